@@ -1,0 +1,80 @@
+#include "broker/broker.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace ferry {
+
+std::string_view TaskStatusName(TaskStatus s) {
+  switch (s) {
+    case TaskStatus::kPending: return "pending";
+    case TaskStatus::kScheduled: return "scheduled";
+    case TaskStatus::kRunning: return "running";
+    case TaskStatus::kRetrying: return "retrying";
+    case TaskStatus::kSucceeded: return "succeeded";
+    case TaskStatus::kFailed: return "failed";
+    case TaskStatus::kCancelled: return "cancelled";
+  }
+  return "pending";
+}
+
+std::optional<TaskStatus> ParseTaskStatus(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  static constexpr TaskStatus kAll[] = {TaskStatus::kPending,   TaskStatus::kScheduled,
+                                        TaskStatus::kRunning,   TaskStatus::kRetrying,
+                                        TaskStatus::kSucceeded, TaskStatus::kFailed,
+                                        TaskStatus::kCancelled};
+  for (TaskStatus s : kAll) {
+    if (lower == TaskStatusName(s)) return s;
+  }
+  if (lower == "dead") return TaskStatus::kFailed;
+  if (lower == "canceled") return TaskStatus::kCancelled;
+  return std::nullopt;
+}
+
+bool IsTerminal(TaskStatus s) {
+  return s == TaskStatus::kSucceeded || s == TaskStatus::kFailed || s == TaskStatus::kCancelled;
+}
+
+Status ValidateQueueName(std::string_view queue) {
+  bool ok = !queue.empty() && queue.size() <= 64 &&
+            std::all_of(queue.begin(), queue.end(), [](unsigned char c) {
+              return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+            });
+  if (!ok) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "bad queue name '" + std::string(queue) +
+                    "': use 1-64 characters from A-Z a-z 0-9 _ - .");
+  }
+  return {};
+}
+
+Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options) {
+  if (request.kind.empty() || request.kind.size() > 128) {
+    return Fail(ErrorCode::kInvalidArgument, "task kind must be 1-128 characters");
+  }
+  if (auto st = ValidateQueueName(request.queue); !st) return st;
+  if (request.max_attempts < 1 || request.max_attempts > 1000) {
+    return Fail(ErrorCode::kInvalidArgument, "max attempts must be between 1 and 1000");
+  }
+  if (request.timeout.count() < 0) {
+    return Fail(ErrorCode::kInvalidArgument, "timeout must not be negative");
+  }
+  if (request.unique_key.size() > 512) {
+    return Fail(ErrorCode::kInvalidArgument, "unique key longer than 512 bytes");
+  }
+  if (!request.unique_key.empty() && request.unique_ttl.count() <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "unique key TTL must be positive");
+  }
+  size_t size = DumpJson(request.payload).size();
+  if (size > options.max_payload_bytes) {
+    return Fail(ErrorCode::kTooLarge, "payload is " + std::to_string(size) +
+                                          " bytes, over the limit of " +
+                                          std::to_string(options.max_payload_bytes));
+  }
+  return {};
+}
+
+}  // namespace ferry

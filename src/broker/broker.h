@@ -1,0 +1,282 @@
+// The Broker: Ferry's task layer. It stores task records, queues them, hands them to workers
+// under leases with fencing epochs, and records every transition. The Redis implementation
+// (broker/redis/) is the only one; the interface exists so tests can wrap it and inject faults.
+//
+// Thread-safety: a Broker instance owns one connection and is NOT thread-safe
+// (REQUIRES: external synchronization). Each thread or loop opens its own through a
+// BrokerFactory, which is thread-safe.
+//
+// Delivery guarantees and the Redis key layout are described in docs/broker.md.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json.h"
+#include "core/result.h"
+
+namespace ferry {
+
+enum class TaskStatus {
+  kPending,    // in its queue's stream, waiting for a worker
+  kScheduled,  // waiting in the delayed set for its ETA
+  kRunning,    // claimed by a worker under a lease
+  kRetrying,   // failed, waiting in the delayed set for its backoff to pass
+  kSucceeded,
+  kFailed,     // dead-lettered: out of attempts, non-retryable error, or poison pill
+  kCancelled,
+};
+
+std::string_view TaskStatusName(TaskStatus s);
+// Case-insensitive ("RUNNING", "running"). "dead" is accepted for kFailed.
+std::optional<TaskStatus> ParseTaskStatus(std::string_view text);
+bool IsTerminal(TaskStatus s);
+
+struct SubmitRequest {
+  std::string kind;                   // handler name, e.g. "echo"; required
+  Json payload = Json::object();      // handed to the handler as-is
+  std::string queue = "default";      // [A-Za-z0-9_.-]{1,64}
+  int max_attempts = 3;               // executions allowed before dead-lettering; >= 1
+  std::chrono::milliseconds timeout{0};  // per attempt; 0 = the worker's default
+  std::optional<int64_t> eta_ms;      // run at/after this wall time (epoch ms); none = now
+  std::string unique_key;             // non-empty: idempotent submission within unique_ttl
+  std::chrono::milliseconds unique_ttl = std::chrono::hours(24);
+};
+
+struct SubmitResult {
+  std::string id;
+  bool existing = false;  // true when unique_key matched an earlier submission
+};
+
+// A task's record as stored. Times are epoch milliseconds; 0 means "not yet".
+struct TaskRecord {
+  std::string id;
+  std::string queue;
+  std::string kind;
+  std::string payload;  // JSON text
+  TaskStatus status = TaskStatus::kPending;
+  int attempts = 0;     // executions started
+  int max_attempts = 1;
+  int reclaims = 0;     // times taken over from a worker whose lease expired
+  int64_t epoch = 0;    // fencing token; bumped by every claim
+  int64_t timeout_ms = 0;
+  std::string worker;   // last worker that claimed it
+  std::string unique_key;
+  int64_t created_ms = 0;
+  int64_t eta_ms = 0;   // when scheduled/retrying: when it becomes ready
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+  std::string result;   // JSON text, when succeeded
+  std::string error;    // last error message
+  bool cancel_requested = false;
+};
+
+// A task handed to a worker. `epoch` is the fencing token the worker must present to finish.
+struct ClaimedTask {
+  std::string id;
+  std::string queue;
+  std::string entry_id;  // stream entry id (the lease is on this entry)
+  std::string kind;
+  std::string payload;   // JSON text
+  int64_t epoch = 0;
+  int attempt = 0;       // 1 for the first execution
+  int max_attempts = 1;
+  int64_t timeout_ms = 0;
+  int64_t created_ms = 0;
+  int64_t started_ms = 0;
+  bool reclaimed = false;  // taken over from an expired lease
+};
+
+// How a worker reports the end of one execution.
+struct Completion {
+  enum class Kind {
+    kSucceeded,  // result holds the handler's JSON output
+    kFailed,     // error + retryable; retried with backoff_ms delay if attempts remain
+    kCancelled,  // the handler stopped because cancel was requested
+    kHandBack,   // the worker is shutting down: back to the queue at once, attempt not counted
+  };
+  Kind kind = Kind::kSucceeded;
+  std::string id;
+  std::string queue;
+  std::string entry_id;
+  int64_t epoch = 0;
+  std::string result;  // JSON text (kSucceeded)
+  std::string error;   // message (kFailed, kCancelled)
+  bool retryable = true;
+  int64_t backoff_ms = 0;  // delay before the retry (kFailed and retryable)
+  std::string worker;
+};
+
+enum class CompletionOutcome {
+  kApplied,        // the transition happened
+  kDuplicate,      // this same completion was already applied (a retried call after a reconnect)
+  kStale,          // the epoch is old: another worker owns the task now; nothing changed
+  kMissing,        // the record is gone (retention expired)
+};
+
+struct QueueStats {
+  std::string queue;
+  int64_t pending = 0;    // stream entries not yet delivered
+  int64_t running = 0;    // delivered, unacknowledged (the PEL)
+  int64_t scheduled = 0;  // delayed set size (ETA + retry backoff)
+  int64_t dead = 0;       // dead-letter set size
+  int64_t oldest_pending_ms = 0;  // enqueue time of the oldest undelivered entry; 0 if none
+  // Counters kept by the scripts since the queue was first used.
+  std::map<std::string, int64_t> counters;  // submitted, started, succeeded, failed, retried,
+                                            // cancelled, dead_lettered, reclaimed, stale, ...
+};
+
+struct WorkerInfo {
+  std::string id;
+  std::string status;  // running, draining, stopped
+  std::string hostname;
+  int64_t pid = 0;
+  std::string version;
+  std::vector<std::string> queues;
+  int concurrency = 0;
+  int64_t tasks_processed = 0;
+  int64_t tasks_failed = 0;
+  std::vector<std::string> current_tasks;  // one entry per busy slot
+  int64_t started_ms = 0;
+  int64_t last_heartbeat_ms = 0;
+  bool alive = false;  // heartbeat younger than its TTL
+};
+
+struct TaskEvent {
+  std::string id;     // stream entry id (resume point)
+  int64_t ts_ms = 0;
+  std::string type;   // submitted, started, progress, log, succeeded, failed, retrying, ...
+  Json data;          // event-specific fields
+};
+
+struct TaskListFilter {
+  std::optional<std::string> queue;  // none: every known queue
+  std::optional<TaskStatus> status;
+  int limit = 50;  // newest first
+};
+
+// A lease the owner renews: the task and the epoch under which it holds it.
+struct LeaseRef {
+  std::string id;
+  std::string queue;
+  std::string entry_id;
+  int64_t epoch = 0;
+};
+
+struct BrokerOptions {
+  std::string redis_url = "redis://127.0.0.1:6379";
+  // Key prefix; every key is "<prefix>:{<queue>}:..." or "<prefix>:<global>".
+  std::string prefix = "ferry";
+  // Largest accepted payload, in bytes of JSON text.
+  size_t max_payload_bytes = 1 << 20;
+  // How long a finished task's record (and its events) is kept.
+  std::chrono::milliseconds retention = std::chrono::hours(24);
+  // How long dead-lettered tasks stay inspectable and re-runnable.
+  std::chrono::milliseconds dead_retention = std::chrono::hours(24 * 7);
+  // Per-task event stream bound.
+  int64_t events_maxlen = 1000;
+  // A task taken over more than this many times is dead-lettered as a poison pill.
+  int max_reclaims = 3;
+  // Connect and command timeout. Blocking reads add their BLOCK time to it.
+  std::chrono::milliseconds io_timeout = std::chrono::seconds(5);
+};
+
+class Broker {
+ public:
+  virtual ~Broker() = default;
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // --- producers ---
+  virtual Result<SubmitResult> Submit(const SubmitRequest& request) = 0;
+  // All-or-nothing validation, then one pipelined round trip.
+  virtual Result<std::vector<SubmitResult>> SubmitBatch(
+      const std::vector<SubmitRequest>& requests) = 0;
+  // Cancels a pending, scheduled, retrying or running task. Running tasks get cancel_requested
+  // and their worker stops the handler. Error kNotFound for unknown ids, kConflict when the
+  // task already ended (the message says how).
+  virtual Result<TaskStatus> Cancel(const std::string& id) = 0;
+  // Re-runs a dead-lettered (failed) or cancelled task with fresh attempts.
+  virtual Status Retry(const std::string& id) = 0;
+
+  // --- consumers (workers) ---
+  // Claims up to `count` new tasks from `queues`, in strict priority order: a later queue is read
+  // only when earlier ones have nothing. Blocks up to `block` when all are empty. Each claimed
+  // task is marked running with a bumped epoch. Cancelled or vanished entries are acknowledged
+  // and skipped.
+  virtual Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>& queues,
+                                                 const std::string& worker, int count,
+                                                 std::chrono::milliseconds block) = 0;
+  // Takes over entries of `queue` idle longer than `min_idle` (their owner stopped renewing).
+  // Each gets a new epoch; tasks over max_reclaims are dead-lettered instead of returned.
+  virtual Result<std::vector<ClaimedTask>> Reclaim(const std::string& queue,
+                                                   const std::string& worker,
+                                                   std::chrono::milliseconds min_idle,
+                                                   int count) = 0;
+  // Renews leases this worker holds. Returns the ids whose lease is lost (another worker took
+  // them, or they were cancelled/ended): their handlers must stop.
+  virtual Result<std::vector<std::string>> RenewLeases(const std::string& worker,
+                                                       const std::vector<LeaseRef>& leases) = 0;
+  // Of the given running tasks, those whose cancellation was requested.
+  virtual Result<std::vector<std::string>> CancelRequested(const std::vector<LeaseRef>& leases) = 0;
+  // Applies completions in one pipelined round trip; outcomes are in the same order.
+  virtual Result<std::vector<CompletionOutcome>> Complete(
+      const std::vector<Completion>& completions) = 0;
+  // Moves due scheduled/retrying tasks of `queue` into its stream. Returns how many moved.
+  virtual Result<int64_t> PromoteDue(const std::string& queue, int64_t now_ms, int limit) = 0;
+  // Appends events to a task's event stream (handler progress, logs).
+  virtual Status AppendEvents(const std::string& queue, const std::string& id,
+                              const std::vector<std::pair<std::string, Json>>& events) = 0;
+
+  // --- workers registry ---
+  virtual Status Heartbeat(const WorkerInfo& info, std::chrono::milliseconds ttl) = 0;
+  virtual Status RemoveWorker(const std::string& id) = 0;
+  virtual Result<std::vector<WorkerInfo>> ListWorkers() = 0;
+
+  // --- inspection ---
+  virtual Result<std::optional<TaskRecord>> GetTask(const std::string& id) = 0;
+  virtual Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter& filter) = 0;
+  virtual Result<std::vector<std::string>> ListQueues() = 0;
+  virtual Result<QueueStats> GetQueueStats(const std::string& queue) = 0;
+  // Dead-lettered tasks of a queue, newest first.
+  virtual Result<std::vector<TaskRecord>> ListDead(const std::string& queue, int limit) = 0;
+  // Events after `after_id` ("0" = from the start). With block > 0, waits up to that long for
+  // new ones when there are none.
+  virtual Result<std::vector<TaskEvent>> ReadEvents(const std::string& id,
+                                                    const std::string& after_id, int count,
+                                                    std::chrono::milliseconds block) = 0;
+  // Round trip to Redis (health checks).
+  virtual Status Ping() = 0;
+  // Redis server facts for `ferry doctor` / banners: "redis_version", "aof_enabled", ...
+  virtual Result<std::map<std::string, std::string>> ServerInfo() = 0;
+
+ protected:
+  Broker() = default;
+};
+
+// Opens Broker connections. Thread-safe.
+class BrokerFactory {
+ public:
+  virtual ~BrokerFactory() = default;
+  // Connects (and authenticates, selects the db, loads the scripts). Errors: kUnavailable when
+  // Redis cannot be reached, kUnauthenticated for a wrong password, kInvalidArgument for a bad URL.
+  virtual Result<std::unique_ptr<Broker>> Open() = 0;
+  virtual const BrokerOptions& options() const = 0;
+};
+
+// The Redis implementation's factory (broker/redis/).
+std::unique_ptr<BrokerFactory> MakeRedisBrokerFactory(BrokerOptions options);
+
+// Validates a queue name: [A-Za-z0-9_.-]{1,64}.
+Status ValidateQueueName(std::string_view queue);
+// Validates a request without touching Redis (kind, queue, attempts, payload size).
+Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options);
+
+}  // namespace ferry

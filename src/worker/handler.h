@@ -1,0 +1,76 @@
+// The C++ API for task handlers: register a function per task kind; the worker calls it with the
+// task's payload, its fencing epoch, a stop token and an event emitter.
+//
+// A handler returns a JSON result or a HandlerError that says whether a retry may help.
+// A handler that throws fails its task (retryable), never the worker. A handler must watch
+// `stop`: it is requested when the task is cancelled, times out, loses its lease, or the
+// worker's drain deadline passes.
+//
+// Thread-safety: HandlerRegistry is filled before the worker starts and read-only after;
+// handlers run concurrently on the worker's slot threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stop_token>
+#include <string>
+#include <utility>
+
+#include "core/json.h"
+#include "core/result.h"
+
+namespace ferry {
+
+// Sends progress or log events to the task's event stream (`ferry task events ID --follow`).
+// Thread-safe; events are buffered and written by the worker, so emitting does not block on I/O.
+class EventEmitter {
+ public:
+  virtual ~EventEmitter() = default;
+  virtual void Emit(const std::string& type, Json data) = 0;
+};
+
+struct TaskContext {
+  std::string id;
+  std::string queue;
+  std::string kind;
+  Json payload;
+  int64_t epoch = 0;    // fencing token: pass it along to anything that must reject stale writers
+  int attempt = 1;      // 1 for the first execution
+  int max_attempts = 1;
+  std::stop_token stop;
+  EventEmitter* events = nullptr;  // never null while the handler runs
+};
+
+struct HandlerError {
+  std::string message;
+  bool retryable = true;
+};
+
+using HandlerResult = tl::expected<Json, HandlerError>;
+using Handler = std::function<HandlerResult(TaskContext&)>;
+
+class HandlerRegistry {
+ public:
+  // Replaces any handler already registered for `kind`.
+  void Register(std::string kind, Handler handler) {
+    handlers_[std::move(kind)] = std::move(handler);
+  }
+  const Handler* Find(const std::string& kind) const {
+    auto it = handlers_.find(kind);
+    return it == handlers_.end() ? nullptr : &it->second;
+  }
+  std::vector<std::string> Kinds() const {
+    std::vector<std::string> out;
+    for (auto& [k, _] : handlers_) out.push_back(k);
+    return out;
+  }
+
+ private:
+  std::map<std::string, Handler> handlers_;
+};
+
+// Registers noop, echo, sleep, fail and shell (see builtin_handlers.cc for their payloads).
+void RegisterBuiltinHandlers(HandlerRegistry& registry);
+
+}  // namespace ferry

@@ -1,0 +1,83 @@
+// The worker runtime (`ferry worker start`): claims tasks from queues in strict priority order,
+// runs them on `concurrency` slots, keeps leases and a heartbeat alive, reclaims tasks of dead
+// workers, enforces timeouts, and drains gracefully on SIGTERM/SIGINT.
+//
+// Threads: a claim loop, a completion loop and a control loop (heartbeat, leases, cancels,
+// reclaim, delayed promotion), each with its own Redis connection; one thread per slot; the
+// health server. Worker is driven from one thread: Start(), then Stop()/Wait().
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "broker/broker.h"
+#include "core/result.h"
+#include "worker/handler.h"
+
+namespace ferry {
+
+struct WorkerOptions {
+  BrokerOptions broker;
+  // Queues in strict priority order: a later queue is served only when earlier ones are empty.
+  std::vector<std::string> queues = {"default"};
+  // Tasks run at once by this process. Must be > 0.
+  int concurrency = 1;
+  // Extra tasks claimed ahead and held locally so slots never wait for a round trip.
+  // -1 means "same as concurrency".
+  int prefetch = -1;
+  // Default "{hostname}-{pid}-{random8}".
+  std::string worker_id;
+  // A claimed task's lease; another worker may reclaim it once this long without renewal.
+  std::chrono::milliseconds lease = std::chrono::seconds(30);
+  // On SIGTERM: how long running tasks may finish before they are stopped and handed back.
+  std::chrono::milliseconds drain_timeout = std::chrono::seconds(30);
+  // Used when a task sets no timeout of its own. 0 = none.
+  std::chrono::milliseconds default_timeout = std::chrono::minutes(30);
+  // The heartbeat record's TTL; it is refreshed every ttl/3.
+  std::chrono::milliseconds heartbeat_ttl = std::chrono::seconds(30);
+  // Claim loop BLOCK time; also bounds how fast the loop notices a stop.
+  std::chrono::milliseconds block = std::chrono::seconds(1);
+  // 0 = no health server. /healthz answers 200 while the claim loop reached Redis recently.
+  int health_port = 0;
+  std::string health_host = "127.0.0.1";
+  // Retry backoff for failed attempts.
+  std::chrono::milliseconds backoff_base = std::chrono::seconds(1);
+  std::chrono::milliseconds backoff_cap = std::chrono::minutes(10);
+};
+
+class Worker {
+ public:
+  virtual ~Worker() = default;
+  // Connects and starts every loop. Errors: Redis unreachable, bad options, health port taken.
+  virtual Status Start() = 0;
+  // Begins a graceful drain (safe to call from any thread, more than once).
+  virtual void Stop() = 0;
+  // Blocks until the drain is complete and every loop has ended.
+  virtual void Wait() = 0;
+  virtual const std::string& id() const = 0;
+  // The bound health port (useful when options.health_port was 0 meaning "any"; -1 if none).
+  virtual int health_port() const = 0;
+};
+
+// `registry` must outlive the worker.
+Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerRegistry& registry);
+
+// "{hostname}-{pid}-{random8}".
+std::string DefaultWorkerId();
+
+// Submits and waits: the producer side of the C++ API. Not thread-safe (one connection).
+class TaskClient {
+ public:
+  explicit TaskClient(std::unique_ptr<Broker> broker) : broker_(std::move(broker)) {}
+  Result<SubmitResult> Submit(const SubmitRequest& request) { return broker_->Submit(request); }
+  // Waits until the task ends (or `timeout` passes: kTimeout) and returns its final record.
+  Result<TaskRecord> Wait(const std::string& id, std::chrono::milliseconds timeout);
+  Broker& broker() { return *broker_; }
+
+ private:
+  std::unique_ptr<Broker> broker_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/backoff.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/redis_url.h"
+#include "core/time_util.h"
+
+namespace ferry {
+namespace {
+
+TEST(RedisUrl, ParsesHostPortPasswordDb) {
+  auto ep = ParseRedisUrl("redis://:s3cret@10.0.0.5:6380/2");
+  ASSERT_TRUE(ep) << ep.error().message;
+  EXPECT_EQ(ep->host, "10.0.0.5");
+  EXPECT_EQ(ep->port, 6380);
+  EXPECT_EQ(ep->password, "s3cret");
+  EXPECT_EQ(ep->username, "");
+  EXPECT_EQ(ep->db, 2);
+}
+
+TEST(RedisUrl, ParsesUserAndDefaults) {
+  auto ep = ParseRedisUrl("redis://alice:p%40ss@redis");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->username, "alice");
+  EXPECT_EQ(ep->password, "p@ss");
+  EXPECT_EQ(ep->port, 6379);
+  EXPECT_EQ(ep->db, 0);
+}
+
+TEST(RedisUrl, RejectsBadInput) {
+  EXPECT_FALSE(ParseRedisUrl("http://x"));
+  EXPECT_FALSE(ParseRedisUrl("redis://host:notaport"));
+  EXPECT_FALSE(ParseRedisUrl("redis://host:70000"));
+  EXPECT_FALSE(ParseRedisUrl("redis://host/abc"));
+  auto err = ParseRedisUrl("redis://:topsecret@host:x");
+  ASSERT_FALSE(err);
+  EXPECT_EQ(err.error().message.find("topsecret"), std::string::npos);
+}
+
+TEST(RedisUrl, MasksPasswords) {
+  EXPECT_EQ(MaskRedisUrl("redis://:s3cret@h:1/0"), "redis://:****@h:1/0");
+  EXPECT_EQ(MaskRedisUrl("redis://s3cret@h:1/0"), "redis://****@h:1/0");
+  EXPECT_EQ(MaskRedisUrl("redis://bob:s3cret@h:1"), "redis://bob:****@h:1");
+  EXPECT_EQ(MaskRedisUrl("redis://h:1"), "redis://h:1");
+}
+
+TEST(Duration, ParsesUnits) {
+  EXPECT_EQ(ParseDuration("250ms")->count(), 250);
+  EXPECT_EQ(ParseDuration("30s")->count(), 30000);
+  EXPECT_EQ(ParseDuration("1.5")->count(), 1500);
+  EXPECT_EQ(ParseDuration("2m")->count(), 120000);
+  EXPECT_EQ(ParseDuration("1h")->count(), 3600000);
+  EXPECT_FALSE(ParseDuration("abc"));
+  EXPECT_FALSE(ParseDuration("5 parsecs"));
+  EXPECT_FALSE(ParseDuration(""));
+}
+
+TEST(Ids, AreUniqueSortableAndWellFormed) {
+  std::set<std::string> seen;
+  std::string prev;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = NewId(1'700'000'000'000 + i);
+    EXPECT_TRUE(LooksLikeId(id)) << id;
+    EXPECT_GT(id, prev);
+    prev = id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
+  EXPECT_FALSE(LooksLikeId("not-an-id"));
+}
+
+TEST(Backoff, GrowsExponentiallyWithinJitterAndCap) {
+  BackoffPolicy p{std::chrono::milliseconds(1000), std::chrono::milliseconds(10000)};
+  EXPECT_EQ(BackoffDelay(p, 1, 0.0).count(), 500);
+  EXPECT_EQ(BackoffDelay(p, 1, 1.0).count(), 1000);
+  EXPECT_EQ(BackoffDelay(p, 3, 1.0).count(), 4000);
+  EXPECT_EQ(BackoffDelay(p, 10, 1.0).count(), 10000);
+  EXPECT_EQ(BackoffDelay(p, 10, 0.0).count(), 5000);
+  for (int i = 0; i < 100; ++i) {
+    auto d = BackoffDelay(p, 2).count();
+    EXPECT_GE(d, 1000);
+    EXPECT_LE(d, 2000);
+  }
+}
+
+TEST(Json, MalformedIsAnErrorNotAThrow) {
+  auto r = ParseJson("{\"a\": ");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(ParseJson("{\"a\": [1,2]}"));
+}
+
+TEST(Time, FormatsUtc) {
+  EXPECT_EQ(FormatIsoMs(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatHumanUtc(1771324215000), "2026-02-17 10:30:15 UTC");
+  EXPECT_EQ(FormatDuration(std::chrono::milliseconds(350)), "350ms");
+}
+
+TEST(FakeClock, Advances) {
+  FakeClock c(1000);
+  c.Advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(c.NowMs(), 1500);
+}
+
+}  // namespace
+}  // namespace ferry
