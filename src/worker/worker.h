@@ -39,8 +39,9 @@ struct WorkerOptions {
   std::chrono::milliseconds heartbeat_ttl = std::chrono::seconds(30);
   // Claim loop BLOCK time; also bounds how fast the loop notices a stop.
   std::chrono::milliseconds block = std::chrono::seconds(1);
-  // 0 = no health server. /healthz answers 200 while the claim loop reached Redis recently.
-  int health_port = 0;
+  // -1 = no health server; 0 = any free port. /healthz answers 200 while the claim loop reached
+  // Redis recently.
+  int health_port = -1;
   std::string health_host = "127.0.0.1";
   // Retry backoff for failed attempts.
   std::chrono::milliseconds backoff_base = std::chrono::seconds(1);
@@ -57,7 +58,7 @@ class Worker {
   // Blocks until the drain is complete and every loop has ended.
   virtual void Wait() = 0;
   virtual const std::string& id() const = 0;
-  // The bound health port (useful when options.health_port was 0 meaning "any"; -1 if none).
+  // The bound health port (options.health_port 0 means "any"; -1 when there is none).
   virtual int health_port() const = 0;
 };
 
