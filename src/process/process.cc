@@ -1,0 +1,538 @@
+// RunProcess: fork + execve with a CLOEXEC error pipe, one poll loop per call.
+//
+// Why fork/execve by hand rather than posix_spawn: we need chdir, a reset signal mask and signal
+// dispositions, a new process group and "close every other descriptor" in the child, and a
+// precise error (which step failed, with errno) when the program cannot start. Everything the
+// child needs is prepared before fork(), because after fork() in a multi-threaded process only
+// async-signal-safe calls are allowed.
+#include "process/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#if __has_include(<linux/close_range.h>)
+#include <linux/close_range.h>
+#endif
+
+extern char** environ;
+
+namespace ferry {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Owns one file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { Reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+Result<Pipe> MakePipe() {
+  std::array<int, 2> fds{};
+  // CLOEXEC on both ends: a child forked concurrently by another thread must not inherit them,
+  // or our reads would never see EOF. dup2() in our own child clears the flag where needed.
+  if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
+    return Fail(ErrorCode::kInternal, std::string("pipe2: ") + std::strerror(errno));
+  }
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+void SetNonBlocking(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+// Owns the child until it has been reaped: if RunProcess leaves early (an exception from
+// on_line, an internal error), the whole group is killed and the zombie collected.
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ~ChildGuard() {
+    if (pid_ <= 0) return;
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  void Release() { pid_ = -1; }
+
+ private:
+  pid_t pid_;
+};
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// PATH lookup in the parent (execvp in the child is not async-signal-safe in general).
+std::optional<std::string> ResolveProgram(const std::string& name, const std::string& path_var) {
+  if (name.find('/') != std::string::npos) {
+    if (IsExecutableFile(name)) return name;
+    return std::nullopt;
+  }
+  size_t start = 0;
+  while (start <= path_var.size()) {
+    size_t end = path_var.find(':', start);
+    if (end == std::string::npos) end = path_var.size();
+    // An empty PATH element means the current directory.
+    std::string_view dir =
+        end > start ? std::string_view(path_var).substr(start, end - start) : std::string_view(".");
+    std::string candidate;
+    candidate.reserve(dir.size() + 1 + name.size());
+    candidate.append(dir).append(1, '/').append(name);
+    if (IsExecutableFile(candidate)) return candidate;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> BuildEnv(const ProcessSpec& spec) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string key(kv.substr(0, eq));
+    if (spec.clear_env && key != "PATH") continue;
+    env.emplace(std::move(key), std::string(kv.substr(eq + 1)));
+  }
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+// What the child reports through the error pipe when a step before exec succeeds fails.
+struct ChildFailure {
+  int stage = 0;  // 1 = chdir, 2 = exec, 3 = setup (dup2)
+  int err = 0;
+};
+
+[[noreturn]] void ChildFail(int fd, int stage) {
+  ChildFailure f{stage, errno};
+  ssize_t n = ::write(fd, &f, sizeof f);
+  (void)n;
+  ::_exit(127);
+}
+
+// Runs in the child between fork and exec: async-signal-safe calls only.
+[[noreturn]] void ExecChild(int in_fd, int out_fd, int err_fd, int report_fd, const char* cwd,
+                            const char* path, char* const* argv, char* const* envp) {
+  ::setpgid(0, 0);
+  // The worker blocks SIGTERM/SIGINT in its threads for its signal thread, and may ignore
+  // SIGPIPE; both are inherited across exec and would make the child unkillable or deaf.
+  sigset_t all;
+  sigemptyset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    ::sigaction(sig, &dfl, nullptr);
+  }
+  if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
+    ChildFail(report_fd, 3);
+  }
+  if (cwd != nullptr && ::chdir(cwd) != 0) ChildFail(report_fd, 1);
+    // Descriptors the parent opened without CLOEXEC (sockets of other libraries) must not leak
+    // into user programs.
+#ifdef CLOSE_RANGE_CLOEXEC
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+#endif
+  {
+    long max_fd = ::sysconf(_SC_OPEN_MAX);
+    if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+    for (int fd = 3; fd < max_fd; ++fd) {
+      if (fd != report_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  ::execve(path, argv, envp);
+  ChildFail(report_fd, 2);
+}
+
+// Accumulates one output stream: the capped text and the line splitter for on_line.
+struct StreamState {
+  UniqueFd fd;
+  bool is_stderr = false;
+  std::string text;
+  bool truncated = false;
+  std::string partial;  // bytes after the last newline, for on_line
+
+  void Append(const char* data, size_t n, size_t limit,
+              const std::function<void(bool, const std::string&)>& on_line) {
+    size_t room = limit > text.size() ? limit - text.size() : 0;
+    size_t take = std::min(room, n);
+    text.append(data, take);
+    if (take < n) truncated = true;
+    if (!on_line) return;
+    // Lines are delivered whole; a pathological line without newlines is cut at this size so
+    // memory stays bounded.
+    constexpr size_t kMaxLine = 64 * 1024;
+    const char* p = data;
+    const char* end = data + n;
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+      if (nl == nullptr) {
+        partial.append(p, static_cast<size_t>(end - p));
+        if (partial.size() >= kMaxLine) {
+          on_line(is_stderr, partial);
+          partial.clear();
+        }
+        break;
+      }
+      partial.append(p, static_cast<size_t>(nl - p));
+      if (!partial.empty() && partial.back() == '\r') partial.pop_back();
+      on_line(is_stderr, partial);
+      partial.clear();
+      p = nl + 1;
+    }
+  }
+  void Flush(const std::function<void(bool, const std::string&)>& on_line) {
+    if (on_line && !partial.empty()) on_line(is_stderr, partial);
+    partial.clear();
+  }
+};
+
+int PidfdOpen(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+// Writes to the child's stdin without letting EPIPE raise SIGPIPE in this process: the signal is
+// blocked for this thread around the write and a pending one is consumed.
+ssize_t WriteNoSigpipe(int fd, const char* data, size_t n) {
+  sigset_t pipe_set;
+  sigset_t old_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  ssize_t w = ::write(fd, data, n);
+  int saved = errno;
+  if (w < 0 && saved == EPIPE) {
+    timespec zero{0, 0};
+    ::sigtimedwait(&pipe_set, nullptr, &zero);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
+  errno = saved;
+  return w;
+}
+
+std::string StageText(int stage) {
+  switch (stage) {
+    case 1:
+      return "cannot change to the working directory";
+    case 2:
+      return "cannot execute";
+    default:
+      return "cannot set up the child's standard streams";
+  }
+}
+
+}  // namespace
+
+Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "argv must not be empty");
+  }
+  const auto started = Clock::now();
+
+  // --- everything the child needs, prepared before fork ---
+  std::vector<std::string> env_strings = BuildEnv(spec);
+  std::string path_var = "/usr/local/bin:/usr/bin:/bin";
+  for (const auto& kv : env_strings) {
+    if (kv.rfind("PATH=", 0) == 0) path_var = kv.substr(5);
+  }
+  std::optional<std::string> program = ResolveProgram(spec.argv[0], path_var);
+  if (!program) {
+    return Fail(ErrorCode::kNotFound, "program '" + spec.argv[0] + "' not found or not executable");
+  }
+  std::vector<std::string> argv_copy = spec.argv;
+  std::vector<char*> argv_ptrs;
+  argv_ptrs.reserve(argv_copy.size() + 1);
+  for (auto& a : argv_copy) argv_ptrs.push_back(a.data());
+  argv_ptrs.push_back(nullptr);
+  std::vector<char*> env_ptrs;
+  env_ptrs.reserve(env_strings.size() + 1);
+  for (auto& e : env_strings) env_ptrs.push_back(e.data());
+  env_ptrs.push_back(nullptr);
+
+  auto out_pipe = MakePipe();
+  if (!out_pipe) return Fail(out_pipe.error());
+  auto err_pipe = MakePipe();
+  if (!err_pipe) return Fail(err_pipe.error());
+  auto report_pipe = MakePipe();
+  if (!report_pipe) return Fail(report_pipe.error());
+  Pipe in_pipe;
+  if (!spec.stdin_data.empty()) {
+    auto p = MakePipe();
+    if (!p) return Fail(p.error());
+    in_pipe = std::move(*p);
+  } else {
+    in_pipe.read = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!in_pipe.read.valid()) {
+      return Fail(ErrorCode::kInternal, std::string("open /dev/null: ") + std::strerror(errno));
+    }
+  }
+  // Wakes the poll loop when the stop token is requested.
+  auto wake_pipe = MakePipe();
+  if (!wake_pipe) return Fail(wake_pipe.error());
+  SetNonBlocking(wake_pipe->read.get());
+  SetNonBlocking(wake_pipe->write.get());
+
+  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  pid_t pid = ::fork();
+  if (pid < 0) return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ExecChild(in_pipe.read.get(), out_pipe->write.get(), err_pipe->write.get(),
+              report_pipe->write.get(), cwd, program->c_str(), argv_ptrs.data(), env_ptrs.data());
+  }
+  ChildGuard guard(pid);
+  // Also in the parent, so the group exists before we might signal it (no race with the child).
+  ::setpgid(pid, pid);
+  in_pipe.read.Reset();
+  out_pipe->write.Reset();
+  err_pipe->write.Reset();
+  report_pipe->write.Reset();
+
+  // Blocks until exec succeeds (EOF: CLOEXEC closed the write end) or the child reports failure.
+  ChildFailure failure{};
+  ssize_t got = 0;
+  do {
+    got = ::read(report_pipe->read.get(), &failure, sizeof failure);
+  } while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof failure)) {
+    // The guard reaps the child (it has already called _exit).
+    std::string what = StageText(failure.stage);
+    std::string target = failure.stage == 1 ? spec.cwd : *program;
+    ErrorCode code = (failure.err == ENOENT || failure.err == EACCES || failure.err == ENOTDIR ||
+                      failure.err == ENOEXEC)
+                         ? ErrorCode::kNotFound
+                         : ErrorCode::kInternal;
+    return Fail(code, what + " '" + target + "': " + std::strerror(failure.err));
+  }
+  report_pipe->read.Reset();
+
+  ProcessResult result;
+  std::array<StreamState, 2> streams;
+  streams[0].fd = std::move(out_pipe->read);
+  streams[1].fd = std::move(err_pipe->read);
+  streams[1].is_stderr = true;
+  for (auto& s : streams) SetNonBlocking(s.fd.get());
+  UniqueFd stdin_fd = std::move(in_pipe.write);
+  size_t stdin_off = 0;
+  if (stdin_fd.valid()) SetNonBlocking(stdin_fd.get());
+
+  UniqueFd pidfd(PidfdOpen(pid));
+
+  int wake_write = wake_pipe->write.get();
+  std::stop_callback on_stop(stop, [wake_write] {
+    char b = 1;
+    ssize_t n = ::write(wake_write, &b, 1);
+    (void)n;
+  });
+
+  const std::optional<Clock::time_point> deadline =
+      spec.timeout.count() > 0 ? std::optional(started + spec.timeout) : std::nullopt;
+  std::optional<Clock::time_point> term_sent_at;
+  bool kill_sent = false;
+  // Set once the child has exited; it stays unreaped (a zombie) until the end, which keeps its
+  // pid, and so the group id we signal, from being reused.
+  std::optional<Clock::time_point> exited_at;
+  // After the child exits, descendants that inherited stdout/stderr may keep them open; we stop
+  // reading after this long instead of waiting for them.
+  constexpr milliseconds kDrainAfterExit{250};
+  milliseconds tick{1};  // fallback polling when pidfd is unavailable
+  std::array<char, 64 * 1024> buf{};
+
+  auto send_group = [&](int sig) {
+    // The child is not reaped until we return, so its pid (= the group id) cannot be reused.
+    ::kill(-pid, sig);
+  };
+
+  while (true) {
+    auto now = Clock::now();
+    if (!term_sent_at && !exited_at) {
+      if (stop.stop_requested()) {
+        result.stopped = true;
+      } else if (deadline && now >= *deadline) {
+        result.timed_out = true;
+      }
+      if (result.stopped || result.timed_out) {
+        send_group(SIGTERM);
+        term_sent_at = now;
+      }
+    }
+    if (term_sent_at && !kill_sent && now >= *term_sent_at + spec.kill_grace) {
+      send_group(SIGKILL);
+      kill_sent = true;
+    }
+
+    if (!exited_at) {
+      siginfo_t info{};
+      info.si_pid = 0;
+      int wr = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+      // ECHILD: someone else reaped it (SIGCHLD ignored process-wide); it has exited all the same.
+      if ((wr == 0 && info.si_pid == pid) || (wr < 0 && errno == ECHILD)) {
+        exited_at = now;
+        // Stragglers of a stopped group get no further grace: the leader is gone.
+        if (term_sent_at && !kill_sent) {
+          send_group(SIGKILL);
+          kill_sent = true;
+        }
+      }
+    }
+
+    bool streams_open = streams[0].fd.valid() || streams[1].fd.valid();
+    if (exited_at && (!streams_open || now >= *exited_at + kDrainAfterExit)) break;
+
+    // --- poll ---
+    std::array<pollfd, 5> pfds{};
+    nfds_t n = 0;
+    int idx_out = -1, idx_err = -1, idx_in = -1;
+    if (streams[0].fd.valid()) {
+      idx_out = static_cast<int>(n);
+      pfds[n++] = {streams[0].fd.get(), POLLIN, 0};
+    }
+    if (streams[1].fd.valid()) {
+      idx_err = static_cast<int>(n);
+      pfds[n++] = {streams[1].fd.get(), POLLIN, 0};
+    }
+    if (stdin_fd.valid()) {
+      idx_in = static_cast<int>(n);
+      pfds[n++] = {stdin_fd.get(), POLLOUT, 0};
+    }
+    if (pidfd.valid() && !exited_at) {
+      pfds[n++] = {pidfd.get(), POLLIN, 0};
+    }
+    pfds[n++] = {wake_pipe->read.get(), POLLIN, 0};
+
+    // Sleep until the next thing we must do on our own.
+    Clock::time_point next = now + milliseconds(1000);
+    if (deadline && !term_sent_at) next = std::min(next, *deadline);
+    if (term_sent_at && !kill_sent) next = std::min(next, *term_sent_at + spec.kill_grace);
+    if (exited_at) next = std::min(next, *exited_at + kDrainAfterExit);
+    if (!pidfd.valid() && !exited_at) {
+      next = std::min(next, now + tick);
+      tick = std::min(tick * 2, milliseconds(50));
+    }
+    auto wait_ms =
+        std::chrono::duration_cast<milliseconds>(next - now).count() + (next > now ? 1 : 0);
+    int pr = ::poll(pfds.data(), n, static_cast<int>(std::max<int64_t>(wait_ms, 0)));
+    if (pr < 0) {
+      if (errno == EINTR) continue;
+      return Fail(ErrorCode::kInternal, std::string("poll: ") + std::strerror(errno));
+    }
+    if ((pfds[n - 1].revents & POLLIN) != 0) {
+      char drain[64];
+      while (::read(wake_pipe->read.get(), drain, sizeof drain) > 0) {
+      }
+    }
+    for (int i : {idx_out, idx_err}) {
+      if (i < 0 || pfds[static_cast<size_t>(i)].revents == 0) continue;
+      StreamState& s = streams[i == idx_out ? 0 : 1];
+      while (true) {
+        ssize_t r = ::read(s.fd.get(), buf.data(), buf.size());
+        if (r > 0) {
+          s.Append(buf.data(), static_cast<size_t>(r), spec.max_output_bytes, spec.on_line);
+          continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) break;
+        s.Flush(spec.on_line);
+        s.fd.Reset();  // EOF or error
+        break;
+      }
+    }
+    if (idx_in >= 0 && pfds[static_cast<size_t>(idx_in)].revents != 0) {
+      while (stdin_off < spec.stdin_data.size()) {
+        ssize_t w = WriteNoSigpipe(stdin_fd.get(), spec.stdin_data.data() + stdin_off,
+                                   spec.stdin_data.size() - stdin_off);
+        if (w > 0) {
+          stdin_off += static_cast<size_t>(w);
+          continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        stdin_off = spec.stdin_data.size();  // EPIPE: the child does not read its input
+      }
+      if (stdin_off >= spec.stdin_data.size()) stdin_fd.Reset();
+    }
+  }
+
+  for (auto& s : streams) s.Flush(spec.on_line);
+  // The group may still hold stragglers of a stopped run; they must not outlive it.
+  if (term_sent_at) send_group(SIGKILL);
+  int status = 0;
+  pid_t r = 0;
+  do {
+    r = ::waitpid(pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  guard.Release();
+  if (r == pid) {
+    if (WIFEXITED(status)) {
+      result.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+      result.exit_code = -1;
+      result.signal = WTERMSIG(status);
+    }
+  }
+  result.stdout_text = std::move(streams[0].text);
+  result.stderr_text = std::move(streams[1].text);
+  result.stdout_truncated = streams[0].truncated;
+  result.stderr_truncated = streams[1].truncated;
+  result.duration = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  return result;
+}
+
+}  // namespace ferry

@@ -1,0 +1,302 @@
+#include "process/process.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ferry {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+ProcessResult RunOk(ProcessSpec spec, std::stop_token stop = {}) {
+  auto r = RunProcess(spec, stop);
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? *r : ProcessResult{};
+}
+
+// True once `pid` is gone or a zombie (its parent may not have reaped it yet).
+bool ProcessGone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content;
+  std::getline(stat, content);
+  auto close = content.rfind(')');
+  return close != std::string::npos && close + 2 < content.size() && content[close + 2] == 'Z';
+}
+
+bool EventuallyGone(pid_t pid) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ProcessGone(pid)) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+TEST(RunProcess, CapturesStdoutStderrAndExitCode) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "echo out; echo err >&2; exit 3"};
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_EQ(r.stdout_text, "out\n");
+  EXPECT_EQ(r.stderr_text, "err\n");
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_FALSE(r.stopped);
+}
+
+TEST(RunProcess, ArgumentsAreNotInterpretedByAShell) {
+  ProcessSpec spec;
+  spec.argv = {"echo", "$HOME", "a;b", "`id`", "*"};
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_text, "$HOME a;b `id` *\n");
+}
+
+TEST(RunProcess, NotFound) {
+  ProcessSpec spec;
+  spec.argv = {"ferry-no-such-program-4711"};
+  auto r = RunProcess(spec, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(r.error().message, HasSubstr("ferry-no-such-program-4711"));
+
+  spec.argv = {"/nonexistent/dir/prog"};
+  r = RunProcess(spec, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+}
+
+TEST(RunProcess, NotExecutableFileIsNotFound) {
+  std::string path = ::testing::TempDir() + "ferry_not_exec_" + std::to_string(::getpid());
+  std::ofstream(path) << "#!/bin/sh\necho hi\n";
+  ProcessSpec spec;
+  spec.argv = {path};
+  auto r = RunProcess(spec, {});
+  ::unlink(path.c_str());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+}
+
+TEST(RunProcess, ExecFailureIsReportedThroughThePipe) {
+  // Executable bit set but not a valid executable and no shebang: execve fails with ENOEXEC in
+  // the child, which only the CLOEXEC report pipe can tell the parent.
+  std::string path = ::testing::TempDir() + "ferry_bad_exec_" + std::to_string(::getpid());
+  std::ofstream(path) << "\x01\x02garbage";
+  ::chmod(path.c_str(), 0755);
+  ProcessSpec spec;
+  spec.argv = {path};
+  auto r = RunProcess(spec, {});
+  ::unlink(path.c_str());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(r.error().message, HasSubstr("cannot execute"));
+}
+
+TEST(RunProcess, EmptyArgvIsInvalid) {
+  ProcessSpec spec;
+  auto r = RunProcess(spec, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  spec.argv = {""};
+  EXPECT_FALSE(RunProcess(spec, {}));
+}
+
+TEST(RunProcess, MissingCwdFails) {
+  ProcessSpec spec;
+  spec.argv = {"pwd"};
+  spec.cwd = "/nonexistent/ferry/dir";
+  auto r = RunProcess(spec, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(r.error().message, HasSubstr("working directory"));
+}
+
+TEST(RunProcess, Cwd) {
+  ProcessSpec spec;
+  spec.argv = {"pwd"};
+  spec.cwd = "/";
+  EXPECT_EQ(RunOk(spec).stdout_text, "/\n");
+}
+
+TEST(RunProcess, EnvAddsAndOverrides) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "echo \"$FERRY_T1:$HOME\""};
+  spec.env = {{"FERRY_T1", "one"}, {"HOME", "/h"}};
+  EXPECT_EQ(RunOk(spec).stdout_text, "one:/h\n");
+}
+
+TEST(RunProcess, ClearEnvKeepsOnlyPathAndGivenVars) {
+  ::setenv("FERRY_INHERITED", "x", 1);
+  ProcessSpec spec;
+  spec.argv = {"env"};
+  spec.clear_env = true;
+  spec.env = {{"A", "1"}};
+  auto r = RunOk(spec);
+  EXPECT_THAT(r.stdout_text, HasSubstr("A=1\n"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("PATH="));
+  EXPECT_THAT(r.stdout_text, ::testing::Not(HasSubstr("FERRY_INHERITED")));
+}
+
+TEST(RunProcess, Stdin) {
+  ProcessSpec spec;
+  spec.argv = {"cat"};
+  spec.stdin_data = "hello\nworld";
+  EXPECT_EQ(RunOk(spec).stdout_text, "hello\nworld");
+}
+
+TEST(RunProcess, LargeStdinAndStdoutDoNotDeadlock) {
+  ProcessSpec spec;
+  spec.argv = {"cat"};
+  spec.stdin_data = std::string(3 << 20, 'x');
+  spec.max_output_bytes = 4 << 20;
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.stdout_text.size(), spec.stdin_data.size());
+  EXPECT_FALSE(r.stdout_truncated);
+}
+
+TEST(RunProcess, ChildIgnoringStdinDoesNotRaiseSigpipe) {
+  ProcessSpec spec;
+  spec.argv = {"true"};
+  spec.stdin_data = std::string(1 << 20, 'x');
+  EXPECT_EQ(RunOk(spec).exit_code, 0);
+}
+
+TEST(RunProcess, NoStdinReadsEof) {
+  ProcessSpec spec;
+  spec.argv = {"cat"};
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_text, "");
+}
+
+TEST(RunProcess, TruncatesEachStreamAtTheLimit) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "head -c 100000 /dev/zero; head -c 10 /dev/zero >&2"};
+  spec.max_output_bytes = 1000;
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_text.size(), 1000u);
+  EXPECT_TRUE(r.stdout_truncated);
+  EXPECT_EQ(r.stderr_text.size(), 10u);
+  EXPECT_FALSE(r.stderr_truncated);
+}
+
+TEST(RunProcess, OnLineGetsEachLine) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  ProcessSpec spec;
+  spec.argv = {"printf", "a\\nb\\n\\nc"};
+  spec.on_line = [&](bool is_stderr, const std::string& line) {
+    std::lock_guard lock(mu);
+    lines.push_back((is_stderr ? "E:" : "O:") + line);
+  };
+  RunOk(spec);
+  EXPECT_THAT(lines, ElementsAre("O:a", "O:b", "O:", "O:c"));
+}
+
+TEST(RunProcess, SignalExit) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "kill -9 $$"};
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_EQ(r.signal, SIGKILL);
+}
+
+TEST(RunProcess, TimeoutKillsTheWholeGroupIncludingGrandchildren) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "sleep 30 & echo $!; wait"};
+  spec.timeout = milliseconds(300);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RunOk(spec);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_FALSE(r.stopped);
+  EXPECT_EQ(r.signal, SIGTERM);
+  EXPECT_LT(took, std::chrono::seconds(3));
+  pid_t grandchild = static_cast<pid_t>(std::stol(r.stdout_text));
+  EXPECT_TRUE(EventuallyGone(grandchild)) << "grandchild " << grandchild << " survived";
+}
+
+TEST(RunProcess, SigkillAfterGraceWhenSigtermIsIgnored) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "trap '' TERM; sleep 30 & echo $!; wait"};
+  spec.timeout = milliseconds(200);
+  spec.kill_grace = milliseconds(300);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RunOk(spec);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_GE(took, milliseconds(450));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  pid_t grandchild = static_cast<pid_t>(std::stol(r.stdout_text));
+  EXPECT_TRUE(EventuallyGone(grandchild));
+}
+
+TEST(RunProcess, StopTokenStopsTheChild) {
+  std::stop_source source;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(milliseconds(200));
+    source.request_stop();
+  });
+  ProcessSpec spec;
+  spec.argv = {"sleep", "30"};
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RunOk(spec, source.get_token());
+  EXPECT_TRUE(r.stopped);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+TEST(RunProcess, AlreadyStoppedTokenStopsAtOnce) {
+  std::stop_source source;
+  source.request_stop();
+  ProcessSpec spec;
+  spec.argv = {"sleep", "30"};
+  auto r = RunOk(spec, source.get_token());
+  EXPECT_TRUE(r.stopped);
+  EXPECT_LT(r.duration, milliseconds(2000));
+}
+
+TEST(RunProcess, ReturnsWhenABackgroundedDescendantKeepsStdoutOpen) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "sleep 20 & echo $!"};
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  pid_t bg = static_cast<pid_t>(std::stol(r.stdout_text));
+  ::kill(bg, SIGKILL);
+}
+
+TEST(RunProcess, ManyConcurrentRuns) {
+  std::vector<std::jthread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        ProcessSpec spec;
+        spec.argv = {"echo", std::to_string(t * 100 + i)};
+        auto r = RunProcess(spec, {});
+        if (r && r->stdout_text == std::to_string(t * 100 + i) + "\n") ++ok;
+      }
+    });
+  }
+  threads.clear();
+  EXPECT_EQ(ok.load(), 80);
+}
+
+}  // namespace
+}  // namespace ferry
