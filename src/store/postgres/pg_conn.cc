@@ -1,0 +1,230 @@
+#include "store/postgres/pg_conn.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ferry::store_migrations_postgres {
+extern const std::string_view k_001_init;
+}  // namespace ferry::store_migrations_postgres
+
+namespace ferry::store_internal {
+namespace {
+
+struct ConnDeleter {
+  void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+// Built-in type OIDs (catalog/pg_type.h is a server header; these values never change).
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kTextOid = 25;
+constexpr Oid kBoolOid = 16;
+
+// Any constant shared by every Ferry process; only the migration transaction takes it.
+constexpr std::string_view kMigrationLock = "SELECT pg_advisory_xact_lock(4658793271)";
+
+const std::vector<Migration>& PgMigrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "init", store_migrations_postgres::k_001_init},
+  };
+  return kMigrations;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+void IgnoreNotice(void* /*arg*/, const char* /*message*/) {}
+
+// Classifies a failed connection attempt from libpq's message (there is no SQLSTATE for them).
+tl::unexpected<Error> ConnectError(PGconn* conn) {
+  std::string msg = Trim(conn != nullptr ? PQerrorMessage(conn) : "out of memory");
+  bool auth = msg.find("password authentication failed") != std::string::npos ||
+              msg.find("no password supplied") != std::string::npos ||
+              msg.find("authentication failed") != std::string::npos;
+  if (auth) return Fail(ErrorCode::kUnauthenticated, "postgres: " + msg);
+  return Fail(ErrorCode::kUnavailable, "postgres: cannot connect: " + msg);
+}
+
+class PgConn final : public SqlConn {
+ public:
+  explicit PgConn(ConnPtr conn) : conn_(std::move(conn)) { Configure(); }
+
+  std::string_view Backend() const override { return "postgres"; }
+
+  Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) override {
+    if (auto st = EnsureConnected(); !st) return Fail(st.error());
+    auto name = Prepare(sql, params);
+    if (!name) return Fail(name.error());
+    std::vector<std::string> ints;  // text forms of integer params, kept alive for the call
+    ints.reserve(params.size());
+    std::vector<const char*> values(params.size(), nullptr);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const SqlParam& p = params[i];
+      if (p.is_null) continue;
+      switch (p.type) {
+        case SqlParam::Type::kText:
+          values[i] = p.s.c_str();
+          break;
+        case SqlParam::Type::kBool:
+          values[i] = p.i != 0 ? "t" : "f";
+          break;
+        case SqlParam::Type::kInt:
+          ints.push_back(std::to_string(p.i));
+          values[i] = ints.back().c_str();
+          break;
+      }
+    }
+    ResultPtr res(PQexecPrepared(conn_.get(), name->c_str(), static_cast<int>(params.size()),
+                                 values.data(), nullptr, nullptr, 0));
+    auto st = Check(res.get(), "query");
+    if (!st) return Fail(st.error());
+    return ToResult(res.get());
+  }
+
+  Status ExecScript(std::string_view sql) override {
+    if (auto st = EnsureConnected(); !st) return st;
+    std::string text(sql);
+    // PQexec (not PQexecParams) is what accepts several statements; there are no parameters.
+    ResultPtr res(PQexec(conn_.get(), text.c_str()));
+    return Check(res.get(), "script");
+  }
+
+  Status BeginWrite() override {
+    auto r = Exec("BEGIN", {});
+    if (!r) return Fail(r.error());
+    return {};
+  }
+
+  bool InTransaction() const override {
+    auto s = PQtransactionStatus(conn_.get());
+    return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+  }
+
+  std::string_view MigrationLockSql() const override { return kMigrationLock; }
+  const std::vector<Migration>& Migrations() const override { return PgMigrations(); }
+
+ private:
+  void Configure() { PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr); }
+
+  // A connection found broken is reset before use; prepared statements died with it.
+  Status EnsureConnected() {
+    if (PQstatus(conn_.get()) == CONNECTION_OK) return {};
+    return Reset("connection was broken");
+  }
+
+  Status Reset(const std::string& why) {
+    prepared_.clear();
+    PQreset(conn_.get());
+    if (PQstatus(conn_.get()) != CONNECTION_OK) {
+      return Fail(ErrorCode::kUnavailable,
+                  "postgres: " + why + "; reconnect failed: " + Trim(PQerrorMessage(conn_.get())));
+    }
+    Configure();
+    return {};
+  }
+
+  Result<std::string> Prepare(std::string_view sql, const std::vector<SqlParam>& params) {
+    std::string key(sql);
+    // The types are part of the statement: a NULL (untyped) param would otherwise be inferred.
+    for (const auto& p : params) key.push_back(static_cast<char>('0' + static_cast<int>(p.type)));
+    auto it = prepared_.find(key);
+    if (it != prepared_.end()) return it->second;
+    std::string name = "ferry_" + std::to_string(next_stmt_++);
+    std::vector<Oid> types;
+    types.reserve(params.size());
+    for (const auto& p : params) {
+      types.push_back(p.type == SqlParam::Type::kInt    ? kInt8Oid
+                      : p.type == SqlParam::Type::kBool ? kBoolOid
+                                                        : kTextOid);
+    }
+    std::string text(sql);
+    ResultPtr res(PQprepare(conn_.get(), name.c_str(), text.c_str(), static_cast<int>(types.size()),
+                            types.data()));
+    if (auto st = Check(res.get(), "prepare"); !st) return Fail(st.error());
+    prepared_.emplace(std::move(key), name);
+    return name;
+  }
+
+  // Maps a failed result to an Error; a connection lost underneath is reset and kUnavailable.
+  Status Check(PGresult* res, std::string_view what) {
+    ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) {
+      return {};
+    }
+    std::string msg = Trim(res != nullptr ? PQresultErrorMessage(res) : "");
+    if (msg.empty()) msg = Trim(PQerrorMessage(conn_.get()));
+    const char* state_c = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+    std::string state = state_c != nullptr ? state_c : "";
+    if (PQstatus(conn_.get()) == CONNECTION_BAD) {
+      std::string full = "postgres: connection lost during " + std::string(what) + ": " + msg;
+      auto reset = Reset("connection lost");
+      return Fail(ErrorCode::kUnavailable,
+                  full + (reset ? " (reconnected; retry)" : " (" + reset.error().message + ")"));
+    }
+    std::string full = "postgres: " + std::string(what) + ": " + msg;
+    std::string_view cls = std::string_view(state).substr(0, std::min<size_t>(2, state.size()));
+    if (cls == "23") return Fail(ErrorCode::kConflict, full);
+    if (cls == "28") return Fail(ErrorCode::kUnauthenticated, full);
+    if (cls == "08" || cls == "53" || cls == "57" || state == "40001" || state == "40P01") {
+      return Fail(ErrorCode::kUnavailable, full);
+    }
+    return Fail(ErrorCode::kInternal, full);
+  }
+
+  static SqlResult ToResult(PGresult* res) {
+    SqlResult out;
+    int nrows = PQntuples(res);
+    int ncols = PQnfields(res);
+    out.rows.reserve(static_cast<size_t>(nrows));
+    for (int r = 0; r < nrows; ++r) {
+      std::vector<std::optional<std::string>> cols;
+      cols.reserve(static_cast<size_t>(ncols));
+      for (int c = 0; c < ncols; ++c) {
+        if (PQgetisnull(res, r, c) != 0) {
+          cols.emplace_back(std::nullopt);
+        } else {
+          cols.emplace_back(
+              std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
+        }
+      }
+      out.rows.emplace_back(std::move(cols));
+    }
+    const char* tuples = PQcmdTuples(res);
+    out.affected = (tuples != nullptr && *tuples != '\0') ? std::strtoll(tuples, nullptr, 10) : 0;
+    return out;
+  }
+
+  ConnPtr conn_;
+  // SQL text + param types -> server-side prepared statement name (per connection).
+  std::unordered_map<std::string, std::string> prepared_;
+  int64_t next_stmt_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqlConn>> OpenPgConn(const std::string& url,
+                                            std::chrono::milliseconds connect_timeout) {
+  // Later keywords override earlier ones, and the expanded URL comes last, so a
+  // connect_timeout in the URL wins over the option.
+  auto secs = std::max<int64_t>(2, (connect_timeout.count() + 999) / 1000);
+  std::string timeout = std::to_string(secs);
+  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+  const char* values[] = {timeout.c_str(), "ferry", url.c_str(), nullptr};
+  ConnPtr conn(PQconnectdbParams(keys, values, 1));
+  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) return ConnectError(conn.get());
+  return std::unique_ptr<SqlConn>(std::make_unique<PgConn>(std::move(conn)));
+}
+
+}  // namespace ferry::store_internal

@@ -1,0 +1,91 @@
+// Internal to src/store: the narrow SQL connection both backends implement, so every query and
+// every transition rule lives once, in sql_store.cc. SQL is written in the common subset of
+// SQLite 3.35+ and PostgreSQL 12+ (ON CONFLICT, RETURNING, row values) with $1..$N placeholders;
+// the SQLite backend rewrites them to ?1..?N.
+//
+// Thread-safety: a SqlConn is one connection and is NOT thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ferry::store_internal {
+
+// A bound parameter. PostgreSQL gets its type explicitly (int8/text/bool), so expressions like
+// `epoch < $2` or `INSERT ... SELECT $1` never depend on server-side type inference.
+struct SqlParam {
+  enum class Type { kInt, kText, kBool };
+  Type type = Type::kText;
+  bool is_null = false;
+  int64_t i = 0;
+  std::string s;
+
+  static SqlParam Int(int64_t v) { return {Type::kInt, false, v, {}}; }
+  static SqlParam Text(std::string v) { return {Type::kText, false, 0, std::move(v)}; }
+  static SqlParam Bool(bool v) { return {Type::kBool, false, v ? 1 : 0, {}}; }
+  static SqlParam NullText() { return {Type::kText, true, 0, {}}; }
+  // "" -> NULL: optional references (foreign keys) are NULL in the database, "" in the API.
+  static SqlParam TextOrNull(const std::string& v) { return v.empty() ? NullText() : Text(v); }
+};
+
+// One row as text, the common denominator of both client libraries. NULL is std::nullopt.
+class SqlRow {
+ public:
+  explicit SqlRow(std::vector<std::optional<std::string>> cols) : cols_(std::move(cols)) {}
+  size_t size() const { return cols_.size(); }
+  bool IsNull(size_t i) const { return !cols_.at(i).has_value(); }
+  // NULL -> "".
+  const std::string& Text(size_t i) const;
+  // NULL -> 0.
+  int64_t Int(size_t i) const;
+  // SQLite "1"/"0", PostgreSQL "t"/"f".
+  bool Bool(size_t i) const;
+
+ private:
+  std::vector<std::optional<std::string>> cols_;
+};
+
+struct SqlResult {
+  std::vector<SqlRow> rows;
+  int64_t affected = 0;  // rows changed by INSERT/UPDATE/DELETE
+};
+
+struct Migration {
+  int version = 0;
+  std::string name;
+  std::string_view sql;
+};
+
+class SqlConn {
+ public:
+  virtual ~SqlConn() = default;
+  SqlConn(const SqlConn&) = delete;
+  SqlConn& operator=(const SqlConn&) = delete;
+
+  virtual std::string_view Backend() const = 0;
+  // One statement with parameters. Constraint violations are kConflict, connection loss and
+  // lock timeouts kUnavailable.
+  virtual Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) = 0;
+  // Several statements without parameters (migrations).
+  virtual Status ExecScript(std::string_view sql) = 0;
+  // Starts a write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN).
+  virtual Status BeginWrite() = 0;
+  // Whether a transaction is open on the server side. A reconnect silently ends one; COMMIT
+  // checks this first so a lost transaction is never reported as committed.
+  virtual bool InTransaction() const = 0;
+  // Run inside the migration transaction before reading schema_migrations, so concurrent
+  // openers apply each migration once. "" when BeginWrite() already serializes writers.
+  virtual std::string_view MigrationLockSql() const = 0;
+  virtual const std::vector<Migration>& Migrations() const = 0;
+
+ protected:
+  SqlConn() = default;
+};
+
+}  // namespace ferry::store_internal

@@ -1,0 +1,209 @@
+#include "store/sqlite/sqlite_conn.h"
+
+#include <sqlite3.h>
+
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ferry::store_migrations_sqlite {
+extern const std::string_view k_001_init;
+}  // namespace ferry::store_migrations_sqlite
+
+namespace ferry::store_internal {
+namespace {
+
+struct DbDeleter {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbDeleter>;
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+// Resets a cached statement when a call is done with it, whatever path it leaves by, so the
+// statement never holds a read snapshot open between calls.
+class StmtReset {
+ public:
+  explicit StmtReset(sqlite3_stmt* s) : s_(s) {}
+  ~StmtReset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  StmtReset(const StmtReset&) = delete;
+  StmtReset& operator=(const StmtReset&) = delete;
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+const std::vector<Migration>& SqliteMigrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, "init", store_migrations_sqlite::k_001_init},
+  };
+  return kMigrations;
+}
+
+// $N -> ?N outside quoted text: the shared SQL uses PostgreSQL placeholders; ?N binds the same
+// index in SQLite.
+std::string RewritePlaceholders(std::string_view sql) {
+  std::string out;
+  out.reserve(sql.size());
+  char quote = 0;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    char c = sql[i];
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '$' && i + 1 < sql.size() && sql[i + 1] >= '0' && sql[i + 1] <= '9') {
+      c = '?';
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+tl::unexpected<Error> SqliteError(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = std::string("sqlite: ") + std::string(what) + ": " +
+                    (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Fail(ErrorCode::kUnavailable, msg + " (another process holds the lock)");
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+      return Fail(ErrorCode::kUnavailable, msg);
+    case SQLITE_CONSTRAINT:
+      return Fail(ErrorCode::kConflict, msg);
+    default:
+      return Fail(ErrorCode::kInternal, msg);
+  }
+}
+
+class SqliteConn final : public SqlConn {
+ public:
+  explicit SqliteConn(DbPtr db) : db_(std::move(db)) {}
+
+  std::string_view Backend() const override { return "sqlite"; }
+
+  Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) override {
+    auto stmt = Prepare(sql);
+    if (!stmt) return Fail(stmt.error());
+    sqlite3_stmt* s = *stmt;
+    StmtReset reset(s);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const SqlParam& p = params[i];
+      int idx = static_cast<int>(i + 1);
+      int rc = SQLITE_OK;
+      if (p.is_null) {
+        rc = sqlite3_bind_null(s, idx);
+      } else if (p.type == SqlParam::Type::kText) {
+        // A null destructor is SQLITE_STATIC: params outlive the step.
+        rc = sqlite3_bind_text64(s, idx, p.s.data(), p.s.size(), nullptr, SQLITE_UTF8);
+      } else {
+        rc = sqlite3_bind_int64(s, idx, p.i);
+      }
+      if (rc != SQLITE_OK) return SqliteError(db_.get(), rc, "bind");
+    }
+    SqlResult result;
+    int ncols = sqlite3_column_count(s);
+    while (true) {
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return SqliteError(db_.get(), rc, "step");
+      std::vector<std::optional<std::string>> cols;
+      cols.reserve(static_cast<size_t>(ncols));
+      for (int c = 0; c < ncols; ++c) {
+        if (sqlite3_column_type(s, c) == SQLITE_NULL) {
+          cols.emplace_back(std::nullopt);
+        } else {
+          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, c));
+          auto len = static_cast<size_t>(sqlite3_column_bytes(s, c));
+          cols.emplace_back(std::string(text, len));
+        }
+      }
+      result.rows.emplace_back(std::move(cols));
+    }
+    result.affected = sqlite3_changes64(db_.get());
+    return result;
+  }
+
+  Status ExecScript(std::string_view sql) override {
+    std::string text(sql);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      auto e = SqliteError(nullptr, rc, "script");
+      e.value().message = "sqlite: script: " + msg;
+      return e;
+    }
+    return {};
+  }
+
+  Status BeginWrite() override {
+    // IMMEDIATE takes the write lock up front (waiting up to busy_timeout): a deferred
+    // transaction that later upgrades can fail with SQLITE_BUSY without waiting in WAL mode.
+    auto r = Exec("BEGIN IMMEDIATE", {});
+    if (!r) return Fail(r.error());
+    return {};
+  }
+
+  bool InTransaction() const override { return sqlite3_get_autocommit(db_.get()) == 0; }
+  std::string_view MigrationLockSql() const override { return ""; }
+  const std::vector<Migration>& Migrations() const override { return SqliteMigrations(); }
+
+ private:
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    std::string key(sql);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second.get();
+    std::string text = RewritePlaceholders(sql);
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v3(db_.get(), text.c_str(), static_cast<int>(text.size()),
+                                SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    StmtPtr stmt(raw);
+    if (rc != SQLITE_OK) return SqliteError(db_.get(), rc, "prepare");
+    sqlite3_stmt* s = stmt.get();
+    cache_.emplace(std::move(key), std::move(stmt));
+    return s;
+  }
+
+  // Declared before the cache: statements must be finalized before the connection closes.
+  DbPtr db_;
+  std::unordered_map<std::string, StmtPtr> cache_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
+                                                std::chrono::milliseconds busy_timeout) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) {
+    std::string msg = "sqlite: cannot open " + path + ": " +
+                      (raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+    return Fail(ErrorCode::kUnavailable, msg);
+  }
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), static_cast<int>(busy_timeout.count()));
+  auto conn = std::make_unique<SqliteConn>(std::move(db));
+  // busy_timeout is set first: switching to WAL needs a lock another opener may hold.
+  auto st = conn->ExecScript(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  if (!st) {
+    st.error().message = "sqlite: " + path + ": " + st.error().message;
+    return Fail(st.error());
+  }
+  return std::unique_ptr<SqlConn>(std::move(conn));
+}
+
+}  // namespace ferry::store_internal

@@ -1,0 +1,178 @@
+#include "store/store.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "store/postgres/pg_conn.h"
+#include "store/sql_store.h"
+#include "store/sqlite/sqlite_conn.h"
+
+namespace ferry {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+class SqliteFactory final : public StoreFactory {
+ public:
+  SqliteFactory(std::string path, StoreOptions options)
+      : path_(std::move(path)), options_(options) {}
+  Result<std::unique_ptr<Store>> Open() override {
+    auto conn = store_internal::OpenSqliteConn(path_, options_.busy_timeout);
+    if (!conn) return Fail(conn.error());
+    return store_internal::MakeSqlStore(std::move(*conn), options_);
+  }
+  std::string_view Backend() const override { return "sqlite"; }
+  std::string Describe() const override { return "sqlite:" + path_; }
+
+ private:
+  // Constant after construction.
+  const std::string path_;
+  const StoreOptions options_;
+};
+
+class PgFactory final : public StoreFactory {
+ public:
+  PgFactory(std::string url, StoreOptions options) : url_(std::move(url)), options_(options) {}
+  Result<std::unique_ptr<Store>> Open() override {
+    auto conn = store_internal::OpenPgConn(url_, options_.connect_timeout);
+    if (!conn) return Fail(conn.error());
+    return store_internal::MakeSqlStore(std::move(*conn), options_);
+  }
+  std::string_view Backend() const override { return "postgres"; }
+  std::string Describe() const override { return MaskStoreUrl(url_); }
+
+ private:
+  // Constant after construction.
+  const std::string url_;
+  const StoreOptions options_;
+};
+
+}  // namespace
+
+std::string_view RunStatusName(RunStatus s) {
+  switch (s) {
+    case RunStatus::kPending:
+      return "pending";
+    case RunStatus::kRunning:
+      return "running";
+    case RunStatus::kSucceeded:
+      return "succeeded";
+    case RunStatus::kFailed:
+      return "failed";
+    case RunStatus::kCancelled:
+      return "cancelled";
+  }
+  return "pending";
+}
+
+std::optional<RunStatus> ParseRunStatus(std::string_view text) {
+  std::string t = Lower(text);
+  for (auto s : {RunStatus::kPending, RunStatus::kRunning, RunStatus::kSucceeded,
+                 RunStatus::kFailed, RunStatus::kCancelled}) {
+    if (t == RunStatusName(s)) return s;
+  }
+  if (t == "canceled") return RunStatus::kCancelled;
+  return std::nullopt;
+}
+
+bool IsTerminal(RunStatus s) {
+  return s == RunStatus::kSucceeded || s == RunStatus::kFailed || s == RunStatus::kCancelled;
+}
+
+std::string_view TriggeredByName(TriggeredBy t) {
+  switch (t) {
+    case TriggeredBy::kApi:
+      return "api";
+    case TriggeredBy::kCli:
+      return "cli";
+    case TriggeredBy::kWebhook:
+      return "webhook";
+    case TriggeredBy::kCron:
+      return "cron";
+    case TriggeredBy::kRetry:
+      return "retry";
+    case TriggeredBy::kRemediation:
+      return "remediation";
+  }
+  return "api";
+}
+
+std::optional<TriggeredBy> ParseTriggeredBy(std::string_view text) {
+  std::string t = Lower(text);
+  for (auto v : {TriggeredBy::kApi, TriggeredBy::kCli, TriggeredBy::kWebhook, TriggeredBy::kCron,
+                 TriggeredBy::kRetry, TriggeredBy::kRemediation}) {
+    if (t == TriggeredByName(v)) return v;
+  }
+  return std::nullopt;
+}
+
+std::string_view TriggerKindName(TriggerKind k) {
+  return k == TriggerKind::kCron ? "cron" : "webhook";
+}
+
+std::optional<TriggerKind> ParseTriggerKind(std::string_view text) {
+  std::string t = Lower(text);
+  if (t == "cron") return TriggerKind::kCron;
+  if (t == "webhook") return TriggerKind::kWebhook;
+  return std::nullopt;
+}
+
+std::string MaskStoreUrl(const std::string& url_or_path) {
+  std::string out = url_or_path;
+  auto scheme = out.find("://");
+  if (scheme == std::string::npos) return out;
+  size_t start = scheme + 3;
+  size_t end = out.find_first_of("/?", start);
+  if (end == std::string::npos) end = out.size();
+  size_t at = out.rfind('@', end);
+  if (at != std::string::npos && at >= start) {
+    size_t colon = out.find(':', start);
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+  }
+  // libpq also takes "?password=..." in the query string.
+  auto pw = out.find("password=");
+  if (pw != std::string::npos) {
+    size_t vstart = pw + 9;
+    size_t vend = out.find('&', vstart);
+    if (vend == std::string::npos) vend = out.size();
+    out.replace(vstart, vend - vstart, "***");
+  }
+  return out;
+}
+
+Result<std::unique_ptr<StoreFactory>> MakeStoreFactory(const std::string& url_or_path,
+                                                       StoreOptions options) {
+  if (url_or_path.empty()) return Fail(ErrorCode::kInvalidArgument, "store: empty location");
+  if (options.clock == nullptr) return Fail(ErrorCode::kInvalidArgument, "store: null clock");
+  std::string lower = Lower(url_or_path.substr(0, std::min<size_t>(16, url_or_path.size())));
+  if (StartsWith(lower, "postgresql://") || StartsWith(lower, "postgres://")) {
+    return std::unique_ptr<StoreFactory>(std::make_unique<PgFactory>(url_or_path, options));
+  }
+  std::string path = url_or_path;
+  if (StartsWith(lower, "sqlite://")) {
+    path = url_or_path.substr(9);  // "sqlite:///abs" -> "/abs", "sqlite://rel" -> "rel"
+  } else if (url_or_path.find("://") != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "store: unknown scheme in \"" + MaskStoreUrl(url_or_path) +
+                    "\" (use postgresql://..., sqlite:///path or a file path)");
+  }
+  if (path.empty()) return Fail(ErrorCode::kInvalidArgument, "store: empty SQLite path");
+  return std::unique_ptr<StoreFactory>(std::make_unique<SqliteFactory>(path, options));
+}
+
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url_or_path, StoreOptions options) {
+  auto factory = MakeStoreFactory(url_or_path, options);
+  if (!factory) return Fail(factory.error());
+  return (*factory)->Open();
+}
+
+}  // namespace ferry

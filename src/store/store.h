@@ -1,0 +1,405 @@
+// The Store: Ferry's record of workflows, their versions, runs, run checkpoints (steps), run event
+// history, triggers, cron fires, API tokens and webhook replay nonces. Two implementations share
+// this interface and one conformance suite: SQLite (a file; one host, several processes) and
+// PostgreSQL (several hosts). docs/store.md describes the schema and the transition rules.
+//
+// Thread-safety: a Store instance owns ONE database connection and is NOT thread-safe
+// (REQUIRES: external synchronization). Give each thread its own Store through a StoreFactory,
+// whose Open() is thread-safe. Several processes may open the same database at once: schema
+// migrations are serialized by the database itself (SQLite: BEGIN IMMEDIATE; PostgreSQL:
+// pg_advisory_xact_lock).
+//
+// Every status change is one conditional UPDATE checked by the database (never read, decide,
+// write), so two connections racing on the same run cannot both win. A lost condition is
+// ErrorCode::kConflict with a message naming the state found. Errors: kUnavailable when the
+// database is unreachable or locked past the busy timeout (retry later), kUnauthenticated for
+// rejected credentials, kNotFound when a mutation names something that does not exist (lookups
+// return std::nullopt instead), kInvalidArgument for bad input, kInternal for everything else.
+//
+// Timestamps are epoch milliseconds taken from StoreOptions::clock; 0 means "not yet". JSON
+// values travel as text, stored verbatim; "" means "none".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/result.h"
+
+namespace ferry {
+
+// ---------------------------------------------------------------------------------------------
+// Workflows
+
+struct Workflow {
+  std::string id;    // NewId()
+  std::string name;  // unique
+  std::string description;
+  int current_version = 0;  // the latest version; 0 only transiently inside ApplyWorkflow
+  bool paused = false;      // schedules (cron triggers) do not fire while paused
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct WorkflowVersion {
+  std::string workflow_id;
+  int version = 0;       // 1, 2, 3, ... per workflow
+  std::string source;    // the document as the user wrote it
+  std::string format;    // "yaml" or "json"
+  std::string graph;     // parsed graph, JSON text (what workers execute)
+  std::string checksum;  // of the source; decides whether ApplyWorkflow makes a new version
+  std::string author;
+  std::string notes;
+  int64_t created_ms = 0;
+};
+
+struct ApplyWorkflowRequest {
+  std::string name;  // required, 1..200 bytes
+  std::string description;
+  std::string source;
+  std::string format = "yaml";
+  std::string graph;     // JSON text; required
+  std::string checksum;  // required
+  std::string author;
+  std::string notes;
+};
+
+struct ApplyWorkflowResult {
+  Workflow workflow;
+  WorkflowVersion version;  // the new version, or the latest one when nothing changed
+  bool created = false;     // true when a new version was stored
+};
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+enum class RunStatus { kPending, kRunning, kSucceeded, kFailed, kCancelled };
+std::string_view RunStatusName(RunStatus s);
+std::optional<RunStatus> ParseRunStatus(std::string_view text);  // case-insensitive
+bool IsTerminal(RunStatus s);
+
+enum class TriggeredBy { kApi, kCli, kWebhook, kCron, kRetry, kRemediation };
+std::string_view TriggeredByName(TriggeredBy t);
+std::optional<TriggeredBy> ParseTriggeredBy(std::string_view text);
+
+struct Run {
+  std::string id;  // NewId(): time-ordered
+  std::string workflow_id;
+  std::string workflow_name;  // joined from workflows, for listings
+  int version = 0;
+  RunStatus status = RunStatus::kPending;
+  // Times the run was marked running (1 on the first start, 2 after one takeover, ...).
+  int attempt = 0;
+  // The fencing token of the task that last marked it running (the broker's task epoch).
+  int64_t epoch = 0;
+  std::string inputs;  // JSON text
+  std::string output;  // JSON text, "" until succeeded
+  std::string error;
+  std::string failed_node;
+  TriggeredBy triggered_by = TriggeredBy::kApi;
+  std::string trigger_id;  // the trigger that made it, "" if none
+  std::string retry_of;    // the run this one retries, "" if none
+  std::string worker;      // the worker that last marked it running
+  int64_t created_ms = 0;
+  int64_t started_ms = 0;  // first start
+  int64_t finished_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct CreateRunRequest {
+  std::string workflow_id;  // required
+  int version = 0;          // 0 = the workflow's current version
+  std::string inputs = "{}";
+  TriggeredBy triggered_by = TriggeredBy::kApi;
+  std::string trigger_id;
+  std::string id;  // "" = a new NewId(); otherwise must satisfy LooksLikeId()
+};
+
+struct RunFilter {
+  std::optional<std::string> workflow_id;
+  std::optional<RunStatus> status;
+  std::optional<TriggeredBy> triggered_by;
+  int limit = 50;      // 1..1000
+  std::string cursor;  // "" = from the newest; else RunPage::next_cursor of the previous page
+};
+
+struct RunPage {
+  std::vector<Run> runs;    // newest first
+  std::string next_cursor;  // "" when this is the last page
+};
+
+struct RetryRunOptions {
+  // Run the workflow's current version instead of the failed run's version (after a fix).
+  bool latest_version = false;
+  TriggeredBy triggered_by = TriggeredBy::kRetry;
+};
+
+// A finished node of a run: the checkpoint a resumed run starts from.
+struct RunStep {
+  std::string run_id;
+  std::string node_id;
+  std::string status;  // the node's end state as the engine names it: "succeeded", "failed", ...
+  std::string output;  // JSON text
+  std::string error;
+  int attempt = 0;    // the node's own attempt count (node retries)
+  int64_t epoch = 0;  // the run epoch under which it ran; must be the run's current epoch
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+};
+
+enum class SaveStepOutcome {
+  kSaved,         // stored now
+  kAlreadySaved,  // an identical checkpoint (same epoch, status, output) was already stored
+};
+
+struct RunEvent {
+  std::string run_id;
+  int64_t seq = 0;  // 1, 2, 3, ... per run (the SSE event id)
+  int64_t ts_ms = 0;
+  std::string type;  // run.started, node.started, node.finished, log, run.finished, ...
+  std::string data;  // JSON text
+};
+
+// ---------------------------------------------------------------------------------------------
+// Triggers
+
+enum class TriggerKind { kWebhook, kCron };
+std::string_view TriggerKindName(TriggerKind k);
+std::optional<TriggerKind> ParseTriggerKind(std::string_view text);
+
+// A trigger as a workflow version declares it. `key` names it stably within its workflow
+// (e.g. "webhook", "cron:0" or a user-given name), so re-applying keeps its fire history.
+struct TriggerSpec {
+  TriggerKind kind = TriggerKind::kWebhook;
+  std::string key;
+  std::string config;  // JSON text: schedule, timezone, policies / methods, auth, limits
+};
+
+struct Trigger {
+  std::string id;
+  std::string workflow_id;
+  std::string workflow_name;     // joined
+  bool workflow_paused = false;  // joined: the workflow's schedule pause flag
+  TriggerKind kind = TriggerKind::kWebhook;
+  std::string key;
+  std::string config;
+  bool enabled = true;  // false once the latest version no longer declares it
+  int64_t last_fire_ms = 0;
+  int64_t next_fire_ms = 0;  // reset to 0 when the config changes; the scheduler recomputes
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct TriggerFilter {
+  std::optional<std::string> workflow_id;
+  std::optional<TriggerKind> kind;
+  bool enabled_only = true;
+};
+
+struct CronFire {
+  std::string trigger_id;
+  int64_t fire_ms = 0;
+  std::string run_id;  // "" when recorded without a run, or once the run was deleted
+  int64_t created_ms = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// API tokens
+
+struct ApiToken {
+  std::string id;
+  std::string name;
+  std::string token_hash;  // lowercase hex SHA-256 of the secret; the secret is never stored
+  int64_t created_ms = 0;
+  int64_t last_used_ms = 0;
+  int64_t revoked_ms = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+struct StoreOptions {
+  // Source of every timestamp the store writes and of "now" in age-based queries. Not owned;
+  // must outlive every Store opened with these options.
+  const Clock* clock = &SystemClock::Instance();
+  // SQLite: how long a writer waits for another process's lock before kUnavailable.
+  std::chrono::milliseconds busy_timeout = std::chrono::seconds(5);
+  // PostgreSQL: connect timeout (libpq counts whole seconds, minimum 2) unless the URL sets one.
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(5);
+  // Apply pending migrations at open. When false, opening a store whose schema is behind fails.
+  bool migrate = true;
+};
+
+// A write transaction on one Store. While it is open every call on that Store runs inside it.
+// Rolls back on destruction unless Commit() succeeded.
+// REQUIRES: destroyed before its Store; at most one open per Store; same thread as the Store.
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  virtual Status Commit() = 0;
+
+ protected:
+  Transaction() = default;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // "sqlite" or "postgres".
+  virtual std::string_view Backend() const = 0;
+  // Round trip to the database (readiness checks).
+  virtual Status Ping() = 0;
+  // The highest migration applied.
+  virtual Result<int> SchemaVersion() = 0;
+  // Starts a write transaction (SQLite: BEGIN IMMEDIATE, so it never fails half-way on a lock
+  // upgrade). Each method below is atomic on its own; use this to group several.
+  virtual Result<std::unique_ptr<Transaction>> Begin() = 0;
+
+  // --- workflows ---
+  // Creates the workflow on first apply. Stores a new version only when `checksum` differs from
+  // the latest version's (re-applying identical content is a no-op; reverting to older content
+  // makes a new version). Updates the description either way.
+  virtual Result<ApplyWorkflowResult> ApplyWorkflow(const ApplyWorkflowRequest& request) = 0;
+  virtual Result<std::optional<Workflow>> GetWorkflow(const std::string& name) = 0;
+  virtual Result<std::optional<Workflow>> GetWorkflowById(const std::string& id) = 0;
+  virtual Result<std::vector<Workflow>> ListWorkflows() = 0;  // by name
+  // version 0 = the current one.
+  virtual Result<std::optional<WorkflowVersion>> GetWorkflowVersion(const std::string& workflow_id,
+                                                                    int version) = 0;
+  virtual Result<std::vector<WorkflowVersion>> ListWorkflowVersions(
+      const std::string& workflow_id) = 0;  // newest first
+  virtual Result<Workflow> SetWorkflowPaused(const std::string& workflow_id, bool paused) = 0;
+
+  // --- runs ---
+  // A new pending run. kNotFound when the workflow or version does not exist.
+  virtual Result<Run> CreateRun(const CreateRunRequest& request) = 0;
+  virtual Result<std::optional<Run>> GetRun(const std::string& id) = 0;
+  virtual Result<RunPage> ListRuns(const RunFilter& filter) = 0;
+  // pending -> running, or running -> running when `epoch` is newer than the stored one (a
+  // takeover after the previous task lease expired). Sets epoch, worker, attempt+1. A repeat of
+  // the call that already won (same epoch and worker) succeeds again. kConflict otherwise.
+  virtual Result<Run> MarkRunRunning(const std::string& run_id, int64_t epoch,
+                                     const std::string& worker) = 0;
+  // running -> succeeded|failed|cancelled, only while the stored epoch equals `epoch` (a worker
+  // that lost its lease cannot overwrite the newer attempt). A repeat of the exact same finish
+  // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status.
+  virtual Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
+                                const std::string& output, const std::string& error,
+                                const std::string& failed_node) = 0;
+  // pending|running -> cancelled. kConflict when it already ended.
+  virtual Result<Run> CancelRun(const std::string& run_id) = 0;
+  // A new pending run with the same workflow, version (unless latest_version) and inputs, with
+  // retry_of = run_id. Only from failed or cancelled, and only once per run (retry the retry to
+  // go again): a double-clicked retry makes one run. kConflict otherwise.
+  virtual Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) = 0;
+  // Pending runs created more than `age` ago, oldest first (the re-enqueue sweeper).
+  virtual Result<std::vector<Run>> ListPendingRunsOlderThan(std::chrono::milliseconds age,
+                                                            int limit) = 0;
+  // Running runs not updated for `age` (0 = all), oldest first (the lost-lease recovery check).
+  virtual Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit) = 0;
+  // Every status, zero included.
+  virtual Result<std::map<RunStatus, int64_t>> CountRunsByStatus() = 0;
+  virtual Result<int64_t> CountPendingOlderThan(std::chrono::milliseconds age) = 0;
+
+  // --- steps (checkpoints) ---
+  // Insert-once: stored only while the run is running under step.epoch, and never overwritten.
+  // kConflict when the run is not running under that epoch, or the node already has a
+  // different checkpoint.
+  virtual Result<SaveStepOutcome> SaveStep(const RunStep& step) = 0;
+  virtual Result<std::vector<RunStep>> ListSteps(const std::string& run_id) = 0;  // by finish
+
+  // --- run events (history and SSE resume) ---
+  // Returns the event's seq. kNotFound when the run does not exist.
+  virtual Result<int64_t> AppendRunEvent(const std::string& run_id, const std::string& type,
+                                         const std::string& data) = 0;
+  // Events with seq > after_seq, ascending, at most limit (1..10000).
+  virtual Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
+                                                      int limit) = 0;
+
+  // --- triggers ---
+  // Makes the workflow's triggers match `specs` (by key): inserts new ones, updates changed
+  // ones (a changed config resets next_fire_ms), re-enables returning ones and disables the
+  // rest (kept, with their fire history). Returns the enabled triggers.
+  virtual Result<std::vector<Trigger>> SyncTriggers(const std::string& workflow_id,
+                                                    const std::vector<TriggerSpec>& specs) = 0;
+  virtual Result<std::optional<Trigger>> GetTrigger(const std::string& id) = 0;
+  virtual Result<std::vector<Trigger>> ListTriggers(const TriggerFilter& filter) = 0;
+  // Records the scheduler's progress. last_fire_ms only moves forward.
+  virtual Status UpdateTriggerFireTimes(const std::string& trigger_id, int64_t last_fire_ms,
+                                        int64_t next_fire_ms) = 0;
+
+  // --- cron fires (exactly-once) ---
+  // Inserts (trigger_id, fire_ms) unless present. true = this caller owns the occurrence.
+  virtual Result<bool> RecordCronFire(const std::string& trigger_id, int64_t fire_ms,
+                                      const std::string& run_id) = 0;
+  // Atomically: records the occurrence, creates its run (triggered_by cron, trigger_id set) and
+  // advances the trigger's last_fire_ms. std::nullopt when the occurrence was already recorded.
+  virtual Result<std::optional<Run>> CreateCronRun(const std::string& trigger_id, int64_t fire_ms,
+                                                   const CreateRunRequest& request) = 0;
+  virtual Result<std::vector<CronFire>> ListCronFires(const std::string& trigger_id,
+                                                      int limit) = 0;  // newest first
+
+  // --- API tokens ---
+  virtual Result<ApiToken> CreateApiToken(const std::string& name,
+                                          const std::string& token_hash) = 0;
+  virtual Result<std::vector<ApiToken>> ListApiTokens() = 0;  // revoked included, by creation
+  // kNotFound for an unknown id; revoking twice is a no-op.
+  virtual Status RevokeApiToken(const std::string& id) = 0;
+  // The unrevoked token with this hash. Updates last_used_ms (at most once a minute per token,
+  // so a busy API does not write on every request).
+  virtual Result<std::optional<ApiToken>> VerifyApiToken(const std::string& token_hash) = 0;
+
+  // --- webhook replay protection ---
+  // true the first time (scope, nonce) is seen (or when its earlier record expired); false for a
+  // replay. Shared by every server on the same database.
+  virtual Result<bool> RememberNonce(const std::string& scope, const std::string& nonce,
+                                     int64_t expires_ms) = 0;
+  // Deletes up to `limit` expired nonces; returns how many.
+  virtual Result<int64_t> DeleteExpiredNonces(int limit) = 0;
+
+  // --- retention ---
+  // Deletes up to `limit` terminal runs finished before `before_ms`, oldest first, with their
+  // steps and events. Call repeatedly until it returns less than limit.
+  virtual Result<int64_t> DeleteFinishedRunsBefore(int64_t before_ms, int limit) = 0;
+  // Deletes up to `limit` cron fire records older than `before_ms`.
+  virtual Result<int64_t> DeleteCronFiresBefore(int64_t before_ms, int limit) = 0;
+
+ protected:
+  Store() = default;
+};
+
+// Opens Store connections to one database. Thread-safe.
+class StoreFactory {
+ public:
+  virtual ~StoreFactory() = default;
+  // Connects and (with options.migrate) applies pending migrations. Errors: kUnavailable when
+  // the database cannot be reached, kUnauthenticated for a rejected password, kInternal when the
+  // schema is newer than this binary knows.
+  virtual Result<std::unique_ptr<Store>> Open() = 0;
+  virtual std::string_view Backend() const = 0;
+  // The location with any password masked, for banners and logs.
+  virtual std::string Describe() const = 0;
+};
+
+// Picks the implementation by scheme: "postgresql://" or "postgres://" -> PostgreSQL (libpq URL,
+// passed through); "sqlite:///abs/path", "sqlite://rel/path" or a plain path -> SQLite (the
+// parent directory must exist). kInvalidArgument for an empty or unknown-scheme location.
+// Does not connect.
+Result<std::unique_ptr<StoreFactory>> MakeStoreFactory(const std::string& url_or_path,
+                                                       StoreOptions options = {});
+// MakeStoreFactory(...) then Open().
+Result<std::unique_ptr<Store>> OpenStore(const std::string& url_or_path, StoreOptions options = {});
+// url_or_path with the password of a PostgreSQL URL replaced by "***".
+std::string MaskStoreUrl(const std::string& url_or_path);
+
+}  // namespace ferry
