@@ -1,0 +1,53 @@
+#include <mutex>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "core/redis_url.h"
+
+namespace ferry::cli {
+
+Context::Context(GlobalFlags global, EnvLookup env)
+    : global_(std::move(global)),
+      env_(std::move(env)),
+      out_(global_.json, TerminalStyle(global_.ascii, global_.no_color)) {}
+
+Status EnsureLogging(const LogOptions& options) {
+  static std::once_flag once;
+  Status result;
+  std::call_once(once, [&] { result = InitLogging(options); });
+  return result;
+}
+
+Status Context::Init(const std::string& default_log_level) {
+  auto cfg = ResolveClientConfig(global_, env_, default_log_level);
+  if (!cfg) return Fail(cfg.error());
+  config_ = *cfg;
+  return EnsureLogging(config_.log);
+}
+
+Error DescribeConnectError(const Error& error, const std::string& redis_url) {
+  std::string masked = MaskRedisUrl(redis_url);
+  std::string reason = error.message;
+  // Keep the broker's reason but say once, up front, which server it was about.
+  if (reason.find(masked) != std::string::npos || reason.find(redis_url) != std::string::npos) {
+    return Error{error.code, reason};
+  }
+  switch (error.code) {
+    case ErrorCode::kUnavailable:
+      return Error{error.code, "cannot connect to Redis at " + masked + ": " + reason};
+    case ErrorCode::kUnauthenticated:
+      return Error{error.code,
+                   "Redis at " + masked + " refused the credentials (wrong password?): " + reason};
+    default:
+      return Error{error.code, "Redis at " + masked + ": " + reason};
+  }
+}
+
+Result<std::unique_ptr<Broker>> Context::Connect() {
+  if (!factory_) factory_ = MakeRedisBrokerFactory(config_.broker);
+  auto broker = factory_->Open();
+  if (!broker) return Fail(DescribeConnectError(broker.error(), config_.broker.redis_url));
+  return broker;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,271 @@
+#include "cli/options.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+#include <set>
+
+#include "core/redis_url.h"
+#include "core/time_util.h"
+
+namespace ferry::cli {
+namespace {
+
+// A setting's raw text and where it came from, for error messages.
+struct Raw {
+  std::string text;
+  std::string source;  // "--lease", "FERRY_LEASE"
+};
+
+std::optional<Raw> Pick(const std::optional<std::string>& flag, const std::string& flag_name,
+                        const EnvLookup& env, const std::string& env_name) {
+  if (flag) return Raw{*flag, flag_name};
+  if (auto v = env(env_name)) return Raw{*v, env_name};
+  return std::nullopt;
+}
+
+tl::unexpected<Error> Bad(const Raw& raw, const std::string& why) {
+  return Fail(ErrorCode::kInvalidArgument, raw.source + ": " + why);
+}
+
+Result<int> ParseInt(const Raw& raw, int min, int max) {
+  int v = 0;
+  const char* b = raw.text.data();
+  const char* e = b + raw.text.size();
+  auto [p, ec] = std::from_chars(b, e, v);
+  if (raw.text.empty() || ec != std::errc() || p != e || v < min || v > max) {
+    return Bad(raw, "expected an integer from " + std::to_string(min) + " to " +
+                        std::to_string(max) + ", not '" + raw.text + "'");
+  }
+  return v;
+}
+
+Result<std::chrono::milliseconds> ParseDur(const Raw& raw, bool allow_zero) {
+  auto d = ParseDuration(raw.text);
+  if (!d) return Bad(raw, d.error().message);
+  if (!allow_zero && d->count() == 0) return Bad(raw, "must be greater than zero");
+  return *d;
+}
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+bool ParseDigits(const std::string& s, size_t pos, size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLookup& env,
+                                         const std::string& default_log_level) {
+  ClientConfig cfg;
+  cfg.broker.redis_url = kDefaultRedisUrl;
+  if (auto r = Pick(flags.redis_url, "--redis-url", env, "FERRY_REDIS_URL")) {
+    if (auto ep = ParseRedisUrl(r->text); !ep) return Bad(*r, ep.error().message);
+    cfg.broker.redis_url = r->text;
+  }
+  cfg.broker.prefix = kDefaultPrefix;
+  if (auto r = Pick(flags.prefix, "--prefix", env, "FERRY_PREFIX")) {
+    if (r->text.empty() || r->text.find_first_of(" {}\t\n") != std::string::npos) {
+      return Bad(*r, "key prefix must be non-empty, without spaces or braces");
+    }
+    cfg.broker.prefix = r->text;
+  }
+  if (auto r = Pick(flags.io_timeout, "--io-timeout", env, "FERRY_IO_TIMEOUT")) {
+    auto d = ParseDur(*r, false);
+    if (!d) return Fail(d.error());
+    cfg.broker.io_timeout = *d;
+  }
+  cfg.log.level = default_log_level;
+  if (auto r = Pick(flags.log_level, "--log-level", env, "FERRY_LOG_LEVEL")) {
+    static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                  "error", "critical", "off"};
+    if (!kLevels.count(r->text)) {
+      return Bad(*r,
+                 "log level must be trace, debug, info, warn, error or off, not '" + r->text + "'");
+    }
+    cfg.log.level = r->text;
+  }
+  if (auto r = Pick(flags.log_format, "--log-format", env, "FERRY_LOG_FORMAT")) {
+    auto f = ParseLogFormat(r->text);
+    if (!f) return Bad(*r, f.error().message);
+    cfg.log.format = *f;
+  }
+  return cfg;
+}
+
+Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const WorkerFlags& flags,
+                                         const EnvLookup& env) {
+  auto client = ResolveClientConfig(global, env, "info");
+  if (!client) return Fail(client.error());
+  WorkerConfig cfg;
+  cfg.log = client->log;
+  WorkerOptions& w = cfg.worker;
+  w.broker = client->broker;
+  if (auto r = Pick(flags.queues, "--queues", env, "FERRY_QUEUES")) {
+    auto q = ParseQueueList(r->text);
+    if (!q) return Bad(*r, q.error().message);
+    w.queues = *q;
+  }
+  if (auto r = Pick(flags.concurrency, "--concurrency", env, "FERRY_CONCURRENCY")) {
+    auto v = ParseInt(*r, 1, 4096);
+    if (!v) return Fail(v.error());
+    w.concurrency = *v;
+  }
+  if (auto r = Pick(flags.prefetch, "--prefetch", env, "FERRY_PREFETCH")) {
+    auto v = ParseInt(*r, -1, 65536);
+    if (!v) return Fail(v.error());
+    w.prefetch = *v;
+  }
+  if (auto r = Pick(flags.worker_id, "--worker-id", env, "FERRY_WORKER_ID")) {
+    if (r->text.size() > 200 || r->text.find_first_of(" \t\n{}") != std::string::npos) {
+      return Bad(*r, "worker id must be at most 200 characters, without spaces or braces");
+    }
+    w.worker_id = r->text;
+  }
+  if (auto r = Pick(flags.lease, "--lease", env, "FERRY_LEASE")) {
+    auto d = ParseDur(*r, false);
+    if (!d) return Fail(d.error());
+    w.lease = *d;
+  }
+  if (auto r = Pick(flags.drain_timeout, "--drain-timeout", env, "FERRY_DRAIN_TIMEOUT")) {
+    auto d = ParseDur(*r, true);
+    if (!d) return Fail(d.error());
+    w.drain_timeout = *d;
+  }
+  if (auto r = Pick(flags.default_timeout, "--default-timeout", env, "FERRY_DEFAULT_TIMEOUT")) {
+    auto d = ParseDur(*r, true);
+    if (!d) return Fail(d.error());
+    w.default_timeout = *d;
+  }
+  if (auto r = Pick(flags.health_port, "--health-port", env, "FERRY_HEALTH_PORT")) {
+    auto v = ParseInt(*r, -1, 65535);
+    if (!v) return Fail(v.error());
+    w.health_port = *v;
+  }
+  if (auto r = Pick(flags.backoff_base, "--backoff-base", env, "FERRY_BACKOFF_BASE")) {
+    auto d = ParseDur(*r, false);
+    if (!d) return Fail(d.error());
+    w.backoff_base = *d;
+  }
+  if (auto r = Pick(flags.heartbeat_ttl, "--heartbeat-ttl", env, "FERRY_HEARTBEAT_TTL")) {
+    auto d = ParseDur(*r, false);
+    if (!d) return Fail(d.error());
+    if (d->count() < 1000) return Bad(*r, "heartbeat TTL must be at least 1s");
+    w.heartbeat_ttl = *d;
+  }
+  return cfg;
+}
+
+Result<std::vector<std::string>> ParseQueueList(const std::string& text) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    std::string name =
+        Trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (name.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "empty queue name in '" + text + "' (expected e.g. high,default,low)");
+    }
+    if (auto st = ValidateQueueName(name); !st) return Fail(st.error());
+    if (!seen.insert(name).second) {
+      return Fail(ErrorCode::kInvalidArgument, "queue '" + name + "' is listed twice");
+    }
+    out.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+Result<int64_t> ParseIso8601(const std::string& text) {
+  auto bad = [&] {
+    return Fail(ErrorCode::kInvalidArgument,
+                "bad time '" + text + "': expected ISO 8601, e.g. 2026-02-17T10:30:00Z");
+  };
+  std::tm tm{};
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!ParseDigits(text, 0, 4, year) || text.size() < 10 || text[4] != '-' ||
+      !ParseDigits(text, 5, 2, month) || text[7] != '-' || !ParseDigits(text, 8, 2, day)) {
+    return bad();
+  }
+  size_t pos = 10;
+  int64_t millis = 0;
+  int64_t offset_s = 0;
+  if (pos < text.size()) {
+    if (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ') return bad();
+    ++pos;
+    if (!ParseDigits(text, pos, 2, hour) || pos + 2 >= text.size() || text[pos + 2] != ':' ||
+        !ParseDigits(text, pos + 3, 2, minute)) {
+      return bad();
+    }
+    pos += 5;
+    if (pos < text.size() && text[pos] == ':') {
+      if (!ParseDigits(text, pos + 1, 2, second)) return bad();
+      pos += 3;
+      if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
+        ++pos;
+        int64_t scale = 100;
+        size_t digits = 0;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+          millis += (text[pos] - '0') * scale;
+          scale /= 10;
+          ++pos;
+          ++digits;
+        }
+        if (digits == 0) return bad();
+      }
+    }
+    if (pos == text.size()) return bad();  // a time needs a zone: Z or an offset
+    if (text[pos] == 'Z' || text[pos] == 'z') {
+      ++pos;
+    } else if (text[pos] == '+' || text[pos] == '-') {
+      int sign = text[pos] == '-' ? -1 : 1;
+      int oh = 0, om = 0;
+      if (!ParseDigits(text, pos + 1, 2, oh)) return bad();
+      pos += 3;
+      if (pos < text.size() && text[pos] == ':') ++pos;
+      if (!ParseDigits(text, pos, 2, om)) return bad();
+      pos += 2;
+      offset_s = sign * (oh * 3600 + om * 60);
+    } else {
+      return bad();
+    }
+  }
+  if (pos != text.size()) return bad();
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+    return bad();
+  }
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  int64_t secs = static_cast<int64_t>(timegm(&tm));
+  return (secs - offset_s) * 1000 + millis;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,79 @@
+// Settings resolution for the CLI: every setting comes from its flag, else its FERRY_* environment
+// variable, else its default (DESIGN.md §2). Flags are captured as raw strings so this layer can
+// validate them uniformly, name the source in errors ("--lease" vs "FERRY_LEASE"), and be unit
+// tested with a fake environment.
+//
+// Thread-safety: pure functions; ProcessEnv() reads the process environment (getenv).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/broker.h"
+#include "core/log.h"
+#include "core/result.h"
+#include "worker/worker.h"
+
+namespace ferry::cli {
+
+// Returns the variable's value, or nullopt when unset. Empty values count as unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+EnvLookup ProcessEnv();
+
+// Options every command takes. nullopt = the flag was not given.
+struct GlobalFlags {
+  std::optional<std::string> redis_url;   // FERRY_REDIS_URL
+  std::optional<std::string> prefix;      // FERRY_PREFIX
+  std::optional<std::string> log_level;   // FERRY_LOG_LEVEL
+  std::optional<std::string> log_format;  // FERRY_LOG_FORMAT
+  std::optional<std::string> io_timeout;  // FERRY_IO_TIMEOUT
+  bool json = false;
+  bool ascii = false;
+  bool no_color = false;
+};
+
+// `ferry worker start` options.
+struct WorkerFlags {
+  std::optional<std::string> queues;           // FERRY_QUEUES, "a,b" in strict priority order
+  std::optional<std::string> concurrency;      // FERRY_CONCURRENCY
+  std::optional<std::string> prefetch;         // FERRY_PREFETCH
+  std::optional<std::string> worker_id;        // FERRY_WORKER_ID
+  std::optional<std::string> lease;            // FERRY_LEASE
+  std::optional<std::string> drain_timeout;    // FERRY_DRAIN_TIMEOUT
+  std::optional<std::string> default_timeout;  // FERRY_DEFAULT_TIMEOUT
+  std::optional<std::string> health_port;      // FERRY_HEALTH_PORT
+  std::optional<std::string> backoff_base;     // FERRY_BACKOFF_BASE
+  std::optional<std::string> heartbeat_ttl;    // FERRY_HEARTBEAT_TTL
+};
+
+inline constexpr const char* kDefaultRedisUrl = "redis://127.0.0.1:6379";
+inline constexpr const char* kDefaultPrefix = "ferry";
+
+struct ClientConfig {
+  BrokerOptions broker;
+  LogOptions log;
+};
+
+struct WorkerConfig {
+  WorkerOptions worker;
+  LogOptions log;
+};
+
+// Resolves the global options. `default_log_level` differs per command: "info" for long-running
+// processes, "warn" for one-shot commands (their stdout is the product, not logs).
+Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLookup& env,
+                                         const std::string& default_log_level = "warn");
+Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const WorkerFlags& flags,
+                                         const EnvLookup& env);
+
+// "a, b,c" -> {"a","b","c"}; each name validated, no empties, no duplicates.
+Result<std::vector<std::string>> ParseQueueList(const std::string& text);
+
+// Parses an ISO 8601 UTC/offset timestamp: "2026-02-17T10:30:15Z", "2026-02-17 10:30:15.5+02:00",
+// "2026-02-17" (midnight UTC). Returns epoch milliseconds.
+Result<int64_t> ParseIso8601(const std::string& text);
+
+}  // namespace ferry::cli

@@ -1,0 +1,69 @@
+// How commands print: human tables or JSON on stdout, messages and logs on stderr, and one
+// mapping from Error to exit code (core/result.h ErrorExitCode).
+//
+// Thread-safety: an Output is used from the command's thread only.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "broker/broker.h"
+#include "cli/table.h"
+#include "core/json.h"
+#include "core/result.h"
+
+namespace ferry::cli {
+
+// Exit codes (docs/cli.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitUnavailable = 3;
+
+// True when LC_ALL / LC_CTYPE / LANG (first one set) names a UTF-8 codeset.
+bool LocaleIsUtf8();
+// Box drawing unless --ascii or a non-UTF-8 locale; colour only for a terminal, never with
+// NO_COLOR set, TERM=dumb or --no-color.
+TableStyle TerminalStyle(bool ascii, bool no_color);
+
+class Output {
+ public:
+  Output(bool json, TableStyle style) : json_(json), style_(style) {}
+  bool json() const { return json_; }
+  const TableStyle& style() const { return style_; }
+
+  // stdout, as is.
+  void Print(const std::string& text) const;
+  // stdout, pretty-printed JSON and a newline.
+  void PrintJson(const Json& j) const;
+  // stdout, one compact JSON document per line (streams such as `task events --follow`).
+  void PrintJsonLine(const Json& j) const;
+  void PrintTable(const Table& t) const { Print(t.Render(style_)); }
+  // stderr, "ferry: " + message.
+  void Message(const std::string& text) const;
+
+  // Reports `error` (stderr, and as {"error":{...}} on stdout with --json) and returns its exit
+  // code.
+  int Fail(const Error& error) const;
+  int Fail(ErrorCode code, const std::string& message) const { return Fail(Error{code, message}); }
+
+ private:
+  bool json_;
+  TableStyle style_;
+};
+
+// JSON views of broker records, shared by every --json output.
+Json TaskToJson(const TaskRecord& t);
+Json WorkerToJson(const WorkerInfo& w);
+Json QueueStatsToJson(const QueueStats& q);
+Json EventToJson(const TaskEvent& e);
+
+// A stored JSON text as JSON when it parses, else as a string.
+Json JsonOrString(const std::string& text);
+// "12s", "3m04s"; "-" for 0 (not set).
+std::string AgeSince(int64_t then_ms, int64_t now_ms);
+// "2026-02-17 10:30:15 UTC", or "-" for 0.
+std::string HumanTime(int64_t ms);
+Color StatusColor(std::string_view status);
+
+}  // namespace ferry::cli

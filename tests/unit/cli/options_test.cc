@@ -1,0 +1,158 @@
+#include "cli/options.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace ferry::cli {
+namespace {
+
+using std::chrono::milliseconds;
+
+EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(OptionsTest, DefaultsWhenNothingIsGiven) {
+  auto cfg = ResolveWorkerConfig({}, {}, FakeEnv({}));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  WorkerOptions defaults;
+  EXPECT_EQ(cfg->worker.broker.redis_url, "redis://127.0.0.1:6379");
+  EXPECT_EQ(cfg->worker.broker.prefix, "ferry");
+  EXPECT_EQ(cfg->worker.queues, std::vector<std::string>{"default"});
+  EXPECT_EQ(cfg->worker.concurrency, defaults.concurrency);
+  EXPECT_EQ(cfg->worker.lease, defaults.lease);
+  EXPECT_EQ(cfg->worker.drain_timeout, defaults.drain_timeout);
+  EXPECT_EQ(cfg->worker.health_port, defaults.health_port);
+  EXPECT_EQ(cfg->log.level, "info");
+  EXPECT_EQ(cfg->log.format, LogFormat::kText);
+}
+
+TEST(OptionsTest, EnvOverridesDefaults) {
+  auto env = FakeEnv({{"FERRY_REDIS_URL", "redis://:secret@10.0.0.5:6380/2"},
+                      {"FERRY_QUEUES", "high, default,low"},
+                      {"FERRY_CONCURRENCY", "8"},
+                      {"FERRY_PREFETCH", "16"},
+                      {"FERRY_WORKER_ID", "w-env"},
+                      {"FERRY_LEASE", "45s"},
+                      {"FERRY_DRAIN_TIMEOUT", "2m"},
+                      {"FERRY_DEFAULT_TIMEOUT", "0"},
+                      {"FERRY_HEALTH_PORT", "9100"},
+                      {"FERRY_LOG_LEVEL", "debug"},
+                      {"FERRY_LOG_FORMAT", "json"},
+                      {"FERRY_PREFIX", "envpfx"}});
+  auto cfg = ResolveWorkerConfig({}, {}, env);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  const WorkerOptions& w = cfg->worker;
+  EXPECT_EQ(w.broker.redis_url, "redis://:secret@10.0.0.5:6380/2");
+  EXPECT_EQ(w.broker.prefix, "envpfx");
+  EXPECT_EQ(w.queues, (std::vector<std::string>{"high", "default", "low"}));
+  EXPECT_EQ(w.concurrency, 8);
+  EXPECT_EQ(w.prefetch, 16);
+  EXPECT_EQ(w.worker_id, "w-env");
+  EXPECT_EQ(w.lease, milliseconds(45'000));
+  EXPECT_EQ(w.drain_timeout, milliseconds(120'000));
+  EXPECT_EQ(w.default_timeout, milliseconds(0));
+  EXPECT_EQ(w.health_port, 9100);
+  EXPECT_EQ(cfg->log.level, "debug");
+  EXPECT_EQ(cfg->log.format, LogFormat::kJson);
+}
+
+TEST(OptionsTest, FlagsOverrideEnv) {
+  auto env = FakeEnv({{"FERRY_REDIS_URL", "redis://env:1"},
+                      {"FERRY_CONCURRENCY", "8"},
+                      {"FERRY_LEASE", "45s"},
+                      {"FERRY_QUEUES", "a"},
+                      {"FERRY_PREFIX", "envpfx"}});
+  GlobalFlags g;
+  g.redis_url = "redis://flag:2";
+  g.prefix = "flagpfx";
+  WorkerFlags f;
+  f.concurrency = "3";
+  f.lease = "2s";
+  auto cfg = ResolveWorkerConfig(g, f, env);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->worker.broker.redis_url, "redis://flag:2");
+  EXPECT_EQ(cfg->worker.broker.prefix, "flagpfx");
+  EXPECT_EQ(cfg->worker.concurrency, 3);
+  EXPECT_EQ(cfg->worker.lease, milliseconds(2000));
+  EXPECT_EQ(cfg->worker.queues, std::vector<std::string>{"a"});  // env, no flag given
+}
+
+TEST(OptionsTest, EmptyEnvCountsAsUnset) {
+  auto cfg = ResolveClientConfig({}, FakeEnv({{"FERRY_REDIS_URL", ""}}));
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->broker.redis_url, "redis://127.0.0.1:6379");
+  EXPECT_EQ(cfg->log.level, "warn");  // one-shot commands keep stderr quiet
+}
+
+TEST(OptionsTest, ErrorsNameTheirSource) {
+  auto from_env = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_CONCURRENCY", "many"}}));
+  ASSERT_FALSE(from_env);
+  EXPECT_EQ(from_env.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(from_env.error().message.find("FERRY_CONCURRENCY"), std::string::npos);
+
+  WorkerFlags f;
+  f.concurrency = "0";
+  auto from_flag = ResolveWorkerConfig({}, f, FakeEnv({}));
+  ASSERT_FALSE(from_flag);
+  EXPECT_NE(from_flag.error().message.find("--concurrency"), std::string::npos);
+
+  f = {};
+  f.lease = "10 parsecs";
+  auto bad_lease = ResolveWorkerConfig({}, f, FakeEnv({}));
+  ASSERT_FALSE(bad_lease);
+  EXPECT_NE(bad_lease.error().message.find("--lease"), std::string::npos);
+
+  GlobalFlags g;
+  g.redis_url = "http://nope";
+  auto bad_url = ResolveClientConfig(g, FakeEnv({}));
+  ASSERT_FALSE(bad_url);
+  EXPECT_NE(bad_url.error().message.find("--redis-url"), std::string::npos);
+
+  g = {};
+  g.log_format = "xml";
+  EXPECT_FALSE(ResolveClientConfig(g, FakeEnv({})));
+  g = {};
+  g.log_level = "loud";
+  EXPECT_FALSE(ResolveClientConfig(g, FakeEnv({})));
+}
+
+TEST(OptionsTest, BadFlagValueWinsOverGoodEnv) {
+  // flag > env holds for errors too: a bad flag is reported, not silently replaced by the env.
+  WorkerFlags f;
+  f.health_port = "70000";
+  auto cfg = ResolveWorkerConfig({}, f, FakeEnv({{"FERRY_HEALTH_PORT", "9000"}}));
+  ASSERT_FALSE(cfg);
+  EXPECT_NE(cfg.error().message.find("--health-port"), std::string::npos);
+}
+
+TEST(OptionsTest, QueueList) {
+  EXPECT_EQ(*ParseQueueList("a"), std::vector<std::string>{"a"});
+  EXPECT_EQ(*ParseQueueList(" high , low "), (std::vector<std::string>{"high", "low"}));
+  EXPECT_FALSE(ParseQueueList(""));
+  EXPECT_FALSE(ParseQueueList("a,,b"));
+  EXPECT_FALSE(ParseQueueList("a,a"));
+  EXPECT_FALSE(ParseQueueList("bad queue"));
+}
+
+TEST(OptionsTest, Iso8601) {
+  EXPECT_EQ(*ParseIso8601("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(*ParseIso8601("2026-02-17T10:30:15Z"), 1771324215000);
+  EXPECT_EQ(*ParseIso8601("2026-02-17T10:30:15.250Z"), 1771324215250);
+  EXPECT_EQ(*ParseIso8601("2026-02-17T12:30:15+02:00"), 1771324215000);
+  EXPECT_EQ(*ParseIso8601("2026-02-17 05:30:15-0500"), 1771324215000);
+  EXPECT_EQ(*ParseIso8601("2026-02-17T10:30Z"), 1771324200000);
+  EXPECT_EQ(*ParseIso8601("2026-02-17"), 1771286400000);
+  EXPECT_FALSE(ParseIso8601("2026-02-17T10:30:15"));  // no zone: ambiguous
+  EXPECT_FALSE(ParseIso8601("tomorrow"));
+  EXPECT_FALSE(ParseIso8601("2026-13-01"));
+  EXPECT_FALSE(ParseIso8601("2026-02-17T10:30:15Zjunk"));
+}
+
+}  // namespace
+}  // namespace ferry::cli
