@@ -35,8 +35,8 @@ struct TaskContext {
   std::string queue;
   std::string kind;
   Json payload;
-  int64_t epoch = 0;    // fencing token: pass it along to anything that must reject stale writers
-  int attempt = 1;      // 1 for the first execution
+  int64_t epoch = 0;  // fencing token: pass it along to anything that must reject stale writers
+  int attempt = 1;    // 1 for the first execution
   int max_attempts = 1;
   std::stop_token stop;
   EventEmitter* events = nullptr;  // never null while the handler runs

@@ -68,6 +68,18 @@ Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerR
 // "{hostname}-{pid}-{random8}".
 std::string DefaultWorkerId();
 
+// Blocks SIGTERM and SIGINT in the calling thread; threads it creates afterwards inherit that.
+// Call first thing in main(), before any thread exists, when using RunWorkerUntilSignal.
+// (Worker::Start blocks them in the worker's own threads regardless.)
+void BlockTerminationSignals();
+
+// Waits for SIGTERM/SIGINT on a dedicated signal thread (sigtimedwait, no signal handler) and
+// turns the first one into worker.Stop(); returns when the drain is complete (worker.Wait()).
+// Returns the signal received, or 0 when the worker stopped for another reason.
+// REQUIRES: `worker` started; SIGTERM/SIGINT blocked in every other thread of the process
+// (BlockTerminationSignals() at the top of main does that), or the default action kills it.
+int RunWorkerUntilSignal(Worker& worker);
+
 // Submits and waits: the producer side of the C++ API. Not thread-safe (one connection).
 class TaskClient {
  public:

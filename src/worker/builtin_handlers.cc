@@ -1,0 +1,161 @@
+// Built-in task kinds. Payloads:
+//   noop   anything                 -> null
+//   echo   anything                 -> the payload
+//   sleep  {"ms": N}                -> {"slept_ms": N}; stops early (error "stopped") on stop
+//   fail   {"message": "...", "retryable": true|false}  -> always an error
+//   shell  {"argv": [...], "env": {...}, "cwd": "...", "timeout_ms": N, "max_output_bytes": N}
+//          -> {"exit_code", "stdout", "stderr", "truncated", "duration_ms"}; never via /bin/sh.
+// A malformed payload is a non-retryable error that names the field: retrying cannot fix it.
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+
+#include "process/process.h"
+#include "worker/handler.h"
+#include "worker/seconds_text.h"
+
+namespace ferry {
+namespace {
+
+tl::unexpected<HandlerError> Permanent(std::string message) {
+  return tl::unexpected<HandlerError>(HandlerError{std::move(message), false});
+}
+tl::unexpected<HandlerError> Transient(std::string message) {
+  return tl::unexpected<HandlerError>(HandlerError{std::move(message), true});
+}
+
+// Reads an optional non-negative integer field; nullopt when absent.
+Result<std::optional<int64_t>> OptionalCount(const Json& payload, const char* field) {
+  if (!payload.is_object() || !payload.contains(field)) return std::optional<int64_t>();
+  const Json& v = payload[field];
+  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string("field '") + field + "' must be a non-negative integer");
+  }
+  return std::optional<int64_t>(v.get<int64_t>());
+}
+
+HandlerResult Sleep(TaskContext& ctx) {
+  if (!ctx.payload.is_object()) return Permanent("sleep: payload must be an object {\"ms\": N}");
+  auto ms = OptionalCount(ctx.payload, "ms");
+  if (!ms) return Permanent("sleep: " + ms.error().message);
+  if (!ms->has_value()) return Permanent("sleep: field 'ms' is required");
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  bool stopped = cv.wait_for(lock, ctx.stop, std::chrono::milliseconds(**ms), [] { return false; });
+  (void)stopped;
+  if (ctx.stop.stop_requested()) return Transient("stopped");
+  return Json{{"slept_ms", **ms}};
+}
+
+HandlerResult FailOnPurpose(TaskContext& ctx) {
+  std::string message = "failed on purpose";
+  bool retryable = true;
+  if (ctx.payload.is_object()) {
+    if (ctx.payload.contains("message")) {
+      if (!ctx.payload["message"].is_string()) {
+        return Permanent("fail: field 'message' must be a string");
+      }
+      message = ctx.payload["message"].get<std::string>();
+    }
+    if (ctx.payload.contains("retryable")) {
+      if (!ctx.payload["retryable"].is_boolean()) {
+        return Permanent("fail: field 'retryable' must be true or false");
+      }
+      retryable = ctx.payload["retryable"].get<bool>();
+    }
+  }
+  return tl::unexpected<HandlerError>(HandlerError{message, retryable});
+}
+
+// The last `n` bytes of text, on a line boundary when one is near, for error messages.
+std::string Tail(const std::string& text, size_t n) {
+  std::string s = text;
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (s.size() <= n) return s;
+  std::string tail = s.substr(s.size() - n);
+  size_t nl = tail.find('\n');
+  if (nl != std::string::npos && nl + 1 < tail.size()) tail = tail.substr(nl + 1);
+  return "..." + tail;
+}
+
+HandlerResult Shell(TaskContext& ctx) {
+  const Json& p = ctx.payload;
+  if (!p.is_object()) return Permanent("shell: payload must be an object with an 'argv' array");
+  ProcessSpec spec;
+  if (!p.contains("argv") || !p["argv"].is_array() || p["argv"].empty()) {
+    return Permanent("shell: field 'argv' must be a non-empty array of strings");
+  }
+  for (const Json& a : p["argv"]) {
+    if (!a.is_string()) return Permanent("shell: field 'argv' must hold only strings");
+    spec.argv.push_back(a.get<std::string>());
+  }
+  if (spec.argv[0].empty()) return Permanent("shell: field 'argv' must not start with \"\"");
+  if (p.contains("env")) {
+    if (!p["env"].is_object()) return Permanent("shell: field 'env' must be an object of strings");
+    for (const auto& [k, v] : p["env"].items()) {
+      if (!v.is_string() || k.empty() || k.find('=') != std::string::npos) {
+        return Permanent("shell: field 'env' must map names (without '=') to strings; bad entry '" +
+                         k + "'");
+      }
+      spec.env[k] = v.get<std::string>();
+    }
+  }
+  if (p.contains("cwd")) {
+    if (!p["cwd"].is_string()) return Permanent("shell: field 'cwd' must be a string");
+    spec.cwd = p["cwd"].get<std::string>();
+  }
+  auto timeout = OptionalCount(p, "timeout_ms");
+  if (!timeout) return Permanent("shell: " + timeout.error().message);
+  if (timeout->has_value()) spec.timeout = std::chrono::milliseconds(**timeout);
+  auto max_out = OptionalCount(p, "max_output_bytes");
+  if (!max_out) return Permanent("shell: " + max_out.error().message);
+  if (max_out->has_value()) spec.max_output_bytes = static_cast<size_t>(**max_out);
+  if (p.contains("stdin")) {
+    if (!p["stdin"].is_string()) return Permanent("shell: field 'stdin' must be a string");
+    spec.stdin_data = p["stdin"].get<std::string>();
+  }
+  EventEmitter* events = ctx.events;
+  spec.on_line = [events](bool is_stderr, const std::string& line) {
+    if (events != nullptr) {
+      events->Emit("log", Json{{"stream", is_stderr ? "stderr" : "stdout"}, {"line", line}});
+    }
+  };
+
+  auto run = RunProcess(spec, ctx.stop);
+  if (!run) {
+    // A missing program or directory will not appear by retrying the same payload.
+    bool permanent =
+        run.error().code == ErrorCode::kNotFound || run.error().code == ErrorCode::kInvalidArgument;
+    return tl::unexpected<HandlerError>(HandlerError{"shell: " + run.error().message, !permanent});
+  }
+  const ProcessResult& r = *run;
+  if (r.stopped) return Transient("stopped");
+  if (r.timed_out) {
+    return Transient("shell: timed out after " + SecondsText(spec.timeout));
+  }
+  if (r.exit_code != 0) {
+    std::string why = r.signal != 0 ? "killed by signal " + std::to_string(r.signal)
+                                    : "exit code " + std::to_string(r.exit_code);
+    std::string tail = Tail(r.stderr_text, 500);
+    return Transient("shell: " + spec.argv[0] + ": " + why + (tail.empty() ? "" : ": " + tail));
+  }
+  return Json{{"exit_code", r.exit_code},
+              {"stdout", r.stdout_text},
+              {"stderr", r.stderr_text},
+              {"truncated", r.stdout_truncated || r.stderr_truncated},
+              {"duration_ms", r.duration.count()}};
+}
+
+}  // namespace
+
+void RegisterBuiltinHandlers(HandlerRegistry& registry) {
+  registry.Register("noop", [](TaskContext&) -> HandlerResult { return Json(nullptr); });
+  registry.Register("echo", [](TaskContext& ctx) -> HandlerResult { return ctx.payload; });
+  registry.Register("sleep", Sleep);
+  registry.Register("fail", FailOnPurpose);
+  registry.Register("shell", Shell);
+}
+
+}  // namespace ferry

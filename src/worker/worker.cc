@@ -1,0 +1,1068 @@
+// The worker runtime. Threads and what they own:
+//   claim loop       its connection; claims up to free capacity (concurrency + prefetch)
+//   slots            run handlers, one task each; never touch Redis
+//   completion loop  its connection; batches finished results into pipelined Complete calls and
+//                    writes handler events (the hot path: one round trip per batch, not per task)
+//   control loop     its connection; heartbeat, lease renewal, cancel polling, reclaim, promotion
+//   watchdog         no connection; requests stop on tasks past their deadline, so timeouts hold
+//                    even while Redis is unreachable
+//   supervisor       waits for Stop() and runs the drain phases in order
+// State shared between them lives in WorkerImpl under mu_ (tasks) and done_mu_ (outbox).
+#include "worker/worker.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/backoff.h"
+#include "core/ids.h"
+#include "core/redis_url.h"
+#include "core/time_util.h"
+#include "worker/connection.h"
+#include "worker/health.h"
+#include "worker/seconds_text.h"
+
+namespace ferry {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Why a handler's stop was requested. The first reason wins: it decides how the task ends.
+enum class StopReason : int { kNone, kCancel, kTimeout, kLeaseLost, kDrain };
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<milliseconds>(SteadyClock::now().time_since_epoch()).count();
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string Join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+// One claimed task, from claim until its completion is applied (or its lease is lost).
+struct TaskState {
+  explicit TaskState(ClaimedTask t) : task(std::move(t)) {}
+
+  // Requests the handler's stop; returns true if this call set the reason.
+  bool RequestStop(StopReason r) {
+    StopReason expected = StopReason::kNone;
+    bool first = reason.compare_exchange_strong(expected, r);
+    stop.request_stop();
+    return first;
+  }
+
+  // Guarded by WorkerImpl::mu_ (epoch and entry_id change when we reclaim our own task).
+  ClaimedTask task;
+  int slot = -1;          // running on this slot; -1 while buffered or after it ran
+  bool finished = false;  // a completion was queued (or deliberately dropped): no second one
+  SteadyClock::time_point deadline = SteadyClock::time_point::max();
+  milliseconds timeout{0};
+
+  // Thread-safe.
+  std::stop_source stop;
+  std::atomic<StopReason> reason{StopReason::kNone};
+};
+using TaskPtr = std::shared_ptr<TaskState>;
+
+struct PendingCompletion {
+  TaskPtr state;
+  Completion completion;
+};
+
+struct PendingEvent {
+  std::string queue;
+  std::string id;
+  std::string type;
+  Json data;
+};
+
+// Blocks SIGTERM/SIGINT in this thread while alive, so threads created meanwhile inherit the
+// mask: termination signals then reach only the process's signal thread, never a worker thread.
+class ScopedSignalBlock {
+ public:
+  ScopedSignalBlock() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    ::pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~ScopedSignalBlock() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  ScopedSignalBlock(const ScopedSignalBlock&) = delete;
+  ScopedSignalBlock& operator=(const ScopedSignalBlock&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
+class WorkerImpl;
+
+// Buffers a task's events in the worker's outbox; the completion loop writes them.
+class TaskEmitter final : public EventEmitter {
+ public:
+  TaskEmitter(WorkerImpl& worker, std::string queue, std::string id)
+      : worker_(worker), queue_(std::move(queue)), id_(std::move(id)) {}
+  void Emit(const std::string& type, Json data) override;
+
+ private:
+  WorkerImpl& worker_;
+  std::string queue_;
+  std::string id_;
+};
+
+class WorkerImpl final : public Worker {
+ public:
+  WorkerImpl(WorkerOptions options, const HandlerRegistry& registry)
+      : options_(std::move(options)),
+        registry_(registry),
+        id_(options_.worker_id.empty() ? DefaultWorkerId() : options_.worker_id),
+        hostname_(Hostname()),
+        capacity_(options_.concurrency +
+                  (options_.prefetch < 0 ? options_.concurrency : options_.prefetch)),
+        kinds_text_(Join(registry.Kinds(), ", ")) {
+    slots_.resize(static_cast<size_t>(options_.concurrency));
+  }
+
+  ~WorkerImpl() override {
+    Stop();
+    Wait();
+  }
+
+  Status Start() override;
+  void Stop() override;
+  void Wait() override;
+  const std::string& id() const override { return id_; }
+  int health_port() const override { return health_port_; }
+
+  void PushEvent(const std::string& queue, const std::string& id, const std::string& type,
+                 Json data);
+
+ private:
+  void ClaimLoop(std::stop_token st);
+  void SlotLoop(int slot);
+  void Execute(int slot, const TaskPtr& s);
+  void CompletionLoop();
+  void ControlLoop(std::stop_token st);
+  void WatchdogLoop(std::stop_token st);
+  void Supervise();
+
+  // Takes claimed (or reclaimed) tasks into the buffer.
+  void Accept(std::vector<ClaimedTask> tasks);
+  void QueueCompletion(const TaskPtr& s, Completion c);
+  Completion MakeCompletion(const TaskPtr& s, Completion::Kind kind) const;
+  // REQUIRES: mu_ held. Removes a buffered task from the buffer; false if it is not buffered.
+  bool TakeFromBufferLocked(const TaskPtr& s);
+  int RunningLocked() const;
+
+  // Control-loop steps; each returns false after recording a failed call on `conn`.
+  bool SendHeartbeat(Broker& b, Connection& conn);
+  bool RenewLeases(Broker& b, Connection& conn);
+  bool PollCancels(Broker& b, Connection& conn);
+  bool ReclaimExpired(Broker& b, Connection& conn);
+  bool PromoteDue(Broker& b, Connection& conn);
+  std::vector<LeaseRef> HeldLeases();
+  WorkerInfo Info();
+
+  void FlushEvents(Connection& conn, std::vector<PendingEvent>& events);
+  void FlushCompletions(Connection& conn, std::vector<PendingCompletion>& batch);
+  void WakeControl();
+
+  // Constant after construction (and after Start for health_port_ / started_ms_).
+  const WorkerOptions options_;
+  const HandlerRegistry& registry_;
+  const std::string id_;
+  const std::string hostname_;
+  const int capacity_;
+  const std::string kinds_text_;
+  std::unique_ptr<BrokerFactory> factory_;
+  int health_port_ = -1;
+  int64_t started_ms_ = 0;
+
+  std::mutex mu_;
+  // Guarded by mu_:
+  std::unordered_map<std::string, TaskPtr> held_;  // every task whose lease we hold
+  std::deque<TaskPtr> buffer_;                     // claimed, waiting for a slot
+  std::vector<TaskPtr> slots_;                     // the task each slot runs (null = idle)
+  int active_ = 0;                                 // buffered + running: what capacity limits
+  bool slots_exit_ = false;                        // draining: slots end when the buffer is empty
+  bool claim_waiting_ = false;
+  bool draining_ = false;
+  std::string status_ = "running";
+  std::condition_variable work_cv_;       // slots: buffer_ gained a task, or slots_exit_
+  std::condition_variable_any space_cv_;  // claim loop / supervisor: a slot or buffer place freed
+
+  std::mutex done_mu_;
+  // Guarded by done_mu_ (the outbox the completion loop drains):
+  std::vector<PendingCompletion> completions_;
+  std::vector<PendingEvent> events_;
+  int64_t dropped_events_ = 0;
+  bool completion_idle_ = false;
+  bool outbox_closing_ = false;  // the supervisor is done producing: flush and end
+  std::condition_variable done_cv_;
+
+  std::mutex control_mu_;
+  // Guarded by control_mu_:
+  bool control_wake_ = false;
+  std::condition_variable_any control_cv_;
+
+  std::mutex stop_mu_;
+  // Guarded by stop_mu_:
+  bool stop_requested_ = false;
+  bool started_ = false;
+  bool waited_ = false;
+  std::condition_variable stop_cv_;
+
+  // Thread-safe.
+  std::atomic<int64_t> processed_{0};
+  std::atomic<int64_t> failed_{0};
+  std::atomic<int64_t> last_claim_ok_ms_{0};  // steady-clock ms of the claim loop's last reply
+
+  // Driving thread only.
+  std::unique_ptr<HealthServer> health_;
+  std::unique_ptr<Broker> first_connection_;
+  std::jthread claim_thread_;
+  std::vector<std::jthread> slot_threads_;
+  std::jthread completion_thread_;
+  std::jthread control_thread_;
+  std::jthread watchdog_thread_;
+  std::jthread supervisor_;
+};
+
+void TaskEmitter::Emit(const std::string& type, Json data) {
+  worker_.PushEvent(queue_, id_, type, std::move(data));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start / Stop / Wait
+
+Status WorkerImpl::Start() {
+  {
+    std::lock_guard lock(stop_mu_);
+    if (started_) return Fail(ErrorCode::kConflict, "worker already started");
+  }
+  factory_ = MakeRedisBrokerFactory(options_.broker);
+  // One synchronous connection first, so a wrong URL or password fails Start with a clear error
+  // instead of a loop retrying in the background. The control loop keeps it.
+  auto first = factory_->Open();
+  if (!first) return Fail(first.error());
+  first_connection_ = std::move(*first);
+  started_ms_ = WallNowMs();
+  last_claim_ok_ms_ = SteadyMs();
+  if (auto hb = first_connection_->Heartbeat(Info(), options_.heartbeat_ttl); !hb) {
+    return Fail(hb.error());
+  }
+
+  ScopedSignalBlock block_signals;
+  if (options_.health_port >= 0) {
+    health_ = std::make_unique<HealthServer>();
+    auto port = health_->Start(options_.health_host, options_.health_port, [this](Json& body) {
+      int64_t age = SteadyMs() - last_claim_ok_ms_.load();
+      bool ok = age <= (options_.block + milliseconds(5000)).count();
+      body["worker"] = id_;
+      body["last_claim_ms_ago"] = age;
+      std::lock_guard lock(mu_);
+      body["worker_status"] = status_;
+      body["running"] = RunningLocked();
+      body["held"] = held_.size();
+      return ok;
+    });
+    if (!port) return Fail(port.error());
+    health_port_ = *port;
+  }
+
+  spdlog::info(
+      "ferry worker {} (v{}) starting: redis {}, queues [{}], concurrency {}, prefetch {}, "
+      "lease {}, drain timeout {}, health {}, kinds [{}]",
+      id_, FERRY_VERSION, MaskRedisUrl(options_.broker.redis_url), Join(options_.queues, ", "),
+      options_.concurrency, capacity_ - options_.concurrency, FormatDuration(options_.lease),
+      FormatDuration(options_.drain_timeout),
+      health_port_ >= 0 ? options_.health_host + ":" + std::to_string(health_port_) : "off",
+      kinds_text_);
+
+  completion_thread_ = std::jthread([this] { CompletionLoop(); });
+  for (int i = 0; i < options_.concurrency; ++i) {
+    slot_threads_.emplace_back([this, i] { SlotLoop(i); });
+  }
+  watchdog_thread_ = std::jthread([this](std::stop_token st) { WatchdogLoop(st); });
+  control_thread_ = std::jthread([this](std::stop_token st) { ControlLoop(st); });
+  claim_thread_ = std::jthread([this](std::stop_token st) { ClaimLoop(st); });
+  supervisor_ = std::jthread([this] { Supervise(); });
+  std::lock_guard lock(stop_mu_);
+  started_ = true;
+  return {};
+}
+
+void WorkerImpl::Stop() {
+  std::lock_guard lock(stop_mu_);
+  stop_requested_ = true;
+  stop_cv_.notify_all();
+}
+
+void WorkerImpl::Wait() {
+  {
+    std::lock_guard lock(stop_mu_);
+    if (!started_ || waited_) return;
+    waited_ = true;
+  }
+  supervisor_.join();
+}
+
+void WorkerImpl::Supervise() {
+  {
+    std::unique_lock lock(stop_mu_);
+    stop_cv_.wait(lock, [&] { return stop_requested_; });
+  }
+  int running = 0;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    status_ = "draining";
+    running = RunningLocked();
+  }
+  spdlog::info("worker {}: draining: stopped claiming; {} task(s) running, up to {} to finish", id_,
+               running, FormatDuration(options_.drain_timeout));
+  WakeControl();  // heartbeat "draining" now
+  claim_thread_.request_stop();
+  space_cv_.notify_all();
+  claim_thread_.join();
+
+  // Prefetched tasks never started: back to the queue at once, without counting an attempt.
+  std::vector<TaskPtr> prefetched;
+  {
+    std::lock_guard lock(mu_);
+    slots_exit_ = true;
+    prefetched.assign(buffer_.begin(), buffer_.end());
+    buffer_.clear();
+    active_ -= static_cast<int>(prefetched.size());
+    for (auto& s : prefetched) s->finished = true;
+  }
+  work_cv_.notify_all();
+  for (auto& s : prefetched) QueueCompletion(s, MakeCompletion(s, Completion::Kind::kHandBack));
+  if (!prefetched.empty()) {
+    spdlog::info("worker {}: handed back {} prefetched task(s)", id_, prefetched.size());
+  }
+
+  std::vector<TaskPtr> remaining;
+  {
+    std::unique_lock lock(mu_);
+    space_cv_.wait_for(lock, options_.drain_timeout, [&] { return RunningLocked() == 0; });
+    for (auto& s : slots_) {
+      if (s) remaining.push_back(s);
+    }
+  }
+  if (!remaining.empty()) {
+    spdlog::warn(
+        "worker {}: drain timeout passed; stopping {} running task(s) and handing them back", id_,
+        remaining.size());
+    for (auto& s : remaining) s->RequestStop(StopReason::kDrain);
+    // Handlers that honour their stop token hand their task back as they return; give them a
+    // moment (a shell child gets SIGTERM, then SIGKILL after its grace), then hand back the rest
+    // regardless so the queue does not wait for a lease to expire.
+    std::vector<TaskPtr> stuck;
+    {
+      std::unique_lock lock(mu_);
+      space_cv_.wait_for(lock, milliseconds(3000), [&] { return RunningLocked() == 0; });
+      for (auto& s : slots_) {
+        if (s && !s->finished) {
+          s->finished = true;
+          stuck.push_back(s);
+        }
+      }
+    }
+    for (auto& s : stuck) {
+      spdlog::warn("worker {}: task {} ignores its stop token; handed back while it still runs",
+                   id_, s->task.id);
+      QueueCompletion(s, MakeCompletion(s, Completion::Kind::kHandBack));
+    }
+  }
+
+  for (auto& t : slot_threads_) t.join();
+  {
+    std::lock_guard lock(done_mu_);
+    outbox_closing_ = true;
+  }
+  done_cv_.notify_all();
+  completion_thread_.join();
+  watchdog_thread_.request_stop();
+  watchdog_thread_.join();
+  {
+    std::lock_guard lock(mu_);
+    status_ = "stopped";
+  }
+  control_thread_.request_stop();  // sends the final "stopped" heartbeat on its way out
+  control_thread_.join();
+  if (health_) health_->Stop();
+  spdlog::info("worker {}: stopped ({} processed, {} failed)", id_, processed_.load(),
+               failed_.load());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claiming and dispatch
+
+void WorkerImpl::ClaimLoop(std::stop_token st) {
+  Connection conn(*factory_, "claim");
+  while (!st.stop_requested()) {
+    int want = 0;
+    {
+      std::unique_lock lock(mu_);
+      claim_waiting_ = true;
+      space_cv_.wait(lock, st, [&] { return active_ < capacity_; });
+      claim_waiting_ = false;
+      if (st.stop_requested()) break;
+      want = capacity_ - active_;
+    }
+    Broker* b = conn.Get();
+    if (b == nullptr) {
+      if (!conn.Backoff(st)) break;
+      continue;
+    }
+    auto claimed = b->Claim(options_.queues, id_, want, options_.block);
+    if (!claimed) {
+      conn.Failed(claimed.error());
+      if (!conn.Backoff(st)) break;
+      continue;
+    }
+    conn.Ok();
+    last_claim_ok_ms_ = SteadyMs();
+    if (!claimed->empty()) Accept(std::move(*claimed));
+  }
+}
+
+void WorkerImpl::Accept(std::vector<ClaimedTask> tasks) {
+  std::vector<TaskPtr> hand_back;
+  size_t added = 0;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& t : tasks) {
+      auto it = held_.find(t.id);
+      if (it != held_.end()) {
+        // We reclaimed a task we still hold (our renewals lapsed, e.g. during a Redis outage,
+        // and nobody else took it): keep the execution we have and finish under the new epoch.
+        it->second->task.epoch = t.epoch;
+        it->second->task.entry_id = t.entry_id;
+        continue;
+      }
+      auto s = std::make_shared<TaskState>(std::move(t));
+      held_.emplace(s->task.id, s);
+      if (slots_exit_) {
+        // Arrived after the drain began (a reclaim in flight): never start it.
+        s->finished = true;
+        hand_back.push_back(std::move(s));
+        continue;
+      }
+      buffer_.push_back(std::move(s));
+      ++active_;
+      ++added;
+    }
+  }
+  if (added == 1) {
+    work_cv_.notify_one();
+  } else if (added > 1) {
+    work_cv_.notify_all();
+  }
+  for (auto& s : hand_back) QueueCompletion(s, MakeCompletion(s, Completion::Kind::kHandBack));
+}
+
+void WorkerImpl::SlotLoop(int slot) {
+  const auto idx = static_cast<size_t>(slot);
+  while (true) {
+    TaskPtr s;
+    {
+      std::unique_lock lock(mu_);
+      work_cv_.wait(lock, [&] { return !buffer_.empty() || slots_exit_; });
+      if (buffer_.empty()) return;
+      s = std::move(buffer_.front());
+      buffer_.pop_front();
+      s->slot = slot;
+      slots_[idx] = s;
+      s->timeout =
+          s->task.timeout_ms > 0 ? milliseconds(s->task.timeout_ms) : options_.default_timeout;
+      if (s->timeout.count() > 0) s->deadline = SteadyClock::now() + s->timeout;
+    }
+    Execute(slot, s);
+  }
+}
+
+Completion WorkerImpl::MakeCompletion(const TaskPtr& s, Completion::Kind kind) const {
+  Completion c;
+  c.kind = kind;
+  c.id = s->task.id;
+  c.queue = s->task.queue;
+  c.worker = id_;
+  return c;  // epoch and entry_id are filled in when sent: a self-reclaim may change them
+}
+
+void WorkerImpl::Execute(int slot, const TaskPtr& s) {
+  HandlerResult result;
+  if (s->reason.load() != StopReason::kNone) {
+    result = tl::unexpected<HandlerError>(HandlerError{"stopped before it started", true});
+  } else if (const Handler* handler = registry_.Find(s->task.kind)) {
+    auto payload = ParseJson(s->task.payload);
+    if (!payload) {
+      result = tl::unexpected<HandlerError>(
+          HandlerError{"payload is not valid JSON: " + payload.error().message, false});
+    } else {
+      TaskEmitter emitter(*this, s->task.queue, s->task.id);
+      TaskContext ctx;
+      ctx.id = s->task.id;
+      ctx.queue = s->task.queue;
+      ctx.kind = s->task.kind;
+      ctx.payload = std::move(*payload);
+      ctx.epoch = s->task.epoch;
+      ctx.attempt = s->task.attempt;
+      ctx.max_attempts = s->task.max_attempts;
+      ctx.stop = s->stop.get_token();
+      ctx.events = &emitter;
+      // A handler that throws fails its task, never the worker.
+      try {
+        result = (*handler)(ctx);
+      } catch (const std::exception& e) {
+        result = tl::unexpected<HandlerError>(HandlerError{e.what(), true});
+      } catch (...) {
+        result = tl::unexpected<HandlerError>(HandlerError{"handler threw a non-exception", true});
+      }
+    }
+  } else {
+    result = tl::unexpected<HandlerError>(HandlerError{
+        "no handler for kind '" + s->task.kind + "' (this worker knows: " + kinds_text_ + ")",
+        false});
+  }
+
+  const StopReason reason = s->reason.load();
+  bool drop = false;
+  Completion c = MakeCompletion(s, Completion::Kind::kSucceeded);
+  if (reason == StopReason::kLeaseLost) {
+    // Another worker owns the task now (or it ended); its fencing would reject us anyway.
+    drop = true;
+  } else if (result) {
+    c.result = DumpJson(*result);
+  } else if (reason == StopReason::kCancel) {
+    c.kind = Completion::Kind::kCancelled;
+    c.error = "cancelled while running";
+  } else if (reason == StopReason::kDrain) {
+    c.kind = Completion::Kind::kHandBack;
+  } else {
+    c.kind = Completion::Kind::kFailed;
+    if (reason == StopReason::kTimeout) {
+      c.error = "timed out after " + SecondsText(s->timeout);
+      c.retryable = true;
+    } else {
+      c.error = std::move(result.error().message);
+      c.retryable = result.error().retryable;
+    }
+    if (c.retryable && s->task.attempt < s->task.max_attempts) {
+      BackoffPolicy policy{options_.backoff_base, options_.backoff_cap};
+      c.backoff_ms = BackoffDelay(policy, std::max(1, s->task.attempt)).count();
+    }
+  }
+
+  if (c.kind == Completion::Kind::kFailed) {
+    ++failed_;
+    spdlog::info("task {} ({}) attempt {}/{} failed{}: {}", s->task.id, s->task.kind,
+                 s->task.attempt, s->task.max_attempts, c.retryable ? "" : " (not retryable)",
+                 c.error);
+  } else if (c.kind == Completion::Kind::kCancelled) {
+    spdlog::info("task {} ({}) cancelled", s->task.id, s->task.kind);
+  } else if (c.kind == Completion::Kind::kHandBack && !drop) {
+    spdlog::info("task {} ({}) stopped by the drain; handing it back", s->task.id, s->task.kind);
+  }
+  if (!drop && c.kind != Completion::Kind::kHandBack) ++processed_;
+
+  bool send = false;
+  bool notify_space = false;
+  {
+    std::lock_guard lock(mu_);
+    notify_space = claim_waiting_ || draining_;
+    slots_[static_cast<size_t>(slot)] = nullptr;
+    s->slot = -1;
+    --active_;
+    send = !s->finished && !drop;
+    s->finished = true;
+    if (drop) {
+      auto it = held_.find(s->task.id);
+      if (it != held_.end() && it->second == s) held_.erase(it);
+    }
+  }
+  if (notify_space) space_cv_.notify_all();
+  if (send) QueueCompletion(s, std::move(c));
+}
+
+int WorkerImpl::RunningLocked() const {
+  return static_cast<int>(
+      std::count_if(slots_.begin(), slots_.end(), [](const TaskPtr& s) { return s != nullptr; }));
+}
+
+bool WorkerImpl::TakeFromBufferLocked(const TaskPtr& s) {
+  auto it = std::find(buffer_.begin(), buffer_.end(), s);
+  if (it == buffer_.end()) return false;
+  buffer_.erase(it);
+  --active_;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox: completions and events
+
+void WorkerImpl::QueueCompletion(const TaskPtr& s, Completion c) {
+  bool wake = false;
+  {
+    std::lock_guard lock(done_mu_);
+    completions_.push_back(PendingCompletion{s, std::move(c)});
+    wake = completion_idle_;
+    completion_idle_ = false;
+  }
+  if (wake) done_cv_.notify_one();
+}
+
+void WorkerImpl::PushEvent(const std::string& queue, const std::string& id, const std::string& type,
+                           Json data) {
+  // Bounded: a handler printing without pause must not grow the worker's memory while Redis is
+  // slow. The task's event stream is capped by MAXLEN anyway.
+  constexpr size_t kMaxBufferedEvents = 20000;
+  bool wake = false;
+  {
+    std::lock_guard lock(done_mu_);
+    if (events_.size() >= kMaxBufferedEvents) {
+      ++dropped_events_;
+      return;
+    }
+    events_.push_back(PendingEvent{queue, id, type, std::move(data)});
+    wake = completion_idle_;
+    completion_idle_ = false;
+  }
+  if (wake) done_cv_.notify_one();
+}
+
+void WorkerImpl::CompletionLoop() {
+  Connection conn(*factory_, "completion");
+  std::vector<PendingCompletion> batch;
+  std::vector<PendingEvent> events;
+  while (true) {
+    int64_t dropped = 0;
+    {
+      std::unique_lock lock(done_mu_);
+      completion_idle_ = true;
+      done_cv_.wait(lock,
+                    [&] { return !completions_.empty() || !events_.empty() || outbox_closing_; });
+      completion_idle_ = false;
+      if (completions_.empty() && events_.empty()) break;  // closing and nothing left
+      batch.swap(completions_);
+      events.swap(events_);
+      dropped = std::exchange(dropped_events_, 0);
+    }
+    if (dropped > 0) spdlog::warn("dropped {} task event(s): the outbox was full", dropped);
+    // Events first, so a task's log lines precede its terminal event.
+    if (!events.empty()) FlushEvents(conn, events);
+    if (!batch.empty()) FlushCompletions(conn, batch);
+    events.clear();
+    batch.clear();
+  }
+}
+
+void WorkerImpl::FlushEvents(Connection& conn, std::vector<PendingEvent>& events) {
+  // Best effort: events are progress, not state. One retry after a reconnect, then drop.
+  size_t i = 0;
+  std::vector<std::pair<std::string, Json>> group;
+  while (i < events.size()) {
+    size_t j = i;
+    group.clear();
+    while (j < events.size() && events[j].id == events[i].id) {
+      group.emplace_back(std::move(events[j].type), std::move(events[j].data));
+      ++j;
+    }
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      Broker* b = conn.Get();
+      if (b == nullptr) break;
+      auto st = b->AppendEvents(events[i].queue, events[i].id, group);
+      if (st) {
+        conn.Ok();
+        break;
+      }
+      conn.Failed(st.error());
+    }
+    i = j;
+  }
+}
+
+void WorkerImpl::FlushCompletions(Connection& conn, std::vector<PendingCompletion>& batch) {
+  std::vector<Completion> cs;
+  cs.reserve(batch.size());
+  {
+    std::lock_guard lock(mu_);
+    for (auto& p : batch) {
+      p.completion.epoch = p.state->task.epoch;
+      p.completion.entry_id = p.state->task.entry_id;
+      cs.push_back(std::move(p.completion));
+    }
+  }
+  // Retried until applied: Complete is idempotent (a repeat reports kDuplicate), and the held
+  // leases keep being renewed meanwhile. Only a drain that cannot reach Redis gives up, after
+  // a bound; those tasks' leases then expire and another worker reclaims them.
+  std::optional<SteadyClock::time_point> give_up_at;
+  std::stop_source never;
+  while (true) {
+    Broker* b = conn.Get();
+    if (b != nullptr) {
+      auto outcomes = b->Complete(cs);
+      if (outcomes) {
+        conn.Ok();
+        for (size_t i = 0; i < outcomes->size() && i < cs.size(); ++i) {
+          if ((*outcomes)[i] == CompletionOutcome::kStale) {
+            spdlog::warn("task {}: completion rejected, another worker owns it now (epoch {})",
+                         cs[i].id, cs[i].epoch);
+          } else if ((*outcomes)[i] == CompletionOutcome::kMissing) {
+            spdlog::warn("task {}: completion for a record that no longer exists", cs[i].id);
+          }
+        }
+        break;
+      }
+      conn.Failed(outcomes.error());
+    }
+    bool closing = false;
+    {
+      std::lock_guard lock(done_mu_);
+      closing = outbox_closing_;
+    }
+    if (closing) {
+      if (!give_up_at) give_up_at = SteadyClock::now() + milliseconds(30000);
+      if (SteadyClock::now() >= *give_up_at) {
+        spdlog::error(
+            "giving up on {} completion(s) at shutdown: Redis unreachable; their leases will "
+            "expire and the tasks will run again elsewhere",
+            cs.size());
+        break;
+      }
+    }
+    conn.Backoff(never.get_token());
+  }
+  std::lock_guard lock(mu_);
+  for (auto& p : batch) {
+    auto it = held_.find(p.state->task.id);
+    if (it != held_.end() && it->second == p.state) held_.erase(it);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control loop: heartbeat, leases, cancels, reclaim, promotion
+
+void WorkerImpl::WakeControl() {
+  {
+    std::lock_guard lock(control_mu_);
+    control_wake_ = true;
+  }
+  control_cv_.notify_all();
+}
+
+WorkerInfo WorkerImpl::Info() {
+  WorkerInfo info;
+  info.id = id_;
+  info.hostname = hostname_;
+  info.pid = static_cast<int64_t>(::getpid());
+  info.version = FERRY_VERSION;
+  info.queues = options_.queues;
+  info.concurrency = options_.concurrency;
+  info.tasks_processed = processed_.load();
+  info.tasks_failed = failed_.load();
+  info.started_ms = started_ms_;
+  info.last_heartbeat_ms = WallNowMs();
+  info.alive = true;
+  std::lock_guard lock(mu_);
+  info.status = status_;
+  for (const auto& s : slots_) {
+    if (s) info.current_tasks.push_back(s->task.id);
+  }
+  return info;
+}
+
+std::vector<LeaseRef> WorkerImpl::HeldLeases() {
+  std::vector<LeaseRef> leases;
+  std::lock_guard lock(mu_);
+  leases.reserve(held_.size());
+  for (const auto& [id, s] : held_) {
+    leases.push_back(LeaseRef{id, s->task.queue, s->task.entry_id, s->task.epoch});
+  }
+  return leases;
+}
+
+bool WorkerImpl::SendHeartbeat(Broker& b, Connection& conn) {
+  auto st = b.Heartbeat(Info(), options_.heartbeat_ttl);
+  if (!st) conn.Failed(st.error());
+  return static_cast<bool>(st);
+}
+
+bool WorkerImpl::RenewLeases(Broker& b, Connection& conn) {
+  auto leases = HeldLeases();
+  if (leases.empty()) return true;
+  auto lost = b.RenewLeases(id_, leases);
+  if (!lost) {
+    conn.Failed(lost.error());
+    return false;
+  }
+  std::vector<TaskPtr> to_stop;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& id : *lost) {
+      auto it = held_.find(id);
+      if (it == held_.end()) continue;
+      TaskPtr s = it->second;
+      if (s->finished) continue;  // its completion is on its way; the broker decides
+      if (TakeFromBufferLocked(s)) {
+        s->finished = true;
+        held_.erase(it);
+      } else if (s->slot >= 0) {
+        to_stop.push_back(s);
+      }
+    }
+  }
+  for (auto& s : to_stop) {
+    if (s->RequestStop(StopReason::kLeaseLost)) {
+      spdlog::warn("task {}: lease lost (another worker took it over); stopping its handler",
+                   s->task.id);
+    }
+  }
+  return true;
+}
+
+bool WorkerImpl::PollCancels(Broker& b, Connection& conn) {
+  auto leases = HeldLeases();
+  if (leases.empty()) return true;
+  auto cancelled = b.CancelRequested(leases);
+  if (!cancelled) {
+    conn.Failed(cancelled.error());
+    return false;
+  }
+  std::vector<TaskPtr> to_stop;
+  std::vector<TaskPtr> never_started;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& id : *cancelled) {
+      auto it = held_.find(id);
+      if (it == held_.end() || it->second->finished) continue;
+      TaskPtr s = it->second;
+      if (TakeFromBufferLocked(s)) {
+        s->finished = true;
+        never_started.push_back(s);
+      } else if (s->slot >= 0) {
+        to_stop.push_back(s);
+      }
+    }
+  }
+  for (auto& s : to_stop) {
+    if (s->RequestStop(StopReason::kCancel)) {
+      spdlog::info("task {}: cancel requested; stopping its handler", s->task.id);
+    }
+  }
+  for (auto& s : never_started) {
+    Completion c = MakeCompletion(s, Completion::Kind::kCancelled);
+    c.error = "cancelled before it started";
+    QueueCompletion(s, std::move(c));
+  }
+  if (!never_started.empty()) space_cv_.notify_all();
+  return true;
+}
+
+bool WorkerImpl::ReclaimExpired(Broker& b, Connection& conn) {
+  for (const auto& queue : options_.queues) {
+    int want = 0;
+    {
+      std::lock_guard lock(mu_);
+      want = capacity_ - active_;
+    }
+    if (want <= 0) return true;  // busy: idle workers will take them
+    auto taken = b.Reclaim(queue, id_, options_.lease, want);
+    if (!taken) {
+      conn.Failed(taken.error());
+      return false;
+    }
+    if (!taken->empty()) {
+      spdlog::info("reclaimed {} task(s) of queue {} whose lease expired", taken->size(), queue);
+      Accept(std::move(*taken));
+    }
+  }
+  return true;
+}
+
+bool WorkerImpl::PromoteDue(Broker& b, Connection& conn) {
+  for (const auto& queue : options_.queues) {
+    auto moved = b.PromoteDue(queue, WallNowMs(), 1000);
+    if (!moved) {
+      conn.Failed(moved.error());
+      return false;
+    }
+  }
+  return true;
+}
+
+void WorkerImpl::ControlLoop(std::stop_token st) {
+  Connection conn(*factory_, "control", std::move(first_connection_));
+  const milliseconds heartbeat_every = std::max(options_.heartbeat_ttl / 3, milliseconds(100));
+  const milliseconds renew_every = std::max(options_.lease / 3, milliseconds(50));
+  const milliseconds cancel_every(300);
+  const milliseconds reclaim_every = std::max(options_.lease / 2, milliseconds(100));
+  const milliseconds promote_every(200);
+  auto now = SteadyClock::now();
+  auto next_heartbeat = now + heartbeat_every;  // Start() sent the first one
+  auto next_renew = now + renew_every;
+  auto next_cancel = now + cancel_every;
+  auto next_reclaim = now;  // tasks of workers that died before we started
+  auto next_promote = now;
+
+  while (!st.stop_requested()) {
+    Broker* b = conn.Get();
+    if (b == nullptr) {
+      conn.Backoff(st);
+      continue;
+    }
+    bool draining = false;
+    {
+      std::lock_guard lock(mu_);
+      draining = draining_;
+    }
+    bool woken = false;
+    {
+      std::lock_guard lock(control_mu_);
+      woken = std::exchange(control_wake_, false);
+    }
+    now = SteadyClock::now();
+    bool ok = true;
+    if (woken || now >= next_heartbeat) {
+      ok = SendHeartbeat(*b, conn);
+      if (ok) next_heartbeat = now + heartbeat_every;
+    }
+    if (ok && now >= next_renew) {
+      ok = RenewLeases(*b, conn);
+      if (ok) next_renew = now + renew_every;
+    }
+    if (ok && now >= next_cancel) {
+      ok = PollCancels(*b, conn);
+      if (ok) next_cancel = now + cancel_every;
+    }
+    // A draining worker takes no new work: no reclaim; promotion is left to the others.
+    if (ok && !draining && now >= next_reclaim) {
+      ok = ReclaimExpired(*b, conn);
+      if (ok) next_reclaim = now + reclaim_every;
+    }
+    if (ok && !draining && now >= next_promote) {
+      ok = PromoteDue(*b, conn);
+      if (ok) next_promote = now + promote_every;
+    }
+    if (!ok) {
+      conn.Backoff(st);
+      continue;
+    }
+    conn.Ok();
+    auto next = std::min({next_heartbeat, next_renew, next_cancel});
+    if (!draining) next = std::min({next, next_reclaim, next_promote});
+    std::unique_lock lock(control_mu_);
+    control_cv_.wait_until(lock, st, next, [&] { return control_wake_; });
+  }
+
+  // Final heartbeat: the record stays, marked stopped, until its TTL runs out, so `worker list`
+  // shows how this worker ended.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Broker* b = conn.Get();
+    if (b != nullptr && SendHeartbeat(*b, conn)) break;
+    SleepFor(std::stop_token{}, milliseconds(200));
+  }
+}
+
+void WorkerImpl::WatchdogLoop(std::stop_token st) {
+  // 50 ms granularity is plenty for task timeouts; the loop touches no I/O.
+  while (SleepFor(st, milliseconds(50))) {
+    std::vector<TaskPtr> expired;
+    auto now = SteadyClock::now();
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& s : slots_) {
+        if (s && now >= s->deadline && s->reason.load() == StopReason::kNone) expired.push_back(s);
+      }
+    }
+    for (auto& s : expired) {
+      if (s->RequestStop(StopReason::kTimeout)) {
+        spdlog::info("task {} ({}): timed out after {}; stopping its handler", s->task.id,
+                     s->task.kind, SecondsText(s->timeout));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerRegistry& registry) {
+  if (options.concurrency <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "concurrency must be greater than 0");
+  }
+  if (options.queues.empty()) return Fail(ErrorCode::kInvalidArgument, "no queues given");
+  for (const auto& q : options.queues) {
+    if (auto st = ValidateQueueName(q); !st) return Fail(st.error());
+  }
+  if (options.lease < milliseconds(100)) {
+    return Fail(ErrorCode::kInvalidArgument, "lease must be at least 100ms");
+  }
+  if (options.heartbeat_ttl < milliseconds(300)) {
+    return Fail(ErrorCode::kInvalidArgument, "heartbeat TTL must be at least 300ms");
+  }
+  if (options.block <= milliseconds(0)) {
+    return Fail(ErrorCode::kInvalidArgument, "claim block time must be positive");
+  }
+  if (options.drain_timeout < milliseconds(0) || options.default_timeout < milliseconds(0)) {
+    return Fail(ErrorCode::kInvalidArgument, "timeouts must not be negative");
+  }
+  if (options.health_port > 65535) {
+    return Fail(ErrorCode::kInvalidArgument, "health port must be -1, 0 or a port number");
+  }
+  if (auto url = ParseRedisUrl(options.broker.redis_url); !url) return Fail(url.error());
+  return std::unique_ptr<Worker>(std::make_unique<WorkerImpl>(std::move(options), registry));
+}
+
+std::string DefaultWorkerId() {
+  return Hostname() + "-" + std::to_string(::getpid()) + "-" + RandomHex(4);
+}
+
+Result<TaskRecord> TaskClient::Wait(const std::string& id, std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  std::string after = "0";
+  while (true) {
+    auto rec = broker_->GetTask(id);
+    if (!rec) return Fail(rec.error());
+    if (!*rec) return Fail(ErrorCode::kNotFound, "no task with id " + id);
+    if (IsTerminal((*rec)->status)) return std::move(**rec);
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+    if (left <= milliseconds(0)) {
+      return Fail(ErrorCode::kTimeout, "task " + id + " still " +
+                                           std::string(TaskStatusName((*rec)->status)) + " after " +
+                                           FormatDuration(timeout));
+    }
+    // Every transition appends an event, so blocking on the event stream wakes us when the task
+    // changes; the bound keeps us polling even if an event is missed.
+    auto events = broker_->ReadEvents(id, after, 100, std::min(left, milliseconds(500)));
+    if (events && !events->empty()) {
+      after = events->back().id;
+    } else if (!events) {
+      std::this_thread::sleep_for(std::min(left, milliseconds(50)));
+    }
+  }
+}
+
+}  // namespace ferry

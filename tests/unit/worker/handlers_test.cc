@@ -1,0 +1,244 @@
+// Built-in handlers and worker option checks; no servers.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "worker/handler.h"
+#include "worker/seconds_text.h"
+#include "worker/worker.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+class RecordingEmitter final : public EventEmitter {
+ public:
+  void Emit(const std::string& type, Json data) override {
+    std::lock_guard lock(mu);
+    events.emplace_back(type, std::move(data));
+  }
+  std::mutex mu;
+  std::vector<std::pair<std::string, Json>> events;
+};
+
+class BuiltinHandlers : public ::testing::Test {
+ protected:
+  BuiltinHandlers() { RegisterBuiltinHandlers(registry_); }
+
+  HandlerResult Call(const std::string& kind, Json payload, std::stop_token stop = {}) {
+    const Handler* h = registry_.Find(kind);
+    EXPECT_NE(h, nullptr) << kind;
+    if (h == nullptr) return tl::unexpected<HandlerError>(HandlerError{"missing", false});
+    TaskContext ctx;
+    ctx.id = "T1";
+    ctx.kind = kind;
+    ctx.payload = std::move(payload);
+    ctx.stop = stop;
+    ctx.events = &emitter_;
+    return (*h)(ctx);
+  }
+
+  HandlerRegistry registry_;
+  RecordingEmitter emitter_;
+};
+
+TEST_F(BuiltinHandlers, RegistersTheFiveKinds) {
+  EXPECT_THAT(registry_.Kinds(), ::testing::ElementsAre("echo", "fail", "noop", "shell", "sleep"));
+}
+
+TEST_F(BuiltinHandlers, NoopAndEcho) {
+  auto r = Call("noop", Json{{"x", 1}});
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->is_null());
+  Json payload = {{"a", 1}, {"b", {1, 2, "three"}}};
+  r = Call("echo", payload);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, payload);
+}
+
+TEST_F(BuiltinHandlers, FailUsesMessageAndRetryable) {
+  auto r = Call("fail", Json{{"message", "boom"}, {"retryable", false}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "boom");
+  EXPECT_FALSE(r.error().retryable);
+  r = Call("fail", Json::object());
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().retryable);
+  r = Call("fail", Json{{"retryable", "yes"}});
+  ASSERT_FALSE(r);
+  EXPECT_FALSE(r.error().retryable);
+  EXPECT_THAT(r.error().message, HasSubstr("'retryable'"));
+}
+
+TEST_F(BuiltinHandlers, SleepSleeps) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = Call("sleep", Json{{"ms", 50}});
+  ASSERT_TRUE(r);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(50));
+  EXPECT_EQ((*r)["slept_ms"], 50);
+}
+
+TEST_F(BuiltinHandlers, SleepStopsOnStopToken) {
+  std::stop_source source;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    source.request_stop();
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = Call("sleep", Json{{"ms", 30000}}, source.get_token());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "stopped");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+TEST_F(BuiltinHandlers, SleepBadPayloadNamesTheField) {
+  for (Json bad : {Json::object(), Json{{"ms", "10"}}, Json{{"ms", -1}}, Json(5)}) {
+    auto r = Call("sleep", bad);
+    ASSERT_FALSE(r) << bad.dump();
+    EXPECT_FALSE(r.error().retryable);
+    EXPECT_THAT(r.error().message, ::testing::AnyOf(HasSubstr("'ms'"), HasSubstr("object")));
+  }
+}
+
+TEST_F(BuiltinHandlers, ShellRunsWithoutAShellAndReturnsOutput) {
+  auto r = Call("shell", Json{{"argv", {"sh", "-c", "echo \"$GREETING\" in $(pwd); echo e >&2"}},
+                              {"env", {{"GREETING", "hi"}}},
+                              {"cwd", "/"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)["exit_code"], 0);
+  EXPECT_EQ((*r)["stdout"], "hi in /\n");
+  EXPECT_EQ((*r)["stderr"], "e\n");
+  EXPECT_EQ((*r)["truncated"], false);
+  EXPECT_TRUE((*r)["duration_ms"].is_number_integer());
+  // Each output line is a "log" event.
+  std::lock_guard lock(emitter_.mu);
+  ASSERT_EQ(emitter_.events.size(), 2u);
+  EXPECT_EQ(emitter_.events[0].first, "log");
+}
+
+TEST_F(BuiltinHandlers, ShellArgvIsNotInterpreted) {
+  auto r = Call("shell", Json{{"argv", {"echo", "$(id)", ";", "|"}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)["stdout"], "$(id) ; |\n");
+}
+
+TEST_F(BuiltinHandlers, ShellTruncates) {
+  auto r =
+      Call("shell", Json{{"argv", {"head", "-c", "5000", "/dev/zero"}}, {"max_output_bytes", 100}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)["stdout"].get<std::string>().size(), 100u);
+  EXPECT_EQ((*r)["truncated"], true);
+}
+
+TEST_F(BuiltinHandlers, ShellNonZeroExitFailsWithCodeAndStderrTail) {
+  auto r =
+      Call("shell", Json{{"argv", {"sh", "-c", "echo first >&2; echo last words >&2; exit 7"}}});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().retryable);
+  EXPECT_THAT(r.error().message, HasSubstr("exit code 7"));
+  EXPECT_THAT(r.error().message, HasSubstr("last words"));
+}
+
+TEST_F(BuiltinHandlers, ShellOwnTimeout) {
+  auto r = Call("shell", Json{{"argv", {"sleep", "30"}}, {"timeout_ms", 200}});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().retryable);
+  EXPECT_THAT(r.error().message, HasSubstr("timed out after 0.2s"));
+}
+
+TEST_F(BuiltinHandlers, ShellStopsOnStopToken) {
+  std::stop_source source;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    source.request_stop();
+  });
+  auto r = Call("shell", Json{{"argv", {"sleep", "30"}}}, source.get_token());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "stopped");
+}
+
+TEST_F(BuiltinHandlers, ShellProgramNotFoundIsPermanent) {
+  auto r = Call("shell", Json{{"argv", {"ferry-no-such-program"}}});
+  ASSERT_FALSE(r);
+  EXPECT_FALSE(r.error().retryable);
+  EXPECT_THAT(r.error().message, HasSubstr("ferry-no-such-program"));
+}
+
+TEST_F(BuiltinHandlers, ShellBadPayloadsNameTheField) {
+  struct Case {
+    Json payload;
+    std::string field;
+  };
+  std::vector<Case> cases = {
+      {Json::object(), "'argv'"},
+      {Json{{"argv", Json::array()}}, "'argv'"},
+      {Json{{"argv", "ls -l"}}, "'argv'"},
+      {Json{{"argv", {"ls", 1}}}, "'argv'"},
+      {Json{{"argv", {"ls"}}, {"env", {{"A", 1}}}}, "'env'"},
+      {Json{{"argv", {"ls"}}, {"env", "A=1"}}, "'env'"},
+      {Json{{"argv", {"ls"}}, {"cwd", 5}}, "'cwd'"},
+      {Json{{"argv", {"ls"}}, {"timeout_ms", -5}}, "'timeout_ms'"},
+      {Json{{"argv", {"ls"}}, {"timeout_ms", "5"}}, "'timeout_ms'"},
+      {Json{{"argv", {"ls"}}, {"max_output_bytes", 1.5}}, "'max_output_bytes'"},
+      {Json("ls"), "object"},
+  };
+  for (const auto& c : cases) {
+    auto r = Call("shell", c.payload);
+    ASSERT_FALSE(r) << c.payload.dump();
+    EXPECT_FALSE(r.error().retryable) << c.payload.dump();
+    EXPECT_THAT(r.error().message, HasSubstr(c.field)) << c.payload.dump();
+  }
+}
+
+TEST(SecondsText, Formats) {
+  EXPECT_EQ(SecondsText(std::chrono::milliseconds(2000)), "2s");
+  EXPECT_EQ(SecondsText(std::chrono::milliseconds(500)), "0.5s");
+  EXPECT_EQ(SecondsText(std::chrono::milliseconds(1250)), "1.25s");
+}
+
+TEST(DefaultWorkerId, HostPidRandom) {
+  std::string id = DefaultWorkerId();
+  EXPECT_THAT(id, HasSubstr("-" + std::to_string(::getpid()) + "-"));
+  EXPECT_THAT(id.substr(id.size() - 9), MatchesRegex("-[0-9a-f]{8}"));
+  EXPECT_NE(id, DefaultWorkerId());
+}
+
+TEST(MakeWorker, RejectsBadOptions) {
+  HandlerRegistry registry;
+  WorkerOptions o;
+  o.concurrency = 0;
+  auto w = MakeWorker(o, registry);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code, ErrorCode::kInvalidArgument);
+  o = WorkerOptions{};
+  o.queues = {"bad queue"};
+  EXPECT_FALSE(MakeWorker(o, registry));
+  o = WorkerOptions{};
+  o.queues = {};
+  EXPECT_FALSE(MakeWorker(o, registry));
+  o = WorkerOptions{};
+  o.broker.redis_url = "http://nope";
+  EXPECT_FALSE(MakeWorker(o, registry));
+  o = WorkerOptions{};
+  EXPECT_TRUE(MakeWorker(o, registry));  // no connection until Start()
+}
+
+TEST(MakeWorker, StartFailsClearlyWhenRedisIsUnreachable) {
+  HandlerRegistry registry;
+  WorkerOptions o;
+  o.broker.redis_url = "redis://127.0.0.1:1";
+  o.broker.io_timeout = std::chrono::milliseconds(500);
+  auto w = MakeWorker(o, registry);
+  ASSERT_TRUE(w);
+  auto st = (*w)->Start();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace ferry
