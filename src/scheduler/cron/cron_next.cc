@@ -176,11 +176,14 @@ std::optional<SystemTime> NextAfter(const CronSchedule& schedule, SystemTime aft
     const auto delta = (after - anchor).count();
     auto k = delta / step.count();
     if (delta < 0 && delta % step.count() != 0) --k;  // floor division
+    if (k + 1 > (SystemTime::max() - anchor) / step) return std::nullopt;
     return anchor + step * (k + 1);
   }
 
   const date::sys_seconds start = date::floor<seconds>(after) + seconds{1};
-  const date::sys_seconds limit = start + kHorizon;
+  // SystemTime counts nanoseconds in 64 bits and ends in 2262.
+  const date::sys_seconds limit =
+      std::min(start + kHorizon, date::floor<seconds>(SystemTime::max()));
   if (tz == nullptr) {
     auto t = schedule.FindNextLocal(ToLocal(start, seconds{0}), ToLocal(limit, seconds{0}));
     if (!t) return std::nullopt;

@@ -177,7 +177,7 @@ class Parser {
       if (!v) return Fail(v.error());
       lo = *v;
       if (i < e.size() && e[i] == '-') {
-        size_t hi_start = ++i;
+        ++i;
         if (i >= e.size()) return Err(column + i, "range is missing its end value");
         auto w = ParseValue(e, i, column);
         if (!w) return Fail(w.error());
@@ -185,9 +185,8 @@ class Parser {
         // SAT-SUN and 5-0 mean Friday..Sunday: Sunday as a range end is 7.
         if (kind == FieldKind::kDayOfWeek && hi == 0 && lo > 0) hi = 7;
         if (lo > hi) {
-          return Err(column + hi_start - 1, "range " + std::to_string(lo) + "-" +
-                                                std::to_string(hi) +
-                                                " is reversed (start is greater than end)");
+          return Err(column, "range " + std::to_string(lo) + "-" + std::to_string(hi) +
+                                 " is reversed (start is greater than end)");
         }
       } else {
         hi = lo;
