@@ -1,0 +1,866 @@
+// The Redis implementation of Broker. Key layout, scripts and guarantees: docs/broker.md.
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "broker/broker.h"
+#include "broker/redis/redis_codec.h"
+#include "broker/redis/redis_connection.h"
+#include "core/ids.h"
+#include "core/redis_url.h"
+#include "core/time_util.h"
+
+namespace ferry {
+namespace redis_broker {
+namespace {
+
+// Tasks (or completions) per script call: large enough to amortize EVALSHA, small enough that
+// one call never holds Redis for long (Lua scripts block the server while they run).
+constexpr size_t kSubmitChunk = 200;
+constexpr size_t kCompleteChunk = 200;
+// The dead-letter set keeps at most this many ids per queue (besides dead_retention).
+constexpr int64_t kDeadMax = 100000;
+// Stopped or dead workers stay listed this long, so operators can see what died.
+constexpr std::chrono::milliseconds kWorkerKeep = std::chrono::hours(1);
+constexpr int64_t kMaxListedWorkers = 1000;
+// ListTasks with a status filter scans at most this many index entries per queue.
+constexpr int64_t kListScanMax = 5000;
+constexpr int64_t kListChunk = 200;
+constexpr size_t kQueueCacheMax = 10000;
+constexpr int kListLimitMax = 10000;
+
+constexpr std::string_view kCounterNames[] = {
+    "submitted",     "started",   "succeeded", "failed",      "retried", "cancelled",
+    "dead_lettered", "reclaimed", "stale",     "handed_back", "poison",  "requeued"};
+
+// Text of a string, status or integer reply; "" for nil.
+std::string Str(const redisReply& r) {
+  if (r.type == REDIS_REPLY_INTEGER) return std::to_string(r.integer);
+  return std::string(ReplyText(r));
+}
+
+const redisReply& Elem(const redisReply& r, size_t i) { return *r.element[i]; }
+
+bool IsArray(const redisReply& r) { return r.type == REDIS_REPLY_ARRAY; }
+
+FieldList Pairs(const redisReply& r) {
+  FieldList out;
+  if (!IsArray(r)) return out;
+  out.reserve(r.elements / 2);
+  for (size_t i = 0; i + 1 < r.elements; i += 2) {
+    out.emplace_back(Str(Elem(r, i)), Str(Elem(r, i + 1)));
+  }
+  return out;
+}
+
+std::vector<std::string> Strings(const redisReply& r) {
+  std::vector<std::string> out;
+  if (!IsArray(r)) return out;
+  out.reserve(r.elements);
+  for (size_t i = 0; i < r.elements; ++i) out.push_back(Str(Elem(r, i)));
+  return out;
+}
+
+bool Contains(std::string_view s, std::string_view needle) {
+  return s.find(needle) != std::string_view::npos;
+}
+
+Status CheckReply(const redisReply& r) {
+  if (IsError(r)) return Fail(ReplyError(r));
+  return {};
+}
+
+char CompletionCode(Completion::Kind k) {
+  switch (k) {
+    case Completion::Kind::kSucceeded:
+      return 's';
+    case Completion::Kind::kFailed:
+      return 'f';
+    case Completion::Kind::kCancelled:
+      return 'c';
+    case Completion::Kind::kHandBack:
+      return 'h';
+  }
+  return 'f';
+}
+
+Status RequireWorker(const std::string& worker) {
+  if (worker.empty()) return Fail(ErrorCode::kInvalidArgument, "worker id must not be empty");
+  return {};
+}
+
+Status RequireQueues(const std::vector<std::string>& queues) {
+  for (const auto& q : queues) {
+    if (auto st = ValidateQueueName(q); !st) return st;
+  }
+  return {};
+}
+
+class RedisBroker final : public Broker {
+ public:
+  RedisBroker(BrokerOptions options, std::unique_ptr<Connection> conn)
+      : options_(std::move(options)), conn_(std::move(conn)) {}
+
+  Result<SubmitResult> Submit(const SubmitRequest& request) override {
+    auto r = SubmitBatch({request});
+    if (!r) return Fail(r.error());
+    return std::move(r->front());
+  }
+
+  Result<std::vector<SubmitResult>> SubmitBatch(
+      const std::vector<SubmitRequest>& requests) override {
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (auto st = ValidateSubmit(requests[i], options_); !st) {
+        Error e = st.error();
+        if (requests.size() > 1) e.message = "task " + std::to_string(i) + ": " + e.message;
+        return Fail(std::move(e));
+      }
+    }
+    std::vector<SubmitResult> results(requests.size());
+    if (requests.empty()) return results;
+
+    std::map<std::string, std::vector<size_t>> by_queue;
+    for (size_t i = 0; i < requests.size(); ++i) by_queue[requests[i].queue].push_back(i);
+    std::vector<std::string> queues;
+    for (const auto& [q, _] : by_queue) queues.push_back(q);
+    if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
+
+    const int64_t now = WallNowMs();
+    const std::string now_s = std::to_string(now);
+    const std::string retention = std::to_string(options_.retention.count());
+    const std::string maxlen = std::to_string(options_.events_maxlen);
+    std::vector<Args> commands;
+    std::vector<std::vector<size_t>> chunks;
+    for (const auto& [queue, indices] : by_queue) {
+      std::string qp = QueuePrefix(options_.prefix, queue);
+      for (size_t begin = 0; begin < indices.size(); begin += kSubmitChunk) {
+        size_t end = std::min(indices.size(), begin + kSubmitChunk);
+        Args a = conn_->EvalArgs(Script::kSubmit, qp);
+        a.Add(now_s).Add(retention).Add(maxlen).Add(queue);
+        for (size_t k = begin; k < end; ++k) {
+          const SubmitRequest& req = requests[indices[k]];
+          int64_t eta = req.eta_ms.value_or(0);
+          a.Add(NewId(now))
+              .Add(req.kind)
+              .Add(DumpJson(req.payload))
+              .Add(int64_t{req.max_attempts})
+              .Add(static_cast<int64_t>(req.timeout.count()))
+              .Add(eta > now ? eta : 0)
+              .Add(req.unique_key)
+              .Add(static_cast<int64_t>(req.unique_ttl.count()));
+        }
+        commands.push_back(std::move(a));
+        chunks.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(begin),
+                            indices.begin() + static_cast<std::ptrdiff_t>(end));
+      }
+    }
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (size_t c = 0; c < replies->size(); ++c) {
+      const redisReply& r = *(*replies)[c];
+      // Earlier chunks may have been applied; resubmitting with unique keys is idempotent.
+      if (auto st = CheckReply(r); !st) return Fail(st.error());
+      if (!IsArray(r) || r.elements != chunks[c].size() * 2) {
+        return Fail(ErrorCode::kInternal, "unexpected reply from the submit script");
+      }
+      for (size_t k = 0; k < chunks[c].size(); ++k) {
+        SubmitResult& out = results[chunks[c][k]];
+        out.id = Str(Elem(r, 2 * k));
+        out.existing = ReplyInt(Elem(r, 2 * k + 1)) == 1;
+        RememberQueue(out.id, requests[chunks[c][k]].queue);
+      }
+    }
+    return results;
+  }
+
+  Result<TaskStatus> Cancel(const std::string& id) override {
+    auto queue = FindQueue(id);
+    if (!queue) return Fail(queue.error());
+    if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
+    Args a = conn_->EvalArgs(Script::kCancel, QueuePrefix(options_.prefix, **queue));
+    a.Add(id).Add(WallNowMs()).Add(static_cast<int64_t>(options_.retention.count()));
+    a.Add(options_.events_maxlen);
+    auto r = conn_->Command(a);
+    if (!r) return Fail(r.error());
+    auto parts = Strings(**r);
+    if (parts.empty() || parts[0] == "notfound") return Fail(ErrorCode::kNotFound, "no task " + id);
+    if (parts[0] == "conflict") {
+      return Fail(ErrorCode::kConflict,
+                  "task " + id + " already " + (parts.size() > 1 ? parts[1] : "ended"));
+    }
+    return parts.size() > 1 && parts[1] == "running" ? TaskStatus::kRunning
+                                                     : TaskStatus::kCancelled;
+  }
+
+  Status Retry(const std::string& id) override {
+    auto queue = FindQueue(id);
+    if (!queue) return Fail(queue.error());
+    if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
+    Args a = conn_->EvalArgs(Script::kRetry, QueuePrefix(options_.prefix, **queue));
+    a.Add(id).Add(WallNowMs()).Add(static_cast<int64_t>(options_.retention.count()));
+    a.Add(options_.events_maxlen);
+    auto r = conn_->Command(a);
+    if (!r) return Fail(r.error());
+    auto parts = Strings(**r);
+    if (parts.empty() || parts[0] == "notfound") return Fail(ErrorCode::kNotFound, "no task " + id);
+    if (parts[0] == "conflict") {
+      return Fail(ErrorCode::kConflict, "task " + id + " is " +
+                                            (parts.size() > 1 ? parts[1] : "not ended") +
+                                            "; only failed or cancelled tasks can be retried");
+    }
+    return {};
+  }
+
+  Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>& queues,
+                                         const std::string& worker, int count,
+                                         std::chrono::milliseconds block) override {
+    if (queues.empty()) return Fail(ErrorCode::kInvalidArgument, "no queues to claim from");
+    if (count < 1) return Fail(ErrorCode::kInvalidArgument, "claim count must be >= 1");
+    if (auto st = RequireQueues(queues); !st) return Fail(st.error());
+    if (auto st = RequireWorker(worker); !st) return Fail(st.error());
+    if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
+
+    for (const auto& q : queues) {
+      Args a = conn_->EvalArgs(Script::kClaim, QueuePrefix(options_.prefix, q));
+      a.Add(worker).Add(WallNowMs()).Add(int64_t{count}).Add(options_.events_maxlen).Add("read");
+      auto r = CommandWithGroup(a, q);
+      if (!r) return Fail(r.error());
+      auto tasks = ParseStarted(**r, q, false);
+      if (!tasks.empty()) return tasks;
+    }
+    if (block.count() <= 0) return std::vector<ClaimedTask>{};
+
+    Args read{"XREADGROUP", "GROUP", kGroup, worker};
+    read.Add("COUNT").Add(int64_t{count}).Add("BLOCK").Add(static_cast<int64_t>(block.count()));
+    read.Add("STREAMS");
+    std::unordered_map<std::string, std::string> queue_of_stream;
+    for (const auto& q : queues) {
+      std::string key = StreamKey(options_.prefix, q);
+      read.Add(key);
+      queue_of_stream.emplace(std::move(key), q);
+    }
+    for (size_t i = 0; i < queues.size(); ++i) read.Add(">");
+    auto r = conn_->Command(read, block);
+    if (!r) {
+      if (Contains(r.error().message, "NOGROUP")) known_queues_.clear();
+      return Fail(r.error());
+    }
+    if ((*r)->type == REDIS_REPLY_NIL || !IsArray(**r)) return std::vector<ClaimedTask>{};
+
+    // Start what arrived, in the queues' priority order.
+    std::map<size_t, std::pair<std::string, Args>> starts;
+    const std::string now_s = std::to_string(WallNowMs());
+    for (size_t s = 0; s < (*r)->elements; ++s) {
+      const redisReply& stream = Elem(**r, s);
+      if (!IsArray(stream) || stream.elements != 2) continue;
+      auto it = queue_of_stream.find(Str(Elem(stream, 0)));
+      if (it == queue_of_stream.end()) continue;
+      size_t rank =
+          static_cast<size_t>(std::find(queues.begin(), queues.end(), it->second) - queues.begin());
+      Args a = conn_->EvalArgs(Script::kClaim, QueuePrefix(options_.prefix, it->second));
+      a.Add(worker).Add(now_s).Add(int64_t{count}).Add(options_.events_maxlen).Add("given");
+      const redisReply& entries = Elem(stream, 1);
+      for (size_t e = 0; e < entries.elements; ++e) {
+        const redisReply& entry = Elem(entries, e);
+        if (!IsArray(entry) || entry.elements != 2) continue;
+        auto fields = Pairs(Elem(entry, 1));
+        a.Add(ReplyText(Elem(entry, 0))).Add(fields.empty() ? "" : fields[0].second);
+      }
+      starts.emplace(rank, std::make_pair(it->second, std::move(a)));
+    }
+    std::vector<Args> commands;
+    std::vector<std::string> command_queues;
+    for (auto& [rank, qa] : starts) {
+      command_queues.push_back(qa.first);
+      commands.push_back(std::move(qa.second));
+    }
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    std::vector<ClaimedTask> tasks;
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
+      auto part = ParseStarted(*(*replies)[i], command_queues[i], false);
+      std::move(part.begin(), part.end(), std::back_inserter(tasks));
+    }
+    return tasks;
+  }
+
+  Result<std::vector<ClaimedTask>> Reclaim(const std::string& queue, const std::string& worker,
+                                           std::chrono::milliseconds min_idle, int count) override {
+    if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+    if (auto st = RequireWorker(worker); !st) return Fail(st.error());
+    if (count < 1) return Fail(ErrorCode::kInvalidArgument, "reclaim count must be >= 1");
+    if (auto st = EnsureQueues({queue}); !st) return Fail(st.error());
+    Args a = conn_->EvalArgs(Script::kReclaim, QueuePrefix(options_.prefix, queue));
+    a.Add(worker)
+        .Add(WallNowMs())
+        .Add(static_cast<int64_t>(std::max<int64_t>(0, min_idle.count())))
+        .Add(int64_t{count})
+        .Add(int64_t{options_.max_reclaims})
+        .Add(static_cast<int64_t>(options_.retention.count()))
+        .Add(static_cast<int64_t>(options_.dead_retention.count()))
+        .Add(options_.events_maxlen)
+        .Add(kDeadMax);
+    auto r = CommandWithGroup(a, queue);
+    if (!r) return Fail(r.error());
+    return ParseStarted(**r, queue, true);
+  }
+
+  Result<std::vector<std::string>> RenewLeases(const std::string& worker,
+                                               const std::vector<LeaseRef>& leases) override {
+    if (auto st = RequireWorker(worker); !st) return Fail(st.error());
+    std::map<std::string, std::vector<const LeaseRef*>> by_queue;
+    for (const auto& l : leases) by_queue[l.queue].push_back(&l);
+    std::vector<Args> commands;
+    std::vector<const std::vector<const LeaseRef*>*> groups;
+    for (const auto& [queue, refs] : by_queue) {
+      if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+      Args a = conn_->EvalArgs(Script::kRenew, QueuePrefix(options_.prefix, queue));
+      a.Add(worker);
+      for (const LeaseRef* l : refs) a.Add(l->id).Add(l->entry_id).Add(l->epoch);
+      commands.push_back(std::move(a));
+      groups.push_back(&refs);
+    }
+    std::vector<std::string> lost;
+    if (commands.empty()) return lost;
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (size_t i = 0; i < replies->size(); ++i) {
+      const redisReply& r = *(*replies)[i];
+      if (IsError(r)) {
+        // The stream or its group is gone (deleted, or Redis lost its data): no lease survives.
+        if (!Contains(ReplyText(r), "NOGROUP")) return Fail(ReplyError(r));
+        known_queues_.clear();
+        for (const LeaseRef* l : *groups[i]) lost.push_back(l->id);
+        continue;
+      }
+      for (auto& id : Strings(r)) lost.push_back(std::move(id));
+    }
+    return lost;
+  }
+
+  Result<std::vector<std::string>> CancelRequested(const std::vector<LeaseRef>& leases) override {
+    std::vector<Args> commands;
+    commands.reserve(leases.size());
+    for (const auto& l : leases) {
+      if (auto st = ValidateQueueName(l.queue); !st) return Fail(st.error());
+      commands.push_back(Args{"HGET", TaskKey(options_.prefix, l.queue, l.id), "cancel_requested"});
+    }
+    std::vector<std::string> out;
+    if (commands.empty()) return out;
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
+      if (ReplyText(*(*replies)[i]) == "1") out.push_back(leases[i].id);
+    }
+    return out;
+  }
+
+  Result<std::vector<CompletionOutcome>> Complete(
+      const std::vector<Completion>& completions) override {
+    std::vector<CompletionOutcome> outcomes(completions.size(), CompletionOutcome::kMissing);
+    if (completions.empty()) return outcomes;
+    std::map<std::string, std::vector<size_t>> by_queue;
+    for (size_t i = 0; i < completions.size(); ++i) {
+      if (auto st = ValidateQueueName(completions[i].queue); !st) return Fail(st.error());
+      by_queue[completions[i].queue].push_back(i);
+    }
+    const std::string now_s = std::to_string(WallNowMs());
+    std::vector<Args> commands;
+    std::vector<std::vector<size_t>> chunks;
+    for (const auto& [queue, indices] : by_queue) {
+      std::string qp = QueuePrefix(options_.prefix, queue);
+      for (size_t begin = 0; begin < indices.size(); begin += kCompleteChunk) {
+        size_t end = std::min(indices.size(), begin + kCompleteChunk);
+        Args a = conn_->EvalArgs(Script::kComplete, qp);
+        a.Add(now_s)
+            .Add(static_cast<int64_t>(options_.retention.count()))
+            .Add(static_cast<int64_t>(options_.dead_retention.count()))
+            .Add(options_.events_maxlen)
+            .Add(kDeadMax);
+        for (size_t k = begin; k < end; ++k) {
+          const Completion& c = completions[indices[k]];
+          char code = CompletionCode(c.kind);
+          a.Add(std::string_view(&code, 1))
+              .Add(c.id)
+              .Add(c.entry_id)
+              .Add(c.epoch)
+              .Add(c.worker)
+              .Add(c.kind == Completion::Kind::kSucceeded ? c.result : c.error)
+              .Add(c.retryable ? "1" : "0")
+              .Add(std::max<int64_t>(0, c.backoff_ms));
+        }
+        commands.push_back(std::move(a));
+        chunks.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(begin),
+                            indices.begin() + static_cast<std::ptrdiff_t>(end));
+      }
+    }
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (size_t c = 0; c < replies->size(); ++c) {
+      const redisReply& r = *(*replies)[c];
+      if (auto st = CheckReply(r); !st) return Fail(st.error());
+      if (!IsArray(r) || r.elements != chunks[c].size()) {
+        return Fail(ErrorCode::kInternal, "unexpected reply from the complete script");
+      }
+      for (size_t k = 0; k < chunks[c].size(); ++k) {
+        switch (ReplyInt(Elem(r, k))) {
+          case 0:
+            outcomes[chunks[c][k]] = CompletionOutcome::kApplied;
+            break;
+          case 1:
+            outcomes[chunks[c][k]] = CompletionOutcome::kDuplicate;
+            break;
+          case 2:
+            outcomes[chunks[c][k]] = CompletionOutcome::kStale;
+            break;
+          default:
+            outcomes[chunks[c][k]] = CompletionOutcome::kMissing;
+            break;
+        }
+      }
+    }
+    return outcomes;
+  }
+
+  Result<int64_t> PromoteDue(const std::string& queue, int64_t now_ms, int limit) override {
+    if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+    if (limit < 1) return int64_t{0};
+    if (auto st = EnsureQueues({queue}); !st) return Fail(st.error());
+    Args a = conn_->EvalArgs(Script::kPromote, QueuePrefix(options_.prefix, queue));
+    a.Add(now_ms).Add(int64_t{limit}).Add(options_.events_maxlen);
+    auto r = conn_->Command(a);
+    if (!r) return Fail(r.error());
+    return ReplyInt(**r);
+  }
+
+  Status AppendEvents(const std::string& queue, const std::string& id,
+                      const std::vector<std::pair<std::string, Json>>& events) override {
+    if (auto st = ValidateQueueName(queue); !st) return st;
+    if (events.empty()) return {};
+    Args a = conn_->EvalArgs(Script::kEvents, QueuePrefix(options_.prefix, queue));
+    a.Add(id).Add(options_.events_maxlen).Add(static_cast<int64_t>(options_.retention.count()));
+    for (const auto& [type, data] : events) a.Add(type).Add(DumpJson(data));
+    auto r = conn_->Command(a);
+    if (!r) return Fail(r.error());
+    if (ReplyInt(**r) < 0 && (*r)->type == REDIS_REPLY_INTEGER) {
+      return Fail(ErrorCode::kNotFound, "no task " + id + " in queue " + queue);
+    }
+    return {};
+  }
+
+  Status Heartbeat(const WorkerInfo& info, std::chrono::milliseconds ttl) override {
+    if (auto st = RequireWorker(info.id); !st) return st;
+    if (ttl.count() <= 0) return Fail(ErrorCode::kInvalidArgument, "heartbeat TTL must be > 0");
+    const int64_t now = WallNowMs();
+    std::string key = WorkerKey(options_.prefix, info.id);
+    Args hset{"HSET", key};
+    for (const auto& [k, v] : WorkerToFields(info, ttl.count(), now)) hset.Add(k).Add(v);
+    int64_t keep = std::max<int64_t>(ttl.count(), kWorkerKeep.count());
+    std::string workers = WorkersKey(options_.prefix);
+    std::vector<Args> commands;
+    commands.push_back(std::move(hset));
+    commands.push_back(Args{"PEXPIRE", key, std::to_string(keep)});
+    commands.push_back(Args{"ZADD", workers, std::to_string(now), info.id});
+    commands.push_back(Args{"ZREMRANGEBYSCORE", workers, "-inf", "(" + std::to_string(now - keep)});
+    return RunAll(commands);
+  }
+
+  Status RemoveWorker(const std::string& id) override {
+    if (auto st = RequireWorker(id); !st) return st;
+    return RunAll({Args{"DEL", WorkerKey(options_.prefix, id)},
+                   Args{"ZREM", WorkersKey(options_.prefix), id}});
+  }
+
+  Result<std::vector<WorkerInfo>> ListWorkers() override {
+    auto ids = conn_->Command(
+        Args{"ZREVRANGE", WorkersKey(options_.prefix), "0", std::to_string(kMaxListedWorkers - 1)});
+    if (!ids) return Fail(ids.error());
+    auto names = Strings(**ids);
+    std::vector<WorkerInfo> out;
+    if (names.empty()) return out;
+    std::vector<Args> commands;
+    for (const auto& id : names)
+      commands.push_back(Args{"HGETALL", WorkerKey(options_.prefix, id)});
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    const int64_t now = WallNowMs();
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
+      auto fields = Pairs(*(*replies)[i]);
+      if (fields.empty()) continue;  // expired; the set is trimmed by the next heartbeat
+      WorkerInfo w = WorkerFromFields(fields, now);
+      if (w.id.empty()) w.id = names[i];
+      out.push_back(std::move(w));
+    }
+    return out;
+  }
+
+  Result<std::optional<TaskRecord>> GetTask(const std::string& id) override {
+    if (id.empty()) return std::optional<TaskRecord>{};
+    if (auto it = queue_of_.find(id); it != queue_of_.end()) {
+      auto r = conn_->Command(Args{"HGETALL", TaskKey(options_.prefix, it->second, id)});
+      if (!r) return Fail(r.error());
+      auto fields = Pairs(**r);
+      if (!fields.empty()) return std::optional<TaskRecord>(Record(id, it->second, fields));
+    }
+    auto queues = ListQueues();
+    if (!queues) return Fail(queues.error());
+    if (queues->empty()) return std::optional<TaskRecord>{};
+    std::vector<Args> commands;
+    for (const auto& q : *queues)
+      commands.push_back(Args{"HGETALL", TaskKey(options_.prefix, q, id)});
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
+      auto fields = Pairs(*(*replies)[i]);
+      if (fields.empty()) continue;
+      RememberQueue(id, (*queues)[i]);
+      return std::optional<TaskRecord>(Record(id, (*queues)[i], fields));
+    }
+    return std::optional<TaskRecord>{};
+  }
+
+  Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter& filter) override {
+    int limit = filter.limit <= 0 ? 50 : std::min(filter.limit, kListLimitMax);
+    std::vector<std::string> queues;
+    if (filter.queue) {
+      if (auto st = ValidateQueueName(*filter.queue); !st) return Fail(st.error());
+      queues.push_back(*filter.queue);
+    } else {
+      auto all = ListQueues();
+      if (!all) return Fail(all.error());
+      queues = std::move(*all);
+    }
+    std::vector<TaskRecord> out;
+    for (const auto& q : queues) {
+      auto part = filter.status == TaskStatus::kFailed ? ListDead(q, limit)
+                                                       : ScanIndex(q, filter.status, limit);
+      if (!part) return Fail(part.error());
+      std::move(part->begin(), part->end(), std::back_inserter(out));
+    }
+    std::stable_sort(out.begin(), out.end(), [](const TaskRecord& a, const TaskRecord& b) {
+      return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.id > b.id;
+    });
+    if (out.size() > static_cast<size_t>(limit)) out.resize(static_cast<size_t>(limit));
+    return out;
+  }
+
+  Result<std::vector<std::string>> ListQueues() override {
+    auto r = conn_->Command(Args{"SMEMBERS", QueuesKey(options_.prefix)});
+    if (!r) return Fail(r.error());
+    auto names = Strings(**r);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Result<QueueStats> GetQueueStats(const std::string& queue) override {
+    if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+    std::string stream = StreamKey(options_.prefix, queue);
+    auto replies = conn_->Pipeline({Args{"XLEN", stream}, Args{"XINFO", "GROUPS", stream},
+                                    Args{"ZCARD", DelayedKey(options_.prefix, queue)},
+                                    Args{"ZCARD", DeadKey(options_.prefix, queue)},
+                                    Args{"HGETALL", StatsKey(options_.prefix, queue)}});
+    if (!replies) return Fail(replies.error());
+    auto& rs = *replies;
+    for (size_t i : {size_t{0}, size_t{2}, size_t{3}, size_t{4}}) {
+      if (auto st = CheckReply(*rs[i]); !st) return Fail(st.error());
+    }
+    QueueStats s;
+    s.queue = queue;
+    int64_t length = ReplyInt(*rs[0]);
+    std::string last_delivered;
+    bool has_group = false;
+    if (!IsError(*rs[1])) {  // no stream yet: "ERR no such key"
+      for (size_t g = 0; g < rs[1]->elements; ++g) {
+        auto fields = Pairs(Elem(*rs[1], g));
+        bool ours = false;
+        int64_t pel = 0;
+        std::string last;
+        for (const auto& [k, v] : fields) {
+          if (k == "name") ours = v == kGroup;
+          if (k == "pending") pel = ToInt(v);
+          if (k == "last-delivered-id") last = v;
+        }
+        if (ours) {
+          has_group = true;
+          s.running = pel;
+          last_delivered = last;
+        }
+      }
+    }
+    // Acknowledged entries are deleted, so the stream holds exactly the undelivered entries
+    // plus the PEL. (The group's "lag" is unusable here: XDEL makes Redis 7.0 report it null.)
+    s.pending = std::max<int64_t>(0, length - s.running);
+    s.scheduled = ReplyInt(*rs[2]);
+    s.dead = ReplyInt(*rs[3]);
+    for (auto name : kCounterNames) s.counters[std::string(name)] = 0;
+    const redisReply& counters = *rs[4];
+    for (size_t i = 0; i + 1 < counters.elements; i += 2) {
+      s.counters[Str(Elem(counters, i))] = ToInt(ReplyText(Elem(counters, i + 1)));
+    }
+    if (s.pending > 0) {
+      std::string start = has_group ? "(" + last_delivered : "-";
+      auto first = conn_->Command(Args{"XRANGE", stream, start, "+", "COUNT", "1"});
+      if (!first) return Fail(first.error());
+      if (IsArray(**first) && (*first)->elements > 0 && IsArray(Elem(**first, 0))) {
+        s.oldest_pending_ms = StreamIdMs(ReplyText(Elem(Elem(**first, 0), 0)));
+      }
+    }
+    return s;
+  }
+
+  Result<std::vector<TaskRecord>> ListDead(const std::string& queue, int limit) override {
+    if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+    if (limit <= 0) limit = 50;
+    limit = std::min(limit, kListLimitMax);
+    auto ids = conn_->Command(
+        Args{"ZREVRANGE", DeadKey(options_.prefix, queue), "0", std::to_string(limit - 1)});
+    if (!ids) return Fail(ids.error());
+    return LoadRecords(queue, Strings(**ids), std::nullopt);
+  }
+
+  Result<std::vector<TaskEvent>> ReadEvents(const std::string& id, const std::string& after_id,
+                                            int count, std::chrono::milliseconds block) override {
+    auto queue = FindQueue(id);
+    if (!queue) return Fail(queue.error());
+    if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
+    Args a{"XREAD", "COUNT", std::to_string(count > 0 ? count : 100)};
+    if (block.count() > 0) a.Add("BLOCK").Add(static_cast<int64_t>(block.count()));
+    a.Add("STREAMS").Add(EventsKey(options_.prefix, **queue, id));
+    a.Add(after_id.empty() ? "0" : after_id);
+    auto r = conn_->Command(a, block.count() > 0 ? block : std::chrono::milliseconds{0});
+    if (!r) return Fail(r.error());
+    std::vector<TaskEvent> out;
+    if (!IsArray(**r) || (*r)->elements == 0) return out;
+    const redisReply& stream = Elem(**r, 0);
+    if (!IsArray(stream) || stream.elements != 2) return out;
+    const redisReply& entries = Elem(stream, 1);
+    for (size_t i = 0; i < entries.elements; ++i) {
+      const redisReply& e = Elem(entries, i);
+      if (!IsArray(e) || e.elements != 2) continue;
+      out.push_back(EventFromEntry(Str(Elem(e, 0)), Pairs(Elem(e, 1))));
+    }
+    return out;
+  }
+
+  Status Ping() override {
+    auto r = conn_->Command(Args{"PING"});
+    if (!r) return Fail(r.error());
+    return {};
+  }
+
+  Result<std::map<std::string, std::string>> ServerInfo() override {
+    auto r = conn_->Command(Args{"INFO", "server", "persistence", "memory"});
+    if (!r) return Fail(r.error());
+    return ParseInfo(ReplyText(**r));
+  }
+
+ private:
+  // Registers queues (the global set) and creates their consumer groups, once per connection:
+  // a Redis restart without persistence loses both, and a new connection checks again.
+  Status EnsureQueues(const std::vector<std::string>& queues) {
+    if (known_generation_ != conn_->generation()) {
+      known_queues_.clear();
+      known_generation_ = conn_->generation();
+    }
+    std::vector<Args> commands;
+    std::vector<std::string> fresh;
+    for (const auto& q : queues) {
+      if (known_queues_.count(q) != 0) continue;
+      if (std::find(fresh.begin(), fresh.end(), q) != fresh.end()) continue;
+      fresh.push_back(q);
+      commands.push_back(Args{"SADD", QueuesKey(options_.prefix), q});
+      // Id 0, so entries added before the group existed are delivered too.
+      commands.push_back(
+          Args{"XGROUP", "CREATE", StreamKey(options_.prefix, q), kGroup, "0", "MKSTREAM"});
+    }
+    if (commands.empty()) return {};
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (const auto& r : *replies) {
+      if (IsError(*r) && !Contains(ReplyText(*r), "BUSYGROUP")) return Fail(ReplyError(*r));
+    }
+    // The connection may have been re-established inside Pipeline().
+    if (known_generation_ != conn_->generation()) {
+      known_queues_.clear();
+      known_generation_ = conn_->generation();
+    }
+    known_queues_.insert(fresh.begin(), fresh.end());
+    return {};
+  }
+
+  // Runs a script that reads the queue's consumer group; recreates the group once on NOGROUP.
+  Result<ReplyPtr> CommandWithGroup(const Args& args, const std::string& queue) {
+    auto r = conn_->Command(args);
+    if (r || !Contains(r.error().message, "NOGROUP")) return r;
+    known_queues_.erase(queue);
+    if (auto st = EnsureQueues({queue}); !st) return Fail(st.error());
+    return conn_->Command(args);
+  }
+
+  Status RunAll(const std::vector<Args>& commands) {
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (const auto& r : *replies) {
+      if (auto st = CheckReply(*r); !st) return st;
+    }
+    return {};
+  }
+
+  std::vector<ClaimedTask> ParseStarted(const redisReply& r, const std::string& queue,
+                                        bool reclaimed) const {
+    std::vector<ClaimedTask> out;
+    if (!IsArray(r)) return out;
+    out.reserve(r.elements / 10);
+    for (size_t i = 0; i + 9 < r.elements; i += 10) {
+      ClaimedTask t;
+      t.id = Str(Elem(r, i));
+      t.queue = queue;
+      t.entry_id = Str(Elem(r, i + 1));
+      t.kind = Str(Elem(r, i + 2));
+      t.payload = Str(Elem(r, i + 3));
+      t.epoch = ReplyInt(Elem(r, i + 4));
+      t.attempt = static_cast<int>(ReplyInt(Elem(r, i + 5)));
+      t.max_attempts = static_cast<int>(ReplyInt(Elem(r, i + 6)));
+      t.timeout_ms = ReplyInt(Elem(r, i + 7));
+      t.created_ms = ReplyInt(Elem(r, i + 8));
+      t.started_ms = ReplyInt(Elem(r, i + 9));
+      t.reclaimed = reclaimed;
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  // Newest first from the queue's index, keeping those with `status` (any when none).
+  Result<std::vector<TaskRecord>> ScanIndex(const std::string& queue,
+                                            std::optional<TaskStatus> status, int limit) {
+    std::vector<TaskRecord> out;
+    std::string index = IndexKey(options_.prefix, queue);
+    for (int64_t start = 0; start < kListScanMax && out.size() < static_cast<size_t>(limit);
+         start += kListChunk) {
+      int64_t stop = status ? start + kListChunk - 1 : start + limit - 1;
+      auto ids =
+          conn_->Command(Args{"ZREVRANGE", index, std::to_string(start), std::to_string(stop)});
+      if (!ids) return Fail(ids.error());
+      auto names = Strings(**ids);
+      auto records = LoadRecords(queue, names, status);
+      if (!records) return Fail(records.error());
+      for (auto& rec : *records) {
+        if (out.size() >= static_cast<size_t>(limit)) break;
+        out.push_back(std::move(rec));
+      }
+      if (names.size() < static_cast<size_t>(stop - start + 1)) break;
+      if (!status) break;
+    }
+    return out;
+  }
+
+  Result<std::vector<TaskRecord>> LoadRecords(const std::string& queue,
+                                              const std::vector<std::string>& ids,
+                                              std::optional<TaskStatus> status) {
+    std::vector<TaskRecord> out;
+    if (ids.empty()) return out;
+    std::vector<Args> commands;
+    commands.reserve(ids.size());
+    for (const auto& id : ids)
+      commands.push_back(Args{"HGETALL", TaskKey(options_.prefix, queue, id)});
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
+      auto fields = Pairs(*(*replies)[i]);
+      if (fields.empty()) continue;  // expired by retention
+      TaskRecord rec = Record(ids[i], queue, fields);
+      if (status && rec.status != *status) continue;
+      out.push_back(std::move(rec));
+    }
+    return out;
+  }
+
+  static TaskRecord Record(const std::string& id, const std::string& queue,
+                           const FieldList& fields) {
+    TaskRecord r = RecordFromFields(id, fields);
+    if (r.queue.empty()) r.queue = queue;
+    return r;
+  }
+
+  // Which queue holds task `id` (ids do not name their queue); none when no queue does.
+  Result<std::optional<std::string>> FindQueue(const std::string& id) {
+    if (id.empty()) return std::optional<std::string>{};
+    std::vector<std::string> candidates;
+    if (auto it = queue_of_.find(id); it != queue_of_.end()) candidates.push_back(it->second);
+    auto queues = ListQueues();
+    if (!queues) return Fail(queues.error());
+    for (auto& q : *queues) {
+      if (candidates.empty() || candidates.front() != q) candidates.push_back(std::move(q));
+    }
+    std::vector<Args> commands;
+    for (const auto& q : candidates) {
+      commands.push_back(
+          Args{"EXISTS", TaskKey(options_.prefix, q, id), EventsKey(options_.prefix, q, id)});
+    }
+    if (commands.empty()) return std::optional<std::string>{};
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
+      if (ReplyInt(*(*replies)[i]) > 0) {
+        RememberQueue(id, candidates[i]);
+        return std::optional<std::string>(candidates[i]);
+      }
+    }
+    return std::optional<std::string>{};
+  }
+
+  void RememberQueue(const std::string& id, const std::string& queue) {
+    if (queue_of_.size() >= kQueueCacheMax) queue_of_.clear();
+    queue_of_[id] = queue;
+  }
+
+  // Constant after construction.
+  const BrokerOptions options_;
+  const std::unique_ptr<Connection> conn_;
+
+  // Per-connection caches (a Broker is used by one thread at a time).
+  std::set<std::string> known_queues_;  // queues whose group exists, as of known_generation_
+  uint64_t known_generation_ = 0;
+  std::unordered_map<std::string, std::string> queue_of_;  // task id -> queue, bounded
+};
+
+class RedisBrokerFactory final : public BrokerFactory {
+ public:
+  explicit RedisBrokerFactory(BrokerOptions options) : options_(std::move(options)) {}
+
+  Result<std::unique_ptr<Broker>> Open() override {
+    auto endpoint = ParseRedisUrl(options_.redis_url);
+    if (!endpoint) return Fail(endpoint.error());
+    if (options_.prefix.empty() || options_.prefix.find_first_of("{}") != std::string::npos) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "bad key prefix '" + options_.prefix + "': must be non-empty without { or }");
+    }
+    if (options_.io_timeout.count() <= 0) {
+      return Fail(ErrorCode::kInvalidArgument, "Redis I/O timeout must be > 0");
+    }
+    auto conn = std::make_unique<Connection>(std::move(*endpoint), options_.io_timeout);
+    if (auto st = conn->Connect(); !st) return Fail(st.error());
+    return std::unique_ptr<Broker>(std::make_unique<RedisBroker>(options_, std::move(conn)));
+  }
+
+  const BrokerOptions& options() const override { return options_; }
+
+ private:
+  const BrokerOptions options_;  // constant after construction, so Open() is thread-safe
+};
+
+}  // namespace
+}  // namespace redis_broker
+
+std::unique_ptr<BrokerFactory> MakeRedisBrokerFactory(BrokerOptions options) {
+  return std::make_unique<redis_broker::RedisBrokerFactory>(std::move(options));
+}
+
+}  // namespace ferry

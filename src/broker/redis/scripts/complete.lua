@@ -1,0 +1,114 @@
+-- complete: applies the ends of executions of one queue's tasks.
+-- Guarantees (fencing): a completion changes a task only when the task is running under the
+-- epoch the completion presents. An older epoch means another worker owns the task now: the
+-- completion is rejected as stale and counted. The same epoch on a task that already left
+-- running with exactly the status this completion would produce is a retried call: duplicate,
+-- nothing changes. A cancel request turns a failure or a hand-back into cancelled.
+--
+-- KEYS[1]  queue key prefix "<prefix>:{<queue>}".
+-- ARGV     now_ms, retention_ms, dead_retention_ms, events_maxlen, dead_max, then 8 values per
+--          completion: kind (s=succeeded f=failed c=cancelled h=hand back), task_id, entry_id,
+--          epoch, worker, text (result or error), retryable (0|1), backoff_ms
+-- Returns  one outcome per completion: 0 applied, 1 duplicate, 2 stale, 3 missing.
+local qp = KEYS[1]
+local now_s, retention, dead_retention, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now = tonumber(now_s)
+local dead_max = tonumber(ARGV[5])
+local stream = qp .. ':stream'
+local out = {}
+local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lettered = 0,
+                stale = 0, handed_back = 0}
+
+local function event(id, type, data)
+  local ekey = qp .. ':events:' .. id
+  redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
+  return ekey
+end
+
+for i = 6, #ARGV, 8 do
+  local kind, id, entry, epoch = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local worker, text, retryable, backoff = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  local tkey = qp .. ':task:' .. id
+  local t = redis.call('HMGET', tkey, 'status', 'epoch', 'attempts', 'max_attempts',
+                       'cancel_requested', 'entry')
+  if not t[1] then
+    -- Retention removed the record; the entry must not stay in the PEL forever.
+    redis.call('XACK', stream, 'ferry', entry)
+    redis.call('XDEL', stream, entry)
+    out[#out + 1] = 3
+  elseif t[2] ~= epoch then
+    counts.stale = counts.stale + 1
+    out[#out + 1] = 2
+  else
+    local cancel = t[5] == '1'
+    local attempts = tonumber(t[3] or '0')
+    local target
+    if kind == 's' then
+      target = 'succeeded'
+    elseif kind == 'c' or cancel then
+      target = 'cancelled'
+    elseif kind == 'h' then
+      target = 'pending'
+    elseif retryable == '1' and attempts < tonumber(t[4] or '1') then
+      target = 'retrying'
+    else
+      target = 'failed'
+    end
+    if t[1] ~= 'running' then
+      if t[1] == target then
+        out[#out + 1] = 1
+      else
+        counts.stale = counts.stale + 1
+        out[#out + 1] = 2
+      end
+    else
+      local e = t[6] or entry
+      redis.call('XACK', stream, 'ferry', e)
+      redis.call('XDEL', stream, e)
+      if target == 'succeeded' then
+        redis.call('HSET', tkey, 'status', 'succeeded', 'result', text, 'finished_ms', now_s)
+        redis.call('PEXPIRE', tkey, retention)
+        redis.call('PEXPIRE', event(id, 'succeeded', {worker = worker, attempt = attempts}),
+                   retention)
+        counts.succeeded = counts.succeeded + 1
+      elseif target == 'cancelled' then
+        if text == '' then text = 'cancelled' end
+        redis.call('HSET', tkey, 'status', 'cancelled', 'error', text, 'finished_ms', now_s)
+        redis.call('PEXPIRE', tkey, retention)
+        redis.call('PEXPIRE', event(id, 'cancelled', {worker = worker, error = text}), retention)
+        counts.cancelled = counts.cancelled + 1
+      elseif target == 'pending' then
+        local fresh = redis.call('XADD', stream, '*', 'id', id)
+        redis.call('HINCRBY', tkey, 'attempts', -1)
+        redis.call('HSET', tkey, 'status', 'pending', 'entry', fresh)
+        event(id, 'pending', {worker = worker, reason = 'handed back'})
+        counts.handed_back = counts.handed_back + 1
+      elseif target == 'retrying' then
+        local eta = now + tonumber(backoff)
+        redis.call('HSET', tkey, 'status', 'retrying', 'error', text, 'eta_ms', eta)
+        redis.call('ZADD', qp .. ':delayed', eta, id)
+        event(id, 'retrying', {worker = worker, error = text, attempt = attempts,
+                               backoff_ms = tonumber(backoff)})
+        counts.failed = counts.failed + 1
+        counts.retried = counts.retried + 1
+      else
+        local dead = qp .. ':dead'
+        redis.call('HSET', tkey, 'status', 'failed', 'error', text, 'finished_ms', now_s)
+        redis.call('PEXPIRE', tkey, dead_retention)
+        redis.call('ZADD', dead, now_s, id)
+        redis.call('ZREMRANGEBYSCORE', dead, '-inf', '(' .. (now - tonumber(dead_retention)))
+        redis.call('ZREMRANGEBYRANK', dead, 0, -dead_max - 1)
+        redis.call('PEXPIRE', event(id, 'failed', {worker = worker, error = text,
+                                                   attempt = attempts}), dead_retention)
+        counts.failed = counts.failed + 1
+        counts.dead_lettered = counts.dead_lettered + 1
+      end
+      out[#out + 1] = 0
+    end
+  end
+end
+
+for k, v in pairs(counts) do
+  if v > 0 then redis.call('HINCRBY', qp .. ':stats', k, v) end
+end
+return out

@@ -1,0 +1,108 @@
+-- reclaim: takes over entries of one queue whose owner stopped renewing its lease.
+-- Guarantees: XAUTOCLAIM moves each entry idle for min_idle_ms to the new worker and the task's
+-- epoch is bumped in the same script, so the previous owner's completion is rejected as stale.
+-- A task taken over more than max_reclaims times is dead-lettered as a poison pill (and not
+-- returned); a running task whose cancellation was requested ends as cancelled instead.
+--
+-- KEYS[1]  queue key prefix "<prefix>:{<queue>}".
+-- ARGV     worker, now_ms, min_idle_ms, count, max_reclaims, retention_ms, dead_retention_ms,
+--          events_maxlen, dead_max
+-- Returns  a flat array, 10 values per task as in claim.lua.
+local qp = KEYS[1]
+local worker, now, min_idle = ARGV[1], ARGV[2], ARGV[3]
+local count, max_reclaims = tonumber(ARGV[4]), tonumber(ARGV[5])
+local retention, dead_retention, maxlen, dead_max = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+local stream = qp .. ':stream'
+local stats = qp .. ':stats'
+local out = {}
+local n = 0
+local counts = {reclaimed = 0, poison = 0, dead_lettered = 0, cancelled = 0, started = 0}
+
+local function drop(entry)
+  redis.call('XACK', stream, 'ferry', entry)
+  redis.call('XDEL', stream, entry)
+end
+
+local function event(id, type, data)
+  local ekey = qp .. ':events:' .. id
+  redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
+  return ekey
+end
+
+local function take(entry, id)
+  local tkey = qp .. ':task:' .. id
+  local t = redis.call('HMGET', tkey, 'status', 'entry', 'kind', 'payload', 'max_attempts',
+                       'timeout_ms', 'created_ms', 'attempts', 'cancel_requested', 'worker')
+  local status = t[1]
+  if (status ~= 'running' and status ~= 'pending') or t[2] ~= entry then
+    drop(entry)
+    return
+  end
+  local attempt
+  if status == 'pending' then
+    -- Delivered by a blocking read whose worker died before starting it: start it now.
+    attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
+    counts.started = counts.started + 1
+  else
+    if t[9] == '1' then
+      drop(entry)
+      redis.call('HSET', tkey, 'status', 'cancelled', 'finished_ms', now, 'error',
+                 'cancelled (its worker ' .. (t[10] or '?') .. ' stopped renewing its lease)')
+      redis.call('PEXPIRE', tkey, retention)
+      redis.call('PEXPIRE', event(id, 'cancelled', {worker = t[10] or ''}), retention)
+      counts.cancelled = counts.cancelled + 1
+      return
+    end
+    local reclaims = redis.call('HINCRBY', tkey, 'reclaims', 1)
+    counts.reclaimed = counts.reclaimed + 1
+    if reclaims > max_reclaims then
+      drop(entry)
+      local err = 'poison pill: reclaimed ' .. reclaims .. ' times'
+      redis.call('HSET', tkey, 'status', 'failed', 'finished_ms', now, 'error', err)
+      redis.call('PEXPIRE', tkey, dead_retention)
+      local dead = qp .. ':dead'
+      redis.call('ZADD', dead, now, id)
+      redis.call('ZREMRANGEBYSCORE', dead, '-inf', '(' .. (tonumber(now) - tonumber(dead_retention)))
+      redis.call('ZREMRANGEBYRANK', dead, 0, -dead_max - 1)
+      redis.call('PEXPIRE', event(id, 'failed', {error = err, poison = true}), dead_retention)
+      counts.poison = counts.poison + 1
+      counts.dead_lettered = counts.dead_lettered + 1
+      return
+    end
+    attempt = tonumber(t[8] or '0')
+  end
+  local epoch = redis.call('HINCRBY', tkey, 'epoch', 1)
+  redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now)
+  event(id, 'running', {worker = worker, attempt = attempt, epoch = epoch,
+                        reclaimed_from = t[10] or ''})
+  out[#out + 1] = id
+  out[#out + 1] = entry
+  out[#out + 1] = t[3] or ''
+  out[#out + 1] = t[4] or '{}'
+  out[#out + 1] = epoch
+  out[#out + 1] = attempt
+  out[#out + 1] = t[5] or '1'
+  out[#out + 1] = t[6] or '0'
+  out[#out + 1] = t[7] or '0'
+  out[#out + 1] = now
+  n = n + 1
+end
+
+-- XAUTOCLAIM scans at most 10 * COUNT PEL entries per call; a few rounds cover a long PEL
+-- without letting one call run unbounded.
+local cursor = '0-0'
+for _ = 1, 8 do
+  local want = count - n
+  if want <= 0 then break end
+  local r = redis.call('XAUTOCLAIM', stream, 'ferry', worker, min_idle, cursor, 'COUNT', want)
+  cursor = r[1]
+  for _, e in ipairs(r[2]) do
+    if type(e) == 'table' and type(e[2]) == 'table' then take(e[1], e[2][2]) end
+  end
+  if cursor == '0-0' then break end
+end
+
+for k, v in pairs(counts) do
+  if v > 0 then redis.call('HINCRBY', stats, k, v) end
+end
+return out

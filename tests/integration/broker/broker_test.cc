@@ -1,0 +1,1067 @@
+// The Redis broker against a real redis-server (tests/support RedisServer). Each test uses its
+// own key prefix, so tests share one server per suite and stay independent.
+#include "broker/broker.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "core/ids.h"
+#include "core/time_util.h"
+#include "harness.h"
+
+namespace ferry {
+namespace {
+
+using ferry::testing::Eventually;
+using ferry::testing::RedisServer;
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::UnorderedElementsAre;
+
+constexpr milliseconds kNoBlock{0};
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new RedisServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    options_.redis_url = server_->url();
+    options_.prefix = "t" + RandomHex(6);
+    Reopen();
+  }
+
+  void Reopen() {
+    factory_ = MakeRedisBrokerFactory(options_);
+    broker_ = Open();
+  }
+
+  std::unique_ptr<Broker> Open() {
+    auto b = factory_->Open();
+    EXPECT_TRUE(b) << b.error().ToString();
+    return b ? std::move(*b) : nullptr;
+  }
+
+  std::string Cli(const std::vector<std::string>& args) { return server_->Cli(args); }
+  std::string Key(const std::string& queue, const std::string& rest) {
+    return options_.prefix + ":{" + queue + "}:" + rest;
+  }
+
+  SubmitRequest Req(const std::string& kind = "noop", const std::string& queue = "default") {
+    SubmitRequest r;
+    r.kind = kind;
+    r.queue = queue;
+    r.payload = Json{{"n", 1}};
+    return r;
+  }
+
+  std::string SubmitOk(const SubmitRequest& r) {
+    auto s = broker_->Submit(r);
+    EXPECT_TRUE(s) << s.error().ToString();
+    return s ? s->id : "";
+  }
+
+  std::vector<ClaimedTask> ClaimOk(const std::vector<std::string>& queues,
+                                   const std::string& worker = "w1", int count = 10) {
+    auto c = broker_->Claim(queues, worker, count, kNoBlock);
+    EXPECT_TRUE(c) << c.error().ToString();
+    return c ? *c : std::vector<ClaimedTask>{};
+  }
+
+  TaskRecord Get(const std::string& id) {
+    auto t = broker_->GetTask(id);
+    EXPECT_TRUE(t) << t.error().ToString();
+    EXPECT_TRUE(t && *t) << "no task " << id;
+    return t && *t ? **t : TaskRecord{};
+  }
+
+  static Completion Done(const ClaimedTask& t, Completion::Kind kind, const std::string& worker) {
+    Completion c;
+    c.kind = kind;
+    c.id = t.id;
+    c.queue = t.queue;
+    c.entry_id = t.entry_id;
+    c.epoch = t.epoch;
+    c.worker = worker;
+    return c;
+  }
+
+  CompletionOutcome CompleteOne(const Completion& c) {
+    auto r = broker_->Complete({c});
+    EXPECT_TRUE(r) << r.error().ToString();
+    return r && r->size() == 1 ? r->front() : CompletionOutcome::kMissing;
+  }
+
+  int64_t Counter(const std::string& queue, const std::string& name) {
+    auto s = broker_->GetQueueStats(queue);
+    EXPECT_TRUE(s) << s.error().ToString();
+    return s ? s->counters[name] : -1;
+  }
+
+  static RedisServer* server_;
+  BrokerOptions options_;
+  std::unique_ptr<BrokerFactory> factory_;
+  std::unique_ptr<Broker> broker_;
+};
+
+RedisServer* BrokerTest::server_ = nullptr;
+
+TEST_F(BrokerTest, SubmitClaimComplete) {
+  int64_t before = WallNowMs();
+  SubmitRequest req = Req("echo");
+  req.timeout = milliseconds(1500);
+  std::string id = SubmitOk(req);
+  ASSERT_TRUE(LooksLikeId(id));
+
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kPending);
+  EXPECT_EQ(rec.kind, "echo");
+  EXPECT_EQ(rec.queue, "default");
+  EXPECT_EQ(rec.payload, R"({"n":1})");
+  EXPECT_GE(rec.created_ms, before);
+  EXPECT_EQ(rec.attempts, 0);
+
+  auto claimed = ClaimOk({"default"});
+  ASSERT_EQ(claimed.size(), 1u);
+  const ClaimedTask& t = claimed[0];
+  EXPECT_EQ(t.id, id);
+  EXPECT_EQ(t.kind, "echo");
+  EXPECT_EQ(t.payload, R"({"n":1})");
+  EXPECT_EQ(t.epoch, 1);
+  EXPECT_EQ(t.attempt, 1);
+  EXPECT_EQ(t.max_attempts, 3);
+  EXPECT_EQ(t.timeout_ms, 1500);
+  EXPECT_EQ(t.created_ms, rec.created_ms);
+  EXPECT_GE(t.started_ms, rec.created_ms);
+  EXPECT_FALSE(t.reclaimed);
+  EXPECT_FALSE(t.entry_id.empty());
+  EXPECT_TRUE(ClaimOk({"default"}).empty());
+
+  rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kRunning);
+  EXPECT_EQ(rec.worker, "w1");
+
+  Completion c = Done(t, Completion::Kind::kSucceeded, "w1");
+  c.result = R"({"ok":true})";
+  EXPECT_EQ(CompleteOne(c), CompletionOutcome::kApplied);
+  rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(rec.result, R"({"ok":true})");
+  EXPECT_GE(rec.finished_ms, rec.started_ms);
+
+  // Retention applies once the task ended; the stream no longer holds the entry.
+  EXPECT_GT(std::stoll(Cli({"PTTL", Key("default", "task:" + id)})), 0);
+  EXPECT_EQ(Cli({"XLEN", Key("default", "stream")}), "0");
+  auto stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->counters["submitted"], 1);
+  EXPECT_EQ(stats->counters["started"], 1);
+  EXPECT_EQ(stats->counters["succeeded"], 1);
+  EXPECT_EQ(stats->pending, 0);
+  EXPECT_EQ(stats->running, 0);
+}
+
+TEST_F(BrokerTest, BatchSubmitAcrossQueues) {
+  std::vector<SubmitRequest> reqs;
+  for (int i = 0; i < 1000; ++i) reqs.push_back(Req("noop", i % 2 == 0 ? "even" : "odd"));
+  auto r = broker_->SubmitBatch(reqs);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->size(), 1000u);
+  std::set<std::string> ids;
+  for (const auto& s : *r) {
+    EXPECT_FALSE(s.existing);
+    ids.insert(s.id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+  EXPECT_EQ(Get((*r)[1].id).queue, "odd");
+
+  auto queues = broker_->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_THAT(*queues, ElementsAre("even", "odd"));
+  auto stats = broker_->GetQueueStats("even");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->pending, 500);
+  EXPECT_EQ(stats->counters["submitted"], 500);
+
+  size_t claimed = 0;
+  for (int round = 0; round < 20 && claimed < 1000; ++round) {
+    claimed += ClaimOk({"even", "odd"}, "w1", 100).size();
+  }
+  EXPECT_EQ(claimed, 1000u);
+}
+
+TEST_F(BrokerTest, BatchValidationIsAllOrNothing) {
+  std::vector<SubmitRequest> reqs = {Req(), Req(), Req()};
+  reqs[2].queue = "bad queue";
+  auto r = broker_->SubmitBatch(reqs);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(r.error().message, HasSubstr("task 2"));
+  auto queues = broker_->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_TRUE(queues->empty());
+}
+
+TEST_F(BrokerTest, UniqueKeyDedupe) {
+  SubmitRequest req = Req();
+  req.unique_key = "run-42";
+  auto first = broker_->Submit(req);
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->existing);
+  auto second = broker_->Submit(req);
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->existing);
+  EXPECT_EQ(second->id, first->id);
+
+  auto batch = broker_->SubmitBatch({req, req});
+  ASSERT_TRUE(batch);
+  EXPECT_EQ((*batch)[0].id, first->id);
+  EXPECT_TRUE((*batch)[1].existing);
+
+  SubmitRequest other = req;
+  other.unique_key = "run-43";
+  auto third = broker_->Submit(other);
+  ASSERT_TRUE(third);
+  EXPECT_FALSE(third->existing);
+  EXPECT_NE(third->id, first->id);
+
+  EXPECT_EQ(ClaimOk({"default"}).size(), 2u);
+  EXPECT_EQ(Counter("default", "submitted"), 2);
+}
+
+TEST_F(BrokerTest, PayloadTooLarge) {
+  options_.max_payload_bytes = 64;
+  Reopen();
+  SubmitRequest req = Req();
+  req.payload = Json{{"blob", std::string(200, 'x')}};
+  auto r = broker_->Submit(req);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kTooLarge);
+  EXPECT_THAT(r.error().message, HasSubstr("over the limit of 64"));
+}
+
+TEST_F(BrokerTest, BadQueueNames) {
+  for (std::string q :
+       {std::string(), std::string("a b"), std::string("x{y}"), std::string(65, 'q')}) {
+    auto r = broker_->Submit(Req("noop", q));
+    ASSERT_FALSE(r) << q;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    auto c = broker_->Claim({"default", q}, "w1", 1, kNoBlock);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_FALSE(broker_->GetQueueStats(q));
+  }
+  auto c = broker_->Claim({}, "w1", 1, kNoBlock);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(BrokerTest, StrictPriorityAcrossQueues) {
+  std::vector<std::string> low, high;
+  for (int i = 0; i < 3; ++i) low.push_back(SubmitOk(Req("noop", "low")));
+  for (int i = 0; i < 2; ++i) high.push_back(SubmitOk(Req("noop", "high")));
+
+  auto first = ClaimOk({"high", "low"}, "w1", 10);
+  ASSERT_EQ(first.size(), 2u);
+  for (const auto& t : first) EXPECT_EQ(t.queue, "high");
+  auto second = ClaimOk({"high", "low"}, "w1", 2);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second[0].id, low[0]);  // FIFO within a queue
+  EXPECT_EQ(second[1].id, low[1]);
+
+  SubmitOk(Req("noop", "high"));
+  auto third = ClaimOk({"high", "low"}, "w1", 1);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].queue, "high");
+}
+
+TEST_F(BrokerTest, BlockingClaimWakesOnSubmit) {
+  std::thread producer([&] {
+    auto b = factory_->Open();
+    ASSERT_TRUE(b);
+    ferry::testing::SleepMs(100);
+    ASSERT_TRUE((*b)->Submit(Req("noop", "late")));
+  });
+  auto start = std::chrono::steady_clock::now();
+  std::vector<ClaimedTask> got;
+  for (int i = 0; i < 10 && got.empty(); ++i) {
+    auto c = broker_->Claim({"early", "late"}, "w1", 5, milliseconds(2000));
+    ASSERT_TRUE(c) << c.error().ToString();
+    got = *c;
+  }
+  producer.join();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].queue, "late");
+  EXPECT_EQ(got[0].epoch, 1);
+  EXPECT_EQ(Get(got[0].id).status, TaskStatus::kRunning);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+
+  // A blocking read that sees nothing returns empty after its BLOCK time.
+  auto empty = broker_->Claim({"early"}, "w1", 5, milliseconds(50));
+  ASSERT_TRUE(empty) << empty.error().ToString();
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST_F(BrokerTest, EtaSchedulingAndPromoteDue) {
+  int64_t now = WallNowMs();
+  SubmitRequest req = Req();
+  req.eta_ms = now + 3'600'000;
+  std::string id = SubmitOk(req);
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kScheduled);
+  EXPECT_EQ(rec.eta_ms, now + 3'600'000);
+  EXPECT_TRUE(ClaimOk({"default"}).empty());
+
+  auto moved = broker_->PromoteDue("default", now, 100);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 0);
+  moved = broker_->PromoteDue("default", now + 7'200'000, 100);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 1);
+  EXPECT_EQ(Get(id).status, TaskStatus::kPending);
+  auto claimed = ClaimOk({"default"});
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].id, id);
+
+  // An ETA in the past is "now".
+  SubmitRequest past = Req();
+  past.eta_ms = now - 1000;
+  EXPECT_EQ(Get(SubmitOk(past)).status, TaskStatus::kPending);
+
+  // The limit bounds one promotion.
+  for (int i = 0; i < 5; ++i) {
+    SubmitRequest later = Req();
+    later.eta_ms = now + 1000;
+    SubmitOk(later);
+  }
+  moved = broker_->PromoteDue("default", now + 2000, 3);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 3);
+  moved = broker_->PromoteDue("default", now + 2000, 100);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 2);
+}
+
+TEST_F(BrokerTest, RetryWithBackoffThenDeadLetterThenRetry) {
+  SubmitRequest req = Req("fail");
+  req.max_attempts = 2;
+  std::string id = SubmitOk(req);
+
+  auto first = ClaimOk({"default"});
+  ASSERT_EQ(first.size(), 1u);
+  Completion fail = Done(first[0], Completion::Kind::kFailed, "w1");
+  fail.error = "boom 1";
+  fail.retryable = true;
+  fail.backoff_ms = 60'000;
+  int64_t before = WallNowMs();
+  EXPECT_EQ(CompleteOne(fail), CompletionOutcome::kApplied);
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kRetrying);
+  EXPECT_EQ(rec.error, "boom 1");
+  EXPECT_GE(rec.eta_ms, before + 60'000);
+  EXPECT_EQ(Cli({"ZSCORE", Key("default", "delayed"), id}), std::to_string(rec.eta_ms));
+  EXPECT_TRUE(ClaimOk({"default"}).empty());
+
+  // Not due yet; due after the backoff.
+  auto moved = broker_->PromoteDue("default", WallNowMs(), 10);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 0);
+  moved = broker_->PromoteDue("default", rec.eta_ms, 10);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 1);
+
+  auto second = ClaimOk({"default"});
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].attempt, 2);
+  EXPECT_EQ(second[0].epoch, 2);
+  Completion fail2 = Done(second[0], Completion::Kind::kFailed, "w1");
+  fail2.error = "boom 2";
+  fail2.retryable = true;
+  EXPECT_EQ(CompleteOne(fail2), CompletionOutcome::kApplied);
+  rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kFailed);
+  EXPECT_EQ(rec.error, "boom 2");
+  auto dead = broker_->ListDead("default", 10);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].id, id);
+  auto stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->dead, 1);
+  EXPECT_EQ(stats->counters["retried"], 1);
+  EXPECT_EQ(stats->counters["failed"], 2);
+  EXPECT_EQ(stats->counters["dead_lettered"], 1);
+  EXPECT_GT(std::stoll(Cli({"PTTL", Key("default", "task:" + id)})),
+            options_.retention.count());  // dead_retention
+
+  ASSERT_TRUE(broker_->Retry(id));
+  rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kPending);
+  EXPECT_EQ(rec.attempts, 0);
+  EXPECT_EQ(Cli({"PTTL", Key("default", "task:" + id)}), "-1");
+  dead = broker_->ListDead("default", 10);
+  ASSERT_TRUE(dead);
+  EXPECT_TRUE(dead->empty());
+  auto third = ClaimOk({"default"});
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].attempt, 1);
+  EXPECT_EQ(third[0].epoch, 3);
+  EXPECT_EQ(CompleteOne(Done(third[0], Completion::Kind::kSucceeded, "w1")),
+            CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(id).status, TaskStatus::kSucceeded);
+
+  auto again = broker_->Retry(id);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  auto unknown = broker_->Retry("01HZZZZZZZZZZZZZZZZZZZZZZZ");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(BrokerTest, NonRetryableFailureDeadLettersAtOnce) {
+  std::string id = SubmitOk(Req("fail"));
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  Completion c = Done(t[0], Completion::Kind::kFailed, "w1");
+  c.error = "bad input";
+  c.retryable = false;
+  EXPECT_EQ(CompleteOne(c), CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(id).status, TaskStatus::kFailed);
+  EXPECT_EQ(Counter("default", "retried"), 0);
+}
+
+TEST_F(BrokerTest, CancelInEachState) {
+  // pending
+  std::string pending = SubmitOk(Req());
+  auto st = broker_->Cancel(pending);
+  ASSERT_TRUE(st) << st.error().ToString();
+  EXPECT_EQ(*st, TaskStatus::kCancelled);
+  EXPECT_EQ(Get(pending).status, TaskStatus::kCancelled);
+  EXPECT_TRUE(ClaimOk({"default"}).empty());
+
+  // scheduled
+  SubmitRequest later = Req();
+  later.eta_ms = WallNowMs() + 3'600'000;
+  std::string scheduled = SubmitOk(later);
+  st = broker_->Cancel(scheduled);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, TaskStatus::kCancelled);
+  EXPECT_EQ(Cli({"ZCARD", Key("default", "delayed")}), "0");
+
+  // retrying
+  std::string retrying = SubmitOk(Req());
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  Completion fail = Done(t[0], Completion::Kind::kFailed, "w1");
+  fail.backoff_ms = 60'000;
+  ASSERT_EQ(CompleteOne(fail), CompletionOutcome::kApplied);
+  ASSERT_EQ(Get(retrying).status, TaskStatus::kRetrying);
+  st = broker_->Cancel(retrying);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, TaskStatus::kCancelled);
+  EXPECT_EQ(Cli({"ZCARD", Key("default", "delayed")}), "0");
+
+  // running: cancel is requested; the worker's failure then ends it as cancelled, not retried
+  std::string running = SubmitOk(Req());
+  t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  LeaseRef lease{t[0].id, t[0].queue, t[0].entry_id, t[0].epoch};
+  auto none = broker_->CancelRequested({lease});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  st = broker_->Cancel(running);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(*st, TaskStatus::kRunning);
+  TaskRecord rec = Get(running);
+  EXPECT_EQ(rec.status, TaskStatus::kRunning);
+  EXPECT_TRUE(rec.cancel_requested);
+  auto requested = broker_->CancelRequested({lease});
+  ASSERT_TRUE(requested);
+  EXPECT_THAT(*requested, ElementsAre(running));
+  Completion stopped = Done(t[0], Completion::Kind::kFailed, "w1");
+  stopped.error = "stopped";
+  EXPECT_EQ(CompleteOne(stopped), CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(running).status, TaskStatus::kCancelled);
+
+  // ended
+  std::string done = SubmitOk(Req());
+  t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  ASSERT_EQ(CompleteOne(Done(t[0], Completion::Kind::kSucceeded, "w1")),
+            CompletionOutcome::kApplied);
+  st = broker_->Cancel(done);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(st.error().message, "task " + done + " already succeeded");
+  st = broker_->Cancel(pending);
+  ASSERT_FALSE(st);
+  EXPECT_THAT(st.error().message, HasSubstr("already cancelled"));
+
+  // unknown
+  st = broker_->Cancel("01HZZZZZZZZZZZZZZZZZZZZZZZ");
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(st.error().message, "no task 01HZZZZZZZZZZZZZZZZZZZZZZZ");
+
+  EXPECT_EQ(Counter("default", "cancelled"), 4);
+}
+
+TEST_F(BrokerTest, DeliveredButNotStartedEntries) {
+  // A worker's blocking read delivers entries before its start script runs; if it dies in
+  // between, the entry sits in the PEL with the task still pending. Simulate with XREADGROUP.
+  std::string cancelled = SubmitOk(Req());
+  std::string orphan = SubmitOk(Req());
+  Cli({"XREADGROUP", "GROUP", "ferry", "w9", "COUNT", "2", "STREAMS", Key("default", "stream"),
+       ">"});
+
+  // Cancel removes the delivered entry from the stream and the PEL.
+  ASSERT_TRUE(broker_->Cancel(cancelled));
+  EXPECT_EQ(Cli({"XLEN", Key("default", "stream")}), "1");
+
+  // Reclaim starts the orphan as a first execution (no reclaim counted).
+  auto r = broker_->Reclaim("default", "w1", milliseconds(0), 10);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].id, orphan);
+  EXPECT_EQ((*r)[0].attempt, 1);
+  EXPECT_EQ((*r)[0].epoch, 1);
+  EXPECT_EQ(Get(orphan).reclaims, 0);
+  auto stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->running, 1);
+  EXPECT_EQ(stats->pending, 0);
+}
+
+TEST_F(BrokerTest, LeaseReclaimFencesTheOldOwner) {
+  std::string id = SubmitOk(Req());
+  auto a = ClaimOk({"default"}, "worker-a");
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].epoch, 1);
+
+  // B takes over once the entry has been idle for min_idle (A does not renew).
+  std::vector<ClaimedTask> b;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = broker_->Reclaim("default", "worker-b", milliseconds(50), 10);
+        EXPECT_TRUE(r) << r.error().ToString();
+        if (r) b = *r;
+        return !b.empty();
+      },
+      std::chrono::seconds(5)));
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].id, id);
+  EXPECT_EQ(b[0].epoch, 2);
+  EXPECT_EQ(b[0].attempt, 1);
+  EXPECT_TRUE(b[0].reclaimed);
+  EXPECT_EQ(b[0].entry_id, a[0].entry_id);
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.worker, "worker-b");
+  EXPECT_EQ(rec.reclaims, 1);
+  EXPECT_EQ(rec.epoch, 2);
+
+  // A's late finish is rejected and counted; B's applies.
+  Completion late = Done(a[0], Completion::Kind::kSucceeded, "worker-a");
+  late.result = R"("from a")";
+  EXPECT_EQ(CompleteOne(late), CompletionOutcome::kStale);
+  EXPECT_EQ(Get(id).status, TaskStatus::kRunning);
+  EXPECT_EQ(Counter("default", "stale"), 1);
+  EXPECT_EQ(Counter("default", "reclaimed"), 1);
+
+  Completion good = Done(b[0], Completion::Kind::kSucceeded, "worker-b");
+  good.result = R"("from b")";
+  EXPECT_EQ(CompleteOne(good), CompletionOutcome::kApplied);
+  rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(rec.result, R"("from b")");
+  // A's finish after B's is still stale, not a duplicate.
+  EXPECT_EQ(CompleteOne(late), CompletionOutcome::kStale);
+  EXPECT_EQ(Counter("default", "stale"), 2);
+}
+
+TEST_F(BrokerTest, RenewLeasesKeepsTheLeaseAndReportsLostOnes) {
+  std::string id = SubmitOk(Req());
+  auto a = ClaimOk({"default"}, "worker-a");
+  ASSERT_EQ(a.size(), 1u);
+  LeaseRef lease{a[0].id, a[0].queue, a[0].entry_id, a[0].epoch};
+  const milliseconds min_idle(300);
+
+  // Time has to pass for a lease to expire: renew every 50 ms for 3 lease periods while B keeps
+  // trying. Bounded: 18 rounds.
+  for (int i = 0; i < 18; ++i) {
+    auto lost = broker_->RenewLeases("worker-a", {lease});
+    ASSERT_TRUE(lost) << lost.error().ToString();
+    EXPECT_TRUE(lost->empty());
+    auto b = broker_->Reclaim("default", "worker-b", min_idle, 10);
+    ASSERT_TRUE(b);
+    EXPECT_TRUE(b->empty()) << "B took a lease A kept renewing";
+    ferry::testing::SleepMs(50);
+  }
+
+  // A stops renewing; B takes over; A learns its lease is lost.
+  std::vector<ClaimedTask> b;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = broker_->Reclaim("default", "worker-b", min_idle, 10);
+        if (r) b = *r;
+        return !b.empty();
+      },
+      std::chrono::seconds(5)));
+  auto lost = broker_->RenewLeases("worker-a", {lease});
+  ASSERT_TRUE(lost);
+  EXPECT_THAT(*lost, ElementsAre(id));
+  // B's own lease renews fine; an ended task's lease is lost.
+  LeaseRef lease_b{b[0].id, b[0].queue, b[0].entry_id, b[0].epoch};
+  lost = broker_->RenewLeases("worker-b", {lease_b});
+  ASSERT_TRUE(lost);
+  EXPECT_TRUE(lost->empty());
+  ASSERT_EQ(CompleteOne(Done(b[0], Completion::Kind::kSucceeded, "worker-b")),
+            CompletionOutcome::kApplied);
+  lost = broker_->RenewLeases("worker-b", {lease_b});
+  ASSERT_TRUE(lost);
+  EXPECT_THAT(*lost, ElementsAre(id));
+}
+
+TEST_F(BrokerTest, PoisonPillAfterMaxReclaims) {
+  options_.max_reclaims = 2;
+  Reopen();
+  std::string id = SubmitOk(Req("crash"));
+  ASSERT_EQ(ClaimOk({"default"}, "w0").size(), 1u);
+  for (int i = 1; i <= 2; ++i) {
+    auto r = broker_->Reclaim("default", "w" + std::to_string(i), milliseconds(0), 10);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->size(), 1u) << "reclaim " << i;
+    EXPECT_EQ((*r)[0].epoch, i + 1);
+  }
+  auto r = broker_->Reclaim("default", "w3", milliseconds(0), 10);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->empty());
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kFailed);
+  EXPECT_EQ(rec.error, "poison pill: reclaimed 3 times");
+  EXPECT_EQ(rec.reclaims, 3);
+  auto dead = broker_->ListDead("default", 10);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].id, id);
+  auto stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->counters["poison"], 1);
+  EXPECT_EQ(stats->counters["reclaimed"], 3);
+  EXPECT_EQ(stats->running, 0);
+  EXPECT_EQ(stats->pending, 0);
+}
+
+TEST_F(BrokerTest, ReclaimEndsACancelRequestedTask) {
+  std::string id = SubmitOk(Req());
+  ASSERT_EQ(ClaimOk({"default"}, "w0").size(), 1u);
+  ASSERT_TRUE(broker_->Cancel(id));
+  auto r = broker_->Reclaim("default", "w1", milliseconds(0), 10);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ(Get(id).status, TaskStatus::kCancelled);
+}
+
+TEST_F(BrokerTest, DuplicateCompleteIsIdempotent) {
+  SubmitOk(Req());
+  SubmitOk(Req());
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 2u);
+  Completion ok = Done(t[0], Completion::Kind::kSucceeded, "w1");
+  Completion fail = Done(t[1], Completion::Kind::kFailed, "w1");
+  fail.error = "x";
+  fail.backoff_ms = 60'000;
+  auto first = broker_->Complete({ok, fail});
+  ASSERT_TRUE(first);
+  EXPECT_THAT(*first, ElementsAre(CompletionOutcome::kApplied, CompletionOutcome::kApplied));
+  auto second = broker_->Complete({ok, fail});
+  ASSERT_TRUE(second);
+  EXPECT_THAT(*second, ElementsAre(CompletionOutcome::kDuplicate, CompletionOutcome::kDuplicate));
+  EXPECT_EQ(Counter("default", "succeeded"), 1);
+  EXPECT_EQ(Counter("default", "retried"), 1);
+  EXPECT_EQ(Counter("default", "stale"), 0);
+}
+
+TEST_F(BrokerTest, CompleteOfAVanishedRecordIsMissing) {
+  std::string id = SubmitOk(Req());
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  Cli({"DEL", Key("default", "task:" + id)});
+  EXPECT_EQ(CompleteOne(Done(t[0], Completion::Kind::kSucceeded, "w1")),
+            CompletionOutcome::kMissing);
+  auto stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->running, 0);  // the entry left the PEL
+}
+
+TEST_F(BrokerTest, HandBackRequeuesAtOnce) {
+  std::string id = SubmitOk(Req());
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(CompleteOne(Done(t[0], Completion::Kind::kHandBack, "w1")),
+            CompletionOutcome::kApplied);
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kPending);
+  EXPECT_EQ(rec.attempts, 0);
+  EXPECT_EQ(Counter("default", "handed_back"), 1);
+  EXPECT_EQ(CompleteOne(Done(t[0], Completion::Kind::kHandBack, "w1")),
+            CompletionOutcome::kDuplicate);
+
+  auto again = ClaimOk({"default"}, "w2");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, id);
+  EXPECT_EQ(again[0].attempt, 1);
+  EXPECT_EQ(again[0].epoch, 2);
+  EXPECT_NE(again[0].entry_id, t[0].entry_id);
+  // The old hand-back is now stale.
+  EXPECT_EQ(CompleteOne(Done(t[0], Completion::Kind::kHandBack, "w1")), CompletionOutcome::kStale);
+
+  // A hand-back of a task whose cancel was requested ends it instead of requeueing it.
+  ASSERT_TRUE(broker_->Cancel(id));
+  EXPECT_EQ(CompleteOne(Done(again[0], Completion::Kind::kHandBack, "w2")),
+            CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(id).status, TaskStatus::kCancelled);
+  EXPECT_TRUE(ClaimOk({"default"}).empty());
+}
+
+TEST_F(BrokerTest, EventStream) {
+  std::string id = SubmitOk(Req());
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  ASSERT_TRUE(broker_->AppendEvents("default", id,
+                                    {{"progress", Json{{"pct", 50}}}, {"log", Json("halfway")}}));
+  Completion c = Done(t[0], Completion::Kind::kSucceeded, "w1");
+  ASSERT_EQ(CompleteOne(c), CompletionOutcome::kApplied);
+
+  auto events = broker_->ReadEvents(id, "0", 100, kNoBlock);
+  ASSERT_TRUE(events) << events.error().ToString();
+  std::vector<std::string> types;
+  for (const auto& e : *events) types.push_back(e.type);
+  EXPECT_THAT(types, ElementsAre("submitted", "running", "progress", "log", "succeeded"));
+  EXPECT_EQ((*events)[1].data["worker"], "w1");
+  EXPECT_EQ((*events)[1].data["attempt"], 1);
+  EXPECT_EQ((*events)[2].data["pct"], 50);
+  EXPECT_EQ((*events)[3].data, Json("halfway"));
+  EXPECT_GT((*events)[0].ts_ms, 0);
+
+  // Exclusive resume point; a bounded count.
+  auto rest = broker_->ReadEvents(id, (*events)[2].id, 100, kNoBlock);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].type, "log");
+  auto two = broker_->ReadEvents(id, "0", 2, kNoBlock);
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->size(), 2u);
+  auto none = broker_->ReadEvents(id, events->back().id, 100, milliseconds(50));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  EXPECT_GT(std::stoll(Cli({"PTTL", Key("default", "events:" + id)})), 0);
+
+  // A blocking read wakes up for an event appended by another connection.
+  std::thread appender([&] {
+    auto b = factory_->Open();
+    ASSERT_TRUE(b);
+    ferry::testing::SleepMs(100);
+    ASSERT_TRUE((*b)->AppendEvents("default", id, {{"log", Json("late")}}));
+  });
+  std::vector<TaskEvent> woke;
+  for (int i = 0; i < 10 && woke.empty(); ++i) {
+    auto r = broker_->ReadEvents(id, events->back().id, 10, milliseconds(2000));
+    ASSERT_TRUE(r) << r.error().ToString();
+    woke = *r;
+  }
+  appender.join();
+  ASSERT_EQ(woke.size(), 1u);
+  EXPECT_EQ(woke[0].data, Json("late"));
+
+  auto unknown = broker_->ReadEvents("01HZZZZZZZZZZZZZZZZZZZZZZZ", "0", 10, kNoBlock);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  auto append_unknown =
+      broker_->AppendEvents("default", "01HZZZZZZZZZZZZZZZZZZZZZZZ", {{"log", Json("x")}});
+  ASSERT_FALSE(append_unknown);
+  EXPECT_EQ(append_unknown.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(BrokerTest, EventStreamIsBounded) {
+  options_.events_maxlen = 10;
+  Reopen();
+  std::string id = SubmitOk(Req());
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(broker_->AppendEvents("default", id, {{"log", Json(i)}}));
+  }
+  // MAXLEN ~ trims whole macro nodes, so allow the node size (100 entries by default) as slack.
+  EXPECT_LE(std::stoll(Cli({"XLEN", Key("default", "events:" + id)})), 10 + 100);
+}
+
+TEST_F(BrokerTest, HeartbeatAndListWorkers) {
+  WorkerInfo w;
+  w.id = "host-1-aaaa";
+  w.status = "running";
+  w.hostname = "host";
+  w.pid = 1;
+  w.version = "0.1.0";
+  w.queues = {"high", "default"};
+  w.concurrency = 4;
+  w.tasks_processed = 7;
+  w.current_tasks = {"T1", "T2"};
+  w.started_ms = WallNowMs();
+  ASSERT_TRUE(broker_->Heartbeat(w, std::chrono::seconds(30)));
+
+  WorkerInfo dead = w;
+  dead.id = "host-2-bbbb";
+  dead.last_heartbeat_ms = WallNowMs() - 60'000;  // its last beat was a minute ago
+  ASSERT_TRUE(broker_->Heartbeat(dead, std::chrono::seconds(30)));
+
+  auto list = broker_->ListWorkers();
+  ASSERT_TRUE(list) << list.error().ToString();
+  ASSERT_EQ(list->size(), 2u);
+  const WorkerInfo* alive = nullptr;
+  const WorkerInfo* gone = nullptr;
+  for (const auto& info : *list) (info.id == w.id ? alive : gone) = &info;
+  ASSERT_TRUE(alive && gone);
+  EXPECT_TRUE(alive->alive);
+  EXPECT_FALSE(gone->alive);  // still listed, so operators see it died
+  EXPECT_EQ(alive->queues, w.queues);
+  EXPECT_EQ(alive->current_tasks, w.current_tasks);
+  EXPECT_EQ(alive->tasks_processed, 7);
+  EXPECT_EQ(alive->concurrency, 4);
+  EXPECT_GT(std::stoll(Cli({"PTTL", options_.prefix + ":worker:" + w.id})), 30'000);
+
+  ASSERT_TRUE(broker_->RemoveWorker(w.id));
+  list = broker_->ListWorkers();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id, dead.id);
+}
+
+TEST_F(BrokerTest, ListTasksNewestFirstWithStatusFilter) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(SubmitOk(Req("noop", i < 3 ? "a" : "b")));
+    ferry::testing::SleepMs(2);  // distinct created_ms, so the order is defined
+  }
+  auto t = ClaimOk({"a"}, "w1", 1);
+  ASSERT_EQ(t.size(), 1u);
+
+  TaskListFilter all;
+  auto list = broker_->ListTasks(all);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 5u);
+  EXPECT_EQ((*list)[0].id, ids[4]);
+  EXPECT_EQ((*list)[4].id, ids[0]);
+
+  TaskListFilter running;
+  running.status = TaskStatus::kRunning;
+  list = broker_->ListTasks(running);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id, ids[0]);
+
+  TaskListFilter in_a;
+  in_a.queue = "a";
+  in_a.status = TaskStatus::kPending;
+  in_a.limit = 1;
+  list = broker_->ListTasks(in_a);
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].id, ids[2]);
+}
+
+TEST_F(BrokerTest, QueueStatsCounts) {
+  for (int i = 0; i < 4; ++i) SubmitOk(Req());
+  SubmitRequest later = Req();
+  later.eta_ms = WallNowMs() + 3'600'000;
+  SubmitOk(later);
+  auto t = ClaimOk({"default"}, "w1", 2);
+  ASSERT_EQ(t.size(), 2u);
+  Completion c = Done(t[0], Completion::Kind::kFailed, "w1");
+  c.retryable = false;
+  ASSERT_EQ(CompleteOne(c), CompletionOutcome::kApplied);
+
+  auto s = broker_->GetQueueStats("default");
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_EQ(s->queue, "default");
+  EXPECT_EQ(s->pending, 2);
+  EXPECT_EQ(s->running, 1);
+  EXPECT_EQ(s->scheduled, 1);
+  EXPECT_EQ(s->dead, 1);
+  EXPECT_GT(s->oldest_pending_ms, 0);
+  EXPECT_LE(s->oldest_pending_ms, WallNowMs());
+  EXPECT_EQ(s->counters["submitted"], 5);
+  EXPECT_EQ(s->counters["started"], 2);
+  EXPECT_EQ(s->counters["dead_lettered"], 1);
+  EXPECT_EQ(s->counters.count("handed_back"), 1u);
+
+  auto empty = broker_->GetQueueStats("never-used");
+  ASSERT_TRUE(empty) << empty.error().ToString();
+  EXPECT_EQ(empty->pending, 0);
+  EXPECT_EQ(empty->oldest_pending_ms, 0);
+}
+
+TEST_F(BrokerTest, PingAndServerInfo) {
+  EXPECT_TRUE(broker_->Ping());
+  auto info = broker_->ServerInfo();
+  ASSERT_TRUE(info) << info.error().ToString();
+  EXPECT_THAT((*info)["redis_version"], HasSubstr("7."));
+  EXPECT_EQ((*info)["aof_enabled"], "1");
+  EXPECT_EQ((*info)["maxmemory_policy"], "noeviction");
+}
+
+TEST_F(BrokerTest, SurvivesScriptFlush) {
+  Cli({"SCRIPT", "FLUSH"});
+  std::string id = SubmitOk(Req());
+  EXPECT_EQ(Get(id).status, TaskStatus::kPending);
+  Cli({"SCRIPT", "FLUSH"});
+  auto r = broker_->SubmitBatch({Req(), Req()});
+  ASSERT_TRUE(r) << r.error().ToString();
+}
+
+TEST(BrokerConnect, WrongPasswordIsUnauthenticated) {
+  RedisServer server(RedisServer::Options{"s3cret-pw", false});
+  BrokerOptions options;
+  options.redis_url = "redis://:wrong-pw@127.0.0.1:" + std::to_string(server.port());
+  auto b = MakeRedisBrokerFactory(options)->Open();
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_THAT(b.error().message, HasSubstr("Redis rejected the password"));
+  EXPECT_THAT(b.error().message, Not(HasSubstr("wrong-pw")));
+
+  options.redis_url = "redis://127.0.0.1:" + std::to_string(server.port());
+  b = MakeRedisBrokerFactory(options)->Open();
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_THAT(b.error().message, HasSubstr("requires a password"));
+
+  options.redis_url = server.url();
+  b = MakeRedisBrokerFactory(options)->Open();
+  ASSERT_TRUE(b) << b.error().ToString();
+  EXPECT_TRUE((*b)->Ping());
+}
+
+TEST(BrokerConnect, UnreachableIsUnavailable) {
+  int port = ferry::testing::FreePort();
+  BrokerOptions options;
+  options.redis_url = "redis://127.0.0.1:" + std::to_string(port);
+  options.io_timeout = milliseconds(500);
+  auto b = MakeRedisBrokerFactory(options)->Open();
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(b.error().message, "cannot connect to Redis at 127.0.0.1:" + std::to_string(port) +
+                                   ": Connection refused");
+  EXPECT_TRUE(b.error().Retryable());
+
+  options.redis_url = "http://nope";
+  b = MakeRedisBrokerFactory(options)->Open();
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(BrokerConnect, SelectsTheDatabase) {
+  RedisServer server;
+  BrokerOptions options;
+  options.redis_url = server.url() + "/3";
+  options.prefix = "dbtest";
+  auto b = MakeRedisBrokerFactory(options)->Open();
+  ASSERT_TRUE(b) << b.error().ToString();
+  SubmitRequest req;
+  req.kind = "noop";
+  ASSERT_TRUE((*b)->Submit(req));
+  EXPECT_EQ(server.Cli({"-n", "3", "SCARD", "dbtest:queues"}), "1");
+  EXPECT_EQ(server.Cli({"SCARD", "dbtest:queues"}), "0");
+}
+
+TEST(BrokerRestart, ReconnectsTransparentlyAndKeepsData) {
+  RedisServer server;  // AOF on
+  BrokerOptions options;
+  options.redis_url = server.url();
+  options.prefix = "restart";
+  auto factory = MakeRedisBrokerFactory(options);
+  auto opened = factory->Open();
+  ASSERT_TRUE(opened) << opened.error().ToString();
+  auto& broker = *opened;
+
+  SubmitRequest req;
+  req.kind = "noop";
+  auto first = broker->Submit(req);
+  ASSERT_TRUE(first);
+  auto second = broker->Submit(req);
+  ASSERT_TRUE(second);
+  auto claimed = broker->Claim({"default"}, "w1", 1, kNoBlock);
+  ASSERT_TRUE(claimed);
+  ASSERT_EQ(claimed->size(), 1u);
+  // AOF fsyncs every second; a clean SHUTDOWN writes everything anyway.
+  server.Restart();
+
+  // The first call after the restart fails kUnavailable or succeeds by reconnecting; either
+  // way, a later call succeeds on the same object.
+  auto ping = broker->Ping();
+  if (!ping) {
+    EXPECT_EQ(ping.error().code, ErrorCode::kUnavailable) << ping.error().ToString();
+    EXPECT_TRUE(ping.error().Retryable());
+  }
+  ASSERT_TRUE(
+      Eventually([&] { return static_cast<bool>(broker->Ping()); }, std::chrono::seconds(5)));
+  auto rec = broker->GetTask(first->id);
+  ASSERT_TRUE(rec) << rec.error().ToString();
+  ASSERT_TRUE(*rec);
+  EXPECT_EQ((*rec)->status, TaskStatus::kRunning);
+
+  // The running task can still be completed; the pending one can still be claimed.
+  Completion c;
+  c.kind = Completion::Kind::kSucceeded;
+  c.id = (*claimed)[0].id;
+  c.queue = "default";
+  c.entry_id = (*claimed)[0].entry_id;
+  c.epoch = (*claimed)[0].epoch;
+  auto done = broker->Complete({c});
+  ASSERT_TRUE(done) << done.error().ToString();
+  EXPECT_EQ(done->front(), CompletionOutcome::kApplied);
+  auto next = broker->Claim({"default"}, "w1", 5, kNoBlock);
+  ASSERT_TRUE(next) << next.error().ToString();
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].id, second->id);
+
+  // Redis down: kUnavailable, not a hang or a crash.
+  server.Stop();
+  auto down = broker->Ping();
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+  down = broker->Ping();
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+  server.Start();
+  ASSERT_TRUE(
+      Eventually([&] { return static_cast<bool>(broker->Ping()); }, std::chrono::seconds(5)));
+}
+
+TEST(BrokerRestart, RestartWithoutPersistenceRecreatesGroups) {
+  RedisServer server(RedisServer::Options{"", false});
+  BrokerOptions options;
+  options.redis_url = server.url();
+  auto opened = MakeRedisBrokerFactory(options)->Open();
+  ASSERT_TRUE(opened);
+  auto& broker = *opened;
+  SubmitRequest req;
+  req.kind = "noop";
+  ASSERT_TRUE(broker->Submit(req));
+  server.Restart();  // data is gone, including the consumer group
+  ASSERT_TRUE(
+      Eventually([&] { return static_cast<bool>(broker->Ping()); }, std::chrono::seconds(5)));
+  auto id = broker->Submit(req);
+  ASSERT_TRUE(id) << id.error().ToString();
+  auto claimed = broker->Claim({"default"}, "w1", 5, kNoBlock);
+  ASSERT_TRUE(claimed) << claimed.error().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].id, id->id);
+}
+
+}  // namespace
+}  // namespace ferry

@@ -1,0 +1,178 @@
+#include <gtest/gtest.h>
+
+#include "broker/broker.h"
+#include "broker/redis/redis_codec.h"
+
+namespace ferry {
+namespace {
+
+using redis_broker::FieldList;
+
+TEST(BrokerValidation, QueueNames) {
+  EXPECT_TRUE(ValidateQueueName("default"));
+  EXPECT_TRUE(ValidateQueueName("a.b-c_9"));
+  EXPECT_TRUE(ValidateQueueName(std::string(64, 'q')));
+  for (const std::string& bad :
+       std::vector<std::string>{"", "a b", "x{y}", "q:1", std::string(65, 'q'), "é"}) {
+    auto st = ValidateQueueName(bad);
+    ASSERT_FALSE(st) << bad;
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST(BrokerValidation, SubmitRequests) {
+  BrokerOptions options;
+  options.max_payload_bytes = 32;
+  SubmitRequest ok;
+  ok.kind = "echo";
+  EXPECT_TRUE(ValidateSubmit(ok, options));
+
+  SubmitRequest no_kind = ok;
+  no_kind.kind = "";
+  EXPECT_EQ(ValidateSubmit(no_kind, options).error().code, ErrorCode::kInvalidArgument);
+
+  SubmitRequest zero_attempts = ok;
+  zero_attempts.max_attempts = 0;
+  EXPECT_EQ(ValidateSubmit(zero_attempts, options).error().code, ErrorCode::kInvalidArgument);
+
+  SubmitRequest big = ok;
+  big.payload = Json{{"text", std::string(100, 'x')}};
+  auto st = ValidateSubmit(big, options);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kTooLarge);
+  EXPECT_NE(st.error().message.find("over the limit of 32"), std::string::npos);
+}
+
+TEST(BrokerStatus, NamesRoundTrip) {
+  for (auto s :
+       {TaskStatus::kPending, TaskStatus::kScheduled, TaskStatus::kRunning, TaskStatus::kRetrying,
+        TaskStatus::kSucceeded, TaskStatus::kFailed, TaskStatus::kCancelled}) {
+    EXPECT_EQ(ParseTaskStatus(TaskStatusName(s)), s);
+  }
+  EXPECT_EQ(ParseTaskStatus("RUNNING"), TaskStatus::kRunning);
+  EXPECT_EQ(ParseTaskStatus("dead"), TaskStatus::kFailed);
+  EXPECT_FALSE(ParseTaskStatus("bogus"));
+  EXPECT_TRUE(IsTerminal(TaskStatus::kCancelled));
+  EXPECT_FALSE(IsTerminal(TaskStatus::kRetrying));
+}
+
+TEST(RedisKeys, CarryTheQueueHashTag) {
+  EXPECT_EQ(redis_broker::QueuePrefix("ferry", "default"), "ferry:{default}");
+  EXPECT_EQ(redis_broker::StreamKey("ferry", "q"), "ferry:{q}:stream");
+  EXPECT_EQ(redis_broker::TaskKey("ferry", "q", "ID1"), "ferry:{q}:task:ID1");
+  EXPECT_EQ(redis_broker::EventsKey("ferry", "q", "ID1"), "ferry:{q}:events:ID1");
+  EXPECT_EQ(redis_broker::DelayedKey("p", "q"), "p:{q}:delayed");
+  EXPECT_EQ(redis_broker::DeadKey("p", "q"), "p:{q}:dead");
+  EXPECT_EQ(redis_broker::StatsKey("p", "q"), "p:{q}:stats");
+  EXPECT_EQ(redis_broker::IndexKey("p", "q"), "p:{q}:index");
+  EXPECT_EQ(redis_broker::QueuesKey("p"), "p:queues");
+  EXPECT_EQ(redis_broker::WorkersKey("p"), "p:workers");
+  EXPECT_EQ(redis_broker::WorkerKey("p", "w1"), "p:worker:w1");
+}
+
+TEST(RedisCodec, StreamIdsAndInts) {
+  EXPECT_EQ(redis_broker::StreamIdMs("1700000000123-7"), 1700000000123);
+  EXPECT_EQ(redis_broker::StreamIdMs("garbage"), 0);
+  EXPECT_EQ(redis_broker::StreamIdMs(""), 0);
+  EXPECT_EQ(redis_broker::ToInt("42"), 42);
+  EXPECT_EQ(redis_broker::ToInt("-3"), -3);
+  EXPECT_EQ(redis_broker::ToInt("4x", 9), 9);
+  EXPECT_EQ(redis_broker::ToInt("", 7), 7);
+}
+
+TEST(RedisCodec, RecordFromFields) {
+  FieldList fields = {{"queue", "q"},        {"kind", "echo"},     {"payload", "{\"a\":1}"},
+                      {"status", "running"}, {"attempts", "2"},    {"max_attempts", "5"},
+                      {"reclaims", "1"},     {"epoch", "3"},       {"timeout_ms", "1000"},
+                      {"worker", "w1"},      {"unique_key", "u"},  {"created_ms", "10"},
+                      {"eta_ms", "11"},      {"started_ms", "12"}, {"finished_ms", "13"},
+                      {"result", "null"},    {"error", "boom"},    {"cancel_requested", "1"},
+                      {"entry", "1-0"}};
+  TaskRecord r = redis_broker::RecordFromFields("ID", fields);
+  EXPECT_EQ(r.id, "ID");
+  EXPECT_EQ(r.queue, "q");
+  EXPECT_EQ(r.kind, "echo");
+  EXPECT_EQ(r.payload, "{\"a\":1}");
+  EXPECT_EQ(r.status, TaskStatus::kRunning);
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_EQ(r.max_attempts, 5);
+  EXPECT_EQ(r.reclaims, 1);
+  EXPECT_EQ(r.epoch, 3);
+  EXPECT_EQ(r.timeout_ms, 1000);
+  EXPECT_EQ(r.worker, "w1");
+  EXPECT_EQ(r.unique_key, "u");
+  EXPECT_EQ(r.created_ms, 10);
+  EXPECT_EQ(r.eta_ms, 11);
+  EXPECT_EQ(r.started_ms, 12);
+  EXPECT_EQ(r.finished_ms, 13);
+  EXPECT_EQ(r.result, "null");
+  EXPECT_EQ(r.error, "boom");
+  EXPECT_TRUE(r.cancel_requested);
+
+  TaskRecord fresh = redis_broker::RecordFromFields("X", {{"status", "pending"}});
+  EXPECT_EQ(fresh.attempts, 0);
+  EXPECT_EQ(fresh.epoch, 0);
+  EXPECT_FALSE(fresh.cancel_requested);
+}
+
+TEST(RedisCodec, WorkerRoundTripAndLiveness) {
+  WorkerInfo w;
+  w.id = "host-1-abcd";
+  w.status = "draining";
+  w.hostname = "host";
+  w.pid = 1234;
+  w.version = "0.1.0";
+  w.queues = {"high", "default"};
+  w.concurrency = 8;
+  w.tasks_processed = 100;
+  w.tasks_failed = 3;
+  w.current_tasks = {"T1", "T2"};
+  w.started_ms = 1000;
+  const int64_t now = 50'000;
+  auto fields = redis_broker::WorkerToFields(w, 30'000, now);
+  WorkerInfo back = redis_broker::WorkerFromFields(fields, now + 1000);
+  EXPECT_EQ(back.id, w.id);
+  EXPECT_EQ(back.status, "draining");
+  EXPECT_EQ(back.hostname, "host");
+  EXPECT_EQ(back.pid, 1234);
+  EXPECT_EQ(back.version, "0.1.0");
+  EXPECT_EQ(back.queues, w.queues);
+  EXPECT_EQ(back.concurrency, 8);
+  EXPECT_EQ(back.tasks_processed, 100);
+  EXPECT_EQ(back.tasks_failed, 3);
+  EXPECT_EQ(back.current_tasks, w.current_tasks);
+  EXPECT_EQ(back.started_ms, 1000);
+  EXPECT_EQ(back.last_heartbeat_ms, now);
+  EXPECT_TRUE(back.alive);
+  EXPECT_FALSE(redis_broker::WorkerFromFields(fields, now + 30'000).alive);
+}
+
+TEST(RedisCodec, Lists) {
+  EXPECT_EQ(redis_broker::SplitList("a,b,,c"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(redis_broker::SplitList("").empty());
+  EXPECT_EQ(redis_broker::JoinList({"a", "", "b"}), "a,b");
+}
+
+TEST(RedisCodec, Events) {
+  TaskEvent e = redis_broker::EventFromEntry("1700000000000-1",
+                                             {{"type", "progress"}, {"data", "{\"pct\":50}"}});
+  EXPECT_EQ(e.id, "1700000000000-1");
+  EXPECT_EQ(e.ts_ms, 1700000000000);
+  EXPECT_EQ(e.type, "progress");
+  EXPECT_EQ(e.data["pct"], 50);
+  TaskEvent raw = redis_broker::EventFromEntry("1-0", {{"type", "log"}, {"data", "not json"}});
+  EXPECT_EQ(raw.data, Json("not json"));
+}
+
+TEST(RedisCodec, ParseInfo) {
+  auto info = redis_broker::ParseInfo(
+      "# Server\r\nredis_version:7.0.15\r\nos:Linux\r\n\r\n# Persistence\r\naof_enabled:1\r\n"
+      "# Memory\r\nmaxmemory_policy:noeviction\r\n");
+  EXPECT_EQ(info["redis_version"], "7.0.15");
+  EXPECT_EQ(info["aof_enabled"], "1");
+  EXPECT_EQ(info["maxmemory_policy"], "noeviction");
+  EXPECT_EQ(info.count("# Server"), 0u);
+}
+
+}  // namespace
+}  // namespace ferry
