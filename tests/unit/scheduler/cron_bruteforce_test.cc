@@ -48,9 +48,9 @@ int WeekdayOf(int64_t days_since_epoch) {
 }
 
 int NameOrNumber(std::string s) {
-  static const char* kNames[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG",
-                                 "SEP", "OCT", "NOV", "DEC", "SUN", "MON", "TUE", "WED",
-                                 "THU", "FRI", "SAT"};
+  static const char* kNames[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL",
+                                 "AUG", "SEP", "OCT", "NOV", "DEC", "SUN", "MON",
+                                 "TUE", "WED", "THU", "FRI", "SAT"};
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   for (int i = 0; i < 19; ++i) {
     if (s == kNames[i]) return i < 12 ? i + 1 : i - 12;
@@ -263,23 +263,21 @@ void CrossCheck(const std::string& expr, const char* zone, date::sys_seconds fro
   const Reference reference(naive, lfrom, lto, step);
   const std::vector<SystemTime> expected = reference.Fires(tz, from, to);
   const std::vector<SystemTime> actual = Chain(*schedule, tz, from, to);
-  const auto mismatch = std::mismatch(expected.begin(), expected.end(), actual.begin(),
-                                      actual.end());
+  const auto mismatch =
+      std::mismatch(expected.begin(), expected.end(), actual.begin(), actual.end());
   if (mismatch.first != expected.end() || mismatch.second != actual.end()) {
-    ADD_FAILURE() << "first difference at index " << (mismatch.first - expected.begin())
-                  << ": reference "
-                  << (mismatch.first != expected.end() ? FormatIso8601(*mismatch.first, tz)
-                                                       : "<end>")
-                  << ", NextAfter "
-                  << (mismatch.second != actual.end() ? FormatIso8601(*mismatch.second, tz)
-                                                      : "<end>")
-                  << " (reference " << expected.size() << " fires, NextAfter "
-                  << actual.size() << ")";
+    ADD_FAILURE()
+        << "first difference at index " << (mismatch.first - expected.begin()) << ": reference "
+        << (mismatch.first != expected.end() ? FormatIso8601(*mismatch.first, tz) : "<end>")
+        << ", NextAfter "
+        << (mismatch.second != actual.end() ? FormatIso8601(*mismatch.second, tz) : "<end>")
+        << " (reference " << expected.size() << " fires, NextAfter " << actual.size() << ")";
   }
 }
 
 date::sys_seconds Utc(int y, unsigned m, unsigned d) {
-  return date::sys_seconds{date::sys_days{date::year{y} / date::month{m} / date::day{d}}.time_since_epoch()};
+  return date::sys_seconds{
+      date::sys_days{date::year{y} / date::month{m} / date::day{d}}.time_since_epoch()};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,8 +289,8 @@ class CronBruteForceMinutes : public ::testing::TestWithParam<const char*> {};
 TEST_P(CronBruteForceMinutes, AgreesWithNaiveMatcherForAYear) {
   const auto from = Utc(2027, 7, 1);
   const auto to = Utc(2028, 7, 1);
-  for (const char* zone : {static_cast<const char*>(nullptr), "America/New_York",
-                           "Australia/Lord_Howe"}) {
+  for (const char* zone :
+       {static_cast<const char*>(nullptr), "America/New_York", "Australia/Lord_Howe"}) {
     CrossCheck(GetParam(), zone, from, to, std::chrono::minutes{1});
   }
 }
@@ -301,11 +299,10 @@ INSTANTIATE_TEST_SUITE_P(
     Expressions, CronBruteForceMinutes,
     ::testing::Values("* * * * *", "*/7 * * * *", "0 * * * *", "30 * * * *", "15,45 2 * * *",
                       "30 2 * * *", "0 1-3 * * *", "0,30 1,2 * * *", "0 0 29 2 *", "0 0 L * *",
-                      "0 12 L-2 * *", "0 9 15W * *", "0 9 1W,31W * *", "0 9 LW * *",
-                      "0 18 * * 5L", "0 10 * * 1#2,FRI#5", "0 0 13 * FRI", "0 0 */10 * MON",
-                      "*/20 9-17 * * MON-FRI", "5 4 * * SUN", "0 0 1 JAN,JUL *",
-                      "0 0 ? * SAT-SUN", "10-50/20 */3 1-15 */2 *", "59 23 31 * *",
-                      "45 1 * * 0-3"));
+                      "0 12 L-2 * *", "0 9 15W * *", "0 9 1W,31W * *", "0 9 LW * *", "0 18 * * 5L",
+                      "0 10 * * 1#2,FRI#5", "0 0 13 * FRI", "0 0 */10 * MON",
+                      "*/20 9-17 * * MON-FRI", "5 4 * * SUN", "0 0 1 JAN,JUL *", "0 0 ? * SAT-SUN",
+                      "10-50/20 */3 1-15 */2 *", "59 23 31 * *", "45 1 * * 0-3"));
 
 // Second resolution, three days around each New York transition and Lord Howe's.
 

@@ -1,12 +1,12 @@
 // Table tests for the cron library: parsing (valid and invalid), next-fire times across DST
 // transitions in several zones, month ends, leap days, L/W/#, the Vixie rule, seconds, @every.
+#include "scheduler/cron/cron.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "scheduler/cron/cron.h"
 
 namespace ferry::cron {
 namespace {
@@ -94,10 +94,8 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"0 0 * * 9L", "day-of-week field (field 5), position 9: value 9"},
         InvalidCase{"0 0 * * L", "day-of-week field (field 5), position 9: 'L' alone"},
         InvalidCase{"? 0 * * *", "minute field (field 1), position 1: '?' is only allowed"},
-        InvalidCase{"0 0 * *", "expected 5 fields"},
-        InvalidCase{"0 0 0 * * * *", "got 7"},
-        InvalidCase{"", "empty cron expression"},
-        InvalidCase{"   ", "empty cron expression"},
+        InvalidCase{"0 0 * *", "expected 5 fields"}, InvalidCase{"0 0 0 * * * *", "got 7"},
+        InvalidCase{"", "empty cron expression"}, InvalidCase{"   ", "empty cron expression"},
         InvalidCase{"0 0 30 2 *", "day-of-month field (field 3), position 5: the schedule never"},
         InvalidCase{"0 0 31 4,6,9,11 *", "never fires"},
         InvalidCase{"0 0 0 30 FEB ?", "day-of-month field (field 4), position 7: the schedule"},
@@ -129,14 +127,43 @@ TEST(CronParse, NeverThrows) {
 }
 
 TEST(CronParse, AcceptsTheSyntax) {
-  for (const char* expr :
-       {"* * * * *", "*/5 * * * *", "1-30/7 * * * *", "5/10 * * * *", "0,15,30,45 * * * *",
-        "0 0 ? * MON", "0 0 ? * *", "0 0 * jan-mar mon-fri", "0 0 * * 7", "0 0 * * 0-7",
-        "0 0 * * SAT-SUN", "0 0 * * 5-0", "0 0 L * *", "0 0 L-3 * *", "0 0 15W * *",
-        "0 0 LW * *", "0 0 1,L,15W * *", "0 0 * * 5L", "0 0 * * FRIL", "0 0 * * fri#3",
-        "0 0 * * 1#2,5L", "0 0 30 2 MON", "0 0 29 2 *", "0 0 * * 5#5", "*/10 * * * * *",
-        "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly",
-        "@DAILY", "@every 90s", "@every 1h30m", "@every 2d", "  0\t0  * * *  "}) {
+  for (const char* expr : {"* * * * *",
+                           "*/5 * * * *",
+                           "1-30/7 * * * *",
+                           "5/10 * * * *",
+                           "0,15,30,45 * * * *",
+                           "0 0 ? * MON",
+                           "0 0 ? * *",
+                           "0 0 * jan-mar mon-fri",
+                           "0 0 * * 7",
+                           "0 0 * * 0-7",
+                           "0 0 * * SAT-SUN",
+                           "0 0 * * 5-0",
+                           "0 0 L * *",
+                           "0 0 L-3 * *",
+                           "0 0 15W * *",
+                           "0 0 LW * *",
+                           "0 0 1,L,15W * *",
+                           "0 0 * * 5L",
+                           "0 0 * * FRIL",
+                           "0 0 * * fri#3",
+                           "0 0 * * 1#2,5L",
+                           "0 0 30 2 MON",
+                           "0 0 29 2 *",
+                           "0 0 * * 5#5",
+                           "*/10 * * * * *",
+                           "@yearly",
+                           "@annually",
+                           "@monthly",
+                           "@weekly",
+                           "@daily",
+                           "@midnight",
+                           "@hourly",
+                           "@DAILY",
+                           "@every 90s",
+                           "@every 1h30m",
+                           "@every 2d",
+                           "  0\t0  * * *  "}) {
     auto s = CronSchedule::Parse(expr);
     EXPECT_TRUE(s) << expr << ": " << (s ? "" : s.error().message);
   }
@@ -199,10 +226,7 @@ INSTANTIATE_TEST_SUITE_P(
                  {"2026-01-01T00:15:00+00:00", "2026-01-01T00:30:00+00:00",
                   "2026-01-01T00:45:00+00:00", "2026-01-01T01:00:00+00:00"}},
         // Strictly after: a fire time equal to `after` is not returned.
-        NextCase{"0 * * * *",
-                 "",
-                 "2026-01-01T01:00:00Z",
-                 {"2026-01-01T02:00:00+00:00"}},
+        NextCase{"0 * * * *", "", "2026-01-01T01:00:00Z", {"2026-01-01T02:00:00+00:00"}},
         NextCase{"0 * * * *", "", "2026-01-01T00:59:59.999Z", {"2026-01-01T01:00:00+00:00"}},
         NextCase{"1-30/7 3 * * *",
                  "",
@@ -257,12 +281,12 @@ INSTANTIATE_TEST_SUITE_P(
         // 2100 is not a leap year.
         NextCase{"0 0 29 2 *", "", "2096-03-01T00:00:00Z", {"2104-02-29T00:00:00+00:00"}},
         // 31 skips 30-day months and February.
-        NextCase{"0 0 31 * *",
-                 "",
-                 "2026-01-31T00:00:00Z",
-                 {"2026-03-31T00:00:00+00:00", "2026-05-31T00:00:00+00:00",
-                  "2026-07-31T00:00:00+00:00", "2026-08-31T00:00:00+00:00",
-                  "2026-10-31T00:00:00+00:00"}},
+        NextCase{
+            "0 0 31 * *",
+            "",
+            "2026-01-31T00:00:00Z",
+            {"2026-03-31T00:00:00+00:00", "2026-05-31T00:00:00+00:00", "2026-07-31T00:00:00+00:00",
+             "2026-08-31T00:00:00+00:00", "2026-10-31T00:00:00+00:00"}},
         NextCase{"0 0 L * *",
                  "",
                  "2026-01-15T00:00:00Z",
@@ -278,25 +302,25 @@ INSTANTIATE_TEST_SUITE_P(
                  {"2026-01-28T00:00:00+00:00", "2026-02-25T00:00:00+00:00",
                   "2026-03-28T00:00:00+00:00"}},
         // 2026: Jan 15 Thu; Feb 15 and Mar 15 Sun -> Mon 16; Aug 15 Sat -> Fri 14.
-        NextCase{"0 0 15W * *",
-                 "",
-                 "2026-01-01T00:00:00Z",
-                 {"2026-01-15T00:00:00+00:00", "2026-02-16T00:00:00+00:00",
-                  "2026-03-16T00:00:00+00:00", "2026-04-15T00:00:00+00:00",
-                  "2026-05-15T00:00:00+00:00", "2026-06-15T00:00:00+00:00",
-                  "2026-07-15T00:00:00+00:00", "2026-08-14T00:00:00+00:00"}},
+        NextCase{
+            "0 0 15W * *",
+            "",
+            "2026-01-01T00:00:00Z",
+            {"2026-01-15T00:00:00+00:00", "2026-02-16T00:00:00+00:00", "2026-03-16T00:00:00+00:00",
+             "2026-04-15T00:00:00+00:00", "2026-05-15T00:00:00+00:00", "2026-06-15T00:00:00+00:00",
+             "2026-07-15T00:00:00+00:00", "2026-08-14T00:00:00+00:00"}},
         // W does not cross the month: Aug 1 2026 is a Saturday -> Monday the 3rd;
         // May 31 2026 is a Sunday -> Friday the 29th.
         NextCase{"0 0 1W 8 *", "", "2026-01-01T00:00:00Z", {"2026-08-03T00:00:00+00:00"}},
         NextCase{"0 0 31W 5 *", "", "2026-01-01T00:00:00Z", {"2026-05-29T00:00:00+00:00"}},
         // 31W in 30-day months selects nothing.
         NextCase{"0 0 31W 4,5 *", "", "2026-01-01T00:00:00Z", {"2026-05-29T00:00:00+00:00"}},
-        NextCase{"0 0 LW * *",
-                 "",
-                 "2026-01-01T00:00:00Z",
-                 {"2026-01-30T00:00:00+00:00", "2026-02-27T00:00:00+00:00",
-                  "2026-03-31T00:00:00+00:00", "2026-04-30T00:00:00+00:00",
-                  "2026-05-29T00:00:00+00:00"}},
+        NextCase{
+            "0 0 LW * *",
+            "",
+            "2026-01-01T00:00:00Z",
+            {"2026-01-30T00:00:00+00:00", "2026-02-27T00:00:00+00:00", "2026-03-31T00:00:00+00:00",
+             "2026-04-30T00:00:00+00:00", "2026-05-29T00:00:00+00:00"}},
         NextCase{"0 0 * * 5L",
                  "",
                  "2026-01-01T00:00:00Z",
@@ -334,13 +358,13 @@ INSTANTIATE_TEST_SUITE_P(
     Vixie, CronNext,
     ::testing::Values(
         // Both restricted: the 1st OR any Monday (2026-02-01 is a Sunday).
-        NextCase{"0 0 1 * MON",
-                 "",
-                 "2026-01-31T00:00:00Z",
-                 {"2026-02-01T00:00:00+00:00", "2026-02-02T00:00:00+00:00",
-                  "2026-02-09T00:00:00+00:00", "2026-02-16T00:00:00+00:00",
-                  "2026-02-23T00:00:00+00:00", "2026-03-01T00:00:00+00:00",
-                  "2026-03-02T00:00:00+00:00"}},
+        NextCase{
+            "0 0 1 * MON",
+            "",
+            "2026-01-31T00:00:00Z",
+            {"2026-02-01T00:00:00+00:00", "2026-02-02T00:00:00+00:00", "2026-02-09T00:00:00+00:00",
+             "2026-02-16T00:00:00+00:00", "2026-02-23T00:00:00+00:00", "2026-03-01T00:00:00+00:00",
+             "2026-03-02T00:00:00+00:00"}},
         // Friday the 13th is not an AND: every 13th and every Friday.
         NextCase{"0 0 13 * FRI",
                  "",
@@ -364,10 +388,9 @@ INSTANTIATE_TEST_SUITE_P(
         NextCase{"0 0 */10 * MON",
                  "",
                  "2026-01-31T00:00:00Z",
-                 {"2026-02-01T00:00:00+00:00",
-                  "2026-02-02T00:00:00+00:00", "2026-02-09T00:00:00+00:00",
-                  "2026-02-11T00:00:00+00:00", "2026-02-16T00:00:00+00:00",
-                  "2026-02-21T00:00:00+00:00"}},
+                 {"2026-02-01T00:00:00+00:00", "2026-02-02T00:00:00+00:00",
+                  "2026-02-09T00:00:00+00:00", "2026-02-11T00:00:00+00:00",
+                  "2026-02-16T00:00:00+00:00", "2026-02-21T00:00:00+00:00"}},
         // Day-of-month OR nth weekday: the 13th, or the second Monday.
         NextCase{"0 0 13 * 1#2",
                  "",
@@ -458,12 +481,12 @@ INSTANTIATE_TEST_SUITE_P(
                  "2026-11-01T01:10:00-05:00",
                  {"2026-11-02T01:30:00-05:00"}},
         // Every-hour schedules follow elapsed time: both passes of the repeated hour...
-        NextCase{"*/30 * * * *",
-                 "America/New_York",
-                 "2026-11-01T00:45:00-04:00",
-                 {"2026-11-01T01:00:00-04:00", "2026-11-01T01:30:00-04:00",
-                  "2026-11-01T01:00:00-05:00", "2026-11-01T01:30:00-05:00",
-                  "2026-11-01T02:00:00-05:00"}},
+        NextCase{
+            "*/30 * * * *",
+            "America/New_York",
+            "2026-11-01T00:45:00-04:00",
+            {"2026-11-01T01:00:00-04:00", "2026-11-01T01:30:00-04:00", "2026-11-01T01:00:00-05:00",
+             "2026-11-01T01:30:00-05:00", "2026-11-01T02:00:00-05:00"}},
         NextCase{"*/30 * * * *",
                  "America/New_York",
                  "2026-11-01T01:40:00-04:00",
@@ -530,12 +553,12 @@ INSTANTIATE_TEST_SUITE_P(
                  "Australia/Lord_Howe",
                  "2026-04-04T12:00:00+11:00",
                  {"2026-04-05T01:45:00+11:00", "2026-04-06T01:45:00+10:30"}},
-        NextCase{"*/15 * * * *",
-                 "Australia/Lord_Howe",
-                 "2026-04-05T01:20:00+11:00",
-                 {"2026-04-05T01:30:00+11:00", "2026-04-05T01:45:00+11:00",
-                  "2026-04-05T01:30:00+10:30", "2026-04-05T01:45:00+10:30",
-                  "2026-04-05T02:00:00+10:30"}},
+        NextCase{
+            "*/15 * * * *",
+            "Australia/Lord_Howe",
+            "2026-04-05T01:20:00+11:00",
+            {"2026-04-05T01:30:00+11:00", "2026-04-05T01:45:00+11:00", "2026-04-05T01:30:00+10:30",
+             "2026-04-05T01:45:00+10:30", "2026-04-05T02:00:00+10:30"}},
         // Midnight transitions: the spring day has no 00:00, the fall day repeats 23:00-24:00.
         NextCase{"0 0 * * *",
                  "America/Santiago",
@@ -597,9 +620,9 @@ TEST(CronScheduleNext, NextFireTimes) {
   const auto* ny = Zone("America/New_York");
   std::vector<std::string> text;
   for (SystemTime t : *times) text.push_back(FormatIso8601(t, ny));
-  EXPECT_EQ(text, (std::vector<std::string>{"2026-03-07T02:30:00-05:00",
-                                            "2026-03-08T03:00:00-04:00",
-                                            "2026-03-09T02:30:00-04:00"}));
+  EXPECT_EQ(text,
+            (std::vector<std::string>{"2026-03-07T02:30:00-05:00", "2026-03-08T03:00:00-04:00",
+                                      "2026-03-09T02:30:00-04:00"}));
 
   // @every previews are anchored at --from.
   auto every = NextFireTimes("@every 90s", "", At("2026-01-01T00:00:10Z"), 2);
