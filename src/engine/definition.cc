@@ -1,0 +1,250 @@
+#include "engine/definition.h"
+
+#include <type_traits>
+
+namespace ferry::engine {
+
+std::string_view InputTypeName(InputType t) {
+  switch (t) {
+    case InputType::kString:
+      return "string";
+    case InputType::kNumber:
+      return "number";
+    case InputType::kBoolean:
+      return "boolean";
+    case InputType::kObject:
+      return "object";
+    case InputType::kArray:
+      return "array";
+  }
+  return "string";
+}
+
+std::string_view WebhookAuthName(WebhookAuth a) {
+  switch (a) {
+    case WebhookAuth::kNone:
+      return "none";
+    case WebhookAuth::kHmac:
+      return "hmac";
+    case WebhookAuth::kSecret:
+      return "secret";
+  }
+  return "none";
+}
+
+std::string_view MisfirePolicyName(MisfirePolicy p) {
+  switch (p) {
+    case MisfirePolicy::kSkip:
+      return "skip";
+    case MisfirePolicy::kRunOnce:
+      return "run_once";
+    case MisfirePolicy::kCatchUp:
+      return "catch_up";
+  }
+  return "skip";
+}
+
+std::string_view OverlapPolicyName(OverlapPolicy p) {
+  switch (p) {
+    case OverlapPolicy::kAllow:
+      return "allow";
+    case OverlapPolicy::kSkip:
+      return "skip";
+    case OverlapPolicy::kQueue:
+      return "queue";
+  }
+  return "allow";
+}
+
+std::string_view NodeKindName(NodeKind k) {
+  switch (k) {
+    case NodeKind::kShell:
+      return "shell";
+    case NodeKind::kHttp:
+      return "http";
+    case NodeKind::kLua:
+      return "lua";
+    case NodeKind::kDelay:
+      return "delay";
+    case NodeKind::kFail:
+      return "fail";
+    case NodeKind::kTask:
+      return "task";
+  }
+  return "shell";
+}
+
+const NodeDef* Workflow::FindNode(std::string_view id) const {
+  for (const auto& n : nodes) {
+    if (n.id == id) return &n;
+  }
+  return nullptr;
+}
+
+namespace {
+
+std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+Json RetryJson(const RetryPolicy& r) {
+  return Json{{"max_attempts", r.max_attempts},
+              {"backoff", Json{{"base", Ms(r.backoff.base)}, {"max", Ms(r.backoff.cap)}}}};
+}
+
+Json MapJson(const std::map<std::string, std::string>& m) {
+  Json out = Json::object();
+  for (const auto& [k, v] : m) out[k] = v;
+  return out;
+}
+
+Json SpecJson(const NodeSpec& spec) {
+  return std::visit(
+      [](const auto& s) -> Json {
+        using T = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<T, ShellSpec>) {
+          Json j{{"argv", s.argv}, {"env", MapJson(s.env)}};
+          if (!s.cwd.empty()) j["cwd"] = s.cwd;
+          if (!s.stdin_data.empty()) j["stdin"] = s.stdin_data;
+          return j;
+        } else if constexpr (std::is_same_v<T, HttpSpec>) {
+          Json j{{"method", s.method},
+                 {"url", s.url},
+                 {"headers", MapJson(s.headers)},
+                 {"expect_status", s.expect_status}};
+          if (s.body) j["body"] = *s.body;
+          return j;
+        } else if constexpr (std::is_same_v<T, LuaSpec>) {
+          return Json{{"script", s.script}, {"args", MapJson(s.args)}};
+        } else if constexpr (std::is_same_v<T, DelaySpec>) {
+          return Json{{"duration", Ms(s.duration)}};
+        } else if constexpr (std::is_same_v<T, FailSpec>) {
+          return Json{{"message", s.message}};
+        } else {
+          return Json{{"task", Json{{"queue", s.queue},
+                                    {"kind", s.kind},
+                                    {"payload", s.payload},
+                                    {"max_attempts", s.max_attempts},
+                                    {"timeout", Ms(s.timeout)}}}};
+        }
+      },
+      spec);
+}
+
+bool TypeMatches(InputType t, const Json& v) {
+  switch (t) {
+    case InputType::kString:
+      return v.is_string();
+    case InputType::kNumber:
+      return v.is_number();
+    case InputType::kBoolean:
+      return v.is_boolean();
+    case InputType::kObject:
+      return v.is_object();
+    case InputType::kArray:
+      return v.is_array();
+  }
+  return false;
+}
+
+}  // namespace
+
+Json ToCanonicalJson(const Workflow& wf) {
+  Json j = Json::object();
+  j["name"] = wf.name;
+  j["description"] = wf.description;
+  Json inputs = Json::object();
+  for (const auto& in : wf.inputs) {
+    Json i{{"type", InputTypeName(in.type)}, {"required", in.required}};
+    if (in.default_value) i["default"] = *in.default_value;
+    if (!in.description.empty()) i["description"] = in.description;
+    inputs[in.name] = std::move(i);
+  }
+  j["inputs"] = std::move(inputs);
+  Json triggers = Json::object();
+  if (wf.webhook) {
+    const auto& w = *wf.webhook;
+    Json h{{"methods", w.methods},
+           {"auth", WebhookAuthName(w.auth)},
+           {"max_body_bytes", w.max_body_bytes},
+           {"slack_url_verification", w.slack_url_verification}};
+    if (w.auth != WebhookAuth::kNone) {
+      h["secret"] = w.secret;
+      h["signature_header"] = w.signature_header;
+    }
+    if (w.auth == WebhookAuth::kHmac) {
+      h["timestamp_header"] = w.timestamp_header;
+      h["tolerance"] = Ms(w.tolerance);
+    }
+    triggers["webhook"] = std::move(h);
+  }
+  if (!wf.cron.empty()) {
+    Json list = Json::array();
+    for (const auto& c : wf.cron) {
+      Json cj{{"schedule", c.schedule},
+              {"timezone", c.timezone},
+              {"misfire", MisfirePolicyName(c.misfire)},
+              {"catch_up_max", c.catch_up_max},
+              {"overlap", OverlapPolicyName(c.overlap)}};
+      if (!c.start.empty()) cj["start"] = c.start;
+      if (!c.end.empty()) cj["end"] = c.end;
+      list.push_back(std::move(cj));
+    }
+    triggers["cron"] = std::move(list);
+  }
+  j["triggers"] = std::move(triggers);
+  j["defaults"] = Json{{"retry", RetryJson(wf.default_retry)}, {"timeout", Ms(wf.default_timeout)}};
+  Json nodes = Json::array();
+  for (const auto& n : wf.nodes) {
+    Json nj{{"id", n.id}, {"kind", NodeKindName(n.kind)}, {"needs", n.needs}};
+    if (!n.when.empty()) nj["when"] = n.when;
+    nj["retry"] = RetryJson(n.retry);
+    nj["timeout"] = Ms(n.timeout);
+    Json spec = SpecJson(n.spec);
+    for (auto it = spec.begin(); it != spec.end(); ++it) nj[it.key()] = it.value();
+    nodes.push_back(std::move(nj));
+  }
+  j["nodes"] = std::move(nodes);
+  return j;
+}
+
+Result<Json> ResolveInputs(const Workflow& wf, const Json& given, bool allow_unknown) {
+  if (!given.is_null() && !given.is_object()) {
+    return Fail(ErrorCode::kInvalidArgument, "inputs must be a JSON object");
+  }
+  Json out = Json::object();
+  std::string problems;
+  auto add = [&](const std::string& p) {
+    if (!problems.empty()) problems += "; ";
+    problems += p;
+  };
+  for (const auto& in : wf.inputs) {
+    auto it = given.is_object() ? given.find(in.name) : given.end();
+    if (given.is_object() && it != given.end() && !it->is_null()) {
+      if (!TypeMatches(in.type, *it)) {
+        add("input '" + in.name + "' must be a " + std::string(InputTypeName(in.type)));
+        continue;
+      }
+      out[in.name] = *it;
+    } else if (in.default_value) {
+      out[in.name] = *in.default_value;
+    } else if (in.required) {
+      add("input '" + in.name + "' is required");
+    } else {
+      out[in.name] = nullptr;
+    }
+  }
+  if (given.is_object()) {
+    for (auto it = given.begin(); it != given.end(); ++it) {
+      bool declared = false;
+      for (const auto& in : wf.inputs) declared = declared || in.name == it.key();
+      if (declared) continue;
+      if (allow_unknown)
+        out[it.key()] = it.value();
+      else
+        add("unknown input '" + it.key() + "'");
+    }
+  }
+  if (!problems.empty()) return Fail(ErrorCode::kInvalidArgument, problems);
+  return out;
+}
+
+}  // namespace ferry::engine

@@ -1,0 +1,152 @@
+// The workflow definition model: what ingestion (ingest.h) produces from a YAML or JSON document
+// and what the executor (executor.h) runs. Field meanings are documented in docs/workflows.md.
+//
+// Templates are kept as their source strings (the canonical form stores them verbatim); ingestion
+// has already parsed and checked every one, so rendering them later cannot hit a syntax error.
+//
+// Thread-safety: a Workflow is an immutable value once ingested; share it freely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "core/backoff.h"
+#include "core/json.h"
+#include "core/result.h"
+
+namespace ferry::engine {
+
+enum class InputType { kString, kNumber, kBoolean, kObject, kArray };
+std::string_view InputTypeName(InputType t);
+
+struct InputDef {
+  std::string name;
+  InputType type = InputType::kString;
+  bool required = false;
+  std::optional<Json> default_value;
+  std::string description;
+};
+
+enum class WebhookAuth { kNone, kHmac, kSecret };
+std::string_view WebhookAuthName(WebhookAuth a);
+
+// Settings the API's /hooks/{workflow} endpoint enforces. The secret's value is never here:
+// `secret` names it (resolved like `secrets.NAME`).
+struct WebhookTrigger {
+  std::vector<std::string> methods{"POST"};
+  WebhookAuth auth = WebhookAuth::kNone;
+  std::string secret;  // secret name; required unless auth is none
+  // hmac: carries the hex HMAC-SHA256; secret: carries the shared secret itself.
+  std::string signature_header;  // default X-Ferry-Signature (hmac) / X-Ferry-Secret (secret)
+  std::string timestamp_header = "X-Ferry-Timestamp";             // hmac only
+  std::chrono::milliseconds tolerance = std::chrono::minutes(5);  // hmac timestamp skew
+  int64_t max_body_bytes = 1 << 20;
+  bool slack_url_verification = false;
+};
+
+enum class MisfirePolicy { kSkip, kRunOnce, kCatchUp };
+enum class OverlapPolicy { kAllow, kSkip, kQueue };
+std::string_view MisfirePolicyName(MisfirePolicy p);
+std::string_view OverlapPolicyName(OverlapPolicy p);
+
+struct CronTrigger {
+  std::string schedule;          // cron expression, checked by the scheduler's parser
+  std::string timezone = "UTC";  // IANA name
+  std::string start;             // ISO 8601, empty: no bound
+  std::string end;               // ISO 8601, empty: no bound
+  MisfirePolicy misfire = MisfirePolicy::kSkip;
+  int catch_up_max = 10;  // catch_up: at most this many missed occurrences are run
+  OverlapPolicy overlap = OverlapPolicy::kAllow;
+};
+
+struct RetryPolicy {
+  int max_attempts = 1;  // executions allowed, >= 1
+  BackoffPolicy backoff{std::chrono::seconds(1), std::chrono::minutes(5)};
+};
+
+enum class NodeKind { kShell, kHttp, kLua, kDelay, kFail, kTask };
+std::string_view NodeKindName(NodeKind k);
+
+struct ShellSpec {
+  std::vector<std::string> argv;           // each element a template
+  std::map<std::string, std::string> env;  // values are templates
+  std::string cwd;                         // template
+  std::string stdin_data;                  // template
+};
+
+struct HttpSpec {
+  std::string method = "GET";
+  std::string url;                             // template
+  std::map<std::string, std::string> headers;  // values are templates
+  std::optional<Json> body;                    // a string or JSON; strings inside are templates
+  std::vector<int> expect_status;              // empty: any 2xx
+};
+
+struct LuaSpec {
+  std::string script;
+  std::map<std::string, std::string> args;  // templates, exposed to the script as `args`
+  int script_line = 0;                      // file line of the script's first line (0: unknown)
+};
+
+struct DelaySpec {
+  std::chrono::milliseconds duration{0};
+};
+
+struct FailSpec {
+  std::string message;  // template
+};
+
+struct TaskSpec {
+  std::string queue = "default";
+  std::string kind;
+  Json payload = Json::object();  // strings inside are templates
+  int max_attempts = 1;
+  std::chrono::milliseconds timeout{0};  // per task attempt; 0: the worker's default
+};
+
+using NodeSpec = std::variant<ShellSpec, HttpSpec, LuaSpec, DelaySpec, FailSpec, TaskSpec>;
+
+struct NodeDef {
+  std::string id;
+  NodeKind kind = NodeKind::kShell;
+  std::vector<std::string> needs;
+  std::string when;  // a template; empty: always
+  RetryPolicy retry;
+  std::chrono::milliseconds timeout{0};  // per attempt; 0: none
+  NodeSpec spec;
+  int line = 0;  // where the node starts in the source (1-based; 0 when unknown)
+};
+
+struct Workflow {
+  std::string name;
+  std::string description;
+  std::vector<InputDef> inputs;
+  std::optional<WebhookTrigger> webhook;
+  std::vector<CronTrigger> cron;
+  RetryPolicy default_retry;
+  std::chrono::milliseconds default_timeout{0};
+  std::vector<NodeDef> nodes;  // in definition order
+
+  // Derived by ingestion:
+  std::vector<std::string> secret_names;  // every secrets.NAME any template reads, sorted
+
+  const NodeDef* FindNode(std::string_view id) const;
+};
+
+// The canonical JSON form: the definition schema with every default filled in, durations as
+// milliseconds strings ("1500ms"), nodes as a list in definition order. It is itself a valid
+// definition document, so a stored graph is loaded back by ingesting it again.
+Json ToCanonicalJson(const Workflow& wf);
+
+// Checks run inputs against the declared inputs: fills defaults, rejects missing required
+// inputs and wrong types, and (unless allow_unknown) names undeclared ones.
+Result<Json> ResolveInputs(const Workflow& wf, const Json& given, bool allow_unknown = false);
+
+}  // namespace ferry::engine

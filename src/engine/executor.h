@@ -1,0 +1,137 @@
+// RunExecutor: runs one workflow run's DAG to its end.
+//
+// Given the ingested Workflow, the run's inputs, the steps already finished (checkpoints) and a
+// RunSink, it runs every ready node (all its needs finished) in dependency order, independent
+// ready nodes in parallel up to `max_parallelism`, and returns the run's outcome.
+//
+//  - A node listed in `checkpoints` never runs again: its recorded output feeds its dependents.
+//    (A checkpoint with status failed ends the run as failed with that node, without re-running.)
+//  - `when:` false -> the node is skipped, and so is every node that needs it (transitively):
+//    a dependent never runs with a missing input. Skips are checkpointed like other steps.
+//  - A failing attempt is retried per the node's retry policy (BackoffDelay between attempts);
+//    `fail` nodes, template errors and cancellation are never retried. Once a node has failed
+//    for good, no new node starts, running nodes are asked to stop, and the run fails.
+//  - Each attempt gets the node's timeout; the node's stop token fires on timeout or on run stop.
+//  - SaveStep is called exactly once per node that finishes (succeeded, failed or skipped) and
+//    before its dependents start. A node interrupted by `stop` is not saved: it runs again when
+//    the run resumes. If SaveStep fails (e.g. the worker lost its fencing epoch) the executor
+//    stops everything and returns kAborted.
+//  - Secrets: every value that `secrets.NAME` resolves to, and every secret the definition names,
+//    is redacted ("***") from outputs, errors and events before they reach the sink. Outputs are
+//    redacted before dependents read them too, so a resumed run sees exactly what a fresh one saw.
+//
+// Thread-safety: one RunExecutor::Run call at a time per executor object; the sink is called from
+// the executor's node threads concurrently and must be thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stop_token>
+#include <string>
+
+#include "core/json.h"
+#include "core/result.h"
+#include "engine/definition.h"
+#include "engine/lua_sandbox.h"
+#include "engine/secrets.h"
+
+namespace ferry::engine {
+
+enum class StepStatus { kSucceeded, kFailed, kSkipped };
+std::string_view StepStatusName(StepStatus s);
+
+// A finished node, as checkpointed.
+struct StepRecord {
+  StepStatus status = StepStatus::kSucceeded;
+  Json output;        // null when skipped
+  std::string error;  // when failed
+  int attempt = 1;
+};
+
+// What a `task` node asks the task layer to do.
+struct TaskNodeRequest {
+  std::string run_id;
+  std::string node_id;
+  std::string queue;
+  std::string kind;
+  Json payload;
+  int max_attempts = 1;
+  std::chrono::milliseconds timeout{0};
+  // Stable across resumes of the same run: use it as the submission's unique key so a resumed
+  // run waits for the task it already submitted instead of submitting another.
+  std::string unique_key;
+};
+
+// Where a run's results go. Implemented by the worker (store checkpoints, event stream) and by
+// tests. All methods are called concurrently from node threads.
+class RunSink {
+ public:
+  virtual ~RunSink() = default;
+
+  // Called exactly once per finished node. An error aborts the run (see kAborted).
+  virtual Status SaveStep(const std::string& node_id, StepStatus status, const Json& output,
+                          const std::string& error, int attempt) = 0;
+
+  // Event types: node.started {node, kind, attempt}, node.finished {node, status, attempt,
+  // duration_ms, error?}, node.retrying {node, attempt, delay_ms, error},
+  // node.log {node, message, stream?}. Must not block for long.
+  virtual void Emit(const std::string& type, const Json& data) = 0;
+
+  // Submits a task and waits for its end. Returns the task's result, or an error whose
+  // retryable flag decides whether the node's retry policy applies. Must watch `stop`.
+  virtual Result<Json> SubmitAndWait(const TaskNodeRequest& request, std::stop_token stop) = 0;
+};
+
+struct RunContext {
+  std::string run_id;
+  std::string workflow;
+  std::string triggered_by;       // "api", "webhook", "cron", ...
+  Json inputs = Json::object();   // already resolved (ResolveInputs)
+  Json trigger = Json::object();  // webhook: body/headers/query; cron: scheduled_for/timezone
+};
+
+struct RunOutcome {
+  enum class Kind {
+    kSucceeded,  // every node succeeded or was skipped
+    kFailed,     // failed_node failed after its retries; error says why
+    kCancelled,  // stop was requested before the run finished
+    kAborted,    // a checkpoint could not be saved; the run must not be marked finished here
+  };
+  Kind kind = Kind::kSucceeded;
+  Json outputs = Json::object();  // node id -> output, for nodes that succeeded (redacted)
+  std::string failed_node;
+  std::string error;
+};
+std::string_view RunOutcomeName(RunOutcome::Kind k);
+
+struct ExecutorOptions {
+  // Nodes of one run that may execute at once. Must be > 0.
+  int max_parallelism = 4;
+  LuaLimits lua;
+  // Resolves secrets.NAME; null: no secrets (a template reading one fails its node).
+  const SecretResolver* secrets = nullptr;
+  // Per stream, for shell nodes' captured stdout/stderr.
+  size_t max_output_bytes = 1 << 20;
+  // node.log events a single node may emit (shell output lines, Lua log calls); the rest are
+  // dropped with one notice.
+  int max_log_events_per_node = 1000;
+  // Scales retry backoff (tests use 0 to retry at once).
+  double backoff_scale = 1.0;
+};
+
+class RunExecutor {
+ public:
+  RunExecutor(const Workflow& workflow, ExecutorOptions options);
+  RunExecutor(const RunExecutor&) = delete;
+  RunExecutor& operator=(const RunExecutor&) = delete;
+
+  RunOutcome Run(const RunContext& context, const std::map<std::string, StepRecord>& checkpoints,
+                 RunSink& sink, std::stop_token stop);
+
+ private:
+  const Workflow& workflow_;
+  const ExecutorOptions options_;
+};
+
+}  // namespace ferry::engine

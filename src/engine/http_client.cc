@@ -1,0 +1,204 @@
+#include "engine/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+#include <mutex>
+
+namespace ferry::engine {
+namespace {
+
+struct CurlDeleter {
+  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+
+struct SlistDeleter {
+  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+struct Transfer {
+  HttpResponse* response = nullptr;
+  size_t max_bytes = 0;
+  bool too_large = false;
+  std::stop_token stop;
+};
+
+size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * nmemb;
+  if (t->response->body.size() + n > t->max_bytes) {
+    t->too_large = true;
+    return 0;  // aborts the transfer
+  }
+  t->response->body.append(data, n);
+  return n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t nitems, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * nitems;
+  std::string line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    t->response->headers.clear();  // a new response (after 100 Continue)
+    return n;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string::npos) return n;
+  std::string name = line.substr(0, colon);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string value = line.substr(colon + 1);
+  size_t b = value.find_first_not_of(" \t");
+  size_t e = value.find_last_not_of(" \t\r\n");
+  value = b == std::string::npos ? "" : value.substr(b, e - b + 1);
+  t->response->headers.emplace_back(std::move(name), std::move(value));
+  return n;
+}
+
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  return t->stop.stop_requested() ? 1 : 0;  // non-zero aborts with CURLE_ABORTED_BY_CALLBACK
+}
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
+               std::string_view name) {
+  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
+    return h.first.size() == name.size() &&
+           std::equal(h.first.begin(), h.first.end(), name.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) ==
+                    std::tolower(static_cast<unsigned char>(b));
+           });
+  });
+}
+
+}  // namespace
+
+HttpRequest BuildHttpRequest(const std::string& method, const std::string& url,
+                             const std::vector<std::pair<std::string, std::string>>& headers,
+                             const Json* body) {
+  HttpRequest r;
+  r.method = method;
+  r.url = url;
+  r.headers = headers;
+  if (body != nullptr && !body->is_null()) {
+    r.has_body = true;
+    if (body->is_string()) {
+      r.body = body->get<std::string>();
+    } else {
+      r.body = DumpJson(*body);
+      if (!HasHeader(r.headers, "content-type")) {
+        r.headers.emplace_back("Content-Type", "application/json");
+      }
+    }
+  }
+  return r;
+}
+
+Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token stop) {
+  if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
+    return Fail(ErrorCode::kInvalidArgument, "url must start with http:// or https://");
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (name.find_first_of(":\r\n") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      return Fail(ErrorCode::kInvalidArgument, "header '" + name + "' holds a line break");
+    }
+  }
+  GlobalInit();
+  CurlPtr curl(curl_easy_init());
+  if (!curl) return Fail(ErrorCode::kInternal, "curl_easy_init failed");
+  CURL* c = curl.get();
+  HttpResponse response;
+  Transfer transfer{&response, request.max_response_bytes, false, std::move(stop)};
+
+  SlistPtr header_list;
+  for (const auto& [name, value] : request.headers) {
+    std::string line = value.empty() ? name + ";" : name + ": " + value;
+    curl_slist* next = curl_slist_append(header_list.get(), line.c_str());
+    if (next == nullptr) return Fail(ErrorCode::kInternal, "curl_slist_append failed");
+    (void)header_list.release();
+    header_list.reset(next);
+  }
+  // Without this, curl sends "Expect: 100-continue" for large bodies and waits a second.
+  if (!HasHeader(request.headers, "expect")) {
+    curl_slist* next = curl_slist_append(header_list.get(), "Expect:");
+    if (next != nullptr) {
+      (void)header_list.release();
+      header_list.reset(next);
+    }
+  }
+
+  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  if (request.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  if (request.has_body) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, header_list.get());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
+  if (request.timeout.count() > 0) {
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));  // NOLINT
+  }
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 30'000L);
+
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) {
+    if (rc == CURLE_ABORTED_BY_CALLBACK) return Fail(ErrorCode::kCancelled, "http: stopped");
+    if (transfer.too_large) {
+      return Fail(ErrorCode::kTooLarge, "http: response larger than " +
+                                            std::to_string(request.max_response_bytes) + " bytes");
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT) return Fail(ErrorCode::kTimeout, "http: timed out");
+    if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
+      return Fail(ErrorCode::kInvalidArgument, std::string("http: ") + curl_easy_strerror(rc));
+    }
+    return Fail(ErrorCode::kUnavailable, std::string("http: ") + curl_easy_strerror(rc));
+  }
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  return response;
+}
+
+Json HttpResponseToJson(const HttpResponse& response) {
+  Json headers = Json::object();
+  for (const auto& [name, value] : response.headers) {
+    if (headers.contains(name)) {
+      headers[name] = headers[name].get<std::string>() + ", " + value;
+    } else {
+      headers[name] = value;
+    }
+  }
+  Json body = response.body;
+  bool json_type = false;
+  for (const auto& [name, value] : response.headers) {
+    if (name == "content-type" && value.find("json") != std::string::npos) json_type = true;
+  }
+  // Parse when the server says JSON, or when the text plainly is an object or array.
+  size_t first = response.body.find_first_not_of(" \t\r\n");
+  bool looks =
+      first != std::string::npos && (response.body[first] == '{' || response.body[first] == '[');
+  if (json_type || looks) {
+    if (auto parsed = ParseJson(response.body)) body = std::move(*parsed);
+  }
+  return Json{
+      {"status", response.status}, {"headers", std::move(headers)}, {"body", std::move(body)}};
+}
+
+}  // namespace ferry::engine

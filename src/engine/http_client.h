@@ -1,0 +1,51 @@
+// Outbound HTTP for `http` nodes, on libcurl's easy interface (one handle per request, owned by
+// a unique_ptr). Only http:// and https:// are allowed, redirects are not followed, the response
+// body is capped, and the transfer is aborted as soon as the stop token is requested.
+//
+// Thread-safety: PerformHttp may run on many threads at once (curl_global_init happens once,
+// under std::call_once, and each call uses its own handle with CURLOPT_NOSIGNAL).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/json.h"
+#include "core/result.h"
+
+namespace ferry::engine {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  bool has_body = false;
+  std::chrono::milliseconds timeout{0};  // whole transfer; 0: none (the stop token still works)
+  size_t max_response_bytes = 10u << 20;
+};
+
+struct HttpResponse {
+  long status = 0;  // NOLINT(google-runtime-int): curl's type
+  std::vector<std::pair<std::string, std::string>> headers;  // in arrival order, names lowercased
+  std::string body;
+};
+
+// Builds the request an http node sends: JSON bodies are serialised and get
+// `Content-Type: application/json` unless a content-type header is given; string bodies are
+// sent as they are.
+HttpRequest BuildHttpRequest(const std::string& method, const std::string& url,
+                             const std::vector<std::pair<std::string, std::string>>& headers,
+                             const Json* body);
+
+// Errors: kInvalidArgument (bad URL or scheme), kTimeout, kCancelled (stop requested),
+// kTooLarge (response over the cap), kUnavailable (connection failures).
+Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token stop);
+
+// The node's output: {status, headers: {name: value}, body} with body parsed as JSON when it is.
+Json HttpResponseToJson(const HttpResponse& response);
+
+}  // namespace ferry::engine

@@ -1,0 +1,72 @@
+// Ingestion: parse and validate a workflow definition (YAML, or JSON, which is read by the same
+// YAML parser so both get line numbers) before anything is stored.
+//
+// Every problem is collected, not just the first, each with a 1-based line and column: unknown
+// fields (with a "did you mean"), wrong types, missing fields, needs that name no node, cycles
+// (with the cycle's path), duplicate ids, templates that do not parse or read something they may
+// not (a node that is not a transitive dependency, an undeclared input, an unknown root), Lua
+// that does not compile, bad durations, malformed triggers.
+//
+// Garbage input never crashes or hangs: the source size, YAML nesting, alias expansion and the
+// number of diagnostics are all bounded, and parser exceptions are caught here.
+//
+// Thread-safety: Ingest is a pure function; call it from any thread.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json.h"
+#include "core/result.h"
+#include "engine/definition.h"
+
+namespace ferry::engine {
+
+struct Diagnostic {
+  int line = 0;      // 1-based; 0 when the problem has no position (e.g. an empty document)
+  int column = 0;    // 1-based
+  std::string path;  // e.g. "nodes.build.needs[1]"
+  std::string message;
+  // "line 12, column 5: nodes.build.needs[1]: no node 'tset' (did you mean 'test'?)"
+  std::string ToString() const;
+};
+
+// Hook for the scheduler's cron parser: returns an error message for a bad expression.
+using CronValidator = std::function<std::optional<std::string>(std::string_view expression)>;
+
+struct IngestOptions {
+  // Larger sources are rejected outright.
+  size_t max_source_bytes = 1 << 20;
+  // Called for each cron trigger's schedule once its shape looks right; unset: shape check only.
+  CronValidator validate_cron;
+  // Stop collecting after this many problems.
+  size_t max_diagnostics = 100;
+};
+
+struct Ingested {
+  Workflow workflow;
+  Json canonical;        // ToCanonicalJson(workflow)
+  std::string checksum;  // lowercase hex SHA-256 of the compact canonical JSON
+};
+
+// The checksum covers the canonical form, not the source text: reformatting, reordering keys,
+// comments, or converting YAML to JSON do not make a new version; any change in meaning does.
+tl::expected<Ingested, std::vector<Diagnostic>> Ingest(std::string_view source,
+                                                       const IngestOptions& options = {});
+
+// Same, with the diagnostics joined into one kInvalidArgument error (one per line).
+Result<Ingested> IngestWorkflow(std::string_view source, const IngestOptions& options = {});
+
+std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics);
+
+// Levenshtein-based suggestion: the closest candidate within a small edit distance, if any.
+std::optional<std::string> ClosestMatch(std::string_view word,
+                                        const std::vector<std::string>& candidates);
+
+// lowercase hex SHA-256.
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace ferry::engine
