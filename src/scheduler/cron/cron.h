@@ -69,7 +69,7 @@ class CronSchedule {
                                                    date::local_seconds until) const;
 
  private:
-  friend class Parser;
+  friend class CronParser;
   static constexpr uint32_t kAllHours = (1u << 24) - 1;
 
   std::optional<std::chrono::seconds> NextTimeOfDay(std::chrono::seconds tod) const;

@@ -65,6 +65,13 @@ Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz
   const date::year_month_day ymd{date::year{y}, date::month{static_cast<unsigned>(mo)},
                                  date::day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return bad("no such date");
+  // SystemTime counts 64-bit nanoseconds: it covers 1677-09 to 2262-04.
+  const date::sys_days first_day = date::ceil<date::days>(SystemTime::min()) + date::days{1};
+  const date::sys_days last_day = date::floor<date::days>(SystemTime::max()) - date::days{1};
+  if (date::sys_days{ymd} < first_day || date::sys_days{ymd} > last_day) {
+    return bad("date out of the representable range " + FormatIso8601(first_day, nullptr) + " to " +
+               FormatIso8601(last_day, nullptr));
+  }
   SystemTime::duration fraction{0};
   if (i < text.size() && (text[i] == 'T' || text[i] == 't' || text[i] == ' ')) {
     ++i;

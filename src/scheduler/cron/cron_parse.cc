@@ -65,9 +65,9 @@ std::vector<Token> SplitFields(std::string_view expr) {
 }  // namespace
 
 // Friend of CronSchedule: fills its private masks.
-class Parser {
+class CronParser {
  public:
-  explicit Parser(CronSchedule& out) : out_(out) {}
+  explicit CronParser(CronSchedule& out) : out_(out) {}
 
   Status ParseFields(const std::vector<Token>& fields) {
     out_.has_seconds_ = fields.size() == 6;
@@ -468,7 +468,7 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression) {
                                                    ": " + std::string(fields[0].text) +
                                                    " takes no further fields");
     }
-    auto st = Parser(out).ParseFields(SplitFields(expansion));
+    auto st = CronParser(out).ParseFields(SplitFields(expansion));
     if (!st) return Fail(ErrorCode::kInternal, "macro expansion: " + st.error().message);
     return out;
   }
@@ -479,7 +479,7 @@ Result<CronSchedule> CronSchedule::Parse(std::string_view expression) {
                 "leading second), got " +
                     std::to_string(fields.size()));
   }
-  auto st = Parser(out).ParseFields(fields);
+  auto st = CronParser(out).ParseFields(fields);
   if (!st) return Fail(st.error());
   if (!SelectsSomeDay(out)) {
     const Token& dom = fields[fields.size() - 3];
