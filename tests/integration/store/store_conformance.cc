@@ -1,0 +1,897 @@
+// The Store conformance suite: one set of value-parameterized tests that every implementation
+// must pass. Instantiated for SQLite in tests/unit/store (no server) and for SQLite + PostgreSQL
+// in tests/integration/store.
+#include "store_conformance.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <set>
+#include <thread>
+
+#include "postgres.h"
+
+namespace ferry::testing {
+
+PostgresServer& SharedPostgres() {
+  // Started on first use and stopped at exit; one server per test binary keeps the suite fast.
+  static PostgresServer server;
+  return server;
+}
+
+void StoreConformance::SetUp() {
+  if (GetParam() == "postgres") {
+    if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL binaries not installed";
+    location_ = SharedPostgres().CreateDatabase();
+  } else {
+    dir_ = std::make_unique<TempDir>();
+    location_ = (dir_->path() / "ferry.db").string();
+  }
+  options_.clock = &clock_;
+  auto factory = MakeStoreFactory(location_, options_);
+  ASSERT_TRUE(factory) << factory.error().ToString();
+  factory_ = std::move(*factory);
+  store_ = Open();
+}
+
+std::unique_ptr<Store> StoreConformance::Open() {
+  auto s = factory_->Open();
+  if (!s) ADD_FAILURE() << s.error().ToString();
+  return s ? std::move(*s) : nullptr;
+}
+
+Workflow StoreConformance::Apply(const std::string& name, const std::string& checksum) {
+  ApplyWorkflowRequest req;
+  req.name = name;
+  req.description = "desc of " + name;
+  req.source = "name: " + name + "\n# " + checksum;
+  req.graph = R"({"nodes":[]})";
+  req.checksum = checksum;
+  req.author = "tester";
+  auto r = store_->ApplyWorkflow(req);
+  EXPECT_TRUE(r) << r.error().ToString();
+  return r ? r->workflow : Workflow{};
+}
+
+ferry::Run StoreConformance::NewRun(const Workflow& wf, const std::string& inputs) {
+  CreateRunRequest req;
+  req.workflow_id = wf.id;
+  req.inputs = inputs;
+  auto r = store_->CreateRun(req);
+  EXPECT_TRUE(r) << r.error().ToString();
+  clock_.Advance(Millis(1));
+  return r ? *r : ferry::Run{};
+}
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+#define ASSERT_OK(expr)                                        \
+  do {                                                         \
+    const auto& _r = (expr);                                   \
+    ASSERT_TRUE(_r) << #expr << ": " << _r.error().ToString(); \
+  } while (0)
+
+#define EXPECT_CODE(expr, want)                                                  \
+  do {                                                                           \
+    const auto& _r = (expr);                                                     \
+    ASSERT_FALSE(_r) << #expr << " succeeded, expected " << ErrorCodeName(want); \
+    EXPECT_EQ(_r.error().code, want) << _r.error().ToString();                   \
+  } while (0)
+
+TEST_P(StoreConformance, BackendAndPing) {
+  EXPECT_EQ(store_->Backend(), GetParam());
+  ASSERT_OK(store_->Ping());
+  auto v = store_->SchemaVersion();
+  ASSERT_OK(v);
+  EXPECT_EQ(*v, 1);
+}
+
+TEST_P(StoreConformance, MigrationsIdempotentOnReopen) {
+  Workflow wf = Apply("wf", "c1");
+  store_.reset();
+  for (int i = 0; i < 3; ++i) {
+    auto s = Open();
+    ASSERT_NE(s, nullptr);
+    auto v = s->SchemaVersion();
+    ASSERT_OK(v);
+    EXPECT_EQ(*v, 1);
+    auto got = s->GetWorkflow("wf");
+    ASSERT_OK(got);
+    ASSERT_TRUE(got->has_value());
+    EXPECT_EQ((*got)->id, wf.id);
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentFirstOpensMigrateOnce) {
+  // A fresh database opened by several processes at once (server, worker, scheduler).
+  std::string location;
+  std::unique_ptr<TempDir> dir;
+  if (GetParam() == "postgres") {
+    location = SharedPostgres().CreateDatabase();
+  } else {
+    dir = std::make_unique<TempDir>();
+    location = (dir->path() / "fresh.db").string();
+  }
+  auto factory = MakeStoreFactory(location, options_);
+  ASSERT_OK(factory);
+  constexpr int kOpeners = 6;
+  std::latch start(kOpeners);
+  std::atomic<int> ok{0};
+  std::vector<std::string> errors(kOpeners);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kOpeners; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      auto s = (*factory)->Open();
+      if (s) {
+        ++ok;
+      } else {
+        errors[static_cast<size_t>(i)] = s.error().ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kOpeners) << errors[0] << errors[1];
+  auto s = (*factory)->Open();
+  ASSERT_OK(s);
+  EXPECT_EQ(*(*s)->SchemaVersion(), 1);
+}
+
+TEST_P(StoreConformance, ApplyWorkflowDedupesByChecksum) {
+  ApplyWorkflowRequest req;
+  req.name = "deploy";
+  req.source = "v1";
+  req.graph = "{}";
+  req.checksum = "aaa";
+  req.author = "ann";
+  req.notes = "first";
+  auto a = store_->ApplyWorkflow(req);
+  ASSERT_OK(a);
+  EXPECT_TRUE(a->created);
+  EXPECT_EQ(a->version.version, 1);
+  EXPECT_EQ(a->workflow.current_version, 1);
+  EXPECT_EQ(a->version.author, "ann");
+  EXPECT_EQ(a->version.notes, "first");
+  EXPECT_EQ(a->version.format, "yaml");
+
+  auto same = store_->ApplyWorkflow(req);
+  ASSERT_OK(same);
+  EXPECT_FALSE(same->created);
+  EXPECT_EQ(same->version.version, 1);
+  EXPECT_EQ(same->workflow.id, a->workflow.id);
+
+  req.source = "v2";
+  req.checksum = "bbb";
+  req.format = "json";
+  auto b = store_->ApplyWorkflow(req);
+  ASSERT_OK(b);
+  EXPECT_TRUE(b->created);
+  EXPECT_EQ(b->version.version, 2);
+  EXPECT_EQ(b->version.format, "json");
+
+  req.checksum = "aaa";  // reverting makes a new version, it does not rewind history
+  auto c = store_->ApplyWorkflow(req);
+  ASSERT_OK(c);
+  EXPECT_TRUE(c->created);
+  EXPECT_EQ(c->version.version, 3);
+
+  auto versions = store_->ListWorkflowVersions(a->workflow.id);
+  ASSERT_OK(versions);
+  ASSERT_EQ(versions->size(), 3u);
+  EXPECT_EQ((*versions)[0].version, 3);
+  EXPECT_EQ((*versions)[2].source, "v1");
+
+  auto cur = store_->GetWorkflowVersion(a->workflow.id, 0);
+  ASSERT_OK(cur);
+  ASSERT_TRUE(cur->has_value());
+  EXPECT_EQ((*cur)->version, 3);
+  auto v2 = store_->GetWorkflowVersion(a->workflow.id, 2);
+  ASSERT_OK(v2);
+  EXPECT_EQ((*v2)->source, "v2");
+  auto none = store_->GetWorkflowVersion(a->workflow.id, 9);
+  ASSERT_OK(none);
+  EXPECT_FALSE(none->has_value());
+
+  req.format = "toml";
+  EXPECT_CODE(store_->ApplyWorkflow(req), ErrorCode::kInvalidArgument);
+  req.format = "yaml";
+  req.name = "";
+  EXPECT_CODE(store_->ApplyWorkflow(req), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, WorkflowLookupsAndPause) {
+  Workflow b = Apply("beta", "1");
+  Workflow a = Apply("alpha", "1");
+  auto list = store_->ListWorkflows();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].name, "alpha");
+  EXPECT_EQ((*list)[0].description, "desc of alpha");
+  auto byid = store_->GetWorkflowById(b.id);
+  ASSERT_OK(byid);
+  EXPECT_EQ((*byid)->name, "beta");
+  auto missing = store_->GetWorkflow("gamma");
+  ASSERT_OK(missing);
+  EXPECT_FALSE(missing->has_value());
+
+  auto paused = store_->SetWorkflowPaused(a.id, true);
+  ASSERT_OK(paused);
+  EXPECT_TRUE(paused->paused);
+  auto again = store_->GetWorkflow("alpha");
+  EXPECT_TRUE((*again)->paused);
+  ASSERT_OK(store_->SetWorkflowPaused(a.id, false));
+  EXPECT_FALSE((*store_->GetWorkflow("alpha"))->paused);
+  EXPECT_CODE(store_->SetWorkflowPaused("nope", true), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, ConcurrentApplyOfSameContentMakesOneVersion) {
+  constexpr int kThreads = 4;
+  std::latch start(kThreads);
+  std::atomic<int> created{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      auto s = factory_->Open();
+      if (!s) {
+        ++failed;
+        return;
+      }
+      ApplyWorkflowRequest req;
+      req.name = "raced";
+      req.source = "x";
+      req.graph = "{}";
+      req.checksum = "same";
+      start.arrive_and_wait();
+      auto r = (*s)->ApplyWorkflow(req);
+      if (!r) {
+        ++failed;
+      } else if (r->created) {
+        ++created;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(created.load(), 1);
+  auto wf = store_->GetWorkflow("raced");
+  ASSERT_OK(wf);
+  EXPECT_EQ((*store_->ListWorkflowVersions((*wf)->id)).size(), 1u);
+}
+
+TEST_P(StoreConformance, CreateAndGetRun) {
+  Workflow wf = Apply("wf", "c1");
+  CreateRunRequest req;
+  req.workflow_id = wf.id;
+  req.inputs = R"({"b":1,"a":[2]})";
+  req.triggered_by = TriggeredBy::kWebhook;
+  req.trigger_id = "trig-1";
+  auto run = store_->CreateRun(req);
+  ASSERT_OK(run);
+  EXPECT_TRUE(LooksLikeId(run->id));
+  EXPECT_EQ(run->status, RunStatus::kPending);
+  EXPECT_EQ(run->version, 1);
+  EXPECT_EQ(run->workflow_name, "wf");
+  EXPECT_EQ(run->inputs, R"({"b":1,"a":[2]})");  // verbatim, key order kept
+  EXPECT_EQ(run->triggered_by, TriggeredBy::kWebhook);
+  EXPECT_EQ(run->trigger_id, "trig-1");
+  EXPECT_EQ(run->created_ms, clock_.NowMs());
+  EXPECT_EQ(run->started_ms, 0);
+  EXPECT_EQ(run->attempt, 0);
+
+  auto got = store_->GetRun(run->id);
+  ASSERT_OK(got);
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->inputs, run->inputs);
+  auto missing = store_->GetRun("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+  ASSERT_OK(missing);
+  EXPECT_FALSE(missing->has_value());
+
+  req.id = NewId();
+  auto fixed = store_->CreateRun(req);
+  ASSERT_OK(fixed);
+  EXPECT_EQ(fixed->id, req.id);
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kConflict);  // same id twice
+  req.id = "not-an-id";
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kInvalidArgument);
+  req.id = "";
+  req.version = 7;
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kNotFound);
+  req.version = 0;
+  req.workflow_id = "nope";
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, MarkRunningIsFencedByEpoch) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run run = NewRun(wf);
+  auto r1 = store_->MarkRunRunning(run.id, 1, "w1");
+  ASSERT_OK(r1);
+  EXPECT_EQ(r1->status, RunStatus::kRunning);
+  EXPECT_EQ(r1->epoch, 1);
+  EXPECT_EQ(r1->attempt, 1);
+  EXPECT_EQ(r1->worker, "w1");
+  int64_t first_start = r1->started_ms;
+  EXPECT_GT(first_start, 0);
+
+  auto repeat = store_->MarkRunRunning(run.id, 1, "w1");  // retried call: same claim
+  ASSERT_OK(repeat);
+  EXPECT_EQ(repeat->attempt, 1);
+  EXPECT_CODE(store_->MarkRunRunning(run.id, 1, "w2"), ErrorCode::kConflict);
+
+  clock_.Advance(seconds(1));
+  auto r2 = store_->MarkRunRunning(run.id, 2, "w2");  // takeover after a lost lease
+  ASSERT_OK(r2);
+  EXPECT_EQ(r2->epoch, 2);
+  EXPECT_EQ(r2->attempt, 2);
+  EXPECT_EQ(r2->worker, "w2");
+  EXPECT_EQ(r2->started_ms, first_start);
+  auto stale = store_->MarkRunRunning(run.id, 1, "w1");
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, ErrorCode::kConflict);
+  EXPECT_NE(stale.error().message.find("running at epoch 2"), std::string::npos)
+      << stale.error().message;
+
+  EXPECT_CODE(store_->FinishRun(run.id, 1, RunStatus::kSucceeded, "{}", "", ""),
+              ErrorCode::kConflict);
+  auto done = store_->FinishRun(run.id, 2, RunStatus::kFailed, "", "boom", "step2");
+  ASSERT_OK(done);
+  EXPECT_EQ(done->status, RunStatus::kFailed);
+  EXPECT_EQ(done->error, "boom");
+  EXPECT_EQ(done->failed_node, "step2");
+  EXPECT_EQ(done->finished_ms, clock_.NowMs());
+  ASSERT_OK(store_->FinishRun(run.id, 2, RunStatus::kFailed, "", "boom", "step2"));  // repeat
+  EXPECT_CODE(store_->FinishRun(run.id, 2, RunStatus::kSucceeded, "{}", "", ""),
+              ErrorCode::kConflict);
+  EXPECT_CODE(store_->MarkRunRunning(run.id, 3, "w3"), ErrorCode::kConflict);
+  EXPECT_CODE(store_->FinishRun(run.id, 2, RunStatus::kRunning, "", "", ""),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->MarkRunRunning("01ARZ3NDEKTSV4RRFFQ69G5FAV", 1, "w"), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->FinishRun(NewRun(wf).id, 1, RunStatus::kSucceeded, "", "", ""),
+              ErrorCode::kConflict);  // still pending
+}
+
+TEST_P(StoreConformance, CancelFromPendingOrRunningOnly) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run pending = NewRun(wf);
+  auto c = store_->CancelRun(pending.id);
+  ASSERT_OK(c);
+  EXPECT_EQ(c->status, RunStatus::kCancelled);
+  EXPECT_GT(c->finished_ms, 0);
+  EXPECT_CODE(store_->CancelRun(pending.id), ErrorCode::kConflict);
+  EXPECT_CODE(store_->MarkRunRunning(pending.id, 1, "w"), ErrorCode::kConflict);
+
+  ferry::Run running = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(running.id, 4, "w"));
+  ASSERT_OK(store_->CancelRun(running.id));
+  // The worker that still runs it learns on its next fenced write.
+  EXPECT_CODE(store_->FinishRun(running.id, 4, RunStatus::kSucceeded, "{}", "", ""),
+              ErrorCode::kConflict);
+  RunStep step{running.id, "n1", "succeeded", "{}", "", 1, 4, 0, 0};
+  EXPECT_CODE(store_->SaveStep(step), ErrorCode::kConflict);
+  EXPECT_CODE(store_->CancelRun("01ARZ3NDEKTSV4RRFFQ69G5FAV"), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, RetryMakesOneNewRun) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run ok = NewRun(wf, R"({"x":1})");
+  ASSERT_OK(store_->MarkRunRunning(ok.id, 1, "w"));
+  ASSERT_OK(store_->FinishRun(ok.id, 1, RunStatus::kSucceeded, "{}", "", ""));
+  EXPECT_CODE(store_->RetryRun(ok.id, {}), ErrorCode::kConflict);
+
+  ferry::Run bad = NewRun(wf, R"({"x":2})");
+  EXPECT_CODE(store_->RetryRun(bad.id, {}), ErrorCode::kConflict);  // still pending
+  ASSERT_OK(store_->MarkRunRunning(bad.id, 1, "w"));
+  ASSERT_OK(store_->FinishRun(bad.id, 1, RunStatus::kFailed, "", "err", "n"));
+  Apply("wf", "c2");  // a fix: version 2
+  auto retry = store_->RetryRun(bad.id, {});
+  ASSERT_OK(retry);
+  EXPECT_NE(retry->id, bad.id);
+  EXPECT_EQ(retry->status, RunStatus::kPending);
+  EXPECT_EQ(retry->retry_of, bad.id);
+  EXPECT_EQ(retry->triggered_by, TriggeredBy::kRetry);
+  EXPECT_EQ(retry->inputs, R"({"x":2})");
+  EXPECT_EQ(retry->version, 1);
+  auto twice = store_->RetryRun(bad.id, {});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, ErrorCode::kConflict);
+  EXPECT_NE(twice.error().message.find(retry->id), std::string::npos);
+
+  ASSERT_OK(store_->CancelRun(retry->id));
+  RetryRunOptions latest;
+  latest.latest_version = true;
+  latest.triggered_by = TriggeredBy::kRemediation;
+  auto again = store_->RetryRun(retry->id, latest);
+  ASSERT_OK(again);
+  EXPECT_EQ(again->version, 2);
+  EXPECT_EQ(again->triggered_by, TriggeredBy::kRemediation);
+  EXPECT_CODE(store_->RetryRun("01ARZ3NDEKTSV4RRFFQ69G5FAV", {}), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, ListRunsPagesNewestFirstWithFilters) {
+  Workflow a = Apply("a", "1");
+  Workflow b = Apply("b", "1");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(NewRun(i % 2 == 0 ? a : b).id);
+  ASSERT_OK(store_->MarkRunRunning(ids[6], 1, "w"));
+  CreateRunRequest cron;
+  cron.workflow_id = a.id;
+  cron.triggered_by = TriggeredBy::kCron;
+  ASSERT_OK(store_->CreateRun(cron));
+
+  RunFilter f;
+  f.limit = 3;
+  std::vector<std::string> seen;
+  int pages = 0;
+  do {
+    auto page = store_->ListRuns(f);
+    ASSERT_OK(page);
+    ++pages;
+    for (const auto& r : page->runs) seen.push_back(r.id);
+    f.cursor = page->next_cursor;
+  } while (!f.cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(seen.size(), 8u);
+  for (size_t i = 0; i < 7; ++i) EXPECT_EQ(seen[i + 1], ids[6 - i]);  // newest first
+
+  RunFilter by_wf;
+  by_wf.workflow_id = b.id;
+  auto bs = store_->ListRuns(by_wf);
+  ASSERT_OK(bs);
+  EXPECT_EQ(bs->runs.size(), 3u);
+  EXPECT_TRUE(bs->next_cursor.empty());
+  for (const auto& r : bs->runs) EXPECT_EQ(r.workflow_name, "b");
+
+  RunFilter by_status;
+  by_status.status = RunStatus::kRunning;
+  auto rs = store_->ListRuns(by_status);
+  ASSERT_OK(rs);
+  ASSERT_EQ(rs->runs.size(), 1u);
+  EXPECT_EQ(rs->runs[0].id, ids[6]);
+
+  RunFilter by_trigger;
+  by_trigger.triggered_by = TriggeredBy::kCron;
+  by_trigger.workflow_id = a.id;
+  auto ts = store_->ListRuns(by_trigger);
+  ASSERT_OK(ts);
+  EXPECT_EQ(ts->runs.size(), 1u);
+
+  RunFilter bad;
+  bad.cursor = "abc";
+  EXPECT_CODE(store_->ListRuns(bad), ErrorCode::kInvalidArgument);
+  bad.cursor = "";
+  bad.limit = 0;
+  EXPECT_CODE(store_->ListRuns(bad), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, SweeperAndRecoveryQueries) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run old1 = NewRun(wf);
+  ferry::Run old2 = NewRun(wf);
+  ferry::Run started = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(started.id, 1, "w"));
+  clock_.Advance(seconds(10));
+  ferry::Run fresh = NewRun(wf);
+
+  auto pending = store_->ListPendingRunsOlderThan(seconds(5), 10);
+  ASSERT_OK(pending);
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].id, old1.id);  // oldest first
+  EXPECT_EQ((*pending)[1].id, old2.id);
+  auto one = store_->ListPendingRunsOlderThan(seconds(5), 1);
+  ASSERT_OK(one);
+  EXPECT_EQ(one->size(), 1u);
+  EXPECT_EQ(*store_->CountPendingOlderThan(seconds(5)), 2);
+  EXPECT_EQ(*store_->CountPendingOlderThan(milliseconds(0)), 3);
+
+  auto running = store_->ListRunningRuns(seconds(5), 10);
+  ASSERT_OK(running);
+  ASSERT_EQ(running->size(), 1u);
+  EXPECT_EQ((*running)[0].id, started.id);
+  EXPECT_EQ(store_->ListRunningRuns(seconds(60), 10)->size(), 0u);
+
+  auto counts = store_->CountRunsByStatus();
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->at(RunStatus::kPending), 3);
+  EXPECT_EQ(counts->at(RunStatus::kRunning), 1);
+  EXPECT_EQ(counts->at(RunStatus::kSucceeded), 0);
+  EXPECT_EQ(counts->size(), 5u);
+  (void)fresh;
+}
+
+TEST_P(StoreConformance, StepsAreInsertOnceAndFenced) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  RunStep step{run.id, "fetch", "succeeded", R"({"n":1})", "", 1, 1, 100, 200};
+  EXPECT_CODE(store_->SaveStep(step), ErrorCode::kConflict);  // run not running yet
+  ASSERT_OK(store_->MarkRunRunning(run.id, 1, "w1"));
+  auto saved = store_->SaveStep(step);
+  ASSERT_OK(saved);
+  EXPECT_EQ(*saved, SaveStepOutcome::kSaved);
+  auto again = store_->SaveStep(step);
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, SaveStepOutcome::kAlreadySaved);
+  RunStep changed = step;
+  changed.output = R"({"n":2})";
+  EXPECT_CODE(store_->SaveStep(changed), ErrorCode::kConflict);
+
+  ASSERT_OK(store_->MarkRunRunning(run.id, 2, "w2"));  // takeover
+  RunStep late{run.id, "build", "succeeded", "{}", "", 1, 1, 0, 0};
+  EXPECT_CODE(store_->SaveStep(late), ErrorCode::kConflict);  // old epoch
+  RunStep redo = step;
+  redo.epoch = 2;
+  EXPECT_CODE(store_->SaveStep(redo), ErrorCode::kConflict);  // finished nodes never rerun
+  late.epoch = 2;
+  clock_.Advance(seconds(1));
+  ASSERT_OK(store_->SaveStep(late));
+
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 2u);
+  EXPECT_EQ((*steps)[0].node_id, "fetch");
+  EXPECT_EQ((*steps)[0].output, R"({"n":1})");
+  EXPECT_EQ((*steps)[0].epoch, 1);
+  EXPECT_EQ((*steps)[0].started_ms, 100);
+  EXPECT_EQ((*steps)[1].node_id, "build");
+  EXPECT_EQ((*steps)[1].finished_ms, clock_.NowMs());
+  RunStep ghost{"01ARZ3NDEKTSV4RRFFQ69G5FAV", "n", "succeeded", "{}", "", 1, 1, 0, 0};
+  EXPECT_CODE(store_->SaveStep(ghost), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, RunEventsResumeAfterSeq) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  for (int i = 1; i <= 5; ++i) {
+    auto seq = store_->AppendRunEvent(run.id, "log", R"({"i":)" + std::to_string(i) + "}");
+    ASSERT_OK(seq);
+    EXPECT_EQ(*seq, i);
+  }
+  auto page = store_->ListRunEvents(run.id, 2, 2);
+  ASSERT_OK(page);
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].seq, 3);
+  EXPECT_EQ((*page)[0].data, R"({"i":3})");
+  EXPECT_EQ((*page)[1].seq, 4);
+  EXPECT_EQ((*page)[1].type, "log");
+  EXPECT_EQ(store_->ListRunEvents(run.id, 5, 100)->size(), 0u);
+  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 5u);
+  EXPECT_CODE(store_->AppendRunEvent("01ARZ3NDEKTSV4RRFFQ69G5FAV", "log", "{}"),
+              ErrorCode::kNotFound);
+  EXPECT_CODE(store_->ListRunEvents(run.id, 0, 0), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, SyncTriggersKeepsHistoryByKey) {
+  Workflow wf = Apply("wf", "1");
+  std::vector<TriggerSpec> specs = {
+      {TriggerKind::kWebhook, "webhook", R"({"methods":["POST"]})"},
+      {TriggerKind::kCron, "cron:0", R"({"schedule":"* * * * *"})"},
+  };
+  auto synced = store_->SyncTriggers(wf.id, specs);
+  ASSERT_OK(synced);
+  ASSERT_EQ(synced->size(), 2u);
+  const Trigger& cron = (*synced)[0].kind == TriggerKind::kCron ? (*synced)[0] : (*synced)[1];
+  EXPECT_EQ(cron.workflow_name, "wf");
+  EXPECT_TRUE(cron.enabled);
+  ASSERT_OK(store_->UpdateTriggerFireTimes(cron.id, 60'000, 120'000));
+  ASSERT_OK(store_->UpdateTriggerFireTimes(cron.id, 30'000, 120'000));  // last only advances
+  auto t = store_->GetTrigger(cron.id);
+  ASSERT_OK(t);
+  EXPECT_EQ((*t)->last_fire_ms, 60'000);
+  EXPECT_EQ((*t)->next_fire_ms, 120'000);
+
+  // Same specs again: nothing changes.
+  ASSERT_OK(store_->SyncTriggers(wf.id, specs));
+  EXPECT_EQ((*store_->GetTrigger(cron.id))->next_fire_ms, 120'000);
+
+  // Changed schedule: same trigger id, next fire recomputed.
+  specs[1].config = R"({"schedule":"*/5 * * * *"})";
+  ASSERT_OK(store_->SyncTriggers(wf.id, specs));
+  t = store_->GetTrigger(cron.id);
+  EXPECT_EQ((*t)->config, specs[1].config);
+  EXPECT_EQ((*t)->next_fire_ms, 0);
+  EXPECT_EQ((*t)->last_fire_ms, 60'000);
+
+  // Dropped: disabled, kept.
+  ASSERT_OK(store_->SyncTriggers(wf.id, {specs[0]}));
+  EXPECT_FALSE((*store_->GetTrigger(cron.id))->enabled);
+  TriggerFilter crons;
+  crons.kind = TriggerKind::kCron;
+  EXPECT_EQ(store_->ListTriggers(crons)->size(), 0u);
+  crons.enabled_only = false;
+  EXPECT_EQ(store_->ListTriggers(crons)->size(), 1u);
+  // Back again: re-enabled with the same id.
+  auto back = store_->SyncTriggers(wf.id, specs);
+  ASSERT_OK(back);
+  EXPECT_EQ(back->size(), 2u);
+  EXPECT_TRUE((*store_->GetTrigger(cron.id))->enabled);
+
+  ASSERT_OK(store_->SetWorkflowPaused(wf.id, true));
+  EXPECT_TRUE((*store_->GetTrigger(cron.id))->workflow_paused);
+
+  EXPECT_CODE(store_->SyncTriggers("nope", specs), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->SyncTriggers(wf.id, {specs[0], specs[0]}), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->UpdateTriggerFireTimes("nope", 1, 2), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, CronFiresExactlyOnce) {
+  Workflow wf = Apply("wf", "1");
+  auto trig = store_->SyncTriggers(wf.id, {{TriggerKind::kCron, "cron:0", "{}"}});
+  ASSERT_OK(trig);
+  const std::string tid = (*trig)[0].id;
+  CreateRunRequest req;
+  req.inputs = R"({"scheduled_for":"2024-01-01T00:00:00Z"})";
+  auto first = store_->CreateCronRun(tid, 1'704'067'200'000, req);
+  ASSERT_OK(first);
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->triggered_by, TriggeredBy::kCron);
+  EXPECT_EQ((*first)->trigger_id, tid);
+  EXPECT_EQ((*first)->workflow_id, wf.id);
+  auto dup = store_->CreateCronRun(tid, 1'704'067'200'000, req);
+  ASSERT_OK(dup);
+  EXPECT_FALSE(dup->has_value());
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 1u);
+  EXPECT_EQ((*store_->GetTrigger(tid))->last_fire_ms, 1'704'067'200'000);
+
+  auto rec = store_->RecordCronFire(tid, 5'000, "");
+  ASSERT_OK(rec);
+  EXPECT_TRUE(*rec);
+  EXPECT_FALSE(*store_->RecordCronFire(tid, 5'000, ""));
+  auto fires = store_->ListCronFires(tid, 10);
+  ASSERT_OK(fires);
+  ASSERT_EQ(fires->size(), 2u);
+  EXPECT_EQ((*fires)[0].fire_ms, 1'704'067'200'000);  // newest first
+  EXPECT_EQ((*fires)[0].run_id, (*first)->id);
+  EXPECT_EQ((*fires)[1].run_id, "");
+  EXPECT_CODE(store_->RecordCronFire("nope", 1, ""), ErrorCode::kNotFound);
+  EXPECT_CODE(store_->CreateCronRun("nope", 1, req), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, ApiTokens) {
+  auto t = store_->CreateApiToken("ci", "hash-1");
+  ASSERT_OK(t);
+  EXPECT_EQ(t->name, "ci");
+  EXPECT_EQ(t->last_used_ms, 0);
+  EXPECT_CODE(store_->CreateApiToken("other", "hash-1"), ErrorCode::kConflict);
+  clock_.Advance(Millis(1));  // listed by creation time
+  ASSERT_OK(store_->CreateApiToken("ops", "hash-2"));
+
+  auto v = store_->VerifyApiToken("hash-1");
+  ASSERT_OK(v);
+  ASSERT_TRUE(v->has_value());
+  EXPECT_EQ((*v)->id, t->id);
+  EXPECT_EQ((*v)->last_used_ms, clock_.NowMs());
+  EXPECT_FALSE(store_->VerifyApiToken("hash-3")->has_value());
+
+  auto list = store_->ListApiTokens();
+  ASSERT_OK(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].last_used_ms, clock_.NowMs());
+
+  ASSERT_OK(store_->RevokeApiToken(t->id));
+  ASSERT_OK(store_->RevokeApiToken(t->id));  // twice is a no-op
+  EXPECT_FALSE(store_->VerifyApiToken("hash-1")->has_value());
+  EXPECT_GT((*store_->ListApiTokens())[0].revoked_ms, 0);
+  EXPECT_CODE(store_->RevokeApiToken("nope"), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformance, NoncesRejectReplaysUntilExpiry) {
+  int64_t exp = clock_.NowMs() + 300'000;
+  EXPECT_TRUE(*store_->RememberNonce("hooks/wf", "sig-1", exp));
+  EXPECT_FALSE(*store_->RememberNonce("hooks/wf", "sig-1", exp));
+  EXPECT_TRUE(*store_->RememberNonce("hooks/other", "sig-1", exp));
+  EXPECT_TRUE(*store_->RememberNonce("hooks/wf", "sig-2", exp + 600'000));
+  clock_.Advance(milliseconds(300'001));
+  EXPECT_TRUE(*store_->RememberNonce("hooks/wf", "sig-1", clock_.NowMs() + 1000));
+  EXPECT_FALSE(*store_->RememberNonce("hooks/wf", "sig-1", clock_.NowMs() + 1000));
+  auto deleted = store_->DeleteExpiredNonces(100);
+  ASSERT_OK(deleted);
+  EXPECT_EQ(*deleted, 1);  // hooks/other sig-1
+  EXPECT_FALSE(*store_->RememberNonce("hooks/wf", "sig-2", 0));
+  EXPECT_CODE(store_->RememberNonce("s", "", exp), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformance, RetentionDeletesFinishedRunsInBatches) {
+  Workflow wf = Apply("wf", "1");
+  auto trig = store_->SyncTriggers(wf.id, {{TriggerKind::kCron, "c", "{}"}});
+  ASSERT_OK(trig);
+  std::vector<std::string> finished;
+  for (int i = 0; i < 5; ++i) {
+    ferry::Run r = NewRun(wf);
+    ASSERT_OK(store_->MarkRunRunning(r.id, 1, "w"));
+    ASSERT_OK(store_->SaveStep({r.id, "n", "succeeded", "{}", "", 1, 1, 0, 0}));
+    ASSERT_OK(store_->AppendRunEvent(r.id, "log", "{}"));
+    ASSERT_OK(store_->FinishRun(r.id, 1, i == 0 ? RunStatus::kFailed : RunStatus::kSucceeded, "{}",
+                                "", ""));
+    finished.push_back(r.id);
+  }
+  auto retry = store_->RetryRun(finished[0], {});
+  ASSERT_OK(retry);
+  ASSERT_OK(store_->RecordCronFire((*trig)[0].id, 1, finished[1]));
+  ferry::Run live = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(live.id, 1, "w"));
+  clock_.Advance(seconds(5));
+  int64_t cutoff = clock_.NowMs();
+
+  auto first = store_->DeleteFinishedRunsBefore(cutoff, 2);
+  ASSERT_OK(first);
+  EXPECT_EQ(*first, 2);
+  auto second = store_->DeleteFinishedRunsBefore(cutoff, 10);
+  ASSERT_OK(second);
+  EXPECT_EQ(*second, 3);
+  EXPECT_EQ(*store_->DeleteFinishedRunsBefore(cutoff, 10), 0);
+
+  for (const auto& id : finished) {
+    EXPECT_FALSE(store_->GetRun(id)->has_value());
+    EXPECT_EQ(store_->ListSteps(id)->size(), 0u);
+    EXPECT_EQ(store_->ListRunEvents(id, 0, 10)->size(), 0u);
+  }
+  auto kept = store_->GetRun(retry->id);
+  ASSERT_OK(kept);
+  ASSERT_TRUE(kept->has_value());
+  EXPECT_EQ((*kept)->retry_of, "");
+  EXPECT_TRUE(store_->GetRun(live.id)->has_value());
+  auto fires = store_->ListCronFires((*trig)[0].id, 10);
+  ASSERT_EQ(fires->size(), 1u);
+  EXPECT_EQ((*fires)[0].run_id, "");
+
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(*store_->DeleteCronFiresBefore(clock_.NowMs(), 10), 1);
+}
+
+TEST_P(StoreConformance, TransactionsRollBackUnlessCommitted) {
+  Workflow wf = Apply("wf", "1");
+  std::string dropped;
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    EXPECT_CODE(store_->Begin(), ErrorCode::kInvalidArgument);
+    dropped = NewRun(wf).id;
+    ASSERT_TRUE(store_->GetRun(dropped)->has_value());  // visible inside
+  }
+  EXPECT_FALSE(store_->GetRun(dropped)->has_value());
+
+  ferry::Run done = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(done.id, 1, "w"));
+  ASSERT_OK(store_->FinishRun(done.id, 1, RunStatus::kSucceeded, "{}", "", ""));
+  std::string kept;
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    kept = NewRun(wf).id;
+    // A failed condition inside leaves the transaction usable.
+    EXPECT_CODE(store_->MarkRunRunning(done.id, 2, "w"), ErrorCode::kConflict);
+    ASSERT_OK(store_->AppendRunEvent(kept, "created", "{}"));
+    ASSERT_OK((*tx)->Commit());
+    EXPECT_CODE((*tx)->Commit(), ErrorCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(store_->GetRun(kept)->has_value());
+  EXPECT_EQ(store_->ListRunEvents(kept, 0, 10)->size(), 1u);
+  // Another connection sees the committed run.
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  EXPECT_TRUE(other->GetRun(kept)->has_value());
+}
+
+// --- races: each thread has its own connection; exactly one may win each race.
+
+template <typename F>
+int Race(StoreFactory& factory, int threads, F body) {
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < threads; ++i) {
+    auto s = factory.Open();
+    if (!s) {
+      ADD_FAILURE() << s.error().ToString();
+      return -1;
+    }
+    stores.push_back(std::move(*s));
+  }
+  std::latch start(threads);
+  std::atomic<int> wins{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < threads; ++i) {
+    ts.emplace_back([&, i] {
+      start.arrive_and_wait();
+      if (body(*stores[static_cast<size_t>(i)], i)) ++wins;
+    });
+  }
+  for (auto& t : ts) t.join();
+  return wins.load();
+}
+
+TEST_P(StoreConformance, RaceMarkRunningOneWins) {
+  Workflow wf = Apply("wf", "1");
+  for (int round = 0; round < 15; ++round) {
+    ferry::Run run = NewRun(wf);
+    std::atomic<int> unexpected{0};
+    int wins = Race(*factory_, 2, [&](Store& s, int i) {
+      auto r = s.MarkRunRunning(run.id, 1, "w" + std::to_string(i));
+      if (!r && r.error().code != ErrorCode::kConflict) {
+        ++unexpected;
+        ADD_FAILURE() << r.error().ToString();
+      }
+      return r.has_value();
+    });
+    EXPECT_EQ(wins, 1) << "round " << round;
+    EXPECT_EQ(unexpected.load(), 0);
+    EXPECT_EQ((*store_->GetRun(run.id))->attempt, 1);
+  }
+}
+
+TEST_P(StoreConformance, RaceFinishRunOneWins) {
+  Workflow wf = Apply("wf", "1");
+  for (int round = 0; round < 15; ++round) {
+    ferry::Run run = NewRun(wf);
+    ASSERT_OK(store_->MarkRunRunning(run.id, 3, "w"));
+    int wins = Race(*factory_, 2, [&](Store& s, int i) {
+      auto status = i == 0 ? RunStatus::kSucceeded : RunStatus::kFailed;
+      auto r = s.FinishRun(run.id, 3, status, "{}", i == 0 ? "" : "x", "");
+      if (!r && r.error().code != ErrorCode::kConflict) ADD_FAILURE() << r.error().ToString();
+      return r.has_value();
+    });
+    EXPECT_EQ(wins, 1) << "round " << round;
+  }
+}
+
+TEST_P(StoreConformance, RaceCronFireOneWins) {
+  Workflow wf = Apply("wf", "1");
+  auto trig = store_->SyncTriggers(wf.id, {{TriggerKind::kCron, "c", "{}"}});
+  ASSERT_OK(trig);
+  std::string tid = (*trig)[0].id;
+  for (int round = 0; round < 15; ++round) {
+    int64_t fire = 60'000 * (round + 1);
+    int wins = Race(*factory_, 3, [&](Store& s, int) {
+      auto r = s.CreateCronRun(tid, fire, {});
+      if (!r) ADD_FAILURE() << r.error().ToString();
+      return r && r->has_value();
+    });
+    EXPECT_EQ(wins, 1) << "round " << round;
+    int recorded = Race(*factory_, 2, [&](Store& s, int) {
+      auto r = s.RecordCronFire(tid, fire + 1, "");
+      if (!r) ADD_FAILURE() << r.error().ToString();
+      return r && *r;
+    });
+    EXPECT_EQ(recorded, 1) << "round " << round;
+  }
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 15u);
+}
+
+TEST_P(StoreConformance, RaceNonceOneWins) {
+  for (int round = 0; round < 15; ++round) {
+    std::string nonce = "sig-" + std::to_string(round);
+    int wins = Race(*factory_, 3, [&](Store& s, int) {
+      auto r = s.RememberNonce("hooks/wf", nonce, clock_.NowMs() + 60'000);
+      if (!r) ADD_FAILURE() << r.error().ToString();
+      return r && *r;
+    });
+    EXPECT_EQ(wins, 1) << "round " << round;
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentEventAppendsGetDistinctSeqs) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  std::mutex mu;
+  std::set<int64_t> seqs;
+  Race(*factory_, 3, [&](Store& s, int) {
+    for (int i = 0; i < 20; ++i) {
+      auto r = s.AppendRunEvent(run.id, "log", "{}");
+      if (!r) {
+        ADD_FAILURE() << r.error().ToString();
+        return false;
+      }
+      std::lock_guard lock(mu);
+      seqs.insert(*r);
+    }
+    return true;
+  });
+  EXPECT_EQ(seqs.size(), 60u);
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), 60);
+}
+
+}  // namespace
+}  // namespace ferry::testing

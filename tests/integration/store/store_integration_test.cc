@@ -1,0 +1,97 @@
+// The Store conformance suite on SQLite and on a real PostgreSQL server, plus what only a server
+// can show: unreachable hosts, rejected passwords, reconnects after a restart.
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "harness.h"
+#include "postgres.h"
+#include "store/store.h"
+#include "store_conformance.h"
+
+namespace ferry::testing {
+namespace {
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+class PostgresStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL binaries not installed";
+  }
+};
+
+TEST_F(PostgresStore, UnreachableServerIsUnavailableQuickly) {
+  auto start = std::chrono::steady_clock::now();
+  auto s = OpenStore("postgresql://ferry:pw@127.0.0.1:" + std::to_string(FreePort()) + "/db");
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable) << s.error().ToString();
+  EXPECT_NE(s.error().message.find("cannot connect"), std::string::npos) << s.error().message;
+  EXPECT_LT(took, std::chrono::seconds(3));
+}
+
+TEST_F(PostgresStore, WrongPasswordIsUnauthenticated) {
+  auto& pg = SharedPostgres();
+  std::string url = "postgresql://" + pg.options().user +
+                    ":wrong@127.0.0.1:" + std::to_string(pg.port()) + "/postgres";
+  auto s = OpenStore(url);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kUnauthenticated) << s.error().ToString();
+  auto f = MakeStoreFactory(url);
+  ASSERT_TRUE(f);
+  EXPECT_EQ((*f)->Describe().find("wrong"), std::string::npos) << (*f)->Describe();
+}
+
+TEST_F(PostgresStore, ReconnectsAfterServerRestart) {
+  auto& pg = SharedPostgres();
+  auto s = OpenStore(pg.CreateDatabase());
+  ASSERT_TRUE(s) << s.error().ToString();
+  ASSERT_TRUE((*s)->Ping());
+  pg.Restart();
+  // The call that meets the dead connection fails as retryable; the store reconnects.
+  bool ok = false;
+  for (int i = 0; i < 3 && !ok; ++i) {
+    auto r = (*s)->Ping();
+    if (r) {
+      ok = true;
+    } else {
+      EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << r.error().ToString();
+    }
+  }
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE((*s)->ListWorkflows());
+}
+
+TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
+  auto& pg = SharedPostgres();
+  auto s = OpenStore(pg.CreateDatabase());
+  ASSERT_TRUE(s) << s.error().ToString();
+  pg.Stop();
+  auto start = std::chrono::steady_clock::now();
+  auto r = (*s)->ListWorkflows();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << r.error().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  pg.Start();
+  EXPECT_TRUE(Eventually([&] { return (*s)->Ping().has_value(); }, std::chrono::seconds(5)));
+}
+
+TEST_F(PostgresStore, PostgresSchemeAliasAndTwoStoresShareData) {
+  auto& pg = SharedPostgres();
+  std::string url = pg.CreateDatabase();
+  std::string alias = "postgres://" + url.substr(std::string("postgresql://").size());
+  auto a = OpenStore(url);
+  auto b = OpenStore(alias);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ((*b)->Backend(), "postgres");
+  ApplyWorkflowRequest req{"shared", "", "src", "yaml", "{}", "c", "", ""};
+  ASSERT_TRUE((*a)->ApplyWorkflow(req));
+  auto got = (*b)->GetWorkflow("shared");
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->has_value());
+}
+
+}  // namespace
+}  // namespace ferry::testing

@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+
+#include "harness.h"
+#include "store/store.h"
+#include "store_conformance.h"
+
+namespace ferry::testing {
+namespace {
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values("sqlite"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST(StoreFactory, PicksBackendByScheme) {
+  auto pg = MakeStoreFactory("postgresql://u:p@h:5432/db");
+  ASSERT_TRUE(pg);
+  EXPECT_EQ((*pg)->Backend(), "postgres");
+  auto pg2 = MakeStoreFactory("POSTGRES://h/db");
+  ASSERT_TRUE(pg2);
+  EXPECT_EQ((*pg2)->Backend(), "postgres");
+  auto sq = MakeStoreFactory("sqlite:///var/lib/ferry/ferry.db");
+  ASSERT_TRUE(sq);
+  EXPECT_EQ((*sq)->Backend(), "sqlite");
+  EXPECT_EQ((*sq)->Describe(), "sqlite:/var/lib/ferry/ferry.db");
+  auto rel = MakeStoreFactory("sqlite://.ferry/ferry.db");
+  ASSERT_TRUE(rel);
+  EXPECT_EQ((*rel)->Describe(), "sqlite:.ferry/ferry.db");
+  auto plain = MakeStoreFactory("./data/ferry.db");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ((*plain)->Backend(), "sqlite");
+}
+
+TEST(StoreFactory, RejectsBadLocations) {
+  for (const char* bad : {"", "mysql://h/db", "sqlite://"}) {
+    auto f = MakeStoreFactory(bad);
+    ASSERT_FALSE(f) << bad;
+    EXPECT_EQ(f.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
+  StoreOptions o;
+  o.clock = nullptr;
+  EXPECT_FALSE(MakeStoreFactory("x.db", o));
+}
+
+TEST(StoreFactory, MasksPasswords) {
+  EXPECT_EQ(MaskStoreUrl("postgresql://ferry:s3cret@db:5432/ferry"),
+            "postgresql://ferry:***@db:5432/ferry");
+  EXPECT_EQ(MaskStoreUrl("postgresql://db/ferry?user=a&password=s3cret&sslmode=require"),
+            "postgresql://db/ferry?user=a&password=***&sslmode=require");
+  EXPECT_EQ(MaskStoreUrl("postgresql://ferry@db/ferry"), "postgresql://ferry@db/ferry");
+  EXPECT_EQ(MaskStoreUrl("/tmp/x.db"), "/tmp/x.db");
+  auto f = MakeStoreFactory("postgresql://ferry:s3cret@db/ferry");
+  ASSERT_TRUE(f);
+  EXPECT_EQ((*f)->Describe().find("s3cret"), std::string::npos);
+}
+
+TEST(StoreFactory, SqliteInMissingDirectoryIsUnavailable) {
+  TempDir dir;
+  auto s = OpenStore((dir.path() / "no" / "such" / "ferry.db").string());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kUnavailable) << s.error().ToString();
+}
+
+TEST(StoreFactory, SqliteUrlOpensFile) {
+  TempDir dir;
+  auto path = dir.path() / "ferry.db";
+  auto s = OpenStore("sqlite://" + path.string());
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_EQ((*s)->Backend(), "sqlite");
+}
+
+TEST(StoreNames, RoundTrip) {
+  for (auto s : {RunStatus::kPending, RunStatus::kRunning, RunStatus::kSucceeded,
+                 RunStatus::kFailed, RunStatus::kCancelled}) {
+    EXPECT_EQ(ParseRunStatus(RunStatusName(s)), s);
+  }
+  EXPECT_EQ(ParseRunStatus("RUNNING"), RunStatus::kRunning);
+  EXPECT_FALSE(ParseRunStatus("done"));
+  EXPECT_TRUE(IsTerminal(RunStatus::kCancelled));
+  EXPECT_FALSE(IsTerminal(RunStatus::kRunning));
+  for (auto t : {TriggeredBy::kApi, TriggeredBy::kCli, TriggeredBy::kWebhook, TriggeredBy::kCron,
+                 TriggeredBy::kRetry, TriggeredBy::kRemediation}) {
+    EXPECT_EQ(ParseTriggeredBy(TriggeredByName(t)), t);
+  }
+  EXPECT_EQ(ParseTriggerKind("Cron"), TriggerKind::kCron);
+  EXPECT_FALSE(ParseTriggerKind("email"));
+}
+
+}  // namespace
+}  // namespace ferry::testing
