@@ -21,6 +21,13 @@ Result<milliseconds> FlagDuration(const std::string& flag, const std::string& te
   return *d;
 }
 
+// "task X already succeeded" -> "it already succeeded", after "cannot cancel task X: ".
+std::string AboutIt(const std::string& message, const std::string& id) {
+  std::string prefix = "task " + id + " ";
+  if (message.rfind(prefix, 0) == 0) return "it " + message.substr(prefix.size());
+  return message;
+}
+
 Error NoTask(const std::string& id) { return Error{ErrorCode::kNotFound, "no task " + id}; }
 
 std::vector<std::pair<std::string, std::string>> TaskFields(const TaskRecord& t) {
@@ -209,7 +216,7 @@ int RunTaskCancel(Context& ctx, const std::string& id) {
     if (status.error().code == ErrorCode::kNotFound) return out.Fail(NoTask(id));
     if (status.error().code == ErrorCode::kConflict) {
       return out.Fail(ErrorCode::kConflict,
-                      "cannot cancel task " + id + ": " + status.error().message);
+                      "cannot cancel task " + id + ": " + AboutIt(status.error().message, id));
     }
     return out.Fail(status.error());
   }
@@ -234,7 +241,8 @@ int RunTaskRetry(Context& ctx, const std::string& id) {
   if (auto st = (*broker)->Retry(id); !st) {
     if (st.error().code == ErrorCode::kNotFound) return out.Fail(NoTask(id));
     if (st.error().code == ErrorCode::kConflict) {
-      return out.Fail(ErrorCode::kConflict, "cannot retry task " + id + ": " + st.error().message);
+      return out.Fail(ErrorCode::kConflict,
+                      "cannot retry task " + id + ": " + AboutIt(st.error().message, id));
     }
     return out.Fail(st.error());
   }

@@ -26,21 +26,23 @@ Status Context::Init(const std::string& default_log_level) {
 }
 
 Error DescribeConnectError(const Error& error, const std::string& redis_url) {
+  static const std::string kPrefix = "cannot connect to Redis at ";
   std::string masked = MaskRedisUrl(redis_url);
   std::string reason = error.message;
-  // Keep the broker's reason but say once, up front, which server it was about.
-  if (reason.find(masked) != std::string::npos || reason.find(redis_url) != std::string::npos) {
-    return Error{error.code, reason};
+  if (error.code == ErrorCode::kUnavailable) {
+    // Name the server the way the user gave it (masked URL), once, then the broker's reason.
+    if (reason.rfind(kPrefix, 0) == 0) {
+      auto colon = reason.find(": ", kPrefix.size());
+      if (colon != std::string::npos) reason = reason.substr(colon + 2);
+    }
+    return Error{error.code, kPrefix + masked + ": " + reason};
   }
-  switch (error.code) {
-    case ErrorCode::kUnavailable:
-      return Error{error.code, "cannot connect to Redis at " + masked + ": " + reason};
-    case ErrorCode::kUnauthenticated:
-      return Error{error.code,
-                   "Redis at " + masked + " refused the credentials (wrong password?): " + reason};
-    default:
-      return Error{error.code, "Redis at " + masked + ": " + reason};
+  if (reason.find("Redis") != std::string::npos) return error;  // already names the server
+  if (error.code == ErrorCode::kUnauthenticated) {
+    return Error{error.code,
+                 "Redis at " + masked + " refused the credentials (wrong password?): " + reason};
   }
+  return Error{error.code, "Redis at " + masked + ": " + reason};
 }
 
 Result<std::unique_ptr<Broker>> Context::Connect() {

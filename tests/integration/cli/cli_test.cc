@@ -1,0 +1,441 @@
+// The `ferry` binary end to end: real redis-server (tests/support), real worker processes, every
+// command's output and exit code. Each test uses its own key prefix and Redis server.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Json ParseOrFail(const std::string& text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON:\n" << text;
+  return j;
+}
+
+// Runs `ferry` against one Redis server and key prefix.
+class FerryCli {
+ public:
+  FerryCli(std::string url, std::string prefix)
+      : url_(std::move(url)), prefix_(std::move(prefix)) {}
+
+  std::vector<std::string> Argv(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {FerryBinary(), "--redis-url", url_, "--prefix", prefix_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  CommandResult Run(const std::vector<std::string>& args,
+                    milliseconds timeout = seconds(20)) const {
+    return RunCommand(Argv(args), timeout, {{"NO_COLOR", "1"}});
+  }
+  Json RunJson(const std::vector<std::string>& args) const {
+    std::vector<std::string> a = {"--json"};
+    a.insert(a.end(), args.begin(), args.end());
+    auto r = Run(a);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return ParseOrFail(r.out);
+  }
+  std::string Submit(const std::vector<std::string>& args) const {
+    std::vector<std::string> a = {"task", "submit"};
+    a.insert(a.end(), args.begin(), args.end());
+    auto r = Run(a);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return Trim(r.out);
+  }
+  Json Task(const std::string& id) const { return RunJson({"task", "status", id}); }
+  std::string Status(const std::string& id) const {
+    Json t = Task(id);
+    return t.is_object() && t.contains("status") ? t["status"].get<std::string>() : "";
+  }
+  bool WaitStatus(const std::string& id, const std::string& status, milliseconds timeout) const {
+    return Eventually([&] { return Status(id) == status; }, timeout);
+  }
+  std::unique_ptr<Process> StartWorker(const std::string& worker_id,
+                                       const std::vector<std::string>& extra = {}) const {
+    std::vector<std::string> args = {"worker",  "start",         "--worker-id",
+                                     worker_id, "--concurrency", "2"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<Process>(Process::Options{Argv(args), {{"NO_COLOR", "1"}}, "", ""});
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  std::string url_;
+  std::string prefix_;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    prefix_ = std::string("clitest-") + info->name();
+    redis_ = std::make_unique<RedisServer>(RedisServer::Options{"", false});
+    ferry_ = std::make_unique<FerryCli>(redis_->url(), prefix_);
+  }
+  FerryCli& ferry() { return *ferry_; }
+
+  std::string prefix_;
+  std::unique_ptr<RedisServer> redis_;
+  std::unique_ptr<FerryCli> ferry_;
+};
+
+TEST_F(CliTest, SubmittedTaskRunsOnWorkerAndStatusShowsSucceeded) {
+  auto worker = ferry().StartWorker("w-basic");
+  std::string id = ferry().Submit({"echo", "--payload", R"({"hello":"world"})"});
+  ASSERT_EQ(id.size(), 26u) << id;
+  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(15))) << worker->Stderr();
+  Json t = ferry().Task(id);
+  EXPECT_EQ(t["result"], Json::parse(R"({"hello":"world"})"));
+  EXPECT_EQ(t["worker"], "w-basic");
+  EXPECT_EQ(t["attempts"], 1);
+
+  auto human = ferry().Run({"task", "status", id});
+  EXPECT_EQ(human.exit_code, 0);
+  EXPECT_TRUE(Contains(human.out, "succeeded")) << human.out;
+  EXPECT_TRUE(Contains(human.out, id));
+  EXPECT_TRUE(Contains(human.out, "w-basic"));
+
+  // --wait exits 0 for a success and 1 for a failure.
+  auto ok = ferry().Run(
+      {"task", "submit", "echo", "--payload", "[1,2]", "--wait", "--wait-timeout", "15s"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_TRUE(Contains(ok.out, "succeeded")) << ok.out;
+  auto bad = ferry().Run({"task", "submit", "fail", "--payload", R"({"retryable":false})", "--wait",
+                          "--wait-timeout", "15s"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_TRUE(Contains(bad.out, "failed")) << bad.out;
+}
+
+TEST_F(CliTest, JsonOutputsParse) {
+  auto worker = ferry().StartWorker("w-json");
+  auto sub = ferry().RunJson({"task", "submit", "noop"});
+  ASSERT_TRUE(sub.contains("id"));
+  std::string id = sub["id"];
+  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(15)));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return ferry().RunJson({"worker", "list"}).size() == 1;
+      },
+      seconds(10)));
+
+  EXPECT_TRUE(ferry().RunJson({"task", "list"}).is_array());
+  EXPECT_EQ(ferry().RunJson({"task", "status", id})["id"], id);
+  Json queues = ferry().RunJson({"queue", "list"});
+  ASSERT_TRUE(queues.is_array());
+  ASSERT_FALSE(queues.empty());
+  EXPECT_EQ(queues[0]["queue"], "default");
+  EXPECT_TRUE(ferry().RunJson({"queue", "stats", "default"}).is_object());
+  EXPECT_TRUE(ferry().RunJson({"queue", "dead", "default"}).is_array());
+  Json workers = ferry().RunJson({"worker", "list"});
+  EXPECT_EQ(workers[0]["id"], "w-json");
+  EXPECT_TRUE(ferry().RunJson({"version"}).contains("version"));
+
+  // Global flags may also come after the subcommand; events are JSON lines.
+  auto events = ferry().Run({"task", "events", id, "--json"});
+  ASSERT_EQ(events.exit_code, 0) << events.err;
+  size_t start = 0;
+  int lines = 0;
+  while (start < events.out.size()) {
+    size_t nl = events.out.find('\n', start);
+    std::string line = events.out.substr(start, nl - start);
+    if (!line.empty()) {
+      EXPECT_TRUE(ParseOrFail(line).contains("type"));
+      ++lines;
+    }
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  EXPECT_GE(lines, 2) << events.out;
+
+  // Errors with --json are JSON too.
+  auto missing = ferry().Run({"--json", "task", "status", "01ARZ3NDEKTSV4RRFFQ69G5FAV"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(ParseOrFail(missing.out)["error"]["code"], "not_found");
+}
+
+TEST_F(CliTest, StatusFilterIsCaseInsensitive) {
+  std::string id = ferry().Submit({"noop", "--queue", "nobody-serves-this"});
+  for (std::string s : {"pending", "PENDING", "Pending"}) {
+    Json list = ferry().RunJson({"task", "list", "--status", s});
+    ASSERT_EQ(list.size(), 1u) << s << list.dump();
+    EXPECT_EQ(list[0]["id"], id);
+  }
+  EXPECT_TRUE(ferry().RunJson({"task", "list", "--status", "SUCCEEDED"}).empty());
+  auto human = ferry().Run({"task", "list", "--status", "Pending"});
+  EXPECT_EQ(human.exit_code, 0);
+  EXPECT_TRUE(Contains(human.out, id)) << human.out;
+
+  auto bad = ferry().Run({"task", "list", "--status", "finished"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(Contains(bad.err, "unknown status 'finished'")) << bad.err;
+  EXPECT_TRUE(Contains(bad.err, "succeeded")) << bad.err;
+}
+
+TEST_F(CliTest, UnknownIdsExitOneWithAClearMessage) {
+  const std::string id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  for (const auto& verb : {"status", "cancel", "retry", "events"}) {
+    auto r = ferry().Run({"task", verb, id});
+    EXPECT_EQ(r.exit_code, 1) << verb << ": " << r.err;
+    EXPECT_TRUE(Contains(r.err, "no task " + id)) << verb << ": " << r.err;
+  }
+}
+
+TEST_F(CliTest, UsageErrorsExitTwo) {
+  auto payload = ferry().Run({"task", "submit", "echo", "--payload", R"({"a": 1,})"});
+  EXPECT_EQ(payload.exit_code, 2);
+  EXPECT_TRUE(Contains(payload.err, "--payload is not valid JSON")) << payload.err;
+  EXPECT_TRUE(Contains(payload.err, "byte 9")) << "the parse error position: " << payload.err;
+
+  EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--max-attempts", "0"}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--delay", "soon"}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--eta", "tomorrow"}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--queue", "bad queue"}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({"task", "frobnicate"}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({"task", "list", "--no-such-flag"}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({"worker", "start", "--concurrency", "zero"}).exit_code, 2);
+  EXPECT_EQ(ferry().Run({"worker", "start", "--lease", "forever"}).exit_code, 2);
+  auto help = ferry().Run({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_TRUE(Contains(help.out, "task")) << help.out;
+}
+
+TEST_F(CliTest, UnreachableRedisExitsThreeQuickly) {
+  int port = FreePort();  // nothing listens there
+  std::string url = "redis://:hunter2@127.0.0.1:" + std::to_string(port);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"task", "list"}, {"task", "submit", "noop"}, {"worker", "list"}, {"worker", "start"}}) {
+    auto start = SteadyClock::now();
+    std::vector<std::string> argv = {FerryBinary(), "--redis-url", url};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, seconds(15));
+    auto took = SteadyClock::now() - start;
+    EXPECT_EQ(r.exit_code, 3) << args[0] << " " << args[1] << ": " << r.err;
+    EXPECT_LT(took, seconds(6));
+    EXPECT_TRUE(Contains(
+        r.err, "cannot connect to Redis at redis://:****@127.0.0.1:" + std::to_string(port)))
+        << r.err;
+    EXPECT_TRUE(Contains(r.err, "Connection refused")) << r.err;
+    EXPECT_FALSE(Contains(r.err + r.out, "hunter2")) << "password leaked";
+  }
+}
+
+TEST_F(CliTest, WrongPasswordExitsThree) {
+  RedisServer secured(RedisServer::Options{"right-password", false});
+  std::string url = "redis://:not-it@127.0.0.1:" + std::to_string(secured.port());
+  auto r = RunCommand({FerryBinary(), "--redis-url", url, "task", "list"}, seconds(15));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_TRUE(Contains(Lower(r.err), "password")) << r.err;
+  EXPECT_FALSE(Contains(r.err, "not-it")) << "password leaked: " << r.err;
+
+  auto ok = RunCommand({FerryBinary(), "--redis-url", secured.url(), "task", "list"}, seconds(15));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+TEST_F(CliTest, QueueDeadListsANonRetryableFailure) {
+  auto worker = ferry().StartWorker("w-dead");
+  std::string id = ferry().Submit(
+      {"fail", "--payload", R"({"message":"boom","retryable":false})", "--max-attempts", "3"});
+  ASSERT_TRUE(ferry().WaitStatus(id, "failed", seconds(15)));
+  Json t = ferry().Task(id);
+  EXPECT_EQ(t["attempts"], 1);  // not retried
+  EXPECT_TRUE(Contains(t["error"].get<std::string>(), "boom")) << t.dump();
+
+  Json dead = ferry().RunJson({"queue", "dead", "default"});
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0]["id"], id);
+  auto human = ferry().Run({"queue", "dead", "default"});
+  EXPECT_TRUE(Contains(human.out, id)) << human.out;
+  EXPECT_TRUE(Contains(human.out, "boom")) << human.out;
+  Json stats = ferry().RunJson({"queue", "stats", "default"});
+  EXPECT_EQ(stats["dead"], 1);
+
+  // retry re-runs it: it fails again, and is dead once more.
+  auto retry = ferry().Run({"task", "retry", id});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return ferry().Task(id)["attempts"] == 1 && ferry().Status(id) == "failed" &&
+               ferry().Task(id)["epoch"].get<int>() >= 2;
+      },
+      seconds(15)))
+      << ferry().Task(id).dump();
+}
+
+TEST_F(CliTest, CancelSaysWhatHappenedInEachState) {
+  // pending: nobody serves the queue.
+  std::string pending = ferry().Submit({"noop", "--queue", "idle"});
+  auto r = ferry().Run({"task", "cancel", pending});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Trim(r.out), pending + ": cancelled");
+  EXPECT_EQ(ferry().Status(pending), "cancelled");
+
+  // scheduled
+  std::string scheduled = ferry().Submit({"noop", "--delay", "1h"});
+  EXPECT_EQ(ferry().Status(scheduled), "scheduled");
+  r = ferry().Run({"task", "cancel", scheduled});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Trim(r.out), scheduled + ": cancelled");
+
+  // running: the worker stops the handler.
+  auto worker = ferry().StartWorker("w-cancel");
+  std::string running = ferry().Submit({"sleep", "--payload", R"({"ms":20000})"});
+  ASSERT_TRUE(ferry().WaitStatus(running, "running", seconds(10)));
+  r = ferry().Run({"task", "cancel", running});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Trim(r.out), running + ": cancel requested; the worker will stop it");
+  EXPECT_TRUE(ferry().WaitStatus(running, "cancelled", seconds(5))) << ferry().Task(running);
+
+  // ended: a conflict, exit 1.
+  r = ferry().Run({"task", "cancel", pending});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "cannot cancel task " + pending)) << r.err;
+  std::string done = ferry().Submit({"noop"});
+  ASSERT_TRUE(ferry().WaitStatus(done, "succeeded", seconds(10)));
+  r = ferry().Run({"task", "cancel", done});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "cannot cancel task " + done)) << r.err;
+  EXPECT_TRUE(Contains(r.err, "succeeded")) << r.err;
+}
+
+TEST_F(CliTest, EventsFollowUntilTheTaskEnds) {
+  std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":1500})"});
+  Process follow(Process::Options{
+      ferry().Argv({"task", "events", id, "--follow", "--timeout", "20s"}), {}, "", ""});
+  SleepMs(300);
+  EXPECT_TRUE(follow.Running()) << "a pending task's events must be followed, not dumped";
+  auto worker = ferry().StartWorker("w-events");
+  auto code = follow.Wait(seconds(15));
+  ASSERT_TRUE(code.has_value()) << follow.Stdout();
+  EXPECT_EQ(*code, 0) << follow.Stderr();
+  std::string out = follow.Stdout();
+  EXPECT_TRUE(Contains(out, "running")) << out;
+  EXPECT_TRUE(Contains(out, "succeeded")) << out;
+  EXPECT_EQ(ferry().Status(id), "succeeded");
+
+  // --timeout bounds --follow on a task that does not end.
+  std::string stuck = ferry().Submit({"noop", "--queue", "idle"});
+  auto start = SteadyClock::now();
+  auto r = ferry().Run({"task", "events", stuck, "--follow", "--timeout", "1s"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(SteadyClock::now() - start, seconds(5));
+}
+
+TEST_F(CliTest, WorkerListShowsAStartedWorkerAndItsHeartbeat) {
+  auto worker = ferry().StartWorker("w-list", {"--queues", "high,default"});
+  Json me;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& w : ferry().RunJson({"worker", "list"})) {
+          if (w["id"] == "w-list") me = w;
+        }
+        return me.is_object();
+      },
+      seconds(10)))
+      << worker->Stderr();
+  EXPECT_EQ(me["status"], "running");
+  EXPECT_EQ(me["concurrency"], 2);
+  EXPECT_EQ(me["queues"], Json::parse(R"(["high","default"])"));
+  EXPECT_FALSE(me["last_heartbeat"].is_null());
+
+  auto human = ferry().Run({"worker", "list"});
+  EXPECT_EQ(human.exit_code, 0);
+  for (const char* col : {"Worker ID", "Status", "Hostname", "Tasks", "Failed", "Current Task(s)",
+                          "Concurrency", "Last Heartbeat", "w-list", "running", " UTC"}) {
+    EXPECT_TRUE(Contains(human.out, col)) << col << "\n" << human.out;
+  }
+  // Banner on stderr, password-free.
+  EXPECT_TRUE(Contains(worker->Stderr(), "w-list")) << worker->Stderr();
+}
+
+TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
+  auto a = ferry().StartWorker("worker-a", {"--lease", "2s"});
+  std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":4000})"});
+  ASSERT_TRUE(Eventually(
+      [&] {
+        Json t = ferry().Task(id);
+        return t["status"] == "running" && t["worker"] == "worker-a";
+      },
+      seconds(10)));
+  a->Signal(SIGKILL);
+  ASSERT_TRUE(a->Wait(seconds(5)).has_value());
+  auto killed_at = SteadyClock::now();
+
+  auto b = ferry().StartWorker("worker-b", {"--lease", "2s"});
+  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(20))) << b->Stderr();
+  EXPECT_GT(SteadyClock::now() - killed_at, milliseconds(1500)) << "reclaimed before the lease";
+  Json t = ferry().Task(id);
+  EXPECT_EQ(t["worker"], "worker-b");
+  EXPECT_EQ(t["epoch"], 2);
+  EXPECT_EQ(t["reclaims"], 1);
+  Json stats = ferry().RunJson({"queue", "stats", "default"});
+  EXPECT_EQ(stats["counters"]["succeeded"], 1) << stats.dump();
+  EXPECT_EQ(stats["counters"]["reclaimed"], 1) << stats.dump();
+  // Nothing ran twice to completion: one "succeeded" event.
+  auto events = ferry().Run({"task", "events", id});
+  size_t succeeded = 0;
+  for (size_t p = events.out.find("succeeded"); p != std::string::npos;
+       p = events.out.find("succeeded", p + 1)) {
+    ++succeeded;
+  }
+  EXPECT_EQ(succeeded, 1u) << events.out;
+}
+
+TEST_F(CliTest, SigtermDrainsAndHandsTheTaskBackAtOnce) {
+  auto a = ferry().StartWorker("drain-a", {"--drain-timeout", "1s", "--lease", "30s"});
+  std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":5000})"});
+  ASSERT_TRUE(ferry().WaitStatus(id, "running", seconds(10)));
+  auto sent = SteadyClock::now();
+  a->Signal(SIGTERM);
+  auto code = a->Wait(seconds(6));
+  ASSERT_TRUE(code.has_value()) << "worker did not exit after SIGTERM: " << a->Stderr();
+  EXPECT_EQ(*code, 0) << a->Stderr();
+  EXPECT_LT(SteadyClock::now() - sent, seconds(4));
+  // Handed back at once: pending now, not after the 30 s lease.
+  Json t = ferry().Task(id);
+  EXPECT_EQ(t["status"], "pending") << t.dump();
+
+  auto b = ferry().StartWorker("drain-b", {"--lease", "30s"});
+  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(15))) << b->Stderr();
+  EXPECT_EQ(ferry().Task(id)["worker"], "drain-b");
+}
+
+TEST_F(CliTest, DemoRunsAndPrintsOutcomes) {
+  auto start = SteadyClock::now();
+  auto r = RunCommand({FerryBinary(), "demo", "--ascii"}, seconds(40), {{"NO_COLOR", "1"}});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_LT(SteadyClock::now() - start, seconds(20));
+  EXPECT_TRUE(Contains(r.out, "succeeded")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "failed")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "existing")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "Worker ID")) << r.out;
+}
+
+}  // namespace
+}  // namespace ferry::testing
