@@ -1,0 +1,97 @@
+// The HTTP API server: JSON routes under /api/v1 (workflows, runs, tasks, workers, queues), live
+// run events over Server-Sent Events, signed webhooks at /hooks/{workflow}, and /healthz /readyz.
+// docs/api.md describes every route, the error format and the webhook signing recipe.
+//
+// Threads: httplib serves each connection on one thread of a fixed pool (`threads`). An open SSE
+// stream or an idle keep-alive connection pins its thread, so SSE clients are capped
+// (`max_sse_clients`, 503 over the cap) below the pool size, keeping threads free for webhooks.
+// Store and Broker connections are not thread-safe: each pool thread opens its own on first use
+// through the factories (thread-local, reconnected after an unavailable error).
+//
+// Auth: bearer tokens (store: API tokens, SHA-256 hashes) on everything except /hooks, /healthz
+// and /readyz. Auth can be switched off only by `ferry dev`: Start() refuses
+// `require_auth = false` unless `dev_mode` is set and the listen host is a loopback address.
+//
+// Thread-safety: Start() once, from one thread. Stop() may be called from any thread (a signal
+// thread, a test) and more than once; it unblocks open SSE streams and returns once the listener
+// thread has ended. The destructor calls Stop().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "broker/broker.h"
+#include "core/clock.h"
+#include "core/result.h"
+#include "engine/secrets.h"
+#include "store/store.h"
+
+namespace ferry::api {
+
+struct ApiServerOptions {
+  // Listen address. port 0 = any free port; Start() returns the bound one.
+  std::string host = "127.0.0.1";
+  int port = 8080;
+
+  // Bearer tokens required on /api/v1. false is accepted only with dev_mode on a loopback host.
+  bool require_auth = true;
+  // Set only by `ferry dev`.
+  bool dev_mode = false;
+
+  // Open per-thread connections. Not owned; must outlive the server. Required.
+  StoreFactory* store_factory = nullptr;
+  BrokerFactory* broker_factory = nullptr;
+
+  // Resolves webhook secrets by name (the trigger's `secret` field). Not owned. nullptr = the
+  // process environment, FERRY_SECRET_<NAME>.
+  const engine::SecretResolver* secrets = nullptr;
+
+  // httplib worker threads. Must exceed max_sse_clients by at least 4.
+  int threads = 32;
+  // Concurrent SSE streams; one more gets 503.
+  int max_sse_clients = 16;
+  // Largest request body on /api/v1 routes (webhooks use their trigger's max_body_bytes).
+  int64_t max_body_bytes = 1 << 20;
+  // Idle keep-alive connections are closed after this long (each one pins a pool thread).
+  std::chrono::milliseconds keep_alive_timeout = std::chrono::seconds(5);
+
+  // The queue run tasks go to.
+  std::string run_queue = "default";
+
+  // SSE: how often a stream polls the store for new run events, and how often it sends a
+  // keep-alive comment when nothing happened.
+  std::chrono::milliseconds sse_poll_interval = std::chrono::milliseconds(150);
+  std::chrono::milliseconds sse_keep_alive = std::chrono::seconds(15);
+
+  // Re-enqueue pending runs older than this whose enqueue failed (0 = off; the scheduler owns
+  // this sweeper once it exists). Checked every pending_sweep_age / 2.
+  std::chrono::milliseconds pending_sweep_age{0};
+
+  // Webhook timestamps and nonce expiry. Not owned.
+  const Clock* clock = &SystemClock::Instance();
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiServerOptions options);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Validates the options, binds and starts serving on a background thread. Returns the bound
+  // port. kInvalidArgument for bad options, kUnavailable when the address cannot be bound.
+  Result<int> Start();
+  // Stops accepting, ends SSE streams, waits for the listener. Safe from any thread, idempotent.
+  void Stop();
+
+  // The bound port (0 before Start()).
+  int port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::api
