@@ -331,6 +331,8 @@ void WorkerImpl::Supervise() {
     std::unique_lock lock(stop_mu_);
     stop_cv_.wait(lock, [&] { return stop_requested_; });
   }
+  // The drain timeout counts from Stop(), not from when claiming has wound down.
+  const auto drain_deadline = SteadyClock::now() + options_.drain_timeout;
   int running = 0;
   {
     std::lock_guard lock(mu_);
@@ -364,7 +366,7 @@ void WorkerImpl::Supervise() {
   std::vector<TaskPtr> remaining;
   {
     std::unique_lock lock(mu_);
-    space_cv_.wait_for(lock, options_.drain_timeout, [&] { return RunningLocked() == 0; });
+    space_cv_.wait_until(lock, drain_deadline, [&] { return RunningLocked() == 0; });
     for (auto& s : slots_) {
       if (s) remaining.push_back(s);
     }
