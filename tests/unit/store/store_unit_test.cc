@@ -2,6 +2,7 @@
 
 #include "harness.h"
 #include "store/store.h"
+#include "store/store_wrapper.h"
 #include "store_conformance.h"
 
 namespace ferry::testing {
@@ -66,6 +67,59 @@ TEST(StoreFactory, SqliteUrlOpensFile) {
   ASSERT_TRUE(s) << s.error().ToString();
   EXPECT_TRUE(std::filesystem::exists(path));
   EXPECT_EQ((*s)->Backend(), "sqlite");
+}
+
+TEST(SqliteStore, WriterBlockedPastBusyTimeoutIsUnavailable) {
+  TempDir dir;
+  StoreOptions options;
+  options.busy_timeout = std::chrono::milliseconds(100);
+  auto factory = MakeStoreFactory((dir.path() / "ferry.db").string(), options);
+  ASSERT_TRUE(factory);
+  auto holder = (*factory)->Open();
+  auto other = (*factory)->Open();
+  ASSERT_TRUE(holder && other);
+  auto tx = (*holder)->Begin();  // holds the write lock
+  ASSERT_TRUE(tx);
+  auto start = std::chrono::steady_clock::now();
+  auto r = (*other)->RememberNonce("s", "n", 1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << r.error().ToString();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(90));
+  // Readers are not blocked by a writer in WAL mode.
+  EXPECT_TRUE((*other)->ListWorkflows());
+  tx->reset();
+  EXPECT_TRUE((*other)->RememberNonce("s", "n", 1));
+}
+
+// A wrapper that fails every Nth CreateRun, as a fault-injecting test would.
+class FlakyStore : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  Result<Run> CreateRun(const CreateRunRequest& request) override {
+    if (++calls_ % 2 == 0) return Fail(ErrorCode::kUnavailable, "injected");
+    return StoreWrapper::CreateRun(request);
+  }
+
+ private:
+  int calls_ = 0;
+};
+
+TEST(StoreWrapper, ForwardsAndLetsTestsInjectFaults) {
+  TempDir dir;
+  auto real = OpenStore((dir.path() / "ferry.db").string());
+  ASSERT_TRUE(real);
+  FlakyStore store(**real);
+  EXPECT_EQ(store.Backend(), "sqlite");
+  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c1", "", ""};
+  auto wf = store.ApplyWorkflow(req);
+  ASSERT_TRUE(wf);
+  CreateRunRequest run;
+  run.workflow_id = wf->workflow.id;
+  EXPECT_TRUE(store.CreateRun(run));
+  auto second = store.CreateRun(run);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ((*real)->ListRuns({})->runs.size(), 1u);
 }
 
 TEST(StoreNames, RoundTrip) {
