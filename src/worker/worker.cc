@@ -427,7 +427,7 @@ void WorkerImpl::ClaimLoop(std::stop_token st) {
     {
       std::unique_lock lock(mu_);
       claim_waiting_ = true;
-      space_cv_.wait(lock, st, [&] { return active_ < capacity_; });
+      space_cv_.wait_for(lock, st, options_.block, [&] { return active_ < capacity_; });
       claim_waiting_ = false;
       if (st.stop_requested()) break;
       want = capacity_ - active_;
@@ -435,6 +435,19 @@ void WorkerImpl::ClaimLoop(std::stop_token st) {
     Broker* b = conn.Get();
     if (b == nullptr) {
       if (!conn.Backoff(st)) break;
+      continue;
+    }
+    if (want <= 0) {
+      // Every slot busy: nothing to claim, but health reports whether this path could reach
+      // Redis, so a worker busy with long tasks stays healthy while Redis is.
+      auto pong = b->Ping();
+      if (!pong) {
+        conn.Failed(pong.error());
+        if (!conn.Backoff(st)) break;
+        continue;
+      }
+      conn.Ok();
+      last_claim_ok_ms_ = SteadyMs();
       continue;
     }
     auto claimed = b->Claim(options_.queues, id_, want, options_.block);

@@ -497,7 +497,9 @@ TEST_F(WorkerTest, HealthIsOkThenUnavailableWhenRedisStops) {
   UseOwnRedis();
   auto o = Opts(1);
   o.health_port = 0;
+  o.prefetch = 0;
   o.block = milliseconds(100);
+  o.drain_timeout = milliseconds(200);
   auto w = StartWorker(o);
   ASSERT_GT(w->health_port(), 0);
   httplib::Client http("127.0.0.1", w->health_port());
@@ -506,6 +508,19 @@ TEST_F(WorkerTest, HealthIsOkThenUnavailableWhenRedisStops) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_THAT(res->body, HasSubstr("\"status\":\"ok\""));
+
+  // Busy with a long task (nothing to claim) is still healthy: the claim path pings Redis.
+  std::string busy = Submit("sleep", Json{{"ms", 60000}});
+  ASSERT_TRUE(WaitStatus(busy, TaskStatus::kRunning));
+  auto busy_until = std::chrono::steady_clock::now() + milliseconds(5600);
+  while (std::chrono::steady_clock::now() < busy_until) {
+    auto r = http.Get("/healthz");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    testing::SleepMs(200);
+  }
+  ASSERT_TRUE(broker().Cancel(busy));
+  EXPECT_EQ(WaitDone(busy).status, TaskStatus::kCancelled);
 
   redis().Stop();
   // block (0.1 s) + 5 s without a claim reply.
@@ -516,6 +531,7 @@ TEST_F(WorkerTest, HealthIsOkThenUnavailableWhenRedisStops) {
       },
       seconds(9)));
   redis().Start();
+  client_.reset();  // its connection died with the server
   EXPECT_TRUE(Eventually(
       [&] {
         auto r = http.Get("/healthz");
