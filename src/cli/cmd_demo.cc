@@ -152,16 +152,18 @@ int RunDemo(Context& ctx, const DemoArgs& args) {
     records.push_back(rec);
   }
 
-  // The registry record is refreshed every heartbeat_ttl/3: wait until it counts our tasks.
-  int64_t ended = static_cast<int64_t>(records.size());
+  // The registry record is refreshed every heartbeat_ttl/3 (1 s here): show one written after
+  // the last task ended, so its counters and current tasks are up to date.
+  int64_t all_done_ms = WallNowMs();
   std::vector<WorkerInfo> workers;
   auto hb_deadline = SteadyClock::now() + std::chrono::seconds(3);
   while (true) {
     auto w = client.broker().ListWorkers();
     if (w) workers = *w;
-    int64_t counted = 0;
-    for (const auto& info : workers) counted += info.tasks_processed + info.tasks_failed;
-    if (counted >= ended || SteadyClock::now() >= hb_deadline || interrupted) break;
+    bool fresh = !workers.empty() && std::all_of(workers.begin(), workers.end(), [&](auto& i) {
+      return i.last_heartbeat_ms > all_done_ms;
+    });
+    if (fresh || SteadyClock::now() >= hb_deadline || interrupted) break;
     std::this_thread::sleep_for(milliseconds(100));
   }
 
