@@ -29,6 +29,8 @@ constexpr int64_t kListScanMax = 5000;
 constexpr int64_t kListChunk = 200;
 constexpr size_t kQueueCacheMax = 10000;
 constexpr int kListLimitMax = 10000;
+// ReadEvents of a task without an event stream re-derives its events this often while blocking.
+constexpr std::chrono::milliseconds kDerivedPoll{100};
 
 constexpr std::string_view kCounterNames[] = {
     "submitted",     "started",   "succeeded", "failed",      "retried", "cancelled",
@@ -64,6 +66,21 @@ std::vector<std::string> Strings(const redisReply& r) {
 
 bool Contains(std::string_view s, std::string_view needle) {
   return s.find(needle) != std::string_view::npos;
+}
+
+// Entries of an XREAD reply for one stream as events.
+std::vector<TaskEvent> StreamEvents(const redisReply& r) {
+  std::vector<TaskEvent> out;
+  if (!IsArray(r) || r.elements == 0) return out;
+  const redisReply& stream = Elem(r, 0);
+  if (!IsArray(stream) || stream.elements != 2) return out;
+  const redisReply& entries = Elem(stream, 1);
+  for (size_t i = 0; i < entries.elements; ++i) {
+    const redisReply& e = Elem(entries, i);
+    if (!IsArray(e) || e.elements != 2) continue;
+    out.push_back(EventFromEntry(Str(Elem(e, 0)), Pairs(Elem(e, 1))));
+  }
+  return out;
 }
 
 Status CheckReply(const redisReply& r) {
@@ -129,7 +146,6 @@ class RedisBroker final : public Broker {
     const int64_t now = WallNowMs();
     const std::string now_s = std::to_string(now);
     const std::string retention = std::to_string(options_.retention.count());
-    const std::string maxlen = std::to_string(options_.events_maxlen);
     std::vector<Args> commands;
     std::vector<std::vector<size_t>> chunks;
     for (const auto& [queue, indices] : by_queue) {
@@ -137,7 +153,7 @@ class RedisBroker final : public Broker {
       for (size_t begin = 0; begin < indices.size(); begin += kSubmitChunk) {
         size_t end = std::min(indices.size(), begin + kSubmitChunk);
         Args a = conn_->EvalArgs(Script::kSubmit, qp);
-        a.Add(now_s).Add(retention).Add(maxlen).Add(queue);
+        a.Add(now_s).Add(retention).Add(queue);
         for (size_t k = begin; k < end; ++k) {
           const SubmitRequest& req = requests[indices[k]];
           int64_t eta = req.eta_ms.value_or(0);
@@ -623,28 +639,56 @@ class RedisBroker final : public Broker {
     return LoadRecords(queue, Strings(**ids), std::nullopt);
   }
 
+  // A task's event stream exists only once it had an event its record cannot tell (see
+  // docs/broker.md "Events"); until then the routine events are derived from the record, under
+  // the ids the stream gets when it is opened, so a resume point works across the switch.
   Result<std::vector<TaskEvent>> ReadEvents(const std::string& id, const std::string& after_id,
                                             int count, std::chrono::milliseconds block) override {
     auto queue = FindQueue(id);
     if (!queue) return Fail(queue.error());
     if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
-    Args a{"XREAD", "COUNT", std::to_string(count > 0 ? count : 100)};
-    if (block.count() > 0) a.Add("BLOCK").Add(static_cast<int64_t>(block.count()));
-    a.Add("STREAMS").Add(EventsKey(options_.prefix, **queue, id));
-    a.Add(after_id.empty() ? "0" : after_id);
-    auto r = conn_->Command(a, block.count() > 0 ? block : std::chrono::milliseconds{0});
-    if (!r) return Fail(r.error());
-    std::vector<TaskEvent> out;
-    if (!IsArray(**r) || (*r)->elements == 0) return out;
-    const redisReply& stream = Elem(**r, 0);
-    if (!IsArray(stream) || stream.elements != 2) return out;
-    const redisReply& entries = Elem(stream, 1);
-    for (size_t i = 0; i < entries.elements; ++i) {
-      const redisReply& e = Elem(entries, i);
-      if (!IsArray(e) || e.elements != 2) continue;
-      out.push_back(EventFromEntry(Str(Elem(e, 0)), Pairs(Elem(e, 1))));
+    const std::string after = after_id.empty() ? "0" : after_id;
+    const std::string ekey = EventsKey(options_.prefix, **queue, id);
+    const std::string tkey = TaskKey(options_.prefix, **queue, id);
+    const std::string n = std::to_string(count > 0 ? count : 100);
+    const auto deadline = std::chrono::steady_clock::now() + block;
+    // Bounded: each round either returns or waits up to kDerivedPoll.
+    for (int round = 0; round < 1 + static_cast<int>(block / kDerivedPoll) + 1; ++round) {
+      auto replies = conn_->Pipeline(
+          {Args{"XREAD", "COUNT", n, "STREAMS", ekey, after}, Args{"HGETALL", tkey}});
+      if (!replies) return Fail(replies.error());
+      for (const auto& r : *replies) {
+        if (auto st = CheckReply(*r); !st) return Fail(st.error());
+      }
+      auto events = StreamEvents(*(*replies)[0]);
+      if (!events.empty()) return events;
+      auto fields = Pairs(*(*replies)[1]);
+      bool has_stream = std::any_of(fields.begin(), fields.end(), [](const auto& f) {
+        return f.first == "events" && f.second == "1";
+      });
+      auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (!has_stream) {
+        for (auto& e : DerivedEvents(fields)) {
+          if (StreamIdLess(after, e.id) && events.size() < static_cast<size_t>(ToInt(n))) {
+            events.push_back(std::move(e));
+          }
+        }
+        if (!events.empty() || fields.empty()) return events;
+      }
+      if (remaining.count() <= 0) return events;
+      // Routine transitions of a task without a stream write nothing to wait on, so wait in
+      // short steps and derive again; with a stream, wait for it directly.
+      auto wait = has_stream ? remaining : std::min(remaining, kDerivedPoll);
+      wait = std::max(wait, std::chrono::milliseconds(1));
+      auto r = conn_->Command(
+          Args{"XREAD", "COUNT", n, "BLOCK", std::to_string(wait.count()), "STREAMS", ekey, after},
+          wait);
+      if (!r) return Fail(r.error());
+      events = StreamEvents(**r);
+      if (!events.empty() || has_stream) return events;
     }
-    return out;
+    return std::vector<TaskEvent>{};
   }
 
   Status Ping() override {
@@ -735,26 +779,33 @@ class RedisBroker final : public Broker {
     return out;
   }
 
-  // Newest first from the queue's index, keeping those with `status` (any when none).
+  // Newest first from the queue's index stream, keeping those with `status` (any when none).
   Result<std::vector<TaskRecord>> ScanIndex(const std::string& queue,
                                             std::optional<TaskStatus> status, int limit) {
     std::vector<TaskRecord> out;
-    std::string index = IndexKey(options_.prefix, queue);
-    for (int64_t start = 0; start < kListScanMax && out.size() < static_cast<size_t>(limit);
-         start += kListChunk) {
-      int64_t stop = status ? start + kListChunk - 1 : start + limit - 1;
-      auto ids =
-          conn_->Command(Args{"ZREVRANGE", index, std::to_string(start), std::to_string(stop)});
-      if (!ids) return Fail(ids.error());
-      auto names = Strings(**ids);
-      auto records = LoadRecords(queue, names, status);
+    const std::string index = IndexKey(options_.prefix, queue);
+    const auto want = static_cast<size_t>(limit);
+    std::string end = "+";
+    for (int64_t scanned = 0; scanned < kListScanMax && out.size() < want;) {
+      int64_t n = status ? kListChunk : static_cast<int64_t>(want - out.size());
+      auto r = conn_->Command(Args{"XREVRANGE", index, end, "-", "COUNT", std::to_string(n)});
+      if (!r) return Fail(r.error());
+      std::vector<std::string> ids;
+      for (size_t i = 0; i < (*r)->elements; ++i) {
+        const redisReply& e = Elem(**r, i);
+        if (!IsArray(e) || e.elements != 2) continue;
+        end = "(" + Str(Elem(e, 0));
+        auto fields = Pairs(Elem(e, 1));
+        if (!fields.empty()) ids.push_back(fields[0].second);
+      }
+      scanned += static_cast<int64_t>((*r)->elements);
+      auto records = LoadRecords(queue, ids, status);
       if (!records) return Fail(records.error());
       for (auto& rec : *records) {
-        if (out.size() >= static_cast<size_t>(limit)) break;
+        if (out.size() >= want) break;
         out.push_back(std::move(rec));
       }
-      if (names.size() < static_cast<size_t>(stop - start + 1)) break;
-      if (!status) break;
+      if (static_cast<int64_t>((*r)->elements) < n) break;
     }
     return out;
   }

@@ -1,5 +1,6 @@
 #include "broker/redis/redis_codec.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace ferry::redis_broker {
@@ -200,6 +201,40 @@ TaskEvent EventFromEntry(const std::string& entry_id, const FieldList& fields) {
     }
   }
   return e;
+}
+
+bool StreamIdLess(std::string_view a, std::string_view b) {
+  auto parse = [](std::string_view id) {
+    size_t dash = id.find('-');
+    int64_t ms = ToInt(id.substr(0, dash), 0);
+    int64_t seq = dash == std::string_view::npos ? 0 : ToInt(id.substr(dash + 1), 0);
+    return std::make_pair(ms, seq);
+  };
+  return parse(a) < parse(b);
+}
+
+std::vector<TaskEvent> DerivedEvents(const FieldList& record_fields) {
+  TaskRecord r = RecordFromFields("", record_fields);
+  std::vector<TaskEvent> out;
+  if (r.created_ms <= 0) return out;
+  auto add = [&](int64_t ms, int seq, std::string type, Json data) {
+    TaskEvent e;
+    e.id = std::to_string(ms) + "-" + std::to_string(seq);
+    e.ts_ms = ms;
+    e.type = std::move(type);
+    e.data = std::move(data);
+    out.push_back(std::move(e));
+  };
+  add(r.created_ms, 1, "submitted", Json::object());
+  if (r.started_ms <= 0) return out;
+  int64_t started = std::max(r.started_ms, r.created_ms);
+  add(started, 2, "running",
+      Json{{"worker", r.worker}, {"attempt", r.attempts}, {"epoch", r.epoch}});
+  if (r.status == TaskStatus::kSucceeded && r.finished_ms > 0) {
+    add(std::max(r.finished_ms, started), 3, "succeeded",
+        Json{{"worker", r.worker}, {"attempt", r.attempts}});
+  }
+  return out;
 }
 
 std::map<std::string, std::string> ParseInfo(std::string_view text) {

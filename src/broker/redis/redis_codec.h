@@ -58,6 +58,14 @@ std::string JoinList(const std::vector<std::string>& items, char sep = ',');
 // valid JSON is kept as a JSON string.
 TaskEvent EventFromEntry(const std::string& entry_id, const FieldList& fields);
 
+// Stream ids compare by (ms, seq); "0" and "0-0" are the smallest. Malformed ids read as 0-0.
+bool StreamIdLess(std::string_view a, std::string_view b);
+
+// The routine events of a task without an event stream, derived from its record: submitted
+// (id <created_ms>-1), running (<started_ms>-2), succeeded (<finished_ms>-3). The scripts open a
+// stream with the same ids (open_events), so resume points stay valid when one appears.
+std::vector<TaskEvent> DerivedEvents(const FieldList& record_fields);
+
 // INFO output ("# Server\r\nredis_version:7.0.15\r\n...") as key -> value.
 std::map<std::string, std::string> ParseInfo(std::string_view text);
 

@@ -790,6 +790,70 @@ TEST_F(BrokerTest, EventStream) {
   EXPECT_EQ(append_unknown.error().code, ErrorCode::kNotFound);
 }
 
+TEST_F(BrokerTest, RoutineEventsAreDerivedWithoutAStream) {
+  std::string id = SubmitOk(Req());
+  auto events = broker_->ReadEvents(id, "0", 100, kNoBlock);
+  ASSERT_TRUE(events) << events.error().ToString();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "submitted");
+  const std::string submitted_id = (*events)[0].id;
+
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  events = broker_->ReadEvents(id, submitted_id, 100, kNoBlock);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "running");
+  EXPECT_EQ((*events)[0].data["worker"], "w1");
+  const std::string running_id = (*events)[0].id;
+
+  // A follower blocked after "running" sees "succeeded" when another connection completes it.
+  std::thread finisher([&] {
+    auto b = factory_->Open();
+    ASSERT_TRUE(b);
+    ferry::testing::SleepMs(150);
+    auto r = (*b)->Complete({Done(t[0], Completion::Kind::kSucceeded, "w1")});
+    ASSERT_TRUE(r);
+  });
+  std::vector<TaskEvent> woke;
+  for (int i = 0; i < 10 && woke.empty(); ++i) {
+    auto r = broker_->ReadEvents(id, running_id, 10, milliseconds(2000));
+    ASSERT_TRUE(r) << r.error().ToString();
+    woke = *r;
+  }
+  finisher.join();
+  ASSERT_EQ(woke.size(), 1u);
+  EXPECT_EQ(woke[0].type, "succeeded");
+  // Nothing but the record was written for this task's routine life.
+  EXPECT_EQ(Cli({"EXISTS", Key("default", "events:" + id)}), "0");
+
+  // A task that fails gets a stream that starts with the same ids the derived events had.
+  std::string failing = SubmitOk(Req());
+  auto derived = broker_->ReadEvents(failing, "0", 100, kNoBlock);
+  ASSERT_TRUE(derived);
+  auto f = ClaimOk({"default"});
+  ASSERT_EQ(f.size(), 1u);
+  derived = broker_->ReadEvents(failing, "0", 100, kNoBlock);
+  ASSERT_TRUE(derived);
+  ASSERT_EQ(derived->size(), 2u);
+  Completion c = Done(f[0], Completion::Kind::kFailed, "w1");
+  c.error = "boom";
+  c.backoff_ms = 60'000;
+  ASSERT_EQ(CompleteOne(c), CompletionOutcome::kApplied);
+  auto stored = broker_->ReadEvents(failing, "0", 100, kNoBlock);
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->size(), 3u);
+  EXPECT_EQ((*stored)[0].id, (*derived)[0].id);
+  EXPECT_EQ((*stored)[1].id, (*derived)[1].id);
+  EXPECT_EQ((*stored)[1].data, (*derived)[1].data);
+  EXPECT_EQ((*stored)[2].type, "retrying");
+  EXPECT_EQ((*stored)[2].data["error"], "boom");
+  auto resumed = broker_->ReadEvents(failing, (*derived)[1].id, 100, kNoBlock);
+  ASSERT_TRUE(resumed);
+  ASSERT_EQ(resumed->size(), 1u);
+  EXPECT_EQ((*resumed)[0].type, "retrying");
+}
+
 TEST_F(BrokerTest, EventStreamIsBounded) {
   options_.events_maxlen = 10;
   Reopen();

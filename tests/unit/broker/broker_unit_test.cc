@@ -164,6 +164,36 @@ TEST(RedisCodec, Events) {
   EXPECT_EQ(raw.data, Json("not json"));
 }
 
+TEST(RedisCodec, StreamIdOrder) {
+  EXPECT_TRUE(redis_broker::StreamIdLess("0", "1-0"));
+  EXPECT_TRUE(redis_broker::StreamIdLess("5-1", "5-2"));
+  EXPECT_TRUE(redis_broker::StreamIdLess("5-9", "10-0"));  // numeric, not lexicographic
+  EXPECT_FALSE(redis_broker::StreamIdLess("5-2", "5-2"));
+  EXPECT_FALSE(redis_broker::StreamIdLess("6-0", "5-9"));
+}
+
+TEST(RedisCodec, DerivedEvents) {
+  EXPECT_TRUE(redis_broker::DerivedEvents({}).empty());
+  auto pending = redis_broker::DerivedEvents({{"status", "pending"}, {"created_ms", "100"}});
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].id, "100-1");
+  EXPECT_EQ(pending[0].type, "submitted");
+
+  auto done = redis_broker::DerivedEvents({{"status", "succeeded"},
+                                           {"created_ms", "100"},
+                                           {"started_ms", "90"},  // another host's clock
+                                           {"finished_ms", "120"},
+                                           {"worker", "w1"},
+                                           {"attempts", "1"},
+                                           {"epoch", "1"}});
+  ASSERT_EQ(done.size(), 3u);
+  EXPECT_EQ(done[1].id, "100-2");
+  EXPECT_EQ(done[1].type, "running");
+  EXPECT_EQ(done[1].data, (Json{{"worker", "w1"}, {"attempt", 1}, {"epoch", 1}}));
+  EXPECT_EQ(done[2].id, "120-3");
+  EXPECT_EQ(done[2].type, "succeeded");
+}
+
 TEST(RedisCodec, ParseInfo) {
   auto info = redis_broker::ParseInfo(
       "# Server\r\nredis_version:7.0.15\r\nos:Linux\r\n\r\n# Persistence\r\naof_enabled:1\r\n"

@@ -14,21 +14,26 @@ local worker, now, count, maxlen, mode = ARGV[1], ARGV[2], tonumber(ARGV[3]), AR
 local stream = qp .. ':stream'
 local out = {}
 local started = 0
+local drop = {}
 
 local function start(entry, id)
   local tkey = qp .. ':task:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'entry', 'kind', 'payload', 'max_attempts',
-                       'timeout_ms', 'created_ms')
+                       'timeout_ms', 'created_ms', 'attempts', 'epoch', 'events')
   if t[1] ~= 'pending' or t[2] ~= entry then
-    redis.call('XACK', stream, 'ferry', entry)
-    redis.call('XDEL', stream, entry)
+    drop[#drop + 1] = entry
     return
   end
-  local attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
-  local epoch = redis.call('HINCRBY', tkey, 'epoch', 1)
-  redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now)
-  redis.call('XADD', qp .. ':events:' .. id, 'MAXLEN', '~', maxlen, '*', 'type', 'running',
-             'data', cjson.encode({worker = worker, attempt = attempt, epoch = epoch}))
+  local attempt = tonumber(t[8] or '0') + 1
+  local epoch = tonumber(t[9] or '0') + 1
+  redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now,
+             'attempts', attempt, 'epoch', epoch)
+  -- Routine event: only tasks that already have an event stream get it written (the record
+  -- tells the rest; see docs/broker.md "Events").
+  if t[10] == '1' then
+    redis.call('XADD', qp .. ':events:' .. id, 'MAXLEN', '~', maxlen, '*', 'type', 'running',
+               'data', cjson.encode({worker = worker, attempt = attempt, epoch = epoch}))
+  end
   local n = #out
   out[n + 1] = id
   out[n + 2] = entry
@@ -60,5 +65,9 @@ else
   for i = 6, #ARGV, 2 do start(ARGV[i], ARGV[i + 1]) end
 end
 
+if #drop > 0 then
+  redis.call('XACK', stream, 'ferry', unpack(drop))
+  redis.call('XDEL', stream, unpack(drop))
+end
 if started > 0 then redis.call('HINCRBY', qp .. ':stats', 'started', started) end
 return out

@@ -16,13 +16,32 @@ local now = tonumber(now_s)
 local dead_max = tonumber(ARGV[5])
 local stream = qp .. ':stream'
 local out = {}
+local acks = {}
 local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lettered = 0,
                 stale = 0, handed_back = 0}
 
-local function event(id, type, data)
-  local ekey = qp .. ':events:' .. id
+-- Opens a task's event stream at its first event the record cannot tell, beginning it with the
+-- routine events so far under the ids ReadEvents derives for them (<created_ms>-1 submitted,
+-- <started_ms>-2 running), so a follower's resume point stays valid. Call before the record
+-- changes. (Shared by the scripts that write non-routine events; Lua scripts cannot import.)
+local function open_events(tkey, ekey)
+  local f = redis.call('HMGET', tkey, 'events', 'created_ms', 'started_ms', 'worker', 'attempts',
+                       'epoch')
+  if f[1] == '1' then return end
+  redis.call('HSET', tkey, 'events', '1')
+  local created = tonumber(f[2] or '0')
+  local started = tonumber(f[3] or '0')
+  if created > 0 then
+    redis.pcall('XADD', ekey, created .. '-1', 'type', 'submitted', 'data', '{}')
+    if started > 0 then
+      redis.pcall('XADD', ekey, math.max(started, created) .. '-2', 'type', 'running', 'data',
+                  cjson.encode({worker = f[4] or '', attempt = tonumber(f[5] or '0'),
+                                epoch = tonumber(f[6] or '0')}))
+    end
+  end
+end
+local function event(ekey, type, data)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
-  return ekey
 end
 
 for i = 6, #ARGV, 8 do
@@ -30,11 +49,10 @@ for i = 6, #ARGV, 8 do
   local worker, text, retryable, backoff = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local tkey = qp .. ':task:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'epoch', 'attempts', 'max_attempts',
-                       'cancel_requested', 'entry')
+                       'cancel_requested', 'entry', 'events')
   if not t[1] then
     -- Retention removed the record; the entry must not stay in the PEL forever.
-    redis.call('XACK', stream, 'ferry', entry)
-    redis.call('XDEL', stream, entry)
+    acks[#acks + 1] = entry
     out[#out + 1] = 3
   elseif t[2] ~= epoch then
     counts.stale = counts.stale + 1
@@ -62,44 +80,49 @@ for i = 6, #ARGV, 8 do
         out[#out + 1] = 2
       end
     else
-      local e = t[6] or entry
-      redis.call('XACK', stream, 'ferry', e)
-      redis.call('XDEL', stream, e)
+      acks[#acks + 1] = t[6] or entry
+      local ekey = qp .. ':events:' .. id
       if target == 'succeeded' then
         redis.call('HSET', tkey, 'status', 'succeeded', 'result', text, 'finished_ms', now_s)
         redis.call('PEXPIRE', tkey, retention)
-        redis.call('PEXPIRE', event(id, 'succeeded', {worker = worker, attempt = attempts}),
-                   retention)
+        if t[7] == '1' then
+          event(ekey, 'succeeded', {worker = worker, attempt = attempts})
+          redis.call('PEXPIRE', ekey, retention)
+        end
         counts.succeeded = counts.succeeded + 1
       elseif target == 'cancelled' then
         if text == '' then text = 'cancelled' end
+        open_events(tkey, ekey)
         redis.call('HSET', tkey, 'status', 'cancelled', 'error', text, 'finished_ms', now_s)
         redis.call('PEXPIRE', tkey, retention)
-        redis.call('PEXPIRE', event(id, 'cancelled', {worker = worker, error = text}), retention)
+        event(ekey, 'cancelled', {worker = worker, error = text})
+        redis.call('PEXPIRE', ekey, retention)
         counts.cancelled = counts.cancelled + 1
       elseif target == 'pending' then
+        open_events(tkey, ekey)
         local fresh = redis.call('XADD', stream, '*', 'id', id)
-        redis.call('HINCRBY', tkey, 'attempts', -1)
-        redis.call('HSET', tkey, 'status', 'pending', 'entry', fresh)
-        event(id, 'pending', {worker = worker, reason = 'handed back'})
+        redis.call('HSET', tkey, 'status', 'pending', 'entry', fresh, 'attempts', attempts - 1)
+        event(ekey, 'pending', {worker = worker, reason = 'handed back'})
         counts.handed_back = counts.handed_back + 1
       elseif target == 'retrying' then
         local eta = now + tonumber(backoff)
+        open_events(tkey, ekey)
         redis.call('HSET', tkey, 'status', 'retrying', 'error', text, 'eta_ms', eta)
         redis.call('ZADD', qp .. ':delayed', eta, id)
-        event(id, 'retrying', {worker = worker, error = text, attempt = attempts,
-                               backoff_ms = tonumber(backoff)})
+        event(ekey, 'retrying', {worker = worker, error = text, attempt = attempts,
+                                 backoff_ms = tonumber(backoff)})
         counts.failed = counts.failed + 1
         counts.retried = counts.retried + 1
       else
         local dead = qp .. ':dead'
+        open_events(tkey, ekey)
         redis.call('HSET', tkey, 'status', 'failed', 'error', text, 'finished_ms', now_s)
         redis.call('PEXPIRE', tkey, dead_retention)
         redis.call('ZADD', dead, now_s, id)
         redis.call('ZREMRANGEBYSCORE', dead, '-inf', '(' .. (now - tonumber(dead_retention)))
         redis.call('ZREMRANGEBYRANK', dead, 0, -dead_max - 1)
-        redis.call('PEXPIRE', event(id, 'failed', {worker = worker, error = text,
-                                                   attempt = attempts}), dead_retention)
+        event(ekey, 'failed', {worker = worker, error = text, attempt = attempts})
+        redis.call('PEXPIRE', ekey, dead_retention)
         counts.failed = counts.failed + 1
         counts.dead_lettered = counts.dead_lettered + 1
       end
@@ -108,6 +131,10 @@ for i = 6, #ARGV, 8 do
   end
 end
 
+if #acks > 0 then
+  redis.call('XACK', stream, 'ferry', unpack(acks))
+  redis.call('XDEL', stream, unpack(acks))
+end
 for k, v in pairs(counts) do
   if v > 0 then redis.call('HINCRBY', qp .. ':stats', k, v) end
 end

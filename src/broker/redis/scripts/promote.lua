@@ -15,12 +15,15 @@ local moved = 0
 for _, id in ipairs(ids) do
   redis.call('ZREM', delayed, id)
   local tkey = qp .. ':task:' .. id
-  local status = redis.call('HGET', tkey, 'status')
-  if status == 'scheduled' or status == 'retrying' then
+  local t = redis.call('HMGET', tkey, 'status', 'events')
+  if t[1] == 'scheduled' or t[1] == 'retrying' then
     local entry = redis.call('XADD', stream, '*', 'id', id)
     redis.call('HSET', tkey, 'status', 'pending', 'entry', entry)
-    redis.call('XADD', qp .. ':events:' .. id, 'MAXLEN', '~', maxlen, '*', 'type', 'pending',
-               'data', cjson.encode({reason = status == 'scheduled' and 'due' or 'retry'}))
+    -- Routine event: written only when the task already has an event stream.
+    if t[2] == '1' then
+      redis.call('XADD', qp .. ':events:' .. id, 'MAXLEN', '~', maxlen, '*', 'type', 'pending',
+                 'data', cjson.encode({reason = t[1] == 'scheduled' and 'due' or 'retry'}))
+    end
     moved = moved + 1
   end
 end

@@ -16,65 +16,92 @@ local stream = qp .. ':stream'
 local stats = qp .. ':stats'
 local out = {}
 local n = 0
+local drop = {}
 local counts = {reclaimed = 0, poison = 0, dead_lettered = 0, cancelled = 0, started = 0}
 
-local function drop(entry)
-  redis.call('XACK', stream, 'ferry', entry)
-  redis.call('XDEL', stream, entry)
+-- Opens a task's event stream at its first event the record cannot tell, beginning it with the
+-- routine events so far under the ids ReadEvents derives for them (<created_ms>-1 submitted,
+-- <started_ms>-2 running), so a follower's resume point stays valid. Call before the record
+-- changes. (Shared by the scripts that write non-routine events; Lua scripts cannot import.)
+local function open_events(tkey, ekey)
+  local f = redis.call('HMGET', tkey, 'events', 'created_ms', 'started_ms', 'worker', 'attempts',
+                       'epoch')
+  if f[1] == '1' then return end
+  redis.call('HSET', tkey, 'events', '1')
+  local created = tonumber(f[2] or '0')
+  local started = tonumber(f[3] or '0')
+  if created > 0 then
+    redis.pcall('XADD', ekey, created .. '-1', 'type', 'submitted', 'data', '{}')
+    if started > 0 then
+      redis.pcall('XADD', ekey, math.max(started, created) .. '-2', 'type', 'running', 'data',
+                  cjson.encode({worker = f[4] or '', attempt = tonumber(f[5] or '0'),
+                                epoch = tonumber(f[6] or '0')}))
+    end
+  end
 end
-
-local function event(id, type, data)
-  local ekey = qp .. ':events:' .. id
+local function event(ekey, type, data)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
-  return ekey
 end
 
 local function take(entry, id)
   local tkey = qp .. ':task:' .. id
+  local ekey = qp .. ':events:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'entry', 'kind', 'payload', 'max_attempts',
-                       'timeout_ms', 'created_ms', 'attempts', 'cancel_requested', 'worker')
+                       'timeout_ms', 'created_ms', 'attempts', 'cancel_requested', 'worker',
+                       'epoch', 'events')
   local status = t[1]
   if (status ~= 'running' and status ~= 'pending') or t[2] ~= entry then
-    drop(entry)
+    drop[#drop + 1] = entry
     return
   end
-  local attempt
+  local previous = t[10] or ''
+  local attempt = tonumber(t[8] or '0')
+  local epoch = tonumber(t[11] or '0') + 1
   if status == 'pending' then
-    -- Delivered by a blocking read whose worker died before starting it: start it now.
-    attempt = redis.call('HINCRBY', tkey, 'attempts', 1)
+    -- Delivered by a blocking read whose worker died before starting it: a first start.
+    attempt = attempt + 1
+    redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now,
+               'attempts', attempt, 'epoch', epoch)
+    if t[12] == '1' then
+      event(ekey, 'running', {worker = worker, attempt = attempt, epoch = epoch})
+    end
     counts.started = counts.started + 1
   else
     if t[9] == '1' then
-      drop(entry)
-      redis.call('HSET', tkey, 'status', 'cancelled', 'finished_ms', now, 'error',
-                 'cancelled (its worker ' .. (t[10] or '?') .. ' stopped renewing its lease)')
+      drop[#drop + 1] = entry
+      local err = 'cancelled (its worker ' .. previous .. ' stopped renewing its lease)'
+      open_events(tkey, ekey)
+      redis.call('HSET', tkey, 'status', 'cancelled', 'finished_ms', now, 'error', err)
       redis.call('PEXPIRE', tkey, retention)
-      redis.call('PEXPIRE', event(id, 'cancelled', {worker = t[10] or ''}), retention)
+      event(ekey, 'cancelled', {worker = previous, error = err})
+      redis.call('PEXPIRE', ekey, retention)
       counts.cancelled = counts.cancelled + 1
       return
     end
     local reclaims = redis.call('HINCRBY', tkey, 'reclaims', 1)
     counts.reclaimed = counts.reclaimed + 1
+    open_events(tkey, ekey)
     if reclaims > max_reclaims then
-      drop(entry)
+      drop[#drop + 1] = entry
       local err = 'poison pill: reclaimed ' .. reclaims .. ' times'
       redis.call('HSET', tkey, 'status', 'failed', 'finished_ms', now, 'error', err)
       redis.call('PEXPIRE', tkey, dead_retention)
       local dead = qp .. ':dead'
       redis.call('ZADD', dead, now, id)
-      redis.call('ZREMRANGEBYSCORE', dead, '-inf', '(' .. (tonumber(now) - tonumber(dead_retention)))
+      redis.call('ZREMRANGEBYSCORE', dead, '-inf',
+                 '(' .. (tonumber(now) - tonumber(dead_retention)))
       redis.call('ZREMRANGEBYRANK', dead, 0, -dead_max - 1)
-      redis.call('PEXPIRE', event(id, 'failed', {error = err, poison = true}), dead_retention)
+      event(ekey, 'failed', {error = err, poison = true, worker = previous})
+      redis.call('PEXPIRE', ekey, dead_retention)
       counts.poison = counts.poison + 1
       counts.dead_lettered = counts.dead_lettered + 1
       return
     end
-    attempt = tonumber(t[8] or '0')
+    redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now,
+               'epoch', epoch)
+    event(ekey, 'running', {worker = worker, attempt = attempt, epoch = epoch,
+                            reclaimed_from = previous})
   end
-  local epoch = redis.call('HINCRBY', tkey, 'epoch', 1)
-  redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now)
-  event(id, 'running', {worker = worker, attempt = attempt, epoch = epoch,
-                        reclaimed_from = t[10] or ''})
   out[#out + 1] = id
   out[#out + 1] = entry
   out[#out + 1] = t[3] or ''
@@ -102,6 +129,10 @@ for _ = 1, 8 do
   if cursor == '0-0' then break end
 end
 
+if #drop > 0 then
+  redis.call('XACK', stream, 'ferry', unpack(drop))
+  redis.call('XDEL', stream, unpack(drop))
+end
 for k, v in pairs(counts) do
   if v > 0 then redis.call('HINCRBY', stats, k, v) end
 end

@@ -2,25 +2,25 @@
 -- Guarantees: each record exists with status pending (in the stream) or scheduled (in the
 -- delayed set) the moment the call returns; a unique key maps to exactly one task id while it
 -- lives (SET NX), so a repeated submission returns the first id instead of a second task.
+-- No event stream is created here: "submitted" is derived from the record (see ReadEvents).
 --
 -- KEYS[1]  queue key prefix "<prefix>:{<queue>}"; every key below is derived from it, so all
 --          of them share the queue's hash tag (one cluster slot).
--- ARGV     now_ms, retention_ms, events_maxlen, queue, then 8 values per task:
+-- ARGV     now_ms, retention_ms, queue, then 8 values per task:
 --          id, kind, payload, max_attempts, timeout_ms, eta_ms (0 = now), unique_key,
 --          unique_ttl_ms
 -- Returns  a flat array: id, existing (0|1) per task, in order.
 local qp = KEYS[1]
 local now_s = ARGV[1]
 local now = tonumber(now_s)
-local retention = ARGV[2]
-local maxlen = ARGV[3]
-local queue = ARGV[4]
+local retention = tonumber(ARGV[2])
+local queue = ARGV[3]
 local stream = qp .. ':stream'
 local index = qp .. ':index'
 local out = {}
 local submitted = 0
 
-for i = 5, #ARGV, 8 do
+for i = 4, #ARGV, 8 do
   local id, kind, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local max_attempts, timeout, eta = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local ukey, uttl = ARGV[i + 6], ARGV[i + 7]
@@ -47,10 +47,7 @@ for i = 5, #ARGV, 8 do
                  'status', 'pending', 'max_attempts', max_attempts, 'timeout_ms', timeout,
                  'created_ms', now_s, 'entry', entry, 'unique_key', ukey)
     end
-    redis.call('ZADD', index, now_s, id)
-    local ekey = qp .. ':events:' .. id
-    redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', 'submitted', 'data', '{}')
-    redis.call('PEXPIRE', ekey, retention)
+    redis.call('XADD', index, '*', 'id', id)
     submitted = submitted + 1
     out[#out + 1] = id
     out[#out + 1] = 0
@@ -60,7 +57,7 @@ end
 if submitted > 0 then
   redis.call('HINCRBY', qp .. ':stats', 'submitted', submitted)
   -- The index only serves listings; entries older than the retention point at records that
-  -- are gone (or will be soon), so trimming here keeps it bounded without a sweeper.
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - tonumber(retention)))
+  -- are gone (or soon will be), so trimming here keeps it bounded without a sweeper.
+  redis.call('XTRIM', index, 'MINID', '~', (now - retention) .. '-0')
 end
 return out
