@@ -79,6 +79,8 @@ class SqlConn {
   // Whether a transaction is open on the server side. A reconnect silently ends one; COMMIT
   // checks this first so a lost transaction is never reported as committed.
   virtual bool InTransaction() const = 0;
+  // PostgreSQL: a statement failed inside the open transaction, so COMMIT would roll back.
+  virtual bool TransactionAborted() const { return false; }
   // Run inside the migration transaction before reading schema_migrations, so concurrent
   // openers apply each migration once. "" when BeginWrite() already serializes writers.
   virtual std::string_view MigrationLockSql() const = 0;

@@ -46,6 +46,13 @@ constexpr std::string_view kRunSelect =
     "r.created_ms, r.started_ms, r.finished_ms, r.updated_ms, r.seq "
     "FROM runs r JOIN workflows w ON w.id = r.workflow_id ";
 constexpr size_t kRunSeqCol = 19;
+// The same columns from an INSERT/UPDATE on runs, so a transition is one round trip.
+constexpr std::string_view kRunReturning =
+    " RETURNING id, workflow_id, (SELECT name FROM workflows WHERE workflows.id = "
+    "runs.workflow_id), version, status, attempt, epoch, inputs, output, error, failed_node, "
+    "triggered_by, trigger_id, retry_of, worker, created_ms, started_ms, finished_ms, updated_ms, "
+    "seq";
+constexpr int kEventAppendTries = 32;
 constexpr std::string_view kStepCols =
     "run_id, node_id, status, output, error, attempt, epoch, started_ms, finished_ms";
 constexpr std::string_view kTriggerSelect =
@@ -342,7 +349,7 @@ class SqlStore final : public Store {
 
   Result<Run> CreateRun(const CreateRunRequest& req) override {
     if (auto st = ValidateCreate(req); !st) return Fail(st.error());
-    return InTx([&]() { return InsertRun(req, ""); });
+    return Single([&]() { return InsertRun(req, ""); });
   }
 
   Result<std::optional<Run>> GetRun(const std::string& id) override {
@@ -388,16 +395,19 @@ class SqlStore final : public Store {
   Result<Run> MarkRunRunning(const std::string& run_id, int64_t epoch,
                              const std::string& worker) override {
     if (epoch < 0) return Invalid("epoch must be >= 0");
-    return InTx([&]() -> Result<Run> {
+    return Single([&]() -> Result<Run> {
       int64_t now = NowMs();
       auto r = Exec(
-          "UPDATE runs SET status = 'running', epoch = $2, worker = $3, attempt = attempt + 1, "
-          "started_ms = CASE WHEN started_ms = 0 THEN $4 ELSE started_ms END, updated_ms = $4 "
-          "WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND epoch < $2))",
+          Cat("UPDATE runs SET status = 'running', epoch = $2, worker = $3, attempt = attempt + 1, "
+              "started_ms = CASE WHEN started_ms = 0 THEN $4 ELSE started_ms END, updated_ms = $4 "
+              "WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND epoch < $2))",
+              kRunReturning),
           {P::Text(run_id), P::Int(epoch), P::Text(worker), P::Int(now)});
       if (!r) return Fail(r.error());
+      if (!r->rows.empty()) return RunFromRow(r->rows[0]);
+      // Lost the condition: read the row only to say why (or to accept a repeat).
       auto run = MustGetRun(run_id);
-      if (!run || r->affected == 1) return run;
+      if (!run) return run;
       if (run->status == RunStatus::kRunning && run->epoch == epoch && run->worker == worker) {
         return run;  // the same claim marking again (a retried call): already done
       }
@@ -413,16 +423,19 @@ class SqlStore final : public Store {
       return Invalid("FinishRun needs a terminal status, not " +
                      std::string(RunStatusName(status)));
     }
-    return InTx([&]() -> Result<Run> {
+    return Single([&]() -> Result<Run> {
       int64_t now = NowMs();
-      auto r = Exec(
-          "UPDATE runs SET status = $3, output = $4, error = $5, failed_node = $6, "
-          "finished_ms = $7, updated_ms = $7 WHERE id = $1 AND status = 'running' AND epoch = $2",
-          {P::Text(run_id), P::Int(epoch), P::Text(std::string(RunStatusName(status))),
-           P::Text(output), P::Text(error), P::Text(failed_node), P::Int(now)});
+      auto r =
+          Exec(Cat("UPDATE runs SET status = $3, output = $4, error = $5, failed_node = $6, "
+                   "finished_ms = $7, updated_ms = $7 WHERE id = $1 AND status = 'running' AND "
+                   "epoch = $2",
+                   kRunReturning),
+               {P::Text(run_id), P::Int(epoch), P::Text(std::string(RunStatusName(status))),
+                P::Text(output), P::Text(error), P::Text(failed_node), P::Int(now)});
       if (!r) return Fail(r.error());
+      if (!r->rows.empty()) return RunFromRow(r->rows[0]);
       auto run = MustGetRun(run_id);
-      if (!run || r->affected == 1) return run;
+      if (!run) return run;
       if (run->status == status && run->epoch == epoch && run->output == output &&
           run->error == error && run->failed_node == failed_node) {
         return run;  // this exact finish was already applied
@@ -433,15 +446,16 @@ class SqlStore final : public Store {
   }
 
   Result<Run> CancelRun(const std::string& run_id) override {
-    return InTx([&]() -> Result<Run> {
+    return Single([&]() -> Result<Run> {
       int64_t now = NowMs();
-      auto r = Exec(
-          "UPDATE runs SET status = 'cancelled', finished_ms = $2, updated_ms = $2 "
-          "WHERE id = $1 AND status IN ('pending', 'running')",
-          {P::Text(run_id), P::Int(now)});
+      auto r = Exec(Cat("UPDATE runs SET status = 'cancelled', finished_ms = $2, updated_ms = $2 "
+                        "WHERE id = $1 AND status IN ('pending', 'running')",
+                        kRunReturning),
+                    {P::Text(run_id), P::Int(now)});
       if (!r) return Fail(r.error());
+      if (!r->rows.empty()) return RunFromRow(r->rows[0]);
       auto run = MustGetRun(run_id);
-      if (!run || r->affected == 1) return run;
+      if (!run) return run;
       return Conflict("run " + run_id +
                       " already ended: " + std::string(RunStatusName(run->status)));
     });
@@ -518,7 +532,7 @@ class SqlStore final : public Store {
     if (step.run_id.empty() || step.node_id.empty() || step.status.empty()) {
       return Invalid("a step needs run_id, node_id and status");
     }
-    return InTx([&]() -> Result<SaveStepOutcome> {
+    return Single([&]() -> Result<SaveStepOutcome> {
       int64_t finished = step.finished_ms != 0 ? step.finished_ms : NowMs();
       // Insert-once, and only under the run's current epoch: the fence and the write are one
       // statement, so a worker that lost the run cannot slip a checkpoint in.
@@ -563,22 +577,27 @@ class SqlStore final : public Store {
   Result<int64_t> AppendRunEvent(const std::string& run_id, const std::string& type,
                                  const std::string& data) override {
     if (type.empty()) return Invalid("event type is required");
-    return InTx([&]() -> Result<int64_t> {
-      // The counter on the run row hands out seq atomically (and locks the row in PostgreSQL),
-      // so concurrent appenders never collide on (run_id, seq).
-      auto r = Exec("UPDATE runs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq",
-                    {P::Text(run_id)});
-      if (!r) return Fail(r.error());
-      if (r->rows.empty()) return NotFound("no run " + run_id);
-      int64_t seq = r->rows[0].Int(0);
-      auto ins = Exec(
-          "INSERT INTO run_events (run_id, seq, ts_ms, type, data) "
-          "VALUES ($1, $2, $3, $4, $5)",
-          {P::Text(run_id), P::Int(seq), P::Int(NowMs()), P::Text(type),
-           P::Text(data.empty() ? "{}" : data)});
-      if (!ins) return Fail(ins.error());
-      return seq;
-    });
+    // One statement takes the next number and inserts; two appenders that pick the same number
+    // collide on the (run_id, seq) key and the loser tries again with the next one.
+    for (int attempt = 1;; ++attempt) {
+      auto seq = Single([&]() -> Result<int64_t> {
+        auto r = Exec(
+            "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, "
+            "COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM run_events WHERE run_id = $1 "
+            "RETURNING seq",
+            {P::Text(run_id), P::Int(NowMs()), P::Text(type), P::Text(data.empty() ? "{}" : data)});
+        if (!r) return Fail(r.error());
+        if (r->rows.empty())
+          return Fail(ErrorCode::kInternal, "store: event insert returned nothing");
+        return r->rows[0].Int(0);
+      });
+      if (seq || seq.error().code != ErrorCode::kConflict) return seq;
+      // A conflict is either the race above or a foreign-key miss: the run does not exist.
+      auto run = GetRun(run_id);
+      if (!run) return Fail(run.error());
+      if (!*run) return NotFound("no run " + run_id);
+      if (attempt >= kEventAppendTries) return seq;
+    }
   }
 
   Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
@@ -905,7 +924,20 @@ class SqlStore final : public Store {
     return out;
   }
 
+  // For methods whose decision is one statement: outside a user transaction they need no
+  // BEGIN/COMMIT round trips; inside one they still get InTx's savepoint.
+  template <typename F>
+  auto Single(F&& f) -> decltype(f()) {
+    if (user_tx_) return InTx(std::forward<F>(f));
+    return f();
+  }
+
   Status CommitNow() {
+    if (conn_->TransactionAborted()) {
+      (void)Exec("ROLLBACK", {});
+      return Fail(ErrorCode::kInternal,
+                  "store: transaction aborted by an earlier error; rolled back, nothing committed");
+    }
     if (!conn_->InTransaction()) {
       return Fail(ErrorCode::kUnavailable,
                   "store: transaction lost before commit (connection reset); nothing committed");
@@ -968,29 +1000,26 @@ class SqlStore final : public Store {
   }
 
   // REQUIRES: inside InTx.
+  // One statement: the workflow and version are checked by the join, the row comes back.
   Result<Run> InsertRun(const CreateRunRequest& req, const std::string& retry_of) {
-    auto wf =
-        Exec("SELECT current_version FROM workflows WHERE id = $1", {P::Text(req.workflow_id)});
-    if (!wf) return Fail(wf.error());
-    if (wf->rows.empty()) return NotFound("no workflow " + req.workflow_id);
-    int version = req.version != 0 ? req.version : ToInt(wf->rows[0].Int(0));
-    auto v = Exec("SELECT 1 FROM workflow_versions WHERE workflow_id = $1 AND version = $2",
-                  {P::Text(req.workflow_id), P::Int(version)});
-    if (!v) return Fail(v.error());
-    if (v->rows.empty()) {
-      return NotFound("workflow " + req.workflow_id + " has no version " + std::to_string(version));
-    }
     int64_t now = NowMs();
     std::string id = req.id.empty() ? NewId(now) : req.id;
     auto ins = Exec(
-        "INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, trigger_id, "
-        "retry_of, created_ms, updated_ms) VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $8)",
-        {P::Text(id), P::Text(req.workflow_id), P::Int(version),
+        Cat("INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, trigger_id, "
+            "retry_of, created_ms, updated_ms) SELECT $1, w.id, v.version, 'pending', $4, $5, $6, "
+            "$7, $8, $8 FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id "
+            "WHERE w.id = $2 AND v.version = CASE WHEN $3 = 0 THEN w.current_version ELSE $3 END",
+            kRunReturning),
+        {P::Text(id), P::Text(req.workflow_id), P::Int(req.version),
          P::Text(req.inputs.empty() ? "{}" : req.inputs),
          P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
          P::TextOrNull(retry_of), P::Int(now)});
     if (!ins) return Fail(ins.error());
-    return MustGetRun(id);
+    if (!ins->rows.empty()) return RunFromRow(ins->rows[0]);
+    auto wf = GetWorkflowById(req.workflow_id);
+    if (!wf) return Fail(wf.error());
+    if (!*wf) return NotFound("no workflow " + req.workflow_id);
+    return NotFound("workflow " + (*wf)->name + " has no version " + std::to_string(req.version));
   }
 
   Result<Run> MustGetRun(const std::string& id) {

@@ -112,6 +112,10 @@ class PgConn final : public SqlConn {
     return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
   }
 
+  bool TransactionAborted() const override {
+    return PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
+  }
+
   std::string_view MigrationLockSql() const override { return kMigrationLock; }
   const std::vector<Migration>& Migrations() const override { return PgMigrations(); }
 

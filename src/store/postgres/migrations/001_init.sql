@@ -44,7 +44,6 @@ CREATE TABLE runs (
   trigger_id   TEXT NOT NULL DEFAULT '',
   retry_of     TEXT UNIQUE REFERENCES runs(id) ON DELETE SET NULL,
   worker       TEXT NOT NULL DEFAULT '',
-  event_seq    BIGINT NOT NULL DEFAULT 0,
   created_ms   BIGINT NOT NULL,
   started_ms   BIGINT NOT NULL DEFAULT 0,
   finished_ms  BIGINT NOT NULL DEFAULT 0,

@@ -44,7 +44,6 @@ CREATE TABLE runs (
   trigger_id   TEXT NOT NULL DEFAULT '',
   retry_of     TEXT UNIQUE REFERENCES runs(id) ON DELETE SET NULL,
   worker       TEXT NOT NULL DEFAULT '',
-  event_seq    INTEGER NOT NULL DEFAULT 0,
   created_ms   INTEGER NOT NULL,
   started_ms   INTEGER NOT NULL DEFAULT 0,
   finished_ms  INTEGER NOT NULL DEFAULT 0,
