@@ -375,7 +375,7 @@ TEST_F(CliTest, WorkerListShowsAStartedWorkerAndItsHeartbeat) {
 }
 
 TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
-  auto a = ferry().StartWorker("worker-a", {"--lease", "2s"});
+  auto a = ferry().StartWorker("worker-a", {"--lease", "2s", "--heartbeat-ttl", "2s"});
   std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":4000})"});
   ASSERT_TRUE(Eventually(
       [&] {
@@ -383,6 +383,14 @@ TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
         return t["status"] == "running" && t["worker"] == "worker-a";
       },
       seconds(10)));
+  // The heartbeat names the task the slot runs.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        Json w = ferry().RunJson({"worker", "list"});
+        return w.size() == 1 && w[0]["current_tasks"] == Json::array({id});
+      },
+      seconds(3)))
+      << ferry().RunJson({"worker", "list"}).dump();
   a->Signal(SIGKILL);
   ASSERT_TRUE(a->Wait(seconds(5)).has_value());
   auto killed_at = SteadyClock::now();
@@ -405,6 +413,19 @@ TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
     ++succeeded;
   }
   EXPECT_EQ(succeeded, 1u) << events.out;
+
+  // The killed worker stays listed, as dead, once its heartbeat is older than its TTL.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        for (const auto& w : ferry().RunJson({"worker", "list"})) {
+          if (w["id"] == "worker-a") return w["status"] == "dead";
+        }
+        return false;
+      },
+      seconds(5)))
+      << ferry().RunJson({"worker", "list"}).dump();
+  auto table = ferry().Run({"worker", "list"});
+  EXPECT_TRUE(Contains(table.out, "dead")) << table.out;
 }
 
 TEST_F(CliTest, SigtermDrainsAndHandsTheTaskBackAtOnce) {
