@@ -64,6 +64,32 @@ TEST_F(PostgresStore, ReconnectsAfterServerRestart) {
   EXPECT_TRUE((*s)->ListWorkflows());
 }
 
+TEST_F(PostgresStore, TransactionCutByRestartIsNeverReportedCommitted) {
+  auto& pg = SharedPostgres();
+  auto s = OpenStore(pg.CreateDatabase());
+  ASSERT_TRUE(s) << s.error().ToString();
+  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
+  auto wf = (*s)->ApplyWorkflow(req);
+  ASSERT_TRUE(wf);
+  {
+    auto tx = (*s)->Begin();
+    ASSERT_TRUE(tx);
+    CreateRunRequest run;
+    run.workflow_id = wf->workflow.id;
+    ASSERT_TRUE((*s)->CreateRun(run));
+    pg.Restart();
+    auto lost = (*s)->CreateRun(run);
+    ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error().code, ErrorCode::kUnavailable) << lost.error().ToString();
+    auto commit = (*tx)->Commit();
+    ASSERT_FALSE(commit);
+    EXPECT_EQ(commit.error().code, ErrorCode::kUnavailable) << commit.error().ToString();
+  }
+  auto runs = (*s)->ListRuns({});
+  ASSERT_TRUE(runs) << runs.error().ToString();
+  EXPECT_EQ(runs->runs.size(), 0u);
+}
+
 TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
   auto& pg = SharedPostgres();
   auto s = OpenStore(pg.CreateDatabase());
