@@ -707,6 +707,7 @@ class RedisBroker final : public Broker {
   // Registers queues (the global set) and creates their consumer groups, once per connection:
   // a Redis restart without persistence loses both, and a new connection checks again.
   Status EnsureQueues(const std::vector<std::string>& queues) {
+    if (auto st = conn_->Ready(); !st) return st;
     if (known_generation_ != conn_->generation()) {
       known_queues_.clear();
       known_generation_ = conn_->generation();

@@ -216,6 +216,8 @@ Status Connection::LoadScripts() {
   return result;
 }
 
+Status Connection::Ready() { return EnsureConnected(); }
+
 Status Connection::EnsureConnected() {
   if (ctx_) return {};
   return Connect();
@@ -239,25 +241,28 @@ Status Connection::SetTimeout(std::chrono::milliseconds timeout) {
 }
 
 Result<ReplyPtr> Connection::Command(const Args& args, std::chrono::milliseconds extra) {
-  if (auto st = EnsureConnected(); !st) return Fail(st.error());
-  if (extra.count() > 0) {
-    if (auto st = SetTimeout(io_timeout_ + extra); !st) return Fail(st.error());
-  }
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   args.Views(argv, lens);
-  ReplyPtr r(static_cast<redisReply*>(
-      redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-  if (!r) return Fail(Broken(argv.empty() ? "a command" : argv[0]));
-  if (extra.count() > 0) {
-    if (auto st = SetTimeout(io_timeout_); !st) return Fail(st.error());
+  // Two rounds at most: the second only after NOSCRIPT made us reload the scripts.
+  for (int round = 0;; ++round) {
+    if (auto st = EnsureConnected(); !st) return Fail(st.error());
+    if (extra.count() > 0) {
+      if (auto st = SetTimeout(io_timeout_ + extra); !st) return Fail(st.error());
+    }
+    ReplyPtr r(static_cast<redisReply*>(
+        redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (!r) return Fail(Broken(argv.empty() ? "a command" : argv[0]));
+    if (extra.count() > 0) {
+      if (auto st = SetTimeout(io_timeout_); !st) return Fail(st.error());
+    }
+    if (round == 0 && IsNoScript(*r)) {
+      if (auto st = LoadScripts(); !st) return Fail(st.error());
+      continue;
+    }
+    if (IsError(*r)) return Fail(ReplyError(*r));
+    return r;
   }
-  if (IsNoScript(*r) && args.size() > 1) {
-    if (auto st = LoadScripts(); !st) return Fail(st.error());
-    return Command(args, extra);
-  }
-  if (IsError(*r)) return Fail(ReplyError(*r));
-  return r;
 }
 
 Result<std::vector<ReplyPtr>> Connection::Pipeline(const std::vector<Args>& commands) {

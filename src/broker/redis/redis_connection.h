@@ -78,6 +78,8 @@ class Connection {
   // Connects, authenticates, selects the database and loads the scripts. Errors: kUnavailable,
   // kUnauthenticated.
   Status Connect();
+  // Reconnects when a previous call broke the connection; no-op otherwise.
+  Status Ready();
   // Bumped by every successful Connect(): callers drop per-connection caches when it changes.
   uint64_t generation() const { return generation_; }
   // The endpoint for messages ("127.0.0.1:6379"); never holds the password.
