@@ -37,25 +37,33 @@ std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics) {
 
 std::optional<std::string> ClosestMatch(std::string_view word,
                                         const std::vector<std::string>& candidates) {
+  // Optimal string alignment distance: Levenshtein plus adjacent transpositions ("nedes").
   auto distance = [](std::string_view a, std::string_view b) {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
     for (size_t i = 1; i <= a.size(); ++i) {
-      cur[0] = i;
       for (size_t j = 1; j <= b.size(); ++j) {
-        size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+        size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
       }
-      std::swap(prev, cur);
     }
-    return prev[b.size()];
+    return d[a.size()][b.size()];
   };
+  if (word.size() > 64) return std::nullopt;
   std::optional<std::string> best;
   size_t best_d = std::numeric_limits<size_t>::max();
   // Allow roughly one typo per three characters, at least one, at most three.
   size_t limit = std::clamp<size_t>(word.size() / 3, 1, 3);
   for (const auto& c : candidates) {
     size_t d = distance(word, c);
+    // A truncated or extended name ("retries" for "retry") is a likely slip too.
+    bool affix = std::min(word.size(), c.size()) >= 4 &&
+                 (word.rfind(c, 0) == 0 || std::string_view(c).rfind(word, 0) == 0);
+    if (affix) d = std::min(d, limit);
     if (d <= limit && d < best_d) {
       best_d = d;
       best = c;
@@ -849,15 +857,21 @@ class Ingester {
     };
     // Kind first: it decides which other fields are allowed.
     std::optional<NodeKind> kind;
-    YAML::Node kind_node;
+    std::optional<YAML::Node> kind_node;  // a default YAML::Node is a defined null: use optional
     for (const auto& kv : n) {
-      if (kv.first.IsScalar() && kv.first.Scalar() == "kind") kind_node = kv.second;
+      if (!kv.first.IsScalar()) continue;
+      if (kv.first.Scalar() == "kind") kind_node = kv.second;
+      // Name list-form nodes by id in every message, not by position.
+      if (kv.first.Scalar() == "id" && !map_id && kv.second.IsScalar() &&
+          std::regex_match(kv.second.Scalar(), NodeIdRe())) {
+        path = "nodes." + kv.second.Scalar();
+      }
     }
     const std::vector<std::pair<std::string, NodeKind>> kKinds = {
         {"shell", NodeKind::kShell}, {"http", NodeKind::kHttp}, {"lua", NodeKind::kLua},
         {"delay", NodeKind::kDelay}, {"fail", NodeKind::kFail}, {"task", NodeKind::kTask}};
-    if (kind_node.IsDefined()) {
-      kind = Enum(Field{kind_node, kind_node}, path + ".kind", kKinds);
+    if (kind_node) {
+      kind = Enum(Field{*kind_node, *kind_node}, path + ".kind", kKinds);
     } else {
       Add(at, path, "missing required field 'kind' (shell, http, lua, delay, fail or task)");
     }
@@ -1178,10 +1192,17 @@ class Ingester {
           std::vector<std::string> cyc(from, stack.end());
           std::set<std::string> key(cyc.begin(), cyc.end());
           if (reported.insert(key).second) {
-            // The stack runs dependent -> dependency; print in execution order.
+            // The stack runs dependent -> dependency; print in execution order, starting from
+            // the cycle's first node in definition order so the message is deterministic.
+            std::reverse(cyc.begin(), cyc.end());
+            auto first =
+                std::min_element(cyc.begin(), cyc.end(), [&](const auto& x, const auto& y) {
+                  return node_marks_[x].pos < node_marks_[y].pos;
+                });
+            std::rotate(cyc.begin(), first, cyc.end());
             std::string text;
-            for (auto it = cyc.rbegin(); it != cyc.rend(); ++it) text += *it + " -> ";
-            text += cyc.back();
+            for (const auto& id : cyc) text += id + " -> ";
+            text += cyc.front();
             Add(node_marks_[need], "nodes." + need + ".needs", "cycle: " + text);
           }
         } else if (color[need] == 0) {

@@ -54,13 +54,13 @@ SandboxState* StateOf(lua_State* L) {
 void CountHook(lua_State* L, lua_Debug* /*ar*/) {
   SandboxState* s = StateOf(L);
   s->instructions += kHookEvery;
-  if (s->stop.stop_requested()) {
-    s->stopped = true;
-    luaL_error(L, "stopped");
-  }
-  if (s->instructions > s->max_instructions) {
-    s->budget_exceeded = true;
-    luaL_error(L, "instruction budget exceeded");
+  if (s->stop.stop_requested()) s->stopped = true;
+  if (s->instructions > s->max_instructions) s->budget_exceeded = true;
+  if (s->stopped || s->budget_exceeded) {
+    // From now on fire on every instruction: a pcall can catch this error, but the very next
+    // instruction outside it raises again, so no script can loop its way past the limit.
+    lua_sethook(L, CountHook, LUA_MASKCOUNT, 1);
+    luaL_error(L, s->stopped ? "stopped" : "instruction budget exceeded");
   }
 }
 
@@ -267,8 +267,8 @@ std::string MapError(const std::string& message, const LuaProgram& program) {
 }
 
 struct Loaded {
+  std::unique_ptr<SandboxState> state;  // declared first: lua_close (in L's deleter) uses it
   LuaPtr L;
-  std::unique_ptr<SandboxState> state;
 };
 
 // Creates a sandboxed state and compiles the program onto its stack.
@@ -297,7 +297,7 @@ Result<Loaded> Load(const LuaProgram& program, const LuaLimits& limits, std::sto
     if (state->memory_exceeded) msg = "memory budget exceeded";
     return Fail(ErrorCode::kInvalidArgument, MapError(msg, program));
   }
-  return Loaded{std::move(L), std::move(state)};
+  return Loaded{std::move(state), std::move(L)};
 }
 
 }  // namespace

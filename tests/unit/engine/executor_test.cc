@@ -1,0 +1,437 @@
+#include "engine/executor.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "engine/ingest.h"
+
+namespace ferry::engine {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+struct SavedStep {
+  std::string node;
+  StepStatus status;
+  Json output;
+  std::string error;
+  int attempt;
+};
+
+// Records everything; `task` nodes run `on_task`.
+class FakeSink : public RunSink {
+ public:
+  Status SaveStep(const std::string& node, StepStatus status, const Json& output,
+                  const std::string& error, int attempt) override {
+    std::lock_guard lock(mu);
+    if (fail_saves) return Fail(ErrorCode::kConflict, "stale epoch");
+    steps.push_back(SavedStep{node, status, output, error, attempt});
+    return {};
+  }
+  void Emit(const std::string& type, const Json& data) override {
+    std::lock_guard lock(mu);
+    events.emplace_back(type, data);
+  }
+  Result<Json> SubmitAndWait(const TaskNodeRequest& req, std::stop_token stop) override {
+    {
+      std::lock_guard lock(mu);
+      task_calls[req.node_id]++;
+      requests.push_back(req);
+    }
+    if (on_task) return on_task(req, stop);
+    return Json{{"echo", req.payload}};
+  }
+
+  std::vector<std::string> Order() {
+    std::lock_guard lock(mu);
+    std::vector<std::string> out;
+    for (const auto& s : steps) out.push_back(s.node);
+    return out;
+  }
+  const SavedStep* Step(const std::string& id) {
+    std::lock_guard lock(mu);
+    for (const auto& s : steps) {
+      if (s.node == id) return &s;
+    }
+    return nullptr;
+  }
+  std::string AllText() {
+    std::lock_guard lock(mu);
+    std::string out;
+    for (const auto& s : steps) out += s.output.dump() + s.error;
+    for (const auto& [t, d] : events) out += t + d.dump();
+    return out;
+  }
+
+  std::mutex mu;
+  std::vector<SavedStep> steps;
+  std::vector<std::pair<std::string, Json>> events;
+  std::map<std::string, int> task_calls;
+  std::vector<TaskNodeRequest> requests;
+  bool fail_saves = false;
+  std::function<Result<Json>(const TaskNodeRequest&, std::stop_token)> on_task;
+};
+
+struct Harness {
+  explicit Harness(const std::string& yaml) {
+    auto r = IngestWorkflow(yaml);
+    if (!r)
+      ADD_FAILURE() << r.error().message;
+    else
+      ingested = std::move(*r);
+    options.backoff_scale = 0;
+  }
+  RunOutcome Run(std::map<std::string, StepRecord> checkpoints = {}, std::stop_token stop = {}) {
+    RunExecutor ex(ingested.workflow, options);
+    return ex.Run(ctx, checkpoints, sink, std::move(stop));
+  }
+  Ingested ingested;
+  ExecutorOptions options;
+  RunContext ctx{"RUN1", "wf", "api", Json::object(), Json::object()};
+  FakeSink sink;
+};
+
+TEST(Executor, RunsInDependencyOrderAndPassesOutputs) {
+  Harness h(R"(name: chain
+inputs: {n: {type: number, default: 2}}
+nodes:
+  c:
+    kind: lua
+    needs: [b]
+    script: return nodes.b.output.v * 10
+  a:
+    kind: lua
+    script: return { v = inputs.n + 1 }
+  b:
+    kind: lua
+    needs: [a]
+    script: return { v = nodes.a.output.v * 2 }
+)");
+  h.ctx.inputs = Json{{"n", 2}};
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(out.outputs["c"], Json(60));
+  EXPECT_EQ(h.sink.Step("b")->output, (Json{{"v", 6}}));
+}
+
+// Task nodes that meet at a barrier: they show how many nodes ran at once.
+struct Barrier {
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0;
+  int max_inside = 0;
+  Result<Json> Enter(int want, std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu);
+    ++inside;
+    max_inside = std::max(max_inside, inside);
+    cv.notify_all();
+    cv.wait_for(lock, wait, [&] { return inside >= want; });
+    --inside;
+    return Json(true);
+  }
+};
+
+const char* kParallel = R"(name: par
+nodes:
+  a: {kind: task, task: {kind: k}}
+  b: {kind: task, task: {kind: k}}
+  c: {kind: task, task: {kind: k}}
+  join: {kind: task, needs: [a, b, c], task: {kind: k}}
+)";
+
+TEST(Executor, IndependentNodesRunInParallel) {
+  Harness h(kParallel);
+  Barrier barrier;
+  h.sink.on_task = [&](const TaskNodeRequest& r, std::stop_token) -> Result<Json> {
+    if (r.node_id == "join") return Json(true);
+    return barrier.Enter(3, 5s);
+  };
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(barrier.max_inside, 3);
+  EXPECT_EQ(h.sink.Order().back(), "join");
+}
+
+TEST(Executor, ParallelismIsBounded) {
+  Harness h(kParallel);
+  h.options.max_parallelism = 2;
+  Barrier barrier;
+  h.sink.on_task = [&](const TaskNodeRequest& r, std::stop_token) -> Result<Json> {
+    if (r.node_id == "join") return Json(true);
+    return barrier.Enter(3, 100ms);
+  };
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded);
+  EXPECT_EQ(barrier.max_inside, 2);
+}
+
+TEST(Executor, WhenFalseSkipsTheNodeAndItsDependents) {
+  Harness h(R"(name: w
+inputs: {deploy: {type: boolean, default: false}}
+nodes:
+  build: {kind: lua, script: return 1}
+  ship: {kind: task, needs: [build], when: "{{ inputs.deploy }}", task: {kind: k}}
+  notify: {kind: task, needs: [ship], task: {kind: k}}
+  report: {kind: lua, needs: [build], when: "nodes.build.output == 1", script: return 2}
+)");
+  h.ctx.inputs = Json{{"deploy", false}};
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(h.sink.Step("ship")->status, StepStatus::kSkipped);
+  EXPECT_EQ(h.sink.Step("notify")->status, StepStatus::kSkipped);
+  EXPECT_EQ(h.sink.Step("report")->status, StepStatus::kSucceeded);
+  EXPECT_EQ(h.sink.task_calls.size(), 0u);
+  EXPECT_EQ(h.sink.steps.size(), 4u);
+}
+
+TEST(Executor, RetriesPerPolicy) {
+  Harness h(R"(name: r
+nodes:
+  flaky: {kind: task, retry: {max_attempts: 3, backoff: 10ms}, task: {kind: k}}
+)");
+  std::atomic<int> calls{0};
+  h.sink.on_task = [&](const TaskNodeRequest& r, std::stop_token) -> Result<Json> {
+    if (++calls < 3) return Fail(ErrorCode::kUnavailable, "try again " + r.unique_key);
+    return Json("ok");
+  };
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_EQ(h.sink.Step("flaky")->attempt, 3);
+  // Each attempt submits under its own unique key.
+  EXPECT_EQ(h.sink.requests[0].unique_key, "ferry.run:RUN1:flaky:1");
+  EXPECT_EQ(h.sink.requests[2].unique_key, "ferry.run:RUN1:flaky:3");
+  int retrying = 0;
+  for (const auto& [t, d] : h.sink.events) retrying += t == "node.retrying";
+  EXPECT_EQ(retrying, 2);
+}
+
+TEST(Executor, RetriesRunOutThenTheRunFails) {
+  Harness h(R"(name: r
+nodes:
+  bad: {kind: task, retry: 2, task: {kind: k}}
+  after: {kind: lua, needs: [bad], script: return 1}
+)");
+  h.sink.on_task = [](const TaskNodeRequest&, std::stop_token) -> Result<Json> {
+    return Fail(ErrorCode::kUnavailable, "down");
+  };
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(out.failed_node, "bad");
+  EXPECT_THAT(out.error, HasSubstr("down"));
+  EXPECT_EQ(h.sink.task_calls["bad"], 2);
+  EXPECT_EQ(h.sink.Step("after"), nullptr);
+}
+
+TEST(Executor, FailNodesAreNotRetried) {
+  Harness h(R"(name: f
+inputs: {why: {type: string, default: nope}}
+nodes:
+  stop: {kind: fail, retry: 5, message: "refused: {{ inputs.why }}"}
+)");
+  h.ctx.inputs = Json{{"why", "nope"}};
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(out.error, "refused: nope");
+  EXPECT_EQ(h.sink.Step("stop")->attempt, 1);
+}
+
+TEST(Executor, NodeTimeoutStopsTheAttempt) {
+  Harness h(R"(name: t
+nodes:
+  slow: {kind: delay, duration: 30s, timeout: 100ms}
+)");
+  auto start = std::chrono::steady_clock::now();
+  auto out = h.Run();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("timed out after 100ms"));
+}
+
+TEST(Executor, LuaTimeoutInterruptsALoop) {
+  Harness h(R"(name: t
+nodes:
+  spin: {kind: lua, timeout: 100ms, script: "while true do end"}
+)");
+  h.options.lua.max_instructions = UINT64_MAX;
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("timed out"));
+}
+
+TEST(Executor, CheckpointedNodesNeverRunAgain) {
+  Harness h(R"(name: resume
+nodes:
+  a: {kind: task, task: {kind: k}}
+  b: {kind: task, needs: [a], task: {kind: k, payload: {from_a: "{{ nodes.a.output.v }}"}}}
+  c: {kind: task, needs: [b], task: {kind: k}}
+)");
+  std::map<std::string, StepRecord> checkpoints;
+  checkpoints["a"] = StepRecord{StepStatus::kSucceeded, Json{{"v", 41}}, "", 1};
+  auto out = h.Run(checkpoints);
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(h.sink.task_calls.count("a"), 0u);
+  EXPECT_EQ(h.sink.task_calls["b"], 1);
+  EXPECT_EQ(h.sink.task_calls["c"], 1);
+  EXPECT_EQ(h.sink.requests[0].payload, (Json{{"from_a", 41}}));
+  EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"b", "c"}));  // a is not saved again
+  EXPECT_EQ(out.outputs["a"], (Json{{"v", 41}}));
+}
+
+TEST(Executor, FailedCheckpointEndsTheRun) {
+  Harness h(
+      "name: x\nnodes:\n  a: {kind: task, task: {kind: k}}\n  b: {kind: task, needs: [a], task: "
+      "{kind: k}}\n");
+  std::map<std::string, StepRecord> cp{{"a", StepRecord{StepStatus::kFailed, nullptr, "broke", 2}}};
+  auto out = h.Run(cp);
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(out.failed_node, "a");
+  EXPECT_EQ(out.error, "broke");
+  EXPECT_TRUE(h.sink.task_calls.empty());
+}
+
+TEST(Executor, CancelDuringADelayLeavesItUnsaved) {
+  Harness h(R"(name: c
+nodes:
+  first: {kind: lua, script: return 1}
+  wait: {kind: delay, needs: [first], duration: 30s}
+)");
+  std::stop_source stop;
+  std::jthread canceller([&] {
+    for (int i = 0; i < 500 && h.sink.Step("first") == nullptr; ++i)
+      std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(50ms);
+    stop.request_stop();
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto out = h.Run({}, stop.get_token());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kCancelled);
+  EXPECT_NE(h.sink.Step("first"), nullptr);
+  EXPECT_EQ(h.sink.Step("wait"), nullptr);
+}
+
+TEST(Executor, FailedSaveAbortsTheRun) {
+  Harness h(
+      "name: x\nnodes:\n  a: {kind: lua, script: return 1}\n  b: {kind: lua, needs: [a], script: "
+      "return 2}\n");
+  h.sink.fail_saves = true;
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kAborted);
+  EXPECT_THAT(out.error, HasSubstr("stale epoch"));
+}
+
+TEST(Executor, ShellArgvIsNeverInterpretedByAShell) {
+  Harness h(R"(name: sh
+inputs: {evil: {type: string}}
+nodes:
+  echo:
+    kind: shell
+    argv: [echo, "{{ inputs.evil }}"]
+  json:
+    kind: shell
+    argv: [printf, '{"a": %s}', "{{ inputs.evil | length }}"]
+  env:
+    kind: shell
+    argv: [sh, -c, 'printf "%s" "$GREETING"']
+    env: {GREETING: "hi {{ inputs.evil | length }}"}
+)");
+  h.ctx.inputs = Json{{"evil", "x; rm -rf / $(id)"}};
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(out.outputs["echo"]["stdout"], Json("x; rm -rf / $(id)\n"));
+  EXPECT_EQ(out.outputs["echo"]["exit_code"], Json(0));
+  EXPECT_EQ(out.outputs["json"]["json"], (Json{{"a", 17}}));
+  EXPECT_EQ(out.outputs["env"]["stdout"], Json("hi 17"));
+}
+
+TEST(Executor, ShellNonZeroExitFailsWithItsOutput) {
+  Harness h(R"(name: sh
+nodes:
+  bad: {kind: shell, argv: [sh, -c, "echo oops >&2; exit 3"]}
+)");
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("exit code 3"));
+  EXPECT_THAT(out.error, HasSubstr("oops"));
+  EXPECT_EQ(h.sink.Step("bad")->output["exit_code"], Json(3));
+}
+
+TEST(Executor, ShellDoesNotInheritTheWorkersSecrets) {
+  ::setenv("FERRY_SECRET_LEAKY", "leaked-value", 1);
+  Harness h("name: sh\nnodes:\n  env: {kind: shell, argv: [env]}\n");
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_THAT(out.outputs["env"]["stdout"].get<std::string>(),
+              ::testing::Not(HasSubstr("leaked-value")));
+}
+
+TEST(Executor, SecretsAreRedactedBeforeTheSink) {
+  Harness h(R"(name: sec
+nodes:
+  show:
+    kind: shell
+    argv: [echo, "token={{ secrets.API_TOKEN }}"]
+  lua:
+    kind: lua
+    needs: [show]
+    args: {t: "{{ secrets.API_TOKEN }}"}
+    script: |
+      log("the token is " .. args.t)
+      return { again = args.t, prev = nodes.show.output.stdout }
+  boom:
+    kind: fail
+    needs: [lua]
+    message: "failed with {{ secrets.API_TOKEN }}"
+)");
+  MapSecretResolver secrets(std::map<std::string, std::string>{{"API_TOKEN", "tok-123456"}});
+  h.options.secrets = &secrets;
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(out.error, "failed with ***");
+  EXPECT_EQ(h.sink.Step("show")->output["stdout"], Json("token=***\n"));
+  EXPECT_EQ(h.sink.Step("lua")->output["again"], Json("***"));
+  std::string all = h.sink.AllText();
+  EXPECT_EQ(all.find("tok-123456"), std::string::npos) << all;
+  EXPECT_NE(all.find("the token is ***"), std::string::npos);
+}
+
+TEST(Executor, MissingSecretFailsTheNode) {
+  Harness h("name: s\nnodes:\n  a: {kind: shell, argv: [echo, '{{ secrets.NOPE }}'], retry: 3}\n");
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("secret 'NOPE' is not set"));
+  EXPECT_EQ(h.sink.Step("a")->attempt, 1);  // template errors are not retried
+}
+
+TEST(Executor, EventsDescribeTheRun) {
+  Harness h("name: e\nnodes:\n  a: {kind: lua, script: \"log('x') return 1\"}\n");
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded);
+  std::vector<std::string> types;
+  for (const auto& [t, d] : h.sink.events) types.push_back(t);
+  EXPECT_EQ(types, (std::vector<std::string>{"node.started", "node.log", "node.finished"}));
+  EXPECT_EQ(h.sink.events[2].second["status"], Json("succeeded"));
+}
+
+TEST(Executor, RunAndTriggerAreVisibleToTemplates) {
+  Harness h(R"(name: ctx
+nodes:
+  a: {kind: task, task: {kind: k, payload: {run: "{{ run.id }}", by: "{{ run.triggered_by }}", body: "{{ trigger.body }}"}}}
+)");
+  h.ctx.trigger = Json{{"body", {{"x", 1}}}};
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded);
+  EXPECT_EQ(h.sink.requests[0].payload,
+            Json::parse(R"({"run": "RUN1", "by": "api", "body": {"x": 1}})"));
+}
+
+}  // namespace
+}  // namespace ferry::engine

@@ -1,0 +1,427 @@
+#include "engine/ingest.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace ferry::engine {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<Diagnostic> Problems(const std::string& yaml, const IngestOptions& opts = {}) {
+  auto r = Ingest(yaml, opts);
+  if (r) return {};
+  return r.error();
+}
+
+// The one diagnostic whose message contains `needle`; fails the test when there is none.
+Diagnostic Find(const std::vector<Diagnostic>& ds, const std::string& needle) {
+  for (const auto& d : ds) {
+    if (d.ToString().find(needle) != std::string::npos) return d;
+  }
+  ADD_FAILURE() << "no diagnostic containing '" << needle << "' in:\n" << FormatDiagnostics(ds);
+  return {};
+}
+
+const char* kGood = R"(name: deploy
+description: Build and ship
+inputs:
+  who: {type: string, default: World}
+  count: {type: number, required: true}
+triggers:
+  webhook:
+    methods: [POST]
+    auth: hmac
+    secret: DEPLOY_HOOK
+  cron:
+    schedule: "*/5 * * * *"
+    timezone: Europe/Paris
+    misfire: catch_up
+    catch_up_max: 3
+    overlap: skip
+defaults:
+  retry: {max_attempts: 2, backoff: 1s}
+  timeout: 30s
+nodes:
+  greet:
+    kind: shell
+    argv: [echo, "Hello {{ inputs.who }}"]
+  shape:
+    kind: lua
+    needs: [greet]
+    script: |
+      return { text = nodes.greet.output.stdout, n = inputs.count }
+  wait:
+    kind: delay
+    needs: greet
+    duration: 2s
+    when: "{{ inputs.count > 1 }}"
+  call:
+    kind: http
+    needs: [shape, wait]
+    method: post
+    url: "https://example.com/hook"
+    headers: {Authorization: "Bearer {{ secrets.API_TOKEN }}"}
+    body: {text: "{{ nodes.shape.output.text }}", n: 1}
+    expect_status: [200, 201]
+    retry: 5
+  hand:
+    kind: task
+    needs: [call]
+    task: {kind: echo, queue: default, payload: {x: "{{ nodes.call.output.status }}"}, timeout: 10s}
+)";
+
+TEST(Ingest, AcceptsAFullDefinition) {
+  auto r = Ingest(kGood);
+  ASSERT_TRUE(r.has_value()) << FormatDiagnostics(r.error());
+  const Workflow& wf = r->workflow;
+  EXPECT_EQ(wf.name, "deploy");
+  ASSERT_EQ(wf.inputs.size(), 2u);
+  EXPECT_EQ(*wf.inputs[0].default_value, Json("World"));
+  ASSERT_TRUE(wf.webhook.has_value());
+  EXPECT_EQ(wf.webhook->auth, WebhookAuth::kHmac);
+  EXPECT_EQ(wf.webhook->secret, "DEPLOY_HOOK");
+  ASSERT_EQ(wf.cron.size(), 1u);
+  EXPECT_EQ(wf.cron[0].misfire, MisfirePolicy::kCatchUp);
+  EXPECT_EQ(wf.cron[0].catch_up_max, 3);
+  EXPECT_EQ(wf.cron[0].overlap, OverlapPolicy::kSkip);
+  ASSERT_EQ(wf.nodes.size(), 5u);
+  EXPECT_EQ(wf.nodes[0].retry.max_attempts, 2);  // from defaults
+  EXPECT_EQ(wf.nodes[0].timeout, std::chrono::seconds(30));
+  EXPECT_EQ(wf.nodes[3].retry.max_attempts, 5);
+  EXPECT_EQ(wf.nodes[2].needs, std::vector<std::string>{"greet"});
+  const auto& http = std::get<HttpSpec>(wf.nodes[3].spec);
+  EXPECT_EQ(http.method, "POST");
+  EXPECT_EQ(http.expect_status, (std::vector<int>{200, 201}));
+  EXPECT_EQ((*http.body)["n"], Json(1));
+  const auto& lua = std::get<LuaSpec>(wf.nodes[1].spec);
+  EXPECT_EQ(lua.script_line, 28);
+  EXPECT_EQ(wf.secret_names, (std::vector<std::string>{"API_TOKEN", "DEPLOY_HOOK"}));
+  EXPECT_EQ(r->checksum.size(), 64u);
+}
+
+TEST(Ingest, CanonicalFormIsReingestableAndStable) {
+  auto a = Ingest(kGood);
+  ASSERT_TRUE(a.has_value());
+  auto b = Ingest(DumpJson(a->canonical, 2));
+  ASSERT_TRUE(b.has_value()) << FormatDiagnostics(b.error());
+  EXPECT_EQ(a->checksum, b->checksum);
+  EXPECT_EQ(a->canonical, b->canonical);
+  // Comments and formatting do not change the checksum; content does.
+  auto c = Ingest(std::string("# a comment\n") + kGood);
+  EXPECT_EQ(a->checksum, c->checksum);
+  std::string changed = kGood;
+  changed.replace(changed.find("duration: 2s"), 12, "duration: 3s");
+  auto d = Ingest(changed);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_NE(a->checksum, d->checksum);
+}
+
+TEST(Ingest, JsonDocumentsWork) {
+  auto r = Ingest(R"({"name": "j", "nodes": [{"id": "a", "kind": "fail", "message": "x"}]})");
+  ASSERT_TRUE(r.has_value()) << FormatDiagnostics(r.error());
+  auto bad = Problems(
+      "{\n  \"name\": \"j\",\n  \"nodes\": [{\"id\": \"a\", \"kind\": \"fail\",\n \"mesage\": "
+      "\"x\"}]}");
+  auto d = Find(bad, "unknown field 'mesage'");
+  EXPECT_EQ(d.line, 4);
+}
+
+TEST(Ingest, UnknownFieldsAtEveryLevelWithSuggestions) {
+  auto ds = Problems(R"(name: w
+descripton: typo
+inputs:
+  a: {type: string, requird: true}
+triggers:
+  webhook: {method: [POST]}
+  crn: {}
+defaults: {retyr: 2}
+nodes:
+  - id: a
+    kind: shell
+    argv: [true]
+    nedes: []
+  - id: b
+    kind: shell
+    argv: [true]
+    url: http://x
+)");
+  EXPECT_EQ(Find(ds, "did you mean 'description'").line, 2);
+  auto input = Find(ds, "did you mean 'required'");
+  EXPECT_EQ(input.line, 4);
+  EXPECT_EQ(input.column, 21);
+  EXPECT_EQ(Find(ds, "did you mean 'methods'").line, 6);
+  EXPECT_EQ(Find(ds, "did you mean 'cron'").line, 7);
+  EXPECT_EQ(Find(ds, "did you mean 'retry'").line, 8);
+  auto needs = Find(ds, "unknown field 'nedes' (did you mean 'needs'?)");
+  EXPECT_EQ(needs.line, 13);
+  EXPECT_EQ(needs.column, 5);
+  EXPECT_EQ(needs.path, "nodes.a");
+  EXPECT_EQ(Find(ds, "'url' belongs to http nodes").line, 17);
+  EXPECT_THAT(needs.ToString(), HasSubstr("line 13, column 5: nodes.a: unknown field"));
+}
+
+TEST(Ingest, WrongTypesAndMissingFields) {
+  auto ds = Problems(R"(name: Bad Name
+inputs:
+  a: {type: strng, required: maybe}
+  b: {type: number, default: "three"}
+nodes:
+  x:
+    kind: shell
+    argv: echo
+  y:
+    kind: http
+  z:
+    kind: delay
+    duration: soon
+  w:
+    kind: teleport
+  v:
+    argv: [true]
+    timeout: [1]
+)");
+  EXPECT_EQ(Find(ds, "not a valid name").line, 1);
+  EXPECT_EQ(Find(ds, "did you mean 'string'").line, 3);
+  EXPECT_EQ(Find(ds, "expected true or false").line, 3);
+  EXPECT_EQ(Find(ds, "default does not match type number").line, 4);
+  EXPECT_EQ(Find(ds, "expected a list of strings").line, 8);
+  Find(ds, "missing required field 'url'");
+  EXPECT_EQ(Find(ds, "bad duration").line, 13);
+  EXPECT_EQ(Find(ds, "'teleport' is not valid").line, 15);
+  EXPECT_EQ(Find(ds, "missing required field 'kind'").line, 16);
+  EXPECT_EQ(Find(ds, "expected a duration").line, 18);
+}
+
+TEST(Ingest, MissingNeedsDuplicatesAndCycles) {
+  auto ds = Problems(R"(name: g
+nodes:
+  - {id: build, kind: fail}
+  - {id: test, kind: fail, needs: [buld]}
+  - {id: test, kind: fail}
+  - {id: a, kind: fail, needs: [c]}
+  - {id: b, kind: fail, needs: [a]}
+  - {id: c, kind: fail, needs: [b]}
+  - {id: self, kind: fail, needs: [self]}
+)");
+  auto missing = Find(ds, "no node 'buld' (did you mean 'build'?)");
+  EXPECT_EQ(missing.line, 4);
+  EXPECT_EQ(Find(ds, "duplicate node id 'test' (first defined on line 4)").line, 5);
+  auto cyc = Find(ds, "cycle: ");
+  EXPECT_THAT(cyc.message, HasSubstr("a -> b -> c -> a"));
+  Find(ds, "cannot need itself");
+}
+
+TEST(Ingest, TemplatesAreCheckedAtIngestion) {
+  auto ds = Problems(R"(name: t
+inputs:
+  who: string
+nodes:
+  a:
+    kind: shell
+    argv: [echo, "{{ inputs.who }}", "{{ foo.x }}", "{{ inputs.whom }}"]
+  b:
+    kind: shell
+    argv: [echo, "{{ nodes.a.output.stdout }}", "{{ nodes.c.output }}", "{{ inputs.who == }}"]
+    needs: [a]
+  c:
+    kind: fail
+    message: "{{ nodes.a }} {{ run.nope }} {{ trigger.bodi }} {{ secrets }}"
+  d:
+    kind: fail
+    needs: [b]
+    when: "nodes.a.output.exit_code == 0 and {{"
+  e:
+    kind: fail
+    needs: [d]
+    message: "{{ nodes.a.output.stdout }} {{ nodes.nope.output }}"
+)");
+  EXPECT_EQ(Find(ds, "unknown name 'foo'").line, 7);
+  EXPECT_EQ(Find(ds, "no input 'whom' is declared (did you mean 'who'?)").line, 7);
+  EXPECT_EQ(Find(ds, "node 'c' is not in this node's needs").line, 10);
+  EXPECT_EQ(Find(ds, "bad template").line, 10);
+  Find(ds, "read a node's result as nodes.<id>.output");
+  Find(ds, "run has id, workflow and triggered_by, not 'nope'");
+  Find(ds, "did you mean 'body'");
+  Find(ds, "read a secret as secrets.NAME");
+  EXPECT_EQ(Find(ds, "nodes.d.when").line, 18);
+  Find(ds, "no node 'nope'");
+  // e reads a through d -> b -> a: a transitive dependency is fine.
+  for (const auto& d : ds)
+    EXPECT_NE(d.path.rfind("nodes.e.message", 0) == 0 && d.message.find("'a'") != std::string::npos,
+              true);
+}
+
+TEST(Ingest, LuaSyntaxErrorsMapToFileLines) {
+  auto ds = Problems(R"(name: l
+nodes:
+  t:
+    kind: lua
+    script: |
+      local x = 1
+      return x +
+)");
+  auto d = Find(ds, "lua:");
+  EXPECT_EQ(d.line, 5);
+  // The script's second line is on line 7 of the file; the error is at its end (line 7/8).
+  EXPECT_THAT(d.message, HasSubstr("workflow line"));
+  EXPECT_THAT(d.message, HasSubstr("nodes.t.script:"));
+}
+
+TEST(Ingest, WebhookAndCronTriggers) {
+  auto ds = Problems(R"(name: tr
+triggers:
+  webhook:
+    auth: hmac
+    methods: [POST, FETCH]
+    secret_env: X
+    tolerance: forever
+  cron:
+    - schedule: "* * *"
+    - schedule: "@fortnightly"
+      timezone: "Not a zone!"
+    - schedule: "0 9 * * MON"
+      misfire: run_twice
+      overlap: queue
+      catch_up_max: 5
+      start: yesterday
+nodes:
+  a: {kind: fail}
+)");
+  EXPECT_EQ(Find(ds, "auth 'hmac' needs 'secret: NAME'").line, 4);
+  EXPECT_EQ(Find(ds, "unsupported method 'FETCH'").line, 5);
+  EXPECT_EQ(Find(ds, "name the secret with 'secret: NAME'").line, 6);
+  EXPECT_EQ(Find(ds, "bad duration").line, 7);
+  EXPECT_EQ(Find(ds, "expected 5 fields").line, 9);
+  EXPECT_EQ(Find(ds, "unknown macro").line, 10);
+  EXPECT_EQ(Find(ds, "not an IANA time zone").line, 11);
+  EXPECT_EQ(Find(ds, "'run_twice' is not valid").line, 13);
+  EXPECT_EQ(Find(ds, "only applies with misfire: catch_up").line, 15);
+  EXPECT_EQ(Find(ds, "ISO 8601").line, 16);
+
+  auto secret_value = Problems(R"(name: s
+triggers: {webhook: {auth: secret, secret: "hunter2 with spaces"}}
+nodes: {a: {kind: fail}}
+)");
+  Find(secret_value, "never the secret itself");
+}
+
+TEST(Ingest, CronValidatorHook) {
+  IngestOptions opts;
+  int calls = 0;
+  opts.validate_cron = [&](std::string_view expr) -> std::optional<std::string> {
+    ++calls;
+    if (expr == "61 * * * *") return "minute 61 out of range";
+    return std::nullopt;
+  };
+  auto ds = Problems(
+      "name: c\ntriggers:\n  cron: {schedule: \"61 * * * *\"}\nnodes: {a: {kind: fail}}\n", opts);
+  EXPECT_EQ(Find(ds, "minute 61 out of range").line, 3);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(Ingest, CollectsManyErrorsNotJustTheFirst) {
+  auto ds = Problems(R"(name: m
+nodes:
+  a: {kind: shell, argv: [x], bogus1: 1}
+  b: {kind: shell, argv: [x], bogus2: 1}
+  c: {kind: shell, argv: [x], bogus3: 1}
+)");
+  EXPECT_EQ(ds.size(), 3u) << FormatDiagnostics(ds);
+  EXPECT_EQ(ds[0].line, 3);
+  EXPECT_EQ(ds[2].line, 5);
+}
+
+TEST(Ingest, YamlSyntaxErrorsHaveLines) {
+  auto ds = Problems("name: x\nnodes:\n  a: {kind: fail\n  b: [\n");
+  ASSERT_FALSE(ds.empty());
+  EXPECT_GT(ds[0].line, 0);
+  EXPECT_THAT(ds[0].message, HasSubstr("YAML"));
+}
+
+TEST(Ingest, EmptyAndNonMappingDocuments) {
+  EXPECT_THAT(FormatDiagnostics(Problems("")), HasSubstr("empty"));
+  EXPECT_THAT(FormatDiagnostics(Problems("- a\n- b\n")), HasSubstr("expected a mapping"));
+  EXPECT_THAT(FormatDiagnostics(Problems("just text")), HasSubstr("expected a mapping"));
+  EXPECT_THAT(FormatDiagnostics(Problems("name: x\nnodes: []\n")), HasSubstr("at least one node"));
+}
+
+TEST(Ingest, AliasBombIsBounded) {
+  std::string bomb = "name: b\nnodes:\n  a:\n    kind: http\n    url: http://x\n    body:\n";
+  bomb += "      l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    bomb += "      l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) bomb += std::string(j ? ", " : "") + "*l" + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  auto ds = Problems(bomb);
+  EXPECT_THAT(FormatDiagnostics(ds), HasSubstr("aliases expand too far"));
+}
+
+TEST(Ingest, DeepNestingDoesNotCrash) {
+  std::string deep = "name: d\nnodes: " + std::string(5000, '[') + std::string(5000, ']') + "\n";
+  EXPECT_FALSE(Ingest(deep).has_value());
+  std::string deep_map =
+      "name: d\nnodes: {a: {kind: http, url: 'http://x', body: " + std::string(200, '[') +
+      std::string(200, ']') + "}}\n";
+  EXPECT_THAT(FormatDiagnostics(Problems(deep_map)), HasSubstr("nested too deeply"));
+}
+
+// A cheap in-process fuzz: random mutations of a valid document never crash or hang.
+TEST(Ingest, RandomMutationsNeverCrash) {
+  std::mt19937 rng(1234);
+  const std::string base = kGood;
+  const std::string alphabet = "{}[]:,-&*!|>'\"#%@` \n\tabcxyz01{{}}";
+  for (int i = 0; i < 1500; ++i) {
+    std::string s = base;
+    int edits = 1 + static_cast<int>(rng() % 8);
+    for (int e = 0; e < edits; ++e) {
+      size_t pos = rng() % s.size();
+      switch (rng() % 3) {
+        case 0:
+          s[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          s.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+          break;
+        default:
+          s.erase(pos, 1 + rng() % 5);
+          break;
+      }
+    }
+    (void)Ingest(s);  // must return
+  }
+  SUCCEED();
+}
+
+TEST(Ingest, TooLargeIsRejected) {
+  IngestOptions opts;
+  opts.max_source_bytes = 10;
+  EXPECT_THAT(FormatDiagnostics(Problems(kGood, opts)), HasSubstr("larger than"));
+}
+
+TEST(ResolveInputs, DefaultsTypesAndUnknowns) {
+  auto r = Ingest(kGood);
+  ASSERT_TRUE(r.has_value());
+  auto ok = ResolveInputs(r->workflow, Json{{"count", 2}});
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ((*ok)["who"], Json("World"));
+  auto missing = ResolveInputs(r->workflow, Json::object());
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_THAT(missing.error().message, HasSubstr("'count' is required"));
+  auto wrong = ResolveInputs(r->workflow, Json{{"count", "two"}});
+  EXPECT_THAT(wrong.error().message, HasSubstr("must be a number"));
+  auto unknown = ResolveInputs(r->workflow, Json{{"count", 1}, {"zzz", 1}});
+  EXPECT_THAT(unknown.error().message, HasSubstr("unknown input 'zzz'"));
+  EXPECT_TRUE(ResolveInputs(r->workflow, Json{{"count", 1}, {"zzz", 1}}, true).has_value());
+}
+
+TEST(ClosestMatch, SmallEditDistanceOnly) {
+  EXPECT_EQ(ClosestMatch("nedes", {"needs", "kind"}), "needs");
+  EXPECT_EQ(ClosestMatch("zzzzzz", {"needs", "kind"}), std::nullopt);
+}
+
+}  // namespace
+}  // namespace ferry::engine

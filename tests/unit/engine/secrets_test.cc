@@ -1,0 +1,56 @@
+#include "engine/secrets.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace ferry::engine {
+namespace {
+
+TEST(Secrets, EnvResolverUsesThePrefixAndUpperCase) {
+  ::setenv("FERRY_SECRET_UNIT_TEST_TOKEN", "abc", 1);
+  EnvSecretResolver r;
+  EXPECT_EQ(r.Resolve("unit_test_token"), "abc");
+  EXPECT_EQ(r.Resolve("UNIT_TEST_TOKEN"), "abc");
+  EXPECT_EQ(r.Resolve("MISSING_ONE"), std::nullopt);
+  EXPECT_EQ(r.Resolve("bad-name"), std::nullopt);
+}
+
+TEST(Secrets, FileFormats) {
+  auto lines = ParseSecretsText("# comment\nA=1\n\nB = two=2\r\n");
+  ASSERT_TRUE(lines.has_value());
+  EXPECT_EQ((*lines)["A"], "1");
+  EXPECT_EQ((*lines)["B"], " two=2");
+  auto json = ParseSecretsText(R"({"X": "y"})");
+  ASSERT_TRUE(json.has_value());
+  EXPECT_EQ((*json)["X"], "y");
+  EXPECT_FALSE(ParseSecretsText("no equals sign").has_value());
+  EXPECT_FALSE(ParseSecretsText(R"({"X": 1})").has_value());
+}
+
+TEST(Secrets, ChainAsksInOrder) {
+  MapSecretResolver a(std::map<std::string, std::string>{{"X", "from-a"}});
+  MapSecretResolver b(std::map<std::string, std::string>{{"X", "from-b"}, {"Y", "from-b"}});
+  ChainSecretResolver chain({&a, &b});
+  EXPECT_EQ(chain.Resolve("X"), "from-a");
+  EXPECT_EQ(chain.Resolve("Y"), "from-b");
+  EXPECT_EQ(chain.Resolve("Z"), std::nullopt);
+}
+
+TEST(Redactor, MasksTextAndJson) {
+  Redactor r;
+  r.Add("hunter2");
+  r.Add("hunter2-long");
+  r.Add("");
+  r.Add("4242");
+  EXPECT_EQ(r.RedactText("pw=hunter2-long and hunter2."), "pw=*** and ***.");
+  Json in = Json::parse(R"({"a": "x hunter2 y", "hunter2": [1, "hunter2"], "pin": 4242, "n": 1})");
+  EXPECT_EQ(r.RedactJson(in),
+            Json::parse(R"({"a": "x *** y", "***": [1, "***"], "pin": "***", "n": 1})"));
+  Redactor empty;
+  EXPECT_TRUE(empty.Empty());
+  EXPECT_EQ(empty.RedactText("hunter2"), "hunter2");
+}
+
+}  // namespace
+}  // namespace ferry::engine
