@@ -591,11 +591,11 @@ TEST_F(BrokerTest, RenewLeasesKeepsTheLeaseAndReportsLostOnes) {
   auto a = ClaimOk({"default"}, "worker-a");
   ASSERT_EQ(a.size(), 1u);
   LeaseRef lease{a[0].id, a[0].queue, a[0].entry_id, a[0].epoch};
-  const milliseconds min_idle(300);
+  const milliseconds min_idle(1000);
 
-  // Time has to pass for a lease to expire: renew every 50 ms for 3 lease periods while B keeps
-  // trying. Bounded: 18 rounds.
-  for (int i = 0; i < 18; ++i) {
+  // Time has to pass for a lease to expire: renew every 50 ms for well over one lease period
+  // while B keeps trying. Bounded: 30 rounds.
+  for (int i = 0; i < 30; ++i) {
     auto lost = broker_->RenewLeases("worker-a", {lease});
     ASSERT_TRUE(lost) << lost.error().ToString();
     EXPECT_TRUE(lost->empty());
@@ -699,6 +699,20 @@ TEST_F(BrokerTest, CompleteOfAVanishedRecordIsMissing) {
   auto stats = broker_->GetQueueStats("default");
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->running, 0);  // the entry left the PEL
+
+  // A malformed entry id neither fails the batch nor stops the others in it.
+  std::string other = SubmitOk(Req());
+  auto o = ClaimOk({"default"});
+  ASSERT_EQ(o.size(), 1u);
+  Completion bad = Done(t[0], Completion::Kind::kSucceeded, "w1");
+  bad.entry_id = "not-an-id";
+  auto both = broker_->Complete({bad, Done(o[0], Completion::Kind::kSucceeded, "w1")});
+  ASSERT_TRUE(both) << both.error().ToString();
+  EXPECT_THAT(*both, ElementsAre(CompletionOutcome::kMissing, CompletionOutcome::kApplied));
+  LeaseRef bad_lease{other, "default", "garbage", 1};
+  auto lost = broker_->RenewLeases("w1", {bad_lease});
+  ASSERT_TRUE(lost) << lost.error().ToString();
+  EXPECT_THAT(*lost, ElementsAre(other));
 }
 
 TEST_F(BrokerTest, HandBackRequeuesAtOnce) {

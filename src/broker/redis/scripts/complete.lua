@@ -51,8 +51,9 @@ for i = 6, #ARGV, 8 do
   local t = redis.call('HMGET', tkey, 'status', 'epoch', 'attempts', 'max_attempts',
                        'cancel_requested', 'entry', 'events')
   if not t[1] then
-    -- Retention removed the record; the entry must not stay in the PEL forever.
-    acks[#acks + 1] = entry
+    -- Retention removed the record; the entry must not stay in the PEL forever. (A malformed
+    -- id would make XACK raise and abort the batch halfway, so only well-formed ones.)
+    if string.match(entry, '^%d+%-%d+$') then acks[#acks + 1] = entry end
     out[#out + 1] = 3
   elseif t[2] ~= epoch then
     counts.stale = counts.stale + 1

@@ -13,7 +13,11 @@ local lost = {}
 for i = 2, #ARGV, 3 do
   local id, entry, epoch = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local kept = false
-  local p = redis.call('XPENDING', stream, 'ferry', entry, entry, 1)
+  -- A malformed entry id would make XPENDING raise and fail the whole batch.
+  local p = {}
+  if string.match(entry, '^%d+%-%d+$') then
+    p = redis.call('XPENDING', stream, 'ferry', entry, entry, 1)
+  end
   if p[1] and p[1][2] == worker then
     local t = redis.call('HMGET', qp .. ':task:' .. id, 'status', 'epoch')
     if t[1] == 'running' and t[2] == epoch then
