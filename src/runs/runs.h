@@ -1,15 +1,28 @@
 // Workflow runs on top of the task layer: a run is a row in the Store plus a task of kind
-// `ferry.run` (payload {"run_id": ...}, unique key = the run id) in the Broker.
+// `ferry.run` (payload {"run_id": ..., "generation": G}) in the Broker.
 //
 // Creation commits the run first and enqueues second, so a failed enqueue leaves a pending run
 // that the sweeper re-enqueues (the unique key makes that idempotent): no run is ever lost.
+//
+// Generations. A run's first task has generation 0 and the unique key = the run id. When that
+// task is gone for good (dead-lettered, deleted, expired) while the run is not finished, recovery
+// submits a new task with generation G+1 and unique key "<run id>#<G+1>". Keys are derived, so
+// two recoverers racing on one run submit the same task. The fencing token a task presents to
+// the store is (generation << 32) | task epoch: a reclaim bumps the task epoch, a new generation
+// outranks every attempt of the older ones, so the newest owner always wins MarkRunRunning and a
+// stale one loses SaveStep/FinishRun. docs/runs.md has the whole lifecycle.
+//
+// Which task serves a run is recorded in the run's event history: "run.enqueued" (by whoever
+// submitted it) and "run.started" (by the handler) carry {task_id, queue, generation}.
 //
 // Thread-safety: free functions; the Store and Broker passed in are used from the caller's thread
 // only (each is one connection).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,12 +35,28 @@ namespace ferry::runs {
 
 inline constexpr std::string_view kRunTaskKind = "ferry.run";
 
+// Event types this library writes into a run's history (besides the executor's node.* events).
+inline constexpr std::string_view kEventCreated = "run.created";    // {triggered_by, trigger?}
+inline constexpr std::string_view kEventEnqueued = "run.enqueued";  // {task_id, queue, generation}
+inline constexpr std::string_view kEventEnqueueFailed = "run.enqueue_failed";  // {error}
+inline constexpr std::string_view kEventStarted = "run.started";    // {task_id, ..., epoch}
+inline constexpr std::string_view kEventFinished = "run.finished";  // {status, error?, ...}
+inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
+
 struct StartRunRequest {
   std::string workflow;  // name
   Json inputs = Json::object();
   TriggeredBy triggered_by = TriggeredBy::kApi;
   std::string trigger_id;
   std::string queue = "default";  // the queue the run's task goes to
+  // Exposed to templates as `trigger` (webhook: body/headers/query; cron: scheduled_for...).
+  // Kept in the run's "run.created" event; the caller strips credentials before.
+  Json trigger = Json::object();
+  // Accept inputs the workflow does not declare (webhook bodies) instead of kInvalidArgument.
+  bool allow_unknown_inputs = false;
+  // Task settings of the run's task.
+  int max_attempts = 5;
+  std::chrono::milliseconds timeout = std::chrono::hours(24);
 };
 
 struct StartRunResult {
@@ -35,13 +64,57 @@ struct StartRunResult {
   // false when the run was stored but enqueueing failed; the sweeper will enqueue it.
   bool enqueued = false;
   std::string enqueue_error;
+  std::string task_id;  // when enqueued
 };
 
 // Validates inputs against the workflow's current version, creates the pending run and enqueues
-// its task. kNotFound for an unknown workflow, kInvalidArgument for bad inputs.
+// its task. kNotFound for an unknown workflow, kInvalidArgument for bad inputs. Once the run is
+// committed the result is a success, whatever happens to the enqueue.
 Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequest& request);
 
-// Enqueues the task of an existing pending run (idempotent through the unique key).
+// Enqueues the generation-0 task of an existing pending run (idempotent through the unique key).
+// Prefer EnsureRunTask, which also handles a task that already ended and records the task id.
 Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue = "default");
+
+// --- generations and fencing ---
+int64_t RunFencingToken(int generation, int64_t task_epoch);
+int RunGeneration(int64_t fencing_token);
+// "<run id>" for generation 0, "<run id>#<G>" after.
+std::string RunTaskUniqueKey(const std::string& run_id, int generation);
+Json RunTaskPayload(const std::string& run_id, int generation);
+
+// The task that last served a run, from its event history.
+struct RunTaskRef {
+  std::string task_id;
+  std::string queue;
+  int generation = 0;
+};
+Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id);
+
+struct EnsureTaskOptions {
+  std::string queue = "default";  // used when the history names none
+  int max_attempts = 5;
+  std::chrono::milliseconds timeout = std::chrono::hours(24);
+};
+
+struct EnsureTaskResult {
+  enum class Action {
+    kAlive,     // a task that will serve the run exists (pending, scheduled, running, retrying)
+    kEnqueued,  // a task was submitted now
+  };
+  Action action = Action::kAlive;
+  std::string task_id;
+  std::string queue;
+  int generation = 0;
+  TaskStatus task_status = TaskStatus::kPending;
+  // Why a new generation was needed: the previous task's state ("failed: ...", "missing").
+  std::string previous;
+};
+
+// Makes sure a non-terminal run has a live task: keeps the current one when it is alive, else
+// submits the next generation (above every generation in the history and in the run's fencing
+// token). Records "run.enqueued". Idempotent, and safe to race with itself.
+Result<EnsureTaskResult> EnsureRunTask(Store& store, Broker& broker, const Run& run,
+                                       const EnsureTaskOptions& options = {});
 
 }  // namespace ferry::runs

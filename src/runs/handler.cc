@@ -1,0 +1,445 @@
+#include "runs/handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/time_util.h"
+#include "engine/ingest.h"
+#include "runs/pool.h"
+#include "runs/runs.h"
+#include "worker/worker.h"
+
+namespace ferry::runs {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Shared by every execution of one registered handler.
+struct HandlerState {
+  HandlerState(StoreFactory& s, BrokerFactory& b, RunHandlerOptions o)
+      : options(std::move(o)),
+        stores([&s] { return s.Open(); }, options.max_idle_connections),
+        brokers([&b] { return b.Open(); }, options.max_idle_connections) {
+    if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
+    options.executor.secrets = options.secrets != nullptr ? options.secrets : &env_secrets;
+  }
+
+  engine::EnvSecretResolver env_secrets;
+  RunHandlerOptions options;
+  Pool<Store> stores;
+  Pool<Broker> brokers;
+};
+
+HandlerError Retryable(std::string message) { return HandlerError{std::move(message), true}; }
+HandlerError Final(std::string message) { return HandlerError{std::move(message), false}; }
+
+std::optional<engine::StepStatus> ParseStepStatus(const std::string& s) {
+  for (auto st : {engine::StepStatus::kSucceeded, engine::StepStatus::kFailed,
+                  engine::StepStatus::kSkipped}) {
+    if (engine::StepStatusName(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+// Sleeps up to `d`, waking early when `st` is stopped.
+void SleepFor(std::stop_token st, milliseconds d) {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, st, d, [] { return false; });
+}
+
+// The executor's window on the store and the task layer for one execution. Node threads call it
+// concurrently; the one Store connection is serialized by store_mu.
+class StoreSink final : public engine::RunSink {
+ public:
+  StoreSink(HandlerState& state, Store& store, std::mutex& store_mu, std::string run_id,
+            int64_t fencing, EventEmitter* task_events)
+      : state_(state),
+        store_(store),
+        store_mu_(store_mu),
+        run_id_(std::move(run_id)),
+        fencing_(fencing),
+        task_events_(task_events) {}
+
+  Status SaveStep(const std::string& node_id, engine::StepStatus status, const Json& output,
+                  const std::string& error, int attempt) override {
+    RunStep step;
+    step.run_id = run_id_;
+    step.node_id = node_id;
+    step.status = std::string(engine::StepStatusName(status));
+    step.output = output.is_null() ? "" : DumpJson(output);
+    step.error = error;
+    step.attempt = attempt;
+    step.epoch = fencing_;
+    step.finished_ms = WallNowMs();
+    std::lock_guard lock(store_mu_);
+    auto it = started_ms_.find(node_id);
+    step.started_ms = it == started_ms_.end() ? step.finished_ms : it->second;
+    auto r = store_.SaveStep(step);
+    if (!r) {
+      if (!abort_error_) abort_error_ = r.error();
+      return Fail(r.error());
+    }
+    return {};
+  }
+
+  void Emit(const std::string& type, const Json& data) override {
+    {
+      std::lock_guard lock(store_mu_);
+      if (type == "node.started" && data.is_object() && data.contains("node")) {
+        started_ms_[data["node"].get<std::string>()] = WallNowMs();
+      }
+      if (auto r = store_.AppendRunEvent(run_id_, type, DumpJson(data)); !r) {
+        spdlog::debug("run {}: event {} not recorded: {}", run_id_, type, r.error().message);
+      }
+    }
+    if (state_.options.task_events && task_events_ != nullptr) task_events_->Emit(type, data);
+  }
+
+  Result<Json> SubmitAndWait(const engine::TaskNodeRequest& request,
+                             std::stop_token stop) override {
+    auto broker = state_.brokers.Acquire();
+    if (!broker) return Fail(broker.error());
+    SubmitRequest req;
+    req.kind = request.kind;
+    req.payload = request.payload;
+    req.queue = request.queue;
+    req.max_attempts = request.max_attempts;
+    req.timeout = request.timeout;
+    req.unique_key = request.unique_key;
+    auto submitted = (*broker)->Submit(req);
+    if (!submitted) {
+      broker->MarkBad();
+      return Fail(submitted.error());
+    }
+    {
+      std::lock_guard lock(store_mu_);
+      child_tasks_.insert(submitted->id);
+    }
+    const std::string& id = submitted->id;
+    while (true) {
+      if (stop.stop_requested()) {
+        return Fail(ErrorCode::kCancelled, "stopped while waiting for task " + id);
+      }
+      auto task = (*broker)->GetTask(id);
+      if (!task) {
+        broker->MarkBad();
+        return Fail(task.error());
+      }
+      if (!*task) return Fail(ErrorCode::kInternal, "task " + id + " vanished");
+      const TaskRecord& t = **task;
+      if (t.status == TaskStatus::kSucceeded) {
+        if (t.result.empty()) return Json(nullptr);
+        auto j = ParseJson(t.result);
+        return j ? *j : Json(t.result);
+      }
+      if (t.status == TaskStatus::kFailed) {
+        return Fail(ErrorCode::kInternal, "task " + id + " (" + t.kind + ") failed: " + t.error);
+      }
+      if (t.status == TaskStatus::kCancelled) {
+        return Fail(ErrorCode::kCancelled, "task " + id + " (" + t.kind + ") was cancelled");
+      }
+      SleepFor(stop, state_.options.task_poll);
+    }
+  }
+
+  // The first SaveStep error (why the executor aborted).
+  std::optional<Error> abort_error() const {
+    std::lock_guard lock(store_mu_);
+    return abort_error_;
+  }
+  std::set<std::string> child_tasks() const {
+    std::lock_guard lock(store_mu_);
+    return child_tasks_;
+  }
+
+ private:
+  HandlerState& state_;
+  Store& store_;
+  std::mutex& store_mu_;
+  const std::string run_id_;
+  const int64_t fencing_;
+  EventEmitter* const task_events_;
+  // Guarded by store_mu_:
+  std::map<std::string, int64_t> started_ms_;
+  std::optional<Error> abort_error_;
+  std::set<std::string> child_tasks_;
+};
+
+// The trigger context StartRun kept in the "run.created" event.
+Json LoadTrigger(Store& store, const std::string& run_id) {
+  auto events = store.ListRunEvents(run_id, 0, 20);
+  if (!events) return Json::object();
+  for (const auto& e : *events) {
+    if (e.type != kEventCreated) continue;
+    auto data = ParseJson(e.data);
+    if (data && data->is_object() && data->contains("trigger")) return (*data)["trigger"];
+  }
+  return Json::object();
+}
+
+void RecordEvent(Store& store, const std::string& run_id, std::string_view type, const Json& data) {
+  if (auto r = store.AppendRunEvent(run_id, std::string(type), DumpJson(data)); !r) {
+    spdlog::warn("run {}: could not record {} event: {}", run_id, type, r.error().message);
+  }
+}
+
+Json RunResult(const Run& run) {
+  Json j{{"run_id", run.id}, {"status", RunStatusName(run.status)}};
+  if (!run.failed_node.empty()) j["failed_node"] = run.failed_node;
+  if (!run.error.empty()) j["error"] = run.error;
+  return j;
+}
+
+class Execution {
+ public:
+  Execution(HandlerState& state, TaskContext& ctx) : state_(state), ctx_(ctx) {}
+
+  HandlerResult Run() {
+    if (!ctx_.payload.is_object() || !ctx_.payload.contains("run_id") ||
+        !ctx_.payload["run_id"].is_string()) {
+      return tl::unexpected(Final("payload needs {\"run_id\": \"...\"}"));
+    }
+    run_id_ = ctx_.payload["run_id"].get<std::string>();
+    generation_ = ctx_.payload.value("generation", 0);
+    fencing_ = RunFencingToken(generation_, ctx_.epoch);
+    worker_ = state_.options.worker_id + "/" + ctx_.id;
+
+    auto lease = state_.stores.Acquire();
+    if (!lease) return tl::unexpected(Retryable("store: " + lease.error().message));
+    Store& store = **lease;
+    auto result = Execute(store);
+    if (!result && result.error().retryable) lease->MarkBad();
+    return result;
+  }
+
+ private:
+  HandlerResult Execute(Store& store) {
+    auto loaded = store.GetRun(run_id_);
+    if (!loaded) return tl::unexpected(Retryable("store: " + loaded.error().message));
+    if (!*loaded) return tl::unexpected(Final("no run " + run_id_));
+    if (IsTerminal((*loaded)->status)) {
+      spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((*loaded)->status));
+      return RunResult(**loaded);
+    }
+
+    auto marked = store.MarkRunRunning(run_id_, fencing_, worker_);
+    if (!marked) {
+      if (marked.error().code != ErrorCode::kConflict) {
+        return tl::unexpected(Retryable("store: " + marked.error().message));
+      }
+      auto now = store.GetRun(run_id_);
+      if (now && *now && IsTerminal((**now).status)) return RunResult(**now);
+      spdlog::info("run {}: superseded ({})", run_id_, marked.error().message);
+      return tl::unexpected(Final("superseded: " + marked.error().message));
+    }
+    const ferry::Run& run = *marked;
+    RecordEvent(store, run_id_, kEventStarted,
+                Json{{"task_id", ctx_.id},
+                     {"queue", ctx_.queue},
+                     {"generation", generation_},
+                     {"epoch", fencing_},
+                     {"attempt", run.attempt},
+                     {"worker", state_.options.worker_id}});
+
+    // From here the run is ours: a definition problem ends it as failed.
+    auto version = store.GetWorkflowVersion(run.workflow_id, run.version);
+    if (!version) return tl::unexpected(Retryable("store: " + version.error().message));
+    if (!*version) return Finish(store, RunStatus::kFailed, "", "workflow version missing", "");
+    auto ingested = engine::IngestWorkflow((*version)->graph);
+    if (!ingested) {
+      return Finish(store, RunStatus::kFailed, "",
+                    "stored definition does not load: " + ingested.error().message, "");
+    }
+    const engine::Workflow& wf = ingested->workflow;
+    auto given = ParseJson(run.inputs.empty() ? "{}" : run.inputs);
+    if (!given) return Finish(store, RunStatus::kFailed, "", "inputs are not JSON", "");
+    auto inputs = engine::ResolveInputs(wf, *given, /*allow_unknown=*/true);
+    if (!inputs) return Finish(store, RunStatus::kFailed, "", inputs.error().message, "");
+
+    auto steps = store.ListSteps(run_id_);
+    if (!steps) return tl::unexpected(Retryable("store: " + steps.error().message));
+    std::map<std::string, engine::StepRecord> checkpoints;
+    for (const auto& s : *steps) {
+      auto status = ParseStepStatus(s.status);
+      if (!status) continue;
+      engine::StepRecord rec;
+      rec.status = *status;
+      if (!s.output.empty()) {
+        auto j = ParseJson(s.output);
+        rec.output = j ? *j : Json(s.output);
+      }
+      rec.error = s.error;
+      rec.attempt = s.attempt;
+      checkpoints[s.node_id] = std::move(rec);
+    }
+    spdlog::info("run {} ({} v{}): started by task {} (generation {}, epoch {}, attempt {}){}",
+                 run_id_, run.workflow_name, run.version, ctx_.id, generation_, ctx_.epoch,
+                 run.attempt,
+                 checkpoints.empty()
+                     ? ""
+                     : ", resuming after " + std::to_string(checkpoints.size()) + " finished node(s)");
+
+    engine::RunContext rc;
+    rc.run_id = run_id_;
+    rc.workflow = wf.name;
+    rc.triggered_by = std::string(TriggeredByName(run.triggered_by));
+    rc.inputs = *inputs;
+    rc.trigger = LoadTrigger(store, run_id_);
+
+    std::mutex store_mu;
+    StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_.events);
+    std::stop_source exec_stop;
+    std::stop_callback forward(ctx_.stop, [&exec_stop] { exec_stop.request_stop(); });
+    std::atomic<bool> cancelled_in_store{false};
+    std::atomic<bool> lost_ownership{false};
+    // Watches the store: `ferry run cancel` (or the API) cancels the run there; a takeover by a
+    // newer attempt shows as a changed epoch.
+    std::jthread watcher([&](std::stop_token st) {
+      while (!st.stop_requested()) {
+        SleepFor(st, state_.options.cancel_poll);
+        if (st.stop_requested()) return;
+        std::lock_guard lock(store_mu);
+        auto now = store.GetRun(run_id_);
+        if (!now || !*now) continue;
+        if ((**now).status == RunStatus::kCancelled) {
+          cancelled_in_store = true;
+          exec_stop.request_stop();
+          return;
+        }
+        if ((**now).status != RunStatus::kRunning || (**now).epoch != fencing_) {
+          lost_ownership = true;
+          exec_stop.request_stop();
+          return;
+        }
+      }
+    });
+
+    engine::RunExecutor executor(wf, state_.options.executor);
+    engine::RunOutcome outcome = executor.Run(rc, checkpoints, sink, exec_stop.get_token());
+    watcher.request_stop();
+    watcher.join();
+
+    switch (outcome.kind) {
+      case engine::RunOutcome::Kind::kSucceeded:
+        return Finish(store, RunStatus::kSucceeded, DumpJson(outcome.outputs), "", "");
+      case engine::RunOutcome::Kind::kFailed:
+        return Finish(store, RunStatus::kFailed, "", outcome.error, outcome.failed_node);
+      case engine::RunOutcome::Kind::kAborted: {
+        auto err = sink.abort_error();
+        if (err && err->code == ErrorCode::kConflict) {
+          spdlog::info("run {}: checkpoint rejected, another attempt owns the run: {}", run_id_,
+                       err->message);
+          return tl::unexpected(Final("superseded: " + err->message));
+        }
+        spdlog::warn("run {}: checkpoint not saved ({}); the task will retry and resume", run_id_,
+                     err ? err->message : outcome.error);
+        return tl::unexpected(
+            Retryable("checkpoint not saved: " + (err ? err->message : outcome.error)));
+      }
+      case engine::RunOutcome::Kind::kCancelled:
+        break;
+    }
+
+    // Stopped. Why decides whether the run ends here or resumes elsewhere.
+    if (cancelled_in_store) {
+      CancelChildren(sink);
+      RecordEvent(store, run_id_, kEventFinished, Json{{"status", "cancelled"}});
+      spdlog::info("run {}: cancelled", run_id_);
+      auto now = store.GetRun(run_id_);
+      if (now && *now) return RunResult(**now);
+      return Json{{"run_id", run_id_}, {"status", "cancelled"}};
+    }
+    if (lost_ownership) {
+      return tl::unexpected(Final("superseded: the run was taken over by a newer attempt"));
+    }
+    if (TaskCancelRequested()) {
+      CancelChildren(sink);
+      auto finished = Finish(store, RunStatus::kCancelled, "", "cancelled", "");
+      if (!finished && finished.error().retryable) return finished;
+      // The worker records the task as cancelled because its cancel was requested.
+      return tl::unexpected(Final("cancelled"));
+    }
+    spdlog::info("run {}: interrupted (worker stopping or lease lost); it resumes from its "
+                 "checkpoints on the next attempt",
+                 run_id_);
+    return tl::unexpected(Retryable("interrupted; the run resumes from its checkpoints"));
+  }
+
+  HandlerResult Finish(Store& store, RunStatus status, const std::string& output,
+                       const std::string& error, const std::string& failed_node) {
+    auto done = store.FinishRun(run_id_, fencing_, status, output, error, failed_node);
+    if (!done) {
+      if (done.error().code != ErrorCode::kConflict) {
+        return tl::unexpected(Retryable("store: " + done.error().message));
+      }
+      auto now = store.GetRun(run_id_);
+      if (now && *now && (**now).status == RunStatus::kCancelled) return RunResult(**now);
+      return tl::unexpected(Final("superseded: " + done.error().message));
+    }
+    Json ev{{"status", RunStatusName(status)}};
+    if (!error.empty()) ev["error"] = error;
+    if (!failed_node.empty()) ev["failed_node"] = failed_node;
+    if (done->started_ms != 0 && done->finished_ms >= done->started_ms) {
+      ev["duration_ms"] = done->finished_ms - done->started_ms;
+    }
+    RecordEvent(store, run_id_, kEventFinished, ev);
+    if (status == RunStatus::kFailed) {
+      spdlog::info("run {}: failed{}: {}", run_id_,
+                   failed_node.empty() ? "" : " at node " + failed_node, error);
+    } else {
+      spdlog::info("run {}: {}", run_id_, RunStatusName(status));
+    }
+    return RunResult(*done);
+  }
+
+  bool TaskCancelRequested() {
+    auto broker = state_.brokers.Acquire();
+    if (!broker) return false;
+    auto task = (*broker)->GetTask(ctx_.id);
+    if (!task) {
+      broker->MarkBad();
+      return false;
+    }
+    return *task && (**task).cancel_requested;
+  }
+
+  // Tasks that `task` nodes submitted stop with the run when it is cancelled (a drain leaves
+  // them: the resumed run waits for the same tasks through their unique keys).
+  void CancelChildren(const StoreSink& sink) {
+    auto children = sink.child_tasks();
+    if (children.empty()) return;
+    auto broker = state_.brokers.Acquire();
+    if (!broker) return;
+    for (const auto& id : children) (void)(*broker)->Cancel(id);
+  }
+
+  HandlerState& state_;
+  TaskContext& ctx_;
+  std::string run_id_;
+  int generation_ = 0;
+  int64_t fencing_ = 0;
+  std::string worker_;
+};
+
+}  // namespace
+
+Handler MakeRunHandler(StoreFactory& stores, BrokerFactory& brokers, RunHandlerOptions options) {
+  auto state = std::make_shared<HandlerState>(stores, brokers, std::move(options));
+  return [state](TaskContext& ctx) -> HandlerResult { return Execution(*state, ctx).Run(); };
+}
+
+void RegisterRunHandler(HandlerRegistry& registry, StoreFactory& stores, BrokerFactory& brokers,
+                        RunHandlerOptions options) {
+  registry.Register(std::string(kRunTaskKind),
+                    MakeRunHandler(stores, brokers, std::move(options)));
+}
+
+}  // namespace ferry::runs

@@ -1,0 +1,63 @@
+// The `ferry.run` task handler: executes one workflow run on a worker slot.
+//
+//   1. Loads the run; a finished run is left alone (the task succeeds: idempotent redelivery).
+//   2. MarkRunRunning fenced by RunFencingToken(generation, task epoch). kConflict means a newer
+//      attempt owns the run: the handler returns a non-retryable "superseded" error and touches
+//      nothing else.
+//   3. Ingests the version's stored graph, loads the checkpoints (ListSteps) and runs the
+//      RunExecutor. Each finished node is saved with SaveStep under the same fencing token (a
+//      rejected save aborts the run here: someone else owns it now); events go to the run's
+//      history (AppendRunEvent, the SSE source) and to the task's event stream.
+//   4. Ends the run with FinishRun (succeeded / failed with the failing node / cancelled).
+//
+// Stop handling: the run is cancelled when the task's cancel was requested (the broker says so)
+// or the run was cancelled in the store (polled every `cancel_poll`). Any other stop (the worker
+// drains, the lease was lost, the task timed out) leaves the run running and returns a retryable
+// error: the task goes back to its queue and the run resumes from its checkpoints.
+//
+// The task ends succeeded whenever the run reached an end (its result says which): a failed run
+// is a workflow outcome, not a task-layer failure to retry or dead-letter.
+//
+// Thread-safety: the registered handler runs on several slot threads at once. Each execution
+// takes its own Store and Broker connections from internal pools (a Store is not thread-safe);
+// the factories and the secret resolver must be thread-safe and outlive the registry.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "broker/broker.h"
+#include "engine/executor.h"
+#include "engine/secrets.h"
+#include "store/store.h"
+#include "worker/handler.h"
+
+namespace ferry::runs {
+
+struct RunHandlerOptions {
+  // Recorded as the run's worker ("<worker_id>/<task id>": two tasks of one worker process racing
+  // on a run must not look like a repeat of the same claim). Default: DefaultWorkerId().
+  std::string worker_id;
+  // Resolves `secrets.NAME`. Not owned. nullptr: FERRY_SECRET_<NAME> from the environment.
+  const engine::SecretResolver* secrets = nullptr;
+  // Executor settings; its `secrets` is replaced by the resolver above.
+  engine::ExecutorOptions executor;
+  // How often a running run's store status is checked for a cancellation.
+  std::chrono::milliseconds cancel_poll = std::chrono::milliseconds(500);
+  // How often a `task` node polls the task it waits for.
+  std::chrono::milliseconds task_poll = std::chrono::milliseconds(100);
+  // Mirror node events into the task's own event stream (`ferry task events ID`).
+  bool task_events = true;
+  // Idle connections kept per pool.
+  int max_idle_connections = 8;
+};
+
+// Registers `ferry.run` into `registry`. The factories must outlive every worker using it.
+void RegisterRunHandler(HandlerRegistry& registry, StoreFactory& stores, BrokerFactory& brokers,
+                        RunHandlerOptions options = {});
+
+// The handler as a function object, for tests that drive executions by hand.
+Handler MakeRunHandler(StoreFactory& stores, BrokerFactory& brokers, RunHandlerOptions options);
+
+}  // namespace ferry::runs

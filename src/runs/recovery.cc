@@ -1,0 +1,239 @@
+#include "runs/recovery.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace ferry::runs {
+namespace {
+
+using std::chrono::milliseconds;
+using Action = RunRecovery::Action;
+
+RunRecovery WithError(RunRecovery r, const Error& e) {
+  r.action = Action::kError;
+  r.detail = e.message;
+  return r;
+}
+
+RunRecovery Examine(const Run& run) {
+  RunRecovery r;
+  r.run_id = run.id;
+  r.workflow = run.workflow_name;
+  r.status = run.status;
+  return r;
+}
+
+// A pending run: make sure some task will start it.
+RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
+                           const RecoveryOptions& options) {
+  RunRecovery r = Examine(run);
+  if (options.dry_run) {
+    auto ref = LatestRunTask(store, run.id);
+    if (!ref) return WithError(std::move(r), ref.error());
+    if (*ref) {
+      auto task = broker.GetTask((*ref)->task_id);
+      if (task && *task && !IsTerminal((**task).status)) {
+        r.action = Action::kAlive;
+        r.task_id = (*ref)->task_id;
+        r.detail = "task " + std::string(TaskStatusName((**task).status));
+        return r;
+      }
+    }
+    r.action = Action::kEnqueued;
+    r.detail = "would enqueue (dry run)";
+    return r;
+  }
+  auto ensured = EnsureRunTask(store, broker, run, options.task);
+  if (!ensured) {
+    r.action = Action::kError;
+    r.detail = ensured.error().message;
+    return r;
+  }
+  r.task_id = ensured->task_id;
+  r.generation = ensured->generation;
+  if (ensured->action == EnsureTaskResult::Action::kAlive) {
+    r.action = Action::kAlive;
+    r.detail = "task " + std::string(TaskStatusName(ensured->task_status));
+  } else {
+    r.action = Action::kEnqueued;
+    r.detail = ensured->previous.empty() ? "never enqueued"
+                                         : "previous task " + ensured->previous;
+  }
+  return r;
+}
+
+// A running run: alive while its task is; otherwise the next generation takes it over.
+RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
+                           const RecoveryOptions& options) {
+  RunRecovery r = Examine(run);
+  auto ref = LatestRunTask(store, run.id);
+  if (!ref) return WithError(std::move(r), ref.error());
+  std::string gone = "no task recorded";
+  if (*ref) {
+    auto task = broker.GetTask((*ref)->task_id);
+    if (!task) return WithError(std::move(r), task.error());
+    if (*task && !IsTerminal((**task).status)) {
+      r.action = Action::kAlive;
+      r.task_id = (*ref)->task_id;
+      r.generation = (*ref)->generation;
+      r.detail = "task " + std::string(TaskStatusName((**task).status)) +
+                 ((**task).worker.empty() ? "" : " on " + (**task).worker);
+      return r;
+    }
+    gone = *task ? "task " + (*ref)->task_id + " " + std::string(TaskStatusName((**task).status)) +
+                       ((**task).error.empty() ? "" : " (" + (**task).error + ")")
+                 : "task " + (*ref)->task_id + " missing";
+  }
+  // The task may have ended because the run just ended: look again before acting.
+  auto now = store.GetRun(run.id);
+  if (!now) return WithError(std::move(r), now.error());
+  if (!*now || (**now).status != RunStatus::kRunning || (**now).epoch != run.epoch) {
+    r.action = Action::kSkipped;
+    r.detail = *now ? "now " + std::string(RunStatusName((**now).status)) : "deleted";
+    return r;
+  }
+  if (run.attempt >= options.max_run_attempts) {
+    r.detail = "gave up after " + std::to_string(run.attempt) + " attempts; " + gone;
+    if (options.dry_run) {
+      r.action = Action::kFailed;
+      return r;
+    }
+    auto done = store.FinishRun(run.id, run.epoch, RunStatus::kFailed, "",
+                                "run abandoned: " + r.detail, "");
+    if (!done) {
+      r.action = done.error().code == ErrorCode::kConflict ? Action::kSkipped : Action::kError;
+      r.detail = done.error().message;
+      return r;
+    }
+    (void)store.AppendRunEvent(run.id, std::string(kEventFinished),
+                               DumpJson(Json{{"status", "failed"}, {"error", r.detail}}));
+    r.action = Action::kFailed;
+    return r;
+  }
+  if (options.dry_run) {
+    r.action = Action::kEnqueued;
+    r.detail = gone + "; would enqueue the next generation (dry run)";
+    return r;
+  }
+  auto ensured = EnsureRunTask(store, broker, **now, options.task);
+  if (!ensured) return WithError(std::move(r), ensured.error());
+  r.task_id = ensured->task_id;
+  r.generation = ensured->generation;
+  r.action = ensured->action == EnsureTaskResult::Action::kEnqueued ? Action::kEnqueued
+                                                                    : Action::kAlive;
+  r.detail = gone + "; resumes from its checkpoints";
+  return r;
+}
+
+}  // namespace
+
+std::string_view RecoveryActionName(RunRecovery::Action a) {
+  switch (a) {
+    case Action::kAlive:
+      return "alive";
+    case Action::kEnqueued:
+      return "enqueued";
+    case Action::kFailed:
+      return "failed";
+    case Action::kSkipped:
+      return "skipped";
+    case Action::kError:
+      return "error";
+  }
+  return "?";
+}
+
+int RecoveryReport::Count(RunRecovery::Action a) const {
+  int n = 0;
+  for (const auto& r : runs) n += r.action == a ? 1 : 0;
+  return n;
+}
+
+Result<RecoveryReport> RecoverRuns(Store& store, Broker& broker, const RecoveryOptions& options) {
+  RecoveryReport report;
+  if (options.pending_age >= milliseconds(0)) {
+    auto pending = store.ListPendingRunsOlderThan(options.pending_age, options.limit);
+    if (!pending) return Fail(pending.error());
+    for (const auto& run : *pending) {
+      report.runs.push_back(RecoverPending(store, broker, run, options));
+    }
+  }
+  if (options.check_running) {
+    auto running = store.ListRunningRuns(options.running_age, options.limit);
+    if (!running) return Fail(running.error());
+    for (const auto& run : *running) {
+      report.runs.push_back(RecoverRunning(store, broker, run, options));
+    }
+  }
+  return report;
+}
+
+RunSweeper::RunSweeper(StoreFactory& stores, BrokerFactory& brokers, RunSweeperOptions options)
+    : stores_(stores), brokers_(brokers), options_(std::move(options)) {}
+
+RunSweeper::~RunSweeper() { Stop(); }
+
+void RunSweeper::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::jthread([this](std::stop_token st) { Loop(st); });
+}
+
+void RunSweeper::Stop() {
+  if (!thread_.joinable()) return;
+  thread_.request_stop();
+  thread_.join();
+}
+
+void RunSweeper::Loop(std::stop_token st) {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Broker> broker;
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::string last_error;
+  while (!st.stop_requested()) {
+    {
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, st, options_.interval, [] { return false; });
+    }
+    if (st.stop_requested()) break;
+    std::string error;
+    if (!store) {
+      auto s = stores_.Open();
+      if (s) store = std::move(*s);
+      else error = "store: " + s.error().message;
+    }
+    if (!broker && error.empty()) {
+      auto b = brokers_.Open();
+      if (b) broker = std::move(*b);
+      else error = "redis: " + b.error().message;
+    }
+    if (error.empty()) {
+      auto report = RecoverRuns(*store, *broker, options_.recovery);
+      if (!report) {
+        error = report.error().message;
+        store.reset();
+      } else {
+        bool acted = false;
+        for (const auto& r : report->runs) {
+          if (r.action == Action::kAlive) continue;
+          acted = true;
+          auto log = r.action == Action::kError ? spdlog::level::warn : spdlog::level::info;
+          spdlog::log(log, "sweeper: run {} ({}, {}): {} {}{}", r.run_id, r.workflow,
+                      RunStatusName(r.status), RecoveryActionName(r.action), r.detail,
+                      r.task_id.empty() ? "" : " [task " + r.task_id + "]");
+          // A Redis error poisons the connection state; reopen next pass.
+          if (r.action == Action::kError) broker.reset();
+        }
+        if (acted && options_.on_report) options_.on_report(*report);
+      }
+    }
+    if (!error.empty() && error != last_error) {
+      spdlog::warn("sweeper: {} (retrying every {} ms)", error, options_.interval.count());
+    }
+    last_error = error;
+  }
+}
+
+}  // namespace ferry::runs

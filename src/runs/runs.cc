@@ -1,0 +1,194 @@
+#include "runs/runs.h"
+
+#include <spdlog/spdlog.h>
+
+#include "engine/ingest.h"
+
+namespace ferry::runs {
+namespace {
+
+constexpr int kMaxGenerationProbes = 64;
+
+bool TaskAlive(TaskStatus s) { return !IsTerminal(s); }
+
+// Best effort: the history is for people and for finding the task; a failed append must not
+// turn a stored, enqueued run into an error.
+void AppendEvent(Store& store, const std::string& run_id, std::string_view type, const Json& data) {
+  if (auto seq = store.AppendRunEvent(run_id, std::string(type), DumpJson(data)); !seq) {
+    spdlog::warn("run {}: could not record {} event: {}", run_id, type, seq.error().message);
+  }
+}
+
+SubmitRequest RunTaskRequest(const std::string& run_id, int generation, const std::string& queue,
+                             int max_attempts, std::chrono::milliseconds timeout) {
+  SubmitRequest req;
+  req.kind = std::string(kRunTaskKind);
+  req.payload = RunTaskPayload(run_id, generation);
+  req.queue = queue;
+  req.max_attempts = max_attempts;
+  req.timeout = timeout;
+  req.unique_key = RunTaskUniqueKey(run_id, generation);
+  return req;
+}
+
+}  // namespace
+
+int64_t RunFencingToken(int generation, int64_t task_epoch) {
+  return (static_cast<int64_t>(generation) << 32) | (task_epoch & 0xffffffffLL);
+}
+
+int RunGeneration(int64_t fencing_token) { return static_cast<int>(fencing_token >> 32); }
+
+std::string RunTaskUniqueKey(const std::string& run_id, int generation) {
+  return generation == 0 ? run_id : run_id + "#" + std::to_string(generation);
+}
+
+Json RunTaskPayload(const std::string& run_id, int generation) {
+  return Json{{"run_id", run_id}, {"generation", generation}};
+}
+
+Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequest& request) {
+  auto wf = store.GetWorkflow(request.workflow);
+  if (!wf) return Fail(wf.error());
+  if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);
+  auto version = store.GetWorkflowVersion((*wf)->id, 0);
+  if (!version) return Fail(version.error());
+  if (!*version) {
+    return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
+  }
+  auto ingested = engine::IngestWorkflow((*version)->graph);
+  if (!ingested) {
+    return Fail(ErrorCode::kInternal, "stored graph of " + request.workflow + " v" +
+                                          std::to_string((*version)->version) +
+                                          " does not load: " + ingested.error().message);
+  }
+  auto inputs =
+      engine::ResolveInputs(ingested->workflow, request.inputs, request.allow_unknown_inputs);
+  if (!inputs) return Fail(ErrorCode::kInvalidArgument, inputs.error().message);
+
+  CreateRunRequest create;
+  create.workflow_id = (*wf)->id;
+  create.version = (*version)->version;
+  create.inputs = DumpJson(*inputs);
+  create.triggered_by = request.triggered_by;
+  create.trigger_id = request.trigger_id;
+  auto run = store.CreateRun(create);
+  if (!run) return Fail(run.error());
+
+  // The run is committed: from here on, nothing may turn this into an error.
+  StartRunResult result;
+  result.run = *run;
+  Json created{{"triggered_by", TriggeredByName(request.triggered_by)},
+               {"version", run->version}};
+  if (!request.trigger.empty()) created["trigger"] = request.trigger;
+  AppendEvent(store, run->id, kEventCreated, created);
+
+  auto submitted = broker.Submit(
+      RunTaskRequest(run->id, 0, request.queue, request.max_attempts, request.timeout));
+  if (!submitted) {
+    result.enqueue_error = submitted.error().message;
+    spdlog::warn("run {}: stored as pending, but enqueueing failed ({}); the sweeper will retry",
+                 run->id, result.enqueue_error);
+    AppendEvent(store, run->id, kEventEnqueueFailed, Json{{"error", result.enqueue_error}});
+    return result;
+  }
+  result.enqueued = true;
+  result.task_id = submitted->id;
+  AppendEvent(store, run->id, kEventEnqueued,
+              Json{{"task_id", submitted->id}, {"queue", request.queue}, {"generation", 0}});
+  return result;
+}
+
+Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue) {
+  EnsureTaskOptions defaults;
+  auto submitted =
+      broker.Submit(RunTaskRequest(run.id, 0, queue, defaults.max_attempts, defaults.timeout));
+  if (!submitted) return Fail(submitted.error());
+  return {};
+}
+
+Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id) {
+  std::optional<RunTaskRef> latest;
+  int64_t after = 0;
+  while (true) {
+    auto events = store.ListRunEvents(run_id, after, 1000);
+    if (!events) return Fail(events.error());
+    for (const auto& e : *events) {
+      if (e.type != kEventEnqueued && e.type != kEventStarted) continue;
+      auto data = ParseJson(e.data);
+      if (!data || !data->is_object() || !data->contains("task_id")) continue;
+      RunTaskRef ref;
+      ref.task_id = data->value("task_id", "");
+      ref.queue = data->value("queue", "default");
+      ref.generation = data->value("generation", 0);
+      if (ref.task_id.empty()) continue;
+      // A higher generation always supersedes; within one, the later record wins.
+      if (!latest || ref.generation >= latest->generation) latest = ref;
+    }
+    if (events->size() < 1000) break;
+    after = events->back().seq;
+  }
+  return latest;
+}
+
+Result<EnsureTaskResult> EnsureRunTask(Store& store, Broker& broker, const Run& run,
+                                       const EnsureTaskOptions& options) {
+  EnsureTaskResult result;
+  result.queue = options.queue;
+  int next = 0;
+  auto latest = LatestRunTask(store, run.id);
+  if (!latest) return Fail(latest.error());
+  if (*latest) {
+    const RunTaskRef& ref = **latest;
+    result.queue = ref.queue;
+    auto task = broker.GetTask(ref.task_id);
+    if (!task) return Fail(task.error());
+    if (*task && TaskAlive((*task)->status)) {
+      result.action = EnsureTaskResult::Action::kAlive;
+      result.task_id = ref.task_id;
+      result.generation = ref.generation;
+      result.task_status = (*task)->status;
+      return result;
+    }
+    result.previous =
+        *task ? std::string(TaskStatusName((*task)->status)) +
+                    ((*task)->error.empty() ? "" : ": " + (*task)->error)
+              : "missing";
+    next = ref.generation + 1;
+  }
+  // A running run was marked by some generation; only a newer one can take it over.
+  if (run.status == RunStatus::kRunning) next = std::max(next, RunGeneration(run.epoch) + 1);
+
+  for (int probe = 0; probe < kMaxGenerationProbes; ++probe, ++next) {
+    auto submitted = broker.Submit(
+        RunTaskRequest(run.id, next, result.queue, options.max_attempts, options.timeout));
+    if (!submitted) return Fail(submitted.error());
+    if (submitted->existing) {
+      // Someone (a racing recoverer, an earlier pass whose event append failed) already
+      // submitted this generation. Use it if it is alive, else go one further.
+      auto task = broker.GetTask(submitted->id);
+      if (!task) return Fail(task.error());
+      if (!*task || !TaskAlive((*task)->status)) {
+        result.previous = *task ? std::string(TaskStatusName((*task)->status)) : "missing";
+        continue;
+      }
+      result.action = EnsureTaskResult::Action::kAlive;
+      result.task_status = (*task)->status;
+    } else {
+      result.action = EnsureTaskResult::Action::kEnqueued;
+      result.task_status = TaskStatus::kPending;
+    }
+    result.task_id = submitted->id;
+    result.generation = next;
+    AppendEvent(store, run.id, kEventEnqueued,
+                Json{{"task_id", submitted->id},
+                     {"queue", result.queue},
+                     {"generation", next},
+                     {"reason", result.previous.empty() ? "sweep" : result.previous}});
+    return result;
+  }
+  return Fail(ErrorCode::kInternal, "run " + run.id + ": no usable task generation after " +
+                                        std::to_string(kMaxGenerationProbes) + " probes");
+}
+
+}  // namespace ferry::runs
