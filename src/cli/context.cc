@@ -35,6 +35,12 @@ Error DescribeConnectError(const Error& error, const std::string& redis_url) {
       auto colon = reason.find(": ", kPrefix.size());
       if (colon != std::string::npos) reason = reason.substr(colon + 2);
     }
+    // A one-shot command does not reconnect; the broker's hint is for its long-lived users.
+    static const std::string kHint = " (will reconnect on the next call)";
+    if (reason.size() > kHint.size() &&
+        reason.compare(reason.size() - kHint.size(), kHint.size(), kHint) == 0) {
+      reason.resize(reason.size() - kHint.size());
+    }
     return Error{error.code, kPrefix + masked + ": " + reason};
   }
   if (reason.find("Redis") != std::string::npos) return error;  // already names the server
