@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/executor.h"
 #include "engine/ingest.h"
 
 namespace ferry::engine {
@@ -39,6 +40,33 @@ TEST(Examples, HelloHasAWebhookAndTheThreeNodeKinds) {
     lua = lua || n.kind == NodeKind::kLua;
   }
   EXPECT_TRUE(shell && lua);
+}
+
+class ExampleSink : public RunSink {
+ public:
+  Status SaveStep(const std::string&, StepStatus, const Json&, const std::string&, int) override {
+    return {};
+  }
+  void Emit(const std::string&, const Json&) override {}
+  Result<Json> SubmitAndWait(const TaskNodeRequest&, std::stop_token) override {
+    return Fail(ErrorCode::kInternal, "no tasks here");
+  }
+};
+
+TEST(Examples, HelloRunsToTheEnd) {
+  std::ifstream in(std::string(FERRY_EXAMPLES_DIR) + "/hello.yaml");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto r = IngestWorkflow(buf.str());
+  ASSERT_TRUE(r.has_value());
+  auto inputs = ResolveInputs(r->workflow, Json{{"who", "Ada"}, {"shout", true}});
+  ASSERT_TRUE(inputs.has_value());
+  RunExecutor ex(r->workflow, {});
+  ExampleSink sink;
+  auto out = ex.Run(RunContext{"R1", "hello", "webhook", *inputs, Json::object()}, {}, sink, {});
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(out.outputs["report"]["json"],
+            Json::parse(R"({"summary": "HELLO, ADA!", "letters": 8, "run": "R1"})"));
 }
 
 }  // namespace

@@ -125,14 +125,16 @@ nodes:
 struct Barrier {
   std::mutex mu;
   std::condition_variable cv;
+  int arrived = 0;  // never decreases, so every waiter sees the last arrival
   int inside = 0;
   int max_inside = 0;
   Result<Json> Enter(int want, std::chrono::milliseconds wait) {
     std::unique_lock lock(mu);
+    ++arrived;
     ++inside;
     max_inside = std::max(max_inside, inside);
     cv.notify_all();
-    cv.wait_for(lock, wait, [&] { return inside >= want; });
+    cv.wait_for(lock, wait, [&] { return arrived >= want; });
     --inside;
     return Json(true);
   }

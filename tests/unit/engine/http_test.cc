@@ -68,7 +68,7 @@ class LocalServer {
       res.set_content("nope", "text/plain");
     });
     server_.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
-      std::this_thread::sleep_for(3s);
+      std::this_thread::sleep_for(1s);
       res.set_content("late", "text/plain");
     });
     server_.Get("/big", [](const httplib::Request&, httplib::Response& res) {
