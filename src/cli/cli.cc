@@ -1,10 +1,8 @@
 #include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
 #include <exception>
 #include <functional>
-#include <iostream>
 
 #include "cli/commands.h"
 
@@ -52,6 +50,8 @@ int Main(int argc, char** argv) {
   std::function<int(Context&)> run;
   std::string default_log_level = "warn";
 
+  StoreFlags sf;  // workflow/run commands, `worker start` and `dev`
+
   // --- worker ---
   auto* worker = app.add_subcommand("worker", "Run workers and inspect the fleet");
   worker->require_subcommand(1);
@@ -80,9 +80,15 @@ int Main(int argc, char** argv) {
               "First retry delay, doubled per attempt (env FERRY_BACKOFF_BASE; default 1s)");
   AddOptional(wstart, "--heartbeat-ttl", wf.heartbeat_ttl,
               "Worker record TTL, refreshed every third (env FERRY_HEARTBEAT_TTL; default 30s)");
+  AddOptional(wstart, "--store", sf.store,
+              "Store of workflow runs (ferry.run tasks) (env FERRY_STORE; default "
+              "./.ferry/ferry.db)");
+  AddOptional(wstart, "--secrets-file", sf.secrets_file,
+              "Secrets for workflow runs: NAME=value lines or a JSON object (env "
+              "FERRY_SECRETS_FILE); FERRY_SECRET_<NAME> variables are read too");
   wstart->callback([&] {
     default_log_level = "info";
-    run = [&](Context& ctx) { return RunWorkerStart(ctx, wf); };
+    run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf); };
   });
   worker->add_subcommand("list", "Workers, their status, counters and current tasks")
       ->callback([&] { run = RunWorkerList; });
@@ -151,6 +157,97 @@ int Main(int argc, char** argv) {
   qdead->add_option("--limit", dead_limit, "At most this many (default 50)");
   qdead->callback(
       [&] { run = [&](Context& ctx) { return RunQueueDead(ctx, queue_name, dead_limit); }; });
+
+  // --- workflow / run / dev (cmd_workflow.cc, cmd_run.cc, cmd_dev.cc) ---
+  auto add_store = [&](CLI::App* cmd) {
+    AddOptional(cmd, "--store", sf.store,
+                "Workflow/run store: sqlite file path or postgresql://... (env FERRY_STORE; "
+                "default ./.ferry/ferry.db)");
+  };
+  auto* workflow = app.add_subcommand("workflow", "Apply, inspect and run workflows");
+  workflow->require_subcommand(1);
+  WorkflowApplyArgs wa;
+  auto* wapply = workflow->add_subcommand("apply", "Validate a definition and store a new version");
+  wapply->add_option("FILE", wa.file, "YAML or JSON definition")->required();
+  wapply->add_option("--author", wa.author, "Recorded with the version");
+  wapply->add_option("--notes", wa.notes, "Recorded with the version");
+  add_store(wapply);
+  wapply->callback([&] { run = [&](Context& ctx) { return RunWorkflowApply(ctx, sf, wa); }; });
+  auto* wlist = workflow->add_subcommand("list", "Workflows with their latest run");
+  add_store(wlist);
+  wlist->callback([&] { run = [&](Context& ctx) { return RunWorkflowList(ctx, sf); }; });
+  std::string wf_name;
+  auto* wshow = workflow->add_subcommand("show", "A workflow's definition and its recent runs");
+  wshow->add_option("NAME", wf_name, "Workflow name")->required();
+  add_store(wshow);
+  wshow->callback([&] { run = [&](Context& ctx) { return RunWorkflowShow(ctx, sf, wf_name); }; });
+  auto* wversions = workflow->add_subcommand("versions", "A workflow's versions, newest first");
+  wversions->add_option("NAME", wf_name, "Workflow name")->required();
+  add_store(wversions);
+  wversions->callback(
+      [&] { run = [&](Context& ctx) { return RunWorkflowVersions(ctx, sf, wf_name); }; });
+  WorkflowRunArgs wr;
+  auto* wrun = workflow->add_subcommand("run", "Start a run and print its id");
+  wrun->add_option("NAME", wr.name, "Workflow name")->required();
+  AddOptional(wrun, "--input", wr.input, "Inputs, a JSON object");
+  wrun->add_option("--queue", wr.queue, "Queue of the run's task (default default)");
+  wrun->add_flag("--wait", wr.wait, "Wait for the run to end; exit 0 only if it succeeded");
+  AddOptional(wrun, "--timeout", wr.timeout, "With --wait: give up after this long, e.g. 60s");
+  add_store(wrun);
+  wrun->callback([&] { run = [&](Context& ctx) { return RunWorkflowRun(ctx, sf, wr); }; });
+
+  auto* runcmd = app.add_subcommand("run", "Inspect, follow, cancel, retry and recover runs");
+  runcmd->require_subcommand(1);
+  RunListArgs rl;
+  auto* rlist = runcmd->add_subcommand("list", "Recent runs, newest first");
+  AddOptional(rlist, "--workflow", rl.workflow, "Only this workflow's runs");
+  AddOptional(rlist, "--status", rl.status, "pending|running|succeeded|failed|cancelled (any case)");
+  rlist->add_option("--limit", rl.limit, "At most this many (default 20)");
+  add_store(rlist);
+  rlist->callback([&] { run = [&](Context& ctx) { return RunRunList(ctx, sf, rl); }; });
+  std::string run_id;
+  auto* rshow = runcmd->add_subcommand("show", "A run with its steps");
+  rshow->add_option("ID", run_id, "Run id")->required();
+  add_store(rshow);
+  rshow->callback([&] { run = [&](Context& ctx) { return RunRunShow(ctx, sf, run_id); }; });
+  RunWatchArgs rw;
+  auto* rwatch = runcmd->add_subcommand("watch", "Follow a run's events until it ends");
+  rwatch->add_option("ID", rw.id, "Run id")->required();
+  AddOptional(rwatch, "--timeout", rw.timeout, "Give up after this long");
+  add_store(rwatch);
+  rwatch->callback([&] { run = [&](Context& ctx) { return RunRunWatch(ctx, sf, rw); }; });
+  auto* rcancel = runcmd->add_subcommand("cancel", "Cancel a pending or running run");
+  rcancel->add_option("ID", run_id, "Run id")->required();
+  add_store(rcancel);
+  rcancel->callback([&] { run = [&](Context& ctx) { return RunRunCancel(ctx, sf, run_id); }; });
+  auto* rretry = runcmd->add_subcommand("retry", "Start a new run like a failed or cancelled one");
+  rretry->add_option("ID", run_id, "Run id")->required();
+  add_store(rretry);
+  rretry->callback([&] { run = [&](Context& ctx) { return RunRunRetry(ctx, sf, run_id); }; });
+  RunRecoverArgs rr;
+  auto* rrecover = runcmd->add_subcommand(
+      "recover", "Enqueue stranded pending runs and take over runs whose task is gone");
+  AddOptional(rrecover, "--pending-age", rr.pending_age,
+              "Pending runs older than this are checked (default 5s)");
+  rrecover->add_flag("--dry-run", rr.dry_run, "Say what would be done, change nothing");
+  add_store(rrecover);
+  rrecover->callback([&] { run = [&](Context& ctx) { return RunRunRecover(ctx, sf, rr); }; });
+
+  DevArgs dv;
+  auto* dev = app.add_subcommand(
+      "dev", "Everything in one process: API, worker, sweeper, SQLite, a private Redis");
+  AddOptional(dev, "--listen", dv.listen, "API address (env FERRY_LISTEN; default 127.0.0.1:8080)");
+  AddOptional(dev, "--data-dir", dv.data_dir, "SQLite and state (env FERRY_DATA_DIR; default "
+                                              "./.ferry)");
+  AddOptional(dev, "--concurrency", dv.concurrency, "Worker slots (env FERRY_CONCURRENCY; "
+                                                    "default 4)");
+  AddOptional(dev, "--secrets-file", sf.secrets_file,
+              "NAME=value lines or a JSON object (env FERRY_SECRETS_FILE)");
+  add_store(dev);
+  dev->callback([&] {
+    default_log_level = "info";
+    run = [&](Context& ctx) { return RunDev(ctx, sf, dv); };
+  });
 
   // --- misc ---
   app.add_subcommand("version", "Print Ferry's version")->callback([&] { run = RunVersion; });

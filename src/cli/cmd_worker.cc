@@ -19,7 +19,7 @@ std::string Join(const std::vector<std::string>& parts, const std::string& sep) 
 
 }  // namespace
 
-int RunWorkerStart(Context& ctx, const WorkerFlags& flags) {
+int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf) {
   const Output& out = ctx.out();
   auto cfg = ResolveWorkerConfig(ctx.global(), flags, ctx.env());
   if (!cfg) return out.Fail(cfg.error());
@@ -36,6 +36,11 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags) {
     }
     return out.Fail(e);
   };
+  // Workflow runs: the handler records this worker's id on the runs it executes.
+  if (cfg->worker.worker_id.empty()) cfg->worker.worker_id = DefaultWorkerId();
+  auto runs_support =
+      RegisterWorkerRunHandler(ctx, sf, cfg->worker.broker, cfg->worker.worker_id, registry);
+  if (!runs_support) return out.Fail(runs_support.error());
   auto worker = MakeWorker(cfg->worker, registry);
   if (!worker) return fail(worker.error());
   // The worker logs the startup banner (id, masked Redis URL, queues, concurrency).

@@ -76,7 +76,6 @@ struct DemoArgs {
   bool keep = false;
 };
 
-int RunWorkerStart(Context& ctx, const WorkerFlags& flags);
 int RunWorkerList(Context& ctx);
 int RunTaskSubmit(Context& ctx, const SubmitArgs& args);
 int RunTaskList(Context& ctx, const ListArgs& args);
@@ -93,5 +92,74 @@ int RunDemo(Context& ctx, const DemoArgs& args);
 // Tables shared by commands and the demo.
 Table WorkersTable(const std::vector<WorkerInfo>& workers);
 Table TasksTable(const std::vector<TaskRecord>& tasks, bool unicode);
+
+// --- workflows, runs and the dev stack (cmd_workflow.cc, cmd_run.cc, cmd_dev.cc) ---
+
+// Where workflows and runs live, and (workers) where secrets come from.
+struct StoreFlags {
+  std::optional<std::string> store;         // FERRY_STORE; default sqlite ./.ferry/ferry.db
+  std::optional<std::string> secrets_file;  // FERRY_SECRETS_FILE; workers only
+};
+
+struct WorkflowApplyArgs {
+  std::string file;
+  std::string author;
+  std::string notes;
+};
+
+struct WorkflowRunArgs {
+  std::string name;
+  std::optional<std::string> input;  // JSON object
+  std::string queue = "default";
+  bool wait = false;
+  std::optional<std::string> timeout;  // with --wait
+};
+
+struct RunListArgs {
+  std::optional<std::string> workflow;
+  std::optional<std::string> status;
+  int limit = 20;
+};
+
+struct RunWatchArgs {
+  std::string id;
+  std::optional<std::string> timeout;
+};
+
+struct RunRecoverArgs {
+  std::optional<std::string> pending_age;  // default 5s
+  bool dry_run = false;
+};
+
+struct DevArgs {
+  std::optional<std::string> listen;       // FERRY_LISTEN; default 127.0.0.1:8080
+  std::optional<std::string> data_dir;     // FERRY_DATA_DIR; default ./.ferry
+  std::optional<std::string> concurrency;  // FERRY_CONCURRENCY; default 4
+};
+
+int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs& args);
+int RunWorkflowList(Context& ctx, const StoreFlags& sf);
+int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name);
+int RunWorkflowVersions(Context& ctx, const StoreFlags& sf, const std::string& name);
+int RunWorkflowRun(Context& ctx, const StoreFlags& sf, const WorkflowRunArgs& args);
+int RunRunList(Context& ctx, const StoreFlags& sf, const RunListArgs& args);
+int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id);
+int RunRunWatch(Context& ctx, const StoreFlags& sf, const RunWatchArgs& args);
+int RunRunCancel(Context& ctx, const StoreFlags& sf, const std::string& id);
+int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id);
+int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args);
+int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args);
+// `ferry worker start`; `sf` configures the ferry.run handler.
+int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf);
+
+// The store location: --store, else FERRY_STORE, else ./.ferry/ferry.db (directory created).
+Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf);
+// Registers the `ferry.run` handler for `ferry worker start`: store from `sf`, secrets from
+// FERRY_SECRET_* and --secrets-file. The returned handle keeps what the handler uses alive; hold
+// it until the worker has stopped.
+Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const StoreFlags& sf,
+                                                       const BrokerOptions& broker,
+                                                       const std::string& worker_id,
+                                                       HandlerRegistry& registry);
 
 }  // namespace ferry::cli

@@ -304,13 +304,22 @@ TEST_F(CliTest, CancelSaysWhatHappenedInEachState) {
   EXPECT_EQ(Trim(r.out), scheduled + ": cancelled");
 
   // running: the worker stops the handler.
-  auto worker = ferry().StartWorker("w-cancel");
+  auto worker = ferry().StartWorker("w-cancel", {"--backoff-base", "1h"});
   std::string running = ferry().Submit({"sleep", "--payload", R"({"ms":20000})"});
   ASSERT_TRUE(ferry().WaitStatus(running, "running", seconds(10)));
   r = ferry().Run({"task", "cancel", running});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Trim(r.out), running + ": cancel requested; the worker will stop it");
   EXPECT_TRUE(ferry().WaitStatus(running, "cancelled", seconds(5))) << ferry().Task(running);
+
+  // retrying: waiting out its backoff (an hour here) in the delayed set.
+  std::string retrying =
+      ferry().Submit({"fail", "--payload", R"({"retryable":true})", "--max-attempts", "3"});
+  ASSERT_TRUE(ferry().WaitStatus(retrying, "retrying", seconds(10)));
+  r = ferry().Run({"task", "cancel", retrying});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Trim(r.out), retrying + ": cancelled");
+  EXPECT_EQ(ferry().Status(retrying), "cancelled");
 
   // ended: a conflict, exit 1.
   r = ferry().Run({"task", "cancel", pending});

@@ -1,0 +1,220 @@
+// `ferry dev`: the whole system in one process for a laptop. SQLite under the data directory, a
+// private redis-server on a free loopback port (unless a Redis URL is given), an in-process worker
+// with the built-in handlers and `ferry.run`, the pending sweeper / run recovery loop, and the
+// HTTP API without auth on a loopback address. Runs until SIGINT/SIGTERM, then drains.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+
+#include "cli/commands.h"
+#include "cli/runs_common.h"
+#include "cli/signals.h"
+#include "core/redis_url.h"
+#include "core/time_util.h"
+#include "devstack/embedded_redis.h"
+#include "engine/secrets.h"
+#include "runs/handler.h"
+#include "runs/recovery.h"
+#include "worker/worker.h"
+#ifdef FERRY_WITH_API
+#include "api/server.h"
+#endif
+
+namespace ferry::cli {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::optional<std::string> FlagOrEnv(const Context& ctx, const std::optional<std::string>& flag,
+                                     const char* env) {
+  if (flag && !flag->empty()) return flag;
+  return ctx.env()(env);
+}
+
+Result<std::pair<std::string, int>> ParseListen(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument, "--listen wants HOST:PORT, got '" + text + "'");
+  }
+  std::string host = text.substr(0, colon);
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1) port = -1;
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (host.empty() || port < 0 || port > 65535) {
+    return Fail(ErrorCode::kInvalidArgument, "--listen wants HOST:PORT, got '" + text + "'");
+  }
+  return std::make_pair(host, port);
+}
+
+}  // namespace
+
+int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
+  const Output& out = ctx.out();
+  auto listen = ParseListen(FlagOrEnv(ctx, args.listen, "FERRY_LISTEN").value_or("127.0.0.1:8080"));
+  if (!listen) return out.Fail(listen.error());
+  int concurrency = 4;
+  if (auto c = FlagOrEnv(ctx, args.concurrency, "FERRY_CONCURRENCY")) {
+    try {
+      concurrency = std::stoi(*c);
+    } catch (const std::exception&) {
+      concurrency = 0;
+    }
+    if (concurrency < 1 || concurrency > 256) {
+      return out.Fail(ErrorCode::kInvalidArgument, "--concurrency must be 1..256, got " + *c);
+    }
+  }
+  std::filesystem::path data_dir = FlagOrEnv(ctx, args.data_dir, "FERRY_DATA_DIR").value_or(".ferry");
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    return out.Fail(ErrorCode::kUnavailable,
+                    "cannot create data directory " + data_dir.string() + ": " + ec.message());
+  }
+  std::string store_location = sf.store && !sf.store->empty()
+                                   ? *sf.store
+                                   : (data_dir / "ferry.db").string();
+  auto cfg = ResolveClientConfig(ctx.global(), ctx.env(), "info");
+  if (!cfg) return out.Fail(cfg.error());
+  if (auto st = EnsureLogging(cfg->log); !st) return out.Fail(st.error());
+
+  // Before any thread exists, so every thread inherits the blocked SIGINT/SIGTERM.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool interrupted = false;  // guarded by mu
+  SignalWatcher signals([&](int signo, int n) {
+    if (n == 1) spdlog::info("received {}: shutting down (draining the worker)", SignalName(signo));
+    std::lock_guard lock(mu);
+    interrupted = true;
+    cv.notify_all();
+  });
+
+  // Redis: the one given, else a private one that lives as long as this process.
+  std::unique_ptr<devstack::EmbeddedRedis> redis;
+  BrokerOptions broker_options = cfg->broker;
+  bool private_redis = !ctx.global().redis_url && !ctx.env()("FERRY_REDIS_URL");
+  if (private_redis) {
+    auto r = devstack::EmbeddedRedis::Start();
+    if (!r) return out.Fail(r.error());
+    redis = std::move(*r);
+    broker_options.redis_url = redis->url();
+  }
+  auto brokers = MakeRedisBrokerFactory(broker_options);
+  if (auto b = brokers->Open(); !b) {
+    return out.Fail(DescribeConnectError(b.error(), broker_options.redis_url));
+  }
+
+  auto stores = MakeStoreFactory(store_location);
+  if (!stores) return out.Fail(stores.error());
+  if (auto s = (*stores)->Open(); !s) {  // applies the migrations once, up front
+    return out.Fail(s.error().code, "cannot open the store at " + (*stores)->Describe() + ": " +
+                                        s.error().message);
+  }
+
+  // Secrets: FERRY_SECRET_<NAME>, then the secrets file if one is given.
+  engine::EnvSecretResolver env_secrets;
+  std::unique_ptr<engine::MapSecretResolver> file_secrets;
+  std::vector<const engine::SecretResolver*> chain = {&env_secrets};
+  if (auto path = FlagOrEnv(ctx, sf.secrets_file, "FERRY_SECRETS_FILE")) {
+    auto f = engine::LoadSecretsFile(*path);
+    if (!f) return out.Fail(f.error().code, "--secrets-file " + *path + ": " + f.error().message);
+    file_secrets = std::move(*f);
+    chain.push_back(file_secrets.get());
+  }
+  engine::ChainSecretResolver secrets(chain);
+
+  WorkerOptions wo;
+  wo.broker = broker_options;
+  wo.concurrency = concurrency;
+  wo.worker_id = DefaultWorkerId();
+  wo.lease = std::chrono::seconds(10);
+  wo.drain_timeout = std::chrono::seconds(10);
+  wo.heartbeat_ttl = std::chrono::seconds(10);
+  wo.block = milliseconds(500);
+  HandlerRegistry registry;
+  RegisterBuiltinHandlers(registry);
+  runs::RunHandlerOptions ho;
+  ho.worker_id = wo.worker_id;
+  ho.secrets = &secrets;
+  runs::RegisterRunHandler(registry, **stores, *brokers, ho);
+  auto worker = MakeWorker(wo, registry);
+  if (!worker) return out.Fail(worker.error());
+  if (auto st = (*worker)->Start(); !st) return out.Fail(st.error());
+
+  runs::RunSweeperOptions so;
+  so.recovery.pending_age = std::chrono::seconds(5);
+  so.interval = std::chrono::seconds(2);
+  runs::RunSweeper sweeper(**stores, *brokers, so);
+  sweeper.Start();
+
+  std::string api_line = "not built into this binary";
+#ifdef FERRY_WITH_API
+  api::ApiServerOptions ao;
+  ao.host = listen->first;
+  ao.port = listen->second;
+  ao.require_auth = false;
+  ao.dev_mode = true;
+  ao.store_factory = stores->get();
+  ao.broker_factory = brokers.get();
+  ao.secrets = &secrets;
+  api::ApiServer server(ao);
+  auto port = server.Start();
+  if (!port) {
+    sweeper.Stop();
+    (*worker)->Stop();
+    (*worker)->Wait();
+    return out.Fail(port.error());
+  }
+  std::string base = "http://" + listen->first + ":" + std::to_string(*port);
+  api_line = base + "/api/v1 (no auth: dev only)";
+#else
+  std::string base;
+#endif
+
+  std::string banner = std::string("ferry dev ") + FERRY_VERSION + "\n";
+  banner += "  API:        " + api_line + "\n";
+  if (!base.empty()) banner += "  Webhooks:   " + base + "/hooks/{workflow}\n";
+  banner += "  Store:      " + (*stores)->Describe() + "\n";
+  banner += "  Redis:      " + MaskRedisUrl(broker_options.redis_url) +
+            (private_redis ? " (private, stops with ferry dev)" : "") + "\n";
+  banner += "  Worker:     " + (*worker)->id() + " (concurrency " + std::to_string(concurrency) +
+            ", queue default)\n";
+  banner += "  Sweeper:    pending runs re-enqueued after 5s; lost runs recovered\n";
+  banner += "\nIn another shell:\n";
+  banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url + " FERRY_STORE=" +
+            store_location + "\n";
+  banner += "  ferry workflow apply examples/hello.yaml\n";
+  banner += "  ferry workflow run hello --input '{\"who\": \"Ada\"}' --wait\n";
+  banner += "Press Ctrl-C to stop.\n";
+  if (out.json()) {
+    out.PrintJsonLine(Json{{"api", base.empty() ? Json(nullptr) : Json(base + "/api/v1")},
+                           {"store", (*stores)->Describe()},
+                           {"redis_url", MaskRedisUrl(broker_options.redis_url)},
+                           {"worker_id", (*worker)->id()}});
+  } else {
+    out.Print(banner);
+  }
+  std::fflush(stdout);
+
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return interrupted; });
+  }
+#ifdef FERRY_WITH_API
+  server.Stop();
+#endif
+  sweeper.Stop();
+  (*worker)->Stop();
+  (*worker)->Wait();
+  spdlog::info("ferry dev stopped");
+  return kExitOk;
+}
+
+}  // namespace ferry::cli

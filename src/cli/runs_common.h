@@ -1,0 +1,41 @@
+// Helpers shared by `ferry workflow ...`, `ferry run ...` and `ferry dev` (defined in cmd_run.cc):
+// opening the store, JSON and table views of runs, and waiting for a run to end.
+//
+// Thread-safety: used from the command's thread only.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "store/store.h"
+
+namespace ferry::cli {
+
+// Opens the store named by --store / FERRY_STORE / the default; errors name the (masked)
+// location.
+Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags& sf);
+
+Json RunToJson(const Run& run);
+Json StepToJson(const RunStep& step);
+Json RunEventToJson(const RunEvent& event);
+Table RunsTable(const std::vector<Run>& runs, bool unicode);
+// "1.2s" between start and end (or now while running); "-" before it started.
+std::string RunDuration(const Run& run);
+// One human line per run event: "10:30:15.123  greet  succeeded in 12ms".
+std::string RunEventLine(const RunEvent& event);
+
+struct WaitRunOptions {
+  std::chrono::milliseconds timeout = std::chrono::hours(24 * 365);
+  bool print_events = false;  // human lines (or JSON lines with --json) as they arrive
+  std::chrono::milliseconds poll = std::chrono::milliseconds(200);
+};
+// Polls the run (and its events) until it ends. kTimeout when it did not in time.
+Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
+                       const WaitRunOptions& options);
+// 0 for succeeded, 1 otherwise.
+int RunExitCode(const Run& run);
+
+}  // namespace ferry::cli
