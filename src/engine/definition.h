@@ -44,8 +44,8 @@ struct WebhookTrigger {
   WebhookAuth auth = WebhookAuth::kNone;
   std::string secret;  // secret name; required unless auth is none
   // hmac: carries the hex HMAC-SHA256; secret: carries the shared secret itself.
-  std::string signature_header;  // default X-Ferry-Signature (hmac) / X-Ferry-Secret (secret)
-  std::string timestamp_header = "X-Ferry-Timestamp";             // hmac only
+  std::string signature_header = "X-Ferry-Signature";  // X-Ferry-Secret by default for secret
+  std::string timestamp_header = "X-Ferry-Timestamp";  // hmac only
   std::chrono::milliseconds tolerance = std::chrono::minutes(5);  // hmac timestamp skew
   int64_t max_body_bytes = 1 << 20;
   bool slack_url_verification = false;

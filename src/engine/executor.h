@@ -120,6 +120,7 @@ struct ExecutorOptions {
   double backoff_scale = 1.0;
 };
 
+// REQUIRES: `workflow` outlives the executor (it is held by reference, not copied).
 class RunExecutor {
  public:
   RunExecutor(const Workflow& workflow, ExecutorOptions options);

@@ -1273,8 +1273,8 @@ class Ingester {
               bad(msg);
             }
           } else if (root == "nodes") {
-            if (p.size() < 3 || p[2] != "output") {
-              bad("read a node's result as nodes.<id>.output");
+            if (p.size() < 3 || (p[2] != "output" && p[2] != "status")) {
+              bad("read a node's result as nodes.<id>.output (or nodes.<id>.status)");
               continue;
             }
             if (site.node < 0) {
