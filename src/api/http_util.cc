@@ -1,0 +1,214 @@
+#include "api/http_util.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "core/ids.h"
+
+namespace ferry::api {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && Lower(a) == Lower(b);
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Json ErrorBody(std::string_view code, std::string_view message) {
+  return Json{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
+}
+
+std::pair<int, Json> ErrorResponse(const Error& error) {
+  return {ErrorHttpStatus(error.code), ErrorBody(ErrorCodeName(error.code), error.message)};
+}
+
+Result<Json> ParseJsonObject(std::string_view body) {
+  if (Trim(body).empty()) return Fail(ErrorCode::kInvalidArgument, "expected a JSON object body");
+  auto parsed = ParseJson(body);
+  if (!parsed) return Fail(parsed.error());
+  if (!parsed->is_object()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string("expected a JSON object body, got ") + parsed->type_name());
+  }
+  return parsed;
+}
+
+std::optional<std::string> BearerToken(std::string_view authorization) {
+  authorization = Trim(authorization);
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size() ||
+      !IEquals(authorization.substr(0, kScheme.size()), kScheme)) {
+    return std::nullopt;
+  }
+  std::string_view token = Trim(authorization.substr(kScheme.size()));
+  if (token.empty() || token.find(' ') != std::string_view::npos) return std::nullopt;
+  return std::string(token);
+}
+
+Result<int> ParseLimit(std::string_view text, int default_value, int max_value) {
+  if (text.empty()) return default_value;
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > max_value) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "limit must be an integer from 1 to " + std::to_string(max_value));
+  }
+  return value;
+}
+
+std::string HmacSha256Hex(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(mac_len * 2);
+  for (unsigned int i = 0; i < mac_len; ++i) {
+    out.push_back(kHex[mac[i] >> 4]);
+    out.push_back(kHex[mac[i] & 0xf]);
+  }
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  if (a.empty()) return true;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string NewApiTokenSecret() { return "fy_" + RandomHex(32); }
+
+std::optional<std::string> FindHeader(const HeaderList& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (IEquals(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+std::string SignedPayload(std::string_view timestamp, std::string_view raw_body) {
+  std::string out;
+  out.reserve(timestamp.size() + 1 + raw_body.size());
+  out.append(timestamp);
+  out.push_back('.');
+  out.append(raw_body);
+  return out;
+}
+
+Result<HmacCheck> VerifyHmac(const engine::WebhookTrigger& trigger, const std::string& secret,
+                             const HeaderList& headers, std::string_view raw_body, int64_t now_ms) {
+  auto ts_text = FindHeader(headers, trigger.timestamp_header);
+  if (!ts_text || Trim(*ts_text).empty()) {
+    return Fail(ErrorCode::kUnauthenticated, "missing " + trigger.timestamp_header + " header");
+  }
+  std::string_view ts = Trim(*ts_text);
+  int64_t ts_sec = 0;
+  auto [end, ec] = std::from_chars(ts.data(), ts.data() + ts.size(), ts_sec);
+  if (ec != std::errc() || end != ts.data() + ts.size() || ts_sec < 0 || ts_sec > 100'000'000'000) {
+    return Fail(ErrorCode::kUnauthenticated,
+                trigger.timestamp_header + " must be Unix time in seconds");
+  }
+  const int64_t ts_ms = ts_sec * 1000;
+  const int64_t tolerance_ms = trigger.tolerance.count();
+  if (ts_ms < now_ms - tolerance_ms || ts_ms > now_ms + tolerance_ms) {
+    return Fail(ErrorCode::kUnauthenticated,
+                trigger.timestamp_header + " is outside the allowed window of " +
+                    std::to_string(tolerance_ms / 1000) + "s (check the sender's clock)");
+  }
+  auto sig_text = FindHeader(headers, trigger.signature_header);
+  if (!sig_text || Trim(*sig_text).empty()) {
+    return Fail(ErrorCode::kUnauthenticated, "missing " + trigger.signature_header + " header");
+  }
+  std::string sig = Lower(Trim(*sig_text));
+  if (sig.rfind("sha256=", 0) == 0) sig.erase(0, 7);
+  const std::string expected = HmacSha256Hex(secret, SignedPayload(ts, raw_body));
+  if (!ConstantTimeEquals(sig, expected)) {
+    return Fail(ErrorCode::kUnauthenticated, "signature does not match");
+  }
+  return HmacCheck{sig, ts_ms + tolerance_ms};
+}
+
+Status VerifySharedSecret(const engine::WebhookTrigger& trigger, const std::string& secret,
+                          const HeaderList& headers) {
+  auto given = FindHeader(headers, trigger.signature_header);
+  if (!given) {
+    return Fail(ErrorCode::kUnauthenticated, "missing " + trigger.signature_header + " header");
+  }
+  if (!ConstantTimeEquals(Trim(*given), secret)) {
+    return Fail(ErrorCode::kUnauthenticated, trigger.signature_header + " does not match");
+  }
+  return {};
+}
+
+bool IsScrubbedHeader(const engine::WebhookTrigger& trigger, std::string_view name) {
+  const std::string n = Lower(name);
+  static const char* const kExact[] = {"authorization", "proxy-authorization", "cookie",
+                                       "remote_addr",   "remote_port",         "local_addr",
+                                       "local_port"};
+  for (const char* e : kExact) {
+    if (n == e) return true;
+  }
+  if (n == Lower(trigger.signature_header)) return true;
+  for (const char* part : {"signature", "secret", "token", "api-key", "apikey"}) {
+    if (n.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+Json WebhookTriggerData(const engine::WebhookTrigger& trigger, std::string_view method,
+                        const HeaderList& headers,
+                        const std::vector<std::pair<std::string, std::string>>& query,
+                        std::string_view raw_body) {
+  std::map<std::string, std::string> joined;
+  for (const auto& [k, v] : headers) {
+    if (IsScrubbedHeader(trigger, k)) continue;
+    auto [it, inserted] = joined.try_emplace(k, v);
+    if (!inserted) it->second += ", " + v;
+  }
+  std::map<std::string, std::string> first;
+  for (const auto& [k, v] : query) first.try_emplace(k, v);  // first value of a repeated one
+  Json h = Json::object();
+  for (const auto& [k, v] : joined) h[k] = v;
+  Json q = Json::object();
+  for (const auto& [k, v] : first) q[k] = v;
+  Json body;
+  if (Trim(raw_body).empty()) {
+    body = nullptr;
+  } else if (auto parsed = ParseJson(raw_body)) {
+    body = std::move(*parsed);
+  } else {
+    body = std::string(raw_body);
+  }
+  return Json{{"method", std::string(method)},
+              {"headers", std::move(h)},
+              {"query", std::move(q)},
+              {"body", std::move(body)}};
+}
+
+std::optional<std::string> UrlVerificationChallenge(const Json& body) {
+  if (!body.is_object()) return std::nullopt;
+  const Json type = body.value("type", Json());
+  const Json challenge = body.value("challenge", Json());
+  if (!type.is_string() || !challenge.is_string()) return std::nullopt;
+  if (type.get<std::string>() != "url_verification") return std::nullopt;
+  return challenge.get<std::string>();
+}
+
+}  // namespace ferry::api

@@ -1,0 +1,60 @@
+#include "api/workflows.h"
+
+#include <cctype>
+
+namespace ferry::api {
+
+std::vector<TriggerSpec> TriggerSpecs(const Json& canonical) {
+  std::vector<TriggerSpec> specs;
+  const Json triggers = canonical.value("triggers", Json::object());
+  if (!triggers.is_object()) return specs;
+  const Json webhook = triggers.value("webhook", Json());
+  if (webhook.is_object()) {
+    specs.push_back(TriggerSpec{TriggerKind::kWebhook, "webhook", DumpJson(webhook)});
+  }
+  const Json cron = triggers.value("cron", Json::array());
+  for (size_t i = 0; cron.is_array() && i < cron.size(); ++i) {
+    specs.push_back(
+        TriggerSpec{TriggerKind::kCron, "cron:" + std::to_string(i), DumpJson(cron[i])});
+  }
+  return specs;
+}
+
+Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceRequest& request,
+                                              std::vector<engine::Diagnostic>* diagnostics) {
+  std::string format = request.format;
+  if (format.empty()) {
+    size_t i = 0;
+    while (i < request.source.size() && std::isspace(static_cast<unsigned char>(request.source[i])))
+      ++i;
+    format = i < request.source.size() && request.source[i] == '{' ? "json" : "yaml";
+  }
+  if (format != "yaml" && format != "json") {
+    return Fail(ErrorCode::kInvalidArgument, "format must be yaml or json");
+  }
+  auto ingested = engine::Ingest(request.source);
+  if (!ingested) {
+    if (diagnostics != nullptr) *diagnostics = ingested.error();
+    return Fail(ErrorCode::kInvalidArgument, engine::FormatDiagnostics(ingested.error()));
+  }
+  ApplyWorkflowRequest apply;
+  apply.name = ingested->workflow.name;
+  apply.description = ingested->workflow.description;
+  apply.source = request.source;
+  apply.format = format;
+  apply.graph = DumpJson(ingested->canonical);
+  apply.checksum = ingested->checksum;
+  apply.author = request.author;
+  apply.notes = request.notes;
+
+  auto tx = store.Begin();
+  if (!tx) return Fail(tx.error());
+  auto applied = store.ApplyWorkflow(apply);
+  if (!applied) return Fail(applied.error());
+  auto triggers = store.SyncTriggers(applied->workflow.id, TriggerSpecs(ingested->canonical));
+  if (!triggers) return Fail(triggers.error());
+  if (auto st = (*tx)->Commit(); !st) return Fail(st.error());
+  return ApplySourceResult{std::move(*applied), std::move(*triggers)};
+}
+
+}  // namespace ferry::api

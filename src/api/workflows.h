@@ -1,0 +1,40 @@
+// Applying a workflow document: ingestion (validation with line numbers) first, then the store's
+// ApplyWorkflow (a new version only when the canonical checksum changed) and SyncTriggers.
+//
+// Trigger keys (stable across versions, so cron fire history survives re-applies): "webhook" for
+// the webhook trigger, "cron:<i>" for the i-th cron trigger. Each trigger's config is its part of
+// the canonical JSON (ToCanonicalJson(...)["triggers"]).
+//
+// Thread-safety: uses the given Store from the caller's thread only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "engine/ingest.h"
+#include "store/store.h"
+
+namespace ferry::api {
+
+struct ApplySourceRequest {
+  std::string source;
+  std::string format;  // "yaml" or "json"; "" = guessed ("json" when it starts with '{')
+  std::string author;
+  std::string notes;
+};
+
+struct ApplySourceResult {
+  ApplyWorkflowResult applied;
+  std::vector<Trigger> triggers;  // enabled after the sync
+};
+
+// Error kInvalidArgument carries the diagnostics (one per line) in its message; `diagnostics`
+// receives them as values when not null.
+Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceRequest& request,
+                                              std::vector<engine::Diagnostic>* diagnostics);
+
+// The trigger specs a workflow declares (see the keys above).
+std::vector<TriggerSpec> TriggerSpecs(const Json& canonical);
+
+}  // namespace ferry::api
