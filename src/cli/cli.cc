@@ -249,6 +249,47 @@ int Main(int argc, char** argv) {
     run = [&](Context& ctx) { return RunDev(ctx, sf, dv); };
   });
 
+  // --- server / token (cmd_server.cc, cmd_token.cc) ---
+  ServerArgs sv;
+  auto* server = app.add_subcommand("server", "Run the HTTP API server");
+  server->require_subcommand(1);
+  auto* sstart = server->add_subcommand(
+      "start", "HTTP API, webhooks and live run events until SIGTERM/SIGINT (bearer-token auth)");
+  AddOptional(sstart, "--listen", sv.listen,
+              "Address to serve on, HOST:PORT; port 0 = any free one (env FERRY_LISTEN; default "
+              "127.0.0.1:8080)");
+  AddOptional(sstart, "--threads", sv.threads,
+              "HTTP worker threads (env FERRY_API_THREADS; default 32)");
+  AddOptional(sstart, "--max-sse-clients", sv.max_sse_clients,
+              "Concurrent run event streams; more get 503 (env FERRY_MAX_SSE_CLIENTS; default 16)");
+  sstart->add_flag("--no-sweeper", sv.no_sweeper,
+                   "Do not re-enqueue stranded pending runs from this process");
+  AddOptional(sstart, "--secrets-file", sf.secrets_file,
+              "Webhook secrets: NAME=value lines or a JSON object (env FERRY_SECRETS_FILE)");
+  add_store(sstart);
+  sstart->callback([&] {
+    default_log_level = "info";
+    run = [&](Context& ctx) { return RunServerStart(ctx, sf, sv); };
+  });
+
+  auto* token = app.add_subcommand("token", "API bearer tokens (stored as SHA-256 hashes)");
+  token->require_subcommand(1);
+  std::string token_arg;
+  auto* tcreate = token->add_subcommand("create", "Create a token and print its secret once");
+  tcreate->add_option("NAME", token_arg, "What the token is for")->required();
+  add_store(tcreate);
+  tcreate->callback(
+      [&] { run = [&](Context& ctx) { return RunTokenCreate(ctx, sf, token_arg); }; });
+  auto* tlist =
+      token->add_subcommand("list", "Tokens with their last use; secrets are never shown");
+  add_store(tlist);
+  tlist->callback([&] { run = [&](Context& ctx) { return RunTokenList(ctx, sf); }; });
+  auto* trevoke = token->add_subcommand("revoke", "Revoke a token: requests with it get 401");
+  trevoke->add_option("ID", token_arg, "Token id (ferry token list)")->required();
+  add_store(trevoke);
+  trevoke->callback(
+      [&] { run = [&](Context& ctx) { return RunTokenRevoke(ctx, sf, token_arg); }; });
+
   // --- misc ---
   app.add_subcommand("version", "Print Ferry's version")->callback([&] { run = RunVersion; });
   DemoArgs da;

@@ -152,6 +152,22 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args);
 // `ferry worker start`; `sf` configures the ferry.run handler.
 int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf);
 
+// --- API server and tokens (cmd_server.cc, cmd_token.cc) ---
+
+struct ServerArgs {
+  std::optional<std::string> listen;           // FERRY_LISTEN; default 127.0.0.1:8080
+  std::optional<std::string> threads;          // FERRY_API_THREADS; default 32
+  std::optional<std::string> max_sse_clients;  // FERRY_MAX_SSE_CLIENTS; default 16
+  bool no_sweeper = false;
+};
+
+int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args);
+int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name);
+int RunTokenList(Context& ctx, const StoreFlags& sf);
+int RunTokenRevoke(Context& ctx, const StoreFlags& sf, const std::string& id);
+// "HOST:PORT" (IPv6 hosts in brackets) -> host, port.
+Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text);
+
 // The store location: --store, else FERRY_STORE, else ./.ferry/ferry.db (directory created).
 Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf);
 // Registers the `ferry.run` handler for `ferry worker start`: store from `sf`, secrets from

@@ -1,0 +1,164 @@
+// `ferry server start`: the HTTP API (src/api) until SIGTERM/SIGINT, plus the pending-run sweeper
+// until the scheduler owns it.
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+
+#include "api/server.h"
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "core/redis_url.h"
+#include "engine/secrets.h"
+#include "runs/recovery.h"
+#include "store/store.h"
+
+namespace ferry::cli {
+namespace {
+
+std::optional<std::string> FlagOrEnv(const Context& ctx, const std::optional<std::string>& flag,
+                                     const char* env) {
+  if (flag && !flag->empty()) return flag;
+  return ctx.env()(env);
+}
+
+Result<int> ParseIntSetting(const std::string& text, const char* what, int lo, int hi) {
+  try {
+    size_t used = 0;
+    int v = std::stoi(text, &used);
+    if (used == text.size() && v >= lo && v <= hi) return v;
+  } catch (const std::exception&) {
+  }
+  return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be an integer from " +
+                                               std::to_string(lo) + " to " + std::to_string(hi));
+}
+
+}  // namespace
+
+Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text) {
+  auto colon = text.rfind(':');
+  auto bad = [&] {
+    return Fail(ErrorCode::kInvalidArgument, "--listen wants HOST:PORT, got '" + text + "'");
+  };
+  if (colon == std::string::npos || colon == 0) return bad();
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  auto port = ParseIntSetting(text.substr(colon + 1), "port", 0, 65535);
+  if (!port || host.empty()) return bad();
+  return std::make_pair(host, *port);
+}
+
+int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
+  const Output& out = ctx.out();
+
+  api::ApiServerOptions ao;
+  auto listen =
+      ParseListenAddress(FlagOrEnv(ctx, args.listen, "FERRY_LISTEN").value_or("127.0.0.1:8080"));
+  if (!listen) return out.Fail(listen.error());
+  ao.host = listen->first;
+  ao.port = listen->second;
+  if (auto t = FlagOrEnv(ctx, args.threads, "FERRY_API_THREADS")) {
+    auto n = ParseIntSetting(*t, "--threads", 8, 1024);
+    if (!n) return out.Fail(n.error());
+    ao.threads = *n;
+  }
+  if (auto m = FlagOrEnv(ctx, args.max_sse_clients, "FERRY_MAX_SSE_CLIENTS")) {
+    auto n = ParseIntSetting(*m, "--max-sse-clients", 0, 1000);
+    if (!n) return out.Fail(n.error());
+    ao.max_sse_clients = *n;
+  }
+  if (ao.threads < ao.max_sse_clients + 4) ao.threads = ao.max_sse_clients + 4;
+
+  // Signals first: every thread started below inherits the blocked mask.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool interrupted = false;  // Guarded by mu
+  SignalWatcher signals([&](int signo, int n) {
+    if (n == 1) spdlog::info("received {}: stopping the API server", SignalName(signo));
+    std::lock_guard lock(mu);
+    interrupted = true;
+    cv.notify_all();
+  });
+
+  auto location = ResolveStoreLocation(ctx, sf);
+  if (!location) return out.Fail(location.error());
+  auto stores = MakeStoreFactory(*location);
+  if (!stores) return out.Fail(stores.error());
+  if (auto s = (*stores)->Open(); !s) {  // applies pending migrations once, up front
+    return out.Fail(s.error().code,
+                    "cannot open the store at " + (*stores)->Describe() + ": " + s.error().message);
+  }
+  const BrokerOptions& broker_options = ctx.config().broker;
+  auto brokers = MakeRedisBrokerFactory(broker_options);
+  if (auto b = brokers->Open(); !b) {
+    return out.Fail(DescribeConnectError(b.error(), broker_options.redis_url));
+  }
+
+  // Webhook secrets: FERRY_SECRET_<NAME>, then the secrets file if one is given.
+  engine::EnvSecretResolver env_secrets;
+  std::unique_ptr<engine::MapSecretResolver> file_secrets;
+  std::vector<const engine::SecretResolver*> chain = {&env_secrets};
+  auto secrets_file = FlagOrEnv(ctx, sf.secrets_file, "FERRY_SECRETS_FILE");
+  if (secrets_file) {
+    auto f = engine::LoadSecretsFile(*secrets_file);
+    if (!f) {
+      return out.Fail(f.error().code, "--secrets-file " + *secrets_file + ": " + f.error().message);
+    }
+    file_secrets = std::move(*f);
+    chain.push_back(file_secrets.get());
+  }
+  engine::ChainSecretResolver secrets(chain);
+
+  // Until the scheduler owns it, the server re-enqueues pending runs whose enqueue failed and
+  // recovers runs whose task died.
+  runs::RunSweeperOptions so;
+  so.recovery.pending_age = std::chrono::seconds(5);
+  so.interval = std::chrono::seconds(5);
+  runs::RunSweeper sweeper(**stores, *brokers, so);
+  if (!args.no_sweeper) sweeper.Start();
+
+  ao.store_factory = stores->get();
+  ao.broker_factory = brokers.get();
+  ao.secrets = &secrets;
+  api::ApiServer server(ao);
+  auto port = server.Start();
+  if (!port) {
+    sweeper.Stop();
+    return out.Fail(port.error());
+  }
+  const std::string base = "http://" + ao.host + ":" + std::to_string(*port);
+  if (out.json()) {
+    out.PrintJsonLine(Json{{"api", base + "/api/v1"},
+                           {"port", *port},
+                           {"store", (*stores)->Describe()},
+                           {"redis_url", MaskRedisUrl(broker_options.redis_url)}});
+  } else {
+    std::string banner = std::string("ferry server ") + FERRY_VERSION + "\n";
+    banner += "  API:        " + base + "/api/v1 (bearer tokens: ferry token create NAME)\n";
+    banner += "  Webhooks:   " + base + "/hooks/{workflow}\n";
+    banner += "  Health:     " + base + "/healthz, " + base + "/readyz\n";
+    banner += "  Store:      " + (*stores)->Describe() + "\n";
+    banner += "  Redis:      " + MaskRedisUrl(broker_options.redis_url) + "\n";
+    banner += "  Threads:    " + std::to_string(ao.threads) + " (at most " +
+              std::to_string(ao.max_sse_clients) + " event streams)\n";
+    if (secrets_file) banner += "  Secrets:    FERRY_SECRET_*, " + *secrets_file + "\n";
+    banner += "  Sweeper:    " + std::string(args.no_sweeper ? "off" : "on") + "\n";
+    out.Print(banner);
+  }
+  std::fflush(stdout);
+  spdlog::info("API server listening on {}", base);
+
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return interrupted; });
+  }
+  server.Stop();
+  sweeper.Stop();
+  spdlog::info("API server stopped");
+  return kExitOk;
+}
+
+}  // namespace ferry::cli

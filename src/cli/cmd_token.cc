@@ -1,0 +1,80 @@
+// `ferry token create|list|revoke`: API bearer tokens, straight in the store. The secret is
+// printed once at creation; the store keeps only its SHA-256.
+#include "api/http_util.h"
+#include "cli/commands.h"
+#include "cli/runs_common.h"
+#include "engine/ingest.h"
+
+namespace ferry::cli {
+namespace {
+
+Json TokenToJson(const ApiToken& t) {
+  return Json{{"id", t.id},
+              {"name", t.name},
+              {"created_ms", t.created_ms},
+              {"last_used_ms", t.last_used_ms},
+              {"revoked_ms", t.revoked_ms},
+              {"revoked", t.revoked_ms != 0}};
+}
+
+}  // namespace
+
+int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name) {
+  const Output& out = ctx.out();
+  if (name.empty() || name.size() > 200) {
+    return out.Fail(ErrorCode::kInvalidArgument, "NAME must be 1 to 200 characters");
+  }
+  auto store = OpenCliStore(ctx, sf);
+  if (!store) return out.Fail(store.error());
+  const std::string secret = api::NewApiTokenSecret();
+  auto token = (*store)->CreateApiToken(name, engine::Sha256Hex(secret));
+  if (!token) return out.Fail(token.error());
+  if (out.json()) {
+    Json j = TokenToJson(*token);
+    j["token"] = secret;
+    out.PrintJson(j);
+  } else {
+    out.Print(secret + "\n");
+    out.Message("token " + token->id + " (" + name +
+                ") created; this is the only time its secret is shown. Send it as "
+                "'Authorization: Bearer <token>'.");
+  }
+  return kExitOk;
+}
+
+int RunTokenList(Context& ctx, const StoreFlags& sf) {
+  const Output& out = ctx.out();
+  auto store = OpenCliStore(ctx, sf);
+  if (!store) return out.Fail(store.error());
+  auto tokens = (*store)->ListApiTokens();
+  if (!tokens) return out.Fail(tokens.error());
+  if (out.json()) {
+    Json list = Json::array();
+    for (const auto& t : *tokens) list.push_back(TokenToJson(t));
+    out.PrintJson(list);
+    return kExitOk;
+  }
+  Table table({"ID", "Name", "Created", "Last Used", "Status"});
+  for (const auto& t : *tokens) {
+    std::string status = t.revoked_ms != 0 ? "revoked" : "active";
+    table.AddRow({t.id, t.name, HumanTime(t.created_ms), HumanTime(t.last_used_ms),
+                  Cell(status, t.revoked_ms != 0 ? Color::kRed : Color::kGreen)});
+  }
+  out.PrintTable(table);
+  return kExitOk;
+}
+
+int RunTokenRevoke(Context& ctx, const StoreFlags& sf, const std::string& id) {
+  const Output& out = ctx.out();
+  auto store = OpenCliStore(ctx, sf);
+  if (!store) return out.Fail(store.error());
+  if (auto st = (*store)->RevokeApiToken(id); !st) return out.Fail(st.error());
+  if (out.json()) {
+    out.PrintJson(Json{{"id", id}, {"revoked", true}});
+  } else {
+    out.Message("token " + id + " revoked");
+  }
+  return kExitOk;
+}
+
+}  // namespace ferry::cli
