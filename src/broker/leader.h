@@ -38,9 +38,9 @@ struct LeaderLeaseOptions {
 };
 
 struct LeaseState {
-  bool held = false;          // this holder owns the lease now
-  int64_t token = 0;          // when held: the fencing token of this holder's acquisition
-  std::string holder;         // the current holder ("" when nobody holds it)
+  bool held = false;   // this holder owns the lease now
+  int64_t token = 0;   // when held: the fencing token of this holder's acquisition
+  std::string holder;  // the current holder ("" when nobody holds it)
   std::chrono::milliseconds remaining{0};  // time left on the lease (when someone holds it)
 };
 
