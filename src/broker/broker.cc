@@ -77,4 +77,14 @@ Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options
   return {};
 }
 
+Result<std::map<std::string, std::string>> Broker::GetOpsState(const std::string&) {
+  return Fail(ErrorCode::kInternal, "this broker keeps no operations state");
+}
+
+Status Broker::UpdateOpsState(const std::string&, const std::map<std::string, std::string>&,
+                              const std::map<std::string, std::string>&,
+                              const std::vector<std::string>&) {
+  return Fail(ErrorCode::kInternal, "this broker keeps no operations state");
+}
+
 }  // namespace ferry

@@ -254,8 +254,19 @@ class Broker {
                                                     std::chrono::milliseconds block) = 0;
   // Round trip to Redis (health checks).
   virtual Status Ping() = 0;
-  // Redis server facts for `ferry doctor` / banners: "redis_version", "aof_enabled", ...
+  // Redis server facts for `ferry doctor` / banners: "redis_version", "aof_enabled", ...,
+  // and "server_time_ms" (Redis' clock, from TIME) for clock-skew checks.
   virtual Result<std::map<std::string, std::string>> ServerInfo() = 0;
+
+  // --- operations state (ops/: alert firing-since times, counter samples) ---
+  // A small hash "<prefix>:ops:<name>" shared by every process. Not for hot paths. The defaults
+  // fail with kInternal ("not supported") so test doubles need not implement them.
+  virtual Result<std::map<std::string, std::string>> GetOpsState(const std::string& name);
+  // One round trip: HSET each of `set`, HSETNX each of `set_if_absent`, HDEL each of `remove`.
+  virtual Status UpdateOpsState(const std::string& name,
+                                const std::map<std::string, std::string>& set,
+                                const std::map<std::string, std::string>& set_if_absent,
+                                const std::vector<std::string>& remove);
 
  protected:
   Broker() = default;

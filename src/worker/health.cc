@@ -15,7 +15,8 @@ HealthServer::HealthServer() : impl_(std::make_unique<Impl>()) {}
 
 HealthServer::~HealthServer() { Stop(); }
 
-Result<int> HealthServer::Start(const std::string& host, int port, Probe probe) {
+Result<int> HealthServer::Start(const std::string& host, int port, Probe probe,
+                                std::function<std::string()> metrics) {
   // Probes are tiny; two pool threads are plenty and keep the idle worker small.
   impl_->server.new_task_queue = [] { return new httplib::ThreadPool(2); };
   impl_->server.set_keep_alive_max_count(1);
@@ -27,6 +28,12 @@ Result<int> HealthServer::Start(const std::string& host, int port, Probe probe) 
                       res.status = ok ? 200 : 503;
                       res.set_content(DumpJson(body), "application/json");
                     });
+  if (metrics) {
+    impl_->server.Get("/metrics", [metrics = std::move(metrics)](const httplib::Request&,
+                                                                 httplib::Response& res) {
+      res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+  }
   int bound = port;
   if (port == 0) {
     bound = impl_->server.bind_to_any_port(host);

@@ -25,7 +25,9 @@ class HealthServer {
   HealthServer& operator=(const HealthServer&) = delete;
 
   // Binds host:port (0 = any free port) and serves on a background thread. Returns the port.
-  Result<int> Start(const std::string& host, int port, Probe probe);
+  // `metrics` (optional) is the body of GET /metrics, Prometheus text format.
+  Result<int> Start(const std::string& host, int port, Probe probe,
+                    std::function<std::string()> metrics = {});
   void Stop();
 
  private:

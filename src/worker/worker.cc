@@ -274,23 +274,26 @@ Status WorkerImpl::Start() {
   ScopedSignalBlock block_signals;
   if (options_.health_port >= 0) {
     health_ = std::make_unique<HealthServer>();
-    auto port = health_->Start(options_.health_host, options_.health_port, [this](Json& body) {
-      int64_t age = SteadyMs() - last_claim_ok_ms_.load();
-      bool ok = age <= (options_.block + milliseconds(5000)).count();
-      body["worker"] = id_;
-      body["last_claim_ms_ago"] = age;
-      std::lock_guard lock(mu_);
-      body["worker_status"] = status_;
-      body["running"] = RunningLocked();
-      body["held"] = held_.size();
-      return ok;
-    });
+    auto port = health_->Start(
+        options_.health_host, options_.health_port,
+        [this](Json& body) {
+          int64_t age = SteadyMs() - last_claim_ok_ms_.load();
+          bool ok = age <= (options_.block + milliseconds(5000)).count();
+          body["worker"] = id_;
+          body["last_claim_ms_ago"] = age;
+          std::lock_guard lock(mu_);
+          body["worker_status"] = status_;
+          body["running"] = RunningLocked();
+          body["held"] = held_.size();
+          return ok;
+        },
+        options_.metrics);
     if (!port) return Fail(port.error());
     health_port_ = *port;
   }
 
   spdlog::info(
-      "ferry worker {} (v{}) starting: redis {}, queues [{}], concurrency {}, prefetch {}, "
+      "worker.started id={} version={}: redis {}, queues [{}], concurrency {}, prefetch {}, "
       "lease {}, drain timeout {}, health {}, kinds [{}]",
       id_, FERRY_VERSION, MaskRedisUrl(options_.broker.redis_url), Join(options_.queues, ", "),
       options_.concurrency, capacity_ - options_.concurrency, FormatDuration(options_.lease),
@@ -340,8 +343,8 @@ void WorkerImpl::Supervise() {
     status_ = "draining";
     running = RunningLocked();
   }
-  spdlog::info("worker {}: draining: stopped claiming; {} task(s) running, up to {} to finish", id_,
-               running, FormatDuration(options_.drain_timeout));
+  spdlog::info("worker.draining id={}: stopped claiming; {} task(s) running, up to {} to finish",
+               id_, running, FormatDuration(options_.drain_timeout));
   WakeControl();  // heartbeat "draining" now
   claim_thread_.request_stop();
   space_cv_.notify_all();
@@ -413,7 +416,7 @@ void WorkerImpl::Supervise() {
   control_thread_.request_stop();  // sends the final "stopped" heartbeat on its way out
   control_thread_.join();
   if (health_) health_->Stop();
-  spdlog::info("worker {}: stopped ({} processed, {} failed)", id_, processed_.load(),
+  spdlog::info("worker.stopped id={} processed={} failed={}", id_, processed_.load(),
                failed_.load());
 }
 
@@ -527,6 +530,7 @@ Completion WorkerImpl::MakeCompletion(const TaskPtr& s, Completion::Kind kind) c
 }
 
 void WorkerImpl::Execute(int slot, const TaskPtr& s) {
+  const auto exec_start = SteadyClock::now();
   HandlerResult result;
   if (s->reason.load() != StopReason::kNone) {
     result = tl::unexpected<HandlerError>(HandlerError{"stopped before it started", true});
@@ -592,15 +596,44 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s) {
 
   if (c.kind == Completion::Kind::kFailed) {
     ++failed_;
-    spdlog::info("task {} ({}) attempt {}/{} failed{}: {}", s->task.id, s->task.kind,
-                 s->task.attempt, s->task.max_attempts, c.retryable ? "" : " (not retryable)",
-                 c.error);
+    const bool again = c.retryable && s->task.attempt < s->task.max_attempts;
+    spdlog::info("{} id={} queue={} kind={} attempt={}/{} retryable={} error=\"{}\"",
+                 again ? "task.retrying" : "task.failed", s->task.id, s->task.queue, s->task.kind,
+                 s->task.attempt, s->task.max_attempts, c.retryable, c.error);
   } else if (c.kind == Completion::Kind::kCancelled) {
-    spdlog::info("task {} ({}) cancelled", s->task.id, s->task.kind);
+    spdlog::info("task.cancelled id={} queue={} kind={}", s->task.id, s->task.queue, s->task.kind);
   } else if (c.kind == Completion::Kind::kHandBack && !drop) {
-    spdlog::info("task {} ({}) stopped by the drain; handing it back", s->task.id, s->task.kind);
+    spdlog::info("task.handed_back id={} queue={} kind={} reason=drain", s->task.id, s->task.queue,
+                 s->task.kind);
   }
   if (!drop && c.kind != Completion::Kind::kHandBack) ++processed_;
+  const int64_t duration_ms =
+      std::chrono::duration_cast<milliseconds>(SteadyClock::now() - exec_start).count();
+  if (c.kind == Completion::Kind::kSucceeded && !drop) {
+    spdlog::info("task.succeeded id={} queue={} kind={} attempt={} duration_ms={}", s->task.id,
+                 s->task.queue, s->task.kind, s->task.attempt, duration_ms);
+  }
+  if (options_.on_task_end) {
+    TaskObservation o;
+    o.queue = s->task.queue;
+    o.kind = s->task.kind;
+    if (drop) {
+      o.outcome = "lost";
+    } else if (c.kind == Completion::Kind::kSucceeded) {
+      o.outcome = "succeeded";
+    } else if (c.kind == Completion::Kind::kCancelled) {
+      o.outcome = "cancelled";
+    } else if (c.kind == Completion::Kind::kHandBack) {
+      o.outcome = "handed_back";
+    } else {
+      o.outcome = c.retryable && s->task.attempt < s->task.max_attempts ? "retried" : "failed";
+    }
+    o.wait_ms = std::max<int64_t>(0, s->task.started_ms - s->task.created_ms);
+    o.duration_ms = duration_ms;
+    o.attempt = s->task.attempt;
+    o.reclaimed = s->task.reclaimed;
+    options_.on_task_end(o);
+  }
 
   bool send = false;
   bool notify_space = false;
@@ -909,7 +942,10 @@ bool WorkerImpl::ReclaimExpired(Broker& b, Connection& conn) {
       return false;
     }
     if (!taken->empty()) {
-      spdlog::info("reclaimed {} task(s) of queue {} whose lease expired", taken->size(), queue);
+      for (const auto& t : *taken) {
+        spdlog::info("task.reclaimed id={} queue={} kind={} attempt={} worker={}", t.id, t.queue,
+                     t.kind, t.attempt, id_);
+      }
       Accept(std::move(*taken));
     }
   }

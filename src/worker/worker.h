@@ -8,6 +8,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +19,19 @@
 #include "worker/handler.h"
 
 namespace ferry {
+
+// One finished execution, as the worker saw it (WorkerOptions::on_task_end; ops/ metrics).
+struct TaskObservation {
+  std::string queue;
+  std::string kind;
+  // succeeded, retried (failed, another attempt follows), failed (no attempt left or not
+  // retryable: dead-lettered), cancelled, handed_back (drain), lost (lease lost mid-run).
+  std::string outcome;
+  int64_t wait_ms = 0;      // submission to this attempt's start (includes any delay/backoff)
+  int64_t duration_ms = 0;  // the handler's run time
+  int attempt = 0;
+  bool reclaimed = false;  // this attempt took the task over from an expired lease
+};
 
 struct WorkerOptions {
   BrokerOptions broker;
@@ -46,6 +61,12 @@ struct WorkerOptions {
   // Retry backoff for failed attempts.
   std::chrono::milliseconds backoff_base = std::chrono::seconds(1);
   std::chrono::milliseconds backoff_cap = std::chrono::minutes(10);
+  // Optional: called on a slot thread after each execution ends (before its completion is
+  // sent). Must be thread-safe and fast (it delays the slot's next task).
+  std::function<void(const TaskObservation&)> on_task_end;
+  // Optional: the body of GET /metrics on the health port (Prometheus text format). Called on
+  // the health server's threads; must be thread-safe. Empty: /metrics answers 404.
+  std::function<std::string()> metrics;
 };
 
 class Worker {

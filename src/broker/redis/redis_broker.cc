@@ -698,9 +698,49 @@ class RedisBroker final : public Broker {
   }
 
   Result<std::map<std::string, std::string>> ServerInfo() override {
-    auto r = conn_->Command(Args{"INFO", "server", "persistence", "memory"});
+    auto rs = conn_->Pipeline({Args{"INFO", "server", "persistence", "memory"}, Args{"TIME"}});
+    if (!rs) return Fail(rs.error());
+    auto info = ParseInfo(ReplyText(*(*rs)[0]));
+    const redisReply& t = *(*rs)[1];
+    if (IsArray(t) && t.elements == 2) {
+      info["server_time_ms"] =
+          std::to_string(ToInt(Str(Elem(t, 0))) * 1000 + ToInt(Str(Elem(t, 1))) / 1000);
+    }
+    return info;
+  }
+
+  Result<std::map<std::string, std::string>> GetOpsState(const std::string& name) override {
+    auto r = conn_->Command(Args{"HGETALL", options_.prefix + ":ops:" + name});
     if (!r) return Fail(r.error());
-    return ParseInfo(ReplyText(**r));
+    if (auto st = CheckReply(**r); !st) return Fail(st.error());
+    std::map<std::string, std::string> out;
+    for (auto& [k, v] : Pairs(**r)) out[k] = v;
+    return out;
+  }
+
+  Status UpdateOpsState(const std::string& name, const std::map<std::string, std::string>& set,
+                        const std::map<std::string, std::string>& set_if_absent,
+                        const std::vector<std::string>& remove) override {
+    const std::string key = options_.prefix + ":ops:" + name;
+    std::vector<Args> commands;
+    if (!set.empty()) {
+      Args a{"HSET", key};
+      for (const auto& [k, v] : set) a.Add(k).Add(v);
+      commands.push_back(std::move(a));
+    }
+    for (const auto& [k, v] : set_if_absent) commands.push_back(Args{"HSETNX", key, k, v});
+    if (!remove.empty()) {
+      Args a{"HDEL", key};
+      for (const auto& k : remove) a.Add(k);
+      commands.push_back(std::move(a));
+    }
+    if (commands.empty()) return {};
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    for (const auto& r : *replies) {
+      if (auto st = CheckReply(*r); !st) return st;
+    }
+    return {};
   }
 
  private:
