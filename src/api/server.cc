@@ -30,6 +30,8 @@ using httplib::Response;
 // Webhook bodies are limited per trigger (ingestion caps max_body_bytes at 64 MiB); httplib's
 // own limit only has to stay above the largest one.
 constexpr size_t kMaxAnyBody = (size_t{64} << 20) + 1;
+// API bodies over this many times the limit are refused before they are read.
+constexpr int64_t kEarlyRejectFactor = 8;
 
 void SendJson(Response& res, int status, const Json& body) {
   res.status = status;
@@ -162,8 +164,14 @@ struct ApiServer::Impl {
   // Runs `f` and answers 500 with the exception's message if it throws.
   template <typename F>
   httplib::Server::Handler Guard(F f) {
-    return [f = std::move(f)](const Request& req, Response& res) {
+    return [this, f = std::move(f)](const Request& req, Response& res) {
       try {
+        if (static_cast<int64_t>(req.body.size()) > options.max_body_bytes) {
+          return SendError(res, ErrorCode::kTooLarge,
+                           "request body of " + std::to_string(req.body.size()) +
+                               " bytes is over the limit of " +
+                               std::to_string(options.max_body_bytes));
+        }
         f(req, res);
       } catch (const std::exception& e) {
         spdlog::error("api: {} {}: {}", req.method, req.path, e.what());
@@ -236,6 +244,8 @@ void ApiServer::Impl::Register() {
   AddRoute("/api/v1/queues/" + name, {"GET"});
   // Webhook methods are checked against the trigger, after the route.
   AddRoute("/hooks/" + name, {"GET", "POST", "PUT", "PATCH", "DELETE"});
+  if (options.metrics) AddRoute("/metrics", {"GET"});
+  if (options.alerts) AddRoute("/api/v1/alerts", {"GET"});
 
   auto bind = [this](void (Impl::*m)(const Request&, Response&)) {
     return Guard([this, m](const Request& req, Response& res) { (this->*m)(req, res); });
@@ -261,18 +271,51 @@ void ApiServer::Impl::Register() {
   http.Get("/api/v1/workers", bind(&Impl::ListWorkers));
   http.Get("/api/v1/queues", bind(&Impl::ListQueues));
   http.Get("/api/v1/queues/" + name, bind(&Impl::GetQueue));
+  if (options.metrics) {
+    http.Get("/metrics", Guard([this](const Request&, Response& res) {
+               res.set_content(options.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+             }));
+  }
+  if (options.alerts) {
+    http.Get("/api/v1/alerts", Guard([this](const Request&, Response& res) {
+               auto broker = brokers.Acquire();
+               if (!broker) return SendError(res, broker.error());
+               auto store = stores.Acquire();
+               if (!store) return SendError(res, store.error());
+               auto body = options.alerts(**broker, **store);
+               if (!body) {
+                 Check(*broker, body.error());
+                 return SendError(res, body.error());
+               }
+               SendJson(res, 200, *body);
+             }));
+  }
 
   // Webhooks read their body themselves, so the trigger's limit applies before reading.
   const std::string hook = "/hooks/" + name;
-  http.Get(hook, Guard([this](const Request& req, Response& res) { Hook(req, res, nullptr); }));
-  auto with_reader = [this](const Request& req, Response& res,
-                            const httplib::ContentReader& reader) {
+  // Webhook metrics: the workflow name is a bounded label; a 404 names none.
+  auto observe = [this](const Request& req, const Response& res,
+                        std::chrono::steady_clock::time_point start) {
+    if (!options.on_webhook) return;
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    options.on_webhook(res.status == 404 ? std::string() : std::string(req.matches[1]),
+                       res.status, took.count());
+  };
+  http.Get(hook, Guard([this, observe](const Request& req, Response& res) {
+             const auto start = std::chrono::steady_clock::now();
+             Hook(req, res, nullptr);
+             observe(req, res, start);
+           }));
+  auto with_reader = [this, observe](const Request& req, Response& res,
+                                     const httplib::ContentReader& reader) {
+    const auto start = std::chrono::steady_clock::now();
     try {
       Hook(req, res, &reader);
     } catch (const std::exception& e) {
       spdlog::error("api: {} {}: {}", req.method, req.path, e.what());
       SendError(res, ErrorCode::kInternal, std::string("unexpected error: ") + e.what());
     }
+    observe(req, res, start);
   };
   http.Post(hook, with_reader);
   http.Put(hook, with_reader);
@@ -318,8 +361,10 @@ httplib::Server::HandlerResponse ApiServer::Impl::PreRoute(const Request& req, R
   }
   if (req.path.rfind("/api/", 0) != 0) return HR::Unhandled;  // health probes and webhooks
 
+  // Far over the limit: answer without reading it (the client may see the connection close
+  // before the answer). Moderately over: read it, so the client surely gets its 413 (Guard).
   if (auto len = ParseInt64(req.get_header_value("Content-Length"));
-      len && *len > options.max_body_bytes) {
+      len && *len > kEarlyRejectFactor * options.max_body_bytes) {
     CloseAfter(res);
     SendError(res, ErrorCode::kTooLarge,
               "request body of " + std::to_string(*len) + " bytes is over the limit of " +

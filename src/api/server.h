@@ -19,11 +19,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "broker/broker.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/result.h"
 #include "engine/secrets.h"
 #include "store/store.h"
@@ -71,6 +73,16 @@ struct ApiServerOptions {
 
   // Webhook timestamps and nonce expiry. Not owned.
   const Clock* clock = &SystemClock::Instance();
+
+  // Operations hooks (src/ops, wired by `ferry server start`). Optional; they run on pool
+  // threads and must be thread-safe.
+  // GET /metrics (no auth, like /healthz): the Prometheus text exposition. Empty: no route.
+  std::function<std::string()> metrics;
+  // GET /api/v1/alerts: what fires and since when, as JSON. Empty: no route.
+  std::function<Result<Json>(Broker& broker, Store& store)> alerts;
+  // After each webhook request: the workflow name ("" when the path named no workflow), the HTTP
+  // status and the seconds it took.
+  std::function<void(const std::string& workflow, int status, double seconds)> on_webhook;
 };
 
 class ApiServer {
