@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/http_util.h"
@@ -403,6 +405,50 @@ TEST_F(ApiTest, StopEndsOpenEventStreams) {
   server_->Stop();
   reader.join();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST_F(ApiTest, EventStreamsAreCapped) {
+  Apply(kPlain);
+  auto res = client_->Post("/api/v1/runs", R"({"workflow":"plain"})", "application/json");
+  ASSERT_TRUE(res);
+  const std::string run_id = Json::parse(res->body)["run"]["id"];  // no worker: stays pending
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2; ++i) {  // the fixture's cap is 2
+    readers.emplace_back([&] { ReadSse(port_, token_, run_id, 0, false); });
+  }
+  testing::SleepMs(300);
+  auto over = client_->Get(("/api/v1/runs/" + run_id + "/events").c_str());
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, 503) << over->body;
+  EXPECT_EQ(Json::parse(over->body)["error"]["code"], "unavailable");
+  // Webhooks and API calls still get threads.
+  auto list = client_->Get("/api/v1/runs");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  server_->Stop();
+  for (auto& t : readers) t.join();
+}
+
+TEST_F(ApiTest, WebhookLatency) {
+  Apply(kWorkflow);
+  httplib::Client hooks("127.0.0.1", port_);
+  std::vector<double> ms;
+  const int64_t ts = NowSec();
+  for (int i = 0; i < 200; ++i) {
+    const std::string body = "{\"i\":" + std::to_string(i) + "}";
+    auto headers = Signed(body, ts);
+    auto t0 = std::chrono::steady_clock::now();
+    auto res = Hook(hooks, body, headers);
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 202) << res->body;
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf(
+      "webhook 202 latency over %zu requests (keep-alive, SQLite): p50 %.2f ms, p99 %.2f ms\n",
+      ms.size(), ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+  EXPECT_LT(ms[ms.size() / 2], 250.0);
 }
 
 }  // namespace
