@@ -182,8 +182,10 @@ Json ToCanonicalJson(const Workflow& wf) {
       Json cj{{"schedule", c.schedule},
               {"timezone", c.timezone},
               {"misfire", MisfirePolicyName(c.misfire)},
-              {"catch_up_max", c.catch_up_max},
               {"overlap", OverlapPolicyName(c.overlap)}};
+      // Ingestion accepts catch_up_max only with misfire: catch_up; the canonical form must
+      // ingest again.
+      if (c.misfire == MisfirePolicy::kCatchUp) cj["catch_up_max"] = c.catch_up_max;
       if (!c.start.empty()) cj["start"] = c.start;
       if (!c.end.empty()) cj["end"] = c.end;
       list.push_back(std::move(cj));
