@@ -1,0 +1,294 @@
+// Cron dispatch against a real SQLite store (a file in a TempDir), a FakeBroker and a FakeClock:
+// exactly once, inputs, misfire after downtime, overlap policies, pause, duties.
+#include "scheduler/dispatch.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "apply_workflow.h"
+#include "fake_broker.h"
+#include "harness.h"
+#include "scheduler/duties.h"
+
+namespace ferry::scheduler {
+namespace {
+
+using Action = FireOutcome::Action;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::ApplyWorkflowSource;
+using testing::CronWorkflow;
+
+int64_t Ms(const std::string& iso) { return ToMs(*cron::ParseIso8601(iso, nullptr)); }
+
+class DispatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clock_.SetMs(Ms("2026-03-02T10:00:00.500Z"));
+    StoreOptions o;
+    o.clock = &clock_;
+    auto f = MakeStoreFactory((dir_.path() / "ferry.db").string(), o);
+    ASSERT_TRUE(f);
+    factory_ = std::move(*f);
+    auto s = factory_->Open();
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(*s);
+  }
+
+  DispatchReport Tick(Store* store = nullptr) {
+    DispatchOptions o;
+    o.misfire_grace = seconds(5);
+    auto r = DispatchCron(store ? *store : *store_, broker_, clock_, o);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : DispatchReport{};
+  }
+
+  // Advances the clock second by second, dispatching after each step.
+  void RunFor(int secs) {
+    for (int i = 0; i < secs; ++i) {
+      clock_.Advance(seconds(1));
+      Tick();
+    }
+  }
+
+  std::vector<ferry::Run> CronRuns(const std::string& workflow_id) {
+    RunFilter f;
+    f.workflow_id = workflow_id;
+    f.limit = 1000;
+    auto page = store_->ListRuns(f);
+    EXPECT_TRUE(page);
+    std::vector<ferry::Run> out(page->runs.rbegin(), page->runs.rend());  // oldest first
+    return out;
+  }
+
+  std::vector<std::string> ScheduledFor(const std::vector<ferry::Run>& runs) {
+    std::vector<std::string> out;
+    for (const auto& r : runs) {
+      auto j = ParseJson(r.inputs);
+      out.push_back(j->value("scheduled_for", "?"));
+    }
+    return out;
+  }
+
+  Trigger OnlyTrigger(const std::string& workflow_id) {
+    TriggerFilter f;
+    f.workflow_id = workflow_id;
+    auto t = store_->ListTriggers(f);
+    EXPECT_TRUE(t && t->size() == 1);
+    return t->at(0);
+  }
+
+  testing::TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<StoreFactory> factory_;
+  std::unique_ptr<Store> store_;
+  testing::FakeBroker broker_;
+};
+
+TEST_F(DispatchTest, PerSecondScheduleFiresEachOccurrenceOnceWithInputs) {
+  auto wf = ApplyWorkflowSource(
+      *store_, CronWorkflow("tick", "* * * * * *", "    timezone: Asia/Kolkata\n"));
+  RunFor(10);
+  auto runs = CronRuns(wf.id);
+  ASSERT_EQ(runs.size(), 10u);
+  EXPECT_EQ(ScheduledFor(runs).front(), "2026-03-02T15:30:01+05:30");
+  EXPECT_EQ(ScheduledFor(runs).back(), "2026-03-02T15:30:10+05:30");
+  for (const auto& r : runs) {
+    EXPECT_EQ(r.triggered_by, TriggeredBy::kCron);
+    EXPECT_FALSE(r.trigger_id.empty());
+    EXPECT_EQ(ParseJson(r.inputs)->value("timezone", ""), "Asia/Kolkata");
+  }
+  EXPECT_EQ(broker_.submitted.size(), 10u);  // each enqueued once, run id as unique key
+  EXPECT_EQ(broker_.submitted[0].unique_key, runs[0].id);
+  auto t = OnlyTrigger(wf.id);
+  EXPECT_EQ(t.last_fire_ms, Ms("2026-03-02T10:00:10Z"));
+  EXPECT_EQ(t.next_fire_ms, Ms("2026-03-02T10:00:11Z"));
+  // The trigger context for templates is in run.created.
+  auto events = store_->ListRunEvents(runs[0].id, 0, 10);
+  ASSERT_TRUE(events && !events->empty());
+  EXPECT_EQ(events->at(0).type, "run.created");
+  EXPECT_NE(events->at(0).data.find("\"scheduled_for\":\"2026-03-02T15:30:01+05:30\""),
+            std::string::npos)
+      << events->at(0).data;
+}
+
+TEST_F(DispatchTest, TwoSchedulersRacingCreateOneRunPerOccurrence) {
+  auto wf = ApplyWorkflowSource(*store_, CronWorkflow("race", "* * * * * *"));
+  auto second = factory_->Open();
+  ASSERT_TRUE(second);
+  int64_t duplicates = 0;
+  for (int i = 0; i < 20; ++i) {
+    clock_.Advance(seconds(1));
+    // Both see the same due occurrences (the second one's view is as stale as can be: it lists
+    // before the first writes); only one may create each run.
+    Tick();
+    auto r = Tick(second->get());
+    duplicates += r.Count(Action::kDuplicate);
+  }
+  auto runs = CronRuns(wf.id);
+  ASSERT_EQ(runs.size(), 20u);
+  std::set<std::string> times;
+  for (const auto& s : ScheduledFor(runs)) times.insert(s);
+  EXPECT_EQ(times.size(), 20u);
+  auto fires = store_->ListCronFires(OnlyTrigger(wf.id).id, 100);
+  ASSERT_TRUE(fires);
+  EXPECT_EQ(fires->size(), 20u);
+  (void)duplicates;
+}
+
+TEST_F(DispatchTest, DowntimeMisfireSkipRunOnceCatchUp) {
+  auto skip =
+      ApplyWorkflowSource(*store_, CronWorkflow("m-skip", "* * * * *", "    misfire: skip\n"));
+  auto once =
+      ApplyWorkflowSource(*store_, CronWorkflow("m-once", "* * * * *", "    misfire: run_once\n"));
+  auto catchup = ApplyWorkflowSource(
+      *store_,
+      CronWorkflow("m-catch", "* * * * *", "    misfire: catch_up\n    catch_up_max: 4\n"));
+  clock_.SetMs(Ms("2026-03-02T10:01:01Z"));
+  Tick();                                    // 10:01 on time for all three
+  clock_.SetMs(Ms("2026-03-02T10:30:02Z"));  // down for 29 minutes: 10:02..10:29 missed
+  auto report = Tick();
+  EXPECT_EQ(CronRuns(skip.id).size(), 1u + 1u);
+  EXPECT_EQ(CronRuns(once.id).size(), 1u + 2u);
+  EXPECT_EQ(CronRuns(catchup.id).size(), 1u + 5u);
+  EXPECT_EQ(ScheduledFor(CronRuns(once.id))[1], "2026-03-02T10:29:00+00:00");
+  EXPECT_EQ(ParseJson(CronRuns(once.id)[1].inputs)->value("missed_count", 0), 28);
+  EXPECT_EQ(ScheduledFor(CronRuns(catchup.id)),
+            (std::vector<std::string>{"2026-03-02T10:01:00+00:00", "2026-03-02T10:26:00+00:00",
+                                      "2026-03-02T10:27:00+00:00", "2026-03-02T10:28:00+00:00",
+                                      "2026-03-02T10:29:00+00:00", "2026-03-02T10:30:00+00:00"}));
+  EXPECT_EQ(report.Count(Action::kSkippedMisfire), 28 + 27 + 24);
+}
+
+TEST_F(DispatchTest, OverlapSkipRecordsSkippedOccurrences) {
+  auto wf =
+      ApplyWorkflowSource(*store_, CronWorkflow("o-skip", "* * * * * *", "    overlap: skip\n"));
+  RunFor(1);
+  auto first = CronRuns(wf.id);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(store_->MarkRunRunning(first[0].id, 1, "w"));
+  RunFor(3);  // a run is active: 3 occurrences skipped
+  EXPECT_EQ(CronRuns(wf.id).size(), 1u);
+  auto fires = store_->ListCronFires(OnlyTrigger(wf.id).id, 100);
+  ASSERT_EQ(fires->size(), 4u);
+  EXPECT_EQ(fires->at(0).run_id, "");  // recorded without a run
+  ASSERT_TRUE(store_->FinishRun(first[0].id, 1, RunStatus::kSucceeded, "{}", "", ""));
+  RunFor(1);
+  EXPECT_EQ(CronRuns(wf.id).size(), 2u);
+}
+
+TEST_F(DispatchTest, OverlapQueueHoldsThenFiresInOrder) {
+  auto wf =
+      ApplyWorkflowSource(*store_, CronWorkflow("o-queue", "* * * * * *", "    overlap: queue\n"));
+  RunFor(1);
+  auto first = CronRuns(wf.id);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(store_->MarkRunRunning(first[0].id, 1, "w"));
+  RunFor(20);  // 20 occurrences wait, longer than the misfire grace: not misfires
+  EXPECT_EQ(CronRuns(wf.id).size(), 1u);
+  auto t = OnlyTrigger(wf.id);
+  EXPECT_EQ(t.next_fire_ms, Ms("2026-03-02T10:00:02Z"));  // the oldest waiting one
+  ASSERT_TRUE(store_->FinishRun(first[0].id, 1, RunStatus::kSucceeded, "{}", "", ""));
+  RunFor(1);
+  auto runs = CronRuns(wf.id);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(ScheduledFor(runs)[1], "2026-03-02T10:00:02+00:00");
+  // One at a time: the new run is pending, so the next waits.
+  RunFor(1);
+  EXPECT_EQ(CronRuns(wf.id).size(), 2u);
+  ASSERT_TRUE(store_->CancelRun(runs[1].id));
+  RunFor(1);
+  runs = CronRuns(wf.id);
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(ScheduledFor(runs)[2], "2026-03-02T10:00:03+00:00");
+}
+
+TEST_F(DispatchTest, OverlapAllowFiresWhileRunsAreActive) {
+  auto wf = ApplyWorkflowSource(*store_, CronWorkflow("o-allow", "* * * * * *"));
+  RunFor(1);
+  ASSERT_TRUE(store_->MarkRunRunning(CronRuns(wf.id)[0].id, 1, "w"));
+  RunFor(3);
+  EXPECT_EQ(CronRuns(wf.id).size(), 4u);
+}
+
+TEST_F(DispatchTest, PausedWorkflowDoesNotFireNorCatchUpAfterResume) {
+  auto wf = ApplyWorkflowSource(
+      *store_,
+      CronWorkflow("paused", "* * * * * *", "    misfire: catch_up\n    catch_up_max: 100\n"));
+  RunFor(2);
+  ASSERT_TRUE(store_->SetWorkflowPaused(wf.id, true));
+  RunFor(30);
+  EXPECT_EQ(CronRuns(wf.id).size(), 2u);
+  ASSERT_TRUE(store_->SetWorkflowPaused(wf.id, false));
+  RunFor(2);
+  EXPECT_EQ(CronRuns(wf.id).size(), 4u);
+}
+
+TEST_F(DispatchTest, EnqueueFailureLeavesAPendingRunForTheSweeper) {
+  auto wf = ApplyWorkflowSource(*store_, CronWorkflow("nq", "* * * * * *"));
+  broker_.fail_submit = true;
+  clock_.Advance(seconds(1));
+  auto r = Tick();
+  EXPECT_EQ(r.Count(Action::kFired), 1);
+  auto runs = CronRuns(wf.id);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].status, RunStatus::kPending);
+  broker_.fail_submit = false;
+  RunFor(1);
+  EXPECT_EQ(CronRuns(wf.id).size(), 2u);  // the schedule moved on; the run stays for the sweeper
+}
+
+TEST_F(DispatchTest, RequiredInputWithoutDefaultIsRejectedOnce) {
+  auto wf = ApplyWorkflowSource(*store_,
+                                "name: needy\ninputs:\n  who:\n    type: string\n    required: "
+                                "true\ntriggers:\n  cron:\n    schedule: \"* * * * * *\"\n"
+                                "nodes:\n  a:\n    kind: lua\n    script: return 1\n");
+  clock_.Advance(seconds(1));
+  auto r = Tick();
+  EXPECT_EQ(r.Count(Action::kRejected), 1);
+  clock_.Advance(seconds(1));
+  r = Tick();
+  EXPECT_EQ(r.Count(Action::kRejected), 1);  // the next occurrence, not the same one again
+  EXPECT_EQ(CronRuns(wf.id).size(), 0u);
+}
+
+TEST_F(DispatchTest, KeepGoingFalseStopsBeforeAnyTrigger) {
+  ApplyWorkflowSource(*store_, CronWorkflow("stop", "* * * * * *"));
+  clock_.Advance(seconds(1));
+  DispatchOptions o;
+  o.keep_going = [] { return false; };
+  auto r = DispatchCron(*store_, broker_, clock_, o);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->stopped);
+  EXPECT_EQ(r->Count(Action::kFired), 0);
+}
+
+TEST_F(DispatchTest, PromoteDelayedTasksCoversEveryQueue) {
+  broker_.queues = {"default", "high"};
+  broker_.promote_result = 2;
+  auto n = PromoteDelayedTasks(broker_, clock_);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 4);
+  EXPECT_EQ(broker_.promote_calls["high"], 1);
+}
+
+TEST_F(DispatchTest, RetentionDeletesOldFinishedRunsAndFires) {
+  auto wf = ApplyWorkflowSource(*store_, CronWorkflow("old", "* * * * * *"));
+  RunFor(3);
+  for (const auto& r : CronRuns(wf.id)) {
+    ASSERT_TRUE(store_->MarkRunRunning(r.id, 1, "w"));
+    ASSERT_TRUE(store_->FinishRun(r.id, 1, RunStatus::kSucceeded, "{}", "", ""));
+  }
+  clock_.Advance(std::chrono::hours(24 * 31));
+  RetentionOptions o;
+  o.batch = 2;
+  auto rep = CleanupRetention(*store_, clock_, o);
+  ASSERT_TRUE(rep) << rep.error().message;
+  EXPECT_EQ(rep->runs, 3);
+  EXPECT_EQ(rep->cron_fires, 3);
+  EXPECT_EQ(CronRuns(wf.id).size(), 0u);
+}
+
+}  // namespace
+}  // namespace ferry::scheduler
