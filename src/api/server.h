@@ -67,10 +67,6 @@ struct ApiServerOptions {
   std::chrono::milliseconds sse_poll_interval = std::chrono::milliseconds(150);
   std::chrono::milliseconds sse_keep_alive = std::chrono::seconds(15);
 
-  // Re-enqueue pending runs older than this whose enqueue failed (0 = off; the scheduler owns
-  // this sweeper once it exists). Checked every pending_sweep_age / 2.
-  std::chrono::milliseconds pending_sweep_age{0};
-
   // Webhook timestamps and nonce expiry. Not owned.
   const Clock* clock = &SystemClock::Instance();
 
