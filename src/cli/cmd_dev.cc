@@ -71,16 +71,16 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
       return out.Fail(ErrorCode::kInvalidArgument, "--concurrency must be 1..256, got " + *c);
     }
   }
-  std::filesystem::path data_dir = FlagOrEnv(ctx, args.data_dir, "FERRY_DATA_DIR").value_or(".ferry");
+  std::filesystem::path data_dir =
+      FlagOrEnv(ctx, args.data_dir, "FERRY_DATA_DIR").value_or(".ferry");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
     return out.Fail(ErrorCode::kUnavailable,
                     "cannot create data directory " + data_dir.string() + ": " + ec.message());
   }
-  std::string store_location = sf.store && !sf.store->empty()
-                                   ? *sf.store
-                                   : (data_dir / "ferry.db").string();
+  std::string store_location =
+      sf.store && !sf.store->empty() ? *sf.store : (data_dir / "ferry.db").string();
   auto cfg = ResolveClientConfig(ctx.global(), ctx.env(), "info");
   if (!cfg) return out.Fail(cfg.error());
   if (auto st = EnsureLogging(cfg->log); !st) return out.Fail(st.error());
@@ -114,8 +114,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   auto stores = MakeStoreFactory(store_location);
   if (!stores) return out.Fail(stores.error());
   if (auto s = (*stores)->Open(); !s) {  // applies the migrations once, up front
-    return out.Fail(s.error().code, "cannot open the store at " + (*stores)->Describe() + ": " +
-                                        s.error().message);
+    return out.Fail(s.error().code,
+                    "cannot open the store at " + (*stores)->Describe() + ": " + s.error().message);
   }
 
   // Secrets: FERRY_SECRET_<NAME>, then the secrets file if one is given.
@@ -188,8 +188,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
             ", queue default)\n";
   banner += "  Sweeper:    pending runs re-enqueued after 5s; lost runs recovered\n";
   banner += "\nIn another shell:\n";
-  banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url + " FERRY_STORE=" +
-            store_location + "\n";
+  banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url +
+            " FERRY_STORE=" + store_location + "\n";
   banner += "  ferry workflow apply examples/hello.yaml\n";
   banner += "  ferry workflow run hello --input '{\"who\": \"Ada\"}' --wait\n";
   banner += "Press Ctrl-C to stop.\n";

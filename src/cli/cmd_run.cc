@@ -62,9 +62,8 @@ Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags
   if (!location) return Fail(location.error());
   auto store = OpenStore(*location);
   if (!store) {
-    return Fail(store.error().code,
-                "cannot open the store at " + MaskStoreUrl(*location) + ": " +
-                    store.error().message);
+    return Fail(store.error().code, "cannot open the store at " + MaskStoreUrl(*location) + ": " +
+                                        store.error().message);
   }
   return store;
 }
@@ -105,7 +104,9 @@ Json StepToJson(const RunStep& s) {
 }
 
 Json RunEventToJson(const RunEvent& e) {
-  return Json{{"seq", e.seq}, {"ts", FormatIsoMs(e.ts_ms)}, {"type", e.type},
+  return Json{{"seq", e.seq},
+              {"ts", FormatIsoMs(e.ts_ms)},
+              {"type", e.type},
               {"data", JsonOrString(e.data)}};
 }
 
@@ -116,8 +117,8 @@ std::string RunDuration(const Run& r) {
 }
 
 Table RunsTable(const std::vector<Run>& runs, bool unicode) {
-  Table table({"Run ID", "Workflow", "Version", "Status", "Trigger", "Created", "Duration",
-               "Error"});
+  Table table(
+      {"Run ID", "Workflow", "Version", "Status", "Trigger", "Created", "Duration", "Error"});
   for (const auto& r : runs) {
     std::string status(RunStatusName(r.status));
     std::string error = r.error;
@@ -149,8 +150,7 @@ std::string RunEventLine(const RunEvent& e) {
   } else if (e.type == "node.log") {
     text = str("node") + "  | " + str("message");
   } else if (e.type == "node.retrying") {
-    text = str("node") + "  retrying (attempt " + str("attempt") + " failed: " + str("error") +
-           ")";
+    text = str("node") + "  retrying (attempt " + str("attempt") + " failed: " + str("error") + ")";
   } else if (e.type == runs::kEventEnqueued) {
     text = "run enqueued as task " + str("task_id") + " (queue " + str("queue") + ")";
   } else if (e.type == runs::kEventStarted) {
@@ -198,8 +198,8 @@ Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
     if (IsTerminal((*run)->status)) return **run;
     if (SteadyClock::now() >= deadline) {
       return Fail(ErrorCode::kTimeout, "run " + id + " is still " +
-                                           std::string(RunStatusName((*run)->status)) +
-                                           " after " + FormatDuration(options.timeout));
+                                           std::string(RunStatusName((*run)->status)) + " after " +
+                                           FormatDuration(options.timeout));
     }
     std::this_thread::sleep_for(options.poll);
   }
@@ -270,9 +270,8 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
       {"Run ID", r.id},
       {"Workflow", r.workflow_name + " (version " + std::to_string(r.version) + ")"},
       {"Status", std::string(RunStatusName(r.status))},
-      {"Triggered by",
-       std::string(TriggeredByName(r.triggered_by)) +
-           (r.trigger_id.empty() ? "" : " (trigger " + r.trigger_id + ")")},
+      {"Triggered by", std::string(TriggeredByName(r.triggered_by)) +
+                           (r.trigger_id.empty() ? "" : " (trigger " + r.trigger_id + ")")},
       {"Attempt", std::to_string(r.attempt)},
       {"Worker", OrDash(r.worker)},
       {"Created", HumanTime(r.created_ms)},
@@ -441,12 +440,11 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
     Table table({"Run ID", "Workflow", "Was", "Action", "Task", "Detail"});
     for (const auto& r : report->runs) {
       std::string action(runs::RecoveryActionName(r.action));
-      Color color = r.action == Action::kEnqueued ? Color::kYellow
+      Color color = r.action == Action::kEnqueued                               ? Color::kYellow
                     : r.action == Action::kError || r.action == Action::kFailed ? Color::kRed
                                                                                 : Color::kNone;
-      table.AddRow({r.run_id, r.workflow, std::string(RunStatusName(r.status)),
-                    Cell(action, color), OrDash(r.task_id),
-                    Ellipsize(r.detail, 70, out.style().unicode)});
+      table.AddRow({r.run_id, r.workflow, std::string(RunStatusName(r.status)), Cell(action, color),
+                    OrDash(r.task_id), Ellipsize(r.detail, 70, out.style().unicode)});
     }
     out.PrintTable(table);
     out.Print(std::to_string(report->Count(Action::kEnqueued)) + " enqueued, " +
@@ -481,8 +479,8 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   auto support = std::make_shared<WorkerRunSupport>();
   // Not ResolveStoreLocation: a worker that never sees a run must not create ./.ferry.
   std::string location = sf.store && !sf.store->empty() ? *sf.store
-                         : ctx.env()("FERRY_STORE")    ? *ctx.env()("FERRY_STORE")
-                                                       : std::string(kDefaultStoreFile);
+                         : ctx.env()("FERRY_STORE")     ? *ctx.env()("FERRY_STORE")
+                                                        : std::string(kDefaultStoreFile);
   auto stores = MakeStoreFactory(location);
   if (!stores) return Fail(stores.error());
   support->stores = std::move(*stores);

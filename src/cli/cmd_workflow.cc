@@ -73,8 +73,8 @@ int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs
     if (out.json()) {
       Json arr = Json::array();
       for (const auto& d : diags) {
-        arr.push_back(Json{{"line", d.line}, {"column", d.column}, {"path", d.path},
-                           {"message", d.message}});
+        arr.push_back(
+            Json{{"line", d.line}, {"column", d.column}, {"path", d.path}, {"message", d.message}});
       }
       out.PrintJson(Json{{"error",
                           {{"code", "invalid_argument"},
@@ -208,8 +208,8 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
     }
     Json tj = Json::array();
     for (const auto& t : triggers) {
-      tj.push_back(Json{{"kind", TriggerKindName(t.kind)}, {"key", t.key},
-                        {"config", JsonOrString(t.config)}});
+      tj.push_back(Json{
+          {"kind", TriggerKindName(t.kind)}, {"key", t.key}, {"config", JsonOrString(t.config)}});
     }
     out.PrintJson(Json{{"name", wf->name},
                        {"description", wf->description},
@@ -325,9 +325,10 @@ int RunWorkflowRun(Context& ctx, const StoreFlags& sf, const WorkflowRunArgs& ar
   }
   if (!args.wait) {
     if (out.json()) {
-      out.PrintJson(Json{{"id", id}, {"enqueued", started->enqueued},
-                         {"task_id", started->task_id.empty() ? Json(nullptr)
-                                                              : Json(started->task_id)}});
+      out.PrintJson(
+          Json{{"id", id},
+               {"enqueued", started->enqueued},
+               {"task_id", started->task_id.empty() ? Json(nullptr) : Json(started->task_id)}});
     } else {
       out.Print(id + "\n");
     }

@@ -280,12 +280,12 @@ class Execution {
       rec.attempt = s.attempt;
       checkpoints[s.node_id] = std::move(rec);
     }
-    spdlog::info("run {} ({} v{}): started by task {} (generation {}, epoch {}, attempt {}){}",
-                 run_id_, run.workflow_name, run.version, ctx_.id, generation_, ctx_.epoch,
-                 run.attempt,
-                 checkpoints.empty()
-                     ? ""
-                     : ", resuming after " + std::to_string(checkpoints.size()) + " finished node(s)");
+    spdlog::info(
+        "run {} ({} v{}): started by task {} (generation {}, epoch {}, attempt {}){}", run_id_,
+        run.workflow_name, run.version, ctx_.id, generation_, ctx_.epoch, run.attempt,
+        checkpoints.empty()
+            ? ""
+            : ", resuming after " + std::to_string(checkpoints.size()) + " finished node(s)");
 
     engine::RunContext rc;
     rc.run_id = run_id_;
@@ -367,9 +367,10 @@ class Execution {
       // The worker records the task as cancelled because its cancel was requested.
       return tl::unexpected(Final("cancelled"));
     }
-    spdlog::info("run {}: interrupted (worker stopping or lease lost); it resumes from its "
-                 "checkpoints on the next attempt",
-                 run_id_);
+    spdlog::info(
+        "run {}: interrupted (worker stopping or lease lost); it resumes from its "
+        "checkpoints on the next attempt",
+        run_id_);
     return tl::unexpected(Retryable("interrupted; the run resumes from its checkpoints"));
   }
 
@@ -438,8 +439,7 @@ Handler MakeRunHandler(StoreFactory& stores, BrokerFactory& brokers, RunHandlerO
 
 void RegisterRunHandler(HandlerRegistry& registry, StoreFactory& stores, BrokerFactory& brokers,
                         RunHandlerOptions options) {
-  registry.Register(std::string(kRunTaskKind),
-                    MakeRunHandler(stores, brokers, std::move(options)));
+  registry.Register(std::string(kRunTaskKind), MakeRunHandler(stores, brokers, std::move(options)));
 }
 
 }  // namespace ferry::runs

@@ -58,8 +58,7 @@ RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
     r.detail = "task " + std::string(TaskStatusName(ensured->task_status));
   } else {
     r.action = Action::kEnqueued;
-    r.detail = ensured->previous.empty() ? "never enqueued"
-                                         : "previous task " + ensured->previous;
+    r.detail = ensured->previous.empty() ? "never enqueued" : "previous task " + ensured->previous;
   }
   return r;
 }
@@ -121,8 +120,8 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
   if (!ensured) return WithError(std::move(r), ensured.error());
   r.task_id = ensured->task_id;
   r.generation = ensured->generation;
-  r.action = ensured->action == EnsureTaskResult::Action::kEnqueued ? Action::kEnqueued
-                                                                    : Action::kAlive;
+  r.action =
+      ensured->action == EnsureTaskResult::Action::kEnqueued ? Action::kEnqueued : Action::kAlive;
   r.detail = gone + "; resumes from its checkpoints";
   return r;
 }
@@ -201,13 +200,17 @@ void RunSweeper::Loop(std::stop_token st) {
     std::string error;
     if (!store) {
       auto s = stores_.Open();
-      if (s) store = std::move(*s);
-      else error = "store: " + s.error().message;
+      if (s)
+        store = std::move(*s);
+      else
+        error = "store: " + s.error().message;
     }
     if (!broker && error.empty()) {
       auto b = brokers_.Open();
-      if (b) broker = std::move(*b);
-      else error = "redis: " + b.error().message;
+      if (b)
+        broker = std::move(*b);
+      else
+        error = "redis: " + b.error().message;
     }
     if (error.empty()) {
       auto report = RecoverRuns(*store, *broker, options_.recovery);

@@ -78,8 +78,7 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   // The run is committed: from here on, nothing may turn this into an error.
   StartRunResult result;
   result.run = *run;
-  Json created{{"triggered_by", TriggeredByName(request.triggered_by)},
-               {"version", run->version}};
+  Json created{{"triggered_by", TriggeredByName(request.triggered_by)}, {"version", run->version}};
   if (!request.trigger.empty()) created["trigger"] = request.trigger;
   AppendEvent(store, run->id, kEventCreated, created);
 
@@ -150,10 +149,9 @@ Result<EnsureTaskResult> EnsureRunTask(Store& store, Broker& broker, const Run& 
       result.task_status = (*task)->status;
       return result;
     }
-    result.previous =
-        *task ? std::string(TaskStatusName((*task)->status)) +
-                    ((*task)->error.empty() ? "" : ": " + (*task)->error)
-              : "missing";
+    result.previous = *task ? std::string(TaskStatusName((*task)->status)) +
+                                  ((*task)->error.empty() ? "" : ": " + (*task)->error)
+                            : "missing";
     next = ref.generation + 1;
   }
   // A running run was marked by some generation; only a newer one can take it over.

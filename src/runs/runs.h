@@ -39,8 +39,8 @@ inline constexpr std::string_view kRunTaskKind = "ferry.run";
 inline constexpr std::string_view kEventCreated = "run.created";    // {triggered_by, trigger?}
 inline constexpr std::string_view kEventEnqueued = "run.enqueued";  // {task_id, queue, generation}
 inline constexpr std::string_view kEventEnqueueFailed = "run.enqueue_failed";  // {error}
-inline constexpr std::string_view kEventStarted = "run.started";    // {task_id, ..., epoch}
-inline constexpr std::string_view kEventFinished = "run.finished";  // {status, error?, ...}
+inline constexpr std::string_view kEventStarted = "run.started";      // {task_id, ..., epoch}
+inline constexpr std::string_view kEventFinished = "run.finished";    // {status, error?, ...}
 inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
 
 struct StartRunRequest {

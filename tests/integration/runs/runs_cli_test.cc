@@ -1,0 +1,182 @@
+// `ferry workflow ...`, `ferry run ...` and `ferry worker start` as real processes: apply,
+// validation errors, kill -9 of a worker during a delay node, run recover.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Json = nlohmann::json;
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int Count(const std::filesystem::path& p, const std::string& line) {
+  std::istringstream in(Slurp(p));
+  int n = 0;
+  for (std::string l; std::getline(in, l);) n += l == line ? 1 : 0;
+  return n;
+}
+
+class RunsCliTest : public ::testing::Test {
+ protected:
+  std::vector<std::string> Argv(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {FerryBinary(), "--redis-url", redis_.url(), "--prefix",
+                                     "cli-runs"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--store");
+    argv.push_back(Store());
+    return argv;
+  }
+  CommandResult Ferry(const std::vector<std::string>& args, milliseconds timeout = seconds(30)) {
+    return RunCommand(Argv(args), timeout, {{"NO_COLOR", "1"}});
+  }
+  std::string Store() const { return (dir_.path() / "ferry.db").string(); }
+  std::string File(const std::string& name, const std::string& text = "") const {
+    auto p = dir_.path() / name;
+    if (!text.empty()) std::ofstream(p) << text;
+    return p.string();
+  }
+  std::unique_ptr<Process> StartWorker(const std::string& id) {
+    Process::Options o;
+    o.argv = Argv({"worker", "start", "--lease", "2s", "--worker-id", id, "--concurrency", "2"});
+    o.env = {{"NO_COLOR", "1"}};
+    auto p = std::make_unique<Process>(o);
+    EXPECT_TRUE(p->WaitForOutput(id, seconds(10))) << p->Stderr();
+    return p;
+  }
+  Json ShowRun(const std::string& id) {
+    auto r = Ferry({"--json", "run", "show", id});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return Json::parse(r.out, nullptr, false);
+  }
+
+  RedisServer redis_;
+  TempDir dir_;
+};
+
+std::string ThreeNodes(const std::string& file, const std::string& delay) {
+  return "name: three\ndescription: one, wait, three\nnodes:\n"
+         "  one:\n    kind: shell\n    argv: [sh, -c, 'echo one >> " +
+         file +
+         "']\n"
+         "  wait:\n    kind: delay\n    needs: [one]\n    duration: " +
+         delay +
+         "\n"
+         "  three:\n    kind: shell\n    needs: [wait]\n    argv: [sh, -c, 'echo three >> " +
+         file + "']\n";
+}
+
+TEST_F(RunsCliTest, ApplyTwiceMakesOneVersionAndInvalidYamlExits2WithLine) {
+  std::string wf = File("three.yaml", ThreeNodes(File("c.txt"), "1s"));
+  auto a = Ferry({"workflow", "apply", wf, "--author", "ada", "--notes", "first"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("created version 1"), std::string::npos) << a.out;
+  auto b = Ferry({"workflow", "apply", wf});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_NE(b.out.find("unchanged (version 1)"), std::string::npos) << b.out;
+  auto v = Ferry({"--json", "workflow", "versions", "three"});
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  auto versions = Json::parse(v.out);
+  ASSERT_EQ(versions.size(), 1u);
+  EXPECT_EQ(versions[0]["author"], "ada");
+
+  std::string bad = File("bad.yaml",
+                         "name: bad\nnodes:\n  a:\n    kind: shell\n    argv: ['true']\n"
+                         "  b:\n    kind: shell\n    needs: [nope]\n    argv: ['true']\n"
+                         "    colour: red\n");
+  auto c = Ferry({"workflow", "apply", bad});
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("line 8"), std::string::npos) << c.err;   // needs: [nope]
+  EXPECT_NE(c.err.find("line 10"), std::string::npos) << c.err;  // unknown field
+  auto l = Ferry({"workflow", "list"});
+  EXPECT_EQ(l.out.find("bad"), std::string::npos);
+
+  auto missing = Ferry({"run", "show", "01JZZZZZZZZZZZZZZZZZZZZZZZ"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("no run"), std::string::npos) << missing.err;
+  auto nowf = Ferry({"workflow", "run", "nope"});
+  EXPECT_EQ(nowf.exit_code, 1);
+  EXPECT_NE(nowf.err.find("no workflow nope"), std::string::npos) << nowf.err;
+}
+
+// kill -9 of the worker process while the run sits in its delay node: another worker process
+// reclaims the task after the lease, takes the run over and finishes it; `one` ran once.
+TEST_F(RunsCliTest, KilledWorkerRunResumesOnAnotherWithoutRerunningFinishedNodes) {
+  std::string count = File("count.txt");
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "4s"))}).exit_code, 0);
+  auto first = StartWorker("worker-a");
+  auto started = Ferry({"workflow", "run", "three"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  ASSERT_TRUE(Eventually([&] { return Count(count, "one") == 1; }, seconds(15)));
+  SleepMs(300);  // into the delay
+  first->Signal(SIGKILL);
+  first->Wait(seconds(5));
+  EXPECT_EQ(ShowRun(id)["status"], "running");
+
+  auto second = StartWorker("worker-b");
+  auto watch = Ferry({"run", "watch", id, "--timeout", "40s"}, seconds(45));
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err << second->Stderr();
+  EXPECT_NE(watch.out.find("run succeeded"), std::string::npos) << watch.out;
+  Json run = ShowRun(id);
+  EXPECT_EQ(run["status"], "succeeded");
+  EXPECT_EQ(run["attempt"], 2);
+  EXPECT_NE(run["worker"].get<std::string>().find("worker-b"), std::string::npos);
+  EXPECT_EQ(Count(count, "one"), 1);
+  EXPECT_EQ(Count(count, "three"), 1);
+  auto show = Ferry({"workflow", "show", "three"});
+  EXPECT_NE(show.out.find("succeeded"), std::string::npos) << show.out;
+}
+
+// A run stuck `running` whose task is gone: `run recover` says what it does and the run ends.
+TEST_F(RunsCliTest, RunRecoverRequeuesRunWhoseTaskWasDeleted) {
+  std::string count = File("count.txt");
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "3s"))}).exit_code, 0);
+  auto worker = StartWorker("worker-r");
+  auto started = Ferry({"--json", "workflow", "run", "three"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  Json j = Json::parse(started.out);
+  std::string id = j["id"];
+  std::string task = j["task_id"];
+  ASSERT_TRUE(Eventually([&] { return Count(count, "one") == 1; }, seconds(15)));
+  worker->Signal(SIGKILL);
+  worker->Wait(seconds(5));
+  // The task and its stream entry vanish (retention, a lost Redis): nobody can reclaim it.
+  redis_.Cli({"FLUSHALL"});
+  auto rec = Ferry({"run", "recover"});
+  EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
+  EXPECT_NE(rec.out.find(id), std::string::npos) << rec.out;
+  EXPECT_NE(rec.out.find("enqueued"), std::string::npos) << rec.out;
+  EXPECT_NE(rec.out.find("missing"), std::string::npos) << rec.out;
+  auto worker2 = StartWorker("worker-r2");
+  auto watch = Ferry({"run", "watch", id, "--timeout", "30s"}, seconds(35));
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  Json run = ShowRun(id);
+  EXPECT_EQ(run["status"], "succeeded");
+  EXPECT_NE(run["worker"].get<std::string>().find("worker-r2"), std::string::npos);
+  EXPECT_EQ(Count(count, "one"), 1);  // resumed from its checkpoint
+  EXPECT_EQ(Count(count, "three"), 1);
+  auto cancel = Ferry({"run", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 1);  // already ended
+  EXPECT_NE(cancel.err.find("already ended"), std::string::npos) << cancel.err;
+  (void)task;
+}
+
+}  // namespace
+}  // namespace ferry::testing

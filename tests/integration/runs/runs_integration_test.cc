@@ -1,0 +1,419 @@
+// Workflow runs end to end in-process: real redis-server, SQLite (and PostgreSQL for one test),
+// the real worker runtime with the ferry.run handler, StartRun, the sweeper and recovery.
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "engine/ingest.h"
+#include "harness.h"
+#include "postgres.h"
+#include "runs/handler.h"
+#include "runs/recovery.h"
+#include "runs/runs.h"
+#include "store/store.h"
+#include "worker/worker.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int CountLines(const std::filesystem::path& p, const std::string& line) {
+  std::istringstream in(ReadAll(p));
+  int n = 0;
+  for (std::string l; std::getline(in, l);) n += l == line ? 1 : 0;
+  return n;
+}
+
+class NullEmitter : public EventEmitter {
+ public:
+  void Emit(const std::string&, Json) override {}
+};
+
+// One Redis, one store, a broker factory with a unique prefix, and helpers.
+class RunsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { OpenStore(dir_.path() / "ferry.db"); }
+
+  void OpenStore(const std::string& location) {
+    auto f = MakeStoreFactory(location);
+    ASSERT_TRUE(f) << f.error().message;
+    stores_ = std::move(*f);
+    auto s = stores_->Open();
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(*s);
+    BrokerOptions bo;
+    bo.redis_url = redis_.url();
+    bo.prefix = "runs-" + std::to_string(::getpid());
+    brokers_ = MakeRedisBrokerFactory(bo);
+    auto b = brokers_->Open();
+    ASSERT_TRUE(b) << b.error().message;
+    broker_ = std::move(*b);
+  }
+
+  void TearDown() override { StopWorker(); }
+
+  void Apply(const std::string& yaml) {
+    auto ing = engine::Ingest(yaml);
+    ASSERT_TRUE(ing) << engine::FormatDiagnostics(ing.error());
+    ApplyWorkflowRequest req;
+    req.name = ing->workflow.name;
+    req.source = yaml;
+    req.graph = DumpJson(ing->canonical);
+    req.checksum = ing->checksum;
+    auto r = store_->ApplyWorkflow(req);
+    ASSERT_TRUE(r) << r.error().message;
+  }
+
+  void StartWorker(const engine::SecretResolver* secrets = nullptr, int concurrency = 4) {
+    runs::RunHandlerOptions ho;
+    ho.secrets = secrets;
+    ho.cancel_poll = milliseconds(100);
+    runs::RegisterRunHandler(registry_, *stores_, *brokers_, ho);
+    RegisterBuiltinHandlers(registry_);
+    WorkerOptions wo;
+    wo.broker = brokers_->options();
+    wo.concurrency = concurrency;
+    wo.lease = seconds(2);
+    wo.block = milliseconds(100);
+    wo.drain_timeout = seconds(2);
+    auto w = MakeWorker(wo, registry_);
+    ASSERT_TRUE(w) << w.error().message;
+    worker_ = std::move(*w);
+    ASSERT_TRUE(worker_->Start());
+  }
+
+  void StopWorker() {
+    if (!worker_) return;
+    worker_->Stop();
+    worker_->Wait();
+    worker_.reset();
+  }
+
+  runs::StartRunResult Start(const std::string& wf, Json inputs = Json::object()) {
+    runs::StartRunRequest req;
+    req.workflow = wf;
+    req.inputs = std::move(inputs);
+    auto r = runs::StartRun(*store_, *broker_, req);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : runs::StartRunResult{};
+  }
+
+  ferry::Run WaitEnd(const std::string& id, milliseconds timeout = seconds(20)) {
+    ferry::Run last;
+    bool ended = Eventually(
+        [&] {
+          auto r = store_->GetRun(id);
+          if (r && *r) last = **r;
+          return r && *r && IsTerminal((*r)->status);
+        },
+        timeout);
+    EXPECT_TRUE(ended) << "run " << id << " still " << RunStatusName(last.status);
+    return last;
+  }
+
+  std::string Path(const std::string& name) const { return (dir_.path() / name).string(); }
+
+  RedisServer redis_;
+  TempDir dir_;
+  std::unique_ptr<StoreFactory> stores_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<BrokerFactory> brokers_;
+  std::unique_ptr<Broker> broker_;
+  HandlerRegistry registry_;
+  std::unique_ptr<Worker> worker_;
+};
+
+std::string ThreeNodes(const std::string& file, const std::string& delay) {
+  return "name: three\nnodes:\n"
+         "  one:\n    kind: shell\n    argv: [sh, -c, 'echo one >> " +
+         file +
+         "']\n"
+         "  wait:\n    kind: delay\n    needs: [one]\n    duration: " +
+         delay +
+         "\n"
+         "  three:\n    kind: shell\n    needs: [wait]\n    argv: [sh, -c, 'echo three >> " +
+         file + "']\n";
+}
+
+TEST_F(RunsTest, StartRunExecutesAndStoresSteps) {
+  Apply(
+      "name: hello\ninputs:\n  who:\n    type: string\n    default: World\nnodes:\n"
+      "  greet:\n    kind: shell\n    argv: [echo, 'Hello, {{ inputs.who }}!']\n"
+      "  shout:\n    kind: lua\n    needs: [greet]\n"
+      "    script: return string.upper(nodes.greet.output.stdout)\n");
+  StartWorker();
+  auto started = Start("hello", {{"who", "Ada"}});
+  EXPECT_TRUE(started.enqueued);
+  ferry::Run run = WaitEnd(started.run.id);
+  ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error;
+  EXPECT_NE(run.output.find("HELLO, ADA!"), std::string::npos) << run.output;
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_TRUE(steps);
+  ASSERT_EQ(steps->size(), 2u);
+  EXPECT_EQ((*steps)[0].node_id, "greet");
+  EXPECT_EQ((*steps)[0].status, "succeeded");
+  auto events = store_->ListRunEvents(run.id, 0, 1000);
+  ASSERT_TRUE(events);
+  std::vector<std::string> types;
+  for (const auto& e : *events) types.push_back(e.type);
+  EXPECT_NE(std::find(types.begin(), types.end(), "run.started"), types.end());
+  EXPECT_NE(std::find(types.begin(), types.end(), "node.finished"), types.end());
+  EXPECT_EQ(types.back(), "run.finished");
+  // Redelivering the finished run's task is a no-op.
+  auto again = runs::EnsureRunTask(*store_, *broker_, run);
+  ASSERT_TRUE(again);
+}
+
+TEST_F(RunsTest, FailingNodeFailsTheRunWithNodeAndError) {
+  Apply(
+      "name: broken\nnodes:\n  ok:\n    kind: shell\n    argv: ['true']\n"
+      "  bad:\n    kind: fail\n    needs: [ok]\n    message: 'boom {{ run.id }}'\n"
+      "  never:\n    kind: shell\n    needs: [bad]\n    argv: ['true']\n");
+  StartWorker();
+  ferry::Run run = WaitEnd(Start("broken").run.id);
+  EXPECT_EQ(run.status, RunStatus::kFailed);
+  EXPECT_EQ(run.failed_node, "bad");
+  EXPECT_NE(run.error.find("boom"), std::string::npos) << run.error;
+}
+
+TEST_F(RunsTest, EnqueueFailureLeavesPendingRunThatTheSweeperEnqueues) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  redis_.Stop();
+  runs::StartRunRequest req;
+  req.workflow = "three";
+  auto started = runs::StartRun(*store_, *broker_, req);
+  ASSERT_TRUE(started) << started.error().message;  // never an error once the run is stored
+  EXPECT_FALSE(started->enqueued);
+  EXPECT_FALSE(started->enqueue_error.empty());
+  EXPECT_EQ(started->run.status, RunStatus::kPending);
+  redis_.Start();
+  auto b = brokers_->Open();
+  ASSERT_TRUE(b);
+  broker_ = std::move(*b);
+  StartWorker();
+  runs::RunSweeperOptions so;
+  so.recovery.pending_age = milliseconds(200);
+  so.interval = milliseconds(200);
+  runs::RunSweeper sweeper(*stores_, *brokers_, so);
+  sweeper.Start();
+  ferry::Run run = WaitEnd(started->run.id);
+  sweeper.Stop();
+  EXPECT_EQ(run.status, RunStatus::kSucceeded) << run.error;
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);
+}
+
+// Two executions of one run at once, driven by hand: B takes over while A sits in the delay.
+// The fenced MarkRunRunning / SaveStep let exactly one finish; A never overwrites B.
+TEST_F(RunsTest, RacingExecutionsProduceOneOutcome) {
+  Apply(ThreeNodes(Path("count.txt"), "1500ms"));
+  auto started = Start("three");  // its task sits in Redis; no worker runs it
+  auto handler = runs::MakeRunHandler(*stores_, *brokers_, {});
+  NullEmitter emitter;
+  auto make_ctx = [&](const std::string& id, int64_t epoch) {
+    TaskContext ctx;
+    ctx.id = id;
+    ctx.kind = "ferry.run";
+    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
+    ctx.epoch = epoch;
+    ctx.events = &emitter;
+    return ctx;
+  };
+  HandlerResult a_result, b_result;
+  std::thread a([&] {
+    TaskContext ctx = make_ctx("task-a", 1);
+    a_result = handler(ctx);
+  });
+  ASSERT_TRUE(Eventually([&] { return CountLines(Path("count.txt"), "one") == 1; }, seconds(10)));
+  std::thread b([&] {
+    TaskContext ctx = make_ctx("task-b", 2);  // a reclaim: newer epoch
+    b_result = handler(ctx);
+  });
+  // A loser with the same epoch as the winner (a duplicate delivery) is turned away at once.
+  {
+    SleepMs(200);
+    TaskContext ctx = make_ctx("task-c", 2);
+    auto c = handler(ctx);
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find("superseded"), std::string::npos) << c.error().message;
+    EXPECT_FALSE(c.error().retryable);
+  }
+  a.join();
+  b.join();
+  ASSERT_TRUE(b_result) << b_result.error().message;
+  EXPECT_EQ((*b_result)["status"], "succeeded");
+  ASSERT_FALSE(a_result);
+  EXPECT_NE(a_result.error().message.find("superseded"), std::string::npos);
+  auto run = store_->GetRun(started.run.id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->status, RunStatus::kSucceeded);
+  EXPECT_EQ((*run)->epoch, runs::RunFencingToken(0, 2));
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);    // B resumed from A's checkpoint
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);  // only the owner ran it
+}
+
+TEST_F(RunsTest, CancelRunningRunInStoreAndViaTask) {
+  Apply(ThreeNodes(Path("count.txt"), "30s"));
+  StartWorker();
+  auto s1 = Start("three");
+  ASSERT_TRUE(Eventually([&] { return CountLines(Path("count.txt"), "one") == 1; }, seconds(10)));
+  ASSERT_TRUE(store_->CancelRun(s1.run.id));  // what `run cancel` and the API do first
+  ferry::Run r1 = WaitEnd(s1.run.id, seconds(5));
+  EXPECT_EQ(r1.status, RunStatus::kCancelled);
+  // The task ends too, within the cancel poll.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = broker_->GetTask(s1.task_id);
+        return t && *t && IsTerminal((*t)->status);
+      },
+      seconds(5)));
+
+  auto s2 = Start("three");
+  ASSERT_TRUE(Eventually([&] { return CountLines(Path("count.txt"), "one") == 2; }, seconds(10)));
+  ASSERT_TRUE(broker_->Cancel(s2.task_id));  // `ferry task cancel` on the run's task
+  ferry::Run r2 = WaitEnd(s2.run.id, seconds(5));
+  EXPECT_EQ(r2.status, RunStatus::kCancelled);
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 0);
+}
+
+TEST_F(RunsTest, SecretsNeverReachTheStoreOrLogs) {
+  const std::string secret = "tok-9f8e7d6c5b4a-SECRET";
+  std::ostringstream logs;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logs);
+  spdlog::default_logger()->sinks().push_back(sink);
+  spdlog::set_level(spdlog::level::debug);
+  engine::MapSecretResolver secrets({{"TOKEN", secret}});
+  Apply(
+      "name: secretive\nnodes:\n"
+      "  echo:\n    kind: shell\n    argv: [echo, 'token={{ secrets.TOKEN }}']\n"
+      "  echo2:\n    kind: shell\n    needs: [echo]\n"
+      "    argv: [sh, -c, 'echo $0 >&2; exit 3', '{{ secrets.TOKEN }}']\n");
+  StartWorker(&secrets);
+  ferry::Run run = WaitEnd(Start("secretive").run.id);
+  StopWorker();
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_EQ(run.status, RunStatus::kFailed);  // exit 3, with the secret on stderr
+  std::string everything = run.output + run.error + run.inputs;
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_TRUE(steps);
+  ASSERT_EQ(steps->size(), 2u);
+  for (const auto& s : *steps) everything += s.output + s.error;
+  auto events = store_->ListRunEvents(run.id, 0, 10000);
+  ASSERT_TRUE(events);
+  for (const auto& e : *events) everything += e.data;
+  EXPECT_NE(everything.find("token=***"), std::string::npos) << everything;
+  EXPECT_EQ(everything.find(secret), std::string::npos) << everything;
+  // Every byte the database wrote, every table: the files themselves.
+  store_.reset();
+  for (const auto& f : std::filesystem::directory_iterator(dir_.path())) {
+    EXPECT_EQ(ReadAll(f.path()).find(secret), std::string::npos) << f.path();
+  }
+  EXPECT_FALSE(logs.str().empty());
+  EXPECT_EQ(logs.str().find(secret), std::string::npos) << logs.str();
+}
+
+TEST_F(RunsTest, RecoverRunWhoseTaskWasDeleted) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  auto started = Start("three");
+  // A worker marked it running (generation 0, epoch 1), ran node one, then vanished, and the
+  // task record is gone (retention, FLUSH, a lost Redis).
+  ASSERT_TRUE(store_->MarkRunRunning(started.run.id, runs::RunFencingToken(0, 1), "ghost/x"));
+  RunStep step;
+  step.run_id = started.run.id;
+  step.node_id = "one";
+  step.status = "succeeded";
+  step.output = "{\"stdout\":\"\",\"stderr\":\"\",\"exit_code\":0}";
+  step.epoch = runs::RunFencingToken(0, 1);
+  step.attempt = 1;
+  ASSERT_TRUE(store_->SaveStep(step));
+  redis_.Cli({"FLUSHALL"});
+
+  runs::RecoveryOptions ro;
+  auto report = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_EQ(report->runs.size(), 1u);
+  EXPECT_EQ(report->runs[0].action, runs::RunRecovery::Action::kEnqueued) << report->runs[0].detail;
+  EXPECT_EQ(report->runs[0].generation, 1);
+  // A second pass sees the new task alive and does nothing.
+  auto again = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->runs.size(), 1u);
+  EXPECT_EQ(again->runs[0].action, runs::RunRecovery::Action::kAlive);
+
+  StartWorker();
+  ferry::Run run = WaitEnd(started.run.id);
+  EXPECT_EQ(run.status, RunStatus::kSucceeded) << run.error;
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 0);  // checkpointed: not run again
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+  EXPECT_EQ(runs::RunGeneration(run.epoch), 1);
+}
+
+TEST(RunsPostgresTest, RunSucceedsOnPostgres) {
+  if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL not installed";
+  PostgresServer pg;
+  RedisServer redis;
+  TempDir dir;
+  auto stores = MakeStoreFactory(pg.CreateDatabase());
+  ASSERT_TRUE(stores);
+  auto store = (*stores)->Open();
+  ASSERT_TRUE(store) << store.error().message;
+  BrokerOptions bo;
+  bo.redis_url = redis.url();
+  auto brokers = MakeRedisBrokerFactory(bo);
+  auto broker = brokers->Open();
+  ASSERT_TRUE(broker);
+  std::string yaml = ThreeNodes((dir.path() / "count.txt").string(), "10ms");
+  auto ing = engine::Ingest(yaml);
+  ASSERT_TRUE(ing);
+  ApplyWorkflowRequest ar;
+  ar.name = "three";
+  ar.source = yaml;
+  ar.graph = DumpJson(ing->canonical);
+  ar.checksum = ing->checksum;
+  ASSERT_TRUE((*store)->ApplyWorkflow(ar));
+  HandlerRegistry registry;
+  runs::RegisterRunHandler(registry, **stores, *brokers, {});
+  WorkerOptions wo;
+  wo.broker = bo;
+  wo.block = milliseconds(100);
+  auto worker = MakeWorker(wo, registry);
+  ASSERT_TRUE(worker && (*worker)->Start());
+  runs::StartRunRequest req;
+  req.workflow = "three";
+  auto started = runs::StartRun(**store, **broker, req);
+  ASSERT_TRUE(started);
+  RunStatus status = RunStatus::kPending;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto r = (*store)->GetRun(started->run.id);
+        if (r && *r) status = (*r)->status;
+        return IsTerminal(status);
+      },
+      seconds(20)));
+  (*worker)->Stop();
+  (*worker)->Wait();
+  EXPECT_EQ(status, RunStatus::kSucceeded);
+  auto steps = (*store)->ListSteps(started->run.id);
+  ASSERT_TRUE(steps);
+  EXPECT_EQ(steps->size(), 3u);
+}
+
+}  // namespace
+}  // namespace ferry::testing
