@@ -1,10 +1,12 @@
 #include "cli/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <exception>
 #include <functional>
 
 #include "cli/commands.h"
+#include "ops/config.h"
 
 namespace ferry::cli {
 namespace {
@@ -39,6 +41,10 @@ int Main(int argc, char** argv) {
       ->group("Global");
   AddOptional(&app, "--io-timeout", global.io_timeout,
               "Redis connect/command timeout, e.g. 5s (env FERRY_IO_TIMEOUT; default 5s)")
+      ->group("Global");
+  AddOptional(&app, "--config", global.config,
+              "Config file of key = value lines, keys named like the flags; precedence flag > "
+              "env > file > default (env FERRY_CONFIG)")
       ->group("Global");
   app.add_flag("--json", global.json, "Machine-readable output on stdout")->group("Global");
   app.add_flag("--ascii", global.ascii, "Tables with + - | instead of box drawing")
@@ -290,6 +296,28 @@ int Main(int argc, char** argv) {
   trevoke->callback(
       [&] { run = [&](Context& ctx) { return RunTokenRevoke(ctx, sf, token_arg); }; });
 
+  // --- scheduler / schedule (cmd_scheduler.cc, cmd_schedule.cc) ---
+  AddSchedulerCommands(app, sf, run, default_log_level);
+
+  // --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc) ---
+  OpsFlags opsf;
+  AddAlertFlags(sstart, sv.alert_flags);
+  auto* alerts = app.add_subcommand(
+      "alerts", "Evaluate the alert rules now: what fires and since when (exit 1 if any fires)");
+  AddAlertFlags(alerts, opsf.values);
+  add_store(alerts);
+  alerts->callback([&] { run = [&](Context& ctx) { return RunAlerts(ctx, sf, opsf); }; });
+  auto* config = app.add_subcommand("config", "Inspect the configuration");
+  config->require_subcommand(1);
+  auto* cshow = config->add_subcommand(
+      "show", "Every setting's effective value and where it came from (secrets masked)");
+  add_store(cshow);
+  cshow->callback([&] { run = [&](Context& ctx) { return RunConfigShow(ctx, sf); }; });
+  auto* doctor = app.add_subcommand(
+      "doctor", "Check Redis (version, AOF, eviction policy), clocks, workers and the store");
+  add_store(doctor);
+  doctor->callback([&] { run = [&](Context& ctx) { return RunDoctor(ctx, sf); }; });
+
   // --- misc ---
   app.add_subcommand("version", "Print Ferry's version")->callback([&] { run = RunVersion; });
   DemoArgs da;
@@ -310,9 +338,20 @@ int Main(int argc, char** argv) {
   }
   if (!run) return kExitUsage;
 
-  Context ctx(global, ProcessEnv());
+  // The config file sits behind the environment: every FERRY_* fallback also reads it.
+  EnvLookup env = ProcessEnv();
+  auto config_file = ops::LoadConfigFrom(global.config, env);
+  if (config_file) env = ops::LayeredEnv(env, *config_file);
+  Context ctx(global, env);
+  if (!config_file) return ctx.out().Fail(config_file.error());
   try {
     if (auto st = ctx.Init(default_log_level); !st) return ctx.out().Fail(st.error());
+    if (*config_file) {
+      for (const auto& key : (*config_file)->unknown_keys) {
+        spdlog::warn("config file {}: unknown key '{}' (ferry config show lists the known ones)",
+                     (*config_file)->path, key);
+      }
+    }
     return run(ctx);
   } catch (const std::exception& e) {
     return ctx.out().Fail(ErrorCode::kInternal, std::string("unexpected error: ") + e.what());

@@ -6,6 +6,8 @@
 // own a signal thread for the duration of the call.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +15,14 @@
 #include "broker/broker.h"
 #include "cli/options.h"
 #include "cli/output.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace ferry::cli {
 
@@ -159,6 +169,7 @@ struct ServerArgs {
   std::optional<std::string> threads;          // FERRY_API_THREADS; default 32
   std::optional<std::string> max_sse_clients;  // FERRY_MAX_SSE_CLIENTS; default 16
   bool no_sweeper = false;
+  std::map<std::string, std::string> alert_flags;  // --alert-* (AddAlertFlags)
 };
 
 int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args);
@@ -167,6 +178,23 @@ int RunTokenList(Context& ctx, const StoreFlags& sf);
 int RunTokenRevoke(Context& ctx, const StoreFlags& sf, const std::string& id);
 // "HOST:PORT" (IPv6 hosts in brackets) -> host, port.
 Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text);
+
+// --- scheduler and schedules (cmd_scheduler.cc, cmd_schedule.cc) ---
+
+// Registers `ferry scheduler start` and `ferry schedule list|pause|resume|next` on `app`.
+void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run,
+                          std::string& default_log_level);
+
+struct ScheduleNextArgs {
+  std::string expression;
+  std::string timezone = "UTC";
+  std::optional<std::string> from;  // ISO 8601; default now
+  int count = 5;
+};
+
+int RunScheduleList(Context& ctx, const StoreFlags& sf);
+int RunSchedulePause(Context& ctx, const StoreFlags& sf, const std::string& workflow, bool paused);
+int RunScheduleNext(Context& ctx, const ScheduleNextArgs& args);
 
 // The store location: --store, else FERRY_STORE, else ./.ferry/ferry.db (directory created).
 Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf);
@@ -177,5 +205,22 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
                                                        const BrokerOptions& broker,
                                                        const std::string& worker_id,
                                                        HandlerRegistry& registry);
+
+// --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc; src/ops) ---
+
+// --alert-* flags given on the command line: key ("alert-wait-time") -> text. Read by `alerts`,
+// `server start` (GET /api/v1/alerts) and the scheduler (evaluation and webhook delivery).
+struct OpsFlags {
+  std::map<std::string, std::string> values;
+};
+// Adds every --alert-* option (ops::Settings()) to `cmd`, stored into `flags` (key -> text).
+void AddAlertFlags(CLI::App* cmd, std::map<std::string, std::string>& flags);
+
+// `ferry alerts`: evaluates the rules now (Redis + the store when one is configured).
+int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags);
+// `ferry config show`: every setting's effective value and source, secrets masked.
+int RunConfigShow(Context& ctx, const StoreFlags& sf);
+// `ferry doctor`: deployment checks; exit 1 when one FAILs.
+int RunDoctor(Context& ctx, const StoreFlags& sf);
 
 }  // namespace ferry::cli

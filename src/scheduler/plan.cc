@@ -101,25 +101,25 @@ Result<CronTriggerConfig> ParseCronTriggerConfig(std::string_view config_json) {
 }
 
 std::string CronTriggerConfigJson(const engine::CronTrigger& t) {
-  Json j{{"schedule", t.schedule},
-         {"timezone", t.timezone},
-         {"misfire", engine::MisfirePolicyName(t.misfire)},
-         {"catch_up_max", t.catch_up_max},
-         {"overlap", engine::OverlapPolicyName(t.overlap)}};
-  if (!t.start.empty()) j["start"] = t.start;
-  if (!t.end.empty()) j["end"] = t.end;
-  return DumpJson(j);
+  // The same object as the workflow's canonical form (engine::ToCanonicalJson), so specs made
+  // here and by `ferry workflow apply` compare equal in SyncTriggers.
+  engine::Workflow wf;
+  wf.cron.push_back(t);
+  return DumpJson(engine::ToCanonicalJson(wf)["triggers"]["cron"][0]);
 }
 
 std::vector<TriggerSpec> WorkflowTriggerSpecs(const engine::Workflow& workflow) {
   std::vector<TriggerSpec> specs;
-  if (workflow.webhook) {
-    Json canonical = engine::ToCanonicalJson(workflow);
-    specs.push_back({TriggerKind::kWebhook, "webhook", DumpJson(canonical["triggers"]["webhook"])});
+  Json canonical = engine::ToCanonicalJson(workflow);
+  const Json& triggers = canonical["triggers"];
+  if (triggers.contains("webhook")) {
+    specs.push_back({TriggerKind::kWebhook, "webhook", DumpJson(triggers["webhook"])});
   }
-  for (size_t i = 0; i < workflow.cron.size(); ++i) {
-    specs.push_back(
-        {TriggerKind::kCron, "cron:" + std::to_string(i), CronTriggerConfigJson(workflow.cron[i])});
+  if (triggers.contains("cron")) {
+    for (size_t i = 0; i < triggers["cron"].size(); ++i) {
+      specs.push_back(
+          {TriggerKind::kCron, "cron:" + std::to_string(i), DumpJson(triggers["cron"][i])});
+    }
   }
   return specs;
 }

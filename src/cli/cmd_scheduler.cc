@@ -1,0 +1,174 @@
+// `ferry scheduler start`, and the registration of the `scheduler` and `schedule` nouns
+// (the `schedule` commands live in cmd_schedule.cc).
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <condition_variable>
+#include <mutex>
+
+#include "cli/commands.h"
+#include "cli/signals.h"
+#include "core/redis_url.h"
+#include "core/time_util.h"
+#include "scheduler/scheduler.h"
+#include "store/store.h"
+
+namespace ferry::cli {
+namespace {
+
+struct SchedulerFlags {
+  std::optional<std::string> tick;           // FERRY_SCHEDULER_TICK, default 1s
+  std::optional<std::string> lease;          // FERRY_SCHEDULER_LEASE, default 5s
+  std::optional<std::string> misfire_grace;  // FERRY_MISFIRE_GRACE, default 5s
+  std::optional<std::string> run_queue;      // FERRY_RUN_QUEUE, default default
+  std::optional<std::string> id;             // FERRY_SCHEDULER_ID
+};
+
+std::optional<std::string> Pick(const Context& ctx, const std::optional<std::string>& flag,
+                                const std::string& env) {
+  if (flag) return flag;
+  return ctx.env()(env);
+}
+
+Result<std::chrono::milliseconds> Duration(const Context& ctx,
+                                           const std::optional<std::string>& flag,
+                                           const std::string& flag_name, const std::string& env,
+                                           std::chrono::milliseconds fallback) {
+  auto text = Pick(ctx, flag, env);
+  if (!text) return fallback;
+  auto d = ParseDuration(*text);
+  std::string source = flag ? flag_name : env;
+  if (!d) return Fail(ErrorCode::kInvalidArgument, source + ": " + d.error().message);
+  if (d->count() <= 0) return Fail(ErrorCode::kInvalidArgument, source + ": must be > 0");
+  return *d;
+}
+
+int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& flags) {
+  const Output& out = ctx.out();
+  scheduler::SchedulerOptions so;
+  auto tick = Duration(ctx, flags.tick, "--tick", "FERRY_SCHEDULER_TICK", so.tick);
+  if (!tick) return out.Fail(tick.error());
+  auto lease = Duration(ctx, flags.lease, "--lease", "FERRY_SCHEDULER_LEASE", so.lease);
+  if (!lease) return out.Fail(lease.error());
+  auto grace = Duration(ctx, flags.misfire_grace, "--misfire-grace", "FERRY_MISFIRE_GRACE",
+                        so.dispatch.misfire_grace);
+  if (!grace) return out.Fail(grace.error());
+  so.tick = *tick;
+  so.lease = *lease;
+  so.dispatch.misfire_grace = *grace;
+  if (auto q = Pick(ctx, flags.run_queue, "FERRY_RUN_QUEUE")) {
+    if (auto st = ValidateQueueName(*q); !st) return out.Fail(st.error());
+    so.dispatch.queue = *q;
+    so.recovery.task.queue = *q;
+  }
+  if (auto id = Pick(ctx, flags.id, "FERRY_SCHEDULER_ID")) so.id = *id;
+
+  auto location = ResolveStoreLocation(ctx, sf);
+  if (!location) return out.Fail(location.error());
+  auto stores = MakeStoreFactory(*location);
+  if (!stores) return out.Fail(stores.error());
+  auto brokers = MakeRedisBrokerFactory(ctx.config().broker);
+
+  // Before any thread: only the watcher's thread takes SIGTERM/SIGINT.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  SignalWatcher signals([&](int signo, int n) {
+    spdlog::info("{} received{}", SignalName(signo), n > 1 ? " again" : "");
+    std::lock_guard lock(mu);
+    stop = true;
+    cv.notify_all();
+  });
+
+  scheduler::Scheduler sched(**stores, *brokers, so);
+  if (auto st = sched.Start(); !st) {
+    Error e = st.error();
+    if (e.message.find("Redis") != std::string::npos &&
+        (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kUnauthenticated)) {
+      e = DescribeConnectError(e, ctx.config().broker.redis_url);
+    }
+    return out.Fail(e);
+  }
+  spdlog::info("ferry scheduler {} ({}): redis {}, store {}, tick {}, lease {}", FERRY_VERSION,
+               sched.id(), MaskRedisUrl(ctx.config().broker.redis_url), (*stores)->Describe(),
+               FormatDuration(so.tick), FormatDuration(so.lease));
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return stop; });
+  }
+  sched.Stop();
+  auto stats = sched.stats();
+  spdlog::info("scheduler {} stopped: {} tick(s) as leader, {} run(s) fired, {} duplicate(s)",
+               sched.id(), stats.ticks, stats.fired, stats.duplicates);
+  return kExitOk;
+}
+
+// An option whose absence matters (flag > env > default).
+CLI::Option* Optional(CLI::App* app, const std::string& name, std::optional<std::string>& dest,
+                      const std::string& help) {
+  return app->add_option_function<std::string>(
+      name, [&dest](const std::string& v) { dest = v; }, help);
+}
+
+}  // namespace
+
+void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run,
+                          std::string& default_log_level) {
+  // Static: CLI11 writes into these during parse, after this function returned.
+  static SchedulerFlags flags;
+  static ScheduleNextArgs next;
+  static std::string workflow;
+  auto add_store = [&](CLI::App* cmd) {
+    Optional(cmd, "--store", sf.store,
+             "Workflow/run store: sqlite file path or postgresql://... (env FERRY_STORE; default "
+             "./.ferry/ferry.db)");
+  };
+
+  auto* scheduler = app.add_subcommand("scheduler", "Run the cron scheduler (several may run)");
+  scheduler->require_subcommand(1);
+  auto* start = scheduler->add_subcommand(
+      "start", "Fire cron triggers, promote delayed tasks, recover runs until SIGTERM/SIGINT");
+  add_store(start);
+  Optional(start, "--tick", flags.tick,
+           "Cron dispatch interval (env FERRY_SCHEDULER_TICK; default 1s)");
+  Optional(start, "--lease", flags.lease,
+           "Leader lease; a dead leader is replaced within about this long (env "
+           "FERRY_SCHEDULER_LEASE; default 5s)");
+  Optional(start, "--misfire-grace", flags.misfire_grace,
+           "An occurrence later than this is a misfire (env FERRY_MISFIRE_GRACE; default 5s)");
+  Optional(start, "--run-queue", flags.run_queue,
+           "Queue of the runs' tasks (env FERRY_RUN_QUEUE; default default)");
+  Optional(start, "--scheduler-id", flags.id,
+           "Id in the leader lease (env FERRY_SCHEDULER_ID; default {hostname}-{pid}-{random})");
+  start->callback([&] {
+    default_log_level = "info";
+    run = [&sf](Context& ctx) { return RunSchedulerStart(ctx, sf, flags); };
+  });
+
+  auto* schedule = app.add_subcommand("schedule", "Inspect and control cron schedules");
+  schedule->require_subcommand(1);
+  auto* list = schedule->add_subcommand(
+      "list", "Cron triggers: schedule, zone, next and last fire, policies, paused");
+  add_store(list);
+  list->callback([&] { run = [&sf](Context& ctx) { return RunScheduleList(ctx, sf); }; });
+  auto* pause = schedule->add_subcommand("pause", "Stop a workflow's cron triggers from firing");
+  pause->add_option("WORKFLOW", workflow, "Workflow name")->required();
+  add_store(pause);
+  pause->callback(
+      [&] { run = [&sf](Context& ctx) { return RunSchedulePause(ctx, sf, workflow, true); }; });
+  auto* resume = schedule->add_subcommand(
+      "resume", "Let a workflow's cron triggers fire again (paused occurrences are not run)");
+  resume->add_option("WORKFLOW", workflow, "Workflow name")->required();
+  add_store(resume);
+  resume->callback(
+      [&] { run = [&sf](Context& ctx) { return RunSchedulePause(ctx, sf, workflow, false); }; });
+  auto* nx = schedule->add_subcommand("next", "The next fire times of a cron expression");
+  nx->add_option("EXPR", next.expression, "Cron expression, e.g. \"30 2 * * *\" or @hourly")
+      ->required();
+  nx->add_option("--timezone,--tz", next.timezone, "IANA time zone (default UTC)");
+  Optional(nx, "--from", next.from, "Start after this ISO 8601 time (default now)");
+  nx->add_option("--count,-n", next.count, "How many (default 5)")->check(CLI::Range(1, 10000));
+  nx->callback([&] { run = [](Context& ctx) { return RunScheduleNext(ctx, next); }; });
+}
+
+}  // namespace ferry::cli
