@@ -11,6 +11,9 @@
 #include "cli/signals.h"
 #include "core/redis_url.h"
 #include "engine/secrets.h"
+#include "ops/alerts.h"
+#include "ops/metrics.h"
+#include "ops/sd_notify.h"
 #include "runs/recovery.h"
 #include "store/store.h"
 
@@ -112,6 +115,23 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
   }
   engine::ChainSecretResolver secrets(chain);
 
+  // Operations (src/ops): /metrics with the cluster-wide values, webhook metrics, and
+  // GET /api/v1/alerts evaluated on request against the shared alert state in Redis.
+  auto thresholds = ops::ResolveThresholds(args.alert_flags, ctx.env());
+  if (!thresholds) return out.Fail(thresholds.error());
+  ops::Metrics metrics("server");
+  metrics.EnableCluster(brokers.get(), stores->get());
+  const ops::AlertEvaluator evaluator(*thresholds);
+  ao.metrics = [&metrics] { return metrics.Render(); };
+  ao.on_webhook = [&metrics](const std::string& workflow, int status, double seconds) {
+    metrics.ObserveWebhook(workflow, status, seconds);
+  };
+  ao.alerts = [&evaluator](Broker& b, Store& s) -> Result<Json> {
+    auto report = evaluator.Evaluate(b, &s);
+    if (!report) return Fail(report.error());
+    return ops::AlertReportJson(*report);
+  };
+
   // Until the scheduler owns it, the server re-enqueues pending runs whose enqueue failed and
   // recovers runs whose task died.
   runs::RunSweeperOptions so;
@@ -150,11 +170,13 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
   }
   std::fflush(stdout);
   spdlog::info("API server listening on {}", base);
+  ops::SdNotify("READY=1\nSTATUS=serving on " + base);
 
   {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return interrupted; });
   }
+  ops::SdNotify("STOPPING=1");
   server.Stop();
   sweeper.Stop();
   spdlog::info("API server stopped");

@@ -3,6 +3,8 @@
 
 #include "cli/commands.h"
 #include "core/time_util.h"
+#include "ops/metrics.h"
+#include "ops/sd_notify.h"
 #include "worker/worker.h"
 
 namespace ferry::cli {
@@ -41,10 +43,16 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
   auto runs_support =
       RegisterWorkerRunHandler(ctx, sf, cfg->worker.broker, cfg->worker.worker_id, registry);
   if (!runs_support) return out.Fail(runs_support.error());
+  // /metrics on the health port: what this worker ran (src/ops). Cluster-wide values (queue
+  // depths, broker counters) come from the server's /metrics.
+  ops::Metrics metrics("worker");
+  cfg->worker.on_task_end = [&metrics](const TaskObservation& o) { metrics.ObserveTask(o); };
+  cfg->worker.metrics = [&metrics] { return metrics.Render(); };
   auto worker = MakeWorker(cfg->worker, registry);
   if (!worker) return fail(worker.error());
   // The worker logs the startup banner (id, masked Redis URL, queues, concurrency).
   if (auto st = (*worker)->Start(); !st) return fail(st.error());
+  ops::SdNotify("READY=1\nSTATUS=worker " + (*worker)->id() + " claiming");
   RunWorkerUntilSignal(**worker);  // the worker logs the drain and its end
   return kExitOk;
 }

@@ -25,6 +25,7 @@ EnvLookup ProcessEnv();
 
 // Options every command takes. nullopt = the flag was not given.
 struct GlobalFlags {
+  std::optional<std::string> config;      // FERRY_CONFIG: key = value file (src/ops/config.h)
   std::optional<std::string> redis_url;   // FERRY_REDIS_URL
   std::optional<std::string> prefix;      // FERRY_PREFIX
   std::optional<std::string> log_level;   // FERRY_LOG_LEVEL

@@ -113,6 +113,13 @@ std::string EnvNameForKey(std::string_view key) {
   return out;
 }
 
+std::string EnvNameOf(std::string_view key) {
+  for (const auto& s : Settings()) {
+    if (s.key == key && !s.env.empty()) return s.env;
+  }
+  return EnvNameForKey(key);
+}
+
 std::string_view SourceName(Source s) {
   switch (s) {
     case Source::kFlag:
@@ -132,7 +139,7 @@ EnvLookup LayeredEnv(EnvLookup env, std::shared_ptr<const ConfigFile> file) {
   // FERRY_X -> value, built once.
   auto by_env = std::make_shared<std::map<std::string, std::string>>();
   for (const auto& [key, v] : file->values) {
-    if (!v.value.empty()) (*by_env)[EnvNameForKey(key)] = v.value;
+    if (!v.value.empty()) (*by_env)[EnvNameOf(key)] = v.value;
   }
   return [env = std::move(env), by_env](const std::string& name) -> std::optional<std::string> {
     if (auto v = env(name)) return v;
@@ -158,40 +165,49 @@ Result<std::shared_ptr<const ConfigFile>> LoadConfigFrom(const std::optional<std
 
 const std::vector<SettingInfo>& Settings() {
   static const std::vector<SettingInfo> kAll = {
-      {"config", "", "all", false, "Config file (key = value per line)"},
-      {"redis-url", "redis://127.0.0.1:6379", "all", true, "Redis URL"},
-      {"prefix", "ferry", "all", false, "Redis key prefix"},
-      {"io-timeout", "5s", "all", false, "Redis connect/command timeout"},
+      {"config", "", "all", false, "Config file (key = value per line)", ""},
+      {"redis-url", "redis://127.0.0.1:6379", "all", true, "Redis URL", ""},
+      {"prefix", "ferry", "all", false, "Redis key prefix", ""},
+      {"io-timeout", "5s", "all", false, "Redis connect/command timeout", ""},
       {"log-level", "info (long-running), warn (one-shot)", "all", false,
-       "trace|debug|info|warn|error|off"},
-      {"log-format", "text", "all", false, "text|json (stderr)"},
+       "trace|debug|info|warn|error|off", ""},
+      {"log-format", "text", "all", false, "text|json (stderr)", ""},
       {"store", "sqlite ./.ferry/ferry.db", "server, worker, scheduler", true,
-       "Workflow and run store: SQLite path or postgresql:// URL"},
-      {"secrets-file", "", "worker", false, "File of NAME=value workflow secrets"},
-      {"listen", "127.0.0.1:8080", "server, dev", false, "HTTP listen address"},
-      {"data-dir", "./.ferry", "dev", false, "ferry dev's data directory"},
-      {"queues", "default", "worker", false, "Queues in strict priority order"},
-      {"concurrency", "1", "worker", false, "Tasks run at once"},
-      {"prefetch", "-1 (= concurrency)", "worker", false, "Tasks claimed ahead"},
-      {"worker-id", "{hostname}-{pid}-{random}", "worker", false, "Worker id"},
-      {"lease", "30s", "worker", false, "Running-task lease"},
-      {"drain-timeout", "30s", "worker", false, "Time running tasks get on SIGTERM"},
-      {"default-timeout", "30m", "worker", false, "Timeout of tasks that set none"},
-      {"health-port", "-1 (off)", "worker", false, "Port of /healthz and /metrics"},
-      {"backoff-base", "1s", "worker", false, "First retry delay"},
-      {"heartbeat-ttl", "30s", "worker", false, "Worker record TTL"},
-      {"metrics-port", "-1 (off)", "scheduler", false, "Port of the scheduler's /metrics"},
-      {"alert-queue-depth-warning", "100", "alerts", false, "Queue depth warning threshold"},
-      {"alert-queue-depth-critical", "500", "alerts", false, "Queue depth critical threshold"},
-      {"alert-failure-rate", "0.10", "alerts", false, "Failed share of finished attempts"},
-      {"alert-failure-window", "5m", "alerts", false, "Window of the failure rate"},
+       "Workflow and run store: SQLite path or postgresql:// URL", ""},
+      {"secrets-file", "", "worker", false, "File of NAME=value workflow secrets", ""},
+      {"listen", "127.0.0.1:8080", "server, dev", false, "HTTP listen address", ""},
+      {"data-dir", "./.ferry", "dev", false, "ferry dev's data directory", ""},
+      {"queues", "default", "worker", false, "Queues in strict priority order", ""},
+      {"concurrency", "1", "worker", false, "Tasks run at once", ""},
+      {"prefetch", "-1 (= concurrency)", "worker", false, "Tasks claimed ahead", ""},
+      {"worker-id", "{hostname}-{pid}-{random}", "worker", false, "Worker id", ""},
+      {"lease", "30s", "worker", false, "Running-task lease", ""},
+      {"drain-timeout", "30s", "worker", false, "Time running tasks get on SIGTERM", ""},
+      {"default-timeout", "30m", "worker", false, "Timeout of tasks that set none", ""},
+      {"health-port", "-1 (off)", "worker", false, "Port of /healthz and /metrics", ""},
+      {"backoff-base", "1s", "worker", false, "First retry delay", ""},
+      {"heartbeat-ttl", "30s", "worker", false, "Worker record TTL", ""},
+      {"threads", "32", "server", false, "HTTP worker threads (flag --threads)",
+       "FERRY_API_THREADS"},
+      {"max-sse-clients", "16", "server", false, "Concurrent run event streams", ""},
+      {"scheduler-id", "{hostname}-{pid}-{random}", "scheduler", false,
+       "Scheduler id in the leader lease (flag --id)", ""},
+      {"scheduler-tick", "1s", "scheduler", false, "Cron dispatch interval (flag --tick)", ""},
+      {"scheduler-lease", "5s", "scheduler", false, "Leader lease TTL (flag --lease)", ""},
+      {"misfire-grace", "5s", "scheduler", false, "How late a cron fire may still run", ""},
+      {"run-queue", "default", "scheduler", false, "Queue of workflow run tasks", ""},
+      {"metrics-port", "-1 (off)", "scheduler", false, "Port of the scheduler's /metrics", ""},
+      {"alert-queue-depth-warning", "100", "alerts", false, "Queue depth warning threshold", ""},
+      {"alert-queue-depth-critical", "500", "alerts", false, "Queue depth critical threshold", ""},
+      {"alert-failure-rate", "0.10", "alerts", false, "Failed share of finished attempts", ""},
+      {"alert-failure-window", "5m", "alerts", false, "Window of the failure rate", ""},
       {"alert-failure-min-volume", "20", "alerts", false,
-       "Finished attempts in the window below which the rate is not judged"},
-      {"alert-wait-time", "60s", "alerts", false, "Oldest pending task age threshold"},
-      {"alert-pending-run-age", "5m", "alerts", false, "Pending runs older than this alert"},
-      {"alert-interval", "15s", "alerts", false, "How often the scheduler evaluates alerts"},
-      {"alert-webhook-url", "", "alerts", false, "POST alert changes here (JSON)"},
-      {"alert-webhook-secret", "", "alerts", true, "HMAC-SHA256 key for X-Ferry-Signature"},
+       "Finished attempts in the window below which the rate is not judged", ""},
+      {"alert-wait-time", "60s", "alerts", false, "Oldest pending task age threshold", ""},
+      {"alert-pending-run-age", "5m", "alerts", false, "Pending runs older than this alert", ""},
+      {"alert-interval", "15s", "alerts", false, "How often the scheduler evaluates alerts", ""},
+      {"alert-webhook-url", "", "alerts", false, "POST alert changes here (JSON)", ""},
+      {"alert-webhook-secret", "", "alerts", true, "HMAC-SHA256 key for X-Ferry-Signature", ""},
   };
   return kAll;
 }
@@ -230,7 +246,7 @@ std::vector<EffectiveSetting> EffectiveSettings(const std::map<std::string, std:
   for (const auto& info : Settings()) {
     EffectiveSetting e;
     e.info = info;
-    const std::string env_name = EnvNameForKey(info.key);
+    const std::string env_name = EnvNameOf(info.key);
     if (auto f = flags.find(info.key); f != flags.end()) {
       e.value = f->second;
       e.source = Source::kFlag;

@@ -63,12 +63,15 @@ Result<std::shared_ptr<const ConfigFile>> LoadConfigFrom(const std::optional<std
 
 // One known setting.
 struct SettingInfo {
-  std::string key;           // "redis-url"
+  std::string key;           // "redis-url" (the config-file key; the flag is usually --key)
   std::string default_text;  // "" = none
   std::string used_by;       // "all", "worker", "server", "scheduler", "alerts", ...
   bool secret = false;       // masked by `ferry config show`
   std::string help;
+  std::string env;  // the environment variable when it is not EnvNameForKey(key)
 };
+// The environment variable of a setting (known keys may have their own; others derive it).
+std::string EnvNameOf(std::string_view key);
 // Every setting Ferry's commands read, in display order.
 const std::vector<SettingInfo>& Settings();
 
