@@ -10,6 +10,10 @@
 #include "cli/signals.h"
 #include "core/redis_url.h"
 #include "core/time_util.h"
+#include "ops/alerts.h"
+#include "ops/metrics.h"
+#include "ops/metrics_server.h"
+#include "ops/sd_notify.h"
 #include "scheduler/scheduler.h"
 #include "store/store.h"
 
@@ -22,6 +26,8 @@ struct SchedulerFlags {
   std::optional<std::string> misfire_grace;  // FERRY_MISFIRE_GRACE, default 5s
   std::optional<std::string> run_queue;      // FERRY_RUN_QUEUE, default default
   std::optional<std::string> id;             // FERRY_SCHEDULER_ID
+  std::optional<std::string> metrics_port;   // FERRY_METRICS_PORT, default -1 (off)
+  std::map<std::string, std::string> alerts;  // --alert-* (src/ops)
 };
 
 std::optional<std::string> Pick(const Context& ctx, const std::optional<std::string>& flag,
@@ -63,6 +69,43 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   }
   if (auto id = Pick(ctx, flags.id, "FERRY_SCHEDULER_ID")) so.id = *id;
 
+  // Alerts (src/ops): the leader evaluates the rules every alert-interval, keeping the shared
+  // firing-since state in Redis current, and announces changes to the alert webhook if one is set.
+  auto thresholds = ops::ResolveThresholds(flags.alerts, ctx.env());
+  if (!thresholds) return out.Fail(thresholds.error());
+  auto pick_alert = [&](const std::string& key) -> std::optional<std::string> {
+    if (auto it = flags.alerts.find(key); it != flags.alerts.end()) return it->second;
+    return ctx.env()(ops::EnvNameOf(key));
+  };
+  std::optional<std::string> alert_interval_text = pick_alert("alert-interval");
+  auto alert_interval = Duration(ctx, alert_interval_text, "--alert-interval",
+                                 "FERRY_ALERT_INTERVAL", std::chrono::seconds(15));
+  if (!alert_interval) return out.Fail(alert_interval.error());
+  ops::NotifierOptions notify;
+  notify.url = pick_alert("alert-webhook-url").value_or("");
+  notify.secret = pick_alert("alert-webhook-secret").value_or("");
+  auto evaluator = std::make_shared<const ops::AlertEvaluator>(*thresholds);
+  auto notifier = std::make_shared<const ops::AlertNotifier>(notify);
+  so.hooks.push_back(scheduler::PeriodicHook{
+      "alerts", *alert_interval,
+      [evaluator, notifier](Store& store, Broker& broker, const Clock&) -> Status {
+        auto report = evaluator->Evaluate(broker, &store);
+        if (!report) return Fail(report.error());
+        if (auto sent = notifier->Deliver(broker, *report); !sent) return Fail(sent.error());
+        return {};
+      }});
+  int metrics_port = -1;
+  if (auto p = Pick(ctx, flags.metrics_port, "FERRY_METRICS_PORT")) {
+    try {
+      size_t used = 0;
+      metrics_port = std::stoi(*p, &used);
+      if (used != p->size() || metrics_port < -1 || metrics_port > 65535) throw std::exception();
+    } catch (const std::exception&) {
+      return out.Fail(ErrorCode::kInvalidArgument,
+                      "--metrics-port: expected -1 (off), 0 (any) or a port, not '" + *p + "'");
+    }
+  }
+
   auto location = ResolveStoreLocation(ctx, sf);
   if (!location) return out.Fail(location.error());
   auto stores = MakeStoreFactory(*location);
@@ -92,10 +135,47 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   spdlog::info("ferry scheduler {} ({}): redis {}, store {}, tick {}, lease {}", FERRY_VERSION,
                sched.id(), MaskRedisUrl(ctx.config().broker.redis_url), (*stores)->Describe(),
                FormatDuration(so.tick), FormatDuration(so.lease));
+  // /metrics: this scheduler's own state (cluster-wide values come from the server's /metrics).
+  ops::Metrics metrics("scheduler");
+  metrics.AddGauge("ferry_scheduler_leader", "1 while this scheduler holds the leader lease.",
+                   [&sched] { return sched.IsLeader() ? 1.0 : 0.0; });
+  auto stat = [&sched](int64_t scheduler::SchedulerStats::*field) {
+    return [&sched, field] { return static_cast<double>(sched.stats().*field); };
+  };
+  using St = scheduler::SchedulerStats;
+  metrics.AddCounter("ferry_scheduler_ticks_total", "Cron dispatch ticks run as leader.",
+                     stat(&St::ticks));
+  metrics.AddCounter("ferry_scheduler_runs_fired_total", "Runs created by cron triggers.",
+                     stat(&St::fired));
+  metrics.AddCounter("ferry_scheduler_duplicates_total",
+                     "Cron occurrences another scheduler had already recorded.",
+                     stat(&St::duplicates));
+  metrics.AddCounter("ferry_scheduler_errors_total", "Failed ticks, duties and occurrences.",
+                     stat(&St::errors));
+  metrics.AddCounter("ferry_scheduler_leader_acquisitions_total",
+                     "Times this scheduler became the leader.", stat(&St::acquisitions));
+  metrics.AddCounter("ferry_scheduler_promoted_total", "Delayed tasks promoted by this leader.",
+                     stat(&St::promoted));
+  metrics.AddCounter("ferry_scheduler_runs_recovered_total",
+                     "Runs re-enqueued or failed by recovery.", stat(&St::recovered));
+  ops::MetricsServer metrics_server;
+  if (metrics_port >= 0) {
+    auto bound = metrics_server.Start("0.0.0.0", metrics_port, [&metrics] {
+      return metrics.Render();
+    });
+    if (!bound) {
+      sched.Stop();
+      return out.Fail(bound.error());
+    }
+    spdlog::info("scheduler metrics on :{}/metrics", *bound);
+  }
+  ops::SdNotify("READY=1\nSTATUS=scheduler " + sched.id() + " running");
   {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return stop; });
   }
+  ops::SdNotify("STOPPING=1");
+  metrics_server.Stop();
   sched.Stop();
   auto stats = sched.stats();
   spdlog::info("scheduler {} stopped: {} tick(s) as leader, {} run(s) fired, {} duplicate(s)",
@@ -140,6 +220,10 @@ void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, std::function<int(Conte
            "Queue of the runs' tasks (env FERRY_RUN_QUEUE; default default)");
   Optional(start, "--scheduler-id", flags.id,
            "Id in the leader lease (env FERRY_SCHEDULER_ID; default {hostname}-{pid}-{random})");
+  Optional(start, "--metrics-port", flags.metrics_port,
+           "Port of /metrics and /healthz on all interfaces; 0 = any, -1 = off (env "
+           "FERRY_METRICS_PORT; default -1)");
+  AddAlertFlags(start, flags.alerts);
   start->callback([&] {
     default_log_level = "info";
     run = [&sf](Context& ctx) { return RunSchedulerStart(ctx, sf, flags); };

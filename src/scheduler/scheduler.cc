@@ -110,8 +110,7 @@ bool Scheduler::SleepFor(std::stop_token st, milliseconds d) {
 
 void Scheduler::LoseLeadership(const std::string& why) {
   if (!leader_.exchange(false)) return;
-  spdlog::warn("scheduler {}: no longer the leader (token {}): {}", options_.id, token_.load(),
-               why);
+  spdlog::warn("scheduler.leader_lost id={} token={}: {}", options_.id, token_.load(), why);
   token_ = 0;
 }
 
@@ -143,7 +142,8 @@ void Scheduler::LeaseLoop(std::stop_token st) {
             std::lock_guard lock(mu_);
             ++stats_.acquisitions;
           }
-          spdlog::info("scheduler {}: leading (fencing token {})", options_.id, r->token);
+          spdlog::info("scheduler.leader_acquired id={} token={}: leading (fencing token {})",
+                       options_.id, r->token, r->token);
           cv_.notify_all();
         }
       }
