@@ -213,12 +213,12 @@ class Bench {
   // Resident memory of an idle `ferry worker start` process after it settled.
   std::optional<long> IdleWorkerRssKb(int concurrency) {
     std::string bin = testing::FerryBinary();
-    testing::Process p({{bin, "worker", "start", "--redis-url", url_, "--concurrency",
-                         std::to_string(concurrency), "--prefix", "bench-rss-" + RandomHex(4),
-                         "--queues", "q"},
-                        {},
-                        "",
-                        ""});
+    testing::Process p(
+        {{bin, "worker", "start", "--redis-url", url_, "--concurrency", std::to_string(concurrency),
+          "--prefix", "bench-rss-" + RandomHex(4), "--queues", "q"},
+         {},
+         "",
+         ""});
     std::this_thread::sleep_for(std::chrono::seconds(3));
     if (!p.Running()) {
       std::fprintf(stderr, "worker exited: %s\n", p.Stderr().c_str());
@@ -243,20 +243,20 @@ class Bench {
       std::snprintf(buf, sizeof buf, "%.0f /s", v);
       return std::string(buf);
     };
-    rows.push_back({"enqueue, one at a time (1 connection)", num(EnqueueSingle(20000 / scale)),
-                    "-"});
+    rows.push_back(
+        {"enqueue, one at a time (1 connection)", num(EnqueueSingle(20000 / scale)), "-"});
     {
       auto f = Factory("bench-eb-" + RandomHex(4));
       auto b = Open(*f);
       rows.push_back({"enqueue, batches of 1000", num(EnqueueBatch(*b, "q", 200000 / scale, 1000)),
                       ">= 80,000 /s"});
     }
-    rows.push_back({"drain, 1 worker, concurrency 1", num(Drain(1, 100000 / scale)),
-                    ">= 40,000 /s"});
-    rows.push_back({"drain, 1 worker, concurrency 8", num(Drain(8, 200000 / scale)),
-                    ">= 40,000 /s"});
-    rows.push_back({"drain, 1 worker, concurrency 64", num(Drain(64, 200000 / scale)),
-                    ">= 40,000 /s"});
+    rows.push_back(
+        {"drain, 1 worker, concurrency 1", num(Drain(1, 100000 / scale)), ">= 40,000 /s"});
+    rows.push_back(
+        {"drain, 1 worker, concurrency 8", num(Drain(8, 200000 / scale)), ">= 40,000 /s"});
+    rows.push_back(
+        {"drain, 1 worker, concurrency 64", num(Drain(64, 200000 / scale)), ">= 40,000 /s"});
     rows.push_back({"end to end (producer + worker c=8)", num(EndToEnd(100000 / scale)), "-"});
     auto [p50, p99] = PickupLatency(quick_ ? 200 : 2000);
     std::snprintf(buf, sizeof buf, "p50 %.2f ms, p99 %.2f ms", p50, p99);
@@ -267,8 +267,8 @@ class Bench {
       rows.push_back({"idle worker RSS, concurrency " + std::to_string(c), buf, "<= 10 MB"});
     }
     std::printf("| measure | result | target |\n|---|---|---|\n");
-    for (auto& r : rows) std::printf("| %s | %s | %s |\n", r.what.c_str(), r.value.c_str(),
-                                     r.target.c_str());
+    for (auto& r : rows)
+      std::printf("| %s | %s | %s |\n", r.what.c_str(), r.value.c_str(), r.target.c_str());
   }
 
  private:
@@ -284,8 +284,10 @@ int main(int argc, char** argv) {
   std::string url;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--quick") quick = true;
-    else if (a == "--redis-url" && i + 1 < argc) url = argv[++i];
+    if (a == "--quick")
+      quick = true;
+    else if (a == "--redis-url" && i + 1 < argc)
+      url = argv[++i];
     else {
       std::fprintf(stderr, "usage: queue_bench [--quick] [--redis-url URL]\n");
       return 2;

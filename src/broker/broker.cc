@@ -7,13 +7,20 @@ namespace ferry {
 
 std::string_view TaskStatusName(TaskStatus s) {
   switch (s) {
-    case TaskStatus::kPending: return "pending";
-    case TaskStatus::kScheduled: return "scheduled";
-    case TaskStatus::kRunning: return "running";
-    case TaskStatus::kRetrying: return "retrying";
-    case TaskStatus::kSucceeded: return "succeeded";
-    case TaskStatus::kFailed: return "failed";
-    case TaskStatus::kCancelled: return "cancelled";
+    case TaskStatus::kPending:
+      return "pending";
+    case TaskStatus::kScheduled:
+      return "scheduled";
+    case TaskStatus::kRunning:
+      return "running";
+    case TaskStatus::kRetrying:
+      return "retrying";
+    case TaskStatus::kSucceeded:
+      return "succeeded";
+    case TaskStatus::kFailed:
+      return "failed";
+    case TaskStatus::kCancelled:
+      return "cancelled";
   }
   return "pending";
 }
@@ -22,10 +29,9 @@ std::optional<TaskStatus> ParseTaskStatus(std::string_view text) {
   std::string lower(text);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static constexpr TaskStatus kAll[] = {TaskStatus::kPending,   TaskStatus::kScheduled,
-                                        TaskStatus::kRunning,   TaskStatus::kRetrying,
-                                        TaskStatus::kSucceeded, TaskStatus::kFailed,
-                                        TaskStatus::kCancelled};
+  static constexpr TaskStatus kAll[] = {
+      TaskStatus::kPending,   TaskStatus::kScheduled, TaskStatus::kRunning,  TaskStatus::kRetrying,
+      TaskStatus::kSucceeded, TaskStatus::kFailed,    TaskStatus::kCancelled};
   for (TaskStatus s : kAll) {
     if (lower == TaskStatusName(s)) return s;
   }
@@ -44,9 +50,8 @@ Status ValidateQueueName(std::string_view queue) {
               return std::isalnum(c) || c == '_' || c == '-' || c == '.';
             });
   if (!ok) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "bad queue name '" + std::string(queue) +
-                    "': use 1-64 characters from A-Z a-z 0-9 _ - .");
+    return Fail(ErrorCode::kInvalidArgument, "bad queue name '" + std::string(queue) +
+                                                 "': use 1-64 characters from A-Z a-z 0-9 _ - .");
   }
   return {};
 }

@@ -30,7 +30,7 @@ enum class TaskStatus {
   kRunning,    // claimed by a worker under a lease
   kRetrying,   // failed, waiting in the delayed set for its backoff to pass
   kSucceeded,
-  kFailed,     // dead-lettered: out of attempts, non-retryable error, or poison pill
+  kFailed,  // dead-lettered: out of attempts, non-retryable error, or poison pill
   kCancelled,
 };
 
@@ -40,13 +40,13 @@ std::optional<TaskStatus> ParseTaskStatus(std::string_view text);
 bool IsTerminal(TaskStatus s);
 
 struct SubmitRequest {
-  std::string kind;                   // handler name, e.g. "echo"; required
-  Json payload = Json::object();      // handed to the handler as-is
-  std::string queue = "default";      // [A-Za-z0-9_.-]{1,64}
-  int max_attempts = 3;               // executions allowed before dead-lettering; >= 1
+  std::string kind;                      // handler name, e.g. "echo"; required
+  Json payload = Json::object();         // handed to the handler as-is
+  std::string queue = "default";         // [A-Za-z0-9_.-]{1,64}
+  int max_attempts = 3;                  // executions allowed before dead-lettering; >= 1
   std::chrono::milliseconds timeout{0};  // per attempt; 0 = the worker's default
-  std::optional<int64_t> eta_ms;      // run at/after this wall time (epoch ms); none = now
-  std::string unique_key;             // non-empty: idempotent submission within unique_ttl
+  std::optional<int64_t> eta_ms;         // run at/after this wall time (epoch ms); none = now
+  std::string unique_key;                // non-empty: idempotent submission within unique_ttl
   std::chrono::milliseconds unique_ttl = std::chrono::hours(24);
 };
 
@@ -62,19 +62,19 @@ struct TaskRecord {
   std::string kind;
   std::string payload;  // JSON text
   TaskStatus status = TaskStatus::kPending;
-  int attempts = 0;     // executions started
+  int attempts = 0;  // executions started
   int max_attempts = 1;
-  int reclaims = 0;     // times taken over from a worker whose lease expired
-  int64_t epoch = 0;    // fencing token; bumped by every claim
+  int reclaims = 0;   // times taken over from a worker whose lease expired
+  int64_t epoch = 0;  // fencing token; bumped by every claim
   int64_t timeout_ms = 0;
-  std::string worker;   // last worker that claimed it
+  std::string worker;  // last worker that claimed it
   std::string unique_key;
   int64_t created_ms = 0;
-  int64_t eta_ms = 0;   // when scheduled/retrying: when it becomes ready
+  int64_t eta_ms = 0;  // when scheduled/retrying: when it becomes ready
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
-  std::string result;   // JSON text, when succeeded
-  std::string error;    // last error message
+  std::string result;  // JSON text, when succeeded
+  std::string error;   // last error message
   bool cancel_requested = false;
 };
 
@@ -84,9 +84,9 @@ struct ClaimedTask {
   std::string queue;
   std::string entry_id;  // stream entry id (the lease is on this entry)
   std::string kind;
-  std::string payload;   // JSON text
+  std::string payload;  // JSON text
   int64_t epoch = 0;
-  int attempt = 0;       // 1 for the first execution
+  int attempt = 0;  // 1 for the first execution
   int max_attempts = 1;
   int64_t timeout_ms = 0;
   int64_t created_ms = 0;
@@ -115,18 +115,18 @@ struct Completion {
 };
 
 enum class CompletionOutcome {
-  kApplied,        // the transition happened
-  kDuplicate,      // this same completion was already applied (a retried call after a reconnect)
-  kStale,          // the epoch is old: another worker owns the task now; nothing changed
-  kMissing,        // the record is gone (retention expired)
+  kApplied,    // the transition happened
+  kDuplicate,  // this same completion was already applied (a retried call after a reconnect)
+  kStale,      // the epoch is old: another worker owns the task now; nothing changed
+  kMissing,    // the record is gone (retention expired)
 };
 
 struct QueueStats {
   std::string queue;
-  int64_t pending = 0;    // stream entries not yet delivered
-  int64_t running = 0;    // delivered, unacknowledged (the PEL)
-  int64_t scheduled = 0;  // delayed set size (ETA + retry backoff)
-  int64_t dead = 0;       // dead-letter set size
+  int64_t pending = 0;            // stream entries not yet delivered
+  int64_t running = 0;            // delivered, unacknowledged (the PEL)
+  int64_t scheduled = 0;          // delayed set size (ETA + retry backoff)
+  int64_t dead = 0;               // dead-letter set size
   int64_t oldest_pending_ms = 0;  // enqueue time of the oldest undelivered entry; 0 if none
   // Counters kept by the scripts since the queue was first used.
   std::map<std::string, int64_t> counters;  // submitted, started, succeeded, failed, retried,
@@ -150,10 +150,10 @@ struct WorkerInfo {
 };
 
 struct TaskEvent {
-  std::string id;     // stream entry id (resume point)
+  std::string id;  // stream entry id (resume point)
   int64_t ts_ms = 0;
-  std::string type;   // submitted, started, progress, log, succeeded, failed, retrying, ...
-  Json data;          // event-specific fields
+  std::string type;  // submitted, started, progress, log, succeeded, failed, retrying, ...
+  Json data;         // event-specific fields
 };
 
 struct TaskListFilter {

@@ -56,8 +56,8 @@ std::string RandomHex(size_t n_bytes) {
 bool LooksLikeId(const std::string& s) {
   if (s.size() != 26) return false;
   for (char c : s) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' &&
-                                         c != 'O' && c != 'U');
+    bool ok = (c >= '0' && c <= '9') ||
+              (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U');
     if (!ok) return false;
   }
   return true;

@@ -1,10 +1,9 @@
 // JSON helpers over nlohmann::json. Parsing never throws: malformed input is an Error.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "core/result.h"
 

@@ -15,11 +15,21 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
     static constexpr char kHex[] = "0123456789abcdef";
     for (char c : msg.payload) {
       switch (c) {
-        case '"': dest.append(std::string_view("\\\"")); break;
-        case '\\': dest.append(std::string_view("\\\\")); break;
-        case '\n': dest.append(std::string_view("\\n")); break;
-        case '\r': dest.append(std::string_view("\\r")); break;
-        case '\t': dest.append(std::string_view("\\t")); break;
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
         default:
           if (static_cast<unsigned char>(c) < 0x20) {
             char esc[6] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xF], kHex[c & 0xF]};
@@ -46,9 +56,9 @@ Result<LogFormat> ParseLogFormat(const std::string& text) {
 Status InitLogging(const LogOptions& options) {
   auto level = spdlog::level::from_str(options.level);
   if (level == spdlog::level::off && options.level != "off") {
-    return Fail(ErrorCode::kInvalidArgument,
-                "log level must be trace, debug, info, warn, error or off, not '" +
-                    options.level + "'");
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        "log level must be trace, debug, info, warn, error or off, not '" + options.level + "'");
   }
   // Logs go to stderr so that command output on stdout stays machine-readable.
   auto logger = spdlog::stderr_color_mt("ferry");

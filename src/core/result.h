@@ -5,9 +5,8 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace ferry {
 
@@ -31,9 +30,7 @@ struct Error {
   std::string message;
 
   // Whether trying the same operation again later may succeed.
-  bool Retryable() const {
-    return code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout;
-  }
+  bool Retryable() const { return code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout; }
   std::string ToString() const;
 };
 

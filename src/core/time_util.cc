@@ -52,15 +52,19 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
                 "bad duration '" + std::string(text) + "': expected e.g. 500ms, 30s, 5m, 2h");
   }
   double scale = 1000;  // bare numbers are seconds
-  if (unit == "ms") scale = 1;
-  else if (unit == "s" || unit.empty()) scale = 1000;
-  else if (unit == "m") scale = 60'000;
-  else if (unit == "h") scale = 3'600'000;
-  else if (unit == "d") scale = 86'400'000;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit == "s" || unit.empty())
+    scale = 1000;
+  else if (unit == "m")
+    scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
+  else if (unit == "d")
+    scale = 86'400'000;
   else
-    return Fail(ErrorCode::kInvalidArgument, "bad duration unit '" + std::string(unit) +
-                                                 "' in '" + std::string(text) +
-                                                 "': use ms, s, m, h or d");
+    return Fail(ErrorCode::kInvalidArgument, "bad duration unit '" + std::string(unit) + "' in '" +
+                                                 std::string(text) + "': use ms, s, m, h or d");
   double ms = value * scale;
   if (!std::isfinite(ms) || ms < 0 || ms > 9.0e15) {
     return Fail(ErrorCode::kInvalidArgument, "duration out of range: " + std::string(text));

@@ -19,23 +19,23 @@
 namespace ferry {
 
 struct ProcessSpec {
-  std::vector<std::string> argv;            // required, argv[0] non-empty
-  std::map<std::string, std::string> env;   // added to (or replacing) the inherited environment
-  bool clear_env = false;                   // start from an empty environment (PATH kept)
-  std::string cwd;                          // empty: inherit
-  std::string stdin_data;                   // written to the child's stdin, then closed
-  std::chrono::milliseconds timeout{0};     // 0: none
+  std::vector<std::string> argv;           // required, argv[0] non-empty
+  std::map<std::string, std::string> env;  // added to (or replacing) the inherited environment
+  bool clear_env = false;                  // start from an empty environment (PATH kept)
+  std::string cwd;                         // empty: inherit
+  std::string stdin_data;                  // written to the child's stdin, then closed
+  std::chrono::milliseconds timeout{0};    // 0: none
   std::chrono::milliseconds kill_grace = std::chrono::seconds(2);  // SIGTERM -> SIGKILL
-  size_t max_output_bytes = 1 << 20;        // per stream; the rest is dropped and flagged
+  size_t max_output_bytes = 1 << 20;  // per stream; the rest is dropped and flagged
   // Called with each complete line of stdout/stderr as it arrives (may be empty).
   std::function<void(bool is_stderr, const std::string& line)> on_line;
 };
 
 struct ProcessResult {
-  int exit_code = -1;        // the child's exit status, or -1 when killed by a signal
-  int signal = 0;            // the signal that ended it, 0 if it exited
-  bool timed_out = false;    // the spec's timeout passed and Ferry stopped it
-  bool stopped = false;      // the stop token was requested and Ferry stopped it
+  int exit_code = -1;      // the child's exit status, or -1 when killed by a signal
+  int signal = 0;          // the signal that ended it, 0 if it exited
+  bool timed_out = false;  // the spec's timeout passed and Ferry stopped it
+  bool stopped = false;    // the stop token was requested and Ferry stopped it
   std::string stdout_text;
   std::string stderr_text;
   bool stdout_truncated = false;

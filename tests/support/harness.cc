@@ -132,8 +132,8 @@ std::string Process::Stdout() const { return ReadFile(dir_->path() / "stdout"); 
 std::string Process::Stderr() const { return ReadFile(dir_->path() / "stderr"); }
 
 bool Process::WaitForOutput(const std::string& needle, std::chrono::milliseconds timeout) {
-  return Eventually(
-      [&] { return (Stdout() + Stderr()).find(needle) != std::string::npos; }, timeout);
+  return Eventually([&] { return (Stdout() + Stderr()).find(needle) != std::string::npos; },
+                    timeout);
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
@@ -162,11 +162,23 @@ std::string RedisServer::url() const {
 }
 
 void RedisServer::Start() {
-  std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_),
-                                   "--bind", "127.0.0.1", "--dir", dir_->path().string(),
-                                   "--save", "", "--daemonize", "no",
-                                   "--appendonly", options_.appendonly ? "yes" : "no",
-                                   "--appendfsync", "everysec", "--maxmemory-policy", "noeviction"};
+  std::vector<std::string> argv = {"redis-server",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--dir",
+                                   dir_->path().string(),
+                                   "--save",
+                                   "",
+                                   "--daemonize",
+                                   "no",
+                                   "--appendonly",
+                                   options_.appendonly ? "yes" : "no",
+                                   "--appendfsync",
+                                   "everysec",
+                                   "--maxmemory-policy",
+                                   "noeviction"};
   if (!options_.password.empty()) {
     argv.push_back("--requirepass");
     argv.push_back(options_.password);

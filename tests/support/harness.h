@@ -37,7 +37,7 @@ class Process {
     std::vector<std::string> argv;
     std::map<std::string, std::string> env;  // added to the parent's environment
     std::string cwd;
-    std::string run_as;                      // user name to drop to (runuser), empty = self
+    std::string run_as;  // user name to drop to (runuser), empty = self
   };
   explicit Process(Options options);
   ~Process();
