@@ -1,6 +1,7 @@
 #include "worker/health.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <utility>
 
@@ -20,6 +21,12 @@ Result<int> HealthServer::Start(const std::string& host, int port, Probe probe,
   // Probes are tiny; two pool threads are plenty and keep the idle worker small.
   impl_->server.new_task_queue = [] { return new httplib::ThreadPool(2); };
   impl_->server.set_keep_alive_max_count(1);
+  // httplib's default sets SO_REUSEPORT, which lets a second worker bind the same port and
+  // silently share probes; SO_REUSEADDR alone makes a taken port an error.
+  impl_->server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   impl_->server.Get("/healthz",
                     [probe = std::move(probe)](const httplib::Request&, httplib::Response& res) {
                       Json body = Json::object();

@@ -267,9 +267,6 @@ Status WorkerImpl::Start() {
   first_connection_ = std::move(*first);
   started_ms_ = WallNowMs();
   last_claim_ok_ms_ = SteadyMs();
-  if (auto hb = first_connection_->Heartbeat(Info(), options_.heartbeat_ttl); !hb) {
-    return Fail(hb.error());
-  }
 
   ScopedSignalBlock block_signals;
   if (options_.health_port >= 0) {
@@ -290,6 +287,11 @@ Status WorkerImpl::Start() {
         options_.metrics);
     if (!port) return Fail(port.error());
     health_port_ = *port;
+  }
+  // Registered before any task is claimed, so `worker list` shows who holds what.
+  if (auto hb = first_connection_->Heartbeat(Info(), options_.heartbeat_ttl); !hb) {
+    if (health_) health_->Stop();
+    return Fail(hb.error());
   }
 
   spdlog::info(

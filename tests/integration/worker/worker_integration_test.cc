@@ -580,6 +580,40 @@ TEST_F(WorkerTest, RedisRestartUnderLoadLosesNothingAndRunsNothingTwice) {
   for (auto& s : *submitted) EXPECT_EQ(log.Runs(s.id), 1) << s.id;
 }
 
+TEST_F(WorkerTest, HealthPortInUseFailsStart) {
+  auto o = Opts(1);
+  o.health_port = 0;
+  auto first = StartWorker(o);
+  o.health_port = first->health_port();
+  auto second = MakeWorker(o, registry_);
+  ASSERT_TRUE(second);
+  auto st = (*second)->Start();
+  ASSERT_FALSE(st);
+  EXPECT_THAT(st.error().message, HasSubstr(std::to_string(o.health_port)));
+}
+
+// SIGTERM reaches the signal thread of RunWorkerUntilSignal and drains the worker. Runs in a
+// death-test child so a signal can never hit the test runner itself.
+TEST_F(WorkerTest, SigtermDrainsThroughRunWorkerUntilSignal) {
+  GTEST_FLAG_SET(death_test_style, "fast");
+  // "fast" (fork, no re-exec): the child uses the suite's redis-server instead of starting one
+  // it could not stop after _Exit. No other thread exists here: earlier workers are joined.
+  auto body = [&] {
+    BlockTerminationSignals();
+    auto o = Opts(1);
+    o.drain_timeout = milliseconds(100);
+    auto w = MakeWorker(o, registry_);
+    if (!w || !(*w)->Start()) std::_Exit(3);
+    std::string id = Submit("sleep", Json{{"ms", 30000}});
+    if (!WaitStatus(id, TaskStatus::kRunning)) std::_Exit(4);
+    ::kill(::getpid(), SIGTERM);
+    int sig = RunWorkerUntilSignal(**w);
+    if (sig != SIGTERM) std::_Exit(5);
+    std::_Exit(StatusOf(id) == TaskStatus::kPending ? 0 : 6);
+  };
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "");
+}
+
 // Not a timed test (bench/ owns the numbers): a quick local probe of the completion hot path.
 // Run with --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'.
 TEST_F(WorkerTest, DISABLED_NoopDrainThroughput) {
