@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/time_util.h"
+#include "ops/alerts.h"
 
 namespace ferry::ops {
 namespace {
@@ -102,7 +103,7 @@ std::vector<CheckResult> CheckWorkers(const std::vector<WorkerInfo>& workers, in
   std::vector<CheckResult> out;
   int64_t alive = 0;
   for (const auto& w : workers) {
-    if (!w.alive) continue;
+    if (!IsLiveWorker(w)) continue;
     ++alive;
     // A live worker heartbeats every ttl/3, so its last heartbeat is at most that old. One from
     // the future (beyond the warn bound) means the worker's clock runs ahead.

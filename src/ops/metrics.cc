@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/time_util.h"
+#include "ops/alerts.h"
 
 namespace ferry::ops {
 namespace {
@@ -169,13 +170,14 @@ class ClusterCollector final : public prometheus::Collectable {
     int64_t slots = 0;
     int64_t busy = 0;
     for (const auto& w : *workers) {
-      if (!w.alive) continue;
+      if (!IsLiveWorker(w)) continue;
       ++alive;
       ++by_status[w.status];
       slots += w.concurrency;
       busy += static_cast<int64_t>(w.current_tasks.size());
     }
-    auto wa = Family("ferry_workers_alive", "Workers whose heartbeat is younger than its TTL.",
+    auto wa = Family("ferry_workers_alive",
+                     "Workers whose heartbeat is younger than its TTL and that have not stopped.",
                      MetricType::Gauge);
     wa.metric.push_back(Value(MetricType::Gauge, static_cast<double>(alive)));
     out.push_back(std::move(wa));

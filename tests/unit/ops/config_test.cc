@@ -1,0 +1,139 @@
+#include "ops/config.h"
+
+#include <gtest/gtest.h>
+
+#include "cli/options.h"
+
+namespace ferry::ops {
+namespace {
+
+EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& n) -> std::optional<std::string> {
+    auto it = vars.find(n);
+    if (it == vars.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::shared_ptr<const ConfigFile> File(const std::string& text) {
+  auto f = ParseConfigText(text, "ferry.conf");
+  EXPECT_TRUE(f) << (f ? "" : f.error().message);
+  return std::make_shared<const ConfigFile>(*f);
+}
+
+TEST(ConfigFile, ParsesKeyValueYamlCommentsAndQuotes) {
+  auto f = ParseConfigText(
+      "# comment\n\nredis-url = redis://:p@h:1/0\nlease: 10s\n"
+      "log_format = \"json\"  # trailing\nprefix='a b'\n--queues = high,default\n",
+      "x.conf");
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->values.at("redis-url").value, "redis://:p@h:1/0");
+  EXPECT_EQ(f->values.at("lease").value, "10s");
+  EXPECT_EQ(f->values.at("lease").line, 4);
+  EXPECT_EQ(f->values.at("log-format").value, "json");
+  EXPECT_EQ(f->values.at("prefix").value, "a b");
+  EXPECT_EQ(f->values.at("queues").value, "high,default");
+  EXPECT_TRUE(f->unknown_keys.empty());
+}
+
+TEST(ConfigFile, ErrorsNameTheLine) {
+  auto f = ParseConfigText("lease = 1s\njust words\n", "x.conf");
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message.find("x.conf:2"), std::string::npos) << f.error().message;
+  auto twice = ParseConfigText("lease = 1s\nlease = 2s\n", "x.conf");
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().message.find("set twice"), std::string::npos);
+  auto quote = ParseConfigText("prefix = \"abc\n", "x.conf");
+  ASSERT_FALSE(quote);
+}
+
+TEST(ConfigFile, UnknownKeysAreReportedNotFatal) {
+  auto f = ParseConfigText("lese = 1s\n", "x.conf");
+  ASSERT_TRUE(f);
+  ASSERT_EQ(f->unknown_keys.size(), 1u);
+  EXPECT_EQ(f->unknown_keys[0], "lese");
+}
+
+TEST(ConfigFile, MissingFileIsNotFound) {
+  auto f = LoadConfigFrom(std::string("/nonexistent/ferry.conf"), FakeEnv({}));
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().code, ErrorCode::kNotFound);
+  EXPECT_NE(f.error().message.find("--config"), std::string::npos);
+  auto none = LoadConfigFrom(std::nullopt, FakeEnv({}));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, nullptr);
+}
+
+TEST(ConfigFile, EnvNames) {
+  EXPECT_EQ(EnvNameForKey("redis-url"), "FERRY_REDIS_URL");
+  EXPECT_EQ(EnvNameOf("threads"), "FERRY_API_THREADS");
+  EXPECT_EQ(EnvNameOf("alert-wait-time"), "FERRY_ALERT_WAIT_TIME");
+}
+
+// flag > env > file > default, through the CLI's own resolution.
+TEST(ConfigPrecedence, FlagBeatsEnvBeatsFileBeatsDefault) {
+  auto file = File("lease = 11s\nconcurrency = 3\nprefix = fromfile\nqueues = a,b\n");
+  auto env = LayeredEnv(FakeEnv({{"FERRY_LEASE", "22s"}, {"FERRY_PREFIX", "fromenv"}}), file);
+  cli::GlobalFlags g;
+  cli::WorkerFlags wf;
+  wf.lease = "33s";
+  auto cfg = cli::ResolveWorkerConfig(g, wf, env);
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->worker.lease, std::chrono::seconds(33));  // flag
+  EXPECT_EQ(cfg->worker.broker.prefix, "fromenv");         // env over file
+  EXPECT_EQ(cfg->worker.concurrency, 3);                   // file
+  EXPECT_EQ(cfg->worker.queues, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(cfg->worker.drain_timeout, std::chrono::seconds(30));  // default
+
+  wf.lease.reset();
+  cfg = cli::ResolveWorkerConfig(g, wf, env);
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->worker.lease, std::chrono::seconds(22));  // env beats file
+  auto file_only = LayeredEnv(FakeEnv({}), file);
+  cfg = cli::ResolveWorkerConfig(g, wf, file_only);
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->worker.lease, std::chrono::seconds(11));  // file beats default
+}
+
+TEST(ConfigPrecedence, BadFileValueIsRejected) {
+  auto env = LayeredEnv(FakeEnv({}), File("concurrency = lots\n"));
+  auto cfg = cli::ResolveWorkerConfig(cli::GlobalFlags{}, cli::WorkerFlags{}, env);
+  ASSERT_FALSE(cfg);
+  EXPECT_NE(cfg.error().message.find("FERRY_CONCURRENCY"), std::string::npos);
+}
+
+TEST(EffectiveSettings, SourcesAndMasking) {
+  auto file = File(
+      "redis-url = redis://:filepw@h:6379\nalert-webhook-secret = s3cr3t\n"
+      "store = postgresql://u:dbpw@db/ferry\n");
+  auto settings =
+      EffectiveSettings({{"prefix", "p"}}, FakeEnv({{"FERRY_LEASE", "5s"}}), file.get());
+  std::map<std::string, EffectiveSetting> by;
+  for (auto& s : settings) by[s.info.key] = s;
+  EXPECT_EQ(by["prefix"].source, Source::kFlag);
+  EXPECT_EQ(by["prefix"].origin, "--prefix");
+  EXPECT_EQ(by["lease"].source, Source::kEnv);
+  EXPECT_EQ(by["lease"].origin, "FERRY_LEASE");
+  EXPECT_EQ(by["redis-url"].source, Source::kFile);
+  EXPECT_EQ(by["redis-url"].origin, "ferry.conf:1");
+  EXPECT_EQ(by["redis-url"].value, "redis://:****@h:6379");
+  EXPECT_EQ(by["alert-webhook-secret"].value, "********");
+  EXPECT_EQ(by["store"].value, "postgresql://u:****@db/ferry");
+  EXPECT_EQ(by["concurrency"].source, Source::kDefault);
+  for (const auto& s : settings) {
+    EXPECT_EQ(s.value.find("filepw"), std::string::npos);
+    EXPECT_EQ(s.value.find("s3cr3t"), std::string::npos);
+    EXPECT_EQ(s.value.find("dbpw"), std::string::npos);
+  }
+}
+
+TEST(MaskSecret, Forms) {
+  EXPECT_EQ(MaskSecret("redis-url", "redis://secret@h:1"), "redis://****@h:1");
+  EXPECT_EQ(MaskSecret("redis-url", "redis://h:1"), "redis://h:1");
+  EXPECT_EQ(MaskSecret("store", "/var/lib/ferry/ferry.db"), "/var/lib/ferry/ferry.db");
+  EXPECT_EQ(MaskSecret("store", "host=db password=x user=u"), "host=db password=**** user=u");
+  EXPECT_EQ(MaskSecret("alert-webhook-secret", ""), "");
+}
+
+}  // namespace
+}  // namespace ferry::ops
