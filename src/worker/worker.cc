@@ -159,7 +159,8 @@ class WorkerImpl final : public Worker {
  private:
   void ClaimLoop(std::stop_token st);
   void SlotLoop(int slot);
-  void Execute(int slot, const TaskPtr& s);
+  // `epoch` is read under mu_ by the caller (a self-reclaim may change the task's epoch).
+  void Execute(int slot, const TaskPtr& s, int64_t epoch);
   void CompletionLoop();
   void ControlLoop(std::stop_token st);
   void WatchdogLoop(std::stop_token st);
@@ -506,6 +507,7 @@ void WorkerImpl::SlotLoop(int slot) {
   const auto idx = static_cast<size_t>(slot);
   while (true) {
     TaskPtr s;
+    int64_t epoch = 0;
     {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [&] { return !buffer_.empty() || slots_exit_; });
@@ -517,8 +519,9 @@ void WorkerImpl::SlotLoop(int slot) {
       s->timeout =
           s->task.timeout_ms > 0 ? milliseconds(s->task.timeout_ms) : options_.default_timeout;
       if (s->timeout.count() > 0) s->deadline = SteadyClock::now() + s->timeout;
+      epoch = s->task.epoch;
     }
-    Execute(slot, s);
+    Execute(slot, s, epoch);
   }
 }
 
@@ -531,7 +534,7 @@ Completion WorkerImpl::MakeCompletion(const TaskPtr& s, Completion::Kind kind) c
   return c;  // epoch and entry_id are filled in when sent: a self-reclaim may change them
 }
 
-void WorkerImpl::Execute(int slot, const TaskPtr& s) {
+void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
   const auto exec_start = SteadyClock::now();
   HandlerResult result;
   if (s->reason.load() != StopReason::kNone) {
@@ -548,7 +551,7 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s) {
       ctx.queue = s->task.queue;
       ctx.kind = s->task.kind;
       ctx.payload = std::move(*payload);
-      ctx.epoch = s->task.epoch;
+      ctx.epoch = epoch;
       ctx.attempt = s->task.attempt;
       ctx.max_attempts = s->task.max_attempts;
       ctx.stop = s->stop.get_token();

@@ -627,8 +627,13 @@ TEST_F(WorkerTest, DISABLED_NoopDrainThroughput) {
     auto r = broker().SubmitBatch(reqs);
     ASSERT_TRUE(r) << r.error().message;
   }
-  auto o = Opts(8);
-  o.prefetch = 256;
+  // FERRY_PROBE_CONCURRENCY / FERRY_PROBE_PREFETCH override the defaults (8 / 256).
+  auto env_int = [](const char* name, int fallback) {
+    const char* v = std::getenv(name);
+    return v != nullptr ? std::atoi(v) : fallback;
+  };
+  auto o = Opts(env_int("FERRY_PROBE_CONCURRENCY", 8));
+  o.prefetch = env_int("FERRY_PROBE_PREFETCH", 256);
   auto t0 = std::chrono::steady_clock::now();
   auto w = StartWorker(o);
   ASSERT_TRUE(Eventually(
@@ -638,7 +643,8 @@ TEST_F(WorkerTest, DISABLED_NoopDrainThroughput) {
       },
       seconds(60)));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("drained %d noop tasks in %.2fs: %.0f tasks/s\n", n, secs, n / secs);
+  std::printf("concurrency %d prefetch %d: drained %d noop tasks in %.2fs: %.0f tasks/s\n",
+              o.concurrency, o.prefetch, n, secs, n / secs);
 }
 
 }  // namespace
