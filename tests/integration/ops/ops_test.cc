@@ -1,0 +1,470 @@
+// Operations end to end: /metrics of each process through promtool, JSON log lines, alert rules
+// firing and clearing against a real Redis, alert webhook delivery, doctor, the deploy files
+// (promtool rules, systemd-analyze verify, compose/Dockerfile static checks).
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "broker/broker.h"
+#include "core/time_util.h"
+#include "harness.h"
+#include "ops/alerts.h"
+
+namespace ferry {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::CommandResult;
+using testing::Eventually;
+using testing::FerryBinary;
+using testing::FreePort;
+using testing::Process;
+using testing::RedisServer;
+using testing::RunCommand;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+const fs::path kSource = FERRY_SOURCE_DIR;
+
+Process::Options Proc(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+  Process::Options o;
+  o.argv = std::move(argv);
+  o.env = std::move(env);
+  return o;
+}
+
+bool Have(const std::string& tool) {
+  return RunCommand({"sh", "-c", "command -v " + tool}, seconds(5)).exit_code == 0;
+}
+
+std::string Curl(const std::string& url, const std::string& token = "") {
+  std::vector<std::string> argv = {"curl", "-sS", "--max-time", "5"};
+  if (!token.empty()) {
+    argv.push_back("-H");
+    argv.push_back("Authorization: Bearer " + token);
+  }
+  argv.push_back(url);
+  return RunCommand(argv, seconds(10)).out;
+}
+
+// promtool check metrics reads stdin: pass the scrape through a file.
+CommandResult PromtoolCheckMetrics(const std::string& text, const TempDir& dir) {
+  const fs::path f = dir.path() / "scrape.txt";
+  std::ofstream(f) << text;
+  return RunCommand({"sh", "-c", "promtool check metrics < '" + f.string() + "'"}, seconds(20));
+}
+
+std::map<std::string, std::string> Env(const RedisServer& redis) {
+  return {{"FERRY_REDIS_URL", redis.url()}, {"FERRY_PREFIX", "opstest"}};
+}
+
+CommandResult Ferry(const std::vector<std::string>& args,
+                    const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = {FerryBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, seconds(30), env);
+}
+
+nlohmann::json AlertsJson(const std::map<std::string, std::string>& env) {
+  auto r = Ferry({"alerts", "--json"}, env);
+  EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
+std::set<std::string> FiringKeys(const nlohmann::json& j) {
+  std::set<std::string> out;
+  for (const auto& a : j["firing"]) out.insert(a["key"].get<std::string>());
+  return out;
+}
+
+void SubmitNoops(const RedisServer& redis, const std::string& queue, int n) {
+  BrokerOptions o;
+  o.redis_url = redis.url();
+  o.prefix = "opstest";
+  auto broker = MakeRedisBrokerFactory(o)->Open();
+  ASSERT_TRUE(broker) << broker.error().message;
+  std::vector<SubmitRequest> batch(static_cast<size_t>(n));
+  for (auto& r : batch) {
+    r.kind = "noop";
+    r.queue = queue;
+  }
+  auto ids = (*broker)->SubmitBatch(batch);
+  ASSERT_TRUE(ids) << ids.error().message;
+}
+
+TEST(OpsMetrics, WorkerScrapePassesPromtoolAndLogsAreJson) {
+  if (!Have("promtool")) GTEST_SKIP() << "promtool not installed (Debian: prometheus)";
+  RedisServer redis;
+  TempDir dir;
+  auto env = Env(redis);
+  SubmitNoops(redis, "default", 5);
+  ASSERT_EQ(Ferry({"task", "submit", "fail", "--max-attempts", "1"}, env).exit_code, 0);
+  const int port = FreePort();
+  auto worker_env = env;
+  worker_env["FERRY_STORE"] = (dir.path() / "ferry.db").string();
+  Process worker(Proc({FerryBinary(), "worker", "start", "--health-port", std::to_string(port),
+                       "--log-format", "json", "--worker-id", "w-ops", "--concurrency", "2"},
+                      worker_env));
+  std::string text;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        text = Curl("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+        return text.find(R"(outcome="succeeded",queue="default"} 5)") != std::string::npos &&
+               text.find(R"(kind="fail",outcome="failed")") != std::string::npos;
+      },
+      seconds(15)))
+      << text << worker.Stderr();
+  auto check = PromtoolCheckMetrics(text, dir);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err << text;
+  EXPECT_NE(text.find("ferry_task_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(text.find("ferry_task_wait_seconds_bucket"), std::string::npos);
+
+  worker.Signal(SIGTERM);
+  ASSERT_TRUE(worker.Wait(seconds(20)).has_value());
+  // Every stderr line is one JSON object with ts/level/msg; event lines are there.
+  std::istringstream lines(worker.Stderr());
+  std::string line;
+  int parsed = 0;
+  bool started = false, succeeded = false, failed = false, stopped = false;
+  while (std::getline(lines, line)) {
+    if (line.empty()) continue;
+    nlohmann::json j;
+    ASSERT_NO_THROW(j = nlohmann::json::parse(line)) << line;
+    ASSERT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg")) << line;
+    const std::string msg = j["msg"];
+    started |= msg.rfind("worker.started id=w-ops", 0) == 0;
+    succeeded |=
+        msg.rfind("task.succeeded id=", 0) == 0 && msg.find("duration_ms=") != std::string::npos;
+    failed |= msg.rfind("task.failed id=", 0) == 0;
+    stopped |= msg.rfind("worker.stopped id=w-ops", 0) == 0;
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 8);
+  EXPECT_TRUE(started && succeeded && failed && stopped) << worker.Stderr();
+  // Secrets never logged: the URL carries no password here, but the store path is logged masked.
+}
+
+TEST(OpsMetrics, ServerAndSchedulerScrapesPassPromtool) {
+  if (!Have("promtool")) GTEST_SKIP() << "promtool not installed (Debian: prometheus)";
+  RedisServer redis;
+  TempDir dir;
+  auto env = Env(redis);
+  env["FERRY_STORE"] = (dir.path() / "ferry.db").string();
+  SubmitNoops(redis, "default", 3);
+  SubmitNoops(redis, "mail", 2);
+
+  const int api_port = FreePort();
+  Process server(
+      Proc({FerryBinary(), "server", "start", "--listen", "127.0.0.1:" + std::to_string(api_port)},
+           env));
+  const std::string base = "http://127.0.0.1:" + std::to_string(api_port);
+  std::string text;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        text = Curl(base + "/metrics");
+        return text.find("ferry_queue_depth") != std::string::npos;
+      },
+      seconds(15)))
+      << server.Stderr();
+  auto check = PromtoolCheckMetrics(text, dir);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err << text;
+  EXPECT_NE(text.find(R"(ferry_queue_depth{queue="mail"} 2)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(ferry_tasks_submitted_total{queue="default"} 3)"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE ferry_tasks_submitted_total counter"), std::string::npos);
+  EXPECT_NE(text.find("ferry_workers_alive 0"), std::string::npos);
+  EXPECT_NE(text.find(R"(ferry_runs{status="pending"} 0)"), std::string::npos) << text;
+  EXPECT_NE(text.find("ferry_runs_pending_stale 0"), std::string::npos);
+  EXPECT_NE(text.find("ferry_redis_up 1"), std::string::npos);
+  // Never an id as a label.
+  EXPECT_EQ(text.find("id=\""), std::string::npos);
+
+  // A webhook to an unknown workflow is counted without its (unbounded) name.
+  Curl(base + "/hooks/no-such-workflow");
+  text = Curl(base + "/metrics");
+  EXPECT_NE(text.find(R"(ferry_webhook_requests_total{code="4xx",workflow="_unknown"} 1)"),
+            std::string::npos)
+      << text;
+
+  // GET /api/v1/alerts (authenticated).
+  auto tok = Ferry({"token", "create", "ops-test", "--json"}, env);
+  ASSERT_EQ(tok.exit_code, 0) << tok.err;
+  const std::string token = nlohmann::json::parse(tok.out)["token"];
+  auto alerts = nlohmann::json::parse(Curl(base + "/api/v1/alerts", token));
+  EXPECT_TRUE(FiringKeys(alerts).count("NoLiveWorkers")) << alerts.dump();
+  EXPECT_EQ(alerts["store_checked"], true);
+  EXPECT_NE(Curl(base + "/api/v1/alerts").find("unauthenticated"), std::string::npos);
+
+  const int sched_port = FreePort();
+  Process scheduler(Proc(
+      {FerryBinary(), "scheduler", "start", "--metrics-port", std::to_string(sched_port)}, env));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        text = Curl("http://127.0.0.1:" + std::to_string(sched_port) + "/metrics");
+        return text.find("ferry_scheduler_leader 1") != std::string::npos;
+      },
+      seconds(15)))
+      << text << scheduler.Stderr();
+  check = PromtoolCheckMetrics(text, dir);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err << text;
+  EXPECT_NE(text.find(R"(ferry_build_info{process="scheduler")"), std::string::npos);
+  EXPECT_TRUE(scheduler.WaitForOutput("scheduler.leader_acquired", seconds(5)));
+}
+
+TEST(OpsAlerts, QueueDepthAndWorkerAlertsFireAndClear) {
+  RedisServer redis;
+  auto env = Env(redis);
+  SubmitNoops(redis, "default", 150);
+
+  auto first = AlertsJson(env);
+  EXPECT_EQ(FiringKeys(first), (std::set<std::string>{"NoLiveWorkers", "QueueDepthHigh:default"}))
+      << first.dump();
+  const int64_t since = first["firing"][1]["since_ms"];
+  testing::SleepMs(30);
+  auto again = AlertsJson(env);
+  // The firing-since time is shared state: a second evaluation keeps it.
+  for (const auto& a : again["firing"]) {
+    if (a["key"] == "QueueDepthHigh:default") {
+      EXPECT_EQ(a["since_ms"].get<int64_t>(), since);
+    }
+  }
+  // A lower threshold from the environment makes it critical.
+  auto crit_env = env;
+  crit_env["FERRY_ALERT_QUEUE_DEPTH_CRITICAL"] = "120";
+  auto crit = AlertsJson(crit_env);
+  EXPECT_TRUE(FiringKeys(crit).count("QueueDepthCritical:default")) << crit.dump();
+
+  Process worker(
+      Proc({FerryBinary(), "worker", "start", "--concurrency", "8", "--worker-id", "w-al"}, env));
+  nlohmann::json now;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        now = AlertsJson(env);
+        return FiringKeys(now).empty();
+      },
+      seconds(20)))
+      << now.dump() << worker.Stderr();
+  auto cleared = Ferry({"alerts"}, env);
+  EXPECT_EQ(cleared.exit_code, 0);
+  EXPECT_NE(cleared.out.find("No alerts firing"), std::string::npos);
+
+  worker.Signal(SIGTERM);
+  ASSERT_TRUE(worker.Wait(seconds(20)).has_value());
+  auto after = AlertsJson(env);
+  EXPECT_EQ(FiringKeys(after), (std::set<std::string>{"NoLiveWorkers"})) << after.dump();
+  auto human = Ferry({"alerts"}, env);
+  EXPECT_EQ(human.exit_code, 1);
+  EXPECT_NE(human.out.find("critical"), std::string::npos) << human.out;
+}
+
+TEST(OpsAlerts, WebhookDeliveryIsSignedAndDeduplicated) {
+  RedisServer redis;
+  httplib::Server hook;
+  std::mutex mu;
+  std::vector<std::pair<nlohmann::json, std::string>> got;  // body, signature ok?
+  hook.Post("/alerts", [&](const httplib::Request& req, httplib::Response& res) {
+    const std::string ts = req.get_header_value("X-Ferry-Timestamp");
+    const std::string sig = req.get_header_value("X-Ferry-Signature");
+    const bool ok = sig == "sha256=" + ops::AlertSignature("hook-secret", ts, req.body);
+    std::lock_guard lock(mu);
+    got.emplace_back(nlohmann::json::parse(req.body), ok ? "ok" : "bad:" + sig);
+    res.status = 204;
+  });
+  const int port = hook.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { hook.listen_after_bind(); });
+  struct Joiner {
+    httplib::Server& s;
+    std::thread& t;
+    ~Joiner() {
+      s.stop();
+      if (t.joinable()) t.join();
+    }
+  } joiner{hook, t};
+
+  BrokerOptions o;
+  o.redis_url = redis.url();
+  o.prefix = "opstest";
+  auto broker = MakeRedisBrokerFactory(o)->Open();
+  ASSERT_TRUE(broker);
+  ops::AlertEvaluator evaluator{ops::AlertThresholds{}};
+  ops::AlertNotifier notifier(
+      {"http://127.0.0.1:" + std::to_string(port) + "/alerts", "hook-secret", seconds(5)});
+
+  auto report = evaluator.Evaluate(**broker, nullptr);  // no workers: NoLiveWorkers
+  ASSERT_TRUE(report);
+  auto sent = notifier.Deliver(**broker, *report);
+  ASSERT_TRUE(sent) << sent.error().message;
+  EXPECT_EQ(*sent, 1);
+  report = evaluator.Evaluate(**broker, nullptr);
+  sent = notifier.Deliver(**broker, *report);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 0);  // already announced
+
+  WorkerInfo w;
+  w.id = "w1";
+  w.status = "running";
+  w.alive = true;
+  w.last_heartbeat_ms = WallNowMs();
+  ASSERT_TRUE((*broker)->Heartbeat(w, seconds(30)));
+  report = evaluator.Evaluate(**broker, nullptr);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->firing.empty());
+  ASSERT_EQ(report->resolved.size(), 1u);
+  sent = notifier.Deliver(**broker, *report);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(*sent, 1);
+
+  hook.stop();
+  t.join();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].first["status"], "firing");
+  EXPECT_EQ(got[0].first["alert"]["name"], "NoLiveWorkers");
+  EXPECT_EQ(got[0].second, "ok");
+  EXPECT_EQ(got[1].first["status"], "resolved");
+  EXPECT_EQ(got[1].second, "ok");
+}
+
+TEST(OpsDoctor, AofOffWarnsWithTheFix) {
+  RedisServer::Options ro;
+  ro.appendonly = false;
+  RedisServer redis(ro);
+  auto env = Env(redis);
+  auto r = Ferry({"doctor"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;  // a WARN is not a failure
+  EXPECT_NE(r.out.find("WARN redis.aof"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fix: redis-cli CONFIG SET appendonly yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("OK   redis.version"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("OK   clock.redis"), std::string::npos) << r.out;
+
+  redis.Cli({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"});
+  auto j = Ferry({"doctor", "--json"}, env);
+  EXPECT_EQ(j.exit_code, 1);
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["status"], "FAIL");
+
+  auto down = Ferry({"doctor"}, {{"FERRY_REDIS_URL", "redis://127.0.0.1:1"}});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.out.find("FAIL redis.reachable"), std::string::npos) << down.out;
+}
+
+TEST(OpsConfig, ShowNamesSourcesAndMasksSecrets) {
+  TempDir dir;
+  const fs::path conf = dir.path() / "ferry.conf";
+  std::ofstream(conf) << "redis-url = redis://:file-pass@127.0.0.1:6390\nlease = 12s\n"
+                         "alert-webhook-secret = hush\n";
+  auto r = Ferry({"--config", conf.string(), "config", "show", "--json"},
+                 {{"FERRY_LEASE", "7s"}, {"FERRY_REDIS_URL", ""}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("file-pass"), std::string::npos);
+  EXPECT_EQ(r.out.find("hush"), std::string::npos);
+  auto doc = nlohmann::json::parse(r.out);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& s : doc["settings"]) by[s["key"]] = s;
+  EXPECT_EQ(by["lease"]["source"], "env");
+  EXPECT_EQ(by["redis-url"]["source"], "file");
+  EXPECT_EQ(by["redis-url"]["origin"], conf.string() + ":1");
+  EXPECT_EQ(by["queues"]["source"], "default");
+  auto missing = Ferry({"--config", "/nonexistent.conf", "config", "show"}, {});
+  EXPECT_NE(missing.exit_code, 0);
+}
+
+TEST(OpsDeploy, PrometheusRulesPassPromtool) {
+  if (!Have("promtool")) GTEST_SKIP() << "promtool not installed";
+  auto r = RunCommand(
+      {"promtool", "check", "rules", (kSource / "deploy/prometheus/ferry-alerts.yml").string()},
+      seconds(20));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("SUCCESS"), std::string::npos);
+}
+
+TEST(OpsDeploy, SystemdUnitsVerify) {
+  if (!Have("systemd-analyze")) GTEST_SKIP() << "systemd-analyze not installed";
+  TempDir dir;
+  // ExecStart must exist: point the units at the built binary.
+  std::vector<std::string> argv = {"systemd-analyze", "verify"};
+  for (const char* name :
+       {"ferry-server.service", "ferry-scheduler.service", "ferry-worker@.service"}) {
+    std::ifstream in(kSource / "deploy/systemd" / name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    const std::string from = "/usr/local/bin/ferry";
+    ASSERT_NE(text.find(from), std::string::npos) << name;
+    for (size_t p; (p = text.find(from)) != std::string::npos;) {
+      text.replace(p, from.size(), FerryBinary());
+    }
+    std::string out_name = name;
+    if (out_name == "ferry-worker@.service") out_name = "ferry-worker@1.service";  // an instance
+    std::ofstream(dir.path() / out_name) << text;
+    argv.push_back((dir.path() / out_name).string());
+  }
+  auto r = RunCommand(argv, seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // Unknown keys and other complaints are warnings with exit 0: demand silence.
+  EXPECT_EQ(r.err, "") << r.err;
+  EXPECT_EQ(r.out, "") << r.out;
+}
+
+TEST(OpsDeploy, ComposeAndDockerfileStaticChecks) {
+  // No Docker engine here: parse the compose file, check its shape and what it references.
+  YAML::Node compose = YAML::LoadFile((kSource / "deploy/docker/compose.yaml").string());
+  auto services = compose["services"];
+  for (const char* s : {"redis", "postgres", "server", "worker", "scheduler"}) {
+    EXPECT_TRUE(services[s]) << s;
+  }
+  EXPECT_EQ(services["worker"]["deploy"]["replicas"].as<int>(), 2);
+  std::string redis_cmd;
+  for (const auto& part : services["redis"]["command"]) redis_cmd += part.as<std::string>() + " ";
+  EXPECT_NE(redis_cmd.find("--appendonly yes"), std::string::npos);
+  EXPECT_NE(redis_cmd.find("--maxmemory-policy noeviction"), std::string::npos);
+  // yaml-cpp resolves aliases but not "<<" merge keys: look in the merged mapping too.
+  auto field = [](const YAML::Node& n, const std::string& key) {
+    return n[key] ? n[key] : n["<<"][key];
+  };
+  EXPECT_EQ(field(services["server"], "env_file").as<std::string>(), "ferry.env");
+  EXPECT_TRUE(fs::exists(kSource / "deploy/docker/ferry.env"));
+  EXPECT_EQ(field(services["worker"], "build")["dockerfile"].as<std::string>(),
+            "deploy/docker/Dockerfile");
+
+  std::ifstream df(kSource / "deploy/docker/Dockerfile");
+  std::stringstream ss;
+  ss << df.rdbuf();
+  const std::string dockerfile = ss.str();
+  EXPECT_NE(dockerfile.find("FROM debian:12 AS build"), std::string::npos);
+  EXPECT_NE(dockerfile.find("scripts/setup.sh"), std::string::npos);
+  EXPECT_TRUE(fs::exists(kSource / "scripts/setup.sh"));
+  // The runtime stage installs the package of every shared library the binary links directly.
+  if (!Have("dpkg") || !Have("objdump")) return;
+  const std::string bin = FerryBinary();
+  auto libs = RunCommand(
+      {"sh", "-c",
+       "for lib in $(objdump -p '" + bin +
+           "' | awk '/NEEDED/{print $2}'); do "
+           "path=$(ldd '" +
+           bin +
+           "' | awk -v l=$lib '$1==l {print $3}'); "
+           "dpkg -S \"$(readlink -f \"$path\")\" 2>/dev/null | cut -d: -f1; done | sort -u"},
+      seconds(30));
+  ASSERT_EQ(libs.exit_code, 0) << libs.err;
+  std::istringstream pkgs(libs.out);
+  std::string pkg;
+  const std::set<std::string> in_base = {"libc6", "libstdc++6", "libgcc-s1"};
+  int checked = 0;
+  while (std::getline(pkgs, pkg)) {
+    if (pkg.empty() || in_base.count(pkg) != 0) continue;
+    EXPECT_NE(dockerfile.find(pkg), std::string::npos) << "runtime stage lacks " << pkg;
+    ++checked;
+  }
+  EXPECT_GE(checked, 8) << libs.out;
+}
+
+}  // namespace
+}  // namespace ferry
