@@ -281,7 +281,8 @@ class Execution {
       checkpoints[s.node_id] = std::move(rec);
     }
     spdlog::info(
-        "run {} ({} v{}): started by task {} (generation {}, epoch {}, attempt {}){}", run_id_,
+        "run.started id={} workflow={} version={} task={} generation={} epoch={} attempt={}{}",
+        run_id_,
         run.workflow_name, run.version, ctx_.id, generation_, ctx_.epoch, run.attempt,
         checkpoints.empty()
             ? ""
@@ -392,11 +393,16 @@ class Execution {
       ev["duration_ms"] = done->finished_ms - done->started_ms;
     }
     RecordEvent(store, run_id_, kEventFinished, ev);
+    const int64_t duration_ms = done->started_ms != 0 && done->finished_ms >= done->started_ms
+                                    ? done->finished_ms - done->started_ms
+                                    : 0;
     if (status == RunStatus::kFailed) {
-      spdlog::info("run {}: failed{}: {}", run_id_,
-                   failed_node.empty() ? "" : " at node " + failed_node, error);
+      spdlog::info("run.failed id={} workflow={} node={} duration_ms={} error=\"{}\"", run_id_,
+                   done->workflow_name, failed_node.empty() ? "-" : failed_node, duration_ms,
+                   error);
     } else {
-      spdlog::info("run {}: {}", run_id_, RunStatusName(status));
+      spdlog::info("run.{} id={} workflow={} duration_ms={}", RunStatusName(status), run_id_,
+                   done->workflow_name, duration_ms);
     }
     return RunResult(*done);
   }
