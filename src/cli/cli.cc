@@ -82,6 +82,9 @@ int Main(int argc, char** argv) {
               "Timeout of tasks that set none; 0 = none (env FERRY_DEFAULT_TIMEOUT; default 30m)");
   AddOptional(wstart, "--health-port", wf.health_port,
               "Port of /healthz; 0 = any free port, -1 = none (env FERRY_HEALTH_PORT; default -1)");
+  AddOptional(wstart, "--health-host", wf.health_host,
+              "Address of the health port; 0.0.0.0 to let Prometheus scrape /metrics from "
+              "elsewhere (env FERRY_HEALTH_HOST; default 127.0.0.1)");
   AddOptional(wstart, "--backoff-base", wf.backoff_base,
               "First retry delay, doubled per attempt (env FERRY_BACKOFF_BASE; default 1s)");
   AddOptional(wstart, "--heartbeat-ttl", wf.heartbeat_ttl,

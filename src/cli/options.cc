@@ -163,6 +163,12 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     if (!v) return Fail(v.error());
     w.health_port = *v;
   }
+  if (auto r = Pick(flags.health_host, "--health-host", env, "FERRY_HEALTH_HOST")) {
+    if (r->text.empty() || r->text.find_first_of(" \t/") != std::string::npos) {
+      return Bad(*r, "expected an address to bind, e.g. 127.0.0.1 or 0.0.0.0");
+    }
+    w.health_host = r->text;
+  }
   if (auto r = Pick(flags.backoff_base, "--backoff-base", env, "FERRY_BACKOFF_BASE")) {
     auto d = ParseDur(*r, false);
     if (!d) return Fail(d.error());

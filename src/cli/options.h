@@ -46,6 +46,7 @@ struct WorkerFlags {
   std::optional<std::string> drain_timeout;    // FERRY_DRAIN_TIMEOUT
   std::optional<std::string> default_timeout;  // FERRY_DEFAULT_TIMEOUT
   std::optional<std::string> health_port;      // FERRY_HEALTH_PORT
+  std::optional<std::string> health_host;      // FERRY_HEALTH_HOST, default 127.0.0.1
   std::optional<std::string> backoff_base;     // FERRY_BACKOFF_BASE
   std::optional<std::string> heartbeat_ttl;    // FERRY_HEARTBEAT_TTL
 };

@@ -185,6 +185,7 @@ const std::vector<SettingInfo>& Settings() {
       {"drain-timeout", "30s", "worker", false, "Time running tasks get on SIGTERM", ""},
       {"default-timeout", "30m", "worker", false, "Timeout of tasks that set none", ""},
       {"health-port", "-1 (off)", "worker", false, "Port of /healthz and /metrics", ""},
+      {"health-host", "127.0.0.1", "worker", false, "Address of the health port", ""},
       {"backoff-base", "1s", "worker", false, "First retry delay", ""},
       {"heartbeat-ttl", "30s", "worker", false, "Worker record TTL", ""},
       {"threads", "32", "server", false, "HTTP worker threads (flag --threads)",
