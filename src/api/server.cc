@@ -15,7 +15,7 @@
 
 #include "api/dto.h"
 #include "api/http_util.h"
-#include "api/workflows.h"
+#include "runs/apply.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
 #include "runs/pool.h"
@@ -457,7 +457,7 @@ void ApiServer::Impl::Readyz(const Request&, Response& res) {
 void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
-  ApplySourceRequest apply;
+  runs::ApplySourceRequest apply;
   auto str = [&](const char* key, std::string& dest) -> bool {
     auto it = body->find(key);
     if (it == body->end() || it->is_null()) return true;
@@ -478,7 +478,7 @@ void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
   std::vector<engine::Diagnostic> diagnostics;
-  auto applied = ApplyWorkflowSource(**store, apply, &diagnostics);
+  auto applied = runs::ApplyWorkflowSource(**store, apply, &diagnostics);
   if (!applied) {
     Check(*store, applied.error());
     auto [status, out] = ErrorResponse(applied.error());

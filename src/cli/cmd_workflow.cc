@@ -6,6 +6,7 @@
 #include "cli/runs_common.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
+#include "runs/apply.h"
 #include "runs/runs.h"
 
 namespace ferry::cli {
@@ -23,25 +24,6 @@ Result<std::string> ReadFile(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Trigger keys stay stable across versions so cron fire history survives re-applies: "webhook",
-// and "cron:<i>" for the i-th cron trigger; each config is its part of the canonical JSON. (The
-// API applies documents with the same convention.)
-std::vector<TriggerSpec> TriggerSpecsOf(const Json& canonical) {
-  std::vector<TriggerSpec> specs;
-  if (!canonical.contains("triggers")) return specs;
-  const Json& t = canonical["triggers"];
-  if (t.contains("webhook")) {
-    specs.push_back(TriggerSpec{TriggerKind::kWebhook, "webhook", DumpJson(t["webhook"])});
-  }
-  if (t.contains("cron") && t["cron"].is_array()) {
-    for (size_t i = 0; i < t["cron"].size(); ++i) {
-      specs.push_back(
-          TriggerSpec{TriggerKind::kCron, "cron:" + std::to_string(i), DumpJson(t["cron"][i])});
-    }
-  }
-  return specs;
 }
 
 Result<Workflow> FindWorkflow(Store& store, const std::string& name) {
@@ -67,9 +49,15 @@ int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs
   const Output& out = ctx.out();
   auto source = ReadFile(args.file);
   if (!source) return out.Fail(source.error());
-  auto ingested = engine::Ingest(*source);
-  if (!ingested) {
-    const auto& diags = ingested.error();
+  auto store = OpenCliStore(ctx, sf);
+  if (!store) return out.Fail(store.error());
+  runs::ApplySourceRequest req;
+  req.source = *source;
+  req.author = args.author;
+  req.notes = args.notes;
+  std::vector<engine::Diagnostic> diags;
+  auto applied_source = runs::ApplyWorkflowSource(**store, req, &diags);
+  if (!applied_source && !diags.empty()) {
     if (out.json()) {
       Json arr = Json::array();
       for (const auto& d : diags) {
@@ -88,27 +76,9 @@ int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs
     }
     return kExitUsage;
   }
-  size_t first = source->find_first_not_of(" \t\r\n");
-  ApplyWorkflowRequest req;
-  req.name = ingested->workflow.name;
-  req.description = ingested->workflow.description;
-  req.source = *source;
-  req.format = first != std::string::npos && (*source)[first] == '{' ? "json" : "yaml";
-  req.graph = DumpJson(ingested->canonical);
-  req.checksum = ingested->checksum;
-  req.author = args.author;
-  req.notes = args.notes;
-
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  // The version and its triggers change together or not at all.
-  auto tx = (*store)->Begin();
-  if (!tx) return out.Fail(tx.error());
-  auto applied = (*store)->ApplyWorkflow(req);
-  if (!applied) return out.Fail(applied.error());
-  auto triggers = (*store)->SyncTriggers(applied->workflow.id, TriggerSpecsOf(ingested->canonical));
-  if (!triggers) return out.Fail(triggers.error());
-  if (auto st = (*tx)->Commit(); !st) return out.Fail(st.error());
+  if (!applied_source) return out.Fail(applied_source.error());
+  const ApplyWorkflowResult* applied = &applied_source->applied;
+  const std::vector<Trigger>* triggers = &applied_source->triggers;
 
   const int version = applied->version.version;
   if (out.json()) {

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -161,9 +162,17 @@ struct ChildFailure {
 }
 
 // Runs in the child between fork and exec: async-signal-safe calls only.
-[[noreturn]] void ExecChild(int in_fd, int out_fd, int err_fd, int report_fd, const char* cwd,
-                            const char* path, char* const* argv, char* const* envp) {
+[[noreturn]] void ExecChild(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
+                            const char* cwd, const char* path, char* const* argv,
+                            char* const* envp) {
   ::setpgid(0, 0);
+  // If the worker dies (kill -9, OOM) the child must not live on: another worker will run the
+  // task again once the lease expires, and two copies of one shell task must never overlap.
+  // The signal fires when the forking thread exits; RunProcess blocks that thread until the
+  // child is reaped, so it cannot fire early. The getppid() check closes the race where the
+  // parent died before prctl() ran.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);
   // The worker blocks SIGTERM/SIGINT in its threads for its signal thread, and may ignore
   // SIGPIPE; both are inherited across exec and would make the child unkillable or deaf.
   sigset_t all;
@@ -331,10 +340,11 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   SetNonBlocking(wake_pipe->write.get());
 
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
-    ExecChild(in_pipe.read.get(), out_pipe->write.get(), err_pipe->write.get(),
+    ExecChild(parent, in_pipe.read.get(), out_pipe->write.get(), err_pipe->write.get(),
               report_pipe->write.get(), cwd, program->c_str(), argv_ptrs.data(), env_ptrs.data());
   }
   ChildGuard guard(pid);

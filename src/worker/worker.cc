@@ -611,7 +611,8 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
     spdlog::info("task.handed_back id={} queue={} kind={} reason=drain", s->task.id, s->task.queue,
                  s->task.kind);
   }
-  if (!drop && c.kind != Completion::Kind::kHandBack) ++processed_;
+  // Seed 004's "Tasks" column: successfully completed tasks; failures have their own counter.
+  if (!drop && c.kind == Completion::Kind::kSucceeded) ++processed_;
   const int64_t duration_ms =
       std::chrono::duration_cast<milliseconds>(SteadyClock::now() - exec_start).count();
   if (c.kind == Completion::Kind::kSucceeded && !drop) {

@@ -252,7 +252,8 @@ Result<ReplyPtr> Connection::Command(const Args& args, std::chrono::milliseconds
     }
     ReplyPtr r(static_cast<redisReply*>(
         redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (!r) return Fail(Broken(argv.empty() ? "a command" : argv[0]));
+    // Args packs its arguments into one buffer: argv[0] is not NUL-terminated.
+    if (!r) return Fail(Broken(argv.empty() ? "a command" : std::string_view(argv[0], lens[0])));
     if (extra.count() > 0) {
       if (auto st = SetTimeout(io_timeout_); !st) return Fail(st.error());
     }

@@ -614,38 +614,5 @@ TEST_F(WorkerTest, SigtermDrainsThroughRunWorkerUntilSignal) {
   EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "");
 }
 
-// Not a timed test (bench/ owns the numbers): a quick local probe of the completion hot path.
-// Run with --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'.
-TEST_F(WorkerTest, DISABLED_NoopDrainThroughput) {
-  const int n = 50000;
-  std::vector<SubmitRequest> reqs(1000);
-  for (auto& r : reqs) {
-    r.kind = "noop";
-    r.queue = "q1";
-  }
-  for (int i = 0; i < n / 1000; ++i) {
-    auto r = broker().SubmitBatch(reqs);
-    ASSERT_TRUE(r) << r.error().message;
-  }
-  // FERRY_PROBE_CONCURRENCY / FERRY_PROBE_PREFETCH override the defaults (8 / 256).
-  auto env_int = [](const char* name, int fallback) {
-    const char* v = std::getenv(name);
-    return v != nullptr ? std::atoi(v) : fallback;
-  };
-  auto o = Opts(env_int("FERRY_PROBE_CONCURRENCY", 8));
-  o.prefetch = env_int("FERRY_PROBE_PREFETCH", 256);
-  auto t0 = std::chrono::steady_clock::now();
-  auto w = StartWorker(o);
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto st = broker().GetQueueStats("q1");
-        return st && st->counters["succeeded"] >= n;
-      },
-      seconds(60)));
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("concurrency %d prefetch %d: drained %d noop tasks in %.2fs: %.0f tasks/s\n",
-              o.concurrency, o.prefetch, n, secs, n / secs);
-}
-
 }  // namespace
 }  // namespace ferry

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -227,6 +228,39 @@ TEST(RunProcess, TimeoutKillsTheWholeGroupIncludingGrandchildren) {
   EXPECT_LT(took, std::chrono::seconds(3));
   pid_t grandchild = static_cast<pid_t>(std::stol(r.stdout_text));
   EXPECT_TRUE(EventuallyGone(grandchild)) << "grandchild " << grandchild << " survived";
+}
+
+TEST(RunProcess, ChildDiesWithItsParent) {
+  // A worker killed with SIGKILL must not leave its task's program running: another worker will
+  // run the task again after the lease, and the two copies must not overlap.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t middle = ::fork();
+  ASSERT_GE(middle, 0);
+  if (middle == 0) {
+    ::close(fds[0]);
+    ProcessSpec spec;
+    spec.argv = {"sh", "-c", "echo $$; exec sleep 30"};
+    spec.on_line = [&](bool, const std::string& line) {
+      std::string msg = line + "\n";
+      ssize_t n = ::write(fds[1], msg.data(), msg.size());
+      (void)n;
+    };
+    (void)RunProcess(spec, {});
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string line;
+  char c = 0;
+  while (::read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+  ::close(fds[0]);
+  ASSERT_FALSE(line.empty());
+  pid_t child = static_cast<pid_t>(std::stol(line));
+  ASSERT_FALSE(ProcessGone(child));
+  ::kill(middle, SIGKILL);
+  int status = 0;
+  ::waitpid(middle, &status, 0);
+  EXPECT_TRUE(EventuallyGone(child)) << "child " << child << " outlived its killed parent";
 }
 
 TEST(RunProcess, SigkillAfterGraceWhenSigtermIsIgnored) {

@@ -1,5 +1,7 @@
-// Applying a workflow document: ingestion (validation with line numbers) first, then the store's
-// ApplyWorkflow (a new version only when the canonical checksum changed) and SyncTriggers.
+// Applying a workflow document, the one path shared by the API, the CLI and the demo: ingestion
+// (validation with line numbers, cron expressions checked by the scheduler's parser) first, then
+// the store's ApplyWorkflow (a new version only when the canonical checksum changed) and
+// SyncTriggers, in one transaction.
 //
 // Trigger keys (stable across versions, so cron fire history survives re-applies): "webhook" for
 // the webhook trigger, "cron:<i>" for the i-th cron trigger. Each trigger's config is its part of
@@ -15,7 +17,7 @@
 #include "engine/ingest.h"
 #include "store/store.h"
 
-namespace ferry::api {
+namespace ferry::runs {
 
 struct ApplySourceRequest {
   std::string source;
@@ -37,4 +39,7 @@ Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceReq
 // The trigger specs a workflow declares (see the keys above).
 std::vector<TriggerSpec> TriggerSpecs(const Json& canonical);
 
-}  // namespace ferry::api
+// Ingestion options every apply path uses: cron schedules are parsed by ferry_cron.
+engine::IngestOptions ApplyIngestOptions();
+
+}  // namespace ferry::runs

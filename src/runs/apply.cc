@@ -1,8 +1,10 @@
-#include "api/workflows.h"
+#include "runs/apply.h"
 
 #include <cctype>
 
-namespace ferry::api {
+#include "scheduler/cron/cron.h"
+
+namespace ferry::runs {
 
 std::vector<TriggerSpec> TriggerSpecs(const Json& canonical) {
   std::vector<TriggerSpec> specs;
@@ -20,6 +22,16 @@ std::vector<TriggerSpec> TriggerSpecs(const Json& canonical) {
   return specs;
 }
 
+engine::IngestOptions ApplyIngestOptions() {
+  engine::IngestOptions options;
+  options.validate_cron = [](std::string_view expression) -> std::optional<std::string> {
+    auto parsed = cron::ParseCron(expression);
+    if (!parsed) return parsed.error().message;
+    return std::nullopt;
+  };
+  return options;
+}
+
 Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceRequest& request,
                                               std::vector<engine::Diagnostic>* diagnostics) {
   std::string format = request.format;
@@ -32,7 +44,7 @@ Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceReq
   if (format != "yaml" && format != "json") {
     return Fail(ErrorCode::kInvalidArgument, "format must be yaml or json");
   }
-  auto ingested = engine::Ingest(request.source);
+  auto ingested = engine::Ingest(request.source, ApplyIngestOptions());
   if (!ingested) {
     if (diagnostics != nullptr) *diagnostics = ingested.error();
     return Fail(ErrorCode::kInvalidArgument, engine::FormatDiagnostics(ingested.error()));
@@ -57,4 +69,4 @@ Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceReq
   return ApplySourceResult{std::move(*applied), std::move(*triggers)};
 }
 
-}  // namespace ferry::api
+}  // namespace ferry::runs
