@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -465,6 +466,27 @@ TEST_F(CliTest, DemoRunsAndPrintsOutcomes) {
   EXPECT_TRUE(Contains(r.out, "failed")) << r.out;
   EXPECT_TRUE(Contains(r.out, "existing")) << r.out;
   EXPECT_TRUE(Contains(r.out, "Worker ID")) << r.out;
+  // Part 2: a signed webhook started the hello workflow and the run reached succeeded.
+  EXPECT_TRUE(Contains(r.out, "(HMAC-SHA256 signed) -> 202")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "(triggered by webhook): succeeded")) << r.out;
+  for (const char* node : {"greet", "shape", "report"}) {
+    EXPECT_TRUE(Contains(r.out, node)) << r.out;
+  }
+}
+
+TEST_F(CliTest, DemoJsonReportsBothParts) {
+  auto r = RunCommand({FerryBinary(), "demo", "--json"}, seconds(40));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::vector<Json> docs;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) docs.push_back(Json::parse(line));
+  }
+  ASSERT_EQ(docs.size(), 2u) << r.out;
+  EXPECT_TRUE(docs[0]["as_expected"].get<bool>());
+  EXPECT_EQ(docs[1]["webhook_status"], 202);
+  EXPECT_EQ(docs[1]["run_status"], "succeeded");
+  EXPECT_EQ(docs[1]["steps"].size(), 3u);
 }
 
 }  // namespace
