@@ -20,6 +20,7 @@
 #include "engine/ingest.h"
 #include "runs/pool.h"
 #include "runs/runs.h"
+#include "scheduler/dispatch.h"
 
 namespace ferry::api {
 namespace {
@@ -241,6 +242,7 @@ void ApiServer::Impl::Register() {
   AddRoute("/api/v1/tasks/" + name + "/retry", {"POST"});
   AddRoute("/api/v1/workers", {"GET"});
   AddRoute("/api/v1/queues", {"GET"});
+  AddRoute("/api/v1/triggers/cron/dispatch", {"POST"});
   AddRoute("/api/v1/queues/" + name, {"GET"});
   // Webhook methods are checked against the trigger, after the route.
   AddRoute("/hooks/" + name, {"GET", "POST", "PUT", "PATCH", "DELETE"});
@@ -271,6 +273,22 @@ void ApiServer::Impl::Register() {
   http.Get("/api/v1/workers", bind(&Impl::ListWorkers));
   http.Get("/api/v1/queues", bind(&Impl::ListQueues));
   http.Get("/api/v1/queues/" + name, bind(&Impl::GetQueue));
+  // One cron dispatch tick on demand (src/scheduler): exactly once through the store's
+  // (trigger, fire time) record, so racing the scheduler's leader is harmless.
+  http.Post("/api/v1/triggers/cron/dispatch", Guard([this](const Request&, Response& res) {
+              auto broker = brokers.Acquire();
+              if (!broker) return SendError(res, broker.error());
+              auto store = stores.Acquire();
+              if (!store) return SendError(res, store.error());
+              scheduler::DispatchOptions d;
+              d.queue = options.run_queue;
+              auto report = scheduler::DispatchCron(**store, **broker, *options.clock, d);
+              if (!report) {
+                Check(*store, report.error());
+                return SendError(res, report.error());
+              }
+              SendJson(res, 200, report->ToJson());
+            }));
   if (options.metrics) {
     http.Get("/metrics", Guard([this](const Request&, Response& res) {
                res.set_content(options.metrics(), "text/plain; version=0.0.4; charset=utf-8");

@@ -18,6 +18,7 @@
 #include "engine/secrets.h"
 #include "runs/handler.h"
 #include "runs/recovery.h"
+#include "scheduler/scheduler.h"
 #include "worker/worker.h"
 #ifdef FERRY_WITH_API
 #include "api/server.h"
@@ -153,6 +154,16 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   so.interval = std::chrono::seconds(2);
   runs::RunSweeper sweeper(**stores, *brokers, so);
   sweeper.Start();
+  // Cron triggers and delayed-task promotion (src/scheduler); the sweeper above recovers runs.
+  scheduler::SchedulerOptions cron_options;
+  cron_options.recovery_interval = std::chrono::milliseconds(0);
+  scheduler::Scheduler cron_scheduler(**stores, *brokers, cron_options);
+  if (auto st = cron_scheduler.Start(); !st) {
+    sweeper.Stop();
+    (*worker)->Stop();
+    (*worker)->Wait();
+    return out.Fail(st.error());
+  }
 
   std::string api_line = "not built into this binary";
 #ifdef FERRY_WITH_API
@@ -187,6 +198,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   banner += "  Worker:     " + (*worker)->id() + " (concurrency " + std::to_string(concurrency) +
             ", queue default)\n";
   banner += "  Sweeper:    pending runs re-enqueued after 5s; lost runs recovered\n";
+  banner += "  Scheduler:  cron triggers every 1s (leader lease in Redis)\n";
   banner += "\nIn another shell:\n";
   banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url +
             " FERRY_STORE=" + store_location + "\n";

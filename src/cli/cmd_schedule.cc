@@ -40,7 +40,8 @@ int RunScheduleList(Context& ctx, const StoreFlags& sf) {
     const auto anchor = scheduler::AnchorOf(*config, scheduler::CursorOf(t));
     std::vector<std::string> next;
     // A queued occurrence still waiting (overlap: queue) comes first.
-    if (t.next_fire_ms > 0 && t.next_fire_ms <= scheduler::ToMs(now)) {
+    if (config->spec.overlap == engine::OverlapPolicy::kQueue && t.next_fire_ms > 0 &&
+        t.next_fire_ms <= scheduler::ToMs(now)) {
       next.push_back(ZonedTime(t.next_fire_ms, config->zone) + " (waiting)");
     }
     SystemTime after = now;
