@@ -108,22 +108,6 @@ std::string CronTriggerConfigJson(const engine::CronTrigger& t) {
   return DumpJson(engine::ToCanonicalJson(wf)["triggers"]["cron"][0]);
 }
 
-std::vector<TriggerSpec> WorkflowTriggerSpecs(const engine::Workflow& workflow) {
-  std::vector<TriggerSpec> specs;
-  Json canonical = engine::ToCanonicalJson(workflow);
-  const Json& triggers = canonical["triggers"];
-  if (triggers.contains("webhook")) {
-    specs.push_back({TriggerKind::kWebhook, "webhook", DumpJson(triggers["webhook"])});
-  }
-  if (triggers.contains("cron")) {
-    for (size_t i = 0; i < triggers["cron"].size(); ++i) {
-      specs.push_back(
-          {TriggerKind::kCron, "cron:" + std::to_string(i), DumpJson(triggers["cron"][i])});
-    }
-  }
-  return specs;
-}
-
 TriggerCursor CursorOf(const Trigger& t) {
   return TriggerCursor{t.last_fire_ms, t.next_fire_ms, t.updated_ms, t.created_ms};
 }

@@ -54,9 +54,6 @@ Result<CronTriggerConfig> ParseCronTriggerConfig(std::string_view config_json);
 
 // The config JSON of one declared cron trigger (what ParseCronTriggerConfig reads).
 std::string CronTriggerConfigJson(const engine::CronTrigger& trigger);
-// The trigger specs a workflow version declares: its cron triggers keyed "cron:0", "cron:1", ...
-// (with a "webhook" spec when it has a webhook trigger), for Store::SyncTriggers at apply time.
-std::vector<TriggerSpec> WorkflowTriggerSpecs(const engine::Workflow& workflow);
 
 // What the previous ticks left in the store.
 struct TriggerCursor {

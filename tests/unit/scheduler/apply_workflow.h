@@ -1,34 +1,23 @@
-// Test helper: ingest a workflow document, store it and sync its triggers, the way `ferry
-// workflow apply` does (scheduler::WorkflowTriggerSpecs gives the trigger specs).
+// Test helper: store a workflow document and sync its triggers through the one apply path that
+// `ferry workflow apply` and the API use (runs::ApplyWorkflowSource).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "core/json.h"
-#include "engine/ingest.h"
-#include "scheduler/plan.h"
+#include "runs/apply.h"
 #include "store/store.h"
 
 namespace ferry::testing {
 
 inline Workflow ApplyWorkflowSource(Store& store, const std::string& source) {
-  auto ing = engine::IngestWorkflow(source);
-  EXPECT_TRUE(ing) << (ing ? "" : ing.error().message);
-  if (!ing) return {};
-  ApplyWorkflowRequest req;
-  req.name = ing->workflow.name;
+  runs::ApplySourceRequest req;
   req.source = source;
-  req.graph = DumpJson(ing->canonical);
-  req.checksum = ing->checksum;
-  auto applied = store.ApplyWorkflow(req);
+  auto applied = runs::ApplyWorkflowSource(store, req, nullptr);
   EXPECT_TRUE(applied) << (applied ? "" : applied.error().message);
   if (!applied) return {};
-  auto synced =
-      store.SyncTriggers(applied->workflow.id, scheduler::WorkflowTriggerSpecs(ing->workflow));
-  EXPECT_TRUE(synced) << (synced ? "" : synced.error().message);
-  return applied->workflow;
+  return applied->applied.workflow;
 }
 
 // A workflow named `name` with one cron trigger and one quick node (or a delay node).
