@@ -1,6 +1,8 @@
-# ferry_embed_files(<target> <namespace> <symbol-prefix> FILES a.lua b.lua ...)
-# Generates a .cc that holds each file's text as a std::string_view constant, so scripts stay
-# real files in the tree (readable, lintable) and still ship inside the one binary.
+# ferry_embed_files(<target> <namespace> FILES a.lua b.lua ...)
+# Generates a .cc that holds each file's text as a std::string_view constant `k_<stem>`, so
+# scripts stay real files in the tree (readable, lintable) and still ship inside the one binary.
+# A line "-- @include <path>" (path relative to the including file) is replaced by that file's
+# text, so Lua scripts that Redis runs one at a time can still share helper functions.
 function(ferry_embed_files target ns)
   cmake_parse_arguments(E "" "" "FILES" ${ARGN})
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${target}_embedded.cc)
@@ -8,6 +10,14 @@ function(ferry_embed_files target ns)
   foreach(f ${E_FILES})
     get_filename_component(stem ${f} NAME_WE)
     file(READ ${CMAKE_CURRENT_SOURCE_DIR}/${f} text)
+    get_filename_component(fdir ${CMAKE_CURRENT_SOURCE_DIR}/${f} DIRECTORY)
+    string(REGEX MATCHALL "-- @include [A-Za-z0-9_./-]+" includes "${text}")
+    foreach(inc ${includes})
+      string(REPLACE "-- @include " "" inc_path "${inc}")
+      file(READ ${fdir}/${inc_path} inc_text)
+      string(REPLACE "${inc}\n" "${inc_text}" text "${text}")
+      set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${fdir}/${inc_path})
+    endforeach()
     string(APPEND body "extern const std::string_view k_${stem};\nconst std::string_view k_${stem} = R\"ferry_embed(${text})ferry_embed\";\n")
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${f})
   endforeach()
