@@ -316,8 +316,8 @@ void ApiServer::Impl::Register() {
                         std::chrono::steady_clock::time_point start) {
     if (!options.on_webhook) return;
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    options.on_webhook(res.status == 404 ? std::string() : std::string(req.matches[1]),
-                       res.status, took.count());
+    options.on_webhook(res.status == 404 ? std::string() : std::string(req.matches[1]), res.status,
+                       took.count());
   };
   http.Get(hook, Guard([this, observe](const Request& req, Response& res) {
              const auto start = std::chrono::steady_clock::now();

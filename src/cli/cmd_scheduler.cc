@@ -21,12 +21,12 @@ namespace ferry::cli {
 namespace {
 
 struct SchedulerFlags {
-  std::optional<std::string> tick;           // FERRY_SCHEDULER_TICK, default 1s
-  std::optional<std::string> lease;          // FERRY_SCHEDULER_LEASE, default 5s
-  std::optional<std::string> misfire_grace;  // FERRY_MISFIRE_GRACE, default 5s
-  std::optional<std::string> run_queue;      // FERRY_RUN_QUEUE, default default
-  std::optional<std::string> id;             // FERRY_SCHEDULER_ID
-  std::optional<std::string> metrics_port;   // FERRY_METRICS_PORT, default -1 (off)
+  std::optional<std::string> tick;            // FERRY_SCHEDULER_TICK, default 1s
+  std::optional<std::string> lease;           // FERRY_SCHEDULER_LEASE, default 5s
+  std::optional<std::string> misfire_grace;   // FERRY_MISFIRE_GRACE, default 5s
+  std::optional<std::string> run_queue;       // FERRY_RUN_QUEUE, default default
+  std::optional<std::string> id;              // FERRY_SCHEDULER_ID
+  std::optional<std::string> metrics_port;    // FERRY_METRICS_PORT, default -1 (off)
   std::map<std::string, std::string> alerts;  // --alert-* (src/ops)
 };
 
@@ -160,9 +160,8 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
                      "Runs re-enqueued or failed by recovery.", stat(&St::recovered));
   ops::MetricsServer metrics_server;
   if (metrics_port >= 0) {
-    auto bound = metrics_server.Start("0.0.0.0", metrics_port, [&metrics] {
-      return metrics.Render();
-    });
+    auto bound =
+        metrics_server.Start("0.0.0.0", metrics_port, [&metrics] { return metrics.Render(); });
     if (!bound) {
       sched.Stop();
       return out.Fail(bound.error());

@@ -282,8 +282,7 @@ class Execution {
     }
     spdlog::info(
         "run.started id={} workflow={} version={} task={} generation={} epoch={} attempt={}{}",
-        run_id_,
-        run.workflow_name, run.version, ctx_.id, generation_, ctx_.epoch, run.attempt,
+        run_id_, run.workflow_name, run.version, ctx_.id, generation_, ctx_.epoch, run.attempt,
         checkpoints.empty()
             ? ""
             : ", resuming after " + std::to_string(checkpoints.size()) + " finished node(s)");
