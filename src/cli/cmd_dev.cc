@@ -16,6 +16,8 @@
 #include "core/time_util.h"
 #include "devstack/embedded_redis.h"
 #include "engine/secrets.h"
+#include "ops/alerts.h"
+#include "ops/metrics.h"
 #include "runs/handler.h"
 #include "runs/recovery.h"
 #include "scheduler/scheduler.h"
@@ -131,8 +133,17 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   }
   engine::ChainSecretResolver secrets(chain);
 
+  // Operations (src/ops): the API's /metrics has the cluster-wide values plus this process's
+  // worker and webhooks; GET /api/v1/alerts evaluates the rules (thresholds from FERRY_ALERT_*).
+  auto thresholds = ops::ResolveThresholds({}, ctx.env());
+  if (!thresholds) return out.Fail(thresholds.error());
+  ops::Metrics metrics("dev");
+  metrics.EnableCluster(brokers.get(), stores->get());
+  const ops::AlertEvaluator evaluator(*thresholds);
+
   WorkerOptions wo;
   wo.broker = broker_options;
+  wo.on_task_end = [&metrics](const TaskObservation& o) { metrics.ObserveTask(o); };
   wo.concurrency = concurrency;
   wo.worker_id = DefaultWorkerId();
   wo.lease = std::chrono::seconds(10);
@@ -175,6 +186,15 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   ao.store_factory = stores->get();
   ao.broker_factory = brokers.get();
   ao.secrets = &secrets;
+  ao.metrics = [&metrics] { return metrics.Render(); };
+  ao.on_webhook = [&metrics](const std::string& workflow, int status, double seconds) {
+    metrics.ObserveWebhook(workflow, status, seconds);
+  };
+  ao.alerts = [&evaluator](Broker& b, Store& st) -> Result<Json> {
+    auto report = evaluator.Evaluate(b, &st);
+    if (!report) return Fail(report.error());
+    return ops::AlertReportJson(*report);
+  };
   api::ApiServer server(ao);
   auto port = server.Start();
   if (!port) {
@@ -192,6 +212,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   std::string banner = std::string("ferry dev ") + FERRY_VERSION + "\n";
   banner += "  API:        " + api_line + "\n";
   if (!base.empty()) banner += "  Webhooks:   " + base + "/hooks/{workflow}\n";
+  if (!base.empty()) banner += "  Metrics:    " + base + "/metrics, alerts: ferry alerts\n";
   banner += "  Store:      " + (*stores)->Describe() + "\n";
   banner += "  Redis:      " + MaskRedisUrl(broker_options.redis_url) +
             (private_redis ? " (private, stops with ferry dev)" : "") + "\n";
