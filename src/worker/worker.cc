@@ -889,8 +889,10 @@ bool WorkerImpl::RenewLeases(Broker& b, Connection& conn) {
   }
   for (auto& s : to_stop) {
     if (s->RequestStop(StopReason::kLeaseLost)) {
-      spdlog::warn("task {}: lease lost (another worker took it over); stopping its handler",
-                   s->task.id);
+      spdlog::warn(
+          "task.lease_lost id={} queue={} kind={}: another worker took it over; stopping its "
+          "handler",
+          s->task.id, s->task.queue, s->task.kind);
     }
   }
   return true;
@@ -1055,8 +1057,8 @@ void WorkerImpl::WatchdogLoop(std::stop_token st) {
     }
     for (auto& s : expired) {
       if (s->RequestStop(StopReason::kTimeout)) {
-        spdlog::info("task {} ({}): timed out after {}; stopping its handler", s->task.id,
-                     s->task.kind, SecondsText(s->timeout));
+        spdlog::info("task.timeout id={} queue={} kind={} after={}: stopping its handler",
+                     s->task.id, s->task.queue, s->task.kind, SecondsText(s->timeout));
       }
     }
   }
