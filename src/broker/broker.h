@@ -146,7 +146,7 @@ struct WorkerInfo {
   std::vector<std::string> current_tasks;  // one entry per busy slot
   int64_t started_ms = 0;
   int64_t last_heartbeat_ms = 0;
-  bool alive = false;  // heartbeat younger than its TTL
+  bool alive = false;  // heartbeat younger than its TTL, and not stopped
 };
 
 struct TaskEvent {

@@ -140,8 +140,6 @@ Result<AlertThresholds> ResolveThresholds(const std::map<std::string, std::strin
   return t;
 }
 
-bool IsLiveWorker(const WorkerInfo& w) { return w.alive && w.status != "stopped"; }
-
 std::vector<Alert> EvaluateRules(const ClusterSnapshot& s, const AlertThresholds& t,
                                  const SampleHistory& history) {
   std::vector<Alert> out;
@@ -275,8 +273,8 @@ Result<ClusterSnapshot> AlertEvaluator::Snapshot(Broker& broker, Store* store) c
   }
   auto workers = broker.ListWorkers();
   if (!workers) return Fail(workers.error());
-  s.workers_alive = std::count_if(workers->begin(), workers->end(),
-                                  [](const WorkerInfo& w) { return IsLiveWorker(w); });
+  s.workers_alive =
+      std::count_if(workers->begin(), workers->end(), [](const WorkerInfo& w) { return w.alive; });
   if (store != nullptr) {
     auto n = store->CountPendingOlderThan(thresholds_.pending_run_age);
     if (!n) return Fail(n.error());

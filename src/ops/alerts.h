@@ -80,10 +80,6 @@ struct CounterSample {
 };
 using SampleHistory = std::map<std::string, std::vector<CounterSample>>;  // queue -> oldest first
 
-// A worker that counts as live: heartbeat younger than its TTL and not stopped (a stopped
-// worker's final heartbeat stays visible until its TTL ends).
-bool IsLiveWorker(const WorkerInfo& w);
-
 // Which rules hold for `snapshot`. `history` holds earlier samples per queue for the failure rate.
 std::vector<Alert> EvaluateRules(const ClusterSnapshot& snapshot, const AlertThresholds& t,
                                  const SampleHistory& history);

@@ -103,7 +103,7 @@ std::vector<CheckResult> CheckWorkers(const std::vector<WorkerInfo>& workers, in
   std::vector<CheckResult> out;
   int64_t alive = 0;
   for (const auto& w : workers) {
-    if (!IsLiveWorker(w)) continue;
+    if (!w.alive) continue;
     ++alive;
     // A live worker heartbeats every ttl/3, so its last heartbeat is at most that old. One from
     // the future (beyond the warn bound) means the worker's clock runs ahead.

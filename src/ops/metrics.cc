@@ -170,7 +170,7 @@ class ClusterCollector final : public prometheus::Collectable {
     int64_t slots = 0;
     int64_t busy = 0;
     for (const auto& w : *workers) {
-      if (!IsLiveWorker(w)) continue;
+      if (!w.alive) continue;
       ++alive;
       ++by_status[w.status];
       slots += w.concurrency;

@@ -161,7 +161,9 @@ WorkerInfo WorkerFromFields(const FieldList& fields, int64_t now_ms) {
       ttl_ms = ToInt(v);
     }
   }
-  w.alive = w.last_heartbeat_ms > 0 && now_ms - w.last_heartbeat_ms < ttl_ms;
+  // A worker that shut down cleanly writes a last "stopped" record: listed, but not alive.
+  w.alive =
+      w.last_heartbeat_ms > 0 && now_ms - w.last_heartbeat_ms < ttl_ms && w.status != "stopped";
   return w;
 }
 

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "api/http_util.h"
-#include "api/workflows.h"
+#include "runs/apply.h"
 
 namespace ferry::api {
 namespace {
@@ -185,12 +185,12 @@ TEST(TriggerSpecsTest, KeysAreStable) {
       {"triggers",
        {{"webhook", {{"auth", "none"}}},
         {"cron", Json::array({{{"schedule", "* * * * *"}}, {{"schedule", "0 * * * *"}}})}}}};
-  auto specs = TriggerSpecs(canonical);
+  auto specs = runs::TriggerSpecs(canonical);
   ASSERT_EQ(specs.size(), 3u);
   EXPECT_EQ(specs[0].key, "webhook");
   EXPECT_EQ(specs[1].key, "cron:0");
   EXPECT_EQ(specs[2].key, "cron:1");
-  EXPECT_TRUE(TriggerSpecs(Json::object()).empty());
+  EXPECT_TRUE(runs::TriggerSpecs(Json::object()).empty());
 }
 
 }  // namespace

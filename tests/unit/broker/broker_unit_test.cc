@@ -145,6 +145,10 @@ TEST(RedisCodec, WorkerRoundTripAndLiveness) {
   EXPECT_EQ(back.last_heartbeat_ms, now);
   EXPECT_TRUE(back.alive);
   EXPECT_FALSE(redis_broker::WorkerFromFields(fields, now + 30'000).alive);
+  // A clean shutdown's last record: fresh, but the worker is gone.
+  w.status = "stopped";
+  auto stopped = redis_broker::WorkerToFields(w, 30'000, now);
+  EXPECT_FALSE(redis_broker::WorkerFromFields(stopped, now + 1000).alive);
 }
 
 TEST(RedisCodec, Lists) {

@@ -58,7 +58,8 @@ TEST(Doctor, WorkerClockAheadAndNoWorkers) {
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->level, CheckLevel::kWarn);
   EXPECT_NE(c->message.find("w1"), std::string::npos);
-  w.status = "stopped";  // a stopped worker's record lingers until its TTL: not live
+  w.status = "stopped";  // a stopped worker's record lingers until its TTL: listed, not live
+  w.alive = false;       // as Broker::ListWorkers reports it
   rs = CheckWorkers({w}, 100'000, o);
   EXPECT_EQ(Find(rs, "workers")->level, CheckLevel::kWarn);
 }
