@@ -15,9 +15,9 @@
 
 #include "api/dto.h"
 #include "api/http_util.h"
-#include "runs/apply.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
+#include "runs/apply.h"
 #include "runs/pool.h"
 #include "runs/runs.h"
 #include "scheduler/dispatch.h"

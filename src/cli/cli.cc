@@ -211,7 +211,8 @@ int Main(int argc, char** argv) {
   RunListArgs rl;
   auto* rlist = runcmd->add_subcommand("list", "Recent runs, newest first");
   AddOptional(rlist, "--workflow", rl.workflow, "Only this workflow's runs");
-  AddOptional(rlist, "--status", rl.status, "pending|running|succeeded|failed|cancelled (any case)");
+  AddOptional(rlist, "--status", rl.status,
+              "pending|running|succeeded|failed|cancelled (any case)");
   rlist->add_option("--limit", rl.limit, "At most this many (default 20)");
   add_store(rlist);
   rlist->callback([&] { run = [&](Context& ctx) { return RunRunList(ctx, sf, rl); }; });
@@ -247,10 +248,12 @@ int Main(int argc, char** argv) {
   auto* dev = app.add_subcommand(
       "dev", "Everything in one process: API, worker, sweeper, SQLite, a private Redis");
   AddOptional(dev, "--listen", dv.listen, "API address (env FERRY_LISTEN; default 127.0.0.1:8080)");
-  AddOptional(dev, "--data-dir", dv.data_dir, "SQLite and state (env FERRY_DATA_DIR; default "
-                                              "./.ferry)");
-  AddOptional(dev, "--concurrency", dv.concurrency, "Worker slots (env FERRY_CONCURRENCY; "
-                                                    "default 4)");
+  AddOptional(dev, "--data-dir", dv.data_dir,
+              "SQLite and state (env FERRY_DATA_DIR; default "
+              "./.ferry)");
+  AddOptional(dev, "--concurrency", dv.concurrency,
+              "Worker slots (env FERRY_CONCURRENCY; "
+              "default 4)");
   AddOptional(dev, "--secrets-file", sf.secrets_file,
               "NAME=value lines or a JSON object (env FERRY_SECRETS_FILE)");
   add_store(dev);
