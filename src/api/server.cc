@@ -162,6 +162,15 @@ struct ApiServer::Impl {
     if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kInternal) lease.MarkBad();
   }
 
+  // True (and the error answered, the connection checked) when `result` failed.
+  template <typename Lease, typename T>
+  static bool Failed(Lease& lease, const Result<T>& result, Response& res) {
+    if (result) return false;
+    Check(lease, result.error());
+    SendError(res, result.error());
+    return true;
+  }
+
   // Runs `f` and answers 500 with the exception's message if it throws.
   template <typename F>
   httplib::Server::Handler Guard(F f) {
@@ -283,10 +292,7 @@ void ApiServer::Impl::Register() {
               scheduler::DispatchOptions d;
               d.queue = options.run_queue;
               auto report = scheduler::DispatchCron(**store, **broker, *options.clock, d);
-              if (!report) {
-                Check(*store, report.error());
-                return SendError(res, report.error());
-              }
+              if (Failed(*store, report, res)) return;
               SendJson(res, 200, report->ToJson());
             }));
   if (options.metrics) {
@@ -301,10 +307,7 @@ void ApiServer::Impl::Register() {
                auto store = stores.Acquire();
                if (!store) return SendError(res, store.error());
                auto body = options.alerts(**broker, **store);
-               if (!body) {
-                 Check(*broker, body.error());
-                 return SendError(res, body.error());
-               }
+               if (Failed(*broker, body, res)) return;
                SendJson(res, 200, *body);
              }));
   }
@@ -520,10 +523,7 @@ void ApiServer::Impl::ListWorkflows(const Request&, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
   auto list = (*store)->ListWorkflows();
-  if (!list) {
-    Check(*store, list.error());
-    return SendError(res, list.error());
-  }
+  if (Failed(*store, list, res)) return;
   Json out = Json::array();
   for (const auto& w : *list) out.push_back(WorkflowJson(w));
   SendJson(res, 200, Json{{"workflows", std::move(out)}});
@@ -533,10 +533,7 @@ void ApiServer::Impl::GetWorkflow(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
   auto wf = (*store)->GetWorkflow(req.matches[1]);
-  if (!wf) {
-    Check(*store, wf.error());
-    return SendError(res, wf.error());
-  }
+  if (Failed(*store, wf, res)) return;
   if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.matches[1].str());
   Json out{{"workflow", WorkflowJson(**wf)}};
   if (auto v = (*store)->GetWorkflowVersion((*wf)->id, 0); v && *v) {
@@ -557,16 +554,10 @@ void ApiServer::Impl::ListVersions(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
   auto wf = (*store)->GetWorkflow(req.matches[1]);
-  if (!wf) {
-    Check(*store, wf.error());
-    return SendError(res, wf.error());
-  }
+  if (Failed(*store, wf, res)) return;
   if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.matches[1].str());
   auto versions = (*store)->ListWorkflowVersions((*wf)->id);
-  if (!versions) {
-    Check(*store, versions.error());
-    return SendError(res, versions.error());
-  }
+  if (Failed(*store, versions, res)) return;
   Json out = Json::array();
   for (const auto& v : *versions) out.push_back(VersionJson(v, false));
   SendJson(res, 200, Json{{"workflow", (*wf)->name}, {"versions", std::move(out)}});
@@ -580,16 +571,10 @@ void ApiServer::Impl::GetVersion(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
   auto wf = (*store)->GetWorkflow(req.matches[1]);
-  if (!wf) {
-    Check(*store, wf.error());
-    return SendError(res, wf.error());
-  }
+  if (Failed(*store, wf, res)) return;
   if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.matches[1].str());
   auto v = (*store)->GetWorkflowVersion((*wf)->id, static_cast<int>(*n));
-  if (!v) {
-    Check(*store, v.error());
-    return SendError(res, v.error());
-  }
+  if (Failed(*store, v, res)) return;
   if (!*v) return SendError(res, ErrorCode::kNotFound, "no such version");
   SendJson(res, 200, Json{{"version", VersionJson(**v, true)}});
 }
@@ -619,10 +604,7 @@ void ApiServer::Impl::CreateRun(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
   auto started = runs::StartRun(**store, **broker, start);
-  if (!started) {
-    Check(*store, started.error());
-    return SendError(res, started.error());
-  }
+  if (Failed(*store, started, res)) return;
   if (!started->enqueued) broker->MarkBad();
   SendJson(res, 201,
            Json{{"run", RunJson(started->run)},
@@ -650,18 +632,12 @@ void ApiServer::Impl::ListRuns(const Request& req, Response& res) {
   if (!store) return SendError(res, store.error());
   if (auto w = Param(req, "workflow"); !w.empty()) {
     auto wf = (*store)->GetWorkflow(w);
-    if (!wf) {
-      Check(*store, wf.error());
-      return SendError(res, wf.error());
-    }
+    if (Failed(*store, wf, res)) return;
     if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + w);
     filter.workflow_id = (*wf)->id;
   }
   auto page = (*store)->ListRuns(filter);
-  if (!page) {
-    Check(*store, page.error());
-    return SendError(res, page.error());
-  }
+  if (Failed(*store, page, res)) return;
   Json out = Json::array();
   for (const auto& r : page->runs) out.push_back(RunJson(r));
   SendJson(res, 200, Json{{"runs", std::move(out)}, {"next_cursor", page->next_cursor}});
@@ -671,16 +647,10 @@ void ApiServer::Impl::GetRun(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
   auto run = (*store)->GetRun(req.matches[1]);
-  if (!run) {
-    Check(*store, run.error());
-    return SendError(res, run.error());
-  }
+  if (Failed(*store, run, res)) return;
   if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.matches[1].str());
   auto steps = (*store)->ListSteps((*run)->id);
-  if (!steps) {
-    Check(*store, steps.error());
-    return SendError(res, steps.error());
-  }
+  if (Failed(*store, steps, res)) return;
   Json out = RunJson(**run);
   Json list = Json::array();
   for (const auto& s : *steps) list.push_back(StepJson(s));
@@ -693,10 +663,7 @@ void ApiServer::Impl::CancelRun(const Request& req, Response& res) {
   if (!store) return SendError(res, store.error());
   const std::string id = req.matches[1];
   auto run = (*store)->CancelRun(id);
-  if (!run) {
-    Check(*store, run.error());
-    return SendError(res, run.error());
-  }
+  if (Failed(*store, run, res)) return;
   // The store decides; the broker cancel only stops the work sooner (the handler also polls the
   // run's status), so its failure does not fail the request.
   Json out{{"run", RunJson(*run)}};
@@ -730,10 +697,7 @@ void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
   auto run = (*store)->RetryRun(req.matches[1], retry);
-  if (!run) {
-    Check(*store, run.error());
-    return SendError(res, run.error());
-  }
+  if (Failed(*store, run, res)) return;
   Json out{{"run", RunJson(*run)}, {"enqueued", false}};
   if (auto broker = brokers.Acquire()) {
     runs::EnsureTaskOptions task;
@@ -767,10 +731,7 @@ void ApiServer::Impl::RunEvents(const Request& req, Response& res) {
     auto store = stores.Acquire();
     if (!store) return SendError(res, store.error());
     auto run = (*store)->GetRun(req.matches[1]);
-    if (!run) {
-      Check(*store, run.error());
-      return SendError(res, run.error());
-    }
+    if (Failed(*store, run, res)) return;
     if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.matches[1].str());
   }
   if (sse_clients.fetch_add(1) >= options.max_sse_clients) {
@@ -890,10 +851,7 @@ void ApiServer::Impl::SubmitTask(const Request& req, Response& res) {
     return SendError(res, st.error());
   }
   auto submitted = (*broker)->Submit(submit);
-  if (!submitted) {
-    Check(*broker, submitted.error());
-    return SendError(res, submitted.error());
-  }
+  if (Failed(*broker, submitted, res)) return;
   SendJson(res, submitted->existing ? 200 : 201,
            Json{{"id", submitted->id}, {"existing", submitted->existing}});
 }
@@ -914,10 +872,7 @@ void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
   auto tasks = (*broker)->ListTasks(filter);
-  if (!tasks) {
-    Check(*broker, tasks.error());
-    return SendError(res, tasks.error());
-  }
+  if (Failed(*broker, tasks, res)) return;
   Json out = Json::array();
   for (const auto& t : *tasks) out.push_back(TaskJson(t));
   SendJson(res, 200, Json{{"tasks", std::move(out)}});
@@ -927,10 +882,7 @@ void ApiServer::Impl::GetTask(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
   auto task = (*broker)->GetTask(req.matches[1]);
-  if (!task) {
-    Check(*broker, task.error());
-    return SendError(res, task.error());
-  }
+  if (Failed(*broker, task, res)) return;
   if (!*task) return SendError(res, ErrorCode::kNotFound, "no task " + req.matches[1].str());
   SendJson(res, 200, Json{{"task", TaskJson(**task)}});
 }
@@ -939,10 +891,7 @@ void ApiServer::Impl::CancelTask(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
   auto status = (*broker)->Cancel(req.matches[1]);
-  if (!status) {
-    Check(*broker, status.error());
-    return SendError(res, status.error());
-  }
+  if (Failed(*broker, status, res)) return;
   SendJson(res, 200, Json{{"id", req.matches[1].str()}, {"status", TaskStatusName(*status)}});
 }
 
@@ -960,10 +909,7 @@ void ApiServer::Impl::ListWorkers(const Request&, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
   auto workers = (*broker)->ListWorkers();
-  if (!workers) {
-    Check(*broker, workers.error());
-    return SendError(res, workers.error());
-  }
+  if (Failed(*broker, workers, res)) return;
   Json out = Json::array();
   for (const auto& w : *workers) out.push_back(WorkerJson(w));
   SendJson(res, 200, Json{{"workers", std::move(out)}});
@@ -973,17 +919,11 @@ void ApiServer::Impl::ListQueues(const Request&, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
   auto names = (*broker)->ListQueues();
-  if (!names) {
-    Check(*broker, names.error());
-    return SendError(res, names.error());
-  }
+  if (Failed(*broker, names, res)) return;
   Json out = Json::array();
   for (const auto& q : *names) {
     auto stats = (*broker)->GetQueueStats(q);
-    if (!stats) {
-      Check(*broker, stats.error());
-      return SendError(res, stats.error());
-    }
+    if (Failed(*broker, stats, res)) return;
     out.push_back(QueueStatsJson(*stats));
   }
   SendJson(res, 200, Json{{"queues", std::move(out)}});
@@ -994,10 +934,7 @@ void ApiServer::Impl::GetQueue(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
   auto stats = (*broker)->GetQueueStats(req.matches[1]);
-  if (!stats) {
-    Check(*broker, stats.error());
-    return SendError(res, stats.error());
-  }
+  if (Failed(*broker, stats, res)) return;
   SendJson(res, 200, Json{{"queue", QueueStatsJson(*stats)}});
 }
 
