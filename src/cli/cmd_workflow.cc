@@ -206,9 +206,9 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
                 std::string(engine::InputTypeName(in.type)) + (in.required ? " (required)" : "");
     }
     rows.emplace_back("Inputs", inputs.empty() ? "-" : inputs);
-    for (size_t i = 0; i < def->workflow.nodes.size(); ++i) {
-      rows.emplace_back(i == 0 ? "Nodes" : "", NodeSummary(def->workflow.nodes[i]));
-    }
+    std::string nodes;  // one per line, under the value column
+    for (const auto& n : def->workflow.nodes) nodes += (nodes.empty() ? "" : "\n") + NodeSummary(n);
+    rows.emplace_back("Nodes", nodes.empty() ? "-" : nodes);
   }
   std::string trig;
   for (const auto& t : triggers) {
