@@ -27,6 +27,7 @@ struct SchedulerFlags {
   std::optional<std::string> run_queue;       // FERRY_RUN_QUEUE, default default
   std::optional<std::string> id;              // FERRY_SCHEDULER_ID
   std::optional<std::string> metrics_port;    // FERRY_METRICS_PORT, default -1 (off)
+  std::optional<std::string> metrics_host;    // FERRY_METRICS_HOST, default 127.0.0.1
   std::map<std::string, std::string> alerts;  // --alert-* (src/ops)
 };
 
@@ -106,6 +107,10 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
     }
   }
 
+  // Loopback unless asked: like the worker's health port, exposing it is the operator's choice.
+  const std::string metrics_host =
+      Pick(ctx, flags.metrics_host, "FERRY_METRICS_HOST").value_or("127.0.0.1");
+
   auto location = ResolveStoreLocation(ctx, sf);
   if (!location) return out.Fail(location.error());
   auto stores = MakeStoreFactory(*location);
@@ -161,7 +166,7 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   ops::MetricsServer metrics_server;
   if (metrics_port >= 0) {
     auto bound =
-        metrics_server.Start("0.0.0.0", metrics_port, [&metrics] { return metrics.Render(); });
+        metrics_server.Start(metrics_host, metrics_port, [&metrics] { return metrics.Render(); });
     if (!bound) {
       sched.Stop();
       return out.Fail(bound.error());
@@ -220,8 +225,10 @@ void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, std::function<int(Conte
   Optional(start, "--scheduler-id", flags.id,
            "Id in the leader lease (env FERRY_SCHEDULER_ID; default {hostname}-{pid}-{random})");
   Optional(start, "--metrics-port", flags.metrics_port,
-           "Port of /metrics and /healthz on all interfaces; 0 = any, -1 = off (env "
-           "FERRY_METRICS_PORT; default -1)");
+           "Port of /metrics and /healthz; 0 = any, -1 = off (env FERRY_METRICS_PORT; default -1)");
+  Optional(start, "--metrics-host", flags.metrics_host,
+           "Address the metrics port binds; 0.0.0.0 to let a remote Prometheus scrape (env "
+           "FERRY_METRICS_HOST; default 127.0.0.1)");
   AddAlertFlags(start, flags.alerts);
   start->callback([&] {
     default_log_level = "info";

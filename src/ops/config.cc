@@ -198,6 +198,7 @@ const std::vector<SettingInfo>& Settings() {
       {"misfire-grace", "5s", "scheduler", false, "How late a cron fire may still run", ""},
       {"run-queue", "default", "scheduler", false, "Queue of workflow run tasks", ""},
       {"metrics-port", "-1 (off)", "scheduler", false, "Port of the scheduler's /metrics", ""},
+      {"metrics-host", "127.0.0.1", "scheduler", false, "Address of the scheduler's /metrics", ""},
       {"alert-queue-depth-warning", "100", "alerts", false, "Queue depth warning threshold", ""},
       {"alert-queue-depth-critical", "500", "alerts", false, "Queue depth critical threshold", ""},
       {"alert-failure-rate", "0.10", "alerts", false, "Failed share of finished attempts", ""},
