@@ -11,6 +11,7 @@
 
 #include "core/time_util.h"
 #include "engine/ingest.h"
+#include "runs/definitions.h"
 #include "runs/pool.h"
 #include "runs/runs.h"
 #include "worker/worker.h"
@@ -250,15 +251,12 @@ class Execution {
                      {"worker", state_.options.worker_id}});
 
     // From here the run is ours: a definition problem ends it as failed.
-    auto version = store.GetWorkflowVersion(run.workflow_id, run.version);
-    if (!version) return tl::unexpected(Retryable("store: " + version.error().message));
-    if (!*version) return Finish(store, RunStatus::kFailed, "", "workflow version missing", "");
-    auto ingested = engine::IngestWorkflow((*version)->graph);
-    if (!ingested) {
-      return Finish(store, RunStatus::kFailed, "",
-                    "stored definition does not load: " + ingested.error().message, "");
+    auto def = LoadDefinition(store, run.workflow_id, run.version);
+    if (!def && def.error().code == ErrorCode::kUnavailable) {
+      return tl::unexpected(Retryable("store: " + def.error().message));
     }
-    const engine::Workflow& wf = ingested->workflow;
+    if (!def) return Finish(store, RunStatus::kFailed, "", def.error().message, "");
+    const engine::Workflow& wf = *def->workflow;
     auto given = ParseJson(run.inputs.empty() ? "{}" : run.inputs);
     if (!given) return Finish(store, RunStatus::kFailed, "", "inputs are not JSON", "");
     auto inputs = engine::ResolveInputs(wf, *given, /*allow_unknown=*/true);

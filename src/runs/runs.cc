@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/ingest.h"
+#include "runs/definitions.h"
 
 namespace ferry::runs {
 namespace {
@@ -51,24 +52,19 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   auto wf = store.GetWorkflow(request.workflow);
   if (!wf) return Fail(wf.error());
   if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);
-  auto version = store.GetWorkflowVersion((*wf)->id, 0);
-  if (!version) return Fail(version.error());
-  if (!*version) {
-    return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
+  auto def = LoadDefinition(store, (*wf)->id, 0);
+  if (!def) {
+    if (def.error().code == ErrorCode::kNotFound) {
+      return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
+    }
+    return Fail(def.error());
   }
-  auto ingested = engine::IngestWorkflow((*version)->graph);
-  if (!ingested) {
-    return Fail(ErrorCode::kInternal, "stored graph of " + request.workflow + " v" +
-                                          std::to_string((*version)->version) +
-                                          " does not load: " + ingested.error().message);
-  }
-  auto inputs =
-      engine::ResolveInputs(ingested->workflow, request.inputs, request.allow_unknown_inputs);
+  auto inputs = engine::ResolveInputs(*def->workflow, request.inputs, request.allow_unknown_inputs);
   if (!inputs) return Fail(ErrorCode::kInvalidArgument, inputs.error().message);
 
   CreateRunRequest create;
   create.workflow_id = (*wf)->id;
-  create.version = (*version)->version;
+  create.version = def->version;
   create.inputs = DumpJson(*inputs);
   create.triggered_by = request.triggered_by;
   create.trigger_id = request.trigger_id;

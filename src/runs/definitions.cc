@@ -1,0 +1,55 @@
+#include "runs/definitions.h"
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "engine/ingest.h"
+
+namespace ferry::runs {
+namespace {
+
+using Key = std::tuple<std::string, int, std::string>;  // workflow id, version, checksum
+
+// Bounded: a process that sees more distinct versions than this starts over, which only costs
+// re-ingestion.
+constexpr size_t kMaxEntries = 1024;
+
+std::mutex cache_mu;
+std::map<Key, std::shared_ptr<const engine::Workflow>>& Cache() {
+  static auto* cache = new std::map<Key, std::shared_ptr<const engine::Workflow>>();
+  return *cache;
+}
+
+}  // namespace
+
+Result<LoadedDefinition> LoadDefinition(Store& store, const std::string& workflow_id, int version) {
+  auto row = store.GetWorkflowVersion(workflow_id, version);
+  if (!row) return Fail(row.error());
+  if (!*row) {
+    return Fail(
+        ErrorCode::kNotFound,
+        "workflow " + workflow_id +
+            (version == 0 ? " has no version" : " has no version " + std::to_string(version)));
+  }
+  const WorkflowVersion& v = **row;
+  Key key{workflow_id, v.version, v.checksum};
+  {
+    std::lock_guard lock(cache_mu);
+    auto it = Cache().find(key);
+    if (it != Cache().end()) return LoadedDefinition{v.version, it->second};
+  }
+  auto ingested = engine::IngestWorkflow(v.graph);
+  if (!ingested) {
+    return Fail(ErrorCode::kInternal, "stored graph of workflow " + workflow_id + " v" +
+                                          std::to_string(v.version) +
+                                          " does not load: " + ingested.error().message);
+  }
+  auto wf = std::make_shared<const engine::Workflow>(std::move(ingested->workflow));
+  std::lock_guard lock(cache_mu);
+  if (Cache().size() >= kMaxEntries) Cache().clear();
+  Cache().emplace(key, wf);
+  return LoadedDefinition{v.version, wf};
+}
+
+}  // namespace ferry::runs
