@@ -2,7 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -196,9 +199,21 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), static_cast<int>(busy_timeout.count()));
   auto conn = std::make_unique<SqliteConn>(std::move(db));
-  // busy_timeout is set first: switching to WAL needs a lock another opener may hold.
-  auto st = conn->ExecScript(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  // Switching a fresh file to WAL upgrades a shared lock to an exclusive one. When several
+  // processes open it at once (server, worker and scheduler starting together), SQLite answers
+  // SQLITE_BUSY at once instead of calling the busy handler (it would deadlock otherwise), so
+  // retry here for up to busy_timeout.
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+  Status st;
+  for (int attempt = 0;; ++attempt) {
+    st = conn->ExecScript(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    if (st || st.error().code != ErrorCode::kUnavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5 + attempt * 5, 50)));
+  }
   if (!st) {
     st.error().message = "sqlite: " + path + ": " + st.error().message;
     return Fail(st.error());
