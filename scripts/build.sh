@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Configures and builds Ferry in build/default (Ninja, RelWithDebInfo).
+# Configures and builds Ferry in build/default (Ninja, RelWithDebInfo). Arguments name targets
+# to build (e.g. `ferry`); none builds everything, tests and benchmarks included.
 # FERRY_WERROR=ON (set by scripts/test.sh under CI) turns warnings into errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 werror="${FERRY_WERROR:-OFF}"
 cmake --preset default -DFERRY_WERROR="$werror" >/dev/null
 jobs="${FERRY_JOBS:-$(nproc)}"
-cmake --build build/default -j "$jobs"
+if [ $# -gt 0 ]; then
+  cmake --build build/default -j "$jobs" --target "$@"
+else
+  cmake --build build/default -j "$jobs"
+fi
