@@ -68,6 +68,18 @@ Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags
   return store;
 }
 
+namespace {
+
+// The run `id`, or the CLI's "no run" error.
+Result<Run> FindRun(Store& store, const std::string& id) {
+  auto run = store.GetRun(id);
+  if (!run) return Fail(run.error());
+  if (!*run) return Fail(NoRun(id));
+  return **run;
+}
+
+}  // namespace
+
 Json RunToJson(const Run& r) {
   return Json{{"id", r.id},
               {"workflow", r.workflow_name},
@@ -177,9 +189,8 @@ Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
   int64_t after = 0;
   while (true) {
     // Read the status first: events written before it ended are then all visible below.
-    auto run = store.GetRun(id);
+    auto run = FindRun(store, id);
     if (!run) return Fail(run.error());
-    if (!*run) return Fail(NoRun(id));
     if (options.print_events) {
       while (true) {
         auto events = store.ListRunEvents(id, after, 500);
@@ -195,10 +206,10 @@ Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
         if (events->size() < 500) break;
       }
     }
-    if (IsTerminal((*run)->status)) return **run;
+    if (IsTerminal(run->status)) return *run;
     if (SteadyClock::now() >= deadline) {
       return Fail(ErrorCode::kTimeout, "run " + id + " is still " +
-                                           std::string(RunStatusName((*run)->status)) + " after " +
+                                           std::string(RunStatusName(run->status)) + " after " +
                                            FormatDuration(options.timeout));
     }
     std::this_thread::sleep_for(options.poll);
@@ -252,12 +263,11 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Output& out = ctx.out();
   auto store = OpenCliStore(ctx, sf);
   if (!store) return out.Fail(store.error());
-  auto run = (*store)->GetRun(id);
+  auto run = FindRun(**store, id);
   if (!run) return out.Fail(run.error());
-  if (!*run) return out.Fail(NoRun(id));
   auto steps = (*store)->ListSteps(id);
   if (!steps) return out.Fail(steps.error());
-  const Run& r = **run;
+  const Run& r = *run;
   if (out.json()) {
     Json js = Json::array();
     for (const auto& s : *steps) js.push_back(StepToJson(s));
@@ -329,14 +339,13 @@ int RunRunCancel(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Output& out = ctx.out();
   auto store = OpenCliStore(ctx, sf);
   if (!store) return out.Fail(store.error());
-  auto run = (*store)->GetRun(id);
+  auto run = FindRun(**store, id);
   if (!run) return out.Fail(run.error());
-  if (!*run) return out.Fail(NoRun(id));
   auto cancelled = (*store)->CancelRun(id);
   if (!cancelled) {
     if (cancelled.error().code == ErrorCode::kConflict) {
       return out.Fail(ErrorCode::kConflict, "cannot cancel run " + id + ": it already ended (" +
-                                                std::string(RunStatusName((*run)->status)) + ")");
+                                                std::string(RunStatusName(run->status)) + ")");
     }
     return out.Fail(cancelled.error());
   }
@@ -369,9 +378,7 @@ int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Output& out = ctx.out();
   auto store = OpenCliStore(ctx, sf);
   if (!store) return out.Fail(store.error());
-  auto old = (*store)->GetRun(id);
-  if (!old) return out.Fail(old.error());
-  if (!*old) return out.Fail(NoRun(id));
+  if (auto old = FindRun(**store, id); !old) return out.Fail(old.error());
   auto run = (*store)->RetryRun(id, RetryRunOptions{});
   if (!run) {
     if (run.error().code == ErrorCode::kConflict) {
