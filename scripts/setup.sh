@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake pkg-config ninja-build clang-format git ca-certificates
+  build-essential cmake pkg-config ninja-build ccache clang-format git ca-certificates
   # libraries (DESIGN.md §8)
   libhiredis-dev libcpp-httplib-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev liblua5.4-dev
