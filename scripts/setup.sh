@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package that Ferry's build, tests and runtime need.
-# Idempotent: installs only what is missing, runs `apt-get update` at most once.
+# Installs the Debian 12 packages that Ferry needs. Idempotent: installs only what is missing,
+# runs `apt-get update` at most once.
+#
+#   scripts/setup.sh               build + test: what scripts/build.sh and scripts/test.sh need
+#   scripts/setup.sh build         only what compiling `ferry` needs (the container image's build stage)
+#   scripts/setup.sh containers    build + test + podman, for deploy/docker/test.sh
 set -euo pipefail
 
-packages=(
+# Compiling Ferry: the toolchain and every library it links (DESIGN.md §8).
+build=(
   # toolchain
-  build-essential cmake pkg-config ninja-build ccache clang-format git ca-certificates
+  build-essential cmake pkg-config ninja-build ccache ca-certificates
   # libraries (DESIGN.md §8)
   libhiredis-dev libcpp-httplib-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev liblua5.4-dev
   libhowardhinnant-date-dev tzdata prometheus-cpp-dev libssl-dev uuid-dev libexpected-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+)
+# The test suite, the benchmarks and the format check.
+test=(
+  clang-format git libgtest-dev libgmock-dev libbenchmark-dev
   # servers and tools used at run time and by the tests
   redis-server redis-tools postgresql postgresql-contrib prometheus systemd procps curl
 )
+# deploy/docker/test.sh: podman with the runc runtime and netavark networking (DNS between the
+# compose services), podman-compose, and debootstrap for the local base images.
+containers=(
+  podman runc netavark aardvark-dns iptables podman-compose debootstrap
+)
+
+case "${1:-}" in
+  "") packages=("${build[@]}" "${test[@]}") ;;
+  build) packages=("${build[@]}") ;;
+  containers) packages=("${build[@]}" "${test[@]}" "${containers[@]}") ;;
+  *)
+    echo "usage: scripts/setup.sh [build|containers]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,6 +58,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged servers; Ferry's harness runs its own on free ports instead.
 for svc in redis-server postgresql prometheus; do
-  $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  if dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q 'install ok installed'; then
+    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  fi
 done
 echo "setup: done"
