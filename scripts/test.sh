@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, step 2: installs what is missing, builds, and runs the whole test suite
 # (unit tests, then integration tests that start real redis-server and PostgreSQL processes).
+# FERRY_CONTAINER_TESTS=1 then also builds the container image and runs the compose stack with
+# podman (deploy/docker/test.sh; about 15 minutes the first time, a few on later runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -10,3 +12,6 @@ if [ "${CI:-}" = "true" ]; then export FERRY_WERROR=ON; fi
 cd build/default
 # Integration tests bind free loopback ports and private key prefixes, so they can run in parallel.
 ctest --output-on-failure --timeout 300 -j "${FERRY_TEST_JOBS:-2}" "$@"
+if [ "${FERRY_CONTAINER_TESTS:-}" = 1 ]; then
+  ../../deploy/docker/test.sh
+fi

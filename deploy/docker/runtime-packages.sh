@@ -33,36 +33,41 @@ fi
 paths=$(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$listing")
 
 # dpkg records each file under the path its package ships (/lib/... or /usr/lib/...), while ldd
-# and readlink may print the other spelling of a merged-/usr system: try each.
-owner() {
-  local path=$1 real candidates c pkg
-  real=$(readlink -f "$path")
-  candidates=("$path" "$real")
-  for c in "$path" "$real"; do
+# and readlink may print the other spelling of a merged-/usr system: ask for every spelling, in
+# one dpkg-query call (each call reads the whole package database).
+spellings() {
+  local real c
+  real=$(readlink -f "$1")
+  for c in "$1" "$real"; do
+    echo "$c"
     case "$c" in
-      /usr/*) candidates+=("${c#/usr}") ;;
-      *) candidates+=("/usr$c") ;;
+      /usr/*) echo "${c#/usr}" ;;
+      *) echo "/usr$c" ;;
     esac
   done
-  for c in "${candidates[@]}"; do
-    # "libfoo1:amd64: /usr/lib/x86_64-linux-gnu/libfoo.so.1"; "diversion by ..." lines are skipped.
-    pkg=$(dpkg-query -S "$c" 2>/dev/null | awk -F': ' '!/^diversion/ {print $1; exit}') || true
-    if [ -n "$pkg" ]; then
-      echo "${pkg%%:*}"
-      return 0
-    fi
-  done
-  return 1
 }
+declare -A owner_of
+all=()
+for p in $paths; do mapfile -t -O ${#all[@]} all < <(spellings "$p"); done
+# "libfoo1:amd64: /usr/lib/x86_64-linux-gnu/libfoo.so.1"; paths no package owns are left out
+# (dpkg-query then exits 1); "diversion by ..." lines are skipped.
+while IFS= read -r line; do
+  case "$line" in diversion*) continue ;; esac
+  pkg=${line%%: *}
+  owner_of[${line#*: }]=${pkg%%:*}
+done < <(dpkg-query -S "${all[@]}" 2>/dev/null || true)
 
 packages=()
 orphans=()
 for p in $paths; do
-  if pkg=$(owner "$p"); then
-    packages+=("$pkg")
-  else
-    orphans+=("$p")
-  fi
+  pkg=""
+  while IFS= read -r c; do
+    if [ -n "${owner_of[$c]:-}" ]; then
+      pkg=${owner_of[$c]}
+      break
+    fi
+  done < <(spellings "$p")
+  if [ -n "$pkg" ]; then packages+=("$pkg"); else orphans+=("$p"); fi
 done
 if [ ${#orphans[@]} -gt 0 ]; then
   echo "runtime-packages: no installed Debian package owns:" "${orphans[@]}" >&2

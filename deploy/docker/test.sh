@@ -106,7 +106,7 @@ EOF
     "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/tmp/*
   local changes=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
     --change 'CMD ["bash"]')
-  tar -C "$rootfs" -c . | podman import "${changes[@]}" - debian:12 >/dev/null
+  tar -C "$rootfs" -c . | podman import -q "${changes[@]}" - debian:12 >/dev/null
   # slim: no documentation, manual pages or translations, now or from later installs.
   cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
 path-exclude /usr/share/doc/*
@@ -120,7 +120,7 @@ EOF
   find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
   rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/lintian/*
   find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
-  tar -C "$rootfs" -c . | podman import "${changes[@]}" - debian:12-slim >/dev/null
+  tar -C "$rootfs" -c . | podman import -q "${changes[@]}" - debian:12-slim >/dev/null
   rm -rf "$rootfs"
   log "base images debian:12, debian:12-slim: imported"
 }

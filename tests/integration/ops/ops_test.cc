@@ -10,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "broker/broker.h"
@@ -413,8 +414,22 @@ TEST(OpsDeploy, SystemdUnitsVerify) {
   EXPECT_EQ(r.out, "") << r.out;
 }
 
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Compose durations as this file writes them: "45s", "2m".
+int ComposeSeconds(const std::string& d) {
+  const int n = std::stoi(d.substr(0, d.size() - 1));
+  return d.back() == 'm' ? n * 60 : n;
+}
+
 TEST(OpsDeploy, ComposeAndDockerfileStaticChecks) {
-  // No Docker engine here: parse the compose file, check its shape and what it references.
+  // What can be checked without a container engine (deploy/docker/test.sh runs them for real
+  // under FERRY_CONTAINER_TESTS=1): the compose file's shape and what it references.
   YAML::Node compose = YAML::LoadFile((kSource / "deploy/docker/compose.yaml").string());
   auto services = compose["services"];
   for (const char* s : {"redis", "postgres", "server", "worker", "scheduler"}) {
@@ -433,37 +448,82 @@ TEST(OpsDeploy, ComposeAndDockerfileStaticChecks) {
   EXPECT_TRUE(fs::exists(kSource / "deploy/docker/ferry.env"));
   EXPECT_EQ(field(services["worker"], "build")["dockerfile"].as<std::string>(),
             "deploy/docker/Dockerfile");
-
-  std::ifstream df(kSource / "deploy/docker/Dockerfile");
-  std::stringstream ss;
-  ss << df.rdbuf();
-  const std::string dockerfile = ss.str();
-  EXPECT_NE(dockerfile.find("FROM debian:12 AS build"), std::string::npos);
-  EXPECT_NE(dockerfile.find("scripts/setup.sh"), std::string::npos);
-  EXPECT_TRUE(fs::exists(kSource / "scripts/setup.sh"));
-  // The runtime stage installs the package of every shared library the binary links directly.
-  if (!Have("dpkg") || !Have("objdump")) return;
-  const std::string bin = FerryBinary();
-  auto libs = RunCommand(
-      {"sh", "-c",
-       "for lib in $(objdump -p '" + bin +
-           "' | awk '/NEEDED/{print $2}'); do "
-           "path=$(ldd '" +
-           bin +
-           "' | awk -v l=$lib '$1==l {print $3}'); "
-           "dpkg -S \"$(readlink -f \"$path\")\" 2>/dev/null | cut -d: -f1; done | sort -u"},
-      seconds(30));
-  ASSERT_EQ(libs.exit_code, 0) << libs.err;
-  std::istringstream pkgs(libs.out);
-  std::string pkg;
-  const std::set<std::string> in_base = {"libc6", "libstdc++6", "libgcc-s1"};
-  int checked = 0;
-  while (std::getline(pkgs, pkg)) {
-    if (pkg.empty() || in_base.count(pkg) != 0) continue;
-    EXPECT_NE(dockerfile.find(pkg), std::string::npos) << "runtime stage lacks " << pkg;
-    ++checked;
+  // Every Ferry process has a health check, so `depends_on: service_healthy` and operators see it.
+  for (const char* s : {"redis", "postgres", "server", "worker", "scheduler"}) {
+    EXPECT_TRUE(services[s]["healthcheck"]["test"]) << s;
   }
-  EXPECT_GE(checked, 8) << libs.out;
+
+  // The worker's stop grace period outlasts its drain timeout (ferry.env), or a stop would kill
+  // tasks that were still allowed to finish.
+  const std::string env = ReadFile(kSource / "deploy/docker/ferry.env");
+  const auto at = env.find("FERRY_DRAIN_TIMEOUT=");
+  ASSERT_NE(at, std::string::npos);
+  const std::string drain = env.substr(at + 20, env.find('\n', at) - at - 20);
+  const std::string grace = services["worker"]["stop_grace_period"].as<std::string>();
+  EXPECT_GT(ComposeSeconds(grace), ComposeSeconds(drain)) << grace << " vs " << drain;
+  EXPECT_EQ(services["worker"]["stop_signal"].as<std::string>(), "SIGTERM");
+
+  // The image: built through scripts/setup.sh's build group, stripped, runtime packages derived
+  // from the binary, non-root, a health check, SIGTERM.
+  const std::string dockerfile = ReadFile(kSource / "deploy/docker/Dockerfile");
+  for (const char* line : {"FROM debian:12 AS build", "scripts/setup.sh build", "strip ",
+                           "deploy/docker/runtime-packages.sh /ferry > /runtime-packages",
+                           "$(cat /tmp/runtime-packages)", "FROM debian:12-slim",
+                           "USER 10001:10001", "HEALTHCHECK ", "STOPSIGNAL SIGTERM"}) {
+    EXPECT_NE(dockerfile.find(line), std::string::npos) << line;
+  }
+  EXPECT_TRUE(fs::exists(kSource / "scripts/setup.sh"));
+  // The stand-ins and the workflows deploy/docker/test.sh uses exist.
+  for (const char* f :
+       {"deploy/docker/test/redis/Dockerfile", "deploy/docker/test/postgres/Dockerfile",
+        "deploy/docker/test/compose.test.yaml", "deploy/docker/test/slow.yaml",
+        "examples/hello.yaml"}) {
+    EXPECT_TRUE(fs::exists(kSource / f)) << f;
+  }
+}
+
+TEST(OpsDeploy, RuntimePackagesOfTheBinary) {
+  // The image's runtime stage installs what deploy/docker/runtime-packages.sh prints for the
+  // built binary: every library it loads must map to an installed Debian package.
+  if (!Have("dpkg-query") || !Have("ldd")) GTEST_SKIP() << "not a Debian system";
+  const std::string script = (kSource / "deploy/docker/runtime-packages.sh").string();
+  auto r = RunCommand({script, FerryBinary()}, seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> pkgs;
+  std::istringstream lines(r.out);
+  for (std::string p; std::getline(lines, p);) pkgs.insert(p);
+  for (const char* p : {"libc6", "libhiredis0.14", "libpq5", "libsqlite3-0", "libcurl4",
+                        "libyaml-cpp0.7", "liblua5.4-0", "libssl3"}) {
+    EXPECT_EQ(pkgs.count(p), 1u) << p << " missing from:\n" << r.out;
+  }
+  std::vector<std::string> query = {"dpkg-query", "-W", "-f=${Package} ${Status}\n"};
+  for (const auto& p : pkgs) {
+    EXPECT_EQ(p.find(':'), std::string::npos) << "architecture suffix left on " << p;
+    query.push_back(p);
+  }
+  auto status = RunCommand(query, seconds(60));
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  for (const auto& p : pkgs) {
+    EXPECT_NE(status.out.find(p + " install ok installed\n"), std::string::npos) << p;
+  }
+
+  // A library that no package owns (a copy the loader finds first) fails, naming it.
+  TempDir dir;
+  auto where =
+      RunCommand({"sh", "-c", "ldd '" + FerryBinary() + "' | awk '$1 ~ /^libhiredis/ {print $3}'"},
+                 seconds(10));
+  const std::string lib = where.out.substr(0, where.out.find('\n'));
+  ASSERT_FALSE(lib.empty()) << "ferry does not load libhiredis";
+  const fs::path copy = dir.path() / fs::path(lib).filename();
+  fs::copy_file(lib, copy);
+  auto orphan =
+      RunCommand({script, FerryBinary()}, seconds(60), {{"LD_LIBRARY_PATH", dir.path().string()}});
+  EXPECT_EQ(orphan.exit_code, 1) << orphan.out;
+  EXPECT_NE(orphan.err.find(copy.string()), std::string::npos) << orphan.err;
+
+  // Usage errors.
+  EXPECT_EQ(RunCommand({script}, seconds(10)).exit_code, 2);
+  EXPECT_EQ(RunCommand({script, (dir.path() / "absent").string()}, seconds(10)).exit_code, 2);
 }
 
 }  // namespace
