@@ -271,8 +271,8 @@ main() {
   # --- 4. hello through the API and a signed webhook ---
   local server
   server=$(containers_of server)
-  token=$(podman exec "$server" ferry token create container-test) ||
-    die "ferry token create failed in $server"
+  token=$(podman exec "$server" ferry token create container-test 2>"$state/token.err") ||
+    die "ferry token create failed in $server: $(cat "$state/token.err")"
   local source body ts sig answer run_id run
   source=$(python3 -c 'import json, sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \
     examples/hello.yaml)
@@ -325,14 +325,17 @@ main() {
   [ "$(json '[s["finished_ms"] for s in d["run"]["steps"] if s["node"] == "mark"][0]' <<<"$run")" = "$mark_ms" ] ||
     die "step mark ran again after the kill: $run"
   log "run $run_id succeeded on $survivor ($final_worker), resumed after its finished step"
+  log "killed container now: $(podman inspect -f '{{.State.Status}}, exit code {{.State.ExitCode}}, restarted {{.RestartCount}} times' "$victim")"
 
-  # --- 6. a fresh worker container's start-up ---
+  # --- 6. a fresh worker container's start-up, and the image's own HEALTHCHECK ---
+  # (podman's complaints that it cannot schedule health checks without systemd go to a file.)
   local t_start seen=""
   extra_worker="${project}_worker_startup"
   t_start=$(date +%s%3N)
   podman run -d --name "$extra_worker" --network "${project}_default" \
     --env-file deploy/docker/ferry.env ferry:latest \
-    worker start --health-port 9101 --health-host 0.0.0.0 >/dev/null
+    worker start --health-port 9101 --health-host 0.0.0.0 >/dev/null 2>"$state/extra-worker.err" ||
+    die "podman run of a worker failed: $(cat "$state/extra-worker.err")"
   deadline=$(($(date +%s) + 60))
   while [ -z "$seen" ]; do
     seen=$(podman logs "$extra_worker" 2>&1 | grep -m1 '"msg":"worker.started' || true)
@@ -345,23 +348,32 @@ t = datetime.datetime.strptime(sys.stdin.read().strip(), "%Y-%m-%dT%H:%M:%S.%fZ"
 print(int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))')
   startup_ms=$((ready_ms - t_start))
   log "worker container start-up (podman run to worker.started): $startup_ms ms"
+  deadline=$(($(date +%s) + 30))
+  until podman healthcheck run "$extra_worker" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "the image's HEALTHCHECK fails on $extra_worker"
+    sleep 0.2
+  done
+  log "the image's HEALTHCHECK passes on $extra_worker"
   t0=$(date +%s%3N)
-  podman stop -t 45 "$extra_worker" >/dev/null
+  podman stop -t 45 "$extra_worker" >/dev/null 2>>"$state/extra-worker.err"
   stop_s=$(($(date +%s%3N) - t0))
   [ "$(podman inspect -f '{{.State.ExitCode}}' "$extra_worker")" = 0 ] ||
     die "$extra_worker exited $(podman inspect -f '{{.State.ExitCode}}' "$extra_worker") on SIGTERM"
   log "idle worker container stopped on SIGTERM in $stop_s ms, exit 0"
-  podman rm "$extra_worker" >/dev/null
+  podman rm "$extra_worker" >/dev/null 2>>"$state/extra-worker.err"
   extra_worker=""
 
   # --- 7. stop, then down ---
   compose stop -t 45 >"$state/compose-stop.log" 2>&1 || die "compose stop failed"
   local code
-  for c in $(containers_of server) $(containers_of scheduler) $survivor; do
+  local stopped=("$survivor")
+  # podman may have restarted the killed worker (restart: unless-stopped); then it stops too.
+  if [ "$(podman inspect -f '{{.RestartCount}}' "$victim")" != 0 ]; then stopped+=("$victim"); fi
+  for c in $(containers_of server) $(containers_of scheduler) "${stopped[@]}"; do
     code=$(podman inspect -f '{{.State.ExitCode}}' "$c")
     [ "$code" = 0 ] || die "$c exited $code on SIGTERM (expected 0)"
   done
-  log "compose stop: server, scheduler and worker exited 0 on SIGTERM"
+  log "compose stop: server, scheduler and worker(s) exited 0 on SIGTERM"
   compose down -v -t 45 >"$state/compose-down.log" 2>&1 || die "compose down failed"
   podman network rm -f "${project}_default" >/dev/null 2>&1 || true
   local left
