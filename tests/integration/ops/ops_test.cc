@@ -482,6 +482,21 @@ TEST(OpsDeploy, ComposeAndDockerfileStaticChecks) {
   }
 }
 
+TEST(OpsDeploy, ContainerTestScriptsParse) {
+  // The opt-in container test and the stand-ins' entrypoints at least parse in every run.
+  for (const char* f : {"deploy/docker/test.sh", "deploy/docker/runtime-packages.sh",
+                        "deploy/docker/test/postgres/postgres-entrypoint.sh"}) {
+    auto r = RunCommand({"bash", "-n", (kSource / f).string()}, seconds(10));
+    EXPECT_EQ(r.exit_code, 0) << f << ": " << r.err;
+  }
+  auto r =
+      RunCommand({"sh", "-n", (kSource / "deploy/docker/test/redis/redis-entrypoint.sh").string()},
+                 seconds(10));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  YAML::Node extra = YAML::LoadFile((kSource / "deploy/docker/test/compose.test.yaml").string());
+  EXPECT_TRUE(extra["services"]["server"]["environment"]["FERRY_SECRET_HELLO_WEBHOOK"]);
+}
+
 TEST(OpsDeploy, RuntimePackagesOfTheBinary) {
   // The image's runtime stage installs what deploy/docker/runtime-packages.sh prints for the
   // built binary: every library it loads must map to an installed Debian package.

@@ -27,6 +27,17 @@ TEST(Examples, AllValidate) {
   EXPECT_GE(count, 2);
 }
 
+// deploy/docker/test.sh applies this one in containers; a definition that stopped validating
+// would only show up in that opt-in run.
+TEST(Examples, ContainerTestWorkflowValidates) {
+  std::ifstream in(std::string(FERRY_CONTAINER_TEST_DIR) + "/slow.yaml");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  ASSERT_FALSE(buf.str().empty());
+  auto r = Ingest(buf.str());
+  ASSERT_TRUE(r.has_value()) << FormatDiagnostics(r.error());
+}
+
 TEST(Examples, HelloHasAWebhookAndTheThreeNodeKinds) {
   std::ifstream in(std::string(FERRY_EXAMPLES_DIR) + "/hello.yaml");
   std::stringstream buf;
