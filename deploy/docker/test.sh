@@ -186,11 +186,10 @@ api() {  # METHOD PATH [BODY]: the API answer on stdout; fails on a non-2xx stat
   code=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" "$base$path" \
     -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     ${body:+--data-binary "$body"}) || code=000
-  if [ "${code:0:1}" != 2 ]; then
-    die "$method $path: HTTP $code: $(cat "$out")"
-  fi
-  cat "$out"
+  body=$(cat "$out")
   rm -f "$out"
+  [ "${code:0:1}" = 2 ] || die "$method $path: HTTP $code: $body"
+  printf '%s\n' "$body"
 }
 
 wait_run() {  # ID SECONDS: waits for the run to succeed; fails when it fails or time runs out
