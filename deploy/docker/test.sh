@@ -385,4 +385,4 @@ print(int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))')
   log "PASS: image $size_mb MB, worker container start-up $startup_ms ms, total $(($(date +%s) - started)) s"
 }
 
-main "$@"
+main "$@"; exit
