@@ -229,8 +229,10 @@ main() {
   size_mb=$(($(podman image inspect --format '{{.Size}}' ferry:latest) / 1000000))
   log "ferry:latest built in $((t1 - t0)) s: $size_mb MB"
   [ "$size_mb" -lt "$budget_mb" ] || die "ferry:latest is $size_mb MB, over the $budget_mb MB budget"
-  [ "$(podman image inspect --format '{{.Config.User}}' ferry:latest)" = 10001:10001 ] ||
-    die "ferry:latest does not run as user 10001"
+  local who
+  who=$(podman run --rm --entrypoint id ferry:latest 2>/dev/null) || die "cannot run ferry:latest"
+  [ "$who" = "uid=10001(ferry) gid=10001(ferry) groups=10001(ferry)" ] ||
+    die "ferry:latest runs as $who, not as user and group ferry (10001)"
 
   # --- 3. the stack ---
   if [ -n "$(podman ps -a --filter "label=com.docker.compose.project=$project" -q)" ]; then
