@@ -2,7 +2,8 @@
 # Quick start, step 2: installs what is missing, builds, and runs the whole test suite
 # (unit tests, then integration tests that start real redis-server and PostgreSQL processes).
 # FERRY_CONTAINER_TESTS=1 then also builds the container image and runs the compose stack with
-# podman (deploy/docker/test.sh; about 15 minutes the first time, a few on later runs).
+# podman (deploy/docker/test.sh; 35 minutes the first time on a busy 2-core machine, 2 to 5 on
+# later runs: README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
