@@ -17,6 +17,8 @@ find_package(spdlog REQUIRED)
 find_package(date REQUIRED)
 find_package(prometheus-cpp REQUIRED)
 find_package(OpenSSL REQUIRED)
+# Boost.Beast/Asio (header-only): the HTTP server's event loop and parser (src/http only).
+find_package(Boost 1.81 REQUIRED)
 find_package(tl-expected REQUIRED)
 if(FERRY_BUILD_TESTS)
   find_package(GTest REQUIRED)

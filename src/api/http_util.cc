@@ -31,14 +31,6 @@ std::string_view Trim(std::string_view s) {
 
 }  // namespace
 
-Json ErrorBody(std::string_view code, std::string_view message) {
-  return Json{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
-}
-
-std::pair<int, Json> ErrorResponse(const Error& error) {
-  return {ErrorHttpStatus(error.code), ErrorBody(ErrorCodeName(error.code), error.message)};
-}
-
 Result<Json> ParseJsonObject(std::string_view body) {
   if (Trim(body).empty()) return Fail(ErrorCode::kInvalidArgument, "expected a JSON object body");
   auto parsed = ParseJson(body);
@@ -95,13 +87,6 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 }
 
 std::string NewApiTokenSecret() { return "fy_" + RandomHex(32); }
-
-std::optional<std::string> FindHeader(const HeaderList& headers, std::string_view name) {
-  for (const auto& [k, v] : headers) {
-    if (IEquals(k, name)) return v;
-  }
-  return std::nullopt;
-}
 
 std::string SignedPayload(std::string_view timestamp, std::string_view raw_body) {
   std::string out;

@@ -15,17 +15,9 @@
 #include "core/json.h"
 #include "core/result.h"
 #include "engine/definition.h"
+#include "http/message.h"
 
 namespace ferry::api {
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-// {"error":{"code":"not_found","message":"..."}}. `code` is ErrorCodeName(), or a route-level
-// code such as "method_not_allowed".
-Json ErrorBody(std::string_view code, std::string_view message);
-// The HTTP status and body for an Error (core/result.h ErrorHttpStatus).
-std::pair<int, Json> ErrorResponse(const Error& error);
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -53,9 +45,8 @@ std::string NewApiTokenSecret();
 // ---------------------------------------------------------------------------------------------
 // Webhooks
 
-// Header lookup that ignores case (HTTP header names are case-insensitive).
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
-std::optional<std::string> FindHeader(const HeaderList& headers, std::string_view name);
+using http::FindHeader;
+using http::HeaderList;
 
 // The exact bytes an hmac webhook signs: "<timestamp>.<raw body>", the timestamp being the
 // decimal Unix seconds sent in the timestamp header, the body the request body as received.

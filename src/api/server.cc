@@ -1,22 +1,20 @@
 #include "api/server.h"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <any>
 #include <atomic>
 #include <charconv>
-#include <condition_variable>
 #include <map>
 #include <mutex>
-#include <regex>
-#include <thread>
 #include <utility>
 
 #include "api/dto.h"
 #include "api/http_util.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
+#include "http/server.h"
 #include "runs/apply.h"
 #include "runs/pool.h"
 #include "runs/runs.h"
@@ -25,41 +23,23 @@
 namespace ferry::api {
 namespace {
 
-using httplib::Request;
-using httplib::Response;
-
-// Webhook bodies are limited per trigger (ingestion caps max_body_bytes at 64 MiB); httplib's
-// own limit only has to stay above the largest one.
-constexpr size_t kMaxAnyBody = (size_t{64} << 20) + 1;
-// API bodies over this many times the limit are refused before they are read.
-constexpr int64_t kEarlyRejectFactor = 8;
+using http::Request;
+using http::Response;
 
 void SendJson(Response& res, int status, const Json& body) {
   res.status = status;
-  res.set_content(DumpJson(body), "application/json");
+  res.content_type = "application/json";
+  res.body = DumpJson(body);
 }
 
 void SendError(Response& res, const Error& error) {
-  auto [status, body] = ErrorResponse(error);
-  SendJson(res, status, body);
+  const bool close = res.close;
+  res = http::ErrorResponse(error);
+  res.close = close;
 }
 
 void SendError(Response& res, ErrorCode code, const std::string& message) {
   SendError(res, Error{code, message});
-}
-
-// A response sent before the request body was read: the connection cannot be reused.
-void CloseAfter(Response& res) { res.set_header("Connection", "close"); }
-
-HeaderList Headers(const Request& req) {
-  HeaderList out;
-  out.reserve(req.headers.size());
-  for (const auto& [k, v] : req.headers) out.emplace_back(k, v);
-  return out;
-}
-
-std::string Param(const Request& req, const char* name) {
-  return req.has_param(name) ? req.get_param_value(name) : std::string();
 }
 
 std::optional<int64_t> ParseInt64(std::string_view s) {
@@ -73,40 +53,16 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
-std::string StatusCodeName(int status) {
-  switch (status) {
-    case 400:
-      return "invalid_argument";
-    case 401:
-      return "unauthenticated";
-    case 403:
-      return "permission_denied";
-    case 404:
-      return "not_found";
-    case 405:
-      return "method_not_allowed";
-    case 408:
-      return "timeout";
-    case 413:
-      return "too_large";
-    case 414:
-      return "too_large";
-    case 503:
-      return "unavailable";
-    default:
-      return status >= 500 ? "internal" : "invalid_argument";
-  }
-}
-
-struct Route {
-  std::regex pattern;
-  std::vector<std::string> methods;
-};
-
 struct WebhookEntry {
   int version = 0;
   std::optional<engine::WebhookTrigger> trigger;
   std::string trigger_id;
+};
+
+// What a webhook's admission step found, for its handler (Request::context).
+struct AdmittedHook {
+  std::string workflow_id;
+  WebhookEntry entry;
 };
 
 // The state of one SSE stream, shared by its provider calls.
@@ -134,20 +90,12 @@ struct ApiServer::Impl {
   engine::EnvSecretResolver env_secrets;
   runs::Pool<Store> stores;
   runs::Pool<Broker> brokers;
-  std::vector<Route> routes;
 
-  httplib::Server http;
-  std::thread listener;
-  std::atomic<int> port{0};
-  std::atomic<bool> stopping{false};
-  std::atomic<int> sse_clients{0};
+  std::unique_ptr<http::Server> server;
 
   std::mutex lifecycle_mu;  // serializes Start and Stop
   bool running = false;     // Guarded by lifecycle_mu
   bool stopped = false;     // Guarded by lifecycle_mu
-
-  std::mutex stop_mu;  // with stop_cv: wakes SSE streams on Stop
-  std::condition_variable stop_cv;
 
   std::mutex cache_mu;
   std::map<std::string, WebhookEntry> webhooks;  // by workflow id; Guarded by cache_mu
@@ -171,35 +119,8 @@ struct ApiServer::Impl {
     return true;
   }
 
-  // Runs `f` and answers 500 with the exception's message if it throws.
-  template <typename F>
-  httplib::Server::Handler Guard(F f) {
-    return [this, f = std::move(f)](const Request& req, Response& res) {
-      try {
-        if (static_cast<int64_t>(req.body.size()) > options.max_body_bytes) {
-          return SendError(res, ErrorCode::kTooLarge,
-                           "request body of " + std::to_string(req.body.size()) +
-                               " bytes is over the limit of " +
-                               std::to_string(options.max_body_bytes));
-        }
-        f(req, res);
-      } catch (const std::exception& e) {
-        spdlog::error("api: {} {}: {}", req.method, req.path, e.what());
-        SendError(res, ErrorCode::kInternal, std::string("unexpected error: ") + e.what());
-      }
-    };
-  }
-
-  void AddRoute(const std::string& pattern, std::vector<std::string> methods) {
-    if (std::find(methods.begin(), methods.end(), "GET") != methods.end()) {
-      methods.push_back("HEAD");
-    }
-    routes.push_back(Route{std::regex(pattern), std::move(methods)});
-  }
-
-  void Register();
-  httplib::Server::HandlerResponse PreRoute(const Request& req, Response& res);
-  bool Authenticate(const Request& req, Response& res);
+  http::Router Routes();
+  std::optional<Response> Authenticate(const Request& req);
 
   // Routes.
   void Healthz(const Request& req, Response& res);
@@ -223,214 +144,130 @@ struct ApiServer::Impl {
   void ListWorkers(const Request& req, Response& res);
   void ListQueues(const Request& req, Response& res);
   void GetQueue(const Request& req, Response& res);
-  void Hook(const Request& req, Response& res, const httplib::ContentReader* reader);
+  void DispatchCron(const Request& req, Response& res);
+  void Metrics(const Request& req, Response& res);
+  void Alerts(const Request& req, Response& res);
+  std::optional<Response> AdmitHook(Request& req, int64_t& body_limit);
+  void Hook(const Request& req, Response& res);
 
-  bool SseStep(SseStream& s, httplib::DataSink& sink);
   Result<WebhookEntry> WebhookFor(Store& store, const Workflow& wf);
 };
 
 // ---------------------------------------------------------------------------------------------
 // Registration, routing, auth
 
-void ApiServer::Impl::Register() {
-  const std::string name = "([^/]+)";
-  AddRoute("/healthz", {"GET"});
-  AddRoute("/readyz", {"GET"});
-  AddRoute("/api/v1/workflows", {"GET", "POST"});
-  AddRoute("/api/v1/workflows/" + name, {"GET"});
-  AddRoute("/api/v1/workflows/" + name + "/versions", {"GET"});
-  AddRoute("/api/v1/workflows/" + name + "/versions/([0-9]+)", {"GET"});
-  AddRoute("/api/v1/runs", {"GET", "POST"});
-  AddRoute("/api/v1/runs/" + name, {"GET"});
-  AddRoute("/api/v1/runs/" + name + "/cancel", {"POST"});
-  AddRoute("/api/v1/runs/" + name + "/retry", {"POST"});
-  AddRoute("/api/v1/runs/" + name + "/events", {"GET"});
-  AddRoute("/api/v1/tasks", {"GET", "POST"});
-  AddRoute("/api/v1/tasks/" + name, {"GET"});
-  AddRoute("/api/v1/tasks/" + name + "/cancel", {"POST"});
-  AddRoute("/api/v1/tasks/" + name + "/retry", {"POST"});
-  AddRoute("/api/v1/workers", {"GET"});
-  AddRoute("/api/v1/queues", {"GET"});
-  AddRoute("/api/v1/triggers/cron/dispatch", {"POST"});
-  AddRoute("/api/v1/queues/" + name, {"GET"});
-  // Webhook methods are checked against the trigger, after the route.
-  AddRoute("/hooks/" + name, {"GET", "POST", "PUT", "PATCH", "DELETE"});
-  if (options.metrics) AddRoute("/metrics", {"GET"});
-  if (options.alerts) AddRoute("/api/v1/alerts", {"GET"});
-
-  auto bind = [this](void (Impl::*m)(const Request&, Response&)) {
-    return Guard([this, m](const Request& req, Response& res) { (this->*m)(req, res); });
+http::Router ApiServer::Impl::Routes() {
+  using Method = void (Impl::*)(const Request&, Response&);
+  auto bind = [this](Method m) {
+    return [this, m](Request& req) {
+      Response res;
+      (this->*m)(req, res);
+      return res;
+    };
   };
-  http.Get("/healthz", bind(&Impl::Healthz));
-  http.Get("/readyz", bind(&Impl::Readyz));
-  http.Post("/api/v1/workflows", bind(&Impl::ApplyWorkflow));
-  http.Get("/api/v1/workflows", bind(&Impl::ListWorkflows));
-  http.Get("/api/v1/workflows/" + name, bind(&Impl::GetWorkflow));
-  http.Get("/api/v1/workflows/" + name + "/versions", bind(&Impl::ListVersions));
-  http.Get("/api/v1/workflows/" + name + "/versions/([0-9]+)", bind(&Impl::GetVersion));
-  http.Post("/api/v1/runs", bind(&Impl::CreateRun));
-  http.Get("/api/v1/runs", bind(&Impl::ListRuns));
-  http.Get("/api/v1/runs/" + name, bind(&Impl::GetRun));
-  http.Post("/api/v1/runs/" + name + "/cancel", bind(&Impl::CancelRun));
-  http.Post("/api/v1/runs/" + name + "/retry", bind(&Impl::RetryRun));
-  http.Get("/api/v1/runs/" + name + "/events", bind(&Impl::RunEvents));
-  http.Post("/api/v1/tasks", bind(&Impl::SubmitTask));
-  http.Get("/api/v1/tasks", bind(&Impl::ListTasks));
-  http.Get("/api/v1/tasks/" + name, bind(&Impl::GetTask));
-  http.Post("/api/v1/tasks/" + name + "/cancel", bind(&Impl::CancelTask));
-  http.Post("/api/v1/tasks/" + name + "/retry", bind(&Impl::RetryTask));
-  http.Get("/api/v1/workers", bind(&Impl::ListWorkers));
-  http.Get("/api/v1/queues", bind(&Impl::ListQueues));
-  http.Get("/api/v1/queues/" + name, bind(&Impl::GetQueue));
+  // /api/v1 routes: bearer token first (before the body is read), then the API body limit.
+  auto api = [this](Request& req, int64_t& limit) -> std::optional<Response> {
+    limit = options.max_body_bytes;
+    if (!options.require_auth) return std::nullopt;
+    return Authenticate(req);
+  };
+  http::Router r;
+  r.Get("/healthz", bind(&Impl::Healthz));
+  r.Get("/readyz", bind(&Impl::Readyz));
+  r.Get("/api/v1/workflows", bind(&Impl::ListWorkflows), api);
+  r.Post("/api/v1/workflows", bind(&Impl::ApplyWorkflow), api);
+  r.Get("/api/v1/workflows/{name}", bind(&Impl::GetWorkflow), api);
+  r.Get("/api/v1/workflows/{name}/versions", bind(&Impl::ListVersions), api);
+  r.Get("/api/v1/workflows/{name}/versions/{version}", bind(&Impl::GetVersion), api);
+  r.Get("/api/v1/runs", bind(&Impl::ListRuns), api);
+  r.Post("/api/v1/runs", bind(&Impl::CreateRun), api);
+  r.Get("/api/v1/runs/{id}", bind(&Impl::GetRun), api);
+  r.Post("/api/v1/runs/{id}/cancel", bind(&Impl::CancelRun), api);
+  r.Post("/api/v1/runs/{id}/retry", bind(&Impl::RetryRun), api);
+  r.Get("/api/v1/runs/{id}/events", bind(&Impl::RunEvents), api);
+  r.Get("/api/v1/tasks", bind(&Impl::ListTasks), api);
+  r.Post("/api/v1/tasks", bind(&Impl::SubmitTask), api);
+  r.Get("/api/v1/tasks/{id}", bind(&Impl::GetTask), api);
+  r.Post("/api/v1/tasks/{id}/cancel", bind(&Impl::CancelTask), api);
+  r.Post("/api/v1/tasks/{id}/retry", bind(&Impl::RetryTask), api);
+  r.Get("/api/v1/workers", bind(&Impl::ListWorkers), api);
+  r.Get("/api/v1/queues", bind(&Impl::ListQueues), api);
+  r.Get("/api/v1/queues/{name}", bind(&Impl::GetQueue), api);
   // One cron dispatch tick on demand (src/scheduler): exactly once through the store's
   // (trigger, fire time) record, so racing the scheduler's leader is harmless.
-  http.Post("/api/v1/triggers/cron/dispatch", Guard([this](const Request&, Response& res) {
-              auto broker = brokers.Acquire();
-              if (!broker) return SendError(res, broker.error());
-              auto store = stores.Acquire();
-              if (!store) return SendError(res, store.error());
-              scheduler::DispatchOptions d;
-              d.queue = options.run_queue;
-              auto report = scheduler::DispatchCron(**store, **broker, *options.clock, d);
-              if (Failed(*store, report, res)) return;
-              SendJson(res, 200, report->ToJson());
-            }));
-  if (options.metrics) {
-    http.Get("/metrics", Guard([this](const Request&, Response& res) {
-               res.set_content(options.metrics(), "text/plain; version=0.0.4; charset=utf-8");
-             }));
-  }
-  if (options.alerts) {
-    http.Get("/api/v1/alerts", Guard([this](const Request&, Response& res) {
-               auto broker = brokers.Acquire();
-               if (!broker) return SendError(res, broker.error());
-               auto store = stores.Acquire();
-               if (!store) return SendError(res, store.error());
-               auto body = options.alerts(**broker, **store);
-               if (Failed(*broker, body, res)) return;
-               SendJson(res, 200, *body);
-             }));
-  }
-
-  // Webhooks read their body themselves, so the trigger's limit applies before reading.
-  const std::string hook = "/hooks/" + name;
-  // Webhook metrics: the workflow name is a bounded label; a 404 names none.
-  auto observe = [this](const Request& req, const Response& res,
-                        std::chrono::steady_clock::time_point start) {
-    if (!options.on_webhook) return;
-    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    options.on_webhook(res.status == 404 ? std::string() : std::string(req.matches[1]), res.status,
-                       took.count());
-  };
-  http.Get(hook, Guard([this, observe](const Request& req, Response& res) {
-             const auto start = std::chrono::steady_clock::now();
-             Hook(req, res, nullptr);
-             observe(req, res, start);
-           }));
-  auto with_reader = [this, observe](const Request& req, Response& res,
-                                     const httplib::ContentReader& reader) {
-    const auto start = std::chrono::steady_clock::now();
-    try {
-      Hook(req, res, &reader);
-    } catch (const std::exception& e) {
-      spdlog::error("api: {} {}: {}", req.method, req.path, e.what());
-      SendError(res, ErrorCode::kInternal, std::string("unexpected error: ") + e.what());
-    }
-    observe(req, res, start);
-  };
-  http.Post(hook, with_reader);
-  http.Put(hook, with_reader);
-  http.Patch(hook, with_reader);
-  http.Delete(hook, with_reader);
-
-  http.set_pre_routing_handler(
-      [this](const Request& req, Response& res) { return PreRoute(req, res); });
-  // httplib's own errors (unparsable request, over payload_max_length) get the JSON shape too.
-  http.set_error_handler(httplib::Server::HandlerWithResponse([](const Request&, Response& res) {
-    if (res.body.empty()) {
-      SendJson(res, res.status,
-               ErrorBody(StatusCodeName(res.status), "HTTP " + std::to_string(res.status) + " (" +
-                                                         StatusCodeName(res.status) + ")"));
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  r.Post("/api/v1/triggers/cron/dispatch", bind(&Impl::DispatchCron), api);
+  if (options.metrics) r.Get("/metrics", bind(&Impl::Metrics));
+  if (options.alerts) r.Get("/api/v1/alerts", bind(&Impl::Alerts), api);
+  // Webhooks: the trigger decides the methods and the body limit, before the body is read.
+  r.Add(http::Route{{"GET", "POST", "PUT", "PATCH", "DELETE"},
+                    "/hooks/{workflow}",
+                    bind(&Impl::Hook),
+                    [this](Request& req, int64_t& limit) { return AdmitHook(req, limit); }});
+  return r;
 }
 
-httplib::Server::HandlerResponse ApiServer::Impl::PreRoute(const Request& req, Response& res) {
-  using HR = httplib::Server::HandlerResponse;
-  const Route* route = nullptr;
-  for (const auto& r : routes) {
-    if (std::regex_match(req.path, r.pattern)) {
-      route = &r;
-      break;
-    }
-  }
-  if (route == nullptr) {
-    CloseAfter(res);
-    SendError(res, ErrorCode::kNotFound, "no route " + req.path);
-    return HR::Handled;
-  }
-  if (std::find(route->methods.begin(), route->methods.end(), req.method) == route->methods.end()) {
-    std::string allow;
-    for (const auto& m : route->methods) allow += (allow.empty() ? "" : ", ") + m;
-    res.set_header("Allow", allow);
-    CloseAfter(res);
-    SendJson(res, 405,
-             ErrorBody("method_not_allowed", req.method + " is not allowed on " + req.path +
-                                                 " (allowed: " + allow + ")"));
-    return HR::Handled;
-  }
-  if (req.path.rfind("/api/", 0) != 0) return HR::Unhandled;  // health probes and webhooks
-
-  // Far over the limit: answer without reading it (the client may see the connection close
-  // before the answer). Moderately over: read it, so the client surely gets its 413 (Guard).
-  if (auto len = ParseInt64(req.get_header_value("Content-Length"));
-      len && *len > kEarlyRejectFactor * options.max_body_bytes) {
-    CloseAfter(res);
-    SendError(res, ErrorCode::kTooLarge,
-              "request body of " + std::to_string(*len) + " bytes is over the limit of " +
-                  std::to_string(options.max_body_bytes));
-    return HR::Handled;
-  }
-  if (options.require_auth && !Authenticate(req, res)) {
-    CloseAfter(res);
-    return HR::Handled;
-  }
-  return HR::Unhandled;
-}
-
-bool ApiServer::Impl::Authenticate(const Request& req, Response& res) {
-  if (!req.has_header("Authorization")) {
-    res.set_header("WWW-Authenticate", "Bearer");
+std::optional<Response> ApiServer::Impl::Authenticate(const Request& req) {
+  Response res;
+  auto header = req.Header("Authorization");
+  if (!header) {
+    res.SetHeader("WWW-Authenticate", "Bearer");
     SendError(res, ErrorCode::kUnauthenticated,
               "missing bearer token (Authorization: Bearer fy_...; see `ferry token create`)");
-    return false;
+    return res;
   }
-  auto token = BearerToken(req.get_header_value("Authorization"));
+  auto token = BearerToken(*header);
   if (!token) {
-    res.set_header("WWW-Authenticate", "Bearer");
+    res.SetHeader("WWW-Authenticate", "Bearer");
     SendError(res, ErrorCode::kUnauthenticated, "Authorization must be 'Bearer <token>'");
-    return false;
+    return res;
   }
   auto store = stores.Acquire();
   if (!store) {
     SendError(res, store.error());
-    return false;
+    return res;
   }
   auto found = (*store)->VerifyApiToken(engine::Sha256Hex(*token));
   if (!found) {
     Check(*store, found.error());
     SendError(res, found.error());
-    return false;
+    return res;
   }
   if (!*found) {
-    res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    res.SetHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
     SendError(res, ErrorCode::kUnauthenticated, "invalid or revoked token");
-    return false;
+    return res;
   }
-  return true;
+  return std::nullopt;
 }
 
+void ApiServer::Impl::DispatchCron(const Request&, Response& res) {
+  auto broker = brokers.Acquire();
+  if (!broker) return SendError(res, broker.error());
+  auto store = stores.Acquire();
+  if (!store) return SendError(res, store.error());
+  scheduler::DispatchOptions d;
+  d.queue = options.run_queue;
+  auto report = scheduler::DispatchCron(**store, **broker, *options.clock, d);
+  if (Failed(*store, report, res)) return;
+  SendJson(res, 200, report->ToJson());
+}
+
+void ApiServer::Impl::Metrics(const Request&, Response& res) {
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res.body = options.metrics();
+}
+
+void ApiServer::Impl::Alerts(const Request&, Response& res) {
+  auto broker = brokers.Acquire();
+  if (!broker) return SendError(res, broker.error());
+  auto store = stores.Acquire();
+  if (!store) return SendError(res, store.error());
+  auto body = options.alerts(**broker, **store);
+  if (Failed(*broker, body, res)) return;
+  SendJson(res, 200, *body);
+}
+
+// ---------------------------------------------------------------------------------------------
 // ---------------------------------------------------------------------------------------------
 // Health
 
@@ -502,7 +339,8 @@ void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
   auto applied = runs::ApplyWorkflowSource(**store, apply, &diagnostics);
   if (!applied) {
     Check(*store, applied.error());
-    auto [status, out] = ErrorResponse(applied.error());
+    const int status = ErrorHttpStatus(applied.error().code);
+    Json out = http::ErrorBody(ErrorCodeName(applied.error().code), applied.error().message);
     if (!diagnostics.empty()) {
       Json list = Json::array();
       for (const auto& d : diagnostics) {
@@ -532,9 +370,9 @@ void ApiServer::Impl::ListWorkflows(const Request&, Response& res) {
 void ApiServer::Impl::GetWorkflow(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  auto wf = (*store)->GetWorkflow(req.matches[1]);
+  auto wf = (*store)->GetWorkflow(req.params[0]);
   if (Failed(*store, wf, res)) return;
-  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.matches[1].str());
+  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.params[0]);
   Json out{{"workflow", WorkflowJson(**wf)}};
   if (auto v = (*store)->GetWorkflowVersion((*wf)->id, 0); v && *v) {
     out["version"] = VersionJson(**v, true);
@@ -553,9 +391,9 @@ void ApiServer::Impl::GetWorkflow(const Request& req, Response& res) {
 void ApiServer::Impl::ListVersions(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  auto wf = (*store)->GetWorkflow(req.matches[1]);
+  auto wf = (*store)->GetWorkflow(req.params[0]);
   if (Failed(*store, wf, res)) return;
-  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.matches[1].str());
+  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.params[0]);
   auto versions = (*store)->ListWorkflowVersions((*wf)->id);
   if (Failed(*store, versions, res)) return;
   Json out = Json::array();
@@ -564,15 +402,15 @@ void ApiServer::Impl::ListVersions(const Request& req, Response& res) {
 }
 
 void ApiServer::Impl::GetVersion(const Request& req, Response& res) {
-  auto n = ParseInt64(req.matches[2].str());
+  auto n = ParseInt64(req.params[1]);
   if (!n || *n < 1 || *n > 1'000'000'000) {
     return SendError(res, ErrorCode::kInvalidArgument, "bad version number");
   }
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  auto wf = (*store)->GetWorkflow(req.matches[1]);
+  auto wf = (*store)->GetWorkflow(req.params[0]);
   if (Failed(*store, wf, res)) return;
-  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.matches[1].str());
+  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.params[0]);
   auto v = (*store)->GetWorkflowVersion((*wf)->id, static_cast<int>(*n));
   if (Failed(*store, v, res)) return;
   if (!*v) return SendError(res, ErrorCode::kNotFound, "no such version");
@@ -614,15 +452,15 @@ void ApiServer::Impl::CreateRun(const Request& req, Response& res) {
 
 void ApiServer::Impl::ListRuns(const Request& req, Response& res) {
   RunFilter filter;
-  auto limit = ParseLimit(Param(req, "limit"), 50, 1000);
+  auto limit = ParseLimit(req.Query("limit"), 50, 1000);
   if (!limit) return SendError(res, limit.error());
   filter.limit = *limit;
-  filter.cursor = Param(req, "cursor");
-  if (auto s = Param(req, "status"); !s.empty()) {
+  filter.cursor = req.Query("cursor");
+  if (auto s = req.Query("status"); !s.empty()) {
     filter.status = ParseRunStatus(s);
     if (!filter.status) return SendError(res, ErrorCode::kInvalidArgument, "unknown status " + s);
   }
-  if (auto t = Param(req, "triggered_by"); !t.empty()) {
+  if (auto t = req.Query("triggered_by"); !t.empty()) {
     filter.triggered_by = ParseTriggeredBy(t);
     if (!filter.triggered_by) {
       return SendError(res, ErrorCode::kInvalidArgument, "unknown triggered_by " + t);
@@ -630,7 +468,7 @@ void ApiServer::Impl::ListRuns(const Request& req, Response& res) {
   }
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  if (auto w = Param(req, "workflow"); !w.empty()) {
+  if (auto w = req.Query("workflow"); !w.empty()) {
     auto wf = (*store)->GetWorkflow(w);
     if (Failed(*store, wf, res)) return;
     if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + w);
@@ -646,9 +484,9 @@ void ApiServer::Impl::ListRuns(const Request& req, Response& res) {
 void ApiServer::Impl::GetRun(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  auto run = (*store)->GetRun(req.matches[1]);
+  auto run = (*store)->GetRun(req.params[0]);
   if (Failed(*store, run, res)) return;
-  if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.matches[1].str());
+  if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.params[0]);
   auto steps = (*store)->ListSteps((*run)->id);
   if (Failed(*store, steps, res)) return;
   Json out = RunJson(**run);
@@ -661,7 +499,7 @@ void ApiServer::Impl::GetRun(const Request& req, Response& res) {
 void ApiServer::Impl::CancelRun(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  const std::string id = req.matches[1];
+  const std::string id = req.params[0];
   auto run = (*store)->CancelRun(id);
   if (Failed(*store, run, res)) return;
   // The store decides; the broker cancel only stops the work sooner (the handler also polls the
@@ -696,7 +534,7 @@ void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
   }
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  auto run = (*store)->RetryRun(req.matches[1], retry);
+  auto run = (*store)->RetryRun(req.params[0], retry);
   if (Failed(*store, run, res)) return;
   Json out{{"run", RunJson(*run)}, {"enqueued", false}};
   if (auto broker = brokers.Acquire()) {
@@ -711,107 +549,6 @@ void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
     }
   }
   SendJson(res, 201, out);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Run events (SSE)
-
-void ApiServer::Impl::RunEvents(const Request& req, Response& res) {
-  int64_t after = 0;
-  std::string last_id = req.get_header_value("Last-Event-ID");
-  if (last_id.empty()) last_id = Param(req, "last_event_id");
-  if (!last_id.empty()) {
-    auto n = ParseInt64(last_id);
-    if (!n || *n < 0) {
-      return SendError(res, ErrorCode::kInvalidArgument, "Last-Event-ID must be an event seq");
-    }
-    after = *n;
-  }
-  {
-    auto store = stores.Acquire();
-    if (!store) return SendError(res, store.error());
-    auto run = (*store)->GetRun(req.matches[1]);
-    if (Failed(*store, run, res)) return;
-    if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.matches[1].str());
-  }
-  if (sse_clients.fetch_add(1) >= options.max_sse_clients) {
-    sse_clients.fetch_sub(1);
-    res.set_header("Retry-After", "5");
-    return SendError(res, ErrorCode::kUnavailable,
-                     "too many event streams open (max " + std::to_string(options.max_sse_clients) +
-                         "); retry later");
-  }
-  auto stream = std::make_shared<SseStream>();
-  stream->run_id = req.matches[1];
-  stream->last_seq = after;
-  res.status = 200;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Accel-Buffering", "no");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, stream](size_t, httplib::DataSink& sink) { return SseStep(*stream, sink); },
-      [this](bool) { sse_clients.fetch_sub(1); });
-}
-
-// One provider call: writes what is new, or waits one poll interval. Returns false to abort
-// (the client went away), calls sink.done() once the run has ended and everything was sent.
-bool ApiServer::Impl::SseStep(SseStream& s, httplib::DataSink& sink) {
-  if (stopping.load()) {
-    sink.done();
-    return true;
-  }
-  auto write = [&](const std::string& text) {
-    s.last_write = std::chrono::steady_clock::now();
-    return sink.write(text.data(), text.size());
-  };
-  if (!s.started) {
-    s.started = true;
-    if (!write("retry: 1000\n\n")) return false;
-  }
-  bool finished = false;
-  bool wrote = false;
-  {
-    auto store = stores.Acquire();
-    if (!store) {
-      // The store is away: keep the stream, try again next poll.
-    } else {
-      auto events = (*store)->ListRunEvents(s.run_id, s.last_seq, 500);
-      if (!events) {
-        Check(*store, events.error());
-      } else {
-        for (const auto& e : *events) {
-          std::string frame = "id: " + std::to_string(e.seq) + "\nevent: " + e.type +
-                              "\ndata: " + DumpJson(RunEventJson(e)) + "\n\n";
-          if (!write(frame)) return false;
-          wrote = true;
-          s.last_seq = e.seq;
-          if (e.type == runs::kEventFinished) finished = true;
-        }
-        if (events->empty() && ++s.empty_polls % 5 == 0) {
-          // No run.finished seen (cancelled before a worker started it, or history trimmed):
-          // end once the run is terminal and nothing more arrived.
-          if (auto run = (*store)->GetRun(s.run_id); run && *run && IsTerminal((*run)->status)) {
-            auto rest = (*store)->ListRunEvents(s.run_id, s.last_seq, 500);
-            if (rest && rest->empty()) finished = true;
-          } else if (run && !*run) {
-            finished = true;  // deleted by retention
-          }
-        }
-      }
-    }
-  }
-  if (finished) {
-    sink.done();
-    return true;
-  }
-  if (!wrote) {
-    if (std::chrono::steady_clock::now() - s.last_write >= options.sse_keep_alive) {
-      if (!write(": keep-alive\n\n")) return false;
-    }
-    std::unique_lock lock(stop_mu);
-    stop_cv.wait_for(lock, options.sse_poll_interval, [this] { return stopping.load(); });
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,14 +595,14 @@ void ApiServer::Impl::SubmitTask(const Request& req, Response& res) {
 
 void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
   TaskListFilter filter;
-  auto limit = ParseLimit(Param(req, "limit"), 50, 1000);
+  auto limit = ParseLimit(req.Query("limit"), 50, 1000);
   if (!limit) return SendError(res, limit.error());
   filter.limit = *limit;
-  if (auto s = Param(req, "status"); !s.empty()) {
+  if (auto s = req.Query("status"); !s.empty()) {
     filter.status = ParseTaskStatus(s);
     if (!filter.status) return SendError(res, ErrorCode::kInvalidArgument, "unknown status " + s);
   }
-  if (auto q = Param(req, "queue"); !q.empty()) {
+  if (auto q = req.Query("queue"); !q.empty()) {
     if (auto st = ValidateQueueName(q); !st) return SendError(res, st.error());
     filter.queue = q;
   }
@@ -881,28 +618,28 @@ void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
 void ApiServer::Impl::GetTask(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
-  auto task = (*broker)->GetTask(req.matches[1]);
+  auto task = (*broker)->GetTask(req.params[0]);
   if (Failed(*broker, task, res)) return;
-  if (!*task) return SendError(res, ErrorCode::kNotFound, "no task " + req.matches[1].str());
+  if (!*task) return SendError(res, ErrorCode::kNotFound, "no task " + req.params[0]);
   SendJson(res, 200, Json{{"task", TaskJson(**task)}});
 }
 
 void ApiServer::Impl::CancelTask(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
-  auto status = (*broker)->Cancel(req.matches[1]);
+  auto status = (*broker)->Cancel(req.params[0]);
   if (Failed(*broker, status, res)) return;
-  SendJson(res, 200, Json{{"id", req.matches[1].str()}, {"status", TaskStatusName(*status)}});
+  SendJson(res, 200, Json{{"id", req.params[0]}, {"status", TaskStatusName(*status)}});
 }
 
 void ApiServer::Impl::RetryTask(const Request& req, Response& res) {
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
-  if (auto st = (*broker)->Retry(req.matches[1]); !st) {
+  if (auto st = (*broker)->Retry(req.params[0]); !st) {
     Check(*broker, st.error());
     return SendError(res, st.error());
   }
-  SendJson(res, 200, Json{{"id", req.matches[1].str()}, {"status", "pending"}});
+  SendJson(res, 200, Json{{"id", req.params[0]}, {"status", "pending"}});
 }
 
 void ApiServer::Impl::ListWorkers(const Request&, Response& res) {
@@ -930,12 +667,107 @@ void ApiServer::Impl::ListQueues(const Request&, Response& res) {
 }
 
 void ApiServer::Impl::GetQueue(const Request& req, Response& res) {
-  if (auto st = ValidateQueueName(req.matches[1].str()); !st) return SendError(res, st.error());
+  if (auto st = ValidateQueueName(req.params[0]); !st) return SendError(res, st.error());
   auto broker = brokers.Acquire();
   if (!broker) return SendError(res, broker.error());
-  auto stats = (*broker)->GetQueueStats(req.matches[1]);
+  auto stats = (*broker)->GetQueueStats(req.params[0]);
   if (Failed(*broker, stats, res)) return;
   SendJson(res, 200, Json{{"queue", QueueStatsJson(*stats)}});
+}
+
+// ---------------------------------------------------------------------------------------------//
+// Run events (SSE)
+
+namespace {
+
+// A run's events as Server-Sent Events: each step sends what is new since the last one, or a
+// keep-alive comment now and then, and ends after run.finished (or once the run is terminal and
+// nothing more arrived). Between steps it holds no thread (http::Stream).
+class RunEventStream : public http::Stream {
+ public:
+  RunEventStream(runs::Pool<Store>& stores, std::string run_id, int64_t after,
+                 std::chrono::milliseconds poll, std::chrono::milliseconds keep_alive)
+      : stores_(stores),
+        run_id_(std::move(run_id)),
+        last_seq_(after),
+        poll_(poll),
+        keep_alive_(keep_alive) {}
+
+  Step Next(std::string& out, bool stopping) override {
+    if (stopping) return {true, {}};
+    if (!started_) {
+      started_ = true;
+      out += "retry: 1000\n\n";
+    }
+    bool finished = false;
+    if (auto store = stores_.Acquire()) {
+      auto events = (*store)->ListRunEvents(run_id_, last_seq_, 500);
+      if (!events) {
+        store->MarkBad();  // the store is away: keep the stream, try again next poll
+      } else {
+        for (const auto& e : *events) {
+          out += "id: " + std::to_string(e.seq) + "\nevent: " + e.type +
+                 "\ndata: " + DumpJson(RunEventJson(e)) + "\n\n";
+          last_seq_ = e.seq;
+          if (e.type == runs::kEventFinished) finished = true;
+        }
+        if (events->empty() && ++empty_polls_ % 5 == 0) {
+          // No run.finished seen (cancelled before a worker started it, or history trimmed):
+          // end once the run is terminal and nothing more arrived.
+          if (auto run = (*store)->GetRun(run_id_); run && *run && IsTerminal((*run)->status)) {
+            auto rest = (*store)->ListRunEvents(run_id_, last_seq_, 500);
+            if (rest && rest->empty()) finished = true;
+          } else if (run && !*run) {
+            finished = true;  // deleted by retention
+          }
+        }
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (out.empty() && now - last_write_ >= keep_alive_) out = ": keep-alive\n\n";
+    if (!out.empty()) last_write_ = now;
+    if (finished) return {true, {}};
+    // More may be waiting when a full page came back: ask again at once.
+    return {false, out.empty() ? poll_ : std::chrono::milliseconds(0)};
+  }
+
+ private:
+  runs::Pool<Store>& stores_;
+  const std::string run_id_;
+  int64_t last_seq_;
+  const std::chrono::milliseconds poll_;
+  const std::chrono::milliseconds keep_alive_;
+  int empty_polls_ = 0;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+void ApiServer::Impl::RunEvents(const Request& req, Response& res) {
+  int64_t after = 0;
+  std::string last_id = req.Header("Last-Event-ID").value_or("");
+  if (last_id.empty()) last_id = req.Query("last_event_id");
+  if (!last_id.empty()) {
+    auto n = ParseInt64(last_id);
+    if (!n || *n < 0) {
+      return SendError(res, ErrorCode::kInvalidArgument, "Last-Event-ID must be an event seq");
+    }
+    after = *n;
+  }
+  {
+    auto store = stores.Acquire();
+    if (!store) return SendError(res, store.error());
+    auto run = (*store)->GetRun(req.params[0]);
+    if (Failed(*store, run, res)) return;
+    if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.params[0]);
+  }
+  res.status = 200;
+  res.content_type = "text/event-stream";
+  res.SetHeader("Cache-Control", "no-cache");
+  res.SetHeader("X-Accel-Buffering", "no");
+  res.stream = std::make_shared<RunEventStream>(stores, req.params[0], after,
+                                                options.sse_poll_interval, options.sse_keep_alive);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -971,69 +803,53 @@ Result<WebhookEntry> ApiServer::Impl::WebhookFor(Store& store, const Workflow& w
   return entry;
 }
 
-void ApiServer::Impl::Hook(const Request& req, Response& res,
-                           const httplib::ContentReader* reader) {
-  // Until the body is read, an early answer must close the connection.
-  bool body_read = reader == nullptr;
-  auto fail = [&](const Error& e) {
-    if (!body_read) CloseAfter(res);
-    SendError(res, e);
-  };
-  const std::string name = req.matches[1];
+std::optional<Response> ApiServer::Impl::AdmitHook(Request& req, int64_t& body_limit) {
+  Response res;
+  const std::string& name = req.params[0];
   auto store = stores.Acquire();
-  if (!store) return fail(store.error());
+  if (!store) {
+    SendError(res, store.error());
+    return res;
+  }
   auto wf = (*store)->GetWorkflow(name);
-  if (!wf) {
-    Check(*store, wf.error());
-    return fail(wf.error());
+  if (Failed(*store, wf, res)) return res;
+  if (!*wf) {
+    SendError(res, ErrorCode::kNotFound, "no workflow " + name);
+    return res;
   }
-  if (!*wf) return fail(Error{ErrorCode::kNotFound, "no workflow " + name});
   auto entry = WebhookFor(**store, **wf);
-  if (!entry) {
-    Check(*store, entry.error());
-    return fail(entry.error());
-  }
+  if (Failed(*store, entry, res)) return res;
   if (!entry->trigger) {
-    return fail(Error{ErrorCode::kNotFound, "workflow " + name + " has no webhook trigger"});
+    SendError(res, ErrorCode::kNotFound, "workflow " + name + " has no webhook trigger");
+    return res;
   }
   const engine::WebhookTrigger& trigger = *entry->trigger;
   const std::string method = req.method == "HEAD" ? "GET" : req.method;
   if (std::find(trigger.methods.begin(), trigger.methods.end(), method) == trigger.methods.end()) {
     std::string allow;
     for (const auto& m : trigger.methods) allow += (allow.empty() ? "" : ", ") + m;
-    res.set_header("Allow", allow);
-    if (!body_read) CloseAfter(res);
-    return SendJson(res, 405,
-                    ErrorBody("method_not_allowed",
-                              "webhook " + name + " accepts " + allow + ", not " + req.method));
+    res.SetHeader("Allow", allow);
+    SendJson(res, 405,
+             http::ErrorBody("method_not_allowed",
+                             "webhook " + name + " accepts " + allow + ", not " + req.method));
+    return res;
   }
-  const auto limit = static_cast<size_t>(trigger.max_body_bytes);
-  auto too_large = [&] {
-    return Error{ErrorCode::kTooLarge,
-                 "body over this webhook's limit of " + std::to_string(limit) + " bytes"};
-  };
-  if (auto len = ParseInt64(req.get_header_value("Content-Length"));
-      len && *len > trigger.max_body_bytes) {
-    return fail(too_large());
-  }
-  std::string body;
-  if (reader != nullptr) {
-    bool over = false;
-    (*reader)([&](const char* data, size_t n) {
-      if (body.size() + n > limit) {
-        over = true;
-        return false;
-      }
-      body.append(data, n);
-      return true;
-    });
-    if (over) return fail(too_large());
-    body_read = true;
-  } else {
-    body = req.body;
-  }
+  body_limit = trigger.max_body_bytes;
+  req.context = AdmittedHook{(*wf)->id, std::move(*entry)};
+  return std::nullopt;
+}
 
-  const HeaderList headers = Headers(req);
+void ApiServer::Impl::Hook(const Request& req, Response& res) {
+  auto fail = [&](const Error& e) { SendError(res, e); };
+  const std::string& name = req.params[0];
+  const auto& admitted = std::any_cast<const AdmittedHook&>(req.context);
+  const WebhookEntry* entry = &admitted.entry;
+  const engine::WebhookTrigger& trigger = *entry->trigger;
+  const std::string method = req.method == "HEAD" ? "GET" : req.method;
+  const std::string& body = req.body;
+  auto store = stores.Acquire();
+  if (!store) return fail(store.error());
+  const HeaderList& headers = req.headers;
   if (trigger.auth != engine::WebhookAuth::kNone) {
     auto secret = secrets().Resolve(trigger.secret);
     if (!secret || secret->empty()) {
@@ -1047,7 +863,7 @@ void ApiServer::Impl::Hook(const Request& req, Response& res,
     if (trigger.auth == engine::WebhookAuth::kHmac) {
       auto check = VerifyHmac(trigger, *secret, headers, body, options.clock->NowMs());
       if (!check) return fail(check.error());
-      auto fresh = (*store)->RememberNonce("webhook:" + (*wf)->id, check->signature,
+      auto fresh = (*store)->RememberNonce("webhook:" + admitted.workflow_id, check->signature,
                                            check->nonce_expires_ms);
       if (!fresh) {
         Check(*store, fresh.error());
@@ -1063,8 +879,7 @@ void ApiServer::Impl::Hook(const Request& req, Response& res,
     }
   }
 
-  std::vector<std::pair<std::string, std::string>> query(req.params.begin(), req.params.end());
-  Json data = WebhookTriggerData(trigger, method, headers, query, body);
+  Json data = WebhookTriggerData(trigger, method, headers, req.query, body);
   if (trigger.slack_url_verification) {
     if (auto challenge = UrlVerificationChallenge(data["body"])) {
       return SendJson(res, 200, Json{{"challenge", *challenge}});
@@ -1090,7 +905,6 @@ void ApiServer::Impl::Hook(const Request& req, Response& res,
   SendJson(res, 202,
            Json{{"run_id", started->run.id}, {"status", RunStatusName(started->run.status)}});
 }
-
 // ---------------------------------------------------------------------------------------------
 // ApiServer
 
@@ -1099,7 +913,9 @@ ApiServer::ApiServer(ApiServerOptions options)
 
 ApiServer::~ApiServer() { Stop(); }
 
-int ApiServer::port() const { return impl_->port.load(); }
+int ApiServer::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+int ApiServer::connections() const { return impl_->server ? impl_->server->connections() : 0; }
 
 Result<int> ApiServer::Start() {
   Impl& s = *impl_;
@@ -1113,43 +929,29 @@ Result<int> ApiServer::Start() {
     return Fail(ErrorCode::kInvalidArgument,
                 "authentication can be disabled only by `ferry dev` on a loopback address");
   }
-  if (o.max_sse_clients < 0 || o.threads < o.max_sse_clients + 4) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "threads must exceed max_sse_clients by at least 4 (each SSE stream pins a "
-                "thread)");
-  }
-  if (o.port < 0 || o.port > 65535) return Fail(ErrorCode::kInvalidArgument, "bad port");
   if (o.max_body_bytes < 1 || o.sse_poll_interval.count() < 1) {
     return Fail(ErrorCode::kInvalidArgument, "max_body_bytes and sse_poll_interval must be > 0");
   }
 
-  s.Register();
-  const int threads = o.threads;
-  s.http.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<size_t>(threads));
-  };
-  auto keep_alive = std::chrono::duration_cast<std::chrono::seconds>(o.keep_alive_timeout);
-  s.http.set_keep_alive_timeout(std::max<time_t>(1, keep_alive.count()));
-  // httplib writes headers and body separately; without TCP_NODELAY the body waits for the
-  // client's delayed ACK (~40 ms per answer on a keep-alive connection).
-  s.http.set_tcp_nodelay(true);
-  s.http.set_keep_alive_max_count(1000);
-  s.http.set_read_timeout(10, 0);
-  s.http.set_write_timeout(10, 0);
-  s.http.set_payload_max_length(kMaxAnyBody);
-
-  int bound = o.port;
-  if (o.port == 0) {
-    bound = s.http.bind_to_any_port(o.host);
-    if (bound < 0) return Fail(ErrorCode::kUnavailable, "cannot bind " + o.host + ":0");
-  } else if (!s.http.bind_to_port(o.host, o.port)) {
-    return Fail(ErrorCode::kUnavailable,
-                "cannot listen on " + o.host + ":" + std::to_string(o.port) + " (in use?)");
+  http::ServerOptions h = o.http;
+  h.host = o.host;
+  h.port = o.port;
+  h.threads = o.threads;
+  h.max_streams = o.max_sse_clients;
+  h.default_body_limit = o.max_body_bytes;
+  // Webhook metrics: the workflow name is a bounded label; a 404 names none.
+  if (o.on_webhook) {
+    h.on_response = [&s](const Request& req, int status, double seconds) {
+      if (req.path.rfind("/hooks/", 0) != 0) return;
+      s.options.on_webhook(status == 404 || req.params.empty() ? std::string() : req.params[0],
+                           status, seconds);
+    };
   }
-  s.port = bound;
+  s.server = std::make_unique<http::Server>(std::move(h), s.Routes());
+  auto bound = s.server->Start();
+  if (!bound) return Fail(bound.error());
   s.running = true;
-  s.listener = std::thread([&s] { s.http.listen_after_bind(); });
-  return bound;
+  return *bound;
 }
 
 void ApiServer::Stop() {
@@ -1158,13 +960,7 @@ void ApiServer::Stop() {
   if (s.stopped) return;
   s.stopped = true;
   if (!s.running) return;
-  {
-    std::lock_guard stop_lock(s.stop_mu);
-    s.stopping = true;
-  }
-  s.stop_cv.notify_all();
-  s.http.stop();
-  if (s.listener.joinable()) s.listener.join();
+  s.server->Stop();
 }
 
 }  // namespace ferry::api

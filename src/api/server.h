@@ -2,11 +2,10 @@
 // run events over Server-Sent Events, signed webhooks at /hooks/{workflow}, and /healthz /readyz.
 // docs/api.md describes every route, the error format and the webhook signing recipe.
 //
-// Threads: httplib serves each connection on one thread of a fixed pool (`threads`). An open SSE
-// stream or an idle keep-alive connection pins its thread, so SSE clients are capped
-// (`max_sse_clients`, 503 over the cap) below the pool size, keeping threads free for webhooks.
-// Store and Broker connections are not thread-safe: each pool thread opens its own on first use
-// through the factories (thread-local, reconnected after an unavailable error).
+// Threads: src/http's server reads and writes every connection on one I/O thread and runs the
+// handlers on a fixed pool (`threads`); no thread waits on a slow or idle client, and an open
+// SSE stream holds no thread between its polls. Store and Broker connections are not
+// thread-safe: handlers lease them from pools (reconnected after an unavailable error).
 //
 // Auth: bearer tokens (store: API tokens, SHA-256 hashes) on everything except /hooks, /healthz
 // and /readyz. Auth can be switched off only by `ferry dev`: Start() refuses
@@ -28,6 +27,7 @@
 #include "core/json.h"
 #include "core/result.h"
 #include "engine/secrets.h"
+#include "http/server.h"
 #include "store/store.h"
 
 namespace ferry::api {
@@ -50,14 +50,15 @@ struct ApiServerOptions {
   // process environment, FERRY_SECRET_<NAME>.
   const engine::SecretResolver* secrets = nullptr;
 
-  // httplib worker threads. Must exceed max_sse_clients by at least 4.
-  int threads = 32;
+  // Handler threads.
+  int threads = 16;
   // Concurrent SSE streams; one more gets 503.
-  int max_sse_clients = 16;
+  int max_sse_clients = 512;
   // Largest request body on /api/v1 routes (webhooks use their trigger's max_body_bytes).
   int64_t max_body_bytes = 1 << 20;
-  // Idle keep-alive connections are closed after this long (each one pins a pool thread).
-  std::chrono::milliseconds keep_alive_timeout = std::chrono::seconds(5);
+  // Connection caps, deadlines and limits of the HTTP layer (src/http/server.h). host, port,
+  // threads, max_sse_clients and max_body_bytes above take precedence over its fields.
+  http::ServerOptions http;
 
   // The queue run tasks go to.
   std::string run_queue = "default";
@@ -96,6 +97,8 @@ class ApiServer {
 
   // The bound port (0 before Start()).
   int port() const;
+  // Open client connections right now.
+  int connections() const;
 
  private:
   struct Impl;

@@ -272,9 +272,15 @@ int Main(int argc, char** argv) {
               "Address to serve on, HOST:PORT; port 0 = any free one (env FERRY_LISTEN; default "
               "127.0.0.1:8080)");
   AddOptional(sstart, "--threads", sv.threads,
-              "HTTP worker threads (env FERRY_API_THREADS; default 32)");
-  AddOptional(sstart, "--max-sse-clients", sv.max_sse_clients,
-              "Concurrent run event streams; more get 503 (env FERRY_MAX_SSE_CLIENTS; default 16)");
+              "Request handler threads (env FERRY_API_THREADS; default 16)");
+  AddOptional(
+      sstart, "--max-sse-clients", sv.max_sse_clients,
+      "Concurrent run event streams; more get 503 (env FERRY_MAX_SSE_CLIENTS; default 512)");
+  AddOptional(sstart, "--max-connections", sv.max_connections,
+              "Open client connections; more get 503 (env FERRY_MAX_CONNECTIONS; default 10000)");
+  AddOptional(sstart, "--max-connections-per-client", sv.max_connections_per_client,
+              "Open connections from one client address; more get 503 (env "
+              "FERRY_MAX_CONNECTIONS_PER_CLIENT; default 4000)");
   sstart->add_flag("--no-sweeper", sv.no_sweeper,
                    "Do not re-enqueue stranded pending runs from this process");
   AddOptional(sstart, "--secrets-file", sf.secrets_file,

@@ -8,6 +8,7 @@
 
 #include "api/server.h"
 #include "cli/commands.h"
+#include "cli/limits.h"
 #include "cli/signals.h"
 #include "core/redis_url.h"
 #include "engine/secrets.h"
@@ -63,17 +64,32 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
   if (!listen) return out.Fail(listen.error());
   ao.host = listen->first;
   ao.port = listen->second;
-  if (auto t = FlagOrEnv(ctx, args.threads, "FERRY_API_THREADS")) {
-    auto n = ParseIntSetting(*t, "--threads", 8, 1024);
-    if (!n) return out.Fail(n.error());
-    ao.threads = *n;
+  struct IntSetting {
+    const std::optional<std::string>& flag;
+    const char* env;
+    const char* name;
+    int min;
+    int max;
+    int& dest;
+  };
+  for (const IntSetting& setting : {
+           IntSetting{args.threads, "FERRY_API_THREADS", "--threads", 1, 1024, ao.threads},
+           IntSetting{args.max_sse_clients, "FERRY_MAX_SSE_CLIENTS", "--max-sse-clients", 0, 100000,
+                      ao.max_sse_clients},
+           IntSetting{args.max_connections, "FERRY_MAX_CONNECTIONS", "--max-connections", 1,
+                      1000000, ao.http.max_connections},
+           IntSetting{args.max_connections_per_client, "FERRY_MAX_CONNECTIONS_PER_CLIENT",
+                      "--max-connections-per-client", 1, 1000000,
+                      ao.http.max_connections_per_client},
+       }) {
+    if (auto v = FlagOrEnv(ctx, setting.flag, setting.env)) {
+      auto n = ParseIntSetting(*v, setting.name, setting.min, setting.max);
+      if (!n) return out.Fail(n.error());
+      setting.dest = *n;
+    }
   }
-  if (auto m = FlagOrEnv(ctx, args.max_sse_clients, "FERRY_MAX_SSE_CLIENTS")) {
-    auto n = ParseIntSetting(*m, "--max-sse-clients", 0, 1000);
-    if (!n) return out.Fail(n.error());
-    ao.max_sse_clients = *n;
-  }
-  if (ao.threads < ao.max_sse_clients + 4) ao.threads = ao.max_sse_clients + 4;
+  // Each connection is a descriptor: let the cap, not the soft limit, decide.
+  RaiseOpenFileLimit();
 
   // Signals first: every thread started below inherits the blocked mask.
   std::mutex mu;
@@ -162,7 +178,8 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
     banner += "  Health:     " + base + "/healthz, " + base + "/readyz\n";
     banner += "  Store:      " + (*stores)->Describe() + "\n";
     banner += "  Redis:      " + MaskRedisUrl(broker_options.redis_url) + "\n";
-    banner += "  Threads:    " + std::to_string(ao.threads) + " (at most " +
+    banner += "  Threads:    " + std::to_string(ao.threads) + " handlers (at most " +
+              std::to_string(ao.http.max_connections) + " connections, " +
               std::to_string(ao.max_sse_clients) + " event streams)\n";
     if (secrets_file) banner += "  Secrets:    FERRY_SECRET_*, " + *secrets_file + "\n";
     banner += "  Sweeper:    " + std::string(args.no_sweeper ? "off" : "on") + "\n";

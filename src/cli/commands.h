@@ -166,8 +166,11 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
 
 struct ServerArgs {
   std::optional<std::string> listen;           // FERRY_LISTEN; default 127.0.0.1:8080
-  std::optional<std::string> threads;          // FERRY_API_THREADS; default 32
-  std::optional<std::string> max_sse_clients;  // FERRY_MAX_SSE_CLIENTS; default 16
+  std::optional<std::string> threads;          // FERRY_API_THREADS; default 16
+  std::optional<std::string> max_sse_clients;  // FERRY_MAX_SSE_CLIENTS; default 512
+  std::optional<std::string> max_connections;  // FERRY_MAX_CONNECTIONS; default 10000
+  // FERRY_MAX_CONNECTIONS_PER_CLIENT; default 4000
+  std::optional<std::string> max_connections_per_client;
   bool no_sweeper = false;
   std::map<std::string, std::string> alert_flags;  // --alert-* (AddAlertFlags)
 };

@@ -97,7 +97,7 @@ class ApiTest : public ::testing::Test {
     o.secrets = &secrets_;
     o.threads = 12;
     o.max_sse_clients = 2;
-    o.keep_alive_timeout = 1s;
+    o.http.idle_timeout = 1s;
     o.sse_poll_interval = 50ms;
     auto server = std::make_unique<api::ApiServer>(o);
     auto port = server->Start();

@@ -162,15 +162,16 @@ TEST(RequestTest, ParseLimit) {
 }
 
 TEST(ErrorTest, ShapeAndStatus) {
-  auto [status, body] = ErrorResponse(Error{ErrorCode::kConflict, "run already ended"});
-  EXPECT_EQ(status, 409);
+  auto res = http::ErrorResponse(Error{ErrorCode::kConflict, "run already ended"});
+  EXPECT_EQ(res.status, 409);
+  auto body = Json::parse(res.body);
   EXPECT_EQ(body["error"]["code"], "conflict");
   EXPECT_EQ(body["error"]["message"], "run already ended");
-  EXPECT_EQ(ErrorResponse(Error{ErrorCode::kNotFound, ""}).first, 404);
-  EXPECT_EQ(ErrorResponse(Error{ErrorCode::kUnauthenticated, ""}).first, 401);
-  EXPECT_EQ(ErrorResponse(Error{ErrorCode::kTooLarge, ""}).first, 413);
-  EXPECT_EQ(ErrorResponse(Error{ErrorCode::kUnavailable, ""}).first, 503);
-  EXPECT_EQ(ErrorResponse(Error{ErrorCode::kInvalidArgument, ""}).first, 400);
+  EXPECT_EQ(http::ErrorResponse(Error{ErrorCode::kNotFound, ""}).status, 404);
+  EXPECT_EQ(http::ErrorResponse(Error{ErrorCode::kUnauthenticated, ""}).status, 401);
+  EXPECT_EQ(http::ErrorResponse(Error{ErrorCode::kTooLarge, ""}).status, 413);
+  EXPECT_EQ(http::ErrorResponse(Error{ErrorCode::kUnavailable, ""}).status, 503);
+  EXPECT_EQ(http::ErrorResponse(Error{ErrorCode::kInvalidArgument, ""}).status, 400);
 }
 
 TEST(TokenTest, SecretShape) {

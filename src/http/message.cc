@@ -1,0 +1,151 @@
+#include "http/message.h"
+
+#include <cctype>
+
+namespace ferry::http {
+namespace {
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> FindHeader(const HeaderList& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (IEquals(k, name)) return v;
+  }
+  return std::nullopt;
+}
+
+std::string Request::Query(std::string_view name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+bool Request::HasQuery(std::string_view name) const {
+  for (const auto& [k, v] : query) {
+    if (k == name) return true;
+  }
+  return false;
+}
+
+Json ErrorBody(std::string_view code, std::string_view message) {
+  return Json{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
+}
+
+std::string_view StatusCodeName(int status) {
+  switch (status) {
+    case 400:
+      return "invalid_argument";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "permission_denied";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "timeout";
+    case 409:
+      return "conflict";
+    case 413:
+    case 414:
+    case 431:
+      return "too_large";
+    case 503:
+      return "unavailable";
+    case 504:
+      return "timeout";
+    default:
+      return status >= 500 ? "internal" : "invalid_argument";
+  }
+}
+
+Response JsonResponse(int status, const Json& body) {
+  Response res;
+  res.status = status;
+  res.body = DumpJson(body);
+  return res;
+}
+
+Response ErrorResponse(const Error& error) {
+  return JsonResponse(ErrorHttpStatus(error.code),
+                      ErrorBody(ErrorCodeName(error.code), error.message));
+}
+
+Response ErrorResponse(int status, std::string_view message) {
+  return JsonResponse(status, ErrorBody(StatusCodeName(status), message));
+}
+
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      int hi = HexValue(text[i + 1]);
+      int lo = HexValue(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      c = ' ';
+    }
+    if (c == '\0') return std::nullopt;
+    out += c;
+  }
+  return out;
+}
+
+Status ParseTarget(std::string_view target, std::string& path,
+                   std::vector<std::pair<std::string, std::string>>& query) {
+  if (target.empty() || target.front() != '/') {
+    return Fail(ErrorCode::kInvalidArgument, "request target must be an absolute path");
+  }
+  const size_t q = target.find('?');
+  std::string_view raw_path = target.substr(0, q);
+  auto decoded = PercentDecode(raw_path, false);
+  if (!decoded) return Fail(ErrorCode::kInvalidArgument, "malformed percent-escape in the path");
+  path = std::move(*decoded);
+  query.clear();
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  if (const size_t hash = rest.find('#'); hash != std::string_view::npos)
+    rest = rest.substr(0, hash);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    auto key = PercentDecode(pair.substr(0, eq), true);
+    auto value = PercentDecode(
+        eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+    if (!key || !value) {
+      return Fail(ErrorCode::kInvalidArgument, "malformed percent-escape in the query string");
+    }
+    query.emplace_back(std::move(*key), std::move(*value));
+  }
+  return {};
+}
+
+}  // namespace ferry::http

@@ -1,0 +1,101 @@
+// HTTP requests and responses as Ferry's handlers see them: plain values, no socket, no library
+// types, so routes are written and unit tested without a server.
+//
+// Thread-safety: plain values; a Request is owned by the one handler call that receives it.
+#pragma once
+
+#include <any>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/json.h"
+#include "core/result.h"
+
+namespace ferry::http {
+
+// Header names as received (compare with FindHeader, which ignores case); repeated headers stay
+// repeated.
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+// The first header called `name`, ignoring case.
+std::optional<std::string> FindHeader(const HeaderList& headers, std::string_view name);
+
+struct Request {
+  std::string method;  // upper case, as sent: "GET", "POST", ...
+  std::string target;  // as sent: "/api/v1/runs?status=failed"
+  std::string path;    // the target's path, percent-decoded: "/api/v1/runs"
+  // The query string's pairs, percent-decoded ('+' is a space), in order.
+  std::vector<std::pair<std::string, std::string>> query;
+  HeaderList headers;
+  std::string body;
+  // The peer's address ("127.0.0.1", "::1").
+  std::string remote_address;
+  // What the route's pattern captured, in order ("/api/v1/runs/{id}" -> {id}).
+  std::vector<std::string> params;
+  // What the route's Admit step found, handed to its handler (e.g. a webhook's trigger).
+  std::any context;
+
+  std::optional<std::string> Header(std::string_view name) const {
+    return FindHeader(headers, name);
+  }
+  // The first value of a query parameter; "" when absent.
+  std::string Query(std::string_view name) const;
+  bool HasQuery(std::string_view name) const;
+};
+
+// A body sent piece by piece (Server-Sent Events). The server calls Next() on a handler thread,
+// writes what it appended, waits until the write is done and `wait` has passed, then calls it
+// again; no thread waits on the client in between. Next() is never called twice at once.
+// Close() is called exactly once, when the stream ends for any reason (finished, client gone,
+// write deadline passed, server stopping), possibly while a last Next() still runs.
+class Stream {
+ public:
+  struct Step {
+    // No more calls: the stream ends once what was appended is written.
+    bool done = false;
+    // Before the next call (0: as soon as the write completes).
+    std::chrono::milliseconds wait{0};
+  };
+  virtual ~Stream() = default;
+  virtual Step Next(std::string& out, bool stopping) = 0;
+  virtual void Close() {}
+};
+
+struct Response {
+  int status = 200;
+  HeaderList headers;  // Content-Type goes in content_type
+  std::string content_type = "application/json";
+  std::string body;
+  // When set, the body is this stream (chunked), and `body` is ignored.
+  std::shared_ptr<Stream> stream;
+  // Close the connection after this response.
+  bool close = false;
+
+  void SetHeader(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+};
+
+// {"error":{"code":"not_found","message":"..."}}: the body of every error answer.
+Json ErrorBody(std::string_view code, std::string_view message);
+// The status code's error code name ("invalid_argument" for 400, "unavailable" for 503, ...).
+std::string_view StatusCodeName(int status);
+// A JSON response.
+Response JsonResponse(int status, const Json& body);
+// The error's HTTP status (core/result.h ErrorHttpStatus) with ErrorBody.
+Response ErrorResponse(const Error& error);
+Response ErrorResponse(int status, std::string_view message);
+
+// Percent-decoding. nullopt for a malformed escape or a decoded NUL byte.
+std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_space);
+// Splits a target into its decoded path and query pairs. kInvalidArgument for a malformed
+// escape, a NUL byte, or a target that is not an absolute path.
+Status ParseTarget(std::string_view target, std::string& path,
+                   std::vector<std::pair<std::string, std::string>>& query);
+
+}  // namespace ferry::http
