@@ -154,7 +154,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : server_(server),
         stream_(std::move(socket)),
         client_(std::move(client)),
-        timer_(server.io) {}
+        timer_(server.io),
+        deadline_(server.io) {}
 
   const std::string& client() const { return client_; }
 
@@ -176,6 +177,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ec;
     stream_.socket().close(ec);
     timer_.cancel();
+    Disarm();
     if (source_) {
       source_->Close();
       source_.reset();
@@ -208,15 +210,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit(server_.options.max_header_bytes);
     parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_limit));
     started_ = Clock::now();
-    stream_.expires_after(server_.options.header_timeout);
+    Arm(server_.options.header_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHead(ec); });
   }
 
+  // Request deadlines: unlike tcp_stream's own expiry (which closes the socket), this one only
+  // cancels the read, so the client still gets its 408.
+  void Arm(std::chrono::milliseconds timeout) {
+    stream_.expires_never();
+    timed_out_ = false;
+    const uint64_t generation = ++deadline_generation_;
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->deadline_generation_ || self->closed_) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
+  // Returns whether the deadline had passed.
+  bool Disarm() {
+    ++deadline_generation_;
+    deadline_.cancel();
+    return timed_out_;
+  }
+
   void OnHead(beast::error_code ec) {
     if (closed_) return;
-    if (ec == beast::error::timeout) {
+    if (Disarm()) {
       return Fail(408,
                   "request head not received within " + Seconds(server_.options.header_timeout));
     }
@@ -297,7 +321,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void ReadBodyNow() {
-    stream_.expires_after(server_.options.body_timeout);
+    Arm(server_.options.body_timeout);
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
@@ -305,7 +329,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnBody(beast::error_code ec) {
     if (closed_) return;
-    if (ec == beast::error::timeout) {
+    if (Disarm()) {
       return Fail(408, "request body not received within " + Seconds(server_.options.body_timeout));
     }
     if (ec == bhttp::error::body_limit) return TooLarge(body_limit_);
@@ -519,6 +543,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   beast::flat_buffer buffer_;
   const std::string client_;
   asio::steady_timer timer_;
+  asio::steady_timer deadline_;
+  uint64_t deadline_generation_ = 0;
+  bool timed_out_ = false;
   bool closed_ = false;
   bool rejected_ = false;
 

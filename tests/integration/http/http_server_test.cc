@@ -1,0 +1,397 @@
+// src/http's server over real loopback sockets: slow and idle clients cannot starve it,
+// connection caps answer 503, deadlines answer 408, bodies without a length are empty at once,
+// half-closed clients get their answer, limits are exact, streams end cleanly.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+#include "http/server.h"
+
+namespace ferry::http {
+namespace {
+
+using namespace std::chrono_literals;
+using ferry::testing::Eventually;
+
+// A blocking TCP client with a receive deadline, for speaking raw HTTP.
+class RawClient {
+ public:
+  explicit RawClient(int port, std::chrono::milliseconds recv_timeout = 10s) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(recv_timeout.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((recv_timeout.count() % 1000) * 1000);
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  ~RawClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool connected() const { return connected_; }
+  bool Send(const std::string& data) {
+    return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  void ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+  // Reads until the peer closes, the receive deadline passes, or `until` appears.
+  std::string Read(const std::string& until = "") {
+    std::string out;
+    char buf[4096];
+    while (true) {
+      ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+      if (!until.empty() && out.find(until) != std::string::npos) break;
+    }
+    return out;
+  }
+  // Whether the server closed the connection (a read returns 0 or a reset) within the deadline.
+  bool ClosedByPeer() {
+    char buf[256];
+    while (true) {
+      ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n == 0) return true;
+      if (n < 0) return errno == ECONNRESET;
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+int StatusOf(const std::string& response) {
+  if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return -1;
+  return std::stoi(response.substr(9, 3));
+}
+
+std::string BodyOf(const std::string& response) {
+  auto p = response.find("\r\n\r\n");
+  return p == std::string::npos ? std::string() : response.substr(p + 4);
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void Start(ServerOptions options = {}) {
+    Router r;
+    r.Get("/ping", [](Request&) { return JsonResponse(200, Json{{"pong", true}}); });
+    r.Post("/echo", [](Request& req) {
+      return JsonResponse(200, Json{{"bytes", req.body.size()}, {"body", req.body}});
+    });
+    r.Post(
+        "/small",
+        [](Request& req) {
+          return JsonResponse(200, Json{{"bytes", req.body.size()}});
+        },
+        [](Request&, int64_t& limit) -> std::optional<Response> {
+          limit = 10;
+          return std::nullopt;
+        });
+    r.Post(
+        "/guarded", [](Request&) { return JsonResponse(200, Json::object()); },
+        [this](Request& req, int64_t&) -> std::optional<Response> {
+          admitted_.fetch_add(1);
+          if (req.Header("X-Key") != "k") return ErrorResponse(401, "no key");
+          return std::nullopt;
+        });
+    r.Get("/items/{id}/detail", [](Request& req) {
+      return JsonResponse(200, Json{{"id", req.params[0]}, {"q", req.Query("q")}});
+    });
+    r.Get("/stream", [](Request& req) {
+      struct Counter : Stream {
+        explicit Counter(int n) : left(n) {}
+        Step Next(std::string& out, bool) override {
+          out = "data: " + std::to_string(left) + "\n\n";
+          return {--left <= 0, 10ms};
+        }
+        int left;
+      };
+      Response res;
+      res.content_type = "text/event-stream";
+      res.stream = std::make_shared<Counter>(std::stoi(req.Query("n")));
+      return res;
+    });
+    options.port = 0;
+    server_ = std::make_unique<Server>(options, std::move(r));
+    auto port = server_->Start();
+    ASSERT_TRUE(port) << port.error().message;
+    port_ = *port;
+  }
+
+  std::string Get(const std::string& path) {
+    RawClient c(port_);
+    c.Send("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    return c.Read();
+  }
+
+  std::unique_ptr<Server> server_;
+  int port_ = 0;
+  std::atomic<int> admitted_{0};
+};
+
+TEST_F(HttpServerTest, RoutesParamsQueryAnd404And405) {
+  Start();
+  auto r = Get("/items/a%20b/detail?q=x+y&z=1");
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  auto body = Json::parse(BodyOf(r));
+  EXPECT_EQ(body["id"], "a b");
+  EXPECT_EQ(body["q"], "x y");
+  auto missing = Get("/items//detail");
+  EXPECT_EQ(StatusOf(missing), 404) << missing;
+  auto wrong = Get("/echo");
+  EXPECT_EQ(StatusOf(wrong), 405) << wrong;
+  EXPECT_NE(wrong.find("Allow: POST"), std::string::npos) << wrong;
+  // A NUL byte smuggled in a percent-escape is refused, not cut.
+  EXPECT_EQ(StatusOf(Get("/items/a%00b/detail")), 400);
+  EXPECT_EQ(StatusOf(Get("/items/a%zzb/detail")), 400);
+}
+
+TEST_F(HttpServerTest, BodyLimitIsExact) {
+  Start();
+  auto post = [&](const std::string& path, const std::string& body) {
+    RawClient c(port_);
+    c.Send("POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    return c.Read();
+  };
+  EXPECT_EQ(StatusOf(post("/small", std::string(10, 'a'))), 200);
+  auto over = post("/small", std::string(11, 'a'));
+  EXPECT_EQ(StatusOf(over), 413) << over;
+  EXPECT_NE(over.find("over the limit of 10 bytes"), std::string::npos) << over;
+  // Chunked bodies are counted too: 6 + 5 = 11 bytes, one over.
+  RawClient c(port_);
+  c.Send(
+      "POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\naaaaaa\r\n"
+      "5\r\naaaaa\r\n0\r\n\r\n");
+  EXPECT_EQ(StatusOf(c.Read()), 413);
+}
+
+TEST_F(HttpServerTest, AdmitAnswersBeforeTheBodyIsRead) {
+  Start();
+  RawClient c(port_);
+  // Announces a megabyte it never sends: the 401 must come anyway.
+  c.Send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+  auto r = c.Read("no key");
+  EXPECT_EQ(StatusOf(r), 401) << r;
+  EXPECT_TRUE(c.ClosedByPeer());
+}
+
+TEST_F(HttpServerTest, NoLengthMeansAnEmptyBodyAtOnce) {
+  ServerOptions o;
+  o.body_timeout = 60s;  // an answer within the client's 10 s deadline proves no wait happened
+  o.header_timeout = 60s;
+  Start(o);
+  RawClient c(port_);
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.Read("}");
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(Json::parse(BodyOf(r))["bytes"], 0);
+}
+
+TEST_F(HttpServerTest, HalfClosedClientStillGetsItsAnswer) {
+  Start();
+  RawClient c(port_);
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  c.ShutdownWrite();
+  auto r = c.Read();
+  ASSERT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(Json::parse(BodyOf(r))["body"], "hello");
+}
+
+TEST_F(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  Start();
+  RawClient c(port_);
+  for (int i = 0; i < 3; ++i) {
+    c.Send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto r = c.Read("}");
+    EXPECT_EQ(StatusOf(r), 200) << r;
+  }
+  // Pipelined: two requests in one write, two answers in order.
+  c.Send(
+      "GET /items/1/detail HTTP/1.1\r\nHost: x\r\n\r\nGET /items/2/detail HTTP/1.1\r\nHost: "
+      "x\r\n\r\n");
+  auto both = c.Read("\"id\":\"2\"");
+  EXPECT_LT(both.find("\"id\":\"1\""), both.find("\"id\":\"2\"")) << both;
+}
+
+TEST_F(HttpServerTest, TricklingHeadGets408AtTheDeadline) {
+  ServerOptions o;
+  o.header_timeout = 600ms;
+  o.idle_timeout = 10s;
+  Start(o);
+  RawClient c(port_);
+  c.Send("GET /ping HTTP/1.1\r\n");
+  // Keep sending a header line now and then: each line resets nothing.
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    for (int i = 0; i < 20 && !done; ++i) {
+      c.Send("X-Slow-" + std::to_string(i) + ": 1\r\n");
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  auto r = c.Read("}");
+  done = true;
+  trickle.join();
+  EXPECT_EQ(StatusOf(r), 408) << r;
+  EXPECT_NE(r.find("request head not received within 600 ms"), std::string::npos) << r;
+}
+
+TEST_F(HttpServerTest, IdleConnectionsAreClosed) {
+  ServerOptions o;
+  o.idle_timeout = 300ms;
+  Start(o);
+  RawClient fresh(port_);
+  EXPECT_TRUE(fresh.ClosedByPeer());
+  RawClient used(port_);
+  used.Send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(StatusOf(used.Read("}")), 200);
+  EXPECT_TRUE(used.ClosedByPeer());
+  EXPECT_TRUE(Eventually([&] { return server_->connections() == 0; }, 5s));
+}
+
+TEST_F(HttpServerTest, ServesWhileHundredsOfSlowAndIdleClientsAreConnected) {
+  ServerOptions o;
+  o.threads = 4;
+  o.header_timeout = 60s;
+  o.idle_timeout = 60s;
+  Start(o);
+  // 1,000 idle connections and 200 that have sent half a request head and stall.
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 1000; ++i) {
+    idle.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(idle.back()->connected()) << i;
+  }
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < 200; ++i) {
+    slow.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(slow.back()->Send("POST /echo HTTP/1.1\r\nHost: x\r\nX-Part: "));
+  }
+  ASSERT_TRUE(Eventually([&] { return server_->connections() == 1200; }, 10s))
+      << server_->connections();
+  // Every one of these is served, on 4 handler threads, while the 1,200 stay connected.
+  for (int i = 0; i < 50; ++i) {
+    auto r = Get("/ping");
+    ASSERT_EQ(StatusOf(r), 200) << i << ": " << r;
+  }
+  // A slow client that finally finishes is served too.
+  slow[0]->Send("1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  EXPECT_EQ(StatusOf(slow[0]->Read()), 200);
+}
+
+TEST_F(HttpServerTest, ConnectionCapsAnswer503) {
+  ServerOptions o;
+  o.max_connections = 50;
+  o.max_connections_per_client = 5;
+  o.idle_timeout = 30s;
+  Start(o);
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 5; ++i) held.push_back(std::make_unique<RawClient>(port_));
+  ASSERT_TRUE(Eventually([&] { return server_->connections() == 5; }, 5s));
+  // The sixth from the same address: 503 naming the cap, then closed.
+  RawClient sixth(port_);
+  auto r = sixth.Read();
+  EXPECT_EQ(StatusOf(r), 503) << r;
+  EXPECT_NE(r.find("too many connections from 127.0.0.1 (max 5)"), std::string::npos) << r;
+  // Once one leaves, a new one is served.
+  held.pop_back();
+  ASSERT_TRUE(Eventually([&] { return server_->connections() == 4; }, 5s));
+  EXPECT_EQ(StatusOf(Get("/ping")), 200);
+}
+
+TEST_F(HttpServerTest, TotalConnectionCap) {
+  ServerOptions o;
+  o.max_connections = 3;
+  o.idle_timeout = 30s;
+  Start(o);
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<RawClient>(port_));
+  ASSERT_TRUE(Eventually([&] { return server_->connections() == 3; }, 5s));
+  auto r = Get("/ping");
+  EXPECT_EQ(StatusOf(r), 503) << r;
+  EXPECT_NE(r.find("too many connections (max 3)"), std::string::npos) << r;
+}
+
+TEST_F(HttpServerTest, HeadLimitIs431) {
+  ServerOptions o;
+  o.max_header_bytes = 1024;
+  Start(o);
+  RawClient c(port_);
+  c.Send("GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(StatusOf(c.Read()), 431);
+  // One byte under the limit is fine: a head of exactly 1024 bytes.
+  std::string head = "GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: ";
+  const std::string end = "\r\nConnection: close\r\n\r\n";
+  head += std::string(1024 - head.size() - end.size(), 'a') + end;
+  ASSERT_EQ(head.size(), 1024u);
+  RawClient ok(port_);
+  ok.Send(head);
+  EXPECT_EQ(StatusOf(ok.Read()), 200);
+}
+
+TEST_F(HttpServerTest, MalformedRequestsAre400) {
+  Start();
+  for (const std::string bad :
+       {"GARBAGE\r\n\r\n", "GET /ping HTTP/9.9\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "GET ping HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+    RawClient c(port_);
+    c.Send(bad);
+    auto r = c.Read();
+    EXPECT_EQ(StatusOf(r), 400) << bad << " -> " << r;
+  }
+}
+
+TEST_F(HttpServerTest, StreamsSendChunksAndEnd) {
+  Start();
+  auto r = Get("/stream?n=3");
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  EXPECT_NE(r.find("Transfer-Encoding: chunked"), std::string::npos) << r;
+  for (const char* d : {"data: 3", "data: 2", "data: 1"}) {
+    EXPECT_NE(r.find(d), std::string::npos) << r;
+  }
+  EXPECT_NE(r.find("\r\n0\r\n\r\n"), std::string::npos) << "no last chunk: " << r;
+}
+
+TEST_F(HttpServerTest, StreamCapAnswers503) {
+  ServerOptions o;
+  o.max_streams = 1;
+  Start(o);
+  RawClient first(port_);
+  first.Send("GET /stream?n=1000 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_NE(first.Read("data: 999").find("data: 999"), std::string::npos);
+  auto second = Get("/stream?n=2");
+  EXPECT_EQ(StatusOf(second), 503) << second;
+}
+
+TEST_F(HttpServerTest, StopEndsOpenStreamsAndConnections) {
+  Start();
+  RawClient streaming(port_);
+  streaming.Send("GET /stream?n=100000 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_NE(streaming.Read("data: 99999").find("data: 99999"), std::string::npos);
+  RawClient idle(port_);
+  ASSERT_TRUE(Eventually([&] { return server_->connections() == 2; }, 5s));
+  server_->Stop();
+  EXPECT_TRUE(streaming.ClosedByPeer());
+  EXPECT_TRUE(idle.ClosedByPeer());
+}
+
+}  // namespace
+}  // namespace ferry::http
