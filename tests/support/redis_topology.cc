@@ -1,6 +1,10 @@
 #include "redis_topology.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -75,8 +79,27 @@ TestCerts::TestCerts() {
   leaf("client", "ferry-client", "extendedKeyUsage=clientAuth\n");
 }
 
+// A free port for a cluster node: at most 55535, with its cluster bus port (+10000) free too.
+static int FreeClusterPort() {
+  for (int i = 0; i < 1000; ++i) {
+    int p = FreePort();
+    if (p > 55535) continue;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(p + 10000));
+    bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return p;
+  }
+  throw std::runtime_error("no free port pair for a cluster node");
+}
+
 RedisNode::RedisNode(Options options)
-    : options_(std::move(options)), dir_(std::make_unique<TempDir>()), port_(FreePort()) {
+    : options_(std::move(options)),
+      dir_(std::make_unique<TempDir>()),
+      port_(options_.cluster ? FreeClusterPort() : FreePort()) {
   Start();
 }
 

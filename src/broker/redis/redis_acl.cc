@@ -171,10 +171,16 @@ Result<std::vector<std::string>> ProbePermissions(Client& client, const std::str
   }
 
   // The scripts' commands, from inside a script as the broker runs them (EVALSHA).
+  // Loaded on every master: under Cluster the probe key's slot decides where it runs.
   Args load{"SCRIPT", "LOAD", scripts::k_acl_probe};
-  auto sha = client.Command(load);
-  if (!sha) return Fail(sha.error());
-  Args eval{"EVALSHA", ReplyText(**sha), "1", keys.base};
+  auto loaded = client.OnEveryMaster(load);
+  if (!loaded) return Fail(loaded.error());
+  std::string sha;
+  for (const auto& [where, reply] : *loaded) {
+    if (IsError(*reply)) return Fail(ReplyError(*reply));
+    sha = std::string(ReplyText(*reply));
+  }
+  Args eval{"EVALSHA", sha, "1", keys.base};
   for (const auto& p : ScriptProbes(keys)) {
     eval.Add(static_cast<int64_t>(p.size()));
     for (const auto& w : p) eval.Add(w);

@@ -138,7 +138,9 @@ Error ReplyError(const redisReply& reply) {
   if (StartsWith(text, "NOAUTH") || StartsWith(text, "WRONGPASS")) {
     return Error{ErrorCode::kUnauthenticated, "Redis rejected the request: " + text};
   }
-  if (StartsWith(text, "NOPERM")) {
+  // Inside a script the refusal reads "ERR The user executing the script can't run ...".
+  if (StartsWith(text, "NOPERM") ||
+      text.find("The user executing the script") != std::string::npos) {
     return Error{ErrorCode::kPermissionDenied,
                  "Redis denied the request (ACL): " + text +
                      " (ferry doctor lists what the Redis user lacks; docs/runbook.md has the ACL "

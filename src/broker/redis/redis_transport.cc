@@ -155,6 +155,10 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Make(const RedisTlsOptions
       return fail("cannot load the Redis TLS client certificate " + options.cert_file);
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      if (OpenSslReason().find("mismatch") != std::string::npos) {
+        return fail("the Redis TLS client key " + options.key_file + " does not match " +
+                    options.cert_file);
+      }
       return fail("cannot load the Redis TLS client key " + options.key_file);
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

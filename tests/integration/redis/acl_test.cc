@@ -157,7 +157,9 @@ TEST_F(RedisAclTest, DoctorReportsMissingPermissions) {
   auto gdoc = Json::parse(good.out, nullptr, false);
   ASSERT_FALSE(gdoc.is_discarded()) << good.out;
   for (const auto& c : gdoc["checks"]) {
-    if (c.value("name", "") == "redis.acl") EXPECT_EQ(c.value("level", ""), "OK") << good.out;
+    if (c.value("name", "") == "redis.acl") {
+      EXPECT_EQ(c.value("level", ""), "OK") << good.out;
+    }
   }
 }
 

@@ -67,6 +67,10 @@ TEST(RedisSentinel, FollowsTheMasterAfterAFailover) {
       std::chrono::seconds(10)));
   ASSERT_EQ(group.SentinelCli(0, {"SENTINEL", "FAILOVER", "mymaster"}), "OK");
   ASSERT_TRUE(group.WaitForNewMaster(old_port, std::chrono::seconds(30)));
+  // Until the sentinels turn the old master into a replica it still accepts writes, which the
+  // new master never sees (Redis' split-brain window; docs/broker.md "Durability").
+  ASSERT_TRUE(
+      Eventually([&] { return group.node(0).Info("role") == "slave"; }, std::chrono::seconds(30)));
   // The same broker: its connection to the old master breaks or answers READONLY, and the
   // next calls ask the sentinels again.
   bool moved = Eventually(

@@ -33,7 +33,8 @@ TEST(ClusterSlots, MatchRedis) {
 
 TEST(ClusterRouting, PicksTheKeyOfEachCommand) {
   auto key = [](std::initializer_list<std::string_view> words) {
-    auto k = RoutingKey(Args(words));
+    Args args(words);  // RoutingKey returns a view into it
+    auto k = RoutingKey(args);
     return k ? std::string(*k) : std::string("<none>");
   };
   EXPECT_EQ(key({"HGETALL", "k"}), "k");
@@ -161,6 +162,9 @@ TEST(Protocol, ErrorRepliesMapToWhatTheCallerShouldDo) {
     return ReplyError(**r).code;
   };
   EXPECT_EQ(code("NOPERM this user has no permissions to run the 'xadd' command"),
+            ErrorCode::kPermissionDenied);
+  EXPECT_EQ(code("ERR The user executing the script can't run this command or subcommand script: "
+                 "abc, on @user_script:127."),
             ErrorCode::kPermissionDenied);
   EXPECT_EQ(code("WRONGPASS invalid username-password pair"), ErrorCode::kUnauthenticated);
   EXPECT_EQ(code("READONLY You can't write against a read only replica."), ErrorCode::kUnavailable);
