@@ -59,6 +59,7 @@ class RedisNode {
   void Start();
   void Kill();  // SIGKILL: no shutdown, no final save
   bool running() const { return proc_ != nullptr; }
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
 
  private:
   Options options_;

@@ -156,8 +156,8 @@ Status Connection::Ready() {
   return Connect();
 }
 
-Error Connection::Broken(std::string_view during, const std::string& why) {
-  Close();
+Error Connection::Broken(std::string_view during, std::string why) {
+  Close();  // (why may be the transport's own text: taken by value before it goes)
   return Error{ErrorCode::kUnavailable, "lost the connection to " + settings_->kind + " at " +
                                             where_ + " during " + std::string(during) + ": " + why +
                                             " (will reconnect on the next call)"};

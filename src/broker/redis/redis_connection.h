@@ -77,7 +77,7 @@ class Connection {
   Result<std::vector<ReplyPtr>> Exchange(const std::vector<const Args*>& commands,
                                          std::string_view what);
   // Marks the connection broken after an I/O error and describes it.
-  Error Broken(std::string_view during, const std::string& why);
+  Error Broken(std::string_view during, std::string why);
   Status SetTimeout(std::chrono::milliseconds timeout);
   Error HandshakeError(std::string_view what, const redisReply& reply) const;
 
