@@ -60,10 +60,11 @@ void Args::AppendEncoded(std::string& out) const {
   thread_local std::vector<const char*> argv;
   thread_local std::vector<size_t> lens;
   Views(argv, lens);
-  char* cmd = nullptr;
-  int n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+  // The sds formatter (as redisAppendCommandArgv uses): no printf per argument.
+  sds cmd = nullptr;
+  int n = redisFormatSdsCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
   if (n > 0 && cmd != nullptr) out.append(cmd, static_cast<size_t>(n));
-  redisFreeCommand(cmd);
+  if (cmd != nullptr) redisFreeSdsCommand(cmd);
 }
 
 Reader::Reader(ReplyLimits limits)

@@ -1,5 +1,5 @@
 // RESP, the Redis protocol, through hiredis: command arguments and their encoding
-// (redisFormatCommandArgv), replies (redisReply) and the incremental reply parser (redisReader)
+// (redisFormatSdsCommandArgv), replies (redisReply) and the incremental reply parser (redisReader)
 // with limits, since a reply is input from outside. No I/O here: redis_transport.h moves the
 // bytes, redis_connection.h puts the two together.
 //
