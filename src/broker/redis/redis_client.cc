@@ -5,7 +5,9 @@
 namespace ferry::redis_broker {
 namespace {
 
-// Sentinel's answer names the master by address; the rest of Ferry's sentinel handling is here.
+// One connection: to the URL's server, or under Sentinel to the master the sentinels name when
+// the connection is (re)made. The connection closes itself on an I/O error or a READONLY reply,
+// so the next call's Ready() asks the sentinels again.
 class SingleClient final : public Client {
  public:
   explicit SingleClient(std::shared_ptr<const ClientSetup> setup)
