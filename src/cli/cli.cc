@@ -357,7 +357,9 @@ int Main(int argc, char** argv) {
   add_store(cshow);
   cshow->callback([&] { run = [&](Context& ctx) { return RunConfigShow(ctx, sf); }; });
   auto* doctor = app.add_subcommand(
-      "doctor", "Check Redis (version, AOF, eviction policy), clocks, workers and the store");
+      "doctor",
+      "Check Redis (version, AOF, eviction, TLS, ACL user, Sentinel, Cluster), clocks, workers and "
+      "the store");
   add_store(doctor);
   doctor->callback([&] { run = [&](Context& ctx) { return RunDoctor(ctx, sf); }; });
 
