@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # servers and tools used at run time and by the tests
   redis-server redis-tools postgresql postgresql-contrib prometheus systemd procps curl
+  openssl  # the Redis TLS tests make their certificates with it
 )
 
 missing=()
