@@ -22,6 +22,7 @@ test=(
   clang-format git libgtest-dev libgmock-dev libbenchmark-dev
   # servers and tools used at run time and by the tests
   redis-server redis-tools postgresql postgresql-contrib prometheus systemd procps curl
+  openssl  # the Redis TLS tests make their certificates with it
 )
 # deploy/docker/test.sh: podman with the runc runtime and netavark networking (DNS between the
 # compose services), podman-compose, and debootstrap for the local base images.

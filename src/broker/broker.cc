@@ -92,4 +92,8 @@ Status Broker::UpdateOpsState(const std::string&, const std::map<std::string, st
   return Fail(ErrorCode::kInternal, "this broker keeps no operations state");
 }
 
+Result<std::vector<std::string>> Broker::MissingPermissions() {
+  return Fail(ErrorCode::kInternal, "this broker cannot check permissions");
+}
+
 }  // namespace ferry

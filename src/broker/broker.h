@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/redis_url.h"
 #include "core/result.h"
 
 namespace ferry {
@@ -171,7 +172,10 @@ struct LeaseRef {
 };
 
 struct BrokerOptions {
+  // Where Redis is: one server, a Sentinel-managed master or a Cluster (core/redis_url.h).
   std::string redis_url = "redis://127.0.0.1:6379";
+  // What the URL cannot carry: TLS files, the ACL user, the sentinels' credentials.
+  RedisConnectOptions redis;
   // Key prefix; every key is "<prefix>:{<queue>}:..." or "<prefix>:<global>".
   std::string prefix = "ferry";
   // Largest accepted payload, in bytes of JSON text.
@@ -186,6 +190,13 @@ struct BrokerOptions {
   int max_reclaims = 3;
   // Connect and command timeout. Blocking reads add their BLOCK time to it.
   std::chrono::milliseconds io_timeout = std::chrono::seconds(5);
+  // Durability: when > 0, Submit, Complete, Cancel and Retry return only after this many
+  // replicas acknowledged their writes (Redis WAIT), and fail with kUnavailable when fewer did
+  // within wait_timeout (the write may then be lost by a failover; retrying a submission with a
+  // unique key is safe). 0: acknowledged once the master has it; replication is asynchronous,
+  // so a failover may lose the last writes. docs/broker.md "Durability" says what each gives.
+  int wait_replicas = 0;
+  std::chrono::milliseconds wait_timeout = std::chrono::seconds(1);
 };
 
 class Broker {
@@ -255,8 +266,15 @@ class Broker {
   // Round trip to Redis (health checks).
   virtual Status Ping() = 0;
   // Redis server facts for `ferry doctor` / banners: "redis_version", "aof_enabled", ...,
-  // and "server_time_ms" (Redis' clock, from TIME) for clock-skew checks.
+  // "server_time_ms" (Redis' clock, from TIME) for clock-skew checks, and the deployment under
+  // "ferry_" keys: "ferry_topology" (single, sentinel, cluster), "ferry_tls", and per topology
+  // what doctor checks (see broker/redis/redis_client.h TopologyFacts).
   virtual Result<std::map<std::string, std::string>> ServerInfo() = 0;
+  // The commands Ferry needs that this connection's Redis user may not run, each as
+  // "command" or "command on key-pattern" (empty: all allowed). Probes with harmless commands
+  // on keys of its own ("<prefix>:{ferry-doctor}:..."), which it removes. The default fails with
+  // kInternal ("not supported").
+  virtual Result<std::vector<std::string>> MissingPermissions();
 
   // --- operations state (ops/: alert firing-since times, counter samples) ---
   // A small hash "<prefix>:ops:<name>" shared by every process. Not for hot paths. The defaults

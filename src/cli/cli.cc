@@ -43,6 +43,42 @@ int Main(int argc, char** argv) {
   AddOptional(&app, "--io-timeout", global.io_timeout,
               "Redis connect/command timeout, e.g. 5s (env FERRY_IO_TIMEOUT; default 5s)")
       ->group("Global");
+  AddOptional(&app, "--redis-username", global.redis_username,
+              "Redis ACL user when the URL names none (env FERRY_REDIS_USERNAME)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-tls-ca", global.redis_tls_ca,
+              "CA certificates (PEM) that sign the server's certificate, for rediss:// URLs "
+              "(env FERRY_REDIS_TLS_CA; default the system's trust store)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-tls-cert", global.redis_tls_cert,
+              "Client certificate (PEM) for servers with tls-auth-clients (env "
+              "FERRY_REDIS_TLS_CERT)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-tls-key", global.redis_tls_key,
+              "Key of the client certificate (PEM) (env FERRY_REDIS_TLS_KEY)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-tls-server-name", global.redis_tls_server_name,
+              "Name expected in the server's certificate and sent as SNI (env "
+              "FERRY_REDIS_TLS_SERVER_NAME; default the host connected to)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-tls-verify", global.redis_tls_verify,
+              "yes|no: verify the server's certificate (env FERRY_REDIS_TLS_VERIFY; default yes)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-sentinel-username", global.redis_sentinel_username,
+              "ACL user of the sentinels, for redis+sentinel:// URLs (env "
+              "FERRY_REDIS_SENTINEL_USERNAME)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-sentinel-password", global.redis_sentinel_password,
+              "Password of the sentinels (env FERRY_REDIS_SENTINEL_PASSWORD)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-wait-replicas", global.redis_wait_replicas,
+              "Durability: submit, complete, cancel and retry wait until this many replicas "
+              "have the write (Redis WAIT) (env FERRY_REDIS_WAIT_REPLICAS; default 0 = off)")
+      ->group("Redis connection");
+  AddOptional(&app, "--redis-wait-timeout", global.redis_wait_timeout,
+              "How long such a write waits for its replicas before failing (env "
+              "FERRY_REDIS_WAIT_TIMEOUT; default 1s)")
+      ->group("Redis connection");
   AddOptional(&app, "--config", global.config,
               "Config file of key = value lines, keys named like the flags; precedence flag > "
               "env > file > default (env FERRY_CONFIG)")
@@ -327,7 +363,9 @@ int Main(int argc, char** argv) {
   add_store(cshow);
   cshow->callback([&] { run = [&](Context& ctx) { return RunConfigShow(ctx, sf); }; });
   auto* doctor = app.add_subcommand(
-      "doctor", "Check Redis (version, AOF, eviction policy), clocks, workers and the store");
+      "doctor",
+      "Check Redis (version, AOF, eviction, TLS, ACL user, Sentinel, Cluster), clocks, workers and "
+      "the store");
   add_store(doctor);
   doctor->callback([&] { run = [&](Context& ctx) { return RunDoctor(ctx, sf); }; });
 

@@ -19,6 +19,16 @@ int RunConfigShow(Context& ctx, const StoreFlags& sf) {
   put("log-level", g.log_level);
   put("log-format", g.log_format);
   put("io-timeout", g.io_timeout);
+  put("redis-username", g.redis_username);
+  put("redis-tls-ca", g.redis_tls_ca);
+  put("redis-tls-cert", g.redis_tls_cert);
+  put("redis-tls-key", g.redis_tls_key);
+  put("redis-tls-server-name", g.redis_tls_server_name);
+  put("redis-tls-verify", g.redis_tls_verify);
+  put("redis-sentinel-username", g.redis_sentinel_username);
+  put("redis-sentinel-password", g.redis_sentinel_password);
+  put("redis-wait-replicas", g.redis_wait_replicas);
+  put("redis-wait-timeout", g.redis_wait_timeout);
   put("store", sf.store);
 
   // ctx.env() already has the file behind it; the file itself is re-read to name lines.

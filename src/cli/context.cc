@@ -31,7 +31,10 @@ Error DescribeConnectError(const Error& error, const std::string& redis_url) {
   std::string reason = error.message;
   if (error.code == ErrorCode::kUnavailable) {
     // Name the server the way the user gave it (masked URL), once, then the broker's reason.
-    if (reason.rfind(kPrefix, 0) == 0) {
+    // (With several hosts the broker's reason names the one that failed: keep it.)
+    auto ep = ParseRedisUrl(redis_url);
+    bool one_host = ep && ep->topology == RedisTopology::kSingle;
+    if (one_host && reason.rfind(kPrefix, 0) == 0) {
       auto colon = reason.find(": ", kPrefix.size());
       if (colon != std::string::npos) reason = reason.substr(colon + 2);
     }

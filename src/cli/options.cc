@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <set>
 
 #include "core/redis_url.h"
@@ -66,6 +67,78 @@ bool ParseDigits(const std::string& s, size_t pos, size_t n, int& out) {
   return true;
 }
 
+Result<bool> ParseYesNo(const Raw& raw) {
+  static const std::set<std::string> kYes = {"yes", "true", "on", "1"};
+  static const std::set<std::string> kNo = {"no", "false", "off", "0"};
+  if (kYes.count(raw.text)) return true;
+  if (kNo.count(raw.text)) return false;
+  return Bad(raw, "expected yes or no, not '" + raw.text + "'");
+}
+
+// A file named by a setting must be readable now, not at the first reconnect.
+Status RequireFile(const Raw& raw) {
+  std::ifstream f(raw.text);
+  if (!f) return Bad(raw, "cannot read '" + raw.text + "'");
+  return {};
+}
+
+// The Redis connection settings beyond the URL: one block per setting.
+Status ResolveRedisConnect(const GlobalFlags& flags, const EnvLookup& env, BrokerOptions& b) {
+  RedisConnectOptions& c = b.redis;
+  if (auto r = Pick(flags.redis_username, "--redis-username", env, "FERRY_REDIS_USERNAME")) {
+    c.username = r->text;
+  }
+  if (auto r = Pick(flags.redis_tls_ca, "--redis-tls-ca", env, "FERRY_REDIS_TLS_CA")) {
+    if (auto st = RequireFile(*r); !st) return st;
+    c.tls.ca_file = r->text;
+  }
+  if (auto r = Pick(flags.redis_tls_cert, "--redis-tls-cert", env, "FERRY_REDIS_TLS_CERT")) {
+    if (auto st = RequireFile(*r); !st) return st;
+    c.tls.cert_file = r->text;
+  }
+  if (auto r = Pick(flags.redis_tls_key, "--redis-tls-key", env, "FERRY_REDIS_TLS_KEY")) {
+    if (auto st = RequireFile(*r); !st) return st;
+    c.tls.key_file = r->text;
+  }
+  if (auto r = Pick(flags.redis_tls_server_name, "--redis-tls-server-name", env,
+                    "FERRY_REDIS_TLS_SERVER_NAME")) {
+    if (r->text.empty() || r->text.find_first_of(" \t/") != std::string::npos) {
+      return Bad(*r, "expected a host name, e.g. redis.example.com");
+    }
+    c.tls.server_name = r->text;
+  }
+  if (auto r = Pick(flags.redis_tls_verify, "--redis-tls-verify", env, "FERRY_REDIS_TLS_VERIFY")) {
+    auto v = ParseYesNo(*r);
+    if (!v) return Fail(v.error());
+    c.tls.verify = *v;
+  }
+  if (auto r = Pick(flags.redis_sentinel_username, "--redis-sentinel-username", env,
+                    "FERRY_REDIS_SENTINEL_USERNAME")) {
+    c.sentinel_username = r->text;
+  }
+  if (auto r = Pick(flags.redis_sentinel_password, "--redis-sentinel-password", env,
+                    "FERRY_REDIS_SENTINEL_PASSWORD")) {
+    c.sentinel_password = r->text;
+  }
+  if (auto r = Pick(flags.redis_wait_replicas, "--redis-wait-replicas", env,
+                    "FERRY_REDIS_WAIT_REPLICAS")) {
+    auto v = ParseInt(*r, 0, 100);
+    if (!v) return Fail(v.error());
+    b.wait_replicas = *v;
+  }
+  if (auto r =
+          Pick(flags.redis_wait_timeout, "--redis-wait-timeout", env, "FERRY_REDIS_WAIT_TIMEOUT")) {
+    auto d = ParseDur(*r, false);
+    if (!d) return Fail(d.error());
+    b.wait_timeout = *d;
+  }
+  // The settings must fit the URL (TLS files need rediss://, ...): say so now, naming both.
+  if (auto ep = ResolveRedisEndpoint(b.redis_url, c); !ep) {
+    return Fail(ErrorCode::kInvalidArgument, ep.error().message);
+  }
+  return {};
+}
+
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -96,6 +169,7 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
     if (!d) return Fail(d.error());
     cfg.broker.io_timeout = *d;
   }
+  if (auto st = ResolveRedisConnect(flags, env, cfg.broker); !st) return Fail(st.error());
   cfg.log.level = default_log_level;
   if (auto r = Pick(flags.log_level, "--log-level", env, "FERRY_LOG_LEVEL")) {
     static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",

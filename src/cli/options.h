@@ -31,6 +31,17 @@ struct GlobalFlags {
   std::optional<std::string> log_level;   // FERRY_LOG_LEVEL
   std::optional<std::string> log_format;  // FERRY_LOG_FORMAT
   std::optional<std::string> io_timeout;  // FERRY_IO_TIMEOUT
+  // Redis connection (docs/operations.md "Redis: TLS, ACL, Sentinel, Cluster").
+  std::optional<std::string> redis_username;           // FERRY_REDIS_USERNAME
+  std::optional<std::string> redis_tls_ca;             // FERRY_REDIS_TLS_CA
+  std::optional<std::string> redis_tls_cert;           // FERRY_REDIS_TLS_CERT
+  std::optional<std::string> redis_tls_key;            // FERRY_REDIS_TLS_KEY
+  std::optional<std::string> redis_tls_server_name;    // FERRY_REDIS_TLS_SERVER_NAME
+  std::optional<std::string> redis_tls_verify;         // FERRY_REDIS_TLS_VERIFY, yes|no
+  std::optional<std::string> redis_sentinel_username;  // FERRY_REDIS_SENTINEL_USERNAME
+  std::optional<std::string> redis_sentinel_password;  // FERRY_REDIS_SENTINEL_PASSWORD
+  std::optional<std::string> redis_wait_replicas;      // FERRY_REDIS_WAIT_REPLICAS
+  std::optional<std::string> redis_wait_timeout;       // FERRY_REDIS_WAIT_TIMEOUT
   bool json = false;
   bool ascii = false;
   bool no_color = false;

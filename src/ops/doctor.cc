@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "core/redis_url.h"
 #include "core/time_util.h"
 #include "ops/alerts.h"
 
@@ -67,8 +68,10 @@ std::vector<CheckResult> CheckRedisInfo(const std::map<std::string, std::string>
   } else {
     out.push_back(Problem(
         CheckLevel::kWarn, "redis.aof",
-        "appendonly is off: a Redis restart loses queued and running tasks since the last RDB "
-        "snapshot",
+        "appendonly is off" +
+            (Get(info, "ferry_aof_off_on").empty() ? std::string()
+                                                   : " on " + Get(info, "ferry_aof_off_on")) +
+            ": a Redis restart loses queued and running tasks since the last RDB snapshot",
         "redis-cli CONFIG SET appendonly yes && redis-cli CONFIG REWRITE (or set "
         "'appendonly yes' and 'appendfsync everysec' in redis.conf and restart)"));
   }
@@ -79,11 +82,162 @@ std::vector<CheckResult> CheckRedisInfo(const std::map<std::string, std::string>
     out.push_back(Problem(
         CheckLevel::kFail, "redis.maxmemory-policy",
         "maxmemory-policy is " + (policy.empty() ? std::string("(unknown)") : policy) +
+            (Get(info, "ferry_evicting_on").empty() ? std::string()
+                                                    : " (" + Get(info, "ferry_evicting_on") + ")") +
             ": under memory pressure Redis silently evicts task records and queue streams",
         "redis-cli CONFIG SET maxmemory-policy noeviction && redis-cli CONFIG REWRITE (and "
         "'maxmemory-policy noeviction' in redis.conf); submissions then fail loudly when full"));
   }
   return out;
+}
+
+std::vector<CheckResult> CheckRedisDeployment(const std::map<std::string, std::string>& info,
+                                              const std::string& redis_url, int64_t now_ms) {
+  std::vector<CheckResult> out;
+  const std::string topology = Get(info, "ferry_topology");
+  const std::string tls = Get(info, "ferry_tls");
+  if (tls == "verified") {
+    const std::string t = Get(info, "ferry_tls_cert_expires_ms");
+    int64_t expires = 0;
+    std::from_chars(t.data(), t.data() + t.size(), expires);
+    const int64_t days = expires > 0 ? (expires - now_ms) / (24 * 3600 * 1000) : -1;
+    if (expires > 0 && days < 30) {
+      out.push_back(Problem(
+          CheckLevel::kWarn, "redis.tls",
+          "TLS, certificate verified, but it expires in " + std::to_string(days) + " day(s)",
+          "renew the Redis server certificate (tls-cert-file) before it expires: "
+          "Ferry then refuses the connection"));
+    } else {
+      out.push_back(
+          Ok("redis.tls",
+             "TLS, server certificate verified" +
+                 (days >= 0 ? ", expires in " + std::to_string(days) + " days" : std::string())));
+    }
+  } else if (tls == "unverified") {
+    out.push_back(Problem(CheckLevel::kWarn, "redis.tls",
+                          "TLS without certificate verification (--redis-tls-verify no): "
+                          "encrypted, but anyone in the path can pose as Redis",
+                          "give the CA that signs the server's certificate (--redis-tls-ca FILE) "
+                          "and drop --redis-tls-verify no"));
+  } else if (tls == "off") {
+    auto ep = ParseRedisUrl(redis_url);
+    bool local = true;
+    if (ep && ep->unix_socket.empty()) {
+      for (const auto& h : ep->hosts) {
+        if (h.host != "127.0.0.1" && h.host != "localhost" && h.host != "::1") local = false;
+      }
+    }
+    if (local) {
+      out.push_back(Ok("redis.tls", "plain TCP on this machine"));
+    } else {
+      out.push_back(Problem(CheckLevel::kWarn, "redis.tls",
+                            "plain TCP to another host: the password and every task payload "
+                            "cross the network unencrypted",
+                            "enable TLS on Redis (tls-port) and use a rediss:// URL "
+                            "(docs/runbook.md \"Redis over TLS\")"));
+    }
+  }
+
+  const int64_t replicas = [&] {
+    int64_t v = 0;
+    const std::string r = Get(info, "connected_slaves");
+    std::from_chars(r.data(), r.data() + r.size(), v);
+    return v;
+  }();
+  if (topology == "sentinel") {
+    const std::string sentinels = Get(info, "ferry_sentinels");
+    const std::string quorum = Get(info, "ferry_sentinel_quorum");
+    const std::string where = "master '" + Get(info, "ferry_master_name") + "' at " +
+                              Get(info, "ferry_master") + ", sentinels: " + sentinels;
+    const bool all = !Get(info, "ferry_sentinels_answered").empty() &&
+                     Get(info, "ferry_sentinels_answered") == Get(info, "ferry_sentinels_total");
+    if (quorum.rfind("OK", 0) != 0) {
+      out.push_back(Problem(CheckLevel::kFail, "redis.sentinel",
+                            where + "; no failover is possible: " + quorum,
+                            "start the missing sentinels (redis-sentinel) so a majority of them "
+                            "can authorize a failover"));
+    } else if (!all || replicas == 0) {
+      out.push_back(Problem(
+          CheckLevel::kWarn, "redis.sentinel",
+          where + (replicas == 0 ? "; the master has no replica, so a failover has nothing to "
+                                   "promote"
+                                 : "; some sentinels did not answer"),
+          replicas == 0 ? "add a replica (replicaof <master> <port>)"
+                        : "check the sentinels Ferry's URL lists (they may have moved)"));
+    } else {
+      out.push_back(
+          Ok("redis.sentinel", where + ", " + std::to_string(replicas) + " replica(s), " + quorum));
+    }
+  }
+  if (topology == "cluster") {
+    const std::string state = Get(info, "ferry_cluster_state");
+    const std::string slots = Get(info, "ferry_cluster_slots_assigned");
+    const std::string lonely = Get(info, "ferry_masters_without_replicas");
+    const std::string what = Get(info, "ferry_cluster_masters") + " master(s), state " + state +
+                             ", " + slots + " of 16384 slots assigned";
+    if (state != "ok" || slots != "16384") {
+      out.push_back(Problem(CheckLevel::kFail, "redis.cluster", what,
+                            "redis-cli --cluster check <node> and --cluster fix; every slot needs "
+                            "a master"));
+    } else if (!lonely.empty()) {
+      out.push_back(Problem(CheckLevel::kWarn, "redis.cluster",
+                            what + "; masters without a replica: " + lonely,
+                            "add a replica to each (redis-cli --cluster add-node <new> <any> "
+                            "--cluster-slave): a master that fails without one takes its queues "
+                            "down"));
+    } else {
+      out.push_back(Ok("redis.cluster", what + ", every master has a replica"));
+    }
+  }
+
+  int64_t wait = 0;
+  const std::string w = Get(info, "ferry_wait_replicas");
+  std::from_chars(w.data(), w.data() + w.size(), wait);
+  if (wait > 0 && replicas < wait) {
+    out.push_back(Problem(CheckLevel::kFail, "redis.durability",
+                          "--redis-wait-replicas " + std::to_string(wait) + " but only " +
+                              std::to_string(replicas) +
+                              " replica(s) are connected: every submit and completion fails",
+                          "add replicas or lower --redis-wait-replicas"));
+  } else if (wait > 0) {
+    out.push_back(Ok("redis.durability", "writes wait for " + std::to_string(wait) + " of " +
+                                             std::to_string(replicas) +
+                                             " replica(s) (WAIT) before they are acknowledged"));
+  } else if (topology == "sentinel" || topology == "cluster" || replicas > 0) {
+    out.push_back(Ok("redis.durability",
+                     "writes are acknowledged by the master alone; replication is asynchronous, "
+                     "so a failover may lose the last ones (--redis-wait-replicas 1 waits for a "
+                     "replica; docs/broker.md \"Durability\")"));
+  }
+  return out;
+}
+
+CheckResult CheckRedisAcl(const Result<std::vector<std::string>>& missing,
+                          const std::string& redis_url, const std::string& username) {
+  auto ep = ParseRedisUrl(redis_url);
+  std::string user = !username.empty()             ? username
+                     : ep && !ep->username.empty() ? ep->username
+                                                   : "default";
+  if (!missing) {
+    return Problem(
+        CheckLevel::kWarn, "redis.acl",
+        "could not check the permissions of Redis user '" + user + "': " + missing.error().message,
+        "run ferry doctor again; see docs/runbook.md \"Redis ACL user\"");
+  }
+  if (missing->empty()) {
+    return Ok("redis.acl", "user '" + user + "' may run every command Ferry needs on its keys");
+  }
+  std::string list;
+  std::string grant;
+  for (const auto& m : *missing) {
+    list += (list.empty() ? "" : ", ") + m;
+    auto space = m.find(' ');
+    if (space == std::string::npos) grant += " +" + m;
+  }
+  std::string fix = grant.empty() ? "give user '" + user + "' Ferry's keys (~<prefix>:*)"
+                                  : "ACL SETUSER " + user + grant;
+  return Problem(CheckLevel::kFail, "redis.acl", "user '" + user + "' may not run: " + list,
+                 fix + " (the whole rule: deploy/redis/ferry-user.acl)");
 }
 
 CheckResult CheckClockSkew(int64_t local_ms, int64_t redis_ms, const DoctorOptions& o) {
@@ -146,6 +300,11 @@ std::vector<CheckResult> RunDoctor(BrokerFactory& brokers, StoreFactory* stores,
           Ok("redis.reachable", "connected, " + std::to_string(after - before) + "ms round trip"));
       auto more = CheckRedisInfo(*info);
       out.insert(out.end(), more.begin(), more.end());
+      const BrokerOptions& bo = brokers.options();
+      auto deployment = CheckRedisDeployment(*info, bo.redis_url, WallNowMs());
+      out.insert(out.end(), deployment.begin(), deployment.end());
+      out.push_back(
+          CheckRedisAcl((*broker)->MissingPermissions(), bo.redis_url, bo.redis.username));
       int64_t redis_ms = 0;
       const std::string t = Get(*info, "server_time_ms");
       std::from_chars(t.data(), t.data() + t.size(), redis_ms);

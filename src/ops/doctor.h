@@ -7,6 +7,16 @@
 //   clock       this host vs Redis TIME (WARN > 1s, FAIL > 10s: leases, ETAs and "alive" use
 //               wall clocks); each live worker's last heartbeat vs Redis time (a heartbeat from
 //               the future means that worker's clock is ahead)
+//   redis.tls   rediss:// with the certificate verified (OK; WARN within 30 days of its expiry),
+//               without verification (WARN), plain TCP to a host that is not this machine (WARN)
+//   redis.acl   the Redis user may run every command Ferry's scripts and calls need on its keys
+//               (FAIL naming each missing one, with the ACL SETUSER fix)
+//   redis.sentinel  every sentinel answered and agrees a failover is possible (CKQUORUM), the
+//               master has a replica to promote (WARN otherwise)
+//   redis.cluster   cluster_state ok with all 16384 slots assigned (FAIL), every master has a
+//               replica (WARN)
+//   redis.durability  --redis-wait-replicas fits the replicas connected (FAIL when it cannot be
+//               met: every submit would fail); what the setting guarantees
 //   workers     at least one live worker (WARN)
 //   store       reachable, schema version (FAIL when it cannot be opened without migrating)
 //
@@ -40,6 +50,13 @@ struct DoctorOptions {
 
 // Checks pure facts (exposed for unit tests): INFO fields -> redis checks.
 std::vector<CheckResult> CheckRedisInfo(const std::map<std::string, std::string>& info);
+// The deployment facts ServerInfo() reports under "ferry_" keys (TLS, Sentinel, Cluster,
+// durability); `redis_url` tells whether a plain connection leaves this host.
+std::vector<CheckResult> CheckRedisDeployment(const std::map<std::string, std::string>& info,
+                                              const std::string& redis_url, int64_t now_ms);
+// The result of Broker::MissingPermissions for the user of `redis_url`.
+CheckResult CheckRedisAcl(const Result<std::vector<std::string>>& missing,
+                          const std::string& redis_url, const std::string& username);
 // Local wall time vs Redis time.
 CheckResult CheckClockSkew(int64_t local_ms, int64_t redis_ms, const DoctorOptions& options);
 // Live workers' heartbeats vs Redis time.

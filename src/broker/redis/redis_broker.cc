@@ -1,12 +1,16 @@
 // The Redis implementation of Broker. Key layout, scripts and guarantees: docs/broker.md.
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "broker/broker.h"
+#include "broker/redis/redis_acl.h"
+#include "broker/redis/redis_client.h"
+#include "broker/redis/redis_cluster.h"
 #include "broker/redis/redis_codec.h"
-#include "broker/redis/redis_connection.h"
 #include "core/ids.h"
 #include "core/redis_url.h"
 #include "core/time_util.h"
@@ -31,6 +35,8 @@ constexpr size_t kQueueCacheMax = 10000;
 constexpr int kListLimitMax = 10000;
 // ReadEvents of a task without an event stream re-derives its events this often while blocking.
 constexpr std::chrono::milliseconds kDerivedPoll{100};
+// A worker whose queues live in several cluster slots blocks on each in turn this long at most.
+constexpr std::chrono::milliseconds kShardSlice{100};
 
 constexpr std::string_view kCounterNames[] = {
     "submitted",     "started",   "succeeded", "failed",      "retried", "cancelled",
@@ -116,8 +122,8 @@ Status RequireQueues(const std::vector<std::string>& queues) {
 
 class RedisBroker final : public Broker {
  public:
-  RedisBroker(BrokerOptions options, std::unique_ptr<Connection> conn)
-      : options_(std::move(options)), conn_(std::move(conn)) {}
+  RedisBroker(BrokerOptions options, std::unique_ptr<Client> conn, RedisTopology topology)
+      : options_(std::move(options)), conn_(std::move(conn)), topology_(topology) {}
 
   Result<SubmitResult> Submit(const SubmitRequest& request) override {
     auto r = SubmitBatch({request});
@@ -152,7 +158,7 @@ class RedisBroker final : public Broker {
       std::string qp = QueuePrefix(options_.prefix, queue);
       for (size_t begin = 0; begin < indices.size(); begin += kSubmitChunk) {
         size_t end = std::min(indices.size(), begin + kSubmitChunk);
-        Args a = conn_->EvalArgs(Script::kSubmit, qp);
+        Args a = EvalArgs(Script::kSubmit, qp);
         a.Add(now_s).Add(retention).Add(queue);
         for (size_t k = begin; k < end; ++k) {
           const SubmitRequest& req = requests[indices[k]];
@@ -187,6 +193,7 @@ class RedisBroker final : public Broker {
         RememberQueue(out.id, requests[chunks[c][k]].queue);
       }
     }
+    if (auto st = Replicated(); !st) return Fail(st.error());
     return results;
   }
 
@@ -194,7 +201,7 @@ class RedisBroker final : public Broker {
     auto queue = FindQueue(id);
     if (!queue) return Fail(queue.error());
     if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
-    Args a = conn_->EvalArgs(Script::kCancel, QueuePrefix(options_.prefix, **queue));
+    Args a = EvalArgs(Script::kCancel, QueuePrefix(options_.prefix, **queue));
     a.Add(id).Add(WallNowMs()).Add(static_cast<int64_t>(options_.retention.count()));
     a.Add(options_.events_maxlen);
     auto r = conn_->Command(a);
@@ -205,6 +212,7 @@ class RedisBroker final : public Broker {
       return Fail(ErrorCode::kConflict,
                   "task " + id + " already " + (parts.size() > 1 ? parts[1] : "ended"));
     }
+    if (auto st = Replicated(); !st) return Fail(st.error());
     return parts.size() > 1 && parts[1] == "running" ? TaskStatus::kRunning
                                                      : TaskStatus::kCancelled;
   }
@@ -213,7 +221,7 @@ class RedisBroker final : public Broker {
     auto queue = FindQueue(id);
     if (!queue) return Fail(queue.error());
     if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
-    Args a = conn_->EvalArgs(Script::kRetry, QueuePrefix(options_.prefix, **queue));
+    Args a = EvalArgs(Script::kRetry, QueuePrefix(options_.prefix, **queue));
     a.Add(id).Add(WallNowMs()).Add(static_cast<int64_t>(options_.retention.count()));
     a.Add(options_.events_maxlen);
     auto r = conn_->Command(a);
@@ -225,7 +233,7 @@ class RedisBroker final : public Broker {
                                             (parts.size() > 1 ? parts[1] : "not ended") +
                                             "; only failed or cancelled tasks can be retried");
     }
-    return {};
+    return Replicated();
   }
 
   Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>& queues,
@@ -235,71 +243,61 @@ class RedisBroker final : public Broker {
     if (count < 1) return Fail(ErrorCode::kInvalidArgument, "claim count must be >= 1");
     if (auto st = RequireQueues(queues); !st) return Fail(st.error());
     if (auto st = RequireWorker(worker); !st) return Fail(st.error());
-    if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
-
+    // Under Redis Cluster a queue whose shard cannot be reached (a failover under way) sits
+    // this claim out, so the queues on healthy shards go on; the call fails only when no queue
+    // could be read. Without Cluster every error is returned.
+    std::vector<std::string> live;
+    std::optional<Error> skipped;
+    auto skip = [&](const Error& e) {
+      if (!conn_->clustered() || e.code != ErrorCode::kUnavailable) return false;
+      if (!skipped) skipped = e;
+      return true;
+    };
+    if (!conn_->clustered()) {
+      if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
+    }
     for (const auto& q : queues) {
-      Args a = conn_->EvalArgs(Script::kClaim, QueuePrefix(options_.prefix, q));
+      if (conn_->clustered()) {
+        if (auto st = EnsureQueues({q}); !st) {
+          if (skip(st.error())) continue;
+          return Fail(st.error());
+        }
+      }
+      Args a = EvalArgs(Script::kClaim, QueuePrefix(options_.prefix, q));
       a.Add(worker).Add(WallNowMs()).Add(int64_t{count}).Add(options_.events_maxlen).Add("read");
       auto r = CommandWithGroup(a, q);
-      if (!r) return Fail(r.error());
+      if (!r) {
+        if (skip(r.error())) continue;
+        return Fail(r.error());
+      }
+      live.push_back(q);
       auto tasks = ParseStarted(**r, q, false);
       if (!tasks.empty()) return tasks;
     }
+    if (live.empty()) return Fail(*skipped);
     if (block.count() <= 0) return std::vector<ClaimedTask>{};
-
-    Args read{"XREADGROUP", "GROUP", kGroup, worker};
-    read.Add("COUNT").Add(int64_t{count}).Add("BLOCK").Add(static_cast<int64_t>(block.count()));
-    read.Add("STREAMS");
-    std::unordered_map<std::string, std::string> queue_of_stream;
-    for (const auto& q : queues) {
-      std::string key = StreamKey(options_.prefix, q);
-      read.Add(key);
-      queue_of_stream.emplace(std::move(key), q);
-    }
-    for (size_t i = 0; i < queues.size(); ++i) read.Add(">");
-    auto r = conn_->Command(read, block);
-    if (!r) {
-      if (Contains(r.error().message, "NOGROUP")) known_queues_.clear();
-      return Fail(r.error());
-    }
-    if ((*r)->type == REDIS_REPLY_NIL || !IsArray(**r)) return std::vector<ClaimedTask>{};
-
-    // Start what arrived, in the queues' priority order.
-    std::map<size_t, std::pair<std::string, Args>> starts;
-    const std::string now_s = std::to_string(WallNowMs());
-    for (size_t s = 0; s < (*r)->elements; ++s) {
-      const redisReply& stream = Elem(**r, s);
-      if (!IsArray(stream) || stream.elements != 2) continue;
-      auto it = queue_of_stream.find(Str(Elem(stream, 0)));
-      if (it == queue_of_stream.end()) continue;
-      size_t rank =
-          static_cast<size_t>(std::find(queues.begin(), queues.end(), it->second) - queues.begin());
-      Args a = conn_->EvalArgs(Script::kClaim, QueuePrefix(options_.prefix, it->second));
-      a.Add(worker).Add(now_s).Add(int64_t{count}).Add(options_.events_maxlen).Add("given");
-      const redisReply& entries = Elem(stream, 1);
-      for (size_t e = 0; e < entries.elements; ++e) {
-        const redisReply& entry = Elem(entries, e);
-        if (!IsArray(entry) || entry.elements != 2) continue;
-        auto fields = Pairs(Elem(entry, 1));
-        a.Add(ReplyText(Elem(entry, 0))).Add(fields.empty() ? "" : fields[0].second);
+    auto groups = SlotGroups(live);
+    if (groups.size() == 1) return BlockingClaim(live, worker, count, block);
+    // Redis Cluster with the queues in several slots: one XREADGROUP cannot block on them all,
+    // so block on each slot's queues in turn, in priority order, in short slices.
+    const auto deadline = std::chrono::steady_clock::now() + block;
+    const auto slice = std::clamp(block / static_cast<int64_t>(groups.size()),
+                                  std::chrono::milliseconds(10), kShardSlice);
+    while (!groups.empty()) {
+      for (auto it = groups.begin(); it != groups.end();) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return std::vector<ClaimedTask>{};
+        auto tasks = BlockingClaim(*it, worker, count, std::min(slice, left));
+        if (!tasks && skip(tasks.error())) {
+          it = groups.erase(it);
+          continue;
+        }
+        if (!tasks || !tasks->empty()) return tasks;
+        ++it;
       }
-      starts.emplace(rank, std::make_pair(it->second, std::move(a)));
     }
-    std::vector<Args> commands;
-    std::vector<std::string> command_queues;
-    for (auto& [rank, qa] : starts) {
-      command_queues.push_back(qa.first);
-      commands.push_back(std::move(qa.second));
-    }
-    auto replies = conn_->Pipeline(commands);
-    if (!replies) return Fail(replies.error());
-    std::vector<ClaimedTask> tasks;
-    for (size_t i = 0; i < replies->size(); ++i) {
-      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
-      auto part = ParseStarted(*(*replies)[i], command_queues[i], false);
-      std::move(part.begin(), part.end(), std::back_inserter(tasks));
-    }
-    return tasks;
+    return Fail(*skipped);
   }
 
   Result<std::vector<ClaimedTask>> Reclaim(const std::string& queue, const std::string& worker,
@@ -308,7 +306,7 @@ class RedisBroker final : public Broker {
     if (auto st = RequireWorker(worker); !st) return Fail(st.error());
     if (count < 1) return Fail(ErrorCode::kInvalidArgument, "reclaim count must be >= 1");
     if (auto st = EnsureQueues({queue}); !st) return Fail(st.error());
-    Args a = conn_->EvalArgs(Script::kReclaim, QueuePrefix(options_.prefix, queue));
+    Args a = EvalArgs(Script::kReclaim, QueuePrefix(options_.prefix, queue));
     a.Add(worker)
         .Add(WallNowMs())
         .Add(static_cast<int64_t>(std::max<int64_t>(0, min_idle.count())))
@@ -332,7 +330,7 @@ class RedisBroker final : public Broker {
     std::vector<const std::vector<const LeaseRef*>*> groups;
     for (const auto& [queue, refs] : by_queue) {
       if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
-      Args a = conn_->EvalArgs(Script::kRenew, QueuePrefix(options_.prefix, queue));
+      Args a = EvalArgs(Script::kRenew, QueuePrefix(options_.prefix, queue));
       a.Add(worker);
       for (const LeaseRef* l : refs) a.Add(l->id).Add(l->entry_id).Add(l->epoch);
       commands.push_back(std::move(a));
@@ -390,7 +388,7 @@ class RedisBroker final : public Broker {
       std::string qp = QueuePrefix(options_.prefix, queue);
       for (size_t begin = 0; begin < indices.size(); begin += kCompleteChunk) {
         size_t end = std::min(indices.size(), begin + kCompleteChunk);
-        Args a = conn_->EvalArgs(Script::kComplete, qp);
+        Args a = EvalArgs(Script::kComplete, qp);
         a.Add(now_s)
             .Add(static_cast<int64_t>(options_.retention.count()))
             .Add(static_cast<int64_t>(options_.dead_retention.count()))
@@ -438,6 +436,7 @@ class RedisBroker final : public Broker {
         }
       }
     }
+    if (auto st = Replicated(); !st) return Fail(st.error());
     return outcomes;
   }
 
@@ -445,7 +444,7 @@ class RedisBroker final : public Broker {
     if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
     if (limit < 1) return int64_t{0};
     if (auto st = EnsureQueues({queue}); !st) return Fail(st.error());
-    Args a = conn_->EvalArgs(Script::kPromote, QueuePrefix(options_.prefix, queue));
+    Args a = EvalArgs(Script::kPromote, QueuePrefix(options_.prefix, queue));
     a.Add(now_ms).Add(int64_t{limit}).Add(options_.events_maxlen);
     auto r = conn_->Command(a);
     if (!r) return Fail(r.error());
@@ -456,7 +455,7 @@ class RedisBroker final : public Broker {
                       const std::vector<std::pair<std::string, Json>>& events) override {
     if (auto st = ValidateQueueName(queue); !st) return st;
     if (events.empty()) return {};
-    Args a = conn_->EvalArgs(Script::kEvents, QueuePrefix(options_.prefix, queue));
+    Args a = EvalArgs(Script::kEvents, QueuePrefix(options_.prefix, queue));
     a.Add(id).Add(options_.events_maxlen).Add(static_cast<int64_t>(options_.retention.count()));
     for (const auto& [type, data] : events) a.Add(type).Add(DumpJson(data));
     auto r = conn_->Command(a);
@@ -698,15 +697,48 @@ class RedisBroker final : public Broker {
   }
 
   Result<std::map<std::string, std::string>> ServerInfo() override {
-    auto rs = conn_->Pipeline({Args{"INFO", "server", "persistence", "memory"}, Args{"TIME"}});
+    const Args info_args{"INFO", "server", "persistence", "memory", "replication"};
+    auto rs = conn_->Pipeline({info_args, Args{"TIME"}});
     if (!rs) return Fail(rs.error());
+    if (auto st = CheckReply(*(*rs)[0]); !st) return Fail(st.error());
     auto info = ParseInfo(ReplyText(*(*rs)[0]));
     const redisReply& t = *(*rs)[1];
     if (IsArray(t) && t.elements == 2) {
       info["server_time_ms"] =
           std::to_string(ToInt(Str(Elem(t, 0))) * 1000 + ToInt(Str(Elem(t, 1))) / 1000);
     }
+    auto facts = conn_->TopologyFacts();
+    if (!facts) return Fail(facts.error());
+    for (auto& [k, v] : *facts) info["ferry_" + k] = v;
+    info["ferry_wait_replicas"] = std::to_string(options_.wait_replicas);
+    if (conn_->clustered()) {
+      // Persistence and eviction are per master: report the worst, and where.
+      auto each = conn_->OnEveryMaster(info_args);
+      if (!each) return Fail(each.error());
+      std::string aof_off;
+      std::string evicting;
+      int64_t fewest_replicas = -1;
+      for (const auto& [where, reply] : *each) {
+        if (auto st = CheckReply(*reply); !st) return Fail(st.error());
+        auto m = ParseInfo(ReplyText(*reply));
+        if (m["aof_enabled"] != "1") aof_off += (aof_off.empty() ? "" : ",") + where;
+        if (m["maxmemory_policy"] != "noeviction") {
+          evicting += (evicting.empty() ? "" : ",") + where + "=" + m["maxmemory_policy"];
+          info["maxmemory_policy"] = m["maxmemory_policy"];
+        }
+        int64_t replicas = ToInt(m["connected_slaves"]);
+        if (fewest_replicas < 0 || replicas < fewest_replicas) fewest_replicas = replicas;
+      }
+      info["aof_enabled"] = aof_off.empty() ? "1" : "0";
+      info["ferry_aof_off_on"] = aof_off;
+      info["ferry_evicting_on"] = evicting;
+      info["connected_slaves"] = std::to_string(std::max<int64_t>(0, fewest_replicas));
+    }
     return info;
+  }
+
+  Result<std::vector<std::string>> MissingPermissions() override {
+    return ProbePermissions(*conn_, options_.prefix, topology_);
   }
 
   Result<std::map<std::string, std::string>> GetOpsState(const std::string& name) override {
@@ -776,6 +808,92 @@ class RedisBroker final : public Broker {
     }
     known_queues_.insert(fresh.begin(), fresh.end());
     return {};
+  }
+
+  // Queues grouped by hash slot of their stream, groups in the queues' priority order (one
+  // group unless clustered).
+  std::vector<std::vector<std::string>> SlotGroups(const std::vector<std::string>& queues) const {
+    if (!conn_->clustered()) return {queues};
+    std::vector<std::pair<int, std::vector<std::string>>> groups;
+    for (const auto& q : queues) {
+      int slot = KeySlot(StreamKey(options_.prefix, q));
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const auto& g) { return g.first == slot; });
+      if (it == groups.end()) {
+        groups.emplace_back(slot, std::vector<std::string>{q});
+      } else {
+        it->second.push_back(q);
+      }
+    }
+    std::vector<std::vector<std::string>> out;
+    for (auto& [_, g] : groups) out.push_back(std::move(g));
+    return out;
+  }
+
+  // One blocking XREADGROUP on `queues` (one slot), then the claim script on what arrived.
+  Result<std::vector<ClaimedTask>> BlockingClaim(const std::vector<std::string>& queues,
+                                                 const std::string& worker, int count,
+                                                 std::chrono::milliseconds block) {
+    Args read{"XREADGROUP", "GROUP", kGroup, worker};
+    read.Add("COUNT").Add(int64_t{count}).Add("BLOCK").Add(static_cast<int64_t>(block.count()));
+    read.Add("STREAMS");
+    std::unordered_map<std::string, std::string> queue_of_stream;
+    for (const auto& q : queues) {
+      std::string key = StreamKey(options_.prefix, q);
+      read.Add(key);
+      queue_of_stream.emplace(std::move(key), q);
+    }
+    for (size_t i = 0; i < queues.size(); ++i) read.Add(">");
+    auto r = conn_->Command(read, block);
+    if (!r) {
+      if (Contains(r.error().message, "NOGROUP")) known_queues_.clear();
+      return Fail(r.error());
+    }
+    if ((*r)->type == REDIS_REPLY_NIL || !IsArray(**r)) return std::vector<ClaimedTask>{};
+
+    // Start what arrived, in the queues' priority order.
+    std::map<size_t, std::pair<std::string, Args>> starts;
+    const std::string now_s = std::to_string(WallNowMs());
+    for (size_t s = 0; s < (*r)->elements; ++s) {
+      const redisReply& stream = Elem(**r, s);
+      if (!IsArray(stream) || stream.elements != 2) continue;
+      auto it = queue_of_stream.find(Str(Elem(stream, 0)));
+      if (it == queue_of_stream.end()) continue;
+      size_t rank =
+          static_cast<size_t>(std::find(queues.begin(), queues.end(), it->second) - queues.begin());
+      Args a = EvalArgs(Script::kClaim, QueuePrefix(options_.prefix, it->second));
+      a.Add(worker).Add(now_s).Add(int64_t{count}).Add(options_.events_maxlen).Add("given");
+      const redisReply& entries = Elem(stream, 1);
+      for (size_t e = 0; e < entries.elements; ++e) {
+        const redisReply& entry = Elem(entries, e);
+        if (!IsArray(entry) || entry.elements != 2) continue;
+        auto fields = Pairs(Elem(entry, 1));
+        a.Add(ReplyText(Elem(entry, 0))).Add(fields.empty() ? "" : fields[0].second);
+      }
+      starts.emplace(rank, std::make_pair(it->second, std::move(a)));
+    }
+    std::vector<Args> commands;
+    std::vector<std::string> command_queues;
+    for (auto& [rank, qa] : starts) {
+      command_queues.push_back(qa.first);
+      commands.push_back(std::move(qa.second));
+    }
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) return Fail(replies.error());
+    std::vector<ClaimedTask> tasks;
+    for (size_t i = 0; i < replies->size(); ++i) {
+      if (auto st = CheckReply(*(*replies)[i]); !st) return Fail(st.error());
+      auto part = ParseStarted(*(*replies)[i], command_queues[i], false);
+      std::move(part.begin(), part.end(), std::back_inserter(tasks));
+    }
+    return tasks;
+  }
+
+  // Durability (BrokerOptions::wait_replicas): called after a write whose success the caller
+  // is about to be told.
+  Status Replicated() {
+    if (options_.wait_replicas <= 0) return {};
+    return conn_->WaitForReplicas(options_.wait_replicas, options_.wait_timeout);
   }
 
   // Runs a script that reads the queue's consumer group; recreates the group once on NOGROUP.
@@ -915,7 +1033,8 @@ class RedisBroker final : public Broker {
 
   // Constant after construction.
   const BrokerOptions options_;
-  const std::unique_ptr<Connection> conn_;
+  const std::unique_ptr<Client> conn_;
+  const RedisTopology topology_;
 
   // Per-connection caches (a Broker is used by one thread at a time).
   std::set<std::string> known_queues_;  // queues whose group exists, as of known_generation_
@@ -928,24 +1047,35 @@ class RedisBrokerFactory final : public BrokerFactory {
   explicit RedisBrokerFactory(BrokerOptions options) : options_(std::move(options)) {}
 
   Result<std::unique_ptr<Broker>> Open() override {
-    auto endpoint = ParseRedisUrl(options_.redis_url);
-    if (!endpoint) return Fail(endpoint.error());
+    auto setup = Setup();
+    if (!setup) return Fail(setup.error());
     if (options_.prefix.empty() || options_.prefix.find_first_of("{}") != std::string::npos) {
       return Fail(ErrorCode::kInvalidArgument,
                   "bad key prefix '" + options_.prefix + "': must be non-empty without { or }");
     }
-    if (options_.io_timeout.count() <= 0) {
-      return Fail(ErrorCode::kInvalidArgument, "Redis I/O timeout must be > 0");
+    if (options_.wait_replicas < 0 || options_.wait_timeout.count() <= 0) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "durability: replicas to wait for must be >= 0 and the wait timeout > 0");
     }
-    auto conn = std::make_unique<Connection>(std::move(*endpoint), options_.io_timeout);
-    if (auto st = conn->Connect(); !st) return Fail(st.error());
-    return std::unique_ptr<Broker>(std::make_unique<RedisBroker>(options_, std::move(conn)));
+    auto conn = NewClient(*setup);
+    if (auto st = conn->Ready(); !st) return Fail(st.error());
+    return std::unique_ptr<Broker>(
+        std::make_unique<RedisBroker>(options_, std::move(conn), (*setup)->endpoint.topology));
   }
 
   const BrokerOptions& options() const override { return options_; }
 
  private:
-  const BrokerOptions options_;  // constant after construction, so Open() is thread-safe
+  // Parsed and loaded (TLS files) once; every Open() shares it.
+  Result<std::shared_ptr<const ClientSetup>> Setup() {
+    std::lock_guard lock(mu_);
+    if (!setup_) setup_ = MakeClientSetup(options_.redis_url, options_.redis, options_.io_timeout);
+    return *setup_;
+  }
+
+  const BrokerOptions options_;  // constant after construction
+  std::mutex mu_;
+  std::optional<Result<std::shared_ptr<const ClientSetup>>> setup_;  // Guarded by mu_
 };
 
 }  // namespace

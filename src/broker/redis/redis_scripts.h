@@ -1,0 +1,33 @@
+// The broker's Lua scripts (scripts/*.lua, embedded at build time) and their SHA1 digests, which
+// EVALSHA names them by. Every script takes one key, the queue's key prefix "<prefix>:{<queue>}",
+// and derives every key it touches from it, so a script touches one Redis Cluster slot.
+//
+// Thread-safety: pure functions over constants.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace ferry::redis_broker {
+
+enum class Script : size_t {
+  kSubmit,
+  kClaim,
+  kReclaim,
+  kRenew,
+  kComplete,
+  kCancel,
+  kRetry,
+  kPromote,
+  kEvents,
+  kCount,
+};
+
+std::string_view ScriptText(Script script);
+// The lowercase hex SHA1 of ScriptText(script), as SCRIPT LOAD returns it.
+const std::string& ScriptSha(Script script);
+// "submit", "claim", ... for messages.
+std::string_view ScriptName(Script script);
+
+}  // namespace ferry::redis_broker
