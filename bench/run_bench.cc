@@ -28,7 +28,9 @@
 
 #include "api/http_util.h"
 #include "api/server.h"
+#include "api/webhook_auth.h"
 #include "broker/broker.h"
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/time_util.h"
@@ -165,9 +167,9 @@ Delivery Sign(const std::string& secret, int seq) {
   Delivery d;
   d.body = R"({"seq":)" + std::to_string(seq) + R"(,"nonce":")" + RandomHex(8) + R"("})";
   std::string ts = std::to_string(WallNowMs() / 1000);
-  d.headers = {{"X-Ferry-Timestamp", ts},
-               {"X-Ferry-Signature",
-                "sha256=" + api::HmacSha256Hex(secret, api::SignedPayload(ts, d.body))}};
+  d.headers = {
+      {"X-Ferry-Timestamp", ts},
+      {"X-Ferry-Signature", "sha256=" + HmacSha256Hex(secret, api::SignedPayload(ts, d.body))}};
   return d;
 }
 

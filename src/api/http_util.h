@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/result.h"
 #include "engine/definition.h"
@@ -35,10 +36,6 @@ Result<int> ParseLimit(std::string_view text, int default_value, int max_value);
 // ---------------------------------------------------------------------------------------------
 // Crypto
 
-// Lowercase hex HMAC-SHA256(key, data).
-std::string HmacSha256Hex(std::string_view key, std::string_view data);
-// Compares in time independent of where the inputs differ (the length is not secret).
-bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // "fy_" + 64 random hex characters: what `ferry token create` prints once.
 std::string NewApiTokenSecret();
 
@@ -47,28 +44,6 @@ std::string NewApiTokenSecret();
 
 using http::FindHeader;
 using http::HeaderList;
-
-// The exact bytes an hmac webhook signs: "<timestamp>.<raw body>", the timestamp being the
-// decimal Unix seconds sent in the timestamp header, the body the request body as received.
-std::string SignedPayload(std::string_view timestamp, std::string_view raw_body);
-
-struct HmacCheck {
-  // The signature as the nonce for replay protection (lowercase hex), when the check passed.
-  std::string signature;
-  // When the nonce may be forgotten: timestamp + tolerance (epoch ms).
-  int64_t nonce_expires_ms = 0;
-};
-
-// Verifies an hmac webhook request: the timestamp header holds Unix seconds within
-// `trigger.tolerance` of now_ms, and the signature header holds hex HMAC-SHA256(secret,
-// SignedPayload(timestamp, body)), optionally prefixed "sha256=". kUnauthenticated otherwise,
-// with a message that says which part failed but never the expected signature.
-Result<HmacCheck> VerifyHmac(const engine::WebhookTrigger& trigger, const std::string& secret,
-                             const HeaderList& headers, std::string_view raw_body, int64_t now_ms);
-
-// Verifies a shared-secret webhook request (the signature header carries the secret itself).
-Status VerifySharedSecret(const engine::WebhookTrigger& trigger, const std::string& secret,
-                          const HeaderList& headers);
 
 // Whether a header must never reach the store: credentials (Authorization, Proxy-Authorization,
 // Cookie), the trigger's signature header, and any header whose name contains "signature",

@@ -1,5 +1,6 @@
 #include "api/server.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,6 +13,9 @@
 
 #include "api/dto.h"
 #include "api/http_util.h"
+#include "api/webhook_auth.h"
+#include "core/crypto.h"
+#include "core/json_fields.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
 #include "http/server.h"
@@ -25,6 +29,7 @@ namespace {
 
 using http::Request;
 using http::Response;
+using namespace std::chrono_literals;
 
 void SendJson(Response& res, int status, const Json& body) {
   res.status = status;
@@ -226,7 +231,7 @@ std::optional<Response> ApiServer::Impl::Authenticate(const Request& req) {
     SendError(res, store.error());
     return res;
   }
-  auto found = (*store)->VerifyApiToken(engine::Sha256Hex(*token));
+  auto found = (*store)->VerifyApiToken(Sha256Hex(*token));
   if (!found) {
     Check(*store, found.error());
     SendError(res, found.error());
@@ -316,20 +321,12 @@ void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
   runs::ApplySourceRequest apply;
-  auto str = [&](const char* key, std::string& dest) -> bool {
-    auto it = body->find(key);
-    if (it == body->end() || it->is_null()) return true;
-    if (!it->is_string()) {
-      SendError(res, ErrorCode::kInvalidArgument, std::string(key) + " must be a string");
-      return false;
-    }
-    dest = it->get<std::string>();
-    return true;
-  };
-  if (!str("source", apply.source) || !str("format", apply.format) ||
-      !str("author", apply.author) || !str("notes", apply.notes)) {
-    return;
-  }
+  FieldReader f(*body);
+  apply.source = f.String("source", kRequired).value_or("");
+  apply.format = f.String("format").value_or(apply.format);
+  apply.author = f.String("author").value_or("");
+  apply.notes = f.String("notes").value_or("");
+  if (auto st = f.Finish(); !st) return SendError(res, st.error());
   if (apply.source.empty()) {
     return SendError(res, ErrorCode::kInvalidArgument, "source is required");
   }
@@ -424,17 +421,10 @@ void ApiServer::Impl::CreateRun(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
   runs::StartRunRequest start;
-  auto wf = body->find("workflow");
-  if (wf == body->end() || !wf->is_string() || wf->get<std::string>().empty()) {
-    return SendError(res, ErrorCode::kInvalidArgument, "workflow (a name) is required");
-  }
-  start.workflow = wf->get<std::string>();
-  if (auto in = body->find("inputs"); in != body->end() && !in->is_null()) {
-    if (!in->is_object()) {
-      return SendError(res, ErrorCode::kInvalidArgument, "inputs must be a JSON object");
-    }
-    start.inputs = *in;
-  }
+  FieldReader f(*body);
+  start.workflow = f.String("workflow", kRequired).value_or("");
+  start.inputs = f.Object("inputs").value_or(Json::object());
+  if (auto st = f.Finish(); !st) return SendError(res, st.error());
   start.triggered_by = TriggeredBy::kApi;
   start.queue = options.run_queue;
   auto store = stores.Acquire();
@@ -525,12 +515,9 @@ void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
   if (!req.body.empty()) {
     auto body = ParseJsonObject(req.body);
     if (!body) return SendError(res, body.error());
-    if (auto it = body->find("latest_version"); it != body->end()) {
-      if (!it->is_boolean()) {
-        return SendError(res, ErrorCode::kInvalidArgument, "latest_version must be a boolean");
-      }
-      retry.latest_version = it->get<bool>();
-    }
+    FieldReader f(*body);
+    retry.latest_version = f.Bool("latest_version").value_or(false);
+    if (auto st = f.Finish(); !st) return SendError(res, st.error());
   }
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
@@ -558,26 +545,22 @@ void ApiServer::Impl::SubmitTask(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
   SubmitRequest submit;
-  try {
-    submit.kind = body->value("kind", std::string());
-    if (auto p = body->find("payload"); p != body->end()) submit.payload = *p;
-    submit.queue = body->value("queue", std::string("default"));
-    submit.max_attempts = body->value("max_attempts", 3);
-    submit.unique_key = body->value("unique_key", std::string());
-    if (auto t = body->find("timeout"); t != body->end()) {
-      auto d = ParseDuration(t->get<std::string>());
-      if (!d) return SendError(res, d.error());
-      submit.timeout = *d;
-    }
-    if (auto d = body->find("delay"); d != body->end()) {
-      auto delay = ParseDuration(d->get<std::string>());
-      if (!delay) return SendError(res, delay.error());
-      submit.eta_ms = options.clock->NowMs() + delay->count();
-    }
-    if (auto e = body->find("eta_ms"); e != body->end()) submit.eta_ms = e->get<int64_t>();
-  } catch (const Json::exception& e) {
-    return SendError(res, ErrorCode::kInvalidArgument, std::string("bad field type: ") + e.what());
+  FieldReader f(*body);
+  submit.kind = f.String("kind", kRequired).value_or("");
+  submit.payload = f.Any("payload").value_or(Json::object());
+  submit.queue = f.String("queue").value_or(submit.queue);
+  submit.max_attempts = static_cast<int>(f.Int("max_attempts", 1, kMaxTaskAttempts).value_or(3));
+  submit.unique_key = f.String("unique_key").value_or("");
+  submit.timeout = f.Duration("timeout", 1ms, kMaxTaskTimeout).value_or(0ms);
+  const int64_t now_ms = options.clock->NowMs();
+  auto delay = f.Duration("delay", 0ms, kMaxTaskEtaHorizon);
+  auto eta = f.Int("eta_ms", 0, now_ms + kMaxTaskEtaHorizon.count());
+  if (auto st = f.Finish(); !st) return SendError(res, st.error());
+  if (delay && eta) {
+    return SendError(res, ErrorCode::kInvalidArgument, "give delay or eta_ms, not both");
   }
+  if (delay) submit.eta_ms = now_ms + delay->count();
+  if (eta) submit.eta_ms = *eta;
   if (submit.kind == runs::kRunTaskKind) {
     return SendError(res, ErrorCode::kInvalidArgument,
                      "ferry.run tasks are made by POST /api/v1/runs");
@@ -850,34 +833,22 @@ void ApiServer::Impl::Hook(const Request& req, Response& res) {
   auto store = stores.Acquire();
   if (!store) return fail(store.error());
   const HeaderList& headers = req.headers;
-  if (trigger.auth != engine::WebhookAuth::kNone) {
-    auto secret = secrets().Resolve(trigger.secret);
-    if (!secret || secret->empty()) {
-      spdlog::error(
-          "webhook {}: secret {} is not set on this server (FERRY_SECRET_{} or the "
-          "secrets file)",
-          name, trigger.secret, trigger.secret);
-      return fail(Error{ErrorCode::kInternal,
-                        "webhook secret " + trigger.secret + " is not configured on the server"});
-    }
-    if (trigger.auth == engine::WebhookAuth::kHmac) {
-      auto check = VerifyHmac(trigger, *secret, headers, body, options.clock->NowMs());
-      if (!check) return fail(check.error());
-      auto fresh = (*store)->RememberNonce("webhook:" + admitted.workflow_id, check->signature,
-                                           check->nonce_expires_ms);
-      if (!fresh) {
-        Check(*store, fresh.error());
-        return fail(fresh.error());
-      }
-      if (!*fresh) {
-        return fail(Error{ErrorCode::kConflict,
-                          "replayed request: this signature was already accepted (sign each "
-                          "delivery with a fresh timestamp)"});
-      }
-    } else if (auto st = VerifySharedSecret(trigger, *secret, headers); !st) {
-      return fail(st.error());
-    }
+  std::vector<std::string> secret_values;
+  for (const auto& secret_name : trigger.secrets) {
+    secret_values.push_back(secrets().Resolve(secret_name).value_or(""));
   }
+  if (trigger.auth != engine::WebhookAuth::kNone &&
+      std::all_of(secret_values.begin(), secret_values.end(),
+                  [](const std::string& v) { return v.empty(); })) {
+    spdlog::error(
+        "webhook {}: none of its secrets ({}) is set on this server (FERRY_SECRET_<NAME> or the "
+        "secrets file)",
+        name, fmt::join(trigger.secrets, ", "));
+    return fail(
+        Error{ErrorCode::kInternal, "this webhook's secret is not configured on the server"});
+  }
+  auto verified = VerifyWebhook(trigger, secret_values, headers, body, options.clock->NowMs());
+  if (!verified) return fail(verified.error());
 
   Json data = WebhookTriggerData(trigger, method, headers, req.query, body);
   if (trigger.slack_url_verification) {
@@ -894,6 +865,10 @@ void ApiServer::Impl::Hook(const Request& req, Response& res) {
   start.trigger_id = entry->trigger_id;
   start.queue = options.run_queue;
   start.trigger = std::move(data);
+  if (!verified->nonce.empty()) {
+    start.nonce = runs::StartRunRequest::Nonce{"webhook:" + admitted.workflow_id, verified->nonce,
+                                               verified->nonce_expires_ms};
+  }
   auto broker = brokers.Acquire();
   if (!broker) return fail(broker.error());
   auto started = runs::StartRun(**store, **broker, start);

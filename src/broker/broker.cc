@@ -61,11 +61,21 @@ Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options
     return Fail(ErrorCode::kInvalidArgument, "task kind must be 1-128 characters");
   }
   if (auto st = ValidateQueueName(request.queue); !st) return st;
-  if (request.max_attempts < 1 || request.max_attempts > 1000) {
-    return Fail(ErrorCode::kInvalidArgument, "max attempts must be between 1 and 1000");
+  if (request.max_attempts < 1 || request.max_attempts > kMaxTaskAttempts) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "max attempts must be between 1 and " + std::to_string(kMaxTaskAttempts));
   }
-  if (request.timeout.count() < 0) {
-    return Fail(ErrorCode::kInvalidArgument, "timeout must not be negative");
+  if (request.timeout.count() < 0 || request.timeout > kMaxTaskTimeout) {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        "timeout must be from 0 to " + std::to_string(kMaxTaskTimeout.count() / 1000) + " s");
+  }
+  if (request.eta_ms && *request.eta_ms < 0) {
+    return Fail(ErrorCode::kInvalidArgument, "eta must not be before 1970");
+  }
+  if (JsonDepth(request.payload) > kMaxJsonDepth) {
+    return Fail(ErrorCode::kInvalidArgument, "payload nested deeper than the limit of " +
+                                                 std::to_string(kMaxJsonDepth) + " levels");
   }
   if (request.unique_key.size() > 512) {
     return Fail(ErrorCode::kInvalidArgument, "unique key longer than 512 bytes");

@@ -40,6 +40,12 @@ std::string_view TaskStatusName(TaskStatus s);
 std::optional<TaskStatus> ParseTaskStatus(std::string_view text);
 bool IsTerminal(TaskStatus s);
 
+// Bounds on what a submission may ask for (ValidateSubmit; the API and CLI name them in errors).
+inline constexpr int kMaxTaskAttempts = 1000;
+inline constexpr std::chrono::milliseconds kMaxTaskTimeout = std::chrono::hours(24 * 7);
+// How far ahead an ETA (or delay) may lie.
+inline constexpr std::chrono::milliseconds kMaxTaskEtaHorizon = std::chrono::hours(24 * 366);
+
 struct SubmitRequest {
   std::string kind;                      // handler name, e.g. "echo"; required
   Json payload = Json::object();         // handed to the handler as-is

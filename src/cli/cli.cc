@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <exception>
 #include <functional>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "ops/config.h"
@@ -385,6 +387,16 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
+    // Scripts that asked for --json get the usage error in the shape of every other error.
+    for (int i = 1; i < argc; ++i) {
+      if (std::string_view(argv[i]) == "--json") {
+        std::printf("%s\n", DumpJson(Json{{"error",
+                                           {{"code", ErrorCodeName(ErrorCode::kInvalidArgument)},
+                                            {"message", e.what()}}}})
+                                .c_str());
+        break;
+      }
+    }
     return kExitUsage;
   }
   if (!run) return kExitUsage;

@@ -15,8 +15,10 @@
 
 #include "api/http_util.h"
 #include "api/server.h"
+#include "api/webhook_auth.h"
 #include "cli/commands.h"
 #include "cli/signals.h"
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "core/time_util.h"
 #include "devstack/embedded_redis.h"
@@ -132,7 +134,7 @@ Result<WorkflowDemo> RunWorkflowDemo(Store& store, const std::string& api_base,
   req.headers = {
       {"Content-Type", "application/json"},
       {"X-Ferry-Timestamp", ts},
-      {"X-Ferry-Signature", "sha256=" + api::HmacSha256Hex(secret, api::SignedPayload(ts, body))}};
+      {"X-Ferry-Signature", "sha256=" + HmacSha256Hex(secret, api::SignedPayload(ts, body))}};
   auto t0 = SteadyClock::now();
   auto resp = engine::PerformHttp(req, {});
   if (!resp) return Fail(resp.error());

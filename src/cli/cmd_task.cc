@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/time_util.h"
+#include "runs/runs.h"
 #include "worker/worker.h"
 
 namespace ferry::cli {
@@ -83,6 +84,10 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
   req.queue = args.queue;
   req.max_attempts = args.max_attempts;
   req.unique_key = args.unique_key;
+  if (req.kind == runs::kRunTaskKind) {
+    return out.Fail(ErrorCode::kInvalidArgument,
+                    "ferry.run tasks are made by `ferry workflow run` (or POST /api/v1/runs)");
+  }
   if (args.payload) {
     auto j = ParseJson(*args.payload);
     if (!j) {
@@ -102,11 +107,17 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
   if (args.delay) {
     auto d = FlagDuration("--delay", *args.delay);
     if (!d) return out.Fail(d.error());
+    if (*d > kMaxTaskEtaHorizon) {
+      return out.Fail(ErrorCode::kInvalidArgument, "--delay must be at most 366 days");
+    }
     if (d->count() > 0) req.eta_ms = WallNowMs() + d->count();
   }
   if (args.eta) {
     auto t = ParseIso8601(*args.eta);
     if (!t) return out.Fail(ErrorCode::kInvalidArgument, "--eta: " + t.error().message);
+    if (*t > WallNowMs() + kMaxTaskEtaHorizon.count()) {
+      return out.Fail(ErrorCode::kInvalidArgument, "--eta must be within 366 days from now");
+    }
     req.eta_ms = *t;
   }
   milliseconds wait_timeout = std::chrono::hours(24 * 365);

@@ -3,6 +3,7 @@
 #include "api/http_util.h"
 #include "cli/commands.h"
 #include "cli/runs_common.h"
+#include "core/crypto.h"
 #include "engine/ingest.h"
 
 namespace ferry::cli {
@@ -27,7 +28,7 @@ int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name) 
   auto store = OpenCliStore(ctx, sf);
   if (!store) return out.Fail(store.error());
   const std::string secret = api::NewApiTokenSecret();
-  auto token = (*store)->CreateApiToken(name, engine::Sha256Hex(secret));
+  auto token = (*store)->CreateApiToken(name, Sha256Hex(secret));
   if (!token) return out.Fail(token.error());
   if (out.json()) {
     Json j = TokenToJson(*token);

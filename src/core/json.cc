@@ -1,18 +1,153 @@
 #include "core/json.h"
 
+#include <algorithm>
+#include <optional>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
 namespace ferry {
+namespace {
+
+// nlohmann's parser is iterative; its SAX interface lets this wrapper refuse too-deep nesting,
+// out-of-range numbers and duplicate keys while the DOM is built, and say where.
+class CheckedSax {
+ public:
+  explicit CheckedSax(Json& out) : dom_(out, /*allow_exceptions=*/false) {}
+
+  bool null() { return Value() && dom_.null(); }
+  bool boolean(bool v) { return Value() && dom_.boolean(v); }
+  bool number_integer(Json::number_integer_t v) { return Value() && dom_.number_integer(v); }
+  bool number_unsigned(Json::number_unsigned_t v) { return Value() && dom_.number_unsigned(v); }
+  bool number_float(Json::number_float_t v, const Json::string_t& s) {
+    return Value() && dom_.number_float(v, s);
+  }
+  bool string(Json::string_t& v) { return Value() && dom_.string(v); }
+  bool binary(Json::binary_t& v) { return Value() && dom_.binary(v); }
+
+  bool start_object(std::size_t n) {
+    if (!Value() || !Open(false)) return false;
+    return dom_.start_object(n);
+  }
+  bool key(Json::string_t& k) {
+    Frame& f = frames_.back();
+    if (!f.keys.insert(k).second) {
+      f.key = k;
+      return Refuse("duplicate key \"" + k + "\"");
+    }
+    f.key = k;
+    return dom_.key(k);
+  }
+  bool end_object() {
+    frames_.pop_back();
+    return dom_.end_object();
+  }
+  bool start_array(std::size_t n) {
+    if (!Value() || !Open(true)) return false;
+    return dom_.start_array(n);
+  }
+  bool end_array() {
+    frames_.pop_back();
+    return dom_.end_array();
+  }
+
+  bool parse_error(std::size_t position, const std::string& token,
+                   const nlohmann::detail::exception& e) {
+    if (error_) return false;
+    if (e.id == 406) {  // out_of_range.406: a number beyond double
+      Value();          // it is the next element, for the path
+      return Refuse("number " + token + " is out of range");
+    }
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at ..." -> "parse error at ..."
+    if (auto p = what.find("] ");
+        what.rfind("[json.exception.", 0) == 0 && p != std::string::npos) {
+      what = what.substr(p + 2);
+    }
+    error_ = "malformed JSON at byte " + std::to_string(position) + ": " + what;
+    return false;
+  }
+
+  const std::optional<std::string>& error() const { return error_; }
+
+ private:
+  struct Frame {
+    bool array = false;
+    size_t index = 0;  // arrays: the next element's index
+    std::string key;   // objects: the current key
+    std::unordered_set<std::string> keys;
+  };
+
+  // A value starts: inside an array it takes the next index.
+  bool Value() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    return true;
+  }
+
+  bool Open(bool array) {
+    if (static_cast<int>(frames_.size()) >= kMaxJsonDepth) {
+      return Refuse("nested deeper than the limit of " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+    frames_.push_back(Frame{array, 0, {}, {}});
+    return true;
+  }
+
+  // "a.b[3].c" for the place being read; "" at the top.
+  std::string Path() const {
+    std::string out;
+    for (const Frame& f : frames_) {
+      if (f.array) {
+        if (f.index > 0) out += "[" + std::to_string(f.index - 1) + "]";
+      } else if (!f.key.empty() || !f.keys.empty()) {
+        out += (out.empty() ? "" : ".") + f.key;
+      }
+    }
+    return out;
+  }
+
+  bool Refuse(const std::string& why) {
+    const std::string where = Path();
+    error_ = where.empty() ? why : where + ": " + why;
+    return false;
+  }
+
+  nlohmann::detail::json_sax_dom_parser<Json> dom_;
+  std::vector<Frame> frames_;
+  std::optional<std::string> error_;
+};
+
+}  // namespace
 
 Result<Json> ParseJson(std::string_view text) {
+  Json out;
+  CheckedSax sax(out);
+  bool ok = false;
   try {
-    return Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& e) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+    ok = Json::sax_parse(text.begin(), text.end(), &sax);
+  } catch (const Json::exception& e) {
+    return Fail(ErrorCode::kInvalidArgument, std::string("malformed JSON: ") + e.what());
   }
+  if (!ok || sax.error()) {
+    return Fail(ErrorCode::kInvalidArgument, sax.error().value_or("malformed JSON"));
+  }
+  return out;
 }
 
 std::string DumpJson(const Json& j, int indent) {
   return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+int JsonDepth(const Json& j) {
+  int deepest = 0;
+  std::vector<std::pair<const Json*, int>> todo{{&j, 0}};
+  while (!todo.empty()) {
+    auto [v, d] = todo.back();
+    todo.pop_back();
+    if (!v->is_structured()) continue;
+    deepest = std::max(deepest, d + 1);
+    for (const auto& child : *v) todo.emplace_back(&child, d + 1);
+  }
+  return deepest;
 }
 
 }  // namespace ferry

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string_view>
 
+#include "core/mask.h"
+
 namespace ferry {
 namespace {
 
@@ -182,16 +184,7 @@ Result<RedisEndpoint> ParseRedisUrl(const std::string& url) {
 }
 
 std::string MaskRedisUrl(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  auto start = scheme + 3;
-  auto slash = url.find('/', start);
-  auto at = url.rfind('@', slash == std::string::npos ? std::string::npos : slash);
-  if (at == std::string::npos || at < start) return url;
-  std::string userinfo = url.substr(start, at - start);
-  auto colon = userinfo.find(':');
-  std::string masked = colon == std::string::npos ? "****" : userinfo.substr(0, colon) + ":****";
-  return url.substr(0, start) + masked + url.substr(at);
+  return MaskCredentials(url, /*userinfo_is_secret=*/true);
 }
 
 Result<RedisEndpoint> ResolveRedisEndpoint(const std::string& url,

@@ -28,8 +28,21 @@ std::string_view WebhookAuthName(WebhookAuth a) {
       return "hmac";
     case WebhookAuth::kSecret:
       return "secret";
+    case WebhookAuth::kGitHub:
+      return "github";
+    case WebhookAuth::kStripe:
+      return "stripe";
+    case WebhookAuth::kSlack:
+      return "slack";
+    case WebhookAuth::kStandardWebhooks:
+      return "standard-webhooks";
   }
   return "none";
+}
+
+bool WebhookAuthHasTimestamp(WebhookAuth a) {
+  return a == WebhookAuth::kHmac || a == WebhookAuth::kStripe || a == WebhookAuth::kSlack ||
+         a == WebhookAuth::kStandardWebhooks;
 }
 
 std::string_view MisfirePolicyName(MisfirePolicy p) {
@@ -166,14 +179,13 @@ Json ToCanonicalJson(const Workflow& wf) {
            {"auth", WebhookAuthName(w.auth)},
            {"max_body_bytes", w.max_body_bytes},
            {"slack_url_verification", w.slack_url_verification}};
-    if (w.auth != WebhookAuth::kNone) {
-      h["secret"] = w.secret;
+    if (w.auth != WebhookAuth::kNone) h["secrets"] = w.secrets;
+    if (w.auth == WebhookAuth::kHmac || w.auth == WebhookAuth::kSecret) {
       h["signature_header"] = w.signature_header;
     }
-    if (w.auth == WebhookAuth::kHmac) {
-      h["timestamp_header"] = w.timestamp_header;
-      h["tolerance"] = Ms(w.tolerance);
-    }
+    if (w.auth == WebhookAuth::kHmac) h["timestamp_header"] = w.timestamp_header;
+    if (WebhookAuthHasTimestamp(w.auth)) h["tolerance"] = Ms(w.tolerance);
+    if (w.auth == WebhookAuth::kGitHub) h["replay_window"] = Ms(w.replay_window);
     triggers["webhook"] = std::move(h);
   }
   if (!wf.cron.empty()) {

@@ -34,22 +34,43 @@ struct InputDef {
   std::string description;
 };
 
-enum class WebhookAuth { kNone, kHmac, kSecret };
+// How /hooks/{workflow} authenticates a delivery (docs/api.md "Webhooks" gives each recipe).
+enum class WebhookAuth {
+  kNone,
+  kHmac,              // Ferry's own: hex HMAC-SHA256 of "<timestamp>.<body>" + a timestamp header
+  kSecret,            // the shared secret itself in a header (senders that cannot sign)
+  kGitHub,            // X-Hub-Signature-256: sha256=<hex HMAC(body)>
+  kStripe,            // Stripe-Signature: t=<ts>,v1=<hex HMAC("<ts>.<body>")>[,v1=...]
+  kSlack,             // X-Slack-Signature: v0=<hex HMAC("v0:<ts>:<body>")>
+  kStandardWebhooks,  // webhook-signature: v1,<base64 HMAC("<id>.<ts>.<body>")> ...
+};
 std::string_view WebhookAuthName(WebhookAuth a);
+// Whether the scheme signs a timestamp (so `tolerance` applies).
+bool WebhookAuthHasTimestamp(WebhookAuth a);
 
-// Settings the API's /hooks/{workflow} endpoint enforces. The secret's value is never here:
-// `secret` names it (resolved like `secrets.NAME`).
+// Settings the API's /hooks/{workflow} endpoint enforces. Secret values are never here: `secrets`
+// names them (resolved like `secrets.NAME`).
 struct WebhookTrigger {
   std::vector<std::string> methods{"POST"};
   WebhookAuth auth = WebhookAuth::kNone;
-  std::string secret;  // secret name; required unless auth is none
-  // hmac: carries the hex HMAC-SHA256; secret: carries the shared secret itself.
+  // Secret names; a delivery signed with any of them is accepted, so a secret can be rotated
+  // (add the new one, switch the sender, drop the old one). At most kMaxWebhookSecrets; required
+  // unless auth is none.
+  std::vector<std::string> secrets;
+  // hmac: carries the hex HMAC-SHA256; secret: carries the shared secret itself. Fixed by the
+  // sender for the other schemes.
   std::string signature_header = "X-Ferry-Signature";  // X-Ferry-Secret by default for secret
   std::string timestamp_header = "X-Ferry-Timestamp";  // hmac only
-  std::chrono::milliseconds tolerance = std::chrono::minutes(5);  // hmac timestamp skew
+  // Timestamped schemes: the largest accepted clock difference; a delivery's signature is
+  // remembered that long (replays inside the window are refused, older ones are too old).
+  std::chrono::milliseconds tolerance = std::chrono::minutes(5);
+  // github (no timestamp): how long an accepted delivery's signature is remembered.
+  std::chrono::milliseconds replay_window = std::chrono::hours(24 * 7);
   int64_t max_body_bytes = 1 << 20;
   bool slack_url_verification = false;
 };
+
+inline constexpr size_t kMaxWebhookSecrets = 4;
 
 enum class MisfirePolicy { kSkip, kRunOnce, kCatchUp };
 enum class OverlapPolicy { kAllow, kSkip, kQueue };

@@ -106,10 +106,15 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
   if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
     return Fail(ErrorCode::kInvalidArgument, "url must start with http:// or https://");
   }
+  // libcurl takes C strings: a NUL would silently cut the URL or a header short.
+  if (request.url.find('\0') != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument, "url holds a NUL byte (\\u0000)");
+  }
   for (const auto& [name, value] : request.headers) {
-    if (name.find_first_of(":\r\n") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos) {
-      return Fail(ErrorCode::kInvalidArgument, "header '" + name + "' holds a line break");
+    if (name.find_first_of(std::string_view(":\r\n\0", 4)) != std::string::npos ||
+        value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "header '" + name + "' holds a line break or a NUL byte");
     }
   }
   GlobalInit();

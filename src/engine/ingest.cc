@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/crypto.h"
+#include "core/suggest.h"
 #include "core/time_util.h"
 #include "engine/lua_sandbox.h"
 #include "engine/secrets.h"
@@ -31,57 +33,6 @@ std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics) {
   for (const auto& d : diagnostics) {
     if (!out.empty()) out += '\n';
     out += d.ToString();
-  }
-  return out;
-}
-
-std::optional<std::string> ClosestMatch(std::string_view word,
-                                        const std::vector<std::string>& candidates) {
-  // Optimal string alignment distance: Levenshtein plus adjacent transpositions ("nedes").
-  auto distance = [](std::string_view a, std::string_view b) {
-    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-      for (size_t j = 1; j <= b.size(); ++j) {
-        size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-          d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-        }
-      }
-    }
-    return d[a.size()][b.size()];
-  };
-  if (word.size() > 64) return std::nullopt;
-  std::optional<std::string> best;
-  size_t best_d = std::numeric_limits<size_t>::max();
-  // Allow roughly one typo per three characters, at least one, at most three.
-  size_t limit = std::clamp<size_t>(word.size() / 3, 1, 3);
-  for (const auto& c : candidates) {
-    size_t d = distance(word, c);
-    // A truncated or extended name ("retries" for "retry") is a likely slip too.
-    bool affix = std::min(word.size(), c.size()) >= 4 &&
-                 (word.rfind(c, 0) == 0 || std::string_view(c).rfind(word, 0) == 0);
-    if (affix) d = std::min(d, limit);
-    if (d <= limit && d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
-  return best;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
   }
   return out;
 }
@@ -629,12 +580,13 @@ class Ingester {
       return;
     }
     if (!ExpectMap(f.value, path)) return;
-    auto fs = Fields(f.value, path,
-                     {"methods", "auth", "secret", "signature_header", "timestamp_header",
-                      "tolerance", "max_body_bytes", "slack_url_verification"},
-                     {{"secret_env",
-                       "name the secret with 'secret: NAME'; its value comes from "
-                       "FERRY_SECRET_NAME or the secrets file"}});
+    auto fs =
+        Fields(f.value, path,
+               {"methods", "auth", "secret", "secrets", "signature_header", "timestamp_header",
+                "tolerance", "replay_window", "max_body_bytes", "slack_url_verification"},
+               {{"secret_env",
+                 "name the secret with 'secret: NAME'; its value comes from "
+                 "FERRY_SECRET_NAME or the secrets file"}});
     if (const Field* m = Get(fs, "methods")) {
       if (auto list = StringList(*m, path + ".methods", true)) {
         w.methods.clear();
@@ -653,47 +605,101 @@ class Ingester {
     }
     const Field* auth = Get(fs, "auth");
     const Field* secret = Get(fs, "secret");
+    const Field* secrets = Get(fs, "secrets");
     if (auth) {
-      if (auto a = Enum(
-              *auth, path + ".auth",
-              std::vector<std::pair<std::string, WebhookAuth>>{{"none", WebhookAuth::kNone},
-                                                               {"hmac", WebhookAuth::kHmac},
-                                                               {"secret", WebhookAuth::kSecret}})) {
-        w.auth = *a;
-      }
-    } else if (secret) {
+      static const std::vector<std::pair<std::string, WebhookAuth>> kSchemes = {
+          {"none", WebhookAuth::kNone},
+          {"hmac", WebhookAuth::kHmac},
+          {"secret", WebhookAuth::kSecret},
+          {"github", WebhookAuth::kGitHub},
+          {"stripe", WebhookAuth::kStripe},
+          {"slack", WebhookAuth::kSlack},
+          {"standard-webhooks", WebhookAuth::kStandardWebhooks}};
+      if (auto a = Enum(*auth, path + ".auth", kSchemes)) w.auth = *a;
+    } else if (secret || secrets) {
       w.auth = WebhookAuth::kHmac;  // a secret without an auth mode means signed requests
     }
-    if (secret) {
-      if (auto s = String(*secret, path + ".secret")) {
-        std::string name = *s;
-        if (name.rfind("secrets.", 0) == 0) name = name.substr(8);
-        if (!IsValidSecretName(name)) {
-          Add(secret->value, path + ".secret",
-              "expected a secret name such as GITHUB_HOOK (its value comes from "
-              "FERRY_SECRET_GITHUB_HOOK or the secrets file), never the secret itself");
-        } else {
-          w.secret = name;
-          secret_names_.push_back(name);
+    // The names of the secrets: `secret: NAME`, or `secrets: [NEW, OLD]` while rotating.
+    std::vector<std::pair<std::string, YAML::Node>> names;
+    if (secret && secrets) {
+      Add(secrets->key, path, "give 'secret' or 'secrets', not both");
+    } else if (secret) {
+      if (auto one = String(*secret, path + ".secret")) names.emplace_back(*one, secret->value);
+    } else if (secrets) {
+      if (auto list = StringList(*secrets, path + ".secrets", false)) {
+        names = std::move(*list);
+        if (names.empty() || names.size() > kMaxWebhookSecrets) {
+          Add(secrets->value, path + ".secrets",
+              "name 1 to " + std::to_string(kMaxWebhookSecrets) + " secrets");
         }
       }
-    } else if (w.auth != WebhookAuth::kNone) {
-      Add(auth->value, path,
+    }
+    for (auto& [raw, node] : names) {
+      std::string name = raw.rfind("secrets.", 0) == 0 ? raw.substr(8) : raw;
+      if (!IsValidSecretName(name)) {
+        Add(node, path + (secret ? ".secret" : ".secrets"),
+            "expected a secret name such as GITHUB_HOOK (its value comes from "
+            "FERRY_SECRET_GITHUB_HOOK or the secrets file), never the secret itself");
+      } else if (std::find(w.secrets.begin(), w.secrets.end(), name) != w.secrets.end()) {
+        Add(node, path + ".secrets", "secret " + name + " is named twice");
+      } else {
+        w.secrets.push_back(name);
+        secret_names_.push_back(name);
+      }
+    }
+    if (w.auth != WebhookAuth::kNone && names.empty() && !secret && !secrets) {
+      Add(auth ? auth->value : f.value, path,
           "auth '" + std::string(WebhookAuthName(w.auth)) + "' needs 'secret: NAME'");
     }
+    if (w.auth == WebhookAuth::kNone && (secret || secrets)) {
+      Add((secret ? secret : secrets)->key, path, "auth none takes no secret");
+    }
+    // Header names: settable for Ferry's own schemes; the senders' schemes fix theirs.
+    const bool own = w.auth == WebhookAuth::kHmac || w.auth == WebhookAuth::kSecret;
     w.signature_header = w.auth == WebhookAuth::kSecret ? "X-Ferry-Secret" : "X-Ferry-Signature";
-    if (const Field* h = Get(fs, "signature_header")) {
-      if (auto s = String(*h, path + ".signature_header")) w.signature_header = *s;
-    }
-    if (const Field* h = Get(fs, "timestamp_header")) {
-      if (auto s = String(*h, path + ".timestamp_header")) w.timestamp_header = *s;
-    }
-    for (const std::string* header : {&w.signature_header, &w.timestamp_header}) {
-      static const std::regex re("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}");
-      if (!std::regex_match(*header, re)) Add(f.value, path, "bad header name '" + *header + "'");
+    for (const char* key : {"signature_header", "timestamp_header"}) {
+      const Field* h = Get(fs, key);
+      if (h == nullptr) continue;
+      const bool applies =
+          std::string_view(key) == "signature_header" ? own : w.auth == WebhookAuth::kHmac;
+      if (!applies) {
+        Add(h->key, path + "." + key,
+            "does not apply to auth " + std::string(WebhookAuthName(w.auth)) +
+                (own ? "" : " (its sender fixes the header names)"));
+        continue;
+      }
+      if (auto v = String(*h, path + "." + key)) {
+        static const std::regex re("[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}");
+        if (!std::regex_match(*v, re))
+          Add(h->value, path + "." + key, "bad header name '" + *v + "'");
+        (std::string_view(key) == "signature_header" ? w.signature_header : w.timestamp_header) =
+            *v;
+      }
     }
     if (const Field* t = Get(fs, "tolerance")) {
-      if (auto d = Duration(*t, path + ".tolerance")) w.tolerance = *d;
+      if (!WebhookAuthHasTimestamp(w.auth)) {
+        Add(t->key, path + ".tolerance",
+            "does not apply to auth " + std::string(WebhookAuthName(w.auth)) +
+                " (it signs no timestamp)");
+      } else if (auto d = Duration(*t, path + ".tolerance")) {
+        // 0 would refuse every delivery (no clock is exact); over a day makes replays cheap.
+        if (*d < std::chrono::seconds(1) || *d > std::chrono::hours(24)) {
+          Add(t->value, path + ".tolerance", "must be from 1s to 24h");
+        } else {
+          w.tolerance = *d;
+        }
+      }
+    }
+    if (const Field* r = Get(fs, "replay_window")) {
+      if (w.auth != WebhookAuth::kGitHub) {
+        Add(r->key, path + ".replay_window", "applies to auth github only");
+      } else if (auto d = Duration(*r, path + ".replay_window")) {
+        if (*d < std::chrono::minutes(1) || *d > std::chrono::hours(24 * 90)) {
+          Add(r->value, path + ".replay_window", "must be from 1m to 90d");
+        } else {
+          w.replay_window = *d;
+        }
+      }
     }
     if (const Field* m = Get(fs, "max_body_bytes")) {
       if (auto n = Int(*m, path + ".max_body_bytes", 1, 64LL << 20)) w.max_body_bytes = *n;
@@ -729,6 +735,8 @@ class Ingester {
               "'" + *s +
                   "' is not an IANA time zone name "
                   "(e.g. UTC, Europe/Paris)");
+        } else if (opts_.validate_zone) {
+          if (auto err = opts_.validate_zone(*s)) Add(t->value, path + ".timezone", *err);
         }
         c.timezone = *s;
       }

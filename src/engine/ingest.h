@@ -37,11 +37,16 @@ struct Diagnostic {
 // Hook for the scheduler's cron parser: returns an error message for a bad expression.
 using CronValidator = std::function<std::optional<std::string>(std::string_view expression)>;
 
+// Hook for the time zone database: returns an error message for an unknown zone name.
+using ZoneValidator = std::function<std::optional<std::string>(std::string_view zone)>;
+
 struct IngestOptions {
   // Larger sources are rejected outright.
   size_t max_source_bytes = 1 << 20;
   // Called for each cron trigger's schedule once its shape looks right; unset: shape check only.
   CronValidator validate_cron;
+  // Called for each cron trigger's timezone once its shape looks right; unset: shape check only.
+  ZoneValidator validate_zone;
   // Stop collecting after this many problems.
   size_t max_diagnostics = 100;
 };
@@ -61,12 +66,5 @@ tl::expected<Ingested, std::vector<Diagnostic>> Ingest(std::string_view source,
 Result<Ingested> IngestWorkflow(std::string_view source, const IngestOptions& options = {});
 
 std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics);
-
-// Levenshtein-based suggestion: the closest candidate within a small edit distance, if any.
-std::optional<std::string> ClosestMatch(std::string_view word,
-                                        const std::vector<std::string>& candidates);
-
-// lowercase hex SHA-256.
-std::string Sha256Hex(std::string_view data);
 
 }  // namespace ferry::engine

@@ -10,7 +10,8 @@ namespace ferry::engine {
 namespace {
 
 constexpr int kHookEvery = 1000;
-constexpr int kMaxConvertDepth = 64;
+// Values cross the Lua boundary as deep as ParseJson lets them in, and no deeper.
+constexpr int kMaxConvertDepth = kMaxJsonDepth;
 
 // Lives in the lua_State's extra space so the hook and the allocator can find it.
 struct SandboxState {

@@ -2,8 +2,6 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/crypto.h"
 #include "core/time_util.h"
 
 namespace ferry::ops {
@@ -372,18 +371,7 @@ Result<AlertReport> AlertEvaluator::Evaluate(Broker& broker, Store* store) const
 
 std::string AlertSignature(const std::string& secret, const std::string& timestamp,
                            const std::string& body) {
-  const std::string data = timestamp + "." + body;
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[mac[i] >> 4]);
-    out.push_back(kHex[mac[i] & 0xF]);
-  }
-  return out;
+  return HmacSha256Hex(secret, timestamp + "." + body);
 }
 
 Result<int> AlertNotifier::Deliver(Broker& broker, const AlertReport& report) const {

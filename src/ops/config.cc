@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/mask.h"
+
 namespace ferry::ops {
 namespace {
 
@@ -227,29 +229,10 @@ const std::vector<SettingInfo>& Settings() {
 
 std::string MaskSecret(std::string_view key, std::string_view value) {
   if (value.empty()) return "";
-  std::string v(value);
-  size_t scheme = v.find("://");
-  if (scheme != std::string::npos) {
-    // scheme://[user[:password]@]host...: drop the password only.
-    size_t auth_start = scheme + 3;
-    size_t slash = v.find('/', auth_start);
-    size_t at = v.rfind('@', slash == std::string::npos ? std::string::npos : slash);
-    if (at == std::string::npos || at < auth_start) return v;
-    size_t colon = v.find(':', auth_start);
-    if (colon != std::string::npos && colon < at) {
-      return v.substr(0, colon + 1) + "****" + v.substr(at);
-    }
-    // A user alone (Redis: the password may be in the user position, "redis://secret@host").
-    if (key == "redis-url") return v.substr(0, auth_start) + "****" + v.substr(at);
-    return v;
+  // Locations keep what identifies them and lose their credentials; other secrets are hidden.
+  if (value.find("://") != std::string_view::npos || key == "store" || key == "redis-url") {
+    return MaskCredentials(value, /*userinfo_is_secret=*/key == "redis-url");
   }
-  // libpq key=value conninfo: mask password=...
-  size_t pw = v.find("password=");
-  if (pw != std::string::npos) {
-    size_t end = v.find(' ', pw);
-    return v.substr(0, pw + 9) + "****" + (end == std::string::npos ? "" : v.substr(end));
-  }
-  if (key == "store" || key == "redis-url") return v;  // a plain path or host: nothing secret
   return "********";
 }
 
@@ -278,7 +261,11 @@ std::vector<EffectiveSetting> EffectiveSettings(const std::map<std::string, std:
       e.source = Source::kDefault;
       e.origin = "default";
     }
-    if (info.secret && e.source != Source::kDefault) e.value = MaskSecret(info.key, e.value);
+    if (info.secret && e.source != Source::kDefault) {
+      e.value = MaskSecret(info.key, e.value);
+    } else if (e.value.find("://") != std::string::npos) {
+      e.value = MaskCredentials(e.value);  // a URL setting not marked secret may still carry some
+    }
     out.push_back(std::move(e));
   }
   return out;

@@ -294,6 +294,26 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return Fail(ErrorCode::kInvalidArgument, "argv must not be empty");
   }
+  // The kernel takes C strings: a NUL would silently cut the value short, so refuse it.
+  auto has_nul = [](const std::string& text) { return text.find('\0') != std::string::npos; };
+  for (size_t i = 0; i < spec.argv.size(); ++i) {
+    if (has_nul(spec.argv[i])) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "argv[" + std::to_string(i) + "] holds a NUL byte (\\u0000)");
+    }
+  }
+  for (const auto& [name, value] : spec.env) {
+    if (name.empty() || has_nul(name) || name.find('=') != std::string::npos) {
+      return Fail(ErrorCode::kInvalidArgument, "bad environment variable name '" + name + "'");
+    }
+    if (has_nul(value)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "environment variable " + name + " holds a NUL byte (\\u0000)");
+    }
+  }
+  if (has_nul(spec.cwd)) {
+    return Fail(ErrorCode::kInvalidArgument, "cwd holds a NUL byte (\\u0000)");
+  }
   const auto started = Clock::now();
 
   // --- everything the child needs, prepared before fork ---

@@ -29,6 +29,11 @@ engine::IngestOptions ApplyIngestOptions() {
     if (!parsed) return parsed.error().message;
     return std::nullopt;
   };
+  options.validate_zone = [](std::string_view zone) -> std::optional<std::string> {
+    auto found = cron::LocateZone(zone);
+    if (!found) return found.error().message;
+    return std::nullopt;
+  };
   return options;
 }
 

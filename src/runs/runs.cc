@@ -68,15 +68,32 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   create.inputs = DumpJson(*inputs);
   create.triggered_by = request.triggered_by;
   create.trigger_id = request.trigger_id;
+  std::unique_ptr<Transaction> tx;
+  if (request.nonce) {
+    auto begun = store.Begin();
+    if (!begun) return Fail(begun.error());
+    tx = std::move(*begun);
+    auto fresh =
+        store.RememberNonce(request.nonce->scope, request.nonce->value, request.nonce->expires_ms);
+    if (!fresh) return Fail(fresh.error());
+    if (!*fresh) {
+      return Fail(ErrorCode::kConflict,
+                  "replayed delivery: this signed request was already accepted (a sender signs "
+                  "each delivery afresh)");
+    }
+  }
   auto run = store.CreateRun(create);
   if (!run) return Fail(run.error());
+  Json created{{"triggered_by", TriggeredByName(request.triggered_by)}, {"version", run->version}};
+  if (!request.trigger.empty()) created["trigger"] = request.trigger;
+  AppendEvent(store, run->id, kEventCreated, created);
+  if (tx) {
+    if (auto st = tx->Commit(); !st) return Fail(st.error());
+  }
 
   // The run is committed: from here on, nothing may turn this into an error.
   StartRunResult result;
   result.run = *run;
-  Json created{{"triggered_by", TriggeredByName(request.triggered_by)}, {"version", run->version}};
-  if (!request.trigger.empty()) created["trigger"] = request.trigger;
-  AppendEvent(store, run->id, kEventCreated, created);
 
   auto submitted = broker.Submit(
       RunTaskRequest(run->id, 0, request.queue, request.max_attempts, request.timeout));

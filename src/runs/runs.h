@@ -54,6 +54,15 @@ struct StartRunRequest {
   Json trigger = Json::object();
   // Accept inputs the workflow does not declare (webhook bodies) instead of kInvalidArgument.
   bool allow_unknown_inputs = false;
+  // Webhook replay protection: the nonce is recorded in the same transaction as the run, so a
+  // delivery that is refused (bad inputs, store unavailable) does not use it up. A nonce already
+  // recorded (and not expired) is kConflict and no run is made.
+  struct Nonce {
+    std::string scope;
+    std::string value;
+    int64_t expires_ms = 0;
+  };
+  std::optional<Nonce> nonce;
   // Task settings of the run's task.
   int max_attempts = 5;
   std::chrono::milliseconds timeout = std::chrono::hours(24);

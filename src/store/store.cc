@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/mask.h"
 #include "store/postgres/pg_conn.h"
 #include "store/sql_store.h"
 #include "store/sqlite/sqlite_conn.h"
@@ -126,28 +127,7 @@ std::optional<TriggerKind> ParseTriggerKind(std::string_view text) {
   return std::nullopt;
 }
 
-std::string MaskStoreUrl(const std::string& url_or_path) {
-  std::string out = url_or_path;
-  auto scheme = out.find("://");
-  if (scheme == std::string::npos) return out;
-  size_t start = scheme + 3;
-  size_t end = out.find_first_of("/?", start);
-  if (end == std::string::npos) end = out.size();
-  size_t at = out.rfind('@', end);
-  if (at != std::string::npos && at >= start) {
-    size_t colon = out.find(':', start);
-    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
-  }
-  // libpq also takes "?password=..." in the query string.
-  auto pw = out.find("password=");
-  if (pw != std::string::npos) {
-    size_t vstart = pw + 9;
-    size_t vend = out.find('&', vstart);
-    if (vend == std::string::npos) vend = out.size();
-    out.replace(vstart, vend - vstart, "***");
-  }
-  return out;
-}
+std::string MaskStoreUrl(const std::string& url_or_path) { return MaskCredentials(url_or_path); }
 
 Result<std::unique_ptr<StoreFactory>> MakeStoreFactory(const std::string& url_or_path,
                                                        StoreOptions options) {

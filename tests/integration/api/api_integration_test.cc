@@ -12,6 +12,7 @@
 #include "api/http_util.h"
 #include "api/server.h"
 #include "broker/broker.h"
+#include "core/crypto.h"
 #include "core/ids.h"
 #include "engine/ingest.h"
 #include "engine/secrets.h"
@@ -74,7 +75,7 @@ class ApiTest : public ::testing::Test {
     server_ = StartServer();
     port_ = server_->port();
     token_ = api::NewApiTokenSecret();
-    ASSERT_TRUE(admin_->CreateApiToken("test", engine::Sha256Hex(token_)));
+    ASSERT_TRUE(admin_->CreateApiToken("test", Sha256Hex(token_)));
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_read_timeout(10, 0);
     client_->set_bearer_token_auth(token_.c_str());
@@ -137,7 +138,7 @@ class ApiTest : public ::testing::Test {
   httplib::Headers Signed(const std::string& body, int64_t ts, const std::string& key = "s3cret") {
     const std::string t = std::to_string(ts);
     return {{"X-Ferry-Timestamp", t},
-            {"X-Ferry-Signature", "sha256=" + api::HmacSha256Hex(key, t + "." + body)}};
+            {"X-Ferry-Signature", "sha256=" + HmacSha256Hex(key, t + "." + body)}};
   }
 
   httplib::Result Hook(httplib::Client& c, const std::string& body, const httplib::Headers& h,
@@ -250,7 +251,7 @@ TEST_F(ApiTest, AuthErrorsAndPaging) {
 
   // Revoked tokens stop working.
   const std::string secret = api::NewApiTokenSecret();
-  auto tok = admin_->CreateApiToken("short-lived", engine::Sha256Hex(secret));
+  auto tok = admin_->CreateApiToken("short-lived", Sha256Hex(secret));
   ASSERT_TRUE(tok);
   httplib::Client revoked("127.0.0.1", port_);
   revoked.set_bearer_token_auth(secret.c_str());

@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include "core/suggest.h"
+
 namespace ferry::engine {
 namespace {
 
@@ -82,7 +84,7 @@ TEST(Ingest, AcceptsAFullDefinition) {
   EXPECT_EQ(*wf.inputs[0].default_value, Json("World"));
   ASSERT_TRUE(wf.webhook.has_value());
   EXPECT_EQ(wf.webhook->auth, WebhookAuth::kHmac);
-  EXPECT_EQ(wf.webhook->secret, "DEPLOY_HOOK");
+  EXPECT_EQ(wf.webhook->secrets, std::vector<std::string>{"DEPLOY_HOOK"});
   ASSERT_EQ(wf.cron.size(), 1u);
   EXPECT_EQ(wf.cron[0].misfire, MisfirePolicy::kCatchUp);
   EXPECT_EQ(wf.cron[0].catch_up_max, 3);
@@ -306,6 +308,73 @@ triggers: {webhook: {auth: secret, secret: "hunter2 with spaces"}}
 nodes: {a: {kind: fail}}
 )");
   Find(secret_value, "never the secret itself");
+}
+
+TEST(Ingest, WebhookSenderSchemesAndRotation) {
+  for (const char* scheme : {"github", "stripe", "slack", "standard-webhooks", "hmac", "secret"}) {
+    auto r = Ingest(std::string("name: w\ntriggers:\n  webhook: {auth: ") + scheme +
+                    ", secrets: [NEW_KEY, OLD_KEY]}\nnodes: {a: {kind: fail}}\n");
+    ASSERT_TRUE(r) << scheme << ": " << FormatDiagnostics(r.error());
+    EXPECT_EQ(WebhookAuthName(r->workflow.webhook->auth), scheme);
+    EXPECT_EQ(r->workflow.webhook->secrets, (std::vector<std::string>{"NEW_KEY", "OLD_KEY"}));
+    // The canonical form keeps the scheme and both names.
+    auto again = Ingest(DumpJson(r->canonical));
+    ASSERT_TRUE(again) << FormatDiagnostics(again.error());
+    EXPECT_EQ(again->workflow.webhook->auth, r->workflow.webhook->auth);
+    EXPECT_EQ(again->workflow.webhook->secrets, r->workflow.webhook->secrets);
+  }
+  auto ds = Problems(R"(name: w
+triggers:
+  webhook:
+    auth: github
+    secret: A
+    secrets: [B]
+    signature_header: X-Mine
+    tolerance: 5m
+nodes: {a: {kind: fail}}
+)");
+  EXPECT_EQ(Find(ds, "give 'secret' or 'secrets', not both").line, 6);
+  EXPECT_EQ(Find(ds, "its sender fixes the header names").line, 7);
+  EXPECT_EQ(Find(ds, "it signs no timestamp").line, 8);
+  auto many = Problems(
+      "name: w\ntriggers: {webhook: {auth: slack, secrets: [A, B, C, D, E]}}\n"
+      "nodes: {a: {kind: fail}}\n");
+  Find(many, "name 1 to 4 secrets");
+  auto twice = Problems(
+      "name: w\ntriggers: {webhook: {auth: slack, secrets: [A, A]}}\nnodes: {a: {kind: fail}}\n");
+  Find(twice, "secret A is named twice");
+  auto window = Problems(
+      "name: w\ntriggers: {webhook: {auth: stripe, secret: A, replay_window: 1h}}\n"
+      "nodes: {a: {kind: fail}}\n");
+  Find(window, "applies to auth github only");
+  auto none =
+      Problems("name: w\ntriggers: {webhook: {auth: none, secret: A}}\nnodes: {a: {kind: fail}}\n");
+  Find(none, "auth none takes no secret");
+}
+
+TEST(Ingest, WebhookToleranceBounds) {
+  auto at = [](const std::string& tolerance) {
+    return Problems("name: w\ntriggers: {webhook: {auth: hmac, secret: A, tolerance: " + tolerance +
+                    "}}\nnodes: {a: {kind: fail}}\n");
+  };
+  Find(at("0s"), "must be from 1s to 24h");
+  Find(at("999ms"), "must be from 1s to 24h");
+  EXPECT_TRUE(at("1s").empty());
+  EXPECT_TRUE(at("24h").empty());
+  Find(at("86401s"), "must be from 1s to 24h");
+}
+
+TEST(Ingest, ZoneValidatorHook) {
+  IngestOptions opts;
+  opts.validate_zone = [](std::string_view zone) -> std::optional<std::string> {
+    if (zone == "Mars/Olympus") return "unknown time zone Mars/Olympus";
+    return std::nullopt;
+  };
+  auto ds = Problems(
+      "name: c\ntriggers:\n  cron: {schedule: \"0 9 * * *\", timezone: Mars/Olympus}\n"
+      "nodes: {a: {kind: fail}}\n",
+      opts);
+  EXPECT_EQ(Find(ds, "unknown time zone Mars/Olympus").line, 3);
 }
 
 TEST(Ingest, CronValidatorHook) {

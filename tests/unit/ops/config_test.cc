@@ -127,6 +127,22 @@ TEST(EffectiveSettings, SourcesAndMasking) {
   }
 }
 
+TEST(EffectiveSettings, CredentialsInsideUrlsAreMaskedWhateverTheSetting) {
+  auto file = File(
+      "store = postgresql://db/ferry?user=u&password=qpw1\n"
+      "alert-webhook-url = http://user:urlpw2@hooks.example/x?token=tok3&team=ops\n");
+  auto settings = EffectiveSettings({}, FakeEnv({}), file.get());
+  std::map<std::string, EffectiveSetting> by;
+  for (auto& s : settings) by[s.info.key] = s;
+  EXPECT_EQ(by["store"].value, "postgresql://db/ferry?user=u&password=****");
+  EXPECT_EQ(by["alert-webhook-url"].value, "http://user:****@hooks.example/x?token=****&team=ops");
+  for (const auto& s : settings) {
+    for (const char* secret : {"qpw1", "urlpw2", "tok3"}) {
+      EXPECT_EQ(s.value.find(secret), std::string::npos) << s.info.key << ": " << s.value;
+    }
+  }
+}
+
 TEST(MaskSecret, Forms) {
   EXPECT_EQ(MaskSecret("redis-url", "redis://secret@h:1"), "redis://****@h:1");
   EXPECT_EQ(MaskSecret("redis-url", "redis://h:1"), "redis://h:1");

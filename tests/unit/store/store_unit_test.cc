@@ -43,9 +43,9 @@ TEST(StoreFactory, RejectsBadLocations) {
 
 TEST(StoreFactory, MasksPasswords) {
   EXPECT_EQ(MaskStoreUrl("postgresql://ferry:s3cret@db:5432/ferry"),
-            "postgresql://ferry:***@db:5432/ferry");
+            "postgresql://ferry:****@db:5432/ferry");
   EXPECT_EQ(MaskStoreUrl("postgresql://db/ferry?user=a&password=s3cret&sslmode=require"),
-            "postgresql://db/ferry?user=a&password=***&sslmode=require");
+            "postgresql://db/ferry?user=a&password=****&sslmode=require");
   EXPECT_EQ(MaskStoreUrl("postgresql://ferry@db/ferry"), "postgresql://ferry@db/ferry");
   EXPECT_EQ(MaskStoreUrl("/tmp/x.db"), "/tmp/x.db");
   auto f = MakeStoreFactory("postgresql://ferry:s3cret@db/ferry");

@@ -1,0 +1,69 @@
+// Strict reading of a JSON object's fields, for request bodies and other outside input: each
+// field is named once with its type and range, and a field nobody asked for is an error (a typo
+// such as "input" for "inputs" must not silently fall back to a default).
+//
+//   FieldReader f(body);
+//   req.kind = f.String("kind", kRequired).value_or("");
+//   req.max_attempts = f.Int("max_attempts", 1, 1000).value_or(3);
+//   if (auto st = f.Finish(); !st) return Fail(st.error());
+//
+// The first problem is kept and reported by Finish() as kInvalidArgument naming the field
+// ("max_attempts must be an integer from 1 to 1000, got 2.5"); later calls return nullopt.
+//
+// Thread-safety: a FieldReader is used by one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/json.h"
+#include "core/result.h"
+
+namespace ferry {
+
+inline constexpr bool kRequired = true;
+
+class FieldReader {
+ public:
+  // `object` must outlive the reader. `prefix` names the object in messages ("task." ->
+  // "task.kind").
+  explicit FieldReader(const Json& object, std::string prefix = "");
+
+  // null counts as absent. Absent and not required: nullopt, no error.
+  std::optional<std::string> String(std::string_view name, bool required = false);
+  std::optional<bool> Bool(std::string_view name, bool required = false);
+  // A JSON integer (not 2.5, not "3") within [min, max].
+  std::optional<int64_t> Int(std::string_view name, int64_t min, int64_t max,
+                             bool required = false);
+  // "30s", "250ms", "5m" (core/time_util ParseDuration) within [min, max].
+  std::optional<std::chrono::milliseconds> Duration(std::string_view name,
+                                                    std::chrono::milliseconds min,
+                                                    std::chrono::milliseconds max,
+                                                    bool required = false);
+  // A JSON object.
+  std::optional<Json> Object(std::string_view name, bool required = false);
+  // Any JSON value.
+  std::optional<Json> Any(std::string_view name, bool required = false);
+
+  // The first problem, or an unknown field (with a suggestion when one is close).
+  Status Finish() const;
+  bool ok() const { return !error_; }
+
+ private:
+  const Json* Find(std::string_view name, bool required);
+  void Problem(std::string_view name, const std::string& what);
+
+  const Json& object_;
+  const std::string prefix_;
+  std::set<std::string, std::less<>> known_;
+  std::optional<std::string> error_;
+};
+
+// The JSON type of `v` as a user would name it: "a string", "an integer", "a number", ...
+std::string JsonKindName(const Json& v);
+
+}  // namespace ferry

@@ -1,0 +1,172 @@
+// ParseJson's limits (depth, number range, duplicate keys), strict field reading, and credential
+// masking.
+#include "core/json.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/json_fields.h"
+#include "core/mask.h"
+
+namespace ferry {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+std::string Nested(int depth, char open = '[', char close = ']') {
+  return std::string(static_cast<size_t>(depth), open) +
+         std::string(static_cast<size_t>(depth), close);
+}
+
+TEST(ParseJson, DepthLimitIsExact) {
+  auto at_limit = ParseJson(Nested(kMaxJsonDepth));
+  ASSERT_TRUE(at_limit) << at_limit.error().message;
+  EXPECT_EQ(JsonDepth(*at_limit), kMaxJsonDepth);
+  auto over = ParseJson(Nested(kMaxJsonDepth + 1));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(over.error().message, HasSubstr("nested deeper than the limit of 128 levels"));
+}
+
+TEST(ParseJson, HundredThousandLevelsAreRefusedNotACrash) {
+  for (auto [open, close] : {std::pair{'[', ']'}, std::pair{'{', '}'}}) {
+    std::string text;
+    if (open == '[') {
+      text = Nested(100'000);
+    } else {
+      for (int i = 0; i < 100'000; ++i) text += "{\"a\":";
+      text += "1" + std::string(100'000, '}');
+    }
+    auto r = ParseJson(text);
+    ASSERT_FALSE(r);
+    EXPECT_THAT(r.error().message, HasSubstr("nested deeper than the limit"));
+  }
+}
+
+TEST(ParseJson, DepthErrorNamesThePlace) {
+  std::string text = R"({"payload": {"items": [1, )" + Nested(kMaxJsonDepth) + "]}}";
+  auto r = ParseJson(text);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("payload.items[1]"));
+}
+
+TEST(ParseJson, OverflowingNumbersNameTheField) {
+  auto r = ParseJson(R"({"task": {"max_attempts": 1e999}})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().message, "task.max_attempts: number 1e999 is out of range");
+  auto neg = ParseJson("[1, -1e400]");
+  ASSERT_FALSE(neg);
+  EXPECT_EQ(neg.error().message, "[1]: number -1e400 is out of range");
+  // The largest double still parses.
+  EXPECT_TRUE(ParseJson("1.7976931348623157e308"));
+}
+
+TEST(ParseJson, DuplicateKeysAreRefused) {
+  auto r = ParseJson(R"({"a": 1, "b": {"c": 1, "c": 2}})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "b.c: duplicate key \"c\"");
+  EXPECT_TRUE(ParseJson(R"({"a": {"c": 1}, "b": {"c": 2}})"));
+}
+
+TEST(ParseJson, SyntaxErrorsNameTheByte) {
+  auto r = ParseJson(R"({"a": tru})");
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("malformed JSON at byte"));
+  EXPECT_THAT(r.error().message, ::testing::Not(HasSubstr("json.exception")));
+  EXPECT_FALSE(ParseJson(""));
+  EXPECT_FALSE(ParseJson("{} x"));
+}
+
+TEST(ParseJson, NulInStringsIsKeptForTheSinksToJudge) {
+  auto r = ParseJson(R"({"a": "x\u0000y"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)["a"].get<std::string>().size(), 3u);
+}
+
+TEST(JsonDepth, Scalars) {
+  EXPECT_EQ(JsonDepth(Json(1)), 0);
+  EXPECT_EQ(JsonDepth(Json::array()), 1);
+  EXPECT_EQ(JsonDepth(Json{{"a", {1, {2}}}}), 3);
+}
+
+TEST(FieldReader, TypesRangesAndUnknownFields) {
+  Json body = Json::parse(R"({"kind": "echo", "max_attempts": 3, "wait": true, "timeout": "30s"})");
+  FieldReader f(body);
+  EXPECT_EQ(f.String("kind", kRequired), "echo");
+  EXPECT_EQ(f.Int("max_attempts", 1, 1000), 3);
+  EXPECT_EQ(f.Bool("wait"), true);
+  EXPECT_EQ(f.Duration("timeout", 1ms, 1h), 30s);
+  EXPECT_EQ(f.String("queue"), std::nullopt);
+  EXPECT_TRUE(f.Finish());
+}
+
+TEST(FieldReader, UnknownFieldIsNamedWithASuggestion) {
+  Json body = Json::parse(R"({"workflow": "w", "input": {}})");
+  FieldReader f(body);
+  f.String("workflow", kRequired);
+  f.Object("inputs");
+  auto st = f.Finish();
+  ASSERT_FALSE(st);
+  EXPECT_THAT(st.error().message, HasSubstr("unknown field input (did you mean inputs?)"));
+}
+
+TEST(FieldReader, IntegersAreIntegersWithinRange) {
+  for (const char* bad : {R"({"n": 2.5})", R"({"n": "3"})", R"({"n": 1001})", R"({"n": 0})",
+                          R"({"n": 18446744073709551615})", R"({"n": true})"}) {
+    Json body = Json::parse(bad);
+    FieldReader f(body);
+    EXPECT_EQ(f.Int("n", 1, 1000), std::nullopt) << bad;
+    auto st = f.Finish();
+    ASSERT_FALSE(st) << bad;
+    EXPECT_THAT(st.error().message, HasSubstr("n must be an integer from 1 to 1000")) << bad;
+  }
+  Json edge = Json::parse(R"({"lo": 1, "hi": 1000})");
+  FieldReader f(edge);
+  EXPECT_EQ(f.Int("lo", 1, 1000), 1);
+  EXPECT_EQ(f.Int("hi", 1, 1000), 1000);
+  EXPECT_TRUE(f.Finish());
+}
+
+TEST(FieldReader, RequiredAndWrongTypes) {
+  Json body = Json::parse(R"({"kind": 5})");
+  FieldReader f(body);
+  f.String("kind", kRequired);
+  EXPECT_EQ(f.Finish().error().message, "kind must be a string, got an integer");
+  Json empty = Json::object();
+  FieldReader g(empty, "task.");
+  g.String("kind", kRequired);
+  EXPECT_EQ(g.Finish().error().message, "task.kind is required");
+  Json arr = Json::array();
+  FieldReader h(arr);
+  EXPECT_EQ(h.Finish().error().message, "body must be a JSON object, got an array");
+}
+
+TEST(FieldReader, DurationsAreBounded) {
+  Json body = Json::parse(R"({"delay": "400d"})");
+  FieldReader f(body);
+  EXPECT_EQ(f.Duration("delay", 0ms, std::chrono::hours(24 * 366)), std::nullopt);
+  EXPECT_THAT(f.Finish().error().message, HasSubstr("delay must be from"));
+}
+
+TEST(MaskCredentials, Forms) {
+  EXPECT_EQ(MaskCredentials("postgresql://u:pw@db/ferry"), "postgresql://u:****@db/ferry");
+  EXPECT_EQ(MaskCredentials("postgresql://db/ferry?user=u&password=pw&sslmode=require"),
+            "postgresql://db/ferry?user=u&password=****&sslmode=require");
+  EXPECT_EQ(MaskCredentials("http://user:pw@h/x?token=t&a=b#frag"),
+            "http://user:****@h/x?token=****&a=b#frag");
+  EXPECT_EQ(MaskCredentials("https://h/x?API_KEY=k"), "https://h/x?API_KEY=****");
+  EXPECT_EQ(MaskCredentials("redis://secret@h:1", true), "redis://****@h:1");
+  EXPECT_EQ(MaskCredentials("redis://user@h:1"), "redis://user@h:1");
+  EXPECT_EQ(MaskCredentials("host=db password=x user=u"), "host=db password=**** user=u");
+  EXPECT_EQ(MaskCredentials("/var/lib/ferry/ferry.db"), "/var/lib/ferry/ferry.db");
+  // Near misses: a parameter that only contains a credential word is not one.
+  EXPECT_EQ(MaskCredentials("https://h/x?keyboard=1&tokens_left=2"),
+            "https://h/x?keyboard=1&tokens_left=2");
+}
+
+}  // namespace
+}  // namespace ferry
