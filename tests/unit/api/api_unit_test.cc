@@ -70,6 +70,65 @@ TEST(HmacTest, WrongSecretMissingHeadersAndStaleTimestamp) {
   EXPECT_EQ(r.error().message.find(sig), std::string::npos);
 }
 
+// The right digest with one nibble changed, or cut short, or lengthened: each must fail, so a
+// comparison that looks at only part of the signature cannot pass.
+TEST(HmacTest, NearMissSignaturesFail) {
+  const std::string body = R"({"a":1})";
+  const std::string sig = HmacSha256Hex("s3cret", "1700000000." + body);
+  ASSERT_EQ(sig.size(), 64u);
+  auto flip = [](std::string s, size_t i) {
+    s[i] = s[i] == '0' ? '1' : '0';
+    return s;
+  };
+  auto verify = [&](const std::string& header) {
+    HeaderList h = {{"X-Ferry-Timestamp", "1700000000"}, {"X-Ferry-Signature", header}};
+    return VerifyHmac(HmacTrigger(), "s3cret", h, body, kNowMs);
+  };
+  ASSERT_TRUE(verify(sig));
+  ASSERT_TRUE(verify("sha256=" + sig));
+  for (const std::string& near :
+       {flip(sig, 63), flip(sig, 32), flip(sig, 1), flip(sig, 0), sig.substr(0, 63), sig.substr(1),
+        sig + "0", sig.substr(0, 63) + " ", std::string(64, sig[0])}) {
+    for (const std::string& header : {near, "sha256=" + near}) {
+      auto r = verify(header);
+      ASSERT_FALSE(r) << "accepted " << header;
+      EXPECT_EQ(r.error().code, ErrorCode::kUnauthenticated);
+      EXPECT_EQ(r.error().message, "signature does not match");
+    }
+  }
+  // The right digest of a body one byte different.
+  EXPECT_FALSE(VerifyHmac(HmacTrigger(), "s3cret",
+                          {{"X-Ferry-Timestamp", "1700000000"}, {"X-Ferry-Signature", sig}},
+                          body + " ", kNowMs));
+  // The right digest for a timestamp one second off.
+  EXPECT_FALSE(VerifyHmac(HmacTrigger(), "s3cret",
+                          {{"X-Ferry-Timestamp", "1700000001"}, {"X-Ferry-Signature", sig}}, body,
+                          kNowMs));
+}
+
+// The tolerance is inclusive: exactly 300 s off passes, one millisecond or one second more fails,
+// in both directions.
+TEST(HmacTest, TimestampWindowEdges) {
+  const std::string body = "x";
+  const std::string sig = HmacSha256Hex("s3cret", "1700000000.x");
+  HeaderList h = {{"X-Ferry-Timestamp", "1700000000"}, {"X-Ferry-Signature", sig}};
+  auto at = [&](int64_t now_ms) { return VerifyHmac(HmacTrigger(), "s3cret", h, body, now_ms); };
+  EXPECT_TRUE(at(kNowMs + 300'000));
+  EXPECT_TRUE(at(kNowMs - 300'000));
+  for (int64_t off : {300'001, 301'000}) {
+    for (int64_t now : {kNowMs + off, kNowMs - off}) {
+      auto r = at(now);
+      ASSERT_FALSE(r) << "accepted at an offset of " << (now - kNowMs) << " ms";
+      EXPECT_NE(r.error().message.find("outside the allowed window of 300s"), std::string::npos)
+          << r.error().message;
+    }
+  }
+  auto one_second = HmacTrigger();
+  one_second.tolerance = std::chrono::seconds(1);
+  EXPECT_TRUE(VerifyHmac(one_second, "s3cret", h, body, kNowMs + 1000));
+  EXPECT_FALSE(VerifyHmac(one_second, "s3cret", h, body, kNowMs + 1001));
+}
+
 TEST(SharedSecretTest, ComparesHeader) {
   engine::WebhookTrigger t;
   t.auth = engine::WebhookAuth::kSecret;
@@ -78,6 +137,17 @@ TEST(SharedSecretTest, ComparesHeader) {
   EXPECT_FALSE(VerifySharedSecret(t, "abc", {{"X-Ferry-Secret", "abd"}}));
   EXPECT_FALSE(VerifySharedSecret(t, "abc", {{"X-Ferry-Secret", "ab"}}));
   EXPECT_FALSE(VerifySharedSecret(t, "abc", {}));
+  // Near misses of a realistic secret: last character, first character, prefix, one more.
+  const std::string secret = "fy_0123456789abcdef0123456789abcdef";
+  EXPECT_TRUE(VerifySharedSecret(t, secret, {{"X-Ferry-Secret", secret}}));
+  std::string last = secret;
+  last.back() = 'e';
+  std::string first = secret;
+  first.front() = 'g';
+  for (const std::string& near :
+       {last, first, secret.substr(0, secret.size() - 1), secret + "f", std::string()}) {
+    EXPECT_FALSE(VerifySharedSecret(t, secret, {{"X-Ferry-Secret", near}})) << near;
+  }
 }
 
 TEST(ConstantTimeEqualsTest, Basics) {
@@ -85,6 +155,17 @@ TEST(ConstantTimeEqualsTest, Basics) {
   EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
   EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "bbc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "aXc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", ""));
+  // Every single position of a 64-character digest matters.
+  const std::string digest = HmacSha256Hex("k", "d");
+  for (size_t i = 0; i < digest.size(); ++i) {
+    std::string near = digest;
+    near[i] = near[i] == 'f' ? 'e' : 'f';
+    EXPECT_FALSE(ConstantTimeEquals(digest, near)) << "position " << i;
+  }
+  EXPECT_TRUE(ConstantTimeEquals(digest, std::string(digest)));
 }
 
 TEST(ScrubTest, CredentialsAndSignaturesNeverStored) {
