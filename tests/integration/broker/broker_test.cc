@@ -258,6 +258,15 @@ TEST_F(BrokerTest, PayloadTooLarge) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kTooLarge);
   EXPECT_THAT(r.error().message, HasSubstr("over the limit of 64"));
+  // Exactly the limit is accepted; one byte more is not.
+  req.payload = Json{{"blob", std::string(53, 'x')}};
+  ASSERT_EQ(DumpJson(req.payload).size(), 64u);
+  EXPECT_TRUE(broker_->Submit(req));
+  req.payload = Json{{"blob", std::string(54, 'x')}};
+  auto over = broker_->Submit(req);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kTooLarge);
+  EXPECT_THAT(over.error().message, HasSubstr("payload is 65 bytes"));
 }
 
 TEST_F(BrokerTest, BadQueueNames) {
