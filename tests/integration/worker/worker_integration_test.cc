@@ -463,11 +463,21 @@ TEST_F(WorkerTest, DrainHandsBackALongTaskAtOnce) {
 }
 
 TEST_F(WorkerTest, DrainWaitsForShortTasks) {
-  auto w = StartWorker(Opts(2));
-  std::string a = Submit("sleep", Json{{"ms", 600}});
-  std::string b = Submit("sleep", Json{{"ms", 600}});
-  ASSERT_TRUE(WaitStatus(a, TaskStatus::kRunning));
-  ASSERT_TRUE(WaitStatus(b, TaskStatus::kRunning));
+  ExecutionLog log;
+  HandlerRegistry reg;
+  reg.Register("count", CountingHandler(log));
+  auto w = StartWorker(Opts(2), reg);
+  std::string a = Submit("count", Json{{"ms", 600}});
+  std::string b = Submit("count", Json{{"ms", 600}});
+  // Both handlers started. (A task's record says running from its claim on, also while it waits
+  // in the prefetch queue for a slot, and a prefetched task is handed back at stop, not waited
+  // for.)
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard lock(log.mu);
+        return log.concurrent == 2;
+      },
+      seconds(10)));
   w->Stop();
   // Still heartbeating as draining while they finish.
   EXPECT_TRUE(Eventually(
@@ -483,6 +493,8 @@ TEST_F(WorkerTest, DrainWaitsForShortTasks) {
   w->Wait();
   EXPECT_EQ(StatusOf(a), TaskStatus::kSucceeded);
   EXPECT_EQ(StatusOf(b), TaskStatus::kSucceeded);
+  EXPECT_EQ(log.Runs(a), 1);
+  EXPECT_EQ(log.Runs(b), 1);
 }
 
 TEST_F(WorkerTest, PrefetchedTasksAreHandedBackOnStop) {
