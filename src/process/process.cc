@@ -131,6 +131,13 @@ std::optional<std::string> ResolveProgram(const std::string& name, const std::st
   return std::nullopt;
 }
 
+// What a cleared environment keeps: where programs are and the locale, nothing that can carry a
+// credential.
+bool IsNeutralVariable(std::string_view name) {
+  static constexpr std::string_view kKept[] = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"};
+  return std::find(std::begin(kKept), std::end(kKept), name) != std::end(kKept);
+}
+
 std::vector<std::string> BuildEnv(const ProcessSpec& spec) {
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -138,7 +145,7 @@ std::vector<std::string> BuildEnv(const ProcessSpec& spec) {
     size_t eq = kv.find('=');
     if (eq == std::string_view::npos) continue;
     std::string key(kv.substr(0, eq));
-    if (spec.clear_env && key != "PATH") continue;
+    if (spec.clear_env && !IsNeutralVariable(key)) continue;
     env.emplace(std::move(key), std::string(kv.substr(eq + 1)));
   }
   for (const auto& [k, v] : spec.env) env[k] = v;

@@ -21,7 +21,8 @@ namespace ferry {
 struct ProcessSpec {
   std::vector<std::string> argv;           // required, argv[0] non-empty
   std::map<std::string, std::string> env;  // added to (or replacing) the inherited environment
-  bool clear_env = false;                  // start from an empty environment (PATH kept)
+  // Start from an empty environment but PATH, HOME, LANG, LC_ALL, TZ and TMPDIR.
+  bool clear_env = false;
   std::string cwd;                         // empty: inherit
   std::string stdin_data;                  // written to the child's stdin, then closed
   std::chrono::milliseconds timeout{0};    // 0: none

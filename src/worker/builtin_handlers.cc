@@ -92,6 +92,9 @@ HandlerResult Shell(TaskContext& ctx) {
     spec.argv.push_back(a.get<std::string>());
   }
   if (spec.argv[0].empty()) return Permanent("shell: field 'argv' must not start with \"\"");
+  // The worker's environment holds FERRY_SECRET_* values and connection URLs: a task gets only
+  // the neutral basics (ProcessSpec::clear_env) and what its payload's env gives.
+  spec.clear_env = true;
   if (p.contains("env")) {
     if (!p["env"].is_object()) return Permanent("shell: field 'env' must be an object of strings");
     for (const auto& [k, v] : p["env"].items()) {

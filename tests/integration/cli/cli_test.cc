@@ -238,7 +238,8 @@ TEST_F(CliTest, UnreachableRedisExitsThreeQuickly) {
     auto r = RunCommand(argv, seconds(15));
     auto took = SteadyClock::now() - start;
     EXPECT_EQ(r.exit_code, 3) << args[0] << " " << args[1] << ": " << r.err;
-    EXPECT_LT(took, seconds(6));
+    // Gives up after its few connection attempts instead of retrying until killed at 15 s.
+    EXPECT_LT(took, seconds(12));
     EXPECT_TRUE(Contains(
         r.err, "cannot connect to Redis at redis://:****@127.0.0.1:" + std::to_string(port)))
         << r.err;
@@ -338,8 +339,10 @@ TEST_F(CliTest, EventsFollowUntilTheTaskEnds) {
   std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":1500})"});
   Process follow(Process::Options{
       ferry().Argv({"task", "events", id, "--follow", "--timeout", "20s"}), {}, "", ""});
-  SleepMs(300);
-  EXPECT_TRUE(follow.Running()) << "a pending task's events must be followed, not dumped";
+  // The follower has read the pending task's history before any worker exists: what it prints
+  // later (running, succeeded) it can only have followed.
+  ASSERT_TRUE(follow.WaitForOutput("submitted", seconds(10))) << follow.Stderr();
+  EXPECT_FALSE(Contains(follow.Stdout(), "running")) << follow.Stdout();
   auto worker = ferry().StartWorker("w-events");
   auto code = follow.Wait(seconds(15));
   ASSERT_TRUE(code.has_value()) << follow.Stdout();
@@ -354,7 +357,9 @@ TEST_F(CliTest, EventsFollowUntilTheTaskEnds) {
   auto start = SteadyClock::now();
   auto r = ferry().Run({"task", "events", stuck, "--follow", "--timeout", "1s"});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_LT(SteadyClock::now() - start, seconds(5));
+  EXPECT_TRUE(Contains(r.err, "timed out following task " + stuck)) << r.err;
+  // Ended by its 1 s timeout, not by the harness killing it after a minute.
+  EXPECT_LT(SteadyClock::now() - start, seconds(30));
 }
 
 TEST_F(CliTest, WorkerListShowsAStartedWorkerAndItsHeartbeat) {
@@ -440,28 +445,26 @@ TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
 
 TEST_F(CliTest, SigtermDrainsAndHandsTheTaskBackAtOnce) {
   auto a = ferry().StartWorker("drain-a", {"--drain-timeout", "1s", "--lease", "30s"});
-  std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":5000})"});
+  std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":10000})"});
   ASSERT_TRUE(ferry().WaitStatus(id, "running", seconds(10)));
-  auto sent = SteadyClock::now();
   a->Signal(SIGTERM);
   auto code = a->Wait(seconds(8));
   ASSERT_TRUE(code.has_value()) << "worker did not exit after SIGTERM: " << a->Stderr();
   EXPECT_EQ(*code, 0) << a->Stderr();
-  EXPECT_LT(SteadyClock::now() - sent, seconds(5)) << "drain timeout 1s + 2s, with slack";
-  // Handed back at once: pending now, not after the 30 s lease.
+  // The drain deadline ended it: a worker that waited for the 10 s sleep would have finished the
+  // task. Handed back at once: pending now, not after the 30 s lease.
   Json t = ferry().Task(id);
   EXPECT_EQ(t["status"], "pending") << t.dump();
+  EXPECT_EQ(t["attempts"], 0) << t.dump();
 
   auto b = ferry().StartWorker("drain-b", {"--lease", "30s"});
-  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(15))) << b->Stderr();
+  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(30))) << b->Stderr();
   EXPECT_EQ(ferry().Task(id)["worker"], "drain-b");
 }
 
 TEST_F(CliTest, DemoRunsAndPrintsOutcomes) {
-  auto start = SteadyClock::now();
-  auto r = RunCommand({FerryBinary(), "demo", "--ascii"}, seconds(40), {{"NO_COLOR", "1"}});
+  auto r = RunCommand({FerryBinary(), "demo", "--ascii"}, seconds(60), {{"NO_COLOR", "1"}});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_LT(SteadyClock::now() - start, seconds(20));
   EXPECT_TRUE(Contains(r.out, "succeeded")) << r.out;
   EXPECT_TRUE(Contains(r.out, "failed")) << r.out;
   EXPECT_TRUE(Contains(r.out, "existing")) << r.out;
@@ -475,7 +478,7 @@ TEST_F(CliTest, DemoRunsAndPrintsOutcomes) {
 }
 
 TEST_F(CliTest, DemoJsonReportsBothParts) {
-  auto r = RunCommand({FerryBinary(), "demo", "--json"}, seconds(40));
+  auto r = RunCommand({FerryBinary(), "demo", "--json"}, seconds(60));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::vector<Json> docs;
   std::istringstream lines(r.out);

@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "broker/broker.h"
 #include "core/time_util.h"
@@ -228,7 +230,8 @@ TEST(OpsAlerts, QueueDepthAndWorkerAlertsFireAndClear) {
   EXPECT_EQ(FiringKeys(first), (std::set<std::string>{"NoLiveWorkers", "QueueDepthHigh:default"}))
       << first.dump();
   const int64_t since = first["firing"][1]["since_ms"];
-  testing::SleepMs(30);
+  // A later evaluation, at a later time (so a firing-since recomputed from "now" would differ).
+  ASSERT_TRUE(testing::Eventually([&] { return WallNowMs() > since; }, std::chrono::seconds(5)));
   auto again = AlertsJson(env);
   // The firing-since time is shared state: a second evaluation keeps it.
   for (const auto& a : again["firing"]) {

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "engine/ingest.h"
+#include "gate.h"
 #include "harness.h"
 #include "postgres.h"
 #include "runs/handler.h"
@@ -21,6 +23,7 @@
 #include "runs/runs.h"
 #include "store/store.h"
 #include "worker/worker.h"
+#include "wrapping_store_factory.h"
 
 namespace ferry::testing {
 namespace {
@@ -131,6 +134,22 @@ class RunsTest : public ::testing::Test {
 
   std::string Path(const std::string& name) const { return (dir_.path() / name).string(); }
 
+  // Waits until node `node` of run `id` has its step row (its checkpoint). A node's own side
+  // effect (a line in a file) comes a few milliseconds before the row; an execution that takes
+  // the run over in between legitimately runs the node again.
+  bool WaitCheckpoint(const std::string& id, const std::string& node) {
+    return Eventually(
+        [&] {
+          auto steps = store_->ListSteps(id);
+          if (!steps) return false;
+          for (const auto& s : *steps) {
+            if (s.node_id == node) return true;
+          }
+          return false;
+        },
+        seconds(10));
+  }
+
   RedisServer redis_;
   TempDir dir_;
   std::unique_ptr<StoreFactory> stores_;
@@ -172,10 +191,22 @@ TEST_F(RunsTest, StartRunExecutesAndStoresSteps) {
   EXPECT_EQ((*steps)[0].status, "succeeded");
   auto events = store_->ListRunEvents(run.id, 0, 1000);
   ASSERT_TRUE(events);
+  // StartRun records run.enqueued once its submit returned: a quick worker may have started, or
+  // even finished, the run by then. Every other event is in the order things happened.
   std::vector<std::string> types;
-  for (const auto& e : *events) types.push_back(e.type);
+  int enqueued = 0;
+  for (const auto& e : *events) {
+    if (e.type == "run.enqueued") {
+      ++enqueued;
+      continue;
+    }
+    types.push_back(e.type);
+  }
+  EXPECT_EQ(enqueued, 1);
+  ASSERT_FALSE(types.empty());
+  EXPECT_EQ(types.front(), "run.created");
   EXPECT_NE(std::find(types.begin(), types.end(), "run.started"), types.end());
-  EXPECT_NE(std::find(types.begin(), types.end(), "node.finished"), types.end());
+  EXPECT_EQ(std::count(types.begin(), types.end(), "node.finished"), 2);
   EXPECT_EQ(types.back(), "run.finished");
   // Redelivering the finished run's task is a no-op.
   auto again = runs::EnsureRunTask(*store_, *broker_, run);
@@ -241,14 +272,20 @@ TEST_F(RunsTest, RacingExecutionsProduceOneOutcome) {
     TaskContext ctx = make_ctx("task-a", 1);
     a_result = handler(ctx);
   });
-  ASSERT_TRUE(Eventually([&] { return CountLines(Path("count.txt"), "one") == 1; }, seconds(10)));
+  ASSERT_TRUE(WaitCheckpoint(started.run.id, "one"));  // A is in its delay node
   std::thread b([&] {
     TaskContext ctx = make_ctx("task-b", 2);  // a reclaim: newer epoch
     b_result = handler(ctx);
   });
   // A loser with the same epoch as the winner (a duplicate delivery) is turned away at once.
   {
-    SleepMs(200);
+    ASSERT_TRUE(Eventually(
+        [&] {
+          auto r = store_->GetRun(started.run.id);
+          return r && *r && (*r)->epoch == runs::RunFencingToken(0, 2);
+        },
+        seconds(10)))
+        << "B never marked the run running under epoch 2";
     TaskContext ctx = make_ctx("task-c", 2);
     auto c = handler(ctx);
     ASSERT_FALSE(c);
@@ -267,6 +304,78 @@ TEST_F(RunsTest, RacingExecutionsProduceOneOutcome) {
   EXPECT_EQ((*run)->epoch, runs::RunFencingToken(0, 2));
   EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);    // B resumed from A's checkpoint
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);  // only the owner ran it
+}
+
+// Stores that hold FinishRun at a gate when it is called under one of the given fencing tokens.
+class FinishGatedStore : public OwningStoreWrapper {
+ public:
+  FinishGatedStore(std::unique_ptr<Store> target, const std::map<int64_t, Gate*>& gates)
+      : OwningStoreWrapper(std::move(target)), gates_(gates) {}
+  Result<ferry::Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
+                               const std::string& output, const std::string& error,
+                               const std::string& failed_node) override {
+    if (auto it = gates_.find(epoch); it != gates_.end()) it->second->Arrive();
+    return OwningStoreWrapper::FinishRun(run_id, epoch, status, output, error, failed_node);
+  }
+
+ private:
+  const std::map<int64_t, Gate*>& gates_;
+};
+
+// FinishRun's fence end to end: execution A ran every node and pauses just before ending the run;
+// B takes the run over (a reclaim: newer epoch), resumes from A's checkpoints and pauses before
+// its own end. A wakes first, while B still holds the run: A's end is refused and changes
+// nothing; B then ends the run. One outcome, written by the owner.
+TEST_F(RunsTest, SupersededExecutionCannotEndTheRun) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  auto started = Start("three");  // its task sits in Redis; no worker runs it
+  const int64_t epoch_a = runs::RunFencingToken(0, 1);
+  const int64_t epoch_b = runs::RunFencingToken(0, 2);
+  Gate gate_a, gate_b;
+  const std::map<int64_t, Gate*> gates = {{epoch_a, &gate_a}, {epoch_b, &gate_b}};
+  WrappingStoreFactory gated(*stores_, [&](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
+    return std::make_unique<FinishGatedStore>(std::move(s), gates);
+  });
+  auto handler = runs::MakeRunHandler(gated, *brokers_, {});
+  NullEmitter emitter;
+  auto run_as = [&](const std::string& task, int64_t epoch) {
+    TaskContext ctx;
+    ctx.id = task;
+    ctx.kind = "ferry.run";
+    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
+    ctx.epoch = epoch;
+    ctx.events = &emitter;
+    return handler(ctx);
+  };
+  HandlerResult a_result, b_result;
+  std::thread a([&] { a_result = run_as("task-a", 1); });
+  ASSERT_TRUE(gate_a.WaitArrived(seconds(20))) << "A never reached FinishRun";
+  std::thread b([&] { b_result = run_as("task-b", 2); });
+  const bool b_paused = gate_b.WaitArrived(seconds(20));
+  gate_a.Open();
+  a.join();
+  gate_b.Open();
+  b.join();
+  ASSERT_TRUE(b_paused) << "B never reached FinishRun";
+
+  ASSERT_FALSE(a_result) << "the superseded execution ended the run: " << DumpJson(*a_result);
+  EXPECT_NE(a_result.error().message.find("superseded"), std::string::npos)
+      << a_result.error().message;
+  EXPECT_FALSE(a_result.error().retryable);
+  ASSERT_TRUE(b_result) << b_result.error().message;
+  EXPECT_EQ((*b_result)["status"], "succeeded");
+  auto run = store_->GetRun(started.run.id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->status, RunStatus::kSucceeded);
+  EXPECT_EQ((*run)->epoch, epoch_b);
+  EXPECT_NE((*run)->worker.find("task-b"), std::string::npos) << (*run)->worker;
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);  // B resumed from A's checkpoints
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+  auto events = store_->ListRunEvents(started.run.id, 0, 1000);
+  ASSERT_TRUE(events);
+  int finished = 0;
+  for (const auto& e : *events) finished += e.type == "run.finished" ? 1 : 0;
+  EXPECT_EQ(finished, 1);
 }
 
 TEST_F(RunsTest, CancelRunningRunInStoreAndViaTask) {

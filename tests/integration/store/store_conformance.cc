@@ -355,6 +355,57 @@ TEST_P(StoreConformance, MarkRunningIsFencedByEpoch) {
               ErrorCode::kConflict);  // still pending
 }
 
+// FinishRun ends a run only under its current epoch: one behind (the attempt that lost its
+// lease) and one ahead (an attempt that never marked the run running) are both refused, and a
+// refused finish changes nothing: the owner then finishes it as if nothing had happened.
+TEST_P(StoreConformance, FinishRunIsFencedByTheExactEpoch) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 7, "w1"));
+  ASSERT_OK(store_->MarkRunRunning(run.id, 8, "w2"));  // w1 lost its lease; w2 took over
+  clock_.Advance(seconds(1));
+  for (int64_t epoch : {7, 9, 0}) {
+    for (RunStatus status : {RunStatus::kSucceeded, RunStatus::kFailed, RunStatus::kCancelled}) {
+      auto r = store_->FinishRun(run.id, epoch, status, R"({"from":"stale"})", "stale", "n");
+      ASSERT_FALSE(r) << "epoch " << epoch << " finished a run held at epoch 8";
+      EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+      EXPECT_NE(r.error().message.find("epoch " + std::to_string(epoch)), std::string::npos)
+          << r.error().message;
+    }
+  }
+  auto still = store_->GetRun(run.id);
+  ASSERT_OK(still);
+  ASSERT_TRUE(still->has_value());
+  EXPECT_EQ((*still)->status, RunStatus::kRunning);
+  EXPECT_EQ((*still)->epoch, 8);
+  EXPECT_EQ((*still)->worker, "w2");
+  EXPECT_EQ((*still)->output, "");
+  EXPECT_EQ((*still)->error, "");
+  EXPECT_EQ((*still)->finished_ms, 0);
+
+  // A stale step of the old epoch is refused the same way.
+  RunStep stale{run.id, "n", "succeeded", "{}", "", 1, 7, 0, 0};
+  EXPECT_CODE(store_->SaveStep(stale), ErrorCode::kConflict);
+
+  auto done = store_->FinishRun(run.id, 8, RunStatus::kSucceeded, R"({"from":"owner"})", "", "");
+  ASSERT_OK(done);
+  EXPECT_EQ(done->status, RunStatus::kSucceeded);
+  EXPECT_EQ(done->output, R"({"from":"owner"})");
+  EXPECT_EQ(done->epoch, 8);
+  // Once ended, the stale attempt still cannot overwrite the outcome, nor can the owner change it.
+  EXPECT_CODE(store_->FinishRun(run.id, 7, RunStatus::kSucceeded, R"({"from":"owner"})", "", ""),
+              ErrorCode::kConflict);
+  EXPECT_CODE(store_->FinishRun(run.id, 7, RunStatus::kFailed, "", "stale", "n"),
+              ErrorCode::kConflict);
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kFailed, "", "late", "n"),
+              ErrorCode::kConflict);
+  auto final_run = store_->GetRun(run.id);
+  ASSERT_OK(final_run);
+  EXPECT_EQ((*final_run)->status, RunStatus::kSucceeded);
+  EXPECT_EQ((*final_run)->output, R"({"from":"owner"})");
+  EXPECT_EQ((*final_run)->error, "");
+}
+
 TEST_P(StoreConformance, CancelFromPendingOrRunningOnly) {
   Workflow wf = Apply("wf", "c1");
   ferry::Run pending = NewRun(wf);

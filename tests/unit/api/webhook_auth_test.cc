@@ -252,12 +252,63 @@ TEST(FerryHmac, AcceptedWithAndWithoutPrefixAndNearMisses) {
   EXPECT_FALSE(Verify(WebhookAuth::kHmac, "s3cret", with(sig, "1700000000"), body, now - 301'000));
 }
 
+// Every way to be one off from the right digest: one nibble at either end or in the middle, a
+// character short at either end, one too many, padding, a digest of the right length made of one
+// repeated character. A comparison that looks at only part of the signature cannot pass.
+TEST(FerryHmac, NearMissSignaturesFail) {
+  const std::string body = R"({"a":1})";
+  const std::string sig = HmacSha256Hex("s3cret", "1700000000." + body);
+  ASSERT_EQ(sig.size(), 64u);
+  auto flip = [](std::string s, size_t i) {
+    s[i] = s[i] == '0' ? '1' : '0';
+    return s;
+  };
+  auto verify = [&](const std::string& header) {
+    return Verify(WebhookAuth::kHmac, "s3cret",
+                  {{"X-Ferry-Timestamp", "1700000000"}, {"X-Ferry-Signature", header}}, body,
+                  1'700'000'000'000);
+  };
+  ASSERT_TRUE(verify(sig));
+  for (const std::string& near :
+       {flip(sig, 63), flip(sig, 32), flip(sig, 1), flip(sig, 0), sig.substr(0, 63), sig.substr(1),
+        sig + "0", sig.substr(0, 63) + " ", std::string(64, sig[0])}) {
+    for (const std::string& header : {near, "sha256=" + near}) {
+      auto r = verify(header);
+      ASSERT_FALSE(r) << "accepted " << header;
+      EXPECT_EQ(r.error().code, ErrorCode::kUnauthenticated);
+    }
+  }
+}
+
+// The tolerance is inclusive: exactly at it passes, one millisecond more fails.
+TEST(FerryHmac, ToleranceEdgeToTheMillisecond) {
+  const std::string sig = HmacSha256Hex("s3cret", "1700000000.x");
+  http::HeaderList h = {{"X-Ferry-Timestamp", "1700000000"}, {"X-Ferry-Signature", sig}};
+  auto t = Trigger(WebhookAuth::kHmac);
+  t.tolerance = std::chrono::seconds(1);
+  const int64_t ts = 1'700'000'000'000;
+  EXPECT_TRUE(VerifyWebhook(t, {"s3cret"}, h, "x", ts + 1000));
+  EXPECT_TRUE(VerifyWebhook(t, {"s3cret"}, h, "x", ts - 1000));
+  EXPECT_FALSE(VerifyWebhook(t, {"s3cret"}, h, "x", ts + 1001));
+  EXPECT_FALSE(VerifyWebhook(t, {"s3cret"}, h, "x", ts - 1001));
+}
+
 TEST(SharedSecret, ComparesTheHeader) {
   EXPECT_TRUE(Verify(WebhookAuth::kSecret, "abc", {{"x-ferry-secret", "abc"}}, "", 0));
   EXPECT_FALSE(Verify(WebhookAuth::kSecret, "abc", {{"X-Ferry-Secret", "abd"}}, "", 0));
   EXPECT_FALSE(Verify(WebhookAuth::kSecret, "abc", {{"X-Ferry-Secret", "ab"}}, "", 0));
   EXPECT_FALSE(Verify(WebhookAuth::kSecret, "abc", {{"X-Ferry-Secret", "abcd"}}, "", 0));
   EXPECT_FALSE(Verify(WebhookAuth::kSecret, "abc", {}, "", 0));
+  // Near misses of a realistic secret: last character, first character, a prefix, one more.
+  const std::string secret = "fy_0123456789abcdef0123456789abcdef";
+  EXPECT_TRUE(Verify(WebhookAuth::kSecret, secret, {{"X-Ferry-Secret", secret}}, "", 0));
+  std::string last = secret;
+  last.back() = 'e';
+  std::string first = secret;
+  first.front() = 'g';
+  for (const std::string& near : {last, first, secret.substr(0, secret.size() - 1), secret + "f"}) {
+    EXPECT_FALSE(Verify(WebhookAuth::kSecret, secret, {{"X-Ferry-Secret", near}}, "", 0)) << near;
+  }
 }
 
 // --- rotation and configuration ---

@@ -43,6 +43,32 @@ TEST(BrokerValidation, SubmitRequests) {
   EXPECT_NE(st.error().message.find("over the limit of 32"), std::string::npos);
 }
 
+// Each limit at its edge and one past it.
+TEST(BrokerValidation, SubmitLimitsAtTheEdge) {
+  BrokerOptions options;
+  options.max_payload_bytes = 32;
+  SubmitRequest ok;
+  ok.kind = "echo";
+  auto valid = [&](auto change) {
+    SubmitRequest r = ok;
+    change(r);
+    return static_cast<bool>(ValidateSubmit(r, options));
+  };
+  EXPECT_TRUE(valid([](SubmitRequest& r) { r.kind = std::string(128, 'k'); }));
+  EXPECT_FALSE(valid([](SubmitRequest& r) { r.kind = std::string(129, 'k'); }));
+  EXPECT_TRUE(valid([](SubmitRequest& r) { r.max_attempts = 1000; }));
+  EXPECT_FALSE(valid([](SubmitRequest& r) { r.max_attempts = 1001; }));
+  EXPECT_TRUE(valid([](SubmitRequest& r) { r.max_attempts = 1; }));
+  EXPECT_FALSE(valid([](SubmitRequest& r) { r.max_attempts = 0; }));
+  EXPECT_TRUE(valid([](SubmitRequest& r) { r.timeout = std::chrono::milliseconds(0); }));
+  EXPECT_FALSE(valid([](SubmitRequest& r) { r.timeout = std::chrono::milliseconds(-1); }));
+  EXPECT_TRUE(valid([](SubmitRequest& r) { r.unique_key = std::string(512, 'u'); }));
+  EXPECT_FALSE(valid([](SubmitRequest& r) { r.unique_key = std::string(513, 'u'); }));
+  // {"t":"..."} is 8 bytes plus the text.
+  EXPECT_TRUE(valid([](SubmitRequest& r) { r.payload = Json{{"t", std::string(24, 'x')}}; }));
+  EXPECT_FALSE(valid([](SubmitRequest& r) { r.payload = Json{{"t", std::string(25, 'x')}}; }));
+}
+
 TEST(BrokerStatus, NamesRoundTrip) {
   for (auto s :
        {TaskStatus::kPending, TaskStatus::kScheduled, TaskStatus::kRunning, TaskStatus::kRetrying,

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "core/backoff.h"
 #include "core/clock.h"
@@ -100,10 +102,42 @@ TEST(Time, FormatsUtc) {
   EXPECT_EQ(FormatDuration(std::chrono::milliseconds(350)), "350ms");
 }
 
-TEST(FakeClock, Advances) {
-  FakeClock c(1000);
-  c.Advance(std::chrono::milliseconds(500));
-  EXPECT_EQ(c.NowMs(), 1500);
+// What code reading time through a Clock& (leases, cron, retention) sees from a FakeClock: the
+// fake time, which moves only when a test moves it, exactly, from any thread.
+TEST(FakeClock, ReadersThroughTheInterfaceSeeOnlyWhatTheTestSets) {
+  FakeClock fake(1000);
+  const Clock& clock = fake;
+  EXPECT_EQ(clock.NowMs(), 1000);
+  EXPECT_EQ(clock.Now(), SystemTime(Millis(1000)));
+  const int64_t first = clock.NowMs();
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(clock.NowMs(), first) << "moved by itself";
+  fake.Advance(Millis(500));
+  EXPECT_EQ(clock.NowMs(), 1500);
+  EXPECT_EQ(clock.Now(), SystemTime(Millis(1500)));
+  fake.SetMs(200);  // back in time: a test of clock skew
+  EXPECT_EQ(clock.NowMs(), 200);
+  EXPECT_EQ(FakeClock().NowMs(), 1'700'000'000'000);
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) fake.Advance(Millis(1));
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(clock.NowMs(), 200 + 4000);
+}
+
+TEST(SystemClock, FollowsTheSystemClock) {
+  const Clock& clock = SystemClock::Instance();
+  auto ms = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
+  };
+  const int64_t before = ms(std::chrono::system_clock::now());
+  const int64_t now = clock.NowMs();
+  const int64_t after = ms(std::chrono::system_clock::now());
+  EXPECT_LE(before, now);
+  EXPECT_LE(now, after);
 }
 
 }  // namespace

@@ -252,7 +252,7 @@ nodes:
 )");
   auto start = std::chrono::steady_clock::now();
   auto out = h.Run();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);  // not the 30 s delay
   EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
   EXPECT_THAT(out.error, HasSubstr("timed out after 100ms"));
 }
@@ -314,7 +314,7 @@ nodes:
   });
   auto start = std::chrono::steady_clock::now();
   auto out = h.Run({}, stop.get_token());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);  // not the 30 s delay
   EXPECT_EQ(out.kind, RunOutcome::Kind::kCancelled);
   EXPECT_NE(h.sink.Step("first"), nullptr);
   EXPECT_EQ(h.sink.Step("wait"), nullptr);

@@ -120,7 +120,7 @@ TEST(HttpClient, TimeoutStopAndSizeCap) {
   slow.timeout = 0ms;
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(PerformHttp(slow, stop.get_token()).error().code, ErrorCode::kCancelled);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 
   HttpRequest big;
   big.url = srv.Url("/big");

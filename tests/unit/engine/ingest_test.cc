@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "core/suggest.h"
@@ -438,11 +439,15 @@ TEST(Ingest, DeepNestingDoesNotCrash) {
   EXPECT_THAT(FormatDiagnostics(Problems(deep_map)), HasSubstr("nested too deeply"));
 }
 
-// A cheap in-process fuzz: random mutations of a valid document never crash or hang.
-TEST(Ingest, RandomMutationsNeverCrash) {
+// A cheap in-process fuzz: random mutations of a valid document never crash or hang, and each
+// one ends in one of the two documented shapes: accepted with a canonical form that ingests
+// again to the same checksum, or rejected with bounded, positioned, non-empty diagnostics.
+TEST(Ingest, RandomMutationsAreAcceptedCanonicallyOrRejectedWithPositions) {
   std::mt19937 rng(1234);
   const std::string base = kGood;
   const std::string alphabet = "{}[]:,-&*!|>'\"#%@` \n\tabcxyz01{{}}";
+  int accepted = 0;
+  int rejected = 0;
   for (int i = 0; i < 1500; ++i) {
     std::string s = base;
     int edits = 1 + static_cast<int>(rng() % 8);
@@ -460,9 +465,32 @@ TEST(Ingest, RandomMutationsNeverCrash) {
           break;
       }
     }
-    (void)Ingest(s);  // must return
+    auto r = Ingest(s);
+    if (r) {
+      ++accepted;
+      EXPECT_EQ(r->checksum.size(), 64u);
+      auto again = Ingest(DumpJson(r->canonical));
+      ASSERT_TRUE(again) << "canonical form of mutation " << i << " does not ingest:\n"
+                         << FormatDiagnostics(again.error()) << "\n"
+                         << s;
+      EXPECT_EQ(again->checksum, r->checksum) << s;
+      continue;
+    }
+    ++rejected;
+    const auto& ds = r.error();
+    ASSERT_FALSE(ds.empty()) << "rejected without a reason:\n" << s;
+    EXPECT_LE(ds.size(), IngestOptions{}.max_diagnostics + 1) << s;
+    const int lines = 1 + static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+    for (const auto& d : ds) {
+      EXPECT_FALSE(d.message.empty()) << s;
+      EXPECT_GE(d.line, 0);
+      EXPECT_LE(d.line, lines + 1) << d.ToString() << "\n" << s;
+      EXPECT_GE(d.column, 0);
+    }
   }
-  SUCCEED();
+  // Both outcomes were exercised, so neither branch above is dead.
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(rejected, 0);
 }
 
 TEST(Ingest, TooLargeIsRejected) {

@@ -93,7 +93,7 @@ TEST_F(BuiltinHandlers, SleepStopsOnStopToken) {
   auto r = Call("sleep", Json{{"ms", 30000}}, source.get_token());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "stopped");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(15));  // not the 30 s
 }
 
 TEST_F(BuiltinHandlers, SleepBadPayloadNamesTheField) {
