@@ -15,7 +15,7 @@ build=(
   libhiredis-dev libcpp-httplib-dev libcurl4-openssl-dev libsqlite3-dev libpq-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev liblua5.4-dev
   libhowardhinnant-date-dev tzdata prometheus-cpp-dev libssl-dev uuid-dev libexpected-dev
-  libboost1.81-dev
+  libboost1.81-dev libre2-dev
 )
 # The test suite, the benchmarks and the format check.
 test=(

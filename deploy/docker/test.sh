@@ -272,7 +272,7 @@ main() {
   # --- 4. hello through the API and a signed webhook ---
   local server
   server=$(containers_of server)
-  token=$(podman exec "$server" ferry token create container-test 2>"$state/token.err") ||
+  token=$(podman exec "$server" ferry token create container-test --scopes apply,secret:HELLO_WEBHOOK 2>"$state/token.err") ||
     die "ferry token create failed in $server: $(cat "$state/token.err")"
   local source body ts sig answer run_id run
   source=$(python3 -c 'import json, sys; print(json.dumps({"source": open(sys.argv[1]).read()}))' \

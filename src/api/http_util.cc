@@ -29,6 +29,15 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// A body is meant as JSON when its Content-Type says so or it opens like a JSON document.
+bool LooksLikeJson(const HeaderList& headers, std::string_view trimmed_body) {
+  if (auto type = FindHeader(headers, "Content-Type")) {
+    const std::string t = Lower(*type);
+    if (t.rfind("application/json", 0) == 0 || t.find("+json") != std::string::npos) return true;
+  }
+  return trimmed_body.front() == '{' || trimmed_body.front() == '[';
+}
+
 }  // namespace
 
 Result<Json> ParseJsonObject(std::string_view body) {
@@ -82,10 +91,10 @@ bool IsScrubbedHeader(const engine::WebhookTrigger& trigger, std::string_view na
   return false;
 }
 
-Json WebhookTriggerData(const engine::WebhookTrigger& trigger, std::string_view method,
-                        const HeaderList& headers,
-                        const std::vector<std::pair<std::string, std::string>>& query,
-                        std::string_view raw_body) {
+Result<Json> WebhookTriggerData(const engine::WebhookTrigger& trigger, std::string_view method,
+                                const HeaderList& headers,
+                                const std::vector<std::pair<std::string, std::string>>& query,
+                                std::string_view raw_body) {
   std::map<std::string, std::string> joined;
   for (const auto& [k, v] : headers) {
     if (IsScrubbedHeader(trigger, k)) continue;
@@ -99,12 +108,17 @@ Json WebhookTriggerData(const engine::WebhookTrigger& trigger, std::string_view 
   Json q = Json::object();
   for (const auto& [k, v] : first) q[k] = v;
   Json body;
-  if (Trim(raw_body).empty()) {
+  const std::string_view trimmed = Trim(raw_body);
+  if (trimmed.empty()) {
     body = nullptr;
   } else if (auto parsed = ParseJson(raw_body)) {
     body = std::move(*parsed);
+  } else if (LooksLikeJson(headers, trimmed)) {
+    // Meant as JSON but refused (malformed, too deep, a number out of range): say so rather
+    // than start a run whose inputs silently went missing.
+    return Fail(ErrorCode::kInvalidArgument, "webhook body: " + parsed.error().message);
   } else {
-    body = std::string(raw_body);
+    body = std::string(raw_body);  // form posts and plain text are kept as they came
   }
   return Json{{"method", std::string(method)},
               {"headers", std::move(h)},

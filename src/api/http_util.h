@@ -51,11 +51,12 @@ using http::HeaderList;
 bool IsScrubbedHeader(const engine::WebhookTrigger& trigger, std::string_view name);
 
 // The run's `trigger` object: {method, headers (scrubbed; repeated headers joined with ", "),
-// query, body (parsed JSON, or the raw text when it is not JSON)}.
-Json WebhookTriggerData(const engine::WebhookTrigger& trigger, std::string_view method,
-                        const HeaderList& headers,
-                        const std::vector<std::pair<std::string, std::string>>& query,
-                        std::string_view raw_body);
+// query, body (parsed JSON, or the raw text when it is not JSON)}. kInvalidArgument when the
+// body is meant as JSON (Content-Type, or it opens with '{' or '[') but ParseJson refuses it.
+Result<Json> WebhookTriggerData(const engine::WebhookTrigger& trigger, std::string_view method,
+                                const HeaderList& headers,
+                                const std::vector<std::pair<std::string, std::string>>& query,
+                                std::string_view raw_body);
 
 // The challenge of a Slack-style {"type":"url_verification","challenge":"..."} body, if it is one.
 std::optional<std::string> UrlVerificationChallenge(const Json& body);

@@ -13,6 +13,7 @@
 
 #include "api/dto.h"
 #include "api/http_util.h"
+#include "api/scopes.h"
 #include "api/webhook_auth.h"
 #include "core/crypto.h"
 #include "core/json_fields.h"
@@ -62,6 +63,11 @@ struct WebhookEntry {
   int version = 0;
   std::optional<engine::WebhookTrigger> trigger;
   std::string trigger_id;
+};
+
+// What an /api/v1 route's admission step found: the token's scopes (Request::context).
+struct Granted {
+  std::vector<std::string> scopes;
 };
 
 // What a webhook's admission step found, for its handler (Request::context).
@@ -125,7 +131,7 @@ struct ApiServer::Impl {
   }
 
   http::Router Routes();
-  std::optional<Response> Authenticate(const Request& req);
+  std::optional<Response> Authenticate(Request& req, Scope needed);
 
   // Routes.
   void Healthz(const Request& req, Response& res);
@@ -170,39 +176,48 @@ http::Router ApiServer::Impl::Routes() {
       return res;
     };
   };
-  // /api/v1 routes: bearer token first (before the body is read), then the API body limit.
-  auto api = [this](Request& req, int64_t& limit) -> std::optional<Response> {
-    limit = options.max_body_bytes;
-    if (!options.require_auth) return std::nullopt;
-    return Authenticate(req);
+  // /api/v1 routes: a bearer token with the route's scope first (before the body is read), then
+  // the API body limit. The token's scopes go to the handler (Request::context).
+  auto api = [this](Scope needed) {
+    return [this, needed](Request& req, int64_t& limit) -> std::optional<Response> {
+      limit = options.max_body_bytes;
+      if (!options.require_auth) {
+        req.context = Granted{{std::string(ScopeName(Scope::kAdmin))}};
+        return std::nullopt;
+      }
+      return Authenticate(req, needed);
+    };
   };
+  const auto read = api(Scope::kRead);
+  const auto run = api(Scope::kRun);
+  const auto apply = api(Scope::kApply);
   http::Router r;
   r.Get("/healthz", bind(&Impl::Healthz));
   r.Get("/readyz", bind(&Impl::Readyz));
-  r.Get("/api/v1/workflows", bind(&Impl::ListWorkflows), api);
-  r.Post("/api/v1/workflows", bind(&Impl::ApplyWorkflow), api);
-  r.Get("/api/v1/workflows/{name}", bind(&Impl::GetWorkflow), api);
-  r.Get("/api/v1/workflows/{name}/versions", bind(&Impl::ListVersions), api);
-  r.Get("/api/v1/workflows/{name}/versions/{version}", bind(&Impl::GetVersion), api);
-  r.Get("/api/v1/runs", bind(&Impl::ListRuns), api);
-  r.Post("/api/v1/runs", bind(&Impl::CreateRun), api);
-  r.Get("/api/v1/runs/{id}", bind(&Impl::GetRun), api);
-  r.Post("/api/v1/runs/{id}/cancel", bind(&Impl::CancelRun), api);
-  r.Post("/api/v1/runs/{id}/retry", bind(&Impl::RetryRun), api);
-  r.Get("/api/v1/runs/{id}/events", bind(&Impl::RunEvents), api);
-  r.Get("/api/v1/tasks", bind(&Impl::ListTasks), api);
-  r.Post("/api/v1/tasks", bind(&Impl::SubmitTask), api);
-  r.Get("/api/v1/tasks/{id}", bind(&Impl::GetTask), api);
-  r.Post("/api/v1/tasks/{id}/cancel", bind(&Impl::CancelTask), api);
-  r.Post("/api/v1/tasks/{id}/retry", bind(&Impl::RetryTask), api);
-  r.Get("/api/v1/workers", bind(&Impl::ListWorkers), api);
-  r.Get("/api/v1/queues", bind(&Impl::ListQueues), api);
-  r.Get("/api/v1/queues/{name}", bind(&Impl::GetQueue), api);
+  r.Get("/api/v1/workflows", bind(&Impl::ListWorkflows), read);
+  r.Post("/api/v1/workflows", bind(&Impl::ApplyWorkflow), apply);
+  r.Get("/api/v1/workflows/{name}", bind(&Impl::GetWorkflow), read);
+  r.Get("/api/v1/workflows/{name}/versions", bind(&Impl::ListVersions), read);
+  r.Get("/api/v1/workflows/{name}/versions/{version}", bind(&Impl::GetVersion), read);
+  r.Get("/api/v1/runs", bind(&Impl::ListRuns), read);
+  r.Post("/api/v1/runs", bind(&Impl::CreateRun), run);
+  r.Get("/api/v1/runs/{id}", bind(&Impl::GetRun), read);
+  r.Post("/api/v1/runs/{id}/cancel", bind(&Impl::CancelRun), run);
+  r.Post("/api/v1/runs/{id}/retry", bind(&Impl::RetryRun), run);
+  r.Get("/api/v1/runs/{id}/events", bind(&Impl::RunEvents), read);
+  r.Get("/api/v1/tasks", bind(&Impl::ListTasks), read);
+  r.Post("/api/v1/tasks", bind(&Impl::SubmitTask), run);
+  r.Get("/api/v1/tasks/{id}", bind(&Impl::GetTask), read);
+  r.Post("/api/v1/tasks/{id}/cancel", bind(&Impl::CancelTask), run);
+  r.Post("/api/v1/tasks/{id}/retry", bind(&Impl::RetryTask), run);
+  r.Get("/api/v1/workers", bind(&Impl::ListWorkers), read);
+  r.Get("/api/v1/queues", bind(&Impl::ListQueues), read);
+  r.Get("/api/v1/queues/{name}", bind(&Impl::GetQueue), read);
   // One cron dispatch tick on demand (src/scheduler): exactly once through the store's
   // (trigger, fire time) record, so racing the scheduler's leader is harmless.
-  r.Post("/api/v1/triggers/cron/dispatch", bind(&Impl::DispatchCron), api);
+  r.Post("/api/v1/triggers/cron/dispatch", bind(&Impl::DispatchCron), run);
   if (options.metrics) r.Get("/metrics", bind(&Impl::Metrics));
-  if (options.alerts) r.Get("/api/v1/alerts", bind(&Impl::Alerts), api);
+  if (options.alerts) r.Get("/api/v1/alerts", bind(&Impl::Alerts), read);
   // Webhooks: the trigger decides the methods and the body limit, before the body is read.
   r.Add(http::Route{{"GET", "POST", "PUT", "PATCH", "DELETE"},
                     "/hooks/{workflow}",
@@ -211,7 +226,7 @@ http::Router ApiServer::Impl::Routes() {
   return r;
 }
 
-std::optional<Response> ApiServer::Impl::Authenticate(const Request& req) {
+std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed) {
   Response res;
   auto header = req.Header("Authorization");
   if (!header) {
@@ -242,6 +257,17 @@ std::optional<Response> ApiServer::Impl::Authenticate(const Request& req) {
     SendError(res, ErrorCode::kUnauthenticated, "invalid or revoked token");
     return res;
   }
+  if (!Allows((*found)->scopes, needed)) {
+    std::string has;
+    for (const auto& g : (*found)->scopes) has += (has.empty() ? "" : " ") + g;
+    res.SetHeader("WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"" +
+                                          std::string(ScopeName(needed)) + "\"");
+    SendError(res, ErrorCode::kPermissionDenied,
+              req.method + " " + req.path + " needs a token with the " +
+                  std::string(ScopeName(needed)) + " scope; this one has: " + has);
+    return res;
+  }
+  req.context = Granted{(*found)->scopes};
   return std::nullopt;
 }
 
@@ -326,6 +352,10 @@ void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
   apply.format = f.String("format").value_or(apply.format);
   apply.author = f.String("author").value_or("");
   apply.notes = f.String("notes").value_or("");
+  const auto& granted = std::any_cast<const Granted&>(req.context).scopes;
+  apply.may_use_secret = [&granted](const std::string& secret) {
+    return AllowsSecret(granted, secret);
+  };
   if (auto st = f.Finish(); !st) return SendError(res, st.error());
   if (apply.source.empty()) {
     return SendError(res, ErrorCode::kInvalidArgument, "source is required");
@@ -765,7 +795,7 @@ Result<WebhookEntry> ApiServer::Impl::WebhookFor(Store& store, const Workflow& w
   auto version = store.GetWorkflowVersion(wf.id, wf.current_version);
   if (!version) return Fail(version.error());
   if (!*version) return Fail(ErrorCode::kNotFound, "workflow " + wf.name + " has no version");
-  auto ingested = engine::IngestWorkflow((*version)->graph);
+  auto ingested = engine::IngestStoredGraph((*version)->graph);
   if (!ingested) {
     return Fail(ErrorCode::kInternal,
                 "stored graph of " + wf.name + " does not load: " + ingested.error().message);
@@ -850,7 +880,9 @@ void ApiServer::Impl::Hook(const Request& req, Response& res) {
   auto verified = VerifyWebhook(trigger, secret_values, headers, body, options.clock->NowMs());
   if (!verified) return fail(verified.error());
 
-  Json data = WebhookTriggerData(trigger, method, headers, req.query, body);
+  auto parsed = WebhookTriggerData(trigger, method, headers, req.query, body);
+  if (!parsed) return fail(parsed.error());
+  Json data = std::move(*parsed);
   if (trigger.slack_url_verification) {
     if (auto challenge = UrlVerificationChallenge(data["body"])) {
       return SendJson(res, 200, Json{{"challenge", *challenge}});

@@ -334,9 +334,14 @@ int Main(int argc, char** argv) {
   std::string token_arg;
   auto* tcreate = token->add_subcommand("create", "Create a token and print its secret once");
   tcreate->add_option("NAME", token_arg, "What the token is for")->required();
+  std::string token_scopes = "run";
+  tcreate->add_option("--scopes", token_scopes,
+                      "What it may do: read, run, apply, admin, secret:NAME, comma-separated "
+                      "(default run)");
   add_store(tcreate);
-  tcreate->callback(
-      [&] { run = [&](Context& ctx) { return RunTokenCreate(ctx, sf, token_arg); }; });
+  tcreate->callback([&] {
+    run = [&](Context& ctx) { return RunTokenCreate(ctx, sf, token_arg, token_scopes); };
+  });
   auto* tlist =
       token->add_subcommand("list", "Tokens with their last use; secrets are never shown");
   add_store(tlist);

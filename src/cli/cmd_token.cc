@@ -1,6 +1,7 @@
 // `ferry token create|list|revoke`: API bearer tokens, straight in the store. The secret is
 // printed once at creation; the store keeps only its SHA-256.
 #include "api/http_util.h"
+#include "api/scopes.h"
 #include "cli/commands.h"
 #include "cli/runs_common.h"
 #include "core/crypto.h"
@@ -15,20 +16,24 @@ Json TokenToJson(const ApiToken& t) {
               {"created_ms", t.created_ms},
               {"last_used_ms", t.last_used_ms},
               {"revoked_ms", t.revoked_ms},
-              {"revoked", t.revoked_ms != 0}};
+              {"revoked", t.revoked_ms != 0},
+              {"scopes", t.scopes}};
 }
 
 }  // namespace
 
-int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name) {
+int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name,
+                   const std::string& scopes_text) {
   const Output& out = ctx.out();
   if (name.empty() || name.size() > 200) {
     return out.Fail(ErrorCode::kInvalidArgument, "NAME must be 1 to 200 characters");
   }
+  auto scopes = api::ParseScopes(scopes_text);
+  if (!scopes) return out.Fail(ErrorCode::kInvalidArgument, "--scopes: " + scopes.error().message);
   auto store = OpenCliStore(ctx, sf);
   if (!store) return out.Fail(store.error());
   const std::string secret = api::NewApiTokenSecret();
-  auto token = (*store)->CreateApiToken(name, Sha256Hex(secret));
+  auto token = (*store)->CreateApiToken(name, Sha256Hex(secret), *scopes);
   if (!token) return out.Fail(token.error());
   if (out.json()) {
     Json j = TokenToJson(*token);
@@ -36,7 +41,9 @@ int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name) 
     out.PrintJson(j);
   } else {
     out.Print(secret + "\n");
-    out.Message("token " + token->id + " (" + name +
+    std::string granted;
+    for (const auto& scope : token->scopes) granted += (granted.empty() ? "" : " ") + scope;
+    out.Message("token " + token->id + " (" + name + ", scopes: " + granted +
                 ") created; this is the only time its secret is shown. Send it as "
                 "'Authorization: Bearer <token>'.");
   }
@@ -55,10 +62,12 @@ int RunTokenList(Context& ctx, const StoreFlags& sf) {
     out.PrintJson(list);
     return kExitOk;
   }
-  Table table({"ID", "Name", "Created", "Last Used", "Status"});
+  Table table({"ID", "Name", "Scopes", "Created", "Last Used", "Status"});
   for (const auto& t : *tokens) {
     std::string status = t.revoked_ms != 0 ? "revoked" : "active";
-    table.AddRow({t.id, t.name, HumanTime(t.created_ms), HumanTime(t.last_used_ms),
+    std::string scopes;
+    for (const auto& scope : t.scopes) scopes += (scopes.empty() ? "" : " ") + scope;
+    table.AddRow({t.id, t.name, scopes, HumanTime(t.created_ms), HumanTime(t.last_used_ms),
                   Cell(status, t.revoked_ms != 0 ? Color::kRed : Color::kGreen)});
   }
   out.PrintTable(table);

@@ -155,7 +155,7 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
   auto version = (*store)->GetWorkflowVersion(wf->id, 0);
   if (!version) return out.Fail(version.error());
   if (!*version) return out.Fail(ErrorCode::kNotFound, "workflow " + name + " has no version");
-  auto def = engine::IngestWorkflow((*version)->graph);
+  auto def = engine::IngestStoredGraph((*version)->graph);
   RunFilter f;
   f.workflow_id = wf->id;
   f.limit = 10;

@@ -176,7 +176,8 @@ struct ServerArgs {
 };
 
 int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args);
-int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name);
+int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name,
+                   const std::string& scopes);
 int RunTokenList(Context& ctx, const StoreFlags& sf);
 int RunTokenRevoke(Context& ctx, const StoreFlags& sf, const std::string& id);
 // "HOST:PORT" (IPv6 hosts in brackets) -> host, port.

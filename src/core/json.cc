@@ -92,15 +92,25 @@ class CheckedSax {
     return true;
   }
 
-  // "a.b[3].c" for the place being read; "" at the top.
+  // "a.b[3].c" for the place being read; "" at the top. A deep place keeps its first and last
+  // few steps: "a[0][0][0]...[0][0][0]".
   std::string Path() const {
-    std::string out;
+    std::vector<std::string> steps;
     for (const Frame& f : frames_) {
       if (f.array) {
-        if (f.index > 0) out += "[" + std::to_string(f.index - 1) + "]";
-      } else if (!f.key.empty() || !f.keys.empty()) {
-        out += (out.empty() ? "" : ".") + f.key;
+        if (f.index > 0) steps.push_back("[" + std::to_string(f.index - 1) + "]");
+      } else if (!f.keys.empty()) {
+        steps.push_back((steps.empty() ? "" : ".") + f.key);
       }
+    }
+    constexpr size_t kEnds = 4;
+    std::string out;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (steps.size() > 2 * kEnds && i >= kEnds && i < steps.size() - kEnds) {
+        if (i == kEnds) out += "...";
+        continue;
+      }
+      out += steps[i];
     }
     return out;
   }

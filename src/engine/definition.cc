@@ -1,5 +1,7 @@
 #include "engine/definition.h"
 
+#include <re2/re2.h>
+
 #include <type_traits>
 
 namespace ferry::engine {
@@ -142,6 +144,8 @@ Json SpecJson(const NodeSpec& spec) {
       spec);
 }
 
+}  // namespace
+
 bool TypeMatches(InputType t, const Json& v) {
   switch (t) {
     case InputType::kString:
@@ -158,8 +162,6 @@ bool TypeMatches(InputType t, const Json& v) {
   return false;
 }
 
-}  // namespace
-
 Json ToCanonicalJson(const Workflow& wf) {
   Json j = Json::object();
   j["name"] = wf.name;
@@ -169,9 +171,14 @@ Json ToCanonicalJson(const Workflow& wf) {
     Json i{{"type", InputTypeName(in.type)}, {"required", in.required}};
     if (in.default_value) i["default"] = *in.default_value;
     if (!in.description.empty()) i["description"] = in.description;
+    if (!in.allowed.empty()) i["enum"] = in.allowed;
+    if (in.pattern) i["pattern"] = PatternText(*in.pattern);
+    if (in.max_length) i["max_length"] = *in.max_length;
+    if (in.allow_leading_dash) i["allow_leading_dash"] = true;
     inputs[in.name] = std::move(i);
   }
   j["inputs"] = std::move(inputs);
+  j["secrets"] = wf.declared_secrets;
   Json triggers = Json::object();
   if (wf.webhook) {
     const auto& w = *wf.webhook;
@@ -220,6 +227,51 @@ Json ToCanonicalJson(const Workflow& wf) {
   return j;
 }
 
+class InputPattern {
+ public:
+  explicit InputPattern(const std::string& text) : re(text, RE2::Quiet) {}
+  RE2 re;
+};
+
+Result<std::shared_ptr<const InputPattern>> CompileInputPattern(const std::string& pattern) {
+  if (pattern.empty() || pattern.size() > 1024) {
+    return Fail(ErrorCode::kInvalidArgument, "pattern must be 1 to 1024 characters");
+  }
+  auto compiled = std::make_shared<const InputPattern>(pattern);
+  if (!compiled->re.ok()) {
+    return Fail(ErrorCode::kInvalidArgument, "bad pattern: " + compiled->re.error());
+  }
+  return compiled;
+}
+
+const std::string& PatternText(const InputPattern& p) { return p.re.pattern(); }
+
+Status CheckInputValue(const InputDef& in, const Json& value) {
+  auto refuse = [&](const std::string& why) {
+    return Fail(ErrorCode::kInvalidArgument, "input '" + in.name + "' " + why);
+  };
+  if (!in.allowed.empty() &&
+      std::find(in.allowed.begin(), in.allowed.end(), value) == in.allowed.end()) {
+    std::string list;
+    for (const auto& a : in.allowed) list += (list.empty() ? "" : ", ") + DumpJson(a);
+    return refuse("must be one of " + list);
+  }
+  if (!value.is_string()) return {};
+  const std::string& text = value.get_ref<const std::string&>();
+  if (in.max_length && static_cast<int64_t>(text.size()) > *in.max_length) {
+    return refuse("is longer than " + std::to_string(*in.max_length) + " bytes");
+  }
+  if (!in.allow_leading_dash && !text.empty() && text.front() == '-') {
+    return refuse(
+        "starts with '-', which a program may read as an option; declare allow_leading_dash: "
+        "true if it is data");
+  }
+  if (in.pattern && !RE2::FullMatch(text, in.pattern->re)) {
+    return refuse("does not match the pattern " + PatternText(*in.pattern));
+  }
+  return {};
+}
+
 Result<Json> ResolveInputs(const Workflow& wf, const Json& given, bool allow_unknown) {
   if (!given.is_null() && !given.is_object()) {
     return Fail(ErrorCode::kInvalidArgument, "inputs must be a JSON object");
@@ -235,6 +287,10 @@ Result<Json> ResolveInputs(const Workflow& wf, const Json& given, bool allow_unk
     if (given.is_object() && it != given.end() && !it->is_null()) {
       if (!TypeMatches(in.type, *it)) {
         add("input '" + in.name + "' must be a " + std::string(InputTypeName(in.type)));
+        continue;
+      }
+      if (auto st = CheckInputValue(in, *it); !st) {
+        add(st.error().message);
         continue;
       }
       out[in.name] = *it;

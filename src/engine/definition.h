@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,13 +27,34 @@ namespace ferry::engine {
 enum class InputType { kString, kNumber, kBoolean, kObject, kArray };
 std::string_view InputTypeName(InputType t);
 
+// A compiled `pattern:` (RE2: linear time whatever the input, so a hostile value cannot stall
+// the server). Opaque here so only definition.cc includes RE2.
+class InputPattern;
+
 struct InputDef {
   std::string name;
   InputType type = InputType::kString;
   bool required = false;
   std::optional<Json> default_value;
   std::string description;
+  // Constraints on a given value (docs/workflows.md "Inputs"); ingestion checks that they fit
+  // the type and that the default meets them.
+  std::vector<Json> allowed;                    // `enum:`; empty = any
+  std::shared_ptr<const InputPattern> pattern;  // strings: the whole value must match
+  std::optional<int64_t> max_length;            // strings: in bytes
+  // Strings: a value starting with '-' is refused unless this is true, because a program given
+  // it as an argument may read it as an option (`--upload-pack=...`).
+  bool allow_leading_dash = false;
 };
+
+// Compiles a `pattern:`; kInvalidArgument with RE2's message for a bad one.
+Result<std::shared_ptr<const InputPattern>> CompileInputPattern(const std::string& pattern);
+// The pattern's source text.
+const std::string& PatternText(const InputPattern& p);
+// Whether `v` has the JSON type an input of type `t` takes.
+bool TypeMatches(InputType t, const Json& v);
+// Whether `value` meets every constraint of `in`; the message names the input and the rule.
+Status CheckInputValue(const InputDef& in, const Json& value);
 
 // How /hooks/{workflow} authenticates a delivery (docs/api.md "Webhooks" gives each recipe).
 enum class WebhookAuth {
@@ -154,9 +176,13 @@ struct Workflow {
   RetryPolicy default_retry;
   std::chrono::milliseconds default_timeout{0};
   std::vector<NodeDef> nodes;  // in definition order
+  // `secrets:` — every secret the templates may read (secrets.NAME); sorted. Reading one not
+  // listed is an ingestion error, so applying a workflow shows what it can read.
+  std::vector<std::string> declared_secrets;
 
-  // Derived by ingestion:
-  std::vector<std::string> secret_names;  // every secrets.NAME any template reads, sorted
+  // Derived by ingestion: every secret the workflow uses (declared ones and the webhook's),
+  // sorted. Who applies it needs a grant for each (api/scopes.h); a worker resolves no other.
+  std::vector<std::string> secret_names;
 
   const NodeDef* FindNode(std::string_view id) const;
 };

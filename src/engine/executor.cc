@@ -277,7 +277,11 @@ class Execution {
     Scope s;
     s.root = &root;
     s.secret = [this](const std::string& name) -> std::optional<std::string> {
-      if (opts_.secrets == nullptr) return std::nullopt;
+      // Only what the applied definition names: that is what its applier was allowed to use.
+      if (opts_.secrets == nullptr ||
+          !std::binary_search(wf_.secret_names.begin(), wf_.secret_names.end(), name)) {
+        return std::nullopt;
+      }
       auto v = opts_.secrets->Resolve(name);
       if (v) redactor_.Add(*v);
       return v;

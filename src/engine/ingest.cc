@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <regex>
 #include <set>
 #include <unordered_map>
@@ -425,7 +426,8 @@ class Ingester {
       return;
     }
     if (!ExpectMap(root, "")) return;
-    auto f = Fields(root, "", {"name", "description", "inputs", "triggers", "defaults", "nodes"});
+    auto f = Fields(root, "",
+                    {"name", "description", "inputs", "secrets", "triggers", "defaults", "nodes"});
 
     if (const Field* n = Get(f, "name")) {
       if (auto s = String(*n, "name")) {
@@ -441,6 +443,7 @@ class Ingester {
       if (auto s = String(*d, "description")) wf_.description = *s;
     }
     if (const Field* i = Get(f, "inputs")) ReadInputs(*i);
+    if (const Field* sec = Get(f, "secrets")) ReadSecrets(*sec);
     if (const Field* d = Get(f, "defaults")) ReadDefaults(*d);
     if (const Field* t = Get(f, "triggers")) ReadTriggers(*t);
     if (const Field* n = Get(f, "nodes")) {
@@ -450,8 +453,37 @@ class Ingester {
     }
     CheckGraph();
     CheckTemplates();
-    std::set<std::string> secrets(secret_names_.begin(), secret_names_.end());
-    wf_.secret_names.assign(secrets.begin(), secrets.end());
+    std::set<std::string> used(wf_.declared_secrets.begin(), wf_.declared_secrets.end());
+    if (wf_.webhook) used.insert(wf_.webhook->secrets.begin(), wf_.webhook->secrets.end());
+    for (const auto& [name, site] : read_secrets_) {
+      if (std::binary_search(wf_.declared_secrets.begin(), wf_.declared_secrets.end(), name)) {
+        continue;
+      }
+      if (!declared_ && opts_.allow_undeclared_secrets) {
+        used.insert(name);  // a graph stored before declarations existed
+        continue;
+      }
+      Add(site.mark, site.path,
+          "secrets." + name +
+              " is not declared: list it under the workflow's `secrets:` (a workflow names "
+              "every secret it reads)");
+    }
+    wf_.secret_names.assign(used.begin(), used.end());
+  }
+
+  void ReadSecrets(const Field& f) {
+    declared_ = true;
+    auto list = StringList(f, "secrets", false);
+    if (!list) return;
+    std::set<std::string> names;
+    for (auto& [name, node] : *list) {
+      if (!IsValidSecretName(name)) {
+        Add(node, "secrets", "'" + name + "' is not a secret name (use A-Z, 0-9 and _)");
+      } else if (!names.insert(name).second) {
+        Add(node, "secrets", "secret " + name + " is listed twice");
+      }
+    }
+    wf_.declared_secrets.assign(names.begin(), names.end());
   }
 
   void ReadInputs(const Field& f) {
@@ -486,7 +518,9 @@ class Ingester {
         continue;
       }
       if (!ExpectMap(kv.second, path)) continue;
-      auto fs = Fields(kv.second, path, {"type", "required", "default", "description"});
+      auto fs = Fields(kv.second, path,
+                       {"type", "required", "default", "description", "enum", "pattern",
+                        "max_length", "allow_leading_dash"});
       if (const Field* t = Get(fs, "type")) {
         if (auto v = Enum(*t, path + ".type", kTypes)) in.type = *v;
       }
@@ -495,20 +529,69 @@ class Ingester {
       if (const Field* d = Get(fs, "description")) {
         in.description = String(*d, path + ".description").value_or("");
       }
+      ReadInputConstraints(fs, path, in);
       if (const Field* d = Get(fs, "default")) {
         if (auto v = ToJson(d->value, path + ".default", 0)) {
-          Json probe = Json::object();
-          probe[in.name] = *v;
-          Workflow one;
-          one.inputs.push_back(InputDef{in.name, in.type, false, std::nullopt, ""});
-          if (!v->is_null() && !ResolveInputs(one, probe)) {
+          if (!v->is_null() && !TypeMatches(in.type, *v)) {
             Add(d->value, path + ".default",
                 "default does not match type " + std::string(InputTypeName(in.type)));
+          } else if (!v->is_null()) {
+            if (auto st = CheckInputValue(in, *v); !st) {
+              Add(d->value, path + ".default", "default: " + st.error().message);
+            }
           }
           if (!v->is_null()) in.default_value = std::move(*v);
         }
       }
       wf_.inputs.push_back(std::move(in));
+    }
+  }
+
+  // enum, pattern, max_length, allow_leading_dash: each must fit the input's type.
+  void ReadInputConstraints(const std::unordered_map<std::string, Field>& fs,
+                            const std::string& path, InputDef& in) {
+    const bool is_string = in.type == InputType::kString;
+    auto strings_only = [&](const Field* f, const char* key) {
+      if (f != nullptr && !is_string) {
+        Add(f->key, path + "." + key, "applies to string inputs only");
+        return false;
+      }
+      return f != nullptr;
+    };
+    if (const Field* e = Get(fs, "enum")) {
+      if (!e->value.IsSequence() || e->value.size() == 0) {
+        Add(e->value, path + ".enum", "expected a non-empty list of allowed values");
+      } else if (in.type != InputType::kString && in.type != InputType::kNumber &&
+                 in.type != InputType::kBoolean) {
+        Add(e->key, path + ".enum", "applies to string, number and boolean inputs");
+      } else {
+        for (size_t i = 0; i < e->value.size(); ++i) {
+          auto v = ToJson(e->value[i], path + ".enum[" + std::to_string(i) + "]", 0);
+          if (!v) continue;
+          if (!TypeMatches(in.type, *v)) {
+            Add(e->value[i], path + ".enum",
+                "value does not match type " + std::string(InputTypeName(in.type)));
+          } else {
+            in.allowed.push_back(std::move(*v));
+          }
+        }
+      }
+    }
+    if (const Field* p = Get(fs, "pattern"); strings_only(p, "pattern")) {
+      if (auto text = String(*p, path + ".pattern")) {
+        auto compiled = CompileInputPattern(*text);
+        if (!compiled) {
+          Add(p->value, path + ".pattern", compiled.error().message);
+        } else {
+          in.pattern = std::move(*compiled);
+        }
+      }
+    }
+    if (const Field* m = Get(fs, "max_length"); strings_only(m, "max_length")) {
+      if (auto n = Int(*m, path + ".max_length", 1, 1 << 20)) in.max_length = *n;
+    }
+    if (const Field* a = Get(fs, "allow_leading_dash"); strings_only(a, "allow_leading_dash")) {
+      in.allow_leading_dash = Bool(*a, path + ".allow_leading_dash").value_or(false);
     }
   }
 
@@ -644,7 +727,6 @@ class Ingester {
         Add(node, path + ".secrets", "secret " + name + " is named twice");
       } else {
         w.secrets.push_back(name);
-        secret_names_.push_back(name);
       }
     }
     if (w.auth != WebhookAuth::kNone && names.empty() && !secret && !secrets) {
@@ -1305,7 +1387,7 @@ class Ingester {
             if (p.size() < 2 || !IsValidSecretName(p[1])) {
               bad("read a secret as secrets.NAME");
             } else {
-              secret_names_.push_back(p[1]);
+              read_secrets_.emplace(p[1], SiteRef{site.mark, site.path});
             }
           } else if (root == "run") {
             if (p.size() >= 2 && std::find(kRun.begin(), kRun.end(), p[1]) == kRun.end()) {
@@ -1334,7 +1416,13 @@ class Ingester {
   std::vector<TemplateSite> sites_;
   std::unordered_map<std::string, YAML::Mark> node_marks_;
   std::unordered_map<std::string, YAML::Mark> needs_marks_;
-  std::vector<std::string> secret_names_;
+  // secrets.NAME reads found in templates: the first place each is read.
+  struct SiteRef {
+    YAML::Mark mark;
+    std::string path;
+  };
+  std::map<std::string, SiteRef> read_secrets_;
+  bool declared_ = false;  // the document has a `secrets:` field
   size_t json_nodes_ = 0;
   bool json_overflow_ = false;
 };
@@ -1351,6 +1439,12 @@ Result<Ingested> IngestWorkflow(std::string_view source, const IngestOptions& op
   auto r = Ingest(source, options);
   if (!r) return Fail(ErrorCode::kInvalidArgument, FormatDiagnostics(r.error()));
   return std::move(*r);
+}
+
+Result<Ingested> IngestStoredGraph(std::string_view graph) {
+  IngestOptions options;
+  options.allow_undeclared_secrets = true;
+  return IngestWorkflow(graph, options);
 }
 
 }  // namespace ferry::engine

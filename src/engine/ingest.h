@@ -49,6 +49,9 @@ struct IngestOptions {
   ZoneValidator validate_zone;
   // Stop collecting after this many problems.
   size_t max_diagnostics = 100;
+  // Treat every secrets.NAME a template reads as declared when the document has no `secrets:`
+  // at all: only for graphs stored before declarations existed (IngestStoredGraph).
+  bool allow_undeclared_secrets = false;
 };
 
 struct Ingested {
@@ -64,6 +67,9 @@ tl::expected<Ingested, std::vector<Diagnostic>> Ingest(std::string_view source,
 
 // Same, with the diagnostics joined into one kInvalidArgument error (one per line).
 Result<Ingested> IngestWorkflow(std::string_view source, const IngestOptions& options = {});
+
+// Re-reads a canonical graph Ferry stored after ingesting it (WorkflowVersion::graph).
+Result<Ingested> IngestStoredGraph(std::string_view graph);
 
 std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics);
 

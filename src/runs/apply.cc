@@ -54,6 +54,16 @@ Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceReq
     if (diagnostics != nullptr) *diagnostics = ingested.error();
     return Fail(ErrorCode::kInvalidArgument, engine::FormatDiagnostics(ingested.error()));
   }
+  if (request.may_use_secret) {
+    for (const auto& secret : ingested->workflow.secret_names) {
+      if (!(*request.may_use_secret)(secret)) {
+        return Fail(ErrorCode::kPermissionDenied,
+                    "workflow " + ingested->workflow.name + " uses secret " + secret +
+                        ": applying it needs a token with the secret:" + secret +
+                        " (or admin) scope");
+      }
+    }
+  }
   ApplyWorkflowRequest apply;
   apply.name = ingested->workflow.name;
   apply.description = ingested->workflow.description;

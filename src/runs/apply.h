@@ -10,6 +10,8 @@
 // Thread-safety: uses the given Store from the caller's thread only.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ struct ApplySourceRequest {
   std::string format;  // "yaml" or "json"; "" = guessed ("json" when it starts with '{')
   std::string author;
   std::string notes;
+  // Who applies may use these secrets (nullopt: any, e.g. an operator with store access). A
+  // workflow that uses another is kPermissionDenied naming it, before anything is stored.
+  std::optional<std::function<bool(const std::string& secret)>> may_use_secret;
 };
 
 struct ApplySourceResult {

@@ -39,7 +39,7 @@ Result<LoadedDefinition> LoadDefinition(Store& store, const std::string& workflo
     auto it = Cache().find(key);
     if (it != Cache().end()) return LoadedDefinition{v.version, it->second};
   }
-  auto ingested = engine::IngestWorkflow(v.graph);
+  auto ingested = engine::IngestStoredGraph(v.graph);
   if (!ingested) {
     return Fail(ErrorCode::kInternal, "stored graph of workflow " + workflow_id + " v" +
                                           std::to_string(v.version) +

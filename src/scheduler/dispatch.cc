@@ -31,7 +31,7 @@ class WorkflowCache {
     auto version = store_.GetWorkflowVersion(workflow_id, 0);
     if (!version) return Fail(version.error());
     if (!*version) return Fail(ErrorCode::kNotFound, "workflow " + workflow_id + " has no version");
-    auto ingested = engine::IngestWorkflow((*version)->graph);
+    auto ingested = engine::IngestStoredGraph((*version)->graph);
     if (!ingested) {
       return Fail(ErrorCode::kInternal, "stored graph of workflow " + workflow_id + " v" +
                                             std::to_string((*version)->version) +

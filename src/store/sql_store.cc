@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include "core/ids.h"
@@ -60,7 +61,7 @@ constexpr std::string_view kTriggerSelect =
     "t.last_fire_ms, t.next_fire_ms, t.created_ms, t.updated_ms "
     "FROM triggers t JOIN workflows w ON w.id = t.workflow_id ";
 constexpr std::string_view kTokenCols =
-    "id, name, token_hash, created_ms, last_used_ms, revoked_ms";
+    "id, name, token_hash, created_ms, last_used_ms, revoked_ms, scopes";
 
 std::string Cat(std::string_view a, std::string_view b) {
   std::string s(a);
@@ -159,6 +160,8 @@ ApiToken TokenFromRow(const SqlRow& r) {
   t.created_ms = r.Int(3);
   t.last_used_ms = r.Int(4);
   t.revoked_ms = r.Int(5);
+  std::istringstream scopes(r.Text(6));
+  for (std::string scope; scopes >> scope;) t.scopes.push_back(scope);
   return t;
 }
 
@@ -763,15 +766,25 @@ class SqlStore final : public Store {
 
   // ---------------------------------------------------------------- tokens
 
-  Result<ApiToken> CreateApiToken(const std::string& name, const std::string& token_hash) override {
+  Result<ApiToken> CreateApiToken(const std::string& name, const std::string& token_hash,
+                                  const std::vector<std::string>& scopes) override {
     if (name.empty() || name.size() > kMaxNameBytes)
       return Invalid("token name must be 1..200 bytes");
     if (token_hash.empty()) return Invalid("token hash is required");
+    if (scopes.empty()) return Invalid("a token needs at least one scope");
+    std::string joined;
+    for (const auto& scope : scopes) {
+      if (scope.empty() || scope.find_first_of(" \t\n") != std::string::npos) {
+        return Invalid("bad scope '" + scope + "'");
+      }
+      joined += (joined.empty() ? "" : " ") + scope;
+    }
     return InTx([&]() -> Result<ApiToken> {
       int64_t now = NowMs();
       std::string id = NewId(now);
-      auto r = Exec(Cat("INSERT INTO api_tokens (", kTokenCols) + ") VALUES ($1, $2, $3, $4, 0, 0)",
-                    {P::Text(id), P::Text(name), P::Text(token_hash), P::Int(now)});
+      auto r =
+          Exec(Cat("INSERT INTO api_tokens (", kTokenCols) + ") VALUES ($1, $2, $3, $4, 0, 0, $5)",
+               {P::Text(id), P::Text(name), P::Text(token_hash), P::Int(now), P::Text(joined)});
       if (!r) {
         if (r.error().code == ErrorCode::kConflict)
           return Conflict("a token with this hash exists");
@@ -782,6 +795,7 @@ class SqlStore final : public Store {
       t.name = name;
       t.token_hash = token_hash;
       t.created_ms = now;
+      t.scopes = scopes;
       return t;
     });
   }

@@ -216,6 +216,9 @@ struct ApiToken {
   std::string id;
   std::string name;
   std::string token_hash;  // lowercase hex SHA-256 of the secret; the secret is never stored
+  // What the token may do ("read", "run", "apply", "admin", "secret:NAME"), validated by the
+  // caller (api/scopes.h); stored space-separated.
+  std::vector<std::string> scopes;
   int64_t created_ms = 0;
   int64_t last_used_ms = 0;
   int64_t revoked_ms = 0;
@@ -350,8 +353,8 @@ class Store {
                                                       int limit) = 0;  // newest first
 
   // --- API tokens ---
-  virtual Result<ApiToken> CreateApiToken(const std::string& name,
-                                          const std::string& token_hash) = 0;
+  virtual Result<ApiToken> CreateApiToken(const std::string& name, const std::string& token_hash,
+                                          const std::vector<std::string>& scopes) = 0;
   virtual Result<std::vector<ApiToken>> ListApiTokens() = 0;  // revoked included, by creation
   // kNotFound for an unknown id; revoking twice is a no-op.
   virtual Status RevokeApiToken(const std::string& id) = 0;

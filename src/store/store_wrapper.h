@@ -107,8 +107,9 @@ class StoreWrapper : public Store {
   Result<std::vector<CronFire>> ListCronFires(const std::string& trigger_id, int limit) override {
     return target_.ListCronFires(trigger_id, limit);
   }
-  Result<ApiToken> CreateApiToken(const std::string& name, const std::string& token_hash) override {
-    return target_.CreateApiToken(name, token_hash);
+  Result<ApiToken> CreateApiToken(const std::string& name, const std::string& token_hash,
+                                  const std::vector<std::string>& scopes) override {
+    return target_.CreateApiToken(name, token_hash, scopes);
   }
   Result<std::vector<ApiToken>> ListApiTokens() override { return target_.ListApiTokens(); }
   Status RevokeApiToken(const std::string& id) override { return target_.RevokeApiToken(id); }

@@ -410,7 +410,7 @@ TEST_F(RunsTest, SecretsNeverReachTheStoreOrLogs) {
   spdlog::set_level(spdlog::level::debug);
   engine::MapSecretResolver secrets({{"TOKEN", secret}});
   Apply(
-      "name: secretive\nnodes:\n"
+      "name: secretive\nsecrets: [TOKEN]\nnodes:\n"
       "  echo:\n    kind: shell\n    argv: [echo, 'token={{ secrets.TOKEN }}']\n"
       "  echo2:\n    kind: shell\n    needs: [echo]\n"
       "    argv: [sh, -c, 'echo $0 >&2; exit 3', '{{ secrets.TOKEN }}']\n");

@@ -573,7 +573,7 @@ TEST_F(CronRaceTest, DispatchEndpointRacingTheLeaderMakesOneRun) {
   const int64_t t = paused_.fire_ms.load();
 
   const std::string token = "fy_" + RandomHex(32);
-  ASSERT_TRUE(store_->CreateApiToken("race", Sha256Hex(token)));
+  ASSERT_TRUE(store_->CreateApiToken("race", Sha256Hex(token), {"admin"}));
   const int port = FreePort();
   Process server(Process::Options{
       {FerryBinary(), "--redis-url", redis_.url(), "--prefix", "sched", "server", "start",

@@ -702,13 +702,13 @@ TEST_P(StoreConformance, CronFiresExactlyOnce) {
 }
 
 TEST_P(StoreConformance, ApiTokens) {
-  auto t = store_->CreateApiToken("ci", "hash-1");
+  auto t = store_->CreateApiToken("ci", "hash-1", {"admin"});
   ASSERT_OK(t);
   EXPECT_EQ(t->name, "ci");
   EXPECT_EQ(t->last_used_ms, 0);
-  EXPECT_CODE(store_->CreateApiToken("other", "hash-1"), ErrorCode::kConflict);
+  EXPECT_CODE(store_->CreateApiToken("other", "hash-1", {"admin"}), ErrorCode::kConflict);
   clock_.Advance(Millis(1));  // listed by creation time
-  ASSERT_OK(store_->CreateApiToken("ops", "hash-2"));
+  ASSERT_OK(store_->CreateApiToken("ops", "hash-2", {"read", "secret:X"}));
 
   auto v = store_->VerifyApiToken("hash-1");
   ASSERT_OK(v);
@@ -721,6 +721,12 @@ TEST_P(StoreConformance, ApiTokens) {
   ASSERT_OK(list);
   ASSERT_EQ(list->size(), 2u);
   EXPECT_EQ((*list)[0].last_used_ms, clock_.NowMs());
+  EXPECT_EQ((*list)[0].scopes, std::vector<std::string>{"admin"});
+  EXPECT_EQ((*list)[1].scopes, (std::vector<std::string>{"read", "secret:X"}));
+  EXPECT_EQ((*store_->VerifyApiToken("hash-2"))->scopes,
+            (std::vector<std::string>{"read", "secret:X"}));
+  EXPECT_CODE(store_->CreateApiToken("none", "hash-4", {}), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->CreateApiToken("space", "hash-5", {"read run"}), ErrorCode::kInvalidArgument);
 
   ASSERT_OK(store_->RevokeApiToken(t->id));
   ASSERT_OK(store_->RevokeApiToken(t->id));  // twice is a no-op

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/http_util.h"
 #include "core/crypto.h"
@@ -31,7 +33,7 @@ TEST(ScrubTest, CredentialsAndSignaturesNeverStored) {
                   {"X-Ferry-Timestamp", "1700000000"},
                   {"X-Request-Id", "1"},
                   {"X-Request-Id", "2"}};
-  Json data = WebhookTriggerData(t, "POST", h, {{"q", "1"}, {"q", "2"}}, "not json");
+  Json data = *WebhookTriggerData(t, "POST", h, {{"q", "1"}, {"q", "2"}}, "not json");
   const Json& headers = data["headers"];
   for (const char* gone : {"Authorization", "Cookie", "X-Custom-Mac", "X-Hub-Signature-256",
                            "X-Slack-Signature", "X-Gitlab-Token", "X-Api-Key", "REMOTE_ADDR"}) {
@@ -48,8 +50,34 @@ TEST(ScrubTest, CredentialsAndSignaturesNeverStored) {
 
 TEST(ScrubTest, JsonBodyParsedEmptyBodyNull) {
   auto t = HmacTrigger();
-  EXPECT_EQ(WebhookTriggerData(t, "POST", {}, {}, "{\"a\":[1,2]}")["body"]["a"][1], 2);
-  EXPECT_TRUE(WebhookTriggerData(t, "GET", {}, {}, "")["body"].is_null());
+  EXPECT_EQ((*WebhookTriggerData(t, "POST", {}, {}, "{\"a\":[1,2]}"))["body"]["a"][1], 2);
+  EXPECT_TRUE((*WebhookTriggerData(t, "GET", {}, {}, ""))["body"].is_null());
+}
+
+TEST(ScrubTest, BodyMeantAsJsonMustBeValidJson) {
+  auto t = HmacTrigger();
+  // Opens like JSON, or says it is JSON: refused with the reason, never kept as text.
+  for (const auto& [type, body] : std::vector<std::pair<std::string, std::string>>{
+           {"", R"({"n": 1e999})"},
+           {"", std::string(200, '[') + std::string(200, ']')},
+           {"application/json", "hello"},
+           {"application/vnd.api+json; charset=utf-8", "{"}}) {
+    HeaderList h;
+    if (!type.empty()) h.emplace_back("Content-Type", type);
+    auto r = WebhookTriggerData(t, "POST", h, {}, body);
+    ASSERT_FALSE(r) << type << " " << body.substr(0, 20);
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message.find("webhook body: "), std::string::npos);
+  }
+  auto depth = WebhookTriggerData(t, "POST", {}, {}, std::string(200, '[') + std::string(200, ']'));
+  EXPECT_NE(depth.error().message.find("nested deeper than the limit of 128"), std::string::npos);
+  auto number = WebhookTriggerData(t, "POST", {}, {}, R"({"n": 1e999})");
+  EXPECT_EQ(number.error().message, "webhook body: n: number 1e999 is out of range");
+  // A form post stays text.
+  auto form = WebhookTriggerData(t, "POST", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                                 {}, "a=1&b=2");
+  ASSERT_TRUE(form);
+  EXPECT_EQ((*form)["body"], "a=1&b=2");
 }
 
 TEST(SlackTest, UrlVerification) {

@@ -149,6 +149,7 @@ class NullSink : public RunSink {
 TEST(HttpNode, RendersTheRequestAndChecksStatus) {
   LocalServer srv;
   std::string yaml = R"(name: h
+secrets: [T]
 inputs: {who: string}
 nodes:
   call:

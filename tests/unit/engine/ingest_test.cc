@@ -74,6 +74,7 @@ nodes:
     kind: task
     needs: [call]
     task: {kind: echo, queue: default, payload: {x: "{{ nodes.call.output.status }}"}, timeout: 10s}
+secrets: [API_TOKEN]
 )";
 
 TEST(Ingest, AcceptsAFullDefinition) {
@@ -376,6 +377,82 @@ TEST(Ingest, ZoneValidatorHook) {
       "nodes: {a: {kind: fail}}\n",
       opts);
   EXPECT_EQ(Find(ds, "unknown time zone Mars/Olympus").line, 3);
+}
+
+TEST(Ingest, SecretsMustBeDeclared) {
+  auto r = Ingest(kGood);
+  ASSERT_TRUE(r) << FormatDiagnostics(r.error());
+  EXPECT_EQ(r->workflow.declared_secrets, std::vector<std::string>{"API_TOKEN"});
+  // Used: the declared ones and the webhook's.
+  EXPECT_EQ(r->workflow.secret_names, (std::vector<std::string>{"API_TOKEN", "DEPLOY_HOOK"}));
+  auto ds = Problems(R"(name: s
+secrets: [OTHER, OTHER, bad-name]
+nodes:
+  a: {kind: shell, argv: [echo, "{{ secrets.API_TOKEN }}"]}
+)");
+  EXPECT_EQ(Find(ds, "secret OTHER is listed twice").line, 2);
+  Find(ds, "'bad-name' is not a secret name");
+  EXPECT_EQ(Find(ds, "secrets.API_TOKEN is not declared").line, 4);
+  // A graph stored before declarations existed still loads, its reads counted as used.
+  const std::string legacy =
+      R"({"name": "l", "nodes": [{"id": "a", "kind": "shell", "argv": ["echo", "{{ secrets.OLD }}"]}]})";
+  EXPECT_FALSE(Ingest(legacy));
+  auto stored = IngestStoredGraph(legacy);
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(stored->workflow.secret_names, std::vector<std::string>{"OLD"});
+  // ... but a stored graph that declares is held to its declaration.
+  EXPECT_FALSE(IngestStoredGraph(
+      R"({"name": "l", "secrets": [], "nodes": [{"id": "a", "kind": "shell", "argv": ["echo", "{{ secrets.OLD }}"]}]})"));
+}
+
+TEST(Ingest, InputConstraints) {
+  auto r = Ingest(R"(name: c
+inputs:
+  repo: {type: string, pattern: 'https://[a-z.]+/[a-z]+', max_length: 40}
+  env: {type: string, enum: [staging, production], default: staging}
+  n: {type: number, enum: [1, 2]}
+  flag: {type: string, allow_leading_dash: true, default: "-x"}
+nodes: {a: {kind: fail}}
+)");
+  ASSERT_TRUE(r) << FormatDiagnostics(r.error());
+  const auto& in = r->workflow.inputs;
+  EXPECT_TRUE(CheckInputValue(in[0], Json("https://example.com/repo")));
+  EXPECT_FALSE(CheckInputValue(in[0], Json("https://example.com/repo/../x")));
+  EXPECT_FALSE(CheckInputValue(in[0], Json("--upload-pack=x")));
+  EXPECT_FALSE(CheckInputValue(in[1], Json("prod")));
+  EXPECT_TRUE(CheckInputValue(in[2], Json(2)));
+  EXPECT_FALSE(CheckInputValue(in[2], Json(3)));
+  EXPECT_TRUE(CheckInputValue(in[3], Json("-x")));
+  // Constraints round-trip through the canonical form.
+  auto again = Ingest(DumpJson(r->canonical));
+  ASSERT_TRUE(again) << FormatDiagnostics(again.error());
+  auto input = [&](const std::string& name) {
+    for (const auto& i : again->workflow.inputs) {
+      if (i.name == name) return i;
+    }
+    ADD_FAILURE() << "no input " << name;
+    return InputDef{};
+  };
+  EXPECT_FALSE(CheckInputValue(input("repo"), Json("https://example.com/repo/../x")));
+  EXPECT_TRUE(CheckInputValue(input("flag"), Json("-x")));
+  EXPECT_FALSE(CheckInputValue(input("env"), Json("prod")));
+
+  auto ds = Problems(R"(name: c
+inputs:
+  a: {type: string, pattern: '(unclosed'}
+  b: {type: number, pattern: 'x'}
+  c: {type: string, enum: [1]}
+  d: {type: string, default: "-d"}
+  e: {type: string, enum: [x], default: y}
+  f: {type: object, enum: [{}]}
+nodes: {a: {kind: fail}}
+)");
+  EXPECT_EQ(Find(ds, "bad pattern").line, 3);
+  EXPECT_EQ(Find(ds, "applies to string inputs only").line, 4);
+  EXPECT_EQ(Find(ds, "value does not match type string").line, 5);
+  EXPECT_EQ(Find(ds, "starts with '-'").line, 6);
+  EXPECT_EQ(Find(ds, "must be one of").line, 7);
+  EXPECT_EQ(Find(ds, "applies to string, number and boolean inputs").line, 8);
 }
 
 TEST(Ingest, CronValidatorHook) {

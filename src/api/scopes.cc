@@ -1,0 +1,82 @@
+#include "api/scopes.h"
+
+#include <algorithm>
+
+#include "engine/secrets.h"
+
+namespace ferry::api {
+namespace {
+
+constexpr std::string_view kSecretPrefix = "secret:";
+
+std::optional<Scope> LevelOf(std::string_view name) {
+  for (Scope s : {Scope::kRead, Scope::kRun, Scope::kApply, Scope::kAdmin}) {
+    if (ScopeName(s) == name) return s;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view ScopeName(Scope s) {
+  switch (s) {
+    case Scope::kRead:
+      return "read";
+    case Scope::kRun:
+      return "run";
+    case Scope::kApply:
+      return "apply";
+    case Scope::kAdmin:
+      return "admin";
+  }
+  return "admin";
+}
+
+Result<std::vector<std::string>> ParseScopes(std::string_view text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t end = text.find_first_of(", ", i);
+    std::string_view word = text.substr(i, end == std::string_view::npos ? end : end - i);
+    i = end == std::string_view::npos ? text.size() : end + 1;
+    if (word.empty()) continue;
+    if (word.rfind(kSecretPrefix, 0) == 0) {
+      std::string_view name = word.substr(kSecretPrefix.size());
+      if (name != "*" && !engine::IsValidSecretName(std::string(name))) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "bad secret scope '" + std::string(word) + "': use secret:NAME or secret:*");
+      }
+    } else if (!LevelOf(word)) {
+      return Fail(ErrorCode::kInvalidArgument, "unknown scope '" + std::string(word) +
+                                                   "': use read, run, apply, admin or secret:NAME");
+    }
+    if (std::find(out.begin(), out.end(), word) == out.end()) out.emplace_back(word);
+  }
+  if (out.empty()) return Fail(ErrorCode::kInvalidArgument, "give at least one scope");
+  return out;
+}
+
+bool Allows(const std::vector<std::string>& granted, Scope needed) {
+  return std::any_of(granted.begin(), granted.end(), [&](const std::string& g) {
+    auto level = LevelOf(g);
+    return level && static_cast<int>(*level) >= static_cast<int>(needed);
+  });
+}
+
+bool AllowsSecret(const std::vector<std::string>& granted, std::string_view name) {
+  if (Allows(granted, Scope::kAdmin)) return true;
+  return std::any_of(granted.begin(), granted.end(), [&](const std::string& g) {
+    return g.rfind(kSecretPrefix, 0) == 0 &&
+           (g.substr(kSecretPrefix.size()) == "*" || g.substr(kSecretPrefix.size()) == name);
+  });
+}
+
+std::optional<std::string> FirstDeniedSecret(const std::vector<std::string>& granted,
+                                             const std::vector<std::string>& secrets) {
+  for (const auto& s : secrets) {
+    if (!AllowsSecret(granted, s)) return s;
+  }
+  return std::nullopt;
+}
+
+}  // namespace ferry::api
