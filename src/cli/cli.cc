@@ -348,6 +348,9 @@ int Main(int argc, char** argv) {
   // --- scheduler / schedule (cmd_scheduler.cc, cmd_schedule.cc) ---
   AddSchedulerCommands(app, sf, run, default_log_level);
 
+  // --- remediation (cmd_remediation.cc) ---
+  AddRemediationCommands(app, sf, run);
+
   // --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc) ---
   OpsFlags opsf;
   AddAlertFlags(sstart, sv.alert_flags);

@@ -209,6 +209,19 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
                                                        const std::string& worker_id,
                                                        HandlerRegistry& registry);
 
+// --- remediation (cmd_remediation.cc) ---
+
+struct RemediationArgs {
+  std::string id;
+  std::string status;
+  std::string workflow;
+  int limit = 50;
+  std::string cursor;
+  std::string reason;
+};
+// Registers `ferry remediation list|show|dismiss|reopen|diff` on `app`.
+void AddRemediationCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run);
+
 // --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc; src/ops) ---
 
 // --alert-* flags given on the command line: key ("alert-wait-time") -> text. Read by `alerts`,

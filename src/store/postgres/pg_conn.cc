@@ -10,6 +10,7 @@
 
 namespace ferry::store_migrations_postgres {
 extern const std::string_view k_001_init;
+extern const std::string_view k_002_remediation;
 }  // namespace ferry::store_migrations_postgres
 
 namespace ferry::store_internal {
@@ -36,6 +37,7 @@ constexpr std::string_view kMigrationLock = "SELECT pg_advisory_xact_lock(465879
 const std::vector<Migration>& PgMigrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "init", store_migrations_postgres::k_001_init},
+      {2, "remediation", store_migrations_postgres::k_002_remediation},
   };
   return kMigrations;
 }

@@ -11,6 +11,7 @@
 
 namespace ferry::store_migrations_sqlite {
 extern const std::string_view k_001_init;
+extern const std::string_view k_002_remediation;
 }  // namespace ferry::store_migrations_sqlite
 
 namespace ferry::store_internal {
@@ -45,6 +46,7 @@ class StmtReset {
 const std::vector<Migration>& SqliteMigrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "init", store_migrations_sqlite::k_001_init},
+      {2, "remediation", store_migrations_sqlite::k_002_remediation},
   };
   return kMigrations;
 }
