@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 #include "cli/runs_common.h"
 #include "remediation/actions.h"
+#include "ops/config.h"
+#include "remediation/settings.h"
 #include "remediation/view.h"
 
 namespace ferry::cli {
@@ -148,6 +150,18 @@ int RunDiff(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
 }
 
 }  // namespace
+
+void AddRemediationFlags(CLI::App* cmd, std::map<std::string, std::string>& flags) {
+  for (const auto& s : remediation::SettingSpecs()) {
+    const std::string key = s.key;
+    const std::string env = ops::EnvNameForKey(key);
+    cmd->add_option_function<std::string>(
+           "--" + key, [&flags, key](const std::string& v) { flags[key] = v; },
+           s.help + " (env " + env + "; default " +
+               (s.default_text.empty() ? std::string("none") : s.default_text) + ")")
+        ->group("Remediation");
+  }
+}
 
 void AddRemediationCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run) {
   // Static: CLI11 writes into these during parse, after this function returned.

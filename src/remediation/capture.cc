@@ -129,4 +129,11 @@ void CaptureFailedRun(Store& store, const Run& run, const CaptureOptions& option
   }
 }
 
+runs::RunFailedHook CaptureHook(const Settings& settings, const engine::SecretResolver* secrets) {
+  if (!settings.enabled) return {};
+  CaptureOptions options;
+  options.secrets = secrets;
+  return [options](Store& store, const Run& run) { CaptureFailedRun(store, run, options); };
+}
+
 }  // namespace ferry::remediation

@@ -13,6 +13,8 @@
 #pragma once
 
 #include "core/result.h"
+#include "remediation/settings.h"
+#include "runs/runs.h"
 #include "engine/secrets.h"
 #include "store/store.h"
 
@@ -39,5 +41,9 @@ Result<CaptureResult> Capture(Store& store, const Run& run, const CaptureOptions
 // Capture with every error logged instead of returned (for the run lifecycle hooks). Logs
 // `remediation.recorded`.
 void CaptureFailedRun(Store& store, const Run& run, const CaptureOptions& options) noexcept;
+
+// The run lifecycle hook (runs::RunHandlerOptions / RecoveryOptions::on_run_failed) that
+// captures each failed run; empty when remediation is disabled. `secrets` must outlive it.
+runs::RunFailedHook CaptureHook(const Settings& settings, const engine::SecretResolver* secrets);
 
 }  // namespace ferry::remediation

@@ -71,6 +71,22 @@ std::string Normal(const std::string& p) {
 
 }  // namespace
 
+std::vector<std::string> HidePaths(const std::string& store_location,
+                                   const std::string& secrets_file,
+                                   const std::string& config_file, const std::string& data_dir) {
+  std::vector<std::string> out;
+  std::string store = store_location;
+  if (store.rfind("postgres://", 0) == 0 || store.rfind("postgresql://", 0) == 0) store.clear();
+  if (store.rfind("sqlite://", 0) == 0) store = store.substr(9);
+  if (!store.empty()) {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) out.push_back(store + suffix);
+  }
+  for (const std::string* p : {&secrets_file, &config_file, &data_dir}) {
+    if (!p->empty()) out.push_back(*p);
+  }
+  return out;
+}
+
 const SandboxProbe& ProbeSandbox() {
   static std::once_flag once;
   static SandboxProbe probe;

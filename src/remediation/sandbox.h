@@ -36,6 +36,13 @@ struct SandboxProbe {
   std::string detail;   // why it does not work
 };
 
+// What the sandbox masks for a process configured with these locations ("" skipped): a SQLite
+// store file with its -wal, -shm and -journal files (a PostgreSQL URL has no file), the secrets
+// file, the config file and the data directory.
+std::vector<std::string> HidePaths(const std::string& store_location,
+                                   const std::string& secrets_file,
+                                   const std::string& config_file, const std::string& data_dir);
+
 // Finds bwrap and runs `true` in a minimal sandbox once per process.
 const SandboxProbe& ProbeSandbox();
 
