@@ -583,9 +583,9 @@ void ApiServer::Impl::GetRemediation(const Request& req, Response& res) {
   if (!store) return SendError(res, store.error());
   auto shown = remediation::Show(**store, {req.params[0]});
   if (Failed(*store, shown, res)) return;
-  SendJson(res, 200,
-           Json{{"remediation",
-                 remediation::CandidateDetailJson(shown->remediation, shown->attempts)}});
+  SendJson(
+      res, 200,
+      Json{{"remediation", remediation::CandidateDetailJson(shown->remediation, shown->attempts)}});
 }
 
 void ApiServer::Impl::DismissRemediation(const Request& req, Response& res) {

@@ -5,8 +5,8 @@
 
 #include "cli/commands.h"
 #include "cli/runs_common.h"
-#include "remediation/actions.h"
 #include "ops/config.h"
+#include "remediation/actions.h"
 #include "remediation/settings.h"
 #include "remediation/view.h"
 
@@ -86,7 +86,8 @@ int RunShow(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
   if (m.next_attempt_ms > 0 && m.status == RemediationStatus::kFailed) {
     kv.emplace_back("Next attempt", HumanTime(m.next_attempt_ms));
   }
-  if (m.fixed_version > 0) kv.emplace_back("Fixed in", "version " + std::to_string(m.fixed_version));
+  if (m.fixed_version > 0)
+    kv.emplace_back("Fixed in", "version " + std::to_string(m.fixed_version));
   if (!m.retry_run_id.empty()) kv.emplace_back("Retry run", m.retry_run_id);
   if (!m.retry_error.empty()) kv.emplace_back("Retry error", m.retry_error);
   if (!m.proposed_source.empty()) {
@@ -192,23 +193,26 @@ void AddRemediationCommands(CLI::App& app, StoreFlags& sf, std::function<int(Con
   show->callback([&] { run = [&sf](Context& ctx) { return RunShow(ctx, sf, args); }; });
 
   auto* dismiss = rem->add_subcommand(
-      "dismiss", "Stop working on a candidate (pending, claimed or failed); a running attempt "
-                 "is stopped");
+      "dismiss",
+      "Stop working on a candidate (pending, claimed or failed); a running attempt "
+      "is stopped");
   dismiss->add_option("ID", args.id, "Candidate id")->required();
   dismiss->add_option("--reason", args.reason, "Why (kept with the candidate)");
   add_store(dismiss);
   dismiss->callback([&] { run = [&sf](Context& ctx) { return RunDismiss(ctx, sf, args); }; });
 
   auto* reopen = rem->add_subcommand(
-      "reopen", "Make a dismissed, failed or note_only candidate pending again, with fresh "
-                "attempts");
+      "reopen",
+      "Make a dismissed, failed or note_only candidate pending again, with fresh "
+      "attempts");
   reopen->add_option("ID", args.id, "Candidate id")->required();
   add_store(reopen);
   reopen->callback([&] { run = [&sf](Context& ctx) { return RunReopen(ctx, sf, args); }; });
 
   auto* diff = rem->add_subcommand(
-      "diff", "The source change the agent proposed (or that made the fixed version), as a "
-              "unified diff");
+      "diff",
+      "The source change the agent proposed (or that made the fixed version), as a "
+      "unified diff");
   diff->add_option("ID", args.id, "Candidate id")->required();
   add_store(diff);
   diff->callback([&] { run = [&sf](Context& ctx) { return RunDiff(ctx, sf, args); }; });

@@ -10,8 +10,8 @@
 
 #include <cctype>
 #include <limits>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>

@@ -55,9 +55,9 @@ struct DiffResult {
   std::string id;
   std::string workflow;
   int from_version = 0;
-  int to_version = 0;     // the version the fix created; 0 while it is only proposed
-  std::string status;     // the candidate's status
-  std::string diff;       // unified diff of the source given to the agent and its proposal
+  int to_version = 0;  // the version the fix created; 0 while it is only proposed
+  std::string status;  // the candidate's status
+  std::string diff;    // unified diff of the source given to the agent and its proposal
 };
 // kNotFound when the candidate has no proposed source change.
 Result<DiffResult> Diff(Store& store, const DiffRequest& request);

@@ -88,26 +88,25 @@ class Attempt {
     WorkspaceFiles files;
     files.workflow_file = WorkflowFileName(format_);
     files.source = base_source_;
-    files.failure = Json{
-        {"candidate", c_.id},
-        {"workflow", workflow_name_},
-        {"version", c_.version},
-        {"workflow_file", files.workflow_file},
-        {"run_id", c_.run_id},
-        {"last_run_id", c_.last_run_id},
-        {"failed_node", c_.failed_node},
-        {"error", c_.error},
-        {"error_normalized", c_.error_normalized},
-        {"occurrences", c_.occurrences},
-        {"first_seen", FormatIsoMs(c_.first_seen_ms)},
-        {"last_seen", FormatIsoMs(c_.last_seen_ms)},
-        {"attempt", c_.attempts - c_.attempt_base},
-        {"max_attempts", s_.attempt_cap},
-        {"run", context.value("run", Json::object())},
-        {"inputs", context.value("inputs", Json::object())},
-        {"classifications",
-         {"workflow_fixable", "node_workaround", "runtime_or_platform", "external_dependency",
-          "unknown"}}};
+    files.failure = Json{{"candidate", c_.id},
+                         {"workflow", workflow_name_},
+                         {"version", c_.version},
+                         {"workflow_file", files.workflow_file},
+                         {"run_id", c_.run_id},
+                         {"last_run_id", c_.last_run_id},
+                         {"failed_node", c_.failed_node},
+                         {"error", c_.error},
+                         {"error_normalized", c_.error_normalized},
+                         {"occurrences", c_.occurrences},
+                         {"first_seen", FormatIsoMs(c_.first_seen_ms)},
+                         {"last_seen", FormatIsoMs(c_.last_seen_ms)},
+                         {"attempt", c_.attempts - c_.attempt_base},
+                         {"max_attempts", s_.attempt_cap},
+                         {"run", context.value("run", Json::object())},
+                         {"inputs", context.value("inputs", Json::object())},
+                         {"classifications",
+                          {"workflow_fixable", "node_workaround", "runtime_or_platform",
+                           "external_dependency", "unknown"}}};
     files.events = context.value("events", Json::array());
     auto ws = CreateWorkspace(s_.workspace_dir, c_.id, files);
     if (!ws) return Fail(ws.error());
@@ -141,8 +140,7 @@ class Attempt {
     sandbox.network = s_.agent_network;
     sandbox.read_paths = s_.agent_read_paths;
     sandbox.hide_paths = o_.hide_paths;
-    const SandboxProbe& probe =
-        s_.sandbox == SandboxMode::kNone ? SandboxProbe{} : ProbeSandbox();
+    const SandboxProbe& probe = s_.sandbox == SandboxMode::kNone ? SandboxProbe{} : ProbeSandbox();
     auto launch = WrapAgent(argv, ws, kAgentPath, sandbox, probe);
     if (!launch) return Failed("the agent cannot start: " + launch.error().message, false);
     result_["sandboxed"] = launch->sandboxed;
@@ -150,8 +148,7 @@ class Attempt {
       spdlog::warn(
           "remediation {}: the agent runs without a sandbox ({}); it can read what this "
           "process's user can",
-          c_.id,
-          s_.sandbox == SandboxMode::kNone ? "remediation-sandbox=none" : probe.detail);
+          c_.id, s_.sandbox == SandboxMode::kNone ? "remediation-sandbox=none" : probe.detail);
     }
 
     ProcessSpec spec;
@@ -168,11 +165,12 @@ class Attempt {
       out_.stopped = true;
       return out_;
     }
-    result_["agent"] = Json{{"exit_code", ran->exit_code},
-                            {"signal", ran->signal},
-                            {"duration_ms", agent_ms_},
-                            {"timed_out", ran->timed_out},
-                            {"stderr_tail", redact_.Text(Tail(ran->stderr_text, kStderrTailBytes))}};
+    result_["agent"] =
+        Json{{"exit_code", ran->exit_code},
+             {"signal", ran->signal},
+             {"duration_ms", agent_ms_},
+             {"timed_out", ran->timed_out},
+             {"stderr_tail", redact_.Text(Tail(ran->stderr_text, kStderrTailBytes))}};
     if (ran->timed_out) {
       return Failed("the agent did not finish within " + FormatDuration(s_.agent_timeout) +
                         "; its process group was killed",
@@ -298,12 +296,11 @@ class Attempt {
                  c_.id, workflow_name_, fixed_version, a_.classification,
                  retry_run_id.empty() ? "-" : retry_run_id);
     if (retry_run_) {
-      (void)store_.AppendRunEvent(
-          retry_run_->id, std::string(runs::kEventCreated),
-          DumpJson(Json{{"triggered_by", "remediation"},
-                        {"version", fixed_version},
-                        {"remediation", c_.id},
-                        {"retry_of", c_.run_id}}));
+      (void)store_.AppendRunEvent(retry_run_->id, std::string(runs::kEventCreated),
+                                  DumpJson(Json{{"triggered_by", "remediation"},
+                                                {"version", fixed_version},
+                                                {"remediation", c_.id},
+                                                {"retry_of", c_.run_id}}));
       runs::EnsureTaskOptions task;
       task.queue = o_.run_queue;
       auto ensured = runs::EnsureRunTask(store_, broker_, *retry_run_, task);
@@ -367,15 +364,15 @@ class Attempt {
     }
     out_.remediation = *done;
     if (status == RemediationStatus::kNoteOnly) {
-      spdlog::info("remediation.note_only id={} workflow={} classification={} dry_run={} "
-                   "would_fix={}",
-                   c_.id, workflow_name_, a_.classification, s_.dry_run ? "yes" : "no",
-                   result_.value("would_fix", false) ? "yes" : "no");
+      spdlog::info(
+          "remediation.note_only id={} workflow={} classification={} dry_run={} "
+          "would_fix={}",
+          c_.id, workflow_name_, a_.classification, s_.dry_run ? "yes" : "no",
+          result_.value("would_fix", false) ? "yes" : "no");
     } else if (status == RemediationStatus::kFailed) {
       spdlog::info("remediation.failed id={} workflow={} attempt={} next_attempt={} reason=\"{}\"",
                    c_.id, workflow_name_, c_.attempts - c_.attempt_base,
-                   done->next_attempt_ms > 0 ? FormatIsoMs(done->next_attempt_ms) : "none",
-                   reason);
+                   done->next_attempt_ms > 0 ? FormatIsoMs(done->next_attempt_ms) : "none", reason);
     }
     return out_;
   }

@@ -78,11 +78,11 @@ Result<CaptureResult> Capture(Store& store, const Run& run, const CaptureOptions
   if (!events) return Fail(events.error());
   Json event_list = Json::array();
   for (const auto& e : *events) {
-    event_list.push_back(Json{{"seq", e.seq},
-                              {"ts_ms", e.ts_ms},
-                              {"type", e.type},
-                              {"data", CutStrings(redact.Value(ParsedOrText(e.data)),
-                                                  options.max_text_bytes)}});
+    event_list.push_back(
+        Json{{"seq", e.seq},
+             {"ts_ms", e.ts_ms},
+             {"type", e.type},
+             {"data", CutStrings(redact.Value(ParsedOrText(e.data)), options.max_text_bytes)}});
   }
   Json context{
       {"run",

@@ -13,9 +13,9 @@
 #pragma once
 
 #include "core/result.h"
+#include "engine/secrets.h"
 #include "remediation/settings.h"
 #include "runs/runs.h"
-#include "engine/secrets.h"
 #include "store/store.h"
 
 namespace ferry::remediation {

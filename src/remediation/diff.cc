@@ -144,8 +144,8 @@ std::string UnifiedDiff(std::string_view from, std::string_view to, std::string_
       }
       if (op.kind != '+') ++a_count;
       if (op.kind != '-') ++b_count;
-      const std::string_view line = op.kind == '+' ? b[static_cast<size_t>(op.b)]
-                                                   : a[static_cast<size_t>(op.a)];
+      const std::string_view line =
+          op.kind == '+' ? b[static_cast<size_t>(op.b)] : a[static_cast<size_t>(op.a)];
       body.push_back(op.kind);
       body.append(line);
       body.push_back('\n');

@@ -15,8 +15,8 @@ bool IsWordChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 
 
 // Crockford base32 upper case, 26 long: a Ferry id.
 bool IsCrockford(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' &&
-                                    c != 'U');
+  return (c >= '0' && c <= '9') ||
+         (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' && c != 'U');
 }
 
 size_t WordEnd(std::string_view s, size_t i) {

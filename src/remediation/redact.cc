@@ -61,11 +61,10 @@ bool LooksRandom(std::string_view t) {
 }
 
 constexpr std::array<std::string_view, 15> kStrongKeys = {
-    "password", "passwd",     "secret",      "token",      "apikey",
-    "api_key",  "api-key",    "credential",  "private_key", "privatekey",
-    "access_key", "accesskey", "authorization", "cookie",   "signature"};
-constexpr std::array<std::string_view, 5> kExactKeys = {"auth", "pwd", "pass", "session",
-                                                        "x-auth"};
+    "password",   "passwd",    "secret",        "token",       "apikey",
+    "api_key",    "api-key",   "credential",    "private_key", "privatekey",
+    "access_key", "accesskey", "authorization", "cookie",      "signature"};
+constexpr std::array<std::string_view, 5> kExactKeys = {"auth", "pwd", "pass", "session", "x-auth"};
 constexpr std::array<std::string_view, 4> kSchemes = {"bearer", "basic", "token", "digest"};
 
 // Replaces each occurrence of the known values in `s`.

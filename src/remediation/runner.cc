@@ -32,13 +32,12 @@ Runner::Runner(StoreFactory& stores, BrokerFactory& brokers, RunnerOptions optio
 Runner::~Runner() { Stop(); }
 
 scheduler::PeriodicHook Runner::Duty() {
-  return scheduler::PeriodicHook{
-      "remediation", options_.attempt.settings.scan_interval,
-      [this](Store& store, Broker& broker, const Clock&) -> Status {
-        auto r = ScanAndStart(store, broker);
-        if (!r) return Fail(r.error());
-        return {};
-      }};
+  return scheduler::PeriodicHook{"remediation", options_.attempt.settings.scan_interval,
+                                 [this](Store& store, Broker& broker, const Clock&) -> Status {
+                                   auto r = ScanAndStart(store, broker);
+                                   if (!r) return Fail(r.error());
+                                   return {};
+                                 }};
 }
 
 Result<ScanResult> Runner::ScanAndStart(Store& store, Broker& broker) {
@@ -88,8 +87,8 @@ void Runner::Work(Job& job, std::stop_token stop) {
       auto r = store->RenewRemediationClaim(m.id, o.owner, m.attempts, o.settings.claim_lease);
       if (r) continue;
       if (r.error().code == ErrorCode::kConflict || r.error().code == ErrorCode::kNotFound) {
-        spdlog::warn("remediation.lost id={} attempt={}: {}; stopping the agent", m.id,
-                     m.attempts, r.error().message);
+        spdlog::warn("remediation.lost id={} attempt={}: {}; stopping the agent", m.id, m.attempts,
+                     r.error().message);
         lost = true;
         agent_stop.request_stop();
         return;
@@ -103,17 +102,19 @@ void Runner::Work(Job& job, std::stop_token stop) {
   auto broker = store ? brokers_.Open() : Result<std::unique_ptr<Broker>>(Fail(store.error()));
   if (!store || !broker) {
     const Error& e = !store ? store.error() : broker.error();
-    spdlog::warn("remediation {}: cannot start the attempt ({}); the claim expires and is "
-                 "taken over",
-                 m.id, e.message);
+    spdlog::warn(
+        "remediation {}: cannot start the attempt ({}); the claim expires and is "
+        "taken over",
+        m.id, e.message);
   } else {
     auto r = RunAttempt(**store, **broker, m, o, agent_stop.get_token());
     renewer.request_stop();
     renewer.join();
     if (!r) {
-      spdlog::warn("remediation {}: attempt {} ended with an error ({}); the claim expires and "
-                   "is taken over",
-                   m.id, m.attempts, r.error().message);
+      spdlog::warn(
+          "remediation {}: attempt {} ended with an error ({}); the claim expires and "
+          "is taken over",
+          m.id, m.attempts, r.error().message);
     } else if (r->stopped && !lost) {
       FinishRemediationRequest release;
       release.id = m.id;

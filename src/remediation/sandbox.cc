@@ -17,10 +17,10 @@ namespace fs = std::filesystem;
 // What a program needs from /etc to run (name lookups, TLS roots, the dynamic linker's cache,
 // alternatives links such as awk), and nothing that might hold credentials.
 constexpr std::array<const char*, 16> kEtcFiles = {
-    "/etc/alternatives",    "/etc/ca-certificates", "/etc/ssl",        "/etc/ld.so.cache",
-    "/etc/ld.so.conf",      "/etc/ld.so.conf.d",    "/etc/localtime",  "/etc/passwd",
-    "/etc/group",           "/etc/nsswitch.conf",   "/etc/hosts",      "/etc/resolv.conf",
-    "/etc/host.conf",       "/etc/gai.conf",        "/etc/mime.types", "/etc/timezone"};
+    "/etc/alternatives", "/etc/ca-certificates", "/etc/ssl",        "/etc/ld.so.cache",
+    "/etc/ld.so.conf",   "/etc/ld.so.conf.d",    "/etc/localtime",  "/etc/passwd",
+    "/etc/group",        "/etc/nsswitch.conf",   "/etc/hosts",      "/etc/resolv.conf",
+    "/etc/host.conf",    "/etc/gai.conf",        "/etc/mime.types", "/etc/timezone"};
 constexpr std::array<const char*, 6> kLibDirs = {"/bin",   "/sbin",  "/lib",
                                                  "/lib32", "/lib64", "/libx32"};
 
@@ -57,8 +57,8 @@ std::optional<std::string> Which(const std::string& name, const std::string& pat
 // Whether `p` is `root` or inside it (both absolute, normalized).
 bool Under(const std::string& p, const std::string& root) {
   if (root == "/") return true;
-  return p == root || (p.size() > root.size() && p.compare(0, root.size(), root) == 0 &&
-                       p[root.size()] == '/');
+  return p == root ||
+         (p.size() > root.size() && p.compare(0, root.size(), root) == 0 && p[root.size()] == '/');
 }
 
 std::string Normal(const std::string& p) {
@@ -72,8 +72,8 @@ std::string Normal(const std::string& p) {
 }  // namespace
 
 std::vector<std::string> HidePaths(const std::string& store_location,
-                                   const std::string& secrets_file,
-                                   const std::string& config_file, const std::string& data_dir) {
+                                   const std::string& secrets_file, const std::string& config_file,
+                                   const std::string& data_dir) {
   std::vector<std::string> out;
   std::string store = store_location;
   if (store.rfind("postgres://", 0) == 0 || store.rfind("postgresql://", 0) == 0) store.clear();
@@ -106,9 +106,19 @@ const SandboxProbe& ProbeSandbox() {
       probe.version = text;
     }
     ProcessSpec spec;
-    spec.argv = {*bwrap,         "--ro-bind",     "/",       "/",   "--dev", "/dev",
-                 "--proc",       "/proc",         "--unshare-pid", "--unshare-ipc",
-                 "--die-with-parent", "--new-session", "true"};
+    spec.argv = {*bwrap,
+                 "--ro-bind",
+                 "/",
+                 "/",
+                 "--dev",
+                 "/dev",
+                 "--proc",
+                 "/proc",
+                 "--unshare-pid",
+                 "--unshare-ipc",
+                 "--die-with-parent",
+                 "--new-session",
+                 "true"};
     spec.timeout = std::chrono::seconds(10);
     auto r = RunProcess(spec, {});
     if (!r) {
@@ -139,27 +149,22 @@ Result<AgentLaunch> WrapAgent(const std::vector<std::string>& agent_argv,
   AgentLaunch out;
   std::vector<std::string> agent = agent_argv;
   agent[0] = *program;
-  const bool use_bwrap = options.mode == SandboxMode::kBwrap ||
-                         (options.mode == SandboxMode::kAuto && probe.works);
+  const bool use_bwrap =
+      options.mode == SandboxMode::kBwrap || (options.mode == SandboxMode::kAuto && probe.works);
   if (!use_bwrap) {
     out.argv = std::move(agent);
     return out;
   }
   if (!probe.works) {
-    return Fail(ErrorCode::kUnavailable,
-                "remediation-sandbox is bwrap, but " +
-                    (probe.detail.empty() ? std::string("bubblewrap does not work") : probe.detail));
+    return Fail(
+        ErrorCode::kUnavailable,
+        "remediation-sandbox is bwrap, but " +
+            (probe.detail.empty() ? std::string("bubblewrap does not work") : probe.detail));
   }
   const std::string ws = Normal(workspace);
-  std::vector<std::string> a = {probe.program,
-                                "--die-with-parent",
-                                "--new-session",
-                                "--unshare-pid",
-                                "--unshare-ipc",
-                                "--unshare-uts",
-                                "--unshare-cgroup-try",
-                                "--cap-drop",
-                                "ALL"};
+  std::vector<std::string> a = {probe.program,          "--die-with-parent", "--new-session",
+                                "--unshare-pid",        "--unshare-ipc",     "--unshare-uts",
+                                "--unshare-cgroup-try", "--cap-drop",        "ALL"};
   if (!options.network) a.push_back("--unshare-net");
   std::vector<std::string> readable = {"/usr"};
   a.insert(a.end(), {"--ro-bind", "/usr", "/usr"});

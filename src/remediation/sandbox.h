@@ -40,8 +40,8 @@ struct SandboxProbe {
 // store file with its -wal, -shm and -journal files (a PostgreSQL URL has no file), the secrets
 // file, the config file and the data directory.
 std::vector<std::string> HidePaths(const std::string& store_location,
-                                   const std::string& secrets_file,
-                                   const std::string& config_file, const std::string& data_dir);
+                                   const std::string& secrets_file, const std::string& config_file,
+                                   const std::string& data_dir);
 
 // Finds bwrap and runs `true` in a minimal sandbox once per process.
 const SandboxProbe& ProbeSandbox();

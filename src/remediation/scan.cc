@@ -48,9 +48,8 @@ Result<ScanResult> Scan(Store& store, Broker& broker, const ScanRequest& req) {
   auto expired = store.ExpireRemediationClaims(s.attempt_cap);
   if (!expired) return Fail(expired.error());
   for (const auto& m : *expired) {
-    spdlog::warn("remediation.expired id={} workflow={} status={} attempts={} reason=\"{}\"",
-                 m.id, m.workflow_name, RemediationStatusName(m.status),
-                 m.attempts - m.attempt_base,
+    spdlog::warn("remediation.expired id={} workflow={} status={} attempts={} reason=\"{}\"", m.id,
+                 m.workflow_name, RemediationStatusName(m.status), m.attempts - m.attempt_base,
                  m.status == RemediationStatus::kFailed ? m.reason : "claim lease ran out");
   }
   out.expired = std::move(*expired);
@@ -89,9 +88,9 @@ Result<ScanResult> Scan(Store& store, Broker& broker, const ScanRequest& req) {
                   "the host load cannot be read (remediation-unknown-load skip)");
     }
   } else if (*load > s.idle_load) {
-    return Skip(std::move(out), "load_high",
-                "load per CPU " + Fixed2(*load) + " > remediation-idle-load " +
-                    Fixed2(s.idle_load));
+    return Skip(
+        std::move(out), "load_high",
+        "load per CPU " + Fixed2(*load) + " > remediation-idle-load " + Fixed2(s.idle_load));
   }
 
   ClaimRemediationsRequest claim;

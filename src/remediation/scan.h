@@ -27,7 +27,7 @@ namespace ferry::remediation {
 
 struct ScanRequest {
   Settings settings;
-  std::string owner;               // the claimant (the scheduler's id); required
+  std::string owner;  // the claimant (the scheduler's id); required
   std::string run_queue = "default";
   // The 1-minute load average per CPU; nullopt when unknown. Empty: HostLoadPerCpu.
   std::function<std::optional<double>()> load;

@@ -72,8 +72,8 @@ class Reader {
     int n = 0;
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc() || ptr != v.data() + v.size() || n < min || n > max) {
-      return Bad(*raw, "expected a whole number " + std::to_string(min) + ".." +
-                           std::to_string(max));
+      return Bad(*raw,
+                 "expected a whole number " + std::to_string(min) + ".." + std::to_string(max));
     }
     dest = n;
     return {};
@@ -189,19 +189,20 @@ Result<Settings> ResolveSettings(const std::map<std::string, std::string>& flags
   Reader r(flags, env);
   using std::chrono::milliseconds;
   using std::chrono::seconds;
-  for (auto st : {r.Bool("remediation-enabled", s.enabled), r.Bool("remediation-dry-run", s.dry_run),
-                  r.Duration("remediation-scan-interval", s.scan_interval, seconds(1)),
-                  r.Int("remediation-max-concurrent", s.max_concurrent, 1, 64),
-                  r.Double("remediation-idle-load", s.idle_load, 0, 1e6),
-                  r.Int("remediation-max-active-runs", s.max_active_runs, 0, 1'000'000),
-                  r.Bool("remediation-retry-after-fix", s.retry_after_fix),
-                  r.Duration("remediation-agent-timeout", s.agent_timeout, seconds(1)),
-                  r.Bool("remediation-agent-network", s.agent_network),
-                  r.Int("remediation-attempt-cap", s.attempt_cap, 1, 100),
-                  r.Duration("remediation-backoff", s.backoff, milliseconds(0)),
-                  r.Int("remediation-daily-cap", s.daily_cap, 1, 10'000),
-                  r.Duration("remediation-claim-lease", s.claim_lease, seconds(1)),
-                  r.Bool("remediation-keep-workspaces", s.keep_workspaces)}) {
+  for (auto st :
+       {r.Bool("remediation-enabled", s.enabled), r.Bool("remediation-dry-run", s.dry_run),
+        r.Duration("remediation-scan-interval", s.scan_interval, seconds(1)),
+        r.Int("remediation-max-concurrent", s.max_concurrent, 1, 64),
+        r.Double("remediation-idle-load", s.idle_load, 0, 1e6),
+        r.Int("remediation-max-active-runs", s.max_active_runs, 0, 1'000'000),
+        r.Bool("remediation-retry-after-fix", s.retry_after_fix),
+        r.Duration("remediation-agent-timeout", s.agent_timeout, seconds(1)),
+        r.Bool("remediation-agent-network", s.agent_network),
+        r.Int("remediation-attempt-cap", s.attempt_cap, 1, 100),
+        r.Duration("remediation-backoff", s.backoff, milliseconds(0)),
+        r.Int("remediation-daily-cap", s.daily_cap, 1, 10'000),
+        r.Duration("remediation-claim-lease", s.claim_lease, seconds(1)),
+        r.Bool("remediation-keep-workspaces", s.keep_workspaces)}) {
     if (!st) return Fail(st.error());
   }
   if (auto raw = r.Get("remediation-unknown-load")) {

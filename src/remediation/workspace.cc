@@ -21,9 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 5> kClasses = {"workflow_fixable", "node_workaround",
-                                                      "runtime_or_platform",
-                                                      "external_dependency", "unknown"};
+constexpr std::array<std::string_view, 5> kClasses = {
+    "workflow_fixable", "node_workaround", "runtime_or_platform", "external_dependency", "unknown"};
 constexpr size_t kMaxClassificationBytes = 64 * 1024;
 constexpr size_t kMaxNoteBytes = 256 * 1024;
 constexpr size_t kMaxSourceBytes = 1 << 20;
@@ -80,7 +79,8 @@ Result<std::string> ReadFile(const std::string& path, const std::string& name, s
     return Broken("cannot read " + name + ": " + std::strerror(errno));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return Broken(name + " is not a regular file");
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return Broken(name + " is not a regular file");
   if (static_cast<size_t>(st.st_size) > max) {
     return Broken(name + " is " + std::to_string(st.st_size) + " bytes; the limit is " +
                   std::to_string(max));
@@ -162,7 +162,9 @@ std::string InstructionsText(std::string_view workflow_file) {
          "\n"
          "This directory is your workspace and the only place you may write. It holds:\n"
          "\n"
-         "- `" + wf + "`: the source of the workflow version whose run failed. Values that\n"
+         "- `" +
+         wf +
+         "`: the source of the workflow version whose run failed. Values that\n"
          "  looked secret are replaced by `[REDACTED...]`; `{{ secrets.NAME }}` references are\n"
          "  kept as they are.\n"
          "- `failure.json`: the failed run, the node that failed, the error (as written and\n"
@@ -174,7 +176,8 @@ std::string InstructionsText(std::string_view workflow_file) {
          "\n"
          "1. `classification.json`, a JSON object:\n"
          "   - `classification`: one of `workflow_fixable` (the workflow definition is wrong),\n"
-         "     `node_workaround` (a node can be changed to avoid the failure), `runtime_or_platform`\n"
+         "     `node_workaround` (a node can be changed to avoid the failure), "
+         "`runtime_or_platform`\n"
          "     (the worker, the host or Ferry itself), `external_dependency` (a service or\n"
          "     network the workflow calls), `unknown`;\n"
          "   - `summary`: one or two sentences (at most 4000 bytes);\n"
@@ -182,10 +185,13 @@ std::string InstructionsText(std::string_view workflow_file) {
          "2. `developer_note.md`: what failed, why, and what a person should do (Markdown, not\n"
          "   empty, at most 256 KiB).\n"
          "3. Only when the classification is `workflow_fixable` or `node_workaround`: edit `" +
-         wf + "` in place with the fix. Keep the workflow's `name`. Keep secrets as\n"
+         wf +
+         "` in place with the fix. Keep the workflow's `name`. Keep secrets as\n"
          "   `{{ secrets.NAME }}` references and remove no `[REDACTED...]` placeholder by\n"
          "   guessing its value: a source that still holds a placeholder is rejected. For every\n"
-         "   other classification, leave `" + wf + "` unchanged.\n"
+         "   other classification, leave `" +
+         wf +
+         "` unchanged.\n"
          "\n"
          "## Rules\n"
          "\n"
@@ -200,8 +206,8 @@ std::string InstructionsText(std::string_view workflow_file) {
 Result<Artifacts> ReadArtifacts(const std::string& dir, const std::string& workflow_file,
                                 const std::string& original_source) {
   const std::set<std::string> allowed = {std::string(kClassificationFile), std::string(kNoteFile),
-                                         std::string(kFailureFile), std::string(kEventsFile),
-                                         std::string(kInstructionsFile), workflow_file};
+                                         std::string(kFailureFile),        std::string(kEventsFile),
+                                         std::string(kInstructionsFile),   workflow_file};
   DirPtr d(::opendir(dir.c_str()));
   if (!d) return Broken("cannot list the workspace: " + std::string(std::strerror(errno)));
   std::set<std::string> present;

@@ -103,8 +103,8 @@ std::string_view OutcomeOf(RemediationStatus s) {
 }
 
 Status CheckSizes(const FinishRemediationRequest& r) {
-  for (const std::string* text : {&r.note, &r.result, &r.base_source, &r.proposed_source,
-                                  &r.summary, &r.reason}) {
+  for (const std::string* text :
+       {&r.note, &r.result, &r.base_source, &r.proposed_source, &r.summary, &r.reason}) {
     if (text->size() > kMaxText) return Invalid("a remediation field is over 1 MiB");
   }
   return {};
@@ -132,8 +132,8 @@ Result<RecordRemediationResult> RemediationSql::Record(const RecordRemediationRe
       "DO UPDATE SET occurrences = remediations.occurrences + 1, last_seen_ms = "
       "excluded.last_seen_ms, last_run_id = excluded.last_run_id, updated_ms = "
       "excluded.updated_ms RETURNING id, occurrences",
-      {P::Text(NewId(now)), P::Text(req.fingerprint), P::Text(req.workflow_id),
-       P::Int(req.version), P::Text(req.run_id), P::Text(req.failed_node), P::Text(req.error),
+      {P::Text(NewId(now)), P::Text(req.fingerprint), P::Text(req.workflow_id), P::Int(req.version),
+       P::Text(req.run_id), P::Text(req.failed_node), P::Text(req.error),
        P::Text(req.error_normalized), P::Text(req.context.empty() ? "{}" : req.context),
        P::Int(now)});
   if (!r) {
@@ -145,7 +145,8 @@ Result<RecordRemediationResult> RemediationSql::Record(const RecordRemediationRe
     }
     return Fail(r.error());
   }
-  if (r->rows.empty()) return Fail(ErrorCode::kInternal, "store: remediation upsert returned nothing");
+  if (r->rows.empty())
+    return Fail(ErrorCode::kInternal, "store: remediation upsert returned nothing");
   RecordRemediationResult out;
   out.created = r->rows[0].Int(1) == 1;
   auto got = MustGet(r->rows[0].Text(0));
@@ -174,8 +175,8 @@ tl::unexpected<Error> RemediationSql::TransitionError(const std::string& id,
   if (!got) return Fail(got.error());
   if (!*got) return Fail(ErrorCode::kNotFound, "store: no remediation candidate " + id);
   return Fail(ErrorCode::kConflict, "store: remediation candidate " + id + " is " +
-                                        std::string(RemediationStatusName((*got)->status)) +
-                                        "; " + std::string(wanted));
+                                        std::string(RemediationStatusName((*got)->status)) + "; " +
+                                        std::string(wanted));
 }
 
 Result<RemediationPage> RemediationSql::List(const RemediationFilter& filter) {
@@ -205,9 +206,8 @@ Result<RemediationPage> RemediationSql::List(const RemediationFilter& filter) {
     add("r.seq < ", P::Int(seq));
   }
   params.push_back(P::Int(filter.limit + 1));
-  auto r = s_.Query(Cat(kSelect, where) + " ORDER BY r.seq DESC LIMIT $" +
-                      std::to_string(params.size()),
-                  params);
+  auto r = s_.Query(
+      Cat(kSelect, where) + " ORDER BY r.seq DESC LIMIT $" + std::to_string(params.size()), params);
   if (!r) return Fail(r.error());
   RemediationPage page;
   const size_t n = std::min(r->rows.size(), static_cast<size_t>(filter.limit));
@@ -286,11 +286,11 @@ Result<ClaimRemediationsResult> RemediationSql::Claim(const ClaimRemediationsReq
     out.active_before = *active;
     int64_t slots = req.max_active - *active;
     if (slots <= 0) return {};
-    auto cands = s_.Query(
-        Cat("SELECT id, workflow_id FROM remediations WHERE ", kClaimable) +
-            " AND next_attempt_ms <= $1 AND attempts - attempt_base < $2 ORDER BY "
-            "next_attempt_ms, seq LIMIT $3",
-        {P::Int(now), P::Int(req.attempt_cap), P::Int(kClaimScan)});
+    auto cands =
+        s_.Query(Cat("SELECT id, workflow_id FROM remediations WHERE ", kClaimable) +
+                     " AND next_attempt_ms <= $1 AND attempts - attempt_base < $2 ORDER BY "
+                     "next_attempt_ms, seq LIMIT $3",
+                 {P::Int(now), P::Int(req.attempt_cap), P::Int(kClaimScan)});
     if (!cands) return Fail(cands.error());
     std::map<std::string, int64_t> today;  // attempts per workflow in the last 24 hours
     for (const auto& row : cands->rows) {
@@ -310,13 +310,13 @@ Result<ClaimRemediationsResult> RemediationSql::Claim(const ClaimRemediationsReq
         continue;
       }
       auto u = s_.Query(Cat("UPDATE remediations SET status = 'claimed', attempts = attempts + 1, "
-                          "claim_owner = $2, claim_deadline_ms = $3, updated_ms = $4 WHERE id = "
-                          "$1 AND ",
-                          kClaimable) +
-                          " AND next_attempt_ms <= $4 AND attempts - attempt_base < $5 "
-                          "RETURNING attempts",
-                      {P::Text(id), P::Text(req.owner), P::Int(now + req.lease.count()),
-                       P::Int(now), P::Int(req.attempt_cap)});
+                            "claim_owner = $2, claim_deadline_ms = $3, updated_ms = $4 WHERE id = "
+                            "$1 AND ",
+                            kClaimable) +
+                            " AND next_attempt_ms <= $4 AND attempts - attempt_base < $5 "
+                            "RETURNING attempts",
+                        {P::Text(id), P::Text(req.owner), P::Int(now + req.lease.count()),
+                         P::Int(now), P::Int(req.attempt_cap)});
       if (!u) return Fail(u.error());
       if (u->rows.empty()) continue;
       const int64_t attempt = u->rows[0].Int(0);
@@ -346,8 +346,8 @@ Status RemediationSql::Renew(const std::string& id, const std::string& owner, in
       {P::Text(id), P::Text(owner), P::Int(attempt), P::Int(s_.Now() + lease.count())});
   if (!r) return Fail(r.error());
   if (r->affected == 1) return {};
-  return TransitionError(id, "the claim of " + owner + " (attempt " + std::to_string(attempt) +
-                                 ") is gone");
+  return TransitionError(
+      id, "the claim of " + owner + " (attempt " + std::to_string(attempt) + ") is gone");
 }
 
 Result<Remediation> RemediationSql::Finish(const FinishRemediationRequest& req) {
@@ -382,8 +382,8 @@ Result<Remediation> RemediationSql::Finish(const FinishRemediationRequest& req) 
                    P::Text(req.retry_run_id), P::Int(now)});
     if (!u) return Fail(u.error());
     if (u->affected == 0) {
-      return TransitionError(req.id, "attempt " + std::to_string(req.attempt) + " of " +
-                                         req.owner + " no longer holds its claim");
+      return TransitionError(req.id, "attempt " + std::to_string(req.attempt) + " of " + req.owner +
+                                         " no longer holds its claim");
     }
     auto a = release ? s_.Query(
                            "DELETE FROM remediation_attempts WHERE remediation_id = $1 AND "
@@ -408,7 +408,7 @@ Result<Remediation> RemediationSql::Finish(const FinishRemediationRequest& req) 
 
 Status RemediationSql::SetRetryError(const std::string& id, const std::string& error) {
   auto r = s_.Query("UPDATE remediations SET retry_error = $2, updated_ms = $3 WHERE id = $1",
-                  {P::Text(id), P::Text(error), P::Int(s_.Now())});
+                    {P::Text(id), P::Text(error), P::Int(s_.Now())});
   if (!r) return Fail(r.error());
   if (r->affected == 0) {
     return Fail(ErrorCode::kNotFound, "store: no remediation candidate " + id);
@@ -477,9 +477,9 @@ Result<int64_t> RemediationSql::CountActive() {
 
 Result<RemediationStats> RemediationSql::Stats(const std::vector<double>& buckets) {
   RemediationStats out;
-  for (auto s : {RemediationStatus::kPending, RemediationStatus::kClaimed,
-                 RemediationStatus::kFixed, RemediationStatus::kNoteOnly,
-                 RemediationStatus::kFailed, RemediationStatus::kDismissed}) {
+  for (auto s :
+       {RemediationStatus::kPending, RemediationStatus::kClaimed, RemediationStatus::kFixed,
+        RemediationStatus::kNoteOnly, RemediationStatus::kFailed, RemediationStatus::kDismissed}) {
     out.by_status[s] = 0;
   }
   auto st = s_.Query("SELECT status, COUNT(*) FROM remediations GROUP BY status", {});

@@ -915,7 +915,9 @@ class SqlStore final : public Store, private SqlSession {
   Result<SqlResult> Query(std::string_view sql, const std::vector<SqlParam>& params) override {
     return Exec(sql, params);
   }
-  Status Atomically(const std::function<Status()>& f) override { return InTx([&] { return f(); }); }
+  Status Atomically(const std::function<Status()>& f) override {
+    return InTx([&] { return f(); });
+  }
   int64_t Now() const override { return NowMs(); }
 
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) {

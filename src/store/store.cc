@@ -78,9 +78,9 @@ std::string_view RemediationStatusName(RemediationStatus s) {
 
 std::optional<RemediationStatus> ParseRemediationStatus(std::string_view text) {
   std::string t = Lower(text);
-  for (auto s : {RemediationStatus::kPending, RemediationStatus::kClaimed,
-                 RemediationStatus::kFixed, RemediationStatus::kNoteOnly,
-                 RemediationStatus::kFailed, RemediationStatus::kDismissed}) {
+  for (auto s :
+       {RemediationStatus::kPending, RemediationStatus::kClaimed, RemediationStatus::kFixed,
+        RemediationStatus::kNoteOnly, RemediationStatus::kFailed, RemediationStatus::kDismissed}) {
     if (t == RemediationStatusName(s)) return s;
   }
   return std::nullopt;

@@ -221,7 +221,6 @@ struct ApiToken {
   int64_t revoked_ms = 0;
 };
 
-
 // ---------------------------------------------------------------------------------------------
 // Remediation candidates (docs/remediation.md)
 
@@ -249,17 +248,17 @@ struct Remediation {
   std::string context;           // JSON text, redacted: inputs, recent run events, trigger
   RemediationStatus status = RemediationStatus::kPending;
   int64_t occurrences = 1;
-  int attempts = 0;      // claims ever made; the current claim's fencing token
-  int attempt_base = 0;  // attempts at the last reopen: the cap counts attempts after it
+  int attempts = 0;             // claims ever made; the current claim's fencing token
+  int attempt_base = 0;         // attempts at the last reopen: the cap counts attempts after it
   int64_t next_attempt_ms = 0;  // earliest next claim; failed with 0 = no further attempts
   std::string claim_owner;
   int64_t claim_deadline_ms = 0;
   std::string classification;  // the agent's, once an attempt read it
   std::string summary;
-  std::string confidence;  // as the agent wrote it ("0.9")
-  std::string note;        // developer_note.md
-  std::string reason;      // why it failed, or the dismissal's reason
-  std::string result;      // JSON text: artifact hashes, diagnostics, dry_run, agent exit, ...
+  std::string confidence;       // as the agent wrote it ("0.9")
+  std::string note;             // developer_note.md
+  std::string reason;           // why it failed, or the dismissal's reason
+  std::string result;           // JSON text: artifact hashes, diagnostics, dry_run, agent exit, ...
   std::string base_source;      // the (redacted) source the agent was given
   std::string proposed_source;  // the agent's edited source, "" when none
   int fixed_version = 0;        // the version the fix created
@@ -315,7 +314,7 @@ struct ClaimRemediationsRequest {
   std::string owner;  // required
   // The claim's deadline is now + lease; the owner renews it while its attempt runs.
   std::chrono::milliseconds lease = std::chrono::minutes(1);
-  int max_active = 1;  // claims held at once, over every owner
+  int max_active = 1;   // claims held at once, over every owner
   int attempt_cap = 3;  // claims per candidate
   // Attempts per workflow within the last 24 hours.
   int daily_cap = 10;
@@ -525,8 +524,8 @@ class Store {
   virtual Result<ClaimRemediationsResult> ClaimRemediations(
       const ClaimRemediationsRequest& request) = 0;
   // Moves the claim's deadline to now + lease. kConflict when (owner, attempt) no longer holds it.
-  virtual Status RenewRemediationClaim(const std::string& id, const std::string& owner,
-                                       int attempt, std::chrono::milliseconds lease) = 0;
+  virtual Status RenewRemediationClaim(const std::string& id, const std::string& owner, int attempt,
+                                       std::chrono::milliseconds lease) = 0;
   // claimed -> fixed | note_only | failed | pending, only for the claim's (owner, attempt).
   // kConflict otherwise (dismissed meanwhile, expired and taken over).
   virtual Result<Remediation> FinishRemediation(const FinishRemediationRequest& request) = 0;
