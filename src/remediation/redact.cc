@@ -19,10 +19,10 @@ std::string LowerCopy(std::string_view s) {
   return out;
 }
 
-// Characters of tokens, keys and base64/base64url/hex strings.
+// Characters of tokens and base64/base64url/hex strings ('=' only as trailing padding, so
+// "key=value" splits at it).
 bool TokenChar(char c) {
-  return IsAlnum(c) || c == '_' || c == '-' || c == '.' || c == '+' || c == '/' || c == '=' ||
-         c == '~';
+  return IsAlnum(c) || c == '_' || c == '-' || c == '.' || c == '+' || c == '/' || c == '~';
 }
 
 bool IsHex(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
@@ -196,6 +196,7 @@ void RedactTokens(std::string& s) {
     }
     size_t e = i;
     while (e < s.size() && TokenChar(s[e])) ++e;
+    while (e < s.size() && s[e] == '=') ++e;
     const std::string_view t = std::string_view(s).substr(i, e - i);
     if (LooksLikeJwt(t) || LooksRandom(t)) {
       out.append(kRedacted);
@@ -209,7 +210,7 @@ void RedactTokens(std::string& s) {
 
 }  // namespace
 
-Redaction::Redaction(std::vector<std::pair<std::string, std::string>> secrets) {
+Redaction::Redaction(KnownSecrets secrets) {
   for (auto& [value, name] : secrets) {
     if (value.size() >= 4) secrets_.emplace_back(std::move(value), std::move(name));
   }

@@ -23,11 +23,14 @@ namespace ferry::remediation {
 
 inline constexpr std::string_view kRedacted = "[REDACTED]";
 
+// (value, name) of each known secret.
+using KnownSecrets = std::vector<std::pair<std::string, std::string>>;
+
 class Redaction {
  public:
   // Known secret values, each with the name shown in its place ("[REDACTED:secrets.NAME]").
   // Empty values and values shorter than 4 bytes are ignored (they would match everywhere).
-  explicit Redaction(std::vector<std::pair<std::string, std::string>> secrets = {});
+  explicit Redaction(KnownSecrets secrets = {});
 
   std::string Text(std::string_view text) const;
   // Object values under secret-like keys become "[REDACTED]" (unless they are a template
