@@ -87,7 +87,7 @@ TEST_P(StoreConformance, BackendAndPing) {
   ASSERT_OK(store_->Ping());
   auto v = store_->SchemaVersion();
   ASSERT_OK(v);
-  EXPECT_EQ(*v, 1);
+  EXPECT_EQ(*v, 2);
 }
 
 TEST_P(StoreConformance, MigrationsIdempotentOnReopen) {
@@ -98,7 +98,7 @@ TEST_P(StoreConformance, MigrationsIdempotentOnReopen) {
     ASSERT_NE(s, nullptr);
     auto v = s->SchemaVersion();
     ASSERT_OK(v);
-    EXPECT_EQ(*v, 1);
+    EXPECT_EQ(*v, 2);
     auto got = s->GetWorkflow("wf");
     ASSERT_OK(got);
     ASSERT_TRUE(got->has_value());

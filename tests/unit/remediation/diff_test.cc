@@ -15,8 +15,10 @@ TEST(DiffTest, OneChangedLineWithContext) {
 }
 
 TEST(DiffTest, InsertAtStartAndDeleteAtEnd) {
-  EXPECT_EQ(UnifiedDiff("a\nb\n", "new\na\nb\n", "a", "b"), "--- a\n+++ b\n@@ -1,2 +1,3 @@\n+new\n a\n b\n");
-  EXPECT_EQ(UnifiedDiff("a\nb\nc\n", "a\nb\n", "a", "b"), "--- a\n+++ b\n@@ -1,3 +1,2 @@\n a\n b\n-c\n");
+  EXPECT_EQ(UnifiedDiff("a\nb\n", "new\na\nb\n", "a", "b"),
+            "--- a\n+++ b\n@@ -1,2 +1,3 @@\n+new\n a\n b\n");
+  EXPECT_EQ(UnifiedDiff("a\nb\nc\n", "a\nb\n", "a", "b"),
+            "--- a\n+++ b\n@@ -1,3 +1,2 @@\n a\n b\n-c\n");
 }
 
 TEST(DiffTest, DistantChangesMakeTwoHunks) {

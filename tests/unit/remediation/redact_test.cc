@@ -35,14 +35,16 @@ TEST(RedactTest, UrlPasswordsPemJwtAndRandomStrings) {
       "KEY-----\nafter";
   EXPECT_EQ(r.Text(pem), "key:\n[REDACTED PEM BLOCK]\nafter");
   const std::string jwt =
-      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_"
+      "XgL0n3I9PlFUP0THsR8U";
   EXPECT_EQ(r.Text("got " + jwt + " back"), "got [REDACTED] back");
   // 20 characters of mixed case and digits: random-looking. 19: kept.
   EXPECT_EQ(r.Text("k=aB3dE5fG7hJ9kL1mN2pQ"), "k=[REDACTED]");
   EXPECT_EQ(r.Text("x aB3dE5fG7hJ9kL1mN2pQ y"), "x [REDACTED] y");
   EXPECT_EQ(r.Text("x aB3dE5fG7hJ9kL1mN2p y"), "x aB3dE5fG7hJ9kL1mN2p y");
   // Ids stay: a ULID (upper case and digits, 26) and a UUID.
-  EXPECT_EQ(r.Text("run 01M8W98SX4MXWSQ3XXCMTR19WJ failed"), "run 01M8W98SX4MXWSQ3XXCMTR19WJ failed");
+  EXPECT_EQ(r.Text("run 01M8W98SX4MXWSQ3XXCMTR19WJ failed"),
+            "run 01M8W98SX4MXWSQ3XXCMTR19WJ failed");
   EXPECT_EQ(r.Text("id 550e8400-e29b-41d4-a716-446655440000"),
             "id 550e8400-e29b-41d4-a716-446655440000");
   // Words and paths stay.
@@ -52,8 +54,9 @@ TEST(RedactTest, UrlPasswordsPemJwtAndRandomStrings) {
 
 TEST(RedactTest, TemplateReferencesStayReferences) {
   Redaction r(KnownSecrets{{"hunter2-value", "DB_PASS"}});
-  const std::string src = "argv: [curl, -H, \"Authorization: Bearer {{ secrets.API_TOKEN }}\"]\n"
-                          "env: {PASSWORD: \"{{ secrets.DB_PASS }}\"}\n";
+  const std::string src =
+      "argv: [curl, -H, \"Authorization: Bearer {{ secrets.API_TOKEN }}\"]\n"
+      "env: {PASSWORD: \"{{ secrets.DB_PASS }}\"}\n";
   EXPECT_EQ(r.Text(src), src);
   EXPECT_EQ(r.Text("password: {{ secrets.X }}"), "password: {{ secrets.X }}");
   Json j = r.Value(Json{{"password", "{{ secrets.DB_PASS }}"}, {"token", "plain-value"}});

@@ -62,8 +62,8 @@ TEST(SandboxTest, BubblewrapCommandLine) {
   EXPECT_TRUE(l->sandboxed);
   const auto& a = l->argv;
   EXPECT_EQ(a[0], "/usr/bin/bwrap");
-  for (const char* flag : {"--die-with-parent", "--new-session", "--unshare-pid",
-                           "--unshare-net", "--unshare-ipc"}) {
+  for (const char* flag :
+       {"--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc"}) {
     EXPECT_NE(std::find(a.begin(), a.end(), flag), a.end()) << flag;
   }
   EXPECT_TRUE(HasSeq(a, {"--cap-drop", "ALL"}));

@@ -81,8 +81,7 @@ TEST(SettingsTest, BadValuesNameTheirSource) {
 TEST(SettingsTest, AgentCommandForms) {
   EXPECT_EQ(*ParseAgentCommand(R"(["/usr/bin/agent", "--x", "a b"])"),
             (std::vector<std::string>{"/usr/bin/agent", "--x", "a b"}));
-  EXPECT_EQ(*ParseAgentCommand(R"(a\ b "c\"d" '')"),
-            (std::vector<std::string>{"a b", "c\"d", ""}));
+  EXPECT_EQ(*ParseAgentCommand(R"(a\ b "c\"d" '')"), (std::vector<std::string>{"a b", "c\"d", ""}));
   EXPECT_FALSE(ParseAgentCommand("   "));
   EXPECT_FALSE(ParseAgentCommand("[]"));
   EXPECT_FALSE(ParseAgentCommand("trailing\\"));

@@ -116,7 +116,8 @@ TEST_F(WorkspaceTest, MalformedClassification) {
   Write("classification.json",
         R"({"classification": "unknown", "summary": "s", "confidence": 1.0001})");
   EXPECT_NE(Why().find("from 0 to 1"), std::string::npos);
-  Write("classification.json", R"({"classification": "unknown", "summary": "s", "confidence": "1"})");
+  Write("classification.json",
+        R"({"classification": "unknown", "summary": "s", "confidence": "1"})");
   EXPECT_NE(Why().find("confidence"), std::string::npos);
   Write("classification.json", R"({"classification": "unknown", "summary": "s", "confidence": 1})");
   ASSERT_TRUE(ReadArtifacts(ws_, "workflow.yaml", kSource));
