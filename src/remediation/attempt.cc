@@ -111,12 +111,9 @@ class Attempt {
     auto ws = CreateWorkspace(s_.workspace_dir, c_.id, files);
     if (!ws) return Fail(ws.error());
     workspace_ = *ws;
+    if (s_.keep_workspaces) out_.workspace = workspace_;
     auto result = RunInWorkspace(files.workflow_file);
-    if (s_.keep_workspaces) {
-      out_.workspace = workspace_;
-    } else {
-      RemoveWorkspace(workspace_);
-    }
+    if (!s_.keep_workspaces) RemoveWorkspace(workspace_);
     return result;
   }
 
