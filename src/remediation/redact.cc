@@ -112,6 +112,17 @@ void RedactUrlPasswords(std::string& s) {
   }
 }
 
+bool IsUpperName(std::string_view v) {
+  if (v.size() < 2 || !std::isupper(static_cast<unsigned char>(v[0]))) return false;
+  for (char c : v) {
+    if (!(std::isupper(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 bool IsSchemeWord(std::string_view w) {
   const std::string l = LowerCopy(w);
   return std::find(kSchemes.begin(), kSchemes.end(), l) != kSchemes.end();
@@ -169,7 +180,9 @@ void RedactKeyValues(std::string& s) {
     const std::string_view value = std::string_view(s).substr(j, v - j);
     // A template reference stays; "Authorization: Bearer xyz" keeps the scheme and goes on to
     // the credential after it.
-    const bool keep = value.empty() || value.rfind("{{", 0) == 0 ||
+    // An upper-case identifier is the NAME of a secret (a webhook trigger's `secret:
+    // HELLO_WEBHOOK`, an environment variable), not a value.
+    const bool keep = value.empty() || value.rfind("{{", 0) == 0 || IsUpperName(value) ||
                       value.rfind("[REDACTED", 0) == 0 || (pair && IsSchemeWord(value)) ||
                       (scheme && value.size() < 8);
     if (keep) {

@@ -14,6 +14,9 @@ TEST(RedactTest, KeyValuePairsLoseTheirValues) {
   EXPECT_EQ(r.Text(R"({"client_secret": "s3cr3t", "name": "x"})"),
             R"({"client_secret": "[REDACTED]", "name": "x"})");
   EXPECT_EQ(r.Text("DB_PASSWORD='pw1' next"), "DB_PASSWORD='[REDACTED]' next");
+  // An upper-case identifier names a secret (a webhook trigger's `secret:`), it is no value.
+  EXPECT_EQ(r.Text("    secret: HELLO_WEBHOOK\n"), "    secret: HELLO_WEBHOOK\n");
+  EXPECT_EQ(r.Text("secret: Hello_webhook"), "secret: [REDACTED]");
   // Prose with a key word but no separator stays.
   EXPECT_EQ(r.Text("the token is expired"), "the token is expired");
 }
