@@ -138,7 +138,7 @@ TEST_P(StoreConformance, ConcurrentFirstOpensMigrateOnce) {
   EXPECT_EQ(ok.load(), kOpeners) << errors[0] << errors[1];
   auto s = (*factory)->Open();
   ASSERT_OK(s);
-  EXPECT_EQ(*(*s)->SchemaVersion(), 1);
+  EXPECT_EQ(*(*s)->SchemaVersion(), 2);
 }
 
 TEST_P(StoreConformance, ApplyWorkflowDedupesByChecksum) {
