@@ -58,6 +58,8 @@ int ProcessesWith(const std::string& marker) {
 }
 
 using AttemptTest = RemediationTest;
+// Rules that do not depend on the store's backend: SQLite only, to keep the suite short.
+using AttemptRulesTest = RemediationTest;
 
 TEST_P(AttemptTest, DryRunRecordsANoteAndNoVersion) {
   Workflow wf = Apply(kTypo);
@@ -190,7 +192,7 @@ class NoSubmitBroker final : public Broker {
   Broker& inner_;
 };
 
-TEST_P(AttemptTest, EnqueueFailureIsRecordedAndKeepsTheVersion) {
+TEST_P(AttemptRulesTest, EnqueueFailureIsRecordedAndKeepsTheVersion) {
   Workflow wf = Apply(kTypo);
   Capture(FailRun(wf, "greet", kTypoError));
   Remediation claimed = ClaimOne();
@@ -210,7 +212,7 @@ TEST_P(AttemptTest, EnqueueFailureIsRecordedAndKeepsTheVersion) {
   EXPECT_EQ((*run)->status, RunStatus::kPending);
 }
 
-TEST_P(AttemptTest, ArtifactViolationsFailTheAttempt) {
+TEST_P(AttemptRulesTest, ArtifactViolationsFailTheAttempt) {
   Workflow wf = Apply(kTypo);
   const std::string valid =
       "printf '{\"classification\": \"unknown\", \"summary\": \"s\", \"confidence\": 0.1}' "
@@ -260,7 +262,7 @@ TEST_P(AttemptTest, ArtifactViolationsFailTheAttempt) {
   }
 }
 
-TEST_P(AttemptTest, AFailedAttemptBacksOffWhileAttemptsRemain) {
+TEST_P(AttemptRulesTest, AFailedAttemptBacksOffWhileAttemptsRemain) {
   Workflow wf = Apply(kTypo);
   Capture(FailRun(wf, "greet", kTypoError));
   Remediation claimed = ClaimOne();
@@ -275,7 +277,7 @@ TEST_P(AttemptTest, AFailedAttemptBacksOffWhileAttemptsRemain) {
   EXPECT_LE(out.remediation.next_attempt_ms, WallNowMs() + 300'000);
 }
 
-TEST_P(AttemptTest, TimeoutKillsTheAgentsProcessGroup) {
+TEST_P(AttemptRulesTest, TimeoutKillsTheAgentsProcessGroup) {
   Workflow wf = Apply(kTypo);
   Capture(FailRun(wf, "greet", kTypoError));
   Remediation claimed = ClaimOne();
@@ -297,6 +299,8 @@ TEST_P(AttemptTest, TimeoutKillsTheAgentsProcessGroup) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AttemptTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, AttemptRulesTest, ::testing::Values("sqlite"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
