@@ -23,6 +23,8 @@ test=(
   # servers and tools used at run time and by the tests
   redis-server redis-tools postgresql postgresql-contrib prometheus systemd procps curl
   openssl  # the Redis TLS tests make their certificates with it
+  # the remediation agent's sandbox (src/remediation/sandbox.h; `ferry doctor` warns without it)
+  bubblewrap
 )
 # deploy/docker/test.sh: podman with the runc runtime and netavark networking (DNS between the
 # compose services), podman-compose, and debootstrap for the local base images.

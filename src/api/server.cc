@@ -20,6 +20,8 @@
 #include "core/time_util.h"
 #include "engine/ingest.h"
 #include "http/server.h"
+#include "remediation/actions.h"
+#include "remediation/view.h"
 #include "runs/apply.h"
 #include "runs/pool.h"
 #include "runs/runs.h"
@@ -155,6 +157,11 @@ struct ApiServer::Impl {
   void ListWorkers(const Request& req, Response& res);
   void ListQueues(const Request& req, Response& res);
   void GetQueue(const Request& req, Response& res);
+  void ListRemediations(const Request& req, Response& res);
+  void GetRemediation(const Request& req, Response& res);
+  void DismissRemediation(const Request& req, Response& res);
+  void ReopenRemediation(const Request& req, Response& res);
+  void RemediationDiff(const Request& req, Response& res);
   void DispatchCron(const Request& req, Response& res);
   void Metrics(const Request& req, Response& res);
   void Alerts(const Request& req, Response& res);
@@ -213,6 +220,13 @@ http::Router ApiServer::Impl::Routes() {
   r.Get("/api/v1/workers", bind(&Impl::ListWorkers), read);
   r.Get("/api/v1/queues", bind(&Impl::ListQueues), read);
   r.Get("/api/v1/queues/{name}", bind(&Impl::GetQueue), read);
+  // Remediation candidates (src/remediation/actions.h does the work; view.h the shapes). A reopened
+  // candidate may end in a new workflow version: the apply scope.
+  r.Get("/api/v1/remediations", bind(&Impl::ListRemediations), read);
+  r.Get("/api/v1/remediations/{id}", bind(&Impl::GetRemediation), read);
+  r.Get("/api/v1/remediations/{id}/diff", bind(&Impl::RemediationDiff), read);
+  r.Post("/api/v1/remediations/{id}/dismiss", bind(&Impl::DismissRemediation), apply);
+  r.Post("/api/v1/remediations/{id}/reopen", bind(&Impl::ReopenRemediation), apply);
   // One cron dispatch tick on demand (src/scheduler): exactly once through the store's
   // (trigger, fire time) record, so racing the scheduler's leader is harmless.
   r.Post("/api/v1/triggers/cron/dispatch", bind(&Impl::DispatchCron), run);
@@ -566,6 +580,65 @@ void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
     }
   }
   SendJson(res, 201, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remediation candidates
+
+void ApiServer::Impl::ListRemediations(const Request& req, Response& res) {
+  auto limit = ParseLimit(req.Query("limit"), 50, 1000);
+  if (!limit) return SendError(res, limit.error());
+  auto store = stores.Acquire();
+  if (!store) return SendError(res, store.error());
+  auto page = remediation::List(
+      **store, {req.Query("status"), req.Query("workflow"), *limit, req.Query("cursor")});
+  if (Failed(*store, page, res)) return;
+  SendJson(res, 200, remediation::PageJson(*page));
+}
+
+void ApiServer::Impl::GetRemediation(const Request& req, Response& res) {
+  auto store = stores.Acquire();
+  if (!store) return SendError(res, store.error());
+  auto shown = remediation::Show(**store, {req.params[0]});
+  if (Failed(*store, shown, res)) return;
+  SendJson(
+      res, 200,
+      Json{{"remediation", remediation::CandidateDetailJson(shown->remediation, shown->attempts)}});
+}
+
+void ApiServer::Impl::DismissRemediation(const Request& req, Response& res) {
+  std::string reason;
+  if (!req.body.empty()) {
+    auto body = ParseJsonObject(req.body);
+    if (!body) return SendError(res, body.error());
+    if (auto it = body->find("reason"); it != body->end() && !it->is_null()) {
+      if (!it->is_string()) {
+        return SendError(res, ErrorCode::kInvalidArgument, "reason must be a string");
+      }
+      reason = it->get<std::string>();
+    }
+  }
+  auto store = stores.Acquire();
+  if (!store) return SendError(res, store.error());
+  auto m = remediation::Dismiss(**store, {req.params[0], reason, "api"});
+  if (Failed(*store, m, res)) return;
+  SendJson(res, 200, Json{{"remediation", remediation::CandidateJson(*m)}});
+}
+
+void ApiServer::Impl::ReopenRemediation(const Request& req, Response& res) {
+  auto store = stores.Acquire();
+  if (!store) return SendError(res, store.error());
+  auto m = remediation::Reopen(**store, {req.params[0], "api"});
+  if (Failed(*store, m, res)) return;
+  SendJson(res, 200, Json{{"remediation", remediation::CandidateJson(*m)}});
+}
+
+void ApiServer::Impl::RemediationDiff(const Request& req, Response& res) {
+  auto store = stores.Acquire();
+  if (!store) return SendError(res, store.error());
+  auto d = remediation::Diff(**store, {req.params[0]});
+  if (Failed(*store, d, res)) return;
+  SendJson(res, 200, remediation::DiffJson(*d));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -134,6 +134,7 @@ int Main(int argc, char** argv) {
   AddOptional(wstart, "--secrets-file", sf.secrets_file,
               "Secrets for workflow runs: NAME=value lines or a JSON object (env "
               "FERRY_SECRETS_FILE); FERRY_SECRET_<NAME> variables are read too");
+  AddRemediationFlags(wstart, sf.remediation);
   wstart->callback([&] {
     default_log_level = "info";
     run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf); };
@@ -295,6 +296,7 @@ int Main(int argc, char** argv) {
   AddOptional(dev, "--secrets-file", sf.secrets_file,
               "NAME=value lines or a JSON object (env FERRY_SECRETS_FILE)");
   add_store(dev);
+  AddRemediationFlags(dev, sf.remediation);
   dev->callback([&] {
     default_log_level = "info";
     run = [&](Context& ctx) { return RunDev(ctx, sf, dv); };
@@ -354,6 +356,9 @@ int Main(int argc, char** argv) {
 
   // --- scheduler / schedule (cmd_scheduler.cc, cmd_schedule.cc) ---
   AddSchedulerCommands(app, sf, run, default_log_level);
+
+  // --- remediation (cmd_remediation.cc) ---
+  AddRemediationCommands(app, sf, run);
 
   // --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc) ---
   OpsFlags opsf;

@@ -18,6 +18,8 @@
 #include "engine/secrets.h"
 #include "ops/alerts.h"
 #include "ops/metrics.h"
+#include "remediation/capture.h"
+#include "remediation/runner.h"
 #include "runs/handler.h"
 #include "runs/recovery.h"
 #include "scheduler/scheduler.h"
@@ -152,9 +154,15 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   wo.block = milliseconds(500);
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry);
+  // Remediation (src/remediation): capture in the worker and the sweeper, the scan as a
+  // scheduler duty.
+  auto rem = remediation::ResolveSettings(sf.remediation, ctx.env());
+  if (!rem) return out.Fail(rem.error());
+  const runs::RunFailedHook capture = remediation::CaptureHook(*rem, &secrets);
   runs::RunHandlerOptions ho;
   ho.worker_id = wo.worker_id;
   ho.secrets = &secrets;
+  ho.on_run_failed = capture;
   runs::RegisterRunHandler(registry, **stores, *brokers, ho);
   auto worker = MakeWorker(wo, registry);
   if (!worker) return out.Fail(worker.error());
@@ -162,12 +170,23 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
 
   runs::RunSweeperOptions so;
   so.recovery.pending_age = std::chrono::seconds(5);
+  so.recovery.on_run_failed = capture;
   so.interval = std::chrono::seconds(2);
   runs::RunSweeper sweeper(**stores, *brokers, so);
   sweeper.Start();
   // Cron triggers and delayed-task promotion (src/scheduler); the sweeper above recovers runs.
   scheduler::SchedulerOptions cron_options;
   cron_options.recovery_interval = std::chrono::milliseconds(0);
+  cron_options.id = scheduler::DefaultSchedulerId();
+  remediation::RunnerOptions ro;
+  ro.attempt.settings = *rem;
+  ro.attempt.owner = cron_options.id;
+  ro.attempt.secrets = &secrets;
+  ro.attempt.hide_paths = remediation::HidePaths(
+      store_location, FlagOrEnv(ctx, sf.secrets_file, "FERRY_SECRETS_FILE").value_or(""),
+      ctx.global().config.value_or(ctx.env()("FERRY_CONFIG").value_or("")), data_dir.string());
+  remediation::Runner remediation_runner(**stores, *brokers, ro);
+  cron_options.hooks.push_back(remediation_runner.Duty());
   scheduler::Scheduler cron_scheduler(**stores, *brokers, cron_options);
   if (auto st = cron_scheduler.Start(); !st) {
     sweeper.Stop();
@@ -220,6 +239,9 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
             ", queue default)\n";
   banner += "  Sweeper:    pending runs re-enqueued after 5s; lost runs recovered\n";
   banner += "  Scheduler:  cron triggers every 1s (leader lease in Redis)\n";
+  banner += std::string("  Remediation: ") +
+            (rem->enabled ? (rem->dry_run ? "on, dry run" : "on") : "off (remediation-enabled)") +
+            "\n";
   banner += "\nIn another shell:\n";
   banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url +
             " FERRY_STORE=" + store_location + "\n";
@@ -243,6 +265,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
 #ifdef FERRY_WITH_API
   server.Stop();
 #endif
+  cron_scheduler.Stop();
+  remediation_runner.Stop();
   sweeper.Stop();
   (*worker)->Stop();
   (*worker)->Wait();

@@ -9,6 +9,7 @@
 #include "cli/runs_common.h"
 #include "core/time_util.h"
 #include "engine/secrets.h"
+#include "remediation/capture.h"
 #include "runs/handler.h"
 #include "runs/recovery.h"
 #include "runs/runs.h"
@@ -505,12 +506,16 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
     chain.push_back(support->file.get());
   }
   support->chain = std::make_unique<engine::ChainSecretResolver>(chain);
+  auto remediation = remediation::ResolveSettings(sf.remediation, ctx.env());
+  if (!remediation) return Fail(remediation.error());
   runs::RunHandlerOptions ho;
   ho.worker_id = worker_id;
   ho.secrets = support->chain.get();
+  ho.on_run_failed = remediation::CaptureHook(*remediation, support->chain.get());
   runs::RegisterRunHandler(registry, *support->stores, *support->brokers, ho);
-  spdlog::info("ferry.run handler: store {}{}", support->stores->Describe(),
-               secrets_file ? ", secrets file " + *secrets_file : "");
+  spdlog::info("ferry.run handler: store {}{}{}", support->stores->Describe(),
+               secrets_file ? ", secrets file " + *secrets_file : "",
+               remediation->enabled ? ", failed runs captured for remediation" : "");
   return std::shared_ptr<void>(support);
 }
 

@@ -14,6 +14,8 @@
 #include "ops/metrics.h"
 #include "ops/metrics_server.h"
 #include "ops/sd_notify.h"
+#include "remediation/capture.h"
+#include "remediation/runner.h"
 #include "scheduler/scheduler.h"
 #include "store/store.h"
 
@@ -117,6 +119,24 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   if (!stores) return out.Fail(stores.error());
   auto brokers = MakeRedisBrokerFactory(ctx.config().broker);
 
+  // Remediation (src/remediation): the leader's idle scan as a duty, its attempts on threads
+  // of the runner, and capture of the runs that recovery fails.
+  auto rem = remediation::ResolveSettings(sf.remediation, ctx.env());
+  if (!rem) return out.Fail(rem.error());
+  if (so.id.empty()) so.id = scheduler::DefaultSchedulerId();
+  engine::EnvSecretResolver env_secrets;
+  remediation::RunnerOptions ro;
+  ro.attempt.settings = *rem;
+  ro.attempt.owner = so.id;
+  ro.attempt.run_queue = so.dispatch.queue;
+  ro.attempt.secrets = &env_secrets;
+  ro.attempt.hide_paths = remediation::HidePaths(
+      *location, ctx.env()("FERRY_SECRETS_FILE").value_or(""),
+      ctx.global().config.value_or(ctx.env()("FERRY_CONFIG").value_or("")), "");
+  remediation::Runner runner(**stores, *brokers, ro);
+  so.hooks.push_back(runner.Duty());
+  so.recovery.on_run_failed = remediation::CaptureHook(*rem, &env_secrets);
+
   // Before any thread: only the watcher's thread takes SIGTERM/SIGINT.
   std::mutex mu;
   std::condition_variable cv;
@@ -137,9 +157,10 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
     }
     return out.Fail(e);
   }
-  spdlog::info("ferry scheduler {} ({}): redis {}, store {}, tick {}, lease {}", FERRY_VERSION,
-               sched.id(), MaskRedisUrl(ctx.config().broker.redis_url), (*stores)->Describe(),
-               FormatDuration(so.tick), FormatDuration(so.lease));
+  spdlog::info("ferry scheduler {} ({}): redis {}, store {}, tick {}, lease {}, remediation {}",
+               FERRY_VERSION, sched.id(), MaskRedisUrl(ctx.config().broker.redis_url),
+               (*stores)->Describe(), FormatDuration(so.tick), FormatDuration(so.lease),
+               rem->enabled ? (rem->dry_run ? "on (dry run)" : "on") : "off");
   // /metrics: this scheduler's own state (cluster-wide values come from the server's /metrics).
   ops::Metrics metrics("scheduler");
   metrics.AddGauge("ferry_scheduler_leader", "1 while this scheduler holds the leader lease.",
@@ -181,6 +202,7 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   ops::SdNotify("STOPPING=1");
   metrics_server.Stop();
   sched.Stop();
+  runner.Stop();
   auto stats = sched.stats();
   spdlog::info("scheduler {} stopped: {} tick(s) as leader, {} run(s) fired, {} duplicate(s)",
                sched.id(), stats.ticks, stats.fired, stats.duplicates);
@@ -230,6 +252,7 @@ void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, std::function<int(Conte
            "Address the metrics port binds; 0.0.0.0 to let a remote Prometheus scrape (env "
            "FERRY_METRICS_HOST; default 127.0.0.1)");
   AddAlertFlags(start, flags.alerts);
+  AddRemediationFlags(start, sf.remediation);
   start->callback([&] {
     default_log_level = "info";
     run = [&sf](Context& ctx) { return RunSchedulerStart(ctx, sf, flags); };

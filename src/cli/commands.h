@@ -109,6 +109,8 @@ Table TasksTable(const std::vector<TaskRecord>& tasks, bool unicode);
 struct StoreFlags {
   std::optional<std::string> store;         // FERRY_STORE; default sqlite ./.ferry/ferry.db
   std::optional<std::string> secrets_file;  // FERRY_SECRETS_FILE; workers only
+  // --remediation-* given on the command line (worker start, scheduler start, dev): key -> text.
+  std::map<std::string, std::string> remediation;
 };
 
 struct WorkflowApplyArgs {
@@ -209,6 +211,21 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
                                                        const BrokerOptions& broker,
                                                        const std::string& worker_id,
                                                        HandlerRegistry& registry);
+
+// --- remediation (cmd_remediation.cc) ---
+
+struct RemediationArgs {
+  std::string id;
+  std::string status;
+  std::string workflow;
+  int limit = 50;
+  std::string cursor;
+  std::string reason;
+};
+// Registers `ferry remediation list|show|dismiss|reopen|diff` on `app`.
+void AddRemediationCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run);
+// Adds every --remediation-* option (remediation::SettingSpecs()) to `cmd`, into `flags`.
+void AddRemediationFlags(CLI::App* cmd, std::map<std::string, std::string>& flags);
 
 // --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc; src/ops) ---
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/mask.h"
+#include "remediation/settings.h"
 
 namespace ferry::ops {
 namespace {
@@ -224,7 +225,15 @@ const std::vector<SettingInfo>& Settings() {
       {"alert-webhook-url", "", "alerts", false, "POST alert changes here (JSON)", ""},
       {"alert-webhook-secret", "", "alerts", true, "HMAC-SHA256 key for X-Ferry-Signature", ""},
   };
-  return kAll;
+  // Remediation's settings are catalogued by their part (src/remediation/settings.h).
+  static const std::vector<SettingInfo> kWithRemediation = [] {
+    std::vector<SettingInfo> all = kAll;
+    for (const auto& r : remediation::SettingSpecs()) {
+      all.push_back({r.key, r.default_text, "worker, scheduler, dev", false, r.help, ""});
+    }
+    return all;
+  }();
+  return kWithRemediation;
 }
 
 std::string MaskSecret(std::string_view key, std::string_view value) {

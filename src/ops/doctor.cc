@@ -336,7 +336,28 @@ std::vector<CheckResult> RunDoctor(BrokerFactory& brokers, StoreFactory* stores,
                                     ", schema version " + std::to_string(*v)));
     }
   }
+  out.push_back(CheckRemediationSandbox(remediation::ProbeSandbox()));
   return out;
+}
+
+CheckResult CheckRemediationSandbox(const remediation::SandboxProbe& probe) {
+  if (probe.works) {
+    return Ok("remediation.sandbox",
+              (probe.version.empty() ? std::string("bubblewrap") : probe.version) +
+                  " isolates the remediation agent (" + probe.program + ")");
+  }
+  if (probe.program.empty()) {
+    return Problem(CheckLevel::kWarn, "remediation.sandbox",
+                   "bubblewrap (bwrap) is not installed: a remediation agent would run without "
+                   "filesystem isolation (only a clean environment and its own process group)",
+                   "apt-get install bubblewrap (scripts/setup.sh installs it), or set "
+                   "remediation-sandbox=none to accept that");
+  }
+  return Problem(CheckLevel::kWarn, "remediation.sandbox",
+                 probe.detail + "; a remediation agent would run without filesystem isolation",
+                 "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) "
+                 "for the user running the scheduler, or set remediation-sandbox=none to accept "
+                 "that");
 }
 
 CheckLevel WorstLevel(const std::vector<CheckResult>& results) {

@@ -19,6 +19,8 @@
 //               met: every submit would fail); what the setting guarantees
 //   workers     at least one live worker (WARN)
 //   store       reachable, schema version (FAIL when it cannot be opened without migrating)
+//   remediation.sandbox  bubblewrap installed and able to make a sandbox here (WARN otherwise:
+//               a remediation agent would run without filesystem isolation)
 //
 // Thread-safety: RunDoctor uses its own connections; call from one thread.
 #pragma once
@@ -29,6 +31,7 @@
 
 #include "broker/broker.h"
 #include "core/json.h"
+#include "remediation/sandbox.h"
 #include "store/store.h"
 
 namespace ferry::ops {
@@ -62,6 +65,9 @@ CheckResult CheckClockSkew(int64_t local_ms, int64_t redis_ms, const DoctorOptio
 // Live workers' heartbeats vs Redis time.
 std::vector<CheckResult> CheckWorkers(const std::vector<WorkerInfo>& workers, int64_t redis_ms,
                                       const DoctorOptions& options);
+
+// bubblewrap for the remediation agent (remediation::ProbeSandbox()).
+CheckResult CheckRemediationSandbox(const remediation::SandboxProbe& probe);
 
 // Runs every check. `stores` may be null (no store configured: that check is skipped).
 std::vector<CheckResult> RunDoctor(BrokerFactory& brokers, StoreFactory* stores,

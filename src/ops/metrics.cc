@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -74,6 +76,12 @@ std::string CounterHelp(const std::string& counter) {
   auto it = kHelp.find(counter);
   if (it != kHelp.end()) return it->second;
   return "Broker counter '" + counter + "' (cluster-wide).";
+}
+
+// Buckets of ferry_remediation_agent_duration_seconds (an agent runs for seconds to minutes).
+const std::vector<double>& RemediationAgentBuckets() {
+  static const std::vector<double> kBuckets = {1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600};
+  return kBuckets;
 }
 
 // Cluster-wide values, computed at scrape time with one broker connection (and one store
@@ -214,6 +222,49 @@ class ClusterCollector final : public prometheus::Collectable {
                         MetricType::Gauge);
     stale.metric.push_back(Value(MetricType::Gauge, static_cast<double>(pending_stale_)));
     out.push_back(std::move(stale));
+    CollectRemediation(out);
+  }
+
+  // Remediation candidates and attempts (src/remediation), from the same cached store read.
+  void CollectRemediation(std::vector<MetricFamily>& out) const {
+    if (!remediation_) return;
+    const RemediationStats& r = *remediation_;
+    auto cands = Family("ferry_remediations", "Remediation candidates by status (store).",
+                        MetricType::Gauge);
+    for (const auto& [st, n] : r.by_status) {
+      cands.metric.push_back(Value(MetricType::Gauge, static_cast<double>(n),
+                                   {{"status", std::string(RemediationStatusName(st))}}));
+    }
+    out.push_back(std::move(cands));
+    auto attempts = Family("ferry_remediation_attempts_total",
+                           "Remediation attempts by outcome (running, fixed, note_only, failed, "
+                           "expired, dismissed; store).",
+                           MetricType::Counter);
+    for (const char* o : {"running", "fixed", "note_only", "failed", "expired", "dismissed"}) {
+      auto it = r.attempts_by_outcome.find(o);
+      const double n = it == r.attempts_by_outcome.end() ? 0 : static_cast<double>(it->second);
+      attempts.metric.push_back(Value(MetricType::Counter, n, {{"outcome", o}}));
+    }
+    out.push_back(std::move(attempts));
+    auto agent = Family("ferry_remediation_agent_duration_seconds",
+                        "How long remediation agents ran (finished attempts; store).",
+                        MetricType::Histogram);
+    ClientMetric h;
+    h.histogram.sample_count = static_cast<std::uint64_t>(r.agent_count);
+    h.histogram.sample_sum = r.agent_seconds_sum;
+    const auto& bounds = RemediationAgentBuckets();
+    for (size_t i = 0; i < bounds.size() && i < r.agent_buckets.size(); ++i) {
+      ClientMetric::Bucket b;
+      b.upper_bound = bounds[i];
+      b.cumulative_count = static_cast<std::uint64_t>(r.agent_buckets[i]);
+      h.histogram.bucket.push_back(b);
+    }
+    ClientMetric::Bucket inf;
+    inf.upper_bound = std::numeric_limits<double>::infinity();
+    inf.cumulative_count = static_cast<std::uint64_t>(r.agent_count);
+    h.histogram.bucket.push_back(inf);
+    agent.metric.push_back(std::move(h));
+    out.push_back(std::move(agent));
   }
 
   void Refresh() const {
@@ -242,6 +293,13 @@ class ClusterCollector final : public prometheus::Collectable {
     }
     for (const auto& [st, n] : *counts) runs_by_status_[std::string(RunStatusName(st))] = n;
     pending_stale_ = *stale;
+    // Remediation's tables are optional to the scrape: a failure here drops only its metrics.
+    if (auto rs = store_->GetRemediationStats(RemediationAgentBuckets())) {
+      remediation_ = std::move(*rs);
+    } else {
+      spdlog::warn("metrics: remediation stats: {}", rs.error().message);
+      remediation_.reset();
+    }
     cached_ = true;
     cached_at_ = std::chrono::steady_clock::now();
   }
@@ -258,6 +316,7 @@ class ClusterCollector final : public prometheus::Collectable {
   mutable std::chrono::steady_clock::time_point cached_at_;
   mutable std::map<std::string, int64_t> runs_by_status_;
   mutable int64_t pending_stale_ = 0;
+  mutable std::optional<RemediationStats> remediation_;
 };
 
 // Scrape-time values from callbacks (scheduler stats, ...).

@@ -37,8 +37,8 @@ engine::IngestOptions ApplyIngestOptions() {
   return options;
 }
 
-Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceRequest& request,
-                                              std::vector<engine::Diagnostic>* diagnostics) {
+Result<PreparedApply> PrepareApply(const ApplySourceRequest& request,
+                                   std::vector<engine::Diagnostic>* diagnostics) {
   std::string format = request.format;
   if (format.empty()) {
     size_t i = 0;
@@ -64,7 +64,8 @@ Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceReq
       }
     }
   }
-  ApplyWorkflowRequest apply;
+  PreparedApply out;
+  ApplyWorkflowRequest& apply = out.apply;
   apply.name = ingested->workflow.name;
   apply.description = ingested->workflow.description;
   apply.source = request.source;
@@ -73,15 +74,28 @@ Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceReq
   apply.checksum = ingested->checksum;
   apply.author = request.author;
   apply.notes = request.notes;
+  out.triggers = TriggerSpecs(ingested->canonical);
+  return out;
+}
 
+Result<ApplySourceResult> ApplyPrepared(Store& store, const PreparedApply& prepared) {
+  auto applied = store.ApplyWorkflow(prepared.apply);
+  if (!applied) return Fail(applied.error());
+  auto triggers = store.SyncTriggers(applied->workflow.id, prepared.triggers);
+  if (!triggers) return Fail(triggers.error());
+  return ApplySourceResult{std::move(*applied), std::move(*triggers)};
+}
+
+Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceRequest& request,
+                                              std::vector<engine::Diagnostic>* diagnostics) {
+  auto prepared = PrepareApply(request, diagnostics);
+  if (!prepared) return Fail(prepared.error());
   auto tx = store.Begin();
   if (!tx) return Fail(tx.error());
-  auto applied = store.ApplyWorkflow(apply);
+  auto applied = ApplyPrepared(store, *prepared);
   if (!applied) return Fail(applied.error());
-  auto triggers = store.SyncTriggers(applied->workflow.id, TriggerSpecs(ingested->canonical));
-  if (!triggers) return Fail(triggers.error());
   if (auto st = (*tx)->Commit(); !st) return Fail(st.error());
-  return ApplySourceResult{std::move(*applied), std::move(*triggers)};
+  return applied;
 }
 
 }  // namespace ferry::runs

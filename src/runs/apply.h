@@ -41,6 +41,18 @@ struct ApplySourceResult {
 Result<ApplySourceResult> ApplyWorkflowSource(Store& store, const ApplySourceRequest& request,
                                               std::vector<engine::Diagnostic>* diagnostics);
 
+// The two halves of ApplyWorkflowSource, for a caller that applies inside its own transaction
+// (remediation checks the version it builds on in the same transaction).
+struct PreparedApply {
+  ApplyWorkflowRequest apply;
+  std::vector<TriggerSpec> triggers;
+};
+// Ingestion only; no store access. Errors as ApplyWorkflowSource's.
+Result<PreparedApply> PrepareApply(const ApplySourceRequest& request,
+                                   std::vector<engine::Diagnostic>* diagnostics);
+// ApplyWorkflow + SyncTriggers. REQUIRES: inside a Transaction on `store`.
+Result<ApplySourceResult> ApplyPrepared(Store& store, const PreparedApply& prepared);
+
 // The trigger specs a workflow declares (see the keys above).
 std::vector<TriggerSpec> TriggerSpecs(const Json& canonical);
 

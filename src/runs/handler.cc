@@ -397,6 +397,7 @@ class Execution {
       spdlog::info("run.failed id={} workflow={} node={} duration_ms={} error=\"{}\"", run_id_,
                    done->workflow_name, failed_node.empty() ? "-" : failed_node, duration_ms,
                    error);
+      if (state_.options.on_run_failed) state_.options.on_run_failed(store, *done);
     } else {
       spdlog::info("run.{} id={} workflow={} duration_ms={}", RunStatusName(status), run_id_,
                    done->workflow_name, duration_ms);

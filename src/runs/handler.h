@@ -30,6 +30,7 @@
 #include "broker/broker.h"
 #include "engine/executor.h"
 #include "engine/secrets.h"
+#include "runs/runs.h"
 #include "store/store.h"
 #include "worker/handler.h"
 
@@ -51,6 +52,8 @@ struct RunHandlerOptions {
   bool task_events = true;
   // Idle connections kept per pool.
   int max_idle_connections = 8;
+  // After a run was persisted as failed (remediation capture). Empty: nothing.
+  RunFailedHook on_run_failed;
 };
 
 // Registers `ferry.run` into `registry`. The factories must outlive every worker using it.

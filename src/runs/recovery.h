@@ -47,6 +47,8 @@ struct RecoveryOptions {
   EnsureTaskOptions task;
   // Report what would be done, change nothing.
   bool dry_run = false;
+  // After a run was failed here (remediation capture). Empty: nothing.
+  RunFailedHook on_run_failed;
 };
 
 struct RunRecovery {

@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,11 @@ inline constexpr std::string_view kEventEnqueueFailed = "run.enqueue_failed";  /
 inline constexpr std::string_view kEventStarted = "run.started";      // {task_id, ..., epoch}
 inline constexpr std::string_view kEventFinished = "run.finished";    // {status, error?, ...}
 inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
+
+// Called after a run was persisted as failed (its FinishRun committed), on the thread that
+// failed it, with that thread's store connection. It must not throw and cannot undo the
+// transition: remediation capture plugs in here (src/remediation/capture.h).
+using RunFailedHook = std::function<void(Store& store, const Run& run)>;
 
 struct StartRunRequest {
   std::string workflow;  // name

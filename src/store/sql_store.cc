@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/ids.h"
+#include "store/sql_remediation.h"
 
 namespace ferry::store_internal {
 
@@ -192,10 +193,10 @@ class SqlTransaction final : public Transaction {
   bool done_ = false;
 };
 
-class SqlStore final : public Store {
+class SqlStore final : public Store, private SqlSession {
  public:
   SqlStore(std::unique_ptr<SqlConn> conn, const StoreOptions& options)
-      : conn_(std::move(conn)), options_(options) {}
+      : conn_(std::move(conn)), options_(options), remediation_(*this) {}
 
   std::string_view Backend() const override { return conn_->Backend(); }
 
@@ -854,6 +855,51 @@ class SqlStore final : public Store {
         {P::Int(NowMs()), P::Int(limit)});
   }
 
+  // ---------------------------------------------------------------- remediation
+  // The queries live in sql_remediation.cc.
+
+  Result<RecordRemediationResult> RecordRemediation(
+      const RecordRemediationRequest& request) override {
+    return remediation_.Record(request);
+  }
+  Result<std::optional<Remediation>> GetRemediation(const std::string& id) override {
+    return remediation_.Get(id);
+  }
+  Result<RemediationPage> ListRemediations(const RemediationFilter& filter) override {
+    return remediation_.List(filter);
+  }
+  Result<std::vector<RemediationAttempt>> ListRemediationAttempts(const std::string& id) override {
+    return remediation_.ListAttempts(id);
+  }
+  Result<std::vector<Remediation>> ExpireRemediationClaims(int attempt_cap) override {
+    return remediation_.ExpireClaims(attempt_cap);
+  }
+  Result<ClaimRemediationsResult> ClaimRemediations(
+      const ClaimRemediationsRequest& request) override {
+    return remediation_.Claim(request);
+  }
+  Status RenewRemediationClaim(const std::string& id, const std::string& owner, int attempt,
+                               std::chrono::milliseconds lease) override {
+    return remediation_.Renew(id, owner, attempt, lease);
+  }
+  Result<Remediation> FinishRemediation(const FinishRemediationRequest& request) override {
+    return remediation_.Finish(request);
+  }
+  Status SetRemediationRetryError(const std::string& id, const std::string& error) override {
+    return remediation_.SetRetryError(id, error);
+  }
+  Result<Remediation> DismissRemediation(const std::string& id,
+                                         const std::string& reason) override {
+    return remediation_.Dismiss(id, reason);
+  }
+  Result<Remediation> ReopenRemediation(const std::string& id) override {
+    return remediation_.Reopen(id);
+  }
+  Result<int64_t> CountActiveRemediationClaims() override { return remediation_.CountActive(); }
+  Result<RemediationStats> GetRemediationStats(const std::vector<double>& buckets) override {
+    return remediation_.Stats(buckets);
+  }
+
   // ---------------------------------------------------------------- retention
 
   Result<int64_t> DeleteFinishedRunsBefore(int64_t before_ms, int limit) override {
@@ -878,6 +924,15 @@ class SqlStore final : public Store {
 
  private:
   int64_t NowMs() const { return options_.clock->NowMs(); }
+
+  // SqlSession (for sql_remediation.cc).
+  Result<SqlResult> Query(std::string_view sql, const std::vector<SqlParam>& params) override {
+    return Exec(sql, params);
+  }
+  Status Atomically(const std::function<Status()>& f) override {
+    return InTx([&] { return f(); });
+  }
+  int64_t Now() const override { return NowMs(); }
 
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) {
     return conn_->Exec(sql, params);
@@ -1063,6 +1118,7 @@ class SqlStore final : public Store {
   // Constant after construction.
   const std::unique_ptr<SqlConn> conn_;
   const StoreOptions options_;
+  RemediationSql remediation_;
   // Transaction state of this connection (the Store is single-threaded).
   bool user_tx_ = false;
   int savepoint_depth_ = 0;

@@ -59,6 +59,39 @@ class PgFactory final : public StoreFactory {
 
 }  // namespace
 
+std::string_view RemediationStatusName(RemediationStatus s) {
+  switch (s) {
+    case RemediationStatus::kPending:
+      return "pending";
+    case RemediationStatus::kClaimed:
+      return "claimed";
+    case RemediationStatus::kFixed:
+      return "fixed";
+    case RemediationStatus::kNoteOnly:
+      return "note_only";
+    case RemediationStatus::kFailed:
+      return "failed";
+    case RemediationStatus::kDismissed:
+      return "dismissed";
+  }
+  return "pending";
+}
+
+std::optional<RemediationStatus> ParseRemediationStatus(std::string_view text) {
+  std::string t = Lower(text);
+  for (auto s :
+       {RemediationStatus::kPending, RemediationStatus::kClaimed, RemediationStatus::kFixed,
+        RemediationStatus::kNoteOnly, RemediationStatus::kFailed, RemediationStatus::kDismissed}) {
+    if (t == RemediationStatusName(s)) return s;
+  }
+  return std::nullopt;
+}
+
+bool IsOpen(RemediationStatus s) {
+  return s == RemediationStatus::kPending || s == RemediationStatus::kClaimed ||
+         s == RemediationStatus::kFailed;
+}
+
 std::string_view RunStatusName(RunStatus s) {
   switch (s) {
     case RunStatus::kPending:

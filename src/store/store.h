@@ -225,6 +225,144 @@ struct ApiToken {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Remediation candidates (docs/remediation.md)
+
+// pending -> claimed -> fixed | note_only | failed; a failed candidate with attempts left is
+// claimed again after its backoff (next_attempt_ms); an expired claim returns it to pending (or
+// to failed at the attempt cap). dismissed from pending, claimed or failed; reopen from
+// dismissed, failed or note_only back to pending.
+enum class RemediationStatus { kPending, kClaimed, kFixed, kNoteOnly, kFailed, kDismissed };
+std::string_view RemediationStatusName(RemediationStatus s);
+std::optional<RemediationStatus> ParseRemediationStatus(std::string_view text);
+// pending, claimed and failed: the statuses in which later failures attach to the candidate.
+bool IsOpen(RemediationStatus s);
+
+struct Remediation {
+  std::string id;
+  std::string fingerprint;
+  std::string workflow_id;
+  std::string workflow_name;  // joined
+  int version = 0;            // the version whose run failed
+  std::string run_id;         // the failed run that opened the candidate
+  std::string last_run_id;    // the latest failed run that attached to it
+  std::string failed_node;
+  std::string error;             // redacted
+  std::string error_normalized;  // the error with numbers, ids and addresses replaced
+  std::string context;           // JSON text, redacted: inputs, recent run events, trigger
+  RemediationStatus status = RemediationStatus::kPending;
+  int64_t occurrences = 1;
+  int attempts = 0;             // claims ever made; the current claim's fencing token
+  int attempt_base = 0;         // attempts at the last reopen: the cap counts attempts after it
+  int64_t next_attempt_ms = 0;  // earliest next claim; failed with 0 = no further attempts
+  std::string claim_owner;
+  int64_t claim_deadline_ms = 0;
+  std::string classification;  // the agent's, once an attempt read it
+  std::string summary;
+  std::string confidence;       // as the agent wrote it ("0.9")
+  std::string note;             // developer_note.md
+  std::string reason;           // why it failed, or the dismissal's reason
+  std::string result;           // JSON text: artifact hashes, diagnostics, dry_run, agent exit, ...
+  std::string base_source;      // the (redacted) source the agent was given
+  std::string proposed_source;  // the agent's edited source, "" when none
+  int fixed_version = 0;        // the version the fix created
+  std::string retry_run_id;     // the run of the fixed version, "" when none
+  std::string retry_error;      // why that run could not be enqueued
+  int64_t first_seen_ms = 0;
+  int64_t last_seen_ms = 0;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+struct RecordRemediationRequest {
+  std::string fingerprint;  // required
+  std::string workflow_id;  // required
+  int version = 0;          // required, >= 1
+  std::string run_id;       // required
+  std::string failed_node;
+  std::string error;
+  std::string error_normalized;
+  std::string context = "{}";
+};
+
+struct RecordRemediationResult {
+  Remediation remediation;
+  bool created = false;  // false: attached to the open candidate with this fingerprint
+};
+
+struct RemediationFilter {
+  std::optional<RemediationStatus> status;
+  std::optional<std::string> workflow_id;
+  int limit = 50;      // 1..1000
+  std::string cursor;  // "" = from the newest; else RemediationPage::next_cursor
+};
+
+struct RemediationPage {
+  std::vector<Remediation> remediations;  // newest first
+  std::string next_cursor;
+};
+
+struct RemediationAttempt {
+  std::string remediation_id;
+  int attempt = 0;
+  std::string workflow_id;
+  std::string owner;
+  std::string outcome;  // running, fixed, note_only, failed, expired, dismissed
+  std::string detail;
+  int64_t agent_ms = -1;  // how long the agent ran; -1 when it did not run
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+};
+
+struct ClaimRemediationsRequest {
+  std::string owner;  // required
+  // The claim's deadline is now + lease; the owner renews it while its attempt runs.
+  std::chrono::milliseconds lease = std::chrono::minutes(1);
+  int max_active = 1;   // claims held at once, over every owner
+  int attempt_cap = 3;  // claims per candidate
+  // Attempts per workflow within the last 24 hours.
+  int daily_cap = 10;
+};
+
+struct ClaimRemediationsResult {
+  std::vector<Remediation> claimed;
+  int64_t active_before = 0;  // claims held when this call started
+  int64_t capped = 0;         // candidates left out by the daily cap
+};
+
+// How an attempt ended. The candidate must still be claimed by (owner, attempt).
+struct FinishRemediationRequest {
+  std::string id;
+  std::string owner;
+  int attempt = 0;
+  // kFixed, kNoteOnly or kFailed; kPending releases the claim (a stopping scheduler) and
+  // forgets the attempt.
+  RemediationStatus status = RemediationStatus::kFailed;
+  // kFailed: when the next attempt may start; 0 = no further attempts.
+  int64_t next_attempt_ms = 0;
+  std::string classification;
+  std::string summary;
+  std::string confidence;
+  std::string note;
+  std::string reason;
+  std::string result = "{}";
+  std::string base_source;
+  std::string proposed_source;
+  int fixed_version = 0;
+  std::string retry_run_id;
+  int64_t agent_ms = -1;
+};
+
+struct RemediationStats {
+  std::map<RemediationStatus, int64_t> by_status;  // every status, zero included
+  std::map<std::string, int64_t> attempts_by_outcome;
+  // Finished attempts whose agent ran: cumulative counts per upper bound (seconds) of the given
+  // buckets, their sum and count.
+  std::vector<int64_t> agent_buckets;
+  double agent_seconds_sum = 0;
+  int64_t agent_count = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
 
 struct StoreOptions {
   // Source of every timestamp the store writes and of "now" in age-based queries. Not owned;
@@ -370,6 +508,43 @@ class Store {
   // Deletes up to `limit` expired nonces; returns how many.
   virtual Result<int64_t> DeleteExpiredNonces(int limit) = 0;
 
+  // --- remediation candidates (docs/remediation.md) ---
+  // Inserts a pending candidate, or, while an open one (pending, claimed, failed) has the same
+  // fingerprint, attaches to it (occurrences + 1, last_seen_ms, last_run_id): one statement on
+  // a partial unique index, so concurrent failures on several workers make one row.
+  virtual Result<RecordRemediationResult> RecordRemediation(
+      const RecordRemediationRequest& request) = 0;
+  virtual Result<std::optional<Remediation>> GetRemediation(const std::string& id) = 0;
+  virtual Result<RemediationPage> ListRemediations(const RemediationFilter& filter) = 0;
+  virtual Result<std::vector<RemediationAttempt>> ListRemediationAttempts(
+      const std::string& id) = 0;  // oldest first
+  // Claims whose deadline passed: back to pending (attempts left) or to failed (at
+  // attempt_cap); their attempt rows end as "expired". Returns them as they are now.
+  virtual Result<std::vector<Remediation>> ExpireRemediationClaims(int attempt_cap) = 0;
+  // Claims up to max_active minus the claims held, oldest next_attempt_ms first: pending
+  // candidates and failed ones with attempts left whose backoff passed, under attempt_cap and
+  // the per-workflow daily cap. Serialized across connections, so the caps hold under races.
+  virtual Result<ClaimRemediationsResult> ClaimRemediations(
+      const ClaimRemediationsRequest& request) = 0;
+  // Moves the claim's deadline to now + lease. kConflict when (owner, attempt) no longer holds it.
+  virtual Status RenewRemediationClaim(const std::string& id, const std::string& owner, int attempt,
+                                       std::chrono::milliseconds lease) = 0;
+  // claimed -> fixed | note_only | failed | pending, only for the claim's (owner, attempt).
+  // kConflict otherwise (dismissed meanwhile, expired and taken over).
+  virtual Result<Remediation> FinishRemediation(const FinishRemediationRequest& request) = 0;
+  // Records the retry run's enqueue failure (or clears it with "").
+  virtual Status SetRemediationRetryError(const std::string& id, const std::string& error) = 0;
+  // pending | claimed | failed -> dismissed. kConflict from any other status.
+  virtual Result<Remediation> DismissRemediation(const std::string& id,
+                                                 const std::string& reason) = 0;
+  // dismissed | failed | note_only -> pending with its attempts reset. kConflict from another
+  // status, or while another open candidate has the same fingerprint.
+  virtual Result<Remediation> ReopenRemediation(const std::string& id) = 0;
+  // Claims held right now (status claimed).
+  virtual Result<int64_t> CountActiveRemediationClaims() = 0;
+  // Candidates by status, attempts by outcome, agent durations over `buckets` (seconds).
+  virtual Result<RemediationStats> GetRemediationStats(const std::vector<double>& buckets) = 0;
+
   // --- retention ---
   // Deletes up to `limit` terminal runs finished before `before_ms`, oldest first, with their
   // steps and events. Call repeatedly until it returns less than limit.
@@ -380,6 +555,10 @@ class Store {
  protected:
   Store() = default;
 };
+
+// The highest migration of this build, the same for both backends (Store::SchemaVersion after
+// Open with migrate on).
+inline constexpr int kStoreSchemaVersion = 3;
 
 // Opens Store connections to one database. Thread-safe.
 class StoreFactory {

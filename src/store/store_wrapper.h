@@ -123,6 +123,49 @@ class StoreWrapper : public Store {
   Result<int64_t> DeleteExpiredNonces(int limit) override {
     return target_.DeleteExpiredNonces(limit);
   }
+  Result<RecordRemediationResult> RecordRemediation(
+      const RecordRemediationRequest& request) override {
+    return target_.RecordRemediation(request);
+  }
+  Result<std::optional<Remediation>> GetRemediation(const std::string& id) override {
+    return target_.GetRemediation(id);
+  }
+  Result<RemediationPage> ListRemediations(const RemediationFilter& filter) override {
+    return target_.ListRemediations(filter);
+  }
+  Result<std::vector<RemediationAttempt>> ListRemediationAttempts(const std::string& id) override {
+    return target_.ListRemediationAttempts(id);
+  }
+  Result<std::vector<Remediation>> ExpireRemediationClaims(int attempt_cap) override {
+    return target_.ExpireRemediationClaims(attempt_cap);
+  }
+  Result<ClaimRemediationsResult> ClaimRemediations(
+      const ClaimRemediationsRequest& request) override {
+    return target_.ClaimRemediations(request);
+  }
+  Status RenewRemediationClaim(const std::string& id, const std::string& owner, int attempt,
+                               std::chrono::milliseconds lease) override {
+    return target_.RenewRemediationClaim(id, owner, attempt, lease);
+  }
+  Result<Remediation> FinishRemediation(const FinishRemediationRequest& request) override {
+    return target_.FinishRemediation(request);
+  }
+  Status SetRemediationRetryError(const std::string& id, const std::string& error) override {
+    return target_.SetRemediationRetryError(id, error);
+  }
+  Result<Remediation> DismissRemediation(const std::string& id,
+                                         const std::string& reason) override {
+    return target_.DismissRemediation(id, reason);
+  }
+  Result<Remediation> ReopenRemediation(const std::string& id) override {
+    return target_.ReopenRemediation(id);
+  }
+  Result<int64_t> CountActiveRemediationClaims() override {
+    return target_.CountActiveRemediationClaims();
+  }
+  Result<RemediationStats> GetRemediationStats(const std::vector<double>& buckets) override {
+    return target_.GetRemediationStats(buckets);
+  }
   Result<int64_t> DeleteFinishedRunsBefore(int64_t before_ms, int limit) override {
     return target_.DeleteFinishedRunsBefore(before_ms, limit);
   }

@@ -10,7 +10,8 @@
 
 namespace ferry::store_migrations_postgres {
 extern const std::string_view k_001_init;
-extern const std::string_view k_002_token_scopes;
+extern const std::string_view k_002_remediation;
+extern const std::string_view k_003_token_scopes;
 }  // namespace ferry::store_migrations_postgres
 
 namespace ferry::store_internal {
@@ -37,7 +38,8 @@ constexpr std::string_view kMigrationLock = "SELECT pg_advisory_xact_lock(465879
 const std::vector<Migration>& PgMigrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "init", store_migrations_postgres::k_001_init},
-      {2, "token_scopes", store_migrations_postgres::k_002_token_scopes},
+      {2, "remediation", store_migrations_postgres::k_002_remediation},
+      {3, "token_scopes", store_migrations_postgres::k_003_token_scopes},
   };
   return kMigrations;
 }

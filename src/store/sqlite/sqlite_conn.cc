@@ -11,7 +11,8 @@
 
 namespace ferry::store_migrations_sqlite {
 extern const std::string_view k_001_init;
-extern const std::string_view k_002_token_scopes;
+extern const std::string_view k_002_remediation;
+extern const std::string_view k_003_token_scopes;
 }  // namespace ferry::store_migrations_sqlite
 
 namespace ferry::store_internal {
@@ -46,7 +47,8 @@ class StmtReset {
 const std::vector<Migration>& SqliteMigrations() {
   static const std::vector<Migration> kMigrations = {
       {1, "init", store_migrations_sqlite::k_001_init},
-      {2, "token_scopes", store_migrations_sqlite::k_002_token_scopes},
+      {2, "remediation", store_migrations_sqlite::k_002_remediation},
+      {3, "token_scopes", store_migrations_sqlite::k_003_token_scopes},
   };
   return kMigrations;
 }

@@ -87,7 +87,7 @@ TEST_P(StoreConformance, BackendAndPing) {
   ASSERT_OK(store_->Ping());
   auto v = store_->SchemaVersion();
   ASSERT_OK(v);
-  EXPECT_EQ(*v, 1);
+  EXPECT_EQ(*v, kStoreSchemaVersion);
 }
 
 TEST_P(StoreConformance, MigrationsIdempotentOnReopen) {
@@ -98,7 +98,7 @@ TEST_P(StoreConformance, MigrationsIdempotentOnReopen) {
     ASSERT_NE(s, nullptr);
     auto v = s->SchemaVersion();
     ASSERT_OK(v);
-    EXPECT_EQ(*v, 1);
+    EXPECT_EQ(*v, kStoreSchemaVersion);
     auto got = s->GetWorkflow("wf");
     ASSERT_OK(got);
     ASSERT_TRUE(got->has_value());
@@ -138,7 +138,7 @@ TEST_P(StoreConformance, ConcurrentFirstOpensMigrateOnce) {
   EXPECT_EQ(ok.load(), kOpeners) << errors[0] << errors[1];
   auto s = (*factory)->Open();
   ASSERT_OK(s);
-  EXPECT_EQ(*(*s)->SchemaVersion(), 1);
+  EXPECT_EQ(*(*s)->SchemaVersion(), kStoreSchemaVersion);
 }
 
 TEST_P(StoreConformance, ApplyWorkflowDedupesByChecksum) {

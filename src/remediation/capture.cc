@@ -1,0 +1,139 @@
+#include "remediation/capture.h"
+
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+#include "remediation/fingerprint.h"
+#include "remediation/redact.h"
+
+namespace ferry::remediation {
+namespace {
+
+constexpr int kEventPage = 1000;
+constexpr int kMaxEventPages = 20;
+constexpr size_t kMaxErrorBytes = 16 * 1024;
+
+// The run's last `keep` events, reading at most kMaxEventPages pages.
+Result<std::deque<RunEvent>> RecentEvents(Store& store, const std::string& run_id, int keep) {
+  std::deque<RunEvent> out;
+  int64_t after = 0;
+  for (int page = 0; page < kMaxEventPages; ++page) {
+    auto events = store.ListRunEvents(run_id, after, kEventPage);
+    if (!events) return Fail(events.error());
+    for (auto& e : *events) {
+      after = e.seq;
+      out.push_back(std::move(e));
+      if (static_cast<int>(out.size()) > keep) out.pop_front();
+    }
+    if (static_cast<int>(events->size()) < kEventPage) break;
+  }
+  return out;
+}
+
+// Cuts every string of a JSON value to max bytes.
+Json CutStrings(const Json& v, size_t max) {
+  if (v.is_string()) return Json(Truncate(v.get<std::string>(), max));
+  if (v.is_array()) {
+    Json out = Json::array();
+    for (const auto& e : v) out.push_back(CutStrings(e, max));
+    return out;
+  }
+  if (v.is_object()) {
+    Json out = Json::object();
+    for (auto it = v.begin(); it != v.end(); ++it) out[it.key()] = CutStrings(it.value(), max);
+    return out;
+  }
+  return v;
+}
+
+Json ParsedOrText(const std::string& text) {
+  if (text.empty()) return Json(nullptr);
+  auto j = ParseJson(text);
+  return j ? *j : Json(text);
+}
+
+}  // namespace
+
+Result<CaptureResult> Capture(Store& store, const Run& run, const CaptureOptions& options) {
+  if (run.status != RunStatus::kFailed) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "run " + run.id + " is " + std::string(RunStatusName(run.status)) + ", not failed");
+  }
+  auto version = store.GetWorkflowVersion(run.workflow_id, run.version);
+  if (!version) return Fail(version.error());
+  if (!*version) {
+    return Fail(ErrorCode::kNotFound, "workflow version " + std::to_string(run.version) +
+                                          " of run " + run.id + " is gone");
+  }
+  std::vector<std::pair<std::string, std::string>> known;
+  if (options.secrets != nullptr) {
+    for (const auto& name : ReferencedSecrets((*version)->source)) {
+      if (auto value = options.secrets->Resolve(name)) known.emplace_back(*value, name);
+    }
+  }
+  const Redaction redact(std::move(known));
+
+  auto events = RecentEvents(store, run.id, options.max_events);
+  if (!events) return Fail(events.error());
+  Json event_list = Json::array();
+  for (const auto& e : *events) {
+    event_list.push_back(
+        Json{{"seq", e.seq},
+             {"ts_ms", e.ts_ms},
+             {"type", e.type},
+             {"data", CutStrings(redact.Value(ParsedOrText(e.data)), options.max_text_bytes)}});
+  }
+  Json context{
+      {"run",
+       {{"id", run.id},
+        {"triggered_by", TriggeredByName(run.triggered_by)},
+        {"trigger_id", run.trigger_id},
+        {"attempt", run.attempt},
+        {"created_ms", run.created_ms},
+        {"finished_ms", run.finished_ms}}},
+      {"inputs", CutStrings(redact.Value(ParsedOrText(run.inputs)), options.max_text_bytes)},
+      {"events", std::move(event_list)}};
+
+  const std::string error = Truncate(redact.Text(run.error), kMaxErrorBytes);
+  const std::string normalized = NormalizeError(error);
+  RecordRemediationRequest req;
+  req.fingerprint = Fingerprint((*version)->checksum, run.failed_node, normalized);
+  req.workflow_id = run.workflow_id;
+  req.version = run.version;
+  req.run_id = run.id;
+  req.failed_node = run.failed_node;
+  req.error = error;
+  req.error_normalized = normalized;
+  req.context = DumpJson(context);
+  auto recorded = store.RecordRemediation(req);
+  if (!recorded) return Fail(recorded.error());
+  return CaptureResult{std::move(recorded->remediation), recorded->created};
+}
+
+void CaptureFailedRun(Store& store, const Run& run, const CaptureOptions& options) noexcept {
+  try {
+    auto r = Capture(store, run, options);
+    if (!r) {
+      spdlog::warn("remediation.capture_failed run={} workflow={}: {}", run.id, run.workflow_name,
+                   r.error().message);
+      return;
+    }
+    const Remediation& m = r->remediation;
+    spdlog::info(
+        "remediation.recorded id={} workflow={} version={} run={} node={} occurrences={} new={}",
+        m.id, m.workflow_name, m.version, run.id, m.failed_node.empty() ? "-" : m.failed_node,
+        m.occurrences, r->created ? "yes" : "no");
+  } catch (const std::exception& e) {
+    spdlog::warn("remediation.capture_failed run={}: {}", run.id, e.what());
+  }
+}
+
+runs::RunFailedHook CaptureHook(const Settings& settings, const engine::SecretResolver* secrets) {
+  if (!settings.enabled) return {};
+  CaptureOptions options;
+  options.secrets = secrets;
+  return [options](Store& store, const Run& run) { CaptureFailedRun(store, run, options); };
+}
+
+}  // namespace ferry::remediation

@@ -1,0 +1,92 @@
+#include "remediation/view.h"
+
+#include "core/time_util.h"
+
+namespace ferry::remediation {
+namespace {
+
+Json Time(int64_t ms) { return ms == 0 ? Json(nullptr) : Json(FormatIsoMs(ms)); }
+Json TextOrNull(const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); }
+Json Parsed(const std::string& text) {
+  if (text.empty()) return Json(nullptr);
+  auto j = ParseJson(text);
+  return j ? *j : Json(text);
+}
+
+}  // namespace
+
+Json CandidateJson(const Remediation& m) {
+  Json confidence = nullptr;
+  if (!m.confidence.empty()) {
+    auto c = ParseJson(m.confidence);
+    confidence = c && c->is_number() ? *c : Json(m.confidence);
+  }
+  return Json{{"id", m.id},
+              {"status", RemediationStatusName(m.status)},
+              {"workflow", m.workflow_name},
+              {"workflow_id", m.workflow_id},
+              {"version", m.version},
+              {"run_id", m.run_id},
+              {"last_run_id", m.last_run_id},
+              {"failed_node", TextOrNull(m.failed_node)},
+              {"error", m.error},
+              {"fingerprint", m.fingerprint},
+              {"occurrences", m.occurrences},
+              {"attempts", m.attempts - m.attempt_base},
+              {"classification", TextOrNull(m.classification)},
+              {"summary", TextOrNull(m.summary)},
+              {"confidence", confidence},
+              {"fixed_version", m.fixed_version == 0 ? Json(nullptr) : Json(m.fixed_version)},
+              {"retry_run_id", TextOrNull(m.retry_run_id)},
+              {"first_seen_at", Time(m.first_seen_ms)},
+              {"last_seen_at", Time(m.last_seen_ms)},
+              {"updated_at", Time(m.updated_ms)}};
+}
+
+Json CandidateDetailJson(const Remediation& m, const std::vector<RemediationAttempt>& attempts) {
+  Json j = CandidateJson(m);
+  j["error_normalized"] = m.error_normalized;
+  j["context"] = Parsed(m.context);
+  j["note"] = TextOrNull(m.note);
+  j["reason"] = TextOrNull(m.reason);
+  j["result"] = Parsed(m.result);
+  j["retry_error"] = TextOrNull(m.retry_error);
+  j["attempts_total"] = m.attempts;
+  j["next_attempt_at"] = Time(m.next_attempt_ms);
+  j["claim"] = m.claim_owner.empty()
+                   ? Json(nullptr)
+                   : Json{{"owner", m.claim_owner}, {"deadline", Time(m.claim_deadline_ms)}};
+  j["has_proposed_source"] = !m.proposed_source.empty();
+  j["created_at"] = Time(m.created_ms);
+  Json list = Json::array();
+  for (const auto& a : attempts) list.push_back(AttemptJson(a));
+  j["attempt_history"] = std::move(list);
+  return j;
+}
+
+Json AttemptJson(const RemediationAttempt& a) {
+  return Json{{"attempt", a.attempt},
+              {"owner", a.owner},
+              {"outcome", a.outcome},
+              {"detail", TextOrNull(a.detail)},
+              {"agent_ms", a.agent_ms < 0 ? Json(nullptr) : Json(a.agent_ms)},
+              {"started_at", Time(a.started_ms)},
+              {"finished_at", Time(a.finished_ms)}};
+}
+
+Json PageJson(const RemediationPage& page) {
+  Json list = Json::array();
+  for (const auto& m : page.remediations) list.push_back(CandidateJson(m));
+  return Json{{"remediations", std::move(list)}, {"next_cursor", page.next_cursor}};
+}
+
+Json DiffJson(const DiffResult& d) {
+  return Json{{"id", d.id},
+              {"workflow", d.workflow},
+              {"from_version", d.from_version},
+              {"to_version", d.to_version == 0 ? Json(nullptr) : Json(d.to_version)},
+              {"status", d.status},
+              {"diff", d.diff}};
+}
+
+}  // namespace ferry::remediation

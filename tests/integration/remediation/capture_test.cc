@@ -1,0 +1,124 @@
+// Capture where a run is persisted as failed: the `ferry.run` handler executes a real workflow
+// whose shell node fails, and its on_run_failed hook records the candidate after the run's
+// FinishRun committed. A capture that cannot write changes nothing about the run or the task.
+#include <gtest/gtest.h>
+
+#include "fixture.h"
+#include "runs/handler.h"
+#include "runs/runs.h"
+#include "store/store_wrapper.h"
+#include "worker/handler.h"
+
+namespace ferry::testing {
+namespace {
+
+class NullEmitter : public EventEmitter {
+ public:
+  void Emit(const std::string&, Json) override {}
+};
+
+// Fails every RecordRemediation, as a store that lost its connection would.
+class NoRecordStore final : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  Result<RecordRemediationResult> RecordRemediation(const RecordRemediationRequest&) override {
+    ++calls;
+    return Fail(ErrorCode::kUnavailable, "database went away");
+  }
+  int calls = 0;
+};
+
+constexpr const char* kTypo = R"(name: typo
+nodes:
+  greet:
+    kind: shell
+    argv: [ehco, hi]
+)";
+
+class CaptureTest : public RemediationTest {
+ protected:
+  // Runs the run's task through the handler by hand; returns the handler's result.
+  HandlerResult Execute(const runs::RunHandlerOptions& options, const std::string& run_id) {
+    auto handler = runs::MakeRunHandler(*stores_, *brokers_, options);
+    NullEmitter emitter;
+    TaskContext ctx;
+    ctx.id = "task-" + run_id;
+    ctx.kind = "ferry.run";
+    ctx.payload = runs::RunTaskPayload(run_id, 0);
+    ctx.epoch = 1;
+    ctx.events = &emitter;
+    return handler(ctx);
+  }
+};
+
+using CaptureFailureTest = CaptureTest;
+
+TEST_P(CaptureTest, TheRunHandlerCapturesAfterTheRunIsFailed) {
+  Apply(kTypo);
+  runs::StartRunRequest start;
+  start.workflow = "typo";
+  auto started = runs::StartRun(*store_, *broker_, start);
+  ASSERT_TRUE(started) << started.error().message;
+  remediation::Settings on;
+  on.enabled = true;
+  const runs::RunFailedHook capture = remediation::CaptureHook(on, nullptr);
+  ASSERT_TRUE(capture);
+  bool failed_before_capture = false;
+  runs::RunHandlerOptions o;
+  o.on_run_failed = [&](Store& store, const ferry::Run& run) {
+    auto now = store.GetRun(run.id);
+    failed_before_capture = now && *now && (*now)->status == RunStatus::kFailed;
+    capture(store, run);
+  };
+  auto result = Execute(o, started->run.id);
+  ASSERT_TRUE(result) << result.error().message;  // a failed run is a finished task
+  EXPECT_EQ((*result)["status"], "failed");
+  EXPECT_TRUE(failed_before_capture);
+  auto page = store_->ListRemediations({});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->remediations.size(), 1u);
+  const Remediation& m = page->remediations[0];
+  EXPECT_EQ(m.run_id, started->run.id);
+  EXPECT_EQ(m.failed_node, "greet");
+  EXPECT_NE(m.error.find("program 'ehco' not found"), std::string::npos) << m.error;
+  // Disabled: no hook at all.
+  EXPECT_FALSE(remediation::CaptureHook(remediation::Settings{}, nullptr));
+}
+
+TEST_P(CaptureFailureTest, ACaptureThatCannotWriteLeavesTheRunAndTheTaskAlone) {
+  Apply(kTypo);
+  runs::StartRunRequest start;
+  start.workflow = "typo";
+  auto started = runs::StartRun(*store_, *broker_, start);
+  ASSERT_TRUE(started);
+  int calls = 0;
+  runs::RunHandlerOptions o;
+  o.on_run_failed = [&](Store& store, const ferry::Run& run) {
+    NoRecordStore broken(store);
+    remediation::CaptureFailedRun(broken, run, {});
+    calls += broken.calls;
+  };
+  auto result = Execute(o, started->run.id);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ((*result)["status"], "failed");
+  EXPECT_EQ(calls, 1);
+  auto run = store_->GetRun(started->run.id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->status, RunStatus::kFailed);
+  EXPECT_TRUE(store_->ListRemediations({})->remediations.empty());
+  // Capture refuses a run that did not fail.
+  auto ok = remediation::Capture(*store_, **run, {});
+  ASSERT_TRUE(ok);  // this one is failed
+  (*run)->status = RunStatus::kSucceeded;
+  auto bad = remediation::Capture(*store_, **run, {});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, CaptureTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, CaptureFailureTest, ::testing::Values("sqlite"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace ferry::testing
