@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-#include "engine/ingest.h"
+#include "core/crypto.h"
 
 namespace ferry::remediation {
 namespace {
@@ -122,7 +122,7 @@ std::string Fingerprint(std::string_view checksum, std::string_view failed_node,
   std::string text;
   text.reserve(checksum.size() + failed_node.size() + normalized_error.size() + 2);
   text.append(checksum).append("\n").append(failed_node).append("\n").append(normalized_error);
-  return engine::Sha256Hex(text);
+  return Sha256Hex(text);
 }
 
 }  // namespace ferry::remediation

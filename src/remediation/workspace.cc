@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 
+#include "core/crypto.h"
 #include "engine/ingest.h"
 
 namespace ferry::remediation {
@@ -260,20 +261,20 @@ Result<Artifacts> ReadArtifacts(const std::string& dir, const std::string& workf
     return Broken("classification.json: \"confidence\" must be from 0 to 1");
   }
   out.confidence = DumpJson(c["confidence"]);
-  out.hashes[std::string(kClassificationFile)] = engine::Sha256Hex(*cls_text);
+  out.hashes[std::string(kClassificationFile)] = Sha256Hex(*cls_text);
 
   auto note = read(kNoteFile, kMaxNoteBytes);
   if (!note) return Fail(note.error());
   if (Trimmed(*note).empty()) return Broken("developer_note.md is empty");
   out.note = *note;
-  out.hashes[std::string(kNoteFile)] = engine::Sha256Hex(*note);
+  out.hashes[std::string(kNoteFile)] = Sha256Hex(*note);
 
   auto source = read(workflow_file, kMaxSourceBytes);
   if (!source) return Fail(source.error());
   const bool changed = *source != original_source;
   if (changed) {
     out.edited_source = *source;
-    out.hashes[workflow_file] = engine::Sha256Hex(*source);
+    out.hashes[workflow_file] = Sha256Hex(*source);
   }
   if (IsFixable(out.classification) && !changed) {
     return Broken("classified " + out.classification + " but " + workflow_file +

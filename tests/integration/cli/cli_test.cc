@@ -227,6 +227,40 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_TRUE(Contains(help.out, "task")) << help.out;
 }
 
+// Input the API refuses is refused by the CLI too, with exit 2 and the reason (issue: a payload
+// 64,000 levels deep used to crash `ferry task submit` with SIGSEGV).
+TEST_F(CliTest, HostileInputExitsTwoNamingTheProblem) {
+  const std::string deep = std::string(64000, '[') + std::string(64000, ']');
+  auto r = ferry().Run({"task", "submit", "echo", "--payload", deep});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(Contains(r.err, "nested deeper than the limit of 128 levels")) << r.err;
+
+  // One level under the limit is accepted; the limit itself is where refusal starts.
+  const std::string ok = std::string(127, '[') + std::string(127, ']');
+  EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--payload", ok}).exit_code, 0);
+  const std::string over = std::string(129, '[') + std::string(129, ']');
+  EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--payload", over}).exit_code, 2);
+
+  auto big = ferry().Run({"task", "submit", "echo", "--payload", R"({"n": 1e999})"});
+  EXPECT_EQ(big.exit_code, 2) << big.err;
+  EXPECT_TRUE(Contains(big.err, "out of range")) << big.err;
+
+  auto run = ferry().Run({"task", "submit", "ferry.run"});
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_TRUE(Contains(run.err, "ferry workflow run")) << run.err;
+
+  // Scripts that asked for --json get usage errors as JSON on stdout.
+  auto usage = ferry().Run({"--json", "task", "list", "--no-such-flag"});
+  EXPECT_EQ(usage.exit_code, 2);
+  Json err = ParseOrFail(usage.out);
+  EXPECT_EQ(err["error"]["code"], "invalid_argument") << usage.out;
+  EXPECT_TRUE(Contains(err["error"]["message"].get<std::string>(), "--no-such-flag"))
+      << usage.out;
+
+  Json tasks = ferry().RunJson({"task", "list"});
+  EXPECT_EQ(tasks.size(), 1u) << "only the 127-deep payload was accepted: " << tasks.dump();
+}
+
 TEST_F(CliTest, UnreachableRedisExitsThreeQuickly) {
   int port = FreePort();  // nothing listens there
   std::string url = "redis://:hunter2@127.0.0.1:" + std::to_string(port);
