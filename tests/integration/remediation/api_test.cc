@@ -124,7 +124,7 @@ TEST_P(RemediationApiTest, RoutesShapesAndErrors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RemediationApiTest, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

@@ -12,6 +12,7 @@
 #include "broker/broker.h"
 #include "core/ids.h"
 #include "core/time_util.h"
+#include "files.h"
 #include "fixture.h"
 #include "remediation/actions.h"
 #include "remediation/sandbox.h"
@@ -38,11 +39,6 @@ nodes:
 constexpr const char* kTypoError = "greet: program 'ehco' not found or not executable";
 
 bool Has(const std::string& s, const std::string& n) { return s.find(n) != std::string::npos; }
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 // Processes whose command line holds `marker`.
 int ProcessesWith(const std::string& marker) {
@@ -299,9 +295,9 @@ TEST_P(AttemptRulesTest, TimeoutKillsTheAgentsProcessGroup) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, AttemptTest, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 INSTANTIATE_TEST_SUITE_P(Backends, AttemptRulesTest, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

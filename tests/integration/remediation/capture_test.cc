@@ -116,9 +116,9 @@ TEST_P(CaptureFailureTest, ACaptureThatCannotWriteLeavesTheRunAndTheTaskAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CaptureTest, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 INSTANTIATE_TEST_SUITE_P(Backends, CaptureFailureTest, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

@@ -12,6 +12,7 @@
 
 #include "core/ids.h"
 #include "core/json.h"
+#include "files.h"
 #include "fixture.h"
 #include "postgres.h"
 
@@ -27,11 +28,6 @@ int Count(const std::string& s, const std::string& n) {
   int c = 0;
   for (size_t p = s.find(n); p != std::string::npos; p = s.find(n, p + 1)) ++c;
   return c;
-}
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 int ProcessesWith(const std::string& marker) {
@@ -234,7 +230,7 @@ TEST_P(RemediationE2E, FailureToFixedVersionAndSucceedingRetry) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RemediationE2E, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 class RemediationTakeover : public RemediationE2E {};
 
@@ -296,7 +292,7 @@ TEST_P(RemediationTakeover, TwoSchedulersClaimACandidateOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RemediationTakeover, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/ids.h"
+#include "files.h"
 #include "fixture.h"
 
 namespace ferry::testing {
@@ -22,8 +23,7 @@ int ProcessesWith(const std::string& marker) {
   for (const auto& e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(in)), {});
+    std::string cmd = ReadAll(e.path() / "cmdline");
     std::replace(cmd.begin(), cmd.end(), '\0', ' ');
     if (cmd.find(marker) != std::string::npos &&
         cmd.find("remediation_integration_tests") == std::string::npos) {
@@ -84,7 +84,7 @@ TEST_P(RunnerTest, StoppingReleasesTheClaimWithoutCountingIt) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RunnerTest, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

@@ -12,6 +12,7 @@
 
 #include "core/ids.h"
 #include "engine/secrets.h"
+#include "files.h"
 #include "fixture.h"
 #include "remediation/view.h"
 
@@ -21,11 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 
 bool Has(const std::string& s, const std::string& n) { return s.find(n) != std::string::npos; }
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 // Skips when bubblewrap is not installed (scripts/setup.sh installs it); fails when it is
 // installed but cannot make a sandbox, since then remediation would silently run unsandboxed.
@@ -152,10 +148,10 @@ printf 'dumped\n' >developer_note.md
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SandboxTest, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 // The store file's mask is checked on SQLite (a PostgreSQL store has no file).
 INSTANTIATE_TEST_SUITE_P(Backends, SandboxMountTest, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

@@ -82,7 +82,7 @@ TEST_P(ScanTest, EveryReasonToSkipAndTheClaim) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ScanTest, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ferry::testing

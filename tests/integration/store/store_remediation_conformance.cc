@@ -454,10 +454,10 @@ TEST_P(RemediationStore, RacingProcessesClaimOnce) {
 // Instantiated by the binaries that link this file, with the backends they run.
 #ifdef REMEDIATION_STORE_POSTGRES
 INSTANTIATE_TEST_SUITE_P(Backends, RemediationStore, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 #else
 INSTANTIATE_TEST_SUITE_P(Backends, RemediationStore, ::testing::Values("sqlite"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 #endif
 
 }  // namespace ferry::testing

@@ -7,12 +7,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "files.h"
 #include "harness.h"
 
 namespace ferry::remediation {
 namespace {
 
 namespace fs = std::filesystem;
+using ferry::testing::ReadAll;
 using ferry::testing::TempDir;
 
 const char* kSource = "name: wf\nnodes:\n  a:\n    kind: shell\n    argv: [ehco, hi]\n";
@@ -56,8 +58,7 @@ TEST_F(WorkspaceTest, CreatesTheInputsPrivately) {
   for (const char* f : {"workflow.yaml", "failure.json", "events.json", "instructions.md"}) {
     EXPECT_TRUE(fs::exists(fs::path(ws_) / f)) << f;
   }
-  std::ifstream in(fs::path(ws_) / "instructions.md");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::string text = ReadAll(fs::path(ws_) / "instructions.md");
   for (const char* must : {"classification.json", "developer_note.md", "workflow_fixable",
                            "node_workaround", "runtime_or_platform", "external_dependency",
                            "unknown", "confidence", "symbolic link", "workflow.yaml"}) {
