@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/dev_endpoints.h"
 #include "ops/config.h"
 
 namespace ferry::cli {
@@ -81,6 +82,18 @@ int Main(int argc, char** argv) {
               "How long such a write waits for its replicas before failing (env "
               "FERRY_REDIS_WAIT_TIMEOUT; default 1s)")
       ->group("Redis connection");
+  AddOptional(&app, "--task-retention", global.task_retention,
+              "How long a finished task's record and events stay in Redis (env "
+              "FERRY_TASK_RETENTION; default 24h)")
+      ->group("Retention");
+  AddOptional(&app, "--dead-retention", global.dead_retention,
+              "How long dead-lettered tasks stay inspectable and re-runnable (env "
+              "FERRY_DEAD_RETENTION; default 7d)")
+      ->group("Retention");
+  AddOptional(&app, "--event-stream-length", global.event_stream_length,
+              "Events kept per task, oldest trimmed first (env FERRY_EVENT_STREAM_LENGTH; "
+              "default 1000)")
+      ->group("Retention");
   AddOptional(&app, "--config", global.config,
               "Config file of key = value lines, keys named like the flags; precedence flag > "
               "env > file > default (env FERRY_CONFIG)")
@@ -415,8 +428,14 @@ int Main(int argc, char** argv) {
   EnvLookup env = ProcessEnv();
   auto config_file = ops::LoadConfigFrom(global.config, env);
   if (config_file) env = ops::LayeredEnv(env, *config_file);
+  // Behind both, a running `ferry dev` in this folder (or FERRY_DATA_DIR): cli/dev_endpoints.h.
+  std::string dev_hint;
+  if (config_file && !dev->parsed() && UsesDefaultRedis(global, env)) {
+    if (auto found = FindDevEndpoints(env, &dev_hint)) env = WithDevEndpoints(env, *found);
+  }
   Context ctx(global, env);
   if (!config_file) return ctx.out().Fail(config_file.error());
+  if (!dev_hint.empty()) std::fprintf(stderr, "ferry: %s\n", dev_hint.c_str());
   try {
     if (auto st = ctx.Init(default_log_level); !st) return ctx.out().Fail(st.error());
     if (*config_file) {

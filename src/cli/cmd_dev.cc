@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "cli/commands.h"
+#include "cli/dev_endpoints.h"
 #include "cli/runs_common.h"
 #include "cli/signals.h"
 #include "core/redis_url.h"
@@ -104,7 +105,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   // Redis: the one given, else a private one that lives as long as this process.
   std::unique_ptr<devstack::EmbeddedRedis> redis;
   BrokerOptions broker_options = cfg->broker;
-  bool private_redis = !ctx.global().redis_url && !ctx.env()("FERRY_REDIS_URL");
+  bool private_redis =
+      !ctx.global().redis_url && !ctx.env()("FERRY_REDIS_URL") && !ctx.env()("REDIS_URL");
   if (private_redis) {
     auto r = devstack::EmbeddedRedis::Start();
     if (!r) return out.Fail(r.error());
@@ -228,6 +230,16 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   std::string base;
 #endif
 
+  // Client commands in this folder (or with FERRY_DATA_DIR) find this stack through the file.
+  DevEndpoints endpoints;
+  endpoints.api = base.empty() ? "" : base + "/api/v1";
+  endpoints.redis_url = broker_options.redis_url;
+  endpoints.prefix = broker_options.prefix;
+  endpoints.store = store_location;
+  auto endpoints_file = DevEndpointsFile::Write(data_dir.string(), endpoints);
+  if (!endpoints_file)
+    spdlog::warn("{} (client commands will not find this stack)", endpoints_file.error().message);
+
   std::string banner = std::string("ferry dev ") + FERRY_VERSION + "\n";
   banner += "  API:        " + api_line + "\n";
   if (!base.empty()) banner += "  Webhooks:   " + base + "/hooks/{workflow}\n";
@@ -242,17 +254,26 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   banner += std::string("  Remediation: ") +
             (rem->enabled ? (rem->dry_run ? "on, dry run" : "on") : "off (remediation-enabled)") +
             "\n";
-  banner += "\nIn another shell:\n";
-  banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url +
-            " FERRY_STORE=" + store_location + "\n";
+  if (endpoints_file) {
+    banner += "  Endpoints:  " + endpoints_file->path() + " (removed on exit)\n";
+    banner += "\nIn another shell, in this folder";
+    if (data_dir != ".ferry") banner += " (or with FERRY_DATA_DIR=" + data_dir.string() + ")";
+    banner += ", commands use this stack:\n";
+  } else {
+    banner += "\nIn another shell:\n";
+    banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url +
+              " FERRY_STORE=" + store_location + "\n";
+  }
   banner += "  ferry workflow apply examples/hello.yaml\n";
   banner += "  ferry workflow run hello --input '{\"who\": \"Ada\"}' --wait\n";
   banner += "Press Ctrl-C to stop.\n";
   if (out.json()) {
-    out.PrintJsonLine(Json{{"api", base.empty() ? Json(nullptr) : Json(base + "/api/v1")},
-                           {"store", (*stores)->Describe()},
-                           {"redis_url", MaskRedisUrl(broker_options.redis_url)},
-                           {"worker_id", (*worker)->id()}});
+    out.PrintJsonLine(
+        Json{{"api", base.empty() ? Json(nullptr) : Json(base + "/api/v1")},
+             {"store", (*stores)->Describe()},
+             {"redis_url", MaskRedisUrl(broker_options.redis_url)},
+             {"endpoints_file", endpoints_file ? Json(endpoints_file->path()) : Json(nullptr)},
+             {"worker_id", (*worker)->id()}});
   } else {
     out.Print(banner);
   }

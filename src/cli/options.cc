@@ -1,5 +1,6 @@
 #include "cli/options.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
@@ -141,6 +142,24 @@ Status ResolveRedisConnect(const GlobalFlags& flags, const EnvLookup& env, Broke
 
 }  // namespace
 
+Result<std::string> ParseLogLevelName(const std::string& text) {
+  // Any case, and Python logging's names (WARNING, FATAL) as environment files of Celery and
+  // orbiter deployments set them.
+  std::string level;
+  for (char c : text) level += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (level == "warning") level = "warn";
+  if (level == "fatal") level = "critical";
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
+  if (!kLevels.count(level)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "log level must be trace, debug, info, warn(ing), error, critical or off (any "
+                "case), not '" +
+                    text + "'");
+  }
+  return level;
+}
+
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());
@@ -153,7 +172,10 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
                                          const std::string& default_log_level) {
   ClientConfig cfg;
   cfg.broker.redis_url = kDefaultRedisUrl;
-  if (auto r = Pick(flags.redis_url, "--redis-url", env, "FERRY_REDIS_URL")) {
+  // REDIS_URL is what Celery- and orbiter-style environment files set: read it after Ferry's own.
+  auto redis_url = Pick(flags.redis_url, "--redis-url", env, "FERRY_REDIS_URL");
+  if (!redis_url) redis_url = Pick(std::nullopt, "", env, "REDIS_URL");
+  if (const auto& r = redis_url) {
     if (auto ep = ParseRedisUrl(r->text); !ep) return Bad(*r, ep.error().message);
     cfg.broker.redis_url = r->text;
   }
@@ -170,15 +192,27 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
     cfg.broker.io_timeout = *d;
   }
   if (auto st = ResolveRedisConnect(flags, env, cfg.broker); !st) return Fail(st.error());
+  if (auto r = Pick(flags.task_retention, "--task-retention", env, "FERRY_TASK_RETENTION")) {
+    auto d = ParseDur(*r, false);
+    if (!d) return Fail(d.error());
+    cfg.broker.retention = *d;
+  }
+  if (auto r = Pick(flags.dead_retention, "--dead-retention", env, "FERRY_DEAD_RETENTION")) {
+    auto d = ParseDur(*r, false);
+    if (!d) return Fail(d.error());
+    cfg.broker.dead_retention = *d;
+  }
+  if (auto r = Pick(flags.event_stream_length, "--event-stream-length", env,
+                    "FERRY_EVENT_STREAM_LENGTH")) {
+    auto n = ParseInt(*r, 10, 1000000);
+    if (!n) return Fail(n.error());
+    cfg.broker.events_maxlen = *n;
+  }
   cfg.log.level = default_log_level;
   if (auto r = Pick(flags.log_level, "--log-level", env, "FERRY_LOG_LEVEL")) {
-    static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
-                                                  "error", "critical", "off"};
-    if (!kLevels.count(r->text)) {
-      return Bad(*r,
-                 "log level must be trace, debug, info, warn, error or off, not '" + r->text + "'");
-    }
-    cfg.log.level = r->text;
+    auto level = ParseLogLevelName(r->text);
+    if (!level) return Bad(*r, level.error().message);
+    cfg.log.level = *level;
   }
   if (auto r = Pick(flags.log_format, "--log-format", env, "FERRY_LOG_FORMAT")) {
     auto f = ParseLogFormat(r->text);

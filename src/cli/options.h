@@ -23,6 +23,10 @@ namespace ferry::cli {
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup ProcessEnv();
 
+// A log level in any case ("WARNING", "info"; warning = warn, fatal = critical), as spdlog names
+// it.
+Result<std::string> ParseLogLevelName(const std::string& text);
+
 // Options every command takes. nullopt = the flag was not given.
 struct GlobalFlags {
   std::optional<std::string> config;      // FERRY_CONFIG: key = value file (src/ops/config.h)
@@ -42,6 +46,10 @@ struct GlobalFlags {
   std::optional<std::string> redis_sentinel_password;  // FERRY_REDIS_SENTINEL_PASSWORD
   std::optional<std::string> redis_wait_replicas;      // FERRY_REDIS_WAIT_REPLICAS
   std::optional<std::string> redis_wait_timeout;       // FERRY_REDIS_WAIT_TIMEOUT
+  // Retention of what Redis keeps (docs/runbook.md, Redis memory).
+  std::optional<std::string> task_retention;       // FERRY_TASK_RETENTION
+  std::optional<std::string> dead_retention;       // FERRY_DEAD_RETENTION
+  std::optional<std::string> event_stream_length;  // FERRY_EVENT_STREAM_LENGTH
   bool json = false;
   bool ascii = false;
   bool no_color = false;

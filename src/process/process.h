@@ -23,9 +23,9 @@ struct ProcessSpec {
   std::map<std::string, std::string> env;  // added to (or replacing) the inherited environment
   // Start from an empty environment but PATH, HOME, LANG, LC_ALL, TZ and TMPDIR.
   bool clear_env = false;
-  std::string cwd;                         // empty: inherit
-  std::string stdin_data;                  // written to the child's stdin, then closed
-  std::chrono::milliseconds timeout{0};    // 0: none
+  std::string cwd;                       // empty: inherit
+  std::string stdin_data;                // written to the child's stdin, then closed
+  std::chrono::milliseconds timeout{0};  // 0: none
   std::chrono::milliseconds kill_grace = std::chrono::seconds(2);  // SIGTERM -> SIGKILL
   size_t max_output_bytes = 1 << 20;  // per stream; the rest is dropped and flagged
   // Called with each complete line of stdout/stderr as it arrives (may be empty).

@@ -254,8 +254,7 @@ TEST_F(CliTest, HostileInputExitsTwoNamingTheProblem) {
   EXPECT_EQ(usage.exit_code, 2);
   Json err = ParseOrFail(usage.out);
   EXPECT_EQ(err["error"]["code"], "invalid_argument") << usage.out;
-  EXPECT_TRUE(Contains(err["error"]["message"].get<std::string>(), "--no-such-flag"))
-      << usage.out;
+  EXPECT_TRUE(Contains(err["error"]["message"].get<std::string>(), "--no-such-flag")) << usage.out;
 
   Json tasks = ferry().RunJson({"task", "list"});
   EXPECT_EQ(tasks.size(), 1u) << "only the 127-deep payload was accepted: " << tasks.dump();

@@ -82,6 +82,7 @@ TEST_P(SandboxTest, NoSecretValueReachesTheWorkspaceTheAgentOrTheStore) {
   ::setenv("FERRY_SECRET_API_TOKEN", token.c_str(), 1);
   ::setenv("AGENT_VISIBLE", "yes-visible", 1);
   Workflow wf = Apply(R"(name: leaky
+secrets: [API_TOKEN]
 nodes:
   call:
     kind: shell

@@ -122,6 +122,59 @@ TEST(OptionsTest, ErrorsNameTheirSource) {
   EXPECT_FALSE(ResolveClientConfig(g, FakeEnv({})));
 }
 
+// Seed deployments' environment files: REDIS_URL and Python-style log level names.
+TEST(OptionsTest, SeedEnvironmentFilesWork) {
+  auto cfg = ResolveClientConfig(
+      {}, FakeEnv({{"REDIS_URL", "redis://10.0.0.7:6379/1"}, {"FERRY_LOG_LEVEL", "WARNING"}}));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->broker.redis_url, "redis://10.0.0.7:6379/1");
+  EXPECT_EQ(cfg->log.level, "warn");
+  // Ferry's own variable wins over REDIS_URL, and a bad REDIS_URL is named as such.
+  cfg = ResolveClientConfig({}, FakeEnv({{"REDIS_URL", "redis://10.0.0.7:6379/1"},
+                                         {"FERRY_REDIS_URL", "redis://10.0.0.8:6379"}}));
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->broker.redis_url, "redis://10.0.0.8:6379");
+  auto bad = ResolveClientConfig({}, FakeEnv({{"REDIS_URL", "http://10.0.0.7"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind("REDIS_URL: ", 0), 0u) << bad.error().message;
+
+  for (const auto& [given, want] :
+       std::vector<std::pair<std::string, std::string>>{{"INFO", "info"},
+                                                        {"Debug", "debug"},
+                                                        {"warning", "warn"},
+                                                        {"FATAL", "critical"},
+                                                        {"ERROR", "error"},
+                                                        {"off", "off"}}) {
+    auto level = ParseLogLevelName(given);
+    ASSERT_TRUE(level) << given;
+    EXPECT_EQ(*level, want) << given;
+  }
+  for (const char* bad_level : {"", "warn ", "warnings", "verbose", "INFO2"}) {
+    EXPECT_FALSE(ParseLogLevelName(bad_level)) << bad_level;
+  }
+}
+
+TEST(OptionsTest, RetentionSettings) {
+  auto cfg = ResolveClientConfig({}, FakeEnv({{"FERRY_TASK_RETENTION", "6h"},
+                                              {"FERRY_DEAD_RETENTION", "2d"},
+                                              {"FERRY_EVENT_STREAM_LENGTH", "200"}}));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->broker.retention, std::chrono::hours(6));
+  EXPECT_EQ(cfg->broker.dead_retention, std::chrono::hours(48));
+  EXPECT_EQ(cfg->broker.events_maxlen, 200);
+  GlobalFlags g;
+  g.event_stream_length = "9";  // one under the floor
+  auto low = ResolveClientConfig(g, FakeEnv({}));
+  ASSERT_FALSE(low);
+  EXPECT_NE(low.error().message.find("--event-stream-length"), std::string::npos);
+  g.event_stream_length = "10";
+  EXPECT_TRUE(ResolveClientConfig(g, FakeEnv({})));
+  g = {};
+  g.task_retention = "0";
+  EXPECT_FALSE(ResolveClientConfig(g, FakeEnv({})));
+  EXPECT_FALSE(ResolveClientConfig({}, FakeEnv({{"FERRY_DEAD_RETENTION", "forever"}})));
+}
+
 TEST(OptionsTest, BadFlagValueWinsOverGoodEnv) {
   // flag > env holds for errors too: a bad flag is reported, not silently replaced by the env.
   WorkerFlags f;

@@ -392,6 +392,7 @@ nodes:
     kind: fail
     needs: [lua]
     message: "failed with {{ secrets.API_TOKEN }}"
+secrets: [API_TOKEN]
 )");
   MapSecretResolver secrets(std::map<std::string, std::string>{{"API_TOKEN", "tok-123456"}});
   h.options.secrets = &secrets;
@@ -406,7 +407,9 @@ nodes:
 }
 
 TEST(Executor, MissingSecretFailsTheNode) {
-  Harness h("name: s\nnodes:\n  a: {kind: shell, argv: [echo, '{{ secrets.NOPE }}'], retry: 3}\n");
+  Harness h(
+      "name: s\nsecrets: [NOPE]\nnodes:\n  a: {kind: shell, argv: [echo, '{{ secrets.NOPE }}'], "
+      "retry: 3}\n");
   auto out = h.Run();
   EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
   EXPECT_THAT(out.error, HasSubstr("secret 'NOPE' is not set"));
