@@ -11,7 +11,6 @@
 #include <mutex>
 #include <utility>
 
-#include "api/dto.h"
 #include "api/http_util.h"
 #include "api/scopes.h"
 #include "api/webhook_auth.h"
@@ -26,6 +25,7 @@
 #include "runs/pool.h"
 #include "runs/runs.h"
 #include "scheduler/dispatch.h"
+#include "views/views.h"
 
 namespace ferry::api {
 namespace {
@@ -393,8 +393,8 @@ void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
     return SendJson(res, status, out);
   }
   SendJson(res, applied->applied.created ? 201 : 200,
-           Json{{"workflow", WorkflowJson(applied->applied.workflow)},
-                {"version", VersionJson(applied->applied.version, false)},
+           Json{{"workflow", views::Workflow(applied->applied.workflow)},
+                {"version", views::Version(applied->applied.version, false)},
                 {"created", applied->applied.created}});
 }
 
@@ -404,8 +404,8 @@ void ApiServer::Impl::ListWorkflows(const Request&, Response& res) {
   auto list = (*store)->ListWorkflows();
   if (Failed(*store, list, res)) return;
   Json out = Json::array();
-  for (const auto& w : *list) out.push_back(WorkflowJson(w));
-  SendJson(res, 200, Json{{"workflows", std::move(out)}});
+  for (const auto& w : *list) out.push_back(views::Workflow(w));
+  SendJson(res, 200, views::Page("workflows", std::move(out), ""));
 }
 
 void ApiServer::Impl::GetWorkflow(const Request& req, Response& res) {
@@ -414,16 +414,16 @@ void ApiServer::Impl::GetWorkflow(const Request& req, Response& res) {
   auto wf = (*store)->GetWorkflow(req.params[0]);
   if (Failed(*store, wf, res)) return;
   if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.params[0]);
-  Json out{{"workflow", WorkflowJson(**wf)}};
+  Json out{{"workflow", views::Workflow(**wf)}};
   if (auto v = (*store)->GetWorkflowVersion((*wf)->id, 0); v && *v) {
-    out["version"] = VersionJson(**v, true);
+    out["version"] = views::Version(**v, true);
   }
   RunFilter filter;
   filter.workflow_id = (*wf)->id;
   filter.limit = 10;
   if (auto page = (*store)->ListRuns(filter)) {
     Json runs = Json::array();
-    for (const auto& r : page->runs) runs.push_back(RunJson(r));
+    for (const auto& r : page->runs) runs.push_back(views::Run(r));
     out["recent_runs"] = std::move(runs);
   }
   SendJson(res, 200, out);
@@ -438,8 +438,10 @@ void ApiServer::Impl::ListVersions(const Request& req, Response& res) {
   auto versions = (*store)->ListWorkflowVersions((*wf)->id);
   if (Failed(*store, versions, res)) return;
   Json out = Json::array();
-  for (const auto& v : *versions) out.push_back(VersionJson(v, false));
-  SendJson(res, 200, Json{{"workflow", (*wf)->name}, {"versions", std::move(out)}});
+  for (const auto& v : *versions) out.push_back(views::Version(v, false));
+  Json body = views::Page("versions", std::move(out), "");
+  body["workflow"] = (*wf)->name;
+  SendJson(res, 200, body);
 }
 
 void ApiServer::Impl::GetVersion(const Request& req, Response& res) {
@@ -455,7 +457,7 @@ void ApiServer::Impl::GetVersion(const Request& req, Response& res) {
   auto v = (*store)->GetWorkflowVersion((*wf)->id, static_cast<int>(*n));
   if (Failed(*store, v, res)) return;
   if (!*v) return SendError(res, ErrorCode::kNotFound, "no such version");
-  SendJson(res, 200, Json{{"version", VersionJson(**v, true)}});
+  SendJson(res, 200, Json{{"version", views::Version(**v, true)}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,7 +481,7 @@ void ApiServer::Impl::CreateRun(const Request& req, Response& res) {
   if (Failed(*store, started, res)) return;
   if (!started->enqueued) broker->MarkBad();
   SendJson(res, 201,
-           Json{{"run", RunJson(started->run)},
+           Json{{"run", views::Run(started->run)},
                 {"enqueued", started->enqueued},
                 {"task_id", started->task_id}});
 }
@@ -511,8 +513,8 @@ void ApiServer::Impl::ListRuns(const Request& req, Response& res) {
   auto page = (*store)->ListRuns(filter);
   if (Failed(*store, page, res)) return;
   Json out = Json::array();
-  for (const auto& r : page->runs) out.push_back(RunJson(r));
-  SendJson(res, 200, Json{{"runs", std::move(out)}, {"next_cursor", page->next_cursor}});
+  for (const auto& r : page->runs) out.push_back(views::Run(r));
+  SendJson(res, 200, views::Page("runs", std::move(out), page->next_cursor));
 }
 
 void ApiServer::Impl::GetRun(const Request& req, Response& res) {
@@ -523,9 +525,9 @@ void ApiServer::Impl::GetRun(const Request& req, Response& res) {
   if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.params[0]);
   auto steps = (*store)->ListSteps((*run)->id);
   if (Failed(*store, steps, res)) return;
-  Json out = RunJson(**run);
+  Json out = views::Run(**run);
   Json list = Json::array();
-  for (const auto& s : *steps) list.push_back(StepJson(s));
+  for (const auto& s : *steps) list.push_back(views::Step(s));
   out["steps"] = std::move(list);
   SendJson(res, 200, Json{{"run", std::move(out)}});
 }
@@ -538,7 +540,7 @@ void ApiServer::Impl::CancelRun(const Request& req, Response& res) {
   if (Failed(*store, run, res)) return;
   // The store decides; the broker cancel only stops the work sooner (the handler also polls the
   // run's status), so its failure does not fail the request.
-  Json out{{"run", RunJson(*run)}};
+  Json out{{"run", views::Run(*run)}};
   (void)(*store)->AppendRunEvent(id, std::string(runs::kEventCancelled), DumpJson({{"by", "api"}}));
   if (auto task = runs::LatestRunTask(**store, id); task && *task) {
     out["task_id"] = (*task)->task_id;
@@ -567,7 +569,7 @@ void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
   if (!store) return SendError(res, store.error());
   auto run = (*store)->RetryRun(req.params[0], retry);
   if (Failed(*store, run, res)) return;
-  Json out{{"run", RunJson(*run)}, {"enqueued", false}};
+  Json out{{"run", views::Run(*run)}, {"enqueued", false}};
   if (auto broker = brokers.Acquire()) {
     runs::EnsureTaskOptions task;
     task.queue = options.run_queue;
@@ -697,8 +699,8 @@ void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
   auto tasks = (*broker)->ListTasks(filter);
   if (Failed(*broker, tasks, res)) return;
   Json out = Json::array();
-  for (const auto& t : *tasks) out.push_back(TaskJson(t));
-  SendJson(res, 200, Json{{"tasks", std::move(out)}});
+  for (const auto& t : *tasks) out.push_back(views::Task(t));
+  SendJson(res, 200, views::Page("tasks", std::move(out), ""));
 }
 
 void ApiServer::Impl::GetTask(const Request& req, Response& res) {
@@ -707,7 +709,7 @@ void ApiServer::Impl::GetTask(const Request& req, Response& res) {
   auto task = (*broker)->GetTask(req.params[0]);
   if (Failed(*broker, task, res)) return;
   if (!*task) return SendError(res, ErrorCode::kNotFound, "no task " + req.params[0]);
-  SendJson(res, 200, Json{{"task", TaskJson(**task)}});
+  SendJson(res, 200, Json{{"task", views::Task(**task)}});
 }
 
 void ApiServer::Impl::CancelTask(const Request& req, Response& res) {
@@ -734,8 +736,8 @@ void ApiServer::Impl::ListWorkers(const Request&, Response& res) {
   auto workers = (*broker)->ListWorkers();
   if (Failed(*broker, workers, res)) return;
   Json out = Json::array();
-  for (const auto& w : *workers) out.push_back(WorkerJson(w));
-  SendJson(res, 200, Json{{"workers", std::move(out)}});
+  for (const auto& w : *workers) out.push_back(views::Worker(w, WallNowMs()));
+  SendJson(res, 200, views::Page("workers", std::move(out), ""));
 }
 
 void ApiServer::Impl::ListQueues(const Request&, Response& res) {
@@ -747,9 +749,9 @@ void ApiServer::Impl::ListQueues(const Request&, Response& res) {
   for (const auto& q : *names) {
     auto stats = (*broker)->GetQueueStats(q);
     if (Failed(*broker, stats, res)) return;
-    out.push_back(QueueStatsJson(*stats));
+    out.push_back(views::Queue(*stats, WallNowMs()));
   }
-  SendJson(res, 200, Json{{"queues", std::move(out)}});
+  SendJson(res, 200, views::Page("queues", std::move(out), ""));
 }
 
 void ApiServer::Impl::GetQueue(const Request& req, Response& res) {
@@ -758,7 +760,7 @@ void ApiServer::Impl::GetQueue(const Request& req, Response& res) {
   if (!broker) return SendError(res, broker.error());
   auto stats = (*broker)->GetQueueStats(req.params[0]);
   if (Failed(*broker, stats, res)) return;
-  SendJson(res, 200, Json{{"queue", QueueStatsJson(*stats)}});
+  SendJson(res, 200, Json{{"queue", views::Queue(*stats, WallNowMs())}});
 }
 
 // ---------------------------------------------------------------------------------------------//
@@ -793,7 +795,7 @@ class RunEventStream : public http::Stream {
       } else {
         for (const auto& e : *events) {
           out += "id: " + std::to_string(e.seq) + "\nevent: " + e.type +
-                 "\ndata: " + DumpJson(RunEventJson(e)) + "\n\n";
+                 "\ndata: " + DumpJson(views::RunEvent(e)) + "\n\n";
           last_seq_ = e.seq;
           if (e.type == runs::kEventFinished) finished = true;
         }

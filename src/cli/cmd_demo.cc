@@ -27,6 +27,7 @@
 #include "runs/apply.h"
 #include "runs/handler.h"
 #include "store/store.h"
+#include "views/views.h"
 #include "worker/worker.h"
 
 namespace ferry::cli::embedded {
@@ -296,9 +297,9 @@ int RunDemo(Context& ctx, const DemoArgs& args) {
   if (out.json()) {
     // One JSON document per part: the tasks here, the workflow run below.
     Json jt = Json::array();
-    for (const auto& r : records) jt.push_back(TaskToJson(r));
+    for (const auto& r : records) jt.push_back(views::Task(r));
     Json jw = Json::array();
-    for (const auto& w : workers) jw.push_back(WorkerToJson(w));
+    for (const auto& w : workers) jw.push_back(views::Worker(w, WallNowMs()));
     Json subs = Json::array();
     for (size_t i = 0; i < tasks.size(); ++i) {
       subs.push_back({{"id", submitted[i].id},

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "core/time_util.h"
+#include "views/views.h"
 
 namespace ferry::cli {
 namespace {
@@ -28,8 +29,8 @@ int RunQueueList(Context& ctx) {
   }
   if (out.json()) {
     Json arr = Json::array();
-    for (const auto& q : stats) arr.push_back(QueueStatsToJson(q));
-    out.PrintJson(arr);
+    for (const auto& q : stats) arr.push_back(views::Queue(q, WallNowMs()));
+    out.PrintJson(views::Page("queues", std::move(arr), ""));
     return kExitOk;
   }
   if (stats.empty()) {
@@ -58,7 +59,7 @@ int RunQueueStats(Context& ctx, const std::string& queue) {
   auto q = (*broker)->GetQueueStats(queue);
   if (!q) return out.Fail(q.error());
   if (out.json()) {
-    out.PrintJson(QueueStatsToJson(*q));
+    out.PrintJson(views::Queue(*q, WallNowMs()));
     return kExitOk;
   }
   int64_t now = WallNowMs();
@@ -88,8 +89,8 @@ int RunQueueDead(Context& ctx, const std::string& queue, int limit) {
   if (!dead) return out.Fail(dead.error());
   if (out.json()) {
     Json arr = Json::array();
-    for (const auto& t : *dead) arr.push_back(TaskToJson(t));
-    out.PrintJson(arr);
+    for (const auto& t : *dead) arr.push_back(views::Task(t));
+    out.PrintJson(views::Page("tasks", std::move(arr), ""));
     return kExitOk;
   }
   if (dead->empty()) {

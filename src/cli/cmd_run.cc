@@ -13,6 +13,7 @@
 #include "runs/handler.h"
 #include "runs/recovery.h"
 #include "runs/runs.h"
+#include "views/views.h"
 
 namespace ferry::cli {
 namespace {
@@ -23,8 +24,6 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr const char* kDefaultStoreDir = ".ferry";
 constexpr const char* kDefaultStoreFile = ".ferry/ferry.db";
 
-Json TimeOrNull(int64_t ms) { return ms == 0 ? Json(nullptr) : Json(FormatIsoMs(ms)); }
-Json TextOrNull(const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); }
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 Error NoRun(const std::string& id) { return Error{ErrorCode::kNotFound, "no run " + id}; }
@@ -80,48 +79,6 @@ Result<Run> FindRun(Store& store, const std::string& id) {
 }
 
 }  // namespace
-
-Json RunToJson(const Run& r) {
-  return Json{{"id", r.id},
-              {"workflow", r.workflow_name},
-              {"workflow_id", r.workflow_id},
-              {"version", r.version},
-              {"status", RunStatusName(r.status)},
-              {"attempt", r.attempt},
-              {"epoch", r.epoch},
-              {"inputs", JsonOrString(r.inputs)},
-              {"output", r.output.empty() ? Json(nullptr) : JsonOrString(r.output)},
-              {"error", TextOrNull(r.error)},
-              {"failed_node", TextOrNull(r.failed_node)},
-              {"triggered_by", TriggeredByName(r.triggered_by)},
-              {"trigger_id", TextOrNull(r.trigger_id)},
-              {"retry_of", TextOrNull(r.retry_of)},
-              {"worker", TextOrNull(r.worker)},
-              {"created_at", TimeOrNull(r.created_ms)},
-              {"started_at", TimeOrNull(r.started_ms)},
-              {"finished_at", TimeOrNull(r.finished_ms)}};
-}
-
-Json StepToJson(const RunStep& s) {
-  Json j{{"node", s.node_id},
-         {"status", s.status},
-         {"attempt", s.attempt},
-         {"output", s.output.empty() ? Json(nullptr) : JsonOrString(s.output)},
-         {"error", TextOrNull(s.error)},
-         {"started_at", TimeOrNull(s.started_ms)},
-         {"finished_at", TimeOrNull(s.finished_ms)}};
-  if (s.started_ms != 0 && s.finished_ms >= s.started_ms) {
-    j["duration_ms"] = s.finished_ms - s.started_ms;
-  }
-  return j;
-}
-
-Json RunEventToJson(const RunEvent& e) {
-  return Json{{"seq", e.seq},
-              {"ts", FormatIsoMs(e.ts_ms)},
-              {"type", e.type},
-              {"data", JsonOrString(e.data)}};
-}
 
 std::string RunDuration(const Run& r) {
   if (r.started_ms == 0) return "-";
@@ -198,7 +155,7 @@ Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
         if (!events) return Fail(events.error());
         for (const auto& e : *events) {
           if (out.json()) {
-            out.PrintJsonLine(RunEventToJson(e));
+            out.PrintJsonLine(views::RunEvent(e));
           } else {
             out.Print(RunEventLine(e) + "\n");
           }
@@ -248,8 +205,8 @@ int RunRunList(Context& ctx, const StoreFlags& sf, const RunListArgs& args) {
   if (!page) return out.Fail(page.error());
   if (out.json()) {
     Json arr = Json::array();
-    for (const auto& r : page->runs) arr.push_back(RunToJson(r));
-    out.PrintJson(arr);
+    for (const auto& r : page->runs) arr.push_back(views::Run(r));
+    out.PrintJson(views::Page("runs", std::move(arr), page->next_cursor));
     return kExitOk;
   }
   if (page->runs.empty()) {
@@ -271,8 +228,8 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Run& r = *run;
   if (out.json()) {
     Json js = Json::array();
-    for (const auto& s : *steps) js.push_back(StepToJson(s));
-    Json j = RunToJson(r);
+    for (const auto& s : *steps) js.push_back(views::Step(s));
+    Json j = views::Run(r);
     j["steps"] = js;
     out.PrintJson(j);
     return kExitOk;
@@ -292,7 +249,7 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
       {"Inputs", OrDash(r.inputs)},
   };
   if (!r.retry_of.empty()) rows.emplace_back("Retry of", r.retry_of);
-  if (!r.output.empty()) rows.emplace_back("Output", DumpJson(JsonOrString(r.output), 2));
+  if (!r.output.empty()) rows.emplace_back("Output", DumpJson(views::Embedded(r.output), 2));
   if (!r.failed_node.empty()) rows.emplace_back("Failed node", r.failed_node);
   if (!r.error.empty()) rows.emplace_back("Error", r.error);
   out.Print(RenderKeyValues(rows));
@@ -326,7 +283,7 @@ int RunRunWatch(Context& ctx, const StoreFlags& sf, const RunWatchArgs& args) {
   auto run = WaitForRun(out, **store, args.id, wo);
   if (!run) return out.Fail(run.error());
   if (out.json()) {
-    out.PrintJsonLine(Json{{"run", RunToJson(*run)}});
+    out.PrintJsonLine(Json{{"run", views::Run(*run)}});
   } else {
     std::string line = "run " + run->id + " " + std::string(RunStatusName(run->status));
     if (!run->failed_node.empty()) line += " at node " + run->failed_node;
@@ -436,7 +393,7 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
                          {"workflow", r.workflow},
                          {"status", RunStatusName(r.status)},
                          {"action", runs::RecoveryActionName(r.action)},
-                         {"task_id", TextOrNull(r.task_id)},
+                         {"task_id", views::Text(r.task_id)},
                          {"generation", r.generation},
                          {"detail", r.detail}});
     }

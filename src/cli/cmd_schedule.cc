@@ -3,6 +3,7 @@
 #include "cli/runs_common.h"
 #include "core/time_util.h"
 #include "scheduler/plan.h"
+#include "views/views.h"
 
 namespace ferry::cli {
 namespace {
@@ -61,7 +62,7 @@ int RunScheduleList(Context& ctx, const StoreFlags& sf) {
            {"schedule", config->spec.schedule},
            {"timezone", config->spec.timezone},
            {"next_fire_times", next},
-           {"last_fire",
+           {"last_fire_at",
             t.last_fire_ms > 0 ? Json(ZonedTime(t.last_fire_ms, config->zone)) : Json(nullptr)},
            {"misfire", engine::MisfirePolicyName(config->spec.misfire)},
            {"catch_up_max", config->spec.catch_up_max},
@@ -79,7 +80,7 @@ int RunScheduleList(Context& ctx, const StoreFlags& sf) {
                   t.workflow_paused ? Cell("yes", Color::kYellow) : Cell("no")});
   }
   if (out.json()) {
-    out.PrintJson(list);
+    out.PrintJson(views::Page("schedules", std::move(list), ""));
   } else if (triggers->empty()) {
     out.Print("No cron triggers. Declare one under triggers.cron in a workflow.\n");
   } else {
@@ -125,7 +126,7 @@ int RunScheduleNext(Context& ctx, const ScheduleNextArgs& args) {
   if (out.json()) {
     Json list = Json::array();
     for (auto t : *times) list.push_back(cron::FormatIso8601(t, *zone));
-    out.PrintJson(list);
+    out.PrintJson(Json{{"fire_times", std::move(list)}});
     return kExitOk;
   }
   std::string text;

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/time_util.h"
 #include "runs/runs.h"
+#include "views/views.h"
 #include "worker/worker.h"
 
 namespace ferry::cli {
@@ -55,7 +56,7 @@ std::vector<std::pair<std::string, std::string>> TaskFields(const TaskRecord& t)
     rows.emplace_back("Duration", FormatDuration(milliseconds(t.finished_ms - t.started_ms)));
   }
   rows.emplace_back("Payload", or_dash(t.payload));
-  rows.emplace_back("Result", t.result.empty() ? "-" : DumpJson(JsonOrString(t.result), 2));
+  rows.emplace_back("Result", t.result.empty() ? "-" : DumpJson(views::Embedded(t.result), 2));
   rows.emplace_back("Error", or_dash(t.error));
   return rows;
 }
@@ -155,7 +156,7 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
   std::string status(TaskStatusName(record->status));
   if (out.json()) {
     out.PrintJson(
-        Json{{"id", id}, {"existing", submitted->existing}, {"task", TaskToJson(*record)}});
+        Json{{"id", id}, {"existing", submitted->existing}, {"task", views::Task(*record)}});
   } else {
     std::string line = status;
     if (record->status == TaskStatus::kSucceeded) {
@@ -191,8 +192,8 @@ int RunTaskList(Context& ctx, const ListArgs& args) {
   if (!tasks) return out.Fail(tasks.error());
   if (out.json()) {
     Json arr = Json::array();
-    for (const auto& t : *tasks) arr.push_back(TaskToJson(t));
-    out.PrintJson(arr);
+    for (const auto& t : *tasks) arr.push_back(views::Task(t));
+    out.PrintJson(views::Page("tasks", std::move(arr), ""));
     return kExitOk;
   }
   if (tasks->empty()) {
@@ -211,7 +212,7 @@ int RunTaskStatus(Context& ctx, const std::string& id) {
   if (!task) return out.Fail(task.error());
   if (!*task) return out.Fail(NoTask(id));
   if (out.json()) {
-    out.PrintJson(TaskToJson(**task));
+    out.PrintJson(views::Task(**task));
   } else {
     out.Print(RenderKeyValues(TaskFields(**task)));
   }
@@ -284,7 +285,7 @@ int RunTaskEvents(Context& ctx, const EventsArgs& args) {
 
   auto print = [&](const TaskEvent& e) {
     if (out.json()) {
-      out.PrintJsonLine(EventToJson(e));
+      out.PrintJsonLine(views::TaskEvent(e));
       return;
     }
     std::string data =

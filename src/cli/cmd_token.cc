@@ -6,21 +6,9 @@
 #include "cli/runs_common.h"
 #include "core/crypto.h"
 #include "engine/ingest.h"
+#include "views/views.h"
 
 namespace ferry::cli {
-namespace {
-
-Json TokenToJson(const ApiToken& t) {
-  return Json{{"id", t.id},
-              {"name", t.name},
-              {"created_ms", t.created_ms},
-              {"last_used_ms", t.last_used_ms},
-              {"revoked_ms", t.revoked_ms},
-              {"revoked", t.revoked_ms != 0},
-              {"scopes", t.scopes}};
-}
-
-}  // namespace
 
 int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name,
                    const std::string& scopes_text) {
@@ -36,7 +24,7 @@ int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name,
   auto token = (*store)->CreateApiToken(name, Sha256Hex(secret), *scopes);
   if (!token) return out.Fail(token.error());
   if (out.json()) {
-    Json j = TokenToJson(*token);
+    Json j = views::Token(*token);
     j["token"] = secret;
     out.PrintJson(j);
   } else {
@@ -58,8 +46,8 @@ int RunTokenList(Context& ctx, const StoreFlags& sf) {
   if (!tokens) return out.Fail(tokens.error());
   if (out.json()) {
     Json list = Json::array();
-    for (const auto& t : *tokens) list.push_back(TokenToJson(t));
-    out.PrintJson(list);
+    for (const auto& t : *tokens) list.push_back(views::Token(t));
+    out.PrintJson(views::Page("tokens", std::move(list), ""));
     return kExitOk;
   }
   Table table({"ID", "Name", "Scopes", "Created", "Last Used", "Status"});

@@ -5,6 +5,7 @@
 #include "core/time_util.h"
 #include "ops/metrics.h"
 #include "ops/sd_notify.h"
+#include "views/views.h"
 #include "worker/worker.h"
 
 namespace ferry::cli {
@@ -83,8 +84,8 @@ int RunWorkerList(Context& ctx) {
   });
   if (out.json()) {
     Json arr = Json::array();
-    for (const auto& w : *workers) arr.push_back(WorkerToJson(w));
-    out.PrintJson(arr);
+    for (const auto& w : *workers) arr.push_back(views::Worker(w, WallNowMs()));
+    out.PrintJson(views::Page("workers", std::move(arr), ""));
     return kExitOk;
   }
   if (workers->empty()) {

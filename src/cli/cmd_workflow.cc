@@ -8,6 +8,7 @@
 #include "engine/ingest.h"
 #include "runs/apply.h"
 #include "runs/runs.h"
+#include "views/views.h"
 
 namespace ferry::cli {
 namespace {
@@ -119,14 +120,11 @@ int RunWorkflowList(Context& ctx, const StoreFlags& sf) {
     Json arr = Json::array();
     for (size_t i = 0; i < wfs->size(); ++i) {
       const auto& w = (*wfs)[i];
-      arr.push_back(Json{{"name", w.name},
-                         {"description", w.description},
-                         {"version", w.current_version},
-                         {"paused", w.paused},
-                         {"updated_at", FormatIsoMs(w.updated_ms)},
-                         {"last_run", latest[i] ? RunToJson(*latest[i]) : Json(nullptr)}});
+      Json j = views::Workflow(w);
+      j["last_run"] = latest[i] ? views::Run(*latest[i]) : Json(nullptr);
+      arr.push_back(std::move(j));
     }
-    out.PrintJson(arr);
+    out.PrintJson(views::Page("workflows", std::move(arr), ""));
     return kExitOk;
   }
   if (wfs->empty()) {
@@ -166,7 +164,7 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
 
   if (out.json()) {
     Json runs = Json::array();
-    for (const auto& r : page->runs) runs.push_back(RunToJson(r));
+    for (const auto& r : page->runs) runs.push_back(views::Run(r));
     Json nodes = Json::array();
     if (def) {
       for (const auto& n : def->workflow.nodes) {
@@ -178,8 +176,9 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
     }
     Json tj = Json::array();
     for (const auto& t : triggers) {
-      tj.push_back(Json{
-          {"kind", TriggerKindName(t.kind)}, {"key", t.key}, {"config", JsonOrString(t.config)}});
+      tj.push_back(Json{{"kind", TriggerKindName(t.kind)},
+                        {"key", t.key},
+                        {"config", views::Embedded(t.config)}});
     }
     out.PrintJson(Json{{"name", wf->name},
                        {"description", wf->description},
@@ -237,15 +236,13 @@ int RunWorkflowVersions(Context& ctx, const StoreFlags& sf, const std::string& n
   if (out.json()) {
     Json arr = Json::array();
     for (const auto& v : *versions) {
-      arr.push_back(Json{{"version", v.version},
-                         {"checksum", v.checksum},
-                         {"format", v.format},
-                         {"author", v.author},
-                         {"notes", v.notes},
-                         {"created_at", FormatIsoMs(v.created_ms)},
-                         {"current", v.version == wf->current_version}});
+      Json j = views::Version(v, false);
+      j["current"] = v.version == wf->current_version;
+      arr.push_back(std::move(j));
     }
-    out.PrintJson(arr);
+    Json body = views::Page("versions", std::move(arr), "");
+    body["workflow"] = wf->name;
+    out.PrintJson(body);
     return kExitOk;
   }
   Table table({"Version", "Created", "Author", "Checksum", "Notes"});
@@ -308,7 +305,7 @@ int RunWorkflowRun(Context& ctx, const StoreFlags& sf, const WorkflowRunArgs& ar
   auto run = WaitForRun(out, **store, id, wo);
   if (!run) return out.Fail(run.error());
   if (out.json()) {
-    out.PrintJson(RunToJson(*run));
+    out.PrintJson(views::Run(*run));
   } else {
     std::string line(RunStatusName(run->status));
     if (run->status == RunStatus::kSucceeded) {

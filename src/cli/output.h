@@ -52,14 +52,8 @@ class Output {
   TableStyle style_;
 };
 
-// JSON views of broker records, shared by every --json output.
-Json TaskToJson(const TaskRecord& t);
-Json WorkerToJson(const WorkerInfo& w);
-Json QueueStatsToJson(const QueueStats& q);
-Json EventToJson(const TaskEvent& e);
+// Records as JSON: views/views.h (one shape for --json, the API and SSE).
 
-// A stored JSON text as JSON when it parses, else as a string.
-Json JsonOrString(const std::string& text);
 // "12s", "3m04s"; "-" for 0 (not set).
 std::string AgeSince(int64_t then_ms, int64_t now_ms);
 // "2026-02-17 10:30:15 UTC", or "-" for 0.

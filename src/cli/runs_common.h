@@ -18,9 +18,6 @@ namespace ferry::cli {
 // location.
 Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags& sf);
 
-Json RunToJson(const Run& run);
-Json StepToJson(const RunStep& step);
-Json RunEventToJson(const RunEvent& event);
 Table RunsTable(const std::vector<Run>& runs, bool unicode);
 // "1.2s" between start and end (or now while running); "-" before it started.
 std::string RunDuration(const Run& run);

@@ -1,17 +1,14 @@
 #include "remediation/view.h"
 
-#include "core/time_util.h"
+#include "views/views.h"
 
 namespace ferry::remediation {
 namespace {
 
-Json Time(int64_t ms) { return ms == 0 ? Json(nullptr) : Json(FormatIsoMs(ms)); }
-Json TextOrNull(const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); }
-Json Parsed(const std::string& text) {
-  if (text.empty()) return Json(nullptr);
-  auto j = ParseJson(text);
-  return j ? *j : Json(text);
-}
+// The record conventions of every view (views/views.h).
+using views::Time;
+Json TextOrNull(const std::string& s) { return views::Text(s); }
+Json Parsed(const std::string& text) { return views::Embedded(text); }
 
 }  // namespace
 
@@ -77,7 +74,7 @@ Json AttemptJson(const RemediationAttempt& a) {
 Json PageJson(const RemediationPage& page) {
   Json list = Json::array();
   for (const auto& m : page.remediations) list.push_back(CandidateJson(m));
-  return Json{{"remediations", std::move(list)}, {"next_cursor", page.next_cursor}};
+  return views::Page("remediations", std::move(list), page.next_cursor);
 }
 
 Json DiffJson(const DiffResult& d) {

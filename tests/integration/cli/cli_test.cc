@@ -62,6 +62,14 @@ class FerryCli {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return ParseOrFail(r.out);
   }
+  // A list command's items: every --json list is {"<plural>": [...], "next_cursor": ...}.
+  Json List(const std::vector<std::string>& args, const std::string& plural) const {
+    Json j = RunJson(args);
+    bool shaped = j.is_object() && j.contains(plural) && j[plural].is_array() &&
+                  j.contains("next_cursor");
+    EXPECT_TRUE(shaped) << j.dump();
+    return shaped ? j[plural] : Json::array();
+  }
   std::string Submit(const std::vector<std::string>& args) const {
     std::vector<std::string> a = {"task", "submit"};
     a.insert(a.end(), args.begin(), args.end());
@@ -141,19 +149,19 @@ TEST_F(CliTest, JsonOutputsParse) {
   ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(15)));
   ASSERT_TRUE(Eventually(
       [&] {
-        return ferry().RunJson({"worker", "list"}).size() == 1;
+        return ferry().List({"worker", "list"}, "workers").size() == 1;
       },
       seconds(10)));
 
-  EXPECT_TRUE(ferry().RunJson({"task", "list"}).is_array());
+  EXPECT_TRUE(ferry().List({"task", "list"}, "tasks").is_array());
   EXPECT_EQ(ferry().RunJson({"task", "status", id})["id"], id);
-  Json queues = ferry().RunJson({"queue", "list"});
+  Json queues = ferry().List({"queue", "list"}, "queues");
   ASSERT_TRUE(queues.is_array());
   ASSERT_FALSE(queues.empty());
   EXPECT_EQ(queues[0]["queue"], "default");
   EXPECT_TRUE(ferry().RunJson({"queue", "stats", "default"}).is_object());
-  EXPECT_TRUE(ferry().RunJson({"queue", "dead", "default"}).is_array());
-  Json workers = ferry().RunJson({"worker", "list"});
+  EXPECT_TRUE(ferry().List({"queue", "dead", "default"}, "tasks").is_array());
+  Json workers = ferry().List({"worker", "list"}, "workers");
   EXPECT_EQ(workers[0]["id"], "w-json");
   EXPECT_TRUE(ferry().RunJson({"version"}).contains("version"));
 
@@ -183,11 +191,11 @@ TEST_F(CliTest, JsonOutputsParse) {
 TEST_F(CliTest, StatusFilterIsCaseInsensitive) {
   std::string id = ferry().Submit({"noop", "--queue", "nobody-serves-this"});
   for (std::string s : {"pending", "PENDING", "Pending"}) {
-    Json list = ferry().RunJson({"task", "list", "--status", s});
+    Json list = ferry().List({"task", "list", "--status", s}, "tasks");
     ASSERT_EQ(list.size(), 1u) << s << list.dump();
     EXPECT_EQ(list[0]["id"], id);
   }
-  EXPECT_TRUE(ferry().RunJson({"task", "list", "--status", "SUCCEEDED"}).empty());
+  EXPECT_TRUE(ferry().List({"task", "list", "--status", "SUCCEEDED"}, "tasks").empty());
   auto human = ferry().Run({"task", "list", "--status", "Pending"});
   EXPECT_EQ(human.exit_code, 0);
   EXPECT_TRUE(Contains(human.out, id)) << human.out;
@@ -256,7 +264,7 @@ TEST_F(CliTest, HostileInputExitsTwoNamingTheProblem) {
   EXPECT_EQ(err["error"]["code"], "invalid_argument") << usage.out;
   EXPECT_TRUE(Contains(err["error"]["message"].get<std::string>(), "--no-such-flag")) << usage.out;
 
-  Json tasks = ferry().RunJson({"task", "list"});
+  Json tasks = ferry().List({"task", "list"}, "tasks");
   EXPECT_EQ(tasks.size(), 1u) << "only the 127-deep payload was accepted: " << tasks.dump();
 }
 
@@ -302,7 +310,7 @@ TEST_F(CliTest, QueueDeadListsANonRetryableFailure) {
   EXPECT_EQ(t["attempts"], 1);  // not retried
   EXPECT_TRUE(Contains(t["error"].get<std::string>(), "boom")) << t.dump();
 
-  Json dead = ferry().RunJson({"queue", "dead", "default"});
+  Json dead = ferry().List({"queue", "dead", "default"}, "tasks");
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0]["id"], id);
   auto human = ferry().Run({"queue", "dead", "default"});
@@ -400,7 +408,7 @@ TEST_F(CliTest, WorkerListShowsAStartedWorkerAndItsHeartbeat) {
   Json me;
   ASSERT_TRUE(Eventually(
       [&] {
-        for (const auto& w : ferry().RunJson({"worker", "list"})) {
+        for (const auto& w : ferry().List({"worker", "list"}, "workers")) {
           if (w["id"] == "w-list") me = w;
         }
         return me.is_object();
@@ -410,7 +418,7 @@ TEST_F(CliTest, WorkerListShowsAStartedWorkerAndItsHeartbeat) {
   EXPECT_EQ(me["status"], "running");
   EXPECT_EQ(me["concurrency"], 2);
   EXPECT_EQ(me["queues"], Json::parse(R"(["high","default"])"));
-  EXPECT_FALSE(me["last_heartbeat"].is_null());
+  EXPECT_FALSE(me["last_heartbeat_at"].is_null());
 
   auto human = ferry().Run({"worker", "list"});
   EXPECT_EQ(human.exit_code, 0);
@@ -434,11 +442,11 @@ TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
   // The heartbeat names the task the slot runs.
   EXPECT_TRUE(Eventually(
       [&] {
-        Json w = ferry().RunJson({"worker", "list"});
+        Json w = ferry().List({"worker", "list"}, "workers");
         return w.size() == 1 && w[0]["current_tasks"] == Json::array({id});
       },
       seconds(3)))
-      << ferry().RunJson({"worker", "list"}).dump();
+      << ferry().List({"worker", "list"}, "workers").dump();
   a->Signal(SIGKILL);
   ASSERT_TRUE(a->Wait(seconds(5)).has_value());
   auto killed_at = SteadyClock::now();
@@ -465,13 +473,13 @@ TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
   // The killed worker stays listed, as dead, once its heartbeat is older than its TTL.
   EXPECT_TRUE(Eventually(
       [&] {
-        for (const auto& w : ferry().RunJson({"worker", "list"})) {
+        for (const auto& w : ferry().List({"worker", "list"}, "workers")) {
           if (w["id"] == "worker-a") return w["status"] == "dead";
         }
         return false;
       },
       seconds(5)))
-      << ferry().RunJson({"worker", "list"}).dump();
+      << ferry().List({"worker", "list"}, "workers").dump();
   auto table = ferry().Run({"worker", "list"});
   EXPECT_TRUE(Contains(table.out, "dead")) << table.out;
 }

@@ -111,8 +111,8 @@ TEST_F(RunsCliTest, ApplyTwiceMakesOneVersionAndInvalidYamlExits2WithLine) {
   EXPECT_NE(b.out.find("unchanged (version 1)"), std::string::npos) << b.out;
   auto v = Ferry({"--json", "workflow", "versions", "three"});
   ASSERT_EQ(v.exit_code, 0) << v.err;
-  auto versions = Json::parse(v.out);
-  ASSERT_EQ(versions.size(), 1u);
+  auto versions = Json::parse(v.out)["versions"];
+  ASSERT_EQ(versions.size(), 1u) << v.out;
   EXPECT_EQ(versions[0]["author"], "ada");
 
   std::string bad = File("bad.yaml",

@@ -622,8 +622,8 @@ TEST_F(SchedulerProcessTest, ScheduleCommands) {
   ASSERT_EQ(next.exit_code, 0) << next.err;
   auto j = ParseJson(next.out);
   ASSERT_TRUE(j) << next.out;
-  EXPECT_EQ(*j, Json::parse(R"(["2026-03-07T02:30:00-05:00","2026-03-08T03:00:00-04:00",
-                               "2026-03-09T02:30:00-04:00"])"));
+  EXPECT_EQ(*j, Json::parse(R"({"fire_times": ["2026-03-07T02:30:00-05:00",
+                               "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"]})"));
   auto human = RunCommand({FerryBinary(), "schedule", "next", "0 1 * * *", "--tz",
                            "America/New_York", "--from", "2026-10-31T12:00:00Z", "-n", "2"});
   ASSERT_EQ(human.exit_code, 0) << human.err;
@@ -639,8 +639,11 @@ TEST_F(SchedulerProcessTest, ScheduleCommands) {
                                             "    timezone: Europe/Paris\n    overlap: queue\n"));
   auto list = RunCommand({FerryBinary(), "--json", "schedule", "list", "--store", db_});
   ASSERT_EQ(list.exit_code, 0) << list.err;
-  auto lj = ParseJson(list.out);
-  ASSERT_TRUE(lj && lj->size() == 1) << list.out;
+  auto listed = ParseJson(list.out);
+  ASSERT_TRUE(listed && listed->contains("schedules") && listed->contains("next_cursor"))
+      << list.out;
+  const Json* lj = &(*listed)["schedules"];
+  ASSERT_EQ(lj->size(), 1u) << list.out;
   EXPECT_EQ((*lj)[0]["workflow"], "listed");
   EXPECT_EQ((*lj)[0]["timezone"], "Europe/Paris");
   EXPECT_EQ((*lj)[0]["overlap"], "queue");
