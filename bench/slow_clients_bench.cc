@@ -44,6 +44,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -136,6 +137,23 @@ class Stack {
   const std::string& secret() const { return secret_; }
   bool Running() { return server_->Running() && worker_->Running(); }
   std::string Stderr() const { return server_->Stderr(); }
+  // CPU seconds (user + system) the server process used so far; -1 when unreadable.
+  double ServerCpuSeconds() const {
+    std::ifstream f("/proc/" + std::to_string(server_->pid()) + "/stat");
+    std::string line;
+    std::getline(f, line);
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return -1;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::atof(field.c_str());
+      if (i == 15) stime = std::atof(field.c_str());
+    }
+    return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
 
  private:
   testing::TempDir dir_;
@@ -532,6 +550,7 @@ struct PhaseResult {
   LoadResult hooks;
   LoadResult health;
   double machine_busy = 0;
+  double server_cores = 0;
   double seconds = 0;
   std::optional<std::array<SlowReport, kKinds>> slow;
   int held_at_start = 0;
@@ -570,6 +589,7 @@ class Bench {
       clients->Measure(true);
     }
     const auto machine0 = MachineJiffies();
+    const double server0 = stack.ServerCpuSeconds();
     const auto t0 = Clock::now();
     const int n = o_.rate * o_.seconds;
     std::jthread health([&] {
@@ -591,6 +611,7 @@ class Bench {
     const auto machine1 = MachineJiffies();
     const double total = machine1.second - machine0.second;
     p.machine_busy = total > 0 ? (machine1.first - machine0.first) / total : -1;
+    p.server_cores = (stack.ServerCpuSeconds() - server0) / p.seconds;
     if (clients) {
       clients->Measure(false);
       clients->Stop();
@@ -606,17 +627,17 @@ class Bench {
     std::printf("ferry binary: %s\n\n", o_.ferry.c_str());
     std::printf(
         "| held connections | webhooks -> 202 (%d/s, %d s) | failures | /healthz (10/s) | "
-        "machine busy |\n|---|---|---|---|---|\n",
+        "server CPU | machine busy |\n|---|---|---|---|---|---|\n",
         o_.rate, o_.seconds);
     for (const auto& p : phases_) {
-      std::printf("| %s | %s (%d of %d) | %s | %s%s | %.0f %% |\n", p.name.c_str(),
+      std::printf("| %s | %s (%d of %d) | %s | %s%s | %.2f cores | %.0f %% |\n", p.name.c_str(),
                   Cell(p.hooks).c_str(), p.hooks.accepted, p.hooks.scheduled,
                   Failures(p.hooks).c_str(),
                   fmt::format("p50 {:.2f} / p99 {:.2f} / max {:.2f} ms", Pct(p.health.ms, 0.5),
                               Pct(p.health.ms, 0.99), Pct(p.health.ms, 1.0))
                       .c_str(),
                   p.health.failures() ? (", failures " + Failures(p.health)).c_str() : "",
-                  100 * p.machine_busy);
+                  p.server_cores, 100 * p.machine_busy);
     }
     for (const auto& p : phases_) {
       if (!p.slow) continue;
