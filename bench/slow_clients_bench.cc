@@ -10,8 +10,9 @@
 //   slow      the same while --idle connections sit idle (half send nothing, half one complete
 //             keep-alive GET /healthz first) and --trickle connections send a request head one
 //             line every --trickle-every, never finishing it. Connections the server closes are
-//             reopened at once, so the counts stay held; each close is counted with the status
-//             the server sent (408 for an unfinished head, none for an idle close) and its time.
+//             reopened at once, so the counts stay held; each close is counted with the last
+//             status the server sent on that connection (408 for an unfinished head; none, or
+//             the keep-alive request's 200, for an idle close) and its time.
 //
 // Latency is measured from each request's scheduled send time (no coordinated omission), with
 // --senders keep-alive client connections (TCP_NODELAY) taking requests in turn. Every request
@@ -188,7 +189,7 @@ struct SlowReport {
   int held_min = -1;  // fewest established at once while measuring
   double held_sum = 0;
   int64_t held_samples = 0;
-  std::map<int, int> closes;        // status the server sent before closing (0 = none) -> count
+  std::map<int, int> closes;  // last status the server sent before closing (0 = none) -> count
   std::vector<double> lifetime_ms;  // connect -> closed by the server
   int connect_failures = 0;
 };
