@@ -16,7 +16,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,12 +27,10 @@
 
 #include "api/http_util.h"
 #include "api/server.h"
-#include "api/webhook_auth.h"
+#include "bench_util.h"
 #include "broker/broker.h"
-#include "core/crypto.h"
 #include "core/ids.h"
 #include "core/json.h"
-#include "core/time_util.h"
 #include "engine/definition.h"
 #include "engine/http_client.h"
 #include "engine/ingest.h"
@@ -89,13 +86,6 @@ double Ms(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// Nearest-rank percentile of an unsorted sample; -1 when empty.
-double Pct(std::vector<double> v, double p) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
 double Mean(const std::vector<double>& v) {
   return v.empty() ? -1 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
@@ -108,16 +98,6 @@ double ProcessCpuSeconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return sec(u.ru_utime) + sec(u.ru_stime);
-}
-
-// Machine-wide busy and total jiffies from /proc/stat (every process, other users' too).
-std::pair<double, double> MachineJiffies() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  double busy = user + nice + system + irq + softirq + steal;
-  return {busy, busy + idle + iowait};
 }
 
 // What the CPUs did between construction and Describe(): this process's cores in use and how
@@ -154,24 +134,6 @@ struct Row {
   std::string value;
   std::string target;
 };
-
-// A signed webhook delivery as a sender makes it: HMAC-SHA256 over "<unix seconds>.<raw body>".
-// The body carries a sequence number so that two deliveries within one second differ (the
-// signature is the replay nonce).
-struct Delivery {
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
-Delivery Sign(const std::string& secret, int seq) {
-  Delivery d;
-  d.body = R"({"seq":)" + std::to_string(seq) + R"(,"nonce":")" + RandomHex(8) + R"("})";
-  std::string ts = std::to_string(WallNowMs() / 1000);
-  d.headers = {
-      {"X-Ferry-Timestamp", ts},
-      {"X-Ferry-Signature", "sha256=" + HmacSha256Hex(secret, api::SignedPayload(ts, d.body))}};
-  return d;
-}
 
 // The in-process stack of one phase: a store, the workflow applied, a worker running `ferry.run`
 // and, when asked, the HTTP API. Torn down in reverse order by the destructor.
