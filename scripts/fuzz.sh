@@ -8,7 +8,8 @@
 #   scripts/fuzz.sh list                the targets
 #
 # Any crash, sanitizer report, timeout (one input over 10 s) or out-of-memory fails the script;
-# the input is saved under build/fuzz/artifacts/<target>/ and the log under build/fuzz/logs/.
+# the input is saved under build/fuzz/artifacts/<target>/ and the log under
+# build/fuzz/logs/<mode>/<target>.log.
 # New inputs the fuzzer finds go to build/fuzz/corpus/<target>/; the checked-in seeds in
 # fuzz/corpus/<target>/ are only read. FERRY_FUZZ_JOBS (1 or 2, default 1) runs that many
 # targets at once; FERRY_BUILD_JOBS (default 2) is the build's parallelism.
@@ -66,7 +67,8 @@ cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "${FERRY_BUILD_JOBS:-2}"
 
 out=build/fuzz
-mkdir -p "$out/logs"
+logs="$out/logs/$mode"
+mkdir -p "$logs"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 if [ -x /usr/bin/llvm-symbolizer-14 ]; then
   export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
@@ -78,10 +80,10 @@ else
   limits=(-runs=2000000 -max_total_time=900)
 fi
 
-# Runs one target; its summary line goes to $out/logs/<target>.summary.
+# Runs one target; its summary line goes to $logs/<target>.summary.
 run_one() {
   local t=$1
-  local log="$out/logs/$t.log"
+  local log="$logs/$t.log"
   mkdir -p "$out/corpus/$t" "$out/artifacts/$t"
   local start end rc=0
   start=$(date +%s)
@@ -94,7 +96,7 @@ run_one() {
   files=$(find "$out/corpus/$t" -type f | wc -l)
   if [ "$rc" -ne 0 ]; then verdict="FAILED (exit $rc; log $log)"; fi
   printf '%-18s %10s execs %5s s  corpus %5s files  %s\n' "$t" "${execs:-?}" \
-    "$((end - start))" "$files" "$verdict" | tee "$out/logs/$t.summary"
+    "$((end - start))" "$files" "$verdict" | tee "$logs/$t.summary"
   return "$rc"
 }
 
@@ -119,7 +121,7 @@ while [ "$running" -gt 0 ]; do
 done
 
 echo "--- $mode run"
-for t in "${targets[@]}"; do cat "$out/logs/$t.summary"; done
+for t in "${targets[@]}"; do cat "$logs/$t.summary"; done
 if [ "$failed" -ne 0 ]; then
   echo "fuzz: a target failed; the crashing inputs are in $out/artifacts/" >&2
   exit 1
