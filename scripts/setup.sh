@@ -5,6 +5,7 @@
 #   scripts/setup.sh               build + test: what scripts/build.sh and scripts/test.sh need
 #   scripts/setup.sh build         only what compiling `ferry` needs (the container image's build stage)
 #   scripts/setup.sh containers    build + test + podman, for deploy/docker/test.sh
+#   scripts/setup.sh fuzz          build + clang 14 and its libFuzzer runtime, for scripts/fuzz.sh
 set -euo pipefail
 
 # Compiling Ferry: the toolchain and every library it links (DESIGN.md §8).
@@ -26,6 +27,11 @@ test=(
   # the remediation agent's sandbox (src/remediation/sandbox.h; `ferry doctor` warns without it)
   bubblewrap
 )
+# scripts/fuzz.sh: clang 14, libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), and
+# llvm-symbolizer (llvm-14) for readable stack traces in crash reports.
+fuzz=(
+  clang-14 libclang-rt-14-dev llvm-14
+)
 # deploy/docker/test.sh: podman with the runc runtime and netavark networking (DNS between the
 # compose services), podman-compose, and debootstrap for the local base images.
 containers=(
@@ -36,8 +42,9 @@ case "${1:-}" in
   "") packages=("${build[@]}" "${test[@]}") ;;
   build) packages=("${build[@]}") ;;
   containers) packages=("${build[@]}" "${test[@]}" "${containers[@]}") ;;
+  fuzz) packages=("${build[@]}" "${fuzz[@]}") ;;
   *)
-    echo "usage: scripts/setup.sh [build|containers]" >&2
+    echo "usage: scripts/setup.sh [build|containers|fuzz]" >&2
     exit 2
     ;;
 esac

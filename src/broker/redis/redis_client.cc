@@ -122,11 +122,11 @@ class SingleClient final : public Client {
       } else if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) {
         why = "sentinel at " + s.where() + " does not know master '" + ep.master_name + "'";
       } else {
-        int port = static_cast<int>(ReplyInt(*(*r)->element[1]));
+        const int64_t port = ReplyInt(*(*r)->element[1]);
         std::string host(ReplyText(*(*r)->element[0]));
         if (!host.empty() && port > 0 && port <= 65535) {
           next_sentinel_ = i;
-          return Address{host, port, ""};
+          return Address{host, static_cast<int>(port), ""};
         }
         why = "sentinel at " + s.where() + " answered an unusable address";
       }

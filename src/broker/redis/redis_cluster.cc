@@ -295,9 +295,9 @@ class ClusterClient final : public Client {
       std::string host(ReplyText(*master.element[0]));
       // An empty or "?" endpoint means "the address you asked me on".
       if (host.empty() || host == "?") host = asked.host;
-      int port = static_cast<int>(ReplyInt(*master.element[1]));
+      const int64_t port = ReplyInt(*master.element[1]);
       if (port <= 0 || port > 65535) continue;
-      Connection* conn = Node(Address{host, port, ""});
+      Connection* conn = Node(Address{host, static_cast<int>(port), ""});
       for (int64_t s = from; s <= to; ++s) slots[static_cast<size_t>(s)] = conn;
       int& n = replicas[conn->where()];
       n = std::max(n, static_cast<int>(range.elements - 3));

@@ -1,5 +1,7 @@
 #include "broker/redis/redis_protocol.h"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 
 namespace ferry::redis_broker {
@@ -120,12 +122,11 @@ std::string_view ReplyText(const redisReply& reply) {
 int64_t ReplyInt(const redisReply& reply) {
   if (reply.type == REDIS_REPLY_INTEGER) return reply.integer;
   if (reply.type == REDIS_REPLY_STRING) {
+    const std::string_view t = ReplyText(reply);
+    const size_t digits = std::min(t.find_first_not_of("0123456789"), t.size());
     int64_t v = 0;
-    std::string_view t = ReplyText(reply);
-    for (char c : t) {
-      if (c < '0' || c > '9') return v;
-      v = v * 10 + (c - '0');
-    }
+    // No digits, or more than int64_t holds (a reply is outside input): not a usable number.
+    if (std::from_chars(t.data(), t.data() + digits, v).ec != std::errc()) return 0;
     return v;
   }
   return 0;

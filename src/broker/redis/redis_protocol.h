@@ -92,6 +92,8 @@ bool IsError(const redisReply& reply);
 // True when the error reply starts with `prefix` ("READONLY", "MOVED").
 bool ErrorIs(const redisReply& reply, std::string_view prefix);
 std::string_view ReplyText(const redisReply& reply);
+// An integer reply's value, or the leading decimal digits of a string reply; 0 otherwise,
+// including for digits that do not fit in int64_t.
 int64_t ReplyInt(const redisReply& reply);
 
 }  // namespace ferry::redis_broker

@@ -65,8 +65,8 @@ class FerryCli {
   // A list command's items: every --json list is {"<plural>": [...], "next_cursor": ...}.
   Json List(const std::vector<std::string>& args, const std::string& plural) const {
     Json j = RunJson(args);
-    bool shaped = j.is_object() && j.contains(plural) && j[plural].is_array() &&
-                  j.contains("next_cursor");
+    bool shaped =
+        j.is_object() && j.contains(plural) && j[plural].is_array() && j.contains("next_cursor");
     EXPECT_TRUE(shaped) << j.dump();
     return shaped ? j[plural] : Json::array();
   }

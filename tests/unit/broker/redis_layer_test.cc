@@ -3,6 +3,7 @@
 // probe. No server.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <regex>
 #include <set>
 
@@ -117,6 +118,23 @@ TEST(Protocol, ReadsRepliesInPieces) {
   auto second = reader.Next();
   ASSERT_TRUE(second && *second);
   EXPECT_EQ(ReplyText(**second), "OK");
+}
+
+// fuzz/redis_reply_fuzz.cc found this: a string reply with more digits than int64_t holds made
+// ReplyInt overflow (undefined behaviour; in practice a wrapped, possibly plausible value).
+TEST(Protocol, StringIntegersThatDoNotFitReadAsZero) {
+  Reader reader;
+  const std::string bytes =
+      "*4\r\n$20\r\n99999999999999999999\r\n$19\r\n9223372036854775807\r\n"
+      "$4\r\n12ab\r\n$2\r\n-5\r\n";
+  ASSERT_TRUE(reader.Feed(bytes.data(), bytes.size()));
+  auto reply = reader.Next();
+  ASSERT_TRUE(reply && *reply);
+  ASSERT_EQ((*reply)->elements, 4u);
+  EXPECT_EQ(ReplyInt(*(*reply)->element[0]), 0);
+  EXPECT_EQ(ReplyInt(*(*reply)->element[1]), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(ReplyInt(*(*reply)->element[2]), 12);
+  EXPECT_EQ(ReplyInt(*(*reply)->element[3]), 0);
 }
 
 TEST(Protocol, ArraysOverTheLimitAreRefused) {
