@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,22 @@
 #include "core/time_util.h"
 
 namespace ferry::bench {
+
+// The benchmarks' workflow: one Lua node returning a constant, started by a signed webhook.
+constexpr std::string_view kWorkflow = R"(name: bench
+description: One lua node returning a constant; the benchmarks' workload.
+triggers:
+  webhook:
+    methods: [POST]
+    auth: hmac
+    secret: BENCH_WEBHOOK
+    tolerance: 5m
+    max_body_bytes: 65536
+nodes:
+  one:
+    kind: lua
+    script: return { ok = true }
+)";
 
 // Nearest-rank percentile of an unsorted sample; -1 when empty.
 inline double Pct(std::vector<double> v, double p) {

@@ -52,20 +52,6 @@ using std::chrono::milliseconds;
 
 // One lua node returning a constant (no process spawn), started by an hmac-signed webhook.
 constexpr std::string_view kWorkflowName = "bench";
-constexpr std::string_view kWorkflow = R"(name: bench
-description: One lua node returning a constant; run_bench's workload.
-triggers:
-  webhook:
-    methods: [POST]
-    auth: hmac
-    secret: BENCH_WEBHOOK
-    tolerance: 5m
-    max_body_bytes: 65536
-nodes:
-  one:
-    kind: lua
-    script: return { ok = true }
-)";
 
 [[noreturn]] void Die(const std::string& what, const Error& e) {
   std::fprintf(stderr, "run_bench: %s: %s\n", what.c_str(), e.ToString().c_str());
@@ -151,7 +137,7 @@ class Stack {
     stores_ = Must(MakeStoreFactory(o.store_url), "store factory");
     store_ = Must(stores_->Open(), "open store " + stores_->Describe());
     runs::ApplySourceRequest apply;
-    apply.source = std::string(kWorkflow);
+    apply.source = std::string(bench::kWorkflow);
     apply.author = "run_bench";
     Must(runs::ApplyWorkflowSource(*store_, apply, nullptr), "apply workflow");
 

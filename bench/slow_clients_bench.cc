@@ -62,21 +62,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr std::string_view kWorkflow = R"(name: bench
-description: One lua node returning a constant; slow_clients_bench's workload.
-triggers:
-  webhook:
-    methods: [POST]
-    auth: hmac
-    secret: BENCH_WEBHOOK
-    tolerance: 5m
-    max_body_bytes: 65536
-nodes:
-  one:
-    kind: lua
-    script: return { ok = true }
-)";
-
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "slow_clients_bench: %s\n", what.c_str());
   std::exit(1);
@@ -109,7 +94,7 @@ class Stack {
             {"FERRY_SECRET_BENCH_WEBHOOK", secret_},
             {"FERRY_LOG_LEVEL", "warn"}};
     const std::string file = (dir_.path() / "bench.yaml").string();
-    std::ofstream(file) << kWorkflow;
+    std::ofstream(file) << bench::kWorkflow;
     auto applied = testing::RunCommand({ferry, "workflow", "apply", file}, seconds(60), env_);
     if (applied.exit_code != 0) Die("workflow apply: " + applied.out + applied.err);
 

@@ -84,7 +84,8 @@ class Ingester {
     } catch (const TooManyDiagnostics&) {
       diags_.push_back(Diagnostic{0, 0, "", "too many problems; stopped here"});
     } catch (const YAML::Exception& e) {
-      Add(e.mark, "", "YAML: " + e.msg);
+      // Recorded without Add(): at the cap, Add would throw again from inside this handler.
+      diags_.push_back(MakeDiagnostic(e.mark, "", "YAML: " + e.msg));
     } catch (const std::exception& e) {
       diags_.push_back(Diagnostic{0, 0, "", std::string("cannot read definition: ") + e.what()});
     }
@@ -104,7 +105,8 @@ class Ingester {
  private:
   // ---- diagnostics ---------------------------------------------------------------------------
 
-  void Add(const YAML::Mark& mark, const std::string& path, const std::string& message) {
+  static Diagnostic MakeDiagnostic(const YAML::Mark& mark, const std::string& path,
+                                   const std::string& message) {
     Diagnostic d;
     if (!mark.is_null() && mark.line >= 0) {
       d.line = mark.line + 1;
@@ -112,7 +114,10 @@ class Ingester {
     }
     d.path = path;
     d.message = message;
-    diags_.push_back(std::move(d));
+    return d;
+  }
+  void Add(const YAML::Mark& mark, const std::string& path, const std::string& message) {
+    diags_.push_back(MakeDiagnostic(mark, path, message));
     if (diags_.size() >= opts_.max_diagnostics) throw TooManyDiagnostics{};
   }
   void Add(const YAML::Node& node, const std::string& path, const std::string& message) {

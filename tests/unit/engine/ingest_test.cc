@@ -597,5 +597,16 @@ TEST(ClosestMatch, SmallEditDistanceOnly) {
   EXPECT_EQ(ClosestMatch("zzzzzz", {"needs", "kind"}), std::nullopt);
 }
 
+// A YAML error arriving when the diagnostic cap is reached is reported, not thrown out of Ingest
+// (the handler once re-entered the cap check from inside its catch block).
+TEST(Ingest, YamlErrorAtTheDiagnosticCapIsReported) {
+  IngestOptions options;
+  options.max_diagnostics = 1;
+  auto r = Ingest("name: x\nnodes: [unclosed\n", options);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(r.error().size(), 1u);
+  EXPECT_NE(r.error()[0].message.find("YAML"), std::string::npos) << r.error()[0].message;
+}
+
 }  // namespace
 }  // namespace ferry::engine
