@@ -16,13 +16,13 @@
 #include "api/webhook_auth.h"
 #include "core/crypto.h"
 #include "core/json_fields.h"
+#include "core/pool.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
 #include "http/server.h"
 #include "remediation/actions.h"
 #include "remediation/view.h"
 #include "runs/apply.h"
-#include "runs/pool.h"
 #include "runs/runs.h"
 #include "scheduler/dispatch.h"
 #include "views/views.h"
@@ -101,8 +101,8 @@ struct ApiServer::Impl {
   // Constant after construction.
   const ApiServerOptions options;
   engine::EnvSecretResolver env_secrets;
-  runs::Pool<Store> stores;
-  runs::Pool<Broker> brokers;
+  Pool<Store> stores;
+  Pool<Broker> brokers;
 
   std::unique_ptr<http::Server> server;
 
@@ -773,7 +773,7 @@ namespace {
 // nothing more arrived). Between steps it holds no thread (http::Stream).
 class RunEventStream : public http::Stream {
  public:
-  RunEventStream(runs::Pool<Store>& stores, std::string run_id, int64_t after,
+  RunEventStream(Pool<Store>& stores, std::string run_id, int64_t after,
                  std::chrono::milliseconds poll, std::chrono::milliseconds keep_alive)
       : stores_(stores),
         run_id_(std::move(run_id)),
@@ -820,7 +820,7 @@ class RunEventStream : public http::Stream {
   }
 
  private:
-  runs::Pool<Store>& stores_;
+  Pool<Store>& stores_;
   const std::string run_id_;
   int64_t last_seq_;
   const std::chrono::milliseconds poll_;

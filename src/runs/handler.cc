@@ -9,10 +9,10 @@
 #include <set>
 #include <thread>
 
+#include "core/pool.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
 #include "runs/definitions.h"
-#include "runs/pool.h"
 #include "runs/runs.h"
 #include "worker/worker.h"
 

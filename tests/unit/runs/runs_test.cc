@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runs/pool.h"
+#include "core/pool.h"
 
 namespace ferry::runs {
 namespace {

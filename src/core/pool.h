@@ -17,7 +17,7 @@
 
 #include "core/result.h"
 
-namespace ferry::runs {
+namespace ferry {
 
 template <typename T>
 class Pool {
@@ -77,4 +77,4 @@ class Pool {
   std::vector<std::unique_ptr<T>> idle_;  // Guarded by mu_
 };
 
-}  // namespace ferry::runs
+}  // namespace ferry
