@@ -296,14 +296,14 @@ main() {
     deploy/docker/test/slow.yaml)
   api POST /api/v1/workflows "$source" >/dev/null
   run_id=$(api POST /api/v1/runs '{"workflow":"slow"}' | json 'd["run"]["id"]')
-  local worker="" mark_ms="" steps
+  local worker="" mark_at="" steps
   deadline=$(($(date +%s) + 60))
   while :; do
     run=$(api GET "/api/v1/runs/$run_id")
     steps=$(json '{s["node"]: s["status"] for s in d["run"]["steps"]}' <<<"$run")
     if [ "$(json 'd["run"]["status"]' <<<"$run")" = running ] && grep -q '"mark": "succeeded"' <<<"$steps"; then
       worker=$(json 'd["run"]["worker"]' <<<"$run")
-      mark_ms=$(json '[s["finished_ms"] for s in d["run"]["steps"] if s["node"] == "mark"][0]' <<<"$run")
+      mark_at=$(json '[s["finished_at"] for s in d["run"]["steps"] if s["node"] == "mark"][0]' <<<"$run")
       break
     fi
     [ "$(date +%s)" -lt "$deadline" ] || die "run $run_id did not reach its nap: $run"
@@ -323,7 +323,7 @@ main() {
   survivor_host=$(podman inspect -f '{{.Config.Hostname}}' "$survivor")
   [ "${final_worker#"$survivor_host"-}" != "$final_worker" ] ||
     die "run $run_id finished on $final_worker, not on the other worker $survivor ($survivor_host)"
-  [ "$(json '[s["finished_ms"] for s in d["run"]["steps"] if s["node"] == "mark"][0]' <<<"$run")" = "$mark_ms" ] ||
+  [ "$(json '[s["finished_at"] for s in d["run"]["steps"] if s["node"] == "mark"][0]' <<<"$run")" = "$mark_at" ] ||
     die "step mark ran again after the kill: $run"
   log "run $run_id succeeded on $survivor ($final_worker), resumed after its finished step"
   log "killed container now: $(podman inspect -f '{{.State.Status}}, exit code {{.State.ExitCode}}, restarted {{.RestartCount}} times' "$victim")"
