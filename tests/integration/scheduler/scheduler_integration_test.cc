@@ -250,7 +250,9 @@ TEST_F(SchedulerProcessTest, RestartAfterDowntimeObeysTheMisfirePolicy) {
   auto late_runs = [&](const Workflow& wf, int64_t* missed_count) {
     int late = 0;
     for (const auto& r : Runs(wf)) {
+      // null while the run's run.created event is not yet stored: it counts on a later poll.
       Json t = TriggerContext(r.id);
+      if (!t.is_object()) continue;
       if (t.value("late", false)) ++late;
       if (missed_count && t.contains("missed_count")) *missed_count = t["missed_count"];
     }
