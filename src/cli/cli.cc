@@ -435,7 +435,7 @@ int Main(int argc, char** argv) {
   }
   Context ctx(global, env);
   if (!config_file) return ctx.out().Fail(config_file.error());
-  if (!dev_hint.empty()) std::fprintf(stderr, "ferry: %s\n", dev_hint.c_str());
+  if (!dev_hint.empty()) ctx.out().Message(dev_hint);
   try {
     if (auto st = ctx.Init(default_log_level); !st) return ctx.out().Fail(st.error());
     if (*config_file) {

@@ -17,8 +17,10 @@ namespace {
 
 constexpr const char* kFileName = "dev.json";
 
-// The process's start time in clock ticks since boot (/proc/<pid>/stat field 22): with the pid it
-// names one process, so a pid reused after `ferry dev` was killed is not mistaken for it.
+// The start time in clock ticks since boot (/proc/<pid>/stat field 22) of a running process:
+// with the pid it names one process, so a pid reused after `ferry dev` was killed is not
+// mistaken for it. nullopt for a zombie (state Z or X): a killed dev whose parent has not reaped
+// it still answers kill(pid, 0).
 std::optional<long long> ProcessStartTicks(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
@@ -30,6 +32,7 @@ std::optional<long long> ProcessStartTicks(pid_t pid) {
   std::string field;
   for (int i = 3; i <= 22; ++i) {
     if (!(rest >> field)) return std::nullopt;
+    if (i == 3 && (field == "Z" || field == "X")) return std::nullopt;
   }
   try {
     return std::stoll(field);
@@ -119,9 +122,10 @@ std::optional<DevEndpoints> FindDevEndpoints(const EnvLookup& env, std::string* 
   const auto pid = (*j)["pid"].get<long long>();
   bool alive =
       pid > 0 && pid <= INT32_MAX && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
-  if (alive && (*j)["started"].is_number_integer()) {
+  if (alive) {
     auto started = ProcessStartTicks(static_cast<pid_t>(pid));
-    alive = started && *started == (*j)["started"].get<long long>();
+    alive = started &&
+            (!(*j)["started"].is_number_integer() || *started == (*j)["started"].get<long long>());
   }
   if (!alive) {
     *hint = "ignoring " + path + ": the `ferry dev` that wrote it (pid " + std::to_string(pid) +

@@ -3,14 +3,10 @@
 #include "views/views.h"
 
 namespace ferry::remediation {
-namespace {
-
-// The record conventions of every view (views/views.h).
+// The record conventions of every view: views/views.h.
+using views::Embedded;
+using views::Text;
 using views::Time;
-Json TextOrNull(const std::string& s) { return views::Text(s); }
-Json Parsed(const std::string& text) { return views::Embedded(text); }
-
-}  // namespace
 
 Json CandidateJson(const Remediation& m) {
   Json confidence = nullptr;
@@ -25,16 +21,16 @@ Json CandidateJson(const Remediation& m) {
               {"version", m.version},
               {"run_id", m.run_id},
               {"last_run_id", m.last_run_id},
-              {"failed_node", TextOrNull(m.failed_node)},
+              {"failed_node", Text(m.failed_node)},
               {"error", m.error},
               {"fingerprint", m.fingerprint},
               {"occurrences", m.occurrences},
               {"attempts", m.attempts - m.attempt_base},
-              {"classification", TextOrNull(m.classification)},
-              {"summary", TextOrNull(m.summary)},
+              {"classification", Text(m.classification)},
+              {"summary", Text(m.summary)},
               {"confidence", confidence},
               {"fixed_version", m.fixed_version == 0 ? Json(nullptr) : Json(m.fixed_version)},
-              {"retry_run_id", TextOrNull(m.retry_run_id)},
+              {"retry_run_id", Text(m.retry_run_id)},
               {"first_seen_at", Time(m.first_seen_ms)},
               {"last_seen_at", Time(m.last_seen_ms)},
               {"updated_at", Time(m.updated_ms)}};
@@ -43,11 +39,11 @@ Json CandidateJson(const Remediation& m) {
 Json CandidateDetailJson(const Remediation& m, const std::vector<RemediationAttempt>& attempts) {
   Json j = CandidateJson(m);
   j["error_normalized"] = m.error_normalized;
-  j["context"] = Parsed(m.context);
-  j["note"] = TextOrNull(m.note);
-  j["reason"] = TextOrNull(m.reason);
-  j["result"] = Parsed(m.result);
-  j["retry_error"] = TextOrNull(m.retry_error);
+  j["context"] = Embedded(m.context);
+  j["note"] = Text(m.note);
+  j["reason"] = Text(m.reason);
+  j["result"] = Embedded(m.result);
+  j["retry_error"] = Text(m.retry_error);
   j["attempts_total"] = m.attempts;
   j["next_attempt_at"] = Time(m.next_attempt_ms);
   j["claim"] = m.claim_owner.empty()
@@ -65,7 +61,7 @@ Json AttemptJson(const RemediationAttempt& a) {
   return Json{{"attempt", a.attempt},
               {"owner", a.owner},
               {"outcome", a.outcome},
-              {"detail", TextOrNull(a.detail)},
+              {"detail", Text(a.detail)},
               {"agent_ms", a.agent_ms < 0 ? Json(nullptr) : Json(a.agent_ms)},
               {"started_at", Time(a.started_ms)},
               {"finished_at", Time(a.finished_ms)}};

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "files.h"
+#include "harness.h"
 
 namespace ferry::cli {
 namespace {
@@ -89,6 +90,25 @@ TEST_F(DevEndpointsTest, AKilledDevsRecordIsIgnoredWithAHint) {
   std::string hint;
   EXPECT_FALSE(FindDevEndpoints(Env(), &hint));
   EXPECT_NE(hint.find("no longer running"), std::string::npos) << hint;
+}
+
+// A dev killed while its parent does not reap it is a zombie: kill(pid, 0) still succeeds.
+TEST_F(DevEndpointsTest, AnUnreapedKilledDevIsNotRunning) {
+  pid_t zombie = fork();
+  if (zombie == 0) _exit(0);
+  ASSERT_TRUE(ferry::testing::Eventually(
+      [&] {
+        return ferry::testing::ReadAll("/proc/" + std::to_string(zombie) + "/stat").find(") Z ") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  WriteRaw(R"({"pid": )" + std::to_string(zombie) +
+           R"(, "redis_url": "redis://127.0.0.1:1", "prefix": "ferry", "store": "x.db"})");
+  std::string hint;
+  EXPECT_FALSE(FindDevEndpoints(Env(), &hint));
+  EXPECT_NE(hint.find("no longer running"), std::string::npos) << hint;
+  int status = 0;
+  waitpid(zombie, &status, 0);
 }
 
 TEST_F(DevEndpointsTest, AReusedPidIsNotMistakenForDev) {
