@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(*again == *j, "a dump of accepted JSON reads back equal");
     (void)ferry::JsonKindName(*j);
   }
-  if (auto body = ferry::api::ParseJsonObject(text)) {
+  if (auto body = ferry::ParseJsonObject(text)) {
     Check(body->is_object(), "ParseJsonObject yields an object");
     ReadSubmitTask(*body);
     ReadCreateRun(*body);
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)ferry::api::UrlVerificationChallenge(*body);
   }
   (void)ferry::api::BearerToken(text);
-  if (auto limit = ferry::api::ParseLimit(text, 50, 1000)) {
+  if (auto limit = ferry::ParseLimit(text, 50, 1000)) {
     Check(*limit >= 1 && *limit <= 1000, "limits are within bounds");
   }
   return 0;

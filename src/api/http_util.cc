@@ -40,17 +40,6 @@ bool LooksLikeJson(const HeaderList& headers, std::string_view trimmed_body) {
 
 }  // namespace
 
-Result<Json> ParseJsonObject(std::string_view body) {
-  if (Trim(body).empty()) return Fail(ErrorCode::kInvalidArgument, "expected a JSON object body");
-  auto parsed = ParseJson(body);
-  if (!parsed) return Fail(parsed.error());
-  if (!parsed->is_object()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                std::string("expected a JSON object body, got ") + parsed->type_name());
-  }
-  return parsed;
-}
-
 std::optional<std::string> BearerToken(std::string_view authorization) {
   authorization = Trim(authorization);
   constexpr std::string_view kScheme = "bearer ";
@@ -61,17 +50,6 @@ std::optional<std::string> BearerToken(std::string_view authorization) {
   std::string_view token = Trim(authorization.substr(kScheme.size()));
   if (token.empty() || token.find(' ') != std::string_view::npos) return std::nullopt;
   return std::string(token);
-}
-
-Result<int> ParseLimit(std::string_view text, int default_value, int max_value) {
-  if (text.empty()) return default_value;
-  int value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > max_value) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "limit must be an integer from 1 to " + std::to_string(max_value));
-  }
-  return value;
 }
 
 std::string NewApiTokenSecret() { return "fy_" + RandomHex(32); }

@@ -21,17 +21,10 @@
 namespace ferry::api {
 
 // ---------------------------------------------------------------------------------------------
-// Requests
-
-// Parses a request body that must be a JSON object. kInvalidArgument names the byte offset of a
-// syntax error ("malformed JSON: ... at byte 12") or says what the body was instead of an object.
-Result<Json> ParseJsonObject(std::string_view body);
+// Requests (a JSON object body and a limit: core/json_fields.h)
 
 // The token of an "Authorization: Bearer <token>" header; nullopt for any other scheme or shape.
 std::optional<std::string> BearerToken(std::string_view authorization);
-
-// A positive integer query parameter with bounds; `text` empty = the default.
-Result<int> ParseLimit(std::string_view text, int default_value, int max_value);
 
 // ---------------------------------------------------------------------------------------------
 // Crypto

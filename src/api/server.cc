@@ -11,6 +11,7 @@
 #include <mutex>
 #include <utility>
 
+#include "api/event_streams.h"
 #include "api/http_util.h"
 #include "api/scopes.h"
 #include "api/webhook_auth.h"
@@ -25,6 +26,7 @@
 #include "runs/apply.h"
 #include "runs/runs.h"
 #include "scheduler/dispatch.h"
+#include "service/local_service.h"
 #include "views/views.h"
 
 namespace ferry::api {
@@ -96,13 +98,24 @@ struct ApiServer::Impl {
                std::max(4, options.threads)),
         brokers(
             [this]() -> Result<std::unique_ptr<Broker>> { return options.broker_factory->Open(); },
-            std::max(4, options.threads)) {}
+            std::max(4, options.threads)),
+        service(stores, brokers, ServiceOptions(options)) {}
+
+  static service::LocalServiceOptions ServiceOptions(const ApiServerOptions& o) {
+    service::LocalServiceOptions s;
+    s.run_queue = o.run_queue;
+    if (o.broker_factory != nullptr) s.broker = o.broker_factory->options();
+    s.clock = o.clock;
+    return s;
+  }
 
   // Constant after construction.
   const ApiServerOptions options;
   engine::EnvSecretResolver env_secrets;
   Pool<Store> stores;
   Pool<Broker> brokers;
+  // Every action and query of the /api/v1 resource routes.
+  service::LocalService service;
 
   std::unique_ptr<http::Server> server;
 
@@ -157,6 +170,8 @@ struct ApiServer::Impl {
   void ListWorkers(const Request& req, Response& res);
   void ListQueues(const Request& req, Response& res);
   void GetQueue(const Request& req, Response& res);
+  void ListDead(const Request& req, Response& res);
+  void TaskEvents(const Request& req, Response& res);
   void ListRemediations(const Request& req, Response& res);
   void GetRemediation(const Request& req, Response& res);
   void DismissRemediation(const Request& req, Response& res);
@@ -169,6 +184,11 @@ struct ApiServer::Impl {
   void Hook(const Request& req, Response& res);
 
   Result<WebhookEntry> WebhookFor(Store& store, const Workflow& wf);
+
+  // The token's identity for the service: actor "api", and the secrets its scopes allow.
+  service::Caller CallerOf(const Request& req) const;
+  // The service's answer with `status`, or its error.
+  static void Answer(Response& res, const Result<Json>& result, int status = 200);
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -217,9 +237,11 @@ http::Router ApiServer::Impl::Routes() {
   r.Get("/api/v1/tasks/{id}", bind(&Impl::GetTask), read);
   r.Post("/api/v1/tasks/{id}/cancel", bind(&Impl::CancelTask), run);
   r.Post("/api/v1/tasks/{id}/retry", bind(&Impl::RetryTask), run);
+  r.Get("/api/v1/tasks/{id}/events", bind(&Impl::TaskEvents), read);
   r.Get("/api/v1/workers", bind(&Impl::ListWorkers), read);
   r.Get("/api/v1/queues", bind(&Impl::ListQueues), read);
   r.Get("/api/v1/queues/{name}", bind(&Impl::GetQueue), read);
+  r.Get("/api/v1/queues/{name}/dead", bind(&Impl::ListDead), read);
   // Remediation candidates (src/remediation/actions.h does the work; view.h the shapes). A reopened
   // candidate may end in a new workflow version: the apply scope.
   r.Get("/api/v1/remediations", bind(&Impl::ListRemediations), read);
@@ -355,233 +377,146 @@ void ApiServer::Impl::Readyz(const Request&, Response& res) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Workflows
+// Workflows, runs, tasks, workers, queues: the service's answers (src/service), as they are.
+
+namespace {
+
+// The request's query parameters; one given twice is refused rather than guessed at.
+Result<service::Query> QueryOf(const Request& req) {
+  service::Query query;
+  for (const auto& [name, value] : req.query) {
+    if (!query.emplace(name, value).second) {
+      return Fail(ErrorCode::kInvalidArgument, "query parameter '" + name + "' given twice");
+    }
+  }
+  return query;
+}
+
+// An optional JSON object body: none is {}.
+Result<Json> OptionalBody(const Request& req) {
+  if (req.body.empty()) return Json::object();
+  return ParseJsonObject(req.body);
+}
+
+// Whether the client asked for a JSON page rather than an event stream.
+bool WantsJson(const Request& req) {
+  auto accept = req.Header("Accept").value_or("");
+  return accept.find("application/json") != std::string::npos &&
+         accept.find("text/event-stream") == std::string::npos;
+}
+
+}  // namespace
+
+service::Caller ApiServer::Impl::CallerOf(const Request& req) const {
+  service::Caller caller;
+  caller.actor = "api";
+  const auto& granted = std::any_cast<const Granted&>(req.context).scopes;
+  caller.may_use_secret = [granted](const std::string& secret) {
+    return AllowsSecret(granted, secret);
+  };
+  return caller;
+}
+
+void ApiServer::Impl::Answer(Response& res, const Result<Json>& result, int status) {
+  if (!result) return SendError(res, result.error());
+  SendJson(res, status, *result);
+}
 
 void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
-  runs::ApplySourceRequest apply;
-  FieldReader f(*body);
-  apply.source = f.String("source", kRequired).value_or("");
-  apply.format = f.String("format").value_or(apply.format);
-  apply.author = f.String("author").value_or("");
-  apply.notes = f.String("notes").value_or("");
-  const auto& granted = std::any_cast<const Granted&>(req.context).scopes;
-  apply.may_use_secret = [&granted](const std::string& secret) {
-    return AllowsSecret(granted, secret);
-  };
-  if (auto st = f.Finish(); !st) return SendError(res, st.error());
-  if (apply.source.empty()) {
-    return SendError(res, ErrorCode::kInvalidArgument, "source is required");
-  }
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  std::vector<engine::Diagnostic> diagnostics;
-  auto applied = runs::ApplyWorkflowSource(**store, apply, &diagnostics);
-  if (!applied) {
-    Check(*store, applied.error());
-    const int status = ErrorHttpStatus(applied.error().code);
-    Json out = http::ErrorBody(ErrorCodeName(applied.error().code), applied.error().message);
-    if (!diagnostics.empty()) {
-      Json list = Json::array();
-      for (const auto& d : diagnostics) {
-        list.push_back(
-            {{"line", d.line}, {"column", d.column}, {"path", d.path}, {"message", d.message}});
-      }
-      out["error"]["diagnostics"] = std::move(list);
-    }
-    return SendJson(res, status, out);
-  }
-  SendJson(res, applied->applied.created ? 201 : 200,
-           Json{{"workflow", views::Workflow(applied->applied.workflow)},
-                {"version", views::Version(applied->applied.version, false)},
-                {"created", applied->applied.created}});
+  auto applied = service.ApplyWorkflow(*body, CallerOf(req));
+  Answer(res, applied, applied && (*applied)["created"] == true ? 201 : 200);
 }
 
-void ApiServer::Impl::ListWorkflows(const Request&, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto list = (*store)->ListWorkflows();
-  if (Failed(*store, list, res)) return;
-  Json out = Json::array();
-  for (const auto& w : *list) out.push_back(views::Workflow(w));
-  SendJson(res, 200, views::Page("workflows", std::move(out), ""));
+void ApiServer::Impl::ListWorkflows(const Request& req, Response& res) {
+  auto query = QueryOf(req);
+  if (!query) return SendError(res, query.error());
+  if (!query->empty()) {
+    return SendError(res, ErrorCode::kInvalidArgument, "this route takes no query parameters");
+  }
+  Answer(res, service.ListWorkflows());
 }
 
 void ApiServer::Impl::GetWorkflow(const Request& req, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto wf = (*store)->GetWorkflow(req.params[0]);
-  if (Failed(*store, wf, res)) return;
-  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.params[0]);
-  Json out{{"workflow", views::Workflow(**wf)}};
-  if (auto v = (*store)->GetWorkflowVersion((*wf)->id, 0); v && *v) {
-    out["version"] = views::Version(**v, true);
-  }
-  RunFilter filter;
-  filter.workflow_id = (*wf)->id;
-  filter.limit = 10;
-  if (auto page = (*store)->ListRuns(filter)) {
-    Json runs = Json::array();
-    for (const auto& r : page->runs) runs.push_back(views::Run(r));
-    out["recent_runs"] = std::move(runs);
-  }
-  SendJson(res, 200, out);
+  Answer(res, service.GetWorkflow(req.params[0]));
 }
 
 void ApiServer::Impl::ListVersions(const Request& req, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto wf = (*store)->GetWorkflow(req.params[0]);
-  if (Failed(*store, wf, res)) return;
-  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.params[0]);
-  auto versions = (*store)->ListWorkflowVersions((*wf)->id);
-  if (Failed(*store, versions, res)) return;
-  Json out = Json::array();
-  for (const auto& v : *versions) out.push_back(views::Version(v, false));
-  Json body = views::Page("versions", std::move(out), "");
-  body["workflow"] = (*wf)->name;
-  SendJson(res, 200, body);
+  Answer(res, service.ListVersions(req.params[0]));
 }
 
 void ApiServer::Impl::GetVersion(const Request& req, Response& res) {
-  auto n = ParseInt64(req.params[1]);
-  if (!n || *n < 1 || *n > 1'000'000'000) {
-    return SendError(res, ErrorCode::kInvalidArgument, "bad version number");
-  }
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto wf = (*store)->GetWorkflow(req.params[0]);
-  if (Failed(*store, wf, res)) return;
-  if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + req.params[0]);
-  auto v = (*store)->GetWorkflowVersion((*wf)->id, static_cast<int>(*n));
-  if (Failed(*store, v, res)) return;
-  if (!*v) return SendError(res, ErrorCode::kNotFound, "no such version");
-  SendJson(res, 200, Json{{"version", views::Version(**v, true)}});
+  Answer(res, service.GetVersion(req.params[0], req.params[1]));
 }
-
-// ---------------------------------------------------------------------------------------------
-// Runs
 
 void ApiServer::Impl::CreateRun(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
-  runs::StartRunRequest start;
-  FieldReader f(*body);
-  start.workflow = f.String("workflow", kRequired).value_or("");
-  start.inputs = f.Object("inputs").value_or(Json::object());
-  if (auto st = f.Finish(); !st) return SendError(res, st.error());
-  start.triggered_by = TriggeredBy::kApi;
-  start.queue = options.run_queue;
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto started = runs::StartRun(**store, **broker, start);
-  if (Failed(*store, started, res)) return;
-  if (!started->enqueued) broker->MarkBad();
-  SendJson(res, 201,
-           Json{{"run", views::Run(started->run)},
-                {"enqueued", started->enqueued},
-                {"task_id", started->task_id}});
+  Answer(res, service.StartRun(*body, CallerOf(req)), 201);
 }
 
 void ApiServer::Impl::ListRuns(const Request& req, Response& res) {
-  RunFilter filter;
-  auto limit = ParseLimit(req.Query("limit"), 50, 1000);
-  if (!limit) return SendError(res, limit.error());
-  filter.limit = *limit;
-  filter.cursor = req.Query("cursor");
-  if (auto s = req.Query("status"); !s.empty()) {
-    filter.status = ParseRunStatus(s);
-    if (!filter.status) return SendError(res, ErrorCode::kInvalidArgument, "unknown status " + s);
-  }
-  if (auto t = req.Query("triggered_by"); !t.empty()) {
-    filter.triggered_by = ParseTriggeredBy(t);
-    if (!filter.triggered_by) {
-      return SendError(res, ErrorCode::kInvalidArgument, "unknown triggered_by " + t);
-    }
-  }
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  if (auto w = req.Query("workflow"); !w.empty()) {
-    auto wf = (*store)->GetWorkflow(w);
-    if (Failed(*store, wf, res)) return;
-    if (!*wf) return SendError(res, ErrorCode::kNotFound, "no workflow " + w);
-    filter.workflow_id = (*wf)->id;
-  }
-  auto page = (*store)->ListRuns(filter);
-  if (Failed(*store, page, res)) return;
-  Json out = Json::array();
-  for (const auto& r : page->runs) out.push_back(views::Run(r));
-  SendJson(res, 200, views::Page("runs", std::move(out), page->next_cursor));
+  auto query = QueryOf(req);
+  if (!query) return SendError(res, query.error());
+  Answer(res, service.ListRuns(*query));
 }
 
 void ApiServer::Impl::GetRun(const Request& req, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto run = (*store)->GetRun(req.params[0]);
-  if (Failed(*store, run, res)) return;
-  if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.params[0]);
-  auto steps = (*store)->ListSteps((*run)->id);
-  if (Failed(*store, steps, res)) return;
-  Json out = views::Run(**run);
-  Json list = Json::array();
-  for (const auto& s : *steps) list.push_back(views::Step(s));
-  out["steps"] = std::move(list);
-  SendJson(res, 200, Json{{"run", std::move(out)}});
+  Answer(res, service.GetRun(req.params[0]));
 }
 
 void ApiServer::Impl::CancelRun(const Request& req, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  const std::string id = req.params[0];
-  auto run = (*store)->CancelRun(id);
-  if (Failed(*store, run, res)) return;
-  // The store decides; the broker cancel only stops the work sooner (the handler also polls the
-  // run's status), so its failure does not fail the request.
-  Json out{{"run", views::Run(*run)}};
-  (void)(*store)->AppendRunEvent(id, std::string(runs::kEventCancelled), DumpJson({{"by", "api"}}));
-  if (auto task = runs::LatestRunTask(**store, id); task && *task) {
-    out["task_id"] = (*task)->task_id;
-    if (auto broker = brokers.Acquire()) {
-      if (auto c = (*broker)->Cancel((*task)->task_id); !c) {
-        Check(*broker, c.error());
-        out["task_cancel"] = c.error().message;
-      } else {
-        out["task_cancel"] = TaskStatusName(*c);
-      }
-    }
-  }
-  SendJson(res, 200, out);
+  Answer(res, service.CancelRun(req.params[0], CallerOf(req)));
 }
 
 void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
-  RetryRunOptions retry;
-  if (!req.body.empty()) {
-    auto body = ParseJsonObject(req.body);
-    if (!body) return SendError(res, body.error());
-    FieldReader f(*body);
-    retry.latest_version = f.Bool("latest_version").value_or(false);
-    if (auto st = f.Finish(); !st) return SendError(res, st.error());
-  }
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto run = (*store)->RetryRun(req.params[0], retry);
-  if (Failed(*store, run, res)) return;
-  Json out{{"run", views::Run(*run)}, {"enqueued", false}};
-  if (auto broker = brokers.Acquire()) {
-    runs::EnsureTaskOptions task;
-    task.queue = options.run_queue;
-    if (auto ensured = runs::EnsureRunTask(**store, **broker, *run, task)) {
-      out["enqueued"] = true;
-      out["task_id"] = ensured->task_id;
-    } else {
-      Check(*broker, ensured.error());
-      out["enqueue_error"] = ensured.error().message;
-    }
-  }
-  SendJson(res, 201, out);
+  auto body = OptionalBody(req);
+  if (!body) return SendError(res, body.error());
+  Answer(res, service.RetryRun(req.params[0], *body), 201);
+}
+
+void ApiServer::Impl::SubmitTask(const Request& req, Response& res) {
+  auto body = ParseJsonObject(req.body);
+  if (!body) return SendError(res, body.error());
+  auto submitted = service.SubmitTask(*body);
+  Answer(res, submitted, submitted && (*submitted)["existing"] == true ? 200 : 201);
+}
+
+void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
+  auto query = QueryOf(req);
+  if (!query) return SendError(res, query.error());
+  Answer(res, service.ListTasks(*query));
+}
+
+void ApiServer::Impl::GetTask(const Request& req, Response& res) {
+  Answer(res, service.GetTask(req.params[0]));
+}
+
+void ApiServer::Impl::CancelTask(const Request& req, Response& res) {
+  Answer(res, service.CancelTask(req.params[0]));
+}
+
+void ApiServer::Impl::RetryTask(const Request& req, Response& res) {
+  Answer(res, service.RetryTask(req.params[0]));
+}
+
+void ApiServer::Impl::ListWorkers(const Request&, Response& res) {
+  Answer(res, service.ListWorkers());
+}
+
+void ApiServer::Impl::ListQueues(const Request&, Response& res) {
+  Answer(res, service.ListQueues());
+}
+
+void ApiServer::Impl::GetQueue(const Request& req, Response& res) {
+  Answer(res, service.GetQueue(req.params[0]));
+}
+
+void ApiServer::Impl::ListDead(const Request& req, Response& res) {
+  auto query = QueryOf(req);
+  if (!query) return SendError(res, query.error());
+  Answer(res, service.ListDead(req.params[0], *query));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,195 +579,26 @@ void ApiServer::Impl::RemediationDiff(const Request& req, Response& res) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tasks, workers, queues
-
-void ApiServer::Impl::SubmitTask(const Request& req, Response& res) {
-  auto body = ParseJsonObject(req.body);
-  if (!body) return SendError(res, body.error());
-  SubmitRequest submit;
-  FieldReader f(*body);
-  submit.kind = f.String("kind", kRequired).value_or("");
-  submit.payload = f.Any("payload").value_or(Json::object());
-  submit.queue = f.String("queue").value_or(submit.queue);
-  submit.max_attempts = static_cast<int>(f.Int("max_attempts", 1, kMaxTaskAttempts).value_or(3));
-  submit.unique_key = f.String("unique_key").value_or("");
-  submit.timeout = f.Duration("timeout", 1ms, kMaxTaskTimeout).value_or(0ms);
-  const int64_t now_ms = options.clock->NowMs();
-  auto delay = f.Duration("delay", 0ms, kMaxTaskEtaHorizon);
-  auto eta = f.Int("eta_ms", 0, now_ms + kMaxTaskEtaHorizon.count());
-  if (auto st = f.Finish(); !st) return SendError(res, st.error());
-  if (delay && eta) {
-    return SendError(res, ErrorCode::kInvalidArgument, "give delay or eta_ms, not both");
-  }
-  if (delay) submit.eta_ms = now_ms + delay->count();
-  if (eta) submit.eta_ms = *eta;
-  if (submit.kind == runs::kRunTaskKind) {
-    return SendError(res, ErrorCode::kInvalidArgument,
-                     "ferry.run tasks are made by POST /api/v1/runs");
-  }
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  if (auto st = ValidateSubmit(submit, options.broker_factory->options()); !st) {
-    return SendError(res, st.error());
-  }
-  auto submitted = (*broker)->Submit(submit);
-  if (Failed(*broker, submitted, res)) return;
-  SendJson(res, submitted->existing ? 200 : 201,
-           Json{{"id", submitted->id}, {"existing", submitted->existing}});
-}
-
-void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
-  TaskListFilter filter;
-  auto limit = ParseLimit(req.Query("limit"), 50, 1000);
-  if (!limit) return SendError(res, limit.error());
-  filter.limit = *limit;
-  if (auto s = req.Query("status"); !s.empty()) {
-    filter.status = ParseTaskStatus(s);
-    if (!filter.status) return SendError(res, ErrorCode::kInvalidArgument, "unknown status " + s);
-  }
-  if (auto q = req.Query("queue"); !q.empty()) {
-    if (auto st = ValidateQueueName(q); !st) return SendError(res, st.error());
-    filter.queue = q;
-  }
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto tasks = (*broker)->ListTasks(filter);
-  if (Failed(*broker, tasks, res)) return;
-  Json out = Json::array();
-  for (const auto& t : *tasks) out.push_back(views::Task(t));
-  SendJson(res, 200, views::Page("tasks", std::move(out), ""));
-}
-
-void ApiServer::Impl::GetTask(const Request& req, Response& res) {
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto task = (*broker)->GetTask(req.params[0]);
-  if (Failed(*broker, task, res)) return;
-  if (!*task) return SendError(res, ErrorCode::kNotFound, "no task " + req.params[0]);
-  SendJson(res, 200, Json{{"task", views::Task(**task)}});
-}
-
-void ApiServer::Impl::CancelTask(const Request& req, Response& res) {
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto status = (*broker)->Cancel(req.params[0]);
-  if (Failed(*broker, status, res)) return;
-  SendJson(res, 200, Json{{"id", req.params[0]}, {"status", TaskStatusName(*status)}});
-}
-
-void ApiServer::Impl::RetryTask(const Request& req, Response& res) {
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  if (auto st = (*broker)->Retry(req.params[0]); !st) {
-    Check(*broker, st.error());
-    return SendError(res, st.error());
-  }
-  SendJson(res, 200, Json{{"id", req.params[0]}, {"status", "pending"}});
-}
-
-void ApiServer::Impl::ListWorkers(const Request&, Response& res) {
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto workers = (*broker)->ListWorkers();
-  if (Failed(*broker, workers, res)) return;
-  Json out = Json::array();
-  for (const auto& w : *workers) out.push_back(views::Worker(w, WallNowMs()));
-  SendJson(res, 200, views::Page("workers", std::move(out), ""));
-}
-
-void ApiServer::Impl::ListQueues(const Request&, Response& res) {
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto names = (*broker)->ListQueues();
-  if (Failed(*broker, names, res)) return;
-  Json out = Json::array();
-  for (const auto& q : *names) {
-    auto stats = (*broker)->GetQueueStats(q);
-    if (Failed(*broker, stats, res)) return;
-    out.push_back(views::Queue(*stats, WallNowMs()));
-  }
-  SendJson(res, 200, views::Page("queues", std::move(out), ""));
-}
-
-void ApiServer::Impl::GetQueue(const Request& req, Response& res) {
-  if (auto st = ValidateQueueName(req.params[0]); !st) return SendError(res, st.error());
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto stats = (*broker)->GetQueueStats(req.params[0]);
-  if (Failed(*broker, stats, res)) return;
-  SendJson(res, 200, Json{{"queue", views::Queue(*stats, WallNowMs())}});
-}
-
-// ---------------------------------------------------------------------------------------------//
-// Run events (SSE)
+// Event streams (SSE: api/event_streams.h), or a JSON page with Accept: application/json
 
 namespace {
 
-// A run's events as Server-Sent Events: each step sends what is new since the last one, or a
-// keep-alive comment now and then, and ends after run.finished (or once the run is terminal and
-// nothing more arrived). Between steps it holds no thread (http::Stream).
-class RunEventStream : public http::Stream {
- public:
-  RunEventStream(Pool<Store>& stores, std::string run_id, int64_t after,
-                 std::chrono::milliseconds poll, std::chrono::milliseconds keep_alive)
-      : stores_(stores),
-        run_id_(std::move(run_id)),
-        last_seq_(after),
-        poll_(poll),
-        keep_alive_(keep_alive) {}
-
-  Step Next(std::string& out, bool stopping) override {
-    if (stopping) return {true, {}};
-    if (!started_) {
-      started_ = true;
-      out += "retry: 1000\n\n";
-    }
-    bool finished = false;
-    if (auto store = stores_.Acquire()) {
-      auto events = (*store)->ListRunEvents(run_id_, last_seq_, 500);
-      if (!events) {
-        store->MarkBad();  // the store is away: keep the stream, try again next poll
-      } else {
-        for (const auto& e : *events) {
-          out += "id: " + std::to_string(e.seq) + "\nevent: " + e.type +
-                 "\ndata: " + DumpJson(views::RunEvent(e)) + "\n\n";
-          last_seq_ = e.seq;
-          if (e.type == runs::kEventFinished) finished = true;
-        }
-        if (events->empty() && ++empty_polls_ % 5 == 0) {
-          // No run.finished seen (cancelled before a worker started it, or history trimmed):
-          // end once the run is terminal and nothing more arrived.
-          if (auto run = (*store)->GetRun(run_id_); run && *run && IsTerminal((*run)->status)) {
-            auto rest = (*store)->ListRunEvents(run_id_, last_seq_, 500);
-            if (rest && rest->empty()) finished = true;
-          } else if (run && !*run) {
-            finished = true;  // deleted by retention
-          }
-        }
-      }
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (out.empty() && now - last_write_ >= keep_alive_) out = ": keep-alive\n\n";
-    if (!out.empty()) last_write_ = now;
-    if (finished) return {true, {}};
-    // More may be waiting when a full page came back: ask again at once.
-    return {false, out.empty() ? poll_ : std::chrono::milliseconds(0)};
-  }
-
- private:
-  Pool<Store>& stores_;
-  const std::string run_id_;
-  int64_t last_seq_;
-  const std::chrono::milliseconds poll_;
-  const std::chrono::milliseconds keep_alive_;
-  int empty_polls_ = 0;
-  bool started_ = false;
-  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
-};
+void StartStream(Response& res, std::shared_ptr<http::Stream> stream) {
+  res.status = 200;
+  res.content_type = "text/event-stream";
+  res.SetHeader("Cache-Control", "no-cache");
+  res.SetHeader("X-Accel-Buffering", "no");
+  res.stream = std::move(stream);
+}
 
 }  // namespace
 
 void ApiServer::Impl::RunEvents(const Request& req, Response& res) {
+  if (WantsJson(req)) {
+    auto query = QueryOf(req);
+    if (!query) return SendError(res, query.error());
+    return Answer(res, service.RunEvents(req.params[0], *query));
+  }
   int64_t after = 0;
   std::string last_id = req.Header("Last-Event-ID").value_or("");
   if (last_id.empty()) last_id = req.Query("last_event_id");
@@ -843,19 +609,26 @@ void ApiServer::Impl::RunEvents(const Request& req, Response& res) {
     }
     after = *n;
   }
-  {
-    auto store = stores.Acquire();
-    if (!store) return SendError(res, store.error());
-    auto run = (*store)->GetRun(req.params[0]);
-    if (Failed(*store, run, res)) return;
-    if (!*run) return SendError(res, ErrorCode::kNotFound, "no run " + req.params[0]);
+  if (auto run = service.GetRun(req.params[0]); !run) return SendError(res, run.error());
+  StartStream(res, MakeRunEventStream(stores, req.params[0], after, options.sse_poll_interval,
+                                      options.sse_keep_alive));
+}
+
+void ApiServer::Impl::TaskEvents(const Request& req, Response& res) {
+  if (WantsJson(req)) {
+    auto query = QueryOf(req);
+    if (!query) return SendError(res, query.error());
+    return Answer(res, service.TaskEvents(req.params[0], *query));
   }
-  res.status = 200;
-  res.content_type = "text/event-stream";
-  res.SetHeader("Cache-Control", "no-cache");
-  res.SetHeader("X-Accel-Buffering", "no");
-  res.stream = std::make_shared<RunEventStream>(stores, req.params[0], after,
-                                                options.sse_poll_interval, options.sse_keep_alive);
+  std::string after = req.Header("Last-Event-ID").value_or("");
+  if (after.empty()) after = req.Query("last_event_id");
+  if (after.empty()) after = "0";
+  // The service checks the id's shape and that the task exists.
+  if (auto page = service.TaskEvents(req.params[0], {{"after", after}, {"limit", "1"}}); !page) {
+    return SendError(res, page.error());
+  }
+  StartStream(res, MakeTaskEventStream(brokers, req.params[0], after, options.sse_poll_interval,
+                                       options.sse_keep_alive));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <functional>
@@ -98,6 +99,17 @@ int Main(int argc, char** argv) {
               "Config file of key = value lines, keys named like the flags; precedence flag > "
               "env > file > default (env FERRY_CONFIG)")
       ->group("Global");
+  AddOptional(&app, "--server", global.server,
+              "Send client commands (task, queue, worker list, workflow, run) to this Ferry "
+              "server's HTTP API instead of Redis and the store (env FERRY_SERVER), e.g. "
+              "http://127.0.0.1:8080")
+      ->group("Remote");
+  AddOptional(&app, "--token", global.token,
+              "Bearer token for --server (env FERRY_TOKEN; see `ferry token create`)")
+      ->group("Remote");
+  AddOptional(&app, "--token-file", global.token_file,
+              "File holding the bearer token for --server (env FERRY_TOKEN_FILE)")
+      ->group("Remote");
   app.add_flag("--json", global.json, "Machine-readable output on stdout")->group("Global");
   app.add_flag("--ascii", global.ascii, "Tables with + - | instead of box drawing")
       ->group("Global");
@@ -152,8 +164,9 @@ int Main(int argc, char** argv) {
     default_log_level = "info";
     run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf); };
   });
-  worker->add_subcommand("list", "Workers, their status, counters and current tasks")
-      ->callback([&] { run = RunWorkerList; });
+  auto* wklist =
+      worker->add_subcommand("list", "Workers, their status, counters and current tasks");
+  wklist->callback([&] { run = RunWorkerList; });
 
   // --- task ---
   auto* task = app.add_subcommand("task", "Submit and inspect tasks");
@@ -206,9 +219,8 @@ int Main(int argc, char** argv) {
   // --- queue ---
   auto* queue = app.add_subcommand("queue", "Inspect queues");
   queue->require_subcommand(1);
-  queue->add_subcommand("list", "Every queue with its depths and counters")->callback([&] {
-    run = RunQueueList;
-  });
+  auto* qlist = queue->add_subcommand("list", "Every queue with its depths and counters");
+  qlist->callback([&] { run = RunQueueList; });
   std::string queue_name;
   auto* qstats = queue->add_subcommand("stats", "One queue's depths and every counter");
   qstats->add_option("QUEUE", queue_name, "Queue name")->required();
@@ -423,6 +435,13 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!run) return kExitUsage;
+  // The commands that work through a server's API (--server): they act through the service
+  // (src/service). The others run Ferry's processes or need Redis and the store directly.
+  const std::vector<CLI::App*> client_commands = {
+      wklist, submit, list,  status,    cancel, retry, events, qlist,  qstats,  qdead,
+      wapply, wlist,  wshow, wversions, wrun,   rlist, rshow,  rwatch, rcancel, rretry};
+  const bool client_command = std::any_of(client_commands.begin(), client_commands.end(),
+                                          [](const CLI::App* cmd) { return cmd->parsed(); });
 
   // The config file sits behind the environment: every FERRY_* fallback also reads it.
   EnvLookup env = ProcessEnv();
@@ -438,6 +457,21 @@ int Main(int argc, char** argv) {
   if (!dev_hint.empty()) ctx.out().Message(dev_hint);
   try {
     if (auto st = ctx.Init(default_log_level); !st) return ctx.out().Fail(st.error());
+    // FERRY_SERVER in the environment only concerns client commands; --server on another
+    // command is a mistake worth naming.
+    if (ctx.remote() && !client_command && global.server) {
+      std::string name;
+      for (const CLI::App* cmd = &app; cmd != nullptr;) {
+        auto subs = cmd->get_subcommands();
+        cmd = subs.empty() ? nullptr : subs.front();
+        if (cmd != nullptr) name += (name.empty() ? "" : " ") + cmd->get_name();
+      }
+      return ctx.out().Fail(ErrorCode::kInvalidArgument,
+                            "`ferry " + name +
+                                "` needs Redis and the store directly; it does not work with "
+                                "--server (FERRY_SERVER). Client commands that do: task, queue, "
+                                "worker list, workflow, run (but run recover)");
+    }
     if (*config_file) {
       for (const auto& key : (*config_file)->unknown_keys) {
         spdlog::warn("config file {}: unknown key '{}' (ferry config show lists the known ones)",

@@ -327,7 +327,9 @@ int RunDemo(Context& ctx, const DemoArgs& args) {
     out.PrintTable(table);
     say("");
     say("$ ferry worker list");
-    out.PrintTable(WorkersTable(workers));
+    Json jw = Json::array();
+    for (const auto& w : workers) jw.push_back(views::Worker(w, WallNowMs()));
+    out.PrintTable(WorkersTable(jw));
   }
 
   // Part 2: a workflow run started by a signed webhook.

@@ -2,50 +2,48 @@
 #include <chrono>
 
 #include "cli/commands.h"
+#include "cli/json_text.h"
 #include "core/time_util.h"
-#include "views/views.h"
 
 namespace ferry::cli {
 namespace {
 
-int64_t Counter(const QueueStats& q, const std::string& name) {
-  auto it = q.counters.find(name);
-  return it == q.counters.end() ? 0 : it->second;
+int64_t Counter(const Json& q, const std::string& name) {
+  const Json& counters = q.contains("counters") ? q["counters"] : Json();
+  return counters.is_object() ? FieldInt(counters, name) : 0;
+}
+
+std::string Age(const Json& q) {
+  const int64_t ms = FieldInt(q, "oldest_pending_age_ms");
+  return q.value("oldest_pending_age_ms", Json()).is_null()
+             ? "-"
+             : FormatDuration(std::chrono::milliseconds(ms));
 }
 
 }  // namespace
 
 int RunQueueList(Context& ctx) {
   const Output& out = ctx.out();
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto names = (*broker)->ListQueues();
-  if (!names) return out.Fail(names.error());
-  std::vector<QueueStats> stats;
-  for (const auto& name : *names) {
-    auto q = (*broker)->GetQueueStats(name);
-    if (!q) return out.Fail(q.error());
-    stats.push_back(*q);
-  }
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto page = (*svc)->ListQueues();
+  if (!page) return out.Fail(page.error());
   if (out.json()) {
-    Json arr = Json::array();
-    for (const auto& q : stats) arr.push_back(views::Queue(q, WallNowMs()));
-    out.PrintJson(views::Page("queues", std::move(arr), ""));
+    out.PrintJson(*page);
     return kExitOk;
   }
-  if (stats.empty()) {
+  const Json& queues = (*page)["queues"];
+  if (queues.empty()) {
     out.Print("No queues yet (a queue appears with its first task).\n");
     return kExitOk;
   }
-  int64_t now = WallNowMs();
   Table table({"Queue", "Pending", "Running", "Scheduled", "Dead", "Oldest Pending", "Succeeded",
                "Failed"});
-  for (const auto& q : stats) {
-    table.AddRow({q.queue, std::to_string(q.pending), std::to_string(q.running),
-                  std::to_string(q.scheduled),
-                  Cell(std::to_string(q.dead), q.dead > 0 ? Color::kRed : Color::kNone),
-                  AgeSince(q.oldest_pending_ms, now), std::to_string(Counter(q, "succeeded")),
-                  std::to_string(Counter(q, "failed"))});
+  for (const auto& q : queues) {
+    table.AddRow(
+        {Field(q, "queue"), Field(q, "pending"), Field(q, "running"), Field(q, "scheduled"),
+         Cell(Field(q, "dead"), FieldInt(q, "dead") > 0 ? Color::kRed : Color::kNone), Age(q),
+         std::to_string(Counter(q, "succeeded")), std::to_string(Counter(q, "failed"))});
   }
   out.PrintTable(table);
   return kExitOk;
@@ -53,56 +51,54 @@ int RunQueueList(Context& ctx) {
 
 int RunQueueStats(Context& ctx, const std::string& queue) {
   const Output& out = ctx.out();
-  if (auto st = ValidateQueueName(queue); !st) return out.Fail(st.error());
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto q = (*broker)->GetQueueStats(queue);
-  if (!q) return out.Fail(q.error());
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto shown = (*svc)->GetQueue(queue);
+  if (!shown) return out.Fail(shown.error());
   if (out.json()) {
-    out.PrintJson(views::Queue(*q, WallNowMs()));
+    out.PrintJson(*shown);
     return kExitOk;
   }
-  int64_t now = WallNowMs();
+  const Json& q = (*shown)["queue"];
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"Queue", q->queue},
-      {"Pending", std::to_string(q->pending)},
-      {"Running", std::to_string(q->running)},
-      {"Scheduled", std::to_string(q->scheduled)},
-      {"Dead", std::to_string(q->dead)},
-      {"Oldest pending", q->oldest_pending_ms == 0
+      {"Queue", Field(q, "queue")},
+      {"Pending", Field(q, "pending")},
+      {"Running", Field(q, "running")},
+      {"Scheduled", Field(q, "scheduled")},
+      {"Dead", Field(q, "dead")},
+      {"Oldest pending", FieldMs(q, "oldest_pending_at") == 0
                              ? "-"
-                             : AgeSince(q->oldest_pending_ms, now) + " ago (" +
-                                   HumanTime(q->oldest_pending_ms) + ")"},
+                             : Age(q) + " ago (" + FieldTime(q, "oldest_pending_at") + ")"},
   };
-  for (const auto& [name, value] : q->counters) rows.emplace_back(name, std::to_string(value));
+  if (q.contains("counters") && q["counters"].is_object()) {
+    for (const auto& [name, value] : q["counters"].items())
+      rows.emplace_back(name, DumpJson(value));
+  }
   out.Print(RenderKeyValues(rows));
   return kExitOk;
 }
 
 int RunQueueDead(Context& ctx, const std::string& queue, int limit) {
   const Output& out = ctx.out();
-  if (auto st = ValidateQueueName(queue); !st) return out.Fail(st.error());
-  if (limit < 1) return out.Fail(ErrorCode::kInvalidArgument, "--limit must be at least 1");
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto dead = (*broker)->ListDead(queue, limit);
-  if (!dead) return out.Fail(dead.error());
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto page = (*svc)->ListDead(queue, {{"limit", std::to_string(limit)}});
+  if (!page) return out.Fail(page.error());
   if (out.json()) {
-    Json arr = Json::array();
-    for (const auto& t : *dead) arr.push_back(views::Task(t));
-    out.PrintJson(views::Page("tasks", std::move(arr), ""));
+    out.PrintJson(*page);
     return kExitOk;
   }
-  if (dead->empty()) {
+  const Json& dead = (*page)["tasks"];
+  if (dead.empty()) {
     out.Print("No dead-lettered tasks in queue " + queue + ".\n");
     return kExitOk;
   }
   Table table({"ID", "Kind", "Attempts", "Finished", "Error"});
-  for (const auto& t : *dead) {
-    table.AddRow(
-        {t.id, t.kind, std::to_string(t.attempts) + "/" + std::to_string(t.max_attempts),
-         HumanTime(t.finished_ms),
-         Cell(Ellipsize(t.error.empty() ? "-" : t.error, 60, out.style().unicode), Color::kRed)});
+  for (const auto& t : dead) {
+    table.AddRow({Field(t, "id"), Field(t, "kind"),
+                  Field(t, "attempts") + "/" + Field(t, "max_attempts"),
+                  FieldTime(t, "finished_at"),
+                  Cell(Ellipsize(Field(t, "error"), 60, out.style().unicode), Color::kRed)});
   }
   out.PrintTable(table);
   out.Print("Re-run one with: ferry task retry ID\n");

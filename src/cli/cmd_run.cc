@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/json_text.h"
 #include "cli/runs_common.h"
 #include "core/time_util.h"
 #include "engine/secrets.h"
@@ -26,18 +27,11 @@ constexpr const char* kDefaultStoreFile = ".ferry/ferry.db";
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
-Error NoRun(const std::string& id) { return Error{ErrorCode::kNotFound, "no run " + id}; }
-
 std::string Clock(int64_t ms) {
   // "10:30:15.123" from the ISO form.
   std::string iso = FormatIsoMs(ms);
   auto t = iso.find('T');
   return t == std::string::npos ? iso : iso.substr(t + 1, 12);
-}
-
-std::string StepDuration(const RunStep& s) {
-  if (s.started_ms == 0 || s.finished_ms < s.started_ms) return "-";
-  return FormatDuration(milliseconds(s.finished_ms - s.started_ms));
 }
 
 }  // namespace
@@ -68,110 +62,87 @@ Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags
   return store;
 }
 
-namespace {
-
-// The run `id`, or the CLI's "no run" error.
-Result<Run> FindRun(Store& store, const std::string& id) {
-  auto run = store.GetRun(id);
-  if (!run) return Fail(run.error());
-  if (!*run) return Fail(NoRun(id));
-  return **run;
+std::string RunDuration(const Json& r) {
+  const int64_t started = FieldMs(r, "started_at");
+  if (started == 0) return "-";
+  const int64_t finished = FieldMs(r, "finished_at");
+  const int64_t end = finished != 0 ? finished : WallNowMs();
+  return FormatDuration(milliseconds(std::max<int64_t>(0, end - started)));
 }
 
-}  // namespace
-
-std::string RunDuration(const Run& r) {
-  if (r.started_ms == 0) return "-";
-  int64_t end = r.finished_ms != 0 ? r.finished_ms : WallNowMs();
-  return FormatDuration(milliseconds(std::max<int64_t>(0, end - r.started_ms)));
-}
-
-Table RunsTable(const std::vector<Run>& runs, bool unicode) {
+Table RunsTable(const Json& runs, bool unicode) {
   Table table(
       {"Run ID", "Workflow", "Version", "Status", "Trigger", "Created", "Duration", "Error"});
   for (const auto& r : runs) {
-    std::string status(RunStatusName(r.status));
-    std::string error = r.error;
-    if (!r.failed_node.empty()) error = r.failed_node + ": " + error;
-    table.AddRow({r.id, r.workflow_name, "v" + std::to_string(r.version),
-                  Cell(status, StatusColor(status)), std::string(TriggeredByName(r.triggered_by)),
-                  HumanTime(r.created_ms), RunDuration(r), Ellipsize(OrDash(error), 48, unicode)});
+    const std::string status = Field(r, "status");
+    std::string error = Field(r, "error");
+    if (auto node = Field(r, "failed_node"); node != "-") error = node + ": " + error;
+    table.AddRow({Field(r, "id"), Field(r, "workflow"), "v" + Field(r, "version"),
+                  Cell(status, StatusColor(status)), Field(r, "triggered_by"),
+                  FieldTime(r, "created_at"), RunDuration(r), Ellipsize(error, 48, unicode)});
   }
   return table;
 }
 
-std::string RunEventLine(const RunEvent& e) {
-  auto parsed = ParseJson(e.data);
-  Json d = parsed && parsed->is_object() ? *parsed : Json::object();
-  auto str = [&](const char* k) {
-    if (!d.contains(k)) return std::string();
-    return d[k].is_string() ? d[k].get<std::string>() : DumpJson(d[k]);
-  };
+std::string RunEventLine(const Json& e) {
+  const Json d = e.contains("data") && e["data"].is_object() ? e["data"] : Json::object();
+  const std::string type = Field(e, "type");
+  auto str = [&](const char* k) { return d.contains(k) ? Field(d, k) : std::string(); };
   std::string text;
-  if (e.type == "node.started") {
+  if (type == "node.started") {
     text = str("node") + "  started (" + str("kind") +
            (d.value("attempt", 1) > 1 ? ", attempt " + str("attempt") : "") + ")";
-  } else if (e.type == "node.finished") {
+  } else if (type == "node.finished") {
     text = str("node") + "  " + str("status");
     if (d.contains("duration_ms")) {
       text += " in " + FormatDuration(milliseconds(d.value("duration_ms", int64_t{0})));
     }
     if (d.contains("error")) text += ": " + str("error");
-  } else if (e.type == "node.log") {
+  } else if (type == "node.log") {
     text = str("node") + "  | " + str("message");
-  } else if (e.type == "node.retrying") {
+  } else if (type == "node.retrying") {
     text = str("node") + "  retrying (attempt " + str("attempt") + " failed: " + str("error") + ")";
-  } else if (e.type == runs::kEventEnqueued) {
+  } else if (type == runs::kEventEnqueued) {
     text = "run enqueued as task " + str("task_id") + " (queue " + str("queue") + ")";
-  } else if (e.type == runs::kEventStarted) {
+  } else if (type == runs::kEventStarted) {
     text = "run started on " + str("worker") + " (attempt " + str("attempt") + ")";
-  } else if (e.type == runs::kEventFinished) {
+  } else if (type == runs::kEventFinished) {
     text = "run " + str("status");
     if (d.contains("failed_node")) text += " at node " + str("failed_node");
     if (d.contains("error")) text += ": " + str("error");
-  } else if (e.type == runs::kEventCreated) {
+  } else if (type == runs::kEventCreated) {
     text = "run created (" + str("triggered_by") + ")";
   } else {
-    text = e.type + " " + DumpJson(d);
+    text = type + " " + DumpJson(d);
   }
-  return Clock(e.ts_ms) + "  " + text;
+  return Clock(FieldMs(e, "at")) + "  " + text;
 }
 
-int RunExitCode(const Run& run) {
-  return run.status == RunStatus::kSucceeded ? kExitOk : kExitFailure;
+int RunExitCode(const Json& run) {
+  return Field(run, "status") == "succeeded" ? kExitOk : kExitFailure;
 }
 
-Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
-                       const WaitRunOptions& options) {
-  auto deadline = SteadyClock::now() + options.timeout;
-  int64_t after = 0;
-  while (true) {
-    // Read the status first: events written before it ended are then all visible below.
-    auto run = FindRun(store, id);
-    if (!run) return Fail(run.error());
-    if (options.print_events) {
-      while (true) {
-        auto events = store.ListRunEvents(id, after, 500);
-        if (!events) return Fail(events.error());
-        for (const auto& e : *events) {
-          if (out.json()) {
-            out.PrintJsonLine(views::RunEvent(e));
-          } else {
-            out.Print(RunEventLine(e) + "\n");
-          }
-          after = e.seq;
-        }
-        if (events->size() < 500) break;
-      }
+Result<Json> WaitForRun(const Output& out, service::Service& svc, const std::string& id,
+                        const WaitRunOptions& options) {
+  auto printed = svc.FollowRunEvents(id, 0, options.timeout, [&](const Json& e) {
+    if (!options.print_events) return true;
+    if (out.json()) {
+      out.PrintJsonLine(e);
+    } else {
+      out.Print(RunEventLine(e) + "\n");
     }
-    if (IsTerminal(run->status)) return *run;
-    if (SteadyClock::now() >= deadline) {
-      return Fail(ErrorCode::kTimeout, "run " + id + " is still " +
-                                           std::string(RunStatusName(run->status)) + " after " +
-                                           FormatDuration(options.timeout));
-    }
-    std::this_thread::sleep_for(options.poll);
+    return true;
+  });
+  if (!printed) {
+    if (printed.error().code != ErrorCode::kTimeout) return Fail(printed.error());
+    auto run = svc.GetRun(id);
+    std::string status = run ? Field((*run)["run"], "status") : std::string("unfinished");
+    return Fail(ErrorCode::kTimeout,
+                "run " + id + " is still " + status + " after " + FormatDuration(options.timeout));
   }
+  auto run = svc.GetRun(id);
+  if (!run) return Fail(run.error());
+  return (*run)["run"];
 }
 
 // --------------------------------------------------------------------------------------------
@@ -179,90 +150,74 @@ Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
 
 int RunRunList(Context& ctx, const StoreFlags& sf, const RunListArgs& args) {
   const Output& out = ctx.out();
-  RunFilter filter;
-  if (args.status) {
-    auto s = ParseRunStatus(*args.status);
-    if (!s) {
-      return out.Fail(ErrorCode::kInvalidArgument,
-                      "unknown status '" + *args.status +
-                          "'; valid: pending, running, succeeded, failed, cancelled");
-    }
-    filter.status = s;
-  }
-  if (args.limit < 1 || args.limit > 1000) {
-    return out.Fail(ErrorCode::kInvalidArgument, "--limit must be between 1 and 1000");
-  }
-  filter.limit = args.limit;
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  if (args.workflow) {
-    auto wf = (*store)->GetWorkflow(*args.workflow);
-    if (!wf) return out.Fail(wf.error());
-    if (!*wf) return out.Fail(ErrorCode::kNotFound, "no workflow " + *args.workflow);
-    filter.workflow_id = (*wf)->id;
-  }
-  auto page = (*store)->ListRuns(filter);
+  service::Query query{{"limit", std::to_string(args.limit)}};
+  if (args.status) query["status"] = *args.status;
+  if (args.workflow) query["workflow"] = *args.workflow;
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto page = (*svc)->ListRuns(query);
   if (!page) return out.Fail(page.error());
   if (out.json()) {
-    Json arr = Json::array();
-    for (const auto& r : page->runs) arr.push_back(views::Run(r));
-    out.PrintJson(views::Page("runs", std::move(arr), page->next_cursor));
+    out.PrintJson(*page);
     return kExitOk;
   }
-  if (page->runs.empty()) {
+  if ((*page)["runs"].empty()) {
     out.Print("No runs.\n");
     return kExitOk;
   }
-  out.PrintTable(RunsTable(page->runs, out.style().unicode));
+  out.PrintTable(RunsTable((*page)["runs"], out.style().unicode));
   return kExitOk;
 }
 
 int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto run = FindRun(**store, id);
-  if (!run) return out.Fail(run.error());
-  auto steps = (*store)->ListSteps(id);
-  if (!steps) return out.Fail(steps.error());
-  const Run& r = *run;
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto shown = (*svc)->GetRun(id);
+  if (!shown) return out.Fail(shown.error());
   if (out.json()) {
-    Json js = Json::array();
-    for (const auto& s : *steps) js.push_back(views::Step(s));
-    Json j = views::Run(r);
-    j["steps"] = js;
-    out.PrintJson(j);
+    out.PrintJson(*shown);
     return kExitOk;
   }
+  const Json& r = (*shown)["run"];
+  const std::string trigger = Field(r, "trigger_id");
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"Run ID", r.id},
-      {"Workflow", r.workflow_name + " (version " + std::to_string(r.version) + ")"},
-      {"Status", std::string(RunStatusName(r.status))},
-      {"Triggered by", std::string(TriggeredByName(r.triggered_by)) +
-                           (r.trigger_id.empty() ? "" : " (trigger " + r.trigger_id + ")")},
-      {"Attempt", std::to_string(r.attempt)},
-      {"Worker", OrDash(r.worker)},
-      {"Created", HumanTime(r.created_ms)},
-      {"Started", HumanTime(r.started_ms)},
-      {"Finished", HumanTime(r.finished_ms)},
+      {"Run ID", Field(r, "id")},
+      {"Workflow", Field(r, "workflow") + " (version " + Field(r, "version") + ")"},
+      {"Status", Field(r, "status")},
+      {"Triggered by",
+       Field(r, "triggered_by") + (trigger == "-" ? "" : " (trigger " + trigger + ")")},
+      {"Attempt", Field(r, "attempt")},
+      {"Worker", Field(r, "worker")},
+      {"Created", FieldTime(r, "created_at")},
+      {"Started", FieldTime(r, "started_at")},
+      {"Finished", FieldTime(r, "finished_at")},
       {"Duration", RunDuration(r)},
-      {"Inputs", OrDash(r.inputs)},
+      {"Inputs", Field(r, "inputs")},
   };
-  if (!r.retry_of.empty()) rows.emplace_back("Retry of", r.retry_of);
-  if (!r.output.empty()) rows.emplace_back("Output", DumpJson(views::Embedded(r.output), 2));
-  if (!r.failed_node.empty()) rows.emplace_back("Failed node", r.failed_node);
-  if (!r.error.empty()) rows.emplace_back("Error", r.error);
+  if (auto retry_of = Field(r, "retry_of"); retry_of != "-")
+    rows.emplace_back("Retry of", retry_of);
+  if (r.contains("output") && !r["output"].is_null()) {
+    rows.emplace_back("Output", DumpJson(r["output"], 2));
+  }
+  if (auto node = Field(r, "failed_node"); node != "-") rows.emplace_back("Failed node", node);
+  if (auto error = Field(r, "error"); error != "-") rows.emplace_back("Error", error);
   out.Print(RenderKeyValues(rows));
   out.Print("\n");
-  if (steps->empty()) {
+  const Json steps = r.value("steps", Json::array());
+  if (steps.empty()) {
     out.Print("No steps finished yet.\n");
     return kExitOk;
   }
   Table table({"Node", "Status", "Attempt", "Started", "Duration", "Output / Error"});
-  for (const auto& s : *steps) {
-    std::string detail = !s.error.empty() ? s.error : OrDash(s.output);
-    table.AddRow({s.node_id, Cell(s.status, StatusColor(s.status)), std::to_string(s.attempt),
-                  HumanTime(s.started_ms), StepDuration(s),
+  for (const auto& st : steps) {
+    const std::string status = Field(st, "status");
+    std::string detail = Field(st, "error");
+    if (detail == "-") detail = Field(st, "output");
+    const bool timed = st.contains("duration_ms") && st["duration_ms"].is_number_integer();
+    table.AddRow({Field(st, "node"), Cell(status, StatusColor(status)), Field(st, "attempt"),
+                  FieldTime(st, "started_at"),
+                  timed ? FormatDuration(milliseconds(FieldInt(st, "duration_ms"))) : "-",
                   Ellipsize(detail, 60, out.style().unicode)});
   }
   out.PrintTable(table);
@@ -278,16 +233,16 @@ int RunRunWatch(Context& ctx, const StoreFlags& sf, const RunWatchArgs& args) {
     if (!d) return out.Fail(ErrorCode::kInvalidArgument, "--timeout: " + d.error().message);
     wo.timeout = *d;
   }
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto run = WaitForRun(out, **store, args.id, wo);
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto run = WaitForRun(out, **svc, args.id, wo);
   if (!run) return out.Fail(run.error());
   if (out.json()) {
-    out.PrintJsonLine(Json{{"run", views::Run(*run)}});
+    out.PrintJsonLine(Json{{"run", *run}});
   } else {
-    std::string line = "run " + run->id + " " + std::string(RunStatusName(run->status));
-    if (!run->failed_node.empty()) line += " at node " + run->failed_node;
-    if (!run->error.empty()) line += ": " + run->error;
+    std::string line = "run " + Field(*run, "id") + " " + Field(*run, "status");
+    if (auto node = Field(*run, "failed_node"); node != "-") line += " at node " + node;
+    if (auto error = Field(*run, "error"); error != "-") line += ": " + error;
     out.Print(line + "\n");
   }
   return RunExitCode(*run);
@@ -295,77 +250,39 @@ int RunRunWatch(Context& ctx, const StoreFlags& sf, const RunWatchArgs& args) {
 
 int RunRunCancel(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto run = FindRun(**store, id);
-  if (!run) return out.Fail(run.error());
-  auto cancelled = (*store)->CancelRun(id);
-  if (!cancelled) {
-    if (cancelled.error().code == ErrorCode::kConflict) {
-      return out.Fail(ErrorCode::kConflict, "cannot cancel run " + id + ": it already ended (" +
-                                                std::string(RunStatusName(run->status)) + ")");
-    }
-    return out.Fail(cancelled.error());
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto cancelled = (*svc)->CancelRun(id, Context::Caller());
+  if (!cancelled) return out.Fail(cancelled.error());
+  if (out.json()) {
+    out.PrintJson(*cancelled);
+    return kExitOk;
   }
-  (void)(*store)->AppendRunEvent(id, std::string(runs::kEventCancelled),
-                                 DumpJson(Json{{"by", "cli"}}));
   // The store is the truth; the task is told too so a waiting task never starts and a running
   // one stops at once instead of at the handler's next store poll.
-  std::string task_note;
-  auto ref = runs::LatestRunTask(**store, id);
-  if (ref && *ref) {
-    auto broker = ctx.Connect();
-    if (broker) {
-      auto st = (*broker)->Cancel((*ref)->task_id);
-      task_note = st ? "task " + (*ref)->task_id + " " +
-                           (*st == TaskStatus::kRunning ? "stopping" : "cancelled")
-                     : "task " + (*ref)->task_id + ": " + st.error().message;
-    } else {
-      task_note = "task not told (" + broker.error().message + "); the worker notices anyway";
-    }
+  std::string note;
+  if (auto task = Field(*cancelled, "task_id"); task != "-") {
+    note = " (task " + task + " " + Field(*cancelled, "task_cancel") + ")";
   }
-  if (out.json()) {
-    out.PrintJson(Json{{"id", id}, {"status", "cancelled"}, {"task", task_note}});
-  } else {
-    out.Print(id + ": cancelled" + (task_note.empty() ? "" : " (" + task_note + ")") + "\n");
-  }
+  out.Print(id + ": cancelled" + note + "\n");
   return kExitOk;
 }
 
 int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  if (auto old = FindRun(**store, id); !old) return out.Fail(old.error());
-  auto run = (*store)->RetryRun(id, RetryRunOptions{});
-  if (!run) {
-    if (run.error().code == ErrorCode::kConflict) {
-      return out.Fail(ErrorCode::kConflict, "cannot retry run " + id + ": " + run.error().message);
-    }
-    return out.Fail(run.error());
-  }
-  std::string queue = "default";
-  if (auto ref = runs::LatestRunTask(**store, id); ref && *ref) queue = (*ref)->queue;
-  bool enqueued = false;
-  std::string note;
-  auto broker = ctx.Connect();
-  if (broker) {
-    runs::EnsureTaskOptions eo;
-    eo.queue = queue;
-    auto ensured = runs::EnsureRunTask(**store, **broker, *run, eo);
-    enqueued = ensured.has_value();
-    if (!ensured) note = ensured.error().message;
-  } else {
-    note = broker.error().message;
-  }
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto retried = (*svc)->RetryRun(id, Json::object());
+  if (!retried) return out.Fail(retried.error());
   if (out.json()) {
-    out.PrintJson(Json{{"id", run->id}, {"retry_of", id}, {"enqueued", enqueued}});
-  } else {
-    out.Print(run->id + "\n");
-    if (!enqueued) {
-      out.Message("run " + run->id + " is stored as pending; enqueueing failed (" + note +
-                  "); the sweeper will enqueue it");
-    }
+    out.PrintJson(*retried);
+    return kExitOk;
+  }
+  const std::string new_id = Field((*retried)["run"], "id");
+  out.Print(new_id + "\n");
+  if (!retried->value("enqueued", false)) {
+    out.Message("run " + new_id + " is stored as pending; enqueueing failed (" +
+                Field(*retried, "enqueue_error") + "); the sweeper will enqueue it");
   }
   return kExitOk;
 }

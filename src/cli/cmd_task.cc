@@ -3,19 +3,13 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/json_text.h"
 #include "core/time_util.h"
-#include "runs/runs.h"
-#include "views/views.h"
-#include "worker/worker.h"
 
 namespace ferry::cli {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string ValidStatuses() {
-  return "pending, scheduled, running, retrying, succeeded, failed (or dead), cancelled";
-}
 
 Result<milliseconds> FlagDuration(const std::string& flag, const std::string& text) {
   auto d = ParseDuration(text);
@@ -23,84 +17,110 @@ Result<milliseconds> FlagDuration(const std::string& flag, const std::string& te
   return *d;
 }
 
-// "task X already succeeded" -> "it already succeeded", after "cannot cancel task X: ".
-std::string AboutIt(const std::string& message, const std::string& id) {
-  std::string prefix = "task " + id + " ";
-  if (message.rfind(prefix, 0) == 0) return "it " + message.substr(prefix.size());
-  return message;
+// Every field of a task view, for `task status`.
+std::vector<std::pair<std::string, std::string>> TaskFields(const Json& t) {
+  const std::string status = Field(t, "status");
+  const bool cancel_requested = t.value("cancel_requested", false);
+  const int64_t timeout_ms = FieldInt(t, "timeout_ms");
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"ID", Field(t, "id")},
+      {"Status", status + (cancel_requested && status != "succeeded" && status != "failed" &&
+                                   status != "cancelled"
+                               ? " (cancel requested)"
+                               : "")},
+      {"Kind", Field(t, "kind")},
+      {"Queue", Field(t, "queue")},
+      {"Attempts", Field(t, "attempts") + " of " + Field(t, "max_attempts")},
+      {"Epoch", Field(t, "epoch")},
+      {"Reclaims", Field(t, "reclaims")},
+      {"Worker", Field(t, "worker")},
+      {"Timeout", timeout_ms == 0 ? "worker default" : FormatDuration(milliseconds(timeout_ms))},
+      {"Unique key", Field(t, "unique_key")},
+      {"Created", FieldTime(t, "created_at")},
+  };
+  if (FieldMs(t, "eta_at") != 0) rows.emplace_back("Ready at", FieldTime(t, "eta_at"));
+  rows.emplace_back("Started", FieldTime(t, "started_at"));
+  rows.emplace_back("Finished", FieldTime(t, "finished_at"));
+  const int64_t started = FieldMs(t, "started_at");
+  const int64_t finished = FieldMs(t, "finished_at");
+  if (started != 0 && finished >= started) {
+    rows.emplace_back("Duration", FormatDuration(milliseconds(finished - started)));
+  }
+  rows.emplace_back("Payload", Field(t, "payload"));
+  rows.emplace_back(
+      "Result", t.contains("result") && !t["result"].is_null() ? DumpJson(t["result"], 2) : "-");
+  rows.emplace_back("Error", Field(t, "error"));
+  return rows;
 }
 
-Error NoTask(const std::string& id) { return Error{ErrorCode::kNotFound, "no task " + id}; }
-
-std::vector<std::pair<std::string, std::string>> TaskFields(const TaskRecord& t) {
-  auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
-  std::vector<std::pair<std::string, std::string>> rows = {
-      {"ID", t.id},
-      {"Status", std::string(TaskStatusName(t.status)) +
-                     (t.cancel_requested && !IsTerminal(t.status) ? " (cancel requested)" : "")},
-      {"Kind", t.kind},
-      {"Queue", t.queue},
-      {"Attempts", std::to_string(t.attempts) + " of " + std::to_string(t.max_attempts)},
-      {"Epoch", std::to_string(t.epoch)},
-      {"Reclaims", std::to_string(t.reclaims)},
-      {"Worker", or_dash(t.worker)},
-      {"Timeout",
-       t.timeout_ms == 0 ? "worker default" : FormatDuration(milliseconds(t.timeout_ms))},
-      {"Unique key", or_dash(t.unique_key)},
-      {"Created", HumanTime(t.created_ms)},
-  };
-  if (t.eta_ms != 0) rows.emplace_back("Ready at", HumanTime(t.eta_ms));
-  rows.emplace_back("Started", HumanTime(t.started_ms));
-  rows.emplace_back("Finished", HumanTime(t.finished_ms));
-  if (t.started_ms != 0 && t.finished_ms >= t.started_ms) {
-    rows.emplace_back("Duration", FormatDuration(milliseconds(t.finished_ms - t.started_ms)));
+// The task's status and outcome once it ended, for `task submit --wait`.
+std::string EndLine(const Json& task) {
+  std::string line = Field(task, "status");
+  if (line == "succeeded") {
+    line += ": " + (task.contains("result") ? DumpJson(task["result"]) : std::string("null"));
+  } else if (auto error = Field(task, "error"); error != "-") {
+    line += ": " + error;
   }
-  rows.emplace_back("Payload", or_dash(t.payload));
-  rows.emplace_back("Result", t.result.empty() ? "-" : DumpJson(views::Embedded(t.result), 2));
-  rows.emplace_back("Error", or_dash(t.error));
-  return rows;
+  return line;
+}
+
+// Polls the task until it is terminal; kTimeout after `timeout`.
+Result<Json> WaitForTask(service::Service& svc, const std::string& id, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  milliseconds pause(20);
+  while (true) {
+    auto shown = svc.GetTask(id);
+    if (!shown) return Fail(shown.error());
+    const Json& task = (*shown)["task"];
+    auto status = ParseTaskStatus(task.value("status", ""));
+    if (status && IsTerminal(*status)) return task;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Fail(ErrorCode::kTimeout,
+                  "timed out after " + FormatDuration(timeout) + " waiting for task " + id);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(500));
+  }
 }
 
 }  // namespace
 
-Table TasksTable(const std::vector<TaskRecord>& tasks, bool unicode) {
+Table TasksTable(const Json& tasks, bool unicode) {
   Table table({"ID", "Queue", "Kind", "Status", "Attempts", "Worker", "Created", "Result / Error"});
   for (const auto& t : tasks) {
-    std::string status(TaskStatusName(t.status));
-    std::string outcome = !t.error.empty() && t.status != TaskStatus::kSucceeded ? t.error
-                          : !t.result.empty()                                    ? t.result
-                                                                                 : "-";
-    table.AddRow({t.id, t.queue, t.kind, Cell(status, StatusColor(status)),
-                  std::to_string(t.attempts) + "/" + std::to_string(t.max_attempts),
-                  t.worker.empty() ? "-" : t.worker, HumanTime(t.created_ms),
-                  Ellipsize(outcome, 48, unicode)});
+    const std::string status = Field(t, "status");
+    const std::string error = Field(t, "error");
+    std::string outcome =
+        error != "-" && status != "succeeded" ? error
+        : t.contains("result") && !t["result"].is_null()
+            ? (t["result"].is_string() ? t["result"].get<std::string>() : DumpJson(t["result"]))
+            : "-";
+    table.AddRow({Field(t, "id"), Field(t, "queue"), Field(t, "kind"),
+                  Cell(status, StatusColor(status)),
+                  Field(t, "attempts") + "/" + Field(t, "max_attempts"), Field(t, "worker"),
+                  FieldTime(t, "created_at"), Ellipsize(outcome, 48, unicode)});
   }
   return table;
 }
 
 int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
   const Output& out = ctx.out();
-  SubmitRequest req;
-  req.kind = args.kind;
-  req.queue = args.queue;
-  req.max_attempts = args.max_attempts;
-  req.unique_key = args.unique_key;
-  if (req.kind == runs::kRunTaskKind) {
-    return out.Fail(ErrorCode::kInvalidArgument,
-                    "ferry.run tasks are made by `ferry workflow run` (or POST /api/v1/runs)");
-  }
+  // The flags become the API's request body; the service checks it (the same rules as POST
+  // /api/v1/tasks). Only what the body cannot say is checked here.
+  Json body{{"kind", args.kind}, {"queue", args.queue}, {"max_attempts", args.max_attempts}};
+  if (!args.unique_key.empty()) body["unique_key"] = args.unique_key;
   if (args.payload) {
     auto j = ParseJson(*args.payload);
     if (!j) {
       return out.Fail(ErrorCode::kInvalidArgument,
                       "--payload is not valid JSON: " + j.error().message);
     }
-    req.payload = *j;
+    body["payload"] = *j;
   }
   if (args.timeout) {
     auto d = FlagDuration("--timeout", *args.timeout);
     if (!d) return out.Fail(d.error());
-    req.timeout = *d;
+    body["timeout"] = *args.timeout;
   }
   if (args.delay && args.eta) {
     return out.Fail(ErrorCode::kInvalidArgument, "give --delay or --eta, not both");
@@ -111,7 +131,7 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
     if (*d > kMaxTaskEtaHorizon) {
       return out.Fail(ErrorCode::kInvalidArgument, "--delay must be at most 366 days");
     }
-    if (d->count() > 0) req.eta_ms = WallNowMs() + d->count();
+    body["delay"] = *args.delay;
   }
   if (args.eta) {
     auto t = ParseIso8601(*args.eta);
@@ -119,7 +139,7 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
     if (*t > WallNowMs() + kMaxTaskEtaHorizon.count()) {
       return out.Fail(ErrorCode::kInvalidArgument, "--eta must be within 366 days from now");
     }
-    req.eta_ms = *t;
+    body["eta_ms"] = std::max<int64_t>(0, *t);
   }
   milliseconds wait_timeout = std::chrono::hours(24 * 365);
   if (args.wait_timeout) {
@@ -128,117 +148,77 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
     if (!d) return out.Fail(d.error());
     wait_timeout = *d;
   }
-  if (auto st = ValidateSubmit(req, ctx.config().broker); !st) return out.Fail(st.error());
-
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  TaskClient client(std::move(*broker));
-  auto submitted = client.Submit(req);
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto submitted = (*svc)->SubmitTask(body);
   if (!submitted) return out.Fail(submitted.error());
-  const std::string& id = submitted->id;
+  const std::string id = Field(*submitted, "id");
+  const bool existing = submitted->value("existing", false);
   if (!args.wait) {
     if (out.json()) {
-      out.PrintJson(Json{{"id", id}, {"existing", submitted->existing}});
+      out.PrintJson(*submitted);
     } else {
-      out.Print(id + (submitted->existing ? " (existing)" : "") + "\n");
+      out.Print(id + (existing ? " (existing)" : "") + "\n");
     }
     return kExitOk;
   }
-  if (!out.json()) out.Print(id + (submitted->existing ? " (existing)" : "") + "\n");
-  auto record = client.Wait(id, wait_timeout);
-  if (!record) {
-    if (record.error().code == ErrorCode::kTimeout) {
-      return out.Fail(ErrorCode::kTimeout, "timed out after " + FormatDuration(wait_timeout) +
-                                               " waiting for task " + id);
-    }
-    return out.Fail(record.error());
-  }
-  std::string status(TaskStatusName(record->status));
+  if (!out.json()) out.Print(id + (existing ? " (existing)" : "") + "\n");
+  auto task = WaitForTask(**svc, id, wait_timeout);
+  if (!task) return out.Fail(task.error());
   if (out.json()) {
-    out.PrintJson(
-        Json{{"id", id}, {"existing", submitted->existing}, {"task", views::Task(*record)}});
+    Json answer = *submitted;
+    answer["task"] = *task;
+    out.PrintJson(answer);
   } else {
-    std::string line = status;
-    if (record->status == TaskStatus::kSucceeded) {
-      line += ": " + (record->result.empty() ? std::string("null") : record->result);
-    } else if (!record->error.empty()) {
-      line += ": " + record->error;
-    }
-    out.Print(line + "\n");
+    out.Print(EndLine(*task) + "\n");
   }
-  return record->status == TaskStatus::kSucceeded ? kExitOk : kExitFailure;
+  return Field(*task, "status") == "succeeded" ? kExitOk : kExitFailure;
 }
 
 int RunTaskList(Context& ctx, const ListArgs& args) {
   const Output& out = ctx.out();
-  TaskListFilter filter;
-  if (args.status) {
-    auto s = ParseTaskStatus(*args.status);
-    if (!s) {
-      return out.Fail(ErrorCode::kInvalidArgument,
-                      "unknown status '" + *args.status + "'; valid: " + ValidStatuses());
-    }
-    filter.status = s;
-  }
-  if (args.queue) {
-    if (auto st = ValidateQueueName(*args.queue); !st) return out.Fail(st.error());
-    filter.queue = args.queue;
-  }
-  if (args.limit < 1) return out.Fail(ErrorCode::kInvalidArgument, "--limit must be at least 1");
-  filter.limit = args.limit;
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto tasks = (*broker)->ListTasks(filter);
-  if (!tasks) return out.Fail(tasks.error());
+  service::Query query{{"limit", std::to_string(args.limit)}};
+  if (args.status) query["status"] = *args.status;
+  if (args.queue) query["queue"] = *args.queue;
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto page = (*svc)->ListTasks(query);
+  if (!page) return out.Fail(page.error());
   if (out.json()) {
-    Json arr = Json::array();
-    for (const auto& t : *tasks) arr.push_back(views::Task(t));
-    out.PrintJson(views::Page("tasks", std::move(arr), ""));
+    out.PrintJson(*page);
     return kExitOk;
   }
-  if (tasks->empty()) {
+  if ((*page)["tasks"].empty()) {
     out.Print("No tasks.\n");
     return kExitOk;
   }
-  out.PrintTable(TasksTable(*tasks, out.style().unicode));
+  out.PrintTable(TasksTable((*page)["tasks"], out.style().unicode));
   return kExitOk;
 }
 
 int RunTaskStatus(Context& ctx, const std::string& id) {
   const Output& out = ctx.out();
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto task = (*broker)->GetTask(id);
-  if (!task) return out.Fail(task.error());
-  if (!*task) return out.Fail(NoTask(id));
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto shown = (*svc)->GetTask(id);
+  if (!shown) return out.Fail(shown.error());
   if (out.json()) {
-    out.PrintJson(views::Task(**task));
+    out.PrintJson(*shown);
   } else {
-    out.Print(RenderKeyValues(TaskFields(**task)));
+    out.Print(RenderKeyValues(TaskFields((*shown)["task"])));
   }
   return kExitOk;
 }
 
 int RunTaskCancel(Context& ctx, const std::string& id) {
   const Output& out = ctx.out();
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto status = (*broker)->Cancel(id);
-  if (!status) {
-    if (status.error().code == ErrorCode::kNotFound) return out.Fail(NoTask(id));
-    if (status.error().code == ErrorCode::kConflict) {
-      return out.Fail(ErrorCode::kConflict,
-                      "cannot cancel task " + id + ": " + AboutIt(status.error().message, id));
-    }
-    return out.Fail(status.error());
-  }
-  // The broker cancels waiting tasks at once; a running one is only flagged, and its worker
-  // stops the handler (within about a second) and records the cancellation.
-  bool requested = *status == TaskStatus::kRunning;
-  std::string outcome = requested ? "cancel_requested" : "cancelled";
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto cancelled = (*svc)->CancelTask(id);
+  if (!cancelled) return out.Fail(cancelled.error());
   if (out.json()) {
-    out.PrintJson(Json{{"id", id}, {"outcome", outcome}, {"status", TaskStatusName(*status)}});
-  } else if (requested) {
+    out.PrintJson(*cancelled);
+  } else if (Field(*cancelled, "outcome") == "cancel_requested") {
     out.Print(id + ": cancel requested; the worker will stop it\n");
   } else {
     out.Print(id + ": cancelled\n");
@@ -248,77 +228,53 @@ int RunTaskCancel(Context& ctx, const std::string& id) {
 
 int RunTaskRetry(Context& ctx, const std::string& id) {
   const Output& out = ctx.out();
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  if (auto st = (*broker)->Retry(id); !st) {
-    if (st.error().code == ErrorCode::kNotFound) return out.Fail(NoTask(id));
-    if (st.error().code == ErrorCode::kConflict) {
-      return out.Fail(ErrorCode::kConflict,
-                      "cannot retry task " + id + ": " + AboutIt(st.error().message, id));
-    }
-    return out.Fail(st.error());
-  }
-  auto task = (*broker)->GetTask(id);
-  std::string status = task && *task ? std::string(TaskStatusName((*task)->status)) : "pending";
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto retried = (*svc)->RetryTask(id);
+  if (!retried) return out.Fail(retried.error());
   if (out.json()) {
-    out.PrintJson(Json{{"id", id}, {"outcome", "requeued"}, {"status", status}});
+    out.PrintJson(*retried);
   } else {
-    out.Print(id + ": re-queued (" + status + ")\n");
+    out.Print(id + ": re-queued (" + Field(*retried, "status") + ")\n");
   }
   return kExitOk;
 }
 
 int RunTaskEvents(Context& ctx, const EventsArgs& args) {
   const Output& out = ctx.out();
-  std::optional<std::chrono::steady_clock::time_point> deadline;
+  milliseconds timeout = std::chrono::hours(24 * 365);
   if (args.timeout) {
+    if (!args.follow) return out.Fail(ErrorCode::kInvalidArgument, "--timeout needs --follow");
     auto d = FlagDuration("--timeout", *args.timeout);
     if (!d) return out.Fail(d.error());
-    deadline = std::chrono::steady_clock::now() + *d;
+    timeout = *d;
   }
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  Broker& b = **broker;
-  auto task = b.GetTask(args.id);
-  if (!task) return out.Fail(task.error());
-  if (!*task) return out.Fail(NoTask(args.id));
-
-  auto print = [&](const TaskEvent& e) {
+  auto print = [&](const Json& e) {
     if (out.json()) {
-      out.PrintJsonLine(views::TaskEvent(e));
-      return;
+      out.PrintJsonLine(e);
+      return true;
     }
-    std::string data =
-        e.data.is_null() || (e.data.is_object() && e.data.empty()) ? "" : "  " + DumpJson(e.data);
-    out.Print(FormatIsoMs(e.ts_ms) + "  " + e.type + data + "\n");
+    const Json& data = e.contains("data") ? e["data"] : Json();
+    std::string text =
+        data.is_null() || (data.is_object() && data.empty()) ? "" : "  " + DumpJson(data);
+    out.Print(Field(e, "at") + "  " + Field(e, "type") + text + "\n");
+    return true;
   };
-  std::string after = "0";
-  bool ended = IsTerminal((*task)->status);
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  if (args.follow) {
+    if (auto st = (*svc)->FollowTaskEvents(args.id, timeout, print); !st) {
+      return out.Fail(st.error());
+    }
+    return kExitOk;
+  }
+  service::Query query{{"limit", "1000"}};
   while (true) {
-    milliseconds block{0};
-    if (args.follow && !ended) {
-      block = milliseconds(500);
-      if (deadline) {
-        auto left =
-            std::chrono::duration_cast<milliseconds>(*deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-          return out.Fail(ErrorCode::kTimeout, "timed out following task " + args.id);
-        }
-        block = std::min(block, left);
-      }
-    }
-    auto events = b.ReadEvents(args.id, after, 100, block);
-    if (!events) return out.Fail(events.error());
-    for (const auto& e : *events) {
-      print(e);
-      after = e.id;
-    }
-    if (!events->empty() && events->size() == 100) continue;  // more to read at once
-    if (!args.follow || ended) break;
-    // The record, not the event stream, says when the task is over (a retry is not an end).
-    auto now = b.GetTask(args.id);
-    if (!now) return out.Fail(now.error());
-    if (!*now || IsTerminal((*now)->status)) ended = true;  // one more read drains the tail
+    auto page = (*svc)->TaskEvents(args.id, query);
+    if (!page) return out.Fail(page.error());
+    for (const auto& e : (*page)["events"]) print(e);
+    if (!(*page)["next_cursor"].is_string()) break;
+    query["after"] = (*page)["next_cursor"].get<std::string>();
   }
   return kExitOk;
 }

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "cli/commands.h"
+#include "cli/json_text.h"
 #include "core/time_util.h"
 #include "ops/metrics.h"
 #include "ops/sd_notify.h"
@@ -58,41 +59,38 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
   return kExitOk;
 }
 
-Table WorkersTable(const std::vector<WorkerInfo>& workers) {
+Table WorkersTable(const Json& workers) {
   Table table({"Worker ID", "Status", "Hostname", "Tasks", "Failed", "Current Task(s)",
                "Concurrency", "Last Heartbeat"});
   for (const auto& w : workers) {
-    std::string status = w.alive ? w.status : "dead";
-    std::string current = w.current_tasks.empty() ? "-" : Join(w.current_tasks, ", ");
-    table.AddRow({w.id, Cell(status, StatusColor(status)), w.hostname,
-                  std::to_string(w.tasks_processed), std::to_string(w.tasks_failed),
-                  Ellipsize(current, 60), std::to_string(w.concurrency),
-                  HumanTime(w.last_heartbeat_ms)});
+    const std::string status = Field(w, "status");
+    std::vector<std::string> current;
+    for (const auto& t : w.value("current_tasks", Json::array())) {
+      if (t.is_string()) current.push_back(t.get<std::string>());
+    }
+    table.AddRow({Field(w, "id"), Cell(status, StatusColor(status)), Field(w, "hostname"),
+                  Field(w, "tasks_processed"), Field(w, "tasks_failed"),
+                  Ellipsize(current.empty() ? "-" : Join(current, ", "), 60),
+                  Field(w, "concurrency"), FieldTime(w, "last_heartbeat_at")});
   }
   return table;
 }
 
 int RunWorkerList(Context& ctx) {
   const Output& out = ctx.out();
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto workers = (*broker)->ListWorkers();
-  if (!workers) return out.Fail(workers.error());
-  std::stable_sort(workers->begin(), workers->end(), [](const WorkerInfo& a, const WorkerInfo& b) {
-    if (a.alive != b.alive) return a.alive;
-    return a.id < b.id;
-  });
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto page = (*svc)->ListWorkers();
+  if (!page) return out.Fail(page.error());
   if (out.json()) {
-    Json arr = Json::array();
-    for (const auto& w : *workers) arr.push_back(views::Worker(w, WallNowMs()));
-    out.PrintJson(views::Page("workers", std::move(arr), ""));
+    out.PrintJson(*page);
     return kExitOk;
   }
-  if (workers->empty()) {
+  if ((*page)["workers"].empty()) {
     out.Print("No workers.\n");
     return kExitOk;
   }
-  out.PrintTable(WorkersTable(*workers));
+  out.PrintTable(WorkersTable((*page)["workers"]));
   return kExitOk;
 }
 

@@ -1,38 +1,18 @@
 // `ferry workflow apply|list|show|versions|run`.
-#include <fstream>
-#include <sstream>
+#include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/json_text.h"
 #include "cli/runs_common.h"
+#include "core/files.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
-#include "runs/apply.h"
-#include "runs/runs.h"
-#include "views/views.h"
 
 namespace ferry::cli {
 namespace {
 
-using std::chrono::milliseconds;
-
-Error NoWorkflow(const std::string& name) {
-  return Error{ErrorCode::kNotFound, "no workflow " + name};
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(ErrorCode::kInvalidArgument, "cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result<Workflow> FindWorkflow(Store& store, const std::string& name) {
-  auto wf = store.GetWorkflow(name);
-  if (!wf) return Fail(wf.error());
-  if (!*wf) return Fail(NoWorkflow(name));
-  return **wf;
-}
+// Workflow definitions are small; a bigger file is a wrong path, not a workflow.
+constexpr size_t kMaxDefinitionBytes = 4u << 20;
 
 std::string NodeSummary(const engine::NodeDef& n) {
   std::string s = n.id + " (" + std::string(engine::NodeKindName(n.kind)) + ")";
@@ -48,97 +28,76 @@ std::string NodeSummary(const engine::NodeDef& n) {
 
 int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs& args) {
   const Output& out = ctx.out();
-  auto source = ReadFile(args.file);
-  if (!source) return out.Fail(source.error());
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  runs::ApplySourceRequest req;
-  req.source = *source;
-  req.author = args.author;
-  req.notes = args.notes;
-  std::vector<engine::Diagnostic> diags;
-  auto applied_source = runs::ApplyWorkflowSource(**store, req, &diags);
-  if (!applied_source && !diags.empty()) {
-    if (out.json()) {
-      Json arr = Json::array();
-      for (const auto& d : diags) {
-        arr.push_back(
-            Json{{"line", d.line}, {"column", d.column}, {"path", d.path}, {"message", d.message}});
-      }
-      out.PrintJson(Json{{"error",
-                          {{"code", "invalid_argument"},
-                           {"message", args.file + " is not a valid workflow"},
-                           {"diagnostics", arr}}}});
-    } else {
-      std::string text = args.file + " is not a valid workflow (" + std::to_string(diags.size()) +
-                         " problem" + (diags.size() == 1 ? "" : "s") + "):\n";
-      for (const auto& d : diags) text += "  " + args.file + ": " + d.ToString() + "\n";
-      std::fputs(text.c_str(), stderr);
-    }
-    return kExitUsage;
+  auto source = ReadSmallFile(args.file, kMaxDefinitionBytes);
+  if (!source) {
+    return out.Fail(ErrorCode::kInvalidArgument,
+                    "cannot read " + args.file + ": " + source.error().message);
   }
-  if (!applied_source) return out.Fail(applied_source.error());
-  const ApplyWorkflowResult* applied = &applied_source->applied;
-  const std::vector<Trigger>* triggers = &applied_source->triggers;
-
-  const int version = applied->version.version;
-  if (out.json()) {
-    Json tj = Json::array();
-    for (const auto& t : *triggers) {
-      tj.push_back(Json{{"kind", TriggerKindName(t.kind)}, {"key", t.key}});
+  Json body{{"source", *source}};
+  if (!args.author.empty()) body["author"] = args.author;
+  if (!args.notes.empty()) body["notes"] = args.notes;
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto applied = (*svc)->ApplyWorkflow(body, Context::Caller());
+  if (!applied) {
+    Error e = applied.error();
+    auto details = ParseJson(e.details.empty() ? "{}" : e.details);
+    const Json diags =
+        details && details->contains("diagnostics") ? (*details)["diagnostics"] : Json::array();
+    if (diags.empty() || !diags.is_array()) return out.Fail(e);
+    e.message = args.file + " is not a valid workflow";
+    if (out.json()) return out.Fail(e);
+    std::string text = e.message + " (" + std::to_string(diags.size()) + " problem" +
+                       (diags.size() == 1 ? "" : "s") + "):\n";
+    for (const auto& d : diags) {
+      engine::Diagnostic diagnostic;
+      diagnostic.line = static_cast<int>(FieldInt(d, "line"));
+      diagnostic.column = static_cast<int>(FieldInt(d, "column"));
+      diagnostic.path = d.value("path", "");
+      diagnostic.message = d.value("message", "");
+      text += "  " + args.file + ": " + diagnostic.ToString() + "\n";
     }
-    out.PrintJson(Json{{"workflow", applied->workflow.name},
-                       {"version", version},
-                       {"created", applied->created},
-                       {"checksum", applied->version.checksum},
-                       {"triggers", tj}});
-  } else if (applied->created) {
-    out.Print(applied->workflow.name + ": created version " + std::to_string(version) + "\n");
+    std::fputs(text.c_str(), stderr);
+    return ErrorExitCode(e.code);
+  }
+  if (out.json()) {
+    out.PrintJson(*applied);
+    return kExitOk;
+  }
+  const std::string name = Field((*applied)["workflow"], "name");
+  const std::string version = Field((*applied)["version"], "version");
+  if (applied->value("created", false)) {
+    out.Print(name + ": created version " + version + "\n");
   } else {
-    out.Print(applied->workflow.name + ": unchanged (version " + std::to_string(version) + ")\n");
+    out.Print(name + ": unchanged (version " + version + ")\n");
   }
   return kExitOk;
 }
 
 int RunWorkflowList(Context& ctx, const StoreFlags& sf) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto wfs = (*store)->ListWorkflows();
-  if (!wfs) return out.Fail(wfs.error());
-  // The latest run of each, so the list answers "is it working?" at a glance.
-  std::vector<std::optional<Run>> latest;
-  for (const auto& w : *wfs) {
-    RunFilter f;
-    f.workflow_id = w.id;
-    f.limit = 1;
-    auto page = (*store)->ListRuns(f);
-    if (!page) return out.Fail(page.error());
-    latest.push_back(page->runs.empty() ? std::nullopt : std::optional<Run>(page->runs[0]));
-  }
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto page = (*svc)->ListWorkflows();
+  if (!page) return out.Fail(page.error());
   if (out.json()) {
-    Json arr = Json::array();
-    for (size_t i = 0; i < wfs->size(); ++i) {
-      const auto& w = (*wfs)[i];
-      Json j = views::Workflow(w);
-      j["last_run"] = latest[i] ? views::Run(*latest[i]) : Json(nullptr);
-      arr.push_back(std::move(j));
-    }
-    out.PrintJson(views::Page("workflows", std::move(arr), ""));
+    out.PrintJson(*page);
     return kExitOk;
   }
-  if (wfs->empty()) {
+  const Json& workflows = (*page)["workflows"];
+  if (workflows.empty()) {
     out.Print("No workflows. Apply one: ferry workflow apply FILE\n");
     return kExitOk;
   }
   Table table({"Name", "Version", "Description", "Last Run", "Status", "Updated"});
-  for (size_t i = 0; i < wfs->size(); ++i) {
-    const auto& w = (*wfs)[i];
-    std::string status = latest[i] ? std::string(RunStatusName(latest[i]->status)) : "-";
-    table.AddRow({w.name + (w.paused ? " (paused)" : ""), "v" + std::to_string(w.current_version),
-                  Ellipsize(w.description.empty() ? "-" : w.description, 40, out.style().unicode),
-                  latest[i] ? HumanTime(latest[i]->created_ms) : "-",
-                  Cell(status, StatusColor(status)), HumanTime(w.updated_ms)});
+  for (const auto& w : workflows) {
+    const Json last = w.value("last_run", Json());
+    const std::string status = last.is_object() ? Field(last, "status") : "-";
+    table.AddRow({Field(w, "name") + (w.value("paused", false) ? " (paused)" : ""),
+                  "v" + Field(w, "current_version"),
+                  Ellipsize(Field(w, "description"), 40, out.style().unicode),
+                  last.is_object() ? FieldTime(last, "created_at") : "-",
+                  Cell(status, StatusColor(status)), FieldTime(w, "updated_at")});
   }
   out.PrintTable(table);
   return kExitOk;
@@ -146,58 +105,26 @@ int RunWorkflowList(Context& ctx, const StoreFlags& sf) {
 
 int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto wf = FindWorkflow(**store, name);
-  if (!wf) return out.Fail(wf.error());
-  auto version = (*store)->GetWorkflowVersion(wf->id, 0);
-  if (!version) return out.Fail(version.error());
-  if (!*version) return out.Fail(ErrorCode::kNotFound, "workflow " + name + " has no version");
-  auto def = engine::IngestStoredGraph((*version)->graph);
-  RunFilter f;
-  f.workflow_id = wf->id;
-  f.limit = 10;
-  auto page = (*store)->ListRuns(f);
-  if (!page) return out.Fail(page.error());
-  auto counts_page = (*store)->ListTriggers(TriggerFilter{wf->id, std::nullopt, true});
-  std::vector<Trigger> triggers = counts_page ? *counts_page : std::vector<Trigger>{};
-
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto shown = (*svc)->GetWorkflow(name);
+  if (!shown) return out.Fail(shown.error());
   if (out.json()) {
-    Json runs = Json::array();
-    for (const auto& r : page->runs) runs.push_back(views::Run(r));
-    Json nodes = Json::array();
-    if (def) {
-      for (const auto& n : def->workflow.nodes) {
-        nodes.push_back(Json{{"id", n.id},
-                             {"kind", engine::NodeKindName(n.kind)},
-                             {"needs", n.needs},
-                             {"when", n.when.empty() ? Json(nullptr) : Json(n.when)}});
-      }
-    }
-    Json tj = Json::array();
-    for (const auto& t : triggers) {
-      tj.push_back(Json{{"kind", TriggerKindName(t.kind)},
-                        {"key", t.key},
-                        {"config", views::Embedded(t.config)}});
-    }
-    out.PrintJson(Json{{"name", wf->name},
-                       {"description", wf->description},
-                       {"version", (*version)->version},
-                       {"checksum", (*version)->checksum},
-                       {"author", (*version)->author},
-                       {"paused", wf->paused},
-                       {"nodes", nodes},
-                       {"triggers", tj},
-                       {"recent_runs", runs}});
+    out.PrintJson(*shown);
     return kExitOk;
   }
+  const Json& wf = (*shown)["workflow"];
+  const Json& version = (*shown)["version"];
+  const std::string author = Field(version, "author");
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"Name", wf->name},
-      {"Description", wf->description.empty() ? "-" : wf->description},
-      {"Version", std::to_string((*version)->version) + " (" + HumanTime((*version)->created_ms) +
-                      ((*version)->author.empty() ? "" : ", by " + (*version)->author) + ")"},
-      {"Paused", wf->paused ? "yes" : "no"},
+      {"Name", Field(wf, "name")},
+      {"Description", Field(wf, "description")},
+      {"Version", Field(version, "version") + " (" + FieldTime(version, "created_at") +
+                      (author == "-" ? "" : ", by " + author) + ")"},
+      {"Paused", wf.value("paused", false) ? "yes" : "no"},
   };
+  // The nodes and inputs as the stored graph says (the same parse the worker does).
+  auto def = engine::IngestStoredGraph(DumpJson(version.value("graph", Json::object())));
   if (def) {
     std::string inputs;
     for (const auto& in : def->workflow.inputs) {
@@ -210,47 +137,38 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
     rows.emplace_back("Nodes", nodes.empty() ? "-" : nodes);
   }
   std::string trig;
-  for (const auto& t : triggers) {
-    trig += (trig.empty() ? "" : ", ") + std::string(TriggerKindName(t.kind)) +
-            (t.kind == TriggerKind::kWebhook ? " /hooks/" + wf->name : " " + t.key);
+  for (const auto& t : (*shown)["triggers"]) {
+    const std::string kind = Field(t, "kind");
+    trig += (trig.empty() ? "" : ", ") + kind +
+            (kind == "webhook" ? " /hooks/" + Field(wf, "name") : " " + Field(t, "key"));
   }
   rows.emplace_back("Triggers", trig.empty() ? "-" : trig);
   out.Print(RenderKeyValues(rows));
   out.Print("\nRecent runs:\n");
-  if (page->runs.empty()) {
-    out.Print("No runs yet. Start one: ferry workflow run " + wf->name + "\n");
+  if ((*shown)["recent_runs"].empty()) {
+    out.Print("No runs yet. Start one: ferry workflow run " + Field(wf, "name") + "\n");
   } else {
-    out.PrintTable(RunsTable(page->runs, out.style().unicode));
+    out.PrintTable(RunsTable((*shown)["recent_runs"], out.style().unicode));
   }
   return kExitOk;
 }
 
 int RunWorkflowVersions(Context& ctx, const StoreFlags& sf, const std::string& name) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto wf = FindWorkflow(**store, name);
-  if (!wf) return out.Fail(wf.error());
-  auto versions = (*store)->ListWorkflowVersions(wf->id);
-  if (!versions) return out.Fail(versions.error());
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto page = (*svc)->ListVersions(name);
+  if (!page) return out.Fail(page.error());
   if (out.json()) {
-    Json arr = Json::array();
-    for (const auto& v : *versions) {
-      Json j = views::Version(v, false);
-      j["current"] = v.version == wf->current_version;
-      arr.push_back(std::move(j));
-    }
-    Json body = views::Page("versions", std::move(arr), "");
-    body["workflow"] = wf->name;
-    out.PrintJson(body);
+    out.PrintJson(*page);
     return kExitOk;
   }
   Table table({"Version", "Created", "Author", "Checksum", "Notes"});
-  for (const auto& v : *versions) {
-    table.AddRow({std::to_string(v.version) + (v.version == wf->current_version ? " *" : ""),
-                  HumanTime(v.created_ms), v.author.empty() ? "-" : v.author,
-                  v.checksum.substr(0, 12),
-                  Ellipsize(v.notes.empty() ? "-" : v.notes, 50, out.style().unicode)});
+  for (const auto& v : (*page)["versions"]) {
+    table.AddRow({Field(v, "version") + (v.value("current", false) ? " *" : ""),
+                  FieldTime(v, "created_at"), Field(v, "author"),
+                  Field(v, "checksum").substr(0, 12),
+                  Ellipsize(Field(v, "notes"), 50, out.style().unicode)});
   }
   out.PrintTable(table);
   return kExitOk;
@@ -258,18 +176,14 @@ int RunWorkflowVersions(Context& ctx, const StoreFlags& sf, const std::string& n
 
 int RunWorkflowRun(Context& ctx, const StoreFlags& sf, const WorkflowRunArgs& args) {
   const Output& out = ctx.out();
-  runs::StartRunRequest req;
-  req.workflow = args.name;
-  req.triggered_by = TriggeredBy::kCli;
-  req.queue = args.queue;
-  if (auto st = ValidateQueueName(args.queue); !st) return out.Fail(st.error());
+  Json body{{"workflow", args.name}, {"queue", args.queue}};
   if (args.input) {
     auto j = ParseJson(*args.input);
     if (!j || !j->is_object()) {
       return out.Fail(ErrorCode::kInvalidArgument,
                       "--input must be a JSON object" + (j ? "" : ": " + j.error().message));
     }
-    req.inputs = *j;
+    body["inputs"] = *j;
   }
   WaitRunOptions wo;
   if (args.timeout) {
@@ -278,41 +192,37 @@ int RunWorkflowRun(Context& ctx, const StoreFlags& sf, const WorkflowRunArgs& ar
     if (!d) return out.Fail(ErrorCode::kInvalidArgument, "--timeout: " + d.error().message);
     wo.timeout = *d;
   }
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  if (auto wf = FindWorkflow(**store, args.name); !wf) return out.Fail(wf.error());
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  auto started = runs::StartRun(**store, **broker, req);
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto started = (*svc)->StartRun(body, Context::Caller());
   if (!started) return out.Fail(started.error());
-  const std::string& id = started->run.id;
-  if (!started->enqueued) {
+  const std::string id = Field((*started)["run"], "id");
+  if (!started->value("enqueued", false)) {
     out.Message("run " + id + " is stored as pending, but enqueueing failed (" +
-                started->enqueue_error + "); the sweeper will enqueue it");
+                Field(*started, "enqueue_error") + "); the sweeper will enqueue it");
   }
   if (!args.wait) {
     if (out.json()) {
-      out.PrintJson(
-          Json{{"id", id},
-               {"enqueued", started->enqueued},
-               {"task_id", started->task_id.empty() ? Json(nullptr) : Json(started->task_id)}});
+      out.PrintJson(*started);
     } else {
       out.Print(id + "\n");
     }
     return kExitOk;
   }
   if (!out.json()) out.Print(id + "\n");
-  auto run = WaitForRun(out, **store, id, wo);
+  auto run = WaitForRun(out, **svc, id, wo);
   if (!run) return out.Fail(run.error());
   if (out.json()) {
-    out.PrintJson(views::Run(*run));
+    Json answer = *started;
+    answer["run"] = *run;
+    out.PrintJson(answer);
   } else {
-    std::string line(RunStatusName(run->status));
-    if (run->status == RunStatus::kSucceeded) {
+    std::string line = Field(*run, "status");
+    if (line == "succeeded") {
       line += " in " + RunDuration(*run);
     } else {
-      if (!run->failed_node.empty()) line += " at node " + run->failed_node;
-      if (!run->error.empty()) line += ": " + run->error;
+      if (auto node = Field(*run, "failed_node"); node != "-") line += " at node " + node;
+      if (auto error = Field(*run, "error"); error != "-") line += ": " + error;
     }
     out.Print(line + "\n");
   }

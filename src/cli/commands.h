@@ -15,16 +15,24 @@
 #include "broker/broker.h"
 #include "cli/options.h"
 #include "cli/output.h"
-
-namespace CLI {
-class App;
-}  // namespace CLI
+#include "core/pool.h"
+#include "service/remote/remote_service.h"
+#include "service/service.h"
+#include "store/store.h"
 
 namespace CLI {
 class App;
 }  // namespace CLI
 
 namespace ferry::cli {
+
+// Where workflows and runs live, and (workers) where secrets come from.
+struct StoreFlags {
+  std::optional<std::string> store;         // FERRY_STORE; default sqlite ./.ferry/ferry.db
+  std::optional<std::string> secrets_file;  // FERRY_SECRETS_FILE; workers only
+  // --remediation-* given on the command line (worker start, scheduler start, dev): key -> text.
+  std::map<std::string, std::string> remediation;
+};
 
 // What every command shares: the global flags, the environment and the output mode.
 class Context {
@@ -42,12 +50,28 @@ class Context {
   // refused".
   Result<std::unique_ptr<Broker>> Connect();
 
+  // Where client commands send their actions: a server's HTTP API with --server
+  // (FERRY_SERVER) and --token / --token-file (FERRY_TOKEN / FERRY_TOKEN_FILE), else Redis and
+  // the store named by `sf` directly (each opened when a call first needs it). The answers are
+  // the same JSON either way (src/service/service.h).
+  Result<service::Service*> Service(const StoreFlags& sf);
+  // Whether --server (FERRY_SERVER) was given. Valid after Init().
+  bool remote() const { return remote_.has_value(); }
+  // Who this CLI is to the service: recorded in run events ("cancelled by cli").
+  static service::Caller Caller();
+
  private:
   GlobalFlags global_;
   EnvLookup env_;
   Output out_;
   ClientConfig config_;
   std::unique_ptr<BrokerFactory> factory_;
+  std::optional<service::RemoteServiceOptions> remote_;
+  // The local service's connections and the service (either kind), made by Service().
+  StoreFlags store_flags_;
+  std::unique_ptr<Pool<Store>> stores_;
+  std::unique_ptr<Pool<Broker>> brokers_;
+  std::unique_ptr<service::Service> service_;
 };
 
 // Rewrites an Open() error so it names the server: used by Context::Connect and the worker.
@@ -99,19 +123,11 @@ int RunQueueDead(Context& ctx, const std::string& queue, int limit);
 int RunVersion(Context& ctx);
 int RunDemo(Context& ctx, const DemoArgs& args);
 
-// Tables shared by commands and the demo.
-Table WorkersTable(const std::vector<WorkerInfo>& workers);
-Table TasksTable(const std::vector<TaskRecord>& tasks, bool unicode);
+// Tables shared by commands and the demo, from the record views (src/views).
+Table WorkersTable(const Json& workers);
+Table TasksTable(const Json& tasks, bool unicode);
 
 // --- workflows, runs and the dev stack (cmd_workflow.cc, cmd_run.cc, cmd_dev.cc) ---
-
-// Where workflows and runs live, and (workers) where secrets come from.
-struct StoreFlags {
-  std::optional<std::string> store;         // FERRY_STORE; default sqlite ./.ferry/ferry.db
-  std::optional<std::string> secrets_file;  // FERRY_SECRETS_FILE; workers only
-  // --remediation-* given on the command line (worker start, scheduler start, dev): key -> text.
-  std::map<std::string, std::string> remediation;
-};
 
 struct WorkflowApplyArgs {
   std::string file;

@@ -1,8 +1,11 @@
 #include <mutex>
 
 #include "cli/commands.h"
+#include "cli/runs_common.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "core/redis_url.h"
+#include "service/local_service.h"
 
 namespace ferry::cli {
 
@@ -18,11 +21,92 @@ Status EnsureLogging(const LogOptions& options) {
   return result;
 }
 
+namespace {
+
+// --server / FERRY_SERVER and the token that goes with it; nullopt for local mode.
+Result<std::optional<service::RemoteServiceOptions>> ResolveRemote(const GlobalFlags& global,
+                                                                   const EnvLookup& env) {
+  auto pick = [&](const std::optional<std::string>& flag, const char* var) {
+    return flag ? flag : env(var);
+  };
+  auto url = pick(global.server, "FERRY_SERVER");
+  auto token = pick(global.token, "FERRY_TOKEN");
+  auto token_file = pick(global.token_file, "FERRY_TOKEN_FILE");
+  if (!url || url->empty()) {
+    // A token in the environment alone is harmless (scripts may use it with curl); a flag
+    // without a server is a mistake worth naming.
+    if (global.token || global.token_file) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a token (--token, --token-file, FERRY_TOKEN, FERRY_TOKEN_FILE) is for a "
+                  "server: give --server URL (FERRY_SERVER) too");
+    }
+    return std::optional<service::RemoteServiceOptions>();
+  }
+  if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--server must be an http:// or https:// URL, got '" + *url + "'");
+  }
+  if (url->find_first_of(std::string_view(" \t\r\n\0", 5)) != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument, "--server holds whitespace or a NUL byte");
+  }
+  if (token && token_file) {
+    return Fail(ErrorCode::kInvalidArgument, "give a token or a token file, not both");
+  }
+  service::RemoteServiceOptions remote;
+  remote.url = *url;
+  if (token_file) {
+    auto text = ReadSmallFile(*token_file, 4096);
+    if (!text) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "--token-file " + *token_file + ": " + text.error().message);
+    }
+    token = *text;
+  }
+  if (token) {
+    std::string t = *token;
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    if (t.empty()) return Fail(ErrorCode::kInvalidArgument, "the token is empty");
+    if (t.find_first_of(std::string_view(" \t\r\n\0", 5)) != std::string::npos) {
+      return Fail(ErrorCode::kInvalidArgument, "the token holds whitespace or a NUL byte");
+    }
+    remote.token = t;
+  }
+  return std::optional<service::RemoteServiceOptions>(remote);
+}
+
+}  // namespace
+
 Status Context::Init(const std::string& default_log_level) {
   auto cfg = ResolveClientConfig(global_, env_, default_log_level);
   if (!cfg) return Fail(cfg.error());
   config_ = *cfg;
+  auto remote = ResolveRemote(global_, env_);
+  if (!remote) return Fail(remote.error());
+  remote_ = *remote;
   return EnsureLogging(config_.log);
+}
+
+service::Caller Context::Caller() {
+  service::Caller caller;
+  caller.actor = "cli";
+  return caller;
+}
+
+Result<service::Service*> Context::Service(const StoreFlags& sf) {
+  if (service_) return service_.get();
+  if (remote_) {
+    service_ = std::make_unique<service::RemoteService>(*remote_);
+    return service_.get();
+  }
+  store_flags_ = sf;
+  stores_ = std::make_unique<Pool<Store>>(
+      [this]() -> Result<std::unique_ptr<Store>> { return OpenCliStore(*this, store_flags_); }, 1);
+  brokers_ = std::make_unique<Pool<Broker>>(
+      [this]() -> Result<std::unique_ptr<Broker>> { return Connect(); }, 1);
+  service::LocalServiceOptions options;
+  options.broker = config_.broker;
+  service_ = std::make_unique<service::LocalService>(*stores_, *brokers_, options);
+  return service_.get();
 }
 
 Error DescribeConnectError(const Error& error, const std::string& redis_url) {

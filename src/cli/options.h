@@ -29,7 +29,11 @@ Result<std::string> ParseLogLevelName(const std::string& text);
 
 // Options every command takes. nullopt = the flag was not given.
 struct GlobalFlags {
-  std::optional<std::string> config;      // FERRY_CONFIG: key = value file (src/ops/config.h)
+  std::optional<std::string> config;  // FERRY_CONFIG: key = value file (src/ops/config.h)
+  // A Ferry server for client commands (remote mode): its URL and bearer token.
+  std::optional<std::string> server;      // FERRY_SERVER
+  std::optional<std::string> token;       // FERRY_TOKEN
+  std::optional<std::string> token_file;  // FERRY_TOKEN_FILE
   std::optional<std::string> redis_url;   // FERRY_REDIS_URL
   std::optional<std::string> prefix;      // FERRY_PREFIX
   std::optional<std::string> log_level;   // FERRY_LOG_LEVEL

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "core/json_fields.h"
 #include "core/time_util.h"
 
 namespace ferry::cli {
@@ -51,7 +52,7 @@ void Output::Message(const std::string& text) const {
 int Output::Fail(const Error& error) const {
   Message(error.message);
   if (json_) {
-    PrintJson(Json{{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}});
+    PrintJson(ErrorJson(error));
   }
   return ErrorExitCode(error.code);
 }

@@ -18,21 +18,22 @@ namespace ferry::cli {
 // location.
 Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags& sf);
 
-Table RunsTable(const std::vector<Run>& runs, bool unicode);
+// From the run views (src/views), as the service answers them.
+Table RunsTable(const Json& runs, bool unicode);
 // "1.2s" between start and end (or now while running); "-" before it started.
-std::string RunDuration(const Run& run);
-// One human line per run event: "10:30:15.123  greet  succeeded in 12ms".
-std::string RunEventLine(const RunEvent& event);
+std::string RunDuration(const Json& run);
+// One human line per run event view: "10:30:15.123  greet  succeeded in 12ms".
+std::string RunEventLine(const Json& event);
 
 struct WaitRunOptions {
   std::chrono::milliseconds timeout = std::chrono::hours(24 * 365);
   bool print_events = false;  // human lines (or JSON lines with --json) as they arrive
-  std::chrono::milliseconds poll = std::chrono::milliseconds(200);
 };
-// Polls the run (and its events) until it ends. kTimeout when it did not in time.
-Result<Run> WaitForRun(const Output& out, Store& store, const std::string& id,
-                       const WaitRunOptions& options);
+// Follows the run (and its events) until it ends; the run's view. kTimeout when it did not end
+// in time.
+Result<Json> WaitForRun(const Output& out, service::Service& svc, const std::string& id,
+                        const WaitRunOptions& options);
 // 0 for succeeded, 1 otherwise.
-int RunExitCode(const Run& run);
+int RunExitCode(const Json& run);
 
 }  // namespace ferry::cli

@@ -1,5 +1,6 @@
 #include "core/json_fields.h"
 
+#include <charconv>
 #include <vector>
 
 #include "core/suggest.h"
@@ -140,6 +141,43 @@ Status FieldReader::Finish() const {
     return Fail(ErrorCode::kInvalidArgument, msg);
   }
   return {};
+}
+
+Result<Json> ParseJsonObject(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return Fail(ErrorCode::kInvalidArgument, "expected a JSON object body");
+  }
+  auto parsed = ParseJson(body);
+  if (!parsed) return Fail(parsed.error());
+  if (!parsed->is_object()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string("expected a JSON object body, got ") + parsed->type_name());
+  }
+  return parsed;
+}
+
+Result<int> ParseLimit(std::string_view text, int default_value, int max_value) {
+  if (text.empty()) return default_value;
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > max_value) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "limit must be an integer from 1 to " + std::to_string(max_value));
+  }
+  return value;
+}
+
+Json ErrorJson(const Error& error) {
+  Json body{{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}};
+  if (!error.details.empty()) {
+    // Details are made by Ferry's own code; a malformed one is dropped rather than sent.
+    if (auto extra = ParseJson(error.details); extra && extra->is_object()) {
+      for (auto& [key, value] : extra->items()) {
+        if (key != "code" && key != "message") body["error"][key] = value;
+      }
+    }
+  }
+  return body;
 }
 
 }  // namespace ferry

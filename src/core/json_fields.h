@@ -63,6 +63,17 @@ class FieldReader {
   std::optional<std::string> error_;
 };
 
+// Parses a request body that must be a JSON object. kInvalidArgument names the byte offset of a
+// syntax error ("malformed JSON: ... at byte 12") or says what the body was instead of an object.
+Result<Json> ParseJsonObject(std::string_view body);
+
+// A positive integer query parameter with bounds; `text` empty = the default.
+Result<int> ParseLimit(std::string_view text, int default_value, int max_value);
+
+// The one JSON shape of an error, for API responses and `--json` output alike:
+// {"error": {"code": "invalid_argument", "message": "...", <the fields of error.details>}}.
+Json ErrorJson(const Error& error);
+
 // The JSON type of `v` as a user would name it: "a string", "an integer", "a number", ...
 std::string JsonKindName(const Json& v);
 

@@ -28,6 +28,16 @@ std::string_view ErrorCodeName(ErrorCode code) {
   return "internal";
 }
 
+std::optional<ErrorCode> ParseErrorCodeName(std::string_view name) {
+  for (ErrorCode code :
+       {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kConflict,
+        ErrorCode::kUnavailable, ErrorCode::kUnauthenticated, ErrorCode::kPermissionDenied,
+        ErrorCode::kTooLarge, ErrorCode::kTimeout, ErrorCode::kCancelled, ErrorCode::kInternal}) {
+    if (ErrorCodeName(code) == name) return code;
+  }
+  return std::nullopt;
+}
+
 std::string Error::ToString() const { return std::string(ErrorCodeName(code)) + ": " + message; }
 
 int ErrorHttpStatus(ErrorCode code) {

@@ -3,6 +3,7 @@
 // CLI exit code (see ErrorHttpStatus / ErrorExitCode).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tl/expected.hpp>
@@ -24,10 +25,20 @@ enum class ErrorCode {
 };
 
 std::string_view ErrorCodeName(ErrorCode code);
+// The code named by ErrorCodeName, for errors that come back over the API; nullopt if unknown.
+std::optional<ErrorCode> ParseErrorCodeName(std::string_view name);
 
 struct Error {
+  Error() = default;
+  Error(ErrorCode c, std::string m, std::string d = {})
+      : code(c), message(std::move(m)), details(std::move(d)) {}
+
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
+  // Structured detail for clients, as the text of a JSON object whose fields join the error body
+  // (`{"diagnostics": [...]}` for an invalid workflow); empty for none. Text, so this header needs
+  // no JSON library.
+  std::string details;
 
   // Whether trying the same operation again later may succeed.
   bool Retryable() const { return code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout; }

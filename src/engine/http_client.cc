@@ -25,11 +25,18 @@ struct Transfer {
   size_t max_bytes = 0;
   bool too_large = false;
   std::stop_token stop;
+  const std::function<bool(std::string_view)>* on_body = nullptr;
+  bool ended_by_reader = false;
 };
 
 size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * nmemb;
+  if (t->on_body != nullptr && *t->on_body) {
+    if ((*t->on_body)(std::string_view(data, n))) return n;
+    t->ended_by_reader = true;
+    return 0;  // aborts the transfer
+  }
   if (t->response->body.size() + n > t->max_bytes) {
     t->too_large = true;
     return 0;  // aborts the transfer
@@ -122,7 +129,8 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
   if (!curl) return Fail(ErrorCode::kInternal, "curl_easy_init failed");
   CURL* c = curl.get();
   HttpResponse response;
-  Transfer transfer{&response, request.max_response_bytes, false, std::move(stop)};
+  Transfer transfer{&response,       request.max_response_bytes, false,
+                    std::move(stop), &request.on_body,           false};
 
   SlistPtr header_list;
   for (const auto& [name, value] : request.headers) {
@@ -165,6 +173,7 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 30'000L);
 
   CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_WRITE_ERROR && transfer.ended_by_reader) rc = CURLE_OK;
   if (rc != CURLE_OK) {
     if (rc == CURLE_ABORTED_BY_CALLBACK) return Fail(ErrorCode::kCancelled, "http: stopped");
     if (transfer.too_large) {

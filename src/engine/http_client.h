@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,10 @@ struct HttpRequest {
   bool has_body = false;
   std::chrono::milliseconds timeout{0};  // whole transfer; 0: none (the stop token still works)
   size_t max_response_bytes = 10u << 20;
+  // When set, the body goes here chunk by chunk as it arrives (a Server-Sent Events stream)
+  // instead of into HttpResponse::body, with no size cap; returning false ends the transfer,
+  // which PerformHttp then reports as OK with what came so far.
+  std::function<bool(std::string_view chunk)> on_body;
 };
 
 struct HttpResponse {

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "core/json_fields.h"
+
 namespace ferry::http {
 namespace {
 
@@ -87,8 +89,7 @@ Response JsonResponse(int status, const Json& body) {
 }
 
 Response ErrorResponse(const Error& error) {
-  return JsonResponse(ErrorHttpStatus(error.code),
-                      ErrorBody(ErrorCodeName(error.code), error.message));
+  return JsonResponse(ErrorHttpStatus(error.code), ErrorJson(error));
 }
 
 Response ErrorResponse(int status, std::string_view message) {

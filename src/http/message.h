@@ -87,7 +87,7 @@ Json ErrorBody(std::string_view code, std::string_view message);
 std::string_view StatusCodeName(int status);
 // A JSON response.
 Response JsonResponse(int status, const Json& body);
-// The error's HTTP status (core/result.h ErrorHttpStatus) with ErrorBody.
+// The error's HTTP status (core/result.h ErrorHttpStatus) with ErrorJson (core/json_fields.h).
 Response ErrorResponse(const Error& error);
 Response ErrorResponse(int status, std::string_view message);
 

@@ -114,6 +114,17 @@ Json Version(const WorkflowVersion& v, bool full) {
   return j;
 }
 
+Json Trigger(const ferry::Trigger& t) {
+  return Json{{"id", t.id},
+              {"workflow", t.workflow_name.empty() ? Json(nullptr) : Json(t.workflow_name)},
+              {"kind", TriggerKindName(t.kind)},
+              {"key", t.key},
+              {"config", Embedded(t.config)},
+              {"enabled", t.enabled},
+              {"last_fire_at", Time(t.last_fire_ms)},
+              {"next_fire_at", Time(t.next_fire_ms)}};
+}
+
 Json Run(const ferry::Run& r) {
   return Json{{"id", r.id},
               {"workflow", r.workflow_name},

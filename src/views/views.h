@@ -40,5 +40,7 @@ Json Run(const ferry::Run& r);
 Json Step(const RunStep& s);
 Json RunEvent(const ferry::RunEvent& e);
 Json Token(const ApiToken& t);
+// A workflow's trigger (webhook or cron) with its fire times.
+Json Trigger(const ferry::Trigger& t);
 
 }  // namespace ferry::views

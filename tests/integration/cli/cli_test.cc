@@ -77,7 +77,7 @@ class FerryCli {
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return Trim(r.out);
   }
-  Json Task(const std::string& id) const { return RunJson({"task", "status", id}); }
+  Json Task(const std::string& id) const { return RunJson({"task", "status", id})["task"]; }
   std::string Status(const std::string& id) const {
     Json t = Task(id);
     return t.is_object() && t.contains("status") ? t["status"].get<std::string>() : "";
@@ -154,12 +154,12 @@ TEST_F(CliTest, JsonOutputsParse) {
       seconds(10)));
 
   EXPECT_TRUE(ferry().List({"task", "list"}, "tasks").is_array());
-  EXPECT_EQ(ferry().RunJson({"task", "status", id})["id"], id);
+  EXPECT_EQ(ferry().RunJson({"task", "status", id})["task"]["id"], id);
   Json queues = ferry().List({"queue", "list"}, "queues");
   ASSERT_TRUE(queues.is_array());
   ASSERT_FALSE(queues.empty());
   EXPECT_EQ(queues[0]["queue"], "default");
-  EXPECT_TRUE(ferry().RunJson({"queue", "stats", "default"}).is_object());
+  EXPECT_TRUE(ferry().RunJson({"queue", "stats", "default"})["queue"].is_object());
   EXPECT_TRUE(ferry().List({"queue", "dead", "default"}, "tasks").is_array());
   Json workers = ferry().List({"worker", "list"}, "workers");
   EXPECT_EQ(workers[0]["id"], "w-json");
@@ -316,7 +316,7 @@ TEST_F(CliTest, QueueDeadListsANonRetryableFailure) {
   auto human = ferry().Run({"queue", "dead", "default"});
   EXPECT_TRUE(Contains(human.out, id)) << human.out;
   EXPECT_TRUE(Contains(human.out, "boom")) << human.out;
-  Json stats = ferry().RunJson({"queue", "stats", "default"});
+  Json stats = ferry().RunJson({"queue", "stats", "default"})["queue"];
   EXPECT_EQ(stats["dead"], 1);
 
   // retry re-runs it: it fails again, and is dead once more.
@@ -458,7 +458,7 @@ TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
   EXPECT_EQ(t["worker"], "worker-b");
   EXPECT_EQ(t["epoch"], 2);
   EXPECT_EQ(t["reclaims"], 1);
-  Json stats = ferry().RunJson({"queue", "stats", "default"});
+  Json stats = ferry().RunJson({"queue", "stats", "default"})["queue"];
   EXPECT_EQ(stats["counters"]["succeeded"], 1) << stats.dump();
   EXPECT_EQ(stats["counters"]["reclaimed"], 1) << stats.dump();
   // Nothing ran twice to completion: one "succeeded" event.

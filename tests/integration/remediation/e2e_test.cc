@@ -185,7 +185,7 @@ TEST_P(RemediationE2E, FailureToFixedVersionAndSucceedingRetry) {
   std::string slow_id = slow.out.substr(0, slow.out.find('\n'));
   ASSERT_TRUE(Eventually(
       [&] {
-        return FerryJson({"run", "show", slow_id})["status"] == "running";
+        return FerryJson({"run", "show", slow_id})["run"]["status"] == "running";
       },
       seconds(10)));
   auto sched = Scheduler("sched-a", Example("agent.sh"));
@@ -206,10 +206,10 @@ TEST_P(RemediationE2E, FailureToFixedVersionAndSucceedingRetry) {
   const std::string retry = fixed["retry_run_id"].get<std::string>();
   ASSERT_TRUE(Eventually(
       [&] {
-        return FerryJson({"run", "show", retry})["status"] == "succeeded";
+        return FerryJson({"run", "show", retry})["run"]["status"] == "succeeded";
       },
       seconds(30)));
-  Json retry_run = FerryJson({"run", "show", retry});
+  Json retry_run = FerryJson({"run", "show", retry})["run"];
   EXPECT_EQ(retry_run["triggered_by"], "remediation");
   EXPECT_EQ(retry_run["version"], 2);
   auto diff = Ferry({"remediation", "diff", fixed["id"].get<std::string>()});
@@ -221,7 +221,7 @@ TEST_P(RemediationE2E, FailureToFixedVersionAndSucceedingRetry) {
       "unreachable", [](const Json& c) { return c["status"] == "note_only"; }, seconds(60));
   ASSERT_FALSE(note.is_null()) << Candidates().dump() << sched->Stderr();
   EXPECT_EQ(note["classification"], "external_dependency");
-  EXPECT_EQ(FerryJson({"workflow", "show", "unreachable"})["version"], 1);
+  EXPECT_EQ(FerryJson({"workflow", "show", "unreachable"})["version"]["version"], 1);
 
   const std::string log = sched->Stderr() + sched->Stdout();
   EXPECT_TRUE(Has(log, "remediation.claimed")) << log;

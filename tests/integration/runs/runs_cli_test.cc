@@ -82,7 +82,8 @@ class RunsCliTest : public ::testing::Test {
   Json ShowRun(const std::string& id) {
     auto r = Ferry({"--json", "run", "show", id});
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return Json::parse(r.out, nullptr, false);
+    Json shown = Json::parse(r.out, nullptr, false);
+    return shown.is_object() ? shown["run"] : shown;
   }
 
   RedisServer redis_;
@@ -170,7 +171,7 @@ TEST_F(RunsCliTest, RunRecoverRequeuesRunWhoseTaskWasDeleted) {
   auto started = Ferry({"--json", "workflow", "run", "three"});
   ASSERT_EQ(started.exit_code, 0) << started.err;
   Json j = Json::parse(started.out);
-  std::string id = j["id"];
+  std::string id = j["run"]["id"];
   std::string task = j["task_id"];
   ASSERT_TRUE(WaitCheckpoint(id, "one"));
   worker->Signal(SIGKILL);

@@ -6,6 +6,7 @@
 
 #include "api/http_util.h"
 #include "core/crypto.h"
+#include "core/json_fields.h"
 #include "runs/apply.h"
 
 namespace ferry::api {

@@ -1,0 +1,204 @@
+// LocalService: runs (store first, then the broker for their tasks).
+#include <charconv>
+
+#include "core/json_fields.h"
+#include "runs/runs.h"
+#include "service/local_service.h"
+#include "service/query.h"
+#include "views/views.h"
+
+namespace ferry::service {
+namespace {
+
+Error NoRun(const std::string& id) { return Error{ErrorCode::kNotFound, "no run " + id}; }
+
+Result<Run> FindRun(Store& store, const std::string& id) {
+  auto run = store.GetRun(id);
+  if (!run) return Fail(run.error());
+  if (!*run) return Fail(NoRun(id));
+  return **run;
+}
+
+bool MayBeBroken(const Error& e) {
+  return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kInternal;
+}
+
+Json TextOrNull(const std::string& s) { return views::Text(s); }
+
+}  // namespace
+
+Result<Json> LocalService::StartRun(const Json& body, const Caller& caller) {
+  runs::StartRunRequest start;
+  FieldReader f(body);
+  start.workflow = f.String("workflow", kRequired).value_or("");
+  start.inputs = f.Object("inputs").value_or(Json::object());
+  start.queue = f.String("queue").value_or(options_.run_queue);
+  if (auto st = f.Finish(); !st) return Fail(st.error());
+  if (auto st = ValidateQueueName(start.queue); !st) return Fail(st.error());
+  start.triggered_by = ParseTriggeredBy(caller.actor).value_or(TriggeredBy::kApi);
+  auto store = stores_.Acquire();
+  if (!store) return Fail(store.error());
+  auto broker = brokers_.Acquire();
+  if (!broker) return Fail(broker.error());
+  auto started = runs::StartRun(**store, **broker, start);
+  if (!started) {
+    if (MayBeBroken(started.error())) store->MarkBad();
+    return Fail(started.error());
+  }
+  if (!started->enqueued) broker->MarkBad();
+  return Json{{"run", views::Run(started->run)},
+              {"enqueued", started->enqueued},
+              {"task_id", TextOrNull(started->task_id)},
+              {"enqueue_error", TextOrNull(started->enqueue_error)}};
+}
+
+Result<Json> LocalService::ListRuns(const Query& query) {
+  QueryReader q(query);
+  RunFilter filter;
+  filter.limit = q.Limit(50, 1000);
+  filter.cursor = q.Text("cursor");
+  if (auto s = q.Text("status"); !s.empty()) {
+    filter.status = ParseRunStatus(s);
+    if (!filter.status) {
+      q.Problem("unknown status '" + s +
+                "'; valid: pending, running, succeeded, failed, cancelled");
+    }
+  }
+  if (auto t = q.Text("triggered_by"); !t.empty()) {
+    filter.triggered_by = ParseTriggeredBy(t);
+    if (!filter.triggered_by) q.Problem("unknown triggered_by '" + t + "'");
+  }
+  const std::string workflow = q.Text("workflow");
+  if (auto st = q.Finish(); !st) return Fail(st.error());
+  return With(stores_, [&](Store& store) -> Result<Json> {
+    if (!workflow.empty()) {
+      auto wf = store.GetWorkflow(workflow);
+      if (!wf) return Fail(wf.error());
+      if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + workflow);
+      filter.workflow_id = (*wf)->id;
+    }
+    auto page = store.ListRuns(filter);
+    if (!page) return Fail(page.error());
+    Json out = Json::array();
+    for (const auto& r : page->runs) out.push_back(views::Run(r));
+    return views::Page("runs", std::move(out), page->next_cursor);
+  });
+}
+
+Result<Json> LocalService::GetRun(const std::string& id) {
+  return With(stores_, [&](Store& store) -> Result<Json> {
+    auto run = FindRun(store, id);
+    if (!run) return Fail(run.error());
+    auto steps = store.ListSteps(id);
+    if (!steps) return Fail(steps.error());
+    Json out = views::Run(*run);
+    Json list = Json::array();
+    for (const auto& s : *steps) list.push_back(views::Step(s));
+    out["steps"] = std::move(list);
+    return Json{{"run", std::move(out)}};
+  });
+}
+
+Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller) {
+  auto store = stores_.Acquire();
+  if (!store) return Fail(store.error());
+  auto fail = [&](const Error& e) -> Result<Json> {
+    if (MayBeBroken(e)) store->MarkBad();
+    return Fail(e);
+  };
+  auto before = FindRun(**store, id);
+  if (!before) return fail(before.error());
+  auto run = (*store)->CancelRun(id);
+  if (!run) {
+    if (run.error().code == ErrorCode::kConflict) {
+      return Fail(ErrorCode::kConflict, "cannot cancel run " + id + ": it already ended (" +
+                                            std::string(RunStatusName(before->status)) + ")");
+    }
+    return fail(run.error());
+  }
+  (void)(*store)->AppendRunEvent(id, std::string(runs::kEventCancelled),
+                                 DumpJson(Json{{"by", caller.actor}}));
+  // The store decides; telling the task only stops the work sooner (the handler also polls the
+  // run's status), so a failure here does not fail the cancel.
+  Json out{{"run", views::Run(*run)}, {"task_id", nullptr}, {"task_cancel", nullptr}};
+  if (auto task = runs::LatestRunTask(**store, id); task && *task) {
+    out["task_id"] = (*task)->task_id;
+    if (auto broker = brokers_.Acquire(); !broker) {
+      out["task_cancel"] = broker.error().message;
+    } else if (auto c = (*broker)->Cancel((*task)->task_id); !c) {
+      if (MayBeBroken(c.error())) broker->MarkBad();
+      out["task_cancel"] = c.error().message;
+    } else {
+      out["task_cancel"] = *c == TaskStatus::kRunning ? "stopping" : TaskStatusName(*c);
+    }
+  }
+  return out;
+}
+
+Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
+  RetryRunOptions retry;
+  FieldReader f(body);
+  retry.latest_version = f.Bool("latest_version").value_or(false);
+  if (auto st = f.Finish(); !st) return Fail(st.error());
+  auto store = stores_.Acquire();
+  if (!store) return Fail(store.error());
+  auto fail = [&](const Error& e) -> Result<Json> {
+    if (MayBeBroken(e)) store->MarkBad();
+    return Fail(e);
+  };
+  if (auto old = FindRun(**store, id); !old) return fail(old.error());
+  auto run = (*store)->RetryRun(id, retry);
+  if (!run) {
+    if (run.error().code == ErrorCode::kConflict) {
+      return Fail(ErrorCode::kConflict, "cannot retry run " + id + ": " + run.error().message);
+    }
+    return fail(run.error());
+  }
+  // The retry goes where the run it repeats went (workers there know the workflow), else to
+  // the configured run queue.
+  runs::EnsureTaskOptions task;
+  task.queue = options_.run_queue;
+  if (auto ref = runs::LatestRunTask(**store, id); ref && *ref) task.queue = (*ref)->queue;
+  Json out{{"run", views::Run(*run)},
+           {"enqueued", false},
+           {"task_id", nullptr},
+           {"enqueue_error", nullptr}};
+  auto broker = brokers_.Acquire();
+  if (!broker) {
+    out["enqueue_error"] = broker.error().message;
+    return out;
+  }
+  if (auto ensured = runs::EnsureRunTask(**store, **broker, *run, task)) {
+    out["enqueued"] = true;
+    out["task_id"] = ensured->task_id;
+  } else {
+    if (MayBeBroken(ensured.error())) broker->MarkBad();
+    out["enqueue_error"] = ensured.error().message;
+  }
+  return out;
+}
+
+Result<Json> LocalService::RunEvents(const std::string& id, const Query& query) {
+  QueryReader q(query);
+  const int limit = q.Limit(500, 1000);
+  int64_t after = 0;
+  if (auto text = q.Text("after"); !text.empty()) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
+    if (ec != std::errc() || end != text.data() + text.size() || after < 0) {
+      q.Problem("after must be an event seq (an integer >= 0), got '" + text + "'");
+    }
+  }
+  if (auto st = q.Finish(); !st) return Fail(st.error());
+  return With(stores_, [&](Store& store) -> Result<Json> {
+    if (auto run = FindRun(store, id); !run) return Fail(run.error());
+    auto events = store.ListRunEvents(id, after, limit);
+    if (!events) return Fail(events.error());
+    Json out = Json::array();
+    for (const auto& e : *events) out.push_back(views::RunEvent(e));
+    const bool full = static_cast<int>(events->size()) == limit;
+    return views::Page("events", std::move(out),
+                       full ? std::to_string(events->back().seq) : std::string());
+  });
+}
+
+}  // namespace ferry::service

@@ -1,0 +1,93 @@
+// The Service over Ferry's own broker and store: what `ferry server` serves and what the CLI
+// runs when it holds the Redis and store credentials. Implemented by resource:
+// local_tasks.cc (tasks, queues, workers), local_workflows.cc, local_runs.cc, local_follow.cc.
+//
+// Thread-safety: every call takes its own connections from the pools, so calls may run on many
+// threads at once. A connection that saw an unavailable or internal error is closed, not
+// returned.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "broker/broker.h"
+#include "core/clock.h"
+#include "core/pool.h"
+#include "service/service.h"
+#include "store/store.h"
+
+namespace ferry::service {
+
+struct LocalServiceOptions {
+  // Where runs go when a start names no queue. Must be a valid queue name.
+  std::string run_queue = "default";
+  // Task limits (payload size, attempts) for SubmitTask; the broker factory's options.
+  BrokerOptions broker;
+  // Time for delays and ETAs. Never null.
+  const Clock* clock = &SystemClock::Instance();
+  // How often followers poll the store for new run events.
+  std::chrono::milliseconds follow_poll = std::chrono::milliseconds(200);
+};
+
+class LocalService : public Service {
+ public:
+  // The pools must outlive the service. A store is opened only by calls that need one, so a
+  // CLI that lists tasks never touches the store.
+  LocalService(Pool<Store>& stores, Pool<Broker>& brokers, LocalServiceOptions options);
+
+  Result<Json> SubmitTask(const Json& body) override;
+  Result<Json> ListTasks(const Query& query) override;
+  Result<Json> GetTask(const std::string& id) override;
+  Result<Json> CancelTask(const std::string& id) override;
+  Result<Json> RetryTask(const std::string& id) override;
+  Result<Json> TaskEvents(const std::string& id, const Query& query) override;
+  Result<Json> ListWorkers() override;
+  Result<Json> ListQueues() override;
+  Result<Json> GetQueue(const std::string& name) override;
+  Result<Json> ListDead(const std::string& queue, const Query& query) override;
+
+  Result<Json> ApplyWorkflow(const Json& body, const Caller& caller) override;
+  Result<Json> ListWorkflows() override;
+  Result<Json> GetWorkflow(const std::string& name) override;
+  Result<Json> ListVersions(const std::string& name) override;
+  Result<Json> GetVersion(const std::string& name, const std::string& version) override;
+
+  Result<Json> StartRun(const Json& body, const Caller& caller) override;
+  Result<Json> ListRuns(const Query& query) override;
+  Result<Json> GetRun(const std::string& id) override;
+  Result<Json> CancelRun(const std::string& id, const Caller& caller) override;
+  Result<Json> RetryRun(const std::string& id, const Json& body) override;
+  Result<Json> RunEvents(const std::string& id, const Query& query) override;
+
+  Status FollowRunEvents(const std::string& id, int64_t after, std::chrono::milliseconds timeout,
+                         const EventSink& sink) override;
+  Status FollowTaskEvents(const std::string& id, std::chrono::milliseconds timeout,
+                          const EventSink& sink) override;
+
+  const LocalServiceOptions& options() const { return options_; }
+
+ private:
+  // Runs `fn(conn)` on a pooled connection, closing the connection when `fn` failed in a way
+  // that may have broken it.
+  template <typename T, typename Fn>
+  static auto With(Pool<T>& pool, Fn&& fn) -> decltype(fn(std::declval<T&>()));
+
+  // Constant after construction.
+  Pool<Store>& stores_;
+  Pool<Broker>& brokers_;
+  const LocalServiceOptions options_;
+};
+
+template <typename T, typename Fn>
+auto LocalService::With(Pool<T>& pool, Fn&& fn) -> decltype(fn(std::declval<T&>())) {
+  auto lease = pool.Acquire();
+  if (!lease) return Fail(lease.error());
+  auto result = fn(**lease);
+  if (!result) {
+    const ErrorCode code = result.error().code;
+    if (code == ErrorCode::kUnavailable || code == ErrorCode::kInternal) lease->MarkBad();
+  }
+  return result;
+}
+
+}  // namespace ferry::service

@@ -1,0 +1,217 @@
+// LocalService: tasks, queues and workers (on the broker).
+#include <algorithm>
+#include <chrono>
+
+#include "core/json_fields.h"
+#include "core/time_util.h"
+#include "runs/runs.h"
+#include "service/local_service.h"
+#include "service/query.h"
+#include "views/views.h"
+
+namespace ferry::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+Error NoTask(const std::string& id) { return Error{ErrorCode::kNotFound, "no task " + id}; }
+
+// "task X already succeeded" -> "it already succeeded", after "cannot cancel task X: ".
+std::string AboutIt(const std::string& message, const std::string& id) {
+  std::string prefix = "task " + id + " ";
+  if (message.rfind(prefix, 0) == 0) return "it " + message.substr(prefix.size());
+  return message;
+}
+
+// The broker's not-found and conflict errors, said the way a user asked ("cannot cancel task
+// X: it already succeeded").
+Error AboutTask(const Error& e, const std::string& verb, const std::string& id) {
+  if (e.code == ErrorCode::kNotFound) return NoTask(id);
+  if (e.code == ErrorCode::kConflict) {
+    return Error{ErrorCode::kConflict,
+                 "cannot " + verb + " task " + id + ": " + AboutIt(e.message, id)};
+  }
+  return e;
+}
+
+// A stream entry id as Redis writes it ("1733212800000-0") or "0": anything else would reach
+// XRANGE and come back as a server error.
+bool IsStreamId(const std::string& s) {
+  auto dash = s.find('-');
+  auto digits = [](std::string_view d) {
+    return !d.empty() && d.size() <= 20 &&
+           d.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (dash == std::string::npos) return digits(s);
+  return digits(std::string_view(s).substr(0, dash)) &&
+         digits(std::string_view(s).substr(dash + 1));
+}
+
+}  // namespace
+
+LocalService::LocalService(Pool<Store>& stores, Pool<Broker>& brokers, LocalServiceOptions options)
+    : stores_(stores), brokers_(brokers), options_(std::move(options)) {}
+
+Result<Json> LocalService::SubmitTask(const Json& body) {
+  SubmitRequest submit;
+  FieldReader f(body);
+  submit.kind = f.String("kind", kRequired).value_or("");
+  submit.payload = f.Any("payload").value_or(Json::object());
+  submit.queue = f.String("queue").value_or(submit.queue);
+  submit.max_attempts = static_cast<int>(f.Int("max_attempts", 1, kMaxTaskAttempts).value_or(3));
+  submit.unique_key = f.String("unique_key").value_or("");
+  submit.timeout = f.Duration("timeout", 1ms, kMaxTaskTimeout).value_or(0ms);
+  const int64_t now_ms = options_.clock->NowMs();
+  auto delay = f.Duration("delay", 0ms, kMaxTaskEtaHorizon);
+  auto eta = f.Int("eta_ms", 0, now_ms + kMaxTaskEtaHorizon.count());
+  if (auto st = f.Finish(); !st) return Fail(st.error());
+  if (delay && eta) return Fail(ErrorCode::kInvalidArgument, "give delay or eta_ms, not both");
+  if (delay && delay->count() > 0) submit.eta_ms = now_ms + delay->count();
+  if (eta) submit.eta_ms = *eta;
+  if (submit.kind == runs::kRunTaskKind) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "ferry.run tasks are made by starting a run (`ferry workflow run`, POST "
+                "/api/v1/runs)");
+  }
+  if (auto st = ValidateSubmit(submit, options_.broker); !st) return Fail(st.error());
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto submitted = b.Submit(submit);
+    if (!submitted) return Fail(submitted.error());
+    return Json{{"id", submitted->id}, {"existing", submitted->existing}};
+  });
+}
+
+Result<Json> LocalService::ListTasks(const Query& query) {
+  QueryReader q(query);
+  TaskListFilter filter;
+  filter.limit = q.Limit(50, 1000);
+  if (auto s = q.Text("status"); !s.empty()) {
+    filter.status = ParseTaskStatus(s);
+    if (!filter.status) {
+      q.Problem("unknown status '" + s +
+                "'; valid: pending, scheduled, running, retrying, succeeded, failed (or dead), "
+                "cancelled");
+    }
+  }
+  if (auto name = q.Text("queue"); !name.empty()) {
+    if (auto st = ValidateQueueName(name); !st) q.Problem(st.error().message);
+    filter.queue = name;
+  }
+  if (auto st = q.Finish(); !st) return Fail(st.error());
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto tasks = b.ListTasks(filter);
+    if (!tasks) return Fail(tasks.error());
+    Json out = Json::array();
+    for (const auto& t : *tasks) out.push_back(views::Task(t));
+    return views::Page("tasks", std::move(out), "");
+  });
+}
+
+Result<Json> LocalService::GetTask(const std::string& id) {
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto task = b.GetTask(id);
+    if (!task) return Fail(task.error());
+    if (!*task) return Fail(NoTask(id));
+    return Json{{"task", views::Task(**task)}};
+  });
+}
+
+Result<Json> LocalService::CancelTask(const std::string& id) {
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto status = b.Cancel(id);
+    if (!status) return Fail(AboutTask(status.error(), "cancel", id));
+    // A waiting task is cancelled at once; a running one is only flagged, and its worker stops
+    // the handler and records the cancellation.
+    const bool requested = *status == TaskStatus::kRunning;
+    return Json{{"id", id},
+                {"status", TaskStatusName(*status)},
+                {"outcome", requested ? "cancel_requested" : "cancelled"}};
+  });
+}
+
+Result<Json> LocalService::RetryTask(const std::string& id) {
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    if (auto st = b.Retry(id); !st) return Fail(AboutTask(st.error(), "retry", id));
+    auto task = b.GetTask(id);
+    if (!task) return Fail(task.error());
+    std::string status = *task ? std::string(TaskStatusName((*task)->status)) : "pending";
+    return Json{{"id", id}, {"status", status}, {"outcome", "requeued"}};
+  });
+}
+
+Result<Json> LocalService::TaskEvents(const std::string& id, const Query& query) {
+  QueryReader q(query);
+  const int limit = q.Limit(100, 1000);
+  std::string after = q.Text("after");
+  if (after.empty()) after = "0";
+  if (!IsStreamId(after)) q.Problem("after must be an event id such as 1733212800000-0");
+  if (auto st = q.Finish(); !st) return Fail(st.error());
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto task = b.GetTask(id);
+    if (!task) return Fail(task.error());
+    if (!*task) return Fail(NoTask(id));
+    auto events = b.ReadEvents(id, after, limit, 0ms);
+    if (!events) return Fail(events.error());
+    Json out = Json::array();
+    for (const auto& e : *events) out.push_back(views::TaskEvent(e));
+    const bool full = static_cast<int>(events->size()) == limit;
+    return views::Page("events", std::move(out), full ? events->back().id : "");
+  });
+}
+
+Result<Json> LocalService::ListWorkers() {
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto workers = b.ListWorkers();
+    if (!workers) return Fail(workers.error());
+    // Live ones first, then by id: the same order on every surface.
+    std::stable_sort(workers->begin(), workers->end(),
+                     [](const WorkerInfo& x, const WorkerInfo& y) {
+                       if (x.alive != y.alive) return x.alive;
+                       return x.id < y.id;
+                     });
+    Json out = Json::array();
+    const int64_t now = options_.clock->NowMs();
+    for (const auto& w : *workers) out.push_back(views::Worker(w, now));
+    return views::Page("workers", std::move(out), "");
+  });
+}
+
+Result<Json> LocalService::ListQueues() {
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto names = b.ListQueues();
+    if (!names) return Fail(names.error());
+    Json out = Json::array();
+    const int64_t now = options_.clock->NowMs();
+    for (const auto& name : *names) {
+      auto stats = b.GetQueueStats(name);
+      if (!stats) return Fail(stats.error());
+      out.push_back(views::Queue(*stats, now));
+    }
+    return views::Page("queues", std::move(out), "");
+  });
+}
+
+Result<Json> LocalService::GetQueue(const std::string& name) {
+  if (auto st = ValidateQueueName(name); !st) return Fail(st.error());
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto stats = b.GetQueueStats(name);
+    if (!stats) return Fail(stats.error());
+    return Json{{"queue", views::Queue(*stats, options_.clock->NowMs())}};
+  });
+}
+
+Result<Json> LocalService::ListDead(const std::string& queue, const Query& query) {
+  QueryReader q(query);
+  const int limit = q.Limit(50, 1000);
+  if (auto st = ValidateQueueName(queue); !st) q.Problem(st.error().message);
+  if (auto st = q.Finish(); !st) return Fail(st.error());
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto dead = b.ListDead(queue, limit);
+    if (!dead) return Fail(dead.error());
+    Json out = Json::array();
+    for (const auto& t : *dead) out.push_back(views::Task(t));
+    return views::Page("tasks", std::move(out), "");
+  });
+}
+
+}  // namespace ferry::service

@@ -1,0 +1,319 @@
+#include "service/remote/remote_service.h"
+
+#include <cctype>
+#include <optional>
+#include <stop_token>
+#include <thread>
+
+#include "broker/broker.h"
+#include "core/json_fields.h"
+#include "engine/http_client.h"
+#include "store/store.h"
+
+namespace ferry::service {
+namespace {
+
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+// Between a stream the server ended and the next one (it ends them when it shuts down).
+constexpr milliseconds kResumePause{200};
+
+// RFC 3986 percent-encoding of everything but unreserved characters, for path segments and
+// query values (an id never needs it, but a name typed by a user may).
+std::string Escape(std::string_view text) {
+  static const char* const kHex = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string QueryString(const Query& query) {
+  std::string out;
+  for (const auto& [name, value] : query) {
+    out += (out.empty() ? "?" : "&") + Escape(name) + "=" + Escape(value);
+  }
+  return out;
+}
+
+std::string TrimSlash(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+// The server's error body as the Error it stands for. Anything else (a proxy's HTML page) is
+// reported with its status so the user sees what answered.
+Error ErrorFromResponse(const engine::HttpResponse& response, const std::string& url) {
+  auto body = ParseJson(response.body);
+  if (body && body->is_object() && body->contains("error") && (*body)["error"].is_object()) {
+    const Json& e = (*body)["error"];
+    Error error;
+    error.code = ParseErrorCodeName(e.value("code", "")).value_or(ErrorCode::kInternal);
+    error.message = e.value("message", "");
+    Json details = Json::object();
+    for (const auto& [key, value] : e.items()) {
+      if (key != "code" && key != "message") details[key] = value;
+    }
+    if (!details.empty()) error.details = DumpJson(details);
+    return error;
+  }
+  ErrorCode code = response.status >= 500 ? ErrorCode::kUnavailable : ErrorCode::kInternal;
+  return Error{code, "the server at " + url + " answered HTTP " + std::to_string(response.status) +
+                         " without a Ferry error body"};
+}
+
+Error DescribeTransportError(const Error& e, const std::string& url) {
+  if (e.code == ErrorCode::kTimeout) {
+    return Error{ErrorCode::kTimeout, "the Ferry server at " + url + " did not answer in time"};
+  }
+  std::string reason = e.message;
+  if (reason.rfind("http: ", 0) == 0) reason = reason.substr(6);
+  return Error{
+      e.code == ErrorCode::kInvalidArgument ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
+      "cannot reach the Ferry server at " + url + ": " + reason};
+}
+
+// Incremental parser of a text/event-stream body: feeds complete events to `on_event`
+// (id, data). Comments (keep-alives) and retry fields are skipped.
+class SseParser {
+ public:
+  // Returns false when `on_event` asked to stop.
+  template <typename OnEvent>
+  bool Feed(std::string_view chunk, OnEvent&& on_event) {
+    buffer_.append(chunk);
+    while (true) {
+      auto end = buffer_.find("\n\n");
+      if (end == std::string::npos) return true;
+      std::string block = buffer_.substr(0, end);
+      buffer_.erase(0, end + 2);
+      std::string id;
+      std::string data;
+      size_t pos = 0;
+      while (pos <= block.size()) {
+        size_t nl = block.find('\n', pos);
+        std::string line =
+            block.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        pos = nl == std::string::npos ? block.size() + 1 : nl + 1;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.rfind("id: ", 0) == 0) id = line.substr(4);
+        if (line.rfind("data: ", 0) == 0) data += (data.empty() ? "" : "\n") + line.substr(6);
+      }
+      if (!data.empty() && !on_event(id, data)) return false;
+    }
+  }
+
+  // What arrived after the last complete event.
+  size_t pending() const { return buffer_.size(); }
+  const std::string& pending_text() const { return buffer_; }
+
+ private:
+  std::string buffer_;
+};
+
+}  // namespace
+
+RemoteService::RemoteService(RemoteServiceOptions options) : options_(std::move(options)) {}
+
+Result<Json> RemoteService::Call(const std::string& method, const std::string& path,
+                                 const Query& query, const Json* body) {
+  const std::string base = TrimSlash(options_.url);
+  engine::HttpRequest request;
+  request.method = method;
+  request.url = base + "/api/v1" + path + QueryString(query);
+  request.timeout = options_.timeout;
+  request.headers.emplace_back("Accept", "application/json");
+  if (!options_.token.empty()) {
+    request.headers.emplace_back("Authorization", "Bearer " + options_.token);
+  }
+  if (body != nullptr) {
+    request.has_body = true;
+    request.body = DumpJson(*body);
+    request.headers.emplace_back("Content-Type", "application/json");
+  }
+  auto response = engine::PerformHttp(request, std::stop_token());
+  if (!response) return Fail(DescribeTransportError(response.error(), base));
+  if (response->status >= 400) return Fail(ErrorFromResponse(*response, base));
+  auto parsed = ParseJson(response->body);
+  if (!parsed) {
+    return Fail(ErrorCode::kInternal,
+                "the server at " + base + " answered " + method + " " + path +
+                    " with something that is not JSON: " + parsed.error().message);
+  }
+  return parsed;
+}
+
+Status RemoteService::Stream(const std::string& path, std::string& last_id,
+                             SteadyClock::time_point deadline, const EventSink& sink,
+                             bool& stopped) {
+  const std::string base = TrimSlash(options_.url);
+  engine::HttpRequest request;
+  request.method = "GET";
+  request.url = base + "/api/v1" + path;
+  request.headers.emplace_back("Accept", "text/event-stream");
+  if (!last_id.empty()) request.headers.emplace_back("Last-Event-ID", last_id);
+  if (!options_.token.empty()) {
+    request.headers.emplace_back("Authorization", "Bearer " + options_.token);
+  }
+  const milliseconds left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
+  if (left.count() <= 0) return Fail(ErrorCode::kTimeout, "timed out");
+  request.timeout = left;
+  SseParser parser;
+  std::optional<Error> bad_event;
+  request.on_body = [&](std::string_view chunk) {
+    if (parser.pending() > (1u << 20)) {
+      bad_event = Error{ErrorCode::kTooLarge, "the server sent an event over 1 MiB"};
+      return false;
+    }
+    return parser.Feed(chunk, [&](const std::string& id, const std::string& data) {
+      auto event = ParseJson(data);
+      if (!event) {
+        bad_event = Error{ErrorCode::kInternal,
+                          "the server sent an event that is not JSON: " + event.error().message};
+        return false;
+      }
+      if (!id.empty()) last_id = id;
+      if (!sink(*event)) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    });
+  };
+  auto response = engine::PerformHttp(request, std::stop_token());
+  if (bad_event) return Fail(*bad_event);
+  if (!response) {
+    if (response.error().code == ErrorCode::kTimeout) return Fail(ErrorCode::kTimeout, "timed out");
+    return Fail(DescribeTransportError(response.error(), base));
+  }
+  if (response->status >= 400) {
+    // An error answer is one JSON object with no blank line: it is still in the parser.
+    engine::HttpResponse copy = *response;
+    copy.body = parser.pending_text();
+    return Fail(ErrorFromResponse(copy, base));
+  }
+  return {};
+}
+
+Result<Json> RemoteService::SubmitTask(const Json& body) {
+  return Call("POST", "/tasks", {}, &body);
+}
+Result<Json> RemoteService::ListTasks(const Query& query) {
+  return Call("GET", "/tasks", query, nullptr);
+}
+Result<Json> RemoteService::GetTask(const std::string& id) {
+  return Call("GET", "/tasks/" + Escape(id), {}, nullptr);
+}
+Result<Json> RemoteService::CancelTask(const std::string& id) {
+  return Call("POST", "/tasks/" + Escape(id) + "/cancel", {}, nullptr);
+}
+Result<Json> RemoteService::RetryTask(const std::string& id) {
+  return Call("POST", "/tasks/" + Escape(id) + "/retry", {}, nullptr);
+}
+Result<Json> RemoteService::TaskEvents(const std::string& id, const Query& query) {
+  return Call("GET", "/tasks/" + Escape(id) + "/events", query, nullptr);
+}
+Result<Json> RemoteService::ListWorkers() { return Call("GET", "/workers", {}, nullptr); }
+Result<Json> RemoteService::ListQueues() { return Call("GET", "/queues", {}, nullptr); }
+Result<Json> RemoteService::GetQueue(const std::string& name) {
+  return Call("GET", "/queues/" + Escape(name), {}, nullptr);
+}
+Result<Json> RemoteService::ListDead(const std::string& queue, const Query& query) {
+  return Call("GET", "/queues/" + Escape(queue) + "/dead", query, nullptr);
+}
+
+// The caller is the server's business: it knows the token's scopes and records "api".
+Result<Json> RemoteService::ApplyWorkflow(const Json& body, const Caller&) {
+  return Call("POST", "/workflows", {}, &body);
+}
+Result<Json> RemoteService::ListWorkflows() { return Call("GET", "/workflows", {}, nullptr); }
+Result<Json> RemoteService::GetWorkflow(const std::string& name) {
+  return Call("GET", "/workflows/" + Escape(name), {}, nullptr);
+}
+Result<Json> RemoteService::ListVersions(const std::string& name) {
+  return Call("GET", "/workflows/" + Escape(name) + "/versions", {}, nullptr);
+}
+Result<Json> RemoteService::GetVersion(const std::string& name, const std::string& version) {
+  return Call("GET", "/workflows/" + Escape(name) + "/versions/" + Escape(version), {}, nullptr);
+}
+
+Result<Json> RemoteService::StartRun(const Json& body, const Caller&) {
+  return Call("POST", "/runs", {}, &body);
+}
+Result<Json> RemoteService::ListRuns(const Query& query) {
+  return Call("GET", "/runs", query, nullptr);
+}
+Result<Json> RemoteService::GetRun(const std::string& id) {
+  return Call("GET", "/runs/" + Escape(id), {}, nullptr);
+}
+Result<Json> RemoteService::CancelRun(const std::string& id, const Caller&) {
+  return Call("POST", "/runs/" + Escape(id) + "/cancel", {}, nullptr);
+}
+Result<Json> RemoteService::RetryRun(const std::string& id, const Json& body) {
+  return Call("POST", "/runs/" + Escape(id) + "/retry", {}, &body);
+}
+Result<Json> RemoteService::RunEvents(const std::string& id, const Query& query) {
+  return Call("GET", "/runs/" + Escape(id) + "/events", query, nullptr);
+}
+
+Status RemoteService::FollowRunEvents(const std::string& id, int64_t after, milliseconds timeout,
+                                      const EventSink& sink) {
+  const auto deadline = SteadyClock::now() + timeout;
+  std::string last_id = after > 0 ? std::to_string(after) : std::string();
+  auto timed_out = [&] {
+    return Error{ErrorCode::kTimeout,
+                 "run " + id + " has not ended after " + std::to_string(timeout.count()) + " ms"};
+  };
+  while (true) {
+    bool stopped = false;
+    auto st = Stream("/runs/" + Escape(id) + "/events", last_id, deadline, sink, stopped);
+    if (!st) {
+      if (st.error().code == ErrorCode::kTimeout) return Fail(timed_out());
+      return st;
+    }
+    if (stopped) return {};
+    // The server ends the stream after the run's last event, or when it shuts down: resume
+    // from the last event unless the run is over.
+    auto run = GetRun(id);
+    if (!run) return Fail(run.error());
+    auto status = ParseRunStatus((*run)["run"].value("status", ""));
+    if (status && IsTerminal(*status)) return {};
+    if (SteadyClock::now() >= deadline) return Fail(timed_out());
+    std::this_thread::sleep_for(kResumePause);
+  }
+}
+
+Status RemoteService::FollowTaskEvents(const std::string& id, milliseconds timeout,
+                                       const EventSink& sink) {
+  const auto deadline = SteadyClock::now() + timeout;
+  std::string last_id;
+  while (true) {
+    bool stopped = false;
+    auto st = Stream("/tasks/" + Escape(id) + "/events", last_id, deadline, sink, stopped);
+    if (!st) {
+      if (st.error().code == ErrorCode::kTimeout) {
+        return Fail(ErrorCode::kTimeout, "timed out following task " + id);
+      }
+      return st;
+    }
+    if (stopped) return {};
+    auto task = GetTask(id);
+    if (!task) return Fail(task.error());
+    auto status = ParseTaskStatus((*task)["task"].value("status", ""));
+    if (status && IsTerminal(*status)) return {};
+    if (SteadyClock::now() >= deadline) {
+      return Fail(ErrorCode::kTimeout, "timed out following task " + id);
+    }
+    std::this_thread::sleep_for(kResumePause);
+  }
+}
+
+}  // namespace ferry::service

@@ -1,0 +1,292 @@
+// Every client command in both modes against one stack: local (Redis and the store directly)
+// and remote (--server, through `ferry server`'s HTTP API with a token). The --json answers, the
+// exit codes and the error messages must be the same, since both go through one service
+// (src/service). Real redis-server, a real SQLite store, the real binary.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::seconds;
+using Json = nlohmann::json;
+
+// Fields that differ between two reads whatever the mode: ages computed at the moment of the
+// read, and a live worker's heartbeat.
+void DropVolatile(Json& j) {
+  if (j.is_object()) {
+    for (const char* key : {"heartbeat_age_ms", "last_heartbeat_at", "oldest_pending_age_ms"}) {
+      j.erase(key);
+    }
+    for (auto& [key, value] : j.items()) DropVolatile(value);
+  } else if (j.is_array()) {
+    for (auto& value : j) DropVolatile(value);
+  }
+}
+
+class CliModesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    local_env_ = {{"FERRY_REDIS_URL", redis_.url()},
+                  {"FERRY_PREFIX", std::string("modes-") + info->name()},
+                  {"FERRY_STORE", (dir_.path() / "ferry.db").string()},
+                  {"NO_COLOR", "1"}};
+    auto token = Local({"--json", "token", "create", "modes", "--scopes", "admin"});
+    ASSERT_EQ(token.exit_code, 0) << token.err;
+    secret_ = Json::parse(token.out)["token"].get<std::string>();
+    const int port = FreePort();
+    server_ = std::make_unique<Process>(Process::Options{
+        {FerryBinary(), "server", "start", "--listen", "127.0.0.1:" + std::to_string(port)},
+        local_env_,
+        "",
+        ""});
+    remote_env_ = {{"FERRY_SERVER", "http://127.0.0.1:" + std::to_string(port)},
+                   {"FERRY_TOKEN", secret_},
+                   {"NO_COLOR", "1"}};
+    ASSERT_TRUE(Eventually(
+        [&] {
+          return Remote({"queue", "list"}).exit_code == 0;
+        },
+        seconds(30)))
+        << server_->Stderr();
+  }
+
+  // The test's working directory has no .ferry: a remote command that wrongly went local would
+  // fail to find Redis (nothing listens on 6379 in the test) rather than pass by accident.
+  CommandResult Local(std::vector<std::string> args) {
+    args.insert(args.begin(), FerryBinary());
+    return RunCommand(args, seconds(60), local_env_);
+  }
+  CommandResult Remote(std::vector<std::string> args) {
+    args.insert(args.begin(), FerryBinary());
+    return RunCommand(args, seconds(60), remote_env_);
+  }
+
+  // Runs `args --json` in both modes and expects the same exit code, the same JSON on stdout
+  // and the same message on stderr. Returns the local answer.
+  Json Same(const std::vector<std::string>& args, int exit_code = 0) {
+    std::vector<std::string> json_args = {"--json"};
+    json_args.insert(json_args.end(), args.begin(), args.end());
+    auto local = Local(json_args);
+    auto remote = Remote(json_args);
+    std::string what;
+    for (const auto& a : args) what += a + " ";
+    EXPECT_EQ(local.exit_code, exit_code) << what << local.out << local.err;
+    EXPECT_EQ(remote.exit_code, exit_code) << what << remote.out << remote.err;
+    Json l = Json::parse(local.out, nullptr, false);
+    Json r = Json::parse(remote.out, nullptr, false);
+    EXPECT_FALSE(l.is_discarded()) << what << local.out;
+    EXPECT_FALSE(r.is_discarded()) << what << remote.out;
+    DropVolatile(l);
+    DropVolatile(r);
+    EXPECT_EQ(l, r) << what << "\nlocal:  " << l.dump() << "\nremote: " << r.dump();
+    EXPECT_EQ(local.err, remote.err) << what;
+    return l;
+  }
+
+  // The same for JSON-lines output (events).
+  void SameLines(const std::vector<std::string>& args) {
+    std::vector<std::string> json_args = {"--json"};
+    json_args.insert(json_args.end(), args.begin(), args.end());
+    auto local = Local(json_args);
+    auto remote = Remote(json_args);
+    EXPECT_EQ(local.exit_code, 0) << local.err;
+    EXPECT_EQ(remote.exit_code, 0) << remote.err;
+    EXPECT_EQ(local.out, remote.out);
+    EXPECT_FALSE(local.out.empty());
+  }
+
+  std::unique_ptr<Process> StartWorker() {
+    return std::make_unique<Process>(Process::Options{
+        {FerryBinary(), "worker", "start", "--worker-id", "w-modes", "--concurrency", "2"},
+        local_env_,
+        "",
+        ""});
+  }
+
+  RedisServer redis_;
+  TempDir dir_;
+  std::map<std::string, std::string> local_env_;
+  std::map<std::string, std::string> remote_env_;
+  std::string secret_;
+  std::unique_ptr<Process> server_;
+};
+
+TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
+  auto worker = StartWorker();
+  const std::string hello = std::string(FERRY_SOURCE_DIR) + "/examples/hello.yaml";
+  ASSERT_EQ(Local({"workflow", "apply", hello}).exit_code, 0);
+  // Applying it again is a no-op in either mode, with the same answer.
+  Json applied = Same({"workflow", "apply", hello});
+  EXPECT_EQ(applied["created"], false);
+  EXPECT_EQ(applied["version"]["version"], 1);
+
+  // A task submitted once; the same unique key answers with the same id in both modes.
+  auto first = Local({"task", "submit", "echo", "--payload", R"({"x":1})", "--unique-key", "k1"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  Json again = Same({"task", "submit", "echo", "--payload", R"({"x":1})", "--unique-key", "k1"});
+  EXPECT_EQ(again["existing"], true);
+  const std::string task = again["id"];
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = Remote({"--json", "task", "status", task});
+        return r.exit_code == 0 && Json::parse(r.out)["task"]["status"] == "succeeded";
+      },
+      seconds(30)));
+
+  // A failing task, dead-lettered after one attempt.
+  auto failing = Local({"task", "submit", "fail", "--max-attempts", "1"});
+  ASSERT_EQ(failing.exit_code, 0);
+  std::string dead = failing.out.substr(0, 26);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = Local({"--json", "task", "status", dead});
+        return r.exit_code == 0 && Json::parse(r.out)["task"]["status"] == "failed";
+      },
+      seconds(30)));
+
+  // A run, started and watched remotely.
+  auto run = Remote({"--json", "workflow", "run", "hello", "--input", R"({"who":"Ada"})", "--wait",
+                     "--timeout", "60s"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err << server_->Stderr();
+  Json started = Json::parse(run.out);
+  ASSERT_EQ(started["run"]["status"], "succeeded") << run.out;
+  const std::string run_id = started["run"]["id"];
+
+  Same({"task", "status", task});
+  Same({"task", "list"});
+  Same({"task", "list", "--status", "failed", "--queue", "default", "--limit", "5"});
+  SameLines({"task", "events", task});
+  Same({"queue", "list"});
+  Same({"queue", "stats", "default"});
+  Json dead_letters = Same({"queue", "dead", "default"});
+  ASSERT_EQ(dead_letters["tasks"].size(), 1u);
+  Same({"worker", "list"});
+  Same({"workflow", "list"});
+  Same({"workflow", "show", "hello"});
+  Same({"workflow", "versions", "hello"});
+  Same({"run", "list"});
+  Same({"run", "list", "--workflow", "hello", "--status", "succeeded"});
+  Json shown = Same({"run", "show", run_id});
+  EXPECT_EQ(shown["run"]["steps"].size(), 3u);
+  SameLines({"run", "watch", run_id});
+
+  // Errors: the same message and exit code (1 not found, 2 bad input, 1 conflict).
+  Same({"task", "status", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
+  Same({"run", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
+  Same({"workflow", "show", "nope"}, 1);
+  Same({"task", "list", "--status", "bogus"}, 2);
+  Same({"run", "list", "--status", "bogus"}, 2);
+  Same({"queue", "stats", "bad queue!"}, 2);
+  Same({"task", "submit", "echo", "--timeout", "0s"}, 2);
+  Same({"task", "cancel", task}, 1);
+  Same({"task", "retry", task}, 1);
+  Same({"run", "cancel", run_id}, 1);
+}
+
+TEST_F(CliModesTest, ActionsThroughTheServerChangeTheStack) {
+  auto worker = StartWorker();
+  // Submit remotely, see it locally.
+  auto submitted = Remote({"--json", "task", "submit", "sleep", "--payload", R"({"ms":60000})"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string id = Json::parse(submitted.out)["id"];
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = Local({"--json", "task", "status", id});
+        return r.exit_code == 0 && Json::parse(r.out)["task"]["status"] == "running";
+      },
+      seconds(30)));
+  // Cancel remotely: the worker stops it.
+  auto cancelled = Remote({"--json", "task", "cancel", id});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_EQ(Json::parse(cancelled.out)["outcome"], "cancel_requested");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = Local({"--json", "task", "status", id});
+        return r.exit_code == 0 && Json::parse(r.out)["task"]["status"] == "cancelled";
+      },
+      seconds(30)));
+  // Retry remotely: it is pending or running again.
+  auto retried = Remote({"--json", "task", "retry", id});
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  EXPECT_EQ(Json::parse(retried.out)["outcome"], "requeued");
+  // Follow its events remotely (SSE) until it ends: once the retry's "pending" event has
+  // arrived, cancel it again from the other side.
+  Process follow({{FerryBinary(), "--json", "task", "events", id, "--follow", "--timeout", "60s"},
+                  remote_env_,
+                  "",
+                  ""});
+  ASSERT_TRUE(follow.WaitForOutput("\"type\":\"pending\"", seconds(30))) << follow.Stderr();
+  ASSERT_EQ(Local({"task", "cancel", id}).exit_code, 0);
+  EXPECT_EQ(follow.Wait(seconds(30)), 0) << follow.Stderr();
+  EXPECT_NE(follow.Stdout().find("\"type\":\"cancelled\""), std::string::npos) << follow.Stdout();
+}
+
+TEST_F(CliModesTest, RemoteModeNeedsNoRedisAndNamesItsProblems) {
+  // A wrong token: 401 from the server, exit 3 like any refused credentials.
+  auto bad = RunCommand({FerryBinary(), "queue", "list"}, seconds(30),
+                        {{"FERRY_SERVER", remote_env_["FERRY_SERVER"]},
+                         {"FERRY_TOKEN", secret_.substr(0, secret_.size() - 1) +
+                                             (secret_.back() == '0' ? "1" : "0")}});
+  EXPECT_EQ(bad.exit_code, 3) << bad.out << bad.err;
+  EXPECT_NE(bad.err.find("invalid or revoked token"), std::string::npos) << bad.err;
+  // No token at all.
+  auto none = RunCommand({FerryBinary(), "queue", "list"}, seconds(30),
+                         {{"FERRY_SERVER", remote_env_["FERRY_SERVER"]}});
+  EXPECT_EQ(none.exit_code, 3) << none.err;
+  EXPECT_NE(none.err.find("missing bearer token"), std::string::npos) << none.err;
+  // A token file works like the variable.
+  const auto file = dir_.path() / "token";
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs((secret_ + "\n").c_str(), f);
+    std::fclose(f);
+  }
+  auto from_file = RunCommand({FerryBinary(), "--server", remote_env_["FERRY_SERVER"],
+                               "--token-file", file.string(), "queue", "list"},
+                              seconds(30), {});
+  EXPECT_EQ(from_file.exit_code, 0) << from_file.err;
+  // Nothing listening: exit 3 naming the server.
+  const std::string gone = "http://127.0.0.1:" + std::to_string(FreePort());
+  auto away = RunCommand({FerryBinary(), "--server", gone, "--token", secret_, "queue", "list"},
+                         seconds(30), {});
+  EXPECT_EQ(away.exit_code, 3) << away.err;
+  EXPECT_NE(away.err.find("cannot reach the Ferry server at " + gone), std::string::npos)
+      << away.err;
+  // Not a URL, and a command that needs direct access: exit 2 saying so.
+  auto not_url =
+      RunCommand({FerryBinary(), "--server", "127.0.0.1:8080", "queue", "list"}, seconds(30), {});
+  EXPECT_EQ(not_url.exit_code, 2) << not_url.err;
+  EXPECT_NE(not_url.err.find("http:// or https://"), std::string::npos) << not_url.err;
+  auto direct = RunCommand({FerryBinary(), "--server", remote_env_["FERRY_SERVER"], "--token",
+                            secret_, "run", "recover"},
+                           seconds(30), {});
+  EXPECT_EQ(direct.exit_code, 2) << direct.err;
+  EXPECT_NE(direct.err.find("does not work with --server"), std::string::npos) << direct.err;
+  // An invalid workflow: the server's diagnostics, printed as locally (file, line, column).
+  const auto bad_wf = dir_.path() / "bad.yaml";
+  {
+    std::FILE* f = std::fopen(bad_wf.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("name: bad\nnodes:\n  a:\n    kind: shell\n    needs: [nope]\n    argv: [x]\n", f);
+    std::fclose(f);
+  }
+  auto local = Local({"workflow", "apply", bad_wf.string()});
+  auto remote = Remote({"workflow", "apply", bad_wf.string()});
+  EXPECT_EQ(local.exit_code, 2);
+  EXPECT_EQ(remote.exit_code, 2);
+  EXPECT_NE(remote.err.find("line 5"), std::string::npos) << remote.err;
+  EXPECT_EQ(local.err, remote.err);
+}
+
+}  // namespace
+}  // namespace ferry::testing
