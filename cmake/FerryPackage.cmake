@@ -1,12 +1,13 @@
 # The Debian package: `cpack -G DEB` in the build directory (after building) writes
-# ferry_<version>_<arch>.deb with
+# ferry_<version>_<arch>.deb there, with
 #   /usr/bin/ferry
 #   /usr/lib/systemd/system/ferry-{server,scheduler,worker@}.service  (deploy/systemd, run as the
 #                                         `ferry` user instead of a dynamic one, /usr/bin/ferry)
 #   /etc/ferry/ferry.env                  (deploy/ferry.env, a conffile)
 #   /usr/share/bash-completion/completions/ferry, /usr/share/zsh/vendor-completions/_ferry
 #                                         (`ferry completion bash|zsh`, generated from the binary)
-#   /usr/share/doc/ferry/                 (README, docs/*.md, help-all.txt = `ferry --help-all`)
+#   /usr/share/doc/ferry/                 (README, docs/*.md and openapi.json, help-all.txt:
+#                                         `ferry --help-all` and every command's --help)
 # and maintainer scripts (deploy/debian) that create the `ferry` system user. README "Debian
 # package" says how to build, install and test it.
 include(GNUInstallDirs)
@@ -36,8 +37,8 @@ set(_ferry_gen ${_ferry_pkg}/generated)
 add_custom_command(
   OUTPUT ${_ferry_gen}/ferry.bash ${_ferry_gen}/_ferry ${_ferry_gen}/help-all.txt
   COMMAND ${CMAKE_COMMAND} -E make_directory ${_ferry_gen}
-  COMMAND sh -c "\"$1\" completion bash > \"$2/ferry.bash\" && \"$1\" completion zsh > \"$2/_ferry\" && \"$1\" --help-all > \"$2/help-all.txt\"" sh $<TARGET_FILE:ferry> ${_ferry_gen}
-  DEPENDS ferry
+  COMMAND sh -c "\"$1\" completion bash > \"$2/ferry.bash\" && \"$1\" completion zsh > \"$2/_ferry\" && sh \"$3\" \"$1\" > \"$2/help-all.txt\"" sh $<TARGET_FILE:ferry> ${_ferry_gen} ${PROJECT_SOURCE_DIR}/deploy/debian/help-all.sh
+  DEPENDS ferry ${PROJECT_SOURCE_DIR}/deploy/debian/help-all.sh
   WORKING_DIRECTORY ${_ferry_pkg}
   COMMENT "Generating ferry's shell completions and --help-all"
   VERBATIM)
@@ -73,5 +74,6 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/deploy/debian/postrm
     ${PROJECT_SOURCE_DIR}/deploy/debian/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-set(CPACK_OUTPUT_FILE_PREFIX ${CMAKE_BINARY_DIR}/package)
+# The package carries the binary without its debug information (160 MB -> about 20 MB).
+set(CPACK_STRIP_FILES ON)
 include(CPack)

@@ -31,6 +31,8 @@ test=(
   nodejs
   # `ferry completion zsh` is run by a real zsh in the CLI tests
   zsh
+  # the Debian package test (tests/package: cpack -G DEB needs dpkg-dev's dpkg-shlibdeps)
+  dpkg-dev file
 )
 # scripts/fuzz.sh: clang 14, libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), and
 # llvm-symbolizer (llvm-14) for readable stack traces in crash reports.
