@@ -2,13 +2,15 @@
 // keep-alive connection, a bearer token, as a real client) through POST /api/v1/tasks/batch and
 // through POST /api/v1/tasks, next to the C++ API's Broker::SubmitBatch, all in one run against
 // one private redis-server (AOF on, as in production). The phases alternate for --rounds rounds
-// and Redis is emptied before each phase, so every phase meets the same Redis. Prints a Markdown
+// (which batch path goes first alternates), Redis is emptied before each phase and its AOF
+// rewrite is off, so every phase meets the same Redis. Prints a Markdown
 // table for docs/benchmarks.md. Every phase is bounded in task count.
 //
 //   build/default/bench/batch_bench [--quick] [--rounds N]
 #include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -48,6 +50,24 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
+// CPU seconds this process used so far (every thread: the client, the API server's threads).
+// Redis runs in its own process, so a phase's CPU here is what Ferry's side costs, which the
+// load of a shared machine moves far less than the wall-clock rate.
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
+// A phase's result: tasks per wall-clock second, and this process's CPU microseconds per task.
+struct Rate {
+  double per_second = 0;
+  double cpu_us_per_task = 0;
+};
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -67,6 +87,9 @@ class Bench {
     if (auto st = admin_->CreateApiToken("bench", Sha256Hex(token_), {"run"}); !st) {
       Die("create token", st.error().ToString());
     }
+    // AOF stays on (as in production), but its background rewrite, which forks Redis at
+    // moments that fall in one phase or another, is off: each phase should meet the same Redis.
+    redis_.Cli({"CONFIG", "SET", "auto-aof-rewrite-percentage", "0"});
     BrokerOptions bo;
     bo.redis_url = redis_.url();
     bo.prefix = "bench-batch";
@@ -86,7 +109,7 @@ class Bench {
   size_t single_tasks() const { return quick_ ? 2'000 : 10'000; }
 
   // The C++ API: SubmitBatch with batches of api::kMaxBatchTasks.
-  double CppBatch() {
+  Rate CppBatch() {
     Flush();
     std::vector<SubmitRequest> reqs;
     for (size_t i = 0; i < api::kMaxBatchTasks; ++i) {
@@ -96,48 +119,60 @@ class Bench {
       reqs.push_back(std::move(r));
     }
     const size_t n = batch_tasks();
+    const double cpu0 = ProcessCpuSeconds();
     auto t0 = Clock::now();
     for (size_t done = 0; done < n; done += reqs.size()) {
       Must(broker_->SubmitBatch(reqs), "C++ SubmitBatch");
     }
-    return static_cast<double>(n) / Seconds(t0, Clock::now());
+    return Done(n, t0, cpu0);
   }
 
   // One HTTP client, batches of api::kMaxBatchTasks through POST /api/v1/tasks/batch.
-  double HttpBatch() {
+  Rate HttpBatch() {
     Flush();
     Json tasks = Json::array();
     for (size_t i = 0; i < api::kMaxBatchTasks; ++i) tasks.push_back(TaskJson(i));
     const std::string body = DumpJson(Json{{"tasks", tasks}});
     auto client = Client();
     const size_t n = batch_tasks();
+    const double cpu0 = ProcessCpuSeconds();
     auto t0 = Clock::now();
     for (size_t done = 0; done < n; done += api::kMaxBatchTasks) {
       auto res = client->Post("/api/v1/tasks/batch", body, "application/json");
       if (!res || res->status != 201)
         Die("POST /api/v1/tasks/batch", res ? res->body : "no answer");
     }
-    return static_cast<double>(n) / Seconds(t0, Clock::now());
+    return Done(n, t0, cpu0);
   }
 
   // One HTTP client, one task per POST /api/v1/tasks, on one keep-alive connection.
-  double HttpSingle() {
+  Rate HttpSingle() {
     Flush();
     const std::string body = DumpJson(TaskJson(1));
     auto client = Client();
     const size_t n = single_tasks();
+    const double cpu0 = ProcessCpuSeconds();
     auto t0 = Clock::now();
     for (size_t i = 0; i < n; ++i) {
       auto res = client->Post("/api/v1/tasks", body, "application/json");
       if (!res || res->status != 201) Die("POST /api/v1/tasks", res ? res->body : "no answer");
     }
-    return static_cast<double>(n) / Seconds(t0, Clock::now());
+    return Done(n, t0, cpu0);
   }
 
  private:
+  static Rate Done(size_t n, Clock::time_point t0, double cpu0) {
+    const double wall = Seconds(t0, Clock::now());
+    const double tasks = static_cast<double>(n);
+    return Rate{tasks / wall, (ProcessCpuSeconds() - cpu0) * 1e6 / tasks};
+  }
+
   std::unique_ptr<httplib::Client> Client() {
     auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
     c->set_keep_alive(true);
+    // As curl and most clients do: without it, the request body waits for the ACK of the head
+    // (Nagle) and the server's delayed ACK adds ~40 ms to every request.
+    c->set_tcp_nodelay(true);
     c->set_read_timeout(30, 0);
     c->set_bearer_token_auth(token_.c_str());
     return c;
@@ -175,29 +210,51 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::warn);
   Bench bench(quick);
-  std::vector<double> cpp, batch, single;
+  std::vector<Rate> cpp, batch, single;
   for (int r = 0; r < rounds; ++r) {
-    cpp.push_back(bench.CppBatch());
-    batch.push_back(bench.HttpBatch());
+    // Alternate which batch path goes first, so neither always meets a warmer machine.
+    if (r % 2 == 0) {
+      cpp.push_back(bench.CppBatch());
+      batch.push_back(bench.HttpBatch());
+    } else {
+      batch.push_back(bench.HttpBatch());
+      cpp.push_back(bench.CppBatch());
+    }
     single.push_back(bench.HttpSingle());
     std::fprintf(stderr, "round %d: C++ batch %.0f/s, HTTP batch %.0f/s, HTTP single %.0f/s\n",
-                 r + 1, cpp.back(), batch.back(), single.back());
+                 r + 1, cpp.back().per_second, batch.back().per_second, single.back().per_second);
   }
+  auto rates = [](const std::vector<Rate>& v) {
+    std::vector<double> out;
+    for (const auto& x : v) out.push_back(x.per_second);
+    return out;
+  };
+  auto cpu = [](const std::vector<Rate>& v) {
+    std::vector<double> out;
+    for (const auto& x : v) out.push_back(x.cpu_us_per_task);
+    return Median(out);
+  };
   auto all = [](const std::vector<double>& v) {
     std::string s;
     for (double x : v) s += (s.empty() ? "" : ", ") + fmt::format("{:.0f}", x);
     return s;
   };
-  const double c = Median(cpp), b = Median(batch), s = Median(single);
+  std::vector<double> ratios;
+  for (size_t i = 0; i < cpp.size(); ++i) {
+    ratios.push_back(100 * batch[i].per_second / cpp[i].per_second);
+  }
+  const double c = Median(rates(cpp)), b = Median(rates(batch)), s = Median(rates(single));
   std::printf(
-      "| submission path (one client, %zu tasks per batch phase, %zu single) | tasks/s "
-      "(median of %d) | each round |\n|---|---|---|\n",
+      "| submission path (one client; %zu tasks per batch phase, %zu single) | tasks/s, median "
+      "of %d | each round | Ferry-side CPU per task (median) |\n|---|---|---|---|\n",
       bench.batch_tasks(), bench.single_tasks(), rounds);
-  std::printf("| C++ API, `Broker::SubmitBatch`, batches of %zu | %.0f | %s |\n",
-              ferry::api::kMaxBatchTasks, c, all(cpp).c_str());
-  std::printf("| HTTP, `POST /api/v1/tasks/batch`, batches of %zu | %.0f (%.0f%% of C++) | %s |\n",
-              ferry::api::kMaxBatchTasks, b, 100 * b / c, all(batch).c_str());
-  std::printf("| HTTP, `POST /api/v1/tasks`, one keep-alive connection | %.0f | %s |\n", s,
-              all(single).c_str());
+  std::printf("| C++ API, `Broker::SubmitBatch`, batches of %zu | %.0f | %s | %.1f µs |\n",
+              ferry::api::kMaxBatchTasks, c, all(rates(cpp)).c_str(), cpu(cpp));
+  std::printf("| HTTP, `POST /api/v1/tasks/batch`, batches of %zu | %.0f | %s | %.1f µs |\n",
+              ferry::api::kMaxBatchTasks, b, all(rates(batch)).c_str(), cpu(batch));
+  std::printf("| HTTP, `POST /api/v1/tasks`, one keep-alive connection | %.0f | %s | %.1f µs |\n",
+              s, all(rates(single)).c_str(), cpu(single));
+  std::printf("\nHTTP batch / C++ batch, round by round: %s %% (median %.0f %%)\n",
+              all(ratios).c_str(), Median(ratios));
   return 0;
 }
