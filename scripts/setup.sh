@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages that Ferry needs. Idempotent: installs only what is missing,
-# runs `apt-get update` at most once.
+# Installs the Debian 12 packages that Ferry needs, and (build + test) the npm packages of the
+# API contract checks in tests/contract. Idempotent: installs only what is missing, runs
+# `apt-get update` at most once.
 #
 #   scripts/setup.sh               build + test: what scripts/build.sh and scripts/test.sh need
 #   scripts/setup.sh build         only what compiling `ferry` needs (the container image's build stage)
@@ -26,6 +27,12 @@ test=(
   openssl  # the Redis TLS tests make their certificates with it
   # the remediation agent's sandbox (src/remediation/sandbox.h; `ferry doctor` warns without it)
   bubblewrap
+  # the API contract checks (tests/contract: an OpenAPI validator and ajv from npm, below)
+  nodejs
+  # `ferry completion zsh` is run by a real zsh in the CLI tests
+  zsh
+  # the Debian package test (tests/package: cpack -G DEB needs dpkg-dev's dpkg-shlibdeps)
+  dpkg-dev file
 )
 # scripts/fuzz.sh: clang 14, libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), and
 # llvm-symbolizer (llvm-14) for readable stack traces in crash reports.
@@ -56,16 +63,40 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages present"
-  exit 0
-fi
+# The contract checks' npm packages, pinned by tests/contract/package-lock.json (npm ci installs
+# exactly those, and only when the lock file changed since the last install).
+npm_ci() {
+  local dir=tests/contract
+  cd "$(dirname "$0")/.."
+  # Debian's nodejs leaves npm to its own package; some nodejs builds bring npm and conflict
+  # with it. Install it only when the command is missing.
+  if ! command -v npm >/dev/null; then
+    if [ -z "$updated" ]; then $SUDO apt-get update -qq; fi
+    $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  if [ -f "$dir/node_modules/.package-lock.json" ] &&
+    cmp -s "$dir/package-lock.json" "$dir/node_modules/.setup-lock"; then
+    return
+  fi
+  echo "setup: npm ci in $dir"
+  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+  cp "$dir/package-lock.json" "$dir/node_modules/.setup-lock"
+}
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+updated=""
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  if [ -z "${1:-}" ] || [ "${1:-}" = containers ]; then (npm_ci); fi
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
 $SUDO apt-get update -qq
+updated=1
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged servers; Ferry's harness runs its own on free ports instead.
 for svc in redis-server postgresql prometheus; do
@@ -73,4 +104,5 @@ for svc in redis-server postgresql prometheus; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
   fi
 done
+if [ -z "${1:-}" ] || [ "${1:-}" = containers ]; then (npm_ci); fi
 echo "setup: done"

@@ -11,8 +11,10 @@
 #include <mutex>
 #include <utility>
 
+#include "api/batch.h"
 #include "api/event_streams.h"
 #include "api/http_util.h"
+#include "api/openapi.h"
 #include "api/scopes.h"
 #include "api/webhook_auth.h"
 #include "core/crypto.h"
@@ -118,6 +120,7 @@ struct ApiServer::Impl {
   service::LocalService service;
 
   std::unique_ptr<http::Server> server;
+  std::vector<std::string> route_list;  // ApiServer::Routes(); set by Start()
 
   std::mutex lifecycle_mu;  // serializes Start and Stop
   bool running = false;     // Guarded by lifecycle_mu
@@ -220,6 +223,13 @@ http::Router ApiServer::Impl::Routes() {
   const auto apply = api(Scope::kApply);
   http::Router r;
   r.Get("/healthz", bind(&Impl::Healthz));
+  // The API's description needs no token: clients and code generators read it before they have
+  // one, and it describes the routes, not any data.
+  r.Get("/api/v1/openapi.json", [](Request&) {
+    Response res;
+    res.body = std::string(OpenApiDocument());
+    return res;
+  });
   r.Get("/readyz", bind(&Impl::Readyz));
   r.Get("/api/v1/workflows", bind(&Impl::ListWorkflows), read);
   r.Post("/api/v1/workflows", bind(&Impl::ApplyWorkflow), apply);
@@ -234,6 +244,13 @@ http::Router ApiServer::Impl::Routes() {
   r.Get("/api/v1/runs/{id}/events", bind(&Impl::RunEvents), read);
   r.Get("/api/v1/tasks", bind(&Impl::ListTasks), read);
   r.Post("/api/v1/tasks", bind(&Impl::SubmitTask), run);
+  r.Post(
+      "/api/v1/tasks/batch",
+      [this](Request& req) {
+        return SubmitTaskBatch(req, brokers, options.broker_factory->options(),
+                               options.clock->NowMs());
+      },
+      run);
   r.Get("/api/v1/tasks/{id}", bind(&Impl::GetTask), read);
   r.Post("/api/v1/tasks/{id}/cancel", bind(&Impl::CancelTask), run);
   r.Post("/api/v1/tasks/{id}/retry", bind(&Impl::RetryTask), run);
@@ -772,6 +789,8 @@ int ApiServer::port() const { return impl_->server ? impl_->server->port() : 0; 
 
 int ApiServer::connections() const { return impl_->server ? impl_->server->connections() : 0; }
 
+std::vector<std::string> ApiServer::Routes() const { return impl_->route_list; }
+
 Result<int> ApiServer::Start() {
   Impl& s = *impl_;
   const ApiServerOptions& o = s.options;
@@ -802,7 +821,13 @@ Result<int> ApiServer::Start() {
                            status, seconds);
     };
   }
-  s.server = std::make_unique<http::Server>(std::move(h), s.Routes());
+  http::Router router = s.Routes();
+  for (const auto& route : router.routes()) {
+    for (const auto& method : route.methods) {
+      if (method != "HEAD") s.route_list.push_back(method + " " + route.pattern);
+    }
+  }
+  s.server = std::make_unique<http::Server>(std::move(h), std::move(router));
   auto bound = s.server->Start();
   if (!bound) return Fail(bound.error());
   s.running = true;

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "broker/broker.h"
 #include "core/clock.h"
@@ -99,6 +100,9 @@ class ApiServer {
   int port() const;
   // Open client connections right now.
   int connections() const;
+  // Every route served, as "METHOD /pattern" ("GET /api/v1/runs/{id}"; HEAD, implied by GET, is
+  // not listed), for the contract test against docs/openapi.json. Empty before Start().
+  std::vector<std::string> Routes() const;
 
  private:
   struct Impl;

@@ -8,8 +8,10 @@
 #include <exception>
 #include <functional>
 #include <string_view>
+#include <vector>
 
 #include "cli/commands.h"
+#include "cli/completion.h"
 #include "cli/dev_endpoints.h"
 #include "ops/config.h"
 
@@ -173,20 +175,39 @@ int Main(int argc, char** argv) {
   task->require_subcommand(1);
   SubmitArgs sa;
   auto* submit = task->add_subcommand("submit", "Submit a task and print its id");
-  submit->add_option("KIND", sa.kind, "Handler kind: noop, echo, sleep, fail, shell, ...")
-      ->required();
-  AddOptional(submit, "--payload", sa.payload, "JSON payload (default {})");
-  submit->add_option("--queue", sa.queue, "Queue (default default)");
-  AddOptional(submit, "--delay", sa.delay, "Run after this long, e.g. 30s, 5m");
-  AddOptional(submit, "--eta", sa.eta, "Run at/after this time, ISO 8601 (2026-02-17T10:30:00Z)");
-  submit->add_option("--unique-key", sa.unique_key,
-                     "Idempotency key: the same key within 24h returns the existing task");
-  submit->add_option("--max-attempts", sa.max_attempts, "Executions before dead-lettering")
-      ->check(CLI::Range(1, 1000));
-  AddOptional(submit, "--timeout", sa.timeout, "Per-attempt timeout, e.g. 30s (default: worker's)");
-  submit->add_flag("--wait", sa.wait, "Wait for the task to end; exit 0 only if it succeeded");
-  AddOptional(submit, "--wait-timeout", sa.wait_timeout, "Give up waiting after this long");
-  submit->callback([&] { run = [&](Context& ctx) { return RunTaskSubmit(ctx, sa); }; });
+  // The options that describe one task: --batch takes all of them from its lines instead.
+  std::vector<CLI::Option*> one_task = {
+      submit->add_option("KIND", sa.kind, "Handler kind: noop, echo, sleep, fail, shell, ..."),
+      AddOptional(submit, "--payload", sa.payload, "JSON payload (default {})"),
+      submit->add_option("--queue", sa.queue, "Queue (default default)"),
+      AddOptional(submit, "--delay", sa.delay, "Run after this long, e.g. 30s, 5m"),
+      AddOptional(submit, "--eta", sa.eta,
+                  "Run at/after this time, ISO 8601 (2026-02-17T10:30:00Z)"),
+      submit->add_option("--unique-key", sa.unique_key,
+                         "Idempotency key: the same key within 24h returns the existing task"),
+      submit->add_option("--max-attempts", sa.max_attempts, "Executions before dead-lettering")
+          ->check(CLI::Range(1, 1000)),
+      AddOptional(submit, "--timeout", sa.timeout,
+                  "Per-attempt timeout, e.g. 30s (default: worker's)"),
+      submit->add_flag("--wait", sa.wait, "Wait for the task to end; exit 0 only if it succeeded"),
+      AddOptional(submit, "--wait-timeout", sa.wait_timeout, "Give up waiting after this long")};
+  AddOptional(submit, "--batch", sa.batch,
+              "FILE of tasks, one JSON object per line with the fields of POST /api/v1/tasks "
+              "(- = stdin); all are checked before any is sent");
+  submit->callback([&, one_task] {
+    if (sa.batch) {
+      for (const CLI::Option* o : one_task) {
+        if (o->count() > 0) {
+          throw CLI::ValidationError(
+              o->get_name(), "--batch takes every task from its lines; drop " + o->get_name());
+        }
+      }
+      run = [&](Context& ctx) { return RunTaskSubmitBatch(ctx, *sa.batch); };
+      return;
+    }
+    if (sa.kind.empty()) throw CLI::RequiredError("KIND (or --batch FILE)");
+    run = [&](Context& ctx) { return RunTaskSubmit(ctx, sa); };
+  });
 
   ListArgs la;
   auto* list = task->add_subcommand("list", "Recent tasks, newest first");
@@ -408,6 +429,18 @@ int Main(int argc, char** argv) {
 
   // --- misc ---
   app.add_subcommand("version", "Print Ferry's version")->callback([&] { run = RunVersion; });
+  std::string shell;
+  auto* completion = app.add_subcommand(
+      "completion", "Print a shell completion script (bash: source <(ferry completion bash))");
+  completion->add_option("SHELL", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+  completion->callback([&] {
+    run = [&](Context& ctx) {
+      ctx.out().Print(CompletionScript(app, shell));
+      return kExitOk;
+    };
+  });
   DemoArgs da;
   auto* demo = app.add_subcommand(
       "demo", "Quick start: private Redis, a worker, example tasks, their outcomes");

@@ -91,6 +91,8 @@ struct SubmitArgs {
   std::optional<std::string> timeout;
   bool wait = false;
   std::optional<std::string> wait_timeout;
+  // --batch FILE|-: every task from a JSON-lines file (or stdin); no KIND nor per-task flags.
+  std::optional<std::string> batch;
 };
 
 struct ListArgs {
@@ -112,6 +114,8 @@ struct DemoArgs {
 
 int RunWorkerList(Context& ctx);
 int RunTaskSubmit(Context& ctx, const SubmitArgs& args);
+// `ferry task submit --batch FILE|-` (cmd_task_batch.cc).
+int RunTaskSubmitBatch(Context& ctx, const std::string& file);
 int RunTaskList(Context& ctx, const ListArgs& args);
 int RunTaskStatus(Context& ctx, const std::string& id);
 int RunTaskCancel(Context& ctx, const std::string& id);

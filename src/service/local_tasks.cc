@@ -7,6 +7,7 @@
 #include "runs/runs.h"
 #include "service/local_service.h"
 #include "service/query.h"
+#include "service/task_submission.h"
 #include "views/views.h"
 
 namespace ferry::service {
@@ -53,29 +54,10 @@ LocalService::LocalService(Pool<Store>& stores, Pool<Broker>& brokers, LocalServ
     : stores_(stores), brokers_(brokers), options_(std::move(options)) {}
 
 Result<Json> LocalService::SubmitTask(const Json& body) {
-  SubmitRequest submit;
-  FieldReader f(body);
-  submit.kind = f.String("kind", kRequired).value_or("");
-  submit.payload = f.Any("payload").value_or(Json::object());
-  submit.queue = f.String("queue").value_or(submit.queue);
-  submit.max_attempts = static_cast<int>(f.Int("max_attempts", 1, kMaxTaskAttempts).value_or(3));
-  submit.unique_key = f.String("unique_key").value_or("");
-  submit.timeout = f.Duration("timeout", 1ms, kMaxTaskTimeout).value_or(0ms);
-  const int64_t now_ms = options_.clock->NowMs();
-  auto delay = f.Duration("delay", 0ms, kMaxTaskEtaHorizon);
-  auto eta = f.Int("eta_ms", 0, now_ms + kMaxTaskEtaHorizon.count());
-  if (auto st = f.Finish(); !st) return Fail(st.error());
-  if (delay && eta) return Fail(ErrorCode::kInvalidArgument, "give delay or eta_ms, not both");
-  if (delay && delay->count() > 0) submit.eta_ms = now_ms + delay->count();
-  if (eta) submit.eta_ms = *eta;
-  if (submit.kind == runs::kRunTaskKind) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "ferry.run tasks are made by starting a run (`ferry workflow run`, POST "
-                "/api/v1/runs)");
-  }
-  if (auto st = ValidateSubmit(submit, options_.broker); !st) return Fail(st.error());
+  auto submit = ReadTaskSubmission(body, options_.clock->NowMs(), options_.broker, "");
+  if (!submit) return Fail(submit.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
-    auto submitted = b.Submit(submit);
+    auto submitted = b.Submit(*submit);
     if (!submitted) return Fail(submitted.error());
     return Json{{"id", submitted->id}, {"existing", submitted->existing}};
   });

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "answer_log.h"
 #include "api/http_util.h"
 #include "api/server.h"
 #include "broker/broker.h"
@@ -51,6 +52,7 @@ class ApiTest : public ::testing::Test {
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_read_timeout(10, 0);
     client_->set_bearer_token_auth(token_.c_str());
+    answers_.Attach(*client_);
   }
 
   void TearDown() override {
@@ -60,6 +62,8 @@ class ApiTest : public ::testing::Test {
     }
     client_.reset();
     if (server_) server_->Stop();
+    // Every answer the test's client received matches docs/openapi.json.
+    EXPECT_TRUE(answers_.Check());
   }
 
   std::unique_ptr<api::ApiServer> StartServer() {
@@ -145,6 +149,7 @@ class ApiTest : public ::testing::Test {
   int port_ = 0;
   std::string token_;
   std::unique_ptr<httplib::Client> client_;
+  testing::AnswerLog answers_;
 };
 
 }  // namespace ferry

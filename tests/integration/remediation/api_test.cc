@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "../api/answer_log.h"
 #include "api/server.h"
 #include "fixture.h"
 #include "ops/metrics.h"
@@ -35,9 +36,12 @@ class RemediationApiTest : public RemediationTest {
     ASSERT_TRUE(port) << port.error().message;
     client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
     client_->set_read_timeout(10, 0);
+    answers_.Attach(*client_);
   }
   void TearDown() override {
     if (server_) server_->Stop();
+    // Every answer matches docs/openapi.json.
+    EXPECT_TRUE(answers_.Check());
   }
 
   std::pair<int, Json> Get(const std::string& path) {
@@ -58,6 +62,7 @@ class RemediationApiTest : public RemediationTest {
   std::unique_ptr<ops::Metrics> metrics_;
   std::unique_ptr<api::ApiServer> server_;
   std::unique_ptr<httplib::Client> client_;
+  testing::AnswerLog answers_;
 };
 
 TEST_P(RemediationApiTest, RoutesShapesAndErrors) {

@@ -1,0 +1,270 @@
+// The API against its contract, docs/openapi.json, on a real stack (redis-server, SQLite, a
+// worker, the metrics and alert hooks of `ferry server start`): the server registers exactly the
+// documented routes, every documented operation answers (2xx) when called with real ids, and
+// every answer matches its schema (the fixture's AnswerLog, checked at TearDown).
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "api/openapi.h"
+#include "api_fixture.h"
+#include "ops/alerts.h"
+#include "ops/metrics.h"
+
+namespace ferry {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Eventually;
+
+constexpr const char* kAnyHook = R"(name: anyhook
+triggers:
+  webhook:
+    methods: [GET, POST, PUT, PATCH, DELETE]
+    auth: none
+nodes:
+  quick:
+    kind: delay
+    duration: 1ms
+)";
+
+constexpr const char* kSlow = R"(name: slow
+nodes:
+  wait:
+    kind: delay
+    duration: 60s
+)";
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The documented operations, as "METHOD /template".
+std::set<std::string> Documented() {
+  std::set<std::string> out;
+  Json doc = Json::parse(api::OpenApiDocument());
+  for (const auto& [path, item] : doc["paths"].items()) {
+    for (const auto& [method, _] : item.items()) {
+      std::string m = method;
+      for (char& c : m) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      out.insert(m + " " + path);
+    }
+  }
+  return out;
+}
+
+class ContractTest : public ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    // Restart the server with the operations hooks `ferry server start` wires.
+    server_->Stop();
+    metrics_ = std::make_unique<ops::Metrics>("server");
+    metrics_->EnableCluster(brokers_.get(), stores_.get());
+    evaluator_ = std::make_unique<ops::AlertEvaluator>(ops::AlertThresholds{});
+    api::ApiServerOptions o;
+    o.port = 0;
+    o.store_factory = stores_.get();
+    o.broker_factory = brokers_.get();
+    o.secrets = &secrets_;
+    o.threads = 8;
+    o.sse_poll_interval = 50ms;
+    o.metrics = [this] { return metrics_->Render(); };
+    o.alerts = [this](Broker& b, Store& s) -> Result<Json> {
+      auto report = evaluator_->Evaluate(b, &s);
+      if (!report) return Fail(report.error());
+      return ops::AlertReportJson(*report);
+    };
+    server_ = std::make_unique<api::ApiServer>(o);
+    auto port = server_->Start();
+    ASSERT_TRUE(port) << port.error().message;
+    port_ = *port;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client_->set_read_timeout(10, 0);
+    client_->set_bearer_token_auth(token_.c_str());
+    answers_.Attach(*client_);
+  }
+
+  // Calls `method path` and records which documented operation it exercised.
+  httplib::Result Call(const std::string& method, const std::string& tmpl, const std::string& path,
+                       const std::string& body = "") {
+    called_.insert(method + " " + tmpl);
+    const char* type = "application/json";
+    if (method == "GET") return client_->Get(path.c_str());
+    if (method == "POST") return client_->Post(path.c_str(), body, type);
+    if (method == "PUT") return client_->Put(path.c_str(), body, type);
+    if (method == "PATCH") return client_->Patch(path.c_str(), body, type);
+    if (method == "DELETE") return client_->Delete(path.c_str(), body, type);
+    ADD_FAILURE() << "no client call for " << method;
+    return httplib::Result{nullptr, httplib::Error::Unknown};
+  }
+
+  // Calls and expects a 2xx; returns the JSON body (null for other media types).
+  Json Ok(const std::string& method, const std::string& tmpl, const std::string& path,
+          const std::string& body = "") {
+    auto res = Call(method, tmpl, path, body);
+    EXPECT_TRUE(res) << method << " " << path;
+    if (!res) return nullptr;
+    EXPECT_GE(res->status, 200) << method << " " << path << ": " << res->body;
+    EXPECT_LT(res->status, 300) << method << " " << path << ": " << res->body;
+    if (res->get_header_value("Content-Type").rfind("application/json", 0) != 0) return nullptr;
+    return Json::parse(res->body);
+  }
+
+  std::unique_ptr<ops::Metrics> metrics_;
+  std::unique_ptr<ops::AlertEvaluator> evaluator_;
+  std::set<std::string> called_;
+};
+
+TEST_F(ContractTest, TheServerRegistersExactlyTheDocumentedRoutes) {
+  const std::set<std::string> documented = Documented();
+  const auto list = server_->Routes();
+  const std::set<std::string> registered(list.begin(), list.end());
+  for (const auto& r : registered) EXPECT_TRUE(documented.count(r)) << r << " is not documented";
+  for (const auto& d : documented) EXPECT_TRUE(registered.count(d)) << d << " is not served";
+  EXPECT_GT(registered.size(), 30u);
+}
+
+TEST_F(ContractTest, TheServedDocumentIsTheRepositorysAndNeedsNoToken) {
+  httplib::Client anonymous("127.0.0.1", port_);
+  answers_.Attach(anonymous);
+  auto res = anonymous.Get("/api/v1/openapi.json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(res->body, ReadFile(std::filesystem::path(FERRY_SOURCE_DIR) / "docs/openapi.json"));
+}
+
+TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
+  StartWorker();
+  // Health and the document.
+  Ok("GET", "/healthz", "/healthz");
+  Ok("GET", "/readyz", "/readyz");
+  Ok("GET", "/metrics", "/metrics");
+  Ok("GET", "/api/v1/openapi.json", "/api/v1/openapi.json");
+  Ok("GET", "/api/v1/alerts", "/api/v1/alerts");
+
+  // Workflows.
+  Ok("POST", "/api/v1/workflows", "/api/v1/workflows", DumpJson(Json{{"source", kAnyHook}}));
+  Ok("POST", "/api/v1/workflows", "/api/v1/workflows", DumpJson(Json{{"source", kAnyHook}}));
+  Ok("POST", "/api/v1/workflows", "/api/v1/workflows", DumpJson(Json{{"source", kSlow}}));
+  Ok("GET", "/api/v1/workflows", "/api/v1/workflows");
+  Ok("GET", "/api/v1/workflows/{name}", "/api/v1/workflows/anyhook");
+  Ok("GET", "/api/v1/workflows/{name}/versions", "/api/v1/workflows/anyhook/versions");
+  Ok("GET", "/api/v1/workflows/{name}/versions/{version}", "/api/v1/workflows/anyhook/versions/1");
+
+  // Webhooks: every method the trigger accepts starts a run.
+  std::string hook_run;
+  for (const char* m : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
+    Json started = Ok(m, "/hooks/{workflow}", "/hooks/anyhook", R"({"who":"contract"})");
+    if (started.is_object()) hook_run = started["run_id"];
+  }
+  ASSERT_FALSE(hook_run.empty());
+  ASSERT_TRUE(Eventually([&] { return RunStatus(hook_run) == "succeeded"; }, 20s));
+
+  // Runs: one that finishes, one cancelled while it waits, then retried.
+  Json created = Ok("POST", "/api/v1/runs", "/api/v1/runs", DumpJson(Json{{"workflow", "slow"}}));
+  ASSERT_TRUE(created.is_object());
+  const std::string slow = created["run"]["id"];
+  Ok("GET", "/api/v1/runs", "/api/v1/runs?limit=5");
+  Ok("GET", "/api/v1/runs/{id}", "/api/v1/runs/" + hook_run);
+  Ok("POST", "/api/v1/runs/{id}/cancel", "/api/v1/runs/" + slow + "/cancel");
+  Json retried = Ok("POST", "/api/v1/runs/{id}/retry", "/api/v1/runs/" + slow + "/retry",
+                    R"({"latest_version": true})");
+  Ok("GET", "/api/v1/runs/{id}/events", "/api/v1/runs/" + hook_run + "/events");
+  if (retried.is_object()) {
+    Ok("POST", "/api/v1/runs/{id}/cancel",
+       "/api/v1/runs/" + retried["run"]["id"].get<std::string>() + "/cancel");
+  }
+
+  // Tasks, workers, queues.
+  Json one = Ok("POST", "/api/v1/tasks", "/api/v1/tasks", R"({"kind":"echo","payload":{"a":1}})");
+  Ok("POST", "/api/v1/tasks", "/api/v1/tasks", R"({"kind":"noop","unique_key":"u"})");
+  Ok("POST", "/api/v1/tasks", "/api/v1/tasks", R"({"kind":"noop","unique_key":"u"})");
+  Json batch = Ok("POST", "/api/v1/tasks/batch", "/api/v1/tasks/batch",
+                  R"({"tasks":[{"kind":"noop","delay":"1h"},{"kind":"noop","unique_key":"u"}]})");
+  ASSERT_TRUE(one.is_object() && batch.is_object());
+  const std::string waiting = batch["tasks"][0]["id"];
+  Ok("GET", "/api/v1/tasks", "/api/v1/tasks?limit=10");
+  Ok("GET", "/api/v1/tasks/{id}", "/api/v1/tasks/" + one["id"].get<std::string>());
+  Ok("POST", "/api/v1/tasks/{id}/cancel", "/api/v1/tasks/" + waiting + "/cancel");
+  Ok("POST", "/api/v1/tasks/{id}/retry", "/api/v1/tasks/" + waiting + "/retry");
+  Ok("GET", "/api/v1/workers", "/api/v1/workers");
+  Ok("GET", "/api/v1/queues", "/api/v1/queues");
+  Ok("GET", "/api/v1/queues/{name}", "/api/v1/queues/default");
+
+  // Cron dispatch (no cron triggers: an empty report is still the report's shape).
+  Ok("POST", "/api/v1/triggers/cron/dispatch", "/api/v1/triggers/cron/dispatch");
+
+  // Remediation: a candidate for the cancelled run, an attempt that proposed a change, then
+  // dismissed and reopened.
+  auto wf = admin_->GetWorkflow("slow");
+  ASSERT_TRUE(wf && *wf);
+  RecordRemediationRequest record;
+  record.fingerprint = "contract-fingerprint";
+  record.workflow_id = (**wf).id;
+  record.version = 1;
+  record.run_id = slow;
+  record.failed_node = "wait";
+  record.error = "timed out";
+  record.error_normalized = "timed out";
+  auto recorded = admin_->RecordRemediation(record);
+  ASSERT_TRUE(recorded) << recorded.error().message;
+  const std::string rid = recorded->remediation.id;
+  ClaimRemediationsRequest claim;
+  claim.owner = "contract";
+  auto claimed = admin_->ClaimRemediations(claim);
+  ASSERT_TRUE(claimed && claimed->claimed.size() == 1);
+  FinishRemediationRequest finish;
+  finish.id = rid;
+  finish.owner = "contract";
+  finish.attempt = claimed->claimed[0].attempts;
+  finish.status = RemediationStatus::kFailed;
+  finish.reason = "the proposal did not validate";
+  finish.base_source = kSlow;
+  finish.proposed_source = std::string(kSlow) + "# longer\n";
+  finish.agent_ms = 1200;
+  ASSERT_TRUE(admin_->FinishRemediation(finish));
+  Ok("GET", "/api/v1/remediations", "/api/v1/remediations?limit=5");
+  Ok("GET", "/api/v1/remediations/{id}", "/api/v1/remediations/" + rid);
+  Ok("GET", "/api/v1/remediations/{id}/diff", "/api/v1/remediations/" + rid + "/diff");
+  Ok("POST", "/api/v1/remediations/{id}/dismiss", "/api/v1/remediations/" + rid + "/dismiss",
+     R"({"reason":"not worth it"})");
+  Ok("POST", "/api/v1/remediations/{id}/reopen", "/api/v1/remediations/" + rid + "/reopen");
+
+  // Every documented operation was called above.
+  for (const auto& d : Documented()) EXPECT_TRUE(called_.count(d)) << d << " was not exercised";
+}
+
+TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
+  // One of each error family, from routes of every resource; AnswerLog checks the shapes.
+  auto expect = [&](const httplib::Result& r, int status) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+  };
+  expect(client_->Get("/api/v1/nothing-here"), 404);
+  expect(client_->Delete("/api/v1/tasks"), 405);
+  expect(client_->Get("/api/v1/tasks/nope"), 404);
+  expect(client_->Get("/api/v1/runs?status=sideways"), 400);
+  expect(client_->Post("/api/v1/workflows", R"({"source":"name: [broken"})", "application/json"),
+         400);
+  expect(client_->Post("/api/v1/tasks", R"({"kind":"noop","kinds":1})", "application/json"), 400);
+  expect(client_->Post("/api/v1/tasks/batch", R"({"tasks":[{}]})", "application/json"), 400);
+  expect(client_->Get("/api/v1/workflows/nope/versions/0"), 400);
+  expect(client_->Get("/api/v1/remediations/nope"), 400);
+  expect(client_->Post("/hooks/nope", "{}", "application/json"), 404);
+  httplib::Client anonymous("127.0.0.1", port_);
+  answers_.Attach(anonymous);
+  expect(anonymous.Get("/api/v1/tasks"), 401);
+}
+
+}  // namespace
+}  // namespace ferry
