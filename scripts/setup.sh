@@ -26,6 +26,8 @@ test=(
   openssl  # the Redis TLS tests make their certificates with it
   # the remediation agent's sandbox (src/remediation/sandbox.h; `ferry doctor` warns without it)
   bubblewrap
+  # the web console's browser tests (tests/browser): headless Chromium, driven from Node.js
+  chromium
 )
 # scripts/fuzz.sh: clang 14, libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), and
 # llvm-symbolizer (llvm-14) for readable stack traces in crash reports.
@@ -55,22 +57,39 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages present"
-  exit 0
+# Node.js and npm for the browser tests: Debian's, unless a node and npm are already installed
+# (another Node.js package may provide both commands).
+want_node=0
+case "${1:-}" in "" | containers) want_node=1 ;; esac
+if [ $want_node = 1 ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  missing+=(nodejs npm)
 fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the packaged servers; Ferry's harness runs its own on free ports instead.
-for svc in redis-server postgresql prometheus; do
-  if dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q 'install ok installed'; then
-    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+else
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the packaged servers; Ferry's harness runs its own on free ports instead.
+  for svc in redis-server postgresql prometheus; do
+    if dpkg-query -W -f='${Status}' "$svc" 2>/dev/null | grep -q 'install ok installed'; then
+      $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
+fi
+
+# The browser tests' npm packages, exactly as locked (playwright-core; it downloads no browser:
+# the tests use Debian's chromium). Reinstalled only when the lock file changed.
+if [ $want_node = 1 ]; then
+  browser="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+  if ! cmp -s "$browser/package-lock.json" "$browser/node_modules/.ferry-installed-lock" 2>/dev/null; then
+    echo "setup: npm ci in tests/browser"
+    (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+    cp "$browser/package-lock.json" "$browser/node_modules/.ferry-installed-lock"
   fi
-done
+fi
 echo "setup: done"
