@@ -350,6 +350,28 @@ test('user data renders as text: markup in inputs, payloads and descriptions nev
   await page.context().close();
 });
 
+test('a workflow page draws the graph, diffs two versions and starts a run from its form', async () => {
+  const v2 = XSS_WORKFLOW.replace('argv: [echo, "{{ inputs.who }}"]', 'argv: [printf, "%s\\n", "{{ inputs.who }}"]');
+  const applied = await apiCall('/workflows', {method: 'POST', body: {source: v2}});
+  assert.equal(applied.version.version, 2);
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/workflows/console-xss`);
+  await page.waitForSelector('svg.graph g.node[data-node="say"]');
+  await page.waitForSelector('.diff .add');
+  assert.match(await page.locator('.diff .del').first().textContent(), /^- .*argv: \[echo, "\{\{ inputs\.who \}\}"\]$/);
+  assert.match(await page.locator('.diff .add').first().textContent(), /^\+ .*argv: \[printf/);
+  assert.equal(await page.locator('.diff .add').count(), 1);
+  assert.equal(await page.locator('.diff .del').count(), 1);
+  await shot(page, 'workflow-diff-1280');
+
+  await page.fill('#in-who', 'Grace');
+  await page.click('form[data-form="start-run"] button[type=submit]');
+  await page.waitForSelector('.actions .badge.st-succeeded', {timeout: WAIT});
+  await page.waitForSelector('tr[data-step="say"] pre:has-text("Grace")');
+  assert.match(await page.locator('main').textContent(), /v2/);
+  await page.context().close();
+});
+
 test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
   const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
   const {tasks} = await apiCall('/tasks?limit=1');

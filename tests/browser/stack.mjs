@@ -43,7 +43,9 @@ export async function startStack({ferry, secrets}) {
   const dev = launch(['dev', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--json'], 'ferry dev');
   const devBanner = await firstJsonLine(dev, 'ferry dev');
   const endpoints = JSON.parse(readFileSync(join(dataDir, 'dev.json'), 'utf8'));
-  const devUrl = devBanner.api.replace(/\/api\/v1$/, '');
+  // The console's address, as the banner prints it.
+  const devUrl = devBanner.console.replace(/\/$/, '');
+  if (`${devUrl}/api/v1` !== devBanner.api) throw new Error(`ferry dev banner: ${JSON.stringify(devBanner)}`);
 
   const server = launch(['server', 'start', '--listen', '127.0.0.1:0', '--store', endpoints.store,
                          '--redis-url', endpoints.redis_url, '--no-sweeper', '--json'], 'ferry server');

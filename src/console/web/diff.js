@@ -27,8 +27,9 @@ export function diffLines(a, b) {
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && xs[i] === ys[j]) { out.push({op: ' ', text: xs[i]}); i++; j++; }
-    else if (j < m && (i >= n || lcs[i][j + 1] >= lcs[i + 1][j])) { out.push({op: '+', text: ys[j]}); j++; }
-    else { out.push({op: '-', text: xs[i]}); i++; }
+    // Removed lines before added ones, as unified diffs show them.
+    else if (i < n && (j >= m || lcs[i + 1][j] >= lcs[i][j + 1])) { out.push({op: '-', text: xs[i]}); i++; }
+    else { out.push({op: '+', text: ys[j]}); j++; }
   }
   for (const text of x.slice(x.length - tail)) out.push({op: ' ', text});
   return out;

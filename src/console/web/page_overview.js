@@ -37,7 +37,7 @@ function chart(queues) {
   const lines = series.filter((x) => x.pts.length).map((x) =>
     s('polyline', {fill: 'none', stroke: x.color, 'stroke-width': 2,
                    points: x.pts.map((p) => `${X(p.t).toFixed(1)},${Y(p.v).toFixed(1)}`).join(' ')}));
-  const svgEl = s('svg', {class: 'chart', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none',
+  const svgEl = s('svg', {class: 'chart', viewBox: `0 0 ${W} ${H}`,
                           role: 'img', 'aria-label': 'tasks finished per minute, by queue'},
     s('line', {class: 'axis', x1: L, y1: H - B, x2: W, y2: H - B}),
     s('line', {class: 'axis', x1: L, y1: 8, x2: L, y2: H - B}),

@@ -116,7 +116,7 @@ export async function renderWorkflow(view, [name], _query, ctx) {
       h('td', null, fmtTime(r.created_at)))), {empty: 'no runs yet'}),
     h('h2', null, 'Versions'),
     table(['version', 'author', 'notes', 'checksum', 'created'], versions.map((v) => h('tr', null,
-      h('td', {class: 'num'}, `v${v.version}`), h('td', null, v.author || ''), h('td', {class: 'wrap'}, v.notes || ''),
+      h('td', null, `v${v.version}`), h('td', null, v.author || ''), h('td', {class: 'wrap'}, v.notes || ''),
       h('td', {class: 'mono'}, String(v.checksum || '').slice(0, 12)), h('td', null, fmtTime(v.created_at))))),
     versions.length > 1
       ? [h('h2', null, 'Compare versions'),
