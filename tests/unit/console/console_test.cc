@@ -59,7 +59,8 @@ TEST(ConsoleAssetsTest, TheEmbeddedBytesAreTheFilesBytes) {
 // attributes, or the Content-Security-Policy would block them (and they would be a hole if not).
 TEST(ConsoleAssetsTest, ThePageHasNoInlineScript) {
   const std::string page(FindAsset("index.html")->bytes);
-  EXPECT_TRUE(std::regex_search(page, std::regex(R"(<script type="module" src="/assets/app\.js"></script>)")));
+  EXPECT_TRUE(std::regex_search(
+      page, std::regex(R"(<script type="module" src="/assets/app\.js"></script>)")));
   EXPECT_FALSE(std::regex_search(page, std::regex(R"(<script(?![^>]*\bsrc=)[^>]*>)")));
   EXPECT_FALSE(std::regex_search(page, std::regex(R"(\son[a-z]+\s*=)", std::regex::icase)));
   EXPECT_FALSE(std::regex_search(page, std::regex(R"(\sstyle\s*=)", std::regex::icase)));
