@@ -59,6 +59,14 @@ nodes:
     argv: [echo, "{{ inputs.who }}"]
 `;
 
+const FAIL_WORKFLOW = `
+name: console-fail
+nodes:
+  boom:
+    kind: fail
+    message: "broken on purpose ${XSS}"
+`;
+
 let stack;
 let browser;
 const pageErrors = [];
@@ -122,7 +130,7 @@ before(async () => {
   stack = await startStack({ferry: FERRY, secrets: {CONSOLE_HOOK: HOOK_SECRET}});
   const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
   browser = await chromium.launch({executablePath: CHROMIUM, args});
-  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW]) {
+  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW]) {
     await apiCall('/workflows', {method: 'POST', body: {source}});
   }
 });
@@ -372,6 +380,38 @@ test('a workflow page draws the graph, diffs two versions and starts a run from 
   await page.context().close();
 });
 
+test('a remediation candidate is shown as text, dismissed with a reason and re-opened', async () => {
+  const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-fail'}});
+  await until('the run to fail', async () => (await apiCall(`/runs/${run.id}`)).run.status === 'failed');
+  const m = await until('its remediation candidate', async () =>
+    (await apiCall('/remediations?workflow=console-fail')).remediations.find((x) => x.run_id === run.id));
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/remediation`);
+  await page.locator(`a:has-text("${m.id}")`).click();
+  await page.waitForSelector('.actions .badge.st-pending');
+  assert.ok((await page.locator('pre.error').textContent()).includes(`broken on purpose ${XSS}`));
+  await page.fill('input[name=reason]', 'a test failure');
+  await page.click('button[data-action="dismiss"]');
+  await page.waitForSelector('.actions .badge.st-dismissed');
+  await page.waitForSelector('dd:has-text("a test failure")');
+  assert.equal((await apiCall(`/remediations/${m.id}`)).remediation.status, 'dismissed');
+  await shot(page, 'remediation-candidate-1280');
+
+  await page.click('button[data-action="reopen"]');
+  await page.waitForSelector('.actions .badge.st-pending');
+  assert.equal((await apiCall(`/remediations/${m.id}`)).remediation.status, 'pending');
+
+  // The run page offers a retry for the failed run and follows the new one.
+  await page.goto(`${stack.serverUrl}/#/runs/${run.id}`);
+  await page.waitForSelector('g.node[data-node="boom"][data-status="failed"]');
+  await page.click('button[data-action="retry"]');
+  await page.waitForFunction((id) => location.hash.startsWith('#/runs/') && !location.hash.includes(id), run.id);
+  await page.waitForSelector('.actions .badge.st-failed', {timeout: WAIT});
+  assert.match(await page.locator('dl.fields').textContent(), new RegExp(`retry of${run.id}`));
+  await page.context().close();
+});
+
 test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
   const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
   const {tasks} = await apiCall('/tasks?limit=1');
@@ -387,6 +427,7 @@ test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', as
     runs: '#/runs',
     run: `#/runs/${runs[0].id}`,
     remediation: '#/remediation',
+    candidate: `#/remediation/${(await apiCall('/remediations?workflow=console-fail')).remediations[0].id}`,
   };
   for (const width of [1280, 390]) {
     const page = await loggedIn(width);

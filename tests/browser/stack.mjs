@@ -27,7 +27,8 @@ export async function startStack({ferry, secrets}) {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-console-'));
   const logs = [];
   const children = [];
-  const env = {...process.env, FERRY_LOG_LEVEL: 'warn'};
+  // Failed runs become remediation candidates (no agent is configured, so they stay pending).
+  const env = {...process.env, FERRY_LOG_LEVEL: 'warn', FERRY_REMEDIATION_ENABLED: 'yes'};
   for (const [k, v] of Object.entries(secrets || {})) env[`FERRY_SECRET_${k}`] = v;
   delete env.FERRY_DATA_DIR;
   delete env.FERRY_LISTEN;
