@@ -143,11 +143,15 @@ async function start() {
     clearToken();
     showLogin(`Your token was refused: ${message}`);
   });
+  // With a token from earlier in this tab, show the page at once: a refused token brings the
+  // login form back (onUnauthenticated), so no probe has to come first.
+  if (token()) {
+    mode = 'token';
+    route();
+    return;
+  }
   try {
-    // With a token from earlier in this tab, try it first (no refused request to log).
-    if (token() && await probe(true) === 'ok') {
-      mode = 'token';
-    } else if (await probe(false) === 'open') {
+    if (await probe(false) === 'open') {
       mode = 'open';
     } else {
       clearToken();

@@ -5,6 +5,8 @@ import {api} from './api.js';
 import {badge, fmtMs, h, replace, s, table} from './dom.js';
 
 const REFRESH_MS = 5000;
+// Runs by status counts the newest this many (the API has no counts; a page of runs is ~0.5 KB each).
+const RUNS_COUNTED = 100;
 const WINDOW_MS = 10 * 60 * 1000;
 const COLORS = ['#2457c5', '#1a7f37', '#b26a00', '#8e24aa', '#c62828', '#00838f'];
 
@@ -66,7 +68,7 @@ export function render(view, _params, _query, ctx) {
     const [queues, workers, alerts, runs] = await Promise.all([
       api('/queues'), api('/workers'),
       api('/alerts').catch((e) => ({unavailable: e.message})),
-      api('/runs?limit=200'),
+      api(`/runs?limit=${RUNS_COUNTED}`),
     ]);
     ctx.clearError();
     const qs = queues.queues || [];

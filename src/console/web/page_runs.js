@@ -163,7 +163,7 @@ export async function renderRun(view, [id], _query, ctx) {
     else if (type.startsWith('run.')) refreshSoon();
     const detail = type === 'node.log' ? d.message : (d.error || d.status || '');
     log.append(h('tr', {'data-event': type},
-      h('td', {class: 'num'}, data.seq), h('td', null, fmtTime(data.at)), h('td', null, type),
+      h('td', {class: 'num'}, data.seq), h('td', {'data-at': data.at}, fmtTime(data.at)), h('td', null, type),
       h('td', null, d.node || ''), h('td', {class: 'wrap'}, typeof detail === 'string' ? detail : JSON.stringify(detail))));
     while (log.childElementCount > MAX_LOG) log.firstElementChild.remove();
   }, {
