@@ -59,6 +59,13 @@ nodes:
     argv: [echo, "{{ inputs.who }}"]
 `;
 
+const QUICK_WORKFLOW = `
+name: console-quick
+nodes:
+  one:
+    kind: lua
+    script: "return {n = 1}"
+`;
 const FAIL_WORKFLOW = `
 name: console-fail
 nodes:
@@ -130,7 +137,7 @@ before(async () => {
   stack = await startStack({ferry: FERRY, secrets: {CONSOLE_HOOK: HOOK_SECRET}});
   const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
   browser = await chromium.launch({executablePath: CHROMIUM, args});
-  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW]) {
+  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW, QUICK_WORKFLOW]) {
     await apiCall('/workflows', {method: 'POST', body: {source}});
   }
 });
@@ -409,6 +416,36 @@ test('a remediation candidate is shown as text, dismissed with a reason and re-o
   await page.waitForFunction((id) => location.hash.startsWith('#/runs/') && !location.hash.includes(id), run.id);
   await page.waitForSelector('.actions .badge.st-failed', {timeout: WAIT});
   assert.match(await page.locator('dl.fields').textContent(), new RegExp(`retry of${run.id}`));
+  await page.context().close();
+});
+
+test('the runs page filters on the server and pages with the cursor: 50, then the rest', async () => {
+  const ids = [];
+  for (let i = 0; i < 53; i++) ids.push((await apiCall('/runs', {method: 'POST', body: {workflow: 'console-quick'}})).run.id);
+  await until('53 runs to succeed', async () =>
+    (await apiCall('/runs?workflow=console-quick&status=succeeded&limit=100')).runs.length === 53, 60000);
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/runs`);
+  await page.fill('input[name=workflow]', 'console-quick');
+  await page.selectOption('select[name=status]', 'succeeded');
+  await page.click('form.toolbar button[type=submit]');
+  await page.waitForFunction(() => location.hash === '#/runs?workflow=console-quick&status=succeeded');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 50);
+  const first = await page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => r.dataset.run));
+  await page.click('a[data-action="older"]');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 3);
+  const second = await page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => r.dataset.run));
+  // Two pages, no run twice, none missing.
+  assert.deepEqual([...first, ...second].sort(), [...ids].sort());
+  assert.equal(await page.locator('a[data-action="older"]').count(), 0, 'no page after the last');
+  await page.click('button:has-text("Newer")');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 50);
+
+  // A filter that matches nothing says so.
+  await page.selectOption('select[name=status]', 'failed');
+  await page.click('form.toolbar button[type=submit]');
+  await page.waitForSelector('td.empty:has-text("no runs match")');
   await page.context().close();
 });
 
