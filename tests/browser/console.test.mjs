@@ -180,10 +180,13 @@ test('a wrong token is refused, a near miss too, and the right one logs in', asy
   await shot(page, 'login-1280');
 
   const flipped = stack.token.slice(0, -1) + (stack.token.endsWith('0') ? '1' : '0');
+  let attempts = 0;
   for (const wrong of [`fy_${'0'.repeat(64)}`, flipped, 'not a token']) {
     await page.fill('#token', wrong);
     await page.click('form.login button[type=submit]');
-    await page.waitForFunction(() => /refused/.test(document.getElementById('login-error')?.textContent || ''));
+    attempts++;
+    await page.waitForSelector(`#login-error[data-attempts="${attempts}"]`);
+    assert.match(await page.locator('#login-error').textContent(), /refused/);
     assert.equal(await page.locator('nav a').count(), 0, `no navigation after ${wrong}`);
     assert.equal(await page.evaluate(() => sessionStorage.getItem('ferry.token')), null);
   }

@@ -50,12 +50,13 @@ export async function api(path, {method = 'GET', body, signal} = {}) {
   return res.status === 204 ? null : res.json();
 }
 
-// Asks without redirecting to the login form: 'open' (no auth, `ferry dev`), 'ok' (the token
-// works) or 'refused' (401), else throws.
-export async function probe(withToken) {
-  const res = await fetch('/api/v1/workflows', {headers: withToken ? headers({}) : {Accept: 'application/json'},
-                                                cache: 'no-store'});
-  if (res.ok) return withToken ? 'ok' : 'open';
+// Asks without redirecting to the login form: 'open' (no token given, and none needed: `ferry
+// dev`), 'ok' (the given token works) or 'refused' (401), else throws.
+export async function probe(candidate) {
+  const h = {Accept: 'application/json'};
+  if (candidate) h.Authorization = `Bearer ${candidate}`;
+  const res = await fetch('/api/v1/workflows', {headers: h, cache: 'no-store'});
+  if (res.ok) return candidate ? 'ok' : 'open';
   if (res.status === 401) return 'refused';
   throw new ApiError(res.status, 'error', `${res.status} ${res.statusText}`);
 }

@@ -102,23 +102,29 @@ function showLogin(message) {
   who.replaceChildren();
   const input = h('input', {type: 'password', id: 'token', name: 'token', autocomplete: 'off',
                             placeholder: 'fy_…', required: true, spellcheck: 'false'});
-  const status = h('p', {id: 'login-error', class: 'error', role: 'alert'}, message || '');
+  // data-attempts counts the answered attempts, so a reader (or a test) can tell a new refusal
+  // from the previous one.
+  const status = h('p', {id: 'login-error', class: 'error', role: 'alert', 'data-attempts': 0}, message || '');
+  const answered = (text) => {
+    status.dataset.attempts = String(Number(status.dataset.attempts) + 1);
+    replace(status, text);
+  };
   const form = h('form', {class: 'login', onsubmit: async (ev) => {
     ev.preventDefault();
-    setToken(input.value.trim());
+    const candidate = input.value.trim();
+    replace(status, 'Checking…');
     try {
-      const r = await probe(true);
-      if (r === 'ok') {
+      // The token is kept only once the API has accepted it.
+      if (await probe(candidate) === 'ok') {
+        setToken(candidate);
         mode = 'token';
         route();
       } else {
-        clearToken();
-        replace(status, 'This token was refused (unknown, revoked or mistyped).');
+        answered('This token was refused (unknown, revoked or mistyped).');
         input.select();
       }
     } catch (e) {
-      clearToken();
-      replace(status, String(e.message || e));
+      answered(String(e.message || e));
     }
   }},
   h('h1', null, 'Ferry'),
@@ -151,7 +157,7 @@ async function start() {
     return;
   }
   try {
-    if (await probe(false) === 'open') {
+    if (await probe('') === 'open') {
       mode = 'open';
     } else {
       clearToken();
