@@ -109,10 +109,11 @@ async function until(what, fn, ms = WAIT) {
 function watch(page) {
   page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
   page.on('dialog', (d) => { dialogs.push(`${d.type()}: ${d.message()}`); d.dismiss().catch(() => {}); });
-  // Chromium logs every refused request ("Failed to load resource: ... 401"): the login probes and
-  // the wrong tokens are refused on purpose. Anything else logged as an error counts.
+  // Chromium logs every 4xx answer ("Failed to load resource: ... 401"): the wrong tokens and
+  // the wrong links are refused on purpose, and the page shows the API's message. Anything else
+  // logged as an error (a script error, a Content-Security-Policy violation, a 5xx) counts.
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource: .* 401 \(Unauthorized\)/.test(m.text())) {
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d /.test(m.text())) {
       pageErrors.push(`console: ${m.text()}`);
     }
   });
@@ -449,6 +450,31 @@ test('the runs page filters on the server and pages with the cursor: 50, then th
   await page.selectOption('select[name=status]', 'failed');
   await page.click('form.toolbar button[type=submit]');
   await page.waitForSelector('td.empty:has-text("no runs match")');
+  await page.context().close();
+});
+
+test('hostile or wrong links show an error in the page, never a script error', async () => {
+  const page = await loggedIn();
+  const cases = [
+    ['#/runs/%E0%A4%A', /no run/],
+    [`#/runs/${encodeURIComponent(XSS)}`, /no run <img src=x onerror=alert\(1\)>/],
+    [`#/tasks/${XSS}`, /no task/],
+    ['#/tasks?status=bogus', /unknown status bogus/],
+    ['#/runs?status=%00', /malformed percent-escape/],  // a NUL byte is refused by the API
+    [`#/workflows/${'a'.repeat(5000)}`, /no workflow/],
+    ['#/queues/bad%20queue%7B', /queue/],
+    ['#/remediation/not-an-id', /./],
+  ];
+  for (const [hash, message] of cases) {
+    await page.goto(`${stack.serverUrl}/${hash}`);
+    const alert = page.locator('#error [role=alert]');
+    await alert.waitFor({timeout: WAIT});
+    assert.match(await alert.textContent(), message, hash.slice(0, 80));
+  }
+  // An unknown page is the overview.
+  await page.goto(`${stack.serverUrl}/#/no-such-page`);
+  await page.waitForSelector('text=Live workers (');
+  assert.equal(await page.locator('main img').count(), 0);
   await page.context().close();
 });
 

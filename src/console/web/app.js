@@ -62,7 +62,9 @@ function context() {
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [pathPart, queryPart = ''] = raw.split('?');
-  const parts = pathPart.split('/').filter(Boolean).map(decodeURIComponent);
+  // A malformed escape (%E0%A4%A) stays as typed: the API answers 404 for it.
+  const decode = (x) => { try { return decodeURIComponent(x); } catch { return x; } };
+  const parts = pathPart.split('/').filter(Boolean).map(decode);
   return {parts, query: new URLSearchParams(queryPart)};
 }
 
