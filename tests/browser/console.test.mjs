@@ -299,6 +299,27 @@ test('a dead-lettered task is retried from the dead-letter page and succeeds', a
   await page.context().close();
 });
 
+test('a running task is cancelled from its page, then retried', async () => {
+  const {id} = await apiCall('/tasks', {method: 'POST', body: {kind: 'sleep', payload: {ms: 600000}, max_attempts: 1}});
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/tasks/${id}`);
+  await page.waitForSelector('.actions .badge.st-running', {timeout: WAIT});
+  assert.match(await page.locator('dl.fields').textContent(), /worker\S+/);
+  await shot(page, 'task-running-1280');
+  await page.click('button[data-action="cancel"]');
+  await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  assert.equal((await apiCall(`/tasks/${id}`)).task.status, 'cancelled');
+  // The worker let go of it: the ten-minute sleep was stopped.
+  await until('the worker to drop the task', async () =>
+    !(await apiCall('/workers')).workers.some((w) => (w.current_tasks || []).includes(id)));
+
+  await page.click('button[data-action="retry"]');
+  await page.waitForSelector('.actions .badge.st-running, .actions .badge.st-pending', {timeout: WAIT});
+  await apiCall(`/tasks/${id}/cancel`, {method: 'POST'});  // leave the worker free for the next tests
+  await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  await page.context().close();
+});
+
 test('"retry all" asks first, then retries every dead letter', async () => {
   const flag = join(stack.dir, 'flag-all');
   const ids = [];

@@ -77,7 +77,7 @@ export function renderTask(view, [id], _query, ctx) {
         ['epoch', String(t.epoch)],
         ['reclaims', String(t.reclaims)],
         ['worker', t.worker || ''],
-        ['timeout', fmtMs(t.timeout_ms)],
+        ['timeout', t.timeout_ms ? fmtMs(t.timeout_ms) : 'none'],
         ['unique key', t.unique_key || ''],
         ['created', fmtTime(t.created_at)],
         ['eta', fmtTime(t.eta_at)],
