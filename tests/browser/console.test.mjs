@@ -121,9 +121,9 @@ function watch(page) {
 
 // A page logged in on the authenticated server (the token in sessionStorage, as the login form
 // leaves it), at `width` px.
-async function loggedIn(width = 1280) {
+async function loggedIn(width = 1280, token = stack.token) {
   const context = await browser.newContext({viewport: {width, height: 900}});
-  await context.addInitScript((t) => sessionStorage.setItem('ferry.token', t), stack.token);
+  await context.addInitScript((t) => sessionStorage.setItem('ferry.token', t), token);
   const page = await context.newPage();
   watch(page);
   return page;
@@ -317,6 +317,27 @@ test('a running task is cancelled from its page, then retried', async () => {
   await page.waitForSelector('.actions .badge.st-running, .actions .badge.st-pending', {timeout: WAIT});
   await apiCall(`/tasks/${id}/cancel`, {method: 'POST'});  // leave the worker free for the next tests
   await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  await page.context().close();
+});
+
+test('a read-only token sees everything and is told why it may not cancel', async () => {
+  const reader = stack.createToken('console-reader', 'read');
+  const {id} = await apiCall('/tasks', {method: 'POST', body: {kind: 'sleep', payload: {ms: 600000}, max_attempts: 1}});
+  const page = await loggedIn(1280, reader);
+  await page.goto(`${stack.serverUrl}/#/tasks/${id}`);
+  await page.waitForSelector('.actions .badge.st-running', {timeout: WAIT});
+  await page.click('button[data-action="cancel"]');
+  const alert = page.locator('[role=status] [role=alert]');
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /^cancel refused: .*needs a token with the run scope; this one has: read$/);
+  // It stays when the page next refreshes the task (every 2 s).
+  const next = await page.waitForResponse((r) => r.url().endsWith(`/api/v1/tasks/${id}`) && r.request().method() === 'GET');
+  await next.finished();
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));  // the answer is drawn
+  assert.equal(await alert.count(), 1);
+  assert.equal((await apiCall(`/tasks/${id}`)).task.status, 'running');
+  assert.equal(await page.locator('#token').count(), 0, 'a 403 does not log out');
+  await apiCall(`/tasks/${id}/cancel`, {method: 'POST'});
   await page.context().close();
 });
 

@@ -53,13 +53,17 @@ export async function startStack({ferry, secrets}) {
   const serverBanner = await firstJsonLine(server, 'ferry server');
   const serverUrl = serverBanner.api.replace(/\/api\/v1$/, '');
 
-  const created = JSON.parse(execFileSync(ferry, ['token', 'create', 'console-test', '--scopes', 'admin',
-                                                  '--store', endpoints.store, '--json'], {cwd: dir, env}).toString());
-  const token = created.token || created.secret;
-  if (!/^fy_[0-9a-f]{64}$/.test(token || '')) throw new Error(`token create gave ${JSON.stringify(created)}`);
+  // `ferry token create`, straight in the store, as an operator would; returns the secret.
+  const createToken = (name, scopes) => {
+    const created = JSON.parse(execFileSync(ferry, ['token', 'create', name, '--scopes', scopes,
+                                                    '--store', endpoints.store, '--json'], {cwd: dir, env}).toString());
+    if (!/^fy_[0-9a-f]{64}$/.test(created.token || '')) throw new Error(`token create gave ${JSON.stringify(created)}`);
+    return created.token;
+  };
+  const token = createToken('console-test', 'admin');
 
   return {
-    dir, devUrl, serverUrl, token, store: endpoints.store,
+    dir, devUrl, serverUrl, token, store: endpoints.store, createToken,
     logs: () => logs.join(''),
     async stop() {
       for (const c of children.reverse()) {

@@ -43,7 +43,9 @@ export async function renderCandidate(view, [id], _query, ctx) {
       const r = await api(`/remediations/${encodeURIComponent(id)}/${what}`,
                           {method: 'POST', body: what === 'dismiss' && reason.value ? {reason: reason.value} : undefined});
       replace(notice, `${what}: now ${r.remediation.status}`);
-    } catch (e) { ctx.error(e); }
+    } catch (e) {
+      replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
+    }
     await load();
   };
   const load = async () => {

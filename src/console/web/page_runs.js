@@ -82,7 +82,10 @@ export async function renderRun(view, [id], _query, ctx) {
       const r = await api(`/runs/${encodeURIComponent(id)}/${what}`, {method: 'POST'});
       if (what === 'retry') return ctx.go(`#/runs/${encodeURIComponent(r.run.id)}`);
       replace(notice, `${what}: run is ${r.run.status}`);
-    } catch (e) { ctx.error(e); }
+    } catch (e) {
+      // Here, not in the refresh's error box: the next refresh would clear it.
+      replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
+    }
     await refresh();
   };
 

@@ -56,7 +56,10 @@ export function renderTask(view, [id], _query, ctx) {
     try {
       const r = await api(`/tasks/${encodeURIComponent(id)}/${what}`, {method: 'POST'});
       replace(notice, `${what}: ${r.status}`);
-    } catch (e) { ctx.error(e); }
+    } catch (e) {
+      // Here, not in the refresh's error box: the next refresh would clear it.
+      replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
+    }
     ended = false;
     await refresh();
   };
