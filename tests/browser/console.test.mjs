@@ -520,6 +520,23 @@ test('hostile or wrong links show an error in the page, never a script error', a
   await page.context().close();
 });
 
+test('the overview draws throughput from the queue counters while it stays open', async () => {
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/`);
+  await page.waitForSelector('text=Live workers (');
+  // Tasks finish between the page's samples (every 5 s); a line needs three samples.
+  const submitted = [];
+  await until('a throughput line', async () => {
+    submitted.push((await apiCall('/tasks', {method: 'POST', body: {kind: 'echo', payload: {n: submitted.length}}})).id);
+    return (await page.locator('svg.chart polyline').count()) > 0;
+  });
+  const points = (await page.locator('svg.chart polyline').first().getAttribute('points')).trim().split(' ');
+  assert.ok(points.length >= 2);
+  for (const p of points) assert.match(p, /^\d+(\.\d)?,\d+(\.\d)?$/);
+  await shot(page, 'overview-throughput-1280');
+  await page.context().close();
+});
+
 test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
   const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
   const {tasks} = await apiCall('/tasks?limit=1');

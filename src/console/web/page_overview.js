@@ -34,9 +34,12 @@ function chart(queues) {
   });
   const W = 600, H = 160, L = 40, B = 18;
   const max = Math.max(1, ...series.flatMap((x) => x.pts.map((p) => p.v)));
-  const X = (t) => L + (W - L) * (1 - (now - t) / WINDOW_MS);
+  // The axis spans what has been sampled (at least a minute, at most the window), so the line
+  // fills the chart from the first minutes on.
+  const span = Math.min(WINDOW_MS, Math.max(60000, samples.length ? now - samples[0].at : 0));
+  const X = (t) => L + (W - L) * (1 - (now - t) / span);
   const Y = (v) => (H - B) - (H - B - 8) * (v / max);
-  const lines = series.filter((x) => x.pts.length).map((x) =>
+  const lines = series.filter((x) => x.pts.length >= 2).map((x) =>
     s('polyline', {fill: 'none', stroke: x.color, 'stroke-width': 2,
                    points: x.pts.map((p) => `${X(p.t).toFixed(1)},${Y(p.v).toFixed(1)}`).join(' ')}));
   const svgEl = s('svg', {class: 'chart', viewBox: `0 0 ${W} ${H}`,
@@ -45,11 +48,11 @@ function chart(queues) {
     s('line', {class: 'axis', x1: L, y1: 8, x2: L, y2: H - B}),
     s('text', {x: 2, y: 14}, max.toFixed(max < 10 ? 1 : 0)),
     s('text', {x: 2, y: H - B}, '0'),
-    s('text', {x: L, y: H - 2}, '-10 min'),
+    s('text', {x: L, y: H - 2}, `-${fmtMs(Math.round(span / 1000) * 1000)}`),
     s('text', {x: W - 28, y: H - 2}, 'now'),
     lines);
   return h('div', null,
-    samples.length < 3 ? h('p', {class: 'muted'}, 'Tasks finished per minute; the chart fills while this page stays open.')
+    samples.length < 3 ? h('p', {class: 'muted'}, 'Tasks finished per minute over the last 10 minutes; the chart fills while this page stays open.')
                        : h('p', {class: 'muted'}, 'Tasks finished per minute'),
     svgEl,
     h('div', {class: 'legend'}, series.map((x) => h('span', null, h('i', {'data-color': x.color}), x.name))));
