@@ -33,6 +33,8 @@ test=(
   zsh
   # the Debian package test (tests/package: cpack -G DEB needs dpkg-dev's dpkg-shlibdeps)
   dpkg-dev file
+  # the web console's browser tests (tests/browser): headless Chromium, driven from Node.js
+  chromium
 )
 # scripts/fuzz.sh: clang 14, libFuzzer and the sanitizer runtimes (libclang-rt-14-dev), and
 # llvm-symbolizer (llvm-14) for readable stack traces in crash reports.
@@ -63,10 +65,11 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# The contract checks' npm packages, pinned by tests/contract/package-lock.json (npm ci installs
-# exactly those, and only when the lock file changed since the last install).
+# The npm packages of the contract checks (tests/contract: an OpenAPI validator, ajv) and of the
+# browser tests (tests/browser: playwright-core, which downloads no browser: the tests use
+# Debian's chromium), pinned by their package-lock.json files (npm ci installs exactly those,
+# and only when a lock file changed since the last install).
 npm_ci() {
-  local dir=tests/contract
   cd "$(dirname "$0")/.."
   # Debian's nodejs leaves npm to its own package; some nodejs builds bring npm and conflict
   # with it. Install it only when the command is missing.
@@ -74,13 +77,17 @@ npm_ci() {
     if [ -z "$updated" ]; then $SUDO apt-get update -qq; fi
     $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
   fi
-  if [ -f "$dir/node_modules/.package-lock.json" ] &&
-    cmp -s "$dir/package-lock.json" "$dir/node_modules/.setup-lock"; then
-    return
-  fi
-  echo "setup: npm ci in $dir"
-  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
-  cp "$dir/package-lock.json" "$dir/node_modules/.setup-lock"
+  local dir
+  for dir in tests/contract tests/browser; do
+    if [ -f "$dir/node_modules/.package-lock.json" ] &&
+      cmp -s "$dir/package-lock.json" "$dir/node_modules/.setup-lock"; then
+      continue
+    fi
+    echo "setup: npm ci in $dir"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund \
+      --loglevel=error >/dev/null
+    cp "$dir/package-lock.json" "$dir/node_modules/.setup-lock"
+  done
 }
 
 SUDO=""

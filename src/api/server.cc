@@ -17,6 +17,7 @@
 #include "api/openapi.h"
 #include "api/scopes.h"
 #include "api/webhook_auth.h"
+#include "console/routes.h"
 #include "core/crypto.h"
 #include "core/json_fields.h"
 #include "core/pool.h"
@@ -271,6 +272,8 @@ http::Router ApiServer::Impl::Routes() {
   r.Post("/api/v1/triggers/cron/dispatch", bind(&Impl::DispatchCron), run);
   if (options.metrics) r.Get("/metrics", bind(&Impl::Metrics));
   if (options.alerts) r.Get("/api/v1/alerts", bind(&Impl::Alerts), read);
+  // The web console's page and files (src/console); its data comes from the routes above.
+  console::AddRoutes(r);
   // Webhooks: the trigger decides the methods and the body limit, before the body is read.
   r.Add(http::Route{{"GET", "POST", "PUT", "PATCH", "DELETE"},
                     "/hooks/{workflow}",

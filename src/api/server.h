@@ -1,5 +1,6 @@
 // The HTTP API server: JSON routes under /api/v1 (workflows, runs, tasks, workers, queues), live
-// run events over Server-Sent Events, signed webhooks at /hooks/{workflow}, and /healthz /readyz.
+// run events over Server-Sent Events, signed webhooks at /hooks/{workflow}, /healthz /readyz, and
+// the web console's files at / and /assets/ (src/console, docs/console.md).
 // docs/api.md describes every route, the error format and the webhook signing recipe.
 //
 // Threads: src/http's server reads and writes every connection on one I/O thread and runs the

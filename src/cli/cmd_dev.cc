@@ -241,6 +241,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
     spdlog::warn("{} (client commands will not find this stack)", endpoints_file.error().message);
 
   std::string banner = std::string("ferry dev ") + FERRY_VERSION + "\n";
+  if (!base.empty()) banner += "  Console:    " + base + "/ (open it in a browser)\n";
   banner += "  API:        " + api_line + "\n";
   if (!base.empty()) banner += "  Webhooks:   " + base + "/hooks/{workflow}\n";
   if (!base.empty()) banner += "  Metrics:    " + base + "/metrics, alerts: ferry alerts\n";
@@ -270,6 +271,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   if (out.json()) {
     out.PrintJsonLine(
         Json{{"api", base.empty() ? Json(nullptr) : Json(base + "/api/v1")},
+             {"console", base.empty() ? Json(nullptr) : Json(base + "/")},
              {"store", (*stores)->Describe()},
              {"redis_url", MaskRedisUrl(broker_options.redis_url)},
              {"endpoints_file", endpoints_file ? Json(endpoints_file->path()) : Json(nullptr)},

@@ -1,0 +1,179 @@
+// The console's shell: the login, the navigation and a router over the location hash
+// (#/runs/ID), so the server serves one page and every view is a bookmarkable link.
+import {api, clearToken, onUnauthenticated, probe, setToken, token} from './api.js';
+import {h, replace} from './dom.js';
+import * as overview from './page_overview.js';
+import * as queues from './page_queues.js';
+import * as tasks from './page_tasks.js';
+import * as workers from './page_workers.js';
+import * as workflows from './page_workflows.js';
+import * as runs from './page_runs.js';
+import * as remediation from './page_remediation.js';
+
+const PAGES = [
+  {name: 'overview', label: 'Overview', path: '', list: overview.render},
+  {name: 'queues', label: 'Queues', path: 'queues', list: queues.render, item: queues.renderQueue},
+  {name: 'tasks', label: 'Tasks', path: 'tasks', list: tasks.render, item: tasks.renderTask},
+  {name: 'workers', label: 'Workers', path: 'workers', list: workers.render},
+  {name: 'workflows', label: 'Workflows', path: 'workflows', list: workflows.render,
+   item: workflows.renderWorkflow},
+  {name: 'runs', label: 'Runs', path: 'runs', list: runs.render, item: runs.renderRun},
+  {name: 'remediation', label: 'Remediation', path: 'remediation', list: remediation.render,
+   item: remediation.renderCandidate},
+];
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const who = document.getElementById('who');
+let mode = 'unknown';  // 'open' (ferry dev: no auth) or 'token'
+let cleanup = [];
+
+// What a page gets: where to draw, the query, and timers/streams that end when it is left.
+function context() {
+  const ctx = {
+    // Runs fn now and every `ms` while this page is shown and the tab is visible, and no
+    // confirmation question is open (a refresh would redraw it away).
+    every(ms, fn) {
+      let timer = null;
+      const tick = async () => {
+        if (!document.hidden && !document.querySelector('.confirm .question')) {
+          try { await fn(); } catch (e) { ctx.error(e); }
+        }
+        timer = setTimeout(tick, ms);
+      };
+      tick();
+      cleanup.push(() => clearTimeout(timer));
+    },
+    onLeave(fn) { cleanup.push(fn); },
+    error(e) {
+      if (e && e.name === 'AbortError') return;
+      const box = document.getElementById('error');
+      if (box) replace(box, h('p', {class: 'error', role: 'alert'}, String(e.message || e)));
+    },
+    clearError() {
+      const box = document.getElementById('error');
+      if (box) box.replaceChildren();
+    },
+    go(hash) { location.hash = hash; },
+  };
+  return ctx;
+}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const [pathPart, queryPart = ''] = raw.split('?');
+  // A malformed escape (%E0%A4%A) stays as typed: the API answers 404 for it.
+  const decode = (x) => { try { return decodeURIComponent(x); } catch { return x; } };
+  const parts = pathPart.split('/').filter(Boolean).map(decode);
+  return {parts, query: new URLSearchParams(queryPart)};
+}
+
+function drawNav(active) {
+  replace(nav, PAGES.map((p) => h('a', {href: `#/${p.path}`, class: p.name === active ? 'active' : null,
+                                        'aria-current': p.name === active ? 'page' : null}, p.label)));
+  if (mode === 'token') {
+    replace(who, h('button', {type: 'button', class: 'link', onclick: logout}, 'Log out'));
+  } else if (mode === 'open') {
+    replace(who, h('span', {class: 'muted', title: 'ferry dev serves the API without authentication'},
+                   'dev (no auth)'));
+  } else {
+    who.replaceChildren();
+  }
+}
+
+function route() {
+  for (const fn of cleanup) fn();
+  cleanup = [];
+  if (mode === 'login') return;
+  const {parts, query} = parseHash();
+  const page = PAGES.find((p) => p.path === (parts[0] || '')) || PAGES[0];
+  drawNav(page.name);
+  const ctx = context();
+  const errorBox = h('div', {id: 'error'});
+  const view = h('section', {class: 'view'});
+  replace(main, errorBox, view);
+  const render = parts.length > 1 && page.item ? page.item : page.list;
+  Promise.resolve(render(view, parts.slice(1), query, ctx)).catch((e) => ctx.error(e));
+}
+
+function showLogin(message) {
+  for (const fn of cleanup) fn();
+  cleanup = [];
+  mode = 'login';
+  nav.replaceChildren();
+  who.replaceChildren();
+  const input = h('input', {type: 'password', id: 'token', name: 'token', autocomplete: 'off',
+                            placeholder: 'fy_…', required: true, spellcheck: 'false'});
+  // data-attempts counts the answered attempts, so a reader (or a test) can tell a new refusal
+  // from the previous one.
+  const status = h('p', {id: 'login-error', class: 'error', role: 'alert', 'data-attempts': 0}, message || '');
+  const answered = (text) => {
+    status.dataset.attempts = String(Number(status.dataset.attempts) + 1);
+    replace(status, text);
+  };
+  const form = h('form', {class: 'login', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const candidate = input.value.trim();
+    replace(status, 'Checking…');
+    try {
+      // The token is kept only once the API has accepted it.
+      if (await probe(candidate) === 'ok') {
+        setToken(candidate);
+        mode = 'token';
+        route();
+      } else {
+        answered('This token was refused (unknown, revoked or mistyped).');
+        input.select();
+      }
+    } catch (e) {
+      answered(String(e.message || e));
+    }
+  }},
+  h('h1', null, 'Ferry'),
+  h('label', {for: 'token'}, 'API token'),
+  input,
+  h('button', {type: 'submit'}, 'Log in'),
+  status,
+  h('p', {class: 'muted'}, 'Create one with ', h('code', null, 'ferry token create NAME --scopes run'),
+    '. It is kept in this tab only (sessionStorage) and sent as a bearer token.'));
+  replace(main, form);
+  input.focus();
+}
+
+function logout() {
+  clearToken();
+  showLogin('Logged out.');
+}
+
+async function start() {
+  onUnauthenticated((message) => {
+    if (mode === 'open') return;
+    clearToken();
+    showLogin(`Your token was refused: ${message}`);
+  });
+  // With a token from earlier in this tab, show the page at once: a refused token brings the
+  // login form back (onUnauthenticated), so no probe has to come first.
+  if (token()) {
+    mode = 'token';
+    route();
+    return;
+  }
+  try {
+    if (await probe('') === 'open') {
+      mode = 'open';
+    } else {
+      clearToken();
+      showLogin('');
+      return;
+    }
+  } catch (e) {
+    replace(main, h('p', {class: 'error', role: 'alert'}, `The API does not answer: ${e.message || e}`));
+    return;
+  }
+  route();
+}
+
+window.addEventListener('hashchange', () => { if (mode !== 'login') route(); });
+start();
+
+export {api};

@@ -1,0 +1,96 @@
+// Tasks: a filtered list (queue and status on the server, kind in the page), and a task's
+// detail (payload, result or error, attempts, epoch, reclaims, worker) with cancel and retry.
+// The detail refreshes every 2 s until the task has ended.
+import {api} from './api.js';
+import {badge, fields, fmtMs, fmtTime, h, pre, replace, table} from './dom.js';
+
+const STATUSES = ['', 'pending', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
+const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
+
+export function render(view, _params, query, ctx) {
+  const queue = h('input', {name: 'queue', value: query.get('queue') || '', placeholder: 'any', size: 12});
+  const status = h('select', {name: 'status'}, STATUSES.map((st) =>
+    h('option', {value: st, selected: st === (query.get('status') || '')}, st || 'any')));
+  const kind = h('input', {name: 'kind', value: query.get('kind') || '', placeholder: 'any', size: 12});
+  const box = h('div');
+  const apply = (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    if (queue.value.trim()) q.set('queue', queue.value.trim());
+    if (status.value) q.set('status', status.value);
+    if (kind.value.trim()) q.set('kind', kind.value.trim());
+    ctx.go(`#/tasks?${q}`);
+  };
+  replace(view, h('h1', null, 'Tasks'),
+    h('form', {class: 'toolbar', onsubmit: apply},
+      h('label', null, 'queue', queue), h('label', null, 'status', status), h('label', null, 'kind', kind),
+      h('button', {type: 'submit'}, 'Filter')),
+    box);
+  const params = new URLSearchParams({limit: '200'});
+  if (query.get('queue')) params.set('queue', query.get('queue'));
+  if (query.get('status')) params.set('status', query.get('status'));
+  const kindWanted = query.get('kind') || '';
+  ctx.every(5000, async () => {
+    const {tasks} = await api(`/tasks?${params}`);
+    ctx.clearError();
+    const shown = kindWanted ? tasks.filter((t) => t.kind === kindWanted) : tasks;
+    replace(box, table(['task', 'queue', 'kind', 'status', 'attempts', 'worker', 'created', 'payload'],
+      shown.map((t) => h('tr', {'data-task': t.id},
+        h('td', {class: 'mono'}, h('a', {href: `#/tasks/${encodeURIComponent(t.id)}`}, t.id)),
+        h('td', null, t.queue), h('td', null, t.kind), h('td', null, badge(t.status)),
+        h('td', {class: 'num'}, `${t.attempts}/${t.max_attempts}`),
+        h('td', {class: 'mono'}, t.worker || ''),
+        h('td', null, fmtTime(t.created_at)),
+        h('td', {class: 'wrap mono'}, JSON.stringify(t.payload).slice(0, 120)))),
+      {empty: 'no tasks match'}));
+  });
+}
+
+export function renderTask(view, [id], _query, ctx) {
+  const head = h('div');
+  const body = h('div');
+  const notice = h('p', {class: 'muted', role: 'status'});
+  replace(view, h('h1', null, 'Task ', h('span', {class: 'mono'}, id)), head, notice, body);
+  let ended = false;
+  const act = async (what) => {
+    try {
+      const r = await api(`/tasks/${encodeURIComponent(id)}/${what}`, {method: 'POST'});
+      replace(notice, `${what}: ${r.status}`);
+    } catch (e) {
+      // Here, not in the refresh's error box: the next refresh would clear it.
+      replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
+    }
+    ended = false;
+    await refresh();
+  };
+  const refresh = async () => {
+    if (ended) return;
+    const {task: t} = await api(`/tasks/${encodeURIComponent(id)}`);
+    ctx.clearError();
+    ended = ENDED.has(t.status);
+    replace(head, h('div', {class: 'actions'}, badge(t.status),
+      ENDED.has(t.status) ? null : h('button', {type: 'button', class: 'danger', 'data-action': 'cancel', onclick: () => act('cancel')}, 'Cancel'),
+      (t.status === 'failed' || t.status === 'cancelled')
+        ? h('button', {type: 'button', 'data-action': 'retry', onclick: () => act('retry')}, 'Retry') : null));
+    replace(body, h('div', {class: 'grid'},
+      h('div', {class: 'card'}, fields([
+        ['queue', h('a', {href: `#/queues/${encodeURIComponent(t.queue)}`}, t.queue)],
+        ['kind', t.kind],
+        ['attempts', `${t.attempts} of ${t.max_attempts}`],
+        ['epoch', String(t.epoch)],
+        ['reclaims', String(t.reclaims)],
+        ['worker', t.worker || ''],
+        ['timeout', t.timeout_ms ? fmtMs(t.timeout_ms) : 'none'],
+        ['unique key', t.unique_key || ''],
+        ['created', fmtTime(t.created_at)],
+        ['eta', fmtTime(t.eta_at)],
+        ['started', fmtTime(t.started_at)],
+        ['finished', fmtTime(t.finished_at)],
+        ['cancel requested', t.cancel_requested ? 'yes' : 'no'],
+      ])),
+      h('div', {class: 'card'}, h('h2', null, 'Payload'), pre(t.payload, 'payload'),
+        t.error ? [h('h2', null, 'Error'), h('pre', {class: 'json error'}, t.error)] : null,
+        t.result !== null && t.result !== undefined ? [h('h2', null, 'Result'), pre(t.result, 'result')] : null)));
+  };
+  ctx.every(2000, refresh);
+}

@@ -1,0 +1,572 @@
+// The web console in a real browser (Debian's chromium, driven by playwright-core) against a
+// real stack (stack.mjs). Run by ctest (tests/browser/CMakeLists.txt) as
+//   FERRY_BIN=build/default/apps/ferry/ferry FERRY_SCREENSHOTS=build/default/browser-screenshots \
+//     node tests/browser/console.test.mjs
+// Screenshots of every page at 1280 and 390 px go to FERRY_SCREENSHOTS (not committed).
+import {test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {createHmac} from 'node:crypto';
+import {mkdirSync, writeFileSync} from 'node:fs';
+import {join} from 'node:path';
+import {chromium} from 'playwright-core';
+import {startStack} from './stack.mjs';
+
+const FERRY = process.env.FERRY_BIN;
+const SHOTS = process.env.FERRY_SCREENSHOTS || join(process.cwd(), 'browser-screenshots');
+const CHROMIUM = process.env.FERRY_CHROMIUM || '/usr/bin/chromium';
+const XSS = '<img src=x onerror=alert(1)>';
+const HOOK_SECRET = 'console-hook-secret';
+const WAIT = 30000;
+
+const HOOK_WORKFLOW = `
+name: console-hook
+description: A webhook starts it; it holds a few seconds, then greets.
+inputs:
+  who: {type: string, default: World}
+triggers:
+  webhook:
+    methods: [POST]
+    auth: hmac
+    secret: CONSOLE_HOOK
+nodes:
+  hold:
+    kind: delay
+    duration: 6s
+  greet:
+    kind: shell
+    needs: [hold]
+    argv: [echo, "Hello, {{ inputs.who }}!"]
+`;
+const SLOW_WORKFLOW = `
+name: console-slow
+description: "${XSS}"
+nodes:
+  nap:
+    kind: delay
+    duration: 10m
+  after:
+    kind: shell
+    needs: [nap]
+    argv: [echo, done]
+`;
+const XSS_WORKFLOW = `
+name: console-xss
+inputs:
+  who: {type: string, allow_leading_dash: false}
+nodes:
+  say:
+    kind: shell
+    argv: [echo, "{{ inputs.who }}"]
+`;
+
+const QUICK_WORKFLOW = `
+name: console-quick
+nodes:
+  one:
+    kind: lua
+    script: "return {n = 1}"
+`;
+const FAIL_WORKFLOW = `
+name: console-fail
+nodes:
+  boom:
+    kind: fail
+    message: "broken on purpose ${XSS}"
+`;
+
+let stack;
+let browser;
+const pageErrors = [];
+const dialogs = [];
+
+assert.ok(FERRY, 'set FERRY_BIN to the ferry binary');
+
+async function apiCall(path, {method = 'GET', body, token} = {}) {
+  const res = await fetch(`${stack.serverUrl}/api/v1${path}`, {
+    method,
+    headers: {Authorization: `Bearer ${token || stack.token}`, 'Content-Type': 'application/json'},
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+// Polls `fn` until it returns a truthy value (conditions, not sleeps; bounded by `ms`).
+async function until(what, fn, ms = WAIT) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+function watch(page) {
+  page.on('pageerror', (e) => pageErrors.push(`${page.url()}: ${e.message}`));
+  page.on('dialog', (d) => { dialogs.push(`${d.type()}: ${d.message()}`); d.dismiss().catch(() => {}); });
+  // Chromium logs every 4xx answer ("Failed to load resource: ... 401"): the wrong tokens and
+  // the wrong links are refused on purpose, and the page shows the API's message. Anything else
+  // logged as an error (a script error, a Content-Security-Policy violation, a 5xx) counts.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d /.test(m.text())) {
+      pageErrors.push(`console: ${m.text()}`);
+    }
+  });
+}
+
+// A page logged in on the authenticated server (the token in sessionStorage, as the login form
+// leaves it), at `width` px.
+async function loggedIn(width = 1280, token = stack.token) {
+  const context = await browser.newContext({viewport: {width, height: 900}});
+  await context.addInitScript((t) => sessionStorage.setItem('ferry.token', t), token);
+  const page = await context.newPage();
+  watch(page);
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({path: join(SHOTS, `${name}.png`), fullPage: true});
+}
+
+before(async () => {
+  mkdirSync(SHOTS, {recursive: true});
+  stack = await startStack({ferry: FERRY, secrets: {CONSOLE_HOOK: HOOK_SECRET}});
+  const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
+  browser = await chromium.launch({executablePath: CHROMIUM, args});
+  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW, QUICK_WORKFLOW]) {
+    await apiCall('/workflows', {method: 'POST', body: {source}});
+  }
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (stack) {
+    writeFileSync(join(SHOTS, 'stack.log'), stack.logs());
+    await stack.stop();
+  }
+  assert.deepEqual(dialogs, [], 'no dialog may open (an alert would mean injected script ran)');
+  assert.deepEqual(pageErrors, [], 'no page errors');
+});
+
+test('ferry dev serves the console at / without a login, with a strict policy', async () => {
+  const res = await fetch(`${stack.devUrl}/`);
+  assert.equal(res.status, 200);
+  const csp = res.headers.get('content-security-policy');
+  assert.match(csp, /script-src 'self';/);
+  assert.doesNotMatch(csp, /unsafe/);
+  const html = await res.text();
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+
+  const context = await browser.newContext({viewport: {width: 1280, height: 900}});
+  const page = await context.newPage();
+  watch(page);
+  await page.goto(`${stack.devUrl}/`);
+  await page.waitForSelector('nav a.active');
+  assert.equal(await page.locator('#token').count(), 0, 'no login form in dev');
+  assert.match(await page.locator('#who').textContent(), /dev \(no auth\)/);
+  await context.close();
+});
+
+test('a wrong token is refused, a near miss too, and the right one logs in', async () => {
+  const context = await browser.newContext({viewport: {width: 1280, height: 900}});
+  const page = await context.newPage();
+  watch(page);
+  await page.goto(`${stack.serverUrl}/`);
+  await page.waitForSelector('#token');
+  await shot(page, 'login-1280');
+
+  const flipped = stack.token.slice(0, -1) + (stack.token.endsWith('0') ? '1' : '0');
+  let attempts = 0;
+  for (const wrong of [`fy_${'0'.repeat(64)}`, flipped, 'not a token']) {
+    await page.fill('#token', wrong);
+    await page.click('form.login button[type=submit]');
+    attempts++;
+    await page.waitForSelector(`#login-error[data-attempts="${attempts}"]`);
+    assert.match(await page.locator('#login-error').textContent(), /refused/);
+    assert.equal(await page.locator('nav a').count(), 0, `no navigation after ${wrong}`);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('ferry.token')), null);
+  }
+  await shot(page, 'login-refused-1280');
+
+  // The API refuses the same wrong token on its own, whatever the page does.
+  const direct = await fetch(`${stack.serverUrl}/api/v1/runs`, {headers: {Authorization: `Bearer ${flipped}`}});
+  assert.equal(direct.status, 401);
+
+  await page.fill('#token', stack.token);
+  await page.click('form.login button[type=submit]');
+  await page.waitForSelector('nav a.active');
+  await page.waitForSelector('text=Live workers');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('ferry.token')), stack.token);
+
+  // Log out forgets the token.
+  await page.click('#who button');
+  await page.waitForSelector('#token');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('ferry.token')), null);
+  await context.close();
+});
+
+test('a run started by a signed webhook appears on the runs page and its nodes go running -> succeeded live', async () => {
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/runs`);
+  await page.waitForSelector('table tbody');
+  // Marks this document: a reload would lose it.
+  await page.evaluate(() => { window.__noReload = true; });
+
+  const body = JSON.stringify({who: 'Ada'});
+  const ts = Math.floor(Date.now() / 1000);
+  const sig = createHmac('sha256', HOOK_SECRET).update(`${ts}.${body}`).digest('hex');
+  const hook = await fetch(`${stack.serverUrl}/hooks/console-hook`, {
+    method: 'POST', body,
+    headers: {'Content-Type': 'application/json', 'X-Ferry-Timestamp': String(ts), 'X-Ferry-Signature': `sha256=${sig}`},
+  });
+  assert.equal(hook.status, 202);
+  const {run_id: runId} = await hook.json();
+
+  const row = page.locator(`tr[data-run="${runId}"]`);
+  await row.waitFor({timeout: WAIT});
+  assert.match(await row.textContent(), /webhook/);
+  await row.locator('a.mono, td.mono a').first().click();
+  await page.waitForSelector(`h1:has-text("${runId}")`);
+
+  // The delay node shows running while the run really is running, then both nodes succeed.
+  await page.waitForSelector('g.node[data-node="hold"][data-status="running"]', {timeout: WAIT});
+  const during = await apiCall(`/runs/${runId}`);
+  assert.equal(during.run.status, 'running');
+  assert.equal(await page.locator('g.node[data-node="greet"][data-status]').count(), 0, 'greet has not started');
+  await shot(page, 'run-live-1280');
+  await page.waitForSelector('g.node[data-node="hold"][data-status="succeeded"]', {timeout: WAIT});
+  await page.waitForSelector('g.node[data-node="greet"][data-status="succeeded"]', {timeout: WAIT});
+  await page.waitForSelector('.actions .badge.st-succeeded', {timeout: WAIT});
+  await page.waitForSelector('tr[data-step="greet"] pre:has-text("Hello, Ada!")', {timeout: WAIT});
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
+  await shot(page, 'run-succeeded-1280');
+  await page.context().close();
+});
+
+test('cancel from the run page stops a running delay node', async () => {
+  const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-slow'}});
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/runs/${run.id}`);
+  await page.waitForSelector('g.node[data-node="nap"][data-status="running"]', {timeout: WAIT});
+  const running = await apiCall(`/runs/${run.id}`);
+  assert.equal(running.run.status, 'running');
+
+  await page.click('button[data-action="cancel"]');
+  await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  await page.waitForSelector('button[data-action="retry"]');
+  const after = await apiCall(`/runs/${run.id}`);
+  assert.equal(after.run.status, 'cancelled');
+  assert.ok(!after.run.steps.some((s) => s.node === 'nap' && s.status === 'succeeded'));
+  // The worker let go of the run's task: the ten-minute delay was interrupted, not waited out.
+  await until('the run task to leave the worker', async () => {
+    const {workers} = await apiCall('/workers');
+    const busy = workers.flatMap((w) => w.current_tasks || []);
+    const own = (await apiCall('/tasks?limit=1000')).tasks.filter((t) => t.kind === 'ferry.run' && JSON.stringify(t.payload).includes(run.id));
+    return own.length > 0 && own.every((t) => !busy.includes(t.id) && t.status !== 'running');
+  });
+  await page.waitForSelector('g.node[data-node="nap"][data-status="cancelled"]', {timeout: WAIT});
+  assert.equal(await page.locator('g.node[data-node="after"][data-status]').count(), 0);
+  await shot(page, 'run-cancelled-1280');
+  await page.context().close();
+});
+
+test('a dead-lettered task is retried from the dead-letter page and succeeds', async () => {
+  const flag = join(stack.dir, 'flag');
+  const {id} = await apiCall('/tasks', {method: 'POST', body: {kind: 'shell', max_attempts: 1,
+                                                               payload: {argv: ['test', '-e', flag]}}});
+  await until('the task to be dead-lettered', async () => (await apiCall(`/tasks/${id}`)).task.status === 'failed');
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/queues/default`);
+  const row = page.locator(`tr[data-task="${id}"]`);
+  await row.waitFor({timeout: WAIT});
+  assert.match(await row.textContent(), /exit code 1/);
+  await shot(page, 'dead-letters-1280');
+
+  writeFileSync(flag, '');  // the cause is fixed; now the retry can succeed
+  await row.locator('button[data-action="retry"]').click();
+  await page.waitForSelector('[role=status]:has-text("Retried 1 task")');
+  await until('the retried task to succeed', async () => (await apiCall(`/tasks/${id}`)).task.status === 'succeeded');
+  await page.locator(`tr[data-task="${id}"]`).waitFor({state: 'detached', timeout: WAIT});
+
+  await page.goto(`${stack.serverUrl}/#/tasks/${id}`);
+  await page.waitForSelector('.actions .badge.st-succeeded');
+  await page.context().close();
+});
+
+test('a running task is cancelled from its page, then retried', async () => {
+  const {id} = await apiCall('/tasks', {method: 'POST', body: {kind: 'sleep', payload: {ms: 600000}, max_attempts: 1}});
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/tasks/${id}`);
+  await page.waitForSelector('.actions .badge.st-running', {timeout: WAIT});
+  assert.match(await page.locator('dl.fields').textContent(), /worker\S+/);
+  await shot(page, 'task-running-1280');
+  await page.click('button[data-action="cancel"]');
+  await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  assert.equal((await apiCall(`/tasks/${id}`)).task.status, 'cancelled');
+  // The worker let go of it: the ten-minute sleep was stopped.
+  await until('the worker to drop the task', async () =>
+    !(await apiCall('/workers')).workers.some((w) => (w.current_tasks || []).includes(id)));
+
+  await page.click('button[data-action="retry"]');
+  await page.waitForSelector('.actions .badge.st-running, .actions .badge.st-pending', {timeout: WAIT});
+  await apiCall(`/tasks/${id}/cancel`, {method: 'POST'});  // leave the worker free for the next tests
+  await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  await page.context().close();
+});
+
+test('a read-only token sees everything and is told why it may not cancel', async () => {
+  const reader = stack.createToken('console-reader', 'read');
+  const {id} = await apiCall('/tasks', {method: 'POST', body: {kind: 'sleep', payload: {ms: 600000}, max_attempts: 1}});
+  const page = await loggedIn(1280, reader);
+  await page.goto(`${stack.serverUrl}/#/tasks/${id}`);
+  await page.waitForSelector('.actions .badge.st-running', {timeout: WAIT});
+  await page.click('button[data-action="cancel"]');
+  const alert = page.locator('[role=status] [role=alert]');
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /^cancel refused: .*needs a token with the run scope; this one has: read$/);
+  // It stays when the page next refreshes the task (every 2 s).
+  const next = await page.waitForResponse((r) => r.url().endsWith(`/api/v1/tasks/${id}`) && r.request().method() === 'GET');
+  await next.finished();
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));  // the answer is drawn
+  assert.equal(await alert.count(), 1);
+  assert.equal((await apiCall(`/tasks/${id}`)).task.status, 'running');
+  assert.equal(await page.locator('#token').count(), 0, 'a 403 does not log out');
+  await apiCall(`/tasks/${id}/cancel`, {method: 'POST'});
+  await page.context().close();
+});
+
+test('"retry all" asks first, then retries every dead letter', async () => {
+  const flag = join(stack.dir, 'flag-all');
+  const ids = [];
+  for (let i = 0; i < 2; i++) {
+    ids.push((await apiCall('/tasks', {method: 'POST', body: {kind: 'shell', max_attempts: 1,
+                                                              payload: {argv: ['test', '-e', flag]}}})).id);
+  }
+  await until('both tasks to be dead-lettered', async () => {
+    const st = await Promise.all(ids.map(async (id) => (await apiCall(`/tasks/${id}`)).task.status));
+    return st.every((x) => x === 'failed');
+  });
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/queues/default`);
+  for (const id of ids) await page.locator(`tr[data-task="${id}"]`).waitFor({timeout: WAIT});
+  writeFileSync(flag, '');
+
+  // "No" leaves everything as it was.
+  await page.click('button[data-action="retry-all"]');
+  await page.waitForSelector('.confirm .question');
+  await shot(page, 'dead-letters-confirm-1280');
+  await page.click('.confirm button:has-text("No")');
+  await page.waitForSelector('button[data-action="retry-all"]');
+  for (const id of ids) assert.equal((await apiCall(`/tasks/${id}`)).task.status, 'failed');
+
+  await page.click('button[data-action="retry-all"]');
+  await page.click('button[data-confirm="yes"]');
+  await page.waitForSelector('[role=status]:has-text("Retried 2 tasks")');
+  await until('both retried tasks to succeed', async () => {
+    const st = await Promise.all(ids.map(async (id) => (await apiCall(`/tasks/${id}`)).task.status));
+    return st.every((x) => x === 'succeeded');
+  });
+  await page.context().close();
+});
+
+test('user data renders as text: markup in inputs, payloads and descriptions never runs', async () => {
+  const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-xss', inputs: {who: XSS}}});
+  const {id: taskId} = await apiCall('/tasks', {method: 'POST', body: {kind: 'echo', payload: {note: XSS}}});
+  await until('the xss run to finish', async () => (await apiCall(`/runs/${run.id}`)).run.status === 'succeeded');
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/runs/${run.id}`);
+  await page.waitForSelector('tr[data-step="say"] pre');
+  assert.ok((await page.locator('pre.inputs').textContent()).includes(XSS));
+  assert.ok((await page.locator('tr[data-step="say"] pre').textContent()).includes(XSS));
+
+  await page.goto(`${stack.serverUrl}/#/tasks/${taskId}`);
+  await page.waitForSelector('pre.payload');
+  assert.ok((await page.locator('pre.payload').textContent()).includes(XSS));
+
+  await page.goto(`${stack.serverUrl}/#/tasks`);
+  await page.waitForSelector(`tr[data-task="${taskId}"]`);
+  assert.ok((await page.locator(`tr[data-task="${taskId}"]`).textContent()).includes(XSS));
+
+  await page.goto(`${stack.serverUrl}/#/workflows`);
+  await page.waitForSelector('text=console-slow');
+  assert.ok((await page.locator('main').textContent()).includes(XSS));
+
+  await page.goto(`${stack.serverUrl}/#/workflows/console-xss`);
+  await page.waitForSelector('form[data-form="start-run"]');
+  await page.fill('#in-who', XSS);
+  await page.click('form[data-form="start-run"] button[type=submit]');
+  await page.waitForSelector('pre.inputs');
+  assert.ok((await page.locator('pre.inputs').textContent()).includes(XSS));
+
+  assert.equal(await page.locator('main img').count(), 0, 'no <img> element was made from data');
+  assert.deepEqual(dialogs, []);
+  assert.deepEqual(pageErrors, []);
+  await page.context().close();
+});
+
+test('a workflow page draws the graph, diffs two versions and starts a run from its form', async () => {
+  const v2 = XSS_WORKFLOW.replace('argv: [echo, "{{ inputs.who }}"]', 'argv: [printf, "%s\\n", "{{ inputs.who }}"]');
+  const applied = await apiCall('/workflows', {method: 'POST', body: {source: v2}});
+  assert.equal(applied.version.version, 2);
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/workflows/console-xss`);
+  await page.waitForSelector('svg.graph g.node[data-node="say"]');
+  await page.waitForSelector('.diff .add');
+  assert.match(await page.locator('.diff .del').first().textContent(), /^- .*argv: \[echo, "\{\{ inputs\.who \}\}"\]$/);
+  assert.match(await page.locator('.diff .add').first().textContent(), /^\+ .*argv: \[printf/);
+  assert.equal(await page.locator('.diff .add').count(), 1);
+  assert.equal(await page.locator('.diff .del').count(), 1);
+  await shot(page, 'workflow-diff-1280');
+
+  await page.fill('#in-who', 'Grace');
+  await page.click('form[data-form="start-run"] button[type=submit]');
+  await page.waitForSelector('.actions .badge.st-succeeded', {timeout: WAIT});
+  await page.waitForSelector('tr[data-step="say"] pre:has-text("Grace")');
+  assert.match(await page.locator('main').textContent(), /v2/);
+  await page.context().close();
+});
+
+test('a remediation candidate is shown as text, dismissed with a reason and re-opened', async () => {
+  const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-fail'}});
+  await until('the run to fail', async () => (await apiCall(`/runs/${run.id}`)).run.status === 'failed');
+  const m = await until('its remediation candidate', async () =>
+    (await apiCall('/remediations?workflow=console-fail')).remediations.find((x) => x.run_id === run.id));
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/remediation`);
+  await page.locator(`a:has-text("${m.id}")`).click();
+  await page.waitForSelector('.actions .badge.st-pending');
+  assert.ok((await page.locator('pre.error').textContent()).includes(`broken on purpose ${XSS}`));
+  await page.fill('input[name=reason]', 'a test failure');
+  await page.click('button[data-action="dismiss"]');
+  await page.waitForSelector('.actions .badge.st-dismissed');
+  await page.waitForSelector('dd:has-text("a test failure")');
+  assert.equal((await apiCall(`/remediations/${m.id}`)).remediation.status, 'dismissed');
+  await shot(page, 'remediation-candidate-1280');
+
+  await page.click('button[data-action="reopen"]');
+  await page.waitForSelector('.actions .badge.st-pending');
+  assert.equal((await apiCall(`/remediations/${m.id}`)).remediation.status, 'pending');
+
+  // The run page offers a retry for the failed run and follows the new one.
+  await page.goto(`${stack.serverUrl}/#/runs/${run.id}`);
+  await page.waitForSelector('g.node[data-node="boom"][data-status="failed"]');
+  await page.click('button[data-action="retry"]');
+  await page.waitForFunction((id) => location.hash.startsWith('#/runs/') && !location.hash.includes(id), run.id);
+  await page.waitForSelector('.actions .badge.st-failed', {timeout: WAIT});
+  assert.match(await page.locator('dl.fields').textContent(), new RegExp(`retry of${run.id}`));
+  await page.context().close();
+});
+
+test('the runs page filters on the server and pages with the cursor: 50, then the rest', async () => {
+  const ids = [];
+  for (let i = 0; i < 53; i++) ids.push((await apiCall('/runs', {method: 'POST', body: {workflow: 'console-quick'}})).run.id);
+  await until('53 runs to succeed', async () =>
+    (await apiCall('/runs?workflow=console-quick&status=succeeded&limit=100')).runs.length === 53, 60000);
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/runs`);
+  await page.fill('input[name=workflow]', 'console-quick');
+  await page.selectOption('select[name=status]', 'succeeded');
+  await page.click('form.toolbar button[type=submit]');
+  await page.waitForFunction(() => location.hash === '#/runs?workflow=console-quick&status=succeeded');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 50);
+  const first = await page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => r.dataset.run));
+  await page.click('a[data-action="older"]');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 3);
+  const second = await page.locator('tr[data-run]').evaluateAll((rows) => rows.map((r) => r.dataset.run));
+  // Two pages, no run twice, none missing.
+  assert.deepEqual([...first, ...second].sort(), [...ids].sort());
+  assert.equal(await page.locator('a[data-action="older"]').count(), 0, 'no page after the last');
+  await page.click('button:has-text("Newer")');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 50);
+
+  // A filter that matches nothing says so.
+  await page.selectOption('select[name=status]', 'failed');
+  await page.click('form.toolbar button[type=submit]');
+  await page.waitForSelector('td.empty:has-text("no runs match")');
+  await page.context().close();
+});
+
+test('hostile or wrong links show an error in the page, never a script error', async () => {
+  const page = await loggedIn();
+  const cases = [
+    ['#/runs/%E0%A4%A', /no run/],
+    [`#/runs/${encodeURIComponent(XSS)}`, /no run <img src=x onerror=alert\(1\)>/],
+    [`#/tasks/${XSS}`, /no task/],
+    ['#/tasks?status=bogus', /unknown status bogus/],
+    ['#/runs?status=%00', /malformed percent-escape/],  // a NUL byte is refused by the API
+    [`#/workflows/${'a'.repeat(5000)}`, /no workflow/],
+    ['#/queues/bad%20queue%7B', /queue/],
+    ['#/remediation/not-an-id', /./],
+  ];
+  for (const [hash, message] of cases) {
+    await page.goto(`${stack.serverUrl}/${hash}`);
+    const alert = page.locator('#error [role=alert]');
+    await alert.waitFor({timeout: WAIT});
+    assert.match(await alert.textContent(), message, hash.slice(0, 80));
+  }
+  // An unknown page is the overview.
+  await page.goto(`${stack.serverUrl}/#/no-such-page`);
+  await page.waitForSelector('text=Live workers (');
+  assert.equal(await page.locator('main img').count(), 0);
+  await page.context().close();
+});
+
+test('the overview draws throughput from the queue counters while it stays open', async () => {
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/`);
+  await page.waitForSelector('text=Live workers (');
+  // Tasks finish between the page's samples (every 5 s); a line needs three samples.
+  const submitted = [];
+  await until('a throughput line', async () => {
+    submitted.push((await apiCall('/tasks', {method: 'POST', body: {kind: 'echo', payload: {n: submitted.length}}})).id);
+    return (await page.locator('svg.chart polyline').count()) > 0;
+  });
+  const points = (await page.locator('svg.chart polyline').first().getAttribute('points')).trim().split(' ');
+  assert.ok(points.length >= 2);
+  for (const p of points) assert.match(p, /^\d+(\.\d)?,\d+(\.\d)?$/);
+  await shot(page, 'overview-throughput-1280');
+  await page.context().close();
+});
+
+test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
+  const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
+  const {tasks} = await apiCall('/tasks?limit=1');
+  const pages = {
+    overview: '#/',
+    queues: '#/queues',
+    queue: '#/queues/default',
+    tasks: '#/tasks',
+    task: `#/tasks/${tasks[0].id}`,
+    workers: '#/workers',
+    workflows: '#/workflows',
+    workflow: '#/workflows/console-hook',
+    runs: '#/runs',
+    run: `#/runs/${runs[0].id}`,
+    remediation: '#/remediation',
+    candidate: `#/remediation/${(await apiCall('/remediations?workflow=console-fail')).remediations[0].id}`,
+  };
+  for (const width of [1280, 390]) {
+    const page = await loggedIn(width);
+    for (const [name, hash] of Object.entries(pages)) {
+      await page.goto(`${stack.serverUrl}/${hash}`);
+      await page.waitForSelector('main section.view h1');
+      await page.waitForFunction(() => !document.querySelector('main table') || document.querySelector('main tbody tr'));
+      if (name === 'overview') await page.waitForSelector('text=Live workers (');
+      if (name === 'run' || name === 'workflow') await page.waitForSelector('svg.graph g.node');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `${name} at ${width} px overflows the window by ${overflow} px`);
+      assert.ok(await page.locator('nav a').first().isVisible(), `${name} at ${width} px: navigation visible`);
+      await shot(page, `${name}-${width}`);
+    }
+    await page.context().close();
+  }
+});
