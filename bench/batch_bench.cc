@@ -22,12 +22,12 @@
 
 #include "api/http_util.h"
 #include "api/server.h"
-#include "api/task_submission.h"
 #include "broker/broker.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "harness.h"
+#include "service/task_submission.h"
 #include "store/store.h"
 
 namespace ferry::bench {
@@ -108,11 +108,11 @@ class Bench {
   size_t batch_tasks() const { return quick_ ? 10'000 : 50'000; }
   size_t single_tasks() const { return quick_ ? 2'000 : 10'000; }
 
-  // The C++ API: SubmitBatch with batches of api::kMaxBatchTasks.
+  // The C++ API: SubmitBatch with batches of service::kMaxBatchTasks.
   Rate CppBatch() {
     Flush();
     std::vector<SubmitRequest> reqs;
-    for (size_t i = 0; i < api::kMaxBatchTasks; ++i) {
+    for (size_t i = 0; i < service::kMaxBatchTasks; ++i) {
       SubmitRequest r;
       r.kind = "noop";
       r.payload = TaskJson(i)["payload"];
@@ -127,17 +127,17 @@ class Bench {
     return Done(n, t0, cpu0);
   }
 
-  // One HTTP client, batches of api::kMaxBatchTasks through POST /api/v1/tasks/batch.
+  // One HTTP client, batches of service::kMaxBatchTasks through POST /api/v1/tasks/batch.
   Rate HttpBatch() {
     Flush();
     Json tasks = Json::array();
-    for (size_t i = 0; i < api::kMaxBatchTasks; ++i) tasks.push_back(TaskJson(i));
+    for (size_t i = 0; i < service::kMaxBatchTasks; ++i) tasks.push_back(TaskJson(i));
     const std::string body = DumpJson(Json{{"tasks", tasks}});
     auto client = Client();
     const size_t n = batch_tasks();
     const double cpu0 = ProcessCpuSeconds();
     auto t0 = Clock::now();
-    for (size_t done = 0; done < n; done += api::kMaxBatchTasks) {
+    for (size_t done = 0; done < n; done += service::kMaxBatchTasks) {
       auto res = client->Post("/api/v1/tasks/batch", body, "application/json");
       if (!res || res->status != 201)
         Die("POST /api/v1/tasks/batch", res ? res->body : "no answer");
@@ -249,9 +249,9 @@ int main(int argc, char** argv) {
       "of %d | each round | Ferry-side CPU per task (median) |\n|---|---|---|---|\n",
       bench.batch_tasks(), bench.single_tasks(), rounds);
   std::printf("| C++ API, `Broker::SubmitBatch`, batches of %zu | %.0f | %s | %.1f µs |\n",
-              ferry::api::kMaxBatchTasks, c, all(rates(cpp)).c_str(), cpu(cpp));
+              ferry::service::kMaxBatchTasks, c, all(rates(cpp)).c_str(), cpu(cpp));
   std::printf("| HTTP, `POST /api/v1/tasks/batch`, batches of %zu | %.0f | %s | %.1f µs |\n",
-              ferry::api::kMaxBatchTasks, b, all(rates(batch)).c_str(), cpu(batch));
+              ferry::service::kMaxBatchTasks, b, all(rates(batch)).c_str(), cpu(batch));
   std::printf("| HTTP, `POST /api/v1/tasks`, one keep-alive connection | %.0f | %s | %.1f µs |\n",
               s, all(rates(single)).c_str(), cpu(single));
   std::printf("\nHTTP batch / C++ batch, round by round: %s %% (median %.0f %%)\n",

@@ -1,6 +1,6 @@
 #include "api/batch.h"
 
-#include "api/http_util.h"
+#include "core/json_fields.h"
 #include "service/task_submission.h"
 
 namespace ferry::api {

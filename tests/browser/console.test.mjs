@@ -501,7 +501,7 @@ test('hostile or wrong links show an error in the page, never a script error', a
     ['#/runs/%E0%A4%A', /no run/],
     [`#/runs/${encodeURIComponent(XSS)}`, /no run <img src=x onerror=alert\(1\)>/],
     [`#/tasks/${XSS}`, /no task/],
-    ['#/tasks?status=bogus', /unknown status bogus/],
+    ['#/tasks?status=bogus', /unknown status 'bogus'/],
     ['#/runs?status=%00', /malformed percent-escape/],  // a NUL byte is refused by the API
     [`#/workflows/${'a'.repeat(5000)}`, /no workflow/],
     ['#/queues/bad%20queue%7B', /queue/],

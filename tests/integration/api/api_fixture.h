@@ -122,6 +122,12 @@ class ApiTest : public ::testing::Test {
     return c.Post(("/hooks/" + workflow).c_str(), h, body, "application/json");
   }
 
+  std::string TaskStatus(const std::string& id) {
+    auto res = client_->Get(("/api/v1/tasks/" + id).c_str());
+    if (!res || res->status != 200) return "";
+    return Json::parse(res->body)["task"]["status"].get<std::string>();
+  }
+
   std::string RunStatus(const std::string& id) {
     auto res = client_->Get(("/api/v1/runs/" + id).c_str());
     if (!res || res->status != 200) return "";

@@ -200,6 +200,15 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
   Ok("GET", "/api/v1/workers", "/api/v1/workers");
   Ok("GET", "/api/v1/queues", "/api/v1/queues");
   Ok("GET", "/api/v1/queues/{name}", "/api/v1/queues/default");
+  Ok("GET", "/api/v1/queues/{name}/dead", "/api/v1/queues/default/dead?limit=5");
+  // A task's events: the stream ends once the task has (the worker runs `echo` at once).
+  ASSERT_TRUE(Eventually([&] { return TaskStatus(one["id"]) == "succeeded"; }, 20s));
+  Ok("GET", "/api/v1/tasks/{id}/events",
+     "/api/v1/tasks/" + one["id"].get<std::string>() + "/events");
+
+  // The console's page and one of its files.
+  Ok("GET", "/", "/");
+  Ok("GET", "/assets/{file}", "/assets/app.js");
 
   // Cron dispatch (no cron triggers: an empty report is still the report's shape).
   Ok("POST", "/api/v1/triggers/cron/dispatch", "/api/v1/triggers/cron/dispatch");

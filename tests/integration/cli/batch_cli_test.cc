@@ -44,7 +44,7 @@ class BatchCliTest : public ::testing::Test {
     auto r = Run({"--json", "queue", "stats", queue});
     if (r.exit_code != 0) return -1;
     Json j = Json::parse(r.out);
-    return j["counters"].value("submitted", int64_t{0});
+    return j["queue"]["counters"].value("submitted", int64_t{0});
   }
   // Runs with `file` and expects exit 2 with `needle` on stderr, and nothing submitted.
   void ExpectUsage(const std::string& file, const std::string& needle) {
@@ -75,7 +75,7 @@ TEST_F(BatchCliTest, SubmitsEveryLineOfAFileAndOfStdin) {
   auto status = [&](const std::string& id) {
     auto s = Run({"--json", "task", "status", id});
     EXPECT_EQ(s.exit_code, 0) << s.err;
-    return Json::parse(s.out);
+    return Json::parse(s.out)["task"];
   };
   EXPECT_EQ(status(ids[0])["payload"], Json({{"n", 1}}));
   EXPECT_EQ(status(ids[1])["queue"], "other");
