@@ -141,6 +141,11 @@ int Main(int argc, char** argv) {
               "First retry delay, doubled per attempt (env FERRY_BACKOFF_BASE; default 1s)");
   AddOptional(wstart, "--heartbeat-ttl", wf.heartbeat_ttl,
               "Worker record TTL, refreshed every third (env FERRY_HEARTBEAT_TTL; default 30s)");
+  wstart->add_option("--handler", wf.handlers,
+                     "A task kind run by a program or an HTTP service, repeatable: "
+                     "KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL (env FERRY_HANDLERS, "
+                     "';' between; http handlers sign with FERRY_HANDLER_SECRET; "
+                     "docs/handlers.md)");
   AddOptional(wstart, "--store", sf.store,
               "Store of workflow runs (ferry.run tasks) (env FERRY_STORE; default "
               "./.ferry/ferry.db)");

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "core/time_util.h"
+#include "handlers/register.h"
 #include "ops/metrics.h"
 #include "ops/sd_notify.h"
 #include "views/views.h"
@@ -33,6 +34,10 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
   BlockTerminationSignals();
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry);
+  if (auto st = handlers::RegisterExternalHandlers(cfg->handlers, {cfg->handler_secret}, registry);
+      !st) {
+    return out.Fail(st.error());
+  }
   auto fail = [&](Error e) {
     if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kUnauthenticated) {
       e = DescribeConnectError(e, cfg->worker.broker.redis_url);

@@ -10,9 +10,11 @@
 // handlers run concurrently on the worker's slot threads.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <utility>
@@ -38,13 +40,24 @@ struct TaskContext {
   int64_t epoch = 0;  // fencing token: pass it along to anything that must reject stale writers
   int attempt = 1;    // 1 for the first execution
   int max_attempts = 1;
+  // Wall-clock milliseconds since the epoch at which the worker stops this attempt (its
+  // timeout); 0 when it has none.
+  int64_t deadline_ms = 0;
   std::stop_token stop;
   EventEmitter* events = nullptr;  // never null while the handler runs
 };
 
 struct HandlerError {
+  HandlerError() = default;
+  HandlerError(std::string message_in, bool retryable_in = true,
+               std::optional<std::chrono::milliseconds> retry_after_in = std::nullopt)
+      : message(std::move(message_in)), retryable(retryable_in), retry_after(retry_after_in) {}
+
   std::string message;
   bool retryable = true;
+  // When set, the next attempt waits this long instead of the worker's backoff (an HTTP
+  // handler's Retry-After). The worker caps it at its backoff cap.
+  std::optional<std::chrono::milliseconds> retry_after;
 };
 
 using HandlerResult = tl::expected<Json, HandlerError>;
