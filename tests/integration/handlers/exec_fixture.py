@@ -38,6 +38,9 @@ elif mode == "hang":
     time.sleep(300)
 elif mode == "stdout":
     sys.stdout.write(payload["text"])
+elif mode == "string":
+    # A JSON string of exactly payload["bytes"] bytes on stdout.
+    sys.stdout.write('"' + "a" * (payload["bytes"] - 2) + '"')
 elif mode == "event":
     events.write(payload["line"])
     events.flush()

@@ -35,7 +35,9 @@ const server = http.createServer((req, res) => {
     if (epoch !== task.epoch) return send(res, 400, { error: 'epoch header and body differ' });
     if (epoch < (highestEpoch.get(task.id) || 0)) return send(res, 409, { error: 'stale epoch' });
     highestEpoch.set(task.id, epoch);
-    stats.deliveries.push({ id: task.id, attempt: task.attempt, epoch, headers: req.headers, body });
+    stats.deliveries.push({
+      id: task.id, attempt: task.attempt, epoch, socket: req.socket.ferryId, headers: req.headers, body,
+    });
     const mode = task.payload.mode || 'ok';
     if (mode === 'ok') return send(res, 200, { echo: task.payload, epoch, attempt: task.attempt });
     if (mode === 'flaky') {
@@ -56,7 +58,10 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60000;
-server.on('connection', () => { stats.connections += 1; });
+server.on('connection', (socket) => {
+  stats.connections += 1;
+  socket.ferryId = stats.connections;  // which connection carried each delivery
+});
 server.listen(0, '127.0.0.1', () => {
   console.log('listening ' + server.address().port);
 });
