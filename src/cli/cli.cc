@@ -24,7 +24,7 @@ CLI::Option* AddOptional(CLI::App* app, const std::string& name, std::optional<s
 
 }  // namespace
 
-int Main(int argc, char** argv) {
+int Main(int argc, char** argv, const HandlerRegistry* extra) {
   CLI::App app("Ferry: background tasks on Redis Streams.", "ferry");
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand: `ferry task list --json`
@@ -155,7 +155,7 @@ int Main(int argc, char** argv) {
   AddRemediationFlags(wstart, sf.remediation);
   wstart->callback([&] {
     default_log_level = "info";
-    run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf); };
+    run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf, extra); };
   });
   worker->add_subcommand("list", "Workers, their status, counters and current tasks")
       ->callback([&] { run = RunWorkerList; });

@@ -1,6 +1,7 @@
 // `ferry worker start|list`.
 #include <algorithm>
 
+#include "cli/cli.h"
 #include "cli/commands.h"
 #include "core/time_util.h"
 #include "handlers/register.h"
@@ -23,7 +24,8 @@ std::string Join(const std::vector<std::string>& parts, const std::string& sep) 
 
 }  // namespace
 
-int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf) {
+int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
+                   const HandlerRegistry* extra) {
   const Output& out = ctx.out();
   auto cfg = ResolveWorkerConfig(ctx.global(), flags, ctx.env());
   if (!cfg) return out.Fail(cfg.error());
@@ -34,6 +36,9 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
   BlockTerminationSignals();
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry);
+  if (extra != nullptr) {
+    for (const auto& kind : extra->Kinds()) registry.Register(kind, *extra->Find(kind));
+  }
   if (auto st = handlers::RegisterExternalHandlers(cfg->handlers, {cfg->handler_secret}, registry);
       !st) {
     return out.Fail(st.error());
@@ -61,6 +66,18 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
   ops::SdNotify("READY=1\nSTATUS=worker " + (*worker)->id() + " claiming");
   RunWorkerUntilSignal(**worker);  // the worker logs the drain and its end
   return kExitOk;
+}
+
+int RunWorkerMain(int argc, char** argv, const HandlerRegistry& registry) {
+  // The same parser, config and environment as `ferry worker start`: one code path for both.
+  std::vector<char*> args;
+  static char worker_word[] = "worker";
+  static char start_word[] = "start";
+  args.push_back(argc > 0 ? argv[0] : worker_word);
+  args.push_back(worker_word);
+  args.push_back(start_word);
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  return Main(static_cast<int>(args.size()), args.data(), &registry);
 }
 
 Table WorkersTable(const std::vector<WorkerInfo>& workers) {
