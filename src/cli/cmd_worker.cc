@@ -37,7 +37,9 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry);
   if (extra != nullptr) {
-    for (const auto& kind : extra->Kinds()) registry.Register(kind, *extra->Find(kind));
+    for (const auto& kind : extra->Kinds()) {
+      if (const Handler* h = extra->Find(kind)) registry.Register(kind, *h);
+    }
   }
   if (auto st = handlers::RegisterExternalHandlers(cfg->handlers, {cfg->handler_secret}, registry);
       !st) {
