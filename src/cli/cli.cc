@@ -27,7 +27,7 @@ CLI::Option* AddOptional(CLI::App* app, const std::string& name, std::optional<s
 
 }  // namespace
 
-int Main(int argc, char** argv) {
+int Main(int argc, char** argv, const HandlerRegistry* extra) {
   CLI::App app("Ferry: background tasks on Redis Streams.", "ferry");
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand: `ferry task list --json`
@@ -155,6 +155,11 @@ int Main(int argc, char** argv) {
               "First retry delay, doubled per attempt (env FERRY_BACKOFF_BASE; default 1s)");
   AddOptional(wstart, "--heartbeat-ttl", wf.heartbeat_ttl,
               "Worker record TTL, refreshed every third (env FERRY_HEARTBEAT_TTL; default 30s)");
+  wstart->add_option("--handler", wf.handlers,
+                     "A task kind run by a program or an HTTP service, repeatable: "
+                     "KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL (env FERRY_HANDLERS, "
+                     "';' between; http handlers sign with FERRY_HANDLER_SECRET; "
+                     "docs/handlers.md)");
   AddOptional(wstart, "--store", sf.store,
               "Store of workflow runs (ferry.run tasks) (env FERRY_STORE; default "
               "./.ferry/ferry.db)");
@@ -164,7 +169,7 @@ int Main(int argc, char** argv) {
   AddRemediationFlags(wstart, sf.remediation);
   wstart->callback([&] {
     default_log_level = "info";
-    run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf); };
+    run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf, extra); };
   });
   auto* wklist =
       worker->add_subcommand("list", "Workers, their status, counters and current tasks");

@@ -1,9 +1,11 @@
 // `ferry worker start|list`.
 #include <algorithm>
 
+#include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/json_text.h"
 #include "core/time_util.h"
+#include "handlers/register.h"
 #include "ops/metrics.h"
 #include "ops/sd_notify.h"
 #include "views/views.h"
@@ -23,7 +25,8 @@ std::string Join(const std::vector<std::string>& parts, const std::string& sep) 
 
 }  // namespace
 
-int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf) {
+int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
+                   const HandlerRegistry* extra) {
   const Output& out = ctx.out();
   auto cfg = ResolveWorkerConfig(ctx.global(), flags, ctx.env());
   if (!cfg) return out.Fail(cfg.error());
@@ -34,6 +37,15 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
   BlockTerminationSignals();
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry);
+  if (extra != nullptr) {
+    for (const auto& kind : extra->Kinds()) {
+      if (const Handler* h = extra->Find(kind)) registry.Register(kind, *h);
+    }
+  }
+  if (auto st = handlers::RegisterExternalHandlers(cfg->handlers, {cfg->handler_secret}, registry);
+      !st) {
+    return out.Fail(st.error());
+  }
   auto fail = [&](Error e) {
     if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kUnauthenticated) {
       e = DescribeConnectError(e, cfg->worker.broker.redis_url);
@@ -57,6 +69,18 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf)
   ops::SdNotify("READY=1\nSTATUS=worker " + (*worker)->id() + " claiming");
   RunWorkerUntilSignal(**worker);  // the worker logs the drain and its end
   return kExitOk;
+}
+
+int RunWorkerMain(int argc, char** argv, const HandlerRegistry& registry) {
+  // The same parser, config and environment as `ferry worker start`: one code path for both.
+  std::vector<char*> args;
+  static char worker_word[] = "worker";
+  static char start_word[] = "start";
+  args.push_back(argc > 0 ? argv[0] : worker_word);
+  args.push_back(worker_word);
+  args.push_back(start_word);
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  return Main(static_cast<int>(args.size()), args.data(), &registry);
 }
 
 Table WorkersTable(const Json& workers) {

@@ -182,7 +182,9 @@ int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id);
 int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args);
 int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args);
 // `ferry worker start`; `sf` configures the ferry.run handler.
-int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf);
+// `extra` (may be null): a user binary's own kinds (RunWorkerMain).
+int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
+                   const HandlerRegistry* extra);
 
 // --- API server and tokens (cmd_server.cc, cmd_token.cc) ---
 

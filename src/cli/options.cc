@@ -288,6 +288,27 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     if (d->count() < 1000) return Bad(*r, "heartbeat TTL must be at least 1s");
     w.heartbeat_ttl = *d;
   }
+  std::optional<Raw> declared;
+  if (!flags.handlers.empty()) {
+    std::string joined;
+    for (const auto& h : flags.handlers) {
+      // One flag is one declaration: a ';' inside it would silently start another.
+      if (h.find_first_of(";\n") != std::string::npos) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "--handler: one declaration per flag; '" + h + "' holds a ';' or a newline");
+      }
+      joined += h + ";";
+    }
+    declared = Raw{joined, "--handler"};
+  } else {
+    declared = Pick(std::nullopt, "", env, "FERRY_HANDLERS");
+  }
+  if (declared) {
+    auto specs = handlers::ParseHandlerSpecs(declared->text);
+    if (!specs) return Bad(*declared, specs.error().message);
+    cfg.handlers = std::move(*specs);
+  }
+  if (auto secret = env("FERRY_HANDLER_SECRET")) cfg.handler_secret = *secret;
   return cfg;
 }
 

@@ -15,6 +15,7 @@
 #include "broker/broker.h"
 #include "core/log.h"
 #include "core/result.h"
+#include "handlers/spec.h"
 #include "worker/worker.h"
 
 namespace ferry::cli {
@@ -72,6 +73,9 @@ struct WorkerFlags {
   std::optional<std::string> health_host;      // FERRY_HEALTH_HOST, default 127.0.0.1
   std::optional<std::string> backoff_base;     // FERRY_BACKOFF_BASE
   std::optional<std::string> heartbeat_ttl;    // FERRY_HEARTBEAT_TTL
+  // --handler, repeatable; else FERRY_HANDLERS (declarations separated by ';'). The signing
+  // secret of http handlers is FERRY_HANDLER_SECRET only: a flag would show in `ps`.
+  std::vector<std::string> handlers;
 };
 
 inline constexpr const char* kDefaultRedisUrl = "redis://127.0.0.1:6379";
@@ -85,6 +89,9 @@ struct ClientConfig {
 struct WorkerConfig {
   WorkerOptions worker;
   LogOptions log;
+  // Kinds run by programs or HTTP services (docs/handlers.md).
+  std::vector<handlers::HandlerSpec> handlers;
+  std::string handler_secret;
 };
 
 // Resolves the global options. `default_log_level` differs per command: "info" for long-running

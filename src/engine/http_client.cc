@@ -6,6 +6,7 @@
 #include <cctype>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace ferry::engine {
 namespace {
@@ -88,6 +89,35 @@ bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
 
 }  // namespace
 
+struct HttpConnectionPool::Impl {
+  size_t max_idle = 0;
+  std::mutex mu;
+  std::vector<CurlPtr> idle;  // Guarded by mu
+
+  CurlPtr Take() {
+    {
+      std::lock_guard lock(mu);
+      if (!idle.empty()) {
+        CurlPtr c = std::move(idle.back());
+        idle.pop_back();
+        return c;
+      }
+    }
+    return CurlPtr(curl_easy_init());
+  }
+  void Give(CurlPtr c) {
+    // Forget the last request's options; the handle's connection cache stays.
+    curl_easy_reset(c.get());
+    std::lock_guard lock(mu);
+    if (idle.size() < max_idle) idle.push_back(std::move(c));
+  }
+};
+
+HttpConnectionPool::HttpConnectionPool(size_t max_idle) : impl_(std::make_unique<Impl>()) {
+  impl_->max_idle = max_idle;
+}
+HttpConnectionPool::~HttpConnectionPool() = default;
+
 HttpRequest BuildHttpRequest(const std::string& method, const std::string& url,
                              const std::vector<std::pair<std::string, std::string>>& headers,
                              const Json* body) {
@@ -109,7 +139,8 @@ HttpRequest BuildHttpRequest(const std::string& method, const std::string& url,
   return r;
 }
 
-Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token stop) {
+Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token stop,
+                                 HttpConnectionPool* pool) {
   if (request.url.rfind("http://", 0) != 0 && request.url.rfind("https://", 0) != 0) {
     return Fail(ErrorCode::kInvalidArgument, "url must start with http:// or https://");
   }
@@ -125,8 +156,17 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
     }
   }
   GlobalInit();
-  CurlPtr curl(curl_easy_init());
+  CurlPtr curl = pool != nullptr ? pool->impl().Take() : CurlPtr(curl_easy_init());
   if (!curl) return Fail(ErrorCode::kInternal, "curl_easy_init failed");
+  // Back to the pool on every path out, so its connection is reused (curl closes a connection
+  // left in a bad state, e.g. after an aborted transfer, by itself).
+  struct GiveBack {
+    HttpConnectionPool* pool;
+    CurlPtr& curl;
+    ~GiveBack() {
+      if (pool != nullptr && curl) pool->impl().Give(std::move(curl));
+    }
+  } give_back{pool, curl};
   CURL* c = curl.get();
   HttpResponse response;
   Transfer transfer{&response,       request.max_response_bytes, false,

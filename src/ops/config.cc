@@ -205,6 +205,12 @@ const std::vector<SettingInfo>& Settings() {
       {"health-host", "127.0.0.1", "worker", false, "Address of the health port", ""},
       {"backoff-base", "1s", "worker", false, "First retry delay", ""},
       {"heartbeat-ttl", "30s", "worker", false, "Worker record TTL", ""},
+      {"handlers", "", "worker", false,
+       "Kinds run by programs or HTTP services: KIND=exec:PROGRAM ARGS or KIND=URL, ';' "
+       "between (flag --handler, repeatable; docs/handlers.md)",
+       ""},
+      {"handler-secret", "", "worker", true,
+       "HMAC-SHA256 key signing http handlers' requests (no flag)", ""},
       {"threads", "32", "server", false, "HTTP worker threads (flag --threads)",
        "FERRY_API_THREADS"},
       {"max-sse-clients", "16", "server", false, "Concurrent run event streams", ""},

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -169,7 +170,8 @@ struct ChildFailure {
 }
 
 // Runs in the child between fork and exec: async-signal-safe calls only.
-[[noreturn]] void ExecChild(pid_t parent, int in_fd, int out_fd, int err_fd, int report_fd,
+// `fd3` (-1: none) becomes the child's descriptor 3.
+[[noreturn]] void ExecChild(pid_t parent, int in_fd, int out_fd, int err_fd, int fd3, int report_fd,
                             const char* cwd, const char* path, char* const* argv,
                             char* const* envp) {
   ::setpgid(0, 0);
@@ -195,6 +197,14 @@ struct ChildFailure {
   if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
     ChildFail(report_fd, 3);
   }
+  if (fd3 >= 0) {
+    // The error pipe may itself be descriptor 3: move it out of the way first.
+    if (report_fd == 3) {
+      report_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, 4);
+      if (report_fd < 0) ::_exit(127);
+    }
+    if (fd3 != 3 && ::dup2(fd3, 3) < 0) ChildFail(report_fd, 3);
+  }
   if (cwd != nullptr && ::chdir(cwd) != 0) ChildFail(report_fd, 1);
     // Descriptors the parent opened without CLOEXEC (sockets of other libraries) must not leak
     // into user programs.
@@ -208,6 +218,8 @@ struct ChildFailure {
       if (fd != report_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
   }
+  // Descriptor 3 survives exec (dup2 cleared CLOEXEC, but the sweep above set it again).
+  if (fd3 >= 0 && ::fcntl(3, F_SETFD, 0) != 0) ChildFail(report_fd, 3);
   ::execve(path, argv, envp);
   ChildFail(report_fd, 2);
 }
@@ -297,6 +309,12 @@ std::string StageText(int stage) {
 
 }  // namespace
 
+std::optional<std::string> FindProgram(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  const char* path = std::getenv("PATH");
+  return ResolveProgram(name, path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+}
+
 Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) {
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return Fail(ErrorCode::kInvalidArgument, "argv must not be empty");
@@ -360,6 +378,12 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
       return Fail(ErrorCode::kInternal, std::string("open /dev/null: ") + std::strerror(errno));
     }
   }
+  Pipe fd3_pipe;
+  if (spec.on_fd3_line) {
+    auto p = MakePipe();
+    if (!p) return Fail(p.error());
+    fd3_pipe = std::move(*p);
+  }
   // Wakes the poll loop when the stop token is requested.
   auto wake_pipe = MakePipe();
   if (!wake_pipe) return Fail(wake_pipe.error());
@@ -372,7 +396,8 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   if (pid < 0) return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     ExecChild(parent, in_pipe.read.get(), out_pipe->write.get(), err_pipe->write.get(),
-              report_pipe->write.get(), cwd, program->c_str(), argv_ptrs.data(), env_ptrs.data());
+              fd3_pipe.write.get(), report_pipe->write.get(), cwd, program->c_str(),
+              argv_ptrs.data(), env_ptrs.data());
   }
   ChildGuard guard(pid);
   // Also in the parent, so the group exists before we might signal it (no race with the child).
@@ -380,6 +405,7 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   in_pipe.read.Reset();
   out_pipe->write.Reset();
   err_pipe->write.Reset();
+  fd3_pipe.write.Reset();
   report_pipe->write.Reset();
 
   // Blocks until exec succeeds (EOF: CLOEXEC closed the write end) or the child reports failure.
@@ -401,11 +427,24 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   report_pipe->read.Reset();
 
   ProcessResult result;
-  std::array<StreamState, 2> streams;
+  // stdout, stderr, and descriptor 3 when asked for.
+  std::array<StreamState, 3> streams;
   streams[0].fd = std::move(out_pipe->read);
   streams[1].fd = std::move(err_pipe->read);
   streams[1].is_stderr = true;
-  for (auto& s : streams) SetNonBlocking(s.fd.get());
+  streams[2].fd = std::move(fd3_pipe.read);
+  for (auto& s : streams) {
+    if (s.fd.valid()) SetNonBlocking(s.fd.get());
+  }
+  // Descriptor 3's lines go to on_fd3_line; its text is not kept (limit 0).
+  std::function<void(bool, const std::string&)> fd3_line;
+  if (spec.on_fd3_line) {
+    fd3_line = [&spec](bool, const std::string& line) { spec.on_fd3_line(line); };
+  }
+  auto line_callback = [&](size_t i) -> const std::function<void(bool, const std::string&)>& {
+    return i == 2 ? fd3_line : spec.on_line;
+  };
+  auto text_limit = [&](size_t i) -> size_t { return i == 2 ? 0 : spec.max_output_bytes; };
   UniqueFd stdin_fd = std::move(in_pipe.write);
   size_t stdin_off = 0;
   if (stdin_fd.valid()) SetNonBlocking(stdin_fd.get());
@@ -470,20 +509,18 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
       }
     }
 
-    bool streams_open = streams[0].fd.valid() || streams[1].fd.valid();
+    bool streams_open = streams[0].fd.valid() || streams[1].fd.valid() || streams[2].fd.valid();
     if (exited_at && (!streams_open || now >= *exited_at + kDrainAfterExit)) break;
 
     // --- poll ---
-    std::array<pollfd, 5> pfds{};
+    std::array<pollfd, 6> pfds{};
     nfds_t n = 0;
-    int idx_out = -1, idx_err = -1, idx_in = -1;
-    if (streams[0].fd.valid()) {
-      idx_out = static_cast<int>(n);
-      pfds[n++] = {streams[0].fd.get(), POLLIN, 0};
-    }
-    if (streams[1].fd.valid()) {
-      idx_err = static_cast<int>(n);
-      pfds[n++] = {streams[1].fd.get(), POLLIN, 0};
+    std::array<int, 3> idx_stream = {-1, -1, -1};  // streams[i]'s slot in pfds
+    int idx_in = -1;
+    for (size_t i = 0; i < streams.size(); ++i) {
+      if (!streams[i].fd.valid()) continue;
+      idx_stream[i] = static_cast<int>(n);
+      pfds[n++] = {streams[i].fd.get(), POLLIN, 0};
     }
     if (stdin_fd.valid()) {
       idx_in = static_cast<int>(n);
@@ -515,18 +552,19 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
       while (::read(wake_pipe->read.get(), drain, sizeof drain) > 0) {
       }
     }
-    for (int i : {idx_out, idx_err}) {
+    for (size_t si = 0; si < streams.size(); ++si) {
+      int i = idx_stream[si];
       if (i < 0 || pfds[static_cast<size_t>(i)].revents == 0) continue;
-      StreamState& s = streams[i == idx_out ? 0 : 1];
+      StreamState& s = streams[si];
       while (true) {
         ssize_t r = ::read(s.fd.get(), buf.data(), buf.size());
         if (r > 0) {
-          s.Append(buf.data(), static_cast<size_t>(r), spec.max_output_bytes, spec.on_line);
+          s.Append(buf.data(), static_cast<size_t>(r), text_limit(si), line_callback(si));
           continue;
         }
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) break;
-        s.Flush(spec.on_line);
+        s.Flush(line_callback(si));
         s.fd.Reset();  // EOF or error
         break;
       }
@@ -547,7 +585,7 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
     }
   }
 
-  for (auto& s : streams) s.Flush(spec.on_line);
+  for (size_t si = 0; si < streams.size(); ++si) streams[si].Flush(line_callback(si));
   // The group may still hold stragglers of a stopped run; they must not outlive it.
   if (term_sent_at) send_group(SIGKILL);
   int status = 0;

@@ -30,6 +30,10 @@ struct ProcessSpec {
   size_t max_output_bytes = 1 << 20;  // per stream; the rest is dropped and flagged
   // Called with each complete line of stdout/stderr as it arrives (may be empty).
   std::function<void(bool is_stderr, const std::string& line)> on_line;
+  // When set, the child gets the write end of a pipe as descriptor 3 and this is called with
+  // each line written to it (exec handlers' events). Nothing of that stream is kept otherwise.
+  // A line longer than 64 KiB arrives cut into 64 KiB pieces.
+  std::function<void(const std::string& line)> on_fd3_line;
 };
 
 struct ProcessResult {
@@ -43,6 +47,10 @@ struct ProcessResult {
   bool stderr_truncated = false;
   std::chrono::milliseconds duration{0};
 };
+
+// Where RunProcess would find `name` with this process's PATH: the path of an executable file,
+// or nullopt.
+std::optional<std::string> FindProgram(const std::string& name);
 
 // Errors only when the program cannot be started (kInvalidArgument for an empty argv,
 // kNotFound when argv[0] is not found or not executable, kInternal for fork/pipe failures).

@@ -13,6 +13,7 @@
 #include "process/process.h"
 #include "worker/handler.h"
 #include "worker/seconds_text.h"
+#include "worker/tail_text.h"
 
 namespace ferry {
 namespace {
@@ -67,17 +68,6 @@ HandlerResult FailOnPurpose(TaskContext& ctx) {
     }
   }
   return tl::unexpected<HandlerError>(HandlerError{message, retryable});
-}
-
-// The last `n` bytes of text, on a line boundary when one is near, for error messages.
-std::string Tail(const std::string& text, size_t n) {
-  std::string s = text;
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  if (s.size() <= n) return s;
-  std::string tail = s.substr(s.size() - n);
-  size_t nl = tail.find('\n');
-  if (nl != std::string::npos && nl + 1 < tail.size()) tail = tail.substr(nl + 1);
-  return "..." + tail;
 }
 
 HandlerResult Shell(TaskContext& ctx) {
@@ -141,7 +131,7 @@ HandlerResult Shell(TaskContext& ctx) {
   if (r.exit_code != 0) {
     std::string why = r.signal != 0 ? "killed by signal " + std::to_string(r.signal)
                                     : "exit code " + std::to_string(r.exit_code);
-    std::string tail = Tail(r.stderr_text, 500);
+    std::string tail = TailText(r.stderr_text, 500);
     return Transient("shell: " + spec.argv[0] + ": " + why + (tail.empty() ? "" : ": " + tail));
   }
   return Json{{"exit_code", r.exit_code},

@@ -554,6 +554,11 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       ctx.epoch = epoch;
       ctx.attempt = s->task.attempt;
       ctx.max_attempts = s->task.max_attempts;
+      if (s->timeout.count() > 0) {
+        ctx.deadline_ms =
+            WallNowMs() +
+            std::chrono::duration_cast<milliseconds>(s->deadline - SteadyClock::now()).count();
+      }
       ctx.stop = s->stop.get_token();
       ctx.events = &emitter;
       // A handler that throws fails its task, never the worker.
@@ -596,6 +601,11 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
     if (c.retryable && s->task.attempt < s->task.max_attempts) {
       BackoffPolicy policy{options_.backoff_base, options_.backoff_cap};
       c.backoff_ms = BackoffDelay(policy, std::max(1, s->task.attempt)).count();
+      // The handler knows better (a Retry-After), within the same cap.
+      if (!result && reason == StopReason::kNone && result.error().retry_after) {
+        c.backoff_ms = std::clamp<int64_t>(result.error().retry_after->count(), 0,
+                                           options_.backoff_cap.count());
+      }
     }
   }
 

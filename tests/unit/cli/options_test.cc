@@ -90,6 +90,34 @@ TEST(OptionsTest, EmptyEnvCountsAsUnset) {
   EXPECT_EQ(cfg->log.level, "warn");  // one-shot commands keep stderr quiet
 }
 
+TEST(OptionsTest, HandlerFlagsReplaceTheEnvironmentsDeclarations) {
+  auto env = FakeEnv({{"FERRY_HANDLERS", "a=exec:/bin/true; b=http://h/x"},
+                      {"FERRY_HANDLER_SECRET", "0123456789abcdef"}});
+  auto from_env = ResolveWorkerConfig({}, {}, env);
+  ASSERT_TRUE(from_env) << from_env.error().message;
+  ASSERT_EQ(from_env->handlers.size(), 2u);
+  EXPECT_EQ(from_env->handlers[1].url, "http://h/x");
+  EXPECT_EQ(from_env->handler_secret, "0123456789abcdef");
+
+  WorkerFlags f;
+  f.handlers = {"c=exec:/bin/true"};
+  auto from_flag = ResolveWorkerConfig({}, f, env);
+  ASSERT_TRUE(from_flag);
+  ASSERT_EQ(from_flag->handlers.size(), 1u);
+  EXPECT_EQ(from_flag->handlers[0].kind, "c");
+
+  // One declaration per flag: a ';' would silently start a second one.
+  f.handlers = {"c=exec:/bin/true;d=exec:/bin/true"};
+  auto joined = ResolveWorkerConfig({}, f, env);
+  ASSERT_FALSE(joined);
+  EXPECT_NE(joined.error().message.find("one declaration per flag"), std::string::npos);
+
+  auto bad = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_HANDLERS", "echo=exec:/bin/true"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("FERRY_HANDLERS"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("built in"), std::string::npos);
+}
+
 TEST(OptionsTest, ErrorsNameTheirSource) {
   auto from_env = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_CONCURRENCY", "many"}}));
   ASSERT_FALSE(from_env);

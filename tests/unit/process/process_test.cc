@@ -57,6 +57,24 @@ TEST(RunProcess, CapturesStdoutStderrAndExitCode) {
   EXPECT_FALSE(r.stopped);
 }
 
+TEST(RunProcess, Fd3LinesReachTheirCallbackAndNothingElse) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "echo one >&3; echo out; printf 'two\\nthree' >&3"};
+  std::vector<std::string> lines;
+  spec.on_fd3_line = [&](const std::string& line) { lines.push_back(line); };
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_text, "out\n");
+  EXPECT_THAT(lines, ElementsAre("one", "two", "three"));  // the last, unterminated, at EOF
+}
+
+TEST(RunProcess, WithoutAnFd3CallbackTheChildHasNoDescriptor3) {
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "echo x >&3"};
+  auto r = RunOk(spec);
+  EXPECT_NE(r.exit_code, 0);  // bad file descriptor
+}
+
 TEST(RunProcess, ArgumentsAreNotInterpretedByAShell) {
   ProcessSpec spec;
   spec.argv = {"echo", "$HOME", "a;b", "`id`", "*"};

@@ -1,0 +1,37 @@
+// Submits one "resize" task and prints its result:
+//   ./resize-submit redis://127.0.0.1:6379 640
+#include <ferry/ferry.h>
+
+#include <chrono>
+#include <iostream>
+#include <string>
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: resize-submit REDIS_URL WIDTH\n";
+    return 2;
+  }
+  ferry::ClientOptions options;
+  options.redis_url = argv[1];
+  auto client = ferry::Client::Connect(options);
+  if (!client) {
+    std::cerr << client.error().ToString() << "\n";
+    return 3;
+  }
+  auto id = (*client)->Submit("resize", {{"width", std::stoi(argv[2])}});
+  if (!id) {
+    std::cerr << id.error().ToString() << "\n";
+    return 1;
+  }
+  auto task = (*client)->Wait(*id, std::chrono::seconds(60));
+  if (!task) {
+    std::cerr << task.error().ToString() << "\n";
+    return 1;
+  }
+  if (task->status != "succeeded") {
+    std::cerr << *id << " " << task->status << ": " << task->error << "\n";
+    return 1;
+  }
+  std::cout << task->result.dump() << "\n";
+  return 0;
+}

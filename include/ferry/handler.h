@@ -1,0 +1,91 @@
+// The C++ API for task handlers: register a function per task kind; the worker calls it with the
+// task's payload, its fencing epoch, a stop token and an event emitter.
+//
+// A handler returns a JSON result or a HandlerError that says whether a retry may help.
+// A handler that throws fails its task (retryable), never the worker. A handler must watch
+// `stop`: it is requested when the task is cancelled, times out, loses its lease, or the
+// worker's drain deadline passes.
+//
+// Thread-safety: HandlerRegistry is filled before the worker starts and read-only after;
+// handlers run concurrently on the worker's slot threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ferry/json.h"
+#include "ferry/result.h"
+
+namespace ferry {
+
+// Sends progress or log events to the task's event stream (`ferry task events ID --follow`).
+// Thread-safe; events are buffered and written by the worker, so emitting does not block on I/O.
+class EventEmitter {
+ public:
+  virtual ~EventEmitter() = default;
+  virtual void Emit(const std::string& type, Json data) = 0;
+};
+
+struct TaskContext {
+  std::string id;
+  std::string queue;
+  std::string kind;
+  Json payload;
+  int64_t epoch = 0;  // fencing token: pass it along to anything that must reject stale writers
+  int attempt = 1;    // 1 for the first execution
+  int max_attempts = 1;
+  // Wall-clock milliseconds since the epoch at which the worker stops this attempt (its
+  // timeout); 0 when it has none.
+  int64_t deadline_ms = 0;
+  std::stop_token stop;
+  EventEmitter* events = nullptr;  // never null while the handler runs
+};
+
+struct HandlerError {
+  HandlerError() = default;
+  HandlerError(std::string message_in, bool retryable_in = true,
+               std::optional<std::chrono::milliseconds> retry_after_in = std::nullopt)
+      : message(std::move(message_in)), retryable(retryable_in), retry_after(retry_after_in) {}
+
+  std::string message;
+  bool retryable = true;
+  // When set, the next attempt waits this long instead of the worker's backoff (an HTTP
+  // handler's Retry-After). The worker caps it at its backoff cap.
+  std::optional<std::chrono::milliseconds> retry_after;
+};
+
+using HandlerResult = tl::expected<Json, HandlerError>;
+using Handler = std::function<HandlerResult(TaskContext&)>;
+
+class HandlerRegistry {
+ public:
+  // Replaces any handler already registered for `kind`.
+  void Register(std::string kind, Handler handler) {
+    handlers_[std::move(kind)] = std::move(handler);
+  }
+  const Handler* Find(const std::string& kind) const {
+    auto it = handlers_.find(kind);
+    return it == handlers_.end() ? nullptr : &it->second;
+  }
+  std::vector<std::string> Kinds() const {
+    std::vector<std::string> out;
+    for (auto& [k, _] : handlers_) out.push_back(k);
+    return out;
+  }
+
+ private:
+  std::map<std::string, Handler> handlers_;
+};
+
+// Registers noop, echo, sleep, fail and shell (docs/cli.md "ferry worker start" has their
+// payloads).
+void RegisterBuiltinHandlers(HandlerRegistry& registry);
+
+}  // namespace ferry
