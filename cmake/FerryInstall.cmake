@@ -10,7 +10,8 @@ foreach(lib ferry_core ferry_process ferry_http ferry_broker ferry_broker_redis 
     ferry_worker ferry_handlers ferry_http_client ferry_engine ferry_store ferry_store_sqlite
     ferry_store_postgres ferry_views ferry_cron ferry_runs ferry_scheduler
     ferry_remediation_settings ferry_remediation ferry_ops_config ferry_ops ferry_api_requests
-    ferry_api ferry_devstack ferry_cli ferry_sdk_client ferry_sdk_worker)
+    ferry_service ferry_service_remote ferry_console ferry_api ferry_devstack ferry_cli
+    ferry_sdk_client ferry_sdk_worker)
   if(TARGET ${lib})
     list(APPEND FERRY_INSTALLED_LIBS ${lib})
   endif()

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <iostream>
 
-#include "service/task_submission.h"
 #include "cli/commands.h"
 #include "core/time_util.h"
+#include "service/task_submission.h"
 
 namespace ferry::cli {
 namespace {

@@ -39,7 +39,8 @@ Result<SubmitRequest> ReadTaskSubmission(const Json& object, int64_t now_ms,
   if (eta) submit.eta_ms = *eta;
   if (submit.kind == runs::kRunTaskKind) {
     return Fail(At(where, Error{ErrorCode::kInvalidArgument,
-                                "ferry.run tasks are made by starting a run (`ferry workflow run`, POST /api/v1/runs)"}));
+                                "ferry.run tasks are made by starting a run (`ferry workflow run`, "
+                                "POST /api/v1/runs)"}));
   }
   if (auto st = ValidateSubmit(submit, options); !st) return Fail(At(where, st.error()));
   return submit;

@@ -6,8 +6,8 @@
 #include <set>
 #include <string>
 
-#include "service/task_submission.h"
 #include "api_fixture.h"
+#include "service/task_submission.h"
 
 namespace ferry {
 namespace {

@@ -126,7 +126,7 @@ class HandlersTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return Trim(r.out);
   }
-  Json Task(const std::string& id) const { return RunJson({"task", "status", id}); }
+  Json Task(const std::string& id) const { return RunJson({"task", "status", id})["task"]; }
   // Waits until the task reaches a final status and returns its record.
   Json WaitEnd(const std::string& id, milliseconds timeout = seconds(30)) const {
     Json t;
