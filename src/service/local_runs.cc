@@ -19,12 +19,6 @@ Result<Run> FindRun(Store& store, const std::string& id) {
   return **run;
 }
 
-bool MayBeBroken(const Error& e) {
-  return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kInternal;
-}
-
-Json TextOrNull(const std::string& s) { return views::Text(s); }
-
 }  // namespace
 
 Result<Json> LocalService::StartRun(const Json& body, const Caller& caller) {
@@ -42,14 +36,14 @@ Result<Json> LocalService::StartRun(const Json& body, const Caller& caller) {
   if (!broker) return Fail(broker.error());
   auto started = runs::StartRun(**store, **broker, start);
   if (!started) {
-    if (MayBeBroken(started.error())) store->MarkBad();
+    if (MayBreakConnection(started.error())) store->MarkBad();
     return Fail(started.error());
   }
   if (!started->enqueued) broker->MarkBad();
   return Json{{"run", views::Run(started->run)},
               {"enqueued", started->enqueued},
-              {"task_id", TextOrNull(started->task_id)},
-              {"enqueue_error", TextOrNull(started->enqueue_error)}};
+              {"task_id", views::Text(started->task_id)},
+              {"enqueue_error", views::Text(started->enqueue_error)}};
 }
 
 Result<Json> LocalService::ListRuns(const Query& query) {
@@ -103,7 +97,7 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   auto store = stores_.Acquire();
   if (!store) return Fail(store.error());
   auto fail = [&](const Error& e) -> Result<Json> {
-    if (MayBeBroken(e)) store->MarkBad();
+    if (MayBreakConnection(e)) store->MarkBad();
     return Fail(e);
   };
   auto before = FindRun(**store, id);
@@ -126,7 +120,7 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
     if (auto broker = brokers_.Acquire(); !broker) {
       out["task_cancel"] = broker.error().message;
     } else if (auto c = (*broker)->Cancel((*task)->task_id); !c) {
-      if (MayBeBroken(c.error())) broker->MarkBad();
+      if (MayBreakConnection(c.error())) broker->MarkBad();
       out["task_cancel"] = c.error().message;
     } else {
       out["task_cancel"] = *c == TaskStatus::kRunning ? "stopping" : TaskStatusName(*c);
@@ -143,7 +137,7 @@ Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
   auto store = stores_.Acquire();
   if (!store) return Fail(store.error());
   auto fail = [&](const Error& e) -> Result<Json> {
-    if (MayBeBroken(e)) store->MarkBad();
+    if (MayBreakConnection(e)) store->MarkBad();
     return Fail(e);
   };
   if (auto old = FindRun(**store, id); !old) return fail(old.error());
@@ -172,7 +166,7 @@ Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
     out["enqueued"] = true;
     out["task_id"] = ensured->task_id;
   } else {
-    if (MayBeBroken(ensured.error())) broker->MarkBad();
+    if (MayBreakConnection(ensured.error())) broker->MarkBad();
     out["enqueue_error"] = ensured.error().message;
   }
   return out;

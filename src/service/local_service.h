@@ -71,6 +71,10 @@ class LocalService : public Service {
   // that may have broken it.
   template <typename T, typename Fn>
   static auto With(Pool<T>& pool, Fn&& fn) -> decltype(fn(std::declval<T&>()));
+  // Whether a connection that saw `e` may be broken (and must be closed, not reused).
+  static bool MayBreakConnection(const Error& e) {
+    return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kInternal;
+  }
 
   // Constant after construction.
   Pool<Store>& stores_;
@@ -83,10 +87,7 @@ auto LocalService::With(Pool<T>& pool, Fn&& fn) -> decltype(fn(std::declval<T&>(
   auto lease = pool.Acquire();
   if (!lease) return Fail(lease.error());
   auto result = fn(**lease);
-  if (!result) {
-    const ErrorCode code = result.error().code;
-    if (code == ErrorCode::kUnavailable || code == ErrorCode::kInternal) lease->MarkBad();
-  }
+  if (!result && MayBreakConnection(result.error())) lease->MarkBad();
   return result;
 }
 

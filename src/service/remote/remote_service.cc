@@ -1,6 +1,7 @@
 #include "service/remote/remote_service.h"
 
 #include <cctype>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <thread>
@@ -264,56 +265,53 @@ Result<Json> RemoteService::RunEvents(const std::string& id, const Query& query)
   return Call("GET", "/runs/" + Escape(id) + "/events", query, nullptr);
 }
 
-Status RemoteService::FollowRunEvents(const std::string& id, int64_t after, milliseconds timeout,
-                                      const EventSink& sink) {
+Status RemoteService::Follow(const std::string& path, std::string last_id, milliseconds timeout,
+                             const EventSink& sink, const std::function<Result<bool>()>& ended,
+                             const std::string& timeout_message) {
   const auto deadline = SteadyClock::now() + timeout;
-  std::string last_id = after > 0 ? std::to_string(after) : std::string();
-  auto timed_out = [&] {
-    return Error{ErrorCode::kTimeout,
-                 "run " + id + " has not ended after " + std::to_string(timeout.count()) + " ms"};
-  };
   while (true) {
     bool stopped = false;
-    auto st = Stream("/runs/" + Escape(id) + "/events", last_id, deadline, sink, stopped);
+    auto st = Stream(path, last_id, deadline, sink, stopped);
     if (!st) {
-      if (st.error().code == ErrorCode::kTimeout) return Fail(timed_out());
+      if (st.error().code == ErrorCode::kTimeout) return Fail(ErrorCode::kTimeout, timeout_message);
       return st;
     }
     if (stopped) return {};
-    // The server ends the stream after the run's last event, or when it shuts down: resume
-    // from the last event unless the run is over.
-    auto run = GetRun(id);
-    if (!run) return Fail(run.error());
-    auto status = ParseRunStatus((*run)["run"].value("status", ""));
-    if (status && IsTerminal(*status)) return {};
-    if (SteadyClock::now() >= deadline) return Fail(timed_out());
+    // The server ends a stream after the last event, or when it shuts down: resume from the
+    // last event unless the run or task is over.
+    auto over = ended();
+    if (!over) return Fail(over.error());
+    if (*over) return {};
+    if (SteadyClock::now() >= deadline) return Fail(ErrorCode::kTimeout, timeout_message);
     std::this_thread::sleep_for(kResumePause);
   }
 }
 
+Status RemoteService::FollowRunEvents(const std::string& id, int64_t after, milliseconds timeout,
+                                      const EventSink& sink) {
+  return Follow(
+      "/runs/" + Escape(id) + "/events", after > 0 ? std::to_string(after) : std::string(), timeout,
+      sink,
+      [&]() -> Result<bool> {
+        auto run = GetRun(id);
+        if (!run) return Fail(run.error());
+        auto status = ParseRunStatus((*run)["run"].value("status", ""));
+        return status && IsTerminal(*status);
+      },
+      "run " + id + " has not ended after " + std::to_string(timeout.count()) + " ms");
+}
+
 Status RemoteService::FollowTaskEvents(const std::string& id, milliseconds timeout,
                                        const EventSink& sink) {
-  const auto deadline = SteadyClock::now() + timeout;
-  std::string last_id;
-  while (true) {
-    bool stopped = false;
-    auto st = Stream("/tasks/" + Escape(id) + "/events", last_id, deadline, sink, stopped);
-    if (!st) {
-      if (st.error().code == ErrorCode::kTimeout) {
-        return Fail(ErrorCode::kTimeout, "timed out following task " + id);
-      }
-      return st;
-    }
-    if (stopped) return {};
-    auto task = GetTask(id);
-    if (!task) return Fail(task.error());
-    auto status = ParseTaskStatus((*task)["task"].value("status", ""));
-    if (status && IsTerminal(*status)) return {};
-    if (SteadyClock::now() >= deadline) {
-      return Fail(ErrorCode::kTimeout, "timed out following task " + id);
-    }
-    std::this_thread::sleep_for(kResumePause);
-  }
+  return Follow(
+      "/tasks/" + Escape(id) + "/events", std::string(), timeout, sink,
+      [&]() -> Result<bool> {
+        auto task = GetTask(id);
+        if (!task) return Fail(task.error());
+        auto status = ParseTaskStatus((*task)["task"].value("status", ""));
+        return status && IsTerminal(*status);
+      },
+      "timed out following task " + id);
 }
 
 }  // namespace ferry::service

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "service/service.h"
@@ -68,6 +69,12 @@ class RemoteService : public Service {
   Status Stream(const std::string& path, std::string& last_id,
                 std::chrono::steady_clock::time_point deadline, const EventSink& sink,
                 bool& stopped);
+
+  // Follows `path` (resuming after `last_id`) until `ended` says the run or task is over, `sink`
+  // stops, or `timeout` passes (kTimeout with `timeout_message`).
+  Status Follow(const std::string& path, std::string last_id, std::chrono::milliseconds timeout,
+                const EventSink& sink, const std::function<Result<bool>()>& ended,
+                const std::string& timeout_message);
 
   // Constant after construction.
   const RemoteServiceOptions options_;

@@ -4,6 +4,7 @@
 
 #include "core/pool.h"
 #include "fake_broker.h"
+#include "forwarding_broker.h"
 #include "harness.h"
 #include "service/local_service.h"
 #include "service/query.h"
@@ -16,69 +17,6 @@ constexpr const char* kWorkflow =
     "name: greet\ninputs:\n  who: {type: string, default: World}\nnodes:\n"
     "  hello:\n    kind: shell\n    argv: [echo, 'hi {{ inputs.who }}']\n";
 
-// A Broker that forwards to the test's FakeBroker: the pool owns (and may close) its
-// connections, while the test keeps looking at the one fake.
-class ForwardingBroker final : public Broker {
- public:
-  explicit ForwardingBroker(testing::FakeBroker& b) : b_(b) {}
-  Result<SubmitResult> Submit(const SubmitRequest& r) override { return b_.Submit(r); }
-  Result<std::vector<SubmitResult>> SubmitBatch(const std::vector<SubmitRequest>& r) override {
-    return b_.SubmitBatch(r);
-  }
-  Result<TaskStatus> Cancel(const std::string& id) override { return b_.Cancel(id); }
-  Status Retry(const std::string& id) override { return b_.Retry(id); }
-  Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>& q, const std::string& w,
-                                         int n, std::chrono::milliseconds l) override {
-    return b_.Claim(q, w, n, l);
-  }
-  Result<std::vector<ClaimedTask>> Reclaim(const std::string& q, const std::string& w,
-                                           std::chrono::milliseconds l, int n) override {
-    return b_.Reclaim(q, w, l, n);
-  }
-  Result<std::vector<std::string>> RenewLeases(const std::string& w,
-                                               const std::vector<LeaseRef>& l) override {
-    return b_.RenewLeases(w, l);
-  }
-  Result<std::vector<std::string>> CancelRequested(const std::vector<LeaseRef>& l) override {
-    return b_.CancelRequested(l);
-  }
-  Result<std::vector<CompletionOutcome>> Complete(const std::vector<Completion>& c) override {
-    return b_.Complete(c);
-  }
-  Result<int64_t> PromoteDue(const std::string& q, int64_t now, int n) override {
-    return b_.PromoteDue(q, now, n);
-  }
-  Status AppendEvents(const std::string& q, const std::string& id,
-                      const std::vector<std::pair<std::string, Json>>& e) override {
-    return b_.AppendEvents(q, id, e);
-  }
-  Status Heartbeat(const WorkerInfo& i, std::chrono::milliseconds t) override {
-    return b_.Heartbeat(i, t);
-  }
-  Status RemoveWorker(const std::string& id) override { return b_.RemoveWorker(id); }
-  Result<std::vector<WorkerInfo>> ListWorkers() override { return b_.ListWorkers(); }
-  Result<std::optional<TaskRecord>> GetTask(const std::string& id) override {
-    return b_.GetTask(id);
-  }
-  Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter& f) override {
-    return b_.ListTasks(f);
-  }
-  Result<std::vector<std::string>> ListQueues() override { return b_.ListQueues(); }
-  Result<QueueStats> GetQueueStats(const std::string& q) override { return b_.GetQueueStats(q); }
-  Result<std::vector<TaskRecord>> ListDead(const std::string& q, int n) override {
-    return b_.ListDead(q, n);
-  }
-  Result<std::vector<TaskEvent>> ReadEvents(const std::string& id, const std::string& after, int n,
-                                            std::chrono::milliseconds block) override {
-    return b_.ReadEvents(id, after, n, block);
-  }
-  Status Ping() override { return b_.Ping(); }
-  Result<std::map<std::string, std::string>> ServerInfo() override { return b_.ServerInfo(); }
-
- private:
-  testing::FakeBroker& b_;
-};
-
 class ServiceTest : public ::testing::Test {
  protected:
   ServiceTest()
@@ -88,8 +26,10 @@ class ServiceTest : public ::testing::Test {
             },
             1),
         brokers_(
+            // The pool owns (and may close) its connections; the test keeps looking at the one
+            // fake underneath.
             [this]() -> Result<std::unique_ptr<Broker>> {
-              return std::unique_ptr<Broker>(std::make_unique<ForwardingBroker>(broker_));
+              return std::unique_ptr<Broker>(std::make_unique<testing::ForwardingBroker>(broker_));
             },
             1),
         service_(stores_, brokers_, {}) {}
