@@ -25,6 +25,15 @@ CLI::Option* AddOptional(CLI::App* app, const std::string& name, std::optional<s
       name, [&dest](const std::string& v) { dest = v; }, help);
 }
 
+// `--handler`, on every command that runs a worker (docs/handlers.md).
+void AddHandlerFlag(CLI::App* app, std::vector<std::string>& dest) {
+  app->add_option("--handler", dest,
+                  "A task kind run by a program or an HTTP service, repeatable: "
+                  "KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL [secret-env=NAME] (env "
+                  "FERRY_HANDLERS, ';' between; http handlers sign with the key in NAME, else "
+                  "FERRY_HANDLER_SECRET; docs/handlers.md)");
+}
+
 }  // namespace
 
 int Main(int argc, char** argv, const HandlerRegistry* extra) {
@@ -155,11 +164,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
               "First retry delay, doubled per attempt (env FERRY_BACKOFF_BASE; default 1s)");
   AddOptional(wstart, "--heartbeat-ttl", wf.heartbeat_ttl,
               "Worker record TTL, refreshed every third (env FERRY_HEARTBEAT_TTL; default 30s)");
-  wstart->add_option("--handler", wf.handlers,
-                     "A task kind run by a program or an HTTP service, repeatable: "
-                     "KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL (env FERRY_HANDLERS, "
-                     "';' between; http handlers sign with FERRY_HANDLER_SECRET; "
-                     "docs/handlers.md)");
+  AddHandlerFlag(wstart, wf.handlers);
   AddOptional(wstart, "--store", sf.store,
               "Store of workflow runs (ferry.run tasks) (env FERRY_STORE; default "
               "./.ferry/ferry.db)");
@@ -344,6 +349,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   AddOptional(dev, "--concurrency", dv.concurrency,
               "Worker slots (env FERRY_CONCURRENCY; "
               "default 4)");
+  AddHandlerFlag(dev, dv.handlers);
   AddOptional(dev, "--secrets-file", sf.secrets_file,
               "NAME=value lines or a JSON object (env FERRY_SECRETS_FILE)");
   add_store(dev);

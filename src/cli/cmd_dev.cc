@@ -77,6 +77,9 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
       return out.Fail(ErrorCode::kInvalidArgument, "--concurrency must be 1..256, got " + *c);
     }
   }
+  // The user's own kinds (docs/handlers.md), checked before anything starts.
+  auto declared = ResolveHandlerDeclarations(args.handlers, ctx.env());
+  if (!declared) return out.Fail(declared.error());
   std::filesystem::path data_dir =
       FlagOrEnv(ctx, args.data_dir, "FERRY_DATA_DIR").value_or(".ferry");
   std::error_code ec;
@@ -156,6 +159,9 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   wo.block = milliseconds(500);
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry);
+  if (auto st = RegisterDeclaredHandlers(*declared, ctx.env(), registry); !st) {
+    return out.Fail(st.error());
+  }
   // Remediation (src/remediation): capture in the worker and the sweeper, the scan as a
   // scheduler duty.
   auto rem = remediation::ResolveSettings(sf.remediation, ctx.env());
@@ -250,6 +256,14 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
             (private_redis ? " (private, stops with ferry dev)" : "") + "\n";
   banner += "  Worker:     " + (*worker)->id() + " (concurrency " + std::to_string(concurrency) +
             ", queue default)\n";
+  if (!declared->specs.empty()) {
+    std::string kinds;
+    for (const auto& spec : declared->specs) {
+      kinds += (kinds.empty() ? "" : ", ") + spec.kind +
+               (spec.type == handlers::HandlerSpec::Type::kExec ? " (exec)" : " (http)");
+    }
+    banner += "  Handlers:   " + kinds + "\n";
+  }
   banner += "  Sweeper:    pending runs re-enqueued after 5s; lost runs recovered\n";
   banner += "  Scheduler:  cron triggers every 1s (leader lease in Redis)\n";
   banner += std::string("  Remediation: ") +

@@ -5,7 +5,6 @@
 #include "cli/commands.h"
 #include "cli/json_text.h"
 #include "core/time_util.h"
-#include "handlers/register.h"
 #include "ops/metrics.h"
 #include "ops/sd_notify.h"
 #include "views/views.h"
@@ -42,8 +41,7 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
       if (const Handler* h = extra->Find(kind)) registry.Register(kind, *h);
     }
   }
-  if (auto st = handlers::RegisterExternalHandlers(cfg->handlers, {cfg->handler_secret}, registry);
-      !st) {
+  if (auto st = RegisterDeclaredHandlers(cfg->handlers, ctx.env(), registry); !st) {
     return out.Fail(st.error());
   }
   auto fail = [&](Error e) {

@@ -167,6 +167,7 @@ struct DevArgs {
   std::optional<std::string> listen;       // FERRY_LISTEN; default 127.0.0.1:8080
   std::optional<std::string> data_dir;     // FERRY_DATA_DIR; default ./.ferry
   std::optional<std::string> concurrency;  // FERRY_CONCURRENCY; default 4
+  std::vector<std::string> handlers;       // --handler, repeatable; else FERRY_HANDLERS
 };
 
 int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs& args);

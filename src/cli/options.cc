@@ -9,6 +9,7 @@
 
 #include "core/redis_url.h"
 #include "core/time_util.h"
+#include "handlers/register.h"
 
 namespace ferry::cli {
 namespace {
@@ -288,10 +289,19 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     if (d->count() < 1000) return Bad(*r, "heartbeat TTL must be at least 1s");
     w.heartbeat_ttl = *d;
   }
+  auto handlers = ResolveHandlerDeclarations(flags.handlers, env);
+  if (!handlers) return Fail(handlers.error());
+  cfg.handlers = std::move(*handlers);
+  return cfg;
+}
+
+Result<HandlerDeclarations> ResolveHandlerDeclarations(const std::vector<std::string>& flags,
+                                                       const EnvLookup& env) {
+  HandlerDeclarations out;
   std::optional<Raw> declared;
-  if (!flags.handlers.empty()) {
+  if (!flags.empty()) {
     std::string joined;
-    for (const auto& h : flags.handlers) {
+    for (const auto& h : flags) {
       // One flag is one declaration: a ';' inside it would silently start another.
       if (h.find_first_of(";\n") != std::string::npos) {
         return Fail(ErrorCode::kInvalidArgument,
@@ -306,10 +316,18 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
   if (declared) {
     auto specs = handlers::ParseHandlerSpecs(declared->text);
     if (!specs) return Bad(*declared, specs.error().message);
-    cfg.handlers = std::move(*specs);
+    out.specs = std::move(*specs);
   }
-  if (auto secret = env("FERRY_HANDLER_SECRET")) cfg.handler_secret = *secret;
-  return cfg;
+  if (auto secret = env("FERRY_HANDLER_SECRET")) out.secret = *secret;
+  return out;
+}
+
+Status RegisterDeclaredHandlers(const HandlerDeclarations& declared, const EnvLookup& env,
+                                HandlerRegistry& registry) {
+  handlers::ExternalHandlerOptions options;
+  options.http_secret = declared.secret;
+  options.env = env;
+  return handlers::RegisterExternalHandlers(declared.specs, options, registry);
 }
 
 Result<std::vector<std::string>> ParseQueueList(const std::string& text) {

@@ -86,12 +86,17 @@ struct ClientConfig {
   LogOptions log;
 };
 
+// Kinds run by programs or HTTP services (docs/handlers.md), as `ferry worker start` and
+// `ferry dev` take them.
+struct HandlerDeclarations {
+  std::vector<handlers::HandlerSpec> specs;
+  std::string secret;  // FERRY_HANDLER_SECRET: the key of http handlers without their own
+};
+
 struct WorkerConfig {
   WorkerOptions worker;
   LogOptions log;
-  // Kinds run by programs or HTTP services (docs/handlers.md).
-  std::vector<handlers::HandlerSpec> handlers;
-  std::string handler_secret;
+  HandlerDeclarations handlers;
 };
 
 // Resolves the global options. `default_log_level` differs per command: "info" for long-running
@@ -100,6 +105,14 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
                                          const std::string& default_log_level = "warn");
 Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const WorkerFlags& flags,
                                          const EnvLookup& env);
+// `--handler` flags (one declaration each), else FERRY_HANDLERS (or the config file's
+// `handlers`), and FERRY_HANDLER_SECRET.
+Result<HandlerDeclarations> ResolveHandlerDeclarations(const std::vector<std::string>& flags,
+                                                       const EnvLookup& env);
+// Registers them in `registry` (after the program's own kinds), reading `secret-env=` names
+// through `env`.
+Status RegisterDeclaredHandlers(const HandlerDeclarations& declared, const EnvLookup& env,
+                                HandlerRegistry& registry);
 
 // "a, b,c" -> {"a","b","c"}; each name validated, no empties, no duplicates.
 Result<std::vector<std::string>> ParseQueueList(const std::string& text);

@@ -129,8 +129,8 @@ Result<Handler> MakeHttpHandler(HttpHandlerOptions options) {
   }
   if (options.secret.size() < kMinSecretBytes) {
     return Fail(ErrorCode::kInvalidArgument,
-                "http handler " + options.url + ": the signing secret (FERRY_HANDLER_SECRET) " +
-                    "must be at least " + std::to_string(kMinSecretBytes) + " bytes");
+                "http handler " + options.url + ": the signing secret (" + options.secret_name +
+                    ") " + "must be at least " + std::to_string(kMinSecretBytes) + " bytes");
   }
   auto shared = std::make_shared<const HttpHandlerOptions>(std::move(options));
   auto pool = std::make_shared<engine::HttpConnectionPool>();

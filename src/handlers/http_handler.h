@@ -25,8 +25,9 @@
 namespace ferry::handlers {
 
 struct HttpHandlerOptions {
-  std::string url;     // http:// or https://
-  std::string secret;  // HMAC key; required, at least kMinSecretBytes
+  std::string url;                                   // http:// or https://
+  std::string secret;                                // HMAC key; required, at least kMinSecretBytes
+  std::string secret_name = "FERRY_HANDLER_SECRET";  // where the key came from, for errors
   size_t max_response_bytes = 1 << 20;
   // Used when the task has no timeout of its own.
   std::chrono::milliseconds request_timeout = std::chrono::minutes(30);

@@ -20,10 +20,30 @@ bool ValidKind(std::string_view kind) {
          });
 }
 
+// Words separated by white space (no quoting).
+std::vector<std::string_view> SplitWords(std::string_view text) {
+  std::vector<std::string_view> words;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    size_t start = i;
+    while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i > start) words.push_back(text.substr(start, i - start));
+  }
+  return words;
+}
+
+bool ValidEnvName(std::string_view name) {
+  return !name.empty() && !std::isdigit(static_cast<unsigned char>(name.front())) &&
+         std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+}
+
 tl::unexpected<Error> Bad(std::string_view decl, const std::string& why) {
-  return Fail(ErrorCode::kInvalidArgument,
-              "handler '" + std::string(decl) + "': " + why +
-                  " (expected KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL)");
+  return Fail(
+      ErrorCode::kInvalidArgument,
+      "handler '" + std::string(decl) + "': " + why +
+          " (expected KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL [secret-env=NAME])");
 }
 
 Result<HandlerSpec> ParseOne(std::string_view decl) {
@@ -39,26 +59,30 @@ Result<HandlerSpec> ParseOne(std::string_view decl) {
   std::string_view target = Trim(decl.substr(eq + 1));
   if (target.rfind("exec:", 0) == 0) {
     spec.type = HandlerSpec::Type::kExec;
-    std::string_view rest = target.substr(5);
-    size_t i = 0;
-    while (i < rest.size()) {
-      while (i < rest.size() && std::isspace(static_cast<unsigned char>(rest[i]))) ++i;
-      size_t start = i;
-      while (i < rest.size() && !std::isspace(static_cast<unsigned char>(rest[i]))) ++i;
-      if (i > start) spec.argv.emplace_back(rest.substr(start, i - start));
-    }
+    for (std::string_view word : SplitWords(target.substr(5))) spec.argv.emplace_back(word);
     if (spec.argv.empty()) return Bad(decl, "exec: names no program");
     return spec;
   }
   if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) {
     spec.type = HandlerSpec::Type::kHttp;
-    spec.url = std::string(target);
+    std::vector<std::string_view> words = SplitWords(target);
+    spec.url = std::string(words.front());
     size_t host_start = spec.url.find("://") + 3;
     if (host_start >= spec.url.size() || spec.url[host_start] == '/') {
       return Bad(decl, "the URL names no host");
     }
-    if (spec.url.find_first_of(" \t\r\n") != std::string::npos) {
-      return Bad(decl, "the URL holds white space");
+    for (size_t w = 1; w < words.size(); ++w) {
+      constexpr std::string_view kSecretEnv = "secret-env=";
+      if (words[w].rfind(kSecretEnv, 0) != 0) {
+        return Bad(decl, "unknown option '" + std::string(words[w]) +
+                             "' after the URL (the only one is secret-env=NAME; a space in "
+                             "the URL must be written %20)");
+      }
+      if (!spec.secret_env.empty()) return Bad(decl, "secret-env= is given twice");
+      spec.secret_env = std::string(words[w].substr(kSecretEnv.size()));
+      if (!ValidEnvName(spec.secret_env)) {
+        return Bad(decl, "secret-env= wants an environment variable name ([A-Za-z_][A-Za-z0-9_]*)");
+      }
     }
     return spec;
   }

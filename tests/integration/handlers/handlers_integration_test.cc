@@ -60,9 +60,19 @@ class NodeService {
     EXPECT_TRUE(proc_->WaitForOutput("listening ", seconds(20))) << proc_->Stderr();
     std::string out = proc_->Stdout();
     port_ = std::stoi(out.substr(out.find("listening ") + 10));
+    gate_port_ = std::stoi(out.substr(out.find(" gate ") + 6));
   }
   std::string url(const std::string& path = "/task") const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  // The fixture's gate: holds what is sent to it until ReleaseGate().
+  std::string gate_url() const {
+    return "http://127.0.0.1:" + std::to_string(gate_port_) + "/task";
+  }
+  bool ReleaseGate() const {
+    httplib::Client c("127.0.0.1", port_);
+    auto r = c.Post("/gate/release", "", "application/json");
+    return r && r->status == 200;
   }
   Json Stats() const {
     httplib::Client c("127.0.0.1", port_);
@@ -87,6 +97,7 @@ class NodeService {
  private:
   std::unique_ptr<Process> proc_;
   int port_ = 0;
+  int gate_port_ = 0;
 };
 
 class HandlersTest : public ::testing::Test {
@@ -445,7 +456,7 @@ TEST_F(HandlersTest, HttpTimeoutAndCancelAbortTheRequest) {
       << node.Stats()["aborted"].dump();
 }
 
-TEST_F(HandlersTest, HttpReceiverRejectsAFlippedNibbleAndAStaleEpoch) {
+TEST_F(HandlersTest, HttpReceiverRejectsAFlippedNibbleAndAReplayedOlderEpoch) {
   NodeService node;
   auto worker = StartWorker({"js=" + node.url()});
   std::string id = Submit("js", {{"mode", "flaky"}}, {"--max-attempts", "3"});
@@ -466,6 +477,51 @@ TEST_F(HandlersTest, HttpReceiverRejectsAFlippedNibbleAndAStaleEpoch) {
   EXPECT_EQ(node.Replay(second, flipped), 401);
   // The earlier delivery, correctly signed but with an epoch one behind: rejected as stale.
   EXPECT_EQ(node.Replay(first, first["headers"]["x-ferry-signature"]), 409);
+}
+
+// The case the epoch header exists for: worker A claims the task (epoch 1) and sends it, but the
+// request is held up (the fixture's gate) and A stalls (SIGSTOP) so its lease runs out. Worker B
+// reclaims the task (epoch 2) and the service runs it. Then A's delivery arrives: the service
+// refuses it by its epoch, and A, resumed, cannot overwrite B's result (the broker's fence).
+TEST_F(HandlersTest, HttpDeliveryFromAWorkerThatLostTheTaskIsRefusedAndFenced) {
+  NodeService node;
+  auto a = StartWorker({"js=" + node.gate_url()}, {"--concurrency", "1", "--lease", "2s"});
+  std::string id = Submit("js", {{"mode", "ok"}}, {"--max-attempts", "3"});
+  ASSERT_TRUE(Eventually([&] { return node.Stats()["gate"].value("complete_requests", 0) == 1; },
+                         seconds(20)))
+      << node.Stats().dump() << a->Stderr();
+  a->Signal(SIGSTOP);
+  auto b = StartWorker({"js=" + node.url()}, {"--concurrency", "1", "--lease", "2s"});
+  Json t = WaitEnd(id, seconds(30));
+  ASSERT_EQ(t["status"], "succeeded") << t.dump() << b->Stderr();
+  EXPECT_EQ(t["result"]["epoch"], 2) << t.dump();
+  EXPECT_EQ(t["reclaims"], 1) << t.dump();  // taken over: the same attempt, a new epoch
+
+  // A's epoch-1 delivery reaches the service now: refused, and never run.
+  ASSERT_TRUE(node.ReleaseGate());
+  ASSERT_TRUE(Eventually([&] { return node.Stats()["rejected"].size() == 1; }, seconds(20)))
+      << node.Stats().dump();
+  Json stats = node.Stats();
+  EXPECT_EQ(stats["rejected"][0]["id"], id);
+  EXPECT_EQ(stats["rejected"][0]["epoch"], 1);
+  ASSERT_EQ(stats["deliveries"].size(), 1u) << stats.dump();
+  EXPECT_EQ(stats["deliveries"][0]["epoch"], 2);
+
+  // A resumes: it learns it lost the task, and whatever it reports is refused by epoch.
+  a->Signal(SIGCONT);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::string err = a->Stderr();
+        return Contains(err, "task.lease_lost id=" + id) ||
+               Contains(err, "task " + id + ": completion rejected");
+      },
+      seconds(20)))
+      << a->Stderr();
+  // Whichever A saw first (the 409 answer or the lost lease), the record is still B's.
+  Json after = Task(id);
+  EXPECT_EQ(after["status"], "succeeded") << after.dump();
+  EXPECT_EQ(after["result"]["epoch"], 2) << after.dump();
+  EXPECT_EQ(after["error"], nullptr) << after.dump();
 }
 
 // --- declarations, workflows ----------------------------------------------------------------
@@ -508,6 +564,56 @@ TEST_F(HandlersTest, ConfigFileDeclaresHandlers) {
   ASSERT_TRUE(w->WaitForOutput("worker.started", seconds(20))) << w->Stderr();
   Json t = WaitEnd(Submit("py", {{"mode", "ok"}}));
   EXPECT_EQ(t["status"], "succeeded") << t.dump() << w->Stderr();
+}
+
+// `ferry dev --handler`: the one-process stack runs a declared kind; client commands in its
+// folder reach it with no flags; a bad declaration stops it before anything starts.
+TEST_F(HandlersTest, DevRunsDeclaredKinds) {
+  NodeService node;
+  TempDir folder;
+  std::map<std::string, std::string> env = {{"NO_COLOR", "1"}, {"FERRY_HANDLER_SECRET", kSecret}};
+  std::vector<std::string> dev_argv = {
+      FerryBinary(), "dev",       "--listen",  "127.0.0.1:" + std::to_string(FreePort()),
+      "--handler",   PyHandler(), "--handler", "js=" + node.url()};
+  Process dev({dev_argv, env, folder.path().string(), ""});
+  ASSERT_TRUE(dev.WaitForOutput("Press Ctrl-C to stop.", seconds(60))) << dev.Stderr();
+  EXPECT_TRUE(Contains(dev.Stdout(), "Handlers:   py (exec), js (http)")) << dev.Stdout();
+
+  // Client commands find the stack through its data directory (FERRY_DATA_DIR, docs/cli.md).
+  auto client_env = env;
+  client_env["FERRY_DATA_DIR"] = (folder.path() / ".ferry").string();
+  auto client = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {FerryBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, seconds(30), client_env);
+  };
+  for (const std::string kind : {"py", "js"}) {
+    auto submitted = client({"task", "submit", kind, "--payload", R"({"mode": "ok"})"});
+    ASSERT_EQ(submitted.exit_code, 0) << submitted.out << submitted.err;
+    std::string id = Trim(submitted.out);
+    Json t;
+    ASSERT_TRUE(Eventually(
+        [&] {
+          auto r = client({"--json", "task", "status", id});
+          if (r.exit_code != 0) return false;
+          t = Json::parse(r.out, nullptr, false)["task"];
+          return t.value("status", "") == "succeeded";
+        },
+        seconds(30)))
+        << kind << " " << t.dump() << dev.Stderr();
+    // Each handler's answer, as its fixture builds it.
+    Json epoch = kind == "py" ? t["result"]["envelope"]["epoch"] : t["result"]["epoch"];
+    EXPECT_EQ(epoch, 1) << t.dump();
+  }
+  dev.Signal(SIGTERM);
+  EXPECT_EQ(dev.Wait(seconds(30)), 0) << dev.Stderr();
+
+  // A declaration that is wrong: exit 2 naming it, and no stack left behind.
+  auto bad = RunCommand({FerryBinary(), "dev", "--data-dir", (folder.path() / "bad").string(),
+                         "--listen", "127.0.0.1:0", "--handler", "echo=exec:true"},
+                        seconds(30), env);
+  EXPECT_EQ(bad.exit_code, 2) << bad.out << bad.err;
+  EXPECT_TRUE(Contains(bad.err, "kind 'echo' is built in")) << bad.err;
 }
 
 TEST_F(HandlersTest, WorkflowTaskNodeUsesADeclaredKind) {

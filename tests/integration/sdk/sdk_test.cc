@@ -69,6 +69,12 @@ TEST(Sdk, InstalledPackageBuildsAndRunsTheCppWorkerExample) {
   EXPECT_EQ(usage.exit_code, 2) << usage.err;
   EXPECT_TRUE(Contains(usage.err, "--concurrency")) << usage.err;
 
+  // A declared handler may add kinds but not silently replace the program's own.
+  auto twice = RunCommand({(build / "resize-worker").string(), "--redis-url", redis.url(),
+                           "--handler", "resize=exec:/bin/true"});
+  EXPECT_EQ(twice.exit_code, 2) << twice.err;
+  EXPECT_TRUE(Contains(twice.err, "kind 'resize' is already registered")) << twice.err;
+
   // SIGTERM drains and exits 0, as `ferry worker start` does.
   worker.Signal(SIGTERM);
   EXPECT_EQ(worker.Wait(seconds(30)), 0) << worker.Stderr();

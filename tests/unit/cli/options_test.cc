@@ -95,16 +95,16 @@ TEST(OptionsTest, HandlerFlagsReplaceTheEnvironmentsDeclarations) {
                       {"FERRY_HANDLER_SECRET", "0123456789abcdef"}});
   auto from_env = ResolveWorkerConfig({}, {}, env);
   ASSERT_TRUE(from_env) << from_env.error().message;
-  ASSERT_EQ(from_env->handlers.size(), 2u);
-  EXPECT_EQ(from_env->handlers[1].url, "http://h/x");
-  EXPECT_EQ(from_env->handler_secret, "0123456789abcdef");
+  ASSERT_EQ(from_env->handlers.specs.size(), 2u);
+  EXPECT_EQ(from_env->handlers.specs[1].url, "http://h/x");
+  EXPECT_EQ(from_env->handlers.secret, "0123456789abcdef");
 
   WorkerFlags f;
   f.handlers = {"c=exec:/bin/true"};
   auto from_flag = ResolveWorkerConfig({}, f, env);
   ASSERT_TRUE(from_flag);
-  ASSERT_EQ(from_flag->handlers.size(), 1u);
-  EXPECT_EQ(from_flag->handlers[0].kind, "c");
+  ASSERT_EQ(from_flag->handlers.specs.size(), 1u);
+  EXPECT_EQ(from_flag->handlers.specs[0].kind, "c");
 
   // One declaration per flag: a ';' would silently start a second one.
   f.handlers = {"c=exec:/bin/true;d=exec:/bin/true"};

@@ -2,10 +2,14 @@
 // against real child programs (no servers needed).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
+
 #include "core/crypto.h"
 #include "handlers/envelope.h"
 #include "handlers/exec_handler.h"
 #include "handlers/http_handler.h"
+#include "handlers/register.h"
 #include "handlers/spec.h"
 
 namespace ferry::handlers {
@@ -24,8 +28,13 @@ TEST(HandlerSpecs, ParsesExecAndHttpDeclarations) {
   EXPECT_EQ((*specs)[0].argv, (std::vector<std::string>{"python3", "/opt/h/resize.py", "--fast"}));
   EXPECT_EQ((*specs)[1].type, HandlerSpec::Type::kHttp);
   EXPECT_EQ((*specs)[1].url, "https://billing/x?a=1");
+  EXPECT_EQ((*specs)[1].secret_env, "");
   EXPECT_EQ((*specs)[2].kind, "img.v2:thumb");
   EXPECT_TRUE(ParseHandlerSpecs("")->empty());
+  auto own = ParseHandlerSpecs("charge=https://billing/x  secret-env=BILLING_KEY_2 ");
+  ASSERT_TRUE(own) << own.error().message;
+  EXPECT_EQ((*own)[0].url, "https://billing/x");
+  EXPECT_EQ((*own)[0].secret_env, "BILLING_KEY_2");
   EXPECT_TRUE(ParseHandlerSpecs(" ; ;\n")->empty());
 }
 
@@ -47,6 +56,12 @@ TEST(HandlerSpecs, RefusesBadDeclarationsNamingThem) {
            {"x=https://", "names no host"},
            {"x=exec:a;x=exec:b", "declared twice"},
            {std::string("x=exec:a\0b", 10), "NUL"},
+           {"x=http://h/a b", "unknown option 'b' after the URL"},
+           {"x=http://h/ secret-env=", "wants an environment variable name"},
+           {"x=http://h/ secret-env=9KEY", "wants an environment variable name"},
+           {"x=http://h/ secret-env=KEY-1", "wants an environment variable name"},
+           {"x=http://h/ secret-env=A secret-env=B", "given twice"},
+           {"x=http://h/ Secret-Env=A", "unknown option"},
        }) {
     auto r = ParseHandlerSpecs(c.text);
     ASSERT_FALSE(r) << c.text;
@@ -54,6 +69,59 @@ TEST(HandlerSpecs, RefusesBadDeclarationsNamingThem) {
   }
   // 128 characters is the longest kind.
   EXPECT_TRUE(ParseHandlerSpecs(std::string(128, 'k') + "=exec:true"));
+}
+
+// Each http handler signs with its own key when it names one, else with the worker's; a kind the
+// program registered in C++ may not be declared again.
+TEST(RegisterExternalHandlers, SecretsPerHandlerAndNoSecondDeclaration) {
+  auto specs = ParseHandlerSpecs(
+      "a=http://127.0.0.1:1/ secret-env=A_KEY;b=http://127.0.0.1:1/;c=http://127.0.0.1:1/ "
+      "secret-env=SHORT_KEY");
+  ASSERT_TRUE(specs) << specs.error().message;
+  std::map<std::string, std::string> env = {{"A_KEY", std::string(16, 'a')},
+                                            {"SHORT_KEY", std::string(15, 's')}};
+  ExternalHandlerOptions options;
+  options.http_secret = std::string(16, 'w');
+  options.env = [&](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  // c's own key is one byte short: refused, naming the kind and the variable.
+  HandlerRegistry registry;
+  auto st = RegisterExternalHandlers(*specs, options, registry);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("handler 'c'"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("SHORT_KEY"), std::string::npos) << st.error().message;
+  env["SHORT_KEY"] = std::string(16, 's');
+  HandlerRegistry ok;
+  ASSERT_TRUE(RegisterExternalHandlers(*specs, options, ok));
+  EXPECT_NE(ok.Find("a"), nullptr);
+  EXPECT_NE(ok.Find("c"), nullptr);
+  // A named variable that is not set is an error, not a fall back to the worker's key.
+  env.erase("A_KEY");
+  HandlerRegistry unset;
+  auto missing = RegisterExternalHandlers(*specs, options, unset);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("A_KEY is not set"), std::string::npos)
+      << missing.error().message;
+  // b has no key of its own and the worker has none either.
+  env["A_KEY"] = std::string(16, 'a');
+  options.http_secret.clear();
+  HandlerRegistry nokey;
+  auto none = RegisterExternalHandlers(*specs, options, nokey);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("handler 'b'"), std::string::npos) << none.error().message;
+  // A kind the program already registers (a C++ handler) is not silently replaced.
+  options.http_secret = std::string(16, 'w');
+  HandlerRegistry cpp;
+  cpp.Register("b", [](TaskContext&) -> HandlerResult { return Json(nullptr); });
+  auto twice = RegisterExternalHandlers(*specs, options, cpp);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(twice.error().message.find("handler 'b': kind 'b' is already registered"),
+            std::string::npos)
+      << twice.error().message;
 }
 
 TEST(RetryAfter, SecondsDatesAndGarbage) {
