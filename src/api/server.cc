@@ -16,6 +16,7 @@
 #include "api/http_util.h"
 #include "api/openapi.h"
 #include "api/scopes.h"
+#include "api/token_cache.h"
 #include "api/webhook_auth.h"
 #include "console/routes.h"
 #include "core/crypto.h"
@@ -102,7 +103,8 @@ struct ApiServer::Impl {
         brokers(
             [this]() -> Result<std::unique_ptr<Broker>> { return options.broker_factory->Open(); },
             std::max(4, options.threads)),
-        service(stores, brokers, ServiceOptions(options)) {}
+        service(stores, brokers, ServiceOptions(options)),
+        tokens(options.token_cache_ttl) {}
 
   static service::LocalServiceOptions ServiceOptions(const ApiServerOptions& o) {
     service::LocalServiceOptions s;
@@ -119,6 +121,8 @@ struct ApiServer::Impl {
   Pool<Broker> brokers;
   // Every action and query of the /api/v1 resource routes.
   service::LocalService service;
+  // Bearer tokens verified within options.token_cache_ttl.
+  TokenCache tokens;
 
   std::unique_ptr<http::Server> server;
   std::vector<std::string> route_list;  // ApiServer::Routes(); set by Start()
@@ -297,25 +301,32 @@ std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed
     SendError(res, ErrorCode::kUnauthenticated, "Authorization must be 'Bearer <token>'");
     return res;
   }
-  auto store = stores.Acquire();
-  if (!store) {
-    SendError(res, store.error());
-    return res;
+  const std::string hash = Sha256Hex(*token);
+  const int64_t now_ms = options.clock->NowMs();
+  std::optional<std::vector<std::string>> scopes = tokens.Find(hash, now_ms);
+  if (!scopes) {
+    auto store = stores.Acquire();
+    if (!store) {
+      SendError(res, store.error());
+      return res;
+    }
+    auto found = (*store)->VerifyApiToken(hash);
+    if (!found) {
+      Check(*store, found.error());
+      SendError(res, found.error());
+      return res;
+    }
+    if (!*found) {
+      res.SetHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+      SendError(res, ErrorCode::kUnauthenticated, "invalid or revoked token");
+      return res;
+    }
+    scopes = (*found)->scopes;
+    tokens.Put(hash, *scopes, now_ms);
   }
-  auto found = (*store)->VerifyApiToken(Sha256Hex(*token));
-  if (!found) {
-    Check(*store, found.error());
-    SendError(res, found.error());
-    return res;
-  }
-  if (!*found) {
-    res.SetHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-    SendError(res, ErrorCode::kUnauthenticated, "invalid or revoked token");
-    return res;
-  }
-  if (!Allows((*found)->scopes, needed)) {
+  if (!Allows(*scopes, needed)) {
     std::string has;
-    for (const auto& g : (*found)->scopes) has += (has.empty() ? "" : " ") + g;
+    for (const auto& g : *scopes) has += (has.empty() ? "" : " ") + g;
     res.SetHeader("WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"" +
                                           std::string(ScopeName(needed)) + "\"");
     SendError(res, ErrorCode::kPermissionDenied,
@@ -323,7 +334,7 @@ std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed
                   std::string(ScopeName(needed)) + " scope; this one has: " + has);
     return res;
   }
-  req.context = Granted{(*found)->scopes};
+  req.context = Granted{std::move(*scopes)};
   return std::nullopt;
 }
 

@@ -70,8 +70,12 @@ struct ApiServerOptions {
   std::chrono::milliseconds sse_poll_interval = std::chrono::milliseconds(150);
   std::chrono::milliseconds sse_keep_alive = std::chrono::seconds(15);
 
-  // Webhook timestamps and nonce expiry. Not owned.
+  // Webhook timestamps and nonce expiry, and the token cache. Not owned.
   const Clock* clock = &SystemClock::Instance();
+
+  // A bearer token verified in the store is trusted this long before it is looked up again
+  // (api/token_cache.h): also how long a revoked token keeps working here. 0 = every request.
+  std::chrono::milliseconds token_cache_ttl = std::chrono::seconds(1);
 
   // Operations hooks (src/ops, wired by `ferry server start`). Optional; they run on pool
   // threads and must be thread-safe.
