@@ -1,6 +1,8 @@
 // ferry::Client (include/ferry/client.h) against a real redis-server, a SQLite store and the real
 // `ferry worker start`: every call a producer makes (Submit, Get, Wait, Cancel, StartRun) and
 // the errors each gives.
+#include "ferry/client.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -8,7 +10,6 @@
 #include <memory>
 #include <string>
 
-#include "ferry/client.h"
 #include "harness.h"
 
 namespace ferry::testing {
@@ -31,12 +32,12 @@ class SdkClientTest : public ::testing::Test {
   }
 
   std::unique_ptr<Process> StartWorker() {
-    auto w = std::make_unique<Process>(Process::Options{
-        {FerryBinary(), "--redis-url", redis_->url(), "--prefix", "sdk", "worker", "start",
-         "--concurrency", "2", "--store", store_},
-        {{"NO_COLOR", "1"}},
-        "",
-        ""});
+    auto w = std::make_unique<Process>(
+        Process::Options{{FerryBinary(), "--redis-url", redis_->url(), "--prefix", "sdk", "worker",
+                          "start", "--concurrency", "2", "--store", store_},
+                         {{"NO_COLOR", "1"}},
+                         "",
+                         ""});
     EXPECT_TRUE(w->WaitForOutput("worker.started", seconds(20))) << w->Stderr();
     return w;
   }
