@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "api/http_util.h"
+#include "service/scopes.h"
 #include "api/server.h"
 #include "broker/broker.h"
 #include "core/crypto.h"
@@ -83,7 +84,7 @@ class Bench {
   explicit Bench(bool quick) : quick_(quick) {
     stores_ = Must(MakeStoreFactory((dir_.path() / "ferry.db").string()), "store factory");
     admin_ = Must(stores_->Open(), "open store");
-    token_ = api::NewApiTokenSecret();
+    token_ = service::NewApiTokenSecret();
     if (auto st = admin_->CreateApiToken("bench", Sha256Hex(token_), {"run"}); !st) {
       Die("create token", st.error().ToString());
     }

@@ -52,8 +52,6 @@ std::optional<std::string> BearerToken(std::string_view authorization) {
   return std::string(token);
 }
 
-std::string NewApiTokenSecret() { return "fy_" + RandomHex(32); }
-
 bool IsScrubbedHeader(const engine::WebhookTrigger& trigger, std::string_view name) {
   const std::string n = Lower(name);
   static const char* const kExact[] = {"authorization", "proxy-authorization", "cookie",

@@ -27,12 +27,6 @@ namespace ferry::api {
 std::optional<std::string> BearerToken(std::string_view authorization);
 
 // ---------------------------------------------------------------------------------------------
-// Crypto
-
-// "fy_" + 64 random hex characters: what `ferry token create` prints once.
-std::string NewApiTokenSecret();
-
-// ---------------------------------------------------------------------------------------------
 // Webhooks
 
 using http::FindHeader;

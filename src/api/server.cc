@@ -15,7 +15,6 @@
 #include "api/event_streams.h"
 #include "api/http_util.h"
 #include "api/openapi.h"
-#include "api/scopes.h"
 #include "api/token_cache.h"
 #include "api/webhook_auth.h"
 #include "console/routes.h"
@@ -31,9 +30,17 @@
 #include "runs/runs.h"
 #include "scheduler/dispatch.h"
 #include "service/local_service.h"
+#include "service/scopes.h"
 #include "views/views.h"
 
 namespace ferry::api {
+
+using service::Allows;
+using service::AllowsSecret;
+using service::FirstDeniedSecret;
+using service::Scope;
+using service::ScopeName;
+
 namespace {
 
 using http::Request;
@@ -264,6 +271,37 @@ http::Router ApiServer::Impl::Routes() {
   r.Get("/api/v1/queues", bind(&Impl::ListQueues), read);
   r.Get("/api/v1/queues/{name}", bind(&Impl::GetQueue), read);
   r.Get("/api/v1/queues/{name}/dead", bind(&Impl::ListDead), read);
+  // Schedules: pausing a workflow's schedules changes what runs, as applying one does.
+  const auto answer = [](const Result<Json>& result, int status = 200) {
+    Response res;
+    Answer(res, result, status);
+    return res;
+  };
+  r.Get(
+      "/api/v1/schedules", [=, this](Request&) { return answer(service.ListSchedules()); }, read);
+  r.Post(
+      "/api/v1/workflows/{name}/pause",
+      [=, this](Request& req) { return answer(service.SetSchedulesPaused(req.params[0], true)); },
+      apply);
+  r.Post(
+      "/api/v1/workflows/{name}/resume",
+      [=, this](Request& req) { return answer(service.SetSchedulesPaused(req.params[0], false)); },
+      apply);
+  // Tokens: whoever may make tokens may grant any scope, so only admin tokens may.
+  const auto admin = api(Scope::kAdmin);
+  r.Get(
+      "/api/v1/tokens", [=, this](Request&) { return answer(service.ListTokens()); }, admin);
+  r.Post(
+      "/api/v1/tokens",
+      [=, this](Request& req) {
+        auto body = ParseJsonObject(req.body);
+        if (!body) return answer(Fail(body.error()));
+        return answer(service.CreateToken(*body), 201);
+      },
+      admin);
+  r.Post(
+      "/api/v1/tokens/{id}/revoke",
+      [=, this](Request& req) { return answer(service.RevokeToken(req.params[0])); }, admin);
   // Remediation candidates (src/remediation/actions.h does the work; view.h the shapes). A reopened
   // candidate may end in a new workflow version: the apply scope.
   r.Get("/api/v1/remediations", bind(&Impl::ListRemediations), read);

@@ -111,7 +111,8 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
               "env > file > default (env FERRY_CONFIG)")
       ->group("Global");
   AddOptional(&app, "--server", global.server,
-              "Send client commands (task, queue, worker list, workflow, run) to this Ferry "
+              "Send client commands (task, queue, worker list, workflow, run, schedule, token) "
+              "to this Ferry "
               "server's HTTP API instead of Redis and the store (env FERRY_SERVER), e.g. "
               "http://127.0.0.1:8080")
       ->group("Remote");
@@ -481,9 +482,15 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   if (!run) return kExitUsage;
   // The commands that work through a server's API (--server): they act through the service
   // (src/service). The others run Ferry's processes or need Redis and the store directly.
-  const std::vector<CLI::App*> client_commands = {
-      wklist, submit, list,  status,    cancel, retry, events, qlist,  qstats,  qdead,
-      wapply, wlist,  wshow, wversions, wrun,   rlist, rshow,  rwatch, rcancel, rretry};
+  std::vector<CLI::App*> client_commands = {wklist,  submit,    list,    status, cancel, retry,
+                                            events,  qlist,     qstats,  qdead,  wapply, wlist,
+                                            wshow,   wversions, wrun,    rlist,  rshow,  rwatch,
+                                            rcancel, rretry,    tcreate, tlist,  trevoke};
+  // `schedule list|pause|resume` (added by AddSchedulerCommands); `schedule next` computes
+  // locally and needs nothing.
+  for (const char* name : {"list", "pause", "resume"}) {
+    client_commands.push_back(app.get_subcommand("schedule")->get_subcommand(name));
+  }
   const bool client_command = std::any_of(client_commands.begin(), client_commands.end(),
                                           [](const CLI::App* cmd) { return cmd->parsed(); });
 
@@ -514,7 +521,8 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
                             "`ferry " + name +
                                 "` needs Redis and the store directly; it does not work with "
                                 "--server (FERRY_SERVER). Client commands that do: task, queue, "
-                                "worker list, workflow, run (but run recover)");
+                                "worker list, workflow, run (but run recover), schedule list, "
+                                "pause and resume, token");
     }
     if (*config_file) {
       for (const auto& key : (*config_file)->unknown_keys) {

@@ -181,7 +181,7 @@ struct Workflow {
   std::vector<std::string> declared_secrets;
 
   // Derived by ingestion: every secret the workflow uses (declared ones and the webhook's),
-  // sorted. Who applies it needs a grant for each (api/scopes.h); a worker resolves no other.
+  // sorted. Who applies it needs a grant for each (service/scopes.h); a worker resolves no other.
   std::vector<std::string> secret_names;
 
   const NodeDef* FindNode(std::string_view id) const;

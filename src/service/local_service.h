@@ -1,6 +1,7 @@
 // The Service over Ferry's own broker and store: what `ferry server` serves and what the CLI
 // runs when it holds the Redis and store credentials. Implemented by resource:
-// local_tasks.cc (tasks, queues, workers), local_workflows.cc, local_runs.cc, local_follow.cc.
+// local_tasks.cc (tasks, queues, workers), local_workflows.cc, local_runs.cc, local_follow.cc,
+// local_schedules.cc, local_tokens.cc.
 //
 // Thread-safety: every call takes its own connections from the pools, so calls may run on many
 // threads at once. A connection that saw an unavailable or internal error is closed, not
@@ -58,6 +59,13 @@ class LocalService : public Service {
   Result<Json> CancelRun(const std::string& id, const Caller& caller) override;
   Result<Json> RetryRun(const std::string& id, const Json& body) override;
   Result<Json> RunEvents(const std::string& id, const Query& query) override;
+
+  Result<Json> ListSchedules() override;
+  Result<Json> SetSchedulesPaused(const std::string& workflow, bool paused) override;
+
+  Result<Json> ListTokens() override;
+  Result<Json> CreateToken(const Json& body) override;
+  Result<Json> RevokeToken(const std::string& id) override;
 
   Status FollowRunEvents(const std::string& id, int64_t after, std::chrono::milliseconds timeout,
                          const EventSink& sink) override;

@@ -1,4 +1,5 @@
-// Every user action and query on tasks, queues, workers, workflows and runs, once.
+// Every user action and query on tasks, queues, workers, workflows, runs, schedules and API
+// tokens, once.
 //
 // The HTTP API's handlers and the CLI are thin callers of a Service: the API serves a
 // LocalService (local_service.h), and the CLI uses either a LocalService (it holds the Redis and
@@ -92,6 +93,21 @@ class Service {
   virtual Result<Json> RetryRun(const std::string& id, const Json& body) = 0;
   // ?after&limit -> {events, next_cursor}
   virtual Result<Json> RunEvents(const std::string& id, const Query& query) = 0;
+
+  // --- Schedules (cron triggers) ---
+  // -> {schedules, next_cursor}: each with its next fire times in its own time zone
+  virtual Result<Json> ListSchedules() = 0;
+  // Pauses or resumes every schedule of a workflow -> {workflow, paused}
+  virtual Result<Json> SetSchedulesPaused(const std::string& workflow, bool paused) = 0;
+
+  // --- API tokens ---
+  // -> {tokens, next_cursor} (never a secret)
+  virtual Result<Json> ListTokens() = 0;
+  // {name, scopes: "run,apply" | ["run", ...] (default run)} -> the token's view plus "token",
+  // its secret, shown this once
+  virtual Result<Json> CreateToken(const Json& body) = 0;
+  // -> {id, revoked: true}
+  virtual Result<Json> RevokeToken(const std::string& id) = 0;
 
   // --- Following ---
   // Delivers the run's events after seq `after`, in order, until the run has ended and its last

@@ -217,7 +217,7 @@ struct ApiToken {
   std::string name;
   std::string token_hash;  // lowercase hex SHA-256 of the secret; the secret is never stored
   // What the token may do ("read", "run", "apply", "admin", "secret:NAME"), validated by the
-  // caller (api/scopes.h); stored space-separated.
+  // caller (service/scopes.h); stored space-separated.
   std::vector<std::string> scopes;
   int64_t created_ms = 0;
   int64_t last_used_ms = 0;

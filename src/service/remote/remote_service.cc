@@ -287,6 +287,20 @@ Status RemoteService::Follow(const std::string& path, std::string last_id, milli
   }
 }
 
+Result<Json> RemoteService::ListSchedules() { return Call("GET", "/schedules", {}, nullptr); }
+Result<Json> RemoteService::SetSchedulesPaused(const std::string& workflow, bool paused) {
+  return Call("POST", "/workflows/" + Escape(workflow) + (paused ? "/pause" : "/resume"), {},
+              nullptr);
+}
+
+Result<Json> RemoteService::ListTokens() { return Call("GET", "/tokens", {}, nullptr); }
+Result<Json> RemoteService::CreateToken(const Json& body) {
+  return Call("POST", "/tokens", {}, &body);
+}
+Result<Json> RemoteService::RevokeToken(const std::string& id) {
+  return Call("POST", "/tokens/" + Escape(id) + "/revoke", {}, nullptr);
+}
+
 Status RemoteService::FollowRunEvents(const std::string& id, int64_t after, milliseconds timeout,
                                       const EventSink& sink) {
   return Follow(

@@ -55,6 +55,13 @@ class RemoteService : public Service {
   Result<Json> RetryRun(const std::string& id, const Json& body) override;
   Result<Json> RunEvents(const std::string& id, const Query& query) override;
 
+  Result<Json> ListSchedules() override;
+  Result<Json> SetSchedulesPaused(const std::string& workflow, bool paused) override;
+
+  Result<Json> ListTokens() override;
+  Result<Json> CreateToken(const Json& body) override;
+  Result<Json> RevokeToken(const std::string& id) override;
+
   Status FollowRunEvents(const std::string& id, int64_t after, std::chrono::milliseconds timeout,
                          const EventSink& sink) override;
   Status FollowTaskEvents(const std::string& id, std::chrono::milliseconds timeout,

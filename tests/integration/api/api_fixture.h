@@ -12,6 +12,7 @@
 
 #include "answer_log.h"
 #include "api/http_util.h"
+#include "service/scopes.h"
 #include "api/server.h"
 #include "broker/broker.h"
 #include "core/crypto.h"
@@ -47,7 +48,7 @@ class ApiTest : public ::testing::Test {
     brokers_ = MakeRedisBrokerFactory(broker_options_);
     server_ = StartServer();
     port_ = server_->port();
-    token_ = api::NewApiTokenSecret();
+    token_ = service::NewApiTokenSecret();
     ASSERT_TRUE(admin_->CreateApiToken("test", Sha256Hex(token_), {"admin"}));
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_read_timeout(10, 0);

@@ -164,7 +164,7 @@ TEST_F(ApiTest, AuthErrorsAndPaging) {
   EXPECT_EQ(code(anon.Get("/api/v1/workflows")), 401);
 
   // Revoked tokens stop working.
-  const std::string secret = api::NewApiTokenSecret();
+  const std::string secret = service::NewApiTokenSecret();
   auto tok = admin_->CreateApiToken("short-lived", Sha256Hex(secret), {"admin"});
   ASSERT_TRUE(tok);
   httplib::Client revoked("127.0.0.1", port_);

@@ -220,7 +220,7 @@ TEST_F(BatchTest, BatchTasksRunOnAWorker) {
 }
 
 TEST_F(BatchTest, NeedsTheRunScope) {
-  const std::string reader = api::NewApiTokenSecret();
+  const std::string reader = service::NewApiTokenSecret();
   ASSERT_TRUE(admin_->CreateApiToken("reader", Sha256Hex(reader), {"read"}));
   httplib::Client c("127.0.0.1", port_);
   c.set_bearer_token_auth(reader.c_str());

@@ -13,8 +13,10 @@
 
 #include "api/openapi.h"
 #include "api_fixture.h"
+#include "core/crypto.h"
 #include "ops/alerts.h"
 #include "ops/metrics.h"
+#include "service/scopes.h"
 
 namespace ferry {
 namespace {
@@ -38,6 +40,15 @@ nodes:
   wait:
     kind: delay
     duration: 60s
+)";
+
+constexpr const char* kYearly = R"(name: yearly
+triggers:
+  cron: {schedule: "0 3 1 1 *", timezone: Europe/Paris}
+nodes:
+  one:
+    kind: lua
+    script: return 1
 )";
 
 std::string ReadFile(const std::filesystem::path& p) {
@@ -249,6 +260,28 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
      R"({"reason":"not worth it"})");
   Ok("POST", "/api/v1/remediations/{id}/reopen", "/api/v1/remediations/" + rid + "/reopen");
 
+  // Schedules: a yearly cron trigger (it does not fire during the test), paused and resumed.
+  Ok("POST", "/api/v1/workflows", "/api/v1/workflows", DumpJson(Json{{"source", kYearly}}));
+  Json schedules = Ok("GET", "/api/v1/schedules", "/api/v1/schedules");
+  ASSERT_TRUE(schedules.is_object());
+  ASSERT_EQ(schedules["schedules"].size(), 1u) << schedules.dump();
+  EXPECT_EQ(schedules["schedules"][0]["timezone"], "Europe/Paris");
+  EXPECT_EQ(schedules["schedules"][0]["next_fire_times"].size(), 3u) << schedules.dump();
+  Json paused = Ok("POST", "/api/v1/workflows/{name}/pause", "/api/v1/workflows/yearly/pause");
+  EXPECT_EQ(paused, (Json{{"workflow", "yearly"}, {"paused", true}}));
+  Ok("POST", "/api/v1/workflows/{name}/resume", "/api/v1/workflows/yearly/resume");
+
+  // Tokens: made, listed, revoked (the fixture's token is admin).
+  Json made = Ok("POST", "/api/v1/tokens", "/api/v1/tokens",
+                 R"({"name":"contract","scopes":["read","secret:GITHUB_TOKEN"]})");
+  ASSERT_TRUE(made.is_object());
+  EXPECT_EQ(made["scopes"], (Json{"read", "secret:GITHUB_TOKEN"}));
+  Json tokens = Ok("GET", "/api/v1/tokens", "/api/v1/tokens");
+  EXPECT_EQ(tokens["tokens"].size(), 2u) << tokens.dump();
+  EXPECT_EQ(tokens.dump().find(made["token"].get<std::string>()), std::string::npos);
+  Ok("POST", "/api/v1/tokens/{id}/revoke",
+     "/api/v1/tokens/" + made["id"].get<std::string>() + "/revoke");
+
   // Every documented operation was called above.
   for (const auto& d : Documented()) EXPECT_TRUE(called_.count(d)) << d << " was not exercised";
 }
@@ -270,6 +303,21 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   expect(client_->Get("/api/v1/workflows/nope/versions/0"), 400);
   expect(client_->Get("/api/v1/remediations/nope"), 400);
   expect(client_->Post("/hooks/nope", "{}", "application/json"), 404);
+  expect(client_->Post("/api/v1/workflows/nope/pause", "", "application/json"), 404);
+  expect(client_->Post("/api/v1/tokens", R"({"name":""})", "application/json"), 400);
+  expect(client_->Post("/api/v1/tokens", R"({"name":"x","scopes":"root"})", "application/json"),
+         400);
+  expect(client_->Post("/api/v1/tokens", R"({"name":"x","scope":"run"})", "application/json"), 400);
+  expect(client_->Post("/api/v1/tokens/nope/revoke", "", "application/json"), 404);
+  // Tokens are for admin tokens only: one level below is refused.
+  const std::string apply_secret = service::NewApiTokenSecret();
+  ASSERT_TRUE(admin_->CreateApiToken("apply-only", Sha256Hex(apply_secret), {"apply"}));
+  httplib::Client applier("127.0.0.1", port_);
+  answers_.Attach(applier);
+  applier.set_bearer_token_auth(apply_secret.c_str());
+  expect(applier.Get("/api/v1/tokens"), 403);
+  expect(applier.Post("/api/v1/tokens", R"({"name":"mine","scopes":"admin"})", "application/json"),
+         403);
   httplib::Client anonymous("127.0.0.1", port_);
   answers_.Attach(anonymous);
   expect(anonymous.Get("/api/v1/tasks"), 401);

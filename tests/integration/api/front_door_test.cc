@@ -70,7 +70,7 @@ class FrontDoorTest : public ApiTest {
   }
 
   std::string CreateToken(const std::vector<std::string>& scopes) {
-    const std::string secret = api::NewApiTokenSecret();
+    const std::string secret = service::NewApiTokenSecret();
     EXPECT_TRUE(admin_->CreateApiToken("scoped", Sha256Hex(secret), scopes));
     return secret;
   }

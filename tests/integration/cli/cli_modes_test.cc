@@ -22,7 +22,9 @@ using Json = nlohmann::json;
 // read, and a live worker's heartbeat.
 void DropVolatile(Json& j) {
   if (j.is_object()) {
-    for (const char* key : {"heartbeat_age_ms", "last_heartbeat_at", "oldest_pending_age_ms"}) {
+    // last_used_at: the remote call itself may be the token's first use in a minute.
+    for (const char* key :
+         {"heartbeat_age_ms", "last_heartbeat_at", "oldest_pending_age_ms", "last_used_at"}) {
       j.erase(key);
     }
     for (auto& [key, value] : j.items()) DropVolatile(value);
@@ -179,7 +181,45 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   EXPECT_EQ(shown["run"]["steps"].size(), 3u);
   SameLines({"run", "watch", run_id});
 
+  // Schedules: listed with their zone's fire times; paused and resumed from either side.
+  const auto yearly = dir_.path() / "yearly.yaml";
+  {
+    std::FILE* f = std::fopen(yearly.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(
+        "name: yearly\ntriggers:\n  cron: {schedule: \"0 3 1 1 *\", timezone: Asia/Tokyo}\n"
+        "nodes:\n  one: {kind: lua, script: return 1}\n",
+        f);
+    std::fclose(f);
+  }
+  ASSERT_EQ(Local({"workflow", "apply", yearly.string()}).exit_code, 0);
+  Json schedules = Same({"schedule", "list"});
+  ASSERT_EQ(schedules["schedules"].size(), 1u) << schedules.dump();
+  EXPECT_EQ(schedules["schedules"][0]["next_fire_times"][0].get<std::string>().substr(10),
+            "T03:00:00+09:00");
+  EXPECT_EQ(Same({"schedule", "pause", "yearly"})["paused"], true);
+  EXPECT_EQ(Same({"schedule", "list"})["schedules"][0]["paused"], true);
+  EXPECT_EQ(Same({"schedule", "resume", "yearly"})["paused"], false);
+  // The table, too, is the same in both modes.
+  EXPECT_EQ(Local({"schedule", "list"}).out, Remote({"schedule", "list"}).out);
+
+  // Tokens: made through the server (the secret printed once), listed and revoked alike.
+  auto made = Remote({"--json", "token", "create", "ci", "--scopes", "read,run"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Json token = Json::parse(made.out);
+  EXPECT_EQ(token["scopes"], (Json{"read", "run"}));
+  EXPECT_EQ(token["token"].get<std::string>().rfind("fy_", 0), 0u);
+  Json tokens = Same({"token", "list"});
+  EXPECT_EQ(tokens["tokens"].size(), 2u);
+  EXPECT_EQ(tokens.dump().find(token["token"].get<std::string>()), std::string::npos);
+  Same({"token", "revoke",
+        token["id"].get<std::string>()});  // twice (local, then remote): not an error
+
   // Errors: the same message and exit code (1 not found, 2 bad input, 1 conflict).
+  Same({"schedule", "pause", "nope"}, 1);
+  Same({"token", "create", "x", "--scopes", "root"}, 2);
+  Same({"token", "create", "", "--scopes", "run"}, 2);
+  Same({"token", "revoke", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"task", "status", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"run", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"workflow", "show", "nope"}, 1);

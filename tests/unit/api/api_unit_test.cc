@@ -132,13 +132,6 @@ TEST(ErrorTest, ShapeAndStatus) {
   EXPECT_EQ(http::ErrorResponse(Error{ErrorCode::kInvalidArgument, ""}).status, 400);
 }
 
-TEST(TokenTest, SecretShape) {
-  std::string a = NewApiTokenSecret();
-  EXPECT_EQ(a.rfind("fy_", 0), 0u);
-  EXPECT_EQ(a.size(), 3u + 64u);
-  EXPECT_NE(a, NewApiTokenSecret());
-}
-
 TEST(TriggerSpecsTest, KeysAreStable) {
   Json canonical = {
       {"triggers",

@@ -18,7 +18,7 @@
 
 #include "core/result.h"
 
-namespace ferry::api {
+namespace ferry::service {
 
 enum class Scope { kRead = 0, kRun = 1, kApply = 2, kAdmin = 3 };
 std::string_view ScopeName(Scope s);
@@ -26,6 +26,10 @@ std::string_view ScopeName(Scope s);
 // Parses "read,run" or "apply secret:GITHUB_TOKEN" (commas or spaces). kInvalidArgument names
 // an unknown scope or a bad secret name; at least one scope is required.
 Result<std::vector<std::string>> ParseScopes(std::string_view text);
+
+// "fy_" + 64 random hex characters: a new token's secret, shown once (the store keeps its
+// SHA-256 only).
+std::string NewApiTokenSecret();
 
 // Whether `granted` includes `needed` (a level or the ones above it).
 bool Allows(const std::vector<std::string>& granted, Scope needed);
@@ -35,4 +39,4 @@ bool AllowsSecret(const std::vector<std::string>& granted, std::string_view name
 std::optional<std::string> FirstDeniedSecret(const std::vector<std::string>& granted,
                                              const std::vector<std::string>& secrets);
 
-}  // namespace ferry::api
+}  // namespace ferry::service

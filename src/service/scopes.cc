@@ -1,10 +1,11 @@
-#include "api/scopes.h"
+#include "service/scopes.h"
 
 #include <algorithm>
 
+#include "core/ids.h"
 #include "engine/secrets.h"
 
-namespace ferry::api {
+namespace ferry::service {
 namespace {
 
 constexpr std::string_view kSecretPrefix = "secret:";
@@ -79,4 +80,6 @@ std::optional<std::string> FirstDeniedSecret(const std::vector<std::string>& gra
   return std::nullopt;
 }
 
-}  // namespace ferry::api
+std::string NewApiTokenSecret() { return "fy_" + RandomHex(32); }
+
+}  // namespace ferry::service

@@ -1,0 +1,48 @@
+// Token scopes and secrets (service/scopes.h).
+#include "service/scopes.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ferry::service {
+namespace {
+
+TEST(Scopes, ParseNamesWhatIsWrong) {
+  auto ok = ParseScopes("read, run secret:GITHUB_TOKEN");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(*ok, (std::vector<std::string>{"read", "run", "secret:GITHUB_TOKEN"}));
+  for (const char* bad : {"", " , ", "reed", "admin,superuser", "secret:"}) {
+    auto r = ParseScopes(bad);
+    EXPECT_FALSE(r) << bad;
+  }
+}
+
+TEST(Scopes, ALevelIncludesTheOnesBelowItAndNoneAbove) {
+  EXPECT_TRUE(Allows({"run"}, Scope::kRead));
+  EXPECT_TRUE(Allows({"run"}, Scope::kRun));
+  EXPECT_FALSE(Allows({"run"}, Scope::kApply));  // one level above
+  EXPECT_FALSE(Allows({"secret:X"}, Scope::kRead));
+  EXPECT_TRUE(Allows({"admin"}, Scope::kAdmin));
+  EXPECT_FALSE(Allows({"apply"}, Scope::kAdmin));
+}
+
+TEST(Scopes, SecretGrants) {
+  EXPECT_TRUE(AllowsSecret({"secret:A"}, "A"));
+  EXPECT_FALSE(AllowsSecret({"secret:A"}, "AB"));
+  EXPECT_TRUE(AllowsSecret({"secret:*"}, "ANY"));
+  EXPECT_TRUE(AllowsSecret({"admin"}, "ANY"));
+  EXPECT_EQ(FirstDeniedSecret({"secret:A"}, {"A", "B"}), "B");
+  EXPECT_FALSE(FirstDeniedSecret({"secret:A"}, {"A"}));
+}
+
+TEST(Scopes, TokenSecretShape) {
+  std::string a = NewApiTokenSecret();
+  EXPECT_EQ(a.rfind("fy_", 0), 0u);
+  EXPECT_EQ(a.size(), 3u + 64u);
+  EXPECT_NE(a, NewApiTokenSecret());
+}
+
+}  // namespace
+}  // namespace ferry::service
