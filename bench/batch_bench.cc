@@ -21,13 +21,13 @@
 #include <vector>
 
 #include "api/http_util.h"
-#include "service/scopes.h"
 #include "api/server.h"
 #include "broker/broker.h"
 #include "core/crypto.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "harness.h"
+#include "service/scopes.h"
 #include "service/task_submission.h"
 #include "store/store.h"
 

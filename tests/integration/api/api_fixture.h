@@ -12,7 +12,6 @@
 
 #include "answer_log.h"
 #include "api/http_util.h"
-#include "service/scopes.h"
 #include "api/server.h"
 #include "broker/broker.h"
 #include "core/crypto.h"
@@ -20,6 +19,7 @@
 #include "engine/secrets.h"
 #include "harness.h"
 #include "runs/handler.h"
+#include "service/scopes.h"
 #include "store/store.h"
 #include "worker/handler.h"
 #include "worker/worker.h"
