@@ -173,6 +173,7 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
                            {"redis_url", MaskRedisUrl(broker_options.redis_url)}});
   } else {
     std::string banner = std::string("ferry server ") + FERRY_VERSION + "\n";
+    banner += "  Console:    " + base + "/ (sign in with a token)\n";
     banner += "  API:        " + base + "/api/v1 (bearer tokens: ferry token create NAME)\n";
     banner += "  Webhooks:   " + base + "/hooks/{workflow}\n";
     banner += "  Health:     " + base + "/healthz, " + base + "/readyz\n";

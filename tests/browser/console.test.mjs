@@ -66,6 +66,15 @@ nodes:
     kind: lua
     script: "return {n = 1}"
 `;
+const YEARLY_WORKFLOW = `
+name: console-yearly
+triggers:
+  cron: {schedule: "0 3 1 1 *", timezone: Asia/Tokyo}
+nodes:
+  one:
+    kind: lua
+    script: "return 1"
+`;
 const FAIL_WORKFLOW = `
 name: console-fail
 nodes:
@@ -138,7 +147,7 @@ before(async () => {
   stack = await startStack({ferry: FERRY, secrets: {CONSOLE_HOOK: HOOK_SECRET}});
   const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
   browser = await chromium.launch({executablePath: CHROMIUM, args});
-  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW, QUICK_WORKFLOW]) {
+  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW, QUICK_WORKFLOW, YEARLY_WORKFLOW]) {
     await apiCall('/workflows', {method: 'POST', body: {source}});
   }
 });
@@ -537,6 +546,51 @@ test('the overview draws throughput from the queue counters while it stays open'
   await page.context().close();
 });
 
+test('schedules show the next fire times in their zone and are paused and resumed', async () => {
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/schedules`);
+  const row = page.locator('tr[data-workflow="console-yearly"]');
+  await row.waitFor({timeout: WAIT});
+  assert.equal(await row.locator('td').nth(3).textContent(), 'Asia/Tokyo');
+  assert.match(await row.locator('td.next').textContent(), /^\d{4}-01-01T03:00:00\+09:00/);
+  await row.locator('button[data-action="pause"]').click();
+  await row.locator('.badge.st-paused').waitFor({timeout: WAIT});
+  assert.equal((await apiCall('/schedules')).schedules.find((x) => x.workflow === 'console-yearly').paused, true);
+  await row.locator('button[data-action="resume"]').click();
+  await row.locator('.badge.st-active').waitFor({timeout: WAIT});
+  assert.equal((await apiCall('/schedules')).schedules.find((x) => x.workflow === 'console-yearly').paused, false);
+  await page.context().close();
+});
+
+test('a token is created with its secret shown once, works, and is revoked after a confirmation', async () => {
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/tokens`);
+  await page.fill('#token-name', `made-in-console ${XSS}`);
+  await page.fill('#token-scopes', 'read');
+  await page.click('form.inline button[type=submit]');
+  const secret = (await page.locator('#new-secret').textContent({timeout: WAIT})).trim();
+  assert.match(secret, /^fy_[0-9a-f]{64}$/);
+  // The new token reads and may do nothing more.
+  assert.ok(Array.isArray((await apiCall('/workers', {token: secret})).workers));
+  await assert.rejects(apiCall('/tasks', {method: 'POST', body: {kind: 'noop'}, token: secret}), /403/);
+  // Its name is shown as text; the list never holds the secret.
+  const row = page.locator('tr', {hasText: `made-in-console ${XSS}`});
+  await row.waitFor();
+  assert.ok(!(await page.locator('table').textContent()).includes(secret));
+  // A bad scope is refused with the server's message.
+  await page.fill('#token-name', 'bad-scope');
+  await page.fill('#token-scopes', 'root');
+  await page.click('form.inline button[type=submit]');
+  assert.match(await page.locator('[role=status] [role=alert]').textContent({timeout: WAIT}), /unknown scope 'root'/);
+  await row.locator('button[data-action="revoke"]').click();
+  await row.locator('button[data-confirm="yes"]').click();
+  await row.locator('.badge.st-revoked').waitFor({timeout: WAIT});
+  await until('the revoked token to be refused', async () => {
+    try { await apiCall('/workers', {token: secret}); return false; } catch (e) { return /401/.test(e.message); }
+  });
+  await page.context().close();
+});
+
 test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
   const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
   const {tasks} = await apiCall('/tasks?limit=1');
@@ -552,6 +606,8 @@ test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', as
     runs: '#/runs',
     run: `#/runs/${runs[0].id}`,
     remediation: '#/remediation',
+    schedules: '#/schedules',
+    tokens: '#/tokens',
     candidate: `#/remediation/${(await apiCall('/remediations?workflow=console-fail')).remediations[0].id}`,
   };
   for (const width of [1280, 390]) {

@@ -9,6 +9,8 @@ import * as workers from './page_workers.js';
 import * as workflows from './page_workflows.js';
 import * as runs from './page_runs.js';
 import * as remediation from './page_remediation.js';
+import * as schedules from './page_schedules.js';
+import * as tokens from './page_tokens.js';
 
 const PAGES = [
   {name: 'overview', label: 'Overview', path: '', list: overview.render},
@@ -18,8 +20,10 @@ const PAGES = [
   {name: 'workflows', label: 'Workflows', path: 'workflows', list: workflows.render,
    item: workflows.renderWorkflow},
   {name: 'runs', label: 'Runs', path: 'runs', list: runs.render, item: runs.renderRun},
+  {name: 'schedules', label: 'Schedules', path: 'schedules', list: schedules.render},
   {name: 'remediation', label: 'Remediation', path: 'remediation', list: remediation.render,
    item: remediation.renderCandidate},
+  {name: 'tokens', label: 'Tokens', path: 'tokens', list: tokens.render},
 ];
 
 const main = document.getElementById('main');

@@ -1,0 +1,45 @@
+// Schedules: every cron trigger with its next fire times in the schedule's own zone (as the
+// server computes them), and pause / resume per workflow (the apply scope).
+import {api} from './api.js';
+import {badge, h, replace, table} from './dom.js';
+
+const REFRESH_MS = 10000;
+
+export function render(view, _params, _query, ctx) {
+  const box = h('div');
+  const notice = h('p', {class: 'muted', role: 'status'});
+  replace(view, h('h1', null, 'Schedules'), notice, box);
+  const refresh = async () => {
+    const {schedules} = await api('/schedules');
+    ctx.clearError();
+    const toggle = (s) => async () => {
+      const verb = s.paused ? 'resume' : 'pause';
+      try {
+        const done = await api(`/workflows/${encodeURIComponent(s.workflow)}/${verb}`, {method: 'POST'});
+        replace(notice, `${done.workflow}: schedules ${done.paused ? 'paused' : 'resumed (occurrences passed while paused are not run)'}.`);
+      } catch (e) {
+        replace(notice, h('span', {role: 'alert', class: 'error'}, `${verb} refused: ${e.message}`));
+      }
+      await refresh();
+    };
+    replace(box, table(['workflow', 'trigger', 'schedule', 'time zone', 'next fire times', 'last fire', 'misfire', 'overlap', 'status', ''],
+      schedules.map((s) => h('tr', {'data-workflow': s.workflow, 'data-trigger': s.trigger},
+        h('td', null, h('a', {href: `#/workflows/${encodeURIComponent(s.workflow)}`}, s.workflow)),
+        h('td', null, s.trigger),
+        s.error
+          ? h('td', {class: 'wrap error', colspan: 8}, s.error)
+          : [h('td', {class: 'mono'}, s.schedule),
+             h('td', null, s.timezone),
+             h('td', {class: 'mono next'}, s.next_fire_times.length
+               ? s.next_fire_times.map((t, i) => [i ? h('br') : null, t])
+               : 'ended'),
+             h('td', {class: 'mono'}, s.last_fire_at || '—'),
+             h('td', null, s.misfire === 'catch_up' ? `catch_up (max ${s.catch_up_max})` : s.misfire),
+             h('td', null, s.overlap),
+             h('td', null, badge(s.paused ? 'paused' : 'active')),
+             h('td', null, h('button', {type: 'button', class: 'secondary', 'data-action': s.paused ? 'resume' : 'pause',
+                                        onclick: toggle(s)}, s.paused ? 'Resume' : 'Pause'))])),
+      {empty: 'no schedules: declare one under triggers.cron in a workflow'}));
+  };
+  ctx.every(REFRESH_MS, refresh);
+}
