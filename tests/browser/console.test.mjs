@@ -315,9 +315,13 @@ test('a running task is cancelled from its page, then retried', async () => {
   await page.waitForSelector('.actions .badge.st-running', {timeout: WAIT});
   assert.match(await page.locator('dl.fields').textContent(), /worker\S+/);
   await shot(page, 'task-running-1280');
+  // The event timeline streams: submitted, running, then (after the cancel, no reload) cancelled.
+  await page.waitForSelector('table.events tr[data-event="submitted"] + tr[data-event="running"]', {timeout: WAIT});
   await page.click('button[data-action="cancel"]');
   await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
   assert.equal((await apiCall(`/tasks/${id}`)).task.status, 'cancelled');
+  await page.waitForSelector('table.events tr[data-event="cancelled"]', {timeout: WAIT});
+  await page.waitForSelector('#events-state:has-text("(ended)")', {timeout: WAIT});
   // The worker let go of it: the ten-minute sleep was stopped.
   await until('the worker to drop the task', async () =>
     !(await apiCall('/workers')).workers.some((w) => (w.current_tasks || []).includes(id)));

@@ -1,7 +1,8 @@
 // Tasks: a filtered list (queue and status on the server, kind in the page), and a task's
 // detail (payload, result or error, attempts, epoch, reclaims, worker) with cancel and retry.
-// The detail refreshes every 2 s until the task has ended.
-import {api} from './api.js';
+// The detail refreshes every 2 s until the task has ended; its event timeline (claimed, progress,
+// logs, retries, the end) streams live over GET /api/v1/tasks/{id}/events.
+import {api, follow} from './api.js';
 import {badge, fields, fmtMs, fmtTime, h, pre, replace, table} from './dom.js';
 
 const STATUSES = ['', 'pending', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
@@ -50,12 +51,36 @@ export function renderTask(view, [id], _query, ctx) {
   const head = h('div');
   const body = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
-  replace(view, h('h1', null, 'Task ', h('span', {class: 'mono'}, id)), head, notice, body);
+  const timeline = h('tbody');
+  const seen = new Set();
+  const streamState = h('span', {class: 'muted', id: 'events-state'});
+  replace(view, h('h1', null, 'Task ', h('span', {class: 'mono'}, id)), head, notice, body,
+    h('div', {class: 'card'}, h('h2', null, 'Events ', streamState),
+      h('div', {class: 'table-wrap'}, h('table', {class: 'events'},
+        h('thead', null, h('tr', null, ['time', 'type', 'data'].map((x) => h('th', null, x)))),
+        timeline))));
+  // The stream ends when the task does; a retry starts it again (events already shown are kept).
+  let stopStream = null;
+  const followEvents = () => {
+    if (stopStream) stopStream();
+    replace(streamState, '(live)');
+    stopStream = follow(`/tasks/${encodeURIComponent(id)}/events`, ({data: e}) => {
+      if (!e || seen.has(e.id)) return;
+      seen.add(e.id);
+      timeline.append(h('tr', {'data-event': e.type},
+        h('td', {class: 'mono'}, fmtTime(e.at)),
+        h('td', null, badge(e.type)),
+        h('td', {class: 'wrap mono'}, e.data === null || e.data === undefined ? '' : JSON.stringify(e.data))));
+    }, {onEnd: () => replace(streamState, '(ended)'), onError: (e) => replace(streamState, `(${e.message || e})`)});
+  };
+  followEvents();
+  ctx.onLeave(() => { if (stopStream) stopStream(); });
   let ended = false;
   const act = async (what) => {
     try {
       const r = await api(`/tasks/${encodeURIComponent(id)}/${what}`, {method: 'POST'});
       replace(notice, `${what}: ${r.status}`);
+      if (what === 'retry') followEvents();
     } catch (e) {
       // Here, not in the refresh's error box: the next refresh would clear it.
       replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
