@@ -47,13 +47,19 @@ containers=(
   podman runc netavark aardvark-dns iptables podman-compose debootstrap
 )
 
+# scripts/stress.sh: the integration suites under a CPU hog.
+stress=(
+  stress-ng
+)
+
 case "${1:-}" in
   "") packages=("${build[@]}" "${test[@]}") ;;
+  stress) packages=("${build[@]}" "${test[@]}" "${stress[@]}") ;;
   build) packages=("${build[@]}") ;;
   containers) packages=("${build[@]}" "${test[@]}" "${containers[@]}") ;;
   fuzz) packages=("${build[@]}" "${fuzz[@]}") ;;
   *)
-    echo "usage: scripts/setup.sh [build|containers|fuzz]" >&2
+    echo "usage: scripts/setup.sh [build|containers|fuzz|stress]" >&2
     exit 2
     ;;
 esac
@@ -97,7 +103,7 @@ updated=""
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"
-  if [ -z "${1:-}" ] || [ "${1:-}" = containers ]; then (npm_ci); fi
+  if [ -z "${1:-}" ] || [ "${1:-}" = containers ] || [ "${1:-}" = stress ]; then (npm_ci); fi
   exit 0
 fi
 
@@ -111,5 +117,5 @@ for svc in redis-server postgresql prometheus; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
   fi
 done
-if [ -z "${1:-}" ] || [ "${1:-}" = containers ]; then (npm_ci); fi
+if [ -z "${1:-}" ] || [ "${1:-}" = containers ] || [ "${1:-}" = stress ]; then (npm_ci); fi
 echo "setup: done"
