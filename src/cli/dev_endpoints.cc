@@ -8,8 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "core/files.h"
 #include "core/json.h"
 
 namespace ferry::cli {
@@ -41,13 +41,8 @@ std::optional<long long> ProcessStartTicks(pid_t pid) {
   }
 }
 
-std::string ReadFileText(const std::string& path, bool* exists) {
-  std::ifstream in(path, std::ios::binary);
-  *exists = static_cast<bool>(in);
-  std::ostringstream out;
-  if (in) out << in.rdbuf();
-  return out.str();
-}
+// The record is a few hundred bytes; a bigger file is not one `ferry dev` wrote.
+constexpr size_t kMaxRecordBytes = 64 * 1024;
 
 }  // namespace
 
@@ -97,9 +92,9 @@ DevEndpointsFile::DevEndpointsFile(DevEndpointsFile&& other) noexcept
 DevEndpointsFile::~DevEndpointsFile() {
   if (path_.empty()) return;
   // Remove only our own record: a second `ferry dev` in the same folder may have replaced it.
-  bool exists = false;
-  auto j = ParseJson(ReadFileText(path_, &exists));
-  if (exists && j && j->is_object() && j->value("pid", Json(0)) == Json(getpid())) {
+  auto text = ReadSmallFile(path_, kMaxRecordBytes);
+  auto j = text ? ParseJson(*text) : Result<Json>(Fail(text.error()));
+  if (j && j->is_object() && j->value("pid", Json(0)) == Json(getpid())) {
     ::unlink(path_.c_str());
   }
 }
@@ -110,10 +105,14 @@ std::string DevEndpointsPath(const EnvLookup& env) {
 
 std::optional<DevEndpoints> FindDevEndpoints(const EnvLookup& env, std::string* hint) {
   const std::string path = DevEndpointsPath(env);
-  bool exists = false;
-  const std::string text = ReadFileText(path, &exists);
-  if (!exists) return std::nullopt;
-  auto j = ParseJson(text);
+  auto text = ReadSmallFile(path, kMaxRecordBytes);
+  if (!text) {
+    if (text.error().code != ErrorCode::kNotFound) {
+      *hint = "ignoring " + path + ": " + text.error().message + " (remove it)";
+    }
+    return std::nullopt;
+  }
+  auto j = ParseJson(*text);
   if (!j || !j->is_object() || !(*j)["pid"].is_number_integer() || !(*j)["redis_url"].is_string() ||
       !(*j)["prefix"].is_string() || !(*j)["store"].is_string()) {
     *hint = "ignoring " + path + ": not a record written by `ferry dev` (remove it)";

@@ -132,6 +132,29 @@ TEST_F(DevEndpointsTest, MalformedRecordsAreIgnoredWithAHint) {
   }
 }
 
+// A file that cannot be the record (64 KiB is the most it reads; one byte more is refused) or
+// that is a directory: ignored with a hint, never read whole.
+TEST_F(DevEndpointsTest, OversizedOrUnreadableRecordsAreIgnoredWithAHint) {
+  const std::string record = R"({"pid": 1, "redis_url": "r", "prefix": "p", "store": "s"})";
+  WriteRaw(record + std::string(64 * 1024 + 1 - record.size(), ' '));
+  std::string hint;
+  EXPECT_FALSE(FindDevEndpoints(Env(), &hint));
+  EXPECT_NE(hint.find("ignoring"), std::string::npos) << hint;
+  EXPECT_EQ(hint.find("no longer running"), std::string::npos) << hint;  // not even parsed
+  // At exactly the cap it is read (pid 1 is alive and the record gives no start time).
+  WriteRaw(record + std::string(64 * 1024 - record.size(), ' '));
+  hint.clear();
+  auto at_cap = FindDevEndpoints(Env(), &hint);
+  ASSERT_TRUE(at_cap) << hint;
+  EXPECT_EQ(at_cap->redis_url, "r");
+  fs::remove(fs::path(dir_) / "dev.json");
+  fs::create_directory(fs::path(dir_) / "dev.json");
+  hint.clear();
+  EXPECT_FALSE(FindDevEndpoints(Env(), &hint));
+  EXPECT_NE(hint.find("ignoring"), std::string::npos) << hint;
+  fs::remove(fs::path(dir_) / "dev.json");
+}
+
 TEST_F(DevEndpointsTest, ARecordReplacedByAnotherDevIsLeftInPlace) {
   auto file = DevEndpointsFile::Write(dir_, Sample());
   ASSERT_TRUE(file);
