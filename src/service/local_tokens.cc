@@ -1,8 +1,11 @@
 // LocalService: API bearer tokens (in the store, which keeps only each secret's SHA-256).
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/crypto.h"
+#include "core/json_fields.h"
 #include "service/local_service.h"
 #include "service/scopes.h"
 #include "views/views.h"
@@ -12,24 +15,30 @@ namespace {
 
 Error Invalid(const std::string& message) { return Error{ErrorCode::kInvalidArgument, message}; }
 
-// "scopes" as text ("run,apply") or as an array of names; absent = run.
-Result<std::vector<std::string>> ReadScopes(const Json& body) {
-  auto it = body.find("scopes");
-  if (it == body.end() || it->is_null()) return ParseScopes("run");
-  std::string text;
-  if (it->is_string()) {
-    text = it->get<std::string>();
-  } else if (it->is_array()) {
-    for (const auto& s : *it) {
-      if (!s.is_string()) return Fail(Invalid("scopes: each scope must be a string"));
-      text += s.get<std::string>() + ",";
-    }
-  } else {
+// "scopes" as text ("run,apply") or as an array of scope names, one per element; absent = run.
+Result<std::vector<std::string>> ReadScopes(const std::optional<Json>& given) {
+  if (!given) return ParseScopes("run");
+  if (given->is_string()) {
+    auto scopes = ParseScopes(given->get<std::string>());
+    if (!scopes) return Fail(Invalid("scopes: " + scopes.error().message));
+    return scopes;
+  }
+  if (!given->is_array()) {
     return Fail(Invalid("scopes must be a string (\"run,apply\") or an array of strings"));
   }
-  auto scopes = ParseScopes(text);
-  if (!scopes) return Fail(Invalid("scopes: " + scopes.error().message));
-  return scopes;
+  std::vector<std::string> out;
+  for (const auto& s : *given) {
+    if (!s.is_string()) return Fail(Invalid("scopes: each scope must be a string"));
+    // One element is one scope: "read,run" in one element is refused, not split.
+    auto one = ParseScopes(s.get<std::string>());
+    if (!one) return Fail(Invalid("scopes: " + one.error().message));
+    if (one->size() != 1) {
+      return Fail(Invalid("scopes: '" + s.get<std::string>() + "' is more than one scope"));
+    }
+    if (std::find(out.begin(), out.end(), one->front()) == out.end()) out.push_back(one->front());
+  }
+  if (out.empty()) return Fail(Invalid("scopes: give at least one scope"));
+  return out;
 }
 
 }  // namespace
@@ -45,21 +54,14 @@ Result<Json> LocalService::ListTokens() {
 }
 
 Result<Json> LocalService::CreateToken(const Json& body) {
-  if (!body.is_object()) return Fail(Invalid("the body must be a JSON object"));
-  for (const auto& [key, _] : body.items()) {
-    if (key != "name" && key != "scopes") {
-      return Fail(Invalid("unknown field \"" + key + "\" (expected name, scopes)"));
-    }
-  }
-  auto name = body.find("name");
-  if (name == body.end() || !name->is_string()) {
-    return Fail(Invalid("name is required: a string of 1 to 200 characters"));
-  }
-  const std::string n = name->get<std::string>();
+  FieldReader f(body);
+  const std::string n = f.String("name", kRequired).value_or("");
+  const std::optional<Json> given_scopes = f.Any("scopes");
+  if (auto st = f.Finish(); !st) return Fail(st.error());
   if (n.empty() || n.size() > 200 || n.find('\0') != std::string::npos) {
     return Fail(Invalid("name must be 1 to 200 characters (no NUL)"));
   }
-  auto scopes = ReadScopes(body);
+  auto scopes = ReadScopes(given_scopes);
   if (!scopes) return Fail(scopes.error());
   return With(stores_, [&](Store& store) -> Result<Json> {
     const std::string secret = NewApiTokenSecret();

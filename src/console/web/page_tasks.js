@@ -1,7 +1,7 @@
 // Tasks: a filtered list (queue and status on the server, kind in the page), and a task's
 // detail (payload, result or error, attempts, epoch, reclaims, worker) with cancel and retry.
-// The detail refreshes every 2 s until the task has ended; its event timeline (claimed, progress,
-// logs, retries, the end) streams live over GET /api/v1/tasks/{id}/events.
+// The detail refreshes every 2 s until the task has ended; its event timeline (submitted,
+// running, progress, logs, retries, the end) streams live over GET /api/v1/tasks/{id}/events.
 import {api, follow} from './api.js';
 import {badge, fields, fmtMs, fmtTime, h, pre, replace, table} from './dom.js';
 

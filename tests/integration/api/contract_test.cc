@@ -308,6 +308,10 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   expect(client_->Post("/api/v1/tokens", R"({"name":"x","scopes":"root"})", "application/json"),
          400);
   expect(client_->Post("/api/v1/tokens", R"({"name":"x","scope":"run"})", "application/json"), 400);
+  // One array element is one scope: two in one element are refused, not split.
+  expect(
+      client_->Post("/api/v1/tokens", R"({"name":"x","scopes":["read,run"]})", "application/json"),
+      400);
   expect(client_->Post("/api/v1/tokens/nope/revoke", "", "application/json"), 404);
   // Tokens are for admin tokens only: one level below is refused.
   const std::string apply_secret = service::NewApiTokenSecret();
