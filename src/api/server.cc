@@ -302,6 +302,10 @@ http::Router ApiServer::Impl::Routes() {
   r.Post(
       "/api/v1/tokens/{id}/revoke",
       [=, this](Request& req) { return answer(service.RevokeToken(req.params[0])); }, admin);
+  // Purging dead letters deletes task records for good, beyond what any retry can undo.
+  r.Post(
+      "/api/v1/queues/{name}/dead/purge",
+      [=, this](Request& req) { return answer(service.PurgeDead(req.params[0])); }, admin);
   // Remediation candidates (src/remediation/actions.h does the work; view.h the shapes). A reopened
   // candidate may end in a new workflow version: the apply scope.
   r.Get("/api/v1/remediations", bind(&Impl::ListRemediations), read);

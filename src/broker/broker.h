@@ -264,6 +264,10 @@ class Broker {
   virtual Result<QueueStats> GetQueueStats(const std::string& queue) = 0;
   // Dead-lettered tasks of a queue, newest first.
   virtual Result<std::vector<TaskRecord>> ListDead(const std::string& queue, int limit) = 0;
+  // Deletes for good the queue's tasks dead-lettered at or before up_to_ms (wall-clock ms):
+  // records, events and unique keys. Tasks dead-lettered later, or retried meanwhile, stay.
+  // Returns how many were deleted.
+  virtual Result<int64_t> PurgeDead(const std::string& queue, int64_t up_to_ms) = 0;
   // Events after `after_id` ("0" = from the start). With block > 0, waits up to that long for
   // new ones when there are none.
   virtual Result<std::vector<TaskEvent>> ReadEvents(const std::string& id,

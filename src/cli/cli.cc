@@ -249,7 +249,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   events->callback([&] { run = [&](Context& ctx) { return RunTaskEvents(ctx, ea); }; });
 
   // --- queue ---
-  auto* queue = app.add_subcommand("queue", "Inspect queues");
+  auto* queue = app.add_subcommand("queue", "Inspect queues; purge their dead letters");
   queue->require_subcommand(1);
   auto* qlist = queue->add_subcommand("list", "Every queue with its depths and counters");
   qlist->callback([&] { run = RunQueueList; });
@@ -263,6 +263,13 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   qdead->add_option("--limit", dead_limit, "At most this many (default 50)");
   qdead->callback(
       [&] { run = [&](Context& ctx) { return RunQueueDead(ctx, queue_name, dead_limit); }; });
+  bool purge_yes = false;
+  auto* qpurge = queue->add_subcommand(
+      "purge", "Delete a queue's dead-lettered tasks for good (records and events)");
+  qpurge->add_option("QUEUE", queue_name, "Queue name")->required();
+  qpurge->add_flag("--yes", purge_yes, "Confirm the deletion (without it, only says how many)");
+  qpurge->callback(
+      [&] { run = [&](Context& ctx) { return RunQueuePurge(ctx, queue_name, purge_yes); }; });
 
   // --- workflow / run / dev (cmd_workflow.cc, cmd_run.cc, cmd_dev.cc) ---
   auto add_store = [&](CLI::App* cmd) {

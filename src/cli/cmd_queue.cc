@@ -1,4 +1,4 @@
-// `ferry queue list|stats|dead` and `ferry version`.
+// `ferry queue list|stats|dead|purge` and `ferry version`.
 #include <chrono>
 
 #include "cli/commands.h"
@@ -102,6 +102,31 @@ int RunQueueDead(Context& ctx, const std::string& queue, int limit) {
   }
   out.PrintTable(table);
   out.Print("Re-run one with: ferry task retry ID\n");
+  return kExitOk;
+}
+
+int RunQueuePurge(Context& ctx, const std::string& queue, bool confirmed) {
+  const Output& out = ctx.out();
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  if (!confirmed) {
+    auto shown = (*svc)->GetQueue(queue);
+    if (!shown) return out.Fail(shown.error());
+    const int64_t dead = FieldInt((*shown)["queue"], "dead");
+    return out.Fail(ErrorCode::kInvalidArgument, "this deletes the " + std::to_string(dead) +
+                                                     " dead-lettered task" +
+                                                     (dead == 1 ? "" : "s") + " of queue " + queue +
+                                                     " for good; pass --yes to confirm");
+  }
+  auto purged = (*svc)->PurgeDead(queue);
+  if (!purged) return out.Fail(purged.error());
+  if (out.json()) {
+    out.PrintJson(*purged);
+    return kExitOk;
+  }
+  const int64_t n = FieldInt(*purged, "purged");
+  out.Print("Purged " + std::to_string(n) + " dead-lettered task" + (n == 1 ? "" : "s") +
+            " of queue " + queue + ".\n");
   return kExitOk;
 }
 

@@ -124,6 +124,8 @@ int RunTaskEvents(Context& ctx, const EventsArgs& args);
 int RunQueueList(Context& ctx);
 int RunQueueStats(Context& ctx, const std::string& queue);
 int RunQueueDead(Context& ctx, const std::string& queue, int limit);
+// Deletes the queue's dead letters; refuses (exit 2, saying how many) without `confirmed`.
+int RunQueuePurge(Context& ctx, const std::string& queue, bool confirmed);
 int RunVersion(Context& ctx);
 int RunDemo(Context& ctx, const DemoArgs& args);
 

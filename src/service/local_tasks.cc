@@ -196,4 +196,14 @@ Result<Json> LocalService::ListDead(const std::string& queue, const Query& query
   });
 }
 
+Result<Json> LocalService::PurgeDead(const std::string& queue) {
+  if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+  const int64_t now = options_.clock->NowMs();
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto purged = b.PurgeDead(queue, now);
+    if (!purged) return Fail(purged.error());
+    return Json{{"queue", queue}, {"purged", *purged}};
+  });
+}
+
 }  // namespace ferry::service

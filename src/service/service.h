@@ -66,6 +66,8 @@ class Service {
   virtual Result<Json> GetQueue(const std::string& name) = 0;
   // ?limit -> {tasks, next_cursor}: the queue's dead letters, newest first
   virtual Result<Json> ListDead(const std::string& queue, const Query& query) = 0;
+  // -> {queue, purged}: deletes for good the tasks dead-lettered in the queue up to now
+  virtual Result<Json> PurgeDead(const std::string& queue) = 0;
 
   // --- Workflows ---
   // {source, format, author, notes} -> {workflow, version, created, triggers}. An invalid source

@@ -388,6 +388,54 @@ test('"retry all" asks first, then retries every dead letter', async () => {
   await page.context().close();
 });
 
+test('"purge" asks first, needs an admin token, and deletes the dead letters for good', async () => {
+  const ids = [];
+  for (let i = 0; i < 2; i++) {
+    ids.push((await apiCall('/tasks', {method: 'POST', body: {kind: 'shell', max_attempts: 1,
+                                                              payload: {argv: ['false']}}})).id);
+  }
+  await until('both tasks to be dead-lettered', async () => {
+    const st = await Promise.all(ids.map(async (id) => (await apiCall(`/tasks/${id}`)).task.status));
+    return st.every((x) => x === 'failed');
+  });
+  const stillThere = async () => {
+    for (const id of ids) assert.equal((await apiCall(`/tasks/${id}`)).task.status, 'failed');
+  };
+
+  // An apply token, one level below admin, is refused and nothing is deleted.
+  const applyPage = await loggedIn(1280, stack.createToken('purge-apply', 'apply'));
+  await applyPage.goto(`${stack.serverUrl}/#/queues/default`);
+  for (const id of ids) await applyPage.locator(`tr[data-task="${id}"]`).waitFor({timeout: WAIT});
+  await applyPage.click('button[data-action="purge"]');
+  await applyPage.click('button[data-confirm="yes"]');
+  await applyPage.waitForSelector('[role=status]:has-text("Not purged")');
+  assert.match(await applyPage.locator('[role=status]').textContent(), /admin/);
+  await stillThere();
+  await applyPage.context().close();
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/queues/default`);
+  for (const id of ids) await page.locator(`tr[data-task="${id}"]`).waitFor({timeout: WAIT});
+  // "No" leaves everything as it was.
+  await page.click('button[data-action="purge"]');
+  assert.match(await page.locator('.confirm .question').textContent(), /for good/);
+  await shot(page, 'dead-letters-purge-confirm-1280');
+  await page.click('.confirm button:has-text("No")');
+  await page.waitForSelector('button[data-action="purge"]');
+  await stillThere();
+
+  await page.click('button[data-action="purge"]');
+  await page.click('button[data-confirm="yes"]');
+  await page.waitForSelector('[role=status]:has-text("Purged")');
+  const purged = Number((await page.locator('[role=status]').textContent()).match(/Purged (\d+) task/)[1]);
+  assert.ok(purged >= 2, `purged ${purged}`);
+  for (const id of ids) await assert.rejects(apiCall(`/tasks/${id}`), /404/);
+  assert.equal((await apiCall('/queues/default')).queue.dead, 0);
+  await page.waitForSelector('td:has-text("no dead letters")');
+  assert.equal(await page.locator('button[data-action="purge"]').count(), 0);
+  await page.context().close();
+});
+
 test('user data renders as text: markup in inputs, payloads and descriptions never runs', async () => {
   const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-xss', inputs: {who: XSS}}});
   const {id: taskId} = await apiCall('/tasks', {method: 'POST', body: {kind: 'echo', payload: {note: XSS}}});

@@ -67,6 +67,9 @@ class ForwardingBroker : public Broker {
   Result<std::vector<TaskRecord>> ListDead(const std::string& q, int l) override {
     return inner_.ListDead(q, l);
   }
+  Result<int64_t> PurgeDead(const std::string& q, int64_t up_to_ms) override {
+    return inner_.PurgeDead(q, up_to_ms);
+  }
   Result<std::vector<TaskEvent>> ReadEvents(const std::string& id, const std::string& a, int c,
                                             std::chrono::milliseconds b) override {
     return inner_.ReadEvents(id, a, c, b);

@@ -25,6 +25,8 @@ constexpr size_t kSubmitChunk = 200;
 constexpr size_t kCompleteChunk = 200;
 // The dead-letter set keeps at most this many ids per queue (besides dead_retention).
 constexpr int64_t kDeadMax = 100000;
+// Dead-lettered tasks one purge script call deletes at most.
+constexpr int64_t kPurgeBatch = 500;
 // Stopped or dead workers stay listed this long, so operators can see what died.
 constexpr std::chrono::milliseconds kWorkerKeep = std::chrono::hours(1);
 constexpr int64_t kMaxListedWorkers = 1000;
@@ -39,8 +41,8 @@ constexpr std::chrono::milliseconds kDerivedPoll{100};
 constexpr std::chrono::milliseconds kShardSlice{100};
 
 constexpr std::string_view kCounterNames[] = {
-    "submitted",     "started",   "succeeded", "failed",      "retried", "cancelled",
-    "dead_lettered", "reclaimed", "stale",     "handed_back", "poison",  "requeued"};
+    "submitted", "started", "succeeded",   "failed", "retried",  "cancelled", "dead_lettered",
+    "reclaimed", "stale",   "handed_back", "poison", "requeued", "purged"};
 
 // Text of a string, status or integer reply; "" for nil.
 std::string Str(const redisReply& r) {
@@ -636,6 +638,26 @@ class RedisBroker final : public Broker {
         Args{"ZREVRANGE", DeadKey(options_.prefix, queue), "0", std::to_string(limit - 1)});
     if (!ids) return Fail(ids.error());
     return LoadRecords(queue, Strings(**ids), std::nullopt);
+  }
+
+  Result<int64_t> PurgeDead(const std::string& queue, int64_t up_to_ms) override {
+    if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+    int64_t purged = 0;
+    // Bounded batches keep each script short; the set shrinks every round (every examined id
+    // leaves it), so the loop ends.
+    for (;;) {
+      Args a = EvalArgs(Script::kPurge, QueuePrefix(options_.prefix, queue));
+      a.Add(kPurgeBatch).Add(up_to_ms);
+      auto r = conn_->Command(a);
+      if (!r) return Fail(r.error());
+      if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) {
+        return Fail(ErrorCode::kInternal, "unexpected reply from the purge script");
+      }
+      purged += ReplyInt(Elem(**r, 0));
+      if (ReplyInt(Elem(**r, 1)) < kPurgeBatch) break;
+    }
+    if (auto st = Replicated(); !st) return Fail(st.error());
+    return purged;
   }
 
   // A task's event stream exists only once it had an event its record cannot tell (see

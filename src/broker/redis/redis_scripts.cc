@@ -16,6 +16,7 @@ extern const std::string_view k_cancel;
 extern const std::string_view k_retry;
 extern const std::string_view k_promote;
 extern const std::string_view k_events;
+extern const std::string_view k_purge;
 }  // namespace scripts
 
 namespace {
@@ -57,6 +58,8 @@ std::string_view ScriptText(Script s) {
       return scripts::k_promote;
     case Script::kEvents:
       return scripts::k_events;
+    case Script::kPurge:
+      return scripts::k_purge;
     case Script::kCount:
       break;
   }
@@ -65,7 +68,8 @@ std::string_view ScriptText(Script s) {
 
 std::string_view ScriptName(Script s) {
   static constexpr std::array<std::string_view, kCount> kNames = {
-      "submit", "claim", "reclaim", "renew", "complete", "cancel", "retry", "promote", "events"};
+      "submit", "claim", "reclaim", "renew",  "complete",
+      "cancel", "retry", "promote", "events", "purge"};
   size_t i = static_cast<size_t>(s);
   return i < kCount ? kNames[i] : "?";
 }

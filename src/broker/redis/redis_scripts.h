@@ -21,6 +21,7 @@ enum class Script : size_t {
   kRetry,
   kPromote,
   kEvents,
+  kPurge,
   kCount,
 };
 

@@ -1,6 +1,6 @@
 // Queues and their dead letters: the list of queues, and per queue its counters and the
-// dead-lettered tasks (status failed), each retried on its own or all at once after a
-// confirmation.
+// dead-lettered tasks (status failed), each retried on its own or all at once, or all purged
+// (deleted for good; admin tokens only), each "all" after a confirmation.
 import {api} from './api.js';
 import {confirmButton, fmtMs, fmtTime, h, replace, table} from './dom.js';
 
@@ -48,11 +48,27 @@ export function renderQueue(view, [name], _query, ctx) {
       replace(notice, `Retried ${ok} task${ok === 1 ? '' : 's'}.`, failed.length ? ` Not retried: ${failed.join('; ')}` : '');
       await refresh();
     };
+    // The server deletes what was dead-lettered up to the moment it is asked, which may be more
+    // than the 200 listed here: the question counts the queue's whole dead set.
+    const purge = async () => {
+      try {
+        const {purged} = await api(`/queues/${encodeURIComponent(name)}/dead/purge`, {method: 'POST'});
+        replace(notice, `Purged ${purged} task${purged === 1 ? '' : 's'}.`);
+      } catch (e) {
+        replace(notice, `Not purged: ${e.message}`);
+      }
+      await refresh();
+    };
     replace(dead,
       h('div', {class: 'actions'},
         tasks.length ? confirmButton(`Retry all ${tasks.length}`, `Retry all ${tasks.length} dead tasks of ${name}?`,
                                      () => retry(tasks.map((t) => t.id)), {class: 'secondary', 'data-action': 'retry-all'})
-                     : null),
+                     : null,
+        queue.dead > 0 ? ' ' : null,
+        queue.dead > 0 ? confirmButton(`Purge all ${queue.dead}`,
+                                       `Delete the ${queue.dead} dead tasks of ${name} for good? This cannot be undone.`,
+                                       purge, {class: 'danger', 'data-action': 'purge'})
+                       : null),
       table(['task', 'kind', 'attempts', 'error', 'finished', ''],
         tasks.map((t) => h('tr', {'data-task': t.id},
           h('td', {class: 'mono'}, h('a', {href: `#/tasks/${encodeURIComponent(t.id)}`}, t.id)),

@@ -230,6 +230,9 @@ Result<Json> RemoteService::GetQueue(const std::string& name) {
 Result<Json> RemoteService::ListDead(const std::string& queue, const Query& query) {
   return Call("GET", "/queues/" + Escape(queue) + "/dead", query, nullptr);
 }
+Result<Json> RemoteService::PurgeDead(const std::string& queue) {
+  return Call("POST", "/queues/" + Escape(queue) + "/dead/purge", {}, nullptr);
+}
 
 // The caller is the server's business: it knows the token's scopes and records "api".
 Result<Json> RemoteService::ApplyWorkflow(const Json& body, const Caller&) {

@@ -212,6 +212,8 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
   Ok("GET", "/api/v1/queues", "/api/v1/queues");
   Ok("GET", "/api/v1/queues/{name}", "/api/v1/queues/default");
   Ok("GET", "/api/v1/queues/{name}/dead", "/api/v1/queues/default/dead?limit=5");
+  Json purged = Ok("POST", "/api/v1/queues/{name}/dead/purge", "/api/v1/queues/default/dead/purge");
+  EXPECT_EQ(purged, (Json{{"queue", "default"}, {"purged", 0}}));
   // A task's events: the stream ends once the task has (the worker runs `echo` at once).
   ASSERT_TRUE(Eventually([&] { return TaskStatus(one["id"]) == "succeeded"; }, 20s));
   Ok("GET", "/api/v1/tasks/{id}/events",

@@ -308,6 +308,10 @@ TEST_F(FrontDoorTest, ScopesAndDeclaredSecrets) {
   // The run scope starts runs but a read token may not.
   EXPECT_EQ(as(read)->Post("/api/v1/runs", R"({"workflow":"p"})", "application/json")->status, 403);
   EXPECT_EQ(as(run)->Post("/api/v1/runs", R"({"workflow":"p"})", "application/json")->status, 201);
+  // Purging dead letters deletes for good: apply, one level below admin, may not.
+  auto purge = as(apply_api)->Post("/api/v1/queues/default/dead/purge", "", "application/json");
+  EXPECT_EQ(purge->status, 403) << purge->body;
+  EXPECT_THAT(purge->body, HasSubstr("needs a token with the admin scope"));
   // Webhook secrets count as used secrets too.
   const std::string hook =
       DumpJson(Json{{"source",

@@ -464,6 +464,89 @@ TEST_F(BrokerTest, NonRetryableFailureDeadLettersAtOnce) {
   EXPECT_EQ(Counter("default", "retried"), 0);
 }
 
+TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
+  // Dead-letters the tasks of `ids` (non-retryable failures), claiming as many as Claim gives.
+  auto kill = [&](size_t n) {
+    size_t done = 0;
+    for (int round = 0; round < 1000 && done < n; ++round) {
+      auto claimed = ClaimOk({"default"}, "w1", 100);
+      std::vector<Completion> batch;
+      for (const auto& t : claimed) {
+        Completion c = Done(t, Completion::Kind::kFailed, "w1");
+        c.error = "bad input";
+        c.retryable = false;
+        batch.push_back(c);
+      }
+      auto r = broker_->Complete(batch);
+      ASSERT_TRUE(r) << r.error().ToString();
+      done += batch.size();
+    }
+    ASSERT_EQ(done, n);
+  };
+
+  SubmitRequest unique = Req("fail");
+  unique.unique_key = "order-7";
+  const std::string first = SubmitOk(unique);
+  kill(1);
+  const int64_t first_dead_ms = Get(first).finished_ms;
+  ASSERT_GT(first_dead_ms, 0);
+  // The rest die strictly later, so a purge up to first_dead_ms can only take `first`.
+  ASSERT_TRUE(Eventually([&] { return WallNowMs() > first_dead_ms; }, std::chrono::seconds(5)));
+  // One more than a purge script call takes (500), so the batches are exercised.
+  std::vector<std::string> rest;
+  for (int i = 0; i < 501; ++i) rest.push_back(SubmitOk(Req("fail")));
+  kill(rest.size());
+  const std::string retried = SubmitOk(Req("fail"));
+  kill(1);
+  ASSERT_TRUE(broker_->Retry(retried));
+  const std::string pending = SubmitOk(Req("noop"));
+
+  // One millisecond before the first death: nothing goes.
+  auto purged = broker_->PurgeDead("default", first_dead_ms - 1);
+  ASSERT_TRUE(purged) << purged.error().ToString();
+  EXPECT_EQ(*purged, 0);
+  EXPECT_EQ(Get(first).status, TaskStatus::kFailed);
+  // At it: exactly that task, its events and its unique key.
+  purged = broker_->PurgeDead("default", first_dead_ms);
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(*purged, 1);
+  auto gone = broker_->GetTask(first);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
+  EXPECT_EQ(Cli({"EXISTS", Key("default", "task:" + first), Key("default", "events:" + first)}),
+            "0");
+  auto again = broker_->Submit(unique);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->existing);
+  EXPECT_NE(again->id, first);
+  auto stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->dead, 501);
+
+  // Everything else dead goes in one call; the retried and the waiting tasks stay.
+  purged = broker_->PurgeDead("default", WallNowMs());
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(*purged, 501);
+  for (const auto& id : {rest.front(), rest.back()}) {
+    auto t = broker_->GetTask(id);
+    ASSERT_TRUE(t);
+    EXPECT_FALSE(*t) << id;
+  }
+  EXPECT_EQ(Get(retried).status, TaskStatus::kPending);
+  EXPECT_EQ(Get(pending).status, TaskStatus::kPending);
+  stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->dead, 0);
+  EXPECT_EQ(stats->counters["purged"], 502);
+  // Nothing left: a purge is a no-op, and a bad queue name is refused.
+  purged = broker_->PurgeDead("default", WallNowMs());
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(*purged, 0);
+  purged = broker_->PurgeDead("bad queue!", WallNowMs());
+  ASSERT_FALSE(purged);
+  EXPECT_EQ(purged.error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_F(BrokerTest, CancelInEachState) {
   // pending
   std::string pending = SubmitOk(Req());

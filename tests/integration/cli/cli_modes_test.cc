@@ -171,6 +171,20 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"queue", "stats", "default"});
   Json dead_letters = Same({"queue", "dead", "default"});
   ASSERT_EQ(dead_letters["tasks"].size(), 1u);
+  // The worker reports its counters with its heartbeat: wait until it has reported the three
+  // tasks (echo and the run processed, fail failed), or the two calls may straddle a heartbeat.
+  std::string workers;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = Local({"--json", "worker", "list"});
+        workers = r.out;
+        if (r.exit_code != 0) return false;
+        Json w = Json::parse(r.out)["workers"];
+        return w.size() == 1 && w[0]["tasks_processed"] == 2 && w[0]["tasks_failed"] == 1 &&
+               w[0]["current_tasks"].empty();
+      },
+      seconds(30)))
+      << workers;
   Same({"worker", "list"});
   Same({"workflow", "list"});
   Same({"workflow", "show", "hello"});
@@ -230,6 +244,20 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"task", "cancel", task}, 1);
   Same({"task", "retry", task}, 1);
   Same({"run", "cancel", run_id}, 1);
+
+  // Purging dead letters: without --yes both modes refuse alike and say how many would go.
+  Same({"queue", "purge", "default"}, 2);
+  auto refused = Remote({"queue", "purge", "default"});
+  EXPECT_NE(refused.err.find("deletes the 1 dead-lettered task of queue default"),
+            std::string::npos)
+      << refused.err;
+  auto purged = Remote({"--json", "queue", "purge", "default", "--yes"});
+  ASSERT_EQ(purged.exit_code, 0) << purged.err;
+  EXPECT_EQ(Json::parse(purged.out), (Json{{"queue", "default"}, {"purged", 1}}));
+  Json none = Same({"queue", "purge", "default", "--yes"});
+  EXPECT_EQ(none["purged"], 0);
+  Same({"task", "status", dead}, 1);
+  EXPECT_EQ(Same({"queue", "stats", "default"})["queue"]["dead"], 0);
 }
 
 TEST_F(CliModesTest, ActionsThroughTheServerChangeTheStack) {

@@ -105,6 +105,9 @@ TEST_F(ServiceTest, TaskQueriesAndNotFound) {
   auto bad_queue = service_.ListDead("bad queue!", {});
   ASSERT_FALSE(bad_queue);
   EXPECT_EQ(bad_queue.error().code, ErrorCode::kInvalidArgument);
+  auto bad_purge = service_.PurgeDead("bad queue!");
+  ASSERT_FALSE(bad_purge);
+  EXPECT_EQ(bad_purge.error().code, ErrorCode::kInvalidArgument);
   auto submitted = service_.SubmitTask(Json{{"kind", "echo"}});
   ASSERT_TRUE(submitted);
   auto bad_after = service_.TaskEvents((*submitted)["id"], {{"after", "12-x"}});
