@@ -21,6 +21,7 @@
 #include <mutex>
 #include <numeric>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,7 @@
 #include "runs/apply.h"
 #include "runs/handler.h"
 #include "runs/runs.h"
+#include "store/sql_counters.h"
 #include "store/store.h"
 #include "worker/handler.h"
 #include "worker/worker.h"
@@ -226,22 +228,22 @@ class Stack {
 
 class Bench {
  public:
-  Bench(std::string redis_url, bool quick, std::string only)
-      : redis_url_(std::move(redis_url)), quick_(quick), only_(std::move(only)) {}
+  Bench(const testing::RedisServer& redis, bool quick, std::string only)
+      : redis_(redis), redis_url_(redis.url()), quick_(quick), only_(std::move(only)) {}
 
   void Run() {
     if (Selected("webhook")) Webhook();
     if (Selected("latency")) Latency();
     if (Selected("sqlite")) {
       testing::TempDir dir;
-      Throughput("SQLite", (dir.path() / "ferry.db").string(), 500);
+      Throughput("SQLite", (dir.path() / "ferry.db").string(), 500, nullptr);
     }
     if (Selected("postgres")) {
       if (!testing::PostgresServer::Available()) {
         rows_.push_back({"runs/s, PostgreSQL", "skipped: no PostgreSQL here", ">= 1,000 /s"});
       } else {
         testing::PostgresServer pg;
-        Throughput("PostgreSQL", pg.CreateDatabase(), 1000);
+        Throughput("PostgreSQL", pg.CreateDatabase(), 1000, &pg);
       }
     }
     std::printf("| measure | result | target |\n|---|---|---|\n");
@@ -446,10 +448,12 @@ class Bench {
 
   // 3. Runs per second: producers call StartRun as fast as they can while one in-process worker
   // (concurrency 16, prefetch 16) executes; from the first submission to the last run ending.
-  void Throughput(const std::string& backend, const std::string& store_url, int target) {
+  void Throughput(const std::string& backend, const std::string& store_url, int target,
+                  const testing::PostgresServer* pg) {
     Stack stack(
         {.store_url = store_url, .redis_url = redis_url_, .concurrency = 16, .prefetch = 16});
     Breakdown(stack, backend);
+    CostPerRun(stack, backend, pg);
     const int n = Scaled(5000);
     const int producers = 2;
     const auto budget = std::chrono::seconds(60);
@@ -503,6 +507,80 @@ class Bench {
              fmt::format("{:.1f} ms / {:.0f} ms", Mean(handler), Pct(wait, 0.5)) +
              (rejected ? " (" + std::to_string(rejected.load()) + " not enqueued)" : ""),
          "-"});
+  }
+
+  // Redis commands the server has run so far (INFO commandstats), by command.
+  std::map<std::string, int64_t> RedisCalls() const {
+    std::map<std::string, int64_t> out;
+    std::istringstream in(redis_.Cli({"INFO", "commandstats"}));
+    for (std::string line; std::getline(in, line);) {
+      // cmdstat_xadd:calls=12,usec=...
+      const auto colon = line.find(':');
+      const auto calls = line.find("calls=");
+      if (line.rfind("cmdstat_", 0) != 0 || colon == std::string::npos ||
+          calls == std::string::npos)
+        continue;
+      out[line.substr(8, colon - 8)] = std::atoll(line.c_str() + calls + 6);
+    }
+    return out;
+  }
+
+  // What one run costs the databases, start to finish: `n` one-node runs started by StartRun
+  // and run by the stack's worker, with no store or Redis polling of the bench's own while they
+  // run (the end is seen in the worker's task observations). SQL statements and commits are
+  // this process's (store/sql_counters.h: producer and worker alike); Redis commands are the
+  // server's, so the worker's idle claims and heartbeats in that window count too; WAL bytes
+  // come from PostgreSQL's own position (pg_current_wal_lsn), for the whole server.
+  void CostPerRun(Stack& stack, const std::string& backend, const testing::PostgresServer* pg) {
+    const int n = Scaled(200);
+    const auto ended0 = stack.Observations().first.size();
+    const auto sql0 = store_internal::ReadSqlCounters();
+    const auto redis0 = RedisCalls();
+    const auto wal = [&] {
+      return std::stoll(pg->Psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"));
+    };
+    const int64_t wal0 = pg != nullptr ? wal() : 0;
+    runs::StartRunRequest req;
+    req.workflow = std::string(kWorkflowName);
+    req.triggered_by = TriggeredBy::kApi;
+    for (int i = 0; i < n; ++i)
+      Must(runs::StartRun(stack.store(), stack.broker(), req), "start run");
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (stack.Observations().first.size() < ended0 + static_cast<size_t>(n) &&
+           Clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    const auto ended = stack.Observations().first.size() - ended0;
+    const auto sql1 = store_internal::ReadSqlCounters();
+    const auto redis1 = RedisCalls();
+    const int64_t wal1 = pg != nullptr ? wal() : 0;
+    const double runs = static_cast<double>(n);
+    int64_t redis_total = 0;
+    std::vector<std::pair<int64_t, std::string>> by_command;
+    for (const auto& [cmd, calls] : redis1) {
+      auto it = redis0.find(cmd);
+      const int64_t d = calls - (it == redis0.end() ? 0 : it->second);
+      // INFO itself (and the bench's other Cli calls) are not the run's.
+      if (d <= 0 || cmd == "info") continue;
+      redis_total += d;
+      by_command.emplace_back(d, cmd);
+    }
+    std::sort(by_command.rbegin(), by_command.rend());
+    std::string top;
+    for (size_t i = 0; i < by_command.size() && i < 6; ++i) {
+      top += fmt::format("{}{} {:.1f}", i == 0 ? "" : ", ", by_command[i].second,
+                         static_cast<double>(by_command[i].first) / runs);
+    }
+    std::string value =
+        fmt::format("{:.1f} SQL statements, {:.1f} commits, {:.1f} Redis commands ({})",
+                    static_cast<double>(sql1.statements - sql0.statements) / runs,
+                    static_cast<double>(sql1.commits - sql0.commits) / runs,
+                    static_cast<double>(redis_total) / runs, top);
+    if (pg != nullptr)
+      value += fmt::format(", {:.0f} bytes of WAL", static_cast<double>(wal1 - wal0) / runs);
+    value += fmt::format(" ({} runs, {} ended)", n, ended);
+    rows_.push_back({"  " + backend + ": per one-node run, start to finish", value,
+                     "<= 3 commits, <= 12 Redis commands, WAL <= 2 KB"});
   }
 
   // Times StartRun's parts one by one (the same calls StartRun makes, in its order), plus whole
@@ -567,6 +645,7 @@ class Bench {
     return (dirs_.back()->path() / "ferry.db").string();
   }
 
+  const testing::RedisServer& redis_;
   std::string redis_url_;
   bool quick_;
   std::string only_;
@@ -605,6 +684,6 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   // Persistence as recommended for production (AOF, fsync every second).
   ferry::testing::RedisServer redis;
-  ferry::bench::Bench(redis.url(), quick, only).Run();
+  ferry::bench::Bench(redis, quick, only).Run();
   return 0;
 }

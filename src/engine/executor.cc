@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/backoff.h"
+#include "core/time_util.h"
 #include "engine/http_client.h"
 #include "engine/template.h"
 #include "process/process.h"
@@ -486,10 +487,14 @@ class Execution {
       }
       case NodeKind::kDelay: {
         const auto& d = std::get<DelaySpec>(node.spec);
-        auto started = Clock::now();
-        if (!SleepFor(d.duration, stop)) return NodeFail(ErrorCode::kCancelled, "stopped", false);
-        auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
-        return Json{{"waited_ms", ms}};
+        auto deadline = sink_.DelayDeadline(node.id, attempt, d.duration);
+        if (!deadline) return NodeFail(deadline.error(), true);
+        if (!SleepFor(milliseconds(*deadline - WallNowMs()), stop)) {
+          return NodeFail(ErrorCode::kCancelled, "stopped", false);
+        }
+        // Counted from when the delay first began, in this execution or one before a crash.
+        const int64_t began = *deadline - d.duration.count();
+        return Json{{"waited_ms", WallNowMs() - began}, {"deadline_ms", *deadline}};
       }
       case NodeKind::kFail: {
         const auto& fl = std::get<FailSpec>(node.spec);

@@ -81,6 +81,12 @@ class RunSink {
   // Submits a task and waits for its end. Returns the task's result, or an error whose
   // retryable flag decides whether the node's retry policy applies. Must watch `stop`.
   virtual Result<Json> SubmitAndWait(const TaskNodeRequest& request, std::stop_token stop) = 0;
+
+  // A delay node's deadline in wall-clock ms, kept across resumes: the first call for a node's
+  // attempt stores now + duration; after a crash the resumed run's call gets the stored one, so
+  // the node waits only what is left. An error fails the attempt (a retryable node error).
+  virtual Result<int64_t> DelayDeadline(const std::string& node_id, int attempt,
+                                        std::chrono::milliseconds duration) = 0;
 };
 
 struct RunContext {

@@ -56,18 +56,45 @@ void SleepFor(std::stop_token st, milliseconds d) {
   cv.wait_for(lock, st, d, [] { return false; });
 }
 
+// A delay node's stored deadline (a kStepWaiting row).
+struct WaitingDelay {
+  int attempt = 0;
+  int64_t deadline_ms = 0;
+};
+
 // The executor's window on the store and the task layer for one execution. Node threads call it
 // concurrently; the one Store connection is serialized by store_mu.
 class StoreSink final : public engine::RunSink {
  public:
   StoreSink(HandlerState& state, Store& store, std::mutex& store_mu, std::string run_id,
-            int64_t fencing, EventEmitter* task_events)
+            int64_t fencing, EventEmitter* task_events, std::map<std::string, WaitingDelay> waiting)
       : state_(state),
         store_(store),
         store_mu_(store_mu),
         run_id_(std::move(run_id)),
         fencing_(fencing),
-        task_events_(task_events) {}
+        task_events_(task_events),
+        waiting_(std::move(waiting)) {}
+
+  Result<int64_t> DelayDeadline(const std::string& node_id, int attempt,
+                                milliseconds duration) override {
+    std::lock_guard lock(store_mu_);
+    if (auto it = waiting_.find(node_id); it != waiting_.end() && it->second.attempt == attempt) {
+      return it->second.deadline_ms;
+    }
+    RunStep step;
+    step.run_id = run_id_;
+    step.node_id = node_id;
+    step.status = std::string(kStepWaiting);
+    step.started_ms = WallNowMs();
+    const int64_t deadline = step.started_ms + duration.count();
+    step.output = DumpJson(Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
+    step.attempt = attempt;
+    step.epoch = fencing_;
+    if (auto r = store_.SaveStep(step); !r) return Fail(r.error());
+    waiting_[node_id] = WaitingDelay{attempt, deadline};
+    return deadline;
+  }
 
   Status SaveStep(const std::string& node_id, engine::StepStatus status, const Json& output,
                   const std::string& error, int attempt) override {
@@ -169,6 +196,7 @@ class StoreSink final : public engine::RunSink {
   const int64_t fencing_;
   EventEmitter* const task_events_;
   // Guarded by store_mu_:
+  std::map<std::string, WaitingDelay> waiting_;
   std::map<std::string, int64_t> started_ms_;
   std::optional<Error> abort_error_;
   std::set<std::string> child_tasks_;
@@ -265,7 +293,15 @@ class Execution {
     auto steps = store.ListSteps(run_id_);
     if (!steps) return tl::unexpected(Retryable("store: " + steps.error().message));
     std::map<std::string, engine::StepRecord> checkpoints;
+    std::map<std::string, WaitingDelay> waiting;
     for (const auto& s : *steps) {
+      if (s.status == kStepWaiting) {
+        auto out = ParseJson(s.output);
+        if (out && out->is_object() && (*out)["deadline_ms"].is_number_integer()) {
+          waiting[s.node_id] = WaitingDelay{s.attempt, (*out)["deadline_ms"].get<int64_t>()};
+        }
+        continue;
+      }
       auto status = ParseStepStatus(s.status);
       if (!status) continue;
       engine::StepRecord rec;
@@ -293,7 +329,7 @@ class Execution {
     rc.trigger = LoadTrigger(store, run_id_);
 
     std::mutex store_mu;
-    StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_.events);
+    StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_.events, std::move(waiting));
     std::stop_source exec_stop;
     std::stop_callback forward(ctx_.stop, [&exec_stop] { exec_stop.request_stop(); });
     std::atomic<bool> cancelled_in_store{false};

@@ -81,9 +81,12 @@ class SqlConn {
   virtual bool InTransaction() const = 0;
   // PostgreSQL: a statement failed inside the open transaction, so COMMIT would roll back.
   virtual bool TransactionAborted() const { return false; }
-  // Run inside the migration transaction before reading schema_migrations, so concurrent
-  // openers apply each migration once. "" when BeginWrite() already serializes writers.
-  virtual std::string_view MigrationLockSql() const = 0;
+  // Run in order inside the migration transaction before reading schema_migrations: a lock so
+  // concurrent openers apply each migration once (none when BeginWrite() already serializes
+  // writers), and anything a migration needs that everyday statements must not have (PostgreSQL
+  // lifts its statement timeout: a migration over a big table, or the wait for another opener's,
+  // may take longer).
+  virtual std::vector<std::string_view> MigrationPrologue() const = 0;
   virtual const std::vector<Migration>& Migrations() const = 0;
 
  protected:

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/ids.h"
+#include "store/sql_counters.h"
 #include "store/sql_remediation.h"
 
 namespace ferry::store_internal {
@@ -537,13 +538,19 @@ class SqlStore final : public Store, private SqlSession {
       return Invalid("a step needs run_id, node_id and status");
     }
     return Single([&]() -> Result<SaveStepOutcome> {
-      int64_t finished = step.finished_ms != 0 ? step.finished_ms : NowMs();
+      const bool waiting = step.status == kStepWaiting;
+      int64_t finished = waiting ? 0 : step.finished_ms != 0 ? step.finished_ms : NowMs();
       // Insert-once, and only under the run's current epoch: the fence and the write are one
-      // statement, so a worker that lost the run cannot slip a checkpoint in.
+      // statement, so a worker that lost the run cannot slip a checkpoint in. Only a "waiting"
+      // row (a delay's deadline) is ever replaced: by the node's end, or a later attempt's.
       auto r = Exec(Cat("INSERT INTO run_steps (", kStepCols) +
                         ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM "
                         "runs WHERE id = $1 AND status = 'running' AND epoch = $7) "
-                        "ON CONFLICT (run_id, node_id) DO NOTHING",
+                        "ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, "
+                        "output = excluded.output, error = excluded.error, "
+                        "attempt = excluded.attempt, epoch = excluded.epoch, "
+                        "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms "
+                        "WHERE run_steps.status = 'waiting'",
                     {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status),
                      P::Text(step.output), P::Text(step.error), P::Int(step.attempt),
                      P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)});
@@ -935,7 +942,15 @@ class SqlStore final : public Store, private SqlSession {
   int64_t Now() const override { return NowMs(); }
 
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) {
-    return conn_->Exec(sql, params);
+    const bool control = sql == "COMMIT" || sql == "ROLLBACK" || sql.starts_with("SAVEPOINT") ||
+                         sql.starts_with("RELEASE") || sql.starts_with("ROLLBACK TO");
+    auto r = conn_->Exec(sql, params);
+    if (r && sql == "COMMIT") store_internal::CountCommit();
+    // Outside a transaction a write commits on its own (a SELECT changes nothing to commit).
+    if (r && !control) {
+      store_internal::CountStatement(!conn_->InTransaction() && !sql.starts_with("SELECT"));
+    }
+    return r;
   }
 
   Result<int64_t> Affected(std::string_view sql, const std::vector<SqlParam>& params) {
@@ -1026,8 +1041,8 @@ class SqlStore final : public Store, private SqlSession {
   }
 
   Status MigrateLocked(const std::vector<Migration>& migrations, int latest) {
-    if (auto lock = conn_->MigrationLockSql(); !lock.empty()) {
-      if (auto r = Exec(lock, {}); !r) return Fail(r.error());
+    for (std::string_view sql : conn_->MigrationPrologue()) {
+      if (auto r = Exec(sql, {}); !r) return Fail(r.error());
     }
     auto st = conn_->ExecScript(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "

@@ -44,7 +44,8 @@ class PgFactory final : public StoreFactory {
  public:
   PgFactory(std::string url, StoreOptions options) : url_(std::move(url)), options_(options) {}
   Result<std::unique_ptr<Store>> Open() override {
-    auto conn = store_internal::OpenPgConn(url_, options_.connect_timeout);
+    auto conn =
+        store_internal::OpenPgConn(url_, options_.connect_timeout, options_.statement_timeout);
     if (!conn) return Fail(conn.error());
     return store_internal::MakeSqlStore(std::move(*conn), options_);
   }

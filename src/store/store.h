@@ -140,7 +140,11 @@ struct RetryRunOptions {
   TriggeredBy triggered_by = TriggeredBy::kRetry;
 };
 
-// A finished node of a run: the checkpoint a resumed run starts from.
+// The status of a step row that is not a checkpoint: a delay node's deadline (output
+// {"deadline_ms", "duration_ms"}, finished_ms 0), replaced by the node's end.
+inline constexpr std::string_view kStepWaiting = "waiting";
+
+// A finished node of a run: the checkpoint a resumed run starts from (or a waiting delay).
 struct RunStep {
   std::string run_id;
   std::string node_id;
@@ -372,6 +376,10 @@ struct StoreOptions {
   std::chrono::milliseconds busy_timeout = std::chrono::seconds(5);
   // PostgreSQL: connect timeout (libpq counts whole seconds, minimum 2) unless the URL sets one.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(5);
+  // PostgreSQL: the server cancels any statement (lock waits included) running longer, so a
+  // stuck query fails the call (kUnavailable, retryable) instead of hanging a worker. 0 = none.
+  // Migrations run without it. `options=-c statement_timeout=...` in the URL replaces it.
+  std::chrono::milliseconds statement_timeout = std::chrono::seconds(30);
   // Apply pending migrations at open. When false, opening a store whose schema is behind fails.
   bool migrate = true;
 };
@@ -453,7 +461,8 @@ class Store {
   virtual Result<int64_t> CountPendingOlderThan(std::chrono::milliseconds age) = 0;
 
   // --- steps (checkpoints) ---
-  // Insert-once: stored only while the run is running under step.epoch, and never overwritten.
+  // Insert-once: stored only while the run is running under step.epoch, and never overwritten
+  // (except a kStepWaiting row, which the node's end or a later waiting row replaces).
   // kConflict when the run is not running under that epoch, or the node already has a
   // different checkpoint.
   virtual Result<SaveStepOutcome> SaveStep(const RunStep& step) = 0;

@@ -120,7 +120,10 @@ class PgConn final : public SqlConn {
     return PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
   }
 
-  std::string_view MigrationLockSql() const override { return kMigrationLock; }
+  std::vector<std::string_view> MigrationPrologue() const override {
+    // set_config(..., true) is SET LOCAL: the timeout comes back at COMMIT or ROLLBACK.
+    return {"SELECT set_config('statement_timeout', '0', true)", kMigrationLock};
+  }
   const std::vector<Migration>& Migrations() const override { return PgMigrations(); }
 
  private:
@@ -223,13 +226,17 @@ class PgConn final : public SqlConn {
 }  // namespace
 
 Result<std::unique_ptr<SqlConn>> OpenPgConn(const std::string& url,
-                                            std::chrono::milliseconds connect_timeout) {
+                                            std::chrono::milliseconds connect_timeout,
+                                            std::chrono::milliseconds statement_timeout) {
   // Later keywords override earlier ones, and the expanded URL comes last, so a
-  // connect_timeout in the URL wins over the option.
+  // connect_timeout or options (statement_timeout) in the URL wins over the option.
   auto secs = std::max<int64_t>(2, (connect_timeout.count() + 999) / 1000);
   std::string timeout = std::to_string(secs);
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), "ferry", url.c_str(), nullptr};
+  // Sent in the startup packet: no extra round trip, and in force for the first statement.
+  std::string options =
+      "-c statement_timeout=" + std::to_string(std::max<int64_t>(0, statement_timeout.count()));
+  const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
+  const char* values[] = {timeout.c_str(), "ferry", options.c_str(), url.c_str(), nullptr};
   ConnPtr conn(PQconnectdbParams(keys, values, 1));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) return ConnectError(conn.get());
   return std::unique_ptr<SqlConn>(std::make_unique<PgConn>(std::move(conn)));

@@ -18,6 +18,7 @@ namespace ferry::store_internal {
 // Connects to a libpq URL ("postgresql://user:pass@host:port/db?..."). kUnavailable when the
 // server cannot be reached, kUnauthenticated when it rejects the credentials.
 Result<std::unique_ptr<SqlConn>> OpenPgConn(const std::string& url,
-                                            std::chrono::milliseconds connect_timeout);
+                                            std::chrono::milliseconds connect_timeout,
+                                            std::chrono::milliseconds statement_timeout);
 
 }  // namespace ferry::store_internal

@@ -163,7 +163,7 @@ class SqliteConn final : public SqlConn {
   }
 
   bool InTransaction() const override { return sqlite3_get_autocommit(db_.get()) == 0; }
-  std::string_view MigrationLockSql() const override { return ""; }
+  std::vector<std::string_view> MigrationPrologue() const override { return {}; }
   const std::vector<Migration>& Migrations() const override { return SqliteMigrations(); }
 
  private:

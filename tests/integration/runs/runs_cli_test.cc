@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -73,7 +74,7 @@ class RunsCliTest : public ::testing::Test {
           auto steps = (*store)->ListSteps(id);
           if (!steps) return false;
           for (const auto& s : *steps) {
-            if (s.node_id == node) return true;
+            if (s.node_id == node && s.status != kStepWaiting) return true;
           }
           return false;
         },
@@ -161,6 +162,57 @@ TEST_F(RunsCliTest, KilledWorkerRunResumesOnAnotherWithoutRerunningFinishedNodes
   EXPECT_EQ(Count(count, "three"), 1);
   auto show = Ferry({"workflow", "show", "three"});
   EXPECT_NE(show.out.find("succeeded"), std::string::npos) << show.out;
+}
+
+// kill -9 while the run waits in its delay node: the worker that takes the run over waits for
+// the deadline the first one stored when the delay began, not for the whole duration again.
+TEST_F(RunsCliTest, KilledWorkerDelayResumesAtItsStoredDeadline) {
+  std::string count = File("count.txt");
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "12s"))}).exit_code,
+            0);
+  auto first = StartWorker("worker-a");
+  auto started = Ferry({"workflow", "run", "three"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  auto store = OpenStore(Store());
+  ASSERT_TRUE(store) << store.error().message;
+  auto find_step = [&](const std::string& node) -> std::optional<RunStep> {
+    auto steps = (*store)->ListSteps(id);
+    if (!steps) return std::nullopt;
+    for (const auto& s : *steps) {
+      if (s.node_id == node) return s;
+    }
+    return std::nullopt;
+  };
+  int64_t deadline = 0;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto s = find_step("wait");
+        if (!s || s->status != kStepWaiting) return false;
+        deadline = Json::parse(s->output)["deadline_ms"].get<int64_t>();
+        return true;
+      },
+      seconds(15)));
+  EXPECT_EQ(Json::parse(find_step("wait")->output)["duration_ms"], 12000);
+  first->Signal(SIGKILL);
+  first->Wait(seconds(5));
+
+  auto second = StartWorker("worker-b");
+  auto watch = Ferry({"run", "watch", id, "--timeout", "60s"}, seconds(65));
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err << second->Stderr();
+  Json run = ShowRun(id);
+  EXPECT_EQ(run["status"], "succeeded");
+  EXPECT_EQ(run["attempt"], 2);
+  auto wait = find_step("wait");
+  ASSERT_TRUE(wait);
+  EXPECT_EQ(wait->status, "succeeded");
+  EXPECT_EQ(wait->epoch, run["epoch"].get<int64_t>()) << "ended by the second execution";
+  Json out = Json::parse(wait->output);
+  EXPECT_EQ(out["deadline_ms"], deadline) << "the stored deadline, not a new one";
+  EXPECT_GE(wait->finished_ms, deadline) << "never cut short";
+  EXPECT_GE(out["waited_ms"].get<int64_t>(), 12000) << "counted from the first execution";
+  EXPECT_EQ(Count(count, "one"), 1);
+  EXPECT_EQ(Count(count, "three"), 1);
 }
 
 // A run stuck `running` whose task is gone: `run recover` says what it does and the run ends.

@@ -143,7 +143,7 @@ class RunsTest : public ::testing::Test {
           auto steps = store_->ListSteps(id);
           if (!steps) return false;
           for (const auto& s : *steps) {
-            if (s.node_id == node) return true;
+            if (s.node_id == node && s.status != kStepWaiting) return true;
           }
           return false;
         },

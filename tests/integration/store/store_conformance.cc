@@ -593,6 +593,46 @@ TEST_P(StoreConformance, StepsAreInsertOnceAndFenced) {
   EXPECT_CODE(store_->SaveStep(ghost), ErrorCode::kNotFound);
 }
 
+TEST_P(StoreConformance, AWaitingStepIsReplacedByTheNodesEndAndNothingElse) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 1, "w1"));
+  const std::string waiting(kStepWaiting);
+  RunStep wait{run.id, "pause", waiting, R"({"deadline_ms":5000})", "", 1, 1, 100, 0};
+  auto saved = store_->SaveStep(wait);
+  ASSERT_OK(saved);
+  EXPECT_EQ(*saved, SaveStepOutcome::kSaved);
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].status, waiting);
+  EXPECT_EQ((*steps)[0].finished_ms, 0) << "a waiting row has not finished";
+
+  // A takeover: the old epoch can no longer write, not even a waiting row.
+  ASSERT_OK(store_->MarkRunRunning(run.id, 2, "w2"));
+  RunStep stale = wait;
+  stale.output = R"({"deadline_ms":9000})";
+  EXPECT_CODE(store_->SaveStep(stale), ErrorCode::kConflict);
+  RunStep stale_end{run.id, "pause", "succeeded", "{}", "", 1, 1, 100, 0};
+  EXPECT_CODE(store_->SaveStep(stale_end), ErrorCode::kConflict);
+  // The current epoch's end replaces it.
+  RunStep end{run.id, "pause", "succeeded", R"({"waited_ms":4900})", "", 1, 2, 3000, 0};
+  clock_.Advance(seconds(1));
+  ASSERT_OK(store_->SaveStep(end));
+  steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].status, "succeeded");
+  EXPECT_EQ((*steps)[0].output, R"({"waited_ms":4900})");
+  EXPECT_EQ((*steps)[0].epoch, 2);
+  EXPECT_EQ((*steps)[0].finished_ms, clock_.NowMs());
+  // A finished step is a checkpoint: a waiting row never replaces it.
+  RunStep rewait = wait;
+  rewait.epoch = 2;
+  EXPECT_CODE(store_->SaveStep(rewait), ErrorCode::kConflict);
+  EXPECT_EQ(store_->ListSteps(run.id)->at(0).status, "succeeded");
+}
+
 TEST_P(StoreConformance, RunEventsResumeAfterSeq) {
   Workflow wf = Apply("wf", "1");
   ferry::Run run = NewRun(wf);

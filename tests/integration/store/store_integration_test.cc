@@ -104,6 +104,43 @@ TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
   EXPECT_TRUE(Eventually([&] { return (*s)->Ping().has_value(); }, std::chrono::seconds(5)));
 }
 
+TEST_F(PostgresStore, AStatementStuckBehindALockFailsAtTheStatementTimeout) {
+  auto& pg = SharedPostgres();
+  const std::string url = pg.CreateDatabase();
+  auto holder = OpenStore(url);
+  ASSERT_TRUE(holder) << holder.error().ToString();
+  StoreOptions impatient;
+  impatient.statement_timeout = std::chrono::milliseconds(300);
+  auto waiter = OpenStore(url, impatient);
+  ASSERT_TRUE(waiter) << waiter.error().ToString();
+  ApplyWorkflowRequest v1{"wf", "", "src 1", "yaml", "{}", "c1", "", ""};
+  ASSERT_TRUE((*holder)->ApplyWorkflow(v1));
+  EXPECT_EQ(pg.Psql("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'",
+                    url.substr(url.rfind('/') + 1)),
+            "0")
+      << "a session without Ferry's option has no timeout";
+
+  ApplyWorkflowRequest v2{"wf", "", "src 2", "yaml", "{}", "c2", "", ""};
+  ApplyWorkflowRequest v3{"wf", "", "src 3", "yaml", "{}", "c3", "", ""};
+  {
+    // The holder's open transaction writes version 2; the waiter's version needs the same row,
+    // so it waits for the lock, and the server cancels it at the timeout instead of never.
+    auto tx = (*holder)->Begin();
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE((*holder)->ApplyWorkflow(v2));
+    auto stuck = (*waiter)->ApplyWorkflow(v3);
+    ASSERT_FALSE(stuck);
+    EXPECT_EQ(stuck.error().code, ErrorCode::kUnavailable) << stuck.error().ToString();
+    EXPECT_NE(stuck.error().message.find("statement timeout"), std::string::npos)
+        << stuck.error().message;
+    ASSERT_TRUE((*tx)->Commit());
+  }
+  // Once the lock is gone the same call goes through on the same store.
+  auto applied = (*waiter)->ApplyWorkflow(v3);
+  ASSERT_TRUE(applied) << applied.error().ToString();
+  EXPECT_EQ(applied->version.version, 3);
+}
+
 TEST_F(PostgresStore, PostgresSchemeAliasAndTwoStoresShareData) {
   auto& pg = SharedPostgres();
   std::string url = pg.CreateDatabase();

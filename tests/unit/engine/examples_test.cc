@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/time_util.h"
 #include "engine/executor.h"
 #include "engine/ingest.h"
 
@@ -59,6 +60,9 @@ class ExampleSink : public RunSink {
     return {};
   }
   void Emit(const std::string&, const Json&) override {}
+  Result<int64_t> DelayDeadline(const std::string&, int, std::chrono::milliseconds d) override {
+    return WallNowMs() + d.count();
+  }
   Result<Json> SubmitAndWait(const TaskNodeRequest&, std::stop_token) override {
     return Fail(ErrorCode::kInternal, "no tasks here");
   }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/time_util.h"
 #include "engine/ingest.h"
 
 namespace ferry::engine {
@@ -47,6 +48,15 @@ class FakeSink : public RunSink {
     if (on_task) return on_task(req, stop);
     return Json{{"echo", req.payload}};
   }
+  // A stored deadline from `stored_deadlines` (as a resumed run finds it), else now + duration.
+  Result<int64_t> DelayDeadline(const std::string& node, int attempt,
+                                std::chrono::milliseconds duration) override {
+    std::lock_guard lock(mu);
+    deadline_calls.emplace_back(node, attempt);
+    if (fail_deadlines) return Fail(ErrorCode::kUnavailable, "store down");
+    if (auto it = stored_deadlines.find(node); it != stored_deadlines.end()) return it->second;
+    return WallNowMs() + duration.count();
+  }
 
   std::vector<std::string> Order() {
     std::lock_guard lock(mu);
@@ -75,6 +85,9 @@ class FakeSink : public RunSink {
   std::map<std::string, int> task_calls;
   std::vector<TaskNodeRequest> requests;
   bool fail_saves = false;
+  bool fail_deadlines = false;
+  std::map<std::string, int64_t> stored_deadlines;
+  std::vector<std::pair<std::string, int>> deadline_calls;
   std::function<Result<Json>(const TaskNodeRequest&, std::stop_token)> on_task;
 };
 
@@ -255,6 +268,38 @@ nodes:
   EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);  // not the 30 s delay
   EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
   EXPECT_THAT(out.error, HasSubstr("timed out after 100ms"));
+}
+
+TEST(Executor, DelayWaitsOnlyUntilItsStoredDeadline) {
+  Harness h(R"(name: t
+nodes:
+  wait: {kind: delay, duration: 30s}
+)");
+  // A run resumed after a crash: the deadline stored by the first execution has just passed.
+  const int64_t deadline = WallNowMs() - 1;
+  h.sink.stored_deadlines["wait"] = deadline;
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  ASSERT_EQ(h.sink.deadline_calls.size(), 1u);
+  EXPECT_EQ(h.sink.deadline_calls[0], (std::pair<std::string, int>{"wait", 1}));
+  const Json& step = h.sink.Step("wait")->output;
+  EXPECT_EQ(step["deadline_ms"], deadline);
+  // Counted from when the first execution began the delay, 30 s before the deadline.
+  EXPECT_GT(step["waited_ms"].get<int64_t>(), 30000);
+}
+
+TEST(Executor, DelayWhoseDeadlineCannotBeStoredFailsTheAttempt) {
+  Harness h(R"(name: t
+nodes:
+  wait: {kind: delay, duration: 30s, retry: {max_attempts: 2}}
+)");
+  h.sink.fail_deadlines = true;
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("store down"));
+  // Retryable: the node's retry policy applies, and every attempt asks again.
+  EXPECT_EQ(h.sink.deadline_calls.size(), 2u);
+  EXPECT_EQ(h.sink.Step("wait")->attempt, 2);
 }
 
 TEST(Executor, LuaTimeoutInterruptsALoop) {

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "core/time_util.h"
 #include "engine/executor.h"
 #include "engine/http_client.h"
 #include "engine/ingest.h"
@@ -138,6 +139,9 @@ class NullSink : public RunSink {
     return {};
   }
   void Emit(const std::string&, const Json&) override {}
+  Result<int64_t> DelayDeadline(const std::string&, int, std::chrono::milliseconds d) override {
+    return WallNowMs() + d.count();
+  }
   Result<Json> SubmitAndWait(const TaskNodeRequest&, std::stop_token) override {
     return Fail(ErrorCode::kInternal, "no tasks");
   }

@@ -1,0 +1,23 @@
+// Process-wide counts of what the stores in this process asked of their databases, so a
+// benchmark can report statements and commits per run (bench/run_bench.cc) and a change that
+// adds a round trip shows up in its output.
+//
+// Thread-safety: safe from any thread (relaxed atomics; figures are for measurement only).
+#pragma once
+
+#include <cstdint>
+
+namespace ferry::store_internal {
+
+struct SqlCounters {
+  int64_t statements = 0;  // statements sent, transaction control (BEGIN, COMMIT, ...) excluded
+  int64_t commits = 0;     // write transactions committed: COMMITs, and writes run on their own
+};
+
+SqlCounters ReadSqlCounters();
+
+// Called by the SQL store for each statement it sends.
+void CountStatement(bool commits_on_its_own);
+void CountCommit();
+
+}  // namespace ferry::store_internal
