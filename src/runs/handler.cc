@@ -259,8 +259,12 @@ class Execution {
       return RunResult(**loaded);
     }
 
+    // Running and its "started" event are one commit.
+    auto tx = store.Begin();
+    if (!tx) return tl::unexpected(Retryable("store: " + tx.error().message));
     auto marked = store.MarkRunRunning(run_id_, fencing_, worker_);
     if (!marked) {
+      tx->reset();  // rolls back
       if (marked.error().code != ErrorCode::kConflict) {
         return tl::unexpected(Retryable("store: " + marked.error().message));
       }
@@ -277,6 +281,10 @@ class Execution {
                      {"epoch", fencing_},
                      {"attempt", run.attempt},
                      {"worker", state_.options.worker_id}});
+    if (auto st = (*tx)->Commit(); !st) {
+      return tl::unexpected(Retryable("store: " + st.error().message));
+    }
+    tx->reset();
 
     // From here the run is ours: a definition problem ends it as failed.
     auto def = LoadDefinition(store, run.workflow_id, run.version);

@@ -68,11 +68,12 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   create.inputs = DumpJson(*inputs);
   create.triggered_by = request.triggered_by;
   create.trigger_id = request.trigger_id;
-  std::unique_ptr<Transaction> tx;
+  // The run, its "created" event and the webhook's nonce are one commit: no reader sees a run
+  // without the event that says how it was triggered, and the database syncs once.
+  auto begun = store.Begin();
+  if (!begun) return Fail(begun.error());
+  std::unique_ptr<Transaction> tx = std::move(*begun);
   if (request.nonce) {
-    auto begun = store.Begin();
-    if (!begun) return Fail(begun.error());
-    tx = std::move(*begun);
     auto fresh =
         store.RememberNonce(request.nonce->scope, request.nonce->value, request.nonce->expires_ms);
     if (!fresh) return Fail(fresh.error());
@@ -87,9 +88,7 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   Json created{{"triggered_by", TriggeredByName(request.triggered_by)}, {"version", run->version}};
   if (!request.trigger.empty()) created["trigger"] = request.trigger;
   AppendEvent(store, run->id, kEventCreated, created);
-  if (tx) {
-    if (auto st = tx->Commit(); !st) return Fail(st.error());
-  }
+  if (auto st = tx->Commit(); !st) return Fail(st.error());
 
   // The run is committed: from here on, nothing may turn this into an error.
   StartRunResult result;
