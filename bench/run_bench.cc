@@ -229,7 +229,7 @@ class Stack {
 class Bench {
  public:
   Bench(const testing::RedisServer& redis, bool quick, std::string only)
-      : redis_(redis), redis_url_(redis.url()), quick_(quick), only_(std::move(only)) {}
+      : redis_(redis), quick_(quick), only_(std::move(only)) {}
 
   void Run() {
     if (Selected("webhook")) Webhook();
@@ -288,7 +288,7 @@ class Bench {
   // next request counts against the next one too (no coordinated omission).
   void Webhook() {
     Stack stack(
-        {.store_url = SqlitePath(), .redis_url = redis_url_, .concurrency = 4, .api = true});
+        {.store_url = SqlitePath(), .redis_url = redis_.url(), .concurrency = 4, .api = true});
     const int rate = 50;
     CpuMeter cpu;
     auto main = SteadyRate(stack, Scaled(1000), rate, Client::kKeepAliveNoDelay);
@@ -396,7 +396,7 @@ class Bench {
 
   void Latency(Client how, const std::string& label) {
     Stack stack(
-        {.store_url = SqlitePath(), .redis_url = redis_url_, .concurrency = 4, .api = true});
+        {.store_url = SqlitePath(), .redis_url = redis_.url(), .concurrency = 4, .api = true});
     Sender sender(stack, how);
     const int n = Scaled(200);
     const auto deadline = Clock::now() + std::chrono::seconds(60);
@@ -451,7 +451,7 @@ class Bench {
   void Throughput(const std::string& backend, const std::string& store_url, int target,
                   const testing::PostgresServer* pg) {
     Stack stack(
-        {.store_url = store_url, .redis_url = redis_url_, .concurrency = 16, .prefetch = 16});
+        {.store_url = store_url, .redis_url = redis_.url(), .concurrency = 16, .prefetch = 16});
     Breakdown(stack, backend);
     const int n = Scaled(5000);
     const int producers = 2;
@@ -647,7 +647,6 @@ class Bench {
   }
 
   const testing::RedisServer& redis_;
-  std::string redis_url_;
   bool quick_;
   std::string only_;
   int seq_ = 0;

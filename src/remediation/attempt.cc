@@ -278,6 +278,12 @@ class Attempt {
             create.trigger_id = c_.id;
             auto run = store_.CreateRun(create);
             if (!run) return Fail(run.error());
+            // In the same commit as the run, so no reader sees it without this event.
+            (void)store_.AppendRunEvent(run->id, std::string(runs::kEventCreated),
+                                        DumpJson(Json{{"triggered_by", "remediation"},
+                                                      {"version", fixed_version},
+                                                      {"remediation", c_.id},
+                                                      {"retry_of", c_.run_id}}));
             retry_run_id = run->id;
             retry_run_ = *run;
           }
@@ -293,11 +299,6 @@ class Attempt {
                  c_.id, workflow_name_, fixed_version, a_.classification,
                  retry_run_id.empty() ? "-" : retry_run_id);
     if (retry_run_) {
-      (void)store_.AppendRunEvent(retry_run_->id, std::string(runs::kEventCreated),
-                                  DumpJson(Json{{"triggered_by", "remediation"},
-                                                {"version", fixed_version},
-                                                {"remediation", c_.id},
-                                                {"retry_of", c_.run_id}}));
       runs::EnsureTaskOptions task;
       task.queue = o_.run_queue;
       auto ensured = runs::EnsureRunTask(store_, broker_, *retry_run_, task);

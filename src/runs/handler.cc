@@ -284,7 +284,6 @@ class Execution {
     if (auto st = (*tx)->Commit(); !st) {
       return tl::unexpected(Retryable("store: " + st.error().message));
     }
-    tx->reset();
 
     // From here the run is ours: a definition problem ends it as failed.
     auto def = LoadDefinition(store, run.workflow_id, run.version);

@@ -538,8 +538,8 @@ class SqlStore final : public Store, private SqlSession {
       return Invalid("a step needs run_id, node_id and status");
     }
     return Single([&]() -> Result<SaveStepOutcome> {
-      const bool waiting = step.status == kStepWaiting;
-      int64_t finished = waiting ? 0 : step.finished_ms != 0 ? step.finished_ms : NowMs();
+      int64_t finished = step.finished_ms != 0 ? step.finished_ms : NowMs();
+      if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
       // Insert-once, and only under the run's current epoch: the fence and the write are one
       // statement, so a worker that lost the run cannot slip a checkpoint in. Only a "waiting"
       // row (a delay's deadline) is ever replaced: by the node's end, or a later attempt's.
@@ -560,7 +560,8 @@ class SqlStore final : public Store, private SqlSession {
           Cat("SELECT ", kStepCols) + " FROM run_steps WHERE run_id = $1 AND node_id = $2",
           {P::Text(step.run_id), P::Text(step.node_id)}, StepFromRow);
       if (!existing) return Fail(existing.error());
-      if (*existing) {
+      // A waiting row would have been replaced had the fence held: the run moved on (below).
+      if (*existing && (*existing)->status != kStepWaiting) {
         const RunStep& e = **existing;
         if (e.epoch == step.epoch && e.status == step.status && e.output == step.output &&
             e.error == step.error) {

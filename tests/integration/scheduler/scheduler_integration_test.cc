@@ -357,8 +357,8 @@ TEST_F(SchedulerProcessTest, OverlapPoliciesWithASlowWorkflow) {
   auto waited_runs = [&](const Workflow& wf) {
     int n = 0;
     for (const auto& r : Runs(wf)) {
-      // A run just created may not have its run.created event yet (a separate write): it is
-      // counted on a later look.
+      // null while a cron run's run.created event is not yet stored (the scheduler writes it
+      // after the run, in a second commit): the run counts on a later look.
       Json t = TriggerContext(r.id);
       if (!t.is_object() || !t.contains("fire_ms")) continue;
       if (r.created_ms - t["fire_ms"].get<int64_t>() > 1500) ++n;

@@ -133,6 +133,13 @@ TEST_F(PostgresStore, AStatementStuckBehindALockFailsAtTheStatementTimeout) {
     EXPECT_EQ(stuck.error().code, ErrorCode::kUnavailable) << stuck.error().ToString();
     EXPECT_NE(stuck.error().message.find("statement timeout"), std::string::npos)
         << stuck.error().message;
+    // docs/store.md: an `options` in the URL replaces Ferry's 30 s default.
+    auto from_url = OpenStore(url + "?options=-c%20statement_timeout%3D300");
+    ASSERT_TRUE(from_url) << from_url.error().ToString();
+    auto stuck_too = (*from_url)->ApplyWorkflow(v3);
+    ASSERT_FALSE(stuck_too);
+    EXPECT_NE(stuck_too.error().message.find("statement timeout"), std::string::npos)
+        << stuck_too.error().message;
     ASSERT_TRUE((*tx)->Commit());
   }
   // Once the lock is gone the same call goes through on the same store.
