@@ -80,7 +80,7 @@ try {
       // The moment every card of the overview holds its data.
       new MutationObserver((_, obs) => {
         const main = document.getElementById('main');
-        if (main && /Live workers \(\d+\)/.test(main.textContent) && /Of the \d+ newest runs/.test(main.textContent) &&
+        if (main && /Live workers \(\d+\)/.test(main.textContent) && /(Of the \d+ newest runs|\d+ runs in all)/.test(main.textContent) &&
             main.querySelector('a[href="#/queues/bench-backlog"]')) {
           window.__shownAt = performance.now();
           obs.disconnect();

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <utility>
 
-#include "api/batch.h"
 #include "api/event_streams.h"
 #include "api/http_util.h"
 #include "api/openapi.h"
@@ -30,6 +29,7 @@
 #include "runs/runs.h"
 #include "scheduler/dispatch.h"
 #include "service/local_service.h"
+#include "service/query.h"
 #include "service/scopes.h"
 #include "views/views.h"
 
@@ -57,6 +57,30 @@ void SendError(Response& res, const Error& error) {
   const bool close = res.close;
   res = http::ErrorResponse(error);
   res.close = close;
+}
+
+// The request's query parameters; one given twice is refused rather than guessed at.
+Result<service::Query> QueryOf(const Request& req) {
+  service::Query query;
+  for (const auto& [name, value] : req.query) {
+    if (!query.emplace(name, value).second) {
+      return Fail(ErrorCode::kInvalidArgument, "query parameter '" + name + "' given twice");
+    }
+  }
+  return query;
+}
+
+// Wraps the handler of a route that reads no query parameters: any given is refused with the
+// service's words for an unknown filter, so a misspelt filter is an error on every route rather
+// than ignored on some.
+http::Handler NoQuery(http::Handler handler) {
+  return [handler = std::move(handler)](Request& req) {
+    if (req.query.empty()) return handler(req);
+    Response res;
+    auto query = QueryOf(req);
+    SendError(res, query ? service::QueryReader(*query).Finish().error() : query.error());
+    return res;
+  };
 }
 
 void SendError(Response& res, ErrorCode code, const std::string& message) {
@@ -118,6 +142,8 @@ struct ApiServer::Impl {
     s.run_queue = o.run_queue;
     if (o.broker_factory != nullptr) s.broker = o.broker_factory->options();
     s.clock = o.clock;
+    s.alerts = o.alerts;
+    s.doctor = o.doctor;
     return s;
   }
 
@@ -173,11 +199,13 @@ struct ApiServer::Impl {
   void GetVersion(const Request& req, Response& res);
   void CreateRun(const Request& req, Response& res);
   void ListRuns(const Request& req, Response& res);
+  void CountRuns(const Request& req, Response& res);
   void GetRun(const Request& req, Response& res);
   void CancelRun(const Request& req, Response& res);
   void RetryRun(const Request& req, Response& res);
   void RunEvents(const Request& req, Response& res);
   void SubmitTask(const Request& req, Response& res);
+  void SubmitTasks(const Request& req, Response& res);
   void ListTasks(const Request& req, Response& res);
   void GetTask(const Request& req, Response& res);
   void CancelTask(const Request& req, Response& res);
@@ -186,6 +214,13 @@ struct ApiServer::Impl {
   void ListQueues(const Request& req, Response& res);
   void GetQueue(const Request& req, Response& res);
   void ListDead(const Request& req, Response& res);
+  void PurgeDead(const Request& req, Response& res);
+  void ListSchedules(const Request& req, Response& res);
+  void PauseSchedules(const Request& req, Response& res);
+  void ResumeSchedules(const Request& req, Response& res);
+  void ListTokens(const Request& req, Response& res);
+  void CreateToken(const Request& req, Response& res);
+  void RevokeToken(const Request& req, Response& res);
   void TaskEvents(const Request& req, Response& res);
   void ListRemediations(const Request& req, Response& res);
   void GetRemediation(const Request& req, Response& res);
@@ -195,6 +230,7 @@ struct ApiServer::Impl {
   void DispatchCron(const Request& req, Response& res);
   void Metrics(const Request& req, Response& res);
   void Alerts(const Request& req, Response& res);
+  void Doctor(const Request& req, Response& res);
   std::optional<Response> AdmitHook(Request& req, int64_t& body_limit);
   void Hook(const Request& req, Response& res);
 
@@ -233,6 +269,7 @@ http::Router ApiServer::Impl::Routes() {
   const auto read = api(Scope::kRead);
   const auto run = api(Scope::kRun);
   const auto apply = api(Scope::kApply);
+  const auto admin = api(Scope::kAdmin);
   http::Router r;
   r.Get("/healthz", bind(&Impl::Healthz));
   // The API's description needs no token: clients and code generators read it before they have
@@ -243,81 +280,56 @@ http::Router ApiServer::Impl::Routes() {
     return res;
   });
   r.Get("/readyz", bind(&Impl::Readyz));
-  r.Get("/api/v1/workflows", bind(&Impl::ListWorkflows), read);
-  r.Post("/api/v1/workflows", bind(&Impl::ApplyWorkflow), apply);
-  r.Get("/api/v1/workflows/{name}", bind(&Impl::GetWorkflow), read);
-  r.Get("/api/v1/workflows/{name}/versions", bind(&Impl::ListVersions), read);
-  r.Get("/api/v1/workflows/{name}/versions/{version}", bind(&Impl::GetVersion), read);
+  // Routes that read filters from the query string check them in the service (an unknown one is
+  // refused); every other /api/v1 route refuses any query parameter (NoQuery).
+  r.Get("/api/v1/workflows", NoQuery(bind(&Impl::ListWorkflows)), read);
+  r.Post("/api/v1/workflows", NoQuery(bind(&Impl::ApplyWorkflow)), apply);
+  r.Get("/api/v1/workflows/{name}", NoQuery(bind(&Impl::GetWorkflow)), read);
+  r.Get("/api/v1/workflows/{name}/versions", NoQuery(bind(&Impl::ListVersions)), read);
+  r.Get("/api/v1/workflows/{name}/versions/{version}", NoQuery(bind(&Impl::GetVersion)), read);
   r.Get("/api/v1/runs", bind(&Impl::ListRuns), read);
-  r.Post("/api/v1/runs", bind(&Impl::CreateRun), run);
-  r.Get("/api/v1/runs/{id}", bind(&Impl::GetRun), read);
-  r.Post("/api/v1/runs/{id}/cancel", bind(&Impl::CancelRun), run);
-  r.Post("/api/v1/runs/{id}/retry", bind(&Impl::RetryRun), run);
+  r.Post("/api/v1/runs", NoQuery(bind(&Impl::CreateRun)), run);
+  // Before /runs/{id}: the router takes the first pattern that matches ("counts" is no run id).
+  r.Get("/api/v1/runs/counts", NoQuery(bind(&Impl::CountRuns)), read);
+  r.Get("/api/v1/runs/{id}", NoQuery(bind(&Impl::GetRun)), read);
+  r.Post("/api/v1/runs/{id}/cancel", NoQuery(bind(&Impl::CancelRun)), run);
+  r.Post("/api/v1/runs/{id}/retry", NoQuery(bind(&Impl::RetryRun)), run);
   r.Get("/api/v1/runs/{id}/events", bind(&Impl::RunEvents), read);
   r.Get("/api/v1/tasks", bind(&Impl::ListTasks), read);
-  r.Post("/api/v1/tasks", bind(&Impl::SubmitTask), run);
-  r.Post(
-      "/api/v1/tasks/batch",
-      [this](Request& req) {
-        return SubmitTaskBatch(req, brokers, options.broker_factory->options(),
-                               options.clock->NowMs());
-      },
-      run);
-  r.Get("/api/v1/tasks/{id}", bind(&Impl::GetTask), read);
-  r.Post("/api/v1/tasks/{id}/cancel", bind(&Impl::CancelTask), run);
-  r.Post("/api/v1/tasks/{id}/retry", bind(&Impl::RetryTask), run);
+  r.Post("/api/v1/tasks", NoQuery(bind(&Impl::SubmitTask)), run);
+  r.Post("/api/v1/tasks/batch", NoQuery(bind(&Impl::SubmitTasks)), run);
+  r.Get("/api/v1/tasks/{id}", NoQuery(bind(&Impl::GetTask)), read);
+  r.Post("/api/v1/tasks/{id}/cancel", NoQuery(bind(&Impl::CancelTask)), run);
+  r.Post("/api/v1/tasks/{id}/retry", NoQuery(bind(&Impl::RetryTask)), run);
   r.Get("/api/v1/tasks/{id}/events", bind(&Impl::TaskEvents), read);
-  r.Get("/api/v1/workers", bind(&Impl::ListWorkers), read);
-  r.Get("/api/v1/queues", bind(&Impl::ListQueues), read);
-  r.Get("/api/v1/queues/{name}", bind(&Impl::GetQueue), read);
+  r.Get("/api/v1/workers", NoQuery(bind(&Impl::ListWorkers)), read);
+  r.Get("/api/v1/queues", NoQuery(bind(&Impl::ListQueues)), read);
+  r.Get("/api/v1/queues/{name}", NoQuery(bind(&Impl::GetQueue)), read);
   r.Get("/api/v1/queues/{name}/dead", bind(&Impl::ListDead), read);
-  // Schedules: pausing a workflow's schedules changes what runs, as applying one does.
-  const auto answer = [](const Result<Json>& result, int status = 200) {
-    Response res;
-    Answer(res, result, status);
-    return res;
-  };
-  r.Get(
-      "/api/v1/schedules", [=, this](Request&) { return answer(service.ListSchedules()); }, read);
-  r.Post(
-      "/api/v1/workflows/{name}/pause",
-      [=, this](Request& req) { return answer(service.SetSchedulesPaused(req.params[0], true)); },
-      apply);
-  r.Post(
-      "/api/v1/workflows/{name}/resume",
-      [=, this](Request& req) { return answer(service.SetSchedulesPaused(req.params[0], false)); },
-      apply);
-  // Tokens: whoever may make tokens may grant any scope, so only admin tokens may.
-  const auto admin = api(Scope::kAdmin);
-  r.Get(
-      "/api/v1/tokens", [=, this](Request&) { return answer(service.ListTokens()); }, admin);
-  r.Post(
-      "/api/v1/tokens",
-      [=, this](Request& req) {
-        auto body = ParseJsonObject(req.body);
-        if (!body) return answer(Fail(body.error()));
-        return answer(service.CreateToken(*body), 201);
-      },
-      admin);
-  r.Post(
-      "/api/v1/tokens/{id}/revoke",
-      [=, this](Request& req) { return answer(service.RevokeToken(req.params[0])); }, admin);
   // Purging dead letters deletes task records for good, beyond what any retry can undo.
-  r.Post(
-      "/api/v1/queues/{name}/dead/purge",
-      [=, this](Request& req) { return answer(service.PurgeDead(req.params[0])); }, admin);
+  r.Post("/api/v1/queues/{name}/dead/purge", NoQuery(bind(&Impl::PurgeDead)), admin);
+  // Schedules: pausing a workflow's schedules changes what runs, as applying one does.
+  r.Get("/api/v1/schedules", NoQuery(bind(&Impl::ListSchedules)), read);
+  r.Post("/api/v1/workflows/{name}/pause", NoQuery(bind(&Impl::PauseSchedules)), apply);
+  r.Post("/api/v1/workflows/{name}/resume", NoQuery(bind(&Impl::ResumeSchedules)), apply);
+  // Tokens: whoever may make tokens may grant any scope, so only admin tokens may.
+  r.Get("/api/v1/tokens", NoQuery(bind(&Impl::ListTokens)), admin);
+  r.Post("/api/v1/tokens", NoQuery(bind(&Impl::CreateToken)), admin);
+  r.Post("/api/v1/tokens/{id}/revoke", NoQuery(bind(&Impl::RevokeToken)), admin);
   // Remediation candidates (src/remediation/actions.h does the work; view.h the shapes). A reopened
   // candidate may end in a new workflow version: the apply scope.
   r.Get("/api/v1/remediations", bind(&Impl::ListRemediations), read);
-  r.Get("/api/v1/remediations/{id}", bind(&Impl::GetRemediation), read);
-  r.Get("/api/v1/remediations/{id}/diff", bind(&Impl::RemediationDiff), read);
-  r.Post("/api/v1/remediations/{id}/dismiss", bind(&Impl::DismissRemediation), apply);
-  r.Post("/api/v1/remediations/{id}/reopen", bind(&Impl::ReopenRemediation), apply);
+  r.Get("/api/v1/remediations/{id}", NoQuery(bind(&Impl::GetRemediation)), read);
+  r.Get("/api/v1/remediations/{id}/diff", NoQuery(bind(&Impl::RemediationDiff)), read);
+  r.Post("/api/v1/remediations/{id}/dismiss", NoQuery(bind(&Impl::DismissRemediation)), apply);
+  r.Post("/api/v1/remediations/{id}/reopen", NoQuery(bind(&Impl::ReopenRemediation)), apply);
   // One cron dispatch tick on demand (src/scheduler): exactly once through the store's
   // (trigger, fire time) record, so racing the scheduler's leader is harmless.
-  r.Post("/api/v1/triggers/cron/dispatch", bind(&Impl::DispatchCron), run);
+  r.Post("/api/v1/triggers/cron/dispatch", NoQuery(bind(&Impl::DispatchCron)), run);
   if (options.metrics) r.Get("/metrics", bind(&Impl::Metrics));
-  if (options.alerts) r.Get("/api/v1/alerts", bind(&Impl::Alerts), read);
+  if (options.alerts) r.Get("/api/v1/alerts", NoQuery(bind(&Impl::Alerts)), read);
+  // The checks name hosts, users and settings of the deployment: for operators.
+  if (options.doctor) r.Get("/api/v1/doctor", NoQuery(bind(&Impl::Doctor)), admin);
   // The web console's page and files (src/console); its data comes from the routes above.
   console::AddRoutes(r);
   // Webhooks: the trigger decides the methods and the body limit, before the body is read.
@@ -397,15 +409,9 @@ void ApiServer::Impl::Metrics(const Request&, Response& res) {
   res.body = options.metrics();
 }
 
-void ApiServer::Impl::Alerts(const Request&, Response& res) {
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto body = options.alerts(**broker, **store);
-  if (Failed(*broker, body, res)) return;
-  SendJson(res, 200, *body);
-}
+void ApiServer::Impl::Alerts(const Request&, Response& res) { Answer(res, service.Alerts()); }
+
+void ApiServer::Impl::Doctor(const Request&, Response& res) { Answer(res, service.Doctor()); }
 
 // ---------------------------------------------------------------------------------------------
 // ---------------------------------------------------------------------------------------------
@@ -454,17 +460,6 @@ void ApiServer::Impl::Readyz(const Request&, Response& res) {
 
 namespace {
 
-// The request's query parameters; one given twice is refused rather than guessed at.
-Result<service::Query> QueryOf(const Request& req) {
-  service::Query query;
-  for (const auto& [name, value] : req.query) {
-    if (!query.emplace(name, value).second) {
-      return Fail(ErrorCode::kInvalidArgument, "query parameter '" + name + "' given twice");
-    }
-  }
-  return query;
-}
-
 // An optional JSON object body: none is {}.
 Result<Json> OptionalBody(const Request& req) {
   if (req.body.empty()) return Json::object();
@@ -502,12 +497,7 @@ void ApiServer::Impl::ApplyWorkflow(const Request& req, Response& res) {
   Answer(res, applied, applied && (*applied)["created"] == true ? 201 : 200);
 }
 
-void ApiServer::Impl::ListWorkflows(const Request& req, Response& res) {
-  auto query = QueryOf(req);
-  if (!query) return SendError(res, query.error());
-  if (!query->empty()) {
-    return SendError(res, ErrorCode::kInvalidArgument, "this route takes no query parameters");
-  }
+void ApiServer::Impl::ListWorkflows(const Request&, Response& res) {
   Answer(res, service.ListWorkflows());
 }
 
@@ -534,6 +524,8 @@ void ApiServer::Impl::ListRuns(const Request& req, Response& res) {
   if (!query) return SendError(res, query.error());
   Answer(res, service.ListRuns(*query));
 }
+
+void ApiServer::Impl::CountRuns(const Request&, Response& res) { Answer(res, service.CountRuns()); }
 
 void ApiServer::Impl::GetRun(const Request& req, Response& res) {
   Answer(res, service.GetRun(req.params[0]));
@@ -562,6 +554,15 @@ void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
   Answer(res, service.ListTasks(*query));
 }
 
+void ApiServer::Impl::SubmitTasks(const Request& req, Response& res) {
+  auto body = ParseJsonObject(req.body);
+  if (!body) return SendError(res, body.error());
+  auto answer = service.SubmitTasks(*body);
+  // 201 when the batch made at least one task, 200 when every one existed (unique keys).
+  const bool created = answer && (*answer)["created"].get<int64_t>() > 0;
+  Answer(res, answer, created ? 201 : 200);
+}
+
 void ApiServer::Impl::GetTask(const Request& req, Response& res) {
   Answer(res, service.GetTask(req.params[0]));
 }
@@ -582,6 +583,36 @@ void ApiServer::Impl::ListQueues(const Request&, Response& res) {
   Answer(res, service.ListQueues());
 }
 
+void ApiServer::Impl::PurgeDead(const Request& req, Response& res) {
+  Answer(res, service.PurgeDead(req.params[0]));
+}
+
+void ApiServer::Impl::ListSchedules(const Request&, Response& res) {
+  Answer(res, service.ListSchedules());
+}
+
+void ApiServer::Impl::PauseSchedules(const Request& req, Response& res) {
+  Answer(res, service.SetSchedulesPaused(req.params[0], true));
+}
+
+void ApiServer::Impl::ResumeSchedules(const Request& req, Response& res) {
+  Answer(res, service.SetSchedulesPaused(req.params[0], false));
+}
+
+void ApiServer::Impl::ListTokens(const Request&, Response& res) {
+  Answer(res, service.ListTokens());
+}
+
+void ApiServer::Impl::CreateToken(const Request& req, Response& res) {
+  auto body = ParseJsonObject(req.body);
+  if (!body) return SendError(res, body.error());
+  Answer(res, service.CreateToken(*body), 201);
+}
+
+void ApiServer::Impl::RevokeToken(const Request& req, Response& res) {
+  Answer(res, service.RevokeToken(req.params[0]));
+}
+
 void ApiServer::Impl::GetQueue(const Request& req, Response& res) {
   Answer(res, service.GetQueue(req.params[0]));
 }
@@ -596,12 +627,15 @@ void ApiServer::Impl::ListDead(const Request& req, Response& res) {
 // Remediation candidates
 
 void ApiServer::Impl::ListRemediations(const Request& req, Response& res) {
-  auto limit = ParseLimit(req.Query("limit"), 50, 1000);
-  if (!limit) return SendError(res, limit.error());
+  auto query = QueryOf(req);
+  if (!query) return SendError(res, query.error());
+  service::QueryReader q(*query);
+  const int limit = q.Limit(50, 1000);
+  remediation::ListRequest list{q.Text("status"), q.Text("workflow"), limit, q.Text("cursor")};
+  if (auto st = q.Finish(); !st) return SendError(res, st.error());
   auto store = stores.Acquire();
   if (!store) return SendError(res, store.error());
-  auto page = remediation::List(
-      **store, {req.Query("status"), req.Query("workflow"), *limit, req.Query("cursor")});
+  auto page = remediation::List(**store, list);
   if (Failed(*store, page, res)) return;
   SendJson(res, 200, remediation::PageJson(*page));
 }

@@ -82,7 +82,10 @@ struct ApiServerOptions {
   // GET /metrics (no auth, like /healthz): the Prometheus text exposition. Empty: no route.
   std::function<std::string()> metrics;
   // GET /api/v1/alerts: what fires and since when, as JSON. Empty: no route.
-  std::function<Result<Json>(Broker& broker, Store& store)> alerts;
+  // Called with a store (never null here); see service::LocalServiceOptions::alerts.
+  std::function<Result<Json>(Broker& broker, Store* store)> alerts;
+  // GET /api/v1/doctor (admin): the deployment checks from this server. Empty: no route.
+  std::function<Result<Json>()> doctor;
   // After each webhook request: the workflow name ("" when the path named no workflow), the HTTP
   // status and the seconds it took.
   std::function<void(const std::string& workflow, int status, double seconds)> on_webhook;

@@ -319,6 +319,9 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   rlist->add_option("--limit", rl.limit, "At most this many (default 20)");
   add_store(rlist);
   rlist->callback([&] { run = [&](Context& ctx) { return RunRunList(ctx, sf, rl); }; });
+  auto* rcounts = runcmd->add_subcommand("counts", "How many runs are in each status");
+  add_store(rcounts);
+  rcounts->callback([&] { run = [&](Context& ctx) { return RunRunCounts(ctx, sf); }; });
   std::string run_id;
   auto* rshow = runcmd->add_subcommand("show", "A run with its steps");
   rshow->add_option("ID", run_id, "Run id")->required();
@@ -489,10 +492,10 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   if (!run) return kExitUsage;
   // The commands that work through a server's API (--server): they act through the service
   // (src/service). The others run Ferry's processes or need Redis and the store directly.
-  std::vector<CLI::App*> client_commands = {wklist,  submit,    list,    status, cancel, retry,
-                                            events,  qlist,     qstats,  qdead,  wapply, wlist,
-                                            wshow,   wversions, wrun,    rlist,  rshow,  rwatch,
-                                            rcancel, rretry,    tcreate, tlist,  trevoke};
+  std::vector<CLI::App*> client_commands = {
+      wklist, submit, list,    status, cancel,  retry,     events,  qlist,  qstats,
+      qdead,  qpurge, wapply,  wlist,  wshow,   wversions, wrun,    rlist,  rcounts,
+      rshow,  rwatch, rcancel, rretry, tcreate, tlist,     trevoke, alerts, doctor};
   // `schedule list|pause|resume` (added by AddSchedulerCommands); `schedule next` computes
   // locally and needs nothing.
   for (const char* name : {"list", "pause", "resume"}) {
@@ -529,7 +532,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
                                 "` needs Redis and the store directly; it does not work with "
                                 "--server (FERRY_SERVER). Client commands that do: task, queue, "
                                 "worker list, workflow, run (but run recover), schedule list, "
-                                "pause and resume, token");
+                                "pause and resume, token, alerts, doctor");
     }
     if (*config_file) {
       for (const auto& key : (*config_file)->unknown_keys) {

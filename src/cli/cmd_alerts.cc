@@ -1,11 +1,13 @@
-// `ferry alerts`: the alert rules (src/ops/alerts.h) evaluated now, straight from Redis and the
-// store, with firing-since times from the shared state in Redis.
+// `ferry alerts`: the alert rules (src/ops/alerts.h) evaluated now, with firing-since times from
+// the shared state in Redis: here from Redis and the store, or by the server with --server.
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/json_text.h"
 #include "core/time_util.h"
 #include "ops/alerts.h"
 #include "ops/config.h"
+#include "service/local_service.h"
 #include "store/store.h"
 
 namespace ferry::cli {
@@ -24,48 +26,53 @@ void AddAlertFlags(CLI::App* cmd, std::map<std::string, std::string>& flags) {
 
 int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags) {
   const Output& out = ctx.out();
+  // A server evaluates with its own thresholds: flags here would be silently ignored.
+  if (ctx.remote() && !flags.values.empty()) {
+    return out.Fail(ErrorCode::kInvalidArgument,
+                    "--" + flags.values.begin()->first +
+                        ": alert thresholds are the server's; give them to `ferry server start`, "
+                        "or drop --server to evaluate here");
+  }
   auto thresholds = ops::ResolveThresholds(flags.values, ctx.env());
   if (!thresholds) return out.Fail(thresholds.error());
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  // The store is read only when one is configured: a default ./.ferry is not created for this.
-  std::unique_ptr<Store> store;
-  std::optional<std::string> location = sf.store;
-  if (!location) location = ctx.env()("FERRY_STORE");
-  if (location) {
-    StoreOptions so;
-    so.migrate = false;
-    auto opened = OpenStore(*location, so);
-    if (!opened) {
-      return out.Fail(opened.error().code, "cannot open the store: " + opened.error().message);
-    }
-    store = std::move(*opened);
-  }
-  ops::AlertEvaluator evaluator(*thresholds);
-  auto report = evaluator.Evaluate(**broker, store.get());
+  const ops::AlertEvaluator evaluator(*thresholds);
+  // Locally the store is read only when one is configured: a default ./.ferry is not created
+  // for this.
+  const bool store_configured = sf.store || ctx.env()("FERRY_STORE");
+  auto svc = ctx.Service(sf, [&](service::LocalServiceOptions& o) {
+    o.alerts = [&evaluator](Broker& b, Store* s) { return evaluator.EvaluateJson(b, s); };
+    o.alerts_read_store = store_configured;
+  });
+  if (!svc) return out.Fail(svc.error());
+  auto report = (*svc)->Alerts();
   if (!report) return out.Fail(report.error());
-  const int code = report->firing.empty() ? kExitOk : kExitFailure;
+  const Json& firing = (*report)["firing"];
+  const int code = firing.empty() ? kExitOk : kExitFailure;
   if (out.json()) {
-    out.PrintJson(ops::AlertReportJson(*report));
+    out.PrintJson(*report);
     return code;
   }
-  if (report->firing.empty()) {
+  const int64_t evaluated = (*report)["evaluated_ms"].get<int64_t>();
+  auto since = [&](const Json& a) {
+    const int64_t ms = a.value("since_ms", int64_t{0});
+    return HumanTime(ms) + " (" + AgeSince(ms, evaluated) + " ago)";
+  };
+  if (firing.empty()) {
     out.Print("No alerts firing.\n");
   } else {
     Table table({"Severity", "Alert", "Queue", "Since", "Summary"});
-    for (const auto& a : report->firing) {
-      table.AddRow(
-          {Cell(a.severity, a.severity == "critical" ? Color::kRed : Color::kYellow), a.name,
-           a.queue.empty() ? "-" : a.queue,
-           HumanTime(a.since_ms) + " (" + AgeSince(a.since_ms, report->evaluated_ms) + " ago)",
-           a.summary});
+    for (const auto& a : firing) {
+      const std::string severity = Field(a, "severity");
+      table.AddRow({Cell(severity, severity == "critical" ? Color::kRed : Color::kYellow),
+                    Field(a, "name"), Field(a, "queue"), since(a), Field(a, "summary")});
     }
     out.PrintTable(table);
   }
-  for (const auto& a : report->resolved) {
-    out.Message("resolved: " + a.Key() + " (firing since " + HumanTime(a.since_ms) + ")");
+  for (const auto& a : (*report)["resolved"]) {
+    out.Message("resolved: " + Field(a, "key") + " (firing since " +
+                HumanTime(a.value("since_ms", int64_t{0})) + ")");
   }
-  if (!report->store_checked) {
+  if (!(*report)["store_checked"].get<bool>()) {
     out.Message("note: no store configured (--store / FERRY_STORE): PendingRunsStale not checked");
   }
   return code;

@@ -18,6 +18,7 @@
 #include "devstack/embedded_redis.h"
 #include "engine/secrets.h"
 #include "ops/alerts.h"
+#include "ops/doctor.h"
 #include "ops/metrics.h"
 #include "remediation/capture.h"
 #include "remediation/runner.h"
@@ -217,10 +218,9 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   ao.on_webhook = [&metrics](const std::string& workflow, int status, double seconds) {
     metrics.ObserveWebhook(workflow, status, seconds);
   };
-  ao.alerts = [&evaluator](Broker& b, Store& st) -> Result<Json> {
-    auto report = evaluator.Evaluate(b, &st);
-    if (!report) return Fail(report.error());
-    return ops::AlertReportJson(*report);
+  ao.alerts = [&evaluator](Broker& b, Store* s) { return evaluator.EvaluateJson(b, s); };
+  ao.doctor = [&] {
+    return Result<Json>(ops::DoctorJson(ops::RunDoctor(*brokers, stores->get())));
   };
   api::ApiServer server(ao);
   auto port = server.Start();

@@ -1,15 +1,21 @@
 // `ferry doctor`: deployment checks (src/ops/doctor.h), one OK/WARN/FAIL line each with the fix;
-// exit 1 when any check FAILs.
+// exit 1 when any check FAILs. With --server the server runs them against its own Redis, store
+// and clock (GET /api/v1/doctor), and this side adds whether the server answered.
+#include <algorithm>
+
 #include "cli/commands.h"
+#include "cli/json_text.h"
 #include "ops/doctor.h"
+#include "service/local_service.h"
 #include "store/store.h"
 
 namespace ferry::cli {
+namespace {
 
-int RunDoctor(Context& ctx, const StoreFlags& sf) {
-  const Output& out = ctx.out();
+// The checks of this machine: Redis through the client's settings, and the store when one is
+// configured (never migrated by doctor).
+Result<Json> LocalChecks(Context& ctx, const StoreFlags& sf) {
   auto brokers = MakeRedisBrokerFactory(ctx.config().broker);
-  // The store is checked only when one is configured; doctor never migrates it.
   std::unique_ptr<StoreFactory> stores;
   std::optional<std::string> location = sf.store;
   if (!location) location = ctx.env()("FERRY_STORE");
@@ -17,7 +23,7 @@ int RunDoctor(Context& ctx, const StoreFlags& sf) {
     StoreOptions so;
     so.migrate = false;
     auto f = MakeStoreFactory(*location, so);
-    if (!f) return out.Fail(f.error());
+    if (!f) return Fail(f.error());
     stores = std::move(*f);
   }
   auto results = ops::RunDoctor(*brokers, stores.get());
@@ -28,24 +34,64 @@ int RunDoctor(Context& ctx, const StoreFlags& sf) {
                       .message;
     }
   }
-  const ops::CheckLevel worst = ops::WorstLevel(results);
-  if (out.json()) {
-    out.PrintJson(ops::DoctorJson(results));
+  return ops::DoctorJson(results);
+}
+
+// A server that does not answer is a finding like any other, not a crash of doctor.
+Json ServerUnreachable(const Error& e) {
+  return Json{
+      {"status", "FAIL"},
+      {"checks", Json::array({Json{{"name", "server.reachable"},
+                                   {"level", "FAIL"},
+                                   {"message", e.message},
+                                   {"fix", "check --server / FERRY_SERVER and the token"}}})}};
+}
+
+}  // namespace
+
+int RunDoctor(Context& ctx, const StoreFlags& sf) {
+  const Output& out = ctx.out();
+  auto svc = ctx.Service(sf, [&](service::LocalServiceOptions& o) {
+    o.doctor = [&ctx, &sf] { return LocalChecks(ctx, sf); };
+  });
+  if (!svc) return out.Fail(svc.error());
+  auto answered = (*svc)->Doctor();
+  Json report;
+  if (answered) {
+    report = std::move(*answered);
+  } else if (ctx.remote() && (answered.error().code == ErrorCode::kUnavailable ||
+                              answered.error().code == ErrorCode::kTimeout)) {
+    report = ServerUnreachable(answered.error());
   } else {
-    std::string text;
-    for (const auto& r : results) {
-      const std::string level(ops::CheckLevelName(r.level));
-      const char* ansi = r.level == ops::CheckLevel::kOk
-                             ? "\033[32m"
-                             : (r.level == ops::CheckLevel::kWarn ? "\033[33m" : "\033[31m");
-      text += (out.style().color ? ansi + level + "\033[0m" : level) +
-              std::string(5 - level.size(), ' ') + r.name + ": " + r.message + "\n";
-      if (!r.fix.empty()) text += "     fix: " + r.fix + "\n";
-    }
-    if (!stores) text += "(store not checked: no --store / FERRY_STORE)\n";
-    out.Print(text);
+    return out.Fail(answered.error());
   }
-  return worst == ops::CheckLevel::kFail ? kExitFailure : kExitOk;
+  if (ctx.remote() && answered) {
+    report["checks"].insert(report["checks"].begin(),
+                            Json{{"name", "server.reachable"},
+                                 {"level", "OK"},
+                                 {"message", "answered; the checks below are the server's"}});
+  }
+  const bool failed = Field(report, "status") == "FAIL";
+  if (out.json()) {
+    out.PrintJson(report);
+    return failed ? kExitFailure : kExitOk;
+  }
+  std::string text;
+  for (const auto& c : report["checks"]) {
+    const std::string level = Field(c, "level");
+    const char* ansi = level == "OK" ? "\033[32m" : (level == "WARN" ? "\033[33m" : "\033[31m");
+    text += (out.style().color ? ansi + level + "\033[0m" : level) +
+            std::string(level.size() < 5 ? 5 - level.size() : 1, ' ') + Field(c, "name") + ": " +
+            Field(c, "message") + "\n";
+    if (c.contains("fix")) text += "     fix: " + Field(c, "fix") + "\n";
+  }
+  const auto& checks = report["checks"];
+  if (std::none_of(checks.begin(), checks.end(),
+                   [](const Json& c) { return c["name"] == "store"; })) {
+    text += "(store not checked: no --store / FERRY_STORE)\n";
+  }
+  out.Print(text);
+  return failed ? kExitFailure : kExitOk;
 }
 
 }  // namespace ferry::cli

@@ -169,6 +169,25 @@ int RunRunList(Context& ctx, const StoreFlags& sf, const RunListArgs& args) {
   return kExitOk;
 }
 
+int RunRunCounts(Context& ctx, const StoreFlags& sf) {
+  const Output& out = ctx.out();
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto counts = (*svc)->CountRuns();
+  if (!counts) return out.Fail(counts.error());
+  if (out.json()) {
+    out.PrintJson(*counts);
+    return kExitOk;
+  }
+  Table table({"Status", "Runs"});
+  for (const char* status : {"pending", "running", "succeeded", "failed", "cancelled"}) {
+    table.AddRow({Cell(status, StatusColor(status)), Field((*counts)["counts"], status)});
+  }
+  table.AddRow({"total", Field(*counts, "total")});
+  out.PrintTable(table);
+  return kExitOk;
+}
+
 int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
   const Output& out = ctx.out();
   auto svc = ctx.Service(sf);

@@ -13,6 +13,7 @@
 #include "core/redis_url.h"
 #include "engine/secrets.h"
 #include "ops/alerts.h"
+#include "ops/doctor.h"
 #include "ops/metrics.h"
 #include "ops/sd_notify.h"
 #include "runs/recovery.h"
@@ -142,10 +143,9 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
   ao.on_webhook = [&metrics](const std::string& workflow, int status, double seconds) {
     metrics.ObserveWebhook(workflow, status, seconds);
   };
-  ao.alerts = [&evaluator](Broker& b, Store& s) -> Result<Json> {
-    auto report = evaluator.Evaluate(b, &s);
-    if (!report) return Fail(report.error());
-    return ops::AlertReportJson(*report);
+  ao.alerts = [&evaluator](Broker& b, Store* s) { return evaluator.EvaluateJson(b, s); };
+  ao.doctor = [&] {
+    return Result<Json>(ops::DoctorJson(ops::RunDoctor(*brokers, stores->get())));
   };
 
   // Until the scheduler owns it, the server re-enqueues pending runs whose enqueue failed and

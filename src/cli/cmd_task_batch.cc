@@ -1,6 +1,7 @@
 // `ferry task submit --batch FILE|-`: one task per line (JSON lines, the fields of
-// POST /api/v1/tasks), validated as a whole before the first one is sent, then submitted in
-// pipelined batches of service::kMaxBatchTasks.
+// POST /api/v1/tasks), validated as a whole before the first one is sent, then submitted through
+// the service (Redis directly, or POST /api/v1/tasks/batch with --server) in batches of
+// service::kMaxBatchTasks.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -34,8 +35,8 @@ Result<std::string> ReadBounded(std::istream& in, const std::string& name) {
 }
 
 struct Parsed {
-  std::vector<SubmitRequest> requests;
-  std::vector<size_t> lines;  // the 1-based line of each request
+  std::vector<Json> tasks;    // each line's object, sent as it was written
+  std::vector<size_t> lines;  // the 1-based line of each task
 };
 
 // Every non-blank line is one task. Any problem names its line and is kInvalidArgument (a usage
@@ -43,6 +44,7 @@ struct Parsed {
 Result<Parsed> ParseLines(const std::string& text, const BrokerOptions& options,
                           const std::string& name) {
   Parsed out;
+  std::vector<SubmitRequest> requests;  // for the checks only
   const int64_t now_ms = WallNowMs();
   size_t line_no = 0;
   for (size_t pos = 0; pos < text.size();) {
@@ -57,7 +59,7 @@ Result<Parsed> ParseLines(const std::string& text, const BrokerOptions& options,
       return Error{ErrorCode::kInvalidArgument,
                    name + " line " + std::to_string(line_no) + ": " + message};
     };
-    if (out.requests.size() == kMaxBatchFileTasks) {
+    if (out.tasks.size() == kMaxBatchFileTasks) {
       return Fail(where("more than " + std::to_string(kMaxBatchFileTasks) +
                         " tasks in one file; split it"));
     }
@@ -65,14 +67,15 @@ Result<Parsed> ParseLines(const std::string& text, const BrokerOptions& options,
     if (!json) return Fail(where(json.error().message));
     auto req = service::ReadTaskSubmission(*json, now_ms, options, "");
     if (!req) return Fail(where(req.error().message));
-    out.requests.push_back(std::move(*req));
+    requests.push_back(std::move(*req));
+    out.tasks.push_back(std::move(*json));
     out.lines.push_back(line_no);
   }
-  if (out.requests.empty()) {
+  if (out.tasks.empty()) {
     return Fail(ErrorCode::kInvalidArgument, name + " holds no tasks (one JSON object per line)");
   }
   auto line_name = [&](size_t i) { return name + " line " + std::to_string(out.lines[i]); };
-  if (auto st = service::CheckBatchUniqueKeys(out.requests, line_name); !st) {
+  if (auto st = service::CheckBatchUniqueKeys(requests, line_name); !st) {
     return Fail(st.error());
   }
   return out;
@@ -95,18 +98,23 @@ int RunTaskSubmitBatch(Context& ctx, const std::string& file) {
   auto parsed = ParseLines(*text, ctx.config().broker, name);
   if (!parsed) return out.Fail(parsed.error());
 
-  auto broker = ctx.Connect();
-  if (!broker) return out.Fail(broker.error());
-  const auto& requests = parsed->requests;
-  std::vector<SubmitResult> results;
-  results.reserve(requests.size());
-  for (size_t begin = 0; begin < requests.size(); begin += service::kMaxBatchTasks) {
-    const size_t end = std::min(requests.size(), begin + service::kMaxBatchTasks);
-    std::vector<SubmitRequest> chunk(requests.begin() + static_cast<std::ptrdiff_t>(begin),
-                                     requests.begin() + static_cast<std::ptrdiff_t>(end));
-    auto submitted = (*broker)->SubmitBatch(chunk);
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  const auto& tasks = parsed->tasks;
+  Json answer{{"tasks", Json::array()}, {"created", 0}, {"existing", 0}};
+  for (size_t begin = 0; begin < tasks.size(); begin += service::kMaxBatchTasks) {
+    const size_t end = std::min(tasks.size(), begin + service::kMaxBatchTasks);
+    Json body{{"tasks", Json::array()}};
+    for (size_t i = begin; i < end; ++i) body["tasks"].push_back(tasks[i]);
+    auto submitted = (*svc)->SubmitTasks(body);
     if (!submitted) {
       Error e = submitted.error();
+      if (e.code == ErrorCode::kInvalidArgument) {
+        // Checked here already, so a server with stricter limits refused it; tasks[i] in its
+        // message is the i-th task of this batch of lines.
+        e.message = "lines " + std::to_string(parsed->lines[begin]) + "-" +
+                    std::to_string(parsed->lines[end - 1]) + ": " + e.message;
+      }
       if (begin > 0) {
         e.message = "the tasks of lines 1-" + std::to_string(parsed->lines[begin - 1]) +
                     " were submitted, the rest not: " + e.message +
@@ -114,14 +122,19 @@ int RunTaskSubmitBatch(Context& ctx, const std::string& file) {
       }
       return out.Fail(e);
     }
-    results.insert(results.end(), submitted->begin(), submitted->end());
+    for (auto& t : (*submitted)["tasks"]) answer["tasks"].push_back(std::move(t));
+    answer["created"] = answer["created"].get<int64_t>() + (*submitted)["created"].get<int64_t>();
+    answer["existing"] =
+        answer["existing"].get<int64_t>() + (*submitted)["existing"].get<int64_t>();
   }
   if (out.json()) {
-    out.PrintJson(service::BatchAnswer(results));
+    out.PrintJson(answer);
     return kExitOk;
   }
   std::string lines;
-  for (const auto& r : results) lines += r.id + (r.existing ? " (existing)" : "") + "\n";
+  for (const auto& t : answer["tasks"]) {
+    lines += t["id"].get<std::string>() + (t["existing"].get<bool>() ? " (existing)" : "") + "\n";
+  }
   out.Print(lines);
   return kExitOk;
 }

@@ -24,6 +24,10 @@ namespace CLI {
 class App;
 }  // namespace CLI
 
+namespace ferry::service {
+struct LocalServiceOptions;
+}  // namespace ferry::service
+
 namespace ferry::cli {
 
 // Where workflows and runs live, and (workers) where secrets come from.
@@ -53,8 +57,10 @@ class Context {
   // Where client commands send their actions: a server's HTTP API with --server
   // (FERRY_SERVER) and --token / --token-file (FERRY_TOKEN / FERRY_TOKEN_FILE), else Redis and
   // the store named by `sf` directly (each opened when a call first needs it). The answers are
-  // the same JSON either way (src/service/service.h).
-  Result<service::Service*> Service(const StoreFlags& sf);
+  // the same JSON either way (src/service/service.h). `local` adjusts the local service's
+  // options (e.g. the alert thresholds), before the first call only.
+  Result<service::Service*> Service(
+      const StoreFlags& sf, const std::function<void(service::LocalServiceOptions&)>& local = {});
   // Whether --server (FERRY_SERVER) was given. Valid after Init().
   bool remote() const { return remote_.has_value(); }
   // Who this CLI is to the service: recorded in run events ("cancelled by cli").
@@ -178,6 +184,7 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
 int RunWorkflowVersions(Context& ctx, const StoreFlags& sf, const std::string& name);
 int RunWorkflowRun(Context& ctx, const StoreFlags& sf, const WorkflowRunArgs& args);
 int RunRunList(Context& ctx, const StoreFlags& sf, const RunListArgs& args);
+int RunRunCounts(Context& ctx, const StoreFlags& sf);
 int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id);
 int RunRunWatch(Context& ctx, const StoreFlags& sf, const RunWatchArgs& args);
 int RunRunCancel(Context& ctx, const StoreFlags& sf, const std::string& id);

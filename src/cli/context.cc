@@ -92,7 +92,8 @@ service::Caller Context::Caller() {
   return caller;
 }
 
-Result<service::Service*> Context::Service(const StoreFlags& sf) {
+Result<service::Service*> Context::Service(
+    const StoreFlags& sf, const std::function<void(service::LocalServiceOptions&)>& local) {
   if (service_) return service_.get();
   if (remote_) {
     service_ = std::make_unique<service::RemoteService>(*remote_);
@@ -105,6 +106,7 @@ Result<service::Service*> Context::Service(const StoreFlags& sf) {
       [this]() -> Result<std::unique_ptr<Broker>> { return Connect(); }, 1);
   service::LocalServiceOptions options;
   options.broker = config_.broker;
+  if (local) local(options);
   service_ = std::make_unique<service::LocalService>(*stores_, *brokers_, options);
   return service_.get();
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "broker/broker.h"
+#include "core/env.h"
 #include "core/log.h"
 #include "core/result.h"
 #include "handlers/spec.h"
@@ -20,8 +21,7 @@
 
 namespace ferry::cli {
 
-// Returns the variable's value, or nullopt when unset. Empty values count as unset.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+// The process environment (core/env.h).
 EnvLookup ProcessEnv();
 
 // A log level in any case ("WARNING", "info"; warning = warn, fatal = critical), as spdlog names

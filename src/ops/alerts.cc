@@ -283,6 +283,12 @@ Result<ClusterSnapshot> AlertEvaluator::Snapshot(Broker& broker, Store* store) c
   return s;
 }
 
+Result<Json> AlertEvaluator::EvaluateJson(Broker& broker, Store* store) const {
+  auto report = Evaluate(broker, store);
+  if (!report) return Fail(report.error());
+  return AlertReportJson(*report);
+}
+
 Result<AlertReport> AlertEvaluator::Evaluate(Broker& broker, Store* store) const {
   auto snap = Snapshot(broker, store);
   if (!snap) return Fail(snap.error());

@@ -105,6 +105,8 @@ class AlertEvaluator {
   // Takes a snapshot through `broker` (and `store`, may be null), updates the shared state and
   // returns what fires with since-times. O(queues) Redis calls plus two store counts.
   Result<AlertReport> Evaluate(Broker& broker, Store* store) const;
+  // Evaluate, as AlertReportJson: what the service's Alerts() answers.
+  Result<Json> EvaluateJson(Broker& broker, Store* store) const;
   // The snapshot alone (also used by doctor).
   Result<ClusterSnapshot> Snapshot(Broker& broker, Store* store) const;
 

@@ -21,12 +21,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/env.h"
 #include "core/result.h"
 
 namespace ferry::ops {
-
-// Same shape as cli::EnvLookup: the variable's value, or nullopt when unset or empty.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 
 struct ConfigValue {
   std::string value;

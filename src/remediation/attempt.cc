@@ -276,14 +276,13 @@ class Attempt {
             create.inputs = (*source)->inputs;
             create.triggered_by = TriggeredBy::kRemediation;
             create.trigger_id = c_.id;
+            create.first_event.type = runs::kEventCreated;
+            create.first_event.data = DumpJson(Json{{"triggered_by", "remediation"},
+                                                    {"version", fixed_version},
+                                                    {"remediation", c_.id},
+                                                    {"retry_of", c_.run_id}});
             auto run = store_.CreateRun(create);
             if (!run) return Fail(run.error());
-            // In the same commit as the run, so no reader sees it without this event.
-            (void)store_.AppendRunEvent(run->id, std::string(runs::kEventCreated),
-                                        DumpJson(Json{{"triggered_by", "remediation"},
-                                                      {"version", fixed_version},
-                                                      {"remediation", c_.id},
-                                                      {"retry_of", c_.run_id}}));
             retry_run_id = run->id;
             retry_run_ = *run;
           }

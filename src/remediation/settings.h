@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env.h"
 #include "core/result.h"
 
 namespace ferry::remediation {
@@ -74,7 +75,6 @@ const std::vector<SettingSpec>& SettingSpecs();
 
 // Resolves the settings: `flags` (key -> text, those given on the command line), then
 // `env(FERRY_REMEDIATION_...)`, then the defaults. kInvalidArgument names the flag or variable.
-using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 Result<Settings> ResolveSettings(const std::map<std::string, std::string>& flags,
                                  const EnvLookup& env);
 

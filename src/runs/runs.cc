@@ -68,8 +68,13 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   create.inputs = DumpJson(*inputs);
   create.triggered_by = request.triggered_by;
   create.trigger_id = request.trigger_id;
-  // The run, its "created" event and the webhook's nonce are one commit: no reader sees a run
-  // without the event that says how it was triggered, and the database syncs once.
+  // The run carries its "created" event into its own commit: no reader sees a run without the
+  // event that says how it was triggered. The webhook's nonce joins that commit too, so the
+  // database syncs once.
+  Json created{{"triggered_by", TriggeredByName(request.triggered_by)}, {"version", def->version}};
+  if (!request.trigger.empty()) created["trigger"] = request.trigger;
+  create.first_event.type = kEventCreated;
+  create.first_event.data = DumpJson(created);
   auto begun = store.Begin();
   if (!begun) return Fail(begun.error());
   std::unique_ptr<Transaction> tx = std::move(*begun);
@@ -85,9 +90,6 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   }
   auto run = store.CreateRun(create);
   if (!run) return Fail(run.error());
-  Json created{{"triggered_by", TriggeredByName(request.triggered_by)}, {"version", run->version}};
-  if (!request.trigger.empty()) created["trigger"] = request.trigger;
-  AppendEvent(store, run->id, kEventCreated, created);
   if (auto st = tx->Commit(); !st) return Fail(st.error());
 
   // The run is committed: from here on, nothing may turn this into an error.

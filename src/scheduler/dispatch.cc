@@ -182,13 +182,6 @@ class TriggerDispatch {
     req.inputs = DumpJson(*inputs);
     req.triggered_by = TriggeredBy::kCron;
     req.trigger_id = trigger_.id;
-    auto created = store_.CreateCronRun(trigger_.id, f.fire_ms, req);
-    if (!created) return Error(f.fire_ms, created.error().message);
-    if (!*created) return Outcome(Action::kDuplicate, f.fire_ms);
-    const ferry::Run& run = **created;
-
-    FireOutcome o = Outcome(Action::kFired, f.fire_ms);
-    o.run_id = run.id;
     Json trig{{"kind", "cron"},
               {"trigger_id", trigger_.id},
               {"key", trigger_.key},
@@ -199,11 +192,17 @@ class TriggerDispatch {
               {"late", f.late}};
     if (f.missed_count > 0) trig["missed_count"] = f.missed_count;
     if (options_.fencing_token > 0) trig["scheduler_token"] = options_.fencing_token;
-    Json event{{"triggered_by", "cron"}, {"version", run.version}, {"trigger", trig}};
-    if (auto seq = store_.AppendRunEvent(run.id, std::string(runs::kEventCreated), DumpJson(event));
-        !seq) {
-      spdlog::warn("run {}: could not record run.created: {}", run.id, seq.error().message);
-    }
+    // The run's "created" event goes into the commit that claims the occurrence.
+    req.first_event.type = runs::kEventCreated;
+    req.first_event.data =
+        DumpJson(Json{{"triggered_by", "cron"}, {"version", req.version}, {"trigger", trig}});
+    auto created = store_.CreateCronRun(trigger_.id, f.fire_ms, req);
+    if (!created) return Error(f.fire_ms, created.error().message);
+    if (!*created) return Outcome(Action::kDuplicate, f.fire_ms);
+    const ferry::Run& run = **created;
+
+    FireOutcome o = Outcome(Action::kFired, f.fire_ms);
+    o.run_id = run.id;
     runs::EnsureTaskOptions eo;
     eo.queue = options_.queue;
     auto task = runs::EnsureRunTask(store_, broker_, run, eo);

@@ -79,6 +79,20 @@ Result<Json> LocalService::ListRuns(const Query& query) {
   });
 }
 
+Result<Json> LocalService::CountRuns() {
+  return With(stores_, [&](Store& store) -> Result<Json> {
+    auto counts = store.CountRunsByStatus();
+    if (!counts) return Fail(counts.error());
+    Json by_status = Json::object();
+    int64_t total = 0;
+    for (const auto& [status, n] : *counts) {
+      by_status[std::string(RunStatusName(status))] = n;
+      total += n;
+    }
+    return Json{{"counts", std::move(by_status)}, {"total", total}};
+  });
+}
+
 Result<Json> LocalService::GetRun(const std::string& id) {
   return With(stores_, [&](Store& store) -> Result<Json> {
     auto run = FindRun(store, id);

@@ -1,13 +1,14 @@
 // The Service over Ferry's own broker and store: what `ferry server` serves and what the CLI
 // runs when it holds the Redis and store credentials. Implemented by resource:
 // local_tasks.cc (tasks, queues, workers), local_workflows.cc, local_runs.cc, local_follow.cc,
-// local_schedules.cc, local_tokens.cc.
+// local_schedules.cc, local_tokens.cc, local_ops.cc.
 //
 // Thread-safety: every call takes its own connections from the pools, so calls may run on many
 // threads at once. A connection that saw an unavailable or internal error is closed, not
 // returned.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,14 @@ struct LocalServiceOptions {
   const Clock* clock = &SystemClock::Instance();
   // How often followers poll the store for new run events.
   std::chrono::milliseconds follow_poll = std::chrono::milliseconds(200);
+  // Evaluates the alert rules with their thresholds (ops::AlertEvaluator, which sits above the
+  // service) through a broker and, when `alerts_read_store`, a store (else null). Empty: Alerts()
+  // answers kUnavailable.
+  std::function<Result<Json>(Broker& broker, Store* store)> alerts;
+  bool alerts_read_store = true;
+  // Runs the deployment checks (ops::RunDoctor, with the owner's own connections). Empty:
+  // Doctor() answers kUnavailable.
+  std::function<Result<Json>()> doctor;
 };
 
 class LocalService : public Service {
@@ -37,6 +46,7 @@ class LocalService : public Service {
   LocalService(Pool<Store>& stores, Pool<Broker>& brokers, LocalServiceOptions options);
 
   Result<Json> SubmitTask(const Json& body) override;
+  Result<Json> SubmitTasks(const Json& body) override;
   Result<Json> ListTasks(const Query& query) override;
   Result<Json> GetTask(const std::string& id) override;
   Result<Json> CancelTask(const std::string& id) override;
@@ -56,10 +66,14 @@ class LocalService : public Service {
 
   Result<Json> StartRun(const Json& body, const Caller& caller) override;
   Result<Json> ListRuns(const Query& query) override;
+  Result<Json> CountRuns() override;
   Result<Json> GetRun(const std::string& id) override;
   Result<Json> CancelRun(const std::string& id, const Caller& caller) override;
   Result<Json> RetryRun(const std::string& id, const Json& body) override;
   Result<Json> RunEvents(const std::string& id, const Query& query) override;
+
+  Result<Json> Alerts() override;
+  Result<Json> Doctor() override;
 
   Result<Json> ListSchedules() override;
   Result<Json> SetSchedulesPaused(const std::string& workflow, bool paused) override;

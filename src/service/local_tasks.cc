@@ -63,6 +63,16 @@ Result<Json> LocalService::SubmitTask(const Json& body) {
   });
 }
 
+Result<Json> LocalService::SubmitTasks(const Json& body) {
+  auto requests = ReadTaskBatch(body, options_.clock->NowMs(), options_.broker);
+  if (!requests) return Fail(requests.error());
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    auto submitted = b.SubmitBatch(*requests);
+    if (!submitted) return Fail(submitted.error());
+    return BatchAnswer(*submitted);
+  });
+}
+
 Result<Json> LocalService::ListTasks(const Query& query) {
   QueryReader q(query);
   TaskListFilter filter;

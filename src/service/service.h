@@ -48,6 +48,9 @@ class Service {
   // --- Tasks, queues, workers ---
   // {kind, payload, queue, max_attempts, unique_key, timeout, delay | eta_ms} -> {id, existing}
   virtual Result<Json> SubmitTask(const Json& body) = 0;
+  // {tasks: [submission, ...]} (1..kMaxBatchTasks, all or nothing, one round trip to Redis)
+  // -> {tasks: [{id, existing}], created, existing}
+  virtual Result<Json> SubmitTasks(const Json& body) = 0;
   // ?status&queue&limit -> {tasks, next_cursor}
   virtual Result<Json> ListTasks(const Query& query) = 0;
   // -> {task}
@@ -87,6 +90,8 @@ class Service {
   virtual Result<Json> StartRun(const Json& body, const Caller& caller) = 0;
   // ?workflow&status&triggered_by&limit&cursor -> {runs, next_cursor}
   virtual Result<Json> ListRuns(const Query& query) = 0;
+  // -> {counts: {pending, running, succeeded, failed, cancelled}, total}: every run in the store
+  virtual Result<Json> CountRuns() = 0;
   // -> {run (with steps)}
   virtual Result<Json> GetRun(const std::string& id) = 0;
   // -> {run, task_id, task_cancel}
@@ -95,6 +100,14 @@ class Service {
   virtual Result<Json> RetryRun(const std::string& id, const Json& body) = 0;
   // ?after&limit -> {events, next_cursor}
   virtual Result<Json> RunEvents(const std::string& id, const Query& query) = 0;
+
+  // --- Operations ---
+  // -> the alert rules evaluated now (docs/operations.md): {evaluated_at, evaluated_ms, firing,
+  // resolved, store_checked, thresholds}; kUnavailable where no rules are evaluated
+  virtual Result<Json> Alerts() = 0;
+  // -> {status, checks: [{name, level, message, fix?}]} (src/ops/doctor.h): the deployment's
+  // checks as the side that runs them sees it (a server: its Redis, store and clock)
+  virtual Result<Json> Doctor() = 0;
 
   // --- Schedules (cron triggers) ---
   // -> {schedules, next_cursor}: each with its next fire times in its own time zone

@@ -1100,7 +1100,16 @@ class SqlStore final : public Store, private SqlSession {
          P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
          P::TextOrNull(retry_of), P::Int(now)});
     if (!ins) return Fail(ins.error());
-    if (!ins->rows.empty()) return RunFromRow(ins->rows[0]);
+    if (!ins->rows.empty()) {
+      if (!req.first_event.type.empty()) {
+        auto ev = Exec(
+            "INSERT INTO run_events (run_id, seq, ts_ms, type, data) VALUES ($1, 1, $2, $3, $4)",
+            {P::Text(id), P::Int(now), P::Text(req.first_event.type),
+             P::Text(req.first_event.data.empty() ? "{}" : req.first_event.data)});
+        if (!ev) return Fail(ev.error());
+      }
+      return RunFromRow(ins->rows[0]);
+    }
     auto wf = GetWorkflowById(req.workflow_id);
     if (!wf) return Fail(wf.error());
     if (!*wf) return NotFound("no workflow " + req.workflow_id);

@@ -119,6 +119,12 @@ struct CreateRunRequest {
   TriggeredBy triggered_by = TriggeredBy::kApi;
   std::string trigger_id;
   std::string id;  // "" = a new NewId(); otherwise must satisfy LooksLikeId()
+  // When type is set, the run's first event (seq 1), written in the run's own commit: no reader
+  // sees the run without it (the "run.created" event that says how it was triggered).
+  struct {
+    std::string type;
+    std::string data = "{}";  // JSON text
+  } first_event;
 };
 
 struct RunFilter {

@@ -585,6 +585,12 @@ test('the overview draws throughput from the queue counters while it stays open'
   const page = await loggedIn();
   await page.goto(`${stack.serverUrl}/`);
   await page.waitForSelector('text=Live workers (');
+  // Runs by status counts every run (GET /runs/counts): the figures add up to the total shown.
+  const total = Number((await page.locator('text=/^\\d+ runs in all$/').textContent()).split(' ')[0]);
+  const byStatus = (await page.locator('.stats .stat b').allTextContents()).map(Number);
+  assert.equal(byStatus.length, 5);
+  assert.ok(total > 0);
+  assert.equal(byStatus.reduce((a, b) => a + b, 0), total);
   // Tasks finish between the page's samples (every 5 s); a line needs three samples.
   const submitted = [];
   await until('a throughput line', async () => {

@@ -2,29 +2,33 @@
 // (#/runs/ID), so the server serves one page and every view is a bookmarkable link.
 import {api, clearToken, onUnauthenticated, probe, setToken, token} from './api.js';
 import {h, replace} from './dom.js';
-import * as overview from './page_overview.js';
-import * as queues from './page_queues.js';
-import * as tasks from './page_tasks.js';
-import * as workers from './page_workers.js';
-import * as workflows from './page_workflows.js';
-import * as runs from './page_runs.js';
-import * as remediation from './page_remediation.js';
-import * as schedules from './page_schedules.js';
-import * as tokens from './page_tokens.js';
 
+// Each page's module is fetched when the page is first shown, so a first load waits only for the
+// shell and the page it opens on (index.html preloads the overview's); `list` and `item` name
+// the module's functions for #/page and #/page/ID.
 const PAGES = [
-  {name: 'overview', label: 'Overview', path: '', list: overview.render},
-  {name: 'queues', label: 'Queues', path: 'queues', list: queues.render, item: queues.renderQueue},
-  {name: 'tasks', label: 'Tasks', path: 'tasks', list: tasks.render, item: tasks.renderTask},
-  {name: 'workers', label: 'Workers', path: 'workers', list: workers.render},
-  {name: 'workflows', label: 'Workflows', path: 'workflows', list: workflows.render,
-   item: workflows.renderWorkflow},
-  {name: 'runs', label: 'Runs', path: 'runs', list: runs.render, item: runs.renderRun},
-  {name: 'schedules', label: 'Schedules', path: 'schedules', list: schedules.render},
-  {name: 'remediation', label: 'Remediation', path: 'remediation', list: remediation.render,
-   item: remediation.renderCandidate},
-  {name: 'tokens', label: 'Tokens', path: 'tokens', list: tokens.render},
+  {name: 'overview', label: 'Overview', path: '', load: () => import('./page_overview.js'),
+   list: 'render'},
+  {name: 'queues', label: 'Queues', path: 'queues', load: () => import('./page_queues.js'),
+   list: 'render', item: 'renderQueue'},
+  {name: 'tasks', label: 'Tasks', path: 'tasks', load: () => import('./page_tasks.js'),
+   list: 'render', item: 'renderTask'},
+  {name: 'workers', label: 'Workers', path: 'workers', load: () => import('./page_workers.js'),
+   list: 'render'},
+  {name: 'workflows', label: 'Workflows', path: 'workflows',
+   load: () => import('./page_workflows.js'), list: 'render', item: 'renderWorkflow'},
+  {name: 'runs', label: 'Runs', path: 'runs', load: () => import('./page_runs.js'),
+   list: 'render', item: 'renderRun'},
+  {name: 'schedules', label: 'Schedules', path: 'schedules',
+   load: () => import('./page_schedules.js'), list: 'render'},
+  {name: 'remediation', label: 'Remediation', path: 'remediation',
+   load: () => import('./page_remediation.js'), list: 'render', item: 'renderCandidate'},
+  {name: 'tokens', label: 'Tokens', path: 'tokens', load: () => import('./page_tokens.js'),
+   list: 'render'},
 ];
+// After the first page has had time to show its data, the other pages' modules are fetched too,
+// so moving between pages waits for no file.
+const PREFETCH_AFTER_MS = 3000;
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -85,10 +89,14 @@ function drawNav(active) {
   }
 }
 
+// Counts the pages shown, so a page whose module arrives after the operator moved on is not drawn.
+let shown = 0;
+
 function route() {
   for (const fn of cleanup) fn();
   cleanup = [];
   if (mode === 'login') return;
+  const seq = ++shown;
   const {parts, query} = parseHash();
   const page = PAGES.find((p) => p.path === (parts[0] || '')) || PAGES[0];
   drawNav(page.name);
@@ -96,8 +104,10 @@ function route() {
   const errorBox = h('div', {id: 'error'});
   const view = h('section', {class: 'view'});
   replace(main, errorBox, view);
-  const render = parts.length > 1 && page.item ? page.item : page.list;
-  Promise.resolve(render(view, parts.slice(1), query, ctx)).catch((e) => ctx.error(e));
+  const fn = parts.length > 1 && page.item ? page.item : page.list;
+  page.load()
+    .then((mod) => (seq === shown ? mod[fn](view, parts.slice(1), query, ctx) : undefined))
+    .catch((e) => ctx.error(e));
 }
 
 function showLogin(message) {
@@ -179,5 +189,6 @@ async function start() {
 
 window.addEventListener('hashchange', () => { if (mode !== 'login') route(); });
 start();
+setTimeout(() => { for (const p of PAGES) p.load().catch(() => {}); }, PREFETCH_AFTER_MS);
 
 export {api};

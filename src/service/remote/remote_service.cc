@@ -204,6 +204,9 @@ Status RemoteService::Stream(const std::string& path, std::string& last_id,
   return {};
 }
 
+Result<Json> RemoteService::SubmitTasks(const Json& body) {
+  return Call("POST", "/tasks/batch", {}, &body);
+}
 Result<Json> RemoteService::SubmitTask(const Json& body) {
   return Call("POST", "/tasks", {}, &body);
 }
@@ -255,6 +258,9 @@ Result<Json> RemoteService::StartRun(const Json& body, const Caller&) {
 Result<Json> RemoteService::ListRuns(const Query& query) {
   return Call("GET", "/runs", query, nullptr);
 }
+Result<Json> RemoteService::Alerts() { return Call("GET", "/alerts", {}, nullptr); }
+Result<Json> RemoteService::Doctor() { return Call("GET", "/doctor", {}, nullptr); }
+Result<Json> RemoteService::CountRuns() { return Call("GET", "/runs/counts", {}, nullptr); }
 Result<Json> RemoteService::GetRun(const std::string& id) {
   return Call("GET", "/runs/" + Escape(id), {}, nullptr);
 }

@@ -32,6 +32,7 @@ class RemoteService : public Service {
   explicit RemoteService(RemoteServiceOptions options);
 
   Result<Json> SubmitTask(const Json& body) override;
+  Result<Json> SubmitTasks(const Json& body) override;
   Result<Json> ListTasks(const Query& query) override;
   Result<Json> GetTask(const std::string& id) override;
   Result<Json> CancelTask(const std::string& id) override;
@@ -51,11 +52,14 @@ class RemoteService : public Service {
 
   Result<Json> StartRun(const Json& body, const Caller& caller) override;
   Result<Json> ListRuns(const Query& query) override;
+  Result<Json> CountRuns() override;
   Result<Json> GetRun(const std::string& id) override;
   Result<Json> CancelRun(const std::string& id, const Caller& caller) override;
   Result<Json> RetryRun(const std::string& id, const Json& body) override;
   Result<Json> RunEvents(const std::string& id, const Query& query) override;
 
+  Result<Json> Alerts() override;
+  Result<Json> Doctor() override;
   Result<Json> ListSchedules() override;
   Result<Json> SetSchedulesPaused(const std::string& workflow, bool paused) override;
 

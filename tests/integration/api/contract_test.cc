@@ -15,6 +15,7 @@
 #include "api_fixture.h"
 #include "core/crypto.h"
 #include "ops/alerts.h"
+#include "ops/doctor.h"
 #include "ops/metrics.h"
 #include "service/scopes.h"
 
@@ -89,10 +90,9 @@ class ContractTest : public ApiTest {
     o.threads = 8;
     o.sse_poll_interval = 50ms;
     o.metrics = [this] { return metrics_->Render(); };
-    o.alerts = [this](Broker& b, Store& s) -> Result<Json> {
-      auto report = evaluator_->Evaluate(b, &s);
-      if (!report) return Fail(report.error());
-      return ops::AlertReportJson(*report);
+    o.alerts = [this](Broker& b, Store* s) { return evaluator_->EvaluateJson(b, s); };
+    o.doctor = [this] {
+      return Result<Json>(ops::DoctorJson(ops::RunDoctor(*brokers_, stores_.get())));
     };
     server_ = std::make_unique<api::ApiServer>(o);
     auto port = server_->Start();
@@ -162,6 +162,9 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
   Ok("GET", "/metrics", "/metrics");
   Ok("GET", "/api/v1/openapi.json", "/api/v1/openapi.json");
   Ok("GET", "/api/v1/alerts", "/api/v1/alerts");
+  Json doctor = Ok("GET", "/api/v1/doctor", "/api/v1/doctor");
+  EXPECT_EQ(doctor["checks"][0]["name"], "redis.reachable") << doctor.dump();
+  EXPECT_EQ(doctor["checks"][0]["level"], "OK") << doctor.dump();
 
   // Workflows.
   Ok("POST", "/api/v1/workflows", "/api/v1/workflows", DumpJson(Json{{"source", kAnyHook}}));
@@ -186,6 +189,12 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
   ASSERT_TRUE(created.is_object());
   const std::string slow = created["run"]["id"];
   Ok("GET", "/api/v1/runs", "/api/v1/runs?limit=5");
+  Json counts = Ok("GET", "/api/v1/runs/counts", "/api/v1/runs/counts");
+  int64_t sum = 0;
+  for (const auto& [status, n] : counts["counts"].items()) sum += n.get<int64_t>();
+  EXPECT_EQ(counts["counts"].size(), 5u) << counts.dump();
+  EXPECT_EQ(counts["total"], sum);
+  EXPECT_GE(sum, 2) << counts.dump();  // the hook's run and "slow"
   Ok("GET", "/api/v1/runs/{id}", "/api/v1/runs/" + hook_run);
   Ok("POST", "/api/v1/runs/{id}/cancel", "/api/v1/runs/" + slow + "/cancel");
   Json retried = Ok("POST", "/api/v1/runs/{id}/retry", "/api/v1/runs/" + slow + "/retry",
@@ -298,6 +307,16 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   expect(client_->Delete("/api/v1/tasks"), 405);
   expect(client_->Get("/api/v1/tasks/nope"), 404);
   expect(client_->Get("/api/v1/runs?status=sideways"), 400);
+  // A route that reads no query parameters refuses any, as a filtering route refuses an unknown
+  // one: a misspelt filter is never silently ignored.
+  for (const char* path : {"/api/v1/workers?status=dead", "/api/v1/runs/counts?workflow=x",
+                           "/api/v1/workflows?limit=1", "/api/v1/remediations?state=open",
+                           "/api/v1/queues?queue=default&queue=x"}) {
+    auto r = client_->Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 400) << path << ": " << r->body;
+    EXPECT_NE(r->body.find("query parameter"), std::string::npos) << path << ": " << r->body;
+  }
   expect(client_->Post("/api/v1/workflows", R"({"source":"name: [broken"})", "application/json"),
          400);
   expect(client_->Post("/api/v1/tasks", R"({"kind":"noop","kinds":1})", "application/json"), 400);
@@ -322,6 +341,7 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   answers_.Attach(applier);
   applier.set_bearer_token_auth(apply_secret.c_str());
   expect(applier.Get("/api/v1/tokens"), 403);
+  expect(applier.Get("/api/v1/doctor"), 403);
   expect(applier.Post("/api/v1/tokens", R"({"name":"mine","scopes":"admin"})", "application/json"),
          403);
   httplib::Client anonymous("127.0.0.1", port_);

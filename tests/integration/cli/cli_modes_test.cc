@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -191,6 +192,55 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"workflow", "versions", "hello"});
   Same({"run", "list"});
   Same({"run", "list", "--workflow", "hello", "--status", "succeeded"});
+  // Alerts: evaluated by the server remotely, here locally, with the same (default) thresholds
+  // and the same shared state. Values such as ages move between the two reads; what fires and
+  // with which thresholds does not.
+  {
+    auto local = Local({"--json", "alerts"});
+    auto remote = Remote({"--json", "alerts"});
+    EXPECT_TRUE(local.exit_code == 0 || local.exit_code == 1) << local.err;
+    EXPECT_EQ(local.exit_code, remote.exit_code) << local.out << remote.out << remote.err;
+    Json l = Json::parse(local.out, nullptr, false);
+    Json r = Json::parse(remote.out, nullptr, false);
+    ASSERT_TRUE(l.is_object() && r.is_object()) << local.out << remote.out;
+    auto keys = [](const Json& report) {
+      std::set<std::string> out;
+      for (const auto& a : report["firing"]) out.insert(a["key"].get<std::string>());
+      return out;
+    };
+    EXPECT_EQ(keys(l), keys(r)) << l.dump() << "\n" << r.dump();
+    EXPECT_EQ(l["thresholds"], r["thresholds"]);
+    EXPECT_EQ(l["store_checked"], true);
+    EXPECT_EQ(r["store_checked"], true);
+    // Thresholds are the server's: a flag with --server is refused, not ignored.
+    auto flagged = Remote({"alerts", "--alert-queue-depth-warning", "5"});
+    EXPECT_EQ(flagged.exit_code, 2) << flagged.err;
+    EXPECT_NE(flagged.err.find("--alert-queue-depth-warning: alert thresholds are the server's"),
+              std::string::npos)
+        << flagged.err;
+  }
+  // Doctor: remotely the server runs the checks against its own Redis and store.
+  {
+    auto remote = Remote({"--json", "doctor"});
+    EXPECT_TRUE(remote.exit_code == 0 || remote.exit_code == 1) << remote.err;
+    Json r = Json::parse(remote.out, nullptr, false);
+    ASSERT_TRUE(r.is_object()) << remote.out << remote.err;
+    std::map<std::string, std::string> levels;
+    for (const auto& c : r["checks"]) levels[c["name"]] = c["level"];
+    EXPECT_EQ(r["checks"][0]["name"], "server.reachable") << r.dump();
+    EXPECT_EQ(levels["server.reachable"], "OK") << r.dump();
+    EXPECT_EQ(levels["redis.reachable"], "OK") << r.dump();
+    EXPECT_EQ(levels["store"], "OK") << r.dump();  // the server always has its store
+    // A server that does not answer is a FAIL finding, exit 1.
+    auto env = remote_env_;
+    env["FERRY_SERVER"] = "http://127.0.0.1:" + std::to_string(FreePort());
+    auto down = RunCommand({FerryBinary(), "doctor"}, seconds(60), env);
+    EXPECT_EQ(down.exit_code, 1) << down.out << down.err;
+    EXPECT_NE(down.out.find("FAIL server.reachable"), std::string::npos) << down.out;
+  }
+  Json counts = Same({"run", "counts"});
+  EXPECT_EQ(counts["counts"]["succeeded"], 1) << counts.dump();
+  EXPECT_EQ(counts["total"], 1) << counts.dump();
   Json shown = Same({"run", "show", run_id});
   EXPECT_EQ(shown["run"]["steps"].size(), 3u);
   SameLines({"run", "watch", run_id});
@@ -296,6 +346,46 @@ TEST_F(CliModesTest, ActionsThroughTheServerChangeTheStack) {
   ASSERT_EQ(Local({"task", "cancel", id}).exit_code, 0);
   EXPECT_EQ(follow.Wait(seconds(30)), 0) << follow.Stderr();
   EXPECT_NE(follow.Stdout().find("\"type\":\"cancelled\""), std::string::npos) << follow.Stdout();
+}
+
+// `task submit --batch` goes through POST /api/v1/tasks/batch remotely: a file submitted here
+// and then through the server names the same tasks (unique keys), the second time as existing.
+TEST_F(CliModesTest, BatchSubmissionWorksInBothModes) {
+  const auto file = dir_.path() / "tasks.jsonl";
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(
+        "{\"kind\":\"echo\",\"unique_key\":\"b-1\"}\n\n"
+        "{\"kind\":\"echo\",\"unique_key\":\"b-2\",\"queue\":\"other\"}\n",
+        f);
+    std::fclose(f);
+  }
+  auto local = Local({"--json", "task", "submit", "--batch", file.string()});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  Json made = Json::parse(local.out);
+  EXPECT_EQ(made["created"], 2) << made.dump();
+  auto remote = Remote({"--json", "task", "submit", "--batch", file.string()});
+  ASSERT_EQ(remote.exit_code, 0) << remote.err << server_->Stderr();
+  Json again = Json::parse(remote.out);
+  EXPECT_EQ(again["created"], 0) << again.dump();
+  EXPECT_EQ(again["existing"], 2) << again.dump();
+  ASSERT_EQ(again["tasks"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(again["tasks"][i]["id"], made["tasks"][i]["id"]);
+  EXPECT_EQ(Json::parse(Remote({"--json", "queue", "stats", "other"}).out)["queue"]["pending"], 1);
+  // A bad line is refused before anything is sent, in both modes with the same words.
+  const auto bad = dir_.path() / "bad.jsonl";
+  {
+    std::FILE* f = std::fopen(bad.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(
+        "{\"kind\":\"echo\",\"unique_key\":\"b-3\"}\n{\"kind\":\"echo\",\"max_attempts\":0}\n", f);
+    std::fclose(f);
+  }
+  Json refused = Same({"task", "submit", "--batch", bad.string()}, 2);
+  EXPECT_NE(refused.dump().find("line 2"), std::string::npos) << refused.dump();
+  auto b3 = Remote({"--json", "task", "list", "--queue", "default"});
+  EXPECT_EQ(b3.out.find("b-3"), std::string::npos) << b3.out;
 }
 
 TEST_F(CliModesTest, RemoteModeNeedsNoRedisAndNamesItsProblems) {

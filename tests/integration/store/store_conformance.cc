@@ -655,6 +655,43 @@ TEST_P(StoreConformance, RunEventsResumeAfterSeq) {
   EXPECT_CODE(store_->ListRunEvents(run.id, 0, 0), ErrorCode::kInvalidArgument);
 }
 
+TEST_P(StoreConformance, ARunsFirstEventIsWrittenWithItAndNumberedOne) {
+  Workflow wf = Apply("wf", "1");
+  CreateRunRequest req;
+  req.workflow_id = wf.id;
+  req.first_event.type = "run.created";
+  req.first_event.data = R"({"triggered_by":"api"})";
+  // Rolled back with the run: no event is left behind without its run.
+  std::string gone;
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    auto inside = store_->CreateRun(req);
+    ASSERT_OK(inside);
+    gone = inside->id;
+    EXPECT_EQ(store_->ListRunEvents(gone, 0, 10)->size(), 1u);
+  }  // not committed
+  EXPECT_FALSE(store_->GetRun(gone)->has_value());
+  EXPECT_EQ(store_->ListRunEvents(gone, 0, 10)->size(), 0u);
+  auto run = store_->CreateRun(req);
+  ASSERT_OK(run);
+  auto next = store_->AppendRunEvent(run->id, "run.enqueued", "{}");
+  ASSERT_OK(next);
+  EXPECT_EQ(*next, 2);
+  auto events = store_->ListRunEvents(run->id, 0, 10);
+  ASSERT_OK(events);
+  ASSERT_EQ(events->size(), 2u);
+  EXPECT_EQ((*events)[0].seq, 1);
+  EXPECT_EQ((*events)[0].type, "run.created");
+  EXPECT_EQ((*events)[0].data, R"({"triggered_by":"api"})");
+  // Without a type, no event.
+  CreateRunRequest plain;
+  plain.workflow_id = wf.id;
+  auto bare = store_->CreateRun(plain);
+  ASSERT_OK(bare);
+  EXPECT_EQ(store_->ListRunEvents(bare->id, 0, 10)->size(), 0u);
+}
+
 TEST_P(StoreConformance, SyncTriggersKeepsHistoryByKey) {
   Workflow wf = Apply("wf", "1");
   std::vector<TriggerSpec> specs = {
@@ -715,6 +752,8 @@ TEST_P(StoreConformance, CronFiresExactlyOnce) {
   const std::string tid = (*trig)[0].id;
   CreateRunRequest req;
   req.inputs = R"({"scheduled_for":"2024-01-01T00:00:00Z"})";
+  req.first_event.type = "run.created";
+  req.first_event.data = R"({"triggered_by":"cron"})";
   auto first = store_->CreateCronRun(tid, 1'704'067'200'000, req);
   ASSERT_OK(first);
   ASSERT_TRUE(first->has_value());
@@ -726,6 +765,12 @@ TEST_P(StoreConformance, CronFiresExactlyOnce) {
   EXPECT_FALSE(dup->has_value());
   EXPECT_EQ(store_->ListRuns({})->runs.size(), 1u);
   EXPECT_EQ((*store_->GetTrigger(tid))->last_fire_ms, 1'704'067'200'000);
+  // The claimed occurrence's run came with its event; the duplicate wrote none.
+  auto events = store_->ListRunEvents((*first)->id, 0, 10);
+  ASSERT_OK(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "run.created");
+  EXPECT_EQ((*events)[0].data, R"({"triggered_by":"cron"})");
 
   auto rec = store_->RecordCronFire(tid, 5'000, "");
   ASSERT_OK(rec);

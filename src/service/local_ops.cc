@@ -1,0 +1,25 @@
+// LocalService: operations (the alert rules and the deployment checks, run by the functions
+// the owner gave: they sit in src/ops, above the service).
+#include "service/local_service.h"
+
+namespace ferry::service {
+
+Result<Json> LocalService::Alerts() {
+  if (!options_.alerts) {
+    return Fail(ErrorCode::kUnavailable, "alert rules are not evaluated here");
+  }
+  return With(brokers_, [&](Broker& broker) -> Result<Json> {
+    if (!options_.alerts_read_store) return options_.alerts(broker, nullptr);
+    // An error from either connection closes both: the evaluation does not say whose it was.
+    return With(stores_, [&](Store& store) { return options_.alerts(broker, &store); });
+  });
+}
+
+Result<Json> LocalService::Doctor() {
+  if (!options_.doctor) {
+    return Fail(ErrorCode::kUnavailable, "deployment checks are not run here");
+  }
+  return options_.doctor();
+}
+
+}  // namespace ferry::service
