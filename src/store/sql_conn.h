@@ -1,5 +1,5 @@
 // Internal to src/store: the narrow SQL connection both backends implement, so every query and
-// every transition rule lives once, in sql_store.cc. SQL is written in the common subset of
+// every transition rule lives once, in sql_store*.cc. SQL is written in the common subset of
 // SQLite 3.35+ and PostgreSQL 12+ (ON CONFLICT, RETURNING, row values) with $1..$N placeholders;
 // the SQLite backend rewrites them to ?1..?N.
 //

@@ -1,5 +1,5 @@
 // Internal to src/store: the remediation tables' queries and transition rules, kept apart from
-// sql_store.cc (runs, workflows, triggers) but written against the same SqlConn dialect subset.
+// sql_store*.cc (runs, workflows, triggers) but written against the same SqlConn dialect subset.
 // SqlStore forwards the Store's remediation methods here through a SqlSession.
 //
 // Thread-safety: as SqlStore (one connection, not thread-safe).

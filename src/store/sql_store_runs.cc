@@ -1,0 +1,417 @@
+// SqlStore: runs and their transitions, steps (checkpoints), events, and retention.
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <utility>
+
+#include "core/ids.h"
+#include "store/sql_store_impl.h"
+
+namespace ferry::store_internal {
+namespace {
+
+using P = SqlParam;
+
+constexpr std::string_view kRunSelect =
+    "SELECT r.id, r.workflow_id, w.name, r.version, r.status, r.attempt, r.epoch, r.inputs, "
+    "r.output, r.error, r.failed_node, r.triggered_by, r.trigger_id, r.retry_of, r.worker, "
+    "r.created_ms, r.started_ms, r.finished_ms, r.updated_ms, r.seq "
+    "FROM runs r JOIN workflows w ON w.id = r.workflow_id ";
+constexpr size_t kRunSeqCol = 19;
+// The same columns from an INSERT/UPDATE on runs, so a transition is one round trip.
+constexpr std::string_view kRunReturning =
+    " RETURNING id, workflow_id, (SELECT name FROM workflows WHERE workflows.id = "
+    "runs.workflow_id), version, status, attempt, epoch, inputs, output, error, failed_node, "
+    "triggered_by, trigger_id, retry_of, worker, created_ms, started_ms, finished_ms, updated_ms, "
+    "seq";
+constexpr int kEventAppendTries = 32;
+constexpr std::string_view kStepCols =
+    "run_id, node_id, status, output, error, attempt, epoch, started_ms, finished_ms";
+
+Run RunFromRow(const SqlRow& r) {
+  Run run;
+  run.id = r.Text(0);
+  run.workflow_id = r.Text(1);
+  run.workflow_name = r.Text(2);
+  run.version = ToInt(r.Int(3));
+  run.status = ParseRunStatus(r.Text(4)).value_or(RunStatus::kPending);
+  run.attempt = ToInt(r.Int(5));
+  run.epoch = r.Int(6);
+  run.inputs = r.Text(7);
+  run.output = r.Text(8);
+  run.error = r.Text(9);
+  run.failed_node = r.Text(10);
+  run.triggered_by = ParseTriggeredBy(r.Text(11)).value_or(TriggeredBy::kApi);
+  run.trigger_id = r.Text(12);
+  run.retry_of = r.Text(13);
+  run.worker = r.Text(14);
+  run.created_ms = r.Int(15);
+  run.started_ms = r.Int(16);
+  run.finished_ms = r.Int(17);
+  run.updated_ms = r.Int(18);
+  return run;
+}
+
+RunStep StepFromRow(const SqlRow& r) {
+  RunStep s;
+  s.run_id = r.Text(0);
+  s.node_id = r.Text(1);
+  s.status = r.Text(2);
+  s.output = r.Text(3);
+  s.error = r.Text(4);
+  s.attempt = ToInt(r.Int(5));
+  s.epoch = r.Int(6);
+  s.started_ms = r.Int(7);
+  s.finished_ms = r.Int(8);
+  return s;
+}
+
+std::string RunState(const Run& r) {
+  return std::string(RunStatusName(r.status)) + " at epoch " + std::to_string(r.epoch);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- runs
+
+Result<Run> SqlStore::CreateRun(const CreateRunRequest& req) {
+  if (auto st = ValidateCreate(req); !st) return Fail(st.error());
+  return Single([&]() { return InsertRun(req, ""); });
+}
+
+Result<std::optional<Run>> SqlStore::GetRun(const std::string& id) {
+  return One<Run>(Cat(kRunSelect, "WHERE r.id = $1"), {P::Text(id)}, RunFromRow);
+}
+
+Result<RunPage> SqlStore::ListRuns(const RunFilter& filter) {
+  if (filter.limit < 1 || filter.limit > 1000) return Invalid("run list limit must be 1..1000");
+  std::string sql(kRunSelect);
+  std::vector<SqlParam> params;
+  std::string where;
+  auto add = [&](std::string_view cond, SqlParam p) {
+    params.push_back(std::move(p));
+    where += where.empty() ? "WHERE " : " AND ";
+    where += cond;
+    where += "$" + std::to_string(params.size());
+  };
+  if (filter.workflow_id) add("r.workflow_id = ", P::Text(*filter.workflow_id));
+  if (filter.status) add("r.status = ", P::Text(std::string(RunStatusName(*filter.status))));
+  if (filter.triggered_by) {
+    add("r.triggered_by = ", P::Text(std::string(TriggeredByName(*filter.triggered_by))));
+  }
+  if (!filter.cursor.empty()) {
+    int64_t seq = 0;
+    auto [ptr, ec] =
+        std::from_chars(filter.cursor.data(), filter.cursor.data() + filter.cursor.size(), seq);
+    if (ec != std::errc() || ptr != filter.cursor.data() + filter.cursor.size() || seq <= 0) {
+      return Invalid("malformed run list cursor \"" + filter.cursor + "\"");
+    }
+    add("r.seq < ", P::Int(seq));
+  }
+  params.push_back(P::Int(filter.limit + 1));
+  sql += where + " ORDER BY r.seq DESC LIMIT $" + std::to_string(params.size());
+  auto r = Exec(sql, params);
+  if (!r) return Fail(r.error());
+  RunPage page;
+  auto n = std::min(r->rows.size(), static_cast<size_t>(filter.limit));
+  for (size_t i = 0; i < n; ++i) page.runs.push_back(RunFromRow(r->rows[i]));
+  if (r->rows.size() > n) page.next_cursor = r->rows[n - 1].Text(kRunSeqCol);
+  return page;
+}
+
+Result<Run> SqlStore::MarkRunRunning(const std::string& run_id, int64_t epoch,
+                                     const std::string& worker) {
+  if (epoch < 0) return Invalid("epoch must be >= 0");
+  return Single([&]() -> Result<Run> {
+    int64_t now = NowMs();
+    auto r = Exec(
+        Cat("UPDATE runs SET status = 'running', epoch = $2, worker = $3, attempt = attempt + 1, "
+            "started_ms = CASE WHEN started_ms = 0 THEN $4 ELSE started_ms END, updated_ms = $4 "
+            "WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND epoch < $2))",
+            kRunReturning),
+        {P::Text(run_id), P::Int(epoch), P::Text(worker), P::Int(now)});
+    if (!r) return Fail(r.error());
+    if (!r->rows.empty()) return RunFromRow(r->rows[0]);
+    // Lost the condition: read the row only to say why (or to accept a repeat).
+    auto run = MustGetRun(run_id);
+    if (!run) return run;
+    if (run->status == RunStatus::kRunning && run->epoch == epoch && run->worker == worker) {
+      return run;  // the same claim marking again (a retried call): already done
+    }
+    return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot mark it running at " +
+                    "epoch " + std::to_string(epoch));
+  });
+}
+
+Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
+                                const std::string& output, const std::string& error,
+                                const std::string& failed_node) {
+  if (!IsTerminal(status)) {
+    return Invalid("FinishRun needs a terminal status, not " + std::string(RunStatusName(status)));
+  }
+  return Single([&]() -> Result<Run> {
+    int64_t now = NowMs();
+    auto r = Exec(Cat("UPDATE runs SET status = $3, output = $4, error = $5, failed_node = $6, "
+                      "finished_ms = $7, updated_ms = $7 WHERE id = $1 AND status = 'running' AND "
+                      "epoch = $2",
+                      kRunReturning),
+                  {P::Text(run_id), P::Int(epoch), P::Text(std::string(RunStatusName(status))),
+                   P::Text(output), P::Text(error), P::Text(failed_node), P::Int(now)});
+    if (!r) return Fail(r.error());
+    if (!r->rows.empty()) return RunFromRow(r->rows[0]);
+    auto run = MustGetRun(run_id);
+    if (!run) return run;
+    if (run->status == status && run->epoch == epoch && run->output == output &&
+        run->error == error && run->failed_node == failed_node) {
+      return run;  // this exact finish was already applied
+    }
+    return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot finish it as " +
+                    std::string(RunStatusName(status)) + " at epoch " + std::to_string(epoch));
+  });
+}
+
+Result<Run> SqlStore::CancelRun(const std::string& run_id) {
+  return Single([&]() -> Result<Run> {
+    int64_t now = NowMs();
+    auto r = Exec(Cat("UPDATE runs SET status = 'cancelled', finished_ms = $2, updated_ms = $2 "
+                      "WHERE id = $1 AND status IN ('pending', 'running')",
+                      kRunReturning),
+                  {P::Text(run_id), P::Int(now)});
+    if (!r) return Fail(r.error());
+    if (!r->rows.empty()) return RunFromRow(r->rows[0]);
+    auto run = MustGetRun(run_id);
+    if (!run) return run;
+    return Conflict("run " + run_id + " already ended: " + std::string(RunStatusName(run->status)));
+  });
+}
+
+Result<Run> SqlStore::RetryRun(const std::string& run_id, const RetryRunOptions& options) {
+  return InTx([&]() -> Result<Run> {
+    auto orig = MustGetRun(run_id);
+    if (!orig) return orig;
+    if (orig->status != RunStatus::kFailed && orig->status != RunStatus::kCancelled) {
+      return Conflict("run " + run_id + " is " + std::string(RunStatusName(orig->status)) +
+                      "; only failed or cancelled runs can be retried");
+    }
+    auto prior = Exec("SELECT id FROM runs WHERE retry_of = $1", {P::Text(run_id)});
+    if (!prior) return Fail(prior.error());
+    if (!prior->rows.empty()) {
+      return Conflict("run " + run_id + " was already retried as " + prior->rows[0].Text(0));
+    }
+    CreateRunRequest req;
+    req.workflow_id = orig->workflow_id;
+    req.version = options.latest_version ? 0 : orig->version;
+    req.inputs = orig->inputs;
+    req.triggered_by = options.triggered_by;
+    req.trigger_id = orig->trigger_id;
+    auto run = InsertRun(req, run_id);
+    if (!run && run.error().code == ErrorCode::kConflict) {
+      return Conflict("run " + run_id + " was already retried (concurrently)");
+    }
+    return run;
+  });
+}
+
+Result<std::vector<Run>> SqlStore::ListPendingRunsOlderThan(std::chrono::milliseconds age,
+                                                            int limit) {
+  if (limit < 1) return Invalid("limit must be >= 1");
+  return Many<Run>(Cat(kRunSelect,
+                       "WHERE r.status = 'pending' AND r.created_ms <= $1 "
+                       "ORDER BY r.created_ms, r.seq LIMIT $2"),
+                   {P::Int(NowMs() - age.count()), P::Int(limit)}, RunFromRow);
+}
+
+Result<std::vector<Run>> SqlStore::ListRunningRuns(std::chrono::milliseconds age, int limit) {
+  if (limit < 1) return Invalid("limit must be >= 1");
+  return Many<Run>(Cat(kRunSelect,
+                       "WHERE r.status = 'running' AND r.updated_ms <= $1 "
+                       "ORDER BY r.updated_ms, r.seq LIMIT $2"),
+                   {P::Int(NowMs() - age.count()), P::Int(limit)}, RunFromRow);
+}
+
+Result<std::map<RunStatus, int64_t>> SqlStore::CountRunsByStatus() {
+  auto r = Exec("SELECT status, COUNT(*) FROM runs GROUP BY status", {});
+  if (!r) return Fail(r.error());
+  std::map<RunStatus, int64_t> out;
+  for (auto s : {RunStatus::kPending, RunStatus::kRunning, RunStatus::kSucceeded,
+                 RunStatus::kFailed, RunStatus::kCancelled}) {
+    out[s] = 0;
+  }
+  for (const auto& row : r->rows) {
+    if (auto s = ParseRunStatus(row.Text(0))) out[*s] = row.Int(1);
+  }
+  return out;
+}
+
+Result<int64_t> SqlStore::CountPendingOlderThan(std::chrono::milliseconds age) {
+  auto r = Exec("SELECT COUNT(*) FROM runs WHERE status = 'pending' AND created_ms <= $1",
+                {P::Int(NowMs() - age.count())});
+  if (!r) return Fail(r.error());
+  return r->rows.empty() ? 0 : r->rows[0].Int(0);
+}
+
+Status SqlStore::ValidateCreate(const CreateRunRequest& req) {
+  if (req.workflow_id.empty()) return Invalid("a run needs a workflow_id");
+  if (req.version < 0) return Invalid("version must be >= 0");
+  if (!req.id.empty() && !LooksLikeId(req.id)) return Invalid("malformed run id " + req.id);
+  return {};
+}
+
+Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& retry_of) {
+  int64_t now = NowMs();
+  std::string id = req.id.empty() ? NewId(now) : req.id;
+  auto ins = Exec(
+      Cat("INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, trigger_id, "
+          "retry_of, created_ms, updated_ms) SELECT $1, w.id, v.version, 'pending', $4, $5, $6, "
+          "$7, $8, $8 FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id "
+          "WHERE w.id = $2 AND v.version = CASE WHEN $3 = 0 THEN w.current_version ELSE $3 END",
+          kRunReturning),
+      {P::Text(id), P::Text(req.workflow_id), P::Int(req.version),
+       P::Text(req.inputs.empty() ? "{}" : req.inputs),
+       P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
+       P::TextOrNull(retry_of), P::Int(now)});
+  if (!ins) return Fail(ins.error());
+  if (!ins->rows.empty()) {
+    if (!req.first_event.type.empty()) {
+      auto ev =
+          Exec("INSERT INTO run_events (run_id, seq, ts_ms, type, data) VALUES ($1, 1, $2, $3, $4)",
+               {P::Text(id), P::Int(now), P::Text(req.first_event.type),
+                P::Text(req.first_event.data.empty() ? "{}" : req.first_event.data)});
+      if (!ev) return Fail(ev.error());
+    }
+    return RunFromRow(ins->rows[0]);
+  }
+  auto wf = GetWorkflowById(req.workflow_id);
+  if (!wf) return Fail(wf.error());
+  if (!*wf) return NotFound("no workflow " + req.workflow_id);
+  return NotFound("workflow " + (*wf)->name + " has no version " + std::to_string(req.version));
+}
+
+Result<Run> SqlStore::MustGetRun(const std::string& id) {
+  auto run = GetRun(id);
+  if (!run) return Fail(run.error());
+  if (!*run) return NotFound("no run " + id);
+  return std::move(**run);
+}
+
+// ---------------------------------------------------------------- steps
+
+Result<SaveStepOutcome> SqlStore::SaveStep(const RunStep& step) {
+  if (step.run_id.empty() || step.node_id.empty() || step.status.empty()) {
+    return Invalid("a step needs run_id, node_id and status");
+  }
+  return Single([&]() -> Result<SaveStepOutcome> {
+    int64_t finished = step.finished_ms != 0 ? step.finished_ms : NowMs();
+    if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
+    // Insert-once, and only under the run's current epoch: the fence and the write are one
+    // statement, so a worker that lost the run cannot slip a checkpoint in. Only a "waiting"
+    // row (a delay's deadline) is ever replaced: by the node's end, or a later attempt's.
+    auto r = Exec(Cat("INSERT INTO run_steps (", kStepCols) +
+                      ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM "
+                      "runs WHERE id = $1 AND status = 'running' AND epoch = $7) "
+                      "ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, "
+                      "output = excluded.output, error = excluded.error, "
+                      "attempt = excluded.attempt, epoch = excluded.epoch, "
+                      "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms "
+                      "WHERE run_steps.status = 'waiting'",
+                  {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status),
+                   P::Text(step.output), P::Text(step.error), P::Int(step.attempt),
+                   P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)});
+    if (!r) return Fail(r.error());
+    if (r->affected == 1) return SaveStepOutcome::kSaved;
+    auto existing = One<RunStep>(
+        Cat("SELECT ", kStepCols) + " FROM run_steps WHERE run_id = $1 AND node_id = $2",
+        {P::Text(step.run_id), P::Text(step.node_id)}, StepFromRow);
+    if (!existing) return Fail(existing.error());
+    // A waiting row would have been replaced had the fence held: the run moved on (below).
+    if (*existing && (*existing)->status != kStepWaiting) {
+      const RunStep& e = **existing;
+      if (e.epoch == step.epoch && e.status == step.status && e.output == step.output &&
+          e.error == step.error) {
+        return SaveStepOutcome::kAlreadySaved;
+      }
+      return Conflict("node " + step.node_id + " of run " + step.run_id +
+                      " is already checkpointed (" + e.status + " at epoch " +
+                      std::to_string(e.epoch) + ")");
+    }
+    auto run = MustGetRun(step.run_id);
+    if (!run) return Fail(run.error());
+    return Conflict("run " + step.run_id + " is " + RunState(*run) + "; cannot checkpoint node " +
+                    step.node_id + " at epoch " + std::to_string(step.epoch));
+  });
+}
+
+Result<std::vector<RunStep>> SqlStore::ListSteps(const std::string& run_id) {
+  return Many<RunStep>(
+      Cat("SELECT ", kStepCols) + " FROM run_steps WHERE run_id = $1 ORDER BY finished_ms, node_id",
+      {P::Text(run_id)}, StepFromRow);
+}
+
+// ---------------------------------------------------------------- events
+
+Result<int64_t> SqlStore::AppendRunEvent(const std::string& run_id, const std::string& type,
+                                         const std::string& data) {
+  if (type.empty()) return Invalid("event type is required");
+  // One statement takes the next number and inserts; two appenders that pick the same number
+  // collide on the (run_id, seq) key and the loser tries again with the next one.
+  for (int attempt = 1;; ++attempt) {
+    auto seq = Single([&]() -> Result<int64_t> {
+      auto r = Exec(
+          "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, "
+          "COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM run_events WHERE run_id = $1 "
+          "RETURNING seq",
+          {P::Text(run_id), P::Int(NowMs()), P::Text(type), P::Text(data.empty() ? "{}" : data)});
+      if (!r) return Fail(r.error());
+      if (r->rows.empty())
+        return Fail(ErrorCode::kInternal, "store: event insert returned nothing");
+      return r->rows[0].Int(0);
+    });
+    if (seq || seq.error().code != ErrorCode::kConflict) return seq;
+    // A conflict is either the race above or a foreign-key miss: the run does not exist.
+    auto run = GetRun(run_id);
+    if (!run) return Fail(run.error());
+    if (!*run) return NotFound("no run " + run_id);
+    if (attempt >= kEventAppendTries) return seq;
+  }
+}
+
+Result<std::vector<RunEvent>> SqlStore::ListRunEvents(const std::string& run_id, int64_t after_seq,
+                                                      int limit) {
+  if (limit < 1 || limit > 10000) return Invalid("event list limit must be 1..10000");
+  return Many<RunEvent>(
+      "SELECT run_id, seq, ts_ms, type, data FROM run_events WHERE run_id = $1 AND seq > $2 "
+      "ORDER BY seq LIMIT $3",
+      {P::Text(run_id), P::Int(after_seq), P::Int(limit)}, [](const SqlRow& r) {
+        RunEvent e;
+        e.run_id = r.Text(0);
+        e.seq = r.Int(1);
+        e.ts_ms = r.Int(2);
+        e.type = r.Text(3);
+        e.data = r.Text(4);
+        return e;
+      });
+}
+
+// ---------------------------------------------------------------- retention
+
+Result<int64_t> SqlStore::DeleteFinishedRunsBefore(int64_t before_ms, int limit) {
+  if (limit < 1) return Invalid("limit must be >= 1");
+  // Steps and events go by ON DELETE CASCADE; cron fires and retries keep their rows with
+  // the reference set to NULL.
+  return InTx([&]() {
+    return Affected(
+        "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE status IN ('succeeded', "
+        "'failed', 'cancelled') AND finished_ms < $1 ORDER BY finished_ms LIMIT $2)",
+        {P::Int(before_ms), P::Int(limit)});
+  });
+}
+
+Result<int64_t> SqlStore::DeleteCronFiresBefore(int64_t before_ms, int limit) {
+  if (limit < 1) return Invalid("limit must be >= 1");
+  return Affected(
+      "DELETE FROM cron_fires WHERE (trigger_id, fire_ms) IN (SELECT trigger_id, fire_ms FROM "
+      "cron_fires WHERE created_ms < $1 ORDER BY created_ms LIMIT $2)",
+      {P::Int(before_ms), P::Int(limit)});
+}
+
+}  // namespace ferry::store_internal
