@@ -1,10 +1,10 @@
-// Cron expressions (src/scheduler/cron): Parse, then the next fire times in a zone with DST, and
+// Cron expressions (src/cron): Parse, then the next fire times in a zone with DST, and
 // the ISO 8601 parser the CLI's --from uses. Input: one byte picks the zone, the rest is text.
 #include <array>
 #include <chrono>
 
+#include "cron/cron.h"
 #include "fuzz_check.h"
-#include "scheduler/cron/cron.h"
 
 namespace {
 

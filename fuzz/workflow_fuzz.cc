@@ -5,9 +5,9 @@
 #include <string>
 
 #include "core/json.h"
+#include "cron/cron.h"
 #include "engine/ingest.h"
 #include "fuzz_check.h"
-#include "scheduler/cron/cron.h"
 
 namespace {
 

@@ -23,11 +23,8 @@
 #include "core/time_util.h"
 #include "engine/ingest.h"
 #include "http/server.h"
-#include "remediation/actions.h"
-#include "remediation/view.h"
 #include "runs/apply.h"
 #include "runs/runs.h"
-#include "scheduler/dispatch.h"
 #include "service/local_service.h"
 #include "service/query.h"
 #include "service/scopes.h"
@@ -316,7 +313,7 @@ http::Router ApiServer::Impl::Routes() {
   r.Get("/api/v1/tokens", NoQuery(bind(&Impl::ListTokens)), admin);
   r.Post("/api/v1/tokens", NoQuery(bind(&Impl::CreateToken)), admin);
   r.Post("/api/v1/tokens/{id}/revoke", NoQuery(bind(&Impl::RevokeToken)), admin);
-  // Remediation candidates (src/remediation/actions.h does the work; view.h the shapes). A reopened
+  // Remediation candidates (the service calls src/remediation/actions.h). A reopened
   // candidate may end in a new workflow version: the apply scope.
   r.Get("/api/v1/remediations", bind(&Impl::ListRemediations), read);
   r.Get("/api/v1/remediations/{id}", NoQuery(bind(&Impl::GetRemediation)), read);
@@ -393,15 +390,7 @@ std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed
 }
 
 void ApiServer::Impl::DispatchCron(const Request&, Response& res) {
-  auto broker = brokers.Acquire();
-  if (!broker) return SendError(res, broker.error());
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  scheduler::DispatchOptions d;
-  d.queue = options.run_queue;
-  auto report = scheduler::DispatchCron(**store, **broker, *options.clock, d);
-  if (Failed(*store, report, res)) return;
-  SendJson(res, 200, report->ToJson());
+  Answer(res, service.DispatchCron());
 }
 
 void ApiServer::Impl::Metrics(const Request&, Response& res) {
@@ -629,60 +618,25 @@ void ApiServer::Impl::ListDead(const Request& req, Response& res) {
 void ApiServer::Impl::ListRemediations(const Request& req, Response& res) {
   auto query = QueryOf(req);
   if (!query) return SendError(res, query.error());
-  service::QueryReader q(*query);
-  const int limit = q.Limit(50, 1000);
-  remediation::ListRequest list{q.Text("status"), q.Text("workflow"), limit, q.Text("cursor")};
-  if (auto st = q.Finish(); !st) return SendError(res, st.error());
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto page = remediation::List(**store, list);
-  if (Failed(*store, page, res)) return;
-  SendJson(res, 200, remediation::PageJson(*page));
+  Answer(res, service.ListRemediations(*query));
 }
 
 void ApiServer::Impl::GetRemediation(const Request& req, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto shown = remediation::Show(**store, {req.params[0]});
-  if (Failed(*store, shown, res)) return;
-  SendJson(
-      res, 200,
-      Json{{"remediation", remediation::CandidateDetailJson(shown->remediation, shown->attempts)}});
+  Answer(res, service.GetRemediation(req.params[0]));
 }
 
 void ApiServer::Impl::DismissRemediation(const Request& req, Response& res) {
-  std::string reason;
-  if (!req.body.empty()) {
-    auto body = ParseJsonObject(req.body);
-    if (!body) return SendError(res, body.error());
-    if (auto it = body->find("reason"); it != body->end() && !it->is_null()) {
-      if (!it->is_string()) {
-        return SendError(res, ErrorCode::kInvalidArgument, "reason must be a string");
-      }
-      reason = it->get<std::string>();
-    }
-  }
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto m = remediation::Dismiss(**store, {req.params[0], reason, "api"});
-  if (Failed(*store, m, res)) return;
-  SendJson(res, 200, Json{{"remediation", remediation::CandidateJson(*m)}});
+  auto body = OptionalBody(req);
+  if (!body) return SendError(res, body.error());
+  Answer(res, service.DismissRemediation(req.params[0], *body, CallerOf(req)));
 }
 
 void ApiServer::Impl::ReopenRemediation(const Request& req, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto m = remediation::Reopen(**store, {req.params[0], "api"});
-  if (Failed(*store, m, res)) return;
-  SendJson(res, 200, Json{{"remediation", remediation::CandidateJson(*m)}});
+  Answer(res, service.ReopenRemediation(req.params[0], CallerOf(req)));
 }
 
 void ApiServer::Impl::RemediationDiff(const Request& req, Response& res) {
-  auto store = stores.Acquire();
-  if (!store) return SendError(res, store.error());
-  auto d = remediation::Diff(**store, {req.params[0]});
-  if (Failed(*store, d, res)) return;
-  SendJson(res, 200, remediation::DiffJson(*d));
+  Answer(res, service.RemediationDiff(req.params[0]));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -501,6 +501,9 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   for (const char* name : {"list", "pause", "resume"}) {
     client_commands.push_back(app.get_subcommand("schedule")->get_subcommand(name));
   }
+  for (const char* name : {"list", "show", "dismiss", "reopen", "diff"}) {
+    client_commands.push_back(app.get_subcommand("remediation")->get_subcommand(name));
+  }
   const bool client_command = std::any_of(client_commands.begin(), client_commands.end(),
                                           [](const CLI::App* cmd) { return cmd->parsed(); });
 
@@ -532,7 +535,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
                                 "` needs Redis and the store directly; it does not work with "
                                 "--server (FERRY_SERVER). Client commands that do: task, queue, "
                                 "worker list, workflow, run (but run recover), schedule list, "
-                                "pause and resume, token, alerts, doctor");
+                                "pause and resume, token, remediation, alerts, doctor");
     }
     if (*config_file) {
       for (const auto& key : (*config_file)->unknown_keys) {

@@ -1,106 +1,110 @@
-// `ferry remediation list|show|dismiss|reopen|diff`: parse the arguments, call the action in
-// src/remediation/actions.h, print its result (tables here; --json is remediation/view.h's
-// shape, the same as the API's).
+// `ferry remediation list|show|dismiss|reopen|diff`: parse the arguments, call the service
+// (locally, or the server's /api/v1/remediations with --server), print its answer: tables here,
+// --json as the API answers (remediation/view.h).
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
-#include "cli/runs_common.h"
+#include "cli/json_text.h"
 #include "ops/config.h"
-#include "remediation/actions.h"
 #include "remediation/settings.h"
-#include "remediation/view.h"
 
 namespace ferry::cli {
 namespace {
 
-Color StatusColorOf(RemediationStatus s) {
-  switch (s) {
-    case RemediationStatus::kFixed:
-      return Color::kGreen;
-    case RemediationStatus::kFailed:
-      return Color::kRed;
-    case RemediationStatus::kClaimed:
-      return Color::kBlue;
-    case RemediationStatus::kPending:
-      return Color::kYellow;
-    default:
-      return Color::kDim;
-  }
+Color StatusColorOf(const std::string& s) {
+  if (s == "fixed") return Color::kGreen;
+  if (s == "failed") return Color::kRed;
+  if (s == "claimed") return Color::kBlue;
+  if (s == "pending") return Color::kYellow;
+  return Color::kDim;
 }
-
-std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 int RunList(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto page = remediation::List(**store, {a.status, a.workflow, a.limit, a.cursor});
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  service::Query query{{"limit", std::to_string(a.limit)}};
+  if (!a.status.empty()) query["status"] = a.status;
+  if (!a.workflow.empty()) query["workflow"] = a.workflow;
+  if (!a.cursor.empty()) query["cursor"] = a.cursor;
+  auto page = (*svc)->ListRemediations(query);
   if (!page) return out.Fail(page.error());
   if (out.json()) {
-    out.PrintJson(remediation::PageJson(*page));
+    out.PrintJson(*page);
     return kExitOk;
   }
   const bool u = out.style().unicode;
   Table t({"ID", "Status", "Workflow", "Ver", "Node", "Seen", "Tries", "Class", "Error"});
-  for (const auto& m : page->remediations) {
-    t.AddRow({m.id, Cell(std::string(RemediationStatusName(m.status)), StatusColorOf(m.status)),
-              m.workflow_name, std::to_string(m.version), OrDash(m.failed_node),
-              std::to_string(m.occurrences), std::to_string(m.attempts - m.attempt_base),
-              OrDash(m.classification), Ellipsize(m.error, 48, u)});
+  for (const auto& m : (*page)["remediations"]) {
+    const std::string status = Field(m, "status");
+    t.AddRow({Field(m, "id"), Cell(status, StatusColorOf(status)), Field(m, "workflow"),
+              Field(m, "version"), Field(m, "failed_node"), Field(m, "occurrences"),
+              Field(m, "attempts"), Field(m, "classification"),
+              Ellipsize(Field(m, "error"), 48, u)});
   }
   out.PrintTable(t);
-  if (!page->next_cursor.empty()) out.Message("more: --cursor " + page->next_cursor);
+  if (const std::string next = Field(*page, "next_cursor"); next != "-") {
+    out.Message("more: --cursor " + next);
+  }
   return kExitOk;
 }
 
 int RunShow(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto shown = remediation::Show(**store, {a.id});
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto shown = (*svc)->GetRemediation(a.id);
   if (!shown) return out.Fail(shown.error());
-  const Remediation& m = shown->remediation;
   if (out.json()) {
-    out.PrintJson(remediation::CandidateDetailJson(m, shown->attempts));
+    out.PrintJson(*shown);
     return kExitOk;
   }
+  const Json& m = (*shown)["remediation"];
+  const std::string run_id = Field(m, "run_id");
+  const std::string last_run_id = Field(m, "last_run_id");
   std::vector<std::pair<std::string, std::string>> kv = {
-      {"ID", m.id},
-      {"Status", std::string(RemediationStatusName(m.status))},
-      {"Workflow", m.workflow_name + " (version " + std::to_string(m.version) + ")"},
-      {"Failed node", OrDash(m.failed_node)},
-      {"Error", m.error},
-      {"Runs", m.run_id + (m.last_run_id != m.run_id ? " ... " + m.last_run_id : "")},
-      {"Occurrences", std::to_string(m.occurrences)},
-      {"First seen", HumanTime(m.first_seen_ms)},
-      {"Last seen", HumanTime(m.last_seen_ms)},
-      {"Attempts", std::to_string(m.attempts - m.attempt_base)},
-      {"Classification", OrDash(m.classification)},
-      {"Summary", OrDash(m.summary)},
-      {"Confidence", OrDash(m.confidence)},
-      {"Reason", OrDash(m.reason)},
+      {"ID", Field(m, "id")},
+      {"Status", Field(m, "status")},
+      {"Workflow", Field(m, "workflow") + " (version " + Field(m, "version") + ")"},
+      {"Failed node", Field(m, "failed_node")},
+      {"Error", Field(m, "error")},
+      {"Runs", run_id + (last_run_id != run_id ? " ... " + last_run_id : "")},
+      {"Occurrences", Field(m, "occurrences")},
+      {"First seen", FieldTime(m, "first_seen_at")},
+      {"Last seen", FieldTime(m, "last_seen_at")},
+      {"Attempts", Field(m, "attempts")},
+      {"Classification", Field(m, "classification")},
+      {"Summary", Field(m, "summary")},
+      {"Confidence", Field(m, "confidence")},
+      {"Reason", Field(m, "reason")},
   };
-  if (!m.claim_owner.empty()) {
-    kv.emplace_back("Claimed by", m.claim_owner + " until " + HumanTime(m.claim_deadline_ms));
+  if (m.contains("claim") && m["claim"].is_object()) {
+    kv.emplace_back("Claimed by",
+                    Field(m["claim"], "owner") + " until " + FieldTime(m["claim"], "deadline"));
   }
-  if (m.next_attempt_ms > 0 && m.status == RemediationStatus::kFailed) {
-    kv.emplace_back("Next attempt", HumanTime(m.next_attempt_ms));
+  if (Field(m, "status") == "failed" && FieldMs(m, "next_attempt_at") > 0) {
+    kv.emplace_back("Next attempt", FieldTime(m, "next_attempt_at"));
   }
-  if (m.fixed_version > 0)
-    kv.emplace_back("Fixed in", "version " + std::to_string(m.fixed_version));
-  if (!m.retry_run_id.empty()) kv.emplace_back("Retry run", m.retry_run_id);
-  if (!m.retry_error.empty()) kv.emplace_back("Retry error", m.retry_error);
-  if (!m.proposed_source.empty()) {
-    kv.emplace_back("Source change", "ferry remediation diff " + m.id);
+  if (FieldInt(m, "fixed_version") > 0) {
+    kv.emplace_back("Fixed in", "version " + Field(m, "fixed_version"));
+  }
+  if (Field(m, "retry_run_id") != "-") kv.emplace_back("Retry run", Field(m, "retry_run_id"));
+  if (Field(m, "retry_error") != "-") kv.emplace_back("Retry error", Field(m, "retry_error"));
+  if (m.value("has_proposed_source", false)) {
+    kv.emplace_back("Source change", "ferry remediation diff " + Field(m, "id"));
   }
   std::string text = RenderKeyValues(kv);
-  if (!m.note.empty()) text += "\nDeveloper note:\n" + m.note + (m.note.back() == '\n' ? "" : "\n");
-  if (!shown->attempts.empty()) {
+  if (const std::string note = Field(m, "note"); note != "-") {
+    text += "\nDeveloper note:\n" + note + (note.back() == '\n' ? "" : "\n");
+  }
+  const Json& history = m.contains("attempt_history") ? m["attempt_history"] : Json::array();
+  if (!history.empty()) {
     Table t({"Attempt", "Owner", "Outcome", "Agent", "Started", "Detail"});
-    for (const auto& at : shown->attempts) {
-      t.AddRow({std::to_string(at.attempt), at.owner, at.outcome,
-                at.agent_ms < 0 ? "-" : std::to_string(at.agent_ms) + "ms",
-                HumanTime(at.started_ms), Ellipsize(at.detail, 60, out.style().unicode)});
+    for (const auto& at : history) {
+      const std::string agent = Field(at, "agent_ms");
+      t.AddRow({Field(at, "attempt"), Field(at, "owner"), Field(at, "outcome"),
+                agent == "-" ? agent : agent + "ms", FieldTime(at, "started_at"),
+                Ellipsize(Field(at, "detail"), 60, out.style().unicode)});
     }
     text += "\n" + t.Render(out.style());
   }
@@ -108,44 +112,43 @@ int RunShow(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
   return kExitOk;
 }
 
-int RunDismiss(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
-  const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto m = remediation::Dismiss(**store, {a.id, a.reason, "cli"});
-  if (!m) return out.Fail(m.error());
+// dismiss and reopen: the candidate as it is after the change.
+int PrintChanged(const Output& out, const Result<Json>& changed, const std::string& what) {
+  if (!changed) return out.Fail(changed.error());
   if (out.json()) {
-    out.PrintJson(remediation::CandidateJson(*m));
+    out.PrintJson(*changed);
   } else {
-    out.Message("remediation candidate " + m->id + " dismissed");
+    out.Message("remediation candidate " + Field((*changed)["remediation"], "id") + " " + what);
   }
   return kExitOk;
 }
 
+int RunDismiss(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
+  auto svc = ctx.Service(sf);
+  if (!svc) return ctx.out().Fail(svc.error());
+  Json body = Json::object();
+  if (!a.reason.empty()) body["reason"] = a.reason;
+  return PrintChanged(ctx.out(), (*svc)->DismissRemediation(a.id, body, Context::Caller()),
+                      "dismissed");
+}
+
 int RunReopen(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
-  const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto m = remediation::Reopen(**store, {a.id, "cli"});
-  if (!m) return out.Fail(m.error());
-  if (out.json()) {
-    out.PrintJson(remediation::CandidateJson(*m));
-  } else {
-    out.Message("remediation candidate " + m->id + " reopened (pending)");
-  }
-  return kExitOk;
+  auto svc = ctx.Service(sf);
+  if (!svc) return ctx.out().Fail(svc.error());
+  return PrintChanged(ctx.out(), (*svc)->ReopenRemediation(a.id, Context::Caller()),
+                      "reopened (pending)");
 }
 
 int RunDiff(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
   const Output& out = ctx.out();
-  auto store = OpenCliStore(ctx, sf);
-  if (!store) return out.Fail(store.error());
-  auto d = remediation::Diff(**store, {a.id});
+  auto svc = ctx.Service(sf);
+  if (!svc) return out.Fail(svc.error());
+  auto d = (*svc)->RemediationDiff(a.id);
   if (!d) return out.Fail(d.error());
   if (out.json()) {
-    out.PrintJson(remediation::DiffJson(*d));
+    out.PrintJson(*d);
   } else {
-    out.Print(d->diff);
+    out.Print((*d)["diff"].get<std::string>());
   }
   return kExitOk;
 }

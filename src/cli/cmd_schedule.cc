@@ -3,7 +3,7 @@
 #include "cli/json_text.h"
 #include "cli/runs_common.h"
 #include "core/time_util.h"
-#include "scheduler/cron/cron.h"
+#include "cron/cron.h"
 
 namespace ferry::cli {
 

@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-#include "scheduler/cron/cron.h"
+#include "cron/cron.h"
 
 namespace ferry::runs {
 

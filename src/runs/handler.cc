@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "core/pool.h"
 #include "core/time_util.h"
@@ -91,7 +93,7 @@ class StoreSink final : public engine::RunSink {
     step.output = DumpJson(Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
     step.attempt = attempt;
     step.epoch = fencing_;
-    if (auto r = store_.SaveStep(step); !r) return Fail(r.error());
+    if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
     waiting_[node_id] = WaitingDelay{attempt, deadline};
     return deadline;
   }
@@ -110,7 +112,7 @@ class StoreSink final : public engine::RunSink {
     std::lock_guard lock(store_mu_);
     auto it = started_ms_.find(node_id);
     step.started_ms = it == started_ms_.end() ? step.finished_ms : it->second;
-    auto r = store_.SaveStep(step);
+    auto r = SaveWithEvents(step);
     if (!r) {
       if (!abort_error_) abort_error_ = r.error();
       return Fail(r.error());
@@ -118,17 +120,31 @@ class StoreSink final : public engine::RunSink {
     return {};
   }
 
+  // Events wait for the next write of this execution (a checkpoint, a delay's deadline, the
+  // run's end) or the next FlushEvents, and go in that commit: a node's start, its log lines,
+  // its end and its checkpoint cost one commit, not one each.
   void Emit(const std::string& type, const Json& data) override {
     {
       std::lock_guard lock(store_mu_);
       if (type == "node.started" && data.is_object() && data.contains("node")) {
         started_ms_[data["node"].get<std::string>()] = WallNowMs();
       }
-      if (auto r = store_.AppendRunEvent(run_id_, type, DumpJson(data)); !r) {
-        spdlog::debug("run {}: event {} not recorded: {}", run_id_, type, r.error().message);
-      }
+      pending_.push_back(NewRunEvent{type, DumpJson(data), WallNowMs()});
     }
     if (state_.options.task_events && task_events_ != nullptr) task_events_->Emit(type, data);
+  }
+
+  // Writes the waiting events in one commit (the watcher calls it every `event_flush`, so a
+  // page following the run sees them that soon).
+  void FlushEvents() {
+    std::lock_guard lock(store_mu_);
+    WritePendingLocked();  // one commit: AppendRunEvents is atomic
+  }
+
+  // For the run's end: the waiting events, to go into its commit.
+  std::vector<NewRunEvent> TakePendingEvents() {
+    std::lock_guard lock(store_mu_);
+    return std::exchange(pending_, {});
   }
 
   Result<Json> SubmitAndWait(const engine::TaskNodeRequest& request,
@@ -189,6 +205,28 @@ class StoreSink final : public engine::RunSink {
   }
 
  private:
+  // Saves `step` and the waiting events in one commit. REQUIRES store_mu_ held. On failure
+  // nothing is written and the events are dropped: the run stops here (aborted or superseded)
+  // and a resumed attempt emits its own.
+  Status SaveWithEvents(const RunStep& step) {
+    auto tx = store_.Begin();
+    if (!tx) return Fail(tx.error());
+    WritePendingLocked();
+    if (auto r = store_.SaveStep(step); !r) return Fail(r.error());
+    return (*tx)->Commit();
+  }
+
+  // REQUIRES store_mu_ held. Events that cannot be written are logged and dropped (as a lost
+  // log line would be), never a reason to stop the run.
+  void WritePendingLocked() {
+    if (pending_.empty()) return;
+    if (auto r = store_.AppendRunEvents(run_id_, pending_); !r) {
+      spdlog::debug("run {}: {} event(s) not recorded: {}", run_id_, pending_.size(),
+                    r.error().message);
+    }
+    pending_.clear();
+  }
+
   HandlerState& state_;
   Store& store_;
   std::mutex& store_mu_;
@@ -196,6 +234,7 @@ class StoreSink final : public engine::RunSink {
   const int64_t fencing_;
   EventEmitter* const task_events_;
   // Guarded by store_mu_:
+  std::vector<NewRunEvent> pending_;
   std::map<std::string, WaitingDelay> waiting_;
   std::map<std::string, int64_t> started_ms_;
   std::optional<Error> abort_error_;
@@ -274,6 +313,7 @@ class Execution {
       return tl::unexpected(Final("superseded: " + marked.error().message));
     }
     const ferry::Run& run = *marked;
+    started_ms_ = run.started_ms;
     RecordEvent(store, run_id_, kEventStarted,
                 Json{{"task_id", ctx_.id},
                      {"queue", ctx_.queue},
@@ -343,10 +383,23 @@ class Execution {
     std::atomic<bool> lost_ownership{false};
     // Watches the store: `ferry run cancel` (or the API) cancels the run there; a takeover by a
     // newer attempt shows as a changed epoch.
+    // It also writes the events that waited longer than `event_flush`.
     std::jthread watcher([&](std::stop_token st) {
+      using SteadyClock = std::chrono::steady_clock;
+      const auto& o = state_.options;
+      auto next_flush = SteadyClock::now() + o.event_flush;
+      auto next_check = SteadyClock::now() + o.cancel_poll;
       while (!st.stop_requested()) {
-        SleepFor(st, state_.options.cancel_poll);
+        const auto wake = std::min(next_flush, next_check);
+        SleepFor(st, std::max(milliseconds(1),
+                              std::chrono::duration_cast<milliseconds>(wake - SteadyClock::now())));
         if (st.stop_requested()) return;
+        if (SteadyClock::now() >= next_flush) {
+          sink.FlushEvents();
+          next_flush = SteadyClock::now() + o.event_flush;
+        }
+        if (SteadyClock::now() < next_check) continue;
+        next_check = SteadyClock::now() + o.cancel_poll;
         std::lock_guard lock(store_mu);
         auto now = store.GetRun(run_id_);
         if (!now || !*now) continue;
@@ -370,9 +423,9 @@ class Execution {
 
     switch (outcome.kind) {
       case engine::RunOutcome::Kind::kSucceeded:
-        return Finish(store, RunStatus::kSucceeded, DumpJson(outcome.outputs), "", "");
+        return Finish(store, RunStatus::kSucceeded, DumpJson(outcome.outputs), "", "", &sink);
       case engine::RunOutcome::Kind::kFailed:
-        return Finish(store, RunStatus::kFailed, "", outcome.error, outcome.failed_node);
+        return Finish(store, RunStatus::kFailed, "", outcome.error, outcome.failed_node, &sink);
       case engine::RunOutcome::Kind::kAborted: {
         auto err = sink.abort_error();
         if (err && err->code == ErrorCode::kConflict) {
@@ -388,6 +441,8 @@ class Execution {
       case engine::RunOutcome::Kind::kCancelled:
         break;
     }
+    // Stopped or aborted: what the nodes said so far is kept (interrupted nodes, log lines).
+    sink.FlushEvents();
 
     // Stopped. Why decides whether the run ends here or resumes elsewhere.
     if (cancelled_in_store) {
@@ -403,7 +458,7 @@ class Execution {
     }
     if (TaskCancelRequested()) {
       CancelChildren(sink);
-      auto finished = Finish(store, RunStatus::kCancelled, "", "cancelled", "");
+      auto finished = Finish(store, RunStatus::kCancelled, "", "cancelled", "", &sink);
       if (!finished && finished.error().retryable) return finished;
       // The worker records the task as cancelled because its cancel was requested.
       return tl::unexpected(Final("cancelled"));
@@ -415,9 +470,22 @@ class Execution {
     return tl::unexpected(Retryable("interrupted; the run resumes from its checkpoints"));
   }
 
+  // The run's end, its "finished" event and the events still waiting in `sink` (if any) are one
+  // commit (FinishRun writes the events only when the finish applies).
   HandlerResult Finish(Store& store, RunStatus status, const std::string& output,
-                       const std::string& error, const std::string& failed_node) {
-    auto done = store.FinishRun(run_id_, fencing_, status, output, error, failed_node);
+                       const std::string& error, const std::string& failed_node,
+                       StoreSink* sink = nullptr) {
+    // The "finished" event says how long the run took from its first start (the run row's
+    // started_ms, known since MarkRunRunning) to now.
+    Json ev{{"status", RunStatusName(status)}};
+    if (!error.empty()) ev["error"] = error;
+    if (!failed_node.empty()) ev["failed_node"] = failed_node;
+    const int64_t now_ms = WallNowMs();
+    if (started_ms_ != 0 && now_ms >= started_ms_) ev["duration_ms"] = now_ms - started_ms_;
+    std::vector<NewRunEvent> events;
+    if (sink != nullptr) events = sink->TakePendingEvents();
+    events.push_back(NewRunEvent{std::string(kEventFinished), DumpJson(ev), now_ms});
+    auto done = store.FinishRun(run_id_, fencing_, status, output, error, failed_node, events);
     if (!done) {
       if (done.error().code != ErrorCode::kConflict) {
         return tl::unexpected(Retryable("store: " + done.error().message));
@@ -426,13 +494,6 @@ class Execution {
       if (now && *now && (**now).status == RunStatus::kCancelled) return RunResult(**now);
       return tl::unexpected(Final("superseded: " + done.error().message));
     }
-    Json ev{{"status", RunStatusName(status)}};
-    if (!error.empty()) ev["error"] = error;
-    if (!failed_node.empty()) ev["failed_node"] = failed_node;
-    if (done->started_ms != 0 && done->finished_ms >= done->started_ms) {
-      ev["duration_ms"] = done->finished_ms - done->started_ms;
-    }
-    RecordEvent(store, run_id_, kEventFinished, ev);
     const int64_t duration_ms = done->started_ms != 0 && done->finished_ms >= done->started_ms
                                     ? done->finished_ms - done->started_ms
                                     : 0;
@@ -475,6 +536,7 @@ class Execution {
   int generation_ = 0;
   int64_t fencing_ = 0;
   std::string worker_;
+  int64_t started_ms_ = 0;  // the run's first start, from MarkRunRunning
 };
 
 }  // namespace

@@ -6,9 +6,11 @@
 //      nothing else.
 //   3. Ingests the version's stored graph, loads the checkpoints (ListSteps) and runs the
 //      RunExecutor. Each finished node is saved with SaveStep under the same fencing token (a
-//      rejected save aborts the run here: someone else owns it now); events go to the run's
-//      history (AppendRunEvent, the SSE source) and to the task's event stream.
-//   4. Ends the run with FinishRun (succeeded / failed with the failing node / cancelled).
+//      rejected save aborts the run here: someone else owns it now); events go to the task's
+//      event stream at once and to the run's history (AppendRunEvent, the SSE source) with the
+//      next checkpoint, or within `event_flush`.
+//   4. Ends the run with FinishRun (succeeded / failed with the failing node / cancelled), in
+//      one commit with its "finished" event and the node events still waiting.
 //
 // Stop handling: the run is cancelled when the task's cancel was requested (the broker says so)
 // or the run was cancelled in the store (polled every `cancel_poll`). Any other stop (the worker
@@ -46,6 +48,9 @@ struct RunHandlerOptions {
   engine::ExecutorOptions executor;
   // How often a running run's store status is checked for a cancellation.
   std::chrono::milliseconds cancel_poll = std::chrono::milliseconds(500);
+  // Node events are written with the next checkpoint, or after at most about this long (what a
+  // page following the run waits at worst, besides its own polling).
+  std::chrono::milliseconds event_flush = std::chrono::milliseconds(100);
   // How often a `task` node polls the task it waits for.
   std::chrono::milliseconds task_poll = std::chrono::milliseconds(100);
   // Mirror node events into the task's own event stream (`ferry task events ID`).

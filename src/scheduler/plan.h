@@ -32,8 +32,8 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/result.h"
+#include "cron/cron.h"
 #include "engine/definition.h"
-#include "scheduler/cron/cron.h"
 #include "store/store.h"
 
 namespace ferry::scheduler {

@@ -1,8 +1,10 @@
-// LocalService: schedules (the cron triggers of applied workflows, in the store).
+// LocalService: schedules (the cron triggers of applied workflows, in the store) and a cron
+// dispatch tick on demand.
 #include <string>
 #include <vector>
 
 #include "engine/definition.h"
+#include "scheduler/dispatch.h"
 #include "scheduler/plan.h"
 #include "service/local_service.h"
 #include "views/views.h"
@@ -82,6 +84,18 @@ Result<Json> LocalService::SetSchedulesPaused(const std::string& workflow, bool 
     auto updated = store.SetWorkflowPaused((*wf)->id, paused);
     if (!updated) return Fail(updated.error());
     return Json{{"workflow", updated->name}, {"paused", updated->paused}};
+  });
+}
+
+Result<Json> LocalService::DispatchCron() {
+  return With(brokers_, [&](Broker& broker) -> Result<Json> {
+    return With(stores_, [&](Store& store) -> Result<Json> {
+      scheduler::DispatchOptions d;
+      d.queue = options_.run_queue;
+      auto report = scheduler::DispatchCron(store, broker, *options_.clock, d);
+      if (!report) return Fail(report.error());
+      return report->ToJson();
+    });
   });
 }
 

@@ -1,7 +1,7 @@
 // The Service over Ferry's own broker and store: what `ferry server` serves and what the CLI
 // runs when it holds the Redis and store credentials. Implemented by resource:
 // local_tasks.cc (tasks, queues, workers), local_workflows.cc, local_runs.cc, local_follow.cc,
-// local_schedules.cc, local_tokens.cc, local_ops.cc.
+// local_schedules.cc, local_tokens.cc, local_remediation.cc, local_ops.cc.
 //
 // Thread-safety: every call takes its own connections from the pools, so calls may run on many
 // threads at once. A connection that saw an unavailable or internal error is closed, not
@@ -71,6 +71,14 @@ class LocalService : public Service {
   Result<Json> CancelRun(const std::string& id, const Caller& caller) override;
   Result<Json> RetryRun(const std::string& id, const Json& body) override;
   Result<Json> RunEvents(const std::string& id, const Query& query) override;
+
+  Result<Json> DispatchCron() override;
+  Result<Json> ListRemediations(const Query& query) override;
+  Result<Json> GetRemediation(const std::string& id) override;
+  Result<Json> DismissRemediation(const std::string& id, const Json& body,
+                                  const Caller& caller) override;
+  Result<Json> ReopenRemediation(const std::string& id, const Caller& caller) override;
+  Result<Json> RemediationDiff(const std::string& id) override;
 
   Result<Json> Alerts() override;
   Result<Json> Doctor() override;

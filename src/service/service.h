@@ -101,6 +101,23 @@ class Service {
   // ?after&limit -> {events, next_cursor}
   virtual Result<Json> RunEvents(const std::string& id, const Query& query) = 0;
 
+  // -> the dispatch report {fired, ...}: one cron dispatch tick now, exactly once per
+  // occurrence through the store, so racing the scheduler's leader is harmless
+  virtual Result<Json> DispatchCron() = 0;
+
+  // --- Remediation candidates (docs/remediation.md) ---
+  // ?status&workflow&limit&cursor -> {remediations, next_cursor}
+  virtual Result<Json> ListRemediations(const Query& query) = 0;
+  // -> {remediation (with its attempt history)}
+  virtual Result<Json> GetRemediation(const std::string& id) = 0;
+  // {reason?} -> {remediation}
+  virtual Result<Json> DismissRemediation(const std::string& id, const Json& body,
+                                          const Caller& caller) = 0;
+  // -> {remediation}
+  virtual Result<Json> ReopenRemediation(const std::string& id, const Caller& caller) = 0;
+  // -> {id, workflow, from_version, to_version, status, diff}
+  virtual Result<Json> RemediationDiff(const std::string& id) = 0;
+
   // --- Operations ---
   // -> the alert rules evaluated now (docs/operations.md): {evaluated_at, evaluated_ms, firing,
   // resolved, store_checked, thresholds}; kUnavailable where no rules are evaluated

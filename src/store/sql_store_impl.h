@@ -87,7 +87,8 @@ class SqlStore final : public Store, private SqlSession {
                              const std::string& worker) override;
   Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                         const std::string& output, const std::string& error,
-                        const std::string& failed_node) override;
+                        const std::string& failed_node,
+                        const std::vector<NewRunEvent>& events = {}) override;
   Result<Run> CancelRun(const std::string& run_id) override;
   Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) override;
   Result<std::vector<Run>> ListPendingRunsOlderThan(std::chrono::milliseconds age,
@@ -101,6 +102,8 @@ class SqlStore final : public Store, private SqlSession {
 
   Result<int64_t> AppendRunEvent(const std::string& run_id, const std::string& type,
                                  const std::string& data) override;
+  Result<int64_t> AppendRunEvents(const std::string& run_id,
+                                  const std::vector<NewRunEvent>& events) override;
   Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                               int limit) override;
 

@@ -145,9 +145,24 @@ Result<Run> SqlStore::MarkRunRunning(const std::string& run_id, int64_t epoch,
 
 Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                 const std::string& output, const std::string& error,
-                                const std::string& failed_node) {
+                                const std::string& failed_node,
+                                const std::vector<NewRunEvent>& events) {
   if (!IsTerminal(status)) {
     return Invalid("FinishRun needs a terminal status, not " + std::string(RunStatusName(status)));
+  }
+  for (const auto& e : events) {
+    if (e.type.empty()) return Invalid("event type is required");
+  }
+  if (!events.empty()) {
+    // The finish and its events are one commit; a finish that does not apply writes none.
+    return InTx([&]() -> Result<Run> {
+      auto run = FinishRun(run_id, epoch, status, output, error, failed_node, {});
+      if (!run) return run;
+      if (auto appended = AppendRunEvents(run_id, events); !appended) {
+        return Fail(appended.error());
+      }
+      return run;
+    });
   }
   return Single([&]() -> Result<Run> {
     int64_t now = NowMs();
@@ -372,6 +387,60 @@ Result<int64_t> SqlStore::AppendRunEvent(const std::string& run_id, const std::s
     if (!run) return Fail(run.error());
     if (!*run) return NotFound("no run " + run_id);
     if (attempt >= kEventAppendTries) return seq;
+  }
+}
+
+Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
+                                          const std::vector<NewRunEvent>& events) {
+  for (const auto& e : events) {
+    if (e.type.empty()) return Invalid("event type is required");
+  }
+  if (events.empty()) return int64_t{0};
+  // Up to this many rows per statement: one statement text per count up to it, each prepared once.
+  constexpr size_t kRowsPerStatement = 16;
+  // Every statement numbers its rows after the run's last event, in order. As in AppendRunEvent,
+  // an appender that took one of those numbers first makes it fail with kConflict; then all of
+  // the batch is undone and tried again.
+  auto write = [&]() -> Result<int64_t> {
+    int64_t last = 0;
+    const int64_t now = NowMs();
+    for (size_t begin = 0; begin < events.size(); begin += kRowsPerStatement) {
+      const size_t n = std::min(kRowsPerStatement, events.size() - begin);
+      std::string rows;
+      std::vector<SqlParam> params{P::Text(run_id)};
+      for (size_t i = 0; i < n; ++i) {
+        const NewRunEvent& e = events[begin + i];
+        const std::string ts = "$" + std::to_string(params.size() + 1);
+        const std::string type = "$" + std::to_string(params.size() + 2);
+        const std::string data = "$" + std::to_string(params.size() + 3);
+        rows += i == 0
+                    ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
+                    : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type +
+                          ", " + data;
+        params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
+        params.push_back(P::Text(e.type));
+        params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
+      }
+      auto r = Exec(
+          "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
+          "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
+          "$1) b, (" +
+              rows + ") v RETURNING seq",
+          params);
+      if (!r) return Fail(r.error());
+      for (const auto& row : r->rows) last = std::max(last, row.Int(0));
+    }
+    return last;
+  };
+  for (int attempt = 1;; ++attempt) {
+    // One statement needs no transaction of its own; several are one commit.
+    auto last = events.size() <= kRowsPerStatement ? Single(write) : InTx(write);
+    if (last || last.error().code != ErrorCode::kConflict) return last;
+    // A conflict is either the race above or a foreign-key miss: the run does not exist.
+    auto run = GetRun(run_id);
+    if (!run) return Fail(run.error());
+    if (!*run) return NotFound("no run " + run_id);
+    if (attempt >= kEventAppendTries) return last;
   }
 }
 

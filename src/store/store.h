@@ -127,6 +127,13 @@ struct CreateRunRequest {
   } first_event;
 };
 
+// An event to append (AppendRunEvents).
+struct NewRunEvent {
+  std::string type;
+  std::string data = "{}";  // JSON text
+  int64_t ts_ms = 0;        // when it happened; 0 = when written
+};
+
 struct RunFilter {
   std::optional<std::string> workflow_id;
   std::optional<RunStatus> status;
@@ -447,10 +454,13 @@ class Store {
                                      const std::string& worker) = 0;
   // running -> succeeded|failed|cancelled, only while the stored epoch equals `epoch` (a worker
   // that lost its lease cannot overwrite the newer attempt). A repeat of the exact same finish
-  // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status.
+  // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status. `events`
+  // (the run's "finished" event, and what its nodes said last) are appended in the same commit,
+  // and only if the finish applies.
   virtual Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                 const std::string& output, const std::string& error,
-                                const std::string& failed_node) = 0;
+                                const std::string& failed_node,
+                                const std::vector<NewRunEvent>& events = {}) = 0;
   // pending|running -> cancelled. kConflict when it already ended.
   virtual Result<Run> CancelRun(const std::string& run_id) = 0;
   // A new pending run with the same workflow, version (unless latest_version) and inputs, with
@@ -478,6 +488,12 @@ class Store {
   // Returns the event's seq. kNotFound when the run does not exist.
   virtual Result<int64_t> AppendRunEvent(const std::string& run_id, const std::string& type,
                                          const std::string& data) = 0;
+  // Appends `events` in their order with consecutive seqs, several per statement, each with its
+  // own time (events gathered before one write keep when they happened). Returns the last seq
+  // (0 for none). kNotFound when the run does not exist; kInvalidArgument for an event without
+  // a type, before anything is written.
+  virtual Result<int64_t> AppendRunEvents(const std::string& run_id,
+                                          const std::vector<NewRunEvent>& events) = 0;
   // Events with seq > after_seq, ascending, at most limit (1..10000).
   virtual Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                                       int limit) = 0;

@@ -50,8 +50,9 @@ class StoreWrapper : public Store {
   }
   Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                         const std::string& output, const std::string& error,
-                        const std::string& failed_node) override {
-    return target_.FinishRun(run_id, epoch, status, output, error, failed_node);
+                        const std::string& failed_node,
+                        const std::vector<NewRunEvent>& events = {}) override {
+    return target_.FinishRun(run_id, epoch, status, output, error, failed_node, events);
   }
   Result<Run> CancelRun(const std::string& run_id) override { return target_.CancelRun(run_id); }
   Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) override {
@@ -77,6 +78,10 @@ class StoreWrapper : public Store {
   Result<int64_t> AppendRunEvent(const std::string& run_id, const std::string& type,
                                  const std::string& data) override {
     return target_.AppendRunEvent(run_id, type, data);
+  }
+  Result<int64_t> AppendRunEvents(const std::string& run_id,
+                                  const std::vector<NewRunEvent>& events) override {
+    return target_.AppendRunEvents(run_id, events);
   }
   Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                               int limit) override {

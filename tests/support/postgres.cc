@@ -61,7 +61,9 @@ PostgresServer::PostgresServer(Options options)
       {"runuser", "-u", "postgres", "--", bin_ + "/initdb", "-D", (dir_->path() / "data").string(),
        "-U", options_.user, "--pwfile=" + pwfile.string(), "--auth-local=trust",
        "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"},
-      std::chrono::seconds(60));
+      // Generous: on a starved machine initdb took over a minute (a stress round); ctest's own
+      // per-test timeout still bounds the whole test.
+      std::chrono::seconds(180));
   if (r.exit_code != 0) {
     throw std::runtime_error("initdb failed (" + std::to_string(r.exit_code) + "): " + r.out +
                              r.err);
@@ -101,7 +103,7 @@ void PostgresServer::Start() {
                             std::chrono::seconds(5));
         return r.exit_code == 0;
       },
-      std::chrono::seconds(20));
+      std::chrono::seconds(60));
   if (!up) {
     std::string log = proc_->Stdout() + proc_->Stderr();
     proc_.reset();

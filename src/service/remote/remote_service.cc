@@ -258,6 +258,25 @@ Result<Json> RemoteService::StartRun(const Json& body, const Caller&) {
 Result<Json> RemoteService::ListRuns(const Query& query) {
   return Call("GET", "/runs", query, nullptr);
 }
+Result<Json> RemoteService::DispatchCron() {
+  return Call("POST", "/triggers/cron/dispatch", {}, nullptr);
+}
+Result<Json> RemoteService::ListRemediations(const Query& query) {
+  return Call("GET", "/remediations", query, nullptr);
+}
+Result<Json> RemoteService::GetRemediation(const std::string& id) {
+  return Call("GET", "/remediations/" + Escape(id), {}, nullptr);
+}
+Result<Json> RemoteService::DismissRemediation(const std::string& id, const Json& body,
+                                               const Caller&) {
+  return Call("POST", "/remediations/" + Escape(id) + "/dismiss", {}, &body);
+}
+Result<Json> RemoteService::ReopenRemediation(const std::string& id, const Caller&) {
+  return Call("POST", "/remediations/" + Escape(id) + "/reopen", {}, nullptr);
+}
+Result<Json> RemoteService::RemediationDiff(const std::string& id) {
+  return Call("GET", "/remediations/" + Escape(id) + "/diff", {}, nullptr);
+}
 Result<Json> RemoteService::Alerts() { return Call("GET", "/alerts", {}, nullptr); }
 Result<Json> RemoteService::Doctor() { return Call("GET", "/doctor", {}, nullptr); }
 Result<Json> RemoteService::CountRuns() { return Call("GET", "/runs/counts", {}, nullptr); }

@@ -58,6 +58,14 @@ class RemoteService : public Service {
   Result<Json> RetryRun(const std::string& id, const Json& body) override;
   Result<Json> RunEvents(const std::string& id, const Query& query) override;
 
+  Result<Json> DispatchCron() override;
+  Result<Json> ListRemediations(const Query& query) override;
+  Result<Json> GetRemediation(const std::string& id) override;
+  Result<Json> DismissRemediation(const std::string& id, const Json& body,
+                                  const Caller& caller) override;
+  Result<Json> ReopenRemediation(const std::string& id, const Caller& caller) override;
+  Result<Json> RemediationDiff(const std::string& id) override;
+
   Result<Json> Alerts() override;
   Result<Json> Doctor() override;
   Result<Json> ListSchedules() override;

@@ -286,6 +286,12 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"token", "revoke", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"task", "status", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"run", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
+  Same({"remediation", "list"});
+  Same({"remediation", "list", "--status", "sideways"}, 2);
+  Same({"remediation", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
+  Same({"remediation", "dismiss", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--reason", "x"}, 1);
+  Same({"remediation", "reopen", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
+  Same({"remediation", "diff", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"workflow", "show", "nope"}, 1);
   Same({"task", "list", "--status", "bogus"}, 2);
   Same({"run", "list", "--status", "bogus"}, 2);

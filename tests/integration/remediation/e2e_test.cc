@@ -262,7 +262,7 @@ TEST_P(RemediationTakeover, AKilledSchedulersClaimIsTakenOverAfterItsLease) {
   Json fixed = WaitCandidate(
       "typo", [](const Json& c) { return c["status"] == "fixed"; }, seconds(60));
   ASSERT_FALSE(fixed.is_null()) << Candidates().dump() << b->Stderr();
-  Json shown = FerryJson({"remediation", "show", fixed["id"].get<std::string>()});
+  Json shown = FerryJson({"remediation", "show", fixed["id"].get<std::string>()})["remediation"];
   const Json& history = shown["attempt_history"];
   ASSERT_EQ(history.size(), 2u) << shown.dump();
   EXPECT_EQ(history[0]["owner"], "sched-a");
@@ -286,7 +286,7 @@ TEST_P(RemediationTakeover, TwoSchedulersClaimACandidateOnce) {
   Json fixed = WaitCandidate(
       "typo", [](const Json& c) { return c["status"] == "fixed"; }, seconds(60));
   ASSERT_FALSE(fixed.is_null()) << a->Stderr() << b->Stderr();
-  Json shown = FerryJson({"remediation", "show", fixed["id"].get<std::string>()});
+  Json shown = FerryJson({"remediation", "show", fixed["id"].get<std::string>()})["remediation"];
   EXPECT_EQ(shown["attempt_history"].size(), 1u) << shown.dump();
   EXPECT_EQ(Count(a->Stderr() + b->Stderr(), "remediation.claimed"), 1);
 }

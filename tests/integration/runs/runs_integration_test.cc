@@ -21,6 +21,7 @@
 #include "runs/handler.h"
 #include "runs/recovery.h"
 #include "runs/runs.h"
+#include "store/sql_counters.h"
 #include "store/store.h"
 #include "worker/worker.h"
 #include "wrapping_store_factory.h"
@@ -85,10 +86,12 @@ class RunsTest : public ::testing::Test {
     ASSERT_TRUE(r) << r.error().message;
   }
 
-  void StartWorker(const engine::SecretResolver* secrets = nullptr, int concurrency = 4) {
+  void StartWorker(const engine::SecretResolver* secrets = nullptr, int concurrency = 4,
+                   milliseconds event_flush = milliseconds(100)) {
     runs::RunHandlerOptions ho;
     ho.secrets = secrets;
     ho.cancel_poll = milliseconds(100);
+    ho.event_flush = event_flush;
     runs::RegisterRunHandler(registry_, *stores_, *brokers_, ho);
     RegisterBuiltinHandlers(registry_);
     WorkerOptions wo;
@@ -213,6 +216,66 @@ TEST_F(RunsTest, StartRunExecutesAndStoresSteps) {
   ASSERT_TRUE(again);
 }
 
+// A run's writes are grouped: it is created with its "created" event, its task's "enqueued"
+// event follows, it goes running with its "started" event, the node's checkpoint goes with the
+// node's start and end events, and the end with its "finished" event: five commits in all. The
+// events wait for the next write here (event_flush longer than the run), so no timed write comes
+// between and the count is exact.
+TEST_F(RunsTest, AOneNodeRunIsFiveCommitsAndKeepsEveryEvent) {
+  Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
+  StartWorker(nullptr, 4, seconds(60));
+  const auto before = store_internal::ReadSqlCounters();
+  auto started = Start("one");
+  ferry::Run run = WaitEnd(started.run.id);
+  ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error;
+  const auto after = store_internal::ReadSqlCounters();
+  EXPECT_EQ(after.commits - before.commits, 5);
+  auto events = store_->ListRunEvents(run.id, 0, 100);
+  ASSERT_TRUE(events);
+  std::vector<std::string> types;
+  int64_t started_at = 0;
+  int64_t finished_at = 0;
+  for (const auto& e : *events) {
+    if (e.type == "run.enqueued") continue;  // after its submit returned: anywhere after created
+    types.push_back(e.type);
+    if (e.type == "node.started") started_at = e.ts_ms;
+    if (e.type == "node.finished") finished_at = e.ts_ms;
+  }
+  EXPECT_EQ(types, (std::vector<std::string>{"run.created", "run.started", "node.started",
+                                             "node.finished", "run.finished"}));
+  // Held until the checkpoint, the node's events keep the times they happened at.
+  EXPECT_GT(started_at, 0);
+  EXPECT_LE(started_at, finished_at);
+  EXPECT_LE(finished_at, run.finished_ms);
+}
+
+// Events of a node that runs longer than event_flush reach the store while it runs: a page
+// following the run sees "node.started" before the node ends.
+TEST_F(RunsTest, ANodesEventsAreWrittenWhileItRuns) {
+  const std::string gate = Path("gate");
+  Apply("name: slow\nnodes:\n  wait:\n    kind: shell\n    argv: [sh, -c, 'while [ ! -f " + gate +
+        " ]; do sleep 0.05; done']\n    timeout: 60s\n");
+  StartWorker(nullptr, 4, milliseconds(50));
+  auto started = Start("slow");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto events = store_->ListRunEvents(started.run.id, 0, 100);
+        if (!events) return false;
+        for (const auto& e : *events) {
+          if (e.type == "node.started") return true;
+        }
+        return false;
+      },
+      seconds(20)));
+  auto steps = store_->ListSteps(started.run.id);
+  ASSERT_TRUE(steps);
+  EXPECT_TRUE(steps->empty());  // the node is still running
+  std::FILE* f = std::fopen(gate.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
+}
+
 TEST_F(RunsTest, FailingNodeFailsTheRunWithNodeAndError) {
   Apply(
       "name: broken\nnodes:\n  ok:\n    kind: shell\n    argv: ['true']\n"
@@ -313,9 +376,10 @@ class FinishGatedStore : public OwningStoreWrapper {
       : OwningStoreWrapper(std::move(target)), gates_(gates) {}
   Result<ferry::Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                const std::string& output, const std::string& error,
-                               const std::string& failed_node) override {
+                               const std::string& failed_node,
+                               const std::vector<NewRunEvent>& events = {}) override {
     if (auto it = gates_.find(epoch); it != gates_.end()) it->second->Arrive();
-    return OwningStoreWrapper::FinishRun(run_id, epoch, status, output, error, failed_node);
+    return OwningStoreWrapper::FinishRun(run_id, epoch, status, output, error, failed_node, events);
   }
 
  private:

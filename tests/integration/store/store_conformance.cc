@@ -692,6 +692,50 @@ TEST_P(StoreConformance, ARunsFirstEventIsWrittenWithItAndNumberedOne) {
   EXPECT_EQ(store_->ListRunEvents(bare->id, 0, 10)->size(), 0u);
 }
 
+TEST_P(StoreConformance, EventsAppendedTogetherKeepTheirOrderAndTimes) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->AppendRunEvent(run.id, "first", "{}"));
+  // 40 events: more than one statement's worth (16), numbered on from the existing one.
+  std::vector<NewRunEvent> batch;
+  for (int i = 0; i < 40; ++i) {
+    batch.push_back(NewRunEvent{"log", R"({"i":)" + std::to_string(i) + "}", 1'000 + i});
+  }
+  batch.back().ts_ms = 0;  // 0: the time of writing
+  auto last = store_->AppendRunEvents(run.id, batch);
+  ASSERT_OK(last);
+  EXPECT_EQ(*last, 41);
+  auto events = store_->ListRunEvents(run.id, 0, 100);
+  ASSERT_OK(events);
+  ASSERT_EQ(events->size(), 41u);
+  for (int i = 0; i < 40; ++i) {
+    const RunEvent& e = (*events)[static_cast<size_t>(i) + 1];
+    EXPECT_EQ(e.seq, i + 2);
+    EXPECT_EQ(e.data, R"({"i":)" + std::to_string(i) + "}");
+    if (i < 39) {
+      EXPECT_EQ(e.ts_ms, 1'000 + i);
+    }
+  }
+  EXPECT_EQ(events->back().ts_ms, clock_.NowMs());
+  // Nothing to append: 0. A typeless event refuses the whole batch before writing any.
+  EXPECT_EQ(*store_->AppendRunEvents(run.id, {}), 0);
+  EXPECT_CODE(store_->AppendRunEvents(run.id, {{"ok", "{}", 0}, {"", "{}", 0}}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 41u);
+  EXPECT_CODE(store_->AppendRunEvents("01ARZ3NDEKTSV4RRFFQ69G5FAV", {{"log", "{}", 0}}),
+              ErrorCode::kNotFound);
+  // Inside a transaction that is not committed, none of them stays.
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK(store_->AppendRunEvents(run.id, batch));
+    EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 81u);
+  }
+  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 41u);
+  // After a single append the numbers go on.
+  EXPECT_EQ(*store_->AppendRunEvent(run.id, "last", "{}"), 42);
+}
+
 TEST_P(StoreConformance, SyncTriggersKeepsHistoryByKey) {
   Workflow wf = Apply("wf", "1");
   std::vector<TriggerSpec> specs = {

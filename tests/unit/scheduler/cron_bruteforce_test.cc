@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/cron/cron.h"
+#include "cron/cron.h"
 
 namespace ferry::cron {
 namespace {

@@ -1,6 +1,6 @@
 // Table tests for the cron library: parsing (valid and invalid), next-fire times across DST
 // transitions in several zones, month ends, leap days, L/W/#, the Vixie rule, seconds, @every.
-#include "scheduler/cron/cron.h"
+#include "cron/cron.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "scheduler/cron/cron.h"
+#include "cron/cron.h"
 
 namespace ferry::cron {
 namespace {

@@ -9,7 +9,7 @@
 #include <exception>
 #include <string>
 
-#include "scheduler/cron/cron.h"
+#include "cron/cron.h"
 
 namespace ferry::cron {
 namespace {

@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <string>
 
-#include "scheduler/cron/cron.h"
+#include "cron/cron.h"
 
 namespace ferry::cron {
 namespace {
