@@ -1,0 +1,2 @@
+// Fixture only: never compiled.
+#pragma once
