@@ -13,13 +13,9 @@ int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name,
   auto svc = ctx.Service(sf);
   if (!svc) return out.Fail(svc.error());
   auto token = (*svc)->CreateToken(Json{{"name", name}, {"scopes", scopes_text}});
-  if (!token) {
-    Error e = token.error();
-    // The flag's name, where the service says the field's.
-    if (e.message.rfind("scopes: ", 0) == 0) e.message = "--scopes: " + e.message.substr(8);
-    if (e.message.rfind("name ", 0) == 0) e.message = "NAME" + e.message.substr(4);
-    return out.Fail(e);
-  }
+  // The service's words as they are (they name the fields `name` and `scopes`, as the API's do):
+  // the same message whether the token was made here or by a server.
+  if (!token) return out.Fail(token.error());
   if (out.json()) {
     out.PrintJson(*token);
     return kExitOk;
