@@ -21,10 +21,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   auto shared = std::make_shared<const ferry::ops::ConfigFile>(std::move(*file));
-  const ferry::ops::EnvLookup no_env = [](const std::string&) -> std::optional<std::string> {
+  const ferry::EnvLookup no_env = [](const std::string&) -> std::optional<std::string> {
     return std::nullopt;
   };
-  const ferry::ops::EnvLookup layered = ferry::ops::LayeredEnv(no_env, shared);
+  const ferry::EnvLookup layered = ferry::ops::LayeredEnv(no_env, shared);
   for (const auto& [key, value] : shared->values) {
     Check(value.line >= 1, "values have their line");
     (void)layered(ferry::ops::EnvNameForKey(key));
