@@ -366,28 +366,7 @@ Result<std::vector<RunStep>> SqlStore::ListSteps(const std::string& run_id) {
 
 Result<int64_t> SqlStore::AppendRunEvent(const std::string& run_id, const std::string& type,
                                          const std::string& data) {
-  if (type.empty()) return Invalid("event type is required");
-  // One statement takes the next number and inserts; two appenders that pick the same number
-  // collide on the (run_id, seq) key and the loser tries again with the next one.
-  for (int attempt = 1;; ++attempt) {
-    auto seq = Single([&]() -> Result<int64_t> {
-      auto r = Exec(
-          "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, "
-          "COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM run_events WHERE run_id = $1 "
-          "RETURNING seq",
-          {P::Text(run_id), P::Int(NowMs()), P::Text(type), P::Text(data.empty() ? "{}" : data)});
-      if (!r) return Fail(r.error());
-      if (r->rows.empty())
-        return Fail(ErrorCode::kInternal, "store: event insert returned nothing");
-      return r->rows[0].Int(0);
-    });
-    if (seq || seq.error().code != ErrorCode::kConflict) return seq;
-    // A conflict is either the race above or a foreign-key miss: the run does not exist.
-    auto run = GetRun(run_id);
-    if (!run) return Fail(run.error());
-    if (!*run) return NotFound("no run " + run_id);
-    if (attempt >= kEventAppendTries) return seq;
-  }
+  return AppendRunEvents(run_id, {NewRunEvent{type, data, 0}});
 }
 
 Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
@@ -398,9 +377,9 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
   if (events.empty()) return int64_t{0};
   // Up to this many rows per statement: one statement text per count up to it, each prepared once.
   constexpr size_t kRowsPerStatement = 16;
-  // Every statement numbers its rows after the run's last event, in order. As in AppendRunEvent,
-  // an appender that took one of those numbers first makes it fail with kConflict; then all of
-  // the batch is undone and tried again.
+  // Every statement numbers its rows after the run's last event, in order (AppendRunEvent is the
+  // batch of one). An appender that took one of those numbers first makes it fail with
+  // kConflict; then all of the batch is undone and tried again.
   auto write = [&]() -> Result<int64_t> {
     int64_t last = 0;
     const int64_t now = NowMs();
