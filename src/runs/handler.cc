@@ -253,12 +253,6 @@ Json LoadTrigger(Store& store, const std::string& run_id) {
   return Json::object();
 }
 
-void RecordEvent(Store& store, const std::string& run_id, std::string_view type, const Json& data) {
-  if (auto r = store.AppendRunEvent(run_id, std::string(type), DumpJson(data)); !r) {
-    spdlog::warn("run {}: could not record {} event: {}", run_id, type, r.error().message);
-  }
-}
-
 Json RunResult(const Run& run) {
   Json j{{"run_id", run.id}, {"status", RunStatusName(run.status)}};
   if (!run.failed_node.empty()) j["failed_node"] = run.failed_node;
@@ -314,13 +308,13 @@ class Execution {
     }
     const ferry::Run& run = *marked;
     started_ms_ = run.started_ms;
-    RecordEvent(store, run_id_, kEventStarted,
-                Json{{"task_id", ctx_.id},
-                     {"queue", ctx_.queue},
-                     {"generation", generation_},
-                     {"epoch", fencing_},
-                     {"attempt", run.attempt},
-                     {"worker", state_.options.worker_id}});
+    RecordRunEvent(store, run_id_, kEventStarted,
+                   Json{{"task_id", ctx_.id},
+                        {"queue", ctx_.queue},
+                        {"generation", generation_},
+                        {"epoch", fencing_},
+                        {"attempt", run.attempt},
+                        {"worker", state_.options.worker_id}});
     if (auto st = (*tx)->Commit(); !st) {
       return tl::unexpected(Retryable("store: " + st.error().message));
     }
@@ -429,6 +423,14 @@ class Execution {
       case engine::RunOutcome::Kind::kAborted: {
         auto err = sink.abort_error();
         if (err && err->code == ErrorCode::kConflict) {
+          // A cancel that landed between two of the watcher's polls: the checkpoint was refused
+          // because the run is cancelled, and the run ends as cancelled, not as a superseded
+          // (dead-lettered) task.
+          if (auto now = store.GetRun(run_id_);
+              now && *now && (**now).status == RunStatus::kCancelled) {
+            cancelled_in_store = true;
+            break;
+          }
           spdlog::info("run {}: checkpoint rejected, another attempt owns the run: {}", run_id_,
                        err->message);
           return tl::unexpected(Final("superseded: " + err->message));
@@ -447,7 +449,7 @@ class Execution {
     // Stopped. Why decides whether the run ends here or resumes elsewhere.
     if (cancelled_in_store) {
       CancelChildren(sink);
-      RecordEvent(store, run_id_, kEventFinished, Json{{"status", "cancelled"}});
+      RecordRunEvent(store, run_id_, kEventFinished, Json{{"status", "cancelled"}});
       spdlog::info("run {}: cancelled", run_id_);
       auto now = store.GetRun(run_id_);
       if (now && *now) return RunResult(**now);

@@ -466,6 +466,47 @@ TEST_F(RunsTest, CancelRunningRunInStoreAndViaTask) {
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 0);
 }
 
+// A cancel the watcher has not seen yet (its poll is an hour here) refuses the node's checkpoint:
+// the run ends as cancelled and its task succeeds, rather than failing as superseded and landing
+// in the dead letters (a stress round saw exactly that).
+TEST_F(RunsTest, ACancelThatRefusesACheckpointEndsTheRunAsCancelled) {
+  const std::string gate = Path("gate");
+  Apply("name: held\nnodes:\n  hold:\n    kind: shell\n    argv: [sh, -c, 'touch " +
+        Path("started") + "; while [ ! -e " + gate + " ]; do sleep 0.01; done']\n");
+  auto started = Start("held");  // its task sits in Redis; no worker runs it
+  runs::RunHandlerOptions ho;
+  ho.cancel_poll = std::chrono::hours(1);
+  auto handler = runs::MakeRunHandler(*stores_, *brokers_, ho);
+  NullEmitter emitter;
+  TaskContext ctx;
+  ctx.id = "task-a";
+  ctx.kind = "ferry.run";
+  ctx.payload = runs::RunTaskPayload(started.run.id, 0);
+  ctx.epoch = 1;
+  ctx.events = &emitter;
+  HandlerResult result;
+  std::thread run([&] { result = handler(ctx); });
+  const bool node_started =
+      Eventually([&] { return std::filesystem::exists(Path("started")); }, seconds(20));
+  ASSERT_TRUE(store_->CancelRun(started.run.id));
+  { std::ofstream(gate).put('\n'); }
+  run.join();
+  ASSERT_TRUE(node_started);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ((*result)["status"], "cancelled") << DumpJson(*result);
+  auto now = store_->GetRun(started.run.id);
+  ASSERT_TRUE(now && *now);
+  EXPECT_EQ((*now)->status, RunStatus::kCancelled);
+  auto steps = store_->ListSteps(started.run.id);
+  ASSERT_TRUE(steps);
+  EXPECT_TRUE(steps->empty());  // the refused checkpoint wrote nothing
+  auto events = store_->ListRunEvents(started.run.id, 0, 1000);
+  ASSERT_TRUE(events);
+  int finished = 0;
+  for (const auto& e : *events) finished += e.type == "run.finished" ? 1 : 0;
+  EXPECT_EQ(finished, 1);
+}
+
 TEST_F(RunsTest, SecretsNeverReachTheStoreOrLogs) {
   const std::string secret = "tok-9f8e7d6c5b4a-SECRET";
   std::ostringstream logs;
