@@ -12,14 +12,6 @@ constexpr int kMaxGenerationProbes = 64;
 
 bool TaskAlive(TaskStatus s) { return !IsTerminal(s); }
 
-// Best effort: the history is for people and for finding the task; a failed append must not
-// turn a stored, enqueued run into an error.
-void AppendEvent(Store& store, const std::string& run_id, std::string_view type, const Json& data) {
-  if (auto seq = store.AppendRunEvent(run_id, std::string(type), DumpJson(data)); !seq) {
-    spdlog::warn("run {}: could not record {} event: {}", run_id, type, seq.error().message);
-  }
-}
-
 SubmitRequest RunTaskRequest(const std::string& run_id, int generation, const std::string& queue,
                              int max_attempts, std::chrono::milliseconds timeout) {
   SubmitRequest req;
@@ -102,13 +94,13 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
     result.enqueue_error = submitted.error().message;
     spdlog::warn("run {}: stored as pending, but enqueueing failed ({}); the sweeper will retry",
                  run->id, result.enqueue_error);
-    AppendEvent(store, run->id, kEventEnqueueFailed, Json{{"error", result.enqueue_error}});
+    RecordRunEvent(store, run->id, kEventEnqueueFailed, Json{{"error", result.enqueue_error}});
     return result;
   }
   result.enqueued = true;
   result.task_id = submitted->id;
-  AppendEvent(store, run->id, kEventEnqueued,
-              Json{{"task_id", submitted->id}, {"queue", request.queue}, {"generation", 0}});
+  RecordRunEvent(store, run->id, kEventEnqueued,
+                 Json{{"task_id", submitted->id}, {"queue", request.queue}, {"generation", 0}});
   return result;
 }
 
@@ -192,15 +184,22 @@ Result<EnsureTaskResult> EnsureRunTask(Store& store, Broker& broker, const Run& 
     }
     result.task_id = submitted->id;
     result.generation = next;
-    AppendEvent(store, run.id, kEventEnqueued,
-                Json{{"task_id", submitted->id},
-                     {"queue", result.queue},
-                     {"generation", next},
-                     {"reason", result.previous.empty() ? "sweep" : result.previous}});
+    RecordRunEvent(store, run.id, kEventEnqueued,
+                   Json{{"task_id", submitted->id},
+                        {"queue", result.queue},
+                        {"generation", next},
+                        {"reason", result.previous.empty() ? "sweep" : result.previous}});
     return result;
   }
   return Fail(ErrorCode::kInternal, "run " + run.id + ": no usable task generation after " +
                                         std::to_string(kMaxGenerationProbes) + " probes");
+}
+
+void RecordRunEvent(Store& store, const std::string& run_id, std::string_view type,
+                    const Json& data) {
+  if (auto seq = store.AppendRunEvent(run_id, std::string(type), DumpJson(data)); !seq) {
+    spdlog::warn("run {}: could not record {} event: {}", run_id, type, seq.error().message);
+  }
 }
 
 }  // namespace ferry::runs

@@ -91,6 +91,12 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
 // Prefer EnsureRunTask, which also handles a task that already ended and records the task id.
 Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue = "default");
 
+// Appends one event to the run's history, best effort: the history is for people and for finding
+// the task, so a failed append is logged and must not turn a stored, enqueued run (or a
+// finished step) into an error.
+void RecordRunEvent(Store& store, const std::string& run_id, std::string_view type,
+                    const Json& data);
+
 // --- generations and fencing ---
 int64_t RunFencingToken(int generation, int64_t task_epoch);
 int RunGeneration(int64_t fencing_token);
