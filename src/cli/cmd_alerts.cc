@@ -1,6 +1,7 @@
 // `ferry alerts`: the alert rules (src/ops/alerts.h) evaluated now, with firing-since times from
 // the shared state in Redis: here from Redis and the store, or by the server with --server.
 #include <CLI/CLI.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/json_text.h"
@@ -33,14 +34,19 @@ int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags) {
                         ": alert thresholds are the server's; give them to `ferry server start`, "
                         "or drop --server to evaluate here");
   }
-  auto thresholds = ops::ResolveThresholds(flags.values, ctx.env());
-  if (!thresholds) return out.Fail(thresholds.error());
-  const ops::AlertEvaluator evaluator(*thresholds);
+  // Only a local evaluation reads thresholds (flags, env): a server has its own, and a threshold
+  // set in this shell for a server started from it must not fail a remote call.
+  std::optional<ops::AlertEvaluator> evaluator;
+  if (!ctx.remote()) {
+    auto thresholds = ops::ResolveThresholds(flags.values, ctx.env());
+    if (!thresholds) return out.Fail(thresholds.error());
+    evaluator.emplace(*thresholds);
+  }
   // Locally the store is read only when one is configured: a default ./.ferry is not created
   // for this.
   const bool store_configured = sf.store || ctx.env()("FERRY_STORE");
   auto svc = ctx.Service(sf, [&](service::LocalServiceOptions& o) {
-    o.alerts = [&evaluator](Broker& b, Store* s) { return evaluator.EvaluateJson(b, s); };
+    o.alerts = [&evaluator](Broker& b, Store* s) { return evaluator->EvaluateJson(b, s); };
     o.alerts_read_store = store_configured;
   });
   if (!svc) return out.Fail(svc.error());

@@ -218,6 +218,19 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
     EXPECT_NE(flagged.err.find("--alert-queue-depth-warning: alert thresholds are the server's"),
               std::string::npos)
         << flagged.err;
+    // A threshold in this shell's environment is for a server started from it, not read here:
+    // even one that does not parse leaves the remote call alone, and locally it is refused.
+    auto env = remote_env_;
+    env["FERRY_ALERT_QUEUE_DEPTH_WARNING"] = "lots";
+    auto remote_env = RunCommand({FerryBinary(), "--json", "alerts"}, seconds(60), env);
+    EXPECT_EQ(remote_env.exit_code, remote.exit_code) << remote_env.out << remote_env.err;
+    EXPECT_EQ(Json::parse(remote_env.out, nullptr, false)["thresholds"], r["thresholds"])
+        << remote_env.out;
+    auto local_with_env = local_env_;
+    local_with_env["FERRY_ALERT_QUEUE_DEPTH_WARNING"] = "lots";
+    auto local_env = RunCommand({FerryBinary(), "alerts"}, seconds(60), local_with_env);
+    EXPECT_EQ(local_env.exit_code, 2) << local_env.out << local_env.err;
+    EXPECT_NE(local_env.err.find("lots"), std::string::npos) << local_env.err;
   }
   // Doctor: remotely the server runs the checks against its own Redis and store.
   {
