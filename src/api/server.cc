@@ -7,7 +7,6 @@
 #include <any>
 #include <atomic>
 #include <charconv>
-#include <map>
 #include <mutex>
 #include <utility>
 
@@ -20,15 +19,10 @@
 #include "core/crypto.h"
 #include "core/json_fields.h"
 #include "core/pool.h"
-#include "core/time_util.h"
-#include "engine/ingest.h"
 #include "http/server.h"
-#include "runs/apply.h"
-#include "runs/runs.h"
 #include "service/local_service.h"
 #include "service/query.h"
 #include "service/scopes.h"
-#include "views/views.h"
 
 namespace ferry::api {
 
@@ -95,12 +89,6 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
-struct WebhookEntry {
-  int version = 0;
-  std::optional<engine::WebhookTrigger> trigger;
-  std::string trigger_id;
-};
-
 // What an /api/v1 route's admission step found: the token's scopes (Request::context).
 struct Granted {
   std::vector<std::string> scopes;
@@ -108,8 +96,7 @@ struct Granted {
 
 // What a webhook's admission step found, for its handler (Request::context).
 struct AdmittedHook {
-  std::string workflow_id;
-  WebhookEntry entry;
+  service::WebhookTarget target;
 };
 
 // The state of one SSE stream, shared by its provider calls.
@@ -161,26 +148,8 @@ struct ApiServer::Impl {
   bool running = false;     // Guarded by lifecycle_mu
   bool stopped = false;     // Guarded by lifecycle_mu
 
-  std::mutex cache_mu;
-  std::map<std::string, WebhookEntry> webhooks;  // by workflow id; Guarded by cache_mu
-
   const engine::SecretResolver& secrets() const {
     return options.secrets != nullptr ? *options.secrets : env_secrets;
-  }
-
-  // A connection that saw an unavailable or internal error may be broken: close it.
-  template <typename Lease>
-  static void Check(Lease& lease, const Error& e) {
-    if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kInternal) lease.MarkBad();
-  }
-
-  // True (and the error answered, the connection checked) when `result` failed.
-  template <typename Lease, typename T>
-  static bool Failed(Lease& lease, const Result<T>& result, Response& res) {
-    if (result) return false;
-    Check(lease, result.error());
-    SendError(res, result.error());
-    return true;
   }
 
   http::Router Routes();
@@ -230,8 +199,6 @@ struct ApiServer::Impl {
   void Doctor(const Request& req, Response& res);
   std::optional<Response> AdmitHook(Request& req, int64_t& body_limit);
   void Hook(const Request& req, Response& res);
-
-  Result<WebhookEntry> WebhookFor(Store& store, const Workflow& wf);
 
   // The token's identity for the service: actor "api", and the secrets its scopes allow.
   service::Caller CallerOf(const Request& req) const;
@@ -356,14 +323,8 @@ std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed
   const int64_t now_ms = options.clock->NowMs();
   std::optional<std::vector<std::string>> scopes = tokens.Find(hash, now_ms);
   if (!scopes) {
-    auto store = stores.Acquire();
-    if (!store) {
-      SendError(res, store.error());
-      return res;
-    }
-    auto found = (*store)->VerifyApiToken(hash);
+    auto found = service.TokenScopes(hash);
     if (!found) {
-      Check(*store, found.error());
       SendError(res, found.error());
       return res;
     }
@@ -372,7 +333,7 @@ std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed
       SendError(res, ErrorCode::kUnauthenticated, "invalid or revoked token");
       return res;
     }
-    scopes = (*found)->scopes;
+    scopes = std::move(*found);
     tokens.Put(hash, *scopes, now_ms);
   }
   if (!Allows(*scopes, needed)) {
@@ -411,37 +372,9 @@ void ApiServer::Impl::Healthz(const Request&, Response& res) {
 }
 
 void ApiServer::Impl::Readyz(const Request&, Response& res) {
-  Json body = Json::object();
-  bool ok = true;
-  if (auto store = stores.Acquire(); !store) {
-    ok = false;
-    body["store"] = store.error().message;
-  } else if (auto st = (*store)->Ping(); !st) {
-    store->MarkBad();
-    ok = false;
-    body["store"] = st.error().message;
-  } else {
-    body["store"] = "ok";
-  }
-  if (auto broker = brokers.Acquire(); !broker) {
-    ok = false;
-    body["redis"] = broker.error().message;
-  } else if (auto st = (*broker)->Ping(); !st) {
-    broker->MarkBad();
-    ok = false;
-    body["redis"] = st.error().message;
-  } else {
-    body["redis"] = "ok";
-  }
-  body["status"] = ok ? "ok" : "unavailable";
-  if (!ok) {
-    std::string failed;
-    for (const char* part : {"store", "redis"}) {
-      if (body[part] != "ok") failed += (failed.empty() ? "" : ", ") + std::string(part);
-    }
-    body["error"] = {{"code", "unavailable"}, {"message", failed + " unreachable"}};
-  }
-  SendJson(res, ok ? 200 : 503, body);
+  bool ready = false;
+  Json body = service.Readiness(ready);
+  SendJson(res, ready ? 200 : 503, body);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -695,57 +628,19 @@ void ApiServer::Impl::TaskEvents(const Request& req, Response& res) {
 // ---------------------------------------------------------------------------------------------
 // Webhooks
 
-Result<WebhookEntry> ApiServer::Impl::WebhookFor(Store& store, const Workflow& wf) {
-  {
-    std::lock_guard lock(cache_mu);
-    auto it = webhooks.find(wf.id);
-    if (it != webhooks.end() && it->second.version == wf.current_version) return it->second;
-  }
-  auto version = store.GetWorkflowVersion(wf.id, wf.current_version);
-  if (!version) return Fail(version.error());
-  if (!*version) return Fail(ErrorCode::kNotFound, "workflow " + wf.name + " has no version");
-  auto ingested = engine::IngestStoredGraph((*version)->graph);
-  if (!ingested) {
-    return Fail(ErrorCode::kInternal,
-                "stored graph of " + wf.name + " does not load: " + ingested.error().message);
-  }
-  WebhookEntry entry;
-  entry.version = (*version)->version;
-  entry.trigger = ingested->workflow.webhook;
-  if (entry.trigger) {
-    TriggerFilter filter;
-    filter.workflow_id = wf.id;
-    filter.kind = TriggerKind::kWebhook;
-    if (auto triggers = store.ListTriggers(filter); triggers && !triggers->empty()) {
-      entry.trigger_id = triggers->front().id;
-    }
-  }
-  std::lock_guard lock(cache_mu);
-  webhooks[wf.id] = entry;
-  return entry;
-}
-
 std::optional<Response> ApiServer::Impl::AdmitHook(Request& req, int64_t& body_limit) {
   Response res;
   const std::string& name = req.params[0];
-  auto store = stores.Acquire();
-  if (!store) {
-    SendError(res, store.error());
+  auto target = service.FindWebhook(name);
+  if (!target) {
+    SendError(res, target.error());
     return res;
   }
-  auto wf = (*store)->GetWorkflow(name);
-  if (Failed(*store, wf, res)) return res;
-  if (!*wf) {
-    SendError(res, ErrorCode::kNotFound, "no workflow " + name);
-    return res;
-  }
-  auto entry = WebhookFor(**store, **wf);
-  if (Failed(*store, entry, res)) return res;
-  if (!entry->trigger) {
+  if (!target->trigger) {
     SendError(res, ErrorCode::kNotFound, "workflow " + name + " has no webhook trigger");
     return res;
   }
-  const engine::WebhookTrigger& trigger = *entry->trigger;
+  const engine::WebhookTrigger& trigger = *target->trigger;
   const std::string method = req.method == "HEAD" ? "GET" : req.method;
   if (std::find(trigger.methods.begin(), trigger.methods.end(), method) == trigger.methods.end()) {
     std::string allow;
@@ -757,20 +652,17 @@ std::optional<Response> ApiServer::Impl::AdmitHook(Request& req, int64_t& body_l
     return res;
   }
   body_limit = trigger.max_body_bytes;
-  req.context = AdmittedHook{(*wf)->id, std::move(*entry)};
+  req.context = AdmittedHook{std::move(*target)};
   return std::nullopt;
 }
 
 void ApiServer::Impl::Hook(const Request& req, Response& res) {
   auto fail = [&](const Error& e) { SendError(res, e); };
   const std::string& name = req.params[0];
-  const auto& admitted = std::any_cast<const AdmittedHook&>(req.context);
-  const WebhookEntry* entry = &admitted.entry;
-  const engine::WebhookTrigger& trigger = *entry->trigger;
+  const service::WebhookTarget& target = std::any_cast<const AdmittedHook&>(req.context).target;
+  const engine::WebhookTrigger& trigger = *target.trigger;
   const std::string method = req.method == "HEAD" ? "GET" : req.method;
   const std::string& body = req.body;
-  auto store = stores.Acquire();
-  if (!store) return fail(store.error());
   const HeaderList& headers = req.headers;
   std::vector<std::string> secret_values;
   for (const auto& secret_name : trigger.secrets) {
@@ -798,28 +690,11 @@ void ApiServer::Impl::Hook(const Request& req, Response& res) {
     }
   }
 
-  runs::StartRunRequest start;
-  start.workflow = name;
-  start.inputs = data["body"].is_object() ? data["body"] : Json::object();
-  start.allow_unknown_inputs = true;
-  start.triggered_by = TriggeredBy::kWebhook;
-  start.trigger_id = entry->trigger_id;
-  start.queue = options.run_queue;
-  start.trigger = std::move(data);
-  if (!verified->nonce.empty()) {
-    start.nonce = runs::StartRunRequest::Nonce{"webhook:" + admitted.workflow_id, verified->nonce,
-                                               verified->nonce_expires_ms};
-  }
-  auto broker = brokers.Acquire();
-  if (!broker) return fail(broker.error());
-  auto started = runs::StartRun(**store, **broker, start);
-  if (!started) {
-    Check(*store, started.error());
-    return fail(started.error());
-  }
-  if (!started->enqueued) broker->MarkBad();
-  SendJson(res, 202,
-           Json{{"run_id", started->run.id}, {"status", RunStatusName(started->run.status)}});
+  service::WebhookDelivery delivery;
+  delivery.data = std::move(data);
+  delivery.nonce = verified->nonce;
+  delivery.nonce_expires_ms = verified->nonce_expires_ms;
+  Answer(res, service.StartWebhookRun(name, target, std::move(delivery)), 202);
 }
 // ---------------------------------------------------------------------------------------------
 // ApiServer

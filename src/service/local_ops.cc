@@ -1,5 +1,5 @@
 // LocalService: operations (the alert rules and the deployment checks, run by the functions
-// the owner gave: they sit in src/ops, above the service).
+// the owner gave: they sit in src/ops, above the service; readiness).
 #include "service/local_service.h"
 
 namespace ferry::service {
@@ -20,6 +20,28 @@ Result<Json> LocalService::Doctor() {
     return Fail(ErrorCode::kUnavailable, "deployment checks are not run here");
   }
   return options_.doctor();
+}
+
+Json LocalService::Readiness(bool& ready) {
+  // Each part answers a ping on its own connection; a failed one is closed, not reused.
+  auto ping = [](auto& pool) -> std::string {
+    auto lease = pool.Acquire();
+    if (!lease) return lease.error().message;
+    if (auto st = (*lease)->Ping(); !st) {
+      lease->MarkBad();
+      return st.error().message;
+    }
+    return "ok";
+  };
+  Json body{{"store", ping(stores_)}, {"redis", ping(brokers_)}};
+  std::string failed;
+  for (const char* part : {"store", "redis"}) {
+    if (body[part] != "ok") failed += (failed.empty() ? "" : ", ") + std::string(part);
+  }
+  ready = failed.empty();
+  body["status"] = ready ? "ok" : "unavailable";
+  if (!ready) body["error"] = {{"code", "unavailable"}, {"message", failed + " unreachable"}};
+  return body;
 }
 
 }  // namespace ferry::service

@@ -9,12 +9,17 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "broker/broker.h"
 #include "core/clock.h"
 #include "core/pool.h"
+#include "engine/definition.h"
 #include "service/service.h"
 #include "store/store.h"
 
@@ -37,6 +42,26 @@ struct LocalServiceOptions {
   // Runs the deployment checks (ops::RunDoctor, with the owner's own connections). Empty:
   // Doctor() answers kUnavailable.
   std::function<Result<Json>()> doctor;
+};
+
+// A workflow's webhook as its current version declares it (LocalService::FindWebhook).
+struct WebhookTarget {
+  std::string workflow_id;
+  int version = 0;
+  // None: the version declares no webhook trigger.
+  std::optional<engine::WebhookTrigger> trigger;
+  // The trigger's record (runs name it); empty when the store has none.
+  std::string trigger_id;
+};
+
+// A webhook delivery that passed the trigger's checks (the API verifies signatures: they are
+// about HTTP headers), for LocalService::StartWebhookRun.
+struct WebhookDelivery {
+  // {method, headers, query, body} as the trigger exposes them to the workflow.
+  Json data;
+  // The signature's replay nonce and until when it is remembered; empty when none.
+  std::string nonce;
+  int64_t nonce_expires_ms = 0;
 };
 
 class LocalService : public Service {
@@ -95,6 +120,22 @@ class LocalService : public Service {
   Status FollowTaskEvents(const std::string& id, std::chrono::milliseconds timeout,
                           const EventSink& sink) override;
 
+  // Calls only the server makes (they answer HTTP admission, not a user's action).
+
+  // The scopes of the live API token whose secret's SHA-256 is `token_hash`; nullopt when no
+  // live token has it (unknown or revoked).
+  Result<std::optional<std::vector<std::string>>> TokenScopes(const std::string& token_hash);
+  // Workflow `name`'s webhook: kNotFound when there is no such workflow. Each call reads the
+  // workflow (so a new version takes effect at once); its trigger is parsed once per version.
+  Result<WebhookTarget> FindWebhook(const std::string& name);
+  // Starts `name`'s run for a verified delivery: {run_id, status}. The body's object fields are
+  // the run's inputs (unknown ones allowed: senders choose their payloads); the nonce is
+  // recorded with the run, so a replay is kConflict.
+  Result<Json> StartWebhookRun(const std::string& name, const WebhookTarget& target,
+                               WebhookDelivery delivery);
+  // Whether the store and the broker answer: {status, store, redis[, error]}; `ready` is set.
+  Json Readiness(bool& ready);
+
   const LocalServiceOptions& options() const { return options_; }
 
  private:
@@ -111,6 +152,9 @@ class LocalService : public Service {
   Pool<Store>& stores_;
   Pool<Broker>& brokers_;
   const LocalServiceOptions options_;
+
+  std::mutex webhooks_mu_;
+  std::map<std::string, WebhookTarget> webhooks_;  // by workflow id; Guarded by webhooks_mu_
 };
 
 template <typename T, typename Fn>

@@ -80,4 +80,14 @@ Result<Json> LocalService::RevokeToken(const std::string& id) {
   });
 }
 
+Result<std::optional<std::vector<std::string>>> LocalService::TokenScopes(
+    const std::string& token_hash) {
+  return With(stores_, [&](Store& store) -> Result<std::optional<std::vector<std::string>>> {
+    auto found = store.VerifyApiToken(token_hash);
+    if (!found) return Fail(found.error());
+    if (!*found) return std::optional<std::vector<std::string>>();
+    return std::optional<std::vector<std::string>>((*found)->scopes);
+  });
+}
+
 }  // namespace ferry::service

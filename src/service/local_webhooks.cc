@@ -1,0 +1,77 @@
+// LocalService: what `/hooks/{workflow}` needs from the store and the broker (the HTTP checks,
+// methods and signatures, stay in src/api).
+#include <string>
+#include <utility>
+
+#include "engine/ingest.h"
+#include "runs/runs.h"
+#include "service/local_service.h"
+
+namespace ferry::service {
+
+Result<WebhookTarget> LocalService::FindWebhook(const std::string& name) {
+  return With(stores_, [&](Store& store) -> Result<WebhookTarget> {
+    auto wf = store.GetWorkflow(name);
+    if (!wf) return Fail(wf.error());
+    if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + name);
+    {
+      std::lock_guard lock(webhooks_mu_);
+      auto it = webhooks_.find((*wf)->id);
+      if (it != webhooks_.end() && it->second.version == (*wf)->current_version) {
+        return it->second;
+      }
+    }
+    auto version = store.GetWorkflowVersion((*wf)->id, (*wf)->current_version);
+    if (!version) return Fail(version.error());
+    if (!*version) return Fail(ErrorCode::kNotFound, "workflow " + name + " has no version");
+    auto ingested = engine::IngestStoredGraph((*version)->graph);
+    if (!ingested) {
+      return Fail(ErrorCode::kInternal,
+                  "stored graph of " + name + " does not load: " + ingested.error().message);
+    }
+    WebhookTarget target;
+    target.workflow_id = (*wf)->id;
+    target.version = (*version)->version;
+    target.trigger = ingested->workflow.webhook;
+    if (target.trigger) {
+      TriggerFilter filter;
+      filter.workflow_id = target.workflow_id;
+      filter.kind = TriggerKind::kWebhook;
+      auto triggers = store.ListTriggers(filter);
+      if (!triggers) return Fail(triggers.error());
+      if (!triggers->empty()) target.trigger_id = triggers->front().id;
+    }
+    std::lock_guard lock(webhooks_mu_);
+    webhooks_[target.workflow_id] = target;
+    return target;
+  });
+}
+
+Result<Json> LocalService::StartWebhookRun(const std::string& name, const WebhookTarget& target,
+                                           WebhookDelivery delivery) {
+  runs::StartRunRequest start;
+  start.workflow = name;
+  const Json& body = delivery.data["body"];
+  start.inputs = body.is_object() ? body : Json::object();
+  start.allow_unknown_inputs = true;
+  start.triggered_by = TriggeredBy::kWebhook;
+  start.trigger_id = target.trigger_id;
+  start.queue = options_.run_queue;
+  start.trigger = std::move(delivery.data);
+  if (!delivery.nonce.empty()) {
+    start.nonce = runs::StartRunRequest::Nonce{"webhook:" + target.workflow_id,
+                                               std::move(delivery.nonce),
+                                               delivery.nonce_expires_ms};
+  }
+  return With(stores_, [&](Store& store) -> Result<Json> {
+    auto broker = brokers_.Acquire();
+    if (!broker) return Fail(broker.error());
+    auto started = runs::StartRun(store, **broker, start);
+    if (!started) return Fail(started.error());
+    // Stored but not enqueued: the sweeper enqueues it; this broker connection is suspect.
+    if (!started->enqueued) broker->MarkBad();
+    return Json{{"run_id", started->run.id}, {"status", RunStatusName(started->run.status)}};
+  });
+}
+
+}  // namespace ferry::service
