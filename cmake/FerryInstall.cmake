@@ -1,4 +1,5 @@
-# `cmake --install`: the C++ SDK (docs/sdk.md). Public headers (include/ferry/), every static
+# `cmake --install`: the C++ SDK (docs/sdk.md). Public headers (include/ferry/ and
+# src/sdk/include/ferry/, installed together as include/ferry/), every static
 # library the SDK's targets need, and a CMake package exporting Ferry::worker and Ferry::client
 # (the other Ferry:: targets are their internals). FerryConfig.cmake finds the same third-party
 # packages as cmake/FerryDeps.cmake.
@@ -20,7 +21,8 @@ endforeach()
 install(TARGETS ${FERRY_INSTALLED_LIBS} ferry_warnings EXPORT FerryTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ferry DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ferry ${PROJECT_SOURCE_DIR}/src/sdk/include/ferry
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT FerryTargets NAMESPACE Ferry:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Ferry)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/FerryConfig.cmake.in
   ${PROJECT_BINARY_DIR}/FerryConfig.cmake
