@@ -59,9 +59,8 @@ Result<Json> LocalService::StartWebhookRun(const std::string& name, const Webhoo
   start.queue = options_.run_queue;
   start.trigger = std::move(delivery.data);
   if (!delivery.nonce.empty()) {
-    start.nonce = runs::StartRunRequest::Nonce{"webhook:" + target.workflow_id,
-                                               std::move(delivery.nonce),
-                                               delivery.nonce_expires_ms};
+    start.nonce = runs::StartRunRequest::Nonce{
+        "webhook:" + target.workflow_id, std::move(delivery.nonce), delivery.nonce_expires_ms};
   }
   return With(stores_, [&](Store& store) -> Result<Json> {
     auto broker = brokers_.Acquire();
