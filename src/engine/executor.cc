@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/backoff.h"
+#include "core/sleep.h"
 #include "core/time_util.h"
 #include "engine/http_client.h"
 #include "engine/template.h"
@@ -48,23 +49,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Waits up to `d`; false if `stop` was requested first.
-bool SleepFor(milliseconds d, const std::stop_token& stop) {
-  if (d.count() <= 0) return !stop.stop_requested();
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock(m);
-  cv.wait_for(lock, stop, d, [] { return false; });
-  return !stop.stop_requested();
-}
-
 // Requests `target` once `d` passes, unless destroyed first. One per attempt with a timeout.
 class AttemptTimer {
  public:
   AttemptTimer(milliseconds d, std::stop_source target) {
     if (d.count() <= 0) return;
     thread_ = std::jthread([this, d, target](std::stop_token st) mutable {
-      if (SleepFor(d, st)) {
+      if (SleepFor(st, d)) {
         fired_ = true;
         target.request_stop();
       }
@@ -361,7 +352,7 @@ class Execution {
                                        {"attempt", attempt},
                                        {"delay_ms", delay.count()},
                                        {"error", error}});
-      if (!SleepFor(delay, node_stop)) {
+      if (!SleepFor(node_stop, delay)) {
         f.cancelled = true;
         return f;
       }
@@ -489,7 +480,7 @@ class Execution {
         const auto& d = std::get<DelaySpec>(node.spec);
         auto deadline = sink_.DelayDeadline(node.id, attempt, d.duration);
         if (!deadline) return NodeFail(deadline.error(), true);
-        if (!SleepFor(milliseconds(*deadline - WallNowMs()), stop)) {
+        if (!SleepFor(stop, milliseconds(*deadline - WallNowMs()))) {
           return NodeFail(ErrorCode::kCancelled, "stopped", false);
         }
         // Counted from when the delay first began, in this execution or one before a crash.

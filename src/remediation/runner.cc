@@ -2,21 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
+#include "core/sleep.h"
 
 namespace ferry::remediation {
 namespace {
 
 using std::chrono::milliseconds;
-
-// Sleeps up to `d`; false when `st` was stopped.
-bool SleepFor(std::stop_token st, milliseconds d) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  cv.wait_for(lock, st, d, [] { return false; });
-  return !st.stop_requested();
-}
 
 }  // namespace
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
@@ -12,6 +11,7 @@
 #include <utility>
 
 #include "core/pool.h"
+#include "core/sleep.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
 #include "runs/definitions.h"
@@ -48,14 +48,6 @@ std::optional<engine::StepStatus> ParseStepStatus(const std::string& s) {
     if (engine::StepStatusName(st) == s) return st;
   }
   return std::nullopt;
-}
-
-// Sleeps up to `d`, waking early when `st` is stopped.
-void SleepFor(std::stop_token st, milliseconds d) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  cv.wait_for(lock, st, d, [] { return false; });
 }
 
 // A delay node's stored deadline (a kStepWaiting row).

@@ -2,8 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
-#include <mutex>
+#include "core/sleep.h"
 
 namespace ferry::runs {
 namespace {
@@ -189,15 +188,9 @@ void RunSweeper::Stop() {
 void RunSweeper::Loop(std::stop_token st) {
   std::unique_ptr<Store> store;
   std::unique_ptr<Broker> broker;
-  std::mutex mu;
-  std::condition_variable_any cv;
   std::string last_error;
   while (!st.stop_requested()) {
-    {
-      std::unique_lock lock(mu);
-      cv.wait_for(lock, st, options_.interval, [] { return false; });
-    }
-    if (st.stop_requested()) break;
+    if (!SleepFor(st, options_.interval)) break;
     std::string error;
     if (!store) {
       auto s = stores_.Open();

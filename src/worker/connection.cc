@@ -10,14 +10,6 @@ namespace ferry {
 
 using std::chrono::milliseconds;
 
-bool SleepFor(std::stop_token stop, milliseconds d) {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::unique_lock lock(mu);
-  cv.wait_for(lock, stop, d, [] { return false; });
-  return !stop.stop_requested();
-}
-
 Connection::Connection(BrokerFactory& factory, std::string loop_name,
                        std::unique_ptr<Broker> initial)
     : factory_(factory), name_(std::move(loop_name)), broker_(std::move(initial)) {}

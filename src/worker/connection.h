@@ -14,11 +14,9 @@
 #include <string>
 
 #include "broker/broker.h"
+#include "core/sleep.h"
 
 namespace ferry {
-
-// Sleeps up to `d`; returns false when `stop` was requested (before or during the sleep).
-bool SleepFor(std::stop_token stop, std::chrono::milliseconds d);
 
 class Connection {
  public:

@@ -9,6 +9,7 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/redis_url.h"
+#include "core/sleep.h"
 #include "core/time_util.h"
 
 namespace ferry {
@@ -138,6 +139,25 @@ TEST(SystemClock, FollowsTheSystemClock) {
   const int64_t after = ms(std::chrono::system_clock::now());
   EXPECT_LE(before, now);
   EXPECT_LE(now, after);
+}
+
+// A stop ends an hour's sleep (the test would time out otherwise) and the answer says it did.
+TEST(SleepForTest, AStopEndsTheSleepAndSaysSo) {
+  std::stop_source source;
+  std::thread stopper([&] { source.request_stop(); });
+  EXPECT_FALSE(SleepFor(source.get_token(), std::chrono::hours(1)));
+  stopper.join();
+}
+
+TEST(SleepForTest, NoStopMeansTrueAndNothingToSleepIsNoSleep) {
+  std::stop_source source;
+  EXPECT_TRUE(SleepFor(source.get_token(), std::chrono::milliseconds(1)));
+  EXPECT_TRUE(SleepFor(source.get_token(), std::chrono::milliseconds(0)));
+  EXPECT_TRUE(SleepFor(source.get_token(), std::chrono::milliseconds(-5)));
+  source.request_stop();
+  // Stopped before the call: false at once, whatever the duration.
+  EXPECT_FALSE(SleepFor(source.get_token(), std::chrono::milliseconds(0)));
+  EXPECT_FALSE(SleepFor(source.get_token(), std::chrono::hours(1)));
 }
 
 }  // namespace
