@@ -372,9 +372,8 @@ void ApiServer::Impl::Healthz(const Request&, Response& res) {
 }
 
 void ApiServer::Impl::Readyz(const Request&, Response& res) {
-  bool ready = false;
-  Json body = service.Readiness(ready);
-  SendJson(res, ready ? 200 : 503, body);
+  const Json body = service.Readiness();
+  SendJson(res, body["status"] == "ok" ? 200 : 503, body);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,11 +5,8 @@
 #include "core/sleep.h"
 
 namespace ferry::remediation {
-namespace {
 
 using std::chrono::milliseconds;
-
-}  // namespace
 
 struct Runner::Job {
   Remediation claimed;

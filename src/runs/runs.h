@@ -92,8 +92,8 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
 Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue = "default");
 
 // Appends one event to the run's history, best effort: the history is for people and for finding
-// the task, so a failed append is logged and must not turn a stored, enqueued run (or a
-// finished step) into an error.
+// the task, so a failed append is logged and never turns a stored, enqueued, started or cancelled
+// run into an error.
 void RecordRunEvent(Store& store, const std::string& run_id, std::string_view type,
                     const Json& data);
 

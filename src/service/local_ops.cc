@@ -22,7 +22,7 @@ Result<Json> LocalService::Doctor() {
   return options_.doctor();
 }
 
-Json LocalService::Readiness(bool& ready) {
+Json LocalService::Readiness() {
   // Each part answers a ping on its own connection; a failed one is closed, not reused.
   auto ping = [](auto& pool) -> std::string {
     auto lease = pool.Acquire();
@@ -38,9 +38,9 @@ Json LocalService::Readiness(bool& ready) {
   for (const char* part : {"store", "redis"}) {
     if (body[part] != "ok") failed += (failed.empty() ? "" : ", ") + std::string(part);
   }
-  ready = failed.empty();
-  body["status"] = ready ? "ok" : "unavailable";
-  if (!ready) body["error"] = {{"code", "unavailable"}, {"message", failed + " unreachable"}};
+  body["status"] = failed.empty() ? "ok" : "unavailable";
+  if (!failed.empty())
+    body["error"] = {{"code", "unavailable"}, {"message", failed + " unreachable"}};
   return body;
 }
 

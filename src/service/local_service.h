@@ -133,8 +133,9 @@ class LocalService : public Service {
   // recorded with the run, so a replay is kConflict.
   Result<Json> StartWebhookRun(const std::string& name, const WebhookTarget& target,
                                WebhookDelivery delivery);
-  // Whether the store and the broker answer: {status, store, redis[, error]}; `ready` is set.
-  Json Readiness(bool& ready);
+  // Whether the store and the broker answer: {status: "ok" | "unavailable", store, redis[, error]}
+  // (each part "ok" or why not).
+  Json Readiness();
 
   const LocalServiceOptions& options() const { return options_; }
 

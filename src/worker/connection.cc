@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/sleep.h"
 #include "core/time_util.h"
 
 namespace ferry {

@@ -6,15 +6,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
 
 #include "broker/broker.h"
-#include "core/sleep.h"
 
 namespace ferry {
 

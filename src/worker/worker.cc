@@ -25,6 +25,7 @@
 #include "core/backoff.h"
 #include "core/ids.h"
 #include "core/redis_url.h"
+#include "core/sleep.h"
 #include "core/time_util.h"
 #include "worker/connection.h"
 #include "worker/health.h"
