@@ -2,7 +2,7 @@
 
 #include <re2/re2.h>
 
-#include <type_traits>
+#include "engine/node_kinds.h"
 
 namespace ferry::engine {
 
@@ -98,50 +98,10 @@ const NodeDef* Workflow::FindNode(std::string_view id) const {
 
 namespace {
 
-std::string Ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
-
 Json RetryJson(const RetryPolicy& r) {
   return Json{{"max_attempts", r.max_attempts},
-              {"backoff", Json{{"base", Ms(r.backoff.base)}, {"max", Ms(r.backoff.cap)}}}};
-}
-
-Json MapJson(const std::map<std::string, std::string>& m) {
-  Json out = Json::object();
-  for (const auto& [k, v] : m) out[k] = v;
-  return out;
-}
-
-Json SpecJson(const NodeSpec& spec) {
-  return std::visit(
-      [](const auto& s) -> Json {
-        using T = std::decay_t<decltype(s)>;
-        if constexpr (std::is_same_v<T, ShellSpec>) {
-          Json j{{"argv", s.argv}, {"env", MapJson(s.env)}};
-          if (!s.cwd.empty()) j["cwd"] = s.cwd;
-          if (!s.stdin_data.empty()) j["stdin"] = s.stdin_data;
-          return j;
-        } else if constexpr (std::is_same_v<T, HttpSpec>) {
-          Json j{{"method", s.method},
-                 {"url", s.url},
-                 {"headers", MapJson(s.headers)},
-                 {"expect_status", s.expect_status}};
-          if (s.body) j["body"] = *s.body;
-          return j;
-        } else if constexpr (std::is_same_v<T, LuaSpec>) {
-          return Json{{"script", s.script}, {"args", MapJson(s.args)}};
-        } else if constexpr (std::is_same_v<T, DelaySpec>) {
-          return Json{{"duration", Ms(s.duration)}};
-        } else if constexpr (std::is_same_v<T, FailSpec>) {
-          return Json{{"message", s.message}};
-        } else {
-          return Json{{"task", Json{{"queue", s.queue},
-                                    {"kind", s.kind},
-                                    {"payload", s.payload},
-                                    {"max_attempts", s.max_attempts},
-                                    {"timeout", Ms(s.timeout)}}}};
-        }
-      },
-      spec);
+              {"backoff",
+               Json{{"base", DurationText(r.backoff.base)}, {"max", DurationText(r.backoff.cap)}}}};
 }
 
 }  // namespace
@@ -191,8 +151,8 @@ Json ToCanonicalJson(const Workflow& wf) {
       h["signature_header"] = w.signature_header;
     }
     if (w.auth == WebhookAuth::kHmac) h["timestamp_header"] = w.timestamp_header;
-    if (WebhookAuthHasTimestamp(w.auth)) h["tolerance"] = Ms(w.tolerance);
-    if (w.auth == WebhookAuth::kGitHub) h["replay_window"] = Ms(w.replay_window);
+    if (WebhookAuthHasTimestamp(w.auth)) h["tolerance"] = DurationText(w.tolerance);
+    if (w.auth == WebhookAuth::kGitHub) h["replay_window"] = DurationText(w.replay_window);
     triggers["webhook"] = std::move(h);
   }
   if (!wf.cron.empty()) {
@@ -212,14 +172,15 @@ Json ToCanonicalJson(const Workflow& wf) {
     triggers["cron"] = std::move(list);
   }
   j["triggers"] = std::move(triggers);
-  j["defaults"] = Json{{"retry", RetryJson(wf.default_retry)}, {"timeout", Ms(wf.default_timeout)}};
+  j["defaults"] =
+      Json{{"retry", RetryJson(wf.default_retry)}, {"timeout", DurationText(wf.default_timeout)}};
   Json nodes = Json::array();
   for (const auto& n : wf.nodes) {
     Json nj{{"id", n.id}, {"kind", NodeKindName(n.kind)}, {"needs", n.needs}};
     if (!n.when.empty()) nj["when"] = n.when;
     nj["retry"] = RetryJson(n.retry);
-    nj["timeout"] = Ms(n.timeout);
-    Json spec = SpecJson(n.spec);
+    nj["timeout"] = DurationText(n.timeout);
+    Json spec = NodeKindOf(n.kind).canonical(n.spec);
     for (auto it = spec.begin(); it != spec.end(); ++it) nj[it.key()] = it.value();
     nodes.push_back(std::move(nj));
   }

@@ -5,16 +5,13 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <set>
 #include <thread>
 #include <utility>
 
 #include "core/backoff.h"
 #include "core/sleep.h"
-#include "core/time_util.h"
-#include "engine/http_client.h"
+#include "engine/node_kinds.h"
 #include "engine/template.h"
-#include "process/process.h"
 
 namespace ferry::engine {
 
@@ -67,22 +64,6 @@ class AttemptTimer {
   std::atomic<bool> fired_{false};
   std::jthread thread_;  // last: joined before fired_ goes away
 };
-
-struct NodeError {
-  Error error;
-  bool retryable = true;
-  Json output;  // what the node produced before failing (shell exit status, http response)
-};
-using NodeResult = tl::expected<Json, NodeError>;
-
-tl::unexpected<NodeError> NodeFail(ErrorCode code, std::string message, bool retryable,
-                                   Json output = nullptr) {
-  return tl::unexpected<NodeError>(
-      NodeError{Error{code, std::move(message)}, retryable, std::move(output)});
-}
-tl::unexpected<NodeError> NodeFail(Error e, bool retryable) {
-  return tl::unexpected<NodeError>(NodeError{std::move(e), retryable, nullptr});
-}
 
 struct Finished {
   std::string id;
@@ -362,158 +343,18 @@ class Execution {
   NodeResult Execute(const NodeDef& node, const Json& root, int attempt, std::stop_token stop,
                      std::atomic<int>& log_count) {
     Scope scope = MakeScope(root);
-    auto render = [&](const std::string& text) -> Result<std::string> {
-      auto t = Template::Parse(text);
-      if (!t) return Fail(t.error());
-      return t->RenderString(scope);
-    };
-    auto render_map = [&](const std::map<std::string, std::string>& m)
-        -> Result<std::map<std::string, std::string>> {
-      std::map<std::string, std::string> out;
-      for (const auto& [k, v] : m) {
-        auto r = render(v);
-        if (!r) return Fail(ErrorCode::kInvalidArgument, k + ": " + r.error().message);
-        out[k] = std::move(*r);
-      }
-      return out;
-    };
-    // Template errors are the definition's or the inputs' fault: retrying cannot help.
-    auto template_error = [](const Error& e) { return NodeFail(e, false); };
-
-    switch (node.kind) {
-      case NodeKind::kShell: {
-        const auto& s = std::get<ShellSpec>(node.spec);
-        ProcessSpec ps;
-        for (const auto& a : s.argv) {
-          auto r = render(a);
-          if (!r) return template_error(r.error());
-          ps.argv.push_back(std::move(*r));
-        }
-        auto env = render_map(s.env);
-        if (!env) return template_error(env.error());
-        ps.env = std::move(*env);
-        // The worker's environment holds FERRY_SECRET_* values: never hand it to user programs.
-        ps.clear_env = true;
-        auto cwd = render(s.cwd);
-        if (!cwd) return template_error(cwd.error());
-        ps.cwd = std::move(*cwd);
-        auto in = render(s.stdin_data);
-        if (!in) return template_error(in.error());
-        ps.stdin_data = std::move(*in);
-        ps.max_output_bytes = opts_.max_output_bytes;
-        ps.on_line = [&](bool is_stderr, const std::string& line) {
-          Log(node.id, line, is_stderr ? "stderr" : "stdout", log_count);
-        };
-        auto r = RunProcess(ps, stop);
-        if (!r) {
-          bool retry = r.error().code == ErrorCode::kInternal;
-          return NodeFail(r.error(), retry);
-        }
-        if (r->stopped) return NodeFail(ErrorCode::kCancelled, "stopped", false);
-        Json out{
-            {"exit_code", r->exit_code}, {"stdout", r->stdout_text}, {"stderr", r->stderr_text}};
-        if (r->signal != 0) out["signal"] = r->signal;
-        if (r->stdout_truncated) out["stdout_truncated"] = true;
-        if (r->stderr_truncated) out["stderr_truncated"] = true;
-        if (auto j = ParseJson(r->stdout_text)) out["json"] = std::move(*j);
-        if (r->exit_code != 0) {
-          std::string tail = r->stderr_text.size() > 500
-                                 ? r->stderr_text.substr(r->stderr_text.size() - 500)
-                                 : r->stderr_text;
-          std::string why = r->signal != 0 ? "killed by signal " + std::to_string(r->signal)
-                                           : "exit code " + std::to_string(r->exit_code);
-          return NodeFail(ErrorCode::kInternal,
-                          ps.argv[0] + ": " + why + (tail.empty() ? "" : ": " + tail), true,
-                          std::move(out));
-        }
-        return out;
-      }
-      case NodeKind::kHttp: {
-        const auto& h = std::get<HttpSpec>(node.spec);
-        auto url = render(h.url);
-        if (!url) return template_error(url.error());
-        auto headers = render_map(h.headers);
-        if (!headers) return template_error(headers.error());
-        std::optional<Json> body;
-        if (h.body) {
-          auto b = RenderJsonTemplates(*h.body, scope);
-          if (!b) return template_error(b.error());
-          body = std::move(*b);
-        }
-        std::vector<std::pair<std::string, std::string>> hv(headers->begin(), headers->end());
-        HttpRequest req = BuildHttpRequest(h.method, *url, hv, body ? &*body : nullptr);
-        req.timeout = node.timeout;
-        auto resp = PerformHttp(req, stop);
-        if (!resp) {
-          if (resp.error().code == ErrorCode::kCancelled) return NodeFail(resp.error(), false);
-          return NodeFail(resp.error(), resp.error().code != ErrorCode::kInvalidArgument);
-        }
-        Json out = HttpResponseToJson(*resp);
-        bool ok = h.expect_status.empty()
-                      ? (resp->status >= 200 && resp->status < 300)
-                      : std::find(h.expect_status.begin(), h.expect_status.end(),
-                                  static_cast<int>(resp->status)) != h.expect_status.end();
-        if (!ok) {
-          return NodeFail(ErrorCode::kInternal,
-                          "unexpected HTTP status " + std::to_string(resp->status), true,
-                          std::move(out));
-        }
-        return out;
-      }
-      case NodeKind::kLua: {
-        const auto& l = std::get<LuaSpec>(node.spec);
-        auto args = render_map(l.args);
-        if (!args) return template_error(args.error());
-        LuaEnvironment env;
-        env.inputs = root.value("inputs", Json::object());
-        env.nodes = root.value("nodes", Json::object());
-        env.run = root.value("run", Json::object());
-        env.args = Json::object();
-        for (auto& [k, v] : *args) env.args[k] = v;
-        env.log = [&](const std::string& line) { Log(node.id, line, nullptr, log_count); };
-        LuaProgram prog{l.script, "nodes." + node.id + ".script", l.script_line};
-        auto r = RunLua(prog, env, opts_.lua, stop);
-        if (!r) return NodeFail(r.error(), r.error().code != ErrorCode::kCancelled);
-        return std::move(*r);
-      }
-      case NodeKind::kDelay: {
-        const auto& d = std::get<DelaySpec>(node.spec);
-        auto deadline = sink_.DelayDeadline(node.id, attempt, d.duration);
-        if (!deadline) return NodeFail(deadline.error(), true);
-        if (!SleepFor(stop, milliseconds(*deadline - WallNowMs()))) {
-          return NodeFail(ErrorCode::kCancelled, "stopped", false);
-        }
-        // Counted from when the delay first began, in this execution or one before a crash.
-        const int64_t began = *deadline - d.duration.count();
-        return Json{{"waited_ms", WallNowMs() - began}, {"deadline_ms", *deadline}};
-      }
-      case NodeKind::kFail: {
-        const auto& fl = std::get<FailSpec>(node.spec);
-        auto msg = render(fl.message);
-        if (!msg) return template_error(msg.error());
-        return NodeFail(ErrorCode::kInvalidArgument, *msg, false);
-      }
-      case NodeKind::kTask: {
-        const auto& t = std::get<TaskSpec>(node.spec);
-        auto payload = RenderJsonTemplates(t.payload, scope);
-        if (!payload) return template_error(payload.error());
-        TaskNodeRequest req;
-        req.run_id = ctx_.run_id;
-        req.node_id = node.id;
-        req.queue = t.queue;
-        req.kind = t.kind;
-        req.payload = std::move(*payload);
-        req.max_attempts = t.max_attempts;
-        req.timeout = t.timeout;
-        req.unique_key = "ferry.run:" + ctx_.run_id + ":" + node.id + ":" + std::to_string(attempt);
-        auto r = sink_.SubmitAndWait(req, stop);
-        if (!r)
-          return NodeFail(r.error(),
-                          r.error().Retryable() || r.error().code == ErrorCode::kInternal);
-        return std::move(*r);
-      }
-    }
-    return NodeFail(ErrorCode::kInternal, "unknown node kind", false);
+    NodeAttempt a{node,
+                  attempt,
+                  std::move(stop),
+                  root,
+                  scope,
+                  opts_,
+                  ctx_,
+                  sink_,
+                  [&](const std::string& line, const char* stream) {
+                    Log(node.id, line, stream, log_count);
+                  }};
+    return NodeKindOf(node.kind).run(node.spec, a);
   }
 
   const Workflow& wf_;

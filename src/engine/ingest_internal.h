@@ -2,7 +2,8 @@
 // parts live in one file each:
 //   ingest.cc         the entry points, the document and the workflow sections (name, inputs,
 //                     secrets, defaults, triggers: webhook and cron)
-//   ingest_nodes.cc   nodes and each node kind's fields
+//   ingest_nodes.cc   nodes and the fields every node has; each kind's own fields are read by
+//                     its file (node_<kind>.cc, engine/node_kinds.h)
 //   ingest_checks.cc  the checks that need the whole graph: needs, cycles, templates
 //   ingest_reader.cc  the YAML reading toolkit and diagnostics (engine/ingest_reader.h)
 // Nothing outside src/engine/ingest*.cc includes this header.
@@ -55,18 +56,6 @@ class Ingester final : private IngestReader {
   void ReadNodes(const Field& f);
   void ReadNode(const YAML::Node& n, std::optional<std::string> map_id, const YAML::Node& at,
                 size_t index = 0);
-  ShellSpec ReadShell(const std::unordered_map<std::string, Field>& fs, const YAML::Node& n,
-                      const std::string& path, int idx);
-  HttpSpec ReadHttp(const std::unordered_map<std::string, Field>& fs, const YAML::Node& n,
-                    const std::string& path, int idx);
-  LuaSpec ReadLua(const std::unordered_map<std::string, Field>& fs, const YAML::Node& n,
-                  const std::string& path, int idx);
-  DelaySpec ReadDelay(const std::unordered_map<std::string, Field>& fs, const YAML::Node& n,
-                      const std::string& path);
-  FailSpec ReadFail(const std::unordered_map<std::string, Field>& fs, const YAML::Node& n,
-                    const std::string& path, int idx);
-  TaskSpec ReadTask(const std::unordered_map<std::string, Field>& fs, const YAML::Node& n,
-                    const std::string& path, int idx);
 
   // ---- graph (ingest_checks.cc) --------------------------------------------------------------
 

@@ -1,7 +1,8 @@
-// Internal to ingest (ingest*.cc): the YAML reading toolkit the Ingester is built on. It turns
-// YAML nodes into typed values (strings, booleans, bounded integers, durations, enums, lists,
-// string maps, JSON) and reports every problem as a Diagnostic with its line, column and path,
-// so a section reader only says what it expects. It also collects the templates it meets; they
+// Internal to ingest (ingest*.cc, and node_<kind>.cc for each node kind's fields): the YAML
+// reading toolkit the Ingester is built on. It turns YAML nodes into typed values (strings,
+// booleans, bounded integers, durations, enums, lists, string maps, JSON) and reports every
+// problem as a Diagnostic with its line, column and path, so a section reader only says what it
+// expects. It also collects the templates it meets; they
 // are checked once the whole graph is known (ingest_checks.cc).
 //
 // Thread-safety: one reader per Ingest call; not shared.
@@ -43,9 +44,7 @@ struct TemplateSite {
 };
 
 class IngestReader {
- protected:
-  explicit IngestReader(const IngestOptions& options) : opts_(options) {}
-
+ public:
   // ---- diagnostics ---------------------------------------------------------------------------
 
   static Diagnostic MakeDiagnostic(const YAML::Mark& mark, const std::string& path,
@@ -115,6 +114,9 @@ class IngestReader {
 
   void Site(const std::string& text, const YAML::Mark& mark, const std::string& path, int node,
             bool condition = false);
+
+ protected:
+  explicit IngestReader(const IngestOptions& options) : opts_(options) {}
 
   const IngestOptions& opts_;
   std::vector<Diagnostic> diags_;

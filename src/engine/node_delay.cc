@@ -1,0 +1,44 @@
+// The delay node: waits its duration. The deadline is kept by the run's sink, so a run resumed
+// after a crash waits only what is left. See node_kinds.h for what a kind file holds.
+#include "core/sleep.h"
+#include "core/time_util.h"
+#include "engine/node_kinds.h"
+
+namespace ferry::engine {
+namespace {
+
+NodeSpec Read(NodeFields& in) {
+  auto& r = in.reader;
+  DelaySpec d;
+  if (const auto* f = r.Get(in.fields, "duration")) {
+    if (auto v = r.Duration(*f, in.path + ".duration")) d.duration = *v;
+  } else {
+    r.Add(in.node, in.path, "missing required field 'duration'");
+  }
+  return d;
+}
+
+Json Canonical(const NodeSpec& spec) {
+  return Json{{"duration", DurationText(std::get<DelaySpec>(spec).duration)}};
+}
+
+NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
+  const auto& d = std::get<DelaySpec>(spec);
+  auto deadline = a.sink.DelayDeadline(a.node.id, a.attempt, d.duration);
+  if (!deadline) return NodeFail(deadline.error(), true);
+  if (!SleepFor(a.stop, std::chrono::milliseconds(*deadline - WallNowMs()))) {
+    return NodeFail(ErrorCode::kCancelled, "stopped", false);
+  }
+  // Counted from when the delay first began, in this execution or one before a crash.
+  const int64_t began = *deadline - d.duration.count();
+  return Json{{"waited_ms", WallNowMs() - began}, {"deadline_ms", *deadline}};
+}
+
+}  // namespace
+
+const NodeKindDef& DelayNode() {
+  static const NodeKindDef def{NodeKind::kDelay, {"duration"}, Read, Canonical, Run};
+  return def;
+}
+
+}  // namespace ferry::engine

@@ -1,0 +1,109 @@
+// Node kinds. Each kind (shell, http, lua, delay, fail, task) lives in one file, node_<kind>.cc,
+// that holds the three things making it a kind: how its fields are read from a workflow document
+// (ingest), its canonical JSON form (ToCanonicalJson: the stored graph, diffs, `workflow show`),
+// and how one attempt of it runs (the executor). Ingest, definition.cc and the executor find a
+// kind through NodeKindOf; none of them knows a kind's fields.
+//
+// Adding a kind: a NodeKind value and its name (definition.h/.cc), its spec struct in NodeSpec,
+// its file, and its line in NodeKinds() (node_kinds.cc).
+//
+// Internal to ferry_engine. Thread-safety: the table is immutable; a NodeAttempt belongs to the
+// node thread running it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/json.h"
+#include "core/result.h"
+#include "engine/definition.h"
+#include "engine/executor.h"
+#include "engine/ingest_reader.h"
+#include "engine/template.h"
+
+namespace ferry::engine {
+
+// ---- reading (ingest) ------------------------------------------------------------------------
+
+// What a kind's reader gets: the node's fields (already limited to the common ones and the
+// kind's own), the node (where "missing field" diagnostics point), its path ("nodes.fetch"), its
+// index (templates found are checked against it once the graph is known), the document's text
+// (the Lua reader finds where a block script starts) and the toolkit that reports problems.
+struct NodeFields {
+  ingest_internal::IngestReader& reader;
+  const std::unordered_map<std::string, ingest_internal::Field>& fields;
+  const YAML::Node& node;
+  const std::string& path;
+  int index = 0;
+  std::string_view source;
+};
+
+// ---- running (executor) ----------------------------------------------------------------------
+
+struct NodeError {
+  Error error;
+  bool retryable = true;
+  Json output;  // what the node produced before failing (shell exit status, http response)
+};
+using NodeResult = tl::expected<Json, NodeError>;
+
+tl::unexpected<NodeError> NodeFail(ErrorCode code, std::string message, bool retryable,
+                                   Json output = nullptr);
+tl::unexpected<NodeError> NodeFail(Error e, bool retryable);
+// A template error is the definition's or the inputs' fault: retrying cannot help.
+tl::unexpected<NodeError> TemplateFail(Error e);
+
+// One attempt of one node, as the executor hands it to the node's kind.
+struct NodeAttempt {
+  const NodeDef& node;
+  int attempt = 1;
+  std::stop_token stop;  // fires on the attempt's timeout and on the run's stop
+  const Json& root;      // what templates read: inputs, nodes, run, trigger
+  const Scope& scope;    // templates render against this (secrets included)
+  const ExecutorOptions& options;
+  const RunContext& run;
+  RunSink& sink;
+  // A node.log event for this node (redacted, counted against the node's cap). `stream` is
+  // "stdout", "stderr" or null.
+  std::function<void(const std::string& line, const char* stream)> log;
+
+  Result<std::string> Render(const std::string& text) const;
+  // Renders each value; an error names the key.
+  Result<std::map<std::string, std::string>> Render(
+      const std::map<std::string, std::string>& values) const;
+};
+
+// ---- the table -------------------------------------------------------------------------------
+
+struct NodeKindDef {
+  NodeKind kind = NodeKind::kShell;
+  std::vector<std::string> fields;  // the kind's own fields, beside the common ones
+  NodeSpec (*read)(NodeFields& in) = nullptr;
+  Json (*canonical)(const NodeSpec& spec) = nullptr;  // the kind's fields, merged into the node
+  NodeResult (*run)(const NodeSpec& spec, NodeAttempt& attempt) = nullptr;
+};
+
+const std::vector<NodeKindDef>& NodeKinds();
+const NodeKindDef& NodeKindOf(NodeKind kind);
+
+// Each kind's definition (node_<kind>.cc).
+const NodeKindDef& ShellNode();
+const NodeKindDef& HttpNode();
+const NodeKindDef& LuaNode();
+const NodeKindDef& DelayNode();
+const NodeKindDef& FailNode();
+const NodeKindDef& TaskNode();
+
+// ---- canonical form helpers ------------------------------------------------------------------
+
+// A duration as the canonical form writes it ("1500ms"), which ingest reads back exactly.
+std::string DurationText(std::chrono::milliseconds d);
+Json StringMapJson(const std::map<std::string, std::string>& m);
+
+}  // namespace ferry::engine
