@@ -1,7 +1,8 @@
 #include "api/event_streams.h"
 
-#include "runs/runs.h"
-#include "views/views.h"
+#include <charconv>
+#include <functional>
+#include <utility>
 
 namespace ferry::api {
 namespace {
@@ -49,106 +50,62 @@ class PolledEventStream : public http::Stream {
   std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
 };
 
-// A run's events: it ends after run.finished (or once the run is terminal and nothing more
-// arrived).
-class RunEventStream final : public PolledEventStream {
+// A run's or a task's events, a page per step; `step` reads the next page after a cursor. A
+// source that is away (store or Redis down) writes nothing and the stream tries again next poll;
+// a run or task that is gone (deleted by retention) ends the stream.
+class ServiceEventStream final : public PolledEventStream {
  public:
-  RunEventStream(Pool<Store>& stores, std::string run_id, int64_t after,
-                 std::chrono::milliseconds poll, std::chrono::milliseconds keep_alive)
-      : PolledEventStream(poll, keep_alive),
-        stores_(stores),
-        run_id_(std::move(run_id)),
-        last_seq_(after) {}
+  using StepFn = std::function<Result<service::LocalService::EventStep>(const std::string& after)>;
+
+  ServiceEventStream(StepFn step, std::string after, std::chrono::milliseconds poll,
+                     std::chrono::milliseconds keep_alive)
+      : PolledEventStream(poll, keep_alive), step_(std::move(step)), after_(std::move(after)) {}
 
  private:
-  static constexpr int kPage = 500;
-
   Read ReadNew(std::string& out) override {
     Read read;
-    auto store = stores_.Acquire();
-    if (!store) return read;
-    auto events = (*store)->ListRunEvents(run_id_, last_seq_, kPage);
-    if (!events) {
-      store->MarkBad();
+    auto step = step_(after_);
+    if (!step) {
+      read.finished = step.error().code == ErrorCode::kNotFound;
       return read;
     }
-    for (const auto& e : *events) {
-      AppendEvent(out, std::to_string(e.seq), e.type, views::RunEvent(e));
-      last_seq_ = e.seq;
-      if (e.type == runs::kEventFinished) read.finished = true;
+    for (const auto& e : step->events) {
+      AppendEvent(out, e.id, e.type, e.view);
+      after_ = e.id;
     }
-    read.full_page = static_cast<int>(events->size()) == kPage;
-    if (events->empty() && ++empty_polls_ % 5 == 0) {
-      // No run.finished seen (cancelled before a worker started it, or history trimmed): end
-      // once the run is terminal and nothing more arrived.
-      if (auto run = (*store)->GetRun(run_id_); run && *run && IsTerminal((*run)->status)) {
-        auto rest = (*store)->ListRunEvents(run_id_, last_seq_, kPage);
-        if (rest && rest->empty()) read.finished = true;
-      } else if (run && !*run) {
-        read.finished = true;  // deleted by retention
-      }
-    }
+    read.full_page = step->full;
+    read.finished = step->ended;
     return read;
   }
 
-  Pool<Store>& stores_;
-  const std::string run_id_;
-  int64_t last_seq_;
-  int empty_polls_ = 0;
-};
-
-// A task's events: ReadEvents after the last id; the task record (not the stream) says when it
-// is over, since a retry is not an end.
-class TaskEventStream final : public PolledEventStream {
- public:
-  TaskEventStream(Pool<Broker>& brokers, std::string task_id, std::string after,
-                  std::chrono::milliseconds poll, std::chrono::milliseconds keep_alive)
-      : PolledEventStream(poll, keep_alive),
-        brokers_(brokers),
-        task_id_(std::move(task_id)),
-        last_id_(std::move(after)) {}
-
- private:
-  static constexpr int kPage = 100;
-
-  Read ReadNew(std::string& out) override {
-    Read read;
-    auto broker = brokers_.Acquire();
-    if (!broker) return read;
-    // The status first: every event written before the task ended is then read below.
-    auto task = (*broker)->GetTask(task_id_);
-    auto events = (*broker)->ReadEvents(task_id_, last_id_, kPage, std::chrono::milliseconds(0));
-    if (!task || !events) {
-      broker->MarkBad();
-      return read;
-    }
-    for (const auto& e : *events) {
-      AppendEvent(out, e.id, e.type, views::TaskEvent(e));
-      last_id_ = e.id;
-    }
-    read.full_page = static_cast<int>(events->size()) == kPage;
-    read.finished = !read.full_page && (!*task || IsTerminal((**task).status));
-    return read;
-  }
-
-  Pool<Broker>& brokers_;
-  const std::string task_id_;
-  std::string last_id_;
+  StepFn step_;
+  std::string after_;
 };
 
 }  // namespace
 
-std::shared_ptr<http::Stream> MakeRunEventStream(Pool<Store>& stores, std::string run_id,
+std::shared_ptr<http::Stream> MakeRunEventStream(service::LocalService& service, std::string run_id,
                                                  int64_t after, std::chrono::milliseconds poll,
                                                  std::chrono::milliseconds keep_alive) {
-  return std::make_shared<RunEventStream>(stores, std::move(run_id), after, poll, keep_alive);
+  constexpr int kPage = 500;
+  auto step = [&service, id = std::move(run_id)](const std::string& cursor) {
+    int64_t seq = 0;  // the cursor is a seq this stream wrote (std::to_string): it parses
+    std::from_chars(cursor.data(), cursor.data() + cursor.size(), seq);
+    return service.RunEventStep(id, seq, kPage);
+  };
+  return std::make_shared<ServiceEventStream>(std::move(step), std::to_string(after), poll,
+                                              keep_alive);
 }
 
-std::shared_ptr<http::Stream> MakeTaskEventStream(Pool<Broker>& brokers, std::string task_id,
-                                                  std::string after, std::chrono::milliseconds poll,
+std::shared_ptr<http::Stream> MakeTaskEventStream(service::LocalService& service,
+                                                  std::string task_id, std::string after,
+                                                  std::chrono::milliseconds poll,
                                                   std::chrono::milliseconds keep_alive) {
-  return std::make_shared<TaskEventStream>(brokers, std::move(task_id), std::move(after), poll,
-                                           keep_alive);
+  constexpr int kPage = 100;
+  auto step = [&service, id = std::move(task_id)](const std::string& cursor) {
+    return service.TaskEventStep(id, cursor, kPage, std::chrono::milliseconds(0));
+  };
+  return std::make_shared<ServiceEventStream>(std::move(step), std::move(after), poll, keep_alive);
 }
 
 }  // namespace ferry::api

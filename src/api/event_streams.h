@@ -1,30 +1,30 @@
-// The Server-Sent Events streams of the API: a run's events (from the store) and a task's
-// events (from the broker). Each step of a stream sends what is new since the last one, or a
-// keep-alive comment now and then, and the stream ends once its run or task has ended and
-// nothing more arrived. Between steps a stream holds no thread (http::Stream).
+// The Server-Sent Events streams of the API: a run's events and a task's events, read through
+// the service (LocalService::RunEventStep, TaskEventStep). Each step of a stream sends what is
+// new since the last one, or a keep-alive comment now and then, and the stream ends once its run
+// or task has ended and nothing more arrived. Between steps a stream holds no thread
+// (http::Stream).
 //
-// Thread-safety: a stream is driven by one server thread at a time; the pools are thread-safe.
+// Thread-safety: a stream is driven by one server thread at a time; the service is thread-safe.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
 
-#include "broker/broker.h"
-#include "core/pool.h"
 #include "http/message.h"
-#include "store/store.h"
+#include "service/local_service.h"
 
 namespace ferry::api {
 
 // Events after seq `after`; `event:` is the event type, `id:` its seq.
-std::shared_ptr<http::Stream> MakeRunEventStream(Pool<Store>& stores, std::string run_id,
+std::shared_ptr<http::Stream> MakeRunEventStream(service::LocalService& service, std::string run_id,
                                                  int64_t after, std::chrono::milliseconds poll,
                                                  std::chrono::milliseconds keep_alive);
 
 // Events after stream id `after` ("0": all); `id:` is the Redis stream id.
-std::shared_ptr<http::Stream> MakeTaskEventStream(Pool<Broker>& brokers, std::string task_id,
-                                                  std::string after, std::chrono::milliseconds poll,
+std::shared_ptr<http::Stream> MakeTaskEventStream(service::LocalService& service,
+                                                  std::string task_id, std::string after,
+                                                  std::chrono::milliseconds poll,
                                                   std::chrono::milliseconds keep_alive);
 
 }  // namespace ferry::api

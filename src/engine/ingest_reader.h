@@ -2,8 +2,8 @@
 // reading toolkit the Ingester is built on. It turns YAML nodes into typed values (strings,
 // booleans, bounded integers, durations, enums, lists, string maps, JSON) and reports every
 // problem as a Diagnostic with its line, column and path, so a section reader only says what it
-// expects. It also collects the templates it meets; they
-// are checked once the whole graph is known (ingest_checks.cc).
+// expects. It also collects the templates it meets; they are checked once the whole graph is
+// known (ingest_checks.cc).
 //
 // Thread-safety: one reader per Ingest call; not shared.
 #pragma once

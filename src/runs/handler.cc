@@ -40,7 +40,7 @@ struct HandlerState {
 };
 
 HandlerError Retryable(std::string message) { return HandlerError{std::move(message), true}; }
-HandlerError Final(std::string message) { return HandlerError{std::move(message), false}; }
+HandlerError NotRetryable(std::string message) { return HandlerError{std::move(message), false}; }
 
 std::optional<engine::StepStatus> ParseStepStatus(const std::string& s) {
   for (auto st : {engine::StepStatus::kSucceeded, engine::StepStatus::kFailed,
@@ -113,7 +113,7 @@ class StoreSink final : public engine::RunSink {
   }
 
   // Events wait for the next write of this execution (a checkpoint, a delay's deadline, the
-  // run's end) or the next FlushEvents, and go in that commit: a node's start, its log lines,
+  // run's end) or the next FlushRunEvents, and go in that commit: a node's start, its log lines,
   // its end and its checkpoint cost one commit, not one each.
   void Emit(const std::string& type, const Json& data) override {
     {
@@ -128,7 +128,7 @@ class StoreSink final : public engine::RunSink {
 
   // Writes the waiting events in one commit (the watcher calls it every `event_flush`, so a
   // page following the run sees them that soon).
-  void FlushEvents() {
+  void FlushRunEvents() {
     std::lock_guard lock(store_mu_);
     WritePendingLocked();  // one commit: AppendRunEvents is atomic
   }
@@ -259,7 +259,7 @@ class Execution {
   HandlerResult Run() {
     if (!ctx_.payload.is_object() || !ctx_.payload.contains("run_id") ||
         !ctx_.payload["run_id"].is_string()) {
-      return tl::unexpected(Final("payload needs {\"run_id\": \"...\"}"));
+      return tl::unexpected(NotRetryable("payload needs {\"run_id\": \"...\"}"));
     }
     run_id_ = ctx_.payload["run_id"].get<std::string>();
     generation_ = ctx_.payload.value("generation", 0);
@@ -278,7 +278,7 @@ class Execution {
   HandlerResult Execute(Store& store) {
     auto loaded = store.GetRun(run_id_);
     if (!loaded) return tl::unexpected(Retryable("store: " + loaded.error().message));
-    if (!*loaded) return tl::unexpected(Final("no run " + run_id_));
+    if (!*loaded) return tl::unexpected(NotRetryable("no run " + run_id_));
     if (IsTerminal((*loaded)->status)) {
       spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((*loaded)->status));
       return RunResult(**loaded);
@@ -296,7 +296,7 @@ class Execution {
       auto now = store.GetRun(run_id_);
       if (now && *now && IsTerminal((**now).status)) return RunResult(**now);
       spdlog::info("run {}: superseded ({})", run_id_, marked.error().message);
-      return tl::unexpected(Final("superseded: " + marked.error().message));
+      return tl::unexpected(NotRetryable("superseded: " + marked.error().message));
     }
     const ferry::Run& run = *marked;
     started_ms_ = run.started_ms;
@@ -381,7 +381,7 @@ class Execution {
                               std::chrono::duration_cast<milliseconds>(wake - SteadyClock::now())));
         if (st.stop_requested()) return;
         if (SteadyClock::now() >= next_flush) {
-          sink.FlushEvents();
+          sink.FlushRunEvents();
           next_flush = SteadyClock::now() + o.event_flush;
         }
         if (SteadyClock::now() < next_check) continue;
@@ -425,7 +425,7 @@ class Execution {
           }
           spdlog::info("run {}: checkpoint rejected, another attempt owns the run: {}", run_id_,
                        err->message);
-          return tl::unexpected(Final("superseded: " + err->message));
+          return tl::unexpected(NotRetryable("superseded: " + err->message));
         }
         spdlog::warn("run {}: checkpoint not saved ({}); the task will retry and resume", run_id_,
                      err ? err->message : outcome.error);
@@ -436,7 +436,7 @@ class Execution {
         break;
     }
     // Stopped or aborted: what the nodes said so far is kept (interrupted nodes, log lines).
-    sink.FlushEvents();
+    sink.FlushRunEvents();
 
     // Stopped. Why decides whether the run ends here or resumes elsewhere.
     if (cancelled_in_store) {
@@ -448,14 +448,14 @@ class Execution {
       return Json{{"run_id", run_id_}, {"status", "cancelled"}};
     }
     if (lost_ownership) {
-      return tl::unexpected(Final("superseded: the run was taken over by a newer attempt"));
+      return tl::unexpected(NotRetryable("superseded: the run was taken over by a newer attempt"));
     }
     if (TaskCancelRequested()) {
       CancelChildren(sink);
       auto finished = Finish(store, RunStatus::kCancelled, "", "cancelled", "", &sink);
       if (!finished && finished.error().retryable) return finished;
       // The worker records the task as cancelled because its cancel was requested.
-      return tl::unexpected(Final("cancelled"));
+      return tl::unexpected(NotRetryable("cancelled"));
     }
     spdlog::info(
         "run {}: interrupted (worker stopping or lease lost); it resumes from its "
@@ -486,7 +486,7 @@ class Execution {
       }
       auto now = store.GetRun(run_id_);
       if (now && *now && (**now).status == RunStatus::kCancelled) return RunResult(**now);
-      return tl::unexpected(Final("superseded: " + done.error().message));
+      return tl::unexpected(NotRetryable("superseded: " + done.error().message));
     }
     const int64_t duration_ms = done->started_ms != 0 && done->finished_ms >= done->started_ms
                                     ? done->finished_ms - done->started_ms

@@ -1,6 +1,8 @@
 // LocalService: following a run's or a task's events as they are written.
+#include <algorithm>
 #include <thread>
 
+#include "core/time_util.h"
 #include "runs/runs.h"
 #include "service/local_service.h"
 #include "views/views.h"
@@ -17,35 +19,61 @@ milliseconds Left(SteadyClock::time_point deadline) {
 
 }  // namespace
 
+Result<LocalService::EventStep> LocalService::RunEventStep(const std::string& id, int64_t after,
+                                                           int limit) {
+  return With(stores_, [&](Store& store) -> Result<EventStep> {
+    // The status first: every event written before the run ended is then read below.
+    auto run = store.GetRun(id);
+    if (!run) return Fail(run.error());
+    if (!*run) return Fail(ErrorCode::kNotFound, "no run " + id);
+    auto events = store.ListRunEvents(id, after, limit);
+    if (!events) return Fail(events.error());
+    EventStep step;
+    bool finished_read = false;
+    for (const auto& e : *events) {
+      step.events.push_back({std::to_string(e.seq), e.type, views::RunEvent(e)});
+      if (e.type == runs::kEventFinished) finished_read = true;
+    }
+    step.full = static_cast<int>(events->size()) == limit;
+    // The store stamps finished_ms with the wall clock, so the settling time is measured on it.
+    const bool settled = WallNowMs() - (*run)->finished_ms >= options_.run_events_settle.count();
+    step.ended = !step.full && IsTerminal((*run)->status) && (finished_read || settled);
+    return step;
+  });
+}
+
+Result<LocalService::EventStep> LocalService::TaskEventStep(const std::string& id,
+                                                            const std::string& after, int limit,
+                                                            milliseconds block) {
+  return With(brokers_, [&](Broker& b) -> Result<EventStep> {
+    // The record, not the event stream, says when the task is over (a retry is not an end); it
+    // is read first, so every event written before the end is read below.
+    auto task = b.GetTask(id);
+    if (!task) return Fail(task.error());
+    if (!*task) return Fail(ErrorCode::kNotFound, "no task " + id);
+    const bool ended = IsTerminal((*task)->status);
+    auto events = b.ReadEvents(id, after, limit, ended ? milliseconds(0) : block);
+    if (!events) return Fail(events.error());
+    EventStep step;
+    for (const auto& e : *events) step.events.push_back({e.id, e.type, views::TaskEvent(e)});
+    step.full = static_cast<int>(events->size()) == limit;
+    step.ended = !step.full && ended;
+    return step;
+  });
+}
+
 Status LocalService::FollowRunEvents(const std::string& id, int64_t after, milliseconds timeout,
                                      const EventSink& sink) {
   const auto deadline = SteadyClock::now() + timeout;
-  constexpr int kPage = 500;
   while (true) {
-    bool ended = false;
-    bool stop = false;
-    auto polled = With(stores_, [&](Store& store) -> Status {
-      // The status first: every event written before the run ended is then visible below.
-      auto run = store.GetRun(id);
-      if (!run) return Fail(run.error());
-      if (!*run) return Fail(ErrorCode::kNotFound, "no run " + id);
-      ended = IsTerminal((*run)->status);
-      while (!stop) {
-        auto events = store.ListRunEvents(id, after, kPage);
-        if (!events) return Fail(events.error());
-        for (const auto& e : *events) {
-          after = e.seq;
-          if (!sink(views::RunEvent(e))) {
-            stop = true;
-            break;
-          }
-        }
-        if (static_cast<int>(events->size()) < kPage) break;
-      }
-      return {};
-    });
-    if (!polled) return polled;
-    if (stop || ended) return {};
+    auto step = RunEventStep(id, after, 500);
+    if (!step) return Fail(step.error());
+    for (auto& e : step->events) {
+      after = std::stoll(e.id);  // a run event's seq, as RunEventStep wrote it
+      if (!sink(e.view)) return {};
+    }
+    if (step->ended) return {};
+    if (step->full) continue;
     if (Left(deadline).count() <= 0) {
       return Fail(ErrorCode::kTimeout,
                   "run " + id + " has not ended after " + std::to_string(timeout.count()) + " ms");
@@ -57,35 +85,24 @@ Status LocalService::FollowRunEvents(const std::string& id, int64_t after, milli
 Status LocalService::FollowTaskEvents(const std::string& id, milliseconds timeout,
                                       const EventSink& sink) {
   const auto deadline = SteadyClock::now() + timeout;
-  constexpr int kPage = 100;
-  return With(brokers_, [&](Broker& b) -> Status {
-    auto task = b.GetTask(id);
-    if (!task) return Fail(task.error());
-    if (!*task) return Fail(ErrorCode::kNotFound, "no task " + id);
-    std::string after = "0";
-    bool ended = IsTerminal((*task)->status);
-    while (true) {
-      milliseconds block{0};
-      if (!ended) {
-        const milliseconds left = Left(deadline);
-        if (left.count() <= 0) return Fail(ErrorCode::kTimeout, "timed out following task " + id);
-        block = std::min(milliseconds(500), left);
-      }
-      auto events = b.ReadEvents(id, after, kPage, block);
-      if (!events) return Fail(events.error());
-      for (const auto& e : *events) {
-        after = e.id;
-        if (!sink(views::TaskEvent(e))) return {};
-      }
-      if (static_cast<int>(events->size()) == kPage) continue;  // more to read at once
-      if (ended) return {};
-      // The record, not the event stream, says when the task is over (a retry is not an end);
-      // one more read after that drains the tail.
-      auto now = b.GetTask(id);
-      if (!now) return Fail(now.error());
-      if (!*now || IsTerminal((*now)->status)) ended = true;
+  std::string after = "0";
+  bool followed = false;
+  while (true) {
+    const milliseconds left = Left(deadline);
+    auto step = TaskEventStep(id, after, 100, std::clamp(left, milliseconds(0), milliseconds(500)));
+    // A task deleted while followed (retention, a purge) has ended; one never there is an error.
+    if (!step && step.error().code == ErrorCode::kNotFound && followed) return {};
+    if (!step) return Fail(step.error());
+    followed = true;
+    for (auto& e : step->events) {
+      after = e.id;
+      if (!sink(e.view)) return {};
     }
-  });
+    if (step->ended) return {};
+    if (!step->full && left.count() <= 0) {
+      return Fail(ErrorCode::kTimeout, "timed out following task " + id);
+    }
+  }
 }
 
 }  // namespace ferry::service

@@ -34,6 +34,11 @@ struct LocalServiceOptions {
   const Clock* clock = &SystemClock::Instance();
   // How often followers poll the store for new run events.
   std::chrono::milliseconds follow_poll = std::chrono::milliseconds(200);
+  // A run's events may trail its end: a cancel records run.cancelled after the status changes,
+  // and the worker that was running it then records its interrupted nodes and run.finished.
+  // A follower of a run that has ended stops at run.finished, or once the run has been over this
+  // long with nothing more written (a run cancelled before any worker took it).
+  std::chrono::milliseconds run_events_settle = std::chrono::milliseconds(3000);
   // Evaluates the alert rules with their thresholds (ops::AlertEvaluator, which sits above the
   // service) through a broker and, when `alerts_read_store`, a store (else null). Empty: Alerts()
   // answers kUnavailable.
@@ -136,6 +141,29 @@ class LocalService : public Service {
   // Whether the store and the broker answer: {status: "ok" | "unavailable", store, redis[, error]}
   // (each part "ok" or why not).
   Json Readiness();
+
+  // One step of following a run's or a task's events: what came after `after` (at most
+  // `limit`), and whether the run or task has ended with nothing left to read. The status is
+  // read before the events, so every event written before the end is in this step or an earlier
+  // one; a run has ended once run.finished is read, or once it has been over for
+  // run_events_settle (see LocalServiceOptions). The API's SSE streams poll these (two reads per
+  // step); Follow*Events loop on them. A run or task that does not exist (or no longer:
+  // retention) is kNotFound.
+  struct EventStep {
+    struct Event {
+      std::string id;  // the cursor to continue after: a run event's seq, a task event's id
+      std::string type;
+      Json view;  // views::RunEvent / views::TaskEvent
+    };
+    std::vector<Event> events;
+    bool full = false;   // a whole page: more may be waiting, step again at once
+    bool ended = false;  // the run or task has ended and every event has been returned
+  };
+  Result<EventStep> RunEventStep(const std::string& id, int64_t after, int limit);
+  // `block`: how long to wait for a first new event while the task has not ended (0: answer at
+  // once).
+  Result<EventStep> TaskEventStep(const std::string& id, const std::string& after, int limit,
+                                  std::chrono::milliseconds block);
 
   const LocalServiceOptions& options() const { return options_; }
 

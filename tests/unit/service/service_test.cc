@@ -34,6 +34,15 @@ class ServiceTest : public ::testing::Test {
             1),
         service_(stores_, brokers_, {}) {}
 
+  // Applies kWorkflow and starts a run of it: the run's id ("" when either fails).
+  std::string StartGreetRun(const Caller& caller) {
+    auto applied = service_.ApplyWorkflow(Json{{"source", kWorkflow}}, {});
+    EXPECT_TRUE(applied) << applied.error().message;
+    auto started = service_.StartRun(Json{{"workflow", "greet"}}, caller);
+    EXPECT_TRUE(started) << started.error().message;
+    return started ? (*started)["run"]["id"].get<std::string>() : std::string();
+  }
+
   testing::TempDir dir_;
   testing::FakeBroker broker_;
   Pool<Store> stores_;
@@ -196,6 +205,99 @@ TEST_F(ServiceTest, WorkflowsAndRuns) {
   auto unknown_field = service_.RetryRun(id, Json{{"latest", true}});
   ASSERT_FALSE(unknown_field);
   EXPECT_EQ(unknown_field.error().code, ErrorCode::kInvalidArgument);
+}
+
+// The step the API's run event streams and FollowRunEvents are built on: it says "ended" only
+// once the run has ended and every event has been returned, whatever the page size.
+TEST_F(ServiceTest, RunEventStepsEndOnlyOnceTheRunHasEndedAndEveryEventIsRead) {
+  Caller cli;
+  const std::string id = StartGreetRun(cli);
+  ASSERT_FALSE(id.empty());
+
+  auto open = service_.RunEventStep(id, 0, 1000);
+  ASSERT_TRUE(open) << open.error().message;
+  ASSERT_FALSE(open->events.empty());
+  EXPECT_FALSE(open->full);
+  EXPECT_FALSE(open->ended) << "the run is still pending";
+
+  ASSERT_TRUE(service_.CancelRun(id, cli));
+  // No worker will write run.finished: a service that waits no settling time ends the run once
+  // every event is read (the wait itself: RunEventStepsWaitForEventsThatTrailTheRunsEnd).
+  LocalServiceOptions hasty;
+  hasty.run_events_settle = std::chrono::milliseconds(0);
+  LocalService settled(stores_, brokers_, hasty);
+  // A page of one: each step before the last is full and not ended; the last is empty and ends.
+  std::vector<std::string> types;
+  int64_t after = 0;
+  bool ended = false;
+  for (int i = 0; i < 100 && !ended; ++i) {
+    auto step = settled.RunEventStep(id, after, 1);
+    ASSERT_TRUE(step) << step.error().message;
+    for (const auto& e : step->events) {
+      EXPECT_EQ(e.view["seq"].get<int64_t>(), std::stoll(e.id));
+      EXPECT_EQ(e.view["type"], e.type);
+      after = std::stoll(e.id);
+      types.push_back(e.type);
+    }
+    ended = step->ended;
+    if (!ended) {
+      ASSERT_TRUE(step->full) << "a step that is not full must end a run that has ended";
+    } else {
+      EXPECT_TRUE(step->events.empty());
+    }
+  }
+  ASSERT_TRUE(ended);
+  auto all = service_.RunEvents(id, {});
+  ASSERT_TRUE(all);
+  ASSERT_EQ(types.size(), (*all)["events"].size());
+  EXPECT_EQ(types.back(), (*all)["events"].back()["type"]);
+
+  auto missing = service_.RunEventStep("01ARZ3NDEKTSV4RRFFQ69G5FAV", 0, 10);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+// A run's events may trail its end (a cancel's run.cancelled, then the interrupted worker's
+// run.finished): a follower stops at run.finished, or once the run has been over for the settling
+// time with nothing more written.
+TEST_F(ServiceTest, RunEventStepsWaitForEventsThatTrailTheRunsEnd) {
+  Caller cli;
+  const std::string id = StartGreetRun(cli);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(service_.CancelRun(id, cli));
+
+  LocalServiceOptions patient;
+  patient.run_events_settle = std::chrono::hours(1);
+  LocalService waits(stores_, brokers_, patient);
+  auto first = waits.RunEventStep(id, 0, 1000);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_FALSE(first->events.empty());
+  EXPECT_FALSE(first->ended) << "cancelled, but run.finished is not written yet";
+  const int64_t after = std::stoll(first->events.back().id);
+
+  {  // what the interrupted worker writes last
+    auto store = stores_.Acquire();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->AppendRunEvent(id, "run.finished", R"({"status":"cancelled"})"));
+  }
+  auto last = waits.RunEventStep(id, after, 1000);
+  ASSERT_TRUE(last) << last.error().message;
+  ASSERT_EQ(last->events.size(), 1u);
+  EXPECT_EQ(last->events[0].type, "run.finished");
+  EXPECT_TRUE(last->ended);
+
+  // With no settling time, an ended run with nothing new has ended even without run.finished.
+  LocalServiceOptions hasty;
+  hasty.run_events_settle = std::chrono::milliseconds(0);
+  LocalService at_once(stores_, brokers_, hasty);
+  auto unsettled = waits.RunEventStep(id, 0, 1);  // a full page never ends a follow
+  ASSERT_TRUE(unsettled);
+  EXPECT_TRUE(unsettled->full);
+  EXPECT_FALSE(unsettled->ended);
+  auto settled = at_once.RunEventStep(id, std::stoll(last->events[0].id), 1000);
+  ASSERT_TRUE(settled);
+  EXPECT_TRUE(settled->events.empty());
+  EXPECT_TRUE(settled->ended);
 }
 
 }  // namespace
