@@ -117,7 +117,7 @@ class Bench {
     o.queues = {"q"};
     o.concurrency = concurrency;
     o.prefetch = prefetch;
-    auto w = MakeWorker(o, reg);
+    auto w = MakeWorker(o, reg, MakeRedisBrokerFactory(o.broker));
     if (!w) std::exit(1);
     auto t0 = Clock::now();
     if (!(*w)->Start()) std::exit(1);
@@ -143,7 +143,7 @@ class Bench {
     o.broker = f->options();
     o.queues = {"q"};
     o.concurrency = 8;
-    auto w = MakeWorker(o, reg);
+    auto w = MakeWorker(o, reg, MakeRedisBrokerFactory(o.broker));
     if (!w || !(*w)->Start()) std::exit(1);
     auto t0 = Clock::now();
     std::thread producer([&] {
@@ -181,7 +181,7 @@ class Bench {
     o.broker = f->options();
     o.queues = {"q"};
     o.concurrency = 8;
-    auto w = MakeWorker(o, reg);
+    auto w = MakeWorker(o, reg, MakeRedisBrokerFactory(o.broker));
     if (!w || !(*w)->Start()) std::exit(1);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     for (int i = 0; i < n; ++i) {

@@ -126,7 +126,7 @@ DrainResult Drain(const BrokerOptions& base, const std::vector<std::string>& que
     wo.queues = qs;
     wo.concurrency = 8;
     wo.prefetch = 256;
-    auto w = MakeWorker(wo, reg);
+    auto w = MakeWorker(wo, reg, MakeRedisBrokerFactory(wo.broker));
     if (!w || !(*w)->Start()) std::exit(1);
     running.push_back(std::move(*w));
   }

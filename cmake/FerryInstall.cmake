@@ -9,7 +9,7 @@ include(CMakePackageConfigHelpers)
 set(FERRY_INSTALLED_LIBS)
 foreach(lib ferry_core ferry_process ferry_http ferry_broker ferry_broker_redis ferry_leader_redis
     ferry_worker ferry_handlers ferry_http_client ferry_engine ferry_store ferry_store_sqlite
-    ferry_store_postgres ferry_views ferry_cron ferry_runs ferry_scheduler
+    ferry_store_postgres ferry_views ferry_cron ferry_runs ferry_run_handler ferry_scheduler
     ferry_remediation_settings ferry_remediation ferry_ops_config ferry_ops ferry_api_requests
     ferry_service ferry_service_remote ferry_console ferry_api ferry_devstack ferry_cli
     ferry_sdk_client ferry_sdk_worker)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/ids.h"
+
 namespace ferry {
 
 std::string_view TaskStatusName(TaskStatus s) {
@@ -76,6 +78,9 @@ Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options
   if (JsonDepth(request.payload) > kMaxJsonDepth) {
     return Fail(ErrorCode::kInvalidArgument, "payload nested deeper than the limit of " +
                                                  std::to_string(kMaxJsonDepth) + " levels");
+  }
+  if (!request.id.empty() && !LooksLikeId(request.id)) {
+    return Fail(ErrorCode::kInvalidArgument, "task id must be an id NewId() made");
   }
   if (request.unique_key.size() > 512) {
     return Fail(ErrorCode::kInvalidArgument, "unique key longer than 512 bytes");

@@ -55,6 +55,10 @@ struct SubmitRequest {
   std::optional<int64_t> eta_ms;         // run at/after this wall time (epoch ms); none = now
   std::string unique_key;                // non-empty: idempotent submission within unique_ttl
   std::chrono::milliseconds unique_ttl = std::chrono::hours(24);
+  // The new task's id: empty for a new NewId(); else one the caller drew with NewId() and
+  // recorded before submitting (StartRun keeps it in the run's first commit). Never reuse one:
+  // only unique_key makes a submission idempotent.
+  std::string id;
 };
 
 struct SubmitResult {

@@ -7,12 +7,15 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/completion.h"
 #include "cli/dev_endpoints.h"
+#include "cli/flags.h"
 #include "ops/config.h"
 
 namespace ferry::cli {
@@ -25,13 +28,10 @@ CLI::Option* AddOptional(CLI::App* app, const std::string& name, std::optional<s
       name, [&dest](const std::string& v) { dest = v; }, help);
 }
 
-// `--handler`, on every command that runs a worker (docs/handlers.md).
+// `--handler`, repeatable, on every command that runs a worker (docs/handlers.md).
 void AddHandlerFlag(CLI::App* app, std::vector<std::string>& dest) {
-  app->add_option("--handler", dest,
-                  "A task kind run by a program or an HTTP service, repeatable: "
-                  "KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL [secret-env=NAME] (env "
-                  "FERRY_HANDLERS, ';' between; http handlers sign with the key in NAME, else "
-                  "FERRY_HANDLER_SECRET; docs/handlers.md)");
+  const ops::SettingInfo* handlers = ops::FindSetting("handlers");
+  app->add_option(ops::FlagOf(*handlers), dest, ops::FlagHelp(*handlers));
 }
 
 }  // namespace
@@ -43,85 +43,39 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   app.set_help_all_flag("--help-all", "Help for every command");
 
   GlobalFlags global;
-  AddOptional(&app, "--redis-url", global.redis_url,
-              "Redis URL (env FERRY_REDIS_URL; default redis://127.0.0.1:6379)")
-      ->group("Global");
-  AddOptional(&app, "--prefix", global.prefix, "Redis key prefix (env FERRY_PREFIX; default ferry)")
-      ->group("Global");
-  AddOptional(&app, "--log-level", global.log_level,
-              "trace|debug|info|warn|error|off (env FERRY_LOG_LEVEL; default info for workers, "
-              "warn otherwise)")
-      ->group("Global");
-  AddOptional(&app, "--log-format", global.log_format,
-              "text|json, logs go to stderr (env FERRY_LOG_FORMAT; default text)")
-      ->group("Global");
-  AddOptional(&app, "--io-timeout", global.io_timeout,
-              "Redis connect/command timeout, e.g. 5s (env FERRY_IO_TIMEOUT; default 5s)")
-      ->group("Global");
-  AddOptional(&app, "--redis-username", global.redis_username,
-              "Redis ACL user when the URL names none (env FERRY_REDIS_USERNAME)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-tls-ca", global.redis_tls_ca,
-              "CA certificates (PEM) that sign the server's certificate, for rediss:// URLs "
-              "(env FERRY_REDIS_TLS_CA; default the system's trust store)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-tls-cert", global.redis_tls_cert,
-              "Client certificate (PEM) for servers with tls-auth-clients (env "
-              "FERRY_REDIS_TLS_CERT)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-tls-key", global.redis_tls_key,
-              "Key of the client certificate (PEM) (env FERRY_REDIS_TLS_KEY)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-tls-server-name", global.redis_tls_server_name,
-              "Name expected in the server's certificate and sent as SNI (env "
-              "FERRY_REDIS_TLS_SERVER_NAME; default the host connected to)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-tls-verify", global.redis_tls_verify,
-              "yes|no: verify the server's certificate (env FERRY_REDIS_TLS_VERIFY; default yes)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-sentinel-username", global.redis_sentinel_username,
-              "ACL user of the sentinels, for redis+sentinel:// URLs (env "
-              "FERRY_REDIS_SENTINEL_USERNAME)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-sentinel-password", global.redis_sentinel_password,
-              "Password of the sentinels (env FERRY_REDIS_SENTINEL_PASSWORD)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-wait-replicas", global.redis_wait_replicas,
-              "Durability: submit, complete, cancel and retry wait until this many replicas "
-              "have the write (Redis WAIT) (env FERRY_REDIS_WAIT_REPLICAS; default 0 = off)")
-      ->group("Redis connection");
-  AddOptional(&app, "--redis-wait-timeout", global.redis_wait_timeout,
-              "How long such a write waits for its replicas before failing (env "
-              "FERRY_REDIS_WAIT_TIMEOUT; default 1s)")
-      ->group("Redis connection");
-  AddOptional(&app, "--task-retention", global.task_retention,
-              "How long a finished task's record and events stay in Redis (env "
-              "FERRY_TASK_RETENTION; default 24h)")
-      ->group("Retention");
-  AddOptional(&app, "--dead-retention", global.dead_retention,
-              "How long dead-lettered tasks stay inspectable and re-runnable (env "
-              "FERRY_DEAD_RETENTION; default 7d)")
-      ->group("Retention");
-  AddOptional(&app, "--event-stream-length", global.event_stream_length,
-              "Events kept per task, oldest trimmed first (env FERRY_EVENT_STREAM_LENGTH; "
-              "default 1000)")
-      ->group("Retention");
-  AddOptional(&app, "--config", global.config,
-              "Config file of key = value lines, keys named like the flags; precedence flag > "
-              "env > file > default (env FERRY_CONFIG)")
-      ->group("Global");
-  AddOptional(&app, "--server", global.server,
-              "Send client commands (task, queue, worker list, workflow, run, schedule, token) "
-              "to this Ferry "
-              "server's HTTP API instead of Redis and the store (env FERRY_SERVER), e.g. "
-              "http://127.0.0.1:8080")
-      ->group("Remote");
-  AddOptional(&app, "--token", global.token,
-              "Bearer token for --server (env FERRY_TOKEN; see `ferry token create`)")
-      ->group("Remote");
-  AddOptional(&app, "--token-file", global.token_file,
-              "File holding the bearer token for --server (env FERRY_TOKEN_FILE)")
-      ->group("Remote");
+  // Every setting's flag, help, variable and default come from its entry in ops::Settings().
+  auto setting = [&global](CLI::App* cmd, std::string_view key, std::optional<std::string>& dest) {
+    return AddSettingFlag(cmd, key, dest, global.given);
+  };
+  using SettingList = std::initializer_list<std::pair<const char*, std::optional<std::string>*>>;
+  auto settings = [&](CLI::App* cmd, const char* group, SettingList list) {
+    for (auto [key, dest] : list) setting(cmd, key, *dest)->group(group);
+  };
+  settings(&app, "Global",
+           {{"redis-url", &global.redis_url},
+            {"prefix", &global.prefix},
+            {"log-level", &global.log_level},
+            {"log-format", &global.log_format},
+            {"io-timeout", &global.io_timeout},
+            {"config", &global.config}});
+  settings(&app, "Redis connection",
+           {{"redis-username", &global.redis_username},
+            {"redis-tls-ca", &global.redis_tls_ca},
+            {"redis-tls-cert", &global.redis_tls_cert},
+            {"redis-tls-key", &global.redis_tls_key},
+            {"redis-tls-server-name", &global.redis_tls_server_name},
+            {"redis-tls-verify", &global.redis_tls_verify},
+            {"redis-sentinel-username", &global.redis_sentinel_username},
+            {"redis-sentinel-password", &global.redis_sentinel_password},
+            {"redis-wait-replicas", &global.redis_wait_replicas},
+            {"redis-wait-timeout", &global.redis_wait_timeout}});
+  settings(&app, "Retention",
+           {{"task-retention", &global.task_retention},
+            {"dead-retention", &global.dead_retention},
+            {"event-stream-length", &global.event_stream_length}});
+  settings(
+      &app, "Remote",
+      {{"server", &global.server}, {"token", &global.token}, {"token-file", &global.token_file}});
   app.add_flag("--json", global.json, "Machine-readable output on stdout")->group("Global");
   app.add_flag("--ascii", global.ascii, "Tables with + - | instead of box drawing")
       ->group("Global");
@@ -139,40 +93,21 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   worker->require_subcommand(1);
   WorkerFlags wf;
   auto* wstart = worker->add_subcommand("start", "Claim and run tasks until SIGTERM/SIGINT");
-  AddOptional(wstart, "--queues", wf.queues,
-              "Queues in strict priority order, e.g. high,default (env FERRY_QUEUES; default "
-              "default)");
-  AddOptional(wstart, "--concurrency", wf.concurrency,
-              "Tasks run at once (env FERRY_CONCURRENCY; default 1)");
-  AddOptional(wstart, "--prefetch", wf.prefetch,
-              "Tasks claimed ahead; -1 = same as concurrency (env FERRY_PREFETCH)");
-  AddOptional(wstart, "--worker-id", wf.worker_id,
-              "Worker id (env FERRY_WORKER_ID; default {hostname}-{pid}-{random})");
-  AddOptional(wstart, "--lease", wf.lease,
-              "Lease of a running task; others reclaim it after this long without renewal "
-              "(env FERRY_LEASE; default 30s)");
-  AddOptional(wstart, "--drain-timeout", wf.drain_timeout,
-              "On SIGTERM, how long running tasks may finish before they are handed back "
-              "(env FERRY_DRAIN_TIMEOUT; default 30s)");
-  AddOptional(wstart, "--default-timeout", wf.default_timeout,
-              "Timeout of tasks that set none; 0 = none (env FERRY_DEFAULT_TIMEOUT; default 30m)");
-  AddOptional(wstart, "--health-port", wf.health_port,
-              "Port of /healthz; 0 = any free port, -1 = none (env FERRY_HEALTH_PORT; default -1)");
-  AddOptional(wstart, "--health-host", wf.health_host,
-              "Address of the health port; 0.0.0.0 to let Prometheus scrape /metrics from "
-              "elsewhere (env FERRY_HEALTH_HOST; default 127.0.0.1)");
-  AddOptional(wstart, "--backoff-base", wf.backoff_base,
-              "First retry delay, doubled per attempt (env FERRY_BACKOFF_BASE; default 1s)");
-  AddOptional(wstart, "--heartbeat-ttl", wf.heartbeat_ttl,
-              "Worker record TTL, refreshed every third (env FERRY_HEARTBEAT_TTL; default 30s)");
+  setting(wstart, "queues", wf.queues);
+  setting(wstart, "concurrency", wf.concurrency);
+  setting(wstart, "prefetch", wf.prefetch);
+  setting(wstart, "worker-id", wf.worker_id);
+  setting(wstart, "lease", wf.lease);
+  setting(wstart, "drain-timeout", wf.drain_timeout);
+  setting(wstart, "default-timeout", wf.default_timeout);
+  setting(wstart, "health-port", wf.health_port);
+  setting(wstart, "health-host", wf.health_host);
+  setting(wstart, "backoff-base", wf.backoff_base);
+  setting(wstart, "heartbeat-ttl", wf.heartbeat_ttl);
   AddHandlerFlag(wstart, wf.handlers);
-  AddOptional(wstart, "--store", sf.store,
-              "Store of workflow runs (ferry.run tasks) (env FERRY_STORE; default "
-              "./.ferry/ferry.db)");
-  AddOptional(wstart, "--secrets-file", sf.secrets_file,
-              "Secrets for workflow runs: NAME=value lines or a JSON object (env "
-              "FERRY_SECRETS_FILE); FERRY_SECRET_<NAME> variables are read too");
-  AddRemediationFlags(wstart, sf.remediation);
+  setting(wstart, "store", sf.store);
+  setting(wstart, "secrets-file", sf.secrets_file);
+  AddRemediationFlags(wstart, sf.remediation, global.given);
   wstart->callback([&] {
     default_log_level = "info";
     run = [&](Context& ctx) { return RunWorkerStart(ctx, wf, sf, extra); };
@@ -272,11 +207,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
       [&] { run = [&](Context& ctx) { return RunQueuePurge(ctx, queue_name, purge_yes); }; });
 
   // --- workflow / run / dev (cmd_workflow.cc, cmd_run.cc, cmd_dev.cc) ---
-  auto add_store = [&](CLI::App* cmd) {
-    AddOptional(cmd, "--store", sf.store,
-                "Workflow/run store: sqlite file path or postgresql://... (env FERRY_STORE; "
-                "default ./.ferry/ferry.db)");
-  };
+  auto add_store = [&](CLI::App* cmd) { setting(cmd, "store", sf.store); };
   auto* workflow = app.add_subcommand("workflow", "Apply, inspect and run workflows");
   workflow->require_subcommand(1);
   WorkflowApplyArgs wa;
@@ -353,18 +284,13 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   DevArgs dv;
   auto* dev = app.add_subcommand(
       "dev", "Everything in one process: API, worker, sweeper, SQLite, a private Redis");
-  AddOptional(dev, "--listen", dv.listen, "API address (env FERRY_LISTEN; default 127.0.0.1:8080)");
-  AddOptional(dev, "--data-dir", dv.data_dir,
-              "SQLite and state (env FERRY_DATA_DIR; default "
-              "./.ferry)");
-  AddOptional(dev, "--concurrency", dv.concurrency,
-              "Worker slots (env FERRY_CONCURRENCY; "
-              "default 4)");
+  setting(dev, "listen", dv.listen);
+  setting(dev, "data-dir", dv.data_dir);
+  setting(dev, "concurrency", dv.concurrency);
   AddHandlerFlag(dev, dv.handlers);
-  AddOptional(dev, "--secrets-file", sf.secrets_file,
-              "NAME=value lines or a JSON object (env FERRY_SECRETS_FILE)");
+  setting(dev, "secrets-file", sf.secrets_file);
   add_store(dev);
-  AddRemediationFlags(dev, sf.remediation);
+  AddRemediationFlags(dev, sf.remediation, global.given);
   dev->callback([&] {
     default_log_level = "info";
     run = [&](Context& ctx) { return RunDev(ctx, sf, dv); };
@@ -376,23 +302,14 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   server->require_subcommand(1);
   auto* sstart = server->add_subcommand(
       "start", "HTTP API, webhooks and live run events until SIGTERM/SIGINT (bearer-token auth)");
-  AddOptional(sstart, "--listen", sv.listen,
-              "Address to serve on, HOST:PORT; port 0 = any free one (env FERRY_LISTEN; default "
-              "127.0.0.1:8080)");
-  AddOptional(sstart, "--threads", sv.threads,
-              "Request handler threads (env FERRY_API_THREADS; default 16)");
-  AddOptional(
-      sstart, "--max-sse-clients", sv.max_sse_clients,
-      "Concurrent run event streams; more get 503 (env FERRY_MAX_SSE_CLIENTS; default 512)");
-  AddOptional(sstart, "--max-connections", sv.max_connections,
-              "Open client connections; more get 503 (env FERRY_MAX_CONNECTIONS; default 10000)");
-  AddOptional(sstart, "--max-connections-per-client", sv.max_connections_per_client,
-              "Open connections from one client address; more get 503 (env "
-              "FERRY_MAX_CONNECTIONS_PER_CLIENT; default 4000)");
+  setting(sstart, "listen", sv.listen);
+  setting(sstart, "threads", sv.threads);
+  setting(sstart, "max-sse-clients", sv.max_sse_clients);
+  setting(sstart, "max-connections", sv.max_connections);
+  setting(sstart, "max-connections-per-client", sv.max_connections_per_client);
   sstart->add_flag("--no-sweeper", sv.no_sweeper,
                    "Do not re-enqueue stranded pending runs from this process");
-  AddOptional(sstart, "--secrets-file", sf.secrets_file,
-              "Webhook secrets: NAME=value lines or a JSON object (env FERRY_SECRETS_FILE)");
+  setting(sstart, "secrets-file", sf.secrets_file);
   add_store(sstart);
   sstart->callback([&] {
     default_log_level = "info";
@@ -423,17 +340,17 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
       [&] { run = [&](Context& ctx) { return RunTokenRevoke(ctx, sf, token_arg); }; });
 
   // --- scheduler / schedule (cmd_scheduler.cc, cmd_schedule.cc) ---
-  AddSchedulerCommands(app, sf, run, default_log_level);
+  AddSchedulerCommands(app, sf, global.given, run, default_log_level);
 
   // --- remediation (cmd_remediation.cc) ---
-  AddRemediationCommands(app, sf, run);
+  AddRemediationCommands(app, sf, global.given, run);
 
   // --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc) ---
   OpsFlags opsf;
-  AddAlertFlags(sstart, sv.alert_flags);
+  AddAlertFlags(sstart, sv.alert_flags, global.given);
   auto* alerts = app.add_subcommand(
       "alerts", "Evaluate the alert rules now: what fires and since when (exit 1 if any fires)");
-  AddAlertFlags(alerts, opsf.values);
+  AddAlertFlags(alerts, opsf.values, global.given);
   add_store(alerts);
   alerts->callback([&] { run = [&](Context& ctx) { return RunAlerts(ctx, sf, opsf); }; });
   auto* config = app.add_subcommand("config", "Inspect the configuration");
@@ -441,7 +358,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   auto* cshow = config->add_subcommand(
       "show", "Every setting's effective value and where it came from (secrets masked)");
   add_store(cshow);
-  cshow->callback([&] { run = [&](Context& ctx) { return RunConfigShow(ctx, sf); }; });
+  cshow->callback([&] { run = [&](Context& ctx) { return RunConfigShow(ctx); }; });
   auto* doctor = app.add_subcommand(
       "doctor",
       "Check Redis (version, AOF, eviction, TLS, ACL user, Sentinel, Cluster), clocks, workers and "

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/json_text.h"
 #include "core/time_util.h"
 #include "ops/alerts.h"
@@ -13,15 +14,10 @@
 
 namespace ferry::cli {
 
-void AddAlertFlags(CLI::App* cmd, std::map<std::string, std::string>& flags) {
+void AddAlertFlags(CLI::App* cmd, std::map<std::string, std::string>& flags, SettingsGiven& given) {
   for (const auto& s : ops::Settings()) {
     if (s.key.rfind("alert-", 0) != 0) continue;
-    const std::string key = s.key;
-    cmd->add_option_function<std::string>(
-           "--" + key, [&flags, key](const std::string& v) { flags[key] = v; },
-           s.help + " (env " + ops::EnvNameOf(key) + "; default " +
-               (s.default_text.empty() ? std::string("none") : s.default_text) + ")")
-        ->group("Alerts");
+    AddSettingFlag(cmd, s.key, flags, given)->group("Alerts");
   }
 }
 
@@ -44,7 +40,7 @@ int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags) {
   }
   // Locally the store is read only when one is configured: a default ./.ferry is not created
   // for this.
-  const bool store_configured = sf.store || ctx.env()("FERRY_STORE");
+  const bool store_configured = PickSetting(sf.store, "store", ctx.env()).has_value();
   auto svc = ctx.Service(sf, [&](service::LocalServiceOptions& o) {
     o.alerts = [&evaluator](Broker& b, Store* s) { return evaluator->EvaluateJson(b, s); };
     o.alerts_read_store = store_configured;

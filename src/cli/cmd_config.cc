@@ -1,35 +1,15 @@
 // `ferry config show`: every setting's effective value and its source (flag, env, config file
-// with line, default), secrets masked. Flags other than the global ones and --store belong to
-// other commands and show as env/file/default here.
+// with line, default), secrets masked. The flags it can show as such are those this command takes
+// (the global ones and --store); other commands' settings show as env/file/default here.
 #include "cli/commands.h"
 #include "ops/config.h"
 
 namespace ferry::cli {
 
-int RunConfigShow(Context& ctx, const StoreFlags& sf) {
+int RunConfigShow(Context& ctx) {
   const Output& out = ctx.out();
   const GlobalFlags& g = ctx.global();
-  std::map<std::string, std::string> flags;
-  auto put = [&](const char* key, const std::optional<std::string>& v) {
-    if (v) flags[key] = *v;
-  };
-  put("config", g.config);
-  put("redis-url", g.redis_url);
-  put("prefix", g.prefix);
-  put("log-level", g.log_level);
-  put("log-format", g.log_format);
-  put("io-timeout", g.io_timeout);
-  put("redis-username", g.redis_username);
-  put("redis-tls-ca", g.redis_tls_ca);
-  put("redis-tls-cert", g.redis_tls_cert);
-  put("redis-tls-key", g.redis_tls_key);
-  put("redis-tls-server-name", g.redis_tls_server_name);
-  put("redis-tls-verify", g.redis_tls_verify);
-  put("redis-sentinel-username", g.redis_sentinel_username);
-  put("redis-sentinel-password", g.redis_sentinel_password);
-  put("redis-wait-replicas", g.redis_wait_replicas);
-  put("redis-wait-timeout", g.redis_wait_timeout);
-  put("store", sf.store);
+  const std::map<std::string, std::string>& flags = g.given;
 
   // ctx.env() already has the file behind it; the file itself is re-read to name lines.
   auto env_only = ProcessEnv();

@@ -216,7 +216,7 @@ int RunDemo(Context& ctx, const DemoArgs& args) {
   runs::RunHandlerOptions rho;
   rho.secrets = &secrets;
   runs::RegisterRunHandler(registry, **stores, *brokers, rho);
-  auto worker = MakeWorker(wo, registry);
+  auto worker = MakeWorker(wo, registry, MakeRedisBrokerFactory(wo.broker));
   if (!worker) return out.Fail(worker.error());
   if (auto st = (*worker)->Start(); !st) return out.Fail(st.error());
   target = worker->get();

@@ -35,10 +35,11 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::optional<std::string> FlagOrEnv(const Context& ctx, const std::optional<std::string>& flag,
-                                     const char* env) {
-  if (flag && !flag->empty()) return flag;
-  return ctx.env()(env);
+// A text setting by key (ops::Settings()), or `fallback`.
+std::string TextSetting(const Context& ctx, const std::optional<std::string>& flag,
+                        std::string_view key, const std::string& fallback) {
+  auto v = PickSetting(flag, key, ctx.env());
+  return v ? v->text : fallback;
 }
 
 Result<std::pair<std::string, int>> ParseListen(const std::string& text) {
@@ -65,24 +66,18 @@ Result<std::pair<std::string, int>> ParseListen(const std::string& text) {
 
 int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   const Output& out = ctx.out();
-  auto listen = ParseListen(FlagOrEnv(ctx, args.listen, "FERRY_LISTEN").value_or("127.0.0.1:8080"));
+  auto listen = ParseListen(TextSetting(ctx, args.listen, "listen", "127.0.0.1:8080"));
   if (!listen) return out.Fail(listen.error());
-  int concurrency = 4;
-  if (auto c = FlagOrEnv(ctx, args.concurrency, "FERRY_CONCURRENCY")) {
-    try {
-      concurrency = std::stoi(*c);
-    } catch (const std::exception&) {
-      concurrency = 0;
-    }
-    if (concurrency < 1 || concurrency > 256) {
-      return out.Fail(ErrorCode::kInvalidArgument, "--concurrency must be 1..256, got " + *c);
-    }
+  int concurrency = 4;  // not a worker's 1: ferry dev runs workflows whose nodes wait on tasks
+  if (auto c = PickSetting(args.concurrency, "concurrency", ctx.env())) {
+    auto n = ParseIntSetting(*c, 1, 256);
+    if (!n) return out.Fail(n.error());
+    concurrency = *n;
   }
   // The user's own kinds (docs/handlers.md), checked before anything starts.
   auto declared = ResolveHandlerDeclarations(args.handlers, ctx.env());
   if (!declared) return out.Fail(declared.error());
-  std::filesystem::path data_dir =
-      FlagOrEnv(ctx, args.data_dir, "FERRY_DATA_DIR").value_or(".ferry");
+  std::filesystem::path data_dir = TextSetting(ctx, args.data_dir, "data-dir", ".ferry");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
@@ -133,9 +128,11 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   engine::EnvSecretResolver env_secrets;
   std::unique_ptr<engine::MapSecretResolver> file_secrets;
   std::vector<const engine::SecretResolver*> chain = {&env_secrets};
-  if (auto path = FlagOrEnv(ctx, sf.secrets_file, "FERRY_SECRETS_FILE")) {
-    auto f = engine::LoadSecretsFile(*path);
-    if (!f) return out.Fail(f.error().code, "--secrets-file " + *path + ": " + f.error().message);
+  if (auto path = PickSetting(sf.secrets_file, "secrets-file", ctx.env())) {
+    auto f = engine::LoadSecretsFile(path->text);
+    if (!f) {
+      return out.Fail(f.error().code, path->source + " " + path->text + ": " + f.error().message);
+    }
     file_secrets = std::move(*f);
     chain.push_back(file_secrets.get());
   }
@@ -173,7 +170,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   ho.secrets = &secrets;
   ho.on_run_failed = capture;
   runs::RegisterRunHandler(registry, **stores, *brokers, ho);
-  auto worker = MakeWorker(wo, registry);
+  auto worker = MakeWorker(wo, registry, MakeRedisBrokerFactory(wo.broker));
   if (!worker) return out.Fail(worker.error());
   if (auto st = (*worker)->Start(); !st) return out.Fail(st.error());
 
@@ -192,8 +189,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   ro.attempt.owner = cron_options.id;
   ro.attempt.secrets = &secrets;
   ro.attempt.hide_paths = remediation::HidePaths(
-      store_location, FlagOrEnv(ctx, sf.secrets_file, "FERRY_SECRETS_FILE").value_or(""),
-      ctx.global().config.value_or(ctx.env()("FERRY_CONFIG").value_or("")), data_dir.string());
+      store_location, TextSetting(ctx, sf.secrets_file, "secrets-file", ""),
+      TextSetting(ctx, ctx.global().config, "config", ""), data_dir.string());
   remediation::Runner remediation_runner(**stores, *brokers, ro);
   cron_options.hooks.push_back(remediation_runner.Duty());
   scheduler::Scheduler cron_scheduler(**stores, *brokers, cron_options);

@@ -17,8 +17,8 @@ namespace {
 Result<Json> LocalChecks(Context& ctx, const StoreFlags& sf) {
   auto brokers = MakeRedisBrokerFactory(ctx.config().broker);
   std::unique_ptr<StoreFactory> stores;
-  std::optional<std::string> location = sf.store;
-  if (!location) location = ctx.env()("FERRY_STORE");
+  std::optional<std::string> location;
+  if (auto v = PickSetting(sf.store, "store", ctx.env())) location = v->text;
   if (location) {
     StoreOptions so;
     so.migrate = false;

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/json_text.h"
 #include "ops/config.h"
 #include "remediation/settings.h"
@@ -155,27 +156,18 @@ int RunDiff(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
 
 }  // namespace
 
-void AddRemediationFlags(CLI::App* cmd, std::map<std::string, std::string>& flags) {
+void AddRemediationFlags(CLI::App* cmd, std::map<std::string, std::string>& flags,
+                         SettingsGiven& given) {
   for (const auto& s : remediation::SettingSpecs()) {
-    const std::string key = s.key;
-    const std::string env = ops::EnvNameForKey(key);
-    cmd->add_option_function<std::string>(
-           "--" + key, [&flags, key](const std::string& v) { flags[key] = v; },
-           s.help + " (env " + env + "; default " +
-               (s.default_text.empty() ? std::string("none") : s.default_text) + ")")
-        ->group("Remediation");
+    AddSettingFlag(cmd, s.key, flags, given)->group("Remediation");
   }
 }
 
-void AddRemediationCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run) {
+void AddRemediationCommands(CLI::App& app, StoreFlags& sf, SettingsGiven& given,
+                            std::function<int(Context&)>& run) {
   // Static: CLI11 writes into these during parse, after this function returned.
   static RemediationArgs args;
-  auto add_store = [&](CLI::App* cmd) {
-    cmd->add_option_function<std::string>(
-        "--store", [&sf](const std::string& v) { sf.store = v; },
-        "Workflow/run store: sqlite file path or postgresql://... (env FERRY_STORE; default "
-        "./.ferry/ferry.db)");
-  };
+  auto add_store = [&](CLI::App* cmd) { AddSettingFlag(cmd, "store", sf.store, given); };
   auto* rem = app.add_subcommand(
       "remediation", "Remediation candidates of failed runs: list, inspect, dismiss, reopen");
   rem->require_subcommand(1);

@@ -40,8 +40,9 @@ std::string Clock(int64_t ms) {
 // Shared helpers (runs_common.h)
 
 Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf) {
-  if (sf.store && !sf.store->empty()) return *sf.store;
-  if (auto env = ctx.env()("FERRY_STORE")) return *env;
+  if (auto store = PickSetting(sf.store, "store", ctx.env()); store && !store->text.empty()) {
+    return store->text;
+  }
   std::error_code ec;
   std::filesystem::create_directories(kDefaultStoreDir, ec);
   if (ec) {
@@ -112,6 +113,9 @@ std::string RunEventLine(const Json& e) {
     if (d.contains("error")) text += ": " + str("error");
   } else if (type == runs::kEventCreated) {
     text = "run created (" + str("triggered_by") + ")";
+    if (d.contains("task_id")) {
+      text += ", task " + str("task_id") + " (queue " + str("queue") + ")";
+    }
   } else {
     text = type + " " + DumpJson(d);
   }
@@ -379,15 +383,15 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
                                                        HandlerRegistry& registry) {
   auto support = std::make_shared<WorkerRunSupport>();
   // Not ResolveStoreLocation: a worker that never sees a run must not create ./.ferry.
-  std::string location = sf.store && !sf.store->empty() ? *sf.store
-                         : ctx.env()("FERRY_STORE")     ? *ctx.env()("FERRY_STORE")
-                                                        : std::string(kDefaultStoreFile);
+  auto store = PickSetting(sf.store, "store", ctx.env());
+  std::string location =
+      store && !store->text.empty() ? store->text : std::string(kDefaultStoreFile);
   auto stores = MakeStoreFactory(location);
   if (!stores) return Fail(stores.error());
   support->stores = std::move(*stores);
   support->brokers = MakeRedisBrokerFactory(broker);
-  std::optional<std::string> secrets_file = sf.secrets_file;
-  if (!secrets_file) secrets_file = ctx.env()("FERRY_SECRETS_FILE");
+  std::optional<std::string> secrets_file;
+  if (auto v = PickSetting(sf.secrets_file, "secrets-file", ctx.env())) secrets_file = v->text;
   std::vector<const engine::SecretResolver*> chain = {&support->env};
   if (secrets_file) {
     auto file = engine::LoadSecretsFile(*secrets_file);

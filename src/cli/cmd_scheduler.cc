@@ -4,9 +4,12 @@
 
 #include <CLI/CLI.hpp>
 #include <condition_variable>
+#include <initializer_list>
 #include <mutex>
+#include <utility>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "cli/signals.h"
 #include "core/redis_url.h"
 #include "core/time_util.h"
@@ -23,54 +26,47 @@ namespace ferry::cli {
 namespace {
 
 struct SchedulerFlags {
-  std::optional<std::string> tick;            // FERRY_SCHEDULER_TICK, default 1s
-  std::optional<std::string> lease;           // FERRY_SCHEDULER_LEASE, default 5s
-  std::optional<std::string> misfire_grace;   // FERRY_MISFIRE_GRACE, default 5s
-  std::optional<std::string> run_queue;       // FERRY_RUN_QUEUE, default default
-  std::optional<std::string> id;              // FERRY_SCHEDULER_ID
-  std::optional<std::string> metrics_port;    // FERRY_METRICS_PORT, default -1 (off)
-  std::optional<std::string> metrics_host;    // FERRY_METRICS_HOST, default 127.0.0.1
+  // Settings by key (ops::Settings()): scheduler-tick, scheduler-lease, misfire-grace,
+  // run-queue, scheduler-id, metrics-port, metrics-host.
+  std::optional<std::string> tick;
+  std::optional<std::string> lease;
+  std::optional<std::string> misfire_grace;
+  std::optional<std::string> run_queue;
+  std::optional<std::string> id;
+  std::optional<std::string> metrics_port;
+  std::optional<std::string> metrics_host;
   std::map<std::string, std::string> alerts;  // --alert-* (src/ops)
 };
 
-std::optional<std::string> Pick(const Context& ctx, const std::optional<std::string>& flag,
-                                const std::string& env) {
-  if (flag) return flag;
-  return ctx.env()(env);
-}
-
+// A duration setting greater than zero, or `fallback` when not set.
 Result<std::chrono::milliseconds> Duration(const Context& ctx,
                                            const std::optional<std::string>& flag,
-                                           const std::string& flag_name, const std::string& env,
+                                           std::string_view key,
                                            std::chrono::milliseconds fallback) {
-  auto text = Pick(ctx, flag, env);
+  auto text = PickSetting(flag, key, ctx.env());
   if (!text) return fallback;
-  auto d = ParseDuration(*text);
-  std::string source = flag ? flag_name : env;
-  if (!d) return Fail(ErrorCode::kInvalidArgument, source + ": " + d.error().message);
-  if (d->count() <= 0) return Fail(ErrorCode::kInvalidArgument, source + ": must be > 0");
-  return *d;
+  return ParseDurationSetting(*text, /*allow_zero=*/false);
 }
 
 int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& flags) {
   const Output& out = ctx.out();
   scheduler::SchedulerOptions so;
-  auto tick = Duration(ctx, flags.tick, "--tick", "FERRY_SCHEDULER_TICK", so.tick);
+  auto tick = Duration(ctx, flags.tick, "scheduler-tick", so.tick);
   if (!tick) return out.Fail(tick.error());
-  auto lease = Duration(ctx, flags.lease, "--lease", "FERRY_SCHEDULER_LEASE", so.lease);
+  auto lease = Duration(ctx, flags.lease, "scheduler-lease", so.lease);
   if (!lease) return out.Fail(lease.error());
-  auto grace = Duration(ctx, flags.misfire_grace, "--misfire-grace", "FERRY_MISFIRE_GRACE",
-                        so.dispatch.misfire_grace);
+  auto grace = Duration(ctx, flags.misfire_grace, "misfire-grace", so.dispatch.misfire_grace);
   if (!grace) return out.Fail(grace.error());
   so.tick = *tick;
   so.lease = *lease;
   so.dispatch.misfire_grace = *grace;
-  if (auto q = Pick(ctx, flags.run_queue, "FERRY_RUN_QUEUE")) {
-    if (auto st = ValidateQueueName(*q); !st) return out.Fail(st.error());
-    so.dispatch.queue = *q;
-    so.recovery.task.queue = *q;
+  if (auto q = PickSetting(flags.run_queue, "run-queue", ctx.env())) {
+    if (auto st = ValidateQueueName(q->text); !st)
+      return out.Fail(BadSetting(*q, st.error().message).value());
+    so.dispatch.queue = q->text;
+    so.recovery.task.queue = q->text;
   }
-  if (auto id = Pick(ctx, flags.id, "FERRY_SCHEDULER_ID")) so.id = *id;
+  if (auto id = PickSetting(flags.id, "scheduler-id", ctx.env())) so.id = id->text;
 
   // Alerts (src/ops): the leader evaluates the rules every alert-interval, keeping the shared
   // firing-since state in Redis current, and announces changes to the alert webhook if one is set.
@@ -80,9 +76,12 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
     if (auto it = flags.alerts.find(key); it != flags.alerts.end()) return it->second;
     return ctx.env()(ops::EnvNameOf(key));
   };
-  std::optional<std::string> alert_interval_text = pick_alert("alert-interval");
-  auto alert_interval = Duration(ctx, alert_interval_text, "--alert-interval",
-                                 "FERRY_ALERT_INTERVAL", std::chrono::seconds(15));
+  const auto interval_flag = flags.alerts.find("alert-interval");
+  auto alert_interval = Duration(ctx,
+                                 interval_flag == flags.alerts.end()
+                                     ? std::nullopt
+                                     : std::optional<std::string>(interval_flag->second),
+                                 "alert-interval", std::chrono::seconds(15));
   if (!alert_interval) return out.Fail(alert_interval.error());
   ops::NotifierOptions notify;
   notify.url = pick_alert("alert-webhook-url").value_or("");
@@ -98,20 +97,15 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
         return {};
       }});
   int metrics_port = -1;
-  if (auto p = Pick(ctx, flags.metrics_port, "FERRY_METRICS_PORT")) {
-    try {
-      size_t used = 0;
-      metrics_port = std::stoi(*p, &used);
-      if (used != p->size() || metrics_port < -1 || metrics_port > 65535) throw std::exception();
-    } catch (const std::exception&) {
-      return out.Fail(ErrorCode::kInvalidArgument,
-                      "--metrics-port: expected -1 (off), 0 (any) or a port, not '" + *p + "'");
-    }
+  if (auto p = PickSetting(flags.metrics_port, "metrics-port", ctx.env())) {
+    auto port = ParseIntSetting(*p, -1, 65535);
+    if (!port) return out.Fail(port.error());
+    metrics_port = *port;
   }
 
   // Loopback unless asked: like the worker's health port, exposing it is the operator's choice.
-  const std::string metrics_host =
-      Pick(ctx, flags.metrics_host, "FERRY_METRICS_HOST").value_or("127.0.0.1");
+  std::string metrics_host = "127.0.0.1";
+  if (auto h = PickSetting(flags.metrics_host, "metrics-host", ctx.env())) metrics_host = h->text;
 
   auto location = ResolveStoreLocation(ctx, sf);
   if (!location) return out.Fail(location.error());
@@ -131,8 +125,9 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   ro.attempt.run_queue = so.dispatch.queue;
   ro.attempt.secrets = &env_secrets;
   ro.attempt.hide_paths = remediation::HidePaths(
-      *location, ctx.env()("FERRY_SECRETS_FILE").value_or(""),
-      ctx.global().config.value_or(ctx.env()("FERRY_CONFIG").value_or("")), "");
+      *location,
+      PickSetting(sf.secrets_file, "secrets-file", ctx.env()).value_or(SettingText{}).text,
+      PickSetting(ctx.global().config, "config", ctx.env()).value_or(SettingText{}).text, "");
   remediation::Runner runner(**stores, *brokers, ro);
   so.hooks.push_back(runner.Duty());
   so.recovery.on_run_failed = remediation::CaptureHook(*rem, &env_secrets);
@@ -218,41 +213,32 @@ CLI::Option* Optional(CLI::App* app, const std::string& name, std::optional<std:
 
 }  // namespace
 
-void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run,
-                          std::string& default_log_level) {
+void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, SettingsGiven& given,
+                          std::function<int(Context&)>& run, std::string& default_log_level) {
   // Static: CLI11 writes into these during parse, after this function returned.
   static SchedulerFlags flags;
   static ScheduleNextArgs next;
   static std::string workflow;
-  auto add_store = [&](CLI::App* cmd) {
-    Optional(cmd, "--store", sf.store,
-             "Workflow/run store: sqlite file path or postgresql://... (env FERRY_STORE; default "
-             "./.ferry/ferry.db)");
-  };
+  auto add_store = [&](CLI::App* cmd) { AddSettingFlag(cmd, "store", sf.store, given); };
 
   auto* scheduler = app.add_subcommand("scheduler", "Run the cron scheduler (several may run)");
   scheduler->require_subcommand(1);
   auto* start = scheduler->add_subcommand(
       "start", "Fire cron triggers, promote delayed tasks, recover runs until SIGTERM/SIGINT");
   add_store(start);
-  Optional(start, "--tick", flags.tick,
-           "Cron dispatch interval (env FERRY_SCHEDULER_TICK; default 1s)");
-  Optional(start, "--lease", flags.lease,
-           "Leader lease; a dead leader is replaced within about this long (env "
-           "FERRY_SCHEDULER_LEASE; default 5s)");
-  Optional(start, "--misfire-grace", flags.misfire_grace,
-           "An occurrence later than this is a misfire (env FERRY_MISFIRE_GRACE; default 5s)");
-  Optional(start, "--run-queue", flags.run_queue,
-           "Queue of the runs' tasks (env FERRY_RUN_QUEUE; default default)");
-  Optional(start, "--scheduler-id", flags.id,
-           "Id in the leader lease (env FERRY_SCHEDULER_ID; default {hostname}-{pid}-{random})");
-  Optional(start, "--metrics-port", flags.metrics_port,
-           "Port of /metrics and /healthz; 0 = any, -1 = off (env FERRY_METRICS_PORT; default -1)");
-  Optional(start, "--metrics-host", flags.metrics_host,
-           "Address the metrics port binds; 0.0.0.0 to let a remote Prometheus scrape (env "
-           "FERRY_METRICS_HOST; default 127.0.0.1)");
-  AddAlertFlags(start, flags.alerts);
-  AddRemediationFlags(start, sf.remediation);
+  for (auto [key, dest] :
+       std::initializer_list<std::pair<const char*, std::optional<std::string>*>>{
+           {"scheduler-tick", &flags.tick},
+           {"scheduler-lease", &flags.lease},
+           {"misfire-grace", &flags.misfire_grace},
+           {"run-queue", &flags.run_queue},
+           {"scheduler-id", &flags.id},
+           {"metrics-port", &flags.metrics_port},
+           {"metrics-host", &flags.metrics_host}}) {
+    AddSettingFlag(start, key, *dest, given);
+  }
+  AddAlertFlags(start, flags.alerts, given);
+  AddRemediationFlags(start, sf.remediation, given);
   start->callback([&] {
     default_log_level = "info";
     run = [&sf](Context& ctx) { return RunSchedulerStart(ctx, sf, flags); };

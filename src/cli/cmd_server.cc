@@ -22,13 +22,7 @@
 namespace ferry::cli {
 namespace {
 
-std::optional<std::string> FlagOrEnv(const Context& ctx, const std::optional<std::string>& flag,
-                                     const char* env) {
-  if (flag && !flag->empty()) return flag;
-  return ctx.env()(env);
-}
-
-Result<int> ParseIntSetting(const std::string& text, const char* what, int lo, int hi) {
+Result<int> ParseBoundedInt(const std::string& text, const char* what, int lo, int hi) {
   try {
     size_t used = 0;
     int v = std::stoi(text, &used);
@@ -51,7 +45,7 @@ Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text) 
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  auto port = ParseIntSetting(text.substr(colon + 1), "port", 0, 65535);
+  auto port = ParseBoundedInt(text.substr(colon + 1), "port", 0, 65535);
   if (!port || host.empty()) return bad();
   return std::make_pair(host, *port);
 }
@@ -60,31 +54,27 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
   const Output& out = ctx.out();
 
   api::ApiServerOptions ao;
-  auto listen =
-      ParseListenAddress(FlagOrEnv(ctx, args.listen, "FERRY_LISTEN").value_or("127.0.0.1:8080"));
+  auto listen_setting = PickSetting(args.listen, "listen", ctx.env());
+  auto listen = ParseListenAddress(listen_setting ? listen_setting->text : "127.0.0.1:8080");
   if (!listen) return out.Fail(listen.error());
   ao.host = listen->first;
   ao.port = listen->second;
   struct IntSetting {
     const std::optional<std::string>& flag;
-    const char* env;
-    const char* name;
+    const char* key;
     int min;
     int max;
     int& dest;
   };
   for (const IntSetting& setting : {
-           IntSetting{args.threads, "FERRY_API_THREADS", "--threads", 1, 1024, ao.threads},
-           IntSetting{args.max_sse_clients, "FERRY_MAX_SSE_CLIENTS", "--max-sse-clients", 0, 100000,
-                      ao.max_sse_clients},
-           IntSetting{args.max_connections, "FERRY_MAX_CONNECTIONS", "--max-connections", 1,
-                      1000000, ao.http.max_connections},
-           IntSetting{args.max_connections_per_client, "FERRY_MAX_CONNECTIONS_PER_CLIENT",
-                      "--max-connections-per-client", 1, 1000000,
+           IntSetting{args.threads, "threads", 1, 1024, ao.threads},
+           IntSetting{args.max_sse_clients, "max-sse-clients", 0, 100000, ao.max_sse_clients},
+           IntSetting{args.max_connections, "max-connections", 1, 1000000, ao.http.max_connections},
+           IntSetting{args.max_connections_per_client, "max-connections-per-client", 1, 1000000,
                       ao.http.max_connections_per_client},
        }) {
-    if (auto v = FlagOrEnv(ctx, setting.flag, setting.env)) {
-      auto n = ParseIntSetting(*v, setting.name, setting.min, setting.max);
+    if (auto v = PickSetting(setting.flag, setting.key, ctx.env())) {
+      auto n = ParseIntSetting(*v, setting.min, setting.max);
       if (!n) return out.Fail(n.error());
       setting.dest = *n;
     }
@@ -121,11 +111,12 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
   engine::EnvSecretResolver env_secrets;
   std::unique_ptr<engine::MapSecretResolver> file_secrets;
   std::vector<const engine::SecretResolver*> chain = {&env_secrets};
-  auto secrets_file = FlagOrEnv(ctx, sf.secrets_file, "FERRY_SECRETS_FILE");
+  auto secrets_file = PickSetting(sf.secrets_file, "secrets-file", ctx.env());
   if (secrets_file) {
-    auto f = engine::LoadSecretsFile(*secrets_file);
+    auto f = engine::LoadSecretsFile(secrets_file->text);
     if (!f) {
-      return out.Fail(f.error().code, "--secrets-file " + *secrets_file + ": " + f.error().message);
+      return out.Fail(f.error().code,
+                      secrets_file->source + " " + secrets_file->text + ": " + f.error().message);
     }
     file_secrets = std::move(*f);
     chain.push_back(file_secrets.get());
@@ -182,7 +173,7 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
     banner += "  Threads:    " + std::to_string(ao.threads) + " handlers (at most " +
               std::to_string(ao.http.max_connections) + " connections, " +
               std::to_string(ao.max_sse_clients) + " event streams)\n";
-    if (secrets_file) banner += "  Secrets:    FERRY_SECRET_*, " + *secrets_file + "\n";
+    if (secrets_file) banner += "  Secrets:    FERRY_SECRET_*, " + secrets_file->text + "\n";
     banner += "  Sweeper:    " + std::string(args.no_sweeper ? "off" : "on") + "\n";
     out.Print(banner);
   }

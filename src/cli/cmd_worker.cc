@@ -60,7 +60,7 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
   ops::Metrics metrics("worker");
   cfg->worker.on_task_end = [&metrics](const TaskObservation& o) { metrics.ObserveTask(o); };
   cfg->worker.metrics = [&metrics] { return metrics.Render(); };
-  auto worker = MakeWorker(cfg->worker, registry);
+  auto worker = MakeWorker(cfg->worker, registry, MakeRedisBrokerFactory(cfg->worker.broker));
   if (!worker) return fail(worker.error());
   // The worker logs the startup banner (id, masked Redis URL, queues, concurrency).
   if (auto st = (*worker)->Start(); !st) return fail(st.error());

@@ -32,8 +32,8 @@ namespace ferry::cli {
 
 // Where workflows and runs live, and (workers) where secrets come from.
 struct StoreFlags {
-  std::optional<std::string> store;         // FERRY_STORE; default sqlite ./.ferry/ferry.db
-  std::optional<std::string> secrets_file;  // FERRY_SECRETS_FILE; workers only
+  std::optional<std::string> store;
+  std::optional<std::string> secrets_file;
   // --remediation-* given on the command line (worker start, scheduler start, dev): key -> text.
   std::map<std::string, std::string> remediation;
 };
@@ -172,10 +172,10 @@ struct RunRecoverArgs {
 };
 
 struct DevArgs {
-  std::optional<std::string> listen;       // FERRY_LISTEN; default 127.0.0.1:8080
-  std::optional<std::string> data_dir;     // FERRY_DATA_DIR; default ./.ferry
-  std::optional<std::string> concurrency;  // FERRY_CONCURRENCY; default 4
-  std::vector<std::string> handlers;       // --handler, repeatable; else FERRY_HANDLERS
+  std::optional<std::string> listen;
+  std::optional<std::string> data_dir;
+  std::optional<std::string> concurrency;
+  std::vector<std::string> handlers;  // --handler, repeatable; else FERRY_HANDLERS
 };
 
 int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs& args);
@@ -199,11 +199,12 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
 // --- API server and tokens (cmd_server.cc, cmd_token.cc) ---
 
 struct ServerArgs {
-  std::optional<std::string> listen;           // FERRY_LISTEN; default 127.0.0.1:8080
-  std::optional<std::string> threads;          // FERRY_API_THREADS; default 16
-  std::optional<std::string> max_sse_clients;  // FERRY_MAX_SSE_CLIENTS; default 512
-  std::optional<std::string> max_connections;  // FERRY_MAX_CONNECTIONS; default 10000
-  // FERRY_MAX_CONNECTIONS_PER_CLIENT; default 4000
+  // Settings by key (ops::Settings()): listen, threads, max-sse-clients, max-connections,
+  // max-connections-per-client.
+  std::optional<std::string> listen;
+  std::optional<std::string> threads;
+  std::optional<std::string> max_sse_clients;
+  std::optional<std::string> max_connections;
   std::optional<std::string> max_connections_per_client;
   bool no_sweeper = false;
   std::map<std::string, std::string> alert_flags;  // --alert-* (AddAlertFlags)
@@ -220,8 +221,8 @@ Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text);
 // --- scheduler and schedules (cmd_scheduler.cc, cmd_schedule.cc) ---
 
 // Registers `ferry scheduler start` and `ferry schedule list|pause|resume|next` on `app`.
-void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run,
-                          std::string& default_log_level);
+void AddSchedulerCommands(CLI::App& app, StoreFlags& sf, SettingsGiven& given,
+                          std::function<int(Context&)>& run, std::string& default_log_level);
 
 struct ScheduleNextArgs {
   std::string expression;
@@ -255,9 +256,11 @@ struct RemediationArgs {
   std::string reason;
 };
 // Registers `ferry remediation list|show|dismiss|reopen|diff` on `app`.
-void AddRemediationCommands(CLI::App& app, StoreFlags& sf, std::function<int(Context&)>& run);
+void AddRemediationCommands(CLI::App& app, StoreFlags& sf, SettingsGiven& given,
+                            std::function<int(Context&)>& run);
 // Adds every --remediation-* option (remediation::SettingSpecs()) to `cmd`, into `flags`.
-void AddRemediationFlags(CLI::App* cmd, std::map<std::string, std::string>& flags);
+void AddRemediationFlags(CLI::App* cmd, std::map<std::string, std::string>& flags,
+                         SettingsGiven& given);
 
 // --- operations (cmd_alerts.cc, cmd_config.cc, cmd_doctor.cc; src/ops) ---
 
@@ -267,12 +270,12 @@ struct OpsFlags {
   std::map<std::string, std::string> values;
 };
 // Adds every --alert-* option (ops::Settings()) to `cmd`, stored into `flags` (key -> text).
-void AddAlertFlags(CLI::App* cmd, std::map<std::string, std::string>& flags);
+void AddAlertFlags(CLI::App* cmd, std::map<std::string, std::string>& flags, SettingsGiven& given);
 
 // `ferry alerts`: evaluates the rules now (Redis + the store when one is configured).
 int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags);
 // `ferry config show`: every setting's effective value and source, secrets masked.
-int RunConfigShow(Context& ctx, const StoreFlags& sf);
+int RunConfigShow(Context& ctx);
 // `ferry doctor`: deployment checks; exit 1 when one FAILs.
 int RunDoctor(Context& ctx, const StoreFlags& sf);
 

@@ -6,49 +6,15 @@
 #include <ctime>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
 #include "core/redis_url.h"
 #include "core/time_util.h"
 #include "handlers/register.h"
+#include "ops/config.h"
 
 namespace ferry::cli {
 namespace {
-
-// A setting's raw text and where it came from, for error messages.
-struct Raw {
-  std::string text;
-  std::string source;  // "--lease", "FERRY_LEASE"
-};
-
-std::optional<Raw> Pick(const std::optional<std::string>& flag, const std::string& flag_name,
-                        const EnvLookup& env, const std::string& env_name) {
-  if (flag) return Raw{*flag, flag_name};
-  if (auto v = env(env_name)) return Raw{*v, env_name};
-  return std::nullopt;
-}
-
-tl::unexpected<Error> Bad(const Raw& raw, const std::string& why) {
-  return Fail(ErrorCode::kInvalidArgument, raw.source + ": " + why);
-}
-
-Result<int> ParseInt(const Raw& raw, int min, int max) {
-  int v = 0;
-  const char* b = raw.text.data();
-  const char* e = b + raw.text.size();
-  auto [p, ec] = std::from_chars(b, e, v);
-  if (raw.text.empty() || ec != std::errc() || p != e || v < min || v > max) {
-    return Bad(raw, "expected an integer from " + std::to_string(min) + " to " +
-                        std::to_string(max) + ", not '" + raw.text + "'");
-  }
-  return v;
-}
-
-Result<std::chrono::milliseconds> ParseDur(const Raw& raw, bool allow_zero) {
-  auto d = ParseDuration(raw.text);
-  if (!d) return Bad(raw, d.error().message);
-  if (!allow_zero && d->count() == 0) return Bad(raw, "must be greater than zero");
-  return *d;
-}
 
 std::string Trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t");
@@ -69,68 +35,63 @@ bool ParseDigits(const std::string& s, size_t pos, size_t n, int& out) {
   return true;
 }
 
-Result<bool> ParseYesNo(const Raw& raw) {
+Result<bool> ParseYesNo(const SettingText& raw) {
   static const std::set<std::string> kYes = {"yes", "true", "on", "1"};
   static const std::set<std::string> kNo = {"no", "false", "off", "0"};
   if (kYes.count(raw.text)) return true;
   if (kNo.count(raw.text)) return false;
-  return Bad(raw, "expected yes or no, not '" + raw.text + "'");
+  return BadSetting(raw, "expected yes or no, not '" + raw.text + "'");
 }
 
 // A file named by a setting must be readable now, not at the first reconnect.
-Status RequireFile(const Raw& raw) {
+Status RequireFile(const SettingText& raw) {
   std::ifstream f(raw.text);
-  if (!f) return Bad(raw, "cannot read '" + raw.text + "'");
+  if (!f) return BadSetting(raw, "cannot read '" + raw.text + "'");
   return {};
 }
 
 // The Redis connection settings beyond the URL: one block per setting.
 Status ResolveRedisConnect(const GlobalFlags& flags, const EnvLookup& env, BrokerOptions& b) {
   RedisConnectOptions& c = b.redis;
-  if (auto r = Pick(flags.redis_username, "--redis-username", env, "FERRY_REDIS_USERNAME")) {
+  if (auto r = PickSetting(flags.redis_username, "redis-username", env)) {
     c.username = r->text;
   }
-  if (auto r = Pick(flags.redis_tls_ca, "--redis-tls-ca", env, "FERRY_REDIS_TLS_CA")) {
+  if (auto r = PickSetting(flags.redis_tls_ca, "redis-tls-ca", env)) {
     if (auto st = RequireFile(*r); !st) return st;
     c.tls.ca_file = r->text;
   }
-  if (auto r = Pick(flags.redis_tls_cert, "--redis-tls-cert", env, "FERRY_REDIS_TLS_CERT")) {
+  if (auto r = PickSetting(flags.redis_tls_cert, "redis-tls-cert", env)) {
     if (auto st = RequireFile(*r); !st) return st;
     c.tls.cert_file = r->text;
   }
-  if (auto r = Pick(flags.redis_tls_key, "--redis-tls-key", env, "FERRY_REDIS_TLS_KEY")) {
+  if (auto r = PickSetting(flags.redis_tls_key, "redis-tls-key", env)) {
     if (auto st = RequireFile(*r); !st) return st;
     c.tls.key_file = r->text;
   }
-  if (auto r = Pick(flags.redis_tls_server_name, "--redis-tls-server-name", env,
-                    "FERRY_REDIS_TLS_SERVER_NAME")) {
+  if (auto r = PickSetting(flags.redis_tls_server_name, "redis-tls-server-name", env)) {
     if (r->text.empty() || r->text.find_first_of(" \t/") != std::string::npos) {
-      return Bad(*r, "expected a host name, e.g. redis.example.com");
+      return BadSetting(*r, "expected a host name, e.g. redis.example.com");
     }
     c.tls.server_name = r->text;
   }
-  if (auto r = Pick(flags.redis_tls_verify, "--redis-tls-verify", env, "FERRY_REDIS_TLS_VERIFY")) {
+  if (auto r = PickSetting(flags.redis_tls_verify, "redis-tls-verify", env)) {
     auto v = ParseYesNo(*r);
     if (!v) return Fail(v.error());
     c.tls.verify = *v;
   }
-  if (auto r = Pick(flags.redis_sentinel_username, "--redis-sentinel-username", env,
-                    "FERRY_REDIS_SENTINEL_USERNAME")) {
+  if (auto r = PickSetting(flags.redis_sentinel_username, "redis-sentinel-username", env)) {
     c.sentinel_username = r->text;
   }
-  if (auto r = Pick(flags.redis_sentinel_password, "--redis-sentinel-password", env,
-                    "FERRY_REDIS_SENTINEL_PASSWORD")) {
+  if (auto r = PickSetting(flags.redis_sentinel_password, "redis-sentinel-password", env)) {
     c.sentinel_password = r->text;
   }
-  if (auto r = Pick(flags.redis_wait_replicas, "--redis-wait-replicas", env,
-                    "FERRY_REDIS_WAIT_REPLICAS")) {
-    auto v = ParseInt(*r, 0, 100);
+  if (auto r = PickSetting(flags.redis_wait_replicas, "redis-wait-replicas", env)) {
+    auto v = ParseIntSetting(*r, 0, 100);
     if (!v) return Fail(v.error());
     b.wait_replicas = *v;
   }
-  if (auto r =
-          Pick(flags.redis_wait_timeout, "--redis-wait-timeout", env, "FERRY_REDIS_WAIT_TIMEOUT")) {
-    auto d = ParseDur(*r, false);
+  if (auto r = PickSetting(flags.redis_wait_timeout, "redis-wait-timeout", env)) {
+    auto d = ParseDurationSetting(*r, false);
     if (!d) return Fail(d.error());
     b.wait_timeout = *d;
   }
@@ -169,55 +130,90 @@ EnvLookup ProcessEnv() {
   };
 }
 
+std::optional<SettingText> PickSetting(const std::optional<std::string>& flag, std::string_view key,
+                                       const EnvLookup& env) {
+  const ops::SettingInfo* setting = ops::FindSetting(key);
+  if (setting == nullptr) throw std::logic_error("no setting " + std::string(key));
+  if (flag) return SettingText{*flag, ops::FlagOf(*setting)};
+  const std::string var = ops::EnvNameOf(key);
+  if (auto v = env(var)) return SettingText{*v, var};
+  return std::nullopt;
+}
+
+tl::unexpected<Error> BadSetting(const SettingText& setting, const std::string& why) {
+  return Fail(ErrorCode::kInvalidArgument, setting.source + ": " + why);
+}
+
+Result<int> ParseIntSetting(const SettingText& setting, int min, int max) {
+  int v = 0;
+  const char* b = setting.text.data();
+  const char* e = b + setting.text.size();
+  auto [p, ec] = std::from_chars(b, e, v);
+  if (setting.text.empty() || ec != std::errc() || p != e || v < min || v > max) {
+    return BadSetting(setting, "expected an integer from " + std::to_string(min) + " to " +
+                                   std::to_string(max) + ", not '" + setting.text + "'");
+  }
+  return v;
+}
+
+Result<std::chrono::milliseconds> ParseDurationSetting(const SettingText& setting,
+                                                       bool allow_zero) {
+  auto d = ParseDuration(setting.text);
+  if (!d) return BadSetting(setting, d.error().message);
+  if (!allow_zero && d->count() == 0) return BadSetting(setting, "must be greater than zero");
+  return *d;
+}
+
 Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLookup& env,
                                          const std::string& default_log_level) {
   ClientConfig cfg;
   cfg.broker.redis_url = kDefaultRedisUrl;
   // REDIS_URL is what Celery- and orbiter-style environment files set: read it after Ferry's own.
-  auto redis_url = Pick(flags.redis_url, "--redis-url", env, "FERRY_REDIS_URL");
-  if (!redis_url) redis_url = Pick(std::nullopt, "", env, "REDIS_URL");
+  auto redis_url = PickSetting(flags.redis_url, "redis-url", env);
+  if (!redis_url) {
+    if (auto v = env("REDIS_URL")) redis_url = SettingText{*v, "REDIS_URL"};
+  }
   if (const auto& r = redis_url) {
-    if (auto ep = ParseRedisUrl(r->text); !ep) return Bad(*r, ep.error().message);
+    if (auto ep = ParseRedisUrl(r->text); !ep) return BadSetting(*r, ep.error().message);
     cfg.broker.redis_url = r->text;
   }
   cfg.broker.prefix = kDefaultPrefix;
-  if (auto r = Pick(flags.prefix, "--prefix", env, "FERRY_PREFIX")) {
+  if (auto r = PickSetting(flags.prefix, "prefix", env)) {
     if (r->text.empty() || r->text.find_first_of(" {}\t\n") != std::string::npos) {
-      return Bad(*r, "key prefix must be non-empty, without spaces or braces");
+      return BadSetting(*r, "key prefix must be non-empty, without spaces or braces");
     }
     cfg.broker.prefix = r->text;
   }
-  if (auto r = Pick(flags.io_timeout, "--io-timeout", env, "FERRY_IO_TIMEOUT")) {
-    auto d = ParseDur(*r, false);
+  if (auto r = PickSetting(flags.io_timeout, "io-timeout", env)) {
+    auto d = ParseDurationSetting(*r, false);
     if (!d) return Fail(d.error());
     cfg.broker.io_timeout = *d;
   }
   if (auto st = ResolveRedisConnect(flags, env, cfg.broker); !st) return Fail(st.error());
-  if (auto r = Pick(flags.task_retention, "--task-retention", env, "FERRY_TASK_RETENTION")) {
-    auto d = ParseDur(*r, false);
+  if (auto r = PickSetting(flags.task_retention, "task-retention", env)) {
+    auto d = ParseDurationSetting(*r, false);
     if (!d) return Fail(d.error());
     cfg.broker.retention = *d;
   }
-  if (auto r = Pick(flags.dead_retention, "--dead-retention", env, "FERRY_DEAD_RETENTION")) {
-    auto d = ParseDur(*r, false);
+  if (auto r = PickSetting(flags.dead_retention, "dead-retention", env)) {
+    auto d = ParseDurationSetting(*r, false);
     if (!d) return Fail(d.error());
     cfg.broker.dead_retention = *d;
   }
-  if (auto r = Pick(flags.event_stream_length, "--event-stream-length", env,
-                    "FERRY_EVENT_STREAM_LENGTH")) {
-    auto n = ParseInt(*r, 10, 1000000);
+  if (auto r = PickSetting(flags.event_stream_length, "event-stream-length", env)) {
+    auto n = ParseIntSetting(*r, 10, 1000000);
     if (!n) return Fail(n.error());
     cfg.broker.events_maxlen = *n;
   }
   cfg.log.level = default_log_level;
-  if (auto r = Pick(flags.log_level, "--log-level", env, "FERRY_LOG_LEVEL")) {
+  if (auto r = PickSetting(flags.log_level, "log-level", env)) {
     auto level = ParseLogLevelName(r->text);
-    if (!level) return Bad(*r, level.error().message);
+    if (!level) return BadSetting(*r, level.error().message);
     cfg.log.level = *level;
   }
-  if (auto r = Pick(flags.log_format, "--log-format", env, "FERRY_LOG_FORMAT")) {
+  if (auto r = PickSetting(flags.log_format, "log-format", env)) {
     auto f = ParseLogFormat(r->text);
-    if (!f) return Bad(*r, f.error().message);
+    if (!f) return BadSetting(*r, f.error().message);
     cfg.log.format = *f;
   }
   return cfg;
@@ -231,62 +227,62 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
   cfg.log = client->log;
   WorkerOptions& w = cfg.worker;
   w.broker = client->broker;
-  if (auto r = Pick(flags.queues, "--queues", env, "FERRY_QUEUES")) {
+  if (auto r = PickSetting(flags.queues, "queues", env)) {
     auto q = ParseQueueList(r->text);
-    if (!q) return Bad(*r, q.error().message);
+    if (!q) return BadSetting(*r, q.error().message);
     w.queues = *q;
   }
-  if (auto r = Pick(flags.concurrency, "--concurrency", env, "FERRY_CONCURRENCY")) {
-    auto v = ParseInt(*r, 1, 4096);
+  if (auto r = PickSetting(flags.concurrency, "concurrency", env)) {
+    auto v = ParseIntSetting(*r, 1, 4096);
     if (!v) return Fail(v.error());
     w.concurrency = *v;
   }
-  if (auto r = Pick(flags.prefetch, "--prefetch", env, "FERRY_PREFETCH")) {
-    auto v = ParseInt(*r, -1, 65536);
+  if (auto r = PickSetting(flags.prefetch, "prefetch", env)) {
+    auto v = ParseIntSetting(*r, -1, 65536);
     if (!v) return Fail(v.error());
     w.prefetch = *v;
   }
-  if (auto r = Pick(flags.worker_id, "--worker-id", env, "FERRY_WORKER_ID")) {
+  if (auto r = PickSetting(flags.worker_id, "worker-id", env)) {
     if (r->text.size() > 200 || r->text.find_first_of(" \t\n{}") != std::string::npos) {
-      return Bad(*r, "worker id must be at most 200 characters, without spaces or braces");
+      return BadSetting(*r, "worker id must be at most 200 characters, without spaces or braces");
     }
     w.worker_id = r->text;
   }
-  if (auto r = Pick(flags.lease, "--lease", env, "FERRY_LEASE")) {
-    auto d = ParseDur(*r, false);
+  if (auto r = PickSetting(flags.lease, "lease", env)) {
+    auto d = ParseDurationSetting(*r, false);
     if (!d) return Fail(d.error());
     w.lease = *d;
   }
-  if (auto r = Pick(flags.drain_timeout, "--drain-timeout", env, "FERRY_DRAIN_TIMEOUT")) {
-    auto d = ParseDur(*r, true);
+  if (auto r = PickSetting(flags.drain_timeout, "drain-timeout", env)) {
+    auto d = ParseDurationSetting(*r, true);
     if (!d) return Fail(d.error());
     w.drain_timeout = *d;
   }
-  if (auto r = Pick(flags.default_timeout, "--default-timeout", env, "FERRY_DEFAULT_TIMEOUT")) {
-    auto d = ParseDur(*r, true);
+  if (auto r = PickSetting(flags.default_timeout, "default-timeout", env)) {
+    auto d = ParseDurationSetting(*r, true);
     if (!d) return Fail(d.error());
     w.default_timeout = *d;
   }
-  if (auto r = Pick(flags.health_port, "--health-port", env, "FERRY_HEALTH_PORT")) {
-    auto v = ParseInt(*r, -1, 65535);
+  if (auto r = PickSetting(flags.health_port, "health-port", env)) {
+    auto v = ParseIntSetting(*r, -1, 65535);
     if (!v) return Fail(v.error());
     w.health_port = *v;
   }
-  if (auto r = Pick(flags.health_host, "--health-host", env, "FERRY_HEALTH_HOST")) {
+  if (auto r = PickSetting(flags.health_host, "health-host", env)) {
     if (r->text.empty() || r->text.find_first_of(" \t/") != std::string::npos) {
-      return Bad(*r, "expected an address to bind, e.g. 127.0.0.1 or 0.0.0.0");
+      return BadSetting(*r, "expected an address to bind, e.g. 127.0.0.1 or 0.0.0.0");
     }
     w.health_host = r->text;
   }
-  if (auto r = Pick(flags.backoff_base, "--backoff-base", env, "FERRY_BACKOFF_BASE")) {
-    auto d = ParseDur(*r, false);
+  if (auto r = PickSetting(flags.backoff_base, "backoff-base", env)) {
+    auto d = ParseDurationSetting(*r, false);
     if (!d) return Fail(d.error());
     w.backoff_base = *d;
   }
-  if (auto r = Pick(flags.heartbeat_ttl, "--heartbeat-ttl", env, "FERRY_HEARTBEAT_TTL")) {
-    auto d = ParseDur(*r, false);
+  if (auto r = PickSetting(flags.heartbeat_ttl, "heartbeat-ttl", env)) {
+    auto d = ParseDurationSetting(*r, false);
     if (!d) return Fail(d.error());
-    if (d->count() < 1000) return Bad(*r, "heartbeat TTL must be at least 1s");
+    if (d->count() < 1000) return BadSetting(*r, "heartbeat TTL must be at least 1s");
     w.heartbeat_ttl = *d;
   }
   auto handlers = ResolveHandlerDeclarations(flags.handlers, env);
@@ -298,7 +294,7 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
 Result<HandlerDeclarations> ResolveHandlerDeclarations(const std::vector<std::string>& flags,
                                                        const EnvLookup& env) {
   HandlerDeclarations out;
-  std::optional<Raw> declared;
+  std::optional<SettingText> declared;
   if (!flags.empty()) {
     std::string joined;
     for (const auto& h : flags) {
@@ -309,13 +305,13 @@ Result<HandlerDeclarations> ResolveHandlerDeclarations(const std::vector<std::st
       }
       joined += h + ";";
     }
-    declared = Raw{joined, "--handler"};
+    declared = SettingText{joined, "--handler"};
   } else {
-    declared = Pick(std::nullopt, "", env, "FERRY_HANDLERS");
+    declared = PickSetting(std::nullopt, "handlers", env);
   }
   if (declared) {
     auto specs = handlers::ParseHandlerSpecs(declared->text);
-    if (!specs) return Bad(*declared, specs.error().message);
+    if (!specs) return BadSetting(*declared, specs.error().message);
     out.specs = std::move(*specs);
   }
   if (auto secret = env("FERRY_HANDLER_SECRET")) out.secret = *secret;

@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "broker/broker.h"
@@ -28,51 +30,75 @@ EnvLookup ProcessEnv();
 // it.
 Result<std::string> ParseLogLevelName(const std::string& text);
 
-// Options every command takes. nullopt = the flag was not given.
+// A setting's text and where it came from, for error messages ("--lease", "FERRY_LEASE").
+struct SettingText {
+  std::string text;
+  std::string source;
+};
+
+// The catalogued setting `key` (ops::Settings(), which names its flag and environment variable):
+// its flag's value if given, else its environment variable's (the config file answers behind the
+// environment: ops::LayeredEnv). Throws std::logic_error for a key not in the catalogue.
+std::optional<SettingText> PickSetting(const std::optional<std::string>& flag, std::string_view key,
+                                       const EnvLookup& env);
+// "SOURCE: why" as kInvalidArgument.
+tl::unexpected<Error> BadSetting(const SettingText& setting, const std::string& why);
+// An integer in [min, max].
+Result<int> ParseIntSetting(const SettingText& setting, int min, int max);
+// A duration ("30s", "5m"); zero only when `allow_zero`.
+Result<std::chrono::milliseconds> ParseDurationSetting(const SettingText& setting, bool allow_zero);
+
+// Settings given as flags on this command line: key -> value (cli/flags.h records them; `ferry
+// config show` reports them).
+using SettingsGiven = std::map<std::string, std::string>;
+
+// Options every command takes, each the flag of the setting of the same name in ops::Settings()
+// (server, token-file, redis-url, ...). nullopt = the flag was not given.
 struct GlobalFlags {
-  std::optional<std::string> config;  // FERRY_CONFIG: key = value file (src/ops/config.h)
+  std::optional<std::string> config;
   // A Ferry server for client commands (remote mode): its URL and bearer token.
-  std::optional<std::string> server;      // FERRY_SERVER
-  std::optional<std::string> token;       // FERRY_TOKEN
-  std::optional<std::string> token_file;  // FERRY_TOKEN_FILE
-  std::optional<std::string> redis_url;   // FERRY_REDIS_URL
-  std::optional<std::string> prefix;      // FERRY_PREFIX
-  std::optional<std::string> log_level;   // FERRY_LOG_LEVEL
-  std::optional<std::string> log_format;  // FERRY_LOG_FORMAT
-  std::optional<std::string> io_timeout;  // FERRY_IO_TIMEOUT
+  std::optional<std::string> server;
+  std::optional<std::string> token;
+  std::optional<std::string> token_file;
+  std::optional<std::string> redis_url;
+  std::optional<std::string> prefix;
+  std::optional<std::string> log_level;
+  std::optional<std::string> log_format;
+  std::optional<std::string> io_timeout;
   // Redis connection (docs/operations.md "Redis: TLS, ACL, Sentinel, Cluster").
-  std::optional<std::string> redis_username;           // FERRY_REDIS_USERNAME
-  std::optional<std::string> redis_tls_ca;             // FERRY_REDIS_TLS_CA
-  std::optional<std::string> redis_tls_cert;           // FERRY_REDIS_TLS_CERT
-  std::optional<std::string> redis_tls_key;            // FERRY_REDIS_TLS_KEY
-  std::optional<std::string> redis_tls_server_name;    // FERRY_REDIS_TLS_SERVER_NAME
-  std::optional<std::string> redis_tls_verify;         // FERRY_REDIS_TLS_VERIFY, yes|no
-  std::optional<std::string> redis_sentinel_username;  // FERRY_REDIS_SENTINEL_USERNAME
-  std::optional<std::string> redis_sentinel_password;  // FERRY_REDIS_SENTINEL_PASSWORD
-  std::optional<std::string> redis_wait_replicas;      // FERRY_REDIS_WAIT_REPLICAS
-  std::optional<std::string> redis_wait_timeout;       // FERRY_REDIS_WAIT_TIMEOUT
+  std::optional<std::string> redis_username;
+  std::optional<std::string> redis_tls_ca;
+  std::optional<std::string> redis_tls_cert;
+  std::optional<std::string> redis_tls_key;
+  std::optional<std::string> redis_tls_server_name;
+  std::optional<std::string> redis_tls_verify;
+  std::optional<std::string> redis_sentinel_username;
+  std::optional<std::string> redis_sentinel_password;
+  std::optional<std::string> redis_wait_replicas;
+  std::optional<std::string> redis_wait_timeout;
   // Retention of what Redis keeps (docs/runbook.md, Redis memory).
-  std::optional<std::string> task_retention;       // FERRY_TASK_RETENTION
-  std::optional<std::string> dead_retention;       // FERRY_DEAD_RETENTION
-  std::optional<std::string> event_stream_length;  // FERRY_EVENT_STREAM_LENGTH
+  std::optional<std::string> task_retention;
+  std::optional<std::string> dead_retention;
+  std::optional<std::string> event_stream_length;
+  SettingsGiven given;  // every setting flag given, global or of the command
   bool json = false;
   bool ascii = false;
   bool no_color = false;
 };
 
-// `ferry worker start` options.
+// `ferry worker start` options: the settings of the same names (ops::Settings()).
 struct WorkerFlags {
-  std::optional<std::string> queues;           // FERRY_QUEUES, "a,b" in strict priority order
-  std::optional<std::string> concurrency;      // FERRY_CONCURRENCY
-  std::optional<std::string> prefetch;         // FERRY_PREFETCH
-  std::optional<std::string> worker_id;        // FERRY_WORKER_ID
-  std::optional<std::string> lease;            // FERRY_LEASE
-  std::optional<std::string> drain_timeout;    // FERRY_DRAIN_TIMEOUT
-  std::optional<std::string> default_timeout;  // FERRY_DEFAULT_TIMEOUT
-  std::optional<std::string> health_port;      // FERRY_HEALTH_PORT
-  std::optional<std::string> health_host;      // FERRY_HEALTH_HOST, default 127.0.0.1
-  std::optional<std::string> backoff_base;     // FERRY_BACKOFF_BASE
-  std::optional<std::string> heartbeat_ttl;    // FERRY_HEARTBEAT_TTL
+  std::optional<std::string> queues;
+  std::optional<std::string> concurrency;
+  std::optional<std::string> prefetch;
+  std::optional<std::string> worker_id;
+  std::optional<std::string> lease;
+  std::optional<std::string> drain_timeout;
+  std::optional<std::string> default_timeout;
+  std::optional<std::string> health_port;
+  std::optional<std::string> health_host;
+  std::optional<std::string> backoff_base;
+  std::optional<std::string> heartbeat_ttl;
   // --handler, repeatable; else FERRY_HANDLERS (declarations separated by ';'). The signing
   // secret of http handlers is FERRY_HANDLER_SECRET only: a flag would show in `ps`.
   std::vector<std::string> handlers;

@@ -215,7 +215,10 @@ class Execution {
                                        {"reason", rec.error}});
       rec.error.clear();
     }
-    if (auto s = sink_.SaveStep(id, status, rec.output, rec.error, attempt); !s) {
+    const bool last = done_.size() + 1 == wf_.nodes.size();
+    auto s = last ? sink_.SaveLastStep(id, status, rec.output, rec.error, attempt)
+                  : sink_.SaveStep(id, status, rec.output, rec.error, attempt);
+    if (!s) {
       aborted_ = true;
       abort_error_ = "checkpoint for node '" + id + "' not saved: " + s.error().message;
       nodes_stop_.request_stop();

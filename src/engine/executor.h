@@ -13,7 +13,8 @@
 //    for good, no new node starts, running nodes are asked to stop, and the run fails.
 //  - Each attempt gets the node's timeout; the node's stop token fires on timeout or on run stop.
 //  - SaveStep is called exactly once per node that finishes (succeeded, failed or skipped) and
-//    before its dependents start. A node interrupted by `stop` is not saved: it runs again when
+//    before its dependents start; for the run's last node (every other node is done) it is
+//    SaveLastStep instead. A node interrupted by `stop` is not saved: it runs again when
 //    the run resumes. If SaveStep fails (e.g. the worker lost its fencing epoch) the executor
 //    stops everything and returns kAborted.
 //  - Secrets: every value that `secrets.NAME` resolves to, and every secret the definition names,
@@ -72,6 +73,14 @@ class RunSink {
   // Called exactly once per finished node. An error aborts the run (see kAborted).
   virtual Status SaveStep(const std::string& node_id, StepStatus status, const Json& output,
                           const std::string& error, int attempt) = 0;
+  // SaveStep for the run's last node: nothing runs after it, and the run ends next with the
+  // outcome it decides. A sink may hold it and write it in the commit that ends the run (the
+  // worker's does: one commit, not two), so a crash before that end runs the node again, as a
+  // crash during it would. The default saves it now.
+  virtual Status SaveLastStep(const std::string& node_id, StepStatus status, const Json& output,
+                              const std::string& error, int attempt) {
+    return SaveStep(node_id, status, output, error, attempt);
+  }
 
   // Event types: node.started {node, kind, attempt}, node.finished {node, status, attempt,
   // duration_ms, error?}, node.retrying {node, attempt, delay_ms, error},

@@ -167,82 +167,149 @@ Result<std::shared_ptr<const ConfigFile>> LoadConfigFrom(const std::optional<std
 }
 
 const std::vector<SettingInfo>& Settings() {
+  // {key, default, used by, secret, help, env (when not FERRY_<KEY>), flag (when not --key)}
   static const std::vector<SettingInfo> kAll = {
-      {"config", "", "all", false, "Config file (key = value per line)", ""},
-      {"redis-url", "redis://127.0.0.1:6379", "all", true, "Redis URL", ""},
-      {"prefix", "ferry", "all", false, "Redis key prefix", ""},
-      {"io-timeout", "5s", "all", false, "Redis connect/command timeout", ""},
-      {"redis-username", "", "all", false, "Redis ACL user when the URL names none", ""},
-      {"redis-tls-ca", "system trust store", "all", false, "CA file (PEM) for rediss://", ""},
-      {"redis-tls-cert", "", "all", false, "TLS client certificate (PEM)", ""},
-      {"redis-tls-key", "", "all", false, "TLS client key (PEM)", ""},
-      {"redis-tls-server-name", "the host", "all", false, "Name checked in the certificate", ""},
-      {"redis-tls-verify", "yes", "all", false, "Verify the server's certificate", ""},
-      {"redis-sentinel-username", "", "all", false, "Sentinels' ACL user", ""},
-      {"redis-sentinel-password", "", "all", true, "Sentinels' password", ""},
-      {"redis-wait-replicas", "0 (off)", "all", false,
-       "Replicas that must confirm a submit/complete (WAIT)", ""},
-      {"redis-wait-timeout", "1s", "all", false, "How long a write waits for its replicas", ""},
-      {"task-retention", "24h", "all", false, "Finished task records and events kept for", ""},
-      {"dead-retention", "7d", "all", false, "Dead-lettered tasks kept for", ""},
-      {"event-stream-length", "1000", "all", false, "Events kept per task", ""},
-      {"log-level", "info (long-running), warn (one-shot)", "all", false,
-       "trace|debug|info|warn|error|critical|off, any case", ""},
-      {"log-format", "text", "all", false, "text|json (stderr)", ""},
-      {"store", "sqlite ./.ferry/ferry.db", "server, worker, scheduler", true,
-       "Workflow and run store: SQLite path or postgresql:// URL", ""},
-      {"secrets-file", "", "worker", false, "File of NAME=value workflow secrets", ""},
-      {"listen", "127.0.0.1:8080", "server, dev", false, "HTTP listen address", ""},
-      {"data-dir", "./.ferry", "dev", false, "ferry dev's data directory", ""},
-      {"queues", "default", "worker", false, "Queues in strict priority order", ""},
-      {"concurrency", "1", "worker", false, "Tasks run at once", ""},
-      {"prefetch", "-1 (= concurrency)", "worker", false, "Tasks claimed ahead", ""},
-      {"worker-id", "{hostname}-{pid}-{random}", "worker", false, "Worker id", ""},
-      {"lease", "30s", "worker", false, "Running-task lease", ""},
-      {"drain-timeout", "30s", "worker", false, "Time running tasks get on SIGTERM", ""},
-      {"default-timeout", "30m", "worker", false, "Timeout of tasks that set none", ""},
-      {"health-port", "-1 (off)", "worker", false, "Port of /healthz and /metrics", ""},
-      {"health-host", "127.0.0.1", "worker", false, "Address of the health port", ""},
-      {"backoff-base", "1s", "worker", false, "First retry delay", ""},
-      {"heartbeat-ttl", "30s", "worker", false, "Worker record TTL", ""},
-      {"handlers", "", "worker", false,
-       "Kinds run by programs or HTTP services: KIND=exec:PROGRAM ARGS or KIND=URL, ';' "
-       "between (flag --handler, repeatable; docs/handlers.md)",
+      {"config", "", "all", false,
+       "Config file of key = value lines, keys named like the flags; precedence flag > env > "
+       "file > default",
+       "", ""},
+      {"server", "", "client commands", false,
+       "Send client commands (task, queue, worker list, workflow, run, schedule, token, "
+       "remediation, alerts, doctor) to this Ferry server's HTTP API instead of Redis and the "
+       "store, e.g. http://127.0.0.1:8080",
+       "", ""},
+      {"token", "", "client commands", true, "Bearer token for --server (see `ferry token create`)",
+       "", ""},
+      {"token-file", "", "client commands", false, "File holding the bearer token for --server", "",
        ""},
-      {"handler-secret", "", "worker", true,
-       "HMAC-SHA256 key signing http handlers' requests (no flag)", ""},
-      {"threads", "32", "server", false, "HTTP worker threads (flag --threads)",
-       "FERRY_API_THREADS"},
-      {"max-sse-clients", "16", "server", false, "Concurrent run event streams", ""},
+      {"redis-url", "redis://127.0.0.1:6379", "all", true,
+       "Redis URL (REDIS_URL is read when FERRY_REDIS_URL is unset)", "", ""},
+      {"prefix", "ferry", "all", false, "Redis key prefix", "", ""},
+      {"io-timeout", "5s", "all", false, "Redis connect/command timeout, e.g. 5s", "", ""},
+      {"redis-username", "", "all", false, "Redis ACL user when the URL names none", "", ""},
+      {"redis-tls-ca", "the system's trust store", "all", false,
+       "CA certificates (PEM) that sign the server's certificate, for rediss:// URLs", "", ""},
+      {"redis-tls-cert", "", "all", false,
+       "Client certificate (PEM) for servers with tls-auth-clients", "", ""},
+      {"redis-tls-key", "", "all", false, "Key of the client certificate (PEM)", "", ""},
+      {"redis-tls-server-name", "the host connected to", "all", false,
+       "Name expected in the server's certificate and sent as SNI", "", ""},
+      {"redis-tls-verify", "yes", "all", false, "yes|no: verify the server's certificate", "", ""},
+      {"redis-sentinel-username", "", "all", false,
+       "ACL user of the sentinels, for redis+sentinel:// URLs", "", ""},
+      {"redis-sentinel-password", "", "all", true, "Password of the sentinels", "", ""},
+      {"redis-wait-replicas", "0 (off)", "all", false,
+       "Durability: submit, complete, cancel and retry wait until this many replicas have the "
+       "write (Redis WAIT)",
+       "", ""},
+      {"redis-wait-timeout", "1s", "all", false,
+       "How long such a write waits for its replicas before failing", "", ""},
+      {"task-retention", "24h", "all", false,
+       "How long a finished task's record and events stay in Redis", "", ""},
+      {"dead-retention", "7d", "all", false,
+       "How long dead-lettered tasks stay inspectable and re-runnable", "", ""},
+      {"event-stream-length", "1000", "all", false, "Events kept per task, oldest trimmed first",
+       "", ""},
+      {"log-level", "info for long-running commands, warn for one-shot ones", "all", false,
+       "trace|debug|info|warn|error|critical|off, any case (warning = warn)", "", ""},
+      {"log-format", "text", "all", false, "text|json, logs go to stderr", "", ""},
+      {"store", "./.ferry/ferry.db", "server, worker, scheduler, dev, workflow and run commands",
+       true, "Workflow and run store: an SQLite file path or a postgresql:// URL", "", ""},
+      {"secrets-file", "", "server, worker, dev", false,
+       "Workflow and webhook secrets: NAME=value lines or a JSON object (FERRY_SECRET_<NAME> "
+       "variables are read too)",
+       "", ""},
+      {"listen", "127.0.0.1:8080", "server, dev", false,
+       "Address to serve the API on, HOST:PORT; port 0 = any free one", "", ""},
+      {"data-dir", "./.ferry", "dev", false,
+       "ferry dev's data directory: its SQLite store and the endpoints client commands find", "",
+       ""},
+      {"queues", "default", "worker", false, "Queues in strict priority order, e.g. high,default",
+       "", ""},
+      {"concurrency", "1 (ferry dev: 4)", "worker, dev", false, "Tasks run at once", "", ""},
+      {"prefetch", "-1 (= concurrency)", "worker", false, "Tasks claimed ahead", "", ""},
+      {"worker-id", "{hostname}-{pid}-{random}", "worker", false, "Worker id", "", ""},
+      {"lease", "30s", "worker", false,
+       "Lease of a running task; others reclaim it after this long without renewal", "", ""},
+      {"drain-timeout", "30s", "worker", false,
+       "On SIGTERM, how long running tasks may finish before they are handed back", "", ""},
+      {"default-timeout", "30m", "worker", false, "Timeout of tasks that set none; 0 = none", "",
+       ""},
+      {"health-port", "-1 (off)", "worker", false,
+       "Port of /healthz and /metrics; 0 = any free port, -1 = none", "", ""},
+      {"health-host", "127.0.0.1", "worker", false,
+       "Address of the health port; 0.0.0.0 to let Prometheus scrape /metrics from elsewhere", "",
+       ""},
+      {"backoff-base", "1s", "worker", false, "First retry delay, doubled per attempt", "", ""},
+      {"heartbeat-ttl", "30s", "worker", false, "Worker record TTL, refreshed every third", "", ""},
+      {"handlers", "", "worker, dev", false,
+       "Task kinds run by programs or HTTP services: KIND=exec:PROGRAM [ARGS...] or "
+       "KIND=http(s)://URL [secret-env=NAME], ';' between in the variable, one per --handler "
+       "(repeatable); http handlers sign with the key in NAME, else FERRY_HANDLER_SECRET "
+       "(docs/handlers.md)",
+       "", "--handler"},
+      {"handler-secret", "", "worker, dev", true,
+       "HMAC-SHA256 key signing http handlers' requests (no flag: it would show in `ps`)", "", "-"},
+      {"threads", "16", "server", false, "Request handler threads", "FERRY_API_THREADS", ""},
+      {"max-sse-clients", "512", "server", false, "Concurrent event streams; more get 503", "", ""},
+      {"max-connections", "10000", "server", false, "Open client connections; more get 503", "",
+       ""},
+      {"max-connections-per-client", "4000", "server", false,
+       "Open connections from one client address; more get 503", "", ""},
       {"scheduler-id", "{hostname}-{pid}-{random}", "scheduler", false,
-       "Scheduler id in the leader lease (flag --id)", ""},
-      {"scheduler-tick", "1s", "scheduler", false, "Cron dispatch interval (flag --tick)", ""},
-      {"scheduler-lease", "5s", "scheduler", false, "Leader lease TTL (flag --lease)", ""},
-      {"misfire-grace", "5s", "scheduler", false, "How late a cron fire may still run", ""},
-      {"run-queue", "default", "scheduler", false, "Queue of workflow run tasks", ""},
-      {"metrics-port", "-1 (off)", "scheduler", false, "Port of the scheduler's /metrics", ""},
-      {"metrics-host", "127.0.0.1", "scheduler", false, "Address of the scheduler's /metrics", ""},
-      {"alert-queue-depth-warning", "100", "alerts", false, "Queue depth warning threshold", ""},
-      {"alert-queue-depth-critical", "500", "alerts", false, "Queue depth critical threshold", ""},
-      {"alert-failure-rate", "0.10", "alerts", false, "Failed share of finished attempts", ""},
-      {"alert-failure-window", "5m", "alerts", false, "Window of the failure rate", ""},
+       "Scheduler id in the leader lease", "", ""},
+      {"scheduler-tick", "1s", "scheduler", false, "Cron dispatch interval", "", "--tick"},
+      {"scheduler-lease", "5s", "scheduler", false,
+       "Leader lease; a dead leader is replaced within about this long", "", "--lease"},
+      {"misfire-grace", "5s", "scheduler", false, "An occurrence later than this is a misfire", "",
+       ""},
+      {"run-queue", "default", "scheduler", false, "Queue of the runs' tasks", "", ""},
+      {"metrics-port", "-1 (off)", "scheduler", false,
+       "Port of the scheduler's /metrics and /healthz; 0 = any, -1 = off", "", ""},
+      {"metrics-host", "127.0.0.1", "scheduler", false,
+       "Address the metrics port binds; 0.0.0.0 to let a remote Prometheus scrape", "", ""},
+      {"alert-queue-depth-warning", "100", "alerts", false, "Queue depth warning threshold", "",
+       ""},
+      {"alert-queue-depth-critical", "500", "alerts", false, "Queue depth critical threshold", "",
+       ""},
+      {"alert-failure-rate", "0.10", "alerts", false, "Failed share of finished attempts", "", ""},
+      {"alert-failure-window", "5m", "alerts", false, "Window of the failure rate", "", ""},
       {"alert-failure-min-volume", "20", "alerts", false,
-       "Finished attempts in the window below which the rate is not judged", ""},
-      {"alert-wait-time", "60s", "alerts", false, "Oldest pending task age threshold", ""},
-      {"alert-pending-run-age", "5m", "alerts", false, "Pending runs older than this alert", ""},
-      {"alert-interval", "15s", "alerts", false, "How often the scheduler evaluates alerts", ""},
-      {"alert-webhook-url", "", "alerts", false, "POST alert changes here (JSON)", ""},
-      {"alert-webhook-secret", "", "alerts", true, "HMAC-SHA256 key for X-Ferry-Signature", ""},
+       "Finished attempts in the window below which the rate is not judged", "", ""},
+      {"alert-wait-time", "60s", "alerts", false, "Oldest pending task age threshold", "", ""},
+      {"alert-pending-run-age", "5m", "alerts", false, "Pending runs older than this alert", "",
+       ""},
+      {"alert-interval", "15s", "alerts", false, "How often the scheduler evaluates alerts", "",
+       ""},
+      {"alert-webhook-url", "", "alerts", false, "POST alert changes here (JSON)", "", ""},
+      {"alert-webhook-secret", "", "alerts", true, "HMAC-SHA256 key for X-Ferry-Signature", "", ""},
   };
   // Remediation's settings are catalogued by their part (src/remediation/settings.h).
   static const std::vector<SettingInfo> kWithRemediation = [] {
     std::vector<SettingInfo> all = kAll;
     for (const auto& r : remediation::SettingSpecs()) {
-      all.push_back({r.key, r.default_text, "worker, scheduler, dev", false, r.help, ""});
+      all.push_back({r.key, r.default_text, "worker, scheduler, dev", false, r.help, "", ""});
     }
     return all;
   }();
   return kWithRemediation;
+}
+
+const SettingInfo* FindSetting(std::string_view key) {
+  for (const auto& s : Settings()) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+std::string FlagOf(const SettingInfo& setting) {
+  if (setting.flag == "-") return "";
+  return setting.flag.empty() ? "--" + setting.key : setting.flag;
+}
+
+std::string FlagHelp(const SettingInfo& setting) {
+  return setting.help + " (env " + EnvNameOf(setting.key) +
+         (setting.default_text.empty() ? "" : "; default " + setting.default_text) + ")";
 }
 
 std::string MaskSecret(std::string_view key, std::string_view value) {
@@ -264,7 +331,7 @@ std::vector<EffectiveSetting> EffectiveSettings(const std::map<std::string, std:
     if (auto f = flags.find(info.key); f != flags.end()) {
       e.value = f->second;
       e.source = Source::kFlag;
-      e.origin = "--" + info.key;
+      e.origin = FlagOf(info);
     } else if (auto v = env(env_name)) {
       e.value = *v;
       e.source = Source::kEnv;

@@ -59,19 +59,30 @@ EnvLookup LayeredEnv(EnvLookup env, std::shared_ptr<const ConfigFile> file);
 Result<std::shared_ptr<const ConfigFile>> LoadConfigFrom(const std::optional<std::string>& flag,
                                                          const EnvLookup& env);
 
-// One known setting.
+// One known setting: the one place that declares its config key, flag, environment variable,
+// default and help. The CLI declares a command's flag from it (cli/flags.h: the flag's help says
+// the variable and the default) and resolves its value by the key (cli/options.h); `ferry config
+// show` lists it.
 struct SettingInfo {
-  std::string key;           // "redis-url" (the config-file key; the flag is usually --key)
+  std::string key;           // "redis-url" (the config-file key)
   std::string default_text;  // "" = none
   std::string used_by;       // "all", "worker", "server", "scheduler", "alerts", ...
   bool secret = false;       // masked by `ferry config show`
   std::string help;
-  std::string env;  // the environment variable when it is not EnvNameForKey(key)
+  std::string env;   // the environment variable when it is not EnvNameForKey(key)
+  std::string flag;  // the flag when it is not --key; "-" for none (a secret a flag would show
+                     // in `ps`)
 };
 // The environment variable of a setting (known keys may have their own; others derive it).
 std::string EnvNameOf(std::string_view key);
 // Every setting Ferry's commands read, in display order.
 const std::vector<SettingInfo>& Settings();
+// The setting of `key`; null when there is none.
+const SettingInfo* FindSetting(std::string_view key);
+// Its flag ("--lease", "--tick"); "" when it has none.
+std::string FlagOf(const SettingInfo& setting);
+// The help of its flag: the text, then "(env FERRY_X; default D)".
+std::string FlagHelp(const SettingInfo& setting);
 
 // Masks a secret for display: URLs keep scheme/host and lose the password; other secrets
 // become "********" (or "" when empty).

@@ -92,24 +92,39 @@ class StoreSink final : public engine::RunSink {
 
   Status SaveStep(const std::string& node_id, engine::StepStatus status, const Json& output,
                   const std::string& error, int attempt) override {
-    RunStep step;
-    step.run_id = run_id_;
-    step.node_id = node_id;
-    step.status = std::string(engine::StepStatusName(status));
-    step.output = output.is_null() ? "" : DumpJson(output);
-    step.error = error;
-    step.attempt = attempt;
-    step.epoch = fencing_;
-    step.finished_ms = WallNowMs();
     std::lock_guard lock(store_mu_);
-    auto it = started_ms_.find(node_id);
-    step.started_ms = it == started_ms_.end() ? step.finished_ms : it->second;
-    auto r = SaveWithEvents(step);
+    auto r = SaveWithEvents(MakeStepLocked(node_id, status, output, error, attempt));
     if (!r) {
       if (!abort_error_) abort_error_ = r.error();
       return Fail(r.error());
     }
     return {};
+  }
+
+  // Held for the run's end: FinishRun writes it, the end and the events in one commit.
+  Status SaveLastStep(const std::string& node_id, engine::StepStatus status, const Json& output,
+                      const std::string& error, int attempt) override {
+    std::lock_guard lock(store_mu_);
+    last_step_ = MakeStepLocked(node_id, status, output, error, attempt);
+    return {};
+  }
+
+  // For the run's end: the last node's step, if one is held.
+  std::vector<RunStep> TakeLastStep() {
+    std::lock_guard lock(store_mu_);
+    std::vector<RunStep> out;
+    if (last_step_) out.push_back(*std::exchange(last_step_, std::nullopt));
+    return out;
+  }
+
+  // A run that stops without ending (a drain, a lost lease) still checkpoints its last node, if
+  // one is held, so the next attempt does not run it again.
+  void SaveHeldStep() {
+    std::lock_guard lock(store_mu_);
+    if (!last_step_) return;
+    if (auto r = SaveWithEvents(*std::exchange(last_step_, std::nullopt)); !r) {
+      spdlog::debug("run {}: last step not saved: {}", run_id_, r.error().message);
+    }
   }
 
   // Events wait for the next write of this execution (a checkpoint, a delay's deadline, the
@@ -197,6 +212,23 @@ class StoreSink final : public engine::RunSink {
   }
 
  private:
+  // REQUIRES store_mu_ held.
+  RunStep MakeStepLocked(const std::string& node_id, engine::StepStatus status, const Json& output,
+                         const std::string& error, int attempt) const {
+    RunStep step;
+    step.run_id = run_id_;
+    step.node_id = node_id;
+    step.status = std::string(engine::StepStatusName(status));
+    step.output = output.is_null() ? "" : DumpJson(output);
+    step.error = error;
+    step.attempt = attempt;
+    step.epoch = fencing_;
+    step.finished_ms = WallNowMs();
+    auto it = started_ms_.find(node_id);
+    step.started_ms = it == started_ms_.end() ? step.finished_ms : it->second;
+    return step;
+  }
+
   // Saves `step` and the waiting events in one commit. REQUIRES store_mu_ held. On failure
   // nothing is written and the events are dropped: the run stops here (aborted or superseded)
   // and a resumed attempt emits its own.
@@ -229,6 +261,7 @@ class StoreSink final : public engine::RunSink {
   std::vector<NewRunEvent> pending_;
   std::map<std::string, WaitingDelay> waiting_;
   std::map<std::string, int64_t> started_ms_;
+  std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
   std::set<std::string> child_tasks_;
 };
@@ -436,6 +469,7 @@ class Execution {
         break;
     }
     // Stopped or aborted: what the nodes said so far is kept (interrupted nodes, log lines).
+    sink.SaveHeldStep();
     sink.FlushRunEvents();
 
     // Stopped. Why decides whether the run ends here or resumes elsewhere.
@@ -464,8 +498,8 @@ class Execution {
     return tl::unexpected(Retryable("interrupted; the run resumes from its checkpoints"));
   }
 
-  // The run's end, its "finished" event and the events still waiting in `sink` (if any) are one
-  // commit (FinishRun writes the events only when the finish applies).
+  // The run's end, its "finished" event, the events still waiting in `sink` and its last node's
+  // step (if any) are one commit (FinishRun writes them only when the finish applies).
   HandlerResult Finish(Store& store, RunStatus status, const std::string& output,
                        const std::string& error, const std::string& failed_node,
                        StoreSink* sink = nullptr) {
@@ -477,15 +511,30 @@ class Execution {
     const int64_t now_ms = WallNowMs();
     if (started_ms_ != 0 && now_ms >= started_ms_) ev["duration_ms"] = now_ms - started_ms_;
     std::vector<NewRunEvent> events;
-    if (sink != nullptr) events = sink->TakePendingEvents();
+    std::vector<RunStep> steps;
+    if (sink != nullptr) {
+      events = sink->TakePendingEvents();
+      steps = sink->TakeLastStep();
+    }
     events.push_back(NewRunEvent{std::string(kEventFinished), DumpJson(ev), now_ms});
-    auto done = store.FinishRun(run_id_, fencing_, status, output, error, failed_node, events);
+    auto done =
+        store.FinishRun(run_id_, fencing_, status, output, error, failed_node, events, steps);
     if (!done) {
       if (done.error().code != ErrorCode::kConflict) {
         return tl::unexpected(Retryable("store: " + done.error().message));
       }
       auto now = store.GetRun(run_id_);
-      if (now && *now && (**now).status == RunStatus::kCancelled) return RunResult(**now);
+      if (now && *now && (**now).status == RunStatus::kCancelled) {
+        // A cancel that landed as the run was ending: what the nodes said is kept, and the
+        // history ends as the cancelled run did (not the last node's checkpoint: the run is over).
+        events.back() = NewRunEvent{std::string(kEventFinished),
+                                    DumpJson(Json{{"status", "cancelled"}}), now_ms};
+        if (auto r = store.AppendRunEvents(run_id_, events); !r) {
+          spdlog::debug("run {}: events of the cancelled end not recorded: {}", run_id_,
+                        r.error().message);
+        }
+        return RunResult(**now);
+      }
       return tl::unexpected(NotRetryable("superseded: " + done.error().message));
     }
     const int64_t duration_ms = done->started_ms != 0 && done->finished_ms >= done->started_ms

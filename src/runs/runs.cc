@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/ids.h"
 #include "engine/ingest.h"
 #include "runs/definitions.h"
 
@@ -63,7 +64,14 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   // The run carries its "created" event into its own commit: no reader sees a run without the
   // event that says how it was triggered. The webhook's nonce joins that commit too, so the
   // database syncs once.
-  Json created{{"triggered_by", TriggeredByName(request.triggered_by)}, {"version", def->version}};
+  // It also names the run's first task, whose id is drawn now and which is submitted once the run
+  // is committed: no commit of its own records the enqueue (a failed one is recorded below).
+  const std::string task_id = NewId();
+  Json created{{"triggered_by", TriggeredByName(request.triggered_by)},
+               {"version", def->version},
+               {"task_id", task_id},
+               {"queue", request.queue},
+               {"generation", 0}};
   if (!request.trigger.empty()) created["trigger"] = request.trigger;
   create.first_event.type = kEventCreated;
   create.first_event.data = DumpJson(created);
@@ -88,8 +96,10 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   StartRunResult result;
   result.run = *run;
 
-  auto submitted = broker.Submit(
-      RunTaskRequest(run->id, 0, request.queue, request.max_attempts, request.timeout));
+  SubmitRequest task =
+      RunTaskRequest(run->id, 0, request.queue, request.max_attempts, request.timeout);
+  task.id = task_id;
+  auto submitted = broker.Submit(task);
   if (!submitted) {
     result.enqueue_error = submitted.error().message;
     spdlog::warn("run {}: stored as pending, but enqueueing failed ({}); the sweeper will retry",
@@ -99,8 +109,6 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   }
   result.enqueued = true;
   result.task_id = submitted->id;
-  RecordRunEvent(store, run->id, kEventEnqueued,
-                 Json{{"task_id", submitted->id}, {"queue", request.queue}, {"generation", 0}});
   return result;
 }
 
@@ -119,7 +127,7 @@ Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string&
     auto events = store.ListRunEvents(run_id, after, 1000);
     if (!events) return Fail(events.error());
     for (const auto& e : *events) {
-      if (e.type != kEventEnqueued && e.type != kEventStarted) continue;
+      if (e.type != kEventCreated && e.type != kEventEnqueued && e.type != kEventStarted) continue;
       auto data = ParseJson(e.data);
       if (!data || !data->is_object() || !data->contains("task_id")) continue;
       RunTaskRef ref;

@@ -12,8 +12,10 @@
 // outranks every attempt of the older ones, so the newest owner always wins MarkRunRunning and a
 // stale one loses SaveStep/FinishRun. docs/runs.md has the whole lifecycle.
 //
-// Which task serves a run is recorded in the run's event history: "run.enqueued" (by whoever
-// submitted it) and "run.started" (by the handler) carry {task_id, queue, generation}.
+// Which task serves a run is recorded in the run's event history: "run.created" names the first
+// task (its id is drawn before the run is committed, and that task is submitted after), and
+// "run.enqueued" (recovery's later generations) and "run.started" (by the handler) carry
+// {task_id, queue, generation}.
 //
 // Thread-safety: free functions; the Store and Broker passed in are used from the caller's thread
 // only (each is one connection).
@@ -37,7 +39,8 @@ namespace ferry::runs {
 inline constexpr std::string_view kRunTaskKind = "ferry.run";
 
 // Event types this library writes into a run's history (besides the executor's node.* events).
-inline constexpr std::string_view kEventCreated = "run.created";    // {triggered_by, trigger?}
+// {triggered_by, version, trigger?, task_id, queue, generation: 0}
+inline constexpr std::string_view kEventCreated = "run.created";
 inline constexpr std::string_view kEventEnqueued = "run.enqueued";  // {task_id, queue, generation}
 inline constexpr std::string_view kEventEnqueueFailed = "run.enqueue_failed";  // {error}
 inline constexpr std::string_view kEventStarted = "run.started";      // {task_id, ..., epoch}

@@ -146,17 +146,25 @@ Result<Run> SqlStore::MarkRunRunning(const std::string& run_id, int64_t epoch,
 Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                 const std::string& output, const std::string& error,
                                 const std::string& failed_node,
-                                const std::vector<NewRunEvent>& events) {
+                                const std::vector<NewRunEvent>& events,
+                                const std::vector<RunStep>& steps) {
   if (!IsTerminal(status)) {
     return Invalid("FinishRun needs a terminal status, not " + std::string(RunStatusName(status)));
   }
   for (const auto& e : events) {
     if (e.type.empty()) return Invalid("event type is required");
   }
-  if (!events.empty()) {
-    // The finish and its events are one commit; a finish that does not apply writes none.
+  for (const auto& s : steps) {
+    if (s.run_id != run_id) return Invalid("a step of run " + s.run_id + " given to " + run_id);
+  }
+  if (!events.empty() || !steps.empty()) {
+    // The steps, the finish and its events are one commit; a finish that does not apply writes
+    // none of them. Each step is fenced as SaveStep fences it, while the run is still running.
     return InTx([&]() -> Result<Run> {
-      auto run = FinishRun(run_id, epoch, status, output, error, failed_node, {});
+      for (const auto& s : steps) {
+        if (auto saved = SaveStep(s); !saved) return Fail(saved.error());
+      }
+      auto run = FinishRun(run_id, epoch, status, output, error, failed_node, {}, {});
       if (!run) return run;
       if (auto appended = AppendRunEvents(run_id, events); !appended) {
         return Fail(appended.error());

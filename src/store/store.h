@@ -454,13 +454,15 @@ class Store {
                                      const std::string& worker) = 0;
   // running -> succeeded|failed|cancelled, only while the stored epoch equals `epoch` (a worker
   // that lost its lease cannot overwrite the newer attempt). A repeat of the exact same finish
-  // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status. `events`
-  // (the run's "finished" event, and what its nodes said last) are appended in the same commit,
-  // and only if the finish applies.
+  // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status. `steps`
+  // (the last node's checkpoint, as SaveStep would store it) and `events` (the run's "finished"
+  // event, and what its nodes said last) are written in the same commit, and only if the finish
+  // applies; a step SaveStep would refuse refuses the finish.
   virtual Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                 const std::string& output, const std::string& error,
                                 const std::string& failed_node,
-                                const std::vector<NewRunEvent>& events = {}) = 0;
+                                const std::vector<NewRunEvent>& events = {},
+                                const std::vector<RunStep>& steps = {}) = 0;
   // pending|running -> cancelled. kConflict when it already ended.
   virtual Result<Run> CancelRun(const std::string& run_id) = 0;
   // A new pending run with the same workflow, version (unless latest_version) and inputs, with

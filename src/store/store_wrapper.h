@@ -50,9 +50,9 @@ class StoreWrapper : public Store {
   }
   Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                         const std::string& output, const std::string& error,
-                        const std::string& failed_node,
-                        const std::vector<NewRunEvent>& events = {}) override {
-    return target_.FinishRun(run_id, epoch, status, output, error, failed_node, events);
+                        const std::string& failed_node, const std::vector<NewRunEvent>& events = {},
+                        const std::vector<RunStep>& steps = {}) override {
+    return target_.FinishRun(run_id, epoch, status, output, error, failed_node, events, steps);
   }
   Result<Run> CancelRun(const std::string& run_id) override { return target_.CancelRun(run_id); }
   Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) override {

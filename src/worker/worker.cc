@@ -132,14 +132,16 @@ class TaskEmitter final : public EventEmitter {
 
 class WorkerImpl final : public Worker {
  public:
-  WorkerImpl(WorkerOptions options, const HandlerRegistry& registry)
+  WorkerImpl(WorkerOptions options, const HandlerRegistry& registry,
+             std::unique_ptr<BrokerFactory> brokers)
       : options_(std::move(options)),
         registry_(registry),
         id_(options_.worker_id.empty() ? DefaultWorkerId() : options_.worker_id),
         hostname_(Hostname()),
         capacity_(options_.concurrency +
                   (options_.prefetch < 0 ? options_.concurrency : options_.prefetch)),
-        kinds_text_(Join(registry.Kinds(), ", ")) {
+        kinds_text_(Join(registry.Kinds(), ", ")),
+        factory_(std::move(brokers)) {
     slots_.resize(static_cast<size_t>(options_.concurrency));
   }
 
@@ -261,7 +263,6 @@ Status WorkerImpl::Start() {
     std::lock_guard lock(stop_mu_);
     if (started_) return Fail(ErrorCode::kConflict, "worker already started");
   }
-  factory_ = MakeRedisBrokerFactory(options_.broker);
   // One synchronous connection first, so a wrong URL or password fails Start with a clear error
   // instead of a loop retrying in the background. The control loop keeps it.
   auto first = factory_->Open();
@@ -1079,7 +1080,9 @@ void WorkerImpl::WatchdogLoop(std::stop_token st) {
 
 // ---------------------------------------------------------------------------------------------
 
-Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerRegistry& registry) {
+Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerRegistry& registry,
+                                           std::unique_ptr<BrokerFactory> brokers) {
+  if (!brokers) return Fail(ErrorCode::kInvalidArgument, "no broker factory given");
   if (options.concurrency <= 0) {
     return Fail(ErrorCode::kInvalidArgument, "concurrency must be greater than 0");
   }
@@ -1103,7 +1106,8 @@ Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerR
     return Fail(ErrorCode::kInvalidArgument, "health port must be -1, 0 or a port number");
   }
   if (auto url = ParseRedisUrl(options.broker.redis_url); !url) return Fail(url.error());
-  return std::unique_ptr<Worker>(std::make_unique<WorkerImpl>(std::move(options), registry));
+  return std::unique_ptr<Worker>(
+      std::make_unique<WorkerImpl>(std::move(options), registry, std::move(brokers)));
 }
 
 std::string DefaultWorkerId() {

@@ -83,8 +83,11 @@ class Worker {
   virtual int health_port() const = 0;
 };
 
-// `registry` must outlive the worker.
-Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerRegistry& registry);
+// `registry` must outlive the worker. `brokers` opens the connections of the worker's loops:
+// MakeRedisBrokerFactory(options.broker) in Ferry's commands (the worker itself knows no broker
+// implementation); it is not used before Start().
+Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerRegistry& registry,
+                                           std::unique_ptr<BrokerFactory> brokers);
 
 // "{hostname}-{pid}-{random8}".
 std::string DefaultWorkerId();

@@ -28,7 +28,7 @@ class FakeBroker final : public Broker {
       if (it != by_key.end()) return SubmitResult{it->second, true};
     }
     submitted.push_back(r);
-    std::string id = NewId();
+    std::string id = r.id.empty() ? NewId() : r.id;
     if (!r.unique_key.empty()) by_key[r.unique_key] = id;
     TaskRecord t;
     t.id = id;

@@ -165,7 +165,7 @@ class RedisBroker final : public Broker {
         for (size_t k = begin; k < end; ++k) {
           const SubmitRequest& req = requests[indices[k]];
           int64_t eta = req.eta_ms.value_or(0);
-          a.Add(NewId(now))
+          a.Add(req.id.empty() ? NewId(now) : req.id)
               .Add(req.kind)
               .Add(DumpJson(req.payload))
               .Add(int64_t{req.max_attempts})

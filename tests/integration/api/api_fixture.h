@@ -92,7 +92,7 @@ class ApiTest : public ::testing::Test {
     wo.broker = broker_options_;
     wo.concurrency = 2;
     wo.block = 100ms;
-    auto worker = MakeWorker(wo, registry_);
+    auto worker = MakeWorker(wo, registry_, MakeRedisBrokerFactory(wo.broker));
     ASSERT_TRUE(worker) << worker.error().message;
     worker_ = std::move(*worker);
     ASSERT_TRUE(worker_->Start());

@@ -100,7 +100,7 @@ class RunsTest : public ::testing::Test {
     wo.lease = seconds(2);
     wo.block = milliseconds(100);
     wo.drain_timeout = seconds(2);
-    auto w = MakeWorker(wo, registry_);
+    auto w = MakeWorker(wo, registry_, MakeRedisBrokerFactory(wo.broker));
     ASSERT_TRUE(w) << w.error().message;
     worker_ = std::move(*w);
     ASSERT_TRUE(worker_->Start());
@@ -194,20 +194,25 @@ TEST_F(RunsTest, StartRunExecutesAndStoresSteps) {
   EXPECT_EQ((*steps)[0].status, "succeeded");
   auto events = store_->ListRunEvents(run.id, 0, 1000);
   ASSERT_TRUE(events);
-  // StartRun records run.enqueued once its submit returned: a quick worker may have started, or
-  // even finished, the run by then. Every other event is in the order things happened.
+  // run.created names the task StartRun then submitted (no run.enqueued of its own), and the
+  // task that ran the run is that one; the events are in the order things happened.
   std::vector<std::string> types;
-  int enqueued = 0;
-  for (const auto& e : *events) {
-    if (e.type == "run.enqueued") {
-      ++enqueued;
-      continue;
-    }
-    types.push_back(e.type);
-  }
-  EXPECT_EQ(enqueued, 1);
+  for (const auto& e : *events) types.push_back(e.type);
   ASSERT_FALSE(types.empty());
   EXPECT_EQ(types.front(), "run.created");
+  EXPECT_EQ(std::count(types.begin(), types.end(), "run.enqueued"), 0);
+  auto created = ParseJson(events->front().data);
+  ASSERT_TRUE(created);
+  EXPECT_EQ((*created)["task_id"], started.task_id);
+  EXPECT_EQ((*created)["generation"], 0);
+  // The task the run.created event names is the one that ran the run (it is acknowledged just
+  // after the run's end is committed).
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto task = broker_->GetTask(started.task_id);
+        return task && *task && (*task)->status == TaskStatus::kSucceeded;
+      },
+      seconds(10)));
   EXPECT_NE(std::find(types.begin(), types.end(), "run.started"), types.end());
   EXPECT_EQ(std::count(types.begin(), types.end(), "node.finished"), 2);
   EXPECT_EQ(types.back(), "run.finished");
@@ -216,12 +221,12 @@ TEST_F(RunsTest, StartRunExecutesAndStoresSteps) {
   ASSERT_TRUE(again);
 }
 
-// A run's writes are grouped: it is created with its "created" event, its task's "enqueued"
-// event follows, it goes running with its "started" event, the node's checkpoint goes with the
-// node's start and end events, and the end with its "finished" event: five commits in all. The
+// A run's writes are grouped: it is created with its "created" event (which names its task), it
+// goes running with its "started" event, and its last node's checkpoint, the node's start and end
+// events and the run's end with its "finished" event are one commit: three commits in all. The
 // events wait for the next write here (event_flush longer than the run), so no timed write comes
 // between and the count is exact.
-TEST_F(RunsTest, AOneNodeRunIsFiveCommitsAndKeepsEveryEvent) {
+TEST_F(RunsTest, AOneNodeRunIsThreeCommitsAndKeepsEveryEvent) {
   Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
   StartWorker(nullptr, 4, seconds(60));
   const auto before = store_internal::ReadSqlCounters();
@@ -229,14 +234,18 @@ TEST_F(RunsTest, AOneNodeRunIsFiveCommitsAndKeepsEveryEvent) {
   ferry::Run run = WaitEnd(started.run.id);
   ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error;
   const auto after = store_internal::ReadSqlCounters();
-  EXPECT_EQ(after.commits - before.commits, 5);
+  EXPECT_EQ(after.commits - before.commits, 3);
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_TRUE(steps);
+  ASSERT_EQ(steps->size(), 1u) << "the last node is checkpointed in the run's end commit";
+  EXPECT_EQ((*steps)[0].node_id, "only");
+  EXPECT_EQ((*steps)[0].output, R"({"n":1})");
   auto events = store_->ListRunEvents(run.id, 0, 100);
   ASSERT_TRUE(events);
   std::vector<std::string> types;
   int64_t started_at = 0;
   int64_t finished_at = 0;
   for (const auto& e : *events) {
-    if (e.type == "run.enqueued") continue;  // after its submit returned: anywhere after created
     types.push_back(e.type);
     if (e.type == "node.started") started_at = e.ts_ms;
     if (e.type == "node.finished") finished_at = e.ts_ms;
@@ -377,9 +386,11 @@ class FinishGatedStore : public OwningStoreWrapper {
   Result<ferry::Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                const std::string& output, const std::string& error,
                                const std::string& failed_node,
-                               const std::vector<NewRunEvent>& events = {}) override {
+                               const std::vector<NewRunEvent>& events = {},
+                               const std::vector<RunStep>& steps = {}) override {
     if (auto it = gates_.find(epoch); it != gates_.end()) it->second->Arrive();
-    return OwningStoreWrapper::FinishRun(run_id, epoch, status, output, error, failed_node, events);
+    return OwningStoreWrapper::FinishRun(run_id, epoch, status, output, error, failed_node, events,
+                                         steps);
   }
 
  private:
@@ -434,7 +445,9 @@ TEST_F(RunsTest, SupersededExecutionCannotEndTheRun) {
   EXPECT_EQ((*run)->epoch, epoch_b);
   EXPECT_NE((*run)->worker.find("task-b"), std::string::npos) << (*run)->worker;
   EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);  // B resumed from A's checkpoints
-  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+  // The last node's checkpoint goes into the commit that ends the run, which A never made: B ran
+  // `three` again, as it would after a crash during the node.
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 2);
   auto events = store_->ListRunEvents(started.run.id, 0, 1000);
   ASSERT_TRUE(events);
   int finished = 0;
@@ -466,45 +479,66 @@ TEST_F(RunsTest, CancelRunningRunInStoreAndViaTask) {
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 0);
 }
 
-// A cancel the watcher has not seen yet (its poll is an hour here) refuses the node's checkpoint:
-// the run ends as cancelled and its task succeeds, rather than failing as superseded and landing
-// in the dead letters (a stress round saw exactly that).
+// A cancel the watcher has not seen yet (its poll is an hour here) refuses what the run writes
+// next: the checkpoint of a node with another after it, or, when the node was the last, the
+// run's end (which carries that node's checkpoint). Either way the run ends as cancelled with
+// its history closed by one run.finished, and its task succeeds, rather than failing as
+// superseded and landing in the dead letters (a stress round saw exactly that).
 TEST_F(RunsTest, ACancelThatRefusesACheckpointEndsTheRunAsCancelled) {
   const std::string gate = Path("gate");
-  Apply("name: held\nnodes:\n  hold:\n    kind: shell\n    argv: [sh, -c, 'touch " +
-        Path("started") + "; while [ ! -e " + gate + " ]; do sleep 0.01; done']\n");
-  auto started = Start("held");  // its task sits in Redis; no worker runs it
-  runs::RunHandlerOptions ho;
-  ho.cancel_poll = std::chrono::hours(1);
-  auto handler = runs::MakeRunHandler(*stores_, *brokers_, ho);
-  NullEmitter emitter;
-  TaskContext ctx;
-  ctx.id = "task-a";
-  ctx.kind = "ferry.run";
-  ctx.payload = runs::RunTaskPayload(started.run.id, 0);
-  ctx.epoch = 1;
-  ctx.events = &emitter;
-  HandlerResult result;
-  std::thread run([&] { result = handler(ctx); });
-  const bool node_started =
-      Eventually([&] { return std::filesystem::exists(Path("started")); }, seconds(20));
-  ASSERT_TRUE(store_->CancelRun(started.run.id));
-  { std::ofstream(gate).put('\n'); }
-  run.join();
-  ASSERT_TRUE(node_started);
-  ASSERT_TRUE(result) << result.error().message;
-  EXPECT_EQ((*result)["status"], "cancelled") << DumpJson(*result);
-  auto now = store_->GetRun(started.run.id);
-  ASSERT_TRUE(now && *now);
-  EXPECT_EQ((*now)->status, RunStatus::kCancelled);
-  auto steps = store_->ListSteps(started.run.id);
-  ASSERT_TRUE(steps);
-  EXPECT_TRUE(steps->empty());  // the refused checkpoint wrote nothing
-  auto events = store_->ListRunEvents(started.run.id, 0, 1000);
-  ASSERT_TRUE(events);
-  int finished = 0;
-  for (const auto& e : *events) finished += e.type == "run.finished" ? 1 : 0;
-  EXPECT_EQ(finished, 1);
+  const std::string hold = "  hold:\n    kind: shell\n    argv: [sh, -c, 'touch " +
+                           Path("started") + "; while [ ! -e " + gate +
+                           " ]; do sleep 0.01; done']\n";
+  Apply("name: held\nnodes:\n" + hold + "  after:\n    kind: lua\n    needs: [hold]\n" +
+        "    script: return 1\n");
+  Apply("name: heldlast\nnodes:\n" + hold);
+  for (const char* workflow : {"held", "heldlast"}) {
+    SCOPED_TRACE(workflow);
+    std::filesystem::remove(Path("started"));
+    std::filesystem::remove(gate);
+    auto started = Start(workflow);  // its task sits in Redis; no worker runs it
+    runs::RunHandlerOptions ho;
+    ho.cancel_poll = std::chrono::hours(1);
+    auto handler = runs::MakeRunHandler(*stores_, *brokers_, ho);
+    NullEmitter emitter;
+    TaskContext ctx;
+    ctx.id = "task-" + std::string(workflow);
+    ctx.kind = "ferry.run";
+    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
+    ctx.epoch = 1;
+    ctx.events = &emitter;
+    HandlerResult result;
+    std::thread run([&] { result = handler(ctx); });
+    const bool node_started =
+        Eventually([&] { return std::filesystem::exists(Path("started")); }, seconds(20));
+    ASSERT_TRUE(store_->CancelRun(started.run.id));
+    { std::ofstream(gate).put('\n'); }
+    run.join();
+    ASSERT_TRUE(node_started);
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ((*result)["status"], "cancelled") << DumpJson(*result);
+    auto now = store_->GetRun(started.run.id);
+    ASSERT_TRUE(now && *now);
+    EXPECT_EQ((*now)->status, RunStatus::kCancelled);
+    auto steps = store_->ListSteps(started.run.id);
+    ASSERT_TRUE(steps);
+    EXPECT_TRUE(steps->empty());  // the refused write stored no checkpoint
+    auto events = store_->ListRunEvents(started.run.id, 0, 1000);
+    ASSERT_TRUE(events);
+    std::vector<std::string> finished;
+    bool node_finished = false;
+    for (const auto& e : *events) {
+      if (e.type == "run.finished") finished.push_back(e.data);
+      node_finished = node_finished || e.type == "node.finished";
+    }
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_NE(finished[0].find("\"cancelled\""), std::string::npos) << finished[0];
+    // A refused end keeps what the last node said; a refused checkpoint drops its batch (a run
+    // that lost its write stops there, SaveWithEvents).
+    if (std::string(workflow) == "heldlast") {
+      EXPECT_TRUE(node_finished) << "node events kept";
+    }
+  }
 }
 
 TEST_F(RunsTest, SecretsNeverReachTheStoreOrLogs) {
@@ -607,7 +641,7 @@ TEST(RunsPostgresTest, RunSucceedsOnPostgres) {
   WorkerOptions wo;
   wo.broker = bo;
   wo.block = milliseconds(100);
-  auto worker = MakeWorker(wo, registry);
+  auto worker = MakeWorker(wo, registry, MakeRedisBrokerFactory(wo.broker));
   ASSERT_TRUE(worker && (*worker)->Start());
   runs::StartRunRequest req;
   req.workflow = "three";

@@ -406,6 +406,49 @@ TEST_P(StoreConformance, FinishRunIsFencedByTheExactEpoch) {
   EXPECT_EQ((*final_run)->error, "");
 }
 
+// The run's last step can ride in the commit that ends the run: written with the finish, fenced
+// like SaveStep (an epoch one behind writes neither the step nor the end), and a repeat of the
+// same finish with the same step succeeds again.
+TEST_P(StoreConformance, FinishRunWritesTheLastStepInTheSameCommit) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 8, "w2"));
+  const std::vector<NewRunEvent> events = {
+      NewRunEvent{"run.finished", R"({"status":"succeeded"})", 0}};
+  RunStep stale{run.id, "last", "succeeded", R"({"n":1})", "", 1, 7, 0, 0};
+  EXPECT_CODE(store_->FinishRun(run.id, 7, RunStatus::kSucceeded, "{}", "", "", events, {stale}),
+              ErrorCode::kConflict);
+  // A step one epoch behind the run's refuses the whole finish.
+  RunStep behind{run.id, "last", "succeeded", R"({"n":1})", "", 1, 7, 0, 0};
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", events, {behind}),
+              ErrorCode::kConflict);
+  auto untouched = store_->ListSteps(run.id);
+  ASSERT_OK(untouched);
+  EXPECT_TRUE(untouched->empty());
+  auto no_events = store_->ListRunEvents(run.id, 0, 100);
+  ASSERT_OK(no_events);
+  for (const auto& e : *no_events) EXPECT_NE(e.type, "run.finished");
+  auto running = store_->GetRun(run.id);
+  ASSERT_OK(running);
+  EXPECT_EQ((*running)->status, RunStatus::kRunning);
+
+  RunStep last{run.id, "last", "succeeded", R"({"n":1})", "", 1, 8, 0, 0};
+  auto done = store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", events, {last});
+  ASSERT_OK(done);
+  EXPECT_EQ(done->status, RunStatus::kSucceeded);
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].node_id, "last");
+  EXPECT_EQ((*steps)[0].output, R"({"n":1})");
+  EXPECT_EQ((*steps)[0].epoch, 8);
+  ASSERT_OK(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", {}, {last}));
+  // A different checkpoint of a checkpointed node is refused.
+  RunStep other{run.id, "last", "succeeded", R"({"n":2})", "", 1, 8, 0, 0};
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", {}, {other}),
+              ErrorCode::kConflict);
+}
+
 TEST_P(StoreConformance, CancelFromPendingOrRunningOnly) {
   Workflow wf = Apply("wf", "c1");
   ferry::Run pending = NewRun(wf);

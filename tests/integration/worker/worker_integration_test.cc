@@ -128,7 +128,7 @@ class WorkerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Worker> StartWorker(WorkerOptions o, const HandlerRegistry& registry) {
-    auto w = MakeWorker(std::move(o), registry);
+    auto w = MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker));
     EXPECT_TRUE(w) << w.error().message;
     auto st = (*w)->Start();
     EXPECT_TRUE(st) << st.error().message;
@@ -642,7 +642,7 @@ TEST_F(WorkerTest, HealthPortInUseFailsStart) {
   o.health_port = 0;
   auto first = StartWorker(o);
   o.health_port = first->health_port();
-  auto second = MakeWorker(o, registry_);
+  auto second = MakeWorker(o, registry_, MakeRedisBrokerFactory(o.broker));
   ASSERT_TRUE(second);
   auto st = (*second)->Start();
   ASSERT_FALSE(st);
@@ -659,7 +659,7 @@ TEST_F(WorkerTest, SigtermDrainsThroughRunWorkerUntilSignal) {
     BlockTerminationSignals();
     auto o = Opts(1);
     o.drain_timeout = milliseconds(100);
-    auto w = MakeWorker(o, registry_);
+    auto w = MakeWorker(o, registry_, MakeRedisBrokerFactory(o.broker));
     if (!w || !(*w)->Start()) std::_Exit(3);
     std::string id = Submit("sleep", Json{{"ms", 30000}});
     if (!WaitStatus(id, TaskStatus::kRunning)) std::_Exit(4);

@@ -4,18 +4,14 @@
 
 #include <map>
 
+#include "fake_env.h"
+
 namespace ferry::cli {
 namespace {
 
 using std::chrono::milliseconds;
 
-EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end() || it->second.empty()) return std::nullopt;
-    return it->second;
-  };
-}
+using ferry::testing::FakeEnv;
 
 TEST(OptionsTest, DefaultsWhenNothingIsGiven) {
   auto cfg = ResolveWorkerConfig({}, {}, FakeEnv({}));

@@ -35,6 +35,15 @@ class FakeSink : public RunSink {
     steps.push_back(SavedStep{node, status, output, error, attempt});
     return {};
   }
+  // Saved like the others (the default), but which node came as the last one is recorded.
+  Status SaveLastStep(const std::string& node, StepStatus status, const Json& output,
+                      const std::string& error, int attempt) override {
+    {
+      std::lock_guard lock(mu);
+      last_steps.push_back(node);
+    }
+    return RunSink::SaveLastStep(node, status, output, error, attempt);
+  }
   void Emit(const std::string& type, const Json& data) override {
     std::lock_guard lock(mu);
     events.emplace_back(type, data);
@@ -81,6 +90,7 @@ class FakeSink : public RunSink {
 
   std::mutex mu;
   std::vector<SavedStep> steps;
+  std::vector<std::string> last_steps;  // SaveLastStep's nodes
   std::vector<std::pair<std::string, Json>> events;
   std::map<std::string, int> task_calls;
   std::vector<TaskNodeRequest> requests;
@@ -330,6 +340,43 @@ nodes:
   EXPECT_EQ(h.sink.requests[0].payload, (Json{{"from_a", 41}}));
   EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"b", "c"}));  // a is not saved again
   EXPECT_EQ(out.outputs["a"], (Json{{"v", 41}}));
+}
+
+// Only the node after which nothing runs comes through SaveLastStep (a sink may hold it for the
+// run's end): the last of a chain, a resumed run's last, a one-node run's failure; never a node
+// that fails while others are left, nor one of two parallel nodes but the later.
+TEST(Executor, OnlyTheRunsLastNodeIsSavedAsTheLast) {
+  Harness chain(
+      "name: c\nnodes:\n  a: {kind: lua, script: return 1}\n"
+      "  b: {kind: lua, needs: [a], script: return 2}\n");
+  ASSERT_EQ(chain.Run().kind, RunOutcome::Kind::kSucceeded);
+  EXPECT_EQ(chain.sink.last_steps, std::vector<std::string>{"b"});
+  EXPECT_EQ(chain.sink.Order(), (std::vector<std::string>{"a", "b"}));
+
+  Harness resumed(
+      "name: c\nnodes:\n  a: {kind: lua, script: return 1}\n"
+      "  b: {kind: lua, needs: [a], script: return 2}\n");
+  std::map<std::string, StepRecord> cp{{"a", StepRecord{StepStatus::kSucceeded, Json(1), "", 1}}};
+  ASSERT_EQ(resumed.Run(cp).kind, RunOutcome::Kind::kSucceeded);
+  EXPECT_EQ(resumed.sink.last_steps, std::vector<std::string>{"b"});
+
+  Harness one("name: o\nnodes:\n  only: {kind: fail, message: boom}\n");
+  ASSERT_EQ(one.Run().kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(one.sink.last_steps, std::vector<std::string>{"only"});
+
+  Harness early(
+      "name: e\nnodes:\n  a: {kind: fail, message: boom}\n"
+      "  b: {kind: lua, needs: [a], script: return 2}\n");
+  ASSERT_EQ(early.Run().kind, RunOutcome::Kind::kFailed);
+  EXPECT_TRUE(early.sink.last_steps.empty()) << "b was left: a was not the last node";
+  EXPECT_EQ(early.sink.Order(), std::vector<std::string>{"a"});
+
+  Harness parallel(
+      "name: p\nnodes:\n  a: {kind: lua, script: return 1}\n"
+      "  b: {kind: lua, script: return 2}\n");
+  ASSERT_EQ(parallel.Run().kind, RunOutcome::Kind::kSucceeded);
+  ASSERT_EQ(parallel.sink.last_steps.size(), 1u);
+  EXPECT_EQ(parallel.sink.last_steps[0], parallel.sink.Order().back());
 }
 
 TEST(Executor, FailedCheckpointEndsTheRun) {

@@ -3,17 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "cli/options.h"
+#include "fake_env.h"
 
 namespace ferry::ops {
 namespace {
 
-EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars = std::move(vars)](const std::string& n) -> std::optional<std::string> {
-    auto it = vars.find(n);
-    if (it == vars.end() || it->second.empty()) return std::nullopt;
-    return it->second;
-  };
-}
+using ferry::testing::FakeEnv;
 
 std::shared_ptr<const ConfigFile> File(const std::string& text) {
   auto f = ParseConfigText(text, "ferry.conf");

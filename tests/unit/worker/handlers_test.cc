@@ -212,20 +212,21 @@ TEST(MakeWorker, RejectsBadOptions) {
   HandlerRegistry registry;
   WorkerOptions o;
   o.concurrency = 0;
-  auto w = MakeWorker(o, registry);
+  auto w = MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker));
   ASSERT_FALSE(w);
   EXPECT_EQ(w.error().code, ErrorCode::kInvalidArgument);
   o = WorkerOptions{};
   o.queues = {"bad queue"};
-  EXPECT_FALSE(MakeWorker(o, registry));
+  EXPECT_FALSE(MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker)));
   o = WorkerOptions{};
   o.queues = {};
-  EXPECT_FALSE(MakeWorker(o, registry));
+  EXPECT_FALSE(MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker)));
   o = WorkerOptions{};
   o.broker.redis_url = "http://nope";
-  EXPECT_FALSE(MakeWorker(o, registry));
+  EXPECT_FALSE(MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker)));
   o = WorkerOptions{};
-  EXPECT_TRUE(MakeWorker(o, registry));  // no connection until Start()
+  EXPECT_FALSE(MakeWorker(o, registry, nullptr)) << "a worker needs a broker factory";
+  EXPECT_TRUE(MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker)));  // no connection yet
 }
 
 TEST(MakeWorker, StartFailsClearlyWhenRedisIsUnreachable) {
@@ -233,7 +234,7 @@ TEST(MakeWorker, StartFailsClearlyWhenRedisIsUnreachable) {
   WorkerOptions o;
   o.broker.redis_url = "redis://127.0.0.1:1";
   o.broker.io_timeout = std::chrono::milliseconds(500);
-  auto w = MakeWorker(o, registry);
+  auto w = MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker));
   ASSERT_TRUE(w);
   auto st = (*w)->Start();
   ASSERT_FALSE(st);
