@@ -35,13 +35,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A text setting by key (ops::Settings()), or `fallback`.
-std::string TextSetting(const Context& ctx, const std::optional<std::string>& flag,
-                        std::string_view key, const std::string& fallback) {
-  auto v = PickSetting(flag, key, ctx.env());
-  return v ? v->text : fallback;
-}
-
 Result<std::pair<std::string, int>> ParseListen(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos) {
@@ -66,7 +59,8 @@ Result<std::pair<std::string, int>> ParseListen(const std::string& text) {
 
 int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   const Output& out = ctx.out();
-  auto listen = ParseListen(TextSetting(ctx, args.listen, "listen", "127.0.0.1:8080"));
+  auto listen =
+      ParseListen(PickSettingText(args.listen, "listen", ctx.env()).value_or("127.0.0.1:8080"));
   if (!listen) return out.Fail(listen.error());
   int concurrency = 4;  // not a worker's 1: ferry dev runs workflows whose nodes wait on tasks
   if (auto c = PickSetting(args.concurrency, "concurrency", ctx.env())) {
@@ -77,7 +71,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   // The user's own kinds (docs/handlers.md), checked before anything starts.
   auto declared = ResolveHandlerDeclarations(args.handlers, ctx.env());
   if (!declared) return out.Fail(declared.error());
-  std::filesystem::path data_dir = TextSetting(ctx, args.data_dir, "data-dir", ".ferry");
+  std::filesystem::path data_dir =
+      PickSettingText(args.data_dir, "data-dir", ctx.env()).value_or(".ferry");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
@@ -189,8 +184,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   ro.attempt.owner = cron_options.id;
   ro.attempt.secrets = &secrets;
   ro.attempt.hide_paths = remediation::HidePaths(
-      store_location, TextSetting(ctx, sf.secrets_file, "secrets-file", ""),
-      TextSetting(ctx, ctx.global().config, "config", ""), data_dir.string());
+      store_location, PickSettingText(sf.secrets_file, "secrets-file", ctx.env()).value_or(""),
+      PickSettingText(ctx.global().config, "config", ctx.env()).value_or(""), data_dir.string());
   remediation::Runner remediation_runner(**stores, *brokers, ro);
   cron_options.hooks.push_back(remediation_runner.Duty());
   scheduler::Scheduler cron_scheduler(**stores, *brokers, cron_options);

@@ -17,8 +17,7 @@ namespace {
 Result<Json> LocalChecks(Context& ctx, const StoreFlags& sf) {
   auto brokers = MakeRedisBrokerFactory(ctx.config().broker);
   std::unique_ptr<StoreFactory> stores;
-  std::optional<std::string> location;
-  if (auto v = PickSetting(sf.store, "store", ctx.env())) location = v->text;
+  auto location = PickSettingText(sf.store, "store", ctx.env());
   if (location) {
     StoreOptions so;
     so.migrate = false;

@@ -390,8 +390,7 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   if (!stores) return Fail(stores.error());
   support->stores = std::move(*stores);
   support->brokers = MakeRedisBrokerFactory(broker);
-  std::optional<std::string> secrets_file;
-  if (auto v = PickSetting(sf.secrets_file, "secrets-file", ctx.env())) secrets_file = v->text;
+  auto secrets_file = PickSettingText(sf.secrets_file, "secrets-file", ctx.env());
   std::vector<const engine::SecretResolver*> chain = {&support->env};
   if (secrets_file) {
     auto file = engine::LoadSecretsFile(*secrets_file);

@@ -66,7 +66,7 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
     so.dispatch.queue = q->text;
     so.recovery.task.queue = q->text;
   }
-  if (auto id = PickSetting(flags.id, "scheduler-id", ctx.env())) so.id = id->text;
+  if (auto id = PickSettingText(flags.id, "scheduler-id", ctx.env())) so.id = *id;
 
   // Alerts (src/ops): the leader evaluates the rules every alert-interval, keeping the shared
   // firing-since state in Redis current, and announces changes to the alert webhook if one is set.
@@ -104,8 +104,8 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   }
 
   // Loopback unless asked: like the worker's health port, exposing it is the operator's choice.
-  std::string metrics_host = "127.0.0.1";
-  if (auto h = PickSetting(flags.metrics_host, "metrics-host", ctx.env())) metrics_host = h->text;
+  const std::string metrics_host =
+      PickSettingText(flags.metrics_host, "metrics-host", ctx.env()).value_or("127.0.0.1");
 
   auto location = ResolveStoreLocation(ctx, sf);
   if (!location) return out.Fail(location.error());
@@ -125,9 +125,8 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   ro.attempt.run_queue = so.dispatch.queue;
   ro.attempt.secrets = &env_secrets;
   ro.attempt.hide_paths = remediation::HidePaths(
-      *location,
-      PickSetting(sf.secrets_file, "secrets-file", ctx.env()).value_or(SettingText{}).text,
-      PickSetting(ctx.global().config, "config", ctx.env()).value_or(SettingText{}).text, "");
+      *location, PickSettingText(sf.secrets_file, "secrets-file", ctx.env()).value_or(""),
+      PickSettingText(ctx.global().config, "config", ctx.env()).value_or(""), "");
   remediation::Runner runner(**stores, *brokers, ro);
   so.hooks.push_back(runner.Duty());
   so.recovery.on_run_failed = remediation::CaptureHook(*rem, &env_secrets);

@@ -26,14 +26,9 @@ namespace {
 // --server / FERRY_SERVER and the token that goes with it; nullopt for local mode.
 Result<std::optional<service::RemoteServiceOptions>> ResolveRemote(const GlobalFlags& global,
                                                                    const EnvLookup& env) {
-  auto pick = [&](const std::optional<std::string>& flag,
-                  std::string_view key) -> std::optional<std::string> {
-    if (auto v = PickSetting(flag, key, env)) return v->text;
-    return std::nullopt;
-  };
-  auto url = pick(global.server, "server");
-  auto token = pick(global.token, "token");
-  auto token_file = pick(global.token_file, "token-file");
+  auto url = PickSettingText(global.server, "server", env);
+  auto token = PickSettingText(global.token, "token", env);
+  auto token_file = PickSettingText(global.token_file, "token-file", env);
   if (!url || url->empty()) {
     // A token in the environment alone is harmless (scripts may use it with curl); a flag
     // without a server is a mistake worth naming.

@@ -140,6 +140,12 @@ std::optional<SettingText> PickSetting(const std::optional<std::string>& flag, s
   return std::nullopt;
 }
 
+std::optional<std::string> PickSettingText(const std::optional<std::string>& flag,
+                                           std::string_view key, const EnvLookup& env) {
+  if (auto v = PickSetting(flag, key, env)) return std::move(v->text);
+  return std::nullopt;
+}
+
 tl::unexpected<Error> BadSetting(const SettingText& setting, const std::string& why) {
   return Fail(ErrorCode::kInvalidArgument, setting.source + ": " + why);
 }

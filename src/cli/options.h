@@ -41,6 +41,9 @@ struct SettingText {
 // environment: ops::LayeredEnv). Throws std::logic_error for a key not in the catalogue.
 std::optional<SettingText> PickSetting(const std::optional<std::string>& flag, std::string_view key,
                                        const EnvLookup& env);
+// PickSetting's text alone, for settings used as given (paths, addresses, names).
+std::optional<std::string> PickSettingText(const std::optional<std::string>& flag,
+                                           std::string_view key, const EnvLookup& env);
 // "SOURCE: why" as kInvalidArgument.
 tl::unexpected<Error> BadSetting(const SettingText& setting, const std::string& why);
 // An integer in [min, max].

@@ -109,22 +109,14 @@ class StoreSink final : public engine::RunSink {
     return {};
   }
 
-  // For the run's end: the last node's step, if one is held.
+  // For the run's end: the last node's step, if one is held. The executor hands over the last
+  // node only when every node is done, so the outcome is then succeeded or failed and the run
+  // always reaches Finish, which takes it.
   std::vector<RunStep> TakeLastStep() {
     std::lock_guard lock(store_mu_);
     std::vector<RunStep> out;
     if (last_step_) out.push_back(*std::exchange(last_step_, std::nullopt));
     return out;
-  }
-
-  // A run that stops without ending (a drain, a lost lease) still checkpoints its last node, if
-  // one is held, so the next attempt does not run it again.
-  void SaveHeldStep() {
-    std::lock_guard lock(store_mu_);
-    if (!last_step_) return;
-    if (auto r = SaveWithEvents(*std::exchange(last_step_, std::nullopt)); !r) {
-      spdlog::debug("run {}: last step not saved: {}", run_id_, r.error().message);
-    }
   }
 
   // Events wait for the next write of this execution (a checkpoint, a delay's deadline, the
@@ -469,7 +461,6 @@ class Execution {
         break;
     }
     // Stopped or aborted: what the nodes said so far is kept (interrupted nodes, log lines).
-    sink.SaveHeldStep();
     sink.FlushRunEvents();
 
     // Stopped. Why decides whether the run ends here or resumes elsewhere.

@@ -14,8 +14,8 @@
 //
 // Which task serves a run is recorded in the run's event history: "run.created" names the first
 // task (its id is drawn before the run is committed, and that task is submitted after), and
-// "run.enqueued" (recovery's later generations) and "run.started" (by the handler) carry
-// {task_id, queue, generation}.
+// "run.enqueued" (a cron fire's task, recovery's later generations) and "run.started" (by the
+// handler) carry {task_id, queue, generation}.
 //
 // Thread-safety: free functions; the Store and Broker passed in are used from the caller's thread
 // only (each is one connection).
