@@ -75,7 +75,9 @@ TEST(SettingsCatalogue, StatedDefaultsAreTheDefaultsInForce) {
   EXPECT_EQ(StatedDuration("task-retention"), w.broker.retention);
   EXPECT_EQ(StatedDuration("dead-retention"), w.broker.dead_retention);
   EXPECT_EQ(Stated("event-stream-length"), std::to_string(w.broker.events_maxlen));
-  EXPECT_EQ(Stated("log-format"), "text");
+  auto log_format = ParseLogFormat(Stated("log-format"));
+  ASSERT_TRUE(log_format) << log_format.error().message;
+  EXPECT_EQ(*log_format, worker->log.format);
   EXPECT_EQ(Stated("queues"), w.queues.at(0));
   EXPECT_EQ(Stated("concurrency"), std::to_string(w.concurrency));
   EXPECT_EQ(Stated("prefetch"), std::to_string(w.prefetch));
