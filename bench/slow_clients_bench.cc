@@ -39,13 +39,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +51,7 @@
 #include "bench_util.h"
 #include "cli/limits.h"
 #include "core/ids.h"
+#include "ferry_stack.h"
 #include "harness.h"
 
 namespace ferry::bench {
@@ -81,74 +80,6 @@ struct Options {
   milliseconds timeout{5000};
   int senders = 8;
   std::string only;
-};
-
-// Redis, a SQLite store, `ferry server start` and `ferry worker start`, as processes of the given
-// binary. Torn down (SIGKILL) by the destructor.
-class Stack {
- public:
-  explicit Stack(const std::string& ferry) {
-    const std::string store = (dir_.path() / "ferry.db").string();
-    env_ = {{"FERRY_REDIS_URL", redis_.url()},
-            {"FERRY_STORE", store},
-            {"FERRY_SECRET_BENCH_WEBHOOK", secret_},
-            {"FERRY_LOG_LEVEL", "warn"}};
-    const std::string file = (dir_.path() / "bench.yaml").string();
-    std::ofstream(file) << bench::kWorkflow;
-    auto applied = testing::RunCommand({ferry, "workflow", "apply", file}, seconds(60), env_);
-    if (applied.exit_code != 0) Die("workflow apply: " + applied.out + applied.err);
-
-    port_ = testing::FreePort();
-    testing::Process::Options server;
-    server.argv = {ferry, "server", "start", "--listen", "127.0.0.1:" + std::to_string(port_)};
-    server.env = env_;
-    server_ = std::make_unique<testing::Process>(server);
-    testing::Process::Options worker;
-    worker.argv = {ferry, "worker", "start", "--concurrency", "4"};
-    worker.env = env_;
-    worker_ = std::make_unique<testing::Process>(worker);
-    const bool up = testing::Eventually(
-        [&] {
-          httplib::Client c("127.0.0.1", port_);
-          c.set_connection_timeout(1, 0);
-          c.set_read_timeout(1, 0);
-          auto r = c.Get("/healthz");
-          return r && r->status == 200;
-        },
-        seconds(20));
-    if (!up) Die("the server did not answer /healthz within 20 s: " + server_->Stderr());
-  }
-
-  int port() const { return port_; }
-  const std::string& secret() const { return secret_; }
-  bool Running() { return server_->Running() && worker_->Running(); }
-  std::string Stderr() const { return server_->Stderr(); }
-  // CPU seconds (user + system) the server process used so far; -1 when unreadable.
-  double ServerCpuSeconds() const {
-    std::ifstream f("/proc/" + std::to_string(server_->pid()) + "/stat");
-    std::string line;
-    std::getline(f, line);
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return -1;
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::atof(field.c_str());
-      if (i == 15) stime = std::atof(field.c_str());
-    }
-    return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  }
-
- private:
-  testing::TempDir dir_;
-  testing::RedisServer redis_;
-  const std::string secret_ = RandomHex(16);
-  std::map<std::string, std::string> env_;
-  int port_ = 0;
-  std::unique_ptr<testing::Process> server_;
-  std::unique_ptr<testing::Process> worker_;
 };
 
 // --- Slow clients ------------------------------------------------------------------------------
@@ -548,7 +479,7 @@ class Bench {
   explicit Bench(Options o) : o_(std::move(o)) {}
 
   void Run() {
-    Stack stack(o_.ferry);
+    FerryStack stack({.ferry = o_.ferry, .worker_concurrency = 4});
     if (o_.only.empty() || o_.only == "baseline") {
       phases_.push_back(Phase(stack, "no slow clients", false));
     }
@@ -562,7 +493,7 @@ class Bench {
   }
 
  private:
-  PhaseResult Phase(Stack& stack, const std::string& name, bool slow) {
+  PhaseResult Phase(FerryStack& stack, const std::string& name, bool slow) {
     PhaseResult p;
     p.name = name;
     std::unique_ptr<SlowClients> clients;

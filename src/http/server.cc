@@ -109,6 +109,16 @@ bool IsDisconnect(const beast::error_code& ec) {
          ec == bhttp::error::partial_message;
 }
 
+// 413 for a body over `limit`; the connection then closes (the body may not have been read).
+Response TooLargeResponse(std::optional<uint64_t> length, int64_t limit) {
+  std::string what = "request body";
+  if (length) what += " of " + std::to_string(*length) + " bytes";
+  Response res =
+      ErrorResponse(413, what + " is over the limit of " + std::to_string(limit) + " bytes");
+  res.close = true;
+  return res;
+}
+
 class Connection;
 
 }  // namespace
@@ -281,6 +291,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return TooLarge(server_.options.max_body_limit);
     }
     if (!route_->admit) return ReadBody(server_.options.default_body_limit);
+    // A small request's body usually arrives with its head: then the admission check and the
+    // handler run in one handler job, one hand-off to the pool and back instead of two.
+    if (auto whole = TakeBodyFromBuffer(); !whole) {
+      return;  // malformed body: answered
+    } else if (*whole) {
+      return Dispatch(/*admit_first=*/true);
+    }
     const bool posted = server_.pool->Post([self = shared_from_this()] {
       int64_t limit = self->server_.options.default_body_limit;
       std::optional<Response> early;
@@ -299,11 +316,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!posted) Busy();
   }
 
+  // Parses the body from what has already been received when all of it has (its length is
+  // known and the buffer holds that much), without another read. Returns whether the request is
+  // now whole, or nothing when the body is malformed (answered with 400).
+  std::optional<bool> TakeBodyFromBuffer() {
+    if (!parser_->is_done()) {
+      auto len = parser_->content_length();
+      if (!len || buffer_.size() < *len) return false;
+      while (!parser_->is_done()) {
+        beast::error_code ec;
+        const size_t n = parser_->put(buffer_.data(), ec);
+        buffer_.consume(n);
+        if (ec) {
+          Fail(400, "malformed request body: " + ec.message());
+          return std::nullopt;
+        }
+        if (n == 0) return false;  // the rest is read the usual way
+      }
+    }
+    request_.body = std::move(parser_->get().body());
+    return true;
+  }
+
   void ReadBody(int64_t limit) {
     body_limit_ = limit;
-    if (parser_->is_done()) return Dispatch();
     if (auto len = parser_->content_length(); len && *len > static_cast<uint64_t>(limit)) {
       return TooLarge(limit);
+    }
+    if (auto whole = TakeBodyFromBuffer(); !whole) {
+      return;  // malformed body: answered
+    } else if (*whole) {
+      return Dispatch();
     }
     parser_->body_limit(static_cast<uint64_t>(limit));
     auto expect = request_.Header("Expect");
@@ -339,11 +382,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Dispatch();
   }
 
-  void Dispatch() {
-    const bool posted = server_.pool->Post([self = shared_from_this()] {
+  // Runs the route's handler on a handler thread with the request read whole; `admit_first`: its
+  // admission check first, and the body's size against the limit that check sets.
+  void Dispatch(bool admit_first = false) {
+    const bool posted = server_.pool->Post([self = shared_from_this(), admit_first] {
       Response res;
       try {
-        res = self->route_->handler(self->request_);
+        std::optional<Response> early;
+        if (admit_first) {
+          const auto& o = self->server_.options;
+          int64_t limit = o.default_body_limit;
+          early = self->route_->admit(self->request_, limit);
+          limit = std::min(limit, o.max_body_limit);
+          if (!early && self->request_.body.size() > static_cast<size_t>(limit)) {
+            early = TooLargeResponse(self->request_.body.size(), limit);
+          }
+        }
+        res = early ? std::move(*early) : self->route_->handler(self->request_);
       } catch (const std::exception& e) {
         spdlog::error("http: {} {}: {}", self->request_.method, self->request_.path, e.what());
         res = ErrorResponse(500, std::string("unexpected error: ") + e.what());
@@ -364,11 +419,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void TooLarge(int64_t limit) {
-    std::string what = "request body";
-    if (auto len = parser_ ? parser_->content_length() : boost::none; len) {
-      what += " of " + std::to_string(*len) + " bytes";
-    }
-    Fail(413, what + " is over the limit of " + std::to_string(limit) + " bytes");
+    std::optional<uint64_t> length;
+    if (auto len = parser_ ? parser_->content_length() : boost::none; len) length = *len;
+    Answer(TooLargeResponse(length, limit));
   }
 
   // An error answer after which the connection closes (the request was not read whole).

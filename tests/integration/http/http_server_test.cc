@@ -105,7 +105,10 @@ class HttpServerTest : public ::testing::Test {
           return std::nullopt;
         });
     r.Post(
-        "/guarded", [](Request&) { return JsonResponse(200, Json::object()); },
+        "/guarded",
+        [](Request& req) {
+          return JsonResponse(200, Json{{"bytes", req.body.size()}});
+        },
         [this](Request& req, int64_t&) -> std::optional<Response> {
           admitted_.fetch_add(1);
           if (req.Header("X-Key") != "k") return ErrorResponse(401, "no key");
@@ -191,6 +194,40 @@ TEST_F(HttpServerTest, AdmitAnswersBeforeTheBodyIsRead) {
   auto r = c.Read("no key");
   EXPECT_EQ(StatusOf(r), 401) << r;
   EXPECT_TRUE(c.ClosedByPeer());
+}
+
+// A body that came with its head is checked in the same handler job as the admission check (one
+// hand-off); one that comes later is read after it. Both run the check once and hand the handler
+// the whole body (BodyLimitIsExact holds the check's limit for a body that came with the head).
+TEST_F(HttpServerTest, AdmitRunsOnceWhetherTheBodyCameWithTheHeadOrLater) {
+  Start();
+  {
+    RawClient c(port_);
+    c.Send("POST /guarded HTTP/1.1\r\nHost: x\r\nX-Key: k\r\nContent-Length: 5\r\n\r\nhello");
+    auto r = c.Read("}");
+    EXPECT_EQ(StatusOf(r), 200) << r;
+    EXPECT_EQ(Json::parse(BodyOf(r))["bytes"], 5) << r;
+    EXPECT_EQ(admitted_.load(), 1);
+  }
+  {
+    RawClient c(port_);
+    c.Send("POST /guarded HTTP/1.1\r\nHost: x\r\nX-Key: k\r\nContent-Length: 5\r\n\r\n");
+    // The body is sent only once the head has been admitted, so it cannot be in the first read.
+    ASSERT_TRUE(Eventually([&] { return admitted_.load() == 2; }, 10s));
+    c.Send("world");
+    auto r = c.Read("}");
+    EXPECT_EQ(StatusOf(r), 200) << r;
+    EXPECT_EQ(Json::parse(BodyOf(r))["bytes"], 5) << r;
+    EXPECT_EQ(admitted_.load(), 2);
+  }
+  {
+    // Refused at the head, with its body already there: 401, and the handler never runs.
+    RawClient c(port_);
+    c.Send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    auto r = c.Read("no key");
+    EXPECT_EQ(StatusOf(r), 401) << r;
+    EXPECT_EQ(admitted_.load(), 3);
+  }
 }
 
 TEST_F(HttpServerTest, NoLengthMeansAnEmptyBodyAtOnce) {
