@@ -1,7 +1,7 @@
 // The real stack as separate processes of a given `ferry` binary, for benchmarks that compare
 // builds (any commit's `ferry`, --ferry PATH): a private redis-server on a free loopback port, a
 // SQLite store in a temporary directory, the benchmarks' workflow applied, `ferry server start`
-// on 127.0.0.1 and, when asked, `ferry worker start`. Only command-line flags and FERRY_*
+// on 127.0.0.1 and, when asked, `ferry worker start` processes. Only command-line flags and FERRY_*
 // variables that every build since the batch route understands are used. Torn down (SIGKILL) by
 // the destructor. Header-only; any failure ends the benchmark with a message.
 #pragma once
@@ -17,6 +17,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "bench_util.h"
 #include "core/ids.h"
@@ -45,8 +46,9 @@ inline double ProcessCpuSeconds(pid_t pid) {
 class FerryStack {
  public:
   struct Options {
-    std::string ferry;       // the binary
-    int worker_concurrency;  // 0 = no worker process
+    std::string ferry;           // the binary
+    int workers = 0;             // `ferry worker start` processes
+    int worker_concurrency = 4;  // each one's --concurrency
   };
 
   explicit FerryStack(const Options& o) : ferry_(o.ferry) {
@@ -68,12 +70,12 @@ class FerryStack {
     server.argv = {ferry_, "server", "start", "--listen", "127.0.0.1:" + std::to_string(port_)};
     server.env = env_;
     server_ = std::make_unique<testing::Process>(server);
-    if (o.worker_concurrency > 0) {
+    for (int i = 0; i < o.workers; ++i) {
       testing::Process::Options worker;
       worker.argv = {ferry_, "worker", "start", "--concurrency",
                      std::to_string(o.worker_concurrency)};
       worker.env = env_;
-      worker_ = std::make_unique<testing::Process>(worker);
+      workers_.push_back(std::make_unique<testing::Process>(worker));
     }
     const bool up = testing::Eventually(
         [&] {
@@ -89,9 +91,24 @@ class FerryStack {
 
   int port() const { return port_; }
   const std::string& secret() const { return secret_; }
-  bool Running() { return server_->Running() && (!worker_ || worker_->Running()); }
-  std::string Stderr() const { return server_->Stderr(); }
+  bool Running() {
+    for (auto& w : workers_) {
+      if (!w->Running()) return false;
+    }
+    return server_->Running();
+  }
+  std::string Stderr() const {
+    std::string out = server_->Stderr();
+    for (const auto& w : workers_) out += w->Stderr();
+    return out;
+  }
   double ServerCpuSeconds() const { return ProcessCpuSeconds(server_->pid()); }
+  // Every worker process's CPU seconds so far, summed.
+  double WorkerCpuSeconds() const {
+    double sum = 0;
+    for (const auto& w : workers_) sum += ProcessCpuSeconds(w->pid());
+    return sum;
+  }
   const testing::RedisServer& redis() const { return redis_; }
 
   // A new API token with the given scopes (`ferry token create`), its secret.
@@ -120,7 +137,7 @@ class FerryStack {
   std::map<std::string, std::string> env_;
   int port_ = 0;
   std::unique_ptr<testing::Process> server_;
-  std::unique_ptr<testing::Process> worker_;
+  std::vector<std::unique_ptr<testing::Process>> workers_;
 };
 
 }  // namespace ferry::bench

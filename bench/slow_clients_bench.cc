@@ -479,7 +479,7 @@ class Bench {
   explicit Bench(Options o) : o_(std::move(o)) {}
 
   void Run() {
-    FerryStack stack({.ferry = o_.ferry, .worker_concurrency = 4});
+    FerryStack stack({.ferry = o_.ferry, .workers = 1, .worker_concurrency = 4});
     if (o_.only.empty() || o_.only == "baseline") {
       phases_.push_back(Phase(stack, "no slow clients", false));
     }

@@ -104,6 +104,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   setting(wstart, "health-host", wf.health_host);
   setting(wstart, "backoff-base", wf.backoff_base);
   setting(wstart, "heartbeat-ttl", wf.heartbeat_ttl);
+  setting(wstart, "run-task-events", wf.run_task_events);
   AddHandlerFlag(wstart, wf.handlers);
   setting(wstart, "store", sf.store);
   setting(wstart, "secrets-file", sf.secrets_file);

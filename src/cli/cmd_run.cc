@@ -378,8 +378,7 @@ struct WorkerRunSupport {
 }  // namespace
 
 Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const StoreFlags& sf,
-                                                       const BrokerOptions& broker,
-                                                       const std::string& worker_id,
+                                                       const WorkerConfig& worker,
                                                        HandlerRegistry& registry) {
   auto support = std::make_shared<WorkerRunSupport>();
   // Not ResolveStoreLocation: a worker that never sees a run must not create ./.ferry.
@@ -389,7 +388,7 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   auto stores = MakeStoreFactory(location);
   if (!stores) return Fail(stores.error());
   support->stores = std::move(*stores);
-  support->brokers = MakeRedisBrokerFactory(broker);
+  support->brokers = MakeRedisBrokerFactory(worker.worker.broker);
   auto secrets_file = PickSettingText(sf.secrets_file, "secrets-file", ctx.env());
   std::vector<const engine::SecretResolver*> chain = {&support->env};
   if (secrets_file) {
@@ -405,7 +404,8 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   auto remediation = remediation::ResolveSettings(sf.remediation, ctx.env());
   if (!remediation) return Fail(remediation.error());
   runs::RunHandlerOptions ho;
-  ho.worker_id = worker_id;
+  ho.worker_id = worker.worker.worker_id;
+  ho.task_events = worker.run_task_events;
   ho.secrets = support->chain.get();
   ho.on_run_failed = remediation::CaptureHook(*remediation, support->chain.get());
   runs::RegisterRunHandler(registry, *support->stores, *support->brokers, ho);

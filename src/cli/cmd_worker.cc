@@ -52,8 +52,7 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
   };
   // Workflow runs: the handler records this worker's id on the runs it executes.
   if (cfg->worker.worker_id.empty()) cfg->worker.worker_id = DefaultWorkerId();
-  auto runs_support =
-      RegisterWorkerRunHandler(ctx, sf, cfg->worker.broker, cfg->worker.worker_id, registry);
+  auto runs_support = RegisterWorkerRunHandler(ctx, sf, *cfg, registry);
   if (!runs_support) return out.Fail(runs_support.error());
   // /metrics on the health port: what this worker ran (src/ops). Cluster-wide values (queue
   // depths, broker counters) come from the server's /metrics.

@@ -238,11 +238,10 @@ int RunScheduleNext(Context& ctx, const ScheduleNextArgs& args);
 // The store location: --store, else FERRY_STORE, else ./.ferry/ferry.db (directory created).
 Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf);
 // Registers the `ferry.run` handler for `ferry worker start`: store from `sf`, secrets from
-// FERRY_SECRET_* and --secrets-file. The returned handle keeps what the handler uses alive; hold
-// it until the worker has stopped.
+// FERRY_SECRET_* and --secrets-file, the rest from the worker's settings. The returned handle
+// keeps what the handler uses alive; hold it until the worker has stopped.
 Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const StoreFlags& sf,
-                                                       const BrokerOptions& broker,
-                                                       const std::string& worker_id,
+                                                       const WorkerConfig& worker,
                                                        HandlerRegistry& registry);
 
 // --- remediation (cmd_remediation.cc) ---

@@ -291,6 +291,11 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     if (d->count() < 1000) return BadSetting(*r, "heartbeat TTL must be at least 1s");
     w.heartbeat_ttl = *d;
   }
+  if (auto r = PickSetting(flags.run_task_events, "run-task-events", env)) {
+    auto v = ParseYesNo(*r);
+    if (!v) return Fail(v.error());
+    cfg.run_task_events = *v;
+  }
   auto handlers = ResolveHandlerDeclarations(flags.handlers, env);
   if (!handlers) return Fail(handlers.error());
   cfg.handlers = std::move(*handlers);

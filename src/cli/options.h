@@ -102,6 +102,7 @@ struct WorkerFlags {
   std::optional<std::string> health_host;
   std::optional<std::string> backoff_base;
   std::optional<std::string> heartbeat_ttl;
+  std::optional<std::string> run_task_events;
   // --handler, repeatable; else FERRY_HANDLERS (declarations separated by ';'). The signing
   // secret of http handlers is FERRY_HANDLER_SECRET only: a flag would show in `ps`.
   std::vector<std::string> handlers;
@@ -126,6 +127,7 @@ struct WorkerConfig {
   WorkerOptions worker;
   LogOptions log;
   HandlerDeclarations handlers;
+  bool run_task_events = false;  // runs::RunHandlerOptions::task_events
 };
 
 // Resolves the global options. `default_log_level` differs per command: "info" for long-running

@@ -242,6 +242,10 @@ const std::vector<SettingInfo>& Settings() {
        ""},
       {"backoff-base", "1s", "worker", false, "First retry delay, doubled per attempt", "", ""},
       {"heartbeat-ttl", "30s", "worker", false, "Worker record TTL, refreshed every third", "", ""},
+      {"run-task-events", "no", "worker", false,
+       "yes|no: also copy workflow runs' node events into their tasks' event streams (ferry task "
+       "events); the run's history has them either way (ferry run watch)",
+       "", ""},
       {"handlers", "", "worker, dev", false,
        "Task kinds run by programs or HTTP services: KIND=exec:PROGRAM [ARGS...] or "
        "KIND=http(s)://URL [secret-env=NAME], ';' between in the variable, one per --handler "

@@ -53,8 +53,10 @@ struct RunHandlerOptions {
   std::chrono::milliseconds event_flush = std::chrono::milliseconds(100);
   // How often a `task` node polls the task it waits for.
   std::chrono::milliseconds task_poll = std::chrono::milliseconds(100);
-  // Mirror node events into the task's own event stream (`ferry task events ID`).
-  bool task_events = true;
+  // Mirror node events into the task's own event stream (`ferry task events ID`) too. Off by
+  // default: the run's history holds them, and the mirror costs a one-node run about a third of
+  // its Redis commands (docs/benchmarks.md).
+  bool task_events = false;
   // Idle connections kept per pool.
   int max_idle_connections = 8;
   // After a run was persisted as failed (remediation capture). Empty: nothing.

@@ -60,7 +60,6 @@ std::vector<std::vector<std::string>> ScriptProbes(const ProbeKeys& k) {
       {"XDEL", k.Stream(), "0-1"},
       {"XPENDING", k.Stream(), g, "0-1", "0-1", "1"},
       {"XREADGROUP", "GROUP", g, "c", "COUNT", "1", "STREAMS", k.Stream(), ">"},
-      {"XTRIM", k.Stream(), "MINID", "~", "0-0"},
       {"ZADD", k.Zset(), "0", "m"},
       {"ZRANGEBYSCORE", k.Zset(), "-inf", "0", "LIMIT", "0", "1"},
       {"ZREM", k.Zset(), "m"},

@@ -92,9 +92,41 @@ tl::unexpected<Error> SqliteError(sqlite3* db, int rc, std::string_view what) {
   }
 }
 
+// Waits for another connection's lock (another process's write transaction, usually one commit
+// long: well under a millisecond) in short steps. SQLite's own busy timeout sleeps 1, 2, 5, 10 ...
+// ms between tries, so a writer that meets a lock held for 0.2 ms waits 1 ms or more, and a few
+// such meetings in a row put tens of milliseconds on a webhook's answer while a worker writes
+// runs. Here the sleeps grow from 100 µs to 2 ms, and the wait gives up after `timeout`
+// (docs/benchmarks.md: p99 of POST /api/v1/runs under a worker's writes 184 -> 85 ms).
+class BusyWait {
+ public:
+  explicit BusyWait(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+
+  void Install(sqlite3* db) { sqlite3_busy_handler(db, &BusyWait::OnBusy, this); }
+
+ private:
+  // `tries`: how often this lock event was retried before (0 on its first call).
+  static int OnBusy(void* self, int tries) {
+    auto* w = static_cast<BusyWait*>(self);
+    const auto now = std::chrono::steady_clock::now();
+    if (tries == 0) w->since_ = now;
+    if (now - w->since_ >= w->timeout_) return 0;  // SQLITE_BUSY to the caller
+    const int shift = std::min(tries, 5);
+    std::this_thread::sleep_for(
+        std::min(std::chrono::microseconds(100 << shift), std::chrono::microseconds(2000)));
+    return 1;
+  }
+
+  const std::chrono::milliseconds timeout_;
+  std::chrono::steady_clock::time_point since_;
+};
+
 class SqliteConn final : public SqlConn {
  public:
-  explicit SqliteConn(DbPtr db) : db_(std::move(db)) {}
+  SqliteConn(DbPtr db, std::chrono::milliseconds busy_timeout)
+      : busy_(busy_timeout), db_(std::move(db)) {
+    busy_.Install(db_.get());
+  }
 
   std::string_view Backend() const override { return "sqlite"; }
 
@@ -182,6 +214,7 @@ class SqliteConn final : public SqlConn {
     return s;
   }
 
+  BusyWait busy_;  // the connection's busy handler points at it: declared before db_
   // Declared before the cache: statements must be finalized before the connection closes.
   DbPtr db_;
   std::unordered_map<std::string, StmtPtr> cache_;
@@ -201,8 +234,7 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
     return Fail(ErrorCode::kUnavailable, msg);
   }
   sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), static_cast<int>(busy_timeout.count()));
-  auto conn = std::make_unique<SqliteConn>(std::move(db));
+  auto conn = std::make_unique<SqliteConn>(std::move(db), busy_timeout);
   // Switching a fresh file to WAL upgrades a shared lock to an exclusive one. When several
   // processes open it at once (server, worker and scheduler starting together), SQLite answers
   // SQLITE_BUSY at once instead of calling the busy handler (it would deadlock otherwise), so

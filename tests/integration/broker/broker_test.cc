@@ -993,6 +993,26 @@ TEST_F(BrokerTest, EventStreamIsBounded) {
   EXPECT_LE(std::stoll(Cli({"XLEN", Key("default", "events:" + id)})), 10 + 100);
 }
 
+// The listing index is trimmed by age by the submits that append to it: nothing while every
+// entry is younger than the retention, the old stream nodes once they have passed it.
+TEST_F(BrokerTest, IndexIsTrimmedByAgeOnSubmit) {
+  options_.retention = std::chrono::seconds(2);
+  Reopen();
+  std::vector<SubmitRequest> reqs(250, Req());
+  ASSERT_TRUE(broker_->SubmitBatch(reqs));
+  SubmitOk(Req());
+  EXPECT_EQ(Cli({"XLEN", Key("default", "index")}), "251") << "trimmed before the retention";
+  // MINID ~ drops whole nodes (100 entries by default) whose last entry is older than the
+  // retention; the submits below are what trims.
+  const bool trimmed = Eventually(
+      [&] {
+        SubmitOk(Req());
+        return std::stoll(Cli({"XLEN", Key("default", "index")})) < 250;
+      },
+      std::chrono::seconds(20));
+  EXPECT_TRUE(trimmed) << Cli({"XLEN", Key("default", "index")});
+}
+
 TEST_F(BrokerTest, HeartbeatAndListWorkers) {
   WorkerInfo w;
   w.id = "host-1-aaaa";

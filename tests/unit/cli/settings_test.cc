@@ -12,6 +12,7 @@
 #include "core/time_util.h"
 #include "fake_env.h"
 #include "ops/config.h"
+#include "runs/handler.h"
 #include "scheduler/scheduler.h"
 
 namespace ferry::cli {
@@ -88,6 +89,14 @@ TEST(SettingsCatalogue, StatedDefaultsAreTheDefaultsInForce) {
   EXPECT_EQ(Stated("health-host"), w.health_host);
   EXPECT_EQ(StatedDuration("backoff-base"), w.backoff_base);
   EXPECT_EQ(StatedDuration("heartbeat-ttl"), w.heartbeat_ttl);
+  EXPECT_EQ(Stated("run-task-events") == "yes", worker->run_task_events);
+  EXPECT_EQ(worker->run_task_events, runs::RunHandlerOptions{}.task_events);
+  auto mirrored = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_RUN_TASK_EVENTS", "yes"}}));
+  ASSERT_TRUE(mirrored) << mirrored.error().message;
+  EXPECT_TRUE(mirrored->run_task_events);
+  auto bad = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_RUN_TASK_EVENTS", "maybe"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "FERRY_RUN_TASK_EVENTS: expected yes or no, not 'maybe'");
 
   api::ApiServerOptions server;
   EXPECT_EQ(Stated("threads"), std::to_string(server.threads));

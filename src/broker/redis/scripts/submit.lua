@@ -17,6 +17,10 @@ local retention = tonumber(ARGV[2])
 local queue = ARGV[3]
 local stream = qp .. ':stream'
 local index = qp .. ':index'
+-- The index only serves listings; entries older than the retention point at records that are
+-- gone (or soon will be), so each append trims them (approximately: only whole stream nodes
+-- go, which costs nothing while there are none) and the index stays bounded without a sweeper.
+local index_min = (now - retention) .. '-0'
 local out = {}
 local submitted = 0
 
@@ -47,7 +51,7 @@ for i = 4, #ARGV, 8 do
                  'status', 'pending', 'max_attempts', max_attempts, 'timeout_ms', timeout,
                  'created_ms', now_s, 'entry', entry, 'unique_key', ukey)
     end
-    redis.call('XADD', index, '*', 'id', id)
+    redis.call('XADD', index, 'MINID', '~', index_min, '*', 'id', id)
     submitted = submitted + 1
     out[#out + 1] = id
     out[#out + 1] = 0
@@ -56,8 +60,5 @@ end
 
 if submitted > 0 then
   redis.call('HINCRBY', qp .. ':stats', 'submitted', submitted)
-  -- The index only serves listings; entries older than the retention point at records that
-  -- are gone (or soon will be), so trimming here keeps it bounded without a sweeper.
-  redis.call('XTRIM', index, 'MINID', '~', (now - retention) .. '-0')
 end
 return out
