@@ -1,9 +1,10 @@
 // The real stack as separate processes of a given `ferry` binary, for benchmarks that compare
 // builds (any commit's `ferry`, --ferry PATH): a private redis-server on a free loopback port, a
-// SQLite store in a temporary directory, the benchmarks' workflow applied, `ferry server start`
-// on 127.0.0.1 and, when asked, `ferry worker start` processes. Only command-line flags and FERRY_*
-// variables that every build since the batch route understands are used. Torn down (SIGKILL) by
-// the destructor. Header-only; any failure ends the benchmark with a message.
+// SQLite store in a temporary directory (or a fresh database of a given PostgreSQL server), the
+// benchmarks' workflow applied, `ferry server start` on 127.0.0.1 and, when asked, `ferry worker
+// start` processes. Only command-line flags and FERRY_* variables that every build since the batch
+// route understands are used. Torn down (SIGKILL) by the destructor. Header-only; any failure ends
+// the benchmark with a message.
 #pragma once
 
 #include <httplib.h>
@@ -22,6 +23,7 @@
 #include "bench_util.h"
 #include "core/ids.h"
 #include "harness.h"
+#include "postgres.h"
 
 namespace ferry::bench {
 
@@ -49,10 +51,13 @@ class FerryStack {
     std::string ferry;           // the binary
     int workers = 0;             // `ferry worker start` processes
     int worker_concurrency = 4;  // each one's --concurrency
+    // Not owned; null = a SQLite file. Else the store is a new database of this server.
+    testing::PostgresServer* postgres = nullptr;
   };
 
   explicit FerryStack(const Options& o) : ferry_(o.ferry) {
-    const std::string store = (dir_.path() / "ferry.db").string();
+    const std::string store =
+        o.postgres != nullptr ? o.postgres->CreateDatabase() : (dir_.path() / "ferry.db").string();
     env_ = {{"FERRY_REDIS_URL", redis_.url()},
             {"FERRY_STORE", store},
             {"FERRY_SECRET_BENCH_WEBHOOK", secret_},

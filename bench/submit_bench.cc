@@ -18,7 +18,10 @@
 //
 //   build/default/bench/submit_bench [--ferry PATH [--ferry PATH]] [--rounds 3] [--count 10000]
 //       [--clients 1,4,16,64] [--workers 0,1,2,4] [--worker-concurrency 8] [--seconds 60]
-//       [--route tasks|runs|healthz] [--connection keep-alive|new]
+//       [--route tasks|runs|healthz] [--connection keep-alive|new] [--store sqlite|postgres]
+//
+// --store postgres: the stacks' store is a fresh database of one private PostgreSQL server (the
+// test harness's: run as the `postgres` user, fsync off, so an upper bound for a durable one).
 #include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -63,6 +66,7 @@ struct Options {
   int seconds = 60;
   Route route = Route::kTasks;
   bool new_connections = false;
+  bool postgres = false;  // the store: a PostgreSQL database instead of a SQLite file
 };
 
 struct PhaseResult {
@@ -203,6 +207,11 @@ const char* RouteName(Route r) {
 }
 
 void Run(const Options& o) {
+  std::unique_ptr<testing::PostgresServer> pg;
+  if (o.postgres) {
+    if (!testing::PostgresServer::Available()) Die("no PostgreSQL server binaries or user here");
+    pg = std::make_unique<testing::PostgresServer>();
+  }
   // results[binary][{workers, clients}] = one PhaseResult per round
   using Key = std::pair<int, int>;
   std::vector<std::map<Key, std::vector<PhaseResult>>> results(o.ferry.size());
@@ -210,8 +219,10 @@ void Run(const Options& o) {
     for (int workers : o.workers) {
       for (size_t k = 0; k < o.ferry.size(); ++k) {
         const size_t b = round % 2 == 0 ? k : o.ferry.size() - 1 - k;
-        FerryStack stack(
-            {.ferry = o.ferry[b], .workers = workers, .worker_concurrency = o.worker_concurrency});
+        FerryStack stack({.ferry = o.ferry[b],
+                          .workers = workers,
+                          .worker_concurrency = o.worker_concurrency,
+                          .postgres = pg.get()});
         const std::string token = stack.CreateToken("bench", "run,read");
         for (int clients : o.clients) {
           auto r = Phase(stack, token, clients, workers, o);
@@ -231,9 +242,9 @@ void Run(const Options& o) {
   for (size_t b = 0; b < o.ferry.size(); ++b) {
     std::printf("%c: %s\n", static_cast<char>('A' + b), o.ferry[b].c_str());
   }
-  std::printf("requests: %s, %s; workers with --concurrency %d\n", RouteName(o.route),
+  std::printf("requests: %s, %s; workers with --concurrency %d; store: %s\n", RouteName(o.route),
               o.new_connections ? "a new connection per request" : "keep-alive connections",
-              o.worker_concurrency);
+              o.worker_concurrency, o.postgres ? "PostgreSQL (fsync off)" : "SQLite");
   std::printf(
       "\n| build | worker processes | producers | sent/s, median of %d | each round | done/s | "
       "p50 ms | p99 ms | server CPU per item | workers' CPU per item |\n"
@@ -288,7 +299,7 @@ int main(int argc, char** argv) {
                  "usage: submit_bench [--ferry PATH [--ferry PATH]] [--rounds N (1-20)] [--count "
                  "N (1-1000000)] [--clients N,N,... (1-256 each)] [--workers N,N,... (0-16 each)] "
                  "[--worker-concurrency N (1-256)] [--seconds N (1-600)] [--route "
-                 "tasks|runs|healthz] [--connection keep-alive|new]\n");
+                 "tasks|runs|healthz] [--connection keep-alive|new] [--store sqlite|postgres]\n");
     return 2;
   };
   ferry::bench::Options o;
@@ -338,6 +349,9 @@ int main(int argc, char** argv) {
       } else {
         return usage();
       }
+    } else if (a == "--store") {
+      if (v != "sqlite" && v != "postgres") return usage();
+      o.postgres = v == "postgres";
     } else if (a == "--connection") {
       if (v != "keep-alive" && v != "new") return usage();
       o.new_connections = v == "new";

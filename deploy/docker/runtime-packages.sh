@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints the Debian packages that hold the shared libraries BINARY loads (ldd: the whole closure,
-# the dynamic loader included), one per line, sorted. The image's build stage runs it on the built
+# the dynamic loader included; and the libraries it loads on first use, which ldd cannot see and
+# `BINARY --json version` lists as loads_on_demand), one per line, sorted. The image's build stage runs it on the built
 # `ferry` and its runtime stage installs exactly these, so a library added to the build (through
 # scripts/setup.sh) reaches the runtime image without a second list to keep in step.
 #
@@ -31,6 +32,21 @@ fi
 # "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x...)";
 # linux-vdso has no file.
 paths=$(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$listing")
+
+# Libraries loaded on first use (dlopen): found where the dynamic loader would find them.
+if ! version=$("$bin" --json version 2>&1); then
+  echo "runtime-packages: $bin --json version failed: $version" >&2
+  exit 1
+fi
+on_demand=$(sed -n 's/^ *"library": "\([^"]*\)",\{0,1\}$/\1/p' <<<"$version")
+for lib in $on_demand; do
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|aarch64|AArch64/ {print $NF; exit}')
+  if [ -z "$path" ]; then
+    echo "runtime-packages: $bin loads $lib on demand, and it is not installed" >&2
+    exit 1
+  fi
+  paths+=$'\n'"$path"
+done
 
 # dpkg records each file under the path its package ships (/lib/... or /usr/lib/...), while ldd
 # and readlink may print the other spelling of a merged-/usr system: ask for every spelling, in

@@ -31,36 +31,13 @@
 #endif
 
 namespace ferry::cli {
-namespace {
 
 using std::chrono::milliseconds;
 
-Result<std::pair<std::string, int>> ParseListen(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) {
-    return Fail(ErrorCode::kInvalidArgument, "--listen wants HOST:PORT, got '" + text + "'");
-  }
-  std::string host = text.substr(0, colon);
-  int port = -1;
-  try {
-    size_t used = 0;
-    port = std::stoi(text.substr(colon + 1), &used);
-    if (used != text.size() - colon - 1) port = -1;
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (host.empty() || port < 0 || port > 65535) {
-    return Fail(ErrorCode::kInvalidArgument, "--listen wants HOST:PORT, got '" + text + "'");
-  }
-  return std::make_pair(host, port);
-}
-
-}  // namespace
-
 int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   const Output& out = ctx.out();
-  auto listen =
-      ParseListen(PickSettingText(args.listen, "listen", ctx.env()).value_or("127.0.0.1:8080"));
+  auto listen = ParseListenAddress(
+      PickSettingText(args.listen, "listen", ctx.env()).value_or("127.0.0.1:8080"));
   if (!listen) return out.Fail(listen.error());
   int concurrency = 4;  // not a worker's 1: ferry dev runs workflows whose nodes wait on tasks
   if (auto c = PickSetting(args.concurrency, "concurrency", ctx.env())) {

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/json_text.h"
+#include "core/dynamic_library.h"
 #include "core/time_util.h"
 
 namespace ferry::cli {
@@ -133,7 +134,13 @@ int RunQueuePurge(Context& ctx, const std::string& queue, bool confirmed) {
 int RunVersion(Context& ctx) {
   const Output& out = ctx.out();
   if (out.json()) {
-    out.PrintJson(Json{{"version", FERRY_VERSION}});
+    // The libraries loaded on first use, which `ldd` does not show: the container build installs
+    // their packages from this list (deploy/docker/runtime-packages.sh).
+    Json on_demand = Json::array();
+    for (const auto& l : kOnDemandLibraries) {
+      on_demand.push_back({{"library", l.file}, {"package", l.package}, {"for", l.purpose}});
+    }
+    out.PrintJson(Json{{"version", FERRY_VERSION}, {"loads_on_demand", on_demand}});
   } else {
     out.Print(std::string("ferry ") + FERRY_VERSION + "\n");
   }

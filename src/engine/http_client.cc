@@ -1,5 +1,8 @@
 #include "engine/http_client.h"
 
+// The loaded library's functions are called through pointers: curl's type-checking macros would
+// rename those calls.
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -8,16 +11,66 @@
 #include <mutex>
 #include <vector>
 
+#include "core/dynamic_library.h"
+
 namespace ferry::engine {
 namespace {
 
+// libcurl, loaded on the first outbound request rather than at process start: with Kerberos,
+// LDAP, GnuTLS and the rest behind it, its load alone leaves megabytes resident in every process,
+// most of which never make an HTTP request (core/dynamic_library.h).
+#define FERRY_LIBCURL_FUNCTIONS(X) \
+  X(curl_easy_cleanup)             \
+  X(curl_easy_getinfo)             \
+  X(curl_easy_init)                \
+  X(curl_easy_perform)             \
+  X(curl_easy_reset)               \
+  X(curl_easy_setopt)              \
+  X(curl_easy_strerror)            \
+  X(curl_global_init)              \
+  X(curl_slist_append)             \
+  X(curl_slist_free_all)
+
+struct LibCurl {
+#define FERRY_LIBCURL_FIELD(name) decltype(&::name) name = nullptr;
+  FERRY_LIBCURL_FUNCTIONS(FERRY_LIBCURL_FIELD)
+#undef FERRY_LIBCURL_FIELD
+};
+
+// The functions, loaded and curl_global_init'ed once; an error (the same every time) when
+// libcurl cannot be loaded.
+const Result<LibCurl>& LoadCurl() {
+  static const Result<LibCurl> loaded = []() -> Result<LibCurl> {
+    auto lib = DynamicLibrary::Open(kLibCurl);
+    if (!lib) return Fail(lib.error());
+    LibCurl curl;
+    Status bound;
+#define FERRY_LIBCURL_BIND(name) \
+  if (bound) bound = (*lib)->Bind(curl.name, #name);
+    FERRY_LIBCURL_FUNCTIONS(FERRY_LIBCURL_BIND)
+#undef FERRY_LIBCURL_BIND
+    if (!bound) return Fail(bound.error());
+    if (CURLcode rc = curl.curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
+      return Fail(ErrorCode::kUnavailable,
+                  std::string("curl_global_init: ") + curl.curl_easy_strerror(rc));
+    }
+    // Kept loaded for the process's life: handles may be cleaned up during exit.
+    lib->release();
+    return curl;
+  }();
+  return loaded;
+}
+
+// Only called once a handle exists or is about to be made, after LoadCurl succeeded.
+const LibCurl& Curl() { return *LoadCurl(); }
+
 struct CurlDeleter {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const noexcept { Curl().curl_easy_cleanup(c); }
 };
 using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
 
 struct SlistDeleter {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const noexcept { Curl().curl_slist_free_all(l); }
 };
 using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
@@ -71,11 +124,6 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return t->stop.stop_requested() ? 1 : 0;  // non-zero aborts with CURLE_ABORTED_BY_CALLBACK
 }
 
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 bool HasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
                std::string_view name) {
   return std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
@@ -103,11 +151,11 @@ struct HttpConnectionPool::Impl {
         return c;
       }
     }
-    return CurlPtr(curl_easy_init());
+    return CurlPtr(Curl().curl_easy_init());
   }
   void Give(CurlPtr c) {
     // Forget the last request's options; the handle's connection cache stays.
-    curl_easy_reset(c.get());
+    Curl().curl_easy_reset(c.get());
     std::lock_guard lock(mu);
     if (idle.size() < max_idle) idle.push_back(std::move(c));
   }
@@ -155,8 +203,8 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
                   "header '" + name + "' holds a line break or a NUL byte");
     }
   }
-  GlobalInit();
-  CurlPtr curl = pool != nullptr ? pool->impl().Take() : CurlPtr(curl_easy_init());
+  if (const auto& loaded = LoadCurl(); !loaded) return Fail(loaded.error());
+  CurlPtr curl = pool != nullptr ? pool->impl().Take() : CurlPtr(Curl().curl_easy_init());
   if (!curl) return Fail(ErrorCode::kInternal, "curl_easy_init failed");
   // Back to the pool on every path out, so its connection is reused (curl closes a connection
   // left in a bad state, e.g. after an aborted transfer, by itself).
@@ -175,44 +223,46 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
   SlistPtr header_list;
   for (const auto& [name, value] : request.headers) {
     std::string line = value.empty() ? name + ";" : name + ": " + value;
-    curl_slist* next = curl_slist_append(header_list.get(), line.c_str());
+    curl_slist* next = Curl().curl_slist_append(header_list.get(), line.c_str());
     if (next == nullptr) return Fail(ErrorCode::kInternal, "curl_slist_append failed");
     (void)header_list.release();
     header_list.reset(next);
   }
   // Without this, curl sends "Expect: 100-continue" for large bodies and waits a second.
   if (!HasHeader(request.headers, "expect")) {
-    curl_slist* next = curl_slist_append(header_list.get(), "Expect:");
+    curl_slist* next = Curl().curl_slist_append(header_list.get(), "Expect:");
     if (next != nullptr) {
       (void)header_list.release();
       header_list.reset(next);
     }
   }
 
-  curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  if (request.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  Curl().curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  Curl().curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  Curl().curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  Curl().curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  Curl().curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  if (request.method == "HEAD") Curl().curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   if (request.has_body) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    Curl().curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+    Curl().curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                            static_cast<curl_off_t>(request.body.size()));
   }
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, header_list.get());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
+  Curl().curl_easy_setopt(c, CURLOPT_HTTPHEADER, header_list.get());
+  Curl().curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  Curl().curl_easy_setopt(c, CURLOPT_WRITEDATA, &transfer);
+  Curl().curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  Curl().curl_easy_setopt(c, CURLOPT_HEADERDATA, &transfer);
+  Curl().curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  Curl().curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  Curl().curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
   if (request.timeout.count() > 0) {
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));  // NOLINT
+    Curl().curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                            static_cast<long>(request.timeout.count()));  // NOLINT
   }
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 30'000L);
+  Curl().curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 30'000L);
 
-  CURLcode rc = curl_easy_perform(c);
+  CURLcode rc = Curl().curl_easy_perform(c);
   if (rc == CURLE_WRITE_ERROR && transfer.ended_by_reader) rc = CURLE_OK;
   if (rc != CURLE_OK) {
     if (rc == CURLE_ABORTED_BY_CALLBACK) return Fail(ErrorCode::kCancelled, "http: stopped");
@@ -222,11 +272,12 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
     }
     if (rc == CURLE_OPERATION_TIMEDOUT) return Fail(ErrorCode::kTimeout, "http: timed out");
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
-      return Fail(ErrorCode::kInvalidArgument, std::string("http: ") + curl_easy_strerror(rc));
+      return Fail(ErrorCode::kInvalidArgument,
+                  std::string("http: ") + Curl().curl_easy_strerror(rc));
     }
-    return Fail(ErrorCode::kUnavailable, std::string("http: ") + curl_easy_strerror(rc));
+    return Fail(ErrorCode::kUnavailable, std::string("http: ") + Curl().curl_easy_strerror(rc));
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
+  Curl().curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
   return response;
 }
 

@@ -1,6 +1,5 @@
 #include "ops/alerts.h"
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -10,9 +9,12 @@
 #include <memory>
 #include <set>
 #include <sstream>
+#include <stop_token>
+#include <string_view>
 
 #include "core/crypto.h"
 #include "core/time_util.h"
+#include "engine/http_client.h"
 
 namespace ferry::ops {
 namespace {
@@ -53,15 +55,6 @@ int64_t ToInt(const std::string& s) {
   std::from_chars(s.data(), s.data() + s.size(), v);
   return v;
 }
-
-struct CurlDeleter {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
-
-size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 
 Json AlertJson(const Alert& a) {
   Json j = Json::object();
@@ -388,31 +381,25 @@ Result<int> AlertNotifier::Deliver(Broker& broker, const AlertReport& report) co
   auto post = [&](const Json& body_json) -> Status {
     const std::string body = DumpJson(body_json);
     const std::string ts = std::to_string(WallNowMs() / 1000);
-    std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-    if (!curl) return Fail(ErrorCode::kInternal, "curl_easy_init failed");
-    curl_slist* raw = nullptr;
-    raw = curl_slist_append(raw, "Content-Type: application/json");
-    raw = curl_slist_append(raw, ("X-Ferry-Timestamp: " + ts).c_str());
+    engine::HttpRequest req;
+    req.method = "POST";
+    req.url = options_.url;
+    req.headers = {{"Content-Type", "application/json"}, {"X-Ferry-Timestamp", ts}};
     if (!options_.secret.empty()) {
-      raw = curl_slist_append(
-          raw, ("X-Ferry-Signature: sha256=" + AlertSignature(options_.secret, ts, body)).c_str());
+      req.headers.emplace_back("X-Ferry-Signature",
+                               "sha256=" + AlertSignature(options_.secret, ts, body));
     }
-    std::unique_ptr<curl_slist, SlistDeleter> headers(raw);
-    curl_easy_setopt(curl.get(), CURLOPT_URL, options_.url.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
-    curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &Discard);
-    CURLcode rc = curl_easy_perform(curl.get());
-    if (rc != CURLE_OK) {
-      return Fail(ErrorCode::kUnavailable, std::string("alert webhook: ") + curl_easy_strerror(rc));
+    req.body = body;
+    req.has_body = true;
+    req.timeout = options_.timeout;
+    req.on_body = [](std::string_view) { return true; };  // the answer's body is not needed
+    auto res = engine::PerformHttp(req, std::stop_token{});
+    if (!res) {
+      return Fail(ErrorCode::kUnavailable, "alert webhook: " + res.error().message);
     }
-    long code = 0;
-    curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &code);
-    if (code < 200 || code >= 300) {
-      return Fail(ErrorCode::kUnavailable, "alert webhook answered HTTP " + std::to_string(code));
+    if (res->status < 200 || res->status >= 300) {
+      return Fail(ErrorCode::kUnavailable,
+                  "alert webhook answered HTTP " + std::to_string(res->status));
     }
     return {};
   };

@@ -35,9 +35,18 @@ Result<LocalService::EventStep> LocalService::RunEventStep(const std::string& id
       if (e.type == runs::kEventFinished) finished_read = true;
     }
     step.full = static_cast<int>(events->size()) == limit;
+    const bool terminal = IsTerminal((*run)->status);
     // The store stamps finished_ms with the wall clock, so the settling time is measured on it.
     const bool settled = WallNowMs() - (*run)->finished_ms >= options_.run_events_settle.count();
-    step.ended = !step.full && IsTerminal((*run)->status) && (finished_read || settled);
+    if (terminal && !step.full && !finished_read && !settled && after > 0) {
+      // The previous page was full and ended exactly on run.finished: the event at the cursor
+      // says so, and the follower need not wait the settling time.
+      auto at = store.ListRunEvents(id, after - 1, 1);
+      if (!at) return Fail(at.error());
+      finished_read =
+          !at->empty() && (*at)[0].seq == after && (*at)[0].type == runs::kEventFinished;
+    }
+    step.ended = !step.full && terminal && (finished_read || settled);
     return step;
   });
 }

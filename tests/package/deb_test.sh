@@ -47,6 +47,12 @@ version=$("$build/apps/ferry/ferry" version | head -1)
 dpkg-deb --field "$deb" Package Version Depends >"$work/fields"
 check "Package: ferry" grep -qx 'Package: ferry' "$work/fields"
 check "Depends names passwd (postinst runs useradd)" grep -q '^Depends: .*passwd' "$work/fields"
+# Libraries loaded on first use are invisible to dpkg-shlibdeps: Depends must name their packages.
+on_demand=$("$build/apps/ferry/ferry" --json version | sed -n 's/^ *"package": "\([^"]*\)",\{0,1\}$/\1/p')
+check "the binary lists the libraries it loads on demand" test -n "$on_demand"
+for pkg in $on_demand; do
+  check "Depends names $pkg (loaded on demand)" grep -qE "^Depends: (.*[ ,])?$pkg([ ,(]|\$)" "$work/fields"
+done
 check "the package version is the binary's ($version)" \
   grep -qF -- "$(dpkg-deb --field "$deb" Version)" <<<"$version"
 dpkg-deb -e "$deb" "$work/control"

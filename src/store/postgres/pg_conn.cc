@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/dynamic_library.h"
+
 namespace ferry::store_migrations_postgres {
 extern const std::string_view k_001_init;
 extern const std::string_view k_002_remediation;
@@ -17,13 +19,66 @@ extern const std::string_view k_003_token_scopes;
 namespace ferry::store_internal {
 namespace {
 
+// libpq, loaded on the first PostgreSQL connection rather than at process start: with Kerberos,
+// LDAP and GnuTLS behind it, its load alone leaves megabytes resident in every process, most of
+// which use SQLite or never open the store (core/dynamic_library.h).
+#define FERRY_LIBPQ_FUNCTIONS(X) \
+  X(PQclear)                     \
+  X(PQcmdTuples)                 \
+  X(PQconnectdbParams)           \
+  X(PQerrorMessage)              \
+  X(PQexec)                      \
+  X(PQexecPrepared)              \
+  X(PQfinish)                    \
+  X(PQgetisnull)                 \
+  X(PQgetlength)                 \
+  X(PQgetvalue)                  \
+  X(PQnfields)                   \
+  X(PQntuples)                   \
+  X(PQprepare)                   \
+  X(PQreset)                     \
+  X(PQresultErrorField)          \
+  X(PQresultErrorMessage)        \
+  X(PQresultStatus)              \
+  X(PQsetNoticeProcessor)        \
+  X(PQstatus)                    \
+  X(PQtransactionStatus)
+
+struct LibPq {
+#define FERRY_LIBPQ_FIELD(name) decltype(&::name) name = nullptr;
+  FERRY_LIBPQ_FUNCTIONS(FERRY_LIBPQ_FIELD)
+#undef FERRY_LIBPQ_FIELD
+};
+
+// The functions, once loaded; an error (the same every time) when libpq cannot be.
+const Result<LibPq>& LoadLibPq() {
+  static const Result<LibPq> loaded = []() -> Result<LibPq> {
+    auto lib = DynamicLibrary::Open(kLibPq);
+    if (!lib) return Fail(lib.error());
+    LibPq pq;
+    Status bound;
+#define FERRY_LIBPQ_BIND(name) \
+  if (bound) bound = (*lib)->Bind(pq.name, #name);
+    FERRY_LIBPQ_FUNCTIONS(FERRY_LIBPQ_BIND)
+#undef FERRY_LIBPQ_BIND
+    if (!bound) return Fail(bound.error());
+    // Kept loaded for the process's life: connections may be closed during exit.
+    lib->release();
+    return pq;
+  }();
+  return loaded;
+}
+
+// Only called once a connection exists, which OpenPgConn makes only after LoadLibPq succeeded.
+const LibPq& Pq() { return *LoadLibPq(); }
+
 struct ConnDeleter {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
+  void operator()(PGconn* c) const noexcept { Pq().PQfinish(c); }
 };
 using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
 
 struct ResultDeleter {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
+  void operator()(PGresult* r) const noexcept { Pq().PQclear(r); }
 };
 using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
@@ -53,7 +108,7 @@ void IgnoreNotice(void* /*arg*/, const char* /*message*/) {}
 
 // Classifies a failed connection attempt from libpq's message (there is no SQLSTATE for them).
 tl::unexpected<Error> ConnectError(PGconn* conn) {
-  std::string msg = Trim(conn != nullptr ? PQerrorMessage(conn) : "out of memory");
+  std::string msg = Trim(conn != nullptr ? Pq().PQerrorMessage(conn) : "out of memory");
   bool auth = msg.find("password authentication failed") != std::string::npos ||
               msg.find("no password supplied") != std::string::npos ||
               msg.find("authentication failed") != std::string::npos;
@@ -90,8 +145,8 @@ class PgConn final : public SqlConn {
           break;
       }
     }
-    ResultPtr res(PQexecPrepared(conn_.get(), name->c_str(), static_cast<int>(params.size()),
-                                 values.data(), nullptr, nullptr, 0));
+    ResultPtr res(Pq().PQexecPrepared(conn_.get(), name->c_str(), static_cast<int>(params.size()),
+                                      values.data(), nullptr, nullptr, 0));
     auto st = Check(res.get(), "query");
     if (!st) return Fail(st.error());
     return ToResult(res.get());
@@ -101,7 +156,7 @@ class PgConn final : public SqlConn {
     if (auto st = EnsureConnected(); !st) return st;
     std::string text(sql);
     // PQexec (not PQexecParams) is what accepts several statements; there are no parameters.
-    ResultPtr res(PQexec(conn_.get(), text.c_str()));
+    ResultPtr res(Pq().PQexec(conn_.get(), text.c_str()));
     return Check(res.get(), "script");
   }
 
@@ -112,12 +167,12 @@ class PgConn final : public SqlConn {
   }
 
   bool InTransaction() const override {
-    auto s = PQtransactionStatus(conn_.get());
+    auto s = Pq().PQtransactionStatus(conn_.get());
     return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
   }
 
   bool TransactionAborted() const override {
-    return PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
+    return Pq().PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
   }
 
   std::vector<std::string_view> MigrationPrologue() const override {
@@ -127,20 +182,20 @@ class PgConn final : public SqlConn {
   const std::vector<Migration>& Migrations() const override { return PgMigrations(); }
 
  private:
-  void Configure() { PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr); }
+  void Configure() { Pq().PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr); }
 
   // A connection found broken is reset before use; prepared statements died with it.
   Status EnsureConnected() {
-    if (PQstatus(conn_.get()) == CONNECTION_OK) return {};
+    if (Pq().PQstatus(conn_.get()) == CONNECTION_OK) return {};
     return Reset("connection was broken");
   }
 
   Status Reset(const std::string& why) {
     prepared_.clear();
-    PQreset(conn_.get());
-    if (PQstatus(conn_.get()) != CONNECTION_OK) {
-      return Fail(ErrorCode::kUnavailable,
-                  "postgres: " + why + "; reconnect failed: " + Trim(PQerrorMessage(conn_.get())));
+    Pq().PQreset(conn_.get());
+    if (Pq().PQstatus(conn_.get()) != CONNECTION_OK) {
+      return Fail(ErrorCode::kUnavailable, "postgres: " + why + "; reconnect failed: " +
+                                               Trim(Pq().PQerrorMessage(conn_.get())));
     }
     Configure();
     return {};
@@ -161,8 +216,8 @@ class PgConn final : public SqlConn {
                                                         : kTextOid);
     }
     std::string text(sql);
-    ResultPtr res(PQprepare(conn_.get(), name.c_str(), text.c_str(), static_cast<int>(types.size()),
-                            types.data()));
+    ResultPtr res(Pq().PQprepare(conn_.get(), name.c_str(), text.c_str(),
+                                 static_cast<int>(types.size()), types.data()));
     if (auto st = Check(res.get(), "prepare"); !st) return Fail(st.error());
     prepared_.emplace(std::move(key), name);
     return name;
@@ -170,15 +225,15 @@ class PgConn final : public SqlConn {
 
   // Maps a failed result to an Error; a connection lost underneath is reset and kUnavailable.
   Status Check(PGresult* res, std::string_view what) {
-    ExecStatusType status = res != nullptr ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    ExecStatusType status = res != nullptr ? Pq().PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) {
       return {};
     }
-    std::string msg = Trim(res != nullptr ? PQresultErrorMessage(res) : "");
-    if (msg.empty()) msg = Trim(PQerrorMessage(conn_.get()));
-    const char* state_c = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+    std::string msg = Trim(res != nullptr ? Pq().PQresultErrorMessage(res) : "");
+    if (msg.empty()) msg = Trim(Pq().PQerrorMessage(conn_.get()));
+    const char* state_c = res != nullptr ? Pq().PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
     std::string state = state_c != nullptr ? state_c : "";
-    if (PQstatus(conn_.get()) == CONNECTION_BAD) {
+    if (Pq().PQstatus(conn_.get()) == CONNECTION_BAD) {
       std::string full = "postgres: connection lost during " + std::string(what) + ": " + msg;
       auto reset = Reset("connection lost");
       return Fail(ErrorCode::kUnavailable,
@@ -196,23 +251,23 @@ class PgConn final : public SqlConn {
 
   static SqlResult ToResult(PGresult* res) {
     SqlResult out;
-    int nrows = PQntuples(res);
-    int ncols = PQnfields(res);
+    int nrows = Pq().PQntuples(res);
+    int ncols = Pq().PQnfields(res);
     out.rows.reserve(static_cast<size_t>(nrows));
     for (int r = 0; r < nrows; ++r) {
       std::vector<std::optional<std::string>> cols;
       cols.reserve(static_cast<size_t>(ncols));
       for (int c = 0; c < ncols; ++c) {
-        if (PQgetisnull(res, r, c) != 0) {
+        if (Pq().PQgetisnull(res, r, c) != 0) {
           cols.emplace_back(std::nullopt);
         } else {
-          cols.emplace_back(
-              std::string(PQgetvalue(res, r, c), static_cast<size_t>(PQgetlength(res, r, c))));
+          cols.emplace_back(std::string(Pq().PQgetvalue(res, r, c),
+                                        static_cast<size_t>(Pq().PQgetlength(res, r, c))));
         }
       }
       out.rows.emplace_back(std::move(cols));
     }
-    const char* tuples = PQcmdTuples(res);
+    const char* tuples = Pq().PQcmdTuples(res);
     out.affected = (tuples != nullptr && *tuples != '\0') ? std::strtoll(tuples, nullptr, 10) : 0;
     return out;
   }
@@ -237,8 +292,9 @@ Result<std::unique_ptr<SqlConn>> OpenPgConn(const std::string& url,
       "-c statement_timeout=" + std::to_string(std::max<int64_t>(0, statement_timeout.count()));
   const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
   const char* values[] = {timeout.c_str(), "ferry", options.c_str(), url.c_str(), nullptr};
-  ConnPtr conn(PQconnectdbParams(keys, values, 1));
-  if (!conn || PQstatus(conn.get()) != CONNECTION_OK) return ConnectError(conn.get());
+  if (const auto& pq = LoadLibPq(); !pq) return Fail(pq.error());
+  ConnPtr conn(Pq().PQconnectdbParams(keys, values, 1));
+  if (!conn || Pq().PQstatus(conn.get()) != CONNECTION_OK) return ConnectError(conn.get());
   return std::unique_ptr<SqlConn>(std::make_unique<PgConn>(std::move(conn)));
 }
 

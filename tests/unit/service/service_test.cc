@@ -274,6 +274,10 @@ TEST_F(ServiceTest, RunEventStepsWaitForEventsThatTrailTheRunsEnd) {
   ASSERT_FALSE(first->events.empty());
   EXPECT_FALSE(first->ended) << "cancelled, but run.finished is not written yet";
   const int64_t after = std::stoll(first->events.back().id);
+  auto idle = waits.RunEventStep(id, after, 1000);
+  ASSERT_TRUE(idle) << idle.error().message;
+  EXPECT_TRUE(idle->events.empty());
+  EXPECT_FALSE(idle->ended) << "the event at the cursor is not run.finished";
 
   {  // what the interrupted worker writes last
     auto store = stores_.Acquire();
@@ -285,6 +289,19 @@ TEST_F(ServiceTest, RunEventStepsWaitForEventsThatTrailTheRunsEnd) {
   ASSERT_EQ(last->events.size(), 1u);
   EXPECT_EQ(last->events[0].type, "run.finished");
   EXPECT_TRUE(last->ended);
+  // A page that ends exactly on run.finished is full, so it does not end the follow; the next
+  // step, from just past run.finished, ends at once instead of waiting the settling time (an
+  // hour here).
+  const int64_t finished_seq = std::stoll(last->events[0].id);
+  auto exact = waits.RunEventStep(id, after, 1);
+  ASSERT_TRUE(exact);
+  ASSERT_EQ(exact->events.size(), 1u);
+  EXPECT_TRUE(exact->full);
+  EXPECT_FALSE(exact->ended);
+  auto past = waits.RunEventStep(id, finished_seq, 1000);
+  ASSERT_TRUE(past);
+  EXPECT_TRUE(past->events.empty());
+  EXPECT_TRUE(past->ended);
 
   // With no settling time, an ended run with nothing new has ended even without run.finished.
   LocalServiceOptions hasty;

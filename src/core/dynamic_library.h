@@ -1,0 +1,59 @@
+// A shared library loaded when first needed (dlopen) instead of at process start. libpq and
+// libcurl bring Kerberos, LDAP, GnuTLS and p11-kit with them, whose constructors run at load and
+// leave about 5 MB resident: a worker or server that never talks to PostgreSQL or makes an
+// outbound HTTP request should not carry them (docs/benchmarks.md, idle worker memory).
+//
+// Thread-safety: Open and Find may be called from any thread.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include "core/result.h"
+
+namespace ferry {
+
+// A library Ferry loads on first use. Listed by `ferry --json version` (loads_on_demand), from
+// which deploy/docker/runtime-packages.sh adds their packages to the container image; the Debian
+// package names them in its Depends (cmake/FerryPackage.cmake, checked by the package test).
+struct OnDemandLibrary {
+  const char* file;     // the soname dlopen asks for
+  const char* package;  // the Debian package that ships it
+  const char* purpose;  // what needs it, for the error when it is missing
+};
+inline constexpr OnDemandLibrary kLibPq{"libpq.so.5", "libpq5", "a PostgreSQL store"};
+inline constexpr OnDemandLibrary kLibCurl{
+    "libcurl.so.4", "libcurl4", "outbound HTTP (http nodes and handlers, alert webhooks)"};
+inline constexpr std::array<OnDemandLibrary, 2> kOnDemandLibraries{kLibPq, kLibCurl};
+
+class DynamicLibrary {
+ public:
+  // dlopen(library.file, RTLD_NOW | RTLD_LOCAL). kUnavailable names the library, what it is for
+  // and the Debian package that provides it.
+  static Result<std::unique_ptr<DynamicLibrary>> Open(const OnDemandLibrary& library);
+  ~DynamicLibrary();  // dlclose
+  DynamicLibrary(const DynamicLibrary&) = delete;
+  DynamicLibrary& operator=(const DynamicLibrary&) = delete;
+
+  // Sets `fn` to the function `symbol`; kUnavailable (naming both) when the library lacks it.
+  template <typename Fn>
+  Status Bind(Fn& fn, const char* symbol) const {
+    static_assert(std::is_pointer_v<Fn> && std::is_function_v<std::remove_pointer_t<Fn>>);
+    auto address = Find(symbol);
+    if (!address) return Fail(address.error());
+    // POSIX: dlsym's result converts to the function pointer type it names.
+    fn = reinterpret_cast<Fn>(*address);
+    return {};
+  }
+
+ private:
+  DynamicLibrary(void* handle, std::string name) : handle_(handle), name_(std::move(name)) {}
+  Result<void*> Find(const char* symbol) const;
+
+  void* handle_;
+  std::string name_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,56 @@
+// DynamicLibrary: a library loaded on first use, its functions bound by name, and errors that say
+// which library or function is missing and which package provides it.
+#include "core/dynamic_library.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+namespace ferry {
+namespace {
+
+constexpr OnDemandLibrary kLibc{"libc.so.6", "libc6", "this test"};
+
+TEST(DynamicLibrary, BindsAFunctionThatThenWorks) {
+  auto lib = DynamicLibrary::Open(kLibc);
+  ASSERT_TRUE(lib) << lib.error().message;
+  decltype(&::strlen) fn = nullptr;
+  ASSERT_TRUE((*lib)->Bind(fn, "strlen"));
+  ASSERT_NE(fn, nullptr);
+  EXPECT_EQ(fn("ferry"), 5u);
+}
+
+TEST(DynamicLibrary, AMissingFunctionIsNamedAndLeavesThePointerAlone) {
+  auto lib = DynamicLibrary::Open(kLibc);
+  ASSERT_TRUE(lib) << lib.error().message;
+  decltype(&::strlen) fn = nullptr;
+  auto st = (*lib)->Bind(fn, "strlenn");  // one letter past a real name
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(st.error().message.find("libc.so.6 has no strlenn"), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(fn, nullptr);
+}
+
+// Every library loaded on demand is on this machine (scripts/setup.sh installs its package) and
+// has what its loader binds; the loaders' own tests use them (PostgreSQL store, http nodes).
+TEST(DynamicLibrary, EveryOnDemandLibraryOpens) {
+  for (const auto& l : kOnDemandLibraries) {
+    auto lib = DynamicLibrary::Open(l);
+    EXPECT_TRUE(lib) << l.file << ": " << lib.error().message;
+  }
+}
+
+TEST(DynamicLibrary, AMissingLibraryNamesItsPackageAndPurpose) {
+  auto lib = DynamicLibrary::Open({"libferry-no-such.so.9", "libpq5", "a PostgreSQL store"});
+  ASSERT_FALSE(lib);
+  EXPECT_EQ(lib.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(lib.error().message.find(
+                "a PostgreSQL store needs libferry-no-such.so.9 (Debian package libpq5)"),
+            std::string::npos)
+      << lib.error().message;
+}
+
+}  // namespace
+}  // namespace ferry
