@@ -1,10 +1,11 @@
 // Front-door benchmark: signed webhook -> 202 latency at a steady rate while the API server holds
-// many idle and trickling connections, against a baseline with none.
+// many idle and trickling connections, or while producers start runs flat out, against a
+// baseline with neither.
 //
 // It starts the real stack as separate processes of a given `ferry` binary (default: the one
 // built with this tree): a private redis-server on a free loopback port, a SQLite store in a
-// temporary directory, `ferry workflow apply`, `ferry server start` on 127.0.0.1 and
-// `ferry worker start`. Then, per phase:
+// temporary directory (--store postgres: a database of a private PostgreSQL server), `ferry
+// workflow apply`, `ferry server start` on 127.0.0.1 and `ferry worker start`. Then, per phase:
 //
 //   baseline  webhooks at --rate for --seconds, /healthz probed 10 times a second;
 //   slow      the same while --idle connections sit idle (half send nothing, half one complete
@@ -12,7 +13,10 @@
 //             line every --trickle-every, never finishing it. Connections the server closes are
 //             reopened at once, so the counts stay held; each close is counted with the last
 //             status the server sent on that connection (408 for an unfinished head; none, or
-//             the keep-alive request's 200, for an idle close) and its time.
+//             the keep-alive request's 200, for an idle close) and its time;
+//   runs      the same while --run-producers keep-alive clients post POST /api/v1/runs as fast
+//             as the answers come back (the worker, --concurrency 4, runs them): the webhook's
+//             answer while the same stack runs workflow runs flat out.
 //
 // Latency is measured from each request's scheduled send time (no coordinated omission), with
 // --senders keep-alive client connections (TCP_NODELAY) taking requests in turn. Every request
@@ -23,7 +27,7 @@
 //
 //   build/default/bench/slow_clients_bench [--ferry PATH] [--seconds 30] [--rate 50]
 //       [--idle 1000] [--trickle 200] [--trickle-every 2000] [--timeout 5000] [--senders 8]
-//       [--only baseline|slow]
+//       [--run-producers 4] [--store sqlite|postgres] [--only baseline|slow|runs]
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -79,6 +83,8 @@ struct Options {
   milliseconds trickle_every{2000};
   milliseconds timeout{5000};
   int senders = 8;
+  int run_producers = 4;  // the "runs" phase: keep-alive clients starting runs flat out
+  bool postgres = false;  // the store: a PostgreSQL database instead of a SQLite file
   std::string only;
 };
 
@@ -479,13 +485,19 @@ class Bench {
   explicit Bench(Options o) : o_(std::move(o)) {}
 
   void Run() {
-    FerryStack stack({.ferry = o_.ferry, .workers = 1, .worker_concurrency = 4});
+    std::unique_ptr<testing::PostgresServer> pg;
+    if (o_.postgres) pg = std::make_unique<testing::PostgresServer>();
+    FerryStack stack(
+        {.ferry = o_.ferry, .workers = 1, .worker_concurrency = 4, .postgres = pg.get()});
     if (o_.only.empty() || o_.only == "baseline") {
-      phases_.push_back(Phase(stack, "no slow clients", false));
+      phases_.push_back(Phase(stack, "no slow clients", Load::kNone));
     }
     if (o_.only.empty() || o_.only == "slow") {
       phases_.push_back(
-          Phase(stack, fmt::format("{} idle + {} trickling", o_.idle, o_.trickle), true));
+          Phase(stack, fmt::format("{} idle + {} trickling", o_.idle, o_.trickle), Load::kSlow));
+    }
+    if (o_.only.empty() || o_.only == "runs") {
+      phases_.push_back(Phase(stack, "", Load::kRuns));
     }
     if (!stack.Running())
       std::fprintf(stderr, "server or worker exited:\n%s\n", stack.Stderr().c_str());
@@ -493,11 +505,37 @@ class Bench {
   }
 
  private:
-  PhaseResult Phase(FerryStack& stack, const std::string& name, bool slow) {
+  // What else the server gets during a phase: nothing, slow clients, or producers starting runs
+  // (POST /api/v1/runs) as fast as the answers come back, which the worker then runs.
+  enum class Load { kNone, kSlow, kRuns };
+
+  PhaseResult Phase(FerryStack& stack, const std::string& name, Load load) {
     PhaseResult p;
     p.name = name;
     std::unique_ptr<SlowClients> clients;
-    if (slow) {
+    std::atomic<bool> producing{load == Load::kRuns};
+    std::atomic<int> runs_started{0};
+    std::vector<std::jthread> producers;
+    if (load == Load::kRuns) {
+      const std::string token = stack.CreateToken("bench-runs", "run");
+      for (int i = 0; i < o_.run_producers; ++i) {
+        producers.emplace_back([&, token] {
+          auto c = NewClient(stack.port(), o_.timeout);
+          c->set_bearer_token_auth(token.c_str());
+          // Bounded by the phase (the flag) and by count.
+          for (int n = 0; n < 1'000'000 && producing.load(); ++n) {
+            auto res = c->Post("/api/v1/runs", R"({"workflow":"bench"})", "application/json");
+            if (res && res->status == 201) {
+              runs_started.fetch_add(1);
+            } else if (!res) {
+              c = NewClient(stack.port(), o_.timeout);
+              c->set_bearer_token_auth(token.c_str());
+            }
+          }
+        });
+      }
+    }
+    if (load == Load::kSlow) {
       clients = std::make_unique<SlowClients>(stack.port(), o_.idle, o_.trickle, o_.trickle_every);
       clients->Start(milliseconds(5000));
       p.held_at_start = clients->WaitHeld(seconds(30));
@@ -525,6 +563,12 @@ class Bench {
     health.join();
     seq_base_ += n;
     p.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    producing = false;
+    producers.clear();  // joins
+    if (load == Load::kRuns) {
+      p.name = fmt::format("{} producers starting runs flat out ({} runs, {:.0f}/s)",
+                           o_.run_producers, runs_started.load(), runs_started.load() / p.seconds);
+    }
     const auto machine1 = MachineJiffies();
     const double total = machine1.second - machine0.second;
     p.machine_busy = total > 0 ? (machine1.first - machine0.first) / total : -1;
@@ -602,7 +646,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: slow_clients_bench [--ferry PATH] [--seconds N] [--rate N] [--idle N] "
                  "[--trickle N] [--trickle-every MS] [--timeout MS] [--senders N] "
-                 "[--only baseline|slow]\n");
+                 "[--run-producers N] [--store sqlite|postgres] [--only baseline|slow|runs]\n");
     return 2;
   };
   ferry::bench::Options o;
@@ -632,9 +676,14 @@ int main(int argc, char** argv) {
       o.timeout = std::chrono::milliseconds(number(100, 60000));
     } else if (a == "--senders") {
       o.senders = number(1, 256);
+    } else if (a == "--run-producers") {
+      o.run_producers = number(1, 256);
+    } else if (a == "--store") {
+      if (v != "sqlite" && v != "postgres") return usage();
+      o.postgres = v == "postgres";
     } else if (a == "--only") {
       o.only = v;
-      if (o.only != "baseline" && o.only != "slow") return usage();
+      if (o.only != "baseline" && o.only != "slow" && o.only != "runs") return usage();
     } else {
       return usage();
     }
