@@ -993,6 +993,25 @@ TEST_F(BrokerTest, EventStreamIsBounded) {
   EXPECT_LE(std::stoll(Cli({"XLEN", Key("default", "events:" + id)})), 10 + 100);
 }
 
+// A worker waiting on one queue reads with one blocking XREADGROUP (no scripted read first), and
+// both ways of claiming make the consumer group again when the stream was deleted under them
+// (a FLUSHALL, a manual DEL): the next task is claimed, not an error.
+TEST_F(BrokerTest, ClaimsRecreateTheGroupOfADeletedStream) {
+  for (const milliseconds block : {kNoBlock, milliseconds(200)}) {
+    SCOPED_TRACE(block.count() > 0 ? "blocking read" : "scripted read");
+    SubmitOk(Req());
+    auto first = broker_->Claim({"default"}, "w1", 10, block);
+    ASSERT_TRUE(first) << first.error().ToString();
+    ASSERT_EQ(first->size(), 1u);
+    Cli({"DEL", Key("default", "stream")});
+    const std::string id = SubmitOk(Req());
+    auto again = broker_->Claim({"default"}, "w1", 10, block);
+    ASSERT_TRUE(again) << again.error().ToString();
+    ASSERT_EQ(again->size(), 1u);
+    EXPECT_EQ((*again)[0].id, id);
+  }
+}
+
 // The listing index is trimmed by age by the submits that append to it: nothing while every
 // entry is younger than the retention, the old stream nodes once they have passed it.
 TEST_F(BrokerTest, IndexIsTrimmedByAgeOnSubmit) {
