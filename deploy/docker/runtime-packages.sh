@@ -33,16 +33,22 @@ fi
 # linux-vdso has no file.
 paths=$(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$listing")
 
-# Libraries loaded on first use (dlopen): found where the dynamic loader would find them.
+# Libraries loaded on first use (dlopen), which ldd cannot see: looked for in the directory the
+# binary's own libc comes from (this architecture's library directory).
 if ! version=$("$bin" --json version 2>&1); then
   echo "runtime-packages: $bin --json version failed: $version" >&2
   exit 1
 fi
 on_demand=$(sed -n 's/^ *"library": "\([^"]*\)",\{0,1\}$/\1/p' <<<"$version")
+libc=$(awk '$1 ~ /^libc\.so/ && $3 ~ /^\// {print $3}' <<<"$listing")
+if [ -z "$libc" ]; then
+  echo "runtime-packages: ldd $bin shows no libc" >&2
+  exit 1
+fi
 for lib in $on_demand; do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|aarch64|AArch64/ {print $NF; exit}')
-  if [ -z "$path" ]; then
-    echo "runtime-packages: $bin loads $lib on demand, and it is not installed" >&2
+  path="$(dirname "$libc")/$lib"
+  if [ ! -e "$path" ]; then
+    echo "runtime-packages: $bin loads $lib on demand, and $path is not there" >&2
     exit 1
   fi
   paths+=$'\n'"$path"

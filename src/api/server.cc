@@ -83,8 +83,9 @@ http::Router ApiServer::Impl::Routes() {
       return res;
     };
   };
-  // /api/v1 routes: a bearer token with the route's scope first (before the body is read), then
-  // the API body limit. The token's scopes go to the handler (Request::context).
+  // /api/v1 routes: a bearer token with the route's scope first (before the body is read, unless
+  // it came with the head), then the API body limit. The token's scopes go to the handler
+  // (Request::context).
   auto api = [this](Scope needed) {
     return [this, needed](Request& req, int64_t& limit) -> std::optional<Response> {
       limit = options.max_body_bytes;
@@ -161,7 +162,8 @@ http::Router ApiServer::Impl::Routes() {
   if (options.doctor) r.Get("/api/v1/doctor", NoQuery(bind(&Impl::Doctor)), admin);
   // The web console's page and files (src/console); its data comes from the routes above.
   console::AddRoutes(r);
-  // Webhooks: the trigger decides the methods and the body limit, before the body is read.
+  // Webhooks: the trigger decides the methods and the body limit (before the body is read,
+  // unless it came with the head: http::Admit).
   r.Add(http::Route{{"GET", "POST", "PUT", "PATCH", "DELETE"},
                     "/hooks/{workflow}",
                     bind(&Impl::Hook),

@@ -1,6 +1,6 @@
-// The API server's webhooks: admission reads the workflow's trigger (methods, body limit) before
-// the body is read; delivery checks the signature and starts the run through the service
-// (server_internal.h lists the server's files).
+// The API server's webhooks: admission reads the workflow's trigger (methods, body limit), before
+// the body is read unless it came with the head (http::Admit); delivery checks the signature and
+// starts the run through the service (server_internal.h lists the server's files).
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 

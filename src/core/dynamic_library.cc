@@ -5,7 +5,9 @@
 namespace ferry {
 
 Result<std::unique_ptr<DynamicLibrary>> DynamicLibrary::Open(const OnDemandLibrary& library) {
-  void* handle = ::dlopen(library.file, RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: the library stays mapped after dlclose, so the functions bound from it stay
+  // valid for the process's life (connections and handles may be closed during exit).
+  void* handle = ::dlopen(library.file, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
     const char* why = ::dlerror();
     return Fail(ErrorCode::kUnavailable, std::string(library.purpose) + " needs " + library.file +

@@ -30,10 +30,11 @@ inline constexpr std::array<OnDemandLibrary, 2> kOnDemandLibraries{kLibPq, kLibC
 
 class DynamicLibrary {
  public:
-  // dlopen(library.file, RTLD_NOW | RTLD_LOCAL). kUnavailable names the library, what it is for
-  // and the Debian package that provides it.
+  // dlopen(library.file, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE): functions bound from it stay
+  // valid after this object is gone. kUnavailable names the library, what it is for and the
+  // Debian package that provides it.
   static Result<std::unique_ptr<DynamicLibrary>> Open(const OnDemandLibrary& library);
-  ~DynamicLibrary();  // dlclose
+  ~DynamicLibrary();  // dlclose (the library stays mapped: RTLD_NODELETE)
   DynamicLibrary(const DynamicLibrary&) = delete;
   DynamicLibrary& operator=(const DynamicLibrary&) = delete;
 

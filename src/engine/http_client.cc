@@ -40,7 +40,8 @@ struct LibCurl {
 // The functions, loaded and curl_global_init'ed once; an error (the same every time) when
 // libcurl cannot be loaded.
 const Result<LibCurl>& LoadCurl() {
-  static const Result<LibCurl> loaded = []() -> Result<LibCurl> {
+  // Never destroyed: handles cleaned up by other statics' destructors during exit still call it.
+  static const auto* loaded = new Result<LibCurl>([]() -> Result<LibCurl> {
     auto lib = DynamicLibrary::Open(kLibCurl);
     if (!lib) return Fail(lib.error());
     LibCurl curl;
@@ -54,11 +55,9 @@ const Result<LibCurl>& LoadCurl() {
       return Fail(ErrorCode::kUnavailable,
                   std::string("curl_global_init: ") + curl.curl_easy_strerror(rc));
     }
-    // Kept loaded for the process's life: handles may be cleaned up during exit.
-    lib->release();
-    return curl;
-  }();
-  return loaded;
+    return curl;  // the library stays mapped (RTLD_NODELETE)
+  }());
+  return *loaded;
 }
 
 // Only called once a handle exists or is about to be made, after LoadCurl succeeded.

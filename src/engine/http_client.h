@@ -2,8 +2,12 @@
 // a unique_ptr). Only http:// and https:// are allowed, redirects are not followed, the response
 // body is capped, and the transfer is aborted as soon as the stop token is requested.
 //
-// Thread-safety: PerformHttp may run on many threads at once (curl_global_init happens once,
-// under std::call_once, and each call uses its own handle with CURLOPT_NOSIGNAL).
+// libcurl is loaded on the first request (core/dynamic_library.h); without it PerformHttp fails
+// with kUnavailable naming the package.
+//
+// Thread-safety: PerformHttp may run on many threads at once (the library is loaded and
+// curl_global_init'ed once, under a function-local static's initialisation, and each call uses
+// its own handle with CURLOPT_NOSIGNAL).
 #pragma once
 
 #include <chrono>

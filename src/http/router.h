@@ -20,9 +20,11 @@ namespace ferry::http {
 // Runs on a handler thread with the request's body read.
 using Handler = std::function<Response(Request& request)>;
 
-// Runs on a handler thread once the request head has arrived and before its body is read: it
-// may answer at once (401, 404, 413 ...; the body is then never read) or set the largest body
-// this request may send (`body_limit`, preset to the server's default). It may do blocking I/O.
+// Runs on a handler thread once the request head has arrived: it may answer at once (401, 404,
+// 413 ...) or set the largest body this request may send (`body_limit`, preset to the server's
+// default). When the body has not all arrived with the head, this runs before it is read (an
+// answer here means it is never read); when it has, this runs in the same job as the handler,
+// just before it, and the body is then checked against `body_limit`. It may do blocking I/O.
 using Admit = std::function<std::optional<Response>(Request& request, int64_t& body_limit)>;
 
 struct Route {

@@ -395,7 +395,9 @@ Result<int> AlertNotifier::Deliver(Broker& broker, const AlertReport& report) co
     req.on_body = [](std::string_view) { return true; };  // the answer's body is not needed
     auto res = engine::PerformHttp(req, std::stop_token{});
     if (!res) {
-      return Fail(ErrorCode::kUnavailable, "alert webhook: " + res.error().message);
+      std::string why = res.error().message;
+      if (why.rfind("http: ", 0) == 0) why.erase(0, 6);  // the client's own prefix
+      return Fail(ErrorCode::kUnavailable, "alert webhook: " + why);
     }
     if (res->status < 200 || res->status >= 300) {
       return Fail(ErrorCode::kUnavailable,

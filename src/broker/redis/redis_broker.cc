@@ -876,23 +876,27 @@ class RedisBroker final : public Broker {
   Result<std::vector<ClaimedTask>> BlockingClaim(const std::vector<std::string>& queues,
                                                  const std::string& worker, int count,
                                                  std::chrono::milliseconds block) {
-    Args read{"XREADGROUP", "GROUP", kGroup, worker};
-    read.Add("COUNT").Add(int64_t{count}).Add("BLOCK").Add(static_cast<int64_t>(block.count()));
-    read.Add("STREAMS");
+    const auto deadline = std::chrono::steady_clock::now() + block;
+    auto make_read = [&](std::chrono::milliseconds wait) {
+      Args read{"XREADGROUP", "GROUP", kGroup, worker};
+      read.Add("COUNT").Add(int64_t{count}).Add("BLOCK").Add(static_cast<int64_t>(wait.count()));
+      read.Add("STREAMS");
+      for (const auto& q : queues) read.Add(StreamKey(options_.prefix, q));
+      for (size_t i = 0; i < queues.size(); ++i) read.Add(">");
+      return read;
+    };
     std::unordered_map<std::string, std::string> queue_of_stream;
-    for (const auto& q : queues) {
-      std::string key = StreamKey(options_.prefix, q);
-      read.Add(key);
-      queue_of_stream.emplace(std::move(key), q);
-    }
-    for (size_t i = 0; i < queues.size(); ++i) read.Add(">");
-    auto r = conn_->Command(read, block);
+    for (const auto& q : queues) queue_of_stream.emplace(StreamKey(options_.prefix, q), q);
+    auto r = conn_->Command(make_read(block), block);
     if (!r && Contains(r.error().message, "NOGROUP")) {
       // A stream deleted under the worker (FLUSHALL, a manual DEL): make the groups again and
-      // read once more.
+      // read once more, for what is left of the wait (BLOCK 0 would wait forever).
       known_queues_.clear();
       if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
-      r = conn_->Command(read, block);
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::vector<ClaimedTask>{};
+      r = conn_->Command(make_read(left), left);
     }
     if (!r) return Fail(r.error());
     if ((*r)->type == REDIS_REPLY_NIL || !IsArray(**r)) return std::vector<ClaimedTask>{};

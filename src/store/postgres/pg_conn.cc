@@ -52,7 +52,8 @@ struct LibPq {
 
 // The functions, once loaded; an error (the same every time) when libpq cannot be.
 const Result<LibPq>& LoadLibPq() {
-  static const Result<LibPq> loaded = []() -> Result<LibPq> {
+  // Never destroyed: connections closed by other statics' destructors during exit still call it.
+  static const auto* loaded = new Result<LibPq>([]() -> Result<LibPq> {
     auto lib = DynamicLibrary::Open(kLibPq);
     if (!lib) return Fail(lib.error());
     LibPq pq;
@@ -62,11 +63,9 @@ const Result<LibPq>& LoadLibPq() {
     FERRY_LIBPQ_FUNCTIONS(FERRY_LIBPQ_BIND)
 #undef FERRY_LIBPQ_BIND
     if (!bound) return Fail(bound.error());
-    // Kept loaded for the process's life: connections may be closed during exit.
-    lib->release();
-    return pq;
-  }();
-  return loaded;
+    return pq;  // the library stays mapped (RTLD_NODELETE)
+  }());
+  return *loaded;
 }
 
 // Only called once a connection exists, which OpenPgConn makes only after LoadLibPq succeeded.

@@ -97,7 +97,7 @@ tl::unexpected<Error> SqliteError(sqlite3* db, int rc, std::string_view what) {
 // ms between tries, so a writer that meets a lock held for 0.2 ms waits 1 ms or more, and a few
 // such meetings in a row put tens of milliseconds on a webhook's answer while a worker writes
 // runs. Here the sleeps grow from 100 µs to 2 ms, and the wait gives up after `timeout`
-// (docs/benchmarks.md: p99 of POST /api/v1/runs under a worker's writes 184 -> 85 ms).
+// (docs/benchmarks.md: p99 of POST /api/v1/runs under a worker's writes 184 -> 80 ms).
 class BusyWait {
  public:
   explicit BusyWait(std::chrono::milliseconds timeout) : timeout_(timeout) {}

@@ -42,6 +42,21 @@ TEST(DynamicLibrary, EveryOnDemandLibraryOpens) {
   }
 }
 
+// The loaders bind a library's functions and let the object go: the functions must stay callable
+// (RTLD_NODELETE), or a pool closing connections at exit would call into unmapped code. libcurl
+// is not otherwise loaded by this test binary, so without it this would crash.
+TEST(DynamicLibrary, FunctionsOutliveTheObject) {
+  using Version = char* (*)();
+  Version version = nullptr;
+  {
+    auto lib = DynamicLibrary::Open(kLibCurl);
+    ASSERT_TRUE(lib) << lib.error().message;
+    ASSERT_TRUE((*lib)->Bind(version, "curl_version"));
+  }
+  ASSERT_NE(version, nullptr);
+  EXPECT_EQ(std::string(version()).rfind("libcurl/", 0), 0u);
+}
+
 TEST(DynamicLibrary, AMissingLibraryNamesItsPackageAndPurpose) {
   auto lib = DynamicLibrary::Open({"libferry-no-such.so.9", "libpq5", "a PostgreSQL store"});
   ASSERT_FALSE(lib);
