@@ -13,6 +13,10 @@
 
 #include "core/result.h"
 
+// A table field for the function `name` of an X-macro list, and its binding in LoadTable.
+#define FERRY_DL_FIELD(name) decltype(&::name) name = nullptr;
+#define FERRY_DL_BIND(name) bind(table.name, #name);
+
 namespace ferry {
 
 // A library Ferry loads on first use. Listed by `ferry --json version` (loads_on_demand), from
@@ -37,6 +41,28 @@ class DynamicLibrary {
   ~DynamicLibrary();  // dlclose (the library stays mapped: RTLD_NODELETE)
   DynamicLibrary(const DynamicLibrary&) = delete;
   DynamicLibrary& operator=(const DynamicLibrary&) = delete;
+
+  // Opens `library` and fills a table of its functions: `bind_all(bind, table)` calls
+  // bind(table.fn, "fn") for each, usually through an X-macro list and FERRY_DL_BIND:
+  //   #define LIBFOO_FUNCTIONS(X) X(foo_open) X(foo_close)
+  //   struct LibFoo { LIBFOO_FUNCTIONS(FERRY_DL_FIELD) };
+  //   auto foo = DynamicLibrary::LoadTable<LibFoo>(
+  //       kLibFoo, [](auto&& bind, LibFoo& table) { LIBFOO_FUNCTIONS(FERRY_DL_BIND) });
+  // The first missing function is the error. The library stays mapped (RTLD_NODELETE).
+  template <typename Table, typename BindAll>
+  static Result<Table> LoadTable(const OnDemandLibrary& library, BindAll bind_all) {
+    auto lib = Open(library);
+    if (!lib) return Fail(lib.error());
+    Table table;
+    Status bound;
+    bind_all(
+        [&](auto& fn, const char* symbol) {
+          if (bound) bound = (*lib)->Bind(fn, symbol);
+        },
+        table);
+    if (!bound) return Fail(bound.error());
+    return table;
+  }
 
   // Sets `fn` to the function `symbol`; kUnavailable (naming both) when the library lacks it.
   template <typename Fn>

@@ -32,9 +32,7 @@ namespace {
   X(curl_slist_free_all)
 
 struct LibCurl {
-#define FERRY_LIBCURL_FIELD(name) decltype(&::name) name = nullptr;
-  FERRY_LIBCURL_FUNCTIONS(FERRY_LIBCURL_FIELD)
-#undef FERRY_LIBCURL_FIELD
+  FERRY_LIBCURL_FUNCTIONS(FERRY_DL_FIELD)
 };
 
 // The functions, loaded and curl_global_init'ed once; an error (the same every time) when
@@ -42,20 +40,14 @@ struct LibCurl {
 const Result<LibCurl>& LoadCurl() {
   // Never destroyed: handles cleaned up by other statics' destructors during exit still call it.
   static const auto* loaded = new Result<LibCurl>([]() -> Result<LibCurl> {
-    auto lib = DynamicLibrary::Open(kLibCurl);
-    if (!lib) return Fail(lib.error());
-    LibCurl curl;
-    Status bound;
-#define FERRY_LIBCURL_BIND(name) \
-  if (bound) bound = (*lib)->Bind(curl.name, #name);
-    FERRY_LIBCURL_FUNCTIONS(FERRY_LIBCURL_BIND)
-#undef FERRY_LIBCURL_BIND
-    if (!bound) return Fail(bound.error());
-    if (CURLcode rc = curl.curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
+    auto curl = DynamicLibrary::LoadTable<LibCurl>(
+        kLibCurl, [](auto&& bind, LibCurl& table) { FERRY_LIBCURL_FUNCTIONS(FERRY_DL_BIND) });
+    if (!curl) return curl;
+    if (CURLcode rc = curl->curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
       return Fail(ErrorCode::kUnavailable,
-                  std::string("curl_global_init: ") + curl.curl_easy_strerror(rc));
+                  std::string("curl_global_init: ") + curl->curl_easy_strerror(rc));
     }
-    return curl;  // the library stays mapped (RTLD_NODELETE)
+    return curl;
   }());
   return *loaded;
 }

@@ -45,26 +45,14 @@ namespace {
   X(PQtransactionStatus)
 
 struct LibPq {
-#define FERRY_LIBPQ_FIELD(name) decltype(&::name) name = nullptr;
-  FERRY_LIBPQ_FUNCTIONS(FERRY_LIBPQ_FIELD)
-#undef FERRY_LIBPQ_FIELD
+  FERRY_LIBPQ_FUNCTIONS(FERRY_DL_FIELD)
 };
 
 // The functions, once loaded; an error (the same every time) when libpq cannot be.
 const Result<LibPq>& LoadLibPq() {
   // Never destroyed: connections closed by other statics' destructors during exit still call it.
-  static const auto* loaded = new Result<LibPq>([]() -> Result<LibPq> {
-    auto lib = DynamicLibrary::Open(kLibPq);
-    if (!lib) return Fail(lib.error());
-    LibPq pq;
-    Status bound;
-#define FERRY_LIBPQ_BIND(name) \
-  if (bound) bound = (*lib)->Bind(pq.name, #name);
-    FERRY_LIBPQ_FUNCTIONS(FERRY_LIBPQ_BIND)
-#undef FERRY_LIBPQ_BIND
-    if (!bound) return Fail(bound.error());
-    return pq;  // the library stays mapped (RTLD_NODELETE)
-  }());
+  static const auto* loaded = new Result<LibPq>(DynamicLibrary::LoadTable<LibPq>(
+      kLibPq, [](auto&& bind, LibPq& table) { FERRY_LIBPQ_FUNCTIONS(FERRY_DL_BIND) }));
   return *loaded;
 }
 

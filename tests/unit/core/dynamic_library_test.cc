@@ -42,6 +42,26 @@ TEST(DynamicLibrary, EveryOnDemandLibraryOpens) {
   }
 }
 
+#define FERRY_TEST_LIBC_FUNCTIONS(X) X(strlen) X(strnlen)
+struct LibcTable {
+  FERRY_TEST_LIBC_FUNCTIONS(FERRY_DL_FIELD)
+};
+
+TEST(DynamicLibrary, LoadTableBindsEveryFunctionOrNamesTheFirstMissing) {
+  auto libc = DynamicLibrary::LoadTable<LibcTable>(
+      kLibc, [](auto&& bind, LibcTable& table) { FERRY_TEST_LIBC_FUNCTIONS(FERRY_DL_BIND) });
+  ASSERT_TRUE(libc) << libc.error().message;
+  EXPECT_EQ(libc->strlen("ferry"), 5u);
+  EXPECT_EQ(libc->strnlen("ferry", 3), 3u);
+  auto missing = DynamicLibrary::LoadTable<LibcTable>(kLibc, [](auto&& bind, LibcTable& table) {
+    bind(table.strlen, "strlen");
+    bind(table.strnlen, "strnlenn");  // one letter past a real name
+  });
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("libc.so.6 has no strnlenn"), std::string::npos)
+      << missing.error().message;
+}
+
 // The loaders bind a library's functions and let the object go: the functions must stay callable
 // (RTLD_NODELETE), or a pool closing connections at exit would call into unmapped code. libcurl
 // is not otherwise loaded by this test binary, so without it this would crash.
