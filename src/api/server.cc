@@ -258,6 +258,9 @@ Result<int> ApiServer::Start() {
   if (o.max_body_bytes < 1 || o.sse_poll_interval.count() < 1) {
     return Fail(ErrorCode::kInvalidArgument, "max_body_bytes and sse_poll_interval must be > 0");
   }
+  // Tokens and webhook signatures are hashed on every request: a missing libcrypto is an error
+  // now, not a stop at the first request.
+  if (auto crypto = CryptoAvailable(); !crypto) return Fail(crypto.error());
 
   http::ServerOptions h = o.http;
   h.host = o.host;

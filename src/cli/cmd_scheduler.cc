@@ -15,12 +15,12 @@
 #include "core/time_util.h"
 #include "ops/alerts.h"
 #include "ops/metrics.h"
-#include "ops/metrics_server.h"
 #include "ops/sd_notify.h"
 #include "remediation/capture.h"
 #include "remediation/runner.h"
 #include "scheduler/scheduler.h"
 #include "store/store.h"
+#include "worker/health.h"
 
 namespace ferry::cli {
 namespace {
@@ -178,10 +178,10 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
                      stat(&St::promoted));
   metrics.AddCounter("ferry_scheduler_runs_recovered_total",
                      "Runs re-enqueued or failed by recovery.", stat(&St::recovered));
-  ops::MetricsServer metrics_server;
+  HealthServer metrics_server;  // GET /metrics and an always-healthy GET /healthz
   if (metrics_port >= 0) {
-    auto bound =
-        metrics_server.Start(metrics_host, metrics_port, [&metrics] { return metrics.Render(); });
+    auto bound = metrics_server.Start(metrics_host, metrics_port, {},
+                                      [&metrics] { return metrics.Render(); });
     if (!bound) {
       sched.Stop();
       return out.Fail(bound.error());

@@ -1,5 +1,8 @@
 // Hashes, MACs and encodings shared by every part: API tokens (SHA-256), webhook and alert
-// signatures (HMAC-SHA256, hex or base64), workflow checksums. OpenSSL underneath.
+// signatures (HMAC-SHA256, hex or base64), workflow checksums. OpenSSL's libcrypto underneath,
+// loaded on the first hash (core/dynamic_library.h); a process that cannot load it stops with a
+// message naming the package at that first hash, so processes that hash on every request check
+// CryptoAvailable() when they start.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -8,7 +11,12 @@
 #include <string>
 #include <string_view>
 
+#include "core/result.h"
+
 namespace ferry {
+
+// Loads libcrypto if it is not yet: kUnavailable naming the library and its package.
+Status CryptoAvailable();
 
 // Lowercase hex SHA-256.
 std::string Sha256Hex(std::string_view data);

@@ -1,7 +1,8 @@
 // A shared library loaded when first needed (dlopen) instead of at process start. libpq and
 // libcurl bring Kerberos, LDAP, GnuTLS and p11-kit with them, whose constructors run at load and
-// leave about 5 MB resident: a worker or server that never talks to PostgreSQL or makes an
-// outbound HTTP request should not carry them (docs/benchmarks.md, idle worker memory).
+// leave about 5 MB resident, and libcrypto's relocations alone leave 1.4 MB: a worker that never
+// talks to PostgreSQL, makes an outbound HTTP request, hashes or speaks TLS should not carry them
+// (docs/benchmarks.md, idle worker memory).
 //
 // Thread-safety: Open and Find may be called from any thread.
 #pragma once
@@ -30,7 +31,11 @@ struct OnDemandLibrary {
 inline constexpr OnDemandLibrary kLibPq{"libpq.so.5", "libpq5", "a PostgreSQL store"};
 inline constexpr OnDemandLibrary kLibCurl{
     "libcurl.so.4", "libcurl4", "outbound HTTP (http nodes and handlers, alert webhooks)"};
-inline constexpr std::array<OnDemandLibrary, 2> kOnDemandLibraries{kLibPq, kLibCurl};
+inline constexpr OnDemandLibrary kLibCrypto{
+    "libcrypto.so.3", "libssl3", "hashing and signing (API tokens, webhooks, http handlers)"};
+inline constexpr OnDemandLibrary kLibSsl{"libssl.so.3", "libssl3", "TLS to Redis (rediss://)"};
+inline constexpr std::array<OnDemandLibrary, 4> kOnDemandLibraries{kLibPq, kLibCurl, kLibCrypto,
+                                                                   kLibSsl};
 
 class DynamicLibrary {
  public:
@@ -62,6 +67,16 @@ class DynamicLibrary {
         table);
     if (!bound) return Fail(bound.error());
     return table;
+  }
+
+  // LoadTable on the first call from this call site, the same result (table or error) on every
+  // later one. Kept for the process's life, never destroyed: objects that other statics'
+  // destructors release during exit still call into it.
+  template <typename Table, typename BindAll>
+  static const Result<Table>& LoadTableOnce(const OnDemandLibrary& library, BindAll bind_all) {
+    // One static per instantiation, and each call site's lambda is a type of its own.
+    static const auto* loaded = new Result<Table>(LoadTable<Table>(library, bind_all));
+    return *loaded;
   }
 
   // Sets `fn` to the function `symbol`; kUnavailable (naming both) when the library lacks it.

@@ -132,6 +132,8 @@ Result<Handler> MakeHttpHandler(HttpHandlerOptions options) {
                 "http handler " + options.url + ": the signing secret (" + options.secret_name +
                     ") " + "must be at least " + std::to_string(kMinSecretBytes) + " bytes");
   }
+  // Every delivery is signed: a missing libcrypto fails the worker's start, not each task.
+  if (auto crypto = CryptoAvailable(); !crypto) return Fail(crypto.error());
   auto shared = std::make_shared<const HttpHandlerOptions>(std::move(options));
   auto pool = std::make_shared<engine::HttpConnectionPool>();
   return Handler([shared, pool](TaskContext& ctx) { return Deliver(*shared, *pool, ctx); });

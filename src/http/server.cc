@@ -258,6 +258,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Fail(431, "request head over the limit of " +
                            std::to_string(server_.options.max_header_bytes) + " bytes");
     }
+    // The parser compares a Content-Length with its limit (the largest any route may allow) as
+    // soon as the head ends: that is a 413, not a malformed request.
+    if (ec == bhttp::error::body_limit) return TooLarge(server_.options.max_body_limit);
     if (ec && IsDisconnect(ec)) return Close();
     if (ec) return Fail(400, "malformed request: " + ec.message());
 

@@ -1,15 +1,13 @@
 #include "worker/health.h"
 
-#include <httplib.h>
-#include <sys/socket.h>
-
 #include <utility>
+
+#include "http/server.h"
 
 namespace ferry {
 
 struct HealthServer::Impl {
-  httplib::Server server;
-  std::thread thread;
+  std::unique_ptr<http::Server> server;
 };
 
 HealthServer::HealthServer() : impl_(std::make_unique<Impl>()) {}
@@ -18,45 +16,49 @@ HealthServer::~HealthServer() { Stop(); }
 
 Result<int> HealthServer::Start(const std::string& host, int port, Probe probe,
                                 std::function<std::string()> metrics) {
-  // Probes are tiny; two pool threads are plenty and keep the idle worker small.
-  impl_->server.new_task_queue = [] { return new httplib::ThreadPool(2); };
-  impl_->server.set_keep_alive_max_count(1);
-  // httplib's default sets SO_REUSEPORT, which lets a second worker bind the same port and
-  // silently share probes; SO_REUSEADDR alone makes a taken port an error.
-  impl_->server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  http::Router router;
+  router.Get("/healthz", [probe = std::move(probe)](http::Request&) {
+    Json body = Json::object();
+    const bool ok = !probe || probe(body);
+    body["status"] = ok ? "ok" : "unavailable";
+    http::Response res;
+    res.status = ok ? 200 : 503;
+    res.body = DumpJson(body);
+    return res;
   });
-  impl_->server.Get("/healthz",
-                    [probe = std::move(probe)](const httplib::Request&, httplib::Response& res) {
-                      Json body = Json::object();
-                      bool ok = probe(body);
-                      body["status"] = ok ? "ok" : "unavailable";
-                      res.status = ok ? 200 : 503;
-                      res.set_content(DumpJson(body), "application/json");
-                    });
   if (metrics) {
-    impl_->server.Get("/metrics", [metrics = std::move(metrics)](const httplib::Request&,
-                                                                 httplib::Response& res) {
-      res.set_content(metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    router.Get("/metrics", [metrics = std::move(metrics)](http::Request&) {
+      http::Response res;
+      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res.body = metrics();
+      return res;
     });
   }
-  int bound = port;
-  if (port == 0) {
-    bound = impl_->server.bind_to_any_port(host);
-    if (bound < 0) return Fail(ErrorCode::kUnavailable, "cannot bind a health port on " + host);
-  } else if (!impl_->server.bind_to_port(host, port)) {
-    return Fail(ErrorCode::kUnavailable,
-                "cannot bind the health port " + host + ":" + std::to_string(port) + " (in use?)");
+  // Probes are tiny and come from one scraper or supervisor: two handler threads and small caps
+  // keep the idle process small, and the server's deadlines keep a stuck prober from holding a
+  // thread. The listener sets SO_REUSEADDR only, so a port another process holds is an error
+  // rather than a silently shared one.
+  http::ServerOptions options;
+  options.host = host;
+  options.port = port;
+  options.threads = 2;
+  options.max_queued = 64;
+  options.max_connections = 64;
+  options.max_connections_per_client = 64;
+  options.max_streams = 0;
+  options.default_body_limit = 0;
+  options.max_body_limit = 0;
+  impl_->server = std::make_unique<http::Server>(std::move(options), std::move(router));
+  auto bound = impl_->server->Start();
+  if (!bound) {
+    impl_->server.reset();
+    return Fail(bound.error());
   }
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-  return bound;
+  return *bound;
 }
 
 void HealthServer::Stop() {
-  if (!impl_->thread.joinable()) return;
-  impl_->server.stop();
-  impl_->thread.join();
+  if (impl_->server) impl_->server->Stop();
 }
 
 }  // namespace ferry

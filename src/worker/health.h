@@ -1,4 +1,6 @@
-// The worker's /healthz endpoint (internal to ferry_worker; the only file that includes httplib).
+// A small probe server: GET /healthz and, optionally, GET /metrics. The worker's health port and
+// the scheduler's metrics port. Built on Ferry's own HTTP server (http/), so the server's
+// deadlines and caps apply and no other HTTP library is loaded into a worker.
 //
 // Thread-safety: Start and Stop are called by the worker's driving thread; `probe` is called on
 // the server's own threads and must be thread-safe.
@@ -16,7 +18,8 @@ namespace ferry {
 
 class HealthServer {
  public:
-  // Returns true when healthy, and fills `body` with details either way.
+  // Returns true when healthy, and fills `body` with details either way. May be empty: always
+  // healthy.
   using Probe = std::function<bool(Json& body)>;
 
   HealthServer();

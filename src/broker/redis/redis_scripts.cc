@@ -1,86 +1,62 @@
 #include "broker/redis/redis_scripts.h"
 
-#include <openssl/sha.h>
-
 #include <array>
 
 namespace ferry::redis_broker {
 
 namespace scripts {
-extern const std::string_view k_submit;
-extern const std::string_view k_claim;
-extern const std::string_view k_reclaim;
-extern const std::string_view k_renew;
-extern const std::string_view k_complete;
-extern const std::string_view k_cancel;
-extern const std::string_view k_retry;
-extern const std::string_view k_promote;
-extern const std::string_view k_events;
-extern const std::string_view k_purge;
+extern const std::string_view k_submit, k_submit_sha1;
+extern const std::string_view k_claim, k_claim_sha1;
+extern const std::string_view k_reclaim, k_reclaim_sha1;
+extern const std::string_view k_renew, k_renew_sha1;
+extern const std::string_view k_complete, k_complete_sha1;
+extern const std::string_view k_cancel, k_cancel_sha1;
+extern const std::string_view k_retry, k_retry_sha1;
+extern const std::string_view k_promote, k_promote_sha1;
+extern const std::string_view k_events, k_events_sha1;
+extern const std::string_view k_purge, k_purge_sha1;
 }  // namespace scripts
 
 namespace {
 
 constexpr size_t kCount = static_cast<size_t>(Script::kCount);
 
-std::string Sha1Hex(std::string_view text) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * SHA_DIGEST_LENGTH);
-  for (unsigned char b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
-}
+struct Entry {
+  std::string_view name;
+  const std::string_view* text;
+  const std::string_view* sha;  // computed at build time (cmake/FerryEmbed.cmake, SHA1)
+};
+
+// In Script's order. Pointers, because the embedded constants are defined in another translation
+// unit: their values cannot be read in a constant expression, their addresses can.
+constexpr std::array<Entry, kCount> kScripts = {{
+    {"submit", &scripts::k_submit, &scripts::k_submit_sha1},
+    {"claim", &scripts::k_claim, &scripts::k_claim_sha1},
+    {"reclaim", &scripts::k_reclaim, &scripts::k_reclaim_sha1},
+    {"renew", &scripts::k_renew, &scripts::k_renew_sha1},
+    {"complete", &scripts::k_complete, &scripts::k_complete_sha1},
+    {"cancel", &scripts::k_cancel, &scripts::k_cancel_sha1},
+    {"retry", &scripts::k_retry, &scripts::k_retry_sha1},
+    {"promote", &scripts::k_promote, &scripts::k_promote_sha1},
+    {"events", &scripts::k_events, &scripts::k_events_sha1},
+    {"purge", &scripts::k_purge, &scripts::k_purge_sha1},
+}};
 
 }  // namespace
 
 std::string_view ScriptText(Script s) {
-  switch (s) {
-    case Script::kSubmit:
-      return scripts::k_submit;
-    case Script::kClaim:
-      return scripts::k_claim;
-    case Script::kReclaim:
-      return scripts::k_reclaim;
-    case Script::kRenew:
-      return scripts::k_renew;
-    case Script::kComplete:
-      return scripts::k_complete;
-    case Script::kCancel:
-      return scripts::k_cancel;
-    case Script::kRetry:
-      return scripts::k_retry;
-    case Script::kPromote:
-      return scripts::k_promote;
-    case Script::kEvents:
-      return scripts::k_events;
-    case Script::kPurge:
-      return scripts::k_purge;
-    case Script::kCount:
-      break;
-  }
-  return {};
+  const auto i = static_cast<size_t>(s);
+  return i < kCount ? *kScripts[i].text : std::string_view{};
 }
 
 std::string_view ScriptName(Script s) {
-  static constexpr std::array<std::string_view, kCount> kNames = {
-      "submit", "claim", "reclaim", "renew",  "complete",
-      "cancel", "retry", "promote", "events", "purge"};
-  size_t i = static_cast<size_t>(s);
-  return i < kCount ? kNames[i] : "?";
+  const auto i = static_cast<size_t>(s);
+  return i < kCount ? kScripts[i].name : "?";
 }
 
-const std::string& ScriptSha(Script s) {
-  static const std::array<std::string, kCount> kShas = [] {
-    std::array<std::string, kCount> out;
-    for (size_t i = 0; i < kCount; ++i) out[i] = Sha1Hex(ScriptText(static_cast<Script>(i)));
-    return out;
-  }();
-  return kShas[static_cast<size_t>(s)];
+std::string_view ScriptSha(Script s) {
+  const auto i = static_cast<size_t>(s);
+  return i < kCount ? *kScripts[i].sha : std::string_view{};
 }
 
 }  // namespace ferry::redis_broker

@@ -26,8 +26,9 @@ enum class Script : size_t {
 };
 
 std::string_view ScriptText(Script script);
-// The lowercase hex SHA1 of ScriptText(script), as SCRIPT LOAD returns it.
-const std::string& ScriptSha(Script script);
+// The lowercase hex SHA1 of ScriptText(script), as SCRIPT LOAD returns it (computed at build
+// time; Connection::Connect checks it against Redis's own).
+std::string_view ScriptSha(Script script);
 // "submit", "claim", ... for messages.
 std::string_view ScriptName(Script script);
 

@@ -18,16 +18,77 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/dynamic_library.h"
+
 namespace ferry::redis_broker {
 namespace {
 
 // (EWOULDBLOCK is EAGAIN on Linux.)
 
+// libssl (and the libcrypto it needs) is loaded when the first TLS context is made
+// (core/dynamic_library.h): a process that never speaks TLS to Redis does not map it. dlsym on
+// libssl's handle also finds libcrypto's functions (its dependency).
+#define FERRY_LIBSSL_FUNCTIONS(X)       \
+  X(ERR_peek_last_error)                \
+  X(ERR_error_string_n)                 \
+  X(ERR_clear_error)                    \
+  X(BIO_get_data)                       \
+  X(BIO_clear_flags)                    \
+  X(BIO_set_flags)                      \
+  X(BIO_meth_new)                       \
+  X(BIO_get_new_index)                  \
+  X(BIO_meth_set_write)                 \
+  X(BIO_meth_set_read)                  \
+  X(BIO_meth_set_ctrl)                  \
+  X(BIO_new)                            \
+  X(BIO_set_data)                       \
+  X(BIO_set_init)                       \
+  X(X509_VERIFY_PARAM_set1_ip_asc)      \
+  X(X509_VERIFY_PARAM_set_hostflags)    \
+  X(X509_VERIFY_PARAM_set1_host)        \
+  X(X509_verify_cert_error_string)      \
+  X(X509_get0_notAfter)                 \
+  X(ASN1_TIME_to_tm)                    \
+  X(X509_free)                          \
+  X(SSL_CTX_new)                        \
+  X(TLS_client_method)                  \
+  X(SSL_CTX_free)                       \
+  X(SSL_CTX_ctrl)                       \
+  X(SSL_CTX_set_verify)                 \
+  X(SSL_CTX_load_verify_locations)      \
+  X(SSL_CTX_set_default_verify_paths)   \
+  X(SSL_CTX_use_certificate_chain_file) \
+  X(SSL_CTX_use_PrivateKey_file)        \
+  X(SSL_CTX_check_private_key)          \
+  X(SSL_new)                            \
+  X(SSL_set_bio)                        \
+  X(SSL_ctrl)                           \
+  X(SSL_get0_param)                     \
+  X(SSL_connect)                        \
+  X(SSL_get_verify_result)              \
+  X(SSL_get_error)                      \
+  X(SSL_get1_peer_certificate)          \
+  X(SSL_free)                           \
+  X(SSL_write)                          \
+  X(SSL_read)
+struct LibSsl {
+  FERRY_LIBSSL_FUNCTIONS(FERRY_DL_FIELD)
+};
+
+const Result<LibSsl>& LoadedSsl() {
+  return DynamicLibrary::LoadTableOnce<LibSsl>(
+      kLibSsl, [](auto&& bind, LibSsl& table) { FERRY_LIBSSL_FUNCTIONS(FERRY_DL_BIND) });
+}
+
+// Only after TlsContext::Make succeeded, which checks the load: every TLS object comes from a
+// context.
+const LibSsl& Ssl() { return *LoadedSsl(); }
+
 std::string OpenSslReason() {
-  unsigned long e = ERR_peek_last_error();
+  unsigned long e = Ssl().ERR_peek_last_error();
   if (e == 0) return "unknown TLS error";
   char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
+  Ssl().ERR_error_string_n(e, buf, sizeof buf);
   // "error:0A000086:SSL routines::certificate verify failed" -> the reason after the last ':'.
   std::string s(buf);
   auto colon = s.rfind(':');
@@ -42,26 +103,26 @@ bool IsIpLiteral(const std::string& host) {
 
 // A socket BIO whose writes use MSG_NOSIGNAL: OpenSSL's own socket BIO write()s, which raises
 // SIGPIPE when the server has gone.
-int FdOf(BIO* b) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b))); }
+int FdOf(BIO* b) { return static_cast<int>(reinterpret_cast<intptr_t>(Ssl().BIO_get_data(b))); }
 
 int BioWrite(BIO* b, const char* data, int len) {
-  BIO_clear_retry_flags(b);
+  Ssl().BIO_clear_flags(b, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY);
   while (true) {
     ssize_t n = ::send(FdOf(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) BIO_set_retry_write(b);
+    if (errno == EAGAIN) Ssl().BIO_set_flags(b, BIO_FLAGS_WRITE | BIO_FLAGS_SHOULD_RETRY);
     return -1;
   }
 }
 
 int BioRead(BIO* b, char* buf, int len) {
-  BIO_clear_retry_flags(b);
+  Ssl().BIO_clear_flags(b, BIO_FLAGS_RWS | BIO_FLAGS_SHOULD_RETRY);
   while (true) {
     ssize_t n = ::recv(FdOf(b), buf, static_cast<size_t>(len), 0);
     if (n >= 0) return static_cast<int>(n);
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) BIO_set_retry_read(b);
+    if (errno == EAGAIN) Ssl().BIO_set_flags(b, BIO_FLAGS_READ | BIO_FLAGS_SHOULD_RETRY);
     return -1;
   }
 }
@@ -70,10 +131,11 @@ long BioCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 
 BIO_METHOD* SocketMethod() {
   static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ferry socket");
-    BIO_meth_set_write(m, BioWrite);
-    BIO_meth_set_read(m, BioRead);
-    BIO_meth_set_ctrl(m, BioCtrl);
+    BIO_METHOD* m =
+        Ssl().BIO_meth_new(Ssl().BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ferry socket");
+    Ssl().BIO_meth_set_write(m, BioWrite);
+    Ssl().BIO_meth_set_read(m, BioRead);
+    Ssl().BIO_meth_set_ctrl(m, BioCtrl);
     return m;
   }();
   return method;
@@ -129,39 +191,40 @@ std::string Address::ToString() const {
 }
 
 Result<std::shared_ptr<const TlsContext>> TlsContext::Make(const RedisTlsOptions& options) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (const auto& loaded = LoadedSsl(); !loaded) return Fail(loaded.error());
+  SSL_CTX* ctx = Ssl().SSL_CTX_new(Ssl().TLS_client_method());
   if (ctx == nullptr) return Fail(ErrorCode::kInternal, "cannot create a TLS context");
   auto fail = [&](const std::string& what) {
     std::string why = OpenSslReason();
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
+    Ssl().ERR_clear_error();
+    Ssl().SSL_CTX_free(ctx);
     return Fail(ErrorCode::kInvalidArgument, what + ": " + why);
   };
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  Ssl().SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, nullptr);
   if (options.verify) {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    Ssl().SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     if (!options.ca_file.empty()) {
-      if (SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
+      if (Ssl().SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
         return fail("cannot load the Redis TLS CA file " + options.ca_file);
       }
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    } else if (Ssl().SSL_CTX_set_default_verify_paths(ctx) != 1) {
       return fail("cannot load the system's trust store");
     }
   } else {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    Ssl().SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
   if (!options.cert_file.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
+    if (Ssl().SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
       return fail("cannot load the Redis TLS client certificate " + options.cert_file);
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (Ssl().SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
       if (OpenSslReason().find("mismatch") != std::string::npos) {
         return fail("the Redis TLS client key " + options.key_file + " does not match " +
                     options.cert_file);
       }
       return fail("cannot load the Redis TLS client key " + options.key_file);
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    if (Ssl().SSL_CTX_check_private_key(ctx) != 1) {
       return fail("the Redis TLS client key " + options.key_file + " does not match " +
                   options.cert_file);
     }
@@ -170,7 +233,7 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::Make(const RedisTlsOptions
       new TlsContext(ctx, options.verify, options.server_name));
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() { Ssl().SSL_CTX_free(ctx_); }
 
 std::string TlsContext::ServerName(const std::string& host) const {
   return server_name_.empty() ? host : server_name_;
@@ -227,51 +290,51 @@ Result<std::unique_ptr<Transport>> Transport::Open(const Address& address, const
   if (!t->SetTimeout(timeout)) return unavailable(t->error());
   if (tls == nullptr) return t;
 
-  ERR_clear_error();
-  t->ssl_ = SSL_new(tls->get());
+  Ssl().ERR_clear_error();
+  t->ssl_ = Ssl().SSL_new(tls->get());
   if (t->ssl_ == nullptr) return unavailable("cannot start a TLS session: " + OpenSslReason());
-  BIO* bio = BIO_new(SocketMethod());
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
-  BIO_set_init(bio, 1);
-  SSL_set_bio(t->ssl_, bio, bio);
+  BIO* bio = Ssl().BIO_new(SocketMethod());
+  Ssl().BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  Ssl().BIO_set_init(bio, 1);
+  Ssl().SSL_set_bio(t->ssl_, bio, bio);
   const std::string name = tls->ServerName(address.host);
   if (!name.empty() && !IsIpLiteral(name)) {
     // SSL_set_tlsext_host_name, without the macro's C cast.
-    SSL_ctrl(t->ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-             const_cast<char*>(name.c_str()));
+    Ssl().SSL_ctrl(t->ssl_, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                   const_cast<char*>(name.c_str()));
   }
   if (tls->verify() && !name.empty()) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(t->ssl_);
+    X509_VERIFY_PARAM* param = Ssl().SSL_get0_param(t->ssl_);
     if (IsIpLiteral(name)) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+      Ssl().X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
     } else {
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+      Ssl().X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      Ssl().X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
     }
   }
-  int ret = SSL_connect(t->ssl_);
+  int ret = Ssl().SSL_connect(t->ssl_);
   if (ret != 1) {
-    long verify = SSL_get_verify_result(t->ssl_);
+    long verify = Ssl().SSL_get_verify_result(t->ssl_);
     if (verify != X509_V_OK) {
       return unavailable("TLS handshake failed: certificate verify failed (" +
-                         std::string(X509_verify_cert_error_string(verify)) + ") for '" + name +
-                         "'");
+                         std::string(Ssl().X509_verify_cert_error_string(verify)) + ") for '" +
+                         name + "'");
     }
-    t->SetTlsError(SSL_get_error(t->ssl_, ret), ret);
+    t->SetTlsError(Ssl().SSL_get_error(t->ssl_, ret), ret);
     return unavailable("TLS handshake failed: " + t->error());
   }
-  if (X509* cert = SSL_get1_peer_certificate(t->ssl_); cert != nullptr) {
+  if (X509* cert = Ssl().SSL_get1_peer_certificate(t->ssl_); cert != nullptr) {
     std::tm tm{};
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
+    if (Ssl().ASN1_TIME_to_tm(Ssl().X509_get0_notAfter(cert), &tm) == 1) {
       t->peer_cert_expires_ms_ = static_cast<int64_t>(timegm(&tm)) * 1000;
     }
-    X509_free(cert);
+    Ssl().X509_free(cert);
   }
   return t;
 }
 
 Transport::~Transport() {
-  if (ssl_ != nullptr) SSL_free(ssl_);  // frees the BIO too; no close_notify (as hiredis)
+  if (ssl_ != nullptr) Ssl().SSL_free(ssl_);  // frees the BIO too; no close_notify (as hiredis)
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -293,7 +356,7 @@ void Transport::SetTlsError(int ssl_error, int ret) {
       error_ = "timed out";
       break;
     case SSL_ERROR_SYSCALL:
-      if (ERR_peek_last_error() != 0) {
+      if (Ssl().ERR_peek_last_error() != 0) {
         error_ = "TLS error: " + OpenSslReason();
       } else if (ret == 0 || errno == 0) {
         error_ = "Server closed the connection";
@@ -305,7 +368,7 @@ void Transport::SetTlsError(int ssl_error, int ret) {
       error_ = "TLS error: " + OpenSslReason();
       break;
   }
-  ERR_clear_error();
+  Ssl().ERR_clear_error();
 }
 
 bool Transport::SetTimeout(std::chrono::milliseconds timeout) {
@@ -321,11 +384,11 @@ bool Transport::SetTimeout(std::chrono::milliseconds timeout) {
 bool Transport::WriteAll(const char* data, size_t len) {
   while (len > 0) {
     if (ssl_ != nullptr) {
-      ERR_clear_error();
+      Ssl().ERR_clear_error();
       int chunk = static_cast<int>(std::min<size_t>(len, 1 << 30));
-      int n = SSL_write(ssl_, data, chunk);
+      int n = Ssl().SSL_write(ssl_, data, chunk);
       if (n <= 0) {
-        SetTlsError(SSL_get_error(ssl_, n), n);
+        SetTlsError(Ssl().SSL_get_error(ssl_, n), n);
         return false;
       }
       data += n;
@@ -346,10 +409,10 @@ bool Transport::WriteAll(const char* data, size_t len) {
 
 size_t Transport::Read(char* buf, size_t cap) {
   if (ssl_ != nullptr) {
-    ERR_clear_error();
-    int n = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(cap, 1 << 30)));
+    Ssl().ERR_clear_error();
+    int n = Ssl().SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(cap, 1 << 30)));
     if (n > 0) return static_cast<size_t>(n);
-    SetTlsError(SSL_get_error(ssl_, n), n);
+    SetTlsError(Ssl().SSL_get_error(ssl_, n), n);
     return 0;
   }
   while (true) {

@@ -50,10 +50,8 @@ struct LibPq {
 
 // The functions, once loaded; an error (the same every time) when libpq cannot be.
 const Result<LibPq>& LoadLibPq() {
-  // Never destroyed: connections closed by other statics' destructors during exit still call it.
-  static const auto* loaded = new Result<LibPq>(DynamicLibrary::LoadTable<LibPq>(
-      kLibPq, [](auto&& bind, LibPq& table) { FERRY_LIBPQ_FUNCTIONS(FERRY_DL_BIND) }));
-  return *loaded;
+  return DynamicLibrary::LoadTableOnce<LibPq>(
+      kLibPq, [](auto&& bind, LibPq& table) { FERRY_LIBPQ_FUNCTIONS(FERRY_DL_BIND) });
 }
 
 // Only called once a connection exists, which OpenPgConn makes only after LoadLibPq succeeded.

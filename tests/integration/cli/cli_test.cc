@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -374,6 +375,28 @@ TEST_F(CliTest, CancelSaysWhatHappenedInEachState) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "cannot cancel task " + done)) << r.err;
   EXPECT_TRUE(Contains(r.err, "succeeded")) << r.err;
+}
+
+// An idle worker, and one that has run a task, maps none of the libraries Ferry loads on first
+// use (`ferry --json version` lists them): libpq, libcurl, libcrypto, libssl stay out of a worker
+// that does not need them (docs/benchmarks.md, idle worker memory). A digest at start-up, for
+// one, would bring libcrypto back.
+TEST_F(CliTest, AWorkerMapsNoLibraryItLoadsOnDemandUntilItNeedsIt) {
+  Json version = ferry().RunJson({"version"});
+  ASSERT_TRUE(version.contains("loads_on_demand")) << version.dump();
+  std::vector<std::string> on_demand;
+  for (const auto& l : version["loads_on_demand"]) on_demand.push_back(l["library"]);
+  ASSERT_GE(on_demand.size(), 4u) << version.dump();
+  auto worker = ferry().StartWorker("w-lean");
+  ASSERT_TRUE(worker->WaitForOutput("worker.started", seconds(10))) << worker->Stderr();
+  std::string id = ferry().Submit({"echo", "--payload", R"({"lean":true})"});
+  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(10)));
+  std::ifstream maps("/proc/" + std::to_string(worker->pid()) + "/maps");
+  ASSERT_TRUE(maps.good());
+  std::stringstream text;
+  text << maps.rdbuf();
+  ASSERT_TRUE(Contains(text.str(), "libc.so.6")) << text.str();  // the read itself works
+  for (const auto& lib : on_demand) EXPECT_FALSE(Contains(text.str(), lib)) << lib;
 }
 
 TEST_F(CliTest, EventsFollowUntilTheTaskEnds) {

@@ -186,6 +186,27 @@ TEST_F(HttpServerTest, BodyLimitIsExact) {
   EXPECT_EQ(StatusOf(c.Read()), 413);
 }
 
+// A Content-Length past the largest body any route may take is refused from the head alone, as
+// 413 like any body over its limit; one byte less gets past the head to the route's own limit.
+TEST_F(HttpServerTest, AnnouncedBodyOverTheServersLimitIs413) {
+  ServerOptions options;
+  options.default_body_limit = 100;
+  options.max_body_limit = 1000;
+  Start(options);
+  auto announce = [&](int64_t length) {
+    RawClient c(port_);
+    c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(length) +
+           "\r\n\r\n");
+    return c.Read();
+  };
+  auto over = announce(1001);
+  EXPECT_EQ(StatusOf(over), 413) << over;
+  EXPECT_NE(over.find("over the limit of 1000 bytes"), std::string::npos) << over;
+  auto route = announce(1000);
+  EXPECT_EQ(StatusOf(route), 413) << route;
+  EXPECT_NE(route.find("over the limit of 100 bytes"), std::string::npos) << route;
+}
+
 TEST_F(HttpServerTest, AdmitAnswersBeforeTheBodyIsRead) {
   Start();
   RawClient c(port_);

@@ -218,6 +218,8 @@ TEST(OpsMetrics, ServerAndSchedulerScrapesPassPromtool) {
   check = PromtoolCheckMetrics(text, dir);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err << text;
   EXPECT_NE(text.find(R"(ferry_build_info{process="scheduler")"), std::string::npos);
+  EXPECT_EQ(Curl("http://127.0.0.1:" + std::to_string(sched_port) + "/healthz"),
+            R"({"status":"ok"})");
   EXPECT_TRUE(scheduler.WaitForOutput("scheduler.leader_acquired", seconds(5)));
 }
 

@@ -1,9 +1,12 @@
 // The worker against a real redis-server: in-process Workers plus a Broker from the factory.
 // Every test uses its own key prefix; tests that stop or restart Redis start their own server.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -635,6 +638,49 @@ TEST_F(WorkerTest, RedisRestartUnderLoadLosesNothingAndRunsNothingTwice) {
   // execution's completion, which the Reclaim test covers.)
   EXPECT_EQ(log.overlaps, 0);
   for (auto& s : *submitted) EXPECT_EQ(log.Runs(s.id), 1) << s.id;
+}
+
+// Probers that open a connection and stall mid-head (a wedged load balancer, a port scanner)
+// must not starve the supervisor's probe: the health port reads heads without a thread per
+// connection. Eight stalled connections are four times its handler threads.
+TEST_F(WorkerTest, HealthPortAnswersWhileOtherProbersStall) {
+  auto o = Opts(1);
+  o.health_port = 0;
+  o.metrics = [] { return std::string("ferry_test_metric 1\n"); };
+  auto w = StartWorker(o);
+  std::vector<int> stalled;
+  for (int i = 0; i < 8; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(w->health_port()));
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    ASSERT_EQ(::send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+    stalled.push_back(fd);
+  }
+  httplib::Client http("127.0.0.1", w->health_port());
+  http.set_read_timeout(2, 0);
+  auto res = http.Get("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_THAT(res->body, HasSubstr("\"worker\":\"" + w->id() + "\""));
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(metrics->body, "ferry_test_metric 1\n");
+  EXPECT_THAT(metrics->get_header_value("Content-Type"), HasSubstr("version=0.0.4"));
+  // Probes take nothing but GET, and no body.
+  auto post = http.Post("/healthz", "", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405) << post->body;
+  httplib::Client other("127.0.0.1", w->health_port());
+  auto with_body = other.Post("/healthz", "{}", "application/json");
+  ASSERT_TRUE(with_body);
+  EXPECT_EQ(with_body->status, 413) << with_body->body;
+  for (int fd : stalled) ::close(fd);
 }
 
 TEST_F(WorkerTest, HealthPortInUseFailsStart) {

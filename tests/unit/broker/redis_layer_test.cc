@@ -1,7 +1,9 @@
 // The Redis connection layer's pure parts: hash slots and routing keys, the reply reader's
 // limits, command encoding, error mapping, and that the scripts fit Redis Cluster and the ACL
 // probe. No server.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 
 #include <limits>
 #include <regex>
@@ -66,6 +68,23 @@ TEST(Scripts, DeriveEveryKeyFromTheQueuePrefix) {
     EXPECT_EQ(text.find("KEYS[2]"), std::string::npos);
     EXPECT_EQ(text.find("'ferry:"), std::string::npos);
     EXPECT_EQ(ScriptSha(script).size(), 40u);
+  }
+}
+
+// The digests are computed at build time (cmake/FerryEmbed.cmake): each must be the SHA1 of the
+// text that is sent, as SCRIPT LOAD would return it, and no two alike.
+TEST(Scripts, BuildTimeDigestsAreTheSha1OfTheirText) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < static_cast<size_t>(Script::kCount); ++i) {
+    auto script = static_cast<Script>(i);
+    SCOPED_TRACE(std::string(ScriptName(script)));
+    const std::string_view text = ScriptText(script);
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    std::string hex;
+    for (unsigned char b : digest) hex += fmt::format("{:02x}", b);
+    EXPECT_EQ(ScriptSha(script), hex);
+    EXPECT_TRUE(seen.insert(hex).second);
   }
 }
 

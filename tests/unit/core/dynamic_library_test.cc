@@ -62,6 +62,29 @@ TEST(DynamicLibrary, LoadTableBindsEveryFunctionOrNamesTheFirstMissing) {
       << missing.error().message;
 }
 
+// One load per call site: the second call returns the very same table (or error) as the first.
+const Result<LibcTable>& LibcOnce() {
+  return DynamicLibrary::LoadTableOnce<LibcTable>(
+      kLibc, [](auto&& bind, LibcTable& table) { FERRY_TEST_LIBC_FUNCTIONS(FERRY_DL_BIND) });
+}
+const Result<LibcTable>& MissingOnce() {
+  return DynamicLibrary::LoadTableOnce<LibcTable>(kLibc, [](auto&& bind, LibcTable& table) {
+    bind(table.strlen, "strlenn");  // one letter past a real name
+  });
+}
+
+TEST(DynamicLibrary, LoadTableOnceLoadsOncePerCallSite) {
+  const auto& first = LibcOnce();
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(&first, &LibcOnce());
+  EXPECT_EQ(first->strlen("ferry"), 5u);
+  const auto& missing = MissingOnce();
+  ASSERT_FALSE(missing);
+  EXPECT_NE(&missing, &first);
+  EXPECT_EQ(&missing, &MissingOnce());
+  EXPECT_NE(missing.error().message.find("has no strlenn"), std::string::npos);
+}
+
 // The loaders bind a library's functions and let the object go: the functions must stay callable
 // (RTLD_NODELETE), or a pool closing connections at exit would call into unmapped code. libcurl
 // is not otherwise loaded by this test binary, so without it this would crash.
