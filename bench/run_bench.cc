@@ -541,6 +541,7 @@ class Bench {
       return std::stoll(pg->Psql("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"));
     };
     const int64_t wal0 = pg != nullptr ? wal() : 0;
+    const std::string lsn0 = pg != nullptr ? pg->Psql("SELECT pg_current_wal_lsn()") : "";
     runs::StartRunRequest req;
     req.workflow = std::string(kWorkflowName);
     req.triggered_by = TriggeredBy::kApi;
@@ -555,6 +556,7 @@ class Bench {
     const auto sql1 = store_internal::ReadSqlCounters();
     const auto redis1 = RedisCalls();
     const int64_t wal1 = pg != nullptr ? wal() : 0;
+    const std::string lsn1 = pg != nullptr ? pg->Psql("SELECT pg_current_wal_lsn()") : "";
     const double runs = static_cast<double>(n);
     int64_t redis_total = 0;
     std::vector<std::pair<int64_t, std::string>> by_command;
@@ -582,6 +584,41 @@ class Bench {
     value += fmt::format(" ({} runs, {} ended)", n, ended);
     rows_.push_back({"  " + backend + ": per one-node run, start to finish", value,
                      "<= 3 commits, <= 12 Redis commands, WAL <= 2 KB"});
+    if (pg != nullptr) {
+      rows_.push_back({"  " + backend + ": WAL per run by record kind",
+                       WalByRecord(*pg, lsn0, lsn1, runs), "-"});
+    }
+  }
+
+  // Where the WAL went between two positions, per run, largest first (pg_walinspect, PostgreSQL
+  // 15; the whole server's WAL, as the byte count above), full-page images shown apart.
+  static std::string WalByRecord(const testing::PostgresServer& pg, const std::string& from,
+                                 const std::string& to, double runs) {
+    pg.Psql("CREATE EXTENSION IF NOT EXISTS pg_walinspect");
+    // Records can be read only once flushed (the bench server runs with synchronous_commit off:
+    // the WAL writer flushes within wal_writer_delay).
+    const auto flushed = [&] {
+      return pg.Psql(fmt::format("SELECT pg_current_wal_flush_lsn() >= '{}'", to)) == "t";
+    };
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    while (!flushed() && Clock::now() < until) pg.Psql("SELECT pg_switch_wal()");
+    const std::string rows = pg.Psql(fmt::format(
+        "SELECT \"resource_manager/record_type\" || ' ' || count || ' ' || record_size || "
+        "' ' || fpi_size FROM pg_get_wal_stats('{}', '{}', true) WHERE count > 0 "
+        "ORDER BY combined_size DESC LIMIT 8",
+        from, to));
+    std::string out;
+    std::istringstream lines(rows);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream f(line);
+      std::string kind;
+      double count = 0, bytes = 0, fpi = 0;
+      if (!(f >> kind >> count >> bytes >> fpi)) continue;
+      out += fmt::format("{}{} {:.1f} x, {:.0f} B", out.empty() ? "" : "; ", kind, count / runs,
+                         bytes / runs);
+      if (fpi > 0) out += fmt::format(" + {:.0f} B page images", fpi / runs);
+    }
+    return out.empty() ? "none" : out;
   }
 
   // Times StartRun's parts one by one (the same calls StartRun makes, in its order), plus whole

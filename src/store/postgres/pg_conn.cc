@@ -14,6 +14,7 @@ namespace ferry::store_migrations_postgres {
 extern const std::string_view k_001_init;
 extern const std::string_view k_002_remediation;
 extern const std::string_view k_003_token_scopes;
+extern const std::string_view k_004_run_indexes;
 }  // namespace ferry::store_migrations_postgres
 
 namespace ferry::store_internal {
@@ -80,6 +81,7 @@ const std::vector<Migration>& PgMigrations() {
       {1, "init", store_migrations_postgres::k_001_init},
       {2, "remediation", store_migrations_postgres::k_002_remediation},
       {3, "token_scopes", store_migrations_postgres::k_003_token_scopes},
+      {4, "run_indexes", store_migrations_postgres::k_004_run_indexes},
   };
   return kMigrations;
 }

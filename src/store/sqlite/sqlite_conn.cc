@@ -13,6 +13,7 @@ namespace ferry::store_migrations_sqlite {
 extern const std::string_view k_001_init;
 extern const std::string_view k_002_remediation;
 extern const std::string_view k_003_token_scopes;
+extern const std::string_view k_004_run_indexes;
 }  // namespace ferry::store_migrations_sqlite
 
 namespace ferry::store_internal {
@@ -49,6 +50,7 @@ const std::vector<Migration>& SqliteMigrations() {
       {1, "init", store_migrations_sqlite::k_001_init},
       {2, "remediation", store_migrations_sqlite::k_002_remediation},
       {3, "token_scopes", store_migrations_sqlite::k_003_token_scopes},
+      {4, "run_indexes", store_migrations_sqlite::k_004_run_indexes},
   };
   return kMigrations;
 }
