@@ -3,7 +3,7 @@
 # scripts stay real files in the tree (readable, lintable) and still ship inside the one binary.
 # With SHA1, also `k_<stem>_sha1`: the lowercase hex SHA1 of that text (what Redis names a
 # script by), computed here so a process never runs a digest at start-up (OpenSSL 3's first
-# digest loads its providers and configuration: about 3 MB resident for a worker that does no
+# digest loads its providers and configuration: about 2 MB resident for a worker that does no
 # other cryptography).
 # A line "-- @include <path>" (path relative to the including file) is replaced by that file's
 # text, so Lua scripts that Redis runs one at a time can still share helper functions.

@@ -16,6 +16,7 @@
 #include "cli/completion.h"
 #include "cli/dev_endpoints.h"
 #include "cli/flags.h"
+#include "core/crypto.h"
 #include "ops/config.h"
 
 namespace ferry::cli {
@@ -460,6 +461,13 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
         spdlog::warn("config file {}: unknown key '{}' (ferry config show lists the known ones)",
                      (*config_file)->path, key);
       }
+    }
+    // Every command but `worker start` may hash (API tokens, workflow checksums, alert
+    // signatures, remediation fingerprints): without libcrypto it fails here, naming the
+    // package, rather than stopping at its first hash. A worker loads it on its first run or
+    // signed delivery, and checks there (it stays out of an idle worker's memory).
+    if (!wstart->parsed()) {
+      if (auto crypto = CryptoAvailable(); !crypto) return ctx.out().Fail(crypto.error());
     }
     return run(ctx);
   } catch (const std::exception& e) {

@@ -218,7 +218,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadHead() {
     parser_.emplace();
     parser_->header_limit(server_.options.max_header_bytes);
-    parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_limit));
+    // No body limit while the head is read: an announced length is judged after routing (404 and
+    // 405 first, then 413 against max_body_limit, answered and observed like any answer), and
+    // every path sets a limit before it parses a body byte (ReadBody; TakeBodyFromBuffer only
+    // parses a Content-Length already checked).
+    parser_->body_limit(boost::none);
     started_ = Clock::now();
     Arm(server_.options.header_timeout);
     bhttp::async_read_header(
@@ -258,9 +262,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Fail(431, "request head over the limit of " +
                            std::to_string(server_.options.max_header_bytes) + " bytes");
     }
-    // The parser compares a Content-Length with its limit (the largest any route may allow) as
-    // soon as the head ends: that is a 413, not a malformed request.
-    if (ec == bhttp::error::body_limit) return TooLarge(server_.options.max_body_limit);
     if (ec && IsDisconnect(ec)) return Close();
     if (ec) return Fail(400, "malformed request: " + ec.message());
 

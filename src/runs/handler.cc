@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/crypto.h"
 #include "core/pool.h"
 #include "core/sleep.h"
 #include "core/time_util.h"
@@ -577,7 +578,14 @@ class Execution {
 
 Handler MakeRunHandler(StoreFactory& stores, BrokerFactory& brokers, RunHandlerOptions options) {
   auto state = std::make_shared<HandlerState>(stores, brokers, std::move(options));
-  return [state](TaskContext& ctx) -> HandlerResult { return Execution(*state, ctx).Run(); };
+  return [state](TaskContext& ctx) -> HandlerResult {
+    // Runs hash (a stored graph's checksum when it is loaded): without libcrypto the task fails,
+    // naming the package, and is retried later, instead of the worker stopping at the first hash.
+    if (auto crypto = CryptoAvailable(); !crypto) {
+      return tl::unexpected(HandlerError(crypto.error().message));
+    }
+    return Execution(*state, ctx).Run();
+  };
 }
 
 void RegisterRunHandler(HandlerRegistry& registry, StoreFactory& stores, BrokerFactory& brokers,

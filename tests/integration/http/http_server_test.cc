@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,11 +188,18 @@ TEST_F(HttpServerTest, BodyLimitIsExact) {
 }
 
 // A Content-Length past the largest body any route may take is refused from the head alone, as
-// 413 like any body over its limit; one byte less gets past the head to the route's own limit.
+// 413 like any body over its limit (and observed like any answer); one byte less gets past the
+// head to the route's own limit; an unknown path is still 404 whatever it announces.
 TEST_F(HttpServerTest, AnnouncedBodyOverTheServersLimitIs413) {
   ServerOptions options;
   options.default_body_limit = 100;
   options.max_body_limit = 1000;
+  std::mutex mu;
+  std::vector<int> observed;
+  options.on_response = [&](const Request&, int status, double) {
+    std::lock_guard lock(mu);
+    observed.push_back(status);
+  };
   Start(options);
   auto announce = [&](int64_t length) {
     RawClient c(port_);
@@ -205,6 +213,17 @@ TEST_F(HttpServerTest, AnnouncedBodyOverTheServersLimitIs413) {
   auto route = announce(1000);
   EXPECT_EQ(StatusOf(route), 413) << route;
   EXPECT_NE(route.find("over the limit of 100 bytes"), std::string::npos) << route;
+  RawClient c(port_);
+  c.Send("POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n");
+  EXPECT_EQ(StatusOf(c.Read()), 404);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        std::lock_guard lock(mu);
+        return observed.size() >= 3;
+      },
+      std::chrono::seconds(5)));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(observed, (std::vector<int>{413, 413, 404}));
 }
 
 TEST_F(HttpServerTest, AdmitAnswersBeforeTheBodyIsRead) {

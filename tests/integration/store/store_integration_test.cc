@@ -148,41 +148,48 @@ TEST_F(PostgresStore, AStatementStuckBehindALockFailsAtTheStatementTimeout) {
   EXPECT_EQ(applied->version.version, 3);
 }
 
-// Migration 004: the lookups of runs by age use indexes that hold only the runs in the status
-// each looks for, and a run that retries no other has no retry_of entry (so a run's three row
-// versions write 15 index entries instead of 24). Seq scans are turned off so the tiny table's
-// plan shows which index would serve the query; the near miss (a status no index covers) shows
-// the planner is not just taking any index.
+// Migration 004: the store's lookups of runs by age use indexes that hold only the runs in the
+// status each looks for, and a run that retries no other has no retry_of entry (so a run's three
+// row versions write 15 index entries instead of 24). The queries are the store's own
+// (sql_store_runs.cc), planned as its prepared statements are (generic plans); seq scans are
+// turned off so the tiny table's plan shows which index would serve each.
 TEST_F(PostgresStore, RunLookupsByAgeUseIndexesOfTheirStatusOnly) {
   auto& pg = SharedPostgres();
   const std::string url = pg.CreateDatabase();
   const std::string db = url.substr(url.rfind('/') + 1);
   auto s = OpenStore(url);
   ASSERT_TRUE(s) << s.error().ToString();
-  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
-  auto wf = (*s)->ApplyWorkflow(req);
-  ASSERT_TRUE(wf);
-  CreateRunRequest run;
-  run.workflow_id = wf->workflow.id;
-  auto created = (*s)->CreateRun(run);
-  ASSERT_TRUE(created) << created.error().ToString();
-  auto plan = [&](const std::string& where) {
+  auto plan = [&](const std::string& params, const std::string& sql, const std::string& args) {
     return pg.Psql(
-        "SET enable_seqscan = off; SET enable_bitmapscan = off; EXPLAIN SELECT id "
-        "FROM runs WHERE " +
-            where,
+        "SET enable_seqscan = off; SET enable_bitmapscan = off; "
+        "SET plan_cache_mode = force_generic_plan; PREPARE q(" +
+            params + ") AS " + sql + "; EXPLAIN EXECUTE q(" + args + ")",
         db);
   };
-  EXPECT_NE(plan("status = 'pending' AND created_ms <= 5").find("runs_pending_created"),
-            std::string::npos);
-  EXPECT_NE(plan("status = 'running' AND updated_ms <= 5").find("runs_running_updated"),
-            std::string::npos);
-  EXPECT_NE(plan("status IN ('succeeded', 'failed', 'cancelled') AND finished_ms < 5")
-                .find("runs_ended_finished"),
-            std::string::npos);
-  EXPECT_EQ(plan("status = 'succeeded' AND created_ms <= 5").find("runs_pending_created"),
-            std::string::npos);
-  EXPECT_NE(plan("retry_of = 'x'").find("runs_retry_of"), std::string::npos);
+  const std::string pending =
+      plan("bigint, bigint",
+           "SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.status = "
+           "'pending' AND r.created_ms <= $1 ORDER BY r.created_ms, r.seq LIMIT $2",
+           "5, 10");
+  EXPECT_NE(pending.find("runs_pending_created"), std::string::npos) << pending;
+  const std::string count = plan(
+      "bigint", "SELECT COUNT(*) FROM runs WHERE status = 'pending' AND created_ms <= $1", "5");
+  EXPECT_NE(count.find("runs_pending_created"), std::string::npos) << count;
+  const std::string running =
+      plan("bigint, bigint",
+           "SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.status = "
+           "'running' AND r.updated_ms <= $1 ORDER BY r.updated_ms, r.seq LIMIT $2",
+           "5, 10");
+  EXPECT_NE(running.find("runs_running_updated"), std::string::npos) << running;
+  const std::string ended =
+      plan("bigint, bigint",
+           "SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') AND "
+           "finished_ms < $1 ORDER BY finished_ms LIMIT $2",
+           "5, 10");
+  EXPECT_NE(ended.find("runs_ended_finished"), std::string::npos) << ended;
+  EXPECT_EQ(ended.find("Sort"), std::string::npos) << "read in finished_ms order: " << ended;
+  const std::string retried = plan("text", "SELECT id FROM runs WHERE retry_of = $1", "'x'");
+  EXPECT_NE(retried.find("runs_retry_of"), std::string::npos) << retried;
   // The old whole-table indexes are gone, retry_of stays unique.
   EXPECT_EQ(pg.Psql("SELECT count(*) FROM pg_indexes WHERE tablename = 'runs' AND indexname IN "
                     "('runs_status_created', 'runs_status_updated', 'runs_status_finished', "
@@ -192,6 +199,59 @@ TEST_F(PostgresStore, RunLookupsByAgeUseIndexesOfTheirStatusOnly) {
   EXPECT_EQ(
       pg.Psql("SELECT indisunique FROM pg_index WHERE indexrelid = 'runs_retry_of'::regclass", db),
       "t");
+}
+
+// Migration 004 applied to a database that already holds runs: a store at version 3's shape
+// (the old indexes and constraint put back, its record removed) with a cancelled run, its retry
+// and a pending run is opened again. Everything is still there, the new indexes exist, and a run
+// still cannot be retried twice.
+TEST_F(PostgresStore, MigrationFourUpgradesADatabaseWithRuns) {
+  auto& pg = SharedPostgres();
+  const std::string url = pg.CreateDatabase();
+  const std::string db = url.substr(url.rfind('/') + 1);
+  std::string cancelled_id;
+  {
+    auto s = OpenStore(url);
+    ASSERT_TRUE(s) << s.error().ToString();
+    ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
+    auto wf = (*s)->ApplyWorkflow(req);
+    ASSERT_TRUE(wf);
+    CreateRunRequest run;
+    run.workflow_id = wf->workflow.id;
+    auto first = (*s)->CreateRun(run);
+    ASSERT_TRUE(first);
+    cancelled_id = first->id;
+    ASSERT_TRUE((*s)->CancelRun(cancelled_id));
+    ASSERT_TRUE((*s)->RetryRun(cancelled_id, {}));
+    ASSERT_TRUE((*s)->CreateRun(run));
+  }
+  pg.Psql(
+      "DROP INDEX runs_pending_created, runs_running_updated, runs_ended_finished, runs_retry_of;"
+      "CREATE INDEX runs_status_created ON runs(status, created_ms);"
+      "CREATE INDEX runs_status_updated ON runs(status, updated_ms);"
+      "CREATE INDEX runs_status_finished ON runs(status, finished_ms);"
+      "ALTER TABLE runs ADD CONSTRAINT runs_retry_of_key UNIQUE (retry_of);"
+      "DELETE FROM schema_migrations WHERE version = 4",
+      db);
+  auto s = OpenStore(url);
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_EQ((*s)->SchemaVersion().value_or(0), 4);
+  auto runs = (*s)->ListRuns({});
+  ASSERT_TRUE(runs) << runs.error().ToString();
+  EXPECT_EQ(runs->runs.size(), 3u);
+  EXPECT_EQ(pg.Psql("SELECT count(*) FROM pg_indexes WHERE tablename = 'runs' AND indexname IN "
+                    "('runs_pending_created', 'runs_running_updated', 'runs_ended_finished', "
+                    "'runs_retry_of')",
+                    db),
+            "4");
+  auto again = (*s)->RetryRun(cancelled_id, {});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict) << again.error().ToString();
+  // The unique index itself, not only the store's check, refuses a second retry row.
+  EXPECT_THROW(pg.Psql("UPDATE runs SET retry_of = '" + cancelled_id +
+                           "' WHERE retry_of IS NULL AND id <> '" + cancelled_id + "'",
+                       db),
+               std::runtime_error);
 }
 
 TEST_F(PostgresStore, PostgresSchemeAliasAndTwoStoresShareData) {

@@ -672,14 +672,14 @@ TEST_F(WorkerTest, HealthPortAnswersWhileOtherProbersStall) {
   EXPECT_EQ(metrics->status, 200);
   EXPECT_EQ(metrics->body, "ferry_test_metric 1\n");
   EXPECT_THAT(metrics->get_header_value("Content-Type"), HasSubstr("version=0.0.4"));
-  // Probes take nothing but GET, and no body.
+  // Probes take nothing but GET (the method is judged before any body).
   auto post = http.Post("/healthz", "", "application/json");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405) << post->body;
   httplib::Client other("127.0.0.1", w->health_port());
   auto with_body = other.Post("/healthz", "{}", "application/json");
   ASSERT_TRUE(with_body);
-  EXPECT_EQ(with_body->status, 413) << with_body->body;
+  EXPECT_EQ(with_body->status, 405) << with_body->body;
   for (int fd : stalled) ::close(fd);
 }
 
