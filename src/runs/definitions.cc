@@ -2,17 +2,17 @@
 
 #include <map>
 #include <mutex>
-#include <tuple>
+#include <utility>
 
 #include "engine/ingest.h"
 
 namespace ferry::runs {
 namespace {
 
-using Key = std::tuple<std::string, int, std::string>;  // workflow id, version, checksum
+using Key = std::pair<std::string, int>;  // workflow id, version
 
 // Bounded: a process that sees more distinct versions than this starts over, which only costs
-// re-ingestion.
+// reading and ingesting again.
 constexpr size_t kMaxEntries = 1024;
 
 std::mutex cache_mu;
@@ -21,9 +21,18 @@ std::map<Key, std::shared_ptr<const engine::Workflow>>& Cache() {
   return *cache;
 }
 
+std::shared_ptr<const engine::Workflow> Cached(const Key& key) {
+  std::lock_guard lock(cache_mu);
+  auto it = Cache().find(key);
+  return it == Cache().end() ? nullptr : it->second;
+}
+
 }  // namespace
 
 Result<LoadedDefinition> LoadDefinition(Store& store, const std::string& workflow_id, int version) {
+  if (version > 0) {
+    if (auto wf = Cached({workflow_id, version})) return LoadedDefinition{version, wf};
+  }
   auto row = store.GetWorkflowVersion(workflow_id, version);
   if (!row) return Fail(row.error());
   if (!*row) {
@@ -33,12 +42,8 @@ Result<LoadedDefinition> LoadDefinition(Store& store, const std::string& workflo
             (version == 0 ? " has no version" : " has no version " + std::to_string(version)));
   }
   const WorkflowVersion& v = **row;
-  Key key{workflow_id, v.version, v.checksum};
-  {
-    std::lock_guard lock(cache_mu);
-    auto it = Cache().find(key);
-    if (it != Cache().end()) return LoadedDefinition{v.version, it->second};
-  }
+  const Key key{workflow_id, v.version};
+  if (auto wf = Cached(key)) return LoadedDefinition{v.version, wf};
   auto ingested = engine::IngestStoredGraph(v.graph);
   if (!ingested) {
     return Fail(ErrorCode::kInternal, "stored graph of workflow " + workflow_id + " v" +

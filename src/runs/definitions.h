@@ -1,6 +1,8 @@
-// Stored workflow definitions, parsed once per process. A stored version never changes (a new
-// content makes a new version), so the parsed form is cached by (workflow id, version, checksum);
-// starting or executing a run then costs one row read instead of a full ingestion.
+// Stored workflow definitions, read and parsed once per process. A stored version never changes:
+// versions are only ever inserted (a new content makes a new version, nothing updates or deletes
+// one) and workflow ids are drawn fresh, never reused. So the parsed form is cached by (workflow
+// id, version), and starting or executing a run on a version this process has seen reads
+// nothing; only "the current version" (0) must ask the store which one that is.
 //
 // Thread-safety: LoadDefinition may be called from any thread; the cache is internally locked and
 // the returned definitions are immutable.

@@ -302,25 +302,25 @@ class Execution {
 
  private:
   HandlerResult Execute(Store& store) {
-    auto loaded = store.GetRun(run_id_);
-    if (!loaded) return tl::unexpected(Retryable("store: " + loaded.error().message));
-    if (!*loaded) return tl::unexpected(NotRetryable("no run " + run_id_));
-    if (IsTerminal((*loaded)->status)) {
-      spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((*loaded)->status));
-      return RunResult(**loaded);
-    }
-
-    // Running and its "started" event are one commit.
+    // Running and its "started" event are one commit. The transition is conditional and
+    // returns the row, so the run is not read first: only when it does not apply (the run
+    // ended, or a newer execution holds it) is it read, to say why.
     auto tx = store.Begin();
     if (!tx) return tl::unexpected(Retryable("store: " + tx.error().message));
     auto marked = store.MarkRunRunning(run_id_, fencing_, worker_);
     if (!marked) {
       tx->reset();  // rolls back
+      if (marked.error().code == ErrorCode::kNotFound) {
+        return tl::unexpected(NotRetryable("no run " + run_id_));
+      }
       if (marked.error().code != ErrorCode::kConflict) {
         return tl::unexpected(Retryable("store: " + marked.error().message));
       }
       auto now = store.GetRun(run_id_);
-      if (now && *now && IsTerminal((**now).status)) return RunResult(**now);
+      if (now && *now && IsTerminal((**now).status)) {
+        spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((**now).status));
+        return RunResult(**now);
+      }
       spdlog::info("run {}: superseded ({})", run_id_, marked.error().message);
       return tl::unexpected(NotRetryable("superseded: " + marked.error().message));
     }
@@ -349,7 +349,10 @@ class Execution {
     auto inputs = engine::ResolveInputs(wf, *given, /*allow_unknown=*/true);
     if (!inputs) return Finish(store, RunStatus::kFailed, "", inputs.error().message, "");
 
-    auto steps = store.ListSteps(run_id_);
+    // Checkpoints come only from earlier executions, and every execution counts an attempt when
+    // it marks the run running: on the first there is nothing to read.
+    auto steps = run.attempt > 1 ? store.ListSteps(run_id_)
+                                 : Result<std::vector<RunStep>>(std::vector<RunStep>{});
     if (!steps) return tl::unexpected(Retryable("store: " + steps.error().message));
     std::map<std::string, engine::StepRecord> checkpoints;
     std::map<std::string, WaitingDelay> waiting;

@@ -45,7 +45,8 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   auto wf = store.GetWorkflow(request.workflow);
   if (!wf) return Fail(wf.error());
   if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);
-  auto def = LoadDefinition(store, (*wf)->id, 0);
+  // The version GetWorkflow just named: a version this process has seen costs no read.
+  auto def = LoadDefinition(store, (*wf)->id, (*wf)->current_version);
   if (!def) {
     if (def.error().code == ErrorCode::kNotFound) {
       return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
