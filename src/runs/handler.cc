@@ -388,7 +388,11 @@ class Execution {
     rc.workflow = wf.name;
     rc.triggered_by = std::string(TriggeredByName(run.triggered_by));
     rc.inputs = *inputs;
-    rc.trigger = LoadTrigger(store, run_id_);
+    // Only webhook deliveries (StartRun) and cron fires (the scheduler's dispatch) keep a trigger
+    // in "run.created"; other runs have none to read.
+    rc.trigger = run.triggered_by == TriggeredBy::kWebhook || run.triggered_by == TriggeredBy::kCron
+                     ? LoadTrigger(store, run_id_)
+                     : Json::object();
 
     std::mutex store_mu;
     StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_.events, std::move(waiting));

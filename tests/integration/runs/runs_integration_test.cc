@@ -240,12 +240,27 @@ TEST_F(RunsTest, StartRunExecutesAndStoresSteps) {
 TEST_F(RunsTest, AOneNodeRunIsThreeCommitsAndKeepsEveryEvent) {
   Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
   StartWorker(nullptr, 4, seconds(60));
+  // A first run opens the worker's store connection (its schema check) and shows this process
+  // the workflow's version; the second is what every run costs from then on.
+  ASSERT_EQ(WaitEnd(Start("one").run.id).status, RunStatus::kSucceeded);
   const auto before = store_internal::ReadSqlCounters();
   auto started = Start("one");
+  // The run task's end in Redis comes after the run's last commit; waiting on it reads nothing
+  // from the store, so the counters hold the run's own statements exactly.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = broker_->GetTask(started.task_id);
+        return t && *t && IsTerminal((*t)->status);
+      },
+      seconds(20)));
+  const auto after = store_internal::ReadSqlCounters();
   ferry::Run run = WaitEnd(started.run.id);
   ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error;
-  const auto after = store_internal::ReadSqlCounters();
   EXPECT_EQ(after.commits - before.commits, 3);
+  // Start: the workflow, then the run with its event (the version is known). Worker: running
+  // with its event (nothing read first: no run row, no version, no checkpoints on a first
+  // attempt, no trigger for an API run), then the step, the finish and its events.
+  EXPECT_EQ(after.statements - before.statements, 8);
   auto steps = store_->ListSteps(run.id);
   ASSERT_TRUE(steps);
   ASSERT_EQ(steps->size(), 1u) << "the last node is checkpointed in the run's end commit";
@@ -267,6 +282,33 @@ TEST_F(RunsTest, AOneNodeRunIsThreeCommitsAndKeepsEveryEvent) {
   EXPECT_GT(started_at, 0);
   EXPECT_LE(started_at, finished_at);
   EXPECT_LE(finished_at, run.finished_ms);
+}
+
+// A webhook's delivery reaches the nodes as `trigger` (kept in "run.created" and read by the
+// worker); a run started otherwise has none, and its worker does not look for one.
+TEST_F(RunsTest, AWebhookRunsTriggerReachesItsNodes) {
+  Apply(
+      "name: hooked\nnodes:\n  say:\n    kind: shell\n    argv: [printf, '%s', "
+      "\"{{ trigger.body.who }}\"]\n");
+  StartWorker();
+  runs::StartRunRequest req;
+  req.workflow = "hooked";
+  req.triggered_by = TriggeredBy::kWebhook;
+  req.trigger = Json{{"body", {{"who", "Ada"}}}};
+  auto hooked = runs::StartRun(*store_, *broker_, req);
+  ASSERT_TRUE(hooked) << hooked.error().message;
+  ASSERT_EQ(WaitEnd(hooked->run.id).status, RunStatus::kSucceeded);
+  auto steps = store_->ListSteps(hooked->run.id);
+  ASSERT_TRUE(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ(ParseJson((*steps)[0].output).value()["stdout"], "Ada");
+
+  auto plain = Start("hooked");
+  ASSERT_EQ(WaitEnd(plain.run.id).status, RunStatus::kSucceeded);
+  steps = store_->ListSteps(plain.run.id);
+  ASSERT_TRUE(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ(ParseJson((*steps)[0].output).value()["stdout"], "") << "an API run has no trigger";
 }
 
 // Events of a node that runs longer than event_flush reach the store while it runs: a page
