@@ -76,6 +76,8 @@ std::string RunState(const Run& r) {
 
 Result<Run> SqlStore::CreateRun(const CreateRunRequest& req) {
   if (auto st = ValidateCreate(req); !st) return Fail(st.error());
+  // With its first event it is two statements, and one commit either way.
+  if (!req.first_event.type.empty()) return InTx([&]() { return InsertRun(req, ""); });
   return Single([&]() { return InsertRun(req, ""); });
 }
 

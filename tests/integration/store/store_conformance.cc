@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "postgres.h"
+#include "store/sql_counters.h"
 
 namespace ferry::testing {
 
@@ -716,8 +717,11 @@ TEST_P(StoreConformance, ARunsFirstEventIsWrittenWithItAndNumberedOne) {
   }  // not committed
   EXPECT_FALSE(store_->GetRun(gone)->has_value());
   EXPECT_EQ(store_->ListRunEvents(gone, 0, 10)->size(), 0u);
+  // Outside a transaction the run and its event are still one commit.
+  const auto before = store_internal::ReadSqlCounters();
   auto run = store_->CreateRun(req);
   ASSERT_OK(run);
+  EXPECT_EQ(store_internal::ReadSqlCounters().commits - before.commits, 1);
   auto next = store_->AppendRunEvent(run->id, "run.enqueued", "{}");
   ASSERT_OK(next);
   EXPECT_EQ(*next, 2);
