@@ -2,7 +2,9 @@
 // versions are only ever inserted (a new content makes a new version, nothing updates or deletes
 // one) and workflow ids are drawn fresh, never reused. So the parsed form is cached by (workflow
 // id, version), and starting or executing a run on a version this process has seen reads
-// nothing; only "the current version" (0) must ask the store which one that is.
+// nothing; only "the current version" (0) must ask the store which one that is. (A process that
+// is pointed at a restored or copied database while it runs could meet an id it cached with
+// other content; Ferry does neither.)
 //
 // Thread-safety: LoadDefinition may be called from any thread; the cache is internally locked and
 // the returned definitions are immutable.

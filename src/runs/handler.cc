@@ -317,7 +317,8 @@ class Execution {
         return tl::unexpected(Retryable("store: " + marked.error().message));
       }
       auto now = store.GetRun(run_id_);
-      if (now && *now && IsTerminal((**now).status)) {
+      if (!now) return tl::unexpected(Retryable("store: " + now.error().message));
+      if (*now && IsTerminal((**now).status)) {
         spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((**now).status));
         return RunResult(**now);
       }
@@ -349,10 +350,9 @@ class Execution {
     auto inputs = engine::ResolveInputs(wf, *given, /*allow_unknown=*/true);
     if (!inputs) return Finish(store, RunStatus::kFailed, "", inputs.error().message, "");
 
-    // Checkpoints come only from earlier executions, and every execution counts an attempt when
-    // it marks the run running: on the first there is nothing to read.
-    auto steps = run.attempt > 1 ? store.ListSteps(run_id_)
-                                 : Result<std::vector<RunStep>>(std::vector<RunStep>{});
+    // Read even on a first attempt: a repeat of the claim that already won (same epoch and
+    // worker) gets the row back without a new attempt, and may find checkpoints.
+    auto steps = store.ListSteps(run_id_);
     if (!steps) return tl::unexpected(Retryable("store: " + steps.error().message));
     std::map<std::string, engine::StepRecord> checkpoints;
     std::map<std::string, WaitingDelay> waiting;

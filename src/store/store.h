@@ -449,7 +449,8 @@ class Store {
   virtual Result<RunPage> ListRuns(const RunFilter& filter) = 0;
   // pending -> running, or running -> running when `epoch` is newer than the stored one (a
   // takeover after the previous task lease expired). Sets epoch, worker, attempt+1. A repeat of
-  // the call that already won (same epoch and worker) succeeds again. kConflict otherwise.
+  // the call that already won (same epoch and worker) succeeds again (the row as it is, attempt
+  // not counted again). kNotFound for an unknown run; kConflict otherwise.
   virtual Result<Run> MarkRunRunning(const std::string& run_id, int64_t epoch,
                                      const std::string& worker) = 0;
   // running -> succeeded|failed|cancelled, only while the stored epoch equals `epoch` (a worker
