@@ -64,8 +64,8 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# postinst runs useradd/groupadd (passwd) and getent (libc-bin). libpq, libcurl and OpenSSL are loaded on
-# first use (dlopen), so dpkg-shlibdeps cannot see them: named here.
+# postinst runs useradd/groupadd (passwd) and getent (libc-bin). libpq, libcurl and OpenSSL are
+# loaded on first use (dlopen), so dpkg-shlibdeps cannot see them: named here.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd, libpq5, libcurl4, libssl3")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "redis-server")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql")

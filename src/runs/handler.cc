@@ -388,11 +388,8 @@ class Execution {
     rc.workflow = wf.name;
     rc.triggered_by = std::string(TriggeredByName(run.triggered_by));
     rc.inputs = *inputs;
-    // Only webhook deliveries (StartRun) and cron fires (the scheduler's dispatch) keep a trigger
-    // in "run.created"; other runs have none to read.
-    rc.trigger = run.triggered_by == TriggeredBy::kWebhook || run.triggered_by == TriggeredBy::kCron
-                     ? LoadTrigger(store, run_id_)
-                     : Json::object();
+    // Other runs keep no trigger context: nothing to read.
+    rc.trigger = KeepsTrigger(run.triggered_by) ? LoadTrigger(store, run_id_) : Json::object();
 
     std::mutex store_mu;
     StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_.events, std::move(waiting));

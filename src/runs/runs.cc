@@ -42,6 +42,11 @@ Json RunTaskPayload(const std::string& run_id, int generation) {
 }
 
 Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequest& request) {
+  if (!request.trigger.empty() && !KeepsTrigger(request.triggered_by)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "a run triggered by " + std::string(TriggeredByName(request.triggered_by)) +
+                    " has no trigger context; only webhook and cron runs do");
+  }
   auto wf = store.GetWorkflow(request.workflow);
   if (!wf) return Fail(wf.error());
   if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);

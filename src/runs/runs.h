@@ -52,6 +52,13 @@ inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
 // transition: remediation capture plugs in here (src/remediation/capture.h).
 using RunFailedHook = std::function<void(Store& store, const Run& run)>;
 
+// Whether runs started this way keep a trigger context (exposed to templates as `trigger`) in
+// their "run.created" event: webhook deliveries (StartRun) and cron fires (the scheduler's
+// dispatch). The worker reads it only for these; StartRun refuses one for any other kind.
+inline bool KeepsTrigger(TriggeredBy by) {
+  return by == TriggeredBy::kWebhook || by == TriggeredBy::kCron;
+}
+
 struct StartRunRequest {
   std::string workflow;  // name
   Json inputs = Json::object();
@@ -59,7 +66,8 @@ struct StartRunRequest {
   std::string trigger_id;
   std::string queue = "default";  // the queue the run's task goes to
   // Exposed to templates as `trigger` (webhook: body/headers/query; cron: scheduled_for...).
-  // Kept in the run's "run.created" event; the caller strips credentials before.
+  // Kept in the run's "run.created" event; the caller strips credentials before. Only for a
+  // kind that KeepsTrigger (else kInvalidArgument).
   Json trigger = Json::object();
   // Accept inputs the workflow does not declare (webhook bodies) instead of kInvalidArgument.
   bool allow_unknown_inputs = false;

@@ -311,6 +311,12 @@ TEST_F(RunsTest, AWebhookRunsTriggerReachesItsNodes) {
   ASSERT_TRUE(steps);
   ASSERT_EQ(steps->size(), 1u);
   EXPECT_EQ(ParseJson((*steps)[0].output).value()["stdout"], "") << "an API run has no trigger";
+
+  // A trigger context offered for a kind that keeps none is refused, not dropped.
+  req.triggered_by = TriggeredBy::kApi;
+  auto refused = runs::StartRun(*store_, *broker_, req);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << refused.error().message;
 }
 
 // Events of a node that runs longer than event_flush reach the store while it runs: a page

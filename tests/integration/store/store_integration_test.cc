@@ -6,6 +6,7 @@
 
 #include "harness.h"
 #include "postgres.h"
+#include "run_age_queries.h"
 #include "store/store.h"
 #include "store_conformance.h"
 
@@ -166,27 +167,14 @@ TEST_F(PostgresStore, RunLookupsByAgeUseIndexesOfTheirStatusOnly) {
             params + ") AS " + sql + "; EXPLAIN EXECUTE q(" + args + ")",
         db);
   };
-  const std::string pending =
-      plan("bigint, bigint",
-           "SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.status = "
-           "'pending' AND r.created_ms <= $1 ORDER BY r.created_ms, r.seq LIMIT $2",
-           "5, 10");
-  EXPECT_NE(pending.find("runs_pending_created"), std::string::npos) << pending;
-  const std::string count = plan(
-      "bigint", "SELECT COUNT(*) FROM runs WHERE status = 'pending' AND created_ms <= $1", "5");
-  EXPECT_NE(count.find("runs_pending_created"), std::string::npos) << count;
-  const std::string running =
-      plan("bigint, bigint",
-           "SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.status = "
-           "'running' AND r.updated_ms <= $1 ORDER BY r.updated_ms, r.seq LIMIT $2",
-           "5, 10");
-  EXPECT_NE(running.find("runs_running_updated"), std::string::npos) << running;
-  const std::string ended =
-      plan("bigint, bigint",
-           "SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') AND "
-           "finished_ms < $1 ORDER BY finished_ms LIMIT $2",
-           "5, 10");
-  EXPECT_NE(ended.find("runs_ended_finished"), std::string::npos) << ended;
+  std::string ended;
+  for (const auto& q : kRunAgeQueries) {
+    const std::string shown =
+        plan(std::string(q.pg_params), std::string(q.sql), std::string(q.pg_args));
+    EXPECT_NE(shown.find(q.index), std::string::npos) << q.sql << "\n" << shown;
+    if (q.index == "runs_ended_finished") ended = shown;
+  }
+  ASSERT_FALSE(ended.empty());
   EXPECT_EQ(ended.find("Sort"), std::string::npos) << "read in finished_ms order: " << ended;
   const std::string retried = plan("text", "SELECT id FROM runs WHERE retry_of = $1", "'x'");
   EXPECT_NE(retried.find("runs_retry_of"), std::string::npos) << retried;

@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include "harness.h"
+#include "run_age_queries.h"
 #include "store/store.h"
 #include "store/store_wrapper.h"
 #include "store_conformance.h"
@@ -116,21 +117,10 @@ TEST(SqliteStore, RunLookupsByAgeUseIndexesOfTheirStatusOnly) {
     sqlite3_finalize(stmt);
     return out;
   };
-  const std::string pending = plan(
-      "SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.status = "
-      "'pending' AND r.created_ms <= $1 ORDER BY r.created_ms, r.seq LIMIT $2");
-  EXPECT_NE(pending.find("runs_pending_created"), std::string::npos) << pending;
-  const std::string count =
-      plan("SELECT COUNT(*) FROM runs WHERE status = 'pending' AND created_ms <= $1");
-  EXPECT_NE(count.find("runs_pending_created"), std::string::npos) << count;
-  const std::string running = plan(
-      "SELECT r.id FROM runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.status = "
-      "'running' AND r.updated_ms <= $1 ORDER BY r.updated_ms, r.seq LIMIT $2");
-  EXPECT_NE(running.find("runs_running_updated"), std::string::npos) << running;
-  const std::string ended = plan(
-      "SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') AND "
-      "finished_ms < $1 ORDER BY finished_ms LIMIT $2");
-  EXPECT_NE(ended.find("runs_ended_finished"), std::string::npos) << ended;
+  for (const auto& q : kRunAgeQueries) {
+    const std::string shown = plan(std::string(q.sql));
+    EXPECT_NE(shown.find(q.index), std::string::npos) << q.sql << "\n" << shown;
+  }
   sqlite3_close(db);
 }
 
