@@ -579,8 +579,11 @@ class Bench {
                     static_cast<double>(sql1.statements - sql0.statements) / runs,
                     static_cast<double>(sql1.commits - sql0.commits) / runs,
                     static_cast<double>(redis_total) / runs, top);
-    if (pg != nullptr)
-      value += fmt::format(", {:.0f} bytes of WAL", static_cast<double>(wal1 - wal0) / runs);
+    if (pg != nullptr) {
+      value += fmt::format(", {:.1f} round trips to PostgreSQL, {:.0f} bytes of WAL",
+                           static_cast<double>(sql1.round_trips - sql0.round_trips) / runs,
+                           static_cast<double>(wal1 - wal0) / runs);
+    }
     value += fmt::format(" ({} runs, {} ended)", n, ended);
     rows_.push_back({"  " + backend + ": per one-node run, start to finish", value,
                      "<= 3 commits, <= 12 Redis commands, WAL <= 2 KB"});

@@ -65,8 +65,9 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # postinst runs useradd/groupadd (passwd) and getent (libc-bin). libpq, libcurl and OpenSSL are
-# loaded on first use (dlopen), so dpkg-shlibdeps cannot see them: named here.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd, libpq5, libcurl4, libssl3")
+# loaded on first use (dlopen), so dpkg-shlibdeps cannot see them: named here. libpq 14 is the
+# first with pipeline mode (the PostgreSQL store sends BEGIN with a transaction's first statement).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd, libpq5 (>= 14), libcurl4, libssl3")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "redis-server")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

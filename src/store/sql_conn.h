@@ -74,10 +74,21 @@ class SqlConn {
   virtual Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) = 0;
   // Several statements without parameters (migrations).
   virtual Status ExecScript(std::string_view sql) = 0;
-  // Starts a write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN).
+  // Starts a write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN, sent with the
+  // transaction's first statement).
   virtual Status BeginWrite() = 0;
-  // Whether a transaction is open on the server side. A reconnect silently ends one; COMMIT
-  // checks this first so a lost transaction is never reported as committed.
+  // A statement without parameters whose result no caller reads (SAVEPOINT, RELEASE SAVEPOINT).
+  // A backend with a network between it and the database may hold it back and send it ahead of
+  // the next statement, in the same round trip; it then runs in the same order, and its failure
+  // fails that statement (the status returned here is then always ok). SQLite runs it at once.
+  virtual Status Defer(std::string_view sql) {
+    auto r = Exec(sql, {});
+    if (!r) return Fail(r.error());
+    return {};
+  }
+  // Whether a transaction is open on the server side, or begun and waiting for its first
+  // statement. A reconnect silently ends one; COMMIT checks this first so a lost transaction is
+  // never reported as committed.
   virtual bool InTransaction() const = 0;
   // PostgreSQL: a statement failed inside the open transaction, so COMMIT would roll back.
   virtual bool TransactionAborted() const { return false; }

@@ -12,6 +12,9 @@ namespace ferry::store_internal {
 struct SqlCounters {
   int64_t statements = 0;  // statements sent, transaction control (BEGIN, COMMIT, ...) excluded
   int64_t commits = 0;     // write transactions committed: COMMITs, and writes run on their own
+  // Exchanges with a database server that the caller waited for (PostgreSQL: each statement,
+  // preparation and transaction control that is not sent along with another; SQLite has none).
+  int64_t round_trips = 0;
 };
 
 SqlCounters ReadSqlCounters();
@@ -19,5 +22,7 @@ SqlCounters ReadSqlCounters();
 // Called by the SQL store for each statement it sends.
 void CountStatement(bool commits_on_its_own);
 void CountCommit();
+// Called by a network backend for each exchange it waits for.
+void CountRoundTrip();
 
 }  // namespace ferry::store_internal

@@ -203,13 +203,14 @@ class SqlStore final : public Store, private SqlSession {
                     "store: the open transaction was lost (connection reset); roll back and retry");
       }
       std::string sp = "ferry_sp" + std::to_string(++savepoint_depth_);
-      if (auto r = Exec("SAVEPOINT " + sp, {}); !r) {
+      // Deferred: on PostgreSQL they travel with the next statement (SqlConn::Defer).
+      if (auto st = conn_->Defer("SAVEPOINT " + sp); !st) {
         --savepoint_depth_;
-        return Fail(r.error());
+        return Fail(st.error());
       }
       R out = f();
       if (!out) (void)Exec("ROLLBACK TO SAVEPOINT " + sp, {});
-      (void)Exec("RELEASE SAVEPOINT " + sp, {});
+      (void)conn_->Defer("RELEASE SAVEPOINT " + sp);
       --savepoint_depth_;
       return out;
     }

@@ -6,9 +6,11 @@
 #include <cstdlib>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/dynamic_library.h"
+#include "store/sql_counters.h"
 
 namespace ferry::store_migrations_postgres {
 extern const std::string_view k_001_init;
@@ -27,20 +29,26 @@ namespace {
   X(PQclear)                     \
   X(PQcmdTuples)                 \
   X(PQconnectdbParams)           \
+  X(PQenterPipelineMode)         \
   X(PQerrorMessage)              \
   X(PQexec)                      \
   X(PQexecPrepared)              \
+  X(PQexitPipelineMode)          \
   X(PQfinish)                    \
+  X(PQgetResult)                 \
   X(PQgetisnull)                 \
   X(PQgetlength)                 \
   X(PQgetvalue)                  \
   X(PQnfields)                   \
   X(PQntuples)                   \
+  X(PQpipelineSync)              \
   X(PQprepare)                   \
   X(PQreset)                     \
   X(PQresultErrorField)          \
   X(PQresultErrorMessage)        \
   X(PQresultStatus)              \
+  X(PQsendQueryParams)           \
+  X(PQsendQueryPrepared)         \
   X(PQsetNoticeProcessor)        \
   X(PQstatus)                    \
   X(PQtransactionStatus)
@@ -110,6 +118,14 @@ class PgConn final : public SqlConn {
   std::string_view Backend() const override { return "postgres"; }
 
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params) override {
+    if (sql == "ROLLBACK") {
+      // What was deferred belongs to the transaction being undone (and, sent first, a failing
+      // one would make the server skip the ROLLBACK). One begun but never sent ends here.
+      const bool sent_begin = !begin_deferred_;
+      deferred_.clear();
+      begin_deferred_ = false;
+      if (!sent_begin) return SqlResult{};
+    }
     if (auto st = EnsureConnected(); !st) return Fail(st.error());
     auto name = Prepare(sql, params);
     if (!name) return Fail(name.error());
@@ -132,6 +148,8 @@ class PgConn final : public SqlConn {
           break;
       }
     }
+    if (!deferred_.empty()) return ExecAfterDeferred(*name, values);
+    CountRoundTrip();
     ResultPtr res(Pq().PQexecPrepared(conn_.get(), name->c_str(), static_cast<int>(params.size()),
                                       values.data(), nullptr, nullptr, 0));
     auto st = Check(res.get(), "query");
@@ -141,19 +159,39 @@ class PgConn final : public SqlConn {
 
   Status ExecScript(std::string_view sql) override {
     if (auto st = EnsureConnected(); !st) return st;
-    std::string text(sql);
     // PQexec (not PQexecParams) is what accepts several statements; there are no parameters.
+    // What was deferred goes first, in the same string.
+    std::string text;
+    for (const auto& d : deferred_) text += d + ";\n";
+    deferred_.clear();
+    begin_deferred_ = false;
+    text += sql;
+    CountRoundTrip();
     ResultPtr res(Pq().PQexec(conn_.get(), text.c_str()));
     return Check(res.get(), "script");
   }
 
+  // BEGIN waits for the transaction's first statement and goes in its round trip: a transaction
+  // costs one exchange fewer, and a reset connection found before that statement costs nothing.
   Status BeginWrite() override {
-    auto r = Exec("BEGIN", {});
-    if (!r) return Fail(r.error());
+    deferred_.emplace_back("BEGIN");
+    begin_deferred_ = true;
+    return {};
+  }
+
+  // Only inside a transaction: one lost with its connection (a reset) takes what would have
+  // followed it, so a RELEASE meant for it never reaches an unrelated next statement.
+  Status Defer(std::string_view sql) override {
+    if (!InTransaction()) {
+      return Fail(ErrorCode::kUnavailable,
+                  "postgres: " + std::string(sql) + ": no transaction open (connection reset)");
+    }
+    deferred_.emplace_back(sql);
     return {};
   }
 
   bool InTransaction() const override {
+    if (begin_deferred_) return true;
     auto s = Pq().PQtransactionStatus(conn_.get());
     return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
   }
@@ -179,6 +217,9 @@ class PgConn final : public SqlConn {
 
   Status Reset(const std::string& why) {
     prepared_.clear();
+    // A transaction the server had begun is gone with the connection (InTransaction() says so
+    // from now on); what was deferred belonged to it.
+    if (!begin_deferred_) deferred_.clear();
     Pq().PQreset(conn_.get());
     if (Pq().PQstatus(conn_.get()) != CONNECTION_OK) {
       return Fail(ErrorCode::kUnavailable, "postgres: " + why + "; reconnect failed: " +
@@ -203,6 +244,7 @@ class PgConn final : public SqlConn {
                                                         : kTextOid);
     }
     std::string text(sql);
+    CountRoundTrip();
     ResultPtr res(Pq().PQprepare(conn_.get(), name.c_str(), text.c_str(),
                                  static_cast<int>(types.size()), types.data()));
     if (auto st = Check(res.get(), "prepare"); !st) return Fail(st.error());
@@ -259,7 +301,57 @@ class PgConn final : public SqlConn {
     return out;
   }
 
+  // Sends the deferred statements and then the prepared one in one pipeline (libpq 14+) and
+  // waits for all of their results at once. They run in order in one sync group: if one fails,
+  // the server skips the rest, and the first failure is the call's.
+  Result<SqlResult> ExecAfterDeferred(const std::string& name,
+                                      const std::vector<const char*>& values) {
+    std::vector<std::string> deferred = std::exchange(deferred_, {});
+    begin_deferred_ = false;
+    PGconn* c = conn_.get();
+    CountRoundTrip();
+    bool sent = Pq().PQenterPipelineMode(c) == 1;
+    for (size_t i = 0; sent && i < deferred.size(); ++i) {
+      sent = Pq().PQsendQueryParams(c, deferred[i].c_str(), 0, nullptr, nullptr, nullptr, nullptr,
+                                    0) == 1;
+    }
+    sent = sent && Pq().PQsendQueryPrepared(c, name.c_str(), static_cast<int>(values.size()),
+                                            values.data(), nullptr, nullptr, 0) == 1;
+    sent = sent && Pq().PQpipelineSync(c) == 1;
+    // One result per query sent (each followed by a null), then the sync's. A broken connection
+    // yields nulls, which Check reports (and resets the connection, leaving pipeline mode).
+    std::vector<ResultPtr> results;
+    if (sent) {
+      for (size_t q = 0; q <= deferred.size(); ++q) {
+        ResultPtr first(Pq().PQgetResult(c));
+        if (!first) break;
+        while (PGresult* more = Pq().PQgetResult(c)) Pq().PQclear(more);
+        results.push_back(std::move(first));
+      }
+      ResultPtr sync(Pq().PQgetResult(c));
+      sent = results.size() == deferred.size() + 1 && sync != nullptr &&
+             Pq().PQresultStatus(sync.get()) == PGRES_PIPELINE_SYNC;
+    }
+    if (!sent || Pq().PQexitPipelineMode(c) != 1) {
+      // The exchange broke off (the connection, most likely): start again from a clean one. An
+      // open transaction is lost with it, which InTransaction() then says.
+      std::string msg = Trim(Pq().PQerrorMessage(c));
+      auto reset = Reset("pipeline broke off");
+      return Fail(ErrorCode::kUnavailable,
+                  "postgres: connection lost during query: " + msg +
+                      (reset ? " (reconnected; retry)" : " (" + reset.error().message + ")"));
+    }
+    for (size_t i = 0; i < deferred.size(); ++i) {
+      if (auto st = Check(results[i].get(), deferred[i]); !st) return Fail(st.error());
+    }
+    if (auto st = Check(results.back().get(), "query"); !st) return Fail(st.error());
+    return ToResult(results.back().get());
+  }
+
   ConnPtr conn_;
+  // Statements held back for the next round trip (BeginWrite, Defer), in order.
+  std::vector<std::string> deferred_;
+  bool begin_deferred_ = false;  // deferred_ starts a transaction the server has not seen yet
   // SQL text + param types -> server-side prepared statement name (per connection).
   std::unordered_map<std::string, std::string> prepared_;
   int64_t next_stmt_ = 0;

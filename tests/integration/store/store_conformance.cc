@@ -1009,6 +1009,43 @@ TEST_P(StoreConformance, TransactionsRollBackUnlessCommitted) {
   EXPECT_TRUE(other->GetRun(kept)->has_value());
 }
 
+// A statement that fails inside a user's transaction (here a duplicate run id) undoes only
+// itself, however often: the transaction goes on and commits the rest. On PostgreSQL the
+// savepoint that makes this so travels with the statement (SqlConn::Defer).
+TEST_P(StoreConformance, AStatementFailingInsideATransactionUndoesOnlyItself) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run first = NewRun(wf);
+  CreateRunRequest dup;
+  dup.workflow_id = wf.id;
+  dup.id = first.id;
+  std::string kept;
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    EXPECT_CODE(store_->CreateRun(dup), ErrorCode::kConflict);
+    kept = NewRun(wf).id;
+    EXPECT_CODE(store_->CreateRun(dup), ErrorCode::kConflict);
+    ASSERT_OK(store_->AppendRunEvent(kept, "created", "{}"));
+    ASSERT_OK((*tx)->Commit());
+  }
+  EXPECT_TRUE(store_->GetRun(kept)->has_value());
+  EXPECT_EQ(store_->ListRunEvents(kept, 0, 10)->size(), 1u);
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 2u);
+  // Transactions that end before any statement: rolled back, and committed empty. The store
+  // is usable after each.
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+  }
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK((*tx)->Commit());
+  }
+  ferry::Run after = NewRun(wf);
+  EXPECT_TRUE(store_->GetRun(after.id)->has_value());
+}
+
 // --- races: each thread has its own connection; exactly one may win each race.
 
 template <typename F>

@@ -7,6 +7,8 @@
 #include "harness.h"
 #include "postgres.h"
 #include "run_age_queries.h"
+#include "store/postgres/pg_conn.h"
+#include "store/sql_counters.h"
 #include "store/store.h"
 #include "store_conformance.h"
 
@@ -89,6 +91,75 @@ TEST_F(PostgresStore, TransactionCutByRestartIsNeverReportedCommitted) {
   auto runs = (*s)->ListRuns({});
   ASSERT_TRUE(runs) << runs.error().ToString();
   EXPECT_EQ(runs->runs.size(), 0u);
+}
+
+// BEGIN, SAVEPOINT and RELEASE wait for the statement after them and go in its round trip
+// (one libpq pipeline): a user's transaction of two writes, each under its savepoint, is three
+// exchanges with the server instead of eight.
+TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
+  auto& pg = SharedPostgres();
+  auto s = OpenStore(pg.CreateDatabase());
+  ASSERT_TRUE(s) << s.error().ToString();
+  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
+  auto wf = (*s)->ApplyWorkflow(req);
+  ASSERT_TRUE(wf);
+  CreateRunRequest run;
+  run.workflow_id = wf->workflow.id;
+  const auto two_writes = [&] {
+    auto tx = (*s)->Begin();
+    ASSERT_TRUE(tx);
+    auto created = (*s)->CreateRun(run);
+    ASSERT_TRUE(created) << created.error().ToString();
+    ASSERT_TRUE((*s)->AppendRunEvent(created->id, "created", "{}"));
+    ASSERT_TRUE((*tx)->Commit());
+  };
+  two_writes();  // prepares the statements (an exchange each, once per connection)
+  auto before = store_internal::ReadSqlCounters();
+  two_writes();
+  auto after = store_internal::ReadSqlCounters();
+  // [BEGIN, SAVEPOINT, INSERT run] [RELEASE, SAVEPOINT, INSERT event] [RELEASE, COMMIT]
+  EXPECT_EQ(after.round_trips - before.round_trips, 3);
+  EXPECT_EQ(after.commits - before.commits, 1);
+  EXPECT_EQ((*s)->ListRuns({})->runs.size(), 2u);
+  // Rolled back before its first statement: the server never hears of it.
+  before = store_internal::ReadSqlCounters();
+  {
+    auto tx = (*s)->Begin();
+    ASSERT_TRUE(tx);
+  }
+  EXPECT_EQ(store_internal::ReadSqlCounters().round_trips - before.round_trips, 0);
+}
+
+// What was deferred runs in order ahead of the next statement; the first of them that fails is
+// that statement's failure (the server skips the rest), and ROLLBACK still ends the transaction.
+TEST_F(PostgresStore, ADeferredStatementsFailureIsTheNextStatements) {
+  auto& pg = SharedPostgres();
+  auto conn = store_internal::OpenPgConn(pg.CreateDatabase(), std::chrono::seconds(5),
+                                         std::chrono::seconds(5));
+  ASSERT_TRUE(conn) << conn.error().ToString();
+  auto& c = **conn;
+  // Outside a transaction there is nothing to defer to.
+  auto outside = c.Defer("SAVEPOINT a");
+  ASSERT_FALSE(outside);
+  EXPECT_EQ(outside.error().code, ErrorCode::kUnavailable);
+  ASSERT_TRUE(c.BeginWrite());
+  EXPECT_TRUE(c.InTransaction());
+  ASSERT_TRUE(c.Defer("SAVEPOINT a"));
+  ASSERT_TRUE(c.Defer("RELEASE SAVEPOINT a"));
+  auto ok = c.Exec("SELECT 41 + 1", {});
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(ok->rows.at(0).Int(0), 42);
+  ASSERT_TRUE(c.Defer("RELEASE SAVEPOINT never_made"));
+  auto failed = c.Exec("SELECT 1", {});
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("RELEASE SAVEPOINT never_made"), std::string::npos)
+      << failed.error().message;
+  EXPECT_TRUE(c.TransactionAborted());
+  ASSERT_TRUE(c.Exec("ROLLBACK", {}));
+  EXPECT_FALSE(c.InTransaction());
+  auto again = c.Exec("SELECT 7", {});
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(again->rows.at(0).Int(0), 7);
 }
 
 TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
