@@ -77,12 +77,13 @@ class SqlConn {
   // Starts a write transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN, sent with the
   // transaction's first statement).
   virtual Status BeginWrite() = 0;
-  // A statement without parameters whose result no caller reads (SAVEPOINT, RELEASE SAVEPOINT).
+  // A statement whose result no caller reads, only whether it worked (SAVEPOINT, RELEASE
+  // SAVEPOINT, an insert whose failure must only fail the transaction).
   // A backend with a network between it and the database may hold it back and send it ahead of
   // the next statement, in the same round trip; it then runs in the same order, and its failure
   // fails that statement (the status returned here is then always ok). SQLite runs it at once.
-  virtual Status Defer(std::string_view sql) {
-    auto r = Exec(sql, {});
+  virtual Status Defer(std::string_view sql, const std::vector<SqlParam>& params) {
+    auto r = Exec(sql, params);
     if (!r) return Fail(r.error());
     return {};
   }

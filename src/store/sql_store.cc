@@ -118,6 +118,12 @@ Result<SqlResult> SqlStore::Exec(std::string_view sql, const std::vector<SqlPara
   return r;
 }
 
+Status SqlStore::ExecWithNext(std::string_view sql, const std::vector<SqlParam>& params) {
+  auto st = conn_->Defer(sql, params);
+  if (st) store_internal::CountStatement(false);  // inside a transaction: its COMMIT counts
+  return st;
+}
+
 Result<int64_t> SqlStore::Affected(std::string_view sql, const std::vector<SqlParam>& params) {
   auto r = Exec(sql, params);
   if (!r) return Fail(r.error());

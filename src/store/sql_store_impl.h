@@ -173,6 +173,10 @@ class SqlStore final : public Store, private SqlSession {
 
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params);
   Result<int64_t> Affected(std::string_view sql, const std::vector<SqlParam>& params);
+  // A write inside InTx whose only outcome is whether it worked: on PostgreSQL it goes with the
+  // next statement or the COMMIT (SqlConn::Defer), and a failure fails that, so the transaction
+  // does not commit. REQUIRES: inside InTx.
+  Status ExecWithNext(std::string_view sql, const std::vector<SqlParam>& params);
 
   template <typename T, typename F>
   Result<std::optional<T>> One(std::string_view sql, const std::vector<SqlParam>& params, F from) {
@@ -204,13 +208,13 @@ class SqlStore final : public Store, private SqlSession {
       }
       std::string sp = "ferry_sp" + std::to_string(++savepoint_depth_);
       // Deferred: on PostgreSQL they travel with the next statement (SqlConn::Defer).
-      if (auto st = conn_->Defer("SAVEPOINT " + sp); !st) {
+      if (auto st = conn_->Defer("SAVEPOINT " + sp, {}); !st) {
         --savepoint_depth_;
         return Fail(st.error());
       }
       R out = f();
       if (!out) (void)Exec("ROLLBACK TO SAVEPOINT " + sp, {});
-      (void)conn_->Defer("RELEASE SAVEPOINT " + sp);
+      (void)conn_->Defer("RELEASE SAVEPOINT " + sp, {});
       --savepoint_depth_;
       return out;
     }

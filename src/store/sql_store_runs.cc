@@ -298,10 +298,12 @@ Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& 
   if (!ins) return Fail(ins.error());
   if (!ins->rows.empty()) {
     if (!req.first_event.type.empty()) {
-      auto ev =
-          Exec("INSERT INTO run_events (run_id, seq, ts_ms, type, data) VALUES ($1, 1, $2, $3, $4)",
-               {P::Text(id), P::Int(now), P::Text(req.first_event.type),
-                P::Text(req.first_event.data.empty() ? "{}" : req.first_event.data)});
+      // The run is new and not yet visible to anyone: number 1 is free, so nothing but the
+      // connection can fail this; it travels with the COMMIT (or the next statement).
+      auto ev = ExecWithNext(
+          "INSERT INTO run_events (run_id, seq, ts_ms, type, data) VALUES ($1, 1, $2, $3, $4)",
+          {P::Text(id), P::Int(now), P::Text(req.first_event.type),
+           P::Text(req.first_event.data.empty() ? "{}" : req.first_event.data)});
       if (!ev) return Fail(ev.error());
     }
     return RunFromRow(ins->rows[0]);

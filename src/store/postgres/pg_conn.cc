@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -127,31 +128,19 @@ class PgConn final : public SqlConn {
       if (!sent_begin) return SqlResult{};
     }
     if (auto st = EnsureConnected(); !st) return Fail(st.error());
-    auto name = Prepare(sql, params);
-    if (!name) return Fail(name.error());
-    std::vector<std::string> ints;  // text forms of integer params, kept alive for the call
-    ints.reserve(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    for (size_t i = 0; i < params.size(); ++i) {
-      const SqlParam& p = params[i];
-      if (p.is_null) continue;
-      switch (p.type) {
-        case SqlParam::Type::kText:
-          values[i] = p.s.c_str();
-          break;
-        case SqlParam::Type::kBool:
-          values[i] = p.i != 0 ? "t" : "f";
-          break;
-        case SqlParam::Type::kInt:
-          ints.push_back(std::to_string(p.i));
-          values[i] = ints.back().c_str();
-          break;
-      }
+    auto stmt = Bind(sql, params);
+    if (!stmt) return Fail(stmt.error());
+    if (!deferred_.empty()) {
+      std::vector<Statement> all = std::exchange(deferred_, {});
+      begin_deferred_ = false;
+      all.push_back(std::move(*stmt));
+      return Pipeline(all);
     }
-    if (!deferred_.empty()) return ExecAfterDeferred(*name, values);
+    const auto values = stmt->Values();
     CountRoundTrip();
-    ResultPtr res(Pq().PQexecPrepared(conn_.get(), name->c_str(), static_cast<int>(params.size()),
-                                      values.data(), nullptr, nullptr, 0));
+    ResultPtr res(Pq().PQexecPrepared(conn_.get(), stmt->prepared.c_str(),
+                                      static_cast<int>(values.size()), values.data(), nullptr,
+                                      nullptr, 0));
     auto st = Check(res.get(), "query");
     if (!st) return Fail(st.error());
     return ToResult(res.get());
@@ -159,13 +148,13 @@ class PgConn final : public SqlConn {
 
   Status ExecScript(std::string_view sql) override {
     if (auto st = EnsureConnected(); !st) return st;
+    if (!deferred_.empty()) {  // a migration's BEGIN: first, on its own
+      std::vector<Statement> all = std::exchange(deferred_, {});
+      begin_deferred_ = false;
+      if (auto r = Pipeline(all); !r) return Fail(r.error());
+    }
     // PQexec (not PQexecParams) is what accepts several statements; there are no parameters.
-    // What was deferred goes first, in the same string.
-    std::string text;
-    for (const auto& d : deferred_) text += d + ";\n";
-    deferred_.clear();
-    begin_deferred_ = false;
-    text += sql;
+    std::string text(sql);
     CountRoundTrip();
     ResultPtr res(Pq().PQexec(conn_.get(), text.c_str()));
     return Check(res.get(), "script");
@@ -174,19 +163,27 @@ class PgConn final : public SqlConn {
   // BEGIN waits for the transaction's first statement and goes in its round trip: a transaction
   // costs one exchange fewer, and a reset connection found before that statement costs nothing.
   Status BeginWrite() override {
-    deferred_.emplace_back("BEGIN");
+    deferred_.push_back(Statement{"BEGIN", "", {}});
     begin_deferred_ = true;
     return {};
   }
 
   // Only inside a transaction: one lost with its connection (a reset) takes what would have
-  // followed it, so a RELEASE meant for it never reaches an unrelated next statement.
-  Status Defer(std::string_view sql) override {
+  // followed it, so a RELEASE meant for it never reaches an unrelated next statement. A
+  // statement with parameters is prepared now (once per connection, like any other).
+  Status Defer(std::string_view sql, const std::vector<SqlParam>& params) override {
     if (!InTransaction()) {
       return Fail(ErrorCode::kUnavailable,
                   "postgres: " + std::string(sql) + ": no transaction open (connection reset)");
     }
-    deferred_.emplace_back(sql);
+    if (params.empty()) {
+      deferred_.push_back(Statement{std::string(sql), "", {}});
+      return {};
+    }
+    if (auto st = EnsureConnected(); !st) return st;
+    auto stmt = Bind(sql, params);
+    if (!stmt) return Fail(stmt.error());
+    deferred_.push_back(std::move(*stmt));
     return {};
   }
 
@@ -301,35 +298,77 @@ class PgConn final : public SqlConn {
     return out;
   }
 
-  // Sends the deferred statements and then the prepared one in one pipeline (libpq 14+) and
-  // waits for all of their results at once. They run in order in one sync group: if one fails,
-  // the server skips the rest, and the first failure is the call's.
-  Result<SqlResult> ExecAfterDeferred(const std::string& name,
-                                      const std::vector<const char*>& values) {
-    std::vector<std::string> deferred = std::exchange(deferred_, {});
-    begin_deferred_ = false;
+  // A statement ready to send: prepared (with its parameters' text forms), or, for transaction
+  // control, plain text without parameters.
+  struct Statement {
+    std::string sql;
+    std::string prepared;  // server-side name; empty: sent as text
+    std::vector<std::optional<std::string>> params;
+
+    std::vector<const char*> Values() const {
+      std::vector<const char*> out;
+      out.reserve(params.size());
+      for (const auto& p : params) out.push_back(p ? p->c_str() : nullptr);
+      return out;
+    }
+  };
+
+  Result<Statement> Bind(std::string_view sql, const std::vector<SqlParam>& params) {
+    auto name = Prepare(sql, params);
+    if (!name) return Fail(name.error());
+    Statement out{std::string(sql), std::move(*name), {}};
+    out.params.reserve(params.size());
+    for (const SqlParam& p : params) {
+      if (p.is_null) {
+        out.params.emplace_back(std::nullopt);
+        continue;
+      }
+      switch (p.type) {
+        case SqlParam::Type::kText:
+          out.params.emplace_back(p.s);
+          break;
+        case SqlParam::Type::kBool:
+          out.params.emplace_back(p.i != 0 ? "t" : "f");
+          break;
+        case SqlParam::Type::kInt:
+          out.params.emplace_back(std::to_string(p.i));
+          break;
+      }
+    }
+    return out;
+  }
+
+  // Sends the statements in one pipeline (libpq 14+) and waits for all of their results at
+  // once: one round trip. They run in order in one sync group: if one fails, the server skips
+  // the rest, and the first failure is the call's. Returns the last one's result.
+  Result<SqlResult> Pipeline(const std::vector<Statement>& stmts) {
     PGconn* c = conn_.get();
     CountRoundTrip();
     bool sent = Pq().PQenterPipelineMode(c) == 1;
-    for (size_t i = 0; sent && i < deferred.size(); ++i) {
-      sent = Pq().PQsendQueryParams(c, deferred[i].c_str(), 0, nullptr, nullptr, nullptr, nullptr,
-                                    0) == 1;
+    for (size_t i = 0; sent && i < stmts.size(); ++i) {
+      const Statement& st = stmts[i];
+      if (st.prepared.empty()) {
+        sent = Pq().PQsendQueryParams(c, st.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr,
+                                      0) == 1;
+      } else {
+        const auto values = st.Values();
+        sent = Pq().PQsendQueryPrepared(c, st.prepared.c_str(), static_cast<int>(values.size()),
+                                        values.data(), nullptr, nullptr, 0) == 1;
+      }
     }
-    sent = sent && Pq().PQsendQueryPrepared(c, name.c_str(), static_cast<int>(values.size()),
-                                            values.data(), nullptr, nullptr, 0) == 1;
     sent = sent && Pq().PQpipelineSync(c) == 1;
-    // One result per query sent (each followed by a null), then the sync's. A broken connection
-    // yields nulls, which Check reports (and resets the connection, leaving pipeline mode).
+    // One result per statement (each followed by a null), then the sync's. A broken connection
+    // yields nulls early.
     std::vector<ResultPtr> results;
     if (sent) {
-      for (size_t q = 0; q <= deferred.size(); ++q) {
+      for (size_t q = 0; q < stmts.size(); ++q) {
         ResultPtr first(Pq().PQgetResult(c));
         if (!first) break;
         while (PGresult* more = Pq().PQgetResult(c)) Pq().PQclear(more);
         results.push_back(std::move(first));
       }
       ResultPtr sync(Pq().PQgetResult(c));
-      sent = results.size() == deferred.size() + 1 && sync != nullptr &&
+      sent = results.size() == stmts.size() && sync != nullptr &&
              Pq().PQresultStatus(sync.get()) == PGRES_PIPELINE_SYNC;
     }
     if (!sent || Pq().PQexitPipelineMode(c) != 1) {
@@ -341,8 +380,12 @@ class PgConn final : public SqlConn {
                   "postgres: connection lost during query: " + msg +
                       (reset ? " (reconnected; retry)" : " (" + reset.error().message + ")"));
     }
-    for (size_t i = 0; i < deferred.size(); ++i) {
-      if (auto st = Check(results[i].get(), deferred[i]); !st) return Fail(st.error());
+    for (size_t i = 0; i + 1 < stmts.size(); ++i) {
+      // Name what failed when it was not the statement the caller sent.
+      if (auto st = Check(results[i].get(), stmts[i].prepared.empty() ? stmts[i].sql : "query");
+          !st) {
+        return Fail(st.error());
+      }
     }
     if (auto st = Check(results.back().get(), "query"); !st) return Fail(st.error());
     return ToResult(results.back().get());
@@ -350,7 +393,7 @@ class PgConn final : public SqlConn {
 
   ConnPtr conn_;
   // Statements held back for the next round trip (BeginWrite, Defer), in order.
-  std::vector<std::string> deferred_;
+  std::vector<Statement> deferred_;
   bool begin_deferred_ = false;  // deferred_ starts a transaction the server has not seen yet
   // SQL text + param types -> server-side prepared statement name (per connection).
   std::unordered_map<std::string, std::string> prepared_;

@@ -95,7 +95,7 @@ TEST_F(PostgresStore, TransactionCutByRestartIsNeverReportedCommitted) {
 
 // BEGIN, SAVEPOINT and RELEASE wait for the statement after them and go in its round trip
 // (one libpq pipeline): a user's transaction of two writes, each under its savepoint, is three
-// exchanges with the server instead of eight.
+// exchanges with the server instead of eight. A run's first event goes with the COMMIT.
 TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
   auto& pg = SharedPostgres();
   auto s = OpenStore(pg.CreateDatabase());
@@ -121,6 +121,20 @@ TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
   EXPECT_EQ(after.round_trips - before.round_trips, 3);
   EXPECT_EQ(after.commits - before.commits, 1);
   EXPECT_EQ((*s)->ListRuns({})->runs.size(), 2u);
+  // A run with its first event, on its own: [BEGIN, INSERT run] [INSERT event, COMMIT].
+  CreateRunRequest with_event = run;
+  with_event.first_event.type = "run.created";
+  ASSERT_TRUE((*s)->CreateRun(with_event));  // prepares the event's statement
+  before = store_internal::ReadSqlCounters();
+  auto created = (*s)->CreateRun(with_event);
+  ASSERT_TRUE(created) << created.error().ToString();
+  after = store_internal::ReadSqlCounters();
+  EXPECT_EQ(after.round_trips - before.round_trips, 2);
+  EXPECT_EQ(after.commits - before.commits, 1);
+  auto events = (*s)->ListRunEvents(created->id, 0, 10);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "run.created");
   // Rolled back before its first statement: the server never hears of it.
   before = store_internal::ReadSqlCounters();
   {
@@ -139,17 +153,17 @@ TEST_F(PostgresStore, ADeferredStatementsFailureIsTheNextStatements) {
   ASSERT_TRUE(conn) << conn.error().ToString();
   auto& c = **conn;
   // Outside a transaction there is nothing to defer to.
-  auto outside = c.Defer("SAVEPOINT a");
+  auto outside = c.Defer("SAVEPOINT a", {});
   ASSERT_FALSE(outside);
   EXPECT_EQ(outside.error().code, ErrorCode::kUnavailable);
   ASSERT_TRUE(c.BeginWrite());
   EXPECT_TRUE(c.InTransaction());
-  ASSERT_TRUE(c.Defer("SAVEPOINT a"));
-  ASSERT_TRUE(c.Defer("RELEASE SAVEPOINT a"));
+  ASSERT_TRUE(c.Defer("SAVEPOINT a", {}));
+  ASSERT_TRUE(c.Defer("RELEASE SAVEPOINT a", {}));
   auto ok = c.Exec("SELECT 41 + 1", {});
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_EQ(ok->rows.at(0).Int(0), 42);
-  ASSERT_TRUE(c.Defer("RELEASE SAVEPOINT never_made"));
+  ASSERT_TRUE(c.Defer("RELEASE SAVEPOINT never_made", {}));
   auto failed = c.Exec("SELECT 1", {});
   ASSERT_FALSE(failed);
   EXPECT_NE(failed.error().message.find("RELEASE SAVEPOINT never_made"), std::string::npos)
@@ -160,6 +174,26 @@ TEST_F(PostgresStore, ADeferredStatementsFailureIsTheNextStatements) {
   auto again = c.Exec("SELECT 7", {});
   ASSERT_TRUE(again) << again.error().ToString();
   EXPECT_EQ(again->rows.at(0).Int(0), 7);
+  // One with parameters that fails at the server fails the COMMIT it travels with: nothing of
+  // the transaction is committed.
+  ASSERT_TRUE(c.Exec("CREATE TABLE t (n BIGINT)", {}));
+  ASSERT_TRUE(c.BeginWrite());
+  ASSERT_TRUE(c.Exec("INSERT INTO t VALUES ($1)", {store_internal::SqlParam::Int(1)}));
+  ASSERT_TRUE(c.Defer("INSERT INTO t SELECT 1 / $1", {store_internal::SqlParam::Int(0)}));
+  auto commit = c.Exec("COMMIT", {});
+  ASSERT_FALSE(commit);
+  EXPECT_NE(commit.error().message.find("division by zero"), std::string::npos)
+      << commit.error().message;
+  ASSERT_TRUE(c.Exec("ROLLBACK", {}));
+  auto rows = c.Exec("SELECT COUNT(*) FROM t", {});
+  ASSERT_TRUE(rows) << rows.error().ToString();
+  EXPECT_EQ(rows->rows.at(0).Int(0), 0);
+  // The same with a divisor that works commits both rows.
+  ASSERT_TRUE(c.BeginWrite());
+  ASSERT_TRUE(c.Exec("INSERT INTO t VALUES ($1)", {store_internal::SqlParam::Int(1)}));
+  ASSERT_TRUE(c.Defer("INSERT INTO t SELECT 1 / $1", {store_internal::SqlParam::Int(1)}));
+  ASSERT_TRUE(c.Exec("COMMIT", {}));
+  EXPECT_EQ(c.Exec("SELECT COUNT(*) FROM t", {})->rows.at(0).Int(0), 2);
 }
 
 TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
