@@ -47,11 +47,17 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
                 "a run triggered by " + std::string(TriggeredByName(request.triggered_by)) +
                     " has no trigger context; only webhook and cron runs do");
   }
-  auto wf = store.GetWorkflow(request.workflow);
-  if (!wf) return Fail(wf.error());
-  if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);
-  // The version GetWorkflow just named: a version this process has seen costs no read.
-  auto def = LoadDefinition(store, (*wf)->id, (*wf)->current_version);
+  StartRunRequest::Known target;
+  if (request.known) {
+    target = *request.known;
+  } else {
+    auto wf = store.GetWorkflow(request.workflow);
+    if (!wf) return Fail(wf.error());
+    if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);
+    target = {(*wf)->id, (*wf)->current_version};
+  }
+  // A version this process has seen costs no read.
+  auto def = LoadDefinition(store, target.workflow_id, target.version);
   if (!def) {
     if (def.error().code == ErrorCode::kNotFound) {
       return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
@@ -62,7 +68,7 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   if (!inputs) return Fail(ErrorCode::kInvalidArgument, inputs.error().message);
 
   CreateRunRequest create;
-  create.workflow_id = (*wf)->id;
+  create.workflow_id = target.workflow_id;
   create.version = def->version;
   create.inputs = DumpJson(*inputs);
   create.triggered_by = request.triggered_by;

@@ -51,6 +51,8 @@ Result<Json> LocalService::StartWebhookRun(const std::string& name, const Webhoo
                                            WebhookDelivery delivery) {
   runs::StartRunRequest start;
   start.workflow = name;
+  // The version the admission read, whose trigger checked this delivery.
+  start.known = runs::StartRunRequest::Known{target.workflow_id, target.version};
   const Json& body = delivery.data["body"];
   start.inputs = body.is_object() ? body : Json::object();
   start.allow_unknown_inputs = true;

@@ -20,6 +20,7 @@
 #include "engine/secrets.h"
 #include "harness.h"
 #include "runs/handler.h"
+#include "store/sql_counters.h"
 #include "store/store.h"
 #include "worker/handler.h"
 #include "worker/worker.h"
@@ -424,6 +425,38 @@ TEST_F(ApiTest, ManyWebhooksOnOneConnectionEachMakeOneRun) {
   auto page = admin_->ListRuns(f);
   ASSERT_TRUE(page) << page.error().message;
   EXPECT_EQ(page->runs.size(), 200u);
+}
+
+// A webhook's admission reads the workflow (its trigger decides the methods and the body limit)
+// and its run is started from what that read found: the version whose trigger checked the
+// delivery. The delivery then costs the nonce, the run and its created event, in one commit.
+TEST_F(ApiTest, AWebhookReadsItsWorkflowOnceAndRunsTheVersionThatAcceptedIt) {
+  Apply(kWorkflow);
+  httplib::Client hooks("127.0.0.1", port_);
+  const auto deliver = [&](const std::string& body) -> Json {
+    auto res = Hook(hooks, body, Signed(body, NowSec()));
+    EXPECT_TRUE(res);
+    if (!res) return Json();
+    EXPECT_EQ(res->status, 202) << res->body;
+    return Json::parse(res->body);
+  };
+  deliver(R"({"warm":1})");  // the server's first sight of this version (its graph is read once)
+  const auto before = store_internal::ReadSqlCounters();
+  const Json accepted = deliver(R"({"n":1})");
+  const auto after = store_internal::ReadSqlCounters();
+  EXPECT_EQ(after.statements - before.statements, 4);
+  EXPECT_EQ(after.commits - before.commits, 1);
+  auto run = admin_->GetRun(accepted["run_id"].get<std::string>());
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((**run).version, 1);
+  // A new version is what the next delivery is admitted by and runs.
+  std::string v2 = kWorkflow;
+  v2.replace(v2.find("duration: 400ms"), 15, "duration: 300ms");
+  Apply(v2);
+  const Json next = deliver(R"({"n":2})");
+  auto second = admin_->GetRun(next["run_id"].get<std::string>());
+  ASSERT_TRUE(second && *second);
+  EXPECT_EQ((**second).version, 2);
 }
 
 }  // namespace
