@@ -63,8 +63,8 @@ struct StartRunRequest {
   std::string workflow;  // name
   // The workflow's id and the version to run, when the caller has just read them: a webhook's
   // admission, which checked the delivery against that version's trigger, so its run is of the
-  // version that accepted it, and the workflow is not read again by name. A workflow deleted
-  // since is kNotFound, as with `workflow` alone.
+  // version that accepted it, and the workflow is not read again by name (workflows and their
+  // versions are never deleted, so what was read stays valid).
   struct Known {
     std::string workflow_id;
     int version = 0;

@@ -125,7 +125,14 @@ class PgConn final : public SqlConn {
       const bool sent_begin = !begin_deferred_;
       deferred_.clear();
       begin_deferred_ = false;
+      deferred_failed_ = false;
       if (!sent_begin) return SqlResult{};
+    } else if (deferred_failed_ && sql.starts_with("ROLLBACK TO")) {
+      // The failure belongs to an earlier call that was told it worked: undoing a later
+      // savepoint must not let the transaction commit without that call's writes.
+      return Fail(ErrorCode::kInternal,
+                  "postgres: a deferred statement of this transaction failed; only ROLLBACK "
+                  "ends it");
     }
     if (auto st = EnsureConnected(); !st) return Fail(st.error());
     auto stmt = Bind(sql, params);
@@ -151,7 +158,7 @@ class PgConn final : public SqlConn {
     if (!deferred_.empty()) {  // a migration's BEGIN: first, on its own
       std::vector<Statement> all = std::exchange(deferred_, {});
       begin_deferred_ = false;
-      if (auto r = Pipeline(all); !r) return Fail(r.error());
+      if (auto r = Pipeline(all, /*last_is_callers=*/false); !r) return Fail(r.error());
     }
     // PQexec (not PQexecParams) is what accepts several statements; there are no parameters.
     std::string text(sql);
@@ -194,7 +201,7 @@ class PgConn final : public SqlConn {
   }
 
   bool TransactionAborted() const override {
-    return Pq().PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
+    return deferred_failed_ || Pq().PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
   }
 
   std::vector<std::string_view> MigrationPrologue() const override {
@@ -214,9 +221,17 @@ class PgConn final : public SqlConn {
 
   Status Reset(const std::string& why) {
     prepared_.clear();
+    deferred_failed_ = false;
     // A transaction the server had begun is gone with the connection (InTransaction() says so
-    // from now on); what was deferred belonged to it.
-    if (!begin_deferred_) deferred_.clear();
+    // from now on); what was deferred belonged to it. One not yet begun starts on the new
+    // connection, unless a prepared statement waits in it (its name died with the old one):
+    // then it is dropped as lost.
+    const bool prepared_waits = std::any_of(deferred_.begin(), deferred_.end(),
+                                            [](const Statement& d) { return !d.prepared.empty(); });
+    if (!begin_deferred_ || prepared_waits) {
+      deferred_.clear();
+      begin_deferred_ = false;
+    }
     Pq().PQreset(conn_.get());
     if (Pq().PQstatus(conn_.get()) != CONNECTION_OK) {
       return Fail(ErrorCode::kUnavailable, "postgres: " + why + "; reconnect failed: " +
@@ -232,6 +247,13 @@ class PgConn final : public SqlConn {
     for (const auto& p : params) key.push_back(static_cast<char>('0' + static_cast<int>(p.type)));
     auto it = prepared_.find(key);
     if (it != prepared_.end()) return it->second;
+    // What waits goes first (one exchange, once per statement and connection): a statement
+    // that does not parse must fail after its SAVEPOINT, which can then undo it.
+    if (!deferred_.empty()) {
+      std::vector<Statement> waiting = std::exchange(deferred_, {});
+      begin_deferred_ = false;
+      if (auto r = Pipeline(waiting, /*last_is_callers=*/false); !r) return Fail(r.error());
+    }
     std::string name = "ferry_" + std::to_string(next_stmt_++);
     std::vector<Oid> types;
     types.reserve(params.size());
@@ -340,8 +362,9 @@ class PgConn final : public SqlConn {
 
   // Sends the statements in one pipeline (libpq 14+) and waits for all of their results at
   // once: one round trip. They run in order in one sync group: if one fails, the server skips
-  // the rest, and the first failure is the call's. Returns the last one's result.
-  Result<SqlResult> Pipeline(const std::vector<Statement>& stmts) {
+  // the rest, and the first failure is the call's. Returns the last one's result. All but the
+  // last were deferred; so is the last unless `last_is_callers`.
+  Result<SqlResult> Pipeline(const std::vector<Statement>& stmts, bool last_is_callers = true) {
     PGconn* c = conn_.get();
     CountRoundTrip();
     bool sent = Pq().PQenterPipelineMode(c) == 1;
@@ -357,8 +380,8 @@ class PgConn final : public SqlConn {
       }
     }
     sent = sent && Pq().PQpipelineSync(c) == 1;
-    // One result per statement (each followed by a null), then the sync's. A broken connection
-    // yields nulls early.
+    // One result per statement (each followed by a null), then the sync's. A connection lost
+    // midway gives an error result where the sync's should be (or none at all).
     std::vector<ResultPtr> results;
     if (sent) {
       for (size_t q = 0; q < stmts.size(); ++q) {
@@ -380,10 +403,13 @@ class PgConn final : public SqlConn {
                   "postgres: connection lost during query: " + msg +
                       (reset ? " (reconnected; retry)" : " (" + reset.error().message + ")"));
     }
-    for (size_t i = 0; i + 1 < stmts.size(); ++i) {
-      // Name what failed when it was not the statement the caller sent.
-      if (auto st = Check(results[i].get(), stmts[i].prepared.empty() ? stmts[i].sql : "query");
-          !st) {
+    const size_t deferred = last_is_callers ? stmts.size() - 1 : stmts.size();
+    for (size_t i = 0; i < deferred; ++i) {
+      // A deferred statement failed: its caller was told it worked, so from here the
+      // transaction can only be rolled back (TransactionAborted). Its text names it. (A lost
+      // connection, reset by Check, took the transaction with it: nothing to hold then.)
+      if (auto st = Check(results[i].get(), Label(stmts[i].sql)); !st) {
+        deferred_failed_ = Pq().PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
         return Fail(st.error());
       }
     }
@@ -391,10 +417,18 @@ class PgConn final : public SqlConn {
     return ToResult(results.back().get());
   }
 
+  // The start of a statement's text, for an error about it.
+  static std::string Label(const std::string& sql) {
+    constexpr size_t kMax = 60;
+    return sql.size() <= kMax ? sql : sql.substr(0, kMax) + "...";
+  }
+
   ConnPtr conn_;
   // Statements held back for the next round trip (BeginWrite, Defer), in order.
   std::vector<Statement> deferred_;
   bool begin_deferred_ = false;  // deferred_ starts a transaction the server has not seen yet
+  // A deferred statement of the open transaction failed: until ROLLBACK it is aborted.
+  bool deferred_failed_ = false;
   // SQL text + param types -> server-side prepared statement name (per connection).
   std::unordered_map<std::string, std::string> prepared_;
   int64_t next_stmt_ = 0;

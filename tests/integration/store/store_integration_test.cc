@@ -196,6 +196,59 @@ TEST_F(PostgresStore, ADeferredStatementsFailureIsTheNextStatements) {
   EXPECT_EQ(c.Exec("SELECT COUNT(*) FROM t", {})->rows.at(0).Int(0), 2);
 }
 
+// A run's first event is written with the next round trip; if the server refuses it (here a
+// trigger the test installs), the call that was told "created" cannot be undone by a later
+// call's savepoint: the transaction fails as a whole and nothing of it is committed. Outside a
+// transaction the refusal fails CreateRun itself.
+TEST_F(PostgresStore, ARefusedDeferredWriteFailsItsWholeTransaction) {
+  auto& pg = SharedPostgres();
+  const std::string url = pg.CreateDatabase();
+  auto s = OpenStore(url);
+  ASSERT_TRUE(s) << s.error().ToString();
+  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
+  auto wf = (*s)->ApplyWorkflow(req);
+  ASSERT_TRUE(wf);
+  auto admin = store_internal::OpenPgConn(url, std::chrono::seconds(5), std::chrono::seconds(5));
+  ASSERT_TRUE(admin) << admin.error().ToString();
+  ASSERT_TRUE((*admin)->ExecScript(
+      "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.data LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+      "RETURN NEW; END $$; CREATE TRIGGER refuse_marked BEFORE INSERT ON run_events FOR EACH "
+      "ROW EXECUTE FUNCTION refuse_marked();"));
+  CreateRunRequest plain;
+  plain.workflow_id = wf->workflow.id;
+  CreateRunRequest marked = plain;
+  marked.first_event.type = "run.created";
+  marked.first_event.data = R"({"note":"refuse-me"})";
+  CreateRunRequest fine = plain;
+  fine.first_event.type = "run.created";
+  {
+    auto tx = (*s)->Begin();
+    ASSERT_TRUE(tx);
+    ASSERT_TRUE((*s)->CreateRun(fine));    // warms the statements: no prepare flushes below
+    ASSERT_TRUE((*s)->CreateRun(marked));  // its event waits for the next round trip
+    auto next = (*s)->CreateRun(plain);
+    ASSERT_FALSE(next);
+    EXPECT_NE(next.error().message.find("refused by the test"), std::string::npos)
+        << next.error().message;
+    auto commit = (*tx)->Commit();
+    ASSERT_FALSE(commit) << "a transaction whose deferred write failed committed";
+  }
+  auto runs = (*s)->ListRuns({});
+  ASSERT_TRUE(runs) << runs.error().ToString();
+  EXPECT_EQ(runs->runs.size(), 0u);
+  // On its own: the COMMIT carries the event, and fails with it.
+  auto alone = (*s)->CreateRun(marked);
+  ASSERT_FALSE(alone);
+  EXPECT_NE(alone.error().message.find("refused by the test"), std::string::npos)
+      << alone.error().message;
+  EXPECT_EQ((*s)->ListRuns({})->runs.size(), 0u);
+  // The store goes on: an unmarked run with its event is committed.
+  auto ok = (*s)->CreateRun(fine);
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ((*s)->ListRunEvents(ok->id, 0, 10)->size(), 1u);
+}
+
 TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
   auto& pg = SharedPostgres();
   auto s = OpenStore(pg.CreateDatabase());
