@@ -327,13 +327,19 @@ class Execution {
     }
     const ferry::Run& run = *marked;
     started_ms_ = run.started_ms;
-    RecordRunEvent(store, run_id_, kEventStarted,
-                   Json{{"task_id", ctx_.id},
-                        {"queue", ctx_.queue},
-                        {"generation", generation_},
-                        {"epoch", fencing_},
-                        {"attempt", run.attempt},
-                        {"worker", state_.options.worker_id}});
+    // Written with the COMMIT (one round trip on PostgreSQL): running and its event commit
+    // together or not at all.
+    const NewRunEvent started{std::string(kEventStarted),
+                              DumpJson(Json{{"task_id", ctx_.id},
+                                            {"queue", ctx_.queue},
+                                            {"generation", generation_},
+                                            {"epoch", fencing_},
+                                            {"attempt", run.attempt},
+                                            {"worker", state_.options.worker_id}}),
+                              0};
+    if (auto st = store.AppendRunEventsWithNext(run_id_, {started}); !st) {
+      return tl::unexpected(Retryable("store: " + st.error().message));
+    }
     if (auto st = (*tx)->Commit(); !st) {
       return tl::unexpected(Retryable("store: " + st.error().message));
     }

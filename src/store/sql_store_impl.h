@@ -104,6 +104,8 @@ class SqlStore final : public Store, private SqlSession {
                                  const std::string& data) override;
   Result<int64_t> AppendRunEvents(const std::string& run_id,
                                   const std::vector<NewRunEvent>& events) override;
+  Status AppendRunEventsWithNext(const std::string& run_id,
+                                 const std::vector<NewRunEvent>& events) override;
   Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                               int limit) override;
 
@@ -241,6 +243,9 @@ class SqlStore final : public Store, private SqlSession {
   Status MigrateLocked(const std::vector<Migration>& migrations, int latest);
 
   // Runs (sql_store_runs.cc).
+  // REQUIRES: inside InTx or a user's transaction. The events' statements, with the next
+  // round trip (ExecWithNext).
+  Status WriteEventsWithNext(const std::string& run_id, const std::vector<NewRunEvent>& events);
   Status ValidateCreate(const CreateRunRequest& req);
   // REQUIRES: inside InTx.
   // One statement: the workflow and version are checked by the join, the row comes back.

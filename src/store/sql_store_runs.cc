@@ -162,17 +162,26 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   if (!events.empty() || !steps.empty()) {
     // The steps, the finish and its events are one commit; a finish that does not apply writes
     // none of them. Each step is fenced as SaveStep fences it, while the run is still running.
-    return InTx([&]() -> Result<Run> {
+    // The events go with the COMMIT (one round trip on PostgreSQL).
+    bool finished = false;
+    auto out = InTx([&]() -> Result<Run> {
       for (const auto& s : steps) {
         if (auto saved = SaveStep(s); !saved) return Fail(saved.error());
       }
       auto run = FinishRun(run_id, epoch, status, output, error, failed_node, {}, {});
       if (!run) return run;
-      if (auto appended = AppendRunEvents(run_id, events); !appended) {
-        return Fail(appended.error());
-      }
+      if (auto st = WriteEventsWithNext(run_id, events); !st) return Fail(st.error());
+      finished = true;
       return run;
     });
+    if (!out && finished && out.error().code == ErrorCode::kConflict) {
+      // The finish applied; only its events met another appender's numbers (kConflict from the
+      // COMMIT they went with). Nothing was committed: the caller tries again, not "superseded".
+      return Fail(ErrorCode::kUnavailable,
+                  "store: the run's events met another writer's; nothing committed, retry: " +
+                      out.error().message);
+    }
+    return out;
   }
   return Single([&]() -> Result<Run> {
     int64_t now = NowMs();
@@ -381,43 +390,67 @@ Result<int64_t> SqlStore::AppendRunEvent(const std::string& run_id, const std::s
   return AppendRunEvents(run_id, {NewRunEvent{type, data, 0}});
 }
 
+namespace {
+
+// Up to this many rows per statement: one statement text per count up to it, each prepared once.
+constexpr size_t kEventsPerStatement = 16;
+
+struct EventInsert {
+  std::string sql;
+  std::vector<SqlParam> params;
+};
+
+// The statements that append `events` to a run: each numbers its rows after the run's last
+// event, in order, in the statement itself (so one that waits for a later round trip still
+// numbers right). An appender that took one of those numbers first makes it fail with kConflict.
+std::vector<EventInsert> EventInserts(const std::string& run_id,
+                                      const std::vector<NewRunEvent>& events, int64_t now) {
+  std::vector<EventInsert> out;
+  for (size_t begin = 0; begin < events.size(); begin += kEventsPerStatement) {
+    const size_t n = std::min(kEventsPerStatement, events.size() - begin);
+    std::string rows;
+    std::vector<SqlParam> params{P::Text(run_id)};
+    for (size_t i = 0; i < n; ++i) {
+      const NewRunEvent& e = events[begin + i];
+      const std::string ts = "$" + std::to_string(params.size() + 1);
+      const std::string type = "$" + std::to_string(params.size() + 2);
+      const std::string data = "$" + std::to_string(params.size() + 3);
+      rows += i == 0 ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
+                     : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type +
+                           ", " + data;
+      params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
+      params.push_back(P::Text(e.type));
+      params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
+    }
+    out.push_back(EventInsert{
+        "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
+        "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
+        "$1) b, (" +
+            rows + ") v RETURNING seq",
+        std::move(params)});
+  }
+  return out;
+}
+
+Status RequireTypes(const std::vector<NewRunEvent>& events) {
+  for (const auto& e : events) {
+    if (e.type.empty()) return Fail(ErrorCode::kInvalidArgument, "event type is required");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
                                           const std::vector<NewRunEvent>& events) {
-  for (const auto& e : events) {
-    if (e.type.empty()) return Invalid("event type is required");
-  }
+  if (auto st = RequireTypes(events); !st) return Fail(st.error());
   if (events.empty()) return int64_t{0};
-  // Up to this many rows per statement: one statement text per count up to it, each prepared once.
-  constexpr size_t kRowsPerStatement = 16;
-  // Every statement numbers its rows after the run's last event, in order (AppendRunEvent is the
-  // batch of one). An appender that took one of those numbers first makes it fail with
-  // kConflict; then all of the batch is undone and tried again.
+  // AppendRunEvent is the batch of one. A conflict (another appender took a number first)
+  // undoes all of the batch, which is tried again.
   auto write = [&]() -> Result<int64_t> {
     int64_t last = 0;
-    const int64_t now = NowMs();
-    for (size_t begin = 0; begin < events.size(); begin += kRowsPerStatement) {
-      const size_t n = std::min(kRowsPerStatement, events.size() - begin);
-      std::string rows;
-      std::vector<SqlParam> params{P::Text(run_id)};
-      for (size_t i = 0; i < n; ++i) {
-        const NewRunEvent& e = events[begin + i];
-        const std::string ts = "$" + std::to_string(params.size() + 1);
-        const std::string type = "$" + std::to_string(params.size() + 2);
-        const std::string data = "$" + std::to_string(params.size() + 3);
-        rows += i == 0
-                    ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
-                    : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type +
-                          ", " + data;
-        params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
-        params.push_back(P::Text(e.type));
-        params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
-      }
-      auto r = Exec(
-          "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
-          "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
-          "$1) b, (" +
-              rows + ") v RETURNING seq",
-          params);
+    for (const auto& insert : EventInserts(run_id, events, NowMs())) {
+      auto r = Exec(insert.sql, insert.params);
       if (!r) return Fail(r.error());
       for (const auto& row : r->rows) last = std::max(last, row.Int(0));
     }
@@ -425,7 +458,7 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
   };
   for (int attempt = 1;; ++attempt) {
     // One statement needs no transaction of its own; several are one commit.
-    auto last = events.size() <= kRowsPerStatement ? Single(write) : InTx(write);
+    auto last = events.size() <= kEventsPerStatement ? Single(write) : InTx(write);
     if (last || last.error().code != ErrorCode::kConflict) return last;
     // A conflict is either the race above or a foreign-key miss: the run does not exist.
     auto run = GetRun(run_id);
@@ -433,6 +466,26 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
     if (!*run) return NotFound("no run " + run_id);
     if (attempt >= kEventAppendTries) return last;
   }
+}
+
+Status SqlStore::AppendRunEventsWithNext(const std::string& run_id,
+                                         const std::vector<NewRunEvent>& events) {
+  if (auto st = RequireTypes(events); !st) return st;
+  if (events.empty()) return {};
+  if (!user_tx_) {
+    auto r = AppendRunEvents(run_id, events);
+    if (!r) return Fail(r.error());
+    return {};
+  }
+  return WriteEventsWithNext(run_id, events);
+}
+
+Status SqlStore::WriteEventsWithNext(const std::string& run_id,
+                                     const std::vector<NewRunEvent>& events) {
+  for (const auto& insert : EventInserts(run_id, events, NowMs())) {
+    if (auto st = ExecWithNext(insert.sql, insert.params); !st) return st;
+  }
+  return {};
 }
 
 Result<std::vector<RunEvent>> SqlStore::ListRunEvents(const std::string& run_id, int64_t after_seq,

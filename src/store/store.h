@@ -497,6 +497,13 @@ class Store {
   // a type, before anything is written.
   virtual Result<int64_t> AppendRunEvents(const std::string& run_id,
                                           const std::vector<NewRunEvent>& events) = 0;
+  // Inside a transaction (Begin): the same append, written with the transaction's next
+  // statement or its COMMIT (on PostgreSQL, in that round trip), so the numbers are not returned
+  // and a failure to write the events fails the whole transaction, never this call alone (use
+  // it where the events must commit with the rest). Outside a transaction: AppendRunEvents.
+  // kInvalidArgument for an event without a type, before anything is written.
+  virtual Status AppendRunEventsWithNext(const std::string& run_id,
+                                         const std::vector<NewRunEvent>& events) = 0;
   // Events with seq > after_seq, ascending, at most limit (1..10000).
   virtual Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                                       int limit) = 0;

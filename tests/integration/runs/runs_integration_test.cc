@@ -286,6 +286,39 @@ TEST_F(RunsTest, AOneNodeRunIsThreeCommitsAndKeepsEveryEvent) {
   EXPECT_LE(finished_at, run.finished_ms);
 }
 
+// The same run on PostgreSQL, counted in round trips: transaction control and the events travel
+// with the statements (docs/store.md). Start: the workflow; [BEGIN, the run] [its event,
+// COMMIT]. Worker: [BEGIN, SAVEPOINT, running] [RELEASE, its event, COMMIT]; the checkpoints;
+// [BEGIN, the step] [the finish] [its events, COMMIT].
+TEST_F(RunsTest, AOneNodeRunOnPostgresIsNineRoundTrips) {
+  if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL not installed";
+  PostgresServer pg;
+  OpenStore(pg.CreateDatabase());
+  Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
+  StartWorker(nullptr, 4, seconds(60), std::chrono::hours(1));
+  ASSERT_EQ(WaitEnd(Start("one").run.id).status, RunStatus::kSucceeded);  // prepares statements
+  const auto before = store_internal::ReadSqlCounters();
+  auto started = Start("one");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = broker_->GetTask(started.task_id);
+        return t && *t && IsTerminal((*t)->status);
+      },
+      seconds(20)));
+  const auto after = store_internal::ReadSqlCounters();
+  EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
+  StopWorker();
+  EXPECT_EQ(after.commits - before.commits, 3);
+  EXPECT_EQ(after.statements - before.statements, 9);
+  EXPECT_EQ(after.round_trips - before.round_trips, 9);
+  auto events = store_->ListRunEvents(started.run.id, 0, 100);
+  ASSERT_TRUE(events);
+  std::vector<std::string> types;
+  for (const auto& e : *events) types.push_back(e.type);
+  EXPECT_EQ(types, (std::vector<std::string>{"run.created", "run.started", "node.started",
+                                             "node.finished", "run.finished"}));
+}
+
 // A webhook's delivery reaches the nodes as `trigger` (kept in "run.created" and read by the
 // worker); a run started otherwise has none, and its worker does not look for one.
 TEST_F(RunsTest, AWebhookRunsTriggerReachesItsNodes) {

@@ -783,6 +783,52 @@ TEST_P(StoreConformance, EventsAppendedTogetherKeepTheirOrderAndTimes) {
   EXPECT_EQ(*store_->AppendRunEvent(run.id, "last", "{}"), 42);
 }
 
+// Events appended "with the next round trip" are numbered where they land, seen by the
+// transaction's next read, and committed or rolled back with it; outside a transaction the call
+// is AppendRunEvents.
+TEST_P(StoreConformance, EventsWrittenWithTheNextRoundTripCommitWithTheirTransaction) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->AppendRunEvent(run.id, "first", "{}"));
+  std::vector<NewRunEvent> batch;
+  for (int i = 0; i < 20; ++i) batch.push_back(NewRunEvent{"log", "{}", 0});  // two statements
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK(store_->AppendRunEventsWithNext(run.id, batch));
+    EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 21u);
+  }  // rolled back
+  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 1u);
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"a", "{}", 0}}));
+    ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"b", "{}", 0}}));
+    ASSERT_OK((*tx)->Commit());  // the second goes with the COMMIT
+  }
+  auto events = store_->ListRunEvents(run.id, 0, 100);
+  ASSERT_OK(events);
+  ASSERT_EQ(events->size(), 3u);
+  EXPECT_EQ((*events)[1].type, "a");
+  EXPECT_EQ((*events)[1].seq, 2);
+  EXPECT_EQ((*events)[2].type, "b");
+  EXPECT_EQ((*events)[2].seq, 3);
+  // Outside a transaction: written at once.
+  ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"c", "{}", 0}}));
+  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 4u);
+  EXPECT_CODE(store_->AppendRunEventsWithNext("01ARZ3NDEKTSV4RRFFQ69G5FAV", {{"log", "{}", 0}}),
+              ErrorCode::kNotFound);
+  // A typeless event refuses the call before anything is written, inside a transaction too.
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    EXPECT_CODE(store_->AppendRunEventsWithNext(run.id, {{"ok", "{}", 0}, {"", "{}", 0}}),
+                ErrorCode::kInvalidArgument);
+    ASSERT_OK((*tx)->Commit());
+  }
+  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 4u);
+}
+
 TEST_P(StoreConformance, SyncTriggersKeepsHistoryByKey) {
   Workflow wf = Apply("wf", "1");
   std::vector<TriggerSpec> specs = {
