@@ -56,6 +56,7 @@ class FerryStack {
   };
 
   explicit FerryStack(const Options& o) : ferry_(o.ferry) {
+    if (::access(ferry_.c_str(), X_OK) != 0) Fail("no executable ferry binary at " + ferry_);
     const std::string store =
         o.postgres != nullptr ? o.postgres->CreateDatabase() : (dir_.path() / "ferry.db").string();
     env_ = {{"FERRY_REDIS_URL", redis_.url()},
@@ -127,11 +128,16 @@ class FerryStack {
   }
 
  private:
-  [[noreturn]] static void Fail(const std::string& what) {
+  // std::exit runs no destructors: what this stack started is stopped here first, so a failed
+  // benchmark leaves no redis-server or ferry process behind.
+  [[noreturn]] void Fail(const std::string& what) {
     std::fprintf(stderr, "benchmark stack: %s\n", what.c_str());
+    workers_.clear();
+    server_.reset();
+    redis_.Stop();
     std::exit(1);
   }
-  static void Check(const testing::CommandResult& r, const std::string& what) {
+  void Check(const testing::CommandResult& r, const std::string& what) {
     if (r.exit_code != 0) Fail(what + ": " + r.out + r.err);
   }
 
