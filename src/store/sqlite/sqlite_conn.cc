@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/sqlite/write_turns.h"
+
 namespace ferry::store_migrations_sqlite {
 extern const std::string_view k_001_init;
 extern const std::string_view k_002_remediation;
@@ -125,10 +127,15 @@ class BusyWait {
 
 class SqliteConn final : public SqlConn {
  public:
-  SqliteConn(DbPtr db, std::chrono::milliseconds busy_timeout)
-      : busy_(busy_timeout), db_(std::move(db)) {
+  SqliteConn(DbPtr db, std::chrono::milliseconds busy_timeout, std::shared_ptr<WriteTurns> turns)
+      : busy_timeout_(busy_timeout),
+        turns_(std::move(turns)),
+        busy_(busy_timeout),
+        db_(std::move(db)) {
     busy_.Install(db_.get());
   }
+
+  ~SqliteConn() override { EndTurnIfDone(/*closing=*/true); }
 
   std::string_view Backend() const override { return "sqlite"; }
 
@@ -136,6 +143,12 @@ class SqliteConn final : public SqlConn {
     auto stmt = Prepare(sql);
     if (!stmt) return Fail(stmt.error());
     sqlite3_stmt* s = *stmt;
+    // A write outside a transaction is a transaction of its own: it takes a turn too.
+    if (!my_turn_ && sqlite3_get_autocommit(db_.get()) != 0 && sqlite3_stmt_readonly(s) == 0) {
+      if (auto st = TakeTurn(); !st) return Fail(st.error());
+    }
+    // Declared before `reset`: the turn ends once the statement is reset (its transaction over).
+    TurnEnd end(this);
     StmtReset reset(s);
     for (size_t i = 0; i < params.size(); ++i) {
       const SqlParam& p = params[i];
@@ -175,6 +188,7 @@ class SqliteConn final : public SqlConn {
   }
 
   Status ExecScript(std::string_view sql) override {
+    TurnEnd end(this);
     std::string text(sql);
     char* err = nullptr;
     int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &err);
@@ -191,7 +205,10 @@ class SqliteConn final : public SqlConn {
   Status BeginWrite() override {
     // IMMEDIATE takes the write lock up front (waiting up to busy_timeout): a deferred
     // transaction that later upgrades can fail with SQLITE_BUSY without waiting in WAL mode.
-    auto r = Exec("BEGIN IMMEDIATE", {});
+    if (!my_turn_) {
+      if (auto st = TakeTurn(); !st) return st;
+    }
+    auto r = Exec("BEGIN IMMEDIATE", {});  // a failure ends the turn (Exec's TurnEnd)
     if (!r) return Fail(r.error());
     return {};
   }
@@ -201,6 +218,35 @@ class SqliteConn final : public SqlConn {
   const std::vector<Migration>& Migrations() const override { return SqliteMigrations(); }
 
  private:
+  // Ends the turn when the connection's transaction is over (or the connection closes).
+  class TurnEnd {
+   public:
+    explicit TurnEnd(SqliteConn* c) : c_(c) {}
+    ~TurnEnd() { c_->EndTurnIfDone(/*closing=*/false); }
+    TurnEnd(const TurnEnd&) = delete;
+    TurnEnd& operator=(const TurnEnd&) = delete;
+
+   private:
+    SqliteConn* c_;
+  };
+
+  Status TakeTurn() {
+    if (turns_ == nullptr) return {};
+    if (!turns_->Acquire(busy_timeout_)) {
+      return Fail(ErrorCode::kUnavailable,
+                  "sqlite: database is locked (this process's other writers held it for " +
+                      std::to_string(busy_timeout_.count()) + " ms)");
+    }
+    my_turn_ = true;
+    return {};
+  }
+
+  void EndTurnIfDone(bool closing) {
+    if (!my_turn_ || (!closing && sqlite3_get_autocommit(db_.get()) == 0)) return;
+    my_turn_ = false;
+    turns_->Release();
+  }
+
   Result<sqlite3_stmt*> Prepare(std::string_view sql) {
     std::string key(sql);
     auto it = cache_.find(key);
@@ -216,6 +262,9 @@ class SqliteConn final : public SqlConn {
     return s;
   }
 
+  const std::chrono::milliseconds busy_timeout_;
+  const std::shared_ptr<WriteTurns> turns_;  // null: the file is not shared by name (":memory:")
+  bool my_turn_ = false;                     // this connection holds its file's write turn
   BusyWait busy_;  // the connection's busy handler points at it: declared before db_
   // Declared before the cache: statements must be finalized before the connection closes.
   DbPtr db_;
@@ -236,7 +285,10 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
     return Fail(ErrorCode::kUnavailable, msg);
   }
   sqlite3_extended_result_codes(db.get(), 1);
-  auto conn = std::make_unique<SqliteConn>(std::move(db), busy_timeout);
+  auto turns = path.empty() || path == ":memory:" || path.starts_with("file:")
+                   ? nullptr
+                   : WriteTurns::ForFile(path);
+  auto conn = std::make_unique<SqliteConn>(std::move(db), busy_timeout, std::move(turns));
   // Switching a fresh file to WAL upgrades a shared lock to an exclusive one. When several
   // processes open it at once (server, worker and scheduler starting together), SQLite answers
   // SQLITE_BUSY at once instead of calling the busy handler (it would deadlock otherwise), so
