@@ -24,6 +24,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// Marking a run running is tried again at once this many times when only its event's number
+// clashed with another writer's (Execute).
+constexpr int kMarkRunningTries = 3;
+
 // Shared by every execution of one registered handler.
 struct HandlerState {
   HandlerState(StoreFactory& s, BrokerFactory& b, RunHandlerOptions o)
@@ -305,44 +309,53 @@ class Execution {
     // Running and its "started" event are one commit. The transition is conditional and
     // returns the row, so the run is not read first: only when it does not apply (the run
     // ended, or a newer execution holds it) is it read, to say why.
-    auto tx = store.Begin();
-    if (!tx) return tl::unexpected(Retryable("store: " + tx.error().message));
-    auto marked = store.MarkRunRunning(run_id_, fencing_, worker_);
-    if (!marked) {
-      tx->reset();  // rolls back
-      if (marked.error().code == ErrorCode::kNotFound) {
-        return tl::unexpected(NotRetryable("no run " + run_id_));
+    std::optional<ferry::Run> marked_run;
+    for (int tries = 1; !marked_run; ++tries) {
+      auto tx = store.Begin();
+      if (!tx) return tl::unexpected(Retryable("store: " + tx.error().message));
+      auto marked = store.MarkRunRunning(run_id_, fencing_, worker_);
+      if (!marked) {
+        tx->reset();  // rolls back
+        if (marked.error().code == ErrorCode::kNotFound) {
+          return tl::unexpected(NotRetryable("no run " + run_id_));
+        }
+        if (marked.error().code != ErrorCode::kConflict) {
+          return tl::unexpected(Retryable("store: " + marked.error().message));
+        }
+        auto now = store.GetRun(run_id_);
+        if (!now) return tl::unexpected(Retryable("store: " + now.error().message));
+        if (*now && IsTerminal((**now).status)) {
+          spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((**now).status));
+          return RunResult(**now);
+        }
+        spdlog::info("run {}: superseded ({})", run_id_, marked.error().message);
+        return tl::unexpected(NotRetryable("superseded: " + marked.error().message));
       }
-      if (marked.error().code != ErrorCode::kConflict) {
-        return tl::unexpected(Retryable("store: " + marked.error().message));
+      // Written with the COMMIT (one round trip on PostgreSQL): running and its event commit
+      // together or not at all.
+      const NewRunEvent started{std::string(kEventStarted),
+                                DumpJson(Json{{"task_id", ctx_.id},
+                                              {"queue", ctx_.queue},
+                                              {"generation", generation_},
+                                              {"epoch", fencing_},
+                                              {"attempt", marked->attempt},
+                                              {"worker", state_.options.worker_id}}),
+                                0};
+      if (auto st = store.AppendRunEventsWithNext(run_id_, {started}); !st) {
+        return tl::unexpected(Retryable("store: " + st.error().message));
       }
-      auto now = store.GetRun(run_id_);
-      if (!now) return tl::unexpected(Retryable("store: " + now.error().message));
-      if (*now && IsTerminal((**now).status)) {
-        spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((**now).status));
-        return RunResult(**now);
+      auto committed = (*tx)->Commit();
+      if (committed) {
+        marked_run = std::move(*marked);
+      } else if (committed.error().code != ErrorCode::kConflict || tries >= kMarkRunningTries) {
+        return tl::unexpected(Retryable("store: " + committed.error().message));
       }
-      spdlog::info("run {}: superseded ({})", run_id_, marked.error().message);
-      return tl::unexpected(NotRetryable("superseded: " + marked.error().message));
+      // A conflict at this COMMIT is the event's number, taken at the same moment by another
+      // writer appending to the run (a sweep's "enqueued"): nothing was committed, and the same
+      // claim marks the run again at once instead of spending an attempt.
     }
-    const ferry::Run& run = *marked;
+    const ferry::Run& run = *marked_run;
     started_ms_ = run.started_ms;
-    // Written with the COMMIT (one round trip on PostgreSQL): running and its event commit
-    // together or not at all.
-    const NewRunEvent started{std::string(kEventStarted),
-                              DumpJson(Json{{"task_id", ctx_.id},
-                                            {"queue", ctx_.queue},
-                                            {"generation", generation_},
-                                            {"epoch", fencing_},
-                                            {"attempt", run.attempt},
-                                            {"worker", state_.options.worker_id}}),
-                              0};
-    if (auto st = store.AppendRunEventsWithNext(run_id_, {started}); !st) {
-      return tl::unexpected(Retryable("store: " + st.error().message));
-    }
-    if (auto st = (*tx)->Commit(); !st) {
-      return tl::unexpected(Retryable("store: " + st.error().message));
-    }
 
     // From here the run is ours: a definition problem ends it as failed.
     auto def = LoadDefinition(store, run.workflow_id, run.version);

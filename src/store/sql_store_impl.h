@@ -175,9 +175,9 @@ class SqlStore final : public Store, private SqlSession {
 
   Result<SqlResult> Exec(std::string_view sql, const std::vector<SqlParam>& params);
   Result<int64_t> Affected(std::string_view sql, const std::vector<SqlParam>& params);
-  // A write inside InTx whose only outcome is whether it worked: on PostgreSQL it goes with the
-  // next statement or the COMMIT (SqlConn::Defer), and a failure fails that, so the transaction
-  // does not commit. REQUIRES: inside InTx.
+  // A write inside a transaction whose only outcome is whether it worked: on PostgreSQL it goes
+  // with the next statement or the COMMIT (SqlConn::Defer), and a failure fails that, so the
+  // transaction does not commit. REQUIRES: inside InTx or a user's transaction.
   Status ExecWithNext(std::string_view sql, const std::vector<SqlParam>& params);
 
   template <typename T, typename F>

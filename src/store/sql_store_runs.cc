@@ -162,7 +162,7 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   if (!events.empty() || !steps.empty()) {
     // The steps, the finish and its events are one commit; a finish that does not apply writes
     // none of them. Each step is fenced as SaveStep fences it, while the run is still running.
-    // The events go with the COMMIT (one round trip on PostgreSQL).
+    // On its own, the events go with the COMMIT (one round trip on PostgreSQL).
     bool finished = false;
     auto out = InTx([&]() -> Result<Run> {
       for (const auto& s : steps) {
@@ -170,6 +170,13 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
       }
       auto run = FinishRun(run_id, epoch, status, output, error, failed_node, {}, {});
       if (!run) return run;
+      if (user_tx_) {
+        // Inside a caller's transaction: written now, so a failure is this call's.
+        if (auto appended = AppendRunEvents(run_id, events); !appended) {
+          return Fail(appended.error());
+        }
+        return run;
+      }
       if (auto st = WriteEventsWithNext(run_id, events); !st) return Fail(st.error());
       finished = true;
       return run;

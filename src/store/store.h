@@ -458,7 +458,9 @@ class Store {
   // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status. `steps`
   // (the last node's checkpoint, as SaveStep would store it) and `events` (the run's "finished"
   // event, and what its nodes said last) are written in the same commit, and only if the finish
-  // applies; a step SaveStep would refuse refuses the finish.
+  // applies; a step SaveStep would refuse refuses the finish. kUnavailable (retry; nothing was
+  // committed) when the finish applied but its events met another writer's numbers at the
+  // COMMIT.
   virtual Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                 const std::string& output, const std::string& error,
                                 const std::string& failed_node,
@@ -497,11 +499,14 @@ class Store {
   // a type, before anything is written.
   virtual Result<int64_t> AppendRunEvents(const std::string& run_id,
                                           const std::vector<NewRunEvent>& events) = 0;
-  // Inside a transaction (Begin): the same append, written with the transaction's next
-  // statement or its COMMIT (on PostgreSQL, in that round trip), so the numbers are not returned
-  // and a failure to write the events fails the whole transaction, never this call alone (use
-  // it where the events must commit with the rest). Outside a transaction: AppendRunEvents.
-  // kInvalidArgument for an event without a type, before anything is written.
+  // Inside a transaction (Begin): the same append, for events that must commit with the rest
+  // or not at all. On PostgreSQL they are written with the transaction's next statement or its
+  // COMMIT (in that round trip), so their numbers are not returned and a failure to write them
+  // fails that statement or COMMIT; on SQLite they are written at once and a failure is this
+  // call's. Either way, roll the transaction back after a failure. There is no retry: another
+  // writer taking the same numbers at the same moment fails the COMMIT with kConflict, nothing
+  // committed. Outside a transaction: AppendRunEvents. kInvalidArgument for an event without a
+  // type, before anything is written.
   virtual Status AppendRunEventsWithNext(const std::string& run_id,
                                          const std::vector<NewRunEvent>& events) = 0;
   // Events with seq > after_seq, ascending, at most limit (1..10000).

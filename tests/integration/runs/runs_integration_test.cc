@@ -319,6 +319,39 @@ TEST_F(RunsTest, AOneNodeRunOnPostgresIsNineRoundTrips) {
                                              "node.finished", "run.finished"}));
 }
 
+// Marking a run running commits its "started" event with it; when that event's number clashes
+// with another writer's at the COMMIT (a trigger raises the unique violation once, as a sweep's
+// "enqueued" taking the number at the same moment would), the same claim marks the run again at
+// once: the task's one attempt runs it, and the history has one "started".
+TEST_F(RunsTest, AStartedEventsNumberClashIsTriedAgainWithinTheAttempt) {
+  if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL not installed";
+  PostgresServer pg;
+  OpenStore(pg.CreateDatabase("clash"));
+  pg.Psql(
+      "CREATE SEQUENCE clashes; CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ "
+      "BEGIN IF NEW.type = 'run.started' AND nextval('clashes') = 1 THEN RAISE EXCEPTION USING "
+      "ERRCODE = 'unique_violation', MESSAGE = 'number taken (the test)'; END IF; RETURN NEW; "
+      "END $$; CREATE TRIGGER clash BEFORE INSERT ON run_events FOR EACH ROW EXECUTE FUNCTION "
+      "clash();",
+      "clash");
+  Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
+  StartWorker();
+  auto started = Start("one");
+  ferry::Run run = WaitEnd(started.run.id);
+  StopWorker();
+  EXPECT_EQ(run.status, RunStatus::kSucceeded) << run.error;
+  EXPECT_EQ(run.attempt, 1);
+  EXPECT_EQ(pg.Psql("SELECT last_value FROM clashes", "clash"), "2") << "the clash never happened";
+  auto task = broker_->GetTask(started.task_id);
+  ASSERT_TRUE(task && *task);
+  EXPECT_EQ((*task)->attempts, 1);
+  auto events = store_->ListRunEvents(run.id, 0, 100);
+  ASSERT_TRUE(events);
+  EXPECT_EQ(std::count_if(events->begin(), events->end(),
+                          [](const RunEvent& e) { return e.type == "run.started"; }),
+            1);
+}
+
 // A webhook's delivery reaches the nodes as `trigger` (kept in "run.created" and read by the
 // worker); a run started otherwise has none, and its worker does not look for one.
 TEST_F(RunsTest, AWebhookRunsTriggerReachesItsNodes) {

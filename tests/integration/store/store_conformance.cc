@@ -804,7 +804,7 @@ TEST_P(StoreConformance, EventsWrittenWithTheNextRoundTripCommitWithTheirTransac
     ASSERT_OK(tx);
     ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"a", "{}", 0}}));
     ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"b", "{}", 0}}));
-    ASSERT_OK((*tx)->Commit());  // the second goes with the COMMIT
+    ASSERT_OK((*tx)->Commit());  // on PostgreSQL both go with the COMMIT, in order
   }
   auto events = store_->ListRunEvents(run.id, 0, 100);
   ASSERT_OK(events);

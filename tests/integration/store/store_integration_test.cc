@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/ids.h"
 #include "harness.h"
 #include "postgres.h"
 #include "run_age_queries.h"
@@ -247,6 +248,44 @@ TEST_F(PostgresStore, ARefusedDeferredWriteFailsItsWholeTransaction) {
   auto ok = (*s)->CreateRun(fine);
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_EQ((*s)->ListRunEvents(ok->id, 0, 10)->size(), 1u);
+}
+
+// A finish that applied but whose events met another writer's numbers at the COMMIT (here a
+// trigger raises the unique violation such a clash raises) committed nothing and says retry
+// (kUnavailable), not "superseded" (kConflict); a stale epoch is still kConflict.
+TEST_F(PostgresStore, AFinishWhoseEventsClashAtTheCommitIsRetryable) {
+  auto& pg = SharedPostgres();
+  const std::string db = "clash_" + RandomHex(6);
+  auto s = OpenStore(pg.CreateDatabase(db));
+  ASSERT_TRUE(s) << s.error().ToString();
+  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
+  auto wf = (*s)->ApplyWorkflow(req);
+  ASSERT_TRUE(wf);
+  pg.Psql(
+      "CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.data LIKE '%clash-me%' THEN RAISE EXCEPTION USING ERRCODE = 'unique_violation', "
+      "MESSAGE = 'number taken (the test)'; END IF; RETURN NEW; END $$; CREATE TRIGGER clash "
+      "BEFORE INSERT ON run_events FOR EACH ROW EXECUTE FUNCTION clash();",
+      db);
+  CreateRunRequest cr;
+  cr.workflow_id = wf->workflow.id;
+  auto run = (*s)->CreateRun(cr);
+  ASSERT_TRUE(run);
+  ASSERT_TRUE((*s)->MarkRunRunning(run->id, 1, "w"));
+  auto clashed = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "",
+                                 {{"run.finished", R"({"note":"clash-me"})", 0}}, {});
+  ASSERT_FALSE(clashed);
+  EXPECT_EQ(clashed.error().code, ErrorCode::kUnavailable) << clashed.error().ToString();
+  EXPECT_NE(clashed.error().message.find("number taken"), std::string::npos);
+  EXPECT_EQ((**(*s)->GetRun(run->id)).status, RunStatus::kRunning);
+  auto stale = (*s)->FinishRun(run->id, 0, RunStatus::kSucceeded, "{}", "", "",
+                               {{"run.finished", "{}", 0}}, {});
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, ErrorCode::kConflict) << stale.error().ToString();
+  auto done = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "",
+                              {{"run.finished", "{}", 0}}, {});
+  ASSERT_TRUE(done) << done.error().ToString();
+  EXPECT_EQ((*s)->ListRunEvents(run->id, 0, 10)->size(), 1u);
 }
 
 TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
