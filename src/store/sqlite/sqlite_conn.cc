@@ -135,7 +135,13 @@ class SqliteConn final : public SqlConn {
     busy_.Install(db_.get());
   }
 
-  ~SqliteConn() override { EndTurnIfDone(/*closing=*/true); }
+  // The connection closes (rolling back an open transaction) before its turn goes to the next
+  // writer, who then finds the file free.
+  ~SqliteConn() override {
+    cache_.clear();
+    db_.reset();
+    EndTurnIfDone(/*closing=*/true);
+  }
 
   std::string_view Backend() const override { return "sqlite"; }
 
@@ -208,7 +214,8 @@ class SqliteConn final : public SqlConn {
     if (!my_turn_) {
       if (auto st = TakeTurn(); !st) return st;
     }
-    auto r = Exec("BEGIN IMMEDIATE", {});  // a failure ends the turn (Exec's TurnEnd)
+    TurnEnd end(this);  // if BEGIN fails, even before it runs, the turn ends here
+    auto r = Exec("BEGIN IMMEDIATE", {});
     if (!r) return Fail(r.error());
     return {};
   }
@@ -241,6 +248,7 @@ class SqliteConn final : public SqlConn {
     return {};
   }
 
+  // `closing`: the connection is gone (db_ is null), so its transaction is over.
   void EndTurnIfDone(bool closing) {
     if (!my_turn_ || (!closing && sqlite3_get_autocommit(db_.get()) == 0)) return;
     my_turn_ = false;

@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "harness.h"
 #include "run_age_queries.h"
+#include "store/sqlite/write_turns.h"
 #include "store/store.h"
 #include "store/store_wrapper.h"
 #include "store_conformance.h"
@@ -170,6 +175,45 @@ TEST(StoreNames, RoundTrip) {
   }
   EXPECT_EQ(ParseTriggerKind("Cron"), TriggerKind::kCron);
   EXPECT_FALSE(ParseTriggerKind("email"));
+}
+
+// Two stores of one process on one file: a write waits in line while the other's transaction
+// is open, and goes through once it commits (store/sqlite/write_turns.h).
+TEST(SqliteStore, AProcesssWritersTakeTurnsUntilATransactionEnds) {
+  TempDir dir;
+  const std::string path = (dir.path() / "ferry.db").string();
+  auto a = OpenStore(path);
+  auto b = OpenStore(path);
+  ASSERT_TRUE(a && b);
+  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
+  auto wf = (*a)->ApplyWorkflow(req);
+  ASSERT_TRUE(wf);
+  CreateRunRequest run;
+  run.workflow_id = wf->workflow.id;
+  auto tx = (*a)->Begin();
+  ASSERT_TRUE(tx);
+  ASSERT_TRUE((*a)->CreateRun(run));
+  std::atomic<bool> written{false};
+  std::thread other([&] {
+    EXPECT_TRUE((*b)->CreateRun(run));
+    written = true;
+  });
+  auto turns = store_internal::WriteTurns::ForFile(path);
+  ASSERT_TRUE(Eventually([&] { return turns->Waiters() == 1; }, std::chrono::seconds(10)));
+  EXPECT_FALSE(written);
+  ASSERT_TRUE((*tx)->Commit());
+  other.join();
+  EXPECT_TRUE(written);
+  EXPECT_EQ(turns->Waiters(), 0u);
+  EXPECT_EQ((*a)->ListRuns({})->runs.size(), 2u);
+  // A transaction rolled back ends its turn too: the other store writes at once.
+  {
+    auto rolled = (*a)->Begin();
+    ASSERT_TRUE(rolled);
+    ASSERT_TRUE((*a)->CreateRun(run));
+  }
+  EXPECT_TRUE((*b)->CreateRun(run));
+  EXPECT_EQ((*b)->ListRuns({})->runs.size(), 3u);
 }
 
 }  // namespace
