@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "cron/cron.h"
+#include "runs/definitions.h"
 
 namespace ferry::runs {
 
@@ -81,6 +82,9 @@ Result<PreparedApply> PrepareApply(const ApplySourceRequest& request,
 Result<ApplySourceResult> ApplyPrepared(Store& store, const PreparedApply& prepared) {
   auto applied = store.ApplyWorkflow(prepared.apply);
   if (!applied) return Fail(applied.error());
+  // Runs started in this process go to the new version without asking (definitions.h).
+  RememberWorkflow(applied->workflow.name,
+                   {applied->workflow.id, applied->workflow.current_version});
   auto triggers = store.SyncTriggers(applied->workflow.id, prepared.triggers);
   if (!triggers) return Fail(triggers.error());
   return ApplySourceResult{std::move(*applied), std::move(*triggers)};

@@ -27,7 +27,26 @@ std::shared_ptr<const engine::Workflow> Cached(const Key& key) {
   return it == Cache().end() ? nullptr : it->second;
 }
 
+std::mutex seen_mu;
+std::map<std::string, SeenWorkflow>& Seen() {
+  static auto* seen = new std::map<std::string, SeenWorkflow>();
+  return *seen;
+}
+
 }  // namespace
+
+std::optional<SeenWorkflow> LastSeenWorkflow(const std::string& name) {
+  std::lock_guard lock(seen_mu);
+  auto it = Seen().find(name);
+  if (it == Seen().end()) return std::nullopt;
+  return it->second;
+}
+
+void RememberWorkflow(const std::string& name, const SeenWorkflow& seen) {
+  std::lock_guard lock(seen_mu);
+  if (Seen().size() >= kMaxEntries && Seen().count(name) == 0) Seen().clear();
+  Seen()[name] = seen;
+}
 
 Result<LoadedDefinition> LoadDefinition(Store& store, const std::string& workflow_id, int version) {
   if (version > 0) {

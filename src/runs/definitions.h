@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/result.h"
@@ -27,5 +28,17 @@ struct LoadedDefinition {
 // The definition of `workflow_id` at `version` (0 = its current version). kNotFound when the
 // version does not exist; kInternal when the stored graph does not load.
 Result<LoadedDefinition> LoadDefinition(Store& store, const std::string& workflow_id, int version);
+
+// What a workflow's name was last seen as in this process: its id (a name keeps its id: workflows
+// are never deleted) and the version that was then current. StartRun starts from it without
+// reading the workflow, creating the run only if that version is still current
+// (CreateRunRequest::only_if_current) and reading afresh when it is not. Bounded like the cache
+// of definitions.
+struct SeenWorkflow {
+  std::string id;
+  int version = 0;
+};
+std::optional<SeenWorkflow> LastSeenWorkflow(const std::string& name);
+void RememberWorkflow(const std::string& name, const SeenWorkflow& seen);
 
 }  // namespace ferry::runs

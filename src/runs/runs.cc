@@ -47,67 +47,87 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
                 "a run triggered by " + std::string(TriggeredByName(request.triggered_by)) +
                     " has no trigger context; only webhook and cron runs do");
   }
-  StartRunRequest::Known target;
-  if (request.known) {
-    target = *request.known;
-  } else {
-    auto wf = store.GetWorkflow(request.workflow);
-    if (!wf) return Fail(wf.error());
-    if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);
-    target = {(*wf)->id, (*wf)->current_version};
-  }
-  // A version this process has seen costs no read.
-  auto def = LoadDefinition(store, target.workflow_id, target.version);
-  if (!def) {
-    if (def.error().code == ErrorCode::kNotFound) {
-      return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
+  // A name this process has seen needs no read of the workflow: the run is created only if the
+  // version seen is still current, and the workflow is read afresh when it is not. (A webhook
+  // comes with what its admission read; a nonce's transaction is not tried twice.)
+  std::optional<SeenWorkflow> seen;
+  if (!request.known && !request.nonce) seen = LastSeenWorkflow(request.workflow);
+  std::optional<Run> run;
+  std::string task_id;
+  while (!run) {
+    StartRunRequest::Known target;
+    if (request.known) {
+      target = *request.known;
+    } else if (seen) {
+      target = {seen->id, seen->version};
+    } else {
+      auto wf = store.GetWorkflow(request.workflow);
+      if (!wf) return Fail(wf.error());
+      if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + request.workflow);
+      target = {(*wf)->id, (*wf)->current_version};
+      RememberWorkflow(request.workflow, {target.workflow_id, target.version});
     }
-    return Fail(def.error());
-  }
-  auto inputs = engine::ResolveInputs(*def->workflow, request.inputs, request.allow_unknown_inputs);
-  if (!inputs) return Fail(ErrorCode::kInvalidArgument, inputs.error().message);
+    // A version this process has seen costs no read.
+    auto def = LoadDefinition(store, target.workflow_id, target.version);
+    if (!def) {
+      if (def.error().code == ErrorCode::kNotFound) {
+        return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
+      }
+      return Fail(def.error());
+    }
+    auto inputs =
+        engine::ResolveInputs(*def->workflow, request.inputs, request.allow_unknown_inputs);
+    if (!inputs) return Fail(ErrorCode::kInvalidArgument, inputs.error().message);
 
-  CreateRunRequest create;
-  create.workflow_id = target.workflow_id;
-  create.version = def->version;
-  create.inputs = DumpJson(*inputs);
-  create.triggered_by = request.triggered_by;
-  create.trigger_id = request.trigger_id;
-  // The run carries its "created" event into its own commit: no reader sees a run without the
-  // event that says how it was triggered. The webhook's nonce joins that commit too, so the
-  // database syncs once.
-  // It also names the run's first task, whose id is drawn now and which is submitted once the run
-  // is committed: no commit of its own records the enqueue (a failed one is recorded below).
-  const std::string task_id = NewId();
-  Json created{{"triggered_by", TriggeredByName(request.triggered_by)},
-               {"version", def->version},
-               {"task_id", task_id},
-               {"queue", request.queue},
-               {"generation", 0}};
-  if (!request.trigger.empty()) created["trigger"] = request.trigger;
-  create.first_event.type = kEventCreated;
-  create.first_event.data = DumpJson(created);
-  // CreateRun commits the run with its event on its own; a webhook's nonce must join that
-  // commit, so only then is there a transaction around both (the run's writes then go under a
-  // savepoint: two more round trips that a start without a nonce does not pay).
-  std::unique_ptr<Transaction> tx;
-  if (request.nonce) {
-    auto begun = store.Begin();
-    if (!begun) return Fail(begun.error());
-    tx = std::move(*begun);
-    auto fresh =
-        store.RememberNonce(request.nonce->scope, request.nonce->value, request.nonce->expires_ms);
-    if (!fresh) return Fail(fresh.error());
-    if (!*fresh) {
-      return Fail(ErrorCode::kConflict,
-                  "replayed delivery: this signed request was already accepted (a sender signs "
-                  "each delivery afresh)");
+    CreateRunRequest create;
+    create.workflow_id = target.workflow_id;
+    create.version = def->version;
+    create.only_if_current = seen.has_value();
+    create.inputs = DumpJson(*inputs);
+    create.triggered_by = request.triggered_by;
+    create.trigger_id = request.trigger_id;
+    // The run carries its "created" event into its own commit: no reader sees a run without the
+    // event that says how it was triggered. The webhook's nonce joins that commit too, so the
+    // database syncs once.
+    // It also names the run's first task, whose id is drawn now and which is submitted once the
+    // run is committed: no commit of its own records the enqueue (a failed one is recorded below).
+    task_id = NewId();
+    Json created{{"triggered_by", TriggeredByName(request.triggered_by)},
+                 {"version", def->version},
+                 {"task_id", task_id},
+                 {"queue", request.queue},
+                 {"generation", 0}};
+    if (!request.trigger.empty()) created["trigger"] = request.trigger;
+    create.first_event.type = kEventCreated;
+    create.first_event.data = DumpJson(created);
+    // CreateRun commits the run with its event on its own; a webhook's nonce must join that
+    // commit, so only then is there a transaction around both.
+    std::unique_ptr<Transaction> tx;
+    if (request.nonce) {
+      auto begun = store.Begin();
+      if (!begun) return Fail(begun.error());
+      tx = std::move(*begun);
+      auto fresh = store.RememberNonce(request.nonce->scope, request.nonce->value,
+                                       request.nonce->expires_ms);
+      if (!fresh) return Fail(fresh.error());
+      if (!*fresh) {
+        return Fail(ErrorCode::kConflict,
+                    "replayed delivery: this signed request was already accepted (a sender "
+                    "signs each delivery afresh)");
+      }
     }
-  }
-  auto run = store.CreateRun(create);
-  if (!run) return Fail(run.error());
-  if (tx) {
-    if (auto st = tx->Commit(); !st) return Fail(st.error());
+    auto created_run = store.CreateRun(create);
+    if (!created_run) {
+      if (seen && created_run.error().code == ErrorCode::kConflict) {
+        seen.reset();  // another version was applied since: read the workflow, once
+        continue;
+      }
+      return Fail(created_run.error());
+    }
+    if (tx) {
+      if (auto st = tx->Commit(); !st) return Fail(st.error());
+    }
+    run = std::move(*created_run);
   }
 
   // The run is committed: from here on, nothing may turn this into an error.

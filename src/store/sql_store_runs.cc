@@ -305,12 +305,13 @@ Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& 
       Cat("INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, trigger_id, "
           "retry_of, created_ms, updated_ms) SELECT $1, w.id, v.version, 'pending', $4, $5, $6, "
           "$7, $8, $8 FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id "
-          "WHERE w.id = $2 AND v.version = CASE WHEN $3 = 0 THEN w.current_version ELSE $3 END",
+          "WHERE w.id = $2 AND v.version = CASE WHEN $3 = 0 THEN w.current_version ELSE $3 END "
+          "AND ($9 = 0 OR v.version = w.current_version)",
           kRunReturning),
       {P::Text(id), P::Text(req.workflow_id), P::Int(req.version),
        P::Text(req.inputs.empty() ? "{}" : req.inputs),
        P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
-       P::TextOrNull(retry_of), P::Int(now)});
+       P::TextOrNull(retry_of), P::Int(now), P::Int(req.only_if_current ? 1 : 0)});
   if (!ins) return Fail(ins.error());
   if (!ins->rows.empty()) {
     if (!req.first_event.type.empty()) {
@@ -327,6 +328,16 @@ Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& 
   auto wf = GetWorkflowById(req.workflow_id);
   if (!wf) return Fail(wf.error());
   if (!*wf) return NotFound("no workflow " + req.workflow_id);
+  if (req.only_if_current && req.version != 0 && req.version != (*wf)->current_version) {
+    auto version = GetWorkflowVersion(req.workflow_id, req.version);
+    if (!version) return Fail(version.error());
+    if (!*version) {
+      return NotFound("workflow " + (*wf)->name + " has no version " + std::to_string(req.version));
+    }
+    return Conflict("version " + std::to_string(req.version) + " of workflow " + (*wf)->name +
+                    " is no longer its current one (" + std::to_string((*wf)->current_version) +
+                    " is)");
+  }
   return NotFound("workflow " + (*wf)->name + " has no version " + std::to_string(req.version));
 }
 

@@ -115,6 +115,9 @@ struct Run {
 struct CreateRunRequest {
   std::string workflow_id;  // required
   int version = 0;          // 0 = the workflow's current version
+  // With a version: create the run only while that version is still the workflow's current
+  // one, else kConflict and nothing written (a caller that remembered the current version).
+  bool only_if_current = false;
   std::string inputs = "{}";
   TriggeredBy triggered_by = TriggeredBy::kApi;
   std::string trigger_id;

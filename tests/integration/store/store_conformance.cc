@@ -1055,6 +1055,39 @@ TEST_P(StoreConformance, TransactionsRollBackUnlessCommitted) {
   EXPECT_TRUE(other->GetRun(kept)->has_value());
 }
 
+// A run created "only if the version is still current" is refused, writing nothing, once
+// another version was applied; without the condition an older version may still be run.
+TEST_P(StoreConformance, ARunForAVersionNoLongerCurrentIsRefusedWhenAsked) {
+  Workflow wf = Apply("wf", "1");
+  CreateRunRequest req;
+  req.workflow_id = wf.id;
+  req.version = 1;
+  req.only_if_current = true;
+  req.first_event.type = "run.created";
+  auto ok = store_->CreateRun(req);
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->version, 1);
+  Apply("wf", "2");
+  auto refused = store_->CreateRun(req);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("no longer its current one"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 1u);
+  req.version = 2;
+  auto current = store_->CreateRun(req);
+  ASSERT_OK(current);
+  EXPECT_EQ(current->version, 2);
+  req.version = 1;
+  req.only_if_current = false;
+  auto old = store_->CreateRun(req);
+  ASSERT_OK(old);
+  EXPECT_EQ(old->version, 1);
+  req.version = 7;  // no such version: not found, as without the condition
+  req.only_if_current = true;
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kNotFound);
+}
+
 // A statement that fails inside a user's transaction (here a duplicate run id) undoes only
 // itself, however often: the transaction goes on and commits the rest. On PostgreSQL the
 // savepoint that makes this so travels with the statement (SqlConn::Defer).
