@@ -32,8 +32,9 @@ Result<LoadedDefinition> LoadDefinition(Store& store, const std::string& workflo
 // What a workflow's name was last seen as in this process: its id (a name keeps its id: workflows
 // are never deleted) and the version that was then current. StartRun starts from it without
 // reading the workflow, creating the run only if that version is still current
-// (CreateRunRequest::only_if_current) and reading afresh when it is not. Bounded like the cache
-// of definitions.
+// (CreateRunRequest::only_if_current) and reading afresh when it is not, or when the id is not
+// in the store it uses (the memory is per process, not per database). Bounded like the cache of
+// definitions.
 struct SeenWorkflow {
   std::string id;
   int version = 0;

@@ -69,6 +69,10 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
     }
     // A version this process has seen costs no read.
     auto def = LoadDefinition(store, target.workflow_id, target.version);
+    if (!def && seen && def.error().code == ErrorCode::kNotFound) {
+      seen.reset();  // not in this store (below): read the workflow
+      continue;
+    }
     if (!def) {
       if (def.error().code == ErrorCode::kNotFound) {
         return Fail(ErrorCode::kNotFound, "workflow " + request.workflow + " has no version");
@@ -118,8 +122,12 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
     }
     auto created_run = store.CreateRun(create);
     if (!created_run) {
-      if (seen && created_run.error().code == ErrorCode::kConflict) {
-        seen.reset();  // another version was applied since: read the workflow, once
+      // Another version was applied since (kConflict), or what was seen is not in this store at
+      // all (kNotFound: the memory is the process's, and a process may use more than one
+      // database): read the workflow, once.
+      const ErrorCode code = created_run.error().code;
+      if (seen && (code == ErrorCode::kConflict || code == ErrorCode::kNotFound)) {
+        seen.reset();
         continue;
       }
       return Fail(created_run.error());

@@ -85,6 +85,12 @@ class RunsTest : public ::testing::Test {
 
   void TearDown() override { StopWorker(); }
 
+  static std::unique_ptr<Store> OpenStoreAt(const std::string& location) {
+    auto s = ferry::OpenStore(location);
+    EXPECT_TRUE(s) << (s ? "" : s.error().message);
+    return s ? std::move(*s) : nullptr;
+  }
+
   void Apply(const std::string& yaml) {
     auto ing = engine::Ingest(yaml);
     ASSERT_TRUE(ing) << engine::FormatDiagnostics(ing.error());
@@ -381,6 +387,35 @@ TEST_F(RunsTest, AStartRunsTheVersionAppliedElsewhereSinceItLastLooked) {
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ(ParseJson((*events)[0].data)->at("version"), 2);
   EXPECT_EQ(store_->ListRuns({})->runs.size(), 3u) << "the refused insert wrote nothing";
+}
+
+// What a start remembers of a name is the process's, not a database's: a process that uses two
+// databases, each with a workflow of that name, starts each run from its own database's.
+TEST_F(RunsTest, AStartInAnotherDatabaseFindsThatDatabasesWorkflow) {
+  const std::string yaml = "name: same\nnodes:\n  only:\n    kind: lua\n    script: return {}\n";
+  Apply(yaml);
+  auto here = Start("same");
+  ASSERT_FALSE(here.run.id.empty());
+  auto other = OpenStoreAt((dir_.path() / "other.db").string());
+  ASSERT_NE(other, nullptr);
+  auto ing = engine::Ingest(yaml);
+  ASSERT_TRUE(ing);
+  ApplyWorkflowRequest req;
+  req.name = "same";
+  req.source = yaml;
+  req.graph = DumpJson(ing->canonical);
+  req.checksum = ing->checksum;
+  auto applied = other->ApplyWorkflow(req);
+  ASSERT_TRUE(applied);
+  for (int i = 0; i < 2; ++i) {  // the second time, from what the first remembered
+    runs::StartRunRequest start;
+    start.workflow = "same";
+    auto there = runs::StartRun(*other, *broker_, start);
+    ASSERT_TRUE(there) << there.error().message;
+    EXPECT_EQ(there->run.workflow_id, applied->workflow.id);
+  }
+  auto again = Start("same");  // and back
+  EXPECT_EQ(again.run.workflow_id, here.run.workflow_id);
 }
 
 // A webhook's delivery reaches the nodes as `trigger` (kept in "run.created" and read by the
