@@ -107,8 +107,8 @@ Status SqlStore::Atomically(const std::function<Status()>& f) {
 int64_t SqlStore::Now() const { return NowMs(); }
 
 Result<SqlResult> SqlStore::Exec(std::string_view sql, const std::vector<SqlParam>& params) {
-  const bool control = sql == "COMMIT" || sql == "ROLLBACK" || sql.starts_with("SAVEPOINT") ||
-                       sql.starts_with("RELEASE") || sql.starts_with("ROLLBACK TO");
+  // (SAVEPOINT and RELEASE go through SqlConn::Defer, never here.)
+  const bool control = sql == "COMMIT" || sql == "ROLLBACK" || sql.starts_with("ROLLBACK TO");
   auto r = conn_->Exec(sql, params);
   if (r && sql == "COMMIT") store_internal::CountCommit();
   // Outside a transaction a write commits on its own (a SELECT changes nothing to commit).

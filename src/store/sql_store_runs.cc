@@ -28,6 +28,14 @@ constexpr int kEventAppendTries = 32;
 constexpr std::string_view kStepCols =
     "run_id, node_id, status, output, error, attempt, epoch, started_ms, finished_ms";
 
+// kInvalidArgument for an event without a type, before anything is written.
+Status RequireTypes(const std::vector<NewRunEvent>& events) {
+  for (const auto& e : events) {
+    if (e.type.empty()) return Fail(ErrorCode::kInvalidArgument, "event type is required");
+  }
+  return {};
+}
+
 Run RunFromRow(const SqlRow& r) {
   Run run;
   run.id = r.Text(0);
@@ -153,9 +161,7 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   if (!IsTerminal(status)) {
     return Invalid("FinishRun needs a terminal status, not " + std::string(RunStatusName(status)));
   }
-  for (const auto& e : events) {
-    if (e.type.empty()) return Invalid("event type is required");
-  }
+  if (auto st = RequireTypes(events); !st) return Fail(st.error());
   for (const auto& s : steps) {
     if (s.run_id != run_id) return Invalid("a step of run " + s.run_id + " given to " + run_id);
   }
@@ -448,13 +454,6 @@ std::vector<EventInsert> EventInserts(const std::string& run_id,
         std::move(params)});
   }
   return out;
-}
-
-Status RequireTypes(const std::vector<NewRunEvent>& events) {
-  for (const auto& e : events) {
-    if (e.type.empty()) return Fail(ErrorCode::kInvalidArgument, "event type is required");
-  }
-  return {};
 }
 
 }  // namespace

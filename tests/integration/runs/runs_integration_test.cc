@@ -62,6 +62,10 @@ class RecordingEmitter : public EventEmitter {
   std::vector<std::string> types;
 };
 
+// A workflow of one Lua node, the cheapest whole run.
+constexpr const char* kOneLuaNode =
+    "name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n";
+
 // One Redis, one store, a broker factory with a unique prefix, and helpers.
 class RunsTest : public ::testing::Test {
  protected:
@@ -155,6 +159,37 @@ class RunsTest : public ::testing::Test {
 
   std::string Path(const std::string& name) const { return (dir_.path() / name).string(); }
 
+  // The types of a run's history, in order.
+  std::vector<std::string> EventTypes(const std::string& run_id) {
+    auto events = store_->ListRunEvents(run_id, 0, 1000);
+    EXPECT_TRUE(events) << (events ? "" : events.error().message);
+    std::vector<std::string> types;
+    if (events) {
+      for (const auto& e : *events) types.push_back(e.type);
+    }
+    return types;
+  }
+
+  // What one more run of `wf` costs this process's stores, start to finish. A first run opens
+  // the worker's store connection (its schema check, its statements prepared) and shows this
+  // process the workflow; the second is measured up to its task's end in Redis, which comes after
+  // the run's last commit: waiting on it reads nothing from the store, so the counts are exact.
+  store_internal::SqlCounters CostOfAnotherRun(const std::string& wf,
+                                               runs::StartRunResult& started) {
+    EXPECT_EQ(WaitEnd(Start(wf).run.id).status, RunStatus::kSucceeded);
+    const auto before = store_internal::ReadSqlCounters();
+    started = Start(wf);
+    EXPECT_TRUE(Eventually(
+        [&] {
+          auto t = broker_->GetTask(started.task_id);
+          return t && *t && IsTerminal((*t)->status);
+        },
+        seconds(20)));
+    const auto after = store_internal::ReadSqlCounters();
+    return {after.statements - before.statements, after.commits - before.commits,
+            after.round_trips - before.round_trips};
+  }
+
   // Waits until node `node` of run `id` has its step row (its checkpoint). A node's own side
   // effect (a line in a file) comes a few milliseconds before the row; an execution that takes
   // the run over in between legitimately runs the node again.
@@ -245,31 +280,19 @@ TEST_F(RunsTest, StartRunExecutesAndStoresSteps) {
 // events wait for the next write here (event_flush longer than the run), so no timed write comes
 // between and the count is exact.
 TEST_F(RunsTest, AOneNodeRunIsThreeCommitsAndKeepsEveryEvent) {
-  Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
+  Apply(kOneLuaNode);
   // No cancel polls (each is a read) however long the run takes on a loaded machine.
   StartWorker(nullptr, 4, seconds(60), std::chrono::hours(1));
-  // A first run opens the worker's store connection (its schema check) and shows this process
-  // the workflow's version; the second is what every run costs from then on.
-  ASSERT_EQ(WaitEnd(Start("one").run.id).status, RunStatus::kSucceeded);
-  const auto before = store_internal::ReadSqlCounters();
-  auto started = Start("one");
-  // The run task's end in Redis comes after the run's last commit; waiting on it reads nothing
-  // from the store, so the counters hold the run's own statements exactly.
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto t = broker_->GetTask(started.task_id);
-        return t && *t && IsTerminal((*t)->status);
-      },
-      seconds(20)));
-  const auto after = store_internal::ReadSqlCounters();
+  runs::StartRunResult started;
+  const auto cost = CostOfAnotherRun("one", started);
   ferry::Run run = WaitEnd(started.run.id);
   ASSERT_EQ(run.status, RunStatus::kSucceeded) << run.error;
-  EXPECT_EQ(after.commits - before.commits, 3);
+  EXPECT_EQ(cost.commits, 3);
   // Start: the run with its event (the workflow's id and current version were seen by the first
   // start: the insert checks the version is still current). Worker: running with its event (no
   // run row read first, no version, no trigger for an API run), the checkpoints, then the step,
   // the finish and its events.
-  EXPECT_EQ(after.statements - before.statements, 8);
+  EXPECT_EQ(cost.statements, 8);
   auto steps = store_->ListSteps(run.id);
   ASSERT_TRUE(steps);
   ASSERT_EQ(steps->size(), 1u) << "the last node is checkpointed in the run's end commit";
@@ -301,29 +324,18 @@ TEST_F(RunsTest, AOneNodeRunOnPostgresIsEightRoundTrips) {
   if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL not installed";
   PostgresServer pg;
   OpenStore(pg.CreateDatabase());
-  Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
+  Apply(kOneLuaNode);
   StartWorker(nullptr, 4, seconds(60), std::chrono::hours(1));
-  ASSERT_EQ(WaitEnd(Start("one").run.id).status, RunStatus::kSucceeded);  // prepares statements
-  const auto before = store_internal::ReadSqlCounters();
-  auto started = Start("one");
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto t = broker_->GetTask(started.task_id);
-        return t && *t && IsTerminal((*t)->status);
-      },
-      seconds(20)));
-  const auto after = store_internal::ReadSqlCounters();
+  runs::StartRunResult started;
+  const auto cost = CostOfAnotherRun("one", started);
   EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
   StopWorker();
-  EXPECT_EQ(after.commits - before.commits, 3);
-  EXPECT_EQ(after.statements - before.statements, 8);
-  EXPECT_EQ(after.round_trips - before.round_trips, 8);
-  auto events = store_->ListRunEvents(started.run.id, 0, 100);
-  ASSERT_TRUE(events);
-  std::vector<std::string> types;
-  for (const auto& e : *events) types.push_back(e.type);
-  EXPECT_EQ(types, (std::vector<std::string>{"run.created", "run.started", "node.started",
-                                             "node.finished", "run.finished"}));
+  EXPECT_EQ(cost.commits, 3);
+  EXPECT_EQ(cost.statements, 8);
+  EXPECT_EQ(cost.round_trips, 8);
+  EXPECT_EQ(EventTypes(started.run.id),
+            (std::vector<std::string>{"run.created", "run.started", "node.started", "node.finished",
+                                      "run.finished"}));
 }
 
 // Marking a run running commits its "started" event with it; when that event's number clashes
@@ -341,7 +353,7 @@ TEST_F(RunsTest, AStartedEventsNumberClashIsTriedAgainWithinTheAttempt) {
       "END $$; CREATE TRIGGER clash BEFORE INSERT ON run_events FOR EACH ROW EXECUTE FUNCTION "
       "clash();",
       "clash");
-  Apply("name: one\nnodes:\n  only:\n    kind: lua\n    script: return {n = 1}\n");
+  Apply(kOneLuaNode);
   StartWorker();
   auto started = Start("one");
   ferry::Run run = WaitEnd(started.run.id);
@@ -352,11 +364,8 @@ TEST_F(RunsTest, AStartedEventsNumberClashIsTriedAgainWithinTheAttempt) {
   auto task = broker_->GetTask(started.task_id);
   ASSERT_TRUE(task && *task);
   EXPECT_EQ((*task)->attempts, 1);
-  auto events = store_->ListRunEvents(run.id, 0, 100);
-  ASSERT_TRUE(events);
-  EXPECT_EQ(std::count_if(events->begin(), events->end(),
-                          [](const RunEvent& e) { return e.type == "run.started"; }),
-            1);
+  const auto types = EventTypes(run.id);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "run.started"), 1);
 }
 
 // A start does not read a workflow this process has seen; when another process has applied a
@@ -698,12 +707,9 @@ TEST_F(RunsTest, NodeEventsReachTheTasksStreamOnlyWhenAsked) {
     } else {
       EXPECT_TRUE(emitter.types.empty()) << emitter.types.front();
     }
-    auto events = store_->ListRunEvents(started.run.id, 0, 1000);
-    ASSERT_TRUE(events);
-    std::vector<std::string> history;
-    for (const auto& e : *events) history.push_back(e.type);
-    EXPECT_EQ(history, (std::vector<std::string>{"run.created", "run.started", "node.started",
-                                                 "node.finished", "run.finished"}));
+    EXPECT_EQ(EventTypes(started.run.id),
+              (std::vector<std::string>{"run.created", "run.started", "node.started",
+                                        "node.finished", "run.finished"}));
   }
 }
 

@@ -4,7 +4,6 @@
 
 #include <chrono>
 
-#include "core/ids.h"
 #include "harness.h"
 #include "postgres.h"
 #include "run_age_queries.h"
@@ -23,6 +22,25 @@ class PostgresStore : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL binaries not installed";
+  }
+
+  // A fresh database of the shared server holding one workflow, and a request for a run of it.
+  struct WithWorkflow {
+    std::string url;
+    std::string db;  // the database's name (for Psql)
+    std::unique_ptr<Store> store;
+    CreateRunRequest run;
+  };
+  static void OpenWithWorkflow(WithWorkflow& out) {
+    out.url = SharedPostgres().CreateDatabase();
+    out.db = out.url.substr(out.url.rfind('/') + 1);
+    auto s = OpenStore(out.url);
+    ASSERT_TRUE(s) << s.error().ToString();
+    out.store = std::move(*s);
+    ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
+    auto wf = out.store->ApplyWorkflow(req);
+    ASSERT_TRUE(wf);
+    out.run.workflow_id = wf->workflow.id;
   }
 };
 
@@ -69,27 +87,23 @@ TEST_F(PostgresStore, ReconnectsAfterServerRestart) {
 }
 
 TEST_F(PostgresStore, TransactionCutByRestartIsNeverReportedCommitted) {
-  auto& pg = SharedPostgres();
-  auto s = OpenStore(pg.CreateDatabase());
-  ASSERT_TRUE(s) << s.error().ToString();
-  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
-  auto wf = (*s)->ApplyWorkflow(req);
-  ASSERT_TRUE(wf);
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  Store* s = w.store.get();
   {
-    auto tx = (*s)->Begin();
+    auto tx = s->Begin();
     ASSERT_TRUE(tx);
-    CreateRunRequest run;
-    run.workflow_id = wf->workflow.id;
-    ASSERT_TRUE((*s)->CreateRun(run));
-    pg.Restart();
-    auto lost = (*s)->CreateRun(run);
+    const CreateRunRequest& run = w.run;
+    ASSERT_TRUE(s->CreateRun(run));
+    SharedPostgres().Restart();
+    auto lost = s->CreateRun(run);
     ASSERT_FALSE(lost);
     EXPECT_EQ(lost.error().code, ErrorCode::kUnavailable) << lost.error().ToString();
     auto commit = (*tx)->Commit();
     ASSERT_FALSE(commit);
     EXPECT_EQ(commit.error().code, ErrorCode::kUnavailable) << commit.error().ToString();
   }
-  auto runs = (*s)->ListRuns({});
+  auto runs = s->ListRuns({});
   ASSERT_TRUE(runs) << runs.error().ToString();
   EXPECT_EQ(runs->runs.size(), 0u);
 }
@@ -98,14 +112,10 @@ TEST_F(PostgresStore, TransactionCutByRestartIsNeverReportedCommitted) {
 // (one libpq pipeline): a user's transaction of two writes, each under its savepoint, is three
 // exchanges with the server instead of eight. A run's first event goes with the COMMIT.
 TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
-  auto& pg = SharedPostgres();
-  auto s = OpenStore(pg.CreateDatabase());
-  ASSERT_TRUE(s) << s.error().ToString();
-  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
-  auto wf = (*s)->ApplyWorkflow(req);
-  ASSERT_TRUE(wf);
-  CreateRunRequest run;
-  run.workflow_id = wf->workflow.id;
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  const CreateRunRequest run = w.run;
   const auto two_writes = [&] {
     auto tx = (*s)->Begin();
     ASSERT_TRUE(tx);
@@ -202,22 +212,17 @@ TEST_F(PostgresStore, ADeferredStatementsFailureIsTheNextStatements) {
 // call's savepoint: the transaction fails as a whole and nothing of it is committed. Outside a
 // transaction the refusal fails CreateRun itself.
 TEST_F(PostgresStore, ARefusedDeferredWriteFailsItsWholeTransaction) {
-  auto& pg = SharedPostgres();
-  const std::string url = pg.CreateDatabase();
-  auto s = OpenStore(url);
-  ASSERT_TRUE(s) << s.error().ToString();
-  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
-  auto wf = (*s)->ApplyWorkflow(req);
-  ASSERT_TRUE(wf);
-  auto admin = store_internal::OpenPgConn(url, std::chrono::seconds(5), std::chrono::seconds(5));
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  auto admin = store_internal::OpenPgConn(w.url, std::chrono::seconds(5), std::chrono::seconds(5));
   ASSERT_TRUE(admin) << admin.error().ToString();
   ASSERT_TRUE((*admin)->ExecScript(
       "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
       "IF NEW.data LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
       "RETURN NEW; END $$; CREATE TRIGGER refuse_marked BEFORE INSERT ON run_events FOR EACH "
       "ROW EXECUTE FUNCTION refuse_marked();"));
-  CreateRunRequest plain;
-  plain.workflow_id = wf->workflow.id;
+  const CreateRunRequest plain = w.run;
   CreateRunRequest marked = plain;
   marked.first_event.type = "run.created";
   marked.first_event.data = R"({"note":"refuse-me"})";
@@ -254,22 +259,16 @@ TEST_F(PostgresStore, ARefusedDeferredWriteFailsItsWholeTransaction) {
 // trigger raises the unique violation such a clash raises) committed nothing and says retry
 // (kUnavailable), not "superseded" (kConflict); a stale epoch is still kConflict.
 TEST_F(PostgresStore, AFinishWhoseEventsClashAtTheCommitIsRetryable) {
-  auto& pg = SharedPostgres();
-  const std::string db = "clash_" + RandomHex(6);
-  auto s = OpenStore(pg.CreateDatabase(db));
-  ASSERT_TRUE(s) << s.error().ToString();
-  ApplyWorkflowRequest req{"wf", "", "src", "yaml", "{}", "c", "", ""};
-  auto wf = (*s)->ApplyWorkflow(req);
-  ASSERT_TRUE(wf);
-  pg.Psql(
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  SharedPostgres().Psql(
       "CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
       "IF NEW.data LIKE '%clash-me%' THEN RAISE EXCEPTION USING ERRCODE = 'unique_violation', "
       "MESSAGE = 'number taken (the test)'; END IF; RETURN NEW; END $$; CREATE TRIGGER clash "
       "BEFORE INSERT ON run_events FOR EACH ROW EXECUTE FUNCTION clash();",
-      db);
-  CreateRunRequest cr;
-  cr.workflow_id = wf->workflow.id;
-  auto run = (*s)->CreateRun(cr);
+      w.db);
+  auto run = (*s)->CreateRun(w.run);
   ASSERT_TRUE(run);
   ASSERT_TRUE((*s)->MarkRunRunning(run->id, 1, "w"));
   auto clashed = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "",
