@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -51,11 +52,15 @@ class FerryStack {
     std::string ferry;           // the binary
     int workers = 0;             // `ferry worker start` processes
     int worker_concurrency = 4;  // each one's --concurrency
+    // > 0: the workers run under `nice -n worker_nice`, as a systemd unit's Nice= starts them
+    // (every thread inherits it); any build's worker can be started so.
+    int worker_nice = 0;
     // Not owned; null = a SQLite file. Else the store is a new database of this server.
     testing::PostgresServer* postgres = nullptr;
   };
 
-  explicit FerryStack(const Options& o) : ferry_(o.ferry) {
+  explicit FerryStack(const Options& o)
+      : ferry_(o.ferry), worker_concurrency_(o.worker_concurrency), worker_nice_(o.worker_nice) {
     if (::access(ferry_.c_str(), X_OK) != 0) Fail("no executable ferry binary at " + ferry_);
     const std::string store =
         o.postgres != nullptr ? o.postgres->CreateDatabase() : (dir_.path() / "ferry.db").string();
@@ -76,13 +81,7 @@ class FerryStack {
     server.argv = {ferry_, "server", "start", "--listen", "127.0.0.1:" + std::to_string(port_)};
     server.env = env_;
     server_ = std::make_unique<testing::Process>(server);
-    for (int i = 0; i < o.workers; ++i) {
-      testing::Process::Options worker;
-      worker.argv = {ferry_, "worker", "start", "--concurrency",
-                     std::to_string(o.worker_concurrency)};
-      worker.env = env_;
-      workers_.push_back(std::make_unique<testing::Process>(worker));
-    }
+    StartWorkers(o.workers);
     const bool up = testing::Eventually(
         [&] {
           httplib::Client c("127.0.0.1", port_);
@@ -108,6 +107,27 @@ class FerryStack {
     for (const auto& w : workers_) out += w->Stderr();
     return out;
   }
+  // Starts `n` more `ferry worker start` processes.
+  void StartWorkers(int n) {
+    for (int i = 0; i < n; ++i) {
+      testing::Process::Options worker;
+      if (worker_nice_ > 0) worker.argv = {"nice", "-n", std::to_string(worker_nice_)};
+      for (std::string a : {ferry_, std::string("worker"), std::string("start"),
+                            std::string("--concurrency"), std::to_string(worker_concurrency_)}) {
+        worker.argv.push_back(a);
+      }
+      worker.env = env_;
+      workers_.push_back(std::make_unique<testing::Process>(worker));
+    }
+  }
+  // Stops every worker as an operator does (SIGTERM: it hands unstarted work back and exits),
+  // waiting up to 30 s for each; one that has not exited by then is killed.
+  void StopWorkers() {
+    for (auto& w : workers_) w->Signal(SIGTERM);
+    for (auto& w : workers_) w->Wait(std::chrono::seconds(30));
+    workers_.clear();
+  }
+  int workers() const { return static_cast<int>(workers_.size()); }
   double ServerCpuSeconds() const { return ProcessCpuSeconds(server_->pid()); }
   // Every worker process's CPU seconds so far, summed.
   double WorkerCpuSeconds() const {
@@ -142,6 +162,8 @@ class FerryStack {
   }
 
   const std::string ferry_;
+  const int worker_concurrency_;
+  const int worker_nice_;
   testing::TempDir dir_;
   testing::RedisServer redis_;
   const std::string secret_ = RandomHex(16);

@@ -16,7 +16,14 @@
 //             the keep-alive request's 200, for an idle close) and its time;
 //   runs      the same while --run-producers keep-alive clients post POST /api/v1/runs as fast
 //             as the answers come back (the worker, --concurrency 4, runs them): the webhook's
-//             answer while the same stack runs workflow runs flat out.
+//             answer while the same stack starts and runs workflow runs flat out;
+//   backlog   the same while the worker runs --backlog runs queued before the phase (the workers
+//             are stopped, the runs started through POST /api/v1/runs, the workers started
+//             again): the webhook's answer while the stack runs workflow runs flat out and
+//             starts nothing else. The phase reports how many were still queued at its end (none
+//             left: the backlog ran out and the phase does not count).
+//
+// --worker-nice N starts the worker under `nice -n N` (as a systemd unit's Nice= does).
 //
 // Latency is measured from each request's scheduled send time (no coordinated omission), with
 // --senders keep-alive client connections (TCP_NODELAY) taking requests in turn. Every request
@@ -27,7 +34,8 @@
 //
 //   build/default/bench/slow_clients_bench [--ferry PATH] [--seconds 30] [--rate 50]
 //       [--idle 1000] [--trickle 200] [--trickle-every 2000] [--timeout 5000] [--senders 8]
-//       [--run-producers 4] [--store sqlite|postgres] [--only baseline|slow|runs]
+//       [--run-producers 4] [--backlog 30000] [--worker-nice 0] [--store sqlite|postgres]
+//       [--only baseline|slow|runs|backlog]
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -84,6 +92,8 @@ struct Options {
   milliseconds timeout{5000};
   int senders = 8;
   int run_producers = 4;  // the "runs" phase: keep-alive clients starting runs flat out
+  int backlog = 30000;    // the "backlog" phase: runs queued before it
+  int worker_nice = 0;    // > 0: the worker runs under `nice -n`
   bool postgres = false;  // the store: a PostgreSQL database instead of a SQLite file
   std::string only;
 };
@@ -487,8 +497,11 @@ class Bench {
   void Run() {
     std::unique_ptr<testing::PostgresServer> pg;
     if (o_.postgres) pg = std::make_unique<testing::PostgresServer>();
-    FerryStack stack(
-        {.ferry = o_.ferry, .workers = 1, .worker_concurrency = 4, .postgres = pg.get()});
+    FerryStack stack({.ferry = o_.ferry,
+                      .workers = 1,
+                      .worker_concurrency = 4,
+                      .worker_nice = o_.worker_nice,
+                      .postgres = pg.get()});
     if (o_.only.empty() || o_.only == "baseline") {
       phases_.push_back(Phase(stack, "no slow clients", Load::kNone));
     }
@@ -499,6 +512,9 @@ class Bench {
     if (o_.only.empty() || o_.only == "runs") {
       phases_.push_back(Phase(stack, "", Load::kRuns));
     }
+    if (o_.only.empty() || o_.only == "backlog") {
+      phases_.push_back(Phase(stack, "", Load::kBacklog));
+    }
     if (!stack.Running())
       std::fprintf(stderr, "server or worker exited:\n%s\n", stack.Stderr().c_str());
     Print();
@@ -507,33 +523,59 @@ class Bench {
  private:
   // What else the server gets during a phase: nothing, slow clients, or producers starting runs
   // (POST /api/v1/runs) as fast as the answers come back, which the worker then runs.
-  enum class Load { kNone, kSlow, kRuns };
+  // kBacklog: only the worker, running a backlog of runs queued before the phase.
+  enum class Load { kNone, kSlow, kRuns, kBacklog };
+
+  // `n` keep-alive clients posting POST /api/v1/runs as fast as the answers come back, until
+  // `stop` is set or `limit` runs in all were started (each loop is bounded by count too).
+  std::vector<std::jthread> Producers(FerryStack& stack, int n, const std::atomic<bool>& stop,
+                                      std::atomic<int>& started, int limit) {
+    const std::string token = stack.CreateToken("bench-runs", "run");
+    std::vector<std::jthread> producers;
+    for (int i = 0; i < n; ++i) {
+      producers.emplace_back([&, token, limit] {
+        auto c = NewClient(stack.port(), o_.timeout);
+        c->set_bearer_token_auth(token.c_str());
+        for (int k = 0; k < 1'000'000 && !stop.load() && started.load() < limit; ++k) {
+          auto res = c->Post("/api/v1/runs", R"({"workflow":"bench"})", "application/json");
+          if (res && res->status == 201) {
+            started.fetch_add(1);
+          } else if (!res) {
+            c = NewClient(stack.port(), o_.timeout);
+            c->set_bearer_token_auth(token.c_str());
+          }
+        }
+      });
+    }
+    return producers;
+  }
+
+  // Runs queued for the worker and not yet finished by it (entries of the run tasks' queue).
+  static int64_t QueuedRuns(FerryStack& stack) {
+    return std::atoll(stack.redis().Cli({"XLEN", "ferry:{default}:stream"}).c_str());
+  }
 
   PhaseResult Phase(FerryStack& stack, const std::string& name, Load load) {
     PhaseResult p;
     p.name = name;
     std::unique_ptr<SlowClients> clients;
-    std::atomic<bool> producing{load == Load::kRuns};
+    std::atomic<bool> stop_producing{false};
     std::atomic<int> runs_started{0};
     std::vector<std::jthread> producers;
     if (load == Load::kRuns) {
-      const std::string token = stack.CreateToken("bench-runs", "run");
-      for (int i = 0; i < o_.run_producers; ++i) {
-        producers.emplace_back([&, token] {
-          auto c = NewClient(stack.port(), o_.timeout);
-          c->set_bearer_token_auth(token.c_str());
-          // Bounded by the phase (the flag) and by count.
-          for (int n = 0; n < 1'000'000 && producing.load(); ++n) {
-            auto res = c->Post("/api/v1/runs", R"({"workflow":"bench"})", "application/json");
-            if (res && res->status == 201) {
-              runs_started.fetch_add(1);
-            } else if (!res) {
-              c = NewClient(stack.port(), o_.timeout);
-              c->set_bearer_token_auth(token.c_str());
-            }
-          }
-        });
-      }
+      producers = Producers(stack, o_.run_producers, stop_producing, runs_started, 1'000'000'000);
+    }
+    int64_t backlog_at_start = 0;
+    if (load == Load::kBacklog) {
+      // The backlog is queued while no worker runs, then the worker starts on it: during the
+      // measurement the stack runs workflow runs flat out and nothing else.
+      const int workers = stack.workers();
+      stack.StopWorkers();
+      {
+        auto fill = Producers(stack, o_.run_producers, stop_producing, runs_started, o_.backlog);
+      }  // joins: every producer stopped at the count
+      backlog_at_start = QueuedRuns(stack);
+      stack.StartWorkers(workers);
     }
     if (load == Load::kSlow) {
       clients = std::make_unique<SlowClients>(stack.port(), o_.idle, o_.trickle, o_.trickle_every);
@@ -563,11 +605,20 @@ class Bench {
     health.join();
     seq_base_ += n;
     p.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    producing = false;
+    stop_producing = true;
     producers.clear();  // joins
     if (load == Load::kRuns) {
       p.name = fmt::format("{} producers starting runs flat out ({} runs, {:.0f}/s)",
                            o_.run_producers, runs_started.load(), runs_started.load() / p.seconds);
+    }
+    if (load == Load::kBacklog) {
+      const int64_t left = QueuedRuns(stack);
+      p.name = fmt::format(
+          "the worker{} running a backlog of {} runs flat out ({} ran during the phase, {:.0f}/s; "
+          "{} still queued at its end{})",
+          o_.worker_nice > 0 ? fmt::format(" (nice {})", o_.worker_nice) : "", backlog_at_start,
+          backlog_at_start - left, static_cast<double>(backlog_at_start - left) / p.seconds, left,
+          left == 0 ? ": the backlog ran out, this phase does not count" : "");
     }
     const auto machine1 = MachineJiffies();
     const double total = machine1.second - machine0.second;
@@ -646,7 +697,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: slow_clients_bench [--ferry PATH] [--seconds N] [--rate N] [--idle N] "
                  "[--trickle N] [--trickle-every MS] [--timeout MS] [--senders N] "
-                 "[--run-producers N] [--store sqlite|postgres] [--only baseline|slow|runs]\n");
+                 "[--run-producers N] [--backlog N] [--worker-nice N] [--store sqlite|postgres] "
+                 "[--only baseline|slow|runs|backlog]\n");
     return 2;
   };
   ferry::bench::Options o;
@@ -678,12 +730,18 @@ int main(int argc, char** argv) {
       o.senders = number(1, 256);
     } else if (a == "--run-producers") {
       o.run_producers = number(1, 256);
+    } else if (a == "--backlog") {
+      o.backlog = number(1, 10'000'000);
+    } else if (a == "--worker-nice") {
+      o.worker_nice = number(0, 19);
     } else if (a == "--store") {
       if (v != "sqlite" && v != "postgres") return usage();
       o.postgres = v == "postgres";
     } else if (a == "--only") {
       o.only = v;
-      if (o.only != "baseline" && o.only != "slow" && o.only != "runs") return usage();
+      if (o.only != "baseline" && o.only != "slow" && o.only != "runs" && o.only != "backlog") {
+        return usage();
+      }
     } else {
       return usage();
     }

@@ -97,6 +97,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   setting(wstart, "queues", wf.queues);
   setting(wstart, "concurrency", wf.concurrency);
   setting(wstart, "prefetch", wf.prefetch);
+  setting(wstart, "nice", wf.nice);
   setting(wstart, "worker-id", wf.worker_id);
   setting(wstart, "lease", wf.lease);
   setting(wstart, "drain-timeout", wf.drain_timeout);
@@ -289,6 +290,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   setting(dev, "listen", dv.listen);
   setting(dev, "data-dir", dv.data_dir);
   setting(dev, "concurrency", dv.concurrency);
+  setting(dev, "nice", dv.nice);
   AddHandlerFlag(dev, dv.handlers);
   setting(dev, "secrets-file", sf.secrets_file);
   add_store(dev);

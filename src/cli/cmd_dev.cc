@@ -45,6 +45,12 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
     if (!n) return out.Fail(n.error());
     concurrency = *n;
   }
+  int nice = WorkerOptions{}.nice;
+  if (auto c = PickSetting(args.nice, "nice", ctx.env())) {
+    auto n = ParseIntSetting(*c, 0, 19);
+    if (!n) return out.Fail(n.error());
+    nice = *n;
+  }
   // The user's own kinds (docs/handlers.md), checked before anything starts.
   auto declared = ResolveHandlerDeclarations(args.handlers, ctx.env());
   if (!declared) return out.Fail(declared.error());
@@ -122,6 +128,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   wo.broker = broker_options;
   wo.on_task_end = [&metrics](const TaskObservation& o) { metrics.ObserveTask(o); };
   wo.concurrency = concurrency;
+  wo.nice = nice;
   wo.worker_id = DefaultWorkerId();
   wo.lease = std::chrono::seconds(10);
   wo.drain_timeout = std::chrono::seconds(10);

@@ -175,6 +175,7 @@ struct DevArgs {
   std::optional<std::string> listen;
   std::optional<std::string> data_dir;
   std::optional<std::string> concurrency;
+  std::optional<std::string> nice;
   std::vector<std::string> handlers;  // --handler, repeatable; else FERRY_HANDLERS
 };
 

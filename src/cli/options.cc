@@ -248,6 +248,11 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     if (!v) return Fail(v.error());
     w.prefetch = *v;
   }
+  if (auto r = PickSetting(flags.nice, "nice", env)) {
+    auto v = ParseIntSetting(*r, 0, 19);
+    if (!v) return Fail(v.error());
+    w.nice = *v;
+  }
   if (auto r = PickSetting(flags.worker_id, "worker-id", env)) {
     if (r->text.size() > 200 || r->text.find_first_of(" \t\n{}") != std::string::npos) {
       return BadSetting(*r, "worker id must be at most 200 characters, without spaces or braces");

@@ -94,6 +94,7 @@ struct WorkerFlags {
   std::optional<std::string> queues;
   std::optional<std::string> concurrency;
   std::optional<std::string> prefetch;
+  std::optional<std::string> nice;
   std::optional<std::string> worker_id;
   std::optional<std::string> lease;
   std::optional<std::string> drain_timeout;

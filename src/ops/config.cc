@@ -228,6 +228,10 @@ const std::vector<SettingInfo>& Settings() {
        "", ""},
       {"concurrency", "1 (ferry dev: 4)", "worker, dev", false, "Tasks run at once", "", ""},
       {"prefetch", "-1 (= concurrency)", "worker", false, "Tasks claimed ahead", "", ""},
+      {"nice", "0", "worker, dev", false,
+       "Niceness 0-19 of the threads that run tasks and workflow runs (handler processes inherit "
+       "it); 10 lets ferry server and a database on the same machine answer ahead of them",
+       "", ""},
       {"worker-id", "{hostname}-{pid}-{random}", "worker", false, "Worker id", "", ""},
       {"lease", "30s", "worker", false,
        "Lease of a running task; others reclaim it after this long without renewal", "", ""},

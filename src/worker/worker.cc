@@ -12,7 +12,11 @@
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
@@ -48,6 +52,19 @@ std::string Hostname() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
   return buf;
+}
+
+// Raises the calling thread's niceness to `nice` (Linux sets it per thread when given a thread
+// id), never lowering it: a process started nicer than that stays so.
+void LowerThreadPriority(int nice) {
+  if (nice <= 0) return;
+  const auto tid = static_cast<id_t>(::gettid());
+  errno = 0;
+  const int now = ::getpriority(PRIO_PROCESS, tid);
+  if (errno == 0 && now >= nice) return;
+  if (::setpriority(PRIO_PROCESS, tid, nice) != 0) {
+    spdlog::warn("worker: cannot set this thread's nice to {}: {}", nice, std::strerror(errno));
+  }
 }
 
 std::string Join(const std::vector<std::string>& items, const char* sep) {
@@ -429,6 +446,7 @@ void WorkerImpl::Supervise() {
 // Claiming and dispatch
 
 void WorkerImpl::ClaimLoop(std::stop_token st) {
+  LowerThreadPriority(options_.nice);
   Connection conn(*factory_, "claim");
   while (!st.stop_requested()) {
     int want = 0;
@@ -506,6 +524,7 @@ void WorkerImpl::Accept(std::vector<ClaimedTask> tasks) {
 }
 
 void WorkerImpl::SlotLoop(int slot) {
+  LowerThreadPriority(options_.nice);
   const auto idx = static_cast<size_t>(slot);
   while (true) {
     TaskPtr s;
@@ -719,6 +738,7 @@ void WorkerImpl::PushEvent(const std::string& queue, const std::string& id, cons
 }
 
 void WorkerImpl::CompletionLoop() {
+  LowerThreadPriority(options_.nice);
   Connection conn(*factory_, "completion");
   std::vector<PendingCompletion> batch;
   std::vector<PendingEvent> events;
@@ -1101,6 +1121,10 @@ Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerR
   }
   if (options.drain_timeout < milliseconds(0) || options.default_timeout < milliseconds(0)) {
     return Fail(ErrorCode::kInvalidArgument, "timeouts must not be negative");
+  }
+  if (options.nice < 0 || options.nice > 19) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "nice must be 0-19, not " + std::to_string(options.nice));
   }
   if (options.health_port > 65535) {
     return Fail(ErrorCode::kInvalidArgument, "health port must be -1, 0 or a port number");

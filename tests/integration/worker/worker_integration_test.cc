@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -437,6 +438,32 @@ TEST_F(WorkerTest, ShellResultAndLogEvents) {
     if (e.type == "log") ++logs;
   }
   EXPECT_EQ(logs, 2);
+}
+
+// The threads that run tasks, and the processes of shell handlers, run at the niceness asked for;
+// the thread that started the worker keeps its own.
+TEST_F(WorkerTest, TasksRunAtTheNiceAskedForAndTheStartingThreadKeepsItsOwn) {
+  errno = 0;
+  const int own = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  ASSERT_EQ(errno, 0);
+  ASSERT_LT(own, 19) << "the test must start below the niceness it asks for";
+  auto niceness_of_a_task = [&](int nice) {
+    auto o = Opts(1);
+    o.nice = nice;
+    auto w = StartWorker(o);
+    // coreutils' nice with no command prints the niceness it runs at.
+    auto rec = WaitDone(Submit("shell", Json{{"argv", {"nice"}}}));
+    EXPECT_EQ(rec.status, TaskStatus::kSucceeded) << rec.error;
+    w->Stop();
+    w->Wait();
+    auto result = ParseJson(rec.result);
+    return result ? (*result)["stdout"].get<std::string>() : std::string("no result");
+  };
+  EXPECT_EQ(niceness_of_a_task(19), "19\n");
+  EXPECT_EQ(niceness_of_a_task(0), std::to_string(own) + "\n") << "0: the process's own";
+  errno = 0;
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())), own);
+  EXPECT_EQ(errno, 0);
 }
 
 TEST_F(WorkerTest, DrainHandsBackALongTaskAtOnce) {

@@ -126,6 +126,15 @@ TEST(OptionsTest, ErrorsNameTheirSource) {
   ASSERT_FALSE(from_flag);
   EXPECT_NE(from_flag.error().message.find("--concurrency"), std::string::npos);
 
+  for (const char* nice : {"20", "-1", "ten"}) {
+    auto bad_nice = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_NICE", nice}}));
+    ASSERT_FALSE(bad_nice) << nice;
+    EXPECT_NE(bad_nice.error().message.find("FERRY_NICE"), std::string::npos);
+  }
+  auto nicest = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_NICE", "19"}}));
+  ASSERT_TRUE(nicest) << nicest.error().message;
+  EXPECT_EQ(nicest->worker.nice, 19);
+
   f = {};
   f.lease = "10 parsecs";
   auto bad_lease = ResolveWorkerConfig({}, f, FakeEnv({}));

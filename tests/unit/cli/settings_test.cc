@@ -82,6 +82,7 @@ TEST(SettingsCatalogue, StatedDefaultsAreTheDefaultsInForce) {
   EXPECT_EQ(Stated("queues"), w.queues.at(0));
   EXPECT_EQ(Stated("concurrency"), std::to_string(w.concurrency));
   EXPECT_EQ(Stated("prefetch"), std::to_string(w.prefetch));
+  EXPECT_EQ(Stated("nice"), std::to_string(w.nice));
   EXPECT_EQ(StatedDuration("lease"), w.lease);
   EXPECT_EQ(StatedDuration("drain-timeout"), w.drain_timeout);
   EXPECT_EQ(StatedDuration("default-timeout"), w.default_timeout);

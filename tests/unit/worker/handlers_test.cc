@@ -224,6 +224,16 @@ TEST(MakeWorker, RejectsBadOptions) {
   o = WorkerOptions{};
   o.broker.redis_url = "http://nope";
   EXPECT_FALSE(MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker)));
+  for (int nice : {-1, 20}) {
+    o = WorkerOptions{};
+    o.nice = nice;
+    auto bad = MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker));
+    ASSERT_FALSE(bad) << nice;
+    EXPECT_EQ(bad.error().message, "nice must be 0-19, not " + std::to_string(nice));
+  }
+  o = WorkerOptions{};
+  o.nice = 19;
+  EXPECT_TRUE(MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker)));
   o = WorkerOptions{};
   EXPECT_FALSE(MakeWorker(o, registry, nullptr)) << "a worker needs a broker factory";
   EXPECT_TRUE(MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker)));  // no connection yet
