@@ -83,6 +83,9 @@ void ApiServer::Impl::Hook(const Request& req, Response& res) {
   delivery.data = std::move(data);
   delivery.nonce = verified->nonce;
   delivery.nonce_expires_ms = verified->nonce_expires_ms;
-  Answer(res, service.StartWebhookRun(name, target, std::move(delivery)), 202);
+  auto started = service.StartWebhookRun(name, target, std::move(delivery));
+  if (!started) return SendError(res, started.error());
+  SendJson(res, 202, started->answer);
+  res.after = std::move(started->enqueue);
 }
 }  // namespace ferry::api

@@ -7,6 +7,7 @@
 #include <any>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,10 @@ struct Response {
   std::shared_ptr<Stream> stream;
   // Close the connection after this response.
   bool close = false;
+  // Work that belongs to this request but not to its answer: it runs on the handler thread once
+  // the answer has been handed to the I/O thread (a webhook's enqueue after its run is committed).
+  // What it throws is logged.
+  std::function<void()> after;
 
   void SetHeader(std::string name, std::string value) {
     headers.emplace_back(std::move(name), std::move(value));

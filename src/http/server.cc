@@ -407,10 +407,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
         spdlog::error("http: {} {}: {}", self->request_.method, self->request_.path, e.what());
         res = ErrorResponse(500, std::string("unexpected error: ") + e.what());
       }
+      std::function<void()> after = std::move(res.after);
+      // Once the answer is posted, the connection may read its next request into request_.
+      const std::string what = after ? self->request_.method + " " + self->request_.path : "";
       asio::post(self->server_.io, [self, res = std::move(res)]() mutable {
         if (self->closed_) return;
         self->Answer(std::move(res));
       });
+      if (!after) return;
+      try {
+        after();
+      } catch (const std::exception& e) {
+        spdlog::error("http: {}, after its answer: {}", what, e.what());
+      }
     });
     if (!posted) Busy();
   }

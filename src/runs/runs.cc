@@ -42,6 +42,12 @@ Json RunTaskPayload(const std::string& run_id, int generation) {
 }
 
 Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequest& request) {
+  auto result = CommitRun(store, request);
+  if (result && !SubmitRunTask(broker, *result)) RecordEnqueueFailed(store, *result);
+  return result;
+}
+
+Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request) {
   if (!request.trigger.empty() && !KeepsTrigger(request.triggered_by)) {
     return Fail(ErrorCode::kInvalidArgument,
                 "a run triggered by " + std::string(TriggeredByName(request.triggered_by)) +
@@ -141,21 +147,29 @@ Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequ
   // The run is committed: from here on, nothing may turn this into an error.
   StartRunResult result;
   result.run = *run;
+  result.task = RunTaskRequest(run->id, 0, request.queue, request.max_attempts, request.timeout);
+  result.task->id = task_id;
+  return result;
+}
 
-  SubmitRequest task =
-      RunTaskRequest(run->id, 0, request.queue, request.max_attempts, request.timeout);
-  task.id = task_id;
+bool SubmitRunTask(Broker& broker, StartRunResult& result) {
+  if (!result.task) return true;
+  const SubmitRequest task = std::move(*result.task);
+  result.task.reset();
   auto submitted = broker.Submit(task);
   if (!submitted) {
     result.enqueue_error = submitted.error().message;
-    spdlog::warn("run {}: stored as pending, but enqueueing failed ({}); the sweeper will retry",
-                 run->id, result.enqueue_error);
-    RecordRunEvent(store, run->id, kEventEnqueueFailed, Json{{"error", result.enqueue_error}});
-    return result;
+    return false;
   }
   result.enqueued = true;
   result.task_id = submitted->id;
-  return result;
+  return true;
+}
+
+void RecordEnqueueFailed(Store& store, const StartRunResult& result) {
+  spdlog::warn("run {}: stored as pending, but enqueueing failed ({}); the sweeper will retry",
+               result.run.id, result.enqueue_error);
+  RecordRunEvent(store, result.run.id, kEventEnqueueFailed, Json{{"error", result.enqueue_error}});
 }
 
 Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue) {

@@ -100,12 +100,25 @@ struct StartRunResult {
   bool enqueued = false;
   std::string enqueue_error;
   std::string task_id;  // when enqueued
+  // From CommitRun: the run's first task, for SubmitRunTask.
+  std::optional<SubmitRequest> task;
 };
 
 // Validates inputs against the workflow's current version, creates the pending run and enqueues
-// its task. kNotFound for an unknown workflow, kInvalidArgument for bad inputs. Once the run is
-// committed the result is a success, whatever happens to the enqueue.
+// its task: CommitRun, then SubmitRunTask. kNotFound for an unknown workflow,
+// kInvalidArgument for bad inputs. Once the run is committed the result is a success, whatever
+// happens to the enqueue.
 Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequest& request);
+
+// StartRun's first half: the run committed, its task not yet submitted but in the result's
+// `task`. A webhook's answer names only the run, so it goes out between the two halves.
+Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request);
+
+// StartRun's second half: submits `result.task` (nothing when there is none) and sets enqueued
+// and task_id. A failed submission leaves its message in enqueue_error and returns false: then
+// RecordEnqueueFailed, so the sweeper enqueues the run.
+bool SubmitRunTask(Broker& broker, StartRunResult& result);
+void RecordEnqueueFailed(Store& store, const StartRunResult& result);
 
 // Enqueues the generation-0 task of an existing pending run (idempotent through the unique key).
 // Prefer EnsureRunTask, which also handles a task that already ended and records the task id.

@@ -69,6 +69,14 @@ struct WebhookDelivery {
   int64_t nonce_expires_ms = 0;
 };
 
+// A webhook's run, committed (LocalService::StartWebhookRun).
+struct WebhookRunStarted {
+  Json answer;  // {run_id, status}
+  // Submits the run's task (its failure is recorded on the run, which the sweeper then
+  // enqueues): called once, after the answer is on its way, for the answer does not wait for it.
+  std::function<void()> enqueue;
+};
+
 class LocalService : public Service {
  public:
   // The pools must outlive the service. A store is opened only by calls that need one, so a
@@ -133,11 +141,11 @@ class LocalService : public Service {
   // Workflow `name`'s webhook: kNotFound when there is no such workflow. Each call reads the
   // workflow (so a new version takes effect at once); its trigger is parsed once per version.
   Result<WebhookTarget> FindWebhook(const std::string& name);
-  // Starts `name`'s run for a verified delivery: {run_id, status}. The body's object fields are
-  // the run's inputs (unknown ones allowed: senders choose their payloads); the nonce is
-  // recorded with the run, so a replay is kConflict.
-  Result<Json> StartWebhookRun(const std::string& name, const WebhookTarget& target,
-                               WebhookDelivery delivery);
+  // Starts `name`'s run for a verified delivery. The body's object fields are the run's inputs
+  // (unknown ones allowed: senders choose their payloads); the nonce is recorded with the run, so
+  // a replay is kConflict. The run is committed on return; its task is submitted by `enqueue`.
+  Result<WebhookRunStarted> StartWebhookRun(const std::string& name, const WebhookTarget& target,
+                                            WebhookDelivery delivery);
   // Whether the store and the broker answer: {status: "ok" | "unavailable", store, redis[, error]}
   // (each part "ok" or why not).
   Json Readiness();

@@ -1,5 +1,7 @@
 // LocalService: what `/hooks/{workflow}` needs from the store and the broker (the HTTP checks,
 // methods and signatures, stay in src/api).
+#include <spdlog/spdlog.h>
+
 #include <string>
 #include <utility>
 
@@ -47,8 +49,9 @@ Result<WebhookTarget> LocalService::FindWebhook(const std::string& name) {
   });
 }
 
-Result<Json> LocalService::StartWebhookRun(const std::string& name, const WebhookTarget& target,
-                                           WebhookDelivery delivery) {
+Result<WebhookRunStarted> LocalService::StartWebhookRun(const std::string& name,
+                                                        const WebhookTarget& target,
+                                                        WebhookDelivery delivery) {
   runs::StartRunRequest start;
   start.workflow = name;
   // The version the admission read, whose trigger checked this delivery.
@@ -64,15 +67,32 @@ Result<Json> LocalService::StartWebhookRun(const std::string& name, const Webhoo
     start.nonce = runs::StartRunRequest::Nonce{
         "webhook:" + target.workflow_id, std::move(delivery.nonce), delivery.nonce_expires_ms};
   }
-  return With(stores_, [&](Store& store) -> Result<Json> {
-    auto broker = brokers_.Acquire();
-    if (!broker) return Fail(broker.error());
-    auto started = runs::StartRun(store, **broker, start);
-    if (!started) return Fail(started.error());
-    // Stored but not enqueued: the sweeper enqueues it; this broker connection is suspect.
-    if (!started->enqueued) broker->MarkBad();
-    return Json{{"run_id", started->run.id}, {"status", RunStatusName(started->run.status)}};
+  // The answer needs the store only: a webhook is accepted while Redis is away (the sweeper
+  // enqueues what could not be).
+  auto started = With(stores_, [&](Store& store) -> Result<runs::StartRunResult> {
+    return runs::CommitRun(store, start);
   });
+  if (!started) return Fail(started.error());
+  WebhookRunStarted out;
+  out.answer = Json{{"run_id", started->run.id}, {"status", RunStatusName(started->run.status)}};
+  out.enqueue = [this, result = std::move(*started)]() mutable {
+    auto broker = brokers_.Acquire();
+    if (broker && runs::SubmitRunTask(**broker, result)) return;
+    if (broker) {
+      broker->MarkBad();  // the submission failed: this connection is suspect
+    } else {
+      result.enqueue_error = broker.error().message;
+    }
+    // Stored but not enqueued: the sweeper enqueues the run once it has been pending a while.
+    auto store = stores_.Acquire();
+    if (store) {
+      runs::RecordEnqueueFailed(**store, result);
+    } else {
+      spdlog::warn("run {}: stored as pending, but not enqueued ({}); the sweeper will retry",
+                   result.run.id, result.enqueue_error);
+    }
+  };
+  return out;
 }
 
 }  // namespace ferry::service

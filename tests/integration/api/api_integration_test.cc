@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +21,8 @@
 #include "engine/secrets.h"
 #include "harness.h"
 #include "runs/handler.h"
+#include "runs/recovery.h"
+#include "runs/runs.h"
 #include "store/sql_counters.h"
 #include "store/store.h"
 #include "worker/handler.h"
@@ -457,6 +460,99 @@ TEST_F(ApiTest, AWebhookReadsItsWorkflowOnceAndRunsTheVersionThatAcceptedIt) {
   auto second = admin_->GetRun(next["run_id"].get<std::string>());
   ASSERT_TRUE(second && *second);
   EXPECT_EQ((**second).version, 2);
+}
+
+// A webhook's answer names its run only, so it goes out once the run is committed, before the
+// run's task is submitted: a sender is not kept waiting on Redis. Here Redis holds every write for
+// 20 s (CLIENT PAUSE), longer than the answer is waited for, and the broker's connections wait as
+// long as it takes: the answer comes anyway, the run is in the store, and once Redis takes writes
+// again the run's task is submitted and a worker runs it.
+TEST_F(ApiTest, AWebhookIsAnsweredOnceItsRunIsCommittedNotAfterItsTaskIsSubmitted) {
+  Apply(kWorkflow);
+  server_->Stop();
+  broker_options_.io_timeout = 60s;
+  brokers_ = MakeRedisBrokerFactory(broker_options_);
+  server_ = StartServer();
+  httplib::Client hooks("127.0.0.1", server_->port());
+  hooks.set_read_timeout(30, 0);
+  const std::string warm = R"({"warm":1})";
+  auto warmed = Hook(hooks, warm, Signed(warm, NowSec()));  // opens the pools' connections
+  ASSERT_TRUE(warmed);
+  ASSERT_EQ(warmed->status, 202) << warmed->body;
+
+  ASSERT_EQ(redis_->Cli({"CLIENT", "PAUSE", "20000", "WRITE"}), "OK");
+  const std::string body = R"({"n":1})";
+  auto answer =
+      std::async(std::launch::async, [&] { return Hook(hooks, body, Signed(body, NowSec())); });
+  const bool answered = answer.wait_for(10s) == std::future_status::ready;
+  ASSERT_EQ(redis_->Cli({"CLIENT", "UNPAUSE"}), "OK");
+  ASSERT_TRUE(answered) << "the answer waited for Redis";
+  auto res = answer.get();
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 202) << res->body;
+  const std::string run_id = Json::parse(res->body)["run_id"];
+  auto run = admin_->GetRun(run_id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((**run).status, ferry::RunStatus::kPending);
+
+  StartWorker();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto r = admin_->GetRun(run_id);
+        return r && *r && (**r).status == ferry::RunStatus::kSucceeded;
+      },
+      20s))
+      << "the run's task was not submitted once Redis took writes again";
+}
+
+// Redis is away when a webhook arrives: the answer needs only the store, so the delivery is
+// accepted (202) and its run committed; the failed submission is recorded on the run, and the
+// sweeper's pass enqueues it once Redis is back, and a worker runs it: nothing is lost.
+TEST_F(ApiTest, AWebhookAcceptedWhileRedisIsAwayIsEnqueuedByTheSweeperOnceItIsBack) {
+  Apply(kWorkflow);
+  httplib::Client hooks("127.0.0.1", port_);
+  const std::string warm = R"({"warm":1})";
+  auto warmed = Hook(hooks, warm, Signed(warm, NowSec()));
+  ASSERT_TRUE(warmed);
+  ASSERT_EQ(warmed->status, 202) << warmed->body;
+
+  redis_->Stop();
+  const std::string body = R"({"n":1})";
+  auto res = Hook(hooks, body, Signed(body, NowSec()));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202) << res->body;
+  const std::string run_id = Json::parse(res->body)["run_id"];
+  const bool recorded = Eventually(
+      [&] {
+        auto events = admin_->ListRunEvents(run_id, 0, 100);
+        if (!events) return false;
+        return std::any_of(events->begin(), events->end(),
+                           [](const RunEvent& e) { return e.type == runs::kEventEnqueueFailed; });
+      },
+      10s);
+  redis_->Start();
+  ASSERT_TRUE(recorded) << "the failed submission is not on the run";
+  auto run = admin_->GetRun(run_id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((**run).status, ferry::RunStatus::kPending);
+
+  auto broker = brokers_->Open();
+  ASSERT_TRUE(broker) << broker.error().message;
+  runs::RecoveryOptions pass;
+  pass.pending_age = 0ms;
+  auto report = runs::RecoverRuns(*admin_, **broker, pass);
+  ASSERT_TRUE(report) << report.error().message;
+  const auto ours = std::find_if(report->runs.begin(), report->runs.end(),
+                                 [&](const runs::RunRecovery& r) { return r.run_id == run_id; });
+  ASSERT_NE(ours, report->runs.end());
+  EXPECT_EQ(ours->action, runs::RunRecovery::Action::kEnqueued) << ours->detail;
+  StartWorker();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto r = admin_->GetRun(run_id);
+        return r && *r && (**r).status == ferry::RunStatus::kSucceeded;
+      },
+      20s));
 }
 
 }  // namespace
