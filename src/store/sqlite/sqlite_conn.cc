@@ -98,10 +98,13 @@ tl::unexpected<Error> SqliteError(sqlite3* db, int rc, std::string_view what) {
 
 // Waits for another connection's lock (another process's write transaction, usually one commit
 // long: well under a millisecond) in short steps. SQLite's own busy timeout sleeps 1, 2, 5, 10 ...
-// ms between tries, so a writer that meets a lock held for 0.2 ms waits 1 ms or more, and a few
-// such meetings in a row put tens of milliseconds on a webhook's answer while a worker writes
-// runs. Here the sleeps grow from 100 µs to 2 ms, and the wait gives up after `timeout`
-// (docs/benchmarks.md: p99 of POST /api/v1/runs under a worker's writes 184 -> 80 ms).
+// ms between tries. Another process that writes often (a worker running runs) hands the lock from
+// one of its writers to the next within microseconds (write_turns.h), so a waiter that sleeps even
+// a few hundred microseconds between tries keeps missing the gaps: a webhook's answer waited tens
+// of milliseconds behind a worker running a backlog. Here the waiter tries every 50 µs for its
+// first 10 ms, then every millisecond, until `timeout` (docs/benchmarks.md: p99 22-26 -> 4-5 ms).
+// Only the one thread of a process that holds its write turn ever waits here, and only while the
+// lock is taken, so the polling costs little.
 class BusyWait {
  public:
   explicit BusyWait(std::chrono::milliseconds timeout) : timeout_(timeout) {}
@@ -115,11 +118,13 @@ class BusyWait {
     const auto now = std::chrono::steady_clock::now();
     if (tries == 0) w->since_ = now;
     if (now - w->since_ >= w->timeout_) return 0;  // SQLITE_BUSY to the caller
-    const int shift = std::min(tries, 5);
-    std::this_thread::sleep_for(
-        std::min(std::chrono::microseconds(100 << shift), std::chrono::microseconds(2000)));
+    std::this_thread::sleep_for(tries < kFastTries ? kFastStep : kSlowStep);
     return 1;
   }
+
+  static constexpr int kFastTries = 200;
+  static constexpr std::chrono::microseconds kFastStep{50};
+  static constexpr std::chrono::microseconds kSlowStep{1000};
 
   const std::chrono::milliseconds timeout_;
   std::chrono::steady_clock::time_point since_;

@@ -98,6 +98,35 @@ TEST(SqliteStore, WriterBlockedPastBusyTimeoutIsUnavailable) {
   EXPECT_TRUE((*other)->RememberNonce("s", "n", 1));
 }
 
+// A lock held by a connection outside this process's write turns (another process, the sqlite3
+// shell) is waited for by the busy handler: until busy_timeout, then kUnavailable; once it is
+// released the same write goes through. A second wait starts its own timeout afresh.
+TEST(SqliteStore, AWriterWaitsForAnotherProcesssLockUntilItsBusyTimeout) {
+  TempDir dir;
+  const std::string path = (dir.path() / "ferry.db").string();
+  StoreOptions options;
+  options.busy_timeout = std::chrono::milliseconds(100);
+  auto factory = MakeStoreFactory(path, options);
+  ASSERT_TRUE(factory);
+  auto store = (*factory)->Open();
+  ASSERT_TRUE(store) << store.error().ToString();
+  sqlite3* outside = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &outside, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(sqlite3_exec(outside, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    const auto start = std::chrono::steady_clock::now();
+    auto refused = (*store)->RememberNonce("s", "n" + std::to_string(round), 1);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kUnavailable) << refused.error().ToString();
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100)) << round;
+    ASSERT_EQ(sqlite3_exec(outside, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    auto accepted = (*store)->RememberNonce("s", "n" + std::to_string(round), 1);
+    ASSERT_TRUE(accepted) << accepted.error().ToString();
+    EXPECT_TRUE(*accepted);
+  }
+  sqlite3_close(outside);
+}
+
 // Migration 004 on SQLite: the store's lookups of runs by age (its own SQL, sql_store_runs.cc)
 // use the indexes of their status only (SQLite takes a partial index only when the query names
 // its condition as the index does).
