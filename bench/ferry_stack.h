@@ -124,7 +124,13 @@ class FerryStack {
   // waiting up to 30 s for each; one that has not exited by then is killed.
   void StopWorkers() {
     for (auto& w : workers_) w->Signal(SIGTERM);
-    for (auto& w : workers_) w->Wait(std::chrono::seconds(30));
+    for (auto& w : workers_) {
+      if (!w->Wait(std::chrono::seconds(30))) {
+        // Killed by the destructor: its leased tasks come back when their leases run out.
+        std::fprintf(stderr, "benchmark stack: a worker did not stop within 30 s:\n%s\n",
+                     w->Stderr().c_str());
+      }
+    }
     workers_.clear();
   }
   int workers() const { return static_cast<int>(workers_.size()); }

@@ -78,7 +78,8 @@ struct Response {
   bool close = false;
   // Work that belongs to this request but not to its answer: it runs on the handler thread once
   // the answer has been handed to the I/O thread (a webhook's enqueue after its run is committed).
-  // What it throws is logged.
+  // Only a route handler's answer runs it (an admission check's early answer does not). What it
+  // throws is logged.
   std::function<void()> after;
 
   void SetHeader(std::string name, std::string value) {

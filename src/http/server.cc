@@ -419,6 +419,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         after();
       } catch (const std::exception& e) {
         spdlog::error("http: {}, after its answer: {}", what, e.what());
+      } catch (...) {
+        spdlog::error("http: {}, after its answer: an exception of unknown type", what);
       }
     });
     if (!posted) Busy();

@@ -8,6 +8,8 @@
 // returned.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -192,6 +194,9 @@ class LocalService : public Service {
 
   std::mutex webhooks_mu_;
   std::map<std::string, WebhookTarget> webhooks_;  // by workflow id; Guarded by webhooks_mu_
+  // Until when (steady clock) webhooks' runs are left to the sweeper without trying Redis, after
+  // a submission failed (local_webhooks.cc).
+  std::atomic<std::chrono::steady_clock::rep> submit_skip_until_{0};
 };
 
 template <typename T, typename Fn>

@@ -2,6 +2,7 @@
 // methods and signatures, stay in src/api).
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -10,6 +11,12 @@
 #include "service/local_service.h"
 
 namespace ferry::service {
+namespace {
+
+// How long webhooks' runs are left to the sweeper after a submission to Redis failed.
+constexpr std::chrono::seconds kSubmitPause{5};
+
+}  // namespace
 
 Result<WebhookTarget> LocalService::FindWebhook(const std::string& name) {
   return With(stores_, [&](Store& store) -> Result<WebhookTarget> {
@@ -76,12 +83,23 @@ Result<WebhookRunStarted> LocalService::StartWebhookRun(const std::string& name,
   WebhookRunStarted out;
   out.answer = Json{{"run_id", started->run.id}, {"status", RunStatusName(started->run.status)}};
   out.enqueue = [this, result = std::move(*started)]() mutable {
-    auto broker = brokers_.Acquire();
-    if (broker && runs::SubmitRunTask(**broker, result)) return;
-    if (broker) {
-      broker->MarkBad();  // the submission failed: this connection is suspect
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (now < submit_skip_until_.load()) {
+      result.enqueue_error = "not tried: a submission to Redis failed less than " +
+                             std::to_string(kSubmitPause.count()) +
+                             "s ago (the sweeper enqueues the run)";
     } else {
-      result.enqueue_error = broker.error().message;
+      auto broker = brokers_.Acquire();
+      if (broker && runs::SubmitRunTask(**broker, result)) return;
+      if (broker) {
+        broker->MarkBad();  // the submission failed: this connection is suspect
+      } else {
+        result.enqueue_error = broker.error().message;
+      }
+      // A Redis that hangs would hold a handler thread per webhook for its timeout: for a while,
+      // the next webhooks' runs go to the sweeper without trying.
+      submit_skip_until_.store(
+          (std::chrono::steady_clock::now() + kSubmitPause).time_since_epoch().count());
     }
     // Stored but not enqueued: the sweeper enqueues the run once it has been pending a while.
     auto store = stores_.Acquire();

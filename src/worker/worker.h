@@ -64,7 +64,7 @@ struct WorkerOptions {
   // Niceness, 0-19, of the threads that run tasks: the slots, and the claim and completion loops
   // that feed them (exec and shell handlers' processes inherit it). 0 = the process's own. On a
   // machine shared with `ferry server` or the database, 10 lets the front door's answers go ahead
-  // of task and run execution (docs/deploy.md). Only ever lowers these threads' priority.
+  // of task and run execution (docs/operations.md). Only ever lowers these threads' priority.
   int nice = 0;
   // Optional: called on a slot thread after each execution ends (before its completion is
   // sent). Must be thread-safe and fast (it delays the slot's next task).

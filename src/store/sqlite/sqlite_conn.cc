@@ -102,7 +102,8 @@ tl::unexpected<Error> SqliteError(sqlite3* db, int rc, std::string_view what) {
 // one of its writers to the next within microseconds (write_turns.h), so a waiter that sleeps even
 // a few hundred microseconds between tries keeps missing the gaps: a webhook's answer waited tens
 // of milliseconds behind a worker running a backlog. Here the waiter tries every 50 µs for its
-// first 10 ms, then every millisecond, until `timeout` (docs/benchmarks.md: p99 22-26 -> 4-5 ms).
+// first 10 ms, then every millisecond, until `timeout` (docs/benchmarks.md: a webhook's p99 under
+// a worker's backlog 17.8-21.7 -> 5.2-5.3 ms).
 // Only the one thread of a process that holds its write turn ever waits here, and only while the
 // lock is taken, so the polling costs little.
 class BusyWait {
@@ -118,11 +119,11 @@ class BusyWait {
     const auto now = std::chrono::steady_clock::now();
     if (tries == 0) w->since_ = now;
     if (now - w->since_ >= w->timeout_) return 0;  // SQLITE_BUSY to the caller
-    std::this_thread::sleep_for(tries < kFastTries ? kFastStep : kSlowStep);
+    std::this_thread::sleep_for(now - w->since_ < kFastPhase ? kFastStep : kSlowStep);
     return 1;
   }
 
-  static constexpr int kFastTries = 200;
+  static constexpr std::chrono::milliseconds kFastPhase{10};
   static constexpr std::chrono::microseconds kFastStep{50};
   static constexpr std::chrono::microseconds kSlowStep{1000};
 

@@ -446,7 +446,7 @@ TEST_F(WorkerTest, TasksRunAtTheNiceAskedForAndTheStartingThreadKeepsItsOwn) {
   errno = 0;
   const int own = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
   ASSERT_EQ(errno, 0);
-  ASSERT_LT(own, 19) << "the test must start below the niceness it asks for";
+  if (own >= 19) GTEST_SKIP() << "runs at nice " << own << ": nothing lower to ask for";
   auto niceness_of_a_task = [&](int nice) {
     auto o = Opts(1);
     o.nice = nice;
