@@ -100,7 +100,8 @@ Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request) {
     // event that says how it was triggered. The webhook's nonce joins that commit too, so the
     // database syncs once.
     // It also names the run's first task, whose id is drawn now and which is submitted once the
-    // run is committed: no commit of its own records the enqueue (a failed one is recorded below).
+    // run is committed: no commit of its own records the enqueue (a failed one is recorded on the
+    // run: RecordEnqueueFailed).
     task_id = NewId();
     Json created{{"triggered_by", TriggeredByName(request.triggered_by)},
                  {"version", def->version},

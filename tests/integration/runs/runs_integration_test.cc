@@ -95,17 +95,23 @@ class RunsTest : public ::testing::Test {
     return s ? std::move(*s) : nullptr;
   }
 
-  void Apply(const std::string& yaml) {
+  // Stores `yaml` as a workflow's new version in `store`; the workflow's id ("" on failure,
+  // which has failed the test).
+  static std::string ApplyTo(Store& store, const std::string& yaml) {
     auto ing = engine::Ingest(yaml);
-    ASSERT_TRUE(ing) << engine::FormatDiagnostics(ing.error());
+    EXPECT_TRUE(ing) << (ing ? "" : engine::FormatDiagnostics(ing.error()));
+    if (!ing) return "";
     ApplyWorkflowRequest req;
     req.name = ing->workflow.name;
     req.source = yaml;
     req.graph = DumpJson(ing->canonical);
     req.checksum = ing->checksum;
-    auto r = store_->ApplyWorkflow(req);
-    ASSERT_TRUE(r) << r.error().message;
+    auto r = store.ApplyWorkflow(req);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? r->workflow.id : "";
   }
+
+  void Apply(const std::string& yaml) { ApplyTo(*store_, yaml); }
 
   void StartWorker(const engine::SecretResolver* secrets = nullptr, int concurrency = 4,
                    milliseconds event_flush = milliseconds(100),
@@ -407,21 +413,14 @@ TEST_F(RunsTest, AStartInAnotherDatabaseFindsThatDatabasesWorkflow) {
   ASSERT_FALSE(here.run.id.empty());
   auto other = OpenStoreAt((dir_.path() / "other.db").string());
   ASSERT_NE(other, nullptr);
-  auto ing = engine::Ingest(yaml);
-  ASSERT_TRUE(ing);
-  ApplyWorkflowRequest req;
-  req.name = "same";
-  req.source = yaml;
-  req.graph = DumpJson(ing->canonical);
-  req.checksum = ing->checksum;
-  auto applied = other->ApplyWorkflow(req);
-  ASSERT_TRUE(applied);
+  const std::string other_id = ApplyTo(*other, yaml);
+  ASSERT_FALSE(other_id.empty());
   for (int i = 0; i < 2; ++i) {  // the second time, from what the first remembered
     runs::StartRunRequest start;
     start.workflow = "same";
     auto there = runs::StartRun(*other, *broker_, start);
     ASSERT_TRUE(there) << there.error().message;
-    EXPECT_EQ(there->run.workflow_id, applied->workflow.id);
+    EXPECT_EQ(there->run.workflow_id, other_id);
   }
   auto again = Start("same");  // and back
   EXPECT_EQ(again.run.workflow_id, here.run.workflow_id);
