@@ -2,7 +2,8 @@
 //
 // Why: a Store/Broker instance is one connection and not thread-safe, while the run handler runs
 // on many slot threads. Opening per execution is correct but costs a connect (and a migration
-// check) per run; the pool keeps up to `max_idle` connections between executions. A lease whose
+// check) per run; the pool keeps up to `max_idle` connections between executions (0: every one
+// it opened, which is as many as were in use at once at the peak). A lease whose
 // user saw an error is marked bad and closed instead of returned, so a broken connection is
 // never handed out again.
 //
@@ -67,7 +68,8 @@ class Pool {
  private:
   void Return(std::unique_ptr<T> conn) {
     std::lock_guard lock(mu_);
-    if (static_cast<int>(idle_.size()) < max_idle_) idle_.push_back(std::move(conn));
+    if (max_idle_ <= 0 || static_cast<int>(idle_.size()) < max_idle_)
+      idle_.push_back(std::move(conn));
   }
 
   // Constant after construction.

@@ -59,8 +59,10 @@ struct RunHandlerOptions {
   // default: the run's history holds them, and the mirror costs a one-node run about a third of
   // its Redis commands (docs/benchmarks.md).
   bool task_events = false;
-  // Idle connections kept per pool.
-  int max_idle_connections = 8;
+  // Idle connections kept per pool. 0: every one opened, i.e. as many as the worker's slots ran
+  // at once. A limit under the worker's concurrency makes a busy worker close and reopen store
+  // connections all the time (a PostgreSQL one is a process fork and an authentication).
+  int max_idle_connections = 0;
   // After a run was persisted as failed (remediation capture). Empty: nothing.
   RunFailedHook on_run_failed;
 };

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -342,6 +343,43 @@ TEST_F(RunsTest, AOneNodeRunOnPostgresIsEightRoundTrips) {
   EXPECT_EQ(EventTypes(started.run.id),
             (std::vector<std::string>{"run.created", "run.started", "node.started", "node.finished",
                                       "run.finished"}));
+}
+
+// Counts the connections the run handler opens through it.
+class CountingStoreFactory final : public StoreFactory {
+ public:
+  explicit CountingStoreFactory(std::unique_ptr<StoreFactory> inner) : inner_(std::move(inner)) {}
+  Result<std::unique_ptr<Store>> Open() override {
+    ++opened;
+    return inner_->Open();
+  }
+  std::string_view Backend() const override { return inner_->Backend(); }
+  std::string Describe() const override { return inner_->Describe(); }
+  std::atomic<int> opened{0};
+
+ private:
+  std::unique_ptr<StoreFactory> inner_;
+};
+
+// A busy worker keeps the store connections its slots opened: three waves of twelve runs at
+// once through twelve slots open at most twelve (with eight kept, as before, four were closed
+// after each wave and opened again for the next: a PostgreSQL connection is a process and an
+// authentication).
+TEST_F(RunsTest, ABusyWorkerReusesItsStoreConnectionsInsteadOfOpeningNewOnes) {
+  Apply("name: nap\nnodes:\n  only:\n    kind: delay\n    duration: 300ms\n");
+  auto owned = std::make_unique<CountingStoreFactory>(std::move(stores_));
+  CountingStoreFactory* counting = owned.get();
+  stores_ = std::move(owned);
+  constexpr int kSlots = 12;
+  StartWorker(nullptr, kSlots);
+  for (int wave = 0; wave < 3; ++wave) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < kSlots; ++i) ids.push_back(Start("nap").run.id);
+    for (const auto& id : ids) ASSERT_EQ(WaitEnd(id).status, RunStatus::kSucceeded);
+  }
+  StopWorker();
+  EXPECT_GE(counting->opened.load(), 1);
+  EXPECT_LE(counting->opened.load(), kSlots);
 }
 
 // Marking a run running commits its "started" event with it; when that event's number clashes
