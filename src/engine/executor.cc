@@ -5,8 +5,10 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "core/backoff.h"
 #include "core/sleep.h"
@@ -72,7 +74,8 @@ struct Finished {
   bool cancelled = false;
 };
 
-// One run's execution: the coordinator (Run) plus a thread per running node.
+// One run's execution: the coordinator (Run), which runs a lone node itself and each of several
+// running at once on a thread of its own.
 class Execution {
  public:
   Execution(const Workflow& wf, const ExecutorOptions& opts, const RunContext& ctx, RunSink& sink)
@@ -105,13 +108,16 @@ class Execution {
 
     std::map<std::string, std::jthread> threads;
     while (true) {
-      // Start what is ready; rescan while skips settle nodes at once and free up more.
+      // Start what is ready; rescan while skips settle nodes at once and free up more. A node
+      // started here changes nothing another one waits for until it finishes, so the starts
+      // are collected first.
+      std::vector<Launch> launches;
       bool pass_progressed = true;
       while (pass_progressed) {
         pass_progressed = false;
         for (auto it = pending.begin(); it != pending.end();) {
           if (!failed_node_.empty() || aborted_ || run_stop.stop_requested()) break;
-          if (static_cast<int>(threads.size()) >= opts_.max_parallelism) break;
+          if (static_cast<int>(threads.size() + launches.size()) >= opts_.max_parallelism) break;
           const NodeDef& node = **it;
           if (!Ready(node)) {
             ++it;
@@ -119,9 +125,17 @@ class Execution {
           }
           it = pending.erase(it);
           pass_progressed = true;
-          StartOrSettle(node, threads);
+          if (auto launch = StartOrSettle(node)) launches.push_back(std::move(*launch));
         }
       }
+      // The only node running: it runs on this thread, which would only wait for it (a
+      // one-node run, a chain's next link), instead of on a thread of its own.
+      if (threads.empty() && launches.size() == 1) {
+        Finished f = RunNode(*launches[0].node, launches[0].root);
+        Settle(f);
+        continue;
+      }
+      for (auto& launch : launches) StartThread(std::move(launch), threads);
       if (threads.empty()) break;
       Finished f;
       {
@@ -161,12 +175,19 @@ class Execution {
                        [&](const std::string& id) { return done_.count(id) != 0; });
   }
 
-  // Skips, fails or starts a ready node. Returns false when the run must stop starting nodes.
-  bool StartOrSettle(const NodeDef& node, std::map<std::string, std::jthread>& threads) {
+  // A ready node to run, with the scope it was found ready in.
+  struct Launch {
+    const NodeDef* node = nullptr;
+    Json root;
+  };
+
+  // Skips or fails a ready node at once, or says to start it.
+  std::optional<Launch> StartOrSettle(const NodeDef& node) {
     for (const auto& need : node.needs) {
       if (done_[need].status != StepStatus::kSucceeded) {
-        return Record(node.id, StepStatus::kSkipped, nullptr,
-                      "skipped: needs '" + need + "', which was skipped", 0);
+        Record(node.id, StepStatus::kSkipped, nullptr,
+               "skipped: needs '" + need + "', which was skipped", 0);
+        return std::nullopt;
       }
     }
     Json scope_root = ScopeRoot();
@@ -175,14 +196,21 @@ class Execution {
       Result<Json> value =
           cond ? cond->Render(MakeScope(scope_root)) : Result<Json>(Fail(cond.error()));
       if (!value) {
-        return Record(node.id, StepStatus::kFailed, nullptr,
-                      redactor_.RedactText("when: " + value.error().message), 1);
+        Record(node.id, StepStatus::kFailed, nullptr,
+               redactor_.RedactText("when: " + value.error().message), 1);
+        return std::nullopt;
       }
       if (!Truthy(*value)) {
-        return Record(node.id, StepStatus::kSkipped, nullptr, "skipped: when was false", 0);
+        Record(node.id, StepStatus::kSkipped, nullptr, "skipped: when was false", 0);
+        return std::nullopt;
       }
     }
-    threads.emplace(node.id, std::jthread([this, &node, root = std::move(scope_root)] {
+    return Launch{&node, std::move(scope_root)};
+  }
+
+  void StartThread(Launch launch, std::map<std::string, std::jthread>& threads) {
+    const NodeDef& node = *launch.node;
+    threads.emplace(node.id, std::jthread([this, &node, root = std::move(launch.root)] {
                       Finished f = RunNode(node, root);
                       {
                         std::lock_guard lock(mu_);
@@ -190,7 +218,6 @@ class Execution {
                       }
                       cv_.notify_one();
                     }));
-    return true;
   }
 
   void Settle(Finished& f) {
@@ -279,7 +306,7 @@ class Execution {
     sink_.Emit("node.log", data);
   }
 
-  // Runs a node's attempts on its own thread.
+  // Runs a node's attempts (on the coordinator's thread or one of its own).
   Finished RunNode(const NodeDef& node, const Json& root) {
     std::stop_token node_stop = nodes_stop_.get_token();
     Finished f;

@@ -184,6 +184,25 @@ TEST(Executor, IndependentNodesRunInParallel) {
   EXPECT_EQ(h.sink.Order().back(), "join");
 }
 
+// A node that runs alone (a one-node run, each link of a chain) runs on the thread that runs the
+// run, which would otherwise only wait for it: no thread is started per node.
+TEST(Executor, ALoneNodeRunsOnTheCallersThread) {
+  Harness h(R"(name: chain
+nodes:
+  a: {kind: task, task: {kind: k}}
+  b: {kind: task, needs: [a], task: {kind: k}}
+)");
+  std::vector<std::thread::id> ran_on;
+  h.sink.on_task = [&](const TaskNodeRequest&, std::stop_token) -> Result<Json> {
+    ran_on.push_back(std::this_thread::get_id());
+    return Json(true);
+  };
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(ran_on,
+            (std::vector<std::thread::id>{std::this_thread::get_id(), std::this_thread::get_id()}));
+}
+
 TEST(Executor, ParallelismIsBounded) {
   Harness h(kParallel);
   h.options.max_parallelism = 2;
