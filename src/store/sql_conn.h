@@ -56,6 +56,12 @@ struct SqlResult {
   int64_t affected = 0;  // rows changed by INSERT/UPDATE/DELETE
 };
 
+// A statement and its parameters, for calls that take several.
+struct SqlStatement {
+  std::string sql;
+  std::vector<SqlParam> params;
+};
+
 struct Migration {
   int version = 0;
   std::string name;
@@ -86,6 +92,27 @@ class SqlConn {
     auto r = Exec(sql, params);
     if (!r) return Fail(r.error());
     return {};
+  }
+  // Ends the transaction BeginWrite() opened with `stmts`, in order, and its COMMIT, in one
+  // round trip where the backend has a network to cross (what was deferred goes first). Returns
+  // each statement's result. When any of them or the COMMIT fails, nothing is committed (the
+  // transaction is rolled back) and the first failure is the call's.
+  virtual Result<std::vector<SqlResult>> ExecAndCommit(const std::vector<SqlStatement>& stmts) {
+    std::vector<SqlResult> out;
+    out.reserve(stmts.size());
+    for (const auto& st : stmts) {
+      auto r = Exec(st.sql, st.params);
+      if (!r) {
+        if (InTransaction()) (void)Exec("ROLLBACK", {});
+        return Fail(r.error());
+      }
+      out.push_back(std::move(*r));
+    }
+    if (auto r = Exec("COMMIT", {}); !r) {
+      if (InTransaction()) (void)Exec("ROLLBACK", {});
+      return Fail(r.error());
+    }
+    return out;
   }
   // Whether a transaction is open on the server side, or begun and waiting for its first
   // statement. A reconnect silently ends one; COMMIT checks this first so a lost transaction is

@@ -124,6 +124,17 @@ Status SqlStore::ExecWithNext(std::string_view sql, const std::vector<SqlParam>&
   return st;
 }
 
+Result<std::vector<SqlResult>> SqlStore::ExecAndCommit(const std::vector<SqlStatement>& stmts) {
+  if (user_tx_) return Invalid("ExecAndCommit inside a user's transaction");
+  if (auto st = conn_->BeginWrite(); !st) return Fail(st.error());
+  auto r = conn_->ExecAndCommit(stmts);
+  if (r) {
+    for (size_t i = 0; i < stmts.size(); ++i) store_internal::CountStatement(false);
+    store_internal::CountCommit();
+  }
+  return r;
+}
+
 Result<int64_t> SqlStore::Affected(std::string_view sql, const std::vector<SqlParam>& params) {
   auto r = Exec(sql, params);
   if (!r) return Fail(r.error());

@@ -180,6 +180,10 @@ class SqlStore final : public Store, private SqlSession {
   // transaction does not commit. REQUIRES: inside InTx or a user's transaction.
   Status ExecWithNext(std::string_view sql, const std::vector<SqlParam>& params);
 
+  // Outside a user's transaction: begins one, runs `stmts` and commits, in one round trip on
+  // PostgreSQL (SqlConn::ExecAndCommit). Each statement's result; nothing committed on failure.
+  Result<std::vector<SqlResult>> ExecAndCommit(const std::vector<SqlStatement>& stmts);
+
   template <typename T, typename F>
   Result<std::optional<T>> One(std::string_view sql, const std::vector<SqlParam>& params, F from) {
     auto r = Exec(sql, params);
@@ -250,6 +254,10 @@ class SqlStore final : public Store, private SqlSession {
   // REQUIRES: inside InTx.
   // One statement: the workflow and version are checked by the join, the row comes back.
   Result<Run> InsertRun(const CreateRunRequest& req, const std::string& retry_of);
+  // Outside a user's transaction: the run and its first event, one commit and one round trip.
+  Result<Run> InsertRunWithEvent(const CreateRunRequest& req);
+  // Why a run insert inserted nothing: the workflow or version missing, or no longer current.
+  tl::unexpected<Error> WhyRunNotInserted(const CreateRunRequest& req);
   Result<Run> MustGetRun(const std::string& id);
 
   // Cron fires (sql_store_triggers.cc).

@@ -85,8 +85,9 @@ std::string RunState(const Run& r) {
 Result<Run> SqlStore::CreateRun(const CreateRunRequest& req) {
   if (auto st = ValidateCreate(req); !st) return Fail(st.error());
   // With its first event it is two statements, and one commit either way.
-  if (!req.first_event.type.empty()) return InTx([&]() { return InsertRun(req, ""); });
-  return Single([&]() { return InsertRun(req, ""); });
+  if (req.first_event.type.empty()) return Single([&]() { return InsertRun(req, ""); });
+  if (user_tx_) return InTx([&]() { return InsertRun(req, ""); });
+  return InsertRunWithEvent(req);
 }
 
 Result<std::optional<Run>> SqlStore::GetRun(const std::string& id) {
@@ -304,33 +305,64 @@ Status SqlStore::ValidateCreate(const CreateRunRequest& req) {
   return {};
 }
 
+namespace {
+
+// Inserts the run when its workflow has the version asked for (0: its current one) and, with
+// only_if_current, that version is still the current one; returns the row (none otherwise).
+SqlStatement RunInsert(const CreateRunRequest& req, const std::string& id,
+                       const std::string& retry_of, int64_t now) {
+  return {Cat("INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, "
+              "trigger_id, retry_of, created_ms, updated_ms) SELECT $1, w.id, v.version, "
+              "'pending', $4, $5, $6, $7, $8, $8 FROM workflows w JOIN workflow_versions v ON "
+              "v.workflow_id = w.id WHERE w.id = $2 AND v.version = CASE WHEN $3 = 0 THEN "
+              "w.current_version ELSE $3 END AND ($9 = 0 OR v.version = w.current_version)",
+              kRunReturning),
+          {P::Text(id), P::Text(req.workflow_id), P::Int(req.version),
+           P::Text(req.inputs.empty() ? "{}" : req.inputs),
+           P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
+           P::TextOrNull(retry_of), P::Int(now), P::Int(req.only_if_current ? 1 : 0)}};
+}
+
+// The new run's first event, number 1 (nobody else can see the run yet, so it is free). Inserts
+// nothing when the run insert before it inserted nothing.
+SqlStatement FirstEventInsert(const std::string& id, const CreateRunRequest& req, int64_t now) {
+  const auto& event = req.first_event;
+  return {
+      "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, 1, $2, $3, $4 "
+      "WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1)",
+      {P::Text(id), P::Int(now), P::Text(event.type),
+       P::Text(event.data.empty() ? "{}" : event.data)}};
+}
+
+}  // namespace
+
 Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& retry_of) {
   int64_t now = NowMs();
   std::string id = req.id.empty() ? NewId(now) : req.id;
-  auto ins = Exec(
-      Cat("INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, trigger_id, "
-          "retry_of, created_ms, updated_ms) SELECT $1, w.id, v.version, 'pending', $4, $5, $6, "
-          "$7, $8, $8 FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id "
-          "WHERE w.id = $2 AND v.version = CASE WHEN $3 = 0 THEN w.current_version ELSE $3 END "
-          "AND ($9 = 0 OR v.version = w.current_version)",
-          kRunReturning),
-      {P::Text(id), P::Text(req.workflow_id), P::Int(req.version),
-       P::Text(req.inputs.empty() ? "{}" : req.inputs),
-       P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
-       P::TextOrNull(retry_of), P::Int(now), P::Int(req.only_if_current ? 1 : 0)});
+  const SqlStatement run = RunInsert(req, id, retry_of, now);
+  auto ins = Exec(run.sql, run.params);
   if (!ins) return Fail(ins.error());
-  if (!ins->rows.empty()) {
-    if (!req.first_event.type.empty()) {
-      // The run is new and not yet visible to anyone: number 1 is free, so nothing but the
-      // connection can fail this; it travels with the COMMIT (or the next statement).
-      auto ev = ExecWithNext(
-          "INSERT INTO run_events (run_id, seq, ts_ms, type, data) VALUES ($1, 1, $2, $3, $4)",
-          {P::Text(id), P::Int(now), P::Text(req.first_event.type),
-           P::Text(req.first_event.data.empty() ? "{}" : req.first_event.data)});
-      if (!ev) return Fail(ev.error());
-    }
-    return RunFromRow(ins->rows[0]);
+  if (ins->rows.empty()) return WhyRunNotInserted(req);
+  if (!req.first_event.type.empty()) {
+    // Nothing but the connection can fail this; it travels with the COMMIT (or the next
+    // statement).
+    const SqlStatement ev = FirstEventInsert(id, req, now);
+    if (auto st = ExecWithNext(ev.sql, ev.params); !st) return Fail(st.error());
   }
+  return RunFromRow(ins->rows[0]);
+}
+
+Result<Run> SqlStore::InsertRunWithEvent(const CreateRunRequest& req) {
+  int64_t now = NowMs();
+  std::string id = req.id.empty() ? NewId(now) : req.id;
+  auto r = ExecAndCommit({RunInsert(req, id, "", now), FirstEventInsert(id, req, now)});
+  if (!r) return Fail(r.error());
+  // Nothing inserted, so an empty transaction was committed: say why.
+  if ((*r)[0].rows.empty()) return WhyRunNotInserted(req);
+  return RunFromRow((*r)[0].rows[0]);
+}
+
+tl::unexpected<Error> SqlStore::WhyRunNotInserted(const CreateRunRequest& req) {
   auto wf = GetWorkflowById(req.workflow_id);
   if (!wf) return Fail(wf.error());
   if (!*wf) return NotFound("no workflow " + req.workflow_id);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -194,6 +195,44 @@ class PgConn final : public SqlConn {
     return {};
   }
 
+  Result<std::vector<SqlResult>> ExecAndCommit(const std::vector<SqlStatement>& stmts) override {
+    if (!InTransaction()) {
+      return Fail(ErrorCode::kUnavailable,
+                  "postgres: no transaction open to commit (connection reset); nothing committed");
+    }
+    if (auto st = EnsureConnected(); !st) return Fail(st.error());
+    // Bound first: preparing a statement new to this connection sends what waits ahead of it.
+    std::vector<Statement> bound;
+    bound.reserve(stmts.size() + 1);
+    for (const auto& st : stmts) {
+      auto b = Bind(st.sql, st.params);
+      if (!b) {
+        (void)Exec("ROLLBACK", {});
+        return Fail(b.error());
+      }
+      bound.push_back(std::move(*b));
+    }
+    bound.push_back(Statement{"COMMIT", "", {}});
+    std::vector<Statement> all = std::exchange(deferred_, {});
+    begin_deferred_ = false;
+    const size_t first = all.size();
+    std::move(bound.begin(), bound.end(), std::back_inserter(all));
+    auto results = Send(all);
+    if (!results) return Fail(results.error());
+    for (size_t i = 0; i < all.size(); ++i) {
+      // The first failure is the call's; the server skipped what followed it, the COMMIT too,
+      // so the transaction is still open (aborted) unless the COMMIT was what failed.
+      if (auto st = Check((*results)[i].get(), Label(all[i].sql)); !st) {
+        if (InTransaction()) (void)Exec("ROLLBACK", {});
+        return Fail(st.error());
+      }
+    }
+    std::vector<SqlResult> out;
+    out.reserve(stmts.size());
+    for (size_t i = first; i + 1 < all.size(); ++i) out.push_back(ToResult((*results)[i].get()));
+    return out;
+  }
+
   bool InTransaction() const override {
     if (begin_deferred_) return true;
     auto s = Pq().PQtransactionStatus(conn_.get());
@@ -362,9 +401,8 @@ class PgConn final : public SqlConn {
 
   // Sends the statements in one pipeline (libpq 14+) and waits for all of their results at
   // once: one round trip. They run in order in one sync group: if one fails, the server skips
-  // the rest, and the first failure is the call's. Returns the last one's result. All but the
-  // last were deferred; so is the last unless `last_is_callers`.
-  Result<SqlResult> Pipeline(const std::vector<Statement>& stmts, bool last_is_callers = true) {
+  // the rest. One result per statement; kUnavailable when the exchange broke off.
+  Result<std::vector<ResultPtr>> Send(const std::vector<Statement>& stmts) {
     PGconn* c = conn_.get();
     CountRoundTrip();
     bool sent = Pq().PQenterPipelineMode(c) == 1;
@@ -403,6 +441,15 @@ class PgConn final : public SqlConn {
                   "postgres: connection lost during query: " + msg +
                       (reset ? " (reconnected; retry)" : " (" + reset.error().message + ")"));
     }
+    return results;
+  }
+
+  // Send(), for statements of which only the last one's result is wanted (all but the last were
+  // deferred; so is the last unless `last_is_callers`). Returns the last one's result.
+  Result<SqlResult> Pipeline(const std::vector<Statement>& stmts, bool last_is_callers = true) {
+    auto sent = Send(stmts);
+    if (!sent) return Fail(sent.error());
+    const std::vector<ResultPtr>& results = *sent;
     const size_t deferred = last_is_callers ? stmts.size() - 1 : stmts.size();
     for (size_t i = 0; i < deferred; ++i) {
       // A deferred statement failed: its caller was told it worked, so from here the

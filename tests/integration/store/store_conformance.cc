@@ -739,6 +739,31 @@ TEST_P(StoreConformance, ARunsFirstEventIsWrittenWithItAndNumberedOne) {
   EXPECT_EQ(store_->ListRunEvents(bare->id, 0, 10)->size(), 0u);
 }
 
+// A run with its first event goes to the database in one piece (on PostgreSQL one round trip
+// with its COMMIT): refused, it leaves no event behind; a clash rolls both back and leaves the
+// connection usable.
+TEST_P(StoreConformance, ARunWithItsFirstEventIsWrittenWhollyOrNotAtAll) {
+  Workflow wf = Apply("wf", "1");
+  CreateRunRequest req;
+  req.id = NewId();
+  req.workflow_id = "nope";
+  req.first_event.type = "run.created";
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kNotFound);
+  EXPECT_FALSE(store_->GetRun(req.id)->has_value());
+  EXPECT_EQ(store_->ListRunEvents(req.id, 0, 10)->size(), 0u);
+  req.workflow_id = wf.id;
+  ASSERT_OK(store_->CreateRun(req));
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kConflict);  // the same id again
+  auto events = store_->ListRunEvents(req.id, 0, 10);
+  ASSERT_OK(events);
+  EXPECT_EQ(events->size(), 1u);
+  req.id = NewId();
+  auto next = store_->CreateRun(req);
+  ASSERT_OK(next);
+  EXPECT_EQ(store_->ListRunEvents(next->id, 0, 10)->size(), 1u);
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 2u);
+}
+
 TEST_P(StoreConformance, EventsAppendedTogetherKeepTheirOrderAndTimes) {
   Workflow wf = Apply("wf", "1");
   ferry::Run run = NewRun(wf);
