@@ -97,8 +97,8 @@ Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request) {
     create.triggered_by = request.triggered_by;
     create.trigger_id = request.trigger_id;
     // The run carries its "created" event into its own commit: no reader sees a run without the
-    // event that says how it was triggered. The webhook's nonce joins that commit too, so the
-    // database syncs once.
+    // event that says how it was triggered. The webhook's nonce joins that commit too (below), so
+    // the database syncs once.
     // It also names the run's first task, whose id is drawn now and which is submitted once the
     // run is committed: no commit of its own records the enqueue (a failed one is recorded on the
     // run: RecordEnqueueFailed).
@@ -111,36 +111,30 @@ Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request) {
     if (!request.trigger.empty()) created["trigger"] = request.trigger;
     create.first_event.type = kEventCreated;
     create.first_event.data = DumpJson(created);
-    // CreateRun commits the run with its event on its own; a webhook's nonce must join that
-    // commit, so only then is there a transaction around both.
-    std::unique_ptr<Transaction> tx;
+    // The webhook's nonce is remembered in the run's own commit (one round trip on PostgreSQL
+    // with the run and its event); already used, nothing is written.
     if (request.nonce) {
-      auto begun = store.Begin();
-      if (!begun) return Fail(begun.error());
-      tx = std::move(*begun);
-      auto fresh = store.RememberNonce(request.nonce->scope, request.nonce->value,
-                                       request.nonce->expires_ms);
-      if (!fresh) return Fail(fresh.error());
-      if (!*fresh) {
+      create.nonce.scope = request.nonce->scope;
+      create.nonce.value = request.nonce->value;
+      create.nonce.expires_ms = request.nonce->expires_ms;
+    }
+    auto created_run = store.CreateRun(create);
+    if (!created_run) {
+      const ErrorCode code = created_run.error().code;
+      // With a nonce, the workflow was not read from memory: a conflict is the nonce's.
+      if (request.nonce && code == ErrorCode::kConflict) {
         return Fail(ErrorCode::kConflict,
                     "replayed delivery: this signed request was already accepted (a sender "
                     "signs each delivery afresh)");
       }
-    }
-    auto created_run = store.CreateRun(create);
-    if (!created_run) {
       // Another version was applied since (kConflict), or what was seen is not in this store at
       // all (kNotFound: the memory is the process's, and a process may use more than one
       // database): read the workflow, once.
-      const ErrorCode code = created_run.error().code;
       if (seen && (code == ErrorCode::kConflict || code == ErrorCode::kNotFound)) {
         seen.reset();
         continue;
       }
       return Fail(created_run.error());
-    }
-    if (tx) {
-      if (auto st = tx->Commit(); !st) return Fail(st.error());
     }
     run = std::move(*created_run);
   }

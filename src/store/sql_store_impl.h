@@ -254,8 +254,9 @@ class SqlStore final : public Store, private SqlSession {
   // REQUIRES: inside InTx.
   // One statement: the workflow and version are checked by the join, the row comes back.
   Result<Run> InsertRun(const CreateRunRequest& req, const std::string& retry_of);
-  // Outside a user's transaction: the run and its first event, one commit and one round trip.
-  Result<Run> InsertRunWithEvent(const CreateRunRequest& req);
+  // Outside a user's transaction: the run with its nonce and first event, one commit and one
+  // round trip.
+  Result<Run> InsertRunInOneCommit(const CreateRunRequest& req);
   // Why a run insert inserted nothing: the workflow or version missing, or no longer current.
   tl::unexpected<Error> WhyRunNotInserted(const CreateRunRequest& req);
   Result<Run> MustGetRun(const std::string& id);

@@ -84,10 +84,13 @@ std::string RunState(const Run& r) {
 
 Result<Run> SqlStore::CreateRun(const CreateRunRequest& req) {
   if (auto st = ValidateCreate(req); !st) return Fail(st.error());
-  // With its first event it is two statements, and one commit either way.
-  if (req.first_event.type.empty()) return Single([&]() { return InsertRun(req, ""); });
+  // Alone it is one statement. With its first event or a nonce, one commit either way: inside
+  // a user's transaction under a savepoint, outside it one round trip with its COMMIT.
+  if (req.first_event.type.empty() && req.nonce.value.empty()) {
+    return Single([&]() { return InsertRun(req, ""); });
+  }
   if (user_tx_) return InTx([&]() { return InsertRun(req, ""); });
-  return InsertRunWithEvent(req);
+  return InsertRunInOneCommit(req);
 }
 
 Result<std::optional<Run>> SqlStore::GetRun(const std::string& id) {
@@ -302,25 +305,60 @@ Status SqlStore::ValidateCreate(const CreateRunRequest& req) {
   if (req.workflow_id.empty()) return Invalid("a run needs a workflow_id");
   if (req.version < 0) return Invalid("version must be >= 0");
   if (!req.id.empty() && !LooksLikeId(req.id)) return Invalid("malformed run id " + req.id);
+  if (!req.nonce.value.empty() && req.nonce.scope.empty()) return Invalid("a nonce needs a scope");
   return {};
 }
 
 namespace {
 
 // Inserts the run when its workflow has the version asked for (0: its current one) and, with
-// only_if_current, that version is still the current one; returns the row (none otherwise).
+// only_if_current, that version is still the current one, and, with a nonce, when the nonce's
+// record names this run (NonceInsert wrote it just before); returns the row (none otherwise).
 SqlStatement RunInsert(const CreateRunRequest& req, const std::string& id,
                        const std::string& retry_of, int64_t now) {
-  return {Cat("INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, "
+  const std::string_view nonce_check =
+      req.nonce.value.empty() ? ""
+                              : " AND EXISTS (SELECT 1 FROM webhook_nonces WHERE scope = $10 AND "
+                                "nonce = $11 AND run_id = $1)";
+  SqlStatement out{
+      Cat(Cat("INSERT INTO runs (id, workflow_id, version, status, inputs, triggered_by, "
               "trigger_id, retry_of, created_ms, updated_ms) SELECT $1, w.id, v.version, "
               "'pending', $4, $5, $6, $7, $8, $8 FROM workflows w JOIN workflow_versions v ON "
               "v.workflow_id = w.id WHERE w.id = $2 AND v.version = CASE WHEN $3 = 0 THEN "
               "w.current_version ELSE $3 END AND ($9 = 0 OR v.version = w.current_version)",
-              kRunReturning),
-          {P::Text(id), P::Text(req.workflow_id), P::Int(req.version),
-           P::Text(req.inputs.empty() ? "{}" : req.inputs),
-           P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
-           P::TextOrNull(retry_of), P::Int(now), P::Int(req.only_if_current ? 1 : 0)}};
+              nonce_check),
+          kRunReturning),
+      {P::Text(id), P::Text(req.workflow_id), P::Int(req.version),
+       P::Text(req.inputs.empty() ? "{}" : req.inputs),
+       P::Text(std::string(TriggeredByName(req.triggered_by))), P::Text(req.trigger_id),
+       P::TextOrNull(retry_of), P::Int(now), P::Int(req.only_if_current ? 1 : 0)}};
+  if (!req.nonce.value.empty()) {
+    out.params.push_back(P::Text(req.nonce.scope));
+    out.params.push_back(P::Text(req.nonce.value));
+  }
+  return out;
+}
+
+// Remembers the delivery's nonce for the run `id`, or takes over an expired record of it; one
+// remembered and unexpired is left as it is (affects no row), and the run insert then finds a
+// record naming another run. First: the record's row lock makes a concurrent delivery of the same
+// nonce wait for this one's outcome.
+SqlStatement NonceInsert(const CreateRunRequest& req, const std::string& id, int64_t now) {
+  return {
+      "INSERT INTO webhook_nonces (scope, nonce, expires_ms, run_id) VALUES ($1, $2, $3, $5) "
+      "ON CONFLICT (scope, nonce) DO UPDATE SET expires_ms = excluded.expires_ms, "
+      "run_id = excluded.run_id WHERE webhook_nonces.expires_ms <= $4",
+      {P::Text(req.nonce.scope), P::Text(req.nonce.value), P::Int(req.nonce.expires_ms),
+       P::Int(now), P::Text(id)}};
+}
+
+// Last: a nonce remembered for a run that was then not inserted (its workflow or version gone)
+// is forgotten again, so the delivery may be sent again.
+SqlStatement NonceUndo(const CreateRunRequest& req, const std::string& id) {
+  return {
+      "DELETE FROM webhook_nonces WHERE scope = $1 AND nonce = $2 AND run_id = $3 AND NOT "
+      "EXISTS (SELECT 1 FROM runs WHERE id = $3)",
+      {P::Text(req.nonce.scope), P::Text(req.nonce.value), P::Text(id)}};
 }
 
 // The new run's first event, number 1 (nobody else can see the run yet, so it is free). Inserts
@@ -334,14 +372,25 @@ SqlStatement FirstEventInsert(const std::string& id, const CreateRunRequest& req
        P::Text(event.data.empty() ? "{}" : event.data)}};
 }
 
+tl::unexpected<Error> NonceUsed(const CreateRunRequest& req) {
+  return Conflict("nonce " + req.nonce.value + " of " + req.nonce.scope + " was already used");
+}
+
 }  // namespace
 
 Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& retry_of) {
   int64_t now = NowMs();
   std::string id = req.id.empty() ? NewId(now) : req.id;
+  if (!req.nonce.value.empty()) {
+    const SqlStatement nonce = NonceInsert(req, id, now);
+    auto remembered = Exec(nonce.sql, nonce.params);
+    if (!remembered) return Fail(remembered.error());
+    if (remembered->affected != 1) return NonceUsed(req);
+  }
   const SqlStatement run = RunInsert(req, id, retry_of, now);
   auto ins = Exec(run.sql, run.params);
   if (!ins) return Fail(ins.error());
+  // (A remembered nonce goes with the rollback of the transaction this runs in.)
   if (ins->rows.empty()) return WhyRunNotInserted(req);
   if (!req.first_event.type.empty()) {
     // Nothing but the connection can fail this; it travels with the COMMIT (or the next
@@ -352,14 +401,22 @@ Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& 
   return RunFromRow(ins->rows[0]);
 }
 
-Result<Run> SqlStore::InsertRunWithEvent(const CreateRunRequest& req) {
+Result<Run> SqlStore::InsertRunInOneCommit(const CreateRunRequest& req) {
   int64_t now = NowMs();
   std::string id = req.id.empty() ? NewId(now) : req.id;
-  auto r = ExecAndCommit({RunInsert(req, id, "", now), FirstEventInsert(id, req, now)});
+  const bool nonce = !req.nonce.value.empty();
+  std::vector<SqlStatement> stmts;
+  if (nonce) stmts.push_back(NonceInsert(req, id, now));
+  const size_t run_at = stmts.size();
+  stmts.push_back(RunInsert(req, id, "", now));
+  if (!req.first_event.type.empty()) stmts.push_back(FirstEventInsert(id, req, now));
+  if (nonce) stmts.push_back(NonceUndo(req, id));
+  auto r = ExecAndCommit(stmts);
   if (!r) return Fail(r.error());
-  // Nothing inserted, so an empty transaction was committed: say why.
-  if ((*r)[0].rows.empty()) return WhyRunNotInserted(req);
-  return RunFromRow((*r)[0].rows[0]);
+  // Nothing else was written (the run and its event each needed what came before them).
+  if (nonce && (*r)[0].affected != 1) return NonceUsed(req);
+  if ((*r)[run_at].rows.empty()) return WhyRunNotInserted(req);
+  return RunFromRow((*r)[run_at].rows[0]);
 }
 
 tl::unexpected<Error> SqlStore::WhyRunNotInserted(const CreateRunRequest& req) {

@@ -128,6 +128,15 @@ struct CreateRunRequest {
     std::string type;
     std::string data = "{}";  // JSON text
   } first_event;
+  // A webhook delivery's nonce (replay protection), remembered in the run's own commit with the
+  // run it started (RememberNonce's record). One remembered and not yet expired is kConflict
+  // ("nonce ... already used") and nothing is written; the run refused for any other reason
+  // leaves the nonce unused. Empty value: none.
+  struct {
+    std::string scope;
+    std::string value;
+    int64_t expires_ms = 0;
+  } nonce;
 };
 
 // An event to append (AppendRunEvents).
@@ -607,7 +616,7 @@ class Store {
 
 // The highest migration of this build, the same for both backends (Store::SchemaVersion after
 // Open with migrate on).
-inline constexpr int kStoreSchemaVersion = 4;
+inline constexpr int kStoreSchemaVersion = 5;
 
 // Opens Store connections to one database. Thread-safe.
 class StoreFactory {

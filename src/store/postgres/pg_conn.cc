@@ -19,6 +19,7 @@ extern const std::string_view k_001_init;
 extern const std::string_view k_002_remediation;
 extern const std::string_view k_003_token_scopes;
 extern const std::string_view k_004_run_indexes;
+extern const std::string_view k_005_nonce_run;
 }  // namespace ferry::store_migrations_postgres
 
 namespace ferry::store_internal {
@@ -92,6 +93,7 @@ const std::vector<Migration>& PgMigrations() {
       {2, "remediation", store_migrations_postgres::k_002_remediation},
       {3, "token_scopes", store_migrations_postgres::k_003_token_scopes},
       {4, "run_indexes", store_migrations_postgres::k_004_run_indexes},
+      {5, "nonce_run", store_migrations_postgres::k_005_nonce_run},
   };
   return kMigrations;
 }

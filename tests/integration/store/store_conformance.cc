@@ -1245,6 +1245,79 @@ TEST_P(StoreConformance, RaceNonceOneWins) {
   }
 }
 
+// A run created with a webhook's nonce remembers it in the run's own commit: a second run with
+// it is refused (nothing written) until it expires; a run refused for another reason leaves it
+// unused; inside a user's transaction a rollback forgets it with the run.
+TEST_P(StoreConformance, ARunsNonceIsRememberedWithItAndOnlyWithIt) {
+  Workflow wf = Apply("wf", "1");
+  CreateRunRequest req;
+  req.workflow_id = wf.id;
+  req.first_event.type = "run.created";
+  req.nonce.scope = "webhook:" + wf.id;
+  req.nonce.value = "sig-1";
+  req.nonce.expires_ms = clock_.NowMs() + 60'000;
+  auto first = store_->CreateRun(req);
+  ASSERT_OK(first);
+  EXPECT_EQ(store_->ListRunEvents(first->id, 0, 10)->size(), 1u);
+  req.id = NewId();
+  auto again = store_->CreateRun(req);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict) << again.error().ToString();
+  EXPECT_NE(again.error().message.find("already used"), std::string::npos) << again.error().message;
+  EXPECT_FALSE(store_->GetRun(req.id)->has_value());
+  EXPECT_EQ(store_->ListRunEvents(req.id, 0, 10)->size(), 0u);
+  // Without a first event the nonce still goes with the run.
+  req.first_event.type.clear();
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kConflict);
+  req.first_event.type = "run.created";
+  // Refused for its workflow's version: the nonce stays unused.
+  req.nonce.value = "sig-2";
+  req.version = 7;
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kNotFound);
+  req.version = 0;
+  ASSERT_OK(store_->CreateRun(req));
+  // Inside a transaction that rolls back, the nonce goes with the run.
+  req.id.clear();
+  req.nonce.value = "sig-3";
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK(store_->CreateRun(req));
+    EXPECT_CODE(store_->CreateRun(req), ErrorCode::kConflict);  // the same nonce, inside
+  }
+  ASSERT_OK(store_->CreateRun(req));
+  // An expired nonce is taken over.
+  req.nonce.value = "sig-1";
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kConflict);
+  clock_.Advance(milliseconds(60'001));
+  req.nonce.expires_ms = clock_.NowMs() + 60'000;
+  ASSERT_OK(store_->CreateRun(req));
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 4u);
+  req.nonce.scope.clear();
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kInvalidArgument);
+}
+
+// Deliveries of one nonce racing on separate connections start one run between them.
+TEST_P(StoreConformance, RaceRunsWithOneNonceOneWins) {
+  Workflow wf = Apply("wf", "1");
+  for (int round = 0; round < 15; ++round) {
+    const std::string nonce = "sig-" + std::to_string(round);
+    int wins = Race(*factory_, 3, [&](Store& s, int) {
+      CreateRunRequest req;
+      req.workflow_id = wf.id;
+      req.first_event.type = "run.created";
+      req.nonce.scope = "webhook:" + wf.id;
+      req.nonce.value = nonce;
+      req.nonce.expires_ms = clock_.NowMs() + 60'000;
+      auto r = s.CreateRun(req);
+      if (!r && r.error().code != ErrorCode::kConflict) ADD_FAILURE() << r.error().ToString();
+      return r.has_value();
+    });
+    EXPECT_EQ(wins, 1) << "round " << round;
+  }
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 15u);
+}
+
 TEST_P(StoreConformance, ConcurrentEventAppendsGetDistinctSeqs) {
   Workflow wf = Apply("wf", "1");
   ferry::Run run = NewRun(wf);

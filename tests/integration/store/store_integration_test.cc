@@ -146,6 +146,17 @@ TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ((*events)[0].type, "run.created");
+  // A webhook's run, with its nonce too: [BEGIN, nonce, run, event, the nonce's undo, COMMIT].
+  CreateRunRequest hooked = with_event;
+  hooked.nonce = {"webhook:wf", "n-0", 4'102'444'800'000};
+  ASSERT_TRUE((*s)->CreateRun(hooked));  // prepares its statements
+  hooked.nonce.value = "n-1";
+  before = store_internal::ReadSqlCounters();
+  ASSERT_TRUE((*s)->CreateRun(hooked));
+  after = store_internal::ReadSqlCounters();
+  EXPECT_EQ(after.round_trips - before.round_trips, 1);
+  EXPECT_EQ(after.statements - before.statements, 4);
+  EXPECT_EQ(after.commits - before.commits, 1);
   // Rolled back before its first statement: the server never hears of it.
   before = store_internal::ReadSqlCounters();
   {
@@ -415,11 +426,12 @@ TEST_F(PostgresStore, MigrationFourUpgradesADatabaseWithRuns) {
       "CREATE INDEX runs_status_updated ON runs(status, updated_ms);"
       "CREATE INDEX runs_status_finished ON runs(status, finished_ms);"
       "ALTER TABLE runs ADD CONSTRAINT runs_retry_of_key UNIQUE (retry_of);"
-      "DELETE FROM schema_migrations WHERE version = 4",
+      "ALTER TABLE webhook_nonces DROP COLUMN run_id;"  // and back before migration 5
+      "DELETE FROM schema_migrations WHERE version >= 4",
       db);
   auto s = OpenStore(url);
   ASSERT_TRUE(s) << s.error().ToString();
-  EXPECT_EQ((*s)->SchemaVersion().value_or(0), 4);
+  EXPECT_EQ((*s)->SchemaVersion().value_or(0), kStoreSchemaVersion);
   auto runs = (*s)->ListRuns({});
   ASSERT_TRUE(runs) << runs.error().ToString();
   EXPECT_EQ(runs->runs.size(), 3u);
