@@ -3,8 +3,9 @@
 // with no server and no I/O: each recipe is unit tested against the senders' published test
 // vectors and fuzzed (fuzz/).
 //
-// Replay protection: every accepted delivery yields a nonce the caller records (Store::
-// RememberNonce) until `nonce_expires_ms`; a second delivery with the same nonce is a replay.
+// Replay protection: every accepted delivery yields a nonce the caller records until
+// `nonce_expires_ms` (with the run it starts: CreateRunRequest::nonce); a second delivery with
+// the same nonce is a replay.
 // The nonce is something the signature covers, so a replayer cannot change it: the signature
 // itself (hmac, github, stripe, slack) or the signed message id (standard-webhooks).
 //

@@ -128,6 +128,9 @@ class Execution {
           if (auto launch = StartOrSettle(node)) launches.push_back(std::move(*launch));
         }
       }
+      // A node that failed, a checkpoint not saved or a stop later in the pass: what was
+      // collected before it is not started (it would only be interrupted at once).
+      if (!failed_node_.empty() || aborted_ || run_stop.stop_requested()) launches.clear();
       // The only node running: it runs on this thread, which would only wait for it (a
       // one-node run, a chain's next link), instead of on a thread of its own.
       if (threads.empty() && launches.size() == 1) {

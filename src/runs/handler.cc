@@ -32,8 +32,8 @@ constexpr int kMarkRunningTries = 3;
 struct HandlerState {
   HandlerState(StoreFactory& s, BrokerFactory& b, RunHandlerOptions o)
       : options(std::move(o)),
-        stores([&s] { return s.Open(); }, options.max_idle_connections),
-        brokers([&b] { return b.Open(); }, options.max_idle_connections) {
+        stores([&s] { return s.Open(); }, options.max_idle_store_connections),
+        brokers([&b] { return b.Open(); }, options.max_idle_broker_connections) {
     if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
     options.executor.secrets = options.secrets != nullptr ? options.secrets : &env_secrets;
   }

@@ -59,10 +59,14 @@ struct RunHandlerOptions {
   // default: the run's history holds them, and the mirror costs a one-node run about a third of
   // its Redis commands (docs/benchmarks.md).
   bool task_events = false;
-  // Idle connections kept per pool. 0: every one opened, i.e. as many as the worker's slots ran
-  // at once. A limit under the worker's concurrency makes a busy worker close and reopen store
-  // connections all the time (a PostgreSQL one is a process fork and an authentication).
-  int max_idle_connections = 0;
+  // Idle store connections kept. 0: every one opened, which is at most one per slot (an
+  // execution holds one for its whole run). A limit under the worker's concurrency made a busy
+  // worker close and reopen them all the time (a PostgreSQL one is a process fork and an
+  // authentication).
+  int max_idle_store_connections = 0;
+  // Idle Redis connections kept: `task` nodes hold one each while they wait (several per run),
+  // cancellation checks one for a moment.
+  int max_idle_broker_connections = 8;
   // After a run was persisted as failed (remediation capture). Empty: nothing.
   RunFailedHook on_run_failed;
 };

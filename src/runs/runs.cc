@@ -121,7 +121,8 @@ Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request) {
     auto created_run = store.CreateRun(create);
     if (!created_run) {
       const ErrorCode code = created_run.error().code;
-      // With a nonce, the workflow was not read from memory: a conflict is the nonce's.
+      // With a nonce the run's id is new and the version is not asked to be still current (the
+      // workflow was not read from memory): a conflict can only be the nonce's.
       if (request.nonce && code == ErrorCode::kConflict) {
         return Fail(ErrorCode::kConflict,
                     "replayed delivery: this signed request was already accepted (a sender "

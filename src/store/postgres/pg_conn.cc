@@ -202,7 +202,10 @@ class PgConn final : public SqlConn {
       return Fail(ErrorCode::kUnavailable,
                   "postgres: no transaction open to commit (connection reset); nothing committed");
     }
-    if (auto st = EnsureConnected(); !st) return Fail(st.error());
+    if (auto st = EnsureConnected(); !st) {
+      (void)Exec("ROLLBACK", {});  // a BEGIN never sent: only forgotten, not left for the next call
+      return Fail(st.error());
+    }
     // Bound first: preparing a statement new to this connection sends what waits ahead of it.
     std::vector<Statement> bound;
     bound.reserve(stmts.size() + 1);

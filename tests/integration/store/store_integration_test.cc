@@ -312,6 +312,38 @@ TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
   EXPECT_TRUE(Eventually([&] { return (*s)->Ping().has_value(); }, std::chrono::seconds(5)));
 }
 
+// A run with its first event that cannot reach the server leaves no transaction open behind it:
+// the store's next write, once the server is back, commits on its own as it says.
+TEST_F(PostgresStore, AOneRoundTripCreateThatFailsLeavesNoTransactionOpen) {
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  Store* s = w.store.get();
+  CreateRunRequest run = w.run;
+  run.first_event.type = "run.created";
+  ASSERT_TRUE(s->CreateRun(run));
+  auto& pg = SharedPostgres();
+  pg.Stop();
+  for (int i = 0; i < 2; ++i) {  // the first meets the dead connection, the second no server
+    auto lost = s->CreateRun(run);
+    ASSERT_FALSE(lost);
+    EXPECT_EQ(lost.error().code, ErrorCode::kUnavailable) << lost.error().ToString();
+  }
+  pg.Start();
+  ASSERT_TRUE(Eventually([&] { return s->Ping().has_value(); }, std::chrono::seconds(5)));
+  auto fresh = s->RememberNonce("hooks/wf", "after-the-outage", 4'102'444'800'000);
+  ASSERT_TRUE(fresh) << fresh.error().ToString();
+  EXPECT_TRUE(*fresh);
+  // Committed, as another connection sees (an open transaction would hold it back: the other
+  // connection would wait on the row, here for at most 2 s).
+  StoreOptions impatient;
+  impatient.statement_timeout = std::chrono::seconds(2);
+  auto other = OpenStore(w.url, impatient);
+  ASSERT_TRUE(other) << other.error().ToString();
+  auto again = (*other)->RememberNonce("hooks/wf", "after-the-outage", 4'102'444'800'000);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_FALSE(*again);
+}
+
 TEST_F(PostgresStore, AStatementStuckBehindALockFailsAtTheStatementTimeout) {
   auto& pg = SharedPostgres();
   const std::string url = pg.CreateDatabase();
