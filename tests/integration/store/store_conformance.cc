@@ -1293,6 +1293,12 @@ TEST_P(StoreConformance, ARunsNonceIsRememberedWithItAndOnlyWithIt) {
   req.nonce.expires_ms = clock_.NowMs() + 60'000;
   ASSERT_OK(store_->CreateRun(req));
   EXPECT_EQ(store_->ListRuns({})->runs.size(), 4u);
+  // A record that names no run (RememberNonce's, or one from before migration 005) is a replay
+  // all the same.
+  ASSERT_TRUE(*store_->RememberNonce(req.nonce.scope, "sig-4", clock_.NowMs() + 60'000));
+  req.nonce.value = "sig-4";
+  EXPECT_CODE(store_->CreateRun(req), ErrorCode::kConflict);
+  EXPECT_EQ(store_->ListRuns({})->runs.size(), 4u);
   req.nonce.scope.clear();
   EXPECT_CODE(store_->CreateRun(req), ErrorCode::kInvalidArgument);
 }
