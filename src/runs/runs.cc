@@ -55,7 +55,8 @@ Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request) {
   }
   // A name this process has seen needs no read of the workflow: the run is created only if the
   // version seen is still current, and the workflow is read afresh when it is not. (A webhook
-  // comes with what its admission read; a nonce's transaction is not tried twice.)
+  // comes with what its admission read; a run with a nonce is not tried twice: a second try would
+  // find the nonce used.)
   std::optional<SeenWorkflow> seen;
   if (!request.known && !request.nonce) seen = LastSeenWorkflow(request.workflow);
   std::optional<Run> run;

@@ -95,23 +95,18 @@ class SqlConn {
   }
   // Ends the transaction BeginWrite() opened with `stmts`, in order, and its COMMIT, in one
   // round trip where the backend has a network to cross (what was deferred goes first). Returns
-  // each statement's result. When any of them or the COMMIT fails, nothing is committed (the
-  // transaction is rolled back) and the first failure is the call's.
+  // each statement's result. When any of them or the COMMIT fails, nothing is committed and the
+  // first failure is the call's; a transaction it leaves open (InTransaction()) is the caller's
+  // to roll back.
   virtual Result<std::vector<SqlResult>> ExecAndCommit(const std::vector<SqlStatement>& stmts) {
     std::vector<SqlResult> out;
     out.reserve(stmts.size());
     for (const auto& st : stmts) {
       auto r = Exec(st.sql, st.params);
-      if (!r) {
-        if (InTransaction()) (void)Exec("ROLLBACK", {});
-        return Fail(r.error());
-      }
+      if (!r) return Fail(r.error());
       out.push_back(std::move(*r));
     }
-    if (auto r = Exec("COMMIT", {}); !r) {
-      if (InTransaction()) (void)Exec("ROLLBACK", {});
-      return Fail(r.error());
-    }
+    if (auto r = Exec("COMMIT", {}); !r) return Fail(r.error());
     return out;
   }
   // Whether a transaction is open on the server side, or begun and waiting for its first

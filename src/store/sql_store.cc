@@ -128,7 +128,8 @@ Result<std::vector<SqlResult>> SqlStore::ExecAndCommit(const std::vector<SqlStat
   if (user_tx_) return Invalid("ExecAndCommit inside a user's transaction");
   if (auto st = conn_->BeginWrite(); !st) return Fail(st.error());
   auto r = conn_->ExecAndCommit(stmts);
-  // Whatever failed, no transaction of this call may stay open for the next one to run in.
+  // Whatever failed, no transaction of this call stays open for the next call to run in (the
+  // one place that ends it: SqlConn::ExecAndCommit leaves it to here).
   if (!r && conn_->InTransaction()) (void)Exec("ROLLBACK", {});
   if (r) {
     for (size_t i = 0; i < stmts.size(); ++i) store_internal::CountStatement(false);

@@ -251,12 +251,16 @@ class SqlStore final : public Store, private SqlSession {
   // round trip (ExecWithNext).
   Status WriteEventsWithNext(const std::string& run_id, const std::vector<NewRunEvent>& events);
   Status ValidateCreate(const CreateRunRequest& req);
-  // REQUIRES: inside InTx.
-  // One statement: the workflow and version are checked by the join, the row comes back.
+  // REQUIRES: inside InTx, unless the run has no first event and no nonce (then it is one
+  // statement). The workflow and version are checked by the insert's join, the row comes back.
   Result<Run> InsertRun(const CreateRunRequest& req, const std::string& retry_of);
   // Outside a user's transaction: the run with its nonce and first event, one commit and one
   // round trip.
   Result<Run> InsertRunInOneCommit(const CreateRunRequest& req);
+  // The run from the results of RunWriteFor's statements (those up to the run's insert at
+  // `run_at`), or why it was refused.
+  Result<Run> CreatedRun(const CreateRunRequest& req, size_t run_at,
+                         const std::vector<SqlResult>& results);
   // Why a run insert inserted nothing: the workflow or version missing, or no longer current.
   tl::unexpected<Error> WhyRunNotInserted(const CreateRunRequest& req);
   Result<Run> MustGetRun(const std::string& id);

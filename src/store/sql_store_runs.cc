@@ -311,6 +311,12 @@ Status SqlStore::ValidateCreate(const CreateRunRequest& req) {
 
 namespace {
 
+// The statements that create a run (RunWriteFor) and where the run's own insert is among them.
+struct RunWrite {
+  std::vector<SqlStatement> stmts;
+  size_t run_at = 0;
+};
+
 // Inserts the run when its workflow has the version asked for (0: its current one) and, with
 // only_if_current, that version is still the current one, and, with a nonce, when the nonce's
 // record names this run (NonceInsert wrote it just before); returns the row (none otherwise).
@@ -372,51 +378,57 @@ SqlStatement FirstEventInsert(const std::string& id, const CreateRunRequest& req
        P::Text(event.data.empty() ? "{}" : event.data)}};
 }
 
-tl::unexpected<Error> NonceUsed(const CreateRunRequest& req) {
-  return Conflict("nonce " + req.nonce.value + " of " + req.nonce.scope + " was already used");
+// What creating a run writes, in this order: its nonce (a webhook's), the run, its first event,
+// and the nonce's undo. Each depends on what came before it, so that whatever is refused leaves
+// nothing behind even when all of them are sent and committed together.
+RunWrite RunWriteFor(const CreateRunRequest& req, const std::string& retry_of, int64_t now) {
+  const std::string id = req.id.empty() ? NewId(now) : req.id;
+  const bool nonce = !req.nonce.value.empty();
+  RunWrite out;
+  if (nonce) out.stmts.push_back(NonceInsert(req, id, now));
+  out.run_at = out.stmts.size();
+  out.stmts.push_back(RunInsert(req, id, retry_of, now));
+  if (!req.first_event.type.empty()) out.stmts.push_back(FirstEventInsert(id, req, now));
+  if (nonce) out.stmts.push_back(NonceUndo(req, id));
+  return out;
 }
 
 }  // namespace
 
 Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& retry_of) {
-  int64_t now = NowMs();
-  std::string id = req.id.empty() ? NewId(now) : req.id;
-  if (!req.nonce.value.empty()) {
-    const SqlStatement nonce = NonceInsert(req, id, now);
-    auto remembered = Exec(nonce.sql, nonce.params);
-    if (!remembered) return Fail(remembered.error());
-    if (remembered->affected != 1) return NonceUsed(req);
+  const RunWrite write = RunWriteFor(req, retry_of, NowMs());
+  std::vector<SqlResult> results;
+  for (size_t i = 0; i < write.stmts.size(); ++i) {
+    const SqlStatement& st = write.stmts[i];
+    if (i > write.run_at) {
+      // The event and the nonce's undo: nothing but the connection can fail them, and no result
+      // is read; they travel with the COMMIT (or the next statement).
+      if (auto sent = ExecWithNext(st.sql, st.params); !sent) return Fail(sent.error());
+      continue;
+    }
+    auto r = Exec(st.sql, st.params);
+    if (!r) return Fail(r.error());
+    results.push_back(std::move(*r));
   }
-  const SqlStatement run = RunInsert(req, id, retry_of, now);
-  auto ins = Exec(run.sql, run.params);
-  if (!ins) return Fail(ins.error());
-  // (A remembered nonce goes with the rollback of the transaction this runs in.)
-  if (ins->rows.empty()) return WhyRunNotInserted(req);
-  if (!req.first_event.type.empty()) {
-    // Nothing but the connection can fail this; it travels with the COMMIT (or the next
-    // statement).
-    const SqlStatement ev = FirstEventInsert(id, req, now);
-    if (auto st = ExecWithNext(ev.sql, ev.params); !st) return Fail(st.error());
-  }
-  return RunFromRow(ins->rows[0]);
+  // (Refused, the caller's transaction rolls back whatever was written.)
+  return CreatedRun(req, write.run_at, results);
 }
 
 Result<Run> SqlStore::InsertRunInOneCommit(const CreateRunRequest& req) {
-  int64_t now = NowMs();
-  std::string id = req.id.empty() ? NewId(now) : req.id;
-  const bool nonce = !req.nonce.value.empty();
-  std::vector<SqlStatement> stmts;
-  if (nonce) stmts.push_back(NonceInsert(req, id, now));
-  const size_t run_at = stmts.size();
-  stmts.push_back(RunInsert(req, id, "", now));
-  if (!req.first_event.type.empty()) stmts.push_back(FirstEventInsert(id, req, now));
-  if (nonce) stmts.push_back(NonceUndo(req, id));
-  auto r = ExecAndCommit(stmts);
+  const RunWrite write = RunWriteFor(req, "", NowMs());
+  auto r = ExecAndCommit(write.stmts);
   if (!r) return Fail(r.error());
-  // Nothing else was written (the run and its event each needed what came before them).
-  if (nonce && (*r)[0].affected != 1) return NonceUsed(req);
-  if ((*r)[run_at].rows.empty()) return WhyRunNotInserted(req);
-  return RunFromRow((*r)[run_at].rows[0]);
+  return CreatedRun(req, write.run_at, *r);
+}
+
+Result<Run> SqlStore::CreatedRun(const CreateRunRequest& req, size_t run_at,
+                                 const std::vector<SqlResult>& results) {
+  // Refused, nothing else was written (the run and its event each needed what came before).
+  if (run_at > 0 && results[0].affected != 1) {
+    return Conflict("nonce " + req.nonce.value + " of " + req.nonce.scope + " was already used");
+  }
+  if (results[run_at].rows.empty()) return WhyRunNotInserted(req);
+  return RunFromRow(results[run_at].rows[0]);
 }
 
 tl::unexpected<Error> SqlStore::WhyRunNotInserted(const CreateRunRequest& req) {

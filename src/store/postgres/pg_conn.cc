@@ -202,19 +202,15 @@ class PgConn final : public SqlConn {
       return Fail(ErrorCode::kUnavailable,
                   "postgres: no transaction open to commit (connection reset); nothing committed");
     }
-    if (auto st = EnsureConnected(); !st) {
-      (void)Exec("ROLLBACK", {});  // a BEGIN never sent: only forgotten, not left for the next call
-      return Fail(st.error());
-    }
+    // (A failure leaves the transaction to the caller's ROLLBACK: one begun but never sent is
+    // only forgotten by it.)
+    if (auto st = EnsureConnected(); !st) return Fail(st.error());
     // Bound first: preparing a statement new to this connection sends what waits ahead of it.
     std::vector<Statement> bound;
     bound.reserve(stmts.size() + 1);
     for (const auto& st : stmts) {
       auto b = Bind(st.sql, st.params);
-      if (!b) {
-        (void)Exec("ROLLBACK", {});
-        return Fail(b.error());
-      }
+      if (!b) return Fail(b.error());
       bound.push_back(std::move(*b));
     }
     bound.push_back(Statement{"COMMIT", "", {}});
@@ -227,10 +223,7 @@ class PgConn final : public SqlConn {
     for (size_t i = 0; i < all.size(); ++i) {
       // The first failure is the call's; the server skipped what followed it, the COMMIT too,
       // so the transaction is still open (aborted) unless the COMMIT was what failed.
-      if (auto st = Check((*results)[i].get(), Label(all[i].sql)); !st) {
-        if (InTransaction()) (void)Exec("ROLLBACK", {});
-        return Fail(st.error());
-      }
+      if (auto st = Check((*results)[i].get(), Label(all[i].sql)); !st) return Fail(st.error());
     }
     std::vector<SqlResult> out;
     out.reserve(stmts.size());

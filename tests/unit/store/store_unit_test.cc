@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "harness.h"
@@ -17,6 +18,18 @@ namespace {
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values("sqlite"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+// A connection of the test's own to the store's file, outside the store (closed, and whatever
+// transaction it holds rolled back, however the test ends). nullptr if it cannot be opened.
+using SqliteHandle = std::unique_ptr<sqlite3, int (*)(sqlite3*)>;
+SqliteHandle OpenSqlite(const std::string& path, int flags) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return SqliteHandle(nullptr, &sqlite3_close);
+  }
+  return SqliteHandle(db, &sqlite3_close);
+}
 
 TEST(StoreFactory, PicksBackendByScheme) {
   auto pg = MakeStoreFactory("postgresql://u:p@h:5432/db");
@@ -110,8 +123,9 @@ TEST(SqliteStore, AWriterWaitsForAnotherProcesssLockUntilItsBusyTimeout) {
   ASSERT_TRUE(factory);
   auto store = (*factory)->Open();
   ASSERT_TRUE(store) << store.error().ToString();
-  sqlite3* outside = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &outside, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  const SqliteHandle handle = OpenSqlite(path, SQLITE_OPEN_READWRITE);
+  ASSERT_NE(handle, nullptr);
+  sqlite3* outside = handle.get();
   for (int round = 0; round < 2; ++round) {
     ASSERT_EQ(sqlite3_exec(outside, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
     const auto start = std::chrono::steady_clock::now();
@@ -124,7 +138,6 @@ TEST(SqliteStore, AWriterWaitsForAnotherProcesssLockUntilItsBusyTimeout) {
     ASSERT_TRUE(accepted) << accepted.error().ToString();
     EXPECT_TRUE(*accepted);
   }
-  sqlite3_close(outside);
 }
 
 // Migration 004 on SQLite: the store's lookups of runs by age (its own SQL, sql_store_runs.cc)
@@ -137,8 +150,9 @@ TEST(SqliteStore, RunLookupsByAgeUseIndexesOfTheirStatusOnly) {
   ASSERT_TRUE(factory);
   auto store = (*factory)->Open();
   ASSERT_TRUE(store) << store.error().ToString();
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  const SqliteHandle handle = OpenSqlite(path, SQLITE_OPEN_READONLY);
+  ASSERT_NE(handle, nullptr);
+  sqlite3* db = handle.get();
   auto plan = [&](const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
     const std::string text = "EXPLAIN QUERY PLAN " + sql;
@@ -155,7 +169,6 @@ TEST(SqliteStore, RunLookupsByAgeUseIndexesOfTheirStatusOnly) {
     const std::string shown = plan(std::string(q.sql));
     EXPECT_NE(shown.find(q.index), std::string::npos) << q.sql << "\n" << shown;
   }
-  sqlite3_close(db);
 }
 
 // A wrapper that fails every Nth CreateRun, as a fault-injecting test would.
