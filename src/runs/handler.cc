@@ -24,10 +24,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Marking a run running is tried again at once this many times when only its event's number
-// clashed with another writer's (Execute).
-constexpr int kMarkRunningTries = 3;
-
 // Shared by every execution of one registered handler.
 struct HandlerState {
   HandlerState(StoreFactory& s, BrokerFactory& b, RunHandlerOptions o)
@@ -306,55 +302,35 @@ class Execution {
 
  private:
   HandlerResult Execute(Store& store) {
-    // Running and its "started" event are one commit. The transition is conditional and
-    // returns the row, so the run is not read first: only when it does not apply (the run
-    // ended, or a newer execution holds it) is it read, to say why.
-    std::optional<ferry::Run> marked_run;
-    for (int tries = 1; !marked_run; ++tries) {
-      auto tx = store.Begin();
-      if (!tx) return tl::unexpected(Retryable("store: " + tx.error().message));
-      auto marked = store.MarkRunRunning(run_id_, fencing_, worker_);
-      if (!marked) {
-        tx->reset();  // rolls back
-        if (marked.error().code == ErrorCode::kNotFound) {
-          return tl::unexpected(NotRetryable("no run " + run_id_));
-        }
-        if (marked.error().code != ErrorCode::kConflict) {
-          return tl::unexpected(Retryable("store: " + marked.error().message));
-        }
-        auto now = store.GetRun(run_id_);
-        if (!now) return tl::unexpected(Retryable("store: " + now.error().message));
-        if (*now && IsTerminal((**now).status)) {
-          spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((**now).status));
-          return RunResult(**now);
-        }
-        spdlog::info("run {}: superseded ({})", run_id_, marked.error().message);
-        return tl::unexpected(NotRetryable("superseded: " + marked.error().message));
+    // Running, its "started" event and the read of its checkpoints are one commit (one round
+    // trip on PostgreSQL). The transition is conditional and returns the row, so the run is not
+    // read first: only when it does not apply (the run ended, or a newer execution holds it) is
+    // it read, to say why.
+    const NewRunEvent started_event{std::string(kEventStarted),
+                                    DumpJson(Json{{"task_id", ctx_.id},
+                                                  {"queue", ctx_.queue},
+                                                  {"generation", generation_},
+                                                  {"epoch", fencing_},
+                                                  {"worker", state_.options.worker_id}}),
+                                    0};
+    auto started = store.MarkRunStarted(run_id_, fencing_, worker_, started_event);
+    if (!started) {
+      if (started.error().code == ErrorCode::kNotFound) {
+        return tl::unexpected(NotRetryable("no run " + run_id_));
       }
-      // Written with the COMMIT (one round trip on PostgreSQL): running and its event commit
-      // together or not at all.
-      const NewRunEvent started{std::string(kEventStarted),
-                                DumpJson(Json{{"task_id", ctx_.id},
-                                              {"queue", ctx_.queue},
-                                              {"generation", generation_},
-                                              {"epoch", fencing_},
-                                              {"attempt", marked->attempt},
-                                              {"worker", state_.options.worker_id}}),
-                                0};
-      if (auto st = store.AppendRunEventsWithNext(run_id_, {started}); !st) {
-        return tl::unexpected(Retryable("store: " + st.error().message));
+      if (started.error().code != ErrorCode::kConflict) {
+        return tl::unexpected(Retryable("store: " + started.error().message));
       }
-      auto committed = (*tx)->Commit();
-      if (committed) {
-        marked_run = std::move(*marked);
-      } else if (committed.error().code != ErrorCode::kConflict || tries >= kMarkRunningTries) {
-        return tl::unexpected(Retryable("store: " + committed.error().message));
+      auto now = store.GetRun(run_id_);
+      if (!now) return tl::unexpected(Retryable("store: " + now.error().message));
+      if (*now && IsTerminal((**now).status)) {
+        spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((**now).status));
+        return RunResult(**now);
       }
-      // A conflict at this COMMIT is the event's number, taken at the same moment by another
-      // writer appending to the run (a sweep's "enqueued"): nothing was committed, and the same
-      // claim marks the run again at once instead of spending an attempt.
+      spdlog::info("run {}: superseded ({})", run_id_, started.error().message);
+      return tl::unexpected(NotRetryable("superseded: " + started.error().message));
     }
-    const ferry::Run& run = *marked_run;
+    const ferry::Run& run = started->run;
     started_ms_ = run.started_ms;
 
     // From here the run is ours: a definition problem ends it as failed.
@@ -369,13 +345,11 @@ class Execution {
     auto inputs = engine::ResolveInputs(wf, *given, /*allow_unknown=*/true);
     if (!inputs) return Finish(store, RunStatus::kFailed, "", inputs.error().message, "");
 
-    // Read even on a first attempt: a repeat of the claim that already won (same epoch and
-    // worker) gets the row back without a new attempt, and may find checkpoints.
-    auto steps = store.ListSteps(run_id_);
-    if (!steps) return tl::unexpected(Retryable("store: " + steps.error().message));
+    // Read with the start even on a first attempt: a repeat of the claim that already won (same
+    // epoch and worker) gets the row back without a new attempt, and may find checkpoints.
     std::map<std::string, engine::StepRecord> checkpoints;
     std::map<std::string, WaitingDelay> waiting;
-    for (const auto& s : *steps) {
+    for (const auto& s : started->steps) {
       if (s.status == kStepWaiting) {
         auto out = ParseJson(s.output);
         if (out && out->is_object() && (*out)["deadline_ms"].is_number_integer()) {
@@ -519,7 +493,7 @@ class Execution {
                        const std::string& error, const std::string& failed_node,
                        StoreSink* sink = nullptr) {
     // The "finished" event says how long the run took from its first start (the run row's
-    // started_ms, known since MarkRunRunning) to now.
+    // started_ms, known since MarkRunStarted) to now.
     Json ev{{"status", RunStatusName(status)}};
     if (!error.empty()) ev["error"] = error;
     if (!failed_node.empty()) ev["failed_node"] = failed_node;
@@ -594,7 +568,7 @@ class Execution {
   int generation_ = 0;
   int64_t fencing_ = 0;
   std::string worker_;
-  int64_t started_ms_ = 0;  // the run's first start, from MarkRunRunning
+  int64_t started_ms_ = 0;  // the run's first start, from MarkRunStarted
 };
 
 }  // namespace

@@ -1,13 +1,13 @@
 // The `ferry.run` task handler: executes one workflow run on a worker slot.
 //
-//   1. MarkRunRunning fenced by RunFencingToken(generation, task epoch), with the "run.started"
-//      event in the same commit; the run is not read first (the transition is conditional and
-//      returns the row). When it does not apply, the run is read to say why: a finished run is
-//      left alone (the task succeeds: idempotent redelivery), an unknown one fails the task for
-//      good, and otherwise a newer attempt owns it: a non-retryable "superseded" error, nothing
-//      else touched.
-//   2. Loads the version's definition (cached per process), the checkpoints (ListSteps) and the
-//      trigger context of webhook and cron runs, and runs the RunExecutor. Each finished node is
+//   1. MarkRunStarted fenced by RunFencingToken(generation, task epoch): running, the
+//      "run.started" event and the read of the checkpoints in one commit; the run is not read
+//      first (the transition is conditional and returns the row). When it does not apply, the run
+//      is read to say why: a finished run is left alone (the task succeeds: idempotent redelivery),
+//      an unknown one fails the task for good, and otherwise a newer attempt owns it: a
+//      non-retryable "superseded" error, nothing else touched.
+//   2. Loads the version's definition (cached per process) and the trigger context of webhook and
+//   cron runs, and runs the RunExecutor. Each finished node is
 //      saved with SaveStep under the same fencing token (a rejected save aborts the run here:
 //      someone else owns it now); events go to the task's event stream at once and to the run's
 //      history (AppendRunEvent, the SSE source) with the next checkpoint, or within `event_flush`.

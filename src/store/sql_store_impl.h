@@ -85,6 +85,8 @@ class SqlStore final : public Store, private SqlSession {
   Result<RunPage> ListRuns(const RunFilter& filter) override;
   Result<Run> MarkRunRunning(const std::string& run_id, int64_t epoch,
                              const std::string& worker) override;
+  Result<StartedRun> MarkRunStarted(const std::string& run_id, int64_t epoch,
+                                    const std::string& worker, const NewRunEvent& started) override;
   Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                         const std::string& output, const std::string& error,
                         const std::string& failed_node, const std::vector<NewRunEvent>& events = {},
@@ -264,6 +266,19 @@ class SqlStore final : public Store, private SqlSession {
   // Why a run insert inserted nothing: the workflow or version missing, or no longer current.
   tl::unexpected<Error> WhyRunNotInserted(const CreateRunRequest& req);
   Result<Run> MustGetRun(const std::string& id);
+  // Why MarkRunRunning's update applied to no row: the run as it is for a repeat of the claim
+  // that already won, kNotFound or kConflict otherwise.
+  Result<Run> WhyNotMarkedRunning(const std::string& run_id, int64_t epoch,
+                                  const std::string& worker);
+  // Whether `run` is as this finish leaves it (a repeat of it then succeeds again).
+  static bool IsRepeatedFinish(const Run& run, int64_t epoch, RunStatus status,
+                               const std::string& output, const std::string& error,
+                               const std::string& failed_node);
+  // Why FinishRun's update applied to no row: the run as it is for a repeat of that finish,
+  // kNotFound or kConflict otherwise.
+  Result<Run> WhyNotFinished(const std::string& run_id, int64_t epoch, RunStatus status,
+                             const std::string& output, const std::string& error,
+                             const std::string& failed_node);
 
   // Cron fires (sql_store_triggers.cc).
   Status RequireTrigger(const std::string& trigger_id);

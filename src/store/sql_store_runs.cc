@@ -133,28 +133,251 @@ Result<RunPage> SqlStore::ListRuns(const RunFilter& filter) {
   return page;
 }
 
+namespace {
+
+// pending -> running, or a takeover by a newer epoch; the row comes back when it applies.
+SqlStatement MarkRunningUpdate(const std::string& run_id, int64_t epoch, const std::string& worker,
+                               int64_t now) {
+  return {Cat("UPDATE runs SET status = 'running', epoch = $2, worker = $3, attempt = attempt + 1, "
+              "started_ms = CASE WHEN started_ms = 0 THEN $4 ELSE started_ms END, updated_ms = $4 "
+              "WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND epoch < $2))",
+              kRunReturning),
+          {P::Text(run_id), P::Int(epoch), P::Text(worker), P::Int(now)}};
+}
+
+// The "started" event, after the run's last one, only while the run is running under this very
+// claim (marked just now, or by the call it repeats). Its data object gets the run's attempt
+// appended in the statement, which knows it (the update before it counted it).
+SqlStatement StartedEventInsert(const std::string& run_id, int64_t epoch, const std::string& worker,
+                                const NewRunEvent& started, int64_t now) {
+  std::string head = started.data.empty() ? "{}" : started.data;
+  head.pop_back();  // the closing brace: the attempt goes last
+  const bool empty = head.find_last_not_of(" \t\r\n") == 0;  // only the opening brace
+  head += empty ? "\"attempt\":" : ",\"attempt\":";
+  return {
+      "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT r.id, (SELECT "
+      "COALESCE(MAX(seq), 0) + 1 FROM run_events WHERE run_id = $1), $4, $5, CAST($6 AS TEXT) "
+      "|| CAST(r.attempt AS TEXT) || '}' FROM runs r WHERE r.id = $1 AND r.status = 'running' "
+      "AND r.epoch = $2 AND r.worker = $3",
+      {P::Text(run_id), P::Int(epoch), P::Text(worker),
+       P::Int(started.ts_ms > 0 ? started.ts_ms : now), P::Text(started.type), P::Text(head)}};
+}
+
+SqlStatement StepsSelect(const std::string& run_id) {
+  return {
+      Cat("SELECT ", kStepCols) + " FROM run_steps WHERE run_id = $1 ORDER BY finished_ms, node_id",
+      {P::Text(run_id)}};
+}
+
+// A finish as the run's row shows it once applied, with the checkpoints it wrote: the statements
+// that go with the finish in one commit are conditioned on it, so they write nothing when it did
+// not apply (and again, as before, when it is a repeat of one that did). The run's id is $1.
+struct FinishedAs {
+  int64_t epoch;
+  std::string status;
+  const std::string& output;
+  const std::string& error;
+  const std::string& failed_node;
+  const std::vector<RunStep>* steps = nullptr;  // each stored as given, when set
+
+  // The condition, its values appended to `params`.
+  std::string Condition(std::vector<SqlParam>& params) const {
+    const auto next = [&params](SqlParam p) {
+      params.push_back(std::move(p));
+      return "$" + std::to_string(params.size());
+    };
+    const std::string epoch_p = next(P::Int(epoch));
+    std::string out = "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND epoch = " + epoch_p +
+                      " AND status = " + next(P::Text(status)) +
+                      " AND output = " + next(P::Text(output)) +
+                      " AND error = " + next(P::Text(error)) +
+                      " AND failed_node = " + next(P::Text(failed_node)) + ")";
+    if (steps == nullptr) return out;
+    for (const auto& s : *steps) {
+      out += " AND EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND node_id = " +
+             next(P::Text(s.node_id)) + " AND epoch = " + epoch_p +
+             " AND status = " + next(P::Text(s.status)) +
+             " AND output = " + next(P::Text(s.output)) + " AND error = " + next(P::Text(s.error)) +
+             ")";
+    }
+    return out;
+  }
+};
+
+// A step's checkpoint, insert-once: written only when `fence` (a condition on the run, $1) holds,
+// and replacing only a "waiting" row (a delay's deadline): by the node's end, or a later
+// attempt's. Affects one row when written.
+SqlStatement StepUpsert(const RunStep& step, int64_t now, const FinishedAs* only_if) {
+  int64_t finished = step.finished_ms != 0 ? step.finished_ms : now;
+  if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
+  SqlStatement out{"",
+                   {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status),
+                    P::Text(step.output), P::Text(step.error), P::Int(step.attempt),
+                    P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)}};
+  // SaveStep's fence: the run running under the step's epoch.
+  const std::string fence =
+      only_if != nullptr
+          ? only_if->Condition(out.params)
+          : "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status = 'running' AND epoch = $7)";
+  out.sql = Cat("INSERT INTO run_steps (", kStepCols) +
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE " + fence +
+            " ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, "
+            "output = excluded.output, error = excluded.error, "
+            "attempt = excluded.attempt, epoch = excluded.epoch, "
+            "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms "
+            "WHERE run_steps.status = 'waiting'";
+  return out;
+}
+
+// Up to this many rows per statement: one statement text per count up to it, each prepared once.
+constexpr size_t kEventsPerStatement = 16;
+
+// The statements that append `events` to a run: each numbers its rows after the run's last
+// event, in order, in the statement itself (so one that waits for a later round trip still
+// numbers right). An appender that took one of those numbers first makes it fail with kConflict.
+std::vector<SqlStatement> EventInserts(const std::string& run_id,
+                                       const std::vector<NewRunEvent>& events, int64_t now,
+                                       const FinishedAs* only_if = nullptr) {
+  std::vector<SqlStatement> out;
+  for (size_t begin = 0; begin < events.size(); begin += kEventsPerStatement) {
+    const size_t n = std::min(kEventsPerStatement, events.size() - begin);
+    std::string rows;
+    std::vector<SqlParam> params{P::Text(run_id)};
+    for (size_t i = 0; i < n; ++i) {
+      const NewRunEvent& e = events[begin + i];
+      const std::string ts = "$" + std::to_string(params.size() + 1);
+      const std::string type = "$" + std::to_string(params.size() + 2);
+      const std::string data = "$" + std::to_string(params.size() + 3);
+      rows += i == 0 ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
+                     : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type +
+                           ", " + data;
+      params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
+      params.push_back(P::Text(e.type));
+      params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
+    }
+    const std::string where = only_if != nullptr ? " WHERE " + only_if->Condition(params) : "";
+    out.push_back(SqlStatement{
+        "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
+        "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
+        "$1) b, (" +
+            rows + ") v" + where + " RETURNING seq",
+        std::move(params)});
+  }
+  return out;
+}
+
+// running -> `status`, only under `epoch`; the row comes back when it applies. With `steps`, only
+// where none of them already has a different checkpoint (one SaveStep would refuse).
+SqlStatement FinishUpdate(const std::string& run_id, int64_t epoch, RunStatus status,
+                          const std::string& output, const std::string& error,
+                          const std::string& failed_node, int64_t now,
+                          const std::vector<RunStep>& steps) {
+  SqlStatement out{"",
+                   {P::Text(run_id), P::Int(epoch), P::Text(std::string(RunStatusName(status))),
+                    P::Text(output), P::Text(error), P::Text(failed_node), P::Int(now)}};
+  out.sql =
+      "UPDATE runs SET status = $3, output = $4, error = $5, failed_node = $6, finished_ms = $7, "
+      "updated_ms = $7 WHERE id = $1 AND status = 'running' AND epoch = $2";
+  for (const auto& s : steps) {
+    const auto next = [&out](SqlParam p) {
+      out.params.push_back(std::move(p));
+      return "$" + std::to_string(out.params.size());
+    };
+    const std::string node = next(P::Text(s.node_id));
+    const std::string step_status = next(P::Text(s.status));
+    const std::string step_output = next(P::Text(s.output));
+    const std::string step_error = next(P::Text(s.error));
+    out.sql += " AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND node_id = " + node +
+               " AND status <> 'waiting' AND NOT (epoch = $2 AND status = " + step_status +
+               " AND output = " + step_output + " AND error = " + step_error + "))";
+  }
+  out.sql += kRunReturning;
+  return out;
+}
+
+// kConflict at a finish's COMMIT (or its events' statement): the finish applied, only its events
+// met another appender's numbers. Nothing was committed: the caller tries again.
+tl::unexpected<Error> EventsClashed(const Error& e) {
+  return Fail(
+      ErrorCode::kUnavailable,
+      "store: the run's events met another writer's; nothing committed, retry: " + e.message);
+}
+
+// An event number another writer takes at the same moment fails the start's commit; it is
+// tried again at once, this many times at most.
+constexpr int kStartTries = 3;
+
+}  // namespace
+
 Result<Run> SqlStore::MarkRunRunning(const std::string& run_id, int64_t epoch,
                                      const std::string& worker) {
   if (epoch < 0) return Invalid("epoch must be >= 0");
   return Single([&]() -> Result<Run> {
-    int64_t now = NowMs();
-    auto r = Exec(
-        Cat("UPDATE runs SET status = 'running', epoch = $2, worker = $3, attempt = attempt + 1, "
-            "started_ms = CASE WHEN started_ms = 0 THEN $4 ELSE started_ms END, updated_ms = $4 "
-            "WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND epoch < $2))",
-            kRunReturning),
-        {P::Text(run_id), P::Int(epoch), P::Text(worker), P::Int(now)});
+    const SqlStatement update = MarkRunningUpdate(run_id, epoch, worker, NowMs());
+    auto r = Exec(update.sql, update.params);
     if (!r) return Fail(r.error());
     if (!r->rows.empty()) return RunFromRow(r->rows[0]);
-    // Lost the condition: read the row only to say why (or to accept a repeat).
-    auto run = MustGetRun(run_id);
-    if (!run) return run;
-    if (run->status == RunStatus::kRunning && run->epoch == epoch && run->worker == worker) {
-      return run;  // the same claim marking again (a retried call): already done
-    }
-    return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot mark it running at " +
-                    "epoch " + std::to_string(epoch));
+    return WhyNotMarkedRunning(run_id, epoch, worker);
   });
+}
+
+Result<Run> SqlStore::WhyNotMarkedRunning(const std::string& run_id, int64_t epoch,
+                                          const std::string& worker) {
+  // Lost the condition: read the row only to say why (or to accept a repeat).
+  auto run = MustGetRun(run_id);
+  if (!run) return run;
+  if (run->status == RunStatus::kRunning && run->epoch == epoch && run->worker == worker) {
+    return run;  // the same claim marking again (a retried call): already done
+  }
+  return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot mark it running at " +
+                  "epoch " + std::to_string(epoch));
+}
+
+Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t epoch,
+                                            const std::string& worker, const NewRunEvent& started) {
+  if (epoch < 0) return Invalid("epoch must be >= 0");
+  if (auto st = RequireTypes({started}); !st) return Fail(st.error());
+  if (!started.data.empty() && (started.data.front() != '{' || started.data.back() != '}')) {
+    return Invalid("the started event's data must be a JSON object");
+  }
+  for (int tries = 1;; ++tries) {
+    const int64_t now = NowMs();
+    std::vector<SqlStatement> stmts{MarkRunningUpdate(run_id, epoch, worker, now),
+                                    StartedEventInsert(run_id, epoch, worker, started, now),
+                                    StepsSelect(run_id)};
+    Result<std::vector<SqlResult>> r;
+    if (user_tx_) {
+      // Inside a caller's transaction: the same statements, in it (under a savepoint).
+      r = InTx([&]() -> Result<std::vector<SqlResult>> {
+        std::vector<SqlResult> out;
+        for (const auto& st : stmts) {
+          auto one = Exec(st.sql, st.params);
+          if (!one) return Fail(one.error());
+          out.push_back(std::move(*one));
+        }
+        return out;
+      });
+    } else {
+      r = ExecAndCommit(stmts);
+    }
+    if (!r) {
+      // kConflict can only be the event's number (the update and the read raise none).
+      if (r.error().code == ErrorCode::kConflict && tries < kStartTries) continue;
+      return Fail(r.error());
+    }
+    StartedRun out;
+    if (!(*r)[0].rows.empty()) {
+      out.run = RunFromRow((*r)[0].rows[0]);
+    } else {
+      // Not marked now: a repeat (the event went in under the same claim) or refused (nothing
+      // was written: the event needed the claim).
+      auto run = WhyNotMarkedRunning(run_id, epoch, worker);
+      if (!run) return Fail(run.error());
+      out.run = std::move(*run);
+    }
+    for (const auto& row : (*r)[2].rows) out.steps.push_back(StepFromRow(row));
+    return out;
+  }
 }
 
 Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
@@ -169,56 +392,86 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   for (const auto& s : steps) {
     if (s.run_id != run_id) return Invalid("a step of run " + s.run_id + " given to " + run_id);
   }
-  if (!events.empty() || !steps.empty()) {
-    // The steps, the finish and its events are one commit; a finish that does not apply writes
-    // none of them. Each step is fenced as SaveStep fences it, while the run is still running.
-    // On its own, the events go with the COMMIT (one round trip on PostgreSQL).
-    bool finished = false;
-    auto out = InTx([&]() -> Result<Run> {
-      for (const auto& s : steps) {
-        if (auto saved = SaveStep(s); !saved) return Fail(saved.error());
-      }
-      auto run = FinishRun(run_id, epoch, status, output, error, failed_node, {}, {});
-      if (!run) return run;
-      if (user_tx_) {
-        // Inside a caller's transaction: written now, so a failure is this call's.
-        if (auto appended = AppendRunEvents(run_id, events); !appended) {
-          return Fail(appended.error());
-        }
-        return run;
-      }
-      if (auto st = WriteEventsWithNext(run_id, events); !st) return Fail(st.error());
-      finished = true;
-      return run;
+  if (events.empty() && steps.empty()) {
+    return Single([&]() -> Result<Run> {
+      const SqlStatement update =
+          FinishUpdate(run_id, epoch, status, output, error, failed_node, NowMs(), {});
+      auto r = Exec(update.sql, update.params);
+      if (!r) return Fail(r.error());
+      if (!r->rows.empty()) return RunFromRow(r->rows[0]);
+      return WhyNotFinished(run_id, epoch, status, output, error, failed_node);
     });
-    if (!out && finished && out.error().code == ErrorCode::kConflict) {
-      // The finish applied; only its events met another appender's numbers (kConflict from the
-      // COMMIT they went with). Nothing was committed: the caller tries again, not "superseded".
-      return Fail(ErrorCode::kUnavailable,
-                  "store: the run's events met another writer's; nothing committed, retry: " +
-                      out.error().message);
-    }
-    return out;
   }
-  return Single([&]() -> Result<Run> {
-    int64_t now = NowMs();
-    auto r = Exec(Cat("UPDATE runs SET status = $3, output = $4, error = $5, failed_node = $6, "
-                      "finished_ms = $7, updated_ms = $7 WHERE id = $1 AND status = 'running' AND "
-                      "epoch = $2",
-                      kRunReturning),
-                  {P::Text(run_id), P::Int(epoch), P::Text(std::string(RunStatusName(status))),
-                   P::Text(output), P::Text(error), P::Text(failed_node), P::Int(now)});
-    if (!r) return Fail(r.error());
-    if (!r->rows.empty()) return RunFromRow(r->rows[0]);
-    auto run = MustGetRun(run_id);
-    if (!run) return run;
-    if (run->status == status && run->epoch == epoch && run->output == output &&
-        run->error == error && run->failed_node == failed_node) {
-      return run;  // this exact finish was already applied
+  const bool steps_under_epoch =
+      std::all_of(steps.begin(), steps.end(), [&](const RunStep& s) { return s.epoch == epoch; });
+  if (!user_tx_ && steps_under_epoch) {
+    // The finish, then its steps and events conditioned on it, in one commit (one round trip on
+    // PostgreSQL).
+    const int64_t now = NowMs();
+    const FinishedAs as{epoch, std::string(RunStatusName(status)), output, error, failed_node};
+    FinishedAs with_steps = as;
+    with_steps.steps = &steps;
+    std::vector<SqlStatement> stmts{
+        FinishUpdate(run_id, epoch, status, output, error, failed_node, now, steps)};
+    for (const auto& s : steps) stmts.push_back(StepUpsert(s, now, &as));
+    const size_t events_at = stmts.size();
+    for (auto& insert : EventInserts(run_id, events, now, &with_steps)) {
+      stmts.push_back(std::move(insert));
     }
-    return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot finish it as " +
-                    std::string(RunStatusName(status)) + " at epoch " + std::to_string(epoch));
+    auto r = ExecAndCommit(stmts);
+    if (!r && r.error().code == ErrorCode::kConflict) return EventsClashed(r.error());
+    if (!r) return Fail(r.error());
+    if (!(*r)[0].rows.empty()) return RunFromRow((*r)[0].rows[0]);
+    // Not applied now. The events went in only for a repeat of this very finish, steps and all
+    // (as the transaction below writes them again for one); otherwise nothing was written, and
+    // the transaction below finds why (a repeat without events, or the run changed since, it
+    // applies).
+    if (events_at < r->size() && !(*r)[events_at].rows.empty()) return MustGetRun(run_id);
+  }
+  // The steps, the finish and its events are one commit; a finish that does not apply writes
+  // none of them. Each step is fenced as SaveStep fences it, while the run is still running.
+  // On its own, the events go with the COMMIT (one round trip on PostgreSQL).
+  bool finished = false;
+  auto out = InTx([&]() -> Result<Run> {
+    for (const auto& s : steps) {
+      if (auto saved = SaveStep(s); !saved) return Fail(saved.error());
+    }
+    auto run = FinishRun(run_id, epoch, status, output, error, failed_node, {}, {});
+    if (!run) return run;
+    if (user_tx_) {
+      // Inside a caller's transaction: written now, so a failure is this call's.
+      if (auto appended = AppendRunEvents(run_id, events); !appended) {
+        return Fail(appended.error());
+      }
+      return run;
+    }
+    if (auto st = WriteEventsWithNext(run_id, events); !st) return Fail(st.error());
+    finished = true;
+    return run;
   });
+  if (!out && finished && out.error().code == ErrorCode::kConflict) {
+    return EventsClashed(out.error());
+  }
+  return out;
+}
+
+bool SqlStore::IsRepeatedFinish(const Run& run, int64_t epoch, RunStatus status,
+                                const std::string& output, const std::string& error,
+                                const std::string& failed_node) {
+  return run.status == status && run.epoch == epoch && run.output == output && run.error == error &&
+         run.failed_node == failed_node;
+}
+
+Result<Run> SqlStore::WhyNotFinished(const std::string& run_id, int64_t epoch, RunStatus status,
+                                     const std::string& output, const std::string& error,
+                                     const std::string& failed_node) {
+  auto run = MustGetRun(run_id);
+  if (!run) return run;
+  if (IsRepeatedFinish(*run, epoch, status, output, error, failed_node)) {
+    return run;  // this exact finish was already applied
+  }
+  return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot finish it as " +
+                  std::string(RunStatusName(status)) + " at epoch " + std::to_string(epoch));
 }
 
 Result<Run> SqlStore::CancelRun(const std::string& run_id) {
@@ -462,22 +715,10 @@ Result<SaveStepOutcome> SqlStore::SaveStep(const RunStep& step) {
     return Invalid("a step needs run_id, node_id and status");
   }
   return Single([&]() -> Result<SaveStepOutcome> {
-    int64_t finished = step.finished_ms != 0 ? step.finished_ms : NowMs();
-    if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
     // Insert-once, and only under the run's current epoch: the fence and the write are one
-    // statement, so a worker that lost the run cannot slip a checkpoint in. Only a "waiting"
-    // row (a delay's deadline) is ever replaced: by the node's end, or a later attempt's.
-    auto r = Exec(Cat("INSERT INTO run_steps (", kStepCols) +
-                      ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM "
-                      "runs WHERE id = $1 AND status = 'running' AND epoch = $7) "
-                      "ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, "
-                      "output = excluded.output, error = excluded.error, "
-                      "attempt = excluded.attempt, epoch = excluded.epoch, "
-                      "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms "
-                      "WHERE run_steps.status = 'waiting'",
-                  {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status),
-                   P::Text(step.output), P::Text(step.error), P::Int(step.attempt),
-                   P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)});
+    // statement, so a worker that lost the run cannot slip a checkpoint in.
+    const SqlStatement upsert = StepUpsert(step, NowMs(), nullptr);
+    auto r = Exec(upsert.sql, upsert.params);
     if (!r) return Fail(r.error());
     if (r->affected == 1) return SaveStepOutcome::kSaved;
     auto existing = One<RunStep>(
@@ -503,9 +744,8 @@ Result<SaveStepOutcome> SqlStore::SaveStep(const RunStep& step) {
 }
 
 Result<std::vector<RunStep>> SqlStore::ListSteps(const std::string& run_id) {
-  return Many<RunStep>(
-      Cat("SELECT ", kStepCols) + " FROM run_steps WHERE run_id = $1 ORDER BY finished_ms, node_id",
-      {P::Text(run_id)}, StepFromRow);
+  const SqlStatement select = StepsSelect(run_id);
+  return Many<RunStep>(select.sql, select.params, StepFromRow);
 }
 
 // ---------------------------------------------------------------- events
@@ -514,50 +754,6 @@ Result<int64_t> SqlStore::AppendRunEvent(const std::string& run_id, const std::s
                                          const std::string& data) {
   return AppendRunEvents(run_id, {NewRunEvent{type, data, 0}});
 }
-
-namespace {
-
-// Up to this many rows per statement: one statement text per count up to it, each prepared once.
-constexpr size_t kEventsPerStatement = 16;
-
-struct EventInsert {
-  std::string sql;
-  std::vector<SqlParam> params;
-};
-
-// The statements that append `events` to a run: each numbers its rows after the run's last
-// event, in order, in the statement itself (so one that waits for a later round trip still
-// numbers right). An appender that took one of those numbers first makes it fail with kConflict.
-std::vector<EventInsert> EventInserts(const std::string& run_id,
-                                      const std::vector<NewRunEvent>& events, int64_t now) {
-  std::vector<EventInsert> out;
-  for (size_t begin = 0; begin < events.size(); begin += kEventsPerStatement) {
-    const size_t n = std::min(kEventsPerStatement, events.size() - begin);
-    std::string rows;
-    std::vector<SqlParam> params{P::Text(run_id)};
-    for (size_t i = 0; i < n; ++i) {
-      const NewRunEvent& e = events[begin + i];
-      const std::string ts = "$" + std::to_string(params.size() + 1);
-      const std::string type = "$" + std::to_string(params.size() + 2);
-      const std::string data = "$" + std::to_string(params.size() + 3);
-      rows += i == 0 ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
-                     : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type +
-                           ", " + data;
-      params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
-      params.push_back(P::Text(e.type));
-      params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
-    }
-    out.push_back(EventInsert{
-        "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
-        "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
-        "$1) b, (" +
-            rows + ") v RETURNING seq",
-        std::move(params)});
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
                                           const std::vector<NewRunEvent>& events) {

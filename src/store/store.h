@@ -187,6 +187,12 @@ enum class SaveStepOutcome {
   kAlreadySaved,  // an identical checkpoint (same epoch, status, output) was already stored
 };
 
+// What an execution of a run starts from (Store::MarkRunStarted).
+struct StartedRun {
+  Run run;                     // as MarkRunRunning leaves it
+  std::vector<RunStep> steps;  // its checkpoints and waiting delays, as ListSteps reads them
+};
+
 struct RunEvent {
   std::string run_id;
   int64_t seq = 0;  // 1, 2, 3, ... per run (the SSE event id)
@@ -465,6 +471,14 @@ class Store {
   // not counted again). kNotFound for an unknown run; kConflict otherwise.
   virtual Result<Run> MarkRunRunning(const std::string& run_id, int64_t epoch,
                                      const std::string& worker) = 0;
+  // An execution's start: MarkRunRunning, `started` appended to the run's events (its data, a
+  // JSON object, given the run's attempt after marking as "attempt") and the run's steps read,
+  // as one commit (one round trip on PostgreSQL outside a user's transaction). Outcomes as
+  // MarkRunRunning's; the event is written whenever the run is marked (a repeat too) and never
+  // otherwise. An event number another writer took at the same moment is tried again here.
+  virtual Result<StartedRun> MarkRunStarted(const std::string& run_id, int64_t epoch,
+                                            const std::string& worker,
+                                            const NewRunEvent& started) = 0;
   // running -> succeeded|failed|cancelled, only while the stored epoch equals `epoch` (a worker
   // that lost its lease cannot overwrite the newer attempt). A repeat of the exact same finish
   // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status. `steps`

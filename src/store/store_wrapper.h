@@ -48,6 +48,11 @@ class StoreWrapper : public Store {
                              const std::string& worker) override {
     return target_.MarkRunRunning(run_id, epoch, worker);
   }
+  Result<StartedRun> MarkRunStarted(const std::string& run_id, int64_t epoch,
+                                    const std::string& worker,
+                                    const NewRunEvent& started) override {
+    return target_.MarkRunStarted(run_id, epoch, worker, started);
+  }
   Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                         const std::string& output, const std::string& error,
                         const std::string& failed_node, const std::vector<NewRunEvent>& events = {},

@@ -5,11 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <latch>
 #include <set>
 #include <thread>
 
+#include "core/json.h"
 #include "postgres.h"
 #include "store/sql_counters.h"
 
@@ -356,6 +358,78 @@ TEST_P(StoreConformance, MarkRunningIsFencedByEpoch) {
               ErrorCode::kConflict);  // still pending
 }
 
+// Types of a run's events, in order, and the data of those of one type.
+std::vector<std::string> TypesOf(Store& store, const std::string& run_id) {
+  std::vector<std::string> out;
+  auto events = store.ListRunEvents(run_id, 0, 1000);
+  EXPECT_TRUE(events.has_value());
+  if (events) {
+    for (const auto& e : *events) out.push_back(e.type);
+  }
+  return out;
+}
+
+// An execution's start marks the run, appends its "started" event with the attempt the mark
+// counted, and reads the checkpoints, all or nothing: a claim one epoch behind, or one whose
+// run ended, writes no event; a repeat of the claim that won writes it again (as marking and
+// then appending did).
+TEST_P(StoreConformance, MarkRunStartedWritesItsEventOnlyWhenTheRunIsMarked) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run run = NewRun(wf);
+  const NewRunEvent started{"run.started", R"({"task_id":"t1","epoch":4})", 0};
+  auto first = store_->MarkRunStarted(run.id, 4, "w1", started);
+  ASSERT_OK(first);
+  EXPECT_EQ(first->run.status, RunStatus::kRunning);
+  EXPECT_EQ(first->run.attempt, 1);
+  EXPECT_TRUE(first->steps.empty());
+  auto events = store_->ListRunEvents(run.id, 0, 100);
+  ASSERT_OK(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "run.started");
+  EXPECT_EQ((*events)[0].seq, 1);
+  EXPECT_EQ(ParseJson((*events)[0].data).value(),
+            (Json{{"task_id", "t1"}, {"epoch", 4}, {"attempt", 1}}));
+
+  // A checkpoint of this attempt is read by the next start of the run (a takeover).
+  ASSERT_OK(store_->SaveStep(RunStep{run.id, "a", "succeeded", R"({"x":1})", "", 1, 4, 0, 0}));
+  EXPECT_CODE(store_->MarkRunStarted(run.id, 3, "w0", started), ErrorCode::kConflict);
+  EXPECT_CODE(store_->MarkRunStarted(run.id, 4, "w2", started), ErrorCode::kConflict);
+  EXPECT_EQ(TypesOf(*store_, run.id), (std::vector<std::string>{"run.started"}));
+
+  auto repeat = store_->MarkRunStarted(run.id, 4, "w1", started);  // the same claim again
+  ASSERT_OK(repeat);
+  EXPECT_EQ(repeat->run.attempt, 1);
+  ASSERT_EQ(repeat->steps.size(), 1u);
+
+  auto takeover = store_->MarkRunStarted(run.id, 5, "w2", NewRunEvent{"run.started", "{}", 0});
+  ASSERT_OK(takeover);
+  EXPECT_EQ(takeover->run.attempt, 2);
+  ASSERT_EQ(takeover->steps.size(), 1u);
+  EXPECT_EQ(takeover->steps[0].node_id, "a");
+  EXPECT_EQ(takeover->steps[0].output, R"({"x":1})");
+  auto last = store_->ListRunEvents(run.id, 2, 100);
+  ASSERT_OK(last);
+  ASSERT_EQ(last->size(), 1u);
+  EXPECT_EQ((*last)[0].seq, 3);
+  EXPECT_EQ(ParseJson((*last)[0].data).value(), (Json{{"attempt", 2}}));
+
+  ASSERT_OK(store_->FinishRun(run.id, 5, RunStatus::kSucceeded, "{}", "", ""));
+  EXPECT_CODE(store_->MarkRunStarted(run.id, 6, "w3", started), ErrorCode::kConflict);
+  EXPECT_EQ(TypesOf(*store_, run.id).size(), 3u);
+  EXPECT_CODE(store_->MarkRunStarted("01ARZ3NDEKTSV4RRFFQ69G5FAV", 1, "w", started),
+              ErrorCode::kNotFound);
+  // Data that is not an object, or an event without a type: refused before anything is written.
+  ferry::Run other = NewRun(wf);
+  EXPECT_CODE(store_->MarkRunStarted(other.id, 1, "w", NewRunEvent{"run.started", "[1]", 0}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->MarkRunStarted(other.id, 1, "w", NewRunEvent{"", "{}", 0}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->MarkRunStarted(other.id, -1, "w", started), ErrorCode::kInvalidArgument);
+  auto still = store_->GetRun(other.id);
+  ASSERT_OK(still);
+  EXPECT_EQ((*still)->status, RunStatus::kPending);
+}
+
 // FinishRun ends a run only under its current epoch: one behind (the attempt that lost its
 // lease) and one ahead (an attempt that never marked the run running) are both refused, and a
 // refused finish changes nothing: the owner then finishes it as if nothing had happened.
@@ -444,10 +518,57 @@ TEST_P(StoreConformance, FinishRunWritesTheLastStepInTheSameCommit) {
   EXPECT_EQ((*steps)[0].output, R"({"n":1})");
   EXPECT_EQ((*steps)[0].epoch, 8);
   ASSERT_OK(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", {}, {last}));
-  // A different checkpoint of a checkpointed node is refused.
+  // A different checkpoint of a checkpointed node is refused, and writes no event.
   RunStep other{run.id, "last", "succeeded", R"({"n":2})", "", 1, 8, 0, 0};
   EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", {}, {other}),
               ErrorCode::kConflict);
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", events, {other}),
+              ErrorCode::kConflict);
+  // So does a finish other than the one applied (another output), with the same step.
+  EXPECT_CODE(
+      store_->FinishRun(run.id, 8, RunStatus::kSucceeded, R"({"o":1})", "", "", events, {last}),
+      ErrorCode::kConflict);
+  const auto finished_events = [&] {
+    const auto types = TypesOf(*store_, run.id);
+    return std::count(types.begin(), types.end(), "run.finished");
+  };
+  EXPECT_EQ(finished_events(), 1);
+  // A repeat of the finish that applied, its events with it, succeeds and writes them again.
+  ASSERT_OK(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", events, {last}));
+  EXPECT_EQ(finished_events(), 2);
+  ASSERT_EQ(store_->ListSteps(run.id)->size(), 1u);
+}
+
+// A finish with its step and events is one commit even when a delay's deadline ("waiting") was
+// the node's row: the end replaces it. A finish under an epoch the run has left writes neither.
+TEST_P(StoreConformance, FinishRunReplacesAWaitingStepAndNothingWhenItDoesNotApply) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 3, "w"));
+  ASSERT_OK(store_->SaveStep(
+      RunStep{run.id, "nap", std::string(kStepWaiting), R"({"deadline_ms":5})", "", 1, 3, 0, 0}));
+  const std::vector<NewRunEvent> events = {NewRunEvent{"node.finished", "{}", 0},
+                                           NewRunEvent{"run.finished", "{}", 0}};
+  RunStep end{run.id, "nap", "succeeded", "{}", "", 1, 3, 0, 0};
+  ASSERT_OK(store_->MarkRunRunning(run.id, 4, "w2"));  // taken over
+  EXPECT_CODE(store_->FinishRun(run.id, 3, RunStatus::kSucceeded, "{}", "", "", events, {end}),
+              ErrorCode::kConflict);
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].status, kStepWaiting);
+  EXPECT_TRUE(TypesOf(*store_, run.id).empty());
+
+  end.epoch = 4;
+  auto done = store_->FinishRun(run.id, 4, RunStatus::kSucceeded, "{}", "", "", events, {end});
+  ASSERT_OK(done);
+  EXPECT_EQ(done->status, RunStatus::kSucceeded);
+  steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].status, "succeeded");
+  EXPECT_EQ((*steps)[0].epoch, 4);
+  EXPECT_EQ(TypesOf(*store_, run.id), (std::vector<std::string>{"node.finished", "run.finished"}));
 }
 
 TEST_P(StoreConformance, CancelFromPendingOrRunningOnly) {
