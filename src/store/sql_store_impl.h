@@ -270,10 +270,6 @@ class SqlStore final : public Store, private SqlSession {
   // that already won, kNotFound or kConflict otherwise.
   Result<Run> WhyNotMarkedRunning(const std::string& run_id, int64_t epoch,
                                   const std::string& worker);
-  // Whether `run` is as this finish leaves it (a repeat of it then succeeds again).
-  static bool IsRepeatedFinish(const Run& run, int64_t epoch, RunStatus status,
-                               const std::string& output, const std::string& error,
-                               const std::string& failed_node);
   // Why FinishRun's update applied to no row: the run as it is for a repeat of that finish,
   // kNotFound or kConflict otherwise.
   Result<Run> WhyNotFinished(const std::string& run_id, int64_t epoch, RunStatus status,

@@ -2,9 +2,11 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "core/ids.h"
+#include "core/json.h"
 #include "store/sql_store_impl.h"
 
 namespace ferry::store_internal {
@@ -32,6 +34,14 @@ constexpr std::string_view kStepCols =
 Status RequireTypes(const std::vector<NewRunEvent>& events) {
   for (const auto& e : events) {
     if (e.type.empty()) return Fail(ErrorCode::kInvalidArgument, "event type is required");
+  }
+  return {};
+}
+
+// kInvalidArgument for a step without its run, node or status, before anything is written.
+Status RequireStepFields(const RunStep& step) {
+  if (step.run_id.empty() || step.node_id.empty() || step.status.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "a step needs run_id, node_id and status");
   }
   return {};
 }
@@ -150,9 +160,12 @@ SqlStatement MarkRunningUpdate(const std::string& run_id, int64_t epoch, const s
 // appended in the statement, which knows it (the update before it counted it).
 SqlStatement StartedEventInsert(const std::string& run_id, int64_t epoch, const std::string& worker,
                                 const NewRunEvent& started, int64_t now) {
+  // REQUIRES: the data is a JSON object (MarkRunStarted checked).
   std::string head = started.data.empty() ? "{}" : started.data;
+  head.erase(head.find_last_not_of(" \t\r\n") + 1);
   head.pop_back();  // the closing brace: the attempt goes last
-  const bool empty = head.find_last_not_of(" \t\r\n") == 0;  // only the opening brace
+  // Only the opening brace left: an empty object.
+  const bool empty = head[head.find_last_not_of(" \t\r\n")] == '{';
   head += empty ? "\"attempt\":" : ",\"attempt\":";
   return {
       "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT r.id, (SELECT "
@@ -169,58 +182,30 @@ SqlStatement StepsSelect(const std::string& run_id) {
       {P::Text(run_id)}};
 }
 
-// A finish as the run's row shows it once applied, with the checkpoints it wrote: the statements
-// that go with the finish in one commit are conditioned on it, so they write nothing when it did
-// not apply (and again, as before, when it is a repeat of one that did). The run's id is $1.
-struct FinishedAs {
-  int64_t epoch;
-  std::string status;
-  const std::string& output;
-  const std::string& error;
-  const std::string& failed_node;
-  const std::vector<RunStep>* steps = nullptr;  // each stored as given, when set
+// PostgreSQL: whether the run's row was written by this very transaction (its version's xmin is
+// this transaction's id), i.e. the transition before this statement applied. The statements that
+// go with a finish in one commit are conditioned on it, so they write nothing when it did not
+// apply, not even for a repeat of a finish that did (the transaction path handles repeats).
+constexpr std::string_view kRunWrittenHere =
+    "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND xmin = pg_current_xact_id()::xid)";
 
-  // The condition, its values appended to `params`.
-  std::string Condition(std::vector<SqlParam>& params) const {
-    const auto next = [&params](SqlParam p) {
-      params.push_back(std::move(p));
-      return "$" + std::to_string(params.size());
-    };
-    const std::string epoch_p = next(P::Int(epoch));
-    std::string out = "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND epoch = " + epoch_p +
-                      " AND status = " + next(P::Text(status)) +
-                      " AND output = " + next(P::Text(output)) +
-                      " AND error = " + next(P::Text(error)) +
-                      " AND failed_node = " + next(P::Text(failed_node)) + ")";
-    if (steps == nullptr) return out;
-    for (const auto& s : *steps) {
-      out += " AND EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND node_id = " +
-             next(P::Text(s.node_id)) + " AND epoch = " + epoch_p +
-             " AND status = " + next(P::Text(s.status)) +
-             " AND output = " + next(P::Text(s.output)) + " AND error = " + next(P::Text(s.error)) +
-             ")";
-    }
-    return out;
-  }
-};
-
-// A step's checkpoint, insert-once: written only when `fence` (a condition on the run, $1) holds,
-// and replacing only a "waiting" row (a delay's deadline): by the node's end, or a later
-// attempt's. Affects one row when written.
-SqlStatement StepUpsert(const RunStep& step, int64_t now, const FinishedAs* only_if) {
+// A step's checkpoint, insert-once: written only when `only_if` (a condition on the run, $1)
+// holds, by default SaveStep's fence (the run running under the step's epoch), and replacing only
+// a "waiting" row (a delay's deadline): by the node's end, or a later attempt's. Affects one row
+// when written.
+SqlStatement StepUpsert(const RunStep& step, int64_t now, std::string_view only_if = {}) {
   int64_t finished = step.finished_ms != 0 ? step.finished_ms : now;
   if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
   SqlStatement out{"",
                    {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status),
                     P::Text(step.output), P::Text(step.error), P::Int(step.attempt),
                     P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)}};
-  // SaveStep's fence: the run running under the step's epoch.
-  const std::string fence =
-      only_if != nullptr
-          ? only_if->Condition(out.params)
+  const std::string_view fence =
+      !only_if.empty()
+          ? only_if
           : "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status = 'running' AND epoch = $7)";
   out.sql = Cat("INSERT INTO run_steps (", kStepCols) +
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE " + fence +
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE " + std::string(fence) +
             " ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, "
             "output = excluded.output, error = excluded.error, "
             "attempt = excluded.attempt, epoch = excluded.epoch, "
@@ -235,9 +220,10 @@ constexpr size_t kEventsPerStatement = 16;
 // The statements that append `events` to a run: each numbers its rows after the run's last
 // event, in order, in the statement itself (so one that waits for a later round trip still
 // numbers right). An appender that took one of those numbers first makes it fail with kConflict.
+// With `only_if`, a condition on the run ($1), they insert nothing unless it holds.
 std::vector<SqlStatement> EventInserts(const std::string& run_id,
                                        const std::vector<NewRunEvent>& events, int64_t now,
-                                       const FinishedAs* only_if = nullptr) {
+                                       std::string_view only_if = {}) {
   std::vector<SqlStatement> out;
   for (size_t begin = 0; begin < events.size(); begin += kEventsPerStatement) {
     const size_t n = std::min(kEventsPerStatement, events.size() - begin);
@@ -255,7 +241,7 @@ std::vector<SqlStatement> EventInserts(const std::string& run_id,
       params.push_back(P::Text(e.type));
       params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
     }
-    const std::string where = only_if != nullptr ? " WHERE " + only_if->Condition(params) : "";
+    const std::string where = only_if.empty() ? "" : " WHERE " + std::string(only_if);
     out.push_back(SqlStatement{
         "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
         "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
@@ -303,6 +289,18 @@ tl::unexpected<Error> EventsClashed(const Error& e) {
       "store: the run's events met another writer's; nothing committed, retry: " + e.message);
 }
 
+// Whether a finish's steps can go with it in one round trip: each under the finish's epoch (a
+// step SaveStep would refuse for its epoch is refused by the transaction path, with its reason),
+// and each node once (two checkpoints of one node in one call: the transaction path decides
+// between them as SaveStep does).
+bool FitsOneRoundTrip(const std::vector<RunStep>& steps, int64_t epoch) {
+  std::set<std::string_view> nodes;
+  for (const auto& s : steps) {
+    if (s.epoch != epoch || !nodes.insert(s.node_id).second) return false;
+  }
+  return true;
+}
+
 // An event number another writer takes at the same moment fails the start's commit; it is
 // tried again at once, this many times at most.
 constexpr int kStartTries = 3;
@@ -337,8 +335,12 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
                                             const std::string& worker, const NewRunEvent& started) {
   if (epoch < 0) return Invalid("epoch must be >= 0");
   if (auto st = RequireTypes({started}); !st) return Fail(st.error());
-  if (!started.data.empty() && (started.data.front() != '{' || started.data.back() != '}')) {
-    return Invalid("the started event's data must be a JSON object");
+  {
+    // The statement appends the attempt to the object's text: an object, without one of its own.
+    auto data = ParseJson(started.data.empty() ? "{}" : started.data);
+    if (!data || !data->is_object() || data->contains("attempt")) {
+      return Invalid("the started event's data must be a JSON object without \"attempt\"");
+    }
   }
   for (int tries = 1;; ++tries) {
     const int64_t now = NowMs();
@@ -360,11 +362,16 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
     } else {
       r = ExecAndCommit(stmts);
     }
-    if (!r) {
-      // kConflict can only be the event's number (the update and the read raise none).
-      if (r.error().code == ErrorCode::kConflict && tries < kStartTries) continue;
-      return Fail(r.error());
+    if (!r && r.error().code == ErrorCode::kConflict) {
+      // Only the event's number can clash (the update and the read raise none); nothing was
+      // committed. Past the last try the caller may try again later: not a lost claim.
+      if (tries < kStartTries) continue;
+      return Fail(ErrorCode::kUnavailable,
+                  "store: the run's started event met another writer's number " +
+                      std::to_string(kStartTries) +
+                      " times; nothing committed, retry: " + r.error().message);
     }
+    if (!r) return Fail(r.error());
     StartedRun out;
     if (!(*r)[0].rows.empty()) {
       out.run = RunFromRow((*r)[0].rows[0]);
@@ -391,6 +398,7 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   if (auto st = RequireTypes(events); !st) return Fail(st.error());
   for (const auto& s : steps) {
     if (s.run_id != run_id) return Invalid("a step of run " + s.run_id + " given to " + run_id);
+    if (auto st = RequireStepFields(s); !st) return Fail(st.error());
   }
   if (events.empty() && steps.empty()) {
     return Single([&]() -> Result<Run> {
@@ -402,31 +410,23 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
       return WhyNotFinished(run_id, epoch, status, output, error, failed_node);
     });
   }
-  const bool steps_under_epoch =
-      std::all_of(steps.begin(), steps.end(), [&](const RunStep& s) { return s.epoch == epoch; });
-  if (!user_tx_ && steps_under_epoch) {
-    // The finish, then its steps and events conditioned on it, in one commit (one round trip on
-    // PostgreSQL).
+  if (!user_tx_ && conn_->Backend() == "postgres" && FitsOneRoundTrip(steps, epoch)) {
+    // The finish, then its steps and events, each written only if the finish applied in this
+    // very transaction, in one commit (one round trip). The finish's own condition refuses a
+    // step that already has a different checkpoint, as SaveStep would.
     const int64_t now = NowMs();
-    const FinishedAs as{epoch, std::string(RunStatusName(status)), output, error, failed_node};
-    FinishedAs with_steps = as;
-    with_steps.steps = &steps;
     std::vector<SqlStatement> stmts{
         FinishUpdate(run_id, epoch, status, output, error, failed_node, now, steps)};
-    for (const auto& s : steps) stmts.push_back(StepUpsert(s, now, &as));
-    const size_t events_at = stmts.size();
-    for (auto& insert : EventInserts(run_id, events, now, &with_steps)) {
+    for (const auto& s : steps) stmts.push_back(StepUpsert(s, now, kRunWrittenHere));
+    for (auto& insert : EventInserts(run_id, events, now, kRunWrittenHere)) {
       stmts.push_back(std::move(insert));
     }
     auto r = ExecAndCommit(stmts);
     if (!r && r.error().code == ErrorCode::kConflict) return EventsClashed(r.error());
     if (!r) return Fail(r.error());
     if (!(*r)[0].rows.empty()) return RunFromRow((*r)[0].rows[0]);
-    // Not applied now. The events went in only for a repeat of this very finish, steps and all
-    // (as the transaction below writes them again for one); otherwise nothing was written, and
-    // the transaction below finds why (a repeat without events, or the run changed since, it
-    // applies).
-    if (events_at < r->size() && !(*r)[events_at].rows.empty()) return MustGetRun(run_id);
+    // Not applied, and nothing written: the transaction below says why, or accepts a repeat of
+    // a finish that applied (writing its events again, as it always has).
   }
   // The steps, the finish and its events are one commit; a finish that does not apply writes
   // none of them. Each step is fenced as SaveStep fences it, while the run is still running.
@@ -455,19 +455,13 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   return out;
 }
 
-bool SqlStore::IsRepeatedFinish(const Run& run, int64_t epoch, RunStatus status,
-                                const std::string& output, const std::string& error,
-                                const std::string& failed_node) {
-  return run.status == status && run.epoch == epoch && run.output == output && run.error == error &&
-         run.failed_node == failed_node;
-}
-
 Result<Run> SqlStore::WhyNotFinished(const std::string& run_id, int64_t epoch, RunStatus status,
                                      const std::string& output, const std::string& error,
                                      const std::string& failed_node) {
   auto run = MustGetRun(run_id);
   if (!run) return run;
-  if (IsRepeatedFinish(*run, epoch, status, output, error, failed_node)) {
+  if (run->status == status && run->epoch == epoch && run->output == output &&
+      run->error == error && run->failed_node == failed_node) {
     return run;  // this exact finish was already applied
   }
   return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot finish it as " +
@@ -711,13 +705,11 @@ Result<Run> SqlStore::MustGetRun(const std::string& id) {
 // ---------------------------------------------------------------- steps
 
 Result<SaveStepOutcome> SqlStore::SaveStep(const RunStep& step) {
-  if (step.run_id.empty() || step.node_id.empty() || step.status.empty()) {
-    return Invalid("a step needs run_id, node_id and status");
-  }
+  if (auto st = RequireStepFields(step); !st) return Fail(st.error());
   return Single([&]() -> Result<SaveStepOutcome> {
     // Insert-once, and only under the run's current epoch: the fence and the write are one
     // statement, so a worker that lost the run cannot slip a checkpoint in.
-    const SqlStatement upsert = StepUpsert(step, NowMs(), nullptr);
+    const SqlStatement upsert = StepUpsert(step, NowMs());
     auto r = Exec(upsert.sql, upsert.params);
     if (!r) return Fail(r.error());
     if (r->affected == 1) return SaveStepOutcome::kSaved;

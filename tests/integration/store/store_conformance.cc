@@ -415,19 +415,38 @@ TEST_P(StoreConformance, MarkRunStartedWritesItsEventOnlyWhenTheRunIsMarked) {
 
   ASSERT_OK(store_->FinishRun(run.id, 5, RunStatus::kSucceeded, "{}", "", ""));
   EXPECT_CODE(store_->MarkRunStarted(run.id, 6, "w3", started), ErrorCode::kConflict);
+  // The claim that held the run last, again: the run ended, so no event either.
+  EXPECT_CODE(store_->MarkRunStarted(run.id, 5, "w2", started), ErrorCode::kConflict);
   EXPECT_EQ(TypesOf(*store_, run.id).size(), 3u);
   EXPECT_CODE(store_->MarkRunStarted("01ARZ3NDEKTSV4RRFFQ69G5FAV", 1, "w", started),
               ErrorCode::kNotFound);
-  // Data that is not an object, or an event without a type: refused before anything is written.
+  // Data that is not an object or has its own "attempt", or an event without a type: refused
+  // before anything is written.
   ferry::Run other = NewRun(wf);
   EXPECT_CODE(store_->MarkRunStarted(other.id, 1, "w", NewRunEvent{"run.started", "[1]", 0}),
               ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->MarkRunStarted(other.id, 1, "w", NewRunEvent{"run.started", "{x}", 0}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(
+      store_->MarkRunStarted(other.id, 1, "w", NewRunEvent{"run.started", R"({"attempt":9})", 0}),
+      ErrorCode::kInvalidArgument);
   EXPECT_CODE(store_->MarkRunStarted(other.id, 1, "w", NewRunEvent{"", "{}", 0}),
               ErrorCode::kInvalidArgument);
   EXPECT_CODE(store_->MarkRunStarted(other.id, -1, "w", started), ErrorCode::kInvalidArgument);
   auto still = store_->GetRun(other.id);
   ASSERT_OK(still);
   EXPECT_EQ((*still)->status, RunStatus::kPending);
+  // Whitespace around the object is kept, and the attempt still lands inside it.
+  for (const std::string data : {"{ }", "{\"a\":\"}\" }\n"}) {
+    ferry::Run r = NewRun(wf);
+    ASSERT_OK(store_->MarkRunStarted(r.id, 1, "w", NewRunEvent{"run.started", data, 0}));
+    auto stored = store_->ListRunEvents(r.id, 0, 10);
+    ASSERT_OK(stored);
+    ASSERT_EQ(stored->size(), 1u);
+    auto parsed = ParseJson((*stored)[0].data);
+    ASSERT_TRUE(parsed.has_value()) << (*stored)[0].data;
+    EXPECT_EQ((*parsed)["attempt"], 1) << (*stored)[0].data;
+  }
 }
 
 // FinishRun ends a run only under its current epoch: one behind (the attempt that lost its
@@ -569,6 +588,77 @@ TEST_P(StoreConformance, FinishRunReplacesAWaitingStepAndNothingWhenItDoesNotApp
   EXPECT_EQ((*steps)[0].status, "succeeded");
   EXPECT_EQ((*steps)[0].epoch, 4);
   EXPECT_EQ(TypesOf(*store_, run.id), (std::vector<std::string>{"node.finished", "run.finished"}));
+}
+
+// A repeat of a finish that applied cannot bring checkpoints of its own: a new node's, or one
+// replacing a delay's deadline, is refused (kConflict) and writes nothing, events included.
+TEST_P(StoreConformance, ARepeatedFinishCannotAddOrReplaceCheckpoints) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 8, "w"));
+  ASSERT_OK(store_->SaveStep(
+      RunStep{run.id, "nap", std::string(kStepWaiting), R"({"deadline_ms":5})", "", 1, 8, 0, 0}));
+  const std::vector<NewRunEvent> events = {NewRunEvent{"run.finished", "{}", 0}};
+  const RunStep a{run.id, "a", "succeeded", "{}", "", 1, 8, 0, 0};
+  ASSERT_OK(store_->FinishRun(run.id, 8, RunStatus::kFailed, "", "e", "a", events, {a}));
+  const RunStep b{run.id, "b", "succeeded", "{}", "", 1, 8, 0, 0};
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kFailed, "", "e", "a", events, {a, b}),
+              ErrorCode::kConflict);
+  const RunStep nap{run.id, "nap", "succeeded", "{}", "", 1, 8, 0, 0};
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kFailed, "", "e", "a", events, {nap}),
+              ErrorCode::kConflict);
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 2u);
+  for (const auto& s : *steps) {
+    if (s.node_id == "nap") {
+      EXPECT_EQ(s.status, kStepWaiting);
+    }
+  }
+  EXPECT_EQ(TypesOf(*store_, run.id), (std::vector<std::string>{"run.finished"}));
+}
+
+// The steps that go with a finish are checked as SaveStep checks them: a step without a node is
+// invalid, a node that already has another checkpoint refuses the finish (its events too), two
+// different checkpoints of one node in one call refuse it, and a delay's deadline followed by the
+// node's end in one call is the end.
+TEST_P(StoreConformance, AFinishsStepsAreCheckedAsSaveStepChecksThem) {
+  Workflow wf = Apply("wf", "c1");
+  const std::vector<NewRunEvent> events = {NewRunEvent{"run.finished", "{}", 0}};
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 8, "w"));
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", events,
+                                {RunStep{run.id, "", "", "{}", "", 1, 8, 0, 0}}),
+              ErrorCode::kInvalidArgument);
+  ASSERT_OK(store_->SaveStep(RunStep{run.id, "x", "succeeded", R"({"n":1})", "", 1, 8, 0, 0}));
+  EXPECT_CODE(store_->FinishRun(run.id, 8, RunStatus::kSucceeded, "{}", "", "", events,
+                                {RunStep{run.id, "x", "succeeded", R"({"n":2})", "", 1, 8, 0, 0}}),
+              ErrorCode::kConflict);
+  EXPECT_EQ((*store_->GetRun(run.id))->status, RunStatus::kRunning);
+  EXPECT_TRUE(TypesOf(*store_, run.id).empty());
+
+  ferry::Run twice = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(twice.id, 8, "w"));
+  EXPECT_CODE(
+      store_->FinishRun(twice.id, 8, RunStatus::kSucceeded, "{}", "", "", events,
+                        {RunStep{twice.id, "x", "succeeded", R"({"n":1})", "", 1, 8, 0, 0},
+                         RunStep{twice.id, "x", "succeeded", R"({"n":2})", "", 1, 8, 0, 0}}),
+      ErrorCode::kConflict);
+  EXPECT_EQ((*store_->GetRun(twice.id))->status, RunStatus::kRunning);
+  EXPECT_TRUE(store_->ListSteps(twice.id)->empty());
+  EXPECT_TRUE(TypesOf(*store_, twice.id).empty());
+
+  ferry::Run waited = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(waited.id, 8, "w"));
+  ASSERT_OK(store_->FinishRun(
+      waited.id, 8, RunStatus::kSucceeded, "{}", "", "", events,
+      {RunStep{waited.id, "y", std::string(kStepWaiting), R"({"deadline_ms":5})", "", 1, 8, 0, 0},
+       RunStep{waited.id, "y", "succeeded", "{}", "", 1, 8, 0, 0}}));
+  auto steps = store_->ListSteps(waited.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].status, "succeeded");
+  EXPECT_EQ(TypesOf(*store_, waited.id), (std::vector<std::string>{"run.finished"}));
 }
 
 TEST_P(StoreConformance, CancelFromPendingOrRunningOnly) {

@@ -298,6 +298,71 @@ TEST_F(PostgresStore, AFinishWhoseEventsClashAtTheCommitIsRetryable) {
   EXPECT_EQ((*s)->ListRunEvents(run->id, 0, 10)->size(), 1u);
 }
 
+// A start whose "started" event meets another writer's number (a trigger raises the unique
+// violation such a clash raises) is tried again at once; one that keeps clashing committed
+// nothing and says retry (kUnavailable), not "superseded" (kConflict).
+TEST_F(PostgresStore, AStartWhoseEventClashesIsTriedAgainAndThenRetryable) {
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  SharedPostgres().Psql(
+      "CREATE SEQUENCE clashes; CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ "
+      "BEGIN IF NEW.data LIKE '%always%' OR (NEW.data LIKE '%once%' AND nextval('clashes') = 1) "
+      "THEN RAISE EXCEPTION USING ERRCODE = 'unique_violation', MESSAGE = 'number taken (the "
+      "test)'; END IF; RETURN NEW; END $$; CREATE TRIGGER clash BEFORE INSERT ON run_events FOR "
+      "EACH ROW EXECUTE FUNCTION clash();",
+      w.db);
+  auto run = (*s)->CreateRun(w.run);
+  ASSERT_TRUE(run);
+  auto clashed =
+      (*s)->MarkRunStarted(run->id, 1, "w", NewRunEvent{"run.started", R"({"n":"always"})", 0});
+  ASSERT_FALSE(clashed);
+  EXPECT_EQ(clashed.error().code, ErrorCode::kUnavailable) << clashed.error().ToString();
+  EXPECT_NE(clashed.error().message.find("number taken"), std::string::npos);
+  EXPECT_EQ((**(*s)->GetRun(run->id)).status, RunStatus::kPending);
+  EXPECT_TRUE((*s)->ListRunEvents(run->id, 0, 10)->empty());
+
+  auto started =
+      (*s)->MarkRunStarted(run->id, 1, "w", NewRunEvent{"run.started", R"({"n":"once"})", 0});
+  ASSERT_TRUE(started) << started.error().ToString();
+  EXPECT_EQ(started->run.attempt, 1);
+  EXPECT_EQ(SharedPostgres().Psql("SELECT last_value FROM clashes", w.db), "2")
+      << "the clash never happened";
+  auto events = (*s)->ListRunEvents(run->id, 0, 10);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].data, R"({"n":"once","attempt":1})");
+}
+
+// More events than one statement takes (16) still go with the finish in its one round trip (once
+// the connection has prepared its statements: the second run), in order, numbered 1..20.
+TEST_F(PostgresStore, AFinishWithManyEventsNumbersThemInOrder) {
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  std::vector<NewRunEvent> events;
+  for (int i = 0; i < 20; ++i) events.push_back(NewRunEvent{"log" + std::to_string(i), "{}", 0});
+  for (int round = 0; round < 2; ++round) {
+    auto run = (*s)->CreateRun(w.run);
+    ASSERT_TRUE(run);
+    ASSERT_TRUE((*s)->MarkRunRunning(run->id, 2, "w"));
+    const RunStep step{run->id, "a", "succeeded", "{}", "", 1, 2, 0, 0};
+    const auto trips = store_internal::ReadSqlCounters().round_trips;
+    ASSERT_TRUE((*s)->FinishRun(run->id, 2, RunStatus::kSucceeded, "{}", "", "", events, {step}));
+    if (round == 1) {
+      EXPECT_EQ(store_internal::ReadSqlCounters().round_trips - trips, 1);
+    }
+    auto got = (*s)->ListRunEvents(run->id, 0, 100);
+    ASSERT_TRUE(got);
+    ASSERT_EQ(got->size(), 20u);
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_EQ((*got)[static_cast<size_t>(i)].type, "log" + std::to_string(i));
+      EXPECT_EQ((*got)[static_cast<size_t>(i)].seq, i + 1);
+    }
+    EXPECT_EQ((*s)->ListSteps(run->id)->size(), 1u);
+  }
+}
+
 TEST_F(PostgresStore, DownServerFailsCallsThenRecovers) {
   auto& pg = SharedPostgres();
   auto s = OpenStore(pg.CreateDatabase());
