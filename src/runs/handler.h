@@ -6,11 +6,11 @@
 //      is read to say why: a finished run is left alone (the task succeeds: idempotent redelivery),
 //      an unknown one fails the task for good, and otherwise a newer attempt owns it: a
 //      non-retryable "superseded" error, nothing else touched.
-//   2. Loads the version's definition (cached per process) and the trigger context of webhook and
-//   cron runs, and runs the RunExecutor. Each finished node is
-//      saved with SaveStep under the same fencing token (a rejected save aborts the run here:
-//      someone else owns it now); events go to the task's event stream at once and to the run's
-//      history (AppendRunEvent, the SSE source) with the next checkpoint, or within `event_flush`.
+//   2. Loads the version's definition (cached per process) and the trigger context of webhook
+//      and cron runs, and runs the RunExecutor. Each finished node is saved with SaveStep under
+//      the same fencing token (a rejected save aborts the run here: someone else owns it now);
+//      events go to the task's event stream at once and to the run's history (AppendRunEvent,
+//      the SSE source) with the next checkpoint, or within `event_flush`.
 //   3. Ends the run with FinishRun (succeeded / failed with the failing node / cancelled), in
 //      one commit with its "finished" event and the node events still waiting.
 //

@@ -106,8 +106,6 @@ class SqlStore final : public Store, private SqlSession {
                                  const std::string& data) override;
   Result<int64_t> AppendRunEvents(const std::string& run_id,
                                   const std::vector<NewRunEvent>& events) override;
-  Status AppendRunEventsWithNext(const std::string& run_id,
-                                 const std::vector<NewRunEvent>& events) override;
   Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                               int limit) override;
 

@@ -774,18 +774,6 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
   }
 }
 
-Status SqlStore::AppendRunEventsWithNext(const std::string& run_id,
-                                         const std::vector<NewRunEvent>& events) {
-  if (auto st = RequireTypes(events); !st) return st;
-  if (events.empty()) return {};
-  if (!user_tx_) {
-    auto r = AppendRunEvents(run_id, events);
-    if (!r) return Fail(r.error());
-    return {};
-  }
-  return WriteEventsWithNext(run_id, events);
-}
-
 Status SqlStore::WriteEventsWithNext(const std::string& run_id,
                                      const std::vector<NewRunEvent>& events) {
   for (const auto& insert : EventInserts(run_id, events, NowMs())) {

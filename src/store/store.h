@@ -528,16 +528,6 @@ class Store {
   // a type, before anything is written.
   virtual Result<int64_t> AppendRunEvents(const std::string& run_id,
                                           const std::vector<NewRunEvent>& events) = 0;
-  // Inside a transaction (Begin): the same append, for events that must commit with the rest
-  // or not at all. On PostgreSQL they are written with the transaction's next statement or its
-  // COMMIT (in that round trip), so their numbers are not returned and a failure to write them
-  // fails that statement or COMMIT; on SQLite they are written at once and a failure is this
-  // call's. Either way, roll the transaction back after a failure. There is no retry: another
-  // writer taking the same numbers at the same moment fails the COMMIT with kConflict, nothing
-  // committed. Outside a transaction: AppendRunEvents. kInvalidArgument for an event without a
-  // type, before anything is written.
-  virtual Status AppendRunEventsWithNext(const std::string& run_id,
-                                         const std::vector<NewRunEvent>& events) = 0;
   // Events with seq > after_seq, ascending, at most limit (1..10000).
   virtual Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                                       int limit) = 0;

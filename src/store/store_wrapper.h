@@ -88,10 +88,6 @@ class StoreWrapper : public Store {
                                   const std::vector<NewRunEvent>& events) override {
     return target_.AppendRunEvents(run_id, events);
   }
-  Status AppendRunEventsWithNext(const std::string& run_id,
-                                 const std::vector<NewRunEvent>& events) override {
-    return target_.AppendRunEventsWithNext(run_id, events);
-  }
   Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                               int limit) override {
     return target_.ListRunEvents(run_id, after_seq, limit);

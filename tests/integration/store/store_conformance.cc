@@ -67,6 +67,16 @@ ferry::Run StoreConformance::NewRun(const Workflow& wf, const std::string& input
   return r ? *r : ferry::Run{};
 }
 
+ferry::Run StoreConformance::RunningWithADeadline(int64_t epoch) {
+  ferry::Run run = NewRun(Apply("wf", "c1"));
+  auto marked = store_->MarkRunRunning(run.id, epoch, "w");
+  EXPECT_TRUE(marked) << marked.error().ToString();
+  auto saved = store_->SaveStep(RunStep{run.id, "nap", std::string(kStepWaiting),
+                                        R"({"deadline_ms":5})", "", 1, epoch, 0, 0});
+  EXPECT_TRUE(saved) << saved.error().ToString();
+  return run;
+}
+
 namespace {
 
 using std::chrono::milliseconds;
@@ -436,6 +446,25 @@ TEST_P(StoreConformance, MarkRunStartedWritesItsEventOnlyWhenTheRunIsMarked) {
   auto still = store_->GetRun(other.id);
   ASSERT_OK(still);
   EXPECT_EQ((*still)->status, RunStatus::kPending);
+  // Inside a caller's transaction: committed or rolled back with it.
+  ferry::Run in_tx = NewRun(wf);
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK(store_->MarkRunStarted(in_tx.id, 1, "w", started));
+  }  // rolled back
+  EXPECT_EQ((*store_->GetRun(in_tx.id))->status, RunStatus::kPending);
+  EXPECT_TRUE(TypesOf(*store_, in_tx.id).empty());
+  {
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    auto marked = store_->MarkRunStarted(in_tx.id, 1, "w", started);
+    ASSERT_OK(marked);
+    EXPECT_EQ(marked->run.attempt, 1);
+    ASSERT_OK((*tx)->Commit());
+  }
+  EXPECT_EQ((*store_->GetRun(in_tx.id))->status, RunStatus::kRunning);
+  EXPECT_EQ(TypesOf(*store_, in_tx.id), (std::vector<std::string>{"run.started"}));
   // Whitespace around the object is kept, and the attempt still lands inside it.
   for (const std::string data : {"{ }", "{\"a\":\"}\" }\n"}) {
     ferry::Run r = NewRun(wf);
@@ -561,11 +590,7 @@ TEST_P(StoreConformance, FinishRunWritesTheLastStepInTheSameCommit) {
 // A finish with its step and events is one commit even when a delay's deadline ("waiting") was
 // the node's row: the end replaces it. A finish under an epoch the run has left writes neither.
 TEST_P(StoreConformance, FinishRunReplacesAWaitingStepAndNothingWhenItDoesNotApply) {
-  Workflow wf = Apply("wf", "c1");
-  ferry::Run run = NewRun(wf);
-  ASSERT_OK(store_->MarkRunRunning(run.id, 3, "w"));
-  ASSERT_OK(store_->SaveStep(
-      RunStep{run.id, "nap", std::string(kStepWaiting), R"({"deadline_ms":5})", "", 1, 3, 0, 0}));
+  const ferry::Run run = RunningWithADeadline(3);
   const std::vector<NewRunEvent> events = {NewRunEvent{"node.finished", "{}", 0},
                                            NewRunEvent{"run.finished", "{}", 0}};
   RunStep end{run.id, "nap", "succeeded", "{}", "", 1, 3, 0, 0};
@@ -593,11 +618,7 @@ TEST_P(StoreConformance, FinishRunReplacesAWaitingStepAndNothingWhenItDoesNotApp
 // A repeat of a finish that applied cannot bring checkpoints of its own: a new node's, or one
 // replacing a delay's deadline, is refused (kConflict) and writes nothing, events included.
 TEST_P(StoreConformance, ARepeatedFinishCannotAddOrReplaceCheckpoints) {
-  Workflow wf = Apply("wf", "c1");
-  ferry::Run run = NewRun(wf);
-  ASSERT_OK(store_->MarkRunRunning(run.id, 8, "w"));
-  ASSERT_OK(store_->SaveStep(
-      RunStep{run.id, "nap", std::string(kStepWaiting), R"({"deadline_ms":5})", "", 1, 8, 0, 0}));
+  const ferry::Run run = RunningWithADeadline(8);
   const std::vector<NewRunEvent> events = {NewRunEvent{"run.finished", "{}", 0}};
   const RunStep a{run.id, "a", "succeeded", "{}", "", 1, 8, 0, 0};
   ASSERT_OK(store_->FinishRun(run.id, 8, RunStatus::kFailed, "", "e", "a", events, {a}));
@@ -1017,52 +1038,6 @@ TEST_P(StoreConformance, EventsAppendedTogetherKeepTheirOrderAndTimes) {
   EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 41u);
   // After a single append the numbers go on.
   EXPECT_EQ(*store_->AppendRunEvent(run.id, "last", "{}"), 42);
-}
-
-// Events appended "with the next round trip" are numbered where they land, seen by the
-// transaction's next read, and committed or rolled back with it; outside a transaction the call
-// is AppendRunEvents.
-TEST_P(StoreConformance, EventsWrittenWithTheNextRoundTripCommitWithTheirTransaction) {
-  Workflow wf = Apply("wf", "1");
-  ferry::Run run = NewRun(wf);
-  ASSERT_OK(store_->AppendRunEvent(run.id, "first", "{}"));
-  std::vector<NewRunEvent> batch;
-  for (int i = 0; i < 20; ++i) batch.push_back(NewRunEvent{"log", "{}", 0});  // two statements
-  {
-    auto tx = store_->Begin();
-    ASSERT_OK(tx);
-    ASSERT_OK(store_->AppendRunEventsWithNext(run.id, batch));
-    EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 21u);
-  }  // rolled back
-  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 1u);
-  {
-    auto tx = store_->Begin();
-    ASSERT_OK(tx);
-    ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"a", "{}", 0}}));
-    ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"b", "{}", 0}}));
-    ASSERT_OK((*tx)->Commit());  // on PostgreSQL both go with the COMMIT, in order
-  }
-  auto events = store_->ListRunEvents(run.id, 0, 100);
-  ASSERT_OK(events);
-  ASSERT_EQ(events->size(), 3u);
-  EXPECT_EQ((*events)[1].type, "a");
-  EXPECT_EQ((*events)[1].seq, 2);
-  EXPECT_EQ((*events)[2].type, "b");
-  EXPECT_EQ((*events)[2].seq, 3);
-  // Outside a transaction: written at once.
-  ASSERT_OK(store_->AppendRunEventsWithNext(run.id, {{"c", "{}", 0}}));
-  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 4u);
-  EXPECT_CODE(store_->AppendRunEventsWithNext("01ARZ3NDEKTSV4RRFFQ69G5FAV", {{"log", "{}", 0}}),
-              ErrorCode::kNotFound);
-  // A typeless event refuses the call before anything is written, inside a transaction too.
-  {
-    auto tx = store_->Begin();
-    ASSERT_OK(tx);
-    EXPECT_CODE(store_->AppendRunEventsWithNext(run.id, {{"ok", "{}", 0}, {"", "{}", 0}}),
-                ErrorCode::kInvalidArgument);
-    ASSERT_OK((*tx)->Commit());
-  }
-  EXPECT_EQ(store_->ListRunEvents(run.id, 0, 100)->size(), 4u);
 }
 
 TEST_P(StoreConformance, SyncTriggersKeepsHistoryByKey) {

@@ -27,6 +27,9 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
   Workflow Apply(const std::string& name, const std::string& checksum);
   // A pending run; advances the clock 1 ms so runs have distinct creation times.
   ferry::Run NewRun(const Workflow& wf, const std::string& inputs = "{}");
+  // A run of workflow "wf", running under `epoch` (worker "w"), whose node "nap" waits on a
+  // delay's deadline.
+  ferry::Run RunningWithADeadline(int64_t epoch);
 
   FakeClock clock_;
   StoreOptions options_;

@@ -42,6 +42,20 @@ class PostgresStore : public ::testing::Test {
     ASSERT_TRUE(wf);
     out.run.workflow_id = wf->workflow.id;
   }
+
+  // Makes an insert into run_events for which `when` (a PL/pgSQL condition on NEW; the sequence
+  // `clashes` is there to count with) fail as another writer taking the same number at the same
+  // moment makes it fail: with a unique violation.
+  static void MakeEventsClashWhen(const WithWorkflow& w, const std::string& when) {
+    SharedPostgres().Psql(
+        "CREATE SEQUENCE clashes; CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN IF " +
+            when +
+            " THEN RAISE EXCEPTION USING ERRCODE = 'unique_violation', MESSAGE = 'number taken "
+            "(the test)'; END IF; RETURN NEW; END $$; CREATE TRIGGER clash BEFORE INSERT ON "
+            "run_events FOR EACH ROW EXECUTE FUNCTION clash();",
+        w.db);
+  }
 };
 
 TEST_F(PostgresStore, UnreachableServerIsUnavailableQuickly) {
@@ -273,12 +287,7 @@ TEST_F(PostgresStore, AFinishWhoseEventsClashAtTheCommitIsRetryable) {
   WithWorkflow w;
   ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
   auto* s = &w.store;
-  SharedPostgres().Psql(
-      "CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-      "IF NEW.data LIKE '%clash-me%' THEN RAISE EXCEPTION USING ERRCODE = 'unique_violation', "
-      "MESSAGE = 'number taken (the test)'; END IF; RETURN NEW; END $$; CREATE TRIGGER clash "
-      "BEFORE INSERT ON run_events FOR EACH ROW EXECUTE FUNCTION clash();",
-      w.db);
+  MakeEventsClashWhen(w, "NEW.data LIKE '%clash-me%'");
   auto run = (*s)->CreateRun(w.run);
   ASSERT_TRUE(run);
   ASSERT_TRUE((*s)->MarkRunRunning(run->id, 1, "w"));
@@ -305,13 +314,8 @@ TEST_F(PostgresStore, AStartWhoseEventClashesIsTriedAgainAndThenRetryable) {
   WithWorkflow w;
   ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
   auto* s = &w.store;
-  SharedPostgres().Psql(
-      "CREATE SEQUENCE clashes; CREATE FUNCTION clash() RETURNS trigger LANGUAGE plpgsql AS $$ "
-      "BEGIN IF NEW.data LIKE '%always%' OR (NEW.data LIKE '%once%' AND nextval('clashes') = 1) "
-      "THEN RAISE EXCEPTION USING ERRCODE = 'unique_violation', MESSAGE = 'number taken (the "
-      "test)'; END IF; RETURN NEW; END $$; CREATE TRIGGER clash BEFORE INSERT ON run_events FOR "
-      "EACH ROW EXECUTE FUNCTION clash();",
-      w.db);
+  MakeEventsClashWhen(
+      w, "NEW.data LIKE '%always%' OR (NEW.data LIKE '%once%' AND nextval('clashes') = 1)");
   auto run = (*s)->CreateRun(w.run);
   ASSERT_TRUE(run);
   auto clashed =
