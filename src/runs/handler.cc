@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/crypto.h"
+#include "core/delayed_threads.h"
 #include "core/pool.h"
 #include "core/sleep.h"
 #include "core/time_util.h"
@@ -38,6 +39,9 @@ struct HandlerState {
   RunHandlerOptions options;
   Pool<Store> stores;
   Pool<Broker> brokers;
+  // Each execution's store watcher (below), started once a run outlives its first turn. Last:
+  // every execution, and so every watcher, has ended before the state goes.
+  DelayedThreads watchers;
 };
 
 HandlerError Retryable(std::string message) { return HandlerError{std::move(message), true}; }
@@ -392,43 +396,46 @@ class Execution {
     std::atomic<bool> lost_ownership{false};
     // Watches the store: `ferry run cancel` (or the API) cancels the run there; a takeover by a
     // newer attempt shows as a changed epoch.
-    // It also writes the events that waited longer than `event_flush`.
-    std::jthread watcher([&](std::stop_token st) {
-      using SteadyClock = std::chrono::steady_clock;
-      const auto& o = state_.options;
-      auto next_flush = SteadyClock::now() + o.event_flush;
-      auto next_check = SteadyClock::now() + o.cancel_poll;
-      while (!st.stop_requested()) {
-        const auto wake = std::min(next_flush, next_check);
-        SleepFor(st, std::max(milliseconds(1),
-                              std::chrono::duration_cast<milliseconds>(wake - SteadyClock::now())));
-        if (st.stop_requested()) return;
-        if (SteadyClock::now() >= next_flush) {
-          sink.FlushRunEvents();
-          next_flush = SteadyClock::now() + o.event_flush;
-        }
-        if (SteadyClock::now() < next_check) continue;
-        next_check = SteadyClock::now() + o.cancel_poll;
-        std::lock_guard lock(store_mu);
-        auto now = store.GetRun(run_id_);
-        if (!now || !*now) continue;
-        if ((**now).status == RunStatus::kCancelled) {
-          cancelled_in_store = true;
-          exec_stop.request_stop();
-          return;
-        }
-        if ((**now).status != RunStatus::kRunning || (**now).epoch != fencing_) {
-          lost_ownership = true;
-          exec_stop.request_stop();
-          return;
-        }
-      }
-    });
+    // It also writes the events that waited longer than `event_flush`. It has nothing to do
+    // before its first turn, so it is started only for a run still going then: most runs end
+    // before (its turns keep their times from the run's start).
+    using SteadyClock = std::chrono::steady_clock;
+    const auto& o = state_.options;
+    const auto begun = SteadyClock::now();
+    DelayedThreads::Handle watcher =
+        state_.watchers.Start(std::min(o.event_flush, o.cancel_poll), [&](std::stop_token st) {
+          auto next_flush = begun + o.event_flush;
+          auto next_check = begun + o.cancel_poll;
+          while (!st.stop_requested()) {
+            const auto wake = std::min(next_flush, next_check);
+            SleepFor(st, std::max(milliseconds(1), std::chrono::duration_cast<milliseconds>(
+                                                       wake - SteadyClock::now())));
+            if (st.stop_requested()) return;
+            if (SteadyClock::now() >= next_flush) {
+              sink.FlushRunEvents();
+              next_flush = SteadyClock::now() + o.event_flush;
+            }
+            if (SteadyClock::now() < next_check) continue;
+            next_check = SteadyClock::now() + o.cancel_poll;
+            std::lock_guard lock(store_mu);
+            auto now = store.GetRun(run_id_);
+            if (!now || !*now) continue;
+            if ((**now).status == RunStatus::kCancelled) {
+              cancelled_in_store = true;
+              exec_stop.request_stop();
+              return;
+            }
+            if ((**now).status != RunStatus::kRunning || (**now).epoch != fencing_) {
+              lost_ownership = true;
+              exec_stop.request_stop();
+              return;
+            }
+          }
+        });
 
     engine::RunExecutor executor(wf, state_.options.executor);
     engine::RunOutcome outcome = executor.Run(rc, checkpoints, sink, exec_stop.get_token());
-    watcher.request_stop();
-    watcher.join();
+    watcher.Stop();
 
     switch (outcome.kind) {
       case engine::RunOutcome::Kind::kSucceeded:

@@ -1,0 +1,126 @@
+#include "core/delayed_threads.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace ferry {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+
+// What the started functions did, waited for by the test (bounded, so a failure ends).
+struct Record {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  int first_ran = 0;
+  int second_ran = 0;
+  bool stop_seen = false;
+
+  template <class Pred>
+  bool WaitFor(Pred pred) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, std::chrono::seconds(10), pred);
+  }
+  void Mark(int Record::*field) {
+    std::lock_guard lock(mu);
+    ++(this->*field);
+    cv.notify_all();
+  }
+};
+
+TEST(DelayedThreadsTest, AHandleStoppedBeforeItsDelayNeverRunsItsFunction) {
+  Record record;
+  DelayedThreads threads;
+  auto first =
+      threads.Start(milliseconds(20), [&](std::stop_token) { record.Mark(&Record::first_ran); });
+  first.Stop();
+  EXPECT_FALSE(first.started());
+  // Due after the first would have been: by the time it runs, the timer has passed the first's
+  // time, and a first still queued would have run (and ended: its thread is joined when its slot
+  // goes) before it.
+  auto second =
+      threads.Start(milliseconds(40), [&](std::stop_token) { record.Mark(&Record::second_ran); });
+  ASSERT_TRUE(record.WaitFor([&] { return record.second_ran == 1; }));
+  EXPECT_EQ(record.first_ran, 0);
+}
+
+TEST(DelayedThreadsTest, AHandleStillThereAfterItsDelayRunsItsFunctionAndStopsItOnStop) {
+  Record record;
+  DelayedThreads threads;
+  auto handle = threads.Start(milliseconds(1), [&](std::stop_token st) {
+    record.Mark(&Record::first_ran);
+    std::unique_lock lock(record.mu);
+    record.cv.wait(lock, st, [] { return false; });
+    record.stop_seen = true;
+  });
+  ASSERT_TRUE(record.WaitFor([&] { return record.first_ran == 1; }));
+  EXPECT_TRUE(handle.started());
+  handle.Stop();  // requests the stop and joins
+  std::lock_guard lock(record.mu);
+  EXPECT_TRUE(record.stop_seen);
+}
+
+TEST(DelayedThreadsTest, ASoonerSlotIsStartedWhileTheTimerWaitsForALaterOne) {
+  Record record;
+  DelayedThreads threads;
+  auto later = threads.Start(hours(1), [&](std::stop_token) { record.Mark(&Record::first_ran); });
+  // The timer asleep until the later one's time, so the sooner one has to wake it.
+  const auto asleep_on_later = [&] {
+    auto until = threads.SleepingUntil();
+    return until && *until > DelayedThreads::Clock::now() + std::chrono::minutes(30);
+  };
+  const auto give_up = DelayedThreads::Clock::now() + std::chrono::seconds(10);
+  while (!asleep_on_later() && DelayedThreads::Clock::now() < give_up) std::this_thread::yield();
+  ASSERT_TRUE(asleep_on_later());
+  auto sooner =
+      threads.Start(milliseconds(1), [&](std::stop_token) { record.Mark(&Record::second_ran); });
+  EXPECT_TRUE(record.WaitFor([&] { return record.second_ran == 1; }));
+  EXPECT_EQ(record.first_ran, 0);
+  EXPECT_FALSE(later.started());
+}
+
+TEST(DelayedThreadsTest, ManyShortScopesStartNothingAndTheTimerStillServesALongOne) {
+  Record record;
+  DelayedThreads threads;
+  for (int i = 0; i < 1000; ++i) {
+    auto h =
+        threads.Start(milliseconds(50), [&](std::stop_token) { record.Mark(&Record::first_ran); });
+  }  // each handle goes at once
+  auto kept =
+      threads.Start(milliseconds(60), [&](std::stop_token) { record.Mark(&Record::second_ran); });
+  ASSERT_TRUE(record.WaitFor([&] { return record.second_ran == 1; }));
+  EXPECT_EQ(record.first_ran, 0);
+}
+
+TEST(DelayedThreadsTest, AMovedHandleOwnsTheThreadAndAnEmptyOneStopsNothing) {
+  Record record;
+  DelayedThreads threads;
+  DelayedThreads::Handle empty;
+  empty.Stop();
+  EXPECT_FALSE(empty.started());
+  auto original = threads.Start(milliseconds(1), [&](std::stop_token st) {
+    record.Mark(&Record::first_ran);
+    std::unique_lock lock(record.mu);
+    record.cv.wait(lock, st, [] { return false; });
+    record.stop_seen = true;
+  });
+  DelayedThreads::Handle moved = std::move(original);
+  ASSERT_TRUE(record.WaitFor([&] { return record.first_ran == 1; }));
+  original.Stop();  // moved from: owns nothing
+  {
+    std::lock_guard lock(record.mu);
+    EXPECT_FALSE(record.stop_seen);
+  }
+  moved.Stop();
+  std::lock_guard lock(record.mu);
+  EXPECT_TRUE(record.stop_seen);
+}
+
+}  // namespace
+}  // namespace ferry
