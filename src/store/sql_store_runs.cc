@@ -3,6 +3,7 @@
 #include <charconv>
 #include <map>
 #include <set>
+#include <span>
 #include <utility>
 
 #include "core/ids.h"
@@ -155,11 +156,9 @@ SqlStatement MarkRunningUpdate(const std::string& run_id, int64_t epoch, const s
           {P::Text(run_id), P::Int(epoch), P::Text(worker), P::Int(now)}};
 }
 
-// The "started" event, after the run's last one, only while the run is running under this very
-// claim (marked just now, or by the call it repeats). Its data object gets the run's attempt
-// appended in the statement, which knows it (the update before it counted it).
-SqlStatement StartedEventInsert(const std::string& run_id, int64_t epoch, const std::string& worker,
-                                const NewRunEvent& started, int64_t now) {
+// The started event's data without its closing brace, ready for the statement to append the
+// run's attempt, which it knows (the update before it counted it).
+std::string StartedEventHead(const NewRunEvent& started) {
   // REQUIRES: the data is a JSON object (MarkRunStarted checked).
   std::string head = started.data.empty() ? "{}" : started.data;
   head.erase(head.find_last_not_of(" \t\r\n") + 1);
@@ -167,13 +166,51 @@ SqlStatement StartedEventInsert(const std::string& run_id, int64_t epoch, const 
   // Only the opening brace left: an empty object.
   const bool empty = head[head.find_last_not_of(" \t\r\n")] == '{';
   head += empty ? "\"attempt\":" : ",\"attempt\":";
-  return {
-      "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT r.id, (SELECT "
-      "COALESCE(MAX(seq), 0) + 1 FROM run_events WHERE run_id = $1), $4, $5, CAST($6 AS TEXT) "
-      "|| CAST(r.attempt AS TEXT) || '}' FROM runs r WHERE r.id = $1 AND r.status = 'running' "
-      "AND r.epoch = $2 AND r.worker = $3",
-      {P::Text(run_id), P::Int(epoch), P::Text(worker),
-       P::Int(started.ts_ms > 0 ? started.ts_ms : now), P::Text(started.type), P::Text(head)}};
+  return head;
+}
+
+// Inserts the started event after the run's ($1) last event for the run `r` (id, attempt): ts,
+// type and head (StartedEventHead) are the parameters named.
+std::string StartedEventFrom(std::string_view r, std::string_view ts, std::string_view type,
+                             std::string_view head) {
+  return Cat(Cat("INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT r.id, (SELECT "
+                 "COALESCE(MAX(seq), 0) + 1 FROM run_events WHERE run_id = $1), ",
+                 ts),
+             ", ") +
+         std::string(type) + ", CAST(" + std::string(head) +
+         " AS TEXT) || CAST(r.attempt AS TEXT) || '}' FROM " + std::string(r) + " r";
+}
+
+// The run as it is when running under this very claim ($1 id, $2 epoch, $3 worker).
+constexpr std::string_view kRunningUnderClaim =
+    "(SELECT id, attempt FROM runs WHERE id = $1 AND status = 'running' AND epoch = $2 AND "
+    "worker = $3)";
+
+// The "started" event, after the run's last one, only while the run is running under this very
+// claim (marked just now, or by the call it repeats).
+SqlStatement StartedEventInsert(const std::string& run_id, int64_t epoch, const std::string& worker,
+                                const NewRunEvent& started, int64_t now) {
+  return {StartedEventFrom(kRunningUnderClaim, "$4", "$5", "$6"),
+          {P::Text(run_id), P::Int(epoch), P::Text(worker),
+           P::Int(started.ts_ms > 0 ? started.ts_ms : now), P::Text(started.type),
+           P::Text(StartedEventHead(started))}};
+}
+
+// PostgreSQL: MarkRunningUpdate and StartedEventInsert as one statement (a data-modifying WITH):
+// the event is inserted for the row the update returns or, when it did not apply, for the row
+// as it was if it already ran under this claim (a repeat). One statement less for the server.
+SqlStatement MarkStartedStatement(const std::string& run_id, int64_t epoch,
+                                  const std::string& worker, const NewRunEvent& started,
+                                  int64_t now) {
+  SqlStatement out = MarkRunningUpdate(run_id, epoch, worker, now);
+  out.params.push_back(P::Int(started.ts_ms > 0 ? started.ts_ms : now));
+  out.params.push_back(P::Text(started.type));
+  out.params.push_back(P::Text(StartedEventHead(started)));
+  out.sql = "WITH u AS (" + out.sql + "), e AS (" +
+            StartedEventFrom(Cat("(SELECT id, attempt FROM u UNION ALL ", kRunningUnderClaim) + ")",
+                             "$5", "$6", "$7") +
+            ") SELECT * FROM u";
+  return out;
 }
 
 SqlStatement StepsSelect(const std::string& run_id) {
@@ -182,72 +219,89 @@ SqlStatement StepsSelect(const std::string& run_id) {
       {P::Text(run_id)}};
 }
 
+// Whether the database runs INSERT and UPDATE inside WITH (PostgreSQL; SQLite does not), so a
+// transition and what goes with it are one statement. SQLite has no round trips to save, and its
+// statements cost no server executor start each.
+bool WritesInWith(const SqlConn& conn) { return conn.Backend() == "postgres"; }
+
 // PostgreSQL: whether the run's row was written by this very transaction (its version's xmin is
-// this transaction's id), i.e. the transition before this statement applied. The statements that
-// go with a finish in one commit are conditioned on it, so they write nothing when it did not
-// apply, not even for a repeat of a finish that did (the transaction path handles repeats).
+// this transaction's id), i.e. the transition before this statement applied. The events past a
+// finish statement's share are conditioned on it, so they are written only when it applied, not
+// even for a repeat of a finish that did (the transaction path handles repeats).
 constexpr std::string_view kRunWrittenHere =
     "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND xmin = pg_current_xact_id()::xid)";
 
-// A step's checkpoint, insert-once: written only when `only_if` (a condition on the run, $1)
-// holds, by default SaveStep's fence (the run running under the step's epoch), and replacing only
-// a "waiting" row (a delay's deadline): by the node's end, or a later attempt's. Affects one row
-// when written.
-SqlStatement StepUpsert(const RunStep& step, int64_t now, std::string_view only_if = {}) {
+// How a checkpoint meets the node's row: it replaces only a "waiting" one (a delay's deadline),
+// by the node's end or a later attempt's.
+constexpr std::string_view kStepOnConflict =
+    " ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, "
+    "output = excluded.output, error = excluded.error, "
+    "attempt = excluded.attempt, epoch = excluded.epoch, "
+    "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms "
+    "WHERE run_steps.status = 'waiting'";
+
+// A step's checkpoint, insert-once, fenced as SaveStep fences it (the run running under the
+// step's epoch). Affects one row when written.
+SqlStatement StepUpsert(const RunStep& step, int64_t now) {
   int64_t finished = step.finished_ms != 0 ? step.finished_ms : now;
   if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
-  SqlStatement out{"",
-                   {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status),
-                    P::Text(step.output), P::Text(step.error), P::Int(step.attempt),
-                    P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)}};
-  const std::string_view fence =
-      !only_if.empty()
-          ? only_if
-          : "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status = 'running' AND epoch = $7)";
-  out.sql = Cat("INSERT INTO run_steps (", kStepCols) +
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE " + std::string(fence) +
-            " ON CONFLICT (run_id, node_id) DO UPDATE SET status = excluded.status, "
-            "output = excluded.output, error = excluded.error, "
-            "attempt = excluded.attempt, epoch = excluded.epoch, "
-            "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms "
-            "WHERE run_steps.status = 'waiting'";
-  return out;
+  return {Cat("INSERT INTO run_steps (", kStepCols) +
+              ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM runs WHERE "
+              "id = $1 AND status = 'running' AND epoch = $7)" +
+              std::string(kStepOnConflict),
+          {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status), P::Text(step.output),
+           P::Text(step.error), P::Int(step.attempt), P::Int(step.epoch), P::Int(step.started_ms),
+           P::Int(finished)}};
 }
 
 // Up to this many rows per statement: one statement text per count up to it, each prepared once.
 constexpr size_t kEventsPerStatement = 16;
+
+// `events` as rows (k: 1, 2, ... in order, ts, type, data) for an INSERT to number after the
+// run's last event; their values are appended to `params`.
+std::string EventRows(std::span<const NewRunEvent> events, int64_t now,
+                      std::vector<SqlParam>& params) {
+  std::string rows;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const NewRunEvent& e = events[i];
+    const std::string ts = "$" + std::to_string(params.size() + 1);
+    const std::string type = "$" + std::to_string(params.size() + 2);
+    const std::string data = "$" + std::to_string(params.size() + 3);
+    rows += i == 0 ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
+                   : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type + ", " +
+                         data;
+    params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
+    params.push_back(P::Text(e.type));
+    params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
+  }
+  return rows;
+}
+
+// Inserts the rows `rows` (EventRows) after the run's ($1) last event, for each row of `from`
+// (a run written by the same statement; empty: once).
+std::string EventInsertFrom(const std::string& rows, std::string_view from) {
+  return "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
+         "v.type, v.data FROM " +
+         (from.empty() ? std::string() : std::string(from) + ", ") +
+         "(SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = $1) b, (" + rows +
+         ") v";
+}
 
 // The statements that append `events` to a run: each numbers its rows after the run's last
 // event, in order, in the statement itself (so one that waits for a later round trip still
 // numbers right). An appender that took one of those numbers first makes it fail with kConflict.
 // With `only_if`, a condition on the run ($1), they insert nothing unless it holds.
 std::vector<SqlStatement> EventInserts(const std::string& run_id,
-                                       const std::vector<NewRunEvent>& events, int64_t now,
+                                       std::span<const NewRunEvent> events, int64_t now,
                                        std::string_view only_if = {}) {
   std::vector<SqlStatement> out;
   for (size_t begin = 0; begin < events.size(); begin += kEventsPerStatement) {
     const size_t n = std::min(kEventsPerStatement, events.size() - begin);
-    std::string rows;
     std::vector<SqlParam> params{P::Text(run_id)};
-    for (size_t i = 0; i < n; ++i) {
-      const NewRunEvent& e = events[begin + i];
-      const std::string ts = "$" + std::to_string(params.size() + 1);
-      const std::string type = "$" + std::to_string(params.size() + 2);
-      const std::string data = "$" + std::to_string(params.size() + 3);
-      rows += i == 0 ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
-                     : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type +
-                           ", " + data;
-      params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
-      params.push_back(P::Text(e.type));
-      params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
-    }
+    const std::string rows = EventRows(events.subspan(begin, n), now, params);
     const std::string where = only_if.empty() ? "" : " WHERE " + std::string(only_if);
-    out.push_back(SqlStatement{
-        "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
-        "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
-        "$1) b, (" +
-            rows + ") v" + where + " RETURNING seq",
-        std::move(params)});
+    out.push_back(
+        SqlStatement{EventInsertFrom(rows, {}) + where + " RETURNING seq", std::move(params)});
   }
   return out;
 }
@@ -281,6 +335,45 @@ SqlStatement FinishUpdate(const std::string& run_id, int64_t epoch, RunStatus st
   return out;
 }
 
+// PostgreSQL: the finish, its steps and its events as one statement. The steps and events are
+// inserted from the finish's own RETURNING (a data-modifying WITH), so they are written only
+// when the finish applied, and each statement less is one executor start and end less for the
+// server. Steps as StepUpsert writes them (replacing only a "waiting" row), distinct nodes; at
+// most kEventsPerStatement events.
+SqlStatement FinishStatement(const std::string& run_id, int64_t epoch, RunStatus status,
+                             const std::string& output, const std::string& error,
+                             const std::string& failed_node, int64_t now,
+                             const std::vector<RunStep>& steps,
+                             std::span<const NewRunEvent> events) {
+  SqlStatement update = FinishUpdate(run_id, epoch, status, output, error, failed_node, now, steps);
+  std::vector<SqlParam>& params = update.params;
+  std::string sql = "WITH f AS (" + update.sql + ")";
+  if (!steps.empty()) {
+    std::string values;
+    for (const auto& step : steps) {
+      int64_t finished = step.finished_ms != 0 ? step.finished_ms : now;
+      if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
+      values += values.empty() ? "(" : ", (";
+      for (SqlParam p :
+           {P::Text(step.node_id), P::Text(step.status), P::Text(step.output), P::Text(step.error),
+            P::Int(step.attempt), P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)}) {
+        params.push_back(std::move(p));
+        values += (values.back() == '(' ? "$" : ", $") + std::to_string(params.size());
+      }
+      values += ")";
+    }
+    sql += Cat(", s AS (INSERT INTO run_steps (", kStepCols) +
+           ") SELECT f.id, v.* FROM f, (VALUES " + values + ") v" + std::string(kStepOnConflict) +
+           ")";
+  }
+  if (!events.empty()) {
+    const std::string rows = EventRows(events, now, params);
+    sql += ", e AS (" + EventInsertFrom(rows, "f") + ")";
+  }
+  update.sql = sql + " SELECT * FROM f";
+  return update;
+}
+
 // kConflict at a finish's COMMIT (or its events' statement): the finish applied, only its events
 // met another appender's numbers. Nothing was committed: the caller tries again.
 tl::unexpected<Error> EventsClashed(const Error& e) {
@@ -289,11 +382,15 @@ tl::unexpected<Error> EventsClashed(const Error& e) {
       "store: the run's events met another writer's; nothing committed, retry: " + e.message);
 }
 
-// Whether a finish's steps can go with it in one round trip: each under the finish's epoch (a
-// step SaveStep would refuse for its epoch is refused by the transaction path, with its reason),
-// and each node once (two checkpoints of one node in one call: the transaction path decides
-// between them as SaveStep does).
+// Up to this many steps in a finish's statement (one statement text per count, as events).
+constexpr size_t kStepsPerStatement = 16;
+
+// Whether a finish's steps can go with it in one round trip: at most kStepsPerStatement, each under
+// the finish's epoch (a step SaveStep would refuse for its epoch is refused by the transaction
+// path, with its reason), and each node once (two checkpoints of one node in one call: the
+// transaction path decides between them as SaveStep does).
 bool FitsOneRoundTrip(const std::vector<RunStep>& steps, int64_t epoch) {
+  if (steps.size() > kStepsPerStatement) return false;
   std::set<std::string_view> nodes;
   for (const auto& s : steps) {
     if (s.epoch != epoch || !nodes.insert(s.node_id).second) return false;
@@ -344,9 +441,15 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
   }
   for (int tries = 1;; ++tries) {
     const int64_t now = NowMs();
-    std::vector<SqlStatement> stmts{MarkRunningUpdate(run_id, epoch, worker, now),
-                                    StartedEventInsert(run_id, epoch, worker, started, now),
-                                    StepsSelect(run_id)};
+    // On PostgreSQL outside a caller's transaction, the update and the event are one statement.
+    std::vector<SqlStatement> stmts;
+    if (!user_tx_ && WritesInWith(*conn_)) {
+      stmts.push_back(MarkStartedStatement(run_id, epoch, worker, started, now));
+    } else {
+      stmts.push_back(MarkRunningUpdate(run_id, epoch, worker, now));
+      stmts.push_back(StartedEventInsert(run_id, epoch, worker, started, now));
+    }
+    stmts.push_back(StepsSelect(run_id));
     Result<std::vector<SqlResult>> r;
     if (user_tx_) {
       // Inside a caller's transaction: the same statements, in it (under a savepoint).
@@ -382,7 +485,7 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
       if (!run) return Fail(run.error());
       out.run = std::move(*run);
     }
-    for (const auto& row : (*r)[2].rows) out.steps.push_back(StepFromRow(row));
+    for (const auto& row : r->back().rows) out.steps.push_back(StepFromRow(row));
     return out;
   }
 }
@@ -410,15 +513,17 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
       return WhyNotFinished(run_id, epoch, status, output, error, failed_node);
     });
   }
-  if (!user_tx_ && conn_->Backend() == "postgres" && FitsOneRoundTrip(steps, epoch)) {
-    // The finish, then its steps and events, each written only if the finish applied in this
-    // very transaction, in one commit (one round trip). The finish's own condition refuses a
-    // step that already has a different checkpoint, as SaveStep would.
+  if (!user_tx_ && WritesInWith(*conn_) && FitsOneRoundTrip(steps, epoch)) {
+    // The finish with its steps and events in one statement (FinishStatement), in one commit
+    // (one round trip); the finish's own condition refuses a step that already has a different
+    // checkpoint, as SaveStep would. Events past the statement's share follow it in the same
+    // round trip, written only if the finish applied in this very transaction.
     const int64_t now = NowMs();
-    std::vector<SqlStatement> stmts{
-        FinishUpdate(run_id, epoch, status, output, error, failed_node, now, steps)};
-    for (const auto& s : steps) stmts.push_back(StepUpsert(s, now, kRunWrittenHere));
-    for (auto& insert : EventInserts(run_id, events, now, kRunWrittenHere)) {
+    const std::span<const NewRunEvent> all(events);
+    const size_t head = std::min(events.size(), kEventsPerStatement);
+    std::vector<SqlStatement> stmts{FinishStatement(run_id, epoch, status, output, error,
+                                                    failed_node, now, steps, all.first(head))};
+    for (auto& insert : EventInserts(run_id, all.subspan(head), now, kRunWrittenHere)) {
       stmts.push_back(std::move(insert));
     }
     auto r = ExecAndCommit(stmts);
@@ -625,17 +730,44 @@ SqlStatement FirstEventInsert(const std::string& id, const CreateRunRequest& req
        P::Text(event.data.empty() ? "{}" : event.data)}};
 }
 
+// PostgreSQL: RunInsert and FirstEventInsert as one statement (a data-modifying WITH): the event
+// is inserted for the row the run insert returns.
+SqlStatement RunWithFirstEventInsert(const CreateRunRequest& req, const std::string& id,
+                                     const std::string& retry_of, int64_t now) {
+  SqlStatement out = RunInsert(req, id, retry_of, now);
+  const auto& event = req.first_event;
+  const auto next = [&out](SqlParam p) {
+    out.params.push_back(std::move(p));
+    return "$" + std::to_string(out.params.size());
+  };
+  const std::string ts = next(P::Int(now));
+  const std::string type = next(P::Text(event.type));
+  const std::string data = next(P::Text(event.data.empty() ? "{}" : event.data));
+  out.sql = "WITH r AS (" + out.sql +
+            "), e AS (INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT r.id, 1, " +
+            ts + ", " + type + ", " + data + " FROM r) SELECT * FROM r";
+  return out;
+}
+
 // What creating a run writes, in this order: its nonce (a webhook's), the run, its first event,
 // and the nonce's undo. Each depends on what came before it, so that whatever is refused leaves
-// nothing behind even when all of them are sent and committed together.
-RunWrite RunWriteFor(const CreateRunRequest& req, const std::string& retry_of, int64_t now) {
+// nothing behind even when all of them are sent and committed together. `in_with`: the run and
+// its event are one statement (WritesInWith; the nonce's statements must stay apart, as a
+// statement does not see what its own WITH wrote).
+RunWrite RunWriteFor(const CreateRunRequest& req, const std::string& retry_of, int64_t now,
+                     bool in_with) {
   const std::string id = req.id.empty() ? NewId(now) : req.id;
   const bool nonce = !req.nonce.value.empty();
+  const bool event = !req.first_event.type.empty();
   RunWrite out;
   if (nonce) out.stmts.push_back(NonceInsert(req, id, now));
   out.run_at = out.stmts.size();
-  out.stmts.push_back(RunInsert(req, id, retry_of, now));
-  if (!req.first_event.type.empty()) out.stmts.push_back(FirstEventInsert(id, req, now));
+  if (event && in_with) {
+    out.stmts.push_back(RunWithFirstEventInsert(req, id, retry_of, now));
+  } else {
+    out.stmts.push_back(RunInsert(req, id, retry_of, now));
+    if (event) out.stmts.push_back(FirstEventInsert(id, req, now));
+  }
   if (nonce) out.stmts.push_back(NonceUndo(req, id));
   return out;
 }
@@ -643,7 +775,9 @@ RunWrite RunWriteFor(const CreateRunRequest& req, const std::string& retry_of, i
 }  // namespace
 
 Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& retry_of) {
-  const RunWrite write = RunWriteFor(req, retry_of, NowMs());
+  // Inside a caller's transaction, the statements stay apart, as MarkRunStarted's and FinishRun's
+  // do there.
+  const RunWrite write = RunWriteFor(req, retry_of, NowMs(), !user_tx_ && WritesInWith(*conn_));
   std::vector<SqlResult> results;
   for (size_t i = 0; i < write.stmts.size(); ++i) {
     const SqlStatement& st = write.stmts[i];
@@ -662,7 +796,7 @@ Result<Run> SqlStore::InsertRun(const CreateRunRequest& req, const std::string& 
 }
 
 Result<Run> SqlStore::InsertRunInOneCommit(const CreateRunRequest& req) {
-  const RunWrite write = RunWriteFor(req, "", NowMs());
+  const RunWrite write = RunWriteFor(req, "", NowMs(), WritesInWith(*conn_));
   auto r = ExecAndCommit(write.stmts);
   if (!r) return Fail(r.error());
   return CreatedRun(req, write.run_at, *r);

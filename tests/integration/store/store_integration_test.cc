@@ -146,7 +146,7 @@ TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
   EXPECT_EQ(after.round_trips - before.round_trips, 3);
   EXPECT_EQ(after.commits - before.commits, 1);
   EXPECT_EQ((*s)->ListRuns({})->runs.size(), 2u);
-  // A run with its first event, on its own: [BEGIN, INSERT run, INSERT event, COMMIT].
+  // A run with its first event, on its own: [BEGIN, INSERT run with its event, COMMIT].
   CreateRunRequest with_event = run;
   with_event.first_event.type = "run.created";
   ASSERT_TRUE((*s)->CreateRun(with_event));  // prepares the event's statement
@@ -160,7 +160,8 @@ TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 1u);
   EXPECT_EQ((*events)[0].type, "run.created");
-  // A webhook's run, with its nonce too: [BEGIN, nonce, run, event, the nonce's undo, COMMIT].
+  // A webhook's run, with its nonce too: [BEGIN, nonce, the run with its event (one statement),
+  // the nonce's undo, COMMIT].
   CreateRunRequest hooked = with_event;
   hooked.nonce = {"webhook:wf", "n-0", 4'102'444'800'000};
   ASSERT_TRUE((*s)->CreateRun(hooked));  // prepares its statements
@@ -169,7 +170,7 @@ TEST_F(PostgresStore, TransactionControlTravelsWithTheNextStatement) {
   ASSERT_TRUE((*s)->CreateRun(hooked));
   after = store_internal::ReadSqlCounters();
   EXPECT_EQ(after.round_trips - before.round_trips, 1);
-  EXPECT_EQ(after.statements - before.statements, 4);
+  EXPECT_EQ(after.statements - before.statements, 3);
   EXPECT_EQ(after.commits - before.commits, 1);
   // Rolled back before its first statement: the server never hears of it.
   before = store_internal::ReadSqlCounters();
@@ -268,7 +269,7 @@ TEST_F(PostgresStore, ARefusedDeferredWriteFailsItsWholeTransaction) {
   auto runs = (*s)->ListRuns({});
   ASSERT_TRUE(runs) << runs.error().ToString();
   EXPECT_EQ(runs->runs.size(), 0u);
-  // On its own: the COMMIT carries the event, and fails with it.
+  // On its own: the event is in the run's own statement (PostgreSQL), and fails it.
   auto alone = (*s)->CreateRun(marked);
   ASSERT_FALSE(alone);
   EXPECT_NE(alone.error().message.find("refused by the test"), std::string::npos)
@@ -364,6 +365,35 @@ TEST_F(PostgresStore, AFinishWithManyEventsNumbersThemInOrder) {
       EXPECT_EQ((*got)[static_cast<size_t>(i)].seq, i + 1);
     }
     EXPECT_EQ((*s)->ListSteps(run->id)->size(), 1u);
+  }
+}
+
+// The finish's statement carries 16 events; the 17th goes in a statement of its own in the same
+// round trip, written only if the finish applied. A refused finish (an epoch one behind) writes
+// none of them, a repeat of one that applied goes through the transaction path.
+TEST_F(PostgresStore, EventsPastTheFinishStatementsShareAreWrittenOnlyWhenItApplied) {
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  for (const int n : {16, 17}) {
+    std::vector<NewRunEvent> events;
+    for (int i = 0; i < n; ++i) events.push_back(NewRunEvent{"log" + std::to_string(i), "{}", 0});
+    auto run = (*s)->CreateRun(w.run);
+    ASSERT_TRUE(run);
+    ASSERT_TRUE((*s)->MarkRunRunning(run->id, 2, "w"));
+    const auto before = (*s)->ListRunEvents(run->id, 0, 100)->size();
+    auto refused = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "", events, {});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+    EXPECT_EQ((*s)->ListRunEvents(run->id, 0, 100)->size(), before) << n << " events";
+    const auto trips = store_internal::ReadSqlCounters().round_trips;
+    ASSERT_TRUE((*s)->FinishRun(run->id, 2, RunStatus::kSucceeded, "{}", "", "", events, {}));
+    EXPECT_EQ(store_internal::ReadSqlCounters().round_trips - trips, 1);
+    auto got = (*s)->ListRunEvents(run->id, 0, 100);
+    ASSERT_TRUE(got);
+    ASSERT_EQ(got->size(), before + static_cast<size_t>(n));
+    EXPECT_EQ(got->back().type, "log" + std::to_string(n - 1));
+    EXPECT_EQ(got->back().seq, static_cast<int64_t>(before) + n);
   }
 }
 
