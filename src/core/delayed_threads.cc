@@ -1,8 +1,16 @@
 #include "core/delayed_threads.h"
 
+#include <spdlog/spdlog.h>
+
+#include <system_error>
 #include <utility>
 
 namespace ferry {
+
+namespace {
+// How long a slot whose thread could not be started waits before the next try.
+constexpr std::chrono::milliseconds kRetryAfterFailure(100);
+}  // namespace
 
 DelayedThreads::Handle& DelayedThreads::Handle::operator=(Handle&& other) noexcept {
   if (this != &other) {
@@ -52,9 +60,11 @@ DelayedThreads::Handle DelayedThreads::Start(std::chrono::milliseconds delay,
   bool earliest = false;
   {
     std::lock_guard lock(mu_);
+    // The timer first: if it cannot start, this throws with no slot left behind to run later
+    // for a caller that never got its handle.
+    if (!timer_.joinable()) timer_ = std::jthread([this](std::stop_token st) { TimerLoop(st); });
     slot->where = due_.emplace(Clock::now() + delay, slot);
     earliest = slot->where == due_.begin();
-    if (!timer_.joinable()) timer_ = std::jthread([this](std::stop_token st) { TimerLoop(st); });
   }
   // Only a slot that is now the earliest changes what the timer waits for. (Waking it for every
   // slot would be a wake-up per run again; with one delay for all, a new slot is the earliest
@@ -89,8 +99,16 @@ void DelayedThreads::TimerLoop(std::stop_token stop) {
     // finds its thread: never a thread about to start for an owner that is gone.
     auto slot = due_.begin()->second;
     due_.erase(due_.begin());
-    slot->queued = false;
-    slot->thread = std::jthread(std::move(slot->fn));
+    try {
+      slot->thread = std::jthread(slot->fn);
+      slot->queued = false;
+    } catch (const std::system_error& e) {
+      // No thread to be had (a process at its limit): tried again a moment later, not the end
+      // of the process. Its owner still stops it as a queued slot.
+      spdlog::warn("delayed thread not started ({}); trying again in {} ms", e.what(),
+                   kRetryAfterFailure.count());
+      slot->where = due_.emplace(Clock::now() + kRetryAfterFailure, slot);
+    }
   }
 }
 

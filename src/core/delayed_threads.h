@@ -56,7 +56,9 @@ class DelayedThreads {
   DelayedThreads& operator=(const DelayedThreads&) = delete;
 
   // Starts `fn` on its own thread once `delay` has passed, unless the handle is gone by then.
-  // The timer thread itself is started by the first call.
+  // The timer thread itself is started by the first call, which throws std::system_error if it
+  // cannot be (nothing is left queued then). A thread that cannot be started when its time
+  // comes is tried again 100 ms later (and logged).
   Handle Start(std::chrono::milliseconds delay, std::function<void(std::stop_token)> fn);
 
   // The time the timer thread is asleep until, or nullopt when it is not asleep on a slot (for

@@ -3,7 +3,6 @@
 #include <charconv>
 #include <map>
 #include <set>
-#include <span>
 #include <utility>
 
 #include "core/ids.h"
@@ -196,9 +195,13 @@ SqlStatement StartedEventInsert(const std::string& run_id, int64_t epoch, const 
            P::Text(StartedEventHead(started))}};
 }
 
-// PostgreSQL: MarkRunningUpdate and StartedEventInsert as one statement (a data-modifying WITH):
-// the event is inserted for the row the update returns or, when it did not apply, for the row
-// as it was if it already ran under this claim (a repeat). One statement less for the server.
+// PostgreSQL: MarkRunningUpdate and StartedEventInsert as one statement (a data-modifying WITH),
+// the event inserted for the row the update returns: one statement less for the server when the
+// run is marked now. When it is not (a repeat of this claim's call, or a refusal), the statement
+// wrote nothing, and MarkRunStarted sends the two apart (a part of the statement sees the run as
+// it was when the statement began, not a first mark that committed while it waited for the row).
+// A takeover that waited for another start's commit numbers its event as if that start's were
+// not there, so it clashes and is tried again (kStartTries), as a clash with any writer is.
 SqlStatement MarkStartedStatement(const std::string& run_id, int64_t epoch,
                                   const std::string& worker, const NewRunEvent& started,
                                   int64_t now) {
@@ -206,9 +209,7 @@ SqlStatement MarkStartedStatement(const std::string& run_id, int64_t epoch,
   out.params.push_back(P::Int(started.ts_ms > 0 ? started.ts_ms : now));
   out.params.push_back(P::Text(started.type));
   out.params.push_back(P::Text(StartedEventHead(started)));
-  out.sql = "WITH u AS (" + out.sql + "), e AS (" +
-            StartedEventFrom(Cat("(SELECT id, attempt FROM u UNION ALL ", kRunningUnderClaim) + ")",
-                             "$5", "$6", "$7") +
+  out.sql = "WITH u AS (" + out.sql + "), e AS (" + StartedEventFrom("u", "$5", "$6", "$7") +
             ") SELECT * FROM u";
   return out;
 }
@@ -223,13 +224,6 @@ SqlStatement StepsSelect(const std::string& run_id) {
 // transition and what goes with it are one statement. SQLite has no round trips to save, and its
 // statements cost no server executor start each.
 bool WritesInWith(const SqlConn& conn) { return conn.Backend() == "postgres"; }
-
-// PostgreSQL: whether the run's row was written by this very transaction (its version's xmin is
-// this transaction's id), i.e. the transition before this statement applied. The events past a
-// finish statement's share are conditioned on it, so they are written only when it applied, not
-// even for a repeat of a finish that did (the transaction path handles repeats).
-constexpr std::string_view kRunWrittenHere =
-    "EXISTS (SELECT 1 FROM runs WHERE id = $1 AND xmin = pg_current_xact_id()::xid)";
 
 // How a checkpoint meets the node's row: it replaces only a "waiting" one (a delay's deadline),
 // by the node's end or a later attempt's.
@@ -257,121 +251,121 @@ SqlStatement StepUpsert(const RunStep& step, int64_t now) {
 // Up to this many rows per statement: one statement text per count up to it, each prepared once.
 constexpr size_t kEventsPerStatement = 16;
 
-// `events` as rows (k: 1, 2, ... in order, ts, type, data) for an INSERT to number after the
-// run's last event; their values are appended to `params`.
-std::string EventRows(std::span<const NewRunEvent> events, int64_t now,
-                      std::vector<SqlParam>& params) {
-  std::string rows;
-  for (size_t i = 0; i < events.size(); ++i) {
-    const NewRunEvent& e = events[i];
-    const std::string ts = "$" + std::to_string(params.size() + 1);
-    const std::string type = "$" + std::to_string(params.size() + 2);
-    const std::string data = "$" + std::to_string(params.size() + 3);
-    rows += i == 0 ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
-                   : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type + ", " +
-                         data;
-    params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
-    params.push_back(P::Text(e.type));
-    params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
-  }
-  return rows;
-}
-
-// Inserts the rows `rows` (EventRows) after the run's ($1) last event, for each row of `from`
-// (a run written by the same statement; empty: once).
-std::string EventInsertFrom(const std::string& rows, std::string_view from) {
-  return "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
-         "v.type, v.data FROM " +
-         (from.empty() ? std::string() : std::string(from) + ", ") +
-         "(SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = $1) b, (" + rows +
-         ") v";
-}
-
 // The statements that append `events` to a run: each numbers its rows after the run's last
 // event, in order, in the statement itself (so one that waits for a later round trip still
 // numbers right). An appender that took one of those numbers first makes it fail with kConflict.
-// With `only_if`, a condition on the run ($1), they insert nothing unless it holds.
 std::vector<SqlStatement> EventInserts(const std::string& run_id,
-                                       std::span<const NewRunEvent> events, int64_t now,
-                                       std::string_view only_if = {}) {
+                                       const std::vector<NewRunEvent>& events, int64_t now) {
   std::vector<SqlStatement> out;
   for (size_t begin = 0; begin < events.size(); begin += kEventsPerStatement) {
     const size_t n = std::min(kEventsPerStatement, events.size() - begin);
+    std::string rows;
     std::vector<SqlParam> params{P::Text(run_id)};
-    const std::string rows = EventRows(events.subspan(begin, n), now, params);
-    const std::string where = only_if.empty() ? "" : " WHERE " + std::string(only_if);
-    out.push_back(
-        SqlStatement{EventInsertFrom(rows, {}) + where + " RETURNING seq", std::move(params)});
+    for (size_t i = 0; i < n; ++i) {
+      const NewRunEvent& e = events[begin + i];
+      const std::string ts = "$" + std::to_string(params.size() + 1);
+      const std::string type = "$" + std::to_string(params.size() + 2);
+      const std::string data = "$" + std::to_string(params.size() + 3);
+      rows += i == 0 ? "SELECT 1 AS k, " + ts + " AS ts, " + type + " AS type, " + data + " AS data"
+                     : " UNION ALL SELECT " + std::to_string(i + 1) + ", " + ts + ", " + type +
+                           ", " + data;
+      params.push_back(P::Int(e.ts_ms > 0 ? e.ts_ms : now));
+      params.push_back(P::Text(e.type));
+      params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
+    }
+    out.push_back(SqlStatement{
+        "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
+        "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
+        "$1) b, (" +
+            rows + ") v RETURNING seq",
+        std::move(params)});
   }
   return out;
 }
 
-// running -> `status`, only under `epoch`; the row comes back when it applies. With `steps`, only
-// where none of them already has a different checkpoint (one SaveStep would refuse).
+std::string ToText(std::string s) { return s; }
+std::string ToText(int64_t v) { return std::to_string(v); }
+
+// A PostgreSQL array literal of `items` (each quoted, its quotes and backslashes escaped), for a
+// parameter cast to TEXT[] or BIGINT[]: one statement text for any number of rows.
+template <class T, class Field>
+std::string PgArray(const std::vector<T>& items, Field field) {
+  std::string out = "{";
+  for (const auto& item : items) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (const char c : ToText(field(item))) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// running -> `status`, only under `epoch`; the row comes back when it applies ($1 run, $2 epoch,
+// $3 status, $4 output, $5 error, $6 failed node, $7 now). `also`: more conditions.
 SqlStatement FinishUpdate(const std::string& run_id, int64_t epoch, RunStatus status,
                           const std::string& output, const std::string& error,
-                          const std::string& failed_node, int64_t now,
-                          const std::vector<RunStep>& steps) {
-  SqlStatement out{"",
-                   {P::Text(run_id), P::Int(epoch), P::Text(std::string(RunStatusName(status))),
-                    P::Text(output), P::Text(error), P::Text(failed_node), P::Int(now)}};
-  out.sql =
-      "UPDATE runs SET status = $3, output = $4, error = $5, failed_node = $6, finished_ms = $7, "
-      "updated_ms = $7 WHERE id = $1 AND status = 'running' AND epoch = $2";
-  for (const auto& s : steps) {
-    const auto next = [&out](SqlParam p) {
-      out.params.push_back(std::move(p));
-      return "$" + std::to_string(out.params.size());
-    };
-    const std::string node = next(P::Text(s.node_id));
-    const std::string step_status = next(P::Text(s.status));
-    const std::string step_output = next(P::Text(s.output));
-    const std::string step_error = next(P::Text(s.error));
-    out.sql += " AND NOT EXISTS (SELECT 1 FROM run_steps WHERE run_id = $1 AND node_id = " + node +
-               " AND status <> 'waiting' AND NOT (epoch = $2 AND status = " + step_status +
-               " AND output = " + step_output + " AND error = " + step_error + "))";
-  }
-  out.sql += kRunReturning;
-  return out;
+                          const std::string& failed_node, int64_t now, std::string_view also = {}) {
+  return {Cat(Cat("UPDATE runs SET status = $3, output = $4, error = $5, failed_node = $6, "
+                  "finished_ms = $7, updated_ms = $7 WHERE id = $1 AND status = 'running' AND "
+                  "epoch = $2",
+                  also),
+              kRunReturning),
+          {P::Text(run_id), P::Int(epoch), P::Text(std::string(RunStatusName(status))),
+           P::Text(output), P::Text(error), P::Text(failed_node), P::Int(now)}};
 }
 
-// PostgreSQL: the finish, its steps and its events as one statement. The steps and events are
-// inserted from the finish's own RETURNING (a data-modifying WITH), so they are written only
-// when the finish applied, and each statement less is one executor start and end less for the
-// server. Steps as StepUpsert writes them (replacing only a "waiting" row), distinct nodes; at
-// most kEventsPerStatement events.
+// PostgreSQL: the finish, its steps and its events as one statement, the same text for any
+// number of each (arrays, $8-$18). The steps and events are inserted from the finish's own
+// RETURNING (a data-modifying WITH), so they are written only when the finish applied, and the
+// finish applies only where no step already has a different checkpoint (one SaveStep would
+// refuse). Steps as StepUpsert writes them (replacing only a "waiting" row), distinct nodes.
 SqlStatement FinishStatement(const std::string& run_id, int64_t epoch, RunStatus status,
                              const std::string& output, const std::string& error,
                              const std::string& failed_node, int64_t now,
                              const std::vector<RunStep>& steps,
-                             std::span<const NewRunEvent> events) {
-  SqlStatement update = FinishUpdate(run_id, epoch, status, output, error, failed_node, now, steps);
-  std::vector<SqlParam>& params = update.params;
-  std::string sql = "WITH f AS (" + update.sql + ")";
-  if (!steps.empty()) {
-    std::string values;
-    for (const auto& step : steps) {
-      int64_t finished = step.finished_ms != 0 ? step.finished_ms : now;
-      if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
-      values += values.empty() ? "(" : ", (";
-      for (SqlParam p :
-           {P::Text(step.node_id), P::Text(step.status), P::Text(step.output), P::Text(step.error),
-            P::Int(step.attempt), P::Int(step.epoch), P::Int(step.started_ms), P::Int(finished)}) {
-        params.push_back(std::move(p));
-        values += (values.back() == '(' ? "$" : ", $") + std::to_string(params.size());
-      }
-      values += ")";
-    }
-    sql += Cat(", s AS (INSERT INTO run_steps (", kStepCols) +
-           ") SELECT f.id, v.* FROM f, (VALUES " + values + ") v" + std::string(kStepOnConflict) +
-           ")";
+                             const std::vector<NewRunEvent>& events) {
+  constexpr std::string_view kStepsArrays =
+      "unnest(CAST($8 AS TEXT[]), CAST($9 AS TEXT[]), CAST($10 AS TEXT[]), CAST($11 AS TEXT[]), "
+      "CAST($12 AS BIGINT[]), CAST($13 AS BIGINT[]), CAST($14 AS BIGINT[]), "
+      "CAST($15 AS BIGINT[])) AS v(node, status, output, error, attempt, epoch, started, "
+      "finished)";
+  SqlStatement out = FinishUpdate(
+      run_id, epoch, status, output, error, failed_node, now,
+      Cat(Cat(" AND NOT EXISTS (SELECT 1 FROM run_steps s, ", kStepsArrays),
+          " WHERE s.run_id = $1 AND s.node_id = v.node AND s.status <> 'waiting' AND NOT "
+          "(s.epoch = $2 AND s.status = v.status AND s.output = v.output AND s.error = "
+          "v.error))"));
+  const auto finished = [now](const RunStep& s) -> int64_t {
+    if (s.status == kStepWaiting) return 0;  // not finished: a delay's deadline
+    return s.finished_ms != 0 ? s.finished_ms : now;
+  };
+  for (auto array :
+       {PgArray(steps, [](const RunStep& s) { return s.node_id; }),
+        PgArray(steps, [](const RunStep& s) { return s.status; }),
+        PgArray(steps, [](const RunStep& s) { return s.output; }),
+        PgArray(steps, [](const RunStep& s) { return s.error; }),
+        PgArray(steps, [](const RunStep& s) { return static_cast<int64_t>(s.attempt); }),
+        PgArray(steps, [](const RunStep& s) { return s.epoch; }),
+        PgArray(steps, [](const RunStep& s) { return s.started_ms; }), PgArray(steps, finished),
+        PgArray(events, [now](const NewRunEvent& e) { return e.ts_ms > 0 ? e.ts_ms : now; }),
+        PgArray(events, [](const NewRunEvent& e) { return e.type; }),
+        PgArray(events, [](const NewRunEvent& e) { return e.data.empty() ? "{}" : e.data; })}) {
+    out.params.push_back(P::Text(std::move(array)));
   }
-  if (!events.empty()) {
-    const std::string rows = EventRows(events, now, params);
-    sql += ", e AS (" + EventInsertFrom(rows, "f") + ")";
-  }
-  update.sql = sql + " SELECT * FROM f";
-  return update;
+  out.sql =
+      "WITH f AS (" + out.sql + Cat(Cat("), s AS (INSERT INTO run_steps (", kStepCols), ") ") +
+      Cat(Cat("SELECT f.id, v.node, v.status, v.output, v.error, v.attempt, v.epoch, v.started, "
+              "v.finished FROM f, ",
+              kStepsArrays),
+          kStepOnConflict) +
+      "), e AS (INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT f.id, b.m + v.k, "
+      "v.ts, v.type, v.data FROM f, (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE "
+      "run_id = $1) b, unnest(CAST($16 AS BIGINT[]), CAST($17 AS TEXT[]), CAST($18 AS TEXT[])) "
+      "WITH ORDINALITY AS v(ts, type, data, k)) SELECT * FROM f";
+  return out;
 }
 
 // kConflict at a finish's COMMIT (or its events' statement): the finish applied, only its events
@@ -382,15 +376,11 @@ tl::unexpected<Error> EventsClashed(const Error& e) {
       "store: the run's events met another writer's; nothing committed, retry: " + e.message);
 }
 
-// Up to this many steps in a finish's statement (one statement text per count, as events).
-constexpr size_t kStepsPerStatement = 16;
-
-// Whether a finish's steps can go with it in one round trip: at most kStepsPerStatement, each under
-// the finish's epoch (a step SaveStep would refuse for its epoch is refused by the transaction
-// path, with its reason), and each node once (two checkpoints of one node in one call: the
-// transaction path decides between them as SaveStep does).
+// Whether a finish's steps can go with it in one round trip: each under the finish's epoch (a step
+// SaveStep would refuse for its epoch is refused by the transaction path, with its reason), and
+// each node once (two checkpoints of one node in one call: the transaction path decides between
+// them as SaveStep does).
 bool FitsOneRoundTrip(const std::vector<RunStep>& steps, int64_t epoch) {
-  if (steps.size() > kStepsPerStatement) return false;
   std::set<std::string_view> nodes;
   for (const auto& s : steps) {
     if (s.epoch != epoch || !nodes.insert(s.node_id).second) return false;
@@ -439,11 +429,12 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
       return Invalid("the started event's data must be a JSON object without \"attempt\"");
     }
   }
-  for (int tries = 1;; ++tries) {
+  // On PostgreSQL outside a caller's transaction, the update and the event are one statement.
+  bool one_statement = !user_tx_ && WritesInWith(*conn_);
+  for (int clashes = 0;;) {
     const int64_t now = NowMs();
-    // On PostgreSQL outside a caller's transaction, the update and the event are one statement.
     std::vector<SqlStatement> stmts;
-    if (!user_tx_ && WritesInWith(*conn_)) {
+    if (one_statement) {
       stmts.push_back(MarkStartedStatement(run_id, epoch, worker, started, now));
     } else {
       stmts.push_back(MarkRunningUpdate(run_id, epoch, worker, now));
@@ -468,7 +459,7 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
     if (!r && r.error().code == ErrorCode::kConflict) {
       // Only the event's number can clash (the update and the read raise none); nothing was
       // committed. Past the last try the caller may try again later: not a lost claim.
-      if (tries < kStartTries) continue;
+      if (++clashes < kStartTries) continue;
       return Fail(ErrorCode::kUnavailable,
                   "store: the run's started event met another writer's number " +
                       std::to_string(kStartTries) +
@@ -478,6 +469,11 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
     StartedRun out;
     if (!(*r)[0].rows.empty()) {
       out.run = RunFromRow((*r)[0].rows[0]);
+    } else if (one_statement) {
+      // Not marked now, and nothing written: once more with the statements apart, which writes
+      // a repeat's event (MarkStartedStatement). A refusal costs one more round trip.
+      one_statement = false;
+      continue;
     } else {
       // Not marked now: a repeat (the event went in under the same claim) or refused (nothing
       // was written: the event needed the claim).
@@ -506,7 +502,7 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   if (events.empty() && steps.empty()) {
     return Single([&]() -> Result<Run> {
       const SqlStatement update =
-          FinishUpdate(run_id, epoch, status, output, error, failed_node, NowMs(), {});
+          FinishUpdate(run_id, epoch, status, output, error, failed_node, NowMs());
       auto r = Exec(update.sql, update.params);
       if (!r) return Fail(r.error());
       if (!r->rows.empty()) return RunFromRow(r->rows[0]);
@@ -515,17 +511,9 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   }
   if (!user_tx_ && WritesInWith(*conn_) && FitsOneRoundTrip(steps, epoch)) {
     // The finish with its steps and events in one statement (FinishStatement), in one commit
-    // (one round trip); the finish's own condition refuses a step that already has a different
-    // checkpoint, as SaveStep would. Events past the statement's share follow it in the same
-    // round trip, written only if the finish applied in this very transaction.
-    const int64_t now = NowMs();
-    const std::span<const NewRunEvent> all(events);
-    const size_t head = std::min(events.size(), kEventsPerStatement);
-    std::vector<SqlStatement> stmts{FinishStatement(run_id, epoch, status, output, error,
-                                                    failed_node, now, steps, all.first(head))};
-    for (auto& insert : EventInserts(run_id, all.subspan(head), now, kRunWrittenHere)) {
-      stmts.push_back(std::move(insert));
-    }
+    // (one round trip).
+    const std::vector<SqlStatement> stmts{
+        FinishStatement(run_id, epoch, status, output, error, failed_node, NowMs(), steps, events)};
     auto r = ExecAndCommit(stmts);
     if (!r && r.error().code == ErrorCode::kConflict) return EventsClashed(r.error());
     if (!r) return Fail(r.error());

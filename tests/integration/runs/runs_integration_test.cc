@@ -499,12 +499,14 @@ TEST_F(RunsTest, AWebhookRunsTriggerReachesItsNodes) {
 }
 
 // Events of a node that runs longer than event_flush reach the store while it runs: a page
-// following the run sees "node.started" before the node ends.
+// following the run sees "node.started" before the node ends. The run's watcher, which writes
+// them, starts with the first of its turns: here the flush's (50 ms), not the cancel poll's (an
+// hour).
 TEST_F(RunsTest, ANodesEventsAreWrittenWhileItRuns) {
   const std::string gate = Path("gate");
   Apply("name: slow\nnodes:\n  wait:\n    kind: shell\n    argv: [sh, -c, 'while [ ! -f " + gate +
         " ]; do sleep 0.05; done']\n    timeout: 60s\n");
-  StartWorker(nullptr, 4, milliseconds(50));
+  StartWorker(nullptr, 4, milliseconds(50), std::chrono::hours(1));
   auto started = Start("slow");
   EXPECT_TRUE(Eventually(
       [&] {
@@ -695,9 +697,11 @@ TEST_F(RunsTest, SupersededExecutionCannotEndTheRun) {
   EXPECT_EQ(finished, 1);
 }
 
+// The store's cancel is seen by the run's watcher, which starts with the first of its turns: here
+// the cancel poll's (100 ms), not the event flush's (an hour).
 TEST_F(RunsTest, CancelRunningRunInStoreAndViaTask) {
   Apply(ThreeNodes(Path("count.txt"), "30s"));
-  StartWorker();
+  StartWorker(nullptr, 4, std::chrono::hours(1), milliseconds(100));
   auto s1 = Start("three");
   ASSERT_TRUE(Eventually([&] { return CountLines(Path("count.txt"), "one") == 1; }, seconds(10)));
   ASSERT_TRUE(store_->CancelRun(s1.run.id));  // what `run cancel` and the API do first

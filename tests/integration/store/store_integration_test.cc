@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 
 #include "harness.h"
 #include "postgres.h"
@@ -339,8 +340,49 @@ TEST_F(PostgresStore, AStartWhoseEventClashesIsTriedAgainAndThenRetryable) {
   EXPECT_EQ((*events)[0].data, R"({"n":"once","attempt":1})");
 }
 
-// More events than one statement takes (16) still go with the finish in its one round trip (once
-// the connection has prepared its statements: the second run), in order, numbered 1..20.
+// A repeat of a start whose first mark commits while the repeat waits for the run's row: the
+// repeat's one statement sees the run as it was (pending) and marks nothing; sent again apart,
+// it finds the run running under its claim and writes its event. Here the first mark is an
+// open transaction of the test's that marks the run as MarkRunRunning does, without an event.
+TEST_F(PostgresStore, ARepeatedStartThatWaitedForTheFirstMarkStillWritesItsEvent) {
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  auto run = (*s)->CreateRun(w.run);
+  ASSERT_TRUE(run);
+  auto first = store_internal::OpenPgConn(w.url, std::chrono::seconds(5), std::chrono::seconds(5));
+  ASSERT_TRUE(first) << first.error().ToString();
+  ASSERT_TRUE((*first)->ExecScript(
+      "BEGIN; UPDATE runs SET status = 'running', epoch = 1, worker = 'w', attempt = 1 WHERE id "
+      "= '" +
+      run->id + "';"));
+  Result<StartedRun> repeat = Fail(ErrorCode::kInternal, "not run");
+  std::thread repeater([&] {
+    repeat = (*s)->MarkRunStarted(run->id, 1, "w", NewRunEvent{"run.started", "{}", 0});
+  });
+  // The repeat waits for the first mark's row lock before the first commits.
+  const bool waiting = Eventually(
+      [&] {
+        return SharedPostgres().Psql(
+                   "SELECT count(*) FROM pg_stat_activity WHERE "
+                   "wait_event_type = 'Lock'",
+                   w.db) == "1";
+      },
+      std::chrono::seconds(10));
+  EXPECT_TRUE((*first)->ExecScript("COMMIT;"));
+  repeater.join();
+  ASSERT_TRUE(waiting) << "the repeat never waited for the first mark";
+  ASSERT_TRUE(repeat) << repeat.error().ToString();
+  EXPECT_EQ(repeat->run.status, RunStatus::kRunning);
+  auto events = (*s)->ListRunEvents(run->id, 0, 10);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].type, "run.started");
+  EXPECT_EQ((*events)[0].data, R"({"attempt":1})");
+}
+
+// Many events go with the finish in its one round trip (once the connection has prepared its
+// statements: the second run), in order, numbered 1..20.
 TEST_F(PostgresStore, AFinishWithManyEventsNumbersThemInOrder) {
   WithWorkflow w;
   ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
@@ -368,32 +410,55 @@ TEST_F(PostgresStore, AFinishWithManyEventsNumbersThemInOrder) {
   }
 }
 
-// The finish's statement carries 16 events; the 17th goes in a statement of its own in the same
-// round trip, written only if the finish applied. A refused finish (an epoch one behind) writes
-// none of them, a repeat of one that applied goes through the transaction path.
-TEST_F(PostgresStore, EventsPastTheFinishStatementsShareAreWrittenOnlyWhenItApplied) {
+// The finish with its checkpoints and events is one statement whatever their number (arrays as
+// parameters): a refused finish (an epoch one behind) writes none of them, an applied one all,
+// in order, with their text exactly as given (quotes, backslashes, braces, commas, "NULL",
+// empty strings and non-ASCII are what array literals must escape or keep).
+TEST_F(PostgresStore, AFinishIsOneStatementForAnyNumberOfEventsAndKeepsTheirText) {
   WithWorkflow w;
   ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
   auto* s = &w.store;
-  for (const int n : {16, 17}) {
+  const std::vector<std::string> texts{
+      R"({"q":"a\"b","b":"c\\d"})", "{}", "NULL", "", "{a,b}", R"(x"y)", "\\", "é €"};
+  for (const size_t n : {size_t{1}, size_t{16}, size_t{17}, size_t{40}}) {
     std::vector<NewRunEvent> events;
-    for (int i = 0; i < n; ++i) events.push_back(NewRunEvent{"log" + std::to_string(i), "{}", 0});
+    for (size_t i = 0; i < n; ++i) {
+      events.push_back(NewRunEvent{i % 3 == 2 ? "NULL" : "log" + std::to_string(i),
+                                   texts[i % texts.size()], static_cast<int64_t>(1000 + i)});
+    }
     auto run = (*s)->CreateRun(w.run);
     ASSERT_TRUE(run);
     ASSERT_TRUE((*s)->MarkRunRunning(run->id, 2, "w"));
-    const auto before = (*s)->ListRunEvents(run->id, 0, 100)->size();
-    auto refused = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "", events, {});
+    const RunStep step{run->id, "a,\"b\"", "succeeded", texts[0], "NULL", 1, 2, 0, 0};
+    RunStep stale_step = step;  // under the refused finish's epoch: its one statement, refused
+    stale_step.epoch = 1;
+    auto refused =
+        (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "", events, {stale_step});
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
-    EXPECT_EQ((*s)->ListRunEvents(run->id, 0, 100)->size(), before) << n << " events";
-    const auto trips = store_internal::ReadSqlCounters().round_trips;
-    ASSERT_TRUE((*s)->FinishRun(run->id, 2, RunStatus::kSucceeded, "{}", "", "", events, {}));
-    EXPECT_EQ(store_internal::ReadSqlCounters().round_trips - trips, 1);
+    EXPECT_TRUE((*s)->ListRunEvents(run->id, 0, 100)->empty()) << n << " events";
+    EXPECT_TRUE((*s)->ListSteps(run->id)->empty()) << n << " events";
+    const auto before = store_internal::ReadSqlCounters();
+    ASSERT_TRUE((*s)->FinishRun(run->id, 2, RunStatus::kSucceeded, "{}", "", "", events, {step}));
+    const auto after = store_internal::ReadSqlCounters();
+    EXPECT_EQ(after.round_trips - before.round_trips, 1) << n << " events";
+    EXPECT_EQ(after.statements - before.statements, 1) << n << " events";
     auto got = (*s)->ListRunEvents(run->id, 0, 100);
     ASSERT_TRUE(got);
-    ASSERT_EQ(got->size(), before + static_cast<size_t>(n));
-    EXPECT_EQ(got->back().type, "log" + std::to_string(n - 1));
-    EXPECT_EQ(got->back().seq, static_cast<int64_t>(before) + n);
+    ASSERT_EQ(got->size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& e = (*got)[i];
+      EXPECT_EQ(e.seq, static_cast<int64_t>(i + 1));
+      EXPECT_EQ(e.type, events[i].type);
+      EXPECT_EQ(e.data, events[i].data.empty() ? "{}" : events[i].data);
+      EXPECT_EQ(e.ts_ms, events[i].ts_ms);
+    }
+    auto steps = (*s)->ListSteps(run->id);
+    ASSERT_TRUE(steps);
+    ASSERT_EQ(steps->size(), 1u);
+    EXPECT_EQ((*steps)[0].node_id, step.node_id);
+    EXPECT_EQ((*steps)[0].output, step.output);
+    EXPECT_EQ((*steps)[0].error, step.error);
   }
 }
 
