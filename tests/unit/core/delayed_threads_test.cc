@@ -4,9 +4,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
+
+#include "thread_record.h"
 
 namespace ferry {
 namespace {
@@ -14,25 +14,7 @@ namespace {
 using std::chrono::hours;
 using std::chrono::milliseconds;
 
-// What the started functions did, waited for by the test (bounded, so a failure ends).
-struct Record {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  int first_ran = 0;
-  int second_ran = 0;
-  bool stop_seen = false;
-
-  template <class Pred>
-  bool WaitFor(Pred pred) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(10), pred);
-  }
-  void Mark(int Record::*field) {
-    std::lock_guard lock(mu);
-    ++(this->*field);
-    cv.notify_all();
-  }
-};
+using Record = testing::ThreadRecord;
 
 // The delays are long enough that a test thread descheduled between a Start and its Stop does
 // not start what it means to stop.

@@ -7,11 +7,10 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <system_error>
 
 #include "core/delayed_threads.h"
+#include "thread_record.h"
 
 namespace {
 std::atomic<int> fail_next{0};  // how many of the next thread starts fail
@@ -33,44 +32,32 @@ namespace {
 
 using std::chrono::milliseconds;
 
-struct Ran {
-  std::mutex mu;
-  std::condition_variable cv;
-  int orphan = 0;
-  int kept = 0;
-  void Mark(int Ran::*field) {
-    std::lock_guard lock(mu);
-    ++(this->*field);
-    cv.notify_all();
-  }
-  bool WaitKept() {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, std::chrono::seconds(10), [this] { return kept == 1; });
-  }
-};
+using Record = testing::ThreadRecord;
 
 TEST(DelayedThreadsFault, ATimerThatCannotStartThrowsAndLeavesNothingQueued) {
-  Ran ran;
+  Record record;
   DelayedThreads threads;
   fail_next = 1;
-  EXPECT_THROW(
-      (void)threads.Start(milliseconds(1), [&](std::stop_token) { ran.Mark(&Ran::orphan); }),
-      std::system_error);
+  EXPECT_THROW((void)threads.Start(milliseconds(1),
+                                   [&](std::stop_token) { record.Mark(&Record::first_ran); }),
+               std::system_error);
   // The next Start starts the timer; the slot of the call that threw must not be in it.
-  auto kept = threads.Start(milliseconds(50), [&](std::stop_token) { ran.Mark(&Ran::kept); });
-  ASSERT_TRUE(ran.WaitKept());
-  std::lock_guard lock(ran.mu);
-  EXPECT_EQ(ran.orphan, 0);
+  auto kept =
+      threads.Start(milliseconds(50), [&](std::stop_token) { record.Mark(&Record::second_ran); });
+  ASSERT_TRUE(record.WaitFor([&] { return record.second_ran == 1; }));
+  std::lock_guard lock(record.mu);
+  EXPECT_EQ(record.first_ran, 0);
 }
 
 TEST(DelayedThreadsFault, ASlotWhoseThreadCannotStartIsTriedAgainAndTheProcessGoesOn) {
-  Ran ran;
+  Record record;
   DelayedThreads threads;
   auto warm = threads.Start(milliseconds(0), [](std::stop_token) {});  // the timer is up
   warm.Stop();
   fail_next = 2;  // the slot's first two tries
-  auto kept = threads.Start(milliseconds(1), [&](std::stop_token) { ran.Mark(&Ran::kept); });
-  ASSERT_TRUE(ran.WaitKept());
+  auto kept =
+      threads.Start(milliseconds(1), [&](std::stop_token) { record.Mark(&Record::second_ran); });
+  ASSERT_TRUE(record.WaitFor([&] { return record.second_ran == 1; }));
   EXPECT_EQ(fail_next.load(), 0);
   EXPECT_TRUE(kept.started());
 }
