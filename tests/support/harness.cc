@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -20,6 +21,15 @@ extern char** environ;
 
 namespace ferry::testing {
 namespace fs = std::filesystem;
+
+void ThrowUnlessPortTaken(const std::string& server, int port, std::unique_ptr<Process>& proc) {
+  const std::string log = proc->Stdout() + proc->Stderr();
+  proc.reset();
+  if (log.find("Address already in use") == std::string::npos) {
+    throw std::runtime_error(server + " did not start: " + log);
+  }
+  std::fprintf(stderr, "%s: port %d was taken meanwhile; trying another\n", server.c_str(), port);
+}
 
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
@@ -151,7 +161,12 @@ RedisServer::RedisServer() : RedisServer(Options{}) {}
 
 RedisServer::RedisServer(Options options)
     : options_(std::move(options)), dir_(std::make_unique<TempDir>()), port_(FreePort()) {
-  Start();
+  // A port FreePort found free may be taken by another test process before the server binds it
+  // (they run in parallel): then another port, a few times.
+  for (int tries = 1; !Launch(); ++tries) {
+    if (tries == kPortTries) throw std::runtime_error("redis-server: no free port that held");
+    port_ = FreePort();
+  }
 }
 
 RedisServer::~RedisServer() { Stop(); }
@@ -161,7 +176,7 @@ std::string RedisServer::url() const {
   return "redis://" + auth + "127.0.0.1:" + std::to_string(port_);
 }
 
-void RedisServer::Start() {
+bool RedisServer::Launch() {
   std::vector<std::string> argv = {"redis-server",
                                    "--port",
                                    std::to_string(port_),
@@ -184,13 +199,25 @@ void RedisServer::Start() {
     argv.push_back(options_.password);
   }
   proc_ = std::make_unique<Process>(Process::Options{argv, {}, "", ""});
+  // Up when this very process answers on the port: another test's server on a port both were
+  // given must not pass for it.
+  const std::string mine = "process_id:" + std::to_string(proc_->pid());
   bool up = Eventually(
       [&] {
-        auto r = Cli({"PING"});
-        return r == "PONG";
+        if (!proc_->Running()) return true;  // ended: no use waiting
+        return Cli({"INFO", "server"}).find(mine) != std::string::npos;
       },
       std::chrono::seconds(10));
-  if (!up) throw std::runtime_error("redis-server did not start: " + proc_->Stdout());
+  if (up && proc_->Running()) return true;
+  ThrowUnlessPortTaken("redis-server", port_, proc_);
+  return false;
+}
+
+void RedisServer::Start() {
+  if (!Launch()) {
+    throw std::runtime_error("redis-server: port " + std::to_string(port_) +
+                             " was taken by another process meanwhile");
+  }
 }
 
 void RedisServer::Stop() {

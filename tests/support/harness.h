@@ -16,6 +16,8 @@ namespace ferry::testing {
 
 // A port that was free when asked (bind to 127.0.0.1:0 and read it back).
 int FreePort();
+// How many ports a test server tries before it gives up (FreePort's port may be taken meanwhile).
+constexpr int kPortTries = 5;
 
 // A fresh directory under $TMPDIR removed (recursively) on destruction.
 class TempDir {
@@ -70,6 +72,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          std::chrono::milliseconds timeout = std::chrono::seconds(60),
                          const std::map<std::string, std::string>& env = {});
 
+// For a test server that ended before it answered (`proc`, reset here): returns when its output
+// says its port was taken (by another test process, between FreePort and the bind; said on
+// stderr, and the caller tries another port), else throws with that output.
+void ThrowUnlessPortTaken(const std::string& server, int port, std::unique_ptr<Process>& proc);
+
 // A private redis-server on a free loopback port with its own data directory (AOF on, so a
 // restart keeps the data). Stopped and removed on destruction.
 class RedisServer {
@@ -94,6 +101,10 @@ class RedisServer {
   std::string Cli(const std::vector<std::string>& args) const;
 
  private:
+  // Starts the server on port_ and waits until it answers; false when it ended because the port
+  // was taken (by another test process, between FreePort and the bind).
+  bool Launch();
+
   Options options_;
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<Process> proc_;

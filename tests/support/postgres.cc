@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -68,7 +69,12 @@ PostgresServer::PostgresServer(Options options)
     throw std::runtime_error("initdb failed (" + std::to_string(r.exit_code) + "): " + r.out +
                              r.err);
   }
-  Start();
+  // A port FreePort found free may be taken by another test process before the server binds it
+  // (they run in parallel): then another port, a few times.
+  for (int tries = 1; !Launch(); ++tries) {
+    if (tries == kPortTries) throw std::runtime_error("postgres: no free port that held");
+    port_ = FreePort();
+  }
 }
 
 PostgresServer::~PostgresServer() {
@@ -84,8 +90,7 @@ std::string PostgresServer::url(const std::string& db) const {
          "@127.0.0.1:" + std::to_string(port_) + "/" + db;
 }
 
-void PostgresServer::Start() {
-  if (proc_) return;
+bool PostgresServer::Launch() {
   std::string data = (dir_->path() / "data").string();
   proc_ = std::make_unique<Process>(Process::Options{
       {bin_ + "/postgres", "-D", data, "-p", std::to_string(port_), "-c",
@@ -95,19 +100,27 @@ void PostgresServer::Start() {
       {},
       "",
       "postgres"});
+  // Ready when this very server answers, asked through its own socket directory: another test's
+  // server on a TCP port both were given must not pass for it.
   std::string ready = bin_ + "/pg_isready";
   bool up = Eventually(
       [&] {
-        if (!proc_->Running()) return false;
-        auto r = RunCommand({ready, "-q", "-h", "127.0.0.1", "-p", std::to_string(port_)},
+        if (!proc_->Running()) return true;  // ended: no use waiting
+        auto r = RunCommand({ready, "-q", "-h", dir_->path().string(), "-p", std::to_string(port_)},
                             std::chrono::seconds(5));
         return r.exit_code == 0;
       },
       std::chrono::seconds(60));
-  if (!up) {
-    std::string log = proc_->Stdout() + proc_->Stderr();
-    proc_.reset();
-    throw std::runtime_error("postgres did not start: " + log);
+  if (up && proc_->Running()) return true;
+  ThrowUnlessPortTaken("postgres", port_, proc_);
+  return false;
+}
+
+void PostgresServer::Start() {
+  if (proc_) return;
+  if (!Launch()) {
+    throw std::runtime_error("postgres: port " + std::to_string(port_) +
+                             " was taken by another process meanwhile");
   }
 }
 

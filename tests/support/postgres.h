@@ -47,6 +47,10 @@ class PostgresServer {
   void Restart();
 
  private:
+  // Starts the server on port_ and waits until it answers; false when it ended because the port
+  // was taken (by another test process, between FreePort and the bind).
+  bool Launch();
+
   Options options_;
   std::string bin_;
   std::unique_ptr<TempDir> dir_;
