@@ -234,18 +234,23 @@ constexpr std::string_view kStepOnConflict =
     "started_ms = excluded.started_ms, finished_ms = excluded.finished_ms "
     "WHERE run_steps.status = 'waiting'";
 
+// A checkpoint's finished_ms as stored: `now` unless given, and none for a delay's deadline
+// (the node has not finished).
+int64_t StepFinishedMs(const RunStep& step, int64_t now) {
+  if (step.status == kStepWaiting) return 0;
+  return step.finished_ms != 0 ? step.finished_ms : now;
+}
+
 // A step's checkpoint, insert-once, fenced as SaveStep fences it (the run running under the
 // step's epoch). Affects one row when written.
 SqlStatement StepUpsert(const RunStep& step, int64_t now) {
-  int64_t finished = step.finished_ms != 0 ? step.finished_ms : now;
-  if (step.status == kStepWaiting) finished = 0;  // not finished: a delay's deadline
   return {Cat("INSERT INTO run_steps (", kStepCols) +
               ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM runs WHERE "
               "id = $1 AND status = 'running' AND epoch = $7)" +
               std::string(kStepOnConflict),
           {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status), P::Text(step.output),
            P::Text(step.error), P::Int(step.attempt), P::Int(step.epoch), P::Int(step.started_ms),
-           P::Int(finished)}};
+           P::Int(StepFinishedMs(step, now))}};
 }
 
 // Up to this many rows per statement: one statement text per count up to it, each prepared once.
@@ -338,10 +343,6 @@ SqlStatement FinishStatement(const std::string& run_id, int64_t epoch, RunStatus
           " WHERE s.run_id = $1 AND s.node_id = v.node AND s.status <> 'waiting' AND NOT "
           "(s.epoch = $2 AND s.status = v.status AND s.output = v.output AND s.error = "
           "v.error))"));
-  const auto finished = [now](const RunStep& s) -> int64_t {
-    if (s.status == kStepWaiting) return 0;  // not finished: a delay's deadline
-    return s.finished_ms != 0 ? s.finished_ms : now;
-  };
   for (auto array :
        {PgArray(steps, [](const RunStep& s) { return s.node_id; }),
         PgArray(steps, [](const RunStep& s) { return s.status; }),
@@ -349,7 +350,8 @@ SqlStatement FinishStatement(const std::string& run_id, int64_t epoch, RunStatus
         PgArray(steps, [](const RunStep& s) { return s.error; }),
         PgArray(steps, [](const RunStep& s) { return static_cast<int64_t>(s.attempt); }),
         PgArray(steps, [](const RunStep& s) { return s.epoch; }),
-        PgArray(steps, [](const RunStep& s) { return s.started_ms; }), PgArray(steps, finished),
+        PgArray(steps, [](const RunStep& s) { return s.started_ms; }),
+        PgArray(steps, [now](const RunStep& s) { return StepFinishedMs(s, now); }),
         PgArray(events, [now](const NewRunEvent& e) { return e.ts_ms > 0 ? e.ts_ms : now; }),
         PgArray(events, [](const NewRunEvent& e) { return e.type; }),
         PgArray(events, [](const NewRunEvent& e) { return e.data.empty() ? "{}" : e.data; })}) {

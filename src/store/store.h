@@ -474,11 +474,12 @@ class Store {
   // An execution's start: MarkRunRunning, `started` appended to the run's events (its data, a
   // JSON object without "attempt", given the run's attempt after marking as "attempt") and the
   // run's steps read, as one commit (one round trip on PostgreSQL outside a user's
-  // transaction). Outcomes as MarkRunRunning's; the event is written only while the run is
-  // running under this claim (so also for a repeat of the claim), and kConflict says the run has
-  // ended or another claim holds it now (read after the commit: it may have been taken over
-  // just after). An event number another writer took at the same moment is tried again here,
-  // and after 3 such clashes it is kUnavailable, nothing committed.
+  // transaction when it marks the run; a repeat or a refusal takes one more). Outcomes as
+  // MarkRunRunning's; the event is written only while the run is running under this claim (so also
+  // for a repeat of the claim), and kConflict says the run has ended or another claim holds it now
+  // (read after the commit: it may have been taken over just after). An event number another writer
+  // took at the same moment is tried again here, and after 3 such clashes it is kUnavailable,
+  // nothing committed.
   virtual Result<StartedRun> MarkRunStarted(const std::string& run_id, int64_t epoch,
                                             const std::string& worker,
                                             const NewRunEvent& started) = 0;

@@ -37,12 +37,8 @@ TEST(DelayedThreadsTest, AHandleStoppedBeforeItsDelayNeverRunsItsFunction) {
 TEST(DelayedThreadsTest, AHandleStillThereAfterItsDelayRunsItsFunctionAndStopsItOnStop) {
   Record record;
   DelayedThreads threads;
-  auto handle = threads.Start(milliseconds(1), [&](std::stop_token st) {
-    record.Mark(&Record::first_ran);
-    std::unique_lock lock(record.mu);
-    record.cv.wait(lock, st, [] { return false; });
-    record.stop_seen = true;
-  });
+  auto handle =
+      threads.Start(milliseconds(1), [&](std::stop_token st) { record.RunUntilStopped(st); });
   ASSERT_TRUE(record.WaitFor([&] { return record.first_ran == 1; }));
   EXPECT_TRUE(handle.started());
   handle.Stop();  // requests the stop and joins
@@ -88,12 +84,8 @@ TEST(DelayedThreadsTest, AMovedHandleOwnsTheThreadAndAnEmptyOneStopsNothing) {
   DelayedThreads::Handle empty;
   empty.Stop();
   EXPECT_FALSE(empty.started());
-  auto original = threads.Start(milliseconds(1), [&](std::stop_token st) {
-    record.Mark(&Record::first_ran);
-    std::unique_lock lock(record.mu);
-    record.cv.wait(lock, st, [] { return false; });
-    record.stop_seen = true;
-  });
+  auto original =
+      threads.Start(milliseconds(1), [&](std::stop_token st) { record.RunUntilStopped(st); });
   DelayedThreads::Handle moved = std::move(original);
   ASSERT_TRUE(record.WaitFor([&] { return record.first_ran == 1; }));
   original.Stop();  // moved from: owns nothing

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <stop_token>
 
 namespace ferry::testing {
 
@@ -24,6 +25,14 @@ struct ThreadRecord {
     std::lock_guard lock(mu);
     ++(this->*field);
     cv.notify_all();
+  }
+  // A started function that marks first_ran, then runs until its stop is requested and says it
+  // saw it (stop_seen).
+  void RunUntilStopped(std::stop_token stop) {
+    Mark(&ThreadRecord::first_ran);
+    std::unique_lock lock(mu);
+    cv.wait(lock, stop, [] { return false; });
+    stop_seen = true;
   }
 };
 
