@@ -180,29 +180,16 @@ std::string StartedEventFrom(std::string_view r, std::string_view ts, std::strin
          " AS TEXT) || CAST(r.attempt AS TEXT) || '}' FROM " + std::string(r) + " r";
 }
 
-// What a statement that writes a run's step or event adds to its read of the run's row when it
-// does not insert or update that row itself. On PostgreSQL run_steps and run_events have no
-// foreign keys (their per-row checks cost a tenth of a run; migration 006): the lock makes a
-// deletion of the run wait for the writer's commit (its trigger then deletes what was written),
-// or the writer find the run gone. SQLite keeps its foreign keys and has one writer at a time.
-std::string_view RunRowLock(const SqlConn& conn) {
-  return conn.Backend() == "postgres" ? " FOR KEY SHARE" : "";
-}
-
-// The run as it is when running under this very claim ($1 id, $2 epoch, $3 worker), read with
-// `lock` (RunRowLock).
-std::string RunningUnderClaim(std::string_view lock) {
-  const std::string_view select =
-      "(SELECT id, attempt FROM runs WHERE id = $1 AND status = 'running' AND epoch = $2 AND "
-      "worker = $3";
-  return Cat(Cat(select, lock), ")");
-}
+// The run as it is when running under this very claim ($1 id, $2 epoch, $3 worker).
+constexpr std::string_view kRunningUnderClaim =
+    "(SELECT id, attempt FROM runs WHERE id = $1 AND status = 'running' AND epoch = $2 AND "
+    "worker = $3)";
 
 // The "started" event, after the run's last one, only while the run is running under this very
 // claim (marked just now, or by the call it repeats).
 SqlStatement StartedEventInsert(const std::string& run_id, int64_t epoch, const std::string& worker,
-                                const NewRunEvent& started, int64_t now, std::string_view lock) {
-  return {StartedEventFrom(RunningUnderClaim(lock), "$4", "$5", "$6"),
+                                const NewRunEvent& started, int64_t now) {
+  return {StartedEventFrom(kRunningUnderClaim, "$4", "$5", "$6"),
           {P::Text(run_id), P::Int(epoch), P::Text(worker),
            P::Int(started.ts_ms > 0 ? started.ts_ms : now), P::Text(started.type),
            P::Text(StartedEventHead(started))}};
@@ -255,13 +242,11 @@ int64_t StepFinishedMs(const RunStep& step, int64_t now) {
 }
 
 // A step's checkpoint, insert-once, fenced as SaveStep fences it (the run running under the
-// step's epoch, read with `lock`: RunRowLock). Affects one row when written.
-SqlStatement StepUpsert(const RunStep& step, int64_t now, std::string_view lock) {
+// step's epoch). Affects one row when written.
+SqlStatement StepUpsert(const RunStep& step, int64_t now) {
   return {Cat("INSERT INTO run_steps (", kStepCols) +
-              Cat(Cat(") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM "
-                      "runs WHERE id = $1 AND status = 'running' AND epoch = $7",
-                      lock),
-                  ")") +
+              ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM runs WHERE "
+              "id = $1 AND status = 'running' AND epoch = $7)" +
               std::string(kStepOnConflict),
           {P::Text(step.run_id), P::Text(step.node_id), P::Text(step.status), P::Text(step.output),
            P::Text(step.error), P::Int(step.attempt), P::Int(step.epoch), P::Int(step.started_ms),
@@ -274,11 +259,8 @@ constexpr size_t kEventsPerStatement = 16;
 // The statements that append `events` to a run: each numbers its rows after the run's last
 // event, in order, in the statement itself (so one that waits for a later round trip still
 // numbers right). An appender that took one of those numbers first makes it fail with kConflict.
-// Each writes all of its rows or, when the run (read with `lock`: RunRowLock) does not exist,
-// none.
 std::vector<SqlStatement> EventInserts(const std::string& run_id,
-                                       const std::vector<NewRunEvent>& events, int64_t now,
-                                       std::string_view lock) {
+                                       const std::vector<NewRunEvent>& events, int64_t now) {
   std::vector<SqlStatement> out;
   for (size_t begin = 0; begin < events.size(); begin += kEventsPerStatement) {
     const size_t n = std::min(kEventsPerStatement, events.size() - begin);
@@ -297,10 +279,9 @@ std::vector<SqlStatement> EventInserts(const std::string& run_id,
       params.push_back(P::Text(e.data.empty() ? "{}" : e.data));
     }
     out.push_back(SqlStatement{
-        Cat(Cat("INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT r.id, b.m + v.k, "
-                "v.ts, v.type, v.data FROM (SELECT id FROM runs WHERE id = $1",
-                lock),
-            ") r, (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = $1) b, (") +
+        "INSERT INTO run_events (run_id, seq, ts_ms, type, data) SELECT $1, b.m + v.k, v.ts, "
+        "v.type, v.data FROM (SELECT COALESCE(MAX(seq), 0) AS m FROM run_events WHERE run_id = "
+        "$1) b, (" +
             rows + ") v RETURNING seq",
         std::move(params)});
   }
@@ -459,7 +440,7 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
       stmts.push_back(MarkStartedStatement(run_id, epoch, worker, started, now));
     } else {
       stmts.push_back(MarkRunningUpdate(run_id, epoch, worker, now));
-      stmts.push_back(StartedEventInsert(run_id, epoch, worker, started, now, RunRowLock(*conn_)));
+      stmts.push_back(StartedEventInsert(run_id, epoch, worker, started, now));
     }
     stmts.push_back(StepsSelect(run_id));
     Result<std::vector<SqlResult>> r;
@@ -728,9 +709,8 @@ SqlStatement NonceUndo(const CreateRunRequest& req, const std::string& id) {
       {P::Text(req.nonce.scope), P::Text(req.nonce.value), P::Text(id)}};
 }
 
-// The new run's first event, number 1 (nobody else can see the run yet, so it is free, and
-// nobody can delete it: no RunRowLock needed). Inserts nothing when the run insert before it
-// inserted nothing.
+// The new run's first event, number 1 (nobody else can see the run yet, so it is free). Inserts
+// nothing when the run insert before it inserted nothing.
 SqlStatement FirstEventInsert(const std::string& id, const CreateRunRequest& req, int64_t now) {
   const auto& event = req.first_event;
   return {
@@ -853,7 +833,7 @@ Result<SaveStepOutcome> SqlStore::SaveStep(const RunStep& step) {
   return Single([&]() -> Result<SaveStepOutcome> {
     // Insert-once, and only under the run's current epoch: the fence and the write are one
     // statement, so a worker that lost the run cannot slip a checkpoint in.
-    const SqlStatement upsert = StepUpsert(step, NowMs(), RunRowLock(*conn_));
+    const SqlStatement upsert = StepUpsert(step, NowMs());
     auto r = Exec(upsert.sql, upsert.params);
     if (!r) return Fail(r.error());
     if (r->affected == 1) return SaveStepOutcome::kSaved;
@@ -899,10 +879,9 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
   // undoes all of the batch, which is tried again.
   auto write = [&]() -> Result<int64_t> {
     int64_t last = 0;
-    for (const auto& insert : EventInserts(run_id, events, NowMs(), RunRowLock(*conn_))) {
+    for (const auto& insert : EventInserts(run_id, events, NowMs())) {
       auto r = Exec(insert.sql, insert.params);
       if (!r) return Fail(r.error());
-      if (r->rows.empty()) return NotFound("no run " + run_id);
       for (const auto& row : r->rows) last = std::max(last, row.Int(0));
     }
     return last;
@@ -911,7 +890,7 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
     // One statement needs no transaction of its own; several are one commit.
     auto last = events.size() <= kEventsPerStatement ? Single(write) : InTx(write);
     if (last || last.error().code != ErrorCode::kConflict) return last;
-    // A conflict is the race above (or, on SQLite, a run deleted since: its foreign key).
+    // A conflict is either the race above or a foreign-key miss: the run does not exist.
     auto run = GetRun(run_id);
     if (!run) return Fail(run.error());
     if (!*run) return NotFound("no run " + run_id);
@@ -921,7 +900,7 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
 
 Status SqlStore::WriteEventsWithNext(const std::string& run_id,
                                      const std::vector<NewRunEvent>& events) {
-  for (const auto& insert : EventInserts(run_id, events, NowMs(), RunRowLock(*conn_))) {
+  for (const auto& insert : EventInserts(run_id, events, NowMs())) {
     if (auto st = ExecWithNext(insert.sql, insert.params); !st) return st;
   }
   return {};
@@ -948,8 +927,8 @@ Result<std::vector<RunEvent>> SqlStore::ListRunEvents(const std::string& run_id,
 
 Result<int64_t> SqlStore::DeleteFinishedRunsBefore(int64_t before_ms, int limit) {
   if (limit < 1) return Invalid("limit must be >= 1");
-  // Steps and events go with their runs (SQLite: ON DELETE CASCADE; PostgreSQL: the trigger of
-  // migration 006); cron fires and retries keep their rows with the reference set to NULL.
+  // Steps and events go by ON DELETE CASCADE; cron fires and retries keep their rows with
+  // the reference set to NULL.
   return InTx([&]() {
     return Affected(
         "DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE status IN ('succeeded', "

@@ -624,7 +624,7 @@ class Store {
 
 // The highest migration of this build, the same for both backends (Store::SchemaVersion after
 // Open with migrate on).
-inline constexpr int kStoreSchemaVersion = 6;
+inline constexpr int kStoreSchemaVersion = 5;
 
 // Opens Store connections to one database. Thread-safe.
 class StoreFactory {

@@ -17,7 +17,6 @@ extern const std::string_view k_002_remediation;
 extern const std::string_view k_003_token_scopes;
 extern const std::string_view k_004_run_indexes;
 extern const std::string_view k_005_nonce_run;
-extern const std::string_view k_006_run_children_by_trigger;
 }  // namespace ferry::store_migrations_sqlite
 
 namespace ferry::store_internal {
@@ -56,7 +55,6 @@ const std::vector<Migration>& SqliteMigrations() {
       {3, "token_scopes", store_migrations_sqlite::k_003_token_scopes},
       {4, "run_indexes", store_migrations_sqlite::k_004_run_indexes},
       {5, "nonce_run", store_migrations_sqlite::k_005_nonce_run},
-      {6, "run_children_by_trigger", store_migrations_sqlite::k_006_run_children_by_trigger},
   };
   return kMigrations;
 }
