@@ -488,9 +488,12 @@ Result<std::unique_ptr<SqlConn>> OpenPgConn(const std::string& url,
   // connect_timeout or options (statement_timeout) in the URL wins over the option.
   auto secs = std::max<int64_t>(2, (connect_timeout.count() + 999) / 1000);
   std::string timeout = std::to_string(secs);
-  // Sent in the startup packet: no extra round trip, and in force for the first statement.
-  std::string options =
-      "-c statement_timeout=" + std::to_string(std::max<int64_t>(0, statement_timeout.count()));
+  // Sent in the startup packet: no extra round trip, and in force for the first statement. READ
+  // COMMITTED whatever the server's or database's default: the store's statements are written
+  // for it (a conditional update that waited for a row re-checks its condition on the row's new
+  // version instead of failing with a serialization error; docs/store.md).
+  std::string options = "-c default_transaction_isolation=read\\ committed -c statement_timeout=" +
+                        std::to_string(std::max<int64_t>(0, statement_timeout.count()));
   const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
   const char* values[] = {timeout.c_str(), "ferry", options.c_str(), url.c_str(), nullptr};
   if (const auto& pq = LoadLibPq(); !pq) return Fail(pq.error());

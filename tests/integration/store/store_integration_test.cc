@@ -344,41 +344,56 @@ TEST_F(PostgresStore, AStartWhoseEventClashesIsTriedAgainAndThenRetryable) {
 // repeat's one statement sees the run as it was (pending) and marks nothing; sent again apart,
 // it finds the run running under its claim and writes its event. Here the first mark is an
 // open transaction of the test's that marks the run as MarkRunRunning does, without an event.
+// The same whatever the database's default isolation: Ferry's sessions are READ COMMITTED (under
+// REPEATABLE READ or SERIALIZABLE the waiting update would fail with a serialization error).
 TEST_F(PostgresStore, ARepeatedStartThatWaitedForTheFirstMarkStillWritesItsEvent) {
-  WithWorkflow w;
-  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
-  auto* s = &w.store;
-  auto run = (*s)->CreateRun(w.run);
-  ASSERT_TRUE(run);
-  auto first = store_internal::OpenPgConn(w.url, std::chrono::seconds(5), std::chrono::seconds(5));
-  ASSERT_TRUE(first) << first.error().ToString();
-  ASSERT_TRUE((*first)->ExecScript(
-      "BEGIN; UPDATE runs SET status = 'running', epoch = 1, worker = 'w', attempt = 1 WHERE id "
-      "= '" +
-      run->id + "';"));
-  Result<StartedRun> repeat = Fail(ErrorCode::kInternal, "not run");
-  std::thread repeater([&] {
-    repeat = (*s)->MarkRunStarted(run->id, 1, "w", NewRunEvent{"run.started", "{}", 0});
-  });
-  // The repeat waits for the first mark's row lock before the first commits.
-  const bool waiting = Eventually(
-      [&] {
-        return SharedPostgres().Psql(
-                   "SELECT count(*) FROM pg_stat_activity WHERE "
-                   "wait_event_type = 'Lock'",
-                   w.db) == "1";
-      },
-      std::chrono::seconds(10));
-  EXPECT_TRUE((*first)->ExecScript("COMMIT;"));
-  repeater.join();
-  ASSERT_TRUE(waiting) << "the repeat never waited for the first mark";
-  ASSERT_TRUE(repeat) << repeat.error().ToString();
-  EXPECT_EQ(repeat->run.status, RunStatus::kRunning);
-  auto events = (*s)->ListRunEvents(run->id, 0, 10);
-  ASSERT_TRUE(events);
-  ASSERT_EQ(events->size(), 1u);
-  EXPECT_EQ((*events)[0].type, "run.started");
-  EXPECT_EQ((*events)[0].data, R"({"attempt":1})");
+  for (const std::string isolation : {"", "repeatable read", "serializable"}) {
+    SCOPED_TRACE("database default: " + isolation);
+    WithWorkflow w;
+    ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+    if (!isolation.empty()) {
+      SharedPostgres().Psql(
+          "ALTER DATABASE " + w.db + " SET default_transaction_isolation = '" + isolation + "'",
+          w.db);
+      EXPECT_EQ(SharedPostgres().Psql("SHOW default_transaction_isolation", w.db), isolation);
+      auto reopened = OpenStore(w.url);
+      ASSERT_TRUE(reopened) << reopened.error().ToString();
+      w.store = std::move(*reopened);
+    }
+    auto* s = &w.store;
+    auto run = (*s)->CreateRun(w.run);
+    ASSERT_TRUE(run);
+    auto first =
+        store_internal::OpenPgConn(w.url, std::chrono::seconds(5), std::chrono::seconds(5));
+    ASSERT_TRUE(first) << first.error().ToString();
+    ASSERT_TRUE((*first)->ExecScript(
+        "BEGIN; UPDATE runs SET status = 'running', epoch = 1, worker = 'w', attempt = 1 WHERE "
+        "id = '" +
+        run->id + "';"));
+    Result<StartedRun> repeat = Fail(ErrorCode::kInternal, "not run");
+    std::thread repeater([&] {
+      repeat = (*s)->MarkRunStarted(run->id, 1, "w", NewRunEvent{"run.started", "{}", 0});
+    });
+    // The repeat waits for the first mark's row lock before the first commits.
+    const bool waiting = Eventually(
+        [&] {
+          return SharedPostgres().Psql(
+                     "SELECT count(*) FROM pg_stat_activity WHERE "
+                     "wait_event_type = 'Lock'",
+                     w.db) == "1";
+        },
+        std::chrono::seconds(10));
+    EXPECT_TRUE((*first)->ExecScript("COMMIT;"));
+    repeater.join();
+    ASSERT_TRUE(waiting) << "the repeat never waited for the first mark";
+    ASSERT_TRUE(repeat) << repeat.error().ToString();
+    EXPECT_EQ(repeat->run.status, RunStatus::kRunning);
+    auto events = (*s)->ListRunEvents(run->id, 0, 10);
+    ASSERT_TRUE(events);
+    ASSERT_EQ(events->size(), 1u);
+    EXPECT_EQ((*events)[0].type, "run.started");
+    EXPECT_EQ((*events)[0].data, R"({"attempt":1})");
+  }
 }
 
 // Many events go with the finish in its one round trip (once the connection has prepared its
