@@ -485,7 +485,7 @@ Result<std::unique_ptr<SqlConn>> OpenPgConn(const std::string& url,
                                             std::chrono::milliseconds connect_timeout,
                                             std::chrono::milliseconds statement_timeout) {
   // Later keywords override earlier ones, and the expanded URL comes last, so a
-  // connect_timeout or options (statement_timeout) in the URL wins over the option.
+  // connect_timeout or options (statement timeout, isolation) in the URL wins over ours.
   auto secs = std::max<int64_t>(2, (connect_timeout.count() + 999) / 1000);
   std::string timeout = std::to_string(secs);
   // Sent in the startup packet: no extra round trip, and in force for the first statement. READ
