@@ -199,13 +199,16 @@ bool RedisServer::Launch() {
     argv.push_back(options_.password);
   }
   proc_ = std::make_unique<Process>(Process::Options{argv, {}, "", ""});
-  // Up when this very process answers on the port: another test's server on a port both were
-  // given must not pass for it.
+  // Up when this very process answers on the port (another test's server on a port both were
+  // given must not pass for it) and has loaded its data: INFO answers while the AOF of a restart
+  // is still loading, when every other command is refused with LOADING.
   const std::string mine = "process_id:" + std::to_string(proc_->pid());
   bool up = Eventually(
       [&] {
         if (!proc_->Running()) return true;  // ended: no use waiting
-        return Cli({"INFO", "server"}).find(mine) != std::string::npos;
+        const std::string info = Cli({"INFO"});
+        return info.find(mine) != std::string::npos &&
+               info.find("\nloading:0") != std::string::npos;
       },
       std::chrono::seconds(10));
   if (up && proc_->Running()) return true;

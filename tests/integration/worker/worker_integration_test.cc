@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include "core/ids.h"
@@ -122,7 +123,8 @@ class WorkerTest : public ::testing::Test {
   std::unique_ptr<Broker> OpenBroker() {
     auto factory = MakeRedisBrokerFactory(BrokerOpts());
     auto b = factory->Open();
-    EXPECT_TRUE(b) << b.error().message;
+    // Thrown, not dereferenced: the test then fails with the reason instead of crashing.
+    if (!b) throw std::runtime_error("cannot open a broker: " + b.error().message);
     return std::move(*b);
   }
 
@@ -133,7 +135,7 @@ class WorkerTest : public ::testing::Test {
 
   std::unique_ptr<Worker> StartWorker(WorkerOptions o, const HandlerRegistry& registry) {
     auto w = MakeWorker(o, registry, MakeRedisBrokerFactory(o.broker));
-    EXPECT_TRUE(w) << w.error().message;
+    if (!w) throw std::runtime_error("cannot make a worker: " + w.error().message);
     auto st = (*w)->Start();
     EXPECT_TRUE(st) << st.error().message;
     return std::move(*w);
