@@ -459,6 +459,7 @@ class Bench {
     std::atomic<int> submitted{0}, rejected{0};
     std::vector<double> producer_s(producers);
     CpuMeter cpu;
+    const auto sql0 = store_internal::ReadSqlCounters();
     const auto t0 = Clock::now();
     const auto deadline = t0 + budget;
     {
@@ -499,6 +500,19 @@ class Bench {
                          fmt::format(" in {:.1f} s)", Seconds(t0, t1)),
                      ">= " + std::to_string(target) + " /s"});
     rows_.push_back({"  CPU during that", cpu_used, "-"});
+    if (backend == "SQLite") {
+      // Commits that shared another's transaction (commit groups, store/sqlite/commit_groups.h).
+      const auto sql1 = store_internal::ReadSqlCounters();
+      const int64_t commits = sql1.commits - sql0.commits;
+      const int64_t grouped = sql1.grouped - sql0.grouped;
+      rows_.push_back(
+          {"  SQLite: commits / write transactions of the file during that",
+           fmt::format("{} / {} ({:.2f} commits per transaction)", commits, commits - grouped,
+                       commits - grouped > 0
+                           ? static_cast<double>(commits) / static_cast<double>(commits - grouped)
+                           : 0.0),
+           "-"});
+    }
     auto [handler, wait] = stack.Observations();
     rows_.push_back(
         {"  " + backend + ": StartRun rate alone / handler mean / queue wait p50",

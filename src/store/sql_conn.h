@@ -109,6 +109,16 @@ class SqlConn {
     if (auto r = Exec("COMMIT", {}); !r) return Fail(r.error());
     return out;
   }
+  // A write transaction of `stmts` and its COMMIT, as BeginWrite() then ExecAndCommit(), with
+  // the same results; no transaction of the call is left open. SQLite may run it in one
+  // transaction with other callers' (commit_groups.h: each under a savepoint of its own, so
+  // each applies or fails alone, and a COMMIT that fails fails all of them).
+  virtual Result<std::vector<SqlResult>> ExecInOwnCommit(const std::vector<SqlStatement>& stmts) {
+    if (auto st = BeginWrite(); !st) return Fail(st.error());
+    auto r = ExecAndCommit(stmts);
+    if (!r && InTransaction()) (void)Exec("ROLLBACK", {});
+    return r;
+  }
   // Whether a transaction is open on the server side, or begun and waiting for its first
   // statement. A reconnect silently ends one; COMMIT checks this first so a lost transaction is
   // never reported as committed.

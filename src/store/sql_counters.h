@@ -15,6 +15,9 @@ struct SqlCounters {
   // Exchanges with a database server that the caller waited for (PostgreSQL: each statement,
   // preparation and transaction control that is not sent along with another; SQLite has none).
   int64_t round_trips = 0;
+  // SQLite: commits that went in another caller's transaction (commit_groups.h), so the file saw
+  // `commits - grouped` transactions.
+  int64_t grouped = 0;
 };
 
 SqlCounters ReadSqlCounters();
@@ -24,5 +27,7 @@ void CountStatement(bool commits_on_its_own);
 void CountCommit();
 // Called by a network backend for each exchange it waits for.
 void CountRoundTrip();
+// Called by SQLite's commit groups for the members that joined another's transaction.
+void CountGrouped(int64_t members);
 
 }  // namespace ferry::store_internal

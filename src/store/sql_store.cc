@@ -126,11 +126,8 @@ Status SqlStore::ExecWithNext(std::string_view sql, const std::vector<SqlParam>&
 
 Result<std::vector<SqlResult>> SqlStore::ExecAndCommit(const std::vector<SqlStatement>& stmts) {
   if (user_tx_) return Invalid("ExecAndCommit inside a user's transaction");
-  if (auto st = conn_->BeginWrite(); !st) return Fail(st.error());
-  auto r = conn_->ExecAndCommit(stmts);
-  // Whatever failed, no transaction of this call stays open for the next call to run in (the
-  // one place that ends it: SqlConn::ExecAndCommit leaves it to here).
-  if (!r && conn_->InTransaction()) (void)Exec("ROLLBACK", {});
+  // Whatever fails, no transaction of this call stays open for the next call to run in.
+  auto r = conn_->ExecInOwnCommit(stmts);
   if (r) {
     for (size_t i = 0; i < stmts.size(); ++i) store_internal::CountStatement(false);
     store_internal::CountCommit();

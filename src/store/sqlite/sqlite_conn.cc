@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/sqlite/commit_groups.h"
 #include "store/sqlite/write_turns.h"
 
 namespace ferry::store_migrations_sqlite {
@@ -135,9 +136,11 @@ class BusyWait {
 
 class SqliteConn final : public SqlConn {
  public:
-  SqliteConn(DbPtr db, std::chrono::milliseconds busy_timeout, std::shared_ptr<WriteTurns> turns)
+  SqliteConn(DbPtr db, std::chrono::milliseconds busy_timeout, std::shared_ptr<WriteTurns> turns,
+             std::shared_ptr<CommitGroups> groups)
       : busy_timeout_(busy_timeout),
         turns_(std::move(turns)),
+        groups_(std::move(groups)),
         busy_(busy_timeout),
         db_(std::move(db)) {
     busy_.Install(db_.get());
@@ -228,6 +231,11 @@ class SqliteConn final : public SqlConn {
     return {};
   }
 
+  Result<std::vector<SqlResult>> ExecInOwnCommit(const std::vector<SqlStatement>& stmts) override {
+    if (groups_ == nullptr || InTransaction()) return SqlConn::ExecInOwnCommit(stmts);
+    return groups_->Run(stmts, [this](const CommitGroups::Take& take) { LeadGroup(take); });
+  }
+
   bool InTransaction() const override { return sqlite3_get_autocommit(db_.get()) == 0; }
   std::vector<std::string_view> MigrationPrologue() const override { return {}; }
   const std::vector<Migration>& Migrations() const override { return SqliteMigrations(); }
@@ -244,6 +252,72 @@ class SqliteConn final : public SqlConn {
    private:
     SqliteConn* c_;
   };
+
+  // Runs a commit group on this connection (commit_groups.h): one write transaction, each
+  // member's statements under a savepoint of their own, one COMMIT.
+  void LeadGroup(const CommitGroups::Take& take) {
+    const Status begun = BeginWrite();
+    const std::vector<CommitGroups::Request*> group = take();
+    if (!begun) {
+      for (auto* r : group) r->result = Fail(begun.error());
+      return;
+    }
+    std::vector<CommitGroups::Request*> applied;
+    for (auto* r : group) {
+      if (!InTransaction()) {
+        r->result = Fail(ErrorCode::kUnavailable,
+                         "sqlite: the transaction this write shared was ended by another's "
+                         "failure; nothing committed, retry");
+        continue;
+      }
+      r->result = ExecUnderSavepoint(r->stmts);
+      if (!r->result && !InTransaction()) {
+        // Its failure ended the whole transaction (SQLite does for some errors): the members
+        // before it lost theirs too.
+        for (auto* a : applied) {
+          a->result = Fail(ErrorCode::kUnavailable,
+                           "sqlite: the transaction this write shared was ended by another's "
+                           "failure (" +
+                               r->result.error().message + "); nothing committed, retry");
+        }
+        applied.clear();
+        continue;
+      }
+      if (r->result) applied.push_back(r);
+    }
+    if (!InTransaction()) return;
+    auto committed = Exec("COMMIT", {});
+    if (committed) return;
+    for (auto* a : applied) a->result = Fail(committed.error());
+    if (InTransaction()) (void)Exec("ROLLBACK", {});
+  }
+
+  // One member's statements in the open transaction: all of them, or (rolled back to the
+  // savepoint) none.
+  Result<std::vector<SqlResult>> ExecUnderSavepoint(const std::vector<SqlStatement>& stmts) {
+    if (auto s = Exec("SAVEPOINT ferry_group_member", {}); !s) return Fail(s.error());
+    std::vector<SqlResult> out;
+    out.reserve(stmts.size());
+    for (const auto& st : stmts) {
+      auto r = Exec(st.sql, st.params);
+      if (!r) {
+        if (InTransaction()) {
+          (void)Exec("ROLLBACK TO ferry_group_member", {});
+          (void)Exec("RELEASE ferry_group_member", {});
+        }
+        return Fail(r.error());
+      }
+      out.push_back(std::move(*r));
+    }
+    if (auto s = Exec("RELEASE ferry_group_member", {}); !s) {
+      if (InTransaction()) {
+        (void)Exec("ROLLBACK TO ferry_group_member", {});
+        (void)Exec("RELEASE ferry_group_member", {});
+      }
+      return Fail(s.error());
+    }
+    return out;
+  }
 
   Status TakeTurn() {
     if (turns_ == nullptr) return {};
@@ -279,8 +353,9 @@ class SqliteConn final : public SqlConn {
   }
 
   const std::chrono::milliseconds busy_timeout_;
-  const std::shared_ptr<WriteTurns> turns_;  // null: the file is not shared by name (":memory:")
-  bool my_turn_ = false;                     // this connection holds its file's write turn
+  const std::shared_ptr<WriteTurns> turns_;     // null: the file is not shared by name (":memory:")
+  const std::shared_ptr<CommitGroups> groups_;  // null when turns_ is
+  bool my_turn_ = false;                        // this connection holds its file's write turn
   BusyWait busy_;  // the connection's busy handler points at it: declared before db_
   // Declared before the cache: statements must be finalized before the connection closes.
   DbPtr db_;
@@ -301,10 +376,10 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
     return Fail(ErrorCode::kUnavailable, msg);
   }
   sqlite3_extended_result_codes(db.get(), 1);
-  auto turns = path.empty() || path == ":memory:" || path.starts_with("file:")
-                   ? nullptr
-                   : WriteTurns::ForFile(path);
-  auto conn = std::make_unique<SqliteConn>(std::move(db), busy_timeout, std::move(turns));
+  const bool shared = !(path.empty() || path == ":memory:" || path.starts_with("file:"));
+  auto conn = std::make_unique<SqliteConn>(std::move(db), busy_timeout,
+                                           shared ? WriteTurns::ForFile(path) : nullptr,
+                                           shared ? CommitGroups::ForFile(path) : nullptr);
   // Switching a fresh file to WAL upgrades a shared lock to an exclusive one. When several
   // processes open it at once (server, worker and scheduler starting together), SQLite answers
   // SQLITE_BUSY at once instead of calling the busy handler (it would deadlock otherwise), so
