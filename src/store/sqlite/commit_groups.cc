@@ -1,5 +1,7 @@
 #include "store/sqlite/commit_groups.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <exception>
 #include <filesystem>
@@ -15,6 +17,10 @@ std::shared_ptr<CommitGroups> CommitGroups::ForFile(const std::string& path) {
   std::error_code ec;
   std::string key = std::filesystem::weakly_canonical(path, ec).string();
   if (ec) key = path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    key += "@" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  }
   static std::mutex mu;
   // Never freed: one small object per database file the process opened.
   static auto* files = new std::map<std::string, std::weak_ptr<CommitGroups>>();
@@ -30,16 +36,30 @@ std::shared_ptr<CommitGroups> CommitGroups::ForFile(const std::string& path) {
 }
 
 Result<std::vector<SqlResult>> CommitGroups::Run(const std::vector<SqlStatement>& stmts,
+                                                 std::chrono::steady_clock::time_point deadline,
+                                                 std::chrono::milliseconds waited,
                                                  const Lead& lead) {
   Request me(stmts);
   std::unique_lock lock(mu_);
   waiting_.push_back(&me);
   if (leading_) {
-    me.cv.wait(lock, [&] { return me.done || me.lead; });
+    const auto ready = [&] { return me.done || me.lead; };
+    if (!me.cv.wait_until(lock, deadline, ready)) {
+      if (!me.taken) {
+        // Not taken in time: it leaves the line, as a writer whose turn never came does.
+        std::erase(waiting_, &me);
+        return Fail(ErrorCode::kUnavailable,
+                    "sqlite: database is locked (this process's other writers held it for " +
+                        std::to_string(waited.count()) + " ms)");
+      }
+      // Taken just now: the group holds its statements, and it ends.
+      me.cv.wait(lock, ready);
+    }
     if (me.done) return std::move(me.result);
   }
   // Leading: this caller is first in line (it found none, or the last leader named it).
   leading_ = true;
+  me.lead = false;
   lock.unlock();
   std::vector<Request*> group;
   const Take take = [&] {
@@ -47,18 +67,27 @@ Result<std::vector<SqlResult>> CommitGroups::Run(const std::vector<SqlStatement>
     const size_t n = std::min(waiting_.size(), kMaxGroup);
     group.assign(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
     waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
+    for (Request* r : group) r->taken = true;
     return group;
   };
+  Status led;
   try {
-    lead(take);
+    led = lead(take);
   } catch (const std::exception& e) {
-    // Whatever happened, the group's callers get an answer and the next group a leader.
-    if (group.empty()) take();
-    for (Request* r : group) {
-      r->result = Fail(ErrorCode::kInternal, std::string("sqlite: commit group: ") + e.what());
-    }
+    // `lead` answers its group itself; this is the last resort, so that the group's callers get
+    // an answer and the next group a leader whatever happened.
+    led = Fail(ErrorCode::kInternal, std::string("sqlite: commit group: ") + e.what());
+    for (Request* r : group) r->result = Fail(led.error());
+  } catch (...) {
+    led = Fail(ErrorCode::kInternal, "sqlite: commit group: unknown exception");
+    for (Request* r : group) r->result = Fail(led.error());
   }
   lock.lock();
+  if (!me.taken) {
+    // It could not begin: only the leader fails; the others wait on with their deadlines.
+    std::erase(waiting_, &me);
+    me.result = Fail(led.error());
+  }
   // The members committed, less the one transaction that held them (sql_counters.h).
   const auto committed = std::count_if(group.begin(), group.end(),
                                        [](const Request* r) { return r->result.has_value(); });

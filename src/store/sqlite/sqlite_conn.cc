@@ -233,7 +233,9 @@ class SqliteConn final : public SqlConn {
 
   Result<std::vector<SqlResult>> ExecInOwnCommit(const std::vector<SqlStatement>& stmts) override {
     if (groups_ == nullptr || InTransaction()) return SqlConn::ExecInOwnCommit(stmts);
-    return groups_->Run(stmts, [this](const CommitGroups::Take& take) { LeadGroup(take); });
+    const auto deadline = std::chrono::steady_clock::now() + busy_timeout_;
+    return groups_->Run(stmts, deadline, busy_timeout_,
+                        [&](const CommitGroups::Take& take) { return LeadGroup(take, deadline); });
   }
 
   bool InTransaction() const override { return sqlite3_get_autocommit(db_.get()) == 0; }
@@ -254,74 +256,102 @@ class SqliteConn final : public SqlConn {
   };
 
   // Runs a commit group on this connection (commit_groups.h): one write transaction, each
-  // member's statements under a savepoint of their own, one COMMIT.
-  void LeadGroup(const CommitGroups::Take& take) {
-    const Status begun = BeginWrite();
-    const std::vector<CommitGroups::Request*> group = take();
-    if (!begun) {
-      for (auto* r : group) r->result = Fail(begun.error());
-      return;
-    }
-    std::vector<CommitGroups::Request*> applied;
-    for (auto* r : group) {
-      if (!InTransaction()) {
-        r->result = Fail(ErrorCode::kUnavailable,
-                         "sqlite: the transaction this write shared was ended by another's "
-                         "failure; nothing committed, retry");
-        continue;
-      }
-      r->result = ExecUnderSavepoint(r->stmts);
-      if (!r->result && !InTransaction()) {
-        // Its failure ended the whole transaction (SQLite does for some errors): the members
-        // before it lost theirs too.
-        for (auto* a : applied) {
-          a->result = Fail(ErrorCode::kUnavailable,
-                           "sqlite: the transaction this write shared was ended by another's "
-                           "failure (" +
-                               r->result.error().message + "); nothing committed, retry");
+  // member's statements under a savepoint of their own, one COMMIT. `deadline`: the leader's own,
+  // for beginning.
+  Status LeadGroup(const CommitGroups::Take& take, std::chrono::steady_clock::time_point deadline) {
+    if (auto st = BeginWriteBy(deadline); !st) return st;
+    std::vector<CommitGroups::Request*> todo = take();
+    try {
+      for (int round = 0;; ++round) {
+        CommitGroups::Request* ender = nullptr;
+        for (auto* r : todo) {
+          r->result = ExecUnderSavepoint(r->stmts);
+          if (!InTransaction()) {
+            ender = r;  // its failure ended the whole transaction
+            break;
+          }
         }
-        applied.clear();
-        continue;
+        if (ender == nullptr) {
+          auto committed = Exec("COMMIT", {});
+          if (!committed) {
+            // Nothing of the group is committed, so no member's result stands (one may have
+            // failed only on another's rows, which are gone now).
+            for (auto* r : todo) r->result = Fail(committed.error());
+            if (InTransaction()) (void)Exec("ROLLBACK", {});
+          }
+          return {};
+        }
+        // The others lost what they wrote with the transaction: they go again, once, in a new
+        // one (the one that ended it keeps its error).
+        std::erase(todo, ender);
+        if (todo.empty()) return {};
+        Status again = round == 0 ? BeginWriteBy(std::chrono::steady_clock::now() + busy_timeout_)
+                                  : Status(Fail(ErrorCode::kUnavailable, "tried twice"));
+        if (!again) {
+          for (auto* r : todo) {
+            r->result = Fail(ErrorCode::kUnavailable,
+                             "sqlite: the transaction this write shared was ended by another's "
+                             "failure (" +
+                                 ender->result.error().message + "); nothing committed, retry");
+          }
+          return {};
+        }
       }
-      if (r->result) applied.push_back(r);
+    } catch (const std::exception& e) {
+      if (InTransaction()) (void)Exec("ROLLBACK", {});
+      for (auto* r : todo) {
+        r->result = Fail(ErrorCode::kInternal, std::string("sqlite: commit group: ") + e.what());
+      }
+      return {};
     }
-    if (!InTransaction()) return;
-    auto committed = Exec("COMMIT", {});
-    if (committed) return;
-    for (auto* a : applied) a->result = Fail(committed.error());
-    if (InTransaction()) (void)Exec("ROLLBACK", {});
   }
 
-  // One member's statements in the open transaction: all of them, or (rolled back to the
-  // savepoint) none.
+  // One member's statements in the open transaction: all of them, or none. When its savepoint
+  // cannot be rolled back to, the whole transaction is (the group's leader runs the others
+  // again).
   Result<std::vector<SqlResult>> ExecUnderSavepoint(const std::vector<SqlStatement>& stmts) {
-    if (auto s = Exec("SAVEPOINT ferry_group_member", {}); !s) return Fail(s.error());
+    const auto undo = [this] {
+      if (!InTransaction()) return;
+      if (Exec("ROLLBACK TO ferry_group_member", {}) && Exec("RELEASE ferry_group_member", {})) {
+        return;
+      }
+      if (InTransaction()) (void)Exec("ROLLBACK", {});
+    };
+    if (auto s = Exec("SAVEPOINT ferry_group_member", {}); !s) {
+      undo();
+      return Fail(s.error());
+    }
     std::vector<SqlResult> out;
     out.reserve(stmts.size());
     for (const auto& st : stmts) {
       auto r = Exec(st.sql, st.params);
       if (!r) {
-        if (InTransaction()) {
-          (void)Exec("ROLLBACK TO ferry_group_member", {});
-          (void)Exec("RELEASE ferry_group_member", {});
-        }
+        undo();
         return Fail(r.error());
       }
       out.push_back(std::move(*r));
     }
     if (auto s = Exec("RELEASE ferry_group_member", {}); !s) {
-      if (InTransaction()) {
-        (void)Exec("ROLLBACK TO ferry_group_member", {});
-        (void)Exec("RELEASE ferry_group_member", {});
-      }
+      undo();
       return Fail(s.error());
     }
     return out;
   }
 
-  Status TakeTurn() {
+  // BeginWrite, waiting for this process's turn only until `deadline`.
+  Status BeginWriteBy(std::chrono::steady_clock::time_point deadline) {
+    if (!my_turn_) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (auto st = TakeTurn(std::max(left, std::chrono::milliseconds(0))); !st) return st;
+    }
+    return BeginWrite();
+  }
+
+  Status TakeTurn() { return TakeTurn(busy_timeout_); }
+  Status TakeTurn(std::chrono::milliseconds timeout) {
     if (turns_ == nullptr) return {};
-    if (!turns_->Acquire(busy_timeout_)) {
+    if (!turns_->Acquire(timeout)) {
       return Fail(ErrorCode::kUnavailable,
                   "sqlite: database is locked (this process's other writers held it for " +
                       std::to_string(busy_timeout_.count()) + " ms)");

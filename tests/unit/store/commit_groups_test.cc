@@ -23,8 +23,9 @@ namespace {
 using namespace std::chrono_literals;
 using testing::Eventually;
 
-std::unique_ptr<SqlConn> Open(const std::string& path) {
-  auto c = OpenSqliteConn(path, 30s);
+std::unique_ptr<SqlConn> Open(const std::string& path,
+                              std::chrono::milliseconds busy_timeout = 30s) {
+  auto c = OpenSqliteConn(path, busy_timeout);
   if (!c) throw std::runtime_error("cannot open " + path + ": " + c.error().message);
   return std::move(*c);
 }
@@ -66,14 +67,16 @@ TEST(CommitGroups, WritesThatWaitedShareOneCommitAndEachGetsItsOwnResult) {
                                                       Fail(ErrorCode::kInternal, "not run"));
   std::vector<std::thread> threads;
   const auto groups = CommitGroups::ForFile(path);
-  for (size_t i = 0; i < writes.size(); ++i) {
+  bool in_line = true;
+  for (size_t i = 0; i < writes.size() && in_line; ++i) {
     threads.emplace_back([&, i] { results[i] = conns[i]->ExecInOwnCommit(writes[i]); });
     // In order: each is in line before the next starts.
-    ASSERT_TRUE(Eventually([&] { return groups->Waiting() == i + 1; }, 10s));
+    in_line = Eventually([&] { return groups->Waiting() == i + 1; }, 10s);
   }
   const auto before = ReadSqlCounters().grouped;
-  ASSERT_TRUE(holder->Exec("COMMIT", {}));
+  EXPECT_TRUE(holder->Exec("COMMIT", {}));
   for (auto& t : threads) t.join();
+  ASSERT_TRUE(in_line) << "the writers never all waited";
 
   ASSERT_FALSE(results[2]);
   EXPECT_EQ(results[2].error().code, ErrorCode::kConflict) << results[2].error().ToString();
@@ -123,6 +126,82 @@ TEST(CommitGroups, ACommitThatFailsFailsEveryMemberAndCommitsNothing) {
   // Alone, the good one commits.
   ASSERT_TRUE(good->ExecInOwnCommit({{"INSERT INTO p (id) VALUES (1)", {}}}));
   EXPECT_EQ(One(*holder, "SELECT count(*) FROM p"), "1");
+}
+
+// A leader that cannot begin within its own busy timeout fails alone: the caller behind it keeps
+// waiting with its own, leads the next group, and commits once the file is free.
+TEST(CommitGroups, ALeaderThatCannotBeginFailsAloneAndTheNextInLineLeads) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "a.db").string();
+  auto holder = Open(path);
+  ASSERT_TRUE(holder->ExecScript("CREATE TABLE t (k TEXT PRIMARY KEY)"));
+  ASSERT_TRUE(holder->BeginWrite());
+  auto impatient = Open(path, 300ms);
+  auto patient = Open(path);
+  const auto groups = CommitGroups::ForFile(path);
+  Result<std::vector<SqlResult>> first = Fail(ErrorCode::kInternal, "not run");
+  Result<std::vector<SqlResult>> second = Fail(ErrorCode::kInternal, "not run");
+  std::atomic<bool> first_done{false};
+  std::thread a([&] {
+    first = impatient->ExecInOwnCommit({Insert("a")});
+    first_done = true;
+  });
+  const bool a_in_line = Eventually([&] { return groups->Waiting() == 1; }, 10s);
+  std::thread b([&] { second = patient->ExecInOwnCommit({Insert("b")}); });
+  const bool b_in_line = Eventually([&] { return groups->Waiting() == 2; }, 10s);
+  const bool a_gave_up = Eventually([&] { return first_done.load(); }, 10s);
+  // The patient one is still in line (now leading, waiting for the file).
+  const size_t waiting_after = groups->Waiting();
+  EXPECT_TRUE(holder->Exec("COMMIT", {}));
+  a.join();
+  b.join();
+  ASSERT_TRUE(a_in_line);
+  ASSERT_TRUE(b_in_line);
+  ASSERT_TRUE(a_gave_up) << "the leader never gave up";
+  EXPECT_EQ(waiting_after, 1u);
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().code, ErrorCode::kUnavailable) << first.error().ToString();
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(One(*holder, "SELECT group_concat(k, ',') FROM t"), "b");
+  EXPECT_EQ(groups->Waiting(), 0u);
+}
+
+// A caller not taken into a group by its own deadline leaves the line with kUnavailable, its
+// statements never run, and the leader it waited behind still commits its own.
+TEST(CommitGroups, AWaiterNotTakenByItsDeadlineLeavesTheLine) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "a.db").string();
+  auto holder = Open(path);
+  ASSERT_TRUE(holder->ExecScript("CREATE TABLE t (k TEXT PRIMARY KEY)"));
+  ASSERT_TRUE(holder->BeginWrite());
+  auto patient = Open(path);
+  auto impatient = Open(path, 200ms);
+  const auto groups = CommitGroups::ForFile(path);
+  Result<std::vector<SqlResult>> leader = Fail(ErrorCode::kInternal, "not run");
+  Result<std::vector<SqlResult>> waiter = Fail(ErrorCode::kInternal, "not run");
+  std::atomic<bool> waiter_done{false};
+  std::thread a([&] { leader = patient->ExecInOwnCommit({Insert("a")}); });
+  const bool a_in_line = Eventually([&] { return groups->Waiting() == 1; }, 10s);
+  std::thread b([&] {
+    waiter = impatient->ExecInOwnCommit({Insert("b")});
+    waiter_done = true;
+  });
+  const bool b_in_line =
+      Eventually([&] { return groups->Waiting() == 2 || waiter_done.load(); }, 10s);
+  const bool b_gave_up = Eventually([&] { return waiter_done.load(); }, 10s);
+  const size_t waiting_after = groups->Waiting();
+  EXPECT_TRUE(holder->Exec("COMMIT", {}));
+  a.join();
+  b.join();
+  ASSERT_TRUE(a_in_line);
+  ASSERT_TRUE(b_in_line);
+  ASSERT_TRUE(b_gave_up) << "the waiter never gave up";
+  EXPECT_EQ(waiting_after, 1u) << "the leader left the line too";
+  ASSERT_FALSE(waiter);
+  EXPECT_EQ(waiter.error().code, ErrorCode::kUnavailable) << waiter.error().ToString();
+  ASSERT_TRUE(leader) << leader.error().ToString();
+  EXPECT_EQ(One(*holder, "SELECT group_concat(k, ',') FROM t"), "a");
+  EXPECT_EQ(groups->Waiting(), 0u);
 }
 
 // Many writers at once, each transaction inserting its own row and adding one to a shared
