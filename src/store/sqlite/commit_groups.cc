@@ -4,35 +4,20 @@
 
 #include <algorithm>
 #include <exception>
-#include <filesystem>
-#include <map>
 #include <string>
-#include <system_error>
 
 #include "store/sql_counters.h"
+#include "store/sqlite/per_file.h"
 
 namespace ferry::store_internal {
 
 std::shared_ptr<CommitGroups> CommitGroups::ForFile(const std::string& path) {
-  std::error_code ec;
-  std::string key = std::filesystem::weakly_canonical(path, ec).string();
-  if (ec) key = path;
+  std::string key = CanonicalFileKey(path);
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     key += "@" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   }
-  static std::mutex mu;
-  // Never freed: one small object per database file the process opened.
-  static auto* files = new std::map<std::string, std::weak_ptr<CommitGroups>>();
-  std::lock_guard lock(mu);
-  std::erase_if(*files, [](const auto& f) { return f.second.expired(); });
-  auto& slot = (*files)[key];
-  auto groups = slot.lock();
-  if (!groups) {
-    groups = std::make_shared<CommitGroups>();
-    slot = groups;
-  }
-  return groups;
+  return SharedPerFile<CommitGroups>(key, [] { return std::make_shared<CommitGroups>(); });
 }
 
 Result<std::vector<SqlResult>> CommitGroups::Run(const std::vector<SqlStatement>& stmts,

@@ -2,10 +2,9 @@
 
 #include <condition_variable>
 #include <deque>
-#include <filesystem>
-#include <map>
 #include <mutex>
-#include <system_error>
+
+#include "store/sqlite/per_file.h"
 
 namespace ferry::store_internal {
 namespace {
@@ -59,21 +58,8 @@ class FifoTurns final : public WriteTurns {
 }  // namespace
 
 std::shared_ptr<WriteTurns> WriteTurns::ForFile(const std::string& path) {
-  std::error_code ec;
-  std::string key = std::filesystem::weakly_canonical(path, ec).string();
-  if (ec) key = path;
-  static std::mutex mu;
-  // Never freed: one small object per database file the process opened.
-  static auto* files = new std::map<std::string, std::weak_ptr<WriteTurns>>();
-  std::lock_guard lock(mu);
-  std::erase_if(*files, [](const auto& f) { return f.second.expired(); });
-  auto& slot = (*files)[key];
-  auto turns = slot.lock();
-  if (!turns) {
-    turns = std::make_shared<FifoTurns>();
-    slot = turns;
-  }
-  return turns;
+  return SharedPerFile<WriteTurns>(CanonicalFileKey(path),
+                                   [] { return std::make_shared<FifoTurns>(); });
 }
 
 }  // namespace ferry::store_internal
