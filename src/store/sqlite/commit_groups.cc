@@ -47,7 +47,7 @@ Result<std::vector<SqlResult>> CommitGroups::Run(const std::vector<SqlStatement>
   me.lead = false;
   lock.unlock();
   std::vector<Request*> group;
-  const Take take = [&] {
+  const Take take = [&]() -> const std::vector<Request*>& {
     std::lock_guard taking(mu_);
     const size_t n = std::min(waiting_.size(), kMaxGroup);
     group.assign(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));

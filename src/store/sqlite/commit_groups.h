@@ -57,7 +57,7 @@ class CommitGroups {
   // returns the error without calling `take` (only the leader fails). Otherwise calls `take`
   // once for the group's requests (the leader's first), sets the result of every one of them,
   // and returns ok. Leaves no transaction open.
-  using Take = std::function<std::vector<Request*>()>;
+  using Take = std::function<const std::vector<Request*>&()>;
   using Lead = std::function<Status(const Take& take)>;
 
   // At most this many callers' transactions in one group.

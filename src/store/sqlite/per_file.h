@@ -20,7 +20,8 @@ inline std::string CanonicalFileKey(const std::string& path) {
   return ec ? path : key;
 }
 
-// The T of `key`, made with `make` when there is none alive. Each T type has its own map.
+// The T of `key`, made with `make` when there is none alive. The map is one per T and Make
+// (each lambda is a type of its own), so call it from one place per T.
 template <class T, class Make>
 std::shared_ptr<T> SharedPerFile(const std::string& key, Make make) {
   static std::mutex mu;

@@ -260,8 +260,9 @@ class SqliteConn final : public SqlConn {
   // for beginning.
   Status LeadGroup(const CommitGroups::Take& take, std::chrono::steady_clock::time_point deadline) {
     if (auto st = BeginWriteBy(deadline); !st) return st;
-    std::vector<CommitGroups::Request*> todo = take();
+    std::vector<CommitGroups::Request*> todo;
     try {
+      todo = take();
       for (int round = 0;; ++round) {
         CommitGroups::Request* ender = nullptr;
         for (auto* r : todo) {
@@ -270,6 +271,17 @@ class SqliteConn final : public SqlConn {
             ender = r;  // its failure ended the whole transaction
             break;
           }
+        }
+        if (ender == nullptr && undo_failed_) {
+          // A failed member's statements could not be undone: nothing may be committed.
+          undo_failed_ = false;
+          (void)Exec("ROLLBACK", {});
+          for (auto* r : todo) {
+            r->result = Fail(ErrorCode::kUnavailable,
+                             "sqlite: a write grouped with this one could not be undone; nothing "
+                             "committed, retry");
+          }
+          return {};
         }
         if (ender == nullptr) {
           auto committed = Exec("COMMIT", {});
@@ -283,6 +295,12 @@ class SqliteConn final : public SqlConn {
         }
         // The others lost what they wrote with the transaction: they go again, once, in a new
         // one (the one that ended it keeps its error).
+        if (ender->result) {
+          // Its statements ended the transaction themselves (a COMMIT or ROLLBACK among them):
+          // not a closed list of statements.
+          ender->result = Fail(ErrorCode::kInvalidArgument,
+                               "sqlite: a grouped write must not end its transaction itself");
+        }
         std::erase(todo, ender);
         if (todo.empty()) return {};
         Status again = round == 0 ? BeginWriteBy(std::chrono::steady_clock::now() + busy_timeout_)
@@ -297,11 +315,12 @@ class SqliteConn final : public SqlConn {
           return {};
         }
       }
-    } catch (const std::exception& e) {
-      if (InTransaction()) (void)Exec("ROLLBACK", {});
-      for (auto* r : todo) {
-        r->result = Fail(ErrorCode::kInternal, std::string("sqlite: commit group: ") + e.what());
-      }
+    } catch (...) {
+      // Out of memory, most likely: the file must not stay held by a transaction nobody ends.
+      undo_failed_ = false;
+      sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+      EndTurnIfDone(/*closing=*/false);
+      for (auto* r : todo) r->result = Fail(ErrorCode::kInternal, "sqlite: commit group failed");
       return {};
     }
   }
@@ -316,6 +335,7 @@ class SqliteConn final : public SqlConn {
         return;
       }
       if (InTransaction()) (void)Exec("ROLLBACK", {});
+      if (InTransaction()) undo_failed_ = true;  // LeadGroup then commits nothing
     };
     if (auto s = Exec("SAVEPOINT ferry_group_member", {}); !s) {
       undo();
@@ -354,7 +374,7 @@ class SqliteConn final : public SqlConn {
     if (!turns_->Acquire(timeout)) {
       return Fail(ErrorCode::kUnavailable,
                   "sqlite: database is locked (this process's other writers held it for " +
-                      std::to_string(busy_timeout_.count()) + " ms)");
+                      std::to_string(timeout.count()) + " ms)");
     }
     my_turn_ = true;
     return {};
@@ -386,7 +406,8 @@ class SqliteConn final : public SqlConn {
   const std::shared_ptr<WriteTurns> turns_;     // null: the file is not shared by name (":memory:")
   const std::shared_ptr<CommitGroups> groups_;  // null when turns_ is
   bool my_turn_ = false;                        // this connection holds its file's write turn
-  BusyWait busy_;  // the connection's busy handler points at it: declared before db_
+  bool undo_failed_ = false;  // a commit group member's writes could not be undone (LeadGroup)
+  BusyWait busy_;             // the connection's busy handler points at it: declared before db_
   // Declared before the cache: statements must be finalized before the connection closes.
   DbPtr db_;
   std::unordered_map<std::string, StmtPtr> cache_;

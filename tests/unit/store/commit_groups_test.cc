@@ -94,6 +94,43 @@ TEST(CommitGroups, WritesThatWaitedShareOneCommitAndEachGetsItsOwnResult) {
   EXPECT_EQ(groups->Waiting(), 0u);
 }
 
+// A member whose failure ends the whole transaction (here INSERT OR ROLLBACK on a taken key, as
+// SQLite does for a full disk) gets its error; the members before and after it lost nothing: they
+// run again in a new transaction and are committed once each.
+TEST(CommitGroups, AFailureThatEndsTheTransactionFailsOnlyItsOwnCaller) {
+  testing::TempDir dir;
+  const std::string path = (dir.path() / "a.db").string();
+  auto holder = Open(path);
+  ASSERT_TRUE(holder->ExecScript("CREATE TABLE t (k TEXT PRIMARY KEY)"));
+  ASSERT_TRUE(holder->BeginWrite());
+  ASSERT_TRUE(holder->Exec("INSERT INTO t (k) VALUES ('taken')", {}));
+  const std::vector<std::vector<SqlStatement>> writes = {
+      {Insert("a")},
+      {Insert("b"), {"INSERT OR ROLLBACK INTO t (k) VALUES ('taken')", {}}},
+      {Insert("c")},
+  };
+  std::vector<std::unique_ptr<SqlConn>> conns;
+  for (size_t i = 0; i < writes.size(); ++i) conns.push_back(Open(path));
+  std::vector<Result<std::vector<SqlResult>>> results(writes.size(),
+                                                      Fail(ErrorCode::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  const auto groups = CommitGroups::ForFile(path);
+  bool in_line = true;
+  for (size_t i = 0; i < writes.size() && in_line; ++i) {
+    threads.emplace_back([&, i] { results[i] = conns[i]->ExecInOwnCommit(writes[i]); });
+    in_line = Eventually([&] { return groups->Waiting() == i + 1; }, 10s);
+  }
+  EXPECT_TRUE(holder->Exec("COMMIT", {}));
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(in_line) << "the writers never all waited";
+  ASSERT_FALSE(results[1]);
+  EXPECT_EQ(results[1].error().code, ErrorCode::kConflict) << results[1].error().ToString();
+  EXPECT_TRUE(results[0]) << results[0].error().ToString();
+  EXPECT_TRUE(results[2]) << results[2].error().ToString();
+  EXPECT_EQ(One(*holder, "SELECT group_concat(k, ',') FROM (SELECT k FROM t ORDER BY k)"),
+            "a,c,taken");
+}
+
 // A COMMIT that fails (here a deferred foreign key one member broke) fails every member it held,
 // and commits nothing of any of them; the file is free again afterwards.
 TEST(CommitGroups, ACommitThatFailsFailsEveryMemberAndCommitsNothing) {
