@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <exception>
 #include <string>
 
 #include "store/sql_counters.h"
@@ -58,13 +57,10 @@ Result<std::vector<SqlResult>> CommitGroups::Run(const std::vector<SqlStatement>
   Status led;
   try {
     led = lead(take);
-  } catch (const std::exception& e) {
+  } catch (...) {
     // `lead` answers its group itself; this is the last resort, so that the group's callers get
     // an answer and the next group a leader whatever happened.
-    led = Fail(ErrorCode::kInternal, std::string("sqlite: commit group: ") + e.what());
-    for (Request* r : group) r->result = Fail(led.error());
-  } catch (...) {
-    led = Fail(ErrorCode::kInternal, "sqlite: commit group: unknown exception");
+    led = Fail(ErrorCode::kInternal, "sqlite: commit group: an exception while leading");
     for (Request* r : group) r->result = Fail(led.error());
   }
   lock.lock();

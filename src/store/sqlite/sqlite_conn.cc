@@ -263,55 +263,25 @@ class SqliteConn final : public SqlConn {
     std::vector<CommitGroups::Request*> todo;
     try {
       todo = take();
+      // A member whose failure ends the whole transaction keeps its error; the others lost what
+      // they wrote with it and go again, once, in a new one.
       for (int round = 0;; ++round) {
-        CommitGroups::Request* ender = nullptr;
-        for (auto* r : todo) {
-          r->result = ExecUnderSavepoint(r->stmts);
-          if (!InTransaction()) {
-            ender = r;  // its failure ended the whole transaction
-            break;
-          }
-        }
-        if (ender == nullptr && undo_failed_) {
-          // A failed member's statements could not be undone: nothing may be committed.
-          undo_failed_ = false;
-          (void)Exec("ROLLBACK", {});
-          for (auto* r : todo) {
-            r->result = Fail(ErrorCode::kUnavailable,
-                             "sqlite: a write grouped with this one could not be undone; nothing "
-                             "committed, retry");
-          }
-          return {};
-        }
+        CommitGroups::Request* ender = RunMembers(todo);
         if (ender == nullptr) {
-          auto committed = Exec("COMMIT", {});
-          if (!committed) {
-            // Nothing of the group is committed, so no member's result stands (one may have
-            // failed only on another's rows, which are gone now).
-            for (auto* r : todo) r->result = Fail(committed.error());
-            if (InTransaction()) (void)Exec("ROLLBACK", {});
-          }
+          CommitMembers(todo);
           return {};
-        }
-        // The others lost what they wrote with the transaction: they go again, once, in a new
-        // one (the one that ended it keeps its error).
-        if (ender->result) {
-          // Its statements ended the transaction themselves (a COMMIT or ROLLBACK among them):
-          // not a closed list of statements.
-          ender->result = Fail(ErrorCode::kInvalidArgument,
-                               "sqlite: a grouped write must not end its transaction itself");
         }
         std::erase(todo, ender);
         if (todo.empty()) return {};
-        Status again = round == 0 ? BeginWriteBy(std::chrono::steady_clock::now() + busy_timeout_)
-                                  : Status(Fail(ErrorCode::kUnavailable, "tried twice"));
+        const Status again = round == 0
+                                 ? BeginWriteBy(std::chrono::steady_clock::now() + busy_timeout_)
+                                 : Fail(ErrorCode::kUnavailable, "a second member ended it too");
         if (!again) {
-          for (auto* r : todo) {
-            r->result = Fail(ErrorCode::kUnavailable,
-                             "sqlite: the transaction this write shared was ended by another's "
-                             "failure (" +
-                                 ender->result.error().message + "); nothing committed, retry");
-          }
+          FailMembers(todo,
+                      Fail(ErrorCode::kUnavailable,
+                           "sqlite: the transaction this write shared was ended by "
+                           "another's failure (" +
+                               ender->result.error().message + "); nothing committed, retry"));
           return {};
         }
       }
@@ -320,9 +290,49 @@ class SqliteConn final : public SqlConn {
       undo_failed_ = false;
       sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
       EndTurnIfDone(/*closing=*/false);
-      for (auto* r : todo) r->result = Fail(ErrorCode::kInternal, "sqlite: commit group failed");
+      FailMembers(todo, Fail(ErrorCode::kInternal, "sqlite: commit group failed"));
       return {};
     }
+  }
+
+  // Each member's statements in the open transaction, in order; the member whose failure ended
+  // the transaction, if one did.
+  CommitGroups::Request* RunMembers(const std::vector<CommitGroups::Request*>& members) {
+    for (auto* r : members) {
+      r->result = ExecUnderSavepoint(r->stmts);
+      if (InTransaction()) continue;
+      if (r->result) {
+        // Its statements ended the transaction themselves (a COMMIT or ROLLBACK among them):
+        // not a closed list of statements.
+        r->result = Fail(ErrorCode::kInvalidArgument,
+                         "sqlite: a grouped write must not end its transaction itself");
+      }
+      return r;
+    }
+    return nullptr;
+  }
+
+  // The COMMIT of members that all ran: when it fails (or a failed member's statements could not
+  // be undone), nothing of the group is committed, so no member's result stands (one may have
+  // failed only on another's rows, which are gone now).
+  void CommitMembers(const std::vector<CommitGroups::Request*>& members) {
+    if (undo_failed_) {
+      undo_failed_ = false;
+      (void)Exec("ROLLBACK", {});
+      FailMembers(members, Fail(ErrorCode::kUnavailable,
+                                "sqlite: a write grouped with this one could not be undone; "
+                                "nothing committed, retry"));
+      return;
+    }
+    auto committed = Exec("COMMIT", {});
+    if (committed) return;
+    FailMembers(members, Fail(committed.error()));
+    if (InTransaction()) (void)Exec("ROLLBACK", {});
+  }
+
+  static void FailMembers(const std::vector<CommitGroups::Request*>& members,
+                          const tl::unexpected<Error>& error) {
+    for (auto* r : members) r->result = error;
   }
 
   // One member's statements in the open transaction: all of them, or none. When its savepoint
