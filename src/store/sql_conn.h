@@ -6,6 +6,7 @@
 // Thread-safety: a SqlConn is one connection and is NOT thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,6 +61,10 @@ struct SqlResult {
 struct SqlStatement {
   std::string sql;
   std::vector<SqlParam> params;
+  // ExecInOwnCommit only: the call applies only when this statement returns a row (a conditional
+  // transition's RETURNING). When it returns none, the statements after it are not run, nothing
+  // of the call is committed, and the call's results end with this statement's.
+  bool needs_row = false;
 };
 
 struct Migration {
@@ -97,26 +102,23 @@ class SqlConn {
   // round trip where the backend has a network to cross (what was deferred goes first). Returns
   // each statement's result. When any of them or the COMMIT fails, nothing is committed and the
   // first failure is the call's; a transaction it leaves open (InTransaction()) is the caller's
-  // to roll back.
+  // to roll back. No statement may be `needs_row` (sent together, none can stop the others).
   virtual Result<std::vector<SqlResult>> ExecAndCommit(const std::vector<SqlStatement>& stmts) {
-    std::vector<SqlResult> out;
-    out.reserve(stmts.size());
-    for (const auto& st : stmts) {
-      auto r = Exec(st.sql, st.params);
-      if (!r) return Fail(r.error());
-      out.push_back(std::move(*r));
-    }
-    if (auto r = Exec("COMMIT", {}); !r) return Fail(r.error());
-    return out;
+    if (auto st = RequireNoNeedsRow(stmts); !st) return Fail(st.error());
+    return ExecThenCommit(stmts);
   }
   // A write transaction of `stmts` and its COMMIT, as BeginWrite() then ExecAndCommit(), with
-  // the same results; no transaction of the call is left open. SQLite may run it in one
+  // the same results; no transaction of the call is left open. A `needs_row` statement that
+  // returns no row rolls the call back (its results end there). SQLite may run it in one
   // transaction with other callers' (commit_groups.h: each under a savepoint of its own, so
   // each applies or fails alone, and a COMMIT that fails fails all of them).
   virtual Result<std::vector<SqlResult>> ExecInOwnCommit(const std::vector<SqlStatement>& stmts) {
     if (auto st = BeginWrite(); !st) return Fail(st.error());
-    auto r = ExecAndCommit(stmts);
-    if (!r && InTransaction()) (void)Exec("ROLLBACK", {});
+    const bool stops =
+        std::any_of(stmts.begin(), stmts.end(), [](const SqlStatement& s) { return s.needs_row; });
+    // A statement that can stop the call waits for the answers before it: one at a time.
+    auto r = stops ? ExecThenCommit(stmts) : ExecAndCommit(stmts);
+    if (InTransaction() && (!r || r->size() < stmts.size())) (void)Exec("ROLLBACK", {});
     return r;
   }
   // Whether a transaction is open on the server side, or begun and waiting for its first
@@ -135,6 +137,32 @@ class SqlConn {
 
  protected:
   SqlConn() = default;
+
+  static Status RequireNoNeedsRow(const std::vector<SqlStatement>& stmts) {
+    for (const auto& st : stmts) {
+      if (st.needs_row) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "store: a statement that needs a row only goes to ExecInOwnCommit");
+      }
+    }
+    return {};
+  }
+
+ private:
+  // `stmts` one at a time, then COMMIT; stops, without committing, after a `needs_row` statement
+  // that returned no row (the transaction stays open for the caller to roll back).
+  Result<std::vector<SqlResult>> ExecThenCommit(const std::vector<SqlStatement>& stmts) {
+    std::vector<SqlResult> out;
+    out.reserve(stmts.size());
+    for (const auto& st : stmts) {
+      auto r = Exec(st.sql, st.params);
+      if (!r) return Fail(r.error());
+      out.push_back(std::move(*r));
+      if (st.needs_row && out.back().rows.empty()) return out;
+    }
+    if (auto r = Exec("COMMIT", {}); !r) return Fail(r.error());
+    return out;
+  }
 };
 
 }  // namespace ferry::store_internal

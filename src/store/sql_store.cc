@@ -129,8 +129,9 @@ Result<std::vector<SqlResult>> SqlStore::ExecAndCommit(const std::vector<SqlStat
   // Whatever fails, no transaction of this call stays open for the next call to run in.
   auto r = conn_->ExecInOwnCommit(stmts);
   if (r) {
-    for (size_t i = 0; i < stmts.size(); ++i) store_internal::CountStatement(false);
-    store_internal::CountCommit();
+    for (size_t i = 0; i < r->size(); ++i) store_internal::CountStatement(false);
+    // Fewer results than statements: a `needs_row` statement stopped it, nothing committed.
+    if (r->size() == stmts.size()) store_internal::CountCommit();
   }
   return r;
 }

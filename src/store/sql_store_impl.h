@@ -181,7 +181,9 @@ class SqlStore final : public Store, private SqlSession {
   Status ExecWithNext(std::string_view sql, const std::vector<SqlParam>& params);
 
   // Outside a user's transaction: begins one, runs `stmts` and commits, in one round trip on
-  // PostgreSQL (SqlConn::ExecAndCommit). Each statement's result; nothing committed on failure.
+  // PostgreSQL (SqlConn::ExecAndCommit), perhaps in a commit group on SQLite
+  // (SqlConn::ExecInOwnCommit). Each statement's result; nothing committed on failure, nor when
+  // a `needs_row` statement returned no row (the results end with its own).
   Result<std::vector<SqlResult>> ExecAndCommit(const std::vector<SqlStatement>& stmts);
 
   template <typename T, typename F>

@@ -1,6 +1,7 @@
 // SqlStore: runs and their transitions, steps (checkpoints), events, and retention.
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <map>
 #include <set>
 #include <utility>
@@ -370,6 +371,46 @@ SqlStatement FinishStatement(const std::string& run_id, int64_t epoch, RunStatus
   return out;
 }
 
+// SQLite (no writes inside WITH): the finish, its steps and its events as a closed list of
+// statements for one commit (SqlConn::ExecInOwnCommit, so it can share a commit group), with
+// what FinishStatement does in one statement: each step as StepUpsert writes it (fenced while the
+// run is still running), then the finish, which applies only where no given node has a different
+// checkpoint and which the call needs to apply (`needs_row`: otherwise nothing of it is
+// committed), then the events. The finish's result is at index steps.size().
+std::vector<SqlStatement> FinishStatements(const std::string& run_id, int64_t epoch,
+                                           RunStatus status, const std::string& output,
+                                           const std::string& error, const std::string& failed_node,
+                                           int64_t now, const std::vector<RunStep>& steps,
+                                           const std::vector<NewRunEvent>& events) {
+  std::vector<SqlStatement> out;
+  std::string differs;  // a given node whose stored checkpoint is not this finish's
+  std::vector<SqlParam> differs_params;
+  for (const auto& step : steps) {
+    out.push_back(StepUpsert(step, now));
+    const auto n = [&] { return "$" + std::to_string(8 + differs_params.size()); };
+    differs += differs.empty() ? "" : " OR ";
+    differs += "(s.node_id = " + n();
+    differs_params.push_back(P::Text(step.node_id));
+    differs += " AND NOT (s.epoch = $2 AND s.status = " + n();
+    differs_params.push_back(P::Text(step.status));
+    differs += " AND s.output = " + n();
+    differs_params.push_back(P::Text(step.output));
+    differs += " AND s.error = " + n() + "))";
+    differs_params.push_back(P::Text(step.error));
+  }
+  SqlStatement finish = FinishUpdate(
+      run_id, epoch, status, output, error, failed_node, now,
+      differs.empty() ? std::string()
+                      : " AND NOT EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = $1 AND "
+                        "s.status <> 'waiting' AND (" +
+                            differs + "))");
+  std::move(differs_params.begin(), differs_params.end(), std::back_inserter(finish.params));
+  finish.needs_row = true;
+  out.push_back(std::move(finish));
+  for (auto& insert : EventInserts(run_id, events, now)) out.push_back(std::move(insert));
+  return out;
+}
+
 // kConflict at a finish's COMMIT (or its events' statement): the finish applied, only its events
 // met another appender's numbers. Nothing was committed: the caller tries again.
 tl::unexpected<Error> EventsClashed(const Error& e) {
@@ -378,11 +419,12 @@ tl::unexpected<Error> EventsClashed(const Error& e) {
       "store: the run's events met another writer's; nothing committed, retry: " + e.message);
 }
 
-// Whether a finish's steps can go with it in one round trip: each under the finish's epoch (a step
-// SaveStep would refuse for its epoch is refused by the transaction path, with its reason), and
-// each node once (two checkpoints of one node in one call: the transaction path decides between
-// them as SaveStep does).
-bool FitsOneRoundTrip(const std::vector<RunStep>& steps, int64_t epoch) {
+// Whether a finish's steps can go with it in one closed list of statements (one round trip on
+// PostgreSQL, one statement list on SQLite): each under the finish's epoch (a step SaveStep would
+// refuse for its epoch is refused by the transaction path, with its reason), and each node once
+// (two checkpoints of one node in one call: the transaction path decides between them as
+// SaveStep does).
+bool FitsOneCommit(const std::vector<RunStep>& steps, int64_t epoch) {
   std::set<std::string_view> nodes;
   for (const auto& s : steps) {
     if (s.epoch != epoch || !nodes.insert(s.node_id).second) return false;
@@ -511,15 +553,24 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
       return WhyNotFinished(run_id, epoch, status, output, error, failed_node);
     });
   }
-  if (!user_tx_ && WritesInWith(*conn_) && FitsOneRoundTrip(steps, epoch)) {
-    // The finish with its steps and events in one statement (FinishStatement), in one commit
-    // (one round trip).
-    const std::vector<SqlStatement> stmts{
-        FinishStatement(run_id, epoch, status, output, error, failed_node, NowMs(), steps, events)};
+  if (!user_tx_ && FitsOneCommit(steps, epoch)) {
+    // The finish with its steps and events in one commit without logic between its statements:
+    // on PostgreSQL one statement (FinishStatement, one round trip), on SQLite a closed list
+    // (FinishStatements, which can share a commit group).
+    const bool one_statement = WritesInWith(*conn_);
+    const std::vector<SqlStatement> stmts =
+        one_statement
+            ? std::vector<SqlStatement>{FinishStatement(run_id, epoch, status, output, error,
+                                                        failed_node, NowMs(), steps, events)}
+            : FinishStatements(run_id, epoch, status, output, error, failed_node, NowMs(), steps,
+                               events);
     auto r = ExecAndCommit(stmts);
     if (!r && r.error().code == ErrorCode::kConflict) return EventsClashed(r.error());
     if (!r) return Fail(r.error());
-    if (!(*r)[0].rows.empty()) return RunFromRow((*r)[0].rows[0]);
+    const size_t finish_at = one_statement ? 0 : steps.size();
+    if (r->size() == stmts.size() && !(*r)[finish_at].rows.empty()) {
+      return RunFromRow((*r)[finish_at].rows[0]);
+    }
     // Not applied, and nothing written: the transaction below says why, or accepts a repeat of
     // a finish that applied (writing its events again, as it always has).
   }

@@ -198,6 +198,7 @@ class PgConn final : public SqlConn {
   }
 
   Result<std::vector<SqlResult>> ExecAndCommit(const std::vector<SqlStatement>& stmts) override {
+    if (auto st = RequireNoNeedsRow(stmts); !st) return Fail(st.error());
     if (!InTransaction()) {
       return Fail(ErrorCode::kUnavailable,
                   "postgres: no transaction open to commit (connection reset); nothing committed");

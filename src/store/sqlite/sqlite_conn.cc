@@ -277,11 +277,10 @@ class SqliteConn final : public SqlConn {
                                  ? BeginWriteBy(std::chrono::steady_clock::now() + busy_timeout_)
                                  : Fail(ErrorCode::kUnavailable, "a second member ended it too");
         if (!again) {
-          FailMembers(todo,
-                      Fail(ErrorCode::kUnavailable,
-                           "sqlite: the transaction this write shared was ended by "
-                           "another's failure (" +
-                               ender->result.error().message + "); nothing committed, retry"));
+          FailMembers(todo, Fail(ErrorCode::kUnavailable,
+                                 "sqlite: the transaction this write shared was ended by "
+                                 "another's failure (" +
+                                     WhyEnded(*ender) + "); nothing committed, retry"));
           return {};
         }
       }
@@ -295,13 +294,20 @@ class SqliteConn final : public SqlConn {
     }
   }
 
-  // Each member's statements in the open transaction, in order; the member whose failure ended
-  // the transaction, if one did.
+  // What ended the transaction a member ran in: its failure, or the undo of its refusal (a
+  // `needs_row` statement returned no row, and rolling back to its savepoint failed).
+  static std::string WhyEnded(const CommitGroups::Request& ender) {
+    if (ender.result) return "undoing a refused write failed";
+    return ender.result.error().message;
+  }
+
+  // Each member's statements in the open transaction, in order; the member whose failure (or the
+  // undo of whose refusal) ended the transaction, if one did.
   CommitGroups::Request* RunMembers(const std::vector<CommitGroups::Request*>& members) {
     for (auto* r : members) {
       r->result = ExecUnderSavepoint(r->stmts);
       if (InTransaction()) continue;
-      if (r->result) {
+      if (r->result && r->result->size() == r->stmts.size()) {
         // Its statements ended the transaction themselves (a COMMIT or ROLLBACK among them):
         // not a closed list of statements.
         r->result = Fail(ErrorCode::kInvalidArgument,
@@ -335,9 +341,10 @@ class SqliteConn final : public SqlConn {
     for (auto* r : members) r->result = error;
   }
 
-  // One member's statements in the open transaction: all of them, or none. When its savepoint
-  // cannot be rolled back to, the whole transaction is (the group's leader runs the others
-  // again).
+  // One member's statements in the open transaction: all of them, or none (a failure, or a
+  // `needs_row` statement that returned no row: then the results end with its own). When its
+  // savepoint cannot be rolled back to, the whole transaction is (the group's leader runs the
+  // others again).
   Result<std::vector<SqlResult>> ExecUnderSavepoint(const std::vector<SqlStatement>& stmts) {
     const auto undo = [this] {
       if (!InTransaction()) return;
@@ -360,6 +367,10 @@ class SqliteConn final : public SqlConn {
         return Fail(r.error());
       }
       out.push_back(std::move(*r));
+      if (st.needs_row && out.back().rows.empty()) {
+        undo();
+        return out;
+      }
     }
     if (auto s = Exec("RELEASE ferry_group_member", {}); !s) {
       undo();

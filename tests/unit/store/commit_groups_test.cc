@@ -104,6 +104,62 @@ class HeldFile {
   std::vector<std::unique_ptr<Writer>> writers_;
 };
 
+// A statement the call needs a row from (SqlStatement::needs_row).
+SqlStatement NeedsRow(const std::string& k) {
+  SqlStatement st{"UPDATE t SET k = k WHERE k = $1 RETURNING k", {SqlParam::Text(k)}};
+  st.needs_row = true;
+  return st;
+}
+
+std::string Keys(SqlConn& c) {
+  return One(c, "SELECT group_concat(k, ',') FROM (SELECT k FROM t ORDER BY k)");
+}
+
+// Alone, and on a connection outside any group (":memory:"), a write whose needed row is missing
+// stops there and commits nothing: its results end with that statement's (no row). One whose
+// row is there commits all of it.
+TEST(CommitGroups, AWriteWhoseNeededRowIsMissingCommitsNothing) {
+  HeldFile f;
+  auto mem = Open(":memory:");
+  ASSERT_TRUE(mem->ExecScript("CREATE TABLE t (k TEXT PRIMARY KEY)"));
+  for (SqlConn* c : {f.holder.get(), mem.get()}) {
+    SCOPED_TRACE(c == mem.get() ? "no group" : "a group of one");
+    ASSERT_TRUE(c->ExecInOwnCommit({Insert("here")}));
+    auto refused = c->ExecInOwnCommit({Insert("x"), NeedsRow("missing"), Insert("never")});
+    ASSERT_TRUE(refused) << refused.error().ToString();
+    ASSERT_EQ(refused->size(), 2u);
+    EXPECT_TRUE((*refused)[1].rows.empty());
+    EXPECT_FALSE(c->InTransaction());
+    auto applied = c->ExecInOwnCommit({Insert("y"), NeedsRow("here"), Insert("z")});
+    ASSERT_TRUE(applied) << applied.error().ToString();
+    EXPECT_EQ(applied->size(), 3u);
+    EXPECT_EQ(Keys(*c), "here,y,z");
+  }
+  // Sent together, statements cannot stop each other: ExecAndCommit refuses one that needs a row.
+  ASSERT_TRUE(mem->BeginWrite());
+  auto together = mem->ExecAndCommit({NeedsRow("here")});
+  ASSERT_FALSE(together);
+  EXPECT_EQ(together.error().code, ErrorCode::kInvalidArgument);
+}
+
+// In a group, a member whose needed row is missing is undone alone: the members before and after
+// it are committed, and its results end with the statement that found no row.
+TEST(CommitGroups, AGroupedWriteWhoseNeededRowIsMissingIsUndoneAlone) {
+  HeldFile f;
+  ASSERT_TRUE(f.Hold());
+  ASSERT_TRUE(f.holder->Exec("INSERT INTO t (k) VALUES ('held')", {}));
+  ASSERT_TRUE(f.Queue({Insert("a")}));
+  ASSERT_TRUE(f.Queue({Insert("b"), NeedsRow("missing"), Insert("never")}));
+  ASSERT_TRUE(f.Queue({Insert("c"), NeedsRow("a"), Insert("d")}));  // a's row, in the group
+  f.Release();
+  ASSERT_TRUE(f.result(0)) << f.result(0).error().ToString();
+  ASSERT_TRUE(f.result(1)) << f.result(1).error().ToString();
+  ASSERT_TRUE(f.result(2)) << f.result(2).error().ToString();
+  EXPECT_EQ(f.result(1)->size(), 2u);
+  EXPECT_EQ(f.result(2)->size(), 3u);
+  EXPECT_EQ(Keys(*f.holder), "a,c,d,held");
+}
+
 // While another connection holds the file, four writers queue; when it commits, one of them
 // runs all four in one transaction. The one whose second statement fails (a taken key) gets its
 // error and leaves nothing; the other three get their own statements' results, committed.
