@@ -438,6 +438,15 @@ class SqliteConn final : public SqlConn {
 
 Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
                                                 std::chrono::milliseconds busy_timeout) {
+  // Every statement with RETURNING (and every INSERT that reads its own table) builds its result
+  // in an ephemeral table, and each ephemeral table opens a page cache that by default allocates
+  // 20 pages (88 KB) at once on its first page. malloc hands that back to the kernel when the
+  // statement ends, so each statement paid for page faults and a TLB flush, several times per
+  // run (docs/benchmarks.md). Without that first bulk allocation pages are allocated as they are
+  // needed. Process-wide, and only before SQLite initialises: once is enough, and a process that
+  // initialised it already keeps the default.
+  static const bool no_bulk_cache = sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0) == 0;
+  (void)no_bulk_cache;
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
