@@ -95,7 +95,11 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
 
   auto location = ResolveStoreLocation(ctx, sf);
   if (!location) return out.Fail(location.error());
-  auto stores = MakeStoreFactory(*location);
+  StoreOptions store_options;
+  // On a SQLite file shared with a worker running runs flat out, the answers (webhooks, run
+  // starts) must not wait behind the worker's transactions.
+  store_options.write_precedence = true;
+  auto stores = MakeStoreFactory(*location, store_options);
   if (!stores) return out.Fail(stores.error());
   if (auto s = (*stores)->Open(); !s) {  // applies pending migrations once, up front
     return out.Fail(s.error().code,

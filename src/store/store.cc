@@ -27,7 +27,8 @@ class SqliteFactory final : public StoreFactory {
   SqliteFactory(std::string path, StoreOptions options)
       : path_(std::move(path)), options_(options) {}
   Result<std::unique_ptr<Store>> Open() override {
-    auto conn = store_internal::OpenSqliteConn(path_, options_.busy_timeout);
+    auto conn =
+        store_internal::OpenSqliteConn(path_, options_.busy_timeout, options_.write_precedence);
     if (!conn) return Fail(conn.error());
     return store_internal::MakeSqlStore(std::move(*conn), options_);
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "store/sqlite/commit_groups.h"
+#include "store/sqlite/write_precedence.h"
 #include "store/sqlite/write_turns.h"
 
 namespace ferry::store_migrations_sqlite {
@@ -108,10 +109,13 @@ tl::unexpected<Error> SqliteError(sqlite3* db, int rc, std::string_view what) {
 // first 10 ms, then every millisecond, until `timeout` (docs/benchmarks.md: a webhook's p99 under
 // a worker's backlog 17.8-21.7 -> 5.2-5.3 ms).
 // Only the one thread of a process that holds its write turn ever waits here, and only while the
-// lock is taken, so the polling costs little.
+// lock is taken, so the polling costs little. A waiter without write precedence does not retry
+// while one with it asks for the file (write_precedence.h).
 class BusyWait {
  public:
-  explicit BusyWait(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+  // `yield_to`: the wish of writers with precedence, or null (this one has it, or none exists).
+  BusyWait(std::chrono::milliseconds timeout, WritePrecedence* yield_to)
+      : timeout_(timeout), yield_to_(yield_to) {}
 
   void Install(sqlite3* db) { sqlite3_busy_handler(db, &BusyWait::OnBusy, this); }
 
@@ -119,9 +123,13 @@ class BusyWait {
   // `tries`: how often this lock event was retried before (0 on its first call).
   static int OnBusy(void* self, int tries) {
     auto* w = static_cast<BusyWait*>(self);
-    const auto now = std::chrono::steady_clock::now();
+    auto now = std::chrono::steady_clock::now();
     if (tries == 0) w->since_ = now;
     if (now - w->since_ >= w->timeout_) return 0;  // SQLITE_BUSY to the caller
+    if (w->yield_to_ != nullptr && w->yield_to_->YieldTo(w->since_ + w->timeout_)) {
+      now = std::chrono::steady_clock::now();
+      if (now - w->since_ >= w->timeout_) return 0;
+    }
     std::this_thread::sleep_for(now - w->since_ < kFastPhase ? kFastStep : kSlowStep);
     return 1;
   }
@@ -131,17 +139,23 @@ class BusyWait {
   static constexpr std::chrono::microseconds kSlowStep{1000};
 
   const std::chrono::milliseconds timeout_;
+  WritePrecedence* const yield_to_;
   std::chrono::steady_clock::time_point since_;
 };
 
 class SqliteConn final : public SqlConn {
  public:
+  // `precedence`: the file's write-precedence lock, or null; `first`: whether this connection
+  // has write precedence (write_precedence.h).
   SqliteConn(DbPtr db, std::chrono::milliseconds busy_timeout, std::shared_ptr<WriteTurns> turns,
-             std::shared_ptr<CommitGroups> groups)
+             std::shared_ptr<CommitGroups> groups, std::unique_ptr<WritePrecedence> precedence,
+             bool first)
       : busy_timeout_(busy_timeout),
         turns_(std::move(turns)),
         groups_(std::move(groups)),
-        busy_(busy_timeout),
+        precedence_(std::move(precedence)),
+        first_(first && precedence_ != nullptr),
+        busy_(busy_timeout, first_ ? nullptr : precedence_.get()),
         db_(std::move(db)) {
     busy_.Install(db_.get());
   }
@@ -226,7 +240,12 @@ class SqliteConn final : public SqlConn {
       if (auto st = TakeTurn(); !st) return st;
     }
     TurnEnd end(this);  // if BEGIN fails, even before it runs, the turn ends here
+    const auto until = std::chrono::steady_clock::now() + busy_timeout_;
+    // With precedence, the wish is held until the file is had (or not): the others go after it.
+    const bool announced = first_ && precedence_->Announce(until);
+    if (!first_ && precedence_ != nullptr) (void)precedence_->YieldTo(until);
     auto r = Exec("BEGIN IMMEDIATE", {});
+    if (announced) precedence_->Withdraw();
     if (!r) return Fail(r.error());
     return {};
   }
@@ -426,7 +445,9 @@ class SqliteConn final : public SqlConn {
   const std::chrono::milliseconds busy_timeout_;
   const std::shared_ptr<WriteTurns> turns_;     // null: the file is not shared by name (":memory:")
   const std::shared_ptr<CommitGroups> groups_;  // null when turns_ is
-  bool my_turn_ = false;                        // this connection holds its file's write turn
+  const std::unique_ptr<WritePrecedence> precedence_;  // null when turns_ is, or unopenable
+  const bool first_;                                   // this connection has write precedence
+  bool my_turn_ = false;      // this connection holds its file's write turn
   bool undo_failed_ = false;  // a commit group member's writes could not be undone (LeadGroup)
   BusyWait busy_;             // the connection's busy handler points at it: declared before db_
   // Declared before the cache: statements must be finalized before the connection closes.
@@ -437,7 +458,8 @@ class SqliteConn final : public SqlConn {
 }  // namespace
 
 Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
-                                                std::chrono::milliseconds busy_timeout) {
+                                                std::chrono::milliseconds busy_timeout,
+                                                bool write_precedence) {
   // Every statement with RETURNING (and every INSERT that reads its own table) builds its result
   // in an ephemeral table, and each ephemeral table opens a page cache that by default allocates
   // 20 pages (88 KB) at once on its first page. malloc hands that back to the kernel when the
@@ -458,9 +480,10 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
   }
   sqlite3_extended_result_codes(db.get(), 1);
   const bool shared = !(path.empty() || path == ":memory:" || path.starts_with("file:"));
-  auto conn = std::make_unique<SqliteConn>(std::move(db), busy_timeout,
-                                           shared ? WriteTurns::ForFile(path) : nullptr,
-                                           shared ? CommitGroups::ForFile(path) : nullptr);
+  auto conn = std::make_unique<SqliteConn>(
+      std::move(db), busy_timeout, shared ? WriteTurns::ForFile(path) : nullptr,
+      shared ? CommitGroups::ForFile(path) : nullptr,
+      shared ? WritePrecedence::Open(path) : nullptr, write_precedence);
   // Switching a fresh file to WAL upgrades a shared lock to an exclusive one. When several
   // processes open it at once (server, worker and scheduler starting together), SQLite answers
   // SQLITE_BUSY at once instead of calling the busy handler (it would deadlock otherwise), so
@@ -479,6 +502,16 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
   if (!st) {
     st.error().message = "sqlite: " + path + ": " + st.error().message;
     return Fail(st.error());
+  }
+  if (write_precedence) {
+    // The COMMIT that takes the WAL past its checkpoint threshold copies it into the database
+    // before it returns: milliseconds. With ten times the default threshold, the connections of
+    // other processes (a worker's) reach it first and this one's answers do not wait for that;
+    // alone, it still checkpoints, at 40 MB of WAL (docs/benchmarks.md: p99 8-10 -> 6.2 ms).
+    if (auto c = conn->ExecScript("PRAGMA wal_autocheckpoint=10000;"); !c) {
+      c.error().message = "sqlite: " + path + ": " + c.error().message;
+      return Fail(c.error());
+    }
   }
   return std::unique_ptr<SqlConn>(std::move(conn));
 }

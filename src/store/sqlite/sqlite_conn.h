@@ -15,8 +15,11 @@
 namespace ferry::store_internal {
 
 // Opens (creating if needed) the database file at `path` and sets its pragmas. kUnavailable when
-// the file cannot be opened or stays locked past busy_timeout.
+// the file cannot be opened or stays locked past busy_timeout. `write_precedence`: this
+// connection's write transactions go before those of connections without it, in any process,
+// when both wait for the file (write_precedence.h).
 Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
-                                                std::chrono::milliseconds busy_timeout);
+                                                std::chrono::milliseconds busy_timeout,
+                                                bool write_precedence = false);
 
 }  // namespace ferry::store_internal

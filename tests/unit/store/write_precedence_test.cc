@@ -1,0 +1,121 @@
+// Write precedence across processes on one SQLite file (src/store/sqlite/write_precedence.h):
+// a writer with it goes before writers without it that wait for the file, in any process.
+#include "store/sqlite/write_precedence.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "harness.h"
+#include "store/sqlite/sqlite_conn.h"
+
+namespace ferry::store_internal {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// A wish is seen by the others (not by its own holder) until it is withdrawn; with none, nobody
+// waits. Two connections of one process see each other's too (each has its own descriptor).
+TEST(WritePrecedence, AWishIsSeenByTheOthersUntilItIsWithdrawn) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "a.db").string();
+  auto first = WritePrecedence::Open(db);
+  auto other = WritePrecedence::Open(db);
+  ASSERT_TRUE(first && other);
+  EXPECT_FALSE(other->Claimed());
+  EXPECT_FALSE(other->YieldTo(Clock::now() + 10s)) << "nobody asked: no wait";
+
+  ASSERT_TRUE(first->Announce(Clock::now() + 10s));
+  EXPECT_TRUE(other->Claimed());
+  EXPECT_FALSE(first->Claimed()) << "its own wish does not hold it back";
+  first->Withdraw();
+  EXPECT_FALSE(other->Claimed());
+  EXPECT_FALSE(other->YieldTo(Clock::now() + 10s));
+}
+
+// A second writer with precedence waits for the first one's wish, until its own deadline.
+TEST(WritePrecedence, TwoWishesQueue) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "a.db").string();
+  auto a = WritePrecedence::Open(db);
+  auto b = WritePrecedence::Open(db);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Announce(Clock::now() + 10s));
+  EXPECT_FALSE(b->Announce(Clock::now())) << "taken, and no time to wait";
+  a->Withdraw();
+  EXPECT_TRUE(b->Announce(Clock::now()));
+  b->Withdraw();
+}
+
+// A wish never withdrawn (its process stopped while asking) holds the others for kMaxYield each
+// time, not for their whole busy timeout.
+TEST(WritePrecedence, AWishNeverWithdrawnHoldsOthersOnlySoLong) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "a.db").string();
+  auto stuck = WritePrecedence::Open(db);
+  auto other = WritePrecedence::Open(db);
+  ASSERT_TRUE(stuck && other);
+  ASSERT_TRUE(stuck->Announce(Clock::now() + 10s));
+  const auto before = Clock::now();
+  EXPECT_TRUE(other->YieldTo(before + 1h));
+  EXPECT_GE(Clock::now() - before, WritePrecedence::kMaxYield);
+}
+
+// A connection with precedence leaves the WAL's checkpoints to the others (ten times their
+// threshold), so its commits do not copy the WAL into the database while an answer waits.
+TEST(WritePrecedence, AConnectionWithPrecedenceCheckpointsLater) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "a.db").string();
+  for (const bool first : {false, true}) {
+    auto conn = OpenSqliteConn(db, 5s, first);
+    ASSERT_TRUE(conn) << conn.error().ToString();
+    auto pages = (*conn)->Exec("PRAGMA wal_autocheckpoint", {});
+    ASSERT_TRUE(pages) << pages.error().ToString();
+    EXPECT_EQ(pages->rows.at(0).Text(0), first ? "10000" : "1000");
+  }
+}
+
+// Two other processes wait for a file this one holds: the one without precedence asked first, the
+// one with it second. When the file is free, the one with precedence writes first. Four times:
+// without precedence either could win, each time.
+TEST(WritePrecedence, AWriterWithPrecedenceGoesBeforeOneThatAskedEarlier) {
+  for (int trial = 0; trial < 4; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    testing::TempDir dir;
+    const std::string db = (dir.path() / "a.db").string();
+    auto holder = OpenSqliteConn(db, 30s);
+    ASSERT_TRUE(holder) << holder.error().ToString();
+    ASSERT_TRUE(
+        (*holder)->ExecScript("CREATE TABLE t (n INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT)"));
+    ASSERT_TRUE((*holder)->BeginWrite());
+    ASSERT_TRUE((*holder)->Exec("INSERT INTO t (k) VALUES ('held')", {}));
+
+    const auto start = [&](const std::string& mode) {
+      testing::Process::Options o;
+      o.argv = {SQLITE_WRITER_CHILD, db, mode, mode};
+      return std::make_unique<testing::Process>(o);
+    };
+    auto other = start("other");
+    ASSERT_TRUE(other->WaitForOutput("ready", 10s)) << other->Stderr();
+    auto first = start("first");
+    ASSERT_TRUE(first->WaitForOutput("ready", 10s)) << first->Stderr();
+    auto watcher = WritePrecedence::Open(db);
+    ASSERT_TRUE(watcher);
+    ASSERT_TRUE(testing::Eventually([&] { return watcher->Claimed(); }, 10s))
+        << "the writer with precedence never asked";
+    ASSERT_TRUE((*holder)->Exec("COMMIT", {}));
+
+    EXPECT_EQ(first->Wait(30s), std::optional<int>(0)) << first->Stderr();
+    EXPECT_EQ(other->Wait(30s), std::optional<int>(0)) << other->Stderr();
+    auto order =
+        (*holder)->Exec("SELECT group_concat(k, ',') FROM (SELECT k FROM t ORDER BY n)", {});
+    ASSERT_TRUE(order);
+    EXPECT_EQ(order->rows.at(0).Text(0), "held,first,other");
+  }
+}
+
+}  // namespace
+}  // namespace ferry::store_internal
