@@ -79,7 +79,8 @@ std::vector<std::string> HidePaths(const std::string& store_location,
   if (store.rfind("postgres://", 0) == 0 || store.rfind("postgresql://", 0) == 0) store.clear();
   if (store.rfind("sqlite://", 0) == 0) store = store.substr(9);
   if (!store.empty()) {
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) out.push_back(store + suffix);
+    for (const char* suffix : {"", "-wal", "-shm", "-journal", "-precedence"})
+      out.push_back(store + suffix);
   }
   for (const std::string* p : {&secrets_file, &config_file, &data_dir}) {
     if (!p->empty()) out.push_back(*p);

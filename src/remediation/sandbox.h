@@ -37,8 +37,8 @@ struct SandboxProbe {
 };
 
 // What the sandbox masks for a process configured with these locations ("" skipped): a SQLite
-// store file with its -wal, -shm and -journal files (a PostgreSQL URL has no file), the secrets
-// file, the config file and the data directory.
+// store file with its -wal, -shm, -journal and -precedence files (a PostgreSQL URL has no file),
+// the secrets file, the config file and the data directory.
 std::vector<std::string> HidePaths(const std::string& store_location,
                                    const std::string& secrets_file, const std::string& config_file,
                                    const std::string& data_dir);

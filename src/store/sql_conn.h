@@ -67,6 +67,16 @@ struct SqlStatement {
   bool needs_row = false;
 };
 
+// Whether a call of ExecInOwnCommit with `stmts` that gave `results` stopped at a `needs_row`
+// statement that returned no row (so nothing of it was committed). The statements run in order
+// and stop at the first such one, so it is the last of the results, and may be the last
+// statement too.
+inline bool StoppedAtNeededRow(const std::vector<SqlStatement>& stmts,
+                               const std::vector<SqlResult>& results) {
+  return !results.empty() && results.size() <= stmts.size() &&
+         stmts[results.size() - 1].needs_row && results.back().rows.empty();
+}
+
 struct Migration {
   int version = 0;
   std::string name;
@@ -118,7 +128,8 @@ class SqlConn {
         std::any_of(stmts.begin(), stmts.end(), [](const SqlStatement& s) { return s.needs_row; });
     // A statement that can stop the call waits for the answers before it: one at a time.
     auto r = stops ? ExecThenCommit(stmts) : ExecAndCommit(stmts);
-    if (InTransaction() && (!r || r->size() < stmts.size())) (void)Exec("ROLLBACK", {});
+    // Committed, the transaction is over; failed or stopped, it is rolled back here.
+    if (InTransaction()) (void)Exec("ROLLBACK", {});
     return r;
   }
   // Whether a transaction is open on the server side, or begun and waiting for its first

@@ -130,8 +130,8 @@ Result<std::vector<SqlResult>> SqlStore::ExecAndCommit(const std::vector<SqlStat
   auto r = conn_->ExecInOwnCommit(stmts);
   if (r) {
     for (size_t i = 0; i < r->size(); ++i) store_internal::CountStatement(false);
-    // Fewer results than statements: a `needs_row` statement stopped it, nothing committed.
-    if (r->size() == stmts.size()) store_internal::CountCommit();
+    // A `needs_row` statement that stopped it committed nothing.
+    if (!store_internal::StoppedAtNeededRow(stmts, *r)) store_internal::CountCommit();
   }
   return r;
 }

@@ -568,7 +568,7 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
     if (!r && r.error().code == ErrorCode::kConflict) return EventsClashed(r.error());
     if (!r) return Fail(r.error());
     const size_t finish_at = one_statement ? 0 : steps.size();
-    if (r->size() == stmts.size() && !(*r)[finish_at].rows.empty()) {
+    if (!StoppedAtNeededRow(stmts, *r) && !(*r)[finish_at].rows.empty()) {
       return RunFromRow((*r)[finish_at].rows[0]);
     }
     // Not applied, and nothing written: the transaction below says why, or accepts a repeat of

@@ -69,9 +69,11 @@ Result<std::vector<SqlResult>> CommitGroups::Run(const std::vector<SqlStatement>
     std::erase(waiting_, &me);
     me.result = Fail(led.error());
   }
-  // The members committed, less the one transaction that held them (sql_counters.h).
-  const auto committed = std::count_if(group.begin(), group.end(),
-                                       [](const Request* r) { return r->result.has_value(); });
+  // The members committed, less the one transaction that held them (sql_counters.h); one that
+  // stopped at a `needs_row` statement committed nothing.
+  const auto committed = std::count_if(group.begin(), group.end(), [](const Request* r) {
+    return r->result.has_value() && !StoppedAtNeededRow(r->stmts, *r->result);
+  });
   if (committed > 1) CountGrouped(committed - 1);
   for (Request* r : group) {
     if (r == &me) continue;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -174,9 +175,12 @@ class SqliteConn final : public SqlConn {
     auto stmt = Prepare(sql);
     if (!stmt) return Fail(stmt.error());
     sqlite3_stmt* s = *stmt;
-    // A write outside a transaction is a transaction of its own: it takes a turn too.
+    // A write outside a transaction is a transaction of its own: it takes a turn too, and
+    // meets the other processes' writers as a BEGIN would.
+    std::optional<Precedence> precedence;
     if (!my_turn_ && sqlite3_get_autocommit(db_.get()) != 0 && sqlite3_stmt_readonly(s) == 0) {
       if (auto st = TakeTurn(); !st) return Fail(st.error());
+      precedence.emplace(this);
     }
     // Declared before `reset`: the turn ends once the statement is reset (its transaction over).
     TurnEnd end(this);
@@ -240,12 +244,10 @@ class SqliteConn final : public SqlConn {
       if (auto st = TakeTurn(); !st) return st;
     }
     TurnEnd end(this);  // if BEGIN fails, even before it runs, the turn ends here
-    const auto until = std::chrono::steady_clock::now() + busy_timeout_;
-    // With precedence, the wish is held until the file is had (or not): the others go after it.
-    const bool announced = first_ && precedence_->Announce(until);
-    if (!first_ && precedence_ != nullptr) (void)precedence_->YieldTo(until);
-    auto r = Exec("BEGIN IMMEDIATE", {});
-    if (announced) precedence_->Withdraw();
+    auto r = [&] {
+      Precedence precedence(this);
+      return Exec("BEGIN IMMEDIATE", {});
+    }();
     if (!r) return Fail(r.error());
     return {};
   }
@@ -262,6 +264,30 @@ class SqliteConn final : public SqlConn {
   const std::vector<Migration>& Migrations() const override { return SqliteMigrations(); }
 
  private:
+  // Write precedence across processes (write_precedence.h) for one write about to take the
+  // file: with it, the wish is held until the write has the file (or gives up); without it, the
+  // write first lets a writer with it go.
+  class Precedence {
+   public:
+    explicit Precedence(SqliteConn* c) : p_(c->precedence_.get()) {
+      if (p_ == nullptr) return;
+      const auto until = std::chrono::steady_clock::now() + c->busy_timeout_;
+      if (c->first_) {
+        (void)p_->Announce(until);
+      } else {
+        (void)p_->YieldTo(until);
+      }
+    }
+    ~Precedence() {
+      if (p_ != nullptr) p_->Withdraw();  // nothing when this connection holds no wish
+    }
+    Precedence(const Precedence&) = delete;
+    Precedence& operator=(const Precedence&) = delete;
+
+   private:
+    WritePrecedence* p_;
+  };
+
   // Ends the turn when the connection's transaction is over (or the connection closes).
   class TurnEnd {
    public:
@@ -326,7 +352,7 @@ class SqliteConn final : public SqlConn {
     for (auto* r : members) {
       r->result = ExecUnderSavepoint(r->stmts);
       if (InTransaction()) continue;
-      if (r->result && r->result->size() == r->stmts.size()) {
+      if (r->result && !StoppedAtNeededRow(r->stmts, *r->result)) {
         // Its statements ended the transaction themselves (a COMMIT or ROLLBACK among them):
         // not a closed list of statements.
         r->result = Fail(ErrorCode::kInvalidArgument,

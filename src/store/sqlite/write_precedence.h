@@ -5,16 +5,22 @@
 // (docs/benchmarks.md). A connection opened with precedence (StoreOptions::write_precedence:
 // `ferry server start`) goes next instead.
 //
-// The wish travels in a lock file beside the database (PATH-precedence; flock, so it ends with the
-// process that held it, however it ends). A connection with precedence holds it exclusively from
-// the moment it wants the file until it has it, at most its busy timeout. Every other connection
-// checks it before it begins a write and each time it retries a taken lock, and waits while it is
-// held, at most kMaxYield each time: so a writer with precedence waits for the transaction that
-// holds the file when it asks, and at most one more that began in the same instant. (Its
+// The wish travels in a lock file beside the database (PATH-precedence, PATH made canonical as
+// SQLite does for its -wal file; flock, so it ends with the process that held it, however it
+// ends). A connection with precedence holds it exclusively from the moment it wants the file
+// until it has it. Every other connection checks it before it writes and each time it retries a
+// taken lock, and waits while it is held: so a writer with precedence waits for the transaction
+// that holds the file when it asks, and at most one more that began in the same instant. (Its
 // connection also leaves the WAL's checkpoints to the others: sqlite_conn.cc.)
 //
+// A wish held for kMaxYield without a break (a server stopped while asking: SIGSTOP, a debugger)
+// is waited for once per connection; after that the connection ignores it until it has seen it
+// released, so a stuck server slows the others once, not at every write.
+//
 // Thread-safety: one per connection, NOT thread-safe. Each has its own descriptor (flock locks
-// belong to the open file, so two connections of one process exclude each other too).
+// belong to the open file, so two connections of one process exclude each other too). On NFS,
+// where flock becomes a per-process POSIX lock, precedence does not hold; SQLite's WAL mode needs
+// a local file system anyway.
 #pragma once
 
 #include <chrono>
@@ -25,12 +31,13 @@ namespace ferry::store_internal {
 
 class WritePrecedence {
  public:
-  // The longest a writer without precedence waits for one with it before going on anyway (one
-  // that stopped while asking must not stop the others for more than that each time).
-  static constexpr std::chrono::milliseconds kMaxYield{100};
+  // The longest a writer without precedence waits for one with it before going on anyway.
+  static constexpr std::chrono::milliseconds kMaxYield{1000};
 
-  // The lock file of the database at `db_path`, created when missing. nullptr when it cannot be
-  // opened (a read-only directory): writers then take the file in whatever order they get it.
+  // The lock file of the database at `db_path`, created when missing with the database file's
+  // permissions (so every user that can write the database can open it); read-only when it cannot
+  // be opened for writing (flock needs no more). nullptr when it cannot be opened at all:
+  // writers then take the file in whatever order they get it.
   static std::unique_ptr<WritePrecedence> Open(const std::string& db_path);
   ~WritePrecedence();
   WritePrecedence(const WritePrecedence&) = delete;
@@ -42,16 +49,19 @@ class WritePrecedence {
   void Withdraw();
 
   // Without precedence: waits while another connection holds the wish, at most kMaxYield or
-  // until `until`, whichever comes first. True when it waited.
+  // until `until`, whichever comes first (not at all for a wish it already waited kMaxYield for
+  // and has not seen released since). True when it waited.
   bool YieldTo(std::chrono::steady_clock::time_point until);
 
-  // Whether another connection holds the wish now.
+  // Whether another connection holds the wish now (this one's own is not counted).
   bool Claimed() const;
 
  private:
   explicit WritePrecedence(int fd) : fd_(fd) {}
 
   const int fd_;
+  bool held_ = false;      // this connection holds the wish
+  bool ignoring_ = false;  // a wish outlasted kMaxYield and has not been seen released since
 };
 
 }  // namespace ferry::store_internal

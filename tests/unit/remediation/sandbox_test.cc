@@ -85,7 +85,8 @@ TEST(SandboxTest, BubblewrapCommandLine) {
 TEST(SandboxTest, HidePathsOfEachLocation) {
   EXPECT_EQ(HidePaths("/d/ferry.db", "/etc/f.env", "/etc/f.conf", "/d"),
             (std::vector<std::string>{"/d/ferry.db", "/d/ferry.db-wal", "/d/ferry.db-shm",
-                                      "/d/ferry.db-journal", "/etc/f.env", "/etc/f.conf", "/d"}));
+                                      "/d/ferry.db-journal", "/d/ferry.db-precedence", "/etc/f.env",
+                                      "/etc/f.conf", "/d"}));
   EXPECT_EQ(HidePaths("sqlite:///d/x.db", "", "", "").front(), "/d/x.db");
   EXPECT_TRUE(HidePaths("postgresql://u:p@h/db", "", "", "").empty());
 }

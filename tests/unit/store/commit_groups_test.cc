@@ -116,7 +116,8 @@ std::string Keys(SqlConn& c) {
 }
 
 // Alone, and on a connection outside any group (":memory:"), a write whose needed row is missing
-// stops there and commits nothing: its results end with that statement's (no row). One whose
+// stops there and commits nothing, whether that statement is its last or not: its results end
+// with that statement's (no row), and the connection is left with no transaction open. One whose
 // row is there commits all of it.
 TEST(CommitGroups, AWriteWhoseNeededRowIsMissingCommitsNothing) {
   HeldFile f;
@@ -130,6 +131,10 @@ TEST(CommitGroups, AWriteWhoseNeededRowIsMissingCommitsNothing) {
     ASSERT_EQ(refused->size(), 2u);
     EXPECT_TRUE((*refused)[1].rows.empty());
     EXPECT_FALSE(c->InTransaction());
+    auto refused_last = c->ExecInOwnCommit({Insert("x2"), NeedsRow("missing")});
+    ASSERT_TRUE(refused_last) << refused_last.error().ToString();
+    EXPECT_TRUE(StoppedAtNeededRow({Insert("x2"), NeedsRow("missing")}, *refused_last));
+    EXPECT_FALSE(c->InTransaction()) << "a stop at the last statement is a stop too";
     auto applied = c->ExecInOwnCommit({Insert("y"), NeedsRow("here"), Insert("z")});
     ASSERT_TRUE(applied) << applied.error().ToString();
     EXPECT_EQ(applied->size(), 3u);
@@ -143,7 +148,8 @@ TEST(CommitGroups, AWriteWhoseNeededRowIsMissingCommitsNothing) {
 }
 
 // In a group, a member whose needed row is missing is undone alone: the members before and after
-// it are committed, and its results end with the statement that found no row.
+// it are committed, and its results end with the statement that found no row (its last one, or
+// not). Only the members committed count as sharing the transaction.
 TEST(CommitGroups, AGroupedWriteWhoseNeededRowIsMissingIsUndoneAlone) {
   HeldFile f;
   ASSERT_TRUE(f.Hold());
@@ -151,13 +157,18 @@ TEST(CommitGroups, AGroupedWriteWhoseNeededRowIsMissingIsUndoneAlone) {
   ASSERT_TRUE(f.Queue({Insert("a")}));
   ASSERT_TRUE(f.Queue({Insert("b"), NeedsRow("missing"), Insert("never")}));
   ASSERT_TRUE(f.Queue({Insert("c"), NeedsRow("a"), Insert("d")}));  // a's row, in the group
+  ASSERT_TRUE(f.Queue({Insert("e"), NeedsRow("missing")}));
+  const auto before = ReadSqlCounters().grouped;
   f.Release();
   ASSERT_TRUE(f.result(0)) << f.result(0).error().ToString();
   ASSERT_TRUE(f.result(1)) << f.result(1).error().ToString();
   ASSERT_TRUE(f.result(2)) << f.result(2).error().ToString();
   EXPECT_EQ(f.result(1)->size(), 2u);
   EXPECT_EQ(f.result(2)->size(), 3u);
+  ASSERT_TRUE(f.result(3)) << f.result(3).error().ToString();
+  EXPECT_TRUE(StoppedAtNeededRow(f.writer(3).stmts, *f.result(3)));
   EXPECT_EQ(Keys(*f.holder), "a,c,d,held");
+  EXPECT_EQ(ReadSqlCounters().grouped - before, 1) << "a and c in one transaction";
 }
 
 // While another connection holds the file, four writers queue; when it commits, one of them

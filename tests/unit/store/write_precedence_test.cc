@@ -31,6 +31,7 @@ TEST(WritePrecedence, AWishIsSeenByTheOthersUntilItIsWithdrawn) {
   ASSERT_TRUE(first->Announce(Clock::now() + 10s));
   EXPECT_TRUE(other->Claimed());
   EXPECT_FALSE(first->Claimed()) << "its own wish does not hold it back";
+  EXPECT_TRUE(other->Claimed()) << "asking its holder did not drop it";
   first->Withdraw();
   EXPECT_FALSE(other->Claimed());
   EXPECT_FALSE(other->YieldTo(Clock::now() + 10s));
@@ -50,9 +51,10 @@ TEST(WritePrecedence, TwoWishesQueue) {
   b->Withdraw();
 }
 
-// A wish never withdrawn (its process stopped while asking) holds the others for kMaxYield each
-// time, not for their whole busy timeout.
-TEST(WritePrecedence, AWishNeverWithdrawnHoldsOthersOnlySoLong) {
+// A wish never withdrawn (its process stopped while asking) holds another connection for
+// kMaxYield once, not for its whole busy timeout, and not again until it has been seen released;
+// a new wish after that is yielded to again.
+TEST(WritePrecedence, AWishNeverWithdrawnHoldsAnotherOnlyOnce) {
   testing::TempDir dir;
   const std::string db = (dir.path() / "a.db").string();
   auto stuck = WritePrecedence::Open(db);
@@ -60,8 +62,15 @@ TEST(WritePrecedence, AWishNeverWithdrawnHoldsOthersOnlySoLong) {
   ASSERT_TRUE(stuck && other);
   ASSERT_TRUE(stuck->Announce(Clock::now() + 10s));
   const auto before = Clock::now();
-  EXPECT_TRUE(other->YieldTo(before + 1h));
+  const auto deadline = before + 30s;
+  EXPECT_TRUE(other->YieldTo(deadline));
   EXPECT_GE(Clock::now() - before, WritePrecedence::kMaxYield);
+  EXPECT_LT(Clock::now(), deadline) << "it waited for its own deadline, not kMaxYield";
+  EXPECT_FALSE(other->YieldTo(Clock::now() + 30s)) << "the same wish again: no wait";
+  stuck->Withdraw();
+  EXPECT_FALSE(other->YieldTo(Clock::now() + 30s));  // sees it released
+  ASSERT_TRUE(stuck->Announce(Clock::now() + 10s));
+  EXPECT_TRUE(other->YieldTo(Clock::now() + 30s)) << "a new wish is waited for again";
 }
 
 // A connection with precedence leaves the WAL's checkpoints to the others (ten times their
@@ -78,9 +87,11 @@ TEST(WritePrecedence, AConnectionWithPrecedenceCheckpointsLater) {
   }
 }
 
-// Two other processes wait for a file this one holds: the one without precedence asked first, the
-// one with it second. When the file is free, the one with precedence writes first. Four times:
-// without precedence either could win, each time.
+// Three other processes wait for a file this one holds: two without precedence (one in a write
+// transaction, one with a single statement outside any) asked first, the one with it last. When
+// the file is free, the one with precedence writes first. Four times, the one with precedence
+// writing in a transaction and then with a single statement in turn: without precedence any of
+// them could win, each time.
 TEST(WritePrecedence, AWriterWithPrecedenceGoesBeforeOneThatAskedEarlier) {
   for (int trial = 0; trial < 4; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));
@@ -100,7 +111,9 @@ TEST(WritePrecedence, AWriterWithPrecedenceGoesBeforeOneThatAskedEarlier) {
     };
     auto other = start("other");
     ASSERT_TRUE(other->WaitForOutput("ready", 10s)) << other->Stderr();
-    auto first = start("first");
+    auto single = start("single");
+    ASSERT_TRUE(single->WaitForOutput("ready", 10s)) << single->Stderr();
+    auto first = start(trial % 2 == 0 ? "first" : "first-single");
     ASSERT_TRUE(first->WaitForOutput("ready", 10s)) << first->Stderr();
     auto watcher = WritePrecedence::Open(db);
     ASSERT_TRUE(watcher);
@@ -110,10 +123,12 @@ TEST(WritePrecedence, AWriterWithPrecedenceGoesBeforeOneThatAskedEarlier) {
 
     EXPECT_EQ(first->Wait(30s), std::optional<int>(0)) << first->Stderr();
     EXPECT_EQ(other->Wait(30s), std::optional<int>(0)) << other->Stderr();
-    auto order =
-        (*holder)->Exec("SELECT group_concat(k, ',') FROM (SELECT k FROM t ORDER BY n)", {});
+    EXPECT_EQ(single->Wait(30s), std::optional<int>(0)) << single->Stderr();
+    auto order = (*holder)->Exec("SELECT k FROM t ORDER BY n", {});
     ASSERT_TRUE(order);
-    EXPECT_EQ(order->rows.at(0).Text(0), "held,first,other");
+    ASSERT_EQ(order->rows.size(), 4u);
+    EXPECT_EQ(order->rows[0].Text(0), "held");
+    EXPECT_EQ(order->rows[1].Text(0), trial % 2 == 0 ? "first" : "first-single");
   }
 }
 
