@@ -413,9 +413,10 @@ struct StoreOptions {
   std::chrono::milliseconds statement_timeout = std::chrono::seconds(30);
   // Apply pending migrations at open. When false, opening a store whose schema is behind fails.
   bool migrate = true;
-  // SQLite: this store's write transactions go before those of stores opened without it, in this
-  // process or another, when both wait for the file (`ferry server start`, so that its answers do
-  // not wait behind a worker's runs). PostgreSQL has row locks: no effect.
+  // SQLite: this store's writes (transactions and single statements) go before those of stores
+  // opened without it, in this process or another, when both wait for the file (`ferry server
+  // start`, so that its answers do not wait behind a worker's runs). PostgreSQL has row locks: no
+  // effect.
   bool write_precedence = false;
 };
 

@@ -488,7 +488,7 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
                                                 bool write_precedence) {
   // Every statement with RETURNING (and every INSERT that reads its own table) builds its result
   // in an ephemeral table, and each ephemeral table opens a page cache that by default allocates
-  // 20 pages (88 KB) at once on its first page. malloc hands that back to the kernel when the
+  // 20 pages (87 KB) at once on its first page. malloc hands that back to the kernel when the
   // statement ends, so each statement paid for page faults and a TLB flush, several times per
   // run (docs/benchmarks.md). Without that first bulk allocation pages are allocated as they are
   // needed. Process-wide, and only before SQLite initialises: once is enough, and a process that
@@ -514,11 +514,17 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
   // processes open it at once (server, worker and scheduler starting together), SQLite answers
   // SQLITE_BUSY at once instead of calling the busy handler (it would deadlock otherwise), so
   // retry here for up to busy_timeout.
+  // With write precedence, the connection also leaves the WAL's checkpoints to the others: the
+  // COMMIT that takes the WAL past the threshold copies it into the database before it returns
+  // (milliseconds). At ten times the default, the connections of other processes (a worker's)
+  // reach it first, and alone this one still checkpoints, at 40 MB of WAL (docs/benchmarks.md).
+  const std::string pragmas =
+      std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") +
+      (write_precedence ? " PRAGMA wal_autocheckpoint=10000;" : "");
   const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
   Status st;
   for (int attempt = 0;; ++attempt) {
-    st = conn->ExecScript(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    st = conn->ExecScript(pragmas);
     if (st || st.error().code != ErrorCode::kUnavailable ||
         std::chrono::steady_clock::now() >= deadline) {
       break;
@@ -528,16 +534,6 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
   if (!st) {
     st.error().message = "sqlite: " + path + ": " + st.error().message;
     return Fail(st.error());
-  }
-  if (write_precedence) {
-    // The COMMIT that takes the WAL past its checkpoint threshold copies it into the database
-    // before it returns: milliseconds. With ten times the default threshold, the connections of
-    // other processes (a worker's) reach it first and this one's answers do not wait for that;
-    // alone, it still checkpoints, at 40 MB of WAL (docs/benchmarks.md: p99 8-10 -> 6.2 ms).
-    if (auto c = conn->ExecScript("PRAGMA wal_autocheckpoint=10000;"); !c) {
-      c.error().message = "sqlite: " + path + ": " + c.error().message;
-      return Fail(c.error());
-    }
   }
   return std::unique_ptr<SqlConn>(std::move(conn));
 }

@@ -17,33 +17,35 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+// Two connections' locks on one database's precedence file: `a` asks first in each test, `b`
+// is the other.
+class WritePrecedenceLocks : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(a && b); }
+
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "a.db").string();
+  std::unique_ptr<WritePrecedence> a = WritePrecedence::Open(db);
+  std::unique_ptr<WritePrecedence> b = WritePrecedence::Open(db);
+};
+
 // A wish is seen by the others (not by its own holder) until it is withdrawn; with none, nobody
 // waits. Two connections of one process see each other's too (each has its own descriptor).
-TEST(WritePrecedence, AWishIsSeenByTheOthersUntilItIsWithdrawn) {
-  testing::TempDir dir;
-  const std::string db = (dir.path() / "a.db").string();
-  auto first = WritePrecedence::Open(db);
-  auto other = WritePrecedence::Open(db);
-  ASSERT_TRUE(first && other);
-  EXPECT_FALSE(other->Claimed());
-  EXPECT_FALSE(other->YieldTo(Clock::now() + 10s)) << "nobody asked: no wait";
+TEST_F(WritePrecedenceLocks, AWishIsSeenByTheOthersUntilItIsWithdrawn) {
+  EXPECT_FALSE(b->Claimed());
+  EXPECT_FALSE(b->YieldTo(Clock::now() + 10s)) << "nobody asked: no wait";
 
-  ASSERT_TRUE(first->Announce(Clock::now() + 10s));
-  EXPECT_TRUE(other->Claimed());
-  EXPECT_FALSE(first->Claimed()) << "its own wish does not hold it back";
-  EXPECT_TRUE(other->Claimed()) << "asking its holder did not drop it";
-  first->Withdraw();
-  EXPECT_FALSE(other->Claimed());
-  EXPECT_FALSE(other->YieldTo(Clock::now() + 10s));
+  ASSERT_TRUE(a->Announce(Clock::now() + 10s));
+  EXPECT_TRUE(b->Claimed());
+  EXPECT_FALSE(a->Claimed()) << "its own wish does not hold it back";
+  EXPECT_TRUE(b->Claimed()) << "asking its holder did not drop it";
+  a->Withdraw();
+  EXPECT_FALSE(b->Claimed());
+  EXPECT_FALSE(b->YieldTo(Clock::now() + 10s));
 }
 
-// A second writer with precedence waits for the first one's wish, until its own deadline.
-TEST(WritePrecedence, TwoWishesQueue) {
-  testing::TempDir dir;
-  const std::string db = (dir.path() / "a.db").string();
-  auto a = WritePrecedence::Open(db);
-  auto b = WritePrecedence::Open(db);
-  ASSERT_TRUE(a && b);
+// A second writer with precedence (b) waits for the first one's wish, until its own deadline.
+TEST_F(WritePrecedenceLocks, TwoWishesQueue) {
   ASSERT_TRUE(a->Announce(Clock::now() + 10s));
   EXPECT_FALSE(b->Announce(Clock::now())) << "taken, and no time to wait";
   a->Withdraw();
@@ -51,26 +53,21 @@ TEST(WritePrecedence, TwoWishesQueue) {
   b->Withdraw();
 }
 
-// A wish never withdrawn (its process stopped while asking) holds another connection for
+// A wish never withdrawn (a's process stopped while asking) holds another connection for
 // kMaxYield once, not for its whole busy timeout, and not again until it has been seen released;
 // a new wish after that is yielded to again.
-TEST(WritePrecedence, AWishNeverWithdrawnHoldsAnotherOnlyOnce) {
-  testing::TempDir dir;
-  const std::string db = (dir.path() / "a.db").string();
-  auto stuck = WritePrecedence::Open(db);
-  auto other = WritePrecedence::Open(db);
-  ASSERT_TRUE(stuck && other);
-  ASSERT_TRUE(stuck->Announce(Clock::now() + 10s));
+TEST_F(WritePrecedenceLocks, AWishNeverWithdrawnHoldsAnotherOnlyOnce) {
+  ASSERT_TRUE(a->Announce(Clock::now() + 10s));
   const auto before = Clock::now();
   const auto deadline = before + 30s;
-  EXPECT_TRUE(other->YieldTo(deadline));
+  EXPECT_TRUE(b->YieldTo(deadline));
   EXPECT_GE(Clock::now() - before, WritePrecedence::kMaxYield);
   EXPECT_LT(Clock::now(), deadline) << "it waited for its own deadline, not kMaxYield";
-  EXPECT_FALSE(other->YieldTo(Clock::now() + 30s)) << "the same wish again: no wait";
-  stuck->Withdraw();
-  EXPECT_FALSE(other->YieldTo(Clock::now() + 30s));  // sees it released
-  ASSERT_TRUE(stuck->Announce(Clock::now() + 10s));
-  EXPECT_TRUE(other->YieldTo(Clock::now() + 30s)) << "a new wish is waited for again";
+  EXPECT_FALSE(b->YieldTo(Clock::now() + 30s)) << "the same wish again: no wait";
+  a->Withdraw();
+  EXPECT_FALSE(b->YieldTo(Clock::now() + 30s));  // sees it released
+  ASSERT_TRUE(a->Announce(Clock::now() + 10s));
+  EXPECT_TRUE(b->YieldTo(Clock::now() + 30s)) << "a new wish is waited for again";
 }
 
 // A connection with precedence leaves the WAL's checkpoints to the others (ten times their
