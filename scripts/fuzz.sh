@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh long [target...]    each target for 2,000,000 executions or 15 minutes,
 #                                       whichever comes first
 #   scripts/fuzz.sh list                the targets
+#   scripts/fuzz.sh build               only installs what is missing and builds the targets
 #
 # Any crash, sanitizer report, timeout (one input over 10 s) or out-of-memory fails the script;
 # the input is saved under build/fuzz/artifacts/<target>/ and the log under
@@ -39,14 +40,14 @@ all_targets=(cron_fuzz workflow_fuzz template_fuzz api_request_fuzz webhook_fuzz
   config_fuzz)
 
 usage() {
-  echo "usage: scripts/fuzz.sh smoke|long|list [target...]" >&2
+  echo "usage: scripts/fuzz.sh smoke|long|list|build [target...]" >&2
   exit 2
 }
 
 mode="${1:-}"
 [ $# -gt 0 ] && shift
 case "$mode" in
-  smoke | long) ;;
+  smoke | long | build) ;;
   list)
     printf '%s\n' "${all_targets[@]}"
     exit 0
@@ -65,6 +66,7 @@ done
 ./scripts/setup.sh fuzz
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz -j "${FERRY_BUILD_JOBS:-2}"
+[ "$mode" = build ] && exit 0
 
 out=build/fuzz
 logs="$out/logs/$mode"

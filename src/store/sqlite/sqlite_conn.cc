@@ -120,12 +120,18 @@ class BusyWait {
 
   void Install(sqlite3* db) { sqlite3_busy_handler(db, &BusyWait::OnBusy, this); }
 
+  // The write about to start asked for the file at `t`: its timeout counts from there, so the
+  // time it already spent yielding to a writer with precedence is part of it, not added to it.
+  // EndWrite() when it is over; a lock event outside such a write counts from its own start.
+  void StartWrite(std::chrono::steady_clock::time_point t) { write_started_ = t; }
+  void EndWrite() { write_started_.reset(); }
+
  private:
   // `tries`: how often this lock event was retried before (0 on its first call).
   static int OnBusy(void* self, int tries) {
     auto* w = static_cast<BusyWait*>(self);
     auto now = std::chrono::steady_clock::now();
-    if (tries == 0) w->since_ = now;
+    if (tries == 0) w->since_ = w->write_started_.value_or(now);
     if (now - w->since_ >= w->timeout_) return 0;  // SQLITE_BUSY to the caller
     if (w->yield_to_ != nullptr && w->yield_to_->YieldTo(w->since_ + w->timeout_)) {
       now = std::chrono::steady_clock::now();
@@ -142,6 +148,7 @@ class BusyWait {
   const std::chrono::milliseconds timeout_;
   WritePrecedence* const yield_to_;
   std::chrono::steady_clock::time_point since_;
+  std::optional<std::chrono::steady_clock::time_point> write_started_;
 };
 
 class SqliteConn final : public SqlConn {
@@ -269,9 +276,12 @@ class SqliteConn final : public SqlConn {
   // write first lets a writer with it go.
   class Precedence {
    public:
-    explicit Precedence(SqliteConn* c) : p_(c->precedence_.get()) {
+    explicit Precedence(SqliteConn* c) : c_(c), p_(c->precedence_.get()) {
+      const auto now = std::chrono::steady_clock::now();
+      // One busy timeout for the whole write: the wait here and SQLite's busy handler after it.
+      c_->busy_.StartWrite(now);
       if (p_ == nullptr) return;
-      const auto until = std::chrono::steady_clock::now() + c->busy_timeout_;
+      const auto until = now + c->busy_timeout_;
       if (c->first_) {
         (void)p_->Announce(until);
       } else {
@@ -279,12 +289,14 @@ class SqliteConn final : public SqlConn {
       }
     }
     ~Precedence() {
+      c_->busy_.EndWrite();
       if (p_ != nullptr) p_->Withdraw();  // nothing when this connection holds no wish
     }
     Precedence(const Precedence&) = delete;
     Precedence& operator=(const Precedence&) = delete;
 
    private:
+    SqliteConn* c_;
     WritePrecedence* p_;
   };
 

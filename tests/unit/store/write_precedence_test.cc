@@ -3,6 +3,7 @@
 #include "store/sqlite/write_precedence.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <memory>
@@ -82,6 +83,38 @@ TEST(WritePrecedence, AConnectionWithPrecedenceCheckpointsLater) {
     ASSERT_TRUE(pages) << pages.error().ToString();
     EXPECT_EQ(pages->rows.at(0).Text(0), first ? "10000" : "1000");
   }
+}
+
+// A writer without precedence that first waits for a wish (never withdrawn: a stopped server)
+// and then for the file (held by a connection outside Ferry's turns) gives up after one busy
+// timeout in all, not one for each wait.
+TEST(WritePrecedence, YieldingAndWaitingForTheFileShareOneBusyTimeout) {
+  testing::TempDir dir;
+  const std::string db = (dir.path() / "a.db").string();
+  {
+    auto setup = OpenSqliteConn(db, 5s);  // creates the file in WAL mode
+    ASSERT_TRUE(setup) << setup.error().ToString();
+    ASSERT_TRUE((*setup)->ExecScript("CREATE TABLE t (k TEXT)"));
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> holder(raw, &sqlite3_close);
+  ASSERT_EQ(sqlite3_exec(holder.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto wish = WritePrecedence::Open(db);
+  ASSERT_TRUE(wish);
+  ASSERT_TRUE(wish->Announce(Clock::now() + 10s));
+
+  constexpr auto kTimeout = WritePrecedence::kMaxYield;  // each wait alone could take all of it
+  auto writer = OpenSqliteConn(db, kTimeout);
+  ASSERT_TRUE(writer) << writer.error().ToString();
+  const auto before = Clock::now();
+  auto st = (*writer)->BeginWrite();
+  const auto waited = Clock::now() - before;
+  ASSERT_FALSE(st) << "the file is held: the write cannot begin";
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable) << st.error().ToString();
+  EXPECT_GE(waited, kTimeout) << "it gave up before its busy timeout";
+  EXPECT_LT(waited, kTimeout * 3 / 2) << "the yield and the busy wait each took a timeout";
+  (void)sqlite3_exec(holder.get(), "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 // Three other processes wait for a file this one holds: two without precedence (one in a write
