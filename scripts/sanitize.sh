@@ -6,11 +6,12 @@
 #   scripts/sanitize.sh          every unit-test executable (about 15 minutes to build on 2 cores)
 #   scripts/sanitize.sh smoke    those of the parts that read outside input or hold C handles
 #                                (JSON, workflows and templates, the Redis protocol, cron, the
-#                                store, the HTTP API and server, processes, handlers, the worker,
-#                                runs, views, the console) without the orchestration above them
-#                                (cli, ops, service, remediation, the scheduler's dispatch), which
-#                                link nearly all of src/: CI runs this, to stay well under 30
-#                                minutes; run the whole set before resolving a change to those parts
+#                                store, the API's request reading and webhook signatures,
+#                                processes, handlers, the worker, runs, views, the console) without
+#                                the orchestration above them (cli, ops, service, remediation, the
+#                                scheduler's dispatch), which link nearly all of src/: CI runs this
+#                                (a third less to build); run the whole set before resolving a
+#                                change to those parts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t targets < <(sed -n 's/^add_executable(\([a-z_]*unit_tests\).*/\1/p' tests/unit/*/CMakeLists.txt)
