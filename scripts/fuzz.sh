@@ -26,6 +26,7 @@ declare -A max_len=(
   [webhook_fuzz]=4096
   [redis_reply_fuzz]=4096
   [config_fuzz]=4096
+  [http_request_fuzz]=4096
 )
 declare -A dict=(
   [cron_fuzz]=cron
@@ -35,9 +36,10 @@ declare -A dict=(
   [webhook_fuzz]=webhook
   [redis_reply_fuzz]=redis
   [config_fuzz]=config
+  [http_request_fuzz]=http
 )
 all_targets=(cron_fuzz workflow_fuzz template_fuzz api_request_fuzz webhook_fuzz redis_reply_fuzz
-  config_fuzz)
+  config_fuzz http_request_fuzz)
 
 usage() {
   echo "usage: scripts/fuzz.sh smoke|long|list|build [target...]" >&2
