@@ -1,16 +1,19 @@
 // The HTTP server's request reading (src/http/server.h), over a real loopback connection. The
 // input is what a client sends, byte for byte: the target sends it, closes its sending side and
-// reads until the server closes. Its routes take each path through the server: a GET with a
+// reads until the server closes. One "~~pause~~" in the input splits it: the rest is sent once
+// the server has answered something (an early refusal, 100 Continue) or 20 ms have passed, so
+// bodies also arrive after their heads. Its routes take each path through the server: a GET with a
 // captured segment and a query (and HEAD), a POST body, an admission check that lowers the body
 // limit, one that refuses a request without a header before its body is read, a short event
 // stream, and an answer with work after it.
 // Properties: every answer is well-framed HTTP/1.0 or 1.1 with a status of 100..599 and never 500
 // (no handler here throws), whole except an event stream's (which ends when its client stops
 // sending, as this one does); the server closes the connection once the client has stopped sending
-// (within 5 s, far under its own 3 s deadlines plus its 2 s linger); and it holds no connection
-// afterwards.
+// (within 5 s: it sees the end of the input at once, and its own deadlines are 3 s); and it holds
+// no connection afterwards.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -26,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "fuzz_check.h"
@@ -114,6 +118,19 @@ ferry::http::Server& TheServer() {
   return *server;
 }
 
+constexpr std::string_view kPause = "~~pause~~";
+
+// Sends what the socket takes. The server may answer and close before reading everything (413,
+// 431): a failed send is part of the exchange, not an error.
+void SendAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
 // Sends `input`, half-closes, and returns everything the server sent until it closed; nothing
 // when it did not close within the receive deadline.
 std::optional<std::string> Exchange(int port, const uint8_t* data, size_t size) {
@@ -135,14 +152,14 @@ std::optional<std::string> Exchange(int port, const uint8_t* data, size_t size) 
   // once the server has closed too loses nothing.
   const linger reset{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-  // The server may answer and close before reading everything (413, 431): a failed send is
-  // part of the exchange, not an error.
-  size_t sent = 0;
-  while (sent < size) {
-    const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  const size_t pause = input.find(kPause);
+  const std::string_view first = input.substr(0, pause);
+  SendAll(fd, first);
+  if (pause != std::string_view::npos) {
+    pollfd answered{fd, POLLIN, 0};
+    ::poll(&answered, 1, 20);
+    SendAll(fd, input.substr(pause + kPause.size()));
   }
   ::shutdown(fd, SHUT_WR);
   std::string out;

@@ -25,6 +25,23 @@ int HexValue(char c) {
   return -1;
 }
 
+// The first coding in a comma-separated header value that is not `allowed`; "" when none.
+std::string_view OtherCoding(std::string_view value, std::string_view allowed) {
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    std::string_view coding = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+      coding.remove_prefix(1);
+    }
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+      coding.remove_suffix(1);
+    }
+    if (!coding.empty() && !IEquals(coding, allowed)) return coding;
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<std::string> FindHeader(const HeaderList& headers, std::string_view name) {
@@ -72,6 +89,9 @@ std::string_view StatusCodeName(int status) {
     case 414:
     case 431:
       return "too_large";
+    case 415:
+    case 501:
+      return "unsupported";
     case 503:
       return "unavailable";
     case 504:
@@ -147,6 +167,23 @@ Status ParseTarget(std::string_view target, std::string& path,
     query.emplace_back(std::move(*key), std::move(*value));
   }
   return {};
+}
+
+std::optional<Response> UnsupportedBodyCoding(const HeaderList& headers) {
+  for (const auto& [name, value] : headers) {
+    if (IEquals(name, "Transfer-Encoding")) {
+      if (auto other = OtherCoding(value, "chunked"); !other.empty()) {
+        return ErrorResponse(501, "Transfer-Encoding " + std::string(other) +
+                                      " is not supported: send the body as is or chunked");
+      }
+    } else if (IEquals(name, "Content-Encoding")) {
+      if (auto other = OtherCoding(value, "identity"); !other.empty()) {
+        return ErrorResponse(415, "Content-Encoding " + std::string(other) +
+                                      " is not supported: send the body uncompressed");
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace ferry::http

@@ -103,5 +103,11 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
 // escape, a NUL byte, or a target that is not an absolute path.
 Status ParseTarget(std::string_view target, std::string& path,
                    std::vector<std::pair<std::string, std::string>>& query);
+// The refusal for a body the server would not hand to its handler as sent: a transfer coding
+// other than chunked (501: the parser would pass gzip's bytes on as the body), or a content coding
+// other than identity (415: a gzipped JSON body would be refused as malformed JSON, or fail its
+// webhook signature, with an error that does not say why). Nothing when the body is plain or
+// chunked; codings compare ignoring case, and empty list elements are skipped.
+std::optional<Response> UnsupportedBodyCoding(const HeaderList& headers);
 
 }  // namespace ferry::http

@@ -290,6 +290,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     route_ = match.route;
     request_.params = std::move(match.params);
+    if (auto refusal = UnsupportedBodyCoding(request_.headers)) {
+      refusal->close = true;  // its body is not read
+      return Answer(std::move(*refusal));
+    }
     if (auto len = parser_->content_length();
         len && *len > static_cast<uint64_t>(server_.options.max_body_limit)) {
       return TooLarge(server_.options.max_body_limit);
