@@ -527,7 +527,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     head_->set(bhttp::field::server, "ferry");
     head_->set(bhttp::field::content_type, res.content_type);
     for (auto& [k, v] : res.headers) head_->insert(k, v);
-    head_->chunked(true);
+    // HTTP/1.0 has no chunked coding (RFC 9112 6.1: not for a request below 1.1): there the
+    // stream's end is the connection's.
+    chunked_ = version >= 11;
+    head_->chunked(chunked_);
     head_->keep_alive(false);
     serializer_.emplace(*head_);
     stream_.expires_after(server_.options.write_timeout);
@@ -584,16 +587,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (out.empty()) return AfterChunk(step);
     chunk_ = std::move(out);
     stream_.expires_after(server_.options.write_timeout);
-    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)),
-                      [self = shared_from_this(), step](beast::error_code ec, size_t) {
-                        if (ec) return self->Close();
-                        self->AfterChunk(step);
-                      });
+    auto then = [self = shared_from_this(), step](beast::error_code ec, size_t) {
+      if (ec) return self->Close();
+      self->AfterChunk(step);
+    };
+    if (chunked_) {
+      asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)), std::move(then));
+    } else {
+      asio::async_write(stream_, asio::buffer(chunk_), std::move(then));
+    }
   }
 
   void AfterChunk(Stream::Step step) {
     if (closed_) return;
     if (step.done) {
+      if (!chunked_) return EndStream();
       stream_.expires_after(server_.options.write_timeout);
       asio::async_write(stream_, bhttp::make_chunk_last(),
                         [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -630,6 +638,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::shared_ptr<Stream> source_;
   std::optional<bhttp::response<bhttp::empty_body>> head_;
+  bool chunked_ = true;  // the stream's body: chunks (HTTP/1.1), or bytes until the close (1.0)
   std::optional<bhttp::response_serializer<bhttp::empty_body>> serializer_;
   std::string chunk_;
 

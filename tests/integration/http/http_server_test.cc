@@ -477,6 +477,17 @@ TEST_F(HttpServerTest, StreamsSendChunksAndEnd) {
   EXPECT_NE(r.find("\r\n0\r\n\r\n"), std::string::npos) << "no last chunk: " << r;
 }
 
+// HTTP/1.0 has no chunked coding: a stream's body is its bytes, ended by the close.
+TEST_F(HttpServerTest, StreamsToHttp10ClientsEndWithTheConnectionNotAChunk) {
+  Start();
+  RawClient c(port_);
+  c.Send("GET /stream?n=3 HTTP/1.0\r\n\r\n");
+  auto r = c.Read();
+  EXPECT_EQ(r.rfind("HTTP/1.0 200 ", 0), 0u) << r;
+  EXPECT_EQ(r.find("Transfer-Encoding"), std::string::npos) << r;
+  EXPECT_EQ(BodyOf(r), "data: 3\n\ndata: 2\n\ndata: 1\n\n") << r;
+}
+
 TEST_F(HttpServerTest, StreamCapAnswers503) {
   ServerOptions o;
   o.max_streams = 1;
