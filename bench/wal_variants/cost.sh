@@ -26,10 +26,10 @@ VACUUM ANALYZE runs" >/dev/null
   SEL="SELECT r.id, r.workflow_id, w.name, r.version, r.status, r.attempt, r.epoch, r.inputs, r.output, r.error, r.failed_node, r.triggered_by, r.trigger_id, r.retry_of, r.worker, r.created_ms, r.started_ms, r.finished_ms, r.updated_ms, r.seq FROM runs r JOIN workflows w ON w.id = r.workflow_id "
   echo "=== $v: $($PSQL -d $DB -At -c "SELECT pg_size_pretty(pg_table_size('runs'))") heap, indexes: $($PSQL -d $DB -At -c "SELECT string_agg(indexrelname, ' ' ORDER BY indexrelname) FROM pg_stat_user_indexes WHERE relname = 'runs'")"
   for q in \
-    "recovery, every 2 s: ListPendingRunsOlderThan|$SEL WHERE r.status = 'pending' AND r.created_ms <= $((NOW-30000)) ORDER BY r.created_ms, r.seq LIMIT 100" \
-    "recovery, every 2 s: ListRunningRuns|$SEL WHERE r.status = 'running' AND r.updated_ms <= $((NOW-60000)) ORDER BY r.updated_ms, r.seq LIMIT 100" \
+    "recovery, every 5 s: ListPendingRunsOlderThan|$SEL WHERE r.status = 'pending' AND r.created_ms <= $((NOW-30000)) ORDER BY r.created_ms, r.seq LIMIT 100" \
+    "recovery, every 5 s: ListRunningRuns|$SEL WHERE r.status = 'running' AND r.updated_ms <= $((NOW-60000)) ORDER BY r.updated_ms, r.seq LIMIT 100" \
     "alerts/metrics: CountPendingOlderThan|SELECT COUNT(*) FROM runs WHERE status = 'pending' AND created_ms <= $((NOW-300000))" \
-    "retention, every 30 s: DeleteFinishedRunsBefore (its SELECT)|SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_ms < $((NOW-500000*1000/2)) ORDER BY finished_ms LIMIT 1000" \
+    "retention, every minute: DeleteFinishedRunsBefore (its SELECT)|SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') AND finished_ms < $((NOW-500000*1000/2)) ORDER BY finished_ms LIMIT 1000" \
     "API: ListRuns status=failed|$SEL WHERE r.status = 'failed' ORDER BY r.seq DESC LIMIT 51" \
     "API: ListRuns status=pending|$SEL WHERE r.status = 'pending' ORDER BY r.seq DESC LIMIT 51" \
     "metrics: CountRunsByStatus|SELECT status, COUNT(*) FROM runs GROUP BY status"; do
