@@ -15,6 +15,7 @@ Variants:
   base  schema as migrations 001-005
   v1    packed events: one run_events row per commit (first_seq, n, data = JSON array)
   v2    no FKs run_events->runs, run_steps->runs, runs->workflows, runs->workflow_versions
+        (v2wf: only runs' two; v2ev: only run_events' and run_steps')
   v3    HOT: drop runs' indexes that mention status, fillfactor 70
   v4    v1 + v2 + v3
   v5    v4 + the node's checkpoint in the finish's event row (no run_steps row)
@@ -23,6 +24,8 @@ Variants:
   v7    v6 + runs' columns reordered (what never changes first, then what each update changes)
   v8    v7 + run.created's data kept in the runs row (no run_events row for it)
   v7nohot, v8nohot   v7 and v8 keeping every status index of runs
+  v9    v8 + runs_open, a table of the unfinished runs' seq (inserted with the run, deleted by
+        its finish) for the recovery lookups; v3open: v3 + runs_open
   (FEATURES below has the rest: single changes on top of base, fillfactor 90 and 100.)
 
 Run it through run.sh, which starts the PostgreSQL it measures on. The statements are a copy:
@@ -63,6 +66,8 @@ FEATURES = {
     "base": set(),
     "v1": {"pack"},
     "v2": {"nofk"},
+    "v2wf": {"nofk_wf"},  # v2's runs -> workflows, workflow_versions half
+    "v2ev": {"nofk_ev"},  # v2's run_events, run_steps -> runs half
     "v3": {"hot"},
     "v4": {"pack", "nofk", "hot"},
     "v5": {"pack", "nofk", "hot", "step_in_event"},
@@ -85,6 +90,10 @@ FEATURES = {
     # v7 / v8 keeping every status index of runs (no HOT, fillfactor 100)
     "v7nohot": {"pack", "nofk", "step_in_event", "seqkey", "reorder"},
     "v8nohot": {"pack", "nofk", "step_in_event", "seqkey", "reorder", "created_in_run"},
+    # v8 / v3 + a table of the unfinished runs (runs_open: a row from the create to the finish),
+    # which the recovery lookups join instead of reading runs' status indexes
+    "v9": {"pack", "nofk", "hot", "step_in_event", "seqkey", "reorder", "created_in_run", "open"},
+    "v3open": {"hot", "open"},
 }
 
 RUNS_REORDERED = """CREATE TABLE runs (
@@ -165,10 +174,13 @@ def schema(variant):
                 assert "created_event" in text
         parts.append(f"-- {name}\n" + text)
     ddl = [f"-- variant {variant}: {sorted(f)}"]
-    if "nofk" in f:
+    if "nofk" in f or "nofk_ev" in f:
         ddl += [
             "ALTER TABLE run_events DROP CONSTRAINT run_events_run_id_fkey;",
             "ALTER TABLE run_steps DROP CONSTRAINT run_steps_run_id_fkey;",
+        ]
+    if "nofk" in f or "nofk_wf" in f:
+        ddl += [
             "ALTER TABLE runs DROP CONSTRAINT runs_workflow_id_fkey;",
             "ALTER TABLE runs DROP CONSTRAINT runs_workflow_id_version_fkey;",
         ]
@@ -183,6 +195,9 @@ def schema(variant):
             ddl += ["ALTER TABLE runs SET (fillfactor = 90);"]
         elif "ff100" not in f:
             ddl += ["ALTER TABLE runs SET (fillfactor = 70);"]
+    if "open" in f:
+        ddl += ["-- The unfinished runs: inserted with the run, deleted by its finish.\n"
+                "CREATE TABLE runs_open (seq BIGINT PRIMARY KEY);"]
     if "step_in_run" in f:
         ddl += ["ALTER TABLE runs ADD COLUMN steps TEXT NOT NULL DEFAULT '';"]
     if "pack" in f:
@@ -285,6 +300,23 @@ def finish_update(also, set_steps=""):
 
 def statements(variant):
     """(create, start, steps_select, finish) PREPARE texts."""
+    create, start, steps, finish = schema_statements(variant)
+    if "open" in FEATURES[variant]:
+        # The create also inserts the run's seq into runs_open; the finish deletes it.
+        add = ", o AS (INSERT INTO runs_open (seq) SELECT r.seq FROM r) SELECT * FROM r"
+        if create.endswith(") SELECT * FROM r"):
+            create = create[:-len(" SELECT * FROM r")] + add
+        else:  # a bare INSERT ... RETURNING (run.created in the runs row)
+            head, insert = create.split(" AS INSERT ", 1)
+            create = head + " AS WITH r AS (INSERT " + insert + ")" + add
+        assert finish.endswith(") SELECT * FROM f")
+        finish = (finish[:-len(" SELECT * FROM f")] +
+                  ", o AS (DELETE FROM runs_open o USING f WHERE o.seq = f.seq) SELECT * FROM f")
+    return create, start, steps, finish
+
+
+def schema_statements(variant):
+    """statements() without runs_open."""
     f = FEATURES[variant]
     T12 = "(text, text, bigint, text, text, text, text, bigint, bigint, bigint, text, text)"
     if "pack" not in f and "seqkey_unpacked" not in f:

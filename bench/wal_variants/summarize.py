@@ -9,8 +9,8 @@ import sys
 
 N = 200
 R = os.path.join(os.environ.get("FERRY_WAL_DIR", "/tmp/ferry-wal-variants"), "results")
-ORDER = ["base", "v1", "v2", "v3", "base_seqkey", "base_reorder", "v4", "v5", "v5r", "v5o", "v6",
-         "v7", "v7ff90", "v7ff100", "v8", "v7nohot", "v8nohot"]
+ORDER = ["base", "v1", "v2", "v2wf", "v2ev", "v3", "base_seqkey", "base_reorder", "v4", "v5", "v5r", "v5o", "v6",
+         "v7", "v7ff90", "v7ff100", "v8", "v7nohot", "v8nohot", "v3open", "v9"]
 
 
 def load(prefix):
@@ -81,7 +81,7 @@ def main():
         by[(v, fpw)].append(agg(load(prefix)))
     print("| variant | WAL B/run (mean; range over repeats) | B-tree leaf inserts/run (all B-tree B) "
           "| heap inserts/run (B) | heap updates/run (B) | HOT share (WAL; pg_stat runs) "
-          "| VACUUM B/run | heap locks/run (B) | commits B | HEAP_CONFIRM B | prune B (Heap2/PRUNE) | other B (sequence, clog) | FPI B/run | rows after (runs, succeeded, run_events, run_steps) |")
+          "| VACUUM B/run | heap locks/run (B) | commits B | other heap B (deletes, confirms) | prune B (Heap2/PRUNE) | other B (sequence, clog) | FPI B/run | rows after (runs, succeeded, run_events, run_steps) |")
     print("|" + "---|" * 14)
     for fpw, suffix in (("off", ""), ("off", "_b50"), ("on", "")):
         for v0 in ORDER:
