@@ -26,6 +26,7 @@ Variants:
   v7nohot, v8nohot   v7 and v8 keeping every status index of runs
   v9    v8 + runs_open, a table of the unfinished runs' seq (inserted with the run, deleted by
         its finish) for the recovery lookups; v3open: v3 + runs_open
+  v10   v9 with the status in runs_open too (the start updates it)
   (FEATURES below has the rest: single changes on top of base, fillfactor 90 and 100.)
 
 Run it through run.sh, which starts the PostgreSQL it measures on. The statements are a copy:
@@ -94,6 +95,10 @@ FEATURES = {
     # which the recovery lookups join instead of reading runs' status indexes
     "v9": {"pack", "nofk", "hot", "step_in_event", "seqkey", "reorder", "created_in_run", "open"},
     "v3open": {"hot", "open"},
+    # v9 with the run's status kept in runs_open too (set by the start, a HOT update there), so
+    # the lookups filter runs_open before they read runs: fast with a backlog of pending runs
+    "v10": {"pack", "nofk", "hot", "step_in_event", "seqkey", "reorder", "created_in_run", "open",
+            "open_status"},
 }
 
 RUNS_REORDERED = """CREATE TABLE runs (
@@ -195,7 +200,12 @@ def schema(variant):
             ddl += ["ALTER TABLE runs SET (fillfactor = 90);"]
         elif "ff100" not in f:
             ddl += ["ALTER TABLE runs SET (fillfactor = 70);"]
-    if "open" in f:
+    if "open_status" in f:
+        ddl += ["-- The unfinished runs and their status: inserted with the run, updated by its\n"
+                "-- start, deleted by its finish.\n"
+                "CREATE TABLE runs_open (seq BIGINT PRIMARY KEY, status TEXT NOT NULL)"
+                " WITH (fillfactor = 70);"]
+    elif "open" in f:
         ddl += ["-- The unfinished runs: inserted with the run, deleted by its finish.\n"
                 "CREATE TABLE runs_open (seq BIGINT PRIMARY KEY);"]
     if "step_in_run" in f:
@@ -301,9 +311,13 @@ def finish_update(also, set_steps=""):
 def statements(variant):
     """(create, start, steps_select, finish) PREPARE texts."""
     create, start, steps, finish = schema_statements(variant)
-    if "open" in FEATURES[variant]:
-        # The create also inserts the run's seq into runs_open; the finish deletes it.
-        add = ", o AS (INSERT INTO runs_open (seq) SELECT r.seq FROM r) SELECT * FROM r"
+    f = FEATURES[variant]
+    if "open" in f:
+        # The create also inserts the run's seq into runs_open (v10: and its status, which the
+        # start updates); the finish deletes it.
+        add = (", o AS (INSERT INTO runs_open (seq, status) SELECT r.seq, 'pending' FROM r) "
+               "SELECT * FROM r" if "open_status" in f else
+               ", o AS (INSERT INTO runs_open (seq) SELECT r.seq FROM r) SELECT * FROM r")
         if create.endswith(") SELECT * FROM r"):
             create = create[:-len(" SELECT * FROM r")] + add
         else:  # a bare INSERT ... RETURNING (run.created in the runs row)
@@ -312,6 +326,10 @@ def statements(variant):
         assert finish.endswith(") SELECT * FROM f")
         finish = (finish[:-len(" SELECT * FROM f")] +
                   ", o AS (DELETE FROM runs_open o USING f WHERE o.seq = f.seq) SELECT * FROM f")
+        if "open_status" in f:
+            assert start.endswith(") SELECT * FROM u")
+            start = (start[:-len(" SELECT * FROM u")] + ", o AS (UPDATE runs_open o SET status = "
+                     "'running' FROM u WHERE o.seq = u.seq) SELECT * FROM u")
     return create, start, steps, finish
 
 

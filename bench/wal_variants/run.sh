@@ -8,7 +8,7 @@
 # `postgres` user, on a free loopback port, fsync and full_page_writes off as run_bench's) is made
 # in FERRY_WAL_DIR (default /tmp/ferry-wal-variants) and stopped at the end.
 #
-#   bench/wal_variants/run.sh                 base v3 v4 v7 v8 v9, one after another and as a backlog
+#   bench/wal_variants/run.sh                 base v3 v4 v7 v8 v9 v10, one after another and as a backlog
 #   bench/wal_variants/run.sh base v1 v2      the variants named
 #   bench/wal_variants/run.sh --cost          also what the status lookups cost without runs'
 #                                             status indexes (200,000 runs; cost.sh)
@@ -22,7 +22,7 @@ variants=()
 for a in "$@"; do
   if [ "$a" = --cost ]; then cost=1; else variants+=("$a"); fi
 done
-[ ${#variants[@]} -eq 0 ] && variants=(base v3 v4 v7 v8 v9)
+[ ${#variants[@]} -eq 0 ] && variants=(base v3 v4 v7 v8 v9 v10)
 
 mkdir -p "$D/results" "$D/sql" "$D/sock"
 chown -R postgres "$D"

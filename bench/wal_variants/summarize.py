@@ -10,7 +10,7 @@ import sys
 N = 200
 R = os.path.join(os.environ.get("FERRY_WAL_DIR", "/tmp/ferry-wal-variants"), "results")
 ORDER = ["base", "v1", "v2", "v2wf", "v2ev", "v3", "base_seqkey", "base_reorder", "v4", "v5", "v5r", "v5o", "v6",
-         "v7", "v7ff90", "v7ff100", "v8", "v7nohot", "v8nohot", "v3open", "v9"]
+         "v7", "v7ff90", "v7ff100", "v8", "v7nohot", "v8nohot", "v3open", "v9", "v10"]
 
 
 def load(prefix):
