@@ -2,13 +2,23 @@
 //   ./resize-submit redis://127.0.0.1:6379 640
 #include <ferry/ferry.h>
 
+#include <charconv>
 #include <chrono>
 #include <iostream>
 #include <string>
+#include <string_view>
 
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: resize-submit REDIS_URL WIDTH\n";
+    return 2;
+  }
+  // The whole argument must be a number: "64o" is a typo, not 64.
+  const std::string_view text = argv[2];
+  int width = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), width);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    std::cerr << "resize-submit: WIDTH must be an integer, got \"" << text << "\"\n";
     return 2;
   }
   ferry::ClientOptions options;
@@ -18,7 +28,7 @@ int main(int argc, char** argv) {
     std::cerr << client.error().ToString() << "\n";
     return 3;
   }
-  auto id = (*client)->Submit("resize", {{"width", std::stoi(argv[2])}});
+  auto id = (*client)->Submit("resize", {{"width", width}});
   if (!id) {
     std::cerr << id.error().ToString() << "\n";
     return 1;

@@ -255,8 +255,17 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
     banner += "  export FERRY_REDIS_URL=" + broker_options.redis_url +
               " FERRY_STORE=" + store_location + "\n";
   }
-  banner += "  ferry workflow apply examples/hello.yaml\n";
-  banner += "  ferry workflow run hello --input '{\"who\": \"Ada\"}' --wait\n";
+  // The example workflow is suggested where it is (Ferry's sources); in any other folder, a task
+  // that needs no file, and where workflows come from.
+  std::error_code no_file;
+  if (std::filesystem::is_regular_file("examples/hello.yaml", no_file)) {
+    banner += "  ferry workflow apply examples/hello.yaml\n";
+    banner += "  ferry workflow run hello --input '{\"who\": \"Ada\"}' --wait\n";
+  } else {
+    banner += "  ferry task submit echo --payload '{\"hi\": 1}' --wait\n";
+    banner +=
+        "  ferry workflow apply FILE.yaml   (docs/workflows.md; examples/ in Ferry's sources)\n";
+  }
   banner += "Press Ctrl-C to stop.\n";
   if (out.json()) {
     out.PrintJsonLine(

@@ -119,7 +119,9 @@ int PrintChanged(const Output& out, const Result<Json>& changed, const std::stri
   if (out.json()) {
     out.PrintJson(*changed);
   } else {
-    out.Message("remediation candidate " + Field((*changed)["remediation"], "id") + " " + what);
+    // The command's result, on stdout as `run cancel`'s is (stderr is for errors and notes).
+    out.Print("remediation candidate " + Field((*changed)["remediation"], "id") + " " + what +
+              "\n");
   }
   return kExitOk;
 }

@@ -2,6 +2,7 @@
 // (runs_common.h), and the `ferry.run` handler wiring for `ferry worker start`.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -88,7 +89,16 @@ Table RunsTable(const Json& runs, bool unicode) {
 std::string RunEventLine(const Json& e) {
   const Json d = e.contains("data") && e["data"].is_object() ? e["data"] : Json::object();
   const std::string type = Field(e, "type");
-  auto str = [&](const char* k) { return d.contains(k) ? Field(d, k) : std::string(); };
+  // One event, one line: a value's line breaks (a program's stderr ends with one) become spaces,
+  // and trailing ones go.
+  auto str = [&](const char* k) {
+    if (!d.contains(k)) return std::string();
+    std::string v = Field(d, k);
+    v.erase(v.find_last_not_of(" \t\r\n") + 1);
+    std::replace_if(
+        v.begin(), v.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    return v;
+  };
   std::string text;
   if (type == "node.started") {
     text = str("node") + "  started (" + str("kind") +
@@ -345,6 +355,9 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
     Table table({"Run ID", "Workflow", "Was", "Action", "Task", "Detail"});
     for (const auto& r : report->runs) {
       std::string action(runs::RecoveryActionName(r.action));
+      // A dry run did nothing: its table says what a real one would do.
+      if (args.dry_run && r.action == Action::kEnqueued) action = "would enqueue";
+      if (args.dry_run && r.action == Action::kFailed) action = "would fail";
       Color color = r.action == Action::kEnqueued                               ? Color::kYellow
                     : r.action == Action::kError || r.action == Action::kFailed ? Color::kRed
                                                                                 : Color::kNone;

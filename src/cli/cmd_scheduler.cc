@@ -186,7 +186,9 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
       sched.Stop();
       return out.Fail(bound.error());
     }
-    spdlog::info("scheduler metrics on :{}/metrics", *bound);
+    const bool v6 = metrics_host.find(':') != std::string::npos;
+    spdlog::info("scheduler metrics on http://{}{}{}:{}/metrics", v6 ? "[" : "", metrics_host,
+                 v6 ? "]" : "", *bound);
   }
   ops::SdNotify("READY=1\nSTATUS=scheduler " + sched.id() + " running");
   {

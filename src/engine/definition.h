@@ -134,8 +134,10 @@ struct HttpSpec {
 
 struct LuaSpec {
   std::string script;
-  std::map<std::string, std::string> args;  // templates, exposed to the script as `args`
-  int script_line = 0;                      // file line of the script's first line (0: unknown)
+  // Exposed to the script as `args`: an object whose strings are templates (a string that is one
+  // whole `{{ expr }}` passes the value itself, a list stays a list), as a task's payload.
+  Json args = Json::object();
+  int script_line = 0;  // file line of the script's first line (0: unknown)
 };
 
 struct DelaySpec {

@@ -31,26 +31,33 @@ NodeSpec Read(NodeFields& in) {
     r.Add(in.node, path, "missing required field 'script'");
   }
   if (const auto* a = r.Get(in.fields, "args")) {
-    if (auto m = r.StringMap(*a, path + ".args", in.index)) l.args = std::move(*m);
+    if (a->value.IsNull()) {
+      // `args:` with nothing after it: none.
+    } else if (!a->value.IsMap()) {
+      r.Add(a->value, path + ".args",
+            std::string("expected a map of names to values, got ") + r.KindOf(a->value));
+    } else if (auto v = r.ToJson(a->value, path + ".args", 0)) {
+      r.JsonSites(*v, a->value, path + ".args", in.index);
+      l.args = std::move(*v);
+    }
   }
   return l;
 }
 
 Json Canonical(const NodeSpec& spec) {
   const auto& s = std::get<LuaSpec>(spec);
-  return Json{{"script", s.script}, {"args", StringMapJson(s.args)}};
+  return Json{{"script", s.script}, {"args", s.args}};
 }
 
 NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   const auto& l = std::get<LuaSpec>(spec);
-  auto args = a.Render(l.args);
+  auto args = RenderJsonTemplates(l.args, a.scope);
   if (!args) return TemplateFail(args.error());
   LuaEnvironment env;
   env.inputs = a.root.value("inputs", Json::object());
   env.nodes = a.root.value("nodes", Json::object());
   env.run = a.root.value("run", Json::object());
-  env.args = Json::object();
-  for (auto& [k, v] : *args) env.args[k] = v;
+  env.args = std::move(*args);
   env.log = [&a](const std::string& line) { a.log(line, nullptr); };
   LuaProgram prog{l.script, "nodes." + a.node.id + ".script", l.script_line};
   auto r = RunLua(prog, env, a.options.lua, a.stop);

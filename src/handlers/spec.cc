@@ -55,7 +55,11 @@ Result<HandlerSpec> ParseOne(std::string_view decl) {
   if (!ValidKind(spec.kind)) {
     return Bad(decl, "kind must be 1-128 characters from A-Z a-z 0-9 _ - . :");
   }
-  if (IsReservedKind(spec.kind)) return Bad(decl, "kind '" + spec.kind + "' is built in");
+  if (IsReservedKind(spec.kind)) {
+    return Bad(decl, spec.kind.rfind("ferry.", 0) == 0
+                         ? "kinds starting with 'ferry.' are reserved for Ferry's own"
+                         : "kind '" + spec.kind + "' is built in");
+  }
   std::string_view target = Trim(decl.substr(eq + 1));
   if (target.rfind("exec:", 0) == 0) {
     spec.type = HandlerSpec::Type::kExec;

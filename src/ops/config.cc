@@ -162,7 +162,9 @@ Result<std::shared_ptr<const ConfigFile>> LoadConfigFrom(const std::optional<std
   }
   if (!path || path->empty()) return std::shared_ptr<const ConfigFile>();
   auto file = LoadConfigFile(*path);
-  if (!file) return Fail(file.error().code, origin + ": " + file.error().message);
+  // A file the flag or variable names but that cannot be read is a bad setting (exit 2), as a
+  // bad value of any other setting is.
+  if (!file) return Fail(ErrorCode::kInvalidArgument, origin + ": " + file.error().message);
   return std::make_shared<const ConfigFile>(std::move(*file));
 }
 

@@ -63,8 +63,9 @@ Json TaskEvent(const ferry::TaskEvent& e) {
 
 Json Worker(const WorkerInfo& w, int64_t now_ms) {
   return Json{{"id", w.id},
-              // A worker whose heartbeat lapsed is dead whatever it last reported.
-              {"status", w.alive ? w.status : std::string("dead")},
+              // A worker whose heartbeat lapsed is dead whatever it last reported; one that shut
+              // down cleanly said so last ("stopped") and is not alive either, but not dead.
+              {"status", w.alive || w.status == "stopped" ? w.status : std::string("dead")},
               {"reported_status", w.status},
               {"alive", w.alive},
               {"hostname", w.hostname},

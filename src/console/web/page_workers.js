@@ -1,5 +1,6 @@
 // Workers: every registered worker with its host, queues, concurrency, current tasks and
-// heartbeat age; dead ones (heartbeat lapsed) marked.
+// heartbeat age; dead ones (heartbeat lapsed) and stopped ones (shut down cleanly) marked, as the
+// API's status says.
 import {api} from './api.js';
 import {badge, fmtMs, fmtTime, h, replace, table} from './dom.js';
 
@@ -13,7 +14,7 @@ export function render(view, _params, _query, ctx) {
       ['worker', 'status', 'host', 'pid', 'version', 'queues', 'concurrency', 'current tasks', 'processed', 'failed', 'started', 'heartbeat'],
       workers.map((w) => h('tr', {class: w.alive ? null : 'dead', 'data-worker': w.id},
         h('td', {class: 'mono'}, w.id),
-        h('td', null, badge(w.alive ? w.status : 'dead')),
+        h('td', null, badge(w.status)),
         h('td', null, w.hostname || ''), h('td', {class: 'num'}, w.pid ?? ''), h('td', null, w.version || ''),
         h('td', null, (w.queues || []).join(', ')),
         h('td', {class: 'num'}, w.concurrency),

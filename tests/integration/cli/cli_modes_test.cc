@@ -450,6 +450,17 @@ TEST_F(CliModesTest, RemoteModeNeedsNoRedisAndNamesItsProblems) {
                            seconds(30), {});
   EXPECT_EQ(direct.exit_code, 2) << direct.err;
   EXPECT_NE(direct.err.find("does not work with --server"), std::string::npos) << direct.err;
+  // What needs neither a server nor Redis runs with --server too, even one that is not there.
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"schedule", "next", "@hourly", "--from", "2026-01-01T00:30:00Z"},
+        {"version"}}) {
+    args.insert(args.begin(), {FerryBinary(), "--server", gone});
+    auto r = RunCommand(args, seconds(30), {});
+    EXPECT_EQ(r.exit_code, 0) << args.back() << ": " << r.err;
+    if (args[3] == "schedule") {
+      EXPECT_NE(r.out.find("2026-01-01T01:00:00"), std::string::npos) << r.out;
+    }
+  }
   // An invalid workflow: the server's diagnostics, printed as locally (file, line, column).
   const auto bad_wf = dir_.path() / "bad.yaml";
   {

@@ -145,10 +145,20 @@ TEST(ReadmeTest, AKilledDevsEndpointsAreIgnoredWithAHint) {
   nlohmann::json rec = nlohmann::json::parse(ReadAll(file));
   EXPECT_EQ(rec["api"], "http://127.0.0.1:" + std::to_string(api_port) + "/api/v1");
 
-  // While it runs, FERRY_DATA_DIR finds it from any folder.
+  // In an empty folder the banner suggests nothing that needs a file there.
+  EXPECT_EQ(dev.Stdout().find("examples/hello.yaml"), std::string::npos) << dev.Stdout();
+  EXPECT_NE(dev.Stdout().find("ferry task submit echo"), std::string::npos) << dev.Stdout();
+
+  // While it runs, FERRY_DATA_DIR finds it from any folder: its Redis, and its store (recorded
+  // as the file it is, not as a path relative to the dev's folder).
+  ASSERT_NE(fs::current_path(), folder.path());
+  EXPECT_EQ(rec["store"], (folder.path() / ".ferry" / "ferry.db").string());
   auto listed = RunCommand({FerryBinary(), "--json", "queue", "list"}, seconds(30),
                            {{"FERRY_DATA_DIR", (folder.path() / ".ferry").string()}});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  auto workflows = RunCommand({FerryBinary(), "--json", "workflow", "list"}, seconds(30),
+                              {{"FERRY_DATA_DIR", (folder.path() / ".ferry").string()}});
+  EXPECT_EQ(workflows.exit_code, 0) << workflows.err;
 
   dev.Signal(SIGKILL);
   dev.Wait(seconds(10));

@@ -534,6 +534,7 @@ TEST_F(HandlersTest, BadDeclarationsStopTheWorkerWithAClearError) {
   };
   std::vector<Case> cases = {
       {{"--handler", "shell=exec:true"}, {}, "kind 'shell' is built in"},
+      {{"--handler", "ferry.x=exec:true"}, {}, "kinds starting with 'ferry.' are reserved"},
       {{"--handler", "x=exec:"}, {}, "names no program"},
       {{"--handler", "x=ftp://host/"}, {}, "must start with exec:, http:// or https://"},
       {{"--handler", "x=exec:true", "--handler", "x=exec:false"}, {}, "declared twice"},

@@ -230,6 +230,12 @@ TEST_F(RunsCliTest, RunRecoverRequeuesRunWhoseTaskWasDeleted) {
   worker->Wait(seconds(5));
   // The task and its stream entry vanish (retention, a lost Redis): nobody can reclaim it.
   redis_.Cli({"FLUSHALL"});
+  // A dry run says what it would do, and does none of it.
+  auto dry = Ferry({"run", "recover", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  EXPECT_NE(dry.out.find("would enqueue"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("(dry run: nothing changed)"), std::string::npos) << dry.out;
+  EXPECT_EQ(ShowRun(id)["status"], "running");
   auto rec = Ferry({"run", "recover"});
   EXPECT_EQ(rec.exit_code, 0) << rec.out << rec.err;
   EXPECT_NE(rec.out.find(id), std::string::npos) << rec.out;

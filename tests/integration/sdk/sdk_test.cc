@@ -63,6 +63,12 @@ TEST(Sdk, InstalledPackageBuildsAndRunsTheCppWorkerExample) {
   auto bad = RunCommand({(build / "resize-submit").string(), redis.url(), "0"}, seconds(60));
   EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
   EXPECT_TRUE(Contains(bad.err, "failed: payload.width must be a positive integer")) << bad.err;
+  // A width that is not a number is the producer's own usage error, not a crash.
+  for (const char* width : {"abc", "64o", "99999999999"}) {
+    auto typo = RunCommand({(build / "resize-submit").string(), redis.url(), width}, seconds(60));
+    EXPECT_EQ(typo.exit_code, 2) << width << ": " << typo.out << typo.err;
+    EXPECT_TRUE(Contains(typo.err, "WIDTH must be an integer")) << typo.err;
+  }
 
   // RunWorkerMain takes worker start's flags: a bad one is a usage error naming it.
   auto usage = RunCommand({(build / "resize-worker").string(), "--concurrency", "zero"});

@@ -56,6 +56,34 @@ class DevEndpointsTest : public ::testing::Test {
   std::string dir_;
 };
 
+// Commands find the record from other folders (FERRY_DATA_DIR), so a relative SQLite path is
+// recorded as the file it names where `ferry dev` runs, not left to name one in the reader's
+// folder.
+TEST_F(DevEndpointsTest, ARelativeStorePathIsRecordedAsTheFileItNamesHere) {
+  const std::string here = fs::current_path().string();
+  const std::map<std::string, std::string> cases = {
+      {".ferry/ferry.db", here + "/.ferry/ferry.db"},
+      {"./a/../b.db", here + "/b.db"},
+      {"sqlite://rel.db", "sqlite://" + here + "/rel.db"},
+      {"SQLite://rel.db", "sqlite://" + here + "/rel.db"},
+      {"sqlite:///abs/x.db", "sqlite:///abs/x.db"},
+      {"/abs/x.db", "/abs/x.db"},
+      {":memory:", ":memory:"},
+      {"file:x.db?mode=ro", "file:x.db?mode=ro"},
+      {"postgresql://u:pw@127.0.0.1:5432/db", "postgresql://u:pw@127.0.0.1:5432/db"},
+  };
+  for (const auto& [given, recorded] : cases) {
+    DevEndpoints e = Sample();
+    e.store = given;
+    auto file = DevEndpointsFile::Write(dir_, e);
+    ASSERT_TRUE(file) << file.error().message;
+    std::string hint;
+    auto found = FindDevEndpoints(Env(), &hint);
+    ASSERT_TRUE(found) << hint;
+    EXPECT_EQ(found->store, recorded) << given;
+  }
+}
+
 TEST_F(DevEndpointsTest, ALiveRecordIsFoundAndItsFileIsOwnerOnly) {
   {
     auto file = DevEndpointsFile::Write(dir_, Sample());

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/commands.h"
+#include "cli/runs_common.h"
 
 namespace ferry::cli {
 namespace {
@@ -22,6 +23,24 @@ TEST(MessagesTest, AuthErrorsKeepTheBrokersWordsWithoutThePassword) {
   EXPECT_EQ(d2.message.find("hunter2"), std::string::npos);
   EXPECT_NE(d2.message.find("password"), std::string::npos);
   EXPECT_EQ(ErrorExitCode(d2.code), 3);
+}
+
+// `run watch` prints one line per event, even when an error ends with a newline (a program's
+// stderr) or holds several.
+TEST(MessagesTest, ARunEventIsOneLine) {
+  Json retrying = {{"at", "2026-01-01T00:00:00Z"},
+                   {"type", "node.retrying"},
+                   {"data", {{"node", "a"}, {"attempt", 1}, {"error", "sh: exit code 3: err\n"}}}};
+  std::string line = RunEventLine(retrying);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_NE(line.find("a  retrying (attempt 1 failed: sh: exit code 3: err)"), std::string::npos)
+      << line;
+  Json finished = {{"at", "2026-01-01T00:00:00Z"},
+                   {"type", "node.finished"},
+                   {"data", {{"node", "b"}, {"status", "failed"}, {"error", "one\r\ntwo\n"}}}};
+  line = RunEventLine(finished);
+  EXPECT_EQ(line.find_first_of("\r\n"), std::string::npos) << line;
+  EXPECT_NE(line.find("b  failed: one  two"), std::string::npos) << line;
 }
 
 }  // namespace

@@ -199,6 +199,27 @@ nodes:
   EXPECT_EQ(Find(ds, "expected a duration").line, 18);
 }
 
+// A lua node's args are a map of names to any values; templates inside them are checked as
+// anywhere else, at their own lines.
+TEST(Ingest, LuaArgsAreAMapOfValuesWithCheckedTemplates) {
+  auto ds = Problems(R"(name: a
+nodes:
+  x:
+    kind: lua
+    script: return 1
+    args: [1, 2]
+  y:
+    kind: lua
+    script: return 1
+    args:
+      ok: [1, {n: 2}]
+      bad: ["{{ nodes.nope.output }}"]
+)");
+  EXPECT_EQ(Find(ds, "expected a map of names to values, got a list").line, 6);
+  EXPECT_EQ(Find(ds, "no node 'nope'").line, 12);
+  EXPECT_EQ(ds.size(), 2u);
+}
+
 TEST(Ingest, MissingNeedsDuplicatesAndCycles) {
   auto ds = Problems(R"(name: g
 nodes:

@@ -49,7 +49,7 @@ TEST(HandlerSpecs, RefusesBadDeclarationsNamingThem) {
            {"a b=exec:true", "kind must be"},
            {std::string(129, 'k') + "=exec:true", "kind must be"},
            {"echo=exec:true", "built in"},
-           {"ferry.run=exec:true", "built in"},
+           {"ferry.run=exec:true", "kinds starting with 'ferry.' are reserved"},
            {"x=exec:   ", "names no program"},
            {"x=file:///etc/passwd", "must start with exec:"},
            {"x=http:///path", "names no host"},

@@ -49,11 +49,16 @@ TEST(ConfigFile, UnknownKeysAreReportedNotFatal) {
   EXPECT_EQ(f->unknown_keys[0], "lese");
 }
 
-TEST(ConfigFile, MissingFileIsNotFound) {
+TEST(ConfigFile, AMissingFileIsABadSetting) {
   auto f = LoadConfigFrom(std::string("/nonexistent/ferry.conf"), FakeEnv({}));
   ASSERT_FALSE(f);
-  EXPECT_EQ(f.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(f.error().code, ErrorCode::kInvalidArgument);
   EXPECT_NE(f.error().message.find("--config"), std::string::npos);
+  auto from_env =
+      LoadConfigFrom(std::nullopt, FakeEnv({{"FERRY_CONFIG", "/nonexistent/ferry.conf"}}));
+  ASSERT_FALSE(from_env);
+  EXPECT_EQ(from_env.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(from_env.error().message.find("FERRY_CONFIG"), std::string::npos);
   auto none = LoadConfigFrom(std::nullopt, FakeEnv({}));
   ASSERT_TRUE(none);
   EXPECT_EQ(*none, nullptr);

@@ -183,6 +183,11 @@ TEST(Views, ValuesAreRenderedNotCopied) {
   lapsed.alive = false;
   EXPECT_EQ(Worker(lapsed, kT)["status"], "dead");
   EXPECT_EQ(Worker(lapsed, kT)["reported_status"], "running");
+  WorkerInfo stopped;  // a clean shutdown's last record: not alive, and not dead either
+  stopped.status = "stopped";
+  stopped.alive = false;
+  EXPECT_EQ(Worker(stopped, kT)["status"], "stopped");
+  EXPECT_FALSE(Worker(stopped, kT)["alive"].get<bool>());
   EXPECT_EQ(cases[7].full()["duration_ms"], 12);
   EXPECT_TRUE(cases[7].empty()["duration_ms"].is_null());
   ferry::Run running;
