@@ -12,17 +12,26 @@ namespace {
 // once while full pages keep coming.
 class PolledEventStream : public http::Stream {
  public:
-  PolledEventStream(std::chrono::milliseconds poll, std::chrono::milliseconds keep_alive)
-      : poll_(poll), keep_alive_(keep_alive) {}
+  PolledEventStream(std::chrono::milliseconds poll, std::chrono::milliseconds keep_alive,
+                    std::function<bool()> still_granted)
+      : poll_(poll), keep_alive_(keep_alive), still_granted_(std::move(still_granted)) {}
 
   Step Next(std::string& out, bool stopping) final {
     if (stopping) return {true, {}};
+    // The token that opened the stream, asked again once a second: a revoked one ends it.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_grant_check_ >= kGrantCheckEvery) {
+      last_grant_check_ = now;
+      if (!still_granted_()) {
+        out += ": the token was revoked or lost its scope\n\n";
+        return {true, {}};
+      }
+    }
     if (!started_) {
       started_ = true;
       out += "retry: 1000\n\n";
     }
     const Read read = ReadNew(out);
-    const auto now = std::chrono::steady_clock::now();
     if (out.empty() && now - last_write_ >= keep_alive_) out = ": keep-alive\n\n";
     if (!out.empty()) last_write_ = now;
     if (read.finished) return {true, {}};
@@ -44,8 +53,12 @@ class PolledEventStream : public http::Stream {
   }
 
  private:
+  static constexpr std::chrono::seconds kGrantCheckEvery{1};
+
   const std::chrono::milliseconds poll_;
   const std::chrono::milliseconds keep_alive_;
+  const std::function<bool()> still_granted_;
+  std::chrono::steady_clock::time_point last_grant_check_ = std::chrono::steady_clock::now();
   bool started_ = false;
   std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
 };
@@ -58,8 +71,10 @@ class ServiceEventStream final : public PolledEventStream {
   using StepFn = std::function<Result<service::LocalService::EventStep>(const std::string& after)>;
 
   ServiceEventStream(StepFn step, std::string after, std::chrono::milliseconds poll,
-                     std::chrono::milliseconds keep_alive)
-      : PolledEventStream(poll, keep_alive), step_(std::move(step)), after_(std::move(after)) {}
+                     std::chrono::milliseconds keep_alive, std::function<bool()> still_granted)
+      : PolledEventStream(poll, keep_alive, std::move(still_granted)),
+        step_(std::move(step)),
+        after_(std::move(after)) {}
 
  private:
   Read ReadNew(std::string& out) override {
@@ -86,7 +101,8 @@ class ServiceEventStream final : public PolledEventStream {
 
 std::shared_ptr<http::Stream> MakeRunEventStream(service::LocalService& service, std::string run_id,
                                                  int64_t after, std::chrono::milliseconds poll,
-                                                 std::chrono::milliseconds keep_alive) {
+                                                 std::chrono::milliseconds keep_alive,
+                                                 std::function<bool()> still_granted) {
   constexpr int kPage = 500;
   auto step = [&service, id = std::move(run_id)](const std::string& cursor) {
     int64_t seq = 0;  // the cursor is a seq this stream wrote (std::to_string): it parses
@@ -94,18 +110,20 @@ std::shared_ptr<http::Stream> MakeRunEventStream(service::LocalService& service,
     return service.RunEventStep(id, seq, kPage);
   };
   return std::make_shared<ServiceEventStream>(std::move(step), std::to_string(after), poll,
-                                              keep_alive);
+                                              keep_alive, std::move(still_granted));
 }
 
 std::shared_ptr<http::Stream> MakeTaskEventStream(service::LocalService& service,
                                                   std::string task_id, std::string after,
                                                   std::chrono::milliseconds poll,
-                                                  std::chrono::milliseconds keep_alive) {
+                                                  std::chrono::milliseconds keep_alive,
+                                                  std::function<bool()> still_granted) {
   constexpr int kPage = 100;
   auto step = [&service, id = std::move(task_id)](const std::string& cursor) {
     return service.TaskEventStep(id, cursor, kPage, std::chrono::milliseconds(0));
   };
-  return std::make_shared<ServiceEventStream>(std::move(step), std::move(after), poll, keep_alive);
+  return std::make_shared<ServiceEventStream>(std::move(step), std::move(after), poll, keep_alive,
+                                              std::move(still_granted));
 }
 
 }  // namespace ferry::api

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,15 +17,18 @@
 
 namespace ferry::api {
 
-// Events after seq `after`; `event:` is the event type, `id:` its seq.
+// Events after seq `after`; `event:` is the event type, `id:` its seq. `still_granted` is asked
+// once a second: false ends the stream (its token was revoked).
 std::shared_ptr<http::Stream> MakeRunEventStream(service::LocalService& service, std::string run_id,
                                                  int64_t after, std::chrono::milliseconds poll,
-                                                 std::chrono::milliseconds keep_alive);
+                                                 std::chrono::milliseconds keep_alive,
+                                                 std::function<bool()> still_granted);
 
 // Events after stream id `after` ("0": all); `id:` is the Redis stream id.
 std::shared_ptr<http::Stream> MakeTaskEventStream(service::LocalService& service,
                                                   std::string task_id, std::string after,
                                                   std::chrono::milliseconds poll,
-                                                  std::chrono::milliseconds keep_alive);
+                                                  std::chrono::milliseconds keep_alive,
+                                                  std::function<bool()> still_granted);
 
 }  // namespace ferry::api

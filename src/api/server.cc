@@ -1,5 +1,7 @@
 #include "api/server.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -8,6 +10,7 @@
 #include "api/server_internal.h"
 #include "console/routes.h"
 #include "core/crypto.h"
+#include "core/json_fields.h"
 #include "service/query.h"
 
 namespace ferry::api {
@@ -52,6 +55,9 @@ using namespace server_internal;
 
 namespace {
 
+// /readyz or /metrics requests served at once (probes and scrapes come one at a time).
+constexpr int kProbesAtOnce = 2;
+
 // Wraps the handler of a route that reads no query parameters: any given is refused with the
 // service's words for an unknown filter, so a misspelt filter is an error on every route rather
 // than ignored on some.
@@ -65,8 +71,47 @@ http::Handler NoQuery(http::Handler handler) {
   };
 }
 
+// For a POST route that reads no body: none, or an empty JSON object (what many clients send by
+// default), else 400. A body such a route would ignore is refused, not silently dropped: a client
+// that believes it sends options (`{"dry_run": true}` to a purge) learns that it does not.
+http::Handler NoBody(http::Handler handler) {
+  return [handler = std::move(handler)](Request& req) {
+    if (req.body.empty()) return handler(req);
+    auto body = ParseJsonObject(req.body);
+    if (body && body->empty()) return handler(req);
+    Response res;
+    SendError(res, ErrorCode::kInvalidArgument,
+              req.method + " " + req.path + " takes no body (send none, or {})" +
+                  (body ? "" : ": " + body.error().message));
+    return res;
+  };
+}
+
+// At most `max` of a route's requests at once; one more is answered 503 at once instead of
+// taking a handler thread to wait (for a slow Redis, say) that webhooks and /healthz need.
+http::Handler AtMost(int max, std::atomic<int>& in_flight, http::Handler handler) {
+  return [max, &in_flight, handler = std::move(handler)](Request& req) {
+    struct Leave {
+      std::atomic<int>& n;
+      ~Leave() { --n; }
+    } leave{in_flight};
+    if (++in_flight > max) {
+      Response res;
+      SendError(res, ErrorCode::kUnavailable,
+                std::to_string(max) + " " + req.path + " requests are already in progress");
+      res.SetHeader("Retry-After", "1");
+      return res;
+    }
+    return handler(req);
+  };
+}
+
+// An address literal in 127.0.0.0/8 or ::1, or "localhost": not a name that merely starts with
+// "127." (127.example.com resolves wherever its owner likes).
 bool IsLoopbackHost(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 }  // namespace
@@ -90,7 +135,7 @@ http::Router ApiServer::Impl::Routes() {
     return [this, needed](Request& req, int64_t& limit) -> std::optional<Response> {
       limit = options.max_body_bytes;
       if (!options.require_auth) {
-        req.context = Granted{{std::string(ScopeName(Scope::kAdmin))}};
+        req.context = Granted{{std::string(ScopeName(Scope::kAdmin))}, ""};
         return std::nullopt;
       }
       return Authenticate(req, needed);
@@ -109,7 +154,7 @@ http::Router ApiServer::Impl::Routes() {
     res.body = std::string(OpenApiDocument());
     return res;
   });
-  r.Get("/readyz", bind(&Impl::Readyz));
+  r.Get("/readyz", AtMost(kProbesAtOnce, readyz_in_flight, bind(&Impl::Readyz)));
   // Routes that read filters from the query string check them in the service (an unknown one is
   // refused); every other /api/v1 route refuses any query parameter (NoQuery).
   r.Get("/api/v1/workflows", NoQuery(bind(&Impl::ListWorkflows)), read);
@@ -122,41 +167,44 @@ http::Router ApiServer::Impl::Routes() {
   // Before /runs/{id}: the router takes the first pattern that matches ("counts" is no run id).
   r.Get("/api/v1/runs/counts", NoQuery(bind(&Impl::CountRuns)), read);
   r.Get("/api/v1/runs/{id}", NoQuery(bind(&Impl::GetRun)), read);
-  r.Post("/api/v1/runs/{id}/cancel", NoQuery(bind(&Impl::CancelRun)), run);
+  r.Post("/api/v1/runs/{id}/cancel", NoQuery(NoBody(bind(&Impl::CancelRun))), run);
   r.Post("/api/v1/runs/{id}/retry", NoQuery(bind(&Impl::RetryRun)), run);
   r.Get("/api/v1/runs/{id}/events", bind(&Impl::RunEvents), read);
   r.Get("/api/v1/tasks", bind(&Impl::ListTasks), read);
   r.Post("/api/v1/tasks", NoQuery(bind(&Impl::SubmitTask)), run);
   r.Post("/api/v1/tasks/batch", NoQuery(bind(&Impl::SubmitTasks)), run);
   r.Get("/api/v1/tasks/{id}", NoQuery(bind(&Impl::GetTask)), read);
-  r.Post("/api/v1/tasks/{id}/cancel", NoQuery(bind(&Impl::CancelTask)), run);
-  r.Post("/api/v1/tasks/{id}/retry", NoQuery(bind(&Impl::RetryTask)), run);
+  r.Post("/api/v1/tasks/{id}/cancel", NoQuery(NoBody(bind(&Impl::CancelTask))), run);
+  r.Post("/api/v1/tasks/{id}/retry", NoQuery(NoBody(bind(&Impl::RetryTask))), run);
   r.Get("/api/v1/tasks/{id}/events", bind(&Impl::TaskEvents), read);
   r.Get("/api/v1/workers", NoQuery(bind(&Impl::ListWorkers)), read);
   r.Get("/api/v1/queues", NoQuery(bind(&Impl::ListQueues)), read);
   r.Get("/api/v1/queues/{name}", NoQuery(bind(&Impl::GetQueue)), read);
   r.Get("/api/v1/queues/{name}/dead", bind(&Impl::ListDead), read);
   // Purging dead letters deletes task records for good, beyond what any retry can undo.
-  r.Post("/api/v1/queues/{name}/dead/purge", NoQuery(bind(&Impl::PurgeDead)), admin);
+  r.Post("/api/v1/queues/{name}/dead/purge", NoQuery(NoBody(bind(&Impl::PurgeDead))), admin);
   // Schedules: pausing a workflow's schedules changes what runs, as applying one does.
   r.Get("/api/v1/schedules", NoQuery(bind(&Impl::ListSchedules)), read);
-  r.Post("/api/v1/workflows/{name}/pause", NoQuery(bind(&Impl::PauseSchedules)), apply);
-  r.Post("/api/v1/workflows/{name}/resume", NoQuery(bind(&Impl::ResumeSchedules)), apply);
+  r.Post("/api/v1/workflows/{name}/pause", NoQuery(NoBody(bind(&Impl::PauseSchedules))), apply);
+  r.Post("/api/v1/workflows/{name}/resume", NoQuery(NoBody(bind(&Impl::ResumeSchedules))), apply);
   // Tokens: whoever may make tokens may grant any scope, so only admin tokens may.
   r.Get("/api/v1/tokens", NoQuery(bind(&Impl::ListTokens)), admin);
   r.Post("/api/v1/tokens", NoQuery(bind(&Impl::CreateToken)), admin);
-  r.Post("/api/v1/tokens/{id}/revoke", NoQuery(bind(&Impl::RevokeToken)), admin);
+  r.Post("/api/v1/tokens/{id}/revoke", NoQuery(NoBody(bind(&Impl::RevokeToken))), admin);
   // Remediation candidates (the service calls src/remediation/actions.h). A reopened
   // candidate may end in a new workflow version: the apply scope.
   r.Get("/api/v1/remediations", bind(&Impl::ListRemediations), read);
   r.Get("/api/v1/remediations/{id}", NoQuery(bind(&Impl::GetRemediation)), read);
   r.Get("/api/v1/remediations/{id}/diff", NoQuery(bind(&Impl::RemediationDiff)), read);
   r.Post("/api/v1/remediations/{id}/dismiss", NoQuery(bind(&Impl::DismissRemediation)), apply);
-  r.Post("/api/v1/remediations/{id}/reopen", NoQuery(bind(&Impl::ReopenRemediation)), apply);
+  r.Post("/api/v1/remediations/{id}/reopen", NoQuery(NoBody(bind(&Impl::ReopenRemediation))),
+         apply);
   // One cron dispatch tick on demand (src/scheduler): exactly once through the store's
   // (trigger, fire time) record, so racing the scheduler's leader is harmless.
-  r.Post("/api/v1/triggers/cron/dispatch", NoQuery(bind(&Impl::DispatchCron)), run);
-  if (options.metrics) r.Get("/metrics", bind(&Impl::Metrics));
+  r.Post("/api/v1/triggers/cron/dispatch", NoQuery(NoBody(bind(&Impl::DispatchCron))), run);
+  if (options.metrics) {
+    r.Get("/metrics", AtMost(kProbesAtOnce, metrics_in_flight, bind(&Impl::Metrics)));
+  }
   if (options.alerts) r.Get("/api/v1/alerts", NoQuery(bind(&Impl::Alerts)), read);
   // The checks name hosts, users and settings of the deployment: for operators.
   if (options.doctor) r.Get("/api/v1/doctor", NoQuery(bind(&Impl::Doctor)), admin);
@@ -187,25 +235,19 @@ std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed
     return res;
   }
   const std::string hash = Sha256Hex(*token);
-  const int64_t now_ms = options.clock->NowMs();
-  std::optional<std::vector<std::string>> scopes = tokens.Find(hash, now_ms);
+  auto scopes = ScopesOf(hash);
   if (!scopes) {
-    auto found = service.TokenScopes(hash);
-    if (!found) {
-      SendError(res, found.error());
-      return res;
-    }
-    if (!*found) {
-      res.SetHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
-      SendError(res, ErrorCode::kUnauthenticated, "invalid or revoked token");
-      return res;
-    }
-    scopes = std::move(*found);
-    tokens.Put(hash, *scopes, now_ms);
+    SendError(res, scopes.error());
+    return res;
   }
-  if (!Allows(*scopes, needed)) {
+  if (!*scopes) {
+    res.SetHeader("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    SendError(res, ErrorCode::kUnauthenticated, "invalid or revoked token");
+    return res;
+  }
+  if (!Allows(**scopes, needed)) {
     std::string has;
-    for (const auto& g : *scopes) has += (has.empty() ? "" : " ") + g;
+    for (const auto& g : **scopes) has += (has.empty() ? "" : " ") + g;
     res.SetHeader("WWW-Authenticate", "Bearer error=\"insufficient_scope\", scope=\"" +
                                           std::string(ScopeName(needed)) + "\"");
     SendError(res, ErrorCode::kPermissionDenied,
@@ -213,8 +255,29 @@ std::optional<Response> ApiServer::Impl::Authenticate(Request& req, Scope needed
                   std::string(ScopeName(needed)) + " scope; this one has: " + has);
     return res;
   }
-  req.context = Granted{std::move(*scopes)};
+  req.context = Granted{std::move(**scopes), hash};
   return std::nullopt;
+}
+
+Result<std::optional<std::vector<std::string>>> ApiServer::Impl::ScopesOf(
+    const std::string& token_hash) {
+  const int64_t now_ms = options.clock->NowMs();
+  if (auto cached = tokens.Find(token_hash, now_ms)) return cached;
+  auto found = service.TokenScopes(token_hash);
+  if (!found) return Fail(found.error());
+  if (*found) tokens.Put(token_hash, **found, now_ms);
+  return found;
+}
+
+std::function<bool()> ApiServer::Impl::StillGranted(const Request& req, Scope needed) {
+  const auto& granted = std::any_cast<const Granted&>(req.context);
+  if (granted.token_hash.empty()) return [] { return true; };  // no token needed (ferry dev)
+  return [this, hash = granted.token_hash, needed] {
+    auto scopes = ScopesOf(hash);
+    // The store away: the stream goes on (as its own reads do) and asks again later.
+    if (!scopes) return true;
+    return *scopes && Allows(**scopes, needed);
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,8 +335,11 @@ Result<int> ApiServer::Start() {
   if (o.on_webhook) {
     h.on_response = [&s](const Request& req, int status, double seconds) {
       if (req.path.rfind("/hooks/", 0) != 0) return;
-      s.options.on_webhook(status == 404 || req.params.empty() ? std::string() : req.params[0],
-                           status, seconds);
+      // Only a name admission found is a label: a request refused before (an unknown workflow,
+      // a coding or length the server refuses, with no token needed) would let anyone fill the
+      // label set with names of their own.
+      const bool known = std::any_cast<AdmittedHook>(&req.context) != nullptr;
+      s.options.on_webhook(known ? req.params[0] : std::string(), status, seconds);
     };
   }
   http::Router router = s.Routes();

@@ -57,8 +57,9 @@ void ApiServer::Impl::RunEvents(const Request& req, Response& res) {
     after = *n;
   }
   if (auto run = service.GetRun(req.params[0]); !run) return SendError(res, run.error());
-  StartStream(res, MakeRunEventStream(service, req.params[0], after, options.sse_poll_interval,
-                                      options.sse_keep_alive));
+  StartStream(res,
+              MakeRunEventStream(service, req.params[0], after, options.sse_poll_interval,
+                                 options.sse_keep_alive, StillGranted(req, service::Scope::kRead)));
 }
 
 void ApiServer::Impl::TaskEvents(const Request& req, Response& res) {
@@ -74,8 +75,9 @@ void ApiServer::Impl::TaskEvents(const Request& req, Response& res) {
   if (auto page = service.TaskEvents(req.params[0], {{"after", after}, {"limit", "1"}}); !page) {
     return SendError(res, page.error());
   }
-  StartStream(res, MakeTaskEventStream(service, req.params[0], after, options.sse_poll_interval,
-                                       options.sse_keep_alive));
+  StartStream(
+      res, MakeTaskEventStream(service, req.params[0], after, options.sse_poll_interval,
+                               options.sse_keep_alive, StillGranted(req, service::Scope::kRead)));
 }
 
 }  // namespace ferry::api

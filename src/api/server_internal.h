@@ -9,6 +9,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +40,7 @@ Result<service::Query> QueryOf(const http::Request& req);
 // What an /api/v1 route's admission step found: the token's scopes (Request::context).
 struct Granted {
   std::vector<std::string> scopes;
+  std::string token_hash;  // "" when the server needs no token (ferry dev)
 };
 
 // What a webhook's admission step found, for its handler (Request::context).
@@ -78,6 +81,10 @@ struct ApiServer::Impl {
   service::LocalService service;
   // Bearer tokens verified within options.token_cache_ttl.
   TokenCache tokens;
+  // /readyz and /metrics in progress: they need no token and wait for Redis and the store, so
+  // a few of each at once, not a handler pool's worth (the rest get 503 at once).
+  std::atomic<int> readyz_in_flight{0};
+  std::atomic<int> metrics_in_flight{0};
 
   std::unique_ptr<http::Server> server;
   std::vector<std::string> route_list;  // ApiServer::Routes(); set by Start()
@@ -92,6 +99,12 @@ struct ApiServer::Impl {
 
   http::Router Routes();
   std::optional<http::Response> Authenticate(http::Request& req, service::Scope needed);
+  // A token's scopes (by its SHA-256), from the cache or the store; nothing when it is unknown
+  // or revoked.
+  Result<std::optional<std::vector<std::string>>> ScopesOf(const std::string& token_hash);
+  // Whether the request's token still has `needed`: an event stream asks now and then, so a
+  // revoked token's streams end as its new requests are refused.
+  std::function<bool()> StillGranted(const http::Request& req, service::Scope needed);
 
   // Routes.
   void Healthz(const http::Request& req, http::Response& res);

@@ -4,6 +4,7 @@
 
 #include "api/server_internal.h"
 #include "core/json_fields.h"
+#include "core/task_kinds.h"
 
 namespace ferry::api {
 
@@ -18,6 +19,19 @@ namespace {
 Result<Json> OptionalBody(const Request& req) {
   if (req.body.empty()) return Json::object();
   return ParseJsonObject(req.body);
+}
+
+// A shell task runs whatever program its payload names, as the workers' user, which can read
+// every secret the workers hold and reach their store: through the API that is admin's, whatever
+// scope the route itself needs (docs/api.md, Scopes). `where` names the task in the message.
+Status RefuseShellTask(const Request& req, const Json& task, const std::string& where) {
+  if (!task.is_object() || task.value("kind", Json()) != kShellTaskKind) return {};
+  if (service::Allows(std::any_cast<const Granted&>(req.context).scopes, service::Scope::kAdmin)) {
+    return {};
+  }
+  return Fail(ErrorCode::kPermissionDenied,
+              where + "a shell task runs any program on a worker: submitting one needs the " +
+                  "admin scope");
 }
 
 }  // namespace
@@ -91,6 +105,7 @@ void ApiServer::Impl::RetryRun(const Request& req, Response& res) {
 void ApiServer::Impl::SubmitTask(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
+  if (auto st = RefuseShellTask(req, *body, ""); !st) return SendError(res, st.error());
   auto submitted = service.SubmitTask(*body);
   Answer(res, submitted, submitted && (*submitted)["existing"] == true ? 200 : 201);
 }
@@ -104,6 +119,12 @@ void ApiServer::Impl::ListTasks(const Request& req, Response& res) {
 void ApiServer::Impl::SubmitTasks(const Request& req, Response& res) {
   auto body = ParseJsonObject(req.body);
   if (!body) return SendError(res, body.error());
+  if (const auto tasks = body->find("tasks"); tasks != body->end() && tasks->is_array()) {
+    for (size_t i = 0; i < tasks->size(); ++i) {
+      auto st = RefuseShellTask(req, (*tasks)[i], "tasks[" + std::to_string(i) + "]: ");
+      if (!st) return SendError(res, st.error());
+    }
+  }
   auto answer = service.SubmitTasks(*body);
   // 201 when the batch made at least one task, 200 when every one existed (unique keys).
   const bool created = answer && (*answer)["created"].get<int64_t>() > 0;

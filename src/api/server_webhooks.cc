@@ -29,9 +29,15 @@ std::optional<Response> ApiServer::Impl::AdmitHook(Request& req, int64_t& body_l
     SendError(res, ErrorCode::kNotFound, "workflow " + name + " has no webhook trigger");
     return res;
   }
-  const engine::WebhookTrigger& trigger = *target->trigger;
-  const std::string method = req.method == "HEAD" ? "GET" : req.method;
-  if (std::find(trigger.methods.begin(), trigger.methods.end(), method) == trigger.methods.end()) {
+  // Admitted from here on, whatever the answer: the request names a workflow that exists, so its
+  // name may be a metric label (ApiServer::Start's on_response).
+  req.context = AdmittedHook{std::move(*target)};
+  const engine::WebhookTrigger& trigger =
+      *std::any_cast<const AdmittedHook&>(req.context).target.trigger;
+  // HEAD never starts a run, even where GET does: link checkers and monitors send it as a
+  // request without effects (RFC 9110 calls it safe).
+  if (req.method == "HEAD" || std::find(trigger.methods.begin(), trigger.methods.end(),
+                                        req.method) == trigger.methods.end()) {
     std::string allow;
     for (const auto& m : trigger.methods) allow += (allow.empty() ? "" : ", ") + m;
     res.SetHeader("Allow", allow);
@@ -41,7 +47,6 @@ std::optional<Response> ApiServer::Impl::AdmitHook(Request& req, int64_t& body_l
     return res;
   }
   body_limit = trigger.max_body_bytes;
-  req.context = AdmittedHook{std::move(*target)};
   return std::nullopt;
 }
 
@@ -50,7 +55,7 @@ void ApiServer::Impl::Hook(const Request& req, Response& res) {
   const std::string& name = req.params[0];
   const service::WebhookTarget& target = std::any_cast<const AdmittedHook&>(req.context).target;
   const engine::WebhookTrigger& trigger = *target.trigger;
-  const std::string method = req.method == "HEAD" ? "GET" : req.method;
+  const std::string& method = req.method;  // never HEAD: admission refuses it
   const std::string& body = req.body;
   const HeaderList& headers = req.headers;
   std::vector<std::string> secret_values;

@@ -96,7 +96,7 @@ Result<WebhookVerified> VerifyFerryHmac(const WebhookTrigger& t,
   auto index =
       Match(secrets, {given}, [&](const std::string& s) { return HmacSha256Hex(s, payload); });
   if (!index) return NoMatch();
-  return WebhookVerified{given, ts->ms + t.tolerance.count(), *index};
+  return WebhookVerified{given, ts->ms + t.tolerance.count() + kReplayRecordMarginMs, *index};
 }
 
 Result<WebhookVerified> VerifySecretHeader(const WebhookTrigger& t,
@@ -125,7 +125,8 @@ Result<WebhookVerified> VerifyGitHub(const WebhookTrigger& t,
   if (!index) return NoMatch();
   // GitHub signs no timestamp, and its X-GitHub-Delivery id is not signed (a replayer could
   // change it): the signature itself is the nonce, remembered for the replay window.
-  return WebhookVerified{"github:" + given, now_ms + t.replay_window.count(), *index};
+  return WebhookVerified{"github:" + given,
+                         now_ms + t.replay_window.count() + kReplayRecordMarginMs, *index};
 }
 
 Result<WebhookVerified> VerifyStripe(const WebhookTrigger& t,
@@ -149,7 +150,8 @@ Result<WebhookVerified> VerifyStripe(const WebhookTrigger& t,
       Match(secrets, given, [&](const std::string& s) { return HmacSha256Hex(s, payload); });
   if (!index) return NoMatch();
   const std::string want = HmacSha256Hex(secrets[*index], payload);
-  return WebhookVerified{"stripe:" + want, ts_ms + t.tolerance.count(), *index};
+  return WebhookVerified{"stripe:" + want, ts_ms + t.tolerance.count() + kReplayRecordMarginMs,
+                         *index};
 }
 
 Result<WebhookVerified> VerifySlack(const WebhookTrigger& t,
@@ -170,7 +172,8 @@ Result<WebhookVerified> VerifySlack(const WebhookTrigger& t,
   auto index =
       Match(secrets, {given}, [&](const std::string& s) { return HmacSha256Hex(s, payload); });
   if (!index) return NoMatch();
-  return WebhookVerified{"slack:" + given, ts->ms + t.tolerance.count(), *index};
+  return WebhookVerified{"slack:" + given, ts->ms + t.tolerance.count() + kReplayRecordMarginMs,
+                         *index};
 }
 
 Result<WebhookVerified> VerifyStandardWebhooks(const WebhookTrigger& t,
@@ -203,7 +206,8 @@ Result<WebhookVerified> VerifyStandardWebhooks(const WebhookTrigger& t,
   }
   if (!index) return NoMatch();
   // The message id is signed and stays the same across the sender's retries.
-  return WebhookVerified{"standard-webhooks:" + *id, ts->ms + t.tolerance.count(), *index};
+  return WebhookVerified{"standard-webhooks:" + *id,
+                         ts->ms + t.tolerance.count() + kReplayRecordMarginMs, *index};
 }
 
 }  // namespace

@@ -24,11 +24,17 @@
 
 namespace ferry::api {
 
+// How much longer a nonce is remembered than a delivery with it could be accepted. The store
+// compares the record's end with its own clock, read after the window check's (and, with several
+// servers, with another host's clock): a record that ended with the window would have let a
+// replay sent at the window's last moment through.
+inline constexpr int64_t kReplayRecordMarginMs = 10 * 60 * 1000;
+
 struct WebhookVerified {
   // What replay protection remembers; "" when the scheme has none (none, secret).
   std::string nonce;
   // When the nonce may be forgotten (epoch ms): timestamp + tolerance for timestamped schemes,
-  // now + replay_window for github.
+  // now + replay_window for github, each + kReplayRecordMarginMs.
   int64_t nonce_expires_ms = 0;
   // Which of the trigger's secrets matched (0 = the first).
   size_t secret_index = 0;

@@ -17,6 +17,7 @@
 #include "cli/dev_endpoints.h"
 #include "cli/flags.h"
 #include "core/crypto.h"
+#include "core/non_dumpable.h"
 #include "ops/config.h"
 
 namespace ferry::cli {
@@ -38,10 +39,17 @@ void AddHandlerFlag(CLI::App* app, std::vector<std::string>& dest) {
 }  // namespace
 
 int Main(int argc, char** argv, const HandlerRegistry* extra) {
+  // Before anything holds a secret: the programs Ferry runs (shell nodes and tasks, exec
+  // handlers) run as this user and must not read this process's environment (docs/api.md).
+  MarkNonDumpable();
   CLI::App app("Ferry: background tasks on Redis Streams.", "ferry");
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand: `ferry task list --json`
   app.set_help_all_flag("--help-all", "Help for every command");
+  // Usage errors read as every other error: "ferry: <message>" (docs/cli.md), then the hint.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "ferry: " + std::string(e.what()) + "\nRun with --help for more information.\n";
+  });
 
   GlobalFlags global;
   // Every setting's flag, help, variable and default come from its entry in ops::Settings().
@@ -413,20 +421,24 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   if (!run) return kExitUsage;
   // The commands that work through a server's API (--server): they act through the service
   // (src/service). The others run Ferry's processes or need Redis and the store directly.
-  std::vector<CLI::App*> client_commands = {
-      wklist, submit, list,    status, cancel,  retry,     events,  qlist,  qstats,
-      qdead,  qpurge, wapply,  wlist,  wshow,   wversions, wrun,    rlist,  rcounts,
-      rshow,  rwatch, rcancel, rretry, tcreate, tlist,     trevoke, alerts, doctor};
-  // `schedule list|pause|resume` (added by AddSchedulerCommands); `schedule next` computes
-  // locally and needs nothing.
+  std::vector<CLI::App*> with_server = {wklist,    submit,  list,  status,  cancel, retry,  events,
+                                        qlist,     qstats,  qdead, qpurge,  wapply, wlist,  wshow,
+                                        wversions, wrun,    rlist, rcounts, rshow,  rwatch, rcancel,
+                                        rretry,    tcreate, tlist, trevoke, alerts, doctor};
+  // `schedule list|pause|resume` (added by AddSchedulerCommands).
   for (const char* name : {"list", "pause", "resume"}) {
-    client_commands.push_back(app.get_subcommand("schedule")->get_subcommand(name));
+    with_server.push_back(app.get_subcommand("schedule")->get_subcommand(name));
   }
   for (const char* name : {"list", "show", "dismiss", "reopen", "diff"}) {
-    client_commands.push_back(app.get_subcommand("remediation")->get_subcommand(name));
+    with_server.push_back(app.get_subcommand("remediation")->get_subcommand(name));
   }
-  const bool client_command = std::any_of(client_commands.begin(), client_commands.end(),
-                                          [](const CLI::App* cmd) { return cmd->parsed(); });
+  // And those that need neither a server nor Redis nor the store: --server changes nothing.
+  for (CLI::App* cmd : {app.get_subcommand("schedule")->get_subcommand("next"),
+                        app.get_subcommand("version"), app.get_subcommand("completion")}) {
+    with_server.push_back(cmd);
+  }
+  const bool works_with_server = std::any_of(with_server.begin(), with_server.end(),
+                                             [](const CLI::App* cmd) { return cmd->parsed(); });
 
   // The config file sits behind the environment: every FERRY_* fallback also reads it.
   EnvLookup env = ProcessEnv();
@@ -444,7 +456,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
     if (auto st = ctx.Init(default_log_level); !st) return ctx.out().Fail(st.error());
     // FERRY_SERVER in the environment only concerns client commands; --server on another
     // command is a mistake worth naming.
-    if (ctx.remote() && !client_command && global.server) {
+    if (ctx.remote() && !works_with_server && global.server) {
       std::string name;
       for (const CLI::App* cmd = &app; cmd != nullptr;) {
         auto subs = cmd->get_subcommands();

@@ -20,6 +20,12 @@ class CheckedSax {
   bool number_integer(Json::number_integer_t v) { return Value() && dom_.number_integer(v); }
   bool number_unsigned(Json::number_unsigned_t v) { return Value() && dom_.number_unsigned(v); }
   bool number_float(Json::number_float_t v, const Json::string_t& s) {
+    // An integer literal arrives here only when it does not fit in 64 bits: as a double it would
+    // lose digits (18446744073709551617 -> 1.8446744073709552e+19) without anyone knowing.
+    if (s.find_first_of(".eE") == Json::string_t::npos) {
+      Value();  // it is the next element, for the path
+      return Refuse("integer " + s + " does not fit in 64 bits (send it as a string)");
+    }
     return Value() && dom_.number_float(v, s);
   }
   bool string(Json::string_t& v) { return Value() && dom_.string(v); }

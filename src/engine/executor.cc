@@ -295,16 +295,33 @@ class Execution {
     return s;
   }
 
+  // What one node has logged so far, over its attempts.
+  struct LogBudget {
+    std::atomic<int> lines{0};
+    std::atomic<int64_t> bytes{0};
+    std::atomic<bool> full{false};
+  };
+
+  // One node.log event, within the node's budget: a line longer than max_log_line_bytes is cut
+  // (and says by how much); past max_log_events_per_node lines or max_log_bytes_per_node bytes,
+  // one notice and nothing more. Each event is stored and streamed whole, and read back in pages.
   void Log(const std::string& node, const std::string& message, const char* stream,
-           std::atomic<int>& count) {
-    int n = ++count;
-    if (n > opts_.max_log_events_per_node) {
-      if (n == opts_.max_log_events_per_node + 1) {
+           LogBudget& budget) {
+    std::string text = redactor_.RedactText(message);
+    if (text.size() > opts_.max_log_line_bytes) {
+      const size_t cut = text.size() - opts_.max_log_line_bytes;
+      text.resize(opts_.max_log_line_bytes);
+      text += " ... (" + std::to_string(cut) + " more bytes cut)";
+    }
+    const int n = ++budget.lines;
+    const int64_t total = budget.bytes += static_cast<int64_t>(text.size());
+    if (n > opts_.max_log_events_per_node || total > opts_.max_log_bytes_per_node) {
+      if (!budget.full.exchange(true)) {
         sink_.Emit("node.log", Json{{"node", node}, {"message", "(further log lines dropped)"}});
       }
       return;
     }
-    Json data{{"node", node}, {"message", redactor_.RedactText(message)}};
+    Json data{{"node", node}, {"message", std::move(text)}};
     if (stream != nullptr) data["stream"] = stream;
     sink_.Emit("node.log", data);
   }
@@ -314,7 +331,7 @@ class Execution {
     std::stop_token node_stop = nodes_stop_.get_token();
     Finished f;
     f.id = node.id;
-    std::atomic<int> log_count{0};
+    LogBudget log_budget;
     for (int attempt = 1;; ++attempt) {
       f.attempt = attempt;
       auto started = Clock::now();
@@ -326,7 +343,7 @@ class Execution {
       bool timed_out = false;
       {
         AttemptTimer timer(node.timeout, attempt_source);
-        r = Execute(node, root, attempt, attempt_source.get_token(), log_count);
+        r = Execute(node, root, attempt, attempt_source.get_token(), log_budget);
         timed_out = timer.Fired();
       }
       if (!r && timed_out) {
@@ -374,7 +391,7 @@ class Execution {
   }
 
   NodeResult Execute(const NodeDef& node, const Json& root, int attempt, std::stop_token stop,
-                     std::atomic<int>& log_count) {
+                     LogBudget& log_budget) {
     Scope scope = MakeScope(root);
     NodeAttempt a{node,
                   attempt,
@@ -385,7 +402,7 @@ class Execution {
                   ctx_,
                   sink_,
                   [&](const std::string& line, const char* stream) {
-                    Log(node.id, line, stream, log_count);
+                    Log(node.id, line, stream, log_budget);
                   }};
     return NodeKindOf(node.kind).run(node.spec, a);
   }

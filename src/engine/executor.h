@@ -128,9 +128,12 @@ struct ExecutorOptions {
   const SecretResolver* secrets = nullptr;
   // Per stream, for shell nodes' captured stdout/stderr.
   size_t max_output_bytes = 1 << 20;
-  // node.log events a single node may emit (shell output lines, Lua log calls); the rest are
-  // dropped with one notice.
+  // node.log events a single node may emit (shell output lines, Lua log calls), and their bytes
+  // in all; the rest are dropped with one notice. A line longer than max_log_line_bytes is cut,
+  // saying by how much: each event is stored, streamed and paged whole.
   int max_log_events_per_node = 1000;
+  int64_t max_log_bytes_per_node = 1 << 20;
+  size_t max_log_line_bytes = 16 * 1024;
   // Scales retry backoff (tests use 0 to retry at once).
   double backoff_scale = 1.0;
 };

@@ -1,6 +1,7 @@
 #include "http/message.h"
 
 #include <cctype>
+#include <vector>
 
 #include "core/json_fields.h"
 
@@ -25,8 +26,9 @@ int HexValue(char c) {
   return -1;
 }
 
-// The first coding in a comma-separated header value that is not `allowed`; "" when none.
-std::string_view OtherCoding(std::string_view value, std::string_view allowed) {
+// The codings of a comma-separated header value, without spaces around them or empty elements.
+std::vector<std::string_view> Codings(std::string_view value) {
+  std::vector<std::string_view> out;
   while (!value.empty()) {
     const size_t comma = value.find(',');
     std::string_view coding = value.substr(0, comma);
@@ -37,9 +39,9 @@ std::string_view OtherCoding(std::string_view value, std::string_view allowed) {
     while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
       coding.remove_suffix(1);
     }
-    if (!coding.empty() && !IEquals(coding, allowed)) return coding;
+    if (!coding.empty()) out.push_back(coding);
   }
-  return {};
+  return out;
 }
 
 }  // namespace
@@ -144,6 +146,15 @@ Status ParseTarget(std::string_view target, std::string& path,
   }
   const size_t q = target.find('?');
   std::string_view raw_path = target.substr(0, q);
+  // Routes match the decoded path, where an escaped slash would be a separator: a proxy in front
+  // that blocks /api/v1/tokens would let /api%2Fv1%2Ftokens through. No path segment Ferry
+  // names may hold a slash, so none is ever needed.
+  for (size_t i = 0; i + 2 < raw_path.size(); ++i) {
+    if (raw_path[i] == '%' && raw_path[i + 1] == '2' &&
+        (raw_path[i + 2] == 'F' || raw_path[i + 2] == 'f')) {
+      return Fail(ErrorCode::kInvalidArgument, "an escaped slash (%2F) in the path");
+    }
+  }
   auto decoded = PercentDecode(raw_path, false);
   if (!decoded) return Fail(ErrorCode::kInvalidArgument, "malformed percent-escape in the path");
   path = std::move(*decoded);
@@ -170,18 +181,31 @@ Status ParseTarget(std::string_view target, std::string& path,
 }
 
 std::optional<Response> UnsupportedBodyCoding(const HeaderList& headers) {
+  int chunked = 0;  // over every Transfer-Encoding line: they make one list
   for (const auto& [name, value] : headers) {
     if (IEquals(name, "Transfer-Encoding")) {
-      if (auto other = OtherCoding(value, "chunked"); !other.empty()) {
-        return ErrorResponse(501, "Transfer-Encoding " + std::string(other) +
-                                      " is not supported: send the body as is or chunked");
+      for (std::string_view coding : Codings(value)) {
+        if (!IEquals(coding, "chunked")) {
+          return ErrorResponse(501, "Transfer-Encoding " + std::string(coding) +
+                                        " is not supported: send the body as is or chunked");
+        }
+        ++chunked;
       }
     } else if (IEquals(name, "Content-Encoding")) {
-      if (auto other = OtherCoding(value, "identity"); !other.empty()) {
-        return ErrorResponse(415, "Content-Encoding " + std::string(other) +
-                                      " is not supported: send the body uncompressed");
+      for (std::string_view coding : Codings(value)) {
+        if (!IEquals(coding, "identity")) {
+          return ErrorResponse(415, "Content-Encoding " + std::string(coding) +
+                                        " is not supported: send the body uncompressed");
+        }
       }
     }
+  }
+  // Chunked twice would make the parser see no chunked body at all (so an empty one, and the
+  // chunks as the next request): RFC 9112 forbids it, and the length is then unknown.
+  if (chunked > 1) {
+    return ErrorResponse(400,
+                         "Transfer-Encoding chunked is applied more than once: the body's "
+                         "length is unknown");
   }
   return std::nullopt;
 }

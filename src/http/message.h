@@ -106,8 +106,9 @@ Status ParseTarget(std::string_view target, std::string& path,
 // The refusal for a body the server would not hand to its handler as sent: a transfer coding
 // other than chunked (501: the parser would pass gzip's bytes on as the body), or a content coding
 // other than identity (415: a gzipped JSON body would be refused as malformed JSON, or fail its
-// webhook signature, with an error that does not say why). Nothing when the body is plain or
-// chunked; codings compare ignoring case, and empty list elements are skipped.
+// webhook signature, with an error that does not say why), or chunked more than once (400: the
+// length is then unknown). Nothing when the body is plain or chunked once; codings compare
+// ignoring case, and empty list elements are skipped.
 std::optional<Response> UnsupportedBodyCoding(const HeaderList& headers);
 
 }  // namespace ferry::http

@@ -86,6 +86,13 @@ class HandlerPool {
   std::vector<std::thread> threads_;
 };
 
+// What a connection's read buffer may hold: the request head (whose own limit is checked
+// first) and room to read a body through. The parser keeps a chunk's size line (with any
+// extensions) and a chunked body's trailer whole in this buffer, so this bounds them too, which
+// neither the head's limit nor the body's counts; body bytes are consumed as they are parsed.
+constexpr size_t kBodyReadRoom = 16 * 1024;
+size_t BufferLimit(const ServerOptions& o) { return o.max_header_bytes + kBodyReadRoom; }
+
 std::string Seconds(std::chrono::milliseconds ms) {
   if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + " s";
   return std::to_string(ms.count()) + " ms";
@@ -163,6 +170,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(Server::Impl& server, tcp::socket socket, std::string client)
       : server_(server),
         stream_(std::move(socket)),
+        buffer_(BufferLimit(server.options)),
         client_(std::move(client)),
         timer_(server.io),
         deadline_(server.io) {}
@@ -258,7 +266,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Fail(408,
                   "request head not received within " + Seconds(server_.options.header_timeout));
     }
-    if (ec == bhttp::error::header_limit) {
+    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
       return Fail(431, "request head over the limit of " +
                            std::to_string(server_.options.max_header_bytes) + " bytes");
     }
@@ -384,6 +392,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return Fail(408, "request body not received within " + Seconds(server_.options.body_timeout));
     }
     if (ec == bhttp::error::body_limit) return TooLarge(body_limit_);
+    if (ec == bhttp::error::buffer_overflow) {
+      // A chunk's size line or the trailer, which the parser holds whole, outgrew the buffer.
+      return Fail(431, "a chunk line or the trailer of the body is over the limit of " +
+                           std::to_string(BufferLimit(server_.options)) + " bytes");
+    }
     if (ec && IsDisconnect(ec)) return Close();
     if (ec) return Fail(400, "malformed request body: " + ec.message());
     request_.body = std::move(parser_->get().body());
@@ -455,6 +468,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const unsigned version = parser_ ? parser_->get().version() : 11;
     const bool head_done = parser_ && parser_->is_header_done();
     const bool body_read = parser_ && parser_->is_done();
+    if (res.stream && head_done && request_.method == "HEAD") {
+      // HEAD: the stream's head only (no content, RFC 9110), and the connection ends, as a
+      // stream's would: nothing is streamed and no stream slot is held.
+      res.stream = nullptr;
+      res.close = true;
+    }
     if (res.stream && !rejected_) {
       if (server_.streams.fetch_add(1) >= server_.options.max_streams) {
         server_.streams.fetch_sub(1);

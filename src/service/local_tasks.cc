@@ -1,5 +1,6 @@
 // LocalService: tasks, queues and workers (on the broker).
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "core/json_fields.h"
@@ -39,9 +40,12 @@ Error AboutTask(const Error& e, const std::string& verb, const std::string& id) 
 // XRANGE and come back as a server error.
 bool IsStreamId(const std::string& s) {
   auto dash = s.find('-');
+  // Each part is what Redis takes: an unsigned 64-bit number (20 digits may be more).
   auto digits = [](std::string_view d) {
-    return !d.empty() && d.size() <= 20 &&
-           d.find_first_not_of("0123456789") == std::string_view::npos;
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
+    return !d.empty() && d.find_first_not_of("0123456789") == std::string_view::npos &&
+           ec == std::errc() && end == d.data() + d.size();
   };
   if (dash == std::string::npos) return digits(s);
   return digits(std::string_view(s).substr(0, dash)) &&

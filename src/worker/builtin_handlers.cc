@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "core/task_kinds.h"
 #include "process/process.h"
 #include "worker/handler.h"
 #include "worker/seconds_text.h"
@@ -148,7 +149,7 @@ void RegisterBuiltinHandlers(HandlerRegistry& registry) {
   registry.Register("echo", [](TaskContext& ctx) -> HandlerResult { return ctx.payload; });
   registry.Register("sleep", Sleep);
   registry.Register("fail", FailOnPurpose);
-  registry.Register("shell", Shell);
+  registry.Register(std::string(kShellTaskKind), Shell);
 }
 
 }  // namespace ferry

@@ -206,11 +206,16 @@ TaskEvent EventFromEntry(const std::string& entry_id, const FieldList& fields) {
 }
 
 bool StreamIdLess(std::string_view a, std::string_view b) {
-  auto parse = [](std::string_view id) {
+  // Both parts are unsigned 64-bit, as Redis has them: past INT64_MAX is still a number.
+  auto part = [](std::string_view text) {
+    uint64_t v = 0;
+    std::from_chars(text.data(), text.data() + text.size(), v);
+    return v;
+  };
+  auto parse = [&](std::string_view id) {
     size_t dash = id.find('-');
-    int64_t ms = ToInt(id.substr(0, dash), 0);
-    int64_t seq = dash == std::string_view::npos ? 0 : ToInt(id.substr(dash + 1), 0);
-    return std::make_pair(ms, seq);
+    return std::make_pair(part(id.substr(0, dash)),
+                          dash == std::string_view::npos ? uint64_t{0} : part(id.substr(dash + 1)));
   };
   return parse(a) < parse(b);
 }

@@ -354,6 +354,71 @@ TEST_F(ApiTest, ReadyzFollowsRedis) {
       10s));
 }
 
+// /readyz waits for Redis, and needs no token: while Redis is stalled, a burst of them takes two
+// handler threads, not all of them. The rest are answered 503 at once, and /healthz is not held up.
+TEST_F(ApiTest, ABurstOfReadinessProbesTakesTwoHandlerThreads) {
+  ASSERT_EQ(redis_->Cli({"CLIENT", "PAUSE", "3000", "ALL"}), "OK");
+  constexpr int kProbes = 6;
+  std::vector<std::thread> probes;
+  std::vector<int> status(kProbes, 0);
+  std::vector<std::string> body(kProbes);
+  for (int i = 0; i < kProbes; ++i) {
+    probes.emplace_back([&, i] {
+      httplib::Client anon("127.0.0.1", port_);
+      anon.set_read_timeout(20, 0);
+      if (auto r = anon.Get("/readyz")) {
+        status[static_cast<size_t>(i)] = r->status;
+        body[static_cast<size_t>(i)] = r->body;
+      }
+    });
+  }
+  httplib::Client anon("127.0.0.1", port_);
+  auto health = anon.Get("/healthz");
+  for (auto& t : probes) t.join();
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  int turned_away = 0;
+  for (int i = 0; i < kProbes; ++i) {
+    const auto& b = body[static_cast<size_t>(i)];
+    if (b.find("/readyz requests are already in progress") != std::string::npos) {
+      EXPECT_EQ(status[static_cast<size_t>(i)], 503) << b;
+      ++turned_away;
+    } else {
+      EXPECT_TRUE(status[static_cast<size_t>(i)] == 200 || status[static_cast<size_t>(i)] == 503)
+          << status[static_cast<size_t>(i)] << " " << b;
+    }
+  }
+  EXPECT_EQ(turned_away, kProbes - 2);
+}
+
+// Authentication may be off only for `ferry dev` on a loopback address: an address literal in
+// 127.0.0.0/8, ::1 or localhost, never a name that merely starts with "127.".
+TEST_F(ApiTest, AuthIsOffOnlyOnALoopbackAddressLiteral) {
+  const std::string refusal = "authentication can be disabled only by `ferry dev`";
+  for (const auto& [host, loopback] :
+       std::vector<std::pair<std::string, bool>>{{"127.0.0.1", true},
+                                                 {"127.1.2.3", true},
+                                                 {"localhost", true},
+                                                 {"::1", true},
+                                                 {"127.evil.example", false},
+                                                 {"127.0.0.1.nip.io", false},
+                                                 {"128.0.0.1", false},
+                                                 {"0.0.0.0", false}}) {
+    api::ApiServerOptions o;
+    o.host = host;
+    o.port = 0;
+    o.require_auth = false;
+    o.dev_mode = true;
+    o.store_factory = stores_.get();
+    o.broker_factory = brokers_.get();
+    api::ApiServer server(o);
+    auto port = server.Start();
+    const bool refused = !port && port.error().message.find(refusal) != std::string::npos;
+    EXPECT_EQ(refused, !loopback) << host << ": " << (port ? "started" : port.error().message);
+    server.Stop();
+  }
+}
+
 TEST_F(ApiTest, StopEndsOpenEventStreams) {
   Apply(kPlain);
   auto res = client_->Post("/api/v1/runs", R"({"workflow":"plain"})", "application/json");
@@ -375,6 +440,33 @@ TEST_F(ApiTest, StopEndsOpenEventStreams) {
   EXPECT_FALSE(ended_early);
   // Stop ended the stream: without it the reader would wait for its 15 s read timeout.
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+// A stream opened with a token ends once the token is revoked, as that token's new requests are
+// refused: a pending run's stream would otherwise deliver its events to it for good.
+TEST_F(ApiTest, RevokingATokenEndsTheStreamsItOpened) {
+  Apply(kPlain);
+  auto res = client_->Post("/api/v1/runs", R"({"workflow":"plain"})", "application/json");
+  ASSERT_TRUE(res);
+  const std::string run_id = Json::parse(res->body)["run"]["id"];  // no worker: stays pending
+  const std::string secret = service::NewApiTokenSecret();
+  auto tok = admin_->CreateApiToken("watcher", Sha256Hex(secret), {"read"});
+  ASSERT_TRUE(tok);
+  SseProgress progress;
+  std::atomic<bool> returned{false};
+  std::thread reader([&] {
+    ReadSse(port_, secret, run_id, 0, false, &progress);
+    returned = true;
+  });
+  const bool opened = Eventually([&] { return progress.open.load(); }, 10s);
+  const bool ended_early = returned.load();
+  ASSERT_TRUE(admin_->RevokeApiToken(tok->id));
+  const bool ended = Eventually([&] { return returned.load(); }, 10s);
+  reader.join();
+  ASSERT_TRUE(opened) << "the event stream never opened";
+  EXPECT_FALSE(ended_early) << "a pending run's stream does not end by itself";
+  // Without the check the reader would still be waiting (its read timeout is 15 s).
+  EXPECT_TRUE(ended);
 }
 
 TEST_F(ApiTest, EventStreamsAreCapped) {

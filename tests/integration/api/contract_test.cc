@@ -183,6 +183,11 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
   }
   ASSERT_FALSE(hook_run.empty());
   ASSERT_TRUE(Eventually([&] { return RunStatus(hook_run) == "succeeded"; }, 20s));
+  // HEAD starts nothing, even on a trigger that takes GET (monitors send it as a safe request).
+  auto head = client_->Head("/hooks/anyhook");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 405);
+  EXPECT_EQ(head->get_header_value("Allow"), "GET, POST, PUT, PATCH, DELETE");
 
   // Runs: one that finishes, one cancelled while it waits, then retried.
   Json created = Ok("POST", "/api/v1/runs", "/api/v1/runs", DumpJson(Json{{"workflow", "slow"}}));
@@ -325,6 +330,16 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   expect(client_->Get("/api/v1/remediations/nope"), 400);
   expect(client_->Post("/hooks/nope", "{}", "application/json"), 404);
   expect(client_->Post("/api/v1/workflows/nope/pause", "", "application/json"), 404);
+  // A route that reads no body refuses one rather than ignore it; none, or {}, is fine.
+  expect(client_->Post("/api/v1/workflows/nope/pause", " {} ", "application/json"), 404);
+  for (const char* body : {R"({"bogus":1})", "not json at all", "[[[["}) {
+    auto r = client_->Post("/api/v1/queues/default/dead/purge", body, "application/json");
+    ASSERT_TRUE(r) << body;
+    EXPECT_EQ(r->status, 400) << body << ": " << r->body;
+    EXPECT_NE(r->body.find("POST /api/v1/queues/default/dead/purge takes no body"),
+              std::string::npos)
+        << r->body;
+  }
   expect(client_->Post("/api/v1/tokens", R"({"name":""})", "application/json"), 400);
   expect(client_->Post("/api/v1/tokens", R"({"name":"x","scopes":"root"})", "application/json"),
          400);

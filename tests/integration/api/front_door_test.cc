@@ -312,6 +312,24 @@ TEST_F(FrontDoorTest, ScopesAndDeclaredSecrets) {
   auto purge = as(apply_api)->Post("/api/v1/queues/default/dead/purge", "", "application/json");
   EXPECT_EQ(purge->status, 403) << purge->body;
   EXPECT_THAT(purge->body, HasSubstr("needs a token with the admin scope"));
+  // A shell task runs any program as the workers' user, which reaches every secret they hold:
+  // admin's, on either task route, and named; other kinds stay run's.
+  const std::string admin = CreateToken({"admin"});
+  const std::string shell_task = R"({"kind":"shell","payload":{"argv":["true"]}})";
+  for (const std::string& token : {run, apply_api}) {
+    auto refused = as(token)->Post("/api/v1/tasks", shell_task, "application/json");
+    EXPECT_EQ(refused->status, 403) << refused->body;
+    EXPECT_THAT(refused->body, HasSubstr("a shell task runs any program on a worker"));
+    auto in_batch =
+        as(token)->Post("/api/v1/tasks/batch", R"({"tasks":[{"kind":"echo"},)" + shell_task + "]}",
+                        "application/json");
+    EXPECT_EQ(in_batch->status, 403) << in_batch->body;
+    EXPECT_THAT(in_batch->body, HasSubstr("tasks[1]: a shell task")) << in_batch->body;
+  }
+  EXPECT_EQ(as(run)->Post("/api/v1/tasks", R"({"kind":"echo"})", "application/json")->status, 201);
+  EXPECT_EQ(as(run)->Post("/api/v1/tasks", R"({"kind":"shelly"})", "application/json")->status,
+            201);
+  EXPECT_EQ(as(admin)->Post("/api/v1/tasks", shell_task, "application/json")->status, 201);
   // Webhook secrets count as used secrets too.
   const std::string hook =
       DumpJson(Json{{"source",

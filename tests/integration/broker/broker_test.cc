@@ -181,6 +181,24 @@ TEST_F(BrokerTest, SubmitClaimComplete) {
   EXPECT_EQ(stats->running, 0);
 }
 
+// A task's queue, once found, is asked alone: a task's event stream reads every 150 ms, and
+// asking every queue each time grew with their number (one EXISTS per queue per read).
+TEST_F(BrokerTest, ATaskFoundOnceIsLookedUpInItsQueueAlone) {
+  std::string id;
+  for (int i = 0; i < 20; ++i) {
+    SubmitRequest req = Req("echo");
+    req.queue = "q" + std::to_string(i);
+    std::string made = SubmitOk(req);
+    if (i == 7) id = made;
+  }
+  auto fresh = Open();  // a connection that has not seen the task yet
+  ASSERT_TRUE(fresh->ReadEvents(id, "0", 10, kNoBlock));
+  ASSERT_EQ(Cli({"CONFIG", "RESETSTAT"}), "OK");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(fresh->ReadEvents(id, "0", 10, kNoBlock));
+  const std::string stats = Cli({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_exists:calls=3,"), std::string::npos) << stats;
+}
+
 TEST_F(BrokerTest, BatchSubmitAcrossQueues) {
   std::vector<SubmitRequest> reqs;
   for (int i = 0; i < 1000; ++i) reqs.push_back(Req("noop", i % 2 == 0 ? "even" : "odd"));

@@ -2,6 +2,7 @@
 // command's output and exit code. Each test uses its own key prefix and Redis server.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -92,6 +93,17 @@ class FerryCli {
                                      worker_id, "--concurrency", "2"};
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(Process::Options{Argv(args), {{"NO_COLOR", "1"}}, "", ""});
+  }
+  // The same as another user (setpriv; root only): what that user's programs may see of it.
+  std::unique_ptr<Process> StartWorkerAsNobody(const std::string& worker_id,
+                                               std::map<std::string, std::string> env) const {
+    std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    for (const auto& a :
+         Argv({"worker", "start", "--worker-id", worker_id, "--concurrency", "1"})) {
+      argv.push_back(a);
+    }
+    env["NO_COLOR"] = "1";
+    return std::make_unique<Process>(Process::Options{argv, env, "/tmp", ""});
   }
   const std::string& url() const { return url_; }
 
@@ -227,10 +239,17 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--eta", "tomorrow"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--queue", "bad queue"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"task", "frobnicate"}).exit_code, 2);
-  EXPECT_EQ(ferry().Run({"task", "list", "--no-such-flag"}).exit_code, 2);
+  auto unknown_flag = ferry().Run({"task", "list", "--no-such-flag"});
+  EXPECT_EQ(unknown_flag.exit_code, 2);
+  // Usage errors read as every other error does.
+  EXPECT_EQ(unknown_flag.err.rfind("ferry: ", 0), 0u) << unknown_flag.err;
   EXPECT_EQ(ferry().Run({}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"worker", "start", "--concurrency", "zero"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"worker", "start", "--lease", "forever"}).exit_code, 2);
+  auto config = ferry().Run({"task", "list", "--config", "/nonexistent/ferry.conf"});
+  EXPECT_EQ(config.exit_code, 2) << config.err;
+  EXPECT_TRUE(Contains(config.err, "cannot read config file /nonexistent/ferry.conf"))
+      << config.err;
   auto help = ferry().Run({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_TRUE(Contains(help.out, "task")) << help.out;
@@ -507,6 +526,31 @@ TEST_F(CliTest, KilledWorkersTaskCompletesOnAnotherAfterTheLease) {
   EXPECT_TRUE(Contains(table.out, "dead")) << table.out;
 }
 
+// A program a worker runs (here a shell task) runs as the worker's user, but cannot read the
+// worker's environment, where FERRY_SECRET_* and connection URLs are: Ferry marks itself
+// non-dumpable (docs/api.md). Without that, /proc/<worker>/environ is readable by the same user.
+TEST_F(CliTest, AProgramTheWorkerRunsCannotReadTheWorkersEnvironment) {
+  if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
+    GTEST_SKIP() << "needs root and setpriv to run the worker as another user";
+  }
+  auto worker = ferry().StartWorkerAsNobody("w-nobody", {{"FERRY_SECRET_CANARY", "canary-7f3"}});
+  ASSERT_TRUE(worker->WaitForOutput("worker.started", seconds(20))) << worker->Stderr();
+  const std::string script =
+      "tr '\\0' ' ' < /proc/$PPID/cmdline; echo; id -u; "
+      "if cat /proc/$PPID/environ > /dev/null 2>&1; then echo ENV-READ; "
+      "tr '\\0' '\\n' < /proc/$PPID/environ; else echo ENV-DENIED; fi";
+  const Json payload = {{"argv", {"sh", "-c", script}}, {"cwd", "/tmp"}};
+  std::string id = ferry().Submit({"shell", "--max-attempts", "1", "--payload", payload.dump()});
+  ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(30)))
+      << ferry().Task(id).dump() << worker->Stderr();
+  const std::string out = ferry().Task(id)["result"]["stdout"].get<std::string>();
+  EXPECT_NE(out.find("worker start --worker-id w-nobody"), std::string::npos)
+      << "the program's parent is the worker: " << out;
+  EXPECT_NE(out.find("\n65534\n"), std::string::npos) << "it runs as the worker's user: " << out;
+  EXPECT_NE(out.find("ENV-DENIED"), std::string::npos) << out;
+  EXPECT_EQ(out.find("canary-7f3"), std::string::npos) << out;
+}
+
 TEST_F(CliTest, SigtermDrainsAndHandsTheTaskBackAtOnce) {
   auto a = ferry().StartWorker("drain-a", {"--drain-timeout", "1s", "--lease", "30s"});
   std::string id = ferry().Submit({"sleep", "--payload", R"({"ms":10000})"});
@@ -520,6 +564,14 @@ TEST_F(CliTest, SigtermDrainsAndHandsTheTaskBackAtOnce) {
   Json t = ferry().Task(id);
   EXPECT_EQ(t["status"], "pending") << t.dump();
   EXPECT_EQ(t["attempts"], 0) << t.dump();
+  // It shut down cleanly: listed as stopped, not dead (which says the process crashed or stalled).
+  Json listed;
+  for (const auto& w : ferry().List({"worker", "list"}, "workers")) {
+    if (w["id"] == "drain-a") listed = w;
+  }
+  EXPECT_EQ(listed["status"], "stopped") << listed.dump();
+  EXPECT_EQ(listed["alive"], false) << listed.dump();
+  EXPECT_FALSE(Contains(ferry().Run({"worker", "list"}).out, "dead"));
 
   auto b = ferry().StartWorker("drain-b", {"--lease", "30s"});
   ASSERT_TRUE(ferry().WaitStatus(id, "succeeded", seconds(30))) << b->Stderr();

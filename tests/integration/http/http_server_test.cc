@@ -428,12 +428,19 @@ TEST_F(HttpServerTest, MalformedRequestsAre400) {
        {"GARBAGE\r\n\r\n", "GET /ping HTTP/9.9\r\n\r\n",
         "POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
         "POST /echo HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
-        "GET ping HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+        "GET ping HTTP/1.1\r\nHost: x\r\n\r\n",
+        // An escaped slash would be a separator once decoded (a proxy's rule for the plain path
+        // would not see it): refused, in either case.
+        "GET /p%2Fing HTTP/1.1\r\nHost: x\r\n\r\n", "GET /x%2fping HTTP/1.1\r\nHost: x\r\n\r\n"}) {
     RawClient c(port_);
     c.Send(bad);
     auto r = c.Read();
     EXPECT_EQ(StatusOf(r), 400) << bad << " -> " << r;
   }
+  // Other escapes in the path still decode: /p%69ng is /ping.
+  RawClient c(port_);
+  c.Send("GET /p%69ng HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(c.Read()), 200);
 }
 
 // A coding the server would not undo is refused before the body is read, naming the coding; the
@@ -452,7 +459,12 @@ TEST_F(HttpServerTest, BodyCodingsItCannotReadAre415And501) {
            {"Content-Encoding: identity, br\r\nContent-Length: 2\r\n", 415, "Content-Encoding br"},
            {"Transfer-Encoding: CHUNKED\r\n", 200, "\"hi\""},
            {"Content-Encoding: identity\r\nContent-Length: 2\r\n", 200, "\"hi\""},
-           {"Content-Encoding: ,\r\nContent-Length: 2\r\n", 200, "\"hi\""}}) {
+           {"Content-Encoding: ,\r\nContent-Length: 2\r\n", 200, "\"hi\""},
+           // Chunked twice: the parser would read no body, and the chunks as the next request.
+           // (Two Transfer-Encoding lines the parser refuses itself.)
+           {"Transfer-Encoding: chunked, chunked\r\n", 400, "applied more than once"},
+           {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", 400,
+            "bad Transfer-Encoding"}}) {
     const bool chunked = c.headers.rfind("Transfer-Encoding", 0) == 0;
     RawClient client(port_);
     client.Send(head + c.headers + "\r\n" + (chunked ? "2\r\nhi\r\n0\r\n\r\n" : "hi"));
@@ -461,8 +473,38 @@ TEST_F(HttpServerTest, BodyCodingsItCannotReadAre415And501) {
     EXPECT_NE(BodyOf(r).find(c.says), std::string::npos) << c.headers << " -> " << r;
     if (c.status != 200) {
       EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+    }
+    if (c.status == 415 || c.status == 501) {
       EXPECT_NE(BodyOf(r).find("\"unsupported\""), std::string::npos) << r;
     }
+  }
+}
+
+// A chunk's size line (with its extensions) and a chunked body's trailer are held whole while
+// they arrive, and neither the head's limit nor the body's counts them: the read buffer's bound
+// does (the head limit plus 16 KiB). Past it, 431 and the connection ends; near it, served.
+TEST_F(HttpServerTest, LongChunkLinesAndTrailersAre431) {
+  Start();
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string big(200 * 1024, 'x');
+  for (const std::string& body :
+       {"2;ext=" + big + "\r\nhi\r\n0\r\n\r\n", "2\r\nhi\r\n0\r\nX-Trailer: " + big + "\r\n\r\n"}) {
+    RawClient client(port_);
+    client.Send(head + body.substr(0, 64 * 1024));  // the rest is never needed
+    auto r = client.Read();
+    EXPECT_EQ(StatusOf(r), 431) << r.substr(0, 300);
+    EXPECT_NE(BodyOf(r).find("a chunk line or the trailer of the body is over the limit"),
+              std::string::npos)
+        << r.substr(0, 300);
+  }
+  const std::string near(8 * 1024, 'y');
+  for (const std::string& body : {"2;ext=" + near + "\r\nhi\r\n0\r\n\r\n",
+                                  "2\r\nhi\r\n0\r\nX-Trailer: " + near + "\r\n\r\n"}) {
+    RawClient client(port_);
+    client.Send(head + body);
+    auto r = client.Read("}");
+    EXPECT_EQ(StatusOf(r), 200) << r.substr(0, 300);
+    EXPECT_NE(BodyOf(r).find("\"hi\""), std::string::npos) << r.substr(0, 300);
   }
 }
 
@@ -475,6 +517,20 @@ TEST_F(HttpServerTest, StreamsSendChunksAndEnd) {
     EXPECT_NE(r.find(d), std::string::npos) << r;
   }
   EXPECT_NE(r.find("\r\n0\r\n\r\n"), std::string::npos) << "no last chunk: " << r;
+}
+
+// HEAD on a stream's route: its head and nothing else (no chunks, no stream slot held), then the
+// connection ends.
+TEST_F(HttpServerTest, HeadOnAStreamIsItsHeadOnly) {
+  Start();
+  RawClient c(port_);
+  c.Send("HEAD /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = c.Read();
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  EXPECT_EQ(r.find("data:"), std::string::npos) << r;
+  EXPECT_EQ(r.find("Transfer-Encoding: chunked"), std::string::npos) << r;
+  EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), "") << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
 }
 
 // HTTP/1.0 has no chunked coding: a stream's body is its bytes, ended by the close.

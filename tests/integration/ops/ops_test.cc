@@ -19,6 +19,7 @@
 #include "core/time_util.h"
 #include "harness.h"
 #include "ops/alerts.h"
+#include "ops/config.h"
 
 namespace ferry {
 namespace {
@@ -189,12 +190,19 @@ TEST(OpsMetrics, ServerAndSchedulerScrapesPassPromtool) {
   // Never an id as a label.
   EXPECT_EQ(text.find("id=\""), std::string::npos);
 
-  // A webhook to an unknown workflow is counted without its (unbounded) name.
+  // A webhook to an unknown workflow is counted without its (unbounded) name, and so is one the
+  // server refuses before it looks the name up (a content coding it does not read: 415).
   Curl(base + "/hooks/no-such-workflow");
+  auto refused =
+      RunCommand({"curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                  "Content-Encoding: br", "--data", "x", base + "/hooks/label-from-a-stranger"},
+                 seconds(10));
+  EXPECT_EQ(refused.out, "415") << refused.err;
   text = Curl(base + "/metrics");
-  EXPECT_NE(text.find(R"(ferry_webhook_requests_total{code="4xx",workflow="_unknown"} 1)"),
+  EXPECT_NE(text.find(R"(ferry_webhook_requests_total{code="4xx",workflow="_unknown"} 2)"),
             std::string::npos)
       << text;
+  EXPECT_EQ(text.find("label-from-a-stranger"), std::string::npos) << text;
 
   // GET /api/v1/alerts (authenticated).
   auto tok = Ferry({"token", "create", "ops-test", "--json"}, env);
@@ -485,6 +493,23 @@ TEST(OpsDeploy, ComposeAndDockerfileStaticChecks) {
         "examples/hello.yaml"}) {
     EXPECT_TRUE(fs::exists(kSource / f)) << f;
   }
+}
+
+// deploy/ferry.env is where an operator of the services looks for a setting: every one the
+// server, workers and scheduler read is there (set, or commented with its default). Only the
+// client's (`--server`, tokens) and `ferry dev`'s own are not.
+TEST(OpsDeploy, TheServicesEnvironmentFileNamesEverySetting) {
+  const std::string env = ReadFile(kSource / "deploy/ferry.env");
+  int checked = 0;
+  for (const auto& s : ops::Settings()) {
+    if (s.used_by == "client commands" || s.used_by == "dev") continue;
+    const std::string name = ops::EnvNameOf(s.key);
+    const bool named = env.find("\n" + name + "=") != std::string::npos ||
+                       env.find("\n#" + name + "=") != std::string::npos;
+    EXPECT_TRUE(named) << name << " (" << s.key << ", used by " << s.used_by << ")";
+    ++checked;
+  }
+  EXPECT_GT(checked, 60);
 }
 
 TEST(OpsDeploy, ContainerTestScriptsParse) {

@@ -43,6 +43,38 @@ TEST(BrokerValidation, SubmitRequests) {
   EXPECT_NE(st.error().message.find("over the limit of 32"), std::string::npos);
 }
 
+// Kinds and unique keys are printed in lists and tables as they are: no control characters (an
+// escape sequence would paint over the operator's terminal). Printable UTF-8 and spaces pass.
+TEST(BrokerValidation, KindsAndUniqueKeysHoldNoControlCharacters) {
+  BrokerOptions options;
+  SubmitRequest ok;
+  ok.kind = "résumé render";
+  ok.unique_key = "order 42 ~";
+  EXPECT_TRUE(ValidateSubmit(ok, options));
+  for (std::string bad : {std::string("x\x1b[2J"), std::string("a\nb"), std::string("a\x7f"),
+                          std::string("a\0b", 3), std::string("\t")}) {
+    SubmitRequest kind = ok;
+    kind.kind = bad;
+    auto st = ValidateSubmit(kind, options);
+    ASSERT_FALSE(st) << bad;
+    EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(st.error().message.find("task kind must not hold control characters"),
+              std::string::npos)
+        << st.error().message;
+    SubmitRequest key = ok;
+    key.unique_key = bad;
+    auto k = ValidateSubmit(key, options);
+    ASSERT_FALSE(k) << bad;
+    EXPECT_NE(k.error().message.find("unique key must not hold control characters"),
+              std::string::npos)
+        << k.error().message;
+  }
+  SubmitRequest esc = ok;
+  esc.kind = "x\x1b[2J";
+  EXPECT_NE(ValidateSubmit(esc, options).error().message.find("(byte 0x1b at offset 1)"),
+            std::string::npos);
+}
+
 // Each limit at its edge and one past it.
 TEST(BrokerValidation, SubmitLimitsAtTheEdge) {
   BrokerOptions options;
@@ -198,6 +230,10 @@ TEST(RedisCodec, StreamIdOrder) {
   EXPECT_TRUE(redis_broker::StreamIdLess("0", "1-0"));
   EXPECT_TRUE(redis_broker::StreamIdLess("5-1", "5-2"));
   EXPECT_TRUE(redis_broker::StreamIdLess("5-9", "10-0"));  // numeric, not lexicographic
+  // Unsigned 64-bit parts, as Redis's: past INT64_MAX is not 0.
+  EXPECT_TRUE(redis_broker::StreamIdLess("9223372036854775807-0", "9223372036854775808-0"));
+  EXPECT_FALSE(redis_broker::StreamIdLess("18446744073709551615-0", "1796516338309-1"));
+  EXPECT_TRUE(redis_broker::StreamIdLess("1-9223372036854775807", "1-18446744073709551615"));
   EXPECT_FALSE(redis_broker::StreamIdLess("5-2", "5-2"));
   EXPECT_FALSE(redis_broker::StreamIdLess("6-0", "5-9"));
 }

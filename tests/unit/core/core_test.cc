@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <set>
 #include <thread>
@@ -8,12 +10,30 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/json.h"
+#include "core/non_dumpable.h"
 #include "core/redis_url.h"
 #include "core/sleep.h"
 #include "core/time_util.h"
 
 namespace ferry {
 namespace {
+
+// In a child, so that the test process itself stays as it was.
+TEST(NonDumpable, MarksTheProcess) {
+  if (!MarkingNonDumpableWorks()) GTEST_SKIP() << "sanitizer build: not marked";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (IsNonDumpable()) _exit(10);  // dumpable to begin with
+    MarkNonDumpable();
+    MarkNonDumpable();  // idempotent
+    _exit(IsNonDumpable() ? 0 : 11);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
 
 TEST(RedisUrl, ParsesHostPortPasswordDb) {
   auto ep = ParseRedisUrl("redis://:s3cret@10.0.0.5:6380/2");

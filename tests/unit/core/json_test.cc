@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 #include "core/json_fields.h"
@@ -63,6 +64,25 @@ TEST(ParseJson, OverflowingNumbersNameTheField) {
   EXPECT_EQ(neg.error().message, "[1]: number -1e400 is out of range");
   // The largest double still parses.
   EXPECT_TRUE(ParseJson("1.7976931348623157e308"));
+}
+
+// An integer is kept exactly or refused: one past 64 bits would become a double with other digits.
+TEST(ParseJson, IntegersPast64BitsAreRefusedNotRounded) {
+  auto big = ParseJson(R"({"payload": {"x": 18446744073709551616}})");
+  ASSERT_FALSE(big);
+  EXPECT_EQ(
+      big.error().message,
+      "payload.x: integer 18446744073709551616 does not fit in 64 bits (send it as a string)");
+  auto low = ParseJson("[-9223372036854775809]");
+  ASSERT_FALSE(low);
+  EXPECT_EQ(low.error().message,
+            "[0]: integer -9223372036854775809 does not fit in 64 bits (send it as a string)");
+  // The edges themselves are kept exactly, and numbers written as decimals stay doubles.
+  auto edges = ParseJson("[18446744073709551615, -9223372036854775808, 1E2, 1.5]");
+  ASSERT_TRUE(edges) << edges.error().message;
+  EXPECT_EQ((*edges)[0].get<uint64_t>(), 18446744073709551615ULL);
+  EXPECT_EQ((*edges)[1].get<int64_t>(), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ((*edges)[2].get<double>(), 100.0);
 }
 
 TEST(ParseJson, DuplicateKeysAreRefused) {

@@ -537,6 +537,65 @@ TEST(Executor, EventsDescribeTheRun) {
   EXPECT_EQ(h.sink.events[2].second["status"], Json("succeeded"));
 }
 
+// A node's log is bounded in lines and in bytes, and a long line is cut saying by how much:
+// every event is stored, streamed and paged whole, so one node must not write a gigabyte.
+TEST(Executor, LogLinesAreCutAndTheirTotalIsBounded) {
+  Harness h(R"(name: logs
+nodes:
+  a:
+    kind: lua
+    script: |
+      for i = 1, 10 do log(string.rep("x", 25)) end
+      return 1
+)");
+  h.options.max_log_line_bytes = 10;
+  h.options.max_log_bytes_per_node = 100;  // the cut lines are 34 bytes: two fit, not three
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  std::vector<std::string> logs;
+  for (const auto& [type, data] : h.sink.events) {
+    if (type == "node.log") logs.push_back(data["message"]);
+  }
+  ASSERT_EQ(logs.size(), 3u) << h.sink.AllText();
+  EXPECT_EQ(logs[0], "xxxxxxxxxx ... (15 more bytes cut)");
+  EXPECT_EQ(logs[1], logs[0]);
+  EXPECT_EQ(logs[2], "(further log lines dropped)");
+}
+
+// A lua node's args follow the template rule a task's payload does (docs/workflows.md): a string
+// that is one whole `{{ expr }}` passes the value itself, a list stays a list, a YAML number is a
+// number, and text around a template stays text.
+TEST(Executor, LuaArgsPassValuesNotTheirText) {
+  Harness h(R"(name: args
+inputs: {arr: {type: array, default: [1, 2]}}
+nodes:
+  a:
+    kind: lua
+    script: return { list = {5, 6, 7} }
+  b:
+    kind: lua
+    needs: [a]
+    args:
+      list: "{{ nodes.a.output.list }}"
+      arr: "{{ inputs.arr }}"
+      n: "{{ 42 }}"
+      plain: 7
+      quoted: "7"
+      nested: {xs: [1, "{{ nodes.a.output.list[0] }}"]}
+      text: "first {{ nodes.a.output.list[0] }}"
+    script: |
+      return { list = type(args.list), len = #args.list, arr = #args.arr, n = args.n + 0,
+               n_type = math.type(args.n), plain = type(args.plain), quoted = type(args.quoted),
+               nested = args.nested.xs[2], text = args.text }
+)");
+  h.ctx.inputs = Json{{"arr", {1, 2}}};
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(out.outputs["b"], Json::parse(R"({"list": "table", "len": 3, "arr": 2, "n": 42,
+      "n_type": "integer", "plain": "number", "quoted": "string", "nested": 5,
+      "text": "first 5"})"));
+}
+
 TEST(Executor, RunAndTriggerAreVisibleToTemplates) {
   Harness h(R"(name: ctx
 nodes:

@@ -122,6 +122,19 @@ TEST_F(ServiceTest, TaskQueriesAndNotFound) {
   auto bad_after = service_.TaskEvents((*submitted)["id"], {{"after", "12-x"}});
   ASSERT_FALSE(bad_after);
   EXPECT_NE(bad_after.error().message.find("after must be an event id"), std::string::npos);
+  // Each part of an id is an unsigned 64-bit number, as Redis takes it: one past is refused.
+  for (const char* after : {"18446744073709551616-0", "1-18446744073709551616",
+                            "99999999999999999999", "0-99999999999999999999"}) {
+    auto over = service_.TaskEvents((*submitted)["id"], {{"after", after}});
+    ASSERT_FALSE(over) << after;
+    EXPECT_EQ(over.error().code, ErrorCode::kInvalidArgument) << after;
+  }
+  // The edges pass the check (and reach the broker, which this fake does not read events from).
+  for (const char* after : {"18446744073709551615-18446744073709551615", "0", "0-0"}) {
+    auto edge = service_.TaskEvents((*submitted)["id"], {{"after", after}});
+    EXPECT_TRUE(edge || edge.error().message.find("after must be") == std::string::npos)
+        << after << ": " << edge.error().message;
+  }
   auto shown = service_.GetTask((*submitted)["id"]);
   ASSERT_TRUE(shown);
   EXPECT_EQ((*shown)["task"]["kind"], "echo");
