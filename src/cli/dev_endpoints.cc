@@ -4,8 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +11,7 @@
 
 #include "core/files.h"
 #include "core/json.h"
+#include "store/store.h"
 
 namespace ferry::cli {
 namespace {
@@ -46,27 +45,6 @@ std::optional<long long> ProcessStartTicks(pid_t pid) {
 // The record is a few hundred bytes; a bigger file is not one `ferry dev` wrote.
 constexpr size_t kMaxRecordBytes = 64 * 1024;
 
-// The store's location as it reads from any folder: commands that find the record through
-// FERRY_DATA_DIR run elsewhere, where a relative SQLite path would name another file (or none).
-// Server URLs, SQLite's own names (":memory:", "file:...") and absolute paths stay as given.
-std::string StoreFromAnywhere(const std::string& store) {
-  constexpr std::string_view kSqliteScheme = "sqlite://";
-  const bool scheme =
-      store.size() >= kSqliteScheme.size() &&
-      std::equal(kSqliteScheme.begin(), kSqliteScheme.end(), store.begin(),
-                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
-  const std::string path = scheme ? store.substr(kSqliteScheme.size()) : store;
-  if (path.empty() || path.front() == '/' || path.front() == ':' || path.rfind("file:", 0) == 0 ||
-      (!scheme && path.find("://") != std::string::npos)) {
-    return store;
-  }
-  std::error_code ec;
-  const auto absolute = std::filesystem::absolute(path, ec);
-  if (ec) return store;
-  return (scheme ? std::string(kSqliteScheme) : std::string()) +
-         absolute.lexically_normal().string();
-}
-
 }  // namespace
 
 Result<DevEndpointsFile> DevEndpointsFile::Write(const std::string& data_dir,
@@ -78,7 +56,9 @@ Result<DevEndpointsFile> DevEndpointsFile::Write(const std::string& data_dir,
             {"api", endpoints.api.empty() ? Json(nullptr) : Json(endpoints.api)},
             {"redis_url", endpoints.redis_url},
             {"prefix", endpoints.prefix},
-            {"store", StoreFromAnywhere(endpoints.store)}};
+            // Read by commands in other folders (FERRY_DATA_DIR): a relative path would name
+            // another file there.
+            {"store", StoreLocationFromAnywhere(endpoints.store)}};
   const std::string path = (std::filesystem::path(data_dir) / kFileName).string();
   const std::string tmp = path + ".tmp." + std::to_string(pid);
   const std::string text = j.dump(2) + "\n";

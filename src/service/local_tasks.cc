@@ -40,12 +40,12 @@ Error AboutTask(const Error& e, const std::string& verb, const std::string& id) 
 // XRANGE and come back as a server error.
 bool IsStreamId(const std::string& s) {
   auto dash = s.find('-');
-  // Each part is what Redis takes: an unsigned 64-bit number (20 digits may be more).
+  // Each part is what Redis takes: an unsigned 64-bit number (20 digits may be more). from_chars
+  // takes digits only (no sign, no space), and none is an error.
   auto digits = [](std::string_view d) {
     uint64_t v = 0;
     auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
-    return !d.empty() && d.find_first_not_of("0123456789") == std::string_view::npos &&
-           ec == std::errc() && end == d.data() + d.size();
+    return ec == std::errc() && end == d.data() + d.size();
   };
   if (dash == std::string::npos) return digits(s);
   return digits(std::string_view(s).substr(0, dash)) &&

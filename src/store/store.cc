@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include "core/mask.h"
 #include "store/postgres/pg_conn.h"
@@ -164,24 +165,61 @@ std::optional<TriggerKind> ParseTriggerKind(std::string_view text) {
 
 std::string MaskStoreUrl(const std::string& url_or_path) { return MaskCredentials(url_or_path); }
 
+namespace {
+
+// What a store location names: a PostgreSQL server, an SQLite file (`path`, with "sqlite://"
+// taken off: "sqlite:///abs" -> "/abs", "sqlite://rel" -> "rel"), or an unknown scheme.
+struct StoreLocation {
+  enum class Kind { kPostgres, kSqlite, kUnknown } kind;
+  std::string path;
+  bool sqlite_scheme = false;  // given as sqlite://
+};
+
+StoreLocation ParseStoreLocation(const std::string& url_or_path) {
+  const std::string lower = Lower(url_or_path.substr(0, std::min<size_t>(16, url_or_path.size())));
+  if (StartsWith(lower, "postgresql://") || StartsWith(lower, "postgres://")) {
+    return {StoreLocation::Kind::kPostgres, "", false};
+  }
+  if (StartsWith(lower, "sqlite://")) {
+    return {StoreLocation::Kind::kSqlite, url_or_path.substr(9), true};
+  }
+  if (url_or_path.find("://") != std::string::npos)
+    return {StoreLocation::Kind::kUnknown, "", false};
+  return {StoreLocation::Kind::kSqlite, url_or_path, false};
+}
+
+}  // namespace
+
 Result<std::unique_ptr<StoreFactory>> MakeStoreFactory(const std::string& url_or_path,
                                                        StoreOptions options) {
   if (url_or_path.empty()) return Fail(ErrorCode::kInvalidArgument, "store: empty location");
   if (options.clock == nullptr) return Fail(ErrorCode::kInvalidArgument, "store: null clock");
-  std::string lower = Lower(url_or_path.substr(0, std::min<size_t>(16, url_or_path.size())));
-  if (StartsWith(lower, "postgresql://") || StartsWith(lower, "postgres://")) {
-    return std::unique_ptr<StoreFactory>(std::make_unique<PgFactory>(url_or_path, options));
+  const StoreLocation where = ParseStoreLocation(url_or_path);
+  switch (where.kind) {
+    case StoreLocation::Kind::kPostgres:
+      return std::unique_ptr<StoreFactory>(std::make_unique<PgFactory>(url_or_path, options));
+    case StoreLocation::Kind::kUnknown:
+      return Fail(ErrorCode::kInvalidArgument,
+                  "store: unknown scheme in \"" + MaskStoreUrl(url_or_path) +
+                      "\" (use postgresql://..., sqlite:///path or a file path)");
+    case StoreLocation::Kind::kSqlite:
+      break;
   }
-  std::string path = url_or_path;
-  if (StartsWith(lower, "sqlite://")) {
-    path = url_or_path.substr(9);  // "sqlite:///abs" -> "/abs", "sqlite://rel" -> "rel"
-  } else if (url_or_path.find("://") != std::string::npos) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "store: unknown scheme in \"" + MaskStoreUrl(url_or_path) +
-                    "\" (use postgresql://..., sqlite:///path or a file path)");
+  if (where.path.empty()) return Fail(ErrorCode::kInvalidArgument, "store: empty SQLite path");
+  return std::unique_ptr<StoreFactory>(std::make_unique<SqliteFactory>(where.path, options));
+}
+
+std::string StoreLocationFromAnywhere(const std::string& url_or_path) {
+  const StoreLocation where = ParseStoreLocation(url_or_path);
+  const std::string& path = where.path;
+  if (where.kind != StoreLocation::Kind::kSqlite || path.empty() || path.front() == '/' ||
+      path.front() == ':' || path.rfind("file:", 0) == 0) {
+    return url_or_path;  // a server, an absolute path, or SQLite's own names (":memory:", ...)
   }
-  if (path.empty()) return Fail(ErrorCode::kInvalidArgument, "store: empty SQLite path");
-  return std::unique_ptr<StoreFactory>(std::make_unique<SqliteFactory>(path, options));
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(path, ec);
+  if (ec) return url_or_path;
+  return (where.sqlite_scheme ? "sqlite://" : "") + absolute.lexically_normal().string();
 }
 
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url_or_path, StoreOptions options) {

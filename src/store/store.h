@@ -652,6 +652,10 @@ Result<std::unique_ptr<StoreFactory>> MakeStoreFactory(const std::string& url_or
                                                        StoreOptions options = {});
 // MakeStoreFactory(...) then Open().
 Result<std::unique_ptr<Store>> OpenStore(const std::string& url_or_path, StoreOptions options = {});
+// The same location as it reads from any folder: a relative SQLite path (or sqlite://rel) made
+// absolute against the current directory; server URLs, absolute paths and SQLite's own names
+// (":memory:", "file:...") as given. For records read by processes elsewhere (ferry dev's).
+std::string StoreLocationFromAnywhere(const std::string& url_or_path);
 // url_or_path with the password of a PostgreSQL URL replaced by "***".
 std::string MaskStoreUrl(const std::string& url_or_path);
 

@@ -296,6 +296,37 @@ std::vector<SseEvent> ReadSse(int port, const std::string& token, const std::str
   return events;
 }
 
+// Starts a run of `workflow` and returns its id ("" after a failure it reports). No worker runs
+// in these tests, so the run stays pending and its event stream does not end by itself.
+std::string StartRunOf(httplib::Client& client, const std::string& workflow) {
+  auto res = client.Post("/api/v1/runs", Json{{"workflow", workflow}}.dump(), "application/json");
+  if (!res || res->status != 201) {
+    ADD_FAILURE() << "POST /api/v1/runs: " << (res ? res->body : "no answer");
+    return "";
+  }
+  return Json::parse(res->body)["run"]["id"];
+}
+
+// Reads a run's event stream on a thread of its own until the stream ends (or the reader's 15 s
+// read timeout passes), so that a test can act while it is open.
+struct StreamReader {
+  StreamReader(int port, const std::string& token, const std::string& run_id)
+      : thread([this, port, token, run_id] {
+          ReadSse(port, token, run_id, 0, false, &progress);
+          returned = true;
+        }) {}
+  ~StreamReader() {
+    if (thread.joinable()) thread.join();
+  }
+  bool Opened() {
+    return Eventually([&] { return progress.open.load(); }, 10s);
+  }
+
+  SseProgress progress;
+  std::atomic<bool> returned{false};
+  std::thread thread;  // last: it starts once the fields above exist
+};
+
 TEST_F(ApiTest, SseDeliversEventsLiveAndResumes) {
   Apply(kWorkflow);
   auto res = client_->Post("/api/v1/runs", R"({"workflow":"hook"})", "application/json");
@@ -421,21 +452,15 @@ TEST_F(ApiTest, AuthIsOffOnlyOnALoopbackAddressLiteral) {
 
 TEST_F(ApiTest, StopEndsOpenEventStreams) {
   Apply(kPlain);
-  auto res = client_->Post("/api/v1/runs", R"({"workflow":"plain"})", "application/json");
-  ASSERT_TRUE(res);
-  const std::string run_id = Json::parse(res->body)["run"]["id"];  // no worker: stays pending
-  SseProgress progress;
-  std::atomic<bool> returned{false};
-  std::thread reader([&] {
-    ReadSse(port_, token_, run_id, 0, false, &progress);
-    returned = true;
-  });
-  const bool opened = Eventually([&] { return progress.open.load(); }, 10s);
+  const std::string run_id = StartRunOf(*client_, "plain");
+  ASSERT_FALSE(run_id.empty());
+  StreamReader reader(port_, token_, run_id);
+  const bool opened = reader.Opened();
   // Still open: a pending run's stream does not end by itself.
-  const bool ended_early = returned.load();
+  const bool ended_early = reader.returned.load();
   auto t0 = std::chrono::steady_clock::now();
   server_->Stop();
-  reader.join();
+  reader.thread.join();
   ASSERT_TRUE(opened) << "the event stream never opened";
   EXPECT_FALSE(ended_early);
   // Stop ended the stream: without it the reader would wait for its 15 s read timeout.
@@ -446,23 +471,17 @@ TEST_F(ApiTest, StopEndsOpenEventStreams) {
 // refused: a pending run's stream would otherwise deliver its events to it for good.
 TEST_F(ApiTest, RevokingATokenEndsTheStreamsItOpened) {
   Apply(kPlain);
-  auto res = client_->Post("/api/v1/runs", R"({"workflow":"plain"})", "application/json");
-  ASSERT_TRUE(res);
-  const std::string run_id = Json::parse(res->body)["run"]["id"];  // no worker: stays pending
+  const std::string run_id = StartRunOf(*client_, "plain");
+  ASSERT_FALSE(run_id.empty());
   const std::string secret = service::NewApiTokenSecret();
   auto tok = admin_->CreateApiToken("watcher", Sha256Hex(secret), {"read"});
   ASSERT_TRUE(tok);
-  SseProgress progress;
-  std::atomic<bool> returned{false};
-  std::thread reader([&] {
-    ReadSse(port_, secret, run_id, 0, false, &progress);
-    returned = true;
-  });
-  const bool opened = Eventually([&] { return progress.open.load(); }, 10s);
-  const bool ended_early = returned.load();
+  StreamReader reader(port_, secret, run_id);
+  const bool opened = reader.Opened();
+  const bool ended_early = reader.returned.load();
   ASSERT_TRUE(admin_->RevokeApiToken(tok->id));
-  const bool ended = Eventually([&] { return returned.load(); }, 10s);
-  reader.join();
+  const bool ended = Eventually([&] { return reader.returned.load(); }, 10s);
+  reader.thread.join();
   ASSERT_TRUE(opened) << "the event stream never opened";
   EXPECT_FALSE(ended_early) << "a pending run's stream does not end by itself";
   // Without the check the reader would still be waiting (its read timeout is 15 s).
@@ -471,9 +490,8 @@ TEST_F(ApiTest, RevokingATokenEndsTheStreamsItOpened) {
 
 TEST_F(ApiTest, EventStreamsAreCapped) {
   Apply(kPlain);
-  auto res = client_->Post("/api/v1/runs", R"({"workflow":"plain"})", "application/json");
-  ASSERT_TRUE(res);
-  const std::string run_id = Json::parse(res->body)["run"]["id"];  // no worker: stays pending
+  const std::string run_id = StartRunOf(*client_, "plain");
+  ASSERT_FALSE(run_id.empty());
   std::vector<std::thread> readers;
   SseProgress progress[2];
   for (int i = 0; i < 2; ++i) {  // the fixture's cap is 2
