@@ -183,6 +183,8 @@ http::Router ApiServer::Impl::Routes() {
   r.Get("/api/v1/queues/{name}/dead", bind(&Impl::ListDead), read);
   // Purging dead letters deletes task records for good, beyond what any retry can undo.
   r.Post("/api/v1/queues/{name}/dead/purge", NoQuery(NoBody(bind(&Impl::PurgeDead))), admin);
+  // Deleting a queue forgets its finished tasks' listing, and frees a place under max_queues.
+  r.Post("/api/v1/queues/{name}/delete", NoQuery(NoBody(bind(&Impl::DeleteQueue))), admin);
   // Schedules: pausing a workflow's schedules changes what runs, as applying one does.
   r.Get("/api/v1/schedules", NoQuery(bind(&Impl::ListSchedules)), read);
   r.Post("/api/v1/workflows/{name}/pause", NoQuery(NoBody(bind(&Impl::PauseSchedules))), apply);

@@ -81,7 +81,8 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   settings(&app, "Retention",
            {{"task-retention", &global.task_retention},
             {"dead-retention", &global.dead_retention},
-            {"event-stream-length", &global.event_stream_length}});
+            {"event-stream-length", &global.event_stream_length},
+            {"max-queues", &global.max_queues}});
   settings(
       &app, "Remote",
       {{"server", &global.server}, {"token", &global.token}, {"token-file", &global.token_file}});
@@ -195,7 +196,8 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   events->callback([&] { run = [&](Context& ctx) { return RunTaskEvents(ctx, ea); }; });
 
   // --- queue ---
-  auto* queue = app.add_subcommand("queue", "Inspect queues; purge their dead letters");
+  auto* queue =
+      app.add_subcommand("queue", "Inspect queues; purge their dead letters; delete empty ones");
   queue->require_subcommand(1);
   auto* qlist = queue->add_subcommand("list", "Every queue with its depths and counters");
   qlist->callback([&] { run = RunQueueList; });
@@ -216,6 +218,10 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   qpurge->add_flag("--yes", purge_yes, "Confirm the deletion (without it, only says how many)");
   qpurge->callback(
       [&] { run = [&](Context& ctx) { return RunQueuePurge(ctx, queue_name, purge_yes); }; });
+  auto* qdelete = queue->add_subcommand(
+      "delete", "Forget a queue no live worker serves and that holds no unfinished or dead task");
+  qdelete->add_option("QUEUE", queue_name, "Queue name")->required();
+  qdelete->callback([&] { run = [&](Context& ctx) { return RunQueueDelete(ctx, queue_name); }; });
 
   // --- workflow / run / dev (cmd_workflow.cc, cmd_run.cc, cmd_dev.cc) ---
   auto add_store = [&](CLI::App* cmd) { setting(cmd, "store", sf.store); };
@@ -421,10 +427,10 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   if (!run) return kExitUsage;
   // The commands that work through a server's API (--server): they act through the service
   // (src/service). The others run Ferry's processes or need Redis and the store directly.
-  std::vector<CLI::App*> with_server = {wklist,    submit,  list,  status,  cancel, retry,  events,
-                                        qlist,     qstats,  qdead, qpurge,  wapply, wlist,  wshow,
-                                        wversions, wrun,    rlist, rcounts, rshow,  rwatch, rcancel,
-                                        rretry,    tcreate, tlist, trevoke, alerts, doctor};
+  std::vector<CLI::App*> with_server = {
+      wklist, submit,  list,   status,  cancel, retry,     events, qlist, qstats,  qdead,
+      qpurge, qdelete, wapply, wlist,   wshow,  wversions, wrun,   rlist, rcounts, rshow,
+      rwatch, rcancel, rretry, tcreate, tlist,  trevoke,   alerts, doctor};
   // `schedule list|pause|resume` (added by AddSchedulerCommands).
   for (const char* name : {"list", "pause", "resume"}) {
     with_server.push_back(app.get_subcommand("schedule")->get_subcommand(name));

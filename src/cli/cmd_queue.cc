@@ -1,4 +1,4 @@
-// `ferry queue list|stats|dead|purge` and `ferry version`.
+// `ferry queue list|stats|dead|purge|delete` and `ferry version`.
 #include <chrono>
 
 #include "cli/commands.h"
@@ -128,6 +128,20 @@ int RunQueuePurge(Context& ctx, const std::string& queue, bool confirmed) {
   const int64_t n = FieldInt(*purged, "purged");
   out.Print("Purged " + std::to_string(n) + " dead-lettered task" + (n == 1 ? "" : "s") +
             " of queue " + queue + ".\n");
+  return kExitOk;
+}
+
+int RunQueueDelete(Context& ctx, const std::string& queue) {
+  const Output& out = ctx.out();
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto deleted = (*svc)->DeleteQueue(queue);
+  if (!deleted) return out.Fail(deleted.error());
+  if (out.json()) {
+    out.PrintJson(*deleted);
+    return kExitOk;
+  }
+  out.Print("Deleted queue " + queue + ".\n");
   return kExitOk;
 }
 

@@ -132,6 +132,7 @@ int RunQueueStats(Context& ctx, const std::string& queue);
 int RunQueueDead(Context& ctx, const std::string& queue, int limit);
 // Deletes the queue's dead letters; refuses (exit 2, saying how many) without `confirmed`.
 int RunQueuePurge(Context& ctx, const std::string& queue, bool confirmed);
+int RunQueueDelete(Context& ctx, const std::string& queue);
 int RunVersion(Context& ctx);
 int RunDemo(Context& ctx, const DemoArgs& args);
 

@@ -211,6 +211,11 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
     if (!n) return Fail(n.error());
     cfg.broker.events_maxlen = *n;
   }
+  if (auto r = PickSetting(flags.max_queues, "max-queues", env)) {
+    auto n = ParseIntSetting(*r, 1, 1000000);
+    if (!n) return Fail(n.error());
+    cfg.broker.max_queues = *n;
+  }
   cfg.log.level = default_log_level;
   if (auto r = PickSetting(flags.log_level, "log-level", env)) {
     auto level = ParseLogLevelName(r->text);

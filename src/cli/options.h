@@ -83,6 +83,7 @@ struct GlobalFlags {
   std::optional<std::string> task_retention;
   std::optional<std::string> dead_retention;
   std::optional<std::string> event_stream_length;
+  std::optional<std::string> max_queues;
   SettingsGiven given;  // every setting flag given, global or of the command
   bool json = false;
   bool ascii = false;

@@ -212,6 +212,8 @@ const std::vector<SettingInfo>& Settings() {
        "How long dead-lettered tasks stay inspectable and re-runnable", "", ""},
       {"event-stream-length", "1000", "all", false, "Events kept per task, oldest trimmed first",
        "", ""},
+      {"max-queues", "1000", "all", false,
+       "How many queues may exist; past it a task or worker for a new queue is refused", "", ""},
       {"log-level", "info for long-running commands, warn for one-shot ones", "all", false,
        "trace|debug|info|warn|error|critical|off, any case (warning = warn)", "", ""},
       {"log-format", "text", "all", false, "text|json, logs go to stderr", "", ""},

@@ -219,4 +219,30 @@ Result<Json> LocalService::PurgeDead(const std::string& queue) {
   });
 }
 
+Result<Json> LocalService::DeleteQueue(const std::string& queue) {
+  if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
+  return With(brokers_, [&](Broker& b) -> Result<Json> {
+    // A live worker would make the queue again at its next read; asking first says who serves
+    // it instead of deleting a queue that comes straight back.
+    auto workers = b.ListWorkers();
+    if (!workers) return Fail(workers.error());
+    std::vector<std::string> serving;
+    for (const auto& w : *workers) {
+      if (w.alive && std::find(w.queues.begin(), w.queues.end(), queue) != w.queues.end()) {
+        serving.push_back(w.id);
+      }
+    }
+    if (!serving.empty()) {
+      std::string list;
+      for (const auto& id : serving) list += (list.empty() ? "" : ", ") + id;
+      return Fail(ErrorCode::kConflict, "queue " + queue + " is served by " +
+                                            std::to_string(serving.size()) + " live worker" +
+                                            (serving.size() == 1 ? "" : "s") + " (" + list +
+                                            "): stop them, or start them without it, first");
+    }
+    if (auto st = b.DeleteQueue(queue); !st) return Fail(st.error());
+    return Json{{"queue", queue}, {"deleted", true}};
+  });
+}
+
 }  // namespace ferry::service

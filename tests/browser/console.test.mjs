@@ -436,6 +436,28 @@ test('"purge" asks first, needs an admin token, and deletes the dead letters for
   await page.context().close();
 });
 
+test('an empty queue is deleted after a confirmation; a busy one offers no delete', async () => {
+  // A queue no worker serves: its one task waits, so the page offers no delete.
+  const {id} = await apiCall('/tasks', {method: 'POST', body: {kind: 'echo', queue: 'console-spare'}});
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/queues/console-spare`);
+  await page.waitForSelector('.stat:has-text("pending") b:has-text("1")');
+  assert.equal(await page.locator('button[data-action="delete-queue"]').count(), 0);
+  // Cancelled, it is empty: the button appears with the next refresh; "No" keeps the queue.
+  await apiCall(`/tasks/${id}/cancel`, {method: 'POST'});
+  await page.waitForSelector('button[data-action="delete-queue"]', {timeout: WAIT});
+  await page.click('button[data-action="delete-queue"]');
+  assert.match(await page.locator('.confirm .question').textContent(), /Forget queue console-spare/);
+  await page.click('.confirm button:has-text("No")');
+  assert.ok((await apiCall('/queues')).queues.some((q) => q.queue === 'console-spare'));
+  await page.click('button[data-action="delete-queue"]');
+  await page.click('button[data-confirm="yes"]');
+  await page.waitForURL(/#\/queues$/);
+  await page.waitForSelector('h1:has-text("Queues")');
+  assert.ok(!(await apiCall('/queues')).queues.some((q) => q.queue === 'console-spare'));
+  await page.context().close();
+});
+
 test('user data renders as text: markup in inputs, payloads and descriptions never runs', async () => {
   const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-xss', inputs: {who: XSS}}});
   const {id: taskId} = await apiCall('/tasks', {method: 'POST', body: {kind: 'echo', payload: {note: XSS}}});

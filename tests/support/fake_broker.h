@@ -84,6 +84,7 @@ class FakeBroker final : public Broker {
   Result<QueueStats> GetQueueStats(const std::string&) override { return No(); }
   Result<std::vector<TaskRecord>> ListDead(const std::string&, int) override { return No(); }
   Result<int64_t> PurgeDead(const std::string&, int64_t) override { return No(); }
+  Status DeleteQueue(const std::string&) override { return No(); }
   Result<std::vector<TaskEvent>> ReadEvents(const std::string&, const std::string&, int,
                                             std::chrono::milliseconds) override {
     return No();

@@ -680,6 +680,37 @@ class RedisBroker final : public Broker {
     return purged;
   }
 
+  Status DeleteQueue(const std::string& queue) override {
+    if (auto st = ValidateQueueName(queue); !st) return st;
+    auto member = conn_->Command(Args{"SISMEMBER", QueuesKey(options_.prefix), queue});
+    if (!member) return Fail(member.error());
+    if (ReplyInt(**member) != 1) return Fail(ErrorCode::kNotFound, "no queue " + queue);
+    auto r = conn_->Command(EvalArgs(Script::kDeleteQueue, QueuePrefix(options_.prefix, queue)));
+    if (!r) return Fail(r.error());
+    auto parts = Strings(**r);
+    if (parts.size() == 4 && parts[0] == "busy") {
+      std::vector<std::string> held;
+      auto say = [&](const std::string& n, const char* what) {
+        if (n != "0") held.push_back(n + " " + what);
+      };
+      say(parts[1], "waiting or running");
+      say(parts[2], "scheduled or retrying");
+      say(parts[3], "dead-lettered");
+      std::string list;
+      for (const auto& h : held) list += (list.empty() ? "" : ", ") + h;
+      return Fail(ErrorCode::kConflict, "queue " + queue + " still holds tasks (" + list +
+                                            "): cancel, run or purge them first");
+    }
+    if (parts.size() != 1 || parts[0] != "deleted") {
+      return Fail(ErrorCode::kInternal, "unexpected reply from the delete_queue script");
+    }
+    // After the keys, so a queue listed is never one whose keys are half gone.
+    auto removed = conn_->Command(Args{"SREM", QueuesKey(options_.prefix), queue});
+    if (!removed) return Fail(removed.error());
+    known_queues_.erase(queue);
+    return Replicated();
+  }
+
   // A task's event stream exists only once it had an event its record cannot tell (see
   // docs/broker.md "Events"); until then the routine events are derived from the record, under
   // the ids the stream gets when it is opened, so a resume point works across the switch.
@@ -818,27 +849,50 @@ class RedisBroker final : public Broker {
   }
 
  private:
-  // Registers queues (the global set) and creates their consumer groups, once per connection:
-  // a Redis restart without persistence loses both, and a new connection checks again.
+  // Registers queues (the global set, within max_queues) and creates their consumer groups, once
+  // per connection and queue_recheck: a Redis restart without persistence loses both, a new
+  // connection checks again, and a queue deleted while this process uses it comes back.
   Status EnsureQueues(const std::vector<std::string>& queues) {
     if (auto st = conn_->Ready(); !st) return st;
     if (known_generation_ != conn_->generation()) {
       known_queues_.clear();
       known_generation_ = conn_->generation();
     }
-    std::vector<Args> commands;
+    const auto now = std::chrono::steady_clock::now();
     std::vector<std::string> fresh;
     for (const auto& q : queues) {
-      if (known_queues_.count(q) != 0) continue;
+      auto it = known_queues_.find(q);
+      if (it != known_queues_.end() && now - it->second < options_.queue_recheck) continue;
       if (std::find(fresh.begin(), fresh.end(), q) != fresh.end()) continue;
       fresh.push_back(q);
-      commands.push_back(Args{"SADD", QueuesKey(options_.prefix), q});
+    }
+    if (fresh.empty()) return {};
+    // Registered first and the groups made after, so a queue the limit refuses leaves no key.
+    std::vector<Args> registers;
+    for (const auto& q : fresh) {
+      registers.push_back(
+          Args{"EVAL", RegisterQueueScriptText(), "1", QueuesKey(options_.prefix), q}.Add(
+              options_.max_queues));
+    }
+    auto registered = conn_->Pipeline(registers);
+    if (!registered) return Fail(registered.error());
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      const redisReply& r = *(*registered)[i];
+      if (auto st = CheckReply(r); !st) return st;
+      if (ReplyInt(r) < 0) {
+        return Fail(ErrorCode::kConflict,
+                    "queue " + fresh[i] + " cannot be made: " + std::to_string(-ReplyInt(r)) +
+                        " queues exist and the limit is " + std::to_string(options_.max_queues) +
+                        " (FERRY_MAX_QUEUES); `ferry queue delete` removes one no longer used");
+      }
+    }
+    std::vector<Args> groups;
+    for (const auto& q : fresh) {
       // Id 0, so entries added before the group existed are delivered too.
-      commands.push_back(
+      groups.push_back(
           Args{"XGROUP", "CREATE", StreamKey(options_.prefix, q), kGroup, "0", "MKSTREAM"});
     }
-    if (commands.empty()) return {};
-    auto replies = conn_->Pipeline(commands);
+    auto replies = conn_->Pipeline(groups);
     if (!replies) return Fail(replies.error());
     for (const auto& r : *replies) {
       if (IsError(*r) && !Contains(ReplyText(*r), "BUSYGROUP")) return Fail(ReplyError(*r));
@@ -848,7 +902,7 @@ class RedisBroker final : public Broker {
       known_queues_.clear();
       known_generation_ = conn_->generation();
     }
-    known_queues_.insert(fresh.begin(), fresh.end());
+    for (const auto& q : fresh) known_queues_[q] = now;
     return {};
   }
 
@@ -1097,7 +1151,8 @@ class RedisBroker final : public Broker {
   const RedisTopology topology_;
 
   // Per-connection caches (a Broker is used by one thread at a time).
-  std::set<std::string> known_queues_;  // queues whose group exists, as of known_generation_
+  // Queues whose group exists, as of known_generation_, and when that was checked.
+  std::map<std::string, std::chrono::steady_clock::time_point> known_queues_;
   uint64_t known_generation_ = 0;
   std::unordered_map<std::string, std::string> queue_of_;  // task id -> queue, bounded
   bool last_claim_full_ = false;  // the last Claim returned as many tasks as it asked for

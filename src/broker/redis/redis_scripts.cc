@@ -15,6 +15,8 @@ extern const std::string_view k_retry, k_retry_sha1;
 extern const std::string_view k_promote, k_promote_sha1;
 extern const std::string_view k_events, k_events_sha1;
 extern const std::string_view k_purge, k_purge_sha1;
+extern const std::string_view k_delete_queue, k_delete_queue_sha1;
+extern const std::string_view k_register_queue;
 }  // namespace scripts
 
 namespace {
@@ -40,6 +42,7 @@ constexpr std::array<Entry, kCount> kScripts = {{
     {"promote", &scripts::k_promote, &scripts::k_promote_sha1},
     {"events", &scripts::k_events, &scripts::k_events_sha1},
     {"purge", &scripts::k_purge, &scripts::k_purge_sha1},
+    {"delete_queue", &scripts::k_delete_queue, &scripts::k_delete_queue_sha1},
 }};
 
 }  // namespace
@@ -58,5 +61,7 @@ std::string_view ScriptSha(Script s) {
   const auto i = static_cast<size_t>(s);
   return i < kCount ? *kScripts[i].sha : std::string_view{};
 }
+
+std::string_view RegisterQueueScriptText() { return scripts::k_register_queue; }
 
 }  // namespace ferry::redis_broker

@@ -22,6 +22,7 @@ enum class Script : size_t {
   kPromote,
   kEvents,
   kPurge,
+  kDeleteQueue,
   kCount,
 };
 
@@ -31,5 +32,9 @@ std::string_view ScriptText(Script script);
 std::string_view ScriptSha(Script script);
 // "submit", "claim", ... for messages.
 std::string_view ScriptName(Script script);
+
+// register_queue.lua: the one script outside Script, sent with EVAL on the global set of queue
+// names (its header says why).
+std::string_view RegisterQueueScriptText();
 
 }  // namespace ferry::redis_broker

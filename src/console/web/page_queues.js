@@ -1,6 +1,7 @@
 // Queues and their dead letters: the list of queues, and per queue its counters and the
 // dead-lettered tasks (status failed), each retried on its own or all at once, or all purged
-// (deleted for good; admin tokens only), each "all" after a confirmation.
+// (deleted for good; admin tokens only), each "all" after a confirmation. A queue that holds no
+// task can be deleted (admin tokens only; the server also refuses one a live worker serves).
 import {api} from './api.js';
 import {confirmButton, fmtMs, fmtTime, h, replace, table} from './dom.js';
 
@@ -26,9 +27,21 @@ export function render(view, _params, _query, ctx) {
 
 export function renderQueue(view, [name], _query, ctx) {
   const stats = h('div', {class: 'stats'});
+  const manage = h('div', {class: 'actions'});
   const dead = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
-  replace(view, h('h1', null, 'Queue ', name), stats, h('h2', null, 'Dead letters'), notice, dead);
+  replace(view, h('h1', null, 'Queue ', name), stats, manage, h('h2', null, 'Dead letters'), notice, dead);
+  // Redrawn only when the queue becomes empty or stops being so, so a refresh does not close
+  // a question the user is answering.
+  let shownEmpty = null;
+  const deleteQueue = async () => {
+    try {
+      await api(`/queues/${encodeURIComponent(name)}/delete`, {method: 'POST'});
+      ctx.go('#/queues');
+    } catch (e) {
+      replace(notice, `Not deleted: ${e.message}`);
+    }
+  };
 
   const refresh = async () => {
     const [{queue}, {tasks}] = await Promise.all([
@@ -38,6 +51,14 @@ export function renderQueue(view, [name], _query, ctx) {
     ctx.clearError();
     replace(stats, ['pending', 'running', 'scheduled', 'dead'].map((k) =>
       h('div', {class: 'stat'}, h('b', null, String(queue[k])), k)));
+    const empty = queue.pending + queue.running + queue.scheduled + queue.dead === 0;
+    if (empty !== shownEmpty) {
+      shownEmpty = empty;
+      replace(manage, empty ? confirmButton('Delete queue',
+                                            `Forget queue ${name}? Its finished tasks will no longer be listed.`,
+                                            deleteQueue, {class: 'danger', 'data-action': 'delete-queue'})
+                            : null);
+    }
     const retry = async (ids) => {
       let ok = 0;
       const failed = [];

@@ -236,6 +236,9 @@ Result<Json> RemoteService::ListDead(const std::string& queue, const Query& quer
 Result<Json> RemoteService::PurgeDead(const std::string& queue) {
   return Call("POST", "/queues/" + Escape(queue) + "/dead/purge", {}, nullptr);
 }
+Result<Json> RemoteService::DeleteQueue(const std::string& queue) {
+  return Call("POST", "/queues/" + Escape(queue) + "/delete", {}, nullptr);
+}
 
 // The caller is the server's business: it knows the token's scopes and records "api".
 Result<Json> RemoteService::ApplyWorkflow(const Json& body, const Caller&) {

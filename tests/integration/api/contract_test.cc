@@ -228,6 +228,13 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
   Ok("GET", "/api/v1/queues/{name}/dead", "/api/v1/queues/default/dead?limit=5");
   Json purged = Ok("POST", "/api/v1/queues/{name}/dead/purge", "/api/v1/queues/default/dead/purge");
   EXPECT_EQ(purged, (Json{{"queue", "default"}, {"purged", 0}}));
+  // A queue no worker serves, emptied by cancelling its one task, can be deleted.
+  Json spare = Ok("POST", "/api/v1/tasks", "/api/v1/tasks", R"({"kind":"noop","queue":"spare"})");
+  ASSERT_TRUE(spare.is_object());
+  Ok("POST", "/api/v1/tasks/{id}/cancel",
+     "/api/v1/tasks/" + spare["id"].get<std::string>() + "/cancel");
+  Json deleted = Ok("POST", "/api/v1/queues/{name}/delete", "/api/v1/queues/spare/delete");
+  EXPECT_EQ(deleted, (Json{{"queue", "spare"}, {"deleted", true}}));
   // A task's events: the stream ends once the task has (the worker runs `echo` at once).
   ASSERT_TRUE(Eventually([&] { return TaskStatus(one["id"]) == "succeeded"; }, 20s));
   Ok("GET", "/api/v1/tasks/{id}/events",

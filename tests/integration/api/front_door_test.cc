@@ -312,6 +312,10 @@ TEST_F(FrontDoorTest, ScopesAndDeclaredSecrets) {
   auto purge = as(apply_api)->Post("/api/v1/queues/default/dead/purge", "", "application/json");
   EXPECT_EQ(purge->status, 403) << purge->body;
   EXPECT_THAT(purge->body, HasSubstr("needs a token with the admin scope"));
+  // So does deleting a queue (it forgets the listing of the queue's finished tasks).
+  auto drop = as(apply_api)->Post("/api/v1/queues/default/delete", "", "application/json");
+  EXPECT_EQ(drop->status, 403) << drop->body;
+  EXPECT_THAT(drop->body, HasSubstr("needs a token with the admin scope"));
   // A shell task runs any program as the workers' user, which reaches every secret they hold:
   // admin's, on either task route, and named; other kinds stay run's.
   const std::string admin = CreateToken({"admin"});

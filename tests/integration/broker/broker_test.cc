@@ -565,6 +565,151 @@ TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
   EXPECT_EQ(purged.error().code, ErrorCode::kInvalidArgument);
 }
 
+// max_queues bounds how many queues exist: the one past it is refused whoever makes it (a task,
+// a batch, a worker's claim) and leaves no key behind; queues that exist go on; deleting one
+// frees its place.
+TEST_F(BrokerTest, QueuesPastTheLimitAreRefusedAndDeletingOneFreesAPlace) {
+  options_.max_queues = 3;
+  Reopen();
+  for (const std::string q : {"q1", "q2", "q3"}) SubmitOk(Req("noop", q));
+  auto over = broker_->Submit(Req("noop", "q4"));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(over.error().message, HasSubstr("queue q4 cannot be made: 3 queues exist"));
+  EXPECT_THAT(over.error().message, HasSubstr("FERRY_MAX_QUEUES"));
+  EXPECT_EQ(Cli({"EXISTS", Key("q4", "stream")}), "0");
+  // The same from another connection (its own cache), from a batch, and from a worker.
+  auto other = Open();
+  ASSERT_TRUE(other);
+  auto batch = other->SubmitBatch({Req("noop", "q1"), Req("noop", "q4")});
+  ASSERT_FALSE(batch);
+  EXPECT_EQ(batch.error().code, ErrorCode::kConflict);
+  auto claim = other->Claim({"q4"}, "w1", 1, kNoBlock);
+  ASSERT_FALSE(claim);
+  EXPECT_EQ(claim.error().code, ErrorCode::kConflict);
+  // Queues that exist take tasks and give them out as before.
+  SubmitOk(Req("noop", "q3"));
+  EXPECT_EQ(ClaimOk({"q3"}, "w1", 10).size(), 2u);
+  auto queues = other->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_THAT(*queues, ElementsAre("q1", "q2", "q3"));
+
+  // q2 holds a waiting task: not deletable until it is gone.
+  auto busy = broker_->DeleteQueue("q2");
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(busy.error().message, HasSubstr("1 waiting or running"));
+  auto running = ClaimOk({"q2"}, "w1", 10);
+  ASSERT_EQ(running.size(), 1u);
+  busy = broker_->DeleteQueue("q2");
+  ASSERT_FALSE(busy);
+  EXPECT_THAT(busy.error().message, HasSubstr("1 waiting or running"));
+  ASSERT_TRUE(broker_->Complete({Done(running[0], Completion::Kind::kSucceeded, "w1")}));
+  ASSERT_TRUE(broker_->DeleteQueue("q2"));
+  // Its place is free, from every connection: q4 can be made now, and then no fifth queue.
+  SubmitOk(Req("noop", "q4"));
+  auto fifth = other->Submit(Req("noop", "q5"));
+  ASSERT_FALSE(fifth);
+  EXPECT_THAT(fifth.error().message, HasSubstr("queue q5 cannot be made: 3 queues exist"));
+  queues = other->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_THAT(*queues, ElementsAre("q1", "q3", "q4"));
+}
+
+// DeleteQueue refuses a queue while any task in it is unfinished or dead-lettered, naming what
+// it holds, and forgets it once empty; the queue can then be made again from nothing.
+TEST_F(BrokerTest, DeleteQueueForgetsOnlyAnEmptyQueue) {
+  SubmitOk(Req("noop", "jobs"));
+  auto claimed = ClaimOk({"jobs"}, "w1", 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_TRUE(broker_->Complete({Done(claimed[0], Completion::Kind::kSucceeded, "w1")}));
+  SubmitRequest later = Req("noop", "jobs");
+  later.eta_ms = WallNowMs() + 3600 * 1000;
+  const std::string scheduled = SubmitOk(later);
+  SubmitOk(Req("fail", "jobs"));
+  claimed = ClaimOk({"jobs"}, "w1", 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  Completion c = Done(claimed[0], Completion::Kind::kFailed, "w1");
+  c.retryable = false;
+  c.error = "bad input";
+  ASSERT_TRUE(broker_->Complete({c}));
+
+  auto busy = broker_->DeleteQueue("jobs");
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(busy.error().message, HasSubstr("(1 scheduled or retrying, 1 dead-lettered)"));
+  ASSERT_TRUE(broker_->Cancel(scheduled));
+  busy = broker_->DeleteQueue("jobs");
+  ASSERT_FALSE(busy);
+  EXPECT_THAT(busy.error().message, HasSubstr("(1 dead-lettered)"));
+  auto purged = broker_->PurgeDead("jobs", WallNowMs());
+  ASSERT_TRUE(purged);
+  ASSERT_EQ(*purged, 1);
+
+  auto deleted = broker_->DeleteQueue("jobs");
+  ASSERT_TRUE(deleted) << deleted.error().ToString();
+  auto queues = broker_->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_THAT(*queues, Not(::testing::Contains("jobs")));
+  for (const char* key : {"stream", "delayed", "dead", "stats", "index"}) {
+    EXPECT_EQ(Cli({"EXISTS", Key("jobs", key)}), "0") << key;
+  }
+  auto again = broker_->DeleteQueue("jobs");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kNotFound);
+  auto bad = broker_->DeleteQueue("bad queue!");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+
+  // Made again by its next task, from nothing: counters at 0, the task given out.
+  const std::string fresh = SubmitOk(Req("noop", "jobs"));
+  auto stats = broker_->GetQueueStats("jobs");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->pending, 1);
+  EXPECT_EQ(stats->counters["succeeded"], 0);
+  claimed = ClaimOk({"jobs"}, "w1", 10);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].id, fresh);
+}
+
+// A producer that registered a queue before it was deleted writes into it again: the task is
+// neither lost (a worker's read makes the group again from id 0) nor hidden for longer than
+// queue_recheck (the producer registers the queue again after it).
+TEST_F(BrokerTest, AQueueDeletedUnderAProducerComesBackWithItsTask) {
+  options_.queue_recheck = milliseconds(200);
+  Reopen();
+  auto worker = Open();
+  auto deleter = Open();
+  ASSERT_TRUE(worker && deleter);
+  SubmitOk(Req("noop", "jobs"));
+  auto claimed = worker->Claim({"jobs"}, "w1", 10, kNoBlock);
+  ASSERT_TRUE(claimed && claimed->size() == 1u);
+  ASSERT_TRUE(worker->Complete({Done((*claimed)[0], Completion::Kind::kSucceeded, "w1")}));
+  ASSERT_TRUE(deleter->DeleteQueue("jobs"));
+
+  std::vector<std::string> submitted = {SubmitOk(Req("noop", "jobs"))};
+  auto listed = [&] {
+    auto queues = deleter->ListQueues();
+    return queues && std::find(queues->begin(), queues->end(), "jobs") != queues->end();
+  };
+  // Submitting on (each one past queue_recheck registers it again) lists the queue again.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        if (listed()) return true;
+        submitted.push_back(SubmitOk(Req("noop", "jobs")));
+        return listed();
+      },
+      std::chrono::seconds(10)));
+  // Every task, the first after the deletion too, reaches the worker whose group was deleted.
+  std::set<std::string> got;
+  for (int round = 0; round < 50 && got.size() < submitted.size(); ++round) {
+    auto more = worker->Claim({"jobs"}, "w1", 100, milliseconds(100));
+    ASSERT_TRUE(more) << more.error().ToString();
+    for (const auto& t : *more) got.insert(t.id);
+  }
+  EXPECT_EQ(got, std::set<std::string>(submitted.begin(), submitted.end()));
+}
+
 TEST_F(BrokerTest, CancelInEachState) {
   // pending
   std::string pending = SubmitOk(Req());

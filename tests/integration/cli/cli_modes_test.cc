@@ -2,6 +2,7 @@
 // and remote (--server, through `ferry server`'s HTTP API with a token). The --json answers, the
 // exit codes and the error messages must be the same, since both go through one service
 // (src/service). Real redis-server, a real SQLite store, the real binary.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,6 +18,8 @@ namespace ferry::testing {
 namespace {
 
 using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
 using Json = nlohmann::json;
 
 // Fields that differ between two reads whatever the mode: ages computed at the moment of the
@@ -328,6 +331,23 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   EXPECT_EQ(none["purged"], 0);
   Same({"task", "status", dead}, 1);
   EXPECT_EQ(Same({"queue", "stats", "default"})["queue"]["dead"], 0);
+
+  // Deleting queues: one a live worker serves is refused naming it, alike in both modes; an
+  // emptied one no worker serves goes (remotely here) and is gone for the local client too.
+  Same({"queue", "delete", "default"}, 1);
+  auto served = Local({"queue", "delete", "default"});
+  EXPECT_THAT(served.err, HasSubstr("queue default is served by 1 live worker (w-modes)"));
+  Same({"queue", "delete", "nowhere"}, 1);
+  Same({"queue", "delete", "bad queue!"}, 2);
+  auto spare = Local({"task", "submit", "echo", "--queue", "spare"});
+  ASSERT_EQ(spare.exit_code, 0) << spare.err;
+  ASSERT_EQ(Local({"task", "cancel", spare.out.substr(0, 26)}).exit_code, 0);
+  auto deleted = Remote({"queue", "delete", "spare"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_EQ(deleted.out, "Deleted queue spare.\n");
+  auto listed = Local({"--json", "queue", "list"});
+  ASSERT_EQ(listed.exit_code, 0);
+  EXPECT_THAT(listed.out, Not(HasSubstr("spare")));
 }
 
 TEST_F(CliModesTest, ActionsThroughTheServerChangeTheStack) {

@@ -208,6 +208,28 @@ TEST(OptionsTest, RetentionSettings) {
   EXPECT_FALSE(ResolveClientConfig({}, FakeEnv({{"FERRY_DEAD_RETENTION", "forever"}})));
 }
 
+TEST(OptionsTest, MaxQueuesIsBoundedOnBothSides) {
+  auto dflt = ResolveClientConfig({}, FakeEnv({}));
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->broker.max_queues, 1000);
+  auto cfg = ResolveClientConfig({}, FakeEnv({{"FERRY_MAX_QUEUES", "1"}}));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->broker.max_queues, 1);
+  for (const char* bad : {"0", "1000001", "-5", "ten", "99999999999999999999", ""}) {
+    GlobalFlags g;
+    g.max_queues = bad;
+    auto refused = ResolveClientConfig(g, FakeEnv({}));
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << bad;
+    EXPECT_NE(refused.error().message.find("--max-queues"), std::string::npos) << bad;
+  }
+  GlobalFlags g;
+  g.max_queues = "1000000";
+  auto top = ResolveClientConfig(g, FakeEnv({}));
+  ASSERT_TRUE(top);
+  EXPECT_EQ(top->broker.max_queues, 1000000);
+}
+
 TEST(OptionsTest, BadFlagValueWinsOverGoodEnv) {
   // flag > env holds for errors too: a bad flag is reported, not silently replaced by the env.
   WorkerFlags f;

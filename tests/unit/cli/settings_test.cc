@@ -76,6 +76,7 @@ TEST(SettingsCatalogue, StatedDefaultsAreTheDefaultsInForce) {
   EXPECT_EQ(StatedDuration("task-retention"), w.broker.retention);
   EXPECT_EQ(StatedDuration("dead-retention"), w.broker.dead_retention);
   EXPECT_EQ(Stated("event-stream-length"), std::to_string(w.broker.events_maxlen));
+  EXPECT_EQ(Stated("max-queues"), std::to_string(w.broker.max_queues));
   auto log_format = ParseLogFormat(Stated("log-format"));
   ASSERT_TRUE(log_format) << log_format.error().message;
   EXPECT_EQ(*log_format, worker->log.format);
