@@ -146,7 +146,9 @@ http::Router ApiServer::Impl::Routes() {
   const auto apply = api(Scope::kApply);
   const auto admin = api(Scope::kAdmin);
   http::Router r;
-  r.Get("/healthz", bind(&Impl::Healthz));
+  // Liveness: answered on the I/O thread, so a pool busy with webhooks waiting for a slow Redis
+  // does not make a healthy process look dead (and get it restarted).
+  r.GetOnIoThread("/healthz", bind(&Impl::Healthz));
   // The API's description needs no token: clients and code generators read it before they have
   // one, and it describes the routes, not any data.
   r.Get("/api/v1/openapi.json", [](Request&) {

@@ -25,6 +25,12 @@ void Router::Add(Route route) {
   if (!route.handler || route.methods.empty()) {
     throw std::invalid_argument("route needs methods and a handler: " + route.pattern);
   }
+  if (route.on_io_thread && route.admit) {
+    throw std::invalid_argument(
+        "a route answered on the I/O thread cannot have an admission "
+        "check (it may block): " +
+        route.pattern);
+  }
   Compiled c;
   for (std::string_view seg : SplitPath(route.pattern)) {
     if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
@@ -49,6 +55,10 @@ void Router::Get(std::string pattern, Handler handler, Admit admit) {
 
 void Router::Post(std::string pattern, Handler handler, Admit admit) {
   Add(Route{{"POST"}, std::move(pattern), std::move(handler), std::move(admit)});
+}
+
+void Router::GetOnIoThread(std::string pattern, Handler handler) {
+  Add(Route{{"GET"}, std::move(pattern), std::move(handler), {}, /*on_io_thread=*/true});
 }
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {

@@ -33,6 +33,11 @@ struct Route {
   std::string pattern;
   Handler handler;
   Admit admit;  // optional
+  // The handler answers at once from what the process holds (a liveness probe): it runs on the
+  // I/O thread, so it answers while every handler thread is busy or the pool's queue is full.
+  // It must not block, take locks others hold long, stream or use Response::after, and the
+  // route may have no admit (Add refuses one).
+  bool on_io_thread = false;
 };
 
 class Router {
@@ -43,6 +48,8 @@ class Router {
   // Shorthands.
   void Get(std::string pattern, Handler handler, Admit admit = {});
   void Post(std::string pattern, Handler handler, Admit admit = {});
+  // A GET route whose handler runs on the I/O thread (Route::on_io_thread).
+  void GetOnIoThread(std::string pattern, Handler handler);
 
   struct Match {
     const Route* route = nullptr;      // null: no route for this method (see allowed)

@@ -406,6 +406,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Runs the route's handler on a handler thread with the request read whole; `admit_first`: its
   // admission check first, and the body's size against the limit that check sets.
   void Dispatch(bool admit_first = false) {
+    if (route_->on_io_thread) {
+      Response res;
+      try {
+        res = route_->handler(request_);
+      } catch (const std::exception& e) {
+        spdlog::error("http: {} {}: {}", request_.method, request_.path, e.what());
+        res = ErrorResponse(500, std::string("unexpected error: ") + e.what());
+      }
+      return Answer(std::move(res));
+    }
     const bool posted = server_.pool->Post([self = shared_from_this(), admit_first] {
       Response res;
       try {

@@ -10,8 +10,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,6 +135,15 @@ class HttpServerTest : public ::testing::Test {
       res.stream = std::make_shared<Counter>(std::stoi(req.Query("n")));
       return res;
     });
+    // Blocks its handler thread until the test opens the gate.
+    r.Get("/gate", [this](Request&) {
+      std::unique_lock lock(gate_mu_);
+      ++at_gate_;
+      gate_cv_.notify_all();
+      gate_cv_.wait(lock, [&] { return gate_open_; });
+      return JsonResponse(200, Json{{"passed", true}});
+    });
+    r.GetOnIoThread("/alive", [](Request&) { return JsonResponse(200, Json{{"status", "ok"}}); });
     options.port = 0;
     server_ = std::make_unique<Server>(options, std::move(r));
     auto port = server_->Start();
@@ -145,10 +157,61 @@ class HttpServerTest : public ::testing::Test {
     return c.Read();
   }
 
+  void OpenGate() {
+    std::lock_guard lock(gate_mu_);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+  }
+
   std::unique_ptr<Server> server_;
   int port_ = 0;
   std::atomic<int> admitted_{0};
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  int at_gate_ = 0;
+  bool gate_open_ = false;
 };
+
+// A route on the I/O thread answers while every handler thread is held: a liveness probe does
+// not wait behind handlers stuck on a dependency. (On the pool it would wait for the gate, and
+// the client below gives up after 10 s.)
+TEST_F(HttpServerTest, AnIoThreadRouteAnswersWhileEveryHandlerThreadIsHeld) {
+  ServerOptions o;
+  o.threads = 2;
+  Start(o);
+  std::vector<std::thread> held;
+  std::vector<std::string> answers(2);
+  for (size_t i = 0; i < answers.size(); ++i) {
+    held.emplace_back([&, i] { answers[i] = Get("/gate"); });
+  }
+  {
+    std::unique_lock lock(gate_mu_);
+    ASSERT_TRUE(gate_cv_.wait_for(lock, 10s, [&] { return at_gate_ == 2; }));
+  }
+  const std::string alive = Get("/alive");
+  EXPECT_EQ(StatusOf(alive), 200) << alive;
+  EXPECT_EQ(Json::parse(BodyOf(alive))["status"], "ok");
+  const std::string head = [&] {
+    RawClient c(port_);
+    c.Send("HEAD /alive HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    return c.Read();
+  }();
+  EXPECT_EQ(StatusOf(head), 200) << head;
+  EXPECT_EQ(BodyOf(head), "");
+  OpenGate();
+  for (auto& t : held) t.join();
+  for (const auto& a : answers) EXPECT_EQ(StatusOf(a), 200) << a;
+}
+
+TEST(Router, AnIoThreadRouteMayNotHaveAnAdmissionCheck) {
+  Router r;
+  Route route{{"GET"},
+              "/alive",
+              [](Request&) { return Response{}; },
+              [](Request&, int64_t&) -> std::optional<Response> { return std::nullopt; },
+              /*on_io_thread=*/true};
+  EXPECT_THROW(r.Add(std::move(route)), std::invalid_argument);
+}
 
 TEST_F(HttpServerTest, RoutesParamsQueryAnd404And405) {
   Start();
