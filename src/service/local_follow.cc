@@ -26,15 +26,16 @@ Result<LocalService::EventStep> LocalService::RunEventStep(const std::string& id
     auto run = store.GetRun(id);
     if (!run) return Fail(run.error());
     if (!*run) return Fail(ErrorCode::kNotFound, "no run " + id);
-    auto events = store.ListRunEvents(id, after, limit);
-    if (!events) return Fail(events.error());
+    auto page = store.ListRunEventPage(id, after, limit, options_.run_event_page_bytes);
+    if (!page) return Fail(page.error());
     EventStep step;
     bool finished_read = false;
-    for (const auto& e : *events) {
+    for (const auto& e : page->events) {
       step.events.push_back({std::to_string(e.seq), e.type, views::RunEvent(e)});
       if (e.type == runs::kEventFinished) finished_read = true;
     }
-    step.full = static_cast<int>(events->size()) == limit;
+    // As a page of the API: full at its limit, or when cut short by its bytes.
+    step.full = page->more || static_cast<int>(page->events.size()) == limit;
     const bool terminal = IsTerminal((*run)->status);
     // The store stamps finished_ms with the wall clock, so the settling time is measured on it.
     const bool settled = WallNowMs() - (*run)->finished_ms >= options_.run_events_settle.count();

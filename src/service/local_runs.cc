@@ -199,13 +199,15 @@ Result<Json> LocalService::RunEvents(const std::string& id, const Query& query) 
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(stores_, [&](Store& store) -> Result<Json> {
     if (auto run = FindRun(store, id); !run) return Fail(run.error());
-    auto events = store.ListRunEvents(id, after, limit);
-    if (!events) return Fail(events.error());
+    auto page = store.ListRunEventPage(id, after, limit, options_.run_event_page_bytes);
+    if (!page) return Fail(page.error());
     Json out = Json::array();
-    for (const auto& e : *events) out.push_back(views::RunEvent(e));
-    const bool full = static_cast<int>(events->size()) == limit;
+    for (const auto& e : page->events) out.push_back(views::RunEvent(e));
+    // Like every listing, a page as long as its limit says where to go on even when nothing
+    // follows; so does one cut short by its bytes.
+    const bool full = page->more || static_cast<int>(page->events.size()) == limit;
     return views::Page("events", std::move(out),
-                       full ? std::to_string(events->back().seq) : std::string());
+                       full ? std::to_string(page->events.back().seq) : std::string());
   });
 }
 

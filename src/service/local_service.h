@@ -41,6 +41,10 @@ struct LocalServiceOptions {
   // A follower of a run that has ended stops at run.finished, or once the run has been over this
   // long with nothing more written (a run cancelled before any worker took it).
   std::chrono::milliseconds run_events_settle = std::chrono::milliseconds(3000);
+  // A page of run events (the API's JSON pages, each step of a follower) ends with the event
+  // that brings its data to this many bytes: a run's events may each hold a node's whole output
+  // (up to 1 MiB), so 500 of them would be hundreds of MB in the server's memory.
+  int64_t run_event_page_bytes = int64_t{4} << 20;
   // Evaluates the alert rules with their thresholds (ops::AlertEvaluator, which sits above the
   // service) through a broker and, when `alerts_read_store`, a store (else null). Empty: Alerts()
   // answers kUnavailable.
@@ -154,12 +158,12 @@ class LocalService : public Service {
   Json Readiness();
 
   // One step of following a run's or a task's events: what came after `after` (at most
-  // `limit`), and whether the run or task has ended with nothing left to read. The status is
-  // read before the events, so every event written before the end is in this step or an earlier
-  // one; a run has ended once run.finished is read, or once it has been over for
-  // run_events_settle (see LocalServiceOptions). The API's SSE streams poll these (two reads per
-  // step); Follow*Events loop on them. A run or task that does not exist (or no longer:
-  // retention) is kNotFound.
+  // `limit`, and for a run at most about run_event_page_bytes), and whether the run or task has
+  // ended with nothing left to read. The status is read before the events, so every event written
+  // before the end is in this step or an earlier one; a run has ended once run.finished is read, or
+  // once it has been over for run_events_settle (see LocalServiceOptions). The API's SSE streams
+  // poll these (two reads per step); Follow*Events loop on them. A run or task that does not exist
+  // (or no longer: retention) is kNotFound.
   struct EventStep {
     struct Event {
       std::string id;  // the cursor to continue after: a run event's seq, a task event's id

@@ -957,21 +957,61 @@ Status SqlStore::WriteEventsWithNext(const std::string& run_id,
   return {};
 }
 
+namespace {
+
+RunEvent RunEventOf(const SqlRow& r) {
+  RunEvent e;
+  e.run_id = r.Text(0);
+  e.seq = r.Int(1);
+  e.ts_ms = r.Int(2);
+  e.type = r.Text(3);
+  e.data = r.Text(4);
+  return e;
+}
+
+}  // namespace
+
 Result<std::vector<RunEvent>> SqlStore::ListRunEvents(const std::string& run_id, int64_t after_seq,
                                                       int limit) {
   if (limit < 1 || limit > 10000) return Invalid("event list limit must be 1..10000");
   return Many<RunEvent>(
       "SELECT run_id, seq, ts_ms, type, data FROM run_events WHERE run_id = $1 AND seq > $2 "
       "ORDER BY seq LIMIT $3",
-      {P::Text(run_id), P::Int(after_seq), P::Int(limit)}, [](const SqlRow& r) {
-        RunEvent e;
-        e.run_id = r.Text(0);
-        e.seq = r.Int(1);
-        e.ts_ms = r.Int(2);
-        e.type = r.Text(3);
-        e.data = r.Text(4);
-        return e;
-      });
+      {P::Text(run_id), P::Int(after_seq), P::Int(limit)}, RunEventOf);
+}
+
+Result<RunEventPage> SqlStore::ListRunEventPage(const std::string& run_id, int64_t after_seq,
+                                                int limit, int64_t max_bytes) {
+  if (limit < 1 || limit > 10000) return Invalid("event list limit must be 1..10000");
+  if (max_bytes < 1) return Invalid("event page size must be at least 1 byte");
+  // The sizes first (no data crosses to the process), then the data of the events that fit: two
+  // bounded reads. Events are only ever appended, so the second read finds every event the
+  // first counted (unless retention deleted the run in between: then fewer).
+  // PostgreSQL's octet_length reads a large value's stored size without decompressing it;
+  // SQLite 3.40 has no octet_length, and its length() of text counts characters.
+  const std::string size = conn_->Backend() == "postgres" ? "octet_length(data)" : "length(data)";
+  auto sizes = Many<std::pair<int64_t, int64_t>>(
+      "SELECT seq, " + size +
+          " FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+      {P::Text(run_id), P::Int(after_seq), P::Int(int64_t{limit} + 1)},
+      [](const SqlRow& r) { return std::make_pair(r.Int(0), r.Int(1)); });
+  if (!sizes) return Fail(sizes.error());
+  RunEventPage page;
+  if (sizes->empty()) return page;
+  size_t taken = 0;
+  int64_t bytes = 0;
+  while (taken < sizes->size() && taken < static_cast<size_t>(limit) && bytes < max_bytes) {
+    bytes += (*sizes)[taken].second;
+    ++taken;
+  }
+  page.more = taken < sizes->size();
+  auto events = Many<RunEvent>(
+      "SELECT run_id, seq, ts_ms, type, data FROM run_events WHERE run_id = $1 AND seq > $2 "
+      "AND seq <= $3 ORDER BY seq",
+      {P::Text(run_id), P::Int(after_seq), P::Int((*sizes)[taken - 1].first)}, RunEventOf);
+  if (!events) return Fail(events.error());
+  page.events = std::move(*events);
+  return page;
 }
 
 // ---------------------------------------------------------------- retention

@@ -201,6 +201,11 @@ struct RunEvent {
   std::string data;  // JSON text
 };
 
+struct RunEventPage {
+  std::vector<RunEvent> events;
+  bool more = false;  // events after the page's last one exist
+};
+
 // ---------------------------------------------------------------------------------------------
 // Triggers
 
@@ -537,6 +542,12 @@ class Store {
   // Events with seq > after_seq, ascending, at most limit (1..10000).
   virtual Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                                       int limit) = 0;
+  // The same as a page for readers outside the process (the API, a follower): at most `limit`
+  // events (1..10000), and none past the one whose data brings the page to `max_bytes` or more
+  // (at least one, whatever its size). A run's events may hold a node's whole output each, so
+  // a count alone does not bound what a page holds in memory.
+  virtual Result<RunEventPage> ListRunEventPage(const std::string& run_id, int64_t after_seq,
+                                                int limit, int64_t max_bytes) = 0;
 
   // --- triggers ---
   // Makes the workflow's triggers match `specs` (by key): inserts new ones, updates changed

@@ -931,6 +931,60 @@ TEST_P(StoreConformance, RunEventsResumeAfterSeq) {
   EXPECT_CODE(store_->ListRunEvents(run.id, 0, 0), ErrorCode::kInvalidArgument);
 }
 
+// A page ends at its count or at the event that brings its data to max_bytes, whichever comes
+// first, always holds at least one event, and says whether more follow.
+TEST_P(StoreConformance, RunEventPagesAreBoundedByCountAndBytes) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  // Ten events of exactly 100 bytes of data each ({"s":"xxx...x"}), then one of 10,000.
+  const auto data = [](size_t bytes) { return R"({"s":")" + std::string(bytes - 8, 'x') + "\"}"; };
+  ASSERT_EQ(data(100).size(), 100u);
+  for (int i = 1; i <= 10; ++i) ASSERT_OK(store_->AppendRunEvent(run.id, "log", data(100)));
+  ASSERT_OK(store_->AppendRunEvent(run.id, "node.finished", data(10000)));
+  const auto seqs = [](const RunEventPage& p) {
+    std::vector<int64_t> out;
+    for (const auto& e : p.events) out.push_back(e.seq);
+    return out;
+  };
+  using V = std::vector<int64_t>;
+  // Bytes: the event that reaches the bound is the last (300 reached by the third).
+  auto p = store_->ListRunEventPage(run.id, 0, 100, 300);
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{1, 2, 3}));
+  EXPECT_TRUE(p->more);
+  EXPECT_EQ(p->events[2].data, data(100));
+  p = store_->ListRunEventPage(run.id, 0, 100, 301);  // one past: the fourth too
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{1, 2, 3, 4}));
+  p = store_->ListRunEventPage(run.id, 0, 100, 299);  // one short: still the third
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{1, 2, 3}));
+  // Count: a page of exactly what is left says nothing more; one fewer says more.
+  p = store_->ListRunEventPage(run.id, 8, 3, 1 << 20);
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{9, 10, 11}));
+  EXPECT_FALSE(p->more);
+  p = store_->ListRunEventPage(run.id, 8, 2, 1 << 20);
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{9, 10}));
+  EXPECT_TRUE(p->more);
+  // An event larger than the bound still comes, alone.
+  p = store_->ListRunEventPage(run.id, 10, 100, 1);
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{11}));
+  EXPECT_EQ(p->events[0].data.size(), 10000u);
+  EXPECT_EQ(p->events[0].type, "node.finished");
+  EXPECT_FALSE(p->more);
+  // Past the end, and near-miss arguments.
+  p = store_->ListRunEventPage(run.id, 11, 100, 1 << 20);
+  ASSERT_OK(p);
+  EXPECT_TRUE(p->events.empty());
+  EXPECT_FALSE(p->more);
+  EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 0, 100), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 10001, 100), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 10, 0), ErrorCode::kInvalidArgument);
+}
+
 TEST_P(StoreConformance, ARunsFirstEventIsWrittenWithItAndNumberedOne) {
   Workflow wf = Apply("wf", "1");
   CreateRunRequest req;

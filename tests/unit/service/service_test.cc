@@ -270,6 +270,51 @@ TEST_F(ServiceTest, RunEventStepsEndOnlyOnceTheRunHasEndedAndEveryEventIsRead) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
 
+// A page of run events, for the API and for a follower, stops at the event that brings its data to
+// run_event_page_bytes and says where to go on; every event is still read, in order.
+TEST_F(ServiceTest, RunEventPagesStopAtTheirBytes) {
+  Caller cli;
+  const std::string id = StartGreetRun(cli);
+  ASSERT_FALSE(id.empty());
+  int64_t before = 0;
+  {
+    auto store = stores_.Acquire();
+    ASSERT_TRUE(store);
+    auto existing = (*store)->ListRunEvents(id, 0, 1000);
+    ASSERT_TRUE(existing);
+    before = static_cast<int64_t>(existing->size());
+    const std::string big = R"({"line":")" + std::string(1000, 'x') + "\"}";
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*store)->AppendRunEvent(id, "log", big));
+  }
+  LocalServiceOptions small;
+  small.run_event_page_bytes = 2500;  // reached by the third 1 KB event
+  LocalService paged(stores_, brokers_, small);
+  auto first = paged.RunEvents(id, {{"after", std::to_string(before)}});
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ((*first)["events"].size(), 3u);
+  EXPECT_EQ((*first)["next_cursor"], std::to_string(before + 3));
+  auto step = paged.RunEventStep(id, before, 500);
+  ASSERT_TRUE(step);
+  EXPECT_EQ(step->events.size(), 3u);
+  EXPECT_TRUE(step->full) << "cut by its bytes, the step says more is waiting";
+  // Following the cursor reads all ten, in order, three at a time.
+  std::vector<int64_t> seqs;
+  std::string cursor = std::to_string(before);
+  for (int i = 0; i < 10 && !cursor.empty(); ++i) {
+    auto page = paged.RunEvents(id, {{"after", cursor}});
+    ASSERT_TRUE(page);
+    for (const auto& e : (*page)["events"]) seqs.push_back(e["seq"].get<int64_t>());
+    cursor = (*page)["next_cursor"].is_string() ? (*page)["next_cursor"].get<std::string>() : "";
+  }
+  ASSERT_EQ(seqs.size(), 10u);
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], before + 1 + static_cast<int64_t>(i));
+  // With the default bound the same ten come in one page.
+  auto whole = service_.RunEvents(id, {{"after", std::to_string(before)}});
+  ASSERT_TRUE(whole);
+  EXPECT_EQ((*whole)["events"].size(), 10u);
+  EXPECT_TRUE((*whole)["next_cursor"].is_null());
+}
+
 // A run's events may trail its end (a cancel's run.cancelled, then the interrupted worker's
 // run.finished): a follower stops at run.finished, or once the run has been over for the settling
 // time with nothing more written.
