@@ -288,6 +288,16 @@ std::function<bool()> ApiServer::Impl::StillGranted(const Request& req, Scope ne
 // Health
 
 void ApiServer::Impl::Healthz(const Request&, Response& res) {
+  const auto waited = server ? server->OldestQueuedWait() : std::chrono::milliseconds(0);
+  if (waited >= options.pool_stalled_after) {
+    SendJson(res, 503,
+             Json{{"status", "stalled"},
+                  {"error",
+                   ErrorJson(Error{ErrorCode::kUnavailable,
+                                   "a request has waited " + std::to_string(waited.count() / 1000) +
+                                       " s for a handler thread: every one is stuck"})["error"]}});
+    return;
+  }
   SendJson(res, 200, Json{{"status", "ok"}});
 }
 

@@ -58,6 +58,10 @@ struct ApiServerOptions {
   int max_sse_clients = 512;
   // Largest request body on /api/v1 routes (webhooks use their trigger's max_body_bytes).
   int64_t max_body_bytes = 1 << 20;
+  // /healthz answers 503 "stalled" once a request has waited this long for a handler thread:
+  // no thread has taken work for longer than any handler may legitimately run (Redis and store
+  // calls time out well before), so they are stuck and the process should be restarted.
+  std::chrono::milliseconds pool_stalled_after = std::chrono::seconds(60);
   // Connection caps, deadlines and limits of the HTTP layer (src/http/server.h). host, port,
   // threads, max_sse_clients and max_body_bytes above take precedence over its fields.
   http::ServerOptions http;

@@ -200,14 +200,11 @@ struct BrokerOptions {
   int max_reclaims = 3;
   // How many queues may exist at once. A queue is made by the first task submitted to it or the
   // first worker that serves it; past this many, making one more is kConflict naming the limit
-  // (existing queues go on as before). Each queue costs Redis keys, a round trip per metrics
-  // scrape and console refresh, and 18 series in /metrics, so a token that may submit tasks must
-  // not be able to make them without bound. DeleteQueue frees a place.
+  // (existing queues go on as before; a worker reads those of its queues that exist or may be
+  // made). Each queue costs Redis keys, a round trip per metrics scrape and console refresh, and
+  // 18 series in /metrics, so a token that may submit tasks must not be able to make them without
+  // bound. DeleteQueue frees a place. Every process checks against its own setting: set it alike.
   int64_t max_queues = 1000;
-  // How long a process trusts that a queue it registered (or saw) still exists before it
-  // registers it again: a queue deleted while a producer or worker still uses it reappears in
-  // listings within this time.
-  std::chrono::milliseconds queue_recheck = std::chrono::seconds(60);
   // Connect and command timeout. Blocking reads add their BLOCK time to it.
   std::chrono::milliseconds io_timeout = std::chrono::seconds(5);
   // Durability: when > 0, Submit, Complete, Cancel and Retry return only after this many
@@ -284,9 +281,10 @@ class Broker {
   virtual Result<int64_t> PurgeDead(const std::string& queue, int64_t up_to_ms) = 0;
   // Forgets a queue that holds no task waiting, running, scheduled, retrying or dead-lettered:
   // its stream, counters and listing index go, and it leaves ListQueues. Finished tasks' records
-  // expire as usual but are no longer listed or found by id. kConflict naming what the queue
-  // still holds; kNotFound for a queue that does not exist. A task submitted at the same moment
-  // is not lost: its stream is made again, and its queue registered again (queue_recheck).
+  // expire as usual but are no longer listed or found by id (until a queue of the same name is
+  // made again). kConflict naming what the queue still holds; kNotFound for a queue that does
+  // not exist. A task submitted at the same moment, by a producer that had made the queue
+  // before, is not lost: its submit finds the stream gone and makes the queue again first.
   virtual Status DeleteQueue(const std::string& queue) = 0;
   // Events after `after_id` ("0" = from the start). With block > 0, waits up to that long for
   // new ones when there are none.

@@ -102,6 +102,16 @@ int RunTaskSubmitBatch(Context& ctx, const std::string& file) {
   if (!svc) return out.Fail(svc.error());
   const auto& tasks = parsed->tasks;
   Json answer{{"tasks", Json::array()}, {"created", 0}, {"existing", 0}};
+  // The ids on stdout (or the JSON answer), also for the lines sent before a later batch of lines
+  // failed: without them tasks without a unique_key could not be told apart from a resend's.
+  auto print_answer = [&]() {
+    if (out.json()) return out.PrintJson(answer);
+    std::string lines;
+    for (const auto& t : answer["tasks"]) {
+      lines += t["id"].get<std::string>() + (t["existing"].get<bool>() ? " (existing)" : "") + "\n";
+    }
+    out.Print(lines);
+  };
   for (size_t begin = 0; begin < tasks.size(); begin += service::kMaxBatchTasks) {
     const size_t end = std::min(tasks.size(), begin + service::kMaxBatchTasks);
     Json body{{"tasks", Json::array()}};
@@ -117,8 +127,9 @@ int RunTaskSubmitBatch(Context& ctx, const std::string& file) {
       }
       if (begin > 0) {
         e.message = "the tasks of lines 1-" + std::to_string(parsed->lines[begin - 1]) +
-                    " were submitted, the rest not: " + e.message +
+                    " were submitted (their ids are on stdout), the rest not: " + e.message +
                     " (tasks with a unique_key can be sent again safely)";
+        return out.FailAfter(e, answer, print_answer);
       }
       return out.Fail(e);
     }
@@ -127,15 +138,7 @@ int RunTaskSubmitBatch(Context& ctx, const std::string& file) {
     answer["existing"] =
         answer["existing"].get<int64_t>() + (*submitted)["existing"].get<int64_t>();
   }
-  if (out.json()) {
-    out.PrintJson(answer);
-    return kExitOk;
-  }
-  std::string lines;
-  for (const auto& t : answer["tasks"]) {
-    lines += t["id"].get<std::string>() + (t["existing"].get<bool>() ? " (existing)" : "") + "\n";
-  }
-  out.Print(lines);
+  print_answer();
   return kExitOk;
 }
 

@@ -57,6 +57,19 @@ int Output::Fail(const Error& error) const {
   return ErrorExitCode(error.code);
 }
 
+int Output::FailAfter(const Error& error, const Json& done,
+                      const std::function<void()>& print_done) const {
+  if (!json_) {
+    print_done();
+    return Fail(error);
+  }
+  Message(error.message);
+  Json j = ErrorJson(error);
+  for (const auto& [key, value] : done.items()) j[key] = value;
+  PrintJson(j);
+  return ErrorExitCode(error.code);
+}
+
 std::string AgeSince(int64_t then_ms, int64_t now_ms) {
   if (then_ms == 0) return "-";
   return FormatDuration(std::chrono::milliseconds(std::max<int64_t>(0, now_ms - then_ms)));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "broker/broker.h"
@@ -46,6 +47,10 @@ class Output {
   // code.
   int Fail(const Error& error) const;
   int Fail(ErrorCode code, const std::string& message) const { return Fail(Error{code, message}); }
+  // The same for a command that did part of its work: without --json `done` is printed first
+  // as `print_done` shows it; with --json the one document is {"error":{...}} and done's fields.
+  int FailAfter(const Error& error, const Json& done,
+                const std::function<void()>& print_done) const;
 
  private:
   bool json_;

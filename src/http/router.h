@@ -17,7 +17,8 @@
 
 namespace ferry::http {
 
-// Runs on a handler thread with the request's body read.
+// Runs on a handler thread with the request's body read (on the I/O thread for a route marked
+// on_io_thread).
 using Handler = std::function<Response(Request& request)>;
 
 // Runs on a handler thread once the request head has arrived: it may answer at once (401, 404,

@@ -42,10 +42,16 @@ class HandlerPool {
       std::lock_guard lock(mu_);
       if (stopping_) return false;
       if (!force && jobs_.size() >= max_queued_) return false;
-      jobs_.push_back(std::move(job));
+      jobs_.push_back({std::move(job), Clock::now()});
     }
     cv_.notify_one();
     return true;
+  }
+
+  // How long the oldest job not yet started has waited; zero when none waits.
+  Clock::duration OldestWait() {
+    std::lock_guard lock(mu_);
+    return jobs_.empty() ? Clock::duration::zero() : Clock::now() - jobs_.front().since;
   }
 
   // Drops queued jobs and waits for the running ones.
@@ -71,7 +77,7 @@ class HandlerPool {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
         if (stopping_) return;
-        job = std::move(jobs_.front());
+        job = std::move(jobs_.front().run);
         jobs_.pop_front();
       }
       job();
@@ -81,8 +87,12 @@ class HandlerPool {
   const size_t max_queued_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // Guarded by mu_
-  bool stopping_ = false;                   // Guarded by mu_
+  struct Job {
+    std::function<void()> run;
+    Clock::time_point since;  // when it was queued
+  };
+  std::deque<Job> jobs_;   // Guarded by mu_
+  bool stopping_ = false;  // Guarded by mu_
   std::vector<std::thread> threads_;
 };
 
@@ -410,6 +420,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       Response res;
       try {
         res = route_->handler(request_);
+        if (res.after || res.stream) {
+          throw std::logic_error(
+              "a route answered on the I/O thread may not stream or have work "
+              "after its answer");
+        }
       } catch (const std::exception& e) {
         spdlog::error("http: {} {}: {}", request_.method, request_.path, e.what());
         res = ErrorResponse(500, std::string("unexpected error: ") + e.what());
@@ -718,6 +733,12 @@ Server::~Server() { Stop(); }
 
 int Server::port() const { return impl_->port.load(); }
 int Server::connections() const { return impl_->open.load(); }
+
+std::chrono::milliseconds Server::OldestQueuedWait() const {
+  const auto& pool = impl_->pool;
+  if (!pool) return std::chrono::milliseconds(0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(pool->OldestWait());
+}
 
 Result<int> Server::Start() {
   Impl& s = *impl_;

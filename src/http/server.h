@@ -11,7 +11,8 @@
 //
 // Thread-safety: Start() once, from one thread. Stop() from any thread, more than once; it
 // closes every connection, waits for running handlers and returns once the I/O thread ended.
-// The destructor calls Stop(). Handlers run concurrently on the pool and must be thread-safe.
+// The destructor calls Stop(). Handlers run concurrently on the pool (those of routes marked
+// on_io_thread on the I/O thread) and must be thread-safe.
 #pragma once
 
 #include <chrono>
@@ -77,6 +78,10 @@ class Server {
   int port() const;
   // Open connections right now (tests, metrics).
   int connections() const;
+  // How long the oldest request waiting for a handler thread has waited; zero when none waits.
+  // Thread-safe. A liveness probe on the I/O thread reads it to tell a pool that stopped taking
+  // work (every thread stuck) from one that is merely busy.
+  std::chrono::milliseconds OldestQueuedWait() const;
 
   // Opaque; public only so the implementation's connection type can name it.
   struct Impl;

@@ -1,4 +1,6 @@
 // LocalService: tasks, queues and workers (on the broker).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -233,12 +235,11 @@ Result<Json> LocalService::DeleteQueue(const std::string& queue) {
       }
     }
     if (!serving.empty()) {
-      std::string list;
-      for (const auto& id : serving) list += (list.empty() ? "" : ", ") + id;
-      return Fail(ErrorCode::kConflict, "queue " + queue + " is served by " +
-                                            std::to_string(serving.size()) + " live worker" +
-                                            (serving.size() == 1 ? "" : "s") + " (" + list +
-                                            "): stop them, or start them without it, first");
+      return Fail(ErrorCode::kConflict,
+                  fmt::format("queue {} is served by {} live worker{} ({}): stop them, or start "
+                              "them without it, first",
+                              queue, serving.size(), serving.size() == 1 ? "" : "s",
+                              fmt::join(serving, ", ")));
     }
     if (auto st = b.DeleteQueue(queue); !st) return Fail(st.error());
     return Json{{"queue", queue}, {"deleted", true}};

@@ -988,8 +988,10 @@ Result<RunEventPage> SqlStore::ListRunEventPage(const std::string& run_id, int64
   // bounded reads. Events are only ever appended, so the second read finds every event the
   // first counted (unless retention deleted the run in between: then fewer).
   // PostgreSQL's octet_length reads a large value's stored size without decompressing it;
-  // SQLite 3.40 has no octet_length, and its length() of text counts characters.
-  const std::string size = conn_->Backend() == "postgres" ? "octet_length(data)" : "length(data)";
+  // SQLite 3.40 has no octet_length, and its length() of text counts characters: of the text's
+  // bytes, as a blob, it counts bytes.
+  const std::string size =
+      conn_->Backend() == "postgres" ? "octet_length(data)" : "length(CAST(data AS BLOB))";
   auto sizes = Many<std::pair<int64_t, int64_t>>(
       "SELECT seq, " + size +
           " FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -1011,6 +1013,7 @@ Result<RunEventPage> SqlStore::ListRunEventPage(const std::string& run_id, int64
       {P::Text(run_id), P::Int(after_seq), P::Int((*sizes)[taken - 1].first)}, RunEventOf);
   if (!events) return Fail(events.error());
   page.events = std::move(*events);
+  if (page.events.empty()) page.more = false;  // the run went (retention) between the reads
   return page;
 }
 

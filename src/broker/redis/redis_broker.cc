@@ -1,4 +1,7 @@
 // The Redis implementation of Broker. Key layout, scripts and guarantees: docs/broker.md.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -156,6 +159,7 @@ class RedisBroker final : public Broker {
     const std::string retention = std::to_string(options_.retention.count());
     std::vector<Args> commands;
     std::vector<std::vector<size_t>> chunks;
+    std::vector<std::string> chunk_queue;
     for (const auto& [queue, indices] : by_queue) {
       std::string qp = QueuePrefix(options_.prefix, queue);
       for (size_t begin = 0; begin < indices.size(); begin += kSubmitChunk) {
@@ -177,23 +181,51 @@ class RedisBroker final : public Broker {
         commands.push_back(std::move(a));
         chunks.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(begin),
                             indices.begin() + static_cast<std::ptrdiff_t>(end));
+        chunk_queue.push_back(queue);
       }
     }
-    auto replies = conn_->Pipeline(commands);
-    if (!replies) return Fail(replies.error());
-    for (size_t c = 0; c < replies->size(); ++c) {
-      const redisReply& r = *(*replies)[c];
-      // Earlier chunks may have been applied; resubmitting with unique keys is idempotent.
-      if (auto st = CheckReply(r); !st) return Fail(st.error());
-      if (!IsArray(r) || r.elements != chunks[c].size() * 2) {
-        return Fail(ErrorCode::kInternal, "unexpected reply from the submit script");
+    // A chunk whose queue's stream is gone wrote nothing ("nostream": the queue was deleted
+    // under this connection): its queue is made again and the chunk sent again.
+    std::vector<size_t> todo(commands.size());
+    for (size_t c = 0; c < todo.size(); ++c) todo[c] = c;
+    for (int round = 0; !todo.empty(); ++round) {
+      std::vector<Args> resend;  // the first round sends `commands` as they are
+      if (round > 0) {
+        for (size_t c : todo) resend.push_back(commands[c]);
       }
-      for (size_t k = 0; k < chunks[c].size(); ++k) {
-        SubmitResult& out = results[chunks[c][k]];
-        out.id = Str(Elem(r, 2 * k));
-        out.existing = ReplyInt(Elem(r, 2 * k + 1)) == 1;
-        RememberQueue(out.id, requests[chunks[c][k]].queue);
+      auto replies = conn_->Pipeline(round == 0 ? commands : resend);
+      if (!replies) return Fail(replies.error());
+      std::vector<size_t> again;
+      std::vector<std::string> gone;
+      for (size_t j = 0; j < replies->size(); ++j) {
+        const size_t c = todo[j];
+        const redisReply& r = *(*replies)[j];
+        // Earlier chunks may have been applied; resubmitting with unique keys is idempotent.
+        if (auto st = CheckReply(r); !st) return Fail(st.error());
+        if (IsArray(r) && r.elements == 1 && Str(Elem(r, 0)) == "nostream") {
+          again.push_back(c);
+          gone.push_back(chunk_queue[c]);
+          continue;
+        }
+        if (!IsArray(r) || r.elements != chunks[c].size() * 2) {
+          return Fail(ErrorCode::kInternal, "unexpected reply from the submit script");
+        }
+        for (size_t k = 0; k < chunks[c].size(); ++k) {
+          SubmitResult& out = results[chunks[c][k]];
+          out.id = Str(Elem(r, 2 * k));
+          out.existing = ReplyInt(Elem(r, 2 * k + 1)) == 1;
+          RememberQueue(out.id, requests[chunks[c][k]].queue);
+        }
       }
+      if (again.empty()) break;
+      if (round == 2) {
+        return Fail(ErrorCode::kConflict, "queue " + gone.front() +
+                                              " was deleted each time it was made again; "
+                                              "its tasks were not submitted");
+      }
+      for (const auto& q : gone) known_queues_.erase(q);
+      if (auto st = EnsureQueues(gone); !st) return Fail(st.error());
+      todo = std::move(again);
     }
     if (auto st = Replicated(); !st) return Fail(st.error());
     return results;
@@ -246,12 +278,12 @@ class RedisBroker final : public Broker {
     return claimed;
   }
 
-  Result<std::vector<ClaimedTask>> ClaimOnce(const std::vector<std::string>& queues,
+  Result<std::vector<ClaimedTask>> ClaimOnce(const std::vector<std::string>& asked,
                                              const std::string& worker, int count,
                                              std::chrono::milliseconds block) {
-    if (queues.empty()) return Fail(ErrorCode::kInvalidArgument, "no queues to claim from");
+    if (asked.empty()) return Fail(ErrorCode::kInvalidArgument, "no queues to claim from");
     if (count < 1) return Fail(ErrorCode::kInvalidArgument, "claim count must be >= 1");
-    if (auto st = RequireQueues(queues); !st) return Fail(st.error());
+    if (auto st = RequireQueues(asked); !st) return Fail(st.error());
     if (auto st = RequireWorker(worker); !st) return Fail(st.error());
     // Under Redis Cluster a queue whose shard cannot be reached (a failover under way) sits
     // this claim out, so the queues on healthy shards go on; the call fails only when no queue
@@ -263,9 +295,16 @@ class RedisBroker final : public Broker {
       if (!skipped) skipped = e;
       return true;
     };
+    // A queue the limit on queues refuses is left out (logged once): the others go on.
+    std::vector<std::string> refused;
     if (!conn_->clustered()) {
-      if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
+      if (auto st = EnsureQueues(asked, &refused); !st) return Fail(st.error());
     }
+    std::vector<std::string> queues;
+    for (const auto& q : asked) {
+      if (std::find(refused.begin(), refused.end(), q) == refused.end()) queues.push_back(q);
+    }
+    if (queues.empty()) return Fail(ErrorCode::kConflict, RefusedAll(refused));
     // One queue, time to wait, and the last claim took what there was (fewer than asked): the
     // stream is most likely empty, so a non-blocking scripted read first (which also orders
     // several queues by priority) would only add two commands to every idle turn and to every
@@ -274,16 +313,19 @@ class RedisBroker final : public Broker {
     // one round trip where the blocking path takes two.
     if (queues.size() == 1 && block.count() > 0 && !last_claim_full_) {
       if (conn_->clustered()) {
-        if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
+        if (auto st = EnsureQueues(queues, &refused); !st) return Fail(st.error());
+        if (!refused.empty()) return Fail(ErrorCode::kConflict, RefusedAll(refused));
       }
       return BlockingClaim(queues, worker, count, block);
     }
     for (const auto& q : queues) {
       if (conn_->clustered()) {
-        if (auto st = EnsureQueues({q}); !st) {
+        const size_t before = refused.size();
+        if (auto st = EnsureQueues({q}, &refused); !st) {
           if (skip(st.error())) continue;
           return Fail(st.error());
         }
+        if (refused.size() != before) continue;
       }
       Args a = EvalArgs(Script::kClaim, QueuePrefix(options_.prefix, q));
       a.Add(worker).Add(WallNowMs()).Add(int64_t{count}).Add(options_.events_maxlen).Add("read");
@@ -296,7 +338,10 @@ class RedisBroker final : public Broker {
       auto tasks = ParseStarted(**r, q, false);
       if (!tasks.empty()) return tasks;
     }
-    if (live.empty()) return Fail(*skipped);
+    if (live.empty()) {
+      if (skipped) return Fail(*skipped);
+      return Fail(ErrorCode::kConflict, RefusedAll(refused));
+    }
     if (block.count() <= 0) return std::vector<ClaimedTask>{};
     auto groups = SlotGroups(live);
     if (groups.size() == 1) return BlockingClaim(live, worker, count, block);
@@ -327,7 +372,10 @@ class RedisBroker final : public Broker {
     if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
     if (auto st = RequireWorker(worker); !st) return Fail(st.error());
     if (count < 1) return Fail(ErrorCode::kInvalidArgument, "reclaim count must be >= 1");
-    if (auto st = EnsureQueues({queue}); !st) return Fail(st.error());
+    // A queue the limit refuses cannot exist, so it holds nothing to take over.
+    std::vector<std::string> refused;
+    if (auto st = EnsureQueues({queue}, &refused); !st) return Fail(st.error());
+    if (!refused.empty()) return std::vector<ClaimedTask>{};
     Args a = EvalArgs(Script::kReclaim, QueuePrefix(options_.prefix, queue));
     a.Add(worker)
         .Add(WallNowMs())
@@ -465,7 +513,9 @@ class RedisBroker final : public Broker {
   Result<int64_t> PromoteDue(const std::string& queue, int64_t now_ms, int limit) override {
     if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
     if (limit < 1) return int64_t{0};
-    if (auto st = EnsureQueues({queue}); !st) return Fail(st.error());
+    std::vector<std::string> refused;  // cannot exist: nothing is due in it
+    if (auto st = EnsureQueues({queue}, &refused); !st) return Fail(st.error());
+    if (!refused.empty()) return int64_t{0};
     Args a = EvalArgs(Script::kPromote, QueuePrefix(options_.prefix, queue));
     a.Add(now_ms).Add(int64_t{limit}).Add(options_.events_maxlen);
     auto r = conn_->Command(a);
@@ -685,29 +735,7 @@ class RedisBroker final : public Broker {
     auto member = conn_->Command(Args{"SISMEMBER", QueuesKey(options_.prefix), queue});
     if (!member) return Fail(member.error());
     if (ReplyInt(**member) != 1) return Fail(ErrorCode::kNotFound, "no queue " + queue);
-    auto r = conn_->Command(EvalArgs(Script::kDeleteQueue, QueuePrefix(options_.prefix, queue)));
-    if (!r) return Fail(r.error());
-    auto parts = Strings(**r);
-    if (parts.size() == 4 && parts[0] == "busy") {
-      std::vector<std::string> held;
-      auto say = [&](const std::string& n, const char* what) {
-        if (n != "0") held.push_back(n + " " + what);
-      };
-      say(parts[1], "waiting or running");
-      say(parts[2], "scheduled or retrying");
-      say(parts[3], "dead-lettered");
-      std::string list;
-      for (const auto& h : held) list += (list.empty() ? "" : ", ") + h;
-      return Fail(ErrorCode::kConflict, "queue " + queue + " still holds tasks (" + list +
-                                            "): cancel, run or purge them first");
-    }
-    if (parts.size() != 1 || parts[0] != "deleted") {
-      return Fail(ErrorCode::kInternal, "unexpected reply from the delete_queue script");
-    }
-    // After the keys, so a queue listed is never one whose keys are half gone.
-    auto removed = conn_->Command(Args{"SREM", QueuesKey(options_.prefix), queue});
-    if (!removed) return Fail(removed.error());
-    known_queues_.erase(queue);
+    if (auto st = ForgetQueue(queue); !st) return st;
     return Replicated();
   }
 
@@ -849,60 +877,119 @@ class RedisBroker final : public Broker {
   }
 
  private:
-  // Registers queues (the global set, within max_queues) and creates their consumer groups, once
-  // per connection and queue_recheck: a Redis restart without persistence loses both, a new
-  // connection checks again, and a queue deleted while this process uses it comes back.
-  Status EnsureQueues(const std::vector<std::string>& queues) {
+  // Makes queues usable, once per queue and connection (a new connection checks again: a Redis
+  // restart without persistence loses everything), and again when a submit or a read finds the
+  // stream gone (the queue was deleted under this process): first each stream and its consumer
+  // group (XGROUP CREATE ... MKSTREAM, from id 0 so entries added before the group are
+  // delivered), then the name in the set of queues within max_queues (register_queue.lua).
+  // Stream before name is what keeps a queue that has a stream listed against a concurrent
+  // DeleteQueue (see ForgetQueue). A queue the limit refuses has its fresh, empty stream removed
+  // again; without `refused` that is kConflict naming the limit, with it the queue is added
+  // there and the others are made.
+  Status EnsureQueues(const std::vector<std::string>& queues,
+                      std::vector<std::string>* refused = nullptr) {
     if (auto st = conn_->Ready(); !st) return st;
     if (known_generation_ != conn_->generation()) {
       known_queues_.clear();
       known_generation_ = conn_->generation();
     }
-    const auto now = std::chrono::steady_clock::now();
     std::vector<std::string> fresh;
     for (const auto& q : queues) {
-      auto it = known_queues_.find(q);
-      if (it != known_queues_.end() && now - it->second < options_.queue_recheck) continue;
+      if (known_queues_.count(q) != 0) continue;
       if (std::find(fresh.begin(), fresh.end(), q) != fresh.end()) continue;
       fresh.push_back(q);
     }
     if (fresh.empty()) return {};
-    // Registered first and the groups made after, so a queue the limit refuses leaves no key.
+    std::vector<Args> groups;
     std::vector<Args> registers;
     for (const auto& q : fresh) {
+      groups.push_back(
+          Args{"XGROUP", "CREATE", StreamKey(options_.prefix, q), kGroup, "0", "MKSTREAM"});
       registers.push_back(
           Args{"EVAL", RegisterQueueScriptText(), "1", QueuesKey(options_.prefix), q}.Add(
               options_.max_queues));
     }
+    auto made = conn_->Pipeline(groups);
+    if (!made) return Fail(made.error());
+    for (const auto& r : *made) {
+      if (IsError(*r) && !Contains(ReplyText(*r), "BUSYGROUP")) return Fail(ReplyError(*r));
+    }
     auto registered = conn_->Pipeline(registers);
     if (!registered) return Fail(registered.error());
+    std::optional<Error> refusal;
+    std::vector<std::string> usable;
+    std::vector<std::string> added;
     for (size_t i = 0; i < fresh.size(); ++i) {
       const redisReply& r = *(*registered)[i];
       if (auto st = CheckReply(r); !st) return st;
-      if (ReplyInt(r) < 0) {
-        return Fail(ErrorCode::kConflict,
-                    "queue " + fresh[i] + " cannot be made: " + std::to_string(-ReplyInt(r)) +
-                        " queues exist and the limit is " + std::to_string(options_.max_queues) +
-                        " (FERRY_MAX_QUEUES); `ferry queue delete` removes one no longer used");
+      if (ReplyInt(r) > 0) {
+        usable.push_back(fresh[i]);
+        if (ReplyInt(r) == 2) added.push_back(fresh[i]);
+        continue;
       }
-    }
-    std::vector<Args> groups;
-    for (const auto& q : fresh) {
-      // Id 0, so entries added before the group existed are delivered too.
-      groups.push_back(
-          Args{"XGROUP", "CREATE", StreamKey(options_.prefix, q), kGroup, "0", "MKSTREAM"});
-    }
-    auto replies = conn_->Pipeline(groups);
-    if (!replies) return Fail(replies.error());
-    for (const auto& r : *replies) {
-      if (IsError(*r) && !Contains(ReplyText(*r), "BUSYGROUP")) return Fail(ReplyError(*r));
+      // Only an empty stream goes: a task in it would be a producer's that had the queue before.
+      auto undone =
+          conn_->Command(EvalArgs(Script::kDeleteQueue, QueuePrefix(options_.prefix, fresh[i])));
+      if (!undone) return Fail(undone.error());
+      const std::string why =
+          "queue " + fresh[i] + " cannot be made: " + std::to_string(-ReplyInt(r)) +
+          " queues exist and the limit is " + std::to_string(options_.max_queues) +
+          " (--max-queues, FERRY_MAX_QUEUES); `ferry queue delete` removes one no longer used";
+      if (!refusal) refusal = Error{ErrorCode::kConflict, why};
+      if (refused != nullptr) {
+        if (warned_refused_.insert(fresh[i]).second) spdlog::warn("broker: {}", why);
+        refused->push_back(fresh[i]);
+      }
     }
     // The connection may have been re-established inside Pipeline().
     if (known_generation_ != conn_->generation()) {
       known_queues_.clear();
       known_generation_ = conn_->generation();
     }
-    for (const auto& q : fresh) known_queues_[q] = now;
+    known_queues_.insert(usable.begin(), usable.end());
+    if (refusal && refused == nullptr) {
+      // The call fails whole (a batch submits nothing), so the queues it made go again rather
+      // than take places under the limit. One used meanwhile by another producer stays.
+      for (const auto& q : added) (void)ForgetQueue(q);
+      return Fail(*refusal);
+    }
+    return {};
+  }
+
+  // Forgets `queue` when it holds no task: its keys (delete_queue.lua), then its name. A
+  // producer that made the queue before and writes to it meanwhile loses nothing: its submit
+  // finds the stream gone and makes the queue again, stream first. A stream found after the name
+  // went (made again between the two steps) puts the name back: kConflict.
+  Status ForgetQueue(const std::string& queue) {
+    auto r = conn_->Command(EvalArgs(Script::kDeleteQueue, QueuePrefix(options_.prefix, queue)));
+    if (!r) return Fail(r.error());
+    auto parts = Strings(**r);
+    if (parts.size() == 4 && parts[0] == "busy") {
+      std::vector<std::string> held;
+      if (parts[1] != "0") held.push_back(parts[1] + " waiting or running");
+      if (parts[2] != "0") held.push_back(parts[2] + " scheduled or retrying");
+      if (parts[3] != "0") held.push_back(parts[3] + " dead-lettered");
+      return Fail(ErrorCode::kConflict, "queue " + queue + " still holds tasks (" +
+                                            fmt::format("{}", fmt::join(held, ", ")) +
+                                            "): cancel, run or purge them first");
+    }
+    if (parts.size() != 1 || parts[0] != "deleted") {
+      return Fail(ErrorCode::kInternal, "unexpected reply from the delete_queue script");
+    }
+    known_queues_.erase(queue);
+    const std::string stream = StreamKey(options_.prefix, queue);
+    auto after =
+        conn_->Pipeline({Args{"SREM", QueuesKey(options_.prefix), queue}, Args{"EXISTS", stream}});
+    if (!after) return Fail(after.error());
+    for (const auto& reply : *after) {
+      if (auto st = CheckReply(*reply); !st) return st;
+    }
+    if (ReplyInt(*(*after)[1]) != 0) {
+      auto back = conn_->Command(Args{"SADD", QueuesKey(options_.prefix), queue});
+      if (!back) return Fail(back.error());
+      return Fail(ErrorCode::kConflict,
+                  "queue " + queue + " was used again while it was being deleted; it stays");
+    }
     return {};
   }
 
@@ -942,9 +1029,12 @@ class RedisBroker final : public Broker {
     std::unordered_map<std::string, std::string> queue_of_stream;
     for (const auto& q : queues) queue_of_stream.emplace(StreamKey(options_.prefix, q), q);
     auto r = conn_->Command(make_read(block), block);
-    if (!r && Contains(r.error().message, "NOGROUP")) {
-      // A stream deleted under the worker (FLUSHALL, a manual DEL): make the groups again and
-      // read once more, for what is left of the wait (BLOCK 0 would wait forever).
+    if (!r && (Contains(r.error().message, "NOGROUP") ||
+               Contains(r.error().message, "UNBLOCKED the stream key no longer exists"))) {
+      // A stream deleted under the worker (DeleteQueue, FLUSHALL, a manual DEL): found at the
+      // read (NOGROUP), or while blocked in it (Redis 7 unblocks the reader with "UNBLOCKED the
+      // stream key no longer exists"). Make the groups again and read once more, for what is
+      // left of the wait (BLOCK 0 would wait forever).
       known_queues_.clear();
       if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -991,6 +1081,15 @@ class RedisBroker final : public Broker {
       std::move(part.begin(), part.end(), std::back_inserter(tasks));
     }
     return tasks;
+  }
+
+  // Why a claim had no queue to read: every one it named was refused by the limit on queues.
+  std::string RefusedAll(const std::vector<std::string>& refused) const {
+    return fmt::format(
+        "queue{} {} cannot be made: the limit of {} queues is reached "
+        "(--max-queues, FERRY_MAX_QUEUES); `ferry queue delete` removes one no "
+        "longer used",
+        refused.size() == 1 ? "" : "s", fmt::join(refused, ", "), options_.max_queues);
   }
 
   // Durability (BrokerOptions::wait_replicas): called after a write whose success the caller
@@ -1151,8 +1250,8 @@ class RedisBroker final : public Broker {
   const RedisTopology topology_;
 
   // Per-connection caches (a Broker is used by one thread at a time).
-  // Queues whose group exists, as of known_generation_, and when that was checked.
-  std::map<std::string, std::chrono::steady_clock::time_point> known_queues_;
+  std::set<std::string> known_queues_;    // queues whose group exists, as of known_generation_
+  std::set<std::string> warned_refused_;  // queues the limit refused a claim, logged once each
   uint64_t known_generation_ = 0;
   std::unordered_map<std::string, std::string> queue_of_;  // task id -> queue, bounded
   bool last_claim_full_ = false;  // the last Claim returned as many tasks as it asked for

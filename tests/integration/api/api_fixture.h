@@ -7,6 +7,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -67,7 +68,9 @@ class ApiTest : public ::testing::Test {
     EXPECT_TRUE(answers_.Check());
   }
 
-  std::unique_ptr<api::ApiServer> StartServer() {
+  // `adjust` changes the options a test needs different before the server starts.
+  std::unique_ptr<api::ApiServer> StartServer(
+      const std::function<void(api::ApiServerOptions&)>& adjust = {}) {
     api::ApiServerOptions o;
     o.port = 0;
     o.store_factory = stores_.get();
@@ -77,6 +80,7 @@ class ApiTest : public ::testing::Test {
     o.max_sse_clients = 2;
     o.http.idle_timeout = 1s;
     o.sse_poll_interval = 50ms;
+    if (adjust) adjust(o);
     auto server = std::make_unique<api::ApiServer>(o);
     auto port = server->Start();
     EXPECT_TRUE(port) << port.error().message;

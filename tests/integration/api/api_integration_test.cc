@@ -422,6 +422,54 @@ TEST_F(ApiTest, ABurstOfReadinessProbesTakesTwoHandlerThreads) {
   EXPECT_EQ(turned_away, kProbes - 2);
 }
 
+// /healthz answers on the I/O thread while handler threads wait, and says "stalled" once a
+// request has waited past pool_stalled_after for one (here 300 ms, with both threads held by
+// readiness probes on a paused Redis); it is "ok" again once they are free.
+TEST_F(ApiTest, HealthzSaysStalledOnlyOnceARequestWaitsTooLongForAThread) {
+  server_->Stop();
+  server_ = StartServer([](api::ApiServerOptions& o) {
+    o.threads = 2;
+    o.pool_stalled_after = 300ms;
+  });
+  port_ = server_->port();
+  httplib::Client anon("127.0.0.1", port_);
+  auto before = anon.Get("/healthz");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 200) << before->body;
+  ASSERT_EQ(redis_->Cli({"CLIENT", "PAUSE", "4000", "ALL"}), "OK");
+  std::vector<std::thread> waiting;
+  auto get = [&](const char* path) {
+    waiting.emplace_back([this, path] {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_read_timeout(20, 0);
+      (void)c.Get(path);
+    });
+  };
+  get("/readyz");
+  get("/readyz");
+  // Requests that need no Redis, one per look: those sent once both probes hold the threads wait.
+  std::string body;
+  const bool stalled = Eventually(
+      [&] {
+        if (waiting.size() < 10) get("/api/v1/openapi.json");
+        auto r = anon.Get("/healthz");
+        if (r) body = r->body;
+        return r && r->status == 503;
+      },
+      10s);
+  const bool recovered = Eventually(
+      [&] {
+        auto r = anon.Get("/healthz");
+        return r && r->status == 200;
+      },
+      20s);
+  for (auto& t : waiting) t.join();
+  EXPECT_TRUE(stalled);
+  EXPECT_NE(body.find(R"("status":"stalled")"), std::string::npos) << body;
+  EXPECT_NE(body.find("for a handler thread"), std::string::npos) << body;
+  EXPECT_TRUE(recovered);
+}
+
 // Authentication may be off only for `ferry dev` on a loopback address: an address literal in
 // 127.0.0.0/8, ::1 or localhost, never a name that merely starts with "127.".
 TEST_F(ApiTest, AuthIsOffOnlyOnALoopbackAddressLiteral) {

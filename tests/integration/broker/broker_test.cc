@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <set>
 #include <thread>
@@ -587,6 +588,16 @@ TEST_F(BrokerTest, QueuesPastTheLimitAreRefusedAndDeletingOneFreesAPlace) {
   auto claim = other->Claim({"q4"}, "w1", 1, kNoBlock);
   ASSERT_FALSE(claim);
   EXPECT_EQ(claim.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(claim.error().message, HasSubstr("queue q4 cannot be made"));
+  // A worker that also serves a queue that exists reads it, blocking or not.
+  for (const milliseconds block : {kNoBlock, milliseconds(2000)}) {
+    const std::string id = SubmitOk(Req("noop", "q1"));
+    auto mixed = other->Claim({"q4", "q1"}, "w2", 10, block);
+    ASSERT_TRUE(mixed) << mixed.error().ToString();
+    ASSERT_EQ(mixed->size(), 2u - (block.count() > 0 ? 1u : 0u));
+    EXPECT_EQ(mixed->back().id, id);
+  }
+  EXPECT_EQ(Cli({"EXISTS", Key("q4", "stream")}), "0");
   // Queues that exist take tasks and give them out as before.
   SubmitOk(Req("noop", "q3"));
   EXPECT_EQ(ClaimOk({"q3"}, "w1", 10).size(), 2u);
@@ -672,12 +683,11 @@ TEST_F(BrokerTest, DeleteQueueForgetsOnlyAnEmptyQueue) {
   EXPECT_EQ(claimed[0].id, fresh);
 }
 
-// A producer that registered a queue before it was deleted writes into it again: the task is
-// neither lost (a worker's read makes the group again from id 0) nor hidden for longer than
-// queue_recheck (the producer registers the queue again after it).
-TEST_F(BrokerTest, AQueueDeletedUnderAProducerComesBackWithItsTask) {
-  options_.queue_recheck = milliseconds(200);
-  Reopen();
+// A producer that made a queue before it was deleted, and submits to it again, makes it again
+// first: the task is found by id and listed at once, and the worker whose group went gets it.
+// A repeated unique submission on a deleted queue makes the queue and still answers the first
+// id. A delete that finds the stream made again between its two steps puts the name back.
+TEST_F(BrokerTest, AQueueDeletedUnderAProducerIsMadeAgainByItsNextTask) {
   auto worker = Open();
   auto deleter = Open();
   ASSERT_TRUE(worker && deleter);
@@ -686,28 +696,98 @@ TEST_F(BrokerTest, AQueueDeletedUnderAProducerComesBackWithItsTask) {
   ASSERT_TRUE(claimed && claimed->size() == 1u);
   ASSERT_TRUE(worker->Complete({Done((*claimed)[0], Completion::Kind::kSucceeded, "w1")}));
   ASSERT_TRUE(deleter->DeleteQueue("jobs"));
+  ASSERT_EQ(Cli({"EXISTS", Key("jobs", "stream")}), "0");
 
-  std::vector<std::string> submitted = {SubmitOk(Req("noop", "jobs"))};
-  auto listed = [&] {
-    auto queues = deleter->ListQueues();
-    return queues && std::find(queues->begin(), queues->end(), "jobs") != queues->end();
-  };
-  // Submitting on (each one past queue_recheck registers it again) lists the queue again.
-  EXPECT_TRUE(Eventually(
-      [&] {
-        if (listed()) return true;
-        submitted.push_back(SubmitOk(Req("noop", "jobs")));
-        return listed();
-      },
-      std::chrono::seconds(10)));
-  // Every task, the first after the deletion too, reaches the worker whose group was deleted.
-  std::set<std::string> got;
-  for (int round = 0; round < 50 && got.size() < submitted.size(); ++round) {
-    auto more = worker->Claim({"jobs"}, "w1", 100, milliseconds(100));
-    ASSERT_TRUE(more) << more.error().ToString();
-    for (const auto& t : *more) got.insert(t.id);
+  const std::string id = SubmitOk(Req("noop", "jobs"));  // broker_ still knows "jobs"
+  auto found = deleter->GetTask(id);
+  ASSERT_TRUE(found) << found.error().ToString();
+  ASSERT_TRUE(*found) << "the task of a queue made again is found by id at once";
+  EXPECT_EQ((*found)->status, TaskStatus::kPending);
+  auto queues = deleter->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_THAT(*queues, ::testing::Contains("jobs"));
+  auto got = worker->Claim({"jobs"}, "w1", 10, milliseconds(2000));
+  ASSERT_TRUE(got) << got.error().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].id, id);
+  ASSERT_TRUE(worker->Complete({Done((*got)[0], Completion::Kind::kSucceeded, "w1")}));
+
+  // A scheduled task first in its call, and a repeated unique key first in its call.
+  SubmitRequest unique = Req("noop", "jobs");
+  unique.unique_key = "u1";
+  const std::string first = SubmitOk(unique);
+  auto drained = worker->Claim({"jobs"}, "w1", 10, kNoBlock);
+  ASSERT_TRUE(drained && drained->size() == 1u);
+  ASSERT_TRUE(worker->Complete({Done((*drained)[0], Completion::Kind::kSucceeded, "w1")}));
+  ASSERT_TRUE(deleter->DeleteQueue("jobs"));
+  auto repeated = broker_->Submit(unique);
+  ASSERT_TRUE(repeated) << repeated.error().ToString();
+  EXPECT_TRUE(repeated->existing);
+  EXPECT_EQ(repeated->id, first);
+  EXPECT_EQ(Cli({"XLEN", Key("jobs", "stream")}), "0") << "the repeat left no entry";
+  ASSERT_TRUE(deleter->DeleteQueue("jobs"));
+  SubmitRequest later = Req("noop", "jobs");
+  later.eta_ms = WallNowMs() + 3600 * 1000;
+  const std::string scheduled = SubmitOk(later);
+  found = deleter->GetTask(scheduled);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->status, TaskStatus::kScheduled);
+}
+
+// Deletes racing a producer that submits, runs and finishes one task at a time on the same
+// queue: every task is found by id after its submit, and once quiet a queue whose stream exists
+// is listed (a delete never leaves one unlisted). For one round trip a delete that finds the
+// stream made again has the name out before it puts it back, so the lookup may wait that long.
+TEST_F(BrokerTest, DeletesRacingAProducerLoseNoTaskAndLeaveNoQueueUnlisted) {
+  auto producer = Open();
+  auto deleter = Open();
+  auto checker = Open();
+  ASSERT_TRUE(producer && deleter && checker);
+  std::atomic<bool> done{false};
+  std::atomic<int> deletes{0};
+  std::thread deleting([&] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done && std::chrono::steady_clock::now() < until) {
+      if (deleter->DeleteQueue("jobs")) ++deletes;
+    }
+  });
+  int lost = 0;
+  int unlisted = 0;
+  int refused = 0;
+  for (int i = 0; i < 300; ++i) {
+    auto submitted = producer->Submit(Req("noop", "jobs"));
+    if (!submitted) {
+      // The deleter won every one of the submit's three rounds: nothing was written, and the
+      // caller is told so.
+      EXPECT_THAT(submitted.error().message, HasSubstr("was deleted each time it was made again"));
+      ++refused;
+      continue;
+    }
+    const bool found = Eventually(
+        [&] {
+          auto t = checker->GetTask(submitted->id);
+          return t && *t;
+        },
+        std::chrono::seconds(5));
+    if (!found) ++lost;
+    auto claimed = producer->Claim({"jobs"}, "w1", 10, milliseconds(1000));
+    ASSERT_TRUE(claimed) << claimed.error().ToString();
+    for (const auto& t : *claimed) {
+      ASSERT_TRUE(producer->Complete({Done(t, Completion::Kind::kSucceeded, "w1")}));
+    }
   }
-  EXPECT_EQ(got, std::set<std::string>(submitted.begin(), submitted.end()));
+  done = true;
+  deleting.join();
+  // Quiet now: a stream that exists is listed.
+  if (Cli({"EXISTS", Key("jobs", "stream")}) == "1") {
+    auto queues = checker->ListQueues();
+    ASSERT_TRUE(queues);
+    if (std::find(queues->begin(), queues->end(), "jobs") == queues->end()) ++unlisted;
+  }
+  EXPECT_EQ(lost, 0) << "tasks not found by id right after their submit";
+  EXPECT_EQ(unlisted, 0);
+  EXPECT_GT(deletes.load(), 0) << "no delete happened: the race was not exercised";
+  EXPECT_LT(refused, 300);
 }
 
 TEST_F(BrokerTest, CancelInEachState) {
@@ -1173,6 +1253,35 @@ TEST_F(BrokerTest, ClaimsRecreateTheGroupOfADeletedStream) {
     ASSERT_EQ(again->size(), 1u);
     EXPECT_EQ((*again)[0].id, id);
   }
+}
+
+// A worker blocked on a queue that is deleted under it (Redis unblocks it with an error) makes
+// the queue again and goes on waiting: the next task reaches it, and the queue is listed again.
+TEST_F(BrokerTest, AWorkerBlockedOnADeletedQueueWaitsOnAndGetsTheNextTask) {
+  auto worker = Open();
+  auto deleter = Open();
+  ASSERT_TRUE(worker && deleter);
+  auto none = worker->Claim({"jobs"}, "w1", 1, kNoBlock);  // registers the queue
+  ASSERT_TRUE(none && none->empty());
+  Result<std::vector<ClaimedTask>> got;
+  std::thread blocked([&] { got = worker->Claim({"jobs"}, "w1", 1, milliseconds(20000)); });
+  const bool waiting = WaitForBlockedReader();
+  auto deleted = deleter->DeleteQueue("jobs");
+  // Made again by the worker alone (nothing else uses "jobs" now): listed again.
+  const bool relisted = Eventually(
+      [&] {
+        auto queues = deleter->ListQueues();
+        return queues && std::find(queues->begin(), queues->end(), "jobs") != queues->end();
+      },
+      std::chrono::seconds(10));
+  const std::string id = SubmitOk(Req("noop", "jobs"));
+  blocked.join();
+  ASSERT_TRUE(waiting);
+  ASSERT_TRUE(deleted) << deleted.error().ToString();
+  EXPECT_TRUE(relisted);
+  ASSERT_TRUE(got) << got.error().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].id, id);
 }
 
 // The listing index is trimmed by age by the submits that append to it: nothing while every

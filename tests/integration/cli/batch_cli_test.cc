@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,39 @@ TEST_F(BatchCliTest, MoreLinesThanOneBatchAreSentInSeveral) {
   EXPECT_EQ(answer["tasks"].size(), 2501u);
   EXPECT_EQ(answer["created"], 2501);
   EXPECT_EQ(Submitted(), 2501);
+}
+
+// A later batch of lines refused (here: its queue would pass --max-queues) after earlier ones
+// went: exit 1 naming the lines sent, their ids on stdout, and the refused batch made no queue.
+TEST_F(BatchCliTest, APartlySentFilePrintsTheIdsOfWhatWasSent) {
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += "{\"kind\":\"noop\",\"queue\":\"a\"}\n";
+  text += "{\"kind\":\"noop\",\"queue\":\"b\"}\n{\"kind\":\"noop\",\"queue\":\"c\"}\n";
+  const std::string file = Write("partly", text);
+  auto r = Run({"--max-queues", "2", "task", "submit", "--batch", file});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "the tasks of lines 1-1000 were submitted (their ids are on stdout)"))
+      << r.err;
+  EXPECT_TRUE(Contains(r.err, "queue c cannot be made: 2 queues exist")) << r.err;
+  std::istringstream ids(r.out);
+  std::string line;
+  int n = 0;
+  while (std::getline(ids, line)) n += line.size() == 26 ? 1 : 0;
+  EXPECT_EQ(n, 1000) << r.out.substr(0, 200);
+  EXPECT_EQ(Submitted("a"), 1000);
+  // The refused batch made "b" and then took it back: no place under the limit is used.
+  auto listed = Run({"--json", "queue", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  Json queues = Json::parse(listed.out)["queues"];
+  ASSERT_EQ(queues.size(), 1u) << listed.out;
+  EXPECT_EQ(queues[0]["queue"], "a");
+  // --json: one document, the error with the answer for what was sent.
+  r = Run({"--json", "--max-queues", "2", "task", "submit", "--batch", file});
+  EXPECT_EQ(r.exit_code, 1);
+  Json answer = Json::parse(r.out);
+  EXPECT_EQ(answer["error"]["code"], "conflict");
+  EXPECT_EQ(answer["created"], 1000);
+  EXPECT_EQ(answer["tasks"].size(), 1000u);
 }
 
 }  // namespace

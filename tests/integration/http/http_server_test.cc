@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -180,14 +181,27 @@ TEST_F(HttpServerTest, AnIoThreadRouteAnswersWhileEveryHandlerThreadIsHeld) {
   o.threads = 2;
   Start(o);
   std::vector<std::thread> held;
-  std::vector<std::string> answers(2);
-  for (size_t i = 0; i < answers.size(); ++i) {
-    held.emplace_back([&, i] { answers[i] = Get("/gate"); });
-  }
+  std::vector<std::string> answers(3);
+  // Whatever fails below, the gate opens and the clients end before the test does.
+  struct Release {
+    std::function<void()> open;
+    std::vector<std::thread>* threads;
+    ~Release() {
+      open();
+      for (auto& t : *threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } release{[this] { OpenGate(); }, &held};
+  EXPECT_EQ(server_->OldestQueuedWait().count(), 0);
+  for (size_t i = 0; i < 2; ++i) held.emplace_back([&, i] { answers[i] = Get("/gate"); });
   {
     std::unique_lock lock(gate_mu_);
     ASSERT_TRUE(gate_cv_.wait_for(lock, 10s, [&] { return at_gate_ == 2; }));
   }
+  // A third request waits for a thread, and the server says for how long.
+  held.emplace_back([&] { answers[2] = Get("/gate"); });
+  ASSERT_TRUE(Eventually([&] { return server_->OldestQueuedWait().count() > 0; }, 10s));
   const std::string alive = Get("/alive");
   EXPECT_EQ(StatusOf(alive), 200) << alive;
   EXPECT_EQ(Json::parse(BodyOf(alive))["status"], "ok");
@@ -201,6 +215,7 @@ TEST_F(HttpServerTest, AnIoThreadRouteAnswersWhileEveryHandlerThreadIsHeld) {
   OpenGate();
   for (auto& t : held) t.join();
   for (const auto& a : answers) EXPECT_EQ(StatusOf(a), 200) << a;
+  EXPECT_EQ(server_->OldestQueuedWait().count(), 0);
 }
 
 TEST(Router, AnIoThreadRouteMayNotHaveAnAdmissionCheck) {

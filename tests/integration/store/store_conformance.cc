@@ -983,6 +983,18 @@ TEST_P(StoreConformance, RunEventPagesAreBoundedByCountAndBytes) {
   EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 0, 100), ErrorCode::kInvalidArgument);
   EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 10001, 100), ErrorCode::kInvalidArgument);
   EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 10, 0), ErrorCode::kInvalidArgument);
+
+  // Bytes, not characters: 50 two-byte characters are 100 bytes of data, not 50 characters.
+  ferry::Run other = NewRun(wf);
+  std::string accents = R"({"s":")";
+  for (int i = 0; i < 46; ++i) accents += "\xC3\xA9";  // é
+  accents += "\"}";
+  ASSERT_EQ(accents.size(), 100u);
+  for (int i = 0; i < 3; ++i) ASSERT_OK(store_->AppendRunEvent(other.id, "log", accents));
+  p = store_->ListRunEventPage(other.id, 0, 100, 150);
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{1, 2})) << "54 characters each, 100 bytes: the second reaches 150";
+  EXPECT_TRUE(p->more);
 }
 
 TEST_P(StoreConformance, ARunsFirstEventIsWrittenWithItAndNumberedOne) {

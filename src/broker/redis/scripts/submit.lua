@@ -3,13 +3,17 @@
 -- delayed set) the moment the call returns; a unique key maps to exactly one task id while it
 -- lives (SET NX), so a repeated submission returns the first id instead of a second task.
 -- No event stream is created here: "submitted" is derived from the record (see ReadEvents).
+-- Nothing is written when the queue's stream does not exist (the queue was deleted, or Redis
+-- lost its data, under a producer that had made it): the caller makes the queue again and
+-- repeats the call. The first task's own XADD (NOMKSTREAM) is that check, so it costs no command
+-- of its own; only a call whose first task is scheduled checks with EXISTS.
 --
 -- KEYS[1]  queue key prefix "<prefix>:{<queue>}"; every key below is derived from it, so all
 --          of them share the queue's hash tag (one cluster slot).
 -- ARGV     now_ms, retention_ms, queue, then 8 values per task:
 --          id, kind, payload, max_attempts, timeout_ms, eta_ms (0 = now), unique_key,
 --          unique_ttl_ms
--- Returns  a flat array: id, existing (0|1) per task, in order.
+-- Returns  a flat array: id, existing (0|1) per task, in order; or {"nostream"}.
 local qp = KEYS[1]
 local now_s = ARGV[1]
 local now = tonumber(now_s)
@@ -24,6 +28,17 @@ local index_min = (now - retention) .. '-0'
 local out = {}
 local submitted = 0
 
+-- The stream entry of the first task, added before anything else is written (see above).
+local first_entry = nil
+if #ARGV >= 11 then
+  if tonumber(ARGV[9]) > now then
+    if redis.call('EXISTS', stream) == 0 then return {'nostream'} end
+  else
+    first_entry = redis.call('XADD', stream, 'NOMKSTREAM', '*', 'id', ARGV[4])
+    if not first_entry then return {'nostream'} end
+  end
+end
+
 for i = 4, #ARGV, 8 do
   local id, kind, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local max_attempts, timeout, eta = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
@@ -36,6 +51,8 @@ for i = 4, #ARGV, 8 do
     end
   end
   if existing then
+    -- A repeated submission: the entry added for it above goes again, unseen by any reader.
+    if i == 4 and first_entry then redis.call('XDEL', stream, first_entry) end
     out[#out + 1] = existing
     out[#out + 1] = 1
   else
@@ -46,7 +63,8 @@ for i = 4, #ARGV, 8 do
                  'status', 'scheduled', 'max_attempts', max_attempts, 'timeout_ms', timeout,
                  'created_ms', now_s, 'eta_ms', eta, 'unique_key', ukey)
     else
-      local entry = redis.call('XADD', stream, '*', 'id', id)
+      local entry = first_entry
+      if i ~= 4 then entry = redis.call('XADD', stream, '*', 'id', id) end
       redis.call('HSET', tkey, 'queue', queue, 'kind', kind, 'payload', payload,
                  'status', 'pending', 'max_attempts', max_attempts, 'timeout_ms', timeout,
                  'created_ms', now_s, 'entry', entry, 'unique_key', ukey)
