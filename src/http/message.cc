@@ -156,7 +156,9 @@ Status ParseTarget(std::string_view target, std::string& path,
     }
   }
   auto decoded = PercentDecode(raw_path, false);
-  if (!decoded) return Fail(ErrorCode::kInvalidArgument, "malformed percent-escape in the path");
+  if (!decoded)
+    return Fail(ErrorCode::kInvalidArgument,
+                "a malformed percent-escape or a NUL byte (%00) in the path");
   path = std::move(*decoded);
   query.clear();
   if (q == std::string_view::npos) return {};
@@ -173,7 +175,8 @@ Status ParseTarget(std::string_view target, std::string& path,
     auto value = PercentDecode(
         eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
     if (!key || !value) {
-      return Fail(ErrorCode::kInvalidArgument, "malformed percent-escape in the query string");
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a malformed percent-escape or a NUL byte (%00) in the query string");
     }
     query.emplace_back(std::move(*key), std::move(*value));
   }
