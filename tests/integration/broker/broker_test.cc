@@ -1257,6 +1257,8 @@ TEST_F(BrokerTest, ClaimsRecreateTheGroupOfADeletedStream) {
 
 // A worker blocked on a queue that is deleted under it (Redis unblocks it with an error) makes
 // the queue again and goes on waiting: the next task reaches it, and the queue is listed again.
+// The worker may make the stream again before the delete has taken the name: the delete then
+// keeps the queue and says so, which is as right.
 TEST_F(BrokerTest, AWorkerBlockedOnADeletedQueueWaitsOnAndGetsTheNextTask) {
   auto worker = Open();
   auto deleter = Open();
@@ -1277,7 +1279,10 @@ TEST_F(BrokerTest, AWorkerBlockedOnADeletedQueueWaitsOnAndGetsTheNextTask) {
   const std::string id = SubmitOk(Req("noop", "jobs"));
   blocked.join();
   ASSERT_TRUE(waiting);
-  ASSERT_TRUE(deleted) << deleted.error().ToString();
+  if (!deleted) {
+    EXPECT_EQ(deleted.error().code, ErrorCode::kConflict);
+    EXPECT_THAT(deleted.error().message, HasSubstr("was used again while it was being deleted"));
+  }
   EXPECT_TRUE(relisted);
   ASSERT_TRUE(got) << got.error().ToString();
   ASSERT_EQ(got->size(), 1u);
