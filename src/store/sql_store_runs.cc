@@ -959,6 +959,9 @@ Status SqlStore::WriteEventsWithNext(const std::string& run_id,
 
 namespace {
 
+// The columns RunEventOf reads, in its order: both event listings select them.
+constexpr std::string_view kRunEventCols = "SELECT run_id, seq, ts_ms, type, data";
+
 RunEvent RunEventOf(const SqlRow& r) {
   RunEvent e;
   e.run_id = r.Text(0);
@@ -974,10 +977,9 @@ RunEvent RunEventOf(const SqlRow& r) {
 Result<std::vector<RunEvent>> SqlStore::ListRunEvents(const std::string& run_id, int64_t after_seq,
                                                       int limit) {
   if (limit < 1 || limit > 10000) return Invalid("event list limit must be 1..10000");
-  return Many<RunEvent>(
-      "SELECT run_id, seq, ts_ms, type, data FROM run_events WHERE run_id = $1 AND seq > $2 "
-      "ORDER BY seq LIMIT $3",
-      {P::Text(run_id), P::Int(after_seq), P::Int(limit)}, RunEventOf);
+  return Many<RunEvent>(std::string(kRunEventCols) +
+                            " FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                        {P::Text(run_id), P::Int(after_seq), P::Int(limit)}, RunEventOf);
 }
 
 Result<RunEventPage> SqlStore::ListRunEventPage(const std::string& run_id, int64_t after_seq,
@@ -1008,8 +1010,8 @@ Result<RunEventPage> SqlStore::ListRunEventPage(const std::string& run_id, int64
   }
   page.more = taken < sizes->size();
   auto events = Many<RunEvent>(
-      "SELECT run_id, seq, ts_ms, type, data FROM run_events WHERE run_id = $1 AND seq > $2 "
-      "AND seq <= $3 ORDER BY seq",
+      std::string(kRunEventCols) +
+          " FROM run_events WHERE run_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
       {P::Text(run_id), P::Int(after_seq), P::Int((*sizes)[taken - 1].first)}, RunEventOf);
   if (!events) return Fail(events.error());
   page.events = std::move(*events);
