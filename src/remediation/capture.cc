@@ -2,34 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <deque>
-
 #include "remediation/fingerprint.h"
 #include "remediation/redact.h"
 
 namespace ferry::remediation {
 namespace {
 
-constexpr int kEventPage = 1000;
-constexpr int kMaxEventPages = 20;
 constexpr size_t kMaxErrorBytes = 16 * 1024;
-
-// The run's last `keep` events, reading at most kMaxEventPages pages.
-Result<std::deque<RunEvent>> RecentEvents(Store& store, const std::string& run_id, int keep) {
-  std::deque<RunEvent> out;
-  int64_t after = 0;
-  for (int page = 0; page < kMaxEventPages; ++page) {
-    auto events = store.ListRunEvents(run_id, after, kEventPage);
-    if (!events) return Fail(events.error());
-    for (auto& e : *events) {
-      after = e.seq;
-      out.push_back(std::move(e));
-      if (static_cast<int>(out.size()) > keep) out.pop_front();
-    }
-    if (static_cast<int>(events->size()) < kEventPage) break;
-  }
-  return out;
-}
 
 // Cuts every string of a JSON value to max bytes.
 Json CutStrings(const Json& v, size_t max) {
@@ -74,10 +53,11 @@ Result<CaptureResult> Capture(Store& store, const Run& run, const CaptureOptions
   }
   const Redaction redact(std::move(known));
 
-  auto events = RecentEvents(store, run.id, options.max_events);
+  auto events = store.ListRunEventPage(
+      run.id, {.limit = options.max_events, .max_bytes = options.max_event_bytes, .last = true});
   if (!events) return Fail(events.error());
   Json event_list = Json::array();
-  for (const auto& e : *events) {
+  for (const auto& e : events->events) {
     event_list.push_back(
         Json{{"seq", e.seq},
              {"ts_ms", e.ts_ms},

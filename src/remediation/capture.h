@@ -24,8 +24,11 @@ struct CaptureOptions {
   // Resolves the `secrets.NAME` the workflow references, to redact their values. Not owned;
   // nullptr: pattern redaction only.
   const engine::SecretResolver* secrets = nullptr;
-  // The most recent run events kept in the context.
+  // The most recent run events kept in the context: at most max_events (1..10000), and no
+  // earlier than the one whose data, counted from the run's end, reaches max_event_bytes (each
+  // may hold a node's whole output; strings are cut to max_text_bytes after the read).
   int max_events = 50;
+  int64_t max_event_bytes = int64_t{4} << 20;
   // Per string in the context, and for the error.
   size_t max_text_bytes = 4096;
 };

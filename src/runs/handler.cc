@@ -265,10 +265,9 @@ class StoreSink final : public engine::RunSink {
 
 // The trigger context StartRun kept in the "run.created" event.
 Json LoadTrigger(Store& store, const std::string& run_id) {
-  auto events = store.ListRunEvents(run_id, 0, 20);
-  if (!events) return Json::object();
-  for (const auto& e : *events) {
-    if (e.type != kEventCreated) continue;
+  auto page = store.ListRunEventPage(run_id, {.limit = 1, .types = {std::string(kEventCreated)}});
+  if (!page) return Json::object();
+  for (const auto& e : page->events) {
     auto data = ParseJson(e.data);
     if (data && data->is_object() && data->contains("trigger")) return (*data)["trigger"];
   }

@@ -179,12 +179,15 @@ Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue) {
 
 Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id) {
   std::optional<RunTaskRef> latest;
-  int64_t after = 0;
+  // Only the events that name a task, in pages bounded by bytes (run.created carries the
+  // trigger's body): a long run's node events are not read at all.
+  RunEventQuery query{.limit = 1000,
+                      .types = {std::string(kEventCreated), std::string(kEventEnqueued),
+                                std::string(kEventStarted)}};
   while (true) {
-    auto events = store.ListRunEvents(run_id, after, 1000);
-    if (!events) return Fail(events.error());
-    for (const auto& e : *events) {
-      if (e.type != kEventCreated && e.type != kEventEnqueued && e.type != kEventStarted) continue;
+    auto page = store.ListRunEventPage(run_id, query);
+    if (!page) return Fail(page.error());
+    for (const auto& e : page->events) {
       auto data = ParseJson(e.data);
       if (!data || !data->is_object() || !data->contains("task_id")) continue;
       RunTaskRef ref;
@@ -195,8 +198,8 @@ Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string&
       // A higher generation always supersedes; within one, the later record wins.
       if (!latest || ref.generation >= latest->generation) latest = ref;
     }
-    if (events->size() < 1000) break;
-    after = events->back().seq;
+    if (!page->more) break;
+    query.after_seq = page->events.back().seq;
   }
   return latest;
 }

@@ -26,7 +26,8 @@ Result<LocalService::EventStep> LocalService::RunEventStep(const std::string& id
     auto run = store.GetRun(id);
     if (!run) return Fail(run.error());
     if (!*run) return Fail(ErrorCode::kNotFound, "no run " + id);
-    auto page = store.ListRunEventPage(id, after, limit, options_.run_event_page_bytes);
+    auto page = store.ListRunEventPage(
+        id, {.after_seq = after, .limit = limit, .max_bytes = options_.run_event_page_bytes});
     if (!page) return Fail(page.error());
     EventStep step;
     bool finished_read = false;
@@ -42,10 +43,10 @@ Result<LocalService::EventStep> LocalService::RunEventStep(const std::string& id
     if (terminal && !step.full && !finished_read && !settled && after > 0) {
       // The previous page was full and ended exactly on run.finished: the event at the cursor
       // says so, and the follower need not wait the settling time.
-      auto at = store.ListRunEvents(id, after - 1, 1);
+      auto at = store.ListRunEventPage(
+          id, {.after_seq = after - 1, .limit = 1, .types = {std::string(runs::kEventFinished)}});
       if (!at) return Fail(at.error());
-      finished_read =
-          !at->empty() && (*at)[0].seq == after && (*at)[0].type == runs::kEventFinished;
+      finished_read = !at->events.empty() && at->events[0].seq == after;
     }
     step.ended = !step.full && terminal && (finished_read || settled);
     return step;

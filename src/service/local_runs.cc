@@ -199,7 +199,8 @@ Result<Json> LocalService::RunEvents(const std::string& id, const Query& query) 
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(stores_, [&](Store& store) -> Result<Json> {
     if (auto run = FindRun(store, id); !run) return Fail(run.error());
-    auto page = store.ListRunEventPage(id, after, limit, options_.run_event_page_bytes);
+    auto page = store.ListRunEventPage(
+        id, {.after_seq = after, .limit = limit, .max_bytes = options_.run_event_page_bytes});
     if (!page) return Fail(page.error());
     Json out = Json::array();
     for (const auto& e : page->events) out.push_back(views::RunEvent(e));

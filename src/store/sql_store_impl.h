@@ -108,8 +108,8 @@ class SqlStore final : public Store, private SqlSession {
                                   const std::vector<NewRunEvent>& events) override;
   Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                               int limit) override;
-  Result<RunEventPage> ListRunEventPage(const std::string& run_id, int64_t after_seq, int limit,
-                                        int64_t max_bytes) override;
+  Result<RunEventPage> ListRunEventPage(const std::string& run_id,
+                                        const RunEventQuery& query) override;
 
   // ---------------------------------------------------------------- triggers, cron fires
   // In sql_store_triggers.cc.

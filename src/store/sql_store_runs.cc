@@ -982,37 +982,54 @@ Result<std::vector<RunEvent>> SqlStore::ListRunEvents(const std::string& run_id,
                         {P::Text(run_id), P::Int(after_seq), P::Int(limit)}, RunEventOf);
 }
 
-Result<RunEventPage> SqlStore::ListRunEventPage(const std::string& run_id, int64_t after_seq,
-                                                int limit, int64_t max_bytes) {
-  if (limit < 1 || limit > 10000) return Invalid("event list limit must be 1..10000");
-  if (max_bytes < 1) return Invalid("event page size must be at least 1 byte");
+Result<RunEventPage> SqlStore::ListRunEventPage(const std::string& run_id,
+                                                const RunEventQuery& query) {
+  if (query.limit < 1 || query.limit > 10000) return Invalid("event list limit must be 1..10000");
+  if (query.max_bytes < 1) return Invalid("event page size must be at least 1 byte");
   // The sizes first (no data crosses to the process), then the data of the events that fit: two
-  // bounded reads. Events are only ever appended, so the second read finds every event the
-  // first counted (unless retention deleted the run in between: then fewer).
+  // bounded reads. Events are only ever appended, so the second read, between the first and
+  // last seq the first counted, finds every event it counted (unless retention deleted the run
+  // in between: then fewer).
   // PostgreSQL's octet_length reads a large value's stored size without decompressing it;
   // SQLite 3.40 has no octet_length, and its length() of text counts characters: of the text's
   // bytes, as a blob, it counts bytes.
   const std::string size =
       conn_->Backend() == "postgres" ? "octet_length(data)" : "length(CAST(data AS BLOB))";
+  std::vector<SqlParam> params{P::Text(run_id), P::Int(query.after_seq)};
+  std::string where = "WHERE run_id = $1 AND seq > $2";
+  if (!query.types.empty()) {
+    where += " AND type IN (";
+    for (const auto& type : query.types) {
+      params.push_back(P::Text(type));
+      where += (params.size() > 3 ? ", $" : "$") + std::to_string(params.size());
+    }
+    where += ")";
+  }
+  std::vector<SqlParam> size_params = params;
+  size_params.push_back(P::Int(int64_t{query.limit} + 1));
   auto sizes = Many<std::pair<int64_t, int64_t>>(
-      "SELECT seq, " + size +
-          " FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-      {P::Text(run_id), P::Int(after_seq), P::Int(int64_t{limit} + 1)},
-      [](const SqlRow& r) { return std::make_pair(r.Int(0), r.Int(1)); });
+      "SELECT seq, " + size + " FROM run_events " + where + " ORDER BY seq" +
+          (query.last ? " DESC" : "") + " LIMIT $" + std::to_string(size_params.size()),
+      size_params, [](const SqlRow& r) { return std::make_pair(r.Int(0), r.Int(1)); });
   if (!sizes) return Fail(sizes.error());
   RunEventPage page;
   if (sizes->empty()) return page;
   size_t taken = 0;
   int64_t bytes = 0;
-  while (taken < sizes->size() && taken < static_cast<size_t>(limit) && bytes < max_bytes) {
+  while (taken < sizes->size() && taken < static_cast<size_t>(query.limit) &&
+         bytes < query.max_bytes) {
     bytes += (*sizes)[taken].second;
     ++taken;
   }
   page.more = taken < sizes->size();
-  auto events = Many<RunEvent>(
-      std::string(kRunEventCols) +
-          " FROM run_events WHERE run_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-      {P::Text(run_id), P::Int(after_seq), P::Int((*sizes)[taken - 1].first)}, RunEventOf);
+  const auto [lo, hi] = std::minmax((*sizes)[0].first, (*sizes)[taken - 1].first);
+  params.push_back(P::Int(lo));
+  params.push_back(P::Int(hi));
+  auto events =
+      Many<RunEvent>(std::string(kRunEventCols) + " FROM run_events " + where + " AND seq >= $" +
+                         std::to_string(params.size() - 1) + " AND seq <= $" +
+                         std::to_string(params.size()) + " ORDER BY seq",
+                     params, RunEventOf);
   if (!events) return Fail(events.error());
   page.events = std::move(*events);
   if (page.events.empty()) page.more = false;  // the run went (retention) between the reads

@@ -201,9 +201,25 @@ struct RunEvent {
   std::string data;  // JSON text
 };
 
+// Which of a run's events a page holds (Store::ListRunEventPage).
+struct RunEventQuery {
+  int64_t after_seq = 0;  // events with seq > after_seq
+  int limit = 100;        // at most this many (1..10000)
+  // and none past the one whose data brings the page to max_bytes or more (at least one,
+  // whatever its size): a run's events may hold a node's whole output each, so a count alone
+  // does not bound what a page holds in memory.
+  int64_t max_bytes = int64_t{4} << 20;
+  std::vector<std::string> types{};  // only events of these types (empty: every type)
+  // The last of them rather than the first (still in ascending order): a run's end without
+  // reading its whole history.
+  bool last = false;
+};
+
 struct RunEventPage {
   std::vector<RunEvent> events;
-  bool more = false;  // events after the page's last one exist
+  // More events the query asks for exist: after the page's last one, or with `last`, before
+  // its first.
+  bool more = false;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -542,12 +558,11 @@ class Store {
   // Events with seq > after_seq, ascending, at most limit (1..10000).
   virtual Result<std::vector<RunEvent>> ListRunEvents(const std::string& run_id, int64_t after_seq,
                                                       int limit) = 0;
-  // The same as a page for readers outside the process (the API, a follower): at most `limit`
-  // events (1..10000), and none past the one whose data brings the page to `max_bytes` or more
-  // (at least one, whatever its size). A run's events may hold a node's whole output each, so
-  // a count alone does not bound what a page holds in memory.
-  virtual Result<RunEventPage> ListRunEventPage(const std::string& run_id, int64_t after_seq,
-                                                int limit, int64_t max_bytes) = 0;
+  // A page of them bounded by count and bytes, as RunEventQuery says: what every reader of a
+  // run's events that may be long uses (the API, a follower, recovery, remediation).
+  // kInvalidArgument for a limit outside 1..10000 or max_bytes below 1.
+  virtual Result<RunEventPage> ListRunEventPage(const std::string& run_id,
+                                                const RunEventQuery& query) = 0;
 
   // --- triggers ---
   // Makes the workflow's triggers match `specs` (by key): inserts new ones, updates changed

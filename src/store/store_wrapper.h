@@ -92,9 +92,9 @@ class StoreWrapper : public Store {
                                               int limit) override {
     return target_.ListRunEvents(run_id, after_seq, limit);
   }
-  Result<RunEventPage> ListRunEventPage(const std::string& run_id, int64_t after_seq, int limit,
-                                        int64_t max_bytes) override {
-    return target_.ListRunEventPage(run_id, after_seq, limit, max_bytes);
+  Result<RunEventPage> ListRunEventPage(const std::string& run_id,
+                                        const RunEventQuery& query) override {
+    return target_.ListRunEventPage(run_id, query);
   }
   Result<std::vector<Trigger>> SyncTriggers(const std::string& workflow_id,
                                             const std::vector<TriggerSpec>& specs) override {

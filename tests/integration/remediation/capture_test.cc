@@ -115,6 +115,52 @@ TEST_P(CaptureFailureTest, ACaptureThatCannotWriteLeavesTheRunAndTheTaskAlone) {
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
 }
 
+// The context holds the run's last events, however long its history: a run of more than
+// twenty thousand events (the pages an earlier capture read from the start before giving up),
+// and a bound in bytes that keeps only the newest events that fit.
+TEST_P(CaptureFailureTest, TheContextHoldsTheRunsLastEventsBoundedByCountAndBytes) {
+  Apply(kTypo);
+  runs::StartRunRequest start;
+  start.workflow = "typo";
+  auto started = runs::StartRun(*store_, *broker_, start);
+  ASSERT_TRUE(started);
+  auto result = Execute({}, started->run.id);  // no hook: nothing captured yet
+  ASSERT_TRUE(result) << result.error().message;
+  const std::string& id = started->run.id;
+  int64_t last = 0;
+  for (int batch = 0; batch < 21; ++batch) {
+    std::vector<NewRunEvent> events(1000, NewRunEvent{"log", R"({"line":"x"})"});
+    auto appended = store_->AppendRunEvents(id, events);
+    ASSERT_TRUE(appended) << appended.error().message;
+    last = *appended;
+  }
+  ASSERT_GT(last, 21000);
+  auto run = store_->GetRun(id);
+  ASSERT_TRUE(run && *run);
+  const auto context_events = [](const remediation::CaptureResult& r) {
+    auto context = ParseJson(r.remediation.context);
+    return context ? (*context)["events"] : Json();
+  };
+  auto captured = remediation::Capture(*store_, **run, {});
+  ASSERT_TRUE(captured) << captured.error().message;
+  Json events = context_events(*captured);
+  ASSERT_EQ(events.size(), 50u);
+  EXPECT_EQ(events.front()["seq"], last - 49);
+  EXPECT_EQ(events.back()["seq"], last);
+
+  // Bytes: each event's data is 12 bytes, so 30 bytes take the last three (the third reaches
+  // them). Dismissing the first candidate lets the same failure make a new one.
+  ASSERT_TRUE(store_->DismissRemediation(captured->remediation.id, "test"));
+  remediation::CaptureOptions options;
+  options.max_event_bytes = 30;
+  captured = remediation::Capture(*store_, **run, options);
+  ASSERT_TRUE(captured) << captured.error().message;
+  ASSERT_TRUE(captured->created);
+  events = context_events(*captured);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events.back()["seq"], last);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, CaptureTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& param_info) { return param_info.param; });
 INSTANTIATE_TEST_SUITE_P(Backends, CaptureFailureTest, ::testing::Values("sqlite"),

@@ -948,41 +948,46 @@ TEST_P(StoreConformance, RunEventPagesAreBoundedByCountAndBytes) {
   };
   using V = std::vector<int64_t>;
   // Bytes: the event that reaches the bound is the last (300 reached by the third).
-  auto p = store_->ListRunEventPage(run.id, 0, 100, 300);
+  auto p = store_->ListRunEventPage(run.id, {.after_seq = 0, .limit = 100, .max_bytes = 300});
   ASSERT_OK(p);
   EXPECT_EQ(seqs(*p), (V{1, 2, 3}));
   EXPECT_TRUE(p->more);
   EXPECT_EQ(p->events[2].data, data(100));
-  p = store_->ListRunEventPage(run.id, 0, 100, 301);  // one past: the fourth too
+  p = store_->ListRunEventPage(
+      run.id, {.after_seq = 0, .limit = 100, .max_bytes = 301});  // one past: the fourth too
   ASSERT_OK(p);
   EXPECT_EQ(seqs(*p), (V{1, 2, 3, 4}));
-  p = store_->ListRunEventPage(run.id, 0, 100, 299);  // one short: still the third
+  p = store_->ListRunEventPage(
+      run.id, {.after_seq = 0, .limit = 100, .max_bytes = 299});  // one short: still the third
   ASSERT_OK(p);
   EXPECT_EQ(seqs(*p), (V{1, 2, 3}));
   // Count: a page of exactly what is left says nothing more; one fewer says more.
-  p = store_->ListRunEventPage(run.id, 8, 3, 1 << 20);
+  p = store_->ListRunEventPage(run.id, {.after_seq = 8, .limit = 3, .max_bytes = 1 << 20});
   ASSERT_OK(p);
   EXPECT_EQ(seqs(*p), (V{9, 10, 11}));
   EXPECT_FALSE(p->more);
-  p = store_->ListRunEventPage(run.id, 8, 2, 1 << 20);
+  p = store_->ListRunEventPage(run.id, {.after_seq = 8, .limit = 2, .max_bytes = 1 << 20});
   ASSERT_OK(p);
   EXPECT_EQ(seqs(*p), (V{9, 10}));
   EXPECT_TRUE(p->more);
   // An event larger than the bound still comes, alone.
-  p = store_->ListRunEventPage(run.id, 10, 100, 1);
+  p = store_->ListRunEventPage(run.id, {.after_seq = 10, .limit = 100, .max_bytes = 1});
   ASSERT_OK(p);
   EXPECT_EQ(seqs(*p), (V{11}));
   EXPECT_EQ(p->events[0].data.size(), 10000u);
   EXPECT_EQ(p->events[0].type, "node.finished");
   EXPECT_FALSE(p->more);
   // Past the end, and near-miss arguments.
-  p = store_->ListRunEventPage(run.id, 11, 100, 1 << 20);
+  p = store_->ListRunEventPage(run.id, {.after_seq = 11, .limit = 100, .max_bytes = 1 << 20});
   ASSERT_OK(p);
   EXPECT_TRUE(p->events.empty());
   EXPECT_FALSE(p->more);
-  EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 0, 100), ErrorCode::kInvalidArgument);
-  EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 10001, 100), ErrorCode::kInvalidArgument);
-  EXPECT_CODE(store_->ListRunEventPage(run.id, 0, 10, 0), ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->ListRunEventPage(run.id, {.after_seq = 0, .limit = 0, .max_bytes = 100}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->ListRunEventPage(run.id, {.after_seq = 0, .limit = 10001, .max_bytes = 100}),
+              ErrorCode::kInvalidArgument);
+  EXPECT_CODE(store_->ListRunEventPage(run.id, {.after_seq = 0, .limit = 10, .max_bytes = 0}),
+              ErrorCode::kInvalidArgument);
 
   // Bytes, not characters: 50 two-byte characters are 100 bytes of data, not 50 characters.
   ferry::Run other = NewRun(wf);
@@ -991,10 +996,70 @@ TEST_P(StoreConformance, RunEventPagesAreBoundedByCountAndBytes) {
   accents += "\"}";
   ASSERT_EQ(accents.size(), 100u);
   for (int i = 0; i < 3; ++i) ASSERT_OK(store_->AppendRunEvent(other.id, "log", accents));
-  p = store_->ListRunEventPage(other.id, 0, 100, 150);
+  p = store_->ListRunEventPage(other.id, {.after_seq = 0, .limit = 100, .max_bytes = 150});
   ASSERT_OK(p);
   EXPECT_EQ(seqs(*p), (V{1, 2})) << "54 characters each, 100 bytes: the second reaches 150";
   EXPECT_TRUE(p->more);
+}
+
+// A page may hold only some types, and the last events instead of the first; both keep the
+// count and byte bounds, and `more` says whether further such events exist.
+TEST_P(StoreConformance, RunEventPagesFilterByTypeAndReadFromTheEnd) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run run = NewRun(wf);
+  // seq 1..12: log, node.finished, log, node.finished, ... (each 100 bytes of data).
+  const std::string hundred = R"({"s":")" + std::string(92, 'x') + "\"}";
+  for (int i = 1; i <= 12; ++i) {
+    ASSERT_OK(store_->AppendRunEvent(run.id, i % 2 == 1 ? "log" : "node.finished", hundred));
+  }
+  const auto seqs = [](const RunEventPage& p) {
+    std::vector<int64_t> out;
+    for (const auto& e : p.events) out.push_back(e.seq);
+    return out;
+  };
+  using V = std::vector<int64_t>;
+  auto p = store_->ListRunEventPage(run.id, {.limit = 100, .types = {"node.finished"}});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{2, 4, 6, 8, 10, 12}));
+  EXPECT_FALSE(p->more);
+  for (const auto& e : p->events) EXPECT_EQ(e.type, "node.finished");
+  // Several types, after a seq, cut by count: the next page starts where this one ended.
+  p = store_->ListRunEventPage(run.id,
+                               {.after_seq = 3, .limit = 4, .types = {"log", "node.finished"}});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{4, 5, 6, 7}));
+  EXPECT_TRUE(p->more);
+  // Cut by bytes (the third reaches 300), with a type no event has beside one that some have.
+  p = store_->ListRunEventPage(run.id,
+                               {.limit = 100, .max_bytes = 300, .types = {"run.gone", "log"}});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{1, 3, 5}));
+  EXPECT_TRUE(p->more);
+  p = store_->ListRunEventPage(run.id, {.limit = 100, .types = {"run.gone"}});
+  ASSERT_OK(p);
+  EXPECT_TRUE(p->events.empty());
+  EXPECT_FALSE(p->more);
+  // The last ones, in ascending order: by count, by bytes, and all of them.
+  p = store_->ListRunEventPage(run.id, {.limit = 3, .last = true});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{10, 11, 12}));
+  EXPECT_TRUE(p->more);
+  p = store_->ListRunEventPage(run.id, {.limit = 100, .max_bytes = 201, .last = true});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{10, 11, 12})) << "the third from the end reaches 201";
+  p = store_->ListRunEventPage(run.id, {.limit = 100, .max_bytes = 200, .last = true});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{11, 12}));
+  EXPECT_TRUE(p->more);
+  p = store_->ListRunEventPage(run.id, {.after_seq = 9, .limit = 3, .last = true});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{10, 11, 12}));
+  EXPECT_FALSE(p->more) << "nothing after seq 9 is left before the page";
+  p = store_->ListRunEventPage(run.id, {.limit = 2, .types = {"log"}, .last = true});
+  ASSERT_OK(p);
+  EXPECT_EQ(seqs(*p), (V{9, 11}));
+  EXPECT_TRUE(p->more);
+  EXPECT_EQ(p->events[1].data, hundred);
 }
 
 TEST_P(StoreConformance, ARunsFirstEventIsWrittenWithItAndNumberedOne) {
