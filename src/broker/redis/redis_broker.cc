@@ -25,6 +25,20 @@ namespace {
 // Tasks (or completions) per script call: large enough to amortize EVALSHA, small enough that
 // one call never holds Redis for long (Lua scripts block the server while they run).
 constexpr size_t kSubmitChunk = 200;
+
+// A submit whose answer was lost may have made its tasks: the caller learns that a retry could
+// make a second one, and what prevents it.
+Error SubmitOutcome(Error e) {
+  if (e.details != kOutcomeUnknown) return e;
+  if (e.message.ends_with(kMayHaveTakenEffect)) {
+    e.message.resize(e.message.size() - kMayHaveTakenEffect.size());
+  }
+  e.message =
+      "no answer came after the submit was sent, so its tasks may exist (submitting again with "
+      "the same unique_key cannot make a second one): " +
+      e.message;
+  return e;
+}
 constexpr size_t kCompleteChunk = 200;
 // The dead-letter set keeps at most this many ids per queue (besides dead_retention).
 constexpr int64_t kDeadMax = 100000;
@@ -194,7 +208,7 @@ class RedisBroker final : public Broker {
         for (size_t c : todo) resend.push_back(commands[c]);
       }
       auto replies = conn_->Pipeline(round == 0 ? commands : resend);
-      if (!replies) return Fail(replies.error());
+      if (!replies) return Fail(SubmitOutcome(replies.error()));
       std::vector<size_t> again;
       std::vector<std::string> gone;
       for (size_t j = 0; j < replies->size(); ++j) {
@@ -931,9 +945,11 @@ class RedisBroker final : public Broker {
       auto undone =
           conn_->Command(EvalArgs(Script::kDeleteQueue, QueuePrefix(options_.prefix, fresh[i])));
       if (!undone) return Fail(undone.error());
+      const int64_t existing = -ReplyInt(r);
       const std::string why =
-          "queue " + fresh[i] + " cannot be made: " + std::to_string(-ReplyInt(r)) +
-          " queues exist and the limit is " + std::to_string(options_.max_queues) +
+          "queue " + fresh[i] + " cannot be made: " + std::to_string(existing) +
+          (existing == 1 ? " queue exists" : " queues exist") + " and the limit is " +
+          std::to_string(options_.max_queues) +
           " (--max-queues, FERRY_MAX_QUEUES); `ferry queue delete` removes one no longer used";
       if (!refusal) refusal = Error{ErrorCode::kConflict, why};
       if (refused != nullptr) {

@@ -171,12 +171,13 @@ Status Connection::SetTimeout(std::chrono::milliseconds timeout) {
 }
 
 Result<std::vector<ReplyPtr>> Connection::Exchange(const std::vector<const Args*>& commands,
-                                                   std::string_view what) {
+                                                   std::string_view what, bool* written) {
   out_.clear();
   for (const Args* a : commands) a->AppendEncoded(out_);
   if (!transport_->WriteAll(out_.data(), out_.size())) {
     return Fail(Broken(what, transport_->error()));
   }
+  if (written != nullptr) *written = true;
   if (out_.capacity() > (size_t{1} << 20)) std::string().swap(out_);  // do not keep huge buffers
   std::vector<ReplyPtr> replies;
   replies.reserve(commands.size());
@@ -219,17 +220,26 @@ Result<std::vector<ReplyPtr>> Connection::Pipeline(const std::vector<const Args*
   if (extra.count() > 0) {
     if (auto st = SetTimeout(settings_->io_timeout + extra); !st) return Fail(st.error());
   }
+  bool written = false;
+  // Past the first write, what was sent may have been applied though its answer is lost.
+  const auto unknown = [&written](Error e) {
+    if (!written) return e;
+    e.message += kMayHaveTakenEffect;
+    e.details = std::string(kOutcomeUnknown);
+    return e;
+  };
   for (size_t begin = 0; begin < commands.size(); begin += kWindow) {
     size_t end = std::min(commands.size(), begin + kWindow);
     std::vector<const Args*> window(commands.begin() + static_cast<std::ptrdiff_t>(begin),
                                     commands.begin() + static_cast<std::ptrdiff_t>(end));
     // Args packs its arguments into one buffer: name() is a view, not NUL-terminated.
-    auto part = Exchange(window, commands.size() == 1 ? commands[0]->name() : "a pipeline");
-    if (!part) return Fail(part.error());
+    auto part =
+        Exchange(window, commands.size() == 1 ? commands[0]->name() : "a pipeline", &written);
+    if (!part) return Fail(unknown(part.error()));
     for (auto& r : *part) replies.push_back(std::move(r));
   }
   if (extra.count() > 0) {
-    if (auto st = SetTimeout(settings_->io_timeout); !st) return Fail(st.error());
+    if (auto st = SetTimeout(settings_->io_timeout); !st) return Fail(unknown(st.error()));
   }
   std::vector<size_t> again;
   bool readonly = false;
@@ -240,11 +250,11 @@ Result<std::vector<ReplyPtr>> Connection::Pipeline(const std::vector<const Args*
   if (!again.empty()) {
     // Only a SCRIPT FLUSH or a restart without persistence gets here; a NOSCRIPT call did
     // nothing, so sending it again is safe.
-    if (auto st = LoadScripts(); !st) return Fail(st.error());
+    if (auto st = LoadScripts(); !st) return Fail(unknown(st.error()));
     std::vector<const Args*> retry;
     for (size_t i : again) retry.push_back(commands[i]);
     auto part = Exchange(retry, "a pipeline");
-    if (!part) return Fail(part.error());
+    if (!part) return Fail(unknown(part.error()));
     for (size_t k = 0; k < again.size(); ++k) replies[again[k]] = std::move((*part)[k]);
   }
   if (readonly) Close();

@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -564,6 +565,64 @@ TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
   purged = broker_->PurgeDead("bad queue!", WallNowMs());
   ASSERT_FALSE(purged);
   EXPECT_EQ(purged.error().code, ErrorCode::kInvalidArgument);
+}
+
+// A submit whose answer is lost (Redis stopped after the call was sent, longer than the
+// socket timeout) cannot say whether its task exists: the error says it may, and what makes a
+// retry safe, and carries outcome "unknown" for the API's body. Here the task does exist once
+// Redis goes on, so a plain "unavailable" would have invited a duplicate.
+TEST_F(BrokerTest, ASubmitWhoseAnswerIsLostSaysItsTaskMayExist) {
+  options_.io_timeout = milliseconds(300);
+  Reopen();
+  SubmitOk(Req("noop", "lost"));  // the queue exists: what follows sends only the submit
+  const std::string pid_line = Cli({"INFO", "server"});
+  const auto at = pid_line.find("process_id:");
+  ASSERT_NE(at, std::string::npos);
+  const pid_t pid = static_cast<pid_t>(std::stol(pid_line.substr(at + 11)));
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{pid};
+  SubmitRequest req = Req("noop", "lost");
+  req.unique_key = "once";
+  auto lost = broker_->Submit(req);
+  ::kill(pid, SIGCONT);
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(lost.error().message,
+              HasSubstr("no answer came after the submit was sent, so its tasks may exist"));
+  EXPECT_THAT(lost.error().message, HasSubstr("same unique_key"));
+  EXPECT_THAT(lost.error().message, Not(HasSubstr("what was sent may")))
+      << "the connection's own words for it are not repeated";
+  EXPECT_EQ(lost.error().details, R"({"outcome": "unknown"})");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return Cli({"XLEN", Key("lost", "stream")}) == "2";
+      },
+      std::chrono::seconds(10)))
+      << "the submit sent before Redis stopped took effect when it went on";
+  // The retry the message advises finds it instead of making a second.
+  auto again = broker_->Submit(req);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_TRUE(again->existing);
+  EXPECT_EQ(Cli({"XLEN", Key("lost", "stream")}), "2");
+  // A call that fails before anything is sent (no server) says nothing of the kind.
+  options_.redis_url = "redis://127.0.0.1:" + std::to_string(ferry::testing::FreePort());
+  auto nowhere = MakeRedisBrokerFactory(options_)->Open();
+  ASSERT_FALSE(nowhere);
+  EXPECT_TRUE(nowhere.error().details.empty());
+}
+
+// At a limit of one the refusal speaks of one queue, not "1 queues".
+TEST_F(BrokerTest, ALimitOfOneQueueIsNamedInTheSingular) {
+  options_.max_queues = 1;
+  Reopen();
+  SubmitOk(Req("noop", "q1"));
+  auto over = broker_->Submit(Req("noop", "q2"));
+  ASSERT_FALSE(over);
+  EXPECT_THAT(over.error().message,
+              HasSubstr("queue q2 cannot be made: 1 queue exists and the limit is 1 "));
 }
 
 // max_queues bounds how many queues exist: the one past it is refused whoever makes it (a task,
