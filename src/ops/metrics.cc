@@ -18,6 +18,7 @@
 
 #include "core/time_util.h"
 #include "ops/alerts.h"
+#include "store/run_counter.h"
 
 namespace ferry::ops {
 namespace {
@@ -277,7 +278,7 @@ class ClusterCollector final : public prometheus::Collectable {
       }
       store_ = std::move(*s);
     }
-    auto counts = store_->CountRunsByStatus();
+    auto counts = run_counter_.Count(*store_);
     auto stale = counts ? store_->CountPendingOlderThan(options_.pending_run_age)
                         : Result<int64_t>(Fail(counts.error()));
     if (!counts || !stale) {
@@ -312,6 +313,7 @@ class ClusterCollector final : public prometheus::Collectable {
   // Guarded by mu_:
   mutable std::unique_ptr<Broker> broker_;
   mutable std::unique_ptr<Store> store_;
+  mutable RunCounter run_counter_{options_.ended_runs_every};
   mutable bool cached_ = false;
   mutable std::chrono::steady_clock::time_point cached_at_;
   mutable std::map<std::string, int64_t> runs_by_status_;

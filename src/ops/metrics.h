@@ -12,7 +12,8 @@
 //    oldest-pending age, live workers, runs by status and stale pending runs. Every process
 //    exporting them reports the same values: aggregate with max(), not sum().
 //    A scrape costs O(queues) Redis round trips (one pipelined GetQueueStats per queue) plus
-//    one ListWorkers, never O(tasks); the store counts are cached for `store_cache`.
+//    one ListWorkers, never O(tasks); the store counts are cached for `store_cache`, and the
+//    ended runs (a read of every run) are counted at most every `ended_runs_every`.
 //
 // Labels are bounded: queue, kind, outcome, status, workflow name (capped at
 // max_workflow_labels, then "_other"). Never a task or run id.
@@ -36,6 +37,9 @@ namespace ferry::ops {
 struct ClusterMetricsOptions {
   // Store counts (runs by status, stale pending runs) are cached this long between scrapes.
   std::chrono::milliseconds store_cache = std::chrono::seconds(5);
+  // ... but the runs in ended statuses (the whole history: a read of every run) are counted at
+  // most this often (RunCounter).
+  std::chrono::milliseconds ended_runs_every = std::chrono::seconds(15);
   // A pending run older than this counts in ferry_runs_pending_stale.
   std::chrono::milliseconds pending_run_age = std::chrono::minutes(5);
 };

@@ -64,7 +64,7 @@ Result<ScanResult> Scan(Store& store, Broker& broker, const ScanRequest& req) {
                 std::to_string(*active) + " attempt(s) running, remediation-max-concurrent " +
                     std::to_string(s.max_concurrent));
   }
-  auto runs = store.CountRunsByStatus();
+  auto runs = store.CountActiveRuns();
   if (!runs) return Fail(runs.error());
   const int64_t active_runs = (*runs)[RunStatus::kPending] + (*runs)[RunStatus::kRunning];
   if (active_runs > s.max_active_runs) {

@@ -81,7 +81,7 @@ Result<Json> LocalService::ListRuns(const Query& query) {
 
 Result<Json> LocalService::CountRuns() {
   return With(stores_, [&](Store& store) -> Result<Json> {
-    auto counts = store.CountRunsByStatus();
+    auto counts = run_counter_.Count(store);
     if (!counts) return Fail(counts.error());
     Json by_status = Json::object();
     int64_t total = 0;

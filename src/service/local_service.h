@@ -23,6 +23,7 @@
 #include "core/pool.h"
 #include "engine/definition.h"
 #include "service/service.h"
+#include "store/run_counter.h"
 #include "store/store.h"
 
 namespace ferry::service {
@@ -45,6 +46,9 @@ struct LocalServiceOptions {
   // that brings its data to this many bytes: a run's events may each hold a node's whole output
   // (up to 1 MiB), so 500 of them would be hundreds of MB in the server's memory.
   int64_t run_event_page_bytes = int64_t{4} << 20;
+  // CountRuns: how old the ended statuses' counts may be (RunCounter). Pending and running are
+  // counted on each call.
+  std::chrono::milliseconds run_counts_ended_every = std::chrono::seconds(15);
   // Evaluates the alert rules with their thresholds (ops::AlertEvaluator, which sits above the
   // service) through a broker and, when `alerts_read_store`, a store (else null). Empty: Alerts()
   // answers kUnavailable.
@@ -196,6 +200,7 @@ class LocalService : public Service {
   Pool<Store>& stores_;
   Pool<Broker>& brokers_;
   const LocalServiceOptions options_;
+  RunCounter run_counter_{options_.run_counts_ended_every};
 
   std::mutex webhooks_mu_;
   std::map<std::string, WebhookTarget> webhooks_;  // by workflow id; Guarded by webhooks_mu_

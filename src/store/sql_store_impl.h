@@ -97,6 +97,7 @@ class SqlStore final : public Store, private SqlSession {
                                                     int limit) override;
   Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit) override;
   Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override;
+  Result<std::map<RunStatus, int64_t>> CountActiveRuns() override;
   Result<int64_t> CountPendingOlderThan(std::chrono::milliseconds age) override;
 
   Result<SaveStepOutcome> SaveStep(const RunStep& step) override;

@@ -533,8 +533,13 @@ class Store {
                                                             int limit) = 0;
   // Running runs not updated for `age` (0 = all), oldest first (the lost-lease recovery check).
   virtual Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit) = 0;
-  // Every status, zero included.
+  // Every status, zero included. It reads every run (on the order of 0.2 s per million, more with
+  // larger rows): overviews go through RunCounter (store/run_counter.h), which counts the ended
+  // statuses only now and then.
   virtual Result<std::map<RunStatus, int64_t>> CountRunsByStatus() = 0;
+  // Pending and running, both always present: a read of their own partial indexes, as long as
+  // the work in flight and not the history.
+  virtual Result<std::map<RunStatus, int64_t>> CountActiveRuns() = 0;
   virtual Result<int64_t> CountPendingOlderThan(std::chrono::milliseconds age) = 0;
 
   // --- steps (checkpoints) ---

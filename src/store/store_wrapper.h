@@ -73,6 +73,9 @@ class StoreWrapper : public Store {
   Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override {
     return target_.CountRunsByStatus();
   }
+  Result<std::map<RunStatus, int64_t>> CountActiveRuns() override {
+    return target_.CountActiveRuns();
+  }
   Result<int64_t> CountPendingOlderThan(std::chrono::milliseconds age) override {
     return target_.CountPendingOlderThan(age);
   }

@@ -13,7 +13,9 @@
 
 #include "core/json.h"
 #include "postgres.h"
+#include "store/run_counter.h"
 #include "store/sql_counters.h"
+#include "store/store_wrapper.h"
 
 namespace ferry::testing {
 
@@ -828,6 +830,64 @@ TEST_P(StoreConformance, SweeperAndRecoveryQueries) {
   EXPECT_EQ(counts->at(RunStatus::kSucceeded), 0);
   EXPECT_EQ(counts->size(), 5u);
   (void)fresh;
+}
+
+// Counts the full reads a RunCounter makes.
+class CountingStore final : public StoreWrapper {
+ public:
+  using StoreWrapper::StoreWrapper;
+  Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override {
+    ++full_counts;
+    return StoreWrapper::CountRunsByStatus();
+  }
+  int full_counts = 0;
+};
+
+// The overviews' counter: pending and running as of each call, the ended statuses read in full
+// once per period and shared until it has passed.
+TEST_P(StoreConformance, TheRunCounterReadsTheEndedRunsOncePerPeriod) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run a = NewRun(wf);
+  ferry::Run b = NewRun(wf);
+  NewRun(wf);
+  auto active = store_->CountActiveRuns();
+  ASSERT_OK(active);
+  EXPECT_EQ(*active,
+            (std::map<RunStatus, int64_t>{{RunStatus::kPending, 3}, {RunStatus::kRunning, 0}}));
+  CountingStore counting(*store_);
+  RunCounter hourly(std::chrono::hours(1));
+  auto counts = hourly.Count(counting);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->size(), 5u);
+  EXPECT_EQ(counts->at(RunStatus::kPending), 3);
+  EXPECT_EQ(counts->at(RunStatus::kSucceeded), 0);
+  EXPECT_EQ(counting.full_counts, 1);
+  // a runs, then succeeds; b is cancelled: the active counts follow at once, the ended ones
+  // wait for their period.
+  ASSERT_OK(store_->MarkRunRunning(a.id, 1, "w"));
+  counts = hourly.Count(counting);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->at(RunStatus::kPending), 2);
+  EXPECT_EQ(counts->at(RunStatus::kRunning), 1);
+  ASSERT_OK(store_->FinishRun(a.id, 1, RunStatus::kSucceeded, "{}", "", ""));
+  ASSERT_OK(store_->CancelRun(b.id));
+  counts = hourly.Count(counting);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->at(RunStatus::kPending), 1);
+  EXPECT_EQ(counts->at(RunStatus::kRunning), 0);
+  EXPECT_EQ(counts->at(RunStatus::kSucceeded), 0) << "counted an hour's period ago";
+  EXPECT_EQ(counting.full_counts, 1);
+  // A counter whose period has passed reads them again.
+  RunCounter always(milliseconds(0));
+  counts = always.Count(counting);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->at(RunStatus::kSucceeded), 1);
+  EXPECT_EQ(counts->at(RunStatus::kCancelled), 1);
+  EXPECT_EQ(counts->at(RunStatus::kFailed), 0);
+  EXPECT_EQ(counts->at(RunStatus::kPending), 1);
+  EXPECT_EQ(counting.full_counts, 2);
+  ASSERT_OK(always.Count(counting));
+  EXPECT_EQ(counting.full_counts, 3);
 }
 
 TEST_P(StoreConformance, StepsAreInsertOnceAndFenced) {
