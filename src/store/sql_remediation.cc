@@ -82,7 +82,7 @@ RemediationAttempt AttemptFromRow(const SqlRow& r) {
 }
 
 tl::unexpected<Error> Invalid(std::string msg) {
-  return Fail(ErrorCode::kInvalidArgument, "store: " + std::move(msg));
+  return Fail(ErrorCode::kInvalidArgument, std::move(msg));
 }
 
 std::string Cat(std::string_view a, std::string_view b) {
@@ -140,7 +140,7 @@ Result<RecordRemediationResult> RemediationSql::Record(const RecordRemediationRe
     if (r.error().code == ErrorCode::kConflict) {
       auto wf = s_.Query("SELECT 1 FROM workflows WHERE id = $1", {P::Text(req.workflow_id)});
       if (wf && wf->rows.empty()) {
-        return Fail(ErrorCode::kNotFound, "store: no workflow " + req.workflow_id);
+        return Fail(ErrorCode::kNotFound, "no workflow " + req.workflow_id);
       }
     }
     return Fail(r.error());
@@ -165,7 +165,7 @@ Result<std::optional<Remediation>> RemediationSql::Get(const std::string& id) {
 Result<Remediation> RemediationSql::MustGet(const std::string& id) {
   auto got = Get(id);
   if (!got) return Fail(got.error());
-  if (!*got) return Fail(ErrorCode::kNotFound, "store: no remediation candidate " + id);
+  if (!*got) return Fail(ErrorCode::kNotFound, "no remediation candidate " + id);
   return std::move(**got);
 }
 
@@ -173,8 +173,8 @@ tl::unexpected<Error> RemediationSql::TransitionError(const std::string& id,
                                                       std::string_view wanted) {
   auto got = Get(id);
   if (!got) return Fail(got.error());
-  if (!*got) return Fail(ErrorCode::kNotFound, "store: no remediation candidate " + id);
-  return Fail(ErrorCode::kConflict, "store: remediation candidate " + id + " is " +
+  if (!*got) return Fail(ErrorCode::kNotFound, "no remediation candidate " + id);
+  return Fail(ErrorCode::kConflict, "remediation candidate " + id + " is " +
                                         std::string(RemediationStatusName((*got)->status)) + "; " +
                                         std::string(wanted));
 }
@@ -411,7 +411,7 @@ Status RemediationSql::SetRetryError(const std::string& id, const std::string& e
                     {P::Text(id), P::Text(error), P::Int(s_.Now())});
   if (!r) return Fail(r.error());
   if (r->affected == 0) {
-    return Fail(ErrorCode::kNotFound, "store: no remediation candidate " + id);
+    return Fail(ErrorCode::kNotFound, "no remediation candidate " + id);
   }
   return {};
 }
@@ -454,7 +454,7 @@ Result<Remediation> RemediationSql::Reopen(const std::string& id) {
     if (!u) {
       if (u.error().code == ErrorCode::kConflict) {
         return Fail(ErrorCode::kConflict,
-                    "store: another open remediation candidate has the same fingerprint as " + id +
+                    "another open remediation candidate has the same fingerprint as " + id +
                         "; dismiss that one first");
       }
       return Fail(u.error());

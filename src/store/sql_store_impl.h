@@ -40,14 +40,16 @@ inline std::string Cat(std::string_view a, std::string_view b) {
 
 inline int ToInt(int64_t v) { return static_cast<int>(v); }
 
+// The caller's errors, said in the caller's words: "no token X", not "store: no token X" (the
+// store's own failures, kInternal, keep their "store:" to say where they come from).
 inline tl::unexpected<Error> Invalid(std::string msg) {
-  return Fail(ErrorCode::kInvalidArgument, "store: " + std::move(msg));
+  return Fail(ErrorCode::kInvalidArgument, std::move(msg));
 }
 inline tl::unexpected<Error> Conflict(std::string msg) {
-  return Fail(ErrorCode::kConflict, "store: " + std::move(msg));
+  return Fail(ErrorCode::kConflict, std::move(msg));
 }
 inline tl::unexpected<Error> NotFound(std::string msg) {
-  return Fail(ErrorCode::kNotFound, "store: " + std::move(msg));
+  return Fail(ErrorCode::kNotFound, std::move(msg));
 }
 
 class SqlStore final : public Store, private SqlSession {
