@@ -265,9 +265,11 @@ class StoreSink final : public engine::RunSink {
 
 // The trigger context StartRun kept in the "run.created" event.
 Json LoadTrigger(Store& store, const std::string& run_id) {
-  auto page = store.ListRunEventPage(run_id, {.limit = 1, .types = {std::string(kEventCreated)}});
+  // run.created is a run's first event (seq 1), written with the run.
+  auto page = store.ListRunEventPage(run_id, {.limit = 1});
   if (!page) return Json::object();
   for (const auto& e : page->events) {
+    if (e.type != kEventCreated) continue;
     auto data = ParseJson(e.data);
     if (data && data->is_object() && data->contains("trigger")) return (*data)["trigger"];
   }

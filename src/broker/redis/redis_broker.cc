@@ -26,17 +26,23 @@ namespace {
 // one call never holds Redis for long (Lua scripts block the server while they run).
 constexpr size_t kSubmitChunk = 200;
 
-// A submit whose answer was lost may have made its tasks: the caller learns that a retry could
-// make a second one, and what prevents it.
-Error SubmitOutcome(Error e) {
+// A submit whose answer was lost may have made its tasks: the caller learns that, and whether
+// sending the same again is safe (`keyed`: every task carries a unique_key).
+Error SubmitOutcome(Error e, bool keyed) {
   if (e.details != kOutcomeUnknown) return e;
-  if (e.message.ends_with(kMayHaveTakenEffect)) {
-    e.message.resize(e.message.size() - kMayHaveTakenEffect.size());
-  }
-  e.message =
-      "no answer came after the submit was sent, so its tasks may exist (submitting again with "
-      "the same unique_key cannot make a second one): " +
-      e.message;
+  e.message = std::string("no answer came after the submit was sent, so its tasks may exist; ") +
+              (keyed ? "submitting again with the same unique_key finds them instead of making "
+                       "them twice: "
+                     : "submitting again may make them twice (`ferry task list` shows whether "
+                       "they exist; a unique_key makes a retry safe): ") +
+              e.message;
+  return e;
+}
+
+// An error from before anything of the submit was sent: nothing of it can have taken effect
+// (a lost queue registration is made again by the next call).
+Error NothingSubmitted(Error e) {
+  if (e.details == kOutcomeUnknown) e.details.clear();
   return e;
 }
 constexpr size_t kCompleteChunk = 200;
@@ -166,7 +172,14 @@ class RedisBroker final : public Broker {
     for (size_t i = 0; i < requests.size(); ++i) by_queue[requests[i].queue].push_back(i);
     std::vector<std::string> queues;
     for (const auto& [q, _] : by_queue) queues.push_back(q);
-    if (auto st = EnsureQueues(queues); !st) return Fail(st.error());
+    if (auto st = EnsureQueues(queues); !st) return Fail(NothingSubmitted(st.error()));
+    const bool keyed = std::all_of(requests.begin(), requests.end(),
+                                   [](const SubmitRequest& r) { return !r.unique_key.empty(); });
+    // Once a chunk was applied, a failure after it leaves the batch's outcome unknown.
+    bool applied = false;
+    const auto lost = [&](Error e) {
+      return SubmitOutcome(applied ? OutcomeUnknown(std::move(e)) : std::move(e), keyed);
+    };
 
     const int64_t now = WallNowMs();
     const std::string now_s = std::to_string(now);
@@ -208,14 +221,14 @@ class RedisBroker final : public Broker {
         for (size_t c : todo) resend.push_back(commands[c]);
       }
       auto replies = conn_->Pipeline(round == 0 ? commands : resend);
-      if (!replies) return Fail(SubmitOutcome(replies.error()));
+      if (!replies) return Fail(lost(replies.error()));
       std::vector<size_t> again;
       std::vector<std::string> gone;
       for (size_t j = 0; j < replies->size(); ++j) {
         const size_t c = todo[j];
         const redisReply& r = *(*replies)[j];
         // Earlier chunks may have been applied; resubmitting with unique keys is idempotent.
-        if (auto st = CheckReply(r); !st) return Fail(st.error());
+        if (auto st = CheckReply(r); !st) return Fail(lost(st.error()));
         if (IsArray(r) && r.elements == 1 && Str(Elem(r, 0)) == "nostream") {
           again.push_back(c);
           gone.push_back(chunk_queue[c]);
@@ -224,6 +237,7 @@ class RedisBroker final : public Broker {
         if (!IsArray(r) || r.elements != chunks[c].size() * 2) {
           return Fail(ErrorCode::kInternal, "unexpected reply from the submit script");
         }
+        applied = true;
         for (size_t k = 0; k < chunks[c].size(); ++k) {
           SubmitResult& out = results[chunks[c][k]];
           out.id = Str(Elem(r, 2 * k));
@@ -238,7 +252,9 @@ class RedisBroker final : public Broker {
                                               "its tasks were not submitted");
       }
       for (const auto& q : gone) known_queues_.erase(q);
-      if (auto st = EnsureQueues(gone); !st) return Fail(st.error());
+      if (auto st = EnsureQueues(gone); !st) {
+        return Fail(lost(applied ? st.error() : NothingSubmitted(st.error())));
+      }
       todo = std::move(again);
     }
     if (auto st = Replicated(); !st) return Fail(st.error());

@@ -123,6 +123,9 @@ class ClusterClient final : public Client {
         it->second.push_back(i);
       }
     }
+    // Once one master answered, what it did stands whatever the next one does.
+    bool answered = false;
+    const auto after = [&answered](Error e) { return answered ? OutcomeUnknown(std::move(e)) : e; };
     for (auto& [conn, indices] : groups) {
       std::vector<const Args*> ptrs;
       ptrs.reserve(indices.size());
@@ -130,8 +133,9 @@ class ClusterClient final : public Client {
       auto part = conn->Pipeline(ptrs);
       if (!part) {
         stale_ = true;
-        return Fail(part.error());
+        return Fail(after(part.error()));
       }
+      answered = true;
       used_.insert(conn);
       for (size_t k = 0; k < indices.size(); ++k) replies[indices[k]] = std::move((*part)[k]);
     }
@@ -140,7 +144,7 @@ class ClusterClient final : public Client {
       const redisReply& r = *replies[i];
       if (ErrorIs(r, "MOVED") || ErrorIs(r, "ASK") || ErrorIs(r, "TRYAGAIN")) {
         auto again = Execute(commands[i], {});
-        if (!again) return Fail(again.error());
+        if (!again) return Fail(after(again.error()));
         replies[i] = std::move(*again);
       }
     }

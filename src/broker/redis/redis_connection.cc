@@ -174,10 +174,10 @@ Result<std::vector<ReplyPtr>> Connection::Exchange(const std::vector<const Args*
                                                    std::string_view what, bool* written) {
   out_.clear();
   for (const Args* a : commands) a->AppendEncoded(out_);
-  if (!transport_->WriteAll(out_.data(), out_.size())) {
-    return Fail(Broken(what, transport_->error()));
-  }
-  if (written != nullptr) *written = true;
+  size_t sent = 0;
+  const bool all = transport_->WriteAll(out_.data(), out_.size(), &sent);
+  if (written != nullptr && (all || sent > 0)) *written = true;
+  if (!all) return Fail(Broken(what, transport_->error()));
   if (out_.capacity() > (size_t{1} << 20)) std::string().swap(out_);  // do not keep huge buffers
   std::vector<ReplyPtr> replies;
   replies.reserve(commands.size());
@@ -221,13 +221,8 @@ Result<std::vector<ReplyPtr>> Connection::Pipeline(const std::vector<const Args*
     if (auto st = SetTimeout(settings_->io_timeout + extra); !st) return Fail(st.error());
   }
   bool written = false;
-  // Past the first write, what was sent may have been applied though its answer is lost.
-  const auto unknown = [&written](Error e) {
-    if (!written) return e;
-    e.message += kMayHaveTakenEffect;
-    e.details = std::string(kOutcomeUnknown);
-    return e;
-  };
+  // Once anything went out, what was sent may have been applied though its answer is lost.
+  const auto unknown = [&written](Error e) { return written ? OutcomeUnknown(std::move(e)) : e; };
   for (size_t begin = 0; begin < commands.size(); begin += kWindow) {
     size_t end = std::min(commands.size(), begin + kWindow);
     std::vector<const Args*> window(commands.begin() + static_cast<std::ptrdiff_t>(begin),
@@ -238,14 +233,19 @@ Result<std::vector<ReplyPtr>> Connection::Pipeline(const std::vector<const Args*
     if (!part) return Fail(unknown(part.error()));
     for (auto& r : *part) replies.push_back(std::move(r));
   }
-  if (extra.count() > 0) {
-    if (auto st = SetTimeout(settings_->io_timeout); !st) return Fail(unknown(st.error()));
-  }
   std::vector<size_t> again;
   bool readonly = false;
   for (size_t i = 0; i < replies.size(); ++i) {
     if (IsNoScript(*replies[i])) again.push_back(i);
     if (ErrorIs(*replies[i], "READONLY")) readonly = true;
+  }
+  if (extra.count() > 0) {
+    // Every answer is in: a connection that cannot restore its timeout is closed (Broken), to
+    // be made again by the next call, and the answers stand unless some must be sent again.
+    if (auto st = SetTimeout(settings_->io_timeout); !st) {
+      if (again.empty()) return replies;
+      return Fail(unknown(st.error()));
+    }
   }
   if (!again.empty()) {
     // Only a SCRIPT FLUSH or a restart without persistence gets here; a NOSCRIPT call did

@@ -66,8 +66,9 @@ class Connection {
   // EVALSHA replies failing with NOSCRIPT are retried once after reloading the scripts. A
   // READONLY reply (this server became a replica) closes the connection after the replies are
   // read, so the next call reconnects, and under Sentinel finds the new master.
-  // A connection lost after commands were sent, before all their answers came (a timeout, a
-  // server gone mid-call), fails with details kOutcomeUnknown: they may have taken effect.
+  // A connection lost once any of the commands had gone out, before all their answers came (a
+  // timeout, a server gone mid-call), fails with details kOutcomeUnknown (OutcomeUnknown): they
+  // may have taken effect. The message stays the connection's own.
   Result<std::vector<ReplyPtr>> Pipeline(const std::vector<Args>& commands,
                                          std::chrono::milliseconds extra = {});
   Result<std::vector<ReplyPtr>> Pipeline(const std::vector<const Args*>& commands,
@@ -75,8 +76,8 @@ class Connection {
 
  private:
   Status LoadScripts();
-  // Writes the commands and reads as many replies; no retries. `written` becomes true once
-  // every command is sent.
+  // Writes the commands and reads as many replies; no retries. `written` becomes true once any
+  // byte of them went out.
   Result<std::vector<ReplyPtr>> Exchange(const std::vector<const Args*>& commands,
                                          std::string_view what, bool* written = nullptr);
   // Marks the connection broken after an I/O error and describes it.
@@ -98,8 +99,11 @@ class Connection {
 // The details of an error after which commands sent may or may not have taken effect, joined
 // to an API error's body as its `outcome`.
 inline constexpr std::string_view kOutcomeUnknown = R"({"outcome": "unknown"})";
-// What such an error's message ends with.
-inline constexpr std::string_view kMayHaveTakenEffect = "; what was sent may have taken effect";
+// `e` marked so: what its call sent may have taken effect.
+inline Error OutcomeUnknown(Error e) {
+  e.details = std::string(kOutcomeUnknown);
+  return e;
+}
 
 // Args for EVALSHA of `script` with one key; append the script's ARGV to it.
 Args EvalArgs(Script script, std::string_view key);

@@ -381,7 +381,13 @@ bool Transport::SetTimeout(std::chrono::milliseconds timeout) {
   return true;
 }
 
-bool Transport::WriteAll(const char* data, size_t len) {
+bool Transport::WriteAll(const char* data, size_t len, size_t* sent) {
+  const size_t total = len;
+  if (sent != nullptr) *sent = 0;
+  const auto failed = [&] {
+    if (sent != nullptr) *sent = total - len;
+    return false;
+  };
   while (len > 0) {
     if (ssl_ != nullptr) {
       Ssl().ERR_clear_error();
@@ -389,7 +395,7 @@ bool Transport::WriteAll(const char* data, size_t len) {
       int n = Ssl().SSL_write(ssl_, data, chunk);
       if (n <= 0) {
         SetTlsError(Ssl().SSL_get_error(ssl_, n), n);
-        return false;
+        return failed();
       }
       data += n;
       len -= static_cast<size_t>(n);
@@ -399,7 +405,7 @@ bool Transport::WriteAll(const char* data, size_t len) {
     if (n < 0) {
       if (errno == EINTR) continue;
       SetErrno(errno);
-      return false;
+      return failed();
     }
     data += n;
     len -= static_cast<size_t>(n);

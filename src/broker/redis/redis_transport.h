@@ -70,8 +70,9 @@ class Transport {
 
   // Each blocking read or write waits at most this long. False on failure (see error()).
   bool SetTimeout(std::chrono::milliseconds timeout);
-  // Writes everything. False on failure.
-  bool WriteAll(const char* data, size_t len);
+  // Writes everything. False on failure; `sent` (when given) then says how much went out
+  // before it.
+  bool WriteAll(const char* data, size_t len, size_t* sent = nullptr);
   // Reads what is available (blocking for at least one byte). 0 on failure, including the
   // server closing the connection.
   size_t Read(char* buf, size_t cap);

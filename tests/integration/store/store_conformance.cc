@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <latch>
 #include <set>
 #include <thread>
@@ -832,15 +833,17 @@ TEST_P(StoreConformance, SweeperAndRecoveryQueries) {
   (void)fresh;
 }
 
-// Counts the full reads a RunCounter makes.
+// Counts the full reads a RunCounter makes, and fails them on request.
 class CountingStore final : public StoreWrapper {
  public:
   using StoreWrapper::StoreWrapper;
   Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override {
     ++full_counts;
+    if (fail) return Fail(ErrorCode::kUnavailable, "statement timeout");
     return StoreWrapper::CountRunsByStatus();
   }
   int full_counts = 0;
+  bool fail = false;
 };
 
 // The overviews' counter: pending and running as of each call, the ended statuses read in full
@@ -888,6 +891,59 @@ TEST_P(StoreConformance, TheRunCounterReadsTheEndedRunsOncePerPeriod) {
   EXPECT_EQ(counting.full_counts, 2);
   ASSERT_OK(always.Count(counting));
   EXPECT_EQ(counting.full_counts, 3);
+
+  // A failed first read is the callers' error until its period passes, and is not read again
+  // meanwhile; a failed later read keeps the last counts.
+  counting.fail = true;
+  RunCounter failing(std::chrono::hours(1));
+  EXPECT_CODE(failing.Count(counting), ErrorCode::kUnavailable);
+  EXPECT_CODE(failing.Count(counting), ErrorCode::kUnavailable);
+  EXPECT_EQ(counting.full_counts, 4);
+  counts = always.Count(counting);
+  ASSERT_OK(counts);
+  EXPECT_EQ(counting.full_counts, 5);
+  EXPECT_EQ(counts->at(RunStatus::kSucceeded), 1) << "the last counts, kept";
+  EXPECT_EQ(counts->at(RunStatus::kPending), 1);
+}
+
+// Callers meanwhile do not wait for a read of the ended statuses once there are counts, and
+// do not start their own.
+TEST_P(StoreConformance, TheRunCounterAnswersFromTheLastCountsWhileOneCallerReads) {
+  Workflow wf = Apply("wf", "1");
+  NewRun(wf);
+  class SlowStore final : public StoreWrapper {
+   public:
+    using StoreWrapper::StoreWrapper;
+    Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override {
+      ++full_counts;
+      if (hold) {
+        entered.count_down();
+        release.wait();
+      }
+      return StoreWrapper::CountRunsByStatus();
+    }
+    std::atomic<int> full_counts{0};
+    bool hold = false;
+    std::latch entered{1};
+    std::latch release{1};
+  };
+  SlowStore slow(*store_);
+  RunCounter counter(milliseconds(0));
+  ASSERT_OK(counter.Count(slow));  // the first counts
+  slow.hold = true;
+  std::thread reader([&] { EXPECT_TRUE(counter.Count(slow)); });
+  slow.entered.wait();  // the reader is inside its read of the ended statuses
+  CountingStore other(*store_);
+  auto answer = std::async(std::launch::async, [&] { return counter.Count(other); });
+  const bool answered = answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  slow.release.count_down();
+  reader.join();
+  ASSERT_TRUE(answered) << "a caller waited for another's read";
+  auto counts = answer.get();
+  ASSERT_OK(counts);
+  EXPECT_EQ(counts->at(RunStatus::kPending), 1);
+  EXPECT_EQ(other.full_counts, 0) << "a caller started a read while another's was under way";
+  EXPECT_EQ(slow.full_counts, 2);
 }
 
 TEST_P(StoreConformance, StepsAreInsertOnceAndFenced) {
