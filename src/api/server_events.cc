@@ -7,6 +7,7 @@
 
 #include "api/event_streams.h"
 #include "api/server_internal.h"
+#include "service/query.h"
 
 namespace ferry::api {
 
@@ -30,6 +31,24 @@ bool WantsJson(const Request& req) {
          accept.find("text/event-stream") == std::string::npos;
 }
 
+// Where a stream resumes: Last-Event-ID, else ?last_event_id (a browser's EventSource cannot
+// set the header); "" for the start. Any other parameter is refused, as on every route: a
+// ?after= meant for the JSON pages would otherwise replay the whole history without a word.
+Result<std::string> ResumeFrom(const Request& req) {
+  auto query = QueryOf(req);
+  if (!query) return Fail(query.error());
+  service::QueryReader q(*query);
+  std::string from_query = q.Text("last_event_id");
+  if (auto st = q.Finish(); !st) {
+    return Fail(ErrorCode::kInvalidArgument,
+                st.error().message +
+                    " (an event stream resumes from Last-Event-ID; for pages of events, send "
+                    "Accept: application/json)");
+  }
+  const std::string header = req.Header("Last-Event-ID").value_or("");
+  return header.empty() ? from_query : header;
+}
+
 void StartStream(Response& res, std::shared_ptr<http::Stream> stream) {
   res.status = 200;
   res.content_type = "text/event-stream";
@@ -47,10 +66,10 @@ void ApiServer::Impl::RunEvents(const Request& req, Response& res) {
     return Answer(res, service.RunEvents(req.params[0], *query));
   }
   int64_t after = 0;
-  std::string last_id = req.Header("Last-Event-ID").value_or("");
-  if (last_id.empty()) last_id = req.Query("last_event_id");
-  if (!last_id.empty()) {
-    auto n = ParseInt64(last_id);
+  auto last_id = ResumeFrom(req);
+  if (!last_id) return SendError(res, last_id.error());
+  if (!last_id->empty()) {
+    auto n = ParseInt64(*last_id);
     if (!n || *n < 0) {
       return SendError(res, ErrorCode::kInvalidArgument, "Last-Event-ID must be an event seq");
     }
@@ -68,9 +87,9 @@ void ApiServer::Impl::TaskEvents(const Request& req, Response& res) {
     if (!query) return SendError(res, query.error());
     return Answer(res, service.TaskEvents(req.params[0], *query));
   }
-  std::string after = req.Header("Last-Event-ID").value_or("");
-  if (after.empty()) after = req.Query("last_event_id");
-  if (after.empty()) after = "0";
+  auto resume = ResumeFrom(req);
+  if (!resume) return SendError(res, resume.error());
+  const std::string after = resume->empty() ? "0" : *resume;
   // The service checks the id's shape and that the task exists.
   if (auto page = service.TaskEvents(req.params[0], {{"after", after}, {"limit", "1"}}); !page) {
     return SendError(res, page.error());

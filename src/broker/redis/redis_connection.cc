@@ -1,6 +1,7 @@
 #include "broker/redis/redis_connection.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace ferry::redis_broker {
 namespace {
@@ -15,6 +16,24 @@ std::string PasswordHint(const std::string& where) {
   return "Redis at " + where +
          " requires a password: put it in the URL (redis://:PASSWORD@host:port, or "
          "redis://USER:PASSWORD@host:port for an ACL user)";
+}
+
+// Commands that change nothing on the server (XREADGROUP does: it claims entries). Only these
+// leave a lost call's outcome known.
+bool IsReadOnly(std::string_view name) {
+  static constexpr std::string_view kReads[] = {
+      "EXISTS", "GET",    "HGET",      "HGETALL",   "HMGET",    "INFO",  "PING",
+      "PTTL",   "ROLE",   "SCARD",     "SISMEMBER", "SMEMBERS", "TIME",  "TTL",
+      "TYPE",   "XINFO",  "XLEN",      "XPENDING",  "XRANGE",   "XREAD", "XREVRANGE",
+      "ZCARD",  "ZRANGE", "ZREVRANGE", "ZSCORE"};
+  for (std::string_view r : kReads) {
+    if (r.size() == name.size() && std::equal(r.begin(), r.end(), name.begin(), [](char a, char b) {
+          return a == std::toupper(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -221,8 +240,13 @@ Result<std::vector<ReplyPtr>> Connection::Pipeline(const std::vector<const Args*
     if (auto st = SetTimeout(settings_->io_timeout + extra); !st) return Fail(st.error());
   }
   bool written = false;
-  // Once anything went out, what was sent may have been applied though its answer is lost.
-  const auto unknown = [&written](Error e) { return written ? OutcomeUnknown(std::move(e)) : e; };
+  // Once anything went out, what was sent may have been applied though its answer is lost;
+  // a call of reads only changed nothing, whatever became of it.
+  const bool reads_only = std::all_of(commands.begin(), commands.end(),
+                                      [](const Args* a) { return IsReadOnly(a->name()); });
+  const auto unknown = [&written, reads_only](Error e) {
+    return written && !reads_only ? OutcomeUnknown(std::move(e)) : e;
+  };
   for (size_t begin = 0; begin < commands.size(); begin += kWindow) {
     size_t end = std::min(commands.size(), begin + kWindow);
     std::vector<const Args*> window(commands.begin() + static_cast<std::ptrdiff_t>(begin),

@@ -356,6 +356,16 @@ TEST_F(ApiTest, SseDeliversEventsLiveAndResumes) {
   for (size_t i = 1; i < events.size(); ++i) EXPECT_GT(events[i].id, events[i - 1].id);
   EXPECT_EQ(RunStatus(run_id), "succeeded");
 
+  // The stream takes no parameter but where to resume: ?after= (the JSON pages') is refused, not
+  // ignored with the whole history replayed.
+  auto after = client_->Get("/api/v1/runs/" + run_id + "/events?after=2");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 400) << after->body;
+  EXPECT_NE(after->body.find("unknown query parameter 'after'"), std::string::npos) << after->body;
+  auto from_query = client_->Get("/api/v1/runs/" + run_id + "/events?last_event_id=abc");
+  ASSERT_TRUE(from_query);
+  EXPECT_EQ(from_query->status, 400) << from_query->body;
+
   // Resume: only newer events.
   const int64_t mid = events[events.size() / 2].id;
   auto rest = ReadSse(port_, token_, run_id, mid);

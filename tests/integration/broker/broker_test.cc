@@ -620,6 +620,13 @@ TEST_F(BrokerTest, ASubmitWhoseAnswerIsLostSaysItsTaskMayExist) {
                                               "them twice (`ferry task list` shows whether"));
   EXPECT_EQ(lost.error().details, R"({"outcome": "unknown"})");
 
+  // A read whose answer is lost changed nothing: no flag.
+  Result<QueueStats> read = Fail(ErrorCode::kInternal, "not read");
+  stopped([&] { read = broker_->GetQueueStats("lost"); });
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(read.error().details.empty()) << read.error().details;
+
   // A broker that connects while Redis is stopped has sent its handshake, not a submit: its
   // failure is a plain unavailable.
   Result<std::unique_ptr<Broker>> fresh = Fail(ErrorCode::kInternal, "not opened");
