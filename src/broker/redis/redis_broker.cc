@@ -26,6 +26,29 @@ namespace {
 // one call never holds Redis for long (Lua scripts block the server while they run).
 constexpr size_t kSubmitChunk = 200;
 
+constexpr size_t kCompleteChunk = 200;
+// The dead-letter set keeps at most this many ids per queue (besides dead_retention).
+constexpr int64_t kDeadMax = 100000;
+// Dead-lettered tasks one purge script call deletes at most.
+constexpr int64_t kPurgeBatch = 500;
+// Stopped or dead workers stay listed this long, so operators can see what died.
+constexpr std::chrono::milliseconds kWorkerKeep = std::chrono::hours(1);
+constexpr int64_t kMaxListedWorkers = 1000;
+
+// ListTasks with a status filter scans at most this many index entries per queue.
+constexpr int64_t kListScanMax = 5000;
+constexpr int64_t kListChunk = 200;
+constexpr size_t kQueueCacheMax = 10000;
+constexpr int kListLimitMax = 10000;
+// ReadEvents of a task without an event stream re-derives its events this often while blocking.
+constexpr std::chrono::milliseconds kDerivedPoll{100};
+// A worker whose queues live in several cluster slots blocks on each in turn this long at most.
+constexpr std::chrono::milliseconds kShardSlice{100};
+
+constexpr std::string_view kCounterNames[] = {
+    "submitted", "started", "succeeded",   "failed", "retried",  "cancelled", "dead_lettered",
+    "reclaimed", "stale",   "handed_back", "poison", "requeued", "purged"};
+
 // A submit whose answer was lost may have made its tasks: the caller learns that, and whether
 // sending the same again is safe (`keyed`: every task carries a unique_key).
 Error SubmitOutcome(Error e, bool keyed) {
@@ -45,27 +68,6 @@ Error NothingSubmitted(Error e) {
   if (e.details == kOutcomeUnknown) e.details.clear();
   return e;
 }
-constexpr size_t kCompleteChunk = 200;
-// The dead-letter set keeps at most this many ids per queue (besides dead_retention).
-constexpr int64_t kDeadMax = 100000;
-// Dead-lettered tasks one purge script call deletes at most.
-constexpr int64_t kPurgeBatch = 500;
-// Stopped or dead workers stay listed this long, so operators can see what died.
-constexpr std::chrono::milliseconds kWorkerKeep = std::chrono::hours(1);
-constexpr int64_t kMaxListedWorkers = 1000;
-// ListTasks with a status filter scans at most this many index entries per queue.
-constexpr int64_t kListScanMax = 5000;
-constexpr int64_t kListChunk = 200;
-constexpr size_t kQueueCacheMax = 10000;
-constexpr int kListLimitMax = 10000;
-// ReadEvents of a task without an event stream re-derives its events this often while blocking.
-constexpr std::chrono::milliseconds kDerivedPoll{100};
-// A worker whose queues live in several cluster slots blocks on each in turn this long at most.
-constexpr std::chrono::milliseconds kShardSlice{100};
-
-constexpr std::string_view kCounterNames[] = {
-    "submitted", "started", "succeeded",   "failed", "retried",  "cancelled", "dead_lettered",
-    "reclaimed", "stale",   "handed_back", "poison", "requeued", "purged"};
 
 // Text of a string, status or integer reply; "" for nil.
 std::string Str(const redisReply& r) {

@@ -49,16 +49,22 @@ class CaptureTest : public RemediationTest {
     ctx.events = &emitter;
     return handler(ctx);
   }
+  // Applies the workflow whose node fails and starts a run of it; "" after a failure it reports.
+  std::string StartTypo() {
+    Apply(kTypo);
+    runs::StartRunRequest start;
+    start.workflow = "typo";
+    auto started = runs::StartRun(*store_, *broker_, start);
+    EXPECT_TRUE(started) << started.error().message;
+    return started ? started->run.id : std::string();
+  }
 };
 
 using CaptureFailureTest = CaptureTest;
 
 TEST_P(CaptureTest, TheRunHandlerCapturesAfterTheRunIsFailed) {
-  Apply(kTypo);
-  runs::StartRunRequest start;
-  start.workflow = "typo";
-  auto started = runs::StartRun(*store_, *broker_, start);
-  ASSERT_TRUE(started) << started.error().message;
+  const std::string run_id = StartTypo();
+  ASSERT_FALSE(run_id.empty());
   remediation::Settings on;
   on.enabled = true;
   const runs::RunFailedHook capture = remediation::CaptureHook(on, nullptr);
@@ -70,7 +76,7 @@ TEST_P(CaptureTest, TheRunHandlerCapturesAfterTheRunIsFailed) {
     failed_before_capture = now && *now && (*now)->status == RunStatus::kFailed;
     capture(store, run);
   };
-  auto result = Execute(o, started->run.id);
+  auto result = Execute(o, run_id);
   ASSERT_TRUE(result) << result.error().message;  // a failed run is a finished task
   EXPECT_EQ((*result)["status"], "failed");
   EXPECT_TRUE(failed_before_capture);
@@ -78,7 +84,7 @@ TEST_P(CaptureTest, TheRunHandlerCapturesAfterTheRunIsFailed) {
   ASSERT_TRUE(page);
   ASSERT_EQ(page->remediations.size(), 1u);
   const Remediation& m = page->remediations[0];
-  EXPECT_EQ(m.run_id, started->run.id);
+  EXPECT_EQ(m.run_id, run_id);
   EXPECT_EQ(m.failed_node, "greet");
   EXPECT_NE(m.error.find("program 'ehco' not found"), std::string::npos) << m.error;
   // Disabled: no hook at all.
@@ -86,11 +92,8 @@ TEST_P(CaptureTest, TheRunHandlerCapturesAfterTheRunIsFailed) {
 }
 
 TEST_P(CaptureFailureTest, ACaptureThatCannotWriteLeavesTheRunAndTheTaskAlone) {
-  Apply(kTypo);
-  runs::StartRunRequest start;
-  start.workflow = "typo";
-  auto started = runs::StartRun(*store_, *broker_, start);
-  ASSERT_TRUE(started);
+  const std::string run_id = StartTypo();
+  ASSERT_FALSE(run_id.empty());
   int calls = 0;
   runs::RunHandlerOptions o;
   o.on_run_failed = [&](Store& store, const ferry::Run& run) {
@@ -98,11 +101,11 @@ TEST_P(CaptureFailureTest, ACaptureThatCannotWriteLeavesTheRunAndTheTaskAlone) {
     remediation::CaptureFailedRun(broken, run, {});
     calls += broken.calls;
   };
-  auto result = Execute(o, started->run.id);
+  auto result = Execute(o, run_id);
   ASSERT_TRUE(result) << result.error().message;
   EXPECT_EQ((*result)["status"], "failed");
   EXPECT_EQ(calls, 1);
-  auto run = store_->GetRun(started->run.id);
+  auto run = store_->GetRun(run_id);
   ASSERT_TRUE(run && *run);
   EXPECT_EQ((*run)->status, RunStatus::kFailed);
   EXPECT_TRUE(store_->ListRemediations({})->remediations.empty());
@@ -119,23 +122,19 @@ TEST_P(CaptureFailureTest, ACaptureThatCannotWriteLeavesTheRunAndTheTaskAlone) {
 // twenty thousand events (the pages an earlier capture read from the start before giving up),
 // and a bound in bytes that keeps only the newest events that fit.
 TEST_P(CaptureFailureTest, TheContextHoldsTheRunsLastEventsBoundedByCountAndBytes) {
-  Apply(kTypo);
-  runs::StartRunRequest start;
-  start.workflow = "typo";
-  auto started = runs::StartRun(*store_, *broker_, start);
-  ASSERT_TRUE(started);
-  auto result = Execute({}, started->run.id);  // no hook: nothing captured yet
+  const std::string run_id = StartTypo();
+  ASSERT_FALSE(run_id.empty());
+  auto result = Execute({}, run_id);  // no hook: nothing captured yet
   ASSERT_TRUE(result) << result.error().message;
-  const std::string& id = started->run.id;
   int64_t last = 0;
   for (int batch = 0; batch < 21; ++batch) {
     std::vector<NewRunEvent> events(1000, NewRunEvent{"log", R"({"line":"x"})"});
-    auto appended = store_->AppendRunEvents(id, events);
+    auto appended = store_->AppendRunEvents(run_id, events);
     ASSERT_TRUE(appended) << appended.error().message;
     last = *appended;
   }
   ASSERT_GT(last, 21000);
-  auto run = store_->GetRun(id);
+  auto run = store_->GetRun(run_id);
   ASSERT_TRUE(run && *run);
   const auto context_events = [](const remediation::CaptureResult& r) {
     auto context = ParseJson(r.remediation.context);
