@@ -14,6 +14,7 @@
 #include "core/sleep.h"
 #include "engine/node_kinds.h"
 #include "engine/template.h"
+#include "process/process.h"
 
 namespace ferry::engine {
 
@@ -303,16 +304,12 @@ class Execution {
   };
 
   // One node.log event, within the node's budget: a line longer than max_log_line_bytes is cut
-  // (and says by how much); past max_log_events_per_node lines or max_log_bytes_per_node bytes,
-  // one notice and nothing more. Each event is stored and streamed whole, and read back in pages.
-  void Log(const std::string& node, const std::string& message, const char* stream,
+  // (and says by how much, `cut` bytes that never reached `message` included); past
+  // max_log_events_per_node lines or max_log_bytes_per_node bytes, one notice and nothing more.
+  // Each event is stored and streamed whole, and read back in pages.
+  void Log(const std::string& node, const std::string& message, const char* stream, size_t cut,
            LogBudget& budget) {
-    std::string text = redactor_.RedactText(message);
-    if (text.size() > opts_.max_log_line_bytes) {
-      const size_t cut = text.size() - opts_.max_log_line_bytes;
-      text.resize(opts_.max_log_line_bytes);
-      text += " ... (" + std::to_string(cut) + " more bytes cut)";
-    }
+    std::string text = CutLine(redactor_.RedactText(message), opts_.max_log_line_bytes, cut);
     const int n = ++budget.lines;
     const int64_t total = budget.bytes += static_cast<int64_t>(text.size());
     if (n > opts_.max_log_events_per_node || total > opts_.max_log_bytes_per_node) {
@@ -401,8 +398,8 @@ class Execution {
                   opts_,
                   ctx_,
                   sink_,
-                  [&](const std::string& line, const char* stream) {
-                    Log(node.id, line, stream, log_budget);
+                  [&](const std::string& line, const char* stream, size_t cut) {
+                    Log(node.id, line, stream, cut, log_budget);
                   }};
     return NodeKindOf(node.kind).run(node.spec, a);
   }

@@ -70,8 +70,8 @@ struct NodeAttempt {
   const RunContext& run;
   RunSink& sink;
   // A node.log event for this node (redacted, counted against the node's cap). `stream` is
-  // "stdout", "stderr" or null.
-  std::function<void(const std::string& line, const char* stream)> log;
+  // "stdout", "stderr" or null; `cut` counts bytes of the line that never reached `line`.
+  std::function<void(const std::string& line, const char* stream, size_t cut)> log;
 
   Result<std::string> Render(const std::string& text) const;
   // Renders each value; an error names the key.

@@ -58,7 +58,7 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   env.nodes = a.root.value("nodes", Json::object());
   env.run = a.root.value("run", Json::object());
   env.args = std::move(*args);
-  env.log = [&a](const std::string& line) { a.log(line, nullptr); };
+  env.log = [&a](const std::string& line) { a.log(line, nullptr, 0); };
   LuaProgram prog{l.script, "nodes." + a.node.id + ".script", l.script_line};
   auto r = RunLua(prog, env, a.options.lua, a.stop);
   if (!r) return NodeFail(r.error(), r.error().code != ErrorCode::kCancelled);

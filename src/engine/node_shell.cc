@@ -75,8 +75,8 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   if (!in) return TemplateFail(in.error());
   ps.stdin_data = std::move(*in);
   ps.max_output_bytes = a.options.max_output_bytes;
-  ps.on_line = [&a](bool is_stderr, const std::string& line) {
-    a.log(line, is_stderr ? "stderr" : "stdout");
+  ps.on_line = [&a](bool is_stderr, const std::string& line, size_t cut) {
+    a.log(line, is_stderr ? "stderr" : "stdout", cut);
   };
   auto r = RunProcess(ps, a.stop);
   if (!r) {

@@ -36,13 +36,14 @@ class AttemptEvents {
   AttemptEvents(const ExecOptions& options, EventEmitter* emitter, std::stop_source& stop)
       : options_(options), emitter_(emitter), stop_(stop) {}
 
-  void OnEventLine(const std::string& line) {
+  // `cut`: bytes of the line past what RunProcess keeps, which only make it too long.
+  void OnEventLine(const std::string& line, size_t cut) {
     std::lock_guard lock(mu_);
     if (violation_) return;
     if (line.find_first_not_of(" \t\r") == std::string::npos) return;  // blank lines
     ++lines_;
     const std::string where = "event line " + std::to_string(lines_);
-    if (line.size() > options_.max_event_bytes) {
+    if (line.size() + cut > options_.max_event_bytes) {
       return Violate(where + " is longer than " + std::to_string(options_.max_event_bytes) +
                      " bytes");
     }
@@ -127,15 +128,19 @@ HandlerResult RunExec(const ExecOptions& options, TaskContext& ctx) {
   spec.stdin_data = DumpJson(TaskEnvelope(ctx)) + "\n";
   spec.kill_grace = options.kill_grace;
   spec.max_output_bytes = std::max(options.max_stdout_bytes, options.max_stderr_bytes);
+  // An event line must reach OnEventLine whole to be read, or its length to be refused.
+  spec.max_line_bytes = std::max(spec.max_line_bytes, options.max_event_bytes + 1);
 
   // Stopped by the worker (cancel, timeout, lease lost, drain) or by a protocol violation.
   std::stop_source stop;
   std::stop_callback forward(ctx.stop, [&stop] { stop.request_stop(); });
   AttemptEvents events(options, ctx.events, stop);
-  spec.on_line = [&events](bool is_stderr, const std::string& line) {
-    if (is_stderr) events.OnStderrLine(line);
+  spec.on_line = [&events](bool is_stderr, const std::string& line, size_t cut) {
+    if (is_stderr) events.OnStderrLine(CutLine(line, line.size(), cut));
   };
-  spec.on_fd3_line = [&events](const std::string& line) { events.OnEventLine(line); };
+  spec.on_fd3_line = [&events](const std::string& line, size_t cut) {
+    events.OnEventLine(line, cut);
+  };
 
   auto run = RunProcess(spec, stop.get_token());
   events.Finish();

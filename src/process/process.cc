@@ -224,46 +224,65 @@ struct ChildFailure {
   ChildFail(report_fd, 2);
 }
 
+using LineFn = std::function<void(bool is_stderr, const std::string& line, size_t cut)>;
+
 // Accumulates one output stream: the capped text and the line splitter for on_line.
 struct StreamState {
   UniqueFd fd;
   bool is_stderr = false;
   std::string text;
   bool truncated = false;
-  std::string partial;  // bytes after the last newline, for on_line
+  // The current line's first bytes (after the last newline), at most the line limit; what the
+  // line holds past that is only counted, so a line without newlines cannot grow memory.
+  std::string partial;
+  size_t cut = 0;
+  bool cut_ends_in_cr = false;  // the last byte counted in `cut` was '\r'
 
-  void Append(const char* data, size_t n, size_t limit,
-              const std::function<void(bool, const std::string&)>& on_line) {
+  void Append(const char* data, size_t n, size_t limit, size_t max_line, const LineFn& on_line) {
     size_t room = limit > text.size() ? limit - text.size() : 0;
     size_t take = std::min(room, n);
     text.append(data, take);
     if (take < n) truncated = true;
     if (!on_line) return;
-    // Lines are delivered whole; a pathological line without newlines is cut at this size so
-    // memory stays bounded.
-    constexpr size_t kMaxLine = 64 * 1024;
     const char* p = data;
     const char* end = data + n;
     while (p < end) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
-      if (nl == nullptr) {
-        partial.append(p, static_cast<size_t>(end - p));
-        if (partial.size() >= kMaxLine) {
-          on_line(is_stderr, partial);
-          partial.clear();
-        }
-        break;
-      }
-      partial.append(p, static_cast<size_t>(nl - p));
-      if (!partial.empty() && partial.back() == '\r') partial.pop_back();
-      on_line(is_stderr, partial);
-      partial.clear();
+      const char* stop = nl == nullptr ? end : nl;
+      Keep(p, static_cast<size_t>(stop - p), max_line);
+      if (nl == nullptr) break;
+      EndLine(on_line);
       p = nl + 1;
     }
   }
-  void Flush(const std::function<void(bool, const std::string&)>& on_line) {
-    if (on_line && !partial.empty()) on_line(is_stderr, partial);
+  void Flush(const LineFn& on_line) {
+    if (on_line && !partial.empty()) EndLine(on_line);
     partial.clear();
+    cut = 0;
+  }
+
+ private:
+  void Keep(const char* p, size_t n, size_t max_line) {
+    if (n == 0) return;
+    const size_t room = max_line > partial.size() ? max_line - partial.size() : 0;
+    const size_t keep = std::min(room, n);
+    partial.append(p, keep);
+    if (keep < n) {
+      cut += n - keep;
+      cut_ends_in_cr = p[n - 1] == '\r';
+    }
+  }
+  // Delivers the line a newline (or the stream's end) closed: the CR of a CRLF is not part of
+  // the line, whether it was kept or only counted.
+  void EndLine(const LineFn& on_line) {
+    if (cut > 0) {
+      if (cut_ends_in_cr) --cut;
+    } else if (!partial.empty() && partial.back() == '\r') {
+      partial.pop_back();
+    }
+    on_line(is_stderr, partial, cut);
+    partial.clear();
+    cut = 0;
   }
 };
 
@@ -308,6 +327,16 @@ std::string StageText(int stage) {
 }
 
 }  // namespace
+
+std::string CutLine(std::string line, size_t max, size_t already_cut) {
+  size_t cut = already_cut;
+  if (line.size() > max) {
+    cut += line.size() - max;
+    line.resize(max);
+  }
+  if (cut > 0) line += " ... (" + std::to_string(cut) + " more bytes cut)";
+  return line;
+}
 
 std::optional<std::string> FindProgram(const std::string& name) {
   if (name.empty()) return std::nullopt;
@@ -437,14 +466,13 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
     if (s.fd.valid()) SetNonBlocking(s.fd.get());
   }
   // Descriptor 3's lines go to on_fd3_line; its text is not kept (limit 0).
-  std::function<void(bool, const std::string&)> fd3_line;
+  LineFn fd3_line;
   if (spec.on_fd3_line) {
-    fd3_line = [&spec](bool, const std::string& line) { spec.on_fd3_line(line); };
+    fd3_line = [&spec](bool, const std::string& line, size_t cut) { spec.on_fd3_line(line, cut); };
   }
-  auto line_callback = [&](size_t i) -> const std::function<void(bool, const std::string&)>& {
-    return i == 2 ? fd3_line : spec.on_line;
-  };
+  auto line_callback = [&](size_t i) -> const LineFn& { return i == 2 ? fd3_line : spec.on_line; };
   auto text_limit = [&](size_t i) -> size_t { return i == 2 ? 0 : spec.max_output_bytes; };
+  const size_t max_line = std::max<size_t>(spec.max_line_bytes, 1);
   UniqueFd stdin_fd = std::move(in_pipe.write);
   size_t stdin_off = 0;
   if (stdin_fd.valid()) SetNonBlocking(stdin_fd.get());
@@ -559,7 +587,7 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
       while (true) {
         ssize_t r = ::read(s.fd.get(), buf.data(), buf.size());
         if (r > 0) {
-          s.Append(buf.data(), static_cast<size_t>(r), text_limit(si), line_callback(si));
+          s.Append(buf.data(), static_cast<size_t>(r), text_limit(si), max_line, line_callback(si));
           continue;
         }
         if (r < 0 && errno == EINTR) continue;

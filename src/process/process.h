@@ -28,12 +28,17 @@ struct ProcessSpec {
   std::chrono::milliseconds timeout{0};  // 0: none
   std::chrono::milliseconds kill_grace = std::chrono::seconds(2);  // SIGTERM -> SIGKILL
   size_t max_output_bytes = 1 << 20;  // per stream; the rest is dropped and flagged
-  // Called with each complete line of stdout/stderr as it arrives (may be empty).
-  std::function<void(bool is_stderr, const std::string& line)> on_line;
+  // Called with each line of stdout/stderr as it arrives (may be empty), without its newline
+  // or the CR of a CRLF. A line longer than max_line_bytes arrives once, when it ends, as its
+  // first max_line_bytes bytes; `cut` says how many more it had (0 for a whole line).
+  std::function<void(bool is_stderr, const std::string& line, size_t cut)> on_line;
   // When set, the child gets the write end of a pipe as descriptor 3 and this is called with
-  // each line written to it (exec handlers' events). Nothing of that stream is kept otherwise.
-  // A line longer than 64 KiB arrives cut into 64 KiB pieces.
-  std::function<void(const std::string& line)> on_fd3_line;
+  // each line written to it (exec handlers' events), cut as on_line's are. Nothing of that
+  // stream is kept otherwise.
+  std::function<void(const std::string& line, size_t cut)> on_fd3_line;
+  // The longest line on_line and on_fd3_line get, so output without newlines holds bounded
+  // memory (at least 1).
+  size_t max_line_bytes = 64 << 10;
 };
 
 struct ProcessResult {
@@ -51,6 +56,10 @@ struct ProcessResult {
 // Where RunProcess would find `name` with this process's PATH: the path of an executable file,
 // or nullopt.
 std::optional<std::string> FindProgram(const std::string& name);
+
+// `line` as a log shows it: at most `max` bytes (of `line`), then " ... (N more bytes cut)" when
+// anything was cut, N counting `already_cut` bytes that never reached `line` too.
+std::string CutLine(std::string line, size_t max, size_t already_cut);
 
 // Errors only when the program cannot be started (kInvalidArgument for an empty argv,
 // kNotFound when argv[0] is not found or not executable, kInternal for fork/pipe failures).

@@ -111,9 +111,10 @@ HandlerResult Shell(TaskContext& ctx) {
     spec.stdin_data = p["stdin"].get<std::string>();
   }
   EventEmitter* events = ctx.events;
-  spec.on_line = [events](bool is_stderr, const std::string& line) {
+  spec.on_line = [events](bool is_stderr, const std::string& line, size_t cut) {
     if (events != nullptr) {
-      events->Emit("log", Json{{"stream", is_stderr ? "stderr" : "stdout"}, {"line", line}});
+      events->Emit("log", Json{{"stream", is_stderr ? "stderr" : "stdout"},
+                               {"line", CutLine(line, line.size(), cut)}});
     }
   };
 

@@ -562,6 +562,26 @@ nodes:
   EXPECT_EQ(logs[2], "(further log lines dropped)");
 }
 
+// A shell line far past the process's line limit is one node.log event, whose count covers the
+// bytes the process never kept (docs/workflows.md: a line over 16 KiB is cut, saying by how much).
+TEST(Executor, AShellLineOfAnyLengthIsOneLogEventCountingAllItsBytes) {
+  Harness h(R"(name: long
+nodes:
+  a:
+    kind: shell
+    argv: [sh, -c, "head -c 200000 /dev/zero | tr '\\0' x; echo; echo after"]
+)");
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  std::vector<std::string> logs;
+  for (const auto& [type, data] : h.sink.events) {
+    if (type == "node.log") logs.push_back(data["message"]);
+  }
+  ASSERT_EQ(logs.size(), 2u) << h.sink.AllText().substr(0, 2000);
+  EXPECT_EQ(logs[0], std::string(16384, 'x') + " ... (183616 more bytes cut)");
+  EXPECT_EQ(logs[1], "after");
+}
+
 // A lua node's args follow the template rule a task's payload does (docs/workflows.md): a string
 // that is one whole `{{ expr }}` passes the value itself, a list stays a list, a YAML number is a
 // number, and text around a template stays text.

@@ -229,6 +229,47 @@ TEST(ExecHandler, StderrLogEventsAreBounded) {
   EXPECT_EQ(e.events[3].second["line"], "2 further stderr line(s) not recorded");
 }
 
+// A long stderr line is one log event saying how much was cut; an event line is judged by its
+// whole length, also past the 64 KiB a line is otherwise kept to.
+TEST(ExecHandler, LongLinesAreJudgedWhole) {
+  const std::string x200k = "head -c 200000 /dev/zero | tr '\\0' x";
+  {
+    auto h = MakeExecHandler({{"/bin/sh", "-c", x200k + " >&2; echo >&2; echo null"}});
+    ASSERT_TRUE(h);
+    NullEmitter e;
+    TaskContext ctx = Context(e);
+    ASSERT_TRUE((*h)(ctx));
+    ASSERT_EQ(e.events.size(), 1u);
+    EXPECT_EQ(e.events[0].second["line"], std::string(65536, 'x') + " ... (134464 more bytes cut)");
+  }
+  {
+    auto h = MakeExecHandler({{"/bin/sh", "-c", x200k + " >&3; echo null"}});
+    ASSERT_TRUE(h);
+    NullEmitter e;
+    TaskContext ctx = Context(e);
+    auto r = (*h)(ctx);
+    ASSERT_FALSE(r);
+    EXPECT_FALSE(r.error().retryable);
+    EXPECT_NE(r.error().message.find("event line 1 is longer than 16384 bytes"), std::string::npos)
+        << r.error().message;
+  }
+  // 80,000 bytes of one JSON event, with a limit above it: it arrives whole and is read.
+  ExecOptions o;
+  o.argv = {"/bin/sh", "-c",
+            "printf '{\"type\":\"big\",\"data\":\"' >&3; head -c 79974 /dev/zero | tr '\\0' y >&3;"
+            "printf '\"}\\n' >&3; echo null"};
+  o.max_event_bytes = 100000;
+  auto h = MakeExecHandler(o);
+  ASSERT_TRUE(h);
+  NullEmitter e;
+  TaskContext ctx = Context(e);
+  auto r = (*h)(ctx);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(e.events.size(), 1u);
+  EXPECT_EQ(e.events[0].first, "big");
+  EXPECT_EQ(e.events[0].second.get<std::string>().size(), 79974u);
+}
+
 TEST(ExecHandler, StopEndsTheProgram) {
   auto h = MakeExecHandler({{"/bin/sh", "-c", "sleep 300"}});
   ASSERT_TRUE(h);

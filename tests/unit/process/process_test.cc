@@ -61,7 +61,7 @@ TEST(RunProcess, Fd3LinesReachTheirCallbackAndNothingElse) {
   ProcessSpec spec;
   spec.argv = {"sh", "-c", "echo one >&3; echo out; printf 'two\\nthree' >&3"};
   std::vector<std::string> lines;
-  spec.on_fd3_line = [&](const std::string& line) { lines.push_back(line); };
+  spec.on_fd3_line = [&](const std::string& line, size_t) { lines.push_back(line); };
   auto r = RunOk(spec);
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.stdout_text, "out\n");
@@ -217,12 +217,60 @@ TEST(RunProcess, OnLineGetsEachLine) {
   std::vector<std::string> lines;
   ProcessSpec spec;
   spec.argv = {"printf", "a\\nb\\n\\nc"};
-  spec.on_line = [&](bool is_stderr, const std::string& line) {
+  spec.on_line = [&](bool is_stderr, const std::string& line, size_t cut) {
     std::lock_guard lock(mu);
-    lines.push_back((is_stderr ? "E:" : "O:") + line);
+    lines.push_back((is_stderr ? "E:" : "O:") + line + (cut > 0 ? "+" + std::to_string(cut) : ""));
   };
   RunOk(spec);
   EXPECT_THAT(lines, ElementsAre("O:a", "O:b", "O:", "O:c"));
+}
+
+// A line past the limit arrives once, as its first bytes and the count of the rest, however the
+// pipe splits it; the lines around it are untouched.
+TEST(RunProcess, ALineLongerThanTheLimitArrivesOnceWithTheCountOfWhatWasCut) {
+  std::vector<std::string> lines;
+  std::vector<size_t> cuts;
+  ProcessSpec spec;
+  spec.max_line_bytes = 100;
+  // 100 bytes (whole), 101 bytes (one cut), 200,000 bytes over many reads with a CRLF end,
+  // then an unterminated 150-byte line at EOF.
+  spec.argv = {"sh", "-c",
+               "head -c 100 /dev/zero | tr '\\0' a; echo;"
+               "head -c 101 /dev/zero | tr '\\0' b; echo;"
+               "head -c 200000 /dev/zero | tr '\\0' c; printf '\\r\\n';"
+               "echo short;"
+               "head -c 150 /dev/zero | tr '\\0' d"};
+  spec.on_line = [&](bool, const std::string& line, size_t cut) {
+    lines.push_back(line);
+    cuts.push_back(cut);
+  };
+  auto r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(lines, ElementsAre(std::string(100, 'a'), std::string(100, 'b'),
+                                 std::string(100, 'c'), "short", std::string(100, 'd')));
+  EXPECT_THAT(cuts, ElementsAre(0u, 1u, 199900u, 0u, 50u));
+}
+
+TEST(RunProcess, Fd3LinesAreCutAsOutputLinesAre) {
+  std::vector<std::string> lines;
+  std::vector<size_t> cuts;
+  ProcessSpec spec;
+  spec.max_line_bytes = 10;
+  spec.argv = {"sh", "-c", "printf '0123456789X\\nok\\n' >&3"};
+  spec.on_fd3_line = [&](const std::string& line, size_t cut) {
+    lines.push_back(line);
+    cuts.push_back(cut);
+  };
+  RunOk(spec);
+  EXPECT_THAT(lines, ElementsAre("0123456789", "ok"));
+  EXPECT_THAT(cuts, ElementsAre(1u, 0u));
+}
+
+TEST(CutLine, KeepsAtMostTheLimitAndCountsWhatNeverArrived) {
+  EXPECT_EQ(CutLine("abc", 3, 0), "abc");
+  EXPECT_EQ(CutLine("abcd", 3, 0), "abc ... (1 more bytes cut)");
+  EXPECT_EQ(CutLine("abc", 3, 5), "abc ... (5 more bytes cut)");
+  EXPECT_EQ(CutLine("abcd", 3, 5), "abc ... (6 more bytes cut)");
 }
 
 TEST(RunProcess, SignalExit) {
@@ -259,7 +307,7 @@ TEST(RunProcess, ChildDiesWithItsParent) {
     ::close(fds[0]);
     ProcessSpec spec;
     spec.argv = {"sh", "-c", "echo $$; exec sleep 30"};
-    spec.on_line = [&](bool, const std::string& line) {
+    spec.on_line = [&](bool, const std::string& line, size_t) {
       std::string msg = line + "\n";
       ssize_t n = ::write(fds[1], msg.data(), msg.size());
       (void)n;
@@ -302,7 +350,7 @@ TEST(RunProcess, StopTokenStopsTheChild) {
   ProcessSpec spec;
   // Stopped once it runs (it says so), not before it started.
   spec.argv = {"sh", "-c", "echo started; exec sleep 30"};
-  spec.on_line = [&](bool, const std::string& line) {
+  spec.on_line = [&](bool, const std::string& line, size_t) {
     if (line == "started") source.request_stop();
   };
   auto t0 = std::chrono::steady_clock::now();

@@ -121,6 +121,19 @@ TEST_F(BuiltinHandlers, ShellRunsWithoutAShellAndReturnsOutput) {
   EXPECT_EQ(emitter_.events[0].first, "log");
 }
 
+// A line of any length is one "log" event: its first 64 KiB and how many bytes were cut.
+TEST_F(BuiltinHandlers, ShellLongLineIsOneLogEventSayingHowMuchWasCut) {
+  auto r =
+      Call("shell",
+           Json{{"argv", {"sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo; echo end"}}});
+  ASSERT_TRUE(r) << r.error().message;
+  std::lock_guard lock(emitter_.mu);
+  ASSERT_EQ(emitter_.events.size(), 2u);
+  EXPECT_EQ(emitter_.events[0].second["line"],
+            std::string(65536, 'x') + " ... (134464 more bytes cut)");
+  EXPECT_EQ(emitter_.events[1].second["line"], "end");
+}
+
 TEST_F(BuiltinHandlers, ShellArgvIsNotInterpreted) {
   auto r = Call("shell", Json{{"argv", {"echo", "$(id)", ";", "|"}}});
   ASSERT_TRUE(r);
