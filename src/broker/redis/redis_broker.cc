@@ -50,14 +50,20 @@ constexpr std::string_view kCounterNames[] = {
     "reclaimed", "stale",   "handed_back", "poison", "requeued", "purged"};
 
 // A submit whose answer was lost may have made its tasks: the caller learns that, and whether
-// sending the same again is safe (`keyed`: every task carries a unique_key).
-Error SubmitOutcome(Error e, bool keyed) {
+// sending the same again is safe (`keyed`: every task carries a unique_key; `count`: how many
+// tasks the submit held, for its words).
+Error SubmitOutcome(Error e, bool keyed, size_t count) {
   if (e.details != kOutcomeUnknown) return e;
-  e.message = std::string("no answer came after the submit was sent, so its tasks may exist; ") +
-              (keyed ? "submitting again with the same unique_key finds them instead of making "
-                       "them twice: "
-                     : "submitting again may make them twice (`ferry task list` shows whether "
-                       "they exist; a unique_key makes a retry safe): ") +
+  const bool one = count == 1;
+  const std::string them = one ? "it" : "them";
+  e.message = "no answer came after the submit was sent, so " +
+              (one ? std::string("the task") : "its " + std::to_string(count) + " tasks") +
+              " may exist; " +
+              (keyed ? "a submit with the same unique_key finds " + them + " instead of making " +
+                           them + " twice: "
+                     : "submitting again may make " + them + " twice (`ferry task list` shows " +
+                           (one ? "whether it exists" : "whether they exist") +
+                           "; a unique_key makes a retry safe): ") +
               e.message;
   return e;
 }
@@ -180,7 +186,8 @@ class RedisBroker final : public Broker {
     // Once a chunk was applied, a failure after it leaves the batch's outcome unknown.
     bool applied = false;
     const auto lost = [&](Error e) {
-      return SubmitOutcome(applied ? OutcomeUnknown(std::move(e)) : std::move(e), keyed);
+      return SubmitOutcome(applied ? OutcomeUnknown(std::move(e)) : std::move(e), keyed,
+                           requests.size());
     };
 
     const int64_t now = WallNowMs();
