@@ -49,12 +49,16 @@ void Output::Message(const std::string& text) const {
   std::fflush(stderr);
 }
 
+int ExitCodeOf(const Error& error) {
+  return OutcomeIsUnknown(error) ? kExitOutcomeUnknown : ErrorExitCode(error.code);
+}
+
 int Output::Fail(const Error& error) const {
   Message(error.message);
   if (json_) {
     PrintJson(ErrorJson(error));
   }
-  return ErrorExitCode(error.code);
+  return ExitCodeOf(error);
 }
 
 int Output::FailAfter(const Error& error, const Json& done,
@@ -67,7 +71,7 @@ int Output::FailAfter(const Error& error, const Json& done,
   Json j = ErrorJson(error);
   for (const auto& [key, value] : done.items()) j[key] = value;
   PrintJson(j);
-  return ErrorExitCode(error.code);
+  return ExitCodeOf(error);
 }
 
 std::string AgeSince(int64_t then_ms, int64_t now_ms) {

@@ -20,6 +20,11 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitUnavailable = 3;
+// The request reached Redis and its answer was lost: it may have been done (OutcomeIsUnknown).
+inline constexpr int kExitOutcomeUnknown = 4;
+
+// The exit code of a failed command: ErrorExitCode of its code, or kExitOutcomeUnknown.
+int ExitCodeOf(const Error& error);
 
 // True when LC_ALL / LC_CTYPE / LANG (first one set) names a UTF-8 codeset.
 bool LocaleIsUtf8();

@@ -180,4 +180,10 @@ Json ErrorJson(const Error& error) {
   return body;
 }
 
+bool OutcomeIsUnknown(const Error& error) {
+  if (error.details.empty()) return false;
+  auto details = ParseJson(error.details);
+  return details && details->is_object() && details->value("outcome", Json()) == "unknown";
+}
+
 }  // namespace ferry

@@ -74,6 +74,10 @@ Result<int> ParseLimit(std::string_view text, int default_value, int max_value);
 // {"error": {"code": "invalid_argument", "message": "...", <the fields of error.details>}}.
 Json ErrorJson(const Error& error);
 
+// True when the error's details say `"outcome": "unknown"`: a call that changes something
+// reached its server and its answer was lost, so what it asked may have been done.
+bool OutcomeIsUnknown(const Error& error);
+
 // The JSON type of `v` as a user would name it: "a string", "an integer", "a number", ...
 std::string JsonKindName(const Json& v);
 

@@ -171,6 +171,8 @@ RedisServer::RedisServer(Options options)
 
 RedisServer::~RedisServer() { Stop(); }
 
+pid_t RedisServer::pid() const { return proc_ ? proc_->pid() : -1; }
+
 std::string RedisServer::url() const {
   std::string auth = options_.password.empty() ? "" : ":" + options_.password + "@";
   return "redis://" + auth + "127.0.0.1:" + std::to_string(port_);

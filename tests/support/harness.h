@@ -92,6 +92,8 @@ class RedisServer {
   RedisServer& operator=(const RedisServer&) = delete;
 
   int port() const { return port_; }
+  // The server process, for tests that pause it (SIGSTOP) to lose an answer.
+  pid_t pid() const;
   std::string url() const;  // redis://[:password@]127.0.0.1:port
   // SHUTDOWN (persists), then start again on the same port and data directory.
   void Restart();

@@ -4,6 +4,7 @@
 // (src/service). Real redis-server, a real SQLite store, the real binary.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <map>
@@ -426,6 +427,46 @@ TEST_F(CliModesTest, BatchSubmissionWorksInBothModes) {
   EXPECT_NE(refused.dump().find("line 2"), std::string::npos) << refused.dump();
   auto b3 = Remote({"--json", "task", "list", "--queue", "default"});
   EXPECT_EQ(b3.out.find("b-3"), std::string::npos) << b3.out;
+}
+
+// A submit whose answer the server lost (its Redis stopped mid-call, past the server's
+// --io-timeout) exits 4, not the 3 of a Redis that was never reached: a script that retries on 3
+// would make an unkeyed task twice. The --json error carries "outcome", and once Redis goes on
+// the advised retry with the same unique_key finds the task.
+TEST_F(CliModesTest, ASubmitWhoseAnswerIsLostExitsFour) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(FreePort());
+  Process server(
+      Process::Options{{FerryBinary(), "server", "start", "--listen",
+                        url.substr(std::string("http://").size()), "--io-timeout", "300ms"},
+                       local_env_,
+                       "",
+                       ""});
+  auto env = remote_env_;
+  env["FERRY_SERVER"] = url;
+  const auto submit = [&](const std::string& key) {
+    return RunCommand(
+        {FerryBinary(), "--json", "task", "submit", "noop", "--queue", "lost", "--unique-key", key},
+        seconds(60), env);
+  };
+  // The server's connection is open and the queue known: what follows sends only the submit.
+  ASSERT_TRUE(Eventually([&] { return submit("warm").exit_code == 0; }, seconds(30)))
+      << server.Stderr();
+  const pid_t redis = redis_.pid();
+  ASSERT_GT(redis, 0);
+  ASSERT_EQ(::kill(redis, SIGSTOP), 0);
+  auto lost = submit("once");
+  ASSERT_EQ(::kill(redis, SIGCONT), 0);
+  EXPECT_EQ(lost.exit_code, 4) << lost.out << lost.err;
+  EXPECT_THAT(lost.err, HasSubstr("so the task may exist; a submit with the same unique_key "
+                                  "finds it instead of making it twice"));
+  Json body = Json::parse(lost.out, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << lost.out;
+  EXPECT_EQ(body["error"]["outcome"], "unknown") << lost.out;
+  EXPECT_EQ(body["error"]["code"], "unavailable") << lost.out;
+  // The submit had reached Redis: the retry finds its task.
+  auto again = submit("once");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Json::parse(again.out)["existing"], true) << again.out;
 }
 
 TEST_F(CliModesTest, RemoteModeNeedsNoRedisAndNamesItsProblems) {

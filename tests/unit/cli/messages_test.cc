@@ -25,6 +25,24 @@ TEST(MessagesTest, AuthErrorsKeepTheBrokersWordsWithoutThePassword) {
   EXPECT_EQ(ErrorExitCode(d2.code), 3);
 }
 
+// A lost answer to a change exits 4, whatever the spacing of its details (the API's body and the
+// broker's own details differ); any other detail keeps its code's exit.
+TEST(MessagesTest, AnUnknownOutcomeHasItsOwnExitCode) {
+  Error e{ErrorCode::kUnavailable, "no answer came", R"({"outcome": "unknown"})"};
+  EXPECT_EQ(ExitCodeOf(e), 4);
+  e.details = R"({"outcome":"unknown"})";
+  EXPECT_EQ(ExitCodeOf(e), 4);
+  e.details = R"({"outcome":"known"})";
+  EXPECT_EQ(ExitCodeOf(e), 3);
+  e.details = R"({"retry_after": 1})";
+  EXPECT_EQ(ExitCodeOf(e), 3);
+  e.details = "not json";
+  EXPECT_EQ(ExitCodeOf(e), 3);
+  e.details.clear();
+  EXPECT_EQ(ExitCodeOf(e), 3);
+  EXPECT_EQ(ExitCodeOf(Error{ErrorCode::kNotFound, "no task"}), 1);
+}
+
 // `run watch` prints one line per event, even when an error ends with a newline (a program's
 // stderr) or holds several.
 TEST(MessagesTest, ARunEventIsOneLine) {
