@@ -27,6 +27,8 @@ namespace ferry {
 
 // Sends progress or log events to the task's event stream (`ferry task events ID --follow`).
 // Thread-safe; events are buffered and written by the worker, so emitting does not block on I/O.
+// Best effort: while Redis is slow or away, the worker holds at most 20,000 unsent events or
+// 32 MiB of them and drops the rest (it logs how many); the stream keeps the last events_maxlen.
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;

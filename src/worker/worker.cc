@@ -110,7 +110,38 @@ struct PendingEvent {
   std::string id;
   std::string type;
   Json data;
+  size_t bytes = 0;  // HeldBytes of type and data
 };
+
+// The task outbox's bounds: a handler emitting without pause while Redis is slow must not grow
+// the worker's memory (the task's event stream is capped by MAXLEN anyway), and one call to
+// Redis carries about kEventCallBytes of one task's events (an event larger goes alone).
+constexpr size_t kMaxBufferedEvents = 20000;
+constexpr size_t kMaxBufferedEventBytes = size_t{32} << 20;
+constexpr size_t kEventCallBytes = size_t{1} << 20;
+
+// About the bytes a JSON value holds: its strings and keys, and a few per value. Counted without
+// dumping it, on the handler's thread.
+size_t HeldBytes(const Json& j) {
+  size_t n = 0;
+  std::vector<const Json*> todo{&j};
+  while (!todo.empty()) {
+    const Json* v = todo.back();
+    todo.pop_back();
+    n += 8;
+    if (v->is_string()) {
+      n += v->get_ref<const std::string&>().size();
+    } else if (v->is_object()) {
+      for (auto it = v->begin(); it != v->end(); ++it) {
+        n += it.key().size();
+        todo.push_back(&it.value());
+      }
+    } else if (v->is_array()) {
+      for (const auto& child : *v) todo.push_back(&child);
+    }
+  }
+  return n;
+}
 
 // Blocks SIGTERM/SIGINT in this thread while alive, so threads created meanwhile inherit the
 // mask: termination signals then reach only the process's signal thread, never a worker thread.
@@ -234,6 +265,7 @@ class WorkerImpl final : public Worker {
   // Guarded by done_mu_ (the outbox the completion loop drains):
   std::vector<PendingCompletion> completions_;
   std::vector<PendingEvent> events_;
+  size_t events_bytes_ = 0;  // the sum of events_' bytes
   int64_t dropped_events_ = 0;
   bool completion_idle_ = false;
   bool outbox_closing_ = false;  // the supervisor is done producing: flush and end
@@ -719,17 +751,16 @@ void WorkerImpl::QueueCompletion(const TaskPtr& s, Completion c) {
 
 void WorkerImpl::PushEvent(const std::string& queue, const std::string& id, const std::string& type,
                            Json data) {
-  // Bounded: a handler printing without pause must not grow the worker's memory while Redis is
-  // slow. The task's event stream is capped by MAXLEN anyway.
-  constexpr size_t kMaxBufferedEvents = 20000;
+  const size_t bytes = type.size() + HeldBytes(data);
   bool wake = false;
   {
     std::lock_guard lock(done_mu_);
-    if (events_.size() >= kMaxBufferedEvents) {
+    if (events_.size() >= kMaxBufferedEvents || events_bytes_ + bytes > kMaxBufferedEventBytes) {
       ++dropped_events_;
       return;
     }
-    events_.push_back(PendingEvent{queue, id, type, std::move(data)});
+    events_bytes_ += bytes;
+    events_.push_back(PendingEvent{queue, id, type, std::move(data), bytes});
     wake = completion_idle_;
     completion_idle_ = false;
   }
@@ -752,9 +783,14 @@ void WorkerImpl::CompletionLoop() {
       if (completions_.empty() && events_.empty()) break;  // closing and nothing left
       batch.swap(completions_);
       events.swap(events_);
+      events_bytes_ = 0;
       dropped = std::exchange(dropped_events_, 0);
     }
-    if (dropped > 0) spdlog::warn("dropped {} task event(s): the outbox was full", dropped);
+    if (dropped > 0) {
+      spdlog::warn(
+          "dropped {} task event(s): the events not yet sent to Redis reached {} or {} MiB",
+          dropped, kMaxBufferedEvents, kMaxBufferedEventBytes >> 20);
+    }
     // Events first, so a task's log lines precede its terminal event.
     if (!events.empty()) FlushEvents(conn, events);
     if (!batch.empty()) FlushCompletions(conn, batch);
@@ -769,8 +805,11 @@ void WorkerImpl::FlushEvents(Connection& conn, std::vector<PendingEvent>& events
   std::vector<std::pair<std::string, Json>> group;
   while (i < events.size()) {
     size_t j = i;
+    size_t bytes = 0;
     group.clear();
-    while (j < events.size() && events[j].id == events[i].id) {
+    while (j < events.size() && events[j].id == events[i].id &&
+           (group.empty() || bytes + events[j].bytes <= kEventCallBytes)) {
+      bytes += events[j].bytes;
       group.emplace_back(std::move(events[j].type), std::move(events[j].data));
       ++j;
     }

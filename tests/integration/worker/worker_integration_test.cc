@@ -442,6 +442,48 @@ TEST_F(WorkerTest, ShellResultAndLogEvents) {
   EXPECT_EQ(logs, 2);
 }
 
+// Events a handler emits while Redis does not answer wait in the worker's outbox, which is bounded
+// in bytes as well as in count: here 64 events of 1 MiB, emitted while the outbox's first send
+// hangs on a stopped Redis, keep at most 32 MiB; the rest are dropped, and what was kept reaches
+// the task's stream once Redis goes on (in calls of about 1 MiB each).
+TEST_F(WorkerTest, TheEventOutboxIsBoundedInBytes) {
+  UseOwnRedis();
+  std::atomic<bool> started{false};
+  std::atomic<bool> go{false};
+  std::atomic<bool> emitted{false};
+  HandlerRegistry reg;
+  reg.Register("chatty", [&](TaskContext& ctx) -> HandlerResult {
+    started = true;
+    for (int i = 0; i < 1000 && !go; ++i) testing::SleepMs(10);
+    for (int i = 0; i < 64; ++i) {
+      ctx.events->Emit("blob", Json{{"i", i}, {"text", std::string(size_t{1} << 20, 'x')}});
+    }
+    emitted = true;
+    return Json("done");
+  });
+  auto w = StartWorker(Opts(1), reg);
+  const std::string id = Submit("chatty");
+  ASSERT_TRUE(Eventually([&] { return started.load(); }, seconds(10)));
+  const pid_t pid = redis().pid();
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  go = true;
+  const bool all_emitted = Eventually([&] { return emitted.load(); }, seconds(10));
+  ASSERT_EQ(::kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(all_emitted);
+  EXPECT_EQ(WaitDone(id, seconds(30)).status, TaskStatus::kSucceeded);
+  std::set<int> kept;
+  auto events = broker().ReadEvents(id, "0", 1000, milliseconds(0));
+  ASSERT_TRUE(events) << events.error().message;
+  for (const auto& e : *events) {
+    if (e.type == "blob") kept.insert(e.data["i"].get<int>());
+  }
+  // The first event went alone into the hung send; 31 of 1 MiB and a few bytes fit in 32 MiB.
+  EXPECT_GE(kept.size(), 2u);
+  EXPECT_LE(kept.size(), 33u);
+  EXPECT_TRUE(kept.count(63) == 0) << "the last events were kept: the outbox grew past 32 MiB";
+}
+
 // The threads that run tasks, and the processes of shell handlers, run at the niceness asked for;
 // the thread that started the worker keeps its own.
 TEST_F(WorkerTest, TasksRunAtTheNiceAskedForAndTheStartingThreadKeepsItsOwn) {
