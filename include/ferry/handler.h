@@ -32,6 +32,8 @@ namespace ferry {
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;
+  // `type` must not be one of the task's own events (`submitted`, `cancel_requested` or a status
+  // name such as `succeeded`): those are dropped, with one warning per task.
   virtual void Emit(const std::string& type, Json data) = 0;
 };
 

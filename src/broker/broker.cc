@@ -28,6 +28,14 @@ std::string_view TaskStatusName(TaskStatus s) {
   return "pending";
 }
 
+bool IsLifecycleEventType(std::string_view type) {
+  if (ParseTaskStatus(type)) return true;
+  std::string lower(type);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower == "submitted" || lower == "cancel_requested";
+}
+
 std::optional<TaskStatus> ParseTaskStatus(std::string_view text) {
   std::string lower(text);
   std::transform(lower.begin(), lower.end(), lower.begin(),

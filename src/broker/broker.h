@@ -39,6 +39,10 @@ std::string_view TaskStatusName(TaskStatus s);
 // Case-insensitive ("RUNNING", "running"). "dead" is accepted for kFailed.
 std::optional<TaskStatus> ParseTaskStatus(std::string_view text);
 bool IsTerminal(TaskStatus s);
+// The event types that tell a task's life (`submitted`, `cancel_requested` and every status
+// name, in any case), which only the broker writes: a reader of a task's events must never take
+// a handler's event for a change of the task's state.
+bool IsLifecycleEventType(std::string_view type);
 
 // Bounds on what a submission may ask for (ValidateSubmit; the API and CLI name them in errors).
 inline constexpr int kMaxTaskAttempts = 1000;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <utility>
 
+#include "broker/broker.h"
 #include "handlers/envelope.h"
 #include "process/process.h"
 #include "worker/seconds_text.h"
@@ -58,6 +59,10 @@ class AttemptEvents {
     std::string type = (*j)["type"].get<std::string>();
     if (!ValidEventType(type)) {
       return Violate(where + ": \"type\" must be 1-64 characters from A-Z a-z 0-9 _ - .");
+    }
+    if (IsLifecycleEventType(type)) {
+      return Violate(where + ": \"type\" \"" + type +
+                     "\" is one of the task's own events, which only Ferry writes");
     }
     for (const auto& [key, _] : j->items()) {
       if (key != "type" && key != "data") {

@@ -173,6 +173,7 @@ class TaskEmitter final : public EventEmitter {
 
  private:
   WorkerImpl& worker_;
+  std::atomic<bool> refused_{false};  // a lifecycle type was refused (warned once per task)
   std::string queue_;
   std::string id_;
 };
@@ -300,6 +301,15 @@ class WorkerImpl final : public Worker {
 };
 
 void TaskEmitter::Emit(const std::string& type, Json data) {
+  if (IsLifecycleEventType(type)) {
+    if (!refused_.exchange(true)) {
+      spdlog::warn(
+          "task {}: its handler emitted a \"{}\" event, one of the task's own events, "
+          "which only Ferry writes; dropped (and any more of them)",
+          id_, type.substr(0, 64));
+    }
+    return;
+  }
   worker_.PushEvent(queue_, id_, type, std::move(data));
 }
 

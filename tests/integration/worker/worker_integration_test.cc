@@ -484,6 +484,36 @@ TEST_F(WorkerTest, TheEventOutboxIsBoundedInBytes) {
   EXPECT_TRUE(kept.count(63) == 0) << "the last events were kept: the outbox grew past 32 MiB";
 }
 
+// A C++ handler's event named like one of the task's own is dropped: the stream holds the
+// broker's one "succeeded", not the handler's, and the handler's other events.
+TEST_F(WorkerTest, AHandlerCannotWriteTheTasksOwnEvents) {
+  HandlerRegistry reg;
+  reg.Register("forger", [](TaskContext& ctx) -> HandlerResult {
+    ctx.events->Emit("succeeded", Json{{"worker", "forged"}});
+    ctx.events->Emit("progress", Json{{"percent", 50}});
+    ctx.events->Emit("FAILED", Json{{"worker", "forged"}});
+    return Json("done");
+  });
+  auto w = StartWorker(Opts(1), reg);
+  const std::string id = Submit("forger");
+  ASSERT_EQ(WaitDone(id).status, TaskStatus::kSucceeded);
+  std::vector<std::string> types;
+  // The terminal event is written with the completion, after the handler's events.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto events = broker().ReadEvents(id, "0", 100, milliseconds(0));
+        types.clear();
+        if (!events) return false;
+        for (const auto& e : *events) {
+          EXPECT_NE(e.data.value("worker", ""), "forged") << e.type;
+          types.push_back(e.type);
+        }
+        return !types.empty() && types.back() == "succeeded";
+      },
+      seconds(10)));
+  EXPECT_THAT(types, ::testing::ElementsAre("submitted", "running", "progress", "succeeded"));
+}
+
 // The threads that run tasks, and the processes of shell handlers, run at the niceness asked for;
 // the thread that started the worker keeps its own.
 TEST_F(WorkerTest, TasksRunAtTheNiceAskedForAndTheStartingThreadKeepsItsOwn) {

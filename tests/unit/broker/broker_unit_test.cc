@@ -114,6 +114,18 @@ TEST(BrokerStatus, NamesRoundTrip) {
   EXPECT_FALSE(IsTerminal(TaskStatus::kRetrying));
 }
 
+// Every event type the broker's scripts write is a lifecycle type; near misses are not.
+TEST(BrokerStatus, LifecycleEventTypesAreTheBrokersOwn) {
+  for (const char* t : {"submitted", "running", "pending", "cancel_requested", "retrying",
+                        "succeeded", "failed", "cancelled", "scheduled", "Succeeded", "FAILED"}) {
+    EXPECT_TRUE(IsLifecycleEventType(t)) << t;
+  }
+  for (const char* t : {"progress", "log", "succeeded2", "succeeded.", "cancel-requested", "submit",
+                        "", "node.finished"}) {
+    EXPECT_FALSE(IsLifecycleEventType(t)) << t;
+  }
+}
+
 TEST(RedisKeys, CarryTheQueueHashTag) {
   EXPECT_EQ(redis_broker::QueuePrefix("ferry", "default"), "ferry:{default}");
   EXPECT_EQ(redis_broker::StreamKey("ferry", "q"), "ferry:{q}:stream");

@@ -270,6 +270,32 @@ TEST(ExecHandler, LongLinesAreJudgedWhole) {
   EXPECT_EQ(e.events[0].second.get<std::string>().size(), 79974u);
 }
 
+// A program may not write the task's own events (a reader would take "succeeded" for the task's
+// end): the attempt fails without retry, in any case; a near miss is the program's own type.
+TEST(ExecHandler, TheTasksOwnEventTypesAreRefused) {
+  for (const std::string type : {"succeeded", "Failed", "running", "cancel_requested"}) {
+    auto h =
+        MakeExecHandler({{"/bin/sh", "-c", "echo '{\"type\":\"" + type + "\"}' >&3; echo null"}});
+    ASSERT_TRUE(h);
+    NullEmitter e;
+    TaskContext ctx = Context(e);
+    auto r = (*h)(ctx);
+    ASSERT_FALSE(r) << type;
+    EXPECT_FALSE(r.error().retryable);
+    EXPECT_NE(r.error().message.find("\"" + type + "\" is one of the task's own events"),
+              std::string::npos)
+        << r.error().message;
+    EXPECT_TRUE(e.events.empty()) << type;
+  }
+  auto h = MakeExecHandler({{"/bin/sh", "-c", "echo '{\"type\":\"succeeded2\"}' >&3; echo null"}});
+  ASSERT_TRUE(h);
+  NullEmitter e;
+  TaskContext ctx = Context(e);
+  ASSERT_TRUE((*h)(ctx));
+  ASSERT_EQ(e.events.size(), 1u);
+  EXPECT_EQ(e.events[0].first, "succeeded2");
+}
+
 TEST(ExecHandler, StopEndsTheProgram) {
   auto h = MakeExecHandler({{"/bin/sh", "-c", "sleep 300"}});
   ASSERT_TRUE(h);
