@@ -19,6 +19,8 @@
 namespace ferry {
 namespace {
 
+constexpr int64_t kMaxShellLogLines = 1000;
+
 tl::unexpected<HandlerError> Permanent(std::string message) {
   return tl::unexpected<HandlerError>(HandlerError{std::move(message), false});
 }
@@ -110,15 +112,23 @@ HandlerResult Shell(TaskContext& ctx) {
     if (!p["stdin"].is_string()) return Permanent("shell: field 'stdin' must be a string");
     spec.stdin_data = p["stdin"].get<std::string>();
   }
+  // Each output line is a "log" event, up to kMaxShellLogLines per attempt (an exec handler's
+  // bound): past that one more says how many were not recorded, so a chatty program neither
+  // writes to Redis per line without end nor pushes the task's own events out of its stream.
   EventEmitter* events = ctx.events;
-  spec.on_line = [events](bool is_stderr, const std::string& line, size_t cut) {
-    if (events != nullptr) {
+  int64_t lines = 0;
+  spec.on_line = [events, &lines](bool is_stderr, const std::string& line, size_t cut) {
+    if (events != nullptr && ++lines <= kMaxShellLogLines) {
       events->Emit("log", Json{{"stream", is_stderr ? "stderr" : "stdout"},
                                {"line", CutLine(line, line.size(), cut)}});
     }
   };
 
   auto run = RunProcess(spec, ctx.stop);
+  if (events != nullptr && lines > kMaxShellLogLines) {
+    events->Emit("log", Json{{"line", std::to_string(lines - kMaxShellLogLines) +
+                                          " further output line(s) not recorded"}});
+  }
   if (!run) {
     // A missing program or directory will not appear by retrying the same payload.
     bool permanent =

@@ -134,6 +134,24 @@ TEST_F(BuiltinHandlers, ShellLongLineIsOneLogEventSayingHowMuchWasCut) {
   EXPECT_EQ(emitter_.events[1].second["line"], "end");
 }
 
+// At most 1,000 output lines are log events; one more says how many were not recorded.
+TEST_F(BuiltinHandlers, ShellLogLinesAreBoundedPerAttempt) {
+  auto r = Call("shell", Json{{"argv", {"seq", "1001"}}});
+  ASSERT_TRUE(r) << r.error().message;
+  {
+    std::lock_guard lock(emitter_.mu);
+    ASSERT_EQ(emitter_.events.size(), 1001u);
+    EXPECT_EQ(emitter_.events[999].second["line"], "1000");
+    EXPECT_EQ(emitter_.events[1000].second["line"], "1 further output line(s) not recorded");
+    EXPECT_FALSE(emitter_.events[1000].second.contains("stream"));
+    emitter_.events.clear();
+  }
+  ASSERT_TRUE(Call("shell", Json{{"argv", {"seq", "1000"}}}));
+  std::lock_guard lock(emitter_.mu);
+  ASSERT_EQ(emitter_.events.size(), 1000u);
+  EXPECT_EQ(emitter_.events[999].second["line"], "1000");
+}
+
 TEST_F(BuiltinHandlers, ShellArgvIsNotInterpreted) {
   auto r = Call("shell", Json{{"argv", {"echo", "$(id)", ";", "|"}}});
   ASSERT_TRUE(r);
