@@ -2,6 +2,7 @@
 // its output, and fails when it exits non-zero. See node_kinds.h for what a kind file holds.
 #include <utility>
 
+#include "core/utf8.h"
 #include "engine/node_kinds.h"
 #include "process/process.h"
 
@@ -90,9 +91,11 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   if (r->stderr_truncated) out["stderr_truncated"] = true;
   if (auto j = ParseJson(r->stdout_text)) out["json"] = std::move(*j);
   if (r->exit_code != 0) {
-    std::string tail = r->stderr_text.size() > 500
-                           ? r->stderr_text.substr(r->stderr_text.size() - 500)
-                           : r->stderr_text;
+    std::string tail = r->stderr_text;
+    if (tail.size() > 500) {
+      tail.erase(0, tail.size() - 500);
+      tail.erase(0, Utf8OrphanHead(tail));  // the rest of a character cut off before
+    }
     std::string why = r->signal != 0 ? "killed by signal " + std::to_string(r->signal)
                                      : "exit code " + std::to_string(r->exit_code);
     return NodeFail(ErrorCode::kInternal,

@@ -28,6 +28,8 @@
 #include <linux/close_range.h>
 #endif
 
+#include "core/utf8.h"
+
 extern char** environ;
 
 namespace ferry {
@@ -334,8 +336,11 @@ std::string CutLine(std::string line, size_t max, size_t already_cut) {
     cut += line.size() - max;
     line.resize(max);
   }
-  if (cut > 0) line += " ... (" + std::to_string(cut) + " more bytes cut)";
-  return line;
+  if (cut == 0) return line;
+  // A character the cut split goes whole, and is counted.
+  const size_t split = Utf8UnfinishedTail(line);
+  line.resize(line.size() - split);
+  return line + " ... (" + std::to_string(cut + split) + " more bytes cut)";
 }
 
 std::optional<std::string> FindProgram(const std::string& name) {

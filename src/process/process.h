@@ -58,7 +58,8 @@ struct ProcessResult {
 std::optional<std::string> FindProgram(const std::string& name);
 
 // `line` as a log shows it: at most `max` bytes (of `line`), then " ... (N more bytes cut)" when
-// anything was cut, N counting `already_cut` bytes that never reached `line` too.
+// anything was cut, N counting `already_cut` bytes that never reached `line` too, and the bytes
+// of a UTF-8 character the cut would split.
 std::string CutLine(std::string line, size_t max, size_t already_cut);
 
 // Errors only when the program cannot be started (kInvalidArgument for an empty argv,

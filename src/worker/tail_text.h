@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <string>
 
+#include "core/utf8.h"
+
 namespace ferry {
 
 // The last `n` bytes of text, on a line boundary when one is near, trailing newlines dropped.
@@ -12,6 +14,7 @@ inline std::string TailText(const std::string& text, size_t n) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   if (s.size() <= n) return s;
   std::string tail = s.substr(s.size() - n);
+  tail.erase(0, Utf8OrphanHead(tail));  // the rest of a character cut off before
   size_t nl = tail.find('\n');
   if (nl != std::string::npos && nl + 1 < tail.size()) tail = tail.substr(nl + 1);
   return "..." + tail;

@@ -14,6 +14,7 @@
 #include "core/redis_url.h"
 #include "core/sleep.h"
 #include "core/time_util.h"
+#include "core/utf8.h"
 
 namespace ferry {
 namespace {
@@ -178,6 +179,24 @@ TEST(SleepForTest, NoStopMeansTrueAndNothingToSleepIsNoSleep) {
   // Stopped before the call: false at once, whatever the duration.
   EXPECT_FALSE(SleepFor(source.get_token(), std::chrono::milliseconds(0)));
   EXPECT_FALSE(SleepFor(source.get_token(), std::chrono::hours(1)));
+}
+
+// Bytes of a character cut at either end: 1-, 2-, 3- and 4-byte characters, whole and split.
+TEST(Utf8, FindsTheBytesOfACharacterCutAtEitherEnd) {
+  EXPECT_EQ(Utf8UnfinishedTail(""), 0u);
+  EXPECT_EQ(Utf8UnfinishedTail("abc"), 0u);
+  EXPECT_EQ(Utf8UnfinishedTail("a\xC3\xA9"), 0u);     // é whole
+  EXPECT_EQ(Utf8UnfinishedTail("a\xC3"), 1u);         // é's first byte
+  EXPECT_EQ(Utf8UnfinishedTail("\xE2\x82"), 2u);      // two of €'s three
+  EXPECT_EQ(Utf8UnfinishedTail("\xE2\x82\xAC"), 0u);  // € whole
+  EXPECT_EQ(Utf8UnfinishedTail("\xF0\x9F\x98"), 3u);  // three of 😀's four
+  EXPECT_EQ(Utf8UnfinishedTail("\xF0\x9F\x98\x80"), 0u);
+  EXPECT_EQ(Utf8UnfinishedTail("\x82\xAC"), 0u);  // no lead byte within reach: left as is
+  EXPECT_EQ(Utf8OrphanHead("abc"), 0u);
+  EXPECT_EQ(Utf8OrphanHead("\xAC!"), 1u);
+  EXPECT_EQ(Utf8OrphanHead("\x9F\x98\x80x"), 3u);
+  EXPECT_EQ(Utf8OrphanHead("\x80\x80\x80\x80"), 3u);  // at most one character's rest
+  EXPECT_EQ(Utf8OrphanHead("\xE2\x82\xAC"), 0u);
 }
 
 }  // namespace

@@ -296,6 +296,23 @@ TEST(ExecHandler, TheTasksOwnEventTypesAreRefused) {
   EXPECT_EQ(e.events[0].first, "succeeded2");
 }
 
+// The error's last 500 bytes of stderr start on a character: 1,000 bytes of "€" (3 each) cut at
+// 500 would begin inside one.
+TEST(ExecHandler, TheStderrTailStartsOnACharacter) {
+  std::string euros;
+  for (int i = 0; i < 400; ++i) euros += "\xE2\x82\xAC";
+  auto h = MakeExecHandler({{"/bin/sh", "-c", "printf '%s' '" + euros + "' >&2; exit 1"}});
+  ASSERT_TRUE(h);
+  NullEmitter e;
+  TaskContext ctx = Context(e);
+  auto r = (*h)(ctx);
+  ASSERT_FALSE(r);
+  const std::string& m = r.error().message;
+  const size_t at = m.find("...");
+  ASSERT_NE(at, std::string::npos) << m;
+  EXPECT_EQ(m.substr(at + 3), euros.substr(euros.size() - 498)) << "166 whole characters";
+}
+
 TEST(ExecHandler, StopEndsTheProgram) {
   auto h = MakeExecHandler({{"/bin/sh", "-c", "sleep 300"}});
   ASSERT_TRUE(h);

@@ -271,6 +271,14 @@ TEST(CutLine, KeepsAtMostTheLimitAndCountsWhatNeverArrived) {
   EXPECT_EQ(CutLine("abcd", 3, 0), "abc ... (1 more bytes cut)");
   EXPECT_EQ(CutLine("abc", 3, 5), "abc ... (5 more bytes cut)");
   EXPECT_EQ(CutLine("abcd", 3, 5), "abc ... (6 more bytes cut)");
+  // "€" is 3 bytes: a cut inside one drops it whole and counts its kept bytes.
+  const std::string euros = "\xE2\x82\xAC\xE2\x82\xAC";  // €€
+  EXPECT_EQ(CutLine(euros, 4, 0), "\xE2\x82\xAC ... (3 more bytes cut)");
+  EXPECT_EQ(CutLine(euros, 5, 0), "\xE2\x82\xAC ... (3 more bytes cut)");
+  EXPECT_EQ(CutLine(euros, 3, 0), "\xE2\x82\xAC ... (3 more bytes cut)");
+  EXPECT_EQ(CutLine("a\xE2\x82", 3, 10),
+            "a ... (12 more bytes cut)");  // cut earlier, mid-character
+  EXPECT_EQ(CutLine(euros, 6, 0), euros);  // nothing cut: kept as is
 }
 
 TEST(RunProcess, SignalExit) {
