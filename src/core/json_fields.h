@@ -74,8 +74,17 @@ Result<int> ParseLimit(std::string_view text, int default_value, int max_value);
 // {"error": {"code": "invalid_argument", "message": "...", <the fields of error.details>}}.
 Json ErrorJson(const Error& error);
 
-// True when the error's details say `"outcome": "unknown"`: a call that changes something
-// reached its server and its answer was lost, so what it asked may have been done.
+// The details of an error after which what a call sent may or may not have taken effect (it
+// reached its server, Redis or HTTP, and the answer was lost), joined to an API error's body as
+// its `outcome`.
+inline constexpr std::string_view kOutcomeUnknown = R"({"outcome": "unknown"})";
+// `e` marked so.
+inline Error OutcomeUnknown(Error e) {
+  e.details = std::string(kOutcomeUnknown);
+  return e;
+}
+// True when the error's details say `"outcome": "unknown"`, in any spelling (the API's body
+// comes back through --server compacted).
 bool OutcomeIsUnknown(const Error& error);
 
 // The JSON type of `v` as a user would name it: "a string", "an integer", "a number", ...

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/dynamic_library.h"
+#include "core/json_fields.h"
 
 namespace ferry::engine {
 namespace {
@@ -261,12 +262,20 @@ Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token sto
       return Fail(ErrorCode::kTooLarge, "http: response larger than " +
                                             std::to_string(request.max_response_bytes) + " bytes");
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT) return Fail(ErrorCode::kTimeout, "http: timed out");
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL) {
       return Fail(ErrorCode::kInvalidArgument,
                   std::string("http: ") + Curl().curl_easy_strerror(rc));
     }
-    return Fail(ErrorCode::kUnavailable, std::string("http: ") + Curl().curl_easy_strerror(rc));
+    Error e =
+        rc == CURLE_OPERATION_TIMEDOUT
+            ? Error{ErrorCode::kTimeout, "http: timed out"}
+            : Error{ErrorCode::kUnavailable, std::string("http: ") + Curl().curl_easy_strerror(rc)};
+    // A request that may change something went out and no whole answer came back: it may
+    // have been done (a connection that failed before sending says nothing of the kind).
+    long request_bytes = 0;  // NOLINT(google-runtime-int): curl's type
+    Curl().curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request_bytes);
+    const bool reads_only = request.method == "GET" || request.method == "HEAD";
+    return Fail(request_bytes > 0 && !reads_only ? OutcomeUnknown(std::move(e)) : std::move(e));
   }
   Curl().curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
   return response;

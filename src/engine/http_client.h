@@ -71,7 +71,8 @@ class HttpConnectionPool {
 };
 
 // Errors: kInvalidArgument (bad URL or scheme), kTimeout, kCancelled (stop requested),
-// kTooLarge (response over the cap), kUnavailable (connection failures).
+// kTooLarge (response over the cap), kUnavailable (connection failures). A timeout or failure
+// after a request other than GET or HEAD went out carries details kOutcomeUnknown.
 // `pool` (optional) lends a handle whose connections survive the call.
 Result<HttpResponse> PerformHttp(const HttpRequest& request, std::stop_token stop,
                                  HttpConnectionPool* pool = nullptr);

@@ -17,6 +17,7 @@
 #include "broker/redis/redis_protocol.h"
 #include "broker/redis/redis_scripts.h"
 #include "broker/redis/redis_transport.h"
+#include "core/json_fields.h"  // OutcomeUnknown
 #include "core/result.h"
 
 namespace ferry::redis_broker {
@@ -95,15 +96,6 @@ class Connection {
   std::string out_;  // encoded commands being sent
   uint64_t generation_ = 0;
 };
-
-// The details of an error after which commands sent may or may not have taken effect, joined
-// to an API error's body as its `outcome`.
-inline constexpr std::string_view kOutcomeUnknown = R"({"outcome": "unknown"})";
-// `e` marked so: what its call sent may have taken effect.
-inline Error OutcomeUnknown(Error e) {
-  e.details = std::string(kOutcomeUnknown);
-  return e;
-}
 
 // Args for EVALSHA of `script` with one key; append the script's ARGV to it.
 Args EvalArgs(Script script, std::string_view key);

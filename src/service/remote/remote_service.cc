@@ -73,11 +73,21 @@ Error ErrorFromResponse(const engine::HttpResponse& response, const std::string&
 }
 
 Error DescribeTransportError(const Error& e, const std::string& url) {
+  std::string reason = e.message;
+  if (reason.rfind("http: ", 0) == 0) reason = reason.substr(6);
+  if (OutcomeIsUnknown(e)) {
+    // Not "unreachable" (exit 3, which a script may retry): the request arrived, and a retry
+    // could do it twice.
+    return OutcomeUnknown(Error{
+        ErrorCode::kUnavailable,
+        "no answer came from the Ferry server at " + url +
+            " after the request was sent, so what it asked may have been done (a task submitted "
+            "again with the same unique_key is found, not made twice): " +
+            reason});
+  }
   if (e.code == ErrorCode::kTimeout) {
     return Error{ErrorCode::kTimeout, "the Ferry server at " + url + " did not answer in time"};
   }
-  std::string reason = e.message;
-  if (reason.rfind("http: ", 0) == 0) reason = reason.substr(6);
   return Error{
       e.code == ErrorCode::kInvalidArgument ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
       "cannot reach the Ferry server at " + url + ": " + reason};

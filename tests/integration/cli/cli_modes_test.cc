@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "silent_server.h"
 
 namespace ferry::testing {
 namespace {
@@ -467,6 +468,27 @@ TEST_F(CliModesTest, ASubmitWhoseAnswerIsLostExitsFour) {
   auto again = submit("once");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(Json::parse(again.out)["existing"], true) << again.out;
+}
+
+// The same through the HTTP hop: a server that takes the request and closes without an answer.
+// A change exits 4 saying it may have been done; a read exits 3.
+TEST_F(CliModesTest, ARequestWhoseHttpAnswerIsLostExitsFourOnlyForAChange) {
+  SilentServer silent(false);
+  const std::string url = "http://127.0.0.1:" + std::to_string(silent.port());
+  const std::map<std::string, std::string> env = {
+      {"FERRY_SERVER", url}, {"FERRY_TOKEN", secret_}, {"NO_COLOR", "1"}};
+  auto submit = RunCommand({FerryBinary(), "--json", "task", "submit", "noop"}, seconds(60), env);
+  EXPECT_EQ(submit.exit_code, 4) << submit.out << submit.err;
+  EXPECT_THAT(submit.err, HasSubstr("no answer came from the Ferry server at " + url +
+                                    " after the request was sent, so what it asked may have been "
+                                    "done"));
+  Json body = Json::parse(submit.out, nullptr, false);
+  ASSERT_TRUE(body.is_object()) << submit.out;
+  EXPECT_EQ(body["error"]["outcome"], "unknown");
+  auto list = RunCommand({FerryBinary(), "task", "list"}, seconds(60), env);
+  EXPECT_EQ(list.exit_code, 3) << list.err;
+  EXPECT_THAT(list.err, HasSubstr("cannot reach the Ferry server at " + url));
+  EXPECT_GE(silent.requests(), 2);
 }
 
 TEST_F(CliModesTest, RemoteModeNeedsNoRedisAndNamesItsProblems) {

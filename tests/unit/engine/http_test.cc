@@ -4,10 +4,12 @@
 
 #include <thread>
 
+#include "core/json_fields.h"
 #include "core/time_util.h"
 #include "engine/executor.h"
 #include "engine/http_client.h"
 #include "engine/ingest.h"
+#include "silent_server.h"
 
 namespace ferry::engine {
 namespace {
@@ -127,6 +129,42 @@ TEST(HttpClient, TimeoutStopAndSizeCap) {
   big.url = srv.Url("/big");
   big.max_response_bytes = 1000;
   EXPECT_EQ(PerformHttp(big, {}).error().code, ErrorCode::kTooLarge);
+}
+
+// A request that may change something and whose answer is lost carries "outcome": "unknown";
+// a read, or a request that never left, does not.
+TEST(HttpClient, ALostAnswerToAChangeHasAnUnknownOutcome) {
+  Json body{{"a", 1}};
+  {
+    testing::SilentServer closes(false);
+    auto post = PerformHttp(BuildHttpRequest("POST", closes.Url(), {}, &body), {});
+    ASSERT_FALSE(post);
+    EXPECT_EQ(post.error().code, ErrorCode::kUnavailable);
+    EXPECT_TRUE(OutcomeIsUnknown(post.error())) << post.error().message;
+    auto get = PerformHttp(BuildHttpRequest("GET", closes.Url(), {}, nullptr), {});
+    ASSERT_FALSE(get);
+    EXPECT_FALSE(OutcomeIsUnknown(get.error())) << get.error().message;
+    EXPECT_GE(closes.requests(), 2);
+  }
+  {
+    testing::SilentServer holds(true);
+    HttpRequest post = BuildHttpRequest("DELETE", holds.Url(), {}, nullptr);
+    post.timeout = 300ms;
+    auto r = PerformHttp(post, {});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kTimeout);
+    EXPECT_TRUE(OutcomeIsUnknown(r.error()));
+  }
+  // Nothing listens: nothing was sent.
+  int port = 0;
+  {
+    testing::SilentServer gone(false);
+    port = gone.port();
+  }
+  auto refused = PerformHttp(
+      BuildHttpRequest("POST", "http://127.0.0.1:" + std::to_string(port) + "/x", {}, &body), {});
+  ASSERT_FALSE(refused);
+  EXPECT_FALSE(OutcomeIsUnknown(refused.error())) << refused.error().message;
 }
 
 class NullSink : public RunSink {
