@@ -50,21 +50,26 @@ constexpr std::string_view kCounterNames[] = {
     "reclaimed", "stale",   "handed_back", "poison", "requeued", "purged"};
 
 // A submit whose answer was lost may have made its tasks: the caller learns that, and whether
-// sending the same again is safe (`keyed`: every task carries a unique_key; `count`: how many
-// tasks the submit held, for its words).
-Error SubmitOutcome(Error e, bool keyed, size_t count) {
+// sending the same again is safe (`keyed`: every task carries a unique_key, which is then how
+// to find it; else a single task is named by its id, which `ids` holds as sent).
+Error SubmitOutcome(Error e, bool keyed, const std::vector<std::string>& ids) {
   if (e.details != kOutcomeUnknown) return e;
-  const bool one = count == 1;
+  const bool one = ids.size() == 1;
   const std::string them = one ? "it" : "them";
-  e.message = "no answer came after the submit was sent, so " +
-              (one ? std::string("the task") : "its " + std::to_string(count) + " tasks") +
-              " may exist; " +
-              (keyed ? "a submit with the same unique_key finds " + them + " instead of making " +
-                           them + " twice: "
-                     : "submitting again may make " + them + " twice (`ferry task list` shows " +
-                           (one ? "whether it exists" : "whether they exist") +
-                           "; a unique_key makes a retry safe): ") +
-              e.message;
+  std::string what = one ? "the task" : "its " + std::to_string(ids.size()) + " tasks";
+  std::string advice;
+  if (keyed) {
+    advice =
+        "a submit with the same unique_key finds " + them + " instead of making " + them + " twice";
+  } else {
+    if (one) what = "task " + ids[0];
+    advice = "submitting again may make " + them + " twice (" +
+             (one ? "`ferry task status " + ids[0] + "` shows whether it exists"
+                  : std::string("`ferry task list` shows whether they exist")) +
+             "; a unique_key makes a retry safe)";
+  }
+  e.message = "no answer came after the submit was sent, so " + what + " may exist; " + advice +
+              ": " + e.message;
   return e;
 }
 
@@ -185,9 +190,10 @@ class RedisBroker final : public Broker {
                                    [](const SubmitRequest& r) { return !r.unique_key.empty(); });
     // Once a chunk was applied, a failure after it leaves the batch's outcome unknown.
     bool applied = false;
+    std::vector<std::string> ids;  // as sent: one drawn for each task that had none
+    ids.reserve(requests.size());
     const auto lost = [&](Error e) {
-      return SubmitOutcome(applied ? OutcomeUnknown(std::move(e)) : std::move(e), keyed,
-                           requests.size());
+      return SubmitOutcome(applied ? OutcomeUnknown(std::move(e)) : std::move(e), keyed, ids);
     };
 
     const int64_t now = WallNowMs();
@@ -205,7 +211,8 @@ class RedisBroker final : public Broker {
         for (size_t k = begin; k < end; ++k) {
           const SubmitRequest& req = requests[indices[k]];
           int64_t eta = req.eta_ms.value_or(0);
-          a.Add(req.id.empty() ? NewId(now) : req.id)
+          ids.push_back(req.id.empty() ? NewId(now) : req.id);
+          a.Add(ids.back())
               .Add(req.kind)
               .Add(DumpJson(req.payload))
               .Add(int64_t{req.max_attempts})

@@ -616,9 +616,23 @@ TEST_F(BrokerTest, ASubmitWhoseAnswerIsLostSaysItsTaskMayExist) {
   // Without a key the message says a retry may duplicate.
   stopped([&] { lost = broker_->Submit(Req("noop", "lost")); });
   ASSERT_FALSE(lost);
-  EXPECT_THAT(lost.error().message, HasSubstr("so the task may exist; submitting again may make "
-                                              "it twice (`ferry task list` shows whether it"));
+  // It names the task, and the task it names is the one the submit made.
+  const std::string& said = lost.error().message;
+  const std::string lead = "no answer came after the submit was sent, so task ";
+  ASSERT_EQ(said.rfind(lead, 0), 0u) << said;
+  const std::string named = said.substr(lead.size(), 26);
+  EXPECT_THAT(said, HasSubstr(named +
+                              " may exist; submitting again may make it twice (`ferry "
+                              "task status " +
+                              named + "` shows whether it exists"));
   EXPECT_EQ(lost.error().details, R"({"outcome": "unknown"})");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto t = broker_->GetTask(named);
+        return t && t->has_value();
+      },
+      std::chrono::seconds(10)))
+      << named;
   // A batch is named by its count (a submit first, so the reconnection and the queue's
   // registration are not what Redis misses).
   ASSERT_TRUE(broker_->Submit(keyed));
