@@ -29,7 +29,20 @@ std::string AboutIt(const std::string& message, const std::string& id) {
 
 // The broker's not-found and conflict errors, said the way a user asked ("cannot cancel task
 // X: it already succeeded").
+// A change whose answer was lost says it may have been done (and keeps its details, so the API's
+// body says "outcome": "unknown" and the CLI exits 4). `what`: "the cancel of task ID".
+Error MayBeDone(Error e, const std::string& what, const std::string& check) {
+  if (OutcomeIsUnknown(e)) {
+    e.message = "no answer came after " + what + " was sent, so it may have been done (" + check +
+                " shows whether): " + e.message;
+  }
+  return e;
+}
+
 Error AboutTask(const Error& e, const std::string& verb, const std::string& id) {
+  if (OutcomeIsUnknown(e)) {
+    return MayBeDone(e, "the " + verb + " of task " + id, "`ferry task status " + id + "`");
+  }
   if (e.code == ErrorCode::kNotFound) return NoTask(id);
   if (e.code == ErrorCode::kConflict) {
     return Error{ErrorCode::kConflict,
@@ -216,7 +229,10 @@ Result<Json> LocalService::PurgeDead(const std::string& queue) {
   const int64_t now = options_.clock->NowMs();
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto purged = b.PurgeDead(queue, now);
-    if (!purged) return Fail(purged.error());
+    if (!purged) {
+      return Fail(MayBeDone(purged.error(), "the purge of queue " + queue + "'s dead letters",
+                            "`ferry queue dead " + queue + "`"));
+    }
     return Json{{"queue", queue}, {"purged", *purged}};
   });
 }

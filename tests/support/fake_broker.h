@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ class FakeBroker final : public Broker {
   std::map<std::string, int64_t> promote_calls;  // queue -> calls
   int64_t promote_result = 0;
   bool fail_submit = false;
+  // When set, what Cancel, Retry and PurgeDead fail with (else they are unused).
+  std::optional<Error> change_error;
 
   Result<SubmitResult> Submit(const SubmitRequest& r) override {
     if (fail_submit) return Fail(ErrorCode::kUnavailable, "fake: Redis is down");
@@ -53,8 +56,8 @@ class FakeBroker final : public Broker {
   Result<std::vector<SubmitResult>> SubmitBatch(const std::vector<SubmitRequest>&) override {
     return No();
   }
-  Result<TaskStatus> Cancel(const std::string&) override { return No(); }
-  Status Retry(const std::string&) override { return No(); }
+  Result<TaskStatus> Cancel(const std::string&) override { return Change(); }
+  Status Retry(const std::string&) override { return Change(); }
   Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>&, const std::string&, int,
                                          std::chrono::milliseconds) override {
     return No();
@@ -83,7 +86,7 @@ class FakeBroker final : public Broker {
   Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter&) override { return No(); }
   Result<QueueStats> GetQueueStats(const std::string&) override { return No(); }
   Result<std::vector<TaskRecord>> ListDead(const std::string&, int) override { return No(); }
-  Result<int64_t> PurgeDead(const std::string&, int64_t) override { return No(); }
+  Result<int64_t> PurgeDead(const std::string&, int64_t) override { return Change(); }
   Status DeleteQueue(const std::string&) override { return No(); }
   Result<std::vector<TaskEvent>> ReadEvents(const std::string&, const std::string&, int,
                                             std::chrono::milliseconds) override {
@@ -94,6 +97,7 @@ class FakeBroker final : public Broker {
 
  private:
   static tl::unexpected<Error> No() { return Fail(ErrorCode::kInternal, "fake broker: unused"); }
+  tl::unexpected<Error> Change() const { return change_error ? Fail(*change_error) : No(); }
 };
 
 }  // namespace ferry::testing

@@ -2,6 +2,7 @@
 // API and the CLI alike. A SQLite store in a TempDir and a FakeBroker; no servers.
 #include <gtest/gtest.h>
 
+#include "core/json_fields.h"
 #include "core/pool.h"
 #include "fake_broker.h"
 #include "forwarding_broker.h"
@@ -101,6 +102,36 @@ TEST_F(ServiceTest, SubmitChecksTheBodyOnce) {
   ASSERT_TRUE(first && second);
   EXPECT_EQ((*first)["id"], (*second)["id"]);
   EXPECT_EQ((*second)["existing"], true);
+}
+
+// A cancel, retry or purge whose answer was lost says it may have been done and how to see,
+// and keeps "outcome": "unknown"; any other failure keeps its words.
+TEST_F(ServiceTest, AChangeWhoseAnswerWasLostSaysItMayHaveBeenDone) {
+  const std::string id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  broker_.change_error = OutcomeUnknown(Error{ErrorCode::kUnavailable, "lost the connection"});
+  auto cancel = service_.CancelTask(id);
+  ASSERT_FALSE(cancel);
+  EXPECT_EQ(cancel.error().message, "no answer came after the cancel of task " + id +
+                                        " was sent, so it may have been done (`ferry task status " +
+                                        id + "` shows whether): lost the connection");
+  EXPECT_TRUE(OutcomeIsUnknown(cancel.error()));
+  auto retry = service_.RetryTask(id);
+  ASSERT_FALSE(retry);
+  EXPECT_EQ(retry.error().message.rfind("no answer came after the retry of task " + id, 0), 0u)
+      << retry.error().message;
+  auto purge = service_.PurgeDead("default");
+  ASSERT_FALSE(purge);
+  EXPECT_EQ(purge.error().message.rfind("no answer came after the purge of queue default's dead "
+                                        "letters was sent",
+                                        0),
+            0u)
+      << purge.error().message;
+  EXPECT_TRUE(OutcomeIsUnknown(purge.error()));
+
+  broker_.change_error = Error{ErrorCode::kUnavailable, "cannot connect"};
+  auto plain = service_.CancelTask(id);
+  ASSERT_FALSE(plain);
+  EXPECT_EQ(plain.error().message, "cannot connect");
 }
 
 TEST_F(ServiceTest, TaskQueriesAndNotFound) {
