@@ -27,8 +27,6 @@ std::string AboutIt(const std::string& message, const std::string& id) {
   return message;
 }
 
-// The broker's not-found and conflict errors, said the way a user asked ("cannot cancel task
-// X: it already succeeded").
 // A change whose answer was lost says it may have been done (and keeps its details, so the API's
 // body says "outcome": "unknown" and the CLI exits 4). `what`: "the cancel of task ID".
 Error MayBeDone(Error e, const std::string& what, const std::string& check) {
@@ -39,6 +37,8 @@ Error MayBeDone(Error e, const std::string& what, const std::string& check) {
   return e;
 }
 
+// The broker's not-found and conflict errors, said the way a user asked ("cannot cancel task
+// X: it already succeeded"), and a lost answer as MayBeDone says it.
 Error AboutTask(const Error& e, const std::string& verb, const std::string& id) {
   if (OutcomeIsUnknown(e)) {
     return MayBeDone(e, "the " + verb + " of task " + id, "`ferry task status " + id + "`");
