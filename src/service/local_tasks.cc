@@ -40,15 +40,12 @@ Error MayBeDone(Error e, const std::string& what, const std::string& check) {
 // The broker's not-found and conflict errors, said the way a user asked ("cannot cancel task
 // X: it already succeeded"), and a lost answer as MayBeDone says it.
 Error AboutTask(const Error& e, const std::string& verb, const std::string& id) {
-  if (OutcomeIsUnknown(e)) {
-    return MayBeDone(e, "the " + verb + " of task " + id, "`ferry task status " + id + "`");
-  }
   if (e.code == ErrorCode::kNotFound) return NoTask(id);
   if (e.code == ErrorCode::kConflict) {
     return Error{ErrorCode::kConflict,
                  "cannot " + verb + " task " + id + ": " + AboutIt(e.message, id)};
   }
-  return e;
+  return MayBeDone(e, "the " + verb + " of task " + id, "`ferry task status " + id + "`");
 }
 
 // A stream entry id as Redis writes it ("1733212800000-0") or "0": anything else would reach

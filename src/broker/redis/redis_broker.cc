@@ -51,20 +51,20 @@ constexpr std::string_view kCounterNames[] = {
 
 // A submit whose answer was lost may have made its tasks: the caller learns that, and whether
 // sending the same again is safe (`keyed`: every task carries a unique_key, which is then how
-// to find it; else a single task is named by its id, which `ids` holds as sent).
-Error SubmitOutcome(Error e, bool keyed, const std::vector<std::string>& ids) {
+// to find it; else a single task is named by its id, `first_id` as sent).
+Error SubmitOutcome(Error e, bool keyed, size_t count, const std::string& first_id) {
   if (e.details != kOutcomeUnknown) return e;
-  const bool one = ids.size() == 1;
+  const bool one = count == 1;
   const std::string them = one ? "it" : "them";
-  std::string what = one ? "the task" : "its " + std::to_string(ids.size()) + " tasks";
+  std::string what = one ? "the task" : "its " + std::to_string(count) + " tasks";
   std::string advice;
   if (keyed) {
     advice =
         "a submit with the same unique_key finds " + them + " instead of making " + them + " twice";
   } else {
-    if (one) what = "task " + ids[0];
+    if (one) what = "task " + first_id;
     advice = "submitting again may make " + them + " twice (" +
-             (one ? "`ferry task status " + ids[0] + "` shows whether it exists"
+             (one ? "`ferry task status " + first_id + "` shows whether it exists"
                   : std::string("`ferry task list` shows whether they exist")) +
              "; a unique_key makes a retry safe)";
   }
@@ -190,10 +190,10 @@ class RedisBroker final : public Broker {
                                    [](const SubmitRequest& r) { return !r.unique_key.empty(); });
     // Once a chunk was applied, a failure after it leaves the batch's outcome unknown.
     bool applied = false;
-    std::vector<std::string> ids;  // as sent: one drawn for each task that had none
-    ids.reserve(requests.size());
+    std::string first_id;  // as sent (drawn when the task had none), for SubmitOutcome's words
     const auto lost = [&](Error e) {
-      return SubmitOutcome(applied ? OutcomeUnknown(std::move(e)) : std::move(e), keyed, ids);
+      return SubmitOutcome(applied ? OutcomeUnknown(std::move(e)) : std::move(e), keyed,
+                           requests.size(), first_id);
     };
 
     const int64_t now = WallNowMs();
@@ -211,8 +211,9 @@ class RedisBroker final : public Broker {
         for (size_t k = begin; k < end; ++k) {
           const SubmitRequest& req = requests[indices[k]];
           int64_t eta = req.eta_ms.value_or(0);
-          ids.push_back(req.id.empty() ? NewId(now) : req.id);
-          a.Add(ids.back())
+          std::string id = req.id.empty() ? NewId(now) : req.id;
+          if (first_id.empty()) first_id = id;
+          a.Add(std::move(id))
               .Add(req.kind)
               .Add(DumpJson(req.payload))
               .Add(int64_t{req.max_attempts})

@@ -241,10 +241,10 @@ Result<std::vector<ReplyPtr>> Connection::Pipeline(const std::vector<const Args*
   }
   bool written = false;
   // Once anything went out, what was sent may have been applied though its answer is lost;
-  // a call of reads only changed nothing, whatever became of it.
-  const bool reads_only = std::all_of(commands.begin(), commands.end(),
-                                      [](const Args* a) { return IsReadOnly(a->name()); });
-  const auto unknown = [&written, reads_only](Error e) {
+  // a call of reads only changed nothing, whatever became of it (looked at only on failure).
+  const auto unknown = [&written, &commands](Error e) {
+    const bool reads_only = std::all_of(commands.begin(), commands.end(),
+                                        [](const Args* a) { return IsReadOnly(a->name()); });
     return written && !reads_only ? OutcomeUnknown(std::move(e)) : e;
   };
   for (size_t begin = 0; begin < commands.size(); begin += kWindow) {
