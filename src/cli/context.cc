@@ -51,6 +51,13 @@ Result<std::optional<service::RemoteServiceOptions>> ResolveRemote(const GlobalF
   }
   service::RemoteServiceOptions remote;
   remote.url = *url;
+  // Given, --io-timeout bounds each request to the server as it bounds each Redis command;
+  // otherwise a request gets 30 s, room for the server's own waits on Redis and the store.
+  if (auto r = PickSetting(global.io_timeout, "io-timeout", env)) {
+    auto d = ParseDurationSetting(*r, false);
+    if (!d) return Fail(d.error());
+    remote.timeout = *d;
+  }
   if (token_file) {
     auto text = ReadSmallFile(*token_file, 4096);
     if (!text) {

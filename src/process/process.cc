@@ -1,4 +1,6 @@
-// RunProcess: fork + execve with a CLOEXEC error pipe, one poll loop per call.
+// RunProcess: fork + execve with a CLOEXEC error pipe, one poll loop per call. Between the
+// caller and the program sits a keeper process (RunKeeper) that leads the program's process group
+// and kills that group if the caller dies.
 //
 // Why fork/execve by hand rather than posix_spawn: we need chdir, a reset signal mask and signal
 // dispositions, a new process group and "close every other descriptor" in the child, and a
@@ -9,8 +11,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -160,7 +165,7 @@ std::vector<std::string> BuildEnv(const ProcessSpec& spec) {
 
 // What the child reports through the error pipe when a step before exec succeeds fails.
 struct ChildFailure {
-  int stage = 0;  // 1 = chdir, 2 = exec, 3 = setup (dup2)
+  int stage = 0;  // 1 = chdir, 2 = exec, 3 = setup (dup2), 4 = fork (of the program)
   int err = 0;
 };
 
@@ -171,24 +176,24 @@ struct ChildFailure {
   ::_exit(127);
 }
 
-// Runs in the child between fork and exec: async-signal-safe calls only.
-// `fd3` (-1: none) becomes the child's descriptor 3.
-[[noreturn]] void ExecChild(pid_t parent, int in_fd, int out_fd, int err_fd, int fd3, int report_fd,
-                            const char* cwd, const char* path, char* const* argv,
-                            char* const* envp) {
-  ::setpgid(0, 0);
-  // If the worker dies (kill -9, OOM) the child must not live on: another worker will run the
-  // task again once the lease expires, and two copies of one shell task must never overlap.
-  // The signal fires when the forking thread exits; RunProcess blocks that thread until the
-  // child is reaped, so it cannot fire early. The getppid() check closes the race where the
-  // parent died before prctl() ran.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(127);
-  // The worker blocks SIGTERM/SIGINT in its threads for its signal thread, and may ignore
-  // SIGPIPE; both are inherited across exec and would make the child unkillable or deaf.
-  sigset_t all;
-  sigemptyset(&all);
-  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+// What the program's process needs, all prepared before fork(): descriptors to install, where
+// to run, and what to execute.
+struct ChildPlan {
+  int in_fd = -1;
+  int out_fd = -1;
+  int err_fd = -1;
+  int fd3 = -1;  // -1: the program gets no descriptor 3
+  int report_fd = -1;
+  const char* cwd = nullptr;
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  // The top of the stack the program's process runs on until its exec (see RunKeeper).
+  char* stack_top = nullptr;
+};
+
+// Every catchable signal back to its default action.
+void ResetSignalActions() {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -196,18 +201,33 @@ struct ChildFailure {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     ::sigaction(sig, &dfl, nullptr);
   }
-  if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) {
-    ChildFail(report_fd, 3);
+}
+
+// Runs in the program's process between fork and exec: async-signal-safe calls only. `keeper`
+// is its parent (see RunKeeper).
+[[noreturn]] void ExecProgram(pid_t keeper, ChildPlan plan) {
+  // Should the keeper itself be killed, the program goes with it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != keeper) ::_exit(127);
+  // The worker blocks SIGTERM/SIGINT in its threads for its signal thread, and may ignore
+  // SIGPIPE; the keeper blocks everything. Both would be inherited across exec and make the
+  // program unkillable or deaf.
+  ResetSignalActions();
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::dup2(plan.in_fd, 0) < 0 || ::dup2(plan.out_fd, 1) < 0 || ::dup2(plan.err_fd, 2) < 0) {
+    ChildFail(plan.report_fd, 3);
   }
-  if (fd3 >= 0) {
+  if (plan.fd3 >= 0) {
     // The error pipe may itself be descriptor 3: move it out of the way first.
-    if (report_fd == 3) {
-      report_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, 4);
-      if (report_fd < 0) ::_exit(127);
+    if (plan.report_fd == 3) {
+      plan.report_fd = ::fcntl(plan.report_fd, F_DUPFD_CLOEXEC, 4);
+      if (plan.report_fd < 0) ::_exit(127);
     }
-    if (fd3 != 3 && ::dup2(fd3, 3) < 0) ChildFail(report_fd, 3);
+    if (plan.fd3 != 3 && ::dup2(plan.fd3, 3) < 0) ChildFail(plan.report_fd, 3);
   }
-  if (cwd != nullptr && ::chdir(cwd) != 0) ChildFail(report_fd, 1);
+  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) ChildFail(plan.report_fd, 1);
     // Descriptors the parent opened without CLOEXEC (sockets of other libraries) must not leak
     // into user programs.
 #ifdef CLOSE_RANGE_CLOEXEC
@@ -217,13 +237,95 @@ struct ChildFailure {
     long max_fd = ::sysconf(_SC_OPEN_MAX);
     if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
     for (int fd = 3; fd < max_fd; ++fd) {
-      if (fd != report_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+      if (fd != plan.report_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
   }
   // Descriptor 3 survives exec (dup2 cleared CLOEXEC, but the sweep above set it again).
-  if (fd3 >= 0 && ::fcntl(3, F_SETFD, 0) != 0) ChildFail(report_fd, 3);
-  ::execve(path, argv, envp);
-  ChildFail(report_fd, 2);
+  if (plan.fd3 >= 0 && ::fcntl(3, F_SETFD, 0) != 0) ChildFail(plan.report_fd, 3);
+  ::execve(plan.path, plan.argv, plan.envp);
+  ChildFail(plan.report_fd, 2);
+}
+
+// Ends this process the way the program ended, so the worker reads the program's exit code or
+// signal from the keeper's status.
+[[noreturn]] void EndAs(int status) {
+  if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+  const int sig = WTERMSIG(status);
+  // The program's core, if it left one, is the one that matters.
+  struct rlimit no_core {};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, sig);
+  ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
+  ::kill(::getpid(), sig);
+  ::_exit(128 + sig);  // only for a signal whose default action does not end a process
+}
+
+// The signal the kernel sends the keeper when the worker's forking thread ends.
+constexpr int kWorkerGone = SIGUSR1;
+
+// Runs in the process fork() made, async-signal-safe calls only. It leads the program's process
+// group and stays between the worker and the program. If the worker dies (kill -9, the OOM
+// killer), it kills the whole group: another worker runs the task again once the lease expires,
+// and neither the program nor anything it started may overlap that attempt. The kernel's death
+// signal alone reaches only one process, the program, and leaves its children running.
+// Otherwise the keeper waits for the program and ends as it ended. It blocks every signal, so a
+// SIGTERM sent to the group reaches the program and the keeper keeps it pending: it ends the
+// keeper only if it ended the program.
+[[noreturn]] void RunKeeper(pid_t worker, const ChildPlan& plan) {
+  ::setpgid(0, 0);
+  // What `ps -o comm` and `top` show, so it is not taken for a second worker.
+  ::prctl(PR_SET_NAME, "ferry-keeper");
+  // Default actions first: a SIGCHLD the worker ignores would reap the program by itself.
+  ResetSignalActions();
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  // The signal fires when the forking thread exits; RunProcess blocks that thread until the
+  // keeper is reaped, so it cannot fire early. The getppid() check closes the race where the
+  // worker died before prctl() ran.
+  ::prctl(PR_SET_PDEATHSIG, kWorkerGone);
+  if (::getppid() != worker) ::_exit(127);
+  // The program's process shares the keeper's memory until it calls exec, and the keeper waits
+  // until it has (CLONE_VFORK): a fork would copy the page tables of a process the size of the
+  // worker a second time, which doubled what starting a program cost (docs/benchmarks.md). It runs
+  // on a stack of its own, so nothing it does touches the keeper's frames.
+  struct Start {
+    pid_t keeper;
+    const ChildPlan* plan;
+  } start{::getpid(), &plan};
+  const pid_t program = ::clone(
+      [](void* arg) -> int {
+        const auto* s = static_cast<const Start*>(arg);
+        ExecProgram(s->keeper, *s->plan);
+      },
+      plan.stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+  if (program < 0) ChildFail(plan.report_fd, 4);
+    // The keeper holds no descriptor: its copies of the pipes would keep the worker's reads open.
+#ifdef CLOSE_RANGE_CLOEXEC
+  if (::close_range(0, ~0U, 0) != 0)
+#endif
+  {
+    long max_fd = ::sysconf(_SC_OPEN_MAX);
+    if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+    for (int fd = 0; fd < max_fd; ++fd) ::close(fd);
+  }
+  sigset_t wake;
+  sigemptyset(&wake);
+  sigaddset(&wake, SIGCHLD);
+  sigaddset(&wake, kWorkerGone);
+  while (true) {
+    siginfo_t info{};
+    const int sig = ::sigwaitinfo(&wake, &info);
+    // A kWorkerGone sent by anyone else while the worker lives changes nothing.
+    if (sig == kWorkerGone && ::getppid() != worker) {
+      ::kill(0, SIGKILL);  // the whole group, the keeper included
+      ::_exit(137);
+    }
+    int status = 0;
+    if (::waitpid(program, &status, WNOHANG) == program) EndAs(status);
+  }
 }
 
 using LineFn = std::function<void(bool is_stderr, const std::string& line, size_t cut)>;
@@ -239,6 +341,10 @@ struct StreamState {
   std::string partial;
   size_t cut = 0;
   bool cut_ends_in_cr = false;  // the last byte counted in `cut` was '\r'
+  // Descriptor 3: a line past the limit is delivered the moment it passes it, so its reader can
+  // refuse it before the line ends (which may be never); the rest of it is dropped unseen.
+  bool deliver_long_lines_early = false;
+  bool delivered = false;  // the current line already went out early
 
   void Append(const char* data, size_t n, size_t limit, size_t max_line, const LineFn& on_line) {
     size_t room = limit > text.size() ? limit - text.size() : 0;
@@ -251,7 +357,7 @@ struct StreamState {
     while (p < end) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
       const char* stop = nl == nullptr ? end : nl;
-      Keep(p, static_cast<size_t>(stop - p), max_line);
+      Keep(p, static_cast<size_t>(stop - p), max_line, on_line);
       if (nl == nullptr) break;
       EndLine(on_line);
       p = nl + 1;
@@ -264,7 +370,7 @@ struct StreamState {
   }
 
  private:
-  void Keep(const char* p, size_t n, size_t max_line) {
+  void Keep(const char* p, size_t n, size_t max_line, const LineFn& on_line) {
     if (n == 0) return;
     const size_t room = max_line > partial.size() ? max_line - partial.size() : 0;
     const size_t keep = std::min(room, n);
@@ -272,17 +378,24 @@ struct StreamState {
     if (keep < n) {
       cut += n - keep;
       cut_ends_in_cr = p[n - 1] == '\r';
+      if (deliver_long_lines_early && !delivered) {
+        delivered = true;
+        on_line(is_stderr, partial, cut);
+      }
     }
   }
   // Delivers the line a newline (or the stream's end) closed: the CR of a CRLF is not part of
   // the line, whether it was kept or only counted.
   void EndLine(const LineFn& on_line) {
-    if (cut > 0) {
-      if (cut_ends_in_cr) --cut;
-    } else if (!partial.empty() && partial.back() == '\r') {
-      partial.pop_back();
+    if (!delivered) {
+      if (cut > 0) {
+        if (cut_ends_in_cr) --cut;
+      } else if (!partial.empty() && partial.back() == '\r') {
+        partial.pop_back();
+      }
+      on_line(is_stderr, partial, cut);
     }
-    on_line(is_stderr, partial, cut);
+    delivered = false;
     partial.clear();
     cut = 0;
   }
@@ -323,6 +436,8 @@ std::string StageText(int stage) {
       return "cannot change to the working directory";
     case 2:
       return "cannot execute";
+    case 4:
+      return "cannot start a process for";
     default:
       return "cannot set up the child's standard streams";
   }
@@ -425,13 +540,18 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   SetNonBlocking(wake_pipe->write.get());
 
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  // The program's process runs on this until its exec: a few calls deep, no more.
+  constexpr size_t kProgramStackBytes = 64 << 10;
+  std::vector<char> program_stack(kProgramStackBytes);
+  char* stack_top = reinterpret_cast<char*>(
+      reinterpret_cast<uintptr_t>(program_stack.data() + program_stack.size()) & ~uintptr_t{15});
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
-    ExecChild(parent, in_pipe.read.get(), out_pipe->write.get(), err_pipe->write.get(),
-              fd3_pipe.write.get(), report_pipe->write.get(), cwd, program->c_str(),
-              argv_ptrs.data(), env_ptrs.data());
+    RunKeeper(parent, ChildPlan{in_pipe.read.get(), out_pipe->write.get(), err_pipe->write.get(),
+                                fd3_pipe.write.get(), report_pipe->write.get(), cwd,
+                                program->c_str(), argv_ptrs.data(), env_ptrs.data(), stack_top});
   }
   ChildGuard guard(pid);
   // Also in the parent, so the group exists before we might signal it (no race with the child).
@@ -467,6 +587,7 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   streams[1].fd = std::move(err_pipe->read);
   streams[1].is_stderr = true;
   streams[2].fd = std::move(fd3_pipe.read);
+  streams[2].deliver_long_lines_early = true;
   for (auto& s : streams) {
     if (s.fd.valid()) SetNonBlocking(s.fd.get());
   }

@@ -1,6 +1,8 @@
 // Runs a child program without a shell: argv[0] is looked up on PATH, arguments are passed as
 // they are. The child gets its own process group; on stop (cancel, timeout) the whole group gets
-// SIGTERM, then SIGKILL after a grace period. stdout/stderr are captured up to a limit each.
+// SIGTERM, then SIGKILL after a grace period. If the calling process dies (kill -9, the OOM
+// killer), the whole group gets SIGKILL, so nothing the child started outlives it (a process that
+// leaves the group with setsid does). stdout/stderr are captured up to a limit each.
 //
 // Thread-safety: RunProcess may be called from many threads at once.
 #pragma once
@@ -33,8 +35,10 @@ struct ProcessSpec {
   // first max_line_bytes bytes; `cut` says how many more it had (0 for a whole line).
   std::function<void(bool is_stderr, const std::string& line, size_t cut)> on_line;
   // When set, the child gets the write end of a pipe as descriptor 3 and this is called with
-  // each line written to it (exec handlers' events), cut as on_line's are. Nothing of that
-  // stream is kept otherwise.
+  // each line written to it (exec handlers' events), cut as on_line's are, with one difference:
+  // a line longer than max_line_bytes arrives the moment it passes that limit (`cut` >= 1 then
+  // counts the bytes past it read so far), so a reader can refuse it before it ends, which may be
+  // never; the rest of that line is dropped unseen. Nothing of that stream is kept otherwise.
   std::function<void(const std::string& line, size_t cut)> on_fd3_line;
   // The longest line on_line and on_fd3_line get, so output without newlines holds bounded
   // memory (at least 1).

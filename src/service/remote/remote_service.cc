@@ -8,6 +8,7 @@
 
 #include "broker/broker.h"
 #include "core/json_fields.h"
+#include "core/time_util.h"
 #include "engine/http_client.h"
 #include "store/store.h"
 
@@ -72,7 +73,9 @@ Error ErrorFromResponse(const engine::HttpResponse& response, const std::string&
                          " without a Ferry error body"};
 }
 
-Error DescribeTransportError(const Error& e, const std::string& url) {
+// `timeout`: the request's own, which a timeout names.
+Error DescribeTransportError(const Error& e, const std::string& url,
+                             std::chrono::milliseconds timeout) {
   std::string reason = e.message;
   if (reason.rfind("http: ", 0) == 0) reason = reason.substr(6);
   if (OutcomeIsUnknown(e)) {
@@ -86,7 +89,8 @@ Error DescribeTransportError(const Error& e, const std::string& url) {
             reason});
   }
   if (e.code == ErrorCode::kTimeout) {
-    return Error{ErrorCode::kTimeout, "the Ferry server at " + url + " did not answer in time"};
+    return Error{ErrorCode::kTimeout, "the Ferry server at " + url + " did not answer within " +
+                                          FormatDuration(timeout) + " (--io-timeout)"};
   }
   return Error{
       e.code == ErrorCode::kInvalidArgument ? ErrorCode::kInvalidArgument : ErrorCode::kUnavailable,
@@ -151,7 +155,7 @@ Result<Json> RemoteService::Call(const std::string& method, const std::string& p
     request.headers.emplace_back("Content-Type", "application/json");
   }
   auto response = engine::PerformHttp(request, std::stop_token());
-  if (!response) return Fail(DescribeTransportError(response.error(), base));
+  if (!response) return Fail(DescribeTransportError(response.error(), base, request.timeout));
   if (response->status >= 400) return Fail(ErrorFromResponse(*response, base));
   auto parsed = ParseJson(response->body);
   if (!parsed) {
@@ -203,7 +207,7 @@ Status RemoteService::Stream(const std::string& path, std::string& last_id,
   if (bad_event) return Fail(*bad_event);
   if (!response) {
     if (response.error().code == ErrorCode::kTimeout) return Fail(ErrorCode::kTimeout, "timed out");
-    return Fail(DescribeTransportError(response.error(), base));
+    return Fail(DescribeTransportError(response.error(), base, request.timeout));
   }
   if (response->status >= 400) {
     // An error answer is one JSON object with no blank line: it is still in the parser.

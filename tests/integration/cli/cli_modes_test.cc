@@ -491,6 +491,27 @@ TEST_F(CliModesTest, ARequestWhoseHttpAnswerIsLostExitsFourOnlyForAChange) {
   EXPECT_GE(silent.requests(), 2);
 }
 
+TEST_F(CliModesTest, IoTimeoutBoundsEachRequestToTheServer) {
+  // A server that takes requests and never answers: with --io-timeout the command gives up
+  // after it, not after the 30 s it would wait otherwise (the harness's own limit is 20 s).
+  SilentServer silent(true);
+  const std::string url = "http://127.0.0.1:" + std::to_string(silent.port());
+  const std::map<std::string, std::string> env = {
+      {"FERRY_SERVER", url}, {"FERRY_TOKEN", secret_}, {"NO_COLOR", "1"}};
+  auto list =
+      RunCommand({FerryBinary(), "--io-timeout", "300ms", "task", "list"}, seconds(20), env);
+  EXPECT_EQ(list.exit_code, 1) << list.out << list.err;
+  EXPECT_THAT(list.err, HasSubstr("the Ferry server at " + url +
+                                  " did not answer within 300ms (--io-timeout)"));
+  auto from_env =
+      RunCommand({FerryBinary(), "queue", "list"}, seconds(20),
+                 {{"FERRY_SERVER", url}, {"FERRY_TOKEN", secret_}, {"FERRY_IO_TIMEOUT", "300ms"}});
+  EXPECT_EQ(from_env.exit_code, 1) << from_env.out << from_env.err;
+  auto bad = RunCommand({FerryBinary(), "--io-timeout", "soon", "task", "list"}, seconds(20), env);
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("--io-timeout"));
+}
+
 TEST_F(CliModesTest, RemoteModeNeedsNoRedisAndNamesItsProblems) {
   // A wrong token: 401 from the server, exit 3 like any refused credentials.
   auto bad = RunCommand({FerryBinary(), "queue", "list"}, seconds(30),

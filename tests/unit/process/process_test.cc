@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -266,6 +267,33 @@ TEST(RunProcess, Fd3LinesAreCutAsOutputLinesAre) {
   EXPECT_THAT(cuts, ElementsAre(1u, 0u));
 }
 
+TEST(RunProcess, AnFd3LinePastTheLimitArrivesBeforeItEnds) {
+  // A line that never ends is still seen, once, as soon as it is too long; the next line is
+  // whole again.
+  std::stop_source source;
+  std::vector<std::string> lines;
+  std::vector<size_t> cuts;
+  ProcessSpec spec;
+  spec.max_line_bytes = 10;
+  spec.argv = {"sh", "-c",
+               "printf 'abcdefghijk\\nok\\n' >&3; head -c 100000 /dev/zero | tr '\\0' x >&3; "
+               "exec sleep 30"};
+  // The guard: were the unending line seen only at the end, the run would time out.
+  spec.timeout = std::chrono::seconds(20);
+  spec.on_fd3_line = [&](const std::string& line, size_t cut) {
+    lines.push_back(line);
+    cuts.push_back(cut);
+    if (!line.empty() && line[0] == 'x') source.request_stop();
+  };
+  auto r = RunOk(spec, source.get_token());
+  EXPECT_TRUE(r.stopped);
+  EXPECT_FALSE(r.timed_out);
+  ASSERT_THAT(lines, ElementsAre("abcdefghij", "ok", std::string(10, 'x')));
+  EXPECT_EQ(cuts[0], 1u);
+  EXPECT_EQ(cuts[1], 0u);
+  EXPECT_GE(cuts[2], 1u);
+}
+
 TEST(CutLine, KeepsAtMostTheLimitAndCountsWhatNeverArrived) {
   EXPECT_EQ(CutLine("abc", 3, 0), "abc");
   EXPECT_EQ(CutLine("abcd", 3, 0), "abc ... (1 more bytes cut)");
@@ -304,17 +332,17 @@ TEST(RunProcess, TimeoutKillsTheWholeGroupIncludingGrandchildren) {
   EXPECT_TRUE(EventuallyGone(grandchild)) << "grandchild " << grandchild << " survived";
 }
 
-TEST(RunProcess, ChildDiesWithItsParent) {
-  // A worker killed with SIGKILL must not leave its task's program running: another worker will
-  // run the task again after the lease, and the two copies must not overlap.
+// Runs `script` under RunProcess in a forked process (standing in for a worker), and returns
+// that process's pid and the first line the script printed.
+std::pair<pid_t, std::string> RunInAForkedParent(const std::string& script) {
   int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
+  if (::pipe(fds) != 0) return {-1, ""};
   pid_t middle = ::fork();
-  ASSERT_GE(middle, 0);
+  if (middle < 0) return {-1, ""};
   if (middle == 0) {
     ::close(fds[0]);
     ProcessSpec spec;
-    spec.argv = {"sh", "-c", "echo $$; exec sleep 30"};
+    spec.argv = {"sh", "-c", script};
     spec.on_line = [&](bool, const std::string& line, size_t) {
       std::string msg = line + "\n";
       ssize_t n = ::write(fds[1], msg.data(), msg.size());
@@ -328,6 +356,14 @@ TEST(RunProcess, ChildDiesWithItsParent) {
   char c = 0;
   while (::read(fds[0], &c, 1) == 1 && c != '\n') line.push_back(c);
   ::close(fds[0]);
+  return {middle, line};
+}
+
+TEST(RunProcess, ChildDiesWithItsParent) {
+  // A worker killed with SIGKILL must not leave its task's program running: another worker will
+  // run the task again after the lease, and the two copies must not overlap.
+  auto [middle, line] = RunInAForkedParent("echo $$; exec sleep 30");
+  ASSERT_GT(middle, 0);
   ASSERT_FALSE(line.empty());
   pid_t child = static_cast<pid_t>(std::stol(line));
   ASSERT_FALSE(ProcessGone(child));
@@ -335,6 +371,66 @@ TEST(RunProcess, ChildDiesWithItsParent) {
   int status = 0;
   ::waitpid(middle, &status, 0);
   EXPECT_TRUE(EventuallyGone(child)) << "child " << child << " outlived its killed parent";
+}
+
+TEST(RunProcess, WhatTheChildStartedDiesWithItsParent) {
+  // The program's own children, in its process group, go too: the kernel's death signal alone
+  // would reach only the program.
+  auto [middle, line] = RunInAForkedParent("sleep 30 & sleep 31 & echo $$ $!; wait");
+  ASSERT_GT(middle, 0);
+  pid_t program = 0;
+  pid_t grandchild = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "%d %d", &program, &grandchild), 2) << line;
+  ASSERT_FALSE(ProcessGone(grandchild));
+  ::kill(middle, SIGKILL);
+  int status = 0;
+  ::waitpid(middle, &status, 0);
+  EXPECT_TRUE(EventuallyGone(program)) << "program " << program << " outlived its killed parent";
+  EXPECT_TRUE(EventuallyGone(grandchild))
+      << "grandchild " << grandchild << " outlived its killed parent";
+}
+
+TEST(RunProcess, TheProgramsEndReachesTheCallerAsItWas) {
+  // Exit codes across the whole byte, and signals, whether or not they leave a core.
+  for (int code : {0, 1, 65, 127, 255}) {
+    ProcessSpec spec;
+    spec.argv = {"sh", "-c", "exit " + std::to_string(code)};
+    auto r = RunOk(spec);
+    EXPECT_EQ(r.exit_code, code);
+    EXPECT_EQ(r.signal, 0);
+  }
+  for (int sig : {SIGTERM, SIGINT, SIGSEGV, SIGABRT, SIGUSR1, SIGKILL}) {
+    ProcessSpec spec;
+    spec.argv = {"sh", "-c", "kill -" + std::to_string(sig) + " $$"};
+    auto r = RunOk(spec);
+    EXPECT_EQ(r.exit_code, -1) << sig;
+    EXPECT_EQ(r.signal, sig);
+  }
+}
+
+TEST(RunProcess, AProgramThatEndsWellOnSigtermIsNotReportedAsKilled) {
+  // The group's SIGTERM reaches the keeper too, which holds it: a program that exits 0 on it is
+  // reported as exit 0, not as killed by SIGTERM.
+  std::stop_source source;
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "trap 'exit 0' TERM; echo started; sleep 30 & wait"};
+  spec.on_line = [&](bool, const std::string& line, size_t) {
+    if (line == "started") source.request_stop();
+  };
+  auto r = RunOk(spec, source.get_token());
+  EXPECT_TRUE(r.stopped);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.signal, 0);
+}
+
+TEST(RunProcess, TheProgramsSignalsAreItsOwn) {
+  // Nothing of the keeper (every signal blocked) or of the caller leaks into the program.
+  ProcessSpec spec;
+  // The program itself reads its status: a shell blocks signals of its own while it waits.
+  spec.argv = {"grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"};
+  auto r = RunOk(spec);
+  EXPECT_THAT(r.stdout_text, HasSubstr("SigBlk:\t0000000000000000"));
+  EXPECT_THAT(r.stdout_text, HasSubstr("SigIgn:\t0000000000000000"));
 }
 
 TEST(RunProcess, SigkillAfterGraceWhenSigtermIsIgnored) {
