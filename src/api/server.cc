@@ -151,11 +151,11 @@ http::Router ApiServer::Impl::Routes() {
   r.GetOnIoThread("/healthz", bind(&Impl::Healthz));
   // The API's description needs no token: clients and code generators read it before they have
   // one, and it describes the routes, not any data.
-  r.Get("/api/v1/openapi.json", [](Request&) {
-    Response res;
-    res.body = std::string(OpenApiDocument());
-    return res;
-  });
+  r.Get("/api/v1/openapi.json", NoQuery([](Request&) {
+          Response res;
+          res.body = std::string(OpenApiDocument());
+          return res;
+        }));
   r.Get("/readyz", AtMost(kProbesAtOnce, readyz_in_flight, bind(&Impl::Readyz)));
   // Routes that read filters from the query string check them in the service (an unknown one is
   // refused); every other /api/v1 route refuses any query parameter (NoQuery).

@@ -137,7 +137,8 @@ Result<WebhookVerified> VerifyStripe(const WebhookTrigger& t,
   if (!header) return Fail(header.error());
   auto parsed = ParseStripeSignature(*header);
   if (!parsed) {
-    return Unauthenticated("Stripe-Signature must be t=<unix seconds>,v1=<hex>[,v1=<hex>...]");
+    return Unauthenticated("Stripe-Signature must be t=<unix seconds>,v1=<hex>[,v1=<hex>...], " +
+                           std::to_string(2 * kMaxSignatures) + " entries at most");
   }
   const int64_t ts_ms = parsed->timestamp * 1000;
   if (auto st = WithinTolerance(t, "Stripe-Signature timestamp", ts_ms, now_ms); !st) {

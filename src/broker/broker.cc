@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 
+#include "core/control_chars.h"
 #include "core/ids.h"
 
 namespace ferry {
@@ -66,26 +66,6 @@ Status ValidateQueueName(std::string_view queue) {
   }
   return {};
 }
-
-namespace {
-
-// A control character (below 0x20, or DEL) in a name that lists and tables print as it is: an
-// escape sequence there would paint over an operator's terminal. The message names the first.
-Status NoControlCharacters(std::string_view text, std::string_view what) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02x", c);
-      return Fail(ErrorCode::kInvalidArgument, std::string(what) +
-                                                   " must not hold control characters (byte " +
-                                                   hex + " at offset " + std::to_string(i) + ")");
-    }
-  }
-  return {};
-}
-
-}  // namespace
 
 Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options) {
   if (request.kind.empty() || request.kind.size() > 128) {

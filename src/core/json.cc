@@ -135,6 +135,13 @@ class CheckedSax {
 }  // namespace
 
 Result<Json> ParseJson(std::string_view text) {
+  // The parser takes a raw NUL for the end of its input and would accept whatever follows it
+  // unread; JSON has none (inside a string it is written \u0000).
+  if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "malformed JSON at byte " + std::to_string(nul + 1) +
+                    ": a NUL byte (JSON allows it only escaped, as \\u0000 in a string)");
+  }
   Json out;
   CheckedSax sax(out);
   bool ok = false;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/control_chars.h"
 #include "core/crypto.h"
 #include "core/json_fields.h"
 #include "service/local_service.h"
@@ -58,9 +59,8 @@ Result<Json> LocalService::CreateToken(const Json& body) {
   const std::string n = f.String("name", kRequired).value_or("");
   const std::optional<Json> given_scopes = f.Any("scopes");
   if (auto st = f.Finish(); !st) return Fail(st.error());
-  if (n.empty() || n.size() > 200 || n.find('\0') != std::string::npos) {
-    return Fail(Invalid("name must be 1 to 200 characters (no NUL)"));
-  }
+  if (n.empty() || n.size() > 200) return Fail(Invalid("name must be 1 to 200 characters"));
+  if (auto st = NoControlCharacters(n, "the token's name"); !st) return Fail(st.error());
   auto scopes = ReadScopes(given_scopes);
   if (!scopes) return Fail(scopes.error());
   return With(stores_, [&](Store& store) -> Result<Json> {

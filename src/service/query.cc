@@ -7,7 +7,12 @@ namespace ferry::service {
 std::string QueryReader::Text(std::string_view name) {
   known_.emplace(name);
   auto it = query_.find(name);
-  return it == query_.end() ? std::string() : it->second;
+  if (it == query_.end()) return std::string();
+  // `?limit=` is most likely a value a client meant to fill in: refused, not taken for absent.
+  if (it->second.empty()) {
+    Problem("query parameter '" + std::string(name) + "' is empty: give a value or leave it out");
+  }
+  return it->second;
 }
 
 int QueryReader::Limit(int default_value, int max) {

@@ -25,7 +25,7 @@ class QueryReader {
   // `query` must outlive the reader.
   explicit QueryReader(const Query& query) : query_(query) {}
 
-  // The parameter's text; "" when absent.
+  // The parameter's text; "" when absent. Given empty (`?status=`) it is a problem.
   std::string Text(std::string_view name);
   // ?limit: an integer from 1 to `max`, `default_value` when absent.
   int Limit(int default_value, int max);

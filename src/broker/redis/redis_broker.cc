@@ -979,9 +979,16 @@ class RedisBroker final : public Broker {
           conn_->Command(EvalArgs(Script::kDeleteQueue, QueuePrefix(options_.prefix, fresh[i])));
       if (!undone) return Fail(undone.error());
       const int64_t existing = -ReplyInt(r);
+      // A call that fails whole removes the queues it made (below): say so, or a batch of new
+      // queues reads as if the limit had been reached before it.
+      const std::string own =
+          refused == nullptr && !added.empty()
+              ? " (" + std::to_string(added.size()) +
+                    " of them made by this call, which submits nothing and removes them again)"
+              : "";
       const std::string why =
           "queue " + fresh[i] + " cannot be made: " + std::to_string(existing) +
-          (existing == 1 ? " queue exists" : " queues exist") + " and the limit is " +
+          (existing == 1 ? " queue exists" : " queues exist") + own + " and the limit is " +
           std::to_string(options_.max_queues) +
           " (--max-queues, FERRY_MAX_QUEUES); `ferry queue delete` removes one no longer used";
       if (!refusal) refusal = Error{ErrorCode::kConflict, why};

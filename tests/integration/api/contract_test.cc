@@ -152,6 +152,11 @@ TEST_F(ContractTest, TheServedDocumentIsTheRepositorysAndNeedsNoToken) {
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
   EXPECT_EQ(res->body, ReadFile(std::filesystem::path(FERRY_SOURCE_DIR) / "docs/openapi.json"));
+  // It takes no query parameter, as no /api/v1 route without filters does.
+  auto queried = anonymous.Get("/api/v1/openapi.json?x=1");
+  ASSERT_TRUE(queried);
+  EXPECT_EQ(queried->status, 400);
+  EXPECT_NE(queried->body.find("unknown query parameter 'x'"), std::string::npos) << queried->body;
 }
 
 TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
@@ -348,6 +353,17 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
         << r->body;
   }
   expect(client_->Post("/api/v1/tokens", R"({"name":""})", "application/json"), 400);
+  // A name `ferry token list` prints as it is: an escape sequence or a CR would paint over the
+  // table; DEL too. A near miss, a name of printable non-ASCII characters, is fine.
+  for (const char* name : {R"(evil\u001b[31mRED)", R"(a\rb)", R"(tab\there)", R"(del\u007f)"}) {
+    auto r = client_->Post("/api/v1/tokens", std::string(R"({"name":")") + name + R"("})",
+                           "application/json");
+    ASSERT_TRUE(r) << name;
+    EXPECT_EQ(r->status, 400) << name << ": " << r->body;
+    EXPECT_NE(r->body.find("the token's name must not hold control characters"), std::string::npos)
+        << r->body;
+  }
+  expect(client_->Post("/api/v1/tokens", R"({"name":"café ☕"})", "application/json"), 201);
   expect(client_->Post("/api/v1/tokens", R"({"name":"x","scopes":"root"})", "application/json"),
          400);
   expect(client_->Post("/api/v1/tokens", R"({"name":"x","scope":"run"})", "application/json"), 400);

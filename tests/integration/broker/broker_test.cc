@@ -670,6 +670,30 @@ TEST_F(BrokerTest, ALimitOfOneQueueIsNamedInTheSingular) {
               HasSubstr("queue q2 cannot be made: 1 queue exists and the limit is 1 "));
 }
 
+// A batch that makes queues and then meets the limit submits nothing and removes the queues it
+// made; its refusal counts them, so it does not read as a limit reached before it.
+TEST_F(BrokerTest, ABatchRefusedByTheLimitSaysWhichQueuesItMadeItself) {
+  options_.max_queues = 3;
+  Reopen();
+  SubmitOk(Req("noop", "q1"));
+  auto batch = broker_->SubmitBatch({Req("noop", "n1"), Req("noop", "n2"), Req("noop", "n3")});
+  ASSERT_FALSE(batch);
+  EXPECT_EQ(batch.error().code, ErrorCode::kConflict);
+  EXPECT_THAT(batch.error().message,
+              HasSubstr("queue n3 cannot be made: 3 queues exist (2 of them made by this call, "
+                        "which submits nothing and removes them again) and the limit is 3"));
+  auto queues = broker_->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_THAT(*queues, ElementsAre("q1"));
+  // One past the limit with none of its own: the plain words.
+  SubmitOk(Req("noop", "q2"));
+  SubmitOk(Req("noop", "q3"));
+  auto over = broker_->SubmitBatch({Req("noop", "q1"), Req("noop", "n4")});
+  ASSERT_FALSE(over);
+  EXPECT_THAT(over.error().message,
+              HasSubstr("queue n4 cannot be made: 3 queues exist and the limit is 3 "));
+}
+
 // max_queues bounds how many queues exist: the one past it is refused whoever makes it (a task,
 // a batch, a worker's claim) and leaves no key behind; queues that exist go on; deleting one
 // frees its place.

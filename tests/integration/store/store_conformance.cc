@@ -1415,6 +1415,36 @@ TEST_P(StoreConformance, ApiTokens) {
   EXPECT_CODE(store_->RevokeApiToken("nope"), ErrorCode::kNotFound);
 }
 
+TEST_P(StoreConformance, ATokenWhoseLastUseCannotBeWrittenStillVerifies) {
+  // Recording the last use is bookkeeping: a database held by another writer past the store's
+  // timeouts must not fail the request the token came with.
+  auto t = store_->CreateApiToken("ci", "hash-1", {"read"});
+  ASSERT_OK(t);
+  StoreOptions quick = options_;
+  quick.busy_timeout = milliseconds(200);
+  quick.statement_timeout = milliseconds(300);
+  auto factory = MakeStoreFactory(location_, quick);
+  ASSERT_TRUE(factory) << factory.error().ToString();
+  auto other = (*factory)->Open();
+  ASSERT_TRUE(other) << other.error().ToString();
+  {
+    // Holds the token's row (and, in SQLite, the file) until the end of the block.
+    auto tx = store_->Begin();
+    ASSERT_OK(tx);
+    ASSERT_OK(store_->RevokeApiToken(t->id));
+    auto v = (*other)->VerifyApiToken("hash-1");
+    ASSERT_OK(v);
+    ASSERT_TRUE(v->has_value());
+    EXPECT_EQ((*v)->id, t->id);
+    EXPECT_EQ((*v)->last_used_ms, 0);  // not written
+  }
+  // Rolled back: the token lives on, and its next use is recorded.
+  auto v = (*other)->VerifyApiToken("hash-1");
+  ASSERT_OK(v);
+  ASSERT_TRUE(v->has_value());
+  EXPECT_EQ((*v)->last_used_ms, clock_.NowMs());
+}
+
 TEST_P(StoreConformance, NoncesRejectReplaysUntilExpiry) {
   int64_t exp = clock_.NowMs() + 300'000;
   EXPECT_TRUE(*store_->RememberNonce("hooks/wf", "sig-1", exp));

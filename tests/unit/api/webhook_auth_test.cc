@@ -205,6 +205,18 @@ TEST(Stripe, SignedTimestampDotBodyAndSeveralV1) {
                       ts * 1000 + 301'000));
   EXPECT_TRUE(Verify(WebhookAuth::kStripe, secret, {{"Stripe-Signature", good}}, body,
                      ts * 1000 + 300'000));
+  // 32 entries at most, and the refusal says so: 31 wrong v1 entries with the right one last
+  // pass; one more does not.
+  std::string many = "t=" + std::to_string(ts);
+  for (int i = 0; i < 30; ++i) many += ",v1=" + std::string(64, 'b');
+  EXPECT_TRUE(Verify(WebhookAuth::kStripe, secret, {{"Stripe-Signature", many + ",v1=" + sig}},
+                     body, ts * 1000));
+  auto over = Verify(WebhookAuth::kStripe, secret,
+                     {{"Stripe-Signature", many + ",v1=" + std::string(64, 'b') + ",v1=" + sig}},
+                     body, ts * 1000);
+  ASSERT_FALSE(over);
+  EXPECT_NE(over.error().message.find("32 entries at most"), std::string::npos)
+      << over.error().message;
 }
 
 TEST(Stripe, ParseSignatureHeader) {

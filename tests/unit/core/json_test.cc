@@ -107,6 +107,21 @@ TEST(ParseJson, NulInStringsIsKeptForTheSinksToJudge) {
   EXPECT_EQ((*r)["a"].get<std::string>().size(), 3u);
 }
 
+TEST(ParseJson, ARawNulIsRefusedWhereverItIs) {
+  // After a whole value, between tokens, inside a string, and as the only byte.
+  for (std::string_view text :
+       {std::string_view("{\"a\":1}\0{\"b\":2}", 15), std::string_view("{\"a\":\0 1}", 9),
+        std::string_view("{\"a\":\"x\0y\"}", 11), std::string_view("\0", 1)}) {
+    auto r = ParseJson(text);
+    ASSERT_FALSE(r) << text.size();
+    EXPECT_THAT(r.error().message, HasSubstr("a NUL byte")) << text.size();
+  }
+  auto r = ParseJson(std::string_view("{\"a\":1}\0junk", 12));
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("malformed JSON at byte 8: a NUL byte"));
+  EXPECT_TRUE(ParseJson(R"({"a": "\u0000"})"));  // the escaped form is a character like any
+}
+
 TEST(JsonDepth, Scalars) {
   EXPECT_EQ(JsonDepth(Json(1)), 0);
   EXPECT_EQ(JsonDepth(Json::array()), 1);

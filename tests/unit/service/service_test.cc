@@ -73,6 +73,19 @@ TEST(QueryReaderTest, UnknownAndOutOfRangeParametersAreNamed) {
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find("unknown query parameter 'satus'"), std::string::npos);
   EXPECT_NE(st.error().message.find("known: status"), std::string::npos);
+
+  // Given empty is not absent: refused, for a plain parameter and for the limit.
+  for (const char* name : {"status", "limit"}) {
+    Query empty{{name, ""}};
+    QueryReader d(empty);
+    d.Text("status");
+    d.Limit(50, 1000);
+    st = d.Finish();
+    ASSERT_FALSE(st) << name;
+    EXPECT_NE(st.error().message.find(std::string("query parameter '") + name + "' is empty"),
+              std::string::npos)
+        << st.error().message;
+  }
 }
 
 TEST_F(ServiceTest, SubmitChecksTheBodyOnce) {
