@@ -154,6 +154,7 @@ struct Server::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread io_thread;
   std::unique_ptr<HandlerPool> pool;
+  std::unique_ptr<HandlerPool> after_pool;  // Response::after
 
   std::atomic<int> port{0};
   std::atomic<int> open{0};
@@ -457,13 +458,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
         self->Answer(std::move(res));
       });
       if (!after) return;
-      try {
-        after();
-      } catch (const std::exception& e) {
-        spdlog::error("http: {}, after its answer: {}", what, e.what());
-      } catch (...) {
-        spdlog::error("http: {}, after its answer: an exception of unknown type", what);
-      }
+      auto run_after = [after = std::move(after), what]() {
+        try {
+          after();
+        } catch (const std::exception& e) {
+          spdlog::error("http: {}, after its answer: {}", what, e.what());
+        } catch (...) {
+          spdlog::error("http: {}, after its answer: an exception of unknown type", what);
+        }
+      };
+      // Here only when its pool is full (or stopping): the handler thread is then the limit.
+      if (!self->server_.after_pool->Post(run_after)) run_after();
     });
     if (!posted) Busy();
   }
@@ -746,8 +751,8 @@ Result<int> Server::Start() {
   std::lock_guard lock(s.lifecycle_mu);
   if (s.running || s.stopped) return Fail(ErrorCode::kInvalidArgument, "Start() called twice");
   if (o.port < 0 || o.port > 65535) return Fail(ErrorCode::kInvalidArgument, "bad port");
-  if (o.threads < 1 || o.max_queued < 1 || o.max_connections < 1 ||
-      o.max_connections_per_client < 1 || o.max_streams < 0) {
+  if (o.threads < 1 || o.max_queued < 1 || o.after_threads < 1 || o.max_after_queued < 0 ||
+      o.max_connections < 1 || o.max_connections_per_client < 1 || o.max_streams < 0) {
     return Fail(ErrorCode::kInvalidArgument,
                 "threads, max_queued and connection caps must be positive");
   }
@@ -780,6 +785,7 @@ Result<int> Server::Start() {
   }
   s.port = s.acceptor.local_endpoint(ec).port();
   s.pool = std::make_unique<HandlerPool>(o.threads, o.max_queued);
+  s.after_pool = std::make_unique<HandlerPool>(o.after_threads, o.max_after_queued);
   s.work.emplace(s.io.get_executor());
   s.Accept();
   s.io_thread = std::thread([&s] {
@@ -818,6 +824,7 @@ void Server::Stop() {
   });
   closed.get_future().wait();
   s.pool->Stop();
+  s.after_pool->Stop();
   s.work.reset();
   s.io.stop();
   if (s.io_thread.joinable()) s.io_thread.join();

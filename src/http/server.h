@@ -35,6 +35,12 @@ struct ServerOptions {
   int threads = 16;
   // Requests waiting for a handler thread; one more is answered 503 at once.
   int max_queued = 4096;
+  // Threads that run the work a route leaves for after its answer (Response::after: a webhook's
+  // enqueue), so work waiting on a slow dependency holds none of the threads that answer
+  // requests. Work that would wait behind more than `max_after_queued` others runs on its
+  // handler thread instead; queued work not started when the server stops is dropped.
+  int after_threads = 4;
+  int max_after_queued = 4096;
 
   // Open connections, in total and from one client address; one more gets 503 and is closed.
   int max_connections = 10000;

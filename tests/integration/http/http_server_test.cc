@@ -145,6 +145,19 @@ class HttpServerTest : public ::testing::Test {
       return JsonResponse(200, Json{{"passed", true}});
     });
     r.GetOnIoThread("/alive", [](Request&) { return JsonResponse(200, Json{{"status", "ok"}}); });
+    // Answers at once, then holds a thread after its answer until the gate opens (as a
+    // webhook's enqueue does while Redis does not answer).
+    r.Post("/later", [this](Request&) {
+      Response res = JsonResponse(202, Json{{"accepted", true}});
+      res.after = [this] {
+        std::unique_lock lock(gate_mu_);
+        ++at_gate_;
+        gate_cv_.notify_all();
+        gate_cv_.wait(lock, [&] { return gate_open_; });
+        ++after_done_;
+      };
+      return res;
+    });
     options.port = 0;
     server_ = std::make_unique<Server>(options, std::move(r));
     auto port = server_->Start();
@@ -167,6 +180,7 @@ class HttpServerTest : public ::testing::Test {
   std::unique_ptr<Server> server_;
   int port_ = 0;
   std::atomic<int> admitted_{0};
+  std::atomic<int> after_done_{0};
   std::mutex gate_mu_;
   std::condition_variable gate_cv_;
   int at_gate_ = 0;
@@ -216,6 +230,58 @@ TEST_F(HttpServerTest, AnIoThreadRouteAnswersWhileEveryHandlerThreadIsHeld) {
   for (auto& t : held) t.join();
   for (const auto& a : answers) EXPECT_EQ(StatusOf(a), 200) << a;
   EXPECT_EQ(server_->OldestQueuedWait().count(), 0);
+}
+
+// Work after an answer runs on threads of its own: while it waits (on the gate here, on a
+// stalled Redis for a webhook's enqueue), the one handler thread answers the next requests. Past
+// its queue, such work runs on the handler thread, which then waits with it.
+TEST_F(HttpServerTest, WorkAfterAnAnswerHoldsNoHandlerThread) {
+  ServerOptions o;
+  o.threads = 1;
+  o.after_threads = 2;
+  o.max_after_queued = 1;
+  Start(o);
+  std::vector<std::thread> clients;
+  struct Release {
+    std::function<void()> open;
+    std::vector<std::thread>* threads;
+    ~Release() {
+      open();
+      for (auto& t : *threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } release{[this] { OpenGate(); }, &clients};
+  auto post = [this] {
+    RawClient c(port_);
+    c.Send("POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    return c.Read();
+  };
+  auto at_gate = [this](int n) {
+    std::unique_lock lock(gate_mu_);
+    return gate_cv_.wait_for(lock, 10s, [&] { return at_gate_ == n; });
+  };
+  // Two after-threads held, one more waiting in their queue: each answered 202 at once.
+  for (int i = 1; i <= 2; ++i) {
+    const std::string answer = post();
+    EXPECT_EQ(StatusOf(answer), 202) << answer;
+    ASSERT_TRUE(at_gate(i));
+  }
+  EXPECT_EQ(StatusOf(post()), 202);
+  // The handler thread is free.
+  const std::string ping = Get("/ping");
+  EXPECT_EQ(StatusOf(ping), 200) << ping;
+  // The fourth finds the queue full: its answer still goes out first, then its work holds the
+  // handler thread, and a request after it waits for the gate.
+  EXPECT_EQ(StatusOf(post()), 202);
+  ASSERT_TRUE(at_gate(3));
+  std::string late;
+  clients.emplace_back([&] { late = Get("/ping"); });
+  ASSERT_TRUE(Eventually([&] { return server_->OldestQueuedWait().count() > 0; }, 10s));
+  OpenGate();
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(StatusOf(late), 200) << late;
+  ASSERT_TRUE(Eventually([&] { return after_done_.load() == 4; }, 10s));
 }
 
 TEST(Router, AnIoThreadRouteMayNotHaveAnAdmissionCheck) {
