@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "core/ids.h"
+#include "core/utf8.h"
 
 namespace ferry::api {
 namespace {
@@ -67,14 +68,29 @@ Result<Json> WebhookTriggerData(const engine::WebhookTrigger& trigger, std::stri
                                 const HeaderList& headers,
                                 const std::vector<std::pair<std::string, std::string>>& query,
                                 std::string_view raw_body) {
+  // What a run gets is JSON text, which holds only UTF-8: bytes that are not would reach it as
+  // U+FFFD, not as what was sent (and signed). Refused instead, naming where.
+  auto not_utf8 = [](std::string_view text, const std::string& what) -> std::optional<Error> {
+    auto at = Utf8FirstInvalid(text);
+    if (!at) return std::nullopt;
+    return Error{ErrorCode::kInvalidArgument,
+                 "webhook " + what + " is not UTF-8 text (byte " + std::to_string(*at + 1) +
+                     "); a run's trigger data is JSON, so binary data must be sent encoded "
+                     "(base64, for one)"};
+  };
   std::map<std::string, std::string> joined;
   for (const auto& [k, v] : headers) {
     if (IsScrubbedHeader(trigger, k)) continue;
+    if (auto e = not_utf8(v, "header " + k)) return Fail(*e);
     auto [it, inserted] = joined.try_emplace(k, v);
     if (!inserted) it->second += ", " + v;
   }
   std::map<std::string, std::string> first;
-  for (const auto& [k, v] : query) first.try_emplace(k, v);  // first value of a repeated one
+  for (const auto& [k, v] : query) {
+    if (auto e = not_utf8(k, "query parameter name")) return Fail(*e);
+    if (auto e = not_utf8(v, "query parameter " + k)) return Fail(*e);
+    first.try_emplace(k, v);  // first value of a repeated one
+  }
   Json h = Json::object();
   for (const auto& [k, v] : joined) h[k] = v;
   Json q = Json::object();
@@ -90,6 +106,7 @@ Result<Json> WebhookTriggerData(const engine::WebhookTrigger& trigger, std::stri
     // than start a run whose inputs silently went missing.
     return Fail(ErrorCode::kInvalidArgument, "webhook body: " + parsed.error().message);
   } else {
+    if (auto e = not_utf8(raw_body, "body")) return Fail(*e);
     body = std::string(raw_body);  // form posts and plain text are kept as they came
   }
   return Json{{"method", std::string(method)},

@@ -1,8 +1,10 @@
 // Internal: cutting text at a byte count without splitting a UTF-8 character, so a cut text
-// holds only characters that were in the original (a split one would be dumped as U+FFFD).
+// holds only characters that were in the original (a split one would be dumped as U+FFFD), and
+// finding text that is not UTF-8 at all, which a JSON dump would change the same way.
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string_view>
 
 namespace ferry {
@@ -23,6 +25,44 @@ inline size_t Utf8OrphanHead(std::string_view s) {
   size_t n = 0;
   while (n < 3 && n < s.size() && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) ++n;
   return n;
+}
+
+// The offset of the first byte of `s` that does not begin a well-formed UTF-8 character
+// (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF); nullopt when `s` is
+// UTF-8 throughout.
+inline std::optional<size_t> Utf8FirstInvalid(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = 0;
+    unsigned char low = 0x80;  // the range of the second byte, narrower for some leads
+    unsigned char high = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;   // overlong
+      if (c == 0xED) high = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;   // overlong
+      if (c == 0xF4) high = 0x8F;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > s.size()) return i;
+    const auto second = static_cast<unsigned char>(s[i + 1]);
+    if (second < low || second > high) return i;
+    for (size_t k = 2; k < length; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+    }
+    i += length;
+  }
+  return std::nullopt;
 }
 
 }  // namespace ferry

@@ -55,6 +55,36 @@ TEST(ScrubTest, JsonBodyParsedEmptyBodyNull) {
   EXPECT_TRUE((*WebhookTriggerData(t, "GET", {}, {}, ""))["body"].is_null());
 }
 
+TEST(ScrubTest, WhatIsNotUtf8IsRefusedNotChanged) {
+  // A JSON dump would turn such bytes into U+FFFD: the run would not get what was sent.
+  auto t = HmacTrigger();
+  const HeaderList text = {{"Content-Type", "text/plain"}};
+  struct Case {
+    HeaderList headers;
+    std::vector<std::pair<std::string, std::string>> query;
+    std::string body;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {text, {}, "\xff\xfe not json", "webhook body is not UTF-8 text (byte 1)"},
+           {text, {}, "caf\xC3", "webhook body is not UTF-8 text (byte 4)"},
+           {{{"X-Name", "Jos\xE9"}}, {}, "", "webhook header X-Name is not UTF-8 text (byte 4)"},
+           {{}, {{"who", "\xC0\xAF"}}, "", "webhook query parameter who is not UTF-8 text"},
+           {{}, {{"\xFF", "1"}}, "", "webhook query parameter name is not UTF-8 text"}}) {
+    auto r = WebhookTriggerData(t, "POST", c.headers, c.query, c.body);
+    ASSERT_FALSE(r) << c.says;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos) << r.error().message;
+  }
+  // Near misses: the same places in UTF-8 pass, as they came; a scrubbed header is not read.
+  auto ok = WebhookTriggerData(t, "POST", {{"X-Name", "Jos\xC3\xA9"}, {"Cookie", "\xff"}},
+                               {{"who", "\xE2\x82\xAC"}}, "caf\xC3\xA9");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ((*ok)["headers"]["X-Name"], "Jos\xC3\xA9");
+  EXPECT_EQ((*ok)["query"]["who"], "\xE2\x82\xAC");
+  EXPECT_EQ((*ok)["body"], "caf\xC3\xA9");
+}
+
 TEST(ScrubTest, BodyMeantAsJsonMustBeValidJson) {
   auto t = HmacTrigger();
   // Opens like JSON, or says it is JSON: refused with the reason, never kept as text.

@@ -199,5 +199,24 @@ TEST(Utf8, FindsTheBytesOfACharacterCutAtEitherEnd) {
   EXPECT_EQ(Utf8OrphanHead("\xE2\x82\xAC"), 0u);
 }
 
+TEST(Utf8, FindsTheFirstByteThatIsNotUtf8) {
+  for (std::string_view ok : {"", "plain", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                              "\xED\x9F\xBF",         // U+D7FF, just below the surrogates
+                              "\xEE\x80\x80",         // U+E000, just above them
+                              "\xF4\x8F\xBF\xBF"}) {  // U+10FFFF, the last
+    EXPECT_EQ(Utf8FirstInvalid(ok), std::nullopt) << ok;
+  }
+  EXPECT_EQ(Utf8FirstInvalid("ab\xFF"), 2u);
+  EXPECT_EQ(Utf8FirstInvalid("\x80"), 0u);                    // a continuation without a lead
+  EXPECT_EQ(Utf8FirstInvalid("a\xC3"), 1u);                   // cut short
+  EXPECT_EQ(Utf8FirstInvalid("\xC3("), 0u);                   // not continued
+  EXPECT_EQ(Utf8FirstInvalid("\xC0\xAF"), 0u);                // overlong '/'
+  EXPECT_EQ(Utf8FirstInvalid("\xE0\x9F\xBF"), 0u);            // overlong
+  EXPECT_EQ(Utf8FirstInvalid("\xED\xA0\x80"), 0u);            // U+D800, a surrogate
+  EXPECT_EQ(Utf8FirstInvalid("\xF0\x8F\xBF\xBF"), 0u);        // overlong
+  EXPECT_EQ(Utf8FirstInvalid("x\xF4\x90\x80\x80"), 1u);       // U+110000, one past the last
+  EXPECT_EQ(Utf8FirstInvalid("\xE2\x82\xACok\xE2\x82"), 5u);  // the second € cut short
+}
+
 }  // namespace
 }  // namespace ferry
