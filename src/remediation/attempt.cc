@@ -300,6 +300,7 @@ class Attempt {
     if (retry_run_) {
       runs::EnsureTaskOptions task;
       task.queue = o_.run_queue;
+      task.reason = "remediation";
       auto ensured = runs::EnsureRunTask(store_, broker_, *retry_run_, task);
       if (!ensured) {
         retry_error = "the retry run " + retry_run_->id +

@@ -256,7 +256,7 @@ Result<EnsureTaskResult> EnsureRunTask(Store& store, Broker& broker, const Run& 
                    Json{{"task_id", submitted->id},
                         {"queue", result.queue},
                         {"generation", next},
-                        {"reason", result.previous.empty() ? "sweep" : result.previous}});
+                        {"reason", result.previous.empty() ? options.reason : result.previous}});
     return result;
   }
   return Fail(ErrorCode::kInternal, "run " + run.id + ": no usable task generation after " +

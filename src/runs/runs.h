@@ -149,6 +149,9 @@ struct EnsureTaskOptions {
   std::string queue = "default";  // used when the history names none
   int max_attempts = 5;
   std::chrono::milliseconds timeout = std::chrono::hours(24);
+  // The run.enqueued event's "reason" when the run had no task before (with one, the reason is
+  // what became of it): who enqueues it.
+  std::string reason = "sweep";
 };
 
 struct EnsureTaskResult {

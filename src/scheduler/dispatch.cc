@@ -205,6 +205,7 @@ class TriggerDispatch {
     o.run_id = run.id;
     runs::EnsureTaskOptions eo;
     eo.queue = options_.queue;
+    eo.reason = "cron";
     auto task = runs::EnsureRunTask(store_, broker_, run, eo);
     if (!task) {
       o.detail =

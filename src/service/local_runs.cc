@@ -166,6 +166,7 @@ Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
   // the configured run queue.
   runs::EnsureTaskOptions task;
   task.queue = options_.run_queue;
+  task.reason = "retry";
   if (auto ref = runs::LatestRunTask(**store, id); ref && *ref) task.queue = (*ref)->queue;
   Json out{{"run", views::Run(*run)},
            {"enqueued", false},

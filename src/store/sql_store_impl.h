@@ -275,6 +275,11 @@ class SqlStore final : public Store, private SqlSession {
   // that already won, kNotFound or kConflict otherwise.
   Result<Run> WhyNotMarkedRunning(const std::string& run_id, int64_t epoch,
                                   const std::string& worker);
+  // FinishRun's one try; FinishRun tries again while the events' numbers clash.
+  Result<Run> FinishRunOnce(const std::string& run_id, int64_t epoch, RunStatus status,
+                            const std::string& output, const std::string& error,
+                            const std::string& failed_node, const std::vector<NewRunEvent>& events,
+                            const std::vector<RunStep>& steps);
   // Why FinishRun's update applied to no row: the run as it is for a repeat of that finish,
   // kNotFound or kConflict otherwise.
   Result<Run> WhyNotFinished(const std::string& run_id, int64_t epoch, RunStatus status,

@@ -1,4 +1,6 @@
 // SqlStore: runs and their transitions, steps (checkpoints), events, and retention.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
 #include <iterator>
@@ -413,11 +415,17 @@ std::vector<SqlStatement> FinishStatements(const std::string& run_id, int64_t ep
 
 // kConflict at a finish's COMMIT (or its events' statement): the finish applied, only its events
 // met another appender's numbers. Nothing was committed: the caller tries again.
+constexpr std::string_view kEventsClashed =
+    "store: the run's events met another writer's; nothing committed, retry: ";
 tl::unexpected<Error> EventsClashed(const Error& e) {
-  return Fail(
-      ErrorCode::kUnavailable,
-      "store: the run's events met another writer's; nothing committed, retry: " + e.message);
+  return Fail(ErrorCode::kUnavailable, std::string(kEventsClashed) + e.message);
 }
+bool IsEventsClash(const Error& e) {
+  return e.code == ErrorCode::kUnavailable && e.message.rfind(kEventsClashed, 0) == 0;
+}
+
+// How many times a finish is committed when its events keep meeting another writer's numbers.
+constexpr int kFinishTries = 5;
 
 // Whether a finish's steps can go with it in one closed list of statements (one round trip on
 // PostgreSQL, one statement list on SQLite): each under the finish's epoch (a step SaveStep would
@@ -535,6 +543,22 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
                                 const std::string& failed_node,
                                 const std::vector<NewRunEvent>& events,
                                 const std::vector<RunStep>& steps) {
+  // An event number another writer took at the same moment (a scheduler's or a sweep's
+  // run.enqueued landing as a fast run ends) fails the commit with nothing written: tried again at
+  // once. Handed to the caller, it would fail the attempt, and the next one would run the last
+  // node again, whose checkpoint this commit carries.
+  for (int clashes = 1;; ++clashes) {
+    auto r = FinishRunOnce(run_id, epoch, status, output, error, failed_node, events, steps);
+    if (r || clashes >= kFinishTries || !IsEventsClash(r.error())) return r;
+    spdlog::debug("run {}: the finish's events met another writer's numbers; again", run_id);
+  }
+}
+
+Result<Run> SqlStore::FinishRunOnce(const std::string& run_id, int64_t epoch, RunStatus status,
+                                    const std::string& output, const std::string& error,
+                                    const std::string& failed_node,
+                                    const std::vector<NewRunEvent>& events,
+                                    const std::vector<RunStep>& steps) {
   if (!IsTerminal(status)) {
     return Invalid("FinishRun needs a terminal status, not " + std::string(RunStatusName(status)));
   }

@@ -514,9 +514,9 @@ class Store {
   // succeeds again. kConflict otherwise; kInvalidArgument for a non-terminal status. `steps`
   // (the last node's checkpoint, as SaveStep would store it) and `events` (the run's "finished"
   // event, and what its nodes said last) are written in the same commit, and only if the finish
-  // applies; a step SaveStep would refuse refuses the finish. kUnavailable (retry; nothing was
-  // committed) when the finish applied but its events met another writer's numbers at the
-  // COMMIT.
+  // applies; a step SaveStep would refuse refuses the finish. When the finish applied but its
+  // events met another writer's numbers at the COMMIT (nothing committed), it is tried again at
+  // once, up to 5 times in all; then kUnavailable (retry).
   virtual Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
                                 const std::string& output, const std::string& error,
                                 const std::string& failed_node,

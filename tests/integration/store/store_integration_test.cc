@@ -309,6 +309,39 @@ TEST_F(PostgresStore, AFinishWhoseEventsClashAtTheCommitIsRetryable) {
   EXPECT_EQ((*s)->ListRunEvents(run->id, 0, 10)->size(), 1u);
 }
 
+// A finish whose events meet another writer's number once (a scheduler's run.enqueued landing as
+// a fast run ends; here a trigger raises the unique violation such a clash raises) is committed
+// on the next try, with its last node's checkpoint: the attempt does not fail, so the node is not
+// run again.
+TEST_F(PostgresStore, AFinishWhoseEventsClashOnceIsCommittedOnTheNextTry) {
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  auto* s = &w.store;
+  MakeEventsClashWhen(w, "NEW.data LIKE '%once%' AND nextval('clashes') = 1");
+  auto run = (*s)->CreateRun(w.run);
+  ASSERT_TRUE(run);
+  ASSERT_TRUE((*s)->MarkRunRunning(run->id, 1, "w"));
+  RunStep step;
+  step.run_id = run->id;
+  step.node_id = "last";
+  step.status = "succeeded";
+  step.output = R"({"n":1})";
+  step.epoch = 1;
+  auto done = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "",
+                              {{"run.finished", R"({"n":"once"})", 0}}, {step});
+  ASSERT_TRUE(done) << done.error().ToString();
+  EXPECT_EQ(done->status, RunStatus::kSucceeded);
+  EXPECT_EQ(SharedPostgres().Psql("SELECT last_value FROM clashes", w.db), "2")
+      << "the clash never happened";
+  auto events = (*s)->ListRunEvents(run->id, 0, 10);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+  auto steps = (*s)->ListSteps(run->id);
+  ASSERT_TRUE(steps) << steps.error().ToString();
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ((*steps)[0].output, R"({"n":1})");
+}
+
 // A start whose "started" event meets another writer's number (a trigger raises the unique
 // violation such a clash raises) is tried again at once; one that keeps clashing committed
 // nothing and says retry (kUnavailable), not "superseded" (kConflict).
