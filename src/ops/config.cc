@@ -273,7 +273,7 @@ const std::vector<SettingInfo>& Settings() {
       {"scheduler-tick", "1s", "scheduler", false, "Cron dispatch interval", "", "--tick"},
       {"scheduler-lease", "5s", "scheduler", false,
        "Leader lease; a dead leader is replaced within about this long", "", "--lease"},
-      {"misfire-grace", "5s", "scheduler", false, "An occurrence later than this is a misfire", "",
+      {"misfire-grace", "30s", "scheduler", false, "An occurrence later than this is a misfire", "",
        ""},
       {"run-queue", "default", "scheduler", false, "Queue of the runs' tasks", "", ""},
       {"metrics-port", "-1 (off)", "scheduler", false,

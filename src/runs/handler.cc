@@ -337,6 +337,15 @@ class Execution {
     }
     const ferry::Run& run = started->run;
     started_ms_ = run.started_ms;
+    if (run.attempt > state_.options.max_run_attempts) {
+      return Finish(store, RunStatus::kFailed, "",
+                    "run abandoned: started " + std::to_string(run.attempt) +
+                        " times, more than max_run_attempts (" +
+                        std::to_string(state_.options.max_run_attempts) +
+                        "); every earlier attempt ended without finishing it (a node that kills "
+                        "its worker?)",
+                    "");
+    }
 
     // From here the run is ours: a definition problem ends it as failed.
     auto def = LoadDefinition(store, run.workflow_id, run.version);

@@ -69,6 +69,10 @@ struct RunHandlerOptions {
   int max_idle_broker_connections = 8;
   // After a run was persisted as failed (remediation capture). Empty: nothing.
   RunFailedHook on_run_failed;
+  // A run started more times than this is failed at its next start instead of run again: each
+  // worker that took it over died or lost it (a node that kills its worker), and recovery's own
+  // check comes only between task generations.
+  int max_run_attempts = kMaxRunAttempts;
 };
 
 // Registers `ferry.run` into `registry`. The factories must outlive every worker using it.

@@ -42,7 +42,7 @@ struct RecoveryOptions {
   // At most this many runs of each kind per pass.
   int limit = 200;
   // A run started this many times whose task is gone again is failed instead of re-enqueued.
-  int max_run_attempts = 10;
+  int max_run_attempts = kMaxRunAttempts;
   // Where new tasks go when a run's history names no queue; and their settings.
   EnsureTaskOptions task;
   // Report what would be done, change nothing.

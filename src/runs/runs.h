@@ -37,6 +37,9 @@
 namespace ferry::runs {
 
 inline constexpr std::string_view kRunTaskKind = "ferry.run";
+// How many times a run may be started (each start an attempt, a takeover included) before it is
+// failed as abandoned: by the worker at the start past it, by recovery before a new generation.
+inline constexpr int kMaxRunAttempts = 10;
 
 // Event types this library writes into a run's history (besides the executor's node.* events).
 // {triggered_by, version, trigger?, task_id, queue, generation: 0}

@@ -30,7 +30,7 @@ namespace ferry::scheduler {
 
 struct DispatchOptions {
   // An occurrence later than this when first seen is missed (the misfire policy decides).
-  std::chrono::milliseconds misfire_grace = std::chrono::seconds(5);
+  std::chrono::milliseconds misfire_grace = std::chrono::seconds(30);
   // The queue run tasks go to.
   std::string queue = "default";
   // Occurrences examined per trigger per tick before jumping ahead (see PlanOptions).

@@ -620,6 +620,51 @@ TEST_F(RunsTest, RacingExecutionsProduceOneOutcome) {
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);  // only the owner ran it
 }
 
+// A run started max_run_attempts times (each taker died or lost it) is failed at its next start,
+// not run again, whichever task generation brings it; the start before that still runs it.
+TEST_F(RunsTest, ARunStartedMoreThanItsMostAttemptsIsFailedNotRunAgain) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  auto started = Start("three");  // its task sits in Redis; no worker runs it
+  runs::RunHandlerOptions options;
+  options.max_run_attempts = 3;
+  auto handler = runs::MakeRunHandler(*stores_, *brokers_, options);
+  // Three takers marked the run and vanished (as a worker killed mid-run does).
+  for (int64_t epoch = 1; epoch <= 3; ++epoch) {
+    ASSERT_TRUE(store_->MarkRunRunning(started.run.id, runs::RunFencingToken(0, epoch), "gone"));
+  }
+  NullEmitter emitter;
+  TaskContext ctx;
+  ctx.id = "task-4";
+  ctx.kind = "ferry.run";
+  ctx.payload = runs::RunTaskPayload(started.run.id, 0);
+  ctx.epoch = 4;
+  ctx.events = &emitter;
+  auto result = handler(ctx);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ((*result)["status"], "failed");
+  auto run = store_->GetRun(started.run.id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->status, RunStatus::kFailed);
+  EXPECT_EQ((*run)->attempt, 4);
+  EXPECT_NE((*run)->error.find("run abandoned: started 4 times, more than max_run_attempts (3)"),
+            std::string::npos)
+      << (*run)->error;
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 0);  // no node ran
+
+  // The near miss: started exactly max_run_attempts times, it runs.
+  auto second = Start("three");
+  for (int64_t epoch = 1; epoch <= 2; ++epoch) {
+    ASSERT_TRUE(store_->MarkRunRunning(second.run.id, runs::RunFencingToken(0, epoch), "gone"));
+  }
+  ctx.id = "task-3";
+  ctx.payload = runs::RunTaskPayload(second.run.id, 0);
+  ctx.epoch = 3;
+  auto ran = handler(ctx);
+  ASSERT_TRUE(ran) << ran.error().message;
+  EXPECT_EQ((*ran)["status"], "succeeded");
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+}
+
 // Stores that hold FinishRun at a gate when it is called under one of the given fencing tokens.
 class FinishGatedStore : public OwningStoreWrapper {
  public:
