@@ -440,10 +440,12 @@ void Ingester::ReadCron(const YAML::Node& n, const std::string& path) {
   if (const Field* s = Get(fs, "schedule")) {
     if (auto text = String(*s, path + ".schedule")) {
       c.schedule = *text;
-      if (auto problem = CronShape(*text)) {
-        Add(s->value, path + ".schedule", *problem);
-      } else if (opts_.validate_cron) {
+      // The cron parser, when given, is the one judge (its words are the ones docs/cron.md
+      // lists); the shape check stands in only without it.
+      if (opts_.validate_cron) {
         if (auto err = opts_.validate_cron(*text)) Add(s->value, path + ".schedule", *err);
+      } else if (auto problem = CronShape(*text)) {
+        Add(s->value, path + ".schedule", *problem);
       }
     }
   } else {
@@ -515,8 +517,8 @@ std::optional<std::string> Ingester::CronShape(const std::string& s) {
         "([0-9]+(ms|s|m|h|d))*)");
     if (!std::regex_match(s, re)) {
       return "unknown macro '" + s +
-             "': use @yearly, @monthly, @weekly, @daily, @hourly or "
-             "@every <duration>";
+             "' (expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or "
+             "@every <duration>)";
     }
     return std::nullopt;
   }

@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "core/ids.h"
+#include "cron/cron.h"
+#include "engine/ingest.h"
 #include "runs/apply.h"
 
 namespace ferry::runs {
@@ -60,6 +62,21 @@ TEST_F(DefinitionsTest, ParsesEachVersionOnceAndFollowsTheCurrentOne) {
   auto old = LoadDefinition(*store_, id, 1);
   ASSERT_TRUE(old);
   EXPECT_EQ(old->workflow.get(), a->workflow.get());
+}
+
+// `workflow apply` judges a cron schedule with the cron parser alone: its words, as
+// `schedule next` and docs/cron.md give them, not a second wording of its own.
+TEST(ApplyIngestOptions, CronSchedulesAreJudgedInTheCronParsersWords) {
+  for (const std::string schedule : {"@reboot", "0 0 30 2 *", "*/0 * * * *"}) {
+    auto parsed = cron::ParseCron(schedule);
+    ASSERT_FALSE(parsed) << schedule;
+    auto r = engine::IngestWorkflow("name: c\ntriggers:\n  cron:\n    schedule: \"" + schedule +
+                                        "\"\nnodes:\n  a:\n    kind: lua\n    script: return 1\n",
+                                    ApplyIngestOptions());
+    ASSERT_FALSE(r) << schedule;
+    EXPECT_NE(r.error().message.find(parsed.error().message), std::string::npos)
+        << schedule << ": " << r.error().message;
+  }
 }
 
 TEST_F(DefinitionsTest, UnknownVersionIsNotFound) {
