@@ -8,6 +8,8 @@
 #include <exception>
 #include <functional>
 #include <initializer_list>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "cli/flags.h"
 #include "core/crypto.h"
 #include "core/non_dumpable.h"
+#include "core/suggest.h"
 #include "ops/config.h"
 
 namespace ferry::cli {
@@ -34,6 +37,59 @@ CLI::Option* AddOptional(CLI::App* app, const std::string& name, std::optional<s
 void AddHandlerFlag(CLI::App* app, std::vector<std::string>& dest) {
   const ops::SettingInfo* handlers = ops::FindSetting("handlers");
   app->add_option(ops::FlagOf(*handlers), dest, ops::FlagHelp(*handlers));
+}
+
+// A usage message for a command line that names no command where one is needed: a word that
+// names none ("ferry task lst", with the closest command), or none at all ("ferry queue", with
+// its commands); nullopt otherwise. CLI11 itself says only "A subcommand is required". Options,
+// and the value of each that takes one, are skipped, wherever on the command line they are.
+std::optional<std::string> MissingCommand(CLI::App& app, int argc, char** argv,
+                                          const CLI::ParseError& error) {
+  std::vector<CLI::App*> path = {&app};
+  std::string named = "ferry";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") return std::nullopt;
+    if (arg.size() > 1 && arg[0] == '-') {
+      if (arg.find('=') != std::string::npos) continue;
+      for (auto it = path.rbegin(); it != path.rend(); ++it) {
+        if (const CLI::Option* opt = (*it)->get_option_no_throw(arg)) {
+          if (opt->get_items_expected_min() > 0) ++i;  // its value
+          break;
+        }
+      }
+      continue;
+    }
+    std::vector<std::string> names;
+    CLI::App* next = nullptr;
+    for (CLI::App* sub : path.back()->get_subcommands({})) {
+      names.push_back(sub->get_name());
+      if (sub->get_name() == arg) next = sub;
+    }
+    if (next != nullptr) {
+      path.push_back(next);
+      named += " " + arg;
+      continue;
+    }
+    // A command that takes words of its own (`task submit KIND`) is not misspelt here.
+    if (path.back()->get_require_subcommand_min() == 0) return std::nullopt;
+    const auto close = ClosestMatch(arg, names);
+    return "unknown command '" + named + " " + arg + "'" +
+           (close ? "; did you mean '" + named + " " + *close + "'?" : "") + " (`" + named +
+           " --help` lists them)";
+  }
+  // Only CLI11's own complaint of a missing command is replaced (not, say, an unknown option).
+  if (path.back()->get_require_subcommand_min() == 0 ||
+      dynamic_cast<const CLI::RequiredError*>(&error) == nullptr ||
+      std::string_view(error.what()).find("ubcommand") == std::string_view::npos) {
+    return std::nullopt;
+  }
+  std::string names;
+  for (CLI::App* sub : path.back()->get_subcommands({})) {
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  }
+  return "'" + named + "' needs one of its commands: " + names + " (`" + named +
+         " --help` says what each does)";
 }
 
 }  // namespace
@@ -411,13 +467,19 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    const auto unknown = MissingCommand(app, argc, argv, e);
+    std::string message = unknown ? *unknown : e.what();
+    if (unknown) {
+      std::fprintf(stderr, "ferry: %s\n", unknown->c_str());
+    } else {
+      app.exit(e);
+    }
     // Scripts that asked for --json get the usage error in the shape of every other error.
     for (int i = 1; i < argc; ++i) {
       if (std::string_view(argv[i]) == "--json") {
         std::printf("%s\n", DumpJson(Json{{"error",
                                            {{"code", ErrorCodeName(ErrorCode::kInvalidArgument)},
-                                            {"message", e.what()}}}})
+                                            {"message", message}}}})
                                 .c_str());
         break;
       }

@@ -20,7 +20,8 @@ using namespace std::chrono_literals;
 
 Error NoTask(const std::string& id) { return Error{ErrorCode::kNotFound, "no task " + id}; }
 
-// "task X already succeeded" -> "it already succeeded", after "cannot cancel task X: ".
+// "task X already ended (succeeded)" -> "it already ended (succeeded)", after "cannot cancel
+// task X: ".
 std::string AboutIt(const std::string& message, const std::string& id) {
   std::string prefix = "task " + id + " ";
   if (message.rfind(prefix, 0) == 0) return "it " + message.substr(prefix.size());
@@ -38,7 +39,7 @@ Error MayBeDone(Error e, const std::string& what, const std::string& check) {
 }
 
 // The broker's not-found and conflict errors, said the way a user asked ("cannot cancel task
-// X: it already succeeded"), and a lost answer as MayBeDone says it.
+// X: it already ended (succeeded)"), and a lost answer as MayBeDone says it.
 Error AboutTask(const Error& e, const std::string& verb, const std::string& id) {
   if (e.code == ErrorCode::kNotFound) return NoTask(id);
   if (e.code == ErrorCode::kConflict) {

@@ -291,7 +291,8 @@ class RedisBroker final : public Broker {
     if (parts.empty() || parts[0] == "notfound") return Fail(ErrorCode::kNotFound, "no task " + id);
     if (parts[0] == "conflict") {
       return Fail(ErrorCode::kConflict,
-                  "task " + id + " already " + (parts.size() > 1 ? parts[1] : "ended"));
+                  "task " + id + " already ended" +
+                      (parts.size() > 1 ? " (" + parts[1] + ")" : std::string()));
     }
     if (auto st = Replicated(); !st) return Fail(st.error());
     return parts.size() > 1 && parts[1] == "running" ? TaskStatus::kRunning

@@ -980,10 +980,10 @@ TEST_F(BrokerTest, CancelInEachState) {
   st = broker_->Cancel(done);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, ErrorCode::kConflict);
-  EXPECT_EQ(st.error().message, "task " + done + " already succeeded");
+  EXPECT_EQ(st.error().message, "task " + done + " already ended (succeeded)");
   st = broker_->Cancel(pending);
   ASSERT_FALSE(st);
-  EXPECT_THAT(st.error().message, HasSubstr("already cancelled"));
+  EXPECT_THAT(st.error().message, HasSubstr("already ended (cancelled)"));
 
   // unknown
   st = broker_->Cancel("01HZZZZZZZZZZZZZZZZZZZZZZZ");

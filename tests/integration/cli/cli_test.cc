@@ -255,6 +255,41 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_TRUE(Contains(help.out, "task")) << help.out;
 }
 
+// A misspelt command is named, with the closest one, wherever global options stand; a missing
+// one names the commands there are. A command that takes words of its own is not "misspelt".
+TEST_F(CliTest, AMisspeltOrMissingCommandIsNamed) {
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{"task", "lst"}, {"--prefix", "x", "task", "--json", "lst"}}) {
+    auto r = ferry().Run(argv);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_TRUE(
+        Contains(r.err,
+                 "unknown command 'ferry task lst'; did you mean 'ferry task list'? (`ferry task "
+                 "--help` lists them)"))
+        << r.err;
+  }
+  auto top = ferry().Run({"tsk", "list"});
+  EXPECT_EQ(top.exit_code, 2);
+  EXPECT_TRUE(Contains(top.err, "unknown command 'ferry tsk'; did you mean 'ferry task'?"))
+      << top.err;
+  auto far = ferry().Run({"task", "zzzzzzzz"});
+  EXPECT_EQ(far.exit_code, 2);
+  EXPECT_TRUE(Contains(far.err, "unknown command 'ferry task zzzzzzzz' (")) << far.err;
+  auto missing = ferry().Run({"queue"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_TRUE(Contains(missing.err,
+                       "'ferry queue' needs one of its commands: list, stats, dead, "
+                       "purge, delete"))
+      << missing.err;
+  auto json = ferry().Run({"--json", "task", "lst"});
+  EXPECT_EQ(json.exit_code, 2);
+  EXPECT_TRUE(Contains(json.out, R"("message":"unknown command 'ferry task lst')")) << json.out;
+  // `task submit` takes a kind: an unknown option stays CLI11's own complaint.
+  auto flag = ferry().Run({"task", "list", "--limt", "3"});
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_TRUE(Contains(flag.err, "--limt")) << flag.err;
+}
+
 // Input the API refuses is refused by the CLI too, with exit 2 and the reason (issue: a payload
 // 64,000 levels deep used to crash `ferry task submit` with SIGSEGV).
 TEST_F(CliTest, HostileInputExitsTwoNamingTheProblem) {
