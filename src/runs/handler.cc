@@ -47,6 +47,15 @@ struct HandlerState {
 HandlerError Retryable(std::string message) { return HandlerError{std::move(message), true}; }
 HandlerError NotRetryable(std::string message) { return HandlerError{std::move(message), false}; }
 
+// The store is away (a database restart, a failover): the next attempt waits 5 s more each time,
+// so a run's task's attempts span about 50 s of outage, not the dozen seconds of the worker's
+// own backoff, before it is dead-lettered (recovery would then go on with a new task, leaving
+// the dead letter behind). Nothing of the run was changed by the attempt.
+HandlerError StoreUnavailableError(const std::string& message, int attempt) {
+  constexpr std::chrono::milliseconds kStep = std::chrono::seconds(5);
+  return HandlerError{"store: " + message, true, kStep * std::clamp(attempt, 1, 12)};
+}
+
 std::optional<engine::StepStatus> ParseStepStatus(const std::string& s) {
   for (auto st : {engine::StepStatus::kSucceeded, engine::StepStatus::kFailed,
                   engine::StepStatus::kSkipped}) {
@@ -287,6 +296,10 @@ class Execution {
  public:
   Execution(HandlerState& state, TaskContext& ctx) : state_(state), ctx_(ctx) {}
 
+  HandlerError StoreUnavailable(const std::string& message) const {
+    return StoreUnavailableError(message, ctx_.attempt);
+  }
+
   HandlerResult Run() {
     if (!ctx_.payload.is_object() || !ctx_.payload.contains("run_id") ||
         !ctx_.payload["run_id"].is_string()) {
@@ -298,7 +311,7 @@ class Execution {
     worker_ = state_.options.worker_id + "/" + ctx_.id;
 
     auto lease = state_.stores.Acquire();
-    if (!lease) return tl::unexpected(Retryable("store: " + lease.error().message));
+    if (!lease) return tl::unexpected(StoreUnavailable(lease.error().message));
     Store& store = **lease;
     auto result = Execute(store);
     if (!result && result.error().retryable) lease->MarkBad();
@@ -324,10 +337,10 @@ class Execution {
         return tl::unexpected(NotRetryable("no run " + run_id_));
       }
       if (started.error().code != ErrorCode::kConflict) {
-        return tl::unexpected(Retryable("store: " + started.error().message));
+        return tl::unexpected(StoreUnavailable(started.error().message));
       }
       auto now = store.GetRun(run_id_);
-      if (!now) return tl::unexpected(Retryable("store: " + now.error().message));
+      if (!now) return tl::unexpected(StoreUnavailable(now.error().message));
       if (*now && IsTerminal((**now).status)) {
         spdlog::info("run {}: already {}; nothing to do", run_id_, RunStatusName((**now).status));
         return RunResult(**now);
@@ -350,7 +363,7 @@ class Execution {
     // From here the run is ours: a definition problem ends it as failed.
     auto def = LoadDefinition(store, run.workflow_id, run.version);
     if (!def && def.error().code == ErrorCode::kUnavailable) {
-      return tl::unexpected(Retryable("store: " + def.error().message));
+      return tl::unexpected(StoreUnavailable(def.error().message));
     }
     if (!def) return Finish(store, RunStatus::kFailed, "", def.error().message, "");
     const engine::Workflow& wf = *def->workflow;
@@ -527,7 +540,7 @@ class Execution {
         store.FinishRun(run_id_, fencing_, status, output, error, failed_node, events, steps);
     if (!done) {
       if (done.error().code != ErrorCode::kConflict) {
-        return tl::unexpected(Retryable("store: " + done.error().message));
+        return tl::unexpected(StoreUnavailable(done.error().message));
       }
       auto now = store.GetRun(run_id_);
       if (now && *now && (**now).status == RunStatus::kCancelled) {

@@ -665,6 +665,46 @@ TEST_F(RunsTest, ARunStartedMoreThanItsMostAttemptsIsFailedNotRunAgain) {
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
 }
 
+// A store that is away at a run's start.
+class StartUnavailableStore : public OwningStoreWrapper {
+ public:
+  using OwningStoreWrapper::OwningStoreWrapper;
+  Result<StartedRun> MarkRunStarted(const std::string&, int64_t, const std::string&,
+                                    const NewRunEvent&) override {
+    return Fail(ErrorCode::kUnavailable, "the database is restarting (the test)");
+  }
+};
+
+// While the store is away, a run's attempt fails retryably and asks to be tried again 5 s later
+// for each attempt so far, so its task's attempts span a database restart instead of being spent
+// within the worker's first seconds of backoff.
+TEST_F(RunsTest, AStoreThatIsAwayDelaysTheNextAttemptMoreEachTime) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  auto started = Start("three");  // its task sits in Redis; no worker runs it
+  WrappingStoreFactory away(*stores_, [](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
+    return std::make_unique<StartUnavailableStore>(std::move(s));
+  });
+  auto handler = runs::MakeRunHandler(away, *brokers_, {});
+  NullEmitter emitter;
+  for (const auto& [attempt, wait] : std::vector<std::pair<int, seconds>>{
+           {1, seconds(5)}, {2, seconds(10)}, {5, seconds(25)}, {40, seconds(60)}}) {
+    TaskContext ctx;
+    ctx.id = "task-" + std::to_string(attempt);
+    ctx.kind = "ferry.run";
+    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
+    ctx.epoch = attempt;
+    ctx.attempt = attempt;
+    ctx.events = &emitter;
+    auto r = handler(ctx);
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().retryable);
+    EXPECT_NE(r.error().message.find("the database is restarting"), std::string::npos);
+    ASSERT_TRUE(r.error().retry_after.has_value()) << attempt;
+    EXPECT_EQ(*r.error().retry_after, wait) << attempt;
+  }
+  EXPECT_EQ((**store_->GetRun(started.run.id)).status, RunStatus::kPending);
+}
+
 // Stores that hold FinishRun at a gate when it is called under one of the given fencing tokens.
 class FinishGatedStore : public OwningStoreWrapper {
  public:
