@@ -92,6 +92,18 @@ std::string BodyOf(const std::string& response) {
   return p == std::string::npos ? std::string() : response.substr(p + 4);
 }
 
+// Opens a test's gate and joins its client threads when the test ends, however it ends.
+struct GateRelease {
+  std::function<void()> open;
+  std::vector<std::thread>* threads;
+  ~GateRelease() {
+    open();
+    for (auto& t : *threads) {
+      if (t.joinable()) t.join();
+    }
+  }
+};
+
 class HttpServerTest : public ::testing::Test {
  protected:
   void Start(ServerOptions options = {}) {
@@ -197,16 +209,7 @@ TEST_F(HttpServerTest, AnIoThreadRouteAnswersWhileEveryHandlerThreadIsHeld) {
   std::vector<std::thread> held;
   std::vector<std::string> answers(3);
   // Whatever fails below, the gate opens and the clients end before the test does.
-  struct Release {
-    std::function<void()> open;
-    std::vector<std::thread>* threads;
-    ~Release() {
-      open();
-      for (auto& t : *threads) {
-        if (t.joinable()) t.join();
-      }
-    }
-  } release{[this] { OpenGate(); }, &held};
+  GateRelease release{[this] { OpenGate(); }, &held};
   EXPECT_EQ(server_->OldestQueuedWait().count(), 0);
   for (size_t i = 0; i < 2; ++i) held.emplace_back([&, i] { answers[i] = Get("/gate"); });
   {
@@ -242,16 +245,7 @@ TEST_F(HttpServerTest, WorkAfterAnAnswerHoldsNoHandlerThread) {
   o.max_after_queued = 1;
   Start(o);
   std::vector<std::thread> clients;
-  struct Release {
-    std::function<void()> open;
-    std::vector<std::thread>* threads;
-    ~Release() {
-      open();
-      for (auto& t : *threads) {
-        if (t.joinable()) t.join();
-      }
-    }
-  } release{[this] { OpenGate(); }, &clients};
+  GateRelease release{[this] { OpenGate(); }, &clients};
   auto post = [this] {
     RawClient c(port_);
     c.Send("POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");

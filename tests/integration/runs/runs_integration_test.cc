@@ -223,6 +223,18 @@ class RunsTest : public ::testing::Test {
   std::unique_ptr<Worker> worker_;
 };
 
+// What a worker hands the run handler for generation 0 of `run_id`'s task.
+TaskContext RunTaskContext(const std::string& run_id, const std::string& task_id, int64_t epoch,
+                           EventEmitter* events) {
+  TaskContext ctx;
+  ctx.id = task_id;
+  ctx.kind = "ferry.run";
+  ctx.payload = runs::RunTaskPayload(run_id, 0);
+  ctx.epoch = epoch;
+  ctx.events = events;
+  return ctx;
+}
+
 std::string ThreeNodes(const std::string& file, const std::string& delay) {
   return "name: three\nnodes:\n"
          "  one:\n    kind: shell\n    argv: [sh, -c, 'echo one >> " +
@@ -573,13 +585,7 @@ TEST_F(RunsTest, RacingExecutionsProduceOneOutcome) {
   auto handler = runs::MakeRunHandler(*stores_, *brokers_, {});
   NullEmitter emitter;
   auto make_ctx = [&](const std::string& id, int64_t epoch) {
-    TaskContext ctx;
-    ctx.id = id;
-    ctx.kind = "ferry.run";
-    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
-    ctx.epoch = epoch;
-    ctx.events = &emitter;
-    return ctx;
+    return RunTaskContext(started.run.id, id, epoch, &emitter);
   };
   HandlerResult a_result, b_result;
   std::thread a([&] {
@@ -633,12 +639,7 @@ TEST_F(RunsTest, ARunStartedMoreThanItsMostAttemptsIsFailedNotRunAgain) {
     ASSERT_TRUE(store_->MarkRunRunning(started.run.id, runs::RunFencingToken(0, epoch), "gone"));
   }
   NullEmitter emitter;
-  TaskContext ctx;
-  ctx.id = "task-4";
-  ctx.kind = "ferry.run";
-  ctx.payload = runs::RunTaskPayload(started.run.id, 0);
-  ctx.epoch = 4;
-  ctx.events = &emitter;
+  TaskContext ctx = RunTaskContext(started.run.id, "task-4", 4, &emitter);
   auto result = handler(ctx);
   ASSERT_TRUE(result) << result.error().message;
   EXPECT_EQ((*result)["status"], "failed");
@@ -656,9 +657,7 @@ TEST_F(RunsTest, ARunStartedMoreThanItsMostAttemptsIsFailedNotRunAgain) {
   for (int64_t epoch = 1; epoch <= 2; ++epoch) {
     ASSERT_TRUE(store_->MarkRunRunning(second.run.id, runs::RunFencingToken(0, epoch), "gone"));
   }
-  ctx.id = "task-3";
-  ctx.payload = runs::RunTaskPayload(second.run.id, 0);
-  ctx.epoch = 3;
+  ctx = RunTaskContext(second.run.id, "task-3", 3, &emitter);
   auto ran = handler(ctx);
   ASSERT_TRUE(ran) << ran.error().message;
   EXPECT_EQ((*ran)["status"], "succeeded");
@@ -688,13 +687,9 @@ TEST_F(RunsTest, AStoreThatIsAwayDelaysTheNextAttemptMoreEachTime) {
   NullEmitter emitter;
   for (const auto& [attempt, wait] : std::vector<std::pair<int, seconds>>{
            {1, seconds(5)}, {2, seconds(10)}, {5, seconds(25)}, {40, seconds(60)}}) {
-    TaskContext ctx;
-    ctx.id = "task-" + std::to_string(attempt);
-    ctx.kind = "ferry.run";
-    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
-    ctx.epoch = attempt;
+    TaskContext ctx =
+        RunTaskContext(started.run.id, "task-" + std::to_string(attempt), attempt, &emitter);
     ctx.attempt = attempt;
-    ctx.events = &emitter;
     auto r = handler(ctx);
     ASSERT_FALSE(r);
     EXPECT_TRUE(r.error().retryable);
@@ -741,12 +736,7 @@ TEST_F(RunsTest, SupersededExecutionCannotEndTheRun) {
   auto handler = runs::MakeRunHandler(gated, *brokers_, {});
   NullEmitter emitter;
   auto run_as = [&](const std::string& task, int64_t epoch) {
-    TaskContext ctx;
-    ctx.id = task;
-    ctx.kind = "ferry.run";
-    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
-    ctx.epoch = epoch;
-    ctx.events = &emitter;
+    TaskContext ctx = RunTaskContext(started.run.id, task, epoch, &emitter);
     return handler(ctx);
   };
   HandlerResult a_result, b_result;
@@ -819,12 +809,7 @@ TEST_F(RunsTest, NodeEventsReachTheTasksStreamOnlyWhenAsked) {
     if (mirror) ho.task_events = true;
     auto handler = runs::MakeRunHandler(*stores_, *brokers_, ho);
     RecordingEmitter emitter;
-    TaskContext ctx;
-    ctx.id = "task-mirrored";
-    ctx.kind = "ferry.run";
-    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
-    ctx.epoch = 1;
-    ctx.events = &emitter;
+    TaskContext ctx = RunTaskContext(started.run.id, "task-mirrored", 1, &emitter);
     auto result = handler(ctx);
     ASSERT_TRUE(result) << result.error().message;
     EXPECT_EQ((*result)["status"], "succeeded") << DumpJson(*result);
@@ -862,12 +847,7 @@ TEST_F(RunsTest, ACancelThatRefusesACheckpointEndsTheRunAsCancelled) {
     ho.cancel_poll = std::chrono::hours(1);
     auto handler = runs::MakeRunHandler(*stores_, *brokers_, ho);
     NullEmitter emitter;
-    TaskContext ctx;
-    ctx.id = "task-" + std::string(workflow);
-    ctx.kind = "ferry.run";
-    ctx.payload = runs::RunTaskPayload(started.run.id, 0);
-    ctx.epoch = 1;
-    ctx.events = &emitter;
+    TaskContext ctx = RunTaskContext(started.run.id, "task-" + std::string(workflow), 1, &emitter);
     HandlerResult result;
     std::thread run([&] { result = handler(ctx); });
     const bool node_started =
