@@ -68,6 +68,7 @@ std::optional<engine::StepStatus> ParseStepStatus(const std::string& s) {
 struct WaitingDelay {
   int attempt = 0;
   int64_t deadline_ms = 0;
+  int64_t started_ms = 0;  // when the delay began, in the execution that stored it
 };
 
 // The executor's window on the store and the task layer for one execution. Node threads call it
@@ -88,14 +89,17 @@ class StoreSink final : public engine::RunSink {
                                 milliseconds duration) override {
     std::lock_guard lock(store_mu_);
     if (auto it = waiting_.find(node_id); it != waiting_.end() && it->second.attempt == attempt) {
+      // The step began when the delay did, not at this resumption: its checkpoint says so.
+      if (it->second.started_ms > 0) started_ms_[node_id] = it->second.started_ms;
       return it->second.deadline_ms;
     }
     RunStep step;
     step.run_id = run_id_;
     step.node_id = node_id;
     step.status = std::string(kStepWaiting);
-    step.started_ms = WallNowMs();
-    const int64_t deadline = step.started_ms + duration.count();
+    const auto began = started_ms_.find(node_id);
+    step.started_ms = began != started_ms_.end() ? began->second : WallNowMs();
+    const int64_t deadline = WallNowMs() + duration.count();
     step.output = DumpJson(Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
     step.attempt = attempt;
     step.epoch = fencing_;
@@ -380,7 +384,8 @@ class Execution {
       if (s.status == kStepWaiting) {
         auto out = ParseJson(s.output);
         if (out && out->is_object() && (*out)["deadline_ms"].is_number_integer()) {
-          waiting[s.node_id] = WaitingDelay{s.attempt, (*out)["deadline_ms"].get<int64_t>()};
+          waiting[s.node_id] =
+              WaitingDelay{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms};
         }
         continue;
       }

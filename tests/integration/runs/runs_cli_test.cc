@@ -185,14 +185,17 @@ TEST_F(RunsCliTest, KilledWorkerDelayResumesAtItsStoredDeadline) {
     return std::nullopt;
   };
   int64_t deadline = 0;
+  int64_t began = 0;
   ASSERT_TRUE(Eventually(
       [&] {
         auto s = find_step("wait");
         if (!s || s->status != kStepWaiting) return false;
         deadline = Json::parse(s->output)["deadline_ms"].get<int64_t>();
+        began = s->started_ms;
         return true;
       },
       seconds(15)));
+  EXPECT_GT(began, 0);
   EXPECT_EQ(Json::parse(find_step("wait")->output)["duration_ms"], 12000);
   first->Signal(SIGKILL);
   first->Wait(seconds(5));
@@ -211,6 +214,7 @@ TEST_F(RunsCliTest, KilledWorkerDelayResumesAtItsStoredDeadline) {
   EXPECT_EQ(out["deadline_ms"], deadline) << "the stored deadline, not a new one";
   EXPECT_GE(wait->finished_ms, deadline) << "never cut short";
   EXPECT_GE(out["waited_ms"].get<int64_t>(), 12000) << "counted from the first execution";
+  EXPECT_EQ(wait->started_ms, began) << "it began in the first execution, not at the resumption";
   EXPECT_EQ(Count(count, "one"), 1);
   EXPECT_EQ(Count(count, "three"), 1);
 }
