@@ -169,7 +169,12 @@ struct ChildFailure {
   int err = 0;
 };
 
-[[noreturn]] void ChildFail(int fd, int stage) {
+// Code that runs in the program's process before its exec, on a stack AddressSanitizer does not
+// know (see RunKeeper): left uninstrumented, or each call that does not return makes it warn
+// that it cannot tell the stack's bounds. It touches only its own locals and the plan.
+#define FERRY_PROGRAM_SIDE [[gnu::no_sanitize_address]]
+
+FERRY_PROGRAM_SIDE [[noreturn]] void ChildFail(int fd, int stage) {
   ChildFailure f{stage, errno};
   ssize_t n = ::write(fd, &f, sizeof f);
   (void)n;
@@ -193,7 +198,7 @@ struct ChildPlan {
 };
 
 // Every catchable signal back to its default action.
-void ResetSignalActions() {
+FERRY_PROGRAM_SIDE void ResetSignalActions() {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
@@ -205,7 +210,7 @@ void ResetSignalActions() {
 
 // Runs in the program's process between fork and exec: async-signal-safe calls only. `keeper`
 // is its parent (see RunKeeper).
-[[noreturn]] void ExecProgram(pid_t keeper, ChildPlan plan) {
+FERRY_PROGRAM_SIDE [[noreturn]] void ExecProgram(pid_t keeper, ChildPlan plan) {
   // Should the keeper itself be killed, the program goes with it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != keeper) ::_exit(127);
@@ -244,6 +249,17 @@ void ResetSignalActions() {
   if (plan.fd3 >= 0 && ::fcntl(3, F_SETFD, 0) != 0) ChildFail(plan.report_fd, 3);
   ::execve(plan.path, plan.argv, plan.envp);
   ChildFail(plan.report_fd, 2);
+}
+
+// What the program's process starts from (clone's argument).
+struct ProgramStart {
+  pid_t keeper;
+  const ChildPlan* plan;
+};
+
+FERRY_PROGRAM_SIDE int StartProgram(void* arg) {
+  const auto* s = static_cast<const ProgramStart*>(arg);
+  ExecProgram(s->keeper, *s->plan);
 }
 
 // Ends this process the way the program ended, so the worker reads the program's exit code or
@@ -291,16 +307,9 @@ constexpr int kWorkerGone = SIGUSR1;
   // until it has (CLONE_VFORK): a fork would copy the page tables of a process the size of the
   // worker a second time, which doubled what starting a program cost (docs/benchmarks.md). It runs
   // on a stack of its own, so nothing it does touches the keeper's frames.
-  struct Start {
-    pid_t keeper;
-    const ChildPlan* plan;
-  } start{::getpid(), &plan};
-  const pid_t program = ::clone(
-      [](void* arg) -> int {
-        const auto* s = static_cast<const Start*>(arg);
-        ExecProgram(s->keeper, *s->plan);
-      },
-      plan.stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+  ProgramStart start{::getpid(), &plan};
+  const pid_t program =
+      ::clone(&StartProgram, plan.stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
   if (program < 0) ChildFail(plan.report_fd, 4);
     // The keeper holds no descriptor: its copies of the pipes would keep the worker's reads open.
 #ifdef CLOSE_RANGE_CLOEXEC
