@@ -27,6 +27,15 @@ inline size_t Utf8OrphanHead(std::string_view s) {
   return n;
 }
 
+// At most the last `n` bytes of `s`, beginning on a character (the rest of one the cut split
+// is left out).
+inline std::string_view Utf8Tail(std::string_view s, size_t n) {
+  if (s.size() <= n) return s;
+  s.remove_prefix(s.size() - n);
+  s.remove_prefix(Utf8OrphanHead(s));
+  return s;
+}
+
 // The offset of the first byte of `s` that does not begin a well-formed UTF-8 character
 // (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF); nullopt when `s` is
 // UTF-8 throughout.

@@ -91,11 +91,7 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   if (r->stderr_truncated) out["stderr_truncated"] = true;
   if (auto j = ParseJson(r->stdout_text)) out["json"] = std::move(*j);
   if (r->exit_code != 0) {
-    std::string tail = r->stderr_text;
-    if (tail.size() > 500) {
-      tail.erase(0, tail.size() - 500);
-      tail.erase(0, Utf8OrphanHead(tail));  // the rest of a character cut off before
-    }
+    const std::string tail(Utf8Tail(r->stderr_text, 500));
     std::string why = r->signal != 0 ? "killed by signal " + std::to_string(r->signal)
                                      : "exit code " + std::to_string(r->exit_code);
     return NodeFail(ErrorCode::kInternal,

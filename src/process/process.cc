@@ -197,6 +197,12 @@ struct ChildPlan {
   char* stack_top = nullptr;
 };
 
+// One past the highest descriptor a sweep without close_range() looks at.
+FERRY_PROGRAM_SIDE int DescriptorSweepEnd() {
+  const long max_fd = ::sysconf(_SC_OPEN_MAX);
+  return max_fd < 0 || max_fd > 65536 ? 65536 : static_cast<int>(max_fd);
+}
+
 // Every catchable signal back to its default action.
 FERRY_PROGRAM_SIDE void ResetSignalActions() {
   struct sigaction dfl {};
@@ -239,9 +245,7 @@ FERRY_PROGRAM_SIDE [[noreturn]] void ExecProgram(pid_t keeper, ChildPlan plan) {
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
 #endif
   {
-    long max_fd = ::sysconf(_SC_OPEN_MAX);
-    if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
-    for (int fd = 3; fd < max_fd; ++fd) {
+    for (int fd = 3, end = DescriptorSweepEnd(); fd < end; ++fd) {
       if (fd != plan.report_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
   }
@@ -316,17 +320,14 @@ constexpr int kWorkerGone = SIGUSR1;
   if (::close_range(0, ~0U, 0) != 0)
 #endif
   {
-    long max_fd = ::sysconf(_SC_OPEN_MAX);
-    if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
-    for (int fd = 0; fd < max_fd; ++fd) ::close(fd);
+    for (int fd = 0, end = DescriptorSweepEnd(); fd < end; ++fd) ::close(fd);
   }
   sigset_t wake;
   sigemptyset(&wake);
   sigaddset(&wake, SIGCHLD);
   sigaddset(&wake, kWorkerGone);
   while (true) {
-    siginfo_t info{};
-    const int sig = ::sigwaitinfo(&wake, &info);
+    const int sig = ::sigwaitinfo(&wake, nullptr);
     // A kWorkerGone sent by anyone else while the worker lives changes nothing.
     if (sig == kWorkerGone && ::getppid() != worker) {
       ::kill(0, SIGKILL);  // the whole group, the keeper included

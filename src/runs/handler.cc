@@ -47,15 +47,6 @@ struct HandlerState {
 HandlerError Retryable(std::string message) { return HandlerError{std::move(message), true}; }
 HandlerError NotRetryable(std::string message) { return HandlerError{std::move(message), false}; }
 
-// The store is away (a database restart, a failover): the next attempt waits 5 s more each time,
-// so a run's task's attempts span about 50 s of outage, not the dozen seconds of the worker's
-// own backoff, before it is dead-lettered (recovery would then go on with a new task, leaving
-// the dead letter behind). Nothing of the run was changed by the attempt.
-HandlerError StoreUnavailableError(const std::string& message, int attempt) {
-  constexpr std::chrono::milliseconds kStep = std::chrono::seconds(5);
-  return HandlerError{"store: " + message, true, kStep * std::clamp(attempt, 1, 12)};
-}
-
 std::optional<engine::StepStatus> ParseStepStatus(const std::string& s) {
   for (auto st : {engine::StepStatus::kSucceeded, engine::StepStatus::kFailed,
                   engine::StepStatus::kSkipped}) {
@@ -300,8 +291,13 @@ class Execution {
  public:
   Execution(HandlerState& state, TaskContext& ctx) : state_(state), ctx_(ctx) {}
 
+  // The store is away (a database restart, a failover): the next attempt waits 5 s more each
+  // time, so a run's task's attempts span about 50 s of outage, not the dozen seconds of the
+  // worker's own backoff, before it is dead-lettered (recovery would then go on with a new task,
+  // leaving the dead letter behind). Nothing of the run was changed by the attempt.
   HandlerError StoreUnavailable(const std::string& message) const {
-    return StoreUnavailableError(message, ctx_.attempt);
+    constexpr std::chrono::milliseconds kStep = std::chrono::seconds(5);
+    return HandlerError{"store: " + message, true, kStep * std::clamp(ctx_.attempt, 1, 12)};
   }
 
   HandlerResult Run() {

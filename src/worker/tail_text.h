@@ -13,8 +13,7 @@ inline std::string TailText(const std::string& text, size_t n) {
   std::string s = text;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   if (s.size() <= n) return s;
-  std::string tail = s.substr(s.size() - n);
-  tail.erase(0, Utf8OrphanHead(tail));  // the rest of a character cut off before
+  std::string tail(Utf8Tail(s, n));
   size_t nl = tail.find('\n');
   if (nl != std::string::npos && nl + 1 < tail.size()) tail = tail.substr(nl + 1);
   return "..." + tail;

@@ -197,6 +197,17 @@ TEST(Utf8, FindsTheBytesOfACharacterCutAtEitherEnd) {
   EXPECT_EQ(Utf8OrphanHead("\x9F\x98\x80x"), 3u);
   EXPECT_EQ(Utf8OrphanHead("\x80\x80\x80\x80"), 3u);  // at most one character's rest
   EXPECT_EQ(Utf8OrphanHead("\xE2\x82\xAC"), 0u);
+  EXPECT_EQ(Utf8Tail("abc", 3), "abc");
+  EXPECT_EQ(Utf8Tail("abc", 2), "bc");
+  EXPECT_EQ(Utf8Tail("a\xE2\x82\xAC"
+                     "b",
+                     3),
+            "b");  // the split euro sign goes whole
+  EXPECT_EQ(Utf8Tail("a\xE2\x82\xAC"
+                     "b",
+                     4),
+            "\xE2\x82\xAC"
+            "b");
 }
 
 TEST(Utf8, FindsTheFirstByteThatIsNotUtf8) {
