@@ -34,6 +34,9 @@ constexpr int64_t kPurgeBatch = 500;
 // Stopped or dead workers stay listed this long, so operators can see what died.
 constexpr std::chrono::milliseconds kWorkerKeep = std::chrono::hours(1);
 constexpr int64_t kMaxListedWorkers = 1000;
+// How long the entry of a worker that left no record must have gone unrenewed before a cancel
+// ends its task itself: the default heartbeat TTL, which a live worker renews well within.
+constexpr std::chrono::milliseconds kGoneIdleWithoutRecord = std::chrono::seconds(30);
 
 // ListTasks with a status filter scans at most this many index entries per queue.
 constexpr int64_t kListScanMax = 5000;
@@ -282,21 +285,53 @@ class RedisBroker final : public Broker {
     auto queue = FindQueue(id);
     if (!queue) return Fail(queue.error());
     if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
-    Args a = EvalArgs(Script::kCancel, QueuePrefix(options_.prefix, **queue));
-    a.Add(id).Add(WallNowMs()).Add(static_cast<int64_t>(options_.retention.count()));
-    a.Add(options_.events_maxlen);
-    auto r = conn_->Command(a);
-    if (!r) return Fail(r.error());
-    auto parts = Strings(**r);
-    if (parts.empty() || parts[0] == "notfound") return Fail(ErrorCode::kNotFound, "no task " + id);
-    if (parts[0] == "conflict") {
+    auto parts = RunCancel(id, **queue, "", 0);
+    if (!parts) return Fail(parts.error());
+    // A running task's worker stops it, unless that worker is gone: then nobody would until a
+    // live worker of its queue reclaims it, so ask again naming the gone worker.
+    if (parts->size() > 2 && (*parts)[1] == "running" && !(*parts)[2].empty()) {
+      auto idle = GoneWorkerIdle((*parts)[2]);
+      if (!idle) return Fail(idle.error());
+      if (*idle > 0) parts = RunCancel(id, **queue, (*parts)[2], *idle);
+      if (!parts) return Fail(parts.error());
+    }
+    if (parts->empty() || (*parts)[0] == "notfound") {
+      return Fail(ErrorCode::kNotFound, "no task " + id);
+    }
+    if ((*parts)[0] == "conflict") {
       return Fail(ErrorCode::kConflict,
                   "task " + id + " already ended" +
-                      (parts.size() > 1 ? " (" + parts[1] + ")" : std::string()));
+                      (parts->size() > 1 ? " (" + (*parts)[1] + ")" : std::string()));
     }
     if (auto st = Replicated(); !st) return Fail(st.error());
-    return parts.size() > 1 && parts[1] == "running" ? TaskStatus::kRunning
-                                                     : TaskStatus::kCancelled;
+    return parts->size() > 1 && (*parts)[1] == "running" ? TaskStatus::kRunning
+                                                         : TaskStatus::kCancelled;
+  }
+
+  Result<std::vector<std::string>> RunCancel(const std::string& id, const std::string& queue,
+                                             const std::string& gone_worker, int64_t gone_idle) {
+    Args a = EvalArgs(Script::kCancel, QueuePrefix(options_.prefix, queue));
+    a.Add(id).Add(WallNowMs()).Add(static_cast<int64_t>(options_.retention.count()));
+    a.Add(options_.events_maxlen).Add(gone_worker).Add(gone_idle);
+    auto r = conn_->Command(a);
+    if (!r) return Fail(r.error());
+    return Strings(**r);
+  }
+
+  // 0 while `worker` heartbeats; else how long its leases must have gone unrenewed before a
+  // cancel may end its task (its heartbeat TTL: a live worker's clock may lag ours, its lease
+  // renewals, measured by Redis, do not).
+  Result<int64_t> GoneWorkerIdle(const std::string& worker) {
+    auto r = conn_->Command(Args{"HGETALL", WorkerKey(options_.prefix, worker)});
+    if (!r) return Fail(r.error());
+    if (auto st = CheckReply(**r); !st) return Fail(st.error());
+    auto fields = Pairs(**r);
+    if (fields.empty()) return static_cast<int64_t>(kGoneIdleWithoutRecord.count());
+    if (WorkerFromFields(fields, WallNowMs()).alive) return int64_t{0};
+    for (const auto& [k, v] : fields) {
+      if (k == "ttl_ms" && ToInt(v) > 0) return ToInt(v);
+    }
+    return static_cast<int64_t>(kGoneIdleWithoutRecord.count());
   }
 
   Status Retry(const std::string& id) override {

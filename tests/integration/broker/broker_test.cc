@@ -1154,6 +1154,66 @@ TEST_F(BrokerTest, ReclaimEndsACancelRequestedTask) {
   EXPECT_EQ(Get(id).status, TaskStatus::kCancelled);
 }
 
+// A cancel of a running task whose worker is gone ends it at once: nobody else would until a
+// live worker of the queue reclaimed it. Gone means both: no heartbeat within the worker's TTL,
+// and its entry not renewed for that long (Redis' own idle time, free of clock skew).
+TEST_F(BrokerTest, CancelEndsTheTaskOfAWorkerThatIsGone) {
+  std::string id = SubmitOk(Req());
+  auto t = ClaimOk({"default"}, "w0");
+  ASSERT_EQ(t.size(), 1u);
+  auto idle_for = [&](const ClaimedTask& task, const std::string& worker, int64_t ms) {
+    Cli({"XCLAIM", Key("default", "stream"), "ferry", worker, "0", task.entry_id, "IDLE",
+         std::to_string(ms), "JUSTID"});
+  };
+  auto cancel = [&](const std::string& task_id) {
+    auto st = broker_->Cancel(task_id);
+    EXPECT_TRUE(st) << st.error().ToString();
+    return st ? *st : TaskStatus::kPending;
+  };
+  WorkerInfo w;
+  w.id = "w0";
+  w.status = "running";
+  w.queues = {"default"};
+  w.started_ms = WallNowMs();
+
+  // Heartbeating, though its entry looks idle: only requested.
+  ASSERT_TRUE(broker_->Heartbeat(w, std::chrono::seconds(2)));
+  idle_for(t[0], "w0", 60'000);
+  EXPECT_EQ(cancel(id), TaskStatus::kRunning);
+  // Its last beat a minute ago, but its entry renewed within its TTL: only requested.
+  w.last_heartbeat_ms = WallNowMs() - 60'000;
+  ASSERT_TRUE(broker_->Heartbeat(w, std::chrono::seconds(2)));
+  idle_for(t[0], "w0", 1'900);
+  EXPECT_EQ(cancel(id), TaskStatus::kRunning);
+  EXPECT_EQ(Get(id).status, TaskStatus::kRunning);
+  // Both lapsed: cancelled here, and its entry leaves the PEL.
+  idle_for(t[0], "w0", 2'000);
+  EXPECT_EQ(cancel(id), TaskStatus::kCancelled);
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kCancelled);
+  EXPECT_EQ(rec.error, "cancelled (its worker w0 stopped heartbeating)");
+  EXPECT_EQ(Cli({"XPENDING", Key("default", "stream"), "ferry", "-", "+", "10"}), "");
+  // The gone worker, should it come back, has lost the task.
+  LeaseRef lease{t[0].id, t[0].queue, t[0].entry_id, t[0].epoch};
+  auto lost = broker_->RenewLeases("w0", {lease});
+  ASSERT_TRUE(lost);
+  EXPECT_THAT(*lost, ElementsAre(id));
+  EXPECT_EQ(CompleteOne(Done(t[0], Completion::Kind::kSucceeded, "w0")),
+            CompletionOutcome::kStale);
+  EXPECT_EQ(Get(id).status, TaskStatus::kCancelled);
+
+  // A worker that left no record at all: the default TTL (30 s) of unrenewed lease.
+  std::string other = SubmitOk(Req());
+  auto u = ClaimOk({"default"}, "w9");
+  ASSERT_EQ(u.size(), 1u);
+  idle_for(u[0], "w9", 29'000);
+  EXPECT_EQ(cancel(other), TaskStatus::kRunning);
+  idle_for(u[0], "w9", 30'000);
+  EXPECT_EQ(cancel(other), TaskStatus::kCancelled);
+  EXPECT_EQ(Get(other).error, "cancelled (its worker w9 stopped heartbeating)");
+  EXPECT_EQ(Counter("default", "cancelled"), 2);
+}
+
 TEST_F(BrokerTest, DuplicateCompleteIsIdempotent) {
   SubmitOk(Req());
   SubmitOk(Req());
