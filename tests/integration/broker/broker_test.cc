@@ -1198,8 +1198,7 @@ TEST_F(BrokerTest, CancelEndsTheTaskOfAWorkerThatIsGone) {
   auto lost = broker_->RenewLeases("w0", {lease});
   ASSERT_TRUE(lost);
   EXPECT_THAT(*lost, ElementsAre(id));
-  EXPECT_EQ(CompleteOne(Done(t[0], Completion::Kind::kSucceeded, "w0")),
-            CompletionOutcome::kStale);
+  EXPECT_EQ(CompleteOne(Done(t[0], Completion::Kind::kSucceeded, "w0")), CompletionOutcome::kStale);
   EXPECT_EQ(Get(id).status, TaskStatus::kCancelled);
 
   // A worker that left no record at all: the default TTL (30 s) of unrenewed lease.
