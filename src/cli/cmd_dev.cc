@@ -40,16 +40,12 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
       PickSettingText(args.listen, "listen", ctx.env()).value_or("127.0.0.1:8080"));
   if (!listen) return out.Fail(listen.error());
   int concurrency = 4;  // not a worker's 1: ferry dev runs workflows whose nodes wait on tasks
-  if (auto c = PickSetting(args.concurrency, "concurrency", ctx.env())) {
-    auto n = ParseIntSetting(*c, 1, 256);
-    if (!n) return out.Fail(n.error());
-    concurrency = *n;
+  if (auto st = PickInt(args.concurrency, "concurrency", ctx.env(), 1, 256, concurrency); !st) {
+    return out.Fail(st.error());
   }
   int nice = WorkerOptions{}.nice;
-  if (auto c = PickSetting(args.nice, "nice", ctx.env())) {
-    auto n = ParseIntSetting(*c, 0, 19);
-    if (!n) return out.Fail(n.error());
-    nice = *n;
+  if (auto st = PickInt(args.nice, "nice", ctx.env(), 0, 19, nice); !st) {
+    return out.Fail(st.error());
   }
   // The user's own kinds (docs/handlers.md), checked before anything starts.
   auto declared = ResolveHandlerDeclarations(args.handlers, ctx.env());

@@ -43,9 +43,11 @@ Result<std::chrono::milliseconds> Duration(const Context& ctx,
                                            const std::optional<std::string>& flag,
                                            std::string_view key,
                                            std::chrono::milliseconds fallback) {
-  auto text = PickSetting(flag, key, ctx.env());
-  if (!text) return fallback;
-  return ParseDurationSetting(*text, /*allow_zero=*/false);
+  auto d = fallback;
+  if (auto st = PickDuration(flag, key, ctx.env(), /*allow_zero=*/false, d); !st) {
+    return Fail(st.error());
+  }
+  return d;
 }
 
 int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& flags) {
@@ -97,10 +99,9 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
         return {};
       }});
   int metrics_port = -1;
-  if (auto p = PickSetting(flags.metrics_port, "metrics-port", ctx.env())) {
-    auto port = ParseIntSetting(*p, -1, 65535);
-    if (!port) return out.Fail(port.error());
-    metrics_port = *port;
+  if (auto st = PickInt(flags.metrics_port, "metrics-port", ctx.env(), -1, 65535, metrics_port);
+      !st) {
+    return out.Fail(st.error());
   }
 
   // Loopback unless asked: like the worker's health port, exposing it is the operator's choice.

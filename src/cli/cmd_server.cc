@@ -73,10 +73,10 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
            IntSetting{args.max_connections_per_client, "max-connections-per-client", 1, 1000000,
                       ao.http.max_connections_per_client},
        }) {
-    if (auto v = PickSetting(setting.flag, setting.key, ctx.env())) {
-      auto n = ParseIntSetting(*v, setting.min, setting.max);
-      if (!n) return out.Fail(n.error());
-      setting.dest = *n;
+    if (auto st =
+            PickInt(setting.flag, setting.key, ctx.env(), setting.min, setting.max, setting.dest);
+        !st) {
+      return out.Fail(st.error());
     }
   }
   // Each connection is a descriptor: let the cap, not the soft limit, decide.

@@ -53,10 +53,10 @@ Result<std::optional<service::RemoteServiceOptions>> ResolveRemote(const GlobalF
   remote.url = *url;
   // Given, --io-timeout bounds each request to the server as it bounds each Redis command;
   // otherwise a request gets 30 s, room for the server's own waits on Redis and the store.
-  if (auto r = PickSetting(global.io_timeout, "io-timeout", env)) {
-    auto d = ParseDurationSetting(*r, false);
-    if (!d) return Fail(d.error());
-    remote.timeout = *d;
+  if (auto st =
+          PickDuration(global.io_timeout, "io-timeout", env, /*allow_zero=*/false, remote.timeout);
+      !st) {
+    return Fail(st.error());
   }
   if (token_file) {
     auto text = ReadSmallFile(*token_file, 4096);

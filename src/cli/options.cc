@@ -85,15 +85,14 @@ Status ResolveRedisConnect(const GlobalFlags& flags, const EnvLookup& env, Broke
   if (auto r = PickSetting(flags.redis_sentinel_password, "redis-sentinel-password", env)) {
     c.sentinel_password = r->text;
   }
-  if (auto r = PickSetting(flags.redis_wait_replicas, "redis-wait-replicas", env)) {
-    auto v = ParseIntSetting(*r, 0, 100);
-    if (!v) return Fail(v.error());
-    b.wait_replicas = *v;
-  }
-  if (auto r = PickSetting(flags.redis_wait_timeout, "redis-wait-timeout", env)) {
-    auto d = ParseDurationSetting(*r, false);
-    if (!d) return Fail(d.error());
-    b.wait_timeout = *d;
+  if (auto st =
+          PickInt(flags.redis_wait_replicas, "redis-wait-replicas", env, 0, 100, b.wait_replicas);
+      !st)
+    return Fail(st.error());
+  if (auto st = PickDuration(flags.redis_wait_timeout, "redis-wait-timeout", env,
+                             /*allow_zero=*/false, b.wait_timeout);
+      !st) {
+    return Fail(st.error());
   }
   // The settings must fit the URL (TLS files need rediss://, ...): say so now, naming both.
   if (auto ep = ResolveRedisEndpoint(b.redis_url, c); !ep) {
@@ -170,6 +169,16 @@ Result<std::chrono::milliseconds> ParseDurationSetting(const SettingText& settin
   return *d;
 }
 
+Status PickDuration(const std::optional<std::string>& flag, std::string_view key,
+                    const EnvLookup& env, bool allow_zero, std::chrono::milliseconds& into) {
+  auto setting = PickSetting(flag, key, env);
+  if (!setting) return {};
+  auto d = ParseDurationSetting(*setting, allow_zero);
+  if (!d) return Fail(d.error());
+  into = *d;
+  return {};
+}
+
 Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLookup& env,
                                          const std::string& default_log_level) {
   ClientConfig cfg;
@@ -190,32 +199,29 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
     }
     cfg.broker.prefix = r->text;
   }
-  if (auto r = PickSetting(flags.io_timeout, "io-timeout", env)) {
-    auto d = ParseDurationSetting(*r, false);
-    if (!d) return Fail(d.error());
-    cfg.broker.io_timeout = *d;
+  if (auto st = PickDuration(flags.io_timeout, "io-timeout", env, /*allow_zero=*/false,
+                             cfg.broker.io_timeout);
+      !st) {
+    return Fail(st.error());
   }
   if (auto st = ResolveRedisConnect(flags, env, cfg.broker); !st) return Fail(st.error());
-  if (auto r = PickSetting(flags.task_retention, "task-retention", env)) {
-    auto d = ParseDurationSetting(*r, false);
-    if (!d) return Fail(d.error());
-    cfg.broker.retention = *d;
+  if (auto st = PickDuration(flags.task_retention, "task-retention", env, /*allow_zero=*/false,
+                             cfg.broker.retention);
+      !st) {
+    return Fail(st.error());
   }
-  if (auto r = PickSetting(flags.dead_retention, "dead-retention", env)) {
-    auto d = ParseDurationSetting(*r, false);
-    if (!d) return Fail(d.error());
-    cfg.broker.dead_retention = *d;
+  if (auto st = PickDuration(flags.dead_retention, "dead-retention", env, /*allow_zero=*/false,
+                             cfg.broker.dead_retention);
+      !st) {
+    return Fail(st.error());
   }
-  if (auto r = PickSetting(flags.event_stream_length, "event-stream-length", env)) {
-    auto n = ParseIntSetting(*r, 10, 1000000);
-    if (!n) return Fail(n.error());
-    cfg.broker.events_maxlen = *n;
-  }
-  if (auto r = PickSetting(flags.max_queues, "max-queues", env)) {
-    auto n = ParseIntSetting(*r, 1, 1000000);
-    if (!n) return Fail(n.error());
-    cfg.broker.max_queues = *n;
-  }
+  if (auto st = PickInt(flags.event_stream_length, "event-stream-length", env, 10, 1000000,
+                        cfg.broker.events_maxlen);
+      !st)
+    return Fail(st.error());
+  if (auto st = PickInt(flags.max_queues, "max-queues", env, 1, 1000000, cfg.broker.max_queues);
+      !st)
+    return Fail(st.error());
   cfg.log.level = default_log_level;
   if (auto r = PickSetting(flags.log_level, "log-level", env)) {
     auto level = ParseLogLevelName(r->text);
@@ -243,57 +249,42 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     if (!q) return BadSetting(*r, q.error().message);
     w.queues = *q;
   }
-  if (auto r = PickSetting(flags.concurrency, "concurrency", env)) {
-    auto v = ParseIntSetting(*r, 1, 4096);
-    if (!v) return Fail(v.error());
-    w.concurrency = *v;
-  }
-  if (auto r = PickSetting(flags.prefetch, "prefetch", env)) {
-    auto v = ParseIntSetting(*r, -1, 65536);
-    if (!v) return Fail(v.error());
-    w.prefetch = *v;
-  }
-  if (auto r = PickSetting(flags.nice, "nice", env)) {
-    auto v = ParseIntSetting(*r, 0, 19);
-    if (!v) return Fail(v.error());
-    w.nice = *v;
-  }
+  if (auto st = PickInt(flags.concurrency, "concurrency", env, 1, 4096, w.concurrency); !st)
+    return Fail(st.error());
+  if (auto st = PickInt(flags.prefetch, "prefetch", env, -1, 65536, w.prefetch); !st)
+    return Fail(st.error());
+  if (auto st = PickInt(flags.nice, "nice", env, 0, 19, w.nice); !st) return Fail(st.error());
   if (auto r = PickSetting(flags.worker_id, "worker-id", env)) {
     if (r->text.size() > 200 || r->text.find_first_of(" \t\n{}") != std::string::npos) {
       return BadSetting(*r, "worker id must be at most 200 characters, without spaces or braces");
     }
     w.worker_id = r->text;
   }
-  if (auto r = PickSetting(flags.lease, "lease", env)) {
-    auto d = ParseDurationSetting(*r, false);
-    if (!d) return Fail(d.error());
-    w.lease = *d;
+  if (auto st = PickDuration(flags.lease, "lease", env, /*allow_zero=*/false, w.lease); !st) {
+    return Fail(st.error());
   }
-  if (auto r = PickSetting(flags.drain_timeout, "drain-timeout", env)) {
-    auto d = ParseDurationSetting(*r, true);
-    if (!d) return Fail(d.error());
-    w.drain_timeout = *d;
+  if (auto st = PickDuration(flags.drain_timeout, "drain-timeout", env, /*allow_zero=*/true,
+                             w.drain_timeout);
+      !st) {
+    return Fail(st.error());
   }
-  if (auto r = PickSetting(flags.default_timeout, "default-timeout", env)) {
-    auto d = ParseDurationSetting(*r, true);
-    if (!d) return Fail(d.error());
-    w.default_timeout = *d;
+  if (auto st = PickDuration(flags.default_timeout, "default-timeout", env, /*allow_zero=*/true,
+                             w.default_timeout);
+      !st) {
+    return Fail(st.error());
   }
-  if (auto r = PickSetting(flags.health_port, "health-port", env)) {
-    auto v = ParseIntSetting(*r, -1, 65535);
-    if (!v) return Fail(v.error());
-    w.health_port = *v;
-  }
+  if (auto st = PickInt(flags.health_port, "health-port", env, -1, 65535, w.health_port); !st)
+    return Fail(st.error());
   if (auto r = PickSetting(flags.health_host, "health-host", env)) {
     if (r->text.empty() || r->text.find_first_of(" \t/") != std::string::npos) {
       return BadSetting(*r, "expected an address to bind, e.g. 127.0.0.1 or 0.0.0.0");
     }
     w.health_host = r->text;
   }
-  if (auto r = PickSetting(flags.backoff_base, "backoff-base", env)) {
-    auto d = ParseDurationSetting(*r, false);
-    if (!d) return Fail(d.error());
-    w.backoff_base = *d;
+  if (auto st = PickDuration(flags.backoff_base, "backoff-base", env, /*allow_zero=*/false,
+                             w.backoff_base);
+      !st) {
+    return Fail(st.error());
   }
   if (auto r = PickSetting(flags.heartbeat_ttl, "heartbeat-ttl", env)) {
     auto d = ParseDurationSetting(*r, false);

@@ -50,6 +50,20 @@ tl::unexpected<Error> BadSetting(const SettingText& setting, const std::string& 
 Result<int> ParseIntSetting(const SettingText& setting, int min, int max);
 // A duration ("30s", "5m"); zero only when `allow_zero`.
 Result<std::chrono::milliseconds> ParseDurationSetting(const SettingText& setting, bool allow_zero);
+// PickSetting then ParseDurationSetting into `into`, which stays as it was when nothing is set.
+Status PickDuration(const std::optional<std::string>& flag, std::string_view key,
+                    const EnvLookup& env, bool allow_zero, std::chrono::milliseconds& into);
+// PickSetting then ParseIntSetting into `into`, which stays as it was when nothing is set.
+template <typename Int>
+Status PickInt(const std::optional<std::string>& flag, std::string_view key, const EnvLookup& env,
+               int min, int max, Int& into) {
+  auto setting = PickSetting(flag, key, env);
+  if (!setting) return {};
+  auto v = ParseIntSetting(*setting, min, max);
+  if (!v) return Fail(v.error());
+  into = *v;
+  return {};
+}
 
 // Settings given as flags on this command line: key -> value (cli/flags.h records them; `ferry
 // config show` reports them).
