@@ -90,11 +90,15 @@ Result<std::optional<ApiToken>> SqlStore::VerifyApiToken(const std::string& toke
   int64_t now = NowMs();
   if (now - (*t)->last_used_ms >= kTokenTouchIntervalMs) {
     // Bookkeeping only: a database busy with another writer must not fail the request the token
-    // came with (it is written again on a later one).
-    auto r = Exec("UPDATE api_tokens SET last_used_ms = $2 WHERE id = $1",
-                  {P::Text((*t)->id), P::Int(now)});
+    // came with (it is written again on a later one). PostgreSQL would wait for a transaction
+    // that holds the row, up to the statement timeout: a held row is skipped instead.
+    const char* sql = conn_->Backend() == "postgres"
+                          ? "UPDATE api_tokens SET last_used_ms = $2 WHERE id = (SELECT id FROM "
+                            "api_tokens WHERE id = $1 FOR UPDATE SKIP LOCKED)"
+                          : "UPDATE api_tokens SET last_used_ms = $2 WHERE id = $1";
+    auto r = Exec(sql, {P::Text((*t)->id), P::Int(now)});
     if (r) {
-      (*t)->last_used_ms = now;
+      if (r->affected == 1) (*t)->last_used_ms = now;
     } else {
       spdlog::warn("token {}: last use not recorded: {}", (*t)->id, r.error().message);
     }

@@ -2,6 +2,7 @@
 // can show: unreachable hosts, rejected passwords, reconnects after a restart.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -58,6 +59,37 @@ class PostgresStore : public ::testing::Test {
         w.db);
   }
 };
+
+// Recording a token's last use is bookkeeping: a transaction holding the token's row (a revoke
+// under way, an operator's UPDATE) must not hold the request the token came with, which would
+// otherwise wait for the row up to the statement timeout (30 s).
+TEST_F(PostgresStore, ATokensLastUseSkipsARowAnotherTransactionHolds) {
+  WithWorkflow w;
+  OpenWithWorkflow(w);
+  auto token = w.store->CreateApiToken("ci", "hash-1", {"read"});
+  ASSERT_TRUE(token) << token.error().ToString();
+  auto holder = store_internal::OpenPgConn(w.url, std::chrono::seconds(5), std::chrono::seconds(5));
+  ASSERT_TRUE(holder) << holder.error().ToString();
+  ASSERT_TRUE((*holder)->ExecScript("BEGIN; UPDATE api_tokens SET name = name WHERE id = '" +
+                                    token->id + "';"));
+  std::atomic<bool> done{false};
+  Result<std::optional<ApiToken>> verified = Fail(ErrorCode::kInternal, "not run");
+  std::thread verifier([&] {
+    verified = w.store->VerifyApiToken("hash-1");
+    done = true;
+  });
+  const bool answered = Eventually([&] { return done.load(); }, std::chrono::seconds(10));
+  EXPECT_TRUE((*holder)->ExecScript("COMMIT;"));
+  verifier.join();
+  ASSERT_TRUE(answered) << "the token's check waited for the held row";
+  ASSERT_TRUE(verified) << verified.error().ToString();
+  ASSERT_TRUE(verified->has_value());
+  EXPECT_EQ((*verified)->last_used_ms, 0);  // skipped, not written
+  // The row free again, the next use is recorded.
+  auto again = w.store->VerifyApiToken("hash-1");
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_GT((*again)->last_used_ms, 0);
+}
 
 TEST_F(PostgresStore, UnreachableServerIsUnavailableQuickly) {
   auto start = std::chrono::steady_clock::now();
