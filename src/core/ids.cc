@@ -63,4 +63,14 @@ bool LooksLikeId(const std::string& s) {
   return true;
 }
 
+Status RequireId(std::string_view what, const std::string& id, std::string_view shown_by) {
+  const std::string name = std::string(what) + " id";
+  if (id.empty()) return Fail(ErrorCode::kInvalidArgument, "a " + name + " is required");
+  if (LooksLikeId(id)) return {};
+  // A long one is not echoed: it is not an id, and the answer need not carry it back.
+  const std::string shown = id.size() <= 64 ? " '" + id + "'" : "";
+  return Fail(ErrorCode::kInvalidArgument, "malformed " + name + shown + " (26 characters, as `" +
+                                               std::string(shown_by) + "` shows)");
+}
+
 }  // namespace ferry

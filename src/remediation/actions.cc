@@ -10,14 +10,7 @@ namespace ferry::remediation {
 namespace {
 
 Status CheckId(const std::string& id) {
-  if (id.empty())
-    return Fail(ErrorCode::kInvalidArgument, "a remediation candidate id is required");
-  if (!LooksLikeId(id)) {
-    return Fail(ErrorCode::kInvalidArgument, "malformed remediation candidate id '" + id +
-                                                 "' (26 characters, as `ferry remediation list` "
-                                                 "shows)");
-  }
-  return {};
+  return RequireId("remediation candidate", id, "ferry remediation list");
 }
 
 Result<Remediation> MustGet(Store& store, const std::string& id) {

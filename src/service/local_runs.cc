@@ -1,6 +1,7 @@
 // LocalService: runs (store first, then the broker for their tasks).
 #include <charconv>
 
+#include "core/ids.h"
 #include "core/json_fields.h"
 #include "runs/runs.h"
 #include "service/local_service.h"
@@ -13,6 +14,7 @@ namespace {
 Error NoRun(const std::string& id) { return Error{ErrorCode::kNotFound, "no run " + id}; }
 
 Result<Run> FindRun(Store& store, const std::string& id) {
+  if (auto st = RequireId("run", id, "ferry run list"); !st) return Fail(st.error());
   auto run = store.GetRun(id);
   if (!run) return Fail(run.error());
   if (!*run) return Fail(NoRun(id));
@@ -188,6 +190,7 @@ Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
 }
 
 Result<Json> LocalService::RunEvents(const std::string& id, const Query& query) {
+  if (auto st = RequireId("run", id, "ferry run list"); !st) return Fail(st.error());
   QueryReader q(query);
   const int limit = q.Limit(500, 1000);
   int64_t after = 0;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "core/ids.h"
 #include "core/json_fields.h"
 #include "core/time_util.h"
 #include "runs/runs.h"
@@ -117,6 +118,7 @@ Result<Json> LocalService::ListTasks(const Query& query) {
 }
 
 Result<Json> LocalService::GetTask(const std::string& id) {
+  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto task = b.GetTask(id);
     if (!task) return Fail(task.error());
@@ -126,6 +128,7 @@ Result<Json> LocalService::GetTask(const std::string& id) {
 }
 
 Result<Json> LocalService::CancelTask(const std::string& id) {
+  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto status = b.Cancel(id);
     if (!status) return Fail(AboutTask(status.error(), "cancel", id));
@@ -139,6 +142,7 @@ Result<Json> LocalService::CancelTask(const std::string& id) {
 }
 
 Result<Json> LocalService::RetryTask(const std::string& id) {
+  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     if (auto st = b.Retry(id); !st) return Fail(AboutTask(st.error(), "retry", id));
     // The status the retry left it in. Not read back: a worker may have claimed, or even
@@ -148,6 +152,7 @@ Result<Json> LocalService::RetryTask(const std::string& id) {
 }
 
 Result<Json> LocalService::TaskEvents(const std::string& id, const Query& query) {
+  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
   QueryReader q(query);
   const int limit = q.Limit(100, 1000);
   std::string after = q.Text("after");

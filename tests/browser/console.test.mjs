@@ -581,9 +581,10 @@ test('the runs page filters on the server and pages with the cursor: 50, then th
 test('hostile or wrong links show an error in the page, never a script error', async () => {
   const page = await loggedIn();
   const cases = [
-    ['#/runs/%E0%A4%A', /no run/],
-    [`#/runs/${encodeURIComponent(XSS)}`, /no run <img src=x onerror=alert\(1\)>/],
-    [`#/tasks/${XSS}`, /no task/],
+    ['#/runs/%E0%A4%A', /malformed run id '%E0%A4%A'/],
+    [`#/runs/${encodeURIComponent(XSS)}`, /malformed run id '<img src=x onerror=alert\(1\)>'/],
+    [`#/tasks/${XSS}`, /malformed task id/],
+    ['#/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV', /no task 01ARZ3NDEKTSV4RRFFQ69G5FAV/],
     ['#/tasks?status=bogus', /unknown status 'bogus'/],
     ['#/runs?status=%00', /malformed percent-escape/],  // a NUL byte is refused by the API
     [`#/workflows/${'a'.repeat(5000)}`, /no workflow/],

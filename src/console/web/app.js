@@ -70,7 +70,7 @@ function context() {
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [pathPart, queryPart = ''] = raw.split('?');
-  // A malformed escape (%E0%A4%A) stays as typed: the API answers 404 for it.
+  // A malformed escape (%E0%A4%A) stays as typed: the API refuses it as a malformed id.
   const decode = (x) => { try { return decodeURIComponent(x); } catch { return x; } };
   const parts = pathPart.split('/').filter(Boolean).map(decode);
   return {parts, query: new URLSearchParams(queryPart)};

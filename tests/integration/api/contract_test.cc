@@ -322,7 +322,28 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   };
   expect(client_->Get("/api/v1/nothing-here"), 404);
   expect(client_->Delete("/api/v1/tasks"), 405);
-  expect(client_->Get("/api/v1/tasks/nope"), 404);
+  // An id that is not one is the caller's mistake (400, named); a well-formed id of nothing is
+  // missing (404). The near miss: the same id in lower case, then one character short.
+  const std::string unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  for (const std::string kind : {"tasks", "runs"}) {
+    for (const std::string& id :
+         {std::string("nope"), std::string("01arz3ndektsv4rrffq69g5fav"), unknown.substr(1)}) {
+      for (const std::string& suffix : {std::string(), std::string("/events")}) {
+        auto r = client_->Get("/api/v1/" + kind + "/" + id + suffix);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << kind << "/" << id << suffix << ": " << r->body;
+        EXPECT_NE(r->body.find("malformed " + kind.substr(0, kind.size() - 1) + " id '" + id + "'"),
+                  std::string::npos)
+            << r->body;
+      }
+      for (const char* verb : {"/cancel", "/retry"}) {
+        auto r = client_->Post("/api/v1/" + kind + "/" + id + verb, "", "application/json");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << kind << "/" << id << verb << ": " << r->body;
+      }
+    }
+    expect(client_->Get("/api/v1/" + kind + "/" + unknown), 404);
+  }
   expect(client_->Get("/api/v1/runs?status=sideways"), 400);
   // A route that reads no query parameters refuses any, as a filtering route refuses an unknown
   // one: a misspelt filter is never silently ignored.

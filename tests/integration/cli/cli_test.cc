@@ -225,6 +225,12 @@ TEST_F(CliTest, UnknownIdsExitOneWithAClearMessage) {
     auto r = ferry().Run({"task", verb, id});
     EXPECT_EQ(r.exit_code, 1) << verb << ": " << r.err;
     EXPECT_TRUE(Contains(r.err, "no task " + id)) << verb << ": " << r.err;
+    // Not an id at all (lower case, one character short): a usage error naming it.
+    for (const std::string& bad : {std::string("01arz3ndektsv4rrffq69g5fav"), id.substr(1)}) {
+      auto m = ferry().Run({"task", verb, bad});
+      EXPECT_EQ(m.exit_code, 2) << verb << " " << bad << ": " << m.err;
+      EXPECT_TRUE(Contains(m.err, "malformed task id '" + bad + "'")) << verb << ": " << m.err;
+    }
   }
 }
 
