@@ -114,6 +114,38 @@ bool IsLoopbackHost(const std::string& host) {
   return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
+// `ferry dev` answers /api/v1 without a token, to whoever reaches its loopback port: a browser
+// too, on behalf of any page it shows. So such a server refuses what only another site's page
+// would send: a Host that is not a loopback name (a name the attacker's DNS pointed at 127.0.0.1,
+// which makes its page same-origin with the API: DNS rebinding), and an Origin other than the
+// server's own (a cross-site POST; a text/plain one needs no CORS preflight, so the browser sends
+// it whatever the answer). Clients that are not browsers send no Origin.
+std::optional<Response> RefuseForeignRequest(const Request& req) {
+  auto refuse = [](const std::string& why) {
+    Response res;
+    SendError(res, ErrorCode::kPermissionDenied,
+              why + "; this server answers without authentication, so it takes requests only "
+                    "from this machine's own clients and pages");
+    return std::optional<Response>(std::move(res));
+  };
+  const std::optional<std::string> host = req.Header("Host");
+  if (host) {
+    std::string name = *host;
+    if (!name.empty() && name.front() == '[') {
+      name = name.substr(1, name.find(']') == std::string::npos ? 0 : name.find(']') - 1);
+    } else if (auto colon = name.rfind(':'); colon != std::string::npos) {
+      name.resize(colon);
+    }
+    if (!IsLoopbackHost(name)) return refuse("Host '" + *host + "' is not a loopback address");
+  }
+  if (auto origin = req.Header("Origin")) {
+    if (!host || *origin != "http://" + *host) {
+      return refuse("a request from another origin ('" + *origin + "') is refused");
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -135,6 +167,7 @@ http::Router ApiServer::Impl::Routes() {
     return [this, needed](Request& req, int64_t& limit) -> std::optional<Response> {
       limit = options.max_body_bytes;
       if (!options.require_auth) {
+        if (auto refused = RefuseForeignRequest(req)) return refused;
         req.context = Granted{{std::string(ScopeName(Scope::kAdmin))}, ""};
         return std::nullopt;
       }

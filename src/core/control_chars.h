@@ -27,4 +27,14 @@ inline Status NoControlCharacters(std::string_view text, std::string_view what) 
   return {};
 }
 
+// `text` with each NUL byte written as the six characters \u0000, as JSON shows it. For free text
+// Ferry records but did not accept from anyone as given (an error a node's program printed):
+// PostgreSQL's text cannot hold NUL, and a message is better kept legible than lost.
+inline std::string ShowNulBytes(std::string text) {
+  for (size_t at = text.find('\0'); at != std::string::npos; at = text.find('\0', at + 6)) {
+    text.replace(at, 1, "\\u0000");
+  }
+  return text;
+}
+
 }  // namespace ferry

@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "core/control_chars.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "store/sql_store_impl.h"
@@ -547,8 +548,18 @@ Result<Run> SqlStore::FinishRun(const std::string& run_id, int64_t epoch, RunSta
   // run.enqueued landing as a fast run ends) fails the commit with nothing written: tried again at
   // once. Handed to the caller, it would fail the attempt, and the next one would run the last
   // node again, whose checkpoint this commit carries.
+  // Errors are text a node's program or template made: a NUL in one is shown, not stored (the
+  // steps are copied only when one holds a NUL).
+  std::vector<RunStep> shown;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].error.find('\0') == std::string::npos) continue;
+    if (shown.empty()) shown = steps;
+    shown[i].error = ShowNulBytes(std::move(shown[i].error));
+  }
+  const std::vector<RunStep>& kept = shown.empty() ? steps : shown;
+  const std::string shown_error = ShowNulBytes(error);
   for (int clashes = 1;; ++clashes) {
-    auto r = FinishRunOnce(run_id, epoch, status, output, error, failed_node, events, steps);
+    auto r = FinishRunOnce(run_id, epoch, status, output, shown_error, failed_node, events, kept);
     if (r || clashes >= kFinishTries || !IsEventsClash(r.error())) return r;
     spdlog::debug("run {}: the finish's events met another writer's numbers; again", run_id);
   }
@@ -917,6 +928,11 @@ Result<Run> SqlStore::MustGetRun(const std::string& id) {
 
 Result<SaveStepOutcome> SqlStore::SaveStep(const RunStep& step) {
   if (auto st = RequireStepFields(step); !st) return Fail(st.error());
+  if (step.error.find('\0') != std::string::npos) {  // shown, as FinishRun does
+    RunStep shown = step;
+    shown.error = ShowNulBytes(std::move(shown.error));
+    return SaveStep(shown);
+  }
   return Single([&]() -> Result<SaveStepOutcome> {
     // Insert-once, and only under the run's current epoch: the fence and the write are one
     // statement, so a worker that lost the run cannot slip a checkpoint in.

@@ -385,6 +385,13 @@ class PgConn final : public SqlConn {
       }
       switch (p.type) {
         case SqlParam::Type::kText:
+          // libpq takes text parameters as C strings, and PostgreSQL's text holds no NUL: sent,
+          // the value would be cut short at it, or an array literal broken.
+          if (p.s.find('\0') != std::string::npos) {
+            return Fail(ErrorCode::kInvalidArgument,
+                        "postgres: a text value holds a NUL byte at offset " +
+                            std::to_string(p.s.find('\0')) + ", which PostgreSQL cannot store");
+          }
           out.params.emplace_back(p.s);
           break;
         case SqlParam::Type::kBool:

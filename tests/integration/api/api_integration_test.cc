@@ -516,6 +516,60 @@ TEST_F(ApiTest, AuthIsOffOnlyOnALoopbackAddressLiteral) {
   }
 }
 
+// Without authentication (`ferry dev`), a browser showing another site's page must not reach
+// the API: neither by a cross-site POST (text/plain needs no CORS preflight, so the browser sends
+// it) nor through a name its owner pointed at 127.0.0.1 (DNS rebinding). Non-browser clients,
+// which send no Origin, and the console's own same-origin requests go on.
+TEST_F(ApiTest, AnOpenServerRefusesOtherSitesPagesAndForeignHostNames) {
+  api::ApiServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.require_auth = false;
+  o.dev_mode = true;
+  o.store_factory = stores_.get();
+  o.broker_factory = brokers_.get();
+  api::ApiServer server(o);
+  auto port = server.Start();
+  ASSERT_TRUE(port) << port.error().ToString();
+  httplib::Client c("127.0.0.1", *port);
+  const std::string self = "127.0.0.1:" + std::to_string(*port);
+  const std::string body = R"({"kind":"noop","queue":"csrf"})";
+  auto post = [&](const httplib::Headers& headers) {
+    auto r = c.Post("/api/v1/tasks", headers, body, "text/plain");
+    return r ? r->status : -1;
+  };
+  auto tasks_made = [&] {
+    auto r = c.Get("/api/v1/tasks?queue=csrf");
+    EXPECT_TRUE(r && r->status == 200);
+    return r ? ParseJson(r->body).value_or(Json::object())["tasks"].size() : 0u;
+  };
+  EXPECT_EQ(post({{"Origin", "http://evil.example"}}), 403);
+  EXPECT_EQ(post({{"Origin", "null"}}), 403);
+  EXPECT_EQ(post({{"Origin", "http://127.0.0.1:" + std::to_string(*port + 1)}}), 403);
+  EXPECT_EQ(post({{"Origin", "https://" + self}}), 403);
+  EXPECT_EQ(tasks_made(), 0u);
+  EXPECT_EQ(post({{"Origin", "http://" + self}}), 201);  // the console's own page
+  EXPECT_EQ(post({}), 201);                              // curl, the CLI
+  EXPECT_EQ(tasks_made(), 2u);
+
+  for (const auto& [host, allowed] : std::vector<std::pair<std::string, bool>>{
+           {self, true},
+           {"localhost:" + std::to_string(*port), true},
+           {"[::1]:" + std::to_string(*port), true},
+           {"127.0.0.1", true},
+           {"rebind.example:" + std::to_string(*port), false},
+           {"127.0.0.1.nip.io:" + std::to_string(*port), false},
+           {"localhost.:" + std::to_string(*port), false}}) {
+    auto r = c.Get("/api/v1/workers", httplib::Headers{{"Host", host}});
+    ASSERT_TRUE(r) << host;
+    EXPECT_EQ(r->status, allowed ? 200 : 403) << host << ": " << r->body;
+    if (!allowed) {
+      EXPECT_NE(r->body.find("is not a loopback address"), std::string::npos) << r->body;
+    }
+  }
+  server.Stop();
+}
+
 TEST_F(ApiTest, StopEndsOpenEventStreams) {
   Apply(kPlain);
   const std::string run_id = StartRunOf(*client_, "plain");

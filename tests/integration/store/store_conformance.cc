@@ -9,6 +9,7 @@
 #include <atomic>
 #include <future>
 #include <latch>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -640,6 +641,33 @@ TEST_P(StoreConformance, ARepeatedFinishCannotAddOrReplaceCheckpoints) {
     }
   }
   EXPECT_EQ(TypesOf(*store_, run.id), (std::vector<std::string>{"run.finished"}));
+}
+
+// An error a node's program printed may hold NUL bytes, which PostgreSQL's text cannot store:
+// the run still ends failed, its errors written with each NUL shown as \u0000, on both stores.
+TEST_P(StoreConformance, AnErrorHoldingANulIsKeptLegible) {
+  Workflow wf = Apply("wf", "c1");
+  const std::string nul_error = std::string("bad a") + '\0' + "b" + '\0';
+  const std::string shown = "bad a\\u0000b\\u0000";
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 1, "w"));
+  ASSERT_OK(store_->SaveStep(RunStep{run.id, "first", "failed", "", nul_error, 1, 1, 0, 0}));
+  auto done = store_->FinishRun(run.id, 1, RunStatus::kFailed, "", nul_error, "second",
+                                {NewRunEvent{"run.finished", "{}", 0}},
+                                {RunStep{run.id, "second", "failed", "", nul_error, 1, 1, 0, 0},
+                                 RunStep{run.id, "third", "succeeded", "{}", "", 1, 1, 0, 0}});
+  ASSERT_OK(done);
+  EXPECT_EQ(done->status, RunStatus::kFailed);
+  EXPECT_EQ(done->error, shown);
+  EXPECT_EQ((*store_->GetRun(run.id))->error, shown);
+  auto steps = store_->ListSteps(run.id);
+  ASSERT_OK(steps);
+  ASSERT_EQ(steps->size(), 3u);
+  std::map<std::string, std::string> errors;
+  for (const auto& st : *steps) errors[st.node_id] = st.error;
+  EXPECT_EQ(errors["first"], shown);
+  EXPECT_EQ(errors["second"], shown);
+  EXPECT_EQ(errors["third"], "");
 }
 
 // The steps that go with a finish are checked as SaveStep checks them: a step without a node is

@@ -91,6 +91,24 @@ TEST_F(PostgresStore, ATokensLastUseSkipsARowAnotherTransactionHolds) {
   EXPECT_GT((*again)->last_used_ms, 0);
 }
 
+// libpq sends text parameters as C strings: a NUL would cut the value short without a word.
+// The connection refuses it instead, naming where it is; the value before it is no near miss.
+TEST_F(PostgresStore, ATextValueHoldingANulIsRefusedNotCut) {
+  WithWorkflow w;
+  OpenWithWorkflow(w);
+  auto conn = store_internal::OpenPgConn(w.url, std::chrono::seconds(5), std::chrono::seconds(5));
+  ASSERT_TRUE(conn) << conn.error().ToString();
+  auto cut =
+      (*conn)->Exec("SELECT $1::text", {store_internal::SqlParam::Text(std::string("ab\0c", 4))});
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(cut.error().message.find("NUL byte at offset 2"), std::string::npos)
+      << cut.error().message;
+  auto whole = (*conn)->Exec("SELECT $1::text", {store_internal::SqlParam::Text("ab")});
+  ASSERT_TRUE(whole) << whole.error().ToString();
+  EXPECT_EQ(whole->rows.at(0).Text(0), "ab");
+}
+
 TEST_F(PostgresStore, UnreachableServerIsUnavailableQuickly) {
   auto start = std::chrono::steady_clock::now();
   auto s = OpenStore("postgresql://ferry:pw@127.0.0.1:" + std::to_string(FreePort()) + "/db");
