@@ -124,8 +124,9 @@ std::optional<Response> RefuseForeignRequest(const Request& req) {
   auto refuse = [](const std::string& why) {
     Response res;
     SendError(res, ErrorCode::kPermissionDenied,
-              why + "; this server answers without authentication, so it takes requests only "
-                    "from this machine's own clients and pages");
+              why +
+                  "; this server answers without authentication, so it takes requests only "
+                  "from this machine's own clients and pages");
     return std::optional<Response>(std::move(res));
   };
   const std::optional<std::string> host = req.Header("Host");
