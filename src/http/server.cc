@@ -119,6 +119,18 @@ std::string ClientAddress(const tcp::socket& socket) {
   return addr.to_string();
 }
 
+// Headers every answer gets unless its route set them: answers carry token secrets and live
+// state, so no cache keeps one (routes whose answers may be kept, such as the console's files,
+// say so), and no browser takes a body for another type than the one stated.
+void SetDefaultHeaders(bhttp::fields& fields) {
+  if (fields.find(bhttp::field::cache_control) == fields.end()) {
+    fields.set(bhttp::field::cache_control, "no-store");
+  }
+  if (fields.find("X-Content-Type-Options") == fields.end()) {
+    fields.set("X-Content-Type-Options", "nosniff");
+  }
+}
+
 bool IsDisconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
@@ -523,6 +535,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     msg->set(bhttp::field::server, "ferry");
     msg->set(bhttp::field::content_type, res.content_type);
     for (auto& [k, v] : res.headers) msg->insert(k, v);
+    SetDefaultHeaders(msg->base());
     msg->body() = std::move(res.body);
     msg->prepare_payload();
     if (head_done && request_.method == "HEAD") msg->body().clear();
@@ -576,6 +589,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     head_->set(bhttp::field::server, "ferry");
     head_->set(bhttp::field::content_type, res.content_type);
     for (auto& [k, v] : res.headers) head_->insert(k, v);
+    SetDefaultHeaders(head_->base());
     // HTTP/1.0 has no chunked coding (RFC 9112 6.1: not for a request below 1.1): there the
     // stream's end is the connection's.
     chunked_ = version >= 11;

@@ -157,6 +157,11 @@ class HttpServerTest : public ::testing::Test {
       return JsonResponse(200, Json{{"passed", true}});
     });
     r.GetOnIoThread("/alive", [](Request&) { return JsonResponse(200, Json{{"status", "ok"}}); });
+    r.Get("/kept", [](Request&) {
+      Response res = JsonResponse(200, Json{{"kept", true}});
+      res.SetHeader("Cache-Control", "max-age=60");
+      return res;
+    });
     // Answers at once, then holds a thread after its answer until the gate opens (as a
     // webhook's enqueue does while Redis does not answer).
     r.Post("/later", [this](Request&) {
@@ -303,6 +308,19 @@ TEST_F(HttpServerTest, RoutesParamsQueryAnd404And405) {
   // A NUL byte smuggled in a percent-escape is refused, not cut.
   EXPECT_EQ(StatusOf(Get("/items/a%00b/detail")), 400);
   EXPECT_EQ(StatusOf(Get("/items/a%zzb/detail")), 400);
+}
+
+// Every answer, error and event stream alike, is kept by no cache and sniffed by no browser,
+// unless its route says otherwise.
+TEST_F(HttpServerTest, AnswersAreNotCachedOrSniffedUnlessTheRouteSays) {
+  Start();
+  for (const std::string& raw : {Get("/ping"), Get("/nowhere"), Get("/stream?n=1")}) {
+    EXPECT_NE(raw.find("Cache-Control: no-store\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos) << raw;
+  }
+  const std::string kept = Get("/kept");
+  EXPECT_NE(kept.find("Cache-Control: max-age=60\r\n"), std::string::npos) << kept;
+  EXPECT_EQ(kept.find("no-store"), std::string::npos) << kept;
 }
 
 TEST_F(HttpServerTest, BodyLimitIsExact) {
