@@ -22,6 +22,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -75,6 +76,25 @@ std::string Join(const std::vector<std::string>& items, const char* sep) {
   return out;
 }
 
+// A result kept in the task's record, as exec and http handlers' results are (their
+// max_stdout_bytes and max_response_bytes): the record is read whole by every listing.
+constexpr size_t kMaxResultBytes = size_t{1} << 20;
+
+// `result` as the JSON text a task's record keeps, into `out`; or why it cannot be kept.
+std::optional<std::string> DumpResult(const Json& result, std::string& out) {
+  // Dumped, a deeper one would recurse as deep (a stack overflow); read back, it is refused.
+  if (const int depth = JsonDepth(result); depth > kMaxJsonDepth) {
+    return "the handler's result nests " + std::to_string(depth) +
+           " levels deep, more than the limit of " + std::to_string(kMaxJsonDepth);
+  }
+  out = DumpJson(result);
+  if (out.size() <= kMaxResultBytes) return std::nullopt;
+  const size_t size = out.size();
+  out.clear();
+  return "the handler's result is " + std::to_string(size) +
+         " bytes of JSON, more than the limit of " + std::to_string(kMaxResultBytes);
+}
+
 // One claimed task, from claim until its completion is applied (or its lease is lost).
 struct TaskState {
   explicit TaskState(ClaimedTask t) : task(std::move(t)) {}
@@ -83,6 +103,7 @@ struct TaskState {
   bool RequestStop(StopReason r) {
     StopReason expected = StopReason::kNone;
     bool first = reason.compare_exchange_strong(expected, r);
+    if (first) stop_asked_ms.store(SteadyMs());
     stop.request_stop();
     return first;
   }
@@ -97,6 +118,7 @@ struct TaskState {
   // Thread-safe.
   std::stop_source stop;
   std::atomic<StopReason> reason{StopReason::kNone};
+  std::atomic<int64_t> stop_asked_ms{0};  // SteadyMs() when the reason was set
 };
 using TaskPtr = std::shared_ptr<TaskState>;
 
@@ -116,6 +138,9 @@ struct PendingEvent {
 // The task outbox's bounds: a handler emitting without pause while Redis is slow must not grow
 // the worker's memory (the task's event stream is capped by MAXLEN anyway), and one call to
 // Redis carries about kEventCallBytes of one task's events (an event larger goes alone).
+// A handler told to stop (timeout, cancel) that has not returned this long after is left running
+// on its slot: its attempt is ended without it (a thread cannot be killed as a process can).
+constexpr milliseconds kIgnoredStopGrace{5000};
 constexpr size_t kMaxBufferedEvents = 20000;
 constexpr size_t kMaxBufferedEventBytes = size_t{32} << 20;
 constexpr size_t kEventCallBytes = size_t{1} << 20;
@@ -220,6 +245,7 @@ class WorkerImpl final : public Worker {
   // Takes claimed (or reclaimed) tasks into the buffer.
   void Accept(std::vector<ClaimedTask> tasks);
   void QueueCompletion(const TaskPtr& s, Completion c);
+  void EndIgnoredStops();
   Completion MakeCompletion(const TaskPtr& s, Completion::Kind kind) const;
   // REQUIRES: mu_ held. Removes a buffered task from the buffer; false if it is not buffered.
   bool TakeFromBufferLocked(const TaskPtr& s);
@@ -639,13 +665,32 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
   }
 
   const StopReason reason = s->reason.load();
+  bool ended_without_it = false;
+  {
+    std::lock_guard lock(mu_);
+    ended_without_it = s->finished;
+  }
   bool drop = false;
   Completion c = MakeCompletion(s, Completion::Kind::kSucceeded);
   if (reason == StopReason::kLeaseLost) {
     // Another worker owns the task now (or it ended); its fencing would reject us anyway.
     drop = true;
+  } else if (ended_without_it) {
+    // The watchdog (a stop ignored) or a drain ended this attempt while the handler still ran.
+    drop = true;
+    spdlog::warn(
+        "task.late_return id={} queue={} kind={} after_ms={}: its attempt had already "
+        "ended; what the handler returned ({}) is discarded",
+        s->task.id, s->task.queue, s->task.kind,
+        std::chrono::duration_cast<milliseconds>(SteadyClock::now() - exec_start).count(),
+        result ? "a result" : "an error");
   } else if (result) {
-    c.result = DumpJson(*result);
+    // A result that cannot be kept fails the attempt for good: the handler would return it again.
+    if (auto refused = DumpResult(*result, c.result)) {
+      c.kind = Completion::Kind::kFailed;
+      c.error = std::move(*refused);
+      c.retryable = false;
+    }
   } else if (reason == StopReason::kCancel) {
     c.kind = Completion::Kind::kCancelled;
     c.error = "cancelled while running";
@@ -671,13 +716,13 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
     }
   }
 
-  if (c.kind == Completion::Kind::kFailed) {
+  if (c.kind == Completion::Kind::kFailed && !drop) {
     ++failed_;
     const bool again = c.retryable && s->task.attempt < s->task.max_attempts;
     spdlog::info("{} id={} queue={} kind={} attempt={}/{} retryable={} error=\"{}\"",
                  again ? "task.retrying" : "task.failed", s->task.id, s->task.queue, s->task.kind,
                  s->task.attempt, s->task.max_attempts, c.retryable, c.error);
-  } else if (c.kind == Completion::Kind::kCancelled) {
+  } else if (c.kind == Completion::Kind::kCancelled && !drop) {
     spdlog::info("task.cancelled id={} queue={} kind={}", s->task.id, s->task.queue, s->task.kind);
   } else if (c.kind == Completion::Kind::kHandBack && !drop) {
     spdlog::info("task.handed_back id={} queue={} kind={} reason=drain", s->task.id, s->task.queue,
@@ -1141,6 +1186,44 @@ void WorkerImpl::WatchdogLoop(std::stop_token st) {
                      s->task.id, s->task.queue, s->task.kind, SecondsText(s->timeout));
       }
     }
+    EndIgnoredStops();
+  }
+}
+
+// A handler that ignores its stop keeps its slot (its thread cannot be killed), but not its task:
+// the attempt ends without it, as the process of an exec handler would have been killed by now.
+// A timed-out one is failed without a retry: a retry would run beside the handler still working.
+void WorkerImpl::EndIgnoredStops() {
+  const int64_t now = SteadyMs();
+  std::vector<std::pair<TaskPtr, StopReason>> ignored;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& s : slots_) {
+      if (!s || s->finished) continue;
+      const StopReason r = s->reason.load();
+      if ((r == StopReason::kTimeout || r == StopReason::kCancel) &&
+          now - s->stop_asked_ms.load() >= kIgnoredStopGrace.count()) {
+        s->finished = true;
+        ignored.emplace_back(s, r);
+      }
+    }
+  }
+  for (auto& [s, r] : ignored) {
+    const std::string ignored_for =
+        " (its handler ignored the stop for " + SecondsText(kIgnoredStopGrace) + " and still runs)";
+    Completion c = MakeCompletion(s, Completion::Kind::kCancelled);
+    if (r == StopReason::kCancel) {
+      c.error = "cancelled while running" + ignored_for;
+    } else {
+      c.kind = Completion::Kind::kFailed;
+      c.error = "timed out after " + SecondsText(s->timeout) + ignored_for +
+                "; not retried while it may still be working";
+      c.retryable = false;
+      ++failed_;
+    }
+    spdlog::warn("task.stop_ignored id={} queue={} kind={}: {}", s->task.id, s->task.queue,
+                 s->task.kind, c.error);
+    QueueCompletion(s, std::move(c));
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -362,6 +363,43 @@ TEST_F(WorkerTest, ThrowingHandlerFailsTheTaskNotTheWorker) {
   EXPECT_EQ(WaitDone(Submit("noop")).status, TaskStatus::kSucceeded);
 }
 
+// A result the record cannot keep fails its task, not the worker: one nested deeper than the
+// JSON limit (dumping it recursed until the stack overflowed), or larger than 1 MiB, as exec and
+// http handlers' results are limited. Each limit itself is kept.
+TEST_F(WorkerTest, AResultTooDeepOrTooLargeFailsItsTaskNotTheWorker) {
+  auto nested = [](int depth) {
+    Json j = Json::array();
+    for (int i = 1; i < depth; ++i) j = Json::array({std::move(j)});
+    return j;
+  };
+  HandlerRegistry reg;
+  RegisterBuiltinHandlers(reg);
+  reg.Register("nested", [nested](TaskContext& ctx) -> HandlerResult {
+    return nested(ctx.payload["depth"].get<int>());
+  });
+  reg.Register("text", [](TaskContext& ctx) -> HandlerResult {
+    return Json(std::string(ctx.payload["chars"].get<size_t>(), 'x'));
+  });
+  auto w = StartWorker(Opts(), reg);
+  auto deep = WaitDone(Submit("nested", Json{{"depth", 100000}}, 3), seconds(30));
+  EXPECT_EQ(deep.status, TaskStatus::kFailed);
+  EXPECT_EQ(deep.error,
+            "the handler's result nests 100000 levels deep, more than the limit of 128");
+  EXPECT_EQ(deep.attempts, 1);  // it would return the same again
+  EXPECT_EQ(WaitDone(Submit("nested", Json{{"depth", 129}})).status, TaskStatus::kFailed);
+  auto at_depth = WaitDone(Submit("nested", Json{{"depth", 128}}));
+  EXPECT_EQ(at_depth.status, TaskStatus::kSucceeded);
+
+  const size_t limit = size_t{1} << 20;  // a string's JSON is its characters and two quotes
+  auto large = WaitDone(Submit("text", Json{{"chars", limit - 1}}));
+  EXPECT_EQ(large.status, TaskStatus::kFailed);
+  EXPECT_EQ(large.error, "the handler's result is " + std::to_string(limit + 1) +
+                             " bytes of JSON, more than the limit of " + std::to_string(limit));
+  auto at_limit = WaitDone(Submit("text", Json{{"chars", limit - 2}}));
+  EXPECT_EQ(at_limit.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(at_limit.result.size(), limit);
+}
+
 TEST_F(WorkerTest, CancelPendingScheduledAndRunning) {
   // Pending and scheduled: no worker yet.
   std::string pending = Submit("noop");
@@ -399,6 +437,63 @@ TEST_F(WorkerTest, TimeoutOfASleepingHandler) {
   EXPECT_EQ(rec.error, "timed out after 0.3s");
   // Stopped by the timeout, not by the end of its 30 s sleep.
   EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(15));
+}
+
+// A handler that ignores its stop token cannot be killed (it is a thread), but its attempt ends
+// without it once the grace has passed: a timed-out one fails without a retry (which would run
+// beside it), a cancelled one is cancelled. What it returns later is discarded.
+TEST_F(WorkerTest, AHandlerThatIgnoresItsStopLosesItsAttemptNotTheQueue) {
+  struct Gate {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+    int waiting = 0;
+    void Open() {
+      std::lock_guard lock(mu);
+      open = true;
+      cv.notify_all();
+    }
+  };
+  auto gate = std::make_shared<Gate>();
+  HandlerRegistry reg;
+  RegisterBuiltinHandlers(reg);
+  reg.Register("deaf", [gate](TaskContext&) -> HandlerResult {
+    std::unique_lock lock(gate->mu);
+    ++gate->waiting;
+    gate->cv.wait(lock, [&] { return gate->open; });  // never looks at ctx.stop
+    return Json{{"late", true}};
+  });
+  auto o = Opts();
+  o.concurrency = 2;
+  auto w = StartWorker(o, reg);
+  struct OpenAtEnd {  // before the worker stops, which waits for its handlers
+    std::shared_ptr<Gate> g;
+    ~OpenAtEnd() { g->Open(); }
+  } open_at_end{gate};
+
+  const std::string timed_out = Submit("deaf", Json::object(), 3, milliseconds(300));
+  auto rec = WaitDone(timed_out, seconds(30));
+  EXPECT_EQ(rec.status, TaskStatus::kFailed);
+  EXPECT_EQ(rec.error,
+            "timed out after 0.3s (its handler ignored the stop for 5s and still runs); not "
+            "retried while it may still be working");
+  EXPECT_EQ(rec.attempts, 1);  // 3 allowed
+
+  const std::string cancelled = Submit("deaf");
+  ASSERT_TRUE(WaitStatus(cancelled, TaskStatus::kRunning));
+  ASSERT_TRUE(broker().Cancel(cancelled));
+  rec = WaitDone(cancelled, seconds(30));
+  EXPECT_EQ(rec.status, TaskStatus::kCancelled);
+  EXPECT_EQ(rec.error,
+            "cancelled while running (its handler ignored the stop for 5s and still runs)");
+
+  // Both handlers still hold their slots; once they return, their results are discarded and the
+  // slots serve again.
+  gate->Open();
+  EXPECT_EQ(WaitDone(Submit("noop"), seconds(20)).status, TaskStatus::kSucceeded);
+  EXPECT_EQ(WaitDone(Submit("noop"), seconds(20)).status, TaskStatus::kSucceeded);
+  EXPECT_EQ(StatusOf(timed_out), TaskStatus::kFailed);
+  EXPECT_EQ(StatusOf(cancelled), TaskStatus::kCancelled);
 }
 
 TEST_F(WorkerTest, DefaultTimeoutApplies) {
