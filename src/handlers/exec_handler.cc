@@ -133,6 +133,7 @@ HandlerResult RunExec(const ExecOptions& options, TaskContext& ctx) {
   spec.stdin_data = DumpJson(TaskEnvelope(ctx)) + "\n";
   spec.kill_grace = options.kill_grace;
   spec.max_output_bytes = std::max(options.max_stdout_bytes, options.max_stderr_bytes);
+  spec.stop_when_stdout_full = true;  // a result past the limit fails the attempt: end it now
   // An event line must reach OnEventLine whole to be read, or its length to be refused.
   spec.max_line_bytes = std::max(spec.max_line_bytes, options.max_event_bytes + 1);
 
@@ -152,6 +153,11 @@ HandlerResult RunExec(const ExecOptions& options, TaskContext& ctx) {
   if (!run) return Transient("exec " + name + ": " + run.error().message);
   const ProcessResult& r = *run;
   if (auto v = events.violation()) return Permanent("exec " + name + ": " + *v);
+  // Before the signal that stopped it: a program whose stdout passed the limit was stopped for it.
+  if (r.stdout_truncated || r.stdout_text.size() > options.max_stdout_bytes) {
+    return Permanent("exec " + name + ": stdout is larger than " +
+                     std::to_string(options.max_stdout_bytes) + " bytes (the result must fit)");
+  }
   if (r.stopped) return Transient("stopped");
   std::string tail = TailText(r.stderr_text.substr(0, options.max_stderr_bytes), 500);
   auto with_tail = [&](std::string why) { return tail.empty() ? why : why + ": " + tail; };
@@ -164,10 +170,6 @@ HandlerResult RunExec(const ExecOptions& options, TaskContext& ctx) {
   }
   if (r.exit_code != 0) {
     return Transient(with_tail("exec " + name + ": exit code " + std::to_string(r.exit_code)));
-  }
-  if (r.stdout_truncated || r.stdout_text.size() > options.max_stdout_bytes) {
-    return Permanent("exec " + name + ": stdout is larger than " +
-                     std::to_string(options.max_stdout_bytes) + " bytes (the result must fit)");
   }
   if (r.stdout_text.find_first_not_of(" \t\r\n") == std::string::npos) return Json(nullptr);
   auto result = ParseJson(r.stdout_text);

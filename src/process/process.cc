@@ -643,12 +643,13 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   while (true) {
     auto now = Clock::now();
     if (!term_sent_at && !exited_at) {
+      const bool stdout_full = spec.stop_when_stdout_full && streams[0].truncated;
       if (stop.stop_requested()) {
         result.stopped = true;
       } else if (deadline && now >= *deadline) {
         result.timed_out = true;
       }
-      if (result.stopped || result.timed_out) {
+      if (result.stopped || result.timed_out || stdout_full) {
         send_group(SIGTERM);
         term_sent_at = now;
       }

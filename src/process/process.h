@@ -30,6 +30,9 @@ struct ProcessSpec {
   std::chrono::milliseconds timeout{0};  // 0: none
   std::chrono::milliseconds kill_grace = std::chrono::seconds(2);  // SIGTERM -> SIGKILL
   size_t max_output_bytes = 1 << 20;  // per stream; the rest is dropped and flagged
+  // Stop the program (as a stop request does) once its stdout passes max_output_bytes: for a
+  // caller that reads stdout whole, the attempt is over then, and the program may never end.
+  bool stop_when_stdout_full = false;
   // Called with each line of stdout/stderr as it arrives (may be empty), without its newline
   // or the CR of a CRLF. A line longer than max_line_bytes arrives once, when it ends, as its
   // first max_line_bytes bytes; `cut` says how many more it had (0 for a whole line).

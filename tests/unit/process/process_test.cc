@@ -294,6 +294,26 @@ TEST(RunProcess, AnFd3LinePastTheLimitArrivesBeforeItEnds) {
   EXPECT_GE(cuts[2], 1u);
 }
 
+TEST(RunProcess, StdoutPastTheLimitStopsTheProgramWhenAsked) {
+  ProcessSpec spec;
+  spec.max_output_bytes = 1000;
+  spec.stop_when_stdout_full = true;
+  // The guard: were the program left to run, the run would time out.
+  spec.timeout = std::chrono::seconds(20);
+  spec.argv = {"sh", "-c", "head -c 1001 /dev/zero; exec sleep 30"};
+  auto r = RunOk(spec);
+  EXPECT_TRUE(r.stdout_truncated);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.signal, SIGTERM);
+  EXPECT_EQ(r.stdout_text.size(), 1000u);
+  // At the limit itself the program runs on to its own end.
+  spec.argv = {"sh", "-c", "head -c 1000 /dev/zero; sleep 0.2; exit 3"};
+  r = RunOk(spec);
+  EXPECT_FALSE(r.stdout_truncated);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.stdout_text.size(), 1000u);
+}
+
 TEST(CutLine, KeepsAtMostTheLimitAndCountsWhatNeverArrived) {
   EXPECT_EQ(CutLine("abc", 3, 0), "abc");
   EXPECT_EQ(CutLine("abcd", 3, 0), "abc ... (1 more bytes cut)");
