@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "cli/terminal_text.h"
 #include "core/json_fields.h"
 #include "core/time_util.h"
 
@@ -33,18 +34,25 @@ TableStyle TerminalStyle(bool ascii, bool no_color) {
   return style;
 }
 
-void Output::Print(const std::string& text) const {
+namespace {
+
+void Write(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
 }
 
-void Output::PrintJson(const Json& j) const { Print(DumpJson(j, 2) + "\n"); }
+}  // namespace
 
-void Output::PrintJsonLine(const Json& j) const { Print(DumpJson(j) + "\n"); }
+void Output::Print(const std::string& text) const { Write(TerminalSafe(text)); }
+
+// JSON is for programs, and escapes what a terminal would act on: written as it is.
+void Output::PrintJson(const Json& j) const { Write(DumpJson(j, 2) + "\n"); }
+
+void Output::PrintJsonLine(const Json& j) const { Write(DumpJson(j) + "\n"); }
 
 void Output::Message(const std::string& text) const {
   std::fflush(stdout);
-  std::string line = "ferry: " + text + "\n";
+  std::string line = "ferry: " + TerminalSafe(text) + "\n";
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }

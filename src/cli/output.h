@@ -38,14 +38,14 @@ class Output {
   bool json() const { return json_; }
   const TableStyle& style() const { return style_; }
 
-  // stdout, as is.
+  // stdout, with what a terminal would act on made visible (cli/terminal_text.h).
   void Print(const std::string& text) const;
   // stdout, pretty-printed JSON and a newline.
   void PrintJson(const Json& j) const;
   // stdout, one compact JSON document per line (streams such as `task events --follow`).
   void PrintJsonLine(const Json& j) const;
   void PrintTable(const Table& t) const { Print(t.Render(style_)); }
-  // stderr, "ferry: " + message.
+  // stderr, "ferry: " + message, made visible as Print's text is.
   void Message(const std::string& text) const;
 
   // Reports `error` (stderr, and as {"error":{...}} on stdout with --json) and returns its exit

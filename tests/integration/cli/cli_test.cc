@@ -154,6 +154,27 @@ TEST_F(CliTest, SubmittedTaskRunsOnWorkerAndStatusShowsSucceeded) {
   EXPECT_TRUE(Contains(bad.out, "failed")) << bad.out;
 }
 
+// A task's error is what its program wrote: shown, it must not act on the terminal (set its
+// title, move the cursor); with --json it is the JSON escape, as written.
+TEST_F(CliTest, HostileTextIsShownNotActedOn) {
+  auto worker = ferry().StartWorker("w-hostile");
+  const std::string hostile = "\x1b]0;pwned\x07\x1b[2Jfake\rline\xe2\x80\xae";
+  auto submitted = ferry().Run({"--json", "task", "submit", "fail", "--payload",
+                                Json{{"message", hostile}, {"retryable", false}}.dump(), "--wait",
+                                "--wait-timeout", "15s"});
+  EXPECT_EQ(submitted.exit_code, 1) << submitted.err;  // the task failed, as asked
+  Json done = ParseOrFail(submitted.out);
+  ASSERT_TRUE(done.contains("id")) << done.dump();
+  const std::string id = done["id"];
+  auto human = ferry().Run({"task", "status", id});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_TRUE(Contains(human.out, "␛]0;pwned␇␛[2Jfake␍line<U+202E>")) << human.out;
+  EXPECT_FALSE(Contains(human.out, "\x1b]")) << human.out;
+  EXPECT_FALSE(Contains(human.out, "\r")) << human.out;
+  Json shown = ferry().RunJson({"task", "status", id});
+  EXPECT_EQ(shown["task"]["error"], hostile) << shown.dump();
+}
+
 TEST_F(CliTest, JsonOutputsParse) {
   auto worker = ferry().StartWorker("w-json");
   auto sub = ferry().RunJson({"task", "submit", "noop"});

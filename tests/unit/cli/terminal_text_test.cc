@@ -1,0 +1,40 @@
+#include "cli/terminal_text.h"
+
+#include <gtest/gtest.h>
+
+namespace ferry::cli {
+namespace {
+
+TEST(TerminalSafe, ShowsWhatATerminalWouldActOn) {
+  // A window title, a screen clear and a cursor move, written by a hostile program.
+  EXPECT_EQ(TerminalSafe("\x1b]0;pwned\x07ok"), "␛]0;pwned␇ok");
+  EXPECT_EQ(TerminalSafe("\x1b[2J\x1b[1;1H"), "␛[2J␛[1;1H");
+  // A lone CR would overwrite the line; the CR of a CRLF is left as written.
+  EXPECT_EQ(TerminalSafe("fake\rreal"), "fake␍real");
+  EXPECT_EQ(TerminalSafe("a\r\nb"), "a\r\nb");
+  EXPECT_EQ(TerminalSafe(std::string("a\0b\x7f", 4)), "a␀b␡");
+  // C1 controls (CSI as U+009B) and bidi controls.
+  EXPECT_EQ(TerminalSafe("\xc2\x9b"
+                         "2J"),
+            "<U+009B>2J");
+  EXPECT_EQ(TerminalSafe("abc\xe2\x80\xaegnp.exe"), "abc<U+202E>gnp.exe");
+  EXPECT_EQ(TerminalSafe("\xe2\x81\xa6x\xe2\x81\xa9"), "<U+2066>x<U+2069>");
+  EXPECT_EQ(TerminalSafe("\xe2\x80\x8f"), "<U+200F>");
+}
+
+TEST(TerminalSafe, KeepsTextLayoutAndColours) {
+  EXPECT_EQ(TerminalSafe("line 1\n\tline 2\n"), "line 1\n\tline 2\n");
+  EXPECT_EQ(TerminalSafe("\x1b[32mok\x1b[0m"), "\x1b[32mok\x1b[0m");
+  EXPECT_EQ(TerminalSafe("\x1b[1;31mred\x1b[m"), "\x1b[1;31mred\x1b[m");
+  // Near misses: printable neighbours of the controls stay as they are.
+  EXPECT_EQ(TerminalSafe("\xc2\xa0"
+                         "€ ü \xe2\x80\x94 \xe2\x80\xaf \xe2\x81\xa5"),
+            "\xc2\xa0"
+            "€ ü \xe2\x80\x94 \xe2\x80\xaf \xe2\x81\xa5");
+  EXPECT_EQ(TerminalSafe(" ~"), " ~");
+  // A colour sequence cut short is not one.
+  EXPECT_EQ(TerminalSafe("\x1b[31"), "␛[31");
+}
+
+}  // namespace
+}  // namespace ferry::cli
