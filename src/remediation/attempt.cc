@@ -73,6 +73,17 @@ class Attempt {
     auto version = store_.GetWorkflowVersion(c_.workflow_id, c_.version);
     if (!version) return Fail(version.error());
     if (!*version) return Failed("version " + std::to_string(c_.version) + " is gone", true);
+    // A fix of a fix is a person's call: each failing fix is a new version, so a new fingerprint
+    // and a new candidate, and the agent would chain versions until the daily cap. Held as
+    // failed without further attempts, the candidate still gathers the failures; reopened, it
+    // is tried (attempt_base then counts the attempts before the reopen).
+    if ((*version)->author == kAuthor && c_.attempt_base == 0) {
+      return Failed("version " + std::to_string(c_.version) +
+                        " is itself an automatic fix, and it fails: not fixed again "
+                        "automatically; `ferry remediation reopen " +
+                        c_.id + "` lets the agent try",
+                    true);
+    }
     format_ = (*version)->format;
 
     std::vector<std::pair<std::string, std::string>> known;

@@ -123,6 +123,44 @@ TEST_P(AttemptTest, FixMakesAVersionAndARetryRun) {
   EXPECT_GE((*attempts)[0].agent_ms, 0);
 }
 
+// A fix that fails is not fixed again on its own: that chained a version per failure until the
+// daily cap. Its candidate is held (failed, no further attempt, still gathering the failures)
+// until a person reopens it; reopened, the agent tries.
+TEST_P(AttemptTest, AFailingFixIsHeldForAPersonNotFixedAgain) {
+  Workflow wf = Apply(kTypo);
+  Capture(FailRun(wf, "greet", kTypoError));
+  auto s = Settings({ExampleAgent(), "{workspace}"});
+  s.dry_run = false;
+  auto fixed = Attempt(ClaimOne(), s);
+  ASSERT_EQ(fixed.remediation.status, RemediationStatus::kFixed) << fixed.remediation.reason;
+  // Version 2, the fix, fails too (the same way, as far as the agent is concerned).
+  Workflow at_fix = *(*store_->GetWorkflowById(wf.id));
+  ASSERT_EQ(at_fix.current_version, 2);
+  Remediation second = Capture(FailRun(at_fix, "greet", kTypoError));
+  EXPECT_NE(second.id, fixed.remediation.id);
+  auto held = Attempt(ClaimOne(), s);
+  const Remediation& m = held.remediation;
+  EXPECT_EQ(m.status, RemediationStatus::kFailed);
+  EXPECT_EQ(m.next_attempt_ms, 0);  // no further attempt
+  EXPECT_EQ(m.reason,
+            "version 2 is itself an automatic fix, and it fails: not fixed again "
+            "automatically; `ferry remediation reopen " +
+                m.id + "` lets the agent try");
+  EXPECT_EQ((*store_->GetWorkflowById(wf.id))->current_version, 2);  // no version 3
+  // Later failures of version 2 gather on the held candidate.
+  EXPECT_EQ(Capture(FailRun(at_fix, "greet", kTypoError)).id, m.id);
+  // Reopened by a person, the agent runs (and, version 2 being right already, changes nothing).
+  ASSERT_TRUE(remediation::Reopen(*store_, {m.id, "test"}));
+  auto again = Attempt(ClaimOne(), s);
+  EXPECT_EQ(again.remediation.reason,
+            "invalid artifacts: classified workflow_fixable but workflow.yaml was not changed");
+  auto attempts = store_->ListRemediationAttempts(m.id);
+  ASSERT_TRUE(attempts);
+  ASSERT_EQ(attempts->size(), 2u);
+  EXPECT_LT((*attempts)[0].agent_ms, 0);  // held: no agent
+  EXPECT_GE((*attempts)[1].agent_ms, 0);  // reopened: the agent ran
+}
+
 // A broker whose submissions fail, as when Redis is unreachable right after the fix.
 class NoSubmitBroker final : public testing::ForwardingBroker {
  public:
