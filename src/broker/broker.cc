@@ -36,6 +36,19 @@ bool IsLifecycleEventType(std::string_view type) {
   return lower == "submitted" || lower == "cancel_requested";
 }
 
+std::optional<std::string> HandlerEventTypeProblem(std::string_view type) {
+  const bool named = !type.empty() && type.size() <= 64 &&
+                     std::all_of(type.begin(), type.end(), [](unsigned char c) {
+                       return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+                     });
+  if (!named) return std::string("\"type\" must be 1-64 characters from A-Z a-z 0-9 _ - .");
+  if (IsLifecycleEventType(type)) {
+    return "\"type\" \"" + std::string(type) +
+           "\" is one of the task's own events, which only Ferry writes";
+  }
+  return std::nullopt;
+}
+
 std::optional<TaskStatus> ParseTaskStatus(std::string_view text) {
   std::string lower(text);
   std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -43,6 +43,10 @@ bool IsTerminal(TaskStatus s);
 // name, in any case), which only the broker writes: a reader of a task's events must never take
 // a handler's event for a change of the task's state.
 bool IsLifecycleEventType(std::string_view type);
+// Why `type` cannot name an event a handler writes (exec programs on descriptor 3, SDK handlers
+// through ctx.events): it must be 1-64 characters from A-Z a-z 0-9 _ - . (one line, a readable
+// name in `ferry task events`) and not a lifecycle type. nullopt when it can.
+std::optional<std::string> HandlerEventTypeProblem(std::string_view type);
 
 // Bounds on what a submission may ask for (ValidateSubmit; the API and CLI name them in errors).
 inline constexpr int kMaxTaskAttempts = 1000;

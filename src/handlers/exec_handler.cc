@@ -21,15 +21,6 @@ tl::unexpected<HandlerError> Transient(std::string message) {
   return tl::unexpected<HandlerError>(HandlerError{std::move(message), true});
 }
 
-bool ValidEventType(const std::string& type) {
-  if (type.empty() || type.size() > 64) return false;
-  for (char ch : type) {
-    auto c = static_cast<unsigned char>(ch);
-    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '.')) return false;
-  }
-  return true;
-}
-
 // The events of one attempt: descriptor 3's lines and stderr's "log" lines, within their limits.
 // The first protocol violation is kept and stops the program.
 class AttemptEvents {
@@ -57,13 +48,7 @@ class AttemptEvents {
       return Violate(where + " must be an object with a string \"type\"");
     }
     std::string type = (*j)["type"].get<std::string>();
-    if (!ValidEventType(type)) {
-      return Violate(where + ": \"type\" must be 1-64 characters from A-Z a-z 0-9 _ - .");
-    }
-    if (IsLifecycleEventType(type)) {
-      return Violate(where + ": \"type\" \"" + type +
-                     "\" is one of the task's own events, which only Ferry writes");
-    }
+    if (auto why = HandlerEventTypeProblem(type)) return Violate(where + ": " + *why);
     for (const auto& [key, _] : j->items()) {
       if (key != "type" && key != "data") {
         return Violate(where + ": unknown field \"" + key + "\" (expected type and data)");

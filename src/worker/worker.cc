@@ -198,7 +198,7 @@ class TaskEmitter final : public EventEmitter {
 
  private:
   WorkerImpl& worker_;
-  std::atomic<bool> refused_{false};  // a lifecycle type was refused (warned once per task)
+  std::atomic<bool> refused_{false};  // a type was refused (warned once per task)
   std::string queue_;
   std::string id_;
 };
@@ -327,12 +327,12 @@ class WorkerImpl final : public Worker {
 };
 
 void TaskEmitter::Emit(const std::string& type, Json data) {
-  if (IsLifecycleEventType(type)) {
+  if (auto why = HandlerEventTypeProblem(type)) {
     if (!refused_.exchange(true)) {
       spdlog::warn(
-          "task {}: its handler emitted a \"{}\" event, one of the task's own events, "
-          "which only Ferry writes; dropped (and any more of them)",
-          id_, type.substr(0, 64));
+          "task {}: its handler emitted an event of type {}, which it may not ({}); "
+          "dropped, and any more such",
+          id_, DumpJson(Json(type.substr(0, 64))), *why);
     }
     return;
   }

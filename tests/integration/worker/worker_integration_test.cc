@@ -580,13 +580,20 @@ TEST_F(WorkerTest, TheEventOutboxIsBoundedInBytes) {
 }
 
 // A C++ handler's event named like one of the task's own is dropped: the stream holds the
-// broker's one "succeeded", not the handler's, and the handler's other events.
+// broker's one "succeeded", not the handler's, and the handler's other events. So is one whose
+// type an exec program could not write either (empty, over 64 characters, a line break that
+// would draw a forged line in `ferry task events`); 64 characters are a type.
 TEST_F(WorkerTest, AHandlerCannotWriteTheTasksOwnEvents) {
+  const std::string longest(64, 'x');
   HandlerRegistry reg;
-  reg.Register("forger", [](TaskContext& ctx) -> HandlerResult {
+  reg.Register("forger", [longest](TaskContext& ctx) -> HandlerResult {
     ctx.events->Emit("succeeded", Json{{"worker", "forged"}});
     ctx.events->Emit("progress", Json{{"percent", 50}});
     ctx.events->Emit("FAILED", Json{{"worker", "forged"}});
+    ctx.events->Emit("", Json{{"worker", "forged"}});
+    ctx.events->Emit(longest + "x", Json{{"worker", "forged"}});
+    ctx.events->Emit("progress\n2026-12-06 succeeded", Json{{"worker", "forged"}});
+    ctx.events->Emit(longest, Json{{"percent", 60}});
     return Json("done");
   });
   auto w = StartWorker(Opts(1), reg);
@@ -606,7 +613,8 @@ TEST_F(WorkerTest, AHandlerCannotWriteTheTasksOwnEvents) {
         return !types.empty() && types.back() == "succeeded";
       },
       seconds(10)));
-  EXPECT_THAT(types, ::testing::ElementsAre("submitted", "running", "progress", "succeeded"));
+  EXPECT_THAT(types,
+              ::testing::ElementsAre("submitted", "running", "progress", longest, "succeeded"));
 }
 
 // The threads that run tasks, and the processes of shell handlers, run at the niceness asked for;
