@@ -127,6 +127,11 @@ Result<Handler> MakeHttpHandler(HttpHandlerOptions options) {
     return Fail(ErrorCode::kInvalidArgument,
                 "http handler: URL must start with http:// or https://, not '" + options.url + "'");
   }
+  if (options.secret.empty()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "http handler " + options.url + ": no signing secret: set " + options.secret_name +
+                    " (at least " + std::to_string(kMinSecretBytes) + " bytes)");
+  }
   if (options.secret.size() < kMinSecretBytes) {
     return Fail(ErrorCode::kInvalidArgument,
                 "http handler " + options.url + ": the signing secret (" + options.secret_name +

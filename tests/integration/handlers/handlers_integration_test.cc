@@ -543,6 +543,7 @@ TEST_F(HandlersTest, BadDeclarationsStopTheWorkerWithAClearError) {
       {{"--handler", "x=http://127.0.0.1:1/"},
        {{"FERRY_HANDLER_SECRET", "fifteen-bytes!!"}},
        "at least 16 bytes"},
+      {{"--handler", "x=http://127.0.0.1:1/"}, {}, "no signing secret: set FERRY_HANDLER_SECRET"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"worker", "start"};
