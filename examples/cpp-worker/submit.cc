@@ -1,5 +1,7 @@
 // Submits one "resize" task and prints its result:
-//   ./resize-submit redis://127.0.0.1:6379 640
+//   ./resize-submit redis://127.0.0.1:6379 640 [QUEUE]
+// QUEUE (default "default") must be served by resize-worker alone: a worker that has no handler
+// for "resize" (`ferry dev`'s, say) fails the task if it claims it.
 #include <ferry/ferry.h>
 
 #include <charconv>
@@ -9,8 +11,8 @@
 #include <string_view>
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: resize-submit REDIS_URL WIDTH\n";
+  if (argc != 3 && argc != 4) {
+    std::cerr << "usage: resize-submit REDIS_URL WIDTH [QUEUE]\n";
     return 2;
   }
   // The whole argument must be a number: "64o" is a typo, not 64.
@@ -28,7 +30,9 @@ int main(int argc, char** argv) {
     std::cerr << client.error().ToString() << "\n";
     return 3;
   }
-  auto id = (*client)->Submit("resize", {{"width", width}});
+  ferry::SubmitOptions submit;
+  if (argc == 4) submit.queue = argv[3];
+  auto id = (*client)->Submit("resize", {{"width", width}}, submit);
   if (!id) {
     std::cerr << id.error().ToString() << "\n";
     return 1;

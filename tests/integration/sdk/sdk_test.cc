@@ -45,12 +45,12 @@ TEST(Sdk, InstalledPackageBuildsAndRunsTheCppWorkerExample) {
   ASSERT_EQ(compile.exit_code, 0) << compile.out << compile.err;
 
   RedisServer redis(RedisServer::Options{"", false});
-  Process worker(
-      Process::Options{{(build / "resize-worker").string(), "--redis-url", redis.url(), "--store",
-                        (tmp.path() / "ferry.db").string(), "--worker-id", "sdk-example"},
-                       {},
-                       "",
-                       ""});
+  Process worker(Process::Options{{(build / "resize-worker").string(), "--redis-url", redis.url(),
+                                   "--store", (tmp.path() / "ferry.db").string(), "--worker-id",
+                                   "sdk-example", "--queues", "default,images"},
+                                  {},
+                                  "",
+                                  ""});
   ASSERT_TRUE(worker.WaitForOutput("worker.started", seconds(30))) << worker.Stderr();
   // The banner lists the example's kind next to the built-in ones.
   EXPECT_TRUE(Contains(worker.Stderr(), "resize")) << worker.Stderr();
@@ -58,6 +58,12 @@ TEST(Sdk, InstalledPackageBuildsAndRunsTheCppWorkerExample) {
   auto ok = RunCommand({(build / "resize-submit").string(), redis.url(), "640"}, seconds(60));
   ASSERT_EQ(ok.exit_code, 0) << ok.out << ok.err << worker.Stderr();
   EXPECT_EQ(ok.out, "{\"epoch\":1,\"height\":480,\"width\":640}\n");
+
+  // A queue of its own, as beside a `ferry dev` whose worker serves `default`.
+  auto own =
+      RunCommand({(build / "resize-submit").string(), redis.url(), "320", "images"}, seconds(60));
+  ASSERT_EQ(own.exit_code, 0) << own.out << own.err << worker.Stderr();
+  EXPECT_EQ(own.out, "{\"epoch\":1,\"height\":240,\"width\":320}\n");
 
   // The handler's permanent error reaches the producer: width 0 fails at once.
   auto bad = RunCommand({(build / "resize-submit").string(), redis.url(), "0"}, seconds(60));
