@@ -4,48 +4,70 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "core/utf8.h"
+
 namespace ferry {
 namespace {
 
-// %j: the message as the inside of a JSON string, so any text a caller logs stays valid JSON.
-class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+void AppendLogText(std::string_view text, bool json, std::string& dest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto hex_escape = [&](unsigned char c, std::string_view prefix) {
+    dest.append(prefix);
+    dest.push_back(kHex[c >> 4]);
+    dest.push_back(kHex[c & 0xF]);
+  };
+  while (!text.empty()) {
+    const size_t valid = Utf8FirstInvalid(text).value_or(text.size());
+    for (char ch : text.substr(0, valid)) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '\n') {
+        dest.append(std::string_view("\\n"));
+      } else if (c == '\r') {
+        dest.append(std::string_view("\\r"));
+      } else if (c == '\t') {
+        dest.append(json ? std::string_view("\\t") : std::string_view("\t"));
+      } else if (json && (c == '"' || c == '\\')) {
+        dest.push_back('\\');
+        dest.push_back(ch);
+      } else if (c < 0x20 || (!json && c == 0x7f)) {
+        hex_escape(c, json ? "\\u00" : "\\x");
+      } else {
+        dest.push_back(ch);
+      }
+    }
+    if (valid == text.size()) break;
+    if (json) {
+      dest.append(std::string_view("\\ufffd"));
+    } else {
+      hex_escape(static_cast<unsigned char>(text[valid]), "\\x");
+    }
+    text.remove_prefix(valid + 1);
+  }
+}
+
+// %j: the message for a JSON log line; %q: for a text one (AppendLogText).
+template <bool kJson>
+class LogLineMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : msg.payload) {
-      switch (c) {
-        case '"':
-          dest.append(std::string_view("\\\""));
-          break;
-        case '\\':
-          dest.append(std::string_view("\\\\"));
-          break;
-        case '\n':
-          dest.append(std::string_view("\\n"));
-          break;
-        case '\r':
-          dest.append(std::string_view("\\r"));
-          break;
-        case '\t':
-          dest.append(std::string_view("\\t"));
-          break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', kHex[(c >> 4) & 0xF], kHex[c & 0xF]};
-            dest.append(esc, esc + 6);
-          } else {
-            dest.push_back(c);
-          }
-      }
-    }
+    const std::string text = LogLineText(std::string_view(msg.payload.data(), msg.payload.size()),
+                                         kJson ? LogFormat::kJson : LogFormat::kText);
+    dest.append(text.data(), text.data() + text.size());
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<JsonEscapedMessage>();
+    return std::make_unique<LogLineMessage>();
   }
 };
 
 }  // namespace
+
+std::string LogLineText(std::string_view message, LogFormat format) {
+  std::string out;
+  out.reserve(message.size());
+  AppendLogText(message, format == LogFormat::kJson, out);
+  return out;
+}
 
 Result<LogFormat> ParseLogFormat(const std::string& text) {
   if (text == "text") return LogFormat::kText;
@@ -64,14 +86,15 @@ Status InitLogging(const LogOptions& options) {
   auto logger = spdlog::stderr_color_mt("ferry");
   spdlog::set_default_logger(logger);
   spdlog::set_level(level);
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   if (options.format == LogFormat::kJson) {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('j').set_pattern(
+    formatter->add_flag<LogLineMessage<true>>('j').set_pattern(
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","pid":%P,"thread":%t,"msg":"%j"})");
-    spdlog::set_formatter(std::move(formatter));
   } else {
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+    formatter->add_flag<LogLineMessage<false>>('q').set_pattern(
+        "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %q");
   }
+  spdlog::set_formatter(std::move(formatter));
   return {};
 }
 
