@@ -87,6 +87,18 @@ class ApiTest : public ::testing::Test {
     return server;
   }
 
+  // A `ferry dev` server's options (no authentication) on `host`, on the fixture's stores.
+  api::ApiServerOptions OpenServerOptions(const std::string& host) {
+    api::ApiServerOptions o;
+    o.host = host;
+    o.port = 0;
+    o.require_auth = false;
+    o.dev_mode = true;
+    o.store_factory = stores_.get();
+    o.broker_factory = brokers_.get();
+    return o;
+  }
+
   void StartWorker() {
     RegisterBuiltinHandlers(registry_);
     runs::RunHandlerOptions ho;

@@ -501,14 +501,7 @@ TEST_F(ApiTest, AuthIsOffOnlyOnALoopbackAddressLiteral) {
                                                  {"127.0.0.1.nip.io", false},
                                                  {"128.0.0.1", false},
                                                  {"0.0.0.0", false}}) {
-    api::ApiServerOptions o;
-    o.host = host;
-    o.port = 0;
-    o.require_auth = false;
-    o.dev_mode = true;
-    o.store_factory = stores_.get();
-    o.broker_factory = brokers_.get();
-    api::ApiServer server(o);
+    api::ApiServer server(OpenServerOptions(host));
     auto port = server.Start();
     const bool refused = !port && port.error().message.find(refusal) != std::string::npos;
     EXPECT_EQ(refused, !loopback) << host << ": " << (port ? "started" : port.error().message);
@@ -521,14 +514,7 @@ TEST_F(ApiTest, AuthIsOffOnlyOnALoopbackAddressLiteral) {
 // it) nor through a name its owner pointed at 127.0.0.1 (DNS rebinding). Non-browser clients,
 // which send no Origin, and the console's own same-origin requests go on.
 TEST_F(ApiTest, AnOpenServerRefusesOtherSitesPagesAndForeignHostNames) {
-  api::ApiServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  o.require_auth = false;
-  o.dev_mode = true;
-  o.store_factory = stores_.get();
-  o.broker_factory = brokers_.get();
-  api::ApiServer server(o);
+  api::ApiServer server(OpenServerOptions("127.0.0.1"));
   auto port = server.Start();
   ASSERT_TRUE(port) << port.error().ToString();
   httplib::Client c("127.0.0.1", *port);
