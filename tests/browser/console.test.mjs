@@ -178,6 +178,26 @@ test('ferry dev serves the console at / without a login, with a strict policy', 
   await page.waitForSelector('nav a.active');
   assert.equal(await page.locator('#token').count(), 0, 'no login form in dev');
   assert.match(await page.locator('#who').textContent(), /dev \(no auth\)/);
+  // The console's own POST carries its origin and is taken; another origin's (here the same
+  // server named localhost, a page that is not the console's) is refused, even a text/plain
+  // one the browser sends without asking first.
+  const submit = (url, init) => page.evaluate(async ([u, i]) => (await fetch(u, i)).status,
+                                              [url, init]);
+  const body = JSON.stringify({kind: 'noop', queue: 'origin-check'});
+  assert.equal(await submit('/api/v1/tasks',
+                            {method: 'POST', headers: {'Content-Type': 'application/json'}, body}),
+               201);
+  const other = stack.devUrl.replace('127.0.0.1', 'localhost');
+  await page.goto(`${other}/healthz`);
+  const refused = await page.evaluate(async ([u, b]) => {
+    try {
+      await fetch(u, {method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'text/plain'}, body: b});
+    } catch (e) { return `threw ${e}`; }
+    return 'sent';
+  }, [`${stack.devUrl}/api/v1/tasks`, body]);
+  assert.equal(refused, 'sent');  // opaque to the page; what counts is what the server did
+  const listed = await (await fetch(`${stack.devUrl}/api/v1/tasks?queue=origin-check`)).json();
+  assert.equal(listed.tasks.length, 1, 'only the console\'s own submission was taken');
   await context.close();
 });
 
