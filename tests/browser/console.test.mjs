@@ -598,6 +598,41 @@ test('the runs page filters on the server and pages with the cursor: 50, then th
   await page.context().close();
 });
 
+test('leaving a run page while it is still loading closes its event stream', async () => {
+  const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-slow'}});
+  const page = await loggedIn();
+  // Keeps the abort signal of every event stream the page opens.
+  await page.addInitScript(() => {
+    window.__streams = [];
+    const f = window.fetch;
+    window.fetch = (url, init) => {
+      if (String(url).includes('/events') && init && init.signal) window.__streams.push(init.signal);
+      return f(url, init);
+    };
+  });
+  await page.goto(`${stack.serverUrl}/#/queues`);
+  await page.waitForSelector('h1:has-text("Queues")');
+  // The run's answer is held until the operator has moved on to another page.
+  let release;
+  const held = new Promise((r) => { release = r; });
+  await page.route(`**/api/v1/runs/${run.id}`, async (route) => { await held; await route.continue(); });
+  const asked = page.waitForRequest((r) => r.url().endsWith(`/api/v1/runs/${run.id}`));
+  await page.evaluate((id) => { location.hash = `#/runs/${id}`; }, run.id);
+  await asked;
+  await page.evaluate(() => { location.hash = '#/queues'; });
+  await page.waitForSelector('h1:has-text("Queues")');
+  // The run page goes on loading (its graph) after the answer: then it would open its stream.
+  const graph = page.waitForResponse((r) => r.url().includes('/api/v1/workflows/console-slow/versions/'));
+  release();
+  await (await graph).finished();
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 200)));  // the graph is drawn
+  assert.equal(await page.evaluate(() => location.hash), '#/queues');
+  assert.equal(await page.evaluate(() => window.__streams.filter((s) => !s.aborted).length), 0,
+               'no event stream of the run page is left open on the queues page');
+  await apiCall(`/runs/${run.id}/cancel`, {method: 'POST'});
+  await page.context().close();
+});
+
 test('hostile or wrong links show an error in the page, never a script error', async () => {
   const page = await loggedIn();
   const cases = [

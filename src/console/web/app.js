@@ -34,37 +34,59 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
 let mode = 'unknown';  // 'open' (ferry dev: no auth) or 'token'
-let cleanup = [];
+// The page on screen: its context's leave() ends what the page started.
+let current = null;
 
 // What a page gets: where to draw, the query, and timers/streams that end when it is left.
+// A page that registers something after an await may already have been left: onLeave then
+// runs the function at once, and every() starts nothing, so a stream or timer opened late
+// (a run page left while it was still loading) does not outlive its page.
 function context() {
+  const leaving = [];
+  let left = false;
   const ctx = {
     // Runs fn now and every `ms` while this page is shown and the tab is visible, and no
     // confirmation question is open (a refresh would redraw it away).
     every(ms, fn) {
+      if (left) return;
       let timer = null;
       const tick = async () => {
         if (!document.hidden && !document.querySelector('.confirm .question')) {
           try { await fn(); } catch (e) { ctx.error(e); }
         }
-        timer = setTimeout(tick, ms);
+        // Left while fn was waiting for its answer: schedule nothing more.
+        if (!left) timer = setTimeout(tick, ms);
       };
       tick();
-      cleanup.push(() => clearTimeout(timer));
+      leaving.push(() => clearTimeout(timer));
     },
-    onLeave(fn) { cleanup.push(fn); },
+    onLeave(fn) {
+      if (left) fn();
+      else leaving.push(fn);
+    },
+    get left() { return left; },
+    leave() {
+      left = true;
+      for (const fn of leaving.splice(0)) fn();
+    },
     error(e) {
-      if (e && e.name === 'AbortError') return;
+      if (left || (e && e.name === 'AbortError')) return;
       const box = document.getElementById('error');
       if (box) replace(box, h('p', {class: 'error', role: 'alert'}, String(e.message || e)));
     },
     clearError() {
+      if (left) return;
       const box = document.getElementById('error');
       if (box) box.replaceChildren();
     },
     go(hash) { location.hash = hash; },
   };
   return ctx;
+}
+
+function leavePage() {
+  if (current) current.leave();
+  current = null;
 }
 
 function parseHash() {
@@ -93,14 +115,14 @@ function drawNav(active) {
 let shown = 0;
 
 function route() {
-  for (const fn of cleanup) fn();
-  cleanup = [];
+  leavePage();
   if (mode === 'login') return;
   const seq = ++shown;
   const {parts, query} = parseHash();
   const page = PAGES.find((p) => p.path === (parts[0] || '')) || PAGES[0];
   drawNav(page.name);
   const ctx = context();
+  current = ctx;
   const errorBox = h('div', {id: 'error'});
   const view = h('section', {class: 'view'});
   replace(main, errorBox, view);
@@ -111,8 +133,7 @@ function route() {
 }
 
 function showLogin(message) {
-  for (const fn of cleanup) fn();
-  cleanup = [];
+  leavePage();
   mode = 'login';
   nav.replaceChildren();
   who.replaceChildren();

@@ -156,6 +156,9 @@ export async function renderRun(view, [id], _query, ctx) {
     replace(graphBox, h('p', {class: 'muted'}, `No graph: ${e.message}`));
   }
 
+  // Left while the run or its graph was loading: open no stream (onLeave would close it at
+  // once anyway, but not opening it saves the request).
+  if (ctx.left) return;
   const stop = follow(`/runs/${encodeURIComponent(id)}/events`, ({data}) => {
     live.dataset.live = 'open';
     replace(live, 'live');

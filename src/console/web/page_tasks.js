@@ -63,6 +63,8 @@ export function renderTask(view, [id], _query, ctx) {
   let stopStream = null;
   const followEvents = () => {
     if (stopStream) stopStream();
+    // A retry answered after the operator left: no new stream for a page no longer shown.
+    if (ctx.left) return;
     replace(streamState, '(live)');
     stopStream = follow(`/tasks/${encodeURIComponent(id)}/events`, ({data: e}) => {
       if (!e || seen.has(e.id)) return;
