@@ -588,13 +588,28 @@ test('the runs page filters on the server and pages with the cursor: 50, then th
   // Two pages, no run twice, none missing.
   assert.deepEqual([...first, ...second].sort(), [...ids].sort());
   assert.equal(await page.locator('a[data-action="older"]').count(), 0, 'no page after the last');
-  await page.click('button:has-text("Newer")');
+  await page.click('a[data-action="newer"]');
+  await page.waitForFunction(() => location.hash === '#/runs?workflow=console-quick&status=succeeded');
   await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 50);
 
   // A filter that matches nothing says so.
   await page.selectOption('select[name=status]', 'failed');
   await page.click('form.toolbar button[type=submit]');
   await page.waitForSelector('td.empty:has-text("no runs match")');
+  await page.context().close();
+});
+
+test('"← Newer" on a bookmarked older page of runs stays in the console and shows the newer runs', async () => {
+  const {next_cursor: cursor} = await apiCall('/runs?workflow=console-quick&status=succeeded&limit=50');
+  assert.ok(cursor);
+  // The older page is the first page this tab opens: there is no history to go back to.
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/runs?workflow=console-quick&status=succeeded&cursor=${cursor}`);
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 3);
+  await page.click('a[data-action="newer"]');
+  await page.waitForFunction(() => location.hash === '#/runs?workflow=console-quick&status=succeeded');
+  assert.equal(new URL(page.url()).origin, stack.serverUrl);
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-run]').length === 50);
   await page.context().close();
 });
 
