@@ -514,6 +514,28 @@ test('user data renders as text: markup in inputs, payloads and descriptions nev
   await page.context().close();
 });
 
+test('the run page says whether a run was recovered instead of showing its raw fencing value', async () => {
+  const {runs: [done]} = await apiCall('/runs?workflow=console-xss&status=succeeded&limit=1');
+  const page = await loggedIn();
+  // A run recovered once and claimed 4 times by its second task: fencing (1 << 32) | 4.
+  await page.route(`**/api/v1/runs/${done.id}`, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    body.run.epoch = 4294967300;
+    await route.fulfill({response: res, json: body});
+  });
+  await page.goto(`${stack.serverUrl}/#/runs/${done.id}`);
+  await page.waitForSelector('dl.fields dt:has-text("recovered")');
+  const fieldsText = await page.locator('dl.fields').textContent();
+  assert.doesNotMatch(fieldsText, /4294967300/);
+  assert.match(fieldsText, /recoveredonce \(a new task took the run over/);
+  await page.unroute(`**/api/v1/runs/${done.id}`);
+  await page.reload();
+  await page.waitForSelector('dl.fields dt:has-text("recovered")');
+  assert.match(await page.locator('dl.fields').textContent(), /recoveredno/);
+  await page.context().close();
+});
+
 test('a workflow page draws the graph, diffs two versions and starts a run from its form', async () => {
   const v2 = XSS_WORKFLOW.replace('argv: [echo, "{{ inputs.who }}"]', 'argv: [printf, "%s\\n", "{{ inputs.who }}"]');
   const applied = await apiCall('/workflows', {method: 'POST', body: {source: v2}});

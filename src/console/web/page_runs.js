@@ -37,6 +37,18 @@ function newerPage(query) {
   return withTrail(query, cursor, newer);
 }
 
+// A run's `epoch` is its fencing token, (generation << 32) | task epoch (docs/runs.md "Fencing
+// and generations"). The raw number (4294967300 after one recovery) tells an operator nothing;
+// the generation is how often recovery had to submit a new task that took the run over, and the
+// task epoch counts that task's claims, which `attempt` already shows. Generations stay far
+// below 2^21, so the division is exact in a double.
+function recovered(epoch) {
+  const generation = Math.floor((Number(epoch) || 0) / 2 ** 32);
+  if (!generation) return 'no';
+  return `${generation === 1 ? 'once' : `${generation} times`} (a new task took the run over ` +
+         'and resumed it from its finished steps)';
+}
+
 export function render(view, _params, query, ctx) {
   const workflow = h('input', {name: 'workflow', value: query.get('workflow') || '', placeholder: 'any', size: 12});
   const status = h('select', {name: 'status'}, STATUSES.map((st) =>
@@ -127,7 +139,8 @@ export async function renderRun(view, [id], _query, ctx) {
       ['status', r.status],
       ['triggered by', r.triggered_by],
       r.retry_of ? ['retry of', h('a', {class: 'mono', href: `#/runs/${encodeURIComponent(r.retry_of)}`}, r.retry_of)] : null,
-      ['attempt / epoch', `${r.attempt} / ${r.epoch}`],
+      ['attempt', String(r.attempt)],
+      ['recovered', recovered(r.epoch)],
       ['worker', r.worker || ''],
       ['created', fmtTime(r.created_at)],
       ['started', fmtTime(r.started_at)],
