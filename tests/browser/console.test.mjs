@@ -514,6 +514,34 @@ test('user data renders as text: markup in inputs, payloads and descriptions nev
   await page.context().close();
 });
 
+test('bidi control characters in data are shown as marked placeholders, not applied', async () => {
+  const spoof = 'abc\u202Egnp.exe\u202C tail';
+  const controls = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/;
+  const {run} = await apiCall('/runs', {method: 'POST', body: {workflow: 'console-xss', inputs: {who: spoof}}});
+  const {id: taskId} = await apiCall('/tasks', {method: 'POST', body: {kind: 'echo', payload: {note: '\u2067x\u2069 \u200F'}}});
+  await until('the run to finish', async () => (await apiCall(`/runs/${run.id}`)).run.status === 'succeeded');
+
+  const page = await loggedIn();
+  const noRawControls = async (where) => {
+    assert.doesNotMatch(await page.locator('main').textContent(), controls, `${where}: a raw bidi control is in the page`);
+  };
+  await page.goto(`${stack.serverUrl}/#/runs/${run.id}`);
+  await page.waitForSelector('tr[data-step="say"] pre');
+  assert.ok((await page.locator('pre.inputs').textContent()).includes('abc⟨U+202E⟩gnp.exe⟨U+202C⟩ tail'));
+  assert.ok((await page.locator('tr[data-step="say"] pre').textContent()).includes('abc⟨U+202E⟩gnp.exe⟨U+202C⟩ tail'));
+  assert.ok(await page.locator('pre.inputs .bidi-control').count() >= 2, 'the placeholders are marked');
+  await noRawControls('run page');
+
+  await page.goto(`${stack.serverUrl}/#/tasks/${taskId}`);
+  await page.waitForSelector('pre.payload');
+  assert.ok((await page.locator('pre.payload').textContent()).includes('⟨U+2067⟩x⟨U+2069⟩ ⟨U+200F⟩'));
+  await noRawControls('task page');
+  await page.goto(`${stack.serverUrl}/#/tasks`);
+  await page.waitForSelector(`tr[data-task="${taskId}"]`);
+  await noRawControls('tasks page');
+  await page.context().close();
+});
+
 test('the run page says whether a run was recovered instead of showing its raw fencing value', async () => {
   const {runs: [done]} = await apiCall('/runs?workflow=console-xss&status=succeeded&limit=1');
   const page = await loggedIn();

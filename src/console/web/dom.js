@@ -2,13 +2,55 @@
 // textContent, attribute values), never parsed as HTML: a payload holding markup shows as
 // markup, it does not run.
 
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// Unicode's bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)
+// reorder the text around them without showing themselves: "abc\u202Egnp.exe" reads
+// "abcexe.png". In the page each is replaced by a marked placeholder, ⟨U+202E⟩, so what is
+// shown is what is stored. Every string put in the page by h(), s() and replace() passes here.
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+const HAS_BIDI_CONTROL = new RegExp(BIDI_CONTROLS.source);
+
+function controlName(c) {
+  return `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}⟩`;
+}
+
+// The text with each bidi control spelled out (for attribute values and SVG text).
+export function showControls(text) {
+  return String(text).replace(BIDI_CONTROLS, controlName);
+}
+
+function appendText(el, text) {
+  if (!HAS_BIDI_CONTROL.test(text)) {
+    el.append(document.createTextNode(text));
+    return;
+  }
+  // SVG text cannot hold an HTML span: the placeholder is plain text there.
+  if (el.namespaceURI === SVG_NS) {
+    el.append(document.createTextNode(showControls(text)));
+    return;
+  }
+  let at = 0;
+  for (const m of text.matchAll(BIDI_CONTROLS)) {
+    if (m.index > at) el.append(document.createTextNode(text.slice(at, m.index)));
+    const mark = document.createElement('span');
+    mark.className = 'bidi-control';
+    mark.title = 'a Unicode bidirectional control character, shown instead of applied';
+    mark.textContent = controlName(m[0]);
+    el.append(mark);
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) el.append(document.createTextNode(text.slice(at)));
+}
+
 function append(el, child) {
   if (child === null || child === undefined || child === false) return;
   if (Array.isArray(child)) {
     for (const c of child) append(el, c);
     return;
   }
-  el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  if (child instanceof Node) el.append(child);
+  else appendText(el, String(child));
 }
 
 function setAttrs(el, attrs) {
@@ -37,7 +79,6 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
 export function s(tag, attrs, ...children) {
   const el = document.createElementNS(SVG_NS, tag);
   setAttrs(el, attrs);

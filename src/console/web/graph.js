@@ -1,7 +1,7 @@
 // Draws a workflow's DAG (the stored graph's nodes with their `needs`) as SVG: one column per
 // depth (longest path from a root), nodes in definition order within a column, edges as curves.
 // Node ids and kinds are SVG text nodes. Returns {el, setStatus(nodeId, status)}.
-import {s} from './dom.js';
+import {s, showControls} from './dom.js';
 
 const W = 150, H = 44, GAP_X = 56, GAP_Y = 18, PAD = 12;
 
@@ -70,7 +70,7 @@ export function drawGraph(graph) {
       g.setAttribute('class', `node st-${String(status).replace(/[^a-z_]/g, '')}`);
       g.setAttribute('data-status', status);
       const t = statusText.get(id);
-      t.el.textContent = `${t.kind} · ${status}`;
+      t.el.textContent = showControls(`${t.kind} · ${status}`);
     },
   };
 }
