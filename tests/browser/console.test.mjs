@@ -75,6 +75,17 @@ nodes:
     kind: lua
     script: "return 1"
 `;
+// A start-run form with a list whose choices hold a long value, and a JSON input.
+const WIDE_WORKFLOW = `
+name: console-wide
+inputs:
+  pick: {type: string, enum: [short, ${'a-long-choice-'.repeat(6)}end]}
+  obj: {type: object, default: {x: 1}}
+nodes:
+  one:
+    kind: lua
+    script: "return 1"
+`;
 const FAIL_WORKFLOW = `
 name: console-fail
 nodes:
@@ -147,7 +158,8 @@ before(async () => {
   stack = await startStack({ferry: FERRY, secrets: {CONSOLE_HOOK: HOOK_SECRET}});
   const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
   browser = await chromium.launch({executablePath: CHROMIUM, args});
-  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW, QUICK_WORKFLOW, YEARLY_WORKFLOW]) {
+  for (const source of [HOOK_WORKFLOW, SLOW_WORKFLOW, XSS_WORKFLOW, FAIL_WORKFLOW, QUICK_WORKFLOW, YEARLY_WORKFLOW,
+                        WIDE_WORKFLOW]) {
     await apiCall('/workflows', {method: 'POST', body: {source}});
   }
 });
@@ -804,6 +816,7 @@ test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', as
     workers: '#/workers',
     workflows: '#/workflows',
     workflow: '#/workflows/console-hook',
+    'workflow-long-choice': '#/workflows/console-wide',
     runs: '#/runs',
     run: `#/runs/${runs[0].id}`,
     remediation: '#/remediation',
@@ -818,7 +831,7 @@ test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', as
       await page.waitForSelector('main section.view h1');
       await page.waitForFunction(() => !document.querySelector('main table') || document.querySelector('main tbody tr'));
       if (name === 'overview') await page.waitForSelector('text=Live workers (');
-      if (name === 'run' || name === 'workflow') await page.waitForSelector('svg.graph g.node');
+      if (['run', 'workflow', 'workflow-long-choice'].includes(name)) await page.waitForSelector('svg.graph g.node');
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 0, `${name} at ${width} px overflows the window by ${overflow} px`);
       assert.ok(await page.locator('nav a').first().isVisible(), `${name} at ${width} px: navigation visible`);
