@@ -804,6 +804,38 @@ test('a token is created with its secret shown once, works, and is revoked after
   await page.context().close();
 });
 
+test('a double click on an action button sends one request and shows its one outcome', async () => {
+  const page = await loggedIn();
+  const posts = [];
+  page.on('request', (r) => { if (r.method() === 'POST') posts.push(new URL(r.url()).pathname); });
+
+  await page.goto(`${stack.serverUrl}/#/workflows/console-slow`);
+  await page.waitForSelector('form[data-form="start-run"] button[type=submit]');
+  await page.dblclick('form[data-form="start-run"] button[type=submit]');
+  await page.waitForFunction(() => /^#\/runs\/\w+$/.test(location.hash));
+  const runId = (await page.evaluate(() => location.hash)).split('/').pop();
+  assert.deepEqual(posts, ['/api/v1/runs'], 'one run started');
+
+  posts.length = 0;
+  await page.waitForSelector('button[data-action="cancel"]:enabled');
+  await page.dblclick('button[data-action="cancel"]');
+  const notice = page.locator('[role=status]:has-text("cancel")');
+  await notice.waitFor({timeout: WAIT});
+  await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  assert.deepEqual(posts, [`/api/v1/runs/${runId}/cancel`], 'one cancel sent');
+  assert.match(await notice.textContent(), /^cancel: run is (cancelled|running)$/);
+
+  posts.length = 0;
+  await page.goto(`${stack.serverUrl}/#/tokens`);
+  await page.fill('#token-name', 'double-click');
+  await page.dblclick('form.inline button[type=submit]');
+  await page.locator('#new-secret').waitFor({timeout: WAIT});
+  await page.waitForSelector('tr[data-token] td:text-is("double-click")');
+  assert.deepEqual(posts, ['/api/v1/tokens'], 'one token created');
+  assert.equal((await apiCall('/tokens')).tokens.filter((t) => t.name === 'double-click').length, 1);
+  await page.context().close();
+});
+
 test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
   const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
   const {tasks} = await apiCall('/tasks?limit=1');

@@ -144,14 +144,38 @@ export function fields(pairs) {
            pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '')]));
 }
 
+// An action that sends a request runs one at a time: while it is in flight the button that
+// started it is disabled and further calls are ignored (they return undefined at once), so a
+// double click, a second Enter or a click on a copy of the button that a refresh drew meanwhile
+// sends nothing more, and the page shows the one outcome. run(button, ...args) calls
+// action(...args); run.busy is true meanwhile, for pages that redraw their buttons.
+export function oneAtATime(action) {
+  let busy = false;
+  const run = async (button, ...args) => {
+    if (busy) return undefined;
+    busy = true;
+    if (button) button.disabled = true;
+    try {
+      return await action(...args);
+    } finally {
+      busy = false;
+      if (button) button.disabled = false;
+    }
+  };
+  Object.defineProperty(run, 'busy', {get: () => busy});
+  return run;
+}
+
 // A button that asks for confirmation in the page (no window.confirm): the first click shows
-// "Sure? Yes / No", Yes runs the action.
+// "Sure? Yes / No", Yes runs action(button), once at a time (the button stays disabled until
+// it has finished).
 export function confirmButton(label, question, action, attrs = {}) {
   const box = h('span', {class: 'confirm'});
+  const run = oneAtATime(action);
   const start = h('button', {...attrs, type: 'button', onclick: () => {
     replace(box, h('span', {class: 'question'}, question), ' ',
             h('button', {type: 'button', class: 'danger', 'data-confirm': 'yes',
-                         onclick: async () => { replace(box, start); await action(); }}, 'Yes'),
+                         onclick: async () => { replace(box, start); await run(start, start); }}, 'Yes'),
             ' ',
             h('button', {type: 'button', onclick: () => replace(box, start)}, 'No'));
   }}, label);

@@ -2,7 +2,7 @@
 // its error, the agent's note and classification, the proposed or applied source diff, the
 // version it created and the retry run; dismiss and re-open.
 import {api} from './api.js';
-import {badge, fields, fmtMs, fmtTime, h, pre, replace, table} from './dom.js';
+import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
 
 const STATUSES = ['', 'pending', 'claimed', 'fixed', 'note_only', 'failed', 'dismissed'];
 
@@ -38,7 +38,8 @@ export async function renderCandidate(view, [id], _query, ctx) {
   const body = h('div');
   replace(view, h('h1', null, 'Remediation ', h('span', {class: 'mono'}, id)), notice, body);
   const reason = h('input', {name: 'reason', placeholder: 'reason (optional)', size: 30});
-  const act = async (what) => {
+  // Dismiss and re-open send once (oneAtATime); the page is redrawn after the answer.
+  const send = oneAtATime(async (what) => {
     try {
       const r = await api(`/remediations/${encodeURIComponent(id)}/${what}`,
                           {method: 'POST', body: what === 'dismiss' && reason.value ? {reason: reason.value} : undefined});
@@ -46,7 +47,11 @@ export async function renderCandidate(view, [id], _query, ctx) {
     } catch (e) {
       replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
     }
-    await load();
+    return true;
+  });
+  const act = async (button, what) => {
+    if (!await send(button, what)) return;
+    try { await load(); } catch (e) { ctx.error(e); }
   };
   const load = async () => {
     const {remediation: m} = await api(`/remediations/${encodeURIComponent(id)}`);
@@ -58,8 +63,10 @@ export async function renderCandidate(view, [id], _query, ctx) {
     const canReopen = ['dismissed', 'failed', 'note_only'].includes(m.status);
     replace(body,
       h('div', {class: 'actions'}, badge(m.status),
-        canDismiss ? [reason, h('button', {type: 'button', class: 'danger', 'data-action': 'dismiss', onclick: () => act('dismiss')}, 'Dismiss')] : null,
-        canReopen ? h('button', {type: 'button', 'data-action': 'reopen', onclick: () => act('reopen')}, 'Re-open') : null),
+        canDismiss ? [reason, h('button', {type: 'button', class: 'danger', 'data-action': 'dismiss',
+                                           onclick: (ev) => act(ev.currentTarget, 'dismiss')}, 'Dismiss')] : null,
+        canReopen ? h('button', {type: 'button', 'data-action': 'reopen',
+                                 onclick: (ev) => act(ev.currentTarget, 'reopen')}, 'Re-open') : null),
       h('div', {class: 'grid'},
         h('div', {class: 'card'}, fields([
           ['workflow', h('a', {href: `#/workflows/${encodeURIComponent(m.workflow)}`}, `${m.workflow} v${m.version}`)],

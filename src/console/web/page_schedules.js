@@ -1,7 +1,7 @@
 // Schedules: every cron trigger with its next fire times in the schedule's own zone (as the
 // server computes them), and pause / resume per workflow (the apply scope).
 import {api} from './api.js';
-import {badge, h, replace, table} from './dom.js';
+import {badge, h, oneAtATime, replace, table} from './dom.js';
 
 const REFRESH_MS = 10000;
 
@@ -9,18 +9,23 @@ export function render(view, _params, _query, ctx) {
   const box = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
   replace(view, h('h1', null, 'Schedules'), notice, box);
+  // Pause and resume send once at a time (oneAtATime); the list is redrawn after the answer.
+  const send = oneAtATime(async (s) => {
+    const verb = s.paused ? 'resume' : 'pause';
+    try {
+      const done = await api(`/workflows/${encodeURIComponent(s.workflow)}/${verb}`, {method: 'POST'});
+      replace(notice, `${done.workflow}: schedules ${done.paused ? 'paused' : 'resumed (occurrences passed while paused are not run)'}.`);
+    } catch (e) {
+      replace(notice, h('span', {role: 'alert', class: 'error'}, `${verb} refused: ${e.message}`));
+    }
+    return true;
+  });
   const refresh = async () => {
     const {schedules} = await api('/schedules');
     ctx.clearError();
-    const toggle = (s) => async () => {
-      const verb = s.paused ? 'resume' : 'pause';
-      try {
-        const done = await api(`/workflows/${encodeURIComponent(s.workflow)}/${verb}`, {method: 'POST'});
-        replace(notice, `${done.workflow}: schedules ${done.paused ? 'paused' : 'resumed (occurrences passed while paused are not run)'}.`);
-      } catch (e) {
-        replace(notice, h('span', {role: 'alert', class: 'error'}, `${verb} refused: ${e.message}`));
-      }
-      await refresh();
+    const toggle = (s) => async (ev) => {
+      if (!await send(ev.currentTarget, s)) return;
+      try { await refresh(); } catch (e) { ctx.error(e); }
     };
     replace(box, table(['workflow', 'trigger', 'schedule', 'time zone', 'next fire times', 'last fire', 'misfire', 'overlap', 'status', ''],
       schedules.map((s) => h('tr', {'data-workflow': s.workflow, 'data-trigger': s.trigger},
@@ -38,7 +43,7 @@ export function render(view, _params, _query, ctx) {
              h('td', null, s.overlap),
              h('td', null, badge(s.paused ? 'paused' : 'active')),
              h('td', null, h('button', {type: 'button', class: 'secondary', 'data-action': s.paused ? 'resume' : 'pause',
-                                        onclick: toggle(s)}, s.paused ? 'Resume' : 'Pause'))])),
+                                        disabled: send.busy, onclick: toggle(s)}, s.paused ? 'Resume' : 'Pause'))])),
       {empty: 'no schedules: declare one under triggers.cron in a workflow'}));
   };
   ctx.every(REFRESH_MS, refresh);

@@ -3,7 +3,7 @@
 // The detail refreshes every 2 s until the task has ended; its event timeline (submitted,
 // running, progress, logs, retries, the end) streams live over GET /api/v1/tasks/{id}/events.
 import {api, follow} from './api.js';
-import {badge, fields, fmtMs, fmtTime, h, pre, replace, table} from './dom.js';
+import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
 
 const STATUSES = ['', 'pending', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
@@ -78,7 +78,8 @@ export function renderTask(view, [id], _query, ctx) {
   followEvents();
   ctx.onLeave(() => { if (stopStream) stopStream(); });
   let ended = false;
-  const act = async (what) => {
+  // Cancel and retry send once (oneAtATime): true when the page should refresh the task.
+  const send = oneAtATime(async (what) => {
     try {
       const r = await api(`/tasks/${encodeURIComponent(id)}/${what}`, {method: 'POST'});
       replace(notice, `${what}: ${r.status}`);
@@ -87,8 +88,13 @@ export function renderTask(view, [id], _query, ctx) {
       // Here, not in the refresh's error box: the next refresh would clear it.
       replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
     }
+    return true;
+  });
+  // The refresh comes after the request has settled, so it draws the buttons enabled again.
+  const act = async (button, what) => {
+    if (!await send(button, what)) return;
     ended = false;
-    await refresh();
+    try { await refresh(); } catch (e) { ctx.error(e); }
   };
   const refresh = async () => {
     if (ended) return;
@@ -96,9 +102,11 @@ export function renderTask(view, [id], _query, ctx) {
     ctx.clearError();
     ended = ENDED.has(t.status);
     replace(head, h('div', {class: 'actions'}, badge(t.status),
-      ENDED.has(t.status) ? null : h('button', {type: 'button', class: 'danger', 'data-action': 'cancel', onclick: () => act('cancel')}, 'Cancel'),
+      ENDED.has(t.status) ? null : h('button', {type: 'button', class: 'danger', 'data-action': 'cancel', disabled: send.busy,
+                                                onclick: (ev) => act(ev.currentTarget, 'cancel')}, 'Cancel'),
       (t.status === 'failed' || t.status === 'cancelled')
-        ? h('button', {type: 'button', 'data-action': 'retry', onclick: () => act('retry')}, 'Retry') : null));
+        ? h('button', {type: 'button', 'data-action': 'retry', disabled: send.busy,
+                       onclick: (ev) => act(ev.currentTarget, 'retry')}, 'Retry') : null));
     replace(body, h('div', {class: 'grid'},
       h('div', {class: 'card'}, fields([
         ['queue', h('a', {href: `#/queues/${encodeURIComponent(t.queue)}`}, t.queue)],

@@ -1,15 +1,17 @@
 // API tokens (the admin scope): the list with last use, a form that creates one and shows its
 // secret this once, and revoke after a confirmation.
 import {api} from './api.js';
-import {badge, confirmButton, fmtTime, h, replace, table} from './dom.js';
+import {badge, confirmButton, fmtTime, h, oneAtATime, replace, table} from './dom.js';
 
 export function render(view, _params, _query, ctx) {
   const box = h('div');
   const notice = h('div', {role: 'status'});
   const name = h('input', {id: 'token-name', name: 'name', required: true, maxlength: 200, placeholder: 'ci-deploy', autocomplete: 'off'});
   const scopes = h('input', {id: 'token-scopes', name: 'scopes', value: 'run', placeholder: 'read,run', autocomplete: 'off', spellcheck: 'false'});
-  const form = h('form', {class: 'inline', onsubmit: async (ev) => {
-    ev.preventDefault();
+  const submit = h('button', {type: 'submit'}, 'Create token');
+  // One token per click: a second token made by a double click would be active, and its secret
+  // never shown to anyone.
+  const create = oneAtATime(async () => {
     try {
       const made = await api('/tokens', {method: 'POST', body: {name: name.value, scopes: scopes.value}});
       // The secret is shown this once: the server keeps only its SHA-256.
@@ -17,14 +19,20 @@ export function render(view, _params, _query, ctx) {
         h('p', null, `Token ${made.id} (${made.name}, scopes: ${made.scopes.join(' ')}) created. Copy its secret now: it is not shown again.`),
         h('pre', {class: 'mono', id: 'new-secret'}, made.token)));
       name.value = '';
-      await refresh();
     } catch (e) {
       replace(notice, h('p', {class: 'error', role: 'alert'}, `not created: ${e.message}`));
+      return;
     }
+    // Apart from the create: a failed refresh of the list must not read "not created".
+    try { await refresh(); } catch (e) { ctx.error(e); }
+  });
+  const form = h('form', {class: 'inline', onsubmit: (ev) => {
+    ev.preventDefault();
+    create(submit);
   }},
   h('label', {for: 'token-name'}, 'Name'), name,
   h('label', {for: 'token-scopes'}, 'Scopes'), scopes,
-  h('button', {type: 'submit'}, 'Create token'));
+  submit);
   replace(view, h('h1', null, 'Tokens'), form, notice, box);
 
   async function refresh() {

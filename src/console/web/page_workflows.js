@@ -1,7 +1,7 @@
 // Workflows: the list, and a workflow's page with its versions, the current version's DAG and
 // source, a diff between any two versions, and a form that starts a run with the declared inputs.
 import {api} from './api.js';
-import {badge, fmtTime, h, replace, table} from './dom.js';
+import {badge, fmtTime, h, oneAtATime, replace, table} from './dom.js';
 import {diffLines, renderDiff} from './diff.js';
 import {drawGraph} from './graph.js';
 
@@ -54,8 +54,10 @@ function inputField(name, spec) {
 function runForm(name, graph, ctx) {
   const inputs = Object.entries((graph && graph.inputs) || {}).map(([k, v]) => inputField(k, v));
   const status = h('p', {class: 'error', role: 'alert'});
-  return h('form', {class: 'inputs', 'data-form': 'start-run', onsubmit: async (ev) => {
-    ev.preventDefault();
+  const submit = h('button', {type: 'submit'}, 'Start run');
+  // One run per click: a double click or a second Enter while the first start is in flight
+  // starts nothing more.
+  const start = oneAtATime(async () => {
     try {
       const values = {};
       for (const f of inputs) {
@@ -67,9 +69,13 @@ function runForm(name, graph, ctx) {
     } catch (e) {
       replace(status, String(e.message || e));
     }
+  });
+  return h('form', {class: 'inputs', 'data-form': 'start-run', onsubmit: (ev) => {
+    ev.preventDefault();
+    start(submit);
   }},
   inputs.length ? inputs.flatMap((f) => f.els) : h('p', {class: 'muted full'}, 'This workflow declares no inputs.'),
-  h('div', {class: 'full'}, h('button', {type: 'submit'}, 'Start run')),
+  h('div', {class: 'full'}, submit),
   h('div', {class: 'full'}, status));
 }
 
