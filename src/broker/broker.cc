@@ -80,11 +80,15 @@ Status ValidateQueueName(std::string_view queue) {
   return {};
 }
 
-Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options) {
-  if (request.kind.empty() || request.kind.size() > 128) {
+Status ValidateTaskKind(std::string_view kind) {
+  if (kind.empty() || kind.size() > 128) {
     return Fail(ErrorCode::kInvalidArgument, "task kind must be 1-128 characters");
   }
-  if (auto st = NoControlCharacters(request.kind, "task kind"); !st) return st;
+  return NoControlCharacters(kind, "task kind");
+}
+
+Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options) {
+  if (auto st = ValidateTaskKind(request.kind); !st) return st;
   if (auto st = NoControlCharacters(request.unique_key, "unique key"); !st) return st;
   if (auto st = ValidateQueueName(request.queue); !st) return st;
   if (request.max_attempts < 1 || request.max_attempts > kMaxTaskAttempts) {

@@ -178,7 +178,8 @@ struct TaskEvent {
 struct TaskListFilter {
   std::optional<std::string> queue;  // none: every known queue
   std::optional<TaskStatus> status;
-  int limit = 50;  // newest first
+  std::optional<std::string> kind;  // exactly this kind
+  int limit = 50;                   // newest first
 };
 
 // A lease the owner renews: the task and the epoch under which it holds it.
@@ -341,6 +342,8 @@ std::unique_ptr<BrokerFactory> MakeRedisBrokerFactory(BrokerOptions options);
 
 // Validates a queue name: [A-Za-z0-9_.-]{1,64}.
 Status ValidateQueueName(std::string_view queue);
+// Validates a task kind: 1-128 characters, no control character.
+Status ValidateTaskKind(std::string_view kind);
 // Validates a request without touching Redis (kind, queue, attempts, payload size).
 Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options);
 

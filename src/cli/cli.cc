@@ -228,6 +228,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   AddOptional(list, "--status", la.status,
               "pending|scheduled|running|retrying|succeeded|failed|cancelled (any case)");
   AddOptional(list, "--queue", la.queue, "Only this queue");
+  AddOptional(list, "--kind", la.kind, "Only tasks of this kind");
   list->add_option("--limit", la.limit, "At most this many (default 50)");
   list->callback([&] { run = [&](Context& ctx) { return RunTaskList(ctx, la); }; });
 

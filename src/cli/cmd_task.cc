@@ -180,6 +180,7 @@ int RunTaskList(Context& ctx, const ListArgs& args) {
   service::Query query{{"limit", std::to_string(args.limit)}};
   if (args.status) query["status"] = *args.status;
   if (args.queue) query["queue"] = *args.queue;
+  if (args.kind) query["kind"] = *args.kind;
   auto svc = ctx.Service({});
   if (!svc) return out.Fail(svc.error());
   auto page = (*svc)->ListTasks(query);

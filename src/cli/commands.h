@@ -104,6 +104,7 @@ struct SubmitArgs {
 struct ListArgs {
   std::optional<std::string> status;
   std::optional<std::string> queue;
+  std::optional<std::string> kind;
   int limit = 50;
 };
 

@@ -107,6 +107,10 @@ Result<Json> LocalService::ListTasks(const Query& query) {
     if (auto st = ValidateQueueName(name); !st) q.Problem(st.error().message);
     filter.queue = name;
   }
+  if (auto kind = q.Text("kind"); !kind.empty()) {
+    if (auto st = ValidateTaskKind(kind); !st) q.Problem(st.error().message);
+    filter.kind = kind;
+  }
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto tasks = b.ListTasks(filter);

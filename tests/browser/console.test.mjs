@@ -661,6 +661,28 @@ test('the runs page filters on the server and pages with the cursor: 50, then th
   await page.context().close();
 });
 
+test('the tasks page filters by kind on the server and says when it shows only the newest 200', async () => {
+  // The 3 oldest tasks of the queue are the only needles, behind 200 newer ones (no worker serves
+  // the queue: they stay pending).
+  const tasks = [...Array.from({length: 3}, (_, i) => ({kind: 'console-needle', queue: 'console-bulk', payload: {i}})),
+                 ...Array.from({length: 200}, (_, i) => ({kind: 'console-hay', queue: 'console-bulk', payload: {i}}))];
+  const {tasks: made} = await apiCall('/tasks/batch', {method: 'POST', body: {tasks}});
+  const needles = made.slice(0, 3).map((t) => t.id);
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/tasks?queue=console-bulk&kind=console-needle`);
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-task]').length === 3, null, {timeout: WAIT});
+  const shown = await page.locator('tr[data-task]').evaluateAll((rows) => rows.map((r) => r.dataset.task));
+  assert.deepEqual([...shown].sort(), [...needles].sort());
+  assert.match(await page.locator('[data-note="limit"]').textContent(), /^Searched each queue's newest 5,000 tasks\.$/);
+
+  await page.goto(`${stack.serverUrl}/#/tasks?queue=console-bulk`);
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-task]').length === 200, null, {timeout: WAIT});
+  assert.match(await page.locator('[data-note="limit"]').textContent(), /^Showing the newest 200 matching tasks: older ones, if any, are not listed/);
+  for (const id of made.map((t) => t.id)) await apiCall(`/tasks/${id}/cancel`, {method: 'POST'});
+  await page.context().close();
+});
+
 test('"← Newer" on a bookmarked older page of runs stays in the console and shows the newer runs', async () => {
   const {next_cursor: cursor} = await apiCall('/runs?workflow=console-quick&status=succeeded&limit=50');
   assert.ok(cursor);

@@ -38,7 +38,8 @@ constexpr int64_t kMaxListedWorkers = 1000;
 // ends its task itself: the default heartbeat TTL, which a live worker renews well within.
 constexpr std::chrono::milliseconds kGoneIdleWithoutRecord = std::chrono::seconds(30);
 
-// ListTasks with a status filter scans at most this many index entries per queue.
+// ListTasks with a status or kind filter scans at most this many index (or dead-letter) entries
+// per queue.
 constexpr int64_t kListScanMax = 5000;
 constexpr int64_t kListChunk = 200;
 constexpr size_t kQueueCacheMax = 10000;
@@ -707,8 +708,15 @@ class RedisBroker final : public Broker {
     }
     std::vector<TaskRecord> out;
     for (const auto& q : queues) {
-      auto part = filter.status == TaskStatus::kFailed ? ListDead(q, limit)
-                                                       : ScanIndex(q, filter.status, limit);
+      // Dead letters are found in the dead set, the rest in the index.
+      Result<std::vector<TaskRecord>> part;
+      if (filter.status != TaskStatus::kFailed) {
+        part = ScanIndex(q, filter.status, filter.kind, limit);
+      } else if (filter.kind) {
+        part = ScanDead(q, *filter.kind, limit);
+      } else {
+        part = ListDead(q, limit);
+      }
       if (!part) return Fail(part.error());
       std::move(part->begin(), part->end(), std::back_inserter(out));
     }
@@ -1233,15 +1241,18 @@ class RedisBroker final : public Broker {
     return out;
   }
 
-  // Newest first from the queue's index stream, keeping those with `status` (any when none).
+  // Newest first from the queue's index stream, keeping those with `status` and `kind` (any
+  // when none).
   Result<std::vector<TaskRecord>> ScanIndex(const std::string& queue,
-                                            std::optional<TaskStatus> status, int limit) {
+                                            std::optional<TaskStatus> status,
+                                            const std::optional<std::string>& kind, int limit) {
     std::vector<TaskRecord> out;
     const std::string index = IndexKey(options_.prefix, queue);
     const auto want = static_cast<size_t>(limit);
+    const bool filtered = status || kind;
     std::string end = "+";
     for (int64_t scanned = 0; scanned < kListScanMax && out.size() < want;) {
-      int64_t n = status ? kListChunk : static_cast<int64_t>(want - out.size());
+      int64_t n = filtered ? kListChunk : static_cast<int64_t>(want - out.size());
       auto r = conn_->Command(Args{"XREVRANGE", index, end, "-", "COUNT", std::to_string(n)});
       if (!r) return Fail(r.error());
       std::vector<std::string> ids;
@@ -1253,7 +1264,7 @@ class RedisBroker final : public Broker {
         if (!fields.empty()) ids.push_back(fields[0].second);
       }
       scanned += static_cast<int64_t>((*r)->elements);
-      auto records = LoadRecords(queue, ids, status);
+      auto records = LoadRecords(queue, ids, status, kind);
       if (!records) return Fail(records.error());
       for (auto& rec : *records) {
         if (out.size() >= want) break;
@@ -1264,9 +1275,32 @@ class RedisBroker final : public Broker {
     return out;
   }
 
-  Result<std::vector<TaskRecord>> LoadRecords(const std::string& queue,
-                                              const std::vector<std::string>& ids,
-                                              std::optional<TaskStatus> status) {
+  // The dead letters of `queue` of one kind, newest first: the dead set read in chunks, at most
+  // kListScanMax ids, as ScanIndex reads the index.
+  Result<std::vector<TaskRecord>> ScanDead(const std::string& queue, const std::string& kind,
+                                           int limit) {
+    std::vector<TaskRecord> out;
+    const std::string dead = DeadKey(options_.prefix, queue);
+    const auto want = static_cast<size_t>(limit);
+    for (int64_t start = 0; start < kListScanMax && out.size() < want; start += kListChunk) {
+      auto r = conn_->Command(
+          Args{"ZREVRANGE", dead, std::to_string(start), std::to_string(start + kListChunk - 1)});
+      if (!r) return Fail(r.error());
+      auto ids = Strings(**r);
+      auto records = LoadRecords(queue, ids, std::nullopt, kind);
+      if (!records) return Fail(records.error());
+      for (auto& rec : *records) {
+        if (out.size() >= want) break;
+        out.push_back(std::move(rec));
+      }
+      if (static_cast<int64_t>(ids.size()) < kListChunk) break;
+    }
+    return out;
+  }
+
+  Result<std::vector<TaskRecord>> LoadRecords(
+      const std::string& queue, const std::vector<std::string>& ids,
+      std::optional<TaskStatus> status, const std::optional<std::string>& kind = std::nullopt) {
     std::vector<TaskRecord> out;
     if (ids.empty()) return out;
     std::vector<Args> commands;
@@ -1281,6 +1315,7 @@ class RedisBroker final : public Broker {
       if (fields.empty()) continue;  // expired by retention
       TaskRecord rec = Record(ids[i], queue, fields);
       if (status && rec.status != *status) continue;
+      if (kind && rec.kind != *kind) continue;
       out.push_back(std::move(rec));
     }
     return out;

@@ -1,5 +1,6 @@
-// Tasks: a filtered list (queue and status on the server, kind in the page), and a task's
-// detail (payload, result or error, attempts, epoch, reclaims, worker) with cancel and retry.
+// Tasks: a filtered list (queue, status and kind, all on the server; the newest LIMIT, and the
+// page says when that cut the list), and a task's detail (payload, result or error, attempts,
+// epoch, reclaims, worker) with cancel and retry.
 // The detail refreshes every 2 s until the task has ended; its event timeline (submitted,
 // running, progress, logs, retries, the end) streams live over GET /api/v1/tasks/{id}/events.
 import {api, follow} from './api.js';
@@ -7,6 +8,11 @@ import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from 
 
 const STATUSES = ['', 'pending', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
+// The list holds the newest this many matching tasks.
+const LIMIT = 200;
+// With a status or kind, the API searches each queue's newest this many tasks
+// (docs/api.md, GET /api/v1/tasks).
+const SEARCHED = 5000;
 
 export function render(view, _params, query, ctx) {
   const queue = h('input', {name: 'queue', value: query.get('queue') || '', placeholder: 'any', size: 12});
@@ -14,6 +20,7 @@ export function render(view, _params, query, ctx) {
     h('option', {value: st, selected: st === (query.get('status') || '')}, st || 'any')));
   const kind = h('input', {name: 'kind', value: query.get('kind') || '', placeholder: 'any', size: 12});
   const box = h('div');
+  const note = h('p', {class: 'muted', 'data-note': 'limit'});
   const apply = (ev) => {
     ev.preventDefault();
     const q = new URLSearchParams();
@@ -26,17 +33,20 @@ export function render(view, _params, query, ctx) {
     h('form', {class: 'toolbar', onsubmit: apply},
       h('label', null, 'queue', queue), h('label', null, 'status', status), h('label', null, 'kind', kind),
       h('button', {type: 'submit'}, 'Filter')),
-    box);
-  const params = new URLSearchParams({limit: '200'});
-  if (query.get('queue')) params.set('queue', query.get('queue'));
-  if (query.get('status')) params.set('status', query.get('status'));
-  const kindWanted = query.get('kind') || '';
+    box, note);
+  const params = new URLSearchParams({limit: String(LIMIT)});
+  for (const k of ['queue', 'status', 'kind']) if (query.get(k)) params.set(k, query.get(k));
+  // A status or kind is searched for among each queue's newest SEARCHED tasks (all dead letters
+  // for status failed alone): an empty or short list says where it looked.
+  const scanned = Boolean(query.get('kind') || (query.get('status') && query.get('status') !== 'failed'));
   ctx.every(5000, async () => {
     const {tasks} = await api(`/tasks?${params}`);
     ctx.clearError();
-    const shown = kindWanted ? tasks.filter((t) => t.kind === kindWanted) : tasks;
+    replace(note, tasks.length >= LIMIT
+      ? `Showing the newest ${LIMIT} matching tasks: older ones, if any, are not listed. Narrow the filter to see them.`
+      : scanned ? `Searched each queue's newest ${SEARCHED.toLocaleString('en')} tasks.` : '');
     replace(box, table(['task', 'queue', 'kind', 'status', 'attempts', 'worker', 'created', 'payload'],
-      shown.map((t) => h('tr', {'data-task': t.id},
+      tasks.map((t) => h('tr', {'data-task': t.id},
         h('td', {class: 'mono'}, h('a', {href: `#/tasks/${encodeURIComponent(t.id)}`}, t.id)),
         h('td', null, t.queue), h('td', null, t.kind), h('td', null, badge(t.status)),
         h('td', {class: 'num'}, `${t.attempts}/${t.max_attempts}`),

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -372,6 +373,46 @@ TEST_F(ApiTest, SseDeliversEventsLiveAndResumes) {
   ASSERT_FALSE(rest.empty());
   EXPECT_EQ(rest.front().id, mid + 1);
   EXPECT_EQ(rest.size(), events.size() - events.size() / 2 - 1);
+}
+
+// GET /api/v1/tasks?kind= filters on the server: the oldest tasks of a kind are found behind
+// 295 newer tasks of another kind (the console used to ask for the newest 200 and filter those
+// in the page), with and without a queue and a status; a kind no task can have is refused.
+TEST_F(ApiTest, TaskListFiltersByKindOnTheServer) {
+  Json tasks = Json::array();
+  for (int i = 0; i < 300; ++i) {
+    tasks.push_back({{"kind", i < 5 ? "needle" : "hay"}, {"queue", "kinds"}, {"payload", i}});
+  }
+  auto submitted =
+      client_->Post("/api/v1/tasks/batch", DumpJson(Json{{"tasks", tasks}}), "application/json");
+  ASSERT_TRUE(submitted);
+  ASSERT_EQ(submitted->status, 201) << submitted->body;
+  auto list = [&](const std::string& query) {
+    auto r = client_->Get(("/api/v1/tasks" + query).c_str());
+    EXPECT_TRUE(r && r->status == 200) << query << ": " << (r ? r->body : "no answer");
+    return r && r->status == 200 ? Json::parse(r->body)["tasks"] : Json::array();
+  };
+  for (const std::string query : {"?queue=kinds&kind=needle&limit=200", "?kind=needle&limit=200",
+                                  "?queue=kinds&status=pending&kind=needle&limit=200"}) {
+    Json found = list(query);
+    ASSERT_EQ(found.size(), 5u) << query;
+    std::set<int> payloads;
+    for (const auto& t : found) {
+      EXPECT_EQ(t["kind"], "needle") << query;
+      payloads.insert(t["payload"].get<int>());
+    }
+    EXPECT_EQ(payloads, (std::set<int>{0, 1, 2, 3, 4})) << query;
+  }
+  EXPECT_EQ(list("?queue=kinds&kind=hay&limit=1000").size(), 295u);
+  EXPECT_EQ(list("?queue=kinds&kind=needle&limit=2").size(), 2u);
+  EXPECT_TRUE(list("?queue=kinds&kind=straw").empty());
+  EXPECT_TRUE(list("?queue=kinds&status=failed&kind=needle").empty());
+
+  auto too_long = client_->Get(("/api/v1/tasks?kind=" + std::string(129, 'k')).c_str());
+  ASSERT_TRUE(too_long);
+  EXPECT_EQ(too_long->status, 400) << too_long->body;
+  EXPECT_NE(too_long->body.find("task kind must be 1-128 characters"), std::string::npos)
+      << too_long->body;
 }
 
 TEST_F(ApiTest, ReadyzFollowsRedis) {

@@ -1570,6 +1570,52 @@ TEST_F(BrokerTest, ListTasksNewestFirstWithStatusFilter) {
   EXPECT_EQ((*list)[0].id, ids[2]);
 }
 
+// A kind filter looks past the newest tasks of other kinds, in the index (any status) and in the
+// dead set (status failed), newest first, up to the limit.
+TEST_F(BrokerTest, ListTasksFiltersByKindBehindNewerTasks) {
+  std::vector<std::string> needles;
+  for (int i = 0; i < 3; ++i) {
+    needles.push_back(SubmitOk(Req("needle")));
+    ferry::testing::SleepMs(2);  // distinct created_ms, so the order is defined
+  }
+  for (int i = 0; i < 250; ++i) SubmitOk(Req("hay"));
+  // Every task dead-lettered, the needles first: the 250 hay tasks are the newest dead letters.
+  size_t dead = 0;
+  for (int round = 0; round < 100 && dead < 253; ++round) {
+    std::vector<Completion> batch;
+    for (const auto& t : ClaimOk({"default"}, "w1", 100)) {
+      Completion c = Done(t, Completion::Kind::kFailed, "w1");
+      c.retryable = false;
+      batch.push_back(c);
+    }
+    ASSERT_TRUE(broker_->Complete(batch));
+    dead += batch.size();
+  }
+  ASSERT_EQ(dead, 253u);
+
+  for (std::optional<TaskStatus> status :
+       {std::optional<TaskStatus>(), std::optional(TaskStatus::kFailed)}) {
+    TaskListFilter f;
+    f.status = status;
+    f.kind = "needle";
+    f.limit = 50;
+    auto list = broker_->ListTasks(f);
+    ASSERT_TRUE(list) << list.error().ToString();
+    ASSERT_EQ(list->size(), 3u) << (status ? "dead" : "any status");
+    EXPECT_EQ((*list)[0].id, needles[2]);
+    EXPECT_EQ((*list)[2].id, needles[0]);
+    f.limit = 2;
+    list = broker_->ListTasks(f);
+    ASSERT_TRUE(list);
+    EXPECT_EQ(list->size(), 2u);
+  }
+  TaskListFilter none;
+  none.kind = "straw";
+  auto list = broker_->ListTasks(none);
+  ASSERT_TRUE(list);
+  EXPECT_TRUE(list->empty());
+}
+
 TEST_F(BrokerTest, QueueStatsCounts) {
   for (int i = 0; i < 4; ++i) SubmitOk(Req());
   SubmitRequest later = Req();

@@ -172,6 +172,10 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"task", "status", task});
   Same({"task", "list"});
   Same({"task", "list", "--status", "failed", "--queue", "default", "--limit", "5"});
+  // --kind filters on the side that holds the tasks, alike in both modes.
+  Json echoes = Same({"task", "list", "--kind", "echo"});
+  ASSERT_FALSE(echoes["tasks"].empty()) << echoes.dump();
+  for (const auto& t : echoes["tasks"]) EXPECT_EQ(t["kind"], "echo") << echoes.dump();
   SameLines({"task", "events", task});
   Same({"queue", "list"});
   Same({"queue", "stats", "default"});
@@ -313,6 +317,7 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"remediation", "diff", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"workflow", "show", "nope"}, 1);
   Same({"task", "list", "--status", "bogus"}, 2);
+  Same({"task", "list", "--kind", std::string(129, 'k')}, 2);
   Same({"run", "list", "--status", "bogus"}, 2);
   Same({"queue", "stats", "bad queue!"}, 2);
   Same({"task", "submit", "echo", "--timeout", "0s"}, 2);
