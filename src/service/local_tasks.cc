@@ -50,6 +50,18 @@ Error AboutTask(const Error& e, const std::string& verb, const std::string& id) 
   return MayBeDone(e, "the " + verb + " of task " + id, "`ferry task status " + id + "`");
 }
 
+// A queue is what the broker lists: made by its first task or the first worker that serves it,
+// and not deleted since. A name that is not one (a typo in a link or a command) is told so,
+// as the delete route says it, instead of being shown as an empty queue.
+Status RequireQueue(Broker& b, const std::string& queue) {
+  auto names = b.ListQueues();
+  if (!names) return Fail(names.error());
+  if (std::find(names->begin(), names->end(), queue) == names->end()) {
+    return Fail(ErrorCode::kNotFound, "no queue " + queue);
+  }
+  return {};
+}
+
 // A stream entry id as Redis writes it ("1733212800000-0") or "0": anything else would reach
 // XRANGE and come back as a server error.
 bool IsStreamId(const std::string& s) {
@@ -211,6 +223,7 @@ Result<Json> LocalService::ListQueues() {
 Result<Json> LocalService::GetQueue(const std::string& name) {
   if (auto st = ValidateQueueName(name); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
+    if (auto st = RequireQueue(b, name); !st) return Fail(st.error());
     auto stats = b.GetQueueStats(name);
     if (!stats) return Fail(stats.error());
     return Json{{"queue", views::Queue(*stats, options_.clock->NowMs())}};
@@ -223,6 +236,7 @@ Result<Json> LocalService::ListDead(const std::string& queue, const Query& query
   if (auto st = ValidateQueueName(queue); !st) q.Problem(st.error().message);
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
+    if (auto st = RequireQueue(b, queue); !st) return Fail(st.error());
     auto dead = b.ListDead(queue, limit);
     if (!dead) return Fail(dead.error());
     Json out = Json::array();
@@ -239,6 +253,10 @@ Result<Json> LocalService::PurgeDead(const std::string& queue) {
     if (!purged) {
       return Fail(MayBeDone(purged.error(), "the purge of queue " + queue + "'s dead letters",
                             "`ferry queue dead " + queue + "`"));
+    }
+    // Nothing purged may mean no such queue: asked only then, so a purge costs no more.
+    if (*purged == 0) {
+      if (auto st = RequireQueue(b, queue); !st) return Fail(st.error());
     }
     return Json{{"queue", queue}, {"purged", *purged}};
   });

@@ -743,6 +743,7 @@ test('hostile or wrong links show an error in the page, never a script error', a
     ['#/runs?status=%00', /malformed percent-escape/],  // a NUL byte is refused by the API
     [`#/workflows/${'a'.repeat(5000)}`, /no workflow/],
     ['#/queues/bad%20queue%7B', /queue/],
+    ['#/queues/nosuch', /^no queue nosuch$/],
     ['#/remediation/not-an-id', /./],
   ];
   for (const [hash, message] of cases) {
@@ -750,6 +751,8 @@ test('hostile or wrong links show an error in the page, never a script error', a
     const alert = page.locator('#error [role=alert]');
     await alert.waitFor({timeout: WAIT});
     assert.match(await alert.textContent(), message, hash.slice(0, 80));
+    // A queue that does not exist is not offered for deletion as if it were an empty one.
+    assert.equal(await page.locator('button[data-action="delete-queue"]').count(), 0, hash.slice(0, 80));
   }
   // An unknown page is the overview.
   await page.goto(`${stack.serverUrl}/#/no-such-page`);

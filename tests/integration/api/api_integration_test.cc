@@ -415,6 +415,38 @@ TEST_F(ApiTest, TaskListFiltersByKindOnTheServer) {
       << too_long->body;
 }
 
+// A queue is one the broker knows: GET for a name that is not one (a typo in a link) answers
+// 404 "no queue NAME", as the delete route does, instead of an empty queue; so do its dead
+// letters, and a purge that finds nothing to purge. A queue made by its first task is found.
+TEST_F(ApiTest, AnUnknownQueueIsNotFound) {
+  auto expect_missing = [&](const httplib::Result& r, const char* what) {
+    ASSERT_TRUE(r) << what;
+    EXPECT_EQ(r->status, 404) << what << ": " << r->body;
+    Json body = Json::parse(r->body);
+    EXPECT_EQ(body["error"]["code"], "not_found") << what;
+    EXPECT_EQ(body["error"]["message"], "no queue nosuch") << what;
+  };
+  expect_missing(client_->Get("/api/v1/queues/nosuch"), "GET");
+  expect_missing(client_->Get("/api/v1/queues/nosuch/dead"), "GET dead");
+  expect_missing(client_->Post("/api/v1/queues/nosuch/dead/purge", "", "application/json"),
+                 "purge");
+  expect_missing(client_->Post("/api/v1/queues/nosuch/delete", "", "application/json"), "delete");
+
+  auto made =
+      client_->Post("/api/v1/tasks", R"({"kind":"noop","queue":"made"})", "application/json");
+  ASSERT_TRUE(made && made->status == 201);
+  auto found = client_->Get("/api/v1/queues/made");
+  ASSERT_TRUE(found);
+  ASSERT_EQ(found->status, 200) << found->body;
+  EXPECT_EQ(Json::parse(found->body)["queue"]["pending"], 1);
+  auto dead = client_->Get("/api/v1/queues/made/dead");
+  ASSERT_TRUE(dead);
+  EXPECT_EQ(dead->status, 200) << dead->body;
+  auto purged = client_->Post("/api/v1/queues/made/dead/purge", "", "application/json");
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(purged->status, 200) << purged->body;
+}
+
 TEST_F(ApiTest, ReadyzFollowsRedis) {
   httplib::Client anon("127.0.0.1", port_);
   auto ok = anon.Get("/readyz");

@@ -320,6 +320,11 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"task", "list", "--kind", std::string(129, 'k')}, 2);
   Same({"run", "list", "--status", "bogus"}, 2);
   Same({"queue", "stats", "bad queue!"}, 2);
+  // A queue that does not exist is not found (not shown empty), alike in both modes.
+  for (const char* verb : {"stats", "dead", "purge"}) {
+    Json missing = Same({"queue", verb, "nosuch"}, 1);
+    EXPECT_NE(missing.dump().find("no queue nosuch"), std::string::npos) << verb << missing.dump();
+  }
   Same({"task", "submit", "echo", "--timeout", "0s"}, 2);
   Same({"task", "cancel", task}, 1);
   Same({"task", "retry", task}, 1);
