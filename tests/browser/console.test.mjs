@@ -420,6 +420,32 @@ test('"retry all" asks first, then retries every dead letter', async () => {
   await page.context().close();
 });
 
+test('"retry all" retries every dead letter of the queue, not only the 200 listed, and says so', async () => {
+  // 205 tasks no worker has a handler for: each is dead-lettered at its first attempt.
+  const tasks = Array.from({length: 205}, (_, i) => ({kind: 'console-no-handler', max_attempts: 1, payload: {i}}));
+  await apiCall('/tasks/batch', {method: 'POST', body: {tasks}});
+  const requeued = async () => (await apiCall('/queues/default')).queue.counters.requeued || 0;
+  await until('the 205 tasks to be dead-lettered', async () => (await apiCall('/queues/default')).queue.dead === 205);
+  const before = await requeued();
+
+  const page = await loggedIn();
+  await page.goto(`${stack.serverUrl}/#/queues/default`);
+  await page.waitForSelector('button[data-action="retry-all"]:has-text("Retry all 205")', {timeout: WAIT});
+  assert.equal(await page.locator('tr[data-task]').count(), 200);
+  assert.match(await page.locator('[data-note="limit"]').textContent(), /^Showing the newest 200 of 205 dead letters/);
+  await page.click('button[data-action="retry-all"]');
+  assert.equal(await page.locator('.confirm .question').textContent(), 'Retry all 205 dead tasks of default?');
+  await page.click('button[data-confirm="yes"]');
+  const notice = page.locator('[role=status]:has-text("Retried")');
+  await notice.waitFor({timeout: WAIT});
+  // They fail again at once (still no handler): the notice says what is dead now.
+  assert.match(await notice.textContent(), /^Retried 205 tasks\. (\d+ dead now \(failed again, or dead-lettered meanwhile\)|None is dead now)\.$/);
+  assert.equal(await requeued() - before, 205, 'every dead letter was retried once');
+  await page.context().close();
+  await until('the retried tasks to be dead again', async () => (await apiCall('/queues/default')).queue.dead === 205);
+  await apiCall('/queues/default/dead/purge', {method: 'POST'});  // leave the queue as it was
+});
+
 test('"purge" asks first, needs an admin token, and deletes the dead letters for good', async () => {
   const ids = [];
   for (let i = 0; i < 2; i++) {

@@ -1,11 +1,16 @@
-// Queues and their dead letters: the list of queues, and per queue its counters and the
-// dead-lettered tasks (status failed), each retried on its own or all at once, or all purged
-// (deleted for good; admin tokens only), each "all" after a confirmation. A queue that holds no
-// task can be deleted (admin tokens only; the server also refuses one a live worker serves).
+// Queues and their dead letters: the list of queues, and per queue its counters and the newest
+// dead-lettered tasks (status failed), each retried on its own, or every one of them (not only
+// those listed) retried or purged (deleted for good; admin tokens only), each "all" after a
+// confirmation. A queue that holds no task can be deleted (admin tokens only; the server also
+// refuses one a live worker serves).
 import {api} from './api.js';
-import {confirmButton, fmtMs, fmtTime, h, replace, table} from './dom.js';
+import {confirmButton, fmtMs, fmtTime, h, oneAtATime, replace, table} from './dom.js';
 
 const REFRESH_MS = 5000;
+// The page lists the newest this many dead letters.
+const LISTED = 200;
+// "Retry all" reads the dead set this many at a time (the API's largest page).
+const RETRY_PAGE = 1000;
 
 export function render(view, _params, _query, ctx) {
   const box = h('div');
@@ -31,22 +36,83 @@ export function renderQueue(view, [name], _query, ctx) {
   const dead = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
   replace(view, h('h1', null, 'Queue ', name), stats, manage, h('h2', null, 'Dead letters'), notice, dead);
+  const path = `/queues/${encodeURIComponent(name)}`;
   // Redrawn only when the queue becomes empty or stops being so, so a refresh does not close
   // a question the user is answering.
   let shownEmpty = null;
+  // One change to the queue at a time (a retry, retry all, purge or delete): while one is in
+  // flight the page's other action buttons are drawn disabled and ignore clicks, so a double
+  // click sends one request and the notice tells one outcome. The list is refreshed after.
+  const change = oneAtATime((work) => work());
+  const act = async (button, work) => {
+    await change(button, work);
+    try { await refresh(); } catch (e) { ctx.error(e); }
+  };
+
   const deleteQueue = async () => {
     try {
-      await api(`/queues/${encodeURIComponent(name)}/delete`, {method: 'POST'});
+      await api(`${path}/delete`, {method: 'POST'});
       ctx.go('#/queues');
     } catch (e) {
       replace(notice, `Not deleted: ${e.message}`);
     }
   };
 
+  const retryOne = async (id) => {
+    try {
+      await api(`/tasks/${encodeURIComponent(id)}/retry`, {method: 'POST'});
+      replace(notice, 'Retried 1 task.');
+    } catch (e) {
+      replace(notice, `Not retried: ${id}: ${e.message}`);
+    }
+  };
+
+  // Retries every dead letter, not only the LISTED on the page: it reads the dead set RETRY_PAGE
+  // at a time and retries each task not retried yet, until a page holds none. A task that fails
+  // again at once goes back to the dead set but is not retried twice, so the loop ends. The
+  // notice counts as it goes, and at the end says how many were retried and how many are dead
+  // now (failed again, or dead-lettered meanwhile).
+  const retryAll = async (asked) => {
+    const seen = new Set();
+    const failed = [];
+    let ok = 0;
+    const retried = () => `Retried ${ok} task${ok === 1 ? '' : 's'}.`;
+    try {
+      for (;;) {
+        const {tasks} = await api(`${path}/dead?limit=${RETRY_PAGE}`);
+        const fresh = tasks.filter((t) => !seen.has(t.id));
+        if (!fresh.length) break;
+        for (const t of fresh) {
+          seen.add(t.id);
+          try { await api(`/tasks/${encodeURIComponent(t.id)}/retry`, {method: 'POST'}); ok++; }
+          catch (e) { failed.push(`${t.id}: ${e.message}`); }
+          if (seen.size % 50 === 0) replace(notice, `Retrying… ${seen.size} of ${asked}.`);
+        }
+      }
+      const {queue} = await api(path);
+      replace(notice, retried(),
+              failed.length ? ` Not retried (${failed.length}): ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; …' : ''}.` : '',
+              queue.dead ? ` ${queue.dead} dead now (failed again, or dead-lettered meanwhile).` : ' None is dead now.');
+    } catch (e) {
+      replace(notice, h('span', {class: 'error', role: 'alert'}, `Retry all stopped: ${e.message}. `, retried()));
+    }
+  };
+
+  // The server deletes what was dead-lettered up to the moment it is asked: the question counts
+  // the queue's whole dead set.
+  const purge = async () => {
+    try {
+      const {purged} = await api(`${path}/dead/purge`, {method: 'POST'});
+      replace(notice, `Purged ${purged} task${purged === 1 ? '' : 's'}.`);
+    } catch (e) {
+      replace(notice, `Not purged: ${e.message}`);
+    }
+  };
+
   const refresh = async () => {
     const [{queue}, {tasks}] = await Promise.all([
-      api(`/queues/${encodeURIComponent(name)}`),
-      api(`/tasks?queue=${encodeURIComponent(name)}&status=failed&limit=200`),
+      api(path),
+      api(`/tasks?queue=${encodeURIComponent(name)}&status=failed&limit=${LISTED}`),
     ]);
     ctx.clearError();
     replace(stats, ['pending', 'running', 'scheduled', 'dead'].map((k) =>
@@ -56,40 +122,24 @@ export function renderQueue(view, [name], _query, ctx) {
       shownEmpty = empty;
       replace(manage, empty ? confirmButton('Delete queue',
                                             `Forget queue ${name}? Its finished tasks will no longer be listed.`,
-                                            deleteQueue, {class: 'danger', 'data-action': 'delete-queue'})
+                                            (button) => act(button, deleteQueue),
+                                            {class: 'danger', 'data-action': 'delete-queue'})
                             : null);
     }
-    const retry = async (ids) => {
-      let ok = 0;
-      const failed = [];
-      for (const id of ids) {
-        try { await api(`/tasks/${encodeURIComponent(id)}/retry`, {method: 'POST'}); ok++; }
-        catch (e) { failed.push(`${id}: ${e.message}`); }
-      }
-      replace(notice, `Retried ${ok} task${ok === 1 ? '' : 's'}.`, failed.length ? ` Not retried: ${failed.join('; ')}` : '');
-      await refresh();
-    };
-    // The server deletes what was dead-lettered up to the moment it is asked, which may be more
-    // than the 200 listed here: the question counts the queue's whole dead set.
-    const purge = async () => {
-      try {
-        const {purged} = await api(`/queues/${encodeURIComponent(name)}/dead/purge`, {method: 'POST'});
-        replace(notice, `Purged ${purged} task${purged === 1 ? '' : 's'}.`);
-      } catch (e) {
-        replace(notice, `Not purged: ${e.message}`);
-      }
-      await refresh();
-    };
+    const n = queue.dead;
     replace(dead,
       h('div', {class: 'actions'},
-        tasks.length ? confirmButton(`Retry all ${tasks.length}`, `Retry all ${tasks.length} dead tasks of ${name}?`,
-                                     () => retry(tasks.map((t) => t.id)), {class: 'secondary', 'data-action': 'retry-all'})
-                     : null,
-        queue.dead > 0 ? ' ' : null,
-        queue.dead > 0 ? confirmButton(`Purge all ${queue.dead}`,
-                                       `Delete the ${queue.dead} dead tasks of ${name} for good? This cannot be undone.`,
-                                       purge, {class: 'danger', 'data-action': 'purge'})
-                       : null),
+        n > 0 ? confirmButton(`Retry all ${n}`, `Retry all ${n} dead tasks of ${name}?`,
+                              (button) => act(button, () => retryAll(n)),
+                              {class: 'secondary', 'data-action': 'retry-all', disabled: change.busy})
+              : null,
+        n > 0 ? ' ' : null,
+        n > 0 ? confirmButton(`Purge all ${n}`, `Delete the ${n} dead tasks of ${name} for good? This cannot be undone.`,
+                              (button) => act(button, purge), {class: 'danger', 'data-action': 'purge', disabled: change.busy})
+              : null),
+      tasks.length < n ? h('p', {class: 'muted', 'data-note': 'limit'},
+                           `Showing the newest ${tasks.length} of ${n} dead letters; "Retry all" and "Purge all" act on all ${n}.`)
+                       : null,
       table(['task', 'kind', 'attempts', 'error', 'finished', ''],
         tasks.map((t) => h('tr', {'data-task': t.id},
           h('td', {class: 'mono'}, h('a', {href: `#/tasks/${encodeURIComponent(t.id)}`}, t.id)),
@@ -97,8 +147,8 @@ export function renderQueue(view, [name], _query, ctx) {
           h('td', {class: 'num'}, `${t.attempts}/${t.max_attempts}`),
           h('td', {class: 'wrap'}, t.error || ''),
           h('td', null, fmtTime(t.finished_at)),
-          h('td', null, h('button', {type: 'button', class: 'secondary', 'data-action': 'retry',
-                                     onclick: () => retry([t.id])}, 'Retry')))),
+          h('td', null, h('button', {type: 'button', class: 'secondary', 'data-action': 'retry', disabled: change.busy,
+                                     onclick: (ev) => act(ev.currentTarget, () => retryOne(t.id))}, 'Retry')))),
         {empty: 'no dead letters'}));
     return tasks;
   };
