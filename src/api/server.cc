@@ -131,9 +131,11 @@ std::optional<Response> RefuseForeignRequest(const Request& req) {
   };
   const std::optional<std::string> host = req.Header("Host");
   if (host) {
+    // "[::1]:8080" names ::1; "127.0.0.1:8080" and "localhost" name what is before any colon.
     std::string name = *host;
     if (!name.empty() && name.front() == '[') {
-      name = name.substr(1, name.find(']') == std::string::npos ? 0 : name.find(']') - 1);
+      const size_t close = name.find(']');
+      name = close == std::string::npos ? std::string() : name.substr(1, close - 1);
     } else if (auto colon = name.rfind(':'); colon != std::string::npos) {
       name.resize(colon);
     }

@@ -45,12 +45,12 @@ std::string TerminalSafe(std::string_view text) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
+    const size_t colour = c == 0x1b ? ColourSequence(text, i) : 0;
     if (c == '\n' || c == '\t' || (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) {
       out += static_cast<char>(c);
-    } else if (c == 0x1b && ColourSequence(text, i) > 0) {
-      const size_t n = ColourSequence(text, i);
-      out.append(text.substr(i, n));
-      i += n - 1;
+    } else if (colour > 0) {
+      out.append(text.substr(i, colour));
+      i += colour - 1;
     } else if (c < 0x20 || c == 0x7f) {
       AppendControlPicture(out, c);
     } else if (const unsigned hidden = HiddenControlAt(text, i)) {

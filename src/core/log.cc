@@ -9,10 +9,16 @@
 namespace ferry {
 namespace {
 
-void AppendLogText(std::string_view text, bool json, std::string& dest) {
+// LogLineText's work, appended to `dest` (a std::string, or spdlog's buffer as a line is
+// formatted, so no line makes a copy of its message).
+template <class Out>
+void AppendLogText(std::string_view text, bool json, Out& dest) {
+  const auto put = [&](std::string_view part) {
+    dest.append(part.data(), part.data() + part.size());
+  };
   static constexpr char kHex[] = "0123456789abcdef";
   auto hex_escape = [&](unsigned char c, std::string_view prefix) {
-    dest.append(prefix);
+    put(prefix);
     dest.push_back(kHex[c >> 4]);
     dest.push_back(kHex[c & 0xF]);
   };
@@ -21,11 +27,11 @@ void AppendLogText(std::string_view text, bool json, std::string& dest) {
     for (char ch : text.substr(0, valid)) {
       const auto c = static_cast<unsigned char>(ch);
       if (c == '\n') {
-        dest.append(std::string_view("\\n"));
+        put("\\n");
       } else if (c == '\r') {
-        dest.append(std::string_view("\\r"));
+        put("\\r");
       } else if (c == '\t') {
-        dest.append(json ? std::string_view("\\t") : std::string_view("\t"));
+        put(json ? "\\t" : "\t");
       } else if (json && (c == '"' || c == '\\')) {
         dest.push_back('\\');
         dest.push_back(ch);
@@ -37,7 +43,7 @@ void AppendLogText(std::string_view text, bool json, std::string& dest) {
     }
     if (valid == text.size()) break;
     if (json) {
-      dest.append(std::string_view("\\ufffd"));
+      put("\\ufffd");
     } else {
       hex_escape(static_cast<unsigned char>(text[valid]), "\\x");
     }
@@ -51,9 +57,7 @@ class LogLineMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
-    const std::string text = LogLineText(std::string_view(msg.payload.data(), msg.payload.size()),
-                                         kJson ? LogFormat::kJson : LogFormat::kText);
-    dest.append(text.data(), text.data() + text.size());
+    AppendLogText(std::string_view(msg.payload.data(), msg.payload.size()), kJson, dest);
   }
   std::unique_ptr<custom_flag_formatter> clone() const override {
     return std::make_unique<LogLineMessage>();

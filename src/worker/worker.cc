@@ -135,12 +135,13 @@ struct PendingEvent {
   size_t bytes = 0;  // HeldBytes of type and data
 };
 
-// The task outbox's bounds: a handler emitting without pause while Redis is slow must not grow
-// the worker's memory (the task's event stream is capped by MAXLEN anyway), and one call to
-// Redis carries about kEventCallBytes of one task's events (an event larger goes alone).
 // A handler told to stop (timeout, cancel) that has not returned this long after is left running
 // on its slot: its attempt is ended without it (a thread cannot be killed as a process can).
 constexpr milliseconds kIgnoredStopGrace{5000};
+
+// The task outbox's bounds: a handler emitting without pause while Redis is slow must not grow
+// the worker's memory (the task's event stream is capped by MAXLEN anyway), and one call to
+// Redis carries about kEventCallBytes of one task's events (an event larger goes alone).
 constexpr size_t kMaxBufferedEvents = 20000;
 constexpr size_t kMaxBufferedEventBytes = size_t{32} << 20;
 constexpr size_t kEventCallBytes = size_t{1} << 20;

@@ -387,10 +387,10 @@ class PgConn final : public SqlConn {
         case SqlParam::Type::kText:
           // libpq takes text parameters as C strings, and PostgreSQL's text holds no NUL: sent,
           // the value would be cut short at it, or an array literal broken.
-          if (p.s.find('\0') != std::string::npos) {
+          if (const size_t nul = p.s.find('\0'); nul != std::string::npos) {
             return Fail(ErrorCode::kInvalidArgument,
-                        "postgres: a text value holds a NUL byte at offset " +
-                            std::to_string(p.s.find('\0')) + ", which PostgreSQL cannot store");
+                        "postgres: a text value holds a NUL byte at offset " + std::to_string(nul) +
+                            ", which PostgreSQL cannot store");
           }
           out.params.emplace_back(p.s);
           break;

@@ -45,6 +45,17 @@ class PostgresStore : public ::testing::Test {
     out.run.workflow_id = wf->workflow.id;
   }
 
+  // OpenWithWorkflow, run_events made to clash when `when` (MakeEventsClashWhen), and a run
+  // marked running at epoch 1: where a finish starts from.
+  static void OpenWithRunningRun(WithWorkflow& w, const std::string& when, ferry::Run& run) {
+    ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+    MakeEventsClashWhen(w, when);
+    auto created = w.store->CreateRun(w.run);
+    ASSERT_TRUE(created) << created.error().ToString();
+    ASSERT_TRUE(w.store->MarkRunRunning(created->id, 1, "w"));
+    run = *created;
+  }
+
   // Makes an insert into run_events for which `when` (a PL/pgSQL condition on NEW; the sequence
   // `clashes` is there to count with) fail as another writer taking the same number at the same
   // moment makes it fail: with a unique violation.
@@ -337,26 +348,23 @@ TEST_F(PostgresStore, ARefusedDeferredWriteFailsItsWholeTransaction) {
 // (kUnavailable), not "superseded" (kConflict); a stale epoch is still kConflict.
 TEST_F(PostgresStore, AFinishWhoseEventsClashAtTheCommitIsRetryable) {
   WithWorkflow w;
-  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  ferry::Run run;
+  ASSERT_NO_FATAL_FAILURE(OpenWithRunningRun(w, "NEW.data LIKE '%clash-me%'", run));
   auto* s = &w.store;
-  MakeEventsClashWhen(w, "NEW.data LIKE '%clash-me%'");
-  auto run = (*s)->CreateRun(w.run);
-  ASSERT_TRUE(run);
-  ASSERT_TRUE((*s)->MarkRunRunning(run->id, 1, "w"));
-  auto clashed = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "",
+  auto clashed = (*s)->FinishRun(run.id, 1, RunStatus::kSucceeded, "{}", "", "",
                                  {{"run.finished", R"({"note":"clash-me"})", 0}}, {});
   ASSERT_FALSE(clashed);
   EXPECT_EQ(clashed.error().code, ErrorCode::kUnavailable) << clashed.error().ToString();
   EXPECT_NE(clashed.error().message.find("number taken"), std::string::npos);
-  EXPECT_EQ((**(*s)->GetRun(run->id)).status, RunStatus::kRunning);
-  auto stale = (*s)->FinishRun(run->id, 0, RunStatus::kSucceeded, "{}", "", "",
+  EXPECT_EQ((**(*s)->GetRun(run.id)).status, RunStatus::kRunning);
+  auto stale = (*s)->FinishRun(run.id, 0, RunStatus::kSucceeded, "{}", "", "",
                                {{"run.finished", "{}", 0}}, {});
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, ErrorCode::kConflict) << stale.error().ToString();
-  auto done = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "",
+  auto done = (*s)->FinishRun(run.id, 1, RunStatus::kSucceeded, "{}", "", "",
                               {{"run.finished", "{}", 0}}, {});
   ASSERT_TRUE(done) << done.error().ToString();
-  EXPECT_EQ((*s)->ListRunEvents(run->id, 0, 10)->size(), 1u);
+  EXPECT_EQ((*s)->ListRunEvents(run.id, 0, 10)->size(), 1u);
 }
 
 // A finish whose events meet another writer's number once (a scheduler's run.enqueued landing as
@@ -365,28 +373,26 @@ TEST_F(PostgresStore, AFinishWhoseEventsClashAtTheCommitIsRetryable) {
 // run again.
 TEST_F(PostgresStore, AFinishWhoseEventsClashOnceIsCommittedOnTheNextTry) {
   WithWorkflow w;
-  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  ferry::Run run;
+  ASSERT_NO_FATAL_FAILURE(
+      OpenWithRunningRun(w, "NEW.data LIKE '%once%' AND nextval('clashes') = 1", run));
   auto* s = &w.store;
-  MakeEventsClashWhen(w, "NEW.data LIKE '%once%' AND nextval('clashes') = 1");
-  auto run = (*s)->CreateRun(w.run);
-  ASSERT_TRUE(run);
-  ASSERT_TRUE((*s)->MarkRunRunning(run->id, 1, "w"));
   RunStep step;
-  step.run_id = run->id;
+  step.run_id = run.id;
   step.node_id = "last";
   step.status = "succeeded";
   step.output = R"({"n":1})";
   step.epoch = 1;
-  auto done = (*s)->FinishRun(run->id, 1, RunStatus::kSucceeded, "{}", "", "",
+  auto done = (*s)->FinishRun(run.id, 1, RunStatus::kSucceeded, "{}", "", "",
                               {{"run.finished", R"({"n":"once"})", 0}}, {step});
   ASSERT_TRUE(done) << done.error().ToString();
   EXPECT_EQ(done->status, RunStatus::kSucceeded);
   EXPECT_EQ(SharedPostgres().Psql("SELECT last_value FROM clashes", w.db), "2")
       << "the clash never happened";
-  auto events = (*s)->ListRunEvents(run->id, 0, 10);
+  auto events = (*s)->ListRunEvents(run.id, 0, 10);
   ASSERT_TRUE(events);
   ASSERT_EQ(events->size(), 1u);
-  auto steps = (*s)->ListSteps(run->id);
+  auto steps = (*s)->ListSteps(run.id);
   ASSERT_TRUE(steps) << steps.error().ToString();
   ASSERT_EQ(steps->size(), 1u);
   EXPECT_EQ((*steps)[0].output, R"({"n":1})");
