@@ -221,6 +221,8 @@ http::Router ApiServer::Impl::Routes() {
   r.Get("/api/v1/queues/{name}/dead", bind(&Impl::ListDead), read);
   // Purging dead letters deletes task records for good, beyond what any retry can undo.
   r.Post("/api/v1/queues/{name}/dead/purge", NoQuery(NoBody(bind(&Impl::PurgeDead))), admin);
+  // Retrying them all is what retrying each is (a task's retry route), at once.
+  r.Post("/api/v1/queues/{name}/dead/retry", NoQuery(NoBody(bind(&Impl::RetryDead))), run);
   // Deleting a queue forgets its finished tasks' listing, and frees a place under max_queues.
   r.Post("/api/v1/queues/{name}/delete", NoQuery(NoBody(bind(&Impl::DeleteQueue))), admin);
   // Schedules: pausing a workflow's schedules changes what runs, as applying one does.

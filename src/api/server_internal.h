@@ -132,6 +132,7 @@ struct ApiServer::Impl {
   void GetQueue(const http::Request& req, http::Response& res);
   void ListDead(const http::Request& req, http::Response& res);
   void PurgeDead(const http::Request& req, http::Response& res);
+  void RetryDead(const http::Request& req, http::Response& res);
   void DeleteQueue(const http::Request& req, http::Response& res);
   void ListSchedules(const http::Request& req, http::Response& res);
   void PauseSchedules(const http::Request& req, http::Response& res);

@@ -155,6 +155,10 @@ void ApiServer::Impl::PurgeDead(const Request& req, Response& res) {
   Answer(res, service.PurgeDead(req.params[0]));
 }
 
+void ApiServer::Impl::RetryDead(const Request& req, Response& res) {
+  Answer(res, service.RetryDead(req.params[0]));
+}
+
 void ApiServer::Impl::DeleteQueue(const Request& req, Response& res) {
   Answer(res, service.DeleteQueue(req.params[0]));
 }

@@ -288,6 +288,10 @@ class Broker {
   // records, events and unique keys. Tasks dead-lettered later, or retried meanwhile, stay.
   // Returns how many were deleted.
   virtual Result<int64_t> PurgeDead(const std::string& queue, int64_t up_to_ms) = 0;
+  // Re-runs, as Retry does each, the queue's tasks dead-lettered at or before up_to_ms
+  // (wall-clock ms), in bounded batches. Tasks dead-lettered later (a retried task failing again
+  // at once among them) stay. Returns how many were retried.
+  virtual Result<int64_t> RetryDead(const std::string& queue, int64_t up_to_ms) = 0;
   // Forgets a queue that holds no task waiting, running, scheduled, retrying or dead-lettered:
   // its stream, counters and listing index go, and it leaves ListQueues. Finished tasks' records
   // expire as usual but are no longer listed or found by id (until a queue of the same name is

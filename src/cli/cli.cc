@@ -253,8 +253,8 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   events->callback([&] { run = [&](Context& ctx) { return RunTaskEvents(ctx, ea); }; });
 
   // --- queue ---
-  auto* queue =
-      app.add_subcommand("queue", "Inspect queues; purge their dead letters; delete empty ones");
+  auto* queue = app.add_subcommand(
+      "queue", "Inspect queues; retry or purge their dead letters; delete empty ones");
   queue->require_subcommand(1);
   auto* qlist = queue->add_subcommand("list", "Every queue with its depths and counters");
   qlist->callback([&] { run = RunQueueList; });
@@ -268,6 +268,10 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   qdead->add_option("--limit", dead_limit, "At most this many (default 50)");
   qdead->callback(
       [&] { run = [&](Context& ctx) { return RunQueueDead(ctx, queue_name, dead_limit); }; });
+  auto* qretry = queue->add_subcommand(
+      "retry", "Re-run every dead-lettered task of a queue, with fresh attempts");
+  qretry->add_option("QUEUE", queue_name, "Queue name")->required();
+  qretry->callback([&] { run = [&](Context& ctx) { return RunQueueRetry(ctx, queue_name); }; });
   bool purge_yes = false;
   auto* qpurge = queue->add_subcommand(
       "purge", "Delete a queue's dead-lettered tasks for good (records and events)");
@@ -491,9 +495,9 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   // The commands that work through a server's API (--server): they act through the service
   // (src/service). The others run Ferry's processes or need Redis and the store directly.
   std::vector<CLI::App*> with_server = {
-      wklist, submit,  list,   status,  cancel, retry,     events, qlist, qstats,  qdead,
-      qpurge, qdelete, wapply, wlist,   wshow,  wversions, wrun,   rlist, rcounts, rshow,
-      rwatch, rcancel, rretry, tcreate, tlist,  trevoke,   alerts, doctor};
+      wklist, submit, list,    status, cancel,  retry, events,    qlist,  qstats, qdead,
+      qretry, qpurge, qdelete, wapply, wlist,   wshow, wversions, wrun,   rlist,  rcounts,
+      rshow,  rwatch, rcancel, rretry, tcreate, tlist, trevoke,   alerts, doctor};
   // `schedule list|pause|resume` (added by AddSchedulerCommands).
   for (const char* name : {"list", "pause", "resume"}) {
     with_server.push_back(app.get_subcommand("schedule")->get_subcommand(name));

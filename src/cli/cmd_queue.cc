@@ -102,7 +102,23 @@ int RunQueueDead(Context& ctx, const std::string& queue, int limit) {
                   Cell(Ellipsize(Field(t, "error"), 60, out.style().unicode), Color::kRed)});
   }
   out.PrintTable(table);
-  out.Print("Re-run one with: ferry task retry ID\n");
+  out.Print("Re-run one with: ferry task retry ID, or all with: ferry queue retry " + queue + "\n");
+  return kExitOk;
+}
+
+int RunQueueRetry(Context& ctx, const std::string& queue) {
+  const Output& out = ctx.out();
+  auto svc = ctx.Service({});
+  if (!svc) return out.Fail(svc.error());
+  auto retried = (*svc)->RetryDead(queue);
+  if (!retried) return out.Fail(retried.error());
+  if (out.json()) {
+    out.PrintJson(*retried);
+    return kExitOk;
+  }
+  const int64_t n = FieldInt(*retried, "retried");
+  out.Print("Retried " + std::to_string(n) + " dead-lettered task" + (n == 1 ? "" : "s") +
+            " of queue " + queue + ".\n");
   return kExitOk;
 }
 

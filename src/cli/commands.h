@@ -132,6 +132,8 @@ int RunQueueList(Context& ctx);
 int RunQueueStats(Context& ctx, const std::string& queue);
 int RunQueueDead(Context& ctx, const std::string& queue, int limit);
 // Deletes the queue's dead letters; refuses (exit 2, saying how many) without `confirmed`.
+// Retries every task dead-lettered in the queue up to now (Service::RetryDead).
+int RunQueueRetry(Context& ctx, const std::string& queue);
 int RunQueuePurge(Context& ctx, const std::string& queue, bool confirmed);
 int RunQueueDelete(Context& ctx, const std::string& queue);
 int RunVersion(Context& ctx);

@@ -1,5 +1,7 @@
 // LocalService: operations (the alert rules and the deployment checks, run by the functions
 // the owner gave: they sit in src/ops, above the service; readiness).
+#include <spdlog/spdlog.h>
+
 #include "service/local_service.h"
 
 namespace ferry::service {
@@ -23,7 +25,8 @@ Result<Json> LocalService::Doctor() {
 }
 
 Json LocalService::Readiness() {
-  // Each part answers a ping on its own connection; a failed one is closed, not reused.
+  // Each part answers a ping on its own connection; a failed one is closed, not reused. Returns
+  // why it failed, empty when it answered.
   auto ping = [](auto& pool) -> std::string {
     auto lease = pool.Acquire();
     if (!lease) return lease.error().message;
@@ -31,12 +34,23 @@ Json LocalService::Readiness() {
       lease->MarkBad();
       return st.error().message;
     }
-    return "ok";
+    return "";
   };
-  Json body{{"store", ping(stores_)}, {"redis", ping(brokers_)}};
+  const std::string why[2] = {ping(stores_), ping(brokers_)};
+  const char* const parts[2] = {"store", "redis"};
+  Json body = Json::object();
   std::string failed;
-  for (const char* part : {"store", "redis"}) {
-    if (body[part] != "ok") failed += (failed.empty() ? "" : ", ") + std::string(part);
+  std::lock_guard lock(readiness_mu_);
+  for (int i = 0; i < 2; ++i) {
+    body[parts[i]] = why[i].empty() ? "ok" : "unreachable";
+    if (!why[i].empty()) {
+      failed += (failed.empty() ? "" : ", ") + std::string(parts[i]);
+      // A probe every few seconds during an outage logs its reason once, not every time.
+      if (why[i] != readiness_logged_[i]) {
+        spdlog::warn("readyz: {} unreachable: {}", parts[i], why[i]);
+      }
+    }
+    readiness_logged_[i] = why[i];
   }
   body["status"] = failed.empty() ? "ok" : "unavailable";
   if (!failed.empty())

@@ -105,6 +105,7 @@ class LocalService : public Service {
   Result<Json> GetQueue(const std::string& name) override;
   Result<Json> ListDead(const std::string& queue, const Query& query) override;
   Result<Json> PurgeDead(const std::string& queue) override;
+  Result<Json> RetryDead(const std::string& queue) override;
   Result<Json> DeleteQueue(const std::string& queue) override;
 
   Result<Json> ApplyWorkflow(const Json& body, const Caller& caller) override;
@@ -158,7 +159,8 @@ class LocalService : public Service {
   Result<WebhookRunStarted> StartWebhookRun(const std::string& name, const WebhookTarget& target,
                                             WebhookDelivery delivery);
   // Whether the store and the broker answer: {status: "ok" | "unavailable", store, redis[, error]}
-  // (each part "ok" or why not).
+  // (each part "ok" or "unreachable"). /readyz needs no token, so why a part failed (its host,
+  // port, driver message) goes to the log, once per new reason, not into the answer.
   Json Readiness();
 
   // One step of following a run's or a task's events: what came after `after` (at most
@@ -195,12 +197,19 @@ class LocalService : public Service {
   static bool MayBreakConnection(const Error& e) {
     return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kInternal;
   }
+  // PurgeDead and RetryDead: `act` on the queue's dead letters up to now -> {queue, done_field}.
+  Result<Json> OnDeadLetters(const std::string& queue, const char* done_field, const char* verb,
+                             Result<int64_t> (Broker::*act)(const std::string&, int64_t));
 
   // Constant after construction.
   Pool<Store>& stores_;
   Pool<Broker>& brokers_;
   const LocalServiceOptions options_;
   RunCounter run_counter_{options_.run_counts_ended_every};
+
+  std::mutex readiness_mu_;
+  std::string
+      readiness_logged_[2];  // store's, broker's last reason logged; Guarded by readiness_mu_
 
   std::mutex webhooks_mu_;
   std::map<std::string, WebhookTarget> webhooks_;  // by workflow id; Guarded by webhooks_mu_

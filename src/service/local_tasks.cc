@@ -246,19 +246,32 @@ Result<Json> LocalService::ListDead(const std::string& queue, const Query& query
 }
 
 Result<Json> LocalService::PurgeDead(const std::string& queue) {
+  return OnDeadLetters(queue, "purged", "purge", &Broker::PurgeDead);
+}
+
+Result<Json> LocalService::RetryDead(const std::string& queue) {
+  return OnDeadLetters(queue, "retried", "retry", &Broker::RetryDead);
+}
+
+// Both act on the tasks dead-lettered up to now, so a later failure is left for the next call.
+Result<Json> LocalService::OnDeadLetters(const std::string& queue, const char* done_field,
+                                         const char* verb,
+                                         Result<int64_t> (Broker::*act)(const std::string&,
+                                                                        int64_t)) {
   if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
   const int64_t now = options_.clock->NowMs();
   return With(brokers_, [&](Broker& b) -> Result<Json> {
-    auto purged = b.PurgeDead(queue, now);
-    if (!purged) {
-      return Fail(MayBeDone(purged.error(), "the purge of queue " + queue + "'s dead letters",
+    auto done = (b.*act)(queue, now);
+    if (!done) {
+      return Fail(MayBeDone(done.error(),
+                            std::string("the ") + verb + " of queue " + queue + "'s dead letters",
                             "`ferry queue dead " + queue + "`"));
     }
-    // Nothing purged may mean no such queue: asked only then, so a purge costs no more.
-    if (*purged == 0) {
+    // None done may mean no such queue: asked only then, so the call costs no more.
+    if (*done == 0) {
       if (auto st = RequireQueue(b, queue); !st) return Fail(st.error());
     }
-    return Json{{"queue", queue}, {"purged", *purged}};
+    return Json{{"queue", queue}, {done_field, *done}};
   });
 }
 

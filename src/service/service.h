@@ -71,6 +71,9 @@ class Service {
   virtual Result<Json> ListDead(const std::string& queue, const Query& query) = 0;
   // -> {queue, purged}: deletes for good the tasks dead-lettered in the queue up to now
   virtual Result<Json> PurgeDead(const std::string& queue) = 0;
+  // -> {queue, retried}: re-runs the tasks dead-lettered in the queue up to now, with fresh
+  // attempts (Broker::RetryDead)
+  virtual Result<Json> RetryDead(const std::string& queue) = 0;
   // -> {queue, deleted: true}: forgets a queue that no live worker serves and that holds no
   // task waiting, running, scheduled or dead-lettered (Broker::DeleteQueue); kConflict naming
   // what keeps it, kNotFound when there is no such queue.

@@ -429,6 +429,8 @@ test('"retry all" retries every dead letter of the queue, not only the 200 liste
   const before = await requeued();
 
   const page = await loggedIn();
+  const retries = [];
+  page.on('request', (r) => { if (r.method() === 'POST' && /\/retry$/.test(r.url())) retries.push(new URL(r.url()).pathname); });
   await page.goto(`${stack.serverUrl}/#/queues/default`);
   await page.waitForSelector('button[data-action="retry-all"]:has-text("Retry all 205")', {timeout: WAIT});
   assert.equal(await page.locator('tr[data-task]').count(), 200);
@@ -441,6 +443,7 @@ test('"retry all" retries every dead letter of the queue, not only the 200 liste
   // They fail again at once (still no handler): the notice says what is dead now.
   assert.match(await notice.textContent(), /^Retried 205 tasks\. (\d+ dead now \(failed again, or dead-lettered meanwhile\)|None is dead now)\.$/);
   assert.equal(await requeued() - before, 205, 'every dead letter was retried once');
+  assert.deepEqual(retries, ['/api/v1/queues/default/dead/retry'], 'one request retries them all');
   await page.context().close();
   await until('the retried tasks to be dead again', async () => (await apiCall('/queues/default')).queue.dead === 205);
   await apiCall('/queues/default/dead/purge', {method: 'POST'});  // leave the queue as it was

@@ -21,7 +21,7 @@ class FakeBroker final : public Broker {
   std::map<std::string, int64_t> promote_calls;  // queue -> calls
   int64_t promote_result = 0;
   bool fail_submit = false;
-  // When set, what Cancel, Retry and PurgeDead fail with (else they are unused).
+  // When set, what Cancel, Retry, PurgeDead and RetryDead fail with (else they are unused).
   std::optional<Error> change_error;
 
   Result<SubmitResult> Submit(const SubmitRequest& r) override {
@@ -87,6 +87,7 @@ class FakeBroker final : public Broker {
   Result<QueueStats> GetQueueStats(const std::string&) override { return No(); }
   Result<std::vector<TaskRecord>> ListDead(const std::string&, int) override { return No(); }
   Result<int64_t> PurgeDead(const std::string&, int64_t) override { return Change(); }
+  Result<int64_t> RetryDead(const std::string&, int64_t) override { return Change(); }
   Status DeleteQueue(const std::string&) override { return No(); }
   Result<std::vector<TaskEvent>> ReadEvents(const std::string&, const std::string&, int,
                                             std::chrono::milliseconds) override {

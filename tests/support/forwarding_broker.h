@@ -70,6 +70,9 @@ class ForwardingBroker : public Broker {
   Result<int64_t> PurgeDead(const std::string& q, int64_t up_to_ms) override {
     return inner_.PurgeDead(q, up_to_ms);
   }
+  Result<int64_t> RetryDead(const std::string& q, int64_t up_to_ms) override {
+    return inner_.RetryDead(q, up_to_ms);
+  }
   Status DeleteQueue(const std::string& q) override { return inner_.DeleteQueue(q); }
   Result<std::vector<TaskEvent>> ReadEvents(const std::string& id, const std::string& a, int c,
                                             std::chrono::milliseconds b) override {

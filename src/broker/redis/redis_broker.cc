@@ -29,8 +29,8 @@ constexpr size_t kSubmitChunk = 200;
 constexpr size_t kCompleteChunk = 200;
 // The dead-letter set keeps at most this many ids per queue (besides dead_retention).
 constexpr int64_t kDeadMax = 100000;
-// Dead-lettered tasks one purge script call deletes at most.
-constexpr int64_t kPurgeBatch = 500;
+// Dead-lettered tasks one purge or retry_dead script call handles at most.
+constexpr int64_t kDeadBatch = 500;
 // Stopped or dead workers stay listed this long, so operators can see what died.
 constexpr std::chrono::milliseconds kWorkerKeep = std::chrono::hours(1);
 constexpr int64_t kMaxListedWorkers = 1000;
@@ -802,23 +802,37 @@ class RedisBroker final : public Broker {
   }
 
   Result<int64_t> PurgeDead(const std::string& queue, int64_t up_to_ms) override {
+    return OverDeadSet(Script::kPurge, queue, {up_to_ms});
+  }
+
+  Result<int64_t> RetryDead(const std::string& queue, int64_t up_to_ms) override {
+    return OverDeadSet(
+        Script::kRetryDead, queue,
+        {up_to_ms, static_cast<int64_t>(options_.retention.count()), options_.events_maxlen});
+  }
+
+  // Runs purge.lua or retry_dead.lua (ARGV: the batch size, then `args`) until a batch comes
+  // back short. Bounded batches keep each script short; the set shrinks every round (every
+  // examined id leaves it), so the loop ends. Returns the sum of what the batches did.
+  Result<int64_t> OverDeadSet(Script script, const std::string& queue,
+                              std::initializer_list<int64_t> args) {
     if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
-    int64_t purged = 0;
-    // Bounded batches keep each script short; the set shrinks every round (every examined id
-    // leaves it), so the loop ends.
+    int64_t done = 0;
     for (;;) {
-      Args a = EvalArgs(Script::kPurge, QueuePrefix(options_.prefix, queue));
-      a.Add(kPurgeBatch).Add(up_to_ms);
+      Args a = EvalArgs(script, QueuePrefix(options_.prefix, queue));
+      a.Add(kDeadBatch);
+      for (int64_t v : args) a.Add(v);
       auto r = conn_->Command(a);
       if (!r) return Fail(r.error());
       if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != 2) {
-        return Fail(ErrorCode::kInternal, "unexpected reply from the purge script");
+        return Fail(ErrorCode::kInternal,
+                    "unexpected reply from the " + std::string(ScriptName(script)) + " script");
       }
-      purged += ReplyInt(Elem(**r, 0));
-      if (ReplyInt(Elem(**r, 1)) < kPurgeBatch) break;
+      done += ReplyInt(Elem(**r, 0));
+      if (ReplyInt(Elem(**r, 1)) < kDeadBatch) break;
     }
     if (auto st = Replicated(); !st) return Fail(st.error());
-    return purged;
+    return done;
   }
 
   Status DeleteQueue(const std::string& queue) override {

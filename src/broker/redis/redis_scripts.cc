@@ -15,6 +15,7 @@ extern const std::string_view k_retry, k_retry_sha1;
 extern const std::string_view k_promote, k_promote_sha1;
 extern const std::string_view k_events, k_events_sha1;
 extern const std::string_view k_purge, k_purge_sha1;
+extern const std::string_view k_retry_dead, k_retry_dead_sha1;
 extern const std::string_view k_delete_queue, k_delete_queue_sha1;
 extern const std::string_view k_register_queue;
 }  // namespace scripts
@@ -42,6 +43,7 @@ constexpr std::array<Entry, kCount> kScripts = {{
     {"promote", &scripts::k_promote, &scripts::k_promote_sha1},
     {"events", &scripts::k_events, &scripts::k_events_sha1},
     {"purge", &scripts::k_purge, &scripts::k_purge_sha1},
+    {"retry_dead", &scripts::k_retry_dead, &scripts::k_retry_dead_sha1},
     {"delete_queue", &scripts::k_delete_queue, &scripts::k_delete_queue_sha1},
 }};
 

@@ -22,6 +22,7 @@ enum class Script : size_t {
   kPromote,
   kEvents,
   kPurge,
+  kRetryDead,
   kDeleteQueue,
   kCount,
 };

@@ -9,8 +9,6 @@ import {confirmButton, fmtMs, fmtTime, h, oneAtATime, replace, table} from './do
 const REFRESH_MS = 5000;
 // The page lists the newest this many dead letters.
 const LISTED = 200;
-// "Retry all" reads the dead set this many at a time (the API's largest page).
-const RETRY_PAGE = 1000;
 
 export function render(view, _params, _query, ctx) {
   const box = h('div');
@@ -67,34 +65,17 @@ export function renderQueue(view, [name], _query, ctx) {
     }
   };
 
-  // Retries every dead letter, not only the LISTED on the page: it reads the dead set RETRY_PAGE
-  // at a time and retries each task not retried yet, until a page holds none. A task that fails
-  // again at once goes back to the dead set but is not retried twice, so the loop ends. The
-  // notice counts as it goes, and at the end says how many were retried and how many are dead
-  // now (failed again, or dead-lettered meanwhile).
-  const retryAll = async (asked) => {
-    const seen = new Set();
-    const failed = [];
-    let ok = 0;
-    const retried = () => `Retried ${ok} task${ok === 1 ? '' : 's'}.`;
+  // Retries every dead letter, not only the LISTED on the page, in one request: the server
+  // retries what was dead-lettered up to the moment it is asked (a task that fails again at once
+  // stays dead). The notice says how many were retried and how many are dead now.
+  const retryAll = async () => {
     try {
-      for (;;) {
-        const {tasks} = await api(`${path}/dead?limit=${RETRY_PAGE}`);
-        const fresh = tasks.filter((t) => !seen.has(t.id));
-        if (!fresh.length) break;
-        for (const t of fresh) {
-          seen.add(t.id);
-          try { await api(`/tasks/${encodeURIComponent(t.id)}/retry`, {method: 'POST'}); ok++; }
-          catch (e) { failed.push(`${t.id}: ${e.message}`); }
-          if (seen.size % 50 === 0) replace(notice, `Retrying… ${seen.size} of ${asked}.`);
-        }
-      }
+      const {retried} = await api(`${path}/dead/retry`, {method: 'POST'});
       const {queue} = await api(path);
-      replace(notice, retried(),
-              failed.length ? ` Not retried (${failed.length}): ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; …' : ''}.` : '',
+      replace(notice, `Retried ${retried} task${retried === 1 ? '' : 's'}.`,
               queue.dead ? ` ${queue.dead} dead now (failed again, or dead-lettered meanwhile).` : ' None is dead now.');
     } catch (e) {
-      replace(notice, h('span', {class: 'error', role: 'alert'}, `Retry all stopped: ${e.message}. `, retried()));
+      replace(notice, h('span', {class: 'error', role: 'alert'}, `Not retried: ${e.message}`));
     }
   };
 
@@ -130,7 +111,7 @@ export function renderQueue(view, [name], _query, ctx) {
     replace(dead,
       h('div', {class: 'actions'},
         n > 0 ? confirmButton(`Retry all ${n}`, `Retry all ${n} dead tasks of ${name}?`,
-                              (button) => act(button, () => retryAll(n)),
+                              (button) => act(button, retryAll),
                               {class: 'secondary', 'data-action': 'retry-all', disabled: change.busy})
               : null,
         n > 0 ? ' ' : null,

@@ -250,6 +250,9 @@ Result<Json> RemoteService::ListDead(const std::string& queue, const Query& quer
 Result<Json> RemoteService::PurgeDead(const std::string& queue) {
   return Call("POST", "/queues/" + Escape(queue) + "/dead/purge", {}, nullptr);
 }
+Result<Json> RemoteService::RetryDead(const std::string& queue) {
+  return Call("POST", "/queues/" + Escape(queue) + "/dead/retry", {}, nullptr);
+}
 Result<Json> RemoteService::DeleteQueue(const std::string& queue) {
   return Call("POST", "/queues/" + Escape(queue) + "/delete", {}, nullptr);
 }

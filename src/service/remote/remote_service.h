@@ -43,6 +43,7 @@ class RemoteService : public Service {
   Result<Json> GetQueue(const std::string& name) override;
   Result<Json> ListDead(const std::string& queue, const Query& query) override;
   Result<Json> PurgeDead(const std::string& queue) override;
+  Result<Json> RetryDead(const std::string& queue) override;
   Result<Json> DeleteQueue(const std::string& queue) override;
 
   Result<Json> ApplyWorkflow(const Json& body, const Caller& caller) override;

@@ -233,6 +233,9 @@ TEST_F(ContractTest, EveryDocumentedOperationAnswersWithRealData) {
   Ok("GET", "/api/v1/queues/{name}/dead", "/api/v1/queues/default/dead?limit=5");
   Json purged = Ok("POST", "/api/v1/queues/{name}/dead/purge", "/api/v1/queues/default/dead/purge");
   EXPECT_EQ(purged, (Json{{"queue", "default"}, {"purged", 0}}));
+  Json dead_retried =
+      Ok("POST", "/api/v1/queues/{name}/dead/retry", "/api/v1/queues/default/dead/retry");
+  EXPECT_EQ(dead_retried, (Json{{"queue", "default"}, {"retried", 0}}));
   // A queue no worker serves, emptied by cancelling its one task, can be deleted.
   Json spare = Ok("POST", "/api/v1/tasks", "/api/v1/tasks", R"({"kind":"noop","queue":"spare"})");
   ASSERT_TRUE(spare.is_object());

@@ -115,6 +115,26 @@ class BrokerTest : public ::testing::Test {
     return r && r->size() == 1 ? r->front() : CompletionOutcome::kMissing;
   }
 
+  // Dead-letters the next n tasks of "default" (non-retryable failures), claiming as many as
+  // Claim gives.
+  void KillNext(size_t n) {
+    size_t done = 0;
+    for (int round = 0; round < 1000 && done < n; ++round) {
+      auto claimed = ClaimOk({"default"}, "w1", 100);
+      std::vector<Completion> batch;
+      for (const auto& t : claimed) {
+        Completion c = Done(t, Completion::Kind::kFailed, "w1");
+        c.error = "bad input";
+        c.retryable = false;
+        batch.push_back(c);
+      }
+      auto r = broker_->Complete(batch);
+      ASSERT_TRUE(r) << r.error().ToString();
+      done += batch.size();
+    }
+    ASSERT_EQ(done, n);
+  }
+
   int64_t Counter(const std::string& queue, const std::string& name) {
     auto s = broker_->GetQueueStats(queue);
     EXPECT_TRUE(s) << s.error().ToString();
@@ -486,29 +506,10 @@ TEST_F(BrokerTest, NonRetryableFailureDeadLettersAtOnce) {
 }
 
 TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
-  // Dead-letters the tasks of `ids` (non-retryable failures), claiming as many as Claim gives.
-  auto kill = [&](size_t n) {
-    size_t done = 0;
-    for (int round = 0; round < 1000 && done < n; ++round) {
-      auto claimed = ClaimOk({"default"}, "w1", 100);
-      std::vector<Completion> batch;
-      for (const auto& t : claimed) {
-        Completion c = Done(t, Completion::Kind::kFailed, "w1");
-        c.error = "bad input";
-        c.retryable = false;
-        batch.push_back(c);
-      }
-      auto r = broker_->Complete(batch);
-      ASSERT_TRUE(r) << r.error().ToString();
-      done += batch.size();
-    }
-    ASSERT_EQ(done, n);
-  };
-
   SubmitRequest unique = Req("fail");
   unique.unique_key = "order-7";
   const std::string first = SubmitOk(unique);
-  kill(1);
+  KillNext(1);
   const int64_t first_dead_ms = Get(first).finished_ms;
   ASSERT_GT(first_dead_ms, 0);
   // The rest die strictly later, so a purge up to first_dead_ms can only take `first`.
@@ -516,9 +517,9 @@ TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
   // One more than a purge script call takes (500), so the batches are exercised.
   std::vector<std::string> rest;
   for (int i = 0; i < 501; ++i) rest.push_back(SubmitOk(Req("fail")));
-  kill(rest.size());
+  KillNext(rest.size());
   const std::string retried = SubmitOk(Req("fail"));
-  kill(1);
+  KillNext(1);
   ASSERT_TRUE(broker_->Retry(retried));
   const std::string pending = SubmitOk(Req("noop"));
 
@@ -566,6 +567,71 @@ TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
   purged = broker_->PurgeDead("bad queue!", WallNowMs());
   ASSERT_FALSE(purged);
   EXPECT_EQ(purged.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(BrokerTest, RetryDeadRetriesDeadLettersUpToItsTimeAndNothingElse) {
+  const std::string first = SubmitOk(Req("fail"));
+  KillNext(1);
+  const int64_t first_dead_ms = Get(first).finished_ms;
+  ASSERT_GT(first_dead_ms, 0);
+  // The rest die strictly later, so a retry up to first_dead_ms can only take `first`.
+  ASSERT_TRUE(Eventually([&] { return WallNowMs() > first_dead_ms; }, std::chrono::seconds(5)));
+  // One more than a script call takes (500), so the batches are exercised.
+  std::vector<std::string> rest;
+  for (int i = 0; i < 501; ++i) rest.push_back(SubmitOk(Req("fail")));
+  KillNext(rest.size());
+  // A cancelled task is not a dead letter: only its own retry brings it back.
+  const std::string cancelled = SubmitOk(Req("noop"));
+  ASSERT_TRUE(broker_->Cancel(cancelled));
+  // A dead letter whose record expired leaves the set without being counted.
+  const std::string expired = SubmitOk(Req("fail"));
+  KillNext(1);
+  Cli({"DEL", Key("default", "task:" + expired)});
+  const int64_t epoch_before = Get(first).epoch;
+
+  // One millisecond before the first death: nothing is retried.
+  auto retried = broker_->RetryDead("default", first_dead_ms - 1);
+  ASSERT_TRUE(retried) << retried.error().ToString();
+  EXPECT_EQ(*retried, 0);
+  EXPECT_EQ(Get(first).status, TaskStatus::kFailed);
+  // At it: exactly that task, back in the stream with fresh attempts and the epoch kept.
+  retried = broker_->RetryDead("default", first_dead_ms);
+  ASSERT_TRUE(retried);
+  EXPECT_EQ(*retried, 1);
+  TaskRecord again = Get(first);
+  EXPECT_EQ(again.status, TaskStatus::kPending);
+  EXPECT_EQ(again.attempts, 0);
+  EXPECT_EQ(again.epoch, epoch_before);
+  EXPECT_EQ(Get(rest.front()).status, TaskStatus::kFailed);
+
+  // Everything else dead goes back in one call; the cancelled task stays cancelled.
+  const int64_t requeued = Counter("default", "requeued");
+  retried = broker_->RetryDead("default", WallNowMs());
+  ASSERT_TRUE(retried);
+  EXPECT_EQ(*retried, 501);
+  for (const auto& id : {rest.front(), rest.back()})
+    EXPECT_EQ(Get(id).status, TaskStatus::kPending);
+  EXPECT_EQ(Get(cancelled).status, TaskStatus::kCancelled);
+  auto stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->dead, 0);
+  EXPECT_EQ(stats->counters["requeued"], requeued + 501);
+  EXPECT_EQ(Cli({"ZSCORE", Key("default", "dead"), expired}), "");
+
+  // Each runs again: the retried tasks are claimed (502 of them, `first` first) and, failing
+  // again, are dead letters once more, for the next call.
+  KillNext(502);
+  stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->dead, 502);
+  EXPECT_TRUE(ClaimOk({"default"}).empty());
+  // Nothing dead up to a time before those deaths; a bad queue name is refused.
+  retried = broker_->RetryDead("default", first_dead_ms);
+  ASSERT_TRUE(retried);
+  EXPECT_EQ(*retried, 0);
+  retried = broker_->RetryDead("bad queue!", WallNowMs());
+  ASSERT_FALSE(retried);
+  EXPECT_EQ(retried.error().code, ErrorCode::kInvalidArgument);
 }
 
 // A submit whose answer is lost (Redis stopped after the call was sent, longer than the

@@ -321,7 +321,7 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"run", "list", "--status", "bogus"}, 2);
   Same({"queue", "stats", "bad queue!"}, 2);
   // A queue that does not exist is not found (not shown empty), alike in both modes.
-  for (const char* verb : {"stats", "dead", "purge"}) {
+  for (const char* verb : {"stats", "dead", "retry", "purge"}) {
     Json missing = Same({"queue", verb, "nosuch"}, 1);
     EXPECT_NE(missing.dump().find("no queue nosuch"), std::string::npos) << verb << missing.dump();
   }
@@ -329,6 +329,20 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"task", "cancel", task}, 1);
   Same({"task", "retry", task}, 1);
   Same({"run", "cancel", run_id}, 1);
+
+  // Retrying every dead letter of a queue, through the server: the one dead task runs again
+  // (and, failing always, is dead-lettered again); then locally, with none dead since, none.
+  auto retried = Remote({"queue", "retry", "default"});
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  EXPECT_EQ(retried.out, "Retried 1 dead-lettered task of queue default.\n");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = Local({"--json", "task", "status", dead});
+        return r.exit_code == 0 && Json::parse(r.out)["task"]["status"] == "failed";
+      },
+      seconds(30)));
+  EXPECT_EQ(Same({"task", "status", dead})["task"]["attempts"], 1);
+  EXPECT_EQ(Same({"queue", "stats", "default"})["queue"]["counters"]["requeued"], 1);
 
   // Purging dead letters: without --yes both modes refuse alike and say how many would go.
   Same({"queue", "purge", "default"}, 2);

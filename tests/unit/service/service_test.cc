@@ -140,6 +140,14 @@ TEST_F(ServiceTest, AChangeWhoseAnswerWasLostSaysItMayHaveBeenDone) {
             0u)
       << purge.error().message;
   EXPECT_TRUE(OutcomeIsUnknown(purge.error()));
+  auto retry_dead = service_.RetryDead("default");
+  ASSERT_FALSE(retry_dead);
+  EXPECT_EQ(retry_dead.error().message.rfind("no answer came after the retry of queue default's "
+                                             "dead letters was sent",
+                                             0),
+            0u)
+      << retry_dead.error().message;
+  EXPECT_TRUE(OutcomeIsUnknown(retry_dead.error()));
 
   broker_.change_error = Error{ErrorCode::kUnavailable, "cannot connect"};
   auto plain = service_.CancelTask(id);
@@ -161,6 +169,9 @@ TEST_F(ServiceTest, TaskQueriesAndNotFound) {
   auto bad_purge = service_.PurgeDead("bad queue!");
   ASSERT_FALSE(bad_purge);
   EXPECT_EQ(bad_purge.error().code, ErrorCode::kInvalidArgument);
+  auto bad_retry = service_.RetryDead("bad queue!");
+  ASSERT_FALSE(bad_retry);
+  EXPECT_EQ(bad_retry.error().code, ErrorCode::kInvalidArgument);
   auto submitted = service_.SubmitTask(Json{{"kind", "echo"}});
   ASSERT_TRUE(submitted);
   auto bad_after = service_.TaskEvents((*submitted)["id"], {{"after", "12-x"}});
