@@ -85,11 +85,16 @@ Result<Json> WebhookTriggerData(const engine::WebhookTrigger& trigger, std::stri
     auto [it, inserted] = joined.try_emplace(k, v);
     if (!inserted) it->second += ", " + v;
   }
+  // trigger.query holds one text per name: a repeated name is refused, not cut to one value.
   std::map<std::string, std::string> first;
   for (const auto& [k, v] : query) {
     if (auto e = not_utf8(k, "query parameter name")) return Fail(*e);
     if (auto e = not_utf8(v, "query parameter " + k)) return Fail(*e);
-    first.try_emplace(k, v);  // first value of a repeated one
+    if (!first.try_emplace(k, v).second) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "webhook query parameter '" + k +
+                      "' given twice; a run's trigger.query holds one value per name");
+    }
   }
   Json h = Json::object();
   for (const auto& [k, v] : joined) h[k] = v;

@@ -24,13 +24,14 @@ void AppendControlPicture(std::string& out, unsigned char c) {
   out += static_cast<char>(0x80 | (code & 0x3F));
 }
 
-// The code point of the UTF-8 sequence at `at` when it is a C1 control (2 bytes) or a bidi
-// control (3 bytes); else 0.
+// The code point of the UTF-8 sequence at `at` when it is a C1 control or the Arabic letter mark
+// U+061C (2 bytes), or one of the other bidi controls (3 bytes); else 0.
 unsigned HiddenControlAt(std::string_view text, size_t at) {
   const auto byte = [&](size_t i) {
     return at + i < text.size() ? static_cast<unsigned char>(text[at + i]) : 0u;
   };
   if (byte(0) == 0xC2 && byte(1) >= 0x80 && byte(1) <= 0x9F) return byte(1);
+  if (byte(0) == 0xD8 && byte(1) == 0x9C) return 0x061C;
   if (byte(0) != 0xE2 || (byte(2) & 0xC0u) != 0x80) return 0;
   const unsigned code = 0x2000u + ((byte(1) & 0x3Fu) << 6) + (byte(2) & 0x3Fu);
   const bool bidi = code == 0x200E || code == 0x200F || (code >= 0x202A && code <= 0x202E) ||
@@ -55,7 +56,7 @@ std::string TerminalSafe(std::string_view text) {
       AppendControlPicture(out, c);
     } else if (const unsigned hidden = HiddenControlAt(text, i)) {
       out += fmt::format("<U+{:04X}>", hidden);
-      i += hidden < 0x100 ? 1 : 2;
+      i += hidden < 0x800 ? 1 : 2;  // past the sequence's other bytes
     } else {
       out += static_cast<char>(c);
     }

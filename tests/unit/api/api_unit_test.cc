@@ -34,7 +34,7 @@ TEST(ScrubTest, CredentialsAndSignaturesNeverStored) {
                   {"X-Ferry-Timestamp", "1700000000"},
                   {"X-Request-Id", "1"},
                   {"X-Request-Id", "2"}};
-  Json data = *WebhookTriggerData(t, "POST", h, {{"q", "1"}, {"q", "2"}}, "not json");
+  Json data = *WebhookTriggerData(t, "POST", h, {{"q", "1"}, {"r", "2"}}, "not json");
   const Json& headers = data["headers"];
   for (const char* gone : {"Authorization", "Cookie", "X-Custom-Mac", "X-Hub-Signature-256",
                            "X-Slack-Signature", "X-Gitlab-Token", "X-Api-Key", "REMOTE_ADDR"}) {
@@ -43,8 +43,19 @@ TEST(ScrubTest, CredentialsAndSignaturesNeverStored) {
   EXPECT_EQ(headers["Content-Type"], "text/plain");
   EXPECT_EQ(headers["X-Ferry-Timestamp"], "1700000000");
   EXPECT_EQ(headers["X-Request-Id"], "1, 2");
-  EXPECT_EQ(data["query"]["q"], "1");
+  EXPECT_EQ(data["query"], (Json{{"q", "1"}, {"r", "2"}}));
   EXPECT_EQ(data["method"], "POST");
+  // A name given twice is refused, whatever the values: one would be lost.
+  for (const auto& twice :
+       {std::vector<std::pair<std::string, std::string>>{{"q", "1"}, {"q", "2"}},
+        {{"q", "1"}, {"r", "2"}, {"q", "1"}}}) {
+    auto refused = WebhookTriggerData(t, "POST", h, twice, "");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(refused.error().message,
+              "webhook query parameter 'q' given twice; a run's trigger.query holds one value "
+              "per name");
+  }
   EXPECT_EQ(data["body"], "not json");
   EXPECT_EQ(DumpJson(data).find("Bearer"), std::string::npos);
 }

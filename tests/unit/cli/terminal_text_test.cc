@@ -20,6 +20,9 @@ TEST(TerminalSafe, ShowsWhatATerminalWouldActOn) {
   EXPECT_EQ(TerminalSafe("abc\xe2\x80\xaegnp.exe"), "abc<U+202E>gnp.exe");
   EXPECT_EQ(TerminalSafe("\xe2\x81\xa6x\xe2\x81\xa9"), "<U+2066>x<U+2069>");
   EXPECT_EQ(TerminalSafe("\xe2\x80\x8f"), "<U+200F>");
+  EXPECT_EQ(TerminalSafe("a\xd8\x9c"
+                         "b"),
+            "a<U+061C>b");
 }
 
 TEST(TerminalSafe, KeepsTextLayoutAndColours) {
@@ -32,6 +35,8 @@ TEST(TerminalSafe, KeepsTextLayoutAndColours) {
             "\xc2\xa0"
             "€ ü \xe2\x80\x94 \xe2\x80\xaf \xe2\x81\xa5");
   EXPECT_EQ(TerminalSafe(" ~"), " ~");
+  // The Arabic letter mark's neighbours (U+061B, U+061D) are text.
+  EXPECT_EQ(TerminalSafe("\xd8\x9b\xd8\x9d"), "\xd8\x9b\xd8\x9d");
   // A colour sequence cut short is not one.
   EXPECT_EQ(TerminalSafe("\x1b[31"), "␛[31");
 }
