@@ -86,13 +86,7 @@ class Attempt {
     }
     format_ = (*version)->format;
 
-    std::vector<std::pair<std::string, std::string>> known;
-    if (o_.secrets != nullptr) {
-      for (const auto& name : ReferencedSecrets((*version)->source)) {
-        if (auto value = o_.secrets->Resolve(name)) known.emplace_back(*value, name);
-      }
-    }
-    redact_ = Redaction(std::move(known));
+    redact_ = Redaction(ResolvedSecrets((*version)->source, o_.secrets));
     base_source_ = redact_.Text((*version)->source);
 
     const Json context = FromText(c_.context, Json::object());

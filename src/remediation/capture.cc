@@ -45,12 +45,9 @@ Result<CaptureResult> Capture(Store& store, const Run& run, const CaptureOptions
     return Fail(ErrorCode::kNotFound, "workflow version " + std::to_string(run.version) +
                                           " of run " + run.id + " is gone");
   }
-  std::vector<std::pair<std::string, std::string>> known;
-  if (options.secrets != nullptr) {
-    for (const auto& name : ReferencedSecrets((*version)->source)) {
-      if (auto value = options.secrets->Resolve(name)) known.emplace_back(*value, name);
-    }
-  }
+  KnownSecrets known = ResolvedSecrets((*version)->source, options.secrets);
+  const Json inputs = ParsedOrText(run.inputs);
+  AddSecretLikeValues(inputs, "inputs", known);
   const Redaction redact(std::move(known));
 
   auto events = store.ListRunEventPage(
@@ -64,16 +61,15 @@ Result<CaptureResult> Capture(Store& store, const Run& run, const CaptureOptions
              {"type", e.type},
              {"data", CutStrings(redact.Value(ParsedOrText(e.data)), options.max_text_bytes)}});
   }
-  Json context{
-      {"run",
-       {{"id", run.id},
-        {"triggered_by", TriggeredByName(run.triggered_by)},
-        {"trigger_id", run.trigger_id},
-        {"attempt", run.attempt},
-        {"created_ms", run.created_ms},
-        {"finished_ms", run.finished_ms}}},
-      {"inputs", CutStrings(redact.Value(ParsedOrText(run.inputs)), options.max_text_bytes)},
-      {"events", std::move(event_list)}};
+  Json context{{"run",
+                {{"id", run.id},
+                 {"triggered_by", TriggeredByName(run.triggered_by)},
+                 {"trigger_id", run.trigger_id},
+                 {"attempt", run.attempt},
+                 {"created_ms", run.created_ms},
+                 {"finished_ms", run.finished_ms}}},
+               {"inputs", CutStrings(redact.Value(inputs), options.max_text_bytes)},
+               {"events", std::move(event_list)}};
 
   const std::string error = Truncate(redact.Text(run.error), kMaxErrorBytes);
   const std::string normalized = NormalizeError(error);

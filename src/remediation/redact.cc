@@ -70,7 +70,7 @@ constexpr std::array<std::string_view, 4> kSchemes = {"bearer", "basic", "token"
 // Replaces each occurrence of the known values in `s`.
 void ReplaceValues(std::string& s, const std::vector<std::pair<std::string, std::string>>& values) {
   for (const auto& [value, name] : values) {
-    const std::string marker = "[REDACTED:secrets." + name + "]";
+    const std::string marker = "[REDACTED:" + name + "]";
     size_t pos = 0;
     while ((pos = s.find(value, pos)) != std::string::npos) {
       s.replace(pos, value.size(), marker);
@@ -302,6 +302,44 @@ Json Redaction::ValueAt(const Json& value, int depth) const {
     out[key] = ValueAt(v, depth + 1);
   }
   return out;
+}
+
+KnownSecrets ResolvedSecrets(std::string_view source, const engine::SecretResolver* resolver) {
+  KnownSecrets out;
+  if (resolver == nullptr) return out;
+  for (const auto& name : ReferencedSecrets(source)) {
+    if (auto value = resolver->Resolve(name)) out.emplace_back(*value, "secrets." + name);
+  }
+  return out;
+}
+
+namespace {
+
+void AddSecretLikeValuesAt(const Json& value, const std::string& path, int depth,
+                           KnownSecrets& out) {
+  if (depth > kMaxDepth) return;
+  if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      const std::string at = path + "." + it.key();
+      if (Redaction::SecretLikeKey(it.key()) && it.value().is_string()) {
+        out.emplace_back(it.value().get<std::string>(), at);
+      } else if (Redaction::SecretLikeKey(it.key()) && it.value().is_number()) {
+        out.emplace_back(DumpJson(it.value()), at);  // a numeric PIN prints as its digits
+      } else {
+        AddSecretLikeValuesAt(it.value(), at, depth + 1, out);
+      }
+    }
+  } else if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      AddSecretLikeValuesAt(value[i], path + "[" + std::to_string(i) + "]", depth + 1, out);
+    }
+  }
+}
+
+}  // namespace
+
+void AddSecretLikeValues(const Json& value, const std::string& path, KnownSecrets& out) {
+  AddSecretLikeValuesAt(value, path, 0, out);
 }
 
 std::vector<std::string> ReferencedSecrets(std::string_view source) {

@@ -18,17 +18,18 @@
 #include <vector>
 
 #include "core/json.h"
+#include "engine/secrets.h"
 
 namespace ferry::remediation {
 
 inline constexpr std::string_view kRedacted = "[REDACTED]";
 
-// (value, name) of each known secret.
+// (value, what it is: "secrets.NAME", "inputs.password") of each value known to be secret.
 using KnownSecrets = std::vector<std::pair<std::string, std::string>>;
 
 class Redaction {
  public:
-  // Known secret values, each with the name shown in its place ("[REDACTED:secrets.NAME]").
+  // Known secret values, each with what it is shown in its place ("[REDACTED:secrets.NAME]").
   // Empty values and values shorter than 4 bytes are ignored (they would match everywhere).
   explicit Redaction(KnownSecrets secrets = {});
 
@@ -52,6 +53,16 @@ class Redaction {
 
 // The `secrets.NAME` references in a workflow source, without duplicates.
 std::vector<std::string> ReferencedSecrets(std::string_view source);
+
+// The value of each secret `source` references that `resolver` knows (none when null), as
+// "secrets.NAME".
+KnownSecrets ResolvedSecrets(std::string_view source, const engine::SecretResolver* resolver);
+
+// Appends the text and number values under secret-like keys of `value` (a run's inputs), at any
+// depth up to Value's cap, each as "<path>.<key>": Value hides them where they stand, and with them
+// known, Text hides their copies elsewhere too (a program that printed its password into the
+// error).
+void AddSecretLikeValues(const Json& value, const std::string& path, KnownSecrets& out);
 
 // `text` cut to `max_bytes` (on a UTF-8 boundary) with a "…[truncated N bytes]" note.
 std::string Truncate(std::string_view text, size_t max_bytes);

@@ -91,6 +91,40 @@ TEST_P(CaptureTest, TheRunHandlerCapturesAfterTheRunIsFailed) {
   EXPECT_FALSE(remediation::CaptureHook(remediation::Settings{}, nullptr));
 }
 
+// A run's input under a secret-like key that its program printed into the error: the candidate
+// holds neither the input nor the copy in clear.
+TEST_P(CaptureTest, AnInputUnderASecretLikeKeyIsHiddenInTheErrorItWasPrintedInto) {
+  Apply(R"(name: snoop
+inputs:
+  password: {type: string}
+nodes:
+  login:
+    kind: shell
+    argv: [sh, -c, 'echo "pw=$P rejected" >&2; exit 1']
+    env: {P: "{{ inputs.password }}"}
+)");
+  runs::StartRunRequest start;
+  start.workflow = "snoop";
+  start.inputs = Json{{"password", "hunter2hunter2"}};
+  auto started = runs::StartRun(*store_, *broker_, start);
+  ASSERT_TRUE(started) << started.error().message;
+  remediation::Settings on;
+  on.enabled = true;
+  runs::RunHandlerOptions o;
+  o.on_run_failed = remediation::CaptureHook(on, nullptr);
+  auto result = Execute(o, started->run.id);
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ((*result)["status"], "failed");
+  auto page = store_->ListRemediations({});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->remediations.size(), 1u);
+  const Remediation& m = page->remediations[0];
+  EXPECT_NE(m.error.find("pw=[REDACTED:inputs.password] rejected"), std::string::npos) << m.error;
+  EXPECT_EQ(m.error.find("hunter2"), std::string::npos) << m.error;
+  EXPECT_EQ(m.error_normalized.find("hunter2"), std::string::npos) << m.error_normalized;
+  EXPECT_EQ(m.context.find("hunter2"), std::string::npos) << m.context;
+}
+
 TEST_P(CaptureFailureTest, ACaptureThatCannotWriteLeavesTheRunAndTheTaskAlone) {
   const std::string run_id = StartTypo();
   ASSERT_FALSE(run_id.empty());

@@ -56,7 +56,7 @@ TEST(RedactTest, UrlPasswordsPemJwtAndRandomStrings) {
 }
 
 TEST(RedactTest, TemplateReferencesStayReferences) {
-  Redaction r(KnownSecrets{{"hunter2-value", "DB_PASS"}});
+  Redaction r(KnownSecrets{{"hunter2-value", "secrets.DB_PASS"}});
   const std::string src =
       "argv: [curl, -H, \"Authorization: Bearer {{ secrets.API_TOKEN }}\"]\n"
       "env: {PASSWORD: \"{{ secrets.DB_PASS }}\"}\n";
@@ -68,13 +68,37 @@ TEST(RedactTest, TemplateReferencesStayReferences) {
 }
 
 TEST(RedactTest, KnownSecretValuesGoEverywhere) {
-  Redaction r(KnownSecrets{{"s3cret-v4lue", "API_TOKEN"}, {"abc", "TOO_SHORT"}});
+  Redaction r(KnownSecrets{{"s3cret-v4lue", "secrets.API_TOKEN"}, {"abc", "secrets.TOO_SHORT"}});
   EXPECT_EQ(r.Text("echo s3cret-v4lue failed"), "echo [REDACTED:secrets.API_TOKEN] failed");
   // Values under 4 bytes would match everywhere: ignored.
   EXPECT_EQ(r.Text("abc"), "abc");
   Json j = r.Value(Json{{"out", {{"stderr", "xx s3cret-v4lue"}}}, {"list", {"s3cret-v4lue"}}});
   EXPECT_FALSE(Has(DumpJson(j), "s3cret-v4lue"));
   EXPECT_TRUE(Has(DumpJson(j), "[REDACTED:secrets.API_TOKEN]"));
+}
+
+// A run's input under a secret-like key is hidden where it stands (Value) and, known, wherever
+// a program printed it (Text): the error of a failed run, an event's stderr.
+TEST(RedactTest, SecretLikeInputsAreHiddenWhereverTheyAreCopied) {
+  KnownSecrets known;
+  AddSecretLikeValues(Json{{"password", "hunter2hunter2"},
+                           {"name", "Ada"},
+                           {"db", {{"api_key", "k3y-v4lue"}, {"port", 5432}}},
+                           {"hosts", {{{"token", "t0ken-one"}}}},
+                           {"pin", 12345678},
+                           {"passwd", 12345678}},
+                      "inputs", known);
+  EXPECT_EQ(known, (KnownSecrets{{"k3y-v4lue", "inputs.db.api_key"},
+                                 {"t0ken-one", "inputs.hosts[0].token"},
+                                 {"12345678", "inputs.passwd"},
+                                 {"hunter2hunter2", "inputs.password"}}));
+  Redaction r(known);
+  EXPECT_EQ(r.Text("exit 1: pw=hunter2hunter2 via k3y-v4lue"),
+            "exit 1: pw=[REDACTED:inputs.password] via [REDACTED:inputs.db.api_key]");
+  // Near miss: the value with one character changed is not a copy.
+  EXPECT_EQ(r.Text("hunter2hunter3"), "hunter2hunter3");
+  // Text under other keys is not secret, and stays.
+  EXPECT_EQ(r.Text("Ada 5432"), "Ada 5432");
 }
 
 TEST(RedactTest, JsonSecretKeysAndDepthLimit) {
@@ -105,7 +129,7 @@ TEST(RedactTest, ReferencedSecretsAndTruncate) {
 }
 
 TEST(RedactTest, LongInputIsLinear) {
-  Redaction r(KnownSecrets{{"needle-value", "N"}});
+  Redaction r(KnownSecrets{{"needle-value", "secrets.N"}});
   std::string big(2'000'000, 'a');
   big += " password=x";
   auto out = r.Text(big);
