@@ -180,6 +180,14 @@ struct TaskListFilter {
   std::optional<TaskStatus> status;
   std::optional<std::string> kind;  // exactly this kind
   int limit = 50;                   // newest first
+  std::string cursor;               // a previous page's `next` (broker/task_cursor.h); "": newest
+};
+
+struct TaskPage {
+  std::vector<TaskRecord> tasks;
+  // Where the next page begins; "" when nothing more matches. With a status or kind filter a
+  // page may hold fewer than `limit` tasks (each queue's scan is bounded) and still have a next.
+  std::string next;
 };
 
 // A lease the owner renews: the task and the epoch under which it holds it.
@@ -279,7 +287,7 @@ class Broker {
 
   // --- inspection ---
   virtual Result<std::optional<TaskRecord>> GetTask(const std::string& id) = 0;
-  virtual Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter& filter) = 0;
+  virtual Result<TaskPage> ListTasks(const TaskListFilter& filter) = 0;
   virtual Result<std::vector<std::string>> ListQueues() = 0;
   virtual Result<QueueStats> GetQueueStats(const std::string& queue) = 0;
   // Dead-lettered tasks of a queue, newest first.

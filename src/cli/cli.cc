@@ -230,6 +230,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   AddOptional(list, "--queue", la.queue, "Only this queue");
   AddOptional(list, "--kind", la.kind, "Only tasks of this kind");
   list->add_option("--limit", la.limit, "At most this many (default 50)");
+  AddOptional(list, "--cursor", la.cursor, "Go on where a previous list stopped (it prints this)");
   list->callback([&] { run = [&](Context& ctx) { return RunTaskList(ctx, la); }; });
 
   std::string task_id;

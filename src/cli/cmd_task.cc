@@ -181,6 +181,7 @@ int RunTaskList(Context& ctx, const ListArgs& args) {
   if (args.status) query["status"] = *args.status;
   if (args.queue) query["queue"] = *args.queue;
   if (args.kind) query["kind"] = *args.kind;
+  if (args.cursor) query["cursor"] = *args.cursor;
   auto svc = ctx.Service({});
   if (!svc) return out.Fail(svc.error());
   auto page = (*svc)->ListTasks(query);
@@ -189,11 +190,14 @@ int RunTaskList(Context& ctx, const ListArgs& args) {
     out.PrintJson(*page);
     return kExitOk;
   }
+  const Json& next = (*page)["next_cursor"];
   if ((*page)["tasks"].empty()) {
-    out.Print("No tasks.\n");
-    return kExitOk;
+    out.Print(next.is_string() ? "No tasks on this page.\n" : "No tasks.\n");
+  } else {
+    out.PrintTable(TasksTable((*page)["tasks"], out.style().unicode));
   }
-  out.PrintTable(TasksTable((*page)["tasks"], out.style().unicode));
+  // The same filters with --cursor list the next page.
+  if (next.is_string()) out.Print("More: add --cursor " + next.get<std::string>() + "\n");
   return kExitOk;
 }
 

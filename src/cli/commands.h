@@ -106,6 +106,7 @@ struct ListArgs {
   std::optional<std::string> queue;
   std::optional<std::string> kind;
   int limit = 50;
+  std::optional<std::string> cursor;  // a previous page's next_cursor
 };
 
 struct EventsArgs {

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "broker/task_cursor.h"
 #include "core/ids.h"
 #include "core/json_fields.h"
 #include "core/time_util.h"
@@ -123,13 +124,15 @@ Result<Json> LocalService::ListTasks(const Query& query) {
     if (auto st = ValidateTaskKind(kind); !st) q.Problem(st.error().message);
     filter.kind = kind;
   }
+  filter.cursor = q.Text("cursor");
+  if (auto st = DecodeTaskCursor(filter.cursor); !st) q.Problem(st.error().message);
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
-    auto tasks = b.ListTasks(filter);
-    if (!tasks) return Fail(tasks.error());
+    auto page = b.ListTasks(filter);
+    if (!page) return Fail(page.error());
     Json out = Json::array();
-    for (const auto& t : *tasks) out.push_back(views::Task(t));
-    return views::Page("tasks", std::move(out), "");
+    for (const auto& t : page->tasks) out.push_back(views::Task(t));
+    return views::Page("tasks", std::move(out), page->next);
   });
 }
 

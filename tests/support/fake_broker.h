@@ -83,7 +83,7 @@ class FakeBroker final : public Broker {
   Status Heartbeat(const WorkerInfo&, std::chrono::milliseconds) override { return No(); }
   Status RemoveWorker(const std::string&) override { return No(); }
   Result<std::vector<WorkerInfo>> ListWorkers() override { return No(); }
-  Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter&) override { return No(); }
+  Result<TaskPage> ListTasks(const TaskListFilter&) override { return No(); }
   Result<QueueStats> GetQueueStats(const std::string&) override { return No(); }
   Result<std::vector<TaskRecord>> ListDead(const std::string&, int) override { return No(); }
   Result<int64_t> PurgeDead(const std::string&, int64_t) override { return Change(); }

@@ -57,9 +57,7 @@ class ForwardingBroker : public Broker {
   Result<std::optional<TaskRecord>> GetTask(const std::string& id) override {
     return inner_.GetTask(id);
   }
-  Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter& f) override {
-    return inner_.ListTasks(f);
-  }
+  Result<TaskPage> ListTasks(const TaskListFilter& f) override { return inner_.ListTasks(f); }
   Result<std::vector<std::string>> ListQueues() override { return inner_.ListQueues(); }
   Result<QueueStats> GetQueueStats(const std::string& q) override {
     return inner_.GetQueueStats(q);

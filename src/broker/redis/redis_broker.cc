@@ -14,6 +14,7 @@
 #include "broker/redis/redis_client.h"
 #include "broker/redis/redis_cluster.h"
 #include "broker/redis/redis_codec.h"
+#include "broker/task_cursor.h"
 #include "core/ids.h"
 #include "core/redis_url.h"
 #include "core/time_util.h"
@@ -695,8 +696,10 @@ class RedisBroker final : public Broker {
     return std::optional<TaskRecord>{};
   }
 
-  Result<std::vector<TaskRecord>> ListTasks(const TaskListFilter& filter) override {
+  Result<TaskPage> ListTasks(const TaskListFilter& filter) override {
     int limit = filter.limit <= 0 ? 50 : std::min(filter.limit, kListLimitMax);
+    auto cursor = DecodeTaskCursor(filter.cursor);
+    if (!cursor) return Fail(cursor.error());
     std::vector<std::string> queues;
     if (filter.queue) {
       if (auto st = ValidateQueueName(*filter.queue); !st) return Fail(st.error());
@@ -706,25 +709,57 @@ class RedisBroker final : public Broker {
       if (!all) return Fail(all.error());
       queues = std::move(*all);
     }
-    std::vector<TaskRecord> out;
+    // Each queue's part, from where the cursor left it. A later page reads only the queues the
+    // cursor names: one absent from it had nothing more (or did not exist yet).
+    std::vector<std::pair<std::string, QueueScan>> scans;
     for (const auto& q : queues) {
-      // Dead letters are found in the dead set, the rest in the index.
-      Result<std::vector<TaskRecord>> part;
-      if (filter.status != TaskStatus::kFailed) {
-        part = ScanIndex(q, filter.status, filter.kind, limit);
-      } else if (filter.kind) {
-        part = ScanDead(q, *filter.kind, limit);
-      } else {
-        part = ListDead(q, limit);
+      std::optional<ListPosition> from;
+      if (!filter.cursor.empty()) {
+        auto it = cursor->find(q);
+        if (it == cursor->end()) continue;
+        from = it->second;
       }
-      if (!part) return Fail(part.error());
-      std::move(part->begin(), part->end(), std::back_inserter(out));
+      // Dead letters are found in the dead set, the rest in the index.
+      auto scan = filter.status == TaskStatus::kFailed
+                      ? ScanDead(q, filter.kind, limit, from)
+                      : ScanIndex(q, filter.status, filter.kind, limit, from);
+      if (!scan) return Fail(scan.error());
+      scans.emplace_back(q, std::move(*scan));
     }
-    std::stable_sort(out.begin(), out.end(), [](const TaskRecord& a, const TaskRecord& b) {
-      return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.id > b.id;
-    });
-    if (out.size() > static_cast<size_t>(limit)) out.resize(static_cast<size_t>(limit));
-    return out;
+    // The newest `limit` of all the parts, merged: each step takes the newest of the parts' next
+    // tasks, so what a queue gives is a prefix of its part (in its own order, which a producer's
+    // clock may disagree with), and it resumes after its last one listed.
+    TaskPage page;
+    std::vector<size_t> taken(scans.size(), 0);
+    while (page.tasks.size() < static_cast<size_t>(limit)) {
+      std::optional<size_t> pick;
+      for (size_t i = 0; i < scans.size(); ++i) {
+        if (taken[i] == scans[i].second.found.size()) continue;
+        const TaskRecord& x = scans[i].second.found[taken[i]].record;
+        if (pick) {
+          const TaskRecord& y = scans[*pick].second.found[taken[*pick]].record;
+          if (x.created_ms != y.created_ms ? x.created_ms < y.created_ms : x.id < y.id) continue;
+        }
+        pick = i;
+      }
+      if (!pick) break;
+      page.tasks.push_back(scans[*pick].second.found[taken[*pick]++].record);
+    }
+    TaskCursor next;
+    for (size_t i = 0; i < scans.size(); ++i) {
+      const auto& [q, scan] = scans[i];
+      const size_t n = taken[i];
+      if (n == scan.found.size()) {
+        if (!scan.exhausted) next[q] = scan.scanned_to;
+      } else if (n > 0) {
+        next[q] = scan.found[n - 1].at;
+      } else {
+        next[q] = scan.found.front().at;  // none listed: resume at its first
+        next[q].inclusive = true;
+      }
+    }
+    page.next = EncodeTaskCursor(next);
+    return page;
   }
 
   Result<std::vector<std::string>> ListQueues() override {
@@ -1257,59 +1292,118 @@ class RedisBroker final : public Broker {
 
   // Newest first from the queue's index stream, keeping those with `status` and `kind` (any
   // when none).
-  Result<std::vector<TaskRecord>> ScanIndex(const std::string& queue,
-                                            std::optional<TaskStatus> status,
-                                            const std::optional<std::string>& kind, int limit) {
-    std::vector<TaskRecord> out;
+  // One listed task and where its queue's listing resumes after it.
+  struct Listed {
+    TaskRecord record;
+    ListPosition at;
+  };
+  // A queue's part of a listing: its matches newest first (at most the page's limit), the last
+  // entry examined, and whether nothing older is left to examine.
+  struct QueueScan {
+    std::vector<Listed> found;
+    ListPosition scanned_to;
+    bool exhausted = false;
+  };
+
+  // The tasks of `queue` matching `status` and `kind`, newest first from the index, starting
+  // after (or at) `from`: at most `limit`, examining at most kListScanMax entries per call.
+  Result<QueueScan> ScanIndex(const std::string& queue, std::optional<TaskStatus> status,
+                              const std::optional<std::string>& kind, int limit,
+                              const std::optional<ListPosition>& from) {
+    QueueScan out;
+    if (from) out.scanned_to = *from;
     const std::string index = IndexKey(options_.prefix, queue);
     const auto want = static_cast<size_t>(limit);
     const bool filtered = status || kind;
     std::string end = "+";
-    for (int64_t scanned = 0; scanned < kListScanMax && out.size() < want;) {
-      int64_t n = filtered ? kListChunk : static_cast<int64_t>(want - out.size());
+    if (from) end = (from->inclusive ? "" : "(") + std::to_string(from->ms) + "-" + from->rest;
+    for (int64_t scanned = 0; out.found.size() < want;) {
+      if (scanned >= kListScanMax) return out;  // not exhausted: the next page goes on
+      int64_t n = filtered ? kListChunk : static_cast<int64_t>(want - out.found.size());
       auto r = conn_->Command(Args{"XREVRANGE", index, end, "-", "COUNT", std::to_string(n)});
       if (!r) return Fail(r.error());
       std::vector<std::string> ids;
+      std::vector<ListPosition> at;
       for (size_t i = 0; i < (*r)->elements; ++i) {
         const redisReply& e = Elem(**r, i);
         if (!IsArray(e) || e.elements != 2) continue;
-        end = "(" + Str(Elem(e, 0));
+        const std::string entry = Str(Elem(e, 0));
+        end = "(" + entry;
         auto fields = Pairs(Elem(e, 1));
-        if (!fields.empty()) ids.push_back(fields[0].second);
+        ids.push_back(fields.empty() ? std::string() : fields[0].second);
+        at.push_back(EntryPosition(entry));
       }
       scanned += static_cast<int64_t>((*r)->elements);
-      auto records = LoadRecords(queue, ids, status, kind);
-      if (!records) return Fail(records.error());
-      for (auto& rec : *records) {
-        if (out.size() >= want) break;
-        out.push_back(std::move(rec));
-      }
+      if (auto st = Take(queue, ids, at, status, kind, want, out); !st) return Fail(st.error());
+      if (out.found.size() >= want) return out;
       if (static_cast<int64_t>((*r)->elements) < n) break;
     }
+    out.exhausted = out.found.size() < want;
     return out;
   }
 
-  // The dead letters of `queue` of one kind, newest first: the dead set read in chunks, at most
-  // kListScanMax ids, as ScanIndex reads the index.
-  Result<std::vector<TaskRecord>> ScanDead(const std::string& queue, const std::string& kind,
-                                           int limit) {
-    std::vector<TaskRecord> out;
+  // The dead letters of `queue` (of one kind, when given), newest first from the dead set (by
+  // the time they died, then by id, as Redis orders equal scores), starting after (or at)
+  // `from`: at most `limit`, examining at most kListScanMax entries per call.
+  Result<QueueScan> ScanDead(const std::string& queue, const std::optional<std::string>& kind,
+                             int limit, const std::optional<ListPosition>& from) {
+    QueueScan out;
+    if (from) out.scanned_to = *from;
     const std::string dead = DeadKey(options_.prefix, queue);
     const auto want = static_cast<size_t>(limit);
-    for (int64_t start = 0; start < kListScanMax && out.size() < want; start += kListChunk) {
-      auto r = conn_->Command(
-          Args{"ZREVRANGE", dead, std::to_string(start), std::to_string(start + kListChunk - 1)});
+    const std::string max = from ? std::to_string(from->ms) : "+inf";
+    for (int64_t offset = 0; out.found.size() < want;) {
+      if (offset >= kListScanMax) return out;  // not exhausted: the next page goes on
+      auto r = conn_->Command(Args{"ZREVRANGEBYSCORE", dead, max, "-inf", "WITHSCORES", "LIMIT",
+                                   std::to_string(offset), std::to_string(kListChunk)});
       if (!r) return Fail(r.error());
-      auto ids = Strings(**r);
-      auto records = LoadRecords(queue, ids, std::nullopt, kind);
-      if (!records) return Fail(records.error());
-      for (auto& rec : *records) {
-        if (out.size() >= want) break;
-        out.push_back(std::move(rec));
+      auto pairs = Pairs(**r);
+      offset += static_cast<int64_t>(pairs.size());
+      std::vector<std::string> ids;
+      std::vector<ListPosition> at;
+      for (auto& [id, score] : pairs) {
+        ListPosition p{ToInt(score), id, false};
+        // Equal scores come in descending id order: those not after `from` were listed.
+        if (from && p.ms == from->ms && (from->inclusive ? id > from->rest : id >= from->rest)) {
+          continue;
+        }
+        ids.push_back(id);
+        at.push_back(std::move(p));
       }
-      if (static_cast<int64_t>(ids.size()) < kListChunk) break;
+      if (auto st = Take(queue, ids, at, std::nullopt, kind, want, out); !st) {
+        return Fail(st.error());
+      }
+      if (out.found.size() >= want) return out;
+      if (static_cast<int64_t>(pairs.size()) < kListChunk) break;
     }
+    out.exhausted = out.found.size() < want;
     return out;
+  }
+
+  // Loads the records of `ids` (their positions in `at`) and appends the matching ones to `out`
+  // until it holds `want`; out.scanned_to follows the last entry taken or passed over.
+  Status Take(const std::string& queue, const std::vector<std::string>& ids,
+              const std::vector<ListPosition>& at, std::optional<TaskStatus> status,
+              const std::optional<std::string>& kind, size_t want, QueueScan& out) {
+    auto records = LoadRecords(queue, ids, status, kind);
+    if (!records) return Fail(records.error());
+    size_t r = 0;
+    for (size_t i = 0; i < ids.size() && out.found.size() < want; ++i) {
+      out.scanned_to = at[i];
+      if (r < records->size() && (*records)[r].id == ids[i]) {
+        out.found.push_back(Listed{std::move((*records)[r]), at[i]});
+        ++r;
+      }
+    }
+    return {};
+  }
+
+  static ListPosition EntryPosition(const std::string& entry) {
+    ListPosition p;
+    const size_t dash = entry.find('-');
+    p.ms = ToInt(entry.substr(0, dash));
+    p.rest = dash == std::string::npos ? "0" : entry.substr(dash + 1);
+    return p;
   }
 
   Result<std::vector<TaskRecord>> LoadRecords(

@@ -413,6 +413,23 @@ TEST_F(ApiTest, TaskListFiltersByKindOnTheServer) {
   EXPECT_EQ(too_long->status, 400) << too_long->body;
   EXPECT_NE(too_long->body.find("task kind must be 1-128 characters"), std::string::npos)
       << too_long->body;
+
+  // Pages: next_cursor leads on until the 5 needles were each listed once.
+  std::set<int> paged;
+  std::string query = "?queue=kinds&kind=needle&limit=2";
+  for (int page = 0; page < 10; ++page) {
+    auto r = client_->Get(("/api/v1/tasks" + query).c_str());
+    ASSERT_TRUE(r && r->status == 200) << query << ": " << (r ? r->body : "no answer");
+    Json body = Json::parse(r->body);
+    for (const auto& t : body["tasks"]) EXPECT_TRUE(paged.insert(t["payload"].get<int>()).second);
+    if (body["next_cursor"].is_null()) break;
+    query = "?queue=kinds&kind=needle&limit=2&cursor=" + body["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(paged, (std::set<int>{0, 1, 2, 3, 4}));
+  auto forged = client_->Get("/api/v1/tasks?cursor=kinds~1-zz");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 400) << forged->body;
+  EXPECT_NE(forged->body.find("malformed cursor"), std::string::npos) << forged->body;
 }
 
 // A queue is one the broker knows: GET for a name that is not one (a typo in a link) answers

@@ -172,6 +172,18 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"task", "status", task});
   Same({"task", "list"});
   Same({"task", "list", "--status", "failed", "--queue", "default", "--limit", "5"});
+  // A page's end says how to list the next, and that page is the same in both modes.
+  auto first_page = Remote({"task", "list", "--limit", "1"});
+  ASSERT_EQ(first_page.exit_code, 0) << first_page.err;
+  const size_t more = first_page.out.find("More: add --cursor ");
+  ASSERT_NE(more, std::string::npos) << first_page.out;
+  const std::string cursor =
+      first_page.out.substr(more + 19, first_page.out.find('\n', more) - more - 19);
+  Json second_page = Same({"task", "list", "--limit", "1", "--cursor", cursor});
+  ASSERT_EQ(second_page["tasks"].size(), 1u) << second_page.dump();
+  EXPECT_EQ(first_page.out.find(second_page["tasks"][0]["id"].get<std::string>()),
+            std::string::npos);
+  Same({"task", "list", "--cursor", "default~x"}, 2);
   // --kind filters on the side that holds the tasks, alike in both modes.
   Json echoes = Same({"task", "list", "--kind", "echo"});
   ASSERT_FALSE(echoes["tasks"].empty()) << echoes.dump();

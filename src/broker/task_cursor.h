@@ -1,0 +1,35 @@
+// The cursor of a task listing (Broker::ListTasks): where each queue's part of the listing
+// resumes. A listing merges several queues, each read newest first from its own index (or dead
+// set), so one position per queue says exactly what was listed: a task is on one page only, and
+// tasks submitted after the first page never appear on later ones. A queue absent from a cursor
+// has nothing more to list.
+//
+// Text form (opaque to clients, checked strictly): "QUEUE~POS" joined by ',', where POS is
+// "<ms>-<n>" (an index entry id, or a dead letter's score and task id) or "=<ms>-<n>" when the
+// listing resumes at that entry rather than after it.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace ferry {
+
+struct ListPosition {
+  int64_t ms = 0;          // the index entry's milliseconds, or the dead letter's score
+  std::string rest;        // the entry's sequence number, or the dead letter's task id
+  bool inclusive = false;  // the listing resumes at this entry (else after it)
+};
+
+using TaskCursor = std::map<std::string, ListPosition>;  // by queue
+
+std::string EncodeTaskCursor(const TaskCursor& cursor);
+// kInvalidArgument "malformed cursor ..." for anything EncodeTaskCursor would not write.
+Result<TaskCursor> DecodeTaskCursor(std::string_view text);
+
+}  // namespace ferry
