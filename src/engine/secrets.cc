@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+
+#include "core/files.h"
 
 namespace ferry::engine {
 
@@ -89,11 +89,11 @@ Result<std::map<std::string, std::string>> ParseSecretsText(std::string_view tex
 }
 
 Result<std::unique_ptr<MapSecretResolver>> LoadSecretsFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(ErrorCode::kNotFound, "cannot open secrets file " + path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  auto values = ParseSecretsText(buf.str());
+  // A named file that cannot be read is a bad setting (exit 2), whatever the reason; the cap
+  // keeps a wrong path (/dev/zero) from taking memory.
+  auto text = ReadSmallFile(path, kMaxSecretsFileBytes);
+  if (!text) return Fail(ErrorCode::kInvalidArgument, text.error().message);
+  auto values = ParseSecretsText(*text);
   if (!values) return Fail(values.error());
   return std::make_unique<MapSecretResolver>(std::move(*values));
 }

@@ -7,6 +7,7 @@
 // Redactor is internally synchronised (Add and Redact may race).
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,8 +52,12 @@ class MapSecretResolver final : public SecretResolver {
   const std::map<std::string, std::string> values_;
 };
 
+// Largest secrets file read.
+inline constexpr size_t kMaxSecretsFileBytes = 1 << 20;
 // Loads a secrets file: either a JSON object {"NAME": "value"} or lines `NAME=value`
 // (blank lines and lines starting with '#' ignored; the value is everything after the first '=').
+// kInvalidArgument for a file that cannot be read (missing, a directory, larger than
+// kMaxSecretsFileBytes) or is malformed; the message says which, without the path.
 Result<std::unique_ptr<MapSecretResolver>> LoadSecretsFile(const std::string& path);
 Result<std::map<std::string, std::string>> ParseSecretsText(std::string_view text);
 

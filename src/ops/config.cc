@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <sstream>
 
+#include "core/files.h"
 #include "core/mask.h"
 #include "remediation/settings.h"
 
@@ -101,11 +101,10 @@ Result<ConfigFile> ParseConfigText(std::string_view text, const std::string& pat
 }
 
 Result<ConfigFile> LoadConfigFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Fail(ErrorCode::kNotFound, "cannot read config file " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ParseConfigText(ss.str(), path);
+  // A config file is a page of settings: a cap keeps a wrong path (/dev/zero) from taking memory.
+  auto text = ReadSmallFile(path, kMaxConfigFileBytes);
+  if (!text) return Fail(text.error().code, "config file " + path + ": " + text.error().message);
+  return ParseConfigText(*text, path);
 }
 
 std::string EnvNameForKey(std::string_view key) {
@@ -159,6 +158,11 @@ Result<std::shared_ptr<const ConfigFile>> LoadConfigFrom(const std::optional<std
   if (!path) {
     path = env("FERRY_CONFIG");
     origin = "FERRY_CONFIG";
+  }
+  // An empty --config names no file: refused, not taken for "no config file". An empty
+  // FERRY_CONFIG is an unset variable, as for every other setting.
+  if (flag && flag->empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "--config is empty: name a file or leave it out");
   }
   if (!path || path->empty()) return std::shared_ptr<const ConfigFile>();
   auto file = LoadConfigFile(*path);

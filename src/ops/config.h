@@ -13,6 +13,7 @@
 // Thread-safety: pure functions and immutable objects; safe from any thread after construction.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,7 +42,10 @@ struct ConfigFile {
 
 // Parses config-file text. Errors name the line: "ferry.conf:3: expected key = value".
 Result<ConfigFile> ParseConfigText(std::string_view text, const std::string& path);
-// Reads and parses a file. kNotFound when it does not exist, kInvalidArgument when malformed.
+// Largest config file read.
+inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
+// Reads and parses a file. kNotFound when it does not exist, kInvalidArgument when it cannot be
+// read (a directory, larger than kMaxConfigFileBytes) or is malformed.
 Result<ConfigFile> LoadConfigFile(const std::string& path);
 
 // "redis-url" / "redis_url" -> "FERRY_REDIS_URL".

@@ -275,7 +275,7 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(ferry().Run({"worker", "start", "--lease", "forever"}).exit_code, 2);
   auto config = ferry().Run({"task", "list", "--config", "/nonexistent/ferry.conf"});
   EXPECT_EQ(config.exit_code, 2) << config.err;
-  EXPECT_TRUE(Contains(config.err, "cannot read config file /nonexistent/ferry.conf"))
+  EXPECT_TRUE(Contains(config.err, "config file /nonexistent/ferry.conf: no such file"))
       << config.err;
   auto help = ferry().Run({"--help"});
   EXPECT_EQ(help.exit_code, 0);
@@ -306,7 +306,7 @@ TEST_F(CliTest, AMisspeltOrMissingCommandIsNamed) {
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_TRUE(Contains(missing.err,
                        "'ferry queue' needs one of its commands: list, stats, dead, "
-                       "purge, delete"))
+                       "retry, purge, delete"))
       << missing.err;
   auto json = ferry().Run({"--json", "task", "lst"});
   EXPECT_EQ(json.exit_code, 2);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace ferry::engine {
 namespace {
@@ -26,6 +28,30 @@ TEST(Secrets, FileFormats) {
   EXPECT_EQ((*json)["X"], "y");
   EXPECT_FALSE(ParseSecretsText("no equals sign").has_value());
   EXPECT_FALSE(ParseSecretsText(R"({"X": 1})").has_value());
+}
+
+// A secrets file that is not one is refused naming why, before it can take memory.
+TEST(Secrets, WhatIsNotASmallFileIsRefused) {
+  const std::string dir = ::testing::TempDir() + "ferry-secrets-test";
+  std::filesystem::create_directories(dir);
+  auto refused = [](const std::string& path) {
+    auto f = LoadSecretsFile(path);
+    EXPECT_FALSE(f) << path;
+    if (f) return std::string();
+    EXPECT_EQ(f.error().code, ErrorCode::kInvalidArgument);
+    return f.error().message;
+  };
+  EXPECT_EQ(refused(dir), "is a directory");
+  EXPECT_EQ(refused("/dev/zero"), "larger than 1048576 bytes");
+  EXPECT_EQ(refused(dir + "/missing"), "no such file");
+  const std::string at_cap = dir + "/at-cap";
+  std::ofstream(at_cap) << "A=" << std::string(kMaxSecretsFileBytes - 2, 'x');
+  auto read = LoadSecretsFile(at_cap);
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ((*read)->Resolve("A")->size(), kMaxSecretsFileBytes - 2);
+  std::ofstream(at_cap, std::ios::app) << "x";
+  EXPECT_EQ(refused(at_cap), "larger than 1048576 bytes");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Secrets, ChainAsksInOrder) {

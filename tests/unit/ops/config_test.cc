@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "cli/options.h"
 #include "fake_env.h"
 
@@ -62,6 +65,38 @@ TEST(ConfigFile, AMissingFileIsABadSetting) {
   auto none = LoadConfigFrom(std::nullopt, FakeEnv({}));
   ASSERT_TRUE(none);
   EXPECT_EQ(*none, nullptr);
+}
+
+// What is not a page of settings is refused naming why, before it can take memory: a directory,
+// a device that never ends, a file one byte over the cap (the cap itself is read), an empty
+// --config.
+TEST(ConfigFile, WhatIsNotASmallFileIsRefused) {
+  const std::string dir = ::testing::TempDir() + "ferry-config-test";
+  std::filesystem::create_directories(dir);
+  auto refused = [](const std::optional<std::string>& flag) {
+    auto f = LoadConfigFrom(flag, FakeEnv({}));
+    EXPECT_FALSE(f) << flag.value_or("(none)");
+    if (f) return std::string();
+    EXPECT_EQ(f.error().code, ErrorCode::kInvalidArgument);
+    return f.error().message;
+  };
+  EXPECT_EQ(refused(dir), "--config: config file " + dir + ": is a directory");
+  EXPECT_EQ(refused(std::string("/dev/zero")),
+            "--config: config file /dev/zero: larger than 1048576 bytes");
+  EXPECT_EQ(refused(std::string("")), "--config is empty: name a file or leave it out");
+  const std::string at_cap = dir + "/at-cap.conf";
+  const std::string over = dir + "/over.conf";
+  {
+    std::string comments(kMaxConfigFileBytes - 11, '#');
+    std::ofstream(at_cap) << "lease = 1s\n" << comments;
+    std::ofstream(over) << "lease = 1s\n" << comments << "#";
+  }
+  ASSERT_EQ(std::filesystem::file_size(at_cap), kMaxConfigFileBytes);
+  auto read = LoadConfigFrom(at_cap, FakeEnv({}));
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ((*read)->values.at("lease").value, "1s");
+  EXPECT_EQ(refused(over), "--config: config file " + over + ": larger than 1048576 bytes");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigFile, EnvNames) {
