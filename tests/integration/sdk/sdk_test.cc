@@ -24,12 +24,16 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 
 TEST(Sdk, InstalledPackageBuildsAndRunsTheCppWorkerExample) {
   TempDir tmp;
-  const fs::path prefix = tmp.path() / "prefix";
+  // As README installs it: DESTDIR keeps every file under the temporary folder, /etc/ferry's
+  // ferry.env included (a --prefix alone would write that one to the machine's /etc).
+  const fs::path destdir = tmp.path() / "root";
+  const fs::path prefix = destdir / "usr";
   const fs::path build = tmp.path() / "build";
 
-  auto install =
-      RunCommand({"cmake", "--install", FERRY_BUILD_DIR, "--prefix", prefix.string()}, minutes(5));
+  auto install = RunCommand({"cmake", "--install", FERRY_BUILD_DIR, "--prefix", "/usr"}, minutes(5),
+                            {{"DESTDIR", destdir.string()}});
   ASSERT_EQ(install.exit_code, 0) << install.out << install.err;
+  EXPECT_TRUE(fs::exists(destdir / "etc/ferry/ferry.env"));
   EXPECT_TRUE(fs::exists(prefix / "include/ferry/ferry.h"));
   EXPECT_TRUE(fs::exists(prefix / "lib/cmake/Ferry/FerryConfig.cmake"));
   // Only the public headers are installed, not the internals.
