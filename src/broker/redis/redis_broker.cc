@@ -1021,11 +1021,12 @@ class RedisBroker final : public Broker {
   // restart without persistence loses everything), and again when a submit or a read finds the
   // stream gone (the queue was deleted under this process): first each stream and its consumer
   // group (XGROUP CREATE ... MKSTREAM, from id 0 so entries added before the group are
-  // delivered), then the name in the set of queues within max_queues (register_queue.lua).
+  // delivered), then the names in the set of queues within max_queues (register_queue.lua).
   // Stream before name is what keeps a queue that has a stream listed against a concurrent
-  // DeleteQueue (see ForgetQueue). A queue the limit refuses has its fresh, empty stream removed
-  // again; without `refused` that is kConflict naming the limit, with it the queue is added
-  // there and the others are made.
+  // DeleteQueue (see ForgetQueue). Without `refused` the call fails whole when any name is
+  // over the limit (kConflict naming it) and no name is added, so no other process lists, and
+  // makes again, a queue this call gave up; with `refused`, the names over the limit are added
+  // there and the others are made. A refused queue's fresh, empty stream is removed again.
   Status EnsureQueues(const std::vector<std::string>& queues,
                       std::vector<std::string>* refused = nullptr) {
     if (auto st = conn_->Ready(); !st) return st;
@@ -1041,54 +1042,39 @@ class RedisBroker final : public Broker {
     }
     if (fresh.empty()) return {};
     std::vector<Args> groups;
-    std::vector<Args> registers;
+    Args registers{"EVAL", RegisterQueueScriptText(), "1", QueuesKey(options_.prefix)};
+    registers.Add(options_.max_queues).Add(refused == nullptr ? "all" : "each");
     for (const auto& q : fresh) {
       groups.push_back(
           Args{"XGROUP", "CREATE", StreamKey(options_.prefix, q), kGroup, "0", "MKSTREAM"});
-      registers.push_back(
-          Args{"EVAL", RegisterQueueScriptText(), "1", QueuesKey(options_.prefix), q}.Add(
-              options_.max_queues));
+      registers.Add(q);
     }
     auto made = conn_->Pipeline(groups);
     if (!made) return Fail(made.error());
     for (const auto& r : *made) {
       if (IsError(*r) && !Contains(ReplyText(*r), "BUSYGROUP")) return Fail(ReplyError(*r));
     }
-    auto registered = conn_->Pipeline(registers);
+    auto registered = conn_->Command(registers);
     if (!registered) return Fail(registered.error());
-    std::optional<Error> refusal;
+    if (auto st = CheckReply(**registered); !st) return st;
+    if ((*registered)->type != REDIS_REPLY_ARRAY || (*registered)->elements != fresh.size()) {
+      return Fail(ErrorCode::kInternal, "unexpected reply from the register_queue script");
+    }
     std::vector<std::string> usable;
-    std::vector<std::string> added;
+    std::vector<std::string> over;
+    int64_t existing = 0;
     for (size_t i = 0; i < fresh.size(); ++i) {
-      const redisReply& r = *(*registered)[i];
-      if (auto st = CheckReply(r); !st) return st;
-      if (ReplyInt(r) > 0) {
+      const int64_t r = ReplyInt(Elem(**registered, i));
+      if (r > 0) {
         usable.push_back(fresh[i]);
-        if (ReplyInt(r) == 2) added.push_back(fresh[i]);
         continue;
       }
+      existing = -r;
+      over.push_back(fresh[i]);
       // Only an empty stream goes: a task in it would be a producer's that had the queue before.
       auto undone =
           conn_->Command(EvalArgs(Script::kDeleteQueue, QueuePrefix(options_.prefix, fresh[i])));
       if (!undone) return Fail(undone.error());
-      const int64_t existing = -ReplyInt(r);
-      // A call that fails whole removes the queues it made (below): say so, or a batch of new
-      // queues reads as if the limit had been reached before it.
-      const std::string own =
-          refused == nullptr && !added.empty()
-              ? " (" + std::to_string(added.size()) +
-                    " of them made by this call, which submits nothing and removes them again)"
-              : "";
-      const std::string why =
-          "queue " + fresh[i] + " cannot be made: " + std::to_string(existing) +
-          (existing == 1 ? " queue exists" : " queues exist") + own + " and the limit is " +
-          std::to_string(options_.max_queues) +
-          " (--max-queues, FERRY_MAX_QUEUES); `ferry queue delete` removes one no longer used";
-      if (!refusal) refusal = Error{ErrorCode::kConflict, why};
-      if (refused != nullptr) {
-        if (warned_refused_.insert(fresh[i]).second) spdlog::warn("broker: {}", why);
-        refused->push_back(fresh[i]);
-      }
     }
     // The connection may have been re-established inside Pipeline().
     if (known_generation_ != conn_->generation()) {
@@ -1096,13 +1082,33 @@ class RedisBroker final : public Broker {
       known_generation_ = conn_->generation();
     }
     known_queues_.insert(usable.begin(), usable.end());
-    if (refusal && refused == nullptr) {
-      // The call fails whole (a batch submits nothing), so the queues it made go again rather
-      // than take places under the limit. One used meanwhile by another producer stays.
-      for (const auto& q : added) (void)ForgetQueue(q);
-      return Fail(*refusal);
+    if (over.empty()) return {};
+    const std::string exist =
+        std::to_string(existing) + (existing == 1 ? " queue exists" : " queues exist");
+    const std::string limit = " and the limit is " + std::to_string(options_.max_queues) +
+                              " (--max-queues, FERRY_MAX_QUEUES); `ferry queue delete` removes "
+                              "one no longer used";
+    if (refused != nullptr) {
+      for (const auto& q : over) {
+        if (warned_refused_.insert(q).second) {
+          spdlog::warn("broker: queue {} cannot be made: {}{}", q, exist, limit);
+        }
+        refused->push_back(q);
+      }
+      return {};
     }
-    return {};
+    if (over.size() == 1) {
+      return Fail(ErrorCode::kConflict, "queue " + over[0] + " cannot be made: " + exist + limit);
+    }
+    // A call that fails whole: it names its new queues (the first few) and how many it needs, so
+    // a batch of new queues does not read as if the limit had been reached before it.
+    std::string names;
+    for (size_t i = 0; i < over.size() && i < 3; ++i) names += (i ? ", " : "") + over[i];
+    if (over.size() > 3) names += ", ...";
+    return Fail(ErrorCode::kConflict, std::to_string(over.size()) + " new queues (" + names +
+                                          ") cannot be made: " + exist + ", this call needs " +
+                                          std::to_string(over.size()) + " more," + limit +
+                                          "; it submits nothing and makes none");
   }
 
   // Forgets `queue` when it holds no task: its keys (delete_queue.lua), then its name. A

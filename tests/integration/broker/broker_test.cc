@@ -736,9 +736,9 @@ TEST_F(BrokerTest, ALimitOfOneQueueIsNamedInTheSingular) {
               HasSubstr("queue q2 cannot be made: 1 queue exists and the limit is 1 "));
 }
 
-// A batch that makes queues and then meets the limit submits nothing and removes the queues it
-// made; its refusal counts them, so it does not read as a limit reached before it.
-TEST_F(BrokerTest, ABatchRefusedByTheLimitSaysWhichQueuesItMadeItself) {
+// A batch whose new queues would pass the limit submits nothing and makes none; its refusal
+// counts them, so it does not read as a limit reached before it.
+TEST_F(BrokerTest, ABatchRefusedByTheLimitSaysHowManyQueuesItNeeds) {
   options_.max_queues = 3;
   Reopen();
   SubmitOk(Req("noop", "q1"));
@@ -746,18 +746,60 @@ TEST_F(BrokerTest, ABatchRefusedByTheLimitSaysWhichQueuesItMadeItself) {
   ASSERT_FALSE(batch);
   EXPECT_EQ(batch.error().code, ErrorCode::kConflict);
   EXPECT_THAT(batch.error().message,
-              HasSubstr("queue n3 cannot be made: 3 queues exist (2 of them made by this call, "
-                        "which submits nothing and removes them again) and the limit is 3"));
+              HasSubstr("3 new queues (n1, n2, n3) cannot be made: 1 queue exists, this call "
+                        "needs 3 more, and the limit is 3 (--max-queues"));
+  EXPECT_THAT(batch.error().message, HasSubstr("it submits nothing and makes none"));
   auto queues = broker_->ListQueues();
   ASSERT_TRUE(queues);
   EXPECT_THAT(*queues, ElementsAre("q1"));
+  for (const std::string q : {"n1", "n2", "n3"}) EXPECT_EQ(Cli({"EXISTS", Key(q, "stream")}), "0");
+  // Near miss: two new queues fit exactly.
+  auto fits = broker_->SubmitBatch({Req("noop", "n1"), Req("noop", "n2")});
+  ASSERT_TRUE(fits) << fits.error().ToString();
   // One past the limit with none of its own: the plain words.
-  SubmitOk(Req("noop", "q2"));
-  SubmitOk(Req("noop", "q3"));
   auto over = broker_->SubmitBatch({Req("noop", "q1"), Req("noop", "n4")});
   ASSERT_FALSE(over);
   EXPECT_THAT(over.error().message,
               HasSubstr("queue n4 cannot be made: 3 queues exist and the limit is 3 "));
+}
+
+// A refused batch lists none of its queues, even for a moment: a process that walks the listed
+// queues meanwhile (a scheduler promoting due tasks in each) would make them again and keep
+// them, past the limit.
+TEST_F(BrokerTest, ARefusedBatchLeavesNoQueueBehindWhileOthersWalkTheQueues) {
+  options_.max_queues = 50;
+  Reopen();
+  for (int i = 0; i < 10; ++i) SubmitOk(Req("noop", "kept" + std::to_string(i)));
+  auto walker = Open();
+  ASSERT_TRUE(walker);
+  std::atomic<bool> stop{false};
+  std::atomic<int> walks{0};
+  std::thread walk([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!stop && std::chrono::steady_clock::now() < deadline) {
+      auto listed = walker->ListQueues();
+      if (!listed) continue;
+      for (const auto& q : *listed) (void)walker->PromoteDue(q, WallNowMs(), 10);
+      ++walks;
+    }
+  });
+  ASSERT_TRUE(Eventually([&] { return walks > 0; }, std::chrono::seconds(10)));
+  for (int round = 0; round < 20; ++round) {
+    std::vector<SubmitRequest> batch;
+    for (int i = 0; i < 60; ++i) {
+      batch.push_back(Req("noop", "b" + std::to_string(round) + "_" + std::to_string(i)));
+    }
+    auto refused = broker_->SubmitBatch(batch);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  }
+  stop = true;
+  walk.join();
+  auto queues = broker_->ListQueues();
+  ASSERT_TRUE(queues);
+  EXPECT_EQ(queues->size(), 10u) << ::testing::PrintToString(*queues);
+  EXPECT_EQ(Cli({"EVAL", "return #redis.call('KEYS', ARGV[1])", "0", options_.prefix + ":{b*"}),
+            "0");
 }
 
 // max_queues bounds how many queues exist: the one past it is refused whoever makes it (a task,

@@ -159,14 +159,16 @@ TEST_F(BatchCliTest, APartlySentFilePrintsTheIdsOfWhatWasSent) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "the tasks of lines 1-1000 were submitted (their ids are on stdout)"))
       << r.err;
-  EXPECT_TRUE(Contains(r.err, "queue c cannot be made: 2 queues exist")) << r.err;
+  EXPECT_TRUE(
+      Contains(r.err, "2 new queues (b, c) cannot be made: 1 queue exists, this call needs 2 more"))
+      << r.err;
   std::istringstream ids(r.out);
   std::string line;
   int n = 0;
   while (std::getline(ids, line)) n += line.size() == 26 ? 1 : 0;
   EXPECT_EQ(n, 1000) << r.out.substr(0, 200);
   EXPECT_EQ(Submitted("a"), 1000);
-  // The refused batch made "b" and then took it back: no place under the limit is used.
+  // The refused batch made neither "b" nor "c": no place under the limit is used.
   auto listed = Run({"--json", "queue", "list"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   Json queues = Json::parse(listed.out)["queues"];

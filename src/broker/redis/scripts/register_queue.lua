@@ -1,14 +1,47 @@
--- register_queue: adds a queue's name to the set of queues, unless that would pass the limit
--- on their number. Sent with EVAL (it runs once per queue and connection, after the queue's
--- stream is made), on the one global key: unlike the scripts of Script, it touches no queue.
+-- register_queue: adds queues' names to the set of queues, unless that would pass the limit on
+-- their number. Sent with EVAL (it runs once per new queue and connection, after the queues'
+-- streams are made), on the one global key: unlike the scripts of Script, it touches no queue.
+-- Mode "all" (a submit, a batch: the call fails whole) adds every name or none, so a refused
+-- call never lists a queue that a concurrent reader could then make again; mode "each" (a
+-- worker's queues) adds those that fit, in order.
 --
 -- KEYS[1]  "<prefix>:queues"
--- ARGV     queue, max_queues
--- Returns  1 when the queue was in the set, 2 when this call added it; -n when n queues exist
+-- ARGV     max_queues, mode ("all" | "each"), then the queue names
+-- Returns  per name: 1 when it was in the set, 2 when this call added it; -n when n queues exist
 --          and the limit refused it.
 local queues = KEYS[1]
-if redis.call('SISMEMBER', queues, ARGV[1]) == 1 then return 1 end
-local n = redis.call('SCARD', queues)
-if n >= tonumber(ARGV[2]) then return -n end
-redis.call('SADD', queues, ARGV[1])
-return 2
+local max = tonumber(ARGV[1])
+local out = {}
+if ARGV[2] == 'all' then
+  local missing = 0
+  for i = 3, #ARGV do
+    if redis.call('SISMEMBER', queues, ARGV[i]) == 0 then missing = missing + 1 end
+  end
+  local n = redis.call('SCARD', queues)
+  local refused = n + missing > max
+  for i = 3, #ARGV do
+    if redis.call('SISMEMBER', queues, ARGV[i]) == 1 then
+      out[#out + 1] = 1
+    elseif refused then
+      out[#out + 1] = -n
+    else
+      redis.call('SADD', queues, ARGV[i])
+      out[#out + 1] = 2
+    end
+  end
+  return out
+end
+for i = 3, #ARGV do
+  if redis.call('SISMEMBER', queues, ARGV[i]) == 1 then
+    out[#out + 1] = 1
+  else
+    local n = redis.call('SCARD', queues)
+    if n >= max then
+      out[#out + 1] = -n
+    else
+      redis.call('SADD', queues, ARGV[i])
+      out[#out + 1] = 2
+    end
+  end
+end
+return out
