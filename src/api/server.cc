@@ -306,7 +306,14 @@ Result<std::optional<std::vector<std::string>>> ApiServer::Impl::ScopesOf(
   const int64_t now_ms = options.clock->NowMs();
   if (auto cached = tokens.Find(token_hash, now_ms)) return cached;
   auto found = service.TokenScopes(token_hash);
-  if (!found) return Fail(found.error());
+  if (!found) {
+    // The store away: a token verified shortly before keeps its scopes (token_cache.h), so what
+    // needs only Redis, a task's submission, goes on.
+    if (found.error().code == ErrorCode::kUnavailable) {
+      if (auto known = tokens.FindDuringOutage(token_hash, now_ms)) return known;
+    }
+    return Fail(found.error());
+  }
   if (*found) tokens.Put(token_hash, **found, now_ms);
   return found;
 }

@@ -28,6 +28,7 @@
 #include "store/store.h"
 #include "worker/handler.h"
 #include "worker/worker.h"
+#include "wrapping_store_factory.h"
 
 namespace ferry {
 namespace {
@@ -469,6 +470,64 @@ TEST_F(ApiTest, AnUnknownQueueIsNotFound) {
   ASSERT_TRUE(retried);
   EXPECT_EQ(retried->status, 200) << retried->body;
   EXPECT_EQ(Json::parse(retried->body), (Json{{"queue", "made"}, {"retried", 0}}));
+}
+
+// While the store cannot be reached, a token verified shortly before keeps its scopes, so a
+// task's submission (Redis only) goes on; a token never verified is not taken on trust.
+TEST_F(ApiTest, ATaskIsSubmittedWhileTheStoreIsDownWithATokenVerifiedBefore) {
+  struct Outage {
+    std::atomic<bool> down{false};
+    std::atomic<int> refused{0};
+  };
+  auto outage = std::make_shared<Outage>();
+  class DownStore final : public testing::OwningStoreWrapper {
+   public:
+    DownStore(std::unique_ptr<Store> s, std::shared_ptr<Outage> o)
+        : OwningStoreWrapper(std::move(s)), o_(std::move(o)) {}
+    Result<std::optional<ApiToken>> VerifyApiToken(const std::string& hash) override {
+      if (!o_->down) return OwningStoreWrapper::VerifyApiToken(hash);
+      ++o_->refused;
+      return Fail(ErrorCode::kUnavailable, "store unreachable");
+    }
+
+   private:
+    std::shared_ptr<Outage> o_;
+  };
+  testing::WrappingStoreFactory down_stores(*stores_, [outage](std::unique_ptr<Store> s) {
+    return std::unique_ptr<Store>(std::make_unique<DownStore>(std::move(s), outage));
+  });
+  const std::string never_used = service::NewApiTokenSecret();
+  ASSERT_TRUE(admin_->CreateApiToken("spare", Sha256Hex(never_used), {"run"}));
+  server_->Stop();
+  server_ = StartServer([&](api::ApiServerOptions& o) {
+    o.store_factory = &down_stores;
+    o.token_cache_ttl = 1ms;
+  });
+  client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  client_->set_bearer_token_auth(token_.c_str());
+  const std::string task = R"({"kind":"noop"})";
+  auto before = client_->Post("/api/v1/tasks", task, "application/json");
+  ASSERT_TRUE(before && before->status == 201) << (before ? before->body : "no answer");
+
+  outage->down = true;
+  // Until the store was asked (the cached verdict expires after 1 ms) every submission is 201.
+  for (int i = 0; i < 200 && outage->refused == 0; ++i) {
+    auto during = client_->Post("/api/v1/tasks", task, "application/json");
+    ASSERT_TRUE(during && during->status == 201) << (during ? during->body : "no answer");
+  }
+  ASSERT_GT(outage->refused.load(), 0);
+  auto after_asking = client_->Post("/api/v1/tasks", task, "application/json");
+  ASSERT_TRUE(after_asking);
+  EXPECT_EQ(after_asking->status, 201) << after_asking->body;
+  // Near miss: a valid token this server never verified cannot be checked, so it is refused.
+  httplib::Client stranger("127.0.0.1", server_->port());
+  stranger.set_bearer_token_auth(never_used.c_str());
+  auto refused = stranger.Post("/api/v1/tasks", task, "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  outage->down = false;
+  server_->Stop();
+  server_.reset();
 }
 
 TEST_F(ApiTest, ReadyzFollowsRedis) {

@@ -20,10 +20,23 @@ TEST(TokenCache, TrustsAVerifiedTokenForItsTtlAndNotOneMillisecondLonger) {
   EXPECT_EQ(cache.Find("h", 5000), kRun);
   EXPECT_EQ(cache.Find("h", 5999), kRun);  // one millisecond inside the TTL
   EXPECT_FALSE(cache.Find("h", 6000));     // at the TTL: looked up again
-  EXPECT_FALSE(cache.Find("h", 5500));     // and the stale entry is gone
   // Another token's hash, one character apart, is another token.
   cache.Put("h", kRun, 7000);
   EXPECT_FALSE(cache.Find("g", 7000));
+}
+
+// While the store cannot be asked, a token verified within the outage TTL keeps its scopes, and
+// not one millisecond longer; then it is gone for both.
+TEST(TokenCache, AVerifiedTokenOutlastsAStoreOutageForTheOutageTtl) {
+  TokenCache cache(milliseconds(1000), 4096, milliseconds(60'000));
+  EXPECT_FALSE(cache.FindDuringOutage("h", 5000));  // never verified
+  cache.Put("h", kRun, 5000);
+  EXPECT_FALSE(cache.Find("h", 6000));
+  EXPECT_EQ(cache.FindDuringOutage("h", 6000), kRun);
+  EXPECT_EQ(cache.FindDuringOutage("h", 64'999), kRun);
+  EXPECT_FALSE(cache.FindDuringOutage("h", 65'000));
+  EXPECT_FALSE(cache.FindDuringOutage("h", 6000));  // and the entry is gone
+  EXPECT_FALSE(cache.FindDuringOutage("g", 6000));
 }
 
 TEST(TokenCache, AClockThatStepsBackLooksTheTokenUpAgain) {
