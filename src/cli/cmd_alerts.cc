@@ -36,7 +36,9 @@ int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags) {
   if (!ctx.remote()) {
     auto thresholds = ops::ResolveThresholds(flags.values, ctx.env());
     if (!thresholds) return out.Fail(thresholds.error());
-    evaluator.emplace(*thresholds);
+    // Thresholds given as flags make a what-if look: it records nothing, so it neither resolves
+    // nor restarts what the deployment's evaluators (its config and environment) see firing.
+    evaluator.emplace(*thresholds, /*record=*/flags.values.empty());
   }
   // Locally the store is read only when one is configured: a default ./.ferry is not created
   // for this.

@@ -313,8 +313,10 @@ Result<AlertReport> AlertEvaluator::Evaluate(Broker& broker, Store* store) const
     } else {
       a.since_ms = snap->now_ms;
       set_if_absent[field] = std::to_string(snap->now_ms);
-      spdlog::warn("alert.firing name={} severity={} queue={} value={} summary=\"{}\"", a.name,
-                   a.severity, a.queue, Fmt(a.value), a.summary);
+      if (record_) {
+        spdlog::warn("alert.firing name={} severity={} queue={} value={} summary=\"{}\"", a.name,
+                     a.severity, a.queue, Fmt(a.value), a.summary);
+      }
     }
   }
   for (const auto& [field, value] : *state) {
@@ -330,8 +332,10 @@ Result<AlertReport> AlertEvaluator::Evaluate(Broker& broker, Store* store) const
     a.summary = "resolved";
     report.resolved.push_back(a);
     remove.push_back(field);
-    spdlog::info("alert.resolved name={} queue={} fired_for_ms={}", a.name, a.queue,
-                 snap->now_ms - a.since_ms);
+    if (record_) {
+      spdlog::info("alert.resolved name={} queue={} fired_for_ms={}", a.name, a.queue,
+                   snap->now_ms - a.since_ms);
+    }
   }
 
   // One sample per queue every window/10 (at least 10s), keeping a bit over a window of them.
@@ -349,7 +353,11 @@ Result<AlertReport> AlertEvaluator::Evaluate(Broker& broker, Store* store) const
     if (h.size() > kMaxSamples) h.erase(h.begin(), h.end() - kMaxSamples);
     set["samples:" + q.queue] = EncodeSamples(h);
   }
-  if (auto st = broker.UpdateOpsState(kStateName, set, set_if_absent, remove); !st) {
+  if (!record_) {
+    set.clear();
+    set_if_absent.clear();
+    remove.clear();
+  } else if (auto st = broker.UpdateOpsState(kStateName, set, set_if_absent, remove); !st) {
     return Fail(st.error());
   }
   // Another process may have recorded an earlier since between our read and HSETNX: re-read.

@@ -99,11 +99,16 @@ Json AlertReportJson(const AlertReport& report);
 
 class AlertEvaluator {
  public:
-  explicit AlertEvaluator(AlertThresholds thresholds) : thresholds_(thresholds) {}
+  // `record`: whether evaluations write the shared state (since-times, resolutions, samples).
+  // All do but `ferry alerts` given thresholds as flags: a what-if look cannot resolve, or
+  // restart, what the deployment's evaluators see firing.
+  explicit AlertEvaluator(AlertThresholds thresholds, bool record = true)
+      : thresholds_(thresholds), record_(record) {}
   const AlertThresholds& thresholds() const { return thresholds_; }
 
-  // Takes a snapshot through `broker` (and `store`, may be null), updates the shared state and
-  // returns what fires with since-times. O(queues) Redis calls plus two store counts.
+  // Takes a snapshot through `broker` (and `store`, may be null), updates the shared state (when
+  // recording) and returns what fires with since-times (the shared state's; now for an alert no
+  // recording evaluation has seen yet). O(queues) Redis calls plus two store counts.
   Result<AlertReport> Evaluate(Broker& broker, Store* store) const;
   // Evaluate, as AlertReportJson: what the service's Alerts() answers.
   Result<Json> EvaluateJson(Broker& broker, Store* store) const;
@@ -112,6 +117,7 @@ class AlertEvaluator {
 
  private:
   const AlertThresholds thresholds_;
+  const bool record_;
 };
 
 // Delivers alert changes to a webhook: POST JSON {"status":"firing"|"resolved","alert":{...}}

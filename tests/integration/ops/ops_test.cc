@@ -249,6 +249,17 @@ TEST(OpsAlerts, QueueDepthAndWorkerAlertsFireAndClear) {
       EXPECT_EQ(a["since_ms"].get<int64_t>(), since);
     }
   }
+  // A what-if look with a threshold given as a flag does not see it, and does not resolve it.
+  auto look = Ferry({"alerts", "--json", "--alert-queue-depth-warning", "1000",
+                     "--alert-queue-depth-critical", "2000"},
+                    env);
+  EXPECT_FALSE(FiringKeys(nlohmann::json::parse(look.out)).count("QueueDepthHigh:default"))
+      << look.out;
+  for (const auto& a : AlertsJson(env)["firing"]) {
+    if (a["key"] == "QueueDepthHigh:default") {
+      EXPECT_EQ(a["since_ms"].get<int64_t>(), since);
+    }
+  }
   // A lower threshold from the environment makes it critical.
   auto crit_env = env;
   crit_env["FERRY_ALERT_QUEUE_DEPTH_CRITICAL"] = "120";
@@ -276,6 +287,61 @@ TEST(OpsAlerts, QueueDepthAndWorkerAlertsFireAndClear) {
   auto human = Ferry({"alerts"}, env);
   EXPECT_EQ(human.exit_code, 1);
   EXPECT_NE(human.out.find("critical"), std::string::npos) << human.out;
+}
+
+// A look (`ferry alerts`, record=false) with thresholds of its own neither resolves what the
+// deployment's evaluators see firing nor records what only it sees.
+TEST(OpsAlerts, ALookWithOtherThresholdsLeavesTheSharedStateAlone) {
+  RedisServer redis;
+  BrokerOptions o;
+  o.redis_url = redis.url();
+  o.prefix = "opslook";
+  auto broker = MakeRedisBrokerFactory(o)->Open();
+  ASSERT_TRUE(broker);
+  SubmitRequest r;
+  r.kind = "noop";
+  r.queue = "q";
+  ASSERT_TRUE((*broker)->Submit(r));
+  ops::AlertThresholds one;
+  one.queue_depth_warning = 0;  // one waiting task is over it
+  ops::AlertEvaluator recorder(one);
+  ops::AlertEvaluator look(ops::AlertThresholds{}, /*record=*/false);
+  auto keys = [](const ops::AlertReport& rep) {
+    std::set<std::string> k;
+    for (const auto& a : rep.firing) k.insert(a.Key());
+    return k;
+  };
+  auto first = recorder.Evaluate(**broker, nullptr);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(keys(*first), (std::set<std::string>{"NoLiveWorkers", "QueueDepthHigh:q"}));
+  int64_t since = 0;
+  for (const auto& a : first->firing) since = a.Key() == "QueueDepthHigh:q" ? a.since_ms : since;
+  ASSERT_GT(since, 0);
+
+  // The look does not see the depth alert: it reports it resolved, but the state keeps it.
+  auto looked = look.Evaluate(**broker, nullptr);
+  ASSERT_TRUE(looked);
+  EXPECT_EQ(keys(*looked), (std::set<std::string>{"NoLiveWorkers"}));
+  auto again = recorder.Evaluate(**broker, nullptr);
+  ASSERT_TRUE(again);
+  for (const auto& a : again->firing) {
+    if (a.Key() == "QueueDepthHigh:q") {
+      EXPECT_EQ(a.since_ms, since);
+    }
+  }
+  EXPECT_TRUE(again->resolved.empty());
+
+  // What only a look sees firing is not recorded: a lower depth threshold, on a second queue.
+  r.queue = "p";
+  ASSERT_TRUE((*broker)->Submit(r));
+  ops::AlertEvaluator low_look(one, /*record=*/false);
+  auto low = low_look.Evaluate(**broker, nullptr);
+  ASSERT_TRUE(low);
+  EXPECT_TRUE(keys(*low).count("QueueDepthHigh:p"));
+  auto state = (*broker)->GetOpsState("alerts");
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->count("since:QueueDepthHigh:p"), 0u);
+  EXPECT_EQ(state->count("since:QueueDepthHigh:q"), 1u);
 }
 
 TEST(OpsAlerts, WebhookDeliveryIsSignedAndDeduplicated) {
