@@ -25,8 +25,17 @@ int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name,
   for (const auto& scope : (*token)["scopes"]) {
     granted += (granted.empty() ? "" : " ") + scope.get<std::string>();
   }
-  out.Message("token " + Field(*token, "id") + " (" + name + ", scopes: " + granted +
-              ") created; this is the only time its secret is shown. Send it as "
+  // Where it went: a server accepts only the tokens of its own store.
+  std::string where = " by the server";
+  if (!ctx.remote()) {
+    auto location = ResolveStoreLocation(ctx, sf);
+    where = location ? " in the store at " + MaskStoreUrl(*location) +
+                           " (only a server using this store accepts it)"
+                     : "";
+  }
+  out.Message("token " + Field(*token, "id") + " (" + name + ", scopes: " + granted + ") created" +
+              where +
+              "; this is the only time its secret is shown. Send it as "
               "'Authorization: Bearer <token>'.");
   return kExitOk;
 }

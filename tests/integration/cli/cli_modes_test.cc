@@ -307,8 +307,23 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Json token = Json::parse(made.out);
   EXPECT_EQ(token["scopes"], (Json{"read", "run"}));
   EXPECT_EQ(token["token"].get<std::string>().rfind("fy_", 0), 0u);
+  // Each says where the token went: only a server on that store accepts it.
+  auto by_server = Remote({"token", "create", "ci-human", "--scopes", "read"});
+  ASSERT_EQ(by_server.exit_code, 0) << by_server.err;
+  EXPECT_NE(by_server.err.find(") created by the server; this is the only time"), std::string::npos)
+      << by_server.err;
+  auto here = Local({"token", "create", "local-human", "--scopes", "read"});
+  ASSERT_EQ(here.exit_code, 0) << here.err;
+  EXPECT_NE(here.err.find(") created in the store at " + (dir_.path() / "ferry.db").string() +
+                          " (only a server using this store accepts it)"),
+            std::string::npos)
+      << here.err;
+  for (const auto* made_here : {&by_server, &here}) {
+    auto id = made_here->err.substr(made_here->err.find("token ") + 6, 26);
+    ASSERT_EQ(Local({"token", "revoke", id}).exit_code, 0) << made_here->err;
+  }
   Json tokens = Same({"token", "list"});
-  EXPECT_EQ(tokens["tokens"].size(), 2u);
+  EXPECT_EQ(tokens["tokens"].size(), 4u);
   EXPECT_EQ(tokens.dump().find(token["token"].get<std::string>()), std::string::npos);
   Same({"token", "revoke",
         token["id"].get<std::string>()});  // twice (local, then remote): not an error
