@@ -3,39 +3,12 @@
 import {api, follow} from './api.js';
 import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
 import {drawGraph} from './graph.js';
+import {pagerLinks} from './pager.js';
 
 const STATUSES = ['', 'pending', 'running', 'succeeded', 'failed', 'cancelled'];
 const TRIGGERS = ['', 'api', 'cli', 'webhook', 'cron', 'retry', 'remediation'];
 const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
 const MAX_LOG = 1000;
-
-// The API's cursor only leads to older runs, so each page's link carries the cursors of the
-// pages before it (`newer`, once each, the nearest last): "← Newer" is then a link to the page
-// before, not history.back(), which leaves the console when an older page was opened from a
-// bookmark. A bookmarked older page knows no page before it, and "← Newest" goes to the first.
-function trail(query) {
-  return query.getAll('newer').filter(Boolean);
-}
-
-function withTrail(query, cursor, newer) {
-  const q = new URLSearchParams(query);
-  q.delete('newer');
-  for (const c of newer) q.append('newer', c);
-  if (cursor) q.set('cursor', cursor);
-  else q.delete('cursor');
-  return q;
-}
-
-function olderPage(query, next) {
-  const cursor = query.get('cursor');
-  return withTrail(query, next, cursor ? [...trail(query), cursor] : []);
-}
-
-function newerPage(query) {
-  const newer = trail(query);
-  const cursor = newer.pop();
-  return withTrail(query, cursor, newer);
-}
 
 // A run's `epoch` is its fencing token, (generation << 32) | task epoch (docs/runs.md "Fencing
 // and generations"). The raw number (4294967300 after one recovery) tells an operator nothing;
@@ -84,10 +57,7 @@ export function render(view, _params, query, ctx) {
         h('td', null, r.triggered_by), h('td', null, fmtTime(r.created_at)),
         h('td', null, fmtMs(r.duration_ms)), h('td', {class: 'wrap'}, r.error || ''))),
       {empty: 'no runs match'}));
-    replace(pager,
-      query.get('cursor') ? h('a', {href: `#/runs?${newerPage(query)}`, 'data-action': 'newer'},
-                              trail(query).length ? '← Newer' : '← Newest') : null,
-      next ? h('a', {href: `#/runs?${olderPage(query, next)}`, 'data-action': 'older'}, 'Older →') : null);
+    replace(pager, ...pagerLinks('#/runs', query, next));
   };
   // Only the newest page changes under the reader; older pages are loaded once.
   if (query.get('cursor')) load().catch((e) => ctx.error(e));

@@ -1,16 +1,17 @@
-// Tasks: a filtered list (queue, status and kind, all on the server; the newest LIMIT, and the
-// page says when that cut the list), and a task's detail (payload, result or error, attempts,
+// Tasks: a filtered, paginated list (queue, status and kind, all on the server; LIMIT a page, the
+// first page refreshing every 5 s), and a task's detail (payload, result or error, attempts,
 // epoch, reclaims, worker) with cancel and retry.
 // The detail refreshes every 2 s until the task has ended; its event timeline (submitted,
 // running, progress, logs, retries, the end) streams live over GET /api/v1/tasks/{id}/events.
 import {api, follow} from './api.js';
 import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
+import {pagerLinks} from './pager.js';
 
 const STATUSES = ['', 'pending', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
 const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
-// The list holds the newest this many matching tasks.
+// A page holds this many matching tasks.
 const LIMIT = 200;
-// With a status or kind, the API searches each queue's newest this many tasks
+// With a status or kind, a page of the API searches each queue's next this many tasks
 // (docs/api.md, GET /api/v1/tasks).
 const SEARCHED = 5000;
 
@@ -21,6 +22,7 @@ export function render(view, _params, query, ctx) {
   const kind = h('input', {name: 'kind', value: query.get('kind') || '', placeholder: 'any', size: 12});
   const box = h('div');
   const note = h('p', {class: 'muted', 'data-note': 'limit'});
+  const pager = h('div', {class: 'pager'});
   const apply = (ev) => {
     ev.preventDefault();
     const q = new URLSearchParams();
@@ -33,18 +35,18 @@ export function render(view, _params, query, ctx) {
     h('form', {class: 'toolbar', onsubmit: apply},
       h('label', null, 'queue', queue), h('label', null, 'status', status), h('label', null, 'kind', kind),
       h('button', {type: 'submit'}, 'Filter')),
-    box, note);
+    box, note, pager);
   const params = new URLSearchParams({limit: String(LIMIT)});
-  for (const k of ['queue', 'status', 'kind']) if (query.get(k)) params.set(k, query.get(k));
-  // A status or kind is searched for among each queue's newest SEARCHED tasks (all dead letters
-  // for status failed alone): an empty or short list says where it looked.
-  const scanned = Boolean(query.get('kind') || (query.get('status') && query.get('status') !== 'failed'));
-  ctx.every(5000, async () => {
-    const {tasks} = await api(`/tasks?${params}`);
+  for (const k of ['queue', 'status', 'kind', 'cursor']) if (query.get(k)) params.set(k, query.get(k));
+  // A status or kind is searched for among each queue's next SEARCHED tasks (dead letters for
+  // status failed): a short page that has a next says where it looked.
+  const scanned = Boolean(query.get('kind') || query.get('status'));
+  const load = async () => {
+    const {tasks, next_cursor: next} = await api(`/tasks?${params}`);
     ctx.clearError();
-    replace(note, tasks.length >= LIMIT
-      ? `Showing the newest ${LIMIT} matching tasks: older ones, if any, are not listed. Narrow the filter to see them.`
-      : scanned ? `Searched each queue's newest ${SEARCHED.toLocaleString('en')} tasks.` : '');
+    replace(note, next && scanned && tasks.length < LIMIT
+      ? `This page searched each queue's next ${SEARCHED.toLocaleString('en')} tasks: "Older →" searches on.` : '');
+    replace(pager, ...pagerLinks('#/tasks', query, next));
     replace(box, table(['task', 'queue', 'kind', 'status', 'attempts', 'worker', 'created', 'payload'],
       tasks.map((t) => h('tr', {'data-task': t.id},
         h('td', {class: 'mono'}, h('a', {href: `#/tasks/${encodeURIComponent(t.id)}`}, t.id)),
@@ -53,8 +55,11 @@ export function render(view, _params, query, ctx) {
         h('td', {class: 'mono'}, t.worker || ''),
         h('td', null, fmtTime(t.created_at)),
         h('td', {class: 'wrap mono'}, JSON.stringify(t.payload).slice(0, 120)))),
-      {empty: 'no tasks match'}));
-  });
+      {empty: next ? 'none on this page' : 'no tasks match'}));
+  };
+  // Only the newest page changes under the reader; older pages are loaded once.
+  if (query.get('cursor')) load().catch((e) => ctx.error(e));
+  else ctx.every(5000, load);
 }
 
 export function renderTask(view, [id], _query, ctx) {
