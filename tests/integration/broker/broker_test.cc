@@ -115,12 +115,12 @@ class BrokerTest : public ::testing::Test {
     return r && r->size() == 1 ? r->front() : CompletionOutcome::kMissing;
   }
 
-  // Dead-letters the next n tasks of "default" (non-retryable failures), claiming as many as
+  // Dead-letters the next n tasks of `queue` (non-retryable failures), claiming as many as
   // Claim gives.
-  void KillNext(size_t n) {
+  void KillNext(size_t n, const std::string& queue = "default") {
     size_t done = 0;
     for (int round = 0; round < 1000 && done < n; ++round) {
-      auto claimed = ClaimOk({"default"}, "w1", 100);
+      auto claimed = ClaimOk({queue}, "w1", 100);
       std::vector<Completion> batch;
       for (const auto& t : claimed) {
         Completion c = Done(t, Completion::Kind::kFailed, "w1");
@@ -1688,18 +1688,7 @@ TEST_F(BrokerTest, ListTasksFiltersByKindBehindNewerTasks) {
   }
   for (int i = 0; i < 250; ++i) SubmitOk(Req("hay"));
   // Every task dead-lettered, the needles first: the 250 hay tasks are the newest dead letters.
-  size_t dead = 0;
-  for (int round = 0; round < 100 && dead < 253; ++round) {
-    std::vector<Completion> batch;
-    for (const auto& t : ClaimOk({"default"}, "w1", 100)) {
-      Completion c = Done(t, Completion::Kind::kFailed, "w1");
-      c.retryable = false;
-      batch.push_back(c);
-    }
-    ASSERT_TRUE(broker_->Complete(batch));
-    dead += batch.size();
-  }
-  ASSERT_EQ(dead, 253u);
+  KillNext(253);
 
   for (std::optional<TaskStatus> status :
        {std::optional<TaskStatus>(), std::optional(TaskStatus::kFailed)}) {
@@ -1770,18 +1759,7 @@ TEST_F(BrokerTest, ListTasksPagesListEveryTaskOnce) {
   // Dead letters: 250 die in batches of up to 100 at one ms each.
   std::set<std::string> dead;
   for (int i = 0; i < 250; ++i) dead.insert(SubmitOk(Req("fail", "d")));
-  size_t killed = 0;
-  for (int round = 0; round < 100 && killed < 250; ++round) {
-    std::vector<Completion> batch;
-    for (const auto& t : ClaimOk({"d"}, "w1", 100)) {
-      Completion c = Done(t, Completion::Kind::kFailed, "w1");
-      c.retryable = false;
-      batch.push_back(c);
-    }
-    ASSERT_TRUE(broker_->Complete(batch));
-    killed += batch.size();
-  }
-  ASSERT_EQ(killed, 250u);
+  KillNext(250, "d");
   TaskListFilter d;
   d.queue = "d";
   d.status = TaskStatus::kFailed;

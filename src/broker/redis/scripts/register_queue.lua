@@ -11,37 +11,24 @@
 --          and the limit refused it.
 local queues = KEYS[1]
 local max = tonumber(ARGV[1])
-local out = {}
+local refuse_all = false
 if ARGV[2] == 'all' then
   local missing = 0
   for i = 3, #ARGV do
     if redis.call('SISMEMBER', queues, ARGV[i]) == 0 then missing = missing + 1 end
   end
-  local n = redis.call('SCARD', queues)
-  local refused = n + missing > max
-  for i = 3, #ARGV do
-    if redis.call('SISMEMBER', queues, ARGV[i]) == 1 then
-      out[#out + 1] = 1
-    elseif refused then
-      out[#out + 1] = -n
-    else
-      redis.call('SADD', queues, ARGV[i])
-      out[#out + 1] = 2
-    end
-  end
-  return out
+  refuse_all = redis.call('SCARD', queues) + missing > max
 end
+local out = {}
 for i = 3, #ARGV do
+  local n = redis.call('SCARD', queues)
   if redis.call('SISMEMBER', queues, ARGV[i]) == 1 then
     out[#out + 1] = 1
+  elseif refuse_all or n >= max then
+    out[#out + 1] = -n
   else
-    local n = redis.call('SCARD', queues)
-    if n >= max then
-      out[#out + 1] = -n
-    else
-      redis.call('SADD', queues, ARGV[i])
-      out[#out + 1] = 2
-    end
+    redis.call('SADD', queues, ARGV[i])
+    out[#out + 1] = 2
   end
 end
 return out
