@@ -103,7 +103,8 @@ class ApiServer {
   ApiServer& operator=(const ApiServer&) = delete;
 
   // Validates the options, binds and starts serving on a background thread. Returns the bound
-  // port. kInvalidArgument for bad options, kUnavailable when the address cannot be bound.
+  // port. kInvalidArgument for bad options; http::Server::Start's errors when the address
+  // cannot be bound.
   Result<int> Start();
   // Stops accepting, ends SSE streams, waits for the listener. Safe from any thread, idempotent.
   void Stop();

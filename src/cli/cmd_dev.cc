@@ -93,10 +93,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
 
   auto stores = MakeStoreFactory(store_location);
   if (!stores) return out.Fail(stores.error());
-  if (auto s = (*stores)->Open(); !s) {  // applies the migrations once, up front
-    return out.Fail(s.error().code,
-                    "cannot open the store at " + (*stores)->Describe() + ": " + s.error().message);
-  }
+  if (auto st = OpenStoreUpFront(**stores); !st) return out.Fail(st.error());
 
   // Secrets: FERRY_SECRET_<NAME>, then the secrets file if one is given.
   engine::EnvSecretResolver env_secrets;

@@ -64,6 +64,14 @@ Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags
   return store;
 }
 
+Status OpenStoreUpFront(StoreFactory& stores) {
+  if (auto s = stores.Open(); !s) {
+    return Fail(s.error().code,
+                "cannot open the store at " + stores.Describe() + ": " + s.error().message);
+  }
+  return {};
+}
+
 std::string RunDuration(const Json& r) {
   const int64_t started = FieldMs(r, "started_at");
   if (started == 0) return "-";

@@ -112,6 +112,7 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   if (!location) return out.Fail(location.error());
   auto stores = MakeStoreFactory(*location);
   if (!stores) return out.Fail(stores.error());
+  if (auto st = OpenStoreUpFront(**stores); !st) return out.Fail(st.error());
   auto brokers = MakeRedisBrokerFactory(ctx.config().broker);
 
   // Remediation (src/remediation): the leader's idle scan as a duty, its attempts on threads

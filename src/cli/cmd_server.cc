@@ -101,10 +101,7 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
   store_options.write_precedence = true;
   auto stores = MakeStoreFactory(*location, store_options);
   if (!stores) return out.Fail(stores.error());
-  if (auto s = (*stores)->Open(); !s) {  // applies pending migrations once, up front
-    return out.Fail(s.error().code,
-                    "cannot open the store at " + (*stores)->Describe() + ": " + s.error().message);
-  }
+  if (auto st = OpenStoreUpFront(**stores); !st) return out.Fail(st.error());
   const BrokerOptions& broker_options = ctx.config().broker;
   auto brokers = MakeRedisBrokerFactory(broker_options);
   if (auto b = brokers->Open(); !b) {

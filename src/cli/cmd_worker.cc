@@ -44,6 +44,8 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
   if (auto st = RegisterDeclaredHandlers(cfg->handlers, ctx.env(), registry); !st) {
     return out.Fail(st.error());
   }
+  // The worker's kUnavailable and kUnauthenticated come from Redis alone: the health listener
+  // fails with codes of its own (http/server.h), so a taken port is not reported as Redis.
   auto fail = [&](Error e) {
     if (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kUnauthenticated) {
       e = DescribeConnectError(e, cfg->worker.broker.redis_url);

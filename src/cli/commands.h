@@ -1,6 +1,7 @@
 // The subcommands behind `ferry`. cli.cc parses argv with CLI11 into these argument structs and
 // calls one Run* function, which returns the process exit code (output.h: 0 ok, 1 failure,
-// 2 usage, 3 Redis unreachable or refused the credentials).
+// 2 usage, 3 Redis, the store or the server unreachable or refused the credentials, 4 outcome
+// unknown).
 //
 // Thread-safety: each Run* function runs on the main thread; the ones that start a worker also
 // own a signal thread for the duration of the call.
@@ -243,6 +244,10 @@ int RunScheduleNext(Context& ctx, const ScheduleNextArgs& args);
 
 // The store location: --store, else FERRY_STORE, else ./.ferry/ferry.db (directory created).
 Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf);
+// Opens the store once, for the long-running commands (server, scheduler, dev): pending
+// migrations are applied up front, and a store that cannot be opened stops the command at its
+// start, named with its credentials masked ("cannot open the store at postgresql://u:****@...").
+Status OpenStoreUpFront(StoreFactory& stores);
 // Registers the `ferry.run` handler for `ferry worker start`: store from `sf`, secrets from
 // FERRY_SECRET_* and --secrets-file, the rest from the worker's settings. The returned handle
 // keeps what the handler uses alive; hold it until the worker has stopped.

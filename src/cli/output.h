@@ -19,6 +19,8 @@ namespace ferry::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+// Redis, the store or the Ferry server cannot be reached or refused the credentials
+// (kUnavailable, kUnauthenticated): retrying later may succeed.
 inline constexpr int kExitUnavailable = 3;
 // The request reached Redis and its answer was lost: it may have been done (OutcomeIsUnknown).
 inline constexpr int kExitOutcomeUnknown = 4;

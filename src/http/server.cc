@@ -778,12 +778,15 @@ Result<int> Server::Start() {
     return Fail(ErrorCode::kInvalidArgument, "body limits must satisfy 0 <= default <= max");
   }
 
+  // Neither failure below is a dependency being down (kUnavailable, which callers report as
+  // Redis or the store unreachable, exit 3): the host names no address (kNotFound), or the
+  // address is taken or not this machine's (kConflict). Both exit 1.
   beast::error_code ec;
   tcp::resolver resolver(s.io);
   auto endpoints = resolver.resolve(o.host, std::to_string(o.port),
                                     tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    return Fail(ErrorCode::kUnavailable,
+    return Fail(ErrorCode::kNotFound,
                 "cannot resolve listen host " + o.host + ": " + (ec ? ec.message() : "no address"));
   }
   const tcp::endpoint endpoint = endpoints.begin()->endpoint();
@@ -794,7 +797,7 @@ Result<int> Server::Start() {
   if (ec) {
     beast::error_code ignored;
     s.acceptor.close(ignored);
-    return Fail(ErrorCode::kUnavailable,
+    return Fail(ErrorCode::kConflict,
                 "cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + ec.message());
   }
   s.port = s.acceptor.local_endpoint(ec).port();

@@ -77,7 +77,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Binds and starts serving. Returns the bound port. kInvalidArgument for bad options,
-  // kUnavailable when the address cannot be bound.
+  // kNotFound when the host does not resolve, kConflict when the address cannot be bound (taken,
+  // or not this machine's).
   Result<int> Start();
   void Stop();
 

@@ -371,6 +371,29 @@ TEST_F(CliTest, UnreachableRedisExitsThreeQuickly) {
   }
 }
 
+// The store is reached as Redis is: one it cannot reach is exit 3 too (docs/cli.md "Exit codes"),
+// naming it with its password masked, from the commands that read it and the processes that
+// serve from it alike.
+TEST(CliStore, AnUnreachableStoreExitsThreeNamingIt) {
+  const std::string port = std::to_string(FreePort());  // nothing listens there
+  const std::string store = "postgresql://ferry:hunter2@127.0.0.1:" + port + "/ferry";
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"run", "list"},
+                                             {"workflow", "list"},
+                                             {"server", "start", "--listen", "127.0.0.1:0"},
+                                             {"scheduler", "start"}}) {
+    std::vector<std::string> argv = {FerryBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, seconds(30), {{"NO_COLOR", "1"}, {"FERRY_STORE", store}});
+    EXPECT_EQ(r.exit_code, 3) << args[0] << ": " << r.err;
+    EXPECT_TRUE(Contains(
+        r.err,
+        "ferry: cannot open the store at postgresql://ferry:****@127.0.0.1:" + port + "/ferry"))
+        << args[0] << ": " << r.err;
+    EXPECT_FALSE(Contains(r.out + r.err, "hunter2")) << args[0] << ": password leaked";
+  }
+}
+
 TEST_F(CliTest, WrongPasswordExitsThree) {
   RedisServer secured(RedisServer::Options{"right-password", false});
   std::string url = "redis://:not-it@127.0.0.1:" + std::to_string(secured.port());

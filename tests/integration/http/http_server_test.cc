@@ -293,6 +293,42 @@ TEST(Router, AnIoThreadRouteMayNotHaveAnAdmissionCheck) {
   EXPECT_THROW(r.Add(std::move(route)), std::invalid_argument);
 }
 
+// A listener that cannot start is no dependency being down (kUnavailable, which the CLI reports
+// as Redis unreachable, exit 3): a taken port is a conflict, a host that names no address is not
+// found.
+TEST(HttpServerListen, ATakenPortIsAConflictAndAnUnresolvableHostIsNotFound) {
+  Server holder(ServerOptions{}, Router{});  // port 0: any free one
+  auto port = holder.Start();
+  ASSERT_TRUE(port) << port.error().message;
+  ServerOptions same;
+  same.port = *port;
+  Server second(same, Router{});
+  auto clash = second.Start();
+  ASSERT_FALSE(clash);
+  EXPECT_EQ(clash.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(clash.error().message,
+            "cannot listen on 127.0.0.1:" + std::to_string(*port) + ": Address already in use");
+  // The near miss: once the holder is gone, the same port binds.
+  holder.Stop();
+  Server third(same, Router{});
+  auto freed = third.Start();
+  ASSERT_TRUE(freed) << freed.error().message;
+  EXPECT_EQ(*freed, *port);
+  third.Stop();
+
+  // A label longer than DNS allows (63 bytes): the resolver refuses it without asking a name
+  // server, so the test stays on this machine.
+  ServerOptions nowhere;
+  nowhere.host = std::string(64, 'a') + ".invalid";
+  nowhere.port = 0;
+  Server unresolved(nowhere, Router{});
+  auto none = unresolved.Start();
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(none.error().message.rfind("cannot resolve listen host " + nowhere.host + ": ", 0), 0u)
+      << none.error().message;
+}
+
 TEST_F(HttpServerTest, RoutesParamsQueryAnd404And405) {
   Start();
   auto r = Get("/items/a%20b/detail?q=x+y&z=1");

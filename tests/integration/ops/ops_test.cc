@@ -1,9 +1,13 @@
 // Operations end to end: /metrics of each process through promtool, JSON log lines, alert rules
 // firing and clearing against a real Redis, alert webhook delivery, doctor, the deploy files
 // (promtool rules, systemd-analyze verify, compose/Dockerfile static checks).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -12,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -102,6 +107,85 @@ void SubmitNoops(const RedisServer& redis, const std::string& queue, int n) {
   }
   auto ids = (*broker)->SubmitBatch(batch);
   ASSERT_TRUE(ids) << ids.error().message;
+}
+
+// A port another process listens on (here: the test), until destroyed or Release()d.
+class HeldPort {
+ public:
+  HeldPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(fd_, 1) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("cannot hold a port");
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~HeldPort() { Release(); }
+  HeldPort(const HeldPort&) = delete;
+  HeldPort& operator=(const HeldPort&) = delete;
+  int port() const { return port_; }
+  void Release() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// A listener that cannot start is not Redis being unreachable: each process that listens says
+// which address it could not have, without the Redis wording, and exits 1 (3 is Redis, the
+// store or the server being unreachable; docs/cli.md "Exit codes").
+TEST(OpsListeners, APortThatIsTakenExitsOneNamingTheAddressNotRedis) {
+  RedisServer redis;
+  TempDir dir;
+  auto env = Env(redis);
+  env["FERRY_STORE"] = (dir.path() / "ferry.db").string();
+  HeldPort held;
+  const std::string port = std::to_string(held.port());
+  const std::string taken =
+      "ferry: cannot listen on 127.0.0.1:" + port + ": Address already in use\n";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"worker", "start", "--health-port", port},
+           {"scheduler", "start", "--metrics-port", port},
+           {"server", "start", "--listen", "127.0.0.1:" + port},
+           {"dev", "--listen", "127.0.0.1:" + port, "--data-dir", (dir.path() / "dev").string()}}) {
+    auto r = Ferry(args, env);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.err;
+    EXPECT_NE(r.err.find(taken), std::string::npos) << args[0] << ": " << r.err;
+    EXPECT_EQ(r.err.find("cannot connect to Redis"), std::string::npos) << args[0] << ": " << r.err;
+  }
+
+  // A health host that names no address (a label longer than DNS allows: refused without asking
+  // a name server).
+  auto nowhere = env;
+  nowhere["FERRY_HEALTH_HOST"] = std::string(64, 'a') + ".invalid";
+  nowhere["FERRY_HEALTH_PORT"] = "0";
+  auto unresolved = Ferry({"worker", "start"}, nowhere);
+  EXPECT_EQ(unresolved.exit_code, 1) << unresolved.err;
+  EXPECT_NE(
+      unresolved.err.find("ferry: cannot resolve listen host " + nowhere["FERRY_HEALTH_HOST"]),
+      std::string::npos)
+      << unresolved.err;
+  EXPECT_EQ(unresolved.err.find("cannot connect to Redis"), std::string::npos) << unresolved.err;
+
+  // The near miss: the same port, once free, serves the worker's health.
+  held.Release();
+  Process worker(Proc({FerryBinary(), "worker", "start", "--health-port", port}, env));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Curl("http://127.0.0.1:" + port + "/healthz").find("\"ok\"") != std::string::npos;
+      },
+      seconds(15)))
+      << worker.Stderr();
+  worker.Signal(SIGTERM);
+  EXPECT_EQ(worker.Wait(seconds(20)), 0) << worker.Stderr();
 }
 
 TEST(OpsMetrics, WorkerScrapePassesPromtoolAndLogsAreJson) {
