@@ -377,6 +377,11 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
         << r->body;
   }
   expect(client_->Post("/api/v1/tokens", R"({"name":""})", "application/json"), 400);
+  // A token id is checked as task and run ids are: malformed 400, well-formed but unknown 404.
+  expect(client_->Post("/api/v1/tokens/nope/revoke", "", "application/json"), 400);
+  expect(client_->Post("/api/v1/tokens/" + unknown.substr(1) + "/revoke", "", "application/json"),
+         400);
+  expect(client_->Post("/api/v1/tokens/" + unknown + "/revoke", "", "application/json"), 404);
   // A name `ferry token list` prints as it is: an escape sequence or a CR would paint over the
   // table; DEL too. A near miss, a name of printable non-ASCII characters, is fine.
   for (const char* name : {R"(evil\u001b[31mRED)", R"(a\rb)", R"(tab\there)", R"(del\u007f)"}) {
@@ -395,7 +400,6 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   expect(
       client_->Post("/api/v1/tokens", R"({"name":"x","scopes":["read,run"]})", "application/json"),
       400);
-  expect(client_->Post("/api/v1/tokens/nope/revoke", "", "application/json"), 404);
   // Tokens are for admin tokens only: one level below is refused.
   const std::string apply_secret = service::NewApiTokenSecret();
   ASSERT_TRUE(admin_->CreateApiToken("apply-only", Sha256Hex(apply_secret), {"apply"}));

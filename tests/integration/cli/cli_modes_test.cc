@@ -336,6 +336,24 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"token", "revoke", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"task", "status", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"run", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
+  // Following and revoking check the id as the other commands do: one that is not an id is the
+  // caller's mistake (exit 2, named), a well-formed id of nothing is missing (exit 1). The near
+  // misses: the id in lower case, and one character short.
+  const std::string unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+  for (const std::string& bad :
+       {std::string("x"), std::string("01arz3ndektsv4rrffq69g5fav"), unknown.substr(1)}) {
+    for (const auto& [args, kind] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"run", "watch", bad}, "run"},
+             {{"task", "events", bad, "--follow"}, "task"},
+             {{"token", "revoke", bad}, "token"}}) {
+      Json refused = Same(args, 2);
+      EXPECT_THAT(refused.dump(), HasSubstr("malformed " + kind + " id '" + bad + "'"))
+          << args[0] << " " << args[1];
+    }
+  }
+  EXPECT_THAT(Same({"run", "watch", unknown}, 1).dump(), HasSubstr("no run " + unknown));
+  EXPECT_THAT(Same({"task", "events", unknown, "--follow"}, 1).dump(),
+              HasSubstr("no task " + unknown));
   Same({"remediation", "list"});
   Same({"remediation", "list", "--status", "sideways"}, 2);
   Same({"remediation", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
