@@ -34,11 +34,11 @@ int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags) {
   // set in this shell for a server started from it must not fail a remote call.
   std::optional<ops::AlertEvaluator> evaluator;
   if (!ctx.remote()) {
-    auto thresholds = ops::ResolveThresholds(flags.values, ctx.env());
-    if (!thresholds) return out.Fail(thresholds.error());
+    auto settings = ops::ResolveAlertSettings(flags.values, ctx.env());
+    if (!settings) return out.Fail(settings.error());
     // Thresholds given as flags make a what-if look: it records nothing, so it neither resolves
     // nor restarts what the deployment's evaluators (its config and environment) see firing.
-    evaluator.emplace(*thresholds, /*record=*/flags.values.empty());
+    evaluator.emplace(settings->thresholds, /*record=*/flags.values.empty());
   }
   // Locally the store is read only when one is configured: a default ./.ferry is not created
   // for this.

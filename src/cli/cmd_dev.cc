@@ -50,6 +50,10 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   // The user's own kinds (docs/handlers.md), checked before anything starts.
   auto declared = ResolveHandlerDeclarations(args.handlers, ctx.env());
   if (!declared) return out.Fail(declared.error());
+  // GET /api/v1/alerts evaluates with the thresholds of FERRY_ALERT_*, checked as every command
+  // that reads them checks them.
+  auto alert_settings = ops::ResolveAlertSettings({}, ctx.env());
+  if (!alert_settings) return out.Fail(alert_settings.error());
   std::filesystem::path data_dir =
       PickSettingText(args.data_dir, "data-dir", ctx.env()).value_or(".ferry");
   std::error_code ec;
@@ -111,11 +115,9 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
 
   // Operations (src/ops): the API's /metrics has the cluster-wide values plus this process's
   // worker and webhooks; GET /api/v1/alerts evaluates the rules (thresholds from FERRY_ALERT_*).
-  auto thresholds = ops::ResolveThresholds({}, ctx.env());
-  if (!thresholds) return out.Fail(thresholds.error());
   ops::Metrics metrics("dev");
   metrics.EnableCluster(brokers.get(), stores->get());
-  const ops::AlertEvaluator evaluator(*thresholds);
+  const ops::AlertEvaluator evaluator(alert_settings->thresholds);
 
   WorkerOptions wo;
   wo.broker = broker_options;

@@ -38,30 +38,24 @@ struct SchedulerFlags {
   std::map<std::string, std::string> alerts;  // --alert-* (src/ops)
 };
 
-// A duration setting greater than zero, or `fallback` when not set.
-Result<std::chrono::milliseconds> Duration(const Context& ctx,
-                                           const std::optional<std::string>& flag,
-                                           std::string_view key,
-                                           std::chrono::milliseconds fallback) {
-  auto d = fallback;
-  if (auto st = PickDuration(flag, key, ctx.env(), /*allow_zero=*/false, d); !st) {
-    return Fail(st.error());
-  }
-  return d;
-}
-
 int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& flags) {
   const Output& out = ctx.out();
   scheduler::SchedulerOptions so;
-  auto tick = Duration(ctx, flags.tick, "scheduler-tick", so.tick);
-  if (!tick) return out.Fail(tick.error());
-  auto lease = Duration(ctx, flags.lease, "scheduler-lease", so.lease);
-  if (!lease) return out.Fail(lease.error());
-  auto grace = Duration(ctx, flags.misfire_grace, "misfire-grace", so.dispatch.misfire_grace);
-  if (!grace) return out.Fail(grace.error());
-  so.tick = *tick;
-  so.lease = *lease;
-  so.dispatch.misfire_grace = *grace;
+  if (auto st = PickDurationAtLeast(flags.tick, "scheduler-tick", ctx.env(), scheduler::kMinTick,
+                                    so.tick);
+      !st) {
+    return out.Fail(st.error());
+  }
+  if (auto st = PickDurationAtLeast(flags.lease, "scheduler-lease", ctx.env(), scheduler::kMinLease,
+                                    so.lease);
+      !st) {
+    return out.Fail(st.error());
+  }
+  if (auto st = PickDuration(flags.misfire_grace, "misfire-grace", ctx.env(), /*allow_zero=*/false,
+                             so.dispatch.misfire_grace);
+      !st) {
+    return out.Fail(st.error());
+  }
   if (auto q = PickSetting(flags.run_queue, "run-queue", ctx.env())) {
     if (auto st = ValidateQueueName(q->text); !st)
       return out.Fail(BadSetting(*q, st.error().message).value());
@@ -72,26 +66,12 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
 
   // Alerts (src/ops): the leader evaluates the rules every alert-interval, keeping the shared
   // firing-since state in Redis current, and announces changes to the alert webhook if one is set.
-  auto thresholds = ops::ResolveThresholds(flags.alerts, ctx.env());
-  if (!thresholds) return out.Fail(thresholds.error());
-  auto pick_alert = [&](const std::string& key) -> std::optional<std::string> {
-    if (auto it = flags.alerts.find(key); it != flags.alerts.end()) return it->second;
-    return ctx.env()(ops::EnvNameOf(key));
-  };
-  const auto interval_flag = flags.alerts.find("alert-interval");
-  auto alert_interval = Duration(ctx,
-                                 interval_flag == flags.alerts.end()
-                                     ? std::nullopt
-                                     : std::optional<std::string>(interval_flag->second),
-                                 "alert-interval", std::chrono::seconds(15));
-  if (!alert_interval) return out.Fail(alert_interval.error());
-  ops::NotifierOptions notify;
-  notify.url = pick_alert("alert-webhook-url").value_or("");
-  notify.secret = pick_alert("alert-webhook-secret").value_or("");
-  auto evaluator = std::make_shared<const ops::AlertEvaluator>(*thresholds);
-  auto notifier = std::make_shared<const ops::AlertNotifier>(notify);
+  auto alerts = ops::ResolveAlertSettings(flags.alerts, ctx.env());
+  if (!alerts) return out.Fail(alerts.error());
+  auto evaluator = std::make_shared<const ops::AlertEvaluator>(alerts->thresholds);
+  auto notifier = std::make_shared<const ops::AlertNotifier>(alerts->webhook);
   so.hooks.push_back(scheduler::PeriodicHook{
-      "alerts", *alert_interval,
+      "alerts", alerts->interval,
       [evaluator, notifier](Store& store, Broker& broker, const Clock&) -> Status {
         auto report = evaluator->Evaluate(broker, &store);
         if (!report) return Fail(report.error());

@@ -79,6 +79,10 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
       return out.Fail(st.error());
     }
   }
+  // The alert rules' thresholds serve GET /api/v1/alerts; every --alert-* setting is checked, as
+  // the scheduler checks them, before anything is opened.
+  auto alert_settings = ops::ResolveAlertSettings(args.alert_flags, ctx.env());
+  if (!alert_settings) return out.Fail(alert_settings.error());
   // Each connection is a descriptor: let the cap, not the soft limit, decide.
   RaiseOpenFileLimit();
 
@@ -126,11 +130,9 @@ int RunServerStart(Context& ctx, const StoreFlags& sf, const ServerArgs& args) {
 
   // Operations (src/ops): /metrics with the cluster-wide values, webhook metrics, and
   // GET /api/v1/alerts evaluated on request against the shared alert state in Redis.
-  auto thresholds = ops::ResolveThresholds(args.alert_flags, ctx.env());
-  if (!thresholds) return out.Fail(thresholds.error());
   ops::Metrics metrics("server");
   metrics.EnableCluster(brokers.get(), stores->get());
-  const ops::AlertEvaluator evaluator(*thresholds);
+  const ops::AlertEvaluator evaluator(alert_settings->thresholds);
   ao.metrics = [&metrics] { return metrics.Render(); };
   ao.on_webhook = [&metrics](const std::string& workflow, int status, double seconds) {
     metrics.ObserveWebhook(workflow, status, seconds);

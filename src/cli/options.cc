@@ -179,6 +179,21 @@ Status PickDuration(const std::optional<std::string>& flag, std::string_view key
   return {};
 }
 
+Status PickDurationAtLeast(const std::optional<std::string>& flag, std::string_view key,
+                           const EnvLookup& env, std::chrono::milliseconds min,
+                           std::chrono::milliseconds& into) {
+  auto setting = PickSetting(flag, key, env);
+  if (!setting) return {};
+  auto d = ParseDurationSetting(*setting, /*allow_zero=*/true);
+  if (!d) return Fail(d.error());
+  if (*d < min) {
+    return BadSetting(*setting,
+                      "must be at least " + FormatDuration(min) + ", not '" + setting->text + "'");
+  }
+  into = *d;
+  return {};
+}
+
 Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLookup& env,
                                          const std::string& default_log_level) {
   ClientConfig cfg;
@@ -260,7 +275,7 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     }
     w.worker_id = r->text;
   }
-  if (auto st = PickDuration(flags.lease, "lease", env, /*allow_zero=*/false, w.lease); !st) {
+  if (auto st = PickDurationAtLeast(flags.lease, "lease", env, kMinTaskLease, w.lease); !st) {
     return Fail(st.error());
   }
   if (auto st = PickDuration(flags.drain_timeout, "drain-timeout", env, /*allow_zero=*/true,

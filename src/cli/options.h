@@ -53,6 +53,12 @@ Result<std::chrono::milliseconds> ParseDurationSetting(const SettingText& settin
 // PickSetting then ParseDurationSetting into `into`, which stays as it was when nothing is set.
 Status PickDuration(const std::optional<std::string>& flag, std::string_view key,
                     const EnvLookup& env, bool allow_zero, std::chrono::milliseconds& into);
+// PickDuration for a setting with a floor ("--lease: must be at least 100ms"): the minimum the
+// part that uses it enforces too (worker/worker.h kMinTaskLease, ...), checked here so the
+// message names the setting and comes before any connection is made.
+Status PickDurationAtLeast(const std::optional<std::string>& flag, std::string_view key,
+                           const EnvLookup& env, std::chrono::milliseconds min,
+                           std::chrono::milliseconds& into);
 // PickSetting then ParseIntSetting into `into`, which stays as it was when nothing is set.
 template <typename Int>
 Status PickInt(const std::optional<std::string>& flag, std::string_view key, const EnvLookup& env,

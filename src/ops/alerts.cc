@@ -30,7 +30,7 @@ struct Raw {
 std::optional<Raw> Pick(const std::map<std::string, std::string>& flags, const EnvLookup& env,
                         const std::string& key) {
   if (auto it = flags.find(key); it != flags.end()) return Raw{it->second, "--" + key};
-  const std::string name = EnvNameForKey(key);
+  const std::string name = EnvNameOf(key);
   if (auto v = env(name)) return Raw{*v, name};
   return std::nullopt;
 }
@@ -74,9 +74,10 @@ Json AlertJson(const Alert& a) {
 
 }  // namespace
 
-Result<AlertThresholds> ResolveThresholds(const std::map<std::string, std::string>& flags,
-                                          const EnvLookup& env) {
-  AlertThresholds t;
+Result<AlertSettings> ResolveAlertSettings(const std::map<std::string, std::string>& flags,
+                                           const EnvLookup& env) {
+  AlertSettings settings;
+  AlertThresholds& t = settings.thresholds;
   auto count = [&](const std::string& key, int64_t& dest) -> Status {
     if (auto r = Pick(flags, env, key)) {
       auto v = ParseCount(*r);
@@ -108,6 +109,9 @@ Result<AlertThresholds> ResolveThresholds(const std::map<std::string, std::strin
   if (auto st = dur("alert-failure-window", t.failure_window); !st) return Fail(st.error());
   if (auto st = dur("alert-wait-time", t.wait_time); !st) return Fail(st.error());
   if (auto st = dur("alert-pending-run-age", t.pending_run_age); !st) return Fail(st.error());
+  if (auto st = dur("alert-interval", settings.interval); !st) return Fail(st.error());
+  if (auto r = Pick(flags, env, "alert-webhook-url")) settings.webhook.url = r->text;
+  if (auto r = Pick(flags, env, "alert-webhook-secret")) settings.webhook.secret = r->text;
   if (auto r = Pick(flags, env, "alert-failure-rate")) {
     // "0.1", "10%".
     std::string text = r->text;
@@ -129,7 +133,7 @@ Result<AlertThresholds> ResolveThresholds(const std::map<std::string, std::strin
     return Fail(ErrorCode::kInvalidArgument,
                 "alert-queue-depth-critical must not be below alert-queue-depth-warning");
   }
-  return t;
+  return settings;
 }
 
 std::vector<Alert> EvaluateRules(const ClusterSnapshot& s, const AlertThresholds& t,

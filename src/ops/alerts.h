@@ -47,11 +47,6 @@ struct AlertThresholds {
   std::chrono::milliseconds pending_run_age = std::chrono::minutes(5);
 };
 
-// Thresholds from flags (key -> text, e.g. {"alert-wait-time", "30s"}) > env (FERRY_ALERT_*,
-// which LayeredEnv backs with the config file) > defaults. Errors name the source.
-Result<AlertThresholds> ResolveThresholds(const std::map<std::string, std::string>& flags,
-                                          const EnvLookup& env);
-
 struct Alert {
   std::string name;      // QueueDepthHigh, ...
   std::string severity;  // warning, critical
@@ -130,6 +125,22 @@ struct NotifierOptions {
   std::string secret;
   std::chrono::milliseconds timeout = std::chrono::seconds(5);
 };
+
+// Every alert-* setting. Each command that takes the --alert-* flags (alerts, server, scheduler)
+// or reads FERRY_ALERT_* (dev) resolves all of them here, so a value is judged by one rule
+// wherever it is given: a server refuses --alert-interval 0 as the scheduler does, though only
+// the scheduler evaluates on an interval.
+struct AlertSettings {
+  AlertThresholds thresholds;
+  // How often the scheduler's leader evaluates the rules and delivers changes. > 0.
+  std::chrono::milliseconds interval = std::chrono::seconds(15);
+  NotifierOptions webhook;  // url "" = no webhook
+};
+
+// From flags (key -> text, e.g. {"alert-wait-time", "30s"}) > env (FERRY_ALERT_*, which
+// LayeredEnv backs with the config file) > defaults. Errors (kInvalidArgument) name the source.
+Result<AlertSettings> ResolveAlertSettings(const std::map<std::string, std::string>& flags,
+                                           const EnvLookup& env);
 
 class AlertNotifier {
  public:

@@ -43,11 +43,13 @@ Scheduler::Scheduler(StoreFactory& stores, BrokerFactory& brokers, SchedulerOpti
 Scheduler::~Scheduler() { Stop(); }
 
 Status Scheduler::Start() {
-  if (options_.tick.count() <= 0) {
-    return Fail(ErrorCode::kInvalidArgument, "the scheduler tick must be greater than zero");
+  if (options_.tick < kMinTick) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "the scheduler tick must be at least " + FormatDuration(kMinTick));
   }
-  if (options_.use_lease && options_.lease < milliseconds(500)) {
-    return Fail(ErrorCode::kInvalidArgument, "the scheduler lease must be at least 500ms");
+  if (options_.use_lease && options_.lease < kMinLease) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "the scheduler lease must be at least " + FormatDuration(kMinLease));
   }
   if (options_.use_lease && options_.renew_interval >= options_.lease) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -42,12 +42,20 @@
 
 namespace ferry::scheduler {
 
+// The shortest dispatch tick Start() accepts. Each tick reads every cron trigger from the store
+// and plans its occurrences, which are whole seconds apart at the finest: a 100ms tick already
+// fires each within a tenth of a second, and a faster one adds store load and no accuracy.
+inline constexpr std::chrono::milliseconds kMinTick{100};
+// The shortest leader lease Start() accepts: renewed every lease/5 over Redis, a shorter one
+// would lapse at the first slow round trip.
+inline constexpr std::chrono::milliseconds kMinLease{500};
+
 struct SchedulerOptions {
   // This scheduler's id in the lease (and logs). Default: <hostname>-<pid>-<random>.
   std::string id;
-  // Cron dispatch interval. Must be > 0.
+  // Cron dispatch interval. At least kMinTick.
   std::chrono::milliseconds tick = std::chrono::seconds(1);
-  // Leader lease TTL: a dead leader is replaced within about this long. Must be >= 500ms.
+  // Leader lease TTL: a dead leader is replaced within about this long. At least kMinLease.
   std::chrono::milliseconds lease = std::chrono::seconds(5);
   // How often the leader renews and followers retry. 0 = lease / 5.
   std::chrono::milliseconds renew_interval{0};

@@ -1242,8 +1242,9 @@ Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerR
   for (const auto& q : options.queues) {
     if (auto st = ValidateQueueName(q); !st) return Fail(st.error());
   }
-  if (options.lease < milliseconds(100)) {
-    return Fail(ErrorCode::kInvalidArgument, "lease must be at least 100ms");
+  if (options.lease < kMinTaskLease) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "lease must be at least " + FormatDuration(kMinTaskLease));
   }
   if (options.heartbeat_ttl < milliseconds(300)) {
     return Fail(ErrorCode::kInvalidArgument, "heartbeat TTL must be at least 300ms");

@@ -33,6 +33,10 @@ struct TaskObservation {
   bool reclaimed = false;  // this attempt took the task over from an expired lease
 };
 
+// The shortest task lease MakeWorker accepts: leases are renewed every lease/3 over Redis, and
+// a lease much shorter than a round trip or two would lapse under a busy worker.
+inline constexpr std::chrono::milliseconds kMinTaskLease{100};
+
 struct WorkerOptions {
   BrokerOptions broker;
   // Queues in strict priority order: a later queue is served only when earlier ones are empty.
@@ -45,6 +49,7 @@ struct WorkerOptions {
   // Default "{hostname}-{pid}-{random8}".
   std::string worker_id;
   // A claimed task's lease; another worker may reclaim it once this long without renewal.
+  // At least kMinTaskLease.
   std::chrono::milliseconds lease = std::chrono::seconds(30);
   // On SIGTERM: how long running tasks may finish before they are stopped and handed back.
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(30);

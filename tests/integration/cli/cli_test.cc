@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -368,6 +369,57 @@ TEST_F(CliTest, UnreachableRedisExitsThreeQuickly) {
         << r.err;
     EXPECT_TRUE(Contains(r.err, "Connection refused")) << r.err;
     EXPECT_FALSE(Contains(r.err + r.out, "hunter2")) << "password leaked";
+  }
+}
+
+// A setting with a floor is checked with the others, before the store is opened or Redis
+// dialled: refused as a usage error naming the setting, while the floor itself passes and the
+// command goes on to find Redis unreachable (exit 3). The floors are what the worker and the
+// scheduler enforce themselves (kMinTaskLease, scheduler::kMinTick, scheduler::kMinLease); the
+// alert interval is judged alike by every command that takes it.
+TEST(CliSettings, FloorsAndTheAlertIntervalAreCheckedBeforeAnythingIsOpened) {
+  TempDir dir;
+  const std::string store = (dir.path() / "ferry.db").string();
+  const std::string unreachable = "redis://127.0.0.1:" + std::to_string(FreePort());
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {FerryBinary(), "--redis-url", unreachable};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, seconds(30), {{"NO_COLOR", "1"}, {"FERRY_STORE", store}});
+  };
+  struct Case {
+    std::vector<std::string> refused;
+    std::string message;
+    std::vector<std::string> at_floor;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"worker", "start", "--lease", "99ms"},
+            "--lease: must be at least 100ms, not '99ms'",
+            {"worker", "start", "--lease", "100ms"}},
+           {{"scheduler", "start", "--tick", "99ms"},
+            "--tick: must be at least 100ms, not '99ms'",
+            {"scheduler", "start", "--tick", "100ms"}},
+           {{"scheduler", "start", "--lease", "499ms"},
+            "--lease: must be at least 500ms, not '499ms'",
+            {"scheduler", "start", "--lease", "500ms"}},
+           {{"scheduler", "start", "--alert-interval", "0"},
+            "--alert-interval: must be greater than zero",
+            {"scheduler", "start", "--alert-interval", "1ms"}},
+           {{"server", "start", "--alert-interval", "0"},
+            "--alert-interval: must be greater than zero",
+            {"server", "start", "--alert-interval", "1ms"}},
+           {{"alerts", "--alert-interval", "0"},
+            "--alert-interval: must be greater than zero",
+            {"alerts", "--alert-interval", "1ms"}},
+       }) {
+    const std::string what = c.refused[0] + " " + c.refused[c.refused.size() - 2];
+    auto refused = run(c.refused);
+    EXPECT_EQ(refused.exit_code, 2) << what << ": " << refused.err;
+    EXPECT_TRUE(Contains(refused.err, "ferry: " + c.message + "\n")) << what << ": " << refused.err;
+    EXPECT_FALSE(std::filesystem::exists(store)) << what << ": the store was opened first";
+    auto at_floor = run(c.at_floor);
+    EXPECT_EQ(at_floor.exit_code, 3) << what << " at its floor: " << at_floor.err;
+    EXPECT_TRUE(Contains(at_floor.err, "cannot connect to Redis")) << what << ": " << at_floor.err;
+    std::filesystem::remove(store);
   }
 }
 

@@ -230,6 +230,24 @@ TEST(OptionsTest, MaxQueuesIsBoundedOnBothSides) {
   EXPECT_EQ(top->broker.max_queues, 1000000);
 }
 
+TEST(OptionsTest, ALeaseUnderTheWorkersMinimumIsRefusedNamingTheSetting) {
+  // The worker refuses it too (MakeWorker), but only after the store was opened and without
+  // saying which setting: here it is a bad setting like any other.
+  WorkerFlags f;
+  f.lease = "99ms";
+  auto short_flag = ResolveWorkerConfig({}, f, FakeEnv({}));
+  ASSERT_FALSE(short_flag);
+  EXPECT_EQ(short_flag.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(short_flag.error().message, "--lease: must be at least 100ms, not '99ms'");
+  auto short_env = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_LEASE", "0.05"}}));
+  ASSERT_FALSE(short_env);
+  EXPECT_EQ(short_env.error().message, "FERRY_LEASE: must be at least 100ms, not '0.05'");
+  f.lease = "100ms";  // the minimum itself
+  auto at_minimum = ResolveWorkerConfig({}, f, FakeEnv({}));
+  ASSERT_TRUE(at_minimum) << at_minimum.error().message;
+  EXPECT_EQ(at_minimum->worker.lease, kMinTaskLease);
+}
+
 TEST(OptionsTest, BadFlagValueWinsOverGoodEnv) {
   // flag > env holds for errors too: a bad flag is reported, not silently replaced by the env.
   WorkerFlags f;

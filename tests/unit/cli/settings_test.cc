@@ -145,5 +145,30 @@ TEST(SettingsCatalogue, ValuesAreFoundByKeyAndErrorsNameTheFlagOrVariable) {
   EXPECT_EQ(zero.error().message, "--tick: must be greater than zero");
 }
 
+TEST(SettingsCatalogue, ADurationWithAFloorRefusesOnePastItAndKeepsTheDefaultWhenUnset) {
+  auto env = FakeEnv({{"FERRY_SCHEDULER_TICK", "99ms"}});
+  auto tick = std::chrono::milliseconds(1000);
+  auto under = PickDurationAtLeast(std::nullopt, "scheduler-tick", env, scheduler::kMinTick, tick);
+  ASSERT_FALSE(under);
+  EXPECT_EQ(under.error().message, "FERRY_SCHEDULER_TICK: must be at least 100ms, not '99ms'");
+  EXPECT_EQ(tick, std::chrono::milliseconds(1000)) << "left as it was";
+  ASSERT_TRUE(
+      PickDurationAtLeast(std::string("100ms"), "scheduler-tick", env, scheduler::kMinTick, tick));
+  EXPECT_EQ(tick, scheduler::kMinTick);
+  auto lease = std::chrono::milliseconds(5000);
+  auto short_lease = PickDurationAtLeast(std::string("499ms"), "scheduler-lease", env,
+                                         scheduler::kMinLease, lease);
+  ASSERT_FALSE(short_lease);
+  EXPECT_EQ(short_lease.error().message, "--lease: must be at least 500ms, not '499ms'");
+  ASSERT_TRUE(
+      PickDurationAtLeast(std::nullopt, "scheduler-lease", env, scheduler::kMinLease, lease));
+  EXPECT_EQ(lease, std::chrono::milliseconds(5000)) << "unset: the default stays";
+  auto bad =
+      PickDurationAtLeast(std::string("soon"), "scheduler-lease", env, scheduler::kMinLease, lease);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind("--lease: bad duration 'soon'", 0), 0u)
+      << bad.error().message;
+}
+
 }  // namespace
 }  // namespace ferry::cli

@@ -86,17 +86,34 @@ TEST(AlertRules, ThresholdsFromFlagsAndEnv) {
     if (n == "FERRY_ALERT_FAILURE_RATE") return "25%";
     return std::nullopt;
   };
-  auto t = ResolveThresholds({{"alert-queue-depth-warning", "7"}}, env);
-  ASSERT_TRUE(t) << t.error().message;
-  EXPECT_EQ(t->queue_depth_warning, 7);
-  EXPECT_EQ(t->wait_time, std::chrono::seconds(30));
-  EXPECT_DOUBLE_EQ(t->failure_rate, 0.25);
-  auto bad = ResolveThresholds({{"alert-failure-rate", "2"}}, env);
+  auto s = ResolveAlertSettings({{"alert-queue-depth-warning", "7"}}, env);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->thresholds.queue_depth_warning, 7);
+  EXPECT_EQ(s->thresholds.wait_time, std::chrono::seconds(30));
+  EXPECT_DOUBLE_EQ(s->thresholds.failure_rate, 0.25);
+  EXPECT_EQ(s->interval, std::chrono::seconds(15));
+  EXPECT_EQ(s->webhook.url, "");
+  auto bad = ResolveAlertSettings({{"alert-failure-rate", "2"}}, env);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("--alert-failure-rate"), std::string::npos);
-  auto inverted = ResolveThresholds(
+  auto inverted = ResolveAlertSettings(
       {{"alert-queue-depth-warning", "600"}, {"alert-queue-depth-critical", "500"}}, env);
   EXPECT_FALSE(inverted);
+}
+
+std::optional<std::string> NoEnv(const std::string&) { return std::nullopt; }
+
+TEST(AlertRules, TheIntervalAndWebhookAreResolvedWithTheThresholds) {
+  auto s = ResolveAlertSettings(
+      {{"alert-interval", "1ms"}, {"alert-webhook-url", "http://127.0.0.1:9/hook"}}, NoEnv);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->interval, std::chrono::milliseconds(1));
+  EXPECT_EQ(s->webhook.url, "http://127.0.0.1:9/hook");
+  for (const char* text : {"0", "0s", "soon"}) {
+    auto bad = ResolveAlertSettings({{"alert-interval", text}}, NoEnv);
+    ASSERT_FALSE(bad) << text;
+    EXPECT_EQ(bad.error().message.rfind("--alert-interval: ", 0), 0u) << bad.error().message;
+  }
 }
 
 TEST(AlertSamples, RoundTrip) {
