@@ -4,7 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <stdexcept>
+
+#include "core/decimal.h"
 
 namespace ferry {
 namespace {
@@ -40,17 +41,13 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
     ++i;
   }
-  std::string number(text.substr(0, i));
   std::string_view unit = text.substr(i);
-  double value = 0;
-  try {
-    size_t used = 0;
-    value = std::stod(number, &used);
-    if (used != number.size()) throw std::invalid_argument("trailing");
-  } catch (...) {
+  const std::optional<double> number = ParseDecimal(text.substr(0, i));
+  if (!number) {
     return Fail(ErrorCode::kInvalidArgument,
                 "bad duration '" + std::string(text) + "': expected e.g. 500ms, 30s, 5m, 2h");
   }
+  const double value = *number;
   double scale = 1000;  // bare numbers are seconds
   if (unit == "ms")
     scale = 1;

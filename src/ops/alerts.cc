@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/crypto.h"
+#include "core/decimal.h"
 #include "core/time_util.h"
 #include "engine/http_client.h"
 
@@ -113,21 +114,19 @@ Result<AlertSettings> ResolveAlertSettings(const std::map<std::string, std::stri
   if (auto r = Pick(flags, env, "alert-webhook-url")) settings.webhook.url = r->text;
   if (auto r = Pick(flags, env, "alert-webhook-secret")) settings.webhook.secret = r->text;
   if (auto r = Pick(flags, env, "alert-failure-rate")) {
-    // "0.1", "10%".
-    std::string text = r->text;
-    double scale = 1.0;
-    if (!text.empty() && text.back() == '%') {
-      text.pop_back();
-      scale = 0.01;
-    }
-    char* end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size() || v * scale < 0 || v * scale > 1) {
+    // "0.1", "10%": a plain decimal, so "nan" (which would switch the rule off, every
+    // comparison with it being false), " 0.5" or "0x1p-3" are refused as "inf" is.
+    std::string_view text = r->text;
+    const bool percent = !text.empty() && text.back() == '%';
+    if (percent) text.remove_suffix(1);
+    std::optional<double> rate = ParseDecimal(text);
+    if (rate && percent) *rate /= 100;
+    if (!rate || *rate > 1) {
       return Fail(
           ErrorCode::kInvalidArgument,
           r->source + ": expected a fraction from 0 to 1 or a percentage, not '" + r->text + "'");
     }
-    t.failure_rate = v * scale;
+    t.failure_rate = *rate;
   }
   if (t.queue_depth_critical < t.queue_depth_warning) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -8,6 +8,7 @@
 
 #include "core/backoff.h"
 #include "core/clock.h"
+#include "core/decimal.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/non_dumpable.h"
@@ -81,6 +82,30 @@ TEST(Duration, ParsesUnits) {
   EXPECT_FALSE(ParseDuration("abc"));
   EXPECT_FALSE(ParseDuration("5 parsecs"));
   EXPECT_FALSE(ParseDuration(""));
+}
+
+TEST(Duration, TheNumberIsAPlainDecimal) {
+  EXPECT_EQ(ParseDuration(".5s")->count(), 500);
+  EXPECT_EQ(ParseDuration("2.s")->count(), 2000);
+  for (const char* bad : {"1.2.3s", ".s", "1e3ms", "0x10s", "nan", "infs"}) {
+    EXPECT_FALSE(ParseDuration(bad)) << bad;
+  }
+}
+
+TEST(Decimal, DigitsWithAtMostOnePoint) {
+  EXPECT_EQ(ParseDecimal("0.5"), 0.5);
+  EXPECT_EQ(ParseDecimal("10"), 10.0);
+  EXPECT_EQ(ParseDecimal(".25"), 0.25);
+  EXPECT_EQ(ParseDecimal("1."), 1.0);
+  EXPECT_EQ(ParseDecimal("0"), 0.0);
+  // What strtod would take besides, and what it would leave a range check blind to (NaN).
+  for (const char* bad : {"", ".", "nan", "NaN", "inf", "-inf", "infinity", " 0.5", "0.5 ", "+0.5",
+                          "-0", "-0.5", "0x1p-3", "0x10", "1e-1", "1E2", "1.2.3", "1,5", "0.5%"}) {
+    EXPECT_FALSE(ParseDecimal(bad)) << "'" << bad << "'";
+  }
+  // Past double's range: refused, not infinity.
+  EXPECT_FALSE(ParseDecimal(std::string(400, '9')));
+  EXPECT_TRUE(ParseDecimal(std::string(300, '9')));
 }
 
 TEST(Ids, AreUniqueSortableAndWellFormed) {

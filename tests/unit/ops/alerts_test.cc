@@ -103,6 +103,44 @@ TEST(AlertRules, ThresholdsFromFlagsAndEnv) {
 
 std::optional<std::string> NoEnv(const std::string&) { return std::nullopt; }
 
+TEST(AlertRules, TheFailureRateIsAPlainDecimalInRange) {
+  auto rate = [](const std::string& text) {
+    return ResolveAlertSettings({{"alert-failure-rate", text}}, NoEnv);
+  };
+  for (const auto& [text, want] : std::vector<std::pair<std::string, double>>{{"0", 0},
+                                                                              {"1", 1},
+                                                                              {"0.5", 0.5},
+                                                                              {".5", 0.5},
+                                                                              {"0%", 0},
+                                                                              {"100%", 1},
+                                                                              {"12.5%", 0.125}}) {
+    auto s = rate(text);
+    ASSERT_TRUE(s) << text << ": " << s.error().message;
+    EXPECT_DOUBLE_EQ(s->thresholds.failure_rate, want) << text;
+  }
+  // NaN would pass any range check and switch the rule off; the rest are strtod's extras. The
+  // near misses: one past each end of the range.
+  for (const std::string text : {"nan", "NAN", "nan%", "inf", "-0", " 0.5", "0.5 ", "0x1p-3",
+                                 "1e-1", "+0.5", "1.0001", "100.1%", "%", "", "0.5 %"}) {
+    auto s = rate(text);
+    ASSERT_FALSE(s) << "'" << text << "' accepted as " << s->thresholds.failure_rate;
+    EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(s.error().message,
+              "--alert-failure-rate: expected a fraction from 0 to 1 or a "
+              "percentage, not '" +
+                  text + "'");
+  }
+  // From the environment, the message names the variable.
+  auto env = [](const std::string& n) -> std::optional<std::string> {
+    if (n == "FERRY_ALERT_FAILURE_RATE") return "nan";
+    return std::nullopt;
+  };
+  auto from_env = ResolveAlertSettings({}, env);
+  ASSERT_FALSE(from_env);
+  EXPECT_EQ(from_env.error().message.rfind("FERRY_ALERT_FAILURE_RATE: ", 0), 0u)
+      << from_env.error().message;
+}
+
 TEST(AlertRules, TheIntervalAndWebhookAreResolvedWithTheThresholds) {
   auto s = ResolveAlertSettings(
       {{"alert-interval", "1ms"}, {"alert-webhook-url", "http://127.0.0.1:9/hook"}}, NoEnv);
