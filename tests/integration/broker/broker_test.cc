@@ -135,6 +135,19 @@ class BrokerTest : public ::testing::Test {
     ASSERT_EQ(done, n);
   }
 
+  // Dead-letters `first` (the only task waiting in "default"), waits until the clock is past its
+  // death, then dead-letters 501 more tasks (one past a dead-set script's batch of 500), which
+  // so die strictly later. Returns first's death time; the others' ids go to `rest`.
+  int64_t KillFirstThen501(const std::string& first, std::vector<std::string>& rest) {
+    KillNext(1);
+    const int64_t first_dead_ms = Get(first).finished_ms;
+    EXPECT_GT(first_dead_ms, 0);
+    EXPECT_TRUE(Eventually([&] { return WallNowMs() > first_dead_ms; }, std::chrono::seconds(5)));
+    for (int i = 0; i < 501; ++i) rest.push_back(SubmitOk(Req("fail")));
+    KillNext(rest.size());
+    return first_dead_ms;
+  }
+
   int64_t Counter(const std::string& queue, const std::string& name) {
     auto s = broker_->GetQueueStats(queue);
     EXPECT_TRUE(s) << s.error().ToString();
@@ -509,15 +522,9 @@ TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
   SubmitRequest unique = Req("fail");
   unique.unique_key = "order-7";
   const std::string first = SubmitOk(unique);
-  KillNext(1);
-  const int64_t first_dead_ms = Get(first).finished_ms;
-  ASSERT_GT(first_dead_ms, 0);
   // The rest die strictly later, so a purge up to first_dead_ms can only take `first`.
-  ASSERT_TRUE(Eventually([&] { return WallNowMs() > first_dead_ms; }, std::chrono::seconds(5)));
-  // One more than a purge script call takes (500), so the batches are exercised.
   std::vector<std::string> rest;
-  for (int i = 0; i < 501; ++i) rest.push_back(SubmitOk(Req("fail")));
-  KillNext(rest.size());
+  const int64_t first_dead_ms = KillFirstThen501(first, rest);
   const std::string retried = SubmitOk(Req("fail"));
   KillNext(1);
   ASSERT_TRUE(broker_->Retry(retried));
@@ -571,15 +578,9 @@ TEST_F(BrokerTest, PurgeDeletesDeadLettersUpToItsTimeAndNothingElse) {
 
 TEST_F(BrokerTest, RetryDeadRetriesDeadLettersUpToItsTimeAndNothingElse) {
   const std::string first = SubmitOk(Req("fail"));
-  KillNext(1);
-  const int64_t first_dead_ms = Get(first).finished_ms;
-  ASSERT_GT(first_dead_ms, 0);
   // The rest die strictly later, so a retry up to first_dead_ms can only take `first`.
-  ASSERT_TRUE(Eventually([&] { return WallNowMs() > first_dead_ms; }, std::chrono::seconds(5)));
-  // One more than a script call takes (500), so the batches are exercised.
   std::vector<std::string> rest;
-  for (int i = 0; i < 501; ++i) rest.push_back(SubmitOk(Req("fail")));
-  KillNext(rest.size());
+  const int64_t first_dead_ms = KillFirstThen501(first, rest);
   // A cancelled task is not a dead letter: only its own retry brings it back.
   const std::string cancelled = SubmitOk(Req("noop"));
   ASSERT_TRUE(broker_->Cancel(cancelled));
