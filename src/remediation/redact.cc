@@ -321,10 +321,10 @@ void AddSecretLikeValuesAt(const Json& value, const std::string& path, int depth
   if (value.is_object()) {
     for (auto it = value.begin(); it != value.end(); ++it) {
       const std::string at = path + "." + it.key();
-      if (Redaction::SecretLikeKey(it.key()) && it.value().is_string()) {
-        out.emplace_back(it.value().get<std::string>(), at);
-      } else if (Redaction::SecretLikeKey(it.key()) && it.value().is_number()) {
-        out.emplace_back(DumpJson(it.value()), at);  // a numeric PIN prints as its digits
+      const Json& v = it.value();
+      if (Redaction::SecretLikeKey(it.key()) && (v.is_string() || v.is_number())) {
+        // A numeric PIN prints as its digits.
+        out.emplace_back(v.is_string() ? v.get<std::string>() : DumpJson(v), at);
       } else {
         AddSecretLikeValuesAt(it.value(), at, depth + 1, out);
       }

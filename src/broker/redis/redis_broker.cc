@@ -1296,8 +1296,6 @@ class RedisBroker final : public Broker {
     return out;
   }
 
-  // Newest first from the queue's index stream, keeping those with `status` and `kind` (any
-  // when none).
   // One listed task and where its queue's listing resumes after it.
   struct Listed {
     TaskRecord record;
