@@ -884,7 +884,13 @@ test('a double click on an action button sends one request and shows its one out
   await page.waitForSelector('button[data-action="cancel"]:enabled');
   await page.dblclick('button[data-action="cancel"]');
   const notice = page.locator('[role=status]:has-text("cancel")');
-  await notice.waitFor({timeout: WAIT});
+  try {
+    await notice.waitFor({timeout: WAIT});
+  } catch (e) {
+    const runs = (await apiCall('/runs?workflow=console-slow&limit=20')).runs.map((r) => `${r.id}:${r.status}`);
+    throw new Error(`no cancel notice: posts ${JSON.stringify(posts)}, hash ${await page.evaluate(() => location.hash)}, ` +
+                    `main ${(await page.locator('main').innerHTML()).slice(0, 600)}, runs ${runs.join(' ')}`);
+  }
   await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
   assert.deepEqual(posts, [`/api/v1/runs/${runId}/cancel`], 'one cancel sent');
   assert.match(await notice.textContent(), /^cancel: run is (cancelled|running)$/);
@@ -897,6 +903,59 @@ test('a double click on an action button sends one request and shows its one out
   await page.waitForSelector('tr[data-token] td:text-is("double-click")');
   assert.deepEqual(posts, ['/api/v1/tokens'], 'one token created');
   assert.equal((await apiCall('/tokens')).tokens.filter((t) => t.name === 'double-click').length, 1);
+  await page.context().close();
+});
+
+// A second click that comes after the first request was answered but before the page has drawn
+// the outcome (a slow machine) is still the same click's twin: it must send nothing.
+test('a click between an answer and the page drawing it sends nothing more', async () => {
+  const page = await loggedIn();
+  const posts = [];
+  page.on('request', (r) => { if (r.method() === 'POST') posts.push(new URL(r.url()).pathname); });
+  // Every request the page sent before this marker's has been seen by then (they are reported in
+  // the order the page sends them).
+  const settled = async () => {
+    const marker = `/api/v1/workers?marker=${Math.random()}`;
+    await Promise.all([page.waitForRequest((r) => r.url().endsWith(marker)), page.evaluate((m) => fetch(m), marker)]);
+  };
+
+  // The start answered and moved to the run's address, but the run's page is not drawn yet:
+  // the move is held (a listener registered before the app's keeps it from hearing it).
+  await page.addInitScript(() => window.addEventListener('hashchange', (e) => {
+    if (window.holdMoves) e.stopImmediatePropagation();
+  }));
+  await page.goto(`${stack.serverUrl}/#/workflows/console-slow`);
+  const submit = 'form[data-form="start-run"] button[type=submit]';
+  await page.waitForSelector(submit);
+  await page.evaluate(() => { window.holdMoves = true; });
+  await page.click(submit);
+  await page.waitForFunction(() => /^#\/runs\/\w+$/.test(location.hash));
+  const runId = (await page.evaluate(() => location.hash)).split('/').pop();
+  await page.click(submit, {force: true});
+  await settled();
+  assert.deepEqual(posts, ['/api/v1/runs'], 'one run started');
+  assert.equal(await page.$eval(submit, (b) => b.disabled), true);
+
+  // The cancel answered, and the refresh that draws its outcome is held.
+  posts.length = 0;
+  // The run's page, drawn by a fresh document without the hold.
+  await page.evaluate(() => { window.holdMoves = false; });
+  await page.reload();
+  await page.waitForSelector('button[data-action="cancel"]:enabled');
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  await page.route(`**/api/v1/runs/${runId}`, async (route) => { await gate; await route.continue(); });
+  await page.click('button[data-action="cancel"]');
+  const notice = page.locator('[role=status]');
+  await page.waitForSelector('[role=status]:has-text("cancel: run is")', {timeout: WAIT});
+  await page.click('button[data-action="cancel"]', {force: true});
+  await settled();
+  release();
+  await page.waitForSelector('.actions .badge.st-cancelled', {timeout: WAIT});
+  assert.deepEqual(posts, [`/api/v1/runs/${runId}/cancel`], 'one cancel sent');
+  assert.match(await notice.textContent(), /^cancel: run is cancelled$/);
+  // Once the outcome is drawn, the run's buttons work again.
+  await page.waitForSelector('button[data-action="retry"]:enabled', {timeout: WAIT});
   await page.context().close();
 });
 

@@ -144,38 +144,61 @@ export function fields(pairs) {
            pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '')]));
 }
 
+// Returned by an action whose page is going away (it moved to another page): its buttons stay
+// disabled and further calls stay ignored, so a second click in the moment before the new
+// page is drawn sends nothing.
+export const LEAVING = Symbol('leaving');
+
 // An action that sends a request runs one at a time: while it is in flight the button that
 // started it is disabled and further calls are ignored (they return undefined at once), so a
 // double click, a second Enter or a click on a copy of the button that a refresh drew meanwhile
 // sends nothing more, and the page shows the one outcome. run(button, ...args) calls
-// action(...args); run.busy is true meanwhile, for pages that redraw their buttons.
+// action(...args) and returns what it returns.
+//
+// The action includes the refresh that draws its outcome: were the buttons enabled between the
+// answer and that refresh, a second click would send the request again (a second cancel,
+// answered "already ended"). So buttons drawn by run.button() while an action is in flight are
+// drawn disabled, and enabled when it ends.
 export function oneAtATime(action) {
   let busy = false;
+  const drawnBusy = new Set();
   const run = async (button, ...args) => {
     if (busy) return undefined;
     busy = true;
-    if (button) button.disabled = true;
-    try {
-      return await action(...args);
-    } finally {
-      busy = false;
-      if (button) button.disabled = false;
+    if (button) {
+      button.disabled = true;
+      drawnBusy.add(button);
     }
+    let result;
+    try {
+      result = await action(...args);
+    } finally {
+      if (result !== LEAVING) {
+        busy = false;
+        for (const b of drawnBusy) b.disabled = false;
+        drawnBusy.clear();
+      }
+    }
+    return result;
   };
-  Object.defineProperty(run, 'busy', {get: () => busy});
+  // A button of this action: h('button', attrs, ...children), disabled while one is in flight.
+  run.button = (attrs, ...children) => {
+    const b = h('button', {type: 'button', ...attrs, disabled: busy}, ...children);
+    if (busy) drawnBusy.add(b);
+    return b;
+  };
   return run;
 }
 
 // A button that asks for confirmation in the page (no window.confirm): the first click shows
-// "Sure? Yes / No", Yes runs action(button), once at a time (the button stays disabled until
-// it has finished).
-export function confirmButton(label, question, action, attrs = {}) {
+// "Sure? Yes / No", Yes calls run(button, ...args), where run is a oneAtATime: the button is
+// disabled until that has finished, as are the run's other buttons.
+export function confirmButton(label, question, run, attrs = {}, ...args) {
   const box = h('span', {class: 'confirm'});
-  const run = oneAtATime(action);
-  const start = h('button', {...attrs, type: 'button', onclick: () => {
+  const start = run.button({...attrs, onclick: () => {
     replace(box, h('span', {class: 'question'}, question), ' ',
             h('button', {type: 'button', class: 'danger', 'data-confirm': 'yes',
-                         onclick: async () => { replace(box, start); await run(start, start); }}, 'Yes'),
+                         onclick: async () => { replace(box, start); await run(start, ...args); }}, 'Yes'),
             ' ',
             h('button', {type: 'button', onclick: () => replace(box, start)}, 'No'));
   }}, label);

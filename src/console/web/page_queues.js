@@ -4,7 +4,7 @@
 // confirmation. A queue that holds no task can be deleted (admin tokens only; the server also
 // refuses one a live worker serves).
 import {api} from './api.js';
-import {confirmButton, fmtMs, fmtTime, h, oneAtATime, replace, table} from './dom.js';
+import {confirmButton, fmtMs, fmtTime, h, LEAVING, oneAtATime, replace, table} from './dom.js';
 
 const REFRESH_MS = 5000;
 // The page lists the newest this many dead letters.
@@ -38,19 +38,20 @@ export function renderQueue(view, [name], _query, ctx) {
   // Redrawn only when the queue becomes empty or stops being so, so a refresh does not close
   // a question the user is answering.
   let shownEmpty = null;
-  // One change to the queue at a time (a retry, retry all, purge or delete): while one is in
-  // flight the page's other action buttons are drawn disabled and ignore clicks, so a double
-  // click sends one request and the notice tells one outcome. The list is refreshed after.
-  const change = oneAtATime((work) => work());
-  const act = async (button, work) => {
-    await change(button, work);
+  // One change to the queue at a time (a retry, retry all, purge or delete), and the refresh
+  // that shows its outcome: until both are done the page's action buttons are disabled and
+  // ignore clicks, so a double click sends one request and the notice tells one outcome.
+  const change = oneAtATime(async (work) => {
+    if (await work() === LEAVING) return LEAVING;
     try { await refresh(); } catch (e) { ctx.error(e); }
-  };
+    return true;
+  });
 
   const deleteQueue = async () => {
     try {
       await api(`${path}/delete`, {method: 'POST'});
       ctx.go('#/queues');
+      return LEAVING;
     } catch (e) {
       replace(notice, `Not deleted: ${e.message}`);
     }
@@ -103,20 +104,18 @@ export function renderQueue(view, [name], _query, ctx) {
       shownEmpty = empty;
       replace(manage, empty ? confirmButton('Delete queue',
                                             `Forget queue ${name}? Its finished tasks will no longer be listed.`,
-                                            (button) => act(button, deleteQueue),
-                                            {class: 'danger', 'data-action': 'delete-queue'})
+                                            change, {class: 'danger', 'data-action': 'delete-queue'}, deleteQueue)
                             : null);
     }
     const n = queue.dead;
     replace(dead,
       h('div', {class: 'actions'},
         n > 0 ? confirmButton(`Retry all ${n}`, `Retry all ${n} dead tasks of ${name}?`,
-                              (button) => act(button, retryAll),
-                              {class: 'secondary', 'data-action': 'retry-all', disabled: change.busy})
+                              change, {class: 'secondary', 'data-action': 'retry-all'}, retryAll)
               : null,
         n > 0 ? ' ' : null,
         n > 0 ? confirmButton(`Purge all ${n}`, `Delete the ${n} dead tasks of ${name} for good? This cannot be undone.`,
-                              (button) => act(button, purge), {class: 'danger', 'data-action': 'purge', disabled: change.busy})
+                              change, {class: 'danger', 'data-action': 'purge'}, purge)
               : null),
       tasks.length < n ? h('p', {class: 'muted', 'data-note': 'limit'},
                            `Showing the newest ${tasks.length} of ${n} dead letters; "Retry all" and "Purge all" act on all ${n}.`)
@@ -128,8 +127,8 @@ export function renderQueue(view, [name], _query, ctx) {
           h('td', {class: 'num'}, `${t.attempts}/${t.max_attempts}`),
           h('td', {class: 'wrap'}, t.error || ''),
           h('td', null, fmtTime(t.finished_at)),
-          h('td', null, h('button', {type: 'button', class: 'secondary', 'data-action': 'retry', disabled: change.busy,
-                                     onclick: (ev) => act(ev.currentTarget, () => retryOne(t.id))}, 'Retry')))),
+          h('td', null, change.button({class: 'secondary', 'data-action': 'retry',
+                                      onclick: (ev) => change(ev.currentTarget, () => retryOne(t.id))}, 'Retry')))),
         {empty: 'no dead letters'}));
     return tasks;
   };

@@ -38,7 +38,7 @@ export async function renderCandidate(view, [id], _query, ctx) {
   const body = h('div');
   replace(view, h('h1', null, 'Remediation ', h('span', {class: 'mono'}, id)), notice, body);
   const reason = h('input', {name: 'reason', placeholder: 'reason (optional)', size: 30});
-  // Dismiss and re-open send once (oneAtATime); the page is redrawn after the answer.
+  // Dismiss and re-open send once (oneAtATime), and the page's redraw is part of it.
   const send = oneAtATime(async (what) => {
     try {
       const r = await api(`/remediations/${encodeURIComponent(id)}/${what}`,
@@ -47,12 +47,9 @@ export async function renderCandidate(view, [id], _query, ctx) {
     } catch (e) {
       replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
     }
+    try { await load(); } catch (e) { ctx.error(e); }
     return true;
   });
-  const act = async (button, what) => {
-    if (!await send(button, what)) return;
-    try { await load(); } catch (e) { ctx.error(e); }
-  };
   const load = async () => {
     const {remediation: m} = await api(`/remediations/${encodeURIComponent(id)}`);
     let diff = null;
@@ -63,10 +60,9 @@ export async function renderCandidate(view, [id], _query, ctx) {
     const canReopen = ['dismissed', 'failed', 'note_only'].includes(m.status);
     replace(body,
       h('div', {class: 'actions'}, badge(m.status),
-        canDismiss ? [reason, h('button', {type: 'button', class: 'danger', 'data-action': 'dismiss',
-                                           onclick: (ev) => act(ev.currentTarget, 'dismiss')}, 'Dismiss')] : null,
-        canReopen ? h('button', {type: 'button', 'data-action': 'reopen',
-                                 onclick: (ev) => act(ev.currentTarget, 'reopen')}, 'Re-open') : null),
+        canDismiss ? [reason, send.button({class: 'danger', 'data-action': 'dismiss',
+                                           onclick: (ev) => send(ev.currentTarget, 'dismiss')}, 'Dismiss')] : null,
+        canReopen ? send.button({'data-action': 'reopen', onclick: (ev) => send(ev.currentTarget, 'reopen')}, 'Re-open') : null),
       h('div', {class: 'grid'},
         h('div', {class: 'card'}, fields([
           ['workflow', h('a', {href: `#/workflows/${encodeURIComponent(m.workflow)}`}, `${m.workflow} v${m.version}`)],

@@ -1,7 +1,7 @@
 // Runs: a filtered, paginated list (the first page refreshes every 3 s), and a run's page whose
 // DAG, steps and event log follow the run live over its Server-Sent Events stream.
 import {api, follow} from './api.js';
-import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
+import {badge, fields, fmtMs, fmtTime, h, LEAVING, oneAtATime, pre, replace, table} from './dom.js';
 import {drawGraph} from './graph.js';
 import {pagerLinks} from './pager.js';
 
@@ -86,34 +86,36 @@ export async function renderRun(view, [id], _query, ctx) {
     if (graph) graph.setStatus(node, status);
   };
 
-  // Cancel and retry send once (oneAtATime): true when the page should refresh the run.
+  // Cancel and retry send once (oneAtATime), and the refresh that draws the outcome is part of
+  // the action. A retry moves to the new run.
   const send = oneAtATime(async (what) => {
     try {
       const r = await api(`/runs/${encodeURIComponent(id)}/${what}`, {method: 'POST'});
       if (what === 'retry') {
         ctx.go(`#/runs/${encodeURIComponent(r.run.id)}`);
-        return false;
+        return LEAVING;
       }
       replace(notice, `${what}: run is ${r.run.status}`);
     } catch (e) {
       // Here, not in the refresh's error box: the next refresh would clear it.
       replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
     }
+    try { await refresh(); } catch (e) { ctx.error(e); }
     return true;
   });
-  // The refresh comes after the request has settled, so it draws the buttons enabled again.
-  const act = async (button, what) => {
-    if (!await send(button, what)) return;
-    try { await refresh(); } catch (e) { ctx.error(e); }
-  };
 
+  // The buttons are redrawn only when the status changes: a button replaced between a click's
+  // press and release would lose the click.
+  let drawnStatus = null;
   const draw = (r) => {
-    replace(actions, badge(r.status),
-      ENDED.has(r.status) ? null : h('button', {type: 'button', class: 'danger', 'data-action': 'cancel', disabled: send.busy,
-                                                onclick: (ev) => act(ev.currentTarget, 'cancel')}, 'Cancel run'),
-      (r.status === 'failed' || r.status === 'cancelled')
-        ? h('button', {type: 'button', 'data-action': 'retry', disabled: send.busy,
-                       onclick: (ev) => act(ev.currentTarget, 'retry')}, 'Retry run') : null);
+    if (r.status !== drawnStatus) {
+      drawnStatus = r.status;
+      replace(actions, badge(r.status),
+        ENDED.has(r.status) ? null : send.button({class: 'danger', 'data-action': 'cancel',
+                                                  onclick: (ev) => send(ev.currentTarget, 'cancel')}, 'Cancel run'),
+        (r.status === 'failed' || r.status === 'cancelled')
+          ? send.button({'data-action': 'retry', onclick: (ev) => send(ev.currentTarget, 'retry')}, 'Retry run') : null);
+    }
     replace(head, h('div', {class: 'card'}, fields([
       ['workflow', h('a', {href: `#/workflows/${encodeURIComponent(r.workflow)}`}, r.workflow)],
       ['version', `v${r.version}`],

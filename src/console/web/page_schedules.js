@@ -9,7 +9,7 @@ export function render(view, _params, _query, ctx) {
   const box = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
   replace(view, h('h1', null, 'Schedules'), notice, box);
-  // Pause and resume send once at a time (oneAtATime); the list is redrawn after the answer.
+  // Pause and resume send once at a time (oneAtATime), and the list's redraw is part of it.
   const send = oneAtATime(async (s) => {
     const verb = s.paused ? 'resume' : 'pause';
     try {
@@ -18,15 +18,12 @@ export function render(view, _params, _query, ctx) {
     } catch (e) {
       replace(notice, h('span', {role: 'alert', class: 'error'}, `${verb} refused: ${e.message}`));
     }
+    try { await refresh(); } catch (e) { ctx.error(e); }
     return true;
   });
   const refresh = async () => {
     const {schedules} = await api('/schedules');
     ctx.clearError();
-    const toggle = (s) => async (ev) => {
-      if (!await send(ev.currentTarget, s)) return;
-      try { await refresh(); } catch (e) { ctx.error(e); }
-    };
     replace(box, table(['workflow', 'trigger', 'schedule', 'time zone', 'next fire times', 'last fire', 'misfire', 'overlap', 'status', ''],
       schedules.map((s) => h('tr', {'data-workflow': s.workflow, 'data-trigger': s.trigger},
         h('td', null, h('a', {href: `#/workflows/${encodeURIComponent(s.workflow)}`}, s.workflow)),
@@ -42,8 +39,8 @@ export function render(view, _params, _query, ctx) {
              h('td', null, s.misfire === 'catch_up' ? `catch_up (max ${s.catch_up_max})` : s.misfire),
              h('td', null, s.overlap),
              h('td', null, badge(s.paused ? 'paused' : 'active')),
-             h('td', null, h('button', {type: 'button', class: 'secondary', 'data-action': s.paused ? 'resume' : 'pause',
-                                        disabled: send.busy, onclick: toggle(s)}, s.paused ? 'Resume' : 'Pause'))])),
+             h('td', null, send.button({class: 'secondary', 'data-action': s.paused ? 'resume' : 'pause',
+                                        onclick: (ev) => send(ev.currentTarget, s)}, s.paused ? 'Resume' : 'Pause'))])),
       {empty: 'no schedules: declare one under triggers.cron in a workflow'}));
   };
   ctx.every(REFRESH_MS, refresh);

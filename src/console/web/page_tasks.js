@@ -63,13 +63,14 @@ export function render(view, _params, query, ctx) {
 }
 
 export function renderTask(view, [id], _query, ctx) {
-  const head = h('div');
+  const actions = h('div', {class: 'actions'});
+  let drawnStatus = null;
   const body = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
   const timeline = h('tbody');
   const seen = new Set();
   const streamState = h('span', {class: 'muted', id: 'events-state'});
-  replace(view, h('h1', null, 'Task ', h('span', {class: 'mono'}, id)), head, notice, body,
+  replace(view, h('h1', null, 'Task ', h('span', {class: 'mono'}, id)), actions, notice, body,
     h('div', {class: 'card'}, h('h2', null, 'Events ', streamState),
       h('div', {class: 'table-wrap'}, h('table', {class: 'events'},
         h('thead', null, h('tr', null, ['time', 'type', 'data'].map((x) => h('th', null, x)))),
@@ -93,7 +94,8 @@ export function renderTask(view, [id], _query, ctx) {
   followEvents();
   ctx.onLeave(() => { if (stopStream) stopStream(); });
   let ended = false;
-  // Cancel and retry send once (oneAtATime): true when the page should refresh the task.
+  // Cancel and retry send once (oneAtATime), and the refresh that draws the outcome is part of
+  // the action.
   const send = oneAtATime(async (what) => {
     try {
       const r = await api(`/tasks/${encodeURIComponent(id)}/${what}`, {method: 'POST'});
@@ -103,25 +105,25 @@ export function renderTask(view, [id], _query, ctx) {
       // Here, not in the refresh's error box: the next refresh would clear it.
       replace(notice, h('span', {class: 'error', role: 'alert'}, `${what} refused: ${e.message}`));
     }
-    return true;
-  });
-  // The refresh comes after the request has settled, so it draws the buttons enabled again.
-  const act = async (button, what) => {
-    if (!await send(button, what)) return;
     ended = false;
     try { await refresh(); } catch (e) { ctx.error(e); }
-  };
+    return true;
+  });
   const refresh = async () => {
     if (ended) return;
     const {task: t} = await api(`/tasks/${encodeURIComponent(id)}`);
     ctx.clearError();
     ended = ENDED.has(t.status);
-    replace(head, h('div', {class: 'actions'}, badge(t.status),
-      ENDED.has(t.status) ? null : h('button', {type: 'button', class: 'danger', 'data-action': 'cancel', disabled: send.busy,
-                                                onclick: (ev) => act(ev.currentTarget, 'cancel')}, 'Cancel'),
-      (t.status === 'failed' || t.status === 'cancelled')
-        ? h('button', {type: 'button', 'data-action': 'retry', disabled: send.busy,
-                       onclick: (ev) => act(ev.currentTarget, 'retry')}, 'Retry') : null));
+    // The buttons are redrawn only when the status changes: a button replaced between a
+    // click's press and release would lose the click.
+    if (t.status !== drawnStatus) {
+      drawnStatus = t.status;
+      replace(actions, badge(t.status),
+        ENDED.has(t.status) ? null : send.button({class: 'danger', 'data-action': 'cancel',
+                                                  onclick: (ev) => send(ev.currentTarget, 'cancel')}, 'Cancel'),
+        (t.status === 'failed' || t.status === 'cancelled')
+          ? send.button({'data-action': 'retry', onclick: (ev) => send(ev.currentTarget, 'retry')}, 'Retry') : null);
+    }
     replace(body, h('div', {class: 'grid'},
       h('div', {class: 'card'}, fields([
         ['queue', h('a', {href: `#/queues/${encodeURIComponent(t.queue)}`}, t.queue)],

@@ -26,6 +26,16 @@ export function render(view, _params, _query, ctx) {
     // Apart from the create: a failed refresh of the list must not read "not created".
     try { await refresh(); } catch (e) { ctx.error(e); }
   });
+  // One revoke at a time, and the list's redraw is part of it.
+  const revoke = oneAtATime(async (t) => {
+    try {
+      await api(`/tokens/${encodeURIComponent(t.id)}/revoke`, {method: 'POST'});
+      replace(notice, h('p', {class: 'muted'}, `Token ${t.name} revoked.`));
+    } catch (e) {
+      replace(notice, h('p', {class: 'error', role: 'alert'}, `not revoked: ${e.message}`));
+    }
+    try { await refresh(); } catch (e) { ctx.error(e); }
+  });
   const form = h('form', {class: 'inline', onsubmit: (ev) => {
     ev.preventDefault();
     create(submit);
@@ -46,15 +56,8 @@ export function render(view, _params, _query, ctx) {
         h('td', null, fmtTime(t.created_at)),
         h('td', null, t.last_used_at ? fmtTime(t.last_used_at) : 'never'),
         h('td', null, badge(t.revoked ? 'revoked' : 'active')),
-        h('td', null, t.revoked ? null : confirmButton('Revoke', `Revoke ${t.name}? Requests with it get 401 within a second.`, async () => {
-          try {
-            await api(`/tokens/${encodeURIComponent(t.id)}/revoke`, {method: 'POST'});
-            replace(notice, h('p', {class: 'muted'}, `Token ${t.name} revoked.`));
-          } catch (e) {
-            replace(notice, h('p', {class: 'error', role: 'alert'}, `not revoked: ${e.message}`));
-          }
-          await refresh();
-        }, {class: 'secondary', 'data-action': 'revoke'})))),
+        h('td', null, t.revoked ? null : confirmButton('Revoke', `Revoke ${t.name}? Requests with it get 401 within a second.`,
+                                                       revoke, {class: 'secondary', 'data-action': 'revoke'}, t)))),
       {empty: 'no tokens'}));
   }
   ctx.every(15000, refresh);

@@ -1,7 +1,7 @@
 // Workflows: the list, and a workflow's page with its versions, the current version's DAG and
 // source, a diff between any two versions, and a form that starts a run with the declared inputs.
 import {api} from './api.js';
-import {badge, fmtTime, h, oneAtATime, replace, table} from './dom.js';
+import {badge, fmtTime, h, LEAVING, oneAtATime, replace, table} from './dom.js';
 import {diffLines, renderDiff} from './diff.js';
 import {drawGraph} from './graph.js';
 
@@ -55,8 +55,8 @@ function runForm(name, graph, ctx) {
   const inputs = Object.entries((graph && graph.inputs) || {}).map(([k, v]) => inputField(k, v));
   const status = h('p', {class: 'error', role: 'alert'});
   const submit = h('button', {type: 'submit'}, 'Start run');
-  // One run per click: a double click or a second Enter while the first start is in flight
-  // starts nothing more.
+  // One run per click: a double click or a second Enter while the first start is in flight, or
+  // after it while the run's page is being drawn, starts nothing more.
   const start = oneAtATime(async () => {
     try {
       const values = {};
@@ -66,8 +66,10 @@ function runForm(name, graph, ctx) {
       }
       const r = await api('/runs', {method: 'POST', body: {workflow: name, inputs: values}});
       ctx.go(`#/runs/${encodeURIComponent(r.run.id)}`);
+      return LEAVING;
     } catch (e) {
       replace(status, String(e.message || e));
+      return false;
     }
   });
   return h('form', {class: 'inputs', 'data-form': 'start-run', onsubmit: (ev) => {
