@@ -242,8 +242,8 @@ main() {
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   base="http://127.0.0.1:$port"
   export FERRY_PUBLISH="127.0.0.1:$port"
-  export FERRY_TEST_WEBHOOK_SECRET
-  FERRY_TEST_WEBHOOK_SECRET=$(openssl rand -hex 16)
+  export HELLO_WEBHOOK_SECRET
+  HELLO_WEBHOOK_SECRET=$(openssl rand -hex 16)
   trap teardown EXIT
   log "compose up: project $project, API published on $base"
   compose up -d >"$state/compose-up.log" 2>&1 || {
@@ -281,7 +281,7 @@ main() {
   log "applied examples/hello.yaml: version $(json 'd["version"]["version"] if isinstance(d["version"], dict) else d["version"]' <<<"$answer")"
   body='{"who":"Podman"}'
   ts=$(date +%s)
-  sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$FERRY_TEST_WEBHOOK_SECRET" | sed 's/^.* //')
+  sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$HELLO_WEBHOOK_SECRET" | sed 's/^.* //')
   answer=$(curl -sS -X POST "$base/hooks/hello" -H 'Content-Type: application/json' \
     -H "X-Ferry-Timestamp: $ts" -H "X-Ferry-Signature: sha256=$sig" --data-binary "$body" \
     -w '\n%{http_code}')

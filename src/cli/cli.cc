@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -34,6 +35,17 @@ CLI::Option* AddOptional(CLI::App* app, const std::string& name, std::optional<s
 }
 
 // `--handler`, repeatable, on every command that runs a worker (docs/handlers.md).
+// The names of this process's environment variables.
+std::vector<std::string> EnvironmentNames() {
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry = *e;
+    entry.resize(std::min(entry.find('='), entry.size()));
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 void AddHandlerFlag(CLI::App* app, std::vector<std::string>& dest) {
   const ops::SettingInfo* handlers = ops::FindSetting("handlers");
   app->add_option(ops::FlagOf(*handlers), dest, ops::FlagHelp(*handlers));
@@ -546,9 +558,14 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
     }
     if (*config_file) {
       for (const auto& key : (*config_file)->unknown_keys) {
-        spdlog::warn("config file {}: unknown key '{}' (ferry config show lists the known ones)",
-                     (*config_file)->path, key);
+        const std::string nearest = ops::NearestKey(key);
+        spdlog::warn("config file {}: unknown key '{}' ({})", (*config_file)->path, key,
+                     nearest.empty() ? "ferry config show lists the known ones"
+                                     : "did you mean '" + nearest + "'?");
       }
+    }
+    for (const auto& warning : ops::MistypedVariables(EnvironmentNames())) {
+      spdlog::warn("{}", warning);
     }
     // Every command but `worker start` may hash (API tokens, workflow checksums, alert
     // signatures, remediation fingerprints): without libcrypto it fails here, naming the

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <sstream>
 
 #include "core/files.h"
 #include "core/mask.h"
+#include "core/suggest.h"
+#include "core/utf8.h"
 #include "remediation/settings.h"
 
 namespace ferry::ops {
@@ -55,6 +58,42 @@ Result<std::string> ParseValue(std::string_view raw, const std::string& where) {
   return v;
 }
 
+// Why `line` cannot be in a config file, or "": text that is not UTF-8, or a control
+// character (a NUL, an escape sequence), would be echoed in errors and `ferry config show`,
+// and reach settings no one wrote on purpose. Tabs are spacing, and a CRLF line's CR is the
+// line end.
+std::string NotText(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (auto bad = Utf8FirstInvalid(line)) {
+    return "byte " + std::to_string(*bad + 1) + " is not UTF-8 text";
+  }
+  for (size_t i = 0; i < line.size(); ++i) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "%04X", c);
+      return "byte " + std::to_string(i + 1) + " is the control character U+" + hex;
+    }
+  }
+  return "";
+}
+
+// Variables Ferry reads that are not settings: the client's, and what a worker sets for the
+// programs it runs (handlers, the remediation agent), which may run `ferry` themselves.
+bool OtherFerryVariable(std::string_view name) {
+  static const char* const kNames[] = {"FERRY_SERVER",
+                                       "FERRY_TOKEN",
+                                       "FERRY_TOKEN_FILE",
+                                       "FERRY_EVENTS_FD",
+                                       "FERRY_REMEDIATION_WORKSPACE",
+                                       "FERRY_REMEDIATION_CANDIDATE"};
+  for (const char* n : kNames) {
+    if (name == n) return true;
+  }
+  // FERRY_SECRET_<NAME> holds a secret by design; FERRY_TASK_* describes a handler's task.
+  return name.rfind("FERRY_SECRET_", 0) == 0 || name.rfind("FERRY_TASK_", 0) == 0;
+}
+
 }  // namespace
 
 Result<ConfigFile> ParseConfigText(std::string_view text, const std::string& path) {
@@ -66,6 +105,9 @@ Result<ConfigFile> ParseConfigText(std::string_view text, const std::string& pat
   while (std::getline(in, line)) {
     ++n;
     const std::string where = path + ":" + std::to_string(n);
+    if (std::string why = NotText(line); !why.empty()) {
+      return Fail(ErrorCode::kInvalidArgument, where + ": " + why);
+    }
     std::string t = Trim(line);
     if (t.empty() || t.front() == '#') continue;
     if (t == "---") continue;  // a YAML document marker
@@ -96,6 +138,30 @@ Result<ConfigFile> ParseConfigText(std::string_view text, const std::string& pat
     }
     if (!KnownKey(key)) out.unknown_keys.push_back(key);
     out.values[key] = ConfigValue{*value, n};
+  }
+  return out;
+}
+
+std::string NearestKey(std::string_view key) {
+  std::vector<std::string> keys;
+  for (const auto& s : Settings()) keys.push_back(s.key);
+  return ClosestMatch(NormalizeKey(key), keys).value_or("");
+}
+
+std::vector<std::string> MistypedVariables(const std::vector<std::string>& names) {
+  static constexpr std::string_view kPrefix = "FERRY_";
+  // Compared without the prefix, which every name shares: "BIN" is not near "NICE".
+  std::vector<std::string> known;
+  for (const auto& s : Settings()) known.push_back(EnvNameOf(s.key).substr(kPrefix.size()));
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    if (name.rfind(kPrefix, 0) != 0 || OtherFerryVariable(name)) continue;
+    const std::string rest = name.substr(kPrefix.size());
+    if (std::find(known.begin(), known.end(), rest) != known.end()) continue;
+    if (auto nearest = ClosestMatch(rest, known)) {
+      out.push_back(name + " is not a Ferry setting and is ignored; did you mean " +
+                    std::string(kPrefix) + *nearest + "?");
+    }
   }
   return out;
 }

@@ -88,6 +88,16 @@ std::string FlagOf(const SettingInfo& setting);
 // The help of its flag: the text, then "(env FERRY_X; default D)".
 std::string FlagHelp(const SettingInfo& setting);
 
+// The known setting a mistyped name was probably meant as: the config key nearest `key`
+// (normalized: `redis_ulr` -> "redis-url") by core/suggest.h's ClosestMatch; "" when none is
+// near.
+std::string NearestKey(std::string_view key);
+
+// Warnings for environment variables (names, as in environ) that look like a mistyped setting's:
+// "FERRY_REDIS_ULR is not a Ferry setting and is ignored; did you mean FERRY_REDIS_URL?". A
+// FERRY_ name near no setting's is left alone: scripts and tools have their own.
+std::vector<std::string> MistypedVariables(const std::vector<std::string>& names);
+
 // Masks a secret for display: URLs keep scheme/host and lose the password; other secrets
 // become "********" (or "" when empty).
 std::string MaskSecret(std::string_view key, std::string_view value);

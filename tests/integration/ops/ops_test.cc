@@ -540,6 +540,29 @@ TEST(OpsConfig, ShowNamesSourcesAndMasksSecrets) {
   EXPECT_NE(missing.exit_code, 0);
 }
 
+// A slip in a key or a variable's name is said at start-up, with the setting meant; a line that
+// is not text is refused, naming the byte.
+TEST(OpsConfig, MistypedNamesAreSaidAndALineThatIsNotTextIsRefused) {
+  TempDir dir;
+  const fs::path conf = dir.path() / "ferry.conf";
+  std::ofstream(conf) << "lese = 12s\n";
+  auto r = Ferry({"--config", conf.string(), "config", "show"}, {{"FERRY_REDIS_ULR", "x"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("unknown key 'lese' (did you mean 'lease'?)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("FERRY_REDIS_ULR is not a Ferry setting and is ignored; did you mean "
+                       "FERRY_REDIS_URL?"),
+            std::string::npos)
+      << r.err;
+
+  std::ofstream(conf) << "lease = 12s\n\x1b]0;title\x07x = 1\n";
+  auto bad = Ferry({"--config", conf.string(), "config", "show"}, {});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find(conf.string() + ":2: byte 1 is the control character U+001B"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_EQ(bad.err.find('\x1b'), std::string::npos);
+}
+
 TEST(OpsDeploy, PrometheusRulesPassPromtool) {
   if (!Have("promtool")) GTEST_SKIP() << "promtool not installed";
   auto r = RunCommand(

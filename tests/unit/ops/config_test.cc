@@ -45,6 +45,51 @@ TEST(ConfigFile, ErrorsNameTheLine) {
   ASSERT_FALSE(quote);
 }
 
+// A key or value that is not text would be echoed (an escape sequence in a warning) or
+// replaced (U+FFFD in JSON): the line is refused, naming the byte.
+TEST(ConfigFile, ALineThatIsNotTextIsRefusedNamingTheByte) {
+  const std::pair<std::string, std::string> cases[] = {
+      {std::string("lease = 1s\nk\xff"
+                   "ey = v\n"),
+       "x.conf:2: byte 2 is not UTF-8 text"},
+      {std::string("lease = 1s\n\x1b]0;t\x07k = v\n"),
+       "x.conf:2: byte 1 is the control character U+001B"},
+      {std::string("prefix = a\0b\n", 13), "x.conf:1: byte 11 is the control character U+0000"},
+      {std::string("prefix = a\x7f\n"), "x.conf:1: byte 11 is the control character U+007F"},
+      {std::string("prefix = \xc3\x28\n"), "x.conf:1: byte 10 is not UTF-8 text"},
+  };
+  for (const auto& [text, message] : cases) {
+    auto f = ParseConfigText(text, "x.conf");
+    ASSERT_FALSE(f) << message;
+    EXPECT_EQ(f.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(f.error().message, message);
+  }
+  // The near misses: a tab, a CRLF line end, and UTF-8 beyond ASCII are text.
+  auto ok = ParseConfigText("prefix =\t'caf\xc3\xa9 \xe2\x82\xac'\r\nlease = 1s\r\n", "x.conf");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->values.at("prefix").value, "caf\xc3\xa9 \xe2\x82\xac");
+  EXPECT_EQ(ok->values.at("lease").value, "1s");
+}
+
+// A mistyped setting's variable is named, with the setting meant; what is near no setting's
+// (a script's own variable) and what Ferry reads besides its settings are not.
+TEST(ConfigFile, AMistypedVariableIsNamedWithTheSettingMeant) {
+  EXPECT_EQ(MistypedVariables({"FERRY_REDIS_ULR", "FERRY_CONCURENCY", "FERRY_LEASE_", "PATH",
+                               "FERRY_REDIS_URL", "FERRY_API_THREADS", "FERRY_SERVER",
+                               "FERRY_TOKEN_FILE", "FERRY_SECRET_GITHUB_HOOK", "FERRY_TASK_ID",
+                               "FERRY_EVENTS_FD", "FERRY_BIN", "FERRY_BUILD_DIR", "FERRY_WERROR",
+                               "FERRY_SCREENSHOTS", "ferry_redis_url"}),
+            (std::vector<std::string>{
+                "FERRY_REDIS_ULR is not a Ferry setting and is ignored; did you mean "
+                "FERRY_REDIS_URL?",
+                "FERRY_CONCURENCY is not a Ferry setting and is ignored; did you mean "
+                "FERRY_CONCURRENCY?",
+                "FERRY_LEASE_ is not a Ferry setting and is ignored; did you mean FERRY_LEASE?"}));
+  EXPECT_EQ(NearestKey("lese"), "lease");
+  EXPECT_EQ(NearestKey("redis_ulr"), "redis-url");
+  EXPECT_EQ(NearestKey("zzz"), "");
+}
+
 TEST(ConfigFile, UnknownKeysAreReportedNotFatal) {
   auto f = ParseConfigText("lese = 1s\n", "x.conf");
   ASSERT_TRUE(f);
