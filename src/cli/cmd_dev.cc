@@ -13,6 +13,7 @@
 #include "cli/dev_endpoints.h"
 #include "cli/runs_common.h"
 #include "cli/signals.h"
+#include "core/files.h"
 #include "core/redis_url.h"
 #include "core/time_util.h"
 #include "devstack/embedded_redis.h"
@@ -56,11 +57,9 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   if (!alert_settings) return out.Fail(alert_settings.error());
   std::filesystem::path data_dir =
       PickSettingText(args.data_dir, "data-dir", ctx.env()).value_or(".ferry");
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    return out.Fail(ErrorCode::kUnavailable,
-                    "cannot create data directory " + data_dir.string() + ": " + ec.message());
+  if (auto made = MakeDirectories(data_dir.string()); !made) {
+    return out.Fail(made.error().code, "cannot create data directory " + data_dir.string() + ": " +
+                                           made.error().message);
   }
   std::string store_location =
       sf.store && !sf.store->empty() ? *sf.store : (data_dir / "ferry.db").string();

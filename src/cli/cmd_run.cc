@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/json_text.h"
 #include "cli/runs_common.h"
+#include "core/files.h"
 #include "core/time_util.h"
 #include "engine/secrets.h"
 #include "remediation/capture.h"
@@ -44,11 +45,9 @@ Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& s
   if (auto store = PickSetting(sf.store, "store", ctx.env()); store && !store->text.empty()) {
     return store->text;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(kDefaultStoreDir, ec);
-  if (ec) {
-    return Fail(ErrorCode::kUnavailable,
-                std::string("cannot create ") + kDefaultStoreDir + ": " + ec.message());
+  if (auto made = MakeDirectories(kDefaultStoreDir); !made) {
+    return Fail(made.error().code,
+                std::string("cannot create ") + kDefaultStoreDir + ": " + made.error().message);
   }
   return std::string(kDefaultStoreFile);
 }

@@ -34,4 +34,14 @@ Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
   return text;
 }
 
+Status MakeDirectories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (!ec) return {};
+  const bool refused = ec == std::errc::permission_denied ||
+                       ec == std::errc::operation_not_permitted ||
+                       ec == std::errc::read_only_file_system;
+  return Fail(refused ? ErrorCode::kPermissionDenied : ErrorCode::kConflict, ec.message());
+}
+
 }  // namespace ferry

@@ -1,5 +1,5 @@
 // Reading a small file a user named (a token file, a workflow definition) whole, with a size
-// cap so a wrong path such as /dev/zero cannot exhaust memory.
+// cap so a wrong path such as /dev/zero cannot exhaust memory; making a directory a user named.
 //
 // Thread-safety: functions only.
 #pragma once
@@ -14,5 +14,11 @@ namespace ferry {
 // The file's bytes. kNotFound when it does not exist, kInvalidArgument when it cannot be read
 // (a directory, no permission) or holds more than `max_bytes`; messages say which.
 Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes);
+
+// Makes `path` and its missing parents. On failure the message is the reason ("Not a
+// directory"); the code is kPermissionDenied when the filesystem refused the user (no
+// permission, read-only) and kConflict when something is in the way (a file, a full disk), so a
+// CLI exits 1 with it: the path is local, not a service to retry.
+Status MakeDirectories(const std::string& path);
 
 }  // namespace ferry

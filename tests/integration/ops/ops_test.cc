@@ -188,6 +188,29 @@ TEST(OpsListeners, APortThatIsTakenExitsOneNamingTheAddressNotRedis) {
   EXPECT_EQ(worker.Wait(seconds(20)), 0) << worker.Stderr();
 }
 
+// A data directory that cannot be made is this machine's matter, not a service to retry: exit
+// 1 naming the path and why, not 3. Nothing else is started.
+TEST(OpsListeners, ADataDirectoryThatCannotBeMadeExitsOneNamingIt) {
+  TempDir dir;
+  const fs::path file = dir.path() / "a-file";
+  std::ofstream(file) << "x";
+  const std::string under_file = (file / "data").string();
+  auto r = Ferry({"dev", "--listen", "127.0.0.1:0", "--data-dir", under_file}, {});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("ferry: cannot create data directory " + under_file + ": Not a directory"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(file / "data"));
+  // The near miss: the directory beside the file is made, and `dev` goes on to its store, which
+  // refuses (a loopback port nothing listens on): that is the exit 3.
+  auto next = Ferry({"dev", "--listen", "127.0.0.1:0", "--data-dir", (dir.path() / "data").string(),
+                     "--store", "postgresql://127.0.0.1:1/ferry"},
+                    {});
+  EXPECT_EQ(next.exit_code, 3) << next.err;
+  EXPECT_NE(next.err.find("cannot open the store"), std::string::npos) << next.err;
+  EXPECT_TRUE(fs::is_directory(dir.path() / "data"));
+}
+
 TEST(OpsMetrics, WorkerScrapePassesPromtoolAndLogsAreJson) {
   if (!Have("promtool")) GTEST_SKIP() << "promtool not installed (Debian: prometheus)";
   RedisServer redis;
