@@ -2,6 +2,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "worker/worker.h"
@@ -41,6 +43,17 @@ int RunWorkerUntilSignal(Worker& worker) {
       worker.Stop();
     }
   });
+  if (const int abandoned = worker.WaitUntilDrained(); abandoned > 0) {
+    // Returning would let the caller destroy the worker (and what its handlers use) under a
+    // thread still running, or wait for it without end.
+    spdlog::error(
+        "{} handler thread(s) ignored their stop and still run; their tasks were handed back. "
+        "The process ends without them (exit {})",
+        abandoned, kExitHandlersAbandoned);
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(kExitHandlersAbandoned);
+  }
   worker.Wait();
   signal_thread.request_stop();
   signal_thread.join();

@@ -215,7 +215,8 @@ class WorkerImpl final : public Worker {
         capacity_(options_.concurrency +
                   (options_.prefetch < 0 ? options_.concurrency : options_.prefetch)),
         kinds_text_(Join(registry.Kinds(), ", ")),
-        factory_(std::move(brokers)) {
+        factory_(std::move(brokers)),
+        in_handler_(static_cast<size_t>(options_.concurrency)) {
     slots_.resize(static_cast<size_t>(options_.concurrency));
   }
 
@@ -227,6 +228,7 @@ class WorkerImpl final : public Worker {
   Status Start() override;
   void Stop() override;
   void Wait() override;
+  int WaitUntilDrained() override;
   const std::string& id() const override { return id_; }
   int health_port() const override { return health_port_; }
 
@@ -281,8 +283,11 @@ class WorkerImpl final : public Worker {
   std::unordered_map<std::string, TaskPtr> held_;  // every task whose lease we hold
   std::deque<TaskPtr> buffer_;                     // claimed, waiting for a slot
   std::vector<TaskPtr> slots_;                     // the task each slot runs (null = idle)
-  int active_ = 0;                                 // buffered + running: what capacity limits
-  bool slots_exit_ = false;                        // draining: slots end when the buffer is empty
+  // Per slot, not under mu_: true while its thread is inside a handler. Sized once in the
+  // constructor, never resized.
+  std::vector<std::atomic<bool>> in_handler_;
+  int active_ = 0;           // buffered + running: what capacity limits
+  bool slots_exit_ = false;  // draining: slots end when the buffer is empty
   bool claim_waiting_ = false;
   bool draining_ = false;
   std::string status_ = "running";
@@ -309,6 +314,8 @@ class WorkerImpl final : public Worker {
   bool stop_requested_ = false;
   bool started_ = false;
   bool waited_ = false;
+  bool drained_ = false;  // the supervisor has done all but join handlers ignoring their stop
+  int abandoned_ = 0;     // those handlers' threads
   std::condition_variable stop_cv_;
 
   // Thread-safe.
@@ -419,6 +426,13 @@ void WorkerImpl::Wait() {
   supervisor_.join();
 }
 
+int WorkerImpl::WaitUntilDrained() {
+  std::unique_lock lock(stop_mu_);
+  if (!started_) return 0;
+  stop_cv_.wait(lock, [&] { return drained_; });
+  return abandoned_;
+}
+
 void WorkerImpl::Supervise() {
   {
     std::unique_lock lock(stop_mu_);
@@ -490,7 +504,17 @@ void WorkerImpl::Supervise() {
     }
   }
 
-  for (auto& t : slot_threads_) t.join();
+  // Every task has ended or been handed back. A slot thread still inside its handler ignores
+  // its stop (here or earlier, after a timeout or cancel): joining it now could wait without
+  // end, so the rest of the worker shuts down first and it is joined last.
+  std::vector<size_t> deaf;
+  for (size_t i = 0; i < slot_threads_.size(); ++i) {
+    if (in_handler_[i].load()) {
+      deaf.push_back(i);
+    } else {
+      slot_threads_[i].join();
+    }
+  }
   {
     std::lock_guard lock(done_mu_);
     outbox_closing_ = true;
@@ -508,6 +532,17 @@ void WorkerImpl::Supervise() {
   if (health_) health_->Stop();
   spdlog::info("worker.stopped id={} processed={} failed={}", id_, processed_.load(),
                failed_.load());
+  {
+    std::lock_guard lock(stop_mu_);
+    drained_ = true;
+    abandoned_ = static_cast<int>(deaf.size());
+  }
+  stop_cv_.notify_all();
+  if (!deaf.empty()) {
+    spdlog::warn("worker {}: {} handler thread(s) ignore their stop and still run", id_,
+                 deaf.size());
+  }
+  for (size_t i : deaf) slot_threads_[i].join();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -651,6 +686,8 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       ctx.stop = s->stop.get_token();
       ctx.events = &emitter;
       // A handler that throws fails its task, never the worker.
+      const auto idx = static_cast<size_t>(slot);
+      in_handler_[idx] = true;
       try {
         result = (*handler)(ctx);
       } catch (const std::exception& e) {
@@ -658,6 +695,7 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       } catch (...) {
         result = tl::unexpected<HandlerError>(HandlerError{"handler threw a non-exception", true});
       }
+      in_handler_[idx] = false;
     }
   } else {
     result = tl::unexpected<HandlerError>(HandlerError{

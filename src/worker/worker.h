@@ -86,8 +86,14 @@ class Worker {
   virtual Status Start() = 0;
   // Begins a graceful drain (safe to call from any thread, more than once).
   virtual void Stop() = 0;
-  // Blocks until the drain is complete and every loop has ended.
+  // Blocks until the drain is complete and every loop has ended. A handler that ignores its
+  // stop holds this (and the destructor) until it returns: see WaitUntilDrained.
   virtual void Wait() = 0;
+  // Blocks until the drain is complete: every task finished or handed back, every loop ended
+  // but the slot threads whose handler ignores its stop. Returns how many of those still run
+  // (0: Wait() returns at once). A thread cannot be stopped from outside; a process that has
+  // to end ends without them (RunWorkerUntilSignal does).
+  virtual int WaitUntilDrained() = 0;
   virtual const std::string& id() const = 0;
   // The bound health port (options.health_port 0 means "any"; -1 when there is none).
   virtual int health_port() const = 0;
@@ -109,9 +115,12 @@ void BlockTerminationSignals();
 
 // Waits for SIGTERM/SIGINT on a dedicated signal thread (sigtimedwait, no signal handler) and
 // turns the first one into worker.Stop(); returns when the drain is complete (worker.Wait()).
-// Returns the signal received, or 0 when the worker stopped for another reason.
+// Returns the signal received, or 0 when the worker stopped for another reason. When a handler
+// ignored its stop (its task was handed back, but its thread still runs), it ends the process
+// with exit status 1 instead of waiting for that thread without end (kExitHandlersAbandoned).
 // REQUIRES: `worker` started; SIGTERM/SIGINT blocked in every other thread of the process
 // (BlockTerminationSignals() at the top of main does that), or the default action kills it.
+inline constexpr int kExitHandlersAbandoned = 1;
 int RunWorkerUntilSignal(Worker& worker);
 
 // Submits and waits: the producer side of the C++ API. Not thread-safe (one connection).

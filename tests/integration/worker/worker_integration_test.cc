@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -495,6 +496,51 @@ TEST_F(WorkerTest, AHandlerThatIgnoresItsStopLosesItsAttemptNotTheQueue) {
   EXPECT_EQ(WaitDone(Submit("noop"), seconds(20)).status, TaskStatus::kSucceeded);
   EXPECT_EQ(StatusOf(timed_out), TaskStatus::kFailed);
   EXPECT_EQ(StatusOf(cancelled), TaskStatus::kCancelled);
+}
+
+// A drain does not wait without end for a handler that ignores its stop: its task is handed
+// back, the worker's loops end and WaitUntilDrained says one thread still runs. Wait() returns
+// once that handler does, and what it returned is discarded.
+TEST_F(WorkerTest, ADrainEndsWithoutAHandlerThatIgnoresItsStop) {
+  auto gate = std::make_shared<std::promise<void>>();
+  std::shared_future<void> opened = gate->get_future().share();
+  HandlerRegistry reg;
+  RegisterBuiltinHandlers(reg);
+  reg.Register("deaf", [opened](TaskContext&) -> HandlerResult {
+    opened.wait();  // never looks at ctx.stop
+    return Json{{"late", true}};
+  });
+  auto o = Opts(2);
+  o.drain_timeout = milliseconds(100);
+  auto w = StartWorker(o, reg);
+  struct OpenAtEnd {  // a failed assertion below must not leave the worker's destructor waiting
+    std::shared_ptr<std::promise<void>> gate;
+    bool opened = false;
+    void Open() {
+      if (!opened) gate->set_value();
+      opened = true;
+    }
+    ~OpenAtEnd() { Open(); }
+  } open_at_end{gate};
+
+  const std::string deaf = Submit("deaf", Json::object(), 3);
+  ASSERT_TRUE(WaitStatus(deaf, TaskStatus::kRunning));
+  EXPECT_EQ(WaitDone(Submit("noop"), seconds(20)).status,
+            TaskStatus::kSucceeded);  // the other slot
+
+  w->Stop();
+  auto drained = std::async(std::launch::async, [&] { return w->WaitUntilDrained(); });
+  ASSERT_EQ(drained.wait_for(seconds(60)), std::future_status::ready);
+  EXPECT_EQ(drained.get(), 1);
+  EXPECT_EQ(StatusOf(deaf), TaskStatus::kPending);  // handed back while its handler still runs
+
+  open_at_end.Open();
+  w->Wait();
+  auto rec = broker().GetTask(deaf);
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->status, TaskStatus::kPending);  // what it returned late was discarded
+  EXPECT_EQ((*rec)->result, "");
+  EXPECT_EQ((*rec)->attempts, 0);  // a hand-back gives its attempt back
 }
 
 TEST_F(WorkerTest, DefaultTimeoutApplies) {
@@ -979,6 +1025,37 @@ TEST_F(WorkerTest, SigtermDrainsThroughRunWorkerUntilSignal) {
     std::_Exit(StatusOf(id) == TaskStatus::kPending ? 0 : 6);
   };
   EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "");
+}
+
+// With a handler that ignores its stop, RunWorkerUntilSignal ends the process (exit 1) once the
+// drain has handed its task back, rather than wait for the thread without end.
+TEST_F(WorkerTest, SigtermEndsTheProcessWithoutAHandlerThatIgnoresItsStop) {
+  GTEST_FLAG_SET(death_test_style, "fast");
+  HandlerRegistry reg;
+  RegisterBuiltinHandlers(reg);
+  reg.Register("deaf", [](TaskContext&) -> HandlerResult {
+    for (;;) ::pause();  // never looks at ctx.stop; ends with the process
+  });
+  auto body = [&] {
+    BlockTerminationSignals();
+    auto o = Opts(1);
+    o.drain_timeout = milliseconds(100);
+    auto w = MakeWorker(o, reg, MakeRedisBrokerFactory(o.broker));
+    if (!w || !(*w)->Start()) std::_Exit(3);
+    std::string id = Submit("deaf");
+    if (!WaitStatus(id, TaskStatus::kRunning)) std::_Exit(4);
+    ::kill(::getpid(), SIGTERM);
+    RunWorkerUntilSignal(**w);
+    std::_Exit(5);  // not reached: it ends the process
+  };
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(kExitHandlersAbandoned), "");
+  TaskListFilter filter;
+  filter.queue = "q1";
+  auto page = broker().ListTasks(filter);
+  ASSERT_TRUE(page) << page.error().message;
+  ASSERT_EQ(page->tasks.size(), 1u);
+  EXPECT_EQ(page->tasks[0].status, TaskStatus::kPending);  // handed back before the end
+  EXPECT_EQ(page->tasks[0].kind, "deaf");
 }
 
 }  // namespace
