@@ -959,6 +959,41 @@ test('a click between an answer and the page drawing it sends nothing more', asy
   await page.context().close();
 });
 
+// A refresh that brings what is already shown leaves the page as it is: a redraw would replace the
+// link under a pressed mouse button (the click is lost) and end a selection being copied.
+test('a refresh that brings the same data keeps the elements shown', async () => {
+  // No worker serves this queue: the task stays pending, as it is.
+  const {id} = await apiCall('/tasks', {method: 'POST', body: {kind: 'noop', queue: 'same-data'}});
+  const page = await loggedIn();
+  // Waits until the page has asked for `path` `n` more times and had the answers.
+  const refreshes = async (path, n) => {
+    for (let i = 0; i < n; i++) {
+      await page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1${path}`, {timeout: WAIT});
+    }
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 0)));  // the answer drawn
+  };
+  const mark = (selector) => page.$eval(selector, (el) => { window.marked = el; });
+  const stillShown = () => page.evaluate(() => window.marked.isConnected);
+
+  await page.goto(`${stack.serverUrl}/#/tasks/${id}`);
+  await page.waitForSelector('a[href="#/queues/same-data"]');
+  await mark('a[href="#/queues/same-data"]');
+  await refreshes(`/tasks/${id}`, 2);
+  assert.equal(await stillShown(), true, 'the task page redrew an unchanged task');
+
+  await page.goto(`${stack.serverUrl}/#/tasks?queue=same-data`);
+  await page.waitForSelector(`tr[data-task="${id}"] a`);
+  await mark(`tr[data-task="${id}"] a`);
+  await refreshes('/tasks', 2);
+  assert.equal(await stillShown(), true, 'the tasks list redrew unchanged tasks');
+
+  // The near miss: data that changed is drawn.
+  const {id: second} = await apiCall('/tasks', {method: 'POST', body: {kind: 'noop', queue: 'same-data'}});
+  await page.waitForSelector(`tr[data-task="${second}"]`, {timeout: WAIT});
+  assert.equal(await stillShown(), false);
+  await page.context().close();
+});
+
 test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
   const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
   const {tasks} = await apiCall('/tasks?limit=1');

@@ -144,6 +144,20 @@ export function fields(pairs) {
            pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '')]));
 }
 
+// A region redrawn by a periodic refresh: drawn only when what it shows has changed. Most
+// refreshes bring the same data, and a redraw replaces the elements under the pointer (a click
+// pressed on a link and released on its copy is lost) and closes what the user opened in them
+// (a "Sure?" question). changed(data, draw) calls draw() when data (JSON) differs from the last.
+export function drawOnChange() {
+  let last = null;
+  return (data, draw) => {
+    const key = JSON.stringify(data);
+    if (key === last) return;
+    last = key;
+    draw();
+  };
+}
+
 // Returned by an action whose page is going away (it moved to another page): its buttons stay
 // disabled and further calls stay ignored, so a second click in the moment before the new
 // page is drawn sends nothing.

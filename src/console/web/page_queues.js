@@ -4,7 +4,7 @@
 // confirmation. A queue that holds no task can be deleted (admin tokens only; the server also
 // refuses one a live worker serves).
 import {api} from './api.js';
-import {confirmButton, fmtMs, fmtTime, h, LEAVING, oneAtATime, replace, table} from './dom.js';
+import {confirmButton, drawOnChange, fmtMs, fmtTime, h, LEAVING, oneAtATime, replace, table} from './dom.js';
 
 const REFRESH_MS = 5000;
 // The page lists the newest this many dead letters.
@@ -13,10 +13,11 @@ const LISTED = 200;
 export function render(view, _params, _query, ctx) {
   const box = h('div');
   replace(view, h('h1', null, 'Queues'), box);
+  const changed = drawOnChange();
   ctx.every(REFRESH_MS, async () => {
     const {queues} = await api('/queues');
     ctx.clearError();
-    replace(box, table(['queue', 'pending', 'running', 'scheduled', 'dead', 'oldest pending', 'succeeded', 'dead-lettered'],
+    changed(queues, () => replace(box, table(['queue', 'pending', 'running', 'scheduled', 'dead', 'oldest pending', 'succeeded', 'dead-lettered'],
       queues.map((q) => h('tr', null,
         h('td', null, h('a', {href: `#/queues/${encodeURIComponent(q.queue)}`}, q.queue)),
         h('td', {class: 'num'}, q.pending), h('td', {class: 'num'}, q.running),
@@ -24,7 +25,7 @@ export function render(view, _params, _query, ctx) {
         h('td', null, fmtMs(q.oldest_pending_age_ms)),
         h('td', {class: 'num'}, (q.counters || {}).succeeded ?? ''),
         h('td', {class: 'num'}, (q.counters || {}).dead_lettered ?? ''))),
-      {empty: 'no queues yet: submit a task'}));
+      {empty: 'no queues yet: submit a task'})));
   });
 }
 
@@ -91,6 +92,8 @@ export function renderQueue(view, [name], _query, ctx) {
     }
   };
 
+  // Redrawn when the dead letters change, so a refresh does not close a "Sure?" question.
+  const deadChanged = drawOnChange();
   const refresh = async () => {
     const [{queue}, {tasks}] = await Promise.all([
       api(path),
@@ -108,7 +111,7 @@ export function renderQueue(view, [name], _query, ctx) {
                             : null);
     }
     const n = queue.dead;
-    replace(dead,
+    deadChanged({n, tasks}, () => replace(dead,
       h('div', {class: 'actions'},
         n > 0 ? confirmButton(`Retry all ${n}`, `Retry all ${n} dead tasks of ${name}?`,
                               change, {class: 'secondary', 'data-action': 'retry-all'}, retryAll)
@@ -129,7 +132,7 @@ export function renderQueue(view, [name], _query, ctx) {
           h('td', null, fmtTime(t.finished_at)),
           h('td', null, change.button({class: 'secondary', 'data-action': 'retry',
                                       onclick: (ev) => change(ev.currentTarget, () => retryOne(t.id))}, 'Retry')))),
-        {empty: 'no dead letters'}));
+        {empty: 'no dead letters'})));
     return tasks;
   };
   ctx.every(REFRESH_MS, refresh);

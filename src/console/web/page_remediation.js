@@ -2,7 +2,7 @@
 // its error, the agent's note and classification, the proposed or applied source diff, the
 // version it created and the retry run; dismiss and re-open.
 import {api} from './api.js';
-import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
+import {badge, drawOnChange, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
 
 const STATUSES = ['', 'pending', 'claimed', 'fixed', 'note_only', 'failed', 'dismissed'];
 
@@ -18,10 +18,11 @@ export function render(view, _params, query, ctx) {
     box);
   const params = new URLSearchParams({limit: '100'});
   if (query.get('status')) params.set('status', query.get('status'));
+  const changed = drawOnChange();
   ctx.every(10000, async () => {
     const {remediations} = await api(`/remediations?${params}`);
     ctx.clearError();
-    replace(box, table(['candidate', 'status', 'workflow', 'failed node', 'error', 'classification', 'occurrences', 'last seen'],
+    changed(remediations, () => replace(box, table(['candidate', 'status', 'workflow', 'failed node', 'error', 'classification', 'occurrences', 'last seen'],
       remediations.map((m) => h('tr', null,
         h('td', {class: 'mono'}, h('a', {href: `#/remediation/${encodeURIComponent(m.id)}`}, m.id)),
         h('td', null, badge(m.status)),
@@ -29,7 +30,7 @@ export function render(view, _params, query, ctx) {
         h('td', null, m.failed_node || ''), h('td', {class: 'wrap'}, m.error || ''),
         h('td', null, m.classification || ''), h('td', {class: 'num'}, m.occurrences),
         h('td', null, fmtTime(m.last_seen_at)))),
-      {empty: 'no candidates'}));
+      {empty: 'no candidates'})));
   });
 }
 

@@ -1,7 +1,7 @@
 // Runs: a filtered, paginated list (the first page refreshes every 3 s), and a run's page whose
 // DAG, steps and event log follow the run live over its Server-Sent Events stream.
 import {api, follow} from './api.js';
-import {badge, fields, fmtMs, fmtTime, h, LEAVING, oneAtATime, pre, replace, table} from './dom.js';
+import {badge, drawOnChange, fields, fmtMs, fmtTime, h, LEAVING, oneAtATime, pre, replace, table} from './dom.js';
 import {drawGraph} from './graph.js';
 import {pagerLinks} from './pager.js';
 
@@ -46,9 +46,13 @@ export function render(view, _params, query, ctx) {
 
   const params = new URLSearchParams({limit: '50'});
   for (const k of ['workflow', 'status', 'triggered_by', 'cursor']) if (query.get(k)) params.set(k, query.get(k));
+  const changed = drawOnChange();
   const load = async () => {
     const {runs, next_cursor: next} = await api(`/runs?${params}`);
     ctx.clearError();
+    changed({runs, next}, () => drawList(runs, next));
+  };
+  const drawList = (runs, next) => {
     replace(box, table(['run', 'workflow', 'status', 'version', 'triggered by', 'created', 'duration', 'error'],
       runs.map((r) => h('tr', {'data-run': r.id},
         h('td', {class: 'mono'}, h('a', {href: `#/runs/${encodeURIComponent(r.id)}`}, r.id)),
@@ -107,6 +111,7 @@ export async function renderRun(view, [id], _query, ctx) {
   // The buttons are redrawn only when the status changes: a button replaced between a click's
   // press and release would lose the click.
   let drawnStatus = null;
+  const detailsChanged = drawOnChange();
   const draw = (r) => {
     if (r.status !== drawnStatus) {
       drawnStatus = r.status;
@@ -116,6 +121,11 @@ export async function renderRun(view, [id], _query, ctx) {
         (r.status === 'failed' || r.status === 'cancelled')
           ? send.button({'data-action': 'retry', onclick: (ev) => send(ev.currentTarget, 'retry')}, 'Retry run') : null);
     }
+    // The rest also only when the run changed: a redraw would lose a click on a link in it and
+    // a selection being copied.
+    detailsChanged(r, () => drawDetails(r));
+  };
+  const drawDetails = (r) => {
     replace(head, h('div', {class: 'card'}, fields([
       ['workflow', h('a', {href: `#/workflows/${encodeURIComponent(r.workflow)}`}, r.workflow)],
       ['version', `v${r.version}`],

@@ -1,7 +1,7 @@
 // Schedules: every cron trigger with its next fire times in the schedule's own zone (as the
 // server computes them), and pause / resume per workflow (the apply scope).
 import {api} from './api.js';
-import {badge, h, oneAtATime, replace, table} from './dom.js';
+import {badge, drawOnChange, h, oneAtATime, replace, table} from './dom.js';
 
 const REFRESH_MS = 10000;
 
@@ -21,10 +21,11 @@ export function render(view, _params, _query, ctx) {
     try { await refresh(); } catch (e) { ctx.error(e); }
     return true;
   });
+  const changed = drawOnChange();
   const refresh = async () => {
     const {schedules} = await api('/schedules');
     ctx.clearError();
-    replace(box, table(['workflow', 'trigger', 'schedule', 'time zone', 'next fire times', 'last fire', 'misfire', 'overlap', 'status', ''],
+    changed(schedules, () => replace(box, table(['workflow', 'trigger', 'schedule', 'time zone', 'next fire times', 'last fire', 'misfire', 'overlap', 'status', ''],
       schedules.map((s) => h('tr', {'data-workflow': s.workflow, 'data-trigger': s.trigger},
         h('td', null, h('a', {href: `#/workflows/${encodeURIComponent(s.workflow)}`}, s.workflow)),
         h('td', null, s.trigger),
@@ -41,7 +42,7 @@ export function render(view, _params, _query, ctx) {
              h('td', null, badge(s.paused ? 'paused' : 'active')),
              h('td', null, send.button({class: 'secondary', 'data-action': s.paused ? 'resume' : 'pause',
                                         onclick: (ev) => send(ev.currentTarget, s)}, s.paused ? 'Resume' : 'Pause'))])),
-      {empty: 'no schedules: declare one under triggers.cron in a workflow'}));
+      {empty: 'no schedules: declare one under triggers.cron in a workflow'})));
   };
   ctx.every(REFRESH_MS, refresh);
 }

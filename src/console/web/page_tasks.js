@@ -4,7 +4,7 @@
 // The detail refreshes every 2 s until the task has ended; its event timeline (submitted,
 // running, progress, logs, retries, the end) streams live over GET /api/v1/tasks/{id}/events.
 import {api, follow} from './api.js';
-import {badge, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
+import {badge, drawOnChange, fields, fmtMs, fmtTime, h, oneAtATime, pre, replace, table} from './dom.js';
 import {pagerLinks} from './pager.js';
 
 const STATUSES = ['', 'pending', 'scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
@@ -41,9 +41,13 @@ export function render(view, _params, query, ctx) {
   // A status or kind is searched for among each queue's next SEARCHED tasks (dead letters for
   // status failed): a short page that has a next says where it looked.
   const scanned = Boolean(query.get('kind') || query.get('status'));
+  const changed = drawOnChange();
   const load = async () => {
     const {tasks, next_cursor: next} = await api(`/tasks?${params}`);
     ctx.clearError();
+    changed({tasks, next}, () => drawList(tasks, next));
+  };
+  const drawList = (tasks, next) => {
     replace(note, next && scanned && tasks.length < LIMIT
       ? `This page searched each queue's next ${SEARCHED.toLocaleString('en')} tasks: "Older →" searches on.` : '');
     replace(pager, ...pagerLinks('#/tasks', query, next));
@@ -65,6 +69,7 @@ export function render(view, _params, query, ctx) {
 export function renderTask(view, [id], _query, ctx) {
   const actions = h('div', {class: 'actions'});
   let drawnStatus = null;
+  const bodyChanged = drawOnChange();
   const body = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
   const timeline = h('tbody');
@@ -124,7 +129,9 @@ export function renderTask(view, [id], _query, ctx) {
         (t.status === 'failed' || t.status === 'cancelled')
           ? send.button({'data-action': 'retry', onclick: (ev) => send(ev.currentTarget, 'retry')}, 'Retry') : null);
     }
-    replace(body, h('div', {class: 'grid'},
+    // Also only when it changed: a redraw every refresh would lose a click on the queue's link
+    // and a selection in the payload being copied.
+    bodyChanged(t, () => replace(body, h('div', {class: 'grid'},
       h('div', {class: 'card'}, fields([
         ['queue', h('a', {href: `#/queues/${encodeURIComponent(t.queue)}`}, t.queue)],
         ['kind', t.kind],
@@ -142,7 +149,7 @@ export function renderTask(view, [id], _query, ctx) {
       ])),
       h('div', {class: 'card'}, h('h2', null, 'Payload'), pre(t.payload, 'payload'),
         t.error ? [h('h2', null, 'Error'), h('pre', {class: 'json error'}, t.error)] : null,
-        t.result !== null && t.result !== undefined ? [h('h2', null, 'Result'), pre(t.result, 'result')] : null)));
+        t.result !== null && t.result !== undefined ? [h('h2', null, 'Result'), pre(t.result, 'result')] : null))));
   };
   ctx.every(2000, refresh);
 }

@@ -1,7 +1,7 @@
 // API tokens (the admin scope): the list with last use, a form that creates one and shows its
 // secret this once, and revoke after a confirmation.
 import {api} from './api.js';
-import {badge, confirmButton, fmtTime, h, oneAtATime, replace, table} from './dom.js';
+import {badge, confirmButton, drawOnChange, fmtTime, h, oneAtATime, replace, table} from './dom.js';
 
 export function render(view, _params, _query, ctx) {
   const box = h('div');
@@ -45,9 +45,13 @@ export function render(view, _params, _query, ctx) {
   submit);
   replace(view, h('h1', null, 'Tokens'), form, notice, box);
 
+  const changed = drawOnChange();
   async function refresh() {
     const {tokens} = await api('/tokens');
     ctx.clearError();
+    changed(tokens, () => drawList(tokens));
+  }
+  function drawList(tokens) {
     replace(box, table(['id', 'name', 'scopes', 'created', 'last used', 'status', ''],
       tokens.map((t) => h('tr', {'data-token': t.id},
         h('td', {class: 'mono'}, t.id),
