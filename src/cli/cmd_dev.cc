@@ -61,6 +61,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
     return out.Fail(made.error().code, "cannot create data directory " + data_dir.string() + ": " +
                                            made.error().message);
   }
+  auto held = DataDirLock::Acquire(data_dir.string());
+  if (!held) return out.Fail(held.error());
   std::string store_location =
       sf.store && !sf.store->empty() ? *sf.store : (data_dir / "ferry.db").string();
   auto cfg = ResolveClientConfig(ctx.global(), ctx.env(), "info");

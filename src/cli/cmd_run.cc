@@ -24,8 +24,15 @@ namespace {
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr const char* kDefaultStoreDir = ".ferry";
-constexpr const char* kDefaultStoreFile = ".ferry/ferry.db";
+// Without a store setting, commands use the SQLite file of the data directory (FERRY_DATA_DIR,
+// else ./.ferry), where `ferry dev` keeps its own: so a command pointed at a stopped dev stack's
+// directory reads that stack's store, not a new empty one in the current folder.
+std::string DefaultStoreDir(const Context& ctx) {
+  return PickSettingText(std::nullopt, "data-dir", ctx.env()).value_or(".ferry");
+}
+std::string DefaultStoreFile(const Context& ctx) {
+  return (std::filesystem::path(DefaultStoreDir(ctx)) / "ferry.db").string();
+}
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
@@ -45,11 +52,11 @@ Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& s
   if (auto store = PickSetting(sf.store, "store", ctx.env()); store && !store->text.empty()) {
     return store->text;
   }
-  if (auto made = MakeDirectories(kDefaultStoreDir); !made) {
-    return Fail(made.error().code,
-                std::string("cannot create ") + kDefaultStoreDir + ": " + made.error().message);
+  const std::string dir = DefaultStoreDir(ctx);
+  if (auto made = MakeDirectories(dir); !made) {
+    return Fail(made.error().code, "cannot create " + dir + ": " + made.error().message);
   }
-  return std::string(kDefaultStoreFile);
+  return DefaultStoreFile(ctx);
 }
 
 Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags& sf) {
@@ -403,8 +410,7 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   auto support = std::make_shared<WorkerRunSupport>();
   // Not ResolveStoreLocation: a worker that never sees a run must not create ./.ferry.
   auto store = PickSetting(sf.store, "store", ctx.env());
-  std::string location =
-      store && !store->text.empty() ? store->text : std::string(kDefaultStoreFile);
+  std::string location = store && !store->text.empty() ? store->text : DefaultStoreFile(ctx);
   auto stores = MakeStoreFactory(location);
   if (!stores) return Fail(stores.error());
   support->stores = std::move(*stores);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -100,6 +101,38 @@ DevEndpointsFile::~DevEndpointsFile() {
   if (j && j->is_object() && j->value("pid", Json(0)) == Json(getpid())) {
     ::unlink(path_.c_str());
   }
+}
+
+Result<DataDirLock> DataDirLock::Acquire(const std::string& data_dir) {
+  const std::string path = (std::filesystem::path(data_dir) / "dev.lock").string();
+  // Close-on-exec: the embedded redis-server must not keep the hold after `ferry dev` is gone.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return Fail(ErrorCode::kPermissionDenied, "cannot open " + path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err != EWOULDBLOCK) {
+      return Fail(ErrorCode::kConflict, "cannot lock " + path + ": " + std::strerror(err));
+    }
+    std::string who = "another `ferry dev`";
+    auto text =
+        ReadSmallFile((std::filesystem::path(data_dir) / kFileName).string(), kMaxRecordBytes);
+    auto j = text ? ParseJson(*text) : Result<Json>(Fail(text.error()));
+    if (j && j->is_object() && (*j)["pid"].is_number_integer()) {
+      who += " (pid " + std::to_string((*j)["pid"].get<long long>()) + ")";
+    }
+    return Fail(ErrorCode::kConflict,
+                "data directory " + data_dir + " is in use by " + who +
+                    ": two stacks on one store would each take the other's runs for lost; stop "
+                    "it, or give this one another --data-dir");
+  }
+  return DataDirLock(fd);
+}
+
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
 }
 
 std::string DevEndpointsPath(const EnvLookup& env) {

@@ -42,6 +42,24 @@ class DevEndpointsFile {
   std::string path_;  // empty once moved from
 };
 
+// `ferry dev`'s hold on its data directory (an flock on `<data_dir>/dev.lock`, which ends with the
+// process however it ends): a second `ferry dev` on the same directory would share its store but
+// not its Redis, and each would take the other's runs for lost.
+class DataDirLock {
+ public:
+  // kConflict when another process holds it (its pid named when its dev.json says it).
+  static Result<DataDirLock> Acquire(const std::string& data_dir);
+  DataDirLock(DataDirLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  DataDirLock& operator=(DataDirLock&&) = delete;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 // The endpoints file a client command would read: $FERRY_DATA_DIR/dev.json, else
 // ./.ferry/dev.json.
 std::string DevEndpointsPath(const EnvLookup& env);

@@ -159,10 +159,37 @@ TEST(ReadmeTest, AKilledDevsEndpointsAreIgnoredWithAHint) {
   auto workflows = RunCommand({FerryBinary(), "--json", "workflow", "list"}, seconds(30),
                               {{"FERRY_DATA_DIR", (folder.path() / ".ferry").string()}});
   EXPECT_EQ(workflows.exit_code, 0) << workflows.err;
+  const fs::path wf = folder.path() / "kept.yaml";
+  std::ofstream(wf) << "name: kept\nnodes:\n  a: {kind: shell, argv: [\"true\"]}\n";
+  auto applied = RunCommand({FerryBinary(), "workflow", "apply", wf.string()}, seconds(30),
+                            {{"FERRY_DATA_DIR", (folder.path() / ".ferry").string()}});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+
+  // A second `ferry dev` on the same data directory is refused: it would share the store but
+  // not the Redis, and each stack would take the other's runs for lost. The first keeps its file.
+  auto second = RunCommand({"sh", "-c", "cd \"$0\" && exec \"$1\" dev --listen 127.0.0.1:0",
+                            folder.path().string(), FerryBinary()},
+                           seconds(30), {{"NO_COLOR", "1"}});
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find("data directory .ferry is in use by another `ferry dev` (pid " +
+                            std::to_string(dev.pid()) + ")"),
+            std::string::npos)
+      << second.err;
+  ASSERT_TRUE(fs::exists(file));
+  EXPECT_EQ(nlohmann::json::parse(ReadAll(file))["pid"], dev.pid());
 
   dev.Signal(SIGKILL);
   dev.Wait(seconds(10));
   ASSERT_TRUE(fs::exists(file)) << "SIGKILL leaves the file behind";
+  // With the stack gone, commands given its data directory read its store, not a new empty one
+  // in the current folder.
+  TempDir elsewhere;
+  auto kept = RunCommand({"sh", "-c", "cd \"$0\" && exec \"$1\" --json workflow list",
+                          elsewhere.path().string(), FerryBinary()},
+                         seconds(30), {{"FERRY_DATA_DIR", (folder.path() / ".ferry").string()}});
+  EXPECT_EQ(kept.exit_code, 0) << kept.err;
+  EXPECT_NE(kept.out.find("\"kept\""), std::string::npos) << kept.out;
+  EXPECT_FALSE(fs::exists(elsewhere.path() / ".ferry"));
   // The killed dev's private Redis went with it; nothing listens where the record points.
   auto r = RunCommand({FerryBinary(), "--io-timeout", "1s", "queue", "list"}, seconds(30),
                       {{"FERRY_DATA_DIR", (folder.path() / ".ferry").string()},
