@@ -10,4 +10,9 @@ namespace ferry {
 // its store and Redis. So submitting one through the API needs the admin scope (docs/api.md).
 inline constexpr std::string_view kShellTaskKind = "shell";
 
+// Kinds Ferry submits itself (ferry.run: a workflow run's task). No one else may submit one: a
+// forged ferry.run task would take over the run it names.
+inline constexpr std::string_view kFerryKindPrefix = "ferry.";
+inline bool IsFerrysOwnKind(std::string_view kind) { return kind.rfind(kFerryKindPrefix, 0) == 0; }
+
 }  // namespace ferry

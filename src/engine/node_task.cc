@@ -4,6 +4,7 @@
 #include <regex>
 #include <utility>
 
+#include "core/task_kinds.h"
 #include "engine/node_kinds.h"
 
 namespace ferry::engine {
@@ -25,6 +26,12 @@ NodeSpec Read(NodeFields& in) {
     if (auto v = r.String(*k, tp + ".kind")) {
       t.kind = *v;
       if (v->empty()) r.Add(k->value, tp + ".kind", "empty task kind");
+      if (IsFerrysOwnKind(*v)) {
+        r.Add(k->value, tp + ".kind",
+              "task kind '" + *v +
+                  "' is Ferry's own (kinds starting with 'ferry.'); a task node "
+                  "cannot submit it");
+      }
     }
   } else {
     r.Add(tf->value, tp, "missing required field 'kind' (the task handler's name)");
@@ -62,6 +69,12 @@ Json Canonical(const NodeSpec& spec) {
 
 NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   const auto& t = std::get<TaskSpec>(spec);
+  // Ingestion refuses it; a definition stored before it did is refused here.
+  if (IsFerrysOwnKind(t.kind)) {
+    return NodeFail(ErrorCode::kInvalidArgument,
+                    "task kind '" + t.kind + "' is Ferry's own; a task node cannot submit it",
+                    false);
+  }
   auto payload = RenderJsonTemplates(t.payload, a.scope);
   if (!payload) return TemplateFail(payload.error());
   TaskNodeRequest req;

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <set>
 
+#include "core/task_kinds.h"
+
 namespace ferry::handlers {
 namespace {
 
@@ -56,7 +58,7 @@ Result<HandlerSpec> ParseOne(std::string_view decl) {
     return Bad(decl, "kind must be 1-128 characters from A-Z a-z 0-9 _ - . :");
   }
   if (IsReservedKind(spec.kind)) {
-    return Bad(decl, spec.kind.rfind("ferry.", 0) == 0
+    return Bad(decl, IsFerrysOwnKind(spec.kind)
                          ? "kinds starting with 'ferry.' are reserved for Ferry's own"
                          : "kind '" + spec.kind + "' is built in");
   }
@@ -97,7 +99,7 @@ Result<HandlerSpec> ParseOne(std::string_view decl) {
 
 bool IsReservedKind(std::string_view kind) {
   static const std::set<std::string_view> kBuiltIn = {"noop", "echo", "sleep", "fail", "shell"};
-  return kBuiltIn.count(kind) != 0 || kind.rfind("ferry.", 0) == 0;
+  return kBuiltIn.count(kind) != 0 || IsFerrysOwnKind(kind);
 }
 
 Result<std::vector<HandlerSpec>> ParseHandlerSpecs(std::string_view text) {

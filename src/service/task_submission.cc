@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/json_fields.h"
+#include "core/task_kinds.h"
 #include "runs/runs.h"
 
 namespace ferry::service {
@@ -41,6 +42,10 @@ Result<SubmitRequest> ReadTaskSubmission(const Json& object, int64_t now_ms,
     return Fail(At(where, Error{ErrorCode::kInvalidArgument,
                                 "ferry.run tasks are made by starting a run (`ferry workflow run`, "
                                 "POST /api/v1/runs)"}));
+  }
+  if (IsFerrysOwnKind(submit.kind)) {
+    return Fail(At(
+        where, Error{ErrorCode::kInvalidArgument, "kinds starting with 'ferry.' are Ferry's own"}));
   }
   if (auto st = ValidateSubmit(submit, options); !st) return Fail(At(where, st.error()));
   return submit;

@@ -165,6 +165,8 @@ nodes:
             "eta_ms must be an integer from 0 to"},
            {"/api/v1/tasks", R"({"kind":"echo","delay":"400d"})", "delay must be from"},
            {"/api/v1/tasks", R"({"kind":"ferry.run"})", "ferry.run tasks are made by"},
+           {"/api/v1/tasks", R"({"kind":"ferry.other"})",
+            "kinds starting with 'ferry.' are Ferry's own"},
            {"/api/v1/tasks", R"({"kind":"echo","kind":"noop"})", "duplicate key"},
            {"/api/v1/runs/x/retry", R"({"latest_version":"yes"})",
             "latest_version must be true or false"},

@@ -199,6 +199,21 @@ nodes:
   EXPECT_EQ(Find(ds, "expected a duration").line, 18);
 }
 
+// A task node cannot submit Ferry's own kinds: a ferry.run task names a run, and a forged one
+// would take that run over. The near misses are ordinary kinds.
+TEST(Ingest, ATaskNodeCannotSubmitFerrysOwnKinds) {
+  auto ds = Problems(R"(name: forge
+nodes:
+  a: {kind: task, task: {kind: ferry.run, payload: {run_id: x}}}
+  b: {kind: task, task: {kind: ferry.anything}}
+  c: {kind: task, task: {kind: ferryrun}}
+  d: {kind: task, task: {kind: my.ferry.run}}
+)");
+  EXPECT_EQ(Find(ds, "task kind 'ferry.run' is Ferry's own").line, 3);
+  EXPECT_EQ(Find(ds, "task kind 'ferry.anything' is Ferry's own").line, 4);
+  EXPECT_EQ(ds.size(), 2u);
+}
+
 // A lua node's args are a map of names to any values; templates inside them are checked as
 // anywhere else, at their own lines.
 TEST(Ingest, LuaArgsAreAMapOfValuesWithCheckedTemplates) {
