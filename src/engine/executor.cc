@@ -101,6 +101,7 @@ class Execution {
         continue;
       }
       done_[n.id] = it->second;
+      output_bytes_ += DumpJson(it->second.output).size();
       if (it->second.status == StepStatus::kFailed && failed_node_.empty()) {
         failed_node_ = n.id;
         failed_error_ = it->second.error;
@@ -354,6 +355,7 @@ class Execution {
         return f;
       }
       auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
+      if (r) r = WithinOutputBudget(std::move(*r));
       if (r) {
         sink_.Emit("node.finished", Json{{"node", node.id},
                                          {"status", "succeeded"},
@@ -387,6 +389,31 @@ class Execution {
     }
   }
 
+  // The output if it fits the node's and the run's budgets (ExecutorOptions), whose bytes it then
+  // takes from the run's; else a failure naming the limit, not retried: the node would return it
+  // again.
+  NodeResult WithinOutputBudget(Json output) {
+    const size_t bytes = DumpJson(output).size();
+    if (bytes > opts_.max_node_output_bytes) {
+      return NodeFail(ErrorCode::kTooLarge,
+                      "output of " + std::to_string(bytes) + " bytes is over the limit of " +
+                          std::to_string(opts_.max_node_output_bytes) + " bytes for a node",
+                      false);
+    }
+    const size_t before = output_bytes_.fetch_add(bytes);
+    if (before + bytes > opts_.max_run_output_bytes) {
+      output_bytes_ -= bytes;
+      return NodeFail(ErrorCode::kTooLarge,
+                      "output of " + std::to_string(bytes) +
+                          " bytes would take the run's node "
+                          "outputs to " +
+                          std::to_string(before + bytes) + " bytes, over its limit of " +
+                          std::to_string(opts_.max_run_output_bytes),
+                      false);
+    }
+    return output;
+  }
+
   NodeResult Execute(const NodeDef& node, const Json& root, int attempt, std::stop_token stop,
                      LogBudget& log_budget) {
     Scope scope = MakeScope(root);
@@ -410,6 +437,8 @@ class Execution {
   RunSink& sink_;
   Redactor redactor_;
   std::stop_source nodes_stop_;  // every running node's attempts hang off this
+  // The bytes of the run's stored node outputs, and of those being stored (node threads).
+  std::atomic<size_t> output_bytes_{0};
 
   // Coordinator-only state (touched by Run's thread alone).
   std::map<std::string, StepRecord> done_;

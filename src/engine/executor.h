@@ -128,6 +128,13 @@ struct ExecutorOptions {
   const SecretResolver* secrets = nullptr;
   // Per stream, for shell nodes' captured stdout/stderr.
   size_t max_output_bytes = 1 << 20;
+  // A node's output as stored (its JSON), and the outputs of one run's nodes in all: each is
+  // held in memory while the run goes on, stored, and sent whole by GET /runs/{id}. A Lua node
+  // could otherwise return its whole memory budget, and each of a thousand nodes its own. A node
+  // past either fails without a retry, naming the limit. The node limit is above an http node's
+  // largest output (a 10 MiB body).
+  size_t max_node_output_bytes = 16 << 20;
+  size_t max_run_output_bytes = 64 << 20;
   // node.log events a single node may emit (shell output lines, Lua log calls), and their bytes
   // in all; the rest are dropped with one notice. A line longer than max_log_line_bytes is cut,
   // saying by how much: each event is stored, streamed and paged whole.

@@ -144,6 +144,65 @@ nodes:
   EXPECT_EQ(h.sink.Step("b")->output, (Json{{"v", 6}}));
 }
 
+// A node's output and the run's outputs in all have byte limits: a node past either fails once
+// (no retry: it would return the same), naming the limit. The outputs resumed from checkpoints
+// count. Lua strings of a chosen length make outputs of known sizes: "q" * n dumps to n + 2.
+TEST(Executor, NodeOutputsAreBoundedPerNodeAndPerRun) {
+  const char* yaml = R"(name: big
+inputs: {n: {type: number}}
+nodes:
+  a: {kind: lua, script: 'return string.rep("q", inputs.n)', retry: {max_attempts: 3}}
+)";
+  {
+    Harness h(yaml);
+    h.options.max_node_output_bytes = 100;
+    h.ctx.inputs = Json{{"n", 98}};  // exactly 100 bytes
+    EXPECT_EQ(h.Run().kind, RunOutcome::Kind::kSucceeded);
+  }
+  {
+    Harness h(yaml);
+    h.options.max_node_output_bytes = 100;
+    h.ctx.inputs = Json{{"n", 99}};  // one past
+    auto out = h.Run();
+    ASSERT_EQ(out.kind, RunOutcome::Kind::kFailed);
+    EXPECT_EQ(out.error, "output of 101 bytes is over the limit of 100 bytes for a node");
+    EXPECT_EQ(h.sink.Step("a")->attempt, 1);
+  }
+  const char* three = R"(name: many
+nodes:
+  a: {kind: lua, script: 'return string.rep("q", 38)'}
+  b: {kind: lua, needs: [a], script: 'return string.rep("q", 38)'}
+  c: {kind: lua, needs: [b], script: 'return string.rep("q", 38)'}
+)";
+  {
+    Harness h(three);
+    h.options.max_run_output_bytes = 120;  // exactly three outputs of 40
+    EXPECT_EQ(h.Run().kind, RunOutcome::Kind::kSucceeded);
+  }
+  {
+    Harness h(three);
+    h.options.max_run_output_bytes = 119;
+    auto out = h.Run();
+    ASSERT_EQ(out.kind, RunOutcome::Kind::kFailed);
+    EXPECT_EQ(out.failed_node, "c");
+    EXPECT_EQ(
+        out.error,
+        "output of 40 bytes would take the run's node outputs to 120 bytes, over its limit of "
+        "119");
+  }
+  {
+    // Resumed after a and b: their stored outputs count.
+    Harness h(three);
+    h.options.max_run_output_bytes = 119;
+    std::map<std::string, StepRecord> done = {
+        {"a", StepRecord{StepStatus::kSucceeded, Json(std::string(38, 'q')), "", 1}},
+        {"b", StepRecord{StepStatus::kSucceeded, Json(std::string(38, 'q')), "", 1}}};
+    auto out = h.Run(done);
+    ASSERT_EQ(out.kind, RunOutcome::Kind::kFailed);
+    EXPECT_EQ(out.failed_node, "c");
+  }
+}
+
 // Task nodes that meet at a barrier: they show how many nodes ran at once.
 struct Barrier {
   std::mutex mu;
