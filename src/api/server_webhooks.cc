@@ -17,12 +17,29 @@ using http::Request;
 using http::Response;
 using namespace server_internal;
 
+namespace {
+
+// What a webhook's sender, who needs no token, is told of a failure on the server's side: that it
+// may retry, not the driver's message, which names the store's or Redis's host and port. The
+// server's log has the message.
+Error ForSender(const std::string& workflow, const Error& e) {
+  if (e.code != ErrorCode::kUnavailable && e.code != ErrorCode::kInternal) return e;
+  spdlog::warn("webhook {}: answered {}: {}", workflow,
+               e.code == ErrorCode::kUnavailable ? "503" : "500", e.message);
+  if (e.code == ErrorCode::kUnavailable) {
+    return Error{e.code, "the server cannot reach its store or Redis just now; retry later"};
+  }
+  return Error{e.code, "internal error (the server's log says more)"};
+}
+
+}  // namespace
+
 std::optional<Response> ApiServer::Impl::AdmitHook(Request& req, int64_t& body_limit) {
   Response res;
   const std::string& name = req.params[0];
   auto target = service.FindWebhook(name);
   if (!target) {
-    SendError(res, target.error());
+    SendError(res, ForSender(name, target.error()));
     return res;
   }
   if (!target->trigger) {
@@ -89,7 +106,7 @@ void ApiServer::Impl::Hook(const Request& req, Response& res) {
   delivery.nonce = verified->nonce;
   delivery.nonce_expires_ms = verified->nonce_expires_ms;
   auto started = service.StartWebhookRun(name, target, std::move(delivery));
-  if (!started) return SendError(res, started.error());
+  if (!started) return SendError(res, ForSender(name, started.error()));
   SendJson(res, 202, started->answer);
   res.after = std::move(started->enqueue);
 }

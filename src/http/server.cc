@@ -250,9 +250,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->header_limit(server_.options.max_header_bytes);
     // No body limit while the head is read: an announced length is judged after routing (404 and
-    // 405 first, then 413 against max_body_limit, answered and observed like any answer), and
-    // every path sets a limit before it parses a body byte (ReadBody; TakeBodyFromBuffer only
-    // parses a Content-Length already checked).
+    // 405 first, then 413 against the route's limit, after its admission when it has one, so the
+    // answer names the limit that applies), and every path sets a limit before it parses a body
+    // byte (ReadBody; TakeBodyFromBuffer only parses a Content-Length already checked).
     parser_->body_limit(boost::none);
     started_ = Clock::now();
     Arm(server_.options.header_timeout);
@@ -324,10 +324,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (auto refusal = UnsupportedBodyCoding(request_.headers)) {
       refusal->close = true;  // its body is not read
       return Answer(std::move(*refusal));
-    }
-    if (auto len = parser_->content_length();
-        len && *len > static_cast<uint64_t>(server_.options.max_body_limit)) {
-      return TooLarge(server_.options.max_body_limit);
     }
     if (!route_->admit) return ReadBody(server_.options.default_body_limit);
     // A small request's body usually arrives with its head: then the admission check and the

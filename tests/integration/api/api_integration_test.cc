@@ -94,6 +94,45 @@ TEST_F(ApiTest, SignedWebhookRunSucceedsOnWorker) {
   EXPECT_EQ(Json::parse(cancel->body)["error"]["code"], "conflict");
 }
 
+// A webhook's sender needs no token: a failure on the server's side tells it to retry, not the
+// driver's message with the store's address (the server's log has that).
+TEST_F(ApiTest, AWebhookDuringAStoreOutageSaysRetryWithoutTheStoresAddress) {
+  Apply(kWorkflow);
+  auto down = std::make_shared<std::atomic<bool>>(false);
+  class DownStore final : public testing::OwningStoreWrapper {
+   public:
+    DownStore(std::unique_ptr<Store> s, std::shared_ptr<std::atomic<bool>> d)
+        : OwningStoreWrapper(std::move(s)), d_(std::move(d)) {}
+    Result<std::optional<Workflow>> GetWorkflow(const std::string& name) override {
+      if (!*d_) return OwningStoreWrapper::GetWorkflow(name);
+      return Fail(ErrorCode::kUnavailable,
+                  "cannot connect: connection to server at \"127.0.0.1\", port 35997 failed");
+    }
+
+   private:
+    std::shared_ptr<std::atomic<bool>> d_;
+  };
+  testing::WrappingStoreFactory down_stores(*stores_, [down](std::unique_ptr<Store> s) {
+    return std::unique_ptr<Store>(std::make_unique<DownStore>(std::move(s), down));
+  });
+  server_->Stop();
+  server_ = StartServer([&](api::ApiServerOptions& o) { o.store_factory = &down_stores; });
+  httplib::Client hooks("127.0.0.1", server_->port());
+  const std::string body = R"({"a":1})";
+  auto before = Hook(hooks, body, Signed(body, NowSec()));
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 202) << before->body;
+
+  *down = true;
+  const std::string again = R"({"a":2})";
+  auto during = Hook(hooks, again, Signed(again, NowSec()));
+  ASSERT_TRUE(during);
+  EXPECT_EQ(during->status, 503) << during->body;
+  EXPECT_EQ(Json::parse(during->body)["error"]["message"],
+            "the server cannot reach its store or Redis just now; retry later");
+  EXPECT_EQ(during->body.find("35997"), std::string::npos) << during->body;
+}
+
 TEST_F(ApiTest, WebhookRejectsBadSignaturesReplaysAndLargeBodies) {
   Apply(kWorkflow);
   httplib::Client hooks("127.0.0.1", port_);
