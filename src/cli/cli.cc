@@ -339,6 +339,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   AddOptional(rlist, "--status", rl.status,
               "pending|running|succeeded|failed|cancelled (any case)");
   rlist->add_option("--limit", rl.limit, "At most this many (default 20)");
+  AddOptional(rlist, "--cursor", rl.cursor, "Go on where a previous list stopped (it prints this)");
   add_store(rlist);
   rlist->callback([&] { run = [&](Context& ctx) { return RunRunList(ctx, sf, rl); }; });
   auto* rcounts = runcmd->add_subcommand("counts", "How many runs are in each status");

@@ -181,6 +181,7 @@ int RunRunList(Context& ctx, const StoreFlags& sf, const RunListArgs& args) {
   service::Query query{{"limit", std::to_string(args.limit)}};
   if (args.status) query["status"] = *args.status;
   if (args.workflow) query["workflow"] = *args.workflow;
+  if (args.cursor) query["cursor"] = *args.cursor;
   auto svc = ctx.Service(sf);
   if (!svc) return out.Fail(svc.error());
   auto page = (*svc)->ListRuns(query);
@@ -189,11 +190,14 @@ int RunRunList(Context& ctx, const StoreFlags& sf, const RunListArgs& args) {
     out.PrintJson(*page);
     return kExitOk;
   }
+  const Json& next = (*page)["next_cursor"];
   if ((*page)["runs"].empty()) {
-    out.Print("No runs.\n");
+    out.Print(args.cursor ? "No more runs.\n" : "No runs.\n");
     return kExitOk;
   }
   out.PrintTable(RunsTable((*page)["runs"], out.style().unicode));
+  // The same filters with --cursor list the next page.
+  if (next.is_string()) out.Print("More: add --cursor " + next.get<std::string>() + "\n");
   return kExitOk;
 }
 

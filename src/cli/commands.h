@@ -165,6 +165,7 @@ struct RunListArgs {
   std::optional<std::string> workflow;
   std::optional<std::string> status;
   int limit = 20;
+  std::optional<std::string> cursor;
 };
 
 struct RunWatchArgs {

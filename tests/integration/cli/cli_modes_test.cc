@@ -213,6 +213,21 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"workflow", "versions", "hello"});
   Same({"run", "list"});
   Same({"run", "list", "--workflow", "hello", "--status", "succeeded"});
+  // Runs page as tasks do: a second run, then pages of one.
+  auto second_run = Remote({"--json", "workflow", "run", "hello", "--input", R"({"who":"Bo"})",
+                            "--wait", "--timeout", "60s"});
+  ASSERT_EQ(second_run.exit_code, 0) << second_run.out << second_run.err;
+  auto newest = Remote({"run", "list", "--limit", "1"});
+  ASSERT_EQ(newest.exit_code, 0) << newest.err;
+  const size_t run_more = newest.out.find("More: add --cursor ");
+  ASSERT_NE(run_more, std::string::npos) << newest.out;
+  const std::string run_cursor =
+      newest.out.substr(run_more + 19, newest.out.find('\n', run_more) - run_more - 19);
+  Json older = Same({"run", "list", "--limit", "1", "--cursor", run_cursor});
+  ASSERT_EQ(older["runs"].size(), 1u) << older.dump();
+  EXPECT_EQ(older["runs"][0]["id"], run_id);  // the first run, on the second page
+  EXPECT_EQ(newest.out.find(run_id), std::string::npos) << newest.out;
+  Same({"run", "list", "--cursor", "x"}, 2);
   // Alerts: evaluated by the server remotely, here locally, with the same (default) thresholds
   // and the same shared state. Values such as ages move between the two reads; what fires and
   // with which thresholds does not.
@@ -273,8 +288,8 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
     EXPECT_NE(down.out.find("FAIL server.reachable"), std::string::npos) << down.out;
   }
   Json counts = Same({"run", "counts"});
-  EXPECT_EQ(counts["counts"]["succeeded"], 1) << counts.dump();
-  EXPECT_EQ(counts["total"], 1) << counts.dump();
+  EXPECT_EQ(counts["counts"]["succeeded"], 2) << counts.dump();  // the two runs above
+  EXPECT_EQ(counts["total"], 2) << counts.dump();
   Json shown = Same({"run", "show", run_id});
   EXPECT_EQ(shown["run"]["steps"].size(), 3u);
   SameLines({"run", "watch", run_id});
