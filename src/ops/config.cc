@@ -295,7 +295,7 @@ const std::vector<SettingInfo>& Settings() {
        "", ""},
       {"listen", "127.0.0.1:8080", "server, dev", false,
        "Address to serve the API on, HOST:PORT; port 0 = any free one", "", ""},
-      {"data-dir", "./.ferry", "dev, local commands", false,
+      {"data-dir", "./.ferry", "dev", false,
        "ferry dev's data directory: its SQLite store and the endpoints client commands find; "
        "commands given no store use its ferry.db",
        "", ""},
