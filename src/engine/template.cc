@@ -5,6 +5,8 @@
 #include <cmath>
 #include <utility>
 
+#include "core/suggest.h"
+
 namespace ferry::engine {
 
 struct ExprNode {
@@ -162,6 +164,125 @@ Result<std::vector<Token>> Lex(std::string_view s) {
   return out;
 }
 
+const char* TypeName(const Json& v) {
+  switch (v.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "boolean";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    default:
+      return "number";
+  }
+}
+
+Error EvalError(const ExprNode& n, const std::string& message) {
+  return Error{ErrorCode::kInvalidArgument,
+               "at offset " + std::to_string(n.offset) + ": " + message};
+}
+
+// The functions templates may call, each also as a filter (`x | f(y)` is `f(x, y)`). One table
+// for both sides: the parser refuses a name or an argument count it does not hold, so a typo
+// fails at ingestion rather than at the node, after earlier nodes already ran.
+struct Function {
+  std::string_view name;
+  size_t arity;  // the piped input counted
+  Result<Json> (*call)(const ExprNode& n, const std::vector<Json>& args);
+};
+
+Result<Json> ChangeString(const ExprNode& n, const Json& v) {
+  if (!v.is_string()) return Fail(EvalError(n, n.name + " needs a string, got " + TypeName(v)));
+  std::string s = v.get<std::string>();
+  if (n.name == "trim") {
+    size_t b = s.find_first_not_of(" \t\r\n");
+    size_t e = s.find_last_not_of(" \t\r\n");
+    return Json(b == std::string::npos ? std::string() : s.substr(b, e - b + 1));
+  }
+  for (char& c : s) {
+    auto uc = static_cast<unsigned char>(c);
+    c = static_cast<char>(n.name == "upper" ? std::toupper(uc) : std::tolower(uc));
+  }
+  return Json(std::move(s));
+}
+
+const std::vector<Function>& Functions() {
+  static const std::vector<Function> kFunctions = {
+      {"default", 2,
+       [](const ExprNode&, const std::vector<Json>& a) -> Result<Json> {
+         return a[0].is_null() ? a[1] : a[0];
+       }},
+      {"json", 1,
+       [](const ExprNode&, const std::vector<Json>& a) -> Result<Json> {
+         return Json(DumpJson(a[0]));
+       }},
+      {"length", 1,
+       [](const ExprNode& n, const std::vector<Json>& a) -> Result<Json> {
+         const Json& v = a[0];
+         if (v.is_string()) {
+           return Json(static_cast<int64_t>(v.get_ref<const std::string&>().size()));
+         }
+         if (v.is_array() || v.is_object()) return Json(static_cast<int64_t>(v.size()));
+         if (v.is_null()) return Json(0);
+         return Fail(EvalError(n, std::string("length of a ") + TypeName(v)));
+       }},
+      {"lower", 1,
+       [](const ExprNode& n, const std::vector<Json>& a) { return ChangeString(n, a[0]); }},
+      {"trim", 1,
+       [](const ExprNode& n, const std::vector<Json>& a) { return ChangeString(n, a[0]); }},
+      {"upper", 1,
+       [](const ExprNode& n, const std::vector<Json>& a) { return ChangeString(n, a[0]); }},
+  };
+  return kFunctions;
+}
+
+const Function* FindFunction(std::string_view name) {
+  for (const auto& f : Functions()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::string Arguments(size_t n) {
+  return std::to_string(n) + (n == 1 ? " argument" : " arguments");
+}
+
+// A call against the function table: the name, with a "did you mean", and the argument count,
+// counted as written (a filter's input is not one of its arguments).
+Status CheckCall(const std::string& name, size_t offset, size_t given, bool piped) {
+  const Function* f = FindFunction(name);
+  if (f == nullptr) {
+    std::vector<std::string> names;
+    std::string list;
+    for (const auto& fn : Functions()) {
+      names.emplace_back(fn.name);
+      list += (list.empty() ? "" : ", ") + std::string(fn.name);
+    }
+    std::string msg = "unknown function '" + name + "'";
+    if (auto s = ClosestMatch(name, names)) {
+      msg += " (did you mean '" + *s + "'?)";
+    } else {
+      msg += "; the functions are " + list;
+    }
+    return Fail(ParseError(offset, msg));
+  }
+  if (given == f->arity) return {};
+  const std::string extra = f->arity == 2 ? "y" : "";
+  if (piped) {
+    return Fail(ParseError(offset, "filter '" + name + "' takes " + Arguments(f->arity - 1) +
+                                       " besides its input (x | " + name +
+                                       (extra.empty() ? "" : "(" + extra + ")") + "), given " +
+                                       Arguments(given - 1)));
+  }
+  return Fail(ParseError(offset, "function '" + name + "' takes " + Arguments(f->arity) + " (" +
+                                     name + "(x" + (extra.empty() ? "" : ", " + extra) +
+                                     ")), given " + Arguments(given)));
+}
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : toks_(std::move(tokens)) {}
@@ -273,6 +394,9 @@ class Parser {
         if (!more) return Fail(more.error());
         for (auto& a : *more) args.push_back(std::move(a));
       }
+      if (auto s = CheckCall(name.text, name.offset, args.size(), true); !s) {
+        return Fail(s.error());
+      }
       value = Make(ExprNode::Op::kCall, name.offset, name.text, std::move(args));
     }
     return value;
@@ -346,6 +470,9 @@ class Parser {
         if (IsPunct("(")) {
           auto args = ParseArgs(depth + 1);
           if (!args) return Fail(args.error());
+          if (auto s = CheckCall(id.text, id.offset, args->size(), false); !s) {
+            return Fail(s.error());
+          }
           return Make(ExprNode::Op::kCall, id.offset, id.text, std::move(*args));
         }
         return Make(ExprNode::Op::kVar, id.offset, id.text, {});
@@ -401,31 +528,14 @@ void CollectRefs(const ExprNode& n, std::vector<Reference>& out) {
   for (const auto& a : n.args) CollectRefs(*a, out);
 }
 
-const char* TypeName(const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::null:
-      return "null";
-    case Json::value_t::boolean:
-      return "boolean";
-    case Json::value_t::string:
-      return "string";
-    case Json::value_t::object:
-      return "object";
-    case Json::value_t::array:
-      return "array";
-    default:
-      return "number";
-  }
-}
-
-Error EvalError(const ExprNode& n, const std::string& message) {
-  return Error{ErrorCode::kInvalidArgument,
-               "at offset " + std::to_string(n.offset) + ": " + message};
-}
-
 Result<Json> Eval(const ExprNode& n, const Scope& scope);
 
 Result<Json> CallFunction(const ExprNode& n, const Scope& scope) {
+  const Function* f = FindFunction(n.name);
+  // The parser admits only calls the table holds, with its argument count.
+  if (f == nullptr || n.args.size() != f->arity) {
+    return Fail(EvalError(n, "unknown function '" + n.name + "'"));
+  }
   std::vector<Json> args;
   args.reserve(n.args.size());
   for (const auto& a : n.args) {
@@ -433,48 +543,7 @@ Result<Json> CallFunction(const ExprNode& n, const Scope& scope) {
     if (!v) return v;
     args.push_back(std::move(*v));
   }
-  auto arity = [&](size_t want) -> Status {
-    if (args.size() != want) {
-      return Fail(EvalError(
-          n, n.name + " takes " + std::to_string(want - 1) + " argument(s) besides its input"));
-    }
-    return {};
-  };
-  const std::string& f = n.name;
-  if (f == "default") {
-    if (auto s = arity(2); !s) return Fail(s.error());
-    return args[0].is_null() ? args[1] : args[0];
-  }
-  if (f == "json") {
-    if (auto s = arity(1); !s) return Fail(s.error());
-    return Json(DumpJson(args[0]));
-  }
-  if (f == "upper" || f == "lower" || f == "trim") {
-    if (auto s = arity(1); !s) return Fail(s.error());
-    if (!args[0].is_string()) {
-      return Fail(EvalError(n, f + " needs a string, got " + TypeName(args[0])));
-    }
-    std::string s = args[0].get<std::string>();
-    if (f == "trim") {
-      size_t b = s.find_first_not_of(" \t\r\n");
-      size_t e = s.find_last_not_of(" \t\r\n");
-      return Json(b == std::string::npos ? std::string() : s.substr(b, e - b + 1));
-    }
-    for (char& c : s) {
-      auto uc = static_cast<unsigned char>(c);
-      c = static_cast<char>(f == "upper" ? std::toupper(uc) : std::tolower(uc));
-    }
-    return Json(std::move(s));
-  }
-  if (f == "length") {
-    if (auto s = arity(1); !s) return Fail(s.error());
-    const Json& v = args[0];
-    if (v.is_string()) return Json(static_cast<int64_t>(v.get_ref<const std::string&>().size()));
-    if (v.is_array() || v.is_object()) return Json(static_cast<int64_t>(v.size()));
-    if (v.is_null()) return Json(0);
-    return Fail(EvalError(n, std::string("length of a ") + TypeName(v)));
-  }
-  return Fail(EvalError(n, "unknown function '" + f + "'"));
+  return f->call(n, args);
 }
 
 Result<Json> Compare(const ExprNode& n, const Json& a, const Json& b) {

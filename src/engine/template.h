@@ -8,7 +8,9 @@
 //
 // Evaluation never runs user code and never throws: a missing path is null (so `default` works),
 // a type error is an Error. Parsing happens at ingestion so a bad template fails before it is
-// stored; `References()` lists the paths an expression reads so the validator can check roots.
+// stored: its syntax, and each call's function name and argument count (one table, in
+// template.cc, for the parser and the evaluator); `References()` lists the paths an expression
+// reads so the validator can check roots.
 //
 // Thread-safety: a compiled Expression / Template is immutable and may be evaluated from many
 // threads at once; the Scope passed to Evaluate must not be modified during the call.

@@ -294,6 +294,30 @@ nodes:
               true);
 }
 
+TEST(Ingest, UnknownFunctionsAndArgumentCountsAreIngestionErrors) {
+  auto ds = Problems(R"(name: t
+inputs:
+  x: string
+nodes:
+  a:
+    kind: shell
+    argv: [echo, "{{ inputs.x | uper }}", "{{ inputs.x | default }}"]
+  b:
+    kind: fail
+    when: "length() > 0"
+    message: "{{ upper(inputs.x, inputs.x) }}"
+)");
+  EXPECT_EQ(Find(ds,
+                 "nodes.a.argv[1]: bad template: at offset 14: unknown function 'uper' "
+                 "(did you mean 'upper'?)")
+                .line,
+            7);
+  Find(ds, "nodes.a.argv[2]: bad template: at offset 14: filter 'default' takes 1 argument");
+  Find(ds, "nodes.b.when: bad template: at offset 0: function 'length' takes 1 argument");
+  Find(ds, "nodes.b.message: bad template: at offset 3: function 'upper' takes 1 argument");
+  EXPECT_EQ(ds.size(), 4u) << FormatDiagnostics(ds);
+}
+
 TEST(Ingest, LuaSyntaxErrorsMapToFileLines) {
   auto ds = Problems(R"(name: l
 nodes:

@@ -99,6 +99,34 @@ TEST(Expression, TypeErrorsAreErrors) {
   EXPECT_FALSE(Eval("default(1)").has_value());
 }
 
+// Functions and filters are checked when the template is parsed (at ingestion), against the
+// table the evaluator uses: a typo or a wrong argument count never waits for the node to run.
+TEST(Expression, CallsAreCheckedAgainstTheFunctionTable) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"inputs.x | uper", "at offset 11: unknown function 'uper' (did you mean 'upper'?)"},
+      {"nosuchfn(x)",
+       "unknown function 'nosuchfn'; the functions are default, json, length, lower, trim, upper"},
+      {"x | default",
+       "filter 'default' takes 1 argument besides its input (x | default(y)), "
+       "given 0 arguments"},
+      {"x | upper(1)",
+       "filter 'upper' takes 0 arguments besides its input (x | upper), given 1 argument"},
+      {"length()", "function 'length' takes 1 argument (length(x)), given 0 arguments"},
+      {"upper(a, b)", "function 'upper' takes 1 argument (upper(x)), given 2 arguments"},
+      {"default(x)", "function 'default' takes 2 arguments (default(x, y)), given 1 argument"},
+      {"not (x | lenght) and y", "unknown function 'lenght' (did you mean 'length'?)"},
+  };
+  for (const auto& [expr, want] : bad) {
+    auto e = Expression::Parse(expr);
+    ASSERT_FALSE(e.has_value()) << expr;
+    EXPECT_NE(e.error().message.find(want), std::string::npos) << e.error().message;
+  }
+  for (const std::string good : {"x | upper", "upper(x)", "x | default(y)", "default(x, y)",
+                                 "length(x)", "x | json | length", "x | trim | lower"}) {
+    EXPECT_TRUE(Expression::Parse(good).has_value()) << good;
+  }
+}
+
 TEST(Expression, ReferencesListStaticPaths) {
   auto e = Expression::Parse("nodes.build.output.items[0] == inputs['who'] and x[inputs.n]");
   ASSERT_TRUE(e.has_value());
