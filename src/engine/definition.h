@@ -109,6 +109,15 @@ struct CronTrigger {
   OverlapPolicy overlap = OverlapPolicy::kAllow;
 };
 
+// The fields of the `trigger` object a run's templates read: ingestion checks `trigger.NAME`
+// against these. A webhook run's object is the request (api/http_util.cc); a cron run's is the
+// occurrence, as stored in its run.created event (scheduler/dispatch.cc): missed_count only for
+// a run_once catch-up, scheduler_token only from a leader. Other runs have an empty trigger.
+inline constexpr std::string_view kWebhookTriggerFields[] = {"method", "headers", "query", "body"};
+inline constexpr std::string_view kCronTriggerFields[] = {
+    "kind",          "trigger_id", "key",  "schedule",     "timezone",
+    "scheduled_for", "fire_ms",    "late", "missed_count", "scheduler_token"};
+
 struct RetryPolicy {
   int max_attempts = 1;  // executions allowed, >= 1
   BackoffPolicy backoff{std::chrono::seconds(1), std::chrono::minutes(5)};

@@ -86,8 +86,20 @@ void Ingester::CheckTemplates() {
   for (const auto& n : wf_.nodes) node_ids.push_back(n.id);
   static const std::vector<std::string> kRoots = {"inputs", "nodes", "secrets", "run", "trigger"};
   static const std::vector<std::string> kRun = {"id", "workflow", "triggered_by"};
-  static const std::vector<std::string> kTrigger = {"body", "headers", "query", "scheduled_for",
-                                                    "timezone"};
+  static const std::vector<std::string> kTrigger = [] {
+    std::vector<std::string> names(std::begin(kWebhookTriggerFields),
+                                   std::end(kWebhookTriggerFields));
+    names.insert(names.end(), std::begin(kCronTriggerFields), std::end(kCronTriggerFields));
+    return names;
+  }();
+  static const std::string kTriggerList = [] {
+    auto join = [](const auto& names) {
+      std::string out;
+      for (std::string_view n : names) out += (out.empty() ? "" : ", ") + std::string(n);
+      return out;
+    };
+    return join(kWebhookTriggerFields) + " (webhooks) and " + join(kCronTriggerFields) + " (cron)";
+  }();
   std::unordered_map<int, std::set<std::string>> ancestors;
   for (const auto& site : sites_) {
     auto t = site.condition ? ParseCondition(site.text) : Template::Parse(site.text);
@@ -155,10 +167,7 @@ void Ingester::CheckTemplates() {
         } else if (root == "trigger") {
           if (p.size() >= 2 &&
               std::find(kTrigger.begin(), kTrigger.end(), p[1]) == kTrigger.end()) {
-            std::string msg =
-                "trigger has body, headers, query (webhooks) and scheduled_for, "
-                "timezone (cron), not '" +
-                p[1] + "'";
+            std::string msg = "trigger has " + kTriggerList + ", not '" + p[1] + "'";
             if (auto s = ClosestMatch(p[1], kTrigger)) msg += " (did you mean '" + *s + "'?)";
             bad(msg);
           }

@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "apply_workflow.h"
+#include "engine/ingest.h"
+#include "engine/template.h"
 #include "fake_broker.h"
 #include "harness.h"
 #include "scheduler/duties.h"
@@ -111,6 +114,42 @@ TEST_F(DispatchTest, PerSecondScheduleFiresEachOccurrenceOnceWithInputs) {
   EXPECT_NE(events->at(0).data.find("\"scheduled_for\":\"2026-03-02T15:30:01+05:30\""),
             std::string::npos)
       << events->at(0).data;
+}
+
+// A cron run's templates read its trigger object (the run.created event), late and missed_count
+// included as docs/scheduler.md lists them, and ingestion lets a template read every field the
+// object holds.
+TEST_F(DispatchTest, CronRunTemplatesReadTheTriggerObject) {
+  const std::string source =
+      "name: late\ntriggers:\n  cron:\n    schedule: \"* * * * *\"\n    misfire: run_once\n"
+      "nodes:\n  a:\n    kind: fail\n"
+      "    message: \"late={{ trigger.late }} missed={{ trigger.missed_count }}\"\n";
+  auto wf = ApplyWorkflowSource(*store_, source);
+  ASSERT_FALSE(wf.id.empty());
+  clock_.SetMs(Ms("2026-03-02T10:01:01Z"));
+  Tick();
+  clock_.SetMs(Ms("2026-03-02T10:05:02Z"));  // 10:02..10:04 missed: one run for them, then 10:05
+  Tick();
+  auto runs = CronRuns(wf.id);
+  ASSERT_EQ(runs.size(), 3u);
+  auto events = store_->ListRunEvents(runs[1].id, 0, 1);
+  ASSERT_TRUE(events && !events->empty());
+  const Json trigger = ParseJson(events->at(0).data)->at("trigger");
+  for (const auto& [key, value] : trigger.items()) {
+    EXPECT_NE(std::find(std::begin(engine::kCronTriggerFields),
+                        std::end(engine::kCronTriggerFields), key),
+              std::end(engine::kCronTriggerFields))
+        << "trigger." << key << " is stored but ingestion refuses it";
+  }
+  auto ingested = engine::IngestWorkflow(source);
+  ASSERT_TRUE(ingested) << ingested.error().message;
+  auto message =
+      engine::Template::Parse(std::get<engine::FailSpec>(ingested->workflow.nodes[0].spec).message);
+  ASSERT_TRUE(message);
+  const Json root{{"trigger", trigger}};
+  engine::Scope scope;
+  scope.root = &root;
+  EXPECT_EQ(message->RenderString(scope).value_or("?"), "late=true missed=3");
 }
 
 TEST_F(DispatchTest, TwoSchedulersRacingCreateOneRunPerOccurrence) {
