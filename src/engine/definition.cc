@@ -219,6 +219,11 @@ Status CheckInputValue(const InputDef& in, const Json& value) {
   }
   if (!value.is_string()) return {};
   const std::string& text = value.get_ref<const std::string&>();
+  // Refused at the front door: a run would take it and fail later, at the first node that
+  // passes it to a program, a header or a URL (none of them can carry one).
+  if (text.find('\0') != std::string::npos) {
+    return refuse("holds a NUL byte (\\u0000), which no program argument, header or URL can carry");
+  }
   if (in.max_length && static_cast<int64_t>(text.size()) > *in.max_length) {
     return refuse("is longer than " + std::to_string(*in.max_length) + " bytes");
   }

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <regex>
 #include <set>
 #include <tuple>
 #include <utility>
 
 #include "core/crypto.h"
+#include "core/utf8.h"
 #include "engine/ingest_internal.h"
 #include "engine/secrets.h"
 
@@ -59,6 +61,21 @@ void Ingester::RunUnchecked() {
   if (src_.size() > opts_.max_source_bytes) {
     diags_.push_back(Diagnostic{
         0, 0, "", "definition larger than " + std::to_string(opts_.max_source_bytes) + " bytes"});
+    return;
+  }
+  // The YAML parser would turn bytes that are not UTF-8 into U+FFFD, and a run would get text
+  // the definition never held: refuse them, saying where.
+  if (auto bad = Utf8FirstInvalid(src_)) {
+    const std::string_view before = src_.substr(0, *bad);
+    const size_t newline = before.rfind('\n');
+    const size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(src_[*bad]));
+    diags_.push_back(
+        Diagnostic{static_cast<int>(std::count(before.begin(), before.end(), '\n') + 1),
+                   static_cast<int>(*bad - line_start + 1), "",
+                   "not UTF-8: byte " + std::string(hex) + " at byte offset " +
+                       std::to_string(*bad) + "; a definition is UTF-8 text"});
     return;
   }
   YAML::Node root = YAML::Load(std::string(src_));

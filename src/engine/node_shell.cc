@@ -1,5 +1,6 @@
 // The shell node: runs a program (argv, no shell involved) with a clean environment, captures
 // its output, and fails when it exits non-zero. See node_kinds.h for what a kind file holds.
+#include <string_view>
 #include <utility>
 
 #include "core/utf8.h"
@@ -9,6 +10,13 @@
 namespace ferry::engine {
 namespace {
 
+// The kernel takes argv, env and cwd as C strings: every run would fail (RunProcess refuses a
+// NUL rather than cut the value short), so a literal one is refused at apply.
+constexpr const char* kNulProblem =
+    "holds a NUL byte (\\u0000), which a program's arguments, environment and working "
+    "directory cannot carry";
+bool HoldsNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
 NodeSpec Read(NodeFields& in) {
   auto& r = in.reader;
   const std::string& path = in.path;
@@ -17,7 +25,9 @@ NodeSpec Read(NodeFields& in) {
     if (auto list = r.StringList(*a, path + ".argv", false)) {
       size_t i = 0;
       for (auto& [text, node] : *list) {
-        r.Site(text, node.Mark(), path + ".argv[" + std::to_string(i++) + "]", in.index);
+        const std::string at = path + ".argv[" + std::to_string(i++) + "]";
+        if (HoldsNul(text)) r.Add(node, at, kNulProblem);
+        r.Site(text, node.Mark(), at, in.index);
         s.argv.push_back(text);
       }
       if (s.argv.empty())
@@ -32,9 +42,13 @@ NodeSpec Read(NodeFields& in) {
   }
   if (const auto* e = r.Get(in.fields, "env")) {
     if (auto m = r.StringMap(*e, path + ".env", in.index)) s.env = std::move(*m);
+    for (const auto& [name, value] : s.env) {
+      if (HoldsNul(value)) r.Add(e->value, path + ".env." + name, kNulProblem);
+    }
   }
   if (const auto* c = r.Get(in.fields, "cwd")) {
     if (auto v = r.String(*c, path + ".cwd")) {
+      if (HoldsNul(*v)) r.Add(c->value, path + ".cwd", kNulProblem);
       s.cwd = *v;
       r.Site(*v, c->value.Mark(), path + ".cwd", in.index);
     }

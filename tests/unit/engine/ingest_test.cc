@@ -636,6 +636,60 @@ TEST(Ingest, TooLargeIsRejected) {
   EXPECT_THAT(FormatDiagnostics(Problems(kGood, opts)), HasSubstr("larger than"));
 }
 
+// The YAML parser would replace such bytes with U+FFFD: a run would get text the definition
+// never held. The first one is named by line, column and byte offset.
+TEST(Ingest, BytesThatAreNotUtf8AreRefusedWithTheirPlace) {
+  auto ds = Problems("name: w\ndescription: \"d\xc3\x28\"\nnodes: {a: {kind: fail}}\n");
+  ASSERT_EQ(ds.size(), 1u) << FormatDiagnostics(ds);
+  EXPECT_EQ(
+      ds[0].ToString(),
+      "line 2, column 16: not UTF-8: byte 0xc3 at byte offset 23; a definition is UTF-8 text");
+  auto argv = Problems("name: w\nnodes: {a: {kind: shell, argv: [echo, \"\xff\xfe\"]}}\n");
+  EXPECT_THAT(FormatDiagnostics(argv), HasSubstr("line 2, column 40: not UTF-8: byte 0xff"));
+  // Near misses: two-, three- and four-byte characters are text.
+  EXPECT_TRUE(Ingest("name: w\ndescription: \"d\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\xa2\"\n"
+                     "nodes: {a: {kind: fail}}\n")
+                  .has_value());
+}
+
+// argv, env and cwd reach the kernel as C strings, so a NUL in them would fail every run.
+TEST(Ingest, ANulByteInAShellNodesArgvEnvOrCwdIsRefused) {
+  auto ds = Problems(R"(name: w
+nodes:
+  a:
+    kind: shell
+    argv: [echo, "a\0b"]
+    env: {X: "c\0d"}
+    cwd: "/tmp\0x"
+)");
+  EXPECT_EQ(Find(ds, "nodes.a.argv[1]: holds a NUL byte").line, 5);
+  EXPECT_EQ(Find(ds, "nodes.a.env.X: holds a NUL byte").line, 6);
+  EXPECT_EQ(Find(ds, "nodes.a.cwd: holds a NUL byte").line, 7);
+  EXPECT_EQ(ds.size(), 3u) << FormatDiagnostics(ds);
+  // A backslash and a zero are two characters, not a NUL; stdin is a pipe and may hold one.
+  EXPECT_TRUE(Ingest(R"(name: w
+nodes:
+  a:
+    kind: shell
+    argv: [echo, 'a\0b']
+    stdin: "a\0b"
+)")
+                  .has_value());
+}
+
+TEST(ResolveInputs, AStringInputHoldingANulByteIsRefused) {
+  auto r = Ingest(kGood);
+  ASSERT_TRUE(r.has_value());
+  auto nul = ResolveInputs(r->workflow, Json{{"count", 1}, {"who", std::string("a\0b", 3)}});
+  ASSERT_FALSE(nul.has_value());
+  EXPECT_THAT(nul.error().message, HasSubstr("input 'who' holds a NUL byte (\\u0000)"));
+  EXPECT_TRUE(ResolveInputs(r->workflow, Json{{"count", 1}, {"who", "a\\0b"}}).has_value());
+  // A default is checked the same way, at ingestion.
+  EXPECT_THAT(FormatDiagnostics(Problems("name: w\ninputs:\n  who: {type: string, default: "
+                                         "\"a\\0b\"}\nnodes: {a: {kind: fail}}\n")),
+              HasSubstr("inputs.who.default: default: input 'who' holds a NUL byte"));
+}
+
 TEST(ResolveInputs, DefaultsTypesAndUnknowns) {
   auto r = Ingest(kGood);
   ASSERT_TRUE(r.has_value());
