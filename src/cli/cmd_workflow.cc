@@ -1,5 +1,7 @@
 // `ferry workflow apply|list|show|versions|run`.
 #include <cstdio>
+#include <filesystem>
+#include <system_error>
 
 #include "cli/commands.h"
 #include "cli/json_text.h"
@@ -10,9 +12,6 @@
 
 namespace ferry::cli {
 namespace {
-
-// Workflow definitions are small; a bigger file is a wrong path, not a workflow.
-constexpr size_t kMaxDefinitionBytes = 4u << 20;
 
 std::string NodeSummary(const engine::NodeDef& n) {
   std::string s = n.id + " (" + std::string(engine::NodeKindName(n.kind)) + ")";
@@ -28,7 +27,15 @@ std::string NodeSummary(const engine::NodeDef& n) {
 
 int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs& args) {
   const Output& out = ctx.out();
-  auto source = ReadSmallFile(args.file, kMaxDefinitionBytes);
+  // A file larger than ingestion takes is refused in its words before it is read whole (a
+  // wrong path such as a log must not be read into memory, nor sent to a server).
+  std::error_code ec;
+  if (const auto size = std::filesystem::file_size(args.file, ec);
+      !ec && size > engine::kMaxSourceBytes) {
+    return out.Fail(ErrorCode::kInvalidArgument,
+                    args.file + ": " + engine::SourceTooLarge(engine::kMaxSourceBytes));
+  }
+  auto source = ReadSmallFile(args.file, engine::kMaxSourceBytes);
   if (!source) {
     return out.Fail(ErrorCode::kInvalidArgument,
                     "cannot read " + args.file + ": " + source.error().message);

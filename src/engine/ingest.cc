@@ -3,6 +3,8 @@
 // ingest_checks.cc; the Ingester is declared in ingest_internal.h.
 #include "engine/ingest.h"
 
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -36,6 +38,11 @@ tl::expected<Ingested, std::vector<Diagnostic>> Ingester::Run() {
     RunUnchecked();
   } catch (const TooManyDiagnostics&) {
     diags_.push_back(Diagnostic{0, 0, "", "too many problems; stopped here"});
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp says only "bad file" here: name the limit that was passed.
+    diags_.push_back(MakeDiagnostic(e.mark, "",
+                                    "YAML nested deeper than the parser's limit of " +
+                                        std::to_string(e.depth() - 1) + " levels"));
   } catch (const YAML::Exception& e) {
     // Recorded without Add(): at the cap, Add would throw again from inside this handler.
     diags_.push_back(MakeDiagnostic(e.mark, "", "YAML: " + e.msg));
@@ -59,8 +66,7 @@ tl::expected<Ingested, std::vector<Diagnostic>> Ingester::Run() {
 
 void Ingester::RunUnchecked() {
   if (src_.size() > opts_.max_source_bytes) {
-    diags_.push_back(Diagnostic{
-        0, 0, "", "definition larger than " + std::to_string(opts_.max_source_bytes) + " bytes"});
+    diags_.push_back(Diagnostic{0, 0, "", SourceTooLarge(opts_.max_source_bytes)});
     return;
   }
   // The YAML parser would turn bytes that are not UTF-8 into U+FFFD, and a run would get text
@@ -576,6 +582,12 @@ Result<Ingested> IngestWorkflow(std::string_view source, const IngestOptions& op
   auto r = Ingest(source, options);
   if (!r) return Fail(ErrorCode::kInvalidArgument, FormatDiagnostics(r.error()));
   return std::move(*r);
+}
+
+std::string SourceTooLarge(size_t max_bytes) {
+  std::string out = "definition larger than " + std::to_string(max_bytes) + " bytes";
+  if (max_bytes % (1 << 20) == 0) out += " (" + std::to_string(max_bytes >> 20) + " MiB)";
+  return out;
 }
 
 Result<Ingested> IngestStoredGraph(std::string_view graph) {

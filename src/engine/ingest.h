@@ -40,9 +40,16 @@ using CronValidator = std::function<std::optional<std::string>(std::string_view 
 // Hook for the time zone database: returns an error message for an unknown zone name.
 using ZoneValidator = std::function<std::optional<std::string>(std::string_view zone)>;
 
+// The largest definition Ferry takes (docs/workflows.md). The CLI refuses a larger file before
+// reading it whole, with the same words (SourceTooLarge).
+inline constexpr size_t kMaxSourceBytes = 1 << 20;
+
+// "definition larger than 1048576 bytes (1 MiB)": the one message for a definition too large.
+std::string SourceTooLarge(size_t max_bytes);
+
 struct IngestOptions {
   // Larger sources are rejected outright.
-  size_t max_source_bytes = 1 << 20;
+  size_t max_source_bytes = kMaxSourceBytes;
   // Called for each cron trigger's schedule once its shape looks right; unset: shape check only.
   CronValidator validate_cron;
   // Called for each cron trigger's timezone once its shape looks right; unset: shape check only.

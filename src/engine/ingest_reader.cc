@@ -245,7 +245,7 @@ std::optional<Json> IngestReader::ToJson(const YAML::Node& n, const std::string&
     return std::nullopt;
   }
   if (depth > kMaxJsonDepth) {
-    Add(n, path, "nested too deeply");
+    Add(n, path, "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     return std::nullopt;
   }
   switch (n.Type()) {

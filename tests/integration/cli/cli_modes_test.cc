@@ -7,6 +7,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -434,6 +436,37 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   auto listed = Local({"--json", "queue", "list"});
   ASSERT_EQ(listed.exit_code, 0);
   EXPECT_THAT(listed.out, Not(HasSubstr("spare")));
+}
+
+// One limit, one message: a definition over 1 MiB is refused by `ferry workflow apply` in
+// ingestion's words, whether the file is just past the limit or far past it, locally and through
+// the server alike (the file is never sent).
+TEST_F(CliModesTest, ADefinitionOverOneMiBIsRefusedInOneMessage) {
+  constexpr size_t kOneMiB = size_t{1} << 20;  // docs/workflows.md
+  const std::string head = "name: big\nnodes: {a: {kind: fail}}\n#";
+  for (const size_t size : {kOneMiB + 1, size_t{10} << 20}) {
+    const auto path = dir_.path() / ("big-" + std::to_string(size) + ".yaml");
+    {
+      std::ofstream f(path, std::ios::binary);
+      f << head << std::string(size - head.size() - 1, 'x') << "\n";
+    }
+    ASSERT_EQ(std::filesystem::file_size(path), size);
+    auto local = Local({"workflow", "apply", path.string()});
+    auto remote = Remote({"workflow", "apply", path.string()});
+    EXPECT_EQ(local.exit_code, 2) << local.err;
+    EXPECT_EQ(remote.exit_code, 2) << remote.err;
+    EXPECT_NE(local.err.find(path.string() + ": definition larger than 1048576 bytes (1 MiB)"),
+              std::string::npos)
+        << local.err;
+    EXPECT_EQ(local.err, remote.err);
+  }
+  // At the limit the file is read and ingested.
+  const auto at_limit = dir_.path() / "at-limit.yaml";
+  {
+    std::ofstream f(at_limit, std::ios::binary);
+    f << head << std::string(kOneMiB - head.size() - 1, 'x') << "\n";
+  }
+  EXPECT_EQ(Local({"workflow", "apply", at_limit.string()}).exit_code, 0);
 }
 
 TEST_F(CliModesTest, ActionsThroughTheServerChangeTheStack) {

@@ -573,7 +573,23 @@ TEST(Ingest, DeepNestingDoesNotCrash) {
   std::string deep_map =
       "name: d\nnodes: {a: {kind: http, url: 'http://x', body: " + std::string(200, '[') +
       std::string(200, ']') + "}}\n";
-  EXPECT_THAT(FormatDiagnostics(Problems(deep_map)), HasSubstr("nested too deeply"));
+  EXPECT_THAT(FormatDiagnostics(Problems(deep_map)), HasSubstr("nested deeper than 64 levels"));
+}
+
+// Past the YAML parser's own depth limit yaml-cpp says only "bad file": the message names the
+// limit instead, for block and flow nesting alike.
+TEST(Ingest, NestingPastTheParsersLimitSaysSo) {
+  std::string block = "name: d\nnodes:\n";
+  for (int i = 0; i < 100'000; ++i) block += "- ";
+  block += "x\n";
+  std::string flow = "name: d\nnodes: ";
+  for (int i = 0; i < 5000; ++i) flow += "{a: ";
+  flow += "1" + std::string(5000, '}') + "\n";
+  for (const auto& source : {block, flow}) {
+    const std::string text = FormatDiagnostics(Problems(source));
+    EXPECT_THAT(text, HasSubstr("YAML nested deeper than the parser's limit of")) << text;
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("bad file"))) << text;
+  }
 }
 
 // A cheap in-process fuzz: random mutations of a valid document never crash or hang, and each
@@ -633,7 +649,15 @@ TEST(Ingest, RandomMutationsAreAcceptedCanonicallyOrRejectedWithPositions) {
 TEST(Ingest, TooLargeIsRejected) {
   IngestOptions opts;
   opts.max_source_bytes = 10;
-  EXPECT_THAT(FormatDiagnostics(Problems(kGood, opts)), HasSubstr("larger than"));
+  EXPECT_EQ(FormatDiagnostics(Problems(kGood, opts)), "definition larger than 10 bytes");
+  // The documented limit, 1 MiB: one byte past it is refused, in the words the CLI uses too.
+  const std::string head = "name: w\nnodes: {a: {kind: fail}}\n#";
+  std::string at_limit = head + std::string(kMaxSourceBytes - head.size() - 1, 'x') + "\n";
+  ASSERT_EQ(at_limit.size(), size_t{1} << 20);
+  EXPECT_TRUE(Ingest(at_limit).has_value());
+  EXPECT_EQ(FormatDiagnostics(Problems(at_limit + "\n")),
+            "definition larger than 1048576 bytes (1 MiB)");
+  EXPECT_EQ(SourceTooLarge(kMaxSourceBytes), "definition larger than 1048576 bytes (1 MiB)");
 }
 
 // The YAML parser would replace such bytes with U+FFFD: a run would get text the definition
