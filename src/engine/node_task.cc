@@ -26,6 +26,13 @@ NodeSpec Read(NodeFields& in) {
     if (auto v = r.String(*k, tp + ".kind")) {
       t.kind = *v;
       if (v->empty()) r.Add(k->value, tp + ".kind", "empty task kind");
+      // Not rendered: the text would be submitted as it is and no handler would take it.
+      if (v->find("{{") != std::string::npos) {
+        r.Add(k->value, tp + ".kind",
+              "task kind '" + *v +
+                  "' holds a template; a kind is a literal handler name (choose between "
+                  "kinds with two nodes and `when:`)");
+      }
       if (IsFerrysOwnKind(*v)) {
         r.Add(k->value, tp + ".kind",
               "task kind '" + *v +

@@ -214,6 +214,25 @@ nodes:
   EXPECT_EQ(ds.size(), 2u);
 }
 
+// A kind is not rendered: a template in it would be submitted as its text.
+TEST(Ingest, ATaskKindIsALiteralNotATemplate) {
+  auto ds = Problems(R"(name: k
+inputs: {k: string}
+nodes:
+  a: {kind: task, task: {kind: "{{ inputs.k }}"}}
+  b: {kind: task, task: {kind: "image.{{inputs.k}}"}}
+  c: {kind: task, task: {kind: "image.{resize}"}}
+  d: {kind: task, task: {kind: image.resize, payload: {k: "{{ inputs.k }}"}}}
+)");
+  EXPECT_EQ(Find(ds,
+                 "nodes.a.task.kind: task kind '{{ inputs.k }}' holds a template; a kind is "
+                 "a literal handler name")
+                .line,
+            4);
+  EXPECT_EQ(Find(ds, "task kind 'image.{{inputs.k}}' holds a template").line, 5);
+  EXPECT_EQ(ds.size(), 2u) << FormatDiagnostics(ds);
+}
+
 // A lua node's args are a map of names to any values; templates inside them are checked as
 // anywhere else, at their own lines.
 TEST(Ingest, LuaArgsAreAMapOfValuesWithCheckedTemplates) {
