@@ -43,6 +43,10 @@ NodeSpec Read(NodeFields& in) {
   if (const auto* e = r.Get(in.fields, "env")) {
     if (auto m = r.StringMap(*e, path + ".env", in.index)) s.env = std::move(*m);
     for (const auto& [name, value] : s.env) {
+      if (auto problem = EnvNameProblem(name)) {
+        r.Add(e->value, path + ".env",
+              "'" + name + "' cannot name an environment variable: it " + *problem);
+      }
       if (HoldsNul(value)) r.Add(e->value, path + ".env." + name, kNulProblem);
     }
   }
@@ -77,6 +81,11 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
     auto r = a.Render(arg);
     if (!r) return TemplateFail(r.error());
     ps.argv.push_back(std::move(*r));
+  }
+  // Ingestion refuses an empty literal program; one a template makes is known only now.
+  if (!ps.argv.empty() && ps.argv[0].empty()) {
+    return NodeFail(ErrorCode::kInvalidArgument,
+                    "argv[0] ('" + s.argv[0] + "') rendered empty: no program to run", false);
   }
   auto env = a.Render(s.env);
   if (!env) return TemplateFail(env.error());

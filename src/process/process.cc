@@ -474,9 +474,17 @@ std::optional<std::string> FindProgram(const std::string& name) {
   return ResolveProgram(name, path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
 }
 
+std::optional<std::string> EnvNameProblem(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.find('=') != std::string_view::npos) return "holds '='";
+  if (name.find('\0') != std::string_view::npos) return "holds a NUL byte";
+  return std::nullopt;
+}
+
 Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) {
-  if (spec.argv.empty() || spec.argv[0].empty()) {
-    return Fail(ErrorCode::kInvalidArgument, "argv must not be empty");
+  if (spec.argv.empty()) return Fail(ErrorCode::kInvalidArgument, "argv must not be empty");
+  if (spec.argv[0].empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "argv[0], the program, is empty");
   }
   // The kernel takes C strings: a NUL would silently cut the value short, so refuse it.
   auto has_nul = [](const std::string& text) { return text.find('\0') != std::string::npos; };
@@ -487,8 +495,9 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
     }
   }
   for (const auto& [name, value] : spec.env) {
-    if (name.empty() || has_nul(name) || name.find('=') != std::string::npos) {
-      return Fail(ErrorCode::kInvalidArgument, "bad environment variable name '" + name + "'");
+    if (auto problem = EnvNameProblem(name)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "bad environment variable name '" + name + "': it " + *problem);
     }
     if (has_nul(value)) {
       return Fail(ErrorCode::kInvalidArgument,

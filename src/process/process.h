@@ -14,6 +14,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -68,6 +69,11 @@ std::optional<std::string> FindProgram(const std::string& name);
 // anything was cut, N counting `already_cut` bytes that never reached `line` too, and the bytes
 // of a UTF-8 character the cut would split.
 std::string CutLine(std::string line, size_t max, size_t already_cut);
+
+// Why an environment variable cannot be called `name` (the kernel reads each entry as
+// NAME=VALUE, a C string): "is empty", "holds '='" or "holds a NUL byte"; nullopt when it can.
+// RunProcess refuses such a name; ingestion checks a shell node's env names with it.
+std::optional<std::string> EnvNameProblem(std::string_view name);
 
 // Errors only when the program cannot be started (kInvalidArgument for an empty argv,
 // kNotFound when argv[0] is not found or not executable, kInternal for fork/pipe failures).

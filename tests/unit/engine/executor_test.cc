@@ -536,6 +536,23 @@ nodes:
   EXPECT_EQ(h.sink.Step("bad")->output["exit_code"], Json(3));
 }
 
+// argv has two elements; the first one rendered empty, and the message says so.
+TEST(Executor, AProgramThatRendersEmptyIsNamed) {
+  Harness h(R"(name: sh
+inputs: {prog: string}
+nodes:
+  a: {kind: shell, argv: ["{{ inputs.prog }}", x], retry: 3}
+)");
+  h.ctx.inputs = Json{{"prog", ""}};
+  auto out = h.Run();
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_THAT(out.error, HasSubstr("argv[0] ('{{ inputs.prog }}') rendered empty"));
+  EXPECT_EQ(h.sink.Step("a")->attempt, 1);  // the same inputs would render it empty again
+  h.ctx.inputs = Json{{"prog", "true"}};
+  h.sink.steps.clear();
+  EXPECT_EQ(h.Run().kind, RunOutcome::Kind::kSucceeded);
+}
+
 TEST(Executor, ShellDoesNotInheritTheWorkersSecrets) {
   ::setenv("FERRY_SECRET_LEAKY", "leaked-value", 1);
   Harness h("name: sh\nnodes:\n  env: {kind: shell, argv: [env]}\n");

@@ -720,6 +720,22 @@ nodes:
                   .has_value());
 }
 
+// The kernel reads NAME=VALUE: a name with '=' (or none) would fail every run.
+TEST(Ingest, ShellEnvNamesTheKernelCannotTakeAreRefused) {
+  auto ds = Problems(R"(name: w
+nodes:
+  a:
+    kind: shell
+    argv: [env]
+    env: {"BAD=NAME": x, "": y, GOOD_NAME: z, "lower.dots-ok": w}
+)");
+  EXPECT_EQ(
+      Find(ds, "nodes.a.env: 'BAD=NAME' cannot name an environment variable: it holds '='").line,
+      6);
+  Find(ds, "nodes.a.env: '' cannot name an environment variable: it is empty");
+  EXPECT_EQ(ds.size(), 2u) << FormatDiagnostics(ds);
+}
+
 TEST(ResolveInputs, AStringInputHoldingANulByteIsRefused) {
   auto r = Ingest(kGood);
   ASSERT_TRUE(r.has_value());

@@ -129,8 +129,23 @@ TEST(RunProcess, EmptyArgvIsInvalid) {
   auto r = RunProcess(spec, {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
-  spec.argv = {""};
-  EXPECT_FALSE(RunProcess(spec, {}));
+  EXPECT_EQ(r.error().message, "argv must not be empty");
+  spec.argv = {"", "x"};
+  r = RunProcess(spec, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "argv[0], the program, is empty");
+}
+
+TEST(RunProcess, AnEnvironmentNameTheKernelCannotTakeIsRefusedSayingWhy) {
+  ProcessSpec spec;
+  spec.argv = {"true"};
+  spec.env = {{"BAD=NAME", "x"}};
+  auto r = RunProcess(spec, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "bad environment variable name 'BAD=NAME': it holds '='");
+  EXPECT_EQ(EnvNameProblem(""), "is empty");
+  EXPECT_EQ(EnvNameProblem(std::string("A\0B", 3)), "holds a NUL byte");
+  EXPECT_EQ(EnvNameProblem("BAD_NAME"), std::nullopt);
 }
 
 TEST(RunProcess, MissingCwdFails) {
