@@ -109,6 +109,11 @@ struct CronTrigger {
   OverlapPolicy overlap = OverlapPolicy::kAllow;
 };
 
+// The inputs every cron run is given (scheduler/dispatch.cc), both strings; a run_once
+// catch-up run also gets missed_count. A required input without a default that is not one of
+// these cannot take a cron run, so ingestion refuses it in a workflow with a cron trigger.
+inline constexpr std::string_view kCronRunInputs[] = {"scheduled_for", "timezone"};
+
 // The fields of the `trigger` object a run's templates read: ingestion checks `trigger.NAME`
 // against these. A webhook run's object is the request (api/http_util.cc); a cron run's is the
 // occurrence, as stored in its run.created event (scheduler/dispatch.cc): missed_count only for

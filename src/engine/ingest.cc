@@ -117,6 +117,7 @@ void Ingester::RunUnchecked() {
   } else {
     Add(root, "", "missing required field 'nodes'");
   }
+  if (opts_.check_cron_inputs) CheckCronInputs(root);
   CheckGraph();
   CheckTemplates();
   std::set<std::string> used(wf_.declared_secrets.begin(), wf_.declared_secrets.end());
@@ -532,6 +533,20 @@ void Ingester::ReadCron(const YAML::Node& n, const std::string& path) {
   wf_.cron.push_back(std::move(c));
 }
 
+void Ingester::CheckCronInputs(const YAML::Node& root) {
+  if (wf_.cron.empty()) return;
+  for (const auto& in : wf_.inputs) {
+    if (!in.required || in.default_value) continue;
+    const bool given = in.type == InputType::kString &&
+                       std::find(std::begin(kCronRunInputs), std::end(kCronRunInputs), in.name) !=
+                           std::end(kCronRunInputs);
+    if (given) continue;
+    Add(root["inputs"][in.name], "inputs." + in.name,
+        "required without a default, but the cron trigger cannot give it (a cron run gets "
+        "scheduled_for and timezone only): give it a default or make it optional");
+  }
+}
+
 std::optional<std::string> Ingester::CronShape(const std::string& s) {
   if (s.empty()) return "empty schedule";
   if (s[0] == '@') {
@@ -593,6 +608,7 @@ std::string SourceTooLarge(size_t max_bytes) {
 Result<Ingested> IngestStoredGraph(std::string_view graph) {
   IngestOptions options;
   options.allow_undeclared_secrets = true;
+  options.check_cron_inputs = false;
   return IngestWorkflow(graph, options);
 }
 

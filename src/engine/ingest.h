@@ -59,6 +59,10 @@ struct IngestOptions {
   // Treat every secrets.NAME a template reads as declared when the document has no `secrets:`
   // at all: only for graphs stored before declarations existed (IngestStoredGraph).
   bool allow_undeclared_secrets = false;
+  // Refuse a cron trigger on a workflow with a required input that cron runs are not given
+  // (kCronRunInputs). Off for stored graphs: one applied before the check still loads, and its
+  // occurrences are recorded without a run (docs/scheduler.md).
+  bool check_cron_inputs = true;
 };
 
 struct Ingested {

@@ -48,6 +48,8 @@ class Ingester final : private IngestReader {
   void ReadTriggers(const Field& f);
   void ReadWebhook(const Field& f);
   void ReadCron(const YAML::Node& n, const std::string& path);
+  // A required input without a default that cron runs are not given (kCronRunInputs).
+  void CheckCronInputs(const YAML::Node& root);
   // The shape of a cron expression; the scheduler's parser (validate_cron) checks the meaning.
   static std::optional<std::string> CronShape(const std::string& s);
 

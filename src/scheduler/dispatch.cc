@@ -172,8 +172,13 @@ class TriggerDispatch {
       if (!recorded) return Error(f.fire_ms, recorded.error().message);
       FireOutcome o = Outcome(Action::kRejected, f.fire_ms);
       o.detail = "inputs rejected, occurrence recorded without a run: " + inputs.error().message;
-      spdlog::error("cron {} {}: occurrence {}: {}", trigger_.workflow_name, trigger_.key,
-                    scheduled_for, o.detail);
+      if (options_.rejected_versions == nullptr ||
+          options_.rejected_versions->FirstTime(trigger_.workflow_id, (*wf)->version)) {
+        spdlog::error(
+            "cron {} {}: occurrence {}: {} (logged once for version {}: its later occurrences "
+            "are recorded without a run too)",
+            trigger_.workflow_name, trigger_.key, scheduled_for, o.detail, (*wf)->version);
+      }
       return o;
     }
     CreateRunRequest req;

@@ -16,7 +16,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "broker/broker.h"
@@ -27,6 +29,21 @@
 #include "store/store.h"
 
 namespace ferry::scheduler {
+
+// Workflow versions whose cron inputs were reported as rejected. A scheduler keeps one across
+// its ticks so that the error is logged once per workflow version, not at every occurrence (each
+// occurrence is still recorded, and reported as kRejected).
+// Thread-safety: none; one scheduler's work thread uses it.
+class RejectedVersions {
+ public:
+  // True the first time this version is seen.
+  bool FirstTime(const std::string& workflow_id, int version) {
+    return seen_.emplace(workflow_id, version).second;
+  }
+
+ private:
+  std::set<std::pair<std::string, int>> seen_;
+};
 
 struct DispatchOptions {
   // An occurrence later than this when first seen is missed (the misfire policy decides).
@@ -39,6 +56,9 @@ struct DispatchOptions {
   std::function<bool()> keep_going;
   // Recorded in each run's "run.created" event (the leader's fencing token; 0 = on demand).
   int64_t fencing_token = 0;
+  // Where rejected cron inputs are remembered; null (an on-demand dispatch): every rejection in
+  // this tick is logged.
+  RejectedVersions* rejected_versions = nullptr;
 };
 
 struct FireOutcome {

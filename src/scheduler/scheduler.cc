@@ -220,6 +220,7 @@ void Scheduler::WorkLoop(std::stop_token st) {
 
     DispatchOptions d = options_.dispatch;
     d.fencing_token = token;
+    d.rejected_versions = &rejected_versions_;
     d.keep_going = [&] { return !st.stop_requested() && StillLeading(token); };
     auto report = DispatchCron(*store_, *broker_, clock, d);
     if (!report) {

@@ -125,6 +125,7 @@ class Scheduler {
   std::unique_ptr<LeaderLease> lease_;  // lease thread only
   std::unique_ptr<Store> store_;        // work thread only
   std::unique_ptr<Broker> broker_;      // work thread only
+  RejectedVersions rejected_versions_;  // work thread only
 
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> token_{0};

@@ -32,7 +32,7 @@ const char* kGood = R"(name: deploy
 description: Build and ship
 inputs:
   who: {type: string, default: World}
-  count: {type: number, required: true}
+  count: {type: number, default: 1}
 triggers:
   webhook:
     methods: [POST]
@@ -736,8 +736,49 @@ nodes:
   EXPECT_EQ(ds.size(), 2u) << FormatDiagnostics(ds);
 }
 
+// A cron run gets scheduled_for and timezone (strings) only: a required input without a default
+// that is anything else would be rejected at every occurrence, so apply refuses it.
+TEST(Ingest, ACronTriggerCannotGiveARequiredInputWithoutDefault) {
+  auto with = [](const std::string& inputs, bool cron = true) {
+    return "name: w\ninputs:\n" + inputs +
+           (cron ? "triggers: {cron: {schedule: \"@daily\"}}\n" : "") +
+           "nodes: {a: {kind: fail}}\n";
+  };
+  auto ds =
+      Problems(with("  who: {type: string, required: true}\n"
+                    "  timezone: {type: number, required: true}\n"));
+  EXPECT_EQ(Find(ds,
+                 "inputs.who: required without a default, but the cron trigger cannot give "
+                 "it (a cron run gets scheduled_for and timezone only)")
+                .line,
+            3);
+  Find(ds, "inputs.timezone: required without a default");
+  EXPECT_EQ(ds.size(), 2u) << FormatDiagnostics(ds);
+  // Near misses: a default, an optional input, the inputs cron gives, no cron trigger.
+  EXPECT_TRUE(Ingest(with("  who: {type: string, required: true, default: x}\n")).has_value());
+  EXPECT_TRUE(Ingest(with("  who: {type: string}\n")).has_value());
+  EXPECT_TRUE(Ingest(with("  scheduled_for: {type: string, required: true}\n"
+                          "  timezone: {type: string, required: true}\n"))
+                  .has_value());
+  EXPECT_TRUE(Ingest(with("  who: {type: string, required: true}\n", false)).has_value());
+  // A graph stored before the check still loads, for the scheduler to record its occurrences.
+  IngestOptions old;
+  old.check_cron_inputs = false;
+  auto stored = Ingest(with("  who: {type: string, required: true}\n"), old);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_TRUE(IngestStoredGraph(DumpJson(stored->canonical)).has_value());
+}
+
+// A required input and one with a default, for ResolveInputs.
+const char* kInputs = R"(name: resolve
+inputs:
+  who: {type: string, default: World}
+  count: {type: number, required: true}
+nodes: {a: {kind: fail}}
+)";
+
 TEST(ResolveInputs, AStringInputHoldingANulByteIsRefused) {
-  auto r = Ingest(kGood);
+  auto r = Ingest(kInputs);
   ASSERT_TRUE(r.has_value());
   auto nul = ResolveInputs(r->workflow, Json{{"count", 1}, {"who", std::string("a\0b", 3)}});
   ASSERT_FALSE(nul.has_value());
@@ -750,7 +791,7 @@ TEST(ResolveInputs, AStringInputHoldingANulByteIsRefused) {
 }
 
 TEST(ResolveInputs, DefaultsTypesAndUnknowns) {
-  auto r = Ingest(kGood);
+  auto r = Ingest(kInputs);
   ASSERT_TRUE(r.has_value());
   auto ok = ResolveInputs(r->workflow, Json{{"count", 2}});
   ASSERT_TRUE(ok.has_value()) << ok.error().message;

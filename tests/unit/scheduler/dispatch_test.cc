@@ -3,9 +3,12 @@
 #include "scheduler/dispatch.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 
 #include "apply_workflow.h"
 #include "engine/ingest.h"
@@ -278,18 +281,60 @@ TEST_F(DispatchTest, EnqueueFailureLeavesAPendingRunForTheSweeper) {
   EXPECT_EQ(CronRuns(wf.id).size(), 2u);  // the schedule moved on; the run stays for the sweeper
 }
 
-TEST_F(DispatchTest, RequiredInputWithoutDefaultIsRejectedOnce) {
-  auto wf = ApplyWorkflowSource(*store_,
-                                "name: needy\ninputs:\n  who:\n    type: string\n    required: "
-                                "true\ntriggers:\n  cron:\n    schedule: \"* * * * * *\"\n"
-                                "nodes:\n  a:\n    kind: lua\n    script: return 1\n");
-  clock_.Advance(seconds(1));
-  auto r = Tick();
-  EXPECT_EQ(r.Count(Action::kRejected), 1);
-  clock_.Advance(seconds(1));
-  r = Tick();
-  EXPECT_EQ(r.Count(Action::kRejected), 1);  // the next occurrence, not the same one again
+// A required input that cron runs are not given is refused at apply (ingest_test.cc has the
+// cases). What apply cannot foresee, a cron value an input's constraint refuses, is recorded
+// without a run at each occurrence and logged once per workflow version.
+TEST_F(DispatchTest, RejectedCronInputsAreRecordedEachTimeAndLoggedOncePerVersion) {
+  runs::ApplySourceRequest refused;
+  refused.source =
+      "name: needy\ninputs:\n  who: {type: string, required: true}\ntriggers:\n  cron:\n"
+      "    schedule: \"* * * * * *\"\nnodes:\n  a: {kind: lua, script: return 1}\n";
+  auto applied = runs::ApplyWorkflowSource(*store_, refused, nullptr);
+  ASSERT_FALSE(applied);
+  EXPECT_NE(applied.error().message.find("inputs.who: required without a default, but the cron "
+                                         "trigger cannot give it"),
+            std::string::npos)
+      << applied.error().message;
+
+  std::string source =
+      "name: picky\ninputs:\n  scheduled_for: {type: string, required: true, enum: [never]}\n"
+      "triggers:\n  cron:\n    schedule: \"* * * * * *\"\nnodes:\n  a: {kind: lua, script: "
+      "return 1}\n";
+  auto wf = ApplyWorkflowSource(*store_, source);
+  std::ostringstream logs;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logs);
+  spdlog::default_logger()->sinks().push_back(sink);
+  RejectedVersions rejected;
+  DispatchOptions o;
+  o.rejected_versions = &rejected;
+  auto tick = [&] {
+    clock_.Advance(seconds(1));
+    auto r = DispatchCron(*store_, broker_, clock_, o);
+    EXPECT_TRUE(r);
+    return r ? r->Count(Action::kRejected) : 0;
+  };
+  EXPECT_EQ(tick(), 1);
+  EXPECT_EQ(tick(), 1);  // the next occurrence, not the same one again
+  EXPECT_EQ(tick(), 1);
+  auto count = [&] {
+    const std::string text = logs.str();
+    size_t n = 0;
+    for (size_t at = text.find("inputs rejected"); at != std::string::npos;
+         at = text.find("inputs rejected", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count(), 1u) << logs.str();
+  // A new version is a new story: logged once more.
+  source.replace(source.find("return 1"), 8, "return 2");
+  ApplyWorkflowSource(*store_, source);
+  EXPECT_EQ(tick(), 1);
+  EXPECT_EQ(tick(), 1);
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_EQ(count(), 2u) << logs.str();
   EXPECT_EQ(CronRuns(wf.id).size(), 0u);
+  EXPECT_EQ(store_->ListCronFires(OnlyTrigger(wf.id).id, 100)->size(), 5u);
 }
 
 TEST_F(DispatchTest, KeepGoingFalseStopsBeforeAnyTrigger) {
