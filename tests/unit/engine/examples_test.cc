@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "core/time_util.h"
@@ -26,6 +27,35 @@ TEST(Examples, AllValidate) {
     ++count;
   }
   EXPECT_GE(count, 2);
+}
+
+// The commands in an example's header are pasted as they are: each `ferry workflow run` names
+// the file's workflow, and its --input is what the workflow declares and accepts.
+TEST(Examples, RunCommandsInTheirCommentsAreAccepted) {
+  namespace fs = std::filesystem;
+  static const std::regex run_re(R"(^#\s+ferry workflow run (\S+)(?: --input '([^']*)')?)");
+  int commands = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(FERRY_EXAMPLES_DIR)) {
+    if (entry.path().extension() != ".yaml") continue;
+    std::ifstream in(entry.path());
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto r = Ingest(buf.str());
+    if (!r) continue;  // AllValidate reports it
+    std::istringstream lines(buf.str());
+    for (std::string line; std::getline(lines, line);) {
+      std::smatch m;
+      if (!std::regex_search(line, m, run_re)) continue;
+      ++commands;
+      EXPECT_EQ(m[1].str(), r->workflow.name) << entry.path() << ": " << line;
+      auto given = ParseJson(m[2].matched ? m[2].str() : "{}");
+      ASSERT_TRUE(given) << entry.path() << ": " << line;
+      auto inputs = ResolveInputs(r->workflow, *given);
+      EXPECT_TRUE(inputs) << entry.path() << ": " << line << ": "
+                          << (inputs ? "" : inputs.error().message);
+    }
+  }
+  EXPECT_GE(commands, 2);
 }
 
 // deploy/docker/test.sh applies this one in containers; a definition that stopped validating
