@@ -238,10 +238,19 @@ TEST_F(FrontDoorTest, NulBytesNeverReachAProgramCutShort) {
   Apply(R"(name: nul
 inputs:
   x: string
+  o: object
 nodes:
-  say: {kind: shell, argv: [printf, "%s", "{{ inputs.x }}"]}
+  say: {kind: shell, argv: [printf, "%s", "{{ inputs.x }}", "{{ inputs.o.x }}"]}
 )");
-  auto res = PostJson("/api/v1/runs", R"({"workflow":"nul","inputs":{"x":"safe\u0000 --evil"}})");
+  // A declared string input is refused at the door, naming it: no run is made.
+  auto refused =
+      PostJson("/api/v1/runs", R"({"workflow":"nul","inputs":{"x":"safe\u0000 --evil"}})");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+  EXPECT_THAT(refused->body, HasSubstr("input 'x' holds a NUL byte"));
+  // Inside an object input it is not checked there; the node refuses it rather than cut it short.
+  auto res = PostJson("/api/v1/runs",
+                      R"({"workflow":"nul","inputs":{"x":"safe","o":{"x":"safe\u0000 --evil"}}})");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 201) << res->body;
   const std::string id = Json::parse(res->body)["run"]["id"];
