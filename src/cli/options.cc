@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/mask.h"
 #include "core/redis_url.h"
 #include "core/time_util.h"
 #include "handlers/register.h"
@@ -327,8 +328,9 @@ Result<HandlerDeclarations> ResolveHandlerDeclarations(const std::vector<std::st
     for (const auto& h : flags) {
       // One flag is one declaration: a ';' inside it would silently start another.
       if (h.find_first_of(";\n") != std::string::npos) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    "--handler: one declaration per flag; '" + h + "' holds a ';' or a newline");
+        return Fail(ErrorCode::kInvalidArgument, "--handler: one declaration per flag; '" +
+                                                     MaskUrlsInText(h) +
+                                                     "' holds a ';' or a newline");
       }
       joined += h + ";";
     }

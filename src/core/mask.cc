@@ -84,4 +84,26 @@ std::string MaskCredentials(std::string_view text, bool userinfo_is_secret) {
   return out;
 }
 
+std::string MaskUrlsInText(std::string_view text) {
+  constexpr std::string_view kBetweenWords = " \t\r\n;";
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t start = text.find_first_not_of(kBetweenWords, i);
+    out.append(
+        text.substr(i, start == std::string_view::npos ? std::string_view::npos : start - i));
+    if (start == std::string_view::npos) break;
+    size_t end = text.find_first_of(kBetweenWords, start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view word = text.substr(start, end - start);
+    if (word.find("://") == std::string_view::npos) {
+      out.append(word);
+    } else {
+      out.append(MaskCredentials(word));
+    }
+    i = end;
+  }
+  return out;
+}
+
 }  // namespace ferry

@@ -17,4 +17,9 @@ namespace ferry {
 // and leaves everything else, plain paths included, as it is.
 std::string MaskCredentials(std::string_view text, bool userinfo_is_secret = false);
 
+// MaskCredentials applied to every URL in a text that may hold several, or words around them
+// (a handler declaration "charge=https://user:pw@host/ secret-env=KEY; mail=https://..."): each
+// word, between white space and ';', that holds "://" is masked as one location.
+std::string MaskUrlsInText(std::string_view text);
+
 }  // namespace ferry

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/crypto.h"
+#include "core/mask.h"
 #include "core/time_util.h"
 #include "engine/http_client.h"
 #include "handlers/envelope.h"
@@ -31,8 +32,16 @@ const std::string* Header(const engine::HttpResponse& r, const std::string& lowe
   return nullptr;
 }
 
-HandlerResult Deliver(const HttpHandlerOptions& options, engine::HttpConnectionPool& pool,
-                      TaskContext& ctx) {
+// A handler's options and its URL as errors show it: a task's error is stored in Redis, read by
+// anyone who may read tasks, and logged, so the URL's password and credential parameters are
+// masked there (they are still sent).
+struct Target {
+  HttpHandlerOptions options;
+  std::string shown_url;
+};
+
+HandlerResult Deliver(const Target& target, engine::HttpConnectionPool& pool, TaskContext& ctx) {
+  const HttpHandlerOptions& options = target.options;
   const std::string body = DumpJson(TaskEnvelope(ctx));
   const int64_t now_ms = WallNowMs();
   const std::string ts = std::to_string(now_ms / 1000);
@@ -64,13 +73,13 @@ HandlerResult Deliver(const HttpHandlerOptions& options, engine::HttpConnectionP
         return Transient("stopped");
       case ErrorCode::kTooLarge:
       case ErrorCode::kInvalidArgument:
-        return Permanent(options.url + ": " + e.message);
+        return Permanent(target.shown_url + ": " + e.message);
       default:  // timeout, connection refused or reset, DNS
-        return Transient(options.url + ": " + e.message);
+        return Transient(target.shown_url + ": " + e.message);
     }
   }
   const long status = resp->status;  // NOLINT(google-runtime-int): curl's type
-  const std::string what = options.url + " answered " + std::to_string(status);
+  const std::string what = target.shown_url + " answered " + std::to_string(status);
   auto with_body = [&](std::string why) {
     std::string tail = TailText(resp->body, 300);
     return tail.empty() ? why : why + ": " + tail;
@@ -123,23 +132,24 @@ std::optional<milliseconds> ParseRetryAfter(const std::string& value, int64_t no
 }
 
 Result<Handler> MakeHttpHandler(HttpHandlerOptions options) {
+  const std::string shown_url = MaskCredentials(options.url);
   if (options.url.rfind("http://", 0) != 0 && options.url.rfind("https://", 0) != 0) {
     return Fail(ErrorCode::kInvalidArgument,
-                "http handler: URL must start with http:// or https://, not '" + options.url + "'");
+                "http handler: URL must start with http:// or https://, not '" + shown_url + "'");
   }
   if (options.secret.empty()) {
     return Fail(ErrorCode::kInvalidArgument,
-                "http handler " + options.url + ": no signing secret: set " + options.secret_name +
+                "http handler " + shown_url + ": no signing secret: set " + options.secret_name +
                     " (at least " + std::to_string(kMinSecretBytes) + " bytes)");
   }
   if (options.secret.size() < kMinSecretBytes) {
     return Fail(ErrorCode::kInvalidArgument,
-                "http handler " + options.url + ": the signing secret (" + options.secret_name +
+                "http handler " + shown_url + ": the signing secret (" + options.secret_name +
                     ") " + "must be at least " + std::to_string(kMinSecretBytes) + " bytes");
   }
   // Every delivery is signed: a missing libcrypto fails the worker's start, not each task.
   if (auto crypto = CryptoAvailable(); !crypto) return Fail(crypto.error());
-  auto shared = std::make_shared<const HttpHandlerOptions>(std::move(options));
+  auto shared = std::make_shared<const Target>(Target{std::move(options), shown_url});
   auto pool = std::make_shared<engine::HttpConnectionPool>();
   return Handler([shared, pool](TaskContext& ctx) { return Deliver(*shared, *pool, ctx); });
 }

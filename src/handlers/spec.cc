@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "core/mask.h"
 #include "core/task_kinds.h"
 
 namespace ferry::handlers {
@@ -41,10 +42,12 @@ bool ValidEnvName(std::string_view name) {
                      [](unsigned char c) { return std::isalnum(c) || c == '_'; });
 }
 
+// The declaration is quoted with its URL's credentials masked: the error reaches the terminal
+// and the logs.
 tl::unexpected<Error> Bad(std::string_view decl, const std::string& why) {
   return Fail(
       ErrorCode::kInvalidArgument,
-      "handler '" + std::string(decl) + "': " + why +
+      "handler '" + MaskUrlsInText(decl) + "': " + why +
           " (expected KIND=exec:PROGRAM [ARGS...] or KIND=http(s)://URL [secret-env=NAME])");
 }
 

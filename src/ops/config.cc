@@ -436,7 +436,8 @@ std::vector<EffectiveSetting> EffectiveSettings(const std::map<std::string, std:
     if (info.secret && e.source != Source::kDefault) {
       e.value = MaskSecret(info.key, e.value);
     } else if (e.value.find("://") != std::string::npos) {
-      e.value = MaskCredentials(e.value);  // a URL setting not marked secret may still carry some
+      // A URL setting not marked secret may still carry some, `handlers` one per declaration.
+      e.value = MaskUrlsInText(e.value);
     }
     out.push_back(std::move(e));
   }

@@ -414,6 +414,27 @@ TEST_F(HandlersTest, HttpStatusClassesAndNearMisses) {
   EXPECT_TRUE(Contains(bad.value("error", ""), "not JSON")) << bad.dump();
 }
 
+// A URL's password is sent (Basic auth) but shown masked wherever the URL is: the task's error,
+// stored in Redis for anyone who may read tasks, and the worker's log.
+TEST_F(HandlersTest, HttpCredentialsInTheUrlAreSentButNeverShown) {
+  NodeService node;
+  std::string url = node.url();
+  url.insert(url.find("://") + 3, "admin:S3cretPass@");
+  auto worker = StartWorker({"cred=" + url});
+  Json t = WaitEnd(Submit("cred", {{"mode", "status"}, {"status", 400}}));
+  EXPECT_EQ(t["status"], "failed");
+  const std::string error = t.value("error", "");
+  EXPECT_TRUE(Contains(error, "http://admin:****@127.0.0.1:")) << error;
+  EXPECT_TRUE(Contains(error, "answered 400")) << error;
+  EXPECT_FALSE(Contains(error, "S3cretPass")) << error;
+  EXPECT_TRUE(worker->WaitForOutput("task.failed", seconds(20))) << worker->Stderr();
+  EXPECT_FALSE(Contains(worker->Stderr(), "S3cretPass")) << worker->Stderr();
+  Json stats = node.Stats();
+  ASSERT_EQ(stats["deliveries"].size(), 1u) << stats.dump();
+  EXPECT_EQ(stats["deliveries"][0]["headers"]["authorization"],
+            "Basic " + Base64Encode("admin:S3cretPass"));
+}
+
 TEST_F(HandlersTest, HttpConnectionRefusedIsRetried) {
   int port = FreePort();  // nothing listens there
   auto worker = StartWorker({"gone=http://127.0.0.1:" + std::to_string(port) + "/task"});
@@ -544,6 +565,16 @@ TEST_F(HandlersTest, BadDeclarationsStopTheWorkerWithAClearError) {
        {{"FERRY_HANDLER_SECRET", "fifteen-bytes!!"}},
        "at least 16 bytes"},
       {{"--handler", "x=http://127.0.0.1:1/"}, {}, "no signing secret: set FERRY_HANDLER_SECRET"},
+      // The declaration or URL quoted in an error has its password masked.
+      {{"--handler", "x=https://user:pass@127.0.0.1:9/"},
+       {},
+       "http handler https://user:****@127.0.0.1:9/: no signing secret"},
+      {{"--handler", "x=https://user:pass@127.0.0.1:9/ bogus"},
+       {},
+       "handler 'x=https://user:****@127.0.0.1:9/ bogus': unknown option 'bogus'"},
+      {{"--handler", "x=https://user:pass@127.0.0.1:9/;y=exec:true"},
+       {},
+       "'x=https://user:****@127.0.0.1:9/;y=exec:true' holds a ';'"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args = {"worker", "start"};
@@ -551,6 +582,7 @@ TEST_F(HandlersTest, BadDeclarationsStopTheWorkerWithAClearError) {
     auto r = Run(args, c.env);
     EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
     EXPECT_TRUE(Contains(r.err, c.message)) << c.message << "\n" << r.err;
+    EXPECT_FALSE(Contains(r.err, ":pass@")) << r.err;
   }
   // A program that does not exist: the worker refuses to start (not a usage error).
   auto missing = Run({"worker", "start", "--handler", "x=exec:/nonexistent/handler"});

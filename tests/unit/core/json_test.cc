@@ -203,5 +203,18 @@ TEST(MaskCredentials, Forms) {
             "https://h/x?keyboard=1&tokens_left=2");
 }
 
+// Every URL of a text is masked, and nothing else changes: handler declarations hold several.
+TEST(MaskCredentials, EveryUrlInAText) {
+  EXPECT_EQ(MaskUrlsInText("a=http://u:pw@h:1/x secret-env=K; b=https://v:pw2@h/?token=t\n"
+                           "c=exec:prog --password=p"),
+            "a=http://u:****@h:1/x secret-env=K; b=https://v:****@h/?token=****\n"
+            "c=exec:prog --password=p");
+  EXPECT_EQ(MaskUrlsInText("  http://u:pw@h  "), "  http://u:****@h  ");
+  // Near misses: a user without a password, and no URL at all, stay as they are.
+  EXPECT_EQ(MaskUrlsInText("x=https://user@h/ y"), "x=https://user@h/ y");
+  EXPECT_EQ(MaskUrlsInText("password=x; http:/h"), "password=x; http:/h");
+  EXPECT_EQ(MaskUrlsInText(""), "");
+}
+
 }  // namespace
 }  // namespace ferry

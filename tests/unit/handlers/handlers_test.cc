@@ -151,6 +151,31 @@ TEST(HttpHandler, RefusesOtherSchemesAndShortSecrets) {
   EXPECT_TRUE(MakeHttpHandler({"http://x/", std::string(16, 's')}));
 }
 
+// Errors quote a URL with its password masked: they reach terminals, logs and task records.
+TEST(HttpHandler, ErrorsMaskTheUrlsPassword) {
+  auto no_secret = MakeHttpHandler({"https://user:pass@127.0.0.1:9/x?token=t", ""});
+  ASSERT_FALSE(no_secret);
+  EXPECT_NE(no_secret.error().message.find("https://user:****@127.0.0.1:9/x?token=****"),
+            std::string::npos)
+      << no_secret.error().message;
+  EXPECT_EQ(no_secret.error().message.find("pass@"), std::string::npos);
+  auto bad = ParseHandlerSpecs("x=https://user:pass@h/ bogus");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("'x=https://user:****@h/ bogus'"), std::string::npos)
+      << bad.error().message;
+  // Nothing listens on port 1: the delivery's error names the URL, masked.
+  auto h = MakeHttpHandler({"http://user:pass@127.0.0.1:1/", std::string(16, 's')});
+  ASSERT_TRUE(h);
+  class Events : public EventEmitter {
+    void Emit(const std::string&, Json) override {}
+  } events;
+  TaskContext ctx;
+  ctx.events = &events;
+  auto r = (*h)(ctx);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind("http://user:****@127.0.0.1:1/: ", 0), 0u) << r.error().message;
+}
+
 class NullEmitter : public EventEmitter {
  public:
   void Emit(const std::string& type, Json data) override {
