@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,6 +26,13 @@
 
 namespace ferry {
 
+// The largest event a handler may emit: its type and its data as JSON text together (an exec
+// handler's event line, docs/handlers.md, has the same limit).
+inline constexpr size_t kMaxEventBytes = size_t{16} << 10;
+// What one attempt's events may add to its task's event stream, counted as kMaxEventBytes counts
+// them: a task's stream is stored in Redis, and a handler emitting without end must not fill it.
+inline constexpr size_t kMaxAttemptEventBytes = size_t{1} << 20;
+
 // Sends progress or log events to the task's event stream (`ferry task events ID --follow`).
 // Thread-safe; events are buffered and written by the worker, so emitting does not block on I/O.
 // Best effort: while Redis is slow or away, the worker holds at most 20,000 unsent events or
@@ -32,8 +40,10 @@ namespace ferry {
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;
-  // `type` must not be one of the task's own events (`submitted`, `cancel_requested` or a status
-  // name such as `succeeded`): those are dropped, with one warning per task.
+  // Dropped, with one warning per attempt for each reason: an event whose `type` is one of the
+  // task's own events (`submitted`, `cancel_requested` or a status name such as `succeeded`), and
+  // one larger than kMaxEventBytes. Once an attempt's events reach kMaxAttemptEventBytes, later
+  // ones are dropped too, and when the attempt ends one "log" event says how many.
   virtual void Emit(const std::string& type, Json data) = 0;
 };
 

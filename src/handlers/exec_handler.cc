@@ -126,8 +126,8 @@ HandlerResult RunExec(const ExecOptions& options, TaskContext& ctx) {
   std::stop_source stop;
   std::stop_callback forward(ctx.stop, [&stop] { stop.request_stop(); });
   AttemptEvents events(options, ctx.events, stop);
-  spec.on_line = [&events](bool is_stderr, const std::string& line, size_t cut) {
-    if (is_stderr) events.OnStderrLine(CutLine(line, line.size(), cut));
+  spec.on_line = [&events, &options](bool is_stderr, const std::string& line, size_t cut) {
+    if (is_stderr) events.OnStderrLine(CutLine(line, options.max_log_line_bytes, cut));
   };
   spec.on_fd3_line = [&events](const std::string& line, size_t cut) {
     events.OnEventLine(line, cut);

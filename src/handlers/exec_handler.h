@@ -33,11 +33,15 @@ struct ExecOptions {
   // stderr kept for the error message; the rest is dropped (not an error).
   size_t max_stderr_bytes = 64 << 10;
   // One line on descriptor 3 longer than this, or more than max_events lines, fails the
-  // attempt without retry and stops the program.
-  size_t max_event_bytes = 16 << 10;
+  // attempt without retry and stops the program. The worker drops events larger than
+  // kMaxEventBytes anyway.
+  size_t max_event_bytes = kMaxEventBytes;
   int max_events = 1000;
   // stderr lines recorded as "log" events; later ones are dropped (one note says how many).
   int max_log_events = 1000;
+  // A longer stderr line is recorded as its first max_log_line_bytes and a note of how many
+  // bytes were cut, so that its "log" event stays well within kMaxEventBytes.
+  size_t max_log_line_bytes = 8 << 10;
   std::chrono::milliseconds kill_grace = std::chrono::seconds(2);
 };
 

@@ -190,18 +190,36 @@ class ScopedSignalBlock {
 
 class WorkerImpl;
 
-// Buffers a task's events in the worker's outbox; the completion loop writes them.
+// Buffers one attempt's events in the worker's outbox; the completion loop writes them. Keeps
+// them within the limits of one event and of one attempt (WorkerOptions), which bound what a
+// handler can store in Redis for its task.
 class TaskEmitter final : public EventEmitter {
  public:
-  TaskEmitter(WorkerImpl& worker, std::string queue, std::string id)
-      : worker_(worker), queue_(std::move(queue)), id_(std::move(id)) {}
+  TaskEmitter(WorkerImpl& worker, const WorkerOptions& options, std::string queue, std::string id)
+      : worker_(worker),
+        max_event_bytes_(options.max_event_bytes),
+        max_attempt_bytes_(options.max_attempt_event_bytes),
+        queue_(std::move(queue)),
+        id_(std::move(id)) {}
   void Emit(const std::string& type, Json data) override;
+  // Call once the handler returned: says, in one "log" event, how many events the attempt's
+  // budget dropped.
+  void Finish();
 
  private:
   WorkerImpl& worker_;
-  std::atomic<bool> refused_{false};  // a type was refused (warned once per task)
-  std::string queue_;
-  std::string id_;
+  // Constant after construction
+  const size_t max_event_bytes_;
+  const size_t max_attempt_bytes_;
+  const std::string queue_;
+  const std::string id_;
+
+  std::atomic<bool> refused_{false};   // a type was refused (warned once per attempt)
+  std::atomic<bool> oversize_{false};  // an event was too large (warned once per attempt)
+  std::mutex mu_;
+  // Guarded by mu_
+  size_t attempt_bytes_ = 0;  // of the events kept
+  int64_t over_budget_ = 0;   // events dropped since the budget was reached
 };
 
 class WorkerImpl final : public Worker {
@@ -344,7 +362,42 @@ void TaskEmitter::Emit(const std::string& type, Json data) {
     }
     return;
   }
+  // Counted as Redis stores it (type and data as JSON text), as an exec handler's line is.
+  const size_t bytes = type.size() + DumpJson(data).size();
+  if (bytes > max_event_bytes_) {
+    if (!oversize_.exchange(true)) {
+      spdlog::warn(
+          "task {}: its handler emitted an event of {} bytes (type {}), over the {} an event may "
+          "take; dropped, and any more such",
+          id_, bytes, DumpJson(Json(type.substr(0, 64))), max_event_bytes_);
+    }
+    return;
+  }
+  {
+    // Once over, always over: the stream keeps the attempt's first events and then says how many
+    // followed, rather than a selection of small ones.
+    std::lock_guard lock(mu_);
+    if (over_budget_ > 0 || attempt_bytes_ + bytes > max_attempt_bytes_) {
+      ++over_budget_;
+      return;
+    }
+    attempt_bytes_ += bytes;
+  }
   worker_.PushEvent(queue_, id_, type, std::move(data));
+}
+
+void TaskEmitter::Finish() {
+  int64_t dropped = 0;
+  {
+    std::lock_guard lock(mu_);
+    dropped = std::exchange(over_budget_, 0);
+  }
+  if (dropped == 0) return;
+  const std::string why = std::to_string(dropped) +
+                          " further event(s) not recorded: this attempt's events reached " +
+                          std::to_string(max_attempt_bytes_) + " bytes";
+  spdlog::warn("task {}: {}", id_, why);
+  worker_.PushEvent(queue_, id_, "log", Json{{"line", why}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -669,7 +722,7 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       result = tl::unexpected<HandlerError>(
           HandlerError{"payload is not valid JSON: " + payload.error().message, false});
     } else {
-      TaskEmitter emitter(*this, s->task.queue, s->task.id);
+      TaskEmitter emitter(*this, options_, s->task.queue, s->task.id);
       TaskContext ctx;
       ctx.id = s->task.id;
       ctx.queue = s->task.queue;
@@ -696,6 +749,7 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
         result = tl::unexpected<HandlerError>(HandlerError{"handler threw a non-exception", true});
       }
       in_handler_[idx] = false;
+      emitter.Finish();  // before the completion, so the note precedes the terminal event
     }
   } else {
     result = tl::unexpected<HandlerError>(HandlerError{
@@ -1277,6 +1331,12 @@ Result<std::unique_ptr<Worker>> MakeWorker(WorkerOptions options, const HandlerR
     return Fail(ErrorCode::kInvalidArgument, "concurrency must be greater than 0");
   }
   if (options.queues.empty()) return Fail(ErrorCode::kInvalidArgument, "no queues given");
+  if (options.max_event_bytes == 0 || options.max_attempt_event_bytes < options.max_event_bytes) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "max_event_bytes must be > 0 and max_attempt_event_bytes at least as large, not " +
+                    std::to_string(options.max_event_bytes) + " and " +
+                    std::to_string(options.max_attempt_event_bytes));
+  }
   for (const auto& q : options.queues) {
     if (auto st = ValidateQueueName(q); !st) return Fail(st.error());
   }

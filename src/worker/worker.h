@@ -71,6 +71,12 @@ struct WorkerOptions {
   // machine shared with `ferry server` or the database, 10 lets the front door's answers go ahead
   // of task and run execution (docs/operations.md). Only ever lowers these threads' priority.
   int nice = 0;
+  // A handler's event larger than this (its type and its data as JSON text) is dropped, with one
+  // warning per attempt. Must be > 0.
+  size_t max_event_bytes = kMaxEventBytes;
+  // What one attempt's events may add to its task's event stream; later events are dropped and
+  // one "log" event says how many. Must be >= max_event_bytes.
+  size_t max_attempt_event_bytes = kMaxAttemptEventBytes;
   // Optional: called on a slot thread after each execution ends (before its completion is
   // sent). Must be thread-safe and fast (it delays the slot's next task).
   std::function<void(const TaskObservation&)> on_task_end;

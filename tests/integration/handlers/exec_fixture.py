@@ -49,3 +49,13 @@ elif mode == "events":
     for i in range(payload["count"]):
         event("progress", {"i": i})
     print("null")
+elif mode == "flood":
+    # As much as the protocol lets one attempt write: 1000 stderr lines of 64 KiB, 1000 events of
+    # nearly 16 KiB.
+    line = "e" * (64 << 10)
+    for i in range(1000):
+        print(line, file=sys.stderr)
+    data = "d" * ((16 << 10) - 40)
+    for i in range(1000):
+        event("blob", data)
+    print("null")

@@ -351,6 +351,39 @@ TEST_F(HandlersTest, ExecOutputAndEventLimits) {
                 "more than 1000 event lines");
 }
 
+// What one attempt can store in its task's event stream is bounded (about 1 MiB), however much
+// its program writes within the protocol; one event says how many were dropped.
+TEST_F(HandlersTest, ExecEventsOfOneAttemptAreBoundedInBytes) {
+  auto worker = StartWorker({PyHandler()});
+  Json t = WaitEnd(Submit("py", {{"mode", "flood"}}), seconds(60));
+  EXPECT_EQ(t["status"], "succeeded") << t.dump();
+  std::vector<Json> events;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        events = Events(t["id"].get<std::string>());
+        return !events.empty() && events.back().value("type", "") == "succeeded";
+      },
+      seconds(20)));
+  size_t handler_bytes = 0;
+  std::string note;
+  for (const Json& e : events) {
+    const std::string type = e.value("type", "");
+    if (type != "log" && type != "blob") continue;
+    const std::string line = e["data"].is_object() ? e["data"].value("line", "") : "";
+    if (Contains(line, "this attempt's events reached")) {
+      note = line;  // the worker's own, past the budget
+      continue;
+    }
+    handler_bytes += type.size() + e["data"].dump().size();
+  }
+  EXPECT_LE(handler_bytes, size_t{1} << 20) << events.size() << " events";
+  EXPECT_GE(handler_bytes, size_t{1000} << 10) << events.size() << " events";
+  EXPECT_TRUE(Contains(note,
+                       "further event(s) not recorded: this attempt's events reached "
+                       "1048576 bytes"))
+      << note;
+}
+
 // --- http -----------------------------------------------------------------------------------
 
 TEST_F(HandlersTest, HttpSucceedsSignedWithEpochAndReusesTheConnection) {

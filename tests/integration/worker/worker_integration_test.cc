@@ -653,6 +653,9 @@ TEST_F(WorkerTest, TheEventOutboxIsBoundedInBytes) {
   });
   SendGate gate;
   WorkerOptions o = Opts(1);
+  // The outbox's bound is the subject: one attempt's own limits must not come first.
+  o.max_event_bytes = size_t{2} << 20;
+  o.max_attempt_event_bytes = size_t{128} << 20;
   auto made = MakeWorker(
       o, reg, std::make_unique<GatedBrokerFactory>(MakeRedisBrokerFactory(o.broker), gate));
   ASSERT_TRUE(made) << made.error().message;
@@ -683,6 +686,76 @@ TEST_F(WorkerTest, TheEventOutboxIsBoundedInBytes) {
   EXPECT_EQ(kept, first_32) << "the outbox kept more or other than 32 MiB's worth";
   w->Stop();
   w->Wait();
+}
+
+// An event's type and data (as JSON text) may take 16 KiB, as an exec handler's event line may:
+// one byte more is dropped, and the handler's later events are kept.
+TEST_F(WorkerTest, AnEventOverTheLimitIsDropped) {
+  // {"type":...} aside, the data "yyy..." takes its length plus 2 quotes.
+  auto data = [](size_t bytes) { return Json(std::string(bytes - 2 - 4, 'y')); };
+  HandlerRegistry reg;
+  reg.Register("big", [&](TaskContext& ctx) -> HandlerResult {
+    ctx.events->Emit("fits", data(kMaxEventBytes));
+    ctx.events->Emit("over", data(kMaxEventBytes + 1));
+    ctx.events->Emit("over", Json(std::string(5000000, 'z')));
+    ctx.events->Emit("last", Json(1));
+    return Json("done");
+  });
+  auto w = StartWorker(Opts(1), reg);
+  const std::string id = Submit("big");
+  ASSERT_EQ(WaitDone(id).status, TaskStatus::kSucceeded);
+  std::vector<std::string> types;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto events = broker().ReadEvents(id, "0", 100, milliseconds(0));
+        types.clear();
+        if (!events) return false;
+        for (const auto& e : *events) types.push_back(e.type);
+        return !types.empty() && types.back() == "succeeded";
+      },
+      seconds(10)));
+  EXPECT_THAT(types, ::testing::ElementsAre("submitted", "running", "fits", "last", "succeeded"));
+}
+
+// One attempt's events may take 1 MiB of its task's stream: 64 events of exactly 16 KiB fit,
+// the 65th and later are dropped and one "log" event says how many; the next attempt has its own.
+TEST_F(WorkerTest, AnAttemptsEventsAreBoundedInBytes) {
+  HandlerRegistry reg;
+  reg.Register("chatty", [&](TaskContext& ctx) -> HandlerResult {
+    for (int i = 0; i < 100; ++i) {
+      ctx.events->Emit("blob", Json(std::string(kMaxEventBytes - 4 - 2, 'b')));
+    }
+    if (ctx.attempt == 1) return tl::unexpected<HandlerError>(HandlerError{"again", true});
+    return Json("done");
+  });
+  WorkerOptions o = Opts(1);
+  o.backoff_base = milliseconds(1);
+  auto w = StartWorker(o, reg);
+  const std::string id = Submit("chatty", Json::object(), 2);
+  ASSERT_EQ(WaitDone(id).status, TaskStatus::kSucceeded);
+  static_assert(kMaxAttemptEventBytes == 64 * kMaxEventBytes);
+  std::vector<TaskEvent> events;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto read = broker().ReadEvents(id, "0", 1000, milliseconds(0));
+        if (!read) return false;
+        events = *read;
+        return !events.empty() && events.back().type == "succeeded";
+      },
+      seconds(10)));
+  std::vector<int> blobs_per_attempt(1, 0);
+  std::vector<std::string> notes;
+  for (const auto& e : events) {
+    if (e.type == "blob") ++blobs_per_attempt.back();
+    if (e.type == "log") {
+      notes.push_back(e.data.value("line", ""));
+      blobs_per_attempt.push_back(0);
+    }
+  }
+  EXPECT_EQ(blobs_per_attempt, (std::vector<int>{64, 64, 0}));
+  const std::string note =
+      "36 further event(s) not recorded: this attempt's events reached 1048576 bytes";
+  EXPECT_EQ(notes, (std::vector<std::string>{note, note}));
 }
 
 // A C++ handler's event named like one of the task's own is dropped: the stream holds the

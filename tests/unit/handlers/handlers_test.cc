@@ -254,8 +254,8 @@ TEST(ExecHandler, StderrLogEventsAreBounded) {
   EXPECT_EQ(e.events[3].second["line"], "2 further stderr line(s) not recorded");
 }
 
-// A long stderr line is one log event saying how much was cut; an event line is judged by its
-// whole length, also past the 64 KiB a line is otherwise kept to.
+// A long stderr line is one log event of its first 8 KiB saying how much was cut; an event line
+// is judged by its whole length.
 TEST(ExecHandler, LongLinesAreJudgedWhole) {
   const std::string x200k = "head -c 200000 /dev/zero | tr '\\0' x";
   {
@@ -265,7 +265,7 @@ TEST(ExecHandler, LongLinesAreJudgedWhole) {
     TaskContext ctx = Context(e);
     ASSERT_TRUE((*h)(ctx));
     ASSERT_EQ(e.events.size(), 1u);
-    EXPECT_EQ(e.events[0].second["line"], std::string(65536, 'x') + " ... (134464 more bytes cut)");
+    EXPECT_EQ(e.events[0].second["line"], std::string(8192, 'x') + " ... (191808 more bytes cut)");
   }
   {
     auto h = MakeExecHandler({{"/bin/sh", "-c", x200k + " >&3; echo null"}});
@@ -293,6 +293,20 @@ TEST(ExecHandler, LongLinesAreJudgedWhole) {
   ASSERT_EQ(e.events.size(), 1u);
   EXPECT_EQ(e.events[0].first, "big");
   EXPECT_EQ(e.events[0].second.get<std::string>().size(), 79974u);
+}
+
+// A stderr line of 8 KiB is one whole log event; one byte more is cut, and says so.
+TEST(ExecHandler, AStderrLineIsKeptTo8KiB) {
+  auto h = MakeExecHandler({{"/bin/sh", "-c",
+                             "head -c 8192 /dev/zero | tr '\\0' a >&2; echo >&2; "
+                             "head -c 8193 /dev/zero | tr '\\0' b >&2; echo >&2; echo null"}});
+  ASSERT_TRUE(h);
+  NullEmitter e;
+  TaskContext ctx = Context(e);
+  ASSERT_TRUE((*h)(ctx));
+  ASSERT_EQ(e.events.size(), 2u);
+  EXPECT_EQ(e.events[0].second["line"], std::string(8192, 'a'));
+  EXPECT_EQ(e.events[1].second["line"], std::string(8192, 'b') + " ... (1 more bytes cut)");
 }
 
 // A program may not write the task's own events (a reader would take "succeeded" for the task's
