@@ -119,8 +119,9 @@ HandlerResult RunExec(const ExecOptions& options, TaskContext& ctx) {
   spec.kill_grace = options.kill_grace;
   spec.max_output_bytes = std::max(options.max_stdout_bytes, options.max_stderr_bytes);
   spec.stop_when_stdout_full = true;  // a result past the limit fails the attempt: end it now
-  // An event line must reach OnEventLine whole to be read, or its length to be refused.
-  spec.max_line_bytes = std::max(spec.max_line_bytes, options.max_event_bytes + 1);
+  // An event line reaches OnEventLine whole when it is within the limit, and as soon as it passes
+  // it otherwise (with `cut` >= 1), to be refused then, newline or not.
+  spec.max_fd3_line_bytes = options.max_event_bytes;
 
   // Stopped by the worker (cancel, timeout, lease lost, drain) or by a protocol violation.
   std::stop_source stop;

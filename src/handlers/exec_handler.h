@@ -33,8 +33,8 @@ struct ExecOptions {
   // stderr kept for the error message; the rest is dropped (not an error).
   size_t max_stderr_bytes = 64 << 10;
   // One line on descriptor 3 longer than this, or more than max_events lines, fails the
-  // attempt without retry and stops the program. The worker drops events larger than
-  // kMaxEventBytes anyway.
+  // attempt without retry and stops the program; the line is judged as soon as it passes this,
+  // whether or not it ever ends. The worker drops events larger than kMaxEventBytes anyway.
   size_t max_event_bytes = kMaxEventBytes;
   int max_events = 1000;
   // stderr lines recorded as "log" events; later ones are dropped (one note says how many).

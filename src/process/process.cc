@@ -617,7 +617,9 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
   }
   auto line_callback = [&](size_t i) -> const LineFn& { return i == 2 ? fd3_line : spec.on_line; };
   auto text_limit = [&](size_t i) -> size_t { return i == 2 ? 0 : spec.max_output_bytes; };
-  const size_t max_line = std::max<size_t>(spec.max_line_bytes, 1);
+  auto max_line = [&](size_t i) -> size_t {
+    return std::max<size_t>(i == 2 ? spec.max_fd3_line_bytes : spec.max_line_bytes, 1);
+  };
   UniqueFd stdin_fd = std::move(in_pipe.write);
   size_t stdin_off = 0;
   if (stdin_fd.valid()) SetNonBlocking(stdin_fd.get());
@@ -733,7 +735,8 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
       while (true) {
         ssize_t r = ::read(s.fd.get(), buf.data(), buf.size());
         if (r > 0) {
-          s.Append(buf.data(), static_cast<size_t>(r), text_limit(si), max_line, line_callback(si));
+          s.Append(buf.data(), static_cast<size_t>(r), text_limit(si), max_line(si),
+                   line_callback(si));
           continue;
         }
         if (r < 0 && errno == EINTR) continue;

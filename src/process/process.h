@@ -44,9 +44,10 @@ struct ProcessSpec {
   // counts the bytes past it read so far), so a reader can refuse it before it ends, which may be
   // never; the rest of that line is dropped unseen. Nothing of that stream is kept otherwise.
   std::function<void(const std::string& line, size_t cut)> on_fd3_line;
-  // The longest line on_line and on_fd3_line get, so output without newlines holds bounded
-  // memory (at least 1).
+  // The longest line on_line gets, so output without newlines holds bounded memory (at least 1).
   size_t max_line_bytes = 64 << 10;
+  // The same for on_fd3_line: a line longer than this arrives as soon as it passes it.
+  size_t max_fd3_line_bytes = 64 << 10;
 };
 
 struct ProcessResult {

@@ -309,6 +309,39 @@ TEST(ExecHandler, AStderrLineIsKeptTo8KiB) {
   EXPECT_EQ(e.events[1].second["line"], std::string(8192, 'b') + " ... (1 more bytes cut)");
 }
 
+// An event line is judged the moment it passes 16 KiB, newline or not: a program that writes
+// one byte too many and then sleeps is stopped at once; 16,384 bytes and a newline are read.
+TEST(ExecHandler, AnUnterminatedEventLineIsJudgedAsSoonAsItPassesTheLimit) {
+  const std::string y16360 = "head -c 16360 /dev/zero | tr '\\0' y >&3";
+  {
+    auto h = MakeExecHandler({{"/bin/sh", "-c",
+                               "printf '{\"type\":\"big\",\"data\":\"' >&3; " + y16360 +
+                                   "; printf '\"}x' >&3; exec sleep 30"}});
+    ASSERT_TRUE(h);
+    NullEmitter e;
+    TaskContext ctx = Context(e);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = (*h)(ctx);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r);
+    EXPECT_FALSE(r.error().retryable);
+    EXPECT_NE(r.error().message.find("event line 1 is longer than 16384 bytes"), std::string::npos)
+        << r.error().message;
+    // Not judged when the program ends: it was stopped long before its 30 s sleep ended.
+    EXPECT_LT(took, std::chrono::seconds(20));
+  }
+  auto h = MakeExecHandler({{"/bin/sh", "-c",
+                             "printf '{\"type\":\"big\",\"data\":\"' >&3; " + y16360 +
+                                 "; printf '\"}\\n' >&3; echo null"}});
+  ASSERT_TRUE(h);
+  NullEmitter e;
+  TaskContext ctx = Context(e);
+  auto r = (*h)(ctx);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(e.events.size(), 1u);
+  EXPECT_EQ(e.events[0].second.get<std::string>().size(), 16360u);
+}
+
 // A program may not write the task's own events (a reader would take "succeeded" for the task's
 // end): the attempt fails without retry, in any case; a near miss is the program's own type.
 TEST(ExecHandler, TheTasksOwnEventTypesAreRefused) {

@@ -271,7 +271,7 @@ TEST(RunProcess, Fd3LinesAreCutAsOutputLinesAre) {
   std::vector<std::string> lines;
   std::vector<size_t> cuts;
   ProcessSpec spec;
-  spec.max_line_bytes = 10;
+  spec.max_fd3_line_bytes = 10;
   spec.argv = {"sh", "-c", "printf '0123456789X\\nok\\n' >&3"};
   spec.on_fd3_line = [&](const std::string& line, size_t cut) {
     lines.push_back(line);
@@ -289,7 +289,7 @@ TEST(RunProcess, AnFd3LinePastTheLimitArrivesBeforeItEnds) {
   std::vector<std::string> lines;
   std::vector<size_t> cuts;
   ProcessSpec spec;
-  spec.max_line_bytes = 10;
+  spec.max_fd3_line_bytes = 10;
   spec.argv = {"sh", "-c",
                "printf 'abcdefghijk\\nok\\n' >&3; head -c 100000 /dev/zero | tr '\\0' x >&3; "
                "exec sleep 30"};
