@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/json_text.h"
+#include "cli/terminal_text.h"
 #include "ops/doctor.h"
 #include "service/local_service.h"
 #include "store/store.h"
@@ -79,17 +80,18 @@ int RunDoctor(Context& ctx, const StoreFlags& sf) {
   for (const auto& c : report["checks"]) {
     const std::string level = Field(c, "level");
     const char* ansi = level == "OK" ? "\033[32m" : (level == "WARN" ? "\033[33m" : "\033[31m");
-    text += (out.style().color ? ansi + level + "\033[0m" : level) +
-            std::string(level.size() < 5 ? 5 - level.size() : 1, ' ') + Field(c, "name") + ": " +
-            Field(c, "message") + "\n";
-    if (c.contains("fix")) text += "     fix: " + Field(c, "fix") + "\n";
+    // The level is Ferry's own word and colour; the rest may quote what others wrote.
+    text += (out.style().color ? ansi + level + "\033[0m" : TerminalSafe(level)) +
+            std::string(level.size() < 5 ? 5 - level.size() : 1, ' ') +
+            TerminalSafe(Field(c, "name") + ": " + Field(c, "message")) + "\n";
+    if (c.contains("fix")) text += "     fix: " + TerminalSafe(Field(c, "fix")) + "\n";
   }
   const auto& checks = report["checks"];
   if (std::none_of(checks.begin(), checks.end(),
                    [](const Json& c) { return c["name"] == "store"; })) {
     text += "(store not checked: no --store / FERRY_STORE)\n";
   }
-  out.Print(text);
+  out.PrintComposed(text);
   return failed ? kExitFailure : kExitOk;
 }
 

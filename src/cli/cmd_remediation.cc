@@ -107,7 +107,9 @@ int RunShow(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
                 agent == "-" ? agent : agent + "ms", FieldTime(at, "started_at"),
                 Ellipsize(Field(at, "detail"), 60, out.style().unicode)});
     }
-    text += "\n" + t.Render(out.style());
+    out.Print(text + "\n");
+    out.PrintTable(t);
+    return kExitOk;
   }
   out.Print(text);
   return kExitOk;

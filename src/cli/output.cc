@@ -45,6 +45,8 @@ void Write(const std::string& text) {
 
 void Output::Print(const std::string& text) const { Write(TerminalSafe(text)); }
 
+void Output::PrintComposed(const std::string& text) const { Write(text); }
+
 // JSON is for programs, and escapes what a terminal would act on: written as it is.
 void Output::PrintJson(const Json& j) const { Write(DumpJson(j, 2) + "\n"); }
 

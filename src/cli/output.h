@@ -46,7 +46,10 @@ class Output {
   void PrintJson(const Json& j) const;
   // stdout, one compact JSON document per line (streams such as `task events --follow`).
   void PrintJsonLine(const Json& j) const;
-  void PrintTable(const Table& t) const { Print(t.Render(style_)); }
+  // stdout as it is: text Ferry composed, with its own colours, whose parts from data already went
+  // through TerminalSafe (a Table's cells do).
+  void PrintComposed(const std::string& text) const;
+  void PrintTable(const Table& t) const { PrintComposed(t.Render(style_)); }
   // stderr, "ferry: " + message, made visible as Print's text is.
   void Message(const std::string& text) const;
 

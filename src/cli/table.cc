@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "cli/terminal_text.h"
+
 namespace ferry::cli {
 namespace {
 
@@ -83,11 +85,13 @@ std::string Ellipsize(std::string_view s, size_t max_width, bool unicode) {
   return out;
 }
 
-Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+Table::Table(std::vector<std::string> headers) : headers_(std::move(headers)) {
+  for (std::string& h : headers_) h = TerminalSafe(OneLine(h));
+}
 
 void Table::AddRow(std::vector<Cell> row) {
   row.resize(headers_.size());
-  for (Cell& c : row) c.text = OneLine(c.text);
+  for (Cell& c : row) c.text = TerminalSafe(OneLine(c.text));
   rows_.push_back(std::move(row));
 }
 

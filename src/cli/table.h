@@ -29,6 +29,8 @@ struct TableStyle {
   bool color = false;
 };
 
+// Headers and cells are data: each is one line, made terminal-safe (cli/terminal_text.h) before
+// Render adds colours, so a cell's own escape sequences show as text and the table's colours work.
 class Table {
  public:
   explicit Table(std::vector<std::string> headers);

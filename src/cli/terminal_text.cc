@@ -5,17 +5,6 @@
 namespace ferry::cli {
 namespace {
 
-// The length of a colour sequence (ESC [ [0-9;]* m) at `at`, or 0.
-size_t ColourSequence(std::string_view text, size_t at) {
-  if (at + 1 >= text.size() || text[at + 1] != '[') return 0;
-  for (size_t i = at + 2; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == 'm') return i - at + 1;
-    if ((c < '0' || c > '9') && c != ';') return 0;
-  }
-  return 0;
-}
-
 // U+2400 + c for C0 controls, U+2421 for DEL: three bytes of UTF-8 each.
 void AppendControlPicture(std::string& out, unsigned char c) {
   const unsigned code = c == 0x7f ? 0x2421 : 0x2400 + c;
@@ -46,12 +35,8 @@ std::string TerminalSafe(std::string_view text) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
-    const size_t colour = c == 0x1b ? ColourSequence(text, i) : 0;
     if (c == '\n' || c == '\t' || (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) {
       out += static_cast<char>(c);
-    } else if (colour > 0) {
-      out.append(text.substr(i, colour));
-      i += colour - 1;
     } else if (c < 0x20 || c == 0x7f) {
       AppendControlPicture(out, c);
     } else if (const unsigned hidden = HiddenControlAt(text, i)) {

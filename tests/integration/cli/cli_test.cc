@@ -156,10 +156,11 @@ TEST_F(CliTest, SubmittedTaskRunsOnWorkerAndStatusShowsSucceeded) {
 }
 
 // A task's error is what its program wrote: shown, it must not act on the terminal (set its
-// title, move the cursor); with --json it is the JSON escape, as written.
+// title, move the cursor, colour or hide text); with --json it is the JSON escape, as written.
 TEST_F(CliTest, HostileTextIsShownNotActedOn) {
   auto worker = ferry().StartWorker("w-hostile");
-  const std::string hostile = "\x1b]0;pwned\x07\x1b[2Jfake\rline\xe2\x80\xae";
+  const std::string hostile =
+      "\x1b]0;pwned\x07\x1b[2Jfake\rline\xe2\x80\xae boom \x1b[31mred\x1b[0m \x1b[8mhidden";
   auto submitted = ferry().Run({"--json", "task", "submit", "fail", "--payload",
                                 Json{{"message", hostile}, {"retryable", false}}.dump(), "--wait",
                                 "--wait-timeout", "15s"});
@@ -169,8 +170,9 @@ TEST_F(CliTest, HostileTextIsShownNotActedOn) {
   const std::string id = done["id"];
   auto human = ferry().Run({"task", "status", id});
   EXPECT_EQ(human.exit_code, 0) << human.err;
-  EXPECT_TRUE(Contains(human.out, "␛]0;pwned␇␛[2Jfake␍line<U+202E>")) << human.out;
-  EXPECT_FALSE(Contains(human.out, "\x1b]")) << human.out;
+  EXPECT_TRUE(Contains(human.out, "␛]0;pwned␇␛[2Jfake␍line<U+202E> boom ␛[31mred␛[0m ␛[8mhidden"))
+      << human.out;
+  EXPECT_FALSE(Contains(human.out, "\x1b")) << human.out;
   EXPECT_FALSE(Contains(human.out, "\r")) << human.out;
   Json shown = ferry().RunJson({"task", "status", id});
   EXPECT_EQ(shown["task"]["error"], hostile) << shown.dump();

@@ -56,6 +56,22 @@ TEST(TableTest, ColourDoesNotChangeAlignment) {
   EXPECT_EQ(stripped, plain);
 }
 
+// A cell's own escape sequences are data: shown as ␛, so they can neither colour nor hide text
+// (ESC [8m), while the table's colour for a status still works, and the columns stay aligned.
+TEST(TableTest, ACellsEscapesAreShownAndTheTablesColoursKept) {
+  Table t({"Status", "Error"});
+  t.AddRow({Cell("failed", Color::kRed), "boom \x1b[31mred\x1b[0m \x1b[8mhidden"});
+  t.AddRow({Cell("succeeded", Color::kGreen), "-"});
+  const std::string colored = t.Render({.unicode = false, .color = true});
+  EXPECT_NE(colored.find("\x1b[31mfailed\x1b[0m    | boom ␛[31mred␛[0m ␛[8mhidden |"),
+            std::string::npos)
+      << colored;
+  EXPECT_NE(colored.find("\x1b[32msucceeded\x1b[0m | -"), std::string::npos) << colored;
+  const std::string plain = t.Render({.unicode = false, .color = false});
+  EXPECT_EQ(plain.find('\x1b'), std::string::npos) << plain;
+  EXPECT_NE(plain.find("| failed    | boom ␛[31mred␛[0m ␛[8mhidden |"), std::string::npos) << plain;
+}
+
 TEST(TableTest, MissingCellsAreBlankAndNewlinesFlattened) {
   Table t({"A", "B"});
   t.AddRow({"line1\nline2"});
