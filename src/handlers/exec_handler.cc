@@ -171,8 +171,10 @@ Result<Handler> MakeExecHandler(ExecOptions options) {
   if (options.argv.empty() || options.argv[0].empty()) {
     return Fail(ErrorCode::kInvalidArgument, "exec: no program given");
   }
+  // A declaration naming a program that cannot run is a bad declaration: a usage error (exit 2),
+  // as a malformed one is.
   if (!FindProgram(options.argv[0])) {
-    return Fail(ErrorCode::kNotFound,
+    return Fail(ErrorCode::kInvalidArgument,
                 "exec: program '" + options.argv[0] + "' not found or not executable");
   }
   auto shared = std::make_shared<const ExecOptions>(std::move(options));

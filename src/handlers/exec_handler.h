@@ -45,8 +45,8 @@ struct ExecOptions {
   std::chrono::milliseconds kill_grace = std::chrono::seconds(2);
 };
 
-// Fails (kNotFound) when argv[0] is not an executable file or on PATH now: a worker that cannot
-// run its handler must not start.
+// Fails (kInvalidArgument) when argv[0] is not an executable file or on PATH now: a worker that
+// cannot run its handler must not start.
 Result<Handler> MakeExecHandler(ExecOptions options);
 
 }  // namespace ferry::handlers

@@ -617,10 +617,15 @@ TEST_F(HandlersTest, BadDeclarationsStopTheWorkerWithAClearError) {
     EXPECT_TRUE(Contains(r.err, c.message)) << c.message << "\n" << r.err;
     EXPECT_FALSE(Contains(r.err, ":pass@")) << r.err;
   }
-  // A program that does not exist: the worker refuses to start (not a usage error).
-  auto missing = Run({"worker", "start", "--handler", "x=exec:/nonexistent/handler"});
-  EXPECT_NE(missing.exit_code, 0);
-  EXPECT_TRUE(Contains(missing.err, "'/nonexistent/handler' not found")) << missing.err;
+  // A program that does not exist is a bad declaration too (exit 2), as is one not executable;
+  // the near miss, one that exists, starts (ExecSucceeds... above).
+  for (const std::string& program :
+       std::vector<std::string>{"/nonexistent/handler", Fixture("http_fixture.js")}) {
+    auto missing = Run({"worker", "start", "--handler", "x=exec:" + program});
+    EXPECT_EQ(missing.exit_code, 2) << missing.err;
+    EXPECT_TRUE(Contains(missing.err, "'" + program + "' not found or not executable"))
+        << missing.err;
+  }
 }
 
 TEST_F(HandlersTest, ConfigFileDeclaresHandlers) {

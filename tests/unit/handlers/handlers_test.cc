@@ -207,9 +207,13 @@ TEST(Envelope, HasTheDocumentedFields) {
   EXPECT_EQ(TaskEnvelope(ctx)["deadline_ms"], 1234);
 }
 
+// A declaration naming a program that cannot run is a usage error (exit 2), as a malformed one is.
 TEST(ExecHandler, MissingProgramIsRefusedAtRegistration) {
-  EXPECT_FALSE(MakeExecHandler({{"/nonexistent/prog"}}));
+  auto missing = MakeExecHandler({{"/nonexistent/prog"}});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kInvalidArgument) << missing.error().message;
   EXPECT_FALSE(MakeExecHandler({{}}));
+  EXPECT_TRUE(MakeExecHandler({{"/bin/sh"}}));
 }
 
 TEST(ExecHandler, ReadsTheEnvelopeAndWritesTheResult) {
