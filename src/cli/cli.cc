@@ -34,7 +34,6 @@ CLI::Option* AddOptional(CLI::App* app, const std::string& name, std::optional<s
       name, [&dest](const std::string& v) { dest = v; }, help);
 }
 
-// `--handler`, repeatable, on every command that runs a worker (docs/handlers.md).
 // The names of this process's environment variables.
 std::vector<std::string> EnvironmentNames() {
   std::vector<std::string> out;
@@ -46,6 +45,7 @@ std::vector<std::string> EnvironmentNames() {
   return out;
 }
 
+// `--handler`, repeatable, on every command that runs a worker (docs/handlers.md).
 void AddHandlerFlag(CLI::App* app, std::vector<std::string>& dest) {
   const ops::SettingInfo* handlers = ops::FindSetting("handlers");
   app->add_option(ops::FlagOf(*handlers), dest, ops::FlagHelp(*handlers));

@@ -55,8 +55,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   // that reads them checks them.
   auto alert_settings = ops::ResolveAlertSettings({}, ctx.env());
   if (!alert_settings) return out.Fail(alert_settings.error());
-  std::filesystem::path data_dir =
-      PickSettingText(args.data_dir, "data-dir", ctx.env()).value_or(".ferry");
+  std::filesystem::path data_dir = DataDirectory(args.data_dir, ctx.env());
   if (auto made = MakeDirectories(data_dir.string()); !made) {
     return out.Fail(made.error().code, "cannot create data directory " + data_dir.string() + ": " +
                                            made.error().message);

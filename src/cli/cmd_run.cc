@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/dev_endpoints.h"
 #include "cli/json_text.h"
 #include "cli/runs_common.h"
 #include "core/files.h"
@@ -27,11 +28,8 @@ using SteadyClock = std::chrono::steady_clock;
 // Without a store setting, commands use the SQLite file of the data directory (FERRY_DATA_DIR,
 // else ./.ferry), where `ferry dev` keeps its own: so a command pointed at a stopped dev stack's
 // directory reads that stack's store, not a new empty one in the current folder.
-std::string DefaultStoreDir(const Context& ctx) {
-  return PickSettingText(std::nullopt, "data-dir", ctx.env()).value_or(".ferry");
-}
 std::string DefaultStoreFile(const Context& ctx) {
-  return (std::filesystem::path(DefaultStoreDir(ctx)) / "ferry.db").string();
+  return (std::filesystem::path(DataDirectory(std::nullopt, ctx.env())) / "ferry.db").string();
 }
 
 std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
@@ -52,7 +50,7 @@ Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& s
   if (auto store = PickSetting(sf.store, "store", ctx.env()); store && !store->text.empty()) {
     return store->text;
   }
-  const std::string dir = DefaultStoreDir(ctx);
+  const std::string dir = DataDirectory(std::nullopt, ctx.env());
   if (auto made = MakeDirectories(dir); !made) {
     return Fail(made.error().code, "cannot create " + dir + ": " + made.error().message);
   }

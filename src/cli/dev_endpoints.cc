@@ -108,7 +108,8 @@ Result<DataDirLock> DataDirLock::Acquire(const std::string& data_dir) {
   // Close-on-exec: the embedded redis-server must not keep the hold after `ferry dev` is gone.
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    return Fail(ErrorCode::kPermissionDenied, "cannot open " + path + ": " + std::strerror(errno));
+    const std::error_code ec(errno, std::generic_category());
+    return Fail(LocalPathErrorCode(ec), "cannot open " + path + ": " + ec.message());
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
@@ -135,8 +136,12 @@ DataDirLock::~DataDirLock() {
   if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
 }
 
+std::string DataDirectory(const std::optional<std::string>& flag, const EnvLookup& env) {
+  return PickSettingText(flag, "data-dir", env).value_or(".ferry");
+}
+
 std::string DevEndpointsPath(const EnvLookup& env) {
-  return (std::filesystem::path(env("FERRY_DATA_DIR").value_or(".ferry")) / kFileName).string();
+  return (std::filesystem::path(DataDirectory(std::nullopt, env)) / kFileName).string();
 }
 
 std::optional<DevEndpoints> FindDevEndpoints(const EnvLookup& env, std::string* hint) {

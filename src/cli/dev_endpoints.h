@@ -60,6 +60,11 @@ class DataDirLock {
   int fd_;
 };
 
+// The data directory: `flag` (ferry dev's --data-dir), else the data-dir setting
+// (FERRY_DATA_DIR), else ./.ferry. ferry dev keeps its store, endpoints and lock there, and
+// commands given no store read its ferry.db.
+std::string DataDirectory(const std::optional<std::string>& flag, const EnvLookup& env);
+
 // The endpoints file a client command would read: $FERRY_DATA_DIR/dev.json, else
 // ./.ferry/dev.json.
 std::string DevEndpointsPath(const EnvLookup& env);

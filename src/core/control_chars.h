@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,20 +12,27 @@
 
 namespace ferry {
 
-// kInvalidArgument naming `what` and the first control character (below 0x20, or DEL) in
-// `text`, with its offset; ok when there is none.
-inline Status NoControlCharacters(std::string_view text, std::string_view what) {
+// The offset of the first control character (below 0x20, or DEL) in `text`, a tab excepted
+// when `tab_allowed`; nullopt when there is none.
+inline std::optional<size_t> FirstControlCharacter(std::string_view text,
+                                                   bool tab_allowed = false) {
   for (size_t i = 0; i < text.size(); ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02x", c);
-      return Fail(ErrorCode::kInvalidArgument, std::string(what) +
-                                                   " must not hold control characters (byte " +
-                                                   hex + " at offset " + std::to_string(i) + ")");
-    }
+    if ((c < 0x20 && !(tab_allowed && c == '\t')) || c == 0x7f) return i;
   }
-  return {};
+  return std::nullopt;
+}
+
+// kInvalidArgument naming `what` and the first control character in `text`, with its offset; ok
+// when there is none.
+inline Status NoControlCharacters(std::string_view text, std::string_view what) {
+  const auto at = FirstControlCharacter(text);
+  if (!at) return {};
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(text[*at]));
+  return Fail(ErrorCode::kInvalidArgument, std::string(what) +
+                                               " must not hold control characters (byte " + hex +
+                                               " at offset " + std::to_string(*at) + ")");
 }
 
 // `text` with each NUL byte written as the six characters \u0000, as JSON shows it. For free text

@@ -34,14 +34,18 @@ Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
   return text;
 }
 
+ErrorCode LocalPathErrorCode(std::error_code ec) {
+  const bool refused = ec == std::errc::permission_denied ||
+                       ec == std::errc::operation_not_permitted ||
+                       ec == std::errc::read_only_file_system;
+  return refused ? ErrorCode::kPermissionDenied : ErrorCode::kConflict;
+}
+
 Status MakeDirectories(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (!ec) return {};
-  const bool refused = ec == std::errc::permission_denied ||
-                       ec == std::errc::operation_not_permitted ||
-                       ec == std::errc::read_only_file_system;
-  return Fail(refused ? ErrorCode::kPermissionDenied : ErrorCode::kConflict, ec.message());
+  return Fail(LocalPathErrorCode(ec), ec.message());
 }
 
 }  // namespace ferry

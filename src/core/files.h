@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <system_error>
 
 #include "core/result.h"
 
@@ -15,10 +16,13 @@ namespace ferry {
 // (a directory, no permission) or holds more than `max_bytes`; messages say which.
 Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes);
 
+// The code of a failure on a local path: kPermissionDenied when the filesystem refused the user
+// (no permission, read-only), else kConflict (something is in the way: a file, a full disk). A
+// CLI exits 1 with either: the path is this machine's, not a service to retry.
+ErrorCode LocalPathErrorCode(std::error_code ec);
+
 // Makes `path` and its missing parents. On failure the message is the reason ("Not a
-// directory"); the code is kPermissionDenied when the filesystem refused the user (no
-// permission, read-only) and kConflict when something is in the way (a file, a full disk), so a
-// CLI exits 1 with it: the path is local, not a service to retry.
+// directory") and the code LocalPathErrorCode's.
 Status MakeDirectories(const std::string& path);
 
 }  // namespace ferry

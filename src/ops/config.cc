@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "core/control_chars.h"
 #include "core/files.h"
 #include "core/mask.h"
 #include "core/suggest.h"
@@ -67,13 +68,10 @@ std::string NotText(std::string_view line) {
   if (auto bad = Utf8FirstInvalid(line)) {
     return "byte " + std::to_string(*bad + 1) + " is not UTF-8 text";
   }
-  for (size_t i = 0; i < line.size(); ++i) {
-    const auto c = static_cast<unsigned char>(line[i]);
-    if ((c < 0x20 && c != '\t') || c == 0x7F) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "%04X", c);
-      return "byte " + std::to_string(i + 1) + " is the control character U+" + hex;
-    }
+  if (auto at = FirstControlCharacter(line, /*tab_allowed=*/true)) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%04X", static_cast<unsigned char>(line[*at]));
+    return "byte " + std::to_string(*at + 1) + " is the control character U+" + hex;
   }
   return "";
 }
