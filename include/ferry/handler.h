@@ -73,7 +73,25 @@ struct HandlerError {
   // When set, the next attempt waits this long instead of the worker's backoff (an HTTP
   // handler's Retry-After). The worker caps it at its backoff cap.
   std::optional<std::chrono::milliseconds> retry_after;
+  // Set by Snooze (below): not a failure.
+  std::optional<std::chrono::milliseconds> snooze;
 };
+
+// The longest Snooze: a task may be scheduled at most this far ahead (a longer wait snoozes
+// again when it comes back).
+inline constexpr std::chrono::milliseconds kMaxSnooze = std::chrono::hours(24 * 366);
+
+// What a handler returns to wait `wait` for a known time without holding its worker's slot (a
+// workflow run in a long delay, a rate limit's window): the task is scheduled again that far
+// ahead (at least 1 ms, at most kMaxSnooze) and runs again from the start, with a new epoch and
+// the same attempt number: a snooze is not an attempt. The handler keeps what it has done
+// elsewhere. A cancel requested meanwhile ends the task as cancelled; a snooze returned after a
+// cancel request, a timeout or a lost lease counts as what ended the attempt.
+inline HandlerError Snooze(std::chrono::milliseconds wait) {
+  HandlerError e("snoozed", true);
+  e.snooze = wait;
+  return e;
+}
 
 using HandlerResult = tl::expected<Json, HandlerError>;
 using Handler = std::function<HandlerResult(TaskContext&)>;

@@ -120,6 +120,9 @@ struct Completion {
     kFailed,     // error + retryable; retried with backoff_ms delay if attempts remain
     kCancelled,  // the handler stopped because cancel was requested
     kHandBack,   // the worker is shutting down: back to the queue at once, attempt not counted
+    // The handler waits for a time (a workflow run in a long delay): scheduled again at now +
+    // backoff_ms (> 0), attempt not counted, the worker's slot free meanwhile.
+    kSnooze,
   };
   Kind kind = Kind::kSucceeded;
   std::string id;
@@ -129,7 +132,7 @@ struct Completion {
   std::string result;  // JSON text (kSucceeded)
   std::string error;   // message (kFailed, kCancelled)
   bool retryable = true;
-  int64_t backoff_ms = 0;  // delay before the retry (kFailed and retryable)
+  int64_t backoff_ms = 0;  // delay before the retry (kFailed and retryable), or the snooze
   std::string worker;
 };
 

@@ -184,6 +184,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   setting(wstart, "backoff-base", wf.backoff_base);
   setting(wstart, "heartbeat-ttl", wf.heartbeat_ttl);
   setting(wstart, "run-task-events", wf.run_task_events);
+  setting(wstart, "run-slot-wait", wf.run_slot_wait);
   AddHandlerFlag(wstart, wf.handlers);
   setting(wstart, "store", sf.store);
   setting(wstart, "secrets-file", sf.secrets_file);

@@ -125,6 +125,11 @@ std::string RunEventLine(const Json& e) {
     text = str("node") + "  | " + str("message");
   } else if (type == "node.retrying") {
     text = str("node") + "  retrying (attempt " + str("attempt") + " failed: " + str("error") + ")";
+  } else if (type == "node.waiting") {
+    text = str("node") + "  waiting until " + Clock(d.value("deadline_ms", int64_t{0}));
+  } else if (type == runs::kEventWaiting) {
+    text = "run waiting until " + Clock(d.value("until_ms", int64_t{0})) +
+           ", its worker's slot free meanwhile";
   } else if (type == runs::kEventEnqueued) {
     text = "run enqueued as task " + str("task_id") + " (queue " + str("queue") + ")";
   } else if (type == runs::kEventStarted) {
@@ -374,6 +379,7 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
       // A dry run did nothing: its table says what a real one would do.
       if (args.dry_run && r.action == Action::kEnqueued) action = "would enqueue";
       if (args.dry_run && r.action == Action::kFailed) action = "would fail";
+      if (args.dry_run && r.action == Action::kCancelled) action = "would cancel";
       Color color = r.action == Action::kEnqueued                               ? Color::kYellow
                     : r.action == Action::kError || r.action == Action::kFailed ? Color::kRed
                                                                                 : Color::kNone;
@@ -383,6 +389,7 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
     out.PrintTable(table);
     out.Print(std::to_string(report->Count(Action::kEnqueued)) + " enqueued, " +
               std::to_string(report->Count(Action::kFailed)) + " failed, " +
+              std::to_string(report->Count(Action::kCancelled)) + " cancelled, " +
               std::to_string(report->Count(Action::kAlive)) + " alive, " +
               std::to_string(report->Count(Action::kError)) + " errors" +
               (args.dry_run ? " (dry run: nothing changed)" : "") + "\n");
@@ -434,6 +441,7 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   runs::RunHandlerOptions ho;
   ho.worker_id = worker.worker.worker_id;
   ho.task_events = worker.run_task_events;
+  ho.give_back_waits_over = worker.run_slot_wait;
   ho.secrets = support->chain.get();
   ho.on_run_failed = remediation::CaptureHook(*remediation, support->chain.get());
   runs::RegisterRunHandler(registry, *support->stores, *support->brokers, ho);

@@ -313,6 +313,11 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     if (!v) return Fail(v.error());
     cfg.run_task_events = *v;
   }
+  if (auto st = PickDuration(flags.run_slot_wait, "run-slot-wait", env, /*allow_zero=*/true,
+                             cfg.run_slot_wait);
+      !st) {
+    return Fail(st.error());
+  }
   auto handlers = ResolveHandlerDeclarations(flags.handlers, env);
   if (!handlers) return Fail(handlers.error());
   cfg.handlers = std::move(*handlers);

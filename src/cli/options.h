@@ -125,6 +125,7 @@ struct WorkerFlags {
   std::optional<std::string> backoff_base;
   std::optional<std::string> heartbeat_ttl;
   std::optional<std::string> run_task_events;
+  std::optional<std::string> run_slot_wait;
   // --handler, repeatable; else FERRY_HANDLERS (declarations separated by ';'). The signing
   // secret of http handlers is FERRY_HANDLER_SECRET only: a flag would show in `ps`.
   std::vector<std::string> handlers;
@@ -150,6 +151,8 @@ struct WorkerConfig {
   LogOptions log;
   HandlerDeclarations handlers;
   bool run_task_events = false;  // runs::RunHandlerOptions::task_events
+  // runs::RunHandlerOptions::give_back_waits_over
+  std::chrono::milliseconds run_slot_wait = std::chrono::seconds(5);
 };
 
 // Resolves the global options. `default_log_level` differs per command: "info" for long-running

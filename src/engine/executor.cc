@@ -12,6 +12,7 @@
 
 #include "core/backoff.h"
 #include "core/sleep.h"
+#include "core/time_util.h"
 #include "engine/node_kinds.h"
 #include "engine/template.h"
 #include "process/process.h"
@@ -40,6 +41,8 @@ std::string_view RunOutcomeName(RunOutcome::Kind k) {
       return "cancelled";
     case RunOutcome::Kind::kAborted:
       return "aborted";
+    case RunOutcome::Kind::kWaiting:
+      return "waiting";
   }
   return "failed";
 }
@@ -69,10 +72,12 @@ class AttemptTimer {
 };
 
 struct Finished {
+  const NodeDef* node = nullptr;
   std::string id;
   NodeResult result;
   int attempt = 1;
   bool cancelled = false;
+  int64_t wait_until_ms = 0;  // > 0: not finished: to run again then (NodeWait)
 };
 
 // One run's execution: the coordinator (Run), which runs a lone node itself and each of several
@@ -109,7 +114,12 @@ class Execution {
     }
 
     std::map<std::string, std::jthread> threads;
+    const auto stopping = [&] {
+      return !failed_node_.empty() || aborted_ || run_stop.stop_requested();
+    };
+    bool give_back = false;  // left with only waits, too long to wait here
     while (true) {
+      if (!stopping()) TakeDueWaits(pending);
       // Start what is ready; rescan while skips settle nodes at once and free up more. A node
       // started here changes nothing another one waits for until it finishes, so the starts
       // are collected first.
@@ -118,7 +128,7 @@ class Execution {
       while (pass_progressed) {
         pass_progressed = false;
         for (auto it = pending.begin(); it != pending.end();) {
-          if (!failed_node_.empty() || aborted_ || run_stop.stop_requested()) break;
+          if (stopping()) break;
           if (static_cast<int>(threads.size() + launches.size()) >= opts_.max_parallelism) break;
           const NodeDef& node = **it;
           if (!Ready(node)) {
@@ -132,20 +142,37 @@ class Execution {
       }
       // A node that failed, a checkpoint not saved or a stop later in the pass: what was
       // collected before it is not started (it would only be interrupted at once).
-      if (!failed_node_.empty() || aborted_ || run_stop.stop_requested()) launches.clear();
+      if (stopping()) launches.clear();
       // The only node running: it runs on this thread, which would only wait for it (a
       // one-node run, a chain's next link), instead of on a thread of its own.
       if (threads.empty() && launches.size() == 1) {
-        Finished f = RunNode(*launches[0].node, launches[0].root);
+        Finished f = RunNode(launches[0]);
         Settle(f);
         continue;
       }
       for (auto& launch : launches) StartThread(std::move(launch), threads);
-      if (threads.empty()) break;
+      if (threads.empty()) {
+        // Nothing runs, nothing can start: only waits are left (or nothing at all).
+        if (waits_.empty() || stopping()) break;
+        const int64_t left = NearestWait() - WallNowMs();
+        if (opts_.give_back_waits_over.count() >= 0 && left > opts_.give_back_waits_over.count()) {
+          give_back = true;
+          break;
+        }
+        SleepFor(run_stop, milliseconds(std::max<int64_t>(0, left)));
+        continue;
+      }
       Finished f;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return !finished_.empty(); });
+        const auto any = [this] { return !finished_.empty(); };
+        if (waits_.empty() || stopping()) {
+          cv_.wait(lock, any);
+        } else if (!cv_.wait_for(lock,
+                                 milliseconds(std::max<int64_t>(0, NearestWait() - WallNowMs())),
+                                 any)) {
+          continue;  // a wait is due: its node starts beside the running ones
+        }
         f = std::move(finished_.front());
         finished_.pop_front();
       }
@@ -154,6 +181,13 @@ class Execution {
     }
     nodes_stop_.request_stop();
     threads.clear();
+    if (!give_back) {
+      // Waits a stop ended, told as a node interrupted in its wait would be.
+      for (const auto& w : waits_) {
+        sink_.Emit("node.finished",
+                   Json{{"node", w.node->id}, {"status", "interrupted"}, {"attempt", w.attempt}});
+      }
+    }
 
     if (aborted_) {
       outcome.kind = RunOutcome::Kind::kAborted;
@@ -162,6 +196,9 @@ class Execution {
       outcome.kind = RunOutcome::Kind::kFailed;
       outcome.failed_node = failed_node_;
       outcome.error = failed_error_;
+    } else if (give_back) {
+      outcome.kind = RunOutcome::Kind::kWaiting;
+      outcome.resume_at_ms = NearestWait();
     } else if (!pending.empty() || done_.size() < wf_.nodes.size()) {
       outcome.kind = RunOutcome::Kind::kCancelled;
       outcome.error = "cancelled";
@@ -184,7 +221,37 @@ class Execution {
   struct Launch {
     const NodeDef* node = nullptr;
     Json root;
+    int first_attempt = 1;
+    bool after_wait = false;  // its wait just ended: it goes on, it does not start again
   };
+
+  // A node waiting for its time (NodeWait), in the attempt it waits in.
+  struct Wait {
+    const NodeDef* node = nullptr;
+    int attempt = 1;
+    int64_t until_ms = 0;
+  };
+
+  int64_t NearestWait() const {
+    int64_t nearest = waits_.front().until_ms;
+    for (const auto& w : waits_) nearest = std::min(nearest, w.until_ms);
+    return nearest;
+  }
+
+  // Waits whose time has come go back among the pending nodes, to start again in the attempt
+  // they waited in.
+  void TakeDueWaits(std::vector<const NodeDef*>& pending) {
+    const int64_t now = WallNowMs();
+    for (auto it = waits_.begin(); it != waits_.end();) {
+      if (it->until_ms > now) {
+        ++it;
+        continue;
+      }
+      resumed_[it->node->id] = it->attempt;
+      pending.push_back(it->node);
+      it = waits_.erase(it);
+    }
+  }
 
   // Skips or fails a ready node at once, or says to start it.
   std::optional<Launch> StartOrSettle(const NodeDef& node) {
@@ -210,13 +277,19 @@ class Execution {
         return std::nullopt;
       }
     }
-    return Launch{&node, std::move(scope_root)};
+    Launch launch{&node, std::move(scope_root)};
+    if (auto it = resumed_.find(node.id); it != resumed_.end()) {
+      launch.first_attempt = it->second;
+      launch.after_wait = true;
+      resumed_.erase(it);
+    }
+    return launch;
   }
 
   void StartThread(Launch launch, std::map<std::string, std::jthread>& threads) {
-    const NodeDef& node = *launch.node;
-    threads.emplace(node.id, std::jthread([this, &node, root = std::move(launch.root)] {
-                      Finished f = RunNode(node, root);
+    const std::string id = launch.node->id;
+    threads.emplace(id, std::jthread([this, launch = std::move(launch)] {
+                      Finished f = RunNode(launch);
                       {
                         std::lock_guard lock(mu_);
                         finished_.push_back(std::move(f));
@@ -227,6 +300,10 @@ class Execution {
 
   void Settle(Finished& f) {
     if (f.cancelled) return;  // interrupted, not finished: it runs again on resume
+    if (f.wait_until_ms > 0) {
+      waits_.push_back(Wait{f.node, f.attempt, f.wait_until_ms});
+      return;
+    }
     if (f.result) {
       Record(f.id, StepStatus::kSucceeded, std::move(*f.result), "", f.attempt);
     } else {
@@ -325,16 +402,22 @@ class Execution {
   }
 
   // Runs a node's attempts (on the coordinator's thread or one of its own).
-  Finished RunNode(const NodeDef& node, const Json& root) {
+  Finished RunNode(const Launch& launch) {
+    const NodeDef& node = *launch.node;
+    const Json& root = launch.root;
     std::stop_token node_stop = nodes_stop_.get_token();
     Finished f;
+    f.node = &node;
     f.id = node.id;
     LogBudget log_budget;
-    for (int attempt = 1;; ++attempt) {
+    for (int attempt = launch.first_attempt;; ++attempt) {
       f.attempt = attempt;
       auto started = Clock::now();
-      sink_.Emit("node.started",
-                 Json{{"node", node.id}, {"kind", NodeKindName(node.kind)}, {"attempt", attempt}});
+      if (!launch.after_wait || attempt != launch.first_attempt) {
+        sink_.Emit(
+            "node.started",
+            Json{{"node", node.id}, {"kind", NodeKindName(node.kind)}, {"attempt", attempt}});
+      }
       std::stop_source attempt_source;
       std::stop_callback link(node_stop, [&attempt_source] { attempt_source.request_stop(); });
       NodeResult r;
@@ -352,6 +435,11 @@ class Execution {
         f.cancelled = true;
         sink_.Emit("node.finished",
                    Json{{"node", node.id}, {"status", "interrupted"}, {"attempt", attempt}});
+        return f;
+      } else if (!r && r.error().wait_until_ms > 0) {
+        f.wait_until_ms = r.error().wait_until_ms;
+        sink_.Emit("node.waiting",
+                   Json{{"node", node.id}, {"attempt", attempt}, {"deadline_ms", f.wait_until_ms}});
         return f;
       }
       auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
@@ -442,6 +530,8 @@ class Execution {
 
   // Coordinator-only state (touched by Run's thread alone).
   std::map<std::string, StepRecord> done_;
+  std::vector<Wait> waits_;
+  std::map<std::string, int> resumed_;  // due waits' nodes, to the attempt they waited in
   std::string failed_node_;
   std::string failed_error_;
   bool aborted_ = false;

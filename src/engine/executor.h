@@ -12,6 +12,9 @@
 //    `fail` nodes, template errors and cancellation are never retried. Once a node has failed
 //    for good, no new node starts, running nodes are asked to stop, and the run fails.
 //  - Each attempt gets the node's timeout; the node's stop token fires on timeout or on run stop.
+//  - A delay node (with no timeout shorter than its wait) hands its deadline to the coordinator,
+//    which starts it again once due (it then succeeds at once) and meanwhile runs what else is
+//    ready. See give_back_waits_over for a run left with only waits.
 //  - SaveStep is called exactly once per node that finishes (succeeded, failed or skipped) and
 //    before its dependents start; for the run's last node (every other node is done) it is
 //    SaveLastStep instead. A node interrupted by `stop` is not saved: it runs again when
@@ -84,7 +87,8 @@ class RunSink {
 
   // Event types: node.started {node, kind, attempt}, node.finished {node, status, attempt,
   // duration_ms, error?}, node.retrying {node, attempt, delay_ms, error},
-  // node.log {node, message, stream?}. Must not block for long.
+  // node.log {node, message, stream?}, node.waiting {node, attempt, deadline_ms}. Must not block
+  // for long.
   virtual void Emit(const std::string& type, const Json& data) = 0;
 
   // Submits a task and waits for its end. Returns the task's result, or an error whose
@@ -112,11 +116,16 @@ struct RunOutcome {
     kFailed,     // failed_node failed after its retries; error says why
     kCancelled,  // stop was requested before the run finished
     kAborted,    // a checkpoint could not be saved; the run must not be marked finished here
+    // Nothing left to do but wait for delays, the nearest more than
+    // ExecutorOptions::give_back_waits_over away: run again at `resume_at_ms` from the
+    // checkpoints (the delays' deadlines are stored).
+    kWaiting,
   };
   Kind kind = Kind::kSucceeded;
   Json outputs = Json::object();  // node id -> output, for nodes that succeeded (redacted)
   std::string failed_node;
   std::string error;
+  int64_t resume_at_ms = 0;  // kWaiting: the nearest deadline (wall-clock ms)
 };
 std::string_view RunOutcomeName(RunOutcome::Kind k);
 
@@ -143,6 +152,11 @@ struct ExecutorOptions {
   size_t max_log_line_bytes = 16 * 1024;
   // Scales retry backoff (tests use 0 to retry at once).
   double backoff_scale = 1.0;
+  // Delay nodes wait on the coordinator's clock, not on a thread each. Once nothing else runs or
+  // can start and the nearest deadline is more than this away, the run ends as kWaiting, so its
+  // caller can give the worker's slot back; at or under it, the executor waits itself. Negative:
+  // it always waits itself.
+  std::chrono::milliseconds give_back_waits_over{-1};
 };
 
 // REQUIRES: `workflow` outlives the executor (it is held by reference, not copied).

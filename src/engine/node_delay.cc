@@ -1,5 +1,6 @@
 // The delay node: waits its duration. The deadline is kept by the run's sink, so a run resumed
-// after a crash waits only what is left. See node_kinds.h for what a kind file holds.
+// after a crash waits only what is left; the executor's coordinator times the wait (NodeWait). See
+// node_kinds.h for what a kind file holds.
 #include "core/sleep.h"
 #include "core/time_util.h"
 #include "engine/node_kinds.h"
@@ -26,7 +27,13 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   const auto& d = std::get<DelaySpec>(spec);
   auto deadline = a.sink.DelayDeadline(a.node.id, a.attempt, d.duration);
   if (!deadline) return NodeFail(deadline.error(), true);
-  if (!SleepFor(a.stop, std::chrono::milliseconds(*deadline - WallNowMs()))) {
+  const int64_t left = *deadline - WallNowMs();
+  // The coordinator times the wait, and runs the node again once due. A timeout shorter than
+  // the wait is the node's own to keep: it waits here, and times out as any node does.
+  if (left > 0 && (a.node.timeout.count() <= 0 || a.node.timeout.count() > left)) {
+    return NodeWait(*deadline);
+  }
+  if (!SleepFor(a.stop, std::chrono::milliseconds(left))) {
     return NodeFail(ErrorCode::kCancelled, "stopped", false);
   }
   // Counted from when the delay first began, in this execution or one before a crash.

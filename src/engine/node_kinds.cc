@@ -14,6 +14,12 @@ tl::unexpected<NodeError> NodeFail(Error e, bool retryable) {
   return tl::unexpected<NodeError>(NodeError{std::move(e), retryable, nullptr});
 }
 
+tl::unexpected<NodeError> NodeWait(int64_t until_ms) {
+  NodeError e{Error{ErrorCode::kUnavailable, "waiting"}, true, nullptr};
+  e.wait_until_ms = until_ms;
+  return tl::unexpected<NodeError>(std::move(e));
+}
+
 tl::unexpected<NodeError> TemplateFail(Error e) { return NodeFail(std::move(e), false); }
 
 Result<std::string> NodeAttempt::Render(const std::string& text) const {

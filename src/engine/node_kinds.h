@@ -50,12 +50,17 @@ struct NodeError {
   Error error;
   bool retryable = true;
   Json output;  // what the node produced before failing (shell exit status, http response)
+  // > 0: not a failure: the node is to run again once this wall-clock time (ms) comes (NodeWait).
+  int64_t wait_until_ms = 0;
 };
 using NodeResult = tl::expected<Json, NodeError>;
 
 tl::unexpected<NodeError> NodeFail(ErrorCode code, std::string message, bool retryable,
                                    Json output = nullptr);
 tl::unexpected<NodeError> NodeFail(Error e, bool retryable);
+// The node has nothing to do until `until_ms` (wall-clock): the executor runs it again then,
+// and meanwhile whatever else is ready (a delay node's wait).
+tl::unexpected<NodeError> NodeWait(int64_t until_ms);
 // A template error is the definition's or the inputs' fault: retrying cannot help.
 tl::unexpected<NodeError> TemplateFail(Error e);
 

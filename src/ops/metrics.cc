@@ -71,6 +71,7 @@ std::string CounterHelp(const std::string& counter) {
       {"reclaimed", "Tasks taken over from a worker whose lease expired."},
       {"stale", "Completions rejected by fencing (an older epoch)."},
       {"handed_back", "Tasks handed back to the queue by a draining worker."},
+      {"snoozed", "Executions that gave their slot back to wait for a time (a workflow's delay)."},
       {"poison", "Tasks dead-lettered for exceeding the reclaim limit."},
       {"requeued", "Dead-lettered or cancelled tasks re-run by retry."},
   };
@@ -154,9 +155,9 @@ class ClusterCollector final : public prometheus::Collectable {
       // The well-known counters appear for every queue (0 until first used), so rate() and
       // alert expressions never see a series appear mid-way.
       std::map<std::string, int64_t> values = {
-          {"submitted", 0},     {"started", 0},   {"succeeded", 0},
-          {"failed", 0},        {"retried", 0},   {"cancelled", 0},
-          {"dead_lettered", 0}, {"reclaimed", 0}, {"handed_back", 0}};
+          {"submitted", 0},   {"started", 0},   {"succeeded", 0},     {"failed", 0},
+          {"retried", 0},     {"cancelled", 0}, {"dead_lettered", 0}, {"reclaimed", 0},
+          {"handed_back", 0}, {"snoozed", 0}};
       for (const auto& [k, v] : s.counters) values[k] = v;
       for (const auto& [k, v] : values) {
         std::string name = CounterMetricName(k);
@@ -371,7 +372,7 @@ struct Metrics::Impl {
         tasks(prometheus::BuildCounter()
                   .Name("ferry_worker_tasks_total")
                   .Help("Executions this worker process finished, by queue, kind and outcome "
-                        "(succeeded, retried, failed, cancelled, handed_back, lost).")
+                        "(succeeded, retried, failed, cancelled, handed_back, snoozed, lost).")
                   .Register(*registry)),
         duration(prometheus::BuildHistogram()
                      .Name("ferry_task_duration_seconds")
@@ -446,7 +447,7 @@ void Metrics::ObserveTask(const TaskObservation& o) {
     kind = impl_->Bounded(impl_->kinds, o.kind, kMaxKindLabels);
   }
   impl_->tasks.Add({{"queue", o.queue}, {"kind", kind}, {"outcome", o.outcome}}).Increment();
-  if (o.outcome != "lost" && o.outcome != "handed_back") {
+  if (o.outcome != "lost" && o.outcome != "handed_back" && o.outcome != "snoozed") {
     impl_->duration.Add({{"queue", o.queue}, {"kind", kind}}, TaskSecondsBuckets())
         .Observe(static_cast<double>(o.duration_ms) / 1000.0);
   }

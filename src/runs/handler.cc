@@ -33,6 +33,7 @@ struct HandlerState {
         brokers([&b] { return b.Open(); }, options.max_idle_broker_connections) {
     if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
     options.executor.secrets = options.secrets != nullptr ? options.secrets : &env_secrets;
+    options.executor.give_back_waits_over = options.give_back_waits_over;
   }
 
   engine::EnvSecretResolver env_secrets;
@@ -95,7 +96,7 @@ class StoreSink final : public engine::RunSink {
     step.attempt = attempt;
     step.epoch = fencing_;
     if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
-    waiting_[node_id] = WaitingDelay{attempt, deadline};
+    waiting_[node_id] = WaitingDelay{attempt, deadline, step.started_ms};
     return deadline;
   }
 
@@ -486,6 +487,8 @@ class Execution {
         return tl::unexpected(
             Retryable("checkpoint not saved: " + (err ? err->message : outcome.error)));
       }
+      case engine::RunOutcome::Kind::kWaiting:
+        return GiveBack(store, sink, outcome.resume_at_ms);
       case engine::RunOutcome::Kind::kCancelled:
         break;
     }
@@ -570,6 +573,32 @@ class Execution {
                    done->workflow_name, duration_ms);
     }
     return RunResult(*done);
+  }
+
+  // Left with only a long wait: the run is released in the store (its next start is no new
+  // attempt) with what its nodes said and a "run.waiting" event, and its task snoozes until the
+  // wait ends, giving the worker's slot back meanwhile.
+  HandlerResult GiveBack(Store& store, StoreSink& sink, int64_t resume_at_ms) {
+    std::vector<NewRunEvent> events = sink.TakePendingEvents();
+    const int64_t now_ms = WallNowMs();
+    events.push_back(NewRunEvent{std::string(kEventWaiting),
+                                 DumpJson(Json{{"until_ms", resume_at_ms}}), now_ms});
+    auto released = store.ReleaseRun(run_id_, fencing_, events);
+    if (!released) {
+      if (released.error().code != ErrorCode::kConflict) {
+        return tl::unexpected(StoreUnavailable(released.error().message));
+      }
+      auto now = store.GetRun(run_id_);
+      if (now && *now && (**now).status == RunStatus::kCancelled) {
+        RecordRunEvent(store, run_id_, kEventFinished, Json{{"status", "cancelled"}});
+        spdlog::info("run {}: cancelled", run_id_);
+        return RunResult(**now);
+      }
+      return tl::unexpected(NotRetryable("superseded: " + released.error().message));
+    }
+    spdlog::info("run.waiting id={} until_ms={} (the worker's slot is free meanwhile)", run_id_,
+                 resume_at_ms);
+    return tl::unexpected(Snooze(milliseconds(std::max<int64_t>(1, resume_at_ms - now_ms))));
   }
 
   bool TaskCancelRequested() {

@@ -53,6 +53,10 @@ struct RunHandlerOptions {
   // Node events are written with the next checkpoint, or after at most about this long (what a
   // page following the run waits at worst, besides its own polling).
   std::chrono::milliseconds event_flush = std::chrono::milliseconds(100);
+  // A run left with only delays to wait for, the nearest more than this away, gives its worker's
+  // slot back: its task snoozes until the delay ends (include/ferry/handler.h Snooze) and the run
+  // goes on from its checkpoints then. Shorter waits hold the slot. Negative: every wait does.
+  std::chrono::milliseconds give_back_waits_over = std::chrono::seconds(5);
   // How often a `task` node polls the task it waits for.
   std::chrono::milliseconds task_poll = std::chrono::milliseconds(100);
   // Mirror node events into the task's own event stream (`ferry task events ID`) too. Off by

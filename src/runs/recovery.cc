@@ -69,6 +69,7 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
   auto ref = LatestRunTask(store, run.id);
   if (!ref) return WithError(std::move(r), ref.error());
   std::string gone = "no task recorded";
+  bool task_cancelled = false;
   if (*ref) {
     auto task = broker.GetTask((*ref)->task_id);
     if (!task) return WithError(std::move(r), task.error());
@@ -80,6 +81,7 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
                  ((**task).worker.empty() ? "" : " on " + (**task).worker);
       return r;
     }
+    task_cancelled = *task && (**task).status == TaskStatus::kCancelled;
     gone = *task ? "task " + (*ref)->task_id + " " + std::string(TaskStatusName((**task).status)) +
                        ((**task).error.empty() ? "" : " (" + (**task).error + ")")
                  : "task " + (*ref)->task_id + " missing";
@@ -90,6 +92,26 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
   if (!*now || (**now).status != RunStatus::kRunning || (**now).epoch != run.epoch) {
     r.action = Action::kSkipped;
     r.detail = *now ? "now " + std::string(RunStatusName((**now).status)) : "deleted";
+    return r;
+  }
+  if (*ref && task_cancelled) {
+    // Its task's cancel is the run's: resuming it would undo what was asked.
+    r.detail = gone + "; the run is cancelled with it";
+    if (options.dry_run) {
+      r.action = Action::kCancelled;
+      return r;
+    }
+    auto cancelled = store.CancelRun(run.id);
+    if (!cancelled) {
+      r.action = cancelled.error().code == ErrorCode::kConflict ? Action::kSkipped : Action::kError;
+      r.detail = cancelled.error().message;
+      return r;
+    }
+    (void)store.AppendRunEvent(run.id, std::string(kEventCancelled),
+                               DumpJson(Json{{"by", "task " + (*ref)->task_id + " cancelled"}}));
+    (void)store.AppendRunEvent(run.id, std::string(kEventFinished),
+                               DumpJson(Json{{"status", "cancelled"}}));
+    r.action = Action::kCancelled;
     return r;
   }
   if (run.attempt >= options.max_run_attempts) {
@@ -136,6 +158,8 @@ std::string_view RecoveryActionName(RunRecovery::Action a) {
       return "enqueued";
     case Action::kFailed:
       return "failed";
+    case Action::kCancelled:
+      return "cancelled";
     case Action::kSkipped:
       return "skipped";
     case Action::kError:

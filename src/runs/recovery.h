@@ -2,6 +2,8 @@
 //
 //  - Pending runs older than `pending_age` get a task if they have none alive (their enqueue
 //    failed, or their task was dead-lettered before it could start the run).
+//  - Running runs whose task was cancelled are cancelled: a run waiting for a delay out of any
+//    worker's slot has no handler to see its task's cancel.
 //  - Running runs whose task no longer holds a live lease (the task record is missing, or ended,
 //    while the run did not) get a task of the next generation, which takes the run over and
 //    resumes it from its checkpoints. A run that has already been started `max_run_attempts`
@@ -53,11 +55,12 @@ struct RecoveryOptions {
 
 struct RunRecovery {
   enum class Action {
-    kAlive,     // its task is alive: nothing to do
-    kEnqueued,  // a task was submitted (pending: first one; running: the next generation)
-    kFailed,    // given up: finished as failed
-    kSkipped,   // it changed while we looked (finished, taken over): nothing to do
-    kError,     // could not be checked or fixed; `detail` says why; retried next pass
+    kAlive,      // its task is alive: nothing to do
+    kEnqueued,   // a task was submitted (pending: first one; running: the next generation)
+    kFailed,     // given up: finished as failed
+    kCancelled,  // its task was cancelled (`ferry task cancel` on a run waiting out of its slot)
+    kSkipped,    // it changed while we looked (finished, taken over): nothing to do
+    kError,      // could not be checked or fixed; `detail` says why; retried next pass
   };
   std::string run_id;
   std::string workflow;

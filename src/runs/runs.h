@@ -49,6 +49,8 @@ inline constexpr std::string_view kEventEnqueueFailed = "run.enqueue_failed";  /
 inline constexpr std::string_view kEventStarted = "run.started";      // {task_id, ..., epoch}
 inline constexpr std::string_view kEventFinished = "run.finished";    // {status, error?, ...}
 inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
+// The run gave its worker back to wait for a delay until until_ms; it starts again then.
+inline constexpr std::string_view kEventWaiting = "run.waiting";  // {until_ms}
 
 // Called after a run was persisted as failed (its FinishRun committed), on the thread that
 // failed it, with that thread's store connection. It must not throw and cannot undo the

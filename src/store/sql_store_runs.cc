@@ -152,7 +152,9 @@ namespace {
 // pending -> running, or a takeover by a newer epoch; the row comes back when it applies.
 SqlStatement MarkRunningUpdate(const std::string& run_id, int64_t epoch, const std::string& worker,
                                int64_t now) {
-  return {Cat("UPDATE runs SET status = 'running', epoch = $2, worker = $3, attempt = attempt + 1, "
+  // A released run (worker '': ReleaseRun) is taken again without counting an attempt.
+  return {Cat("UPDATE runs SET status = 'running', epoch = $2, worker = $3, attempt = attempt + "
+              "CASE WHEN status = 'running' AND worker = '' THEN 0 ELSE 1 END, "
               "started_ms = CASE WHEN started_ms = 0 THEN $4 ELSE started_ms END, updated_ms = $4 "
               "WHERE id = $1 AND (status = 'pending' OR (status = 'running' AND epoch < $2))",
               kRunReturning),
@@ -661,6 +663,26 @@ Result<Run> SqlStore::CancelRun(const std::string& run_id) {
     auto run = MustGetRun(run_id);
     if (!run) return run;
     return Conflict("run " + run_id + " already ended: " + std::string(RunStatusName(run->status)));
+  });
+}
+
+Result<Run> SqlStore::ReleaseRun(const std::string& run_id, int64_t epoch,
+                                 const std::vector<NewRunEvent>& events) {
+  if (auto st = RequireTypes(events); !st) return Fail(st.error());
+  return InTx([&]() -> Result<Run> {
+    auto r = Exec(Cat("UPDATE runs SET worker = '', updated_ms = $3 WHERE id = $1 AND "
+                      "status = 'running' AND epoch = $2",
+                      kRunReturning),
+                  {P::Text(run_id), P::Int(epoch), P::Int(NowMs())});
+    if (!r) return Fail(r.error());
+    if (r->rows.empty()) {
+      auto run = MustGetRun(run_id);
+      if (!run) return run;
+      return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot release it at epoch " +
+                      std::to_string(epoch));
+    }
+    if (auto appended = AppendRunEvents(run_id, events); !appended) return Fail(appended.error());
+    return RunFromRow(r->rows[0]);
   });
 }
 

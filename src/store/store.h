@@ -492,7 +492,8 @@ class Store {
   virtual Result<std::optional<Run>> GetRun(const std::string& id) = 0;
   virtual Result<RunPage> ListRuns(const RunFilter& filter) = 0;
   // pending -> running, or running -> running when `epoch` is newer than the stored one (a
-  // takeover after the previous task lease expired). Sets epoch, worker, attempt+1. A repeat of
+  // takeover after the previous task lease expired). Sets epoch, worker, attempt+1 (+0 for a run
+  // ReleaseRun released). A repeat of
   // the call that already won (same epoch and worker) succeeds again (the row as it is, attempt
   // not counted again). kNotFound for an unknown run; kConflict otherwise.
   virtual Result<Run> MarkRunRunning(const std::string& run_id, int64_t epoch,
@@ -524,6 +525,12 @@ class Store {
                                 const std::vector<RunStep>& steps = {}) = 0;
   // pending|running -> cancelled. kConflict when it already ended.
   virtual Result<Run> CancelRun(const std::string& run_id) = 0;
+  // A run that gives its worker back to wait (a long delay): while running under `epoch`, it
+  // stays running but held by no worker (worker ""), and `events` are appended, in one commit.
+  // The next MarkRunRunning takes it again without counting an attempt: the wait was no crash.
+  // kConflict when it is not running under `epoch` (cancelled, taken over).
+  virtual Result<Run> ReleaseRun(const std::string& run_id, int64_t epoch,
+                                 const std::vector<NewRunEvent>& events) = 0;
   // A new pending run with the same workflow, version (unless latest_version) and inputs, with
   // retry_of = run_id. Only from failed or cancelled, and only once per run (retry the retry to
   // go again): a double-clicked retry makes one run. kConflict otherwise.

@@ -60,6 +60,10 @@ class StoreWrapper : public Store {
     return target_.FinishRun(run_id, epoch, status, output, error, failed_node, events, steps);
   }
   Result<Run> CancelRun(const std::string& run_id) override { return target_.CancelRun(run_id); }
+  Result<Run> ReleaseRun(const std::string& run_id, int64_t epoch,
+                         const std::vector<NewRunEvent>& events) override {
+    return target_.ReleaseRun(run_id, epoch, events);
+  }
   Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) override {
     return target_.RetryRun(run_id, options);
   }

@@ -784,6 +784,11 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       c.error = std::move(*refused);
       c.retryable = false;
     }
+  } else if (result.error().snooze &&
+             (reason == StopReason::kNone || reason == StopReason::kDrain)) {
+    // Waiting for a time: a drain has nothing to hand back sooner.
+    c.kind = Completion::Kind::kSnooze;
+    c.backoff_ms = std::clamp<int64_t>(result.error().snooze->count(), 1, kMaxSnooze.count());
   } else if (reason == StopReason::kCancel) {
     c.kind = Completion::Kind::kCancelled;
     c.error = "cancelled while running";
@@ -820,6 +825,9 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
   } else if (c.kind == Completion::Kind::kHandBack && !drop) {
     spdlog::info("task.handed_back id={} queue={} kind={} reason=drain", s->task.id, s->task.queue,
                  s->task.kind);
+  } else if (c.kind == Completion::Kind::kSnooze && !drop) {
+    spdlog::info("task.snoozed id={} queue={} kind={} attempt={} for_ms={}", s->task.id,
+                 s->task.queue, s->task.kind, s->task.attempt, c.backoff_ms);
   }
   // Seed 004's "Tasks" column: successfully completed tasks; failures have their own counter.
   if (!drop && c.kind == Completion::Kind::kSucceeded) ++processed_;
@@ -841,6 +849,8 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       o.outcome = "cancelled";
     } else if (c.kind == Completion::Kind::kHandBack) {
       o.outcome = "handed_back";
+    } else if (c.kind == Completion::Kind::kSnooze) {
+      o.outcome = "snoozed";
     } else {
       o.outcome = c.retryable && s->task.attempt < s->task.max_attempts ? "retried" : "failed";
     }

@@ -25,7 +25,8 @@ struct TaskObservation {
   std::string queue;
   std::string kind;
   // succeeded, retried (failed, another attempt follows), failed (no attempt left or not
-  // retryable: dead-lettered), cancelled, handed_back (drain), lost (lease lost mid-run).
+  // retryable: dead-lettered), cancelled, handed_back (drain), snoozed (Snooze), lost
+  // (lease lost mid-run).
   std::string outcome;
   int64_t wait_ms = 0;      // submission to this attempt's start (includes any delay/backoff)
   int64_t duration_ms = 0;  // the handler's run time

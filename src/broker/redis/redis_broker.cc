@@ -52,7 +52,7 @@ constexpr std::chrono::milliseconds kShardSlice{100};
 
 constexpr std::string_view kCounterNames[] = {
     "submitted", "started", "succeeded",   "failed", "retried",  "cancelled", "dead_lettered",
-    "reclaimed", "stale",   "handed_back", "poison", "requeued", "purged"};
+    "reclaimed", "stale",   "handed_back", "poison", "requeued", "purged",    "snoozed"};
 
 // A submit whose answer was lost may have made its tasks: the caller learns that, and whether
 // sending the same again is safe (`keyed`: every task carries a unique_key, which is then how
@@ -147,6 +147,8 @@ char CompletionCode(Completion::Kind k) {
       return 'c';
     case Completion::Kind::kHandBack:
       return 'h';
+    case Completion::Kind::kSnooze:
+      return 'z';
   }
   return 'f';
 }

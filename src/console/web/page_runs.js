@@ -199,9 +199,12 @@ export async function renderRun(view, [id], _query, ctx) {
     const type = data.type || '';
     if (type === 'node.started') setNode(d.node, 'running');
     else if (type === 'node.retrying') setNode(d.node, 'retrying');
+    else if (type === 'node.waiting') setNode(d.node, 'running');  // as its stored "waiting" step draws
     else if (type === 'node.finished') { setNode(d.node, d.status === 'interrupted' ? 'cancelled' : d.status); refreshSoon(); }
     else if (type.startsWith('run.')) refreshSoon();
-    const detail = type === 'node.log' ? d.message : (d.error || d.status || '');
+    const until = d.deadline_ms || d.until_ms;
+    const detail = type === 'node.log' ? d.message
+      : until ? `until ${fmtTime(until)}` : (d.error || d.status || '');
     log.append(h('tr', {'data-event': type},
       h('td', {class: 'num'}, data.seq), h('td', {'data-at': data.at}, fmtTime(data.at)), h('td', null, type),
       h('td', null, d.node || ''), h('td', {class: 'wrap'}, typeof detail === 'string' ? detail : JSON.stringify(detail))));

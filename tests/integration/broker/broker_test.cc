@@ -1398,6 +1398,66 @@ TEST_F(BrokerTest, HandBackRequeuesAtOnce) {
   EXPECT_TRUE(ClaimOk({"default"}).empty());
 }
 
+// A snooze schedules the task again after its wait, without counting an attempt: it is
+// promoted only once due, claimed with a new epoch, and a cancel meanwhile ends it.
+TEST_F(BrokerTest, SnoozeSchedulesAgainWithoutCountingAnAttempt) {
+  SubmitRequest req = Req();
+  req.max_attempts = 1;  // a snooze counted as an attempt would leave none
+  std::string id = SubmitOk(req);
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  Completion z = Done(t[0], Completion::Kind::kSnooze, "w1");
+  z.backoff_ms = 3'600'000;
+  const int64_t before = WallNowMs();
+  EXPECT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kScheduled);
+  EXPECT_EQ(rec.attempts, 0);
+  EXPECT_GE(rec.eta_ms, before + 3'600'000);
+  EXPECT_LE(rec.eta_ms, WallNowMs() + 3'600'000);
+  EXPECT_EQ(Counter("default", "snoozed"), 1);
+  EXPECT_EQ(CompleteOne(z), CompletionOutcome::kDuplicate);
+  EXPECT_TRUE(ClaimOk({"default"}).empty());
+
+  // One millisecond before its time it stays; at its time it is promoted.
+  auto moved = broker_->PromoteDue("default", rec.eta_ms - 1, 100);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 0);
+  moved = broker_->PromoteDue("default", rec.eta_ms, 100);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 1);
+  auto again = ClaimOk({"default"}, "w2");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, id);
+  EXPECT_EQ(again[0].attempt, 1);
+  EXPECT_EQ(again[0].epoch, t[0].epoch + 1);
+  EXPECT_EQ(CompleteOne(z), CompletionOutcome::kStale);  // the first execution's, now stale
+
+  // Snoozed again, then cancelled while scheduled: it never runs again.
+  Completion z2 = Done(again[0], Completion::Kind::kSnooze, "w2");
+  z2.backoff_ms = 1;
+  EXPECT_EQ(CompleteOne(z2), CompletionOutcome::kApplied);
+  auto cancelled = broker_->Cancel(id);
+  ASSERT_TRUE(cancelled) << cancelled.error().ToString();
+  EXPECT_EQ(Get(id).status, TaskStatus::kCancelled);
+  moved = broker_->PromoteDue("default", WallNowMs() + 10, 100);
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(*moved, 0);
+}
+
+// A snooze after a cancel request ends the task as cancelled.
+TEST_F(BrokerTest, SnoozeAfterACancelRequestCancels) {
+  std::string id = SubmitOk(Req());
+  auto t = ClaimOk({"default"});
+  ASSERT_EQ(t.size(), 1u);
+  ASSERT_TRUE(broker_->Cancel(id));
+  Completion z = Done(t[0], Completion::Kind::kSnooze, "w1");
+  z.backoff_ms = 1000;
+  EXPECT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(id).status, TaskStatus::kCancelled);
+  EXPECT_EQ(Counter("default", "snoozed"), 0);
+}
+
 TEST_F(BrokerTest, EventStream) {
   std::string id = SubmitOk(Req());
   auto t = ClaimOk({"default"});

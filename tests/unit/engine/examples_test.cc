@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <regex>
 #include <sstream>
 
@@ -90,12 +92,19 @@ class ExampleSink : public RunSink {
     return {};
   }
   void Emit(const std::string&, const Json&) override {}
-  Result<int64_t> DelayDeadline(const std::string&, int, std::chrono::milliseconds d) override {
-    return WallNowMs() + d.count();
+  // Kept per node, as the store keeps a delay's deadline.
+  Result<int64_t> DelayDeadline(const std::string& node, int,
+                                std::chrono::milliseconds d) override {
+    std::lock_guard lock(mu_);
+    return deadlines_.try_emplace(node, WallNowMs() + d.count()).first->second;
   }
   Result<Json> SubmitAndWait(const TaskNodeRequest&, std::stop_token) override {
     return Fail(ErrorCode::kInternal, "no tasks here");
   }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int64_t> deadlines_;
 };
 
 TEST(Examples, HelloRunsToTheEnd) {

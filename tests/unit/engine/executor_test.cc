@@ -57,14 +57,14 @@ class FakeSink : public RunSink {
     if (on_task) return on_task(req, stop);
     return Json{{"echo", req.payload}};
   }
-  // A stored deadline from `stored_deadlines` (as a resumed run finds it), else now + duration.
+  // A stored deadline from `stored_deadlines` (as a resumed run finds it), else now + duration,
+  // stored there as the store keeps it.
   Result<int64_t> DelayDeadline(const std::string& node, int attempt,
                                 std::chrono::milliseconds duration) override {
     std::lock_guard lock(mu);
     deadline_calls.emplace_back(node, attempt);
     if (fail_deadlines) return Fail(ErrorCode::kUnavailable, "store down");
-    if (auto it = stored_deadlines.find(node); it != stored_deadlines.end()) return it->second;
-    return WallNowMs() + duration.count();
+    return stored_deadlines.try_emplace(node, WallNowMs() + duration.count()).first->second;
   }
 
   std::vector<std::string> Order() {
@@ -374,6 +374,111 @@ nodes:
   EXPECT_EQ(step["deadline_ms"], deadline);
   // Counted from when the first execution began the delay, 30 s before the deadline.
   EXPECT_GT(step["waited_ms"].get<int64_t>(), 30000);
+}
+
+// A run left with only a wait longer than give_back_waits_over ends as kWaiting at its
+// deadline, with the deadline stored and nothing saved for the node; at or under it, the
+// executor waits itself and the run goes on.
+TEST(Executor, ARunLeftWithOnlyALongWaitEndsAsWaiting) {
+  const std::string yaml = R"(name: t
+nodes:
+  first: {kind: lua, script: return 1}
+  wait: {kind: delay, needs: [first], duration: 400ms}
+  after: {kind: lua, needs: [wait], script: return 2}
+)";
+  {
+    Harness h(yaml);
+    h.options.give_back_waits_over = 100ms;
+    const int64_t before = WallNowMs();
+    auto out = h.Run();
+    ASSERT_EQ(out.kind, RunOutcome::Kind::kWaiting) << out.error;
+    EXPECT_EQ(out.resume_at_ms, h.sink.stored_deadlines.at("wait"));
+    EXPECT_GE(out.resume_at_ms, before + 400);
+    EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"first"}));
+    std::vector<std::string> types;
+    for (const auto& [t, d] : h.sink.events) types.push_back(t);
+    EXPECT_EQ(types.back(), "node.waiting");
+    EXPECT_EQ(h.sink.events.back().second["deadline_ms"], out.resume_at_ms);
+    // Resumed from its checkpoint after the deadline, it goes on at once.
+    std::map<std::string, StepRecord> cp{{"first", StepRecord{StepStatus::kSucceeded, 1, "", 1}}};
+    while (WallNowMs() < out.resume_at_ms) std::this_thread::sleep_for(10ms);
+    auto resumed = h.Run(cp);
+    ASSERT_EQ(resumed.kind, RunOutcome::Kind::kSucceeded) << resumed.error;
+    EXPECT_EQ(resumed.outputs["wait"]["deadline_ms"], out.resume_at_ms);
+  }
+  {
+    // The whole wait is no more than give_back_waits_over: the executor waits itself.
+    Harness h(yaml);
+    h.options.give_back_waits_over = 400ms;
+    auto out = h.Run();
+    ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+    EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"first", "wait", "after"}));
+    EXPECT_GE(h.sink.Step("wait")->output["waited_ms"].get<int64_t>(), 400);
+    // Waited on the coordinator's clock: one node.started for the delay, not one per wake.
+    int started = 0;
+    for (const auto& [t, d] : h.sink.events) started += t == "node.started" && d["node"] == "wait";
+    EXPECT_EQ(started, 1);
+  }
+}
+
+// A delay beside a longer node: the delay's dependent starts when the delay ends, not when the
+// longer node does. (`long` runs until the dependent has run, so it would wait forever - up to
+// its 20 s - if the dependent waited for it.)
+TEST(Executor, AWaitEndsOnTimeBesideARunningNode) {
+  const std::string dir = ::testing::TempDir() + "/beside-" + std::to_string(WallNowMs());
+  const std::string yaml =
+      "name: t\nnodes:\n"
+      "  long: {kind: shell, argv: [sh, -c, 'i=0; while [ ! -e " +
+      dir + " ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; test -e " + dir +
+      "']}\n"
+      "  wait: {kind: delay, duration: 200ms}\n"
+      "  after: {kind: shell, needs: [wait], argv: [touch, " +
+      dir + "]}\n";
+  Harness h(yaml);
+  h.options.give_back_waits_over = 100ms;  // never reached: `long` runs meanwhile
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"wait", "after", "long"}));
+  std::remove(dir.c_str());
+}
+
+// A wait beside a node that ends first: the run gives back only once that node is saved.
+TEST(Executor, ARunGivesItsWaitBackOnlyOnceItsOtherNodesEnded) {
+  Harness h(R"(name: t
+nodes:
+  quick: {kind: shell, argv: [sh, -c, 'sleep 0.2']}
+  wait: {kind: delay, duration: 30s}
+)");
+  h.options.give_back_waits_over = 1s;
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kWaiting) << out.error;
+  EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"quick"}));
+}
+
+// A stop while the executor waits itself ends the run as cancelled at once, the wait told as
+// interrupted and nothing saved for it.
+TEST(Executor, AStopEndsAWaitTheExecutorHolds) {
+  Harness h(R"(name: t
+nodes:
+  wait: {kind: delay, duration: 30s}
+)");
+  std::stop_source stop;
+  std::jthread canceller([&] {
+    for (int i = 0; i < 1000; ++i) {
+      {
+        std::lock_guard lock(h.sink.mu);
+        if (!h.sink.events.empty() && h.sink.events.back().first == "node.waiting") break;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    stop.request_stop();
+  });
+  auto out = h.Run({}, stop.get_token());
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kCancelled);
+  EXPECT_EQ(h.sink.Step("wait"), nullptr);
+  ASSERT_FALSE(h.sink.events.empty());
+  EXPECT_EQ(h.sink.events.back().first, "node.finished");
+  EXPECT_EQ(h.sink.events.back().second["status"], "interrupted");
 }
 
 TEST(Executor, DelayWhoseDeadlineCannotBeStoredFailsTheAttempt) {

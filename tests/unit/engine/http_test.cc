@@ -177,12 +177,16 @@ class NullSink : public RunSink {
     return {};
   }
   void Emit(const std::string&, const Json&) override {}
-  Result<int64_t> DelayDeadline(const std::string&, int, std::chrono::milliseconds d) override {
-    return WallNowMs() + d.count();
+  // Kept per node, as the store keeps a delay's deadline.
+  Result<int64_t> DelayDeadline(const std::string& node, int,
+                                std::chrono::milliseconds d) override {
+    std::lock_guard lock(mu);
+    return deadlines.try_emplace(node, WallNowMs() + d.count()).first->second;
   }
   Result<Json> SubmitAndWait(const TaskNodeRequest&, std::stop_token) override {
     return Fail(ErrorCode::kInternal, "no tasks");
   }
+  std::map<std::string, int64_t> deadlines;
   std::mutex mu;
   std::vector<Json> saved;
   std::vector<std::string> errors;

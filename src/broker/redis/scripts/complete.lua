@@ -3,11 +3,15 @@
 -- epoch the completion presents. An older epoch means another worker owns the task now: the
 -- completion is rejected as stale and counted. The same epoch on a task that already left
 -- running with exactly the status this completion would produce is a retried call: duplicate,
--- nothing changes. A cancel request turns a failure or a hand-back into cancelled.
+-- nothing changes. A cancel request turns a failure, a hand-back or a snooze into cancelled.
+-- A snooze (a handler that waits for a time, such as a workflow run in a long delay) puts the
+-- task in the delayed set until now + backoff_ms, as scheduled: its slot is free meanwhile, and
+-- like a hand-back it does not count as an attempt.
 --
 -- KEYS[1]  queue key prefix "<prefix>:{<queue>}".
 -- ARGV     now_ms, retention_ms, dead_retention_ms, events_maxlen, dead_max, then 8 values per
---          completion: kind (s=succeeded f=failed c=cancelled h=hand back), task_id, entry_id,
+--          completion: kind (s=succeeded f=failed c=cancelled h=hand back z=snooze), task_id,
+--          entry_id,
 --          epoch, worker, text (result or error), retryable (0|1), backoff_ms
 -- Returns  one outcome per completion: 0 applied, 1 duplicate, 2 stale, 3 missing.
 local qp = KEYS[1]
@@ -18,7 +22,7 @@ local stream = qp .. ':stream'
 local out = {}
 local acks = {}
 local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lettered = 0,
-                stale = 0, handed_back = 0}
+                stale = 0, handed_back = 0, snoozed = 0}
 
 -- @include lib/open_events.lua
 local function event(ekey, type, data)
@@ -49,6 +53,8 @@ for i = 6, #ARGV, 8 do
       target = 'cancelled'
     elseif kind == 'h' then
       target = 'pending'
+    elseif kind == 'z' then
+      target = 'scheduled'
     elseif retryable == '1' and attempts < tonumber(t[4] or '1') then
       target = 'retrying'
     else
@@ -86,6 +92,15 @@ for i = 6, #ARGV, 8 do
         redis.call('HSET', tkey, 'status', 'pending', 'entry', fresh, 'attempts', attempts - 1)
         event(ekey, 'pending', {worker = worker, reason = 'handed back'})
         counts.handed_back = counts.handed_back + 1
+      elseif target == 'scheduled' then
+        local eta = now + tonumber(backoff)
+        redis.call('HSET', tkey, 'status', 'scheduled', 'eta_ms', eta, 'attempts', attempts - 1)
+        redis.call('ZADD', qp .. ':delayed', eta, id)
+        -- Routine, as a promotion is: written only when the task already has an event stream.
+        if t[7] == '1' then
+          event(ekey, 'scheduled', {worker = worker, reason = 'snoozed', eta_ms = eta})
+        end
+        counts.snoozed = counts.snoozed + 1
       elseif target == 'retrying' then
         local eta = now + tonumber(backoff)
         open_events(tkey, ekey)
