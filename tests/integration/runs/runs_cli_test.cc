@@ -54,9 +54,15 @@ class RunsCliTest : public ::testing::Test {
     if (!text.empty()) std::ofstream(p) << text;
     return p.string();
   }
-  std::unique_ptr<Process> StartWorker(const std::string& id) {
+  std::unique_ptr<Process> StartWorker(const std::string& id,
+                                       const std::vector<std::string>& extra = {},
+                                       int concurrency = 2) {
     Process::Options o;
-    o.argv = Argv({"worker", "start", "--lease", "2s", "--worker-id", id, "--concurrency", "2"});
+    std::vector<std::string> args = {
+        "worker",      "start", "--lease",       "2s",
+        "--worker-id", id,      "--concurrency", std::to_string(concurrency)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    o.argv = Argv(args);
     o.env = {{"NO_COLOR", "1"}};
     auto p = std::make_unique<Process>(o);
     EXPECT_TRUE(p->WaitForOutput(id, seconds(10))) << p->Stderr();
@@ -164,13 +170,14 @@ TEST_F(RunsCliTest, KilledWorkerRunResumesOnAnotherWithoutRerunningFinishedNodes
   EXPECT_NE(show.out.find("succeeded"), std::string::npos) << show.out;
 }
 
-// kill -9 while the run waits in its delay node: the worker that takes the run over waits for
-// the deadline the first one stored when the delay began, not for the whole duration again.
+// kill -9 while the run waits in its delay node (in its slot: --run-slot-wait is longer): the
+// worker that takes the run over waits for the deadline the first one stored when the delay
+// began, not for the whole duration again.
 TEST_F(RunsCliTest, KilledWorkerDelayResumesAtItsStoredDeadline) {
   std::string count = File("count.txt");
   ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "12s"))}).exit_code,
             0);
-  auto first = StartWorker("worker-a");
+  auto first = StartWorker("worker-a", {"--run-slot-wait", "1m"});
   auto started = Ferry({"workflow", "run", "three"});
   ASSERT_EQ(started.exit_code, 0) << started.err;
   std::string id = started.out.substr(0, started.out.find('\n'));
@@ -215,6 +222,45 @@ TEST_F(RunsCliTest, KilledWorkerDelayResumesAtItsStoredDeadline) {
   EXPECT_GE(wait->finished_ms, deadline) << "never cut short";
   EXPECT_GE(out["waited_ms"].get<int64_t>(), 12000) << "counted from the first execution";
   EXPECT_EQ(wait->started_ms, began) << "it began in the first execution, not at the resumption";
+  EXPECT_EQ(Count(count, "one"), 1);
+  EXPECT_EQ(Count(count, "three"), 1);
+}
+
+// With the default --run-slot-wait (5s), a run in a 7 s delay gives its only slot back: another
+// run ends meanwhile, `run watch` tells the wait, and kill -9 of the worker during it changes
+// nothing: a new worker resumes the run at its deadline, as its first attempt.
+TEST_F(RunsCliTest, ARunInALongDelayGivesItsSlotBackAndOutlivesItsWorker) {
+  std::string count = File("count.txt");
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "7s"))}).exit_code, 0);
+  ASSERT_EQ(Ferry({"workflow", "apply",
+                   File("quick.yaml",
+                        "name: quick\nnodes:\n  q:\n    kind: lua\n    script: "
+                        "return 1\n")})
+                .exit_code,
+            0);
+  auto first = StartWorker("worker-a", {}, /*concurrency=*/1);
+  auto started = Ferry({"workflow", "run", "three"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto w = Ferry({"run", "watch", id, "--timeout", "1s"}, seconds(5));
+        return w.out.find("run waiting until") != std::string::npos;
+      },
+      seconds(15)));
+  auto quick = Ferry({"workflow", "run", "quick", "--wait", "--timeout", "10s"}, seconds(15));
+  EXPECT_EQ(quick.exit_code, 0) << quick.out << quick.err << first->Stderr();
+  EXPECT_EQ(ShowRun(id)["status"], "running") << "the quick run ended during the wait";
+  first->Signal(SIGKILL);
+  first->Wait(seconds(5));
+
+  auto second = StartWorker("worker-b");
+  auto watch = Ferry({"run", "watch", id, "--timeout", "60s"}, seconds(65));
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err << second->Stderr();
+  EXPECT_NE(watch.out.find("wait  waiting until"), std::string::npos) << watch.out;
+  Json run = ShowRun(id);
+  EXPECT_EQ(run["status"], "succeeded");
+  EXPECT_EQ(run["attempt"], 1);
   EXPECT_EQ(Count(count, "one"), 1);
   EXPECT_EQ(Count(count, "three"), 1);
 }

@@ -121,6 +121,7 @@ class RunsTest : public ::testing::Test {
     ho.secrets = secrets;
     ho.cancel_poll = cancel_poll;
     ho.event_flush = event_flush;
+    ho.give_back_waits_over = give_back_waits_over_;
     runs::RegisterRunHandler(registry_, *stores_, *brokers_, ho);
     RegisterBuiltinHandlers(registry_);
     WorkerOptions wo;
@@ -219,6 +220,8 @@ class RunsTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<BrokerFactory> brokers_;
   std::unique_ptr<Broker> broker_;
+  // The worker's RunHandlerOptions::give_back_waits_over (its default unless a test says).
+  milliseconds give_back_waits_over_ = runs::RunHandlerOptions{}.give_back_waits_over;
   HandlerRegistry registry_;
   std::unique_ptr<Worker> worker_;
 };
@@ -774,8 +777,11 @@ TEST_F(RunsTest, SupersededExecutionCannotEndTheRun) {
 
 // The store's cancel is seen by the run's watcher, which starts with the first of its turns: here
 // the cancel poll's (100 ms), not the event flush's (an hour).
+// A run that holds its slot through its delay (a wait under give_back_waits_over), cancelled
+// in the store or through its task: its handler sees it.
 TEST_F(RunsTest, CancelRunningRunInStoreAndViaTask) {
   Apply(ThreeNodes(Path("count.txt"), "30s"));
+  give_back_waits_over_ = std::chrono::minutes(1);
   StartWorker(nullptr, 4, std::chrono::hours(1), milliseconds(100));
   auto s1 = Start("three");
   ASSERT_TRUE(Eventually([&] { return CountLines(Path("count.txt"), "one") == 1; }, seconds(10)));
@@ -796,6 +802,99 @@ TEST_F(RunsTest, CancelRunningRunInStoreAndViaTask) {
   ferry::Run r2 = WaitEnd(s2.run.id, seconds(5));
   EXPECT_EQ(r2.status, RunStatus::kCancelled);
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 0);
+}
+
+// A run left with only a long delay gives its slot back: a worker with one slot runs another
+// run meanwhile. The waiting run's task is scheduled for the delay's end, its next start is no
+// new attempt, and it ends on time with every node run once.
+TEST_F(RunsTest, ARunInALongDelayGivesItsSlotBack) {
+  Apply(ThreeNodes(Path("count.txt"), "3s"));
+  Apply("name: quick\nnodes:\n  q:\n    kind: lua\n    script: return 7\n");
+  give_back_waits_over_ = seconds(1);
+  StartWorker(nullptr, /*concurrency=*/1);
+  auto waiting = Start("three");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = broker_->GetTask(waiting.task_id);
+        return t && *t && (*t)->status == TaskStatus::kScheduled;
+      },
+      seconds(10)));
+  auto run = store_->GetRun(waiting.run.id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->status, RunStatus::kRunning);
+  EXPECT_EQ((*run)->worker, "") << "released: held by no worker";
+
+  auto quick = Start("quick");
+  ferry::Run q = WaitEnd(quick.run.id, seconds(10));
+  EXPECT_EQ(q.status, RunStatus::kSucceeded);
+  run = store_->GetRun(waiting.run.id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->status, RunStatus::kRunning) << "the quick run ran during the wait";
+
+  ferry::Run done = WaitEnd(waiting.run.id, seconds(20));
+  EXPECT_EQ(done.status, RunStatus::kSucceeded) << done.error;
+  EXPECT_EQ(done.attempt, 1) << "a wait out of the slot is no new attempt";
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+  auto steps = store_->ListSteps(waiting.run.id);
+  ASSERT_TRUE(steps);
+  for (const auto& s : *steps) {
+    if (s.node_id != "wait") continue;
+    Json out = Json::parse(s.output);
+    EXPECT_GE(s.finished_ms, out["deadline_ms"].get<int64_t>()) << "never cut short";
+    EXPECT_GE(out["waited_ms"].get<int64_t>(), 3000);
+  }
+  const auto types = EventTypes(waiting.run.id);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "run.waiting"), 1);
+  EXPECT_EQ(std::count(types.begin(), types.end(), "run.started"), 2);
+  auto task = broker_->GetTask(waiting.task_id);
+  ASSERT_TRUE(task && *task);
+  EXPECT_EQ((*task)->status, TaskStatus::kSucceeded);
+  EXPECT_EQ((*task)->attempts, 1);
+}
+
+// A run waiting out of its slot is cancelled as any run is: through the API's path (the store,
+// then its task) it ends at once and never runs its next node; through `ferry task cancel` on
+// its task alone, the next recovery pass cancels it rather than resume it.
+TEST_F(RunsTest, ARunWaitingOutOfItsSlotIsCancelled) {
+  Apply(ThreeNodes(Path("count.txt"), "1h"));
+  give_back_waits_over_ = seconds(1);
+  StartWorker();
+  auto released = [&](const runs::StartRunResult& s) {
+    return Eventually(
+        [&] {
+          auto t = broker_->GetTask(s.task_id);
+          return t && *t && (*t)->status == TaskStatus::kScheduled;
+        },
+        seconds(10));
+  };
+  auto s1 = Start("three");
+  ASSERT_TRUE(released(s1));
+  ASSERT_TRUE(store_->CancelRun(s1.run.id));
+  auto c1 = broker_->Cancel(s1.task_id);
+  ASSERT_TRUE(c1) << c1.error().message;
+  EXPECT_EQ(*c1, TaskStatus::kCancelled);
+  EXPECT_EQ(WaitEnd(s1.run.id, seconds(5)).status, RunStatus::kCancelled);
+
+  auto s2 = Start("three");
+  ASSERT_TRUE(released(s2));
+  ASSERT_TRUE(broker_->Cancel(s2.task_id));  // `ferry task cancel` on the run's task
+  runs::RecoveryOptions ro;
+  ro.pending_age = milliseconds(-1);
+  auto report = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(report) << report.error().message;
+  bool seen = false;
+  for (const auto& r : report->runs) {
+    if (r.run_id != s2.run.id) continue;
+    seen = true;
+    EXPECT_EQ(r.action, runs::RunRecovery::Action::kCancelled) << r.detail;
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(WaitEnd(s2.run.id, seconds(5)).status, RunStatus::kCancelled);
+  const auto types = EventTypes(s2.run.id);
+  EXPECT_EQ(types.back(), "run.finished");
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 0);
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 2);
 }
 
 // Node events go to the run's history always, and to the task's own event stream only when the

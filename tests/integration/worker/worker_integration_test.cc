@@ -431,6 +431,39 @@ TEST_F(WorkerTest, CancelPendingScheduledAndRunning) {
   EXPECT_EQ(StatusOf(pending), TaskStatus::kCancelled);
 }
 
+// A handler that snoozes gives its slot back: with one slot, another task runs during the
+// snooze. The snoozed task comes back after its wait as the same attempt (max_attempts 1 would
+// leave none otherwise) with a new epoch, and its snooze shows in the queue's counters.
+TEST_F(WorkerTest, ASnoozeGivesTheSlotBackAndComesBackAsTheSameAttempt) {
+  HandlerRegistry registry;
+  RegisterBuiltinHandlers(registry);
+  std::mutex mu;
+  std::vector<std::pair<int, int64_t>> calls;  // attempt, epoch
+  registry.Register("later", [&](TaskContext& ctx) -> HandlerResult {
+    std::lock_guard lock(mu);
+    calls.emplace_back(ctx.attempt, ctx.epoch);
+    if (calls.size() == 1) return tl::unexpected(Snooze(milliseconds(1500)));
+    return Json{{"calls", calls.size()}};
+  });
+  auto w = StartWorker(Opts(/*concurrency=*/1), registry);
+  const std::string later = Submit("later");
+  ASSERT_TRUE(WaitStatus(later, TaskStatus::kScheduled));
+  // Its slot is free: a task submitted after it runs while it waits.
+  EXPECT_EQ(WaitDone(Submit("noop")).status, TaskStatus::kSucceeded);
+  EXPECT_EQ(StatusOf(later), TaskStatus::kScheduled);
+  TaskRecord rec = WaitDone(later, seconds(15));
+  EXPECT_EQ(rec.status, TaskStatus::kSucceeded) << rec.error;
+  EXPECT_EQ(rec.attempts, 1);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].first, 1);
+  EXPECT_EQ(calls[1].first, 1);
+  EXPECT_EQ(calls[1].second, calls[0].second + 1);
+  auto stats = broker().GetQueueStats("q1");
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->counters["snoozed"], 1);
+}
+
 TEST_F(WorkerTest, TimeoutOfASleepingHandler) {
   auto w = StartWorker(Opts());
   auto t0 = std::chrono::steady_clock::now();

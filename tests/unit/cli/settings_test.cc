@@ -93,6 +93,15 @@ TEST(SettingsCatalogue, StatedDefaultsAreTheDefaultsInForce) {
   EXPECT_EQ(StatedDuration("heartbeat-ttl"), w.heartbeat_ttl);
   EXPECT_EQ(Stated("run-task-events") == "yes", worker->run_task_events);
   EXPECT_EQ(worker->run_task_events, runs::RunHandlerOptions{}.task_events);
+  EXPECT_EQ(StatedDuration("run-slot-wait"), worker->run_slot_wait);
+  EXPECT_EQ(worker->run_slot_wait, runs::RunHandlerOptions{}.give_back_waits_over);
+  auto every = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_RUN_SLOT_WAIT", "0"}}));
+  ASSERT_TRUE(every) << every.error().message;
+  EXPECT_EQ(every->run_slot_wait.count(), 0);
+  auto bad_wait = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_RUN_SLOT_WAIT", "-1s"}}));
+  ASSERT_FALSE(bad_wait);
+  EXPECT_NE(bad_wait.error().message.find("FERRY_RUN_SLOT_WAIT"), std::string::npos)
+      << bad_wait.error().message;
   auto mirrored = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_RUN_TASK_EVENTS", "yes"}}));
   ASSERT_TRUE(mirrored) << mirrored.error().message;
   EXPECT_TRUE(mirrored->run_task_events);
