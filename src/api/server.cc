@@ -11,6 +11,7 @@
 #include "console/routes.h"
 #include "core/crypto.h"
 #include "core/json_fields.h"
+#include "engine/ingest.h"
 #include "service/query.h"
 
 namespace ferry::api {
@@ -57,6 +58,9 @@ namespace {
 
 // /readyz or /metrics requests served at once (probes and scrapes come one at a time).
 constexpr int kProbesAtOnce = 2;
+
+// What the apply route admits at least (Routes): a definition of the largest size, escaped.
+constexpr int64_t kApplyBodyBytes = 3 * static_cast<int64_t>(engine::kMaxSourceBytes) + (64 << 10);
 
 // Wraps the handler of a route that reads no query parameters: any given is refused with the
 // service's words for an unknown filter, so a misspelt filter is an error on every route rather
@@ -181,6 +185,15 @@ http::Router ApiServer::Impl::Routes() {
   const auto run = api(Scope::kRun);
   const auto apply = api(Scope::kApply);
   const auto admin = api(Scope::kAdmin);
+  // A definition may be engine::kMaxSourceBytes, and as a JSON string it takes up to three times
+  // that (a two-byte UTF-8 character escaped as \uXXXX is six): the apply route admits that much
+  // besides author and notes, and ingestion then names the definition's own limit.
+  const auto apply_definition = [this, apply](Request& req,
+                                              int64_t& limit) -> std::optional<Response> {
+    auto refused = apply(req, limit);
+    limit = std::max<int64_t>(options.max_body_bytes, kApplyBodyBytes);
+    return refused;
+  };
   http::Router r;
   // Liveness: answered on the I/O thread, so a pool busy with webhooks waiting for a slow Redis
   // does not make a healthy process look dead (and get it restarted).
@@ -196,7 +209,7 @@ http::Router ApiServer::Impl::Routes() {
   // Routes that read filters from the query string check them in the service (an unknown one is
   // refused); every other /api/v1 route refuses any query parameter (NoQuery).
   r.Get("/api/v1/workflows", NoQuery(bind(&Impl::ListWorkflows)), read);
-  r.Post("/api/v1/workflows", NoQuery(bind(&Impl::ApplyWorkflow)), apply);
+  r.Post("/api/v1/workflows", NoQuery(bind(&Impl::ApplyWorkflow)), apply_definition);
   r.Get("/api/v1/workflows/{name}", NoQuery(bind(&Impl::GetWorkflow)), read);
   r.Get("/api/v1/workflows/{name}/versions", NoQuery(bind(&Impl::ListVersions)), read);
   r.Get("/api/v1/workflows/{name}/versions/{version}", NoQuery(bind(&Impl::GetVersion)), read);

@@ -242,7 +242,10 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
       {"Triggered by",
        Field(r, "triggered_by") + (trigger == "-" ? "" : " (trigger " + trigger + ")")},
       {"Attempt", Field(r, "attempt")},
-      {"Worker", Field(r, "worker")},
+      // A running run held by no worker was released to wait for a delay (docs/runs.md).
+      {"Worker", Field(r, "status") == "running" && Field(r, "worker") == "-"
+                     ? "none: waiting for a delay, out of any worker's slot"
+                     : Field(r, "worker")},
       {"Created", FieldTime(r, "created_at")},
       {"Started", FieldTime(r, "started_at")},
       {"Finished", FieldTime(r, "finished_at")},

@@ -134,7 +134,8 @@ export async function renderRun(view, [id], _query, ctx) {
       r.retry_of ? ['retry of', h('a', {class: 'mono', href: `#/runs/${encodeURIComponent(r.retry_of)}`}, r.retry_of)] : null,
       ['attempt', String(r.attempt)],
       ['recovered', recovered(r.epoch)],
-      ['worker', r.worker || ''],
+      // A running run held by no worker was released to wait for a delay.
+      ['worker', r.worker || (r.status === 'running' ? 'none: waiting for a delay, out of any worker\'s slot' : '')],
       ['created', fmtTime(r.created_at)],
       ['started', fmtTime(r.started_at)],
       ['finished', fmtTime(r.finished_at)],

@@ -252,6 +252,29 @@ TEST_F(ApiTest, AuthErrorsAndPaging) {
   ASSERT_EQ(at_limit.size(), size_t{1} << 20);
   EXPECT_EQ(code(client_->Post("/api/v1/runs", at_limit + " ", "application/json")), 413);
   EXPECT_EQ(code(client_->Post("/api/v1/runs", at_limit, "application/json")), 404);
+  // A definition may be 1 MiB, and the apply route takes it escaped as a JSON string whatever
+  // the escaping (here each two-byte character as \uXXXX: three times its size). One byte more
+  // is refused by ingestion in its own words, not as a body too large.
+  const std::string head = "name: big\nnodes:\n  a:\n    kind: lua\n    script: return 1\n#";
+  std::string big = head;
+  while (big.size() + 2 <= (size_t{1} << 20)) big += "\xc3\xa9";  // é
+  while (big.size() < (size_t{1} << 20)) big += "x";
+  ASSERT_EQ(big.size(), size_t{1} << 20);
+  const auto escaped = [](const std::string& source) {
+    return Json{{"source", source}}.dump(-1, ' ', /*ensure_ascii=*/true);
+  };
+  ASSERT_GT(escaped(big).size(), (size_t{3} << 20) - 1024);  // about three times the source
+  auto at = client_->Post("/api/v1/workflows", escaped(big), "application/json");
+  ASSERT_TRUE(at);
+  EXPECT_EQ(at->status, 201) << at->body.substr(0, 300);
+  auto over = client_->Post("/api/v1/workflows", escaped(big + "y"), "application/json");
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, 400) << over->body.substr(0, 300);
+  EXPECT_NE(over->body.find("1048576"), std::string::npos) << over->body.substr(0, 300);
+  // Past what a definition can take escaped, the body is too large before it is read.
+  EXPECT_EQ(code(client_->Post("/api/v1/workflows", std::string((3 << 20) + (64 << 10) + 1, ' '),
+                               "application/json")),
+            413);
   // A bearer token one character off is no token.
   std::string near_token = token_;
   near_token.back() = near_token.back() == '0' ? '1' : '0';

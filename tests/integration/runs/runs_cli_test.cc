@@ -251,6 +251,9 @@ TEST_F(RunsCliTest, ARunInALongDelayGivesItsSlotBackAndOutlivesItsWorker) {
   auto quick = Ferry({"workflow", "run", "quick", "--wait", "--timeout", "10s"}, seconds(15));
   EXPECT_EQ(quick.exit_code, 0) << quick.out << quick.err << first->Stderr();
   EXPECT_EQ(ShowRun(id)["status"], "running") << "the quick run ended during the wait";
+  auto show = Ferry({"run", "show", id});
+  EXPECT_NE(show.out.find("none: waiting for a delay, out of any worker's slot"), std::string::npos)
+      << show.out;
   first->Signal(SIGKILL);
   first->Wait(seconds(5));
 

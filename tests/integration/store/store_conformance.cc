@@ -383,6 +383,38 @@ std::vector<std::string> TypesOf(Store& store, const std::string& run_id) {
   return out;
 }
 
+// A run released to wait (ReleaseRun) stays running, held by no worker, with its events; only
+// the epoch that holds it may release it; its next start counts no attempt, a later one does.
+TEST_P(StoreConformance, AReleasedRunsNextStartCountsNoAttempt) {
+  Workflow wf = Apply("wf", "c1");
+  ferry::Run run = NewRun(wf);
+  ASSERT_OK(store_->MarkRunRunning(run.id, 5, "w1"));
+  const std::vector<NewRunEvent> waiting = {{"run.waiting", R"({"until_ms":9})", 0}};
+  EXPECT_CODE(store_->ReleaseRun(run.id, 4, waiting), ErrorCode::kConflict);         // one behind
+  EXPECT_CODE(store_->ReleaseRun(run.id, 6, waiting), ErrorCode::kConflict);         // one ahead
+  EXPECT_CODE(store_->ReleaseRun(NewRun(wf).id, 5, waiting), ErrorCode::kConflict);  // pending
+  EXPECT_EQ(TypesOf(*store_, run.id), std::vector<std::string>{});
+  auto released = store_->ReleaseRun(run.id, 5, waiting);
+  ASSERT_OK(released);
+  EXPECT_EQ(released->status, RunStatus::kRunning);
+  EXPECT_EQ(released->worker, "");
+  EXPECT_EQ(released->epoch, 5);
+  EXPECT_EQ(released->attempt, 1);
+  EXPECT_EQ(TypesOf(*store_, run.id), std::vector<std::string>{"run.waiting"});
+
+  auto resumed = store_->MarkRunRunning(run.id, 6, "w2");
+  ASSERT_OK(resumed);
+  EXPECT_EQ(resumed->attempt, 1) << "a wait out of the slot is no new attempt";
+  EXPECT_EQ(resumed->worker, "w2");
+  auto taken_over = store_->MarkRunRunning(run.id, 7, "w3");  // a crash's takeover counts
+  ASSERT_OK(taken_over);
+  EXPECT_EQ(taken_over->attempt, 2);
+
+  ASSERT_OK(store_->CancelRun(run.id));
+  EXPECT_CODE(store_->ReleaseRun(run.id, 7, waiting), ErrorCode::kConflict);
+  EXPECT_EQ(TypesOf(*store_, run.id), std::vector<std::string>{"run.waiting"});
+}
+
 // An execution's start marks the run, appends its "started" event with the attempt the mark
 // counted, and reads the checkpoints, all or nothing: a claim one epoch behind, or one whose
 // run ended, writes no event; a repeat of the claim that won writes it again (as marking and
