@@ -994,6 +994,32 @@ test('a refresh that brings the same data keeps the elements shown', async () =>
   await page.context().close();
 });
 
+test('the overview and workers pages update their numbers in place, keeping their links', async () => {
+  // No worker serves this queue: its tasks stay pending, and its row's count is what changes.
+  await apiCall('/tasks', {method: 'POST', body: {kind: 'noop', queue: 'in-place'}});
+  const page = await loggedIn();
+  const link = 'a[href="#/queues/in-place"]';
+  await page.goto(`${stack.serverUrl}/#/`);
+  await page.waitForSelector(link);
+  await page.$eval(link, (el) => { window.marked = el; });
+  // A second task: the queue's pending count changes at the next refresh, and the link stays.
+  await apiCall('/tasks', {method: 'POST', body: {kind: 'noop', queue: 'in-place'}});
+  await page.waitForFunction((sel) => document.querySelector(sel)?.closest('tr').children[1].textContent === '2',
+                              link, {timeout: WAIT});
+  assert.equal(await page.evaluate(() => window.marked.isConnected), true, 'the overview redrew its queues');
+
+  // The workers page: a task the stack's worker runs changes its row's processed count.
+  await page.goto(`${stack.serverUrl}/#/workers`);
+  await page.waitForSelector('tr[data-worker]');
+  await page.$eval('tr[data-worker] td.mono', (el) => { window.marked = el; });
+  const processed = await page.$$eval('tr[data-worker] td:nth-child(9)', (tds) => tds.map((td) => td.textContent).join(','));
+  await apiCall('/tasks', {method: 'POST', body: {kind: 'noop'}});
+  await page.waitForFunction((was) => [...document.querySelectorAll('tr[data-worker] td:nth-child(9)')]
+    .map((td) => td.textContent).join(',') !== was, processed, {timeout: WAIT});
+  assert.equal(await page.evaluate(() => window.marked.isConnected), true, 'the workers page redrew its rows');
+  await page.context().close();
+});
+
 test('every page lays out at 1280 px and at 390 px wide (screenshots saved)', async () => {
   const {runs} = await apiCall('/runs?limit=1&workflow=console-hook');
   const {tasks} = await apiCall('/tasks?limit=1');

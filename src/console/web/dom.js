@@ -91,6 +91,42 @@ export function replace(el, ...children) {
   append(el, children);
 }
 
+// replace() for a region redrawn at each refresh whose data always changes a little (heartbeat
+// ages, counts): the new content is laid over the old one node by node, so an element drawn the
+// same stays the same element and only what changed is rewritten. A link being clicked (pressed
+// on one element, released on its fresh copy, the click is lost) and a selection stay. For
+// content without event listeners, which this cannot compare: text, tables, links, figures.
+export function morph(el, ...children) {
+  const fresh = el.cloneNode(false);
+  append(fresh, children);
+  morphChildren(el, fresh);
+}
+
+function morphChildren(from, to) {
+  const old = [...from.childNodes];
+  const next = [...to.childNodes];
+  next.forEach((node, i) => (i < old.length ? morphNode(old[i], node) : from.append(node)));
+  for (const node of old.slice(next.length)) node.remove();
+}
+
+function morphNode(from, to) {
+  if (from.nodeType !== to.nodeType || from.nodeName !== to.nodeName ||
+      from.namespaceURI !== to.namespaceURI ||
+      (from.nodeType !== Node.TEXT_NODE && from.nodeType !== Node.ELEMENT_NODE)) {
+    from.replaceWith(to);
+    return;
+  }
+  if (from.nodeType === Node.TEXT_NODE) {
+    if (from.nodeValue !== to.nodeValue) from.nodeValue = to.nodeValue;
+    return;
+  }
+  for (const {name} of [...from.attributes]) if (!to.hasAttribute(name)) from.removeAttribute(name);
+  for (const {name, value} of [...to.attributes]) {
+    if (from.getAttribute(name) !== value) from.setAttribute(name, value);
+  }
+  morphChildren(from, to);
+}
+
 // "2026-12-03T05:30:00.123Z" -> local "2026-12-03 06:30:00"; null -> "".
 export function fmtTime(iso) {
   if (!iso) return '';

@@ -2,7 +2,7 @@
 // runs by status. One refresh every 5 s (four small GETs); the throughput chart is built in the
 // page from the queues' cumulative counters, so no history is kept on the server.
 import {api} from './api.js';
-import {badge, fmtMs, h, replace, s, table} from './dom.js';
+import {badge, fmtMs, h, morph, replace, s, table} from './dom.js';
 
 const REFRESH_MS = 5000;
 const WINDOW_MS = 10 * 60 * 1000;
@@ -75,7 +75,9 @@ export function render(view, _params, _query, ctx) {
     const qs = queues.queues || [];
     samples.push({at: Date.now(), done: Object.fromEntries(qs.map((q) => [q.queue, completed(q)]))});
 
-    replace(queuesBox, h('h2', null, 'Queues'), table(
+    // Laid over what is shown (morph): the numbers change at every refresh, and a redraw would
+    // lose a click on a link.
+    morph(queuesBox, h('h2', null, 'Queues'), table(
       ['queue', 'pending', 'running', 'scheduled', 'dead', 'oldest pending'],
       qs.map((q) => h('tr', null,
         h('td', null, h('a', {href: `#/queues/${encodeURIComponent(q.queue)}`}, q.queue)),
@@ -85,12 +87,12 @@ export function render(view, _params, _query, ctx) {
         h('td', null, fmtMs(q.oldest_pending_age_ms)))),
       {empty: 'no queues yet'}));
 
-    replace(chartBox, h('h2', null, 'Throughput'), chart(qs));
+    morph(chartBox, h('h2', null, 'Throughput'), chart(qs));
     // The legend's colour swatches: set from script (the CSP allows no inline style attributes).
     for (const i of chartBox.querySelectorAll('i[data-color]')) i.style.background = i.dataset.color;
 
     const live = (workers.workers || []).filter((w) => w.alive);
-    replace(workersBox, h('h2', null, `Live workers (${live.length})`), table(
+    morph(workersBox, h('h2', null, `Live workers (${live.length})`), table(
       ['worker', 'status', 'queues', 'tasks', 'heartbeat'],
       live.map((w) => h('tr', null, h('td', {class: 'mono'}, w.id), h('td', null, badge(w.status)),
                         h('td', null, (w.queues || []).join(', ')),
@@ -99,10 +101,10 @@ export function render(view, _params, _query, ctx) {
       {empty: 'no live workers'}));
 
     if (alerts.unavailable) {
-      replace(alertsBox, h('h2', null, 'Alerts'), h('p', {class: 'muted'}, alerts.unavailable));
+      morph(alertsBox, h('h2', null, 'Alerts'), h('p', {class: 'muted'}, alerts.unavailable));
     } else {
       const firing = alerts.firing || [];
-      replace(alertsBox, h('h2', null, `Alerts firing (${firing.length})`),
+      morph(alertsBox, h('h2', null, `Alerts firing (${firing.length})`),
         firing.length ? h('ul', null, firing.map((a) => h('li', null, badge('firing'), ' ',
                                                         h('b', null, a.name || a.alert || ''), ' ',
                                                         a.message || a.summary || '')))
@@ -111,7 +113,7 @@ export function render(view, _params, _query, ctx) {
 
     const counts = runs.counts || {};
     const order = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
-    replace(runsBox, h('h2', null, 'Runs by status'),
+    morph(runsBox, h('h2', null, 'Runs by status'),
       h('p', {class: 'muted'}, `${runs.total} runs in all`),
       h('div', {class: 'stats'}, order.map((st) => h('a', {class: 'stat', href: `#/runs?status=${st}`},
         h('b', null, String(counts[st] || 0)), badge(st)))));

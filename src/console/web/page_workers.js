@@ -2,7 +2,7 @@
 // heartbeat age; dead ones (heartbeat lapsed) and stopped ones (shut down cleanly) marked, as the
 // API's status says.
 import {api} from './api.js';
-import {badge, fmtMs, fmtTime, h, replace, table} from './dom.js';
+import {badge, fmtMs, fmtTime, h, morph, replace, table} from './dom.js';
 
 export function render(view, _params, _query, ctx) {
   const box = h('div');
@@ -10,7 +10,9 @@ export function render(view, _params, _query, ctx) {
   ctx.every(5000, async () => {
     const {workers} = await api('/workers');
     ctx.clearError();
-    replace(box, table(
+    // Laid over what is shown (morph): heartbeat ages change at every refresh, and a redraw
+    // would lose a click on a current task's link.
+    morph(box, table(
       ['worker', 'status', 'host', 'pid', 'version', 'queues', 'concurrency', 'current tasks', 'processed', 'failed', 'started', 'heartbeat'],
       workers.map((w) => h('tr', {class: w.alive ? null : 'dead', 'data-worker': w.id},
         h('td', {class: 'mono'}, w.id),
