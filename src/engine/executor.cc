@@ -78,6 +78,7 @@ struct Finished {
   int attempt = 1;
   bool cancelled = false;
   int64_t wait_until_ms = 0;  // > 0: not finished: to run again then (NodeWait)
+  int64_t began_ms = 0;       // wall-clock: when its last attempt began
 };
 
 // One run's execution: the coordinator (Run), which runs a lone node itself and each of several
@@ -144,8 +145,9 @@ class Execution {
       // collected before it is not started (it would only be interrupted at once).
       if (stopping()) launches.clear();
       // The only node running: it runs on this thread, which would only wait for it (a
-      // one-node run, a chain's next link), instead of on a thread of its own.
-      if (threads.empty() && launches.size() == 1) {
+      // one-node run, a chain's next link), instead of on a thread of its own. Not while a wait
+      // is timed here: this thread must be free to start its node when it ends.
+      if (threads.empty() && launches.size() == 1 && waits_.empty()) {
         Finished f = RunNode(launches[0]);
         Settle(f);
         continue;
@@ -159,7 +161,7 @@ class Execution {
           give_back = true;
           break;
         }
-        SleepFor(run_stop, milliseconds(std::max<int64_t>(0, left)));
+        SleepFor(run_stop, TimedWait(left));
         continue;
       }
       Finished f;
@@ -168,9 +170,7 @@ class Execution {
         const auto any = [this] { return !finished_.empty(); };
         if (waits_.empty() || stopping()) {
           cv_.wait(lock, any);
-        } else if (!cv_.wait_for(lock,
-                                 milliseconds(std::max<int64_t>(0, NearestWait() - WallNowMs())),
-                                 any)) {
+        } else if (!cv_.wait_for(lock, TimedWait(NearestWait() - WallNowMs()), any)) {
           continue;  // a wait is due: its node starts beside the running ones
         }
         f = std::move(finished_.front());
@@ -223,14 +223,22 @@ class Execution {
     Json root;
     int first_attempt = 1;
     bool after_wait = false;  // its wait just ended: it goes on, it does not start again
+    int64_t began_ms = 0;     // wall-clock: when its first attempt began, if before this launch
   };
 
-  // A node waiting for its time (NodeWait), in the attempt it waits in.
+  // A node waiting for its time (NodeWait), in the attempt it waits in, begun at began_ms.
   struct Wait {
     const NodeDef* node = nullptr;
     int attempt = 1;
     int64_t until_ms = 0;
+    int64_t began_ms = 0;
   };
+
+  // How long to wait at once for a wait `left` ms away: not past it, and not so far that the
+  // clock's arithmetic overflows (a delay may be centuries long); the loop then waits again.
+  static milliseconds TimedWait(int64_t left) {
+    return milliseconds(std::clamp<int64_t>(left, 0, 3'600'000));
+  }
 
   int64_t NearestWait() const {
     int64_t nearest = waits_.front().until_ms;
@@ -247,7 +255,7 @@ class Execution {
         ++it;
         continue;
       }
-      resumed_[it->node->id] = it->attempt;
+      resumed_[it->node->id] = Resumed{it->attempt, it->began_ms};
       pending.push_back(it->node);
       it = waits_.erase(it);
     }
@@ -279,9 +287,16 @@ class Execution {
     }
     Launch launch{&node, std::move(scope_root)};
     if (auto it = resumed_.find(node.id); it != resumed_.end()) {
-      launch.first_attempt = it->second;
+      launch.first_attempt = it->second.attempt;
+      launch.began_ms = it->second.began_ms;
       launch.after_wait = true;
       resumed_.erase(it);
+    } else if (node.kind == NodeKind::kDelay) {
+      // A wait an earlier execution stored goes on in its attempt, not a new wait in attempt 1.
+      if (auto stored = sink_.StoredWaitOf(node.id)) {
+        launch.first_attempt = std::max(1, stored->attempt);
+        launch.began_ms = stored->began_ms;
+      }
     }
     return launch;
   }
@@ -301,7 +316,7 @@ class Execution {
   void Settle(Finished& f) {
     if (f.cancelled) return;  // interrupted, not finished: it runs again on resume
     if (f.wait_until_ms > 0) {
-      waits_.push_back(Wait{f.node, f.attempt, f.wait_until_ms});
+      waits_.push_back(Wait{f.node, f.attempt, f.wait_until_ms, f.began_ms});
       return;
     }
     if (f.result) {
@@ -413,6 +428,9 @@ class Execution {
     for (int attempt = launch.first_attempt;; ++attempt) {
       f.attempt = attempt;
       auto started = Clock::now();
+      // A wait that goes on counts from when it began (in this execution or an earlier one).
+      const bool goes_on = attempt == launch.first_attempt && launch.began_ms > 0;
+      f.began_ms = goes_on ? launch.began_ms : WallNowMs();
       if (!launch.after_wait || attempt != launch.first_attempt) {
         sink_.Emit(
             "node.started",
@@ -442,7 +460,8 @@ class Execution {
                    Json{{"node", node.id}, {"attempt", attempt}, {"deadline_ms", f.wait_until_ms}});
         return f;
       }
-      auto ms = std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
+      auto ms = goes_on ? std::max<int64_t>(0, WallNowMs() - f.began_ms)
+                        : std::chrono::duration_cast<milliseconds>(Clock::now() - started).count();
       if (r) r = WithinOutputBudget(std::move(*r));
       if (r) {
         sink_.Emit("node.finished", Json{{"node", node.id},
@@ -531,7 +550,11 @@ class Execution {
   // Coordinator-only state (touched by Run's thread alone).
   std::map<std::string, StepRecord> done_;
   std::vector<Wait> waits_;
-  std::map<std::string, int> resumed_;  // due waits' nodes, to the attempt they waited in
+  struct Resumed {
+    int attempt = 1;
+    int64_t began_ms = 0;
+  };
+  std::map<std::string, Resumed> resumed_;  // due waits' nodes: the attempt they waited in
   std::string failed_node_;
   std::string failed_error_;
   bool aborted_ = false;

@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stop_token>
 #include <string>
 
@@ -100,6 +101,17 @@ class RunSink {
   // the node waits only what is left. An error fails the attempt (a retryable node error).
   virtual Result<int64_t> DelayDeadline(const std::string& node_id, int attempt,
                                         std::chrono::milliseconds duration) = 0;
+
+  // A delay's wait that an earlier execution of the run stored: the node goes on in the attempt
+  // it waits in (whose deadline DelayDeadline keeps), and its duration counts from when it began
+  // (wall-clock ms). nullopt when none; the default.
+  struct StoredWait {
+    int attempt = 1;
+    int64_t began_ms = 0;
+  };
+  virtual std::optional<StoredWait> StoredWaitOf(const std::string& /*node_id*/) {
+    return std::nullopt;
+  }
 };
 
 struct RunContext {

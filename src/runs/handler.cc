@@ -100,6 +100,13 @@ class StoreSink final : public engine::RunSink {
     return deadline;
   }
 
+  std::optional<StoredWait> StoredWaitOf(const std::string& node_id) override {
+    std::lock_guard lock(store_mu_);
+    auto it = waiting_.find(node_id);
+    if (it == waiting_.end()) return std::nullopt;
+    return StoredWait{it->second.attempt, it->second.started_ms};
+  }
+
   Status SaveStep(const std::string& node_id, engine::StepStatus status, const Json& output,
                   const std::string& error, int attempt) override {
     std::lock_guard lock(store_mu_);
@@ -488,6 +495,9 @@ class Execution {
             Retryable("checkpoint not saved: " + (err ? err->message : outcome.error)));
       }
       case engine::RunOutcome::Kind::kWaiting:
+        // A stop that came after the executor chose to give back (a cancel, a drain, a lost
+        // lease) is handled as a stop: the run is not released for a task that is ending.
+        if (exec_stop.stop_requested()) break;
         return GiveBack(store, sink, outcome.resume_at_ms);
       case engine::RunOutcome::Kind::kCancelled:
         break;
@@ -590,7 +600,13 @@ class Execution {
       }
       auto now = store.GetRun(run_id_);
       if (now && *now && (**now).status == RunStatus::kCancelled) {
-        RecordRunEvent(store, run_id_, kEventFinished, Json{{"status", "cancelled"}});
+        // What the nodes said is kept, and the history ends as the cancelled run did.
+        events.back() = NewRunEvent{std::string(kEventFinished),
+                                    DumpJson(Json{{"status", "cancelled"}}), now_ms};
+        if (auto r = store.AppendRunEvents(run_id_, events); !r) {
+          spdlog::debug("run {}: events of the cancelled end not recorded: {}", run_id_,
+                        r.error().message);
+        }
         spdlog::info("run {}: cancelled", run_id_);
         return RunResult(**now);
       }

@@ -184,8 +184,9 @@ Result<RecoveryReport> RecoverRuns(Store& store, Broker& broker, const RecoveryO
     }
   }
   if (options.check_running) {
-    auto running = store.ListRunningRuns(options.running_age, options.limit);
+    auto running = store.ListRunningRuns(options.running_age, options.limit, options.running_after);
     if (!running) return Fail(running.error());
+    if (static_cast<int>(running->size()) == options.limit) report.running_next = running->back().id;
     for (const auto& run : *running) {
       report.runs.push_back(RecoverRunning(store, broker, run, options));
     }
@@ -210,6 +211,7 @@ void RunSweeper::Stop() {
 }
 
 void RunSweeper::Loop(std::stop_token st) {
+  std::string running_after;  // where the next pass's running runs begin
   std::unique_ptr<Store> store;
   std::unique_ptr<Broker> broker;
   std::string last_error;
@@ -231,11 +233,14 @@ void RunSweeper::Loop(std::stop_token st) {
         error = "redis: " + b.error().message;
     }
     if (error.empty()) {
-      auto report = RecoverRuns(*store, *broker, options_.recovery);
+      RecoveryOptions pass = options_.recovery;
+      pass.running_after = running_after;
+      auto report = RecoverRuns(*store, *broker, pass);
       if (!report) {
         error = report.error().message;
         store.reset();
       } else {
+        running_after = report->running_next;
         bool acted = false;
         for (const auto& r : report->runs) {
           if (r.action == Action::kAlive) continue;

@@ -43,6 +43,9 @@ struct RecoveryOptions {
   bool check_running = true;
   // At most this many runs of each kind per pass.
   int limit = 200;
+  // Running runs are looked at by id from after this one (RecoveryReport::running_next): a
+  // sweeper goes on where its last pass stopped. Empty: from the first.
+  std::string running_after;
   // A run started this many times whose task is gone again is failed instead of re-enqueued.
   int max_run_attempts = kMaxRunAttempts;
   // Where new tasks go when a run's history names no queue; and their settings.
@@ -74,6 +77,9 @@ std::string_view RecoveryActionName(RunRecovery::Action a);
 
 struct RecoveryReport {
   std::vector<RunRecovery> runs;  // every run examined, in order
+  // Where the next pass's running runs begin: the last one looked at when the pass took its
+  // limit, else empty (from the first again).
+  std::string running_next;
   int Count(RunRecovery::Action a) const;
 };
 

@@ -19,6 +19,9 @@ using Action = FireOutcome::Action;
 struct LoadedWorkflow {
   int version = 0;
   engine::Workflow definition;
+  // Why the stored graph does not load (one stored before a check that now refuses it); empty
+  // when it does. Kept: a stored version never changes, so it is read once, not at every tick.
+  std::string load_error;
 };
 
 class WorkflowCache {
@@ -32,14 +35,15 @@ class WorkflowCache {
     if (!version) return Fail(version.error());
     if (!*version) return Fail(ErrorCode::kNotFound, "workflow " + workflow_id + " has no version");
     auto ingested = engine::IngestStoredGraph((*version)->graph);
-    if (!ingested) {
-      return Fail(ErrorCode::kInternal, "stored graph of workflow " + workflow_id + " v" +
-                                            std::to_string((*version)->version) +
-                                            " does not load: " + ingested.error().message);
-    }
     auto loaded = std::make_unique<LoadedWorkflow>();
     loaded->version = (*version)->version;
-    loaded->definition = std::move(ingested->workflow);
+    if (ingested) {
+      loaded->definition = std::move(ingested->workflow);
+    } else {
+      loaded->load_error = "its stored graph (version " + std::to_string((*version)->version) +
+                           ") does not load: " + ingested.error().message +
+                           "; apply the workflow again";
+    }
     const LoadedWorkflow* p = loaded.get();
     cache_.emplace(workflow_id, std::move(loaded));
     return p;
@@ -158,29 +162,33 @@ class TriggerDispatch {
     return o;
   }
 
+  // The workflow's version cannot take a cron run (a required input without default, a stored
+  // graph that no longer loads): the occurrence is recorded without a run, so it is not retried
+  // every tick, and why is logged once per version.
+  FireOutcome Reject(int64_t fire_ms, const LoadedWorkflow& wf, const std::string& why) {
+    auto recorded = store_.RecordCronFire(trigger_.id, fire_ms, "");
+    if (!recorded) return Error(fire_ms, recorded.error().message);
+    FireOutcome o = Outcome(Action::kRejected, fire_ms);
+    o.detail = why + "; occurrence recorded without a run";
+    if (options_.rejected_versions == nullptr ||
+        options_.rejected_versions->FirstTime(trigger_.workflow_id, wf.version)) {
+      spdlog::error(
+          "cron {} {}: occurrence {}: {} (logged once for version {}: its later occurrences are "
+          "recorded without a run too)",
+          trigger_.workflow_name, trigger_.key, Iso(fire_ms), o.detail, wf.version);
+    }
+    return o;
+  }
+
   FireOutcome Fire(const PlannedFire& f) {
     const std::string scheduled_for = Iso(f.fire_ms);
     auto wf = workflows_.Get(trigger_.workflow_id);
     if (!wf) return Error(f.fire_ms, wf.error().message);
+    if (!(*wf)->load_error.empty()) return Reject(f.fire_ms, **wf, (*wf)->load_error);
     Json given{{"scheduled_for", scheduled_for}, {"timezone", config_.spec.timezone}};
     if (f.missed_count > 0) given["missed_count"] = f.missed_count;
     auto inputs = engine::ResolveInputs((*wf)->definition, given, /*allow_unknown=*/true);
-    if (!inputs) {
-      // The workflow cannot take a cron run (a required input without default): record the
-      // occurrence so it is not retried every tick, and say why.
-      auto recorded = store_.RecordCronFire(trigger_.id, f.fire_ms, "");
-      if (!recorded) return Error(f.fire_ms, recorded.error().message);
-      FireOutcome o = Outcome(Action::kRejected, f.fire_ms);
-      o.detail = "inputs rejected, occurrence recorded without a run: " + inputs.error().message;
-      if (options_.rejected_versions == nullptr ||
-          options_.rejected_versions->FirstTime(trigger_.workflow_id, (*wf)->version)) {
-        spdlog::error(
-            "cron {} {}: occurrence {}: {} (logged once for version {}: its later occurrences "
-            "are recorded without a run too)",
-            trigger_.workflow_name, trigger_.key, scheduled_for, o.detail, (*wf)->version);
-      }
-      return o;
-    }
+    if (!inputs) return Reject(f.fire_ms, **wf, "inputs rejected: " + inputs.error().message);
     CreateRunRequest req;
     req.workflow_id = trigger_.workflow_id;
     req.version = (*wf)->version;

@@ -68,7 +68,8 @@ struct FireOutcome {
     kSkippedOverlap,  // overlap: skip, a run was active: recorded without a run
     kHeld,            // overlap: queue, a run is active: waits for a later tick
     kSkippedMisfire,  // dropped by the misfire policy (one entry per trigger and tick)
-    kRejected,        // the workflow rejects the cron inputs: recorded without a run
+    kRejected,        // the version cannot take a cron run (inputs refused, a stored graph that no
+                      // longer loads): recorded without a run
     kError,           // could not be handled; retried on the next tick
   };
   Action action = Action::kFired;

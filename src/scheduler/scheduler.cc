@@ -251,12 +251,16 @@ void Scheduler::WorkLoop(std::stop_token st) {
       }
     }
     if (due(next_recovery, options_.recovery_interval)) {
-      auto r = runs::RecoverRuns(*store_, *broker_, options_.recovery);
+      runs::RecoveryOptions pass = options_.recovery;
+      pass.running_after = recovery_after_;
+      auto r = runs::RecoverRuns(*store_, *broker_, pass);
       if (!r) {
         failed("run recovery", r.error());
       } else {
+        recovery_after_ = r->running_next;
         int64_t acted = r->Count(runs::RunRecovery::Action::kEnqueued) +
-                        r->Count(runs::RunRecovery::Action::kFailed);
+                        r->Count(runs::RunRecovery::Action::kFailed) +
+                        r->Count(runs::RunRecovery::Action::kCancelled);
         std::lock_guard lock(mu_);
         stats_.recovered += acted;
       }

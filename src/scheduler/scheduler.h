@@ -86,7 +86,7 @@ struct SchedulerStats {
   int64_t errors = 0;        // failed ticks, duties and occurrences
   int64_t acquisitions = 0;  // times this scheduler became leader
   int64_t promoted = 0;      // delayed tasks promoted
-  int64_t recovered = 0;     // runs re-enqueued or failed by recovery
+  int64_t recovered = 0;     // runs re-enqueued, failed or cancelled by recovery
 };
 
 class Scheduler {
@@ -126,6 +126,7 @@ class Scheduler {
   std::unique_ptr<Store> store_;        // work thread only
   std::unique_ptr<Broker> broker_;      // work thread only
   RejectedVersions rejected_versions_;  // work thread only
+  std::string recovery_after_;          // work thread only: RecoveryOptions::running_after
 
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> token_{0};

@@ -128,6 +128,12 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   }
   (void)(*store)->AppendRunEvent(id, std::string(runs::kEventCancelled),
                                  DumpJson(Json{{"by", caller.actor}}));
+  // A run released to wait for a delay has no handler to end its history: its end is written
+  // here (a running one's handler writes it as it stops).
+  if (before->status == RunStatus::kRunning && before->worker.empty()) {
+    (void)(*store)->AppendRunEvent(id, std::string(runs::kEventFinished),
+                                   DumpJson(Json{{"status", "cancelled"}}));
+  }
   // The store decides; telling the task only stops the work sooner (the handler also polls the
   // run's status), so a failure here does not fail the cancel.
   Json out{{"run", views::Run(*run)}, {"task_id", nullptr}, {"task_cancel", nullptr}};

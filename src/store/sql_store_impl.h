@@ -99,7 +99,8 @@ class SqlStore final : public Store, private SqlSession {
   Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) override;
   Result<std::vector<Run>> ListPendingRunsOlderThan(std::chrono::milliseconds age,
                                                     int limit) override;
-  Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit) override;
+  Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit,
+                                           const std::string& after_id = "") override;
   Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override;
   Result<std::map<RunStatus, int64_t>> CountActiveRuns() override;
   Result<int64_t> CountPendingOlderThan(std::chrono::milliseconds age) override;

@@ -452,6 +452,8 @@ constexpr int kStartTries = 3;
 Result<Run> SqlStore::MarkRunRunning(const std::string& run_id, int64_t epoch,
                                      const std::string& worker) {
   if (epoch < 0) return Invalid("epoch must be >= 0");
+  // No worker is a released run's mark (ReleaseRun), whose next start counts no attempt.
+  if (worker.empty()) return Invalid("worker must not be empty");
   return Single([&]() -> Result<Run> {
     const SqlStatement update = MarkRunningUpdate(run_id, epoch, worker, NowMs());
     auto r = Exec(update.sql, update.params);
@@ -476,6 +478,7 @@ Result<Run> SqlStore::WhyNotMarkedRunning(const std::string& run_id, int64_t epo
 Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t epoch,
                                             const std::string& worker, const NewRunEvent& started) {
   if (epoch < 0) return Invalid("epoch must be >= 0");
+  if (worker.empty()) return Invalid("worker must not be empty");  // as MarkRunRunning
   if (auto st = RequireTypes({started}); !st) return Fail(st.error());
   {
     // The statement appends the attempt to the object's text: an object, without one of its own.
@@ -722,12 +725,13 @@ Result<std::vector<Run>> SqlStore::ListPendingRunsOlderThan(std::chrono::millise
                    {P::Int(NowMs() - age.count()), P::Int(limit)}, RunFromRow);
 }
 
-Result<std::vector<Run>> SqlStore::ListRunningRuns(std::chrono::milliseconds age, int limit) {
+Result<std::vector<Run>> SqlStore::ListRunningRuns(std::chrono::milliseconds age, int limit,
+                                                   const std::string& after_id) {
   if (limit < 1) return Invalid("limit must be >= 1");
   return Many<Run>(Cat(kRunSelect,
-                       "WHERE r.status = 'running' AND r.updated_ms <= $1 "
-                       "ORDER BY r.updated_ms, r.seq LIMIT $2"),
-                   {P::Int(NowMs() - age.count()), P::Int(limit)}, RunFromRow);
+                       "WHERE r.status = 'running' AND r.updated_ms <= $1 AND r.id > $3 "
+                       "ORDER BY r.id LIMIT $2"),
+                   {P::Int(NowMs() - age.count()), P::Int(limit), P::Text(after_id)}, RunFromRow);
 }
 
 Result<std::map<RunStatus, int64_t>> SqlStore::CountRunsByStatus() {

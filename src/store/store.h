@@ -538,8 +538,11 @@ class Store {
   // Pending runs created more than `age` ago, oldest first (the re-enqueue sweeper).
   virtual Result<std::vector<Run>> ListPendingRunsOlderThan(std::chrono::milliseconds age,
                                                             int limit) = 0;
-  // Running runs not updated for `age` (0 = all), oldest first (the lost-lease recovery check).
-  virtual Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit) = 0;
+  // Running runs not updated for `age` (0 = all), by id, those after `after_id` (the lost-lease
+  // recovery check: a pass goes on where the last one stopped, so every running run is looked
+  // at, however many runs wait for delays out of any worker's slot).
+  virtual Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit,
+                                                   const std::string& after_id = "") = 0;
   // Every status, zero included. It reads every run (on the order of 0.2 s per million, more with
   // larger rows): overviews go through RunCounter (store/run_counter.h), which counts the ended
   // statuses only now and then.

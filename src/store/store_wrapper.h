@@ -71,8 +71,9 @@ class StoreWrapper : public Store {
                                                     int limit) override {
     return target_.ListPendingRunsOlderThan(age, limit);
   }
-  Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit) override {
-    return target_.ListRunningRuns(age, limit);
+  Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit,
+                                           const std::string& after_id = "") override {
+    return target_.ListRunningRuns(age, limit, after_id);
   }
   Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override {
     return target_.CountRunsByStatus();

@@ -226,12 +226,13 @@ TEST_F(RunsCliTest, KilledWorkerDelayResumesAtItsStoredDeadline) {
   EXPECT_EQ(Count(count, "three"), 1);
 }
 
-// With the default --run-slot-wait (5s), a run in a 7 s delay gives its only slot back: another
+// With the default --run-slot-wait (5s), a run in a 15 s delay gives its only slot back: another
 // run ends meanwhile, `run watch` tells the wait, and kill -9 of the worker during it changes
 // nothing: a new worker resumes the run at its deadline, as its first attempt.
 TEST_F(RunsCliTest, ARunInALongDelayGivesItsSlotBackAndOutlivesItsWorker) {
   std::string count = File("count.txt");
-  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "7s"))}).exit_code, 0);
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "15s"))}).exit_code,
+            0);
   ASSERT_EQ(Ferry({"workflow", "apply",
                    File("quick.yaml",
                         "name: quick\nnodes:\n  q:\n    kind: lua\n    script: "
@@ -266,6 +267,43 @@ TEST_F(RunsCliTest, ARunInALongDelayGivesItsSlotBackAndOutlivesItsWorker) {
   EXPECT_EQ(run["attempt"], 1);
   EXPECT_EQ(Count(count, "one"), 1);
   EXPECT_EQ(Count(count, "three"), 1);
+}
+
+// `ferry run cancel` on a run waiting out of its slot: it ends at once, its task with it, and
+// its history ends with the cancelled end, so `run watch` says so and returns.
+TEST_F(RunsCliTest, ARunWaitingOutOfItsSlotIsCancelledAtOnce) {
+  std::string count = File("count.txt");
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "1h"))}).exit_code, 0);
+  auto worker = StartWorker("worker-c");
+  auto started = Ferry({"--json", "workflow", "run", "three"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  Json j = Json::parse(started.out);
+  const std::string id = j["run"]["id"];
+  const std::string task = j["task_id"];
+  // `task status` takes no --store: called without it.
+  const auto task_status = [&] {
+    return RunCommand({FerryBinary(), "--redis-url", redis_.url(), "--prefix", "cli-runs", "--json",
+                       "task", "status", task},
+                      seconds(30), {{"NO_COLOR", "1"}});
+  };
+  std::string last;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = task_status();
+        last = t.out + t.err;
+        return t.exit_code == 0 && Json::parse(t.out)["task"]["status"] == "scheduled";
+      },
+      seconds(15)))
+      << last;
+  auto cancel = Ferry({"run", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+  auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
+  EXPECT_NE(watch.out.find("run cancelled"), std::string::npos) << watch.out << watch.err;
+  EXPECT_EQ(ShowRun(id)["status"], "cancelled");
+  auto t = task_status();
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_EQ(Json::parse(t.out)["task"]["status"], "cancelled");
+  EXPECT_EQ(Count(count, "three"), 0);
 }
 
 // A run stuck `running` whose task is gone: `run recover` says what it does and the run ends.

@@ -1053,6 +1053,36 @@ TEST_F(RunsTest, RecoverRunWhoseTaskWasDeleted) {
   EXPECT_EQ(runs::RunGeneration(run.epoch), 1);
 }
 
+// Recovery looks at running runs a limited number at a time, each pass after the last one
+// the previous pass looked at, so all of them are looked at however many there are (runs
+// waiting for delays out of any slot are running too, and could otherwise hide a stuck one).
+TEST_F(RunsTest, RecoveryPassesGoOnWhereTheLastStopped) {
+  Apply(ThreeNodes(Path("count.txt"), "1s"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    auto s = Start("three");  // no worker: its task stays pending, alive
+    ASSERT_TRUE(store_->MarkRunRunning(s.run.id, runs::RunFencingToken(0, 1), "w/x"));
+    ids.push_back(s.run.id);
+  }
+  std::sort(ids.begin(), ids.end());
+  runs::RecoveryOptions ro;
+  ro.pending_age = milliseconds(-1);
+  ro.limit = 1;
+  std::vector<std::string> seen;
+  for (int pass = 0; pass < 3; ++pass) {
+    auto report = runs::RecoverRuns(*store_, *broker_, ro);
+    ASSERT_TRUE(report) << report.error().message;
+    for (const auto& r : report->runs) {
+      EXPECT_EQ(r.action, runs::RunRecovery::Action::kAlive) << r.detail;
+      seen.push_back(r.run_id);
+    }
+    ro.running_after = report->running_next;
+  }
+  // The first, the second, then none (the end: the next pass begins from the first again).
+  EXPECT_EQ(seen, ids);
+  EXPECT_EQ(ro.running_after, "");
+}
+
 TEST(RunsPostgresTest, RunSucceedsOnPostgres) {
   if (!PostgresServer::Available()) GTEST_SKIP() << "PostgreSQL not installed";
   PostgresServer pg;

@@ -368,6 +368,8 @@ TEST_P(StoreConformance, MarkRunningIsFencedByEpoch) {
   EXPECT_CODE(store_->FinishRun(run.id, 2, RunStatus::kRunning, "", "", ""),
               ErrorCode::kInvalidArgument);
   EXPECT_CODE(store_->MarkRunRunning("01ARZ3NDEKTSV4RRFFQ69G5FAV", 1, "w"), ErrorCode::kNotFound);
+  // No worker is a released run's mark only (ReleaseRun).
+  EXPECT_CODE(store_->MarkRunRunning(NewRun(wf).id, 1, ""), ErrorCode::kInvalidArgument);
   EXPECT_CODE(store_->FinishRun(NewRun(wf).id, 1, RunStatus::kSucceeded, "", "", ""),
               ErrorCode::kConflict);  // still pending
 }
@@ -883,6 +885,11 @@ TEST_P(StoreConformance, SweeperAndRecoveryQueries) {
   ASSERT_EQ(running->size(), 1u);
   EXPECT_EQ((*running)[0].id, started.id);
   EXPECT_EQ(store_->ListRunningRuns(seconds(60), 10)->size(), 0u);
+  // A pass goes on after the last run the previous one looked at.
+  EXPECT_EQ(store_->ListRunningRuns(seconds(5), 10, started.id)->size(), 0u);
+  auto from_before = store_->ListRunningRuns(seconds(5), 10, started.id.substr(0, 25));
+  ASSERT_OK(from_before);
+  EXPECT_EQ(from_before->size(), 1u);
 
   auto counts = store_->CountRunsByStatus();
   ASSERT_OK(counts);

@@ -337,6 +337,51 @@ TEST_F(DispatchTest, RejectedCronInputsAreRecordedEachTimeAndLoggedOncePerVersio
   EXPECT_EQ(store_->ListCronFires(OnlyTrigger(wf.id).id, 100)->size(), 5u);
 }
 
+// A stored version whose graph no longer loads (stored before a check that now refuses it) is
+// read once, its occurrences are recorded without a run, and why is logged once per version:
+// not an error at every tick.
+TEST_F(DispatchTest, AStoredGraphThatNoLongerLoadsIsLoggedOncePerVersion) {
+  auto wf = ApplyWorkflowSource(*store_, CronWorkflow("stale", "* * * * * *"));
+  auto v1 = store_->GetWorkflowVersion(wf.id, 0);
+  ASSERT_TRUE(v1 && *v1);
+  Json graph = Json::parse((*v1)->graph);
+  for (auto& node : graph["nodes"]) node["kind"] = "retired";  // a kind this build refuses
+  ApplyWorkflowRequest stale;
+  stale.name = "stale";
+  stale.source = (*v1)->source;
+  stale.graph = DumpJson(graph);
+  stale.checksum = std::string(64, 'a');
+  ASSERT_TRUE(store_->ApplyWorkflow(stale));
+  std::ostringstream logs;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logs);
+  spdlog::default_logger()->sinks().push_back(sink);
+  RejectedVersions rejected;
+  DispatchOptions o;
+  o.rejected_versions = &rejected;
+  std::vector<std::string> details;
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(seconds(1));
+    auto r = DispatchCron(*store_, broker_, clock_, o);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->Count(Action::kRejected), 1);
+    EXPECT_EQ(r->Count(Action::kError), 0);
+    for (const auto& f : r->outcomes) details.push_back(f.detail);
+  }
+  spdlog::default_logger()->sinks().pop_back();
+  ASSERT_FALSE(details.empty());
+  EXPECT_NE(details[0].find("stored graph (version 2) does not load"), std::string::npos)
+      << details[0];
+  const std::string text = logs.str();
+  size_t n = 0;
+  for (size_t at = text.find("does not load"); at != std::string::npos;
+       at = text.find("does not load", at + 1)) {
+    ++n;
+  }
+  EXPECT_EQ(n, 1u) << text;
+  EXPECT_EQ(CronRuns(wf.id).size(), 0u);
+  EXPECT_EQ(store_->ListCronFires(OnlyTrigger(wf.id).id, 100)->size(), 3u);
+}
+
 TEST_F(DispatchTest, KeepGoingFalseStopsBeforeAnyTrigger) {
   ApplyWorkflowSource(*store_, CronWorkflow("stop", "* * * * * *"));
   clock_.Advance(seconds(1));
