@@ -186,7 +186,8 @@ Result<RecoveryReport> RecoverRuns(Store& store, Broker& broker, const RecoveryO
   if (options.check_running) {
     auto running = store.ListRunningRuns(options.running_age, options.limit, options.running_after);
     if (!running) return Fail(running.error());
-    if (static_cast<int>(running->size()) == options.limit) report.running_next = running->back().id;
+    if (static_cast<int>(running->size()) == options.limit)
+      report.running_next = running->back().id;
     for (const auto& run : *running) {
       report.runs.push_back(RecoverRunning(store, broker, run, options));
     }
