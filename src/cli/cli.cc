@@ -381,6 +381,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   setting(dev, "data-dir", dv.data_dir);
   setting(dev, "concurrency", dv.concurrency);
   setting(dev, "nice", dv.nice);
+  setting(dev, "run-slot-wait", dv.run_slot_wait);
   AddHandlerFlag(dev, dv.handlers);
   setting(dev, "secrets-file", sf.secrets_file);
   add_store(dev);

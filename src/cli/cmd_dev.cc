@@ -48,6 +48,12 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   if (auto st = PickInt(args.nice, "nice", ctx.env(), 0, 19, nice); !st) {
     return out.Fail(st.error());
   }
+  std::chrono::milliseconds run_slot_wait = runs::RunHandlerOptions{}.give_back_waits_over;
+  if (auto st = PickDuration(args.run_slot_wait, "run-slot-wait", ctx.env(), /*allow_zero=*/true,
+                             run_slot_wait);
+      !st) {
+    return out.Fail(st.error());
+  }
   // The user's own kinds (docs/handlers.md), checked before anything starts.
   auto declared = ResolveHandlerDeclarations(args.handlers, ctx.env());
   if (!declared) return out.Fail(declared.error());
@@ -143,6 +149,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   ho.worker_id = wo.worker_id;
   ho.secrets = &secrets;
   ho.on_run_failed = capture;
+  ho.give_back_waits_over = run_slot_wait;
   runs::RegisterRunHandler(registry, **stores, *brokers, ho);
   auto worker = MakeWorker(wo, registry, MakeRedisBrokerFactory(wo.broker));
   if (!worker) return out.Fail(worker.error());
@@ -226,7 +233,8 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   banner += "  Redis:      " + MaskRedisUrl(broker_options.redis_url) +
             (private_redis ? " (private, stops with ferry dev)" : "") + "\n";
   banner += "  Worker:     " + (*worker)->id() + " (concurrency " + std::to_string(concurrency) +
-            ", queue default)\n";
+            ", queue default; runs give their slot back in delays over " +
+            FormatDuration(run_slot_wait) + ")\n";
   if (!declared->specs.empty()) {
     std::string kinds;
     for (const auto& spec : declared->specs) {

@@ -126,10 +126,13 @@ std::string RunEventLine(const Json& e) {
   } else if (type == "node.retrying") {
     text = str("node") + "  retrying (attempt " + str("attempt") + " failed: " + str("error") + ")";
   } else if (type == "node.waiting") {
-    text = str("node") + "  waiting until " + Clock(d.value("deadline_ms", int64_t{0}));
+    // With its date: a delay may end days or a year ahead.
+    text = str("node") + "  waiting until " + FormatIsoMs(d.value("deadline_ms", int64_t{0}));
   } else if (type == runs::kEventWaiting) {
-    text = "run waiting until " + Clock(d.value("until_ms", int64_t{0})) +
+    text = "run waiting until " + FormatIsoMs(d.value("until_ms", int64_t{0})) +
            ", its worker's slot free meanwhile";
+  } else if (type == runs::kEventCancelled) {
+    text = "run cancel asked by " + str("by");
   } else if (type == runs::kEventEnqueued) {
     text = "run enqueued as task " + str("task_id") + " (queue " + str("queue") + ")";
   } else if (type == runs::kEventStarted) {
@@ -448,9 +451,10 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   ho.secrets = support->chain.get();
   ho.on_run_failed = remediation::CaptureHook(*remediation, support->chain.get());
   runs::RegisterRunHandler(registry, *support->stores, *support->brokers, ho);
-  spdlog::info("ferry.run handler: store {}{}{}", support->stores->Describe(),
-               secrets_file ? ", secrets file " + *secrets_file : "",
-               remediation->enabled ? ", failed runs captured for remediation" : "");
+  spdlog::info("ferry.run handler: store {}{}{}, runs give their slot back in delays over {}",
+               support->stores->Describe(), secrets_file ? ", secrets file " + *secrets_file : "",
+               remediation->enabled ? ", failed runs captured for remediation" : "",
+               FormatDuration(worker.run_slot_wait));
   return std::shared_ptr<void>(support);
 }
 

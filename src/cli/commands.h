@@ -183,6 +183,7 @@ struct DevArgs {
   std::optional<std::string> data_dir;
   std::optional<std::string> concurrency;
   std::optional<std::string> nice;
+  std::optional<std::string> run_slot_wait;
   std::vector<std::string> handlers;  // --handler, repeatable; else FERRY_HANDLERS
 };
 

@@ -325,7 +325,7 @@ const std::vector<SettingInfo>& Settings() {
        "yes|no: also copy workflow runs' node events into their tasks' event streams (ferry task "
        "events); the run's history has them either way (ferry run watch)",
        "", ""},
-      {"run-slot-wait", "5s", "worker", false,
+      {"run-slot-wait", "5s", "worker, dev", false,
        "Longest delay a workflow run waits for in its worker slot; a run left with only a longer "
        "one gives the slot back and goes on when the delay ends",
        "", ""},

@@ -103,7 +103,7 @@ Result<Json> LocalService::GetRun(const std::string& id) {
     if (!steps) return Fail(steps.error());
     Json out = views::Run(*run);
     Json list = Json::array();
-    for (const auto& s : *steps) list.push_back(views::Step(s));
+    for (const auto& s : *steps) list.push_back(views::Step(s, run->status));
     out["steps"] = std::move(list);
     return Json{{"run", std::move(out)}};
   });

@@ -221,9 +221,10 @@ SqlStatement MarkStartedStatement(const std::string& run_id, int64_t epoch,
 }
 
 SqlStatement StepsSelect(const std::string& run_id) {
-  return {
-      Cat("SELECT ", kStepCols) + " FROM run_steps WHERE run_id = $1 ORDER BY finished_ms, node_id",
-      {P::Text(run_id)}};
+  return {// Finished steps in the order they finished, then waiting ones (finished_ms 0).
+          Cat("SELECT ", kStepCols) +
+              " FROM run_steps WHERE run_id = $1 ORDER BY finished_ms = 0, finished_ms, node_id",
+          {P::Text(run_id)}};
 }
 
 // Whether the database runs INSERT and UPDATE inside WITH (PostgreSQL; SQLite does not), so a

@@ -149,9 +149,12 @@ Json Run(const ferry::Run& r) {
               {"duration_ms", DurationMs(r.started_ms, r.finished_ms)}};
 }
 
-Json Step(const RunStep& s) {
+Json Step(const RunStep& s, RunStatus run_status) {
+  // A delay's stored deadline outlives a run that ended during the wait (cancelled, or failed
+  // by a node beside it): shown as the wait it was, cut short.
+  const bool cut = s.status == kStepWaiting && IsTerminal(run_status);
   return Json{{"node", s.node_id},
-              {"status", s.status},
+              {"status", cut ? "interrupted" : s.status},
               {"attempt", s.attempt},
               {"output", Embedded(s.output)},
               {"error", Text(s.error)},

@@ -37,7 +37,7 @@ Json Workflow(const ferry::Workflow& w);
 // `full` adds the source and the parsed graph.
 Json Version(const WorkflowVersion& v, bool full);
 Json Run(const ferry::Run& r);
-Json Step(const RunStep& s);
+Json Step(const RunStep& s, RunStatus run_status);
 Json RunEvent(const ferry::RunEvent& e);
 Json Token(const ApiToken& t);
 // A workflow's trigger (webhook or cron) with its fire times.

@@ -144,8 +144,10 @@ export async function renderRun(view, [id], _query, ctx) {
       r.error ? ['error', h('span', {class: 'error'}, r.error)] : null,
     ])));
     const steps = r.steps || [];
-    // A "waiting" step is a delay node's stored deadline: on the graph the node is running.
-    for (const st of steps) setNode(st.node, st.status === 'waiting' ? 'running' : st.status);
+    // A "waiting" step is a delay node's stored deadline: on the graph the node is running; an
+    // "interrupted" one is such a wait that the run's end cut short.
+    const onGraph = {waiting: 'running', interrupted: 'cancelled'};
+    for (const st of steps) setNode(st.node, onGraph[st.status] || st.status);
     // A node still shown running when the run has ended was stopped with it (cancel, or a
     // sibling's failure) and was not saved as a step.
     if (ENDED.has(r.status)) {

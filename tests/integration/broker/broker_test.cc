@@ -1416,6 +1416,13 @@ TEST_F(BrokerTest, SnoozeSchedulesAgainWithoutCountingAnAttempt) {
   EXPECT_GE(rec.eta_ms, before + 3'600'000);
   EXPECT_LE(rec.eta_ms, WallNowMs() + 3'600'000);
   EXPECT_EQ(Counter("default", "snoozed"), 1);
+  // Its events tell the snooze (the record alone would read as still running).
+  auto events = broker_->ReadEvents(id, "0", 100, kNoBlock);
+  ASSERT_TRUE(events) << events.error().ToString();
+  std::vector<std::string> types;
+  for (const auto& e : *events) types.push_back(e.type);
+  EXPECT_THAT(types, ElementsAre("submitted", "running", "scheduled"));
+  EXPECT_EQ(events->back().data["eta_ms"], rec.eta_ms);
   EXPECT_EQ(CompleteOne(z), CompletionOutcome::kDuplicate);
   EXPECT_TRUE(ClaimOk({"default"}).empty());
 

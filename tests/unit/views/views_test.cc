@@ -138,8 +138,8 @@ std::vector<Case> Cases() {
        {"id", "inputs", "output", "error", "created_at", "started_at", "finished_at", "updated_at",
         "duration_ms"}},
       {"step",
-       [=] { return Step(step); },
-       [] { return Step({}); },
+       [=] { return Step(step, RunStatus::kSucceeded); },
+       [] { return Step({}, RunStatus::kPending); },
        {"node", "output", "started_at", "finished_at", "duration_ms"}},
       {"run_event",
        [=] { return RunEvent(event); },
@@ -199,6 +199,16 @@ TEST(Views, ValuesAreRenderedNotCopied) {
        {"output", "error", "failed_node", "trigger_id", "retry_of", "worker", "finished_at"}) {
     EXPECT_TRUE(r[optional].is_null()) << optional << " = " << r[optional].dump();
   }
+  // A delay's wait is shown waiting while its run goes on, and interrupted once the run ended
+  // during it; other steps as stored.
+  RunStep wait;
+  wait.status = std::string(kStepWaiting);
+  EXPECT_EQ(Step(wait, RunStatus::kRunning)["status"], "waiting");
+  EXPECT_EQ(Step(wait, RunStatus::kCancelled)["status"], "interrupted");
+  EXPECT_EQ(Step(wait, RunStatus::kFailed)["status"], "interrupted");
+  RunStep done;
+  done.status = "succeeded";
+  EXPECT_EQ(Step(done, RunStatus::kCancelled)["status"], "succeeded");
   EXPECT_EQ(Embedded("not json"), "not json");
   EXPECT_EQ(Page("runs", Json::array(), "")["next_cursor"], nullptr);
   EXPECT_EQ(Page("runs", Json::array(), "c1")["next_cursor"], "c1");

@@ -94,12 +94,12 @@ for i = 6, #ARGV, 8 do
         counts.handed_back = counts.handed_back + 1
       elseif target == 'scheduled' then
         local eta = now + tonumber(backoff)
+        -- Told in the task's events (the record alone would read as still running): a snooze
+        -- is rare beside the task's routine transitions.
+        open_events(tkey, ekey)
         redis.call('HSET', tkey, 'status', 'scheduled', 'eta_ms', eta, 'attempts', attempts - 1)
         redis.call('ZADD', qp .. ':delayed', eta, id)
-        -- Routine, as a promotion is: written only when the task already has an event stream.
-        if t[7] == '1' then
-          event(ekey, 'scheduled', {worker = worker, reason = 'snoozed', eta_ms = eta})
-        end
+        event(ekey, 'scheduled', {worker = worker, reason = 'snoozed', eta_ms = eta})
         counts.snoozed = counts.snoozed + 1
       elseif target == 'retrying' then
         local eta = now + tonumber(backoff)
