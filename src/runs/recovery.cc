@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/sleep.h"
+#include "core/time_util.h"
 
 namespace ferry::runs {
 namespace {
@@ -60,6 +61,16 @@ RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
     r.detail = ensured->previous.empty() ? "never enqueued" : "previous task " + ensured->previous;
   }
   return r;
+}
+
+// When a released run's wait ends: its last run.waiting event's until_ms; nullopt if unknown.
+std::optional<int64_t> ReleasedUntil(Store& store, const std::string& run_id) {
+  auto page = store.ListRunEventPage(
+      run_id, {.limit = 1, .types = {std::string(kEventWaiting)}, .last = true});
+  if (!page || page->events.empty()) return std::nullopt;
+  auto data = ParseJson(page->events.back().data);
+  if (!data || !data->is_object() || !(*data)["until_ms"].is_number_integer()) return std::nullopt;
+  return (*data)["until_ms"].get<int64_t>();
 }
 
 // A running run: alive while its task is; otherwise the next generation takes it over.
@@ -138,13 +149,20 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
     r.detail = gone + "; would enqueue the next generation (dry run)";
     return r;
   }
-  auto ensured = EnsureRunTask(store, broker, **now, options.task);
+  EnsureTaskOptions task = options.task;
+  // A run released to wait for a delay goes on when its wait ends, not at once: it would only
+  // hold a slot, or be released again.
+  if ((**now).worker.empty()) task.eta_ms = ReleasedUntil(store, run.id);
+  auto ensured = EnsureRunTask(store, broker, **now, task);
   if (!ensured) return WithError(std::move(r), ensured.error());
   r.task_id = ensured->task_id;
   r.generation = ensured->generation;
   r.action =
       ensured->action == EnsureTaskResult::Action::kEnqueued ? Action::kEnqueued : Action::kAlive;
-  r.detail = gone + "; resumes from its checkpoints";
+  r.detail = gone + "; resumes from its checkpoints" +
+             (task.eta_ms && *task.eta_ms > WallNowMs()
+                  ? " when its wait ends (" + FormatIsoMs(*task.eta_ms) + ")"
+                  : "");
   return r;
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/ids.h"
+#include "core/time_util.h"
 #include "engine/ingest.h"
 #include "runs/definitions.h"
 
@@ -232,8 +233,10 @@ Result<EnsureTaskResult> EnsureRunTask(Store& store, Broker& broker, const Run& 
   if (run.status == RunStatus::kRunning) next = std::max(next, RunGeneration(run.epoch) + 1);
 
   for (int probe = 0; probe < kMaxGenerationProbes; ++probe, ++next) {
-    auto submitted = broker.Submit(
-        RunTaskRequest(run.id, next, result.queue, options.max_attempts, options.timeout));
+    SubmitRequest request =
+        RunTaskRequest(run.id, next, result.queue, options.max_attempts, options.timeout);
+    if (options.eta_ms && *options.eta_ms > WallNowMs()) request.eta_ms = options.eta_ms;
+    auto submitted = broker.Submit(request);
     if (!submitted) return Fail(submitted.error());
     if (submitted->existing) {
       // Someone (a racing recoverer, an earlier pass whose event append failed) already

@@ -157,6 +157,8 @@ struct EnsureTaskOptions {
   // The run.enqueued event's "reason" when the run had no task before (with one, the reason is
   // what became of it): who enqueues it.
   std::string reason = "sweep";
+  // When set and ahead, a new task is scheduled for then (a released run's wait's end).
+  std::optional<int64_t> eta_ms;
 };
 
 struct EnsureTaskResult {

@@ -1053,6 +1053,41 @@ TEST_F(RunsTest, RecoverRunWhoseTaskWasDeleted) {
   EXPECT_EQ(runs::RunGeneration(run.epoch), 1);
 }
 
+// A released run whose task was lost (a Redis that lost its data) is taken over by a task
+// scheduled for the end of its wait, not one that would run at once only to hold a slot or be
+// released again.
+TEST_F(RunsTest, ALostTaskOfAReleasedRunIsReplacedForTheEndOfItsWait) {
+  Apply(ThreeNodes(Path("count.txt"), "1h"));
+  give_back_waits_over_ = seconds(1);
+  StartWorker();
+  auto s = Start("three");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = broker_->GetTask(s.task_id);
+        return t && *t && (*t)->status == TaskStatus::kScheduled;
+      },
+      seconds(10)));
+  StopWorker();
+  auto waiting =
+      store_->ListRunEventPage(s.run.id, {.limit = 1, .types = {"run.waiting"}, .last = true});
+  ASSERT_TRUE(waiting && waiting->events.size() == 1u);
+  const int64_t until = Json::parse(waiting->events[0].data)["until_ms"].get<int64_t>();
+  redis_.Cli({"FLUSHALL"});
+
+  runs::RecoveryOptions ro;
+  ro.pending_age = milliseconds(-1);
+  auto report = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_EQ(report->runs.size(), 1u);
+  const auto& r = report->runs[0];
+  EXPECT_EQ(r.action, runs::RunRecovery::Action::kEnqueued) << r.detail;
+  EXPECT_NE(r.detail.find("when its wait ends"), std::string::npos) << r.detail;
+  auto task = broker_->GetTask(r.task_id);
+  ASSERT_TRUE(task && *task);
+  EXPECT_EQ((*task)->status, TaskStatus::kScheduled);
+  EXPECT_EQ((*task)->eta_ms, until);
+}
+
 // Recovery looks at running runs a limited number at a time, each pass after the last one
 // the previous pass looked at, so all of them are looked at however many there are (runs
 // waiting for delays out of any slot are running too, and could otherwise hide a stuck one).
