@@ -556,18 +556,9 @@ class Execution {
       if (done.error().code != ErrorCode::kConflict) {
         return tl::unexpected(StoreUnavailable(done.error().message));
       }
-      auto now = store.GetRun(run_id_);
-      if (now && *now && (**now).status == RunStatus::kCancelled) {
-        // A cancel that landed as the run was ending: what the nodes said is kept, and the
-        // history ends as the cancelled run did (not the last node's checkpoint: the run is over).
-        events.back() = NewRunEvent{std::string(kEventFinished),
-                                    DumpJson(Json{{"status", "cancelled"}}), now_ms};
-        if (auto r = store.AppendRunEvents(run_id_, events); !r) {
-          spdlog::debug("run {}: events of the cancelled end not recorded: {}", run_id_,
-                        r.error().message);
-        }
-        return RunResult(**now);
-      }
+      // A cancel that landed as the run was ending (not the last node's checkpoint: the run is
+      // over).
+      if (auto cancelled = EndedByCancel(store, events, now_ms)) return *cancelled;
       return tl::unexpected(NotRetryable("superseded: " + done.error().message));
     }
     const int64_t duration_ms = done->started_ms != 0 && done->finished_ms >= done->started_ms
@@ -585,6 +576,22 @@ class Execution {
     return RunResult(*done);
   }
 
+  // After a write refused because the run is not ours: when it was cancelled meanwhile, what the
+  // nodes said (`events`, whose last one was to go with the write) is kept and the history ends
+  // as the cancelled run did; the run's result then. nullopt when it was not cancelled.
+  std::optional<HandlerResult> EndedByCancel(Store& store, std::vector<NewRunEvent> events,
+                                             int64_t now_ms) {
+    auto now = store.GetRun(run_id_);
+    if (!now || !*now || (**now).status != RunStatus::kCancelled) return std::nullopt;
+    events.back() =
+        NewRunEvent{std::string(kEventFinished), DumpJson(Json{{"status", "cancelled"}}), now_ms};
+    if (auto r = store.AppendRunEvents(run_id_, events); !r) {
+      spdlog::debug("run {}: events of the cancelled end not recorded: {}", run_id_,
+                    r.error().message);
+    }
+    return RunResult(**now);
+  }
+
   // Left with only a long wait: the run is released in the store (its next start is no new
   // attempt) with what its nodes said and a "run.waiting" event, and its task snoozes until the
   // wait ends, giving the worker's slot back meanwhile.
@@ -598,17 +605,9 @@ class Execution {
       if (released.error().code != ErrorCode::kConflict) {
         return tl::unexpected(StoreUnavailable(released.error().message));
       }
-      auto now = store.GetRun(run_id_);
-      if (now && *now && (**now).status == RunStatus::kCancelled) {
-        // What the nodes said is kept, and the history ends as the cancelled run did.
-        events.back() = NewRunEvent{std::string(kEventFinished),
-                                    DumpJson(Json{{"status", "cancelled"}}), now_ms};
-        if (auto r = store.AppendRunEvents(run_id_, events); !r) {
-          spdlog::debug("run {}: events of the cancelled end not recorded: {}", run_id_,
-                        r.error().message);
-        }
+      if (auto cancelled = EndedByCancel(store, events, now_ms)) {
         spdlog::info("run {}: cancelled", run_id_);
-        return RunResult(**now);
+        return *cancelled;
       }
       return tl::unexpected(NotRetryable("superseded: " + released.error().message));
     }

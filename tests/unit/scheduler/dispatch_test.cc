@@ -281,6 +281,32 @@ TEST_F(DispatchTest, EnqueueFailureLeavesAPendingRunForTheSweeper) {
   EXPECT_EQ(CronRuns(wf.id).size(), 2u);  // the schedule moved on; the run stays for the sweeper
 }
 
+// What the default logger writes while it lives.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(text_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string Text() const { return text_.str(); }
+  // How many times `needle` was written.
+  size_t Count(const std::string& needle) const {
+    const std::string text = Text();
+    size_t n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
 // A required input that cron runs are not given is refused at apply (ingest_test.cc has the
 // cases). What apply cannot foresee, a cron value an input's constraint refuses, is recorded
 // without a run at each occurrence and logged once per workflow version.
@@ -301,9 +327,7 @@ TEST_F(DispatchTest, RejectedCronInputsAreRecordedEachTimeAndLoggedOncePerVersio
       "triggers:\n  cron:\n    schedule: \"* * * * * *\"\nnodes:\n  a: {kind: lua, script: "
       "return 1}\n";
   auto wf = ApplyWorkflowSource(*store_, source);
-  std::ostringstream logs;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logs);
-  spdlog::default_logger()->sinks().push_back(sink);
+  LogCapture logs;
   RejectedVersions rejected;
   DispatchOptions o;
   o.rejected_versions = &rejected;
@@ -316,23 +340,13 @@ TEST_F(DispatchTest, RejectedCronInputsAreRecordedEachTimeAndLoggedOncePerVersio
   EXPECT_EQ(tick(), 1);
   EXPECT_EQ(tick(), 1);  // the next occurrence, not the same one again
   EXPECT_EQ(tick(), 1);
-  auto count = [&] {
-    const std::string text = logs.str();
-    size_t n = 0;
-    for (size_t at = text.find("inputs rejected"); at != std::string::npos;
-         at = text.find("inputs rejected", at + 1)) {
-      ++n;
-    }
-    return n;
-  };
-  EXPECT_EQ(count(), 1u) << logs.str();
+  EXPECT_EQ(logs.Count("inputs rejected"), 1u) << logs.Text();
   // A new version is a new story: logged once more.
   source.replace(source.find("return 1"), 8, "return 2");
   ApplyWorkflowSource(*store_, source);
   EXPECT_EQ(tick(), 1);
   EXPECT_EQ(tick(), 1);
-  spdlog::default_logger()->sinks().pop_back();
-  EXPECT_EQ(count(), 2u) << logs.str();
+  EXPECT_EQ(logs.Count("inputs rejected"), 2u) << logs.Text();
   EXPECT_EQ(CronRuns(wf.id).size(), 0u);
   EXPECT_EQ(store_->ListCronFires(OnlyTrigger(wf.id).id, 100)->size(), 5u);
 }
@@ -352,9 +366,7 @@ TEST_F(DispatchTest, AStoredGraphThatNoLongerLoadsIsLoggedOncePerVersion) {
   stale.graph = DumpJson(graph);
   stale.checksum = std::string(64, 'a');
   ASSERT_TRUE(store_->ApplyWorkflow(stale));
-  std::ostringstream logs;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logs);
-  spdlog::default_logger()->sinks().push_back(sink);
+  LogCapture logs;
   RejectedVersions rejected;
   DispatchOptions o;
   o.rejected_versions = &rejected;
@@ -367,17 +379,10 @@ TEST_F(DispatchTest, AStoredGraphThatNoLongerLoadsIsLoggedOncePerVersion) {
     EXPECT_EQ(r->Count(Action::kError), 0);
     for (const auto& f : r->outcomes) details.push_back(f.detail);
   }
-  spdlog::default_logger()->sinks().pop_back();
   ASSERT_FALSE(details.empty());
   EXPECT_NE(details[0].find("stored graph (version 2) does not load"), std::string::npos)
       << details[0];
-  const std::string text = logs.str();
-  size_t n = 0;
-  for (size_t at = text.find("does not load"); at != std::string::npos;
-       at = text.find("does not load", at + 1)) {
-    ++n;
-  }
-  EXPECT_EQ(n, 1u) << text;
+  EXPECT_EQ(logs.Count("does not load"), 1u) << logs.Text();
   EXPECT_EQ(CronRuns(wf.id).size(), 0u);
   EXPECT_EQ(store_->ListCronFires(OnlyTrigger(wf.id).id, 100)->size(), 3u);
 }
