@@ -25,22 +25,50 @@ RunRecovery Examine(const Run& run) {
   return r;
 }
 
+// A run whose task was cancelled (`ferry task cancel`) is cancelled with it: its task's cancel
+// is the run's, and a new task would undo what was asked.
+RunRecovery CancelWithItsTask(Store& store, RunRecovery r, const std::string& task_id,
+                              const std::string& gone, const RecoveryOptions& options) {
+  r.detail = gone + "; the run is cancelled with it";
+  if (options.dry_run) {
+    r.action = Action::kCancelled;
+    return r;
+  }
+  auto cancelled = store.CancelRun(r.run_id);
+  if (!cancelled) {
+    r.action = cancelled.error().code == ErrorCode::kConflict ? Action::kSkipped : Action::kError;
+    r.detail = cancelled.error().message;
+    return r;
+  }
+  (void)store.AppendRunEvent(r.run_id, std::string(kEventCancelled),
+                             DumpJson(Json{{"by", "task " + task_id + " cancelled"}}));
+  (void)store.AppendRunEvent(r.run_id, std::string(kEventFinished),
+                             DumpJson(Json{{"status", "cancelled"}}));
+  r.action = Action::kCancelled;
+  return r;
+}
+
 // A pending run: make sure some task will start it.
 RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
                            const RecoveryOptions& options) {
   RunRecovery r = Examine(run);
-  if (options.dry_run) {
-    auto ref = LatestRunTask(store, run.id);
-    if (!ref) return WithError(std::move(r), ref.error());
-    if (*ref) {
-      auto task = broker.GetTask((*ref)->task_id);
-      if (task && *task && !IsTerminal((**task).status)) {
-        r.action = Action::kAlive;
-        r.task_id = (*ref)->task_id;
-        r.detail = "task " + std::string(TaskStatusName((**task).status));
-        return r;
-      }
+  auto ref = LatestRunTask(store, run.id);
+  if (!ref) return WithError(std::move(r), ref.error());
+  if (*ref) {
+    auto task = broker.GetTask((*ref)->task_id);
+    if (!task) return WithError(std::move(r), task.error());
+    if (*task && (**task).status == TaskStatus::kCancelled) {
+      return CancelWithItsTask(store, std::move(r), (*ref)->task_id,
+                               "task " + (*ref)->task_id + " cancelled", options);
     }
+    if (options.dry_run && *task && !IsTerminal((**task).status)) {
+      r.action = Action::kAlive;
+      r.task_id = (*ref)->task_id;
+      r.detail = "task " + std::string(TaskStatusName((**task).status));
+      return r;
+    }
+  }
+  if (options.dry_run) {
     r.action = Action::kEnqueued;
     r.detail = "would enqueue (dry run)";
     return r;
@@ -106,24 +134,7 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
     return r;
   }
   if (*ref && task_cancelled) {
-    // Its task's cancel is the run's: resuming it would undo what was asked.
-    r.detail = gone + "; the run is cancelled with it";
-    if (options.dry_run) {
-      r.action = Action::kCancelled;
-      return r;
-    }
-    auto cancelled = store.CancelRun(run.id);
-    if (!cancelled) {
-      r.action = cancelled.error().code == ErrorCode::kConflict ? Action::kSkipped : Action::kError;
-      r.detail = cancelled.error().message;
-      return r;
-    }
-    (void)store.AppendRunEvent(run.id, std::string(kEventCancelled),
-                               DumpJson(Json{{"by", "task " + (*ref)->task_id + " cancelled"}}));
-    (void)store.AppendRunEvent(run.id, std::string(kEventFinished),
-                               DumpJson(Json{{"status", "cancelled"}}));
-    r.action = Action::kCancelled;
-    return r;
+    return CancelWithItsTask(store, std::move(r), (*ref)->task_id, gone, options);
   }
   if (run.attempt >= options.max_run_attempts) {
     r.detail = "gave up after " + std::to_string(run.attempt) + " attempts; " + gone;

@@ -2,8 +2,9 @@
 //
 //  - Pending runs older than `pending_age` get a task if they have none alive (their enqueue
 //    failed, or their task was dead-lettered before it could start the run).
-//  - Running runs whose task was cancelled are cancelled: a run waiting for a delay out of any
-//    worker's slot has no handler to see its task's cancel.
+//  - Pending and running runs whose task was cancelled (`ferry task cancel`) are cancelled: a
+//    new task would undo what was asked, and a run waiting for a delay out of any worker's slot
+//    has no handler to see its task's cancel.
 //  - Running runs whose task no longer holds a live lease (the task record is missing, or ended,
 //    while the run did not) get a task of the next generation, which takes the run over and
 //    resumes it from its checkpoints. A run that has already been started `max_run_attempts`

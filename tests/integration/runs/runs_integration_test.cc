@@ -1053,6 +1053,29 @@ TEST_F(RunsTest, RecoverRunWhoseTaskWasDeleted) {
   EXPECT_EQ(runs::RunGeneration(run.epoch), 1);
 }
 
+// A pending run whose task was cancelled (`ferry task cancel` before any worker took it) is
+// cancelled with it, not given a new task; one whose task is alive is left alone.
+TEST_F(RunsTest, APendingRunWhoseTaskWasCancelledIsCancelled) {
+  Apply(ThreeNodes(Path("count.txt"), "1s"));
+  auto cancelled = Start("three");  // no worker: the tasks stay pending
+  auto alive = Start("three");
+  ASSERT_TRUE(broker_->Cancel(cancelled.task_id));
+  runs::RecoveryOptions ro;
+  ro.pending_age = milliseconds(0);
+  ro.check_running = false;
+  auto report = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(report) << report.error().message;
+  std::map<std::string, runs::RunRecovery::Action> actions;
+  for (const auto& r : report->runs) actions[r.run_id] = r.action;
+  EXPECT_EQ(actions[cancelled.run.id], runs::RunRecovery::Action::kCancelled);
+  EXPECT_EQ(actions[alive.run.id], runs::RunRecovery::Action::kAlive);
+  EXPECT_EQ(WaitEnd(cancelled.run.id, seconds(5)).status, RunStatus::kCancelled);
+  EXPECT_EQ(EventTypes(cancelled.run.id).back(), "run.finished");
+  auto run = store_->GetRun(alive.run.id);
+  ASSERT_TRUE(run && *run);
+  EXPECT_EQ((*run)->status, RunStatus::kPending);
+}
+
 // A released run whose task was lost (a Redis that lost its data) is taken over by a task
 // scheduled for the end of its wait, not one that would run at once only to hold a slot or be
 // released again.
