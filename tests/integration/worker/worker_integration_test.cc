@@ -176,6 +176,27 @@ class WorkerTest : public ::testing::Test {
     return Eventually([&] { return StatusOf(id) == s; }, timeout);
   }
 
+  // A succeeded task's events, once its "succeeded" (written with the completion, after the
+  // handler's events) is there; empty when it does not come within 10 s.
+  std::vector<TaskEvent> EventsOfSucceeded(const std::string& id) {
+    std::vector<TaskEvent> events;
+    const bool ended = Eventually(
+        [&] {
+          auto read = broker().ReadEvents(id, "0", 1000, milliseconds(0));
+          if (!read) return false;
+          events = *read;
+          return !events.empty() && events.back().type == "succeeded";
+        },
+        seconds(10));
+    EXPECT_TRUE(ended) << "task " << id << " has no succeeded event";
+    return ended ? events : std::vector<TaskEvent>{};
+  }
+  static std::vector<std::string> Types(const std::vector<TaskEvent>& events) {
+    std::vector<std::string> out;
+    for (const auto& e : events) out.push_back(e.type);
+    return out;
+  }
+
   static RedisServer* shared_redis_;
   std::unique_ptr<RedisServer> own_redis_;
   std::string prefix_;
@@ -737,17 +758,8 @@ TEST_F(WorkerTest, AnEventOverTheLimitIsDropped) {
   auto w = StartWorker(Opts(1), reg);
   const std::string id = Submit("big");
   ASSERT_EQ(WaitDone(id).status, TaskStatus::kSucceeded);
-  std::vector<std::string> types;
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto events = broker().ReadEvents(id, "0", 100, milliseconds(0));
-        types.clear();
-        if (!events) return false;
-        for (const auto& e : *events) types.push_back(e.type);
-        return !types.empty() && types.back() == "succeeded";
-      },
-      seconds(10)));
-  EXPECT_THAT(types, ::testing::ElementsAre("submitted", "running", "fits", "last", "succeeded"));
+  EXPECT_THAT(Types(EventsOfSucceeded(id)),
+              ::testing::ElementsAre("submitted", "running", "fits", "last", "succeeded"));
 }
 
 // One attempt's events may take 1 MiB of its task's stream: 64 events of exactly 16 KiB fit,
@@ -767,15 +779,8 @@ TEST_F(WorkerTest, AnAttemptsEventsAreBoundedInBytes) {
   const std::string id = Submit("chatty", Json::object(), 2);
   ASSERT_EQ(WaitDone(id).status, TaskStatus::kSucceeded);
   static_assert(kMaxAttemptEventBytes == 64 * kMaxEventBytes);
-  std::vector<TaskEvent> events;
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto read = broker().ReadEvents(id, "0", 1000, milliseconds(0));
-        if (!read) return false;
-        events = *read;
-        return !events.empty() && events.back().type == "succeeded";
-      },
-      seconds(10)));
+  const std::vector<TaskEvent> events = EventsOfSucceeded(id);
+  ASSERT_FALSE(events.empty());
   std::vector<int> blobs_per_attempt(1, 0);
   std::vector<std::string> notes;
   for (const auto& e : events) {
@@ -811,21 +816,9 @@ TEST_F(WorkerTest, AHandlerCannotWriteTheTasksOwnEvents) {
   auto w = StartWorker(Opts(1), reg);
   const std::string id = Submit("forger");
   ASSERT_EQ(WaitDone(id).status, TaskStatus::kSucceeded);
-  std::vector<std::string> types;
-  // The terminal event is written with the completion, after the handler's events.
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto events = broker().ReadEvents(id, "0", 100, milliseconds(0));
-        types.clear();
-        if (!events) return false;
-        for (const auto& e : *events) {
-          EXPECT_NE(e.data.value("worker", ""), "forged") << e.type;
-          types.push_back(e.type);
-        }
-        return !types.empty() && types.back() == "succeeded";
-      },
-      seconds(10)));
-  EXPECT_THAT(types,
+  const std::vector<TaskEvent> events = EventsOfSucceeded(id);
+  for (const auto& e : events) EXPECT_NE(e.data.value("worker", ""), "forged") << e.type;
+  EXPECT_THAT(Types(events),
               ::testing::ElementsAre("submitted", "running", "progress", longest, "succeeded"));
 }
 
