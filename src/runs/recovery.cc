@@ -163,7 +163,7 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
   EnsureTaskOptions task = options.task;
   // A run released to wait for a delay goes on when its wait ends, not at once: it would only
   // hold a slot, or be released again.
-  if ((**now).worker.empty()) task.eta_ms = ReleasedUntil(store, run.id);
+  if (IsReleased(**now)) task.eta_ms = ReleasedUntil(store, run.id);
   auto ensured = EnsureRunTask(store, broker, **now, task);
   if (!ensured) return WithError(std::move(r), ensured.error());
   r.task_id = ensured->task_id;

@@ -130,7 +130,7 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
                                  DumpJson(Json{{"by", caller.actor}}));
   // A run released to wait for a delay has no handler to end its history: its end is written
   // here (a running one's handler writes it as it stops).
-  if (before->status == RunStatus::kRunning && before->worker.empty()) {
+  if (IsReleased(*before)) {
     (void)(*store)->AppendRunEvent(id, std::string(runs::kEventFinished),
                                    DumpJson(Json{{"status", "cancelled"}}));
   }

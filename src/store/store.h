@@ -112,6 +112,10 @@ struct Run {
   int64_t updated_ms = 0;
 };
 
+// A run released to wait for a delay out of any worker's slot (Store::ReleaseRun): running, held
+// by no worker. Its next start counts no attempt.
+inline bool IsReleased(const Run& r) { return r.status == RunStatus::kRunning && r.worker.empty(); }
+
 struct CreateRunRequest {
   std::string workflow_id;  // required
   int version = 0;          // 0 = the workflow's current version
