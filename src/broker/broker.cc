@@ -110,6 +110,15 @@ Status ValidateSubmit(const SubmitRequest& request, const BrokerOptions& options
   if (!request.id.empty() && !LooksLikeId(request.id)) {
     return Fail(ErrorCode::kInvalidArgument, "task id must be an id NewId() made");
   }
+  if (request.waiter_queue.empty() != request.waiter_id.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "a waiting task needs both its queue and its id");
+  }
+  if (!request.waiter_id.empty()) {
+    if (auto st = ValidateQueueName(request.waiter_queue); !st) return st;
+    if (!LooksLikeId(request.waiter_id)) {
+      return Fail(ErrorCode::kInvalidArgument, "the waiting task's id must be an id NewId() made");
+    }
+  }
   if (request.unique_key.size() > 512) {
     return Fail(ErrorCode::kInvalidArgument, "unique key longer than 512 bytes");
   }

@@ -67,6 +67,11 @@ struct SubmitRequest {
   // recorded before submitting (StartRun keeps it in the run's first commit). Never reuse one:
   // only unique_key makes a submission idempotent.
   std::string id;
+  // The task that waits for this one (a workflow run's task, for its task node), as queue and
+  // id: when this task ends (Complete, Cancel), that one is woken: moved to its queue at once if
+  // it is snoozed, else told so that its next snooze comes back at once. Empty: none.
+  std::string waiter_queue;
+  std::string waiter_id;
 };
 
 struct SubmitResult {

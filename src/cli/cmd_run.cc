@@ -25,6 +25,23 @@ namespace {
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
+// What a run out of its slot waits for, from a run.waiting event's data ({until_ms, tasks?}) or
+// the API's `waiting` ({until, tasks}): "until <ISO>", or "for task <id> or until <ISO>" (it
+// goes on at whichever comes first).
+std::string WaitingText(const Json& w) {
+  std::string until = w.contains("until_ms") ? FormatIsoMs(w.value("until_ms", int64_t{0}))
+                                             : w.value("until", std::string("?"));
+  std::string tasks;
+  if (auto it = w.find("tasks"); it != w.end() && it->is_array()) {
+    for (const auto& t : *it) {
+      if (!t.is_string()) continue;
+      tasks += (tasks.empty() ? "" : ", ") + t.get<std::string>();
+    }
+  }
+  if (tasks.empty()) return "until " + until;
+  return "for task " + tasks + " or until " + until;
+}
+
 // Without a store setting, commands use the SQLite file of the data directory (FERRY_DATA_DIR,
 // else ./.ferry), where `ferry dev` keeps its own: so a command pointed at a stopped dev stack's
 // directory reads that stack's store, not a new empty one in the current folder.
@@ -127,10 +144,11 @@ std::string RunEventLine(const Json& e) {
     text = str("node") + "  retrying (attempt " + str("attempt") + " failed: " + str("error") + ")";
   } else if (type == "node.waiting") {
     // With its date: a delay may end days or a year ahead.
-    text = str("node") + "  waiting until " + FormatIsoMs(d.value("deadline_ms", int64_t{0}));
+    text = d.contains("task")
+               ? str("node") + "  waiting for task " + str("task")
+               : str("node") + "  waiting until " + FormatIsoMs(d.value("deadline_ms", int64_t{0}));
   } else if (type == runs::kEventWaiting) {
-    text = "run waiting until " + FormatIsoMs(d.value("until_ms", int64_t{0})) +
-           ", its worker's slot free meanwhile";
+    text = "run waiting " + WaitingText(d) + ", its worker's slot free meanwhile";
   } else if (type == runs::kEventCancelled) {
     text = "run cancel asked by " + str("by");
   } else if (type == runs::kEventEnqueued) {
@@ -245,10 +263,14 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
       {"Triggered by",
        Field(r, "triggered_by") + (trigger == "-" ? "" : " (trigger " + trigger + ")")},
       {"Attempt", Field(r, "attempt")},
-      // A running run held by no worker was released to wait for a delay (docs/runs.md).
-      {"Worker", Field(r, "status") == "running" && Field(r, "worker") == "-"
-                     ? "none: waiting for a delay, out of any worker's slot"
-                     : Field(r, "worker")},
+      // A running run held by no worker was released to wait (docs/workflows.md).
+      {"Worker",
+       Field(r, "status") == "running" && Field(r, "worker") == "-"
+           ? "none: waiting " +
+                 (r.value("waiting", Json()).is_object() ? WaitingText(r["waiting"]) + ", "
+                                                         : std::string()) +
+                 "out of any worker's slot"
+           : Field(r, "worker")},
       {"Created", FieldTime(r, "created_at")},
       {"Started", FieldTime(r, "started_at")},
       {"Finished", FieldTime(r, "finished_at")},

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -78,7 +79,9 @@ struct Finished {
   int attempt = 1;
   bool cancelled = false;
   int64_t wait_until_ms = 0;  // > 0: not finished: to run again then (NodeWait)
-  int64_t began_ms = 0;       // wall-clock: when its last attempt began
+  std::string wait_task;      // with wait_until_ms: the task it waits for (NodeWaitForTask)
+  int64_t wait_task_created_ms = 0;
+  int64_t began_ms = 0;  // wall-clock: when its last attempt began
 };
 
 // One run's execution: the coordinator (Run), which runs a lone node itself and each of several
@@ -156,12 +159,11 @@ class Execution {
       if (threads.empty()) {
         // Nothing runs, nothing can start: only waits are left (or nothing at all).
         if (waits_.empty() || stopping()) break;
-        const int64_t left = NearestWait() - WallNowMs();
-        if (opts_.give_back_waits_over.count() >= 0 && left > opts_.give_back_waits_over.count()) {
+        if (AllWaitsLong()) {
           give_back = true;
           break;
         }
-        SleepFor(run_stop, TimedWait(left));
+        SleepFor(run_stop, TimedWait(NearestWait() - WallNowMs()));
         continue;
       }
       Finished f;
@@ -198,7 +200,10 @@ class Execution {
       outcome.error = failed_error_;
     } else if (give_back) {
       outcome.kind = RunOutcome::Kind::kWaiting;
-      outcome.resume_at_ms = NearestWait();
+      outcome.resume_at_ms = ResumeAt();
+      for (const auto& w : waits_) {
+        if (!w.task.empty()) outcome.waiting_tasks.push_back(w.task);
+      }
     } else if (!pending.empty() || done_.size() < wf_.nodes.size()) {
       outcome.kind = RunOutcome::Kind::kCancelled;
       outcome.error = "cancelled";
@@ -226,12 +231,15 @@ class Execution {
     int64_t began_ms = 0;     // wall-clock: when its first attempt began, if before this launch
   };
 
-  // A node waiting for its time (NodeWait), in the attempt it waits in, begun at began_ms.
+  // A node waiting for its time (NodeWait), or for a task with until_ms when to look again
+  // (NodeWaitForTask), in the attempt it waits in, begun at began_ms.
   struct Wait {
     const NodeDef* node = nullptr;
     int attempt = 1;
     int64_t until_ms = 0;
     int64_t began_ms = 0;
+    std::string task;
+    int64_t task_created_ms = 0;
   };
 
   // How long to wait at once for a wait `left` ms away: not past it, and not so far that the
@@ -244,6 +252,38 @@ class Execution {
     int64_t nearest = waits_.front().until_ms;
     for (const auto& w : waits_) nearest = std::min(nearest, w.until_ms);
     return nearest;
+  }
+
+  // Whether the run, with nothing but waits left, should give its worker slot back: each delay
+  // ends more than give_back_waits_over from now, and each task has been waited for that long
+  // (a short task is waited for here: giving back costs a store commit and a claim). A task
+  // node with a timeout of its own keeps the slot: its timeout counts in this execution only.
+  bool AllWaitsLong() const {
+    const int64_t over = opts_.give_back_waits_over.count();
+    if (over < 0) return false;
+    const int64_t now = WallNowMs();
+    return std::all_of(waits_.begin(), waits_.end(), [&](const Wait& w) {
+      if (w.task.empty()) return w.until_ms - now > over;
+      return w.node->timeout.count() <= 0 && now - w.began_ms >= over;
+    });
+  }
+
+  // When a run that gave its slot back is to run again: at its nearest delay's end, and while
+  // it waits for a task (whose end normally wakes it sooner) no later than task_wait_recheck
+  // from now, or the task's age, up to 20 times that: this only bounds a wake that never came.
+  int64_t ResumeAt() const {
+    int64_t at = std::numeric_limits<int64_t>::max();
+    const int64_t now = WallNowMs();
+    const int64_t recheck = opts_.task_wait_recheck.count();
+    for (const auto& w : waits_) {
+      if (w.task.empty()) {
+        at = std::min(at, w.until_ms);
+        continue;
+      }
+      const int64_t age = w.task_created_ms > 0 ? now - w.task_created_ms : 0;
+      at = std::min(at, now + std::clamp(age, recheck, 20 * recheck));
+    }
+    return at;
   }
 
   // Waits whose time has come go back among the pending nodes, to start again in the attempt
@@ -316,7 +356,8 @@ class Execution {
   void Settle(Finished& f) {
     if (f.cancelled) return;  // interrupted, not finished: it runs again on resume
     if (f.wait_until_ms > 0) {
-      waits_.push_back(Wait{f.node, f.attempt, f.wait_until_ms, f.began_ms});
+      waits_.push_back(Wait{f.node, f.attempt, f.wait_until_ms, f.began_ms, f.wait_task,
+                            f.wait_task_created_ms});
       return;
     }
     if (f.result) {
@@ -440,8 +481,14 @@ class Execution {
       std::stop_callback link(node_stop, [&attempt_source] { attempt_source.request_stop(); });
       NodeResult r;
       bool timed_out = false;
-      {
-        AttemptTimer timer(node.timeout, attempt_source);
+      // An attempt that goes on after a wait has what is left of its timeout.
+      milliseconds timeout = node.timeout;
+      if (goes_on && timeout.count() > 0) timeout -= milliseconds(WallNowMs() - f.began_ms);
+      if (node.timeout.count() > 0 && timeout.count() <= 0) {
+        r = NodeFail(ErrorCode::kTimeout, "timed out", true);
+        timed_out = true;
+      } else {
+        AttemptTimer timer(timeout, attempt_source);
         r = Execute(node, root, attempt, attempt_source.get_token(), log_budget);
         timed_out = timer.Fired();
       }
@@ -456,8 +503,21 @@ class Execution {
         return f;
       } else if (!r && r.error().wait_until_ms > 0) {
         f.wait_until_ms = r.error().wait_until_ms;
-        sink_.Emit("node.waiting",
-                   Json{{"node", node.id}, {"attempt", attempt}, {"deadline_ms", f.wait_until_ms}});
+        // Its timeout, if it has one, ends the wait (and the attempt) on time.
+        if (node.timeout.count() > 0) {
+          f.wait_until_ms = std::min(f.wait_until_ms, f.began_ms + node.timeout.count());
+        }
+        f.wait_task = std::move(r.error().wait_task);
+        f.wait_task_created_ms = r.error().wait_task_created_ms;
+        if (f.wait_task.empty()) {
+          sink_.Emit(
+              "node.waiting",
+              Json{{"node", node.id}, {"attempt", attempt}, {"deadline_ms", f.wait_until_ms}});
+        } else if (!(launch.after_wait && attempt == launch.first_attempt)) {
+          // Told once: the node is run again every time it looks at its task.
+          sink_.Emit("node.waiting",
+                     Json{{"node", node.id}, {"attempt", attempt}, {"task", f.wait_task}});
+        }
         return f;
       }
       auto ms = goes_on ? std::max<int64_t>(0, WallNowMs() - f.began_ms)

@@ -34,6 +34,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "core/json.h"
 #include "core/result.h"
@@ -68,6 +69,14 @@ struct TaskNodeRequest {
   std::string unique_key;
 };
 
+// Where a task node's task is: ended well (its result), or still going (when to look again).
+struct TaskNodeProgress {
+  std::string task_id;
+  std::optional<Json> result;  // set once the task succeeded
+  int64_t check_at_ms = 0;     // still going: when to look again (wall-clock ms)
+  int64_t created_ms = 0;      // when the task was submitted (wall-clock ms; 0: unknown)
+};
+
 // Where a run's results go. Implemented by the worker (store checkpoints, event stream) and by
 // tests. All methods are called concurrently from node threads.
 class RunSink {
@@ -92,9 +101,12 @@ class RunSink {
   // for long.
   virtual void Emit(const std::string& type, const Json& data) = 0;
 
-  // Submits a task and waits for its end. Returns the task's result, or an error whose
-  // retryable flag decides whether the node's retry policy applies. Must watch `stop`.
-  virtual Result<Json> SubmitAndWait(const TaskNodeRequest& request, std::stop_token stop) = 0;
+  // Submits the task (again: the request's unique key makes that idempotent) and says where it
+  // is, without waiting for it: the executor calls again at check_at_ms, with the run's other
+  // nodes free to go on meanwhile (and the run free to give its worker slot back). A task that
+  // failed or was cancelled is an error whose retryable flag decides whether the node's retry
+  // policy applies.
+  virtual Result<TaskNodeProgress> SubmitOrCheck(const TaskNodeRequest& request) = 0;
 
   // A delay node's deadline in wall-clock ms, kept across resumes: the first call for a node's
   // attempt stores now + duration; after a crash the resumed run's call gets the stored one, so
@@ -128,16 +140,18 @@ struct RunOutcome {
     kFailed,     // failed_node failed after its retries; error says why
     kCancelled,  // stop was requested before the run finished
     kAborted,    // a checkpoint could not be saved; the run must not be marked finished here
-    // Nothing left to do but wait for delays, the nearest more than
-    // ExecutorOptions::give_back_waits_over away: run again at `resume_at_ms` from the
-    // checkpoints (the delays' deadlines are stored).
+    // Nothing left to do but wait, long (see ExecutorOptions::give_back_waits_over): for delays
+    // and for tasks that task nodes submitted. Run again at `resume_at_ms` from the checkpoints
+    // (the delays' deadlines are stored; a task node finds its task again by its unique key),
+    // or sooner when one of `waiting_tasks` ends.
     kWaiting,
   };
   Kind kind = Kind::kSucceeded;
   Json outputs = Json::object();  // node id -> output, for nodes that succeeded (redacted)
   std::string failed_node;
   std::string error;
-  int64_t resume_at_ms = 0;  // kWaiting: the nearest deadline (wall-clock ms)
+  int64_t resume_at_ms = 0;                // kWaiting: when to run again (wall-clock ms)
+  std::vector<std::string> waiting_tasks;  // kWaiting: the tasks task nodes wait for
 };
 std::string_view RunOutcomeName(RunOutcome::Kind k);
 
@@ -168,7 +182,13 @@ struct ExecutorOptions {
   // can start and the nearest deadline is more than this away, the run ends as kWaiting, so its
   // caller can give the worker's slot back; at or under it, the executor waits itself. Negative:
   // it always waits itself.
+  // Task nodes' tasks are waited for the same way: once a run has nothing else to do and each
+  // of its task nodes has waited this long for its task, it ends as kWaiting too, to run again
+  // when a task ends (its caller arranges that) or at the latest `task_wait_recheck` later,
+  // growing with the task's age up to 20 times that (a task queued for days would otherwise
+  // bring the run back every 30 s).
   std::chrono::milliseconds give_back_waits_over{-1};
+  std::chrono::milliseconds task_wait_recheck{30000};
 };
 
 // REQUIRES: `workflow` outlives the executor (it is held by reference, not copied).

@@ -6,18 +6,32 @@ namespace ferry::engine {
 
 tl::unexpected<NodeError> NodeFail(ErrorCode code, std::string message, bool retryable,
                                    Json output) {
-  return tl::unexpected<NodeError>(
-      NodeError{Error{code, std::move(message)}, retryable, std::move(output)});
+  NodeError e;
+  e.error = Error{code, std::move(message)};
+  e.retryable = retryable;
+  e.output = std::move(output);
+  return tl::unexpected<NodeError>(std::move(e));
 }
 
 tl::unexpected<NodeError> NodeFail(Error e, bool retryable) {
-  return tl::unexpected<NodeError>(NodeError{std::move(e), retryable, nullptr});
+  NodeError ne;
+  ne.error = std::move(e);
+  ne.retryable = retryable;
+  return tl::unexpected<NodeError>(std::move(ne));
 }
 
 tl::unexpected<NodeError> NodeWait(int64_t until_ms) {
-  NodeError e{Error{ErrorCode::kUnavailable, "waiting"}, true, nullptr};
-  e.wait_until_ms = until_ms;
-  return tl::unexpected<NodeError>(std::move(e));
+  auto e = NodeFail(ErrorCode::kUnavailable, "waiting", true);
+  e.value().wait_until_ms = until_ms;
+  return e;
+}
+
+tl::unexpected<NodeError> NodeWaitForTask(int64_t check_at_ms, std::string task_id,
+                                          int64_t created_ms) {
+  auto e = NodeWait(check_at_ms);
+  e.value().wait_task = std::move(task_id);
+  e.value().wait_task_created_ms = created_ms;
+  return e;
 }
 
 tl::unexpected<NodeError> TemplateFail(Error e) { return NodeFail(std::move(e), false); }

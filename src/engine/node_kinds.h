@@ -52,6 +52,10 @@ struct NodeError {
   Json output;  // what the node produced before failing (shell exit status, http response)
   // > 0: not a failure: the node is to run again once this wall-clock time (ms) comes (NodeWait).
   int64_t wait_until_ms = 0;
+  // With wait_until_ms: the node waits for this task to end, and wait_until_ms is only when to
+  // look again (NodeWaitForTask); wait_task_created_ms is when the task was submitted.
+  std::string wait_task;
+  int64_t wait_task_created_ms = 0;
 };
 using NodeResult = tl::expected<Json, NodeError>;
 
@@ -61,6 +65,10 @@ tl::unexpected<NodeError> NodeFail(Error e, bool retryable);
 // The node has nothing to do until `until_ms` (wall-clock): the executor runs it again then,
 // and meanwhile whatever else is ready (a delay node's wait).
 tl::unexpected<NodeError> NodeWait(int64_t until_ms);
+// The node waits for task `task_id` (submitted at `created_ms`) to end, with nothing to do
+// before: the executor runs it again at `check_at_ms` to look (a task node's wait).
+tl::unexpected<NodeError> NodeWaitForTask(int64_t check_at_ms, std::string task_id,
+                                          int64_t created_ms);
 // A template error is the definition's or the inputs' fault: retrying cannot help.
 tl::unexpected<NodeError> TemplateFail(Error e);
 

@@ -1,6 +1,8 @@
 // The task node: submits a task to the task layer and waits for its end; the task's result is
-// the node's output. The unique key is stable across resumes of the run, so a resumed run waits
-// for the task it already submitted. See node_kinds.h for what a kind file holds.
+// the node's output. The node does not block while the task runs: it says where the task is and
+// the executor's coordinator runs it again to look (NodeWaitForTask), so a run waiting long for
+// a task can give its worker slot back. The unique key is stable across resumes of the run, so
+// a resumed run finds the task it already submitted. See node_kinds.h for what a kind file holds.
 #include <regex>
 #include <utility>
 
@@ -93,10 +95,11 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   req.max_attempts = t.max_attempts;
   req.timeout = t.timeout;
   req.unique_key = "ferry.run:" + a.run.run_id + ":" + a.node.id + ":" + std::to_string(a.attempt);
-  auto r = a.sink.SubmitAndWait(req, a.stop);
+  auto r = a.sink.SubmitOrCheck(req);
   if (!r)
     return NodeFail(r.error(), r.error().Retryable() || r.error().code == ErrorCode::kInternal);
-  return std::move(*r);
+  if (r->result) return std::move(*r->result);
+  return NodeWaitForTask(r->check_at_ms, std::move(r->task_id), r->created_ms);
 }
 
 }  // namespace

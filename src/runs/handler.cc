@@ -1,5 +1,6 @@
 #include "runs/handler.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -24,6 +25,9 @@ namespace ferry::runs {
 namespace {
 
 using std::chrono::milliseconds;
+
+// How long a task node's submission key maps to its task (SubmitRequest::unique_ttl).
+constexpr std::chrono::hours kTaskNodeUniqueTtl{24 * 30};
 
 // Shared by every execution of one registered handler.
 struct HandlerState {
@@ -67,14 +71,17 @@ struct WaitingDelay {
 // concurrently; the one Store connection is serialized by store_mu.
 class StoreSink final : public engine::RunSink {
  public:
+  // `waiter_queue` and `waiter_id` name the run's own task, which task nodes' tasks wake.
   StoreSink(HandlerState& state, Store& store, std::mutex& store_mu, std::string run_id,
-            int64_t fencing, EventEmitter* task_events, std::map<std::string, WaitingDelay> waiting)
+            int64_t fencing, const TaskContext& task, std::map<std::string, WaitingDelay> waiting)
       : state_(state),
         store_(store),
         store_mu_(store_mu),
         run_id_(std::move(run_id)),
         fencing_(fencing),
-        task_events_(task_events),
+        task_events_(task.events),
+        waiter_queue_(task.queue),
+        waiter_id_(task.id),
         waiting_(std::move(waiting)) {}
 
   Result<int64_t> DelayDeadline(const std::string& node_id, int attempt,
@@ -163,51 +170,65 @@ class StoreSink final : public engine::RunSink {
     return std::exchange(pending_, {});
   }
 
-  Result<Json> SubmitAndWait(const engine::TaskNodeRequest& request,
-                             std::stop_token stop) override {
+  Result<engine::TaskNodeProgress> SubmitOrCheck(const engine::TaskNodeRequest& request) override {
     auto broker = state_.brokers.Acquire();
     if (!broker) return Fail(broker.error());
-    SubmitRequest req;
-    req.kind = request.kind;
-    req.payload = request.payload;
-    req.queue = request.queue;
-    req.max_attempts = request.max_attempts;
-    req.timeout = request.timeout;
-    req.unique_key = request.unique_key;
-    auto submitted = (*broker)->Submit(req);
-    if (!submitted) {
-      broker->MarkBad();
-      return Fail(submitted.error());
-    }
+    std::string id;
     {
       std::lock_guard lock(store_mu_);
-      child_tasks_.insert(submitted->id);
-    }
-    const std::string& id = submitted->id;
-    while (true) {
-      if (stop.stop_requested()) {
-        return Fail(ErrorCode::kCancelled, "stopped while waiting for task " + id);
+      if (auto it = child_tasks_.find(request.unique_key); it != child_tasks_.end()) {
+        id = it->second;
       }
-      auto task = (*broker)->GetTask(id);
-      if (!task) {
+    }
+    const int64_t check_at = WallNowMs() + state_.options.task_poll.count();
+    if (id.empty()) {
+      SubmitRequest req;
+      req.kind = request.kind;
+      req.payload = request.payload;
+      req.queue = request.queue;
+      req.max_attempts = request.max_attempts;
+      req.timeout = request.timeout;
+      req.unique_key = request.unique_key;
+      // A run that waits for days finds its task again by this key when it goes on: the key
+      // outlives any wait short of a month (a day, the default, would submit a second task).
+      req.unique_ttl = kTaskNodeUniqueTtl;
+      // Its end wakes this run's task, should the run have given its slot back meanwhile.
+      req.waiter_queue = waiter_queue_;
+      req.waiter_id = waiter_id_;
+      auto submitted = (*broker)->Submit(req);
+      if (!submitted) {
         broker->MarkBad();
-        return Fail(task.error());
+        return Fail(submitted.error());
       }
-      if (!*task) return Fail(ErrorCode::kInternal, "task " + id + " vanished");
-      const TaskRecord& t = **task;
-      if (t.status == TaskStatus::kSucceeded) {
-        if (t.result.empty()) return Json(nullptr);
-        auto j = ParseJson(t.result);
-        return j ? *j : Json(t.result);
+      id = submitted->id;
+      {
+        std::lock_guard lock(store_mu_);
+        child_tasks_[request.unique_key] = id;
       }
-      if (t.status == TaskStatus::kFailed) {
-        return Fail(ErrorCode::kInternal, "task " + id + " (" + t.kind + ") failed: " + t.error);
+      // Just made: it has not ended. One submitted before (a resumed run) may have.
+      if (!submitted->existing) {
+        return engine::TaskNodeProgress{id, std::nullopt, check_at, WallNowMs()};
       }
-      if (t.status == TaskStatus::kCancelled) {
-        return Fail(ErrorCode::kCancelled, "task " + id + " (" + t.kind + ") was cancelled");
-      }
-      SleepFor(stop, state_.options.task_poll);
     }
+    auto task = (*broker)->GetTask(id);
+    if (!task) {
+      broker->MarkBad();
+      return Fail(task.error());
+    }
+    if (!*task) return Fail(ErrorCode::kInternal, "task " + id + " vanished");
+    const TaskRecord& t = **task;
+    if (t.status == TaskStatus::kSucceeded) {
+      if (t.result.empty()) return engine::TaskNodeProgress{id, Json(nullptr), 0, t.created_ms};
+      auto j = ParseJson(t.result);
+      return engine::TaskNodeProgress{id, j ? *j : Json(t.result), 0, t.created_ms};
+    }
+    if (t.status == TaskStatus::kFailed) {
+      return Fail(ErrorCode::kInternal, "task " + id + " (" + t.kind + ") failed: " + t.error);
+    }
+    if (t.status == TaskStatus::kCancelled) {
+      return Fail(ErrorCode::kCancelled, "task " + id + " (" + t.kind + ") was cancelled");
+    }
+    return engine::TaskNodeProgress{id, std::nullopt, check_at, t.created_ms};
   }
 
   // The first SaveStep error (why the executor aborted).
@@ -217,7 +238,9 @@ class StoreSink final : public engine::RunSink {
   }
   std::set<std::string> child_tasks() const {
     std::lock_guard lock(store_mu_);
-    return child_tasks_;
+    std::set<std::string> ids;
+    for (const auto& [key, id] : child_tasks_) ids.insert(id);
+    return ids;
   }
 
  private:
@@ -266,13 +289,15 @@ class StoreSink final : public engine::RunSink {
   const std::string run_id_;
   const int64_t fencing_;
   EventEmitter* const task_events_;
+  const std::string waiter_queue_;
+  const std::string waiter_id_;
   // Guarded by store_mu_:
   std::vector<NewRunEvent> pending_;
   std::map<std::string, WaitingDelay> waiting_;
   std::map<std::string, int64_t> started_ms_;
   std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
-  std::set<std::string> child_tasks_;
+  std::map<std::string, std::string> child_tasks_;  // task nodes' tasks: unique key -> id
 };
 
 // The trigger context StartRun kept in the "run.created" event.
@@ -322,7 +347,8 @@ class Execution {
     if (!lease) return tl::unexpected(StoreUnavailable(lease.error().message));
     Store& store = **lease;
     auto result = Execute(store);
-    if (!result && result.error().retryable) lease->MarkBad();
+    // A store error may have broken the connection; a snooze (the run gave its slot back) did not.
+    if (!result && result.error().retryable && !result.error().snooze) lease->MarkBad();
     return result;
   }
 
@@ -421,7 +447,7 @@ class Execution {
     rc.trigger = KeepsTrigger(run.triggered_by) ? LoadTrigger(store, run_id_) : Json::object();
 
     std::mutex store_mu;
-    StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_.events, std::move(waiting));
+    StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_, std::move(waiting));
     std::stop_source exec_stop;
     std::stop_callback forward(ctx_.stop, [&exec_stop] { exec_stop.request_stop(); });
     std::atomic<bool> cancelled_in_store{false};
@@ -498,7 +524,7 @@ class Execution {
         // A stop that came after the executor chose to give back (a cancel, a drain, a lost
         // lease) is handled as a stop: the run is not released for a task that is ending.
         if (exec_stop.stop_requested()) break;
-        return GiveBack(store, sink, outcome.resume_at_ms);
+        return GiveBack(store, sink, outcome);
       case engine::RunOutcome::Kind::kCancelled:
         break;
     }
@@ -595,11 +621,14 @@ class Execution {
   // Left with only a long wait: the run is released in the store (its next start is no new
   // attempt) with what its nodes said and a "run.waiting" event, and its task snoozes until the
   // wait ends, giving the worker's slot back meanwhile.
-  HandlerResult GiveBack(Store& store, StoreSink& sink, int64_t resume_at_ms) {
+  HandlerResult GiveBack(Store& store, StoreSink& sink, const engine::RunOutcome& outcome) {
+    const int64_t resume_at_ms = outcome.resume_at_ms;
     std::vector<NewRunEvent> events = sink.TakePendingEvents();
     const int64_t now_ms = WallNowMs();
-    events.push_back(NewRunEvent{std::string(kEventWaiting),
-                                 DumpJson(Json{{"until_ms", resume_at_ms}}), now_ms});
+    Json waiting{{"until_ms", resume_at_ms}};
+    // The tasks' ends wake the run's task sooner (their records name it: SubmitOrCheck).
+    if (!outcome.waiting_tasks.empty()) waiting["tasks"] = outcome.waiting_tasks;
+    events.push_back(NewRunEvent{std::string(kEventWaiting), DumpJson(waiting), now_ms});
     auto released = store.ReleaseRun(run_id_, fencing_, events);
     if (!released) {
       if (released.error().code != ErrorCode::kConflict) {
@@ -611,8 +640,11 @@ class Execution {
       }
       return tl::unexpected(NotRetryable("superseded: " + released.error().message));
     }
-    spdlog::info("run.waiting id={} until_ms={} (the worker's slot is free meanwhile)", run_id_,
-                 resume_at_ms);
+    spdlog::info("run.waiting id={} until_ms={}{} (the worker's slot is free meanwhile)", run_id_,
+                 resume_at_ms,
+                 outcome.waiting_tasks.empty()
+                     ? ""
+                     : " tasks=" + fmt::format("{}", fmt::join(outcome.waiting_tasks, ",")));
     return tl::unexpected(Snooze(milliseconds(std::max<int64_t>(1, resume_at_ms - now_ms))));
   }
 

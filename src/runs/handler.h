@@ -56,6 +56,9 @@ struct RunHandlerOptions {
   // A run left with only delays to wait for, the nearest more than this away, gives its worker's
   // slot back: its task snoozes until the delay ends (include/ferry/handler.h Snooze) and the run
   // goes on from its checkpoints then. Shorter waits hold the slot. Negative: every wait does.
+  // The same for a run left waiting only for tasks its task nodes submitted, once each has been
+  // waited for this long: their ends wake its task (the engine's task_wait_recheck bounds a
+  // wake that never comes).
   std::chrono::milliseconds give_back_waits_over = std::chrono::seconds(5);
   // How often a `task` node polls the task it waits for.
   std::chrono::milliseconds task_poll = std::chrono::milliseconds(100);

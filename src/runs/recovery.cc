@@ -91,16 +91,6 @@ RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
   return r;
 }
 
-// When a released run's wait ends: its last run.waiting event's until_ms; nullopt if unknown.
-std::optional<int64_t> ReleasedUntil(Store& store, const std::string& run_id) {
-  auto page = store.ListRunEventPage(
-      run_id, {.limit = 1, .types = {std::string(kEventWaiting)}, .last = true});
-  if (!page || page->events.empty()) return std::nullopt;
-  auto data = ParseJson(page->events.back().data);
-  if (!data || !data->is_object() || !(*data)["until_ms"].is_number_integer()) return std::nullopt;
-  return (*data)["until_ms"].get<int64_t>();
-}
-
 // A running run: alive while its task is; otherwise the next generation takes it over.
 RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
                            const RecoveryOptions& options) {
@@ -136,7 +126,9 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
   if (*ref && task_cancelled) {
     return CancelWithItsTask(store, std::move(r), (*ref)->task_id, gone, options);
   }
-  if (run.attempt >= options.max_run_attempts) {
+  // The next start counts an attempt, unless the run was released to wait: going on after a
+  // wait is none (MarkRunStarted), so a released run on its last attempt still has it.
+  if (run.attempt >= options.max_run_attempts + (IsReleased(**now) ? 1 : 0)) {
     r.detail = "gave up after " + std::to_string(run.attempt) + " attempts; " + gone;
     if (options.dry_run) {
       r.action = Action::kFailed;
@@ -163,7 +155,9 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
   EnsureTaskOptions task = options.task;
   // A run released to wait for a delay goes on when its wait ends, not at once: it would only
   // hold a slot, or be released again.
-  if (IsReleased(**now)) task.eta_ms = ReleasedUntil(store, run.id);
+  if (IsReleased(**now)) {
+    if (auto waiting = LastRunWaiting(store, run.id)) task.eta_ms = waiting->until_ms;
+  }
   auto ensured = EnsureRunTask(store, broker, **now, task);
   if (!ensured) return WithError(std::move(r), ensured.error());
   r.task_id = ensured->task_id;

@@ -178,6 +178,22 @@ Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue) {
   return {};
 }
 
+std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id) {
+  auto page = store.ListRunEventPage(
+      run_id, {.limit = 1, .types = {std::string(kEventWaiting)}, .last = true});
+  if (!page || page->events.empty()) return std::nullopt;
+  auto data = ParseJson(page->events.back().data);
+  if (!data || !data->is_object() || !(*data)["until_ms"].is_number_integer()) return std::nullopt;
+  RunWaiting w;
+  w.until_ms = (*data)["until_ms"].get<int64_t>();
+  if (auto it = data->find("tasks"); it != data->end() && it->is_array()) {
+    for (const auto& t : *it) {
+      if (t.is_string()) w.tasks.push_back(t.get<std::string>());
+    }
+  }
+  return w;
+}
+
 Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id) {
   std::optional<RunTaskRef> latest;
   // Only the events that name a task, in pages bounded by bytes (run.created carries the

@@ -150,6 +150,15 @@ struct RunTaskRef {
 };
 Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id);
 
+// What a released run (IsReleased) waits for, from its last run.waiting event: until when at the
+// latest, and the tasks whose ends wake it sooner. nullopt when it has no such event (or the
+// store cannot be read: callers only inform with it).
+struct RunWaiting {
+  int64_t until_ms = 0;
+  std::vector<std::string> tasks;
+};
+std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id);
+
 struct EnsureTaskOptions {
   std::string queue = "default";  // used when the history names none
   int max_attempts = 5;

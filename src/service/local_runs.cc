@@ -105,6 +105,13 @@ Result<Json> LocalService::GetRun(const std::string& id) {
     Json list = Json::array();
     for (const auto& s : *steps) list.push_back(views::Step(s, run->status));
     out["steps"] = std::move(list);
+    // A run waiting out of any worker's slot: until when, and for which tasks.
+    out["waiting"] = nullptr;
+    if (IsReleased(*run)) {
+      if (auto w = runs::LastRunWaiting(store, id)) {
+        out["waiting"] = Json{{"until", views::Time(w->until_ms)}, {"tasks", w->tasks}};
+      }
+    }
     return Json{{"run", std::move(out)}};
   });
 }
@@ -128,11 +135,14 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   }
   (void)(*store)->AppendRunEvent(id, std::string(runs::kEventCancelled),
                                  DumpJson(Json{{"by", caller.actor}}));
-  // A run released to wait for a delay has no handler to end its history: its end is written
-  // here (a running one's handler writes it as it stops).
-  if (IsReleased(*before)) {
+  // A run released to wait has no handler to end its history: its end is written here (a running
+  // one's handler writes it as it stops). Whether it was released is the cancelled row's: the
+  // worker as the cancel found it (a release or a new start may have come since `before`).
+  std::vector<std::string> children;  // its task nodes' tasks, which stop with it
+  if (before->status == RunStatus::kRunning && run->worker.empty()) {
     (void)(*store)->AppendRunEvent(id, std::string(runs::kEventFinished),
                                    DumpJson(Json{{"status", "cancelled"}}));
+    if (auto waiting = runs::LastRunWaiting(**store, id)) children = waiting->tasks;
   }
   // The store decides; telling the task only stops the work sooner (the handler also polls the
   // run's status), so a failure here does not fail the cancel.
@@ -146,6 +156,11 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
       out["task_cancel"] = c.error().message;
     } else {
       out["task_cancel"] = *c == TaskStatus::kRunning ? "stopping" : TaskStatusName(*c);
+    }
+  }
+  if (!children.empty()) {
+    if (auto broker = brokers_.Acquire()) {
+      for (const auto& child : children) (void)(*broker)->Cancel(child);  // ended ones refuse
     }
   }
   return out;

@@ -227,7 +227,8 @@ class RedisBroker final : public Broker {
               .Add(static_cast<int64_t>(req.timeout.count()))
               .Add(eta > now ? eta : 0)
               .Add(req.unique_key)
-              .Add(static_cast<int64_t>(req.unique_ttl.count()));
+              .Add(static_cast<int64_t>(req.unique_ttl.count()))
+              .Add(req.waiter_id.empty() ? std::string() : req.waiter_queue + "/" + req.waiter_id);
         }
         commands.push_back(std::move(a));
         chunks.emplace_back(indices.begin() + static_cast<std::ptrdiff_t>(begin),
@@ -302,6 +303,7 @@ class RedisBroker final : public Broker {
     if (parts->empty() || (*parts)[0] == "notfound") {
       return Fail(ErrorCode::kNotFound, "no task " + id);
     }
+    if (parts->size() > 3) WakeWaiters({(*parts)[3]});
     if ((*parts)[0] == "conflict") {
       return Fail(ErrorCode::kConflict,
                   "task " + id + " already ended" +
@@ -570,12 +572,16 @@ class RedisBroker final : public Broker {
     }
     auto replies = conn_->Pipeline(commands);
     if (!replies) return Fail(replies.error());
+    std::vector<std::string> waiters;
     for (size_t c = 0; c < replies->size(); ++c) {
-      const redisReply& r = *(*replies)[c];
-      if (auto st = CheckReply(r); !st) return Fail(st.error());
-      if (!IsArray(r) || r.elements != chunks[c].size()) {
+      const redisReply& reply = *(*replies)[c];
+      if (auto st = CheckReply(reply); !st) return Fail(st.error());
+      if (!IsArray(reply) || reply.elements != 2 || !IsArray(Elem(reply, 0)) ||
+          Elem(reply, 0).elements != chunks[c].size() || !IsArray(Elem(reply, 1))) {
         return Fail(ErrorCode::kInternal, "unexpected reply from the complete script");
       }
+      for (const auto& w : Strings(Elem(reply, 1))) waiters.push_back(w);
+      const redisReply& r = Elem(reply, 0);
       for (size_t k = 0; k < chunks[c].size(); ++k) {
         switch (ReplyInt(Elem(r, k))) {
           case 0:
@@ -593,8 +599,37 @@ class RedisBroker final : public Broker {
         }
       }
     }
+    WakeWaiters(waiters);
     if (auto st = Replicated(); !st) return Fail(st.error());
     return outcomes;
+  }
+
+  // Wakes the tasks ("<queue>/<id>") that waited for tasks that just ended (wake.lua). Best
+  // effort, after the ends are applied: a waiter not woken (Redis gone in between) still looks
+  // again at the time its snooze named.
+  void WakeWaiters(const std::vector<std::string>& waiters) {
+    std::vector<Args> commands;
+    for (const auto& w : waiters) {
+      const size_t slash = w.find('/');
+      if (slash == std::string::npos) continue;
+      const std::string queue = w.substr(0, slash);
+      if (!ValidateQueueName(queue)) continue;
+      Args a = EvalArgs(Script::kWake, QueuePrefix(options_.prefix, queue));
+      a.Add(w.substr(slash + 1)).Add(options_.events_maxlen);
+      commands.push_back(std::move(a));
+    }
+    if (commands.empty()) return;
+    auto replies = conn_->Pipeline(commands);
+    if (!replies) {
+      spdlog::debug("waking {} waiting task(s) failed: {}", commands.size(),
+                    replies.error().message);
+      return;
+    }
+    for (const auto& r : *replies) {
+      if (auto st = CheckReply(*r); !st) {
+        spdlog::debug("waking a waiting task failed: {}", st.error().message);
+      }
+    }
   }
 
   Result<int64_t> PromoteDue(const std::string& queue, int64_t now_ms, int limit) override {

@@ -17,6 +17,7 @@ extern const std::string_view k_events, k_events_sha1;
 extern const std::string_view k_purge, k_purge_sha1;
 extern const std::string_view k_retry_dead, k_retry_dead_sha1;
 extern const std::string_view k_delete_queue, k_delete_queue_sha1;
+extern const std::string_view k_wake, k_wake_sha1;
 extern const std::string_view k_register_queue;
 }  // namespace scripts
 
@@ -45,6 +46,7 @@ constexpr std::array<Entry, kCount> kScripts = {{
     {"purge", &scripts::k_purge, &scripts::k_purge_sha1},
     {"retry_dead", &scripts::k_retry_dead, &scripts::k_retry_dead_sha1},
     {"delete_queue", &scripts::k_delete_queue, &scripts::k_delete_queue_sha1},
+    {"wake", &scripts::k_wake, &scripts::k_wake_sha1},
 }};
 
 }  // namespace

@@ -24,6 +24,7 @@ enum class Script : size_t {
   kPurge,
   kRetryDead,
   kDeleteQueue,
+  kWake,
   kCount,
 };
 

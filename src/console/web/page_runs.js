@@ -22,6 +22,14 @@ function recovered(epoch) {
          'and resumed it from its finished steps)';
 }
 
+// What a run out of any worker's slot waits for (GET /runs/{id}'s `waiting`), as the CLI says it:
+// "until <time>, " or "for task <id> or until <time>, "; "" when unknown.
+function waitingText(w) {
+  if (!w) return '';
+  const tasks = w.tasks || [];
+  return `${tasks.length ? `for task ${tasks.join(', ')} or ` : ''}until ${fmtTime(w.until)}, `;
+}
+
 export function render(view, _params, query, ctx) {
   const workflow = h('input', {name: 'workflow', value: query.get('workflow') || '', placeholder: 'any', size: 12});
   const status = h('select', {name: 'status'}, STATUSES.map((st) =>
@@ -134,8 +142,8 @@ export async function renderRun(view, [id], _query, ctx) {
       r.retry_of ? ['retry of', h('a', {class: 'mono', href: `#/runs/${encodeURIComponent(r.retry_of)}`}, r.retry_of)] : null,
       ['attempt', String(r.attempt)],
       ['recovered', recovered(r.epoch)],
-      // A running run held by no worker was released to wait for a delay.
-      ['worker', r.worker || (r.status === 'running' ? 'none: waiting for a delay, out of any worker\'s slot' : '')],
+      // A running run held by no worker was released to wait (for a delay, or a task).
+      ['worker', r.worker || (r.status === 'running' ? `none: waiting ${waitingText(r.waiting)}out of any worker's slot` : '')],
       ['created', fmtTime(r.created_at)],
       ['started', fmtTime(r.started_at)],
       ['finished', fmtTime(r.finished_at)],
@@ -206,7 +214,9 @@ export async function renderRun(view, [id], _query, ctx) {
     else if (type === 'node.finished') { setNode(d.node, d.status === 'interrupted' ? 'cancelled' : d.status); refreshSoon(); }
     else if (type.startsWith('run.')) refreshSoon();
     const until = d.deadline_ms || d.until_ms;
+    const forTasks = d.task ? [d.task] : (d.tasks || []);
     const detail = type === 'node.log' ? d.message
+      : forTasks.length ? `for task ${forTasks.join(', ')}${until ? ` or until ${fmtTime(until)}` : ''}`
       : until ? `until ${fmtTime(until)}` : (d.error || d.status || '');
     log.append(h('tr', {'data-event': type},
       h('td', {class: 'num'}, data.seq), h('td', {'data-at': data.at}, fmtTime(data.at)), h('td', null, type),

@@ -1452,6 +1452,82 @@ TEST_F(BrokerTest, SnoozeSchedulesAgainWithoutCountingAnAttempt) {
   EXPECT_EQ(*moved, 0);
 }
 
+// A task that another waits for (a run's task node's task) wakes its waiter when it ends: a
+// snoozed waiter is queued at once; one still running is marked, so that its next snooze queues
+// it at once instead; a retry is not an end and wakes nobody; a cancel while it is pending wakes
+// too. Waiters in another queue are found by the queue their submission named.
+TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
+  std::string parent = SubmitOk(Req("ferry.run", "runs"));
+  auto p = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(p.size(), 1u);
+
+  SubmitRequest child_req = Req("echo", "default");
+  child_req.waiter_queue = "runs";
+  child_req.waiter_id = parent;
+  child_req.max_attempts = 2;
+  std::string child = SubmitOk(child_req);
+  EXPECT_FALSE(Cli({"HGET", Key("default", "task:" + child), "waiter"}).empty());
+
+  // The waiter snoozes for an hour; the child fails once (a retry: no wake), then succeeds.
+  Completion z = Done(p[0], Completion::Kind::kSnooze, "w1");
+  z.backoff_ms = 3'600'000;
+  ASSERT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
+  ASSERT_EQ(Get(parent).status, TaskStatus::kScheduled);
+  auto c = ClaimOk({"default"}, "w2");
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kFailed, "w2")), CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(child).status, TaskStatus::kRetrying);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
+  ASSERT_EQ(*broker_->PromoteDue("default", WallNowMs() + 3'600'000, 10), 1);
+  c = ClaimOk({"default"}, "w2");
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kSucceeded, "w2")),
+            CompletionOutcome::kApplied);
+  // Queued at once, not in an hour; no attempt counted.
+  TaskRecord woken = Get(parent);
+  EXPECT_EQ(woken.status, TaskStatus::kPending);
+  auto again = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, parent);
+  EXPECT_EQ(again[0].attempt, 1);
+
+  // A second child ends while the waiter runs: the waiter's snooze then comes back at once.
+  std::string second = SubmitOk(child_req);
+  c = ClaimOk({"default"}, "w2");
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kSucceeded, "w2")),
+            CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kRunning);
+  Completion z2 = Done(again[0], Completion::Kind::kSnooze, "w1");
+  z2.backoff_ms = 3'600'000;
+  ASSERT_EQ(CompleteOne(z2), CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+  auto third_look = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(third_look.size(), 1u);
+  // The mark was used: the next snooze waits its time.
+  Completion z3 = Done(third_look[0], Completion::Kind::kSnooze, "w1");
+  z3.backoff_ms = 3'600'000;
+  ASSERT_EQ(CompleteOne(z3), CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
+
+  // A child cancelled before it ran wakes it too.
+  std::string third = SubmitOk(child_req);
+  auto cancelled = broker_->Cancel(third);
+  ASSERT_TRUE(cancelled) << cancelled.error().ToString();
+  EXPECT_EQ(*cancelled, TaskStatus::kCancelled);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+
+  // A task with no waiter ends as before, and half a waiter is refused.
+  SubmitRequest half = Req();
+  half.waiter_id = parent;
+  auto refused = broker_->Submit(half);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  half.waiter_queue = "runs";
+  half.waiter_id = "not-an-id";
+  EXPECT_FALSE(broker_->Submit(half));
+}
+
 // A snooze after a cancel request ends the task as cancelled.
 TEST_F(BrokerTest, SnoozeAfterACancelRequestCancels) {
   std::string id = SubmitOk(Req());

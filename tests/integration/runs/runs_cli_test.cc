@@ -253,8 +253,12 @@ TEST_F(RunsCliTest, ARunInALongDelayGivesItsSlotBackAndOutlivesItsWorker) {
   EXPECT_EQ(quick.exit_code, 0) << quick.out << quick.err << first->Stderr();
   EXPECT_EQ(ShowRun(id)["status"], "running") << "the quick run ended during the wait";
   auto show = Ferry({"run", "show", id});
-  EXPECT_NE(show.out.find("none: waiting for a delay, out of any worker's slot"), std::string::npos)
-      << show.out;
+  EXPECT_NE(show.out.find("none: waiting until 20"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("Z, out of any worker's slot"), std::string::npos) << show.out;
+  Json waiting = ShowRun(id)["waiting"];
+  ASSERT_TRUE(waiting.is_object()) << waiting.dump();
+  EXPECT_TRUE(waiting["until"].is_string());
+  EXPECT_EQ(waiting["tasks"], Json::array());
   first->Signal(SIGKILL);
   first->Wait(seconds(5));
 
@@ -267,6 +271,84 @@ TEST_F(RunsCliTest, ARunInALongDelayGivesItsSlotBackAndOutlivesItsWorker) {
   EXPECT_EQ(run["attempt"], 1);
   EXPECT_EQ(Count(count, "one"), 1);
   EXPECT_EQ(Count(count, "three"), 1);
+}
+
+// A run whose task node's task is in a queue no worker serves yet gives its slot back once it has
+// waited --run-slot-wait, says what it waits for, and goes on as soon as a worker of that queue
+// ends the task: its end wakes the run's task in the other queue (not the 30 s recheck).
+TEST_F(RunsCliTest, ARunWaitingForATaskSaysSoAndIsWokenByItsEnd) {
+  ASSERT_EQ(Ferry({"workflow", "apply",
+                   File("parent.yaml",
+                        "name: parent\nnodes:\n  child:\n    kind: task\n    task: {kind: echo, "
+                        "queue: elsewhere, payload: {n: 42}}\n")})
+                .exit_code,
+            0);
+  auto runs_worker = StartWorker("worker-a", {"--run-slot-wait", "1s"}, /*concurrency=*/1);
+  auto started = Ferry({"workflow", "run", "parent"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  std::string watched;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        watched = Ferry({"run", "watch", id, "--timeout", "1s"}, seconds(5)).out;
+        return watched.find("run waiting for task ") != std::string::npos;
+      },
+      seconds(15)))
+      << watched << runs_worker->Stderr();
+  EXPECT_NE(watched.find("child  waiting for task "), std::string::npos) << watched;
+  auto show = Ferry({"run", "show", id});
+  EXPECT_NE(show.out.find("none: waiting for task "), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find(", out of any worker's slot"), std::string::npos) << show.out;
+  Json waiting = ShowRun(id)["waiting"];
+  ASSERT_TRUE(waiting.is_object()) << waiting.dump();
+  ASSERT_EQ(waiting["tasks"].size(), 1u);
+  EXPECT_EQ(ShowRun(id)["status"], "running");  // no worker serves `elsewhere` yet
+
+  auto other = StartWorker("worker-b", {"--queues", "elsewhere"});
+  auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err << runs_worker->Stderr();
+  Json run = ShowRun(id);
+  EXPECT_EQ(run["status"], "succeeded");
+  EXPECT_EQ(run["attempt"], 1);
+  EXPECT_EQ(run["output"]["child"]["n"], 42);
+  EXPECT_TRUE(run["waiting"].is_null());
+}
+
+// `ferry run cancel` on a run out of its slot waiting for a task: the task it waits for is
+// cancelled with it (no handler is there to do it), as is the run's own.
+TEST_F(RunsCliTest, ACancelledRunOutOfItsSlotCancelsTheTaskItWaitsFor) {
+  ASSERT_EQ(Ferry({"workflow", "apply",
+                   File("parent.yaml",
+                        "name: parent\nnodes:\n  child:\n    kind: task\n    task: {kind: echo, "
+                        "queue: elsewhere}\n")})
+                .exit_code,
+            0);
+  auto worker = StartWorker("worker-a", {"--run-slot-wait", "1s"}, /*concurrency=*/1);
+  auto started = Ferry({"workflow", "run", "parent"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  std::string id = started.out.substr(0, started.out.find('\n'));
+  Json waiting;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        waiting = ShowRun(id)["waiting"];
+        return waiting.is_object();
+      },
+      seconds(15)))
+      << worker->Stderr();
+  ASSERT_EQ(waiting["tasks"].size(), 1u);
+  const std::string child = waiting["tasks"][0];
+  const auto task_status = [&](const std::string& task) {
+    auto t = RunCommand({FerryBinary(), "--redis-url", redis_.url(), "--prefix", "cli-runs",
+                         "--json", "task", "status", task},
+                        seconds(30), {{"NO_COLOR", "1"}});
+    Json j = Json::parse(t.out, nullptr, false);
+    return j.is_object() ? j["task"].value("status", t.err) : t.out + t.err;
+  };
+  EXPECT_EQ(task_status(child), "pending");
+  auto cancel = Ferry({"run", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+  EXPECT_EQ(ShowRun(id)["status"], "cancelled");
+  EXPECT_EQ(task_status(child), "cancelled");
 }
 
 // `ferry run cancel` on a run waiting out of its slot: it ends at once, its task with it, and

@@ -853,6 +853,50 @@ TEST_F(RunsTest, ARunInALongDelayGivesItsSlotBack) {
   EXPECT_EQ((*task)->attempts, 1);
 }
 
+// A run whose task node waits for a task in its own queue, on a worker with one slot: the task
+// cannot run while the run holds the slot, so the run gives the slot back once it has waited
+// give_back_waits_over, the task runs, and its end wakes the run at once (not at the recheck, 30 s
+// later). The run ends on its first attempt with the task's result, having waited once.
+TEST_F(RunsTest, ARunWaitingForATaskOfItsOwnQueueGivesItsSlotToIt) {
+  Apply(R"(name: parent
+nodes:
+  child:
+    kind: task
+    task: {kind: sleep, payload: {ms: 1500}, max_attempts: 1}
+  after:
+    kind: lua
+    needs: [child]
+    script: return nodes.child.output.slept_ms
+)");
+  give_back_waits_over_ = milliseconds(500);
+  StartWorker(nullptr, /*concurrency=*/1);
+  auto started = Start("parent");
+  ferry::Run done = WaitEnd(started.run.id, seconds(20));
+  ASSERT_EQ(done.status, RunStatus::kSucceeded) << done.error;
+  EXPECT_EQ(done.attempt, 1);
+  EXPECT_EQ(Json::parse(done.output)["after"], 1500);
+  // Woken by the task's end, well before the recheck: the run ended within seconds of it.
+  EXPECT_LT(done.finished_ms - done.started_ms, 15000);
+  auto events = store_->ListRunEvents(started.run.id, 0, 1000);
+  ASSERT_TRUE(events);
+  std::vector<Json> waiting;
+  for (const auto& e : *events) {
+    if (e.type == "run.waiting") waiting.push_back(Json::parse(e.data));
+  }
+  ASSERT_GE(waiting.size(), 1u);
+  ASSERT_TRUE(waiting[0].contains("tasks"));
+  ASSERT_EQ(waiting[0]["tasks"].size(), 1u);
+  const std::string child = waiting[0]["tasks"][0];
+  auto task = broker_->GetTask(child);
+  ASSERT_TRUE(task && *task);
+  EXPECT_EQ((*task)->status, TaskStatus::kSucceeded);
+  EXPECT_EQ((*task)->attempts, 1);
+  auto own = broker_->GetTask(started.task_id);
+  ASSERT_TRUE(own && *own);
+  EXPECT_EQ((*own)->status, TaskStatus::kSucceeded);
+  EXPECT_EQ((*own)->attempts, 1) << "giving the slot back is no attempt";
+}
+
 // A run waiting out of its slot is cancelled as any run is: through the API's path (the store,
 // then its task) it ends at once and never runs its next node; through `ferry task cancel` on
 // its task alone, the next recovery pass cancels it rather than resume it.
@@ -1099,6 +1143,8 @@ TEST_F(RunsTest, ALostTaskOfAReleasedRunIsReplacedForTheEndOfItsWait) {
 
   runs::RecoveryOptions ro;
   ro.pending_age = milliseconds(-1);
+  // On its last allowed attempt: going on after a wait counts none, so it is not given up.
+  ro.max_run_attempts = 1;
   auto report = runs::RecoverRuns(*store_, *broker_, ro);
   ASSERT_TRUE(report) << report.error().message;
   ASSERT_EQ(report->runs.size(), 1u);

@@ -98,7 +98,7 @@ class ExampleSink : public RunSink {
     std::lock_guard lock(mu_);
     return deadlines_.try_emplace(node, WallNowMs() + d.count()).first->second;
   }
-  Result<Json> SubmitAndWait(const TaskNodeRequest&, std::stop_token) override {
+  Result<TaskNodeProgress> SubmitOrCheck(const TaskNodeRequest&) override {
     return Fail(ErrorCode::kInternal, "no tasks here");
   }
 

@@ -48,14 +48,16 @@ class FakeSink : public RunSink {
     std::lock_guard lock(mu);
     events.emplace_back(type, data);
   }
-  Result<Json> SubmitAndWait(const TaskNodeRequest& req, std::stop_token stop) override {
+  Result<TaskNodeProgress> SubmitOrCheck(const TaskNodeRequest& req) override {
     {
       std::lock_guard lock(mu);
       task_calls[req.node_id]++;
       requests.push_back(req);
     }
-    if (on_task) return on_task(req, stop);
-    return Json{{"echo", req.payload}};
+    if (on_check) return on_check(req);
+    Result<Json> r = on_task ? on_task(req) : Result<Json>(Json{{"echo", req.payload}});
+    if (!r) return Fail(r.error());
+    return TaskNodeProgress{"T-" + req.node_id, std::move(*r)};
   }
   // A stored deadline from `stored_deadlines` (as a resumed run finds it), else now + duration,
   // stored there as the store keeps it.
@@ -106,7 +108,8 @@ class FakeSink : public RunSink {
   std::map<std::string, int64_t> stored_deadlines;
   std::map<std::string, StoredWait> stored_waits;
   std::vector<std::pair<std::string, int>> deadline_calls;
-  std::function<Result<Json>(const TaskNodeRequest&, std::stop_token)> on_task;
+  std::function<Result<Json>(const TaskNodeRequest&)> on_task;  // a task that ends at once
+  std::function<Result<TaskNodeProgress>(const TaskNodeRequest&)> on_check;  // or any progress
 };
 
 struct Harness {
@@ -241,7 +244,7 @@ nodes:
 TEST(Executor, IndependentNodesRunInParallel) {
   Harness h(kParallel);
   Barrier barrier;
-  h.sink.on_task = [&](const TaskNodeRequest& r, std::stop_token) -> Result<Json> {
+  h.sink.on_task = [&](const TaskNodeRequest& r) -> Result<Json> {
     if (r.node_id == "join") return Json(true);
     return barrier.Enter(3, 5s);
   };
@@ -260,7 +263,7 @@ nodes:
   b: {kind: task, needs: [a], task: {kind: k}}
 )");
   std::vector<std::thread::id> ran_on;
-  h.sink.on_task = [&](const TaskNodeRequest&, std::stop_token) -> Result<Json> {
+  h.sink.on_task = [&](const TaskNodeRequest&) -> Result<Json> {
     ran_on.push_back(std::this_thread::get_id());
     return Json(true);
   };
@@ -274,7 +277,7 @@ TEST(Executor, ParallelismIsBounded) {
   Harness h(kParallel);
   h.options.max_parallelism = 2;
   Barrier barrier;
-  h.sink.on_task = [&](const TaskNodeRequest& r, std::stop_token) -> Result<Json> {
+  h.sink.on_task = [&](const TaskNodeRequest& r) -> Result<Json> {
     if (r.node_id == "join") return Json(true);
     return barrier.Enter(3, 100ms);
   };
@@ -308,7 +311,7 @@ nodes:
   flaky: {kind: task, retry: {max_attempts: 3, backoff: 10ms}, task: {kind: k}}
 )");
   std::atomic<int> calls{0};
-  h.sink.on_task = [&](const TaskNodeRequest& r, std::stop_token) -> Result<Json> {
+  h.sink.on_task = [&](const TaskNodeRequest& r) -> Result<Json> {
     if (++calls < 3) return Fail(ErrorCode::kUnavailable, "try again " + r.unique_key);
     return Json("ok");
   };
@@ -330,7 +333,7 @@ nodes:
   bad: {kind: task, retry: 2, task: {kind: k}}
   after: {kind: lua, needs: [bad], script: return 1}
 )");
-  h.sink.on_task = [](const TaskNodeRequest&, std::stop_token) -> Result<Json> {
+  h.sink.on_task = [](const TaskNodeRequest&) -> Result<Json> {
     return Fail(ErrorCode::kUnavailable, "down");
   };
   auto out = h.Run();
@@ -427,6 +430,119 @@ nodes:
     for (const auto& [t, d] : h.sink.events) started += t == "node.started" && d["node"] == "wait";
     EXPECT_EQ(started, 1);
   }
+}
+
+// A task node does not block while its task runs: it is looked at again at the time the sink
+// names, and meanwhile the run's other nodes go on. Told once as waiting (with its task), started
+// once, and its duration counts from its first look.
+TEST(Executor, ATaskNodeIsLookedAtAgainUntilItsTaskEnds) {
+  Harness h(R"(name: t
+nodes:
+  child: {kind: task, task: {kind: k}}
+  beside: {kind: lua, script: return 7}
+)");
+  std::atomic<int> looks{0};
+  h.sink.on_check = [&](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
+    if (++looks < 4) return TaskNodeProgress{"T1", std::nullopt, WallNowMs() + 20};
+    return TaskNodeProgress{"T1", Json("done"), 0};
+  };
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(looks.load(), 4);
+  EXPECT_EQ(out.outputs["child"], "done");
+  EXPECT_EQ(h.sink.Order().front(), "beside");  // it did not wait behind the task
+  int started = 0;
+  std::vector<Json> waiting;
+  for (const auto& [t, d] : h.sink.events) {
+    if (d.value("node", "") != "child") continue;
+    started += t == "node.started";
+    if (t == "node.waiting") waiting.push_back(d);
+  }
+  EXPECT_EQ(started, 1);
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_EQ(waiting[0]["task"], "T1");
+  EXPECT_FALSE(waiting[0].contains("deadline_ms"));
+}
+
+// A run left waiting only for a task it has waited for give_back_waits_over ends as kWaiting,
+// naming the task, to run again task_wait_recheck later at the latest (the task's end wakes it
+// sooner). Under give_back_waits_over it keeps looking itself.
+TEST(Executor, ARunLeftWaitingLongForATaskEndsAsWaiting) {
+  const std::string yaml = R"(name: t
+nodes:
+  first: {kind: lua, script: return 1}
+  child: {kind: task, needs: [first], task: {kind: k}}
+)";
+  Harness h(yaml);
+  h.options.give_back_waits_over = 150ms;
+  h.options.task_wait_recheck = 30s;
+  std::atomic<int> looks{0};
+  h.sink.on_check = [&](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
+    ++looks;
+    return TaskNodeProgress{"T1", std::nullopt, WallNowMs() + 10};
+  };
+  const int64_t before = WallNowMs();
+  auto out = h.Run();
+  const int64_t after = WallNowMs();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kWaiting) << out.error;
+  EXPECT_EQ(out.waiting_tasks, (std::vector<std::string>{"T1"}));
+  EXPECT_GE(after - before, 150);  // it looked for give_back_waits_over before giving back
+  EXPECT_GT(looks.load(), 1);
+  EXPECT_GE(out.resume_at_ms, before + 150 + 30000);
+  EXPECT_LE(out.resume_at_ms, after + 30000);
+  EXPECT_EQ(h.sink.Order(), (std::vector<std::string>{"first"}));
+
+  // Given back beside a delay: it runs again at the nearer of the two.
+  Harness both(R"(name: t
+nodes:
+  child: {kind: task, task: {kind: k}}
+  pause: {kind: delay, duration: 10s}
+)");
+  both.options.give_back_waits_over = 100ms;
+  both.options.task_wait_recheck = 60s;
+  both.sink.on_check = h.sink.on_check;
+  auto waiting = both.Run();
+  ASSERT_EQ(waiting.kind, RunOutcome::Kind::kWaiting) << waiting.error;
+  EXPECT_EQ(waiting.resume_at_ms, both.sink.stored_deadlines.at("pause"));
+  EXPECT_EQ(waiting.waiting_tasks, (std::vector<std::string>{"T1"}));
+
+  // The recheck grows with the task's age, from task_wait_recheck to 20 times it: a task 100 s
+  // old is looked at again in 100 s, one a day old in 10 minutes (when no wake comes sooner).
+  for (const auto& [age, expected] :
+       std::vector<std::pair<int64_t, int64_t>>{{100'000, 100'000}, {86'400'000, 600'000}}) {
+    Harness aged(yaml);
+    aged.options.give_back_waits_over = 50ms;
+    aged.options.task_wait_recheck = 30s;
+    const int64_t created = WallNowMs() - age;
+    aged.sink.on_check = [created](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
+      return TaskNodeProgress{"T1", std::nullopt, WallNowMs() + 10, created};
+    };
+    const int64_t from = WallNowMs();
+    auto later = aged.Run();
+    const int64_t to = WallNowMs();
+    ASSERT_EQ(later.kind, RunOutcome::Kind::kWaiting) << later.error;
+    EXPECT_GE(later.resume_at_ms, from + expected) << "age " << age;
+    EXPECT_LE(later.resume_at_ms, to + expected + (to - from)) << "age " << age;
+  }
+}
+
+// A task node with a timeout of its own keeps the run in its slot (its timeout counts in this
+// execution only), and looking again does not restart that timeout.
+TEST(Executor, ATaskNodesOwnTimeoutCountsAcrossItsLooks) {
+  Harness h(R"(name: t
+nodes:
+  child: {kind: task, timeout: 300ms, task: {kind: k}}
+)");
+  h.options.give_back_waits_over = 50ms;
+  h.sink.on_check = [&](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
+    return TaskNodeProgress{"T1", std::nullopt, WallNowMs() + 20};
+  };
+  const int64_t before = WallNowMs();
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kFailed) << out.error;
+  EXPECT_THAT(out.error, HasSubstr("timed out after 300ms"));
+  EXPECT_GE(WallNowMs() - before, 300);
+  EXPECT_LT(h.sink.task_calls["child"], 100);  // looked every 20 ms, not for ever
 }
 
 // A delay beside a longer node: the delay's dependent starts when the delay ends, not when the

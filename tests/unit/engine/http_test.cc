@@ -183,7 +183,7 @@ class NullSink : public RunSink {
     std::lock_guard lock(mu);
     return deadlines.try_emplace(node, WallNowMs() + d.count()).first->second;
   }
-  Result<Json> SubmitAndWait(const TaskNodeRequest&, std::stop_token) override {
+  Result<TaskNodeProgress> SubmitOrCheck(const TaskNodeRequest&) override {
     return Fail(ErrorCode::kInternal, "no tasks");
   }
   std::map<std::string, int64_t> deadlines;

@@ -12,14 +12,15 @@
 -- ARGV     task_id, now_ms, retention_ms, events_maxlen, gone_worker ('' = none),
 --          gone_idle_ms
 -- Returns  {"ok", status} (status "running" means cancel requested, then the third value is
---          the task's worker), {"notfound"} or {"conflict", status}.
+--          the task's worker; "cancelled" is followed by '' and the task's waiter, "<queue>/<id>"
+--          or '', to wake), {"notfound"} or {"conflict", status}.
 local qp = KEYS[1]
 local id, now, retention, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local gone, gone_idle = ARGV[5] or '', ARGV[6] or '0'
 local stream = qp .. ':stream'
 local tkey = qp .. ':task:' .. id
 local ekey = qp .. ':events:' .. id
-local t = redis.call('HMGET', tkey, 'status', 'entry', 'worker')
+local t = redis.call('HMGET', tkey, 'status', 'entry', 'worker', 'waiter')
 local status = t[1]
 if not status then return {'notfound'} end
 
@@ -63,4 +64,4 @@ redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', 'cancelled', 'data'
            cjson.encode(data))
 redis.call('PEXPIRE', ekey, retention)
 redis.call('HINCRBY', qp .. ':stats', 'cancelled', 1)
-return {'ok', 'cancelled'}
+return {'ok', 'cancelled', '', t[4] or ''}

@@ -6,20 +6,23 @@
 -- nothing changes. A cancel request turns a failure, a hand-back or a snooze into cancelled.
 -- A snooze (a handler that waits for a time, such as a workflow run in a long delay) puts the
 -- task in the delayed set until now + backoff_ms, as scheduled: its slot is free meanwhile, and
--- like a hand-back it does not count as an attempt.
+-- like a hand-back it does not count as an attempt. A task that waits for others (a run's task
+-- node) is queued again at once instead when one of them ended while it ran (wake.lua).
 --
 -- KEYS[1]  queue key prefix "<prefix>:{<queue>}".
 -- ARGV     now_ms, retention_ms, dead_retention_ms, events_maxlen, dead_max, then 8 values per
 --          completion: kind (s=succeeded f=failed c=cancelled h=hand back z=snooze), task_id,
 --          entry_id,
 --          epoch, worker, text (result or error), retryable (0|1), backoff_ms
--- Returns  one outcome per completion: 0 applied, 1 duplicate, 2 stale, 3 missing.
+-- Returns  {outcomes, waiters}: one outcome per completion (0 applied, 1 duplicate, 2 stale,
+--          3 missing), and the waiters ("<queue>/<id>") of the tasks that ended, to wake.
 local qp = KEYS[1]
 local now_s, retention, dead_retention, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now = tonumber(now_s)
 local dead_max = tonumber(ARGV[5])
 local stream = qp .. ':stream'
 local out = {}
+local waiters = {}
 local acks = {}
 local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lettered = 0,
                 stale = 0, handed_back = 0, snoozed = 0}
@@ -34,7 +37,7 @@ for i = 6, #ARGV, 8 do
   local worker, text, retryable, backoff = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local tkey = qp .. ':task:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'epoch', 'attempts', 'max_attempts',
-                       'cancel_requested', 'entry', 'events')
+                       'cancel_requested', 'entry', 'events', 'waiter', 'woken')
   if not t[1] then
     -- Retention removed the record; the entry must not stay in the PEL forever. (A malformed
     -- id would make XACK raise and abort the batch halfway, so only well-formed ones.)
@@ -92,6 +95,14 @@ for i = 6, #ARGV, 8 do
         redis.call('HSET', tkey, 'status', 'pending', 'entry', fresh, 'attempts', attempts - 1)
         event(ekey, 'pending', {worker = worker, reason = 'handed back'})
         counts.handed_back = counts.handed_back + 1
+      elseif target == 'scheduled' and t[9] == '1' then
+        -- A task it waits for ended while it ran: what it would wait for may be there already.
+        open_events(tkey, ekey)
+        redis.call('HDEL', tkey, 'woken')
+        local fresh = redis.call('XADD', stream, '*', 'id', id)
+        redis.call('HSET', tkey, 'status', 'pending', 'entry', fresh, 'attempts', attempts - 1)
+        event(ekey, 'pending', {worker = worker, reason = 'woken'})
+        counts.snoozed = counts.snoozed + 1
       elseif target == 'scheduled' then
         local eta = now + tonumber(backoff)
         -- Told in the task's events (the record alone would read as still running): a snooze
@@ -123,6 +134,9 @@ for i = 6, #ARGV, 8 do
         counts.failed = counts.failed + 1
         counts.dead_lettered = counts.dead_lettered + 1
       end
+      if t[8] and (target == 'succeeded' or target == 'cancelled' or target == 'failed') then
+        waiters[#waiters + 1] = t[8]
+      end
       out[#out + 1] = 0
     end
   end
@@ -135,4 +149,4 @@ end
 for k, v in pairs(counts) do
   if v > 0 then redis.call('HINCRBY', qp .. ':stats', k, v) end
 end
-return out
+return {out, waiters}

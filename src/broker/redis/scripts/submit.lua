@@ -10,9 +10,9 @@
 --
 -- KEYS[1]  queue key prefix "<prefix>:{<queue>}"; every key below is derived from it, so all
 --          of them share the queue's hash tag (one cluster slot).
--- ARGV     now_ms, retention_ms, queue, then 8 values per task:
+-- ARGV     now_ms, retention_ms, queue, then 9 values per task:
 --          id, kind, payload, max_attempts, timeout_ms, eta_ms (0 = now), unique_key,
---          unique_ttl_ms
+--          unique_ttl_ms, waiter ("<queue>/<id>" of the task waiting for this one, or '')
 -- Returns  a flat array: id, existing (0|1) per task, in order; or {"nostream"}.
 local qp = KEYS[1]
 local now_s = ARGV[1]
@@ -30,7 +30,7 @@ local submitted = 0
 
 -- The stream entry of the first task, added before anything else is written (see above).
 local first_entry = nil
-if #ARGV >= 11 then
+if #ARGV >= 12 then
   if tonumber(ARGV[9]) > now then
     if redis.call('EXISTS', stream) == 0 then return {'nostream'} end
   else
@@ -39,10 +39,10 @@ if #ARGV >= 11 then
   end
 end
 
-for i = 4, #ARGV, 8 do
+for i = 4, #ARGV, 9 do
   local id, kind, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local max_attempts, timeout, eta = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local ukey, uttl = ARGV[i + 6], ARGV[i + 7]
+  local ukey, uttl, waiter = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local existing = false
   if ukey ~= '' then
     local ukey_name = qp .. ':unique:' .. ukey
@@ -69,6 +69,7 @@ for i = 4, #ARGV, 8 do
                  'status', 'pending', 'max_attempts', max_attempts, 'timeout_ms', timeout,
                  'created_ms', now_s, 'entry', entry, 'unique_key', ukey)
     end
+    if waiter ~= '' then redis.call('HSET', tkey, 'waiter', waiter) end
     redis.call('XADD', index, 'MINID', '~', index_min, '*', 'id', id)
     submitted = submitted + 1
     out[#out + 1] = id
