@@ -891,10 +891,18 @@ nodes:
   ASSERT_TRUE(task && *task);
   EXPECT_EQ((*task)->status, TaskStatus::kSucceeded);
   EXPECT_EQ((*task)->attempts, 1);
-  auto own = broker_->GetTask(started.task_id);
-  ASSERT_TRUE(own && *own);
-  EXPECT_EQ((*own)->status, TaskStatus::kSucceeded);
-  EXPECT_EQ((*own)->attempts, 1) << "giving the slot back is no attempt";
+  // The run's end is stored before its task's completion reaches Redis: wait for the latter.
+  TaskRecord own;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = broker_->GetTask(started.task_id);
+        if (!t || !*t) return false;
+        own = **t;
+        return own.status == TaskStatus::kSucceeded;
+      },
+      seconds(10)))
+      << TaskStatusName(own.status);
+  EXPECT_EQ(own.attempts, 1) << "giving the slot back is no attempt";
 }
 
 // A run waiting out of its slot is cancelled as any run is: through the API's path (the store,
