@@ -33,6 +33,11 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   if (left > 0 && (a.node.timeout.count() <= 0 || a.node.timeout.count() > left)) {
     return NodeWait(*deadline);
   }
+  // Told as the coordinator's waits are (`run watch` prints when it ends).
+  if (left > 0) {
+    a.sink.Emit("node.waiting",
+                Json{{"node", a.node.id}, {"attempt", a.attempt}, {"deadline_ms", *deadline}});
+  }
   if (!SleepFor(a.stop, std::chrono::milliseconds(left))) {
     return NodeFail(ErrorCode::kCancelled, "stopped", false);
   }

@@ -367,6 +367,13 @@ nodes:
   EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);  // not the 30 s delay
   EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
   EXPECT_THAT(out.error, HasSubstr("timed out after 100ms"));
+  // Waiting in its own thread (its timeout is shorter than its wait), it still tells its wait.
+  const Json* waiting = nullptr;
+  for (const auto& [t, d] : h.sink.events) {
+    if (t == "node.waiting") waiting = &d;
+  }
+  ASSERT_NE(waiting, nullptr);
+  EXPECT_EQ((*waiting)["deadline_ms"], h.sink.stored_deadlines.at("slow"));
 }
 
 TEST(Executor, DelayWaitsOnlyUntilItsStoredDeadline) {
