@@ -260,6 +260,10 @@ class SqlStore final : public Store, private SqlSession {
   // REQUIRES: inside InTx or a user's transaction. The events' statements, with the next
   // round trip (ExecWithNext).
   Status WriteEventsWithNext(const std::string& run_id, const std::vector<NewRunEvent>& events);
+  // Inserts `events` now, in whatever transaction is open; the last number written. A number
+  // another writer took is kConflict, not tried again (AppendRunEvents tries again).
+  Result<int64_t> InsertRunEvents(const std::string& run_id,
+                                  const std::vector<NewRunEvent>& events);
   Status ValidateCreate(const CreateRunRequest& req);
   // REQUIRES: inside InTx, unless the run has no first event and no nonce (then it is one
   // statement). The workflow and version are checked by the insert's join, the row comes back.

@@ -673,21 +673,32 @@ Result<Run> SqlStore::CancelRun(const std::string& run_id) {
 Result<Run> SqlStore::ReleaseRun(const std::string& run_id, int64_t epoch,
                                  const std::vector<NewRunEvent>& events) {
   if (auto st = RequireTypes(events); !st) return Fail(st.error());
-  return InTx([&]() -> Result<Run> {
-    auto r = Exec(Cat("UPDATE runs SET worker = '', updated_ms = $3 WHERE id = $1 AND "
-                      "status = 'running' AND epoch = $2",
-                      kRunReturning),
-                  {P::Text(run_id), P::Int(epoch), P::Int(NowMs())});
-    if (!r) return Fail(r.error());
-    if (r->rows.empty()) {
-      auto run = MustGetRun(run_id);
-      if (!run) return run;
-      return Conflict("run " + run_id + " is " + RunState(*run) + "; cannot release it at epoch " +
-                      std::to_string(epoch));
-    }
-    if (auto appended = AppendRunEvents(run_id, events); !appended) return Fail(appended.error());
-    return RunFromRow(r->rows[0]);
-  });
+  // Events that meet another writer's numbers (a cancel's, a scheduler's) roll the release back
+  // with them: it is made again at once, as a finish is, rather than read as a lost run.
+  for (int clashes = 1;; ++clashes) {
+    bool released = false;
+    auto out = InTx([&]() -> Result<Run> {
+      auto r = Exec(Cat("UPDATE runs SET worker = '', updated_ms = $3 WHERE id = $1 AND "
+                        "status = 'running' AND epoch = $2",
+                        kRunReturning),
+                    {P::Text(run_id), P::Int(epoch), P::Int(NowMs())});
+      if (!r) return Fail(r.error());
+      if (r->rows.empty()) {
+        auto run = MustGetRun(run_id);
+        if (!run) return run;
+        return Conflict("run " + run_id + " is " + RunState(*run) +
+                        "; cannot release it at epoch " + std::to_string(epoch));
+      }
+      released = true;
+      if (auto appended = InsertRunEvents(run_id, events); !appended) {
+        return Fail(appended.error());
+      }
+      return RunFromRow(r->rows[0]);
+    });
+    if (out || !released || out.error().code != ErrorCode::kConflict) return out;
+    if (clashes >= kFinishTries) return EventsClashed(out.error());
+    spdlog::debug("run {}: the release's events met another writer's numbers; again", run_id);
+  }
 }
 
 Result<Run> SqlStore::RetryRun(const std::string& run_id, const RetryRunOptions& options) {
@@ -1007,15 +1018,7 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
   if (events.empty()) return int64_t{0};
   // AppendRunEvent is the batch of one. A conflict (another appender took a number first)
   // undoes all of the batch, which is tried again.
-  auto write = [&]() -> Result<int64_t> {
-    int64_t last = 0;
-    for (const auto& insert : EventInserts(run_id, events, NowMs())) {
-      auto r = Exec(insert.sql, insert.params);
-      if (!r) return Fail(r.error());
-      for (const auto& row : r->rows) last = std::max(last, row.Int(0));
-    }
-    return last;
-  };
+  auto write = [&]() -> Result<int64_t> { return InsertRunEvents(run_id, events); };
   for (int attempt = 1;; ++attempt) {
     // One statement needs no transaction of its own; several are one commit.
     auto last = events.size() <= kEventsPerStatement ? Single(write) : InTx(write);
@@ -1026,6 +1029,17 @@ Result<int64_t> SqlStore::AppendRunEvents(const std::string& run_id,
     if (!*run) return NotFound("no run " + run_id);
     if (attempt >= kEventAppendTries) return last;
   }
+}
+
+Result<int64_t> SqlStore::InsertRunEvents(const std::string& run_id,
+                                          const std::vector<NewRunEvent>& events) {
+  int64_t last = 0;
+  for (const auto& insert : EventInserts(run_id, events, NowMs())) {
+    auto r = Exec(insert.sql, insert.params);
+    if (!r) return Fail(r.error());
+    for (const auto& row : r->rows) last = std::max(last, row.Int(0));
+  }
+  return last;
 }
 
 Status SqlStore::WriteEventsWithNext(const std::string& run_id,

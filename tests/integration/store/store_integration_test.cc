@@ -398,6 +398,32 @@ TEST_F(PostgresStore, AFinishWhoseEventsClashOnceIsCommittedOnTheNextTry) {
   EXPECT_EQ((*steps)[0].output, R"({"n":1})");
 }
 
+// A release whose event meets another writer's number once is made again at once: the run is
+// released with its event, not refused as if another attempt owned it (which would fail its task
+// as superseded). One that keeps clashing released nothing and says retry (kUnavailable).
+TEST_F(PostgresStore, AReleaseWhoseEventClashesIsMadeAgainAtOnce) {
+  WithWorkflow w;
+  ferry::Run run;
+  ASSERT_NO_FATAL_FAILURE(OpenWithRunningRun(
+      w, "(NEW.data LIKE '%once%' AND nextval('clashes') = 1) OR NEW.data LIKE '%always%'", run));
+  auto released = w.store->ReleaseRun(run.id, 1, {{"run.waiting", R"({"n":"once"})", 0}});
+  ASSERT_TRUE(released) << released.error().ToString();
+  EXPECT_EQ(released->worker, "");
+  EXPECT_EQ(SharedPostgres().Psql("SELECT last_value FROM clashes", w.db), "2")
+      << "the clash never happened";
+  auto events = w.store->ListRunEvents(run.id, 0, 10);
+  ASSERT_TRUE(events);
+  ASSERT_EQ(events->size(), 1u);
+
+  auto again = w.store->MarkRunRunning(run.id, 2, "w2");
+  ASSERT_TRUE(again) << again.error().ToString();
+  auto clashing = w.store->ReleaseRun(run.id, 2, {{"run.waiting", R"({"n":"always"})", 0}});
+  ASSERT_FALSE(clashing);
+  EXPECT_EQ(clashing.error().code, ErrorCode::kUnavailable) << clashing.error().ToString();
+  EXPECT_EQ((**w.store->GetRun(run.id)).worker, "w2");
+  EXPECT_EQ(w.store->ListRunEvents(run.id, 0, 10)->size(), 1u);
+}
+
 // A start whose "started" event meets another writer's number (a trigger raises the unique
 // violation such a clash raises) is tried again at once; one that keeps clashing committed
 // nothing and says retry (kUnavailable), not "superseded" (kConflict).
