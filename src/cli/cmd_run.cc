@@ -144,9 +144,10 @@ std::string RunEventLine(const Json& e) {
     text = str("node") + "  retrying (attempt " + str("attempt") + " failed: " + str("error") + ")";
   } else if (type == "node.waiting") {
     // With its date: a delay may end days or a year ahead.
-    text = d.contains("task")
-               ? str("node") + "  waiting for task " + str("task")
-               : str("node") + "  waiting until " + FormatIsoMs(d.value("deadline_ms", int64_t{0}));
+    text = d.contains("task") ? str("node") + "  waiting for task " + str("task")
+           : d.contains("deadline_ms")
+               ? str("node") + "  waiting until " + FormatIsoMs(d.value("deadline_ms", int64_t{0}))
+               : str("node") + "  waiting for its task";
   } else if (type == runs::kEventWaiting) {
     text = "run waiting " + WaitingText(d) + ", its worker's slot free meanwhile";
   } else if (type == runs::kEventCancelled) {

@@ -481,9 +481,13 @@ class Execution {
       std::stop_callback link(node_stop, [&attempt_source] { attempt_source.request_stop(); });
       NodeResult r;
       bool timed_out = false;
-      // An attempt that goes on after a wait has what is left of its timeout.
+      // A task node's attempt that goes on after a look has what is left of its timeout (it
+      // waits in its slot, in this execution). A delay's, resumed after its deadline, does not:
+      // it ends at once, however late the resume.
       milliseconds timeout = node.timeout;
-      if (goes_on && timeout.count() > 0) timeout -= milliseconds(WallNowMs() - f.began_ms);
+      if (goes_on && node.kind == NodeKind::kTask && timeout.count() > 0) {
+        timeout -= milliseconds(WallNowMs() - f.began_ms);
+      }
       if (node.timeout.count() > 0 && timeout.count() <= 0) {
         r = NodeFail(ErrorCode::kTimeout, "timed out", true);
         timed_out = true;
@@ -509,14 +513,15 @@ class Execution {
         }
         f.wait_task = std::move(r.error().wait_task);
         f.wait_task_created_ms = r.error().wait_task_created_ms;
-        if (f.wait_task.empty()) {
+        if (node.kind != NodeKind::kTask) {
           sink_.Emit(
               "node.waiting",
               Json{{"node", node.id}, {"attempt", attempt}, {"deadline_ms", f.wait_until_ms}});
         } else if (!(launch.after_wait && attempt == launch.first_attempt)) {
           // Told once: the node is run again every time it looks at its task.
-          sink_.Emit("node.waiting",
-                     Json{{"node", node.id}, {"attempt", attempt}, {"task", f.wait_task}});
+          Json waiting{{"node", node.id}, {"attempt", attempt}};
+          if (!f.wait_task.empty()) waiting["task"] = f.wait_task;
+          sink_.Emit("node.waiting", waiting);
         }
         return f;
       }

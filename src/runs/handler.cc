@@ -28,6 +28,8 @@ using std::chrono::milliseconds;
 
 // How long a task node's submission key maps to its task (SubmitRequest::unique_ttl).
 constexpr std::chrono::hours kTaskNodeUniqueTtl{24 * 30};
+// When a task node looks at its task again after Redis did not answer.
+constexpr milliseconds kTaskLookAfterBrokerError{1000};
 
 // Shared by every execution of one registered handler.
 struct HandlerState {
@@ -171,8 +173,6 @@ class StoreSink final : public engine::RunSink {
   }
 
   Result<engine::TaskNodeProgress> SubmitOrCheck(const engine::TaskNodeRequest& request) override {
-    auto broker = state_.brokers.Acquire();
-    if (!broker) return Fail(broker.error());
     std::string id;
     {
       std::lock_guard lock(store_mu_);
@@ -180,6 +180,17 @@ class StoreSink final : public engine::RunSink {
         id = it->second;
       }
     }
+    // Redis out of reach (restarting, failing over) is no failure of the node's attempt, which
+    // would submit a second task under the next attempt's key: look again (the same key finds
+    // the task, if the submit that lost its answer made one).
+    const auto later = [&](const Error& e) -> Result<engine::TaskNodeProgress> {
+      if (!e.Retryable()) return Fail(e);
+      spdlog::debug("run {}: task node {}: {}; looking again", run_id_, request.node_id, e.message);
+      return engine::TaskNodeProgress{id, std::nullopt,
+                                      WallNowMs() + kTaskLookAfterBrokerError.count(), 0};
+    };
+    auto broker = state_.brokers.Acquire();
+    if (!broker) return later(broker.error());
     const int64_t check_at = WallNowMs() + state_.options.task_poll.count();
     if (id.empty()) {
       SubmitRequest req;
@@ -198,7 +209,7 @@ class StoreSink final : public engine::RunSink {
       auto submitted = (*broker)->Submit(req);
       if (!submitted) {
         broker->MarkBad();
-        return Fail(submitted.error());
+        return later(submitted.error());
       }
       id = submitted->id;
       {
@@ -213,10 +224,14 @@ class StoreSink final : public engine::RunSink {
     auto task = (*broker)->GetTask(id);
     if (!task) {
       broker->MarkBad();
-      return Fail(task.error());
+      return later(task.error());
     }
     if (!*task) return Fail(ErrorCode::kInternal, "task " + id + " vanished");
     const TaskRecord& t = **task;
+    if (IsTerminal(t.status)) {
+      std::lock_guard lock(store_mu_);
+      ended_children_.insert(id);
+    }
     if (t.status == TaskStatus::kSucceeded) {
       if (t.result.empty()) return engine::TaskNodeProgress{id, Json(nullptr), 0, t.created_ms};
       auto j = ParseJson(t.result);
@@ -236,10 +251,14 @@ class StoreSink final : public engine::RunSink {
     std::lock_guard lock(store_mu_);
     return abort_error_;
   }
-  std::set<std::string> child_tasks() const {
+  // The tasks task nodes submitted that were not seen to end (a timed-out attempt's, one
+  // still running beside a node that failed the run).
+  std::set<std::string> unended_child_tasks() const {
     std::lock_guard lock(store_mu_);
     std::set<std::string> ids;
-    for (const auto& [key, id] : child_tasks_) ids.insert(id);
+    for (const auto& [key, id] : child_tasks_) {
+      if (ended_children_.count(id) == 0) ids.insert(id);
+    }
     return ids;
   }
 
@@ -298,6 +317,7 @@ class StoreSink final : public engine::RunSink {
   std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
   std::map<std::string, std::string> child_tasks_;  // task nodes' tasks: unique key -> id
+  std::set<std::string> ended_children_;            // of those, the ones seen to end
 };
 
 // The trigger context StartRun kept in the "run.created" event.
@@ -544,7 +564,7 @@ class Execution {
       return tl::unexpected(NotRetryable("superseded: the run was taken over by a newer attempt"));
     }
     if (TaskCancelRequested()) {
-      CancelChildren(sink);
+      // Finish cancels the tasks its task nodes submitted, as any end of the run does.
       auto finished = Finish(store, RunStatus::kCancelled, "", "cancelled", "", &sink);
       if (!finished && finished.error().retryable) return finished;
       // The worker records the task as cancelled because its cancel was requested.
@@ -584,9 +604,15 @@ class Execution {
       }
       // A cancel that landed as the run was ending (not the last node's checkpoint: the run is
       // over).
-      if (auto cancelled = EndedByCancel(store, events, now_ms)) return *cancelled;
+      if (auto cancelled = EndedByCancel(store, events, now_ms)) {
+        if (sink != nullptr) CancelChildren(*sink);
+        return *cancelled;
+      }
       return tl::unexpected(NotRetryable("superseded: " + done.error().message));
     }
+    // Its task nodes' tasks that were left going (a timed-out attempt's, one beside the node that
+    // failed the run) have nobody to wait for them now.
+    if (sink != nullptr) CancelChildren(*sink);
     const int64_t duration_ms = done->started_ms != 0 && done->finished_ms >= done->started_ms
                                     ? done->finished_ms - done->started_ms
                                     : 0;
@@ -635,6 +661,7 @@ class Execution {
         return tl::unexpected(StoreUnavailable(released.error().message));
       }
       if (auto cancelled = EndedByCancel(store, events, now_ms)) {
+        CancelChildren(sink);
         spdlog::info("run {}: cancelled", run_id_);
         return *cancelled;
       }
@@ -662,7 +689,7 @@ class Execution {
   // Tasks that `task` nodes submitted stop with the run when it is cancelled (a drain leaves
   // them: the resumed run waits for the same tasks through their unique keys).
   void CancelChildren(const StoreSink& sink) {
-    auto children = sink.child_tasks();
+    auto children = sink.unended_child_tasks();
     if (children.empty()) return;
     auto broker = state_.brokers.Acquire();
     if (!broker) return;

@@ -27,8 +27,9 @@ RunRecovery Examine(const Run& run) {
 
 // A run whose task was cancelled (`ferry task cancel`) is cancelled with it: its task's cancel
 // is the run's, and a new task would undo what was asked.
-RunRecovery CancelWithItsTask(Store& store, RunRecovery r, const std::string& task_id,
-                              const std::string& gone, const RecoveryOptions& options) {
+RunRecovery CancelWithItsTask(Store& store, Broker& broker, RunRecovery r,
+                              const std::string& task_id, const std::string& gone,
+                              const RecoveryOptions& options) {
   r.detail = gone + "; the run is cancelled with it";
   if (options.dry_run) {
     r.action = Action::kCancelled;
@@ -44,6 +45,12 @@ RunRecovery CancelWithItsTask(Store& store, RunRecovery r, const std::string& ta
                              DumpJson(Json{{"by", "task " + task_id + " cancelled"}}));
   (void)store.AppendRunEvent(r.run_id, std::string(kEventFinished),
                              DumpJson(Json{{"status", "cancelled"}}));
+  // A run released to wait for tasks its task nodes submitted: nobody waits for them now.
+  if (cancelled->worker.empty()) {
+    if (auto waiting = LastRunWaiting(store, r.run_id)) {
+      for (const auto& child : waiting->tasks) (void)broker.Cancel(child);  // ended ones refuse
+    }
+  }
   r.action = Action::kCancelled;
   return r;
 }
@@ -58,7 +65,7 @@ RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
     auto task = broker.GetTask((*ref)->task_id);
     if (!task) return WithError(std::move(r), task.error());
     if (*task && (**task).status == TaskStatus::kCancelled) {
-      return CancelWithItsTask(store, std::move(r), (*ref)->task_id,
+      return CancelWithItsTask(store, broker, std::move(r), (*ref)->task_id,
                                "task " + (*ref)->task_id + " cancelled", options);
     }
     if (options.dry_run && *task && !IsTerminal((**task).status)) {
@@ -124,7 +131,7 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
     return r;
   }
   if (*ref && task_cancelled) {
-    return CancelWithItsTask(store, std::move(r), (*ref)->task_id, gone, options);
+    return CancelWithItsTask(store, broker, std::move(r), (*ref)->task_id, gone, options);
   }
   // The next start counts an attempt, unless the run was released to wait: going on after a
   // wait is none (MarkRunStarted), so a released run on its last attempt still has it.

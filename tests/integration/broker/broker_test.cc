@@ -1490,6 +1490,17 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].id, parent);
   EXPECT_EQ(again[0].attempt, 1);
+  // A repeat of the child's completion (its first answer lost) wakes the waiter again: the
+  // first call's wake may not have been made.
+  Completion snooze_again = Done(again[0], Completion::Kind::kSnooze, "w1");
+  snooze_again.backoff_ms = 3'600'000;
+  ASSERT_EQ(CompleteOne(snooze_again), CompletionOutcome::kApplied);
+  ASSERT_EQ(Get(parent).status, TaskStatus::kScheduled);
+  ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kSucceeded, "w2")),
+            CompletionOutcome::kDuplicate);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+  again = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(again.size(), 1u);
 
   // A second child ends while the waiter runs: the waiter's snooze then comes back at once.
   std::string second = SubmitOk(child_req);
@@ -1516,6 +1527,16 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   ASSERT_TRUE(cancelled) << cancelled.error().ToString();
   EXPECT_EQ(*cancelled, TaskStatus::kCancelled);
   EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+
+  // A submission repeated under the same key by another waiter (a run's new task, after
+  // recovery) makes it the one to wake while the task has not ended.
+  SubmitRequest keyed = child_req;
+  keyed.unique_key = "run-1:child:1";
+  std::string fourth = SubmitOk(keyed);
+  std::string other_waiter = SubmitOk(Req("ferry.run", "runs"));
+  keyed.waiter_id = other_waiter;
+  EXPECT_EQ(SubmitOk(keyed), fourth);
+  EXPECT_EQ(Cli({"HGET", Key("default", "task:" + fourth), "waiter"}), "runs/" + other_waiter);
 
   // A task with no waiter ends as before, and half a waiter is refused.
   SubmitRequest half = Req();

@@ -905,6 +905,79 @@ nodes:
   EXPECT_EQ(own.attempts, 1) << "giving the slot back is no attempt";
 }
 
+TaskListFilter SleepTasks() {
+  TaskListFilter f;
+  f.queue = "default";
+  f.kind = "sleep";
+  return f;
+}
+
+// Redis out of reach while a task node looks at its task (restarting) is no failure of the node:
+// it looks again, and the run ends with the task's result, its one task submitted once.
+TEST_F(RunsTest, ATaskNodeOutlivesARedisRestartWhileItWaits) {
+  Apply(R"(name: parent
+nodes:
+  child:
+    kind: task
+    task: {kind: sleep, payload: {ms: 2500}, max_attempts: 1}
+)");
+  give_back_waits_over_ = std::chrono::hours(1);  // it waits in its slot, looking all along
+  StartWorker(nullptr, /*concurrency=*/2);
+  auto started = Start("parent");
+  std::string child;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto list = broker_->ListTasks(SleepTasks());
+        if (!list || list->tasks.empty() || list->tasks[0].status != TaskStatus::kRunning) {
+          return false;
+        }
+        child = list->tasks[0].id;
+        return true;
+      },
+      seconds(10)));
+  redis_.Stop();
+  SleepMs(1000);  // several of its looks (every 100 ms) meet no Redis
+  redis_.Start();
+  ferry::Run done = WaitEnd(started.run.id, seconds(30));
+  ASSERT_EQ(done.status, RunStatus::kSucceeded) << done.error;
+  EXPECT_EQ(Json::parse(done.output)["child"]["slept_ms"], 2500);
+  Result<TaskPage> list = Fail(ErrorCode::kInternal, "not listed");
+  // This test's own connection met the restart too: the first call may report it.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        list = broker_->ListTasks(SleepTasks());
+        return list.has_value();
+      },
+      seconds(10)));
+  ASSERT_EQ(list->tasks.size(), 1u) << "one task, submitted once";
+  EXPECT_EQ(list->tasks[0].id, child);
+}
+
+// A run that ends while a task its task node submitted is still going (here a node beside it
+// fails the run) cancels that task: nobody waits for it any more.
+TEST_F(RunsTest, ARunThatEndsCancelsTheTasksItLeftGoing) {
+  Apply(R"(name: parent
+nodes:
+  child:
+    kind: task
+    task: {kind: echo, queue: nobody-serves-this}
+  boom:
+    kind: shell
+    argv: [sh, -c, 'sleep 0.5; exit 3']
+)");
+  StartWorker();
+  auto started = Start("parent");
+  ferry::Run done = WaitEnd(started.run.id, seconds(20));
+  ASSERT_EQ(done.status, RunStatus::kFailed) << done.error;
+  EXPECT_EQ(done.failed_node, "boom");
+  TaskListFilter f;
+  f.queue = "nobody-serves-this";
+  auto list = broker_->ListTasks(f);
+  ASSERT_TRUE(list) << list.error().message;
+  ASSERT_EQ(list->tasks.size(), 1u);
+  EXPECT_EQ(list->tasks[0].status, TaskStatus::kCancelled);
+}
+
 // A run waiting out of its slot is cancelled as any run is: through the API's path (the store,
 // then its task) it ends at once and never runs its next node; through `ferry task cancel` on
 // its task alone, the next recovery pass cancels it rather than resume it.

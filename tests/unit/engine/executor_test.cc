@@ -619,6 +619,21 @@ nodes:
   }
 }
 
+// A delay with a timeout longer than its wait, resumed late (a backlog held its run's task past
+// both its deadline and its timeout counted from when it began): it ends at once, not timed out.
+TEST(Executor, ADelayResumedLateIsNotTimedOutByTheTimeItWaited) {
+  Harness h(R"(name: t
+nodes:
+  wait: {kind: delay, duration: 30s, timeout: 40s}
+)");
+  const int64_t began = WallNowMs() - 60'000;
+  h.sink.stored_deadlines["wait"] = began + 30'000;
+  h.sink.stored_waits["wait"] = RunSink::StoredWait{1, began};
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  EXPECT_EQ(h.sink.Step("wait")->attempt, 1);
+}
+
 // A wait beside a node that ends first: the run gives back only once that node is saved.
 TEST(Executor, ARunGivesItsWaitBackOnlyOnceItsOtherNodesEnded) {
   Harness h(R"(name: t

@@ -28,6 +28,10 @@ local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lett
                 stale = 0, handed_back = 0, snoozed = 0}
 
 -- @include lib/open_events.lua
+-- The ends that wake a task's waiter (a retry is none).
+local function ends(target)
+  return target == 'succeeded' or target == 'cancelled' or target == 'failed'
+end
 local function event(ekey, type, data)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
 end
@@ -65,6 +69,10 @@ for i = 6, #ARGV, 8 do
     end
     if t[1] ~= 'running' then
       if t[1] == target then
+        -- A repeat of a call whose answer was lost: its waiter may not have been woken.
+        if t[8] and ends(target) then
+          waiters[#waiters + 1] = t[8]
+        end
         out[#out + 1] = 1
       else
         counts.stale = counts.stale + 1
@@ -134,7 +142,7 @@ for i = 6, #ARGV, 8 do
         counts.failed = counts.failed + 1
         counts.dead_lettered = counts.dead_lettered + 1
       end
-      if t[8] and (target == 'succeeded' or target == 'cancelled' or target == 'failed') then
+      if t[8] and ends(target) then
         waiters[#waiters + 1] = t[8]
       end
       out[#out + 1] = 0

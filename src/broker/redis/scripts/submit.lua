@@ -53,6 +53,15 @@ for i = 4, #ARGV, 9 do
   if existing then
     -- A repeated submission: the entry added for it above goes again, unseen by any reader.
     if i == 4 and first_entry then redis.call('XDEL', stream, first_entry) end
+    -- One that names a waiter (a run's task, after recovery gave the run a new one) is the task
+    -- to wake from now on, while the task has not ended (its end wakes the waiter it names).
+    if waiter ~= '' then
+      local etkey = qp .. ':task:' .. existing
+      local st = redis.call('HGET', etkey, 'status')
+      if st and st ~= 'succeeded' and st ~= 'failed' and st ~= 'cancelled' then
+        redis.call('HSET', etkey, 'waiter', waiter)
+      end
+    end
     out[#out + 1] = existing
     out[#out + 1] = 1
   else
