@@ -233,7 +233,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   banner += "  Redis:      " + MaskRedisUrl(broker_options.redis_url) +
             (private_redis ? " (private, stops with ferry dev)" : "") + "\n";
   banner += "  Worker:     " + (*worker)->id() + " (concurrency " + std::to_string(concurrency) +
-            ", queue default; runs give their slot back in delays over " +
+            ", queue default; runs give their slot back in waits over " +
             FormatDuration(run_slot_wait) + ")\n";
   if (!declared->specs.empty()) {
     std::string kinds;

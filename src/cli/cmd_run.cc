@@ -474,7 +474,7 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
   ho.secrets = support->chain.get();
   ho.on_run_failed = remediation::CaptureHook(*remediation, support->chain.get());
   runs::RegisterRunHandler(registry, *support->stores, *support->brokers, ho);
-  spdlog::info("ferry.run handler: store {}{}{}, runs give their slot back in delays over {}",
+  spdlog::info("ferry.run handler: store {}{}{}, runs give their slot back in waits over {}",
                support->stores->Describe(), secrets_file ? ", secrets file " + *secrets_file : "",
                remediation->enabled ? ", failed runs captured for remediation" : "",
                FormatDuration(worker.run_slot_wait));

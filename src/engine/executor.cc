@@ -202,7 +202,9 @@ class Execution {
       outcome.kind = RunOutcome::Kind::kWaiting;
       outcome.resume_at_ms = ResumeAt();
       for (const auto& w : waits_) {
-        if (!w.task.empty()) outcome.waiting_tasks.push_back(w.task);
+        if (!w.task.empty()) {
+          outcome.waiting_tasks.push_back({w.node->id, w.attempt, w.began_ms, w.task});
+        }
       }
     } else if (!pending.empty() || done_.size() < wf_.nodes.size()) {
       outcome.kind = RunOutcome::Kind::kCancelled;
@@ -331,7 +333,7 @@ class Execution {
       launch.began_ms = it->second.began_ms;
       launch.after_wait = true;
       resumed_.erase(it);
-    } else if (node.kind == NodeKind::kDelay) {
+    } else if (node.kind == NodeKind::kDelay || node.kind == NodeKind::kTask) {
       // A wait an earlier execution stored goes on in its attempt, not a new wait in attempt 1.
       if (auto stored = sink_.StoredWaitOf(node.id)) {
         launch.first_attempt = std::max(1, stored->attempt);

@@ -114,9 +114,10 @@ class RunSink {
   virtual Result<int64_t> DelayDeadline(const std::string& node_id, int attempt,
                                         std::chrono::milliseconds duration) = 0;
 
-  // A delay's wait that an earlier execution of the run stored: the node goes on in the attempt
-  // it waits in (whose deadline DelayDeadline keeps), and its duration counts from when it began
-  // (wall-clock ms). nullopt when none; the default.
+  // A delay's or a task node's wait that an earlier execution of the run stored: the node goes
+  // on in the attempt it waits in (whose deadline DelayDeadline keeps, whose task the attempt's
+  // key finds), and its duration counts from when it began (wall-clock ms). nullopt when none;
+  // the default.
   struct StoredWait {
     int attempt = 1;
     int64_t began_ms = 0;
@@ -150,8 +151,16 @@ struct RunOutcome {
   Json outputs = Json::object();  // node id -> output, for nodes that succeeded (redacted)
   std::string failed_node;
   std::string error;
-  int64_t resume_at_ms = 0;                // kWaiting: when to run again (wall-clock ms)
-  std::vector<std::string> waiting_tasks;  // kWaiting: the tasks task nodes wait for
+  int64_t resume_at_ms = 0;  // kWaiting: when to run again (wall-clock ms)
+  // kWaiting: the tasks task nodes wait for, each with its node's attempt and when that began
+  // (to store: the node goes on in that attempt, StoredWaitOf).
+  struct WaitingTask {
+    std::string node_id;
+    int attempt = 1;
+    int64_t began_ms = 0;
+    std::string task_id;
+  };
+  std::vector<WaitingTask> waiting_tasks;
 };
 std::string_view RunOutcomeName(RunOutcome::Kind k);
 

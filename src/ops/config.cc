@@ -326,8 +326,8 @@ const std::vector<SettingInfo>& Settings() {
        "events); the run's history has them either way (ferry run watch)",
        "", ""},
       {"run-slot-wait", "5s", "worker, dev", false,
-       "Longest delay a workflow run waits for in its worker slot; a run left with only a longer "
-       "one gives the slot back and goes on when the delay ends",
+       "Longest a workflow run waits in its worker slot for a delay or for its task node's task; "
+       "a run left with only longer waits gives the slot back and goes on when they end",
        "", ""},
       {"handlers", "", "worker, dev", false,
        "Task kinds run by programs or HTTP services: KIND=exec:PROGRAM [ARGS...] or "

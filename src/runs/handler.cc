@@ -62,11 +62,13 @@ std::optional<engine::StepStatus> ParseStepStatus(const std::string& s) {
   return std::nullopt;
 }
 
-// A delay node's stored deadline (a kStepWaiting row).
-struct WaitingDelay {
+// A node's stored wait (a kStepWaiting row): a delay's deadline, or the task a task node waits
+// for (stored when the run gave its slot back).
+struct StoredNodeWait {
   int attempt = 0;
-  int64_t deadline_ms = 0;
-  int64_t started_ms = 0;  // when the delay began, in the execution that stored it
+  int64_t deadline_ms = 0;  // a delay's; 0 for a task node's
+  int64_t started_ms = 0;   // when the wait's attempt began, in the execution that stored it
+  std::string task_id;      // a task node's
 };
 
 // The executor's window on the store and the task layer for one execution. Node threads call it
@@ -75,7 +77,7 @@ class StoreSink final : public engine::RunSink {
  public:
   // `waiter_queue` and `waiter_id` name the run's own task, which task nodes' tasks wake.
   StoreSink(HandlerState& state, Store& store, std::mutex& store_mu, std::string run_id,
-            int64_t fencing, const TaskContext& task, std::map<std::string, WaitingDelay> waiting)
+            int64_t fencing, const TaskContext& task, std::map<std::string, StoredNodeWait> waiting)
       : state_(state),
         store_(store),
         store_mu_(store_mu),
@@ -105,7 +107,7 @@ class StoreSink final : public engine::RunSink {
     step.attempt = attempt;
     step.epoch = fencing_;
     if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
-    waiting_[node_id] = WaitingDelay{attempt, deadline, step.started_ms};
+    waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms, ""};
     return deadline;
   }
 
@@ -152,7 +154,13 @@ class StoreSink final : public engine::RunSink {
     {
       std::lock_guard lock(store_mu_);
       if (type == "node.started" && data.is_object() && data.contains("node")) {
-        started_ms_[data["node"].get<std::string>()] = WallNowMs();
+        // An attempt that goes on from a stored wait began when that wait's did.
+        const std::string node = data["node"].get<std::string>();
+        auto stored = waiting_.find(node);
+        started_ms_[node] = stored != waiting_.end() && stored->second.started_ms > 0 &&
+                                    stored->second.attempt == data.value("attempt", 0)
+                                ? stored->second.started_ms
+                                : WallNowMs();
       }
       pending_.push_back(NewRunEvent{type, DumpJson(data), WallNowMs()});
     }
@@ -312,7 +320,7 @@ class StoreSink final : public engine::RunSink {
   const std::string waiter_id_;
   // Guarded by store_mu_:
   std::vector<NewRunEvent> pending_;
-  std::map<std::string, WaitingDelay> waiting_;
+  std::map<std::string, StoredNodeWait> waiting_;
   std::map<std::string, int64_t> started_ms_;
   std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
@@ -429,13 +437,16 @@ class Execution {
     // Read with the start even on a first attempt: a repeat of the claim that already won (same
     // epoch and worker) gets the row back without a new attempt, and may find checkpoints.
     std::map<std::string, engine::StepRecord> checkpoints;
-    std::map<std::string, WaitingDelay> waiting;
+    std::map<std::string, StoredNodeWait> waiting;
     for (const auto& s : started->steps) {
       if (s.status == kStepWaiting) {
         auto out = ParseJson(s.output);
         if (out && out->is_object() && (*out)["deadline_ms"].is_number_integer()) {
           waiting[s.node_id] =
-              WaitingDelay{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms};
+              StoredNodeWait{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms, ""};
+        } else if (out && out->is_object() && (*out)["task"].is_string()) {
+          waiting[s.node_id] =
+              StoredNodeWait{s.attempt, 0, s.started_ms, (*out)["task"].get<std::string>()};
         }
         continue;
       }
@@ -652,10 +663,25 @@ class Execution {
     std::vector<NewRunEvent> events = sink.TakePendingEvents();
     const int64_t now_ms = WallNowMs();
     Json waiting{{"until_ms", resume_at_ms}};
-    // The tasks' ends wake the run's task sooner (their records name it: SubmitOrCheck).
-    if (!outcome.waiting_tasks.empty()) waiting["tasks"] = outcome.waiting_tasks;
+    // The tasks' ends wake the run's task sooner (their records name it: SubmitOrCheck). Each
+    // task node's wait is stored, so that it goes on in its attempt and from when it began.
+    std::vector<std::string> tasks;
+    std::vector<RunStep> steps;
+    for (const auto& w : outcome.waiting_tasks) {
+      tasks.push_back(w.task_id);
+      RunStep step;
+      step.run_id = run_id_;
+      step.node_id = w.node_id;
+      step.status = std::string(kStepWaiting);
+      step.output = DumpJson(Json{{"task", w.task_id}});
+      step.attempt = w.attempt;
+      step.epoch = fencing_;
+      step.started_ms = w.began_ms;
+      steps.push_back(std::move(step));
+    }
+    if (!tasks.empty()) waiting["tasks"] = tasks;
     events.push_back(NewRunEvent{std::string(kEventWaiting), DumpJson(waiting), now_ms});
-    auto released = store.ReleaseRun(run_id_, fencing_, events);
+    auto released = store.ReleaseRun(run_id_, fencing_, events, steps);
     if (!released) {
       if (released.error().code != ErrorCode::kConflict) {
         return tl::unexpected(StoreUnavailable(released.error().message));
@@ -669,9 +695,7 @@ class Execution {
     }
     spdlog::info("run.waiting id={} until_ms={}{} (the worker's slot is free meanwhile)", run_id_,
                  resume_at_ms,
-                 outcome.waiting_tasks.empty()
-                     ? ""
-                     : " tasks=" + fmt::format("{}", fmt::join(outcome.waiting_tasks, ",")));
+                 tasks.empty() ? "" : " tasks=" + fmt::format("{}", fmt::join(tasks, ",")));
     return tl::unexpected(Snooze(milliseconds(std::max<int64_t>(1, resume_at_ms - now_ms))));
   }
 

@@ -95,7 +95,8 @@ class SqlStore final : public Store, private SqlSession {
                         const std::vector<RunStep>& steps = {}) override;
   Result<Run> CancelRun(const std::string& run_id) override;
   Result<Run> ReleaseRun(const std::string& run_id, int64_t epoch,
-                         const std::vector<NewRunEvent>& events) override;
+                         const std::vector<NewRunEvent>& events,
+                         const std::vector<RunStep>& steps = {}) override;
   Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) override;
   Result<std::vector<Run>> ListPendingRunsOlderThan(std::chrono::milliseconds age,
                                                     int limit) override;

@@ -671,7 +671,8 @@ Result<Run> SqlStore::CancelRun(const std::string& run_id) {
 }
 
 Result<Run> SqlStore::ReleaseRun(const std::string& run_id, int64_t epoch,
-                                 const std::vector<NewRunEvent>& events) {
+                                 const std::vector<NewRunEvent>& events,
+                                 const std::vector<RunStep>& steps) {
   if (auto st = RequireTypes(events); !st) return Fail(st.error());
   // Events that meet another writer's numbers (a cancel's, a scheduler's) roll the release back
   // with them: it is made again at once, as a finish is, rather than read as a lost run.
@@ -690,6 +691,9 @@ Result<Run> SqlStore::ReleaseRun(const std::string& run_id, int64_t epoch,
                         "; cannot release it at epoch " + std::to_string(epoch));
       }
       released = true;
+      for (const auto& s : steps) {
+        if (auto saved = SaveStep(s); !saved) return Fail(saved.error());
+      }
       if (auto appended = InsertRunEvents(run_id, events); !appended) {
         return Fail(appended.error());
       }

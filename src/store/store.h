@@ -529,12 +529,14 @@ class Store {
                                 const std::vector<RunStep>& steps = {}) = 0;
   // pending|running -> cancelled. kConflict when it already ended.
   virtual Result<Run> CancelRun(const std::string& run_id) = 0;
-  // A run that gives its worker back to wait (a long delay): while running under `epoch`, it
-  // stays running but held by no worker (worker ""), and `events` are appended, in one commit.
+  // A run that gives its worker back to wait (a long delay, a task): while running under
+  // `epoch`, it stays running but held by no worker (worker ""), and `steps` (its task nodes'
+  // "waiting" rows, saved as SaveStep saves) and `events` are written, in one commit.
   // The next MarkRunRunning takes it again without counting an attempt: the wait was no crash.
   // kConflict when it is not running under `epoch` (cancelled, taken over).
   virtual Result<Run> ReleaseRun(const std::string& run_id, int64_t epoch,
-                                 const std::vector<NewRunEvent>& events) = 0;
+                                 const std::vector<NewRunEvent>& events,
+                                 const std::vector<RunStep>& steps = {}) = 0;
   // A new pending run with the same workflow, version (unless latest_version) and inputs, with
   // retry_of = run_id. Only from failed or cancelled, and only once per run (retry the retry to
   // go again): a double-clicked retry makes one run. kConflict otherwise.

@@ -61,8 +61,9 @@ class StoreWrapper : public Store {
   }
   Result<Run> CancelRun(const std::string& run_id) override { return target_.CancelRun(run_id); }
   Result<Run> ReleaseRun(const std::string& run_id, int64_t epoch,
-                         const std::vector<NewRunEvent>& events) override {
-    return target_.ReleaseRun(run_id, epoch, events);
+                         const std::vector<NewRunEvent>& events,
+                         const std::vector<RunStep>& steps = {}) override {
+    return target_.ReleaseRun(run_id, epoch, events, steps);
   }
   Result<Run> RetryRun(const std::string& run_id, const RetryRunOptions& options) override {
     return target_.RetryRun(run_id, options);

@@ -302,7 +302,12 @@ TEST_F(RunsCliTest, ARunWaitingForATaskSaysSoAndIsWokenByItsEnd) {
   Json waiting = ShowRun(id)["waiting"];
   ASSERT_TRUE(waiting.is_object()) << waiting.dump();
   ASSERT_EQ(waiting["tasks"].size(), 1u);
-  EXPECT_EQ(ShowRun(id)["status"], "running");  // no worker serves `elsewhere` yet
+  Json shown = ShowRun(id);
+  EXPECT_EQ(shown["status"], "running");  // no worker serves `elsewhere` yet
+  // Its task node's wait is stored, to go on in its attempt when the run does.
+  ASSERT_EQ(shown["steps"].size(), 1u) << shown.dump();
+  EXPECT_EQ(shown["steps"][0]["status"], "waiting");
+  EXPECT_EQ(shown["steps"][0]["output"]["task"], waiting["tasks"][0]);
 
   auto other = StartWorker("worker-b", {"--queues", "elsewhere"});
   auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
@@ -312,6 +317,11 @@ TEST_F(RunsCliTest, ARunWaitingForATaskSaysSoAndIsWokenByItsEnd) {
   EXPECT_EQ(run["attempt"], 1);
   EXPECT_EQ(run["output"]["child"]["n"], 42);
   EXPECT_TRUE(run["waiting"].is_null());
+  ASSERT_EQ(run["steps"].size(), 1u);
+  EXPECT_EQ(run["steps"][0]["status"], "succeeded");
+  // Counted from its first look, before the run gave its slot back (after 1 s), not from the
+  // resumed run's.
+  EXPECT_GE(run["steps"][0]["duration_ms"].get<int64_t>(), 1000) << run["steps"].dump();
 }
 
 // `ferry run cancel` on a run out of its slot waiting for a task: the task it waits for is

@@ -492,7 +492,11 @@ nodes:
   auto out = h.Run();
   const int64_t after = WallNowMs();
   ASSERT_EQ(out.kind, RunOutcome::Kind::kWaiting) << out.error;
-  EXPECT_EQ(out.waiting_tasks, (std::vector<std::string>{"T1"}));
+  ASSERT_EQ(out.waiting_tasks.size(), 1u);
+  EXPECT_EQ(out.waiting_tasks[0].task_id, "T1");
+  EXPECT_EQ(out.waiting_tasks[0].node_id, "child");
+  EXPECT_EQ(out.waiting_tasks[0].attempt, 1);
+  EXPECT_GE(out.waiting_tasks[0].began_ms, before);
   EXPECT_GE(after - before, 150);  // it looked for give_back_waits_over before giving back
   EXPECT_GT(looks.load(), 1);
   EXPECT_GE(out.resume_at_ms, before + 150 + 30000);
@@ -511,7 +515,8 @@ nodes:
   auto waiting = both.Run();
   ASSERT_EQ(waiting.kind, RunOutcome::Kind::kWaiting) << waiting.error;
   EXPECT_EQ(waiting.resume_at_ms, both.sink.stored_deadlines.at("pause"));
-  EXPECT_EQ(waiting.waiting_tasks, (std::vector<std::string>{"T1"}));
+  ASSERT_EQ(waiting.waiting_tasks.size(), 1u);
+  EXPECT_EQ(waiting.waiting_tasks[0].task_id, "T1");
 
   // The recheck grows with the task's age, from task_wait_recheck to 20 times it: a task 100 s
   // old is looked at again in 100 s, one a day old in 10 minutes (when no wake comes sooner).
@@ -615,6 +620,27 @@ nodes:
   for (const auto& [type, data] : h.sink.events) {
     if (type == "node.finished") {
       EXPECT_GE(data["duration_ms"].get<int64_t>(), 30'000) << data;
+    }
+  }
+}
+
+// A task node's wait that an earlier execution stored (the run gave its slot back in attempt 2)
+// goes on in that attempt, under that attempt's key, its duration counted from when it began.
+TEST(Executor, AStoredTaskWaitGoesOnInItsAttempt) {
+  Harness h(R"(name: t
+nodes:
+  child: {kind: task, retry: {max_attempts: 3}, task: {kind: k}}
+)");
+  const int64_t began = WallNowMs() - 20'000;
+  h.sink.stored_waits["child"] = RunSink::StoredWait{2, began};
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
+  ASSERT_EQ(h.sink.requests.size(), 1u);
+  EXPECT_EQ(h.sink.requests[0].unique_key, "ferry.run:RUN1:child:2");
+  EXPECT_EQ(h.sink.Step("child")->attempt, 2);
+  for (const auto& [type, data] : h.sink.events) {
+    if (type == "node.finished") {
+      EXPECT_GE(data["duration_ms"].get<int64_t>(), 20'000) << data;
     }
   }
 }
