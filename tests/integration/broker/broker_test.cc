@@ -1528,6 +1528,26 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   EXPECT_EQ(*cancelled, TaskStatus::kCancelled);
   EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
 
+  // A mark left for an execution that ended otherwise (handed back at a drain) goes with the next
+  // claim: that execution looks at what it waits for anyway, so its snooze waits its time.
+  auto running = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(running.size(), 1u);
+  SubmitOk(child_req);
+  c = ClaimOk({"default"}, "w2");
+  ASSERT_EQ(c.size(), 1u);
+  ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kSucceeded, "w2")),
+            CompletionOutcome::kApplied);
+  EXPECT_EQ(Cli({"HGET", Key("runs", "task:" + parent), "woken"}), "1");
+  ASSERT_EQ(CompleteOne(Done(running[0], Completion::Kind::kHandBack, "w1")),
+            CompletionOutcome::kApplied);
+  running = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(Cli({"HGET", Key("runs", "task:" + parent), "woken"}), "");
+  Completion later_snooze = Done(running[0], Completion::Kind::kSnooze, "w1");
+  later_snooze.backoff_ms = 3'600'000;
+  ASSERT_EQ(CompleteOne(later_snooze), CompletionOutcome::kApplied);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
+
   // A submission repeated under the same key by another waiter (a run's new task, after
   // recovery) makes it the one to wake while the task has not ended.
   SubmitRequest keyed = child_req;

@@ -19,7 +19,7 @@ local drop = {}
 local function start(entry, id)
   local tkey = qp .. ':task:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'entry', 'kind', 'payload', 'max_attempts',
-                       'timeout_ms', 'created_ms', 'attempts', 'epoch', 'events')
+                       'timeout_ms', 'created_ms', 'attempts', 'epoch', 'events', 'woken')
   if t[1] ~= 'pending' or t[2] ~= entry then
     drop[#drop + 1] = entry
     return
@@ -28,6 +28,8 @@ local function start(entry, id)
   local epoch = tonumber(t[9] or '0') + 1
   redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now,
              'attempts', attempt, 'epoch', epoch)
+  -- A wake for an earlier execution (wake.lua): this one looks at what it waits for anyway.
+  if t[11] == '1' then redis.call('HDEL', tkey, 'woken') end
   -- Routine event: only tasks that already have an event stream get it written (the record
   -- tells the rest; see docs/broker.md "Events").
   if t[10] == '1' then
