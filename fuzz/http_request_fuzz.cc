@@ -154,8 +154,7 @@ std::optional<std::string> Exchange(int port, const uint8_t* data, size_t size) 
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t pause = input.find(kPause);
-  const std::string_view first = input.substr(0, pause);
-  SendAll(fd, first);
+  SendAll(fd, input.substr(0, pause));
   if (pause != std::string_view::npos) {
     pollfd answered{fd, POLLIN, 0};
     ::poll(&answered, 1, 20);
@@ -177,6 +176,13 @@ std::optional<std::string> Exchange(int port, const uint8_t* data, size_t size) 
   }
   ::close(fd);
   return result;
+}
+
+// What the client sends of `input`: all of it but its first "~~pause~~" (where it pauses).
+std::string Sent(std::string_view input) {
+  const size_t pause = input.find(kPause);
+  if (pause == std::string_view::npos) return std::string(input);
+  return std::string(input.substr(0, pause)).append(input.substr(pause + kPause.size()));
 }
 
 // Every answer in `out` parses whole. Answers to HEAD have no body after their Content-Length, so
@@ -221,7 +227,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto out = Exchange(server.port(), data, size);
   Check(out.has_value(), "the server closes a connection whose client stopped sending");
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  CheckAnswers(*out, text.find("HEAD") != std::string_view::npos);
+  // A HEAD split by the pause ("H~~pause~~EAD") is a HEAD too.
+  CheckAnswers(*out, Sent(text).find("HEAD") != std::string::npos);
   // The server's count drops on its I/O thread, just after it closed the socket.
   const auto deadline = std::chrono::steady_clock::now() + 2s;
   while (server.connections() != 0 && std::chrono::steady_clock::now() < deadline) {
