@@ -68,7 +68,6 @@ struct StoredNodeWait {
   int attempt = 0;
   int64_t deadline_ms = 0;  // a delay's; 0 for a task node's
   int64_t started_ms = 0;   // when the wait's attempt began, in the execution that stored it
-  std::string task_id;      // a task node's
 };
 
 // The executor's window on the store and the task layer for one execution. Node threads call it
@@ -92,8 +91,7 @@ class StoreSink final : public engine::RunSink {
                                 milliseconds duration) override {
     std::lock_guard lock(store_mu_);
     if (auto it = waiting_.find(node_id); it != waiting_.end() && it->second.attempt == attempt) {
-      // The step began when the delay did, not at this resumption: its checkpoint says so.
-      if (it->second.started_ms > 0) started_ms_[node_id] = it->second.started_ms;
+      // Its step's start is the stored one already (Emit, at the attempt's node.started).
       return it->second.deadline_ms;
     }
     RunStep step;
@@ -107,7 +105,7 @@ class StoreSink final : public engine::RunSink {
     step.attempt = attempt;
     step.epoch = fencing_;
     if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
-    waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms, ""};
+    waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms};
     return deadline;
   }
 
@@ -443,10 +441,10 @@ class Execution {
         auto out = ParseJson(s.output);
         if (out && out->is_object() && (*out)["deadline_ms"].is_number_integer()) {
           waiting[s.node_id] =
-              StoredNodeWait{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms, ""};
+              StoredNodeWait{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms};
         } else if (out && out->is_object() && (*out)["task"].is_string()) {
-          waiting[s.node_id] =
-              StoredNodeWait{s.attempt, 0, s.started_ms, (*out)["task"].get<std::string>()};
+          // The attempt's key finds its task again: only the attempt and its start are needed.
+          waiting[s.node_id] = StoredNodeWait{s.attempt, 0, s.started_ms};
         }
         continue;
       }

@@ -45,12 +45,7 @@ RunRecovery CancelWithItsTask(Store& store, Broker& broker, RunRecovery r,
                              DumpJson(Json{{"by", "task " + task_id + " cancelled"}}));
   (void)store.AppendRunEvent(r.run_id, std::string(kEventFinished),
                              DumpJson(Json{{"status", "cancelled"}}));
-  // A run released to wait for tasks its task nodes submitted: nobody waits for them now.
-  if (cancelled->worker.empty()) {
-    if (auto waiting = LastRunWaiting(store, r.run_id)) {
-      for (const auto& child : waiting->tasks) (void)broker.Cancel(child);  // ended ones refuse
-    }
-  }
+  if (cancelled->worker.empty()) CancelTasksItWaitedFor(store, broker, r.run_id);
   r.action = Action::kCancelled;
   return r;
 }

@@ -194,6 +194,12 @@ std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id
   return w;
 }
 
+void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run_id) {
+  if (auto waiting = LastRunWaiting(store, run_id)) {
+    for (const auto& task : waiting->tasks) (void)broker.Cancel(task);
+  }
+}
+
 Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id) {
   std::optional<RunTaskRef> latest;
   // Only the events that name a task, in pages bounded by bytes (run.created carries the

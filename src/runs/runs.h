@@ -158,6 +158,10 @@ struct RunWaiting {
   std::vector<std::string> tasks;
 };
 std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id);
+// Cancels the tasks a cancelled run, released to wait for them, was waiting for (its last
+// run.waiting's): it had no handler to do it, and nobody waits for them now. Best effort; ended
+// tasks refuse.
+void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run_id);
 
 struct EnsureTaskOptions {
   std::string queue = "default";  // used when the history names none

@@ -138,11 +138,10 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   // A run released to wait has no handler to end its history: its end is written here (a running
   // one's handler writes it as it stops). Whether it was released is the cancelled row's: the
   // worker as the cancel found it (a release or a new start may have come since `before`).
-  std::vector<std::string> children;  // its task nodes' tasks, which stop with it
-  if (before->status == RunStatus::kRunning && run->worker.empty()) {
+  const bool released = before->status == RunStatus::kRunning && run->worker.empty();
+  if (released) {
     (void)(*store)->AppendRunEvent(id, std::string(runs::kEventFinished),
                                    DumpJson(Json{{"status", "cancelled"}}));
-    if (auto waiting = runs::LastRunWaiting(**store, id)) children = waiting->tasks;
   }
   // The store decides; telling the task only stops the work sooner (the handler also polls the
   // run's status), so a failure here does not fail the cancel.
@@ -158,10 +157,8 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
       out["task_cancel"] = *c == TaskStatus::kRunning ? "stopping" : TaskStatusName(*c);
     }
   }
-  if (!children.empty()) {
-    if (auto broker = brokers_.Acquire()) {
-      for (const auto& child : children) (void)(*broker)->Cancel(child);  // ended ones refuse
-    }
+  if (released) {
+    if (auto broker = brokers_.Acquire()) runs::CancelTasksItWaitedFor(**store, **broker, id);
   }
   return out;
 }

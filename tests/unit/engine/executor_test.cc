@@ -440,8 +440,8 @@ nodes:
 }
 
 // A task node does not block while its task runs: it is looked at again at the time the sink
-// names, and meanwhile the run's other nodes go on. Told once as waiting (with its task), started
-// once, and its duration counts from its first look.
+// names, and meanwhile the run's other nodes go on. Told once as waiting (with its task), and
+// started once.
 TEST(Executor, ATaskNodeIsLookedAtAgainUntilItsTaskEnds) {
   Harness h(R"(name: t
 nodes:
