@@ -477,7 +477,13 @@ class RedisBroker final : public Broker {
         .Add(kDeadMax);
     auto r = CommandWithGroup(a, queue);
     if (!r) return Fail(r.error());
-    return ParseStarted(**r, queue, true);
+    const redisReply& reply = **r;
+    if (!IsArray(reply) || reply.elements != 2 || !IsArray(Elem(reply, 1))) {
+      return Fail(ErrorCode::kInternal, "unexpected reply from the reclaim script");
+    }
+    // Tasks it ended (poison, or cancelled with their worker gone) wake what waited for them.
+    WakeWaiters(Strings(Elem(reply, 1)));
+    return ParseStarted(Elem(reply, 0), queue, true);
   }
 
   Result<std::vector<std::string>> RenewLeases(const std::string& worker,

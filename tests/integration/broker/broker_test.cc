@@ -1569,6 +1569,55 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   EXPECT_FALSE(broker_->Submit(half));
 }
 
+// A task that reclaim ends (a poison pill, or cancelled with its worker gone) wakes its waiter as
+// a completion would: the waiting run need not sleep out its snooze.
+TEST_F(BrokerTest, ATaskEndedByReclaimWakesItsWaiter) {
+  options_.max_reclaims = 1;
+  Reopen();
+  std::string parent = SubmitOk(Req("ferry.run", "runs"));
+  auto p = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(p.size(), 1u);
+  Completion z = Done(p[0], Completion::Kind::kSnooze, "w1");
+  z.backoff_ms = 3'600'000;
+  ASSERT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
+
+  SubmitRequest child_req = Req("crash", "default");
+  child_req.waiter_queue = "runs";
+  child_req.waiter_id = parent;
+  std::string child = SubmitOk(child_req);
+  ASSERT_EQ(ClaimOk({"default"}, "w2").size(), 1u);
+  // One take-over is allowed: the waiter still sleeps.
+  auto r = broker_->Reclaim("default", "w3", milliseconds(0), 10);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
+  // The second is one too many: the child fails as a poison pill and the waiter is queued.
+  r = broker_->Reclaim("default", "w4", milliseconds(0), 10);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ(Get(child).status, TaskStatus::kFailed);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+
+  // A child cancelled while its worker is gone, ended by the next reclaim, wakes it too.
+  auto again = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(again.size(), 1u);
+  Completion z2 = Done(again[0], Completion::Kind::kSnooze, "w1");
+  z2.backoff_ms = 3'600'000;
+  ASSERT_EQ(CompleteOne(z2), CompletionOutcome::kApplied);
+  ASSERT_EQ(Get(parent).status, TaskStatus::kScheduled);
+  std::string second = SubmitOk(child_req);
+  ASSERT_EQ(ClaimOk({"default"}, "w2").size(), 1u);
+  auto requested = broker_->Cancel(second);
+  ASSERT_TRUE(requested) << requested.error().ToString();
+  ASSERT_EQ(*requested, TaskStatus::kRunning);
+  ASSERT_EQ(Get(parent).status, TaskStatus::kScheduled);
+  r = broker_->Reclaim("default", "w3", milliseconds(0), 10);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ(Get(second).status, TaskStatus::kCancelled);
+  EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+}
+
 // A snooze after a cancel request ends the task as cancelled.
 TEST_F(BrokerTest, SnoozeAfterACancelRequestCancels) {
   std::string id = SubmitOk(Req());

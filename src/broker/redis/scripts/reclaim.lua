@@ -2,12 +2,14 @@
 -- Guarantees: XAUTOCLAIM moves each entry idle for min_idle_ms to the new worker and the task's
 -- epoch is bumped in the same script, so the previous owner's completion is rejected as stale.
 -- A task taken over more than max_reclaims times is dead-lettered as a poison pill (and not
--- returned); a running task whose cancellation was requested ends as cancelled instead.
+-- returned); a running task whose cancellation was requested ends as cancelled instead. Either
+-- end wakes the task's waiter, as complete.lua's would (the caller runs wake.lua).
 --
 -- KEYS[1]  queue key prefix "<prefix>:{<queue>}".
 -- ARGV     worker, now_ms, min_idle_ms, count, max_reclaims, retention_ms, dead_retention_ms,
 --          events_maxlen, dead_max
--- Returns  a flat array, 10 values per task as in claim.lua.
+-- Returns  {started, waiters}: a flat array of 10 values per started task as in claim.lua, and
+--          the waiters ("<queue>/<id>") of the tasks that ended here, to wake.
 local qp = KEYS[1]
 local worker, now, min_idle = ARGV[1], ARGV[2], ARGV[3]
 local count, max_reclaims = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -17,6 +19,7 @@ local stats = qp .. ':stats'
 local out = {}
 local n = 0
 local drop = {}
+local waiters = {}
 local counts = {reclaimed = 0, poison = 0, dead_lettered = 0, cancelled = 0, started = 0}
 
 -- @include lib/open_events.lua
@@ -29,7 +32,7 @@ local function take(entry, id)
   local ekey = qp .. ':events:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'entry', 'kind', 'payload', 'max_attempts',
                        'timeout_ms', 'created_ms', 'attempts', 'cancel_requested', 'worker',
-                       'epoch', 'events')
+                       'epoch', 'events', 'waiter')
   local status = t[1]
   if (status ~= 'running' and status ~= 'pending') or t[2] ~= entry then
     drop[#drop + 1] = entry
@@ -57,6 +60,7 @@ local function take(entry, id)
       event(ekey, 'cancelled', {worker = previous, error = err})
       redis.call('PEXPIRE', ekey, retention)
       counts.cancelled = counts.cancelled + 1
+      if t[13] then waiters[#waiters + 1] = t[13] end
       return
     end
     local reclaims = redis.call('HINCRBY', tkey, 'reclaims', 1)
@@ -76,6 +80,7 @@ local function take(entry, id)
       redis.call('PEXPIRE', ekey, dead_retention)
       counts.poison = counts.poison + 1
       counts.dead_lettered = counts.dead_lettered + 1
+      if t[13] then waiters[#waiters + 1] = t[13] end
       return
     end
     redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now,
@@ -117,4 +122,4 @@ end
 for k, v in pairs(counts) do
   if v > 0 then redis.call('HINCRBY', stats, k, v) end
 end
-return out
+return {out, waiters}
