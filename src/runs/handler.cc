@@ -183,7 +183,7 @@ class StoreSink final : public engine::RunSink {
     {
       std::lock_guard lock(store_mu_);
       if (auto it = child_tasks_.find(request.unique_key); it != child_tasks_.end()) {
-        id = it->second;
+        id = it->second.id;
       }
     }
     // Redis out of reach (restarting, failing over) is no failure of the node's attempt, which
@@ -199,6 +199,18 @@ class StoreSink final : public engine::RunSink {
     if (!broker) return later(broker.error());
     const int64_t check_at = WallNowMs() + state_.options.task_poll.count();
     if (id.empty()) {
+      // A new attempt of the node: the task of one before it that did not end (the attempt timed
+      // out) is no longer waited for by anyone, so it stops instead of running on beside this one.
+      for (const auto& abandoned : AbandonedChildren(request.node_id)) {
+        if (auto r = (*broker)->Cancel(abandoned); !r && r.error().code != ErrorCode::kConflict &&
+                                                   r.error().code != ErrorCode::kNotFound) {
+          spdlog::debug("run {}: task node {}: cancelling task {} of an earlier attempt: {}",
+                        run_id_, request.node_id, abandoned, r.error().message);
+          continue;  // the run's end tries again
+        }
+        std::lock_guard lock(store_mu_);
+        ended_children_.insert(abandoned);
+      }
       SubmitRequest req;
       req.kind = request.kind;
       req.payload = request.payload;
@@ -220,7 +232,7 @@ class StoreSink final : public engine::RunSink {
       id = submitted->id;
       {
         std::lock_guard lock(store_mu_);
-        child_tasks_[request.unique_key] = id;
+        child_tasks_[request.unique_key] = ChildTask{request.node_id, id};
       }
       // Just made: it has not ended. One submitted before (a resumed run) may have.
       if (!submitted->existing) {
@@ -262,13 +274,23 @@ class StoreSink final : public engine::RunSink {
   std::set<std::string> unended_child_tasks() const {
     std::lock_guard lock(store_mu_);
     std::set<std::string> ids;
-    for (const auto& [key, id] : child_tasks_) {
-      if (ended_children_.count(id) == 0) ids.insert(id);
+    for (const auto& [key, child] : child_tasks_) {
+      if (ended_children_.count(child.id) == 0) ids.insert(child.id);
     }
     return ids;
   }
 
  private:
+  // The tasks this execution submitted for `node_id` that were not seen to end.
+  std::vector<std::string> AbandonedChildren(const std::string& node_id) const {
+    std::lock_guard lock(store_mu_);
+    std::vector<std::string> ids;
+    for (const auto& [key, child] : child_tasks_) {
+      if (child.node_id == node_id && ended_children_.count(child.id) == 0) ids.push_back(child.id);
+    }
+    return ids;
+  }
+
   // REQUIRES store_mu_ held.
   RunStep MakeStepLocked(const std::string& node_id, engine::StepStatus status, const Json& output,
                          const std::string& error, int attempt) const {
@@ -322,7 +344,11 @@ class StoreSink final : public engine::RunSink {
   std::map<std::string, int64_t> started_ms_;
   std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
-  std::map<std::string, std::string> child_tasks_;  // task nodes' tasks: unique key -> id
+  struct ChildTask {
+    std::string node_id;
+    std::string id;
+  };
+  std::map<std::string, ChildTask> child_tasks_;  // task nodes' tasks, by unique key
   std::set<std::string> ended_children_;            // of those, the ones seen to end
 };
 

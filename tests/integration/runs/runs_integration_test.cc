@@ -978,6 +978,45 @@ nodes:
   EXPECT_EQ(list->tasks[0].status, TaskStatus::kCancelled);
 }
 
+// A task node's attempt that times out leaves its task to nobody: the next attempt cancels it
+// before submitting its own, instead of both running on until the run's end.
+TEST_F(RunsTest, ATimedOutAttemptsTaskIsCancelledByTheNextAttempt) {
+  Apply(R"(name: parent
+nodes:
+  child:
+    kind: task
+    task: {kind: echo, queue: nobody-serves-this}
+    timeout: 2s
+    retry: {max_attempts: 3, backoff: 100ms}
+)");
+  StartWorker();
+  auto started = Start("parent");
+  TaskListFilter f;
+  f.queue = "nobody-serves-this";
+  Result<TaskPage> list = Fail(ErrorCode::kInternal, "not listed");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        list = broker_->ListTasks(f);
+        return list && list->tasks.size() >= 2;
+      },
+      seconds(20)));
+  int pending = 0;
+  int cancelled = 0;
+  for (const auto& t : list->tasks) {
+    pending += t.status == TaskStatus::kPending ? 1 : 0;
+    cancelled += t.status == TaskStatus::kCancelled ? 1 : 0;
+  }
+  EXPECT_LE(pending, 1) << "the first attempt's task still waits beside the second's";
+  EXPECT_GE(cancelled, 1);
+  ferry::Run done = WaitEnd(started.run.id, seconds(30));
+  ASSERT_EQ(done.status, RunStatus::kFailed) << done.error;
+  EXPECT_EQ(done.failed_node, "child");
+  list = broker_->ListTasks(f);
+  ASSERT_TRUE(list) << list.error().message;
+  ASSERT_EQ(list->tasks.size(), 3u);
+  for (const auto& t : list->tasks) EXPECT_EQ(t.status, TaskStatus::kCancelled) << t.id;
+}
+
 // A run waiting out of its slot is cancelled as any run is: through the API's path (the store,
 // then its task) it ends at once and never runs its next node; through `ferry task cancel` on
 // its task alone, the next recovery pass cancels it rather than resume it.
