@@ -349,7 +349,7 @@ class StoreSink final : public engine::RunSink {
     std::string id;
   };
   std::map<std::string, ChildTask> child_tasks_;  // task nodes' tasks, by unique key
-  std::set<std::string> ended_children_;            // of those, the ones seen to end
+  std::set<std::string> ended_children_;          // of those, the ones seen to end
 };
 
 // The trigger context StartRun kept in the "run.created" event.
