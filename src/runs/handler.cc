@@ -70,6 +70,21 @@ struct StoredNodeWait {
   int64_t started_ms = 0;   // when the wait's attempt began, in the execution that stored it
 };
 
+// The step row that stores a node's wait (a delay's deadline, or the task a task node waits
+// for), so that a resumed run goes on in that attempt and from when it began.
+RunStep WaitingStep(const std::string& run_id, const std::string& node_id, int attempt,
+                    int64_t fencing, int64_t started_ms, const Json& output) {
+  RunStep step;
+  step.run_id = run_id;
+  step.node_id = node_id;
+  step.status = std::string(kStepWaiting);
+  step.output = DumpJson(output);
+  step.attempt = attempt;
+  step.epoch = fencing;
+  step.started_ms = started_ms;
+  return step;
+}
+
 // The executor's window on the store and the task layer for one execution. Node threads call it
 // concurrently; the one Store connection is serialized by store_mu.
 class StoreSink final : public engine::RunSink {
@@ -94,16 +109,12 @@ class StoreSink final : public engine::RunSink {
       // Its step's start is the stored one already (Emit, at the attempt's node.started).
       return it->second.deadline_ms;
     }
-    RunStep step;
-    step.run_id = run_id_;
-    step.node_id = node_id;
-    step.status = std::string(kStepWaiting);
     const auto began = started_ms_.find(node_id);
-    step.started_ms = began != started_ms_.end() ? began->second : WallNowMs();
     const int64_t deadline = WallNowMs() + duration.count();
-    step.output = DumpJson(Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
-    step.attempt = attempt;
-    step.epoch = fencing_;
+    const RunStep step =
+        WaitingStep(run_id_, node_id, attempt, fencing_,
+                    began != started_ms_.end() ? began->second : WallNowMs(),
+                    Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
     if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
     waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms};
     return deadline;
@@ -693,15 +704,8 @@ class Execution {
     std::vector<RunStep> steps;
     for (const auto& w : outcome.waiting_tasks) {
       tasks.push_back(w.task_id);
-      RunStep step;
-      step.run_id = run_id_;
-      step.node_id = w.node_id;
-      step.status = std::string(kStepWaiting);
-      step.output = DumpJson(Json{{"task", w.task_id}});
-      step.attempt = w.attempt;
-      step.epoch = fencing_;
-      step.started_ms = w.began_ms;
-      steps.push_back(std::move(step));
+      steps.push_back(WaitingStep(run_id_, w.node_id, w.attempt, fencing_, w.began_ms,
+                                  Json{{"task", w.task_id}}));
     }
     if (!tasks.empty()) waiting["tasks"] = tasks;
     events.push_back(NewRunEvent{std::string(kEventWaiting), DumpJson(waiting), now_ms});
