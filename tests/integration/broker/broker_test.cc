@@ -1479,6 +1479,9 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   EXPECT_EQ(Get(child).status, TaskStatus::kRetrying);
   EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
   ASSERT_EQ(*broker_->PromoteDue("default", WallNowMs() + 3'600'000, 10), 1);
+  // The failure sent again once its retry is queued is a repeat, not a stale completion.
+  EXPECT_EQ(CompleteOne(Done(c[0], Completion::Kind::kFailed, "w2")),
+            CompletionOutcome::kDuplicate);
   c = ClaimOk({"default"}, "w2");
   ASSERT_EQ(c.size(), 1u);
   ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kSucceeded, "w2")),
@@ -1513,6 +1516,8 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   z2.backoff_ms = 3'600'000;
   ASSERT_EQ(CompleteOne(z2), CompletionOutcome::kApplied);
   EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+  // Sent again (its answer lost), that snooze is a repeat, not another worker's stale one.
+  EXPECT_EQ(CompleteOne(z2), CompletionOutcome::kDuplicate);
   auto third_look = ClaimOk({"runs"}, "w1");
   ASSERT_EQ(third_look.size(), 1u);
   // The mark was used: the next snooze waits its time.

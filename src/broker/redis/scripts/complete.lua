@@ -32,6 +32,13 @@ local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lett
 local function ends(target)
   return target == 'succeeded' or target == 'cancelled' or target == 'failed'
 end
+-- Whether a task no longer running, under the epoch a completion presents, stands where that
+-- completion put it: with that status, or queued since (a snooze or a retry is queued at its time
+-- by promote.lua, or at once by a wake). Then the completion is a repeat, not a stale one.
+local function landed(target, status)
+  return status == target or
+         (status == 'pending' and (target == 'scheduled' or target == 'retrying'))
+end
 local function event(ekey, type, data)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
 end
@@ -68,7 +75,7 @@ for i = 6, #ARGV, 8 do
       target = 'failed'
     end
     if t[1] ~= 'running' then
-      if t[1] == target then
+      if landed(target, t[1]) then
         -- A repeat of a call whose answer was lost: its waiter may not have been woken.
         if t[8] and ends(target) then
           waiters[#waiters + 1] = t[8]
