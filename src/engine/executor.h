@@ -59,6 +59,7 @@ struct StepRecord {
 struct TaskNodeRequest {
   std::string run_id;
   std::string node_id;
+  int attempt = 1;  // the node's
   std::string queue;
   std::string kind;
   Json payload;

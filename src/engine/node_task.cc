@@ -89,6 +89,7 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   TaskNodeRequest req;
   req.run_id = a.run.run_id;
   req.node_id = a.node.id;
+  req.attempt = a.attempt;
   req.queue = t.queue;
   req.kind = t.kind;
   req.payload = std::move(*payload);

@@ -68,6 +68,7 @@ struct StoredNodeWait {
   int attempt = 0;
   int64_t deadline_ms = 0;  // a delay's; 0 for a task node's
   int64_t started_ms = 0;   // when the wait's attempt began, in the execution that stored it
+  std::string task_id;      // a task node's task
 };
 
 // The step row that stores a node's wait (a delay's deadline, or the task a task node waits
@@ -100,7 +101,13 @@ class StoreSink final : public engine::RunSink {
         task_events_(task.events),
         waiter_queue_(task.queue),
         waiter_id_(task.id),
-        waiting_(std::move(waiting)) {}
+        waiting_(std::move(waiting)) {
+    // The tasks stored waits name are this run's from the start: found by id when their nodes
+    // go on (whatever became of their unique keys), and cancelled if the run ends first.
+    for (const auto& [node_id, w] : waiting_) {
+      if (!w.task_id.empty()) child_tasks_[{node_id, w.attempt}] = w.task_id;
+    }
+  }
 
   Result<int64_t> DelayDeadline(const std::string& node_id, int attempt,
                                 milliseconds duration) override {
@@ -116,7 +123,7 @@ class StoreSink final : public engine::RunSink {
                     began != started_ms_.end() ? began->second : WallNowMs(),
                     Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
     if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
-    waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms};
+    waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms, ""};
     return deadline;
   }
 
@@ -193,8 +200,9 @@ class StoreSink final : public engine::RunSink {
     std::string id;
     {
       std::lock_guard lock(store_mu_);
-      if (auto it = child_tasks_.find(request.unique_key); it != child_tasks_.end()) {
-        id = it->second.id;
+      if (auto it = child_tasks_.find({request.node_id, request.attempt});
+          it != child_tasks_.end()) {
+        id = it->second;
       }
     }
     // Redis out of reach (restarting, failing over) is no failure of the node's attempt, which
@@ -243,7 +251,7 @@ class StoreSink final : public engine::RunSink {
       id = submitted->id;
       {
         std::lock_guard lock(store_mu_);
-        child_tasks_[request.unique_key] = ChildTask{request.node_id, id};
+        child_tasks_[{request.node_id, request.attempt}] = id;
       }
       // Just made: it has not ended. One submitted before (a resumed run) may have.
       if (!submitted->existing) {
@@ -285,8 +293,8 @@ class StoreSink final : public engine::RunSink {
   std::set<std::string> unended_child_tasks() const {
     std::lock_guard lock(store_mu_);
     std::set<std::string> ids;
-    for (const auto& [key, child] : child_tasks_) {
-      if (ended_children_.count(child.id) == 0) ids.insert(child.id);
+    for (const auto& [attempt, id] : child_tasks_) {
+      if (ended_children_.count(id) == 0) ids.insert(id);
     }
     return ids;
   }
@@ -296,8 +304,8 @@ class StoreSink final : public engine::RunSink {
   std::vector<std::string> AbandonedChildren(const std::string& node_id) const {
     std::lock_guard lock(store_mu_);
     std::vector<std::string> ids;
-    for (const auto& [key, child] : child_tasks_) {
-      if (child.node_id == node_id && ended_children_.count(child.id) == 0) ids.push_back(child.id);
+    for (const auto& [attempt, id] : child_tasks_) {
+      if (attempt.first == node_id && ended_children_.count(id) == 0) ids.push_back(id);
     }
     return ids;
   }
@@ -355,12 +363,9 @@ class StoreSink final : public engine::RunSink {
   std::map<std::string, int64_t> started_ms_;
   std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
-  struct ChildTask {
-    std::string node_id;
-    std::string id;
-  };
-  std::map<std::string, ChildTask> child_tasks_;  // task nodes' tasks, by unique key
-  std::set<std::string> ended_children_;          // of those, the ones seen to end
+  // Task nodes' tasks, by node and attempt.
+  std::map<std::pair<std::string, int>, std::string> child_tasks_;
+  std::set<std::string> ended_children_;  // of those, the ones seen to end
 };
 
 // The trigger context StartRun kept in the "run.created" event.
@@ -478,10 +483,10 @@ class Execution {
         auto out = ParseJson(s.output);
         if (out && out->is_object() && (*out)["deadline_ms"].is_number_integer()) {
           waiting[s.node_id] =
-              StoredNodeWait{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms};
+              StoredNodeWait{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms, ""};
         } else if (out && out->is_object() && (*out)["task"].is_string()) {
-          // The attempt's key finds its task again: only the attempt and its start are needed.
-          waiting[s.node_id] = StoredNodeWait{s.attempt, 0, s.started_ms};
+          waiting[s.node_id] =
+              StoredNodeWait{s.attempt, 0, s.started_ms, (*out)["task"].get<std::string>()};
         }
         continue;
       }

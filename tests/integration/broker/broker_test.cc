@@ -1574,6 +1574,61 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   EXPECT_FALSE(broker_->Submit(half));
 }
 
+// A waited-for task's unique key lives as long as its waiter may wait (a month) while the task
+// has not ended, and no longer than the task's record once it has: by completion, by cancel.
+// A task nobody waits for keeps the key its submitter asked for.
+TEST_F(BrokerTest, AnEndedWaitedTaskKeepsItsKeyNoLongerThanItsRecord) {
+  const int64_t month_ms = int64_t{30} * 24 * 3600 * 1000;
+  std::string parent = SubmitOk(Req("ferry.run", "runs"));
+  SubmitRequest child_req = Req("echo", "default");
+  child_req.waiter_queue = "runs";
+  child_req.waiter_id = parent;
+  child_req.unique_ttl = std::chrono::milliseconds(month_ms);
+  auto key_ttl = [&](const std::string& key) {
+    return std::stoll(Cli({"PTTL", Key("default", "unique:" + key)}));
+  };
+  child_req.unique_key = "run-1:child:1";
+  std::string done_child = SubmitOk(child_req);
+  child_req.unique_key = "run-1:other:1";
+  std::string cancelled_child = SubmitOk(child_req);
+  SubmitRequest plain = Req();
+  plain.unique_key = "order-42";
+  plain.unique_ttl = std::chrono::milliseconds(month_ms);
+  std::string plain_id = SubmitOk(plain);
+  EXPECT_GT(key_ttl("run-1:child:1"), month_ms - 60'000);
+
+  auto c = ClaimOk({"default"}, "w2", 3);
+  ASSERT_EQ(c.size(), 3u);
+  for (const auto& t : c) {
+    if (t.id == cancelled_child) continue;
+    ASSERT_EQ(CompleteOne(Done(t, Completion::Kind::kSucceeded, "w2")),
+              CompletionOutcome::kApplied);
+  }
+  const int64_t retention = options_.retention.count();
+  EXPECT_LE(key_ttl("run-1:child:1"), retention);
+  EXPECT_GT(key_ttl("run-1:child:1"), 0);
+  EXPECT_GT(key_ttl("order-42"), month_ms - 60'000) << "nobody waits for it: its TTL is its own";
+  EXPECT_GT(key_ttl("run-1:other:1"), month_ms - 60'000) << "still running";
+  auto cancel = broker_->Cancel(cancelled_child);
+  ASSERT_TRUE(cancel);
+  ASSERT_EQ(*cancel, TaskStatus::kRunning);
+  for (const auto& t : c) {
+    if (t.id != cancelled_child) continue;
+    ASSERT_EQ(CompleteOne(Done(t, Completion::Kind::kCancelled, "w2")),
+              CompletionOutcome::kApplied);
+  }
+  EXPECT_LE(key_ttl("run-1:other:1"), retention);
+  EXPECT_EQ(Get(plain_id).status, TaskStatus::kSucceeded);
+  // Cancelled before it ran (cancel.lua ends it itself).
+  child_req.unique_key = "run-1:third:1";
+  std::string third = SubmitOk(child_req);
+  EXPECT_GT(key_ttl("run-1:third:1"), month_ms - 60'000);
+  cancel = broker_->Cancel(third);
+  ASSERT_TRUE(cancel);
+  ASSERT_EQ(*cancel, TaskStatus::kCancelled);
+  EXPECT_LE(key_ttl("run-1:third:1"), retention);
+}
+
 // A task that reclaim ends (a poison pill, or cancelled with its worker gone) wakes its waiter as
 // a completion would: the waiting run need not sleep out its snooze.
 TEST_F(BrokerTest, ATaskEndedByReclaimWakesItsWaiter) {

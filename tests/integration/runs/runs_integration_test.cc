@@ -978,6 +978,60 @@ nodes:
   EXPECT_EQ(list->tasks[0].status, TaskStatus::kCancelled);
 }
 
+// A run that gave its slot back finds its task node's task by the id its stored wait names, not
+// by the submission's unique key: with the key gone (expired, or a different Redis key space),
+// the run goes on with that task's result instead of submitting a second task.
+TEST_F(RunsTest, AReleasedRunFindsItsTaskByTheStoredIdWithoutItsKey) {
+  Apply(R"(name: parent
+nodes:
+  child:
+    kind: task
+    task: {kind: echo, queue: served-by-the-test}
+)");
+  give_back_waits_over_ = milliseconds(300);
+  StartWorker();
+  auto started = Start("parent");
+  std::string child;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto page = store_->ListRunEventPage(started.run.id,
+                                             {.limit = 1, .types = {"run.waiting"}, .last = true});
+        if (!page || page->events.empty()) return false;
+        auto data = Json::parse(page->events.back().data);
+        if (!data.contains("tasks") || data["tasks"].empty()) return false;
+        child = data["tasks"][0].get<std::string>();
+        return true;
+      },
+      seconds(20)));
+  const std::string keys = redis_.Cli({"KEYS", "*:unique:ferry.run:*"});
+  ASSERT_FALSE(keys.empty());
+  std::istringstream lines(keys);
+  for (std::string key; std::getline(lines, key);) {
+    if (!key.empty()) redis_.Cli({"DEL", key});
+  }
+  auto claimed = broker_->Claim({"served-by-the-test"}, "test-worker", 1, milliseconds(2000));
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  ASSERT_EQ(claimed->size(), 1u);
+  ASSERT_EQ((*claimed)[0].id, child);
+  Completion done_child;
+  done_child.id = child;
+  done_child.queue = "served-by-the-test";
+  done_child.entry_id = (*claimed)[0].entry_id;
+  done_child.epoch = (*claimed)[0].epoch;
+  done_child.result = R"({"made_by": "the test"})";
+  done_child.worker = "test-worker";
+  auto outcome = broker_->Complete({done_child});
+  ASSERT_TRUE(outcome) << outcome.error().message;
+  ferry::Run done = WaitEnd(started.run.id, seconds(20));
+  ASSERT_EQ(done.status, RunStatus::kSucceeded) << done.error;
+  EXPECT_EQ(Json::parse(done.output)["child"]["made_by"], "the test");
+  TaskListFilter f;
+  f.queue = "served-by-the-test";
+  auto list = broker_->ListTasks(f);
+  ASSERT_TRUE(list) << list.error().message;
+  EXPECT_EQ(list->tasks.size(), 1u) << "one task, submitted once";
+}
+
 // A task node's attempt that times out leaves its task to nobody: the next attempt cancels it
 // before submitting its own, instead of both running on until the run's end.
 TEST_F(RunsTest, ATimedOutAttemptsTaskIsCancelledByTheNextAttempt) {

@@ -20,7 +20,7 @@ local gone, gone_idle = ARGV[5] or '', ARGV[6] or '0'
 local stream = qp .. ':stream'
 local tkey = qp .. ':task:' .. id
 local ekey = qp .. ':events:' .. id
-local t = redis.call('HMGET', tkey, 'status', 'entry', 'worker', 'waiter')
+local t = redis.call('HMGET', tkey, 'status', 'entry', 'worker', 'waiter', 'unique_key')
 local status = t[1]
 if not status then return {'notfound'} end
 
@@ -34,6 +34,7 @@ local function owner_gone()
 end
 
 -- @include lib/open_events.lua
+-- @include lib/end_waited_key.lua
 local error_text = 'cancelled'
 if status == 'running' then
   if not owner_gone() then
@@ -58,6 +59,7 @@ end
 open_events(tkey, ekey)
 redis.call('HSET', tkey, 'status', 'cancelled', 'finished_ms', now, 'error', error_text)
 redis.call('PEXPIRE', tkey, retention)
+end_waited_key(qp, id, t[4], t[5], retention)
 local data = {previous = status}
 if error_text ~= 'cancelled' then data.error = error_text end
 redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', 'cancelled', 'data',

@@ -28,6 +28,7 @@ local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lett
                 stale = 0, handed_back = 0, snoozed = 0}
 
 -- @include lib/open_events.lua
+-- @include lib/end_waited_key.lua
 -- The ends that wake a task's waiter (a retry is none).
 local function ends(target)
   return target == 'succeeded' or target == 'cancelled' or target == 'failed'
@@ -48,7 +49,7 @@ for i = 6, #ARGV, 8 do
   local worker, text, retryable, backoff = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local tkey = qp .. ':task:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'epoch', 'attempts', 'max_attempts',
-                       'cancel_requested', 'entry', 'events', 'waiter', 'woken')
+                       'cancel_requested', 'entry', 'events', 'waiter', 'woken', 'unique_key')
   if not t[1] then
     -- Retention removed the record; the entry must not stay in the PEL forever. (A malformed
     -- id would make XACK raise and abort the batch halfway, so only well-formed ones.)
@@ -151,6 +152,7 @@ for i = 6, #ARGV, 8 do
       end
       if t[8] and ends(target) then
         waiters[#waiters + 1] = t[8]
+        end_waited_key(qp, id, t[8], t[10], target == 'failed' and dead_retention or retention)
       end
       out[#out + 1] = 0
     end

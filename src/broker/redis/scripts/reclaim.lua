@@ -23,6 +23,7 @@ local waiters = {}
 local counts = {reclaimed = 0, poison = 0, dead_lettered = 0, cancelled = 0, started = 0}
 
 -- @include lib/open_events.lua
+-- @include lib/end_waited_key.lua
 local function event(ekey, type, data)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
 end
@@ -32,7 +33,7 @@ local function take(entry, id)
   local ekey = qp .. ':events:' .. id
   local t = redis.call('HMGET', tkey, 'status', 'entry', 'kind', 'payload', 'max_attempts',
                        'timeout_ms', 'created_ms', 'attempts', 'cancel_requested', 'worker',
-                       'epoch', 'events', 'waiter')
+                       'epoch', 'events', 'waiter', 'unique_key')
   local status = t[1]
   if (status ~= 'running' and status ~= 'pending') or t[2] ~= entry then
     drop[#drop + 1] = entry
@@ -61,6 +62,7 @@ local function take(entry, id)
       redis.call('PEXPIRE', ekey, retention)
       counts.cancelled = counts.cancelled + 1
       if t[13] then waiters[#waiters + 1] = t[13] end
+      end_waited_key(qp, id, t[13], t[14], retention)
       return
     end
     local reclaims = redis.call('HINCRBY', tkey, 'reclaims', 1)
@@ -81,6 +83,7 @@ local function take(entry, id)
       counts.poison = counts.poison + 1
       counts.dead_lettered = counts.dead_lettered + 1
       if t[13] then waiters[#waiters + 1] = t[13] end
+      end_waited_key(qp, id, t[13], t[14], dead_retention)
       return
     end
     redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now,
