@@ -259,20 +259,22 @@ class Execution {
   // Whether the run, with nothing but waits left, should give its worker slot back: each delay
   // ends more than give_back_waits_over from now, and each task has been waited for that long
   // (a short task is waited for here: giving back costs a store commit and a claim). A task
-  // node with a timeout of its own keeps the slot: its timeout counts in this execution only.
+  // node with a timeout of its own gives it back too (holding it could starve its own task of a
+  // slot until that timeout): the timeout counts from when its attempt began, across the wait.
   bool AllWaitsLong() const {
     const int64_t over = opts_.give_back_waits_over.count();
     if (over < 0) return false;
     const int64_t now = WallNowMs();
     return std::all_of(waits_.begin(), waits_.end(), [&](const Wait& w) {
       if (w.task.empty()) return w.until_ms - now > over;
-      return w.node->timeout.count() <= 0 && now - w.began_ms >= over;
+      return now - w.began_ms >= over;
     });
   }
 
   // When a run that gave its slot back is to run again: at its nearest delay's end, and while
   // it waits for a task (whose end normally wakes it sooner) no later than task_wait_recheck
   // from now, or the task's age, up to 20 times that: this only bounds a wake that never came.
+  // A task node with a timeout of its own comes back by that timeout, to end its attempt.
   int64_t ResumeAt() const {
     int64_t at = std::numeric_limits<int64_t>::max();
     const int64_t now = WallNowMs();
@@ -284,6 +286,7 @@ class Execution {
       }
       const int64_t age = w.task_created_ms > 0 ? now - w.task_created_ms : 0;
       at = std::min(at, now + std::clamp(age, recheck, 20 * recheck));
+      if (w.node->timeout.count() > 0) at = std::min(at, w.began_ms + w.node->timeout.count());
     }
     return at;
   }

@@ -905,6 +905,24 @@ nodes:
   EXPECT_EQ(own.attempts, 1) << "giving the slot back is no attempt";
 }
 
+// The same with a timeout on the task node (its own, or the workflow's default): the run gives
+// its slot to its task rather than hold it until that timeout and fail.
+TEST_F(RunsTest, ATaskNodeWithATimeoutGivesItsSlotToItsTask) {
+  Apply(R"(name: parent
+defaults: {timeout: 8s}
+nodes:
+  child:
+    kind: task
+    task: {kind: sleep, payload: {ms: 500}, max_attempts: 1}
+)");
+  give_back_waits_over_ = milliseconds(300);
+  StartWorker(nullptr, /*concurrency=*/1);
+  auto started = Start("parent");
+  ferry::Run done = WaitEnd(started.run.id, seconds(20));
+  ASSERT_EQ(done.status, RunStatus::kSucceeded) << done.error;
+  EXPECT_EQ(Json::parse(done.output)["child"]["slept_ms"], 500);
+}
+
 TaskListFilter SleepTasks() {
   TaskListFilter f;
   f.queue = "default";

@@ -538,14 +538,13 @@ nodes:
   }
 }
 
-// A task node with a timeout of its own keeps the run in its slot (its timeout counts in this
-// execution only), and looking again does not restart that timeout.
+// Looking again at its task does not restart a task node's own timeout.
 TEST(Executor, ATaskNodesOwnTimeoutCountsAcrossItsLooks) {
   Harness h(R"(name: t
 nodes:
   child: {kind: task, timeout: 300ms, task: {kind: k}}
 )");
-  h.options.give_back_waits_over = 50ms;
+  h.options.give_back_waits_over = std::chrono::hours(1);  // it looks in its slot all along
   h.sink.on_check = [&](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
     return TaskNodeProgress{"T1", std::nullopt, WallNowMs() + 20};
   };
@@ -555,6 +554,37 @@ nodes:
   EXPECT_THAT(out.error, HasSubstr("timed out after 300ms"));
   EXPECT_GE(WallNowMs() - before, 300);
   EXPECT_LT(h.sink.task_calls["child"], 100);  // looked every 20 ms, not for ever
+}
+
+// A task node with a timeout of its own gives the slot back as any task node does (holding it
+// could starve its own task), to come back by its timeout at the latest; resumed after that, its
+// attempt times out at once, counted from when it began, not from the resume.
+TEST(Executor, ATaskNodeWithATimeoutGivesItsSlotBackUntilItsTimeout) {
+  const std::string yaml = R"(name: t
+nodes:
+  child: {kind: task, timeout: 10s, task: {kind: k}}
+)";
+  Harness h(yaml);
+  h.options.give_back_waits_over = 50ms;
+  h.options.task_wait_recheck = 30s;
+  h.sink.on_check = [&](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
+    return TaskNodeProgress{"T1", std::nullopt, WallNowMs() + 10};
+  };
+  const int64_t before = WallNowMs();
+  auto out = h.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kWaiting) << out.error;
+  ASSERT_EQ(out.waiting_tasks.size(), 1u);
+  const int64_t began = out.waiting_tasks[0].began_ms;
+  EXPECT_GE(began, before);
+  EXPECT_EQ(out.resume_at_ms, began + 10'000) << "its timeout, before the 30 s recheck";
+
+  Harness later(yaml);
+  later.sink.on_check = h.sink.on_check;
+  later.sink.stored_waits["child"] = RunSink::StoredWait{1, WallNowMs() - 10'001};
+  auto resumed = later.Run();
+  ASSERT_EQ(resumed.kind, RunOutcome::Kind::kFailed) << resumed.error;
+  EXPECT_THAT(resumed.error, HasSubstr("timed out"));
+  EXPECT_EQ(later.sink.task_calls["child"], 0) << "timed out before looking again";
 }
 
 // A delay beside a longer node: the delay's dependent starts when the delay ends, not when the
