@@ -44,6 +44,9 @@ using std::chrono::milliseconds;
 // Why a handler's stop was requested. The first reason wins: it decides how the task ends.
 enum class StopReason : int { kNone, kCancel, kTimeout, kLeaseLost, kDrain };
 
+// How often the control loop asks Redis which held tasks have a cancel request.
+constexpr milliseconds kCancelPollEvery(300);
+
 int64_t SteadyMs() {
   return std::chrono::duration_cast<milliseconds>(SteadyClock::now().time_since_epoch()).count();
 }
@@ -110,7 +113,8 @@ struct TaskState {
 
   // Guarded by WorkerImpl::mu_ (epoch and entry_id change when we reclaim our own task).
   ClaimedTask task;
-  int slot = -1;          // running on this slot; -1 while buffered or after it ran
+  int slot = -1;  // running on this slot; -1 while buffered or after it ran
+  SteadyClock::time_point buffered_at = SteadyClock::now();
   bool finished = false;  // a completion was queued (or deliberately dropped): no second one
   SteadyClock::time_point deadline = SteadyClock::time_point::max();
   milliseconds timeout{0};
@@ -276,6 +280,7 @@ class WorkerImpl final : public Worker {
   bool SendHeartbeat(Broker& b, Connection& conn);
   bool RenewLeases(Broker& b, Connection& conn);
   bool PollCancels(Broker& b, Connection& conn);
+  void AwaitCancelPollIfStale(const TaskPtr& s);
   bool ReclaimExpired(Broker& b, Connection& conn);
   bool PromoteDue(Broker& b, Connection& conn);
   std::vector<LeaseRef> HeldLeases();
@@ -310,6 +315,8 @@ class WorkerImpl final : public Worker {
   bool draining_ = false;
   std::string status_ = "running";
   std::condition_variable work_cv_;       // slots: buffer_ gained a task, or slots_exit_
+  uint64_t cancel_polls_ = 0;             // cancel polls done (PollCancels)
+  std::condition_variable polled_cv_;     // slots: cancel_polls_ moved on, or slots_exit_
   std::condition_variable_any space_cv_;  // claim loop / supervisor: a slot or buffer place freed
 
   std::mutex done_mu_;
@@ -325,6 +332,7 @@ class WorkerImpl final : public Worker {
   std::mutex control_mu_;
   // Guarded by control_mu_:
   bool control_wake_ = false;
+  bool cancel_poll_wanted_ = false;  // a slot waits for a fresh cancel poll (SlotLoop)
   std::condition_variable_any control_cv_;
 
   std::mutex stop_mu_;
@@ -518,6 +526,7 @@ void WorkerImpl::Supervise() {
     for (auto& s : prefetched) s->finished = true;
   }
   work_cv_.notify_all();
+  polled_cv_.notify_all();
   for (auto& s : prefetched) QueueCompletion(s, MakeCompletion(s, Completion::Kind::kHandBack));
   if (!prefetched.empty()) {
     spdlog::info("worker {}: handed back {} prefetched task(s)", id_, prefetched.size());
@@ -693,6 +702,10 @@ void WorkerImpl::SlotLoop(int slot) {
       buffer_.pop_front();
       s->slot = slot;
       slots_[idx] = s;
+    }
+    AwaitCancelPollIfStale(s);
+    {
+      std::lock_guard lock(mu_);
       s->timeout =
           s->task.timeout_ms > 0 ? milliseconds(s->task.timeout_ms) : options_.default_timeout;
       if (s->timeout.count() > 0) s->deadline = SteadyClock::now() + s->timeout;
@@ -700,6 +713,29 @@ void WorkerImpl::SlotLoop(int slot) {
     }
     Execute(slot, s, epoch);
   }
+}
+
+// A task that waited in the buffer longer than a cancel poll's period may have been cancelled
+// since the last poll, just as its slot came free (a run that ends cancels the task its task node
+// left waiting here, and its end is what frees the slot): it starts only after a poll made now,
+// which stops it first if so. Bounded: with Redis away it starts as it would have. Tasks taken
+// from the buffer within the period, as any busy queue's are, wait for nothing.
+void WorkerImpl::AwaitCancelPollIfStale(const TaskPtr& s) {
+  if (SteadyClock::now() - s->buffered_at < kCancelPollEvery) return;
+  uint64_t seen = 0;
+  {
+    std::lock_guard lock(mu_);
+    seen = cancel_polls_;
+  }
+  {
+    std::lock_guard lock(control_mu_);
+    cancel_poll_wanted_ = true;
+  }
+  control_cv_.notify_all();
+  std::unique_lock lock(mu_);
+  // Two polls on: one that began before the ask may have read the flag before it was set.
+  polled_cv_.wait_for(lock, 4 * kCancelPollEvery,
+                      [&] { return cancel_polls_ >= seen + 2 || slots_exit_; });
 }
 
 Completion WorkerImpl::MakeCompletion(const TaskPtr& s, Completion::Kind kind) const {
@@ -714,7 +750,8 @@ Completion WorkerImpl::MakeCompletion(const TaskPtr& s, Completion::Kind kind) c
 void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
   const auto exec_start = SteadyClock::now();
   HandlerResult result;
-  if (s->reason.load() != StopReason::kNone) {
+  const bool stopped_first = s->reason.load() != StopReason::kNone;
+  if (stopped_first) {
     result = tl::unexpected<HandlerError>(HandlerError{"stopped before it started", true});
   } else if (const Handler* handler = registry_.Find(s->task.kind)) {
     auto payload = ParseJson(s->task.payload);
@@ -791,7 +828,7 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
     c.backoff_ms = std::clamp<int64_t>(result.error().snooze->count(), 1, kMaxSnooze.count());
   } else if (reason == StopReason::kCancel) {
     c.kind = Completion::Kind::kCancelled;
-    c.error = "cancelled while running";
+    c.error = stopped_first ? "cancelled before it started" : "cancelled while running";
   } else if (reason == StopReason::kDrain) {
     c.kind = Completion::Kind::kHandBack;
   } else {
@@ -1128,8 +1165,8 @@ bool WorkerImpl::RenewLeases(Broker& b, Connection& conn) {
 
 bool WorkerImpl::PollCancels(Broker& b, Connection& conn) {
   auto leases = HeldLeases();
-  if (leases.empty()) return true;
-  auto cancelled = b.CancelRequested(leases);
+  Result<std::vector<std::string>> cancelled = std::vector<std::string>{};
+  if (!leases.empty()) cancelled = b.CancelRequested(leases);
   if (!cancelled) {
     conn.Failed(cancelled.error());
     return false;
@@ -1138,6 +1175,7 @@ bool WorkerImpl::PollCancels(Broker& b, Connection& conn) {
   std::vector<TaskPtr> never_started;
   {
     std::lock_guard lock(mu_);
+    ++cancel_polls_;  // told below, once the cancelled tasks are marked
     for (const auto& id : *cancelled) {
       auto it = held_.find(id);
       if (it == held_.end() || it->second->finished) continue;
@@ -1161,6 +1199,7 @@ bool WorkerImpl::PollCancels(Broker& b, Connection& conn) {
     QueueCompletion(s, std::move(c));
   }
   if (!never_started.empty()) space_cv_.notify_all();
+  polled_cv_.notify_all();
   return true;
 }
 
@@ -1203,7 +1242,7 @@ void WorkerImpl::ControlLoop(std::stop_token st) {
   Connection conn(*factory_, "control", std::move(first_connection_));
   const milliseconds heartbeat_every = std::max(options_.heartbeat_ttl / 3, milliseconds(100));
   const milliseconds renew_every = std::max(options_.lease / 3, milliseconds(50));
-  const milliseconds cancel_every(300);
+  const milliseconds cancel_every = kCancelPollEvery;
   const milliseconds reclaim_every = std::max(options_.lease / 2, milliseconds(100));
   const milliseconds promote_every(200);
   auto now = SteadyClock::now();
@@ -1225,9 +1264,11 @@ void WorkerImpl::ControlLoop(std::stop_token st) {
       draining = draining_;
     }
     bool woken = false;
+    bool poll_now = false;
     {
       std::lock_guard lock(control_mu_);
       woken = std::exchange(control_wake_, false);
+      poll_now = std::exchange(cancel_poll_wanted_, false);
     }
     now = SteadyClock::now();
     bool ok = true;
@@ -1239,7 +1280,7 @@ void WorkerImpl::ControlLoop(std::stop_token st) {
       ok = RenewLeases(*b, conn);
       if (ok) next_renew = now + renew_every;
     }
-    if (ok && now >= next_cancel) {
+    if (ok && (poll_now || now >= next_cancel)) {
       ok = PollCancels(*b, conn);
       if (ok) next_cancel = now + cancel_every;
     }
@@ -1260,7 +1301,7 @@ void WorkerImpl::ControlLoop(std::stop_token st) {
     auto next = std::min({next_heartbeat, next_renew, next_cancel});
     if (!draining) next = std::min({next, next_reclaim, next_promote});
     std::unique_lock lock(control_mu_);
-    control_cv_.wait_until(lock, st, next, [&] { return control_wake_; });
+    control_cv_.wait_until(lock, st, next, [&] { return control_wake_ || cancel_poll_wanted_; });
   }
 
   // Final heartbeat: the record stays, marked stopped, until its TTL runs out, so `worker list`

@@ -930,6 +930,43 @@ TEST_F(WorkerTest, PrefetchedTasksAreHandedBackOnStop) {
   for (auto& id : ids) EXPECT_EQ(StatusOf(id), TaskStatus::kPending) << id;
 }
 
+// A task that waited in the prefetch buffer and is cancelled just as its slot comes free (a
+// workflow run that ends cancels the task its task node left waiting, and that end is what frees
+// the slot) never starts: a slot takes a task buffered longer than a cancel poll's period only
+// after a fresh poll.
+TEST_F(WorkerTest, APrefetchedTaskCancelledAsItsSlotFreesNeverStarts) {
+  ExecutionLog log;
+  HandlerRegistry reg;
+  reg.Register("count", CountingHandler(log));
+  std::atomic<bool> go{false};
+  std::string waiting;  // written before `go`
+  auto canceller = OpenBroker();
+  reg.Register("gate", [&](TaskContext& ctx) -> HandlerResult {
+    while (!go.load() && !ctx.stop.stop_requested()) std::this_thread::sleep_for(milliseconds(5));
+    auto r = canceller->Cancel(waiting);
+    if (!r) return tl::unexpected(HandlerError{r.error().message, false});
+    return Json{{"cancel", TaskStatusName(*r)}};
+  });
+  auto o = Opts(1);
+  o.prefetch = 1;
+  auto w = StartWorker(o, reg);
+  std::string gate = Submit("gate");
+  ASSERT_TRUE(WaitStatus(gate, TaskStatus::kRunning));
+  waiting = Submit("count");
+  ASSERT_TRUE(WaitStatus(waiting, TaskStatus::kRunning));  // claimed into the buffer
+  // It must have waited there longer than a cancel poll's period (300 ms) for the race to be
+  // the one a run's end makes: a task taken sooner is not held back.
+  std::this_thread::sleep_for(milliseconds(400));
+  go = true;
+  EXPECT_EQ(WaitDone(gate).status, TaskStatus::kSucceeded);
+  TaskRecord rec = WaitDone(waiting);
+  EXPECT_EQ(rec.status, TaskStatus::kCancelled);
+  EXPECT_EQ(rec.error, "cancelled before it started");
+  EXPECT_EQ(log.Runs(waiting), 0);
+  // The worker goes on serving.
+  EXPECT_EQ(WaitDone(Submit("count")).status, TaskStatus::kSucceeded);
+}
+
 TEST_F(WorkerTest, ExpiredLeaseOfADeadWorkerIsReclaimedAndItsLateFinishRejected) {
   // A "worker" that claims and then goes silent (as if killed): a raw broker connection.
   std::string id = Submit("echo", Json{{"v", 1}}, 3);
