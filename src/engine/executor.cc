@@ -337,10 +337,13 @@ class Execution {
       launch.after_wait = true;
       resumed_.erase(it);
     } else if (node.kind == NodeKind::kDelay || node.kind == NodeKind::kTask) {
-      // A wait an earlier execution stored goes on in its attempt, not a new wait in attempt 1.
+      // A wait an earlier execution stored goes on in its attempt, not a new wait in attempt 1,
+      // and is not told as started (or waiting) again: a run that looks at a long task every few
+      // minutes out of its slot adds no node events for it.
       if (auto stored = sink_.StoredWaitOf(node.id)) {
         launch.first_attempt = std::max(1, stored->attempt);
         launch.began_ms = stored->began_ms;
+        launch.after_wait = true;
       }
     }
     return launch;

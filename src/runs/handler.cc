@@ -113,14 +113,12 @@ class StoreSink final : public engine::RunSink {
                                 milliseconds duration) override {
     std::lock_guard lock(store_mu_);
     if (auto it = waiting_.find(node_id); it != waiting_.end() && it->second.attempt == attempt) {
-      // Its step's start is the stored one already (Emit, at the attempt's node.started).
       return it->second.deadline_ms;
     }
-    const auto began = started_ms_.find(node_id);
     const int64_t deadline = WallNowMs() + duration.count();
     const RunStep step =
         WaitingStep(run_id_, node_id, attempt, fencing_,
-                    began != started_ms_.end() ? began->second : WallNowMs(),
+                    StartedMsLocked(node_id, attempt).value_or(WallNowMs()),
                     Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
     if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
     waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms, ""};
@@ -170,13 +168,7 @@ class StoreSink final : public engine::RunSink {
     {
       std::lock_guard lock(store_mu_);
       if (type == "node.started" && data.is_object() && data.contains("node")) {
-        // An attempt that goes on from a stored wait began when that wait's did.
-        const std::string node = data["node"].get<std::string>();
-        auto stored = waiting_.find(node);
-        started_ms_[node] = stored != waiting_.end() && stored->second.started_ms > 0 &&
-                                    stored->second.attempt == data.value("attempt", 0)
-                                ? stored->second.started_ms
-                                : WallNowMs();
+        started_ms_[data["node"].get<std::string>()] = WallNowMs();
       }
       pending_.push_back(NewRunEvent{type, DumpJson(data), WallNowMs()});
     }
@@ -322,9 +314,21 @@ class StoreSink final : public engine::RunSink {
     step.attempt = attempt;
     step.epoch = fencing_;
     step.finished_ms = WallNowMs();
-    auto it = started_ms_.find(node_id);
-    step.started_ms = it == started_ms_.end() ? step.finished_ms : it->second;
+    step.started_ms = StartedMsLocked(node_id, attempt).value_or(step.finished_ms);
     return step;
+  }
+
+  // When `node_id`'s attempt began: at its node.started in this execution, or, going on from a
+  // wait an earlier one stored (no node.started again), when that wait's attempt began.
+  // REQUIRES store_mu_ held.
+  std::optional<int64_t> StartedMsLocked(const std::string& node_id, int attempt) const {
+    if (auto it = started_ms_.find(node_id); it != started_ms_.end()) return it->second;
+    auto stored = waiting_.find(node_id);
+    if (stored != waiting_.end() && stored->second.attempt == attempt &&
+        stored->second.started_ms > 0) {
+      return stored->second.started_ms;
+    }
+    return std::nullopt;
   }
 
   // Saves `step` and the waiting events in one commit. REQUIRES store_mu_ held. On failure

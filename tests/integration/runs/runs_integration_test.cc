@@ -887,6 +887,29 @@ nodes:
   ASSERT_TRUE(waiting[0].contains("tasks"));
   ASSERT_EQ(waiting[0]["tasks"].size(), 1u);
   const std::string child = waiting[0]["tasks"][0];
+  // Gone on from its stored wait, the node is not told as started or waiting again, and its step
+  // counts from its first look, before the run gave its slot back.
+  int started_events = 0;
+  int waiting_events = 0;
+  int64_t released_ms = 0;
+  for (const auto& e : *events) {
+    if (e.type == "run.waiting" && released_ms == 0) released_ms = e.ts_ms;
+    if (e.type != "node.started" && e.type != "node.waiting") continue;
+    if (Json::parse(e.data).value("node", "") != "child") continue;
+    (e.type == "node.started" ? started_events : waiting_events) += 1;
+  }
+  EXPECT_EQ(started_events, 1);
+  EXPECT_EQ(waiting_events, 1);
+  auto steps = store_->ListSteps(started.run.id);
+  ASSERT_TRUE(steps);
+  bool found = false;
+  for (const auto& st : *steps) {
+    if (st.node_id != "child" || st.status != "succeeded") continue;
+    found = true;
+    EXPECT_LT(st.started_ms, released_ms);
+    EXPECT_GE(st.finished_ms - st.started_ms, 1500);
+  }
+  EXPECT_TRUE(found);
   auto task = broker_->GetTask(child);
   ASSERT_TRUE(task && *task);
   EXPECT_EQ((*task)->status, TaskStatus::kSucceeded);

@@ -667,8 +667,12 @@ nodes:
   ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
   ASSERT_EQ(h.sink.requests.size(), 1u);
   EXPECT_EQ(h.sink.requests[0].unique_key, "ferry.run:RUN1:child:2");
+  EXPECT_EQ(h.sink.requests[0].attempt, 2);
   EXPECT_EQ(h.sink.Step("child")->attempt, 2);
   for (const auto& [type, data] : h.sink.events) {
+    // It goes on: not told as started or waiting again.
+    EXPECT_NE(type, "node.started") << data;
+    EXPECT_NE(type, "node.waiting") << data;
     if (type == "node.finished") {
       EXPECT_GE(data["duration_ms"].get<int64_t>(), 20'000) << data;
     }
