@@ -105,7 +105,7 @@ class StoreSink final : public engine::RunSink {
     // The tasks stored waits name are this run's from the start: found by id when their nodes
     // go on (whatever became of their unique keys), and cancelled if the run ends first.
     for (const auto& [node_id, w] : waiting_) {
-      if (!w.task_id.empty()) child_tasks_[{node_id, w.attempt}] = w.task_id;
+      if (!w.task_id.empty()) child_tasks_[{node_id, w.attempt}] = ChildTask{w.task_id, false};
     }
   }
 
@@ -190,11 +190,12 @@ class StoreSink final : public engine::RunSink {
 
   Result<engine::TaskNodeProgress> SubmitOrCheck(const engine::TaskNodeRequest& request) override {
     std::string id;
+    std::string stored;  // named by the wait an earlier execution stored, not yet looked at
     {
       std::lock_guard lock(store_mu_);
       if (auto it = child_tasks_.find({request.node_id, request.attempt});
           it != child_tasks_.end()) {
-        id = it->second;
+        (it->second.looked ? id : stored) = it->second.id;
       }
     }
     // Redis out of reach (restarting, failing over) is no failure of the node's attempt, which
@@ -212,7 +213,7 @@ class StoreSink final : public engine::RunSink {
     if (id.empty()) {
       // A new attempt of the node: the task of one before it that did not end (the attempt timed
       // out) is no longer waited for by anyone, so it stops instead of running on beside this one.
-      for (const auto& abandoned : AbandonedChildren(request.node_id)) {
+      for (const auto& abandoned : AbandonedChildren(request.node_id, request.attempt)) {
         if (auto r = (*broker)->Cancel(abandoned); !r && r.error().code != ErrorCode::kConflict &&
                                                    r.error().code != ErrorCode::kNotFound) {
           spdlog::debug("run {}: task node {}: cancelling task {} of an earlier attempt: {}",
@@ -235,20 +236,28 @@ class StoreSink final : public engine::RunSink {
       // Its end wakes this run's task, should the run have given its slot back meanwhile.
       req.waiter_queue = waiter_queue_;
       req.waiter_id = waiter_id_;
+      // Submitted again under its key when a stored wait names it: that makes this run's task
+      // (a new one, after recovery) the one its end wakes.
       auto submitted = (*broker)->Submit(req);
       if (!submitted) {
         broker->MarkBad();
         return later(submitted.error());
       }
       id = submitted->id;
+      bool fresh = !submitted->existing;
+      if (!stored.empty() && id != stored) {
+        // The key had gone (it names a task for a month): the stored task is the node's, and the
+        // one just made goes before anyone runs it.
+        if (fresh) (void)(*broker)->Cancel(id);
+        id = stored;
+        fresh = false;
+      }
       {
         std::lock_guard lock(store_mu_);
-        child_tasks_[{request.node_id, request.attempt}] = id;
+        child_tasks_[{request.node_id, request.attempt}] = ChildTask{id, true};
       }
       // Just made: it has not ended. One submitted before (a resumed run) may have.
-      if (!submitted->existing) {
-        return engine::TaskNodeProgress{id, std::nullopt, check_at, WallNowMs()};
-      }
+      if (fresh) return engine::TaskNodeProgress{id, std::nullopt, check_at, WallNowMs()};
     }
     auto task = (*broker)->GetTask(id);
     if (!task) {
@@ -285,19 +294,21 @@ class StoreSink final : public engine::RunSink {
   std::set<std::string> unended_child_tasks() const {
     std::lock_guard lock(store_mu_);
     std::set<std::string> ids;
-    for (const auto& [attempt, id] : child_tasks_) {
-      if (ended_children_.count(id) == 0) ids.insert(id);
+    for (const auto& [attempt, child] : child_tasks_) {
+      if (ended_children_.count(child.id) == 0) ids.insert(child.id);
     }
     return ids;
   }
 
  private:
-  // The tasks this execution submitted for `node_id` that were not seen to end.
-  std::vector<std::string> AbandonedChildren(const std::string& node_id) const {
+  // The tasks of `node_id`'s attempts other than `attempt` that were not seen to end.
+  std::vector<std::string> AbandonedChildren(const std::string& node_id, int attempt) const {
     std::lock_guard lock(store_mu_);
     std::vector<std::string> ids;
-    for (const auto& [attempt, id] : child_tasks_) {
-      if (attempt.first == node_id && ended_children_.count(id) == 0) ids.push_back(id);
+    for (const auto& [at, child] : child_tasks_) {
+      if (at.first == node_id && at.second != attempt && ended_children_.count(child.id) == 0) {
+        ids.push_back(child.id);
+      }
     }
     return ids;
   }
@@ -367,8 +378,13 @@ class StoreSink final : public engine::RunSink {
   std::map<std::string, int64_t> started_ms_;
   std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
-  // Task nodes' tasks, by node and attempt.
-  std::map<std::pair<std::string, int>, std::string> child_tasks_;
+  // Task nodes' tasks, by node and attempt: submitted (or found again) by this execution, or
+  // named by a stored wait and not yet looked at.
+  struct ChildTask {
+    std::string id;
+    bool looked = false;
+  };
+  std::map<std::pair<std::string, int>, ChildTask> child_tasks_;
   std::set<std::string> ended_children_;  // of those, the ones seen to end
 };
 
