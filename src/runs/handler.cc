@@ -682,8 +682,13 @@ class Execution {
       return tl::unexpected(NotRetryable("superseded: " + done.error().message));
     }
     // Its task nodes' tasks that were left going (a timed-out attempt's, one beside the node that
-    // failed the run) have nobody to wait for them now.
-    if (sink != nullptr) CancelChildren(*sink);
+    // failed the run) have nobody to wait for them now. A run that ended before an execution
+    // looked at them (abandoned after too many starts) finds them in its history.
+    if (sink != nullptr) {
+      CancelChildren(*sink);
+    } else if (auto broker = state_.brokers.Acquire()) {
+      CancelTasksItWaitedFor(store, **broker, run_id_);
+    }
     const int64_t duration_ms = done->started_ms != 0 && done->finished_ms >= done->started_ms
                                     ? done->finished_ms - done->started_ms
                                     : 0;

@@ -145,6 +145,7 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
     }
     (void)store.AppendRunEvent(run.id, std::string(kEventFinished),
                                DumpJson(Json{{"status", "failed"}, {"error", r.detail}}));
+    CancelTasksItWaitedFor(store, broker, run.id);
     if (options.on_run_failed) options.on_run_failed(store, *done);
     r.action = Action::kFailed;
     return r;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "core/ids.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
@@ -195,8 +197,25 @@ std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id
 }
 
 void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run_id) {
-  if (auto waiting = LastRunWaiting(store, run_id)) {
-    for (const auto& task : waiting->tasks) (void)broker.Cancel(task);
+  // Each attempt of a task node tells its task once (node.waiting), in a commit of the run's
+  // before the run gives its slot back: these name every task it left, in its slot or out of it.
+  std::set<std::string> tasks;
+  RunEventQuery query{.limit = 1000, .types = {std::string(kEventNodeWaiting)}};
+  while (true) {
+    auto page = store.ListRunEventPage(run_id, query);
+    if (!page) return;
+    for (const auto& e : page->events) {
+      auto data = ParseJson(e.data);
+      if (data && data->is_object() && (*data)["task"].is_string()) {
+        tasks.insert((*data)["task"].get<std::string>());
+      }
+    }
+    if (!page->more || page->events.empty()) break;
+    query.after_seq = page->events.back().seq;
+  }
+  for (const auto& task : tasks) {
+    auto found = broker.GetTask(task);
+    if (found && *found && !IsTerminal((**found).status)) (void)broker.Cancel(task);
   }
 }
 

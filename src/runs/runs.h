@@ -50,7 +50,9 @@ inline constexpr std::string_view kEventStarted = "run.started";      // {task_i
 inline constexpr std::string_view kEventFinished = "run.finished";    // {status, error?, ...}
 inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
 // The run gave its worker back to wait for a delay until until_ms; it starts again then.
-inline constexpr std::string_view kEventWaiting = "run.waiting";  // {until_ms}
+inline constexpr std::string_view kEventWaiting = "run.waiting";  // {until_ms, tasks?}
+// The executor's, read here: a node waits (a delay's deadline, or a task node's task).
+inline constexpr std::string_view kEventNodeWaiting = "node.waiting";  // {node, attempt, task?}
 
 // Called after a run was persisted as failed (its FinishRun committed), on the thread that
 // failed it, with that thread's store connection. It must not throw and cannot undo the
@@ -158,9 +160,9 @@ struct RunWaiting {
   std::vector<std::string> tasks;
 };
 std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id);
-// Cancels the tasks a cancelled run, released to wait for them, was waiting for (its last
-// run.waiting's): it had no handler to do it, and nobody waits for them now. Best effort; ended
-// tasks refuse.
+// Cancels the tasks a run's task nodes submitted that have not ended (named by its node.waiting
+// events), for a run that ended with no handler to do it (cancelled while released, or abandoned
+// by recovery): nobody waits for them now. Best effort.
 void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run_id);
 
 struct EnsureTaskOptions {

@@ -1379,6 +1379,47 @@ TEST_F(RunsTest, ALostTaskOfAReleasedRunIsReplacedForTheEndOfItsWait) {
   EXPECT_EQ((*task)->eta_ms, until);
 }
 
+// A run recovery gives up on (its task lost on its last attempt) cancels the tasks its task
+// nodes left going: no execution of it will look at them again.
+TEST_F(RunsTest, ARunRecoveryGivesUpOnCancelsItsTaskNodesTasks) {
+  Apply(R"(name: parent
+nodes:
+  child:
+    kind: task
+    task: {kind: echo, queue: nobody-serves-this}
+)");
+  give_back_waits_over_ = std::chrono::hours(1);  // it waits in its slot
+  StartWorker();
+  auto s = Start("parent");
+  TaskListFilter f;
+  f.queue = "nobody-serves-this";
+  std::string child;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto page = store_->ListRunEventPage(s.run.id,
+                                             {.limit = 1, .types = {"node.waiting"}, .last = true});
+        if (!page || page->events.empty()) return false;
+        child = Json::parse(page->events.back().data).value("task", "");
+        return !child.empty();
+      },
+      seconds(10)));
+  StopWorker();
+  const std::string keys = redis_.Cli({"KEYS", "*:task:" + s.task_id});
+  ASSERT_FALSE(keys.empty());
+  redis_.Cli({"DEL", keys.substr(0, keys.find('\n'))});
+
+  runs::RecoveryOptions ro;
+  ro.pending_age = milliseconds(-1);
+  ro.max_run_attempts = 1;
+  auto report = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_EQ(report->runs.size(), 1u);
+  EXPECT_EQ(report->runs[0].action, runs::RunRecovery::Action::kFailed) << report->runs[0].detail;
+  auto task = broker_->GetTask(child);
+  ASSERT_TRUE(task && *task);
+  EXPECT_EQ((*task)->status, TaskStatus::kCancelled);
+}
+
 // Recovery looks at running runs a limited number at a time, each pass after the last one
 // the previous pass looked at, so all of them are looked at however many there are (runs
 // waiting for delays out of any slot are running too, and could otherwise hide a stuck one).
