@@ -1526,6 +1526,25 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   ASSERT_EQ(CompleteOne(z3), CompletionOutcome::kApplied);
   EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
 
+  // A child that fails for good is not dead-lettered (its run owns the failure); a task nobody
+  // waits for is.
+  SubmitRequest once = child_req;
+  once.max_attempts = 1;
+  std::string failing = SubmitOk(once);
+  std::string plain = SubmitOk(Req("echo", "default"));
+  auto both = ClaimOk({"default"}, "w2");
+  ASSERT_EQ(both.size(), 2u);
+  for (const auto& t : both) {
+    Completion f = Done(t, Completion::Kind::kFailed, "w2");
+    f.retryable = false;
+    ASSERT_EQ(CompleteOne(f), CompletionOutcome::kApplied);
+  }
+  EXPECT_EQ(Get(failing).status, TaskStatus::kFailed);
+  auto dead = broker_->ListDead("default", 10);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].id, plain);
+
   // A child cancelled before it ran wakes it too.
   std::string third = SubmitOk(child_req);
   auto cancelled = broker_->Cancel(third);
@@ -1657,6 +1676,11 @@ TEST_F(BrokerTest, ATaskEndedByReclaimWakesItsWaiter) {
   EXPECT_TRUE(r->empty());
   EXPECT_EQ(Get(child).status, TaskStatus::kFailed);
   EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
+  // Its run owns that failure: not dead-lettered, so a retry of the queue's dead letters cannot
+  // run it again outside its run.
+  auto dead = broker_->ListDead("default", 10);
+  ASSERT_TRUE(dead);
+  EXPECT_TRUE(dead->empty());
 
   // A child cancelled while its worker is gone, ended by the next reclaim, wakes it too.
   auto again = ClaimOk({"runs"}, "w1");

@@ -29,6 +29,7 @@ local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lett
 
 -- @include lib/open_events.lua
 -- @include lib/end_waited_key.lua
+-- @include lib/dead_letter.lua
 -- The ends that wake a task's waiter (a retry is none).
 local function ends(target)
   return target == 'succeeded' or target == 'cancelled' or target == 'failed'
@@ -138,17 +139,16 @@ for i = 6, #ARGV, 8 do
         counts.failed = counts.failed + 1
         counts.retried = counts.retried + 1
       else
-        local dead = qp .. ':dead'
         open_events(tkey, ekey)
         redis.call('HSET', tkey, 'status', 'failed', 'error', text, 'finished_ms', now_s)
         redis.call('PEXPIRE', tkey, dead_retention)
-        redis.call('ZADD', dead, now_s, id)
-        redis.call('ZREMRANGEBYSCORE', dead, '-inf', '(' .. (now - tonumber(dead_retention)))
-        redis.call('ZREMRANGEBYRANK', dead, 0, -dead_max - 1)
+        if not t[8] then
+          dead_letter(qp, id, now_s, dead_retention, dead_max)
+          counts.dead_lettered = counts.dead_lettered + 1
+        end
         event(ekey, 'failed', {worker = worker, error = text, attempt = attempts})
         redis.call('PEXPIRE', ekey, dead_retention)
         counts.failed = counts.failed + 1
-        counts.dead_lettered = counts.dead_lettered + 1
       end
       if t[8] and ends(target) then
         waiters[#waiters + 1] = t[8]

@@ -24,6 +24,7 @@ local counts = {reclaimed = 0, poison = 0, dead_lettered = 0, cancelled = 0, sta
 
 -- @include lib/open_events.lua
 -- @include lib/end_waited_key.lua
+-- @include lib/dead_letter.lua
 local function event(ekey, type, data)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
 end
@@ -73,15 +74,13 @@ local function take(entry, id)
       local err = 'poison pill: reclaimed ' .. reclaims .. ' times'
       redis.call('HSET', tkey, 'status', 'failed', 'finished_ms', now, 'error', err)
       redis.call('PEXPIRE', tkey, dead_retention)
-      local dead = qp .. ':dead'
-      redis.call('ZADD', dead, now, id)
-      redis.call('ZREMRANGEBYSCORE', dead, '-inf',
-                 '(' .. (tonumber(now) - tonumber(dead_retention)))
-      redis.call('ZREMRANGEBYRANK', dead, 0, -dead_max - 1)
+      if not t[13] then
+        dead_letter(qp, id, now, dead_retention, dead_max)
+        counts.dead_lettered = counts.dead_lettered + 1
+      end
       event(ekey, 'failed', {error = err, poison = true, worker = previous})
       redis.call('PEXPIRE', ekey, dead_retention)
       counts.poison = counts.poison + 1
-      counts.dead_lettered = counts.dead_lettered + 1
       if t[13] then waiters[#waiters + 1] = t[13] end
       end_waited_key(qp, id, t[13], t[14], dead_retention)
       return
