@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/ids.h"
@@ -217,6 +219,42 @@ void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run
     auto found = broker.GetTask(task);
     if (found && *found && !IsTerminal((**found).status)) (void)broker.Cancel(task);
   }
+}
+
+std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
+                                      const std::vector<RunStep>& steps) {
+  std::set<std::string> stored;
+  for (const auto& s : steps) stored.insert(s.node_id);
+  std::map<std::string, RunStep> interrupted;  // the last telling of each node wins
+  RunEventQuery query{.limit = 1000, .types = {"node.finished"}};
+  while (true) {
+    auto page = store.ListRunEventPage(run_id, query);
+    if (!page) break;
+    for (const auto& e : page->events) {
+      auto data = ParseJson(e.data);
+      if (!data || !data->is_object() || !(*data)["node"].is_string()) continue;
+      const std::string node = (*data)["node"].get<std::string>();
+      if (stored.count(node) != 0) continue;
+      if (data->value("status", "") != "interrupted") {
+        interrupted.erase(node);  // it went on and ended otherwise
+        continue;
+      }
+      RunStep step;
+      step.run_id = run_id;
+      step.node_id = node;
+      step.status = "interrupted";
+      step.attempt = data->value("attempt", 0);
+      step.finished_ms = e.ts_ms;
+      interrupted[node] = std::move(step);
+    }
+    if (!page->more || page->events.empty()) break;
+    query.after_seq = page->events.back().seq;
+  }
+  std::vector<RunStep> out;
+  for (auto& [node, step] : interrupted) out.push_back(std::move(step));
+  std::sort(out.begin(), out.end(),
+            [](const RunStep& a, const RunStep& b) { return a.finished_ms < b.finished_ms; });
+  return out;
 }
 
 Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id) {

@@ -164,6 +164,12 @@ std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id
 // events), for a run that ended with no handler to do it (cancelled while released, or abandoned
 // by recovery): nobody waits for them now. Best effort.
 void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run_id);
+// The nodes of an ended run that were stopped mid-attempt by its end (a cancel, or a node beside
+// them failing the run) and have no step row (`steps`, as stored): the store keeps no row for
+// them (a run that ended takes no more), only their `node.finished {status: interrupted}`
+// events. As step rows with status "interrupted" and finished_ms the event's time.
+std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
+                                      const std::vector<RunStep>& steps);
 
 struct EnsureTaskOptions {
   std::string queue = "default";  // used when the history names none

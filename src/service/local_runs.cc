@@ -104,6 +104,14 @@ Result<Json> LocalService::GetRun(const std::string& id) {
     Json out = views::Run(*run);
     Json list = Json::array();
     for (const auto& s : *steps) list.push_back(views::Step(s, run->status));
+    // A run that ended while nodes ran (cancelled, or failed by one beside them): those nodes,
+    // stopped mid-attempt, have no row, only their events; they are shown as `run watch` tells
+    // them.
+    if (run->status == RunStatus::kCancelled || run->status == RunStatus::kFailed) {
+      for (const auto& s : runs::InterruptedSteps(store, id, *steps)) {
+        list.push_back(views::Step(s, run->status));
+      }
+    }
     out["steps"] = std::move(list);
     // A run waiting out of any worker's slot: until when, and for which tasks.
     out["waiting"] = nullptr;

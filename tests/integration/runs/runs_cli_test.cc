@@ -361,6 +361,66 @@ TEST_F(RunsCliTest, ACancelledRunOutOfItsSlotCancelsTheTaskItWaitsFor) {
   EXPECT_EQ(task_status(child), "cancelled");
 }
 
+// `ferry run cancel` on a run whose task node waits in its slot: the node, stopped mid-attempt,
+// has no step row (the run's end takes none), yet `run show` lists it as interrupted, as `run
+// watch` tells it, and its task is cancelled with the run.
+TEST_F(RunsCliTest, ARunCancelledInItsSlotShowsItsInterruptedNode) {
+  ASSERT_EQ(Ferry({"workflow", "apply",
+                   File("parent.yaml",
+                        "name: parent\nnodes:\n  child:\n    kind: task\n    task: {kind: echo, "
+                        "queue: elsewhere}\n")})
+                .exit_code,
+            0);
+  auto worker = StartWorker("worker-i", {"--run-slot-wait", "1h"});
+  auto started = Ferry({"--json", "workflow", "run", "parent"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string id = Json::parse(started.out)["run"]["id"];
+  auto store = OpenStore(Store());
+  ASSERT_TRUE(store) << store.error().message;
+  std::string child;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto page =
+            (*store)->ListRunEventPage(id, {.limit = 1, .types = {"node.waiting"}, .last = true});
+        if (!page || page->events.empty()) return false;
+        child = Json::parse(page->events.back().data).value("task", "");
+        return !child.empty();
+      },
+      seconds(15)))
+      << worker->Stderr();
+  auto cancel = Ferry({"run", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+  auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
+  EXPECT_NE(watch.out.find("run cancelled"), std::string::npos) << watch.out << watch.err;
+  Json shown;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        shown = ShowRun(id);
+        return shown["steps"].is_array() && !shown["steps"].empty();
+      },
+      seconds(10)))
+      << shown.dump();
+  ASSERT_EQ(shown["steps"].size(), 1u) << shown.dump();
+  EXPECT_EQ(shown["steps"][0]["node"], "child");
+  EXPECT_EQ(shown["steps"][0]["status"], "interrupted");
+  auto text = Ferry({"run", "show", id});
+  EXPECT_NE(text.out.find("interrupted"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("No steps finished yet"), std::string::npos) << text.out;
+  // Its handler sees the cancel at its next look at the store, and cancels the task then.
+  std::string last;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto task = RunCommand({FerryBinary(), "--redis-url", redis_.url(), "--prefix", "cli-runs",
+                                "--json", "task", "status", child},
+                               seconds(30), {{"NO_COLOR", "1"}});
+        last = task.out + task.err;
+        Json j = Json::parse(task.out, nullptr, false);
+        return j.is_object() && j["task"].value("status", "") == "cancelled";
+      },
+      seconds(10)))
+      << last;
+}
+
 // `ferry run cancel` on a run waiting out of its slot: it ends at once, its task with it, and
 // its history ends with the cancelled end, so `run watch` says so and returns.
 TEST_F(RunsCliTest, ARunWaitingOutOfItsSlotIsCancelledAtOnce) {
