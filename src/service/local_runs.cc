@@ -143,10 +143,11 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   }
   (void)(*store)->AppendRunEvent(id, std::string(runs::kEventCancelled),
                                  DumpJson(Json{{"by", caller.actor}}));
-  // A run released to wait has no handler to end its history: its end is written here (a running
-  // one's handler writes it as it stops). Whether it was released is the cancelled row's: the
-  // worker as the cancel found it (a release or a new start may have come since `before`).
-  const bool released = before->status == RunStatus::kRunning && run->worker.empty();
+  // A run no handler holds (pending, or released to wait) has none to end its history: its end
+  // is written here (a held one's handler writes it as it stops). Whether one held it is the
+  // cancelled row's: the worker as the cancel found it (a release or a start may have come since
+  // `before`).
+  const bool released = run->worker.empty();
   if (released) {
     (void)(*store)->AppendRunEvent(id, std::string(runs::kEventFinished),
                                    DumpJson(Json{{"status", "cancelled"}}));

@@ -361,6 +361,23 @@ TEST_F(RunsCliTest, ACancelledRunOutOfItsSlotCancelsTheTaskItWaitsFor) {
   EXPECT_EQ(task_status(child), "cancelled");
 }
 
+// `ferry run cancel` on a pending run (no worker yet): no handler will end its history, so the
+// cancel does, and `run watch` tells the end as for any run.
+TEST_F(RunsCliTest, ACancelledPendingRunsHistoryEndsCancelled) {
+  std::string count = File("count.txt");
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "1s"))}).exit_code, 0);
+  auto started = Ferry({"--json", "workflow", "run", "three"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string id = Json::parse(started.out)["run"]["id"];
+  EXPECT_EQ(ShowRun(id)["status"], "pending");
+  auto cancel = Ferry({"run", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+  auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
+  EXPECT_NE(watch.out.find("run cancel asked by"), std::string::npos) << watch.out;
+  EXPECT_NE(watch.out.find("  run cancelled\n"), std::string::npos) << watch.out << watch.err;
+  EXPECT_EQ(ShowRun(id)["status"], "cancelled");
+}
+
 // `ferry run cancel` on a run whose task node waits in its slot: the node, stopped mid-attempt,
 // has no step row (the run's end takes none), yet `run show` lists it as interrupted, as `run
 // watch` tells it, and its task is cancelled with the run.
