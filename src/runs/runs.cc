@@ -151,6 +151,12 @@ Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request) {
   result.run = *run;
   result.task = RunTaskRequest(run->id, 0, request.queue, request.max_attempts, request.timeout);
   result.task->id = task_id;
+  // Named in run.created, in the run's own commit, the task is found by that id by whoever looks
+  // for it (recovery: LatestRunTask), and a failed submit is never repeated with this id: no
+  // unique key is needed to keep a second one from being made. Without one, a run costs a
+  // SET NX and a key held a day less. (The scheduler's runs, whose run.created names no task,
+  // keep theirs: EnsureRunTask.)
+  result.task->unique_key.clear();
   return result;
 }
 
@@ -172,14 +178,6 @@ void RecordEnqueueFailed(Store& store, const StartRunResult& result) {
   spdlog::warn("run {}: stored as pending, but enqueueing failed ({}); the sweeper will retry",
                result.run.id, result.enqueue_error);
   RecordRunEvent(store, result.run.id, kEventEnqueueFailed, Json{{"error", result.enqueue_error}});
-}
-
-Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue) {
-  EnsureTaskOptions defaults;
-  auto submitted =
-      broker.Submit(RunTaskRequest(run.id, 0, queue, defaults.max_attempts, defaults.timeout));
-  if (!submitted) return Fail(submitted.error());
-  return {};
 }
 
 std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id) {

@@ -127,10 +127,6 @@ Result<StartRunResult> CommitRun(Store& store, const StartRunRequest& request);
 bool SubmitRunTask(Broker& broker, StartRunResult& result);
 void RecordEnqueueFailed(Store& store, const StartRunResult& result);
 
-// Enqueues the generation-0 task of an existing pending run (idempotent through the unique key).
-// Prefer EnsureRunTask, which also handles a task that already ended and records the task id.
-Status EnqueueRun(Broker& broker, const Run& run, const std::string& queue = "default");
-
 // Appends one event to the run's history, best effort: the history is for people and for finding
 // the task, so a failed append is logged and never turns a stored, enqueued, started or cancelled
 // run into an error.

@@ -580,6 +580,30 @@ TEST_F(RunsTest, EnqueueFailureLeavesPendingRunThatTheSweeperEnqueues) {
   EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);
 }
 
+// A started run's first task, named in run.created, has no unique key (nothing could submit it
+// twice under its id); recovery finds it by that id all the same: alive, nothing more submitted.
+TEST_F(RunsTest, AStartedRunsTaskIsFoundByItsIdWithoutAUniqueKey) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  auto started = Start("three");  // no worker: its task stays pending
+  auto task = broker_->GetTask(started.task_id);
+  ASSERT_TRUE(task && *task);
+  EXPECT_EQ((*task)->unique_key, "");
+  EXPECT_EQ(redis_.Cli({"KEYS", "*:unique:*"}), "");
+  runs::RecoveryOptions ro;
+  ro.pending_age = milliseconds(0);
+  ro.check_running = false;
+  auto report = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_EQ(report->runs.size(), 1u);
+  EXPECT_EQ(report->runs[0].action, runs::RunRecovery::Action::kAlive) << report->runs[0].detail;
+  TaskListFilter f;
+  f.queue = "default";
+  auto list = broker_->ListTasks(f);
+  ASSERT_TRUE(list) << list.error().message;
+  ASSERT_EQ(list->tasks.size(), 1u);
+  EXPECT_EQ(list->tasks[0].id, started.task_id);
+}
+
 // Two executions of one run at once, driven by hand: B takes over while A sits in the delay.
 // The fenced MarkRunRunning / SaveStep let exactly one finish; A never overwrites B.
 TEST_F(RunsTest, RacingExecutionsProduceOneOutcome) {
