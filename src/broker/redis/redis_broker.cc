@@ -819,7 +819,8 @@ class RedisBroker final : public Broker {
     auto replies = conn_->Pipeline({Args{"XLEN", stream}, Args{"XINFO", "GROUPS", stream},
                                     Args{"ZCARD", DelayedKey(options_.prefix, queue)},
                                     Args{"ZCARD", DeadKey(options_.prefix, queue)},
-                                    Args{"HGETALL", StatsKey(options_.prefix, queue)}});
+                                    Args{"HGETALL", StatsKey(options_.prefix, queue)},
+                                    Args{"XINFO", "STREAM", IndexKey(options_.prefix, queue)}});
     if (!replies) return Fail(replies.error());
     auto& rs = *replies;
     for (size_t i : {size_t{0}, size_t{2}, size_t{3}, size_t{4}}) {
@@ -857,6 +858,13 @@ class RedisBroker final : public Broker {
     const redisReply& counters = *rs[4];
     for (size_t i = 0; i + 1 < counters.elements; i += 2) {
       s.counters[Str(Elem(counters, i))] = ToInt(ReplyText(Elem(counters, i + 1)));
+    }
+    // `submitted` is the index's: submit.lua appends one entry per task it makes, and the stream
+    // counts every entry ever added, however trimmed since (no index yet: "ERR no such key").
+    if (!IsError(*rs[5])) {
+      for (const auto& [k, v] : Pairs(*rs[5])) {
+        if (k == "entries-added") s.counters["submitted"] = ToInt(v);
+      }
     }
     if (s.pending > 0) {
       std::string start = has_group ? "(" + last_delivered : "-";

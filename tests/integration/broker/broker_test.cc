@@ -1593,6 +1593,31 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   EXPECT_FALSE(broker_->Submit(half));
 }
 
+// `submitted` counts the tasks made, as the listing index's lifetime count of entries (one per
+// task made; no counter of its own written per submit): a repeat under a unique key is not
+// counted, and trimming the index takes nothing from it.
+TEST_F(BrokerTest, SubmittedCountsTasksMadeWhateverTheIndexKeeps) {
+  auto stats = broker_->GetQueueStats("fresh-queue");
+  ASSERT_TRUE(stats) << stats.error().ToString();
+  EXPECT_EQ(stats->counters["submitted"], 0);
+  SubmitRequest keyed = Req();
+  keyed.unique_key = "once";
+  SubmitOk(keyed);
+  SubmitOk(keyed);
+  SubmitOk(Req());
+  SubmitRequest later = Req();
+  later.eta_ms = WallNowMs() + 3'600'000;
+  SubmitOk(later);
+  stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->counters["submitted"], 3);
+  Cli({"XTRIM", Key("default", "index"), "MAXLEN", "0"});
+  stats = broker_->GetQueueStats("default");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->counters["submitted"], 3);
+  EXPECT_EQ(Cli({"HGET", Key("default", "stats"), "submitted"}), "");
+}
+
 // A waited-for task's unique key lives as long as its waiter may wait (a month) while the task
 // has not ended, and no longer than the task's record once it has: by completion, by cancel.
 // A task nobody waits for keeps the key its submitter asked for.

@@ -26,7 +26,6 @@ local index = qp .. ':index'
 -- go, which costs nothing while there are none) and the index stays bounded without a sweeper.
 local index_min = (now - retention) .. '-0'
 local out = {}
-local submitted = 0
 
 -- The stream entry of the first task, added before anything else is written (see above).
 local first_entry = nil
@@ -79,14 +78,12 @@ for i = 4, #ARGV, 9 do
                  'created_ms', now_s, 'entry', entry, 'unique_key', ukey)
     end
     if waiter ~= '' then redis.call('HSET', tkey, 'waiter', waiter) end
+    -- One index entry per task made: the index's entries-added is the queue's `submitted` count
+    -- (GetQueueStats), so no counter is written here.
     redis.call('XADD', index, 'MINID', '~', index_min, '*', 'id', id)
-    submitted = submitted + 1
     out[#out + 1] = id
     out[#out + 1] = 0
   end
 end
 
-if submitted > 0 then
-  redis.call('HINCRBY', qp .. ':stats', 'submitted', submitted)
-end
 return out
