@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "last_waited_task.h"
 #include "store/store.h"
 
 namespace ferry::testing {
@@ -397,10 +398,7 @@ TEST_F(RunsCliTest, ARunCancelledInItsSlotShowsItsInterruptedNode) {
   std::string child;
   ASSERT_TRUE(Eventually(
       [&] {
-        auto page =
-            (*store)->ListRunEventPage(id, {.limit = 1, .types = {"node.waiting"}, .last = true});
-        if (!page || page->events.empty()) return false;
-        child = Json::parse(page->events.back().data).value("task", "");
+        child = LastWaitedTask(**store, id);
         return !child.empty();
       },
       seconds(15)))

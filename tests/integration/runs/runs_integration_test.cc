@@ -18,6 +18,7 @@
 #include "engine/ingest.h"
 #include "gate.h"
 #include "harness.h"
+#include "last_waited_task.h"
 #include "postgres.h"
 #include "runs/handler.h"
 #include "runs/recovery.h"
@@ -1415,15 +1416,10 @@ nodes:
   give_back_waits_over_ = std::chrono::hours(1);  // it waits in its slot
   StartWorker();
   auto s = Start("parent");
-  TaskListFilter f;
-  f.queue = "nobody-serves-this";
   std::string child;
   ASSERT_TRUE(Eventually(
       [&] {
-        auto page = store_->ListRunEventPage(s.run.id,
-                                             {.limit = 1, .types = {"node.waiting"}, .last = true});
-        if (!page || page->events.empty()) return false;
-        child = Json::parse(page->events.back().data).value("task", "");
+        child = LastWaitedTask(*store_, s.run.id);
         return !child.empty();
       },
       seconds(10)));
