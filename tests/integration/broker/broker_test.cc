@@ -98,6 +98,12 @@ class BrokerTest : public ::testing::Test {
     return t && *t ? **t : TaskRecord{};
   }
 
+  // Worker w1's snooze of `t` for an hour: a task waiting out of its slot (a run's).
+  static Completion AnHoursSnooze(const ClaimedTask& t) {
+    Completion z = Done(t, Completion::Kind::kSnooze, "w1");
+    z.backoff_ms = 3'600'000;
+    return z;
+  }
   static Completion Done(const ClaimedTask& t, Completion::Kind kind, const std::string& worker) {
     Completion c;
     c.kind = kind;
@@ -1406,8 +1412,7 @@ TEST_F(BrokerTest, SnoozeSchedulesAgainWithoutCountingAnAttempt) {
   std::string id = SubmitOk(req);
   auto t = ClaimOk({"default"});
   ASSERT_EQ(t.size(), 1u);
-  Completion z = Done(t[0], Completion::Kind::kSnooze, "w1");
-  z.backoff_ms = 3'600'000;
+  const Completion z = AnHoursSnooze(t[0]);
   const int64_t before = WallNowMs();
   EXPECT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
   TaskRecord rec = Get(id);
@@ -1469,8 +1474,7 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   EXPECT_FALSE(Cli({"HGET", Key("default", "task:" + child), "waiter"}).empty());
 
   // The waiter snoozes for an hour; the child fails once (a retry: no wake), then succeeds.
-  Completion z = Done(p[0], Completion::Kind::kSnooze, "w1");
-  z.backoff_ms = 3'600'000;
+  const Completion z = AnHoursSnooze(p[0]);
   ASSERT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
   ASSERT_EQ(Get(parent).status, TaskStatus::kScheduled);
   auto c = ClaimOk({"default"}, "w2");
@@ -1495,8 +1499,7 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   EXPECT_EQ(again[0].attempt, 1);
   // A repeat of the child's completion (its first answer lost) wakes the waiter again: the
   // first call's wake may not have been made.
-  Completion snooze_again = Done(again[0], Completion::Kind::kSnooze, "w1");
-  snooze_again.backoff_ms = 3'600'000;
+  const Completion snooze_again = AnHoursSnooze(again[0]);
   ASSERT_EQ(CompleteOne(snooze_again), CompletionOutcome::kApplied);
   ASSERT_EQ(Get(parent).status, TaskStatus::kScheduled);
   ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kSucceeded, "w2")),
@@ -1512,8 +1515,7 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   ASSERT_EQ(CompleteOne(Done(c[0], Completion::Kind::kSucceeded, "w2")),
             CompletionOutcome::kApplied);
   EXPECT_EQ(Get(parent).status, TaskStatus::kRunning);
-  Completion z2 = Done(again[0], Completion::Kind::kSnooze, "w1");
-  z2.backoff_ms = 3'600'000;
+  const Completion z2 = AnHoursSnooze(again[0]);
   ASSERT_EQ(CompleteOne(z2), CompletionOutcome::kApplied);
   EXPECT_EQ(Get(parent).status, TaskStatus::kPending);
   // Sent again (its answer lost), that snooze is a repeat, not another worker's stale one.
@@ -1521,8 +1523,7 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   auto third_look = ClaimOk({"runs"}, "w1");
   ASSERT_EQ(third_look.size(), 1u);
   // The mark was used: the next snooze waits its time.
-  Completion z3 = Done(third_look[0], Completion::Kind::kSnooze, "w1");
-  z3.backoff_ms = 3'600'000;
+  const Completion z3 = AnHoursSnooze(third_look[0]);
   ASSERT_EQ(CompleteOne(z3), CompletionOutcome::kApplied);
   EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
 
@@ -1567,8 +1568,7 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   running = ClaimOk({"runs"}, "w1");
   ASSERT_EQ(running.size(), 1u);
   EXPECT_EQ(Cli({"HGET", Key("runs", "task:" + parent), "woken"}), "");
-  Completion later_snooze = Done(running[0], Completion::Kind::kSnooze, "w1");
-  later_snooze.backoff_ms = 3'600'000;
+  const Completion later_snooze = AnHoursSnooze(running[0]);
   ASSERT_EQ(CompleteOne(later_snooze), CompletionOutcome::kApplied);
   EXPECT_EQ(Get(parent).status, TaskStatus::kScheduled);
 
@@ -1681,8 +1681,7 @@ TEST_F(BrokerTest, ATaskEndedByReclaimWakesItsWaiter) {
   std::string parent = SubmitOk(Req("ferry.run", "runs"));
   auto p = ClaimOk({"runs"}, "w1");
   ASSERT_EQ(p.size(), 1u);
-  Completion z = Done(p[0], Completion::Kind::kSnooze, "w1");
-  z.backoff_ms = 3'600'000;
+  const Completion z = AnHoursSnooze(p[0]);
   ASSERT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
 
   SubmitRequest child_req = Req("crash", "default");
@@ -1710,8 +1709,7 @@ TEST_F(BrokerTest, ATaskEndedByReclaimWakesItsWaiter) {
   // A child cancelled while its worker is gone, ended by the next reclaim, wakes it too.
   auto again = ClaimOk({"runs"}, "w1");
   ASSERT_EQ(again.size(), 1u);
-  Completion z2 = Done(again[0], Completion::Kind::kSnooze, "w1");
-  z2.backoff_ms = 3'600'000;
+  const Completion z2 = AnHoursSnooze(again[0]);
   ASSERT_EQ(CompleteOne(z2), CompletionOutcome::kApplied);
   ASSERT_EQ(Get(parent).status, TaskStatus::kScheduled);
   std::string second = SubmitOk(child_req);

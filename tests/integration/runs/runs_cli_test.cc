@@ -98,6 +98,10 @@ class RunsCliTest : public ::testing::Test {
   TempDir dir_;
 };
 
+// One task node whose task goes to a queue no worker of these tests serves: it waits until told.
+constexpr const char* kParentOfATaskElsewhere =
+    "name: parent\nnodes:\n  child:\n    kind: task\n    task: {kind: echo, queue: elsewhere}\n";
+
 std::string ThreeNodes(const std::string& file, const std::string& delay) {
   return "name: three\ndescription: one, wait, three\nnodes:\n"
          "  one:\n    kind: shell\n    argv: [sh, -c, 'echo one >> " +
@@ -328,11 +332,7 @@ TEST_F(RunsCliTest, ARunWaitingForATaskSaysSoAndIsWokenByItsEnd) {
 // `ferry run cancel` on a run out of its slot waiting for a task: the task it waits for is
 // cancelled with it (no handler is there to do it), as is the run's own.
 TEST_F(RunsCliTest, ACancelledRunOutOfItsSlotCancelsTheTaskItWaitsFor) {
-  ASSERT_EQ(Ferry({"workflow", "apply",
-                   File("parent.yaml",
-                        "name: parent\nnodes:\n  child:\n    kind: task\n    task: {kind: echo, "
-                        "queue: elsewhere}\n")})
-                .exit_code,
+  ASSERT_EQ(Ferry({"workflow", "apply", File("parent.yaml", kParentOfATaskElsewhere)}).exit_code,
             0);
   auto worker = StartWorker("worker-a", {"--run-slot-wait", "1s"}, /*concurrency=*/1);
   auto started = Ferry({"workflow", "run", "parent"});
@@ -383,11 +383,7 @@ TEST_F(RunsCliTest, ACancelledPendingRunsHistoryEndsCancelled) {
 // has no step row (the run's end takes none), yet `run show` lists it as interrupted, as `run
 // watch` tells it, and its task is cancelled with the run.
 TEST_F(RunsCliTest, ARunCancelledInItsSlotShowsItsInterruptedNode) {
-  ASSERT_EQ(Ferry({"workflow", "apply",
-                   File("parent.yaml",
-                        "name: parent\nnodes:\n  child:\n    kind: task\n    task: {kind: echo, "
-                        "queue: elsewhere}\n")})
-                .exit_code,
+  ASSERT_EQ(Ferry({"workflow", "apply", File("parent.yaml", kParentOfATaskElsewhere)}).exit_code,
             0);
   auto worker = StartWorker("worker-i", {"--run-slot-wait", "1h"});
   auto started = Ferry({"--json", "workflow", "run", "parent"});
