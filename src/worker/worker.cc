@@ -660,7 +660,11 @@ void WorkerImpl::Accept(std::vector<ClaimedTask> tasks) {
     std::lock_guard lock(mu_);
     for (auto& t : tasks) {
       auto it = held_.find(t.id);
-      if (it != held_.end()) {
+      // A fresh claim of a task whose execution here has ended is its next execution, claimed
+      // before that end's completion came back (a snooze woken at once, in complete.lua): it
+      // replaces the ended one, whose completion, when it comes back, leaves it alone.
+      const bool next_execution = it != held_.end() && it->second->finished && !t.reclaimed;
+      if (it != held_.end() && !next_execution) {
         // We reclaimed a task we still hold (our renewals lapsed, e.g. during a Redis outage,
         // and nobody else took it): keep the execution we have and finish under the new epoch.
         it->second->task.epoch = t.epoch;
@@ -668,7 +672,7 @@ void WorkerImpl::Accept(std::vector<ClaimedTask> tasks) {
         continue;
       }
       auto s = std::make_shared<TaskState>(std::move(t));
-      held_.emplace(s->task.id, s);
+      held_.insert_or_assign(s->task.id, s);
       if (slots_exit_) {
         // Arrived after the drain began (a reclaim in flight): never start it.
         s->finished = true;

@@ -485,6 +485,33 @@ TEST_F(WorkerTest, ASnoozeGivesTheSlotBackAndComesBackAsTheSameAttempt) {
   EXPECT_EQ(stats->counters["snoozed"], 1);
 }
 
+// A snooze woken while its handler ran (a run whose task node's task ended meanwhile) is queued
+// again at once, and this worker may claim it before that snooze's completion comes back: the
+// claim is the task's next execution, run at once, not taken for the one that ended (which
+// would leave it to wait out its lease and a reclaim).
+TEST_F(WorkerTest, AWokenSnoozeClaimedBeforeItsCompletionReturnsRunsAtOnce) {
+  HandlerRegistry registry;
+  std::atomic<int> calls{0};
+  constexpr int kWakes = 60;
+  registry.Register("waker", [&](TaskContext& ctx) -> HandlerResult {
+    if (++calls > kWakes) return Json{{"calls", calls.load()}};
+    // What wake.lua does to a running waiter: its snooze then comes back at once.
+    redis().Cli({"HSET", prefix_ + ":{q1}:task:" + ctx.id, "woken", "1"});
+    return tl::unexpected(Snooze(std::chrono::hours(1)));
+  });
+  auto o = Opts(/*concurrency=*/1);
+  o.lease = seconds(2);
+  auto w = StartWorker(o, registry);
+  const std::string id = Submit("waker");
+  TaskRecord rec = WaitDone(id, seconds(60));
+  EXPECT_EQ(rec.status, TaskStatus::kSucceeded) << rec.error;
+  EXPECT_EQ(calls.load(), kWakes + 1);
+  auto stats = broker().GetQueueStats("q1");
+  ASSERT_TRUE(stats) << stats.error().message;
+  EXPECT_EQ(stats->counters["snoozed"], kWakes);
+  EXPECT_EQ(stats->counters["reclaimed"], 0) << "an execution waited out its lease";
+}
+
 TEST_F(WorkerTest, TimeoutOfASleepingHandler) {
   auto w = StartWorker(Opts());
   auto t0 = std::chrono::steady_clock::now();
