@@ -60,6 +60,10 @@ struct TaskContext {
   int64_t deadline_ms = 0;
   std::stop_token stop;
   EventEmitter* events = nullptr;  // never null while the handler runs
+  // Whether other tasks wait in this worker for a slot (claimed ahead, in its prefetch buffer):
+  // a handler left with nothing to do but wait should give its slot back (Snooze) sooner rather
+  // than later. Thread-safe and cheap; empty when the caller does not tell (take it as false).
+  std::function<bool()> slot_wanted{};
 };
 
 struct HandlerError {

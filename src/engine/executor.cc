@@ -163,7 +163,7 @@ class Execution {
           give_back = true;
           break;
         }
-        SleepFor(run_stop, TimedWait(NearestWait() - WallNowMs()));
+        SleepFor(run_stop, WaitsSleep());
         continue;
       }
       Finished f;
@@ -262,13 +262,26 @@ class Execution {
   // node with a timeout of its own gives it back too (holding it could starve its own task of a
   // slot until that timeout): the timeout counts from when its attempt began, across the wait.
   bool AllWaitsLong() const {
-    const int64_t over = opts_.give_back_waits_over.count();
+    int64_t over = opts_.give_back_waits_over.count();
     if (over < 0) return false;
+    if (SlotWanted()) over = std::min(over, opts_.slot_wanted_give_back.count());
     const int64_t now = WallNowMs();
     return std::all_of(waits_.begin(), waits_.end(), [&](const Wait& w) {
       if (w.task.empty()) return w.until_ms - now > over;
       return now - w.began_ms >= over;
     });
+  }
+
+  bool SlotWanted() const { return ctx_.slot_wanted && ctx_.slot_wanted(); }
+
+  // How long the coordinator, with only waits left, sleeps before looking again: until the
+  // nearest wait, or, told that work may come to want its slot, no more than that short look.
+  milliseconds WaitsSleep() const {
+    int64_t left = NearestWait() - WallNowMs();
+    if (ctx_.slot_wanted && opts_.give_back_waits_over.count() >= 0) {
+      left = std::min(left, opts_.slot_wanted_give_back.count());
+    }
+    return TimedWait(left);
   }
 
   // When a run that gave its slot back is to run again: at its nearest delay's end, and while

@@ -134,6 +134,10 @@ struct RunContext {
   std::string triggered_by;       // "api", "webhook", "cron", ...
   Json inputs = Json::object();   // already resolved (ResolveInputs)
   Json trigger = Json::object();  // webhook: body/headers/query; cron: scheduled_for/timezone
+  // Whether work waits for the worker slot this run holds (TaskContext::slot_wanted): a run left
+  // with only waits then gives it back after a short look (slot_wanted_give_back) instead of
+  // give_back_waits_over. Empty: never.
+  std::function<bool()> slot_wanted{};
 };
 
 struct RunOutcome {
@@ -199,6 +203,9 @@ struct ExecutorOptions {
   // bring the run back every 30 s).
   std::chrono::milliseconds give_back_waits_over{-1};
   std::chrono::milliseconds task_wait_recheck{30000};
+  // give_back_waits_over while RunContext::slot_wanted says work waits for the slot (its task
+  // node's own task, say: holding the slot would starve it), when that is shorter.
+  std::chrono::milliseconds slot_wanted_give_back{100};
 };
 
 // REQUIRES: `workflow` outlives the executor (it is held by reference, not copied).

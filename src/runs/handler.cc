@@ -536,6 +536,7 @@ class Execution {
     rc.inputs = *inputs;
     // Other runs keep no trigger context: nothing to read.
     rc.trigger = KeepsTrigger(run.triggered_by) ? LoadTrigger(store, run_id_) : Json::object();
+    rc.slot_wanted = ctx_.slot_wanted;
 
     std::mutex store_mu;
     StoreSink sink(state_, store, store_mu, run_id_, fencing_, ctx_, std::move(waiting));

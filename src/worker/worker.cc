@@ -779,6 +779,10 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       }
       ctx.stop = s->stop.get_token();
       ctx.events = &emitter;
+      ctx.slot_wanted = [this] {
+        std::lock_guard lock(mu_);
+        return !buffer_.empty();
+      };
       // A handler that throws fails its task, never the worker.
       const auto idx = static_cast<size_t>(slot);
       in_handler_[idx] = true;

@@ -971,6 +971,27 @@ nodes:
   EXPECT_EQ(Json::parse(done.output)["child"]["slept_ms"], 500);
 }
 
+// Several runs and their tasks in one queue, one slot, each task node with a timeout shorter
+// than --run-slot-wait: a run waiting for its task gives the slot back as soon as work waits for
+// it in the worker (the next run, or its own task, prefetched), so every task gets a slot in
+// time and every run succeeds.
+TEST_F(RunsTest, RunsWaitingForTasksGiveTheirSlotToWorkWaitingForIt) {
+  Apply(R"(name: parent
+nodes:
+  child:
+    kind: task
+    timeout: 4s
+    task: {kind: sleep, payload: {ms: 300}, max_attempts: 1}
+)");
+  StartWorker(nullptr, /*concurrency=*/1);  // --run-slot-wait: the default 5 s
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(Start("parent").run.id);
+  for (const auto& id : ids) {
+    ferry::Run done = WaitEnd(id, seconds(60));
+    EXPECT_EQ(done.status, RunStatus::kSucceeded) << id << ": " << done.error;
+  }
+}
+
 TaskListFilter SleepTasks() {
   TaskListFilter f;
   f.queue = "default";

@@ -117,7 +117,8 @@ TEST(Examples, HelloRunsToTheEnd) {
   ASSERT_TRUE(inputs.has_value());
   RunExecutor ex(r->workflow, {});
   ExampleSink sink;
-  auto out = ex.Run(RunContext{"R1", "hello", "webhook", *inputs, Json::object()}, {}, sink, {});
+  RunContext rc{.run_id = "R1", .workflow = "hello", .triggered_by = "webhook", .inputs = *inputs};
+  auto out = ex.Run(rc, {}, sink, {});
   ASSERT_EQ(out.kind, RunOutcome::Kind::kSucceeded) << out.error;
   EXPECT_EQ(out.outputs["report"]["json"],
             Json::parse(R"({"summary": "HELLO, ADA!", "letters": 8, "run": "R1"})"));

@@ -587,6 +587,58 @@ nodes:
   EXPECT_EQ(later.sink.task_calls["child"], 0) << "timed out before looking again";
 }
 
+// Told that work waits for its slot (its own task, prefetched behind it), a run left with only
+// waits gives the slot back after a short look (slot_wanted_give_back) instead of after
+// give_back_waits_over; a delay too, even one it would otherwise wait out in its slot. Not told,
+// it keeps looking in its slot. A change of mind while it sleeps is seen within that look.
+TEST(Executor, WorkWaitingForTheSlotMakesARunGiveItBackSooner) {
+  std::atomic<bool> wanted{true};
+  const auto looking = [](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
+    return TaskNodeProgress{"T1", std::nullopt, WallNowMs() + 20};
+  };
+  Harness task(R"(name: t
+nodes:
+  child: {kind: task, task: {kind: k}}
+)");
+  task.options.give_back_waits_over = 8s;
+  task.options.slot_wanted_give_back = 100ms;
+  task.ctx.slot_wanted = [&] { return wanted.load(); };
+  task.sink.on_check = looking;
+  auto out = task.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kWaiting) << out.error;
+  ASSERT_EQ(out.waiting_tasks.size(), 1u);
+  const int64_t looked = WallNowMs() - out.waiting_tasks[0].began_ms;
+  EXPECT_GE(looked, 100);
+  EXPECT_LT(looked, 8000) << "it held the slot for give_back_waits_over";
+
+  const std::string delay = R"(name: d
+nodes:
+  pause: {kind: delay, duration: 3s}
+)";
+  Harness held(delay);  // nobody wants the slot: the 3 s delay is waited out in it
+  held.options.give_back_waits_over = 5s;
+  held.ctx.slot_wanted = [] { return false; };
+  const int64_t before = WallNowMs();
+  ASSERT_EQ(held.Run().kind, RunOutcome::Kind::kSucceeded);
+  EXPECT_GE(WallNowMs() - before, 3000);
+
+  Harness given(delay);  // wanted a moment into the delay: given back then, not after 3 s
+  given.options.give_back_waits_over = 5s;
+  given.options.slot_wanted_give_back = 100ms;
+  wanted = false;
+  given.ctx.slot_wanted = [&] { return wanted.load(); };
+  std::thread want([&] {
+    std::this_thread::sleep_for(300ms);  // the run is in its delay by then (it starts at once)
+    wanted = true;
+  });
+  const int64_t from = WallNowMs();
+  auto released = given.Run();
+  want.join();
+  ASSERT_EQ(released.kind, RunOutcome::Kind::kWaiting) << released.error;
+  EXPECT_LT(WallNowMs() - from, 3000) << "it held the slot for the whole delay";
+  EXPECT_EQ(released.resume_at_ms, given.sink.stored_deadlines.at("pause"));
+}
+
 // A delay beside a longer node: the delay's dependent starts when the delay ends, not when the
 // longer node does. (`long` runs until the dependent has run, so it would wait forever - up to
 // its 20 s - if the dependent waited for it.)
