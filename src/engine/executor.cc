@@ -510,8 +510,16 @@ class Execution {
         timeout -= milliseconds(WallNowMs() - f.began_ms);
       }
       if (node.timeout.count() > 0 && timeout.count() <= 0) {
-        r = NodeFail(ErrorCode::kTimeout, "timed out", true);
-        timed_out = true;
+        // A task node's task may have ended before its run could look (no slot came free for
+        // the run in time): that end counts, and only a task still going times the attempt out.
+        // (A look does not block: the node asks where its task is.)
+        if (node.kind == NodeKind::kTask) {
+          r = Execute(node, root, attempt, attempt_source.get_token(), log_budget);
+        }
+        if (node.kind != NodeKind::kTask || (!r && r.error().wait_until_ms > 0)) {
+          r = NodeFail(ErrorCode::kTimeout, "timed out", true);
+          timed_out = true;
+        }
       } else {
         AttemptTimer timer(timeout, attempt_source);
         r = Execute(node, root, attempt, attempt_source.get_token(), log_budget);

@@ -584,7 +584,17 @@ nodes:
   auto resumed = later.Run();
   ASSERT_EQ(resumed.kind, RunOutcome::Kind::kFailed) << resumed.error;
   EXPECT_THAT(resumed.error, HasSubstr("timed out"));
-  EXPECT_EQ(later.sink.task_calls["child"], 0) << "timed out before looking again";
+  EXPECT_EQ(later.sink.task_calls["child"], 1) << "one look, then timed out";
+
+  // Its task ended before the run could look (no slot for it in time): that end counts.
+  Harness ended(yaml);
+  ended.sink.on_check = [](const TaskNodeRequest&) -> Result<TaskNodeProgress> {
+    return TaskNodeProgress{"T1", Json("done"), 0};
+  };
+  ended.sink.stored_waits["child"] = RunSink::StoredWait{1, WallNowMs() - 10'001};
+  auto done = ended.Run();
+  ASSERT_EQ(done.kind, RunOutcome::Kind::kSucceeded) << done.error;
+  EXPECT_EQ(done.outputs["child"], "done");
 }
 
 // Told that work waits for its slot (its own task, prefetched behind it), a run left with only
