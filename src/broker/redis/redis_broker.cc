@@ -356,7 +356,29 @@ class RedisBroker final : public Broker {
                                             (parts.size() > 1 ? parts[1] : "not ended") +
                                             "; only failed or cancelled tasks can be retried");
     }
+    if (parts[0] == "owned") {
+      return Fail(ErrorCode::kConflict,
+                  "task " + id + " " + OwnerText(parts.size() > 1 ? parts[1] : ""));
+    }
     return Replicated();
+  }
+
+  // Who owns a task that `waiter` ("<queue>/<id>": a workflow run's task) waits for, and what to
+  // retry instead, for a refusal.
+  std::string OwnerText(const std::string& waiter) {
+    std::string run_id;
+    if (auto slash = waiter.find('/'); slash != std::string::npos) {
+      if (auto t = GetTask(waiter.substr(slash + 1)); t && *t) {
+        if (auto payload = ParseJson((*t)->payload); payload && payload->is_object()) {
+          run_id = payload->value("run_id", "");
+        }
+      }
+    }
+    if (run_id.empty()) {
+      return "is waited for by task " + waiter + ", which owns its end: retry that instead";
+    }
+    return "is a task node's task of workflow run " + run_id +
+           ", which owns its end: retry the run instead (ferry run retry " + run_id + ")";
   }
 
   Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>& queues,
