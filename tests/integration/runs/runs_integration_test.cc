@@ -185,15 +185,22 @@ class RunsTest : public ::testing::Test {
   // the run's last commit: waiting on it reads nothing from the store, so the counts are exact.
   store_internal::SqlCounters CostOfAnotherRun(const std::string& wf,
                                                runs::StartRunResult& started) {
-    EXPECT_EQ(WaitEnd(Start(wf).run.id).status, RunStatus::kSucceeded);
+    // The first run is over once its task is: the run's row ends before its handler returns and
+    // counts what the finish cost, and that count must not fall into the second run's.
+    const auto task_ended = [&](const std::string& task_id) {
+      return Eventually(
+          [&] {
+            auto t = broker_->GetTask(task_id);
+            return t && *t && IsTerminal((*t)->status);
+          },
+          seconds(20));
+    };
+    const auto first = Start(wf);
+    EXPECT_EQ(WaitEnd(first.run.id).status, RunStatus::kSucceeded);
+    EXPECT_TRUE(task_ended(first.task_id));
     const auto before = store_internal::ReadSqlCounters();
     started = Start(wf);
-    EXPECT_TRUE(Eventually(
-        [&] {
-          auto t = broker_->GetTask(started.task_id);
-          return t && *t && IsTerminal((*t)->status);
-        },
-        seconds(20)));
+    EXPECT_TRUE(task_ended(started.task_id));
     const auto after = store_internal::ReadSqlCounters();
     return {after.statements - before.statements, after.commits - before.commits,
             after.round_trips - before.round_trips};
