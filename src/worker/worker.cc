@@ -280,7 +280,7 @@ class WorkerImpl final : public Worker {
   bool SendHeartbeat(Broker& b, Connection& conn);
   bool RenewLeases(Broker& b, Connection& conn);
   bool PollCancels(Broker& b, Connection& conn);
-  void AwaitCancelPollIfStale(const TaskPtr& s);
+  bool AwaitCancelPollIfStale(const TaskPtr& s);
   bool ReclaimExpired(Broker& b, Connection& conn);
   bool PromoteDue(Broker& b, Connection& conn);
   std::vector<LeaseRef> HeldLeases();
@@ -315,7 +315,8 @@ class WorkerImpl final : public Worker {
   bool draining_ = false;
   std::string status_ = "running";
   std::condition_variable work_cv_;       // slots: buffer_ gained a task, or slots_exit_
-  uint64_t cancel_polls_ = 0;             // cancel polls done (PollCancels)
+  uint64_t cancel_polls_begun_ = 0;       // cancel polls begun (PollCancels; one at a time)
+  uint64_t cancel_polls_done_ = 0;        // and those of them done
   std::condition_variable polled_cv_;     // slots: cancel_polls_ moved on, or slots_exit_
   std::condition_variable_any space_cv_;  // claim loop / supervisor: a slot or buffer place freed
 
@@ -707,7 +708,22 @@ void WorkerImpl::SlotLoop(int slot) {
       s->slot = slot;
       slots_[idx] = s;
     }
-    AwaitCancelPollIfStale(s);
+    if (!AwaitCancelPollIfStale(s)) {
+      // The drain began while it waited for that poll: never started, it goes back as the
+      // buffer's tasks did.
+      bool notify_space = false;
+      {
+        std::lock_guard lock(mu_);
+        notify_space = claim_waiting_ || draining_;
+        slots_[idx] = nullptr;
+        s->slot = -1;
+        --active_;
+        s->finished = true;
+      }
+      if (notify_space) space_cv_.notify_all();
+      QueueCompletion(s, MakeCompletion(s, Completion::Kind::kHandBack));
+      continue;
+    }
     {
       std::lock_guard lock(mu_);
       s->timeout =
@@ -721,15 +737,16 @@ void WorkerImpl::SlotLoop(int slot) {
 
 // A task that waited in the buffer longer than a cancel poll's period may have been cancelled
 // since the last poll, just as its slot came free (a run that ends cancels the task its task node
-// left waiting here, and its end is what frees the slot): it starts only after a poll made now,
-// which stops it first if so. Bounded: with Redis away it starts as it would have. Tasks taken
-// from the buffer within the period, as any busy queue's are, wait for nothing.
-void WorkerImpl::AwaitCancelPollIfStale(const TaskPtr& s) {
-  if (SteadyClock::now() - s->buffered_at < kCancelPollEvery) return;
-  uint64_t seen = 0;
+// left waiting here, and its end is what frees the slot): it starts only after a poll that began
+// after now, which stops it first if so. Bounded: with Redis away it starts as it would have.
+// Tasks taken from the buffer within the period, as any busy queue's are, wait for nothing.
+// False when the drain began meanwhile: the task is not to start.
+bool WorkerImpl::AwaitCancelPollIfStale(const TaskPtr& s) {
+  if (SteadyClock::now() - s->buffered_at < kCancelPollEvery) return true;
+  uint64_t next = 0;  // the first poll to begin after this point
   {
     std::lock_guard lock(mu_);
-    seen = cancel_polls_;
+    next = cancel_polls_begun_ + 1;
   }
   {
     std::lock_guard lock(control_mu_);
@@ -737,9 +754,9 @@ void WorkerImpl::AwaitCancelPollIfStale(const TaskPtr& s) {
   }
   control_cv_.notify_all();
   std::unique_lock lock(mu_);
-  // Two polls on: one that began before the ask may have read the flag before it was set.
   polled_cv_.wait_for(lock, 4 * kCancelPollEvery,
-                      [&] { return cancel_polls_ >= seen + 2 || slots_exit_; });
+                      [&] { return cancel_polls_done_ >= next || slots_exit_; });
+  return !slots_exit_;
 }
 
 Completion WorkerImpl::MakeCompletion(const TaskPtr& s, Completion::Kind kind) const {
@@ -1172,6 +1189,11 @@ bool WorkerImpl::RenewLeases(Broker& b, Connection& conn) {
 }
 
 bool WorkerImpl::PollCancels(Broker& b, Connection& conn) {
+  uint64_t poll = 0;
+  {
+    std::lock_guard lock(mu_);
+    poll = ++cancel_polls_begun_;
+  }
   auto leases = HeldLeases();
   Result<std::vector<std::string>> cancelled = std::vector<std::string>{};
   if (!leases.empty()) cancelled = b.CancelRequested(leases);
@@ -1183,7 +1205,7 @@ bool WorkerImpl::PollCancels(Broker& b, Connection& conn) {
   std::vector<TaskPtr> never_started;
   {
     std::lock_guard lock(mu_);
-    ++cancel_polls_;  // told below, once the cancelled tasks are marked
+    cancel_polls_done_ = poll;  // told below, once the cancelled tasks are marked
     for (const auto& id : *cancelled) {
       auto it = held_.find(id);
       if (it == held_.end() || it->second->finished) continue;

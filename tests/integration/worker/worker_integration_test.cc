@@ -994,6 +994,35 @@ TEST_F(WorkerTest, APrefetchedTaskCancelledAsItsSlotFreesNeverStarts) {
   EXPECT_EQ(WaitDone(Submit("count")).status, TaskStatus::kSucceeded);
 }
 
+// A drain that begins while a slot waits for that fresh poll (Redis slow to answer it) hands the
+// task back unstarted, as the buffer's tasks are, instead of starting it as the worker stops.
+TEST_F(WorkerTest, ADrainDuringTheWaitForAFreshPollHandsTheTaskBack) {
+  ExecutionLog log;
+  HandlerRegistry reg;
+  reg.Register("count", CountingHandler(log));
+  std::atomic<bool> go{false};
+  reg.Register("gate", [&](TaskContext& ctx) -> HandlerResult {
+    while (!go.load() && !ctx.stop.stop_requested()) std::this_thread::sleep_for(milliseconds(5));
+    return Json{{"ok", true}};
+  });
+  auto o = Opts(1);
+  o.prefetch = 1;
+  auto w = StartWorker(o, reg);
+  std::string gate = Submit("gate");
+  ASSERT_TRUE(WaitStatus(gate, TaskStatus::kRunning));
+  std::string waiting = Submit("count");
+  ASSERT_TRUE(WaitStatus(waiting, TaskStatus::kRunning));  // claimed into the buffer
+  std::this_thread::sleep_for(milliseconds(400));          // longer than a poll's period
+  // Redis holds every command for 1.5 s: the poll the slot asks for does not come back.
+  redis().Cli({"CLIENT", "PAUSE", "1500", "ALL"});
+  go = true;
+  std::this_thread::sleep_for(milliseconds(100));  // the slot takes the task and asks
+  w->Stop();
+  w->Wait();
+  EXPECT_EQ(log.Runs(waiting), 0);
+  EXPECT_EQ(StatusOf(waiting), TaskStatus::kPending);
+}
+
 TEST_F(WorkerTest, ExpiredLeaseOfADeadWorkerIsReclaimedAndItsLateFinishRejected) {
   // A "worker" that claims and then goes silent (as if killed): a raw broker connection.
   std::string id = Submit("echo", Json{{"v", 1}}, 3);
