@@ -210,6 +210,25 @@ class StoreSink final : public engine::RunSink {
     auto broker = state_.brokers.Acquire();
     if (!broker) return later(broker.error());
     const int64_t check_at = WallNowMs() + state_.options.task_poll.count();
+    const auto look = [&](const std::string& task_id) -> Result<std::optional<TaskRecord>> {
+      auto task = (*broker)->GetTask(task_id);
+      if (!task) broker->MarkBad();
+      return task;
+    };
+    if (!stored.empty()) {
+      // A task a stored wait names is looked at by that id. Ended: its end counts, as is. Gone
+      // (the run was away longer than the task layer keeps a record): the node submits anew, as
+      // for a new attempt. Still going: submitted again under its key below, which makes this
+      // run's task (a new one, after recovery) the one its end wakes.
+      auto task = look(stored);
+      if (!task) return later(task.error());
+      if (*task && IsTerminal((**task).status)) {
+        id = stored;
+        RememberChild(request, id);
+        return ProgressOf(id, **task, check_at);
+      }
+      if (!*task) stored.clear();
+    }
     if (id.empty()) {
       // A new attempt of the node: the task of one before it that did not end (the attempt timed
       // out) is no longer waited for by anyone, so it stops instead of running on beside this one.
@@ -223,22 +242,7 @@ class StoreSink final : public engine::RunSink {
         std::lock_guard lock(store_mu_);
         ended_children_.insert(abandoned);
       }
-      SubmitRequest req;
-      req.kind = request.kind;
-      req.payload = request.payload;
-      req.queue = request.queue;
-      req.max_attempts = request.max_attempts;
-      req.timeout = request.timeout;
-      req.unique_key = request.unique_key;
-      // A run that waits for days finds its task again by this key when it goes on: the key
-      // outlives any wait short of a month (a day, the default, would submit a second task).
-      req.unique_ttl = kTaskNodeUniqueTtl;
-      // Its end wakes this run's task, should the run have given its slot back meanwhile.
-      req.waiter_queue = waiter_queue_;
-      req.waiter_id = waiter_id_;
-      // Submitted again under its key when a stored wait names it: that makes this run's task
-      // (a new one, after recovery) the one its end wakes.
-      auto submitted = (*broker)->Submit(req);
+      auto submitted = (*broker)->Submit(ChildRequest(request));
       if (!submitted) {
         broker->MarkBad();
         return later(submitted.error());
@@ -246,26 +250,70 @@ class StoreSink final : public engine::RunSink {
       id = submitted->id;
       bool fresh = !submitted->existing;
       if (!stored.empty() && id != stored) {
-        // The key had gone (it names a task for a month): the stored task is the node's, and the
-        // one just made goes before anyone runs it.
-        if (fresh) (void)(*broker)->Cancel(id);
+        // The stored task goes on, but its key had gone (it names a task for a month): the
+        // stored task is the node's, and the one just made is cancelled, and kept among the
+        // run's tasks so that its end cancels it should this not have.
+        if (fresh) {
+          (void)(*broker)->Cancel(id);
+          std::lock_guard lock(store_mu_);
+          stray_children_.insert(id);
+        }
         id = stored;
         fresh = false;
       }
-      {
-        std::lock_guard lock(store_mu_);
-        child_tasks_[{request.node_id, request.attempt}] = ChildTask{id, true};
-      }
+      RememberChild(request, id);
       // Just made: it has not ended. One submitted before (a resumed run) may have.
       if (fresh) return engine::TaskNodeProgress{id, std::nullopt, check_at, WallNowMs()};
     }
-    auto task = (*broker)->GetTask(id);
-    if (!task) {
-      broker->MarkBad();
-      return later(task.error());
-    }
+    auto task = look(id);
+    if (!task) return later(task.error());
     if (!*task) return Fail(ErrorCode::kInternal, "task " + id + " vanished");
-    const TaskRecord& t = **task;
+    return ProgressOf(id, **task, check_at);
+  }
+
+  // The first SaveStep error (why the executor aborted).
+  std::optional<Error> abort_error() const {
+    std::lock_guard lock(store_mu_);
+    return abort_error_;
+  }
+  // The tasks task nodes submitted that were not seen to end (a timed-out attempt's, one
+  // still running beside a node that failed the run).
+  std::set<std::string> unended_child_tasks() const {
+    std::lock_guard lock(store_mu_);
+    std::set<std::string> ids = stray_children_;
+    for (const auto& [attempt, child] : child_tasks_) {
+      if (ended_children_.count(child.id) == 0) ids.insert(child.id);
+    }
+    return ids;
+  }
+
+ private:
+  SubmitRequest ChildRequest(const engine::TaskNodeRequest& request) const {
+    SubmitRequest req;
+    req.kind = request.kind;
+    req.payload = request.payload;
+    req.queue = request.queue;
+    req.max_attempts = request.max_attempts;
+    req.timeout = request.timeout;
+    req.unique_key = request.unique_key;
+    // A run that waits for days finds its task again by this key when it goes on: the key
+    // outlives any wait short of a month (a day, the default, would submit a second task).
+    req.unique_ttl = kTaskNodeUniqueTtl;
+    // Its end wakes this run's task, should the run have given its slot back meanwhile.
+    req.waiter_queue = waiter_queue_;
+    req.waiter_id = waiter_id_;
+    return req;
+  }
+
+  void RememberChild(const engine::TaskNodeRequest& request, const std::string& id) {
+    std::lock_guard lock(store_mu_);
+    child_tasks_[{request.node_id, request.attempt}] = ChildTask{id, true};
+  }
+
+  // Where task `id` (its record `t`) leaves the node: its result, its failure, or still going
+  // (look again at `check_at`).
+  Result<engine::TaskNodeProgress> ProgressOf(const std::string& id, const TaskRecord& t,
+                                              int64_t check_at) {
     if (IsTerminal(t.status)) {
       std::lock_guard lock(store_mu_);
       ended_children_.insert(id);
@@ -284,23 +332,6 @@ class StoreSink final : public engine::RunSink {
     return engine::TaskNodeProgress{id, std::nullopt, check_at, t.created_ms};
   }
 
-  // The first SaveStep error (why the executor aborted).
-  std::optional<Error> abort_error() const {
-    std::lock_guard lock(store_mu_);
-    return abort_error_;
-  }
-  // The tasks task nodes submitted that were not seen to end (a timed-out attempt's, one
-  // still running beside a node that failed the run).
-  std::set<std::string> unended_child_tasks() const {
-    std::lock_guard lock(store_mu_);
-    std::set<std::string> ids;
-    for (const auto& [attempt, child] : child_tasks_) {
-      if (ended_children_.count(child.id) == 0) ids.insert(child.id);
-    }
-    return ids;
-  }
-
- private:
   // The tasks of `node_id`'s attempts other than `attempt` that were not seen to end.
   std::vector<std::string> AbandonedChildren(const std::string& node_id, int attempt) const {
     std::lock_guard lock(store_mu_);
@@ -385,6 +416,7 @@ class StoreSink final : public engine::RunSink {
     bool looked = false;
   };
   std::map<std::pair<std::string, int>, ChildTask> child_tasks_;
+  std::set<std::string> stray_children_;  // made again under a key that had gone, cancelled
   std::set<std::string> ended_children_;  // of those, the ones seen to end
 };
 
