@@ -1089,13 +1089,8 @@ nodes:
   std::string child;
   ASSERT_TRUE(Eventually(
       [&] {
-        auto page = store_->ListRunEventPage(started.run.id,
-                                             {.limit = 1, .types = {"run.waiting"}, .last = true});
-        if (!page || page->events.empty()) return false;
-        auto data = Json::parse(page->events.back().data);
-        if (!data.contains("tasks") || data["tasks"].empty()) return false;
-        child = data["tasks"][0].get<std::string>();
-        return true;
+        child = TaskOfLastRelease(*store_, started.run.id);
+        return !child.empty();
       },
       seconds(20)));
   const std::string keys = redis_.Cli({"KEYS", "*:unique:ferry.run:*"});
@@ -1134,13 +1129,8 @@ nodes:
   std::string lost;
   ASSERT_TRUE(Eventually(
       [&] {
-        auto page = store_->ListRunEventPage(again.run.id,
-                                             {.limit = 1, .types = {"run.waiting"}, .last = true});
-        if (!page || page->events.empty()) return false;
-        auto data = Json::parse(page->events.back().data);
-        if (!data.contains("tasks") || data["tasks"].empty()) return false;
-        lost = data["tasks"][0].get<std::string>();
-        return true;
+        lost = TaskOfLastRelease(*store_, again.run.id);
+        return !lost.empty();
       },
       seconds(20)));
   // Its record and key go, as retention takes them (its stream entry, left, is skipped).
