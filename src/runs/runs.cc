@@ -18,6 +18,25 @@ constexpr int kMaxGenerationProbes = 64;
 
 bool TaskAlive(TaskStatus s) { return !IsTerminal(s); }
 
+// Calls `each(event, data)` for each of the run's events of `types` whose data is a JSON object,
+// oldest first, in pages bounded by bytes (run.created carries the trigger's body), so a long
+// run's other events are not read at all.
+template <typename Each>
+Status EachRunEvent(Store& store, const std::string& run_id, std::vector<std::string> types,
+                    Each each) {
+  RunEventQuery query{.limit = 1000, .types = std::move(types)};
+  while (true) {
+    auto page = store.ListRunEventPage(run_id, query);
+    if (!page) return Fail(page.error());
+    for (const auto& e : page->events) {
+      auto data = ParseJson(e.data);
+      if (data && data->is_object()) each(e, *data);
+    }
+    if (!page->more || page->events.empty()) return {};
+    query.after_seq = page->events.back().seq;
+  }
+}
+
 SubmitRequest RunTaskRequest(const std::string& run_id, int generation, const std::string& queue,
                              int max_attempts, std::chrono::milliseconds timeout) {
   SubmitRequest req;
@@ -200,23 +219,13 @@ void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run
   // Each attempt of a task node tells its task once (node.waiting), in a commit of the run's
   // before the run gives its slot back: these name every task it left, in its slot or out of it.
   std::set<std::string> tasks;
-  RunEventQuery query{.limit = 1000, .types = {std::string(kEventNodeWaiting)}};
-  while (true) {
-    auto page = store.ListRunEventPage(run_id, query);
-    if (!page) return;
-    for (const auto& e : page->events) {
-      auto data = ParseJson(e.data);
-      if (data && data->is_object() && (*data)["task"].is_string()) {
-        tasks.insert((*data)["task"].get<std::string>());
-      }
-    }
-    if (!page->more || page->events.empty()) break;
-    query.after_seq = page->events.back().seq;
-  }
-  for (const auto& task : tasks) {
-    auto found = broker.GetTask(task);
-    if (found && *found && !IsTerminal((**found).status)) (void)broker.Cancel(task);
-  }
+  (void)EachRunEvent(store, run_id, {std::string(kEventNodeWaiting)},
+                     [&](const RunEvent&, const Json& data) {
+                       if (data.contains("task") && data["task"].is_string()) {
+                         tasks.insert(data["task"].get<std::string>());
+                       }
+                     });
+  for (const auto& task : tasks) (void)broker.Cancel(task);  // ended ones refuse
 }
 
 std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
@@ -224,30 +233,22 @@ std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
   std::set<std::string> stored;
   for (const auto& s : steps) stored.insert(s.node_id);
   std::map<std::string, RunStep> interrupted;  // the last telling of each node wins
-  RunEventQuery query{.limit = 1000, .types = {"node.finished"}};
-  while (true) {
-    auto page = store.ListRunEventPage(run_id, query);
-    if (!page) break;
-    for (const auto& e : page->events) {
-      auto data = ParseJson(e.data);
-      if (!data || !data->is_object() || !(*data)["node"].is_string()) continue;
-      const std::string node = (*data)["node"].get<std::string>();
-      if (stored.count(node) != 0) continue;
-      if (data->value("status", "") != "interrupted") {
-        interrupted.erase(node);  // it went on and ended otherwise
-        continue;
-      }
-      RunStep step;
-      step.run_id = run_id;
-      step.node_id = node;
-      step.status = "interrupted";
-      step.attempt = data->value("attempt", 0);
-      step.finished_ms = e.ts_ms;
-      interrupted[node] = std::move(step);
+  (void)EachRunEvent(store, run_id, {"node.finished"}, [&](const RunEvent& e, const Json& data) {
+    if (!data.contains("node") || !data["node"].is_string()) return;
+    const std::string node = data["node"].get<std::string>();
+    if (stored.count(node) != 0) return;
+    if (data.value("status", "") != "interrupted") {
+      interrupted.erase(node);  // it went on and ended otherwise
+      return;
     }
-    if (!page->more || page->events.empty()) break;
-    query.after_seq = page->events.back().seq;
-  }
+    RunStep step;
+    step.run_id = run_id;
+    step.node_id = node;
+    step.status = "interrupted";
+    step.attempt = data.value("attempt", 0);
+    step.finished_ms = e.ts_ms;
+    interrupted[node] = std::move(step);
+  });
   std::vector<RunStep> out;
   for (auto& [node, step] : interrupted) out.push_back(std::move(step));
   std::sort(out.begin(), out.end(),
@@ -257,28 +258,21 @@ std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
 
 Result<std::optional<RunTaskRef>> LatestRunTask(Store& store, const std::string& run_id) {
   std::optional<RunTaskRef> latest;
-  // Only the events that name a task, in pages bounded by bytes (run.created carries the
-  // trigger's body): a long run's node events are not read at all.
-  RunEventQuery query{.limit = 1000,
-                      .types = {std::string(kEventCreated), std::string(kEventEnqueued),
-                                std::string(kEventStarted)}};
-  while (true) {
-    auto page = store.ListRunEventPage(run_id, query);
-    if (!page) return Fail(page.error());
-    for (const auto& e : page->events) {
-      auto data = ParseJson(e.data);
-      if (!data || !data->is_object() || !data->contains("task_id")) continue;
-      RunTaskRef ref;
-      ref.task_id = data->value("task_id", "");
-      ref.queue = data->value("queue", "default");
-      ref.generation = data->value("generation", 0);
-      if (ref.task_id.empty()) continue;
-      // A higher generation always supersedes; within one, the later record wins.
-      if (!latest || ref.generation >= latest->generation) latest = ref;
-    }
-    if (!page->more) break;
-    query.after_seq = page->events.back().seq;
-  }
+  // Only the events that name a task.
+  auto read = EachRunEvent(
+      store, run_id,
+      {std::string(kEventCreated), std::string(kEventEnqueued), std::string(kEventStarted)},
+      [&](const RunEvent&, const Json& data) {
+        if (!data.contains("task_id")) return;
+        RunTaskRef ref;
+        ref.task_id = data.value("task_id", "");
+        ref.queue = data.value("queue", "default");
+        ref.generation = data.value("generation", 0);
+        if (ref.task_id.empty()) return;
+        // A higher generation always supersedes; within one, the later record wins.
+        if (!latest || ref.generation >= latest->generation) latest = ref;
+      });
+  if (!read) return Fail(read.error());
   return latest;
 }
 

@@ -147,8 +147,8 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   // is written here (a held one's handler writes it as it stops). Whether one held it is the
   // cancelled row's: the worker as the cancel found it (a release or a start may have come since
   // `before`).
-  const bool released = run->worker.empty();
-  if (released) {
+  const bool unheld = run->worker.empty();
+  if (unheld) {
     (void)(*store)->AppendRunEvent(id, std::string(runs::kEventFinished),
                                    DumpJson(Json{{"status", "cancelled"}}));
   }
@@ -166,7 +166,7 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
       out["task_cancel"] = *c == TaskStatus::kRunning ? "stopping" : TaskStatusName(*c);
     }
   }
-  if (released) {
+  if (unheld) {
     if (auto broker = brokers_.Acquire()) runs::CancelTasksItWaitedFor(**store, **broker, id);
   }
   return out;
