@@ -256,7 +256,9 @@ class Broker {
   // and their worker stops the handler. Error kNotFound for unknown ids, kConflict when the
   // task already ended (the message says how).
   virtual Result<TaskStatus> Cancel(const std::string& id) = 0;
-  // Re-runs a dead-lettered (failed) or cancelled task with fresh attempts.
+  // Re-runs a dead-lettered (failed) or cancelled task with fresh attempts. Error kNotFound for
+  // unknown ids, kConflict for another status, and kConflict with details {"waiter": "<queue>/
+  // <id>"} for a task another waits for (a run's task node's): its waiter owns its end.
   virtual Status Retry(const std::string& id) = 0;
 
   // --- consumers (workers) ---

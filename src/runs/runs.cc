@@ -65,6 +65,14 @@ Json RunTaskPayload(const std::string& run_id, int generation) {
   return Json{{"run_id", run_id}, {"generation", generation}};
 }
 
+std::string RunServedBy(const TaskRecord& task) {
+  if (task.kind != kRunTaskKind) return "";
+  auto payload = ParseJson(task.payload);
+  if (!payload || !payload->is_object()) return "";
+  auto it = payload->find("run_id");
+  return it != payload->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 Result<StartRunResult> StartRun(Store& store, Broker& broker, const StartRunRequest& request) {
   auto result = CommitRun(store, request);
   if (result && !SubmitRunTask(broker, *result)) RecordEnqueueFailed(store, *result);

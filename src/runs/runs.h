@@ -139,6 +139,8 @@ int RunGeneration(int64_t fencing_token);
 // "<run id>" for generation 0, "<run id>#<G>" after.
 std::string RunTaskUniqueKey(const std::string& run_id, int generation);
 Json RunTaskPayload(const std::string& run_id, int generation);
+// The run a `ferry.run` task serves (its payload's run_id); "" for any other task.
+std::string RunServedBy(const TaskRecord& task);
 
 // The task that last served a run, from its event history.
 struct RunTaskRef {

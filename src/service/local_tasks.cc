@@ -46,9 +46,26 @@ Error AboutTask(const Error& e, const std::string& verb, const std::string& id) 
   if (e.code == ErrorCode::kNotFound) return NoTask(id);
   if (e.code == ErrorCode::kConflict) {
     return Error{ErrorCode::kConflict,
-                 "cannot " + verb + " task " + id + ": " + AboutIt(e.message, id)};
+                 "cannot " + verb + " task " + id + ": " + AboutIt(e.message, id), e.details};
   }
   return MayBeDone(e, "the " + verb + " of task " + id, "`ferry task status " + id + "`");
+}
+
+// A retry's refusal as AboutTask says it, except for a task a workflow run waits for (its task
+// node's): the broker names the waiting task, and when that is a run's task, the run is what the
+// user retries instead, so the refusal names it and the command.
+Error AboutRetry(Broker& b, const Error& e, const std::string& id) {
+  if (e.code != ErrorCode::kConflict || e.details.empty()) return AboutTask(e, "retry", id);
+  auto details = ParseJson(e.details);
+  const std::string waiter = details && details->is_object() ? details->value("waiter", "") : "";
+  if (waiter.empty()) return AboutTask(e, "retry", id);
+  auto waiting = b.GetTask(waiter.substr(waiter.find('/') + 1));
+  const std::string run = waiting && *waiting ? runs::RunServedBy(**waiting) : "";
+  if (run.empty()) return AboutTask(e, "retry", id);
+  return Error{ErrorCode::kConflict,
+               "cannot retry task " + id + ": it is a task node's task of workflow run " + run +
+                   ", which owns its end: retry the run instead (ferry run retry " + run + ")",
+               DumpJson(Json{{"run_id", run}})};
 }
 
 // A queue is what the broker lists: made by its first task or the first worker that serves it,
@@ -163,7 +180,7 @@ Result<Json> LocalService::CancelTask(const std::string& id) {
 Result<Json> LocalService::RetryTask(const std::string& id) {
   if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
-    if (auto st = b.Retry(id); !st) return Fail(AboutTask(st.error(), "retry", id));
+    if (auto st = b.Retry(id); !st) return Fail(AboutRetry(b, st.error(), id));
     // The status the retry left it in. Not read back: a worker may have claimed, or even
     // finished, it in between, and the answer would then describe that instead.
     return Json{{"id", id}, {"status", "pending"}, {"outcome", "requeued"}};

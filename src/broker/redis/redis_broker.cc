@@ -357,28 +357,15 @@ class RedisBroker final : public Broker {
                                             "; only failed or cancelled tasks can be retried");
     }
     if (parts[0] == "owned") {
-      return Fail(ErrorCode::kConflict,
-                  "task " + id + " " + OwnerText(parts.size() > 1 ? parts[1] : ""));
+      // The waiter is in the details too, so that whoever knows what it is (the service: a
+      // run's task) can name what to retry instead.
+      const std::string waiter = parts.size() > 1 ? parts[1] : "";
+      return Fail(Error{ErrorCode::kConflict,
+                        "task " + id + " is waited for by task " + waiter +
+                            ", which owns its end: retry that instead",
+                        DumpJson(Json{{"waiter", waiter}})});
     }
     return Replicated();
-  }
-
-  // Who owns a task that `waiter` ("<queue>/<id>": a workflow run's task) waits for, and what to
-  // retry instead, for a refusal.
-  std::string OwnerText(const std::string& waiter) {
-    std::string run_id;
-    if (auto slash = waiter.find('/'); slash != std::string::npos) {
-      if (auto t = GetTask(waiter.substr(slash + 1)); t && *t) {
-        if (auto payload = ParseJson((*t)->payload); payload && payload->is_object()) {
-          run_id = payload->value("run_id", "");
-        }
-      }
-    }
-    if (run_id.empty()) {
-      return "is waited for by task " + waiter + ", which owns its end: retry that instead";
-    }
-    return "is a task node's task of workflow run " + run_id +
-           ", which owns its end: retry the run instead (ferry run retry " + run_id + ")";
   }
 
   Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>& queues,

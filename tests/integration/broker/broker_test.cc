@@ -1545,13 +1545,13 @@ TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   ASSERT_TRUE(dead);
   ASSERT_EQ(dead->size(), 1u);
   EXPECT_EQ((*dead)[0].id, plain);
-  // Nor is it retried by hand: the refusal names its run (the waiter's payload says which).
-  Cli({"HSET", Key("runs", "task:" + parent), "payload", R"({"run_id":"RUN-7","generation":0})"});
+  // Nor is it retried by hand: the refusal names the task that waits for it, in its text and in
+  // its details (where the service finds the run to name instead).
   auto retried = broker_->Retry(failing);
   ASSERT_FALSE(retried);
   EXPECT_EQ(retried.error().code, ErrorCode::kConflict);
-  EXPECT_THAT(retried.error().message, HasSubstr("workflow run RUN-7"));
-  EXPECT_THAT(retried.error().message, HasSubstr("ferry run retry RUN-7"));
+  EXPECT_THAT(retried.error().message, HasSubstr("is waited for by task runs/" + parent));
+  EXPECT_EQ(retried.error().details, DumpJson(Json{{"waiter", "runs/" + parent}}));
   EXPECT_EQ(Get(failing).status, TaskStatus::kFailed);
   EXPECT_TRUE(broker_->Retry(plain)) << "a task nobody waits for is retried as before";
   ASSERT_TRUE(broker_->Cancel(plain));  // out of the way of the claims below

@@ -155,6 +155,54 @@ TEST_F(ServiceTest, AChangeWhoseAnswerWasLostSaysItMayHaveBeenDone) {
   EXPECT_EQ(plain.error().message, "cannot connect");
 }
 
+// A task a workflow run's task node waits for is refused a retry: the broker names the waiting
+// task, and when that is a run's task the refusal names the run and the command to use instead
+// (with the run in its details, for API callers). Any other waiter is named as the broker said.
+TEST_F(ServiceTest, ARetryRefusedForARunsTaskNodeTaskNamesTheRun) {
+  const std::string child = NewId(), run_task = NewId(), other = NewId();
+  TaskRecord& run = broker_.tasks[run_task];
+  run.id = run_task;
+  run.kind = "ferry.run";
+  run.payload = R"({"run_id":"RUN-7","generation":0})";
+  broker_.tasks[other].id = other;
+  broker_.tasks[other].kind = "echo";
+  auto refuse = [&](const std::string& waiter) {
+    broker_.change_error = Error{ErrorCode::kConflict,
+                                 "task " + child + " is waited for by task " + waiter +
+                                     ", which owns its end: retry that instead",
+                                 DumpJson(Json{{"waiter", waiter}})};
+    return service_.RetryTask(child);
+  };
+  auto by_run = refuse("runs/" + run_task);
+  ASSERT_FALSE(by_run);
+  EXPECT_EQ(by_run.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(by_run.error().message, "cannot retry task " + child +
+                                        ": it is a task node's task of workflow run RUN-7, which "
+                                        "owns its end: retry the run instead (ferry run retry "
+                                        "RUN-7)");
+  EXPECT_EQ(by_run.error().details, R"({"run_id":"RUN-7"})");
+
+  auto by_task = refuse("default/" + other);
+  ASSERT_FALSE(by_task);
+  EXPECT_EQ(by_task.error().message, "cannot retry task " + child +
+                                         ": it is waited for by task default/" + other +
+                                         ", which owns its end: retry that instead");
+  // Gone meanwhile (retention): the same.
+  auto gone = refuse("runs/" + NewId());
+  ASSERT_FALSE(gone);
+  EXPECT_NE(gone.error().message.find("which owns its end: retry that instead"), std::string::npos);
+
+  // A conflict of another kind is told as before.
+  broker_.change_error = Error{ErrorCode::kConflict, "task " + child +
+                                                         " is running; only failed "
+                                                         "or cancelled tasks can be retried"};
+  auto running = service_.RetryTask(child);
+  ASSERT_FALSE(running);
+  EXPECT_EQ(running.error().message, "cannot retry task " + child +
+                                         ": it is running; only "
+                                         "failed or cancelled tasks can be retried");
+}
+
 TEST_F(ServiceTest, TaskQueriesAndNotFound) {
   auto missing = service_.GetTask("01ARZ3NDEKTSV4RRFFQ69G5FAV");
   ASSERT_FALSE(missing);

@@ -34,7 +34,7 @@ local function owner_gone()
 end
 
 -- @include lib/open_events.lua
--- @include lib/end_waited_key.lua
+-- @include lib/waited_task_ended.lua
 local error_text = 'cancelled'
 if status == 'running' then
   if not owner_gone() then
@@ -59,11 +59,12 @@ end
 open_events(tkey, ekey)
 redis.call('HSET', tkey, 'status', 'cancelled', 'finished_ms', now, 'error', error_text)
 redis.call('PEXPIRE', tkey, retention)
-end_waited_key(qp, id, t[4], t[5], retention)
+local waiters = {}
+waited_task_ended(qp, id, t[4], t[5], retention, waiters)
 local data = {previous = status}
 if error_text ~= 'cancelled' then data.error = error_text end
 redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', 'cancelled', 'data',
            cjson.encode(data))
 redis.call('PEXPIRE', ekey, retention)
 redis.call('HINCRBY', qp .. ':stats', 'cancelled', 1)
-return {'ok', 'cancelled', '', t[4] or ''}
+return {'ok', 'cancelled', '', waiters[1] or ''}

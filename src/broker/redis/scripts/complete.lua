@@ -28,7 +28,7 @@ local counts = {succeeded = 0, failed = 0, retried = 0, cancelled = 0, dead_lett
                 stale = 0, handed_back = 0, snoozed = 0}
 
 -- @include lib/open_events.lua
--- @include lib/end_waited_key.lua
+-- @include lib/waited_task_ended.lua
 -- @include lib/dead_letter.lua
 -- The ends that wake a task's waiter (a retry is none).
 local function ends(target)
@@ -150,9 +150,9 @@ for i = 6, #ARGV, 8 do
         redis.call('PEXPIRE', ekey, dead_retention)
         counts.failed = counts.failed + 1
       end
-      if t[8] and ends(target) then
-        waiters[#waiters + 1] = t[8]
-        end_waited_key(qp, id, t[8], t[10], target == 'failed' and dead_retention or retention)
+      if ends(target) then
+        waited_task_ended(qp, id, t[8], t[10], target == 'failed' and dead_retention or retention,
+                          waiters)
       end
       out[#out + 1] = 0
     end

@@ -23,7 +23,7 @@ local waiters = {}
 local counts = {reclaimed = 0, poison = 0, dead_lettered = 0, cancelled = 0, started = 0}
 
 -- @include lib/open_events.lua
--- @include lib/end_waited_key.lua
+-- @include lib/waited_task_ended.lua
 -- @include lib/dead_letter.lua
 local function event(ekey, type, data)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', type, 'data', cjson.encode(data))
@@ -62,8 +62,7 @@ local function take(entry, id)
       event(ekey, 'cancelled', {worker = previous, error = err})
       redis.call('PEXPIRE', ekey, retention)
       counts.cancelled = counts.cancelled + 1
-      if t[13] then waiters[#waiters + 1] = t[13] end
-      end_waited_key(qp, id, t[13], t[14], retention)
+      waited_task_ended(qp, id, t[13], t[14], retention, waiters)
       return
     end
     local reclaims = redis.call('HINCRBY', tkey, 'reclaims', 1)
@@ -81,8 +80,7 @@ local function take(entry, id)
       event(ekey, 'failed', {error = err, poison = true, worker = previous})
       redis.call('PEXPIRE', ekey, dead_retention)
       counts.poison = counts.poison + 1
-      if t[13] then waiters[#waiters + 1] = t[13] end
-      end_waited_key(qp, id, t[13], t[14], dead_retention)
+      waited_task_ended(qp, id, t[13], t[14], dead_retention, waiters)
       return
     end
     redis.call('HSET', tkey, 'status', 'running', 'worker', worker, 'started_ms', now,
