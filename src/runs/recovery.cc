@@ -43,9 +43,12 @@ RunRecovery CancelWithItsTask(Store& store, Broker& broker, RunRecovery r,
   }
   (void)store.AppendRunEvent(r.run_id, std::string(kEventCancelled),
                              DumpJson(Json{{"by", "task " + task_id + " cancelled"}}));
-  (void)store.AppendRunEvent(r.run_id, std::string(kEventFinished),
-                             DumpJson(Json{{"status", "cancelled"}}));
-  if (cancelled->worker.empty()) CancelTasksItWaitedFor(store, broker, r.run_id);
+  const Json finished{{"status", "cancelled"}};
+  if (cancelled->worker.empty()) {
+    EndUnheldRun(store, &broker, r.run_id, finished);
+  } else {
+    (void)store.AppendRunEvent(r.run_id, std::string(kEventFinished), DumpJson(finished));
+  }
   r.action = Action::kCancelled;
   return r;
 }
@@ -143,9 +146,7 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
       r.detail = done.error().message;
       return r;
     }
-    (void)store.AppendRunEvent(run.id, std::string(kEventFinished),
-                               DumpJson(Json{{"status", "failed"}, {"error", r.detail}}));
-    CancelTasksItWaitedFor(store, broker, run.id);
+    EndUnheldRun(store, &broker, run.id, Json{{"status", "failed"}, {"error", r.detail}});
     if (options.on_run_failed) options.on_run_failed(store, *done);
     r.action = Action::kFailed;
     return r;

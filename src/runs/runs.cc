@@ -236,27 +236,46 @@ void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run
   for (const auto& task : tasks) (void)broker.Cancel(task);  // ended ones refuse
 }
 
+void EndUnheldRun(Store& store, Broker* broker, const std::string& run_id, const Json& finished) {
+  std::vector<NewRunEvent> events;
+  if (auto steps = store.ListSteps(run_id)) {
+    for (const auto& s : *steps) {
+      if (s.status != kStepWaiting) continue;
+      events.push_back(NewRunEvent{
+          std::string(kEventNodeFinished),
+          DumpJson(Json{{"node", s.node_id}, {"status", "interrupted"}, {"attempt", s.attempt}})});
+    }
+  }
+  events.push_back(NewRunEvent{std::string(kEventFinished), DumpJson(finished)});
+  if (auto written = store.AppendRunEvents(run_id, events); !written) {
+    spdlog::warn("run {}: could not record its end in its history: {}", run_id,
+                 written.error().message);
+  }
+  if (broker != nullptr) CancelTasksItWaitedFor(store, *broker, run_id);
+}
+
 std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
                                       const std::vector<RunStep>& steps) {
   std::set<std::string> stored;
   for (const auto& s : steps) stored.insert(s.node_id);
   std::map<std::string, RunStep> interrupted;  // the last telling of each node wins
-  (void)EachRunEvent(store, run_id, {"node.finished"}, [&](const RunEvent& e, const Json& data) {
-    if (!data.contains("node") || !data["node"].is_string()) return;
-    const std::string node = data["node"].get<std::string>();
-    if (stored.count(node) != 0) return;
-    if (data.value("status", "") != "interrupted") {
-      interrupted.erase(node);  // it went on and ended otherwise
-      return;
-    }
-    RunStep step;
-    step.run_id = run_id;
-    step.node_id = node;
-    step.status = "interrupted";
-    step.attempt = data.value("attempt", 0);
-    step.finished_ms = e.ts_ms;
-    interrupted[node] = std::move(step);
-  });
+  (void)EachRunEvent(store, run_id, {std::string(kEventNodeFinished)},
+                     [&](const RunEvent& e, const Json& data) {
+                       if (!data.contains("node") || !data["node"].is_string()) return;
+                       const std::string node = data["node"].get<std::string>();
+                       if (stored.count(node) != 0) return;
+                       if (data.value("status", "") != "interrupted") {
+                         interrupted.erase(node);  // it went on and ended otherwise
+                         return;
+                       }
+                       RunStep step;
+                       step.run_id = run_id;
+                       step.node_id = node;
+                       step.status = "interrupted";
+                       step.attempt = data.value("attempt", 0);
+                       step.finished_ms = e.ts_ms;
+                       interrupted[node] = std::move(step);
+                     });
   std::vector<RunStep> out;
   for (auto& [node, step] : interrupted) out.push_back(std::move(step));
   std::sort(out.begin(), out.end(),

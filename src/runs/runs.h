@@ -53,6 +53,8 @@ inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
 inline constexpr std::string_view kEventWaiting = "run.waiting";  // {until_ms, tasks?}
 // The executor's, read here: a node waits (a delay's deadline, or a task node's task).
 inline constexpr std::string_view kEventNodeWaiting = "node.waiting";  // {node, attempt, task?}
+// {node, status, attempt, ...}; status "interrupted" for a node a run's end stopped mid-attempt.
+inline constexpr std::string_view kEventNodeFinished = "node.finished";
 
 // Called after a run was persisted as failed (its FinishRun committed), on the thread that
 // failed it, with that thread's store connection. It must not throw and cannot undo the
@@ -162,6 +164,13 @@ std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id
 // events), for a run that ended with no handler to do it (cancelled while released, or abandoned
 // by recovery): nobody waits for them now. Best effort.
 void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run_id);
+// Ends the history of a run that ended with no handler holding it (cancelled while pending or
+// released to wait, or abandoned by recovery), as a handler ends it as it stops: each wait it
+// had stored (a delay's, a task node's) told `node.finished {status: interrupted}`, then
+// `run.finished` with `finished` as its data, in one write. Then the tasks its task nodes left
+// are cancelled (CancelTasksItWaitedFor) when `broker` is given. Best effort, as
+// RecordRunEvent: the run's status is the store's already.
+void EndUnheldRun(Store& store, Broker* broker, const std::string& run_id, const Json& finished);
 // The nodes of an ended run that were stopped mid-attempt by its end (a cancel, or a node beside
 // them failing the run) and have no step row (`steps`, as stored): the store keeps no row for
 // them (a run that ended takes no more), only their `node.finished {status: interrupted}`

@@ -148,10 +148,6 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   // cancelled row's: the worker as the cancel found it (a release or a start may have come since
   // `before`).
   const bool unheld = run->worker.empty();
-  if (unheld) {
-    (void)(*store)->AppendRunEvent(id, std::string(runs::kEventFinished),
-                                   DumpJson(Json{{"status", "cancelled"}}));
-  }
   // The store decides; telling the task only stops the work sooner (the handler also polls the
   // run's status), so a failure here does not fail the cancel.
   Json out{{"run", views::Run(*run)}, {"task_id", nullptr}, {"task_cancel", nullptr}};
@@ -167,7 +163,8 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
     }
   }
   if (unheld) {
-    if (auto broker = brokers_.Acquire()) runs::CancelTasksItWaitedFor(**store, **broker, id);
+    auto broker = brokers_.Acquire();
+    runs::EndUnheldRun(**store, broker ? &**broker : nullptr, id, Json{{"status", "cancelled"}});
   }
   return out;
 }

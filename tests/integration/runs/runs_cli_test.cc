@@ -330,7 +330,9 @@ TEST_F(RunsCliTest, ARunWaitingForATaskSaysSoAndIsWokenByItsEnd) {
 }
 
 // `ferry run cancel` on a run out of its slot waiting for a task: the task it waits for is
-// cancelled with it (no handler is there to do it), as is the run's own.
+// cancelled with it (no handler is there to do it), as is the run's own, and its history ends
+// as a handler's would: the node interrupted, then the run cancelled (`run watch` and `run show`
+// agree).
 TEST_F(RunsCliTest, ACancelledRunOutOfItsSlotCancelsTheTaskItWaitsFor) {
   ASSERT_EQ(Ferry({"workflow", "apply", File("parent.yaml", kParentOfATaskElsewhere)}).exit_code,
             0);
@@ -360,6 +362,15 @@ TEST_F(RunsCliTest, ACancelledRunOutOfItsSlotCancelsTheTaskItWaitsFor) {
   EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
   EXPECT_EQ(ShowRun(id)["status"], "cancelled");
   EXPECT_EQ(task_status(child), "cancelled");
+  auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
+  const size_t interrupted = watch.out.find("  child  interrupted\n");
+  EXPECT_NE(interrupted, std::string::npos) << watch.out << watch.err;
+  const size_t ended = watch.out.find("  run cancelled\n");
+  EXPECT_NE(ended, std::string::npos) << watch.out;
+  EXPECT_GT(ended, interrupted) << watch.out;
+  Json shown = ShowRun(id);
+  ASSERT_EQ(shown["steps"].size(), 1u) << shown.dump();
+  EXPECT_EQ(shown["steps"][0]["status"], "interrupted");
 }
 
 // `ferry run cancel` on a pending run (no worker yet): no handler will end its history, so the
