@@ -493,10 +493,20 @@ class Execution {
       // A wait that goes on counts from when it began (in this execution or an earlier one).
       const bool goes_on = attempt == launch.first_attempt && launch.began_ms > 0;
       f.began_ms = goes_on ? launch.began_ms : WallNowMs();
-      if (!launch.after_wait || attempt != launch.first_attempt) {
-        sink_.Emit(
-            "node.started",
-            Json{{"node", node.id}, {"kind", NodeKindName(node.kind)}, {"attempt", attempt}});
+      {
+        // Launched beside a node that has failed the run since (or the run was stopped): it
+        // does not start. A node launched in the same pass as one that fails at once would
+        // otherwise start, and its program run, after that failure.
+        std::lock_guard start(start_mu_);
+        if (node_stop.stop_requested()) {
+          f.cancelled = true;
+          return f;
+        }
+        if (!launch.after_wait || attempt != launch.first_attempt) {
+          sink_.Emit(
+              "node.started",
+              Json{{"node", node.id}, {"kind", NodeKindName(node.kind)}, {"attempt", attempt}});
+        }
       }
       std::stop_source attempt_source;
       std::stop_callback link(node_stop, [&attempt_source] { attempt_source.request_stop(); });
@@ -568,6 +578,11 @@ class Execution {
       std::string error = redactor_.RedactText(r.error().error.message);
       bool last = attempt >= node.retry.max_attempts || !r.error().retryable;
       if (last) {
+        // It fails the run (Record): the nodes beside it stop now, and those launched with it
+        // that have not started yet never do, instead of starting until the coordinator has
+        // recorded this.
+        std::lock_guard start(start_mu_);
+        nodes_stop_.request_stop();
         sink_.Emit("node.finished", Json{{"node", node.id},
                                          {"status", "failed"},
                                          {"attempt", attempt},
@@ -638,6 +653,10 @@ class Execution {
   RunSink& sink_;
   Redactor redactor_;
   std::stop_source nodes_stop_;  // every running node's attempts hang off this
+  // Held while a node thread checks nodes_stop_ and tells its start, and while a node failing
+  // the run requests that stop and tells its failure: a node's start is told before that
+  // failure or not at all.
+  std::mutex start_mu_;
   // The bytes of the run's stored node outputs, and of those being stored (node threads).
   std::atomic<size_t> output_bytes_{0};
 

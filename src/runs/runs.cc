@@ -259,23 +259,30 @@ std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
   std::set<std::string> stored;
   for (const auto& s : steps) stored.insert(s.node_id);
   std::map<std::string, RunStep> interrupted;  // the last telling of each node wins
-  (void)EachRunEvent(store, run_id, {std::string(kEventNodeFinished)},
-                     [&](const RunEvent& e, const Json& data) {
-                       if (!data.contains("node") || !data["node"].is_string()) return;
-                       const std::string node = data["node"].get<std::string>();
-                       if (stored.count(node) != 0) return;
-                       if (data.value("status", "") != "interrupted") {
-                         interrupted.erase(node);  // it went on and ended otherwise
-                         return;
-                       }
-                       RunStep step;
-                       step.run_id = run_id;
-                       step.node_id = node;
-                       step.status = "interrupted";
-                       step.attempt = data.value("attempt", 0);
-                       step.finished_ms = e.ts_ms;
-                       interrupted[node] = std::move(step);
-                     });
+  std::map<std::string, int64_t> started;      // each node's last start
+  const auto each = [&](const RunEvent& e, const Json& data) {
+    if (!data.contains("node") || !data["node"].is_string()) return;
+    const std::string node = data["node"].get<std::string>();
+    if (stored.count(node) != 0) return;
+    if (e.type == kEventNodeStarted) {
+      started[node] = e.ts_ms;
+      return;
+    }
+    if (data.value("status", "") != "interrupted") {
+      interrupted.erase(node);  // it went on and ended otherwise
+      return;
+    }
+    RunStep step;
+    step.run_id = run_id;
+    step.node_id = node;
+    step.status = "interrupted";
+    step.attempt = data.value("attempt", 0);
+    step.started_ms = started.count(node) != 0 ? started[node] : 0;
+    step.finished_ms = e.ts_ms;
+    interrupted[node] = std::move(step);
+  };
+  (void)EachRunEvent(store, run_id,
+                     {std::string(kEventNodeStarted), std::string(kEventNodeFinished)}, each);
   std::vector<RunStep> out;
   for (auto& [node, step] : interrupted) out.push_back(std::move(step));
   std::sort(out.begin(), out.end(),

@@ -53,7 +53,9 @@ inline constexpr std::string_view kEventCancelled = "run.cancelled";  // {by}
 inline constexpr std::string_view kEventWaiting = "run.waiting";  // {until_ms, tasks?}
 // The executor's, read here: a node waits (a delay's deadline, or a task node's task).
 inline constexpr std::string_view kEventNodeWaiting = "node.waiting";  // {node, attempt, task?}
-// {node, status, attempt, ...}; status "interrupted" for a node a run's end stopped mid-attempt.
+// {node, kind, attempt} and {node, status, attempt, ...}; status "interrupted" for a node a run's
+// end stopped mid-attempt.
+inline constexpr std::string_view kEventNodeStarted = "node.started";
 inline constexpr std::string_view kEventNodeFinished = "node.finished";
 
 // Called after a run was persisted as failed (its FinishRun committed), on the thread that
@@ -174,7 +176,8 @@ void EndUnheldRun(Store& store, Broker* broker, const std::string& run_id, const
 // The nodes of an ended run that were stopped mid-attempt by its end (a cancel, or a node beside
 // them failing the run) and have no step row (`steps`, as stored): the store keeps no row for
 // them (a run that ended takes no more), only their `node.finished {status: interrupted}`
-// events. As step rows with status "interrupted" and finished_ms the event's time.
+// events. As step rows with status "interrupted", started_ms the time of its last `node.started` (0
+// if none was told) and finished_ms the event's time.
 std::vector<RunStep> InterruptedSteps(Store& store, const std::string& run_id,
                                       const std::vector<RunStep>& steps);
 

@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/time_util.h"
@@ -355,6 +357,46 @@ nodes:
   EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
   EXPECT_EQ(out.error, "refused: nope");
   EXPECT_EQ(h.sink.Step("stop")->attempt, 1);
+}
+
+// Nodes launched in the same pass as one that fails at once: none starts after that failure is
+// told. Each either started before it (and may have run) or never started, and a node whose
+// program ran was told started. Before, their threads told their starts and ran their programs
+// after the failure, and the run listed them as succeeded or interrupted. 20 rounds: a start
+// racing the failure is what this catches.
+TEST(Executor, NoNodeStartsAfterANodeFailedTheRun) {
+  for (int round = 0; round < 20; ++round) {
+    const std::string dir = ::testing::TempDir() + "/after-failure-" + std::to_string(round) + "-" +
+                            std::to_string(WallNowMs());
+    Harness h(
+        "name: f\nnodes:\n  first: {kind: fail, message: stop}\n"
+        "  b: {kind: shell, argv: [touch, " +
+        dir +
+        "-b]}\n"
+        "  c: {kind: shell, argv: [touch, " +
+        dir + "-c]}\n");
+    auto out = h.Run();
+    ASSERT_EQ(out.kind, RunOutcome::Kind::kFailed) << out.error;
+    ASSERT_EQ(out.failed_node, "first");
+    bool failed_told = false;
+    std::set<std::string> started;
+    for (const auto& [type, data] : h.sink.events) {
+      const std::string node = data.value("node", "");
+      if (type == "node.finished" && node == "first") failed_told = true;
+      if (type == "node.started" && node != "first") {
+        EXPECT_FALSE(failed_told) << "round " << round << ": " << node
+                                  << " started after the failure: " << h.sink.AllText();
+        started.insert(node);
+      }
+    }
+    for (const std::string node : {"b", "c"}) {
+      const std::string marker = dir + "-" + node;
+      if (std::filesystem::exists(marker)) {
+        EXPECT_EQ(started.count(node), 1u) << node << " ran untold";
+        std::filesystem::remove(marker);
+      }
+    }
+  }
 }
 
 TEST(Executor, NodeTimeoutStopsTheAttempt) {
