@@ -51,9 +51,17 @@ Error AboutTask(const Error& e, const std::string& verb, const std::string& id) 
   return MayBeDone(e, "the " + verb + " of task " + id, "`ferry task status " + id + "`");
 }
 
+// The refusal to retry a task a workflow run owns (`what` it is of the run): the run is what the
+// user retries instead, so the refusal names it and the command, and gives it in its details.
+Error RunOwnsTask(const std::string& id, const std::string& what, const std::string& run) {
+  return Error{ErrorCode::kConflict,
+               "cannot retry task " + id + ": it is " + what + " workflow run " + run +
+                   ", which owns its end: retry the run instead (ferry run retry " + run + ")",
+               DumpJson(Json{{"run_id", run}})};
+}
+
 // A retry's refusal as AboutTask says it, except for a task a workflow run waits for (its task
-// node's): the broker names the waiting task, and when that is a run's task, the run is what the
-// user retries instead, so the refusal names it and the command.
+// node's): the broker names the waiting task, and when that is a run's task, RunOwnsTask.
 Error AboutRetry(Broker& b, const Error& e, const std::string& id) {
   if (e.code != ErrorCode::kConflict || e.details.empty()) return AboutTask(e, "retry", id);
   auto details = ParseJson(e.details);
@@ -62,10 +70,7 @@ Error AboutRetry(Broker& b, const Error& e, const std::string& id) {
   auto waiting = b.GetTask(waiter.substr(waiter.find('/') + 1));
   const std::string run = waiting && *waiting ? runs::RunServedBy(**waiting) : "";
   if (run.empty()) return AboutTask(e, "retry", id);
-  return Error{ErrorCode::kConflict,
-               "cannot retry task " + id + ": it is a task node's task of workflow run " + run +
-                   ", which owns its end: retry the run instead (ferry run retry " + run + ")",
-               DumpJson(Json{{"run_id", run}})};
+  return RunOwnsTask(id, "a task node's task of", run);
 }
 
 // A queue is what the broker lists: made by its first task or the first worker that serves it,
@@ -180,6 +185,15 @@ Result<Json> LocalService::CancelTask(const std::string& id) {
 Result<Json> LocalService::RetryTask(const std::string& id) {
   if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
+    // A run's own task serves only its run, which has ended (the task did): run again, it would
+    // find the run ended and do nothing, yet end `succeeded`.
+    auto task = b.GetTask(id);
+    if (!task) return Fail(task.error());
+    if (*task) {
+      if (auto run = runs::RunServedBy(**task); !run.empty()) {
+        return Fail(RunOwnsTask(id, "the task of", run));
+      }
+    }
     if (auto st = b.Retry(id); !st) return Fail(AboutRetry(b, st.error(), id));
     // The status the retry left it in. Not read back: a worker may have claimed, or even
     // finished, it in between, and the answer would then describe that instead.

@@ -158,7 +158,8 @@ TEST_F(ServiceTest, AChangeWhoseAnswerWasLostSaysItMayHaveBeenDone) {
 // A task a workflow run's task node waits for is refused a retry: the broker names the waiting
 // task, and when that is a run's task the refusal names the run and the command to use instead
 // (with the run in its details, for API callers). Any other waiter is named as the broker said.
-TEST_F(ServiceTest, ARetryRefusedForARunsTaskNodeTaskNamesTheRun) {
+// A run's own task is refused the same way.
+TEST_F(ServiceTest, ARetryRefusedForARunsTaskNamesTheRun) {
   const std::string child = NewId(), run_task = NewId(), other = NewId();
   TaskRecord& run = broker_.tasks[run_task];
   run.id = run_task;
@@ -191,6 +192,17 @@ TEST_F(ServiceTest, ARetryRefusedForARunsTaskNodeTaskNamesTheRun) {
   auto gone = refuse("runs/" + NewId());
   ASSERT_FALSE(gone);
   EXPECT_NE(gone.error().message.find("which owns its end: retry that instead"), std::string::npos);
+
+  // A run's own task is refused as well, before the broker is asked to retry it: run again, it
+  // would find its run ended and succeed doing nothing.
+  broker_.change_error.reset();
+  auto own = service_.RetryTask(run_task);
+  ASSERT_FALSE(own);
+  EXPECT_EQ(own.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(own.error().message, "cannot retry task " + run_task +
+                                     ": it is the task of workflow run RUN-7, which owns its end: "
+                                     "retry the run instead (ferry run retry RUN-7)");
+  EXPECT_EQ(own.error().details, R"({"run_id":"RUN-7"})");
 
   // A conflict of another kind is told as before.
   broker_.change_error = Error{ErrorCode::kConflict, "task " + child +
