@@ -104,6 +104,52 @@ std::optional<std::string> MissingCommand(CLI::App& app, int argc, char** argv,
          " --help` says what each does)";
 }
 
+// A usage message for an option no command on the command line has ("ferry workflow run hello
+// --inputs {}"): the option, the command it was given to, the closest option that command or
+// the global ones have, and where they are listed; nullopt for any other error. CLI11 itself
+// says "The following arguments were not expected: {} --inputs", the words in reverse order
+// and the option's value among them.
+std::optional<std::string> UnknownOption(CLI::App& app, int argc, char** argv,
+                                         const CLI::ParseError& error) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&error) == nullptr) return std::nullopt;
+  std::vector<CLI::App*> path = {&app};
+  std::string named = "ferry";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") return std::nullopt;
+    if (arg.size() < 2 || arg[0] != '-') {
+      for (CLI::App* sub : path.back()->get_subcommands({})) {
+        if (sub->get_name() == arg) {
+          path.push_back(sub);
+          named += " " + arg;
+          break;
+        }
+      }
+      continue;  // a command's own word, or a value
+    }
+    const std::string name = arg.substr(0, arg.find('='));
+    const CLI::Option* opt = nullptr;
+    for (auto it = path.rbegin(); it != path.rend() && opt == nullptr; ++it) {
+      opt = (*it)->get_option_no_throw(name);
+    }
+    if (opt != nullptr) {
+      if (arg.find('=') == std::string::npos && opt->get_items_expected_min() > 0) ++i;
+      continue;
+    }
+    std::vector<std::string> known;
+    for (CLI::App* cmd : path) {
+      for (const CLI::Option* o : cmd->get_options()) {
+        for (const auto& l : o->get_lnames()) known.push_back("--" + l);
+      }
+    }
+    const auto close = ClosestMatch(name, known);
+    return "unknown option '" + name + "' for '" + named + "'" +
+           (close ? "; did you mean '" + *close + "'?" : "") + " (`" + named +
+           " --help` lists its options)";
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv, const HandlerRegistry* extra) {
@@ -488,7 +534,8 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const auto unknown = MissingCommand(app, argc, argv, e);
+    auto unknown = UnknownOption(app, argc, argv, e);
+    if (!unknown) unknown = MissingCommand(app, argc, argv, e);
     std::string message = unknown ? *unknown : e.what();
     if (unknown) {
       std::fprintf(stderr, "ferry: %s\n", unknown->c_str());

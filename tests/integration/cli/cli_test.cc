@@ -314,10 +314,34 @@ TEST_F(CliTest, AMisspeltOrMissingCommandIsNamed) {
   auto json = ferry().Run({"--json", "task", "lst"});
   EXPECT_EQ(json.exit_code, 2);
   EXPECT_TRUE(Contains(json.out, R"("message":"unknown command 'ferry task lst')")) << json.out;
-  // `task submit` takes a kind: an unknown option stays CLI11's own complaint.
+  // An option no command on the line has is named with the command it was given to and the
+  // closest option of that command or the global ones (not CLI11's "The following arguments
+  // were not expected: 3 --limt", its value first).
   auto flag = ferry().Run({"task", "list", "--limt", "3"});
   EXPECT_EQ(flag.exit_code, 2);
-  EXPECT_TRUE(Contains(flag.err, "--limt")) << flag.err;
+  EXPECT_TRUE(Contains(flag.err,
+                       "ferry: unknown option '--limt' for 'ferry task list'; did you "
+                       "mean '--limit'? (`ferry task list --help` lists its options)"))
+      << flag.err;
+  auto global = ferry().Run({"--prefx", "x", "task", "list"});
+  EXPECT_EQ(global.exit_code, 2);
+  EXPECT_TRUE(
+      Contains(global.err, "unknown option '--prefx' for 'ferry'; did you mean '--prefix'?"))
+      << global.err;
+  // Given as --name=value, after the command's own words and a global option's value.
+  auto inline_value =
+      ferry().Run({"--log-level", "warn", "workflow", "run", "hello", "--inputs={}", "--json"});
+  EXPECT_EQ(inline_value.exit_code, 2);
+  EXPECT_TRUE(Contains(inline_value.err,
+                       "unknown option '--inputs' for 'ferry workflow run'; did you mean "
+                       "'--input'?"))
+      << inline_value.err;
+  EXPECT_TRUE(Contains(inline_value.out, R"("message":"unknown option '--inputs')"))
+      << inline_value.out;
+  auto far_flag = ferry().Run({"task", "list", "--zzzzzzzz"});
+  EXPECT_EQ(far_flag.exit_code, 2);
+  EXPECT_TRUE(Contains(far_flag.err, "unknown option '--zzzzzzzz' for 'ferry task list' (`"))
+      << far_flag.err;
 }
 
 // Input the API refuses is refused by the CLI too, with exit 2 and the reason (issue: a payload
