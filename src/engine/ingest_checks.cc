@@ -52,7 +52,10 @@ void Ingester::CheckGraph() {
           std::string text;
           for (const auto& id : cyc) text += id + " -> ";
           text += cyc.front();
-          Add(node_marks_[need], "nodes." + need + ".needs", "cycle: " + text);
+          // At `need`'s entry naming the next node of the cycle: an edge to cut, where the
+          // user would edit.
+          Add(needs_marks_[need + "\n" + *(from + 1)], "nodes." + need + ".needs",
+              "cycle: " + text);
         }
       } else if (color[need] == 0) {
         visit(*d);

@@ -659,7 +659,8 @@ Result<Expression> Expression::Parse(std::string_view text) {
 Result<Json> Expression::Evaluate(const Scope& scope) const {
   if (!root_) return Json(nullptr);
   auto v = Eval(*root_, scope);
-  if (!v) return Fail(ErrorCode::kInvalidArgument, "{{ " + text_ + " }}: " + v.error().message);
+  // Quoted as written between its braces, so the text can be found in the definition.
+  if (!v) return Fail(ErrorCode::kInvalidArgument, "{{" + text_ + "}}: " + v.error().message);
   return v;
 }
 

@@ -270,6 +270,10 @@ nodes:
   EXPECT_EQ(Find(ds, "duplicate node id 'test' (first defined on line 4)").line, 5);
   auto cyc = Find(ds, "cycle: ");
   EXPECT_THAT(cyc.message, HasSubstr("a -> b -> c -> a"));
+  // At an edge of the cycle, where the user would cut it: a's entry `c`, not a's own key.
+  EXPECT_EQ(cyc.path, "nodes.a.needs");
+  EXPECT_EQ(cyc.line, 6);
+  EXPECT_EQ(cyc.column, 33);
   Find(ds, "cannot need itself");
 }
 

@@ -99,6 +99,22 @@ TEST(Expression, TypeErrorsAreErrors) {
   EXPECT_FALSE(Eval("default(1)").has_value());
 }
 
+// A failure at run time quotes the expression as written between its braces, spaces and all,
+// so it can be found in the definition; its offset counts from after the `{{`.
+TEST(Template, ARunTimeErrorQuotesTheExpressionAsWritten) {
+  const Json root = Root();
+  Scope s;
+  s.root = &root;
+  for (const std::string written : {" upper(3) ", "upper(3)", "  upper(3)"}) {
+    auto t = Template::Parse("x {{" + written + "}} y");
+    ASSERT_TRUE(t) << t.error().message;
+    auto r = t->Render(s);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message.rfind("{{" + written + "}}: at offset ", 0), 0u)
+        << r.error().message;
+  }
+}
+
 // Functions and filters are checked when the template is parsed (at ingestion), against the
 // table the evaluator uses: a typo or a wrong argument count never waits for the node to run.
 TEST(Expression, CallsAreCheckedAgainstTheFunctionTable) {
