@@ -84,6 +84,15 @@ void Ingester::ReadNode(const YAML::Node& n, std::optional<std::string> map_id,
       }
     }
   }
+  if (kind) {
+    // `queue: q` on a task node instead of under its `task:`.
+    const NodeKindDef& def = NodeKindOf(*kind);
+    for (const auto& name : def.nested_fields) {
+      if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+      foreign[name] = "'" + name + "' belongs under '" + def.nested + ":', the " + def.nested +
+                      " this " + std::string(NodeKindName(*kind)) + " node submits";
+    }
+  }
   if (!kind) {  // unknown kind: accept every kind's fields so only the kind is reported
     for (const auto& def : NodeKinds())
       allowed.insert(allowed.end(), def.fields.begin(), def.fields.end());

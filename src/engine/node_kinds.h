@@ -100,6 +100,10 @@ struct NodeKindDef {
   NodeSpec (*read)(NodeFields& in) = nullptr;
   Json (*canonical)(const NodeSpec& spec) = nullptr;  // the kind's fields, merged into the node
   NodeResult (*run)(const NodeSpec& spec, NodeAttempt& attempt) = nullptr;
+  // A field of `fields` that holds a map of fields of its own (a task node's `task`), and
+  // those: one of them written on the node itself is told where it belongs.
+  std::string nested{};
+  std::vector<std::string> nested_fields{};
 };
 
 const std::vector<NodeKindDef>& NodeKinds();

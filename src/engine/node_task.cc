@@ -12,6 +12,12 @@
 namespace ferry::engine {
 namespace {
 
+const std::vector<std::string>& TaskFields() {
+  static const std::vector<std::string> fields{"kind", "queue", "payload", "max_attempts",
+                                               "timeout"};
+  return fields;
+}
+
 NodeSpec Read(NodeFields& in) {
   auto& r = in.reader;
   TaskSpec t;
@@ -23,7 +29,7 @@ NodeSpec Read(NodeFields& in) {
   }
   std::string tp = in.path + ".task";
   if (!r.ExpectMap(tf->value, tp)) return t;
-  auto ts = r.Fields(tf->value, tp, {"kind", "queue", "payload", "max_attempts", "timeout"});
+  auto ts = r.Fields(tf->value, tp, TaskFields());
   if (const auto* k = r.Get(ts, "kind")) {
     if (auto v = r.String(*k, tp + ".kind")) {
       t.kind = *v;
@@ -106,7 +112,8 @@ NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
 }  // namespace
 
 const NodeKindDef& TaskNode() {
-  static const NodeKindDef def{NodeKind::kTask, {"task"}, Read, Canonical, Run};
+  static const NodeKindDef def{NodeKind::kTask, {"task"},    Read, Canonical, Run,
+                               "task",          TaskFields()};
   return def;
 }
 

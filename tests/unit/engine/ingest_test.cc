@@ -167,6 +167,27 @@ nodes:
   EXPECT_THAT(needs.ToString(), HasSubstr("line 13, column 5: nodes.a: unknown field"));
 }
 
+// A task node's task fields written on the node itself are told where they belong; `timeout`
+// there is the node's own (a field every node has), so it is accepted.
+TEST(Ingest, ATaskFieldOnATaskNodeIsToldToGoUnderTask) {
+  auto ds = Problems(R"(name: t
+nodes:
+  child:
+    kind: task
+    task: {kind: k}
+    queue: elsewhere
+    max_attempts: 3
+    timeout: 5s
+)");
+  auto queue = Find(ds,
+                    "unknown field 'queue' ('queue' belongs under 'task:', the task this task "
+                    "node submits)");
+  EXPECT_EQ(queue.line, 6);
+  EXPECT_EQ(queue.path, "nodes.child");
+  EXPECT_EQ(Find(ds, "'max_attempts' belongs under 'task:'").line, 7);
+  EXPECT_EQ(ds.size(), 2u);
+}
+
 TEST(Ingest, WrongTypesAndMissingFields) {
   auto ds = Problems(R"(name: Bad Name
 inputs:
