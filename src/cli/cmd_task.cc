@@ -17,6 +17,38 @@ Result<milliseconds> FlagDuration(const std::string& flag, const std::string& te
   return *d;
 }
 
+// The task's status and outcome once it ended, for `task submit --wait`.
+std::string EndLine(const Json& task) {
+  std::string line = Field(task, "status");
+  if (line == "succeeded") {
+    line += ": " + (task.contains("result") ? DumpJson(task["result"]) : std::string("null"));
+  } else if (auto error = Field(task, "error"); error != "-") {
+    line += ": " + error;
+  }
+  return line;
+}
+
+// Polls the task until it is terminal; kTimeout after `timeout`.
+Result<Json> WaitForTask(service::Service& svc, const std::string& id, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  milliseconds pause(20);
+  while (true) {
+    auto shown = svc.GetTask(id);
+    if (!shown) return Fail(shown.error());
+    const Json& task = (*shown)["task"];
+    auto status = ParseTaskStatus(task.value("status", ""));
+    if (status && IsTerminal(*status)) return task;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Fail(ErrorCode::kTimeout,
+                  "timed out after " + FormatDuration(timeout) + " waiting for task " + id);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(500));
+  }
+}
+
+}  // namespace
+
 // Every field of a task view, for `task status`.
 std::vector<std::pair<std::string, std::string>> TaskFields(const Json& t) {
   const std::string status = Field(t, "status");
@@ -49,41 +81,13 @@ std::vector<std::pair<std::string, std::string>> TaskFields(const Json& t) {
   rows.emplace_back("Payload", Field(t, "payload"));
   rows.emplace_back(
       "Result", t.contains("result") && !t["result"].is_null() ? DumpJson(t["result"], 2) : "-");
-  rows.emplace_back("Error", Field(t, "error"));
+  // A retried task keeps its last error: beside a status that is no failure it is an earlier
+  // attempt's, and is labelled so (a succeeded task showing "Error: ..." reads as a failure).
+  const std::string error = Field(t, "error");
+  const bool failing = status == "failed" || status == "cancelled" || status == "retrying";
+  rows.emplace_back(failing || error == "-" || error.empty() ? "Error" : "Last error", error);
   return rows;
 }
-
-// The task's status and outcome once it ended, for `task submit --wait`.
-std::string EndLine(const Json& task) {
-  std::string line = Field(task, "status");
-  if (line == "succeeded") {
-    line += ": " + (task.contains("result") ? DumpJson(task["result"]) : std::string("null"));
-  } else if (auto error = Field(task, "error"); error != "-") {
-    line += ": " + error;
-  }
-  return line;
-}
-
-// Polls the task until it is terminal; kTimeout after `timeout`.
-Result<Json> WaitForTask(service::Service& svc, const std::string& id, milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  milliseconds pause(20);
-  while (true) {
-    auto shown = svc.GetTask(id);
-    if (!shown) return Fail(shown.error());
-    const Json& task = (*shown)["task"];
-    auto status = ParseTaskStatus(task.value("status", ""));
-    if (status && IsTerminal(*status)) return task;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Fail(ErrorCode::kTimeout,
-                  "timed out after " + FormatDuration(timeout) + " waiting for task " + id);
-    }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, milliseconds(500));
-  }
-}
-
-}  // namespace
 
 Table TasksTable(const Json& tasks, bool unicode) {
   Table table({"ID", "Queue", "Kind", "Status", "Attempts", "Worker", "Created", "Result / Error"});

@@ -144,6 +144,8 @@ int RunDemo(Context& ctx, const DemoArgs& args);
 // Tables shared by commands and the demo, from the record views (src/views).
 Table WorkersTable(const Json& workers);
 Table TasksTable(const Json& tasks, bool unicode);
+// Every field of a task view as `task status` shows it: label, text.
+std::vector<std::pair<std::string, std::string>> TaskFields(const Json& task);
 
 // --- workflows, runs and the dev stack (cmd_workflow.cc, cmd_run.cc, cmd_dev.cc) ---
 

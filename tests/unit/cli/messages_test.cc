@@ -6,6 +6,24 @@
 namespace ferry::cli {
 namespace {
 
+// A retried task keeps its last error: `task status` labels it an earlier attempt's beside a
+// status that is no failure, and plain "Error" for a failure or when there is none.
+TEST(MessagesTest, ATaskThatSucceededAfterAFailureShowsItsLastErrorAsSuch) {
+  auto error_row = [](const char* status, const Json& error) {
+    Json task{{"id", "T"}, {"status", status}, {"error", error}};
+    for (const auto& [label, text] : TaskFields(task)) {
+      if (label == "Error" || label == "Last error") return label + ": " + text;
+    }
+    return std::string("none");
+  };
+  EXPECT_EQ(error_row("succeeded", "cancelled"), "Last error: cancelled");
+  EXPECT_EQ(error_row("running", "boom"), "Last error: boom");
+  EXPECT_EQ(error_row("failed", "boom"), "Error: boom");
+  EXPECT_EQ(error_row("retrying", "boom"), "Error: boom");
+  EXPECT_EQ(error_row("cancelled", "cancelled"), "Error: cancelled");
+  EXPECT_EQ(error_row("succeeded", nullptr), "Error: -");  // none, as the view says it
+}
+
 TEST(MessagesTest, ConnectErrorsNameTheMaskedUrlOnce) {
   Error e{ErrorCode::kUnavailable, "cannot connect to Redis at 127.0.0.1:1: Connection refused"};
   Error d = DescribeConnectError(e, "redis://:hunter2@127.0.0.1:1");
