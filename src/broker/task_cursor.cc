@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "broker/broker.h"
+#include "core/ids.h"
 
 namespace ferry {
 namespace {
@@ -65,6 +66,17 @@ Result<TaskCursor> DecodeTaskCursor(std::string_view text) {
     start = comma + 1;
   }
   return out;
+}
+
+bool IsStoredCursorName(std::string_view text) {
+  return !text.empty() && text.front() == kStoredCursorMark &&
+         LooksLikeId(std::string(text.substr(1)));
+}
+
+Status CheckTaskCursor(std::string_view text) {
+  if (IsStoredCursorName(text)) return {};
+  if (auto c = DecodeTaskCursor(text); !c) return Fail(c.error());
+  return {};
 }
 
 }  // namespace ferry

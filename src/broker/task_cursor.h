@@ -32,4 +32,13 @@ std::string EncodeTaskCursor(const TaskCursor& cursor);
 // kInvalidArgument "malformed cursor ..." for anything EncodeTaskCursor would not write.
 Result<TaskCursor> DecodeTaskCursor(std::string_view text);
 
+// A cursor too long for a URL (hundreds of queues) is kept by the broker, and a page names it:
+// this mark and an id (Broker::ListTasks).
+inline constexpr char kStoredCursorMark = '@';
+// Whether `text` names a stored cursor: the mark and a well-formed id.
+bool IsStoredCursorName(std::string_view text);
+// kInvalidArgument "malformed cursor ..." unless DecodeTaskCursor takes `text` or it names a
+// stored cursor.
+Status CheckTaskCursor(std::string_view text);
+
 }  // namespace ferry

@@ -147,7 +147,7 @@ Result<Json> LocalService::ListTasks(const Query& query) {
     filter.kind = kind;
   }
   filter.cursor = q.Text("cursor");
-  if (auto st = DecodeTaskCursor(filter.cursor); !st) q.Problem(st.error().message);
+  if (auto st = CheckTaskCursor(filter.cursor); !st) q.Problem(st.error().message);
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto page = b.ListTasks(filter);

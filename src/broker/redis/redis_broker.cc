@@ -45,6 +45,12 @@ constexpr int64_t kListScanMax = 5000;
 constexpr int64_t kListChunk = 200;
 constexpr size_t kQueueCacheMax = 10000;
 constexpr int kListLimitMax = 10000;
+// A task listing's cursor holds one position per queue with tasks left, about 20 bytes and the
+// queue's name each: over hundreds of queues it outgrows a URL (a request line is at most 16 KiB
+// with its headers). One longer than this is kept in Redis for kStoredCursorTtl, and the page
+// names it (task_cursor.h).
+constexpr size_t kInlineCursorMax = 2048;
+constexpr std::chrono::milliseconds kStoredCursorTtl = std::chrono::hours(1);
 // ReadEvents of a task without an event stream re-derives its events this often while blocking.
 constexpr std::chrono::milliseconds kDerivedPoll{100};
 // A worker whose queues live in several cluster slots blocks on each in turn this long at most.
@@ -748,9 +754,37 @@ class RedisBroker final : public Broker {
     return std::optional<TaskRecord>{};
   }
 
+  // The cursor text a stored cursor's name (task_cursor.h) stands for, or `text` itself.
+  Result<std::string> CursorText(const std::string& text) {
+    if (!IsStoredCursorName(text)) return text;
+    auto r = conn_->Command(Args{"GET", CursorKey(options_.prefix, text.substr(1))});
+    if (!r) return Fail(r.error());
+    if (auto st = CheckReply(**r); !st) return Fail(st.error());
+    if ((*r)->type != REDIS_REPLY_STRING) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "cursor expired (a listing over many queues keeps its cursor " +
+                      std::to_string(kStoredCursorTtl.count() / 3'600'000) +
+                      " h); list again from the first page");
+    }
+    return Str(**r);
+  }
+
+  // `text` as a page's next cursor: as is, or stored when too long for a URL (kInlineCursorMax).
+  Result<std::string> PageCursor(std::string text) {
+    if (text.size() <= kInlineCursorMax) return text;
+    const std::string token = NewId();
+    auto r = conn_->Command(Args{"SET", CursorKey(options_.prefix, token), text, "PX",
+                                 std::to_string(kStoredCursorTtl.count())});
+    if (!r) return Fail(r.error());
+    if (auto st = CheckReply(**r); !st) return Fail(st.error());
+    return kStoredCursorMark + token;
+  }
+
   Result<TaskPage> ListTasks(const TaskListFilter& filter) override {
     int limit = filter.limit <= 0 ? 50 : std::min(filter.limit, kListLimitMax);
-    auto cursor = DecodeTaskCursor(filter.cursor);
+    auto cursor_text = CursorText(filter.cursor);
+    if (!cursor_text) return Fail(cursor_text.error());
+    auto cursor = DecodeTaskCursor(*cursor_text);
     if (!cursor) return Fail(cursor.error());
     std::vector<std::string> queues;
     if (filter.queue) {
@@ -810,7 +844,9 @@ class RedisBroker final : public Broker {
         next[q].inclusive = true;
       }
     }
-    page.next = EncodeTaskCursor(next);
+    auto next_text = PageCursor(EncodeTaskCursor(next));
+    if (!next_text) return Fail(next_text.error());
+    page.next = std::move(*next_text);
     return page;
   }
 

@@ -48,6 +48,9 @@ std::string WorkersKey(std::string_view prefix) { return Join(prefix, ":workers"
 std::string WorkerKey(std::string_view prefix, std::string_view worker_id) {
   return Join(Join(prefix, ":worker:"), worker_id);
 }
+std::string CursorKey(std::string_view prefix, std::string_view token) {
+  return Join(Join(prefix, ":cursor:"), token);
+}
 
 int64_t ToInt(std::string_view text, int64_t fallback) {
   int64_t v = 0;

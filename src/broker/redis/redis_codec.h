@@ -36,6 +36,8 @@ std::string IndexKey(std::string_view prefix, std::string_view queue);
 std::string QueuesKey(std::string_view prefix);
 std::string WorkersKey(std::string_view prefix);
 std::string WorkerKey(std::string_view prefix, std::string_view worker_id);
+// A task listing's cursor too long for a URL, kept for its next page (ListTasks).
+std::string CursorKey(std::string_view prefix, std::string_view token);
 
 // The milliseconds part of a stream entry id ("1700000000000-3" -> 1700000000000); 0 if malformed.
 int64_t StreamIdMs(std::string_view entry_id);

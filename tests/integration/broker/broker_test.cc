@@ -2142,6 +2142,61 @@ TEST_F(BrokerTest, ListTasksRefusesACursorItDidNotWrite) {
   EXPECT_EQ(page->next, "");
 }
 
+// A listing over hundreds of queues: its cursor (a position per queue) would outgrow a URL, so
+// the broker keeps it and the page names it. Every task is still listed once, every page's
+// cursor is short, and a name that names no kept cursor (expired, or never given) is refused.
+TEST_F(BrokerTest, ListTasksOverHundredsOfQueuesKeepsItsCursorShort) {
+  std::set<std::string> all;
+  for (int q = 0; q < 300; ++q) {
+    const std::string queue = std::string(56, 'q') + std::to_string(1000 + q);  // 60 characters
+    all.insert(SubmitOk(Req("noop", queue)));
+  }
+  TaskListFilter f;
+  f.limit = 50;
+  std::vector<std::string> seen;
+  std::vector<std::string> cursors;
+  for (int pages = 0; pages < 20; ++pages) {
+    auto page = broker_->ListTasks(f);
+    ASSERT_TRUE(page) << page.error().ToString();
+    for (const auto& t : page->tasks) seen.push_back(t.id);
+    if (page->next.empty()) break;
+    EXPECT_LE(page->next.size(), 2048u);
+    cursors.push_back(page->next);
+    f.cursor = page->next;
+  }
+  EXPECT_EQ(seen.size(), all.size()) << "a task was listed twice or missed";
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), all);
+  ASSERT_FALSE(cursors.empty());
+  // The first page's cursor names 250 queues (about 22 KB): kept, for an hour at most.
+  const std::string first = cursors.front();
+  ASSERT_EQ(first.size(), 27u) << first;
+  EXPECT_EQ(first[0], '@');
+  const int64_t ttl = std::stoll(Cli({"PTTL", options_.prefix + ":cursor:" + first.substr(1)}));
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 3'600'000);
+  // Used again, the same page follows.
+  f.cursor = first;
+  auto again = broker_->ListTasks(f);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(again->tasks.size(), 50u);
+
+  // Gone (expired): refused, saying so.
+  Cli({"DEL", options_.prefix + ":cursor:" + first.substr(1)});
+  auto expired = broker_->ListTasks(f);
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(expired.error().message.rfind("cursor expired", 0), 0u) << expired.error().message;
+  // Near misses: one character short of a name, and a name never given.
+  f.cursor = first.substr(0, 26);
+  auto short_name = broker_->ListTasks(f);
+  ASSERT_FALSE(short_name);
+  EXPECT_EQ(short_name.error().message.rfind("malformed cursor (", 0), 0u);
+  f.cursor = "@" + NewId();
+  auto never = broker_->ListTasks(f);
+  ASSERT_FALSE(never);
+  EXPECT_EQ(never.error().message.rfind("cursor expired", 0), 0u);
+}
+
 TEST_F(BrokerTest, QueueStatsCounts) {
   for (int i = 0; i < 4; ++i) SubmitOk(Req());
   SubmitRequest later = Req();
