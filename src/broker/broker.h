@@ -256,6 +256,10 @@ class Broker {
   // and their worker stops the handler. Error kNotFound for unknown ids, kConflict when the
   // task already ended (the message says how).
   virtual Result<TaskStatus> Cancel(const std::string& id) = 0;
+  // Cancel, asked by the task that waits for `id` (a run's task node giving up an attempt's
+  // task): that waiter is not woken, as its own cancel tells it nothing new. (Waking it would
+  // send it out of its slot and back at its next wait.)
+  virtual Result<TaskStatus> CancelUnwaited(const std::string& id) { return Cancel(id); }
   // Re-runs a dead-lettered (failed) or cancelled task with fresh attempts. Error kNotFound for
   // unknown ids, kConflict for another status, and kConflict with details {"waiter": "<queue>/
   // <id>"} for a task another waits for (a run's task node's): its waiter owns its end.

@@ -185,10 +185,7 @@ class Execution {
     threads.clear();
     if (!give_back) {
       // Waits a stop ended, told as a node interrupted in its wait would be.
-      for (const auto& w : waits_) {
-        sink_.Emit("node.finished",
-                   Json{{"node", w.node->id}, {"status", "interrupted"}, {"attempt", w.attempt}});
-      }
+      for (const auto& w : waits_) TellInterrupted(*w.node, w.attempt);
     }
 
     if (aborted_) {
@@ -499,6 +496,12 @@ class Execution {
         // otherwise start, and its program run, after that failure.
         std::lock_guard start(start_mu_);
         if (node_stop.stop_requested()) {
+          // One that had begun (the wait it resumes, or an earlier attempt, now in its backoff)
+          // is told interrupted, as a stop mid-attempt is; one that had not is not told at all.
+          const bool resumes = launch.after_wait && attempt == launch.first_attempt;
+          if (resumes || attempt > launch.first_attempt) {
+            TellInterrupted(node, resumes ? attempt : attempt - 1);
+          }
           f.cancelled = true;
           return f;
         }
@@ -541,8 +544,7 @@ class Execution {
                      std::move(r.error().output));
       } else if (!r && node_stop.stop_requested()) {
         f.cancelled = true;
-        sink_.Emit("node.finished",
-                   Json{{"node", node.id}, {"status", "interrupted"}, {"attempt", attempt}});
+        TellInterrupted(node, attempt);
         return f;
       } else if (!r && r.error().wait_until_ms > 0) {
         f.wait_until_ms = r.error().wait_until_ms;
@@ -599,10 +601,17 @@ class Execution {
                                        {"delay_ms", delay.count()},
                                        {"error", error}});
       if (!SleepFor(node_stop, delay)) {
+        TellInterrupted(node, attempt);
         f.cancelled = true;
         return f;
       }
     }
+  }
+
+  // A node a stop ended before it finished (mid-attempt, in its backoff, or resuming a wait).
+  void TellInterrupted(const NodeDef& node, int attempt) {
+    sink_.Emit("node.finished",
+               Json{{"node", node.id}, {"status", "interrupted"}, {"attempt", attempt}});
   }
 
   // The output if it fits the node's and the run's budgets (ExecutorOptions), whose bytes it then

@@ -233,8 +233,9 @@ class StoreSink final : public engine::RunSink {
       // A new attempt of the node: the task of one before it that did not end (the attempt timed
       // out) is no longer waited for by anyone, so it stops instead of running on beside this one.
       for (const auto& abandoned : AbandonedChildren(request.node_id, request.attempt)) {
-        if (auto r = (*broker)->Cancel(abandoned); !r && r.error().code != ErrorCode::kConflict &&
-                                                   r.error().code != ErrorCode::kNotFound) {
+        if (auto r = (*broker)->CancelUnwaited(abandoned); !r &&
+                                                           r.error().code != ErrorCode::kConflict &&
+                                                           r.error().code != ErrorCode::kNotFound) {
           spdlog::debug("run {}: task node {}: cancelling task {} of an earlier attempt: {}",
                         run_id_, request.node_id, abandoned, r.error().message);
           continue;  // the run's end tries again
@@ -254,7 +255,7 @@ class StoreSink final : public engine::RunSink {
         // stored task is the node's, and the one just made is cancelled, and kept among the
         // run's tasks so that its end cancels it should this not have.
         if (fresh) {
-          (void)(*broker)->Cancel(id);
+          (void)(*broker)->CancelUnwaited(id);
           std::lock_guard lock(store_mu_);
           stray_children_.insert(id);
         }

@@ -146,8 +146,10 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   // A run no handler holds (pending, or released to wait) has none to end its history: its end
   // is written here (a held one's handler writes it as it stops). Whether one held it is the
   // cancelled row's: the worker as the cancel found it (a release or a start may have come since
-  // `before`).
+  // `before`). Written before Redis is asked anything: a follower stops reading a run that
+  // ended once its end has not come for a while, and Redis may be slow to answer.
   const bool unheld = run->worker.empty();
+  if (unheld) runs::EndUnheldRun(**store, nullptr, id, Json{{"status", "cancelled"}});
   // The store decides; telling the task only stops the work sooner (the handler also polls the
   // run's status), so a failure here does not fail the cancel.
   Json out{{"run", views::Run(*run)}, {"task_id", nullptr}, {"task_cancel", nullptr}};
@@ -163,8 +165,7 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
     }
   }
   if (unheld) {
-    auto broker = brokers_.Acquire();
-    runs::EndUnheldRun(**store, broker ? &**broker : nullptr, id, Json{{"status", "cancelled"}});
+    if (auto broker = brokers_.Acquire()) runs::CancelTasksItWaitedFor(**store, **broker, id);
   }
   return out;
 }

@@ -185,12 +185,29 @@ Result<Json> LocalService::CancelTask(const std::string& id) {
 Result<Json> LocalService::RetryTask(const std::string& id) {
   if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
-    // A run's own task serves only its run, which has ended (the task did): run again, it would
-    // find the run ended and do nothing, yet end `succeeded`.
     auto task = b.GetTask(id);
-    if (!task) return Fail(task.error());
-    if (*task) {
-      if (auto run = runs::RunServedBy(**task); !run.empty()) {
+    if (!task) return Fail(AboutTask(task.error(), "retry", id));
+    // A run's own task serves only its run. Once the run has ended, run again it would find the
+    // run ended and do nothing, yet end `succeeded`: the run is what to retry. A run that has
+    // not ended (its task dead-lettered while the store was away) goes on when its task is
+    // retried, as before.
+    const bool retryable = *task && ((**task).status == TaskStatus::kFailed ||
+                                     (**task).status == TaskStatus::kCancelled);
+    if (const std::string run = retryable ? runs::RunServedBy(**task) : ""; !run.empty()) {
+      auto store = stores_.Acquire();
+      if (!store) return Fail(store.error());
+      auto found = (*store)->GetRun(run);
+      if (!found) {
+        if (MayBreakConnection(found.error())) store->MarkBad();
+        return Fail(found.error());
+      }
+      if (*found && (**found).status == RunStatus::kSucceeded) {
+        return Fail(Error{ErrorCode::kConflict,
+                          "cannot retry task " + id + ": it is the task of workflow run " + run +
+                              ", which has succeeded: nothing is left to run",
+                          DumpJson(Json{{"run_id", run}})});
+      }
+      if (*found && IsTerminal((**found).status)) {
         return Fail(RunOwnsTask(id, "the task of", run));
       }
     }

@@ -2,6 +2,7 @@
 // promotion tests without Redis. Everything else fails with kInternal.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,8 @@ class FakeBroker final : public Broker {
   bool fail_submit = false;
   // When set, what Cancel, Retry, PurgeDead and RetryDead fail with (else they are unused).
   std::optional<Error> change_error;
+  // Called by Cancel with the task's id, before it answers.
+  std::function<void(const std::string&)> on_cancel;
 
   Result<SubmitResult> Submit(const SubmitRequest& r) override {
     if (fail_submit) return Fail(ErrorCode::kUnavailable, "fake: Redis is down");
@@ -56,7 +59,10 @@ class FakeBroker final : public Broker {
   Result<std::vector<SubmitResult>> SubmitBatch(const std::vector<SubmitRequest>&) override {
     return No();
   }
-  Result<TaskStatus> Cancel(const std::string&) override { return Change(); }
+  Result<TaskStatus> Cancel(const std::string& id) override {
+    if (on_cancel) on_cancel(id);
+    return Change();
+  }
   Status Retry(const std::string&) override { return Change(); }
   Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>&, const std::string&, int,
                                          std::chrono::milliseconds) override {

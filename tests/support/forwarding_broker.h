@@ -23,6 +23,9 @@ class ForwardingBroker : public Broker {
     return inner_.SubmitBatch(r);
   }
   Result<TaskStatus> Cancel(const std::string& id) override { return inner_.Cancel(id); }
+  Result<TaskStatus> CancelUnwaited(const std::string& id) override {
+    return inner_.CancelUnwaited(id);
+  }
   Status Retry(const std::string& id) override { return inner_.Retry(id); }
   Result<std::vector<ClaimedTask>> Claim(const std::vector<std::string>& q, const std::string& w,
                                          int c, std::chrono::milliseconds b) override {

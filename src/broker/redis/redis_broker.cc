@@ -292,7 +292,12 @@ class RedisBroker final : public Broker {
     return results;
   }
 
-  Result<TaskStatus> Cancel(const std::string& id) override {
+  Result<TaskStatus> Cancel(const std::string& id) override { return CancelTask(id, true); }
+  Result<TaskStatus> CancelUnwaited(const std::string& id) override {
+    return CancelTask(id, false);
+  }
+
+  Result<TaskStatus> CancelTask(const std::string& id, bool wake_waiter) {
     auto queue = FindQueue(id);
     if (!queue) return Fail(queue.error());
     if (!*queue) return Fail(ErrorCode::kNotFound, "no task " + id);
@@ -309,7 +314,7 @@ class RedisBroker final : public Broker {
     if (parts->empty() || (*parts)[0] == "notfound") {
       return Fail(ErrorCode::kNotFound, "no task " + id);
     }
-    if (parts->size() > 3) WakeWaiters({(*parts)[3]});
+    if (wake_waiter && parts->size() > 3) WakeWaiters({(*parts)[3]});
     if ((*parts)[0] == "conflict") {
       return Fail(ErrorCode::kConflict,
                   "task " + id + " already ended" +

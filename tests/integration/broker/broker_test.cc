@@ -1461,6 +1461,29 @@ TEST_F(BrokerTest, SnoozeSchedulesAgainWithoutCountingAnAttempt) {
 // snoozed waiter is queued at once; one still running is marked, so that its next snooze queues
 // it at once instead; a retry is not an end and wakes nobody; a cancel while it is pending wakes
 // too. Waiters in another queue are found by the queue their submission named.
+// A task cancelled by the task that waits for it (a run's task node giving up an attempt's task)
+// does not wake that waiter: it would leave its slot and come back at once. Cancelled by anyone
+// else, it wakes it as any end does.
+TEST_F(BrokerTest, ACancelAskedByItsWaiterDoesNotWakeIt) {
+  std::string parent = SubmitOk(Req("ferry.run", "runs"));
+  auto p = ClaimOk({"runs"}, "w1");
+  ASSERT_EQ(p.size(), 1u);
+  SubmitRequest child_req = Req("echo", "default");
+  child_req.waiter_queue = "runs";
+  child_req.waiter_id = parent;
+  const std::string woken_field = Key("runs", "task:" + parent);
+
+  std::string abandoned = SubmitOk(child_req);
+  auto quiet = broker_->CancelUnwaited(abandoned);
+  ASSERT_TRUE(quiet) << quiet.error().ToString();
+  EXPECT_EQ(*quiet, TaskStatus::kCancelled);
+  EXPECT_EQ(Cli({"HGET", woken_field, "woken"}), "") << "its waiter was woken";
+
+  std::string other = SubmitOk(child_req);
+  ASSERT_TRUE(broker_->Cancel(other));
+  EXPECT_EQ(Cli({"HGET", woken_field, "woken"}), "1");
+}
+
 TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   std::string parent = SubmitOk(Req("ferry.run", "runs"));
   auto p = ClaimOk({"runs"}, "w1");

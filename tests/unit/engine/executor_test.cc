@@ -399,6 +399,44 @@ TEST(Executor, NoNodeStartsAfterANodeFailedTheRun) {
   }
 }
 
+// A node a failure stops before it goes on is told interrupted when it had begun: one resuming
+// a stored wait (launched with the failing node; 20 rounds, as the two race), and one waiting
+// out its retry backoff. Each node's history then ends, as `run show` lists it.
+TEST(Executor, ANodeStoppedBeforeItGoesOnIsToldInterruptedIfItHadBegun) {
+  for (int round = 0; round < 20; ++round) {
+    Harness h(
+        "name: t\nnodes:\n  first: {kind: fail, message: stop}\n"
+        "  wait: {kind: delay, duration: 30s}\n");
+    const int64_t began = WallNowMs() - 30'000;  // its deadline passed while the run was away
+    h.sink.stored_deadlines["wait"] = began + 30'000;
+    h.sink.stored_waits["wait"] = RunSink::StoredWait{1, began};
+    auto out = h.Run();
+    ASSERT_EQ(out.kind, RunOutcome::Kind::kFailed) << out.error;
+    int ends = 0;
+    for (const auto& [type, data] : h.sink.events) {
+      ends += type == "node.finished" && data.value("node", "") == "wait";
+    }
+    EXPECT_EQ(ends, 1) << "round " << round << ": " << h.sink.AllText();
+  }
+
+  Harness backoff(R"(name: t
+nodes:
+  flaky: {kind: lua, script: 'error("not yet")', retry: {max_attempts: 3, backoff: 10s}}
+  first: {kind: shell, argv: [sh, -c, 'sleep 0.3; exit 1']}
+)");
+  backoff.options.backoff_scale = 1;
+  auto out = backoff.Run();
+  ASSERT_EQ(out.kind, RunOutcome::Kind::kFailed) << out.error;
+  EXPECT_EQ(out.failed_node, "first");
+  std::vector<Json> flaky_ends;
+  for (const auto& [type, data] : backoff.sink.events) {
+    if (type == "node.finished" && data.value("node", "") == "flaky") flaky_ends.push_back(data);
+  }
+  ASSERT_EQ(flaky_ends.size(), 1u) << backoff.sink.AllText();
+  EXPECT_EQ(flaky_ends[0]["status"], "interrupted");
+  EXPECT_EQ(flaky_ends[0]["attempt"], 1);
+}
+
 TEST(Executor, NodeTimeoutStopsTheAttempt) {
   Harness h(R"(name: t
 nodes:

@@ -193,16 +193,37 @@ TEST_F(ServiceTest, ARetryRefusedForARunsTaskNamesTheRun) {
   ASSERT_FALSE(gone);
   EXPECT_NE(gone.error().message.find("which owns its end: retry that instead"), std::string::npos);
 
-  // A run's own task is refused as well, before the broker is asked to retry it: run again, it
-  // would find its run ended and succeed doing nothing.
-  broker_.change_error.reset();
-  auto own = service_.RetryTask(run_task);
+  // A run's own task, dead-lettered or cancelled: retried while its run has not ended (that
+  // resumes the run), refused once the run has ended (run again, it would find the run ended and
+  // succeed doing nothing), naming what to do instead. Refused before the broker is asked.
+  const std::string run_id = StartGreetRun(Caller{});
+  ASSERT_FALSE(run_id.empty());
+  const std::string own_task = NewId();
+  TaskRecord& own_record = broker_.tasks[own_task];
+  own_record.id = own_task;
+  own_record.kind = "ferry.run";
+  own_record.status = TaskStatus::kFailed;
+  own_record.payload = DumpJson(Json{{"run_id", run_id}, {"generation", 0}});
+  broker_.change_error = Error{ErrorCode::kUnavailable, "fake: the broker was asked"};
+  auto pending = service_.RetryTask(own_task);  // the run is pending: the broker is asked
+  ASSERT_FALSE(pending);
+  EXPECT_EQ(pending.error().message, "fake: the broker was asked");
+  ASSERT_TRUE(service_.CancelRun(run_id, Caller{}));
+  auto own = service_.RetryTask(own_task);
   ASSERT_FALSE(own);
   EXPECT_EQ(own.error().code, ErrorCode::kConflict);
-  EXPECT_EQ(own.error().message, "cannot retry task " + run_task +
-                                     ": it is the task of workflow run RUN-7, which owns its end: "
-                                     "retry the run instead (ferry run retry RUN-7)");
-  EXPECT_EQ(own.error().details, R"({"run_id":"RUN-7"})");
+  EXPECT_EQ(own.error().message, "cannot retry task " + own_task +
+                                     ": it is the task of workflow "
+                                     "run " +
+                                     run_id +
+                                     ", which owns its end: retry the run "
+                                     "instead (ferry run retry " +
+                                     run_id + ")");
+  EXPECT_EQ(own.error().details, DumpJson(Json{{"run_id", run_id}}));
+  own_record.status = TaskStatus::kSucceeded;  // not failed or cancelled: the broker's answer
+  auto succeeded = service_.RetryTask(own_task);
+  ASSERT_FALSE(succeeded);
+  EXPECT_EQ(succeeded.error().message, "fake: the broker was asked");
 
   // A conflict of another kind is told as before.
   broker_.change_error = Error{ErrorCode::kConflict, "task " + child +
@@ -213,6 +234,26 @@ TEST_F(ServiceTest, ARetryRefusedForARunsTaskNamesTheRun) {
   EXPECT_EQ(running.error().message, "cannot retry task " + child +
                                          ": it is running; only "
                                          "failed or cancelled tasks can be retried");
+}
+
+// A pending run's cancel ends its history before Redis is asked anything (a follower gives up
+// on an ended run whose end does not come, and Redis may be slow or away).
+TEST_F(ServiceTest, ACancelledPendingRunsEndIsWrittenBeforeItsTaskIsCancelled) {
+  const std::string id = StartGreetRun(Caller{});
+  ASSERT_FALSE(id.empty());
+  auto reader = OpenStore((dir_.path() / "ferry.db").string());
+  ASSERT_TRUE(reader) << reader.error().message;
+  std::vector<std::string> seen;  // the run's event types when its task's cancel was asked
+  broker_.on_cancel = [&](const std::string&) {
+    auto events = (*reader)->ListRunEvents(id, 0, 100);
+    ASSERT_TRUE(events) << events.error().message;
+    for (const auto& e : *events) seen.push_back(e.type);
+  };
+  broker_.change_error = Error{ErrorCode::kUnavailable, "fake: Redis is slow"};
+  auto cancelled = service_.CancelRun(id, Caller{});
+  ASSERT_TRUE(cancelled) << cancelled.error().message;
+  ASSERT_FALSE(seen.empty()) << "the run's task was not asked to cancel";
+  EXPECT_EQ(seen.back(), "run.finished");
 }
 
 TEST_F(ServiceTest, TaskQueriesAndNotFound) {
