@@ -106,7 +106,7 @@ Table RunsTable(const Json& runs, bool unicode) {
       {"Run ID", "Workflow", "Version", "Status", "Trigger", "Created", "Duration", "Error"});
   for (const auto& r : runs) {
     const std::string status = Field(r, "status");
-    std::string error = Field(r, "error");
+    std::string error = OneLine(Field(r, "error"));
     if (auto node = Field(r, "failed_node"); node != "-") error = node + ": " + error;
     table.AddRow({Field(r, "id"), Field(r, "workflow"), "v" + Field(r, "version"),
                   Cell(status, StatusColor(status)), Field(r, "triggered_by"),
@@ -115,19 +115,25 @@ Table RunsTable(const Json& runs, bool unicode) {
   return table;
 }
 
+std::string OneLine(std::string text) {
+  text.erase(text.find_last_not_of(" \t\r\n") + 1);
+  std::replace_if(
+      text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return text;
+}
+
+std::string RunEndText(const Json& run) {
+  std::string text = Field(run, "status");
+  if (auto node = Field(run, "failed_node"); node != "-") text += " at node " + node;
+  if (auto error = Field(run, "error"); error != "-") text += ": " + OneLine(error);
+  return text;
+}
+
 std::string RunEventLine(const Json& e) {
   const Json d = e.contains("data") && e["data"].is_object() ? e["data"] : Json::object();
   const std::string type = Field(e, "type");
-  // One event, one line: a value's line breaks (a program's stderr ends with one) become spaces,
-  // and trailing ones go.
-  auto str = [&](const char* k) {
-    if (!d.contains(k)) return std::string();
-    std::string v = Field(d, k);
-    v.erase(v.find_last_not_of(" \t\r\n") + 1);
-    std::replace_if(
-        v.begin(), v.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-    return v;
-  };
+  // One event, one line (OneLine).
+  auto str = [&](const char* k) { return d.contains(k) ? OneLine(Field(d, k)) : std::string(); };
   std::string text;
   if (type == "node.started") {
     text = str("node") + "  started (" + str("kind") +
@@ -284,7 +290,10 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
     rows.emplace_back("Output", DumpJson(r["output"], 2));
   }
   if (auto node = Field(r, "failed_node"); node != "-") rows.emplace_back("Failed node", node);
-  if (auto error = Field(r, "error"); error != "-") rows.emplace_back("Error", error);
+  if (auto error = Field(r, "error"); error != "-") {
+    error.erase(error.find_last_not_of(" \t\r\n") + 1);  // its line breaks inside are kept
+    rows.emplace_back("Error", error);
+  }
   out.Print(RenderKeyValues(rows));
   out.Print("\n");
   const Json steps = r.value("steps", Json::array());
@@ -301,7 +310,7 @@ int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id) {
     table.AddRow({Field(st, "node"), Cell(status, StatusColor(status)), Field(st, "attempt"),
                   FieldTime(st, "started_at"),
                   timed ? FormatDuration(milliseconds(FieldInt(st, "duration_ms"))) : "-",
-                  Ellipsize(detail, 60, out.style().unicode)});
+                  Ellipsize(OneLine(detail), 60, out.style().unicode)});
   }
   out.PrintTable(table);
   return kExitOk;
@@ -323,10 +332,7 @@ int RunRunWatch(Context& ctx, const StoreFlags& sf, const RunWatchArgs& args) {
   if (out.json()) {
     out.PrintJsonLine(Json{{"run", *run}});
   } else {
-    std::string line = "run " + Field(*run, "id") + " " + Field(*run, "status");
-    if (auto node = Field(*run, "failed_node"); node != "-") line += " at node " + node;
-    if (auto error = Field(*run, "error"); error != "-") line += ": " + error;
-    out.Print(line + "\n");
+    out.Print("run " + Field(*run, "id") + " " + RunEndText(*run) + "\n");
   }
   return RunExitCode(*run);
 }

@@ -146,8 +146,13 @@ int RunWorkflowShow(Context& ctx, const StoreFlags& sf, const std::string& name)
   std::string trig;
   for (const auto& t : (*shown)["triggers"]) {
     const std::string kind = Field(t, "kind");
-    trig += (trig.empty() ? "" : ", ") + kind +
-            (kind == "webhook" ? " /hooks/" + Field(wf, "name") : " " + Field(t, "key"));
+    std::string what = kind == "webhook" ? "/hooks/" + Field(wf, "name") : Field(t, "key");
+    // A cron trigger by its schedule and zone ("cron 0 9 * * * Europe/Paris"), not its key.
+    const Json config = t.value("config", Json::object());
+    if (kind == "cron" && config.is_object() && config.contains("schedule")) {
+      what = Field(config, "schedule") + " " + config.value("timezone", std::string("UTC"));
+    }
+    trig += (trig.empty() ? "" : ", ") + kind + " " + what;
   }
   rows.emplace_back("Triggers", trig.empty() ? "-" : trig);
   out.Print(RenderKeyValues(rows));
@@ -224,14 +229,8 @@ int RunWorkflowRun(Context& ctx, const StoreFlags& sf, const WorkflowRunArgs& ar
     answer["run"] = *run;
     out.PrintJson(answer);
   } else {
-    std::string line = Field(*run, "status");
-    if (line == "succeeded") {
-      line += " in " + RunDuration(*run);
-    } else {
-      if (auto node = Field(*run, "failed_node"); node != "-") line += " at node " + node;
-      if (auto error = Field(*run, "error"); error != "-") line += ": " + error;
-    }
-    out.Print(line + "\n");
+    const bool succeeded = Field(*run, "status") == "succeeded";
+    out.Print((succeeded ? "succeeded in " + RunDuration(*run) : RunEndText(*run)) + "\n");
   }
   return RunExitCode(*run);
 }

@@ -24,6 +24,12 @@ Table RunsTable(const Json& runs, bool unicode);
 std::string RunDuration(const Json& run);
 // One human line per run event view: "10:30:15.123  greet  succeeded in 12ms".
 std::string RunEventLine(const Json& event);
+// `text` on one line: trailing whitespace gone (a program's stderr ends with a newline), line
+// breaks inside it as spaces.
+std::string OneLine(std::string text);
+// How an ended run ended, on one line: "failed at node b: sh: exit code 3: bad", "cancelled",
+// "succeeded".
+std::string RunEndText(const Json& run);
 
 struct WaitRunOptions {
   std::chrono::milliseconds timeout = std::chrono::hours(24 * 365);

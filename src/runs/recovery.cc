@@ -91,7 +91,8 @@ RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
     r.detail = "task " + std::string(TaskStatusName(ensured->task_status));
   } else {
     r.action = Action::kEnqueued;
-    r.detail = ensured->previous.empty() ? "never enqueued" : "previous task " + ensured->previous;
+    r.detail = ensured->previous.empty() ? "no task was enqueued before"
+                                         : "previous task " + ensured->previous;
   }
   return r;
 }
@@ -274,7 +275,7 @@ void RunSweeper::Loop(std::stop_token st) {
           if (r.action == Action::kAlive) continue;
           acted = true;
           auto log = r.action == Action::kError ? spdlog::level::warn : spdlog::level::info;
-          spdlog::log(log, "sweeper: run {} ({}, {}): {} {}{}", r.run_id, r.workflow,
+          spdlog::log(log, "sweeper: run {} ({}, {}): {} ({}){}", r.run_id, r.workflow,
                       RunStatusName(r.status), RecoveryActionName(r.action), r.detail,
                       r.task_id.empty() ? "" : " [task " + r.task_id + "]");
           // A Redis error poisons the connection state; reopen next pass.

@@ -79,5 +79,16 @@ TEST(MessagesTest, ARunEventIsOneLine) {
   EXPECT_NE(line.find("b  failed: one  two"), std::string::npos) << line;
 }
 
+// How a run ended, as `run watch` and `workflow run --wait` end: one line, without the newline a
+// program's stderr ends with (it printed an empty line after it).
+TEST(MessagesTest, ARunsEndIsOneLine) {
+  Json failed = {{"status", "failed"}, {"failed_node", "b"}, {"error", "sh: exit code 3: bad\n"}};
+  EXPECT_EQ(RunEndText(failed), "failed at node b: sh: exit code 3: bad");
+  Json two = {{"status", "failed"}, {"failed_node", "b"}, {"error", "one\ntwo\n\n"}};
+  EXPECT_EQ(RunEndText(two), "failed at node b: one two");
+  EXPECT_EQ(RunEndText(Json{{"status", "cancelled"}, {"error", nullptr}}), "cancelled");
+  EXPECT_EQ(OneLine("a\r\nb \t\n"), "a  b");
+}
+
 }  // namespace
 }  // namespace ferry::cli
