@@ -78,6 +78,14 @@ class BrokerTest : public ::testing::Test {
     return r;
   }
 
+  // A task of queue "default" that the task `waiter` of queue "runs" waits for.
+  SubmitRequest WaitedFor(const std::string& waiter) {
+    SubmitRequest r = Req("echo", "default");
+    r.waiter_queue = "runs";
+    r.waiter_id = waiter;
+    return r;
+  }
+
   std::string SubmitOk(const SubmitRequest& r) {
     auto s = broker_->Submit(r);
     EXPECT_TRUE(s) << s.error().ToString();
@@ -1457,20 +1465,13 @@ TEST_F(BrokerTest, SnoozeSchedulesAgainWithoutCountingAnAttempt) {
   EXPECT_EQ(*moved, 0);
 }
 
-// A task that another waits for (a run's task node's task) wakes its waiter when it ends: a
-// snoozed waiter is queued at once; one still running is marked, so that its next snooze queues
-// it at once instead; a retry is not an end and wakes nobody; a cancel while it is pending wakes
-// too. Waiters in another queue are found by the queue their submission named.
 // A task cancelled by the task that waits for it (a run's task node giving up an attempt's task)
 // does not wake that waiter: it would leave its slot and come back at once. Cancelled by anyone
 // else, it wakes it as any end does.
 TEST_F(BrokerTest, ACancelAskedByItsWaiterDoesNotWakeIt) {
   std::string parent = SubmitOk(Req("ferry.run", "runs"));
-  auto p = ClaimOk({"runs"}, "w1");
-  ASSERT_EQ(p.size(), 1u);
-  SubmitRequest child_req = Req("echo", "default");
-  child_req.waiter_queue = "runs";
-  child_req.waiter_id = parent;
+  ASSERT_EQ(ClaimOk({"runs"}, "w1").size(), 1u);
+  const SubmitRequest child_req = WaitedFor(parent);
   const std::string woken_field = Key("runs", "task:" + parent);
 
   std::string abandoned = SubmitOk(child_req);
@@ -1484,14 +1485,16 @@ TEST_F(BrokerTest, ACancelAskedByItsWaiterDoesNotWakeIt) {
   EXPECT_EQ(Cli({"HGET", woken_field, "woken"}), "1");
 }
 
+// A task that another waits for (a run's task node's task) wakes its waiter when it ends: a
+// snoozed waiter is queued at once; one still running is marked, so that its next snooze queues
+// it at once instead; a retry is not an end and wakes nobody; a cancel while it is pending wakes
+// too. Waiters in another queue are found by the queue their submission named.
 TEST_F(BrokerTest, AnEndingTaskWakesTheTaskThatWaitsForIt) {
   std::string parent = SubmitOk(Req("ferry.run", "runs"));
   auto p = ClaimOk({"runs"}, "w1");
   ASSERT_EQ(p.size(), 1u);
 
-  SubmitRequest child_req = Req("echo", "default");
-  child_req.waiter_queue = "runs";
-  child_req.waiter_id = parent;
+  SubmitRequest child_req = WaitedFor(parent);
   child_req.max_attempts = 2;
   std::string child = SubmitOk(child_req);
   EXPECT_FALSE(Cli({"HGET", Key("default", "task:" + child), "waiter"}).empty());
@@ -1657,9 +1660,7 @@ TEST_F(BrokerTest, SubmittedCountsTasksMadeWhateverTheIndexKeeps) {
 TEST_F(BrokerTest, AnEndedWaitedTaskKeepsItsKeyNoLongerThanItsRecord) {
   const int64_t month_ms = int64_t{30} * 24 * 3600 * 1000;
   std::string parent = SubmitOk(Req("ferry.run", "runs"));
-  SubmitRequest child_req = Req("echo", "default");
-  child_req.waiter_queue = "runs";
-  child_req.waiter_id = parent;
+  SubmitRequest child_req = WaitedFor(parent);
   child_req.unique_ttl = std::chrono::milliseconds(month_ms);
   auto key_ttl = [&](const std::string& key) {
     return std::stoll(Cli({"PTTL", Key("default", "unique:" + key)}));
@@ -1717,9 +1718,8 @@ TEST_F(BrokerTest, ATaskEndedByReclaimWakesItsWaiter) {
   const Completion z = AnHoursSnooze(p[0]);
   ASSERT_EQ(CompleteOne(z), CompletionOutcome::kApplied);
 
-  SubmitRequest child_req = Req("crash", "default");
-  child_req.waiter_queue = "runs";
-  child_req.waiter_id = parent;
+  SubmitRequest child_req = WaitedFor(parent);
+  child_req.kind = "crash";
   std::string child = SubmitOk(child_req);
   ASSERT_EQ(ClaimOk({"default"}, "w2").size(), 1u);
   // One take-over is allowed: the waiter still sleeps.
