@@ -153,6 +153,7 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   // The store decides; telling the task only stops the work sooner (the handler also polls the
   // run's status), so a failure here does not fail the cancel.
   Json out{{"run", views::Run(*run)}, {"task_id", nullptr}, {"task_cancel", nullptr}};
+  bool task_was_waiting = false;  // cancelled while no worker ran it
   if (auto task = runs::LatestRunTask(**store, id); task && *task) {
     out["task_id"] = (*task)->task_id;
     if (auto broker = brokers_.Acquire(); !broker) {
@@ -162,10 +163,17 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
       out["task_cancel"] = c.error().message;
     } else {
       out["task_cancel"] = *c == TaskStatus::kRunning ? "stopping" : TaskStatusName(*c);
+      task_was_waiting = *c == TaskStatus::kCancelled;
     }
   }
+  auto broker = brokers_.Acquire();
   if (unheld) {
-    if (auto broker = brokers_.Acquire()) runs::CancelTasksItWaitedFor(**store, **broker, id);
+    if (broker) runs::CancelTasksItWaitedFor(**store, **broker, id);
+  } else if (task_was_waiting) {
+    // The row names a worker, yet no handler holds the run: its handler stopped without
+    // releasing it (a drain, a lost lease) and its task waited in the queue, cancelled now, so
+    // none will take it again. Its end is written here, as for an unheld run.
+    runs::EndUnheldRun(**store, broker ? &**broker : nullptr, id, Json{{"status", "cancelled"}});
   }
   return out;
 }

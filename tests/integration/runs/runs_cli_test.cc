@@ -390,6 +390,28 @@ TEST_F(RunsCliTest, ACancelledPendingRunsHistoryEndsCancelled) {
   EXPECT_EQ(ShowRun(id)["status"], "cancelled");
 }
 
+// `ferry run cancel` on a run whose row still names a worker that no longer holds it (its
+// handler stopped without releasing it: a drain, a lost lease) while its task waits in the queue
+// for another: cancelling that task means no handler will end the run's history, so the cancel
+// does, and `run watch` tells the end as for any run.
+TEST_F(RunsCliTest, ACancelledRunItsWorkerLeftEndsItsHistory) {
+  std::string count = File("count.txt");
+  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "1s"))}).exit_code, 0);
+  auto started = Ferry({"--json", "workflow", "run", "three"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  const std::string id = Json::parse(started.out)["run"]["id"];
+  auto store = OpenStore(Store());
+  ASSERT_TRUE(store) << store.error().message;
+  // As a worker that took it and drained would leave it (epoch 1, generation 0).
+  ASSERT_TRUE((*store)->MarkRunRunning(id, 1, "gone-worker/task"));
+  EXPECT_EQ(ShowRun(id)["status"], "running");
+  auto cancel = Ferry({"run", "cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
+  EXPECT_NE(cancel.out.find("cancelled (task "), std::string::npos) << cancel.out;
+  auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
+  EXPECT_NE(watch.out.find("  run cancelled\n"), std::string::npos) << watch.out << watch.err;
+}
+
 // `ferry run cancel` on a run whose task node waits in its slot: the node, stopped mid-attempt,
 // has no step row (the run's end takes none), yet `run show` lists it as interrupted, as `run
 // watch` tells it, and its task is cancelled with the run.
