@@ -237,14 +237,43 @@ void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run
 }
 
 void EndUnheldRun(Store& store, Broker* broker, const std::string& run_id, const Json& finished) {
-  std::vector<NewRunEvent> events;
+  // The nodes it left mid-attempt, each told interrupted once, in order of start: those its
+  // history shows started and not finished since (a handler that died told no end for them),
+  // and those with a stored wait whose history tells no end (the wait's start may not have been
+  // written before the handler went; an end that was, as a last node's before its checkpoint,
+  // is the node's).
+  std::vector<std::pair<std::string, int>> open;  // node, attempt
+  std::set<std::string> ended;                    // last told finished, not interrupted
+  const auto forget = [&](const std::string& node) {
+    open.erase(
+        std::remove_if(open.begin(), open.end(), [&](const auto& o) { return o.first == node; }),
+        open.end());
+  };
+  (void)EachRunEvent(store, run_id,
+                     {std::string(kEventNodeStarted), std::string(kEventNodeFinished)},
+                     [&](const RunEvent& e, const Json& data) {
+                       if (!data.contains("node") || !data["node"].is_string()) return;
+                       const std::string node = data["node"].get<std::string>();
+                       forget(node);
+                       if (e.type == kEventNodeStarted) {
+                         ended.erase(node);
+                         open.emplace_back(node, data.value("attempt", 1));
+                       } else if (data.value("status", "") != "interrupted") {
+                         ended.insert(node);  // an interrupted node goes on when its run does
+                       }
+                     });
   if (auto steps = store.ListSteps(run_id)) {
     for (const auto& s : *steps) {
-      if (s.status != kStepWaiting) continue;
-      events.push_back(NewRunEvent{
-          std::string(kEventNodeFinished),
-          DumpJson(Json{{"node", s.node_id}, {"status", "interrupted"}, {"attempt", s.attempt}})});
+      if (s.status != kStepWaiting || ended.count(s.node_id) != 0) continue;
+      forget(s.node_id);
+      open.emplace_back(s.node_id, s.attempt);
     }
+  }
+  std::vector<NewRunEvent> events;
+  for (const auto& [node, attempt] : open) {
+    events.push_back(NewRunEvent{
+        std::string(kEventNodeFinished),
+        DumpJson(Json{{"node", node}, {"status", "interrupted"}, {"attempt", attempt}})});
   }
   events.push_back(NewRunEvent{std::string(kEventFinished), DumpJson(finished)});
   if (auto written = store.AppendRunEvents(run_id, events); !written) {

@@ -166,10 +166,11 @@ std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id
 // events), for a run that ended with no handler to do it (cancelled while released, or abandoned
 // by recovery): nobody waits for them now. Best effort.
 void CancelTasksItWaitedFor(Store& store, Broker& broker, const std::string& run_id);
-// Ends the history of a run that ended with no handler holding it (cancelled while pending or
-// released to wait, or abandoned by recovery), as a handler ends it as it stops: each wait it
-// had stored (a delay's, a task node's) told `node.finished {status: interrupted}`, then
-// `run.finished` with `finished` as its data, in one write. Then the tasks its task nodes left
+// Ends the history of a run that ended with no handler holding it (cancelled while pending,
+// released to wait or left by a handler that stopped, or abandoned by recovery), as a handler
+// ends it as it stops: each node it left mid-attempt (started with no end told since, or
+// waiting by a stored wait) told `node.finished {status: interrupted}`, then `run.finished`
+// with `finished` as its data, in one write. Then the tasks its task nodes left
 // are cancelled (CancelTasksItWaitedFor) when `broker` is given. Best effort, as
 // RecordRunEvent: the run's status is the store's already.
 void EndUnheldRun(Store& store, Broker* broker, const std::string& run_id, const Json& finished);

@@ -391,9 +391,9 @@ TEST_F(RunsCliTest, ACancelledPendingRunsHistoryEndsCancelled) {
 }
 
 // `ferry run cancel` on a run whose row still names a worker that no longer holds it (its
-// handler stopped without releasing it: a drain, a lost lease) while its task waits in the queue
-// for another: cancelling that task means no handler will end the run's history, so the cancel
-// does, and `run watch` tells the end as for any run.
+// handler stopped without releasing it: a drain, a lost lease, a crash) while its task waits in
+// the queue for another: cancelling that task means no handler will end the run's history, so
+// the cancel does, as a handler would: the node it left mid-attempt interrupted, then the end.
 TEST_F(RunsCliTest, ACancelledRunItsWorkerLeftEndsItsHistory) {
   std::string count = File("count.txt");
   ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "1s"))}).exit_code, 0);
@@ -402,14 +402,26 @@ TEST_F(RunsCliTest, ACancelledRunItsWorkerLeftEndsItsHistory) {
   const std::string id = Json::parse(started.out)["run"]["id"];
   auto store = OpenStore(Store());
   ASSERT_TRUE(store) << store.error().message;
-  // As a worker that took it and drained would leave it (epoch 1, generation 0).
+  // As a worker that took it and died would leave it (epoch 1, generation 0): `one` finished,
+  // `wait` started and told no end.
   ASSERT_TRUE((*store)->MarkRunRunning(id, 1, "gone-worker/task"));
+  for (const auto& [type, data] : std::vector<std::pair<std::string, Json>>{
+           {"node.started", {{"node", "one"}, {"attempt", 1}}},
+           {"node.finished", {{"node", "one"}, {"status", "succeeded"}, {"attempt", 1}}},
+           {"node.started", {{"node", "wait"}, {"attempt", 1}}}}) {
+    ASSERT_TRUE((*store)->AppendRunEvent(id, type, data.dump()));
+  }
   EXPECT_EQ(ShowRun(id)["status"], "running");
   auto cancel = Ferry({"run", "cancel", id});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
   EXPECT_NE(cancel.out.find("cancelled (task "), std::string::npos) << cancel.out;
   auto watch = Ferry({"run", "watch", id, "--timeout", "20s"}, seconds(25));
-  EXPECT_NE(watch.out.find("  run cancelled\n"), std::string::npos) << watch.out << watch.err;
+  const size_t interrupted = watch.out.find("  wait  interrupted\n");
+  EXPECT_NE(interrupted, std::string::npos) << watch.out << watch.err;
+  EXPECT_EQ(watch.out.find("  one  interrupted"), std::string::npos) << watch.out;
+  const size_t ended = watch.out.find("  run cancelled\n");
+  EXPECT_NE(ended, std::string::npos) << watch.out << watch.err;
+  EXPECT_GT(ended, interrupted) << watch.out;
 }
 
 // `ferry run cancel` on a run whose task node waits in its slot: the node, stopped mid-attempt,
