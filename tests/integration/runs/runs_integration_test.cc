@@ -1067,7 +1067,14 @@ nodes:
   EXPECT_EQ(done.failed_node, "boom");
   TaskListFilter f;
   f.queue = "nobody-serves-this";
-  auto list = broker_->ListTasks(f);
+  // Cancelled by the handler once the run's end is committed, so a moment after it shows.
+  Result<TaskPage> list = Fail(ErrorCode::kInternal, "not listed");
+  EXPECT_TRUE(Eventually(
+      [&] {
+        list = broker_->ListTasks(f);
+        return list && list->tasks.size() == 1 && list->tasks[0].status == TaskStatus::kCancelled;
+      },
+      seconds(10)));
   ASSERT_TRUE(list) << list.error().message;
   ASSERT_EQ(list->tasks.size(), 1u);
   EXPECT_EQ(list->tasks[0].status, TaskStatus::kCancelled);
