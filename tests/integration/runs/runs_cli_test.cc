@@ -22,6 +22,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Json = nlohmann::json;
 
+// Defined below, with the workflows these tests apply.
+std::string ThreeNodes(const std::string& file, const std::string& delay);
+
 std::string Slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;
@@ -87,6 +90,18 @@ class RunsCliTest : public ::testing::Test {
         },
         seconds(15));
   }
+  // Applies the three-node workflow (a 1 s delay in the middle) and starts a run of it with no
+  // worker serving its queue: the run's id ("" when either fails).
+  std::string PendingThreeNodeRun() {
+    const std::string count = File("count.txt");
+    auto applied = Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "1s"))});
+    EXPECT_EQ(applied.exit_code, 0) << applied.err;
+    auto started = Ferry({"--json", "workflow", "run", "three"});
+    EXPECT_EQ(started.exit_code, 0) << started.err;
+    Json j = Json::parse(started.out, nullptr, false);
+    return j.is_object() ? j["run"].value("id", "") : "";
+  }
+
   Json ShowRun(const std::string& id) {
     auto r = Ferry({"--json", "run", "show", id});
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -376,11 +391,8 @@ TEST_F(RunsCliTest, ACancelledRunOutOfItsSlotCancelsTheTaskItWaitsFor) {
 // `ferry run cancel` on a pending run (no worker yet): no handler will end its history, so the
 // cancel does, and `run watch` tells the end as for any run.
 TEST_F(RunsCliTest, ACancelledPendingRunsHistoryEndsCancelled) {
-  std::string count = File("count.txt");
-  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "1s"))}).exit_code, 0);
-  auto started = Ferry({"--json", "workflow", "run", "three"});
-  ASSERT_EQ(started.exit_code, 0) << started.err;
-  const std::string id = Json::parse(started.out)["run"]["id"];
+  const std::string id = PendingThreeNodeRun();
+  ASSERT_FALSE(id.empty());
   EXPECT_EQ(ShowRun(id)["status"], "pending");
   auto cancel = Ferry({"run", "cancel", id});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.out << cancel.err;
@@ -395,11 +407,8 @@ TEST_F(RunsCliTest, ACancelledPendingRunsHistoryEndsCancelled) {
 // the queue for another: cancelling that task means no handler will end the run's history, so
 // the cancel does, as a handler would: the node it left mid-attempt interrupted, then the end.
 TEST_F(RunsCliTest, ACancelledRunItsWorkerLeftEndsItsHistory) {
-  std::string count = File("count.txt");
-  ASSERT_EQ(Ferry({"workflow", "apply", File("three.yaml", ThreeNodes(count, "1s"))}).exit_code, 0);
-  auto started = Ferry({"--json", "workflow", "run", "three"});
-  ASSERT_EQ(started.exit_code, 0) << started.err;
-  const std::string id = Json::parse(started.out)["run"]["id"];
+  const std::string id = PendingThreeNodeRun();
+  ASSERT_FALSE(id.empty());
   auto store = OpenStore(Store());
   ASSERT_TRUE(store) << store.error().message;
   // As a worker that took it and died would leave it (epoch 1, generation 0): `one` finished,
