@@ -548,19 +548,9 @@ void Ingester::CheckCronInputs(const YAML::Node& root) {
 }
 
 std::optional<std::string> Ingester::CronShape(const std::string& s) {
-  if (s.empty()) return "empty schedule";
-  if (s[0] == '@') {
-    static const std::regex re(
-        "@(yearly|annually|monthly|weekly|daily|midnight|hourly|every [0-9]+(ms|s|m|h|d)"
-        "([0-9]+(ms|s|m|h|d))*)");
-    if (!std::regex_match(s, re)) {
-      return "unknown macro '" + s +
-             "' (expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or "
-             "@every <duration>)";
-    }
-    return std::nullopt;
-  }
-  static const std::regex field_re("[0-9A-Za-z*?/,#-]+");
+  // It stands in for the cron parser (src/cron) where none is given: loading a stored graph,
+  // which that parser judged when it was applied. So it takes at least what the parser takes:
+  // fields split on any blanks, macros in any case ("@Daily", "@EVERY 90s").
   std::vector<std::string> fields;
   size_t i = 0;
   while (i < s.size()) {
@@ -570,6 +560,22 @@ std::optional<std::string> Ingester::CronShape(const std::string& s) {
     if (j > i) fields.emplace_back(s.substr(i, j - i));
     i = j;
   }
+  if (fields.empty()) return "empty schedule";
+  if (fields[0][0] == '@') {
+    std::string macro = fields[0];
+    for (char& c : macro) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    static const std::regex macro_re("@(yearly|annually|monthly|weekly|daily|midnight|hourly)");
+    static const std::regex every_re("[0-9]+(ms|s|m|h|d)([0-9]+(ms|s|m|h|d))*");
+    const bool ok = macro == "@every" ? fields.size() == 2 && std::regex_match(fields[1], every_re)
+                                      : fields.size() == 1 && std::regex_match(macro, macro_re);
+    if (!ok) {
+      return "unknown macro '" + s +
+             "' (expected @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or "
+             "@every <duration>)";
+    }
+    return std::nullopt;
+  }
+  static const std::regex field_re("[0-9A-Za-z*?/,#-]+");
   if (fields.size() != 5 && fields.size() != 6) {
     return "expected 5 fields (minute hour day-of-month month day-of-week) or 6 with "
            "leading seconds, got " +
