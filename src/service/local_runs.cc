@@ -166,13 +166,13 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
       task_was_waiting = *c == TaskStatus::kCancelled;
     }
   }
-  auto broker = brokers_.Acquire();
   if (unheld) {
-    if (broker) runs::CancelTasksItWaitedFor(**store, **broker, id);
+    if (auto broker = brokers_.Acquire()) runs::CancelTasksItWaitedFor(**store, **broker, id);
   } else if (task_was_waiting) {
     // The row names a worker, yet no handler holds the run: its handler stopped without
     // releasing it (a drain, a lost lease) and its task waited in the queue, cancelled now, so
     // none will take it again. Its end is written here, as for an unheld run.
+    auto broker = brokers_.Acquire();
     runs::EndUnheldRun(**store, broker ? &**broker : nullptr, id, Json{{"status", "cancelled"}});
   }
   return out;

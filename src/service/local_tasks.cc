@@ -60,6 +60,22 @@ Error RunOwnsTask(const std::string& id, const std::string& what, const std::str
                DumpJson(Json{{"run_id", run}})};
 }
 
+// The refusal to retry the task of run `run`, its own (kind ferry.run), once that run has ended:
+// run again it would find the run ended and do nothing, yet end `succeeded`, so the run is what
+// to retry. None while the run goes on (its task dead-lettered while the store was away): the
+// retried task resumes it.
+Result<std::optional<Error>> EndedRunOwnsTask(Store& store, const std::string& id,
+                                              const std::string& run) {
+  auto found = store.GetRun(run);
+  if (!found) return Fail(found.error());
+  if (!*found || !IsTerminal((**found).status)) return std::optional<Error>();
+  if ((**found).status != RunStatus::kSucceeded) return RunOwnsTask(id, "the task of", run);
+  return Error{ErrorCode::kConflict,
+               "cannot retry task " + id + ": it is the task of workflow run " + run +
+                   ", which has succeeded: nothing is left to run",
+               DumpJson(Json{{"run_id", run}})};
+}
+
 // A retry's refusal as AboutTask says it, except for a task a workflow run waits for (its task
 // node's): the broker names the waiting task, and when that is a run's task, RunOwnsTask.
 Error AboutRetry(Broker& b, const Error& e, const std::string& id) {
@@ -187,29 +203,18 @@ Result<Json> LocalService::RetryTask(const std::string& id) {
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto task = b.GetTask(id);
     if (!task) return Fail(AboutTask(task.error(), "retry", id));
-    // A run's own task serves only its run. Once the run has ended, run again it would find the
-    // run ended and do nothing, yet end `succeeded`: the run is what to retry. A run that has
-    // not ended (its task dead-lettered while the store was away) goes on when its task is
-    // retried, as before.
+    // Only a failed or cancelled task is retried; the broker refuses the others.
     const bool retryable = *task && ((**task).status == TaskStatus::kFailed ||
                                      (**task).status == TaskStatus::kCancelled);
     if (const std::string run = retryable ? runs::RunServedBy(**task) : ""; !run.empty()) {
       auto store = stores_.Acquire();
       if (!store) return Fail(store.error());
-      auto found = (*store)->GetRun(run);
-      if (!found) {
-        if (MayBreakConnection(found.error())) store->MarkBad();
-        return Fail(found.error());
+      auto refusal = EndedRunOwnsTask(**store, id, run);
+      if (!refusal) {
+        if (MayBreakConnection(refusal.error())) store->MarkBad();
+        return Fail(refusal.error());
       }
-      if (*found && (**found).status == RunStatus::kSucceeded) {
-        return Fail(Error{ErrorCode::kConflict,
-                          "cannot retry task " + id + ": it is the task of workflow run " + run +
-                              ", which has succeeded: nothing is left to run",
-                          DumpJson(Json{{"run_id", run}})});
-      }
-      if (*found && IsTerminal((**found).status)) {
-        return Fail(RunOwnsTask(id, "the task of", run));
-      }
+      if (*refusal) return Fail(**refusal);
     }
     if (auto st = b.Retry(id); !st) return Fail(AboutRetry(b, st.error(), id));
     // The status the retry left it in. Not read back: a worker may have claimed, or even
