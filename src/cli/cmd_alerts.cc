@@ -42,7 +42,9 @@ int RunAlerts(Context& ctx, const StoreFlags& sf, const OpsFlags& flags) {
   }
   // Locally the store is read only when one is configured: a default ./.ferry is not created
   // for this.
-  const bool store_configured = PickSetting(sf.store, "store", ctx.env()).has_value();
+  auto store = PickStore(ctx, sf);
+  if (!store) return out.Fail(store.error());
+  const bool store_configured = store->has_value();
   auto svc = ctx.Service(sf, [&](service::LocalServiceOptions& o) {
     o.alerts = [&evaluator](Broker& b, Store* s) { return evaluator->EvaluateJson(b, s); };
     o.alerts_read_store = store_configured;

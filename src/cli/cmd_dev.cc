@@ -68,8 +68,10 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   }
   auto held = DataDirLock::Acquire(data_dir.string());
   if (!held) return out.Fail(held.error());
+  auto given_store = PickStore(ctx, sf);
+  if (!given_store) return out.Fail(given_store.error());
   std::string store_location =
-      sf.store && !sf.store->empty() ? *sf.store : (data_dir / "ferry.db").string();
+      *given_store ? (*given_store)->text : (data_dir / "ferry.db").string();
   auto cfg = ResolveClientConfig(ctx.global(), ctx.env(), "info");
   if (!cfg) return out.Fail(cfg.error());
   if (auto st = EnsureLogging(cfg->log); !st) return out.Fail(st.error());

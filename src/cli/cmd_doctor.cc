@@ -18,11 +18,13 @@ namespace {
 Result<Json> LocalChecks(Context& ctx, const StoreFlags& sf) {
   auto brokers = MakeRedisBrokerFactory(ctx.config().broker);
   std::unique_ptr<StoreFactory> stores;
-  auto location = PickSettingText(sf.store, "store", ctx.env());
-  if (location) {
+  auto location = PickStore(ctx, sf);
+  if (!location) return Fail(location.error());
+  if (*location) {
     StoreOptions so;
     so.migrate = false;
-    auto f = MakeStoreFactory(*location, so);
+    so.create = false;  // a mistyped path is a finding, not a new empty store
+    auto f = MakeStoreFactory((*location)->text, so);
     if (!f) return Fail(f.error());
     stores = std::move(*f);
   }

@@ -63,10 +63,19 @@ std::string Clock(int64_t ms) {
 // --------------------------------------------------------------------------------------------
 // Shared helpers (runs_common.h)
 
-Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf) {
-  if (auto store = PickSetting(sf.store, "store", ctx.env()); store && !store->text.empty()) {
-    return store->text;
+Result<std::optional<SettingText>> PickStore(const Context& ctx, const StoreFlags& sf) {
+  auto store = PickSetting(sf.store, "store", ctx.env());
+  if (store && store->text.empty()) {
+    return BadSetting(*store,
+                      "must not be empty (leave it out to use the data directory's ferry.db)");
   }
+  return store;
+}
+
+Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf) {
+  auto store = PickStore(ctx, sf);
+  if (!store) return Fail(store.error());
+  if (*store) return (*store)->text;
   const std::string dir = DataDirectory(std::nullopt, ctx.env());
   if (auto made = MakeDirectories(dir); !made) {
     return Fail(made.error().code, "cannot create " + dir + ": " + made.error().message);
@@ -74,15 +83,43 @@ Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& s
   return DefaultStoreFile(ctx);
 }
 
+namespace {
+
+// The store, or why it could not be opened, naming where it was looked for.
+Result<std::unique_ptr<Store>> Opened(Result<std::unique_ptr<Store>> store,
+                                      const std::string& location) {
+  if (store) return store;
+  return Fail(store.error().code,
+              "cannot open the store at " + MaskStoreUrl(location) + ": " + store.error().message);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags& sf) {
-  auto location = ResolveStoreLocation(ctx, sf);
-  if (!location) return Fail(location.error());
-  auto store = OpenStore(*location);
-  if (!store) {
-    return Fail(store.error().code, "cannot open the store at " + MaskStoreUrl(*location) + ": " +
-                                        store.error().message);
+  if (sf.create) {
+    auto location = ResolveStoreLocation(ctx, sf);
+    if (!location) return Fail(location.error());
+    return Opened(OpenStore(*location), *location);
   }
-  return store;
+  // Neither the data directory nor the file is made: a mistyped path is reported, not turned
+  // into a new, empty store that answers "no runs".
+  const auto given = PickStore(ctx, sf);
+  if (!given) return Fail(given.error());
+  const bool named = given->has_value();
+  const std::string location = named ? (*given)->text : DefaultStoreFile(ctx);
+  StoreOptions options;
+  options.create = false;
+  auto store = OpenStore(location, options);
+  if (store || store.error().code != ErrorCode::kNotFound)
+    return Opened(std::move(store), location);
+  if (named) {
+    return BadSetting(**given, "no store at " + MaskStoreUrl(location) +
+                                   ": nothing has made one there (`ferry workflow apply` makes a "
+                                   "new one)");
+  }
+  return Fail(ErrorCode::kNotFound, "no store at " + location +
+                                        " yet: `ferry workflow apply` or `ferry dev` makes it "
+                                        "there; --store or FERRY_STORE names another");
 }
 
 Status OpenStoreUpFront(StoreFactory& stores) {
@@ -453,8 +490,9 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
                                                        HandlerRegistry& registry) {
   auto support = std::make_shared<WorkerRunSupport>();
   // Not ResolveStoreLocation: a worker that never sees a run must not create ./.ferry.
-  auto store = PickSetting(sf.store, "store", ctx.env());
-  std::string location = store && !store->text.empty() ? store->text : DefaultStoreFile(ctx);
+  auto store = PickStore(ctx, sf);
+  if (!store) return Fail(store.error());
+  std::string location = *store ? (*store)->text : DefaultStoreFile(ctx);
   auto stores = MakeStoreFactory(location);
   if (!stores) return Fail(stores.error());
   support->stores = std::move(*stores);

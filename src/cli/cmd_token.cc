@@ -10,7 +10,7 @@ namespace ferry::cli {
 int RunTokenCreate(Context& ctx, const StoreFlags& sf, const std::string& name,
                    const std::string& scopes_text) {
   const Output& out = ctx.out();
-  auto svc = ctx.Service(sf);
+  auto svc = ctx.Service(Creating(sf));
   if (!svc) return out.Fail(svc.error());
   auto token = (*svc)->CreateToken(Json{{"name", name}, {"scopes", scopes_text}});
   // The service's words as they are (they name the fields `name` and `scopes`, as the API's do):

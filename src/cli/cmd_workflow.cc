@@ -43,7 +43,7 @@ int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs
   Json body{{"source", *source}};
   if (!args.author.empty()) body["author"] = args.author;
   if (!args.notes.empty()) body["notes"] = args.notes;
-  auto svc = ctx.Service(sf);
+  auto svc = ctx.Service(Creating(sf));
   if (!svc) return out.Fail(svc.error());
   auto applied = (*svc)->ApplyWorkflow(body, Context::Caller());
   if (!applied) {

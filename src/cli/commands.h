@@ -35,9 +35,18 @@ namespace ferry::cli {
 struct StoreFlags {
   std::optional<std::string> store;
   std::optional<std::string> secrets_file;
+  // The command may make the store (and the data directory) when there is none: `workflow apply`
+  // and `token create`, the first writes a store gets. The others report a missing one.
+  bool create = false;
   // --remediation-* given on the command line (worker start, scheduler start, dev): key -> text.
   std::map<std::string, std::string> remediation;
 };
+
+// `flags` with create set.
+inline StoreFlags Creating(StoreFlags flags) {
+  flags.create = true;
+  return flags;
+}
 
 // What every command shares: the global flags, the environment and the output mode.
 class Context {
@@ -246,7 +255,10 @@ int RunScheduleList(Context& ctx, const StoreFlags& sf);
 int RunSchedulePause(Context& ctx, const StoreFlags& sf, const std::string& workflow, bool paused);
 int RunScheduleNext(Context& ctx, const ScheduleNextArgs& args);
 
-// The store location: --store, else FERRY_STORE, else ./.ferry/ferry.db (directory created).
+// The store setting (--store, else FERRY_STORE or the config file) when one is given. An empty
+// --store is refused: taken as "not given" it would silently pick the default store instead.
+Result<std::optional<SettingText>> PickStore(const Context& ctx, const StoreFlags& sf);
+// The store location: PickStore's, else the data directory's ferry.db (directory created).
 Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& sf);
 // Opens the store once, for the long-running commands (server, scheduler, dev): pending
 // migrations are applied up front, and a store that cannot be opened stops the command at its

@@ -23,11 +23,22 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
+// A path naming a file, not one of SQLite's own names (":memory:", "file:..." URIs).
+bool IsFilePath(const std::string& path) {
+  return !path.empty() && path.front() != ':' && !StartsWith(path, "file:");
+}
+
 class SqliteFactory final : public StoreFactory {
  public:
   SqliteFactory(std::string path, StoreOptions options)
       : path_(std::move(path)), options_(options) {}
   Result<std::unique_ptr<Store>> Open() override {
+    if (!options_.create && IsFilePath(path_)) {
+      std::error_code ec;
+      if (!std::filesystem::exists(path_, ec) && !ec) {
+        return Fail(ErrorCode::kNotFound, "there is no SQLite database at " + path_);
+      }
+    }
     auto conn =
         store_internal::OpenSqliteConn(path_, options_.busy_timeout, options_.write_precedence);
     if (!conn) return Fail(conn.error());
@@ -212,8 +223,7 @@ Result<std::unique_ptr<StoreFactory>> MakeStoreFactory(const std::string& url_or
 std::string StoreLocationFromAnywhere(const std::string& url_or_path) {
   const StoreLocation where = ParseStoreLocation(url_or_path);
   const std::string& path = where.path;
-  if (where.kind != StoreLocation::Kind::kSqlite || path.empty() || path.front() == '/' ||
-      path.front() == ':' || path.rfind("file:", 0) == 0) {
+  if (where.kind != StoreLocation::Kind::kSqlite || !IsFilePath(path) || path.front() == '/') {
     return url_or_path;  // a server, an absolute path, or SQLite's own names (":memory:", ...)
   }
   std::error_code ec;

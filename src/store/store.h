@@ -443,6 +443,10 @@ struct StoreOptions {
   // start`, so that its answers do not wait behind a worker's runs). PostgreSQL has row locks: no
   // effect.
   bool write_precedence = false;
+  // SQLite: make the database file when there is none. When false, a missing file fails with
+  // kNotFound instead, so that a mistyped path read by a command that only looks is reported,
+  // not turned into a new, empty store.
+  bool create = true;
 };
 
 // A write transaction on one Store. While it is open every call on that Store runs inside it.

@@ -472,6 +472,55 @@ TEST(CliStore, AnUnreachableStoreExitsThreeNamingIt) {
   }
 }
 
+// A command that only reads or changes what a store holds makes no store where there is none: a
+// mistyped --store or FERRY_STORE is a usage error naming it (exit 2), the default location with
+// nothing there yet says so (exit 1), and an empty --store is refused rather than taken for the
+// default. Neither file nor data directory is left behind; `workflow apply` makes the store.
+TEST(CliStore, ACommandThatOnlyReadsMakesNoStoreWhereThereIsNone) {
+  TempDir dir;
+  const std::string typo = (dir.path() / "fery.db").string();
+  const std::string data_dir = (dir.path() / "data").string();
+  auto run = [&](std::vector<std::string> args, std::map<std::string, std::string> env) {
+    std::vector<std::string> argv = {FerryBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.emplace("NO_COLOR", "1");
+    env.emplace("FERRY_DATA_DIR", data_dir);
+    return RunCommand(argv, seconds(30), env);
+  };
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"run", "list"}, {"workflow", "list"}, {"run", "show", "01J00000000000000000000000"}}) {
+    auto with_store = [&](const std::string& store) {
+      auto with = args;
+      with.insert(with.end(), {"--store", store});
+      return run(with, {});
+    };
+    auto flag = with_store(typo);
+    EXPECT_EQ(flag.exit_code, 2) << args[1] << ": " << flag.err;
+    EXPECT_TRUE(
+        Contains(flag.err, "ferry: --store: no store at " + typo + ": nothing has made one"))
+        << flag.err;
+    auto env = run(args, {{"FERRY_STORE", typo}});
+    EXPECT_EQ(env.exit_code, 2) << args[1] << ": " << env.err;
+    EXPECT_TRUE(Contains(env.err, "ferry: FERRY_STORE: no store at " + typo)) << env.err;
+    auto fallback = run(args, {});
+    EXPECT_EQ(fallback.exit_code, 1) << args[1] << ": " << fallback.err;
+    EXPECT_TRUE(Contains(fallback.err, "no store at " + data_dir + "/ferry.db yet"))
+        << fallback.err;
+    auto empty = with_store("");
+    EXPECT_EQ(empty.exit_code, 2) << args[1] << ": " << empty.err;
+    EXPECT_TRUE(Contains(empty.err, "ferry: --store: must not be empty")) << empty.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(typo));
+  EXPECT_FALSE(std::filesystem::exists(data_dir));
+
+  const std::string hello = std::string(FERRY_SOURCE_DIR) + "/examples/hello.yaml";
+  auto applied = run({"workflow", "apply", hello, "--store", typo}, {});
+  EXPECT_EQ(applied.exit_code, 0) << applied.err;
+  auto listed = run({"workflow", "list", "--store", typo}, {});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_TRUE(Contains(listed.out, "hello")) << listed.out;
+}
+
 TEST_F(CliTest, WrongPasswordExitsThree) {
   RedisServer secured(RedisServer::Options{"right-password", false});
   std::string url = "redis://:not-it@127.0.0.1:" + std::to_string(secured.port());
