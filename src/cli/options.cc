@@ -3,7 +3,6 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -11,6 +10,7 @@
 #include "core/mask.h"
 #include "core/redis_url.h"
 #include "core/time_util.h"
+#include "cron/cron.h"
 #include "handlers/register.h"
 #include "ops/config.h"
 
@@ -22,18 +22,6 @@ std::string Trim(const std::string& s) {
   if (b == std::string::npos) return "";
   size_t e = s.find_last_not_of(" \t");
   return s.substr(b, e - b + 1);
-}
-
-bool ParseDigits(const std::string& s, size_t pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = 0; i < n; ++i) {
-    char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  out = v;
-  return true;
 }
 
 Result<bool> ParseYesNo(const SettingText& raw) {
@@ -384,71 +372,16 @@ Result<std::vector<std::string>> ParseQueueList(const std::string& text) {
 }
 
 Result<int64_t> ParseIso8601(const std::string& text) {
-  auto bad = [&] {
+  bool zoned = false;
+  auto t = cron::ParseIso8601(text, nullptr, &zoned);
+  if (!t) return Fail(t.error());
+  if (!zoned) {
     return Fail(ErrorCode::kInvalidArgument,
-                "bad time '" + text + "': expected ISO 8601, e.g. 2026-02-17T10:30:00Z");
-  };
-  std::tm tm{};
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!ParseDigits(text, 0, 4, year) || text.size() < 10 || text[4] != '-' ||
-      !ParseDigits(text, 5, 2, month) || text[7] != '-' || !ParseDigits(text, 8, 2, day)) {
-    return bad();
+                "bad time '" + text +
+                    "': needs a time with a zone, e.g. 2026-02-17T10:30:00Z or "
+                    "2026-02-17T12:30:00+02:00");
   }
-  size_t pos = 10;
-  int64_t millis = 0;
-  int64_t offset_s = 0;
-  if (pos < text.size()) {
-    if (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ') return bad();
-    ++pos;
-    if (!ParseDigits(text, pos, 2, hour) || pos + 2 >= text.size() || text[pos + 2] != ':' ||
-        !ParseDigits(text, pos + 3, 2, minute)) {
-      return bad();
-    }
-    pos += 5;
-    if (pos < text.size() && text[pos] == ':') {
-      if (!ParseDigits(text, pos + 1, 2, second)) return bad();
-      pos += 3;
-      if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
-        ++pos;
-        int64_t scale = 100;
-        size_t digits = 0;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-          millis += (text[pos] - '0') * scale;
-          scale /= 10;
-          ++pos;
-          ++digits;
-        }
-        if (digits == 0) return bad();
-      }
-    }
-    if (pos == text.size()) return bad();  // a time needs a zone: Z or an offset
-    if (text[pos] == 'Z' || text[pos] == 'z') {
-      ++pos;
-    } else if (text[pos] == '+' || text[pos] == '-') {
-      int sign = text[pos] == '-' ? -1 : 1;
-      int oh = 0, om = 0;
-      if (!ParseDigits(text, pos + 1, 2, oh)) return bad();
-      pos += 3;
-      if (pos < text.size() && text[pos] == ':') ++pos;
-      if (!ParseDigits(text, pos, 2, om)) return bad();
-      pos += 2;
-      offset_s = sign * (oh * 3600 + om * 60);
-    } else {
-      return bad();
-    }
-  }
-  if (pos != text.size()) return bad();
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
-    return bad();
-  }
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  int64_t secs = static_cast<int64_t>(timegm(&tm));
-  return (secs - offset_s) * 1000 + millis;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
 }
 
 }  // namespace ferry::cli

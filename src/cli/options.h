@@ -173,8 +173,9 @@ Status RegisterDeclaredHandlers(const HandlerDeclarations& declared, const EnvLo
 // "a, b,c" -> {"a","b","c"}; each name validated, no empties, no duplicates.
 Result<std::vector<std::string>> ParseQueueList(const std::string& text);
 
-// Parses an ISO 8601 UTC/offset timestamp: "2026-02-17T10:30:15Z", "2026-02-17 10:30:15.5+02:00",
-// "2026-02-17" (midnight UTC). Returns epoch milliseconds.
+// Parses an ISO 8601 time with a zone, "2026-02-17T10:30:15Z" or "2026-02-17 10:30:15.5+02:00"
+// (cron::ParseIso8601's grammar: no such date, hour, second or offset is accepted), to epoch
+// milliseconds (sub-millisecond digits truncated).
 Result<int64_t> ParseIso8601(const std::string& text);
 
 }  // namespace ferry::cli

@@ -130,7 +130,8 @@ std::string FormatIso8601(SystemTime t, const date::time_zone* tz);
 // Parses "2026-03-08T01:30:00-05:00", "...Z", "2026-03-08T01:30[:00[.123]]" or "2026-03-08"
 // (a space may replace 'T'). Without an offset the text is wall-clock time in `tz` (nullptr =
 // UTC): a time in a DST gap resolves to the first instant after the gap, a repeated time to its
-// first occurrence.
-Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz);
+// first occurrence. `zoned`, when given, is set to whether the text carried Z or an offset.
+Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz,
+                                bool* zoned = nullptr);
 
 }  // namespace ferry::cron

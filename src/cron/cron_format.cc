@@ -50,7 +50,8 @@ std::string FormatIso8601(SystemTime t, const date::time_zone* tz) {
   return out;
 }
 
-Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz) {
+Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz, bool* zoned) {
+  if (zoned != nullptr) *zoned = false;
   auto bad = [&](const std::string& why) {
     return Fail(ErrorCode::kInvalidArgument,
                 "bad time '" + std::string(text) + "': " + why +
@@ -130,6 +131,7 @@ Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz
     return bad("unexpected '" + std::string(1, text[i]) + "'");
   }
   if (i != text.size()) return bad("trailing characters");
+  if (zoned != nullptr) *zoned = true;
   return SystemTime{local.time_since_epoch() - offset} + fraction;
 }
 

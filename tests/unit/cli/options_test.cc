@@ -273,11 +273,27 @@ TEST(OptionsTest, Iso8601) {
   EXPECT_EQ(*ParseIso8601("2026-02-17T12:30:15+02:00"), 1771324215000);
   EXPECT_EQ(*ParseIso8601("2026-02-17 05:30:15-0500"), 1771324215000);
   EXPECT_EQ(*ParseIso8601("2026-02-17T10:30Z"), 1771324200000);
-  EXPECT_EQ(*ParseIso8601("2026-02-17"), 1771286400000);
+  EXPECT_EQ(*ParseIso8601("2028-02-29T00:00:00Z"), 1835395200000);  // a leap day
+  EXPECT_EQ(*ParseIso8601("2027-01-01T00:00:59+23:59"), 1798675319000);
   EXPECT_FALSE(ParseIso8601("2026-02-17T10:30:15"));  // no zone: ambiguous
+  EXPECT_FALSE(ParseIso8601("2026-02-17"));           // nor a date alone
   EXPECT_FALSE(ParseIso8601("tomorrow"));
-  EXPECT_FALSE(ParseIso8601("2026-13-01"));
+  EXPECT_FALSE(ParseIso8601("2026-13-01T00:00:00Z"));
   EXPECT_FALSE(ParseIso8601("2026-02-17T10:30:15Zjunk"));
+}
+
+// Each a step past what exists: refused, never moved to the nearest time that does (2027-02-30
+// was taken as 2027-03-02, an offset of +99:99 as 4 days and 3 hours).
+TEST(OptionsTest, Iso8601RefusesTimesThatDoNotExist) {
+  for (const char* text :
+       {"2027-02-30T10:00:00Z", "2027-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
+        "2027-01-01T24:00:00Z", "2027-01-01T00:60:00Z", "2027-01-01T00:00:60Z",
+        "2027-01-01T00:00:00+24:00", "2027-01-01T00:00:00+23:60", "2027-01-01T00:00:00+99:99"}) {
+    auto t = ParseIso8601(text);
+    ASSERT_FALSE(t) << text << " taken as " << *t;
+    EXPECT_NE(t.error().message.find(std::string("bad time '") + text + "'"), std::string::npos)
+        << t.error().message;
+  }
 }
 
 }  // namespace
