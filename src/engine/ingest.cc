@@ -70,21 +70,36 @@ void Ingester::RunUnchecked() {
     return;
   }
   // The YAML parser would turn bytes that are not UTF-8 into U+FFFD, and a run would get text
-  // the definition never held: refuse them, saying where.
-  if (auto bad = Utf8FirstInvalid(src_)) {
-    const std::string_view before = src_.substr(0, *bad);
+  // the definition never held: refuse them, saying where. A NUL is UTF-8 but ends the parser's
+  // reading of a line somewhere else than where it is, so it gets its own words.
+  auto refuse_byte = [&](size_t at, const std::string& what) {
+    const std::string_view before = src_.substr(0, at);
     const size_t newline = before.rfind('\n');
     const size_t line_start = newline == std::string_view::npos ? 0 : newline + 1;
+    diags_.push_back(Diagnostic{
+        static_cast<int>(std::count(before.begin(), before.end(), '\n') + 1),
+        static_cast<int>(at - line_start + 1), "",
+        what + " at byte offset " + std::to_string(at) + "; a definition is UTF-8 text"});
+  };
+  if (auto bad = Utf8FirstInvalid(src_)) {
     char hex[8];
     std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(src_[*bad]));
-    diags_.push_back(
-        Diagnostic{static_cast<int>(std::count(before.begin(), before.end(), '\n') + 1),
-                   static_cast<int>(*bad - line_start + 1), "",
-                   "not UTF-8: byte " + std::string(hex) + " at byte offset " +
-                       std::to_string(*bad) + "; a definition is UTF-8 text"});
+    refuse_byte(*bad, "not UTF-8: byte " + std::string(hex));
     return;
   }
-  YAML::Node root = YAML::Load(std::string(src_));
+  if (const size_t nul = src_.find('\0'); nul != std::string_view::npos) {
+    refuse_byte(nul, "a NUL byte");
+    return;
+  }
+  // One file, one workflow: YAML::Load would read the first document and drop the others unsaid.
+  const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(src_));
+  if (documents.size() > 1) {
+    diags_.push_back(MakeDiagnostic(documents[1].Mark(), "",
+                                    "a second YAML document: a file holds one workflow (apply "
+                                    "each in a file of its own)"));
+    return;
+  }
+  YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
   if (!root.IsDefined() || root.IsNull()) {
     diags_.push_back(Diagnostic{0, 0, "",
                                 "the document is empty; expected a mapping with "
