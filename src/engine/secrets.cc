@@ -17,18 +17,30 @@ bool IsValidSecretName(std::string_view name) {
   });
 }
 
+std::string SecretKey(std::string_view name) {
+  std::string key(name);
+  for (char& c : key) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return key;
+}
+
 std::optional<std::string> EnvSecretResolver::Resolve(const std::string& name) const {
   if (!IsValidSecretName(name)) return std::nullopt;
-  std::string key = prefix_;
-  for (char c : name) key += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string key = prefix_ + SecretKey(name);
   // getenv is safe here: Ferry never calls setenv after start-up.
   const char* v = std::getenv(key.c_str());  // NOLINT(concurrency-mt-unsafe)
   if (v == nullptr) return std::nullopt;
   return std::string(v);
 }
 
+MapSecretResolver::MapSecretResolver(const std::map<std::string, std::string>& values)
+    : values_([&] {
+        std::map<std::string, std::string> keyed;
+        for (const auto& [name, value] : values) keyed.emplace(SecretKey(name), value);
+        return keyed;
+      }()) {}
+
 std::optional<std::string> MapSecretResolver::Resolve(const std::string& name) const {
-  auto it = values_.find(name);
+  auto it = values_.find(SecretKey(name));
   if (it == values_.end()) return std::nullopt;
   return it->second;
 }
@@ -43,6 +55,18 @@ std::optional<std::string> ChainSecretResolver::Resolve(const std::string& name)
 
 Result<std::map<std::string, std::string>> ParseSecretsText(std::string_view text) {
   std::map<std::string, std::string> out;
+  std::map<std::string, std::string> keys;  // SecretKey -> the name as first given
+  // A second value for one secret would silently replace the first.
+  auto once = [&](const std::string& name, const std::string& where) -> Status {
+    auto [it, fresh] = keys.emplace(SecretKey(name), name);
+    if (fresh) return {};
+    return Fail(ErrorCode::kInvalidArgument,
+                where + name + " is given twice" +
+                    (it->second == name ? ""
+                                        : " (as " + it->second +
+                                              " before: names are "
+                                              "matched without regard to case)"));
+  };
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {
     auto j = ParseJson(text);
@@ -53,6 +77,11 @@ Result<std::map<std::string, std::string>> ParseSecretsText(std::string_view tex
         return Fail(ErrorCode::kInvalidArgument,
                     "secrets file: value of " + it.key() + " is not a string");
       }
+      if (!IsValidSecretName(it.key())) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "secrets file: " + it.key() + " is not a secret name (use A-Z, 0-9 and _)");
+      }
+      if (auto st = once(it.key(), "secrets file: "); !st) return Fail(st.error());
       out[it.key()] = it.value().get<std::string>();
     }
     return out;
@@ -81,6 +110,9 @@ Result<std::map<std::string, std::string>> ParseSecretsText(std::string_view tex
     if (!IsValidSecretName(name)) {
       return Fail(ErrorCode::kInvalidArgument,
                   "secrets file line " + std::to_string(line_no) + ": bad secret name");
+    }
+    if (auto st = once(name, "secrets file line " + std::to_string(line_no) + ": "); !st) {
+      return Fail(st.error());
     }
     out[name] = std::string(line.substr(eq + 1));
     if (end == text.size()) break;

@@ -23,6 +23,10 @@ namespace ferry::engine {
 
 // Secret names: [A-Za-z_][A-Za-z0-9_]{0,127}.
 bool IsValidSecretName(std::string_view name);
+// The form every lookup matches a secret name by: upper-cased, as FERRY_SECRET_<NAME> has it, so
+// `api_token` and `API_TOKEN` are one secret in the environment, a secrets file and token scopes
+// alike.
+std::string SecretKey(std::string_view name);
 
 class SecretResolver {
  public:
@@ -44,8 +48,8 @@ class EnvSecretResolver final : public SecretResolver {
 // A fixed map: secrets files and tests.
 class MapSecretResolver final : public SecretResolver {
  public:
-  explicit MapSecretResolver(std::map<std::string, std::string> values)
-      : values_(std::move(values)) {}
+  // Keys are matched by SecretKey; of two that differ only in case, one is kept.
+  explicit MapSecretResolver(const std::map<std::string, std::string>& values);
   std::optional<std::string> Resolve(const std::string& name) const override;
 
  private:
@@ -56,8 +60,9 @@ class MapSecretResolver final : public SecretResolver {
 inline constexpr size_t kMaxSecretsFileBytes = 1 << 20;
 // Loads a secrets file: either a JSON object {"NAME": "value"} or lines `NAME=value`
 // (blank lines and lines starting with '#' ignored; the value is everything after the first '=').
-// kInvalidArgument for a file that cannot be read (missing, a directory, larger than
-// kMaxSecretsFileBytes) or is malformed; the message says which, without the path.
+// A name given twice (in any case) is refused. kInvalidArgument for a file that cannot be read
+// (missing, a directory, larger than kMaxSecretsFileBytes) or is malformed; the message says which,
+// without the path.
 Result<std::unique_ptr<MapSecretResolver>> LoadSecretsFile(const std::string& path);
 Result<std::map<std::string, std::string>> ParseSecretsText(std::string_view text);
 

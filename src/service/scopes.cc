@@ -66,9 +66,12 @@ bool Allows(const std::vector<std::string>& granted, Scope needed) {
 
 bool AllowsSecret(const std::vector<std::string>& granted, std::string_view name) {
   if (Allows(granted, Scope::kAdmin)) return true;
+  // Matched as the worker resolves the name (engine::SecretKey): without regard to case.
+  const std::string key = engine::SecretKey(name);
   return std::any_of(granted.begin(), granted.end(), [&](const std::string& g) {
-    return g.rfind(kSecretPrefix, 0) == 0 &&
-           (g.substr(kSecretPrefix.size()) == "*" || g.substr(kSecretPrefix.size()) == name);
+    if (g.rfind(kSecretPrefix, 0) != 0) return false;
+    const std::string_view scoped = std::string_view(g).substr(kSecretPrefix.size());
+    return scoped == "*" || engine::SecretKey(scoped) == key;
   });
 }
 

@@ -31,6 +31,27 @@ TEST(Secrets, FileFormats) {
 }
 
 // A secrets file that is not one is refused naming why, before it can take memory.
+// One secret, one value: a second line (or key) for a name, in any case, was taken silently
+// (the last line won; a JSON key in another case was never found).
+TEST(Secrets, AFileNamesEachSecretOnceAndIsReadWithoutRegardToCase) {
+  auto twice = ParseSecretsText("A=1\nB=2\nA=3\n");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message, "secrets file line 3: A is given twice");
+  auto cased = ParseSecretsText("api_token=1\nAPI_TOKEN=2\n");
+  ASSERT_FALSE(cased);
+  EXPECT_EQ(cased.error().message,
+            "secrets file line 2: API_TOKEN is given twice (as api_token before: names are "
+            "matched without regard to case)");
+  EXPECT_FALSE(ParseSecretsText(R"({"a": "1", "A": "2"})"));
+  EXPECT_FALSE(ParseSecretsText(R"({"not a name": "1"})"));
+  auto json = ParseSecretsText(R"({"api_token": "v"})");
+  ASSERT_TRUE(json) << json.error().message;
+  MapSecretResolver file(*json);
+  EXPECT_EQ(file.Resolve("API_TOKEN"), "v");
+  EXPECT_EQ(file.Resolve("api_token"), "v");
+  EXPECT_EQ(file.Resolve("API_TOKENS"), std::nullopt);
+}
+
 TEST(Secrets, WhatIsNotASmallFileIsRefused) {
   const std::string dir = ::testing::TempDir() + "ferry-secrets-test";
   std::filesystem::create_directories(dir);

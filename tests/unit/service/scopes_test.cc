@@ -37,6 +37,16 @@ TEST(Scopes, SecretGrants) {
   EXPECT_FALSE(FirstDeniedSecret({"secret:A"}, {"A"}));
 }
 
+// The worker resolves `api_token` and `API_TOKEN` as one secret (FERRY_SECRET_API_TOKEN): a grant
+// of either is a grant of both, and of no other.
+TEST(Scopes, ASecretGrantMatchesTheNameWithoutRegardToCase) {
+  EXPECT_TRUE(AllowsSecret({"secret:hello_webhook"}, "HELLO_WEBHOOK"));
+  EXPECT_TRUE(AllowsSecret({"secret:HELLO_WEBHOOK"}, "hello_webhook"));
+  EXPECT_TRUE(AllowsSecret({"secret:Api_Token"}, "api_TOKEN"));
+  EXPECT_FALSE(AllowsSecret({"secret:hello_webhook"}, "HELLO_WEBHOOKS"));
+  EXPECT_FALSE(AllowsSecret({"secret:hello_webhook"}, "HELLO"));
+}
+
 TEST(Scopes, TokenSecretShape) {
   std::string a = NewApiTokenSecret();
   EXPECT_EQ(a.rfind("fy_", 0), 0u);
