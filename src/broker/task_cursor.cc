@@ -1,17 +1,14 @@
 #include "broker/task_cursor.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
+#include <cstdint>
 
 #include "broker/broker.h"
 #include "core/ids.h"
 
 namespace ferry {
 namespace {
-
-// Longest part after the '-': a sequence number (20 digits) or a task id (26 characters).
-constexpr size_t kRestMax = 32;
 
 Error Malformed(const std::string& why) {
   return Error{ErrorCode::kInvalidArgument,
@@ -29,7 +26,11 @@ std::string EncodeTaskCursor(const TaskCursor& cursor) {
   return out;
 }
 
-Result<TaskCursor> DecodeTaskCursor(std::string_view text) {
+ListingOf ListingFor(std::optional<TaskStatus> status) {
+  return status == TaskStatus::kFailed ? ListingOf::kDeadLetters : ListingOf::kIndex;
+}
+
+Result<TaskCursor> DecodeTaskCursor(std::string_view text, ListingOf of) {
   TaskCursor out;
   if (text.empty()) return out;
   size_t start = 0;
@@ -47,18 +48,22 @@ Result<TaskCursor> DecodeTaskCursor(std::string_view text) {
       pos.remove_prefix(1);
     }
     const size_t dash = pos.find('-');
-    if (dash == std::string_view::npos || dash == 0) {
-      return Fail(Malformed("queue " + queue + "'s position is not <ms>-<n>"));
-    }
+    const std::string bad = "queue " + queue + "'s position is not " +
+                            (of == ListingOf::kIndex ? "<ms>-<n>" : "<ms>-<task id>");
+    if (dash == std::string_view::npos || dash == 0) return Fail(Malformed(bad));
     const auto [end, ec] = std::from_chars(pos.data(), pos.data() + dash, p.ms);
-    if (ec != std::errc() || end != pos.data() + dash || p.ms < 0) {
-      return Fail(Malformed("queue " + queue + "'s position is not <ms>-<n>"));
-    }
+    if (ec != std::errc() || end != pos.data() + dash || p.ms < 0) return Fail(Malformed(bad));
     p.rest = std::string(pos.substr(dash + 1));
-    if (p.rest.empty() || p.rest.size() > kRestMax ||
-        !std::all_of(p.rest.begin(), p.rest.end(),
-                     [](unsigned char c) { return std::isdigit(c) || std::isupper(c); })) {
-      return Fail(Malformed("queue " + queue + "'s position is not <ms>-<n>"));
+    if (of == ListingOf::kDeadLetters) {
+      if (!LooksLikeId(p.rest)) return Fail(Malformed(bad));
+    } else {
+      // A stream id's sequence number: unsigned 64-bit decimal digits (no sign).
+      uint64_t seq = 0;
+      const char* last = p.rest.data() + p.rest.size();
+      const auto [seq_end, seq_ec] = std::from_chars(p.rest.data(), last, seq);
+      if (seq_ec != std::errc() || seq_end != last) return Fail(Malformed(bad));
+      // No entry is 0-0, and Redis refuses to range after it: no page gave this.
+      if (p.ms == 0 && seq == 0) return Fail(Malformed("queue " + queue + "'s position is 0-0"));
     }
     if (!out.emplace(queue, std::move(p)).second) {
       return Fail(Malformed("queue " + queue + " is named twice"));
@@ -73,9 +78,9 @@ bool IsStoredCursorName(std::string_view text) {
          LooksLikeId(std::string(text.substr(1)));
 }
 
-Status CheckTaskCursor(std::string_view text) {
+Status CheckTaskCursor(std::string_view text, ListingOf of) {
   if (IsStoredCursorName(text)) return {};
-  if (auto c = DecodeTaskCursor(text); !c) return Fail(c.error());
+  if (auto c = DecodeTaskCursor(text, of); !c) return Fail(c.error());
   return {};
 }
 

@@ -163,7 +163,9 @@ Result<Json> LocalService::ListTasks(const Query& query) {
     filter.kind = kind;
   }
   filter.cursor = q.Text("cursor");
-  if (auto st = CheckTaskCursor(filter.cursor); !st) q.Problem(st.error().message);
+  if (auto st = CheckTaskCursor(filter.cursor, ListingFor(filter.status)); !st) {
+    q.Problem(st.error().message);
+  }
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto page = b.ListTasks(filter);

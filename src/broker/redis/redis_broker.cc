@@ -789,7 +789,8 @@ class RedisBroker final : public Broker {
     int limit = filter.limit <= 0 ? 50 : std::min(filter.limit, kListLimitMax);
     auto cursor_text = CursorText(filter.cursor);
     if (!cursor_text) return Fail(cursor_text.error());
-    auto cursor = DecodeTaskCursor(*cursor_text);
+    const ListingOf of = ListingFor(filter.status);
+    auto cursor = DecodeTaskCursor(*cursor_text, of);
     if (!cursor) return Fail(cursor.error());
     std::vector<std::string> queues;
     if (filter.queue) {
@@ -811,7 +812,7 @@ class RedisBroker final : public Broker {
         from = it->second;
       }
       // Dead letters are found in the dead set, the rest in the index.
-      auto scan = filter.status == TaskStatus::kFailed
+      auto scan = of == ListingOf::kDeadLetters
                       ? ScanDead(q, filter.kind, limit, from)
                       : ScanIndex(q, filter.status, filter.kind, limit, from);
       if (!scan) return Fail(scan.error());

@@ -493,6 +493,20 @@ TEST_F(ApiTest, TaskListFiltersByKindOnTheServer) {
   ASSERT_TRUE(forged);
   EXPECT_EQ(forged->status, 400) << forged->body;
   EXPECT_NE(forged->body.find("malformed cursor"), std::string::npos) << forged->body;
+  // Stream ids Redis would refuse are the client's mistake (400), not the server's (500), in the
+  // dead-letter listing too.
+  for (const std::string cursor :
+       {"kinds~0-0", "kinds~1796646620585-ABC", "kinds~1796646620585-18446744073709551616",
+        "kinds~9223372036854775807-99999999999999999999"}) {
+    for (const std::string status : {"", "&status=failed"}) {
+      const std::string path = "/api/v1/tasks?limit=1&cursor=" + cursor + status;
+      auto r = client_->Get(path.c_str());
+      ASSERT_TRUE(r) << path;
+      EXPECT_EQ(r->status, 400) << path << ": " << r->body;
+      EXPECT_NE(r->body.find("\"invalid_argument\""), std::string::npos) << r->body;
+      EXPECT_NE(r->body.find("malformed cursor"), std::string::npos) << path << ": " << r->body;
+    }
+  }
 }
 
 // A queue is one the broker knows: GET for a name that is not one (a typo in a link) answers

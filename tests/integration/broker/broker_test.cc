@@ -2156,13 +2156,33 @@ TEST_F(BrokerTest, ListTasksRefusesACursorItDidNotWrite) {
     EXPECT_EQ(page.error().code, ErrorCode::kInvalidArgument) << bad;
     EXPECT_EQ(page.error().message.rfind("malformed cursor (", 0), 0u) << page.error().message;
   }
-  // Near miss: a well-formed position past everything lists nothing more.
-  TaskListFilter f;
-  f.cursor = "default~1-0";
-  auto page = broker_->ListTasks(f);
-  ASSERT_TRUE(page) << page.error().ToString();
-  EXPECT_TRUE(page->tasks.empty());
-  EXPECT_EQ(page->next, "");
+  // Positions Redis itself would refuse (a stream id out of range, or 0-0, after which it ranges
+  // nothing), and a stream id where a dead letter's task id belongs, are refused alike by the
+  // index and the dead-letter listings: as the client's mistake, not an internal error.
+  for (const std::string bad :
+       {"default~0-0", "default~1796646620585-ABC", "default~1796646620585-18446744073709551616",
+        "default~9223372036854775807-99999999999999999999"}) {
+    for (const auto status :
+         std::vector<std::optional<TaskStatus>>{std::nullopt, TaskStatus::kFailed}) {
+      TaskListFilter f;
+      f.cursor = bad;
+      f.status = status;
+      auto page = broker_->ListTasks(f);
+      ASSERT_FALSE(page) << bad;
+      EXPECT_EQ(page.error().code, ErrorCode::kInvalidArgument) << bad;
+      EXPECT_EQ(page.error().message.rfind("malformed cursor (", 0), 0u) << page.error().message;
+    }
+  }
+  // Near misses: a well-formed position past everything lists nothing more, up to the largest
+  // sequence number.
+  for (const std::string good : {"default~1-0", "default~1-18446744073709551615"}) {
+    TaskListFilter f;
+    f.cursor = good;
+    auto page = broker_->ListTasks(f);
+    ASSERT_TRUE(page) << good << ": " << page.error().ToString();
+    EXPECT_TRUE(page->tasks.empty());
+    EXPECT_EQ(page->next, "");
+  }
 }
 
 // A listing over hundreds of queues: its cursor (a position per queue) would outgrow a URL, so

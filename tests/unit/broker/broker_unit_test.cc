@@ -1,7 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "broker/broker.h"
 #include "broker/redis/redis_codec.h"
+#include "broker/task_cursor.h"
+#include "core/ids.h"
 
 namespace ferry {
 namespace {
@@ -124,6 +129,50 @@ TEST(BrokerStatus, LifecycleEventTypesAreTheBrokersOwn) {
                         "", "node.finished"}) {
     EXPECT_FALSE(IsLifecycleEventType(t)) << t;
   }
+}
+
+// An index position is a stream id the broker hands to Redis as it is: both parts decimal and
+// within range (the sequence number up to 2^64-1), and never 0-0 (no entry has it), or the
+// cursor is refused here instead of by Redis.
+TEST(TaskCursor, AnIndexPositionIsAStreamId) {
+  for (const std::string good :
+       {"default~1-0", "default~0-1", "default~=1796646620585-0",
+        "default~1796646620585-18446744073709551615", "default~9223372036854775807-0"}) {
+    auto c = DecodeTaskCursor(good, ListingOf::kIndex);
+    ASSERT_TRUE(c) << good << ": " << c.error().message;
+    EXPECT_EQ(EncodeTaskCursor(*c), good);
+  }
+  for (const std::string& bad : std::vector<std::string>{
+           "default~0-0", "default~=0-0", "default~1796646620585-ABC",
+           "default~1796646620585-18446744073709551616", "default~1-99999999999999999999",
+           "default~9223372036854775807-99999999999999999999", "default~9223372036854775808-0",
+           "default~1--1", "default~1-+1", "default~1-1a", "default~1-" + NewId()}) {
+    auto c = DecodeTaskCursor(bad, ListingOf::kIndex);
+    ASSERT_FALSE(c) << bad;
+    EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument) << bad;
+    EXPECT_EQ(c.error().message.rfind("malformed cursor (", 0), 0u) << c.error().message;
+    EXPECT_FALSE(CheckTaskCursor(bad, ListingOf::kIndex)) << bad;
+  }
+}
+
+// A dead letter's position is its score and its task id; a stream id is not one.
+TEST(TaskCursor, ADeadLetterPositionIsAScoreAndATaskId) {
+  const std::string id = NewId();
+  for (const std::string& good : {"default~1796646620585-" + id, "default~=0-" + id}) {
+    auto c = DecodeTaskCursor(good, ListingOf::kDeadLetters);
+    ASSERT_TRUE(c) << good << ": " << c.error().message;
+    EXPECT_EQ(EncodeTaskCursor(*c), good);
+  }
+  for (const std::string& bad :
+       std::vector<std::string>{"default~0-0", "default~1796646620585-ABC", "default~1-1",
+                                "default~1-" + id.substr(1), "default~1-" + id + "0"}) {
+    auto c = DecodeTaskCursor(bad, ListingOf::kDeadLetters);
+    ASSERT_FALSE(c) << bad;
+    EXPECT_EQ(c.error().message.rfind("malformed cursor (", 0), 0u) << c.error().message;
+  }
+  EXPECT_EQ(ListingFor(TaskStatus::kFailed), ListingOf::kDeadLetters);
+  EXPECT_EQ(ListingFor(std::nullopt), ListingOf::kIndex);
+  EXPECT_EQ(ListingFor(TaskStatus::kSucceeded), ListingOf::kIndex);
 }
 
 TEST(RedisKeys, CarryTheQueueHashTag) {
