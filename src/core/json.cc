@@ -1,6 +1,9 @@
 #include "core/json.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <unordered_set>
 #include <utility>
@@ -11,6 +14,12 @@ namespace {
 
 // nlohmann's parser is iterative; its SAX interface lets this wrapper refuse too-deep nesting,
 // out-of-range numbers and duplicate keys while the DOM is built, and say where.
+std::string IntegerOutOfRange(const std::string& literal) {
+  return "integer " + literal + " is out of range (" +
+         std::to_string(std::numeric_limits<int64_t>::min()) + " to " +
+         std::to_string(std::numeric_limits<int64_t>::max()) + "; send it as a string)";
+}
+
 class CheckedSax {
  public:
   explicit CheckedSax(Json& out) : dom_(out, /*allow_exceptions=*/false) {}
@@ -18,13 +27,32 @@ class CheckedSax {
   bool null() { return Value() && dom_.null(); }
   bool boolean(bool v) { return Value() && dom_.boolean(v); }
   bool number_integer(Json::number_integer_t v) { return Value() && dom_.number_integer(v); }
-  bool number_unsigned(Json::number_unsigned_t v) { return Value() && dom_.number_unsigned(v); }
+  bool number_unsigned(Json::number_unsigned_t v) {
+    // Integers are signed 64-bit wherever they go (Lua, a workflow's YAML inputs, the request
+    // fields): one above INT64_MAX would become a double with other digits there.
+    if (v > static_cast<Json::number_unsigned_t>(std::numeric_limits<int64_t>::max())) {
+      Value();  // it is the next element, for the path
+      return Refuse(IntegerOutOfRange(std::to_string(v)));
+    }
+    return Value() && dom_.number_unsigned(v);
+  }
   bool number_float(Json::number_float_t v, const Json::string_t& s) {
     // An integer literal arrives here only when it does not fit in 64 bits: as a double it would
     // lose digits (18446744073709551617 -> 1.8446744073709552e+19) without anyone knowing.
     if (s.find_first_of(".eE") == Json::string_t::npos) {
       Value();  // it is the next element, for the path
-      return Refuse("integer " + s + " does not fit in 64 bits (send it as a string)");
+      return Refuse(IntegerOutOfRange(s));
+    }
+    // A non-zero number nearer to zero than the least normal double would be kept as 0 (1e-400)
+    // or as a subnormal, with fewer significant digits the nearer it is (5e-324 has one): refused,
+    // as a number past the largest double is.
+    const bool zero_digits =
+        s.substr(0, s.find_first_of("eE")).find_first_of("123456789") == Json::string_t::npos;
+    if (std::fabs(v) < std::numeric_limits<double>::min() && !zero_digits) {
+      Value();  // it is the next element, for the path
+      return Refuse("number " + s + " is out of range (nearer to zero than " +
+                    DumpJson(Json(std::numeric_limits<double>::min())) +
+                    ", below which a double keeps fewer digits; send 0 or a string)");
     }
     return Value() && dom_.number_float(v, s);
   }

@@ -88,11 +88,14 @@ void PushJson(lua_State* L, const Json& v, int depth) {
       lua_pushinteger(L, v.get<int64_t>());
       break;
     case Json::value_t::number_unsigned: {
+      // ParseJson refuses integers past INT64_MAX; one built otherwise is refused here too, since
+      // as a Lua number it would have other digits.
       auto u = v.get<uint64_t>();
-      if (u <= static_cast<uint64_t>(INT64_MAX))
-        lua_pushinteger(L, static_cast<lua_Integer>(u));
-      else
-        lua_pushnumber(L, static_cast<lua_Number>(u));
+      if (u > static_cast<uint64_t>(INT64_MAX)) {
+        luaL_error(L, "input integer %s is out of range (Lua's integers are signed 64-bit)",
+                   std::to_string(u).c_str());
+      }
+      lua_pushinteger(L, static_cast<lua_Integer>(u));
       break;
     }
     case Json::value_t::number_float:

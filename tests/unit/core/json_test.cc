@@ -66,23 +66,55 @@ TEST(ParseJson, OverflowingNumbersNameTheField) {
   EXPECT_TRUE(ParseJson("1.7976931348623157e308"));
 }
 
-// An integer is kept exactly or refused: one past 64 bits would become a double with other digits.
-TEST(ParseJson, IntegersPast64BitsAreRefusedNotRounded) {
+// An integer is kept exactly or refused: one past 64 bits would become a double with other digits,
+// and so would one past INT64_MAX where Ferry carries it on (Lua's integers are signed 64-bit).
+TEST(ParseJson, IntegersPastSigned64BitsAreRefusedNotRounded) {
+  const std::string range =
+      " is out of range (-9223372036854775808 to 9223372036854775807; send "
+      "it as a string)";
   auto big = ParseJson(R"({"payload": {"x": 18446744073709551616}})");
   ASSERT_FALSE(big);
-  EXPECT_EQ(
-      big.error().message,
-      "payload.x: integer 18446744073709551616 does not fit in 64 bits (send it as a string)");
+  EXPECT_EQ(big.error().message, "payload.x: integer 18446744073709551616" + range);
   auto low = ParseJson("[-9223372036854775809]");
   ASSERT_FALSE(low);
-  EXPECT_EQ(low.error().message,
-            "[0]: integer -9223372036854775809 does not fit in 64 bits (send it as a string)");
+  EXPECT_EQ(low.error().message, "[0]: integer -9223372036854775809" + range);
+  for (const std::string& text :
+       {std::string("9223372036854775808"), std::to_string(std::numeric_limits<uint64_t>::max())}) {
+    auto unsigned_only = ParseJson(R"({"run": {"inputs": [0, )" + text + "]}}");
+    ASSERT_FALSE(unsigned_only) << text;
+    EXPECT_EQ(unsigned_only.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(unsigned_only.error().message, "run.inputs[1]: integer " + text + range);
+  }
   // The edges themselves are kept exactly, and numbers written as decimals stay doubles.
-  auto edges = ParseJson("[18446744073709551615, -9223372036854775808, 1E2, 1.5]");
+  auto edges = ParseJson("[9223372036854775807, -9223372036854775808, 1E2, 1.5]");
   ASSERT_TRUE(edges) << edges.error().message;
-  EXPECT_EQ((*edges)[0].get<uint64_t>(), 18446744073709551615ULL);
+  EXPECT_EQ((*edges)[0].get<int64_t>(), std::numeric_limits<int64_t>::max());
   EXPECT_EQ((*edges)[1].get<int64_t>(), std::numeric_limits<int64_t>::min());
   EXPECT_EQ((*edges)[2].get<double>(), 100.0);
+}
+
+// A non-zero number is never kept as 0, nor as a subnormal double (fewer digits the nearer it is to
+// zero); zero written any way is zero, and the least normal double is kept.
+TEST(ParseJson, NumbersNearerZeroThanADoubleAreRefusedNotZeroed) {
+  for (const std::string text :
+       {"1e-400", "-1e-400", "0.0001e-305", "5e-324", "1.5e-310", "2.2250738585072009e-308"}) {
+    auto r = ParseJson(R"({"payload": {"x": [)" + text + "]}}");
+    ASSERT_FALSE(r) << text << " read as " << DumpJson((*r)["payload"]["x"][0]);
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(r.error().message, "payload.x[0]: number " + text +
+                                     " is out of range (nearer to zero than "
+                                     "2.2250738585072014e-308, below which a double keeps fewer "
+                                     "digits; send 0 or a string)");
+  }
+  auto kept = ParseJson("[0.0, -0.0, 0e-400, 0.000e5, 2.2250738585072014e-308, 1e-307, 1e308]");
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ((*kept)[4].get<double>(), std::numeric_limits<double>::min());
+  EXPECT_EQ((*kept)[5].get<double>(), 1e-307);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ((*kept)[static_cast<size_t>(i)].get<double>(), 0.0) << i;
+  // Digits past a double's precision are a double's own rounding (docs/api.md), not refused.
+  auto rounded = ParseJson("[3.141592653589793238462643383279, 9007199254740993.0]");
+  ASSERT_TRUE(rounded) << rounded.error().message;
+  EXPECT_EQ(DumpJson(*rounded), "[3.141592653589793,9.007199254740992e+15]");
 }
 
 TEST(ParseJson, DuplicateKeysAreRefused) {

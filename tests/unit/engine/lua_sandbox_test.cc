@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <thread>
 
 namespace ferry::engine {
@@ -29,6 +31,20 @@ TEST(LuaSandbox, ReturnsJsonFromGlobals) {
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(*r, Json::parse(R"({"greeting": "hi Ada", "total": 6, "x": 1.5, "k": "v",
                                 "list": ["a", "b"], "empty": {}, "flag": true})"));
+}
+
+// An integer Lua cannot hold is an error, not a double with other digits; INT64_MAX crosses.
+TEST(LuaSandbox, InputIntegersPastInt64AreErrorsNotDoubles) {
+  LuaEnvironment env;
+  env.inputs = Json{{"n", std::numeric_limits<uint64_t>::max()}};
+  auto r = RunScript("return inputs.n", {}, env);
+  ASSERT_FALSE(r.has_value()) << r->dump();
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(r.error().message, HasSubstr("input integer 18446744073709551615 is out of range"));
+  env.inputs = Json{{"n", static_cast<uint64_t>(std::numeric_limits<int64_t>::max())}};
+  auto edge = RunScript("return inputs.n", {}, env);
+  ASSERT_TRUE(edge.has_value()) << edge.error().message;
+  EXPECT_EQ(*edge, Json(std::numeric_limits<int64_t>::max()));
 }
 
 TEST(LuaSandbox, NothingReturnedIsNull) {
