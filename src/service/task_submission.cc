@@ -25,6 +25,13 @@ Result<SubmitRequest> ReadTaskSubmission(const Json& object, int64_t now_ms,
   SubmitRequest submit;
   FieldReader f(object, where.empty() ? "" : where + ".");
   submit.kind = f.String("kind", kRequired).value_or("");
+  // A field given as null counts as absent (FieldReader), but a payload of null is a JSON value
+  // of its own: taking it for the absent payload's {} would hand the handler another value.
+  if (object.is_object() && object.contains("payload") && object["payload"].is_null()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                (where.empty() ? "" : where + ".") +
+                    "payload must be a JSON value other than null (leave it out for {})");
+  }
   submit.payload = f.Any("payload").value_or(Json::object());
   submit.queue = f.String("queue").value_or(submit.queue);
   submit.max_attempts = static_cast<int>(f.Int("max_attempts", 1, kMaxTaskAttempts).value_or(3));

@@ -174,6 +174,10 @@ nodes:
            {"/api/v1/tasks", R"({"kind":"echo","kind":"noop"})", "duplicate key"},
            {"/api/v1/runs/x/retry", R"({"latest_version":"yes"})",
             "latest_version must be true or false"},
+           {"/api/v1/tasks", R"({"kind":"echo","payload":null})",
+            "payload must be a JSON value other than null (leave it out for {})"},
+           {"/api/v1/tasks/batch", R"({"tasks":[{"kind":"echo"},{"kind":"echo","payload":null}]})",
+            "tasks[1].payload must be a JSON value other than null"},
        }) {
     auto res = PostJson(c.path, c.body);
     ASSERT_TRUE(res) << c.path;

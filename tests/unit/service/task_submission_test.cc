@@ -44,6 +44,25 @@ TEST(TaskSubmission, ReadsEveryFieldAndTurnsDelayIntoAnEta) {
   EXPECT_FALSE(defaults->eta_ms);
 }
 
+// A null payload is refused, not stored as the absent payload's {}; other values are kept as sent.
+TEST(TaskSubmission, ANullPayloadIsRefusedNotMadeEmpty) {
+  auto r =
+      ReadTaskSubmission(Json{{"kind", "noop"}, {"payload", nullptr}}, kNow, BrokerOptions{}, "");
+  ASSERT_FALSE(r) << r->payload.dump();
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().message,
+            "payload must be a JSON value other than null (leave it out for {})");
+  Json batch = Json::parse(R"({"tasks": [{"kind": "noop"}, {"kind": "noop", "payload": null}]})");
+  EXPECT_EQ(BatchError(batch),
+            "tasks[1].payload must be a JSON value other than null (leave it out for {})");
+  for (const Json& kept : {Json(0), Json(false), Json(""), Json::array(), Json::object()}) {
+    auto ok =
+        ReadTaskSubmission(Json{{"kind", "noop"}, {"payload", kept}}, kNow, BrokerOptions{}, "");
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(ok->payload, kept);
+  }
+}
+
 TEST(TaskSubmission, NamesTheObjectInEveryMessage) {
   auto err = [](const Json& j) {
     auto r = ReadTaskSubmission(j, kNow, BrokerOptions{}, "tasks[4]");
