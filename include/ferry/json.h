@@ -24,6 +24,14 @@ inline constexpr int kMaxJsonDepth = 128;
 
 // Parses text as JSON under the rules above.
 Result<Json> ParseJson(std::string_view text);
+
+// Documents Ferry writes itself (a run's events, inputs and step outputs, a task's payload and
+// result) and its own API's answers hold accepted values, each at most kMaxJsonDepth deep, under
+// a few levels of their own (an event's {"trigger": {"body": ...}}, a response's envelope).
+inline constexpr int kMaxStoredJsonDepth = kMaxJsonDepth + 16;
+// ParseJson for such documents only, never for what a client sends: under kMaxJsonDepth a
+// webhook body accepted 127 levels deep was read back as no trigger at all.
+Result<Json> ParseStoredJson(std::string_view text);
 // Compact dump that never throws on invalid UTF-8 (replaces bad bytes).
 std::string DumpJson(const Json& j, int indent = -1);
 

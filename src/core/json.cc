@@ -22,7 +22,8 @@ std::string IntegerOutOfRange(const std::string& literal) {
 
 class CheckedSax {
  public:
-  explicit CheckedSax(Json& out) : dom_(out, /*allow_exceptions=*/false) {}
+  CheckedSax(Json& out, int max_depth)
+      : dom_(out, /*allow_exceptions=*/false), max_depth_(max_depth) {}
 
   bool null() { return Value() && dom_.null(); }
   bool boolean(bool v) { return Value() && dom_.boolean(v); }
@@ -119,8 +120,8 @@ class CheckedSax {
   }
 
   bool Open(bool array) {
-    if (static_cast<int>(frames_.size()) >= kMaxJsonDepth) {
-      return Refuse("nested deeper than the limit of " + std::to_string(kMaxJsonDepth) + " levels");
+    if (static_cast<int>(frames_.size()) >= max_depth_) {
+      return Refuse("nested deeper than the limit of " + std::to_string(max_depth_) + " levels");
     }
     frames_.push_back(Frame{array, 0, {}, {}});
     return true;
@@ -156,13 +157,12 @@ class CheckedSax {
   }
 
   nlohmann::detail::json_sax_dom_parser<Json> dom_;
+  const int max_depth_;
   std::vector<Frame> frames_;
   std::optional<std::string> error_;
 };
 
-}  // namespace
-
-Result<Json> ParseJson(std::string_view text) {
+Result<Json> ParseJsonWithin(std::string_view text, int max_depth) {
   // The parser takes a raw NUL for the end of its input and would accept whatever follows it
   // unread; JSON has none (inside a string it is written \u0000).
   if (const size_t nul = text.find('\0'); nul != std::string_view::npos) {
@@ -171,7 +171,7 @@ Result<Json> ParseJson(std::string_view text) {
                     ": a NUL byte (JSON allows it only escaped, as \\u0000 in a string)");
   }
   Json out;
-  CheckedSax sax(out);
+  CheckedSax sax(out, max_depth);
   bool ok = false;
   try {
     ok = Json::sax_parse(text.begin(), text.end(), &sax);
@@ -182,6 +182,14 @@ Result<Json> ParseJson(std::string_view text) {
     return Fail(ErrorCode::kInvalidArgument, sax.error().value_or("malformed JSON"));
   }
   return out;
+}
+
+}  // namespace
+
+Result<Json> ParseJson(std::string_view text) { return ParseJsonWithin(text, kMaxJsonDepth); }
+
+Result<Json> ParseStoredJson(std::string_view text) {
+  return ParseJsonWithin(text, kMaxStoredJsonDepth);
 }
 
 std::string DumpJson(const Json& j, int indent) {

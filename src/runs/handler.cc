@@ -321,7 +321,7 @@ class StoreSink final : public engine::RunSink {
     }
     if (t.status == TaskStatus::kSucceeded) {
       if (t.result.empty()) return engine::TaskNodeProgress{id, Json(nullptr), 0, t.created_ms};
-      auto j = ParseJson(t.result);
+      auto j = ParseStoredJson(t.result);
       return engine::TaskNodeProgress{id, j ? *j : Json(t.result), 0, t.created_ms};
     }
     if (t.status == TaskStatus::kFailed) {
@@ -428,7 +428,7 @@ Json LoadTrigger(Store& store, const std::string& run_id) {
   if (!page) return Json::object();
   for (const auto& e : page->events) {
     if (e.type != kEventCreated) continue;
-    auto data = ParseJson(e.data);
+    auto data = ParseStoredJson(e.data);
     if (data && data->is_object() && data->contains("trigger")) return (*data)["trigger"];
   }
   return Json::object();
@@ -522,7 +522,7 @@ class Execution {
     }
     if (!def) return Finish(store, RunStatus::kFailed, "", def.error().message, "");
     const engine::Workflow& wf = *def->workflow;
-    auto given = ParseJson(run.inputs.empty() ? "{}" : run.inputs);
+    auto given = ParseStoredJson(run.inputs.empty() ? "{}" : run.inputs);
     if (!given) return Finish(store, RunStatus::kFailed, "", "inputs are not JSON", "");
     auto inputs = engine::ResolveInputs(wf, *given, /*allow_unknown=*/true);
     if (!inputs) return Finish(store, RunStatus::kFailed, "", inputs.error().message, "");
@@ -533,7 +533,7 @@ class Execution {
     std::map<std::string, StoredNodeWait> waiting;
     for (const auto& s : started->steps) {
       if (s.status == kStepWaiting) {
-        auto out = ParseJson(s.output);
+        auto out = ParseStoredJson(s.output);
         if (out && out->is_object() && (*out)["deadline_ms"].is_number_integer()) {
           waiting[s.node_id] =
               StoredNodeWait{s.attempt, (*out)["deadline_ms"].get<int64_t>(), s.started_ms, ""};
@@ -548,7 +548,7 @@ class Execution {
       engine::StepRecord rec;
       rec.status = *status;
       if (!s.output.empty()) {
-        auto j = ParseJson(s.output);
+        auto j = ParseStoredJson(s.output);
         rec.output = j ? *j : Json(s.output);
       }
       rec.error = s.error;

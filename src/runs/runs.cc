@@ -29,7 +29,7 @@ Status EachRunEvent(Store& store, const std::string& run_id, std::vector<std::st
     auto page = store.ListRunEventPage(run_id, query);
     if (!page) return Fail(page.error());
     for (const auto& e : page->events) {
-      auto data = ParseJson(e.data);
+      auto data = ParseStoredJson(e.data);
       if (data && data->is_object()) each(e, *data);
     }
     if (!page->more || page->events.empty()) return {};
@@ -67,7 +67,7 @@ Json RunTaskPayload(const std::string& run_id, int generation) {
 
 std::string RunServedBy(const TaskRecord& task) {
   if (task.kind != kRunTaskKind) return "";
-  auto payload = ParseJson(task.payload);
+  auto payload = ParseStoredJson(task.payload);
   if (!payload || !payload->is_object()) return "";
   auto it = payload->find("run_id");
   return it != payload->end() && it->is_string() ? it->get<std::string>() : "";
@@ -211,7 +211,7 @@ std::optional<RunWaiting> LastRunWaiting(Store& store, const std::string& run_id
   auto page = store.ListRunEventPage(
       run_id, {.limit = 1, .types = {std::string(kEventWaiting)}, .last = true});
   if (!page || page->events.empty()) return std::nullopt;
-  auto data = ParseJson(page->events.back().data);
+  auto data = ParseStoredJson(page->events.back().data);
   if (!data || !data->is_object() || !(*data)["until_ms"].is_number_integer()) return std::nullopt;
   RunWaiting w;
   w.until_ms = (*data)["until_ms"].get<int64_t>();

@@ -483,7 +483,7 @@ Result<StartedRun> SqlStore::MarkRunStarted(const std::string& run_id, int64_t e
   if (auto st = RequireTypes({started}); !st) return Fail(st.error());
   {
     // The statement appends the attempt to the object's text: an object, without one of its own.
-    auto data = ParseJson(started.data.empty() ? "{}" : started.data);
+    auto data = ParseStoredJson(started.data.empty() ? "{}" : started.data);
     if (!data || !data->is_object() || data->contains("attempt")) {
       return Invalid("the started event's data must be a JSON object without \"attempt\"");
     }

@@ -12,7 +12,7 @@ Json Text(const std::string& s) { return s.empty() ? Json(nullptr) : Json(s); }
 
 Json Embedded(const std::string& text) {
   if (text.empty()) return nullptr;
-  auto parsed = ParseJson(text);
+  auto parsed = ParseStoredJson(text);
   if (parsed) return std::move(*parsed);
   return text;
 }

@@ -55,7 +55,7 @@ std::string TrimSlash(std::string url) {
 // The server's error body as the Error it stands for. Anything else (a proxy's HTML page) is
 // reported with its status so the user sees what answered.
 Error ErrorFromResponse(const engine::HttpResponse& response, const std::string& url) {
-  auto body = ParseJson(response.body);
+  auto body = ParseStoredJson(response.body);
   if (body && body->is_object() && body->contains("error") && (*body)["error"].is_object()) {
     const Json& e = (*body)["error"];
     Error error;
@@ -157,7 +157,7 @@ Result<Json> RemoteService::Call(const std::string& method, const std::string& p
   auto response = engine::PerformHttp(request, std::stop_token());
   if (!response) return Fail(DescribeTransportError(response.error(), base, request.timeout));
   if (response->status >= 400) return Fail(ErrorFromResponse(*response, base));
-  auto parsed = ParseJson(response->body);
+  auto parsed = ParseStoredJson(response->body);
   if (!parsed) {
     return Fail(ErrorCode::kInternal,
                 "the server at " + base + " answered " + method + " " + path +
@@ -189,7 +189,7 @@ Status RemoteService::Stream(const std::string& path, std::string& last_id,
       return false;
     }
     return parser.Feed(chunk, [&](const std::string& id, const std::string& data) {
-      auto event = ParseJson(data);
+      auto event = ParseStoredJson(data);
       if (!event) {
         bad_event = Error{ErrorCode::kInternal,
                           "the server sent an event that is not JSON: " + event.error().message};

@@ -542,6 +542,31 @@ TEST_F(RunsTest, AWebhookRunsTriggerReachesItsNodes) {
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << refused.error().message;
 }
 
+// A body as deep as the door takes (kMaxJsonDepth) is kept two levels deeper, under
+// "run.created"'s {"trigger": {"body": ...}}: the worker reads it back whole. It read no trigger
+// at all when the stored event was held to the door's limit.
+TEST_F(RunsTest, ATriggerAsDeepAsTheDoorTakesReachesItsNodes) {
+  Apply(
+      "name: deep\nnodes:\n  say:\n    kind: shell\n    argv: [printf, '%s', "
+      "\"{{ trigger.body.d }}\"]\n");
+  StartWorker();
+  const int levels = kMaxJsonDepth - 1;  // under {"d": ...}: the body is kMaxJsonDepth deep
+  const std::string nested = std::string(levels, '[') + std::string(levels, ']');
+  auto body = ParseJson("{\"d\":" + nested + "}");
+  ASSERT_TRUE(body) << body.error().message;
+  runs::StartRunRequest req;
+  req.workflow = "deep";
+  req.triggered_by = TriggeredBy::kWebhook;
+  req.trigger = Json{{"body", *body}};
+  auto hooked = runs::StartRun(*store_, *broker_, req);
+  ASSERT_TRUE(hooked) << hooked.error().message;
+  ASSERT_EQ(WaitEnd(hooked->run.id).status, RunStatus::kSucceeded);
+  auto steps = store_->ListSteps(hooked->run.id);
+  ASSERT_TRUE(steps);
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ(ParseJson((*steps)[0].output).value()["stdout"], nested);
+}
+
 // Events of a node that runs longer than event_flush reach the store while it runs: a page
 // following the run sees "node.started" before the node ends. The run's watcher, which writes
 // them, starts with the first of its turns: here the flush's (50 ms), not the cancel poll's (an

@@ -32,6 +32,20 @@ TEST(ParseJson, DepthLimitIsExact) {
   EXPECT_THAT(over.error().message, HasSubstr("nested deeper than the limit of 128 levels"));
 }
 
+// What Ferry wrote itself holds accepted values a few levels down: read back with room for them.
+TEST(ParseJson, StoredDocumentsHaveRoomAboveTheInputLimit) {
+  ASSERT_GT(kMaxStoredJsonDepth, kMaxJsonDepth + 2);
+  auto wrapped = ParseStoredJson("{\"trigger\":{\"body\":" + Nested(kMaxJsonDepth) + "}}");
+  ASSERT_TRUE(wrapped) << wrapped.error().message;
+  EXPECT_EQ(JsonDepth(*wrapped), kMaxJsonDepth + 2);
+  EXPECT_TRUE(ParseStoredJson(Nested(kMaxStoredJsonDepth)));
+  auto over = ParseStoredJson(Nested(kMaxStoredJsonDepth + 1));
+  ASSERT_FALSE(over);
+  EXPECT_THAT(over.error().message, HasSubstr("nested deeper than the limit of " +
+                                              std::to_string(kMaxStoredJsonDepth) + " levels"));
+  EXPECT_FALSE(ParseJson("{\"trigger\":{\"body\":" + Nested(kMaxJsonDepth) + "}}"));
+}
+
 TEST(ParseJson, HundredThousandLevelsAreRefusedNotACrash) {
   for (auto [open, close] : {std::pair{'[', ']'}, std::pair{'{', '}'}}) {
     std::string text;
