@@ -30,8 +30,13 @@ tl::unexpected<Error> Unauthenticated(std::string message) {
   return Fail(ErrorCode::kUnauthenticated, std::move(message));
 }
 
-// A header that must be present and non-empty.
+// A header that must be present, non-empty and given once. The server refuses a repeated
+// signature header before any route runs (http/message.cc), but only under the names it knows:
+// the ones a webhook configures (hmac's and secret's) are checked here.
 Result<std::string> Required(const http::HeaderList& headers, std::string_view name) {
+  if (auto repeated = http::RepeatedHeader(headers, name)) {
+    return Fail(ErrorCode::kInvalidArgument, *repeated);
+  }
   auto v = http::FindHeader(headers, name);
   if (!v || Trim(*v).empty()) return Unauthenticated("missing " + std::string(name) + " header");
   return std::string(Trim(*v));

@@ -44,7 +44,41 @@ std::vector<std::string_view> Codings(std::string_view value) {
   return out;
 }
 
+// Headers read as one value. FindHeader takes the first copy, while a proxy, a log or a sender's
+// library in front of Ferry may take the last: a request with two Authorization headers, or two
+// signatures, would be judged by one copy and seen by others with the other. RFC 9110 5.3 lets a
+// field repeat only where its value is a comma-separated list, which none of these is. Refused
+// for every route before any of its code runs, so no route has to remember. The webhook schemes'
+// headers are here under their fixed or default names; names a webhook configures instead are
+// checked where they are read (api/webhook_auth.cc).
+constexpr std::string_view kSingletonHeaders[] = {
+    "Host", "Origin", "Authorization", "Content-Type", "Last-Event-ID",
+    // Webhook schemes: hmac (and secret: X-Ferry-Secret), github, stripe, slack, standard-webhooks.
+    "X-Ferry-Signature", "X-Ferry-Timestamp", "X-Ferry-Secret", "X-Hub-Signature-256",
+    "Stripe-Signature", "X-Slack-Signature", "X-Slack-Request-Timestamp", "webhook-id",
+    "webhook-timestamp", "webhook-signature"};
+
 }  // namespace
+
+std::optional<std::string> RepeatedHeader(const HeaderList& headers, std::string_view name) {
+  int seen = 0;
+  for (const auto& [k, v] : headers) {
+    if (IEquals(k, name) && ++seen > 1) {
+      return "header '" + std::string(name) + "' is given more than once";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Response> MalformedHead(const HeaderList& headers, unsigned version) {
+  for (std::string_view name : kSingletonHeaders) {
+    if (auto repeated = RepeatedHeader(headers, name)) return ErrorResponse(400, *repeated);
+  }
+  if (version >= 11 && !FindHeader(headers, "Host")) {
+    return ErrorResponse(400, "an HTTP/1.1 request must have a Host header");
+  }
+  return std::nullopt;
+}
 
 std::optional<std::string> FindHeader(const HeaderList& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {

@@ -103,6 +103,14 @@ std::optional<std::string> PercentDecode(std::string_view text, bool plus_is_spa
 // escape, a NUL byte, or a target that is not an absolute path.
 Status ParseTarget(std::string_view target, std::string& path,
                    std::vector<std::pair<std::string, std::string>>& query);
+// "header 'NAME' is given more than once" when `headers` hold `name` (ignoring case) more than
+// once; nothing otherwise.
+std::optional<std::string> RepeatedHeader(const HeaderList& headers, std::string_view name);
+// The refusal (400) for a request head no route should see: a header meant to be given once
+// (credentials, signatures and their timestamps, Host, Origin, Content-Type, Last-Event-ID)
+// given more than once, or an HTTP/1.1 request (`version` 11) without Host (RFC 9112 3.2).
+// Nothing when the head is fine.
+std::optional<Response> MalformedHead(const HeaderList& headers, unsigned version);
 // The refusal for a body the server would not hand to its handler as sent: a transfer coding
 // other than chunked (501: the parser would pass gzip's bytes on as the body), or a content coding
 // other than identity (415: a gzipped JSON body would be refused as malformed JSON, or fail its

@@ -305,6 +305,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     for (const auto& field : head) {
       request_.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
+    if (auto refusal = MalformedHead(request_.headers, head.version())) {
+      refusal->close = true;  // its body is not read
+      return Answer(std::move(*refusal));
+    }
     if (auto st = ParseTarget(request_.target, request_.path, request_.query); !st) {
       return Fail(400, st.error().message);
     }

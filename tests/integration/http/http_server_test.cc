@@ -624,6 +624,52 @@ TEST_F(HttpServerTest, HeadLimitIs431) {
   EXPECT_EQ(StatusOf(ok.Read()), 200);
 }
 
+// A header that is read as one value, given twice, is refused before any route's code runs
+// (here /guarded's admission check), naming it: whichever copy Ferry took, something in front of
+// it may have taken the other. Names compare ignoring case. Repeating other headers is fine, and
+// so is each of these once. An HTTP/1.1 request must name its Host; HTTP/1.0 need not.
+TEST_F(HttpServerTest, RepeatedSingletonHeadersAndAMissingHostAre400) {
+  Start();
+  auto send = [&](const std::string& head) {
+    RawClient c(port_);
+    c.Send(head);
+    return c.Read();
+  };
+  const std::string request =
+      "POST /guarded HTTP/1.1\r\nX-Key: k\r\nContent-Length: 2\r\nConnection: close\r\n";
+  for (const std::string name :
+       {"Host", "Authorization", "Origin", "Content-Type", "Last-Event-ID", "X-Ferry-Signature",
+        "X-Ferry-Timestamp", "X-Ferry-Secret", "X-Hub-Signature-256", "Stripe-Signature",
+        "X-Slack-Signature", "X-Slack-Request-Timestamp", "webhook-id", "webhook-timestamp",
+        "webhook-signature"}) {
+    const std::string host = name == "Host" ? "" : "Host: x\r\n";
+    const std::string twice = request + host + name + ": 1\r\n" + name + ": 2\r\n\r\nhi";
+    const std::string r = send(twice);
+    EXPECT_EQ(StatusOf(r), 400) << name << " -> " << r;
+    EXPECT_NE(r.find("header '" + name + "' is given more than once"), std::string::npos)
+        << name << " -> " << r;
+    const std::string once = request + host + name + ": 1\r\n\r\nhi";
+    EXPECT_EQ(StatusOf(send(once)), 200) << name;
+  }
+  const std::string mixed_case = send(request +
+                                      "Host: x\r\nauthorization: Bearer a\r\n"
+                                      "AUTHORIZATION: Bearer b\r\n\r\nhi");
+  EXPECT_EQ(StatusOf(mixed_case), 400) << mixed_case;
+  EXPECT_NE(mixed_case.find("header 'Authorization' is given more than once"), std::string::npos)
+      << mixed_case;
+  EXPECT_EQ(admitted_.load(), 15);  // the "once" requests only
+  EXPECT_EQ(StatusOf(send(request + "Host: x\r\nAccept: a\r\nAccept: b\r\nX-A: 1\r\nX-A: "
+                                    "2\r\n\r\nhi")),
+            200);
+
+  const std::string no_host = send("GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(no_host), 400) << no_host;
+  EXPECT_NE(no_host.find("an HTTP/1.1 request must have a Host header"), std::string::npos)
+      << no_host;
+  const std::string old = send("GET /ping HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.rfind("HTTP/1.0 200 ", 0), 0u) << old;
+}
+
 TEST_F(HttpServerTest, MalformedRequestsAre400) {
   Start();
   for (const std::string bad :

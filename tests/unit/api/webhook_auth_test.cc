@@ -325,6 +325,32 @@ TEST(SharedSecret, ComparesTheHeader) {
   }
 }
 
+// A header a webhook names itself (the server's list of headers given once knows only the
+// defaults) is refused given twice, whichever copy would match, naming it; once, it is compared.
+TEST(ConfiguredHeaders, GivenTwiceIsRefused) {
+  engine::WebhookTrigger t = Trigger(WebhookAuth::kSecret);
+  t.signature_header = "X-Gitlab-Token";
+  for (const http::HeaderList& twice :
+       {http::HeaderList{{"X-Gitlab-Token", "abc"}, {"x-gitlab-token", "nope"}},
+        http::HeaderList{{"X-Gitlab-Token", "nope"}, {"X-Gitlab-Token", "abc"}}}) {
+    auto r = VerifyWebhook(t, {"abc"}, twice, "", 0);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_EQ(r.error().message, "header 'X-Gitlab-Token' is given more than once");
+  }
+  EXPECT_TRUE(VerifyWebhook(t, {"abc"}, {{"X-Gitlab-Token", "abc"}}, "", 0));
+
+  engine::WebhookTrigger hmac = Trigger(WebhookAuth::kHmac);
+  hmac.timestamp_header = "X-Sent-At";
+  const std::string ts = "1700000000";
+  const http::HeaderList h = {{"X-Sent-At", ts},
+                              {"X-Sent-At", ts},
+                              {"X-Ferry-Signature", HmacSha256Hex("s", SignedPayload(ts, "x"))}};
+  auto r = VerifyWebhook(hmac, {"s"}, h, "x", 1700000000000);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "header 'X-Sent-At' is given more than once");
+}
+
 // --- rotation and configuration ---
 
 TEST(Rotation, EitherSecretIsAcceptedAndTheMatchIsNamed) {
