@@ -131,11 +131,22 @@ void SetDefaultHeaders(bhttp::fields& fields) {
   }
 }
 
+// Not partial_message: a client that stops sending in the middle of a request may only have
+// half-closed its connection, and can still read the 400 that says what was missing.
 bool IsDisconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-         ec == asio::error::broken_pipe || ec == asio::error::not_connected ||
-         ec == bhttp::error::partial_message;
+         ec == asio::error::broken_pipe || ec == asio::error::not_connected;
+}
+
+// The offset of the first LF in `text` that no CR precedes, from `from` on. The parser takes only
+// CRLF as the end of a chunk line and waits for one, so a chunk line ended by a bare LF would wait
+// for its deadline (a 408 that does not say what was wrong).
+std::optional<size_t> FindBareLf(std::string_view text, size_t from) {
+  for (size_t i = text.find('\n', from); i != std::string_view::npos; i = text.find('\n', i + 1)) {
+    if (i == 0 || text[i - 1] != '\r') return i;
+  }
+  return std::nullopt;
 }
 
 // 413 for a body over `limit`; the connection then closes (the body may not have been read).
@@ -254,12 +265,76 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // answer names the limit that applies), and every path sets a limit before it parses a body
     // byte (ReadBody; TakeBodyFromBuffer only parses a Content-Length already checked).
     parser_->body_limit(boost::none);
+    head_bytes_ = 0;
+    lf_checked_ = 0;
     started_ = Clock::now();
     Arm(server_.options.header_timeout);
-    bhttp::async_read_header(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHead(ec); });
+    Parse();
   }
+
+  // Feeds the parser what the buffer holds, reading more as needed, until the head is parsed
+  // (then OnHead) or, once it is, the whole request (then OnBody). The server's own loop, not
+  // Beast's async_read_header and async_read, because between reads it checks what the parser
+  // does not. The head's size over all its reads: the parser's header_limit bounds only what one
+  // call leaves unparsed, and it takes each header line as it completes, so a head sent in small
+  // pieces passed any limit. And a chunk line or trailer of a chunked body that ends in a bare
+  // LF: the parser waits for a CRLF that never comes.
+  void Parse() {
+    if (closed_) return;
+    const bool head = !parser_->is_header_done();
+    const uint32_t max_head = server_.options.max_header_bytes;
+    while (buffer_.size() > 0) {
+      if (head) parser_->header_limit(max_head - head_bytes_);
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (used > 0) lf_checked_ = 0;
+      if (head) {
+        head_bytes_ += static_cast<uint32_t>(used);
+        // One call may take a start line and then a limit's worth of header lines.
+        if (head_bytes_ > max_head) return Parsed(head, bhttp::error::header_limit);
+      }
+      if (ec == bhttp::error::need_more) {
+        // What the parser left of a chunked body is a chunk line or the trailer. (A head's lines
+        // it refuses itself, at the bare LF.)
+        if (!head && parser_->chunked()) {
+          const std::string_view left(static_cast<const char*>(buffer_.data().data()),
+                                      buffer_.size());
+          if (FindBareLf(left, lf_checked_)) return Parsed(head, bhttp::error::bad_line_ending);
+          lf_checked_ = left.size();
+        }
+        break;
+      }
+      if (ec) return Parsed(head, ec);
+      if (head ? parser_->is_header_done() : parser_->is_done()) return Parsed(head, {});
+      if (used == 0) break;
+    }
+    const size_t room = beast::read_size(buffer_, 64 * 1024);
+    if (room == 0) return Parsed(head, bhttp::error::buffer_overflow);
+    stream_.async_read_some(buffer_.prepare(room),
+                            [self = shared_from_this(), head](beast::error_code ec, size_t n) {
+                              self->OnRead(head, ec, n);
+                            });
+  }
+
+  void OnRead(bool head, beast::error_code ec, size_t n) {
+    if (ec == asio::error::eof) {
+      // The client stopped sending, perhaps only half-closed: the parser says whether the request
+      // is whole (partial_message when not).
+      ec = {};
+      if (parser_->got_some()) {
+        parser_->put_eof(ec);
+      } else {
+        ec = bhttp::error::end_of_stream;
+      }
+      return Parsed(head, ec);
+    }
+    if (ec) return Parsed(head, ec);
+    buffer_.commit(n);
+    Parse();
+  }
+
+  void Parsed(bool head, beast::error_code ec) { head ? OnHead(ec) : OnBody(ec); }
 
   // Request deadlines: unlike tcp_stream's own expiry (which closes the socket), this one only
   // cancels the read, so the client still gets its 408.
@@ -292,6 +367,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
       return Fail(431, "request head over the limit of " +
                            std::to_string(server_.options.max_header_bytes) + " bytes");
+    }
+    if (ec == bhttp::error::partial_message) {
+      return Fail(400, "request head ended after " + std::to_string(head_bytes_ + buffer_.size()) +
+                           " bytes, before the blank line that ends it");
     }
     if (ec && IsDisconnect(ec)) return Close();
     if (ec) return Fail(400, "malformed request: " + ec.message());
@@ -404,9 +483,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void ReadBodyNow() {
     Arm(server_.options.body_timeout);
-    bhttp::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+    parser_->eager(true);  // each call parses all it can, not one chunk
+    lf_checked_ = 0;
+    Parse();
   }
 
   void OnBody(beast::error_code ec) {
@@ -419,6 +498,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // A chunk's size line or the trailer, which the parser holds whole, outgrew the buffer.
       return Fail(431, "a chunk line or the trailer of the body is over the limit of " +
                            std::to_string(BufferLimit(server_.options)) + " bytes");
+    }
+    if (ec == bhttp::error::partial_message) {
+      const std::string got = std::to_string(parser_->get().body().size());
+      if (auto len = parser_->content_length()) {
+        return Fail(400, "request body ended after " + got + " of " + std::to_string(*len) +
+                             " bytes (Content-Length)");
+      }
+      return Fail(400, "request body ended after " + got + " bytes, before its last chunk");
+    }
+    if (ec == bhttp::error::bad_line_ending) {
+      return Fail(400, "malformed request body: a chunk line or the trailer does not end in CRLF");
     }
     if (ec && IsDisconnect(ec)) return Close();
     if (ec) return Fail(400, "malformed request body: " + ec.message());
@@ -693,6 +783,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool rejected_ = false;
 
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  uint32_t head_bytes_ = 0;  // of the request head, taken by the parser so far
+  size_t lf_checked_ = 0;    // leading bytes of the buffer found free of a bare LF
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   Request request_;
   const Route* route_ = nullptr;

@@ -58,7 +58,7 @@ struct ServerOptions {
   // Each write (an answer, a stream chunk) must be taken by the client within this.
   std::chrono::milliseconds write_timeout = std::chrono::seconds(30);
 
-  // Largest request head, in bytes; larger is 431.
+  // Largest request head, in bytes, counted over all the reads it takes; larger is 431.
   uint32_t max_header_bytes = 16 * 1024;
   // The body limit a route starts from (its Admit may change it); larger is 413.
   int64_t default_body_limit = 1 << 20;

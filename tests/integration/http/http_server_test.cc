@@ -624,6 +624,61 @@ TEST_F(HttpServerTest, HeadLimitIs431) {
   EXPECT_EQ(StatusOf(ok.Read()), 200);
 }
 
+// The head's limit counts every byte of it, however it arrives: the parser takes each header
+// line as it completes, so a head sent a line at a time (here lines of 100 bytes, a few ms
+// apart) once passed any limit. One byte past the limit in pieces is 431; exactly the limit in
+// pieces is served. In one piece, a long request line does not buy its header lines more room.
+TEST_F(HttpServerTest, HeadLimitCountsAHeadSentInPieces) {
+  ServerOptions o;
+  o.max_header_bytes = 1024;
+  Start(o);
+  // Sends `head` in pieces of a line each, cut 2 bytes into the next line, then reads the
+  // answer. (The parser takes a line once it sees the next one begin, not a folded one; what it
+  // cannot take yet it keeps, and from more than 3 bytes on, with all after it up to the head's
+  // end, under a limit that did hold.)
+  auto trickle = [&](const std::string& head) {
+    RawClient c(port_);
+    for (size_t at = 0; at < head.size();) {
+      const size_t next = std::min(head.find("\r\n", at) + 4, head.size());
+      if (!c.Send(head.substr(at, next - at))) break;  // refused and closed: the answer waits
+      at = next;
+      std::this_thread::sleep_for(5ms);  // the attack's pace, not a wait for the server
+    }
+    return c.Read();
+  };
+  // A head of `size` bytes: header lines of 100 bytes, the last one sized to land on `size`.
+  auto head_of = [](size_t size) {
+    std::string head = "GET /ping HTTP/1.1\r\nHost: x\r\n";
+    const std::string end = "Connection: close\r\n\r\n";
+    for (int i = 0; head.size() + end.size() < size; ++i) {
+      const std::string name = "X-Pad-" + std::to_string(i) + ": ";
+      const size_t room = size - head.size() - end.size();
+      const size_t line = room <= 130 ? room : 100;
+      head += name + std::string(line - name.size() - 2, 'a') + "\r\n";
+    }
+    return head + end;
+  };
+  const std::string over = head_of(4000);
+  const std::string r = trickle(over);
+  EXPECT_EQ(StatusOf(r), 431) << r;
+  EXPECT_NE(r.find("request head over the limit of 1024 bytes"), std::string::npos) << r;
+  const std::string just_over = head_of(1025);
+  ASSERT_EQ(just_over.size(), 1025u);
+  EXPECT_EQ(StatusOf(trickle(just_over)), 431);
+  const std::string at_limit = head_of(1024);
+  ASSERT_EQ(at_limit.size(), 1024u);
+  EXPECT_EQ(StatusOf(trickle(at_limit)), 200);
+
+  std::string long_line = "GET /ping?q=" + std::string(600, 'q') + " HTTP/1.1\r\nHost: x\r\n";
+  const std::string end = "Connection: close\r\n\r\n";
+  const std::string fields = "X-Pad: " + std::string(1025 - long_line.size() - end.size() - 9, 'a');
+  const std::string one_piece = long_line + fields + "\r\n" + end;
+  ASSERT_EQ(one_piece.size(), 1025u);
+  RawClient c(port_);
+  c.Send(one_piece);
+  EXPECT_EQ(StatusOf(c.Read()), 431);
+}
+
 // A header that is read as one value, given twice, is refused before any route's code runs
 // (here /guarded's admission check), naming it: whichever copy Ferry took, something in front of
 // it may have taken the other. Names compare ignoring case. Repeating other headers is fine, and
@@ -668,6 +723,64 @@ TEST_F(HttpServerTest, RepeatedSingletonHeadersAndAMissingHostAre400) {
       << no_host;
   const std::string old = send("GET /ping HTTP/1.0\r\n\r\n");
   EXPECT_EQ(old.rfind("HTTP/1.0 200 ", 0), 0u) << old;
+}
+
+// A client that stops sending in the middle of a request may only have half-closed its
+// connection: it gets a 400 that says what was missing (a body shorter than its Content-Length,
+// a chunked body without its last chunk, a head without its end), then the connection closes.
+TEST_F(HttpServerTest, ARequestCutShortByAHalfCloseIs400) {
+  Start();
+  struct Case {
+    std::string sent;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + std::string(15, 'a'),
+            "request body ended after 15 of 100 bytes"},
+           {"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            "request body ended after 5 bytes, before its last chunk"},
+           {"GET /ping HTTP/1.1\r\nHost: x\r\n", "request head ended after 29 bytes"}}) {
+    RawClient client(port_);
+    client.Send(c.sent);
+    client.ShutdownWrite();
+    const std::string r = client.Read();
+    EXPECT_EQ(StatusOf(r), 400) << c.sent << " -> " << r;
+    EXPECT_NE(BodyOf(r).find(c.says), std::string::npos) << c.sent << " -> " << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+  }
+}
+
+// A line ended by a bare LF in the head or in a chunked body's framing is refused at once (400),
+// not left to wait for a CRLF until its deadline (60 s here; the client's own 10 s deadline
+// would end the read first). LFs inside chunk data are data.
+TEST_F(HttpServerTest, LinesEndedByABareLfAre400AtOnce) {
+  ServerOptions o;
+  o.header_timeout = 60s;
+  o.body_timeout = 60s;
+  Start(o);
+  struct Case {
+    std::string sent;
+    int status;
+    std::string says;
+  };
+  const std::string chunked =
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const Case& c : std::vector<Case>{
+           {chunked + "f\n{\"a\":\"bcdefgh\"}\n0\n\n", 400,
+            "a chunk line or the trailer does not end in CRLF"},
+           {chunked + "2\r\nhi\r\n0\n\n", 400, "a chunk line or the trailer does not end in CRLF"},
+           {chunked + "2\r\nhi\r\n0\r\nX-T: 1\n\n", 400,
+            "a chunk line or the trailer does not end in CRLF"},
+           // The parser refuses a head's bare LF itself.
+           {"GET /ping HTTP/1.1\r\nHost: x\nX-A: 1\n\n", 400, "malformed request"},
+           {"GET /ping HTTP/1.1\nHost: x\n\n", 400, "malformed request"},
+           {chunked + "5\r\na\nb\nc\r\n0\r\n\r\n", 200, "\"a\\nb\\nc\""}}) {
+    RawClient client(port_);
+    client.Send(c.sent);
+    const std::string r = client.Read("}");
+    EXPECT_EQ(StatusOf(r), c.status) << c.sent << " -> " << r;
+    EXPECT_NE(BodyOf(r).find(c.says), std::string::npos) << c.sent << " -> " << r;
+  }
 }
 
 TEST_F(HttpServerTest, MalformedRequestsAre400) {
