@@ -256,8 +256,8 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
       AddOptional(submit, "--delay", sa.delay, "Run after this long, e.g. 30s, 5m"),
       AddOptional(submit, "--eta", sa.eta,
                   "Run at/after this time, ISO 8601 (2026-02-17T10:30:00Z)"),
-      submit->add_option("--unique-key", sa.unique_key,
-                         "Idempotency key: the same key within 24h returns the existing task"),
+      AddOptional(submit, "--unique-key", sa.unique_key,
+                  "Idempotency key: the same key within 24h returns the existing task"),
       submit->add_option("--max-attempts", sa.max_attempts, "Executions before dead-lettering")
           ->check(CLI::Range(1, 1000)),
       AddOptional(submit, "--timeout", sa.timeout,

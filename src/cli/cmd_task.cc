@@ -112,7 +112,7 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
   // The flags become the API's request body; the service checks it (the same rules as POST
   // /api/v1/tasks). Only what the body cannot say is checked here.
   Json body{{"kind", args.kind}, {"queue", args.queue}, {"max_attempts", args.max_attempts}};
-  if (!args.unique_key.empty()) body["unique_key"] = args.unique_key;
+  if (args.unique_key) body["unique_key"] = *args.unique_key;
   if (args.payload) {
     auto j = ParseJson(*args.payload);
     if (!j) {

@@ -102,7 +102,7 @@ struct SubmitArgs {
   std::string queue = "default";
   std::optional<std::string> delay;
   std::optional<std::string> eta;
-  std::string unique_key;
+  std::optional<std::string> unique_key;  // given empty: sent, and refused by the service
   int max_attempts = 3;
   std::optional<std::string> timeout;
   bool wait = false;

@@ -40,6 +40,11 @@ Result<SubmitRequest> ReadTaskSubmission(const Json& object, int64_t now_ms,
   auto delay = f.Duration("delay", 0ms, kMaxTaskEtaHorizon);
   auto eta = f.Int("eta_ms", 0, now_ms + kMaxTaskEtaHorizon.count());
   if (auto st = f.Finish(); !st) return Fail(st.error());
+  // An empty key would mean no key: a resend meant to find its task would make another.
+  if (object.is_object() && object.contains("unique_key") && object["unique_key"] == "") {
+    return Fail(At(where, Error{ErrorCode::kInvalidArgument,
+                                "unique_key must not be empty (leave it out for no key)"}));
+  }
   if (delay && eta) {
     return Fail(At(where, Error{ErrorCode::kInvalidArgument, "give delay or eta_ms, not both"}));
   }

@@ -63,6 +63,22 @@ TEST(TaskSubmission, ANullPayloadIsRefusedNotMadeEmpty) {
   }
 }
 
+// An empty key was taken for no key: sent twice, it made two tasks where a resend meant one.
+TEST(TaskSubmission, AnEmptyUniqueKeyIsRefusedNotTakenForNone) {
+  auto r =
+      ReadTaskSubmission(Json{{"kind", "noop"}, {"unique_key", ""}}, kNow, BrokerOptions{}, "");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().message, "unique_key must not be empty (leave it out for no key)");
+  Json batch = Json::parse(R"({"tasks": [{"kind": "noop", "unique_key": ""}]})");
+  EXPECT_EQ(BatchError(batch), "tasks[0]: unique_key must not be empty (leave it out for no key)");
+  auto one =
+      ReadTaskSubmission(Json{{"kind", "noop"}, {"unique_key", "k"}}, kNow, BrokerOptions{}, "");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->unique_key, "k");
+  EXPECT_TRUE(ReadTaskSubmission(Json{{"kind", "noop"}}, kNow, BrokerOptions{}, ""));
+}
+
 TEST(TaskSubmission, NamesTheObjectInEveryMessage) {
   auto err = [](const Json& j) {
     auto r = ReadTaskSubmission(j, kNow, BrokerOptions{}, "tasks[4]");
