@@ -97,6 +97,10 @@ bool OtherFerryVariable(std::string_view name) {
 Result<ConfigFile> ParseConfigText(std::string_view text, const std::string& path) {
   ConfigFile out;
   out.path = path;
+  // A byte order mark says the file is UTF-8 (editors on Windows write one); it is not part of
+  // the first key, which it made unknown.
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   std::istringstream in{std::string(text)};
   std::string line;
   int n = 0;

@@ -34,6 +34,24 @@ TEST(ConfigFile, ParsesKeyValueYamlCommentsAndQuotes) {
   EXPECT_TRUE(f->unknown_keys.empty());
 }
 
+// A file saved with a byte order mark: the mark is not part of the first key.
+TEST(ConfigFile, AByteOrderMarkIsNotPartOfTheFirstKey) {
+  auto cfg = ParseConfigText(
+      "\xEF\xBB\xBF"
+      "concurrency = 2\nlease = 30s\n",
+      "c.conf");
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  EXPECT_EQ(cfg->values.at("concurrency").value, "2");
+  EXPECT_TRUE(cfg->unknown_keys.empty());
+  // Only at the very start: elsewhere it is a byte of a key, and reported as such.
+  auto later = ParseConfigText(
+      "lease = 30s\n\xEF\xBB\xBF"
+      "concurrency = 2\n",
+      "c.conf");
+  ASSERT_TRUE(later) << later.error().message;
+  EXPECT_EQ(later->values.count("concurrency"), 0u);
+}
+
 TEST(ConfigFile, ErrorsNameTheLine) {
   auto f = ParseConfigText("lease = 1s\njust words\n", "x.conf");
   ASSERT_FALSE(f);
