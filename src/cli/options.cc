@@ -259,8 +259,11 @@ Result<WorkerConfig> ResolveWorkerConfig(const GlobalFlags& global, const Worker
     return Fail(st.error());
   if (auto st = PickInt(flags.nice, "nice", env, 0, 19, w.nice); !st) return Fail(st.error());
   if (auto r = PickSetting(flags.worker_id, "worker-id", env)) {
-    if (r->text.size() > 200 || r->text.find_first_of(" \t\n{}") != std::string::npos) {
-      return BadSetting(*r, "worker id must be at most 200 characters, without spaces or braces");
+    if (r->text.empty() || r->text.size() > 200 ||
+        r->text.find_first_of(" \t\n{}") != std::string::npos) {
+      return BadSetting(*r,
+                        "worker id must be 1 to 200 characters, without spaces or braces (leave "
+                        "it out for {hostname}-{pid}-{random})");
     }
     w.worker_id = r->text;
   }

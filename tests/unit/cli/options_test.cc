@@ -58,6 +58,28 @@ TEST(OptionsTest, EnvOverridesDefaults) {
   EXPECT_EQ(cfg->log.format, LogFormat::kJson);
 }
 
+// An empty --worker-id was taken for none and a generated id used; 200 characters is the most.
+TEST(OptionsTest, AWorkerIdIsOneToTwoHundredCharacters) {
+  auto with = [](const std::string& id) {
+    WorkerFlags f;
+    f.worker_id = id;
+    return ResolveWorkerConfig({}, f, FakeEnv({}));
+  };
+  auto empty = with("");
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().message.rfind("--worker-id: worker id must be 1 to 200 characters", 0),
+            0u)
+      << empty.error().message;
+  EXPECT_FALSE(with(std::string(201, 'w')));
+  EXPECT_FALSE(with("a b"));
+  auto longest = with(std::string(200, 'w'));
+  ASSERT_TRUE(longest) << longest.error().message;
+  EXPECT_EQ(longest->worker.worker_id, std::string(200, 'w'));
+  auto one = with("w");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(one->worker.worker_id, "w");
+}
+
 TEST(OptionsTest, FlagsOverrideEnv) {
   auto env = FakeEnv({{"FERRY_REDIS_URL", "redis://env:1"},
                       {"FERRY_CONCURRENCY", "8"},
