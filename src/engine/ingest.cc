@@ -91,15 +91,7 @@ void Ingester::RunUnchecked() {
     refuse_byte(nul, "a NUL byte");
     return;
   }
-  // One file, one workflow: YAML::Load would read the first document and drop the others unsaid.
-  const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(src_));
-  if (documents.size() > 1) {
-    diags_.push_back(MakeDiagnostic(documents[1].Mark(), "",
-                                    "a second YAML document: a file holds one workflow (apply "
-                                    "each in a file of its own)"));
-    return;
-  }
-  YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+  YAML::Node root = YAML::Load(std::string(src_));
   if (!root.IsDefined() || root.IsNull()) {
     diags_.push_back(Diagnostic{0, 0, "",
                                 "the document is empty; expected a mapping with "

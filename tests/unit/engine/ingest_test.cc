@@ -750,18 +750,6 @@ TEST(Ingest, ARawNulByteIsRefusedWithItsPlace) {
             "line 1, column 8: a NUL byte at byte offset 7; a definition is UTF-8 text");
 }
 
-// One file is one workflow: a second document was dropped without a word, the first applied.
-TEST(Ingest, ASecondYamlDocumentIsRefused) {
-  auto ds =
-      Problems("---\nname: a\nnodes: {x: {kind: fail}}\n---\nname: b\nnodes: {x: {kind: fail}}\n");
-  ASSERT_EQ(ds.size(), 1u) << FormatDiagnostics(ds);
-  EXPECT_EQ(ds[0].line, 5);
-  EXPECT_THAT(ds[0].message, HasSubstr("a second YAML document"));
-  // Near misses: markers around one document are one document.
-  EXPECT_TRUE(Ingest("---\nname: a\nnodes: {x: {kind: fail}}\n...\n").has_value());
-  EXPECT_TRUE(Ingest("name: a\nnodes: {x: {kind: fail}}\n# ---\n").has_value());
-}
-
 // argv, env and cwd reach the kernel as C strings, so a NUL in them would fail every run.
 TEST(Ingest, ANulByteInAShellNodesArgvEnvOrCwdIsRefused) {
   auto ds = Problems(R"(name: w
