@@ -12,14 +12,14 @@
 namespace ferry {
 namespace {
 
-// nlohmann's parser is iterative; its SAX interface lets this wrapper refuse too-deep nesting,
-// out-of-range numbers and duplicate keys while the DOM is built, and say where.
 std::string IntegerOutOfRange(const std::string& literal) {
   return "integer " + literal + " is out of range (" +
          std::to_string(std::numeric_limits<int64_t>::min()) + " to " +
          std::to_string(std::numeric_limits<int64_t>::max()) + "; send it as a string)";
 }
 
+// nlohmann's parser is iterative; its SAX interface lets this wrapper refuse too-deep nesting,
+// out-of-range numbers and duplicate keys while the DOM is built, and say where.
 class CheckedSax {
  public:
   CheckedSax(Json& out, int max_depth)

@@ -60,12 +60,11 @@ Result<std::map<std::string, std::string>> ParseSecretsText(std::string_view tex
   auto once = [&](const std::string& name, const std::string& where) -> Status {
     auto [it, fresh] = keys.emplace(SecretKey(name), name);
     if (fresh) return {};
-    return Fail(ErrorCode::kInvalidArgument,
-                where + name + " is given twice" +
-                    (it->second == name ? ""
-                                        : " (as " + it->second +
-                                              " before: names are "
-                                              "matched without regard to case)"));
+    const std::string seen_as =
+        it->second == name
+            ? ""
+            : " (as " + it->second + " before: names are matched without regard to case)";
+    return Fail(ErrorCode::kInvalidArgument, where + name + " is given twice" + seen_as);
   };
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {

@@ -30,7 +30,6 @@ TEST(Secrets, FileFormats) {
   EXPECT_FALSE(ParseSecretsText(R"({"X": 1})").has_value());
 }
 
-// A secrets file that is not one is refused naming why, before it can take memory.
 // One secret, one value: a second line (or key) for a name, in any case, was taken silently
 // (the last line won; a JSON key in another case was never found).
 TEST(Secrets, AFileNamesEachSecretOnceAndIsReadWithoutRegardToCase) {
@@ -52,6 +51,7 @@ TEST(Secrets, AFileNamesEachSecretOnceAndIsReadWithoutRegardToCase) {
   EXPECT_EQ(file.Resolve("API_TOKENS"), std::nullopt);
 }
 
+// A secrets file that is not one is refused naming why, before it can take memory.
 TEST(Secrets, WhatIsNotASmallFileIsRefused) {
   const std::string dir = ::testing::TempDir() + "ferry-secrets-test";
   std::filesystem::create_directories(dir);
