@@ -520,6 +520,21 @@ TEST_F(BrokerTest, RetryWithBackoffThenDeadLetterThenRetry) {
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
 }
 
+TEST_F(BrokerTest, ARetriedTaskNoLongerSaysWhenItsEarlierScheduleWasDue) {
+  // A task cancelled while it waited for its time, then retried, is pending now: the time it
+  // once waited for is no longer when it becomes ready (`task status` showed it as "Ready at").
+  SubmitRequest later = Req();
+  later.eta_ms = WallNowMs() + 3'600'000;
+  std::string id = SubmitOk(later);
+  ASSERT_EQ(Get(id).eta_ms, *later.eta_ms);
+  ASSERT_TRUE(broker_->Cancel(id));
+  ASSERT_TRUE(broker_->Retry(id));
+  TaskRecord rec = Get(id);
+  EXPECT_EQ(rec.status, TaskStatus::kPending);
+  EXPECT_EQ(rec.eta_ms, 0);
+  EXPECT_EQ(Cli({"HEXISTS", Key("default", "task:" + id), "eta_ms"}), "0");
+}
+
 TEST_F(BrokerTest, NonRetryableFailureDeadLettersAtOnce) {
   std::string id = SubmitOk(Req("fail"));
   auto t = ClaimOk({"default"});

@@ -11,7 +11,8 @@ local function retry_task(qp, id, status, retention, maxlen)
   local entry = redis.call('XADD', qp .. ':stream', '*', 'id', id)
   redis.call('HSET', tkey, 'status', 'pending', 'entry', entry, 'attempts', 0, 'reclaims', 0,
              'cancel_requested', 0)
-  redis.call('HDEL', tkey, 'finished_ms', 'result')
+  -- It is ready now: a time it once waited for (cancelled while scheduled) is no longer when.
+  redis.call('HDEL', tkey, 'finished_ms', 'result', 'eta_ms')
   redis.call('PERSIST', tkey)
   redis.call('ZREM', qp .. ':dead', id)
   redis.call('XADD', ekey, 'MAXLEN', '~', maxlen, '*', 'type', 'pending', 'data',
