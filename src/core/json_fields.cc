@@ -128,6 +128,29 @@ std::optional<Json> FieldReader::Any(std::string_view name, bool required) {
   return *v;
 }
 
+std::optional<std::string> FieldReader::NonEmptyString(std::string_view name,
+                                                       std::string_view leave_out) {
+  auto text = String(name);
+  if (text && text->empty()) {
+    Problem(name, "must not be empty (leave it out " + std::string(leave_out) + ")");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<Json> FieldReader::AnyButNull(std::string_view name, std::string_view leave_out) {
+  if (!error_ && object_.is_object()) {
+    auto it = object_.find(name);
+    if (it != object_.end() && it->is_null()) {
+      known_.emplace(name);
+      Problem(name,
+              "must be a JSON value other than null (leave it out " + std::string(leave_out) + ")");
+      return std::nullopt;
+    }
+  }
+  return Any(name);
+}
+
 Status FieldReader::Finish() const {
   if (error_) return Fail(ErrorCode::kInvalidArgument, *error_);
   std::vector<std::string> names(known_.begin(), known_.end());

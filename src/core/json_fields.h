@@ -44,10 +44,16 @@ class FieldReader {
                                                     std::chrono::milliseconds min,
                                                     std::chrono::milliseconds max,
                                                     bool required = false);
+  // A string that, when given, is not empty: where "" would read as "no value" to the caller,
+  // it is refused instead ("unique_key must not be empty (leave it out for no key)").
+  std::optional<std::string> NonEmptyString(std::string_view name, std::string_view leave_out);
   // A JSON object.
   std::optional<Json> Object(std::string_view name, bool required = false);
   // Any JSON value.
   std::optional<Json> Any(std::string_view name, bool required = false);
+  // Any JSON value but null: for a field whose absence means a value of its own ({} for a
+  // payload), so that a null is not quietly taken for it.
+  std::optional<Json> AnyButNull(std::string_view name, std::string_view leave_out);
 
   // The first problem, or an unknown field (with a suggestion when one is close).
   Status Finish() const;

@@ -25,26 +25,15 @@ Result<SubmitRequest> ReadTaskSubmission(const Json& object, int64_t now_ms,
   SubmitRequest submit;
   FieldReader f(object, where.empty() ? "" : where + ".");
   submit.kind = f.String("kind", kRequired).value_or("");
-  // A field given as null counts as absent (FieldReader), but a payload of null is a JSON value
-  // of its own: taking it for the absent payload's {} would hand the handler another value.
-  if (object.is_object() && object.contains("payload") && object["payload"].is_null()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                (where.empty() ? "" : where + ".") +
-                    "payload must be a JSON value other than null (leave it out for {})");
-  }
-  submit.payload = f.Any("payload").value_or(Json::object());
+  submit.payload = f.AnyButNull("payload", "for {}").value_or(Json::object());
   submit.queue = f.String("queue").value_or(submit.queue);
   submit.max_attempts = static_cast<int>(f.Int("max_attempts", 1, kMaxTaskAttempts).value_or(3));
-  submit.unique_key = f.String("unique_key").value_or("");
+  // An empty key would mean no key: a resend meant to find its task would make another.
+  submit.unique_key = f.NonEmptyString("unique_key", "for no key").value_or("");
   submit.timeout = f.Duration("timeout", 1ms, kMaxTaskTimeout).value_or(0ms);
   auto delay = f.Duration("delay", 0ms, kMaxTaskEtaHorizon);
   auto eta = f.Int("eta_ms", 0, now_ms + kMaxTaskEtaHorizon.count());
   if (auto st = f.Finish(); !st) return Fail(st.error());
-  // An empty key would mean no key: a resend meant to find its task would make another.
-  if (object.is_object() && object.contains("unique_key") && object["unique_key"] == "") {
-    return Fail(At(where, Error{ErrorCode::kInvalidArgument,
-                                "unique_key must not be empty (leave it out for no key)"}));
-  }
   if (delay && eta) {
     return Fail(At(where, Error{ErrorCode::kInvalidArgument, "give delay or eta_ms, not both"}));
   }

@@ -226,6 +226,31 @@ TEST(FieldReader, RequiredAndWrongTypes) {
   EXPECT_EQ(h.Finish().error().message, "body must be a JSON object, got an array");
 }
 
+TEST(FieldReader, AFieldWhoseAbsenceMeansSomethingRefusesItsEmptyForm) {
+  // null reads as absent elsewhere; here absence means a value of its own ({} for a payload,
+  // no key for a unique key), so the empty form is refused instead of taken for it.
+  Json body = Json::parse(R"({"payload": null})");
+  FieldReader f(body, "tasks[1].");
+  EXPECT_EQ(f.AnyButNull("payload", "for {}"), std::nullopt);
+  EXPECT_EQ(f.Finish().error().message,
+            "tasks[1].payload must be a JSON value other than null (leave it out for {})");
+  Json key = Json::parse(R"({"unique_key": ""})");
+  FieldReader g(key);
+  EXPECT_EQ(g.NonEmptyString("unique_key", "for no key"), std::nullopt);
+  EXPECT_EQ(g.Finish().error().message, "unique_key must not be empty (leave it out for no key)");
+  // The near misses: given, or left out, each is read as it is.
+  Json given = Json::parse(R"({"payload": 0, "unique_key": "k"})");
+  FieldReader h(given);
+  EXPECT_EQ(h.AnyButNull("payload", "for {}"), Json(0));
+  EXPECT_EQ(h.NonEmptyString("unique_key", "for no key"), "k");
+  EXPECT_TRUE(h.Finish());
+  Json none = Json::object();
+  FieldReader n(none);
+  EXPECT_EQ(n.AnyButNull("payload", "for {}"), std::nullopt);
+  EXPECT_EQ(n.NonEmptyString("unique_key", "for no key"), std::nullopt);
+  EXPECT_TRUE(n.Finish());
+}
+
 TEST(FieldReader, DurationsAreBounded) {
   Json body = Json::parse(R"({"delay": "400d"})");
   FieldReader f(body);

@@ -71,7 +71,7 @@ TEST(TaskSubmission, AnEmptyUniqueKeyIsRefusedNotTakenForNone) {
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(r.error().message, "unique_key must not be empty (leave it out for no key)");
   Json batch = Json::parse(R"({"tasks": [{"kind": "noop", "unique_key": ""}]})");
-  EXPECT_EQ(BatchError(batch), "tasks[0]: unique_key must not be empty (leave it out for no key)");
+  EXPECT_EQ(BatchError(batch), "tasks[0].unique_key must not be empty (leave it out for no key)");
   auto one =
       ReadTaskSubmission(Json{{"kind", "noop"}, {"unique_key", "k"}}, kNow, BrokerOptions{}, "");
   ASSERT_TRUE(one) << one.error().message;
