@@ -46,6 +46,19 @@ Result<std::optional<service::RemoteServiceOptions>> ResolveRemote(const GlobalF
   if (url->find_first_of(std::string_view(" \t\r\n\0", 5)) != std::string::npos) {
     return Fail(ErrorCode::kInvalidArgument, "--server holds whitespace or a NUL byte");
   }
+  // Requests go to URL + "/api/v1/...": a path of the server's own prefix (behind a proxy) is
+  // kept, but the API's path itself, a query or a fragment would only make routes that are not.
+  if (url->find_first_of("?#") != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--server must not hold a query or a fragment ('?' or '#'), got '" + *url + "'");
+  }
+  if (std::string_view path = *url;
+      path.substr(0, path.find_last_not_of('/') + 1).ends_with("/api/v1")) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "--server is the server's address without /api/v1 (Ferry adds it), such as "
+                "http://127.0.0.1:8080, got '" +
+                    *url + "'");
+  }
   if (token && token_file) {
     return Fail(ErrorCode::kInvalidArgument, "give a token or a token file, not both");
   }

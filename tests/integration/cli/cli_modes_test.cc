@@ -666,6 +666,21 @@ TEST_F(CliModesTest, RemoteModeNeedsNoRedisAndNamesItsProblems) {
       RunCommand({FerryBinary(), "--server", "127.0.0.1:8080", "queue", "list"}, seconds(30), {});
   EXPECT_EQ(not_url.exit_code, 2) << not_url.err;
   EXPECT_NE(not_url.err.find("http:// or https://"), std::string::npos) << not_url.err;
+  // The API's own path, a query or a fragment would make routes that are not: refused with
+  // what to give instead; a prefix of the server's own (behind a proxy) is kept.
+  for (const std::string& given :
+       {remote_env_["FERRY_SERVER"] + "/api/v1", remote_env_["FERRY_SERVER"] + "/api/v1//",
+        remote_env_["FERRY_SERVER"] + "/?x=1", remote_env_["FERRY_SERVER"] + "#top"}) {
+    auto r = RunCommand({FerryBinary(), "--server", given, "--token", secret_, "queue", "list"},
+                        seconds(30), {});
+    EXPECT_EQ(r.exit_code, 2) << given << ": " << r.err;
+    EXPECT_NE(r.err.find("--server"), std::string::npos) << r.err;
+  }
+  auto prefixed = RunCommand({FerryBinary(), "--server", remote_env_["FERRY_SERVER"] + "/ferry",
+                              "--token", secret_, "queue", "list"},
+                             seconds(30), {});
+  EXPECT_NE(prefixed.err.find("/ferry/api/v1/queues"), std::string::npos)
+      << "a prefix is kept: " << prefixed.err;
   auto direct = RunCommand({FerryBinary(), "--server", remote_env_["FERRY_SERVER"], "--token",
                             secret_, "run", "recover"},
                            seconds(30), {});
