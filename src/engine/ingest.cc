@@ -4,12 +4,14 @@
 #include "engine/ingest.h"
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -29,6 +31,66 @@ const std::regex& WorkflowNameRe() {
 const std::regex& InputNameRe() {
   static const std::regex re("[A-Za-z_][A-Za-z0-9_]{0,63}");
   return re;
+}
+
+// A workflow file holds one YAML document; YAML::Load reads the first and drops the rest unsaid.
+// The rest is found with yaml-cpp's Parser, asked for one document and then whether a token is
+// left, and never looped over: YAML::LoadAll's loop never ended where no node can start (a stray
+// ',' at the top level is left unread, so the next "document" starts at it again, forever; see
+// fuzz/corpus/workflow_fuzz/loadall-hang.yaml). The first HandleNextDocument call is the pass
+// YAML::Load makes, and the second stops at its first event, so this is linear in the text.
+class IgnoreEvents : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Where the text after the first document starts, if there is any (comments and `...` end
+// markers are not text). Throws what YAML::Load would throw on the first document.
+std::optional<YAML::Mark> AfterFirstDocument(const std::string& text) {
+  struct Started {
+    YAML::Mark mark;
+  };
+  // Stops at the next document's start: its place is all that is wanted.
+  class StopAtStart : public IgnoreEvents {
+   public:
+    void OnDocumentStart(const YAML::Mark& mark) override { throw Started{mark}; }
+  };
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  IgnoreEvents ignore;
+  if (!parser.HandleNextDocument(ignore) || !parser) return std::nullopt;
+  StopAtStart stop;
+  try {
+    parser.HandleNextDocument(stop);
+  } catch (const Started& started) {
+    return started.mark;
+  }
+  return std::nullopt;  // not reached: a token is left, and a document starts at it
+}
+
+// True when the 0-based line `line` of `text` begins with the document start marker: `---` at
+// column 0, then a blank or the line's end (`----` or `---x` is text).
+bool StartsWithDocumentMarker(std::string_view text, int line) {
+  size_t at = 0;
+  for (int i = 0; i < line; ++i) {
+    at = text.find('\n', at);
+    if (at == std::string_view::npos) return false;
+    ++at;
+  }
+  const std::string_view rest = text.substr(at);
+  return rest.starts_with("---") && (rest.size() == 3 || rest[3] == ' ' || rest[3] == '\t' ||
+                                     rest[3] == '\r' || rest[3] == '\n');
 }
 
 }  // namespace
@@ -91,7 +153,17 @@ void Ingester::RunUnchecked() {
     refuse_byte(nul, "a NUL byte");
     return;
   }
-  YAML::Node root = YAML::Load(std::string(src_));
+  const std::string text(src_);
+  if (const std::optional<YAML::Mark> after = AfterFirstDocument(text)) {
+    diags_.push_back(MakeDiagnostic(
+        *after, "",
+        after->column == 0 && StartsWithDocumentMarker(src_, after->line)
+            ? "a workflow file holds one YAML document; a second one starts here"
+            : "YAML: the document ends before this; a workflow file holds one YAML document "
+              "and nothing after it"));
+    return;
+  }
+  YAML::Node root = YAML::Load(text);
   if (!root.IsDefined() || root.IsNull()) {
     diags_.push_back(Diagnostic{0, 0, "",
                                 "the document is empty; expected a mapping with "

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
+#include <utility>
 
 #include "core/suggest.h"
 
@@ -748,6 +750,72 @@ TEST(Ingest, ARawNulByteIsRefusedWithItsPlace) {
   ASSERT_EQ(ds.size(), 1u) << FormatDiagnostics(ds);
   EXPECT_EQ(ds[0].ToString(),
             "line 1, column 8: a NUL byte at byte offset 7; a definition is UTF-8 text");
+}
+
+// One file is one workflow: YAML::Load read the first document and dropped the others unsaid.
+TEST(Ingest, ASecondYamlDocumentIsRefusedWhereItStarts) {
+  const std::string second = "a workflow file holds one YAML document; a second one starts here";
+  EXPECT_EQ(
+      FormatDiagnostics(Problems(
+          "---\nname: a\nnodes: {x: {kind: fail}}\n---\nname: b\nnodes: {x: {kind: fail}}\n")),
+      "line 4, column 1: " + second);
+  // An empty one, one after an end marker, one after a comment on the marker's line.
+  EXPECT_EQ(FormatDiagnostics(Problems("name: a\nnodes: {x: {kind: fail}}\n---\n")),
+            "line 3, column 1: " + second);
+  EXPECT_EQ(
+      FormatDiagnostics(Problems("name: a\nnodes: {x: {kind: fail}}\n...\n--- # b\nname: b\n")),
+      "line 4, column 1: " + second);
+  // A column-0 marker ends a block scalar (YAML 1.2, 9.1.2): what follows is a second document.
+  EXPECT_EQ(FormatDiagnostics(
+                Problems("name: a\nnodes: {x: {kind: fail}}\ndescription: |\n  one\n---\n  two\n")),
+            "line 5, column 1: " + second);
+  // Text after the document that no marker starts: after an end marker, or a second flow mapping.
+  const std::string after =
+      "YAML: the document ends before this; a workflow file holds one YAML document and nothing "
+      "after it";
+  EXPECT_EQ(FormatDiagnostics(Problems("name: a\nnodes: {x: {kind: fail}}\n...\nname: b\n")),
+            "line 4, column 1: " + after);
+  EXPECT_EQ(FormatDiagnostics(Problems("{name: a, nodes: {x: {kind: fail}}}\n{name: b}\n")),
+            "line 2, column 1: " + after);
+}
+
+// Markers around one document, and `---` that is not a marker, leave one document.
+TEST(Ingest, OneDocumentMayHaveMarkersAndHoldDashes) {
+  const std::string body = "name: a\nnodes: {x: {kind: fail}}\n";
+  for (const std::string& source :
+       {"---\n" + body, body + "...\n", "--- # a\n" + body + "...\n# the end\n", body + "# ---\n",
+        "%YAML 1.2\n---\n" + body}) {
+    auto r = Ingest(source);
+    EXPECT_TRUE(r.has_value()) << source << "\n" << FormatDiagnostics(r.error());
+  }
+  // In block scalars (indented), quoted strings and plain scalars, `---` is text.
+  const std::pair<std::string, std::string> texts[] = {
+      {"description: |\n  one\n  ---\n  two\n", "one\n---\ntwo\n"},
+      {"description: >\n  one\n\n  ---\n", "one\n---\n"},
+      {"description: '---'\n", "---"},
+      {"description: \"one\n  --- two\"\n", "one --- two"},
+      {"description: one\n  ---\n", "one ---"},
+  };
+  for (const auto& [yaml, text] : texts) {
+    auto r = Ingest(body + yaml);
+    ASSERT_TRUE(r.has_value()) << yaml << "\n" << FormatDiagnostics(r.error());
+    EXPECT_EQ(r->workflow.description, text) << yaml;
+  }
+}
+
+// The fuzzer's input on which YAML::LoadAll never returned: no node starts with its ',', so it
+// is left unread and LoadAll's next document began at it again, forever. It is refused at once.
+TEST(Ingest, TheInputLoadAllNeverReturnedOnIsRefused) {
+  const std::string source =
+      ",# stripe-events:name: nightly\x14"
+      "inputs:\n  rs:\n_SECRET\n    slack_url_verification: true\n\nnodes:\n"
+      "  record Slack signs it ook wing:\n  wa";
+  ASSERT_EQ(source.size(), 132u);
+  auto ds = Problems(source);
+  ASSERT_EQ(ds.size(), 1u) << FormatDiagnostics(ds);
+  EXPECT_EQ(ds[0].ToString(),
+            "line 1, column 1: YAML: the document ends before this; a workflow file holds one "
+            "YAML document and nothing after it");
 }
 
 // argv, env and cwd reach the kernel as C strings, so a NUL in them would fail every run.
