@@ -9,6 +9,7 @@
 #include "core/files.h"
 #include "core/time_util.h"
 #include "engine/ingest.h"
+#include "runs/apply.h"
 
 namespace ferry::cli {
 namespace {
@@ -21,6 +22,23 @@ std::string NodeSummary(const engine::NodeDef& n) {
   }
   if (!n.when.empty()) s += " when " + n.when;
   return s;
+}
+
+// An apply refused: with diagnostics, "FILE is not a valid workflow (N problems):" and each as
+// "FILE: line L, column C: ..." (--json: the error with its diagnostics); otherwise the error.
+int ReportInvalid(const Output& out, const std::string& file, Error e,
+                  const std::vector<engine::Diagnostic>& diagnostics) {
+  if (diagnostics.empty()) return out.Fail(e);
+  e.message = file + " is not a valid workflow";
+  if (out.json()) {
+    e.details = DumpJson(Json{{"diagnostics", engine::DiagnosticsJson(diagnostics)}});
+    return out.Fail(e);
+  }
+  std::string text = e.message + " (" + std::to_string(diagnostics.size()) + " problem" +
+                     (diagnostics.size() == 1 ? "" : "s") + "):\n";
+  for (const auto& d : diagnostics) text += "  " + file + ": " + d.ToString() + "\n";
+  std::fputs(text.c_str(), stderr);
+  return ErrorExitCode(e.code);
 }
 
 }  // namespace
@@ -40,6 +58,16 @@ int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs
     return out.Fail(ErrorCode::kInvalidArgument,
                     "cannot read " + args.file + ": " + source.error().message);
   }
+  // Locally, a file that is no workflow is refused before the store is opened, so it makes no
+  // store where there was none (a server checks what it is sent itself).
+  if (!ctx.remote()) {
+    runs::ApplySourceRequest check;
+    check.source = *source;
+    std::vector<engine::Diagnostic> diagnostics;
+    if (auto prepared = runs::PrepareApply(check, &diagnostics); !prepared) {
+      return ReportInvalid(out, args.file, prepared.error(), diagnostics);
+    }
+  }
   Json body{{"source", *source}};
   if (!args.author.empty()) body["author"] = args.author;
   if (!args.notes.empty()) body["notes"] = args.notes;
@@ -47,25 +75,11 @@ int RunWorkflowApply(Context& ctx, const StoreFlags& sf, const WorkflowApplyArgs
   if (!svc) return out.Fail(svc.error());
   auto applied = (*svc)->ApplyWorkflow(body, Context::Caller());
   if (!applied) {
-    Error e = applied.error();
+    const Error& e = applied.error();
     auto details = ParseJson(e.details.empty() ? "{}" : e.details);
-    const Json diags =
+    const Json diagnostics =
         details && details->contains("diagnostics") ? (*details)["diagnostics"] : Json::array();
-    if (diags.empty() || !diags.is_array()) return out.Fail(e);
-    e.message = args.file + " is not a valid workflow";
-    if (out.json()) return out.Fail(e);
-    std::string text = e.message + " (" + std::to_string(diags.size()) + " problem" +
-                       (diags.size() == 1 ? "" : "s") + "):\n";
-    for (const auto& d : diags) {
-      engine::Diagnostic diagnostic;
-      diagnostic.line = static_cast<int>(FieldInt(d, "line"));
-      diagnostic.column = static_cast<int>(FieldInt(d, "column"));
-      diagnostic.path = d.value("path", "");
-      diagnostic.message = d.value("message", "");
-      text += "  " + args.file + ": " + diagnostic.ToString() + "\n";
-    }
-    std::fputs(text.c_str(), stderr);
-    return ErrorExitCode(e.code);
+    return ReportInvalid(out, args.file, e, engine::DiagnosticsFromJson(diagnostics));
   }
   if (out.json()) {
     out.PrintJson(*applied);

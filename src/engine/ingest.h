@@ -84,4 +84,10 @@ Result<Ingested> IngestStoredGraph(std::string_view graph);
 
 std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics);
 
+// The one JSON shape of diagnostics, as the API answers an invalid definition:
+// [{"line": 5, "column": 3, "path": "nodes.a.needs[0]", "message": "..."}], and back (an entry
+// not of that shape, from a server of another version, reads as a diagnostic with no position).
+Json DiagnosticsJson(const std::vector<Diagnostic>& diagnostics);
+std::vector<Diagnostic> DiagnosticsFromJson(const Json& list);
+
 }  // namespace ferry::engine

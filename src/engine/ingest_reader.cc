@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <regex>
 
 #include "core/time_util.h"
@@ -20,6 +21,42 @@ std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics) {
   for (const auto& d : diagnostics) {
     if (!out.empty()) out += '\n';
     out += d.ToString();
+  }
+  return out;
+}
+
+Json DiagnosticsJson(const std::vector<Diagnostic>& diagnostics) {
+  Json list = Json::array();
+  for (const auto& d : diagnostics) {
+    list.push_back(
+        {{"line", d.line}, {"column", d.column}, {"path", d.path}, {"message", d.message}});
+  }
+  return list;
+}
+
+std::vector<Diagnostic> DiagnosticsFromJson(const Json& list) {
+  std::vector<Diagnostic> out;
+  if (!list.is_array()) return out;
+  auto number = [](const Json& d, const char* key) {
+    const auto it = d.find(key);
+    return it != d.end() && it->is_number_integer() && *it >= 0 && *it <= INT32_MAX ? it->get<int>()
+                                                                                    : 0;
+  };
+  auto text = [](const Json& d, const char* key) {
+    const auto it = d.find(key);
+    return it != d.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  for (const auto& d : list) {
+    Diagnostic diagnostic;
+    if (d.is_object()) {
+      diagnostic.line = number(d, "line");
+      diagnostic.column = number(d, "column");
+      diagnostic.path = text(d, "path");
+      diagnostic.message = text(d, "message");
+    } else {
+      diagnostic.message = DumpJson(d);
+    }
+    out.push_back(std::move(diagnostic));
   }
   return out;
 }

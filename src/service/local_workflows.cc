@@ -20,15 +20,6 @@ Result<Workflow> FindWorkflow(Store& store, const std::string& name) {
   return **wf;
 }
 
-Json DiagnosticsJson(const std::vector<engine::Diagnostic>& diagnostics) {
-  Json list = Json::array();
-  for (const auto& d : diagnostics) {
-    list.push_back(
-        {{"line", d.line}, {"column", d.column}, {"path", d.path}, {"message", d.message}});
-  }
-  return list;
-}
-
 }  // namespace
 
 Result<Json> LocalService::ApplyWorkflow(const Json& body, const Caller& caller) {
@@ -47,7 +38,7 @@ Result<Json> LocalService::ApplyWorkflow(const Json& body, const Caller& caller)
     if (!applied) {
       Error e = applied.error();
       if (!diagnostics.empty()) {
-        e.details = DumpJson(Json{{"diagnostics", DiagnosticsJson(diagnostics)}});
+        e.details = DumpJson(Json{{"diagnostics", engine::DiagnosticsJson(diagnostics)}});
       }
       return Fail(std::move(e));
     }

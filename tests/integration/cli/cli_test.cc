@@ -513,6 +513,29 @@ TEST(CliStore, ACommandThatOnlyReadsMakesNoStoreWhereThereIsNone) {
   EXPECT_FALSE(std::filesystem::exists(typo));
   EXPECT_FALSE(std::filesystem::exists(data_dir));
 
+  // An apply that is refused makes no store either, whether the flag names it or it would be
+  // the data directory's, and says why in the same words as with a store there (--json too).
+  const auto bad = dir.path() / "bad.yaml";
+  {
+    std::FILE* f = std::fopen(bad.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("name: bad\nnodes:\n  a:\n    kind: shell\n    needs: [nope]\n    argv: [x]\n", f);
+    std::fclose(f);
+  }
+  auto refused = run({"workflow", "apply", bad.string(), "--store", typo}, {});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_TRUE(Contains(refused.err, bad.string() + " is not a valid workflow (1 problem):"))
+      << refused.err;
+  EXPECT_TRUE(Contains(refused.err, bad.string() + ": line 5")) << refused.err;
+  auto refused_json = run({"--json", "workflow", "apply", bad.string()}, {});
+  EXPECT_EQ(refused_json.exit_code, 2) << refused_json.err;
+  const Json answer =
+      Json::parse(refused_json.out.empty() ? refused_json.err : refused_json.out, nullptr, false);
+  ASSERT_FALSE(answer.is_discarded()) << refused_json.out << refused_json.err;
+  EXPECT_EQ(answer["error"]["diagnostics"][0]["line"], 5) << answer.dump();
+  EXPECT_FALSE(std::filesystem::exists(typo));
+  EXPECT_FALSE(std::filesystem::exists(data_dir));
+
   const std::string hello = std::string(FERRY_SOURCE_DIR) + "/examples/hello.yaml";
   auto applied = run({"workflow", "apply", hello, "--store", typo}, {});
   EXPECT_EQ(applied.exit_code, 0) << applied.err;
