@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/utf8.h"
+
 namespace ferry {
 namespace {
 
@@ -208,5 +210,48 @@ int JsonDepth(const Json& j) {
   }
   return deepest;
 }
+
+namespace {
+
+std::optional<std::string> Unkept(const Json& v, const std::string& path) {
+  const auto at = [&](const std::string& what) { return (path.empty() ? "" : path + ": ") + what; };
+  switch (v.type()) {
+    case Json::value_t::number_unsigned:
+      if (v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return at(IntegerOutOfRange(std::to_string(v.get<uint64_t>())));
+      }
+      return std::nullopt;
+    case Json::value_t::number_float:
+      if (!std::isfinite(v.get<double>())) {
+        return at("number " + std::string(std::isnan(v.get<double>()) ? "NaN" : "infinity") +
+                  " has no JSON form");
+      }
+      return std::nullopt;
+    case Json::value_t::string:
+      if (auto bad = Utf8FirstInvalid(v.get_ref<const std::string&>())) {
+        return at("string is not UTF-8 (byte " + std::to_string(*bad) + ")");
+      }
+      return std::nullopt;
+    case Json::value_t::array:
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (auto why = Unkept(v[i], path + "[" + std::to_string(i) + "]")) return why;
+      }
+      return std::nullopt;
+    case Json::value_t::object:
+      for (const auto& [key, item] : v.items()) {
+        if (auto bad = Utf8FirstInvalid(key)) {
+          return at("a key is not UTF-8 (byte " + std::to_string(*bad) + ")");
+        }
+        if (auto why = Unkept(item, path.empty() ? key : path + "." + key)) return why;
+      }
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> UnkeptJsonValue(const Json& value) { return Unkept(value, ""); }
 
 }  // namespace ferry

@@ -31,6 +31,7 @@
 #include "core/redis_url.h"
 #include "core/sleep.h"
 #include "core/time_util.h"
+#include "core/utf8.h"
 #include "worker/connection.h"
 #include "worker/health.h"
 #include "worker/seconds_text.h"
@@ -90,12 +91,28 @@ std::optional<std::string> DumpResult(const Json& result, std::string& out) {
     return "the handler's result nests " + std::to_string(depth) +
            " levels deep, more than the limit of " + std::to_string(kMaxJsonDepth);
   }
+  // Kept as text and read back: what the text cannot hold would come back as something else.
+  if (auto why = UnkeptJsonValue(result)) return "the handler's result cannot be kept: " + *why;
   out = DumpJson(result);
   if (out.size() <= kMaxResultBytes) return std::nullopt;
   const size_t size = out.size();
   out.clear();
   return "the handler's result is " + std::to_string(size) +
          " bytes of JSON, more than the limit of " + std::to_string(kMaxResultBytes);
+}
+
+// What a task's record keeps of an in-process handler's error message (exec keeps its stderr's
+// last 500 bytes): the record is read whole by every listing, the `failed` event and the log
+// line carry it again. The start is kept, which is where a message says what went wrong.
+constexpr size_t kMaxErrorBytes = 16 * 1024;
+
+std::string KeptError(std::string message) {
+  if (message.size() <= kMaxErrorBytes) return message;
+  const std::string_view head(message.data(), kMaxErrorBytes);
+  const size_t kept = head.size() - Utf8UnfinishedTail(head);
+  const size_t dropped = message.size() - kept;
+  message.resize(kept);
+  return message + " [" + std::to_string(dropped) + " more bytes not kept]";
 }
 
 // One claimed task, from claim until its completion is applied (or its lease is lost).
@@ -862,7 +879,7 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
       c.error = "timed out after " + SecondsText(s->timeout);
       c.retryable = true;
     } else {
-      c.error = std::move(result.error().message);
+      c.error = KeptError(std::move(result.error().message));
       c.retryable = result.error().retryable;
     }
     if (c.retryable && s->task.attempt < s->task.max_attempts) {

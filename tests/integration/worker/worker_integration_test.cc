@@ -12,9 +12,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -421,6 +423,66 @@ TEST_F(WorkerTest, AResultTooDeepOrTooLargeFailsItsTaskNotTheWorker) {
   auto at_limit = WaitDone(Submit("text", Json{{"chars", limit - 2}}));
   EXPECT_EQ(at_limit.status, TaskStatus::kSucceeded);
   EXPECT_EQ(at_limit.result.size(), limit);
+}
+
+// A result built in code may hold what its JSON text cannot: an integer above INT64_MAX (read
+// back, the record was served as a string), a NaN (dumped as null), bytes that are not UTF-8
+// (replaced). Each fails its task naming the place instead of being kept as something else; the
+// near misses (INT64_MAX itself, a finite double, UTF-8) are kept as they are.
+TEST_F(WorkerTest, AResultItsTextCannotHoldFailsItsTaskInsteadOfChanging) {
+  HandlerRegistry reg;
+  RegisterBuiltinHandlers(reg);
+  reg.Register("odd", [](TaskContext& ctx) -> HandlerResult {
+    const std::string mode = ctx.payload["mode"].get<std::string>();
+    if (mode == "u64") return Json{{"n", std::numeric_limits<uint64_t>::max()}};
+    if (mode == "i64max") {
+      return Json{{"n", static_cast<uint64_t>(std::numeric_limits<int64_t>::max())}};
+    }
+    if (mode == "nan") return Json{{"a", Json::array({1.5, std::nan("")})}};
+    if (mode == "inf") return Json(std::numeric_limits<double>::infinity());
+    if (mode == "bytes")
+      return Json{{"s", std::string("a\xff"
+                                    "b")}};
+    if (mode == "key") return Json{{std::string("k\xfe"), 1}};
+    return Json{{"s", "caf\xc3\xa9"}, {"x", 0.1}};
+  });
+  reg.Register("long_error", [](TaskContext& ctx) -> HandlerResult {
+    // 2-byte characters, so the cut falls in the middle of one unless it is placed with care.
+    std::string message = ctx.payload.value("lead", "");
+    for (size_t i = 0; i < ctx.payload["chars"].get<size_t>(); ++i) message += "\xc3\xa9";
+    return tl::unexpected(HandlerError{message, false});
+  });
+  auto w = StartWorker(Opts(), reg);
+  const std::map<std::string, std::string> refused = {
+      {"u64", "n: integer 18446744073709551615 is out of range"},
+      {"nan", "a[1]: number NaN has no JSON form"},
+      {"inf", "number infinity has no JSON form"},
+      {"bytes", "s: string is not UTF-8 (byte 1)"},
+      {"key", "a key is not UTF-8 (byte 1)"}};
+  for (const auto& [mode, why] : refused) {
+    auto rec = WaitDone(Submit("odd", Json{{"mode", mode}}, 3));
+    EXPECT_EQ(rec.status, TaskStatus::kFailed) << mode;
+    EXPECT_THAT(rec.error, HasSubstr("the handler's result cannot be kept: " + why)) << mode;
+    EXPECT_EQ(rec.attempts, 1) << mode;
+  }
+  auto max = WaitDone(Submit("odd", Json{{"mode", "i64max"}}));
+  EXPECT_EQ(max.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(max.result, R"({"n":9223372036854775807})");
+  auto fine = WaitDone(Submit("odd", Json{{"mode", "fine"}}));
+  EXPECT_EQ(fine.status, TaskStatus::kSucceeded);
+  EXPECT_EQ(fine.result, "{\"s\":\"caf\xc3\xa9\",\"x\":0.1}");
+
+  // An error message is kept up to 16 KiB, cut where a character begins and saying how much went.
+  auto at_cap = WaitDone(Submit("long_error", Json{{"chars", 8192}}));
+  EXPECT_EQ(at_cap.error.size(), 16384u);
+  auto over = WaitDone(Submit("long_error", Json{{"chars", 8193}}));
+  EXPECT_EQ(over.status, TaskStatus::kFailed);
+  EXPECT_EQ(over.error.substr(16384), " [2 more bytes not kept]");
+  // One byte more in front: the 16 KiB end in the middle of a character, which goes whole.
+  auto mid = WaitDone(Submit("long_error", Json{{"lead", "x"}, {"chars", 8192}}));
+  EXPECT_EQ(mid.error.substr(16383), " [2 more bytes not kept]");
+  auto huge = WaitDone(Submit("long_error", Json{{"chars", 1'000'000}}));
+  EXPECT_EQ(huge.error.size(), 16384 + std::string(" [1983616 more bytes not kept]").size());
 }
 
 TEST_F(WorkerTest, CancelPendingScheduledAndRunning) {
