@@ -30,6 +30,12 @@ Result<Json> LocalService::StartRun(const Json& body, const Caller& caller) {
   start.inputs = f.Object("inputs").value_or(Json::object());
   start.queue = f.String("queue").value_or(options_.run_queue);
   if (auto st = f.Finish(); !st) return Fail(st.error());
+  // Not "no workflow ": no workflow can have an empty name, so asking for one is a mistake in the
+  // request (`ferry workflow run ''` with an unset shell variable), not a missing record.
+  if (start.workflow.empty()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "workflow must not be empty: name the workflow to run");
+  }
   if (auto st = ValidateQueueName(start.queue); !st) return Fail(st.error());
   start.triggered_by = ParseTriggeredBy(caller.actor).value_or(TriggeredBy::kApi);
   auto store = stores_.Acquire();

@@ -347,6 +347,10 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
 
   // Errors: the same message and exit code (1 not found, 2 bad input, 1 conflict).
   Same({"schedule", "pause", "nope"}, 1);
+  // An empty name (an unset shell variable) names no workflow there could be: bad input, not a
+  // missing workflow.
+  EXPECT_THAT(Same({"workflow", "run", ""}, 2).dump(),
+              HasSubstr("workflow must not be empty: name the workflow to run"));
   Json bad_scope = Same({"token", "create", "x", "--scopes", "root"}, 2);
   EXPECT_NE(bad_scope.dump().find("unknown scope 'root'"), std::string::npos) << bad_scope.dump();
   Same({"token", "create", "", "--scopes", "run"}, 2);
