@@ -85,33 +85,38 @@ Result<std::string> ResolveStoreLocation(const Context& ctx, const StoreFlags& s
 
 namespace {
 
-// The store, or why it could not be opened, naming where it was looked for.
+// The store, or why it could not be opened, naming where it was looked for. A location that is
+// no store (a file that is not a SQLite database) is a bad value of the setting that named it
+// (`given`, absent for the default location), named as every bad setting is.
 Result<std::unique_ptr<Store>> Opened(Result<std::unique_ptr<Store>> store,
-                                      const std::string& location) {
+                                      const std::string& location,
+                                      const std::optional<SettingText>& given) {
   if (store) return store;
-  return Fail(store.error().code,
-              "cannot open the store at " + MaskStoreUrl(location) + ": " + store.error().message);
+  const std::string why =
+      "cannot open the store at " + MaskStoreUrl(location) + ": " + store.error().message;
+  if (given && store.error().code == ErrorCode::kInvalidArgument) return BadSetting(*given, why);
+  return Fail(store.error().code, why);
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenCliStore(const Context& ctx, const StoreFlags& sf) {
+  const auto given = PickStore(ctx, sf);
+  if (!given) return Fail(given.error());
   if (sf.create) {
     auto location = ResolveStoreLocation(ctx, sf);
     if (!location) return Fail(location.error());
-    return Opened(OpenStore(*location), *location);
+    return Opened(OpenStore(*location), *location, *given);
   }
   // Neither the data directory nor the file is made: a mistyped path is reported, not turned
   // into a new, empty store that answers "no runs".
-  const auto given = PickStore(ctx, sf);
-  if (!given) return Fail(given.error());
   const bool named = given->has_value();
   const std::string location = named ? (*given)->text : DefaultStoreFile(ctx);
   StoreOptions options;
   options.create = false;
   auto store = OpenStore(location, options);
   if (store || store.error().code != ErrorCode::kNotFound)
-    return Opened(std::move(store), location);
+    return Opened(std::move(store), location, *given);
   if (named) {
     return BadSetting(**given, "no store at " + MaskStoreUrl(location) +
                                    ": nothing has made one there (`ferry workflow apply` makes a "

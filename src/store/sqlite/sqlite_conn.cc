@@ -96,6 +96,10 @@ tl::unexpected<Error> SqliteError(sqlite3* db, int rc, std::string_view what) {
       return Fail(ErrorCode::kUnavailable, msg);
     case SQLITE_CONSTRAINT:
       return Fail(ErrorCode::kConflict, msg);
+    case SQLITE_NOTADB:
+      // The path names a file that is not a database: the caller's mistake, and trying again
+      // cannot help.
+      return Fail(ErrorCode::kInvalidArgument, msg);
     default:
       return Fail(ErrorCode::kInternal, msg);
   }
@@ -544,6 +548,10 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5 + attempt * 5, 50)));
   }
   if (!st) {
+    // The first statements read the file's header: only SQLITE_NOTADB is kInvalidArgument.
+    if (st.error().code == ErrorCode::kInvalidArgument) {
+      return Fail(ErrorCode::kInvalidArgument, "the file is not a SQLite database");
+    }
     st.error().message = "sqlite: " + path + ": " + st.error().message;
     return Fail(st.error());
   }

@@ -544,6 +544,44 @@ TEST(CliStore, ACommandThatOnlyReadsMakesNoStoreWhereThereIsNone) {
   EXPECT_TRUE(Contains(listed.out, "hello")) << listed.out;
 }
 
+// A --store that names a file that is not a SQLite database is a bad value of the setting that
+// named it (exit 2, naming it), not an internal error (it was exit 1): retrying cannot help. The
+// commands that make a store refuse it too, and leave the file as it was.
+TEST(CliStore, AFileThatIsNotADatabaseIsABadStoreSetting) {
+  TempDir dir;
+  const std::string text = (dir.path() / "passwd").string();
+  const std::string content = "root:x:0:0:root:/root:/bin/bash\n";
+  {
+    std::ofstream f(text);
+    f << content;
+  }
+  auto run = [&](std::vector<std::string> args, std::map<std::string, std::string> env) {
+    std::vector<std::string> argv = {FerryBinary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    env.emplace("NO_COLOR", "1");
+    env.emplace("FERRY_DATA_DIR", (dir.path() / "data").string());
+    return RunCommand(argv, seconds(30), env);
+  };
+  const std::string why =
+      "cannot open the store at " + text + ": the file is not a SQLite database";
+  const std::string hello = std::string(FERRY_SOURCE_DIR) + "/examples/hello.yaml";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"workflow", "list"}, {"run", "list"}, {"workflow", "apply", hello}}) {
+    auto with = args;
+    with.insert(with.end(), {"--store", text});
+    auto flag = run(with, {});
+    EXPECT_EQ(flag.exit_code, 2) << args[1] << ": " << flag.err;
+    EXPECT_TRUE(Contains(flag.err, "ferry: --store: " + why + "\n")) << flag.err;
+    auto env = run(args, {{"FERRY_STORE", text}});
+    EXPECT_EQ(env.exit_code, 2) << args[1] << ": " << env.err;
+    EXPECT_TRUE(Contains(env.err, "ferry: FERRY_STORE: " + why + "\n")) << env.err;
+  }
+  std::ifstream f(text);
+  std::stringstream after;
+  after << f.rdbuf();
+  EXPECT_EQ(after.str(), content);
+}
+
 TEST_F(CliTest, WrongPasswordExitsThree) {
   RedisServer secured(RedisServer::Options{"right-password", false});
   std::string url = "redis://:not-it@127.0.0.1:" + std::to_string(secured.port());
