@@ -160,7 +160,15 @@ Error DescribeConnectError(const Error& error, const std::string& redis_url) {
 Result<std::unique_ptr<Broker>> Context::Connect() {
   if (!factory_) factory_ = MakeRedisBrokerFactory(config_.broker);
   auto broker = factory_->Open();
-  if (!broker) return Fail(DescribeConnectError(broker.error(), config_.broker.redis_url));
+  if (!broker) {
+    Error e = DescribeConnectError(broker.error(), config_.broker.redis_url);
+    // Redis refused the URL itself (a database index it does not have): a bad value of the
+    // setting that gave it, named as every bad setting is.
+    if (e.code == ErrorCode::kInvalidArgument && !config_.redis_url_source.empty()) {
+      e.message = config_.redis_url_source + ": " + e.message;
+    }
+    return Fail(std::move(e));
+  }
   return broker;
 }
 

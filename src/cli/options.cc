@@ -195,6 +195,7 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
   if (const auto& r = redis_url) {
     if (auto ep = ParseRedisUrl(r->text); !ep) return BadSetting(*r, ep.error().message);
     cfg.broker.redis_url = r->text;
+    cfg.redis_url_source = r->source;
   }
   cfg.broker.prefix = kDefaultPrefix;
   if (auto r = PickSetting(flags.prefix, "prefix", env)) {

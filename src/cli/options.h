@@ -137,6 +137,9 @@ inline constexpr const char* kDefaultPrefix = "ferry";
 struct ClientConfig {
   BrokerOptions broker;
   LogOptions log;
+  // Where broker.redis_url came from ("--redis-url", "FERRY_REDIS_URL", "REDIS_URL"); empty for
+  // the default. Names the setting when Redis refuses the URL itself (a database it lacks).
+  std::string redis_url_source;
 };
 
 // Kinds run by programs or HTTP services (docs/handlers.md), as `ferry worker start` and

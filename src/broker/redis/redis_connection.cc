@@ -66,6 +66,14 @@ Error Connection::HandshakeError(std::string_view what, const redisReply& reply)
                                                   "' at " + where_ + ": " + text};
   }
   if (text.rfind("NOAUTH", 0) == 0) return Error{ErrorCode::kUnauthenticated, PasswordHint(where_)};
+  // The server has fewer databases (its `databases` setting) than the URL's index asks for: the
+  // URL is wrong, and trying again cannot help.
+  if (what == "SELECT" && text.find("DB index is out of range") != std::string::npos) {
+    return Error{ErrorCode::kInvalidArgument,
+                 "the URL's database index " + std::to_string(settings_->db) +
+                     " is out of range for " + settings_->kind + " at " + where_ + " (" + text +
+                     "; its `databases` setting says how many it has, numbered from 0)"};
+  }
   Error e = ReplyError(reply);
   e.message = std::string(what) + " failed on " + settings_->kind + " at " + where_ + ": " + text;
   return e;

@@ -594,6 +594,24 @@ TEST_F(CliTest, WrongPasswordExitsThree) {
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
+// A URL whose database index the server does not have (16 by default, 0-15) is a bad value of
+// the setting that gave it (exit 2, naming it and the index), not an internal error (exit 1).
+TEST_F(CliTest, ADatabaseIndexRedisDoesNotHaveIsABadRedisUrl) {
+  const std::string where = "127.0.0.1:" + std::to_string(redis_->port());
+  const std::string why = "the URL's database index 99 is out of range for Redis at " + where;
+  auto flag = RunCommand({FerryBinary(), "--redis-url", redis_->url() + "/99", "task", "list"},
+                         seconds(15), {{"NO_COLOR", "1"}});
+  EXPECT_EQ(flag.exit_code, 2) << flag.err;
+  EXPECT_TRUE(Contains(flag.err, "ferry: --redis-url: " + why)) << flag.err;
+  auto env = RunCommand({FerryBinary(), "queue", "list"}, seconds(15),
+                        {{"NO_COLOR", "1"}, {"FERRY_REDIS_URL", redis_->url() + "/99"}});
+  EXPECT_EQ(env.exit_code, 2) << env.err;
+  EXPECT_TRUE(Contains(env.err, "ferry: FERRY_REDIS_URL: " + why)) << env.err;
+  auto last = RunCommand({FerryBinary(), "--redis-url", redis_->url() + "/15", "task", "list"},
+                         seconds(15), {{"NO_COLOR", "1"}});
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+}
+
 TEST_F(CliTest, QueueDeadListsANonRetryableFailure) {
   auto worker = ferry().StartWorker("w-dead");
   std::string id = ferry().Submit(
