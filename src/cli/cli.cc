@@ -288,7 +288,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
               "pending|scheduled|running|retrying|succeeded|failed|cancelled (any case)");
   AddOptional(list, "--queue", la.queue, "Only this queue");
   AddOptional(list, "--kind", la.kind, "Only tasks of this kind");
-  list->add_option("--limit", la.limit, "At most this many (default 50)");
+  AddLimitFlag(list, "--limit", la.limit);
   AddOptional(list, "--cursor", la.cursor, "Go on where a previous list stopped (it prints this)");
   list->callback([&] { run = [&](Context& ctx) { return RunTaskList(ctx, la); }; });
 
@@ -325,7 +325,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   int dead_limit = 50;
   auto* qdead = queue->add_subcommand("dead", "Dead-lettered tasks of a queue, newest first");
   qdead->add_option("QUEUE", queue_name, "Queue name")->required();
-  qdead->add_option("--limit", dead_limit, "At most this many (default 50)");
+  AddLimitFlag(qdead, "--limit", dead_limit);
   qdead->callback(
       [&] { run = [&](Context& ctx) { return RunQueueDead(ctx, queue_name, dead_limit); }; });
   auto* qretry = queue->add_subcommand(
@@ -385,7 +385,7 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   AddOptional(rlist, "--workflow", rl.workflow, "Only this workflow's runs");
   AddOptional(rlist, "--status", rl.status,
               "pending|running|succeeded|failed|cancelled (any case)");
-  rlist->add_option("--limit", rl.limit, "At most this many (default 20)");
+  AddLimitFlag(rlist, "--limit", rl.limit);
   AddOptional(rlist, "--cursor", rl.cursor, "Go on where a previous list stopped (it prints this)");
   add_store(rlist);
   rlist->callback([&] { run = [&](Context& ctx) { return RunRunList(ctx, sf, rl); }; });

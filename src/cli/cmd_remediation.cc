@@ -180,7 +180,7 @@ void AddRemediationCommands(CLI::App& app, StoreFlags& sf, SettingsGiven& given,
   list->add_option("--status", args.status,
                    "pending|claimed|fixed|note_only|failed|dismissed (default any)");
   list->add_option("--workflow", args.workflow, "Only this workflow's candidates");
-  list->add_option("--limit,-n", args.limit, "At most this many (1..1000; default 50)");
+  AddLimitFlag(list, "--limit,-n", args.limit);
   list->add_option("--cursor", args.cursor, "Continue after a previous page");
   add_store(list);
   list->callback([&] { run = [&sf](Context& ctx) { return RunList(ctx, sf, args); }; });

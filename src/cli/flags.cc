@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "ops/config.h"
+#include "service/query.h"
 
 namespace ferry::cli {
 namespace {
@@ -40,6 +41,19 @@ CLI::Option* AddSettingFlag(CLI::App* cmd, std::string_view key,
         given[k] = v;
       },
       ops::FlagHelp(s));
+}
+
+CLI::Option* AddLimitFlag(CLI::App* cmd, const std::string& names, int& dest) {
+  const std::string flag = names.substr(0, names.find(','));
+  return cmd->add_option_function<std::string>(
+      names,
+      [&dest, flag](const std::string& v) {
+        auto n = ParseIntSetting(SettingText{v, flag}, 1, service::kMaxPageLimit);
+        if (!n) throw CLI::ValidationError(n.error().message);
+        dest = *n;
+      },
+      "At most this many (1 to " + std::to_string(service::kMaxPageLimit) + "; default " +
+          std::to_string(dest) + ")");
 }
 
 }  // namespace ferry::cli

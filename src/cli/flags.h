@@ -28,4 +28,11 @@ CLI::Option* AddSettingFlag(CLI::App* cmd, std::string_view key, std::optional<s
 CLI::Option* AddSettingFlag(CLI::App* cmd, std::string_view key,
                             std::map<std::string, std::string>& dest, SettingsGiven& given);
 
+// Declares a list command's `--limit` (`names`: "--limit", or "--limit,-n"), an integer from 1 to
+// service::kMaxPageLimit into `dest`, whose value on the call is the default. Any other value is
+// a usage error in the words of every numeric setting (ParseIntSetting: "--limit: expected an
+// integer from 1 to 1000, not '0'"), also one too large for an int, which CLI11 would report in
+// its own words.
+CLI::Option* AddLimitFlag(CLI::App* cmd, const std::string& names, int& dest);
+
 }  // namespace ferry::cli

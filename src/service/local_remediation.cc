@@ -11,7 +11,7 @@ namespace ferry::service {
 Result<Json> LocalService::ListRemediations(const Query& query) {
   QueryReader q(query);
   remediation::ListRequest list;
-  list.limit = q.Limit(50, 1000);
+  list.limit = q.Limit(50, kMaxPageLimit);
   list.status = q.Text("status");
   list.workflow = q.Text("workflow");
   list.cursor = q.Text("cursor");

@@ -57,7 +57,7 @@ Result<Json> LocalService::StartRun(const Json& body, const Caller& caller) {
 Result<Json> LocalService::ListRuns(const Query& query) {
   QueryReader q(query);
   RunFilter filter;
-  filter.limit = q.Limit(50, 1000);
+  filter.limit = q.Limit(50, kMaxPageLimit);
   filter.cursor = q.Text("cursor");
   if (auto s = q.Text("status"); !s.empty()) {
     filter.status = ParseRunStatus(s);

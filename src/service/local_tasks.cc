@@ -145,7 +145,7 @@ Result<Json> LocalService::SubmitTasks(const Json& body) {
 Result<Json> LocalService::ListTasks(const Query& query) {
   QueryReader q(query);
   TaskListFilter filter;
-  filter.limit = q.Limit(50, 1000);
+  filter.limit = q.Limit(50, kMaxPageLimit);
   if (auto s = q.Text("status"); !s.empty()) {
     filter.status = ParseTaskStatus(s);
     if (!filter.status) {
@@ -290,7 +290,7 @@ Result<Json> LocalService::GetQueue(const std::string& name) {
 
 Result<Json> LocalService::ListDead(const std::string& queue, const Query& query) {
   QueryReader q(query);
-  const int limit = q.Limit(50, 1000);
+  const int limit = q.Limit(50, kMaxPageLimit);
   if (auto st = ValidateQueueName(queue); !st) q.Problem(st.error().message);
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {

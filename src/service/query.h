@@ -3,7 +3,7 @@
 // error (a typo such as ?satus=failed must not silently list everything).
 //
 //   QueryReader q(query);
-//   filter.limit = q.Limit(50, 1000);
+//   filter.limit = q.Limit(50, kMaxPageLimit);
 //   if (auto s = q.Text("status"); !s.empty()) ...
 //   if (auto st = q.Finish(); !st) return Fail(st.error());
 //
@@ -19,6 +19,9 @@
 #include "service/service.h"
 
 namespace ferry::service {
+
+// The most items one page of a list holds (?limit=, and the CLI's --limit).
+inline constexpr int kMaxPageLimit = 1000;
 
 class QueryReader {
  public:

@@ -276,6 +276,23 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(ferry().Run({}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"worker", "start", "--concurrency", "zero"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"worker", "start", "--lease", "forever"}).exit_code, 2);
+  // Every list's --limit is read as the numeric settings are, one past each end and past an int
+  // alike (CLI11 said "Could not convert: --limit = 99999999999" for the last).
+  for (const auto& [args, value] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"queue", "dead", "default", "--limit"}, "99999999999"},
+           {{"queue", "dead", "default", "--limit"}, "1001"},
+           {{"task", "list", "--limit"}, "0"},
+           {{"run", "list", "--limit"}, "ten"},
+           {{"remediation", "list", "-n"}, "2147483648"}}) {
+    auto with = args;
+    with.push_back(value);
+    auto limit = ferry().Run(with);
+    EXPECT_EQ(limit.exit_code, 2) << args[0] << " " << value << ": " << limit.err;
+    EXPECT_EQ(limit.err, "ferry: --limit: expected an integer from 1 to 1000, not '" + value +
+                             "'\nRun with --help for more information.\n")
+        << args[0];
+  }
+  EXPECT_EQ(ferry().Run({"task", "list", "--limit", "1000"}).exit_code, 0);
   auto config = ferry().Run({"task", "list", "--config", "/nonexistent/ferry.conf"});
   EXPECT_EQ(config.exit_code, 2) << config.err;
   EXPECT_TRUE(Contains(config.err, "config file /nonexistent/ferry.conf: no such file"))
