@@ -122,7 +122,10 @@ int RunTaskSubmit(Context& ctx, const SubmitArgs& args) {
     body["payload"] = *j;
   }
   if (args.timeout) {
-    auto d = FlagDuration("--timeout", *args.timeout);
+    // The service's bounds, checked here so the message names the flag (the service's names the
+    // API's field, `timeout`).
+    auto d = ParseDurationInRange(SettingText{*args.timeout, "--timeout"}, milliseconds(1),
+                                  kMaxTaskTimeout);
     if (!d) return out.Fail(d.error());
     body["timeout"] = *args.timeout;
   }

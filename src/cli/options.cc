@@ -158,6 +158,18 @@ Result<std::chrono::milliseconds> ParseDurationSetting(const SettingText& settin
   return *d;
 }
 
+Result<std::chrono::milliseconds> ParseDurationInRange(const SettingText& setting,
+                                                       std::chrono::milliseconds min,
+                                                       std::chrono::milliseconds max) {
+  auto d = ParseDurationSetting(setting, /*allow_zero=*/true);
+  if (!d) return Fail(d.error());
+  if (*d < min || *d > max) {
+    return BadSetting(setting, "must be from " + FormatDuration(min) + " to " +
+                                   FormatDuration(max) + ", not '" + setting.text + "'");
+  }
+  return *d;
+}
+
 Status PickDuration(const std::optional<std::string>& flag, std::string_view key,
                     const EnvLookup& env, bool allow_zero, std::chrono::milliseconds& into) {
   auto setting = PickSetting(flag, key, env);

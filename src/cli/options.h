@@ -50,6 +50,11 @@ tl::unexpected<Error> BadSetting(const SettingText& setting, const std::string& 
 Result<int> ParseIntSetting(const SettingText& setting, int min, int max);
 // A duration ("30s", "5m"); zero only when `allow_zero`.
 Result<std::chrono::milliseconds> ParseDurationSetting(const SettingText& setting, bool allow_zero);
+// A duration in [min, max] ("--timeout: must be from 1ms to 168h00m, not '200h'"): a bound the
+// part that uses it enforces too, checked here so the message names the flag or variable.
+Result<std::chrono::milliseconds> ParseDurationInRange(const SettingText& setting,
+                                                       std::chrono::milliseconds min,
+                                                       std::chrono::milliseconds max);
 // PickSetting then ParseDurationSetting into `into`, which stays as it was when nothing is set.
 Status PickDuration(const std::optional<std::string>& flag, std::string_view key,
                     const EnvLookup& env, bool allow_zero, std::chrono::milliseconds& into);

@@ -266,6 +266,12 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
 
   EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--max-attempts", "0"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--delay", "soon"}).exit_code, 2);
+  // Past the longest per-attempt timeout (7 days), named as the flag (it said "timeout must be
+  // ...", the API's field).
+  auto timeout = ferry().Run({"task", "submit", "echo", "--timeout", "200h"});
+  EXPECT_EQ(timeout.exit_code, 2) << timeout.err;
+  EXPECT_EQ(timeout.err, "ferry: --timeout: must be from 1ms to 168h00m, not '200h'\n");
+  EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--timeout", "0s"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--eta", "tomorrow"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"task", "submit", "echo", "--queue", "bad queue"}).exit_code, 2);
   EXPECT_EQ(ferry().Run({"task", "frobnicate"}).exit_code, 2);
