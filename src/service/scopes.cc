@@ -35,12 +35,32 @@ std::string_view ScopeName(Scope s) {
 
 Result<std::vector<std::string>> ParseScopes(std::string_view text) {
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    const size_t end = text.find_first_of(", ", i);
-    std::string_view word = text.substr(i, end == std::string_view::npos ? end : end - i);
-    i = end == std::string_view::npos ? text.size() : end + 1;
-    if (word.empty()) continue;
+  if (text.find_first_not_of(", ") == std::string_view::npos) {
+    return Fail(ErrorCode::kInvalidArgument, "give at least one scope");
+  }
+  // Commas separate items, spaces the words of an item. An item with no word ("read,,run",
+  // "read,") is refused: the scope meant there is missing, and granting the rest would hide it.
+  std::vector<std::string_view> words;
+  size_t item_start = 0;
+  for (int item = 1;; ++item) {
+    const size_t comma = text.find(',', item_start);
+    std::string_view rest =
+        text.substr(item_start, comma == std::string_view::npos ? comma : comma - item_start);
+    const size_t before = words.size();
+    for (size_t i = 0; i < rest.size();) {
+      const size_t end = std::min(rest.find(' ', i), rest.size());
+      if (end > i) words.push_back(rest.substr(i, end - i));
+      i = end + 1;
+    }
+    if (words.size() == before) {
+      return Fail(ErrorCode::kInvalidArgument, "scope " + std::to_string(item) + " of '" +
+                                                   std::string(text) +
+                                                   "' is empty: drop the extra comma");
+    }
+    if (comma == std::string_view::npos) break;
+    item_start = comma + 1;
+  }
+  for (std::string_view word : words) {
     if (word.rfind(kSecretPrefix, 0) == 0) {
       std::string_view name = word.substr(kSecretPrefix.size());
       if (name != "*" && !engine::IsValidSecretName(std::string(name))) {
@@ -53,7 +73,6 @@ Result<std::vector<std::string>> ParseScopes(std::string_view text) {
     }
     if (std::find(out.begin(), out.end(), word) == out.end()) out.emplace_back(word);
   }
-  if (out.empty()) return Fail(ErrorCode::kInvalidArgument, "give at least one scope");
   return out;
 }
 

@@ -24,7 +24,8 @@ enum class Scope { kRead = 0, kRun = 1, kApply = 2, kAdmin = 3 };
 std::string_view ScopeName(Scope s);
 
 // Parses "read,run" or "apply secret:GITHUB_TOKEN" (commas or spaces). kInvalidArgument names
-// an unknown scope or a bad secret name; at least one scope is required.
+// an unknown scope, a bad secret name or an empty item between commas ("read,,run"); at least
+// one scope is required.
 Result<std::vector<std::string>> ParseScopes(std::string_view text);
 
 // "fy_" + 64 random hex characters: a new token's secret, shown once (the store keeps its

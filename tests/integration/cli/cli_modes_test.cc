@@ -354,6 +354,8 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Json bad_scope = Same({"token", "create", "x", "--scopes", "root"}, 2);
   EXPECT_NE(bad_scope.dump().find("unknown scope 'root'"), std::string::npos) << bad_scope.dump();
   Same({"token", "create", "", "--scopes", "run"}, 2);
+  EXPECT_THAT(Same({"token", "create", "x", "--scopes", "read,,run"}, 2).dump(),
+              HasSubstr("scopes: scope 2 of 'read,,run' is empty: drop the extra comma"));
   Same({"token", "revoke", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"task", "status", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"run", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::service {
@@ -17,6 +18,24 @@ TEST(Scopes, ParseNamesWhatIsWrong) {
     auto r = ParseScopes(bad);
     EXPECT_FALSE(r) << bad;
   }
+}
+
+// An empty item between commas was skipped, and the token made with the other scopes: the scope
+// meant there is missing, so the list is refused, naming the item.
+TEST(Scopes, AnEmptyItemIsRefusedNamingIt) {
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"read,,run", "scope 2 of 'read,,run' is empty: drop the extra comma"},
+           {"read, ,run", "scope 2 of 'read, ,run' is empty: drop the extra comma"},
+           {"read,", "scope 2 of 'read,' is empty: drop the extra comma"},
+           {",read", "scope 1 of ',read' is empty: drop the extra comma"}}) {
+    auto r = ParseScopes(text);
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << text;
+    EXPECT_EQ(r.error().message, message) << text;
+  }
+  auto spaced = ParseScopes("read,  run  apply");
+  ASSERT_TRUE(spaced) << spaced.error().message;
+  EXPECT_EQ(*spaced, (std::vector<std::string>{"read", "run", "apply"}));
 }
 
 TEST(Scopes, ALevelIncludesTheOnesBelowItAndNoneAbove) {
