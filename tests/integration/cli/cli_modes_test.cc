@@ -347,6 +347,12 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
 
   // Errors: the same message and exit code (1 not found, 2 bad input, 1 conflict).
   Same({"schedule", "pause", "nope"}, 1);
+  // A workflow without a cron trigger has no schedule to pause or resume (it said "schedules
+  // resumed", exit 0).
+  EXPECT_THAT(Same({"schedule", "resume", "hello"}, 1).dump(),
+              HasSubstr("workflow hello has no cron trigger, so no schedule to resume"));
+  EXPECT_THAT(Same({"schedule", "pause", "hello"}, 1).dump(),
+              HasSubstr("workflow hello has no cron trigger, so no schedule to pause"));
   // An empty name (an unset shell variable) names no workflow there could be: bad input, not a
   // missing workflow.
   EXPECT_THAT(Same({"workflow", "run", ""}, 2).dump(),
