@@ -21,6 +21,7 @@
 #include "ops/alerts.h"
 #include "ops/doctor.h"
 #include "ops/metrics.h"
+#include "remediation/attempt.h"
 #include "remediation/capture.h"
 #include "remediation/runner.h"
 #include "runs/handler.h"
@@ -146,6 +147,7 @@ int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args) {
   // scheduler duty.
   auto rem = remediation::ResolveSettings(sf.remediation, ctx.env());
   if (!rem) return out.Fail(rem.error());
+  if (auto st = remediation::CheckAttemptSettings(*rem); !st) return out.Fail(st.error());
   const runs::RunFailedHook capture = remediation::CaptureHook(*rem, &secrets);
   runs::RunHandlerOptions ho;
   ho.worker_id = wo.worker_id;

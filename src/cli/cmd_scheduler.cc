@@ -16,6 +16,7 @@
 #include "ops/alerts.h"
 #include "ops/metrics.h"
 #include "ops/sd_notify.h"
+#include "remediation/attempt.h"
 #include "remediation/capture.h"
 #include "remediation/runner.h"
 #include "scheduler/scheduler.h"
@@ -99,6 +100,7 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
   // of the runner, and capture of the runs that recovery fails.
   auto rem = remediation::ResolveSettings(sf.remediation, ctx.env());
   if (!rem) return out.Fail(rem.error());
+  if (auto st = remediation::CheckAttemptSettings(*rem); !st) return out.Fail(st.error());
   if (so.id.empty()) so.id = scheduler::DefaultSchedulerId();
   engine::EnvSecretResolver env_secrets;
   remediation::RunnerOptions ro;

@@ -335,6 +335,11 @@ Result<HandlerDeclarations> ResolveHandlerDeclarations(const std::vector<std::st
   if (!flags.empty()) {
     std::string joined;
     for (const auto& h : flags) {
+      // ParseHandlerSpecs skips empty declarations between ';': a flag is one, and must say it.
+      if (Trim(h).empty()) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "--handler: empty; declare KIND=TARGET (docs/handlers.md)");
+      }
       // One flag is one declaration: a ';' inside it would silently start another.
       if (h.find_first_of(";\n") != std::string::npos) {
         return Fail(ErrorCode::kInvalidArgument, "--handler: one declaration per flag; '" +
@@ -388,15 +393,8 @@ Result<std::vector<std::string>> ParseQueueList(const std::string& text) {
 }
 
 Result<int64_t> ParseIso8601(const std::string& text) {
-  bool zoned = false;
-  auto t = cron::ParseIso8601(text, nullptr, &zoned);
+  auto t = cron::ParseIso8601(text, nullptr, cron::ZoneRule::kRequired);
   if (!t) return Fail(t.error());
-  if (!zoned) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "bad time '" + text +
-                    "': needs a time with a zone, e.g. 2026-02-17T10:30:00Z or "
-                    "2026-02-17T12:30:00+02:00");
-  }
   return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
 }
 

@@ -127,11 +127,16 @@ Result<std::vector<SystemTime>> NextFireTimes(std::string_view expression, std::
 // "+00:00") with that zone's offset at the instant. Sub-second parts are truncated.
 std::string FormatIso8601(SystemTime t, const date::time_zone* tz);
 
+// Whether a time must carry Z or an offset (a time that outlives the machine's zone, such as a
+// task's eta) or may be wall-clock time in a zone.
+enum class ZoneRule { kOptional, kRequired };
+
 // Parses "2026-03-08T01:30:00-05:00", "...Z", "2026-03-08T01:30[:00[.123]]" or "2026-03-08"
 // (a space may replace 'T'). Without an offset the text is wall-clock time in `tz` (nullptr =
 // UTC): a time in a DST gap resolves to the first instant after the gap, a repeated time to its
-// first occurrence. `zoned`, when given, is set to whether the text carried Z or an offset.
+// first occurrence; with ZoneRule::kRequired it is refused. The error's examples are forms the
+// call takes.
 Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz,
-                                bool* zoned = nullptr);
+                                ZoneRule zone = ZoneRule::kOptional);
 
 }  // namespace ferry::cron

@@ -50,12 +50,14 @@ std::string FormatIso8601(SystemTime t, const date::time_zone* tz) {
   return out;
 }
 
-Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz, bool* zoned) {
-  if (zoned != nullptr) *zoned = false;
+Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz, ZoneRule zone) {
+  // The examples are forms this very call takes.
+  const char* const examples = zone == ZoneRule::kRequired
+                                   ? "2026-03-08T01:30:00Z or 2026-03-08T01:30:00-05:00"
+                                   : "2026-03-08T01:30:00-05:00, 2026-03-08T01:30 or 2026-03-08";
   auto bad = [&](const std::string& why) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "bad time '" + std::string(text) + "': " + why +
-                    " (expected e.g. 2026-03-08T01:30:00-05:00, 2026-03-08T01:30 or 2026-03-08)");
+    return Fail(ErrorCode::kInvalidArgument, "bad time '" + std::string(text) + "': " + why +
+                                                 " (expected e.g. " + examples + ")");
   };
   size_t i = 0;
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
@@ -102,6 +104,7 @@ Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz
       date::local_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} + seconds{s};
 
   if (i == text.size()) {
+    if (zone == ZoneRule::kRequired) return bad("needs a time with a zone");
     // Wall-clock time in `tz`, resolved by the same DST policy as fixed-time schedules.
     if (tz == nullptr) return SystemTime{local.time_since_epoch()} + fraction;
     const date::local_info li = tz->get_info(local);
@@ -131,7 +134,6 @@ Result<SystemTime> ParseIso8601(std::string_view text, const date::time_zone* tz
     return bad("unexpected '" + std::string(1, text[i]) + "'");
   }
   if (i != text.size()) return bad("trailing characters");
-  if (zoned != nullptr) *zoned = true;
   return SystemTime{local.time_since_epoch() - offset} + fraction;
 }
 

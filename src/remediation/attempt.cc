@@ -203,12 +203,7 @@ class Attempt {
       std::vector<engine::Diagnostic> diagnostics;
       auto p = runs::PrepareApply(req, &diagnostics);
       if (!p) {
-        Json list = Json::array();
-        for (const auto& d : diagnostics) {
-          list.push_back(
-              {{"line", d.line}, {"column", d.column}, {"path", d.path}, {"message", d.message}});
-        }
-        result_["diagnostics"] = std::move(list);
+        result_["diagnostics"] = engine::DiagnosticsJson(diagnostics);
         return Failed("the edited source does not pass ingestion: " + p.error().message, false);
       }
       if (p->apply.name != workflow_name_) {
@@ -408,6 +403,23 @@ Result<AttemptOutcome> RunAttempt(Store& store, Broker& broker, const Remediatio
     return Fail(ErrorCode::kInvalidArgument, "no agent command configured");
   }
   return Attempt(store, broker, claimed, options, std::move(stop)).Run();
+}
+
+Status CheckAttemptSettings(const Settings& settings) {
+  if (!settings.enabled) return {};
+  if (!settings.agent_argv.empty() && !FindProgram(settings.agent_argv[0], kAgentPath)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "remediation-agent: the agent program '" + settings.agent_argv[0] +
+                    "' is not found or not executable (agents are looked up on " + kAgentPath +
+                    ")");
+  }
+  std::error_code ec;
+  if (!settings.workspace_dir.empty() &&
+      !std::filesystem::is_directory(settings.workspace_dir, ec)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "remediation-workspace-dir: " + settings.workspace_dir + " is not a directory");
+  }
+  return {};
 }
 
 }  // namespace ferry::remediation

@@ -136,6 +136,10 @@ const SandboxProbe& ProbeSandbox() {
   return probe;
 }
 
+std::optional<std::string> FindProgram(const std::string& name, const std::string& path) {
+  return Which(name, path);
+}
+
 Result<AgentLaunch> WrapAgent(const std::vector<std::string>& agent_argv,
                               const std::string& workspace, const std::string& path,
                               const SandboxOptions& options, const SandboxProbe& probe) {

@@ -12,6 +12,7 @@
 // Thread-safety: ProbeSandbox caches its answer (thread-safe); WrapAgent is pure.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ struct AgentLaunch {
   std::vector<std::string> argv;  // what to run (bwrap ... -- agent ..., or the agent itself)
   bool sandboxed = false;
 };
+
+// `name` resolved as WrapAgent resolves the agent's program: a name with '/' when it is an
+// executable file, otherwise the first executable of that name on `path` (a PATH value).
+std::optional<std::string> FindProgram(const std::string& name, const std::string& path);
 
 // The agent's command with its program resolved on `path` (a PATH value) and, when the mode and
 // the probe allow, wrapped in bwrap. kUnavailable when mode is bwrap and the probe failed;

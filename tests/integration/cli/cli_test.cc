@@ -603,6 +603,12 @@ TEST(CliStore, AFileThatIsNotADatabaseIsABadStoreSetting) {
   std::stringstream after;
   after << f.rdbuf();
   EXPECT_EQ(after.str(), content);
+  // Nothing is made beside it either (a write-precedence lock, a WAL): the file is all there is.
+  std::vector<std::string> beside;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    beside.push_back(entry.path().filename().string());
+  }
+  EXPECT_EQ(beside, std::vector<std::string>{"passwd"});
 }
 
 TEST_F(CliTest, WrongPasswordExitsThree) {

@@ -129,6 +129,13 @@ TEST(OptionsTest, HandlerFlagsReplaceTheEnvironmentsDeclarations) {
   auto joined = ResolveWorkerConfig({}, f, env);
   ASSERT_FALSE(joined);
   EXPECT_NE(joined.error().message.find("one declaration per flag"), std::string::npos);
+  // An empty flag declares nothing: said, not skipped (the worker started without it).
+  for (const char* empty : {"", "  "}) {
+    f.handlers = {"c=exec:/bin/true", empty};
+    auto none = ResolveWorkerConfig({}, f, env);
+    ASSERT_FALSE(none) << "'" << empty << "'";
+    EXPECT_EQ(none.error().message, "--handler: empty; declare KIND=TARGET (docs/handlers.md)");
+  }
 
   auto bad = ResolveWorkerConfig({}, {}, FakeEnv({{"FERRY_HANDLERS", "echo=exec:/bin/true"}}));
   ASSERT_FALSE(bad);
@@ -316,6 +323,24 @@ TEST(OptionsTest, Iso8601RefusesTimesThatDoNotExist) {
     EXPECT_NE(t.error().message.find(std::string("bad time '") + text + "'"), std::string::npos)
         << t.error().message;
   }
+}
+
+TEST(OptionsTest, Iso8601NeedsAZoneAndItsExamplesHaveOne) {
+  // --eta is an instant: a time without a zone is refused, and the examples the message gives
+  // are forms it takes (they were the scheduler's, with zone-less ones it then refused).
+  for (const char* text : {"2027-03-08T01:30", "2027-03-08", "yesterday"}) {
+    auto t = ParseIso8601(text);
+    ASSERT_FALSE(t) << text;
+    EXPECT_NE(
+        t.error().message.find("(expected e.g. 2026-03-08T01:30:00Z or 2026-03-08T01:30:00-05:00)"),
+        std::string::npos)
+        << t.error().message;
+  }
+  EXPECT_NE(ParseIso8601("2027-03-08").error().message.find("needs a time with a zone"),
+            std::string::npos);
+  auto zoned = ParseIso8601("2027-03-08T01:30:00Z");
+  ASSERT_TRUE(zoned) << zoned.error().message;
+  EXPECT_EQ(*zoned, 1804469400000);
 }
 
 }  // namespace

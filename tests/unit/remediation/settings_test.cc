@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "remediation/attempt.h"
+
 namespace ferry::remediation {
 namespace {
 
@@ -76,6 +78,46 @@ TEST(SettingsTest, BadValuesNameTheirSource) {
   // Limits themselves are accepted.
   EXPECT_TRUE(ResolveSettings({{"remediation-max-concurrent", "64"}}, Env({})));
   EXPECT_TRUE(ResolveSettings({{"remediation-attempt-cap", "1"}}, Env({})));
+}
+
+// A setting that would fail every attempt is refused where the scheduler (or ferry dev) starts,
+// naming it: an agent program not on the agents' PATH, a workspace directory that is none. With
+// remediation off, or without an agent (candidates are only recorded), nothing is checked.
+TEST(SettingsTest, AttemptsThatCannotStartAreRefusedAtStart) {
+  Settings s;
+  s.enabled = true;
+  s.agent_argv = {"/nonexistent/agent", "{workspace}"};
+  auto missing = CheckAttemptSettings(s);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(missing.error().message.find(
+                "remediation-agent: the agent program '/nonexistent/agent' is not found"),
+            std::string::npos)
+      << missing.error().message;
+  s.agent_argv = {"no-such-agent-program-here"};
+  EXPECT_FALSE(CheckAttemptSettings(s));
+  s.agent_argv = {"/etc/passwd"};  // there, but not a program
+  EXPECT_FALSE(CheckAttemptSettings(s));
+  s.agent_argv = {"sh", "-c", "true"};  // found on the agents' PATH
+  EXPECT_TRUE(CheckAttemptSettings(s));
+  s.agent_argv = {"/bin/sh"};
+  EXPECT_TRUE(CheckAttemptSettings(s));
+
+  s.workspace_dir = "/etc/passwd";
+  auto not_dir = CheckAttemptSettings(s);
+  ASSERT_FALSE(not_dir);
+  EXPECT_EQ(not_dir.error().message, "remediation-workspace-dir: /etc/passwd is not a directory");
+  s.workspace_dir = "/nonexistent/ws";
+  EXPECT_FALSE(CheckAttemptSettings(s));
+  s.workspace_dir = "/tmp";
+  EXPECT_TRUE(CheckAttemptSettings(s));
+
+  s.agent_argv = {"/nonexistent/agent"};
+  s.enabled = false;
+  EXPECT_TRUE(CheckAttemptSettings(s));
+  s.enabled = true;
+  s.agent_argv.clear();
+  EXPECT_TRUE(CheckAttemptSettings(s));
 }
 
 TEST(SettingsTest, AgentCommandForms) {
