@@ -413,8 +413,9 @@ Status CheckAttemptSettings(const Settings& settings) {
                     "' is not found or not executable (agents are looked up on " + kAgentPath +
                     ")");
   }
+  // One not there yet is made by the first attempt; one that is there must be a directory.
   std::error_code ec;
-  if (!settings.workspace_dir.empty() &&
+  if (!settings.workspace_dir.empty() && std::filesystem::exists(settings.workspace_dir, ec) &&
       !std::filesystem::is_directory(settings.workspace_dir, ec)) {
     return Fail(ErrorCode::kInvalidArgument,
                 "remediation-workspace-dir: " + settings.workspace_dir + " is not a directory");

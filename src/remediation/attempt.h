@@ -74,8 +74,8 @@ Result<AttemptOutcome> RunAttempt(Store& store, Broker& broker, const Remediatio
 // Whether attempts under `settings` can start at all, for the processes that run them to check
 // as they start (a wrong setting would otherwise fail every candidate's attempts, one by one,
 // and count against the day's cap): with remediation on and an agent given, its program must be
-// on the agents' PATH, and a workspace directory given must be a directory. kInvalidArgument
-// naming the setting.
+// on the agents' PATH, and a workspace directory given, when it is there, a directory.
+// kInvalidArgument naming the setting.
 Status CheckAttemptSettings(const Settings& settings);
 
 }  // namespace ferry::remediation

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -498,18 +497,6 @@ class SqliteConn final : public SqlConn {
   std::unordered_map<std::string, StmtPtr> cache_;
 };
 
-// Whether the file at `path` is empty (SQLite makes a database of it) or starts with the header
-// every SQLite database starts with (sqlite.org/fileformat.html 1.3); a missing one is made.
-bool LooksLikeSqlite(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return true;  // not there (made by the open) or unreadable (the open says so)
-  static constexpr std::string_view kHeader("SQLite format 3\0", 16);
-  char head[16] = {};
-  file.read(head, sizeof head);
-  const auto got = static_cast<size_t>(file.gcount());
-  return got == 0 || std::string_view(head, got) == kHeader;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
@@ -536,8 +523,13 @@ Result<std::unique_ptr<SqlConn>> OpenSqliteConn(const std::string& path,
   sqlite3_extended_result_codes(db.get(), 1);
   const bool shared = !(path.empty() || path == ":memory:" || path.starts_with("file:"));
   // Known before the files beside it are made (the write-precedence lock, the WAL): a --store
-  // that names another file (/etc/passwd) must leave nothing next to it.
-  if (shared && !LooksLikeSqlite(path)) {
+  // that names another file (/etc/passwd) must leave nothing next to it. The header is read by
+  // SQLite, not by opening the file here: closing any descriptor of a file drops every POSIX
+  // lock this process holds on it, those of its other connections included (SQLite's own
+  // descriptors are kept open for that reason). Anything but "not a database" is left to the
+  // statements below, which wait out a busy file.
+  if (shared && (sqlite3_exec(db.get(), "PRAGMA schema_version", nullptr, nullptr, nullptr) &
+                 0xff) == SQLITE_NOTADB) {
     return Fail(ErrorCode::kInvalidArgument, "the file is not a SQLite database");
   }
   auto conn = std::make_unique<SqliteConn>(
