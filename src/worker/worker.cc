@@ -292,6 +292,9 @@ class WorkerImpl final : public Worker {
   // REQUIRES: mu_ held. Removes a buffered task from the buffer; false if it is not buffered.
   bool TakeFromBufferLocked(const TaskPtr& s);
   int RunningLocked() const;
+  // Running tasks whose attempt has not ended: what a drain waits for. A handler that ignored its
+  // stop past the grace holds its slot, but its task's attempt has ended without it.
+  int UnfinishedLocked() const;
 
   // Control-loop steps; each returns false after recording a failed call on `conn`.
   bool SendHeartbeat(Broker& b, Connection& conn);
@@ -553,9 +556,9 @@ void WorkerImpl::Supervise() {
   std::vector<TaskPtr> remaining;
   {
     std::unique_lock lock(mu_);
-    space_cv_.wait_until(lock, drain_deadline, [&] { return RunningLocked() == 0; });
+    space_cv_.wait_until(lock, drain_deadline, [&] { return UnfinishedLocked() == 0; });
     for (auto& s : slots_) {
-      if (s) remaining.push_back(s);
+      if (s && !s->finished) remaining.push_back(s);
     }
   }
   if (!remaining.empty()) {
@@ -569,7 +572,7 @@ void WorkerImpl::Supervise() {
     std::vector<TaskPtr> stuck;
     {
       std::unique_lock lock(mu_);
-      space_cv_.wait_for(lock, milliseconds(3000), [&] { return RunningLocked() == 0; });
+      space_cv_.wait_for(lock, milliseconds(3000), [&] { return UnfinishedLocked() == 0; });
       for (auto& s : slots_) {
         if (s && !s->finished) {
           s->finished = true;
@@ -962,6 +965,11 @@ void WorkerImpl::Execute(int slot, const TaskPtr& s, int64_t epoch) {
 int WorkerImpl::RunningLocked() const {
   return static_cast<int>(
       std::count_if(slots_.begin(), slots_.end(), [](const TaskPtr& s) { return s != nullptr; }));
+}
+
+int WorkerImpl::UnfinishedLocked() const {
+  return static_cast<int>(std::count_if(slots_.begin(), slots_.end(),
+                                        [](const TaskPtr& s) { return s && !s->finished; }));
 }
 
 bool WorkerImpl::TakeFromBufferLocked(const TaskPtr& s) {
@@ -1399,6 +1407,7 @@ void WorkerImpl::EndIgnoredStops() {
       }
     }
   }
+  if (!ignored.empty()) space_cv_.notify_all();  // a drain waits for unfinished attempts only
   for (auto& [s, r] : ignored) {
     const std::string ignored_for =
         " (its handler ignored the stop for " + SecondsText(kIgnoredStopGrace) + " and still runs)";

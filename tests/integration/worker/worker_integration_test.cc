@@ -686,6 +686,48 @@ TEST_F(WorkerTest, ADrainEndsWithoutAHandlerThatIgnoresItsStop) {
   EXPECT_EQ((*rec)->attempts, 0);  // a hand-back gives its attempt back
 }
 
+// A task whose handler ignored its timeout has ended (failed) once the grace passed; its thread
+// still holds the slot. A drain has nothing of it to wait for or hand back: it ends at once
+// instead of waiting out its drain timeout for that slot.
+TEST_F(WorkerTest, ADrainDoesNotWaitForATaskThatAlreadyEndedWithoutItsHandler) {
+  auto gate = std::make_shared<std::promise<void>>();
+  std::shared_future<void> opened = gate->get_future().share();
+  HandlerRegistry reg;
+  RegisterBuiltinHandlers(reg);
+  reg.Register("deaf", [opened](TaskContext&) -> HandlerResult {
+    opened.wait();  // never looks at ctx.stop
+    return Json{{"late", true}};
+  });
+  auto o = Opts(2);
+  o.drain_timeout = seconds(120);
+  auto w = StartWorker(o, reg);
+  struct OpenAtEnd {
+    std::shared_ptr<std::promise<void>> gate;
+    bool opened = false;
+    void Open() {
+      if (!opened) gate->set_value();
+      opened = true;
+    }
+    ~OpenAtEnd() { Open(); }
+  } open_at_end{gate};
+
+  const std::string deaf = Submit("deaf", Json::object(), 3, milliseconds(300));
+  auto rec = WaitDone(deaf, seconds(30));
+  ASSERT_EQ(rec.status, TaskStatus::kFailed);
+  EXPECT_EQ(rec.attempts, 1);
+
+  w->Stop();
+  auto drained = std::async(std::launch::async, [&] { return w->WaitUntilDrained(); });
+  // Far less than the 120 s drain timeout the old drain waited out for the deaf slot.
+  ASSERT_EQ(drained.wait_for(seconds(30)), std::future_status::ready);
+  EXPECT_EQ(drained.get(), 1);                     // its thread still runs
+  EXPECT_EQ(StatusOf(deaf), TaskStatus::kFailed);  // not handed back: it had ended
+
+  open_at_end.Open();
+  w->Wait();
+  EXPECT_EQ(StatusOf(deaf), TaskStatus::kFailed);
+}
+
 TEST_F(WorkerTest, DefaultTimeoutApplies) {
   auto o = Opts();
   o.default_timeout = milliseconds(200);
