@@ -25,9 +25,9 @@ int RunList(Context& ctx, const StoreFlags& sf, const RemediationArgs& a) {
   auto svc = ctx.Service(sf);
   if (!svc) return out.Fail(svc.error());
   service::Query query{{"limit", std::to_string(a.limit)}};
-  if (!a.status.empty()) query["status"] = a.status;
-  if (!a.workflow.empty()) query["workflow"] = a.workflow;
-  if (!a.cursor.empty()) query["cursor"] = a.cursor;
+  if (a.status) query["status"] = *a.status;
+  if (a.workflow) query["workflow"] = *a.workflow;
+  if (a.cursor) query["cursor"] = *a.cursor;
   auto page = (*svc)->ListRemediations(query);
   if (!page) return out.Fail(page.error());
   if (out.json()) {

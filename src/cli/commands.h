@@ -275,10 +275,10 @@ Result<std::shared_ptr<void>> RegisterWorkerRunHandler(Context& ctx, const Store
 
 struct RemediationArgs {
   std::string id;
-  std::string status;
-  std::string workflow;
+  std::optional<std::string> status;  // optional: given empty is refused, not read as "any"
+  std::optional<std::string> workflow;
   int limit = 50;
-  std::string cursor;
+  std::optional<std::string> cursor;
   std::string reason;
 };
 // Registers `ferry remediation list|show|dismiss|reopen|diff` on `app`.

@@ -7,14 +7,14 @@
 #include "remediation/workspace.h"
 
 namespace ferry::remediation {
-namespace {
-
-Status CheckId(const std::string& id) {
+Status CheckCandidateId(const std::string& id) {
   return RequireId("remediation candidate", id, "ferry remediation list");
 }
 
+namespace {
+
 Result<Remediation> MustGet(Store& store, const std::string& id) {
-  if (auto st = CheckId(id); !st) return Fail(st.error());
+  if (auto st = CheckCandidateId(id); !st) return Fail(st.error());
   auto m = store.GetRemediation(id);
   if (!m) return Fail(m.error());
   if (!*m) return Fail(ErrorCode::kNotFound, "no remediation candidate " + id);
@@ -56,7 +56,7 @@ Result<ShowResult> Show(Store& store, const ShowRequest& req) {
 }
 
 Result<Remediation> Dismiss(Store& store, const DismissRequest& req) {
-  if (auto st = CheckId(req.id); !st) return Fail(st.error());
+  if (auto st = CheckCandidateId(req.id); !st) return Fail(st.error());
   if (req.reason.size() > 4096) {
     return Fail(ErrorCode::kInvalidArgument, "the reason is at most 4096 bytes");
   }
@@ -68,7 +68,7 @@ Result<Remediation> Dismiss(Store& store, const DismissRequest& req) {
 }
 
 Result<Remediation> Reopen(Store& store, const ReopenRequest& req) {
-  if (auto st = CheckId(req.id); !st) return Fail(st.error());
+  if (auto st = CheckCandidateId(req.id); !st) return Fail(st.error());
   auto m = store.ReopenRemediation(req.id);
   if (!m) return m;
   spdlog::info("remediation.reopened id={} workflow={} by={}", m->id, m->workflow_name,

@@ -18,6 +18,10 @@
 
 namespace ferry::remediation {
 
+// kInvalidArgument unless `id` looks like a candidate's id ("a remediation candidate id is
+// required", "malformed remediation candidate id '...'"): what every action below checks first.
+Status CheckCandidateId(const std::string& id);
+
 struct ListRequest {
   std::string status;    // "" = any; else a RemediationStatus name
   std::string workflow;  // "" = any; else a workflow name

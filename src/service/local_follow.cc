@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <thread>
 
-#include "core/ids.h"
 #include "core/time_util.h"
 #include "runs/runs.h"
+#include "service/arguments.h"
 #include "service/local_service.h"
 #include "views/views.h"
 
@@ -76,7 +76,7 @@ Result<LocalService::EventStep> LocalService::TaskEventStep(const std::string& i
 
 Status LocalService::FollowRunEvents(const std::string& id, int64_t after, milliseconds timeout,
                                      const EventSink& sink) {
-  if (auto st = RequireId("run", id, "ferry run list"); !st) return Fail(st.error());
+  if (auto st = CheckRunId(id); !st) return Fail(st.error());
   const auto deadline = SteadyClock::now() + timeout;
   while (true) {
     auto step = RunEventStep(id, after, 500);
@@ -97,7 +97,7 @@ Status LocalService::FollowRunEvents(const std::string& id, int64_t after, milli
 
 Status LocalService::FollowTaskEvents(const std::string& id, milliseconds timeout,
                                       const EventSink& sink) {
-  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   const auto deadline = SteadyClock::now() + timeout;
   std::string after = "0";
   bool followed = false;

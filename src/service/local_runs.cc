@@ -1,9 +1,9 @@
 // LocalService: runs (store first, then the broker for their tasks).
 #include <charconv>
 
-#include "core/ids.h"
 #include "core/json_fields.h"
 #include "runs/runs.h"
+#include "service/arguments.h"
 #include "service/local_service.h"
 #include "service/query.h"
 #include "views/views.h"
@@ -14,7 +14,7 @@ namespace {
 Error NoRun(const std::string& id) { return Error{ErrorCode::kNotFound, "no run " + id}; }
 
 Result<Run> FindRun(Store& store, const std::string& id) {
-  if (auto st = RequireId("run", id, "ferry run list"); !st) return Fail(st.error());
+  if (auto st = CheckRunId(id); !st) return Fail(st.error());
   auto run = store.GetRun(id);
   if (!run) return Fail(run.error());
   if (!*run) return Fail(NoRun(id));
@@ -74,10 +74,9 @@ Result<Json> LocalService::ListRuns(const Query& query) {
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(stores_, [&](Store& store) -> Result<Json> {
     if (!workflow.empty()) {
-      auto wf = store.GetWorkflow(workflow);
+      auto wf = FindWorkflow(store, workflow);
       if (!wf) return Fail(wf.error());
-      if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + workflow);
-      filter.workflow_id = (*wf)->id;
+      filter.workflow_id = wf->id;
     }
     auto page = store.ListRuns(filter);
     if (!page) return Fail(page.error());
@@ -229,7 +228,7 @@ Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
 }
 
 Result<Json> LocalService::RunEvents(const std::string& id, const Query& query) {
-  if (auto st = RequireId("run", id, "ferry run list"); !st) return Fail(st.error());
+  if (auto st = CheckRunId(id); !st) return Fail(st.error());
   QueryReader q(query);
   const int limit = q.Limit(500, 1000);
   int64_t after = 0;

@@ -78,14 +78,13 @@ Result<Json> LocalService::ListSchedules() {
 
 Result<Json> LocalService::SetSchedulesPaused(const std::string& workflow, bool paused) {
   return With(stores_, [&](Store& store) -> Result<Json> {
-    auto wf = store.GetWorkflow(workflow);
+    auto wf = FindWorkflow(store, workflow);
     if (!wf) return Fail(wf.error());
-    if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + workflow);
     // Without a cron trigger there is nothing to pause or resume: saying "schedules paused"
     // would tell the caller something was stopped. (A pause kept from before its trigger was
     // removed still holds when one comes back; `schedule list` shows it, and resume clears it.)
     TriggerFilter filter;
-    filter.workflow_id = (*wf)->id;
+    filter.workflow_id = wf->id;
     filter.kind = TriggerKind::kCron;
     auto crons = store.ListTriggers(filter);
     if (!crons) return Fail(crons.error());
@@ -95,7 +94,7 @@ Result<Json> LocalService::SetSchedulesPaused(const std::string& workflow, bool 
                                             " has no cron trigger, so no schedule to " + action +
                                             " (declare one under triggers.cron)");
     }
-    auto updated = store.SetWorkflowPaused((*wf)->id, paused);
+    auto updated = store.SetWorkflowPaused(wf->id, paused);
     if (!updated) return Fail(updated.error());
     return Json{{"workflow", updated->name}, {"paused", updated->paused}};
   });

@@ -197,6 +197,9 @@ class LocalService : public Service {
   static bool MayBreakConnection(const Error& e) {
     return e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kInternal;
   }
+  // The workflow named `name` on `store`: NotFound if there is none, InvalidArgument if `name` is
+  // empty (no workflow has that name: an unset shell variable, not a missing record).
+  static Result<Workflow> FindWorkflow(Store& store, const std::string& name);
   // PurgeDead and RetryDead: `act` on the queue's dead letters up to now -> {queue, done_field}.
   Result<Json> OnDeadLetters(const std::string& queue, const char* done_field, const char* verb,
                              Result<int64_t> (Broker::*act)(const std::string&, int64_t));

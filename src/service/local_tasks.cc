@@ -6,10 +6,10 @@
 #include <chrono>
 
 #include "broker/task_cursor.h"
-#include "core/ids.h"
 #include "core/json_fields.h"
 #include "core/time_util.h"
 #include "runs/runs.h"
+#include "service/arguments.h"
 #include "service/local_service.h"
 #include "service/query.h"
 #include "service/task_submission.h"
@@ -177,7 +177,7 @@ Result<Json> LocalService::ListTasks(const Query& query) {
 }
 
 Result<Json> LocalService::GetTask(const std::string& id) {
-  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto task = b.GetTask(id);
     if (!task) return Fail(task.error());
@@ -187,7 +187,7 @@ Result<Json> LocalService::GetTask(const std::string& id) {
 }
 
 Result<Json> LocalService::CancelTask(const std::string& id) {
-  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto status = b.Cancel(id);
     if (!status) return Fail(AboutTask(status.error(), "cancel", id));
@@ -201,7 +201,7 @@ Result<Json> LocalService::CancelTask(const std::string& id) {
 }
 
 Result<Json> LocalService::RetryTask(const std::string& id) {
-  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto task = b.GetTask(id);
     if (!task) return Fail(AboutTask(task.error(), "retry", id));
@@ -226,7 +226,7 @@ Result<Json> LocalService::RetryTask(const std::string& id) {
 }
 
 Result<Json> LocalService::TaskEvents(const std::string& id, const Query& query) {
-  if (auto st = RequireId("task", id, "ferry task list"); !st) return Fail(st.error());
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   QueryReader q(query);
   const int limit = q.Limit(100, 1000);
   std::string after = q.Text("after");

@@ -6,8 +6,8 @@
 
 #include "core/control_chars.h"
 #include "core/crypto.h"
-#include "core/ids.h"
 #include "core/json_fields.h"
+#include "service/arguments.h"
 #include "service/local_service.h"
 #include "service/scopes.h"
 #include "views/views.h"
@@ -75,7 +75,7 @@ Result<Json> LocalService::CreateToken(const Json& body) {
 }
 
 Result<Json> LocalService::RevokeToken(const std::string& id) {
-  if (auto st = RequireId("token", id, "ferry token list"); !st) return Fail(st.error());
+  if (auto st = CheckTokenId(id); !st) return Fail(st.error());
   return With(stores_, [&](Store& store) -> Result<Json> {
     if (auto st = store.RevokeApiToken(id); !st) return Fail(st.error());
     return Json{{"id", id}, {"revoked", true}};

@@ -3,24 +3,19 @@
 
 #include "core/json_fields.h"
 #include "runs/apply.h"
+#include "service/arguments.h"
 #include "service/local_service.h"
 #include "views/views.h"
 
 namespace ferry::service {
-namespace {
 
-Error NoWorkflow(const std::string& name) {
-  return Error{ErrorCode::kNotFound, "no workflow " + name};
-}
-
-Result<Workflow> FindWorkflow(Store& store, const std::string& name) {
+Result<Workflow> LocalService::FindWorkflow(Store& store, const std::string& name) {
+  if (auto st = CheckWorkflowName(name); !st) return Fail(st.error());
   auto wf = store.GetWorkflow(name);
   if (!wf) return Fail(wf.error());
-  if (!*wf) return Fail(NoWorkflow(name));
+  if (!*wf) return Fail(ErrorCode::kNotFound, "no workflow " + name);
   return **wf;
 }
-
-}  // namespace
 
 Result<Json> LocalService::ApplyWorkflow(const Json& body, const Caller& caller) {
   runs::ApplySourceRequest apply;

@@ -10,6 +10,7 @@
 #include "core/json_fields.h"
 #include "core/time_util.h"
 #include "engine/http_client.h"
+#include "service/arguments.h"
 #include "store/store.h"
 
 namespace ferry::service {
@@ -228,32 +229,41 @@ Result<Json> RemoteService::ListTasks(const Query& query) {
   return Call("GET", "/tasks", query, nullptr);
 }
 Result<Json> RemoteService::GetTask(const std::string& id) {
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   return Call("GET", "/tasks/" + Escape(id), {}, nullptr);
 }
 Result<Json> RemoteService::CancelTask(const std::string& id) {
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   return Call("POST", "/tasks/" + Escape(id) + "/cancel", {}, nullptr);
 }
 Result<Json> RemoteService::RetryTask(const std::string& id) {
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   return Call("POST", "/tasks/" + Escape(id) + "/retry", {}, nullptr);
 }
 Result<Json> RemoteService::TaskEvents(const std::string& id, const Query& query) {
+  if (auto st = CheckTaskId(id); !st) return Fail(st.error());
   return Call("GET", "/tasks/" + Escape(id) + "/events", query, nullptr);
 }
 Result<Json> RemoteService::ListWorkers() { return Call("GET", "/workers", {}, nullptr); }
 Result<Json> RemoteService::ListQueues() { return Call("GET", "/queues", {}, nullptr); }
 Result<Json> RemoteService::GetQueue(const std::string& name) {
+  if (auto st = ValidateQueueName(name); !st) return Fail(st.error());
   return Call("GET", "/queues/" + Escape(name), {}, nullptr);
 }
 Result<Json> RemoteService::ListDead(const std::string& queue, const Query& query) {
+  if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
   return Call("GET", "/queues/" + Escape(queue) + "/dead", query, nullptr);
 }
 Result<Json> RemoteService::PurgeDead(const std::string& queue) {
+  if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
   return Call("POST", "/queues/" + Escape(queue) + "/dead/purge", {}, nullptr);
 }
 Result<Json> RemoteService::RetryDead(const std::string& queue) {
+  if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
   return Call("POST", "/queues/" + Escape(queue) + "/dead/retry", {}, nullptr);
 }
 Result<Json> RemoteService::DeleteQueue(const std::string& queue) {
+  if (auto st = ValidateQueueName(queue); !st) return Fail(st.error());
   return Call("POST", "/queues/" + Escape(queue) + "/delete", {}, nullptr);
 }
 
@@ -263,12 +273,15 @@ Result<Json> RemoteService::ApplyWorkflow(const Json& body, const Caller&) {
 }
 Result<Json> RemoteService::ListWorkflows() { return Call("GET", "/workflows", {}, nullptr); }
 Result<Json> RemoteService::GetWorkflow(const std::string& name) {
+  if (auto st = CheckWorkflowName(name); !st) return Fail(st.error());
   return Call("GET", "/workflows/" + Escape(name), {}, nullptr);
 }
 Result<Json> RemoteService::ListVersions(const std::string& name) {
+  if (auto st = CheckWorkflowName(name); !st) return Fail(st.error());
   return Call("GET", "/workflows/" + Escape(name) + "/versions", {}, nullptr);
 }
 Result<Json> RemoteService::GetVersion(const std::string& name, const std::string& version) {
+  if (auto st = CheckWorkflowName(name); !st) return Fail(st.error());
   return Call("GET", "/workflows/" + Escape(name) + "/versions/" + Escape(version), {}, nullptr);
 }
 
@@ -285,31 +298,39 @@ Result<Json> RemoteService::ListRemediations(const Query& query) {
   return Call("GET", "/remediations", query, nullptr);
 }
 Result<Json> RemoteService::GetRemediation(const std::string& id) {
+  if (auto st = CheckRemediationId(id); !st) return Fail(st.error());
   return Call("GET", "/remediations/" + Escape(id), {}, nullptr);
 }
 Result<Json> RemoteService::DismissRemediation(const std::string& id, const Json& body,
                                                const Caller&) {
+  if (auto st = CheckRemediationId(id); !st) return Fail(st.error());
   return Call("POST", "/remediations/" + Escape(id) + "/dismiss", {}, &body);
 }
 Result<Json> RemoteService::ReopenRemediation(const std::string& id, const Caller&) {
+  if (auto st = CheckRemediationId(id); !st) return Fail(st.error());
   return Call("POST", "/remediations/" + Escape(id) + "/reopen", {}, nullptr);
 }
 Result<Json> RemoteService::RemediationDiff(const std::string& id) {
+  if (auto st = CheckRemediationId(id); !st) return Fail(st.error());
   return Call("GET", "/remediations/" + Escape(id) + "/diff", {}, nullptr);
 }
 Result<Json> RemoteService::Alerts() { return Call("GET", "/alerts", {}, nullptr); }
 Result<Json> RemoteService::Doctor() { return Call("GET", "/doctor", {}, nullptr); }
 Result<Json> RemoteService::CountRuns() { return Call("GET", "/runs/counts", {}, nullptr); }
 Result<Json> RemoteService::GetRun(const std::string& id) {
+  if (auto st = CheckRunId(id); !st) return Fail(st.error());
   return Call("GET", "/runs/" + Escape(id), {}, nullptr);
 }
 Result<Json> RemoteService::CancelRun(const std::string& id, const Caller&) {
+  if (auto st = CheckRunId(id); !st) return Fail(st.error());
   return Call("POST", "/runs/" + Escape(id) + "/cancel", {}, nullptr);
 }
 Result<Json> RemoteService::RetryRun(const std::string& id, const Json& body) {
+  if (auto st = CheckRunId(id); !st) return Fail(st.error());
   return Call("POST", "/runs/" + Escape(id) + "/retry", {}, &body);
 }
 Result<Json> RemoteService::RunEvents(const std::string& id, const Query& query) {
+  if (auto st = CheckRunId(id); !st) return Fail(st.error());
   return Call("GET", "/runs/" + Escape(id) + "/events", query, nullptr);
 }
 
@@ -337,6 +358,7 @@ Status RemoteService::Follow(const std::string& path, std::string last_id, milli
 
 Result<Json> RemoteService::ListSchedules() { return Call("GET", "/schedules", {}, nullptr); }
 Result<Json> RemoteService::SetSchedulesPaused(const std::string& workflow, bool paused) {
+  if (auto st = CheckWorkflowName(workflow); !st) return Fail(st.error());
   return Call("POST", "/workflows/" + Escape(workflow) + (paused ? "/pause" : "/resume"), {},
               nullptr);
 }
@@ -346,11 +368,13 @@ Result<Json> RemoteService::CreateToken(const Json& body) {
   return Call("POST", "/tokens", {}, &body);
 }
 Result<Json> RemoteService::RevokeToken(const std::string& id) {
+  if (auto st = CheckTokenId(id); !st) return Fail(st.error());
   return Call("POST", "/tokens/" + Escape(id) + "/revoke", {}, nullptr);
 }
 
 Status RemoteService::FollowRunEvents(const std::string& id, int64_t after, milliseconds timeout,
                                       const EventSink& sink) {
+  if (auto st = CheckRunId(id); !st) return st;
   return Follow(
       "/runs/" + Escape(id) + "/events", after > 0 ? std::to_string(after) : std::string(), timeout,
       sink,
@@ -365,6 +389,7 @@ Status RemoteService::FollowRunEvents(const std::string& id, int64_t after, mill
 
 Status RemoteService::FollowTaskEvents(const std::string& id, milliseconds timeout,
                                        const EventSink& sink) {
+  if (auto st = CheckTaskId(id); !st) return st;
   return Follow(
       "/tasks/" + Escape(id) + "/events", std::string(), timeout, sink,
       [&]() -> Result<bool> {

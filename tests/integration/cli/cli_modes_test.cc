@@ -213,6 +213,28 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
   Same({"workflow", "list"});
   Same({"workflow", "show", "hello"});
   Same({"workflow", "versions", "hello"});
+  // An empty name or id (an unset shell variable) is a mistake named in both modes alike: not
+  // "no workflow " here, nor "no route /api/v1/runs/" (exit 1) through the server.
+  for (const std::vector<std::string>& empty : {std::vector<std::string>{"workflow", "show", ""},
+                                                {"workflow", "versions", ""},
+                                                {"schedule", "pause", ""},
+                                                {"schedule", "resume", ""},
+                                                {"task", "status", ""},
+                                                {"task", "cancel", ""},
+                                                {"task", "retry", ""},
+                                                {"task", "events", ""},
+                                                {"run", "show", ""},
+                                                {"run", "cancel", ""},
+                                                {"run", "retry", ""},
+                                                {"queue", "stats", ""},
+                                                {"queue", "dead", ""},
+                                                {"queue", "purge", ""},
+                                                {"remediation", "show", ""},
+                                                {"remediation", "diff", ""},
+                                                {"remediation", "reopen", ""},
+                                                {"token", "revoke", ""}}) {
+    Same(empty, 2);
+  }
   Same({"run", "list"});
   Same({"run", "list", "--workflow", "hello", "--status", "succeeded"});
   // Runs page as tasks do: a second run, then pages of one.
@@ -385,6 +407,10 @@ TEST_F(CliModesTest, EveryClientCommandAnswersTheSameInBothModes) {
               HasSubstr("no task " + unknown));
   Same({"remediation", "list"});
   Same({"remediation", "list", "--status", "sideways"}, 2);
+  // Given empty is a mistake named, as `run list` names it, not "any status" or "any workflow".
+  Same({"remediation", "list", "--status", ""}, 2);
+  Same({"remediation", "list", "--workflow", ""}, 2);
+  Same({"run", "list", "--status", ""}, 2);
   Same({"remediation", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
   Same({"remediation", "dismiss", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--reason", "x"}, 1);
   Same({"remediation", "reopen", "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, 1);
