@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/crypto.h"
+#include "core/utf8.h"
 #include "engine/ingest.h"
 
 namespace ferry::remediation {
@@ -266,6 +267,14 @@ Result<Artifacts> ReadArtifacts(const std::string& dir, const std::string& workf
   auto note = read(kNoteFile, kMaxNoteBytes);
   if (!note) return Fail(note.error());
   if (Trimmed(*note).empty()) return Broken("developer_note.md is empty");
+  // Kept as written and shown as text (console, API, CLI): bytes that are not text are refused
+  // rather than stored raw or replaced.
+  if (auto bad = Utf8FirstInvalid(*note)) {
+    return Broken("developer_note.md is not UTF-8 text (byte " + std::to_string(*bad) + ")");
+  }
+  if (auto nul = note->find('\0'); nul != std::string::npos) {
+    return Broken("developer_note.md holds a NUL byte (byte " + std::to_string(nul) + ")");
+  }
   out.note = *note;
   out.hashes[std::string(kNoteFile)] = Sha256Hex(*note);
 

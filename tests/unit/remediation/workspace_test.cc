@@ -126,6 +126,13 @@ TEST_F(WorkspaceTest, MalformedClassification) {
   EXPECT_NE(Why().find("developer_note.md is empty"), std::string::npos);
   Write("developer_note.md", std::string(256 * 1024 + 1, 'x'));
   EXPECT_NE(Why().find("limit"), std::string::npos);
+  // Not text: refused, not stored raw (nor with the bytes replaced).
+  Write("developer_note.md", "caf\xc3\xa9 ok\n\xff here");
+  EXPECT_EQ(Why(), "developer_note.md is not UTF-8 text (byte 9)");
+  Write("developer_note.md", std::string("a\0b", 3));
+  EXPECT_EQ(Why(), "developer_note.md holds a NUL byte (byte 1)");
+  Write("developer_note.md", "caf\xc3\xa9 \xe2\x9c\x93\n");  // UTF-8 throughout: read
+  EXPECT_TRUE(ReadArtifacts(ws_, "workflow.yaml", kSource));
 }
 
 TEST_F(WorkspaceTest, ClassificationMustMatchTheAction) {
