@@ -77,6 +77,13 @@ Status ValidateQueueName(std::string_view queue) {
     return Fail(ErrorCode::kInvalidArgument, "bad queue name '" + std::string(queue) +
                                                  "': use 1-64 characters from A-Z a-z 0-9 _ - .");
   }
+  // A URL resolves these away (`/api/v1/queues/..` is `/api/v1/` to a browser or libcurl), so
+  // such a queue could be made but never inspected or emptied through the API or the console.
+  if (queue == "." || queue == "..") {
+    return Fail(ErrorCode::kInvalidArgument,
+                "bad queue name '" + std::string(queue) +
+                    "': '.' and '..' are path steps in a URL, not names");
+  }
   return {};
 }
 

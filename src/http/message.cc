@@ -77,6 +77,14 @@ std::optional<Response> MalformedHead(const HeaderList& headers, unsigned versio
   if (version >= 11 && !FindHeader(headers, "Host")) {
     return ErrorResponse(400, "an HTTP/1.1 request must have a Host header");
   }
+  // RFC 9112 6.1: HTTP/1.0 has no Transfer-Encoding, so such a message's framing is in doubt (a
+  // 1.0 proxy in front would read the body by Content-Length or to the close, not as chunks):
+  // reading it as chunked and keeping the connection is how requests get smuggled.
+  if (version < 11 && FindHeader(headers, "Transfer-Encoding")) {
+    return ErrorResponse(400,
+                         "Transfer-Encoding is not HTTP/1.0: send HTTP/1.1, or the body with a "
+                         "Content-Length");
+  }
   return std::nullopt;
 }
 

@@ -600,11 +600,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const unsigned version = parser_ ? parser_->get().version() : 11;
     const bool head_done = parser_ && parser_->is_header_done();
     const bool body_read = parser_ && parser_->is_done();
+    // RFC 9110 8.6: a HEAD answer's or a 304's Content-Length, when sent, is the length a GET's
+    // 200 would have had. A stream has none (it is chunked, or ended by the close), and a 304
+    // does not know it: both are sent without one, never with a false 0.
+    bool length_unknown = res.status == 304;
     if (res.stream && head_done && request_.method == "HEAD") {
       // HEAD: the stream's head only (no content, RFC 9110), and the connection ends, as a
       // stream's would: nothing is streamed and no stream slot is held.
       res.stream = nullptr;
       res.close = true;
+      length_unknown = true;
     }
     if (res.stream && !rejected_) {
       if (server_.streams.fetch_add(1) >= server_.options.max_streams) {
@@ -628,6 +633,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     SetDefaultHeaders(msg->base());
     msg->body() = std::move(res.body);
     msg->prepare_payload();
+    if (length_unknown) msg->erase(bhttp::field::content_length);
     if (head_done && request_.method == "HEAD") msg->body().clear();
     msg->keep_alive(keep);
     Observe(res.status);

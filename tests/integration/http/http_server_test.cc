@@ -156,6 +156,15 @@ class HttpServerTest : public ::testing::Test {
       gate_cv_.wait(lock, [&] { return gate_open_; });
       return JsonResponse(200, Json{{"passed", true}});
     });
+    // 304 when the client holds "v1" (as the console's files answer), else 200 with a body.
+    r.Get("/tagged", [](Request& req) {
+      if (req.Header("If-None-Match") == "\"v1\"") {
+        Response res;
+        res.status = 304;
+        return res;
+      }
+      return JsonResponse(200, Json{{"version", 1}});
+    });
     r.GetOnIoThread("/alive", [](Request&) { return JsonResponse(200, Json{{"status", "ok"}}); });
     r.Get("/kept", [](Request&) {
       Response res = JsonResponse(200, Json{{"kept", true}});
@@ -723,6 +732,22 @@ TEST_F(HttpServerTest, RepeatedSingletonHeadersAndAMissingHostAre400) {
       << no_host;
   const std::string old = send("GET /ping HTTP/1.0\r\n\r\n");
   EXPECT_EQ(old.rfind("HTTP/1.0 200 ", 0), 0u) << old;
+
+  // HTTP/1.0 has no Transfer-Encoding: a 1.0 request with one is refused and its connection
+  // closed, never read as chunks with the bytes after them served as the next request (a 1.0
+  // proxy in front frames them otherwise). Its near miss, 1.0 with a Content-Length, is served.
+  RawClient smuggle(port_);
+  smuggle.Send(
+      "POST /echo HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nhi\r\n0\r\n\r\nGET /ping HTTP/1.0\r\n\r\n");
+  const std::string refused = smuggle.Read("}");
+  EXPECT_EQ(refused.rfind("HTTP/1.0 400 ", 0), 0u) << refused;
+  EXPECT_NE(BodyOf(refused).find("Transfer-Encoding is not HTTP/1.0"), std::string::npos)
+      << refused;
+  EXPECT_TRUE(smuggle.ClosedByPeer());  // nothing more: the chunks are no request of their own
+  const std::string sized = send("POST /echo HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(sized.rfind("HTTP/1.0 200 ", 0), 0u) << sized;
+  EXPECT_NE(BodyOf(sized).find("\"hi\""), std::string::npos) << sized;
 }
 
 // A client that stops sending in the middle of a request may only have half-closed its
@@ -892,6 +917,30 @@ TEST_F(HttpServerTest, HeadOnAStreamIsItsHeadOnly) {
   EXPECT_EQ(r.find("Transfer-Encoding: chunked"), std::string::npos) << r;
   EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), "") << r;
   EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+  // A stream has no length: none is said (it said "Content-Length: 0", false for a GET).
+  EXPECT_EQ(r.find("Content-Length"), std::string::npos) << r;
+}
+
+// A 304 says no Content-Length (it said 0, which RFC 9110 forbids unless the 200's body is
+// empty) and keeps the connection; HEAD on an ordinary route says the GET's length.
+TEST_F(HttpServerTest, A304AndHeadSayNoFalseContentLength) {
+  Start();
+  RawClient c(port_);
+  c.Send("GET /tagged HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v1\"\r\n\r\n");
+  const std::string not_modified = c.Read("\r\n\r\n");
+  EXPECT_EQ(StatusOf(not_modified), 304) << not_modified;
+  EXPECT_EQ(not_modified.find("Content-Length"), std::string::npos) << not_modified;
+  // The near miss, another tag: the 200, with its length, on the same connection.
+  c.Send("GET /tagged HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v2\"\r\n\r\n");
+  const std::string full = c.Read("}");
+  EXPECT_EQ(StatusOf(full), 200) << full;
+  EXPECT_NE(full.find("Content-Length: 13\r\n"), std::string::npos) << full;
+  EXPECT_EQ(BodyOf(full), R"({"version":1})");
+  c.Send("HEAD /tagged HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string head = c.Read();
+  EXPECT_EQ(StatusOf(head), 200) << head;
+  EXPECT_NE(head.find("Content-Length: 13\r\n"), std::string::npos) << head;
+  EXPECT_EQ(BodyOf(head), "");
 }
 
 // HTTP/1.0 has no chunked coding: a stream's body is its bytes, ended by the close.
