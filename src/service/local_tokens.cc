@@ -29,14 +29,19 @@ Result<std::vector<std::string>> ReadScopes(const std::optional<Json>& given) {
     return Fail(Invalid("scopes must be a string (\"run,apply\") or an array of strings"));
   }
   std::vector<std::string> out;
-  for (const auto& s : *given) {
-    if (!s.is_string()) return Fail(Invalid("scopes: each scope must be a string"));
-    // One element is one scope: "read,run" in one element is refused, not split.
-    auto one = ParseScopes(s.get<std::string>());
-    if (!one) return Fail(Invalid("scopes: " + one.error().message));
-    if (one->size() != 1) {
-      return Fail(Invalid("scopes: '" + s.get<std::string>() + "' is more than one scope"));
+  for (size_t i = 0; i < given->size(); ++i) {
+    const Json& s = (*given)[i];
+    const std::string where = "scopes[" + std::to_string(i) + "]";
+    if (!s.is_string()) return Fail(Invalid(where + " must be a string"));
+    const std::string name = s.get<std::string>();
+    if (name.empty()) return Fail(Invalid(where + " is empty: name a scope or drop it"));
+    // One element is one scope: "read,run" or "secret:a b" in one element is refused, not split
+    // (and then refused for a part, as "unknown scope 'b'").
+    if (name.find_first_of(", ") != std::string::npos) {
+      return Fail(Invalid(where + " '" + name + "' is not one scope name: give each its own"));
     }
+    auto one = ParseScopes(name);
+    if (!one) return Fail(Invalid(where + ": " + one.error().message));
     if (std::find(out.begin(), out.end(), one->front()) == out.end()) out.push_back(one->front());
   }
   if (out.empty()) return Fail(Invalid("scopes: give at least one scope"));

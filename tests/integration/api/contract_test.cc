@@ -396,10 +396,24 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
   expect(client_->Post("/api/v1/tokens", R"({"name":"x","scopes":"root"})", "application/json"),
          400);
   expect(client_->Post("/api/v1/tokens", R"({"name":"x","scope":"run"})", "application/json"), 400);
-  // One array element is one scope: two in one element are refused, not split.
-  expect(
-      client_->Post("/api/v1/tokens", R"({"name":"x","scopes":["read,run"]})", "application/json"),
-      400);
+  // One array element is one scope: two in one element are refused, not split; an empty one is
+  // named as empty (it said "give at least one scope" beside a scope given).
+  for (const auto& [scopes, says] : std::vector<std::pair<std::string, std::string>>{
+           {R"(["read,run"])", "scopes[0] 'read,run' is not one scope name: give each its own"},
+           {R"(["read",""])", "scopes[1] is empty: name a scope or drop it"},
+           {R"(["secret:a b"])", "scopes[0] 'secret:a b' is not one scope name"},
+           {R"(["read",7])", "scopes[1] must be a string"},
+           {R"(["root"])", "scopes[0]: unknown scope 'root'"},
+           {R"([])", "scopes: give at least one scope"}}) {
+    auto r = client_->Post("/api/v1/tokens", R"({"name":"x","scopes":)" + scopes + "}",
+                           "application/json");
+    ASSERT_TRUE(r) << scopes;
+    EXPECT_EQ(r->status, 400) << scopes << ": " << r->body;
+    EXPECT_NE(r->body.find(says), std::string::npos) << scopes << ": " << r->body;
+  }
+  expect(client_->Post("/api/v1/tokens", R"({"name":"x","scopes":["read","secret:a_b"]})",
+                       "application/json"),
+         201);  // the near miss
   // Tokens are for admin tokens only: one level below is refused.
   const std::string apply_secret = service::NewApiTokenSecret();
   ASSERT_TRUE(admin_->CreateApiToken("apply-only", Sha256Hex(apply_secret), {"apply"}));
