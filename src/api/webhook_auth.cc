@@ -59,7 +59,11 @@ Result<SentTime> Timestamp(const http::HeaderList& headers, std::string_view nam
 Status WithinTolerance(const WebhookTrigger& trigger, std::string_view what, int64_t ts_ms,
                        int64_t now_ms) {
   const int64_t tolerance_ms = trigger.tolerance.count();
-  if (ts_ms < now_ms - tolerance_ms || ts_ms > now_ms + tolerance_ms) {
+  // The sent time is whole seconds (the sender's clock truncated): compared with this clock
+  // truncated alike, the window is as wide on both sides. Against the milliseconds, a timestamp
+  // exactly `tolerance` old was refused most of each second while one as far ahead passed.
+  const int64_t now_second_ms = now_ms - now_ms % 1000;
+  if (ts_ms < now_second_ms - tolerance_ms || ts_ms > now_second_ms + tolerance_ms) {
     return Unauthenticated(std::string(what) + " is outside the allowed window of " +
                            std::to_string(tolerance_ms / 1000) + "s (check the sender's clock)");
   }

@@ -118,6 +118,11 @@ TEST(Slack, NearMisses) {
   ASSERT_FALSE(late);
   EXPECT_THAT(late.error().message, HasSubstr("outside the allowed window of 300s"));
   EXPECT_FALSE(Verify(WebhookAuth::kSlack, kSlackSecret, good, kSlackBody, now - 301'000));
+  // Whole seconds on both sides, as the timestamp is: 300.999 s after it is still second 300
+  // (it was refused, while 300 s ahead passed), and 300.001 s before it is second 301 before.
+  EXPECT_TRUE(Verify(WebhookAuth::kSlack, kSlackSecret, good, kSlackBody, now + 300'999));
+  EXPECT_FALSE(Verify(WebhookAuth::kSlack, kSlackSecret, good, kSlackBody, now - 300'001));
+  EXPECT_FALSE(Verify(WebhookAuth::kSlack, kSlackSecret, good, kSlackBody, now + 301'000));
 }
 
 // --- Standard Webhooks ---
@@ -294,7 +299,9 @@ TEST(FerryHmac, NearMissSignaturesFail) {
   }
 }
 
-// The tolerance is inclusive: exactly at it passes, one millisecond more fails.
+// The tolerance is inclusive and counted in whole seconds, as the timestamp is: this clock's
+// second `tolerance` after passes to its last millisecond, the next second fails; before, the
+// second `tolerance` before passes and a millisecond earlier is a second more.
 TEST(FerryHmac, ToleranceEdgeToTheMillisecond) {
   const std::string sig = HmacSha256Hex("s3cret", "1700000000.x");
   http::HeaderList h = {{"X-Ferry-Timestamp", "1700000000"}, {"X-Ferry-Signature", sig}};
@@ -302,8 +309,9 @@ TEST(FerryHmac, ToleranceEdgeToTheMillisecond) {
   t.tolerance = std::chrono::seconds(1);
   const int64_t ts = 1'700'000'000'000;
   EXPECT_TRUE(VerifyWebhook(t, {"s3cret"}, h, "x", ts + 1000));
+  EXPECT_TRUE(VerifyWebhook(t, {"s3cret"}, h, "x", ts + 1999));
   EXPECT_TRUE(VerifyWebhook(t, {"s3cret"}, h, "x", ts - 1000));
-  EXPECT_FALSE(VerifyWebhook(t, {"s3cret"}, h, "x", ts + 1001));
+  EXPECT_FALSE(VerifyWebhook(t, {"s3cret"}, h, "x", ts + 2000));
   EXPECT_FALSE(VerifyWebhook(t, {"s3cret"}, h, "x", ts - 1001));
 }
 
