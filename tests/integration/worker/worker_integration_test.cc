@@ -90,6 +90,37 @@ bool ProcessGone(pid_t pid) {
   return close != std::string::npos && close + 2 < content.size() && content[close + 2] == 'Z';
 }
 
+// The built-in handlers and "deaf", a handler that never looks at its stop token (its thread
+// cannot be killed): it returns {"late": true} once Open() is called. Declared before the worker
+// it serves, as the worker keeps a reference to registry().
+class DeafHandler {
+ public:
+  DeafHandler() {
+    RegisterBuiltinHandlers(registry_);
+    registry_.Register("deaf", [opened = opened_](TaskContext&) -> HandlerResult {
+      opened.wait();
+      return Json{{"late", true}};
+    });
+  }
+  const HandlerRegistry& registry() const { return registry_; }
+  void Open() {
+    std::call_once(once_, [&] { gate_.set_value(); });
+  }
+
+ private:
+  std::promise<void> gate_;
+  std::shared_future<void> opened_ = gate_.get_future().share();
+  std::once_flag once_;
+  HandlerRegistry registry_;
+};
+
+// Opens a DeafHandler on the way out. Declared after the worker, so it runs before the worker's
+// destructor, which waits for its handlers: a failed assertion does not leave that waiting.
+struct OpenAtEnd {
+  DeafHandler& handler;
+  ~OpenAtEnd() { handler.Open(); }
+};
+
 class WorkerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { shared_redis_ = new RedisServer(); }
@@ -611,9 +642,9 @@ TEST_F(WorkerTest, AHandlerThatIgnoresItsStopLosesItsAttemptNotTheQueue) {
   auto o = Opts();
   o.concurrency = 2;
   auto w = StartWorker(o, reg);
-  struct OpenAtEnd {  // before the worker stops, which waits for its handlers
+  struct OpenGateAtEnd {  // before the worker stops, which waits for its handlers
     std::shared_ptr<Gate> g;
-    ~OpenAtEnd() { g->Open(); }
+    ~OpenGateAtEnd() { g->Open(); }
   } open_at_end{gate};
 
   const std::string timed_out = Submit("deaf", Json::object(), 3, milliseconds(300));
@@ -645,26 +676,11 @@ TEST_F(WorkerTest, AHandlerThatIgnoresItsStopLosesItsAttemptNotTheQueue) {
 // back, the worker's loops end and WaitUntilDrained says one thread still runs. Wait() returns
 // once that handler does, and what it returned is discarded.
 TEST_F(WorkerTest, ADrainEndsWithoutAHandlerThatIgnoresItsStop) {
-  auto gate = std::make_shared<std::promise<void>>();
-  std::shared_future<void> opened = gate->get_future().share();
-  HandlerRegistry reg;
-  RegisterBuiltinHandlers(reg);
-  reg.Register("deaf", [opened](TaskContext&) -> HandlerResult {
-    opened.wait();  // never looks at ctx.stop
-    return Json{{"late", true}};
-  });
+  DeafHandler deaf_handler;
   auto o = Opts(2);
   o.drain_timeout = milliseconds(100);
-  auto w = StartWorker(o, reg);
-  struct OpenAtEnd {  // a failed assertion below must not leave the worker's destructor waiting
-    std::shared_ptr<std::promise<void>> gate;
-    bool opened = false;
-    void Open() {
-      if (!opened) gate->set_value();
-      opened = true;
-    }
-    ~OpenAtEnd() { Open(); }
-  } open_at_end{gate};
+  auto w = StartWorker(o, deaf_handler.registry());
+  OpenAtEnd open_at_end{deaf_handler};
 
   const std::string deaf = Submit("deaf", Json::object(), 3);
   ASSERT_TRUE(WaitStatus(deaf, TaskStatus::kRunning));
@@ -677,7 +693,7 @@ TEST_F(WorkerTest, ADrainEndsWithoutAHandlerThatIgnoresItsStop) {
   EXPECT_EQ(drained.get(), 1);
   EXPECT_EQ(StatusOf(deaf), TaskStatus::kPending);  // handed back while its handler still runs
 
-  open_at_end.Open();
+  deaf_handler.Open();
   w->Wait();
   auto rec = broker().GetTask(deaf);
   ASSERT_TRUE(rec && *rec);
@@ -690,26 +706,11 @@ TEST_F(WorkerTest, ADrainEndsWithoutAHandlerThatIgnoresItsStop) {
 // still holds the slot. A drain has nothing of it to wait for or hand back: it ends at once
 // instead of waiting out its drain timeout for that slot.
 TEST_F(WorkerTest, ADrainDoesNotWaitForATaskThatAlreadyEndedWithoutItsHandler) {
-  auto gate = std::make_shared<std::promise<void>>();
-  std::shared_future<void> opened = gate->get_future().share();
-  HandlerRegistry reg;
-  RegisterBuiltinHandlers(reg);
-  reg.Register("deaf", [opened](TaskContext&) -> HandlerResult {
-    opened.wait();  // never looks at ctx.stop
-    return Json{{"late", true}};
-  });
+  DeafHandler deaf_handler;
   auto o = Opts(2);
   o.drain_timeout = seconds(120);
-  auto w = StartWorker(o, reg);
-  struct OpenAtEnd {
-    std::shared_ptr<std::promise<void>> gate;
-    bool opened = false;
-    void Open() {
-      if (!opened) gate->set_value();
-      opened = true;
-    }
-    ~OpenAtEnd() { Open(); }
-  } open_at_end{gate};
+  auto w = StartWorker(o, deaf_handler.registry());
+  OpenAtEnd open_at_end{deaf_handler};
 
   const std::string deaf = Submit("deaf", Json::object(), 3, milliseconds(300));
   auto rec = WaitDone(deaf, seconds(30));
@@ -723,7 +724,7 @@ TEST_F(WorkerTest, ADrainDoesNotWaitForATaskThatAlreadyEndedWithoutItsHandler) {
   EXPECT_EQ(drained.get(), 1);                     // its thread still runs
   EXPECT_EQ(StatusOf(deaf), TaskStatus::kFailed);  // not handed back: it had ended
 
-  open_at_end.Open();
+  deaf_handler.Open();
   w->Wait();
   EXPECT_EQ(StatusOf(deaf), TaskStatus::kFailed);
 }
