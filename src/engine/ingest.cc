@@ -577,6 +577,10 @@ void Ingester::ReadCron(const YAML::Node& n, const std::string& path) {
         if (!std::regex_match(*s, re)) {
           Add(t->value, path + "." + key,
               "expected an ISO 8601 date or time such as 2026-01-31 or 2026-01-31T09:00:00Z");
+        } else if (opts_.validate_time) {
+          // Shaped right, yet maybe no time at all (2026-02-30): the scheduler would refuse it on
+          // every tick and the trigger never fire.
+          if (auto err = opts_.validate_time(*s)) Add(t->value, path + "." + key, *err);
         }
         (std::string(key) == "start" ? c.start : c.end) = *s;
       }

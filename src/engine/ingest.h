@@ -39,6 +39,9 @@ using CronValidator = std::function<std::optional<std::string>(std::string_view 
 
 // Hook for the time zone database: returns an error message for an unknown zone name.
 using ZoneValidator = std::function<std::optional<std::string>(std::string_view zone)>;
+// Hook for the scheduler's time parser: returns an error message for a time that is none (a
+// day the month does not have, an hour 25), though shaped as ISO 8601.
+using TimeValidator = std::function<std::optional<std::string>(std::string_view time)>;
 
 // The largest definition Ferry takes (docs/workflows.md). The CLI refuses a larger file before
 // reading it whole, with the same words (SourceTooLarge).
@@ -54,6 +57,8 @@ struct IngestOptions {
   CronValidator validate_cron;
   // Called for each cron trigger's timezone once its shape looks right; unset: shape check only.
   ZoneValidator validate_zone;
+  // Called for each cron trigger's start and end once its shape looks right; unset: shape only.
+  TimeValidator validate_time;
   // Stop collecting after this many problems.
   size_t max_diagnostics = 100;
   // Treat every secrets.NAME a template reads as declared when the document has no `secrets:`

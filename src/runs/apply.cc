@@ -35,6 +35,13 @@ engine::IngestOptions ApplyIngestOptions() {
     if (!found) return found.error().message;
     return std::nullopt;
   };
+  // The calendar and the clock only: which zone a time without an offset is read in changes
+  // the instant, not whether there is one.
+  options.validate_time = [](std::string_view time) -> std::optional<std::string> {
+    auto parsed = cron::ParseIso8601(time, nullptr);
+    if (!parsed) return parsed.error().message;
+    return std::nullopt;
+  };
   return options;
 }
 

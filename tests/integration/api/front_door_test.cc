@@ -195,12 +195,29 @@ TEST_F(FrontDoorTest, SettingsThatCouldNeverWorkAreRefusedAtApply) {
            {"name: t\ntriggers:\n  cron: {schedule: \"0 9 * * *\", timezone: Mars/Olympus}\n"
             "nodes: {a: {kind: fail}}\n",
             "Mars/Olympus"},
+           // Shaped as ISO 8601, yet no time: the scheduler refused it on every tick and the
+           // trigger never fired.
+           {"name: t\ntriggers:\n  cron: {schedule: \"0 9 * * *\", start: \"2026-02-30\"}\n"
+            "nodes: {a: {kind: fail}}\n",
+            "bad time '2026-02-30': no such date"},
+           {"name: t\ntriggers:\n  cron: {schedule: \"0 9 * * *\", end: "
+            "\"2026-12-07T25:00:00Z\"}\nnodes: {a: {kind: fail}}\n",
+            "triggers.cron.end"},
        }) {
     auto res = PostJson("/api/v1/workflows", DumpJson(Json{{"source", source}}));
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << res->body;
     EXPECT_THAT(res->body, HasSubstr(message));
   }
+  // The near misses: the last day of February in a leap year, 23:59:59 with an offset.
+  auto leap =
+      PostJson("/api/v1/workflows",
+               DumpJson(Json{{"source",
+                              "name: t\ntriggers:\n  cron: {schedule: \"0 9 * * *\", start: "
+                              "\"2028-02-29\", end: \"2028-12-31T23:59:59+05:30\"}\n"
+                              "nodes: {a: {kind: fail}}\n"}}));
+  ASSERT_TRUE(leap);
+  EXPECT_EQ(leap->status, 201) << leap->body;
 }
 
 TEST_F(FrontDoorTest, RefusedDeliveryDoesNotUseItsSignatureUp) {
