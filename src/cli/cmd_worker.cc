@@ -66,7 +66,10 @@ int RunWorkerStart(Context& ctx, const WorkerFlags& flags, const StoreFlags& sf,
   // The worker logs the startup banner (id, masked Redis URL, queues, concurrency).
   if (auto st = (*worker)->Start(); !st) return fail(st.error());
   ops::SdNotify("READY=1\nSTATUS=worker " + (*worker)->id() + " claiming");
-  RunWorkerUntilSignal(**worker);  // the worker logs the drain and its end
+  // The worker logs the drain and its end; systemd hears of it as the drain begins.
+  const std::string id = (*worker)->id();
+  RunWorkerUntilSignal(**worker,
+                       [&id] { ops::SdNotify("STOPPING=1\nSTATUS=worker " + id + " draining"); });
   return kExitOk;
 }
 

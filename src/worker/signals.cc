@@ -18,13 +18,13 @@ void BlockTerminationSignals() {
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-int RunWorkerUntilSignal(Worker& worker) {
+int RunWorkerUntilSignal(Worker& worker, const std::function<void()>& on_stop) {
   BlockTerminationSignals();
   std::atomic<int> received{0};
   // The signal thread only turns a signal into Stop(); the drain runs on the worker's own
   // threads. sigtimedwait (not a handler) keeps real work out of signal context, and its timeout
   // lets the thread end when the worker stops for another reason.
-  std::jthread signal_thread([&worker, &received](std::stop_token st) {
+  std::jthread signal_thread([&worker, &received, &on_stop](std::stop_token st) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -36,6 +36,7 @@ int RunWorkerUntilSignal(Worker& worker) {
       if (received.exchange(sig) == 0) {
         spdlog::info("received {}: draining (send it again to be told the drain is under way)",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        if (on_stop) on_stop();
       } else {
         spdlog::info("received {} again: the drain is already under way",
                      sig == SIGTERM ? "SIGTERM" : "SIGINT");

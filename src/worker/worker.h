@@ -125,10 +125,12 @@ void BlockTerminationSignals();
 // Returns the signal received, or 0 when the worker stopped for another reason. When a handler
 // ignored its stop (its task was handed back, but its thread still runs), it ends the process
 // with exit status 1 instead of waiting for that thread without end (kExitHandlersAbandoned).
+// `on_stop`, when given, is called on the signal thread as the first signal begins the drain
+// (`ferry worker start` tells systemd STOPPING=1 there, as the drain may take its timeout).
 // REQUIRES: `worker` started; SIGTERM/SIGINT blocked in every other thread of the process
 // (BlockTerminationSignals() at the top of main does that), or the default action kills it.
 inline constexpr int kExitHandlersAbandoned = 1;
-int RunWorkerUntilSignal(Worker& worker);
+int RunWorkerUntilSignal(Worker& worker, const std::function<void()>& on_stop = {});
 
 // Submits and waits: the producer side of the C++ API. Not thread-safe (one connection).
 class TaskClient {

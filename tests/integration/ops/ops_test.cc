@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -261,6 +262,74 @@ TEST(OpsMetrics, WorkerScrapePassesPromtoolAndLogsAreJson) {
   EXPECT_GE(parsed, 8);
   EXPECT_TRUE(started && succeeded && failed && stopped) << worker.Stderr();
   // Secrets never logged: the URL carries no password here, but the store path is logged masked.
+}
+
+// The datagrams a process sends to $NOTIFY_SOCKET, as systemd's Type=notify reads them.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const TempDir& dir) : path_((dir.path() / "notify").string()) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw std::runtime_error("socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      throw std::runtime_error("bind " + path_);
+    }
+    timeval tv{0, 200'000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  const std::string& path() const { return path_; }
+  // The next datagram that starts with `prefix`, within `timeout`; "" if none came.
+  std::string Next(const std::string& prefix, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    char buf[512];
+    while (std::chrono::steady_clock::now() < deadline) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      std::string msg(buf, static_cast<size_t>(n));
+      if (msg.rfind(prefix, 0) == 0) return msg;
+    }
+    return "";
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// A worker tells systemd STOPPING=1 as its drain begins (it said READY=1 only, and "claiming"
+// through a drain that may last its timeout), while the task it drains still runs.
+TEST(OpsNotify, AWorkerSaysStoppingAsItsDrainBegins) {
+  RedisServer redis;
+  TempDir dir;
+  NotifySocket notify(dir);
+  auto env = Env(redis);
+  env["FERRY_STORE"] = (dir.path() / "ferry.db").string();
+  env["NOTIFY_SOCKET"] = notify.path();
+  Process worker(Proc(
+      {FerryBinary(), "worker", "start", "--worker-id", "w-notify", "--concurrency", "1"}, env));
+  EXPECT_EQ(notify.Next("READY=1", seconds(20)), "READY=1\nSTATUS=worker w-notify claiming")
+      << worker.Stderr();
+  auto submitted =
+      Ferry({"--json", "task", "submit", "sleep", "--payload", R"({"ms": 20000})"}, env);
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string id = nlohmann::json::parse(submitted.out).at("id");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto st = Ferry({"--json", "task", "status", id}, env);
+        auto j = nlohmann::json::parse(st.out, nullptr, false);
+        return !j.is_discarded() && j["task"].value("status", "") == "running";
+      },
+      seconds(20)))
+      << worker.Stderr();
+  worker.Signal(SIGTERM);
+  EXPECT_EQ(notify.Next("STOPPING=1", seconds(20)), "STOPPING=1\nSTATUS=worker w-notify draining")
+      << worker.Stderr();
+  EXPECT_TRUE(worker.Running());  // told as the drain began: the sleep still runs
+  worker.Signal(SIGKILL);
+  worker.Wait(seconds(20));
 }
 
 TEST(OpsMetrics, ServerAndSchedulerScrapesPassPromtool) {
