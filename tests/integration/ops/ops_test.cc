@@ -662,6 +662,12 @@ TEST(OpsDeploy, PrometheusRulesPassPromtool) {
       seconds(20));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("SUCCESS"), std::string::npos);
+  // What the rules decide, on series as servers report them (ferry-alerts.test.yml).
+  auto t = RunCommand(
+      {"promtool", "test", "rules", (kSource / "deploy/prometheus/ferry-alerts.test.yml").string()},
+      seconds(20));
+  EXPECT_EQ(t.exit_code, 0) << t.out << t.err;
+  EXPECT_NE(t.out.find("SUCCESS"), std::string::npos) << t.out;
 }
 
 TEST(OpsDeploy, SystemdUnitsVerify) {
@@ -775,6 +781,43 @@ TEST(OpsDeploy, TheServicesEnvironmentFileNamesEverySetting) {
     ++checked;
   }
   EXPECT_GT(checked, 60);
+}
+
+// The runbook's `ferry doctor` line reads /etc/ferry/ferry.env as systemd does: run as written
+// (the file's path swapped, `env` for `ferry doctor`) on the shipped file with every setting
+// uncommented, each value arrives whole: FERRY_HANDLERS with its ';', the agent command with its
+// space (sourcing the file with `.` cut the one and ran '{workspace}' as a command).
+TEST(OpsDeploy, TheRunbooksDoctorLineReadsTheEnvironmentFileAsSystemdDoes) {
+  const std::string runbook = ReadFile(kSource / "docs/runbook.md");
+  const std::string prefix = "sudo sh -c '";
+  const size_t at = runbook.find(prefix + "while IFS= read -r line;");
+  ASSERT_NE(at, std::string::npos) << "the runbook's doctor line moved";
+  const size_t end = runbook.find('\n', at);
+  std::string script = runbook.substr(at + prefix.size(), end - at - prefix.size() - 1);
+  TempDir dir;
+  const fs::path env_file = dir.path() / "ferry.env";
+  {
+    std::ofstream out(env_file);
+    std::istringstream lines(ReadFile(kSource / "deploy/ferry.env"));
+    std::string line;
+    while (std::getline(lines, line))
+      out << (line.rfind("#FERRY_", 0) == 0 ? line.substr(1) : line) << "\n";
+  }
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"/etc/ferry/ferry.env", env_file.string()}, {"exec ferry doctor", "exec env"}}) {
+    const size_t p = script.find(from);
+    ASSERT_NE(p, std::string::npos) << from << " not in: " << script;
+    script.replace(p, from.size(), to);
+  }
+  auto r = RunCommand({"sh", "-c", script}, seconds(20));
+  ASSERT_EQ(r.exit_code, 0) << script << "\n" << r.err;
+  EXPECT_NE(r.out.find("\nFERRY_HANDLERS=resize=exec:/opt/ferry/resize.py;charge=https://"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\nFERRY_REMEDIATION_AGENT=/opt/ferry/agent.sh {workspace}\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.err, "");
 }
 
 TEST(OpsDeploy, ContainerTestScriptsParse) {
