@@ -199,10 +199,12 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
                                          const std::string& default_log_level) {
   ClientConfig cfg;
   cfg.broker.redis_url = kDefaultRedisUrl;
-  // REDIS_URL is what Celery- and orbiter-style environment files set: read it after Ferry's own.
+  // REDIS_URL is what Celery- and orbiter-style environment files set: read after Ferry's own
+  // (the setting's env_fallback, which `ferry config show` reads alike).
   auto redis_url = PickSetting(flags.redis_url, "redis-url", env);
   if (!redis_url) {
-    if (auto v = env("REDIS_URL")) redis_url = SettingText{*v, "REDIS_URL"};
+    const std::string& fallback = ops::FindSetting("redis-url")->env_fallback;
+    if (auto v = env(fallback)) redis_url = SettingText{*v, fallback};
   }
   if (const auto& r = redis_url) {
     if (auto ep = ParseRedisUrl(r->text); !ep) return BadSetting(*r, ep.error().message);

@@ -257,7 +257,8 @@ const std::vector<SettingInfo>& Settings() {
       {"token-file", "", "client commands", false, "File holding the bearer token for --server", "",
        ""},
       {"redis-url", "redis://127.0.0.1:6379", "all", true,
-       "Redis URL (REDIS_URL is read when FERRY_REDIS_URL is unset)", "", ""},
+       "Redis URL (REDIS_URL is read when neither FERRY_REDIS_URL nor the config file sets it)", "",
+       "", "REDIS_URL"},
       {"prefix", "ferry", "all", false, "Redis key prefix", "", ""},
       {"io-timeout", "5s", "all", false, "Redis connect/command timeout, e.g. 5s", "", ""},
       {"redis-username", "", "all", false, "Redis ACL user when the URL names none", "", ""},
@@ -434,6 +435,10 @@ std::vector<EffectiveSetting> EffectiveSettings(const std::map<std::string, std:
       e.value = cv.value;
       e.source = Source::kFile;
       e.origin = file->path + ":" + std::to_string(cv.line);
+    } else if (auto fb = info.env_fallback.empty() ? std::nullopt : env(info.env_fallback)) {
+      e.value = *fb;
+      e.source = Source::kEnv;
+      e.origin = info.env_fallback;
     } else {
       e.value = info.default_text;
       e.source = Source::kDefault;

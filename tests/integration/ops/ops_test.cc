@@ -628,6 +628,23 @@ TEST(OpsConfig, ShowNamesSourcesAndMasksSecrets) {
   EXPECT_EQ(by["redis-url"]["source"], "file");
   EXPECT_EQ(by["redis-url"]["origin"], conf.string() + ":1");
   EXPECT_EQ(by["queues"]["source"], "default");
+  // REDIS_URL, read when neither FERRY_REDIS_URL nor the file sets the URL, is shown as what is
+  // used (it showed the default, while commands connected to it); the file still comes first.
+  auto fallback_of = [&](const std::vector<std::string>& args) {
+    auto shown = Ferry(args, {{"FERRY_REDIS_URL", ""}, {"REDIS_URL", "redis://127.0.0.1:6391"}});
+    EXPECT_EQ(shown.exit_code, 0) << shown.err;
+    const auto doc = nlohmann::json::parse(shown.out);
+    for (const auto& s : doc["settings"]) {
+      if (s["key"] == "redis-url") return s;
+    }
+    return nlohmann::json();
+  };
+  auto from_env = fallback_of({"config", "show", "--json"});
+  EXPECT_EQ(from_env["value"], "redis://127.0.0.1:6391") << from_env;
+  EXPECT_EQ(from_env["origin"], "REDIS_URL") << from_env;
+  EXPECT_EQ(from_env["source"], "env") << from_env;
+  EXPECT_EQ(fallback_of({"--config", conf.string(), "config", "show", "--json"})["origin"],
+            conf.string() + ":1");
   auto missing = Ferry({"--config", "/nonexistent.conf", "config", "show"}, {});
   EXPECT_NE(missing.exit_code, 0);
 }
