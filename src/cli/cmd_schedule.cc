@@ -67,6 +67,12 @@ int RunSchedulePause(Context& ctx, const StoreFlags& sf, const std::string& work
 
 int RunScheduleNext(Context& ctx, const ScheduleNextArgs& args) {
   const Output& out = ctx.out();
+  // A stored trigger's "" means UTC; given here, it is a mistake (an unset shell variable).
+  if (args.timezone.empty()) {
+    return out.Fail(ErrorCode::kInvalidArgument,
+                    "--timezone must not be empty: name an IANA time zone such as UTC or "
+                    "Europe/Paris");
+  }
   auto zone = cron::LocateZone(args.timezone);
   if (!zone) return out.Fail(zone.error());
   SystemTime from = SystemClock::Instance().Now();

@@ -665,6 +665,12 @@ TEST_F(SchedulerProcessTest, ScheduleCommands) {
   EXPECT_TRUE(Contains(bad.err, "position")) << bad.err;
   auto badzone = RunCommand({FerryBinary(), "schedule", "next", "@hourly", "--tz", "Nowhere/X"});
   EXPECT_EQ(badzone.exit_code, 2) << badzone.err;
+  // Given empty (an unset variable) is named, not read as UTC.
+  auto nozone = RunCommand({FerryBinary(), "schedule", "next", "@hourly", "--tz", ""});
+  EXPECT_EQ(nozone.exit_code, 2) << nozone.out;
+  EXPECT_EQ(nozone.err,
+            "ferry: --timezone must not be empty: name an IANA time zone such as UTC or "
+            "Europe/Paris\n");
 
   ApplyWorkflowSource(*store_, CronWorkflow("listed", "0 9 * * MON-FRI",
                                             "    timezone: Europe/Paris\n    overlap: queue\n"));
