@@ -30,6 +30,9 @@ using std::chrono::milliseconds;
 constexpr std::chrono::hours kTaskNodeUniqueTtl{24 * 30};
 // When a task node looks at its task again after Redis did not answer.
 constexpr milliseconds kTaskLookAfterBrokerError{1000};
+// A run's events held for the next write while the store cannot take them (WritePendingLocked):
+// about a minute of a chatty node's log lines, bounded so a long outage does not grow memory.
+constexpr size_t kMaxHeldEvents = 2000;
 
 // Shared by every execution of one registered handler.
 struct HandlerState {
@@ -385,14 +388,23 @@ class StoreSink final : public engine::RunSink {
     return (*tx)->Commit();
   }
 
-  // REQUIRES store_mu_ held. Events that cannot be written are logged and dropped (as a lost
-  // log line would be), never a reason to stop the run.
+  // REQUIRES store_mu_ held. Events are never a reason to stop the run. Those the store cannot
+  // take just now (unreachable, a statement timeout) wait for the next write, up to
+  // kMaxHeldEvents; others, and past that many, are dropped, and the operator is told how many.
   void WritePendingLocked() {
     if (pending_.empty()) return;
-    if (auto r = store_.AppendRunEvents(run_id_, pending_); !r) {
-      spdlog::debug("run {}: {} event(s) not recorded: {}", run_id_, pending_.size(),
-                    r.error().message);
+    auto r = store_.AppendRunEvents(run_id_, pending_);
+    if (r) {
+      pending_.clear();
+      return;
     }
+    if (r.error().Retryable() && pending_.size() <= kMaxHeldEvents) {
+      spdlog::warn("run {}: {} event(s) not recorded yet, kept for the next write: {}", run_id_,
+                   pending_.size(), r.error().message);
+      return;
+    }
+    spdlog::warn("run {}: {} event(s) of its history dropped: {}", run_id_, pending_.size(),
+                 r.error().message);
     pending_.clear();
   }
 

@@ -763,6 +763,57 @@ TEST_F(RunsTest, AStoreThatIsAwayDelaysTheNextAttemptMoreEachTime) {
   EXPECT_EQ((**store_->GetRun(started.run.id)).status, RunStatus::kPending);
 }
 
+// A store that cannot take a run's events the first `failures` times (a statement timeout, a
+// restart), and takes them afterwards.
+class EventsAwayStore : public OwningStoreWrapper {
+ public:
+  EventsAwayStore(std::unique_ptr<Store> target, std::atomic<int>& failures)
+      : OwningStoreWrapper(std::move(target)), failures_(failures) {}
+  Result<int64_t> AppendRunEvents(const std::string& run_id,
+                                  const std::vector<NewRunEvent>& events) override {
+    if (failures_.fetch_sub(1) > 0) {
+      return Fail(ErrorCode::kUnavailable, "canceling statement due to statement timeout (test)");
+    }
+    return OwningStoreWrapper::AppendRunEvents(run_id, events);
+  }
+
+ private:
+  std::atomic<int>& failures_;
+};
+
+// Events the store could not take just now wait for the next write: the run's history keeps
+// every node's start and end (they were dropped, with a debug line only).
+TEST_F(RunsTest, EventsTheStoreCouldNotTakeGoInTheNextWrite) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  auto started = Start("three");  // its task sits in Redis; no worker runs it
+  std::atomic<int> failures{2};
+  WrappingStoreFactory away(*stores_, [&](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
+    return std::make_unique<EventsAwayStore>(std::move(s), failures);
+  });
+  auto handler = runs::MakeRunHandler(away, *brokers_, {});
+  NullEmitter emitter;
+  TaskContext ctx = RunTaskContext(started.run.id, "task-1", 1, &emitter);
+  auto r = handler(ctx);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_LE(failures.load(), 0);  // both failures were met
+  EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
+  auto events = store_->ListRunEvents(started.run.id, 0, 1000);
+  ASSERT_TRUE(events);
+  std::map<std::string, int> node_events;
+  for (const auto& e : *events) {
+    if (e.type != "node.started" && e.type != "node.finished") continue;
+    auto data = ParseJson(e.data);
+    ASSERT_TRUE(data);
+    ++node_events[e.type + " " + (*data)["node"].get<std::string>()];
+  }
+  EXPECT_EQ(node_events, (std::map<std::string, int>{{"node.finished one", 1},
+                                                     {"node.finished three", 1},
+                                                     {"node.finished wait", 1},
+                                                     {"node.started one", 1},
+                                                     {"node.started three", 1},
+                                                     {"node.started wait", 1}}));
+}
+
 // Stores that hold FinishRun at a gate when it is called under one of the given fencing tokens.
 class FinishGatedStore : public OwningStoreWrapper {
  public:
