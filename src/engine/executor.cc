@@ -373,6 +373,14 @@ class Execution {
 
   void Settle(Finished& f) {
     if (f.cancelled) return;  // interrupted, not finished: it runs again on resume
+    if (!f.result && f.result.error().aborts_run) {
+      if (!aborted_) {
+        aborted_ = true;
+        abort_error_ =
+            "node '" + f.id + "' could not record its progress: " + f.result.error().error.message;
+      }
+      return;
+    }
     if (f.wait_until_ms > 0) {
       waits_.push_back(Wait{f.node, f.attempt, f.wait_until_ms, f.began_ms, f.wait_task,
                             f.wait_task_created_ms});
@@ -545,6 +553,15 @@ class Execution {
       } else if (!r && node_stop.stop_requested()) {
         f.cancelled = true;
         TellInterrupted(node, attempt);
+        return f;
+      } else if (!r && r.error().aborts_run) {
+        // The run stops (Settle); the node is told interrupted, as a stop mid-attempt is.
+        {
+          std::lock_guard start(start_mu_);
+          nodes_stop_.request_stop();
+        }
+        TellInterrupted(node, attempt);
+        f.result = std::move(r);
         return f;
       } else if (!r && r.error().wait_until_ms > 0) {
         f.wait_until_ms = r.error().wait_until_ms;

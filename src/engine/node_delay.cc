@@ -26,7 +26,7 @@ Json Canonical(const NodeSpec& spec) {
 NodeResult Run(const NodeSpec& spec, NodeAttempt& a) {
   const auto& d = std::get<DelaySpec>(spec);
   auto deadline = a.sink.DelayDeadline(a.node.id, a.attempt, d.duration);
-  if (!deadline) return NodeFail(deadline.error(), true);
+  if (!deadline) return NodeAbortRun(deadline.error());
   const int64_t left = *deadline - WallNowMs();
   // The coordinator times the wait, and runs the node again once due. A timeout shorter than
   // the wait is the node's own to keep: it waits here, and times out as any node does.

@@ -20,6 +20,13 @@ tl::unexpected<NodeError> NodeFail(Error e, bool retryable) {
   return tl::unexpected<NodeError>(std::move(ne));
 }
 
+tl::unexpected<NodeError> NodeAbortRun(Error e) {
+  NodeError ne;
+  ne.error = std::move(e);
+  ne.aborts_run = true;
+  return tl::unexpected<NodeError>(std::move(ne));
+}
+
 tl::unexpected<NodeError> NodeWait(int64_t until_ms) {
   auto e = NodeFail(ErrorCode::kUnavailable, "waiting", true);
   e.value().wait_until_ms = until_ms;

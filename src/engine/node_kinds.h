@@ -56,6 +56,9 @@ struct NodeError {
   // look again (NodeWaitForTask); wait_task_created_ms is when the task was submitted.
   std::string wait_task;
   int64_t wait_task_created_ms = 0;
+  // Not the node's failure: the run's store failed under it (NodeAbortRun). The run stops, as
+  // when a checkpoint is not saved, and its task runs it again.
+  bool aborts_run = false;
 };
 using NodeResult = tl::expected<Json, NodeError>;
 
@@ -69,6 +72,10 @@ tl::unexpected<NodeError> NodeWait(int64_t until_ms);
 // before: the executor runs it again at `check_at_ms` to look (a task node's wait).
 tl::unexpected<NodeError> NodeWaitForTask(int64_t check_at_ms, std::string task_id,
                                           int64_t created_ms);
+// The run's own record could not be written for this node (the store unreachable, a statement
+// timeout): the run stops and is run again, as after a checkpoint not saved, rather than the
+// node spending an attempt (and with its last, failing the run for good) on the store's outage.
+tl::unexpected<NodeError> NodeAbortRun(Error e);
 // A template error is the definition's or the inputs' fault: retrying cannot help.
 tl::unexpected<NodeError> TemplateFail(Error e);
 

@@ -123,7 +123,11 @@ class StoreSink final : public engine::RunSink {
         WaitingStep(run_id_, node_id, attempt, fencing_,
                     StartedMsLocked(node_id, attempt).value_or(WallNowMs()),
                     Json{{"deadline_ms", deadline}, {"duration_ms", duration.count()}});
-    if (auto r = SaveWithEvents(step); !r) return Fail(r.error());
+    if (auto r = SaveWithEvents(step); !r) {
+      // The executor aborts the run for it (NodeAbortRun), as for a checkpoint not saved.
+      if (!abort_error_) abort_error_ = r.error();
+      return Fail(r.error());
+    }
     waiting_[node_id] = StoredNodeWait{attempt, deadline, step.started_ms, ""};
     return deadline;
   }
@@ -275,7 +279,7 @@ class StoreSink final : public engine::RunSink {
     return ProgressOf(id, **task, check_at);
   }
 
-  // The first SaveStep error (why the executor aborted).
+  // The first SaveStep or delay deadline error (why the executor aborted).
   std::optional<Error> abort_error() const {
     std::lock_guard lock(store_mu_);
     return abort_error_;

@@ -814,6 +814,50 @@ TEST_F(RunsTest, EventsTheStoreCouldNotTakeGoInTheNextWrite) {
                                                      {"node.started wait", 1}}));
 }
 
+// A store that cannot take a delay's deadline the first time (a statement timeout).
+class DeadlineAwayStore : public OwningStoreWrapper {
+ public:
+  DeadlineAwayStore(std::unique_ptr<Store> target, std::atomic<bool>& failed)
+      : OwningStoreWrapper(std::move(target)), failed_(failed) {}
+  Result<SaveStepOutcome> SaveStep(const RunStep& step) override {
+    if (step.status == kStepWaiting && !failed_.exchange(true)) {
+      return Fail(ErrorCode::kUnavailable, "canceling statement due to statement timeout (test)");
+    }
+    return OwningStoreWrapper::SaveStep(step);
+  }
+
+ private:
+  std::atomic<bool>& failed_;  // over every store the handler opens
+};
+
+// A delay whose deadline cannot be stored is no failure of the delay: the run stops, as for a
+// checkpoint not saved, and its task's next attempt runs it to the end (it failed the run for
+// good: the delay's one attempt was spent on the store's outage).
+TEST_F(RunsTest, ADelayWhoseDeadlineCannotBeStoredStopsTheRunInsteadOfFailingIt) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  auto started = Start("three");  // its task sits in Redis; no worker runs it
+  std::atomic<bool> failed{false};
+  WrappingStoreFactory away(*stores_, [&](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
+    return std::make_unique<DeadlineAwayStore>(std::move(s), failed);
+  });
+  auto handler = runs::MakeRunHandler(away, *brokers_, {});
+  NullEmitter emitter;
+  TaskContext first = RunTaskContext(started.run.id, "task-1", 1, &emitter);
+  auto r = handler(first);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().retryable) << r.error().message;
+  EXPECT_NE(r.error().message.find("statement timeout"), std::string::npos) << r.error().message;
+  EXPECT_EQ((**store_->GetRun(started.run.id)).status, RunStatus::kRunning);
+  // The task's next attempt (the store answers again): the run resumes after "one".
+  TaskContext second = RunTaskContext(started.run.id, "task-1", 2, &emitter);
+  second.attempt = 2;
+  auto again = handler(second);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
+  EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);  // resumed from its checkpoint
+  EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+}
+
 // Stores that hold FinishRun at a gate when it is called under one of the given fencing tokens.
 class FinishGatedStore : public OwningStoreWrapper {
  public:

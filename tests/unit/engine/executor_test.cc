@@ -884,18 +884,24 @@ nodes:
   EXPECT_EQ(h.sink.events.back().second["status"], "interrupted");
 }
 
-TEST(Executor, DelayWhoseDeadlineCannotBeStoredFailsTheAttempt) {
+// A deadline the store cannot keep is the store's outage, not the delay's failure: the run
+// aborts (its task runs it again, as after a checkpoint not saved) without spending the node's
+// attempts, and the node is told interrupted.
+TEST(Executor, DelayWhoseDeadlineCannotBeStoredAbortsTheRun) {
   Harness h(R"(name: t
 nodes:
   wait: {kind: delay, duration: 30s, retry: {max_attempts: 2}}
 )");
   h.sink.fail_deadlines = true;
   auto out = h.Run();
-  EXPECT_EQ(out.kind, RunOutcome::Kind::kFailed);
+  EXPECT_EQ(out.kind, RunOutcome::Kind::kAborted);
+  EXPECT_THAT(out.error, HasSubstr("node 'wait' could not record its progress"));
   EXPECT_THAT(out.error, HasSubstr("store down"));
-  // Retryable: the node's retry policy applies, and every attempt asks again.
-  EXPECT_EQ(h.sink.deadline_calls.size(), 2u);
-  EXPECT_EQ(h.sink.Step("wait")->attempt, 2);
+  EXPECT_EQ(h.sink.deadline_calls.size(), 1u);  // no second attempt
+  EXPECT_EQ(h.sink.Step("wait"), nullptr);      // nothing recorded as its end
+  ASSERT_FALSE(h.sink.events.empty());
+  EXPECT_EQ(h.sink.events.back().first, "node.finished");
+  EXPECT_EQ(h.sink.events.back().second["status"], "interrupted");
 }
 
 TEST(Executor, LuaTimeoutInterruptsALoop) {
