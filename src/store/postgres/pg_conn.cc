@@ -1,6 +1,7 @@
 #include "store/postgres/pg_conn.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -53,6 +54,7 @@ namespace {
   X(PQsendQueryParams)           \
   X(PQsendQueryPrepared)         \
   X(PQsetNoticeProcessor)        \
+  X(PQsocket)                    \
   X(PQstatus)                    \
   X(PQtransactionStatus)
 
@@ -253,8 +255,22 @@ class PgConn final : public SqlConn {
 
   // A connection found broken is reset before use; prepared statements died with it.
   Status EnsureConnected() {
-    if (Pq().PQstatus(conn_.get()) == CONNECTION_OK) return {};
+    if (Pq().PQstatus(conn_.get()) == CONNECTION_OK && !ClosedWhileIdle()) return {};
     return Reset("connection was broken");
+  }
+
+  // Whether the server closed this connection while it sat idle between transactions (a restart,
+  // an idle timeout, pg_terminate_backend): libpq says CONNECTION_OK until it next reads, so the
+  // next statement would fail ("connection lost") although it never ran. An idle connection is
+  // sent nothing unasked, so anything to read (the server's goodbye, the close) means it is
+  // gone. Inside a transaction the server had begun, the loss is the caller's to hear, never
+  // hidden by a reconnect (one only deferred is kept or dropped by Reset, as for a broken one).
+  bool ClosedWhileIdle() {
+    if (Pq().PQtransactionStatus(conn_.get()) != PQTRANS_IDLE) return false;
+    const int fd = Pq().PQsocket(conn_.get());
+    if (fd < 0) return true;
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;  // one poll, no wait: a cost of about a microsecond
   }
 
   Status Reset(const std::string& why) {
