@@ -171,9 +171,11 @@ class StoreSink final : public engine::RunSink {
   // Events wait for the next write of this execution (a checkpoint, a delay's deadline, the
   // run's end) or the next FlushRunEvents, and go in that commit: a node's start, its log lines,
   // its end and its checkpoint cost one commit, not one each.
+  // Not under store_mu_, which a store call holds (the watcher's read of the run may wait out a
+  // lock up to the statement timeout): a node's log line never waits for the store.
   void Emit(const std::string& type, const Json& data) override {
     {
-      std::lock_guard lock(store_mu_);
+      std::lock_guard lock(events_mu_);
       if (type == "node.started" && data.is_object() && data.contains("node")) {
         started_ms_[data["node"].get<std::string>()] = WallNowMs();
       }
@@ -191,7 +193,7 @@ class StoreSink final : public engine::RunSink {
 
   // For the run's end: the waiting events, to go into its commit.
   std::vector<NewRunEvent> TakePendingEvents() {
-    std::lock_guard lock(store_mu_);
+    std::lock_guard lock(events_mu_);
     return std::exchange(pending_, {});
   }
 
@@ -372,7 +374,10 @@ class StoreSink final : public engine::RunSink {
   // wait an earlier one stored (no node.started again), when that wait's attempt began.
   // REQUIRES store_mu_ held.
   std::optional<int64_t> StartedMsLocked(const std::string& node_id, int attempt) const {
-    if (auto it = started_ms_.find(node_id); it != started_ms_.end()) return it->second;
+    {
+      std::lock_guard lock(events_mu_);
+      if (auto it = started_ms_.find(node_id); it != started_ms_.end()) return it->second;
+    }
     auto stored = waiting_.find(node_id);
     if (stored != waiting_.end() && stored->second.attempt == attempt &&
         stored->second.started_ms > 0) {
@@ -396,20 +401,26 @@ class StoreSink final : public engine::RunSink {
   // take just now (unreachable, a statement timeout) wait for the next write, up to
   // kMaxHeldEvents; others, and past that many, are dropped, and the operator is told how many.
   void WritePendingLocked() {
-    if (pending_.empty()) return;
-    auto r = store_.AppendRunEvents(run_id_, pending_);
-    if (r) {
-      pending_.clear();
-      return;
+    std::vector<NewRunEvent> batch;
+    {
+      std::lock_guard lock(events_mu_);
+      batch = std::exchange(pending_, {});
     }
-    if (r.error().Retryable() && pending_.size() <= kMaxHeldEvents) {
+    if (batch.empty()) return;
+    auto r = store_.AppendRunEvents(run_id_, batch);
+    if (r) return;
+    if (r.error().Retryable() && batch.size() <= kMaxHeldEvents) {
       spdlog::warn("run {}: {} event(s) not recorded yet, kept for the next write: {}", run_id_,
-                   pending_.size(), r.error().message);
+                   batch.size(), r.error().message);
+      std::lock_guard lock(events_mu_);
+      // Ahead of those emitted meanwhile: the history keeps the order things happened in.
+      batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
+                   std::make_move_iterator(pending_.end()));
+      pending_ = std::move(batch);
       return;
     }
-    spdlog::warn("run {}: {} event(s) of its history dropped: {}", run_id_, pending_.size(),
+    spdlog::warn("run {}: {} event(s) of its history dropped: {}", run_id_, batch.size(),
                  r.error().message);
-    pending_.clear();
   }
 
   HandlerState& state_;
@@ -420,10 +431,12 @@ class StoreSink final : public engine::RunSink {
   EventEmitter* const task_events_;
   const std::string waiter_queue_;
   const std::string waiter_id_;
+  // What Emit writes, taken after store_mu_ when both are held (never the other way round).
+  mutable std::mutex events_mu_;
+  std::vector<NewRunEvent> pending_;           // Guarded by events_mu_
+  std::map<std::string, int64_t> started_ms_;  // Guarded by events_mu_
   // Guarded by store_mu_:
-  std::vector<NewRunEvent> pending_;
   std::map<std::string, StoredNodeWait> waiting_;
-  std::map<std::string, int64_t> started_ms_;
   std::optional<RunStep> last_step_;  // SaveLastStep's, until the run's end writes it
   std::optional<Error> abort_error_;
   // Task nodes' tasks, by node and attempt: submitted (or found again) by this execution, or

@@ -858,6 +858,45 @@ TEST_F(RunsTest, ADelayWhoseDeadlineCannotBeStoredStopsTheRunInsteadOfFailingIt)
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
 }
 
+// A store whose reads of a running run take `hold` (a lock held on the runs table, waited out
+// up to the statement timeout): the run handler's watcher reads the run so.
+class SlowRunReadStore : public OwningStoreWrapper {
+ public:
+  SlowRunReadStore(std::unique_ptr<Store> target, milliseconds hold)
+      : OwningStoreWrapper(std::move(target)), hold_(hold) {}
+  Result<std::optional<ferry::Run>> GetRun(const std::string& id) override {
+    auto run = OwningStoreWrapper::GetRun(id);
+    if (run && *run && (**run).status == RunStatus::kRunning) std::this_thread::sleep_for(hold_);
+    return run;
+  }
+
+ private:
+  milliseconds hold_;
+};
+
+// A node's log line does not wait for the store: while the watcher's read of the run waits (6 s
+// here), a node that prints and ends within its 3 s timeout succeeds. Its output went through
+// the store's lock, and the node, stuck in its log line, was timed out although its program
+// had ended.
+TEST_F(RunsTest, ANodesLogLineDoesNotWaitForTheStore) {
+  Apply(
+      "name: chatty\nnodes:\n  s:\n    kind: shell\n    timeout: 3s\n"
+      "    argv: [sh, -c, 'sleep 1; echo B']\n");
+  auto started = Start("chatty");  // its task sits in Redis; no worker runs it
+  WrappingStoreFactory slow(*stores_, [](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
+    return std::make_unique<SlowRunReadStore>(std::move(s), seconds(6));
+  });
+  runs::RunHandlerOptions options;
+  options.cancel_poll = milliseconds(100);  // the watcher's read begins before the line
+  auto handler = runs::MakeRunHandler(slow, *brokers_, options);
+  NullEmitter emitter;
+  TaskContext ctx = RunTaskContext(started.run.id, "task-1", 1, &emitter);
+  auto r = handler(ctx);
+  ASSERT_TRUE(r) << r.error().message;
+  ferry::Run run = WaitEnd(started.run.id);
+  EXPECT_EQ(run.status, RunStatus::kSucceeded) << run.error;
+}
+
 // Stores that hold FinishRun at a gate when it is called under one of the given fencing tokens.
 class FinishGatedStore : public OwningStoreWrapper {
  public:
