@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iterator>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/dynamic_library.h"
+#include "core/json_fields.h"
 #include "store/sql_counters.h"
 
 namespace ferry::store_migrations_postgres {
@@ -149,11 +151,13 @@ class PgConn final : public SqlConn {
       return Pipeline(all);
     }
     const auto values = stmt->Values();
+    // A write outside a transaction commits as it runs: its answer lost, so is its outcome.
+    const bool commits = sql == kCommitLabel || (!InTransaction() && Writes(sql));
     CountRoundTrip();
     ResultPtr res(Pq().PQexecPrepared(conn_.get(), stmt->prepared.c_str(),
                                       static_cast<int>(values.size()), values.data(), nullptr,
                                       nullptr, 0));
-    auto st = Check(res.get(), "query");
+    auto st = Check(res.get(), sql == kCommitLabel ? kCommitLabel : "query", commits);
     if (!st) return Fail(st.error());
     return ToResult(res.get());
   }
@@ -226,7 +230,9 @@ class PgConn final : public SqlConn {
     for (size_t i = 0; i < all.size(); ++i) {
       // The first failure is the call's; the server skipped what followed it, the COMMIT too,
       // so the transaction is still open (aborted) unless the COMMIT was what failed.
-      if (auto st = Check((*results)[i].get(), Label(all[i].sql)); !st) return Fail(st.error());
+      if (auto st = Check((*results)[i].get(), Label(all[i].sql), /*commit_sent=*/true); !st) {
+        return Fail(st.error());
+      }
     }
     std::vector<SqlResult> out;
     out.reserve(stmts.size());
@@ -325,8 +331,10 @@ class PgConn final : public SqlConn {
     return name;
   }
 
-  // Maps a failed result to an Error; a connection lost underneath is reset and kUnavailable.
-  Status Check(PGresult* res, std::string_view what) {
+  // Maps a failed result to an Error; a connection lost underneath is reset and kUnavailable,
+  // or, when the exchange sent a COMMIT (`commit_sent`), an unknown outcome: the server may have
+  // run all of it before the connection went.
+  Status Check(PGresult* res, std::string_view what, bool commit_sent = false) {
     ExecStatusType status = res != nullptr ? Pq().PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY) {
       return {};
@@ -338,6 +346,7 @@ class PgConn final : public SqlConn {
     if (Pq().PQstatus(conn_.get()) == CONNECTION_BAD) {
       std::string full = "postgres: connection lost during " + std::string(what) + ": " + msg;
       auto reset = Reset("connection lost");
+      if (commit_sent || what == kCommitLabel) return Fail(CommitOutcomeUnknown(full));
       return Fail(ErrorCode::kUnavailable,
                   full + (reset ? " (reconnected; retry)" : " (" + reset.error().message + ")"));
     }
@@ -459,6 +468,11 @@ class PgConn final : public SqlConn {
       // open transaction is lost with it, which InTransaction() then says.
       std::string msg = Trim(Pq().PQerrorMessage(c));
       auto reset = Reset("pipeline broke off");
+      const bool commits = std::any_of(stmts.begin(), stmts.end(),
+                                       [](const Statement& st) { return st.sql == kCommitLabel; });
+      if (commits) {
+        return Fail(CommitOutcomeUnknown("postgres: connection lost during COMMIT: " + msg));
+      }
       return Fail(ErrorCode::kUnavailable,
                   "postgres: connection lost during query: " + msg +
                       (reset ? " (reconnected; retry)" : " (" + reset.error().message + ")"));
@@ -473,17 +487,49 @@ class PgConn final : public SqlConn {
     if (!sent) return Fail(sent.error());
     const std::vector<ResultPtr>& results = *sent;
     const size_t deferred = last_is_callers ? stmts.size() - 1 : stmts.size();
+    const bool commits = stmts.back().sql == kCommitLabel;
     for (size_t i = 0; i < deferred; ++i) {
       // A deferred statement failed: its caller was told it worked, so from here the
       // transaction can only be rolled back (TransactionAborted). Its text names it. (A lost
       // connection, reset by Check, took the transaction with it: nothing to hold then.)
-      if (auto st = Check(results[i].get(), Label(stmts[i].sql)); !st) {
+      if (auto st = Check(results[i].get(), Label(stmts[i].sql), commits); !st) {
         deferred_failed_ = Pq().PQtransactionStatus(conn_.get()) == PQTRANS_INERROR;
         return Fail(st.error());
       }
     }
-    if (auto st = Check(results.back().get(), "query"); !st) return Fail(st.error());
+    if (auto st = Check(results.back().get(), commits ? kCommitLabel : "query"); !st) {
+      return Fail(st.error());
+    }
     return ToResult(results.back().get());
+  }
+
+  static constexpr std::string_view kCommitLabel = "COMMIT";
+
+  // Whether `sql` may write: Ferry's writes begin INSERT, UPDATE, DELETE or WITH (a write in
+  // CTEs); its reads SELECT.
+  static bool Writes(std::string_view sql) {
+    const size_t start = sql.find_first_not_of(" \t\n");
+    if (start == std::string_view::npos) return false;
+    sql.remove_prefix(start);
+    for (std::string_view verb : {"INSERT", "UPDATE", "DELETE", "WITH"}) {
+      if (sql.size() >= verb.size() &&
+          std::equal(verb.begin(), verb.end(), sql.begin(), [](char a, char b) {
+            return a == std::toupper(static_cast<unsigned char>(b));
+          })) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // A COMMIT whose answer the lost connection took: the server may have committed before it
+  // went (a standby's wait cut short, a crash after the WAL flush). Retrying what the
+  // transaction did could do it twice, so the caller hears that the outcome is unknown
+  // (exit 4, the API's "outcome": "unknown"), not that nothing happened.
+  static Error CommitOutcomeUnknown(const std::string& what) {
+    return OutcomeUnknown(
+        Error{ErrorCode::kUnavailable, what + " (whether the transaction was committed is unknown: "
+                                              "look before doing it again)"});
   }
 
   // The start of a statement's text, for an error about it.

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/json_fields.h"
 #include "harness.h"
 #include "postgres.h"
 #include "run_age_queries.h"
@@ -162,6 +163,48 @@ TEST_F(PostgresStore, ReconnectsAfterServerRestart) {
   ApplyWorkflowRequest req{"after-terminate", "", "src", "yaml", "{}", "c", "", ""};
   auto applied = (*s)->ApplyWorkflow(req);
   EXPECT_TRUE(applied) << applied.error().ToString();
+}
+
+// A COMMIT whose answer is lost with the connection may have committed (here it has: the
+// server wrote it, then waited for a standby that never answers, and its backend was ended): the
+// caller hears the outcome is unknown, not "connection lost ... retry", which made a webhook's
+// sender and `ferry workflow run` (exit 3) start the same run twice.
+TEST_F(PostgresStore, ACommitWhoseAnswerIsLostHasAnUnknownOutcome) {
+  auto& pg = SharedPostgres();
+  WithWorkflow w;
+  ASSERT_NO_FATAL_FAILURE(OpenWithWorkflow(w));
+  // The test server commits without waiting (synchronous_commit=off); this database waits.
+  pg.Psql("ALTER DATABASE " + w.db + " SET synchronous_commit = on");
+  auto waits = OpenStore(w.url);
+  ASSERT_TRUE(waits) << waits.error().ToString();
+  ASSERT_TRUE((*waits)->Ping());
+  pg.Psql("ALTER SYSTEM SET synchronous_standby_names = 'nosuchstandby'");
+  pg.Psql("SELECT pg_reload_conf()");
+  struct Restore {
+    PostgresServer& pg;
+    ~Restore() {
+      pg.Psql("ALTER SYSTEM RESET synchronous_standby_names");
+      pg.Psql("SELECT pg_reload_conf()");
+    }
+  } restore{pg};
+  Result<ferry::Run> created = Fail(ErrorCode::kInternal, "not run");
+  std::thread writer([&] { created = (*waits)->CreateRun(w.run); });
+  const auto waiting = [&] {
+    return pg.Psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == "1";
+  };
+  const bool waited = Eventually(waiting, std::chrono::seconds(20));
+  pg.Psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+  writer.join();
+  ASSERT_TRUE(waited);
+  ASSERT_FALSE(created);
+  EXPECT_TRUE(OutcomeIsUnknown(created.error())) << created.error().ToString();
+  EXPECT_NE(created.error().message.find("whether the transaction was committed is unknown"),
+            std::string::npos)
+      << created.error().ToString();
+  // It was committed: the caller was right not to take the failure for "nothing happened".
+  auto runs = w.store->ListRuns({});
+  ASSERT_TRUE(runs) << runs.error().ToString();
+  EXPECT_EQ(runs->runs.size(), 1u);
 }
 
 TEST_F(PostgresStore, TransactionCutByRestartIsNeverReportedCommitted) {
