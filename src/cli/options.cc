@@ -200,10 +200,10 @@ Result<ClientConfig> ResolveClientConfig(const GlobalFlags& flags, const EnvLook
   ClientConfig cfg;
   cfg.broker.redis_url = kDefaultRedisUrl;
   // REDIS_URL is what Celery- and orbiter-style environment files set: read after Ferry's own
-  // (the setting's env_fallback, which `ferry config show` reads alike).
+  // (ops::EnvFallbackOf, which `ferry config show` reads alike).
   auto redis_url = PickSetting(flags.redis_url, "redis-url", env);
   if (!redis_url) {
-    const std::string& fallback = ops::FindSetting("redis-url")->env_fallback;
+    const std::string fallback(ops::EnvFallbackOf("redis-url"));
     if (auto v = env(fallback)) redis_url = SettingText{*v, fallback};
   }
   if (const auto& r = redis_url) {

@@ -258,7 +258,7 @@ const std::vector<SettingInfo>& Settings() {
        ""},
       {"redis-url", "redis://127.0.0.1:6379", "all", true,
        "Redis URL (REDIS_URL is read when neither FERRY_REDIS_URL nor the config file sets it)", "",
-       "", "REDIS_URL"},
+       ""},
       {"prefix", "ferry", "all", false, "Redis key prefix", "", ""},
       {"io-timeout", "5s", "all", false, "Redis connect/command timeout, e.g. 5s", "", ""},
       {"redis-username", "", "all", false, "Redis ACL user when the URL names none", "", ""},
@@ -415,6 +415,19 @@ std::string MaskSecret(std::string_view key, std::string_view value) {
   return "********";
 }
 
+std::string_view EnvFallbackOf(std::string_view key) {
+  return key == "redis-url" ? "REDIS_URL" : "";
+}
+
+namespace {
+// The value of `key`'s fallback variable, when it has one and it is set.
+std::optional<std::string> FallbackValue(std::string_view key, const EnvLookup& env) {
+  const std::string_view name = EnvFallbackOf(key);
+  if (name.empty()) return std::nullopt;
+  return env(std::string(name));
+}
+}  // namespace
+
 std::vector<EffectiveSetting> EffectiveSettings(const std::map<std::string, std::string>& flags,
                                                 const EnvLookup& env, const ConfigFile* file) {
   std::vector<EffectiveSetting> out;
@@ -435,10 +448,10 @@ std::vector<EffectiveSetting> EffectiveSettings(const std::map<std::string, std:
       e.value = cv.value;
       e.source = Source::kFile;
       e.origin = file->path + ":" + std::to_string(cv.line);
-    } else if (auto fb = info.env_fallback.empty() ? std::nullopt : env(info.env_fallback)) {
+    } else if (auto fb = FallbackValue(info.key, env)) {
       e.value = *fb;
       e.source = Source::kEnv;
-      e.origin = info.env_fallback;
+      e.origin = std::string(EnvFallbackOf(info.key));
     } else {
       e.value = info.default_text;
       e.source = Source::kDefault;

@@ -76,10 +76,10 @@ struct SettingInfo {
   std::string env;   // the environment variable when it is not EnvNameForKey(key)
   std::string flag;  // the flag when it is not --key; "-" for none (a secret a flag would show
                      // in `ps`)
-  // A variable other tools set too (REDIS_URL for redis-url), read last: after the config file,
-  // which names Ferry's setting itself; "" = none.
-  std::string env_fallback;
 };
+// A variable other tools set too, read for setting `key` last: after the config file, which
+// names Ferry's setting itself ("REDIS_URL" for redis-url); "" for none.
+std::string_view EnvFallbackOf(std::string_view key);
 // The environment variable of a setting (known keys may have their own; others derive it).
 std::string EnvNameOf(std::string_view key);
 // Every setting Ferry's commands read, in display order.

@@ -633,8 +633,8 @@ TEST(OpsConfig, ShowNamesSourcesAndMasksSecrets) {
   auto fallback_of = [&](const std::vector<std::string>& args) {
     auto shown = Ferry(args, {{"FERRY_REDIS_URL", ""}, {"REDIS_URL", "redis://127.0.0.1:6391"}});
     EXPECT_EQ(shown.exit_code, 0) << shown.err;
-    const auto doc = nlohmann::json::parse(shown.out);
-    for (const auto& s : doc["settings"]) {
+    const auto shown_doc = nlohmann::json::parse(shown.out);
+    for (const auto& s : shown_doc["settings"]) {
       if (s["key"] == "redis-url") return s;
     }
     return nlohmann::json();
