@@ -276,7 +276,7 @@ class PgConn final : public SqlConn {
     const int fd = Pq().PQsocket(conn_.get());
     if (fd < 0) return true;
     pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;  // one poll, no wait: a cost of about a microsecond
+    return ::poll(&p, 1, 0) > 0;  // one poll that does not wait
   }
 
   Status Reset(const std::string& why) {
