@@ -31,6 +31,9 @@ int RunScheduleList(Context& ctx, const StoreFlags& sf) {
       continue;
     }
     std::string next_text;
+    if (j.value("waiting_fire_at", Json()).is_string()) {
+      next_text = j["waiting_fire_at"].get<std::string>() + " (waiting)";
+    }
     for (const auto& t : j["next_fire_times"]) {
       next_text += (next_text.empty() ? "" : ", ") + t.get<std::string>();
     }

@@ -31,12 +31,14 @@ Json Schedule(const Trigger& t, SystemTime now) {
                 {"error", config.error().message}};
   }
   const auto anchor = scheduler::AnchorOf(*config, scheduler::CursorOf(t));
-  std::vector<std::string> next;
-  // A queued occurrence still waiting (overlap: queue) comes first.
+  // A queued occurrence still waiting for the run before it (overlap: queue) is a field of its
+  // own, so every entry of next_fire_times stays a time a client can parse.
+  Json waiting = nullptr;
   if (config->spec.overlap == engine::OverlapPolicy::kQueue && t.next_fire_ms > 0 &&
       t.next_fire_ms <= scheduler::ToMs(now)) {
-    next.push_back(ZonedTime(t.next_fire_ms, config->zone) + " (waiting)");
+    waiting = ZonedTime(t.next_fire_ms, config->zone);
   }
+  std::vector<std::string> next;
   SystemTime after = now;
   while (static_cast<int>(next.size()) < kListedFireTimes) {
     auto n = scheduler::NextOccurrence(*config, after, anchor);
@@ -50,6 +52,7 @@ Json Schedule(const Trigger& t, SystemTime now) {
          {"schedule", config->spec.schedule},
          {"timezone", config->spec.timezone},
          {"next_fire_times", next},
+         {"waiting_fire_at", waiting},
          {"last_fire_at",
           t.last_fire_ms > 0 ? Json(ZonedTime(t.last_fire_ms, config->zone)) : Json(nullptr)},
          {"misfire", engine::MisfirePolicyName(config->spec.misfire)},

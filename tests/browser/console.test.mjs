@@ -838,6 +838,19 @@ test('schedules show the next fire times in their zone and are paused and resume
   await row.locator('button[data-action="resume"]').click();
   await row.locator('.badge.st-active').waitFor({timeout: WAIT});
   assert.equal((await apiCall('/schedules')).schedules.find((x) => x.workflow === 'console-yearly').paused, false);
+  // An occurrence held for the run before it (overlap: queue) comes first, marked. The server's
+  // answer is the real one with that field set, as a held trigger's would be.
+  await page.route('**/api/v1/schedules', async (route) => {
+    const real = await route.fetch();
+    const body = await real.json();
+    body.schedules.find((x) => x.workflow === 'console-yearly').waiting_fire_at = '2026-01-01T03:00:00+09:00';
+    await route.fulfill({response: real, json: body});
+  });
+  await page.reload();
+  await row.waitFor({timeout: WAIT});
+  assert.match(await row.locator('td.next').textContent(),
+               /^2026-01-01T03:00:00\+09:00 \(waiting\)\d{4}-01-01T03:00:00\+09:00/);
+  await page.unrouteAll({behavior: 'wait'});
   await page.context().close();
 });
 

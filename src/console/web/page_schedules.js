@@ -5,6 +5,13 @@ import {badge, drawOnChange, h, oneAtATime, replace, table} from './dom.js';
 
 const REFRESH_MS = 10000;
 
+// The fire times cell: an occurrence still waiting for the run before it (overlap: queue) first,
+// marked, then the coming ones; "ended" when there are none.
+function nextFires(s) {
+  const times = (s.waiting_fire_at ? [`${s.waiting_fire_at} (waiting)`] : []).concat(s.next_fire_times);
+  return times.length ? times.map((t, i) => [i ? h('br') : null, t]) : 'ended';
+}
+
 export function render(view, _params, _query, ctx) {
   const box = h('div');
   const notice = h('p', {class: 'muted', role: 'status'});
@@ -33,9 +40,7 @@ export function render(view, _params, _query, ctx) {
           ? h('td', {class: 'wrap error', colspan: 8}, s.error)
           : [h('td', {class: 'mono'}, s.schedule),
              h('td', null, s.timezone),
-             h('td', {class: 'mono next'}, s.next_fire_times.length
-               ? s.next_fire_times.map((t, i) => [i ? h('br') : null, t])
-               : 'ended'),
+             h('td', {class: 'mono next'}, nextFires(s)),
              h('td', {class: 'mono'}, s.last_fire_at || '—'),
              h('td', null, s.misfire === 'catch_up' ? `catch_up (max ${s.catch_up_max})` : s.misfire),
              h('td', null, s.overlap),

@@ -686,6 +686,23 @@ TEST_F(SchedulerProcessTest, ScheduleCommands) {
   EXPECT_EQ((*lj)[0]["overlap"], "queue");
   EXPECT_EQ((*lj)[0]["next_fire_times"].size(), 3u);
   EXPECT_TRUE(Contains((*lj)[0]["next_fire_times"][0].get<std::string>(), "T09:00:00+0"));
+  EXPECT_EQ((*lj)[0]["waiting_fire_at"], nullptr) << list.out;
+  // An occurrence held for the run before it (the cursor left on a past time) is a field of its
+  // own, a time a client can parse; the table marks it.
+  auto listed_wf = store_->GetWorkflow("listed");
+  ASSERT_TRUE(listed_wf && *listed_wf);
+  ASSERT_TRUE(store_->UpdateTriggerFireTimes(TriggerId(**listed_wf), 0, 1767600000000));
+  auto held = RunCommand({FerryBinary(), "--json", "schedule", "list", "--store", db_});
+  auto held_json = ParseJson(held.out);
+  ASSERT_TRUE(held_json) << held.out;
+  const Json& h = (*held_json)["schedules"][0];
+  EXPECT_EQ(h["waiting_fire_at"], "2026-01-05T09:00:00+01:00") << held.out;
+  EXPECT_EQ(h["next_fire_times"].size(), 3u) << held.out;
+  for (const Json& t : h["next_fire_times"]) {
+    EXPECT_FALSE(Contains(t.get<std::string>(), "waiting")) << held.out;
+  }
+  auto held_table = RunCommand({FerryBinary(), "--ascii", "schedule", "list", "--store", db_});
+  EXPECT_TRUE(Contains(held_table.out, "2026-01-05T09:00:00+01:00 (waiting), ")) << held_table.out;
   auto pause = RunCommand({FerryBinary(), "schedule", "pause", "listed", "--store", db_});
   ASSERT_EQ(pause.exit_code, 0) << pause.err;
   auto wf = store_->GetWorkflow("listed");
