@@ -162,9 +162,18 @@ int RunSchedulerStart(Context& ctx, const StoreFlags& sf, const SchedulerFlags& 
                      stat(&St::promoted));
   metrics.AddCounter("ferry_scheduler_runs_recovered_total",
                      "Runs re-enqueued or failed by recovery.", stat(&St::recovered));
-  HealthServer metrics_server;  // GET /metrics and an always-healthy GET /healthz
+  // GET /metrics and GET /healthz: healthy while Redis answers its lease requests (without
+  // it the scheduler neither leads nor can take over), 503 once it has not for a lease.
+  HealthServer metrics_server;
+  const auto healthy = [&sched, lease = so.lease](Json& body) {
+    const auto since = sched.SinceRedisAnswered();
+    body["scheduler"] = sched.id();
+    body["leader"] = sched.IsLeader();
+    body["redis_answered_ms_ago"] = since.count();
+    return since <= lease;
+  };
   if (metrics_port >= 0) {
-    auto bound = metrics_server.Start(metrics_host, metrics_port, {},
+    auto bound = metrics_server.Start(metrics_host, metrics_port, healthy,
                                       [&metrics] { return metrics.Render(); });
     if (!bound) {
       sched.Stop();

@@ -69,6 +69,7 @@ Status Scheduler::Start() {
                                    LeaderLeaseOptions{"scheduler", options_.id, options_.lease});
     if (!lease) return Fail(lease.error());
     lease_ = std::move(*lease);
+    lease_answered_ns_ = SteadyNs();  // the connections just opened
   } else {
     token_ = 1;
     leader_ = true;
@@ -104,6 +105,12 @@ SchedulerStats Scheduler::stats() const {
   return stats_;
 }
 
+milliseconds Scheduler::SinceRedisAnswered() const {
+  if (!options_.use_lease) return milliseconds(0);
+  return std::chrono::duration_cast<milliseconds>(
+      std::chrono::nanoseconds(SteadyNs() - lease_answered_ns_.load()));
+}
+
 bool Scheduler::SleepFor(std::stop_token st, milliseconds d) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, st, d, [] { return false; });
@@ -131,6 +138,7 @@ void Scheduler::LeaseLoop(std::stop_token st) {
     const int64_t sent = SteadyNs();
     if (!leader_.load()) {
       auto r = lease_->TryAcquire();
+      if (r) lease_answered_ns_ = SteadyNs();
       if (!r) {
         if (!warned) spdlog::warn("scheduler {}: {}", options_.id, r.error().message);
         warned = true;
@@ -151,6 +159,7 @@ void Scheduler::LeaseLoop(std::stop_token st) {
       }
     } else {
       auto r = lease_->Renew();
+      if (r) lease_answered_ns_ = SteadyNs();
       if (!r) {
         LoseLeadership("renewing the lease failed: " + r.error().message);
       } else if (!r->held) {

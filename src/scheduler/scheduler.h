@@ -108,6 +108,10 @@ class Scheduler {
   // The fencing token of the current leadership; 0 when not leading.
   int64_t token() const { return token_.load(); }
   SchedulerStats stats() const;
+  // How long ago Redis last answered a lease request (an acquire or a renew, held or not), from
+  // Start(). A scheduler that hears nothing back can neither lead nor follow: its health probe
+  // says so past one lease. Without a lease (use_lease false): zero.
+  std::chrono::milliseconds SinceRedisAnswered() const;
 
  private:
   void LeaseLoop(std::stop_token st);
@@ -132,6 +136,8 @@ class Scheduler {
   std::atomic<int64_t> token_{0};
   // steady_clock deadline (ns since epoch) of the current lease, as last renewed.
   std::atomic<int64_t> lease_deadline_ns_{0};
+  // steady_clock time (ns since epoch) of Redis' last answer to a lease request.
+  std::atomic<int64_t> lease_answered_ns_{0};
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
