@@ -18,6 +18,16 @@ milliseconds Left(SteadyClock::time_point deadline) {
   return std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now());
 }
 
+// Whether a follower waits out `e`, a read that failed after earlier ones had answered: the
+// store or Redis briefly away (a restart, a failover) is waited for until the deadline, pausing
+// `poll`, as the API's event streams wait, while the run or task goes on meanwhile. The first
+// read's errors, and errors that are not the server being away, are the caller's at once.
+bool WaitOut(const Error& e, bool followed, SteadyClock::time_point deadline, milliseconds poll) {
+  if (!followed || !e.Retryable() || Left(deadline).count() <= 0) return false;
+  std::this_thread::sleep_for(std::min(poll, Left(deadline)));
+  return true;
+}
+
 }  // namespace
 
 Result<LocalService::EventStep> LocalService::RunEventStep(const std::string& id, int64_t after,
@@ -78,9 +88,12 @@ Status LocalService::FollowRunEvents(const std::string& id, int64_t after, milli
                                      const EventSink& sink) {
   if (auto st = CheckRunId(id); !st) return Fail(st.error());
   const auto deadline = SteadyClock::now() + timeout;
+  bool followed = false;
   while (true) {
     auto step = RunEventStep(id, after, 500);
+    if (!step && WaitOut(step.error(), followed, deadline, options_.follow_poll)) continue;
     if (!step) return Fail(step.error());
+    followed = true;
     for (auto& e : step->events) {
       after = std::stoll(e.id);  // a run event's seq, as RunEventStep wrote it
       if (!sink(e.view)) return {};
@@ -106,6 +119,7 @@ Status LocalService::FollowTaskEvents(const std::string& id, milliseconds timeou
     auto step = TaskEventStep(id, after, 100, std::clamp(left, milliseconds(0), milliseconds(500)));
     // A task deleted while followed (retention, a purge) has ended; one never there is an error.
     if (!step && step.error().code == ErrorCode::kNotFound && followed) return {};
+    if (!step && WaitOut(step.error(), followed, deadline, milliseconds(500))) continue;
     if (!step) return Fail(step.error());
     followed = true;
     for (auto& e : step->events) {

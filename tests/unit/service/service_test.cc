@@ -2,6 +2,8 @@
 // API and the CLI alike. A SQLite store in a TempDir and a FakeBroker; no servers.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "core/json_fields.h"
 #include "core/pool.h"
 #include "fake_broker.h"
@@ -10,6 +12,7 @@
 #include "service/local_service.h"
 #include "service/query.h"
 #include "store/store.h"
+#include "wrapping_store_factory.h"
 
 namespace ferry::service {
 namespace {
@@ -424,6 +427,64 @@ TEST_F(ServiceTest, RunEventStepsEndOnlyOnceTheRunHasEndedAndEveryEventIsRead) {
   auto missing = service_.RunEventStep("01ARZ3NDEKTSV4RRFFQ69G5FAV", 0, 10);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+}
+
+// A store whose reads of a run fail while `failures` is above zero (a restart), one per read.
+class RunReadsAwayStore : public testing::OwningStoreWrapper {
+ public:
+  RunReadsAwayStore(std::unique_ptr<Store> target, std::atomic<int>& failures)
+      : OwningStoreWrapper(std::move(target)), failures_(failures) {}
+  Result<std::optional<Run>> GetRun(const std::string& id) override {
+    if (failures_.fetch_sub(1) > 0) {
+      return Fail(ErrorCode::kUnavailable, "the database system is starting up (test)");
+    }
+    return OwningStoreWrapper::GetRun(id);
+  }
+
+ private:
+  std::atomic<int>& failures_;
+};
+
+// A follower (`ferry run watch`) waits out a store briefly away after it has begun, as the API's
+// event stream does, and reads the run to its end: it failed at the first unanswered read (exit
+// 3, the run going on). A store away at the first read is said at once.
+TEST_F(ServiceTest, AFollowerWaitsOutAStoreThatIsAwayForAMoment) {
+  Caller cli;
+  const std::string id = StartGreetRun(cli);
+  ASSERT_FALSE(id.empty());
+  std::atomic<int> failures{0};
+  Pool<Store> away(
+      [&]() -> Result<std::unique_ptr<Store>> {
+        auto store = OpenStore((dir_.path() / "ferry.db").string());
+        if (!store) return store;
+        return std::unique_ptr<Store>(
+            std::make_unique<RunReadsAwayStore>(std::move(*store), failures));
+      },
+      1);
+  LocalServiceOptions quick;
+  quick.follow_poll = std::chrono::milliseconds(10);
+  LocalService follower(away, brokers_, quick);
+  std::vector<std::string> types;
+  auto followed = follower.FollowRunEvents(id, 0, std::chrono::seconds(30), [&](const Json& e) {
+    types.push_back(e["type"].get<std::string>());
+    if (types.size() == 1) {
+      // The run ends (cancelled: run.cancelled, run.finished) as the store goes away for three
+      // reads.
+      EXPECT_TRUE(service_.CancelRun(id, cli));
+      failures = 3;
+    }
+    return true;
+  });
+  ASSERT_TRUE(followed) << followed.error().message;
+  EXPECT_LE(failures.load(), 0);  // every failure was met
+  ASSERT_FALSE(types.empty());
+  EXPECT_EQ(types.back(), "run.finished");
+
+  failures = 1;  // away at the first read: said at once
+  auto first =
+      follower.FollowRunEvents(id, 0, std::chrono::seconds(30), [](const Json&) { return true; });
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().code, ErrorCode::kUnavailable) << first.error().message;
 }
 
 // A page of run events, for the API and for a follower, stops at the event that brings its data to
