@@ -13,6 +13,7 @@
 
 #include "core/crypto.h"
 #include "core/delayed_threads.h"
+#include "core/json_fields.h"
 #include "core/pool.h"
 #include "core/sleep.h"
 #include "core/time_util.h"
@@ -33,6 +34,31 @@ constexpr milliseconds kTaskLookAfterBrokerError{1000};
 // A run's events held for the next write while the store cannot take them (WritePendingLocked):
 // about a minute of a chatty node's log lines, bounded so a long outage does not grow memory.
 constexpr size_t kMaxHeldEvents = 2000;
+// The first and the longest pause between tries of a write WhileStoreAway repeats.
+constexpr milliseconds kStoreRetryFirstPause{100};
+constexpr milliseconds kStoreRetryMaxPause{2000};
+
+// Tries `write` again while the store is briefly away (a restart, a failover, a lock waited out
+// to the statement timeout), for up to `patience`, pausing longer each time. For the writes a
+// run's progress rests on (a node's checkpoint, a delay's deadline, the run's end): given up,
+// the attempt stops and the task's next one runs the node again, whose side effects then happen
+// twice. Each such write is safe to repeat after a lost answer (a checkpoint or an end already
+// stored is found so). A stop request (a drain, a cancel, a lost lease) ends the waiting.
+template <typename Write>
+auto WhileStoreAway(const std::string& run_id, std::string_view what, milliseconds patience,
+                    const std::stop_token& stop, Write&& write) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  milliseconds pause = kStoreRetryFirstPause;
+  for (;;) {
+    auto r = write();
+    if (r || !r.error().Retryable()) return r;
+    if (std::chrono::steady_clock::now() + pause > give_up) return r;
+    spdlog::warn("run {}: {} not saved ({}); trying again in {} ms", run_id, what,
+                 r.error().message, pause.count());
+    if (!SleepFor(stop, pause)) return r;
+    pause = std::min(pause * 2, kStoreRetryMaxPause);
+  }
+}
 
 // Shared by every execution of one registered handler.
 struct HandlerState {
@@ -104,6 +130,7 @@ class StoreSink final : public engine::RunSink {
         task_events_(task.events),
         waiter_queue_(task.queue),
         waiter_id_(task.id),
+        stop_(task.stop),
         waiting_(std::move(waiting)) {
     // The tasks stored waits name are this run's from the start: found by id when their nodes
     // go on (whatever became of their unique keys), and cancelled if the run ends first.
@@ -386,15 +413,42 @@ class StoreSink final : public engine::RunSink {
     return std::nullopt;
   }
 
-  // Saves `step` and the waiting events in one commit. REQUIRES store_mu_ held. On failure
-  // nothing is written and the events are dropped: the run stops here (aborted or superseded)
-  // and a resumed attempt emits its own.
+  // Saves `step` and the waiting events in one commit, tried again while the store is briefly
+  // away (WhileStoreAway). REQUIRES store_mu_ held: the watcher's reads and the other nodes'
+  // writes wait meanwhile, as they would fail too.
   Status SaveWithEvents(const RunStep& step) {
+    return WhileStoreAway(run_id_, "node " + step.node_id + "'s checkpoint",
+                          state_.options.store_patience, stop_,
+                          [&] { return SaveWithEventsOnce(step); });
+  }
+
+  // One try of SaveWithEvents. The events of a try that failed wait for the next write, unless
+  // its commit's answer was lost: they may be stored, and the history would tell them twice.
+  Status SaveWithEventsOnce(const RunStep& step) {
+    std::vector<NewRunEvent> batch;
+    {
+      std::lock_guard lock(events_mu_);
+      batch = std::exchange(pending_, {});
+    }
+    const auto failed = [&](Error e) -> Status {
+      if (OutcomeIsUnknown(e)) {
+        if (!batch.empty()) {
+          spdlog::warn("run {}: {} event(s) of its history may not be recorded: {}", run_id_,
+                       batch.size(), e.message);
+        }
+      } else {
+        PutBackLocked(std::move(batch), e);
+      }
+      return Fail(std::move(e));
+    };
     auto tx = store_.Begin();
-    if (!tx) return Fail(tx.error());
-    WritePendingLocked();
-    if (auto r = store_.SaveStep(step); !r) return Fail(r.error());
-    return (*tx)->Commit();
+    if (!tx) return failed(tx.error());
+    if (!batch.empty()) {
+      if (auto r = store_.AppendRunEvents(run_id_, batch); !r) return failed(r.error());
+    }
+    if (auto r = store_.SaveStep(step); !r) return failed(r.error());
+    if (auto r = (*tx)->Commit(); !r) return failed(r.error());
+    return {};
   }
 
   // REQUIRES store_mu_ held. Events are never a reason to stop the run. Those the store cannot
@@ -409,18 +463,33 @@ class StoreSink final : public engine::RunSink {
     if (batch.empty()) return;
     auto r = store_.AppendRunEvents(run_id_, batch);
     if (r) return;
-    if (r.error().Retryable() && batch.size() <= kMaxHeldEvents) {
-      spdlog::warn("run {}: {} event(s) not recorded yet, kept for the next write: {}", run_id_,
-                   batch.size(), r.error().message);
-      std::lock_guard lock(events_mu_);
-      // Ahead of those emitted meanwhile: the history keeps the order things happened in.
-      batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
-                   std::make_move_iterator(pending_.end()));
-      pending_ = std::move(batch);
+    if (r.error().Retryable()) {
+      const size_t n = batch.size();
+      if (PutBackLocked(std::move(batch), r.error())) {
+        spdlog::warn("run {}: {} event(s) not recorded yet, kept for the next write: {}", run_id_,
+                     n, r.error().message);
+      }
       return;
     }
     spdlog::warn("run {}: {} event(s) of its history dropped: {}", run_id_, batch.size(),
                  r.error().message);
+  }
+
+  // Puts `batch`, which a write could not take (`why`), back for the next write, ahead of the
+  // events emitted since: the history keeps the order things happened in. Past kMaxHeldEvents it
+  // is dropped instead, and the operator told; false then. REQUIRES store_mu_ held.
+  bool PutBackLocked(std::vector<NewRunEvent> batch, const Error& why) {
+    if (batch.empty()) return true;
+    if (batch.size() > kMaxHeldEvents) {
+      spdlog::warn("run {}: {} event(s) of its history dropped: {}", run_id_, batch.size(),
+                   why.message);
+      return false;
+    }
+    std::lock_guard lock(events_mu_);
+    batch.insert(batch.end(), std::make_move_iterator(pending_.begin()),
+                 std::make_move_iterator(pending_.end()));
+    pending_ = std::move(batch);
+    return true;
   }
 
   HandlerState& state_;
@@ -431,6 +500,7 @@ class StoreSink final : public engine::RunSink {
   EventEmitter* const task_events_;
   const std::string waiter_queue_;
   const std::string waiter_id_;
+  const std::stop_token stop_;  // the task's: ends WhileStoreAway's waiting
   // What Emit writes, taken after store_mu_ when both are held (never the other way round).
   mutable std::mutex events_mu_;
   std::vector<NewRunEvent> pending_;           // Guarded by events_mu_
@@ -730,8 +800,13 @@ class Execution {
       steps = sink->TakeLastStep();
     }
     events.push_back(NewRunEvent{std::string(kEventFinished), DumpJson(ev), now_ms});
+    // Its last node's checkpoint goes in this commit: a store briefly away is waited for, as
+    // for any checkpoint.
     auto done =
-        store.FinishRun(run_id_, fencing_, status, output, error, failed_node, events, steps);
+        WhileStoreAway(run_id_, "the run's end", state_.options.store_patience, ctx_.stop, [&] {
+          return store.FinishRun(run_id_, fencing_, status, output, error, failed_node, events,
+                                 steps);
+        });
     if (!done) {
       if (done.error().code != ErrorCode::kConflict) {
         return tl::unexpected(StoreUnavailable(done.error().message));

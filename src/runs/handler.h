@@ -48,6 +48,10 @@ struct RunHandlerOptions {
   const engine::SecretResolver* secrets = nullptr;
   // Executor settings; its `secrets` is replaced by the resolver above.
   engine::ExecutorOptions executor;
+  // How long a write the run's progress rests on (a node's checkpoint, a delay's deadline, the
+  // run's end) is tried again while the store is away, before the attempt stops and its task's
+  // next attempt runs the node again: long enough for a database restart or failover.
+  std::chrono::milliseconds store_patience = std::chrono::seconds(15);
   // How often a running run's store status is checked for a cancellation.
   std::chrono::milliseconds cancel_poll = std::chrono::milliseconds(500);
   // Node events are written with the next checkpoint, or after at most about this long (what a

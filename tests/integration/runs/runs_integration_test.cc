@@ -814,33 +814,57 @@ TEST_F(RunsTest, EventsTheStoreCouldNotTakeGoInTheNextWrite) {
                                                      {"node.started wait", 1}}));
 }
 
-// A store that cannot take a delay's deadline the first time (a statement timeout).
-class DeadlineAwayStore : public OwningStoreWrapper {
+// A store that cannot take a delay's deadline while `away` is set (a statement timeout each
+// time), nor the first `deadline_failures` deadlines, `save_failures` checkpoints and
+// `finish_failures` run ends (a restart). Shared by every store the handler opens.
+struct StoreOutage {
+  std::atomic<bool> away{false};
+  std::atomic<int> deadline_failures{0};
+  std::atomic<int> save_failures{0};
+  std::atomic<int> finish_failures{0};
+};
+class OutageStore : public OwningStoreWrapper {
  public:
-  DeadlineAwayStore(std::unique_ptr<Store> target, std::atomic<bool>& failed)
-      : OwningStoreWrapper(std::move(target)), failed_(failed) {}
+  OutageStore(std::unique_ptr<Store> target, StoreOutage& outage)
+      : OwningStoreWrapper(std::move(target)), outage_(outage) {}
   Result<SaveStepOutcome> SaveStep(const RunStep& step) override {
-    if (step.status == kStepWaiting && !failed_.exchange(true)) {
+    if (step.status == kStepWaiting
+            ? outage_.away.load() || outage_.deadline_failures.fetch_sub(1) > 0
+            : outage_.save_failures.fetch_sub(1) > 0) {
       return Fail(ErrorCode::kUnavailable, "canceling statement due to statement timeout (test)");
     }
     return OwningStoreWrapper::SaveStep(step);
   }
+  Result<Run> FinishRun(const std::string& run_id, int64_t epoch, RunStatus status,
+                        const std::string& output, const std::string& error,
+                        const std::string& failed_node, const std::vector<NewRunEvent>& events,
+                        const std::vector<RunStep>& steps) override {
+    if (outage_.finish_failures.fetch_sub(1) > 0) {
+      return Fail(ErrorCode::kUnavailable, "server closed the connection unexpectedly (test)");
+    }
+    return OwningStoreWrapper::FinishRun(run_id, epoch, status, output, error, failed_node, events,
+                                         steps);
+  }
 
  private:
-  std::atomic<bool>& failed_;  // over every store the handler opens
+  StoreOutage& outage_;
 };
 
-// A delay whose deadline cannot be stored is no failure of the delay: the run stops, as for a
-// checkpoint not saved, and its task's next attempt runs it to the end (it failed the run for
-// good: the delay's one attempt was spent on the store's outage).
+// A delay whose deadline cannot be stored (for longer than the handler's store_patience) is no
+// failure of the delay: the run stops, as for a checkpoint not saved, and its task's next attempt
+// runs it to the end (it failed the run for good: the delay's one attempt was spent on the
+// store's outage).
 TEST_F(RunsTest, ADelayWhoseDeadlineCannotBeStoredStopsTheRunInsteadOfFailingIt) {
   Apply(ThreeNodes(Path("count.txt"), "10ms"));
   auto started = Start("three");  // its task sits in Redis; no worker runs it
-  std::atomic<bool> failed{false};
-  WrappingStoreFactory away(*stores_, [&](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
-    return std::make_unique<DeadlineAwayStore>(std::move(s), failed);
+  StoreOutage outage;
+  outage.away = true;
+  WrappingStoreFactory flaky(*stores_, [&](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
+    return std::make_unique<OutageStore>(std::move(s), outage);
   });
-  auto handler = runs::MakeRunHandler(away, *brokers_, {});
+  runs::RunHandlerOptions options;
+  options.store_patience = milliseconds(300);
+  auto handler = runs::MakeRunHandler(flaky, *brokers_, options);
   NullEmitter emitter;
   TaskContext first = RunTaskContext(started.run.id, "task-1", 1, &emitter);
   auto r = handler(first);
@@ -849,6 +873,7 @@ TEST_F(RunsTest, ADelayWhoseDeadlineCannotBeStoredStopsTheRunInsteadOfFailingIt)
   EXPECT_NE(r.error().message.find("statement timeout"), std::string::npos) << r.error().message;
   EXPECT_EQ((**store_->GetRun(started.run.id)).status, RunStatus::kRunning);
   // The task's next attempt (the store answers again): the run resumes after "one".
+  outage.away = false;
   TaskContext second = RunTaskContext(started.run.id, "task-1", 2, &emitter);
   second.attempt = 2;
   auto again = handler(second);
@@ -856,6 +881,50 @@ TEST_F(RunsTest, ADelayWhoseDeadlineCannotBeStoredStopsTheRunInsteadOfFailingIt)
   EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
   EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);  // resumed from its checkpoint
   EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+}
+
+// A store away for a moment (a restart) as nodes end is waited for: a checkpoint, a delay's
+// deadline and the run's end are each tried again, so the run ends in its first attempt with
+// every node run once and its history whole. (A failed checkpoint stopped the attempt, and the
+// next one ran the node again.)
+TEST_F(RunsTest, ACheckpointOrEndTheStoreMissesForAMomentIsSavedInTheSameAttempt) {
+  Apply(ThreeNodes(Path("count.txt"), "10ms"));
+  StoreOutage outage;
+  WrappingStoreFactory flaky(*stores_, [&](std::unique_ptr<Store> s) -> std::unique_ptr<Store> {
+    return std::make_unique<OutageStore>(std::move(s), outage);
+  });
+  auto handler = runs::MakeRunHandler(flaky, *brokers_, {});
+  NullEmitter emitter;
+  for (const char* when : {"checkpoint", "deadline", "end"}) {
+    SCOPED_TRACE(when);
+    std::filesystem::remove(Path("count.txt"));
+    auto started = Start("three");  // its task sits in Redis; no worker runs it
+    outage.save_failures = std::string(when) == "checkpoint" ? 3 : 0;
+    outage.finish_failures = std::string(when) == "end" ? 3 : 0;
+    outage.deadline_failures = std::string(when) == "deadline" ? 3 : 0;
+    TaskContext ctx = RunTaskContext(started.run.id, "task-1", 1, &emitter);
+    auto r = handler(ctx);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_LE(outage.deadline_failures.load(), 0);  // each failure was met
+    EXPECT_LE(outage.save_failures.load(), 0);
+    EXPECT_LE(outage.finish_failures.load(), 0);
+    EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
+    EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);
+    EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
+    auto events = store_->ListRunEvents(started.run.id, 0, 1000);
+    ASSERT_TRUE(events);
+    std::map<std::string, int> node_events;
+    for (const auto& e : *events) {
+      if (e.type != "node.started" && e.type != "node.finished") continue;
+      ++node_events[e.type + " " + (*ParseJson(e.data))["node"].get<std::string>()];
+    }
+    EXPECT_EQ(node_events, (std::map<std::string, int>{{"node.finished one", 1},
+                                                       {"node.finished three", 1},
+                                                       {"node.finished wait", 1},
+                                                       {"node.started one", 1},
+                                                       {"node.started three", 1},
+                                                       {"node.started wait", 1}}));
+  }
 }
 
 // A store whose reads of a running run take `hold` (a lock held on the runs table, waited out
