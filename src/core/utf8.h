@@ -1,10 +1,12 @@
 // Internal: cutting text at a byte count without splitting a UTF-8 character, so a cut text
 // holds only characters that were in the original (a split one would be dumped as U+FFFD), and
-// finding text that is not UTF-8 at all, which a JSON dump would change the same way.
+// finding text that is not UTF-8 at all, which a JSON dump would change the same way (and
+// showing it so).
 #pragma once
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace ferry {
@@ -72,6 +74,20 @@ inline std::optional<size_t> Utf8FirstInvalid(std::string_view s) {
     i += length;
   }
   return std::nullopt;
+}
+
+// `s` with each byte that does not begin a well-formed character (Utf8FirstInvalid) shown as
+// U+FFFD, as a JSON dump shows it: for stored bytes that are read back as JSON text.
+inline std::string Utf8Shown(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  while (auto bad = Utf8FirstInvalid(s)) {
+    out.append(s.substr(0, *bad));
+    out += "\xEF\xBF\xBD";
+    s.remove_prefix(*bad + 1);
+  }
+  out.append(s);
+  return out;
 }
 
 }  // namespace ferry

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/utf8.h"
+
 namespace ferry::redis_broker {
 namespace {
 
@@ -202,6 +204,10 @@ TaskEvent EventFromEntry(const std::string& entry_id, const FieldList& fields) {
       e.type = v;
     } else if (k == "data") {
       auto j = ParseJson(v);
+      // The scripts store a handler's text as it came (an error from its stderr may hold bytes
+      // that are not UTF-8), and a JSON parse refuses those: they are shown as U+FFFD, as the
+      // task's own error field is, and the data stays an object.
+      if (!j && Utf8FirstInvalid(v)) j = ParseJson(Utf8Shown(v));
       e.data = j ? std::move(*j) : Json(v);
     }
   }

@@ -292,6 +292,16 @@ TEST(RedisCodec, Events) {
   EXPECT_EQ(e.data["pct"], 50);
   TaskEvent raw = redis_broker::EventFromEntry("1-0", {{"type", "log"}, {"data", "not json"}});
   EXPECT_EQ(raw.data, Json("not json"));
+  // A handler's error holding a byte that is not UTF-8 (its stderr), as the scripts store it:
+  // still an object, the byte shown as U+FFFD (it was the whole text as one string).
+  TaskEvent bytes = redis_broker::EventFromEntry(
+      "1-1", {{"type", "failed"}, {"data", "{\"attempt\":1,\"error\":\"oops \xFF here\"}"}});
+  ASSERT_TRUE(bytes.data.is_object()) << bytes.data.dump();
+  EXPECT_EQ(bytes.data["error"], "oops \xEF\xBF\xBD here");
+  EXPECT_EQ(bytes.data["attempt"], 1);
+  // Not JSON even so: the text, as before.
+  TaskEvent broken = redis_broker::EventFromEntry("1-2", {{"type", "log"}, {"data", "{\xFF"}});
+  EXPECT_TRUE(broken.data.is_string());
 }
 
 TEST(RedisCodec, StreamIdOrder) {

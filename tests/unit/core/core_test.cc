@@ -235,6 +235,17 @@ TEST(Utf8, FindsTheBytesOfACharacterCutAtEitherEnd) {
             "b");
 }
 
+TEST(Utf8, ShowsBytesThatAreNotUtf8AsTheReplacementCharacter) {
+  EXPECT_EQ(Utf8Shown("caf\xC3\xA9"), "caf\xC3\xA9");  // UTF-8 throughout: as it was
+  EXPECT_EQ(Utf8Shown(""), "");
+  EXPECT_EQ(Utf8Shown("a\xFF"
+                      "b\xFE"),
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD");
+  EXPECT_EQ(Utf8Shown("\xC3("), "\xEF\xBF\xBD(");  // a lead not continued: the lead alone
+  EXPECT_EQ(Utf8Shown("x\xE2\x82"), "x\xEF\xBF\xBD\xEF\xBF\xBD");  // cut short: each byte
+}
+
 TEST(Utf8, FindsTheFirstByteThatIsNotUtf8) {
   for (std::string_view ok : {"", "plain", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
                               "\xED\x9F\xBF",         // U+D7FF, just below the surrogates
