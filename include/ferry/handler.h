@@ -32,6 +32,10 @@ inline constexpr size_t kMaxEventBytes = size_t{16} << 10;
 // What one attempt's events may add to its task's event stream, counted as kMaxEventBytes counts
 // them: a task's stream is stored in Redis, and a handler emitting without end must not fill it.
 inline constexpr size_t kMaxAttemptEventBytes = size_t{1} << 20;
+// The largest result a handler may return, as JSON text: it is kept in the task's record, which
+// every listing reads whole (exec and http handlers' results have the same limit). A larger one
+// fails the attempt for good, naming its size.
+inline constexpr size_t kMaxResultBytes = size_t{1} << 20;
 
 // Sends progress or log events to the task's event stream (`ferry task events ID --follow`).
 // Thread-safe; events are buffered and written by the worker, so emitting does not block on I/O.

@@ -3,14 +3,19 @@
 //   echo   anything                 -> the payload
 //   sleep  {"ms": N}                -> {"slept_ms": N}; stops early (error "stopped") on stop
 //   fail   {"message": "...", "retryable": true|false}  -> always an error
-//   shell  {"argv": [...], "env": {...}, "cwd": "...", "timeout_ms": N, "max_output_bytes": N}
-//          -> {"exit_code", "stdout", "stderr", "truncated", "duration_ms"}; never via /bin/sh.
+//   shell  {"argv": [...], "env": {...}, "cwd": "...", "timeout_ms": N, "stdin": "...",
+//          "max_output_bytes": N}
+//          -> {"exit_code", "stdout", "stderr", "truncated", "duration_ms"} (and
+//          stdout_base64 / stderr_base64 for a stream that is not UTF-8); never via /bin/sh.
 // A malformed payload is a non-retryable error that names the field: retrying cannot fix it.
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
+#include "core/crypto.h"
+#include "core/json.h"
 #include "core/task_kinds.h"
+#include "core/utf8.h"
 #include "process/process.h"
 #include "worker/handler.h"
 #include "worker/seconds_text.h"
@@ -71,6 +76,52 @@ HandlerResult FailOnPurpose(TaskContext& ctx) {
     }
   }
   return tl::unexpected<HandlerError>(HandlerError{message, retryable});
+}
+
+// One captured stream into a shell task's result: as text, and when it is not UTF-8 throughout
+// (a program printing Latin-1 or binary), that text shows each byte that is not as U+FFFD and
+// `<name>_base64` holds the exact bytes. A result string that is not UTF-8 cannot be kept (the
+// worker refuses it), which failed a task whose program had succeeded.
+void PutStream(Json& result, const std::string& name, const std::string& bytes) {
+  if (!Utf8FirstInvalid(bytes)) {
+    result[name] = bytes;
+    return;
+  }
+  result[name] = Utf8Shown(bytes);
+  result[name + "_base64"] = Base64Encode(bytes);
+}
+
+// A shell task's result: {exit_code, stdout, stderr, truncated, duration_ms} (PutStream's
+// `_base64` fields too, for a stream that is not UTF-8), made to fit kMaxResultBytes. Each
+// stream is captured up to max_output_bytes, but both together, and JSON's escapes (a newline
+// is two bytes, a control byte six), made a program that succeeded a failed task, its output
+// lost. Past the limit the longer stream is cut further, its first bytes kept as the capture
+// keeps them and never within a character, and `truncated` says so.
+Json ShellResult(const ProcessResult& r) {
+  std::string out = r.stdout_text;
+  std::string err = r.stderr_text;
+  bool truncated = r.stdout_truncated || r.stderr_truncated;
+  for (;;) {
+    Json result{
+        {"exit_code", r.exit_code}, {"truncated", truncated}, {"duration_ms", r.duration.count()}};
+    PutStream(result, "stdout", out);
+    PutStream(result, "stderr", err);
+    const size_t size = DumpJson(result).size();
+    if (size <= kMaxResultBytes) return result;
+    truncated = true;
+    std::string& longer = out.size() >= err.size() ? out : err;
+    // The bytes to cut, from how much this stream grows in the result (at least 1 per byte),
+    // with room for `truncated` turning true; a further round takes what an uneven stream left.
+    Json alone = Json::object();
+    PutStream(alone, "s", longer);
+    const size_t dumped = DumpJson(alone).size();
+    const size_t over = size - kMaxResultBytes + 16;
+    const size_t cut =
+        std::min(longer.size(), over * longer.size() / std::max<size_t>(dumped, 1) + 1);
+    size_t keep = longer.size() - cut;
+    keep -= Utf8UnfinishedTail(std::string_view(longer).substr(0, keep));
+    longer.resize(keep);
+  }
 }
 
 HandlerResult Shell(TaskContext& ctx) {
@@ -146,11 +197,7 @@ HandlerResult Shell(TaskContext& ctx) {
     std::string tail = TailText(r.stderr_text, 500);
     return Transient("shell: " + spec.argv[0] + ": " + why + (tail.empty() ? "" : ": " + tail));
   }
-  return Json{{"exit_code", r.exit_code},
-              {"stdout", r.stdout_text},
-              {"stderr", r.stderr_text},
-              {"truncated", r.stdout_truncated || r.stderr_truncated},
-              {"duration_ms", r.duration.count()}};
+  return ShellResult(r);
 }
 
 }  // namespace

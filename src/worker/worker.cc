@@ -80,11 +80,9 @@ std::string Join(const std::vector<std::string>& items, const char* sep) {
   return out;
 }
 
-// A result kept in the task's record, as exec and http handlers' results are (their
-// max_stdout_bytes and max_response_bytes): the record is read whole by every listing.
-constexpr size_t kMaxResultBytes = size_t{1} << 20;
-
-// `result` as the JSON text a task's record keeps, into `out`; or why it cannot be kept.
+// `result` as the JSON text a task's record keeps, into `out`; or why it cannot be kept (past
+// kMaxResultBytes, as exec and http handlers' results are: their max_stdout_bytes and
+// max_response_bytes).
 std::optional<std::string> DumpResult(const Json& result, std::string& out) {
   // Dumped, a deeper one would recurse as deep (a stack overflow); read back, it is refused.
   if (const int depth = JsonDepth(result); depth > kMaxJsonDepth) {

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/json.h"
 #include "worker/handler.h"
 #include "worker/seconds_text.h"
 #include "worker/worker.h"
@@ -164,6 +165,53 @@ TEST_F(BuiltinHandlers, ShellTruncates) {
   ASSERT_TRUE(r);
   EXPECT_EQ((*r)["stdout"].get<std::string>().size(), 100u);
   EXPECT_EQ((*r)["truncated"], true);
+}
+
+// What the worker keeps of a result (DumpResult): at most kMaxResultBytes of JSON, every string
+// UTF-8. A shell result is made so: its program succeeded, and the task failed for good.
+void ExpectKeepable(const Json& result) {
+  EXPECT_LE(DumpJson(result).size(), kMaxResultBytes);
+  EXPECT_EQ(UnkeptJsonValue(result), std::nullopt);
+}
+
+TEST_F(BuiltinHandlers, ShellOutputIsCutToFitTheResultLimit) {
+  // About 0.9 MiB of stdout and 0.6 MiB of stderr, each under the capture's 1 MiB, 1.4 MiB of
+  // JSON together (the trial's case: 1,377,864 bytes, refused).
+  auto both = Call("shell", Json{{"argv", {"sh", "-c", "seq 1 150000; seq 1 100000 >&2"}}});
+  ASSERT_TRUE(both) << both.error().message;
+  ExpectKeepable(*both);
+  EXPECT_EQ((*both)["truncated"], true);
+  EXPECT_EQ((*both)["exit_code"], 0);
+  const size_t size = DumpJson(*both).size();
+  EXPECT_GT(size, kMaxResultBytes - 1024) << "cut far more than it had to";
+  EXPECT_EQ((*both)["stdout"].get<std::string>().rfind("1\n2\n3\n", 0), 0u);  // the first bytes
+  EXPECT_EQ((*both)["stderr"].get<std::string>().rfind("1\n2\n3\n", 0), 0u);
+  // A byte that JSON writes as six (NUL: \u0000): 300,000 of them are 1.8 MB of JSON.
+  auto escaped = Call("shell", Json{{"argv", {"head", "-c", "300000", "/dev/zero"}}});
+  ASSERT_TRUE(escaped) << escaped.error().message;
+  ExpectKeepable(*escaped);
+  EXPECT_EQ((*escaped)["truncated"], true);
+  EXPECT_GT(DumpJson(*escaped).size(), kMaxResultBytes - 1024);
+  // The near miss: output that fits is whole, and not said cut.
+  auto fits = Call("shell", Json{{"argv", {"seq", "1", "100000"}}});
+  ASSERT_TRUE(fits);
+  EXPECT_EQ((*fits)["truncated"], false);
+  EXPECT_EQ((*fits)["stdout"].get<std::string>().size(), 588895u);  // every line of seq
+}
+
+TEST_F(BuiltinHandlers, ShellOutputThatIsNotUtf8IsShownAndKeptExactly) {
+  auto r = Call("shell", Json{{"argv", {"printf", "a\\377b"}}});
+  ASSERT_TRUE(r) << r.error().message;
+  ExpectKeepable(*r);
+  EXPECT_EQ((*r)["stdout"],
+            "a\xEF\xBF\xBD"
+            "b");                              // shown, as a JSON dump shows it
+  EXPECT_EQ((*r)["stdout_base64"], "Yf9i");    // the exact bytes: a 0xFF b
+  EXPECT_FALSE(r->contains("stderr_base64"));  // UTF-8 (empty) stderr has none
+  auto text = Call("shell", Json{{"argv", {"printf", "caf\xC3\xA9"}}});
+  ASSERT_TRUE(text);
+  EXPECT_EQ((*text)["stdout"], "caf\xC3\xA9");
+  EXPECT_FALSE(text->contains("stdout_base64"));
 }
 
 TEST_F(BuiltinHandlers, ShellNonZeroExitFailsWithCodeAndStderrTail) {
