@@ -81,11 +81,16 @@ std::vector<std::pair<std::string, std::string>> TaskFields(const Json& t) {
   rows.emplace_back("Payload", Field(t, "payload"));
   rows.emplace_back(
       "Result", t.contains("result") && !t["result"].is_null() ? DumpJson(t["result"], 2) : "-");
-  // A retried task keeps its last error: beside a status that is no failure it is an earlier
-  // attempt's, and is labelled so (a succeeded task showing "Error: ..." reads as a failure).
+  // The view's `error` is a failure's; beside a status that is none, an earlier attempt's error
+  // (`last_error`) is labelled so (a succeeded task showing "Error: ..." reads as a failure).
   const std::string error = Field(t, "error");
-  const bool failing = status == "failed" || status == "cancelled" || status == "retrying";
-  rows.emplace_back(failing || error == "-" || error.empty() ? "Error" : "Last error", error);
+  const std::string last = Field(t, "last_error");
+  const auto none = [](const std::string& text) { return text.empty() || text == "-"; };
+  if (none(error) && !none(last)) {
+    rows.emplace_back("Last error", last);
+  } else {
+    rows.emplace_back("Error", error);
+  }
   return rows;
 }
 

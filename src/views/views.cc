@@ -36,6 +36,11 @@ Json DurationMs(int64_t started_ms, int64_t finished_ms) {
 }  // namespace
 
 Json Task(const TaskRecord& t) {
+  // `error` is why the task failed, was cancelled or waits to retry, and null otherwise, so a
+  // client's `if task.error` means a failure; `last_error` is the latest attempt's error in any
+  // status (a task that succeeded on its third attempt keeps its second's there).
+  const bool failing = t.status == TaskStatus::kFailed || t.status == TaskStatus::kCancelled ||
+                       t.status == TaskStatus::kRetrying;
   return Json{{"id", t.id},
               {"queue", t.queue},
               {"kind", t.kind},
@@ -53,7 +58,8 @@ Json Task(const TaskRecord& t) {
               {"started_at", Time(t.started_ms)},
               {"finished_at", Time(t.finished_ms)},
               {"result", Embedded(t.result)},
-              {"error", Text(t.error)},
+              {"error", failing ? Text(t.error) : Json(nullptr)},
+              {"last_error", Text(t.error)},
               {"cancel_requested", t.cancel_requested}};
 }
 

@@ -148,7 +148,8 @@ export function renderTask(view, [id], _query, ctx) {
         ['cancel requested', t.cancel_requested ? 'yes' : 'no'],
       ])),
       h('div', {class: 'card'}, h('h2', null, 'Payload'), pre(t.payload, 'payload'),
-        t.error ? [h('h2', null, 'Error'), h('pre', {class: 'json error'}, t.error)] : null,
+        t.error ? [h('h2', null, 'Error'), h('pre', {class: 'json error'}, t.error)]
+          : t.last_error ? [h('h2', null, 'Last error (an earlier attempt)'), h('pre', {class: 'json'}, t.last_error)] : null,
         t.result !== null && t.result !== undefined ? [h('h2', null, 'Result'), pre(t.result, 'result')] : null))));
   };
   ctx.every(2000, refresh);

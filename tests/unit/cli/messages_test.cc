@@ -2,26 +2,43 @@
 
 #include "cli/commands.h"
 #include "cli/runs_common.h"
+#include "views/views.h"
 
 namespace ferry::cli {
 namespace {
 
-// A retried task keeps its last error: `task status` labels it an earlier attempt's beside a
-// status that is no failure, and plain "Error" for a failure or when there is none.
+// A retried task keeps its last error: the view's `error` is null beside a status that is no
+// failure (a client's `if task.error` read a succeeded task as failed), `last_error` keeps it,
+// and `task status` labels it an earlier attempt's; plain "Error" for a failure or none.
 TEST(MessagesTest, ATaskThatSucceededAfterAFailureShowsItsLastErrorAsSuch) {
-  auto error_row = [](const char* status, const Json& error) {
-    Json task{{"id", "T"}, {"status", status}, {"error", error}};
-    for (const auto& [label, text] : TaskFields(task)) {
+  auto view = [](TaskStatus status, const std::string& error) {
+    TaskRecord t;
+    t.id = "T";
+    t.status = status;
+    t.error = error;
+    return views::Task(t);
+  };
+  auto error_row = [&](TaskStatus status, const std::string& error) {
+    for (const auto& [label, text] : TaskFields(view(status, error))) {
       if (label == "Error" || label == "Last error") return label + ": " + text;
     }
     return std::string("none");
   };
-  EXPECT_EQ(error_row("succeeded", "cancelled"), "Last error: cancelled");
-  EXPECT_EQ(error_row("running", "boom"), "Last error: boom");
-  EXPECT_EQ(error_row("failed", "boom"), "Error: boom");
-  EXPECT_EQ(error_row("retrying", "boom"), "Error: boom");
-  EXPECT_EQ(error_row("cancelled", "cancelled"), "Error: cancelled");
-  EXPECT_EQ(error_row("succeeded", nullptr), "Error: -");  // none, as the view says it
+  EXPECT_EQ(view(TaskStatus::kSucceeded, "boom")["error"], nullptr);
+  EXPECT_EQ(view(TaskStatus::kSucceeded, "boom")["last_error"], "boom");
+  EXPECT_EQ(view(TaskStatus::kRunning, "boom")["error"], nullptr);
+  EXPECT_EQ(view(TaskStatus::kPending, "boom")["error"], nullptr);  // requeued by a retry
+  EXPECT_EQ(view(TaskStatus::kFailed, "boom")["error"], "boom");
+  EXPECT_EQ(view(TaskStatus::kRetrying, "boom")["error"], "boom");
+  EXPECT_EQ(view(TaskStatus::kCancelled, "cancelled")["error"], "cancelled");
+  EXPECT_EQ(view(TaskStatus::kSucceeded, "")["last_error"], nullptr);
+
+  EXPECT_EQ(error_row(TaskStatus::kSucceeded, "cancelled"), "Last error: cancelled");
+  EXPECT_EQ(error_row(TaskStatus::kRunning, "boom"), "Last error: boom");
+  EXPECT_EQ(error_row(TaskStatus::kFailed, "boom"), "Error: boom");
+  EXPECT_EQ(error_row(TaskStatus::kRetrying, "boom"), "Error: boom");
+  EXPECT_EQ(error_row(TaskStatus::kCancelled, "cancelled"), "Error: cancelled");
+  EXPECT_EQ(error_row(TaskStatus::kSucceeded, ""), "Error: -");  // none, as the view says it
 }
 
 TEST(MessagesTest, ConnectErrorsNameTheMaskedUrlOnce) {
