@@ -448,7 +448,8 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
     out.PrintJson(Json{{"runs", arr}, {"dry_run", args.dry_run}});
   } else if (report->runs.empty()) {
     out.Print("Nothing to recover: no pending runs older than " +
-              FormatDuration(options.pending_age) + ", no running runs.\n");
+              FormatDuration(options.pending_age) +
+              ", no running runs, no cancelled run without its end.\n");
   } else {
     Table table({"Run ID", "Workflow", "Was", "Action", "Task", "Detail"});
     for (const auto& r : report->runs) {
@@ -457,6 +458,7 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
       if (args.dry_run && r.action == Action::kEnqueued) action = "would enqueue";
       if (args.dry_run && r.action == Action::kFailed) action = "would fail";
       if (args.dry_run && r.action == Action::kCancelled) action = "would cancel";
+      if (args.dry_run && r.action == Action::kEnded) action = "would end";
       Color color = r.action == Action::kEnqueued                               ? Color::kYellow
                     : r.action == Action::kError || r.action == Action::kFailed ? Color::kRed
                                                                                 : Color::kNone;
@@ -467,6 +469,7 @@ int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args
     out.Print(std::to_string(report->Count(Action::kEnqueued)) + " enqueued, " +
               std::to_string(report->Count(Action::kFailed)) + " failed, " +
               std::to_string(report->Count(Action::kCancelled)) + " cancelled, " +
+              std::to_string(report->Count(Action::kEnded)) + " ended, " +
               std::to_string(report->Count(Action::kAlive)) + " alive, " +
               std::to_string(report->Count(Action::kError)) + " errors" +
               (args.dry_run ? " (dry run: nothing changed)" : "") + "\n");

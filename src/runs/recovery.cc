@@ -176,6 +176,32 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
   return r;
 }
 
+// A cancelled run with no end in its history: once its task has ended (or is gone), no handler
+// will write the end, and it is written here. A task still going may be the handler about to
+// write it (the cancel just landed): left for a later pass.
+RunRecovery EndCancelled(Store& store, Broker& broker, const Run& run,
+                         const RecoveryOptions& options) {
+  RunRecovery r = Examine(run);
+  auto ref = LatestRunTask(store, run.id);
+  if (!ref) return WithError(std::move(r), ref.error());
+  if (*ref) {
+    auto task = broker.GetTask((*ref)->task_id);
+    if (!task) return WithError(std::move(r), task.error());
+    r.task_id = (*ref)->task_id;
+    if (*task && !IsTerminal((**task).status)) {
+      r.action = Action::kAlive;
+      r.detail = "its end is not written yet; task " + std::string(TaskStatusName((**task).status));
+      return r;
+    }
+  }
+  r.action = Action::kEnded;
+  r.detail = "cancelled while no handler could end it (its worker gone)";
+  if (options.dry_run) return r;
+  EndUnheldRun(store, &broker, run.id, Json{{"status", "cancelled"}});
+  r.detail += "; its end written";
+  return r;
+}
+
 }  // namespace
 
 std::string_view RecoveryActionName(RunRecovery::Action a) {
@@ -188,6 +214,8 @@ std::string_view RecoveryActionName(RunRecovery::Action a) {
       return "failed";
     case Action::kCancelled:
       return "cancelled";
+    case Action::kEnded:
+      return "ended";
     case Action::kSkipped:
       return "skipped";
     case Action::kError:
@@ -218,6 +246,14 @@ Result<RecoveryReport> RecoverRuns(Store& store, Broker& broker, const RecoveryO
       report.running_next = running->back().id;
     for (const auto& run : *running) {
       report.runs.push_back(RecoverRunning(store, broker, run, options));
+    }
+  }
+  if (options.cancelled_within >= milliseconds(0)) {
+    auto cancelled = store.ListCancelledRunsWithout(std::string(kEventFinished),
+                                                    options.cancelled_within, options.limit);
+    if (!cancelled) return Fail(cancelled.error());
+    for (const auto& run : *cancelled) {
+      report.runs.push_back(EndCancelled(store, broker, run, options));
     }
   }
   return report;

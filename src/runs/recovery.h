@@ -5,6 +5,11 @@
 //  - Pending and running runs whose task was cancelled (`ferry task cancel`) are cancelled: a
 //    new task would undo what was asked, and a run waiting for a delay out of any worker's slot
 //    has no handler to see its task's cancel.
+//  - Runs cancelled in the last `cancelled_within` whose history has no run.finished, and whose
+//    task has ended: the worker whose handler held one died before it could write the end (its
+//    task then ends cancelled by the broker's reclaim, with no handler). The end is written
+//    here, nodes left mid-attempt told interrupted and its task nodes' tasks cancelled, as for
+//    any run that ends with no handler (EndUnheldRun).
 //  - Running runs whose task no longer holds a live lease (the task record is missing, or ended,
 //    while the run did not) get a task of the next generation, which takes the run over and
 //    resumes it from its checkpoints. A run that has already been started `max_run_attempts`
@@ -42,6 +47,9 @@ struct RecoveryOptions {
   // looked up either way; this only bounds the work per pass.
   std::chrono::milliseconds running_age{0};
   bool check_running = true;
+  // Cancelled runs whose end was not written are looked for among those cancelled this recently.
+  // Negative: skip them.
+  std::chrono::milliseconds cancelled_within = std::chrono::hours(1);
   // At most this many runs of each kind per pass.
   int limit = 200;
   // Running runs are looked at by id from after this one (RecoveryReport::running_next): a
@@ -63,6 +71,7 @@ struct RunRecovery {
     kEnqueued,   // a task was submitted (pending: first one; running: the next generation)
     kFailed,     // given up: finished as failed
     kCancelled,  // its task was cancelled (`ferry task cancel` on a run waiting out of its slot)
+    kEnded,      // cancelled with no end written (its worker died): its end was written
     kSkipped,    // it changed while we looked (finished, taken over): nothing to do
     kError,      // could not be checked or fixed; `detail` says why; retried next pass
   };

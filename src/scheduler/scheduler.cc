@@ -269,7 +269,8 @@ void Scheduler::WorkLoop(std::stop_token st) {
         recovery_after_ = r->running_next;
         int64_t acted = r->Count(runs::RunRecovery::Action::kEnqueued) +
                         r->Count(runs::RunRecovery::Action::kFailed) +
-                        r->Count(runs::RunRecovery::Action::kCancelled);
+                        r->Count(runs::RunRecovery::Action::kCancelled) +
+                        r->Count(runs::RunRecovery::Action::kEnded);
         std::lock_guard lock(mu_);
         stats_.recovered += acted;
       }

@@ -102,6 +102,9 @@ class SqlStore final : public Store, private SqlSession {
                                                     int limit) override;
   Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit,
                                            const std::string& after_id = "") override;
+  Result<std::vector<Run>> ListCancelledRunsWithout(const std::string& event_type,
+                                                    std::chrono::milliseconds within,
+                                                    int limit) override;
   Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override;
   Result<std::map<RunStatus, int64_t>> CountActiveRuns() override;
   Result<int64_t> CountPendingOlderThan(std::chrono::milliseconds age) override;

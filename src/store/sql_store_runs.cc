@@ -750,6 +750,22 @@ Result<std::vector<Run>> SqlStore::ListRunningRuns(std::chrono::milliseconds age
                    {P::Int(NowMs() - age.count()), P::Int(limit), P::Text(after_id)}, RunFromRow);
 }
 
+Result<std::vector<Run>> SqlStore::ListCancelledRunsWithout(const std::string& event_type,
+                                                            std::chrono::milliseconds within,
+                                                            int limit) {
+  if (limit < 1) return Invalid("limit must be >= 1");
+  // The ended runs' partial index's own condition is named as well as the status: SQLite uses a
+  // partial index only for a query that says its condition. Each run's events are looked at by
+  // their key (run_id first).
+  return Many<Run>(
+      Cat(kRunSelect,
+          "WHERE r.status IN ('succeeded', 'failed', 'cancelled') AND r.status = 'cancelled' "
+          "AND r.finished_ms >= $1 AND NOT EXISTS (SELECT 1 FROM run_events e "
+          "WHERE e.run_id = r.id AND e.type = $3) "
+          "ORDER BY r.finished_ms, r.seq LIMIT $2"),
+      {P::Int(NowMs() - within.count()), P::Int(limit), P::Text(event_type)}, RunFromRow);
+}
+
 Result<std::map<RunStatus, int64_t>> SqlStore::CountRunsByStatus() {
   auto r = Exec("SELECT status, COUNT(*) FROM runs GROUP BY status", {});
   if (!r) return Fail(r.error());

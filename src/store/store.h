@@ -553,6 +553,12 @@ class Store {
   // at, however many runs wait for delays out of any worker's slot).
   virtual Result<std::vector<Run>> ListRunningRuns(std::chrono::milliseconds age, int limit,
                                                    const std::string& after_id = "") = 0;
+  // Runs cancelled at most `within` ago whose history holds no event of `event_type` (the
+  // run's end, for runs whose handler died, or lost the store, before it could write it).
+  // Oldest cancel first. The index of ended runs keeps this to the runs cancelled in that time.
+  virtual Result<std::vector<Run>> ListCancelledRunsWithout(const std::string& event_type,
+                                                            std::chrono::milliseconds within,
+                                                            int limit) = 0;
   // Every status, zero included. It reads every run (on the order of 0.2 s per million, more with
   // larger rows): overviews go through RunCounter (store/run_counter.h), which counts the ended
   // statuses only now and then.

@@ -76,6 +76,11 @@ class StoreWrapper : public Store {
                                            const std::string& after_id = "") override {
     return target_.ListRunningRuns(age, limit, after_id);
   }
+  Result<std::vector<Run>> ListCancelledRunsWithout(const std::string& event_type,
+                                                    std::chrono::milliseconds within,
+                                                    int limit) override {
+    return target_.ListCancelledRunsWithout(event_type, within, limit);
+  }
   Result<std::map<RunStatus, int64_t>> CountRunsByStatus() override {
     return target_.CountRunsByStatus();
   }

@@ -1649,6 +1649,51 @@ TEST_F(RunsTest, APendingRunWhoseTaskWasCancelledIsCancelled) {
   EXPECT_EQ((*run)->status, RunStatus::kPending);
 }
 
+// A run cancelled while its worker was dead: the store says cancelled, but the handler that held
+// it never wrote its end, and its task ends cancelled with no handler (the broker's reclaim).
+// Recovery writes the end once the task has ended; while the task goes on, the handler may
+// still write it, and it waits. (Its history never got run.finished.)
+TEST_F(RunsTest, ARunCancelledWhileItsWorkerWasDeadGetsItsEnd) {
+  Apply(ThreeNodes(Path("count.txt"), "1s"));
+  auto started = Start("three");  // no worker: its task stays pending
+  // A worker took it (epoch 1) and died; the cancel finds the row held, so leaves the end to
+  // that worker's handler.
+  ASSERT_TRUE(store_->MarkRunRunning(started.run.id, runs::RunFencingToken(0, 1), "ghost/x"));
+  ASSERT_TRUE(store_->CancelRun(started.run.id));
+  runs::RecoveryOptions ro;
+  ro.pending_age = milliseconds(-1);
+  ro.check_running = false;
+
+  // Its task not ended yet: left alone.
+  auto waiting = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(waiting) << waiting.error().message;
+  ASSERT_EQ(waiting->runs.size(), 1u);
+  EXPECT_EQ(waiting->runs[0].action, runs::RunRecovery::Action::kAlive) << waiting->runs[0].detail;
+  EXPECT_NE(EventTypes(started.run.id).back(), "run.finished");
+
+  ASSERT_TRUE(broker_->Cancel(started.task_id));  // as the reclaim of a cancel-requested task
+  ro.dry_run = true;
+  auto look = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(look);
+  ASSERT_EQ(look->runs.size(), 1u);
+  EXPECT_EQ(look->runs[0].action, runs::RunRecovery::Action::kEnded);
+  EXPECT_NE(EventTypes(started.run.id).back(), "run.finished");  // a dry run writes nothing
+
+  ro.dry_run = false;
+  auto ended = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(ended);
+  ASSERT_EQ(ended->runs.size(), 1u);
+  EXPECT_EQ(ended->runs[0].action, runs::RunRecovery::Action::kEnded) << ended->runs[0].detail;
+  auto events = store_->ListRunEvents(started.run.id, 0, 1000);
+  ASSERT_TRUE(events && !events->empty());
+  EXPECT_EQ(events->back().type, "run.finished");
+  EXPECT_EQ((*ParseJson(events->back().data))["status"], "cancelled");
+  // Once: the next pass finds its end.
+  auto again = runs::RecoverRuns(*store_, *broker_, ro);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->runs.empty());
+}
+
 // A released run whose task was lost (a Redis that lost its data) is taken over by a task
 // scheduled for the end of its wait, not one that would run at once only to hold a slot or be
 // released again.

@@ -860,6 +860,47 @@ TEST_P(StoreConformance, ListRunsPagesNewestFirstWithFilters) {
   EXPECT_CODE(store_->ListRuns(bad), ErrorCode::kInvalidArgument);
 }
 
+// The runs recovery writes the end of: cancelled in the time asked, with no event of the type
+// asked (a run cancelled while its worker was dead never got run.finished).
+TEST_P(StoreConformance, CancelledRunsWithoutAnEventOfAType) {
+  Workflow wf = Apply("wf", "1");
+  ferry::Run old = NewRun(wf);
+  ferry::Run held = NewRun(wf);
+  ferry::Run ended = NewRun(wf);
+  ferry::Run failed = NewRun(wf);
+  ASSERT_OK(store_->CancelRun(old.id));
+  clock_.Advance(seconds(120));
+  ASSERT_OK(store_->MarkRunRunning(held.id, 1, "w"));
+  ASSERT_OK(store_->CancelRun(held.id));
+  ASSERT_OK(store_->CancelRun(ended.id));
+  ASSERT_OK(store_->AppendRunEvent(ended.id, "run.finished", "{\"status\":\"cancelled\"}"));
+  ASSERT_OK(store_->MarkRunRunning(failed.id, 1, "w"));
+  ASSERT_OK(store_->FinishRun(failed.id, 1, RunStatus::kFailed, "", "boom", ""));
+
+  auto recent = store_->ListCancelledRunsWithout("run.finished", seconds(60), 10);
+  ASSERT_OK(recent);
+  ASSERT_EQ(recent->size(), 1u);
+  EXPECT_EQ((*recent)[0].id, held.id);
+  EXPECT_EQ((*recent)[0].status, RunStatus::kCancelled);
+  // The one cancelled 120 s ago is in a 120 s window, oldest cancel first; a limit takes the
+  // first.
+  auto wider = store_->ListCancelledRunsWithout("run.finished", seconds(120), 10);
+  ASSERT_OK(wider);
+  ASSERT_EQ(wider->size(), 2u);
+  EXPECT_EQ((*wider)[0].id, old.id);
+  EXPECT_EQ((*wider)[1].id, held.id);
+  auto first = store_->ListCancelledRunsWithout("run.finished", seconds(120), 1);
+  ASSERT_OK(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].id, old.id);
+  // Another type: `ended` has none of it either.
+  auto other = store_->ListCancelledRunsWithout("run.waiting", seconds(60), 10);
+  ASSERT_OK(other);
+  EXPECT_EQ(other->size(), 2u);
+  EXPECT_CODE(store_->ListCancelledRunsWithout("run.finished", seconds(60), 0),
+              ErrorCode::kInvalidArgument);
+}
+
 TEST_P(StoreConformance, SweeperAndRecoveryQueries) {
   Workflow wf = Apply("wf", "1");
   ferry::Run old1 = NewRun(wf);
