@@ -1154,8 +1154,11 @@ WorkerInfo WorkerImpl::Info() {
   info.alive = true;
   std::lock_guard lock(mu_);
   info.status = status_;
+  // The tasks its slots run that it still holds: a slot whose handler ignores its stop keeps
+  // running a task already handed back (a drain) or ended (its timeout), which is not this
+  // worker's any more.
   for (const auto& s : slots_) {
-    if (s) info.current_tasks.push_back(s->task.id);
+    if (s && held_.count(s->task.id) != 0) info.current_tasks.push_back(s->task.id);
   }
   return info;
 }

@@ -692,6 +692,15 @@ TEST_F(WorkerTest, ADrainEndsWithoutAHandlerThatIgnoresItsStop) {
   ASSERT_EQ(drained.wait_for(seconds(60)), std::future_status::ready);
   EXPECT_EQ(drained.get(), 1);
   EXPECT_EQ(StatusOf(deaf), TaskStatus::kPending);  // handed back while its handler still runs
+  // The stopped worker's record holds no current task: it handed its one back (the record
+  // listed it, beside a stopped status, while the thread ran on).
+  auto workers = broker().ListWorkers();
+  ASSERT_TRUE(workers);
+  auto me = std::find_if(workers->begin(), workers->end(),
+                         [&](const WorkerInfo& info) { return info.id == w->id(); });
+  ASSERT_NE(me, workers->end());
+  EXPECT_EQ(me->status, "stopped");
+  EXPECT_TRUE(me->current_tasks.empty()) << me->current_tasks.front();
 
   deaf_handler.Open();
   w->Wait();
