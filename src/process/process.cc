@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <utility>
 
@@ -453,6 +454,19 @@ std::string StageText(int stage) {
   }
 }
 
+// The interpreter a script's "#!" line names, for a script the kernel could not run because
+// that interpreter is missing (execve's ENOENT names no file, and the script itself is there);
+// "" when `program` does not begin so.
+std::string ScriptInterpreter(const std::string& program) {
+  std::ifstream in(program, std::ios::binary);
+  std::string line;
+  if (!in || !std::getline(in, line) || line.rfind("#!", 0) != 0) return "";
+  const size_t begin = line.find_first_not_of(" \t", 2);
+  if (begin == std::string::npos) return "";
+  const size_t end = line.find_first_of(" \t\r", begin);
+  return line.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
 }  // namespace
 
 std::string CutLine(std::string line, size_t max, size_t already_cut) {
@@ -595,6 +609,12 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec, std::stop_token stop) 
                       failure.err == ENOEXEC)
                          ? ErrorCode::kNotFound
                          : ErrorCode::kInternal;
+    if (failure.stage == 2 && failure.err == ENOENT) {
+      if (const std::string interpreter = ScriptInterpreter(*program); !interpreter.empty()) {
+        return Fail(code, what + " '" + target + "': its interpreter '" + interpreter +
+                              "' (its #! line) was not found");
+      }
+    }
     return Fail(code, what + " '" + target + "': " + std::strerror(failure.err));
   }
   report_pipe->read.Reset();

@@ -124,6 +124,28 @@ TEST(RunProcess, ExecFailureIsReportedThroughThePipe) {
   EXPECT_THAT(r.error().message, HasSubstr("cannot execute"));
 }
 
+// A script whose #! interpreter is missing: execve says "No such file or directory" of a script
+// that is there; the error names the interpreter instead.
+TEST(RunProcess, AScriptWhoseInterpreterIsMissingNamesIt) {
+  std::string path = ::testing::TempDir() + "ferry_no_interp_" + std::to_string(::getpid());
+  std::ofstream(path) << "#! /nonexistent/interp -x\necho hi\n";
+  ::chmod(path.c_str(), 0755);
+  ProcessSpec spec;
+  spec.argv = {path};
+  auto r = RunProcess(spec, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(r.error().message, "cannot execute '" + path +
+                                   "': its interpreter '/nonexistent/interp' (its #! line) was "
+                                   "not found");
+  // The near miss: an interpreter that is there runs it.
+  std::ofstream(path) << "#!/bin/sh\necho hi\n";
+  auto ran = RunProcess(spec, {});
+  ::unlink(path.c_str());
+  ASSERT_TRUE(ran) << ran.error().message;
+  EXPECT_EQ(ran->stdout_text, "hi\n");
+}
+
 TEST(RunProcess, EmptyArgvIsInvalid) {
   ProcessSpec spec;
   auto r = RunProcess(spec, {});
