@@ -358,6 +358,7 @@ Result<HandlerDeclarations> ResolveHandlerDeclarations(const std::vector<std::st
     auto specs = handlers::ParseHandlerSpecs(declared->text);
     if (!specs) return BadSetting(*declared, specs.error().message);
     out.specs = std::move(*specs);
+    out.source = declared->source;
   }
   if (auto secret = env("FERRY_HANDLER_SECRET")) out.secret = *secret;
   return out;
@@ -368,7 +369,11 @@ Status RegisterDeclaredHandlers(const HandlerDeclarations& declared, const EnvLo
   handlers::ExternalHandlerOptions options;
   options.http_secret = declared.secret;
   options.env = env;
-  return handlers::RegisterExternalHandlers(declared.specs, options, registry);
+  auto registered = handlers::RegisterExternalHandlers(declared.specs, options, registry);
+  if (!registered && !declared.source.empty()) {
+    return Fail(registered.error().code, declared.source + ": " + registered.error().message);
+  }
+  return registered;
 }
 
 Result<std::vector<std::string>> ParseQueueList(const std::string& text) {

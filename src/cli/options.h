@@ -151,6 +151,9 @@ struct ClientConfig {
 // `ferry dev` take them.
 struct HandlerDeclarations {
   std::vector<handlers::HandlerSpec> specs;
+  // Where they were declared (--handler, FERRY_HANDLERS or the config file's line): named in
+  // an error registering them, as in one parsing them.
+  std::string source;
   std::string secret;  // FERRY_HANDLER_SECRET: the key of http handlers without their own
 };
 

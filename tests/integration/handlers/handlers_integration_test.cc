@@ -623,9 +623,17 @@ TEST_F(HandlersTest, BadDeclarationsStopTheWorkerWithAClearError) {
        std::vector<std::string>{"/nonexistent/handler", Fixture("http_fixture.js")}) {
     auto missing = Run({"worker", "start", "--handler", "x=exec:" + program});
     EXPECT_EQ(missing.exit_code, 2) << missing.err;
-    EXPECT_TRUE(Contains(missing.err, "'" + program + "' not found or not executable"))
+    EXPECT_TRUE(Contains(missing.err, "ferry: --handler: handler 'x': exec: program '" + program +
+                                          "' not found or not executable"))
         << missing.err;
   }
+  // Declared in the environment, the error names the variable, as a malformed entry's does.
+  auto from_env = Run({"worker", "start"}, {{"FERRY_HANDLERS", "k=exec:/nonexistent/handler"}});
+  EXPECT_EQ(from_env.exit_code, 2) << from_env.err;
+  EXPECT_TRUE(Contains(from_env.err,
+                       "ferry: FERRY_HANDLERS: handler 'k': exec: program "
+                       "'/nonexistent/handler' not found or not executable"))
+      << from_env.err;
 }
 
 TEST_F(HandlersTest, ConfigFileDeclaresHandlers) {
