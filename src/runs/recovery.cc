@@ -25,6 +25,23 @@ RunRecovery Examine(const Run& run) {
   return r;
 }
 
+// A run's latest task, as its history names it, and that task's record (nullopt: gone).
+struct LatestTask {
+  RunTaskRef ref;
+  std::optional<TaskRecord> record;
+};
+
+// nullopt when its history names no task.
+Result<std::optional<LatestTask>> FindLatestTask(Store& store, Broker& broker,
+                                                 const std::string& run_id) {
+  auto ref = LatestRunTask(store, run_id);
+  if (!ref) return Fail(ref.error());
+  if (!*ref) return std::optional<LatestTask>();
+  auto task = broker.GetTask((*ref)->task_id);
+  if (!task) return Fail(task.error());
+  return LatestTask{std::move(**ref), std::move(*task)};
+}
+
 // A run whose task was cancelled (`ferry task cancel`) is cancelled with it: its task's cancel
 // is the run's, and a new task would undo what was asked.
 RunRecovery CancelWithItsTask(Store& store, Broker& broker, RunRecovery r,
@@ -57,19 +74,19 @@ RunRecovery CancelWithItsTask(Store& store, Broker& broker, RunRecovery r,
 RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
                            const RecoveryOptions& options) {
   RunRecovery r = Examine(run);
-  auto ref = LatestRunTask(store, run.id);
-  if (!ref) return WithError(std::move(r), ref.error());
-  if (*ref) {
-    auto task = broker.GetTask((*ref)->task_id);
-    if (!task) return WithError(std::move(r), task.error());
-    if (*task && (**task).status == TaskStatus::kCancelled) {
-      return CancelWithItsTask(store, broker, std::move(r), (*ref)->task_id,
-                               "task " + (*ref)->task_id + " cancelled", options);
+  auto latest = FindLatestTask(store, broker, run.id);
+  if (!latest) return WithError(std::move(r), latest.error());
+  if (*latest) {
+    const std::string& id = (*latest)->ref.task_id;
+    const std::optional<TaskRecord>& task = (*latest)->record;
+    if (task && task->status == TaskStatus::kCancelled) {
+      return CancelWithItsTask(store, broker, std::move(r), id, "task " + id + " cancelled",
+                               options);
     }
-    if (options.dry_run && *task && !IsTerminal((**task).status)) {
+    if (options.dry_run && task && !IsTerminal(task->status)) {
       r.action = Action::kAlive;
-      r.task_id = (*ref)->task_id;
-      r.detail = "task " + std::string(TaskStatusName((**task).status));
+      r.task_id = id;
+      r.detail = "task " + std::string(TaskStatusName(task->status));
       return r;
     }
   }
@@ -101,25 +118,25 @@ RunRecovery RecoverPending(Store& store, Broker& broker, const Run& run,
 RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
                            const RecoveryOptions& options) {
   RunRecovery r = Examine(run);
-  auto ref = LatestRunTask(store, run.id);
-  if (!ref) return WithError(std::move(r), ref.error());
+  auto latest = FindLatestTask(store, broker, run.id);
+  if (!latest) return WithError(std::move(r), latest.error());
   std::string gone = "no task recorded";
   bool task_cancelled = false;
-  if (*ref) {
-    auto task = broker.GetTask((*ref)->task_id);
-    if (!task) return WithError(std::move(r), task.error());
-    if (*task && !IsTerminal((**task).status)) {
+  if (*latest) {
+    const std::string& id = (*latest)->ref.task_id;
+    const std::optional<TaskRecord>& task = (*latest)->record;
+    if (task && !IsTerminal(task->status)) {
       r.action = Action::kAlive;
-      r.task_id = (*ref)->task_id;
-      r.generation = (*ref)->generation;
-      r.detail = "task " + std::string(TaskStatusName((**task).status)) +
-                 ((**task).worker.empty() ? "" : " on " + (**task).worker);
+      r.task_id = id;
+      r.generation = (*latest)->ref.generation;
+      r.detail = "task " + std::string(TaskStatusName(task->status)) +
+                 (task->worker.empty() ? "" : " on " + task->worker);
       return r;
     }
-    task_cancelled = *task && (**task).status == TaskStatus::kCancelled;
-    gone = *task ? "task " + (*ref)->task_id + " " + std::string(TaskStatusName((**task).status)) +
-                       ((**task).error.empty() ? "" : " (" + (**task).error + ")")
-                 : "task " + (*ref)->task_id + " missing";
+    task_cancelled = task && task->status == TaskStatus::kCancelled;
+    gone = task ? "task " + id + " " + std::string(TaskStatusName(task->status)) +
+                      (task->error.empty() ? "" : " (" + task->error + ")")
+                : "task " + id + " missing";
   }
   // The task may have ended because the run just ended: look again before acting.
   auto now = store.GetRun(run.id);
@@ -129,8 +146,8 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
     r.detail = *now ? "now " + std::string(RunStatusName((**now).status)) : "deleted";
     return r;
   }
-  if (*ref && task_cancelled) {
-    return CancelWithItsTask(store, broker, std::move(r), (*ref)->task_id, gone, options);
+  if (*latest && task_cancelled) {
+    return CancelWithItsTask(store, broker, std::move(r), (*latest)->ref.task_id, gone, options);
   }
   // The next start counts an attempt, unless the run was released to wait: going on after a
   // wait is none (MarkRunStarted), so a released run on its last attempt still has it.
@@ -182,15 +199,14 @@ RunRecovery RecoverRunning(Store& store, Broker& broker, const Run& run,
 RunRecovery EndCancelled(Store& store, Broker& broker, const Run& run,
                          const RecoveryOptions& options) {
   RunRecovery r = Examine(run);
-  auto ref = LatestRunTask(store, run.id);
-  if (!ref) return WithError(std::move(r), ref.error());
-  if (*ref) {
-    auto task = broker.GetTask((*ref)->task_id);
-    if (!task) return WithError(std::move(r), task.error());
-    r.task_id = (*ref)->task_id;
-    if (*task && !IsTerminal((**task).status)) {
+  auto latest = FindLatestTask(store, broker, run.id);
+  if (!latest) return WithError(std::move(r), latest.error());
+  if (*latest) {
+    r.task_id = (*latest)->ref.task_id;
+    const std::optional<TaskRecord>& task = (*latest)->record;
+    if (task && !IsTerminal(task->status)) {
       r.action = Action::kAlive;
-      r.detail = "its end is not written yet; task " + std::string(TaskStatusName((**task).status));
+      r.detail = "its end is not written yet; task " + std::string(TaskStatusName(task->status));
       return r;
     }
   }

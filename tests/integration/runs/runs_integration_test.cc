@@ -190,6 +190,22 @@ class RunsTest : public ::testing::Test {
   std::string Path(const std::string& name) const { return (dir_.path() / name).string(); }
 
   // The types of a run's history, in order.
+  // How many node.started and node.finished events the run's history holds per node
+  // ("node.started one" -> 1).
+  std::map<std::string, int> NodeEventCounts(const std::string& run_id) {
+    std::map<std::string, int> counts;
+    auto events = store_->ListRunEvents(run_id, 0, 1000);
+    EXPECT_TRUE(events);
+    if (!events) return counts;
+    for (const auto& e : *events) {
+      if (e.type != "node.started" && e.type != "node.finished") continue;
+      auto data = ParseJson(e.data);
+      EXPECT_TRUE(data) << e.data;
+      if (data) ++counts[e.type + " " + (*data)["node"].get<std::string>()];
+    }
+    return counts;
+  }
+
   std::vector<std::string> EventTypes(const std::string& run_id) {
     auto events = store_->ListRunEvents(run_id, 0, 1000);
     EXPECT_TRUE(events) << (events ? "" : events.error().message);
@@ -266,6 +282,11 @@ TaskContext RunTaskContext(const std::string& run_id, const std::string& task_id
   ctx.events = events;
   return ctx;
 }
+
+// ThreeNodes' history when each node ran once.
+const std::map<std::string, int> kEachNodeOfThreeOnce = {
+    {"node.finished one", 1}, {"node.finished three", 1}, {"node.finished wait", 1},
+    {"node.started one", 1},  {"node.started three", 1},  {"node.started wait", 1}};
 
 std::string ThreeNodes(const std::string& file, const std::string& delay) {
   return "name: three\nnodes:\n"
@@ -797,21 +818,7 @@ TEST_F(RunsTest, EventsTheStoreCouldNotTakeGoInTheNextWrite) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_LE(failures.load(), 0);  // both failures were met
   EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
-  auto events = store_->ListRunEvents(started.run.id, 0, 1000);
-  ASSERT_TRUE(events);
-  std::map<std::string, int> node_events;
-  for (const auto& e : *events) {
-    if (e.type != "node.started" && e.type != "node.finished") continue;
-    auto data = ParseJson(e.data);
-    ASSERT_TRUE(data);
-    ++node_events[e.type + " " + (*data)["node"].get<std::string>()];
-  }
-  EXPECT_EQ(node_events, (std::map<std::string, int>{{"node.finished one", 1},
-                                                     {"node.finished three", 1},
-                                                     {"node.finished wait", 1},
-                                                     {"node.started one", 1},
-                                                     {"node.started three", 1},
-                                                     {"node.started wait", 1}}));
+  EXPECT_EQ(NodeEventCounts(started.run.id), kEachNodeOfThreeOnce);
 }
 
 // A store that cannot take a delay's deadline while `away` is set (a statement timeout each
@@ -911,19 +918,7 @@ TEST_F(RunsTest, ACheckpointOrEndTheStoreMissesForAMomentIsSavedInTheSameAttempt
     EXPECT_EQ(WaitEnd(started.run.id).status, RunStatus::kSucceeded);
     EXPECT_EQ(CountLines(Path("count.txt"), "one"), 1);
     EXPECT_EQ(CountLines(Path("count.txt"), "three"), 1);
-    auto events = store_->ListRunEvents(started.run.id, 0, 1000);
-    ASSERT_TRUE(events);
-    std::map<std::string, int> node_events;
-    for (const auto& e : *events) {
-      if (e.type != "node.started" && e.type != "node.finished") continue;
-      ++node_events[e.type + " " + (*ParseJson(e.data))["node"].get<std::string>()];
-    }
-    EXPECT_EQ(node_events, (std::map<std::string, int>{{"node.finished one", 1},
-                                                       {"node.finished three", 1},
-                                                       {"node.finished wait", 1},
-                                                       {"node.started one", 1},
-                                                       {"node.started three", 1},
-                                                       {"node.started wait", 1}}));
+    EXPECT_EQ(NodeEventCounts(started.run.id), kEachNodeOfThreeOnce);
   }
 }
 
