@@ -409,8 +409,12 @@ int Main(int argc, char** argv, const HandlerRegistry* extra) {
   rcancel->callback([&] { run = [&](Context& ctx) { return RunRunCancel(ctx, sf, run_id); }; });
   auto* rretry = runcmd->add_subcommand("retry", "Start a new run like a failed or cancelled one");
   rretry->add_option("ID", run_id, "Run id")->required();
+  bool latest_version = false;
+  rretry->add_flag("--latest-version", latest_version,
+                   "Run the workflow's current version instead of the run's own (after a fix)");
   add_store(rretry);
-  rretry->callback([&] { run = [&](Context& ctx) { return RunRunRetry(ctx, sf, run_id); }; });
+  rretry->callback(
+      [&] { run = [&](Context& ctx) { return RunRunRetry(ctx, sf, run_id, latest_version); }; });
   RunRecoverArgs rr;
   auto* rrecover = runcmd->add_subcommand(
       "recover", "Enqueue stranded pending runs and take over runs whose task is gone");

@@ -399,11 +399,11 @@ int RunRunCancel(Context& ctx, const StoreFlags& sf, const std::string& id) {
   return kExitOk;
 }
 
-int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id) {
+int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id, bool latest_version) {
   const Output& out = ctx.out();
   auto svc = ctx.Service(sf);
   if (!svc) return out.Fail(svc.error());
-  auto retried = (*svc)->RetryRun(id, Json::object());
+  auto retried = (*svc)->RetryRun(id, Json{{"latest_version", latest_version}});
   if (!retried) return out.Fail(retried.error());
   if (out.json()) {
     out.PrintJson(*retried);

@@ -208,7 +208,7 @@ int RunRunCounts(Context& ctx, const StoreFlags& sf);
 int RunRunShow(Context& ctx, const StoreFlags& sf, const std::string& id);
 int RunRunWatch(Context& ctx, const StoreFlags& sf, const RunWatchArgs& args);
 int RunRunCancel(Context& ctx, const StoreFlags& sf, const std::string& id);
-int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id);
+int RunRunRetry(Context& ctx, const StoreFlags& sf, const std::string& id, bool latest_version);
 int RunRunRecover(Context& ctx, const StoreFlags& sf, const RunRecoverArgs& args);
 int RunDev(Context& ctx, const StoreFlags& sf, const DevArgs& args);
 // `ferry worker start`; `sf` configures the ferry.run handler.

@@ -2,6 +2,8 @@
 #include <charconv>
 
 #include "core/json_fields.h"
+#include "engine/definition.h"
+#include "runs/definitions.h"
 #include "runs/runs.h"
 #include "service/arguments.h"
 #include "service/local_service.h"
@@ -183,6 +185,29 @@ Result<Json> LocalService::CancelRun(const std::string& id, const Caller& caller
   return out;
 }
 
+namespace {
+
+// Whether `run`'s inputs are ones its workflow's current version takes (runs::StartRun's
+// check, with the handler's leniency for inputs a version no longer declares).
+// kInvalidArgument naming the version and the input when not.
+Status InputsFitTheCurrentVersion(Store& store, const Run& run) {
+  auto def = runs::LoadDefinition(store, run.workflow_id, 0);
+  if (!def) return Fail(def.error());
+  auto given = ParseJson(run.inputs);
+  if (!given) return Fail(ErrorCode::kInternal, "run " + run.id + "'s stored inputs are not JSON");
+  if (auto inputs = engine::ResolveInputs(*def->workflow, *given, /*allow_unknown=*/true);
+      !inputs) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "cannot retry run " + run.id + " on " + run.workflow_name + "'s current version " +
+                    std::to_string(def->version) + ": " + inputs.error().message +
+                    " (its inputs are the run's own; retry without latest_version to run version " +
+                    std::to_string(run.version) + ")");
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
   RetryRunOptions retry;
   FieldReader f(body);
@@ -194,7 +219,13 @@ Result<Json> LocalService::RetryRun(const std::string& id, const Json& body) {
     if (MayBreakConnection(e)) store->MarkBad();
     return Fail(e);
   };
-  if (auto old = FindRun(**store, id); !old) return fail(old.error());
+  auto old = FindRun(**store, id);
+  if (!old) return fail(old.error());
+  if (retry.latest_version) {
+    // On the current version the run's inputs are checked as its start would check them: a
+    // retry the new inputs refuse would fail at once and spend the run's one retry.
+    if (auto st = InputsFitTheCurrentVersion(**store, *old); !st) return fail(st.error());
+  }
   auto run = (*store)->RetryRun(id, retry);
   if (!run) {
     if (run.error().code == ErrorCode::kConflict) {

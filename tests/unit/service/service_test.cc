@@ -429,6 +429,35 @@ TEST_F(ServiceTest, RunEventStepsEndOnlyOnceTheRunHasEndedAndEveryEventIsRead) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
 
+// A retry on the workflow's current version checks the run's inputs against it first: a new
+// required input refuses the retry (400 naming it) and leaves the run's one retry unused. (The
+// retry was made, failed at once on "input 'y' is required", and the run could not be retried
+// again.)
+TEST_F(ServiceTest, ARetryOnTheLatestVersionChecksTheRunsInputsFirst) {
+  Caller cli;
+  const std::string id = StartGreetRun(cli);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(service_.CancelRun(id, cli));
+  auto v2 = service_.ApplyWorkflow(
+      Json{{"source",
+            "name: greet\ninputs:\n  who: {type: string, default: World}\n"
+            "  y: {type: number, required: true}\nnodes:\n"
+            "  hello:\n    kind: shell\n    argv: [echo, 'hi {{ inputs.who }}']\n"}},
+      {});
+  ASSERT_TRUE(v2) << v2.error().message;
+  auto refused = service_.RetryRun(id, Json{{"latest_version", true}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(refused.error().message,
+            "cannot retry run " + id +
+                " on greet's current version 2: input 'y' is required (its inputs are the run's "
+                "own; retry without latest_version to run version 1)");
+  // The retry is still the run's to make: on its own version it is.
+  auto own = service_.RetryRun(id, Json::object());
+  ASSERT_TRUE(own) << own.error().message;
+  EXPECT_EQ((*own)["run"]["version"], 1);
+}
+
 // A store whose reads of a run fail while `failures` is above zero (a restart), one per read.
 class RunReadsAwayStore : public testing::OwningStoreWrapper {
  public:
