@@ -7,6 +7,7 @@
 
 #include "api/event_streams.h"
 #include "api/server_internal.h"
+#include "service/arguments.h"
 #include "service/query.h"
 
 namespace ferry::api {
@@ -90,6 +91,11 @@ void ApiServer::Impl::TaskEvents(const Request& req, Response& res) {
   auto resume = ResumeFrom(req);
   if (!resume) return SendError(res, resume.error());
   const std::string after = resume->empty() ? "0" : *resume;
+  // Named as the client sent it (the check below would name `after`, which it did not send).
+  if (!service::IsTaskEventId(after)) {
+    return SendError(res, ErrorCode::kInvalidArgument,
+                     "Last-Event-ID must be a task event id such as 1733212800000-0");
+  }
   // The service checks the id's shape and that the task exists.
   if (auto page = service.TaskEvents(req.params[0], {{"after", after}, {"limit", "1"}}); !page) {
     return SendError(res, page.error());

@@ -18,5 +18,8 @@ Status CheckRemediationId(const std::string& id);
 // kInvalidArgument when empty: no workflow has that name (an unset shell variable, not a
 // missing record).
 Status CheckWorkflowName(const std::string& name);
+// A task event's id as the task's event stream in Redis writes it ("1733212800000-0") or "0" (from
+// the start): anything else would reach XRANGE and come back as a server error.
+bool IsTaskEventId(const std::string& id);
 
 }  // namespace ferry::service

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 
 #include "broker/task_cursor.h"
@@ -99,22 +98,6 @@ Status RequireQueue(Broker& b, const std::string& queue) {
     return Fail(ErrorCode::kNotFound, "no queue " + queue);
   }
   return {};
-}
-
-// A stream entry id as Redis writes it ("1733212800000-0") or "0": anything else would reach
-// XRANGE and come back as a server error.
-bool IsStreamId(const std::string& s) {
-  auto dash = s.find('-');
-  // Each part is what Redis takes: an unsigned 64-bit number (20 digits may be more). from_chars
-  // takes digits only (no sign, no space), and none is an error.
-  auto digits = [](std::string_view d) {
-    uint64_t v = 0;
-    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
-    return ec == std::errc() && end == d.data() + d.size();
-  };
-  if (dash == std::string::npos) return digits(s);
-  return digits(std::string_view(s).substr(0, dash)) &&
-         digits(std::string_view(s).substr(dash + 1));
 }
 
 }  // namespace
@@ -231,7 +214,7 @@ Result<Json> LocalService::TaskEvents(const std::string& id, const Query& query)
   const int limit = q.Limit(100, 1000);
   std::string after = q.Text("after");
   if (after.empty()) after = "0";
-  if (!IsStreamId(after)) q.Problem("after must be an event id such as 1733212800000-0");
+  if (!IsTaskEventId(after)) q.Problem("after must be an event id such as 1733212800000-0");
   if (auto st = q.Finish(); !st) return Fail(st.error());
   return With(brokers_, [&](Broker& b) -> Result<Json> {
     auto task = b.GetTask(id);

@@ -429,6 +429,31 @@ TEST_F(ApiTest, SseDeliversEventsLiveAndResumes) {
   auto from_query = client_->Get("/api/v1/runs/" + run_id + "/events?last_event_id=abc");
   ASSERT_TRUE(from_query);
   EXPECT_EQ(from_query->status, 400) << from_query->body;
+  EXPECT_NE(from_query->body.find("Last-Event-ID must be an event seq"), std::string::npos)
+      << from_query->body;
+  // A task's stream names the header too (it said "after must be an event id", a parameter the
+  // client never sent); an id of the stream's shape is the near miss.
+  auto task = client_->Post("/api/v1/tasks", R"({"kind":"noop"})", "application/json");
+  ASSERT_TRUE(task);
+  ASSERT_EQ(task->status, 201) << task->body;
+  const std::string task_path = "/api/v1/tasks/" + Json::parse(task->body)["id"].get<std::string>();
+  const std::string task_events = task_path + "/events";
+  // Ended (the worker above runs it), so its stream below ends too.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto t = client_->Get(task_path);
+        return t && t->status == 200 && Json::parse(t->body)["task"]["status"] == "succeeded";
+      },
+      10s));
+  auto garbage = client_->Get(task_events, httplib::Headers{{"Last-Event-ID", "garbage"}});
+  ASSERT_TRUE(garbage);
+  EXPECT_EQ(garbage->status, 400) << garbage->body;
+  EXPECT_NE(garbage->body.find("Last-Event-ID must be a task event id such as 1733212800000-0"),
+            std::string::npos)
+      << garbage->body;
+  auto shaped = client_->Get(task_events + "?last_event_id=1733212800000-0");
+  ASSERT_TRUE(shaped);
+  EXPECT_EQ(shaped->status, 200) << shaped->body;
 
   // Resume: only newer events.
   const int64_t mid = events[events.size() / 2].id;
