@@ -348,6 +348,10 @@ TEST_F(ContractTest, ErrorAnswersMatchTheErrorSchema) {
     expect(client_->Get("/api/v1/" + kind + "/" + unknown), 404);
   }
   expect(client_->Get("/api/v1/runs?status=sideways"), 400);
+  // A compressed body: 415 with the code `unsupported`, one of the schema's codes (it was not).
+  expect(client_->Post("/api/v1/tasks", httplib::Headers{{"Content-Encoding", "gzip"}},
+                       R"({"kind":"echo"})", "application/json"),
+         415);
   // A route that reads no query parameters refuses any, as a filtering route refuses an unknown
   // one: a misspelt filter is never silently ignored.
   for (const char* path : {"/api/v1/workers?status=dead", "/api/v1/runs/counts?workflow=x",
