@@ -252,7 +252,9 @@ Result<Json> ResolveInputs(const Workflow& wf, const Json& given, bool allow_unk
     auto it = given.is_object() ? given.find(in.name) : given.end();
     if (given.is_object() && it != given.end() && !it->is_null()) {
       if (!TypeMatches(in.type, *it)) {
-        add("input '" + in.name + "' must be a " + std::string(InputTypeName(in.type)));
+        const std::string type(InputTypeName(in.type));
+        const bool vowel = type.find_first_of("aeiou") == 0;
+        add("input '" + in.name + "' must be " + (vowel ? "an " : "a ") + type);
         continue;
       }
       if (auto st = CheckInputValue(in, *it); !st) {

@@ -224,7 +224,12 @@ const std::vector<Function>& Functions() {
        [](const ExprNode& n, const std::vector<Json>& a) -> Result<Json> {
          const Json& v = a[0];
          if (v.is_string()) {
-           return Json(static_cast<int64_t>(v.get_ref<const std::string&>().size()));
+           // Characters, not bytes ("héllo" is 5): every byte but a UTF-8 continuation byte
+           // begins one (the text is UTF-8, as JSON's is).
+           const std::string& text = v.get_ref<const std::string&>();
+           return Json(static_cast<int64_t>(std::count_if(text.begin(), text.end(), [](char c) {
+             return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+           })));
          }
          if (v.is_array() || v.is_object()) return Json(static_cast<int64_t>(v.size()));
          if (v.is_null()) return Json(0);

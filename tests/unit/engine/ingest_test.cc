@@ -900,6 +900,25 @@ inputs:
 nodes: {a: {kind: fail}}
 )";
 
+// The type named with its article: "must be an array", not "a array".
+TEST(ResolveInputs, AWrongTypeIsNamedWithItsArticle) {
+  auto r = Ingest(R"(name: kinds
+inputs:
+  tags: {type: array}
+  obj: {type: object}
+  n: {type: number}
+  s: {type: string}
+nodes: {a: {kind: fail}}
+)");
+  ASSERT_TRUE(r.has_value());
+  auto wrong = ResolveInputs(r->workflow, Json{{"tags", 1}, {"obj", 1}, {"n", "x"}, {"s", 1}});
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_THAT(wrong.error().message, HasSubstr("input 'tags' must be an array"));
+  EXPECT_THAT(wrong.error().message, HasSubstr("input 'obj' must be an object"));
+  EXPECT_THAT(wrong.error().message, HasSubstr("input 'n' must be a number"));
+  EXPECT_THAT(wrong.error().message, HasSubstr("input 's' must be a string"));
+}
+
 TEST(ResolveInputs, AStringInputHoldingANulByteIsRefused) {
   auto r = Ingest(kInputs);
   ASSERT_TRUE(r.has_value());
@@ -923,7 +942,7 @@ TEST(ResolveInputs, DefaultsTypesAndUnknowns) {
   ASSERT_FALSE(missing.has_value());
   EXPECT_THAT(missing.error().message, HasSubstr("'count' is required"));
   auto wrong = ResolveInputs(r->workflow, Json{{"count", "two"}});
-  EXPECT_THAT(wrong.error().message, HasSubstr("must be a number"));
+  EXPECT_THAT(wrong.error().message, HasSubstr("input 'count' must be a number"));
   auto unknown = ResolveInputs(r->workflow, Json{{"count", 1}, {"zzz", 1}});
   EXPECT_THAT(unknown.error().message, HasSubstr("unknown input 'zzz'"));
   EXPECT_TRUE(ResolveInputs(r->workflow, Json{{"count", 1}, {"zzz", 1}}, true).has_value());

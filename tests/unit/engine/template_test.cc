@@ -56,6 +56,9 @@ TEST(Expression, EvaluatesTable) {
       {"inputs.list | json", "[1,2,3]"},
       {"length(inputs.list)", 3},
       {"inputs.who | length", 5},
+      // Characters, not bytes: é is two bytes, 世 three, 🚀 four (it said 18 for these 10).
+      {"'h\xC3\xA9llo \xE4\xB8\x96\xE7\x95\x8C \xF0\x9F\x9A\x80' | length", 10},
+      {"'' | length", 0},
       {"length(inputs.missing)", 0},
       {"null", nullptr},
       {"-1.5", -1.5},
