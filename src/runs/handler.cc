@@ -218,7 +218,7 @@ class StoreSink final : public engine::RunSink {
     WritePendingLocked();  // one commit: AppendRunEvents is atomic
   }
 
-  // For the run's end: the waiting events, to go into its commit.
+  // The waiting events, taken for a write (the run's end, a checkpoint, a flush).
   std::vector<NewRunEvent> TakePendingEvents() {
     std::lock_guard lock(events_mu_);
     return std::exchange(pending_, {});
@@ -425,11 +425,7 @@ class StoreSink final : public engine::RunSink {
   // One try of SaveWithEvents. The events of a try that failed wait for the next write, unless
   // its commit's answer was lost: they may be stored, and the history would tell them twice.
   Status SaveWithEventsOnce(const RunStep& step) {
-    std::vector<NewRunEvent> batch;
-    {
-      std::lock_guard lock(events_mu_);
-      batch = std::exchange(pending_, {});
-    }
+    std::vector<NewRunEvent> batch = TakePendingEvents();
     const auto failed = [&](Error e) -> Status {
       if (OutcomeIsUnknown(e)) {
         if (!batch.empty()) {
@@ -455,11 +451,7 @@ class StoreSink final : public engine::RunSink {
   // take just now (unreachable, a statement timeout) wait for the next write, up to
   // kMaxHeldEvents; others, and past that many, are dropped, and the operator is told how many.
   void WritePendingLocked() {
-    std::vector<NewRunEvent> batch;
-    {
-      std::lock_guard lock(events_mu_);
-      batch = std::exchange(pending_, {});
-    }
+    std::vector<NewRunEvent> batch = TakePendingEvents();
     if (batch.empty()) return;
     auto r = store_.AppendRunEvents(run_id_, batch);
     if (r) return;
